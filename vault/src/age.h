@@ -1,0 +1,114 @@
+/*
+ * age.h - age v1 (age-encryption.org/v1) for vault's key envelopes and
+ * identity files. Private to the library.
+ *
+ * Implemented with libsodium alone: X25519 and scrypt stanzas, the header
+ * MAC, the STREAM payload (ChaCha20-Poly1305, 64 KiB chunks), bech32 keys
+ * and canonical base64.  Everything is in memory: envelopes and identity
+ * files are small, and the largest testkit vector is a few MiB.
+ *
+ * Parsing is strict: every rule of the age spec that says a decoder MUST
+ * reject something is enforced, so that the testkit's outcome kinds map
+ * one to one onto error codes:
+ *   VAULT_E_AGE_HEADER   - header malformed, or a stanza malformed
+ *   VAULT_E_AGE_NO_MATCH - header fine, no stanza unwraps with our identities
+ *   VAULT_E_AGE_HMAC     - a file key unwrapped, the header MAC is wrong
+ *   VAULT_E_AGE_PAYLOAD  - the STREAM payload fails after a good header
+ *   VAULT_E_AGE_ARMOR    - the ASCII armor is malformed
+ */
+#ifndef VAULT_AGE_H
+#define VAULT_AGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vault.h"
+
+#define AGE_FILE_KEY_BYTES 16
+#define AGE_X25519_KEY_BYTES 32
+/* "age1" + 52 data chars + 6 checksum chars */
+#define AGE_RECIPIENT_STRLEN 62
+/* "AGE-SECRET-KEY-1" + 52 data chars + 6 checksum chars */
+#define AGE_IDENTITY_STRLEN 74
+/* age's default work factor for passphrase files, and the highest we accept
+ * when decrypting (age itself refuses more than 2^30 too). */
+#define AGE_SCRYPT_DEFAULT_LOG2N 18
+#define AGE_SCRYPT_MAX_LOG2N 30
+
+typedef enum age_stanza_kind {
+    AGE_KIND_X25519 = 1,
+    AGE_KIND_SCRYPT = 2,
+    AGE_KIND_SSH_ED25519 = 3 /* reserved for sharing with ssh keys */
+} age_stanza_kind;
+
+/* Someone a file is encrypted to. */
+typedef struct age_recipient {
+    age_stanza_kind kind;
+    uint8_t public_key[AGE_X25519_KEY_BYTES]; /* X25519: the recipient's key */
+    const char *passphrase;                   /* scrypt: not NUL-terminated */
+    size_t passphrase_len;
+    int scrypt_log2n; /* scrypt: work factor, 0 means the default */
+} age_recipient;
+
+/* Someone who tries to open a file. */
+typedef struct age_identity {
+    age_stanza_kind kind;
+    uint8_t secret_key[AGE_X25519_KEY_BYTES]; /* X25519 */
+    const char *passphrase;                   /* scrypt */
+    size_t passphrase_len;
+    int max_scrypt_log2n; /* scrypt: refuse more work; 0 means 22 */
+} age_identity;
+
+/* --- keys ---------------------------------------------------------------*/
+
+/* A fresh X25519 key pair (secret clamped as X25519 expects). */
+void age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                         uint8_t public_key[AGE_X25519_KEY_BYTES]);
+/* public = X25519(secret, basepoint); fails for an all-zero result. */
+vault_error age_x25519_public(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                              uint8_t public_key[AGE_X25519_KEY_BYTES]);
+
+/* Bech32 (BIP 173, no length limit as age requires) encodings.
+ * out must hold AGE_*_STRLEN + 1 bytes. The identity is upper case. */
+void age_encode_recipient(const uint8_t public_key[AGE_X25519_KEY_BYTES],
+                          char out[AGE_RECIPIENT_STRLEN + 1]);
+void age_encode_identity(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                         char out[AGE_IDENTITY_STRLEN + 1]);
+/* Strict decoders: right HRP, valid checksum, one case only, right length.
+ * Return VAULT_E_BAD_KEY otherwise. */
+vault_error age_decode_recipient(const char *text, size_t len,
+                                 uint8_t public_key[AGE_X25519_KEY_BYTES]);
+vault_error age_decode_identity(const char *text, size_t len,
+                                uint8_t secret_key[AGE_X25519_KEY_BYTES]);
+
+/* --- files --------------------------------------------------------------*/
+
+/* Encrypts plaintext to the recipients (a scrypt recipient must be alone).
+ * *out is malloc'ed; the caller frees it. */
+vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
+                        const uint8_t *plaintext, size_t plaintext_len,
+                        uint8_t **out, size_t *out_len);
+
+/* Decrypts a binary or armored age file with the first identity that
+ * unwraps a stanza.  On success *plaintext (malloc'ed, may be non-NULL for
+ * an empty payload) holds the payload.  On VAULT_E_AGE_PAYLOAD, *plaintext
+ * holds whatever plaintext was verified before the failure (the testkit
+ * checks its hash); on every other error *plaintext is NULL.  The caller
+ * frees *plaintext with age_free_plaintext, which wipes it first. */
+vault_error age_decrypt(const age_identity *identities, size_t n_identities,
+                        const uint8_t *file, size_t file_len,
+                        uint8_t **plaintext, size_t *plaintext_len);
+void age_free_plaintext(uint8_t *plaintext, size_t plaintext_len);
+
+/* True when the file's header parses and its only stanza is scrypt (a
+ * passphrase-protected file, e.g. an encrypted identity). */
+int age_is_passphrase_file(const uint8_t *file, size_t file_len);
+
+/* --- building blocks, exposed for tests ----------------------------------*/
+
+/* HKDF-SHA-256 (RFC 5869) from libsodium's HMAC-SHA-256, out_len <= 255*32 */
+void age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
+                     size_t ikm_len, const char *info, uint8_t *out,
+                     size_t out_len);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * internal.h - helpers shared by the library's modules. Private.
+ */
+#ifndef VAULT_INTERNAL_H
+#define VAULT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vault.h"
+
+#if defined(__GNUC__)
+#define VAULT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VAULT_PRINTF(a, b)
+#endif
+
+#define VAULT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Records the detail of a failure for vault_last_error() and returns code,
+ * so that error paths read `return vault_fail(VAULT_E_IO, "%s: %s", ...)`. */
+vault_error vault_fail(vault_error code, const char *fmt, ...)
+    VAULT_PRINTF(2, 3);
+/* As vault_fail, appending ": strerror(errno_value)". */
+vault_error vault_fail_errno(int errno_value, const char *fmt, ...)
+    VAULT_PRINTF(2, 3);
+/* Prefixes the current detail with "what: " (context added on the way up). */
+vault_error vault_fail_context(vault_error code, const char *fmt, ...)
+    VAULT_PRINTF(2, 3);
+
+/* Little-endian loads and stores: every integer on disk is little-endian. */
+static inline void store_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline uint32_t load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static inline void store_le64(uint8_t *p, uint64_t v)
+{
+    store_le32(p, (uint32_t)v);
+    store_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    return (uint64_t)load_le32(p) | (uint64_t)load_le32(p + 4) << 32;
+}
+static inline void store_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline uint16_t load_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* Reads a whole regular file of at most max_len bytes into malloc'ed *out. */
+vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
+                            size_t *out_len);
+
+/* Writes a new file atomically: a temporary name in the same directory,
+ * write, fsync, link/rename to path, fsync the directory.  With
+ * exclusive, fails with VAULT_E_EXISTS if path exists (no replacement
+ * ever happens in that case, even under a race). */
+vault_error vault_write_file_atomic(const char *path, const uint8_t *data,
+                                    size_t len, unsigned mode, int exclusive);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void vault_hex_encode(const uint8_t *in, size_t len, char *out);
+/* Strict lower-case hex decoding of exactly 2*len characters. */
+vault_error vault_hex_decode(const char *in, size_t in_len, uint8_t *out,
+                             size_t len);
+
+#endif
