@@ -107,6 +107,13 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_identity_save(const vault_identity_t *identity, const char *path,
                     const char *passphrase, int scrypt_log2n);
 
+/* The identity file's text (as vault_identity_save writes it without a
+ * passphrase) into buf; VAULT_E_INVALID if size is below this: */
+#define VAULT_IDENTITY_TEXT_MAX 256
+VAULT_API VAULT_NODISCARD vault_error
+vault_identity_format(const vault_identity_t *identity, char *buf,
+                      size_t size);
+
 /* The public key "age1..." of the identity's first key; never NULL. */
 VAULT_API const char *vault_identity_recipient(const vault_identity_t *id);
 

@@ -45,6 +45,22 @@ const char *vault_last_error(void)
     return last_error;
 }
 
+/* Appends ": " and text to msg, cutting at the buffer's end: a detail is
+ * for people, and a cut one is better than none. */
+static void append_detail(char *msg, size_t cap, const char *text)
+{
+    size_t used = strlen(msg);
+    const char *parts[2] = {": ", text};
+    for (int p = 0; p < 2; p++) {
+        size_t n = strlen(parts[p]);
+        if (n > cap - 1 - used)
+            n = cap - 1 - used;
+        memcpy(msg + used, parts[p], n);
+        used += n;
+    }
+    msg[used] = '\0';
+}
+
 static vault_error vfail(vault_error code, int errno_value, int keep_context,
                          const char *fmt, va_list ap)
 {
@@ -52,14 +68,10 @@ static vault_error vfail(vault_error code, int errno_value, int keep_context,
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
     if (n < 0)
         msg[0] = '\0';
-    if (errno_value) {
-        size_t used = strlen(msg);
-        snprintf(msg + used, sizeof msg - used, ": %s", strerror(errno_value));
-    }
-    if (keep_context && last_error[0]) {
-        size_t used = strlen(msg);
-        snprintf(msg + used, sizeof msg - used, ": %s", last_error);
-    }
+    if (errno_value)
+        append_detail(msg, sizeof msg, strerror(errno_value));
+    if (keep_context && last_error[0])
+        append_detail(msg, sizeof msg, last_error);
     memcpy(last_error, msg, sizeof last_error);
     return code;
 }

@@ -1,0 +1,58 @@
+/*
+ * cli.h - shared pieces of the `vault` command line tool.  The tool uses
+ * only the library's public header.
+ */
+#ifndef VAULT_CLI_H
+#define VAULT_CLI_H
+
+#include <stdio.h>
+
+#include "vault.h"
+
+/* Exit codes, documented in `vault help`. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_ = 1, /* the operation failed */
+    EXIT_USAGE = 2,    /* the command line is wrong */
+    EXIT_PARTIAL = 3   /* done, but some items failed (see the summary) */
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+    const char *usage; /* full help text for `vault CMD --help` */
+} cli_command;
+
+/* "vault: <what>: <why>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a failed library call: "vault: <detail>", returns EXIT_FAILURE_. */
+int cli_fail(vault_error rc);
+/* Usage error: message, hint to --help, returns EXIT_USAGE. */
+int cli_usage(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints the command's help to stdout. */
+int cli_help(const char *command);
+
+/*
+ * Passphrases, in this order: --passphrase-file FILE (first line), the
+ * VAULT_PASSPHRASE environment variable, then a prompt on the terminal
+ * without echo (asked twice when confirm is set).  Returns a malloc'ed
+ * string the caller wipes with cli_free_passphrase, or NULL after printing
+ * an error.
+ */
+char *cli_get_passphrase(const char *passphrase_file, const char *prompt,
+                         int confirm);
+void cli_free_passphrase(char *passphrase);
+
+/*
+ * Loads the identity from path (or $VAULT_IDENTITY when path is NULL),
+ * asking for a passphrase when the file is protected.  Prints the error and
+ * returns NULL on failure.
+ */
+vault_identity_t *cli_load_identity(const char *path,
+                                    const char *passphrase_file);
+
+int cmd_keygen(int argc, char **argv);
+
+#endif

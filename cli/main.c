@@ -1,0 +1,145 @@
+/*
+ * main.c - `vault`: dispatches to one file per command (cmd_*.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"keygen", "create an identity (an age X25519 key)", cmd_keygen,
+     "usage: vault keygen [-o FILE] [--passphrase] [--passphrase-file FILE]\n"
+     "       vault keygen -y [-i FILE]\n"
+     "\n"
+     "Creates a new identity in age's identity-file format and prints its\n"
+     "public key (age1...). Without -o the identity goes to standard output.\n"
+     "The file is created with mode 0600 and never replaces an existing one.\n"
+     "\n"
+     "  -o, --output FILE        write the identity to FILE\n"
+     "  --passphrase             protect the file with a passphrase: it is then\n"
+     "                           an age scrypt file (age -d opens it)\n"
+     "  --passphrase-file FILE   read the passphrase from FILE's first line\n"
+     "  -y                       print the public key of an identity\n"
+     "  -i, --identity FILE      the identity for -y (default: standard input,\n"
+     "                           or $VAULT_IDENTITY)\n"
+     "\n"
+     "The passphrase comes from --passphrase-file, then $VAULT_PASSPHRASE,\n"
+     "then a prompt on the terminal.\n"},
+};
+
+static void print_version(void)
+{
+    printf("vault %s\n", VAULT_VERSION_STRING);
+}
+
+static void print_help(void)
+{
+    printf("vault - an end-to-end encrypted, deduplicating file vault\n"
+           "\n"
+           "usage: vault COMMAND [OPTIONS] [ARGS]\n"
+           "\n"
+           "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    printf("  %-10s %s\n", "help", "show this help, or a command's");
+    printf("\n"
+           "`vault COMMAND --help` shows a command's options.\n"
+           "\n"
+           "environment:\n"
+           "  VAULT_IDENTITY     identity file used when -i is not given\n"
+           "  VAULT_REPOSITORY   vault used when none is named\n"
+           "  VAULT_PASSPHRASE   passphrase for a protected identity file\n"
+           "\n"
+           "exit codes:\n"
+           "  0  success\n"
+           "  1  the operation failed (the message says why)\n"
+           "  2  the command line is wrong\n"
+           "  3  finished, but some items failed (the summary counts them)\n");
+}
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int cli_help(const char *name)
+{
+    const cli_command *cmd = find_command(name);
+    if (!cmd) {
+        cli_error("%s: no such command (see `vault help`)", name);
+        return EXIT_USAGE;
+    }
+    fputs(cmd->usage, stdout);
+    return EXIT_OK;
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vault: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_fail(vault_error rc)
+{
+    const char *detail = vault_last_error();
+    if (detail[0])
+        cli_error("%s", detail);
+    else
+        cli_error("%s", vault_strerror(rc));
+    return EXIT_FAILURE_;
+}
+
+int cli_usage(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vault: %s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `vault %s --help`)\n", command);
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help();
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        print_version();
+        return EXIT_OK;
+    }
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 ||
+        strcmp(name, "-h") == 0) {
+        if (argc > 2)
+            return cli_help(argv[2]);
+        print_help();
+        return EXIT_OK;
+    }
+    const cli_command *cmd = find_command(name);
+    if (!cmd) {
+        cli_error("%s: no such command (see `vault help`)", name);
+        return EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return cli_help(name);
+    }
+    vault_error rc = vault_global_init();
+    if (rc != VAULT_OK)
+        return cli_fail(rc);
+    /* Commands see argv[0] as their own name, as getopt expects. */
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, builds, and runs the
+# demo on the embedded default.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+exec scripts/demo-run.sh build/vault

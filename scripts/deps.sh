@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vault needs to build, test and benchmark,
+# only those that are missing.  Run as root or with sudo available.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libsodium-dev libzstd-dev
+          libarchive-dev zlib1g-dev libcmocka-dev age openssh-client
+          python3 attr xxd)
+if [ "${VAULT_DEPS_BENCH:-0}" = 1 ]; then
+  packages+=(restic borgbackup time)
+fi
+if [ "${VAULT_DEPS_FUZZ:-0}" = 1 ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=
+if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,145 @@
+/*
+ * backend.h - where a vault's objects live.  Private to the library.
+ *
+ * A backend stores immutable objects by kind and name, as restic's REST
+ * protocol does, so that a local vault and a remote one look alike:
+ *
+ *   config                      the one config object (name is "")
+ *   keys/<name>                 key envelopes
+ *   data/<name[0:2]>/<name>     packs, sharded by their first two hex digits
+ *   index/<name>                index segments
+ *   snapshots/<name>            snapshots
+ *   locks/<name>                (reserved; adds take no lock)
+ *
+ * Names are 64 lower-case hex characters.  Objects are never modified:
+ * save refuses to replace an existing object (VAULT_E_EXISTS) and must be
+ * atomic (a reader sees the whole object or none of it, and after a crash
+ * an object is whole or absent).  Listing skips anything that is not a
+ * well-formed name (temporary files of an interrupted save, sync-tool
+ * litter such as ".DS_Store" or "foo (conflicted copy)").
+ */
+#ifndef VAULT_BACKEND_H
+#define VAULT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vault.h"
+
+#define VAULT_NAME_HEX 64 /* characters in an object name */
+
+typedef enum backend_kind {
+    BACKEND_CONFIG = 0,
+    BACKEND_KEYS = 1,
+    BACKEND_DATA = 2,
+    BACKEND_INDEX = 3,
+    BACKEND_SNAPSHOTS = 4,
+    BACKEND_LOCKS = 5
+} backend_kind;
+#define BACKEND_KIND_COUNT 6
+
+/* The folder name of a kind ("config", "keys", "data", ...). */
+const char *backend_kind_name(backend_kind kind);
+/* True for exactly 64 lower-case hex characters followed by NUL. */
+int backend_name_valid(const char *name);
+
+typedef struct backend backend;
+
+/* Called once per object by list; a non-zero return stops the listing and
+ * is handed back as list's result. */
+typedef int (*backend_list_fn)(void *ctx, const char *name, uint64_t size);
+
+typedef struct backend_ops {
+    /* Stores a new object atomically and durably (for the local backend:
+     * temporary file, fsync, link into place, directory fsync).
+     * VAULT_E_EXISTS if the object exists already. */
+    vault_error (*save)(backend *be, backend_kind kind, const char *name,
+                        const uint8_t *data, size_t len);
+    /* Reads len bytes at offset (len 0: to the end).  A range past the end
+     * of the object is VAULT_E_CORRUPT (the object is shorter than the
+     * vault says); a missing object VAULT_E_NOT_FOUND.  *out is malloc'ed.
+     * Loads larger than max_len are refused (VAULT_E_CORRUPT) before any
+     * allocation, so a hostile vault cannot make us allocate at will. */
+    vault_error (*load)(backend *be, backend_kind kind, const char *name,
+                        uint64_t offset, size_t len, size_t max_len,
+                        uint8_t **out, size_t *out_len);
+    /* Size of an object; VAULT_E_NOT_FOUND if absent. */
+    vault_error (*stat)(backend *be, backend_kind kind, const char *name,
+                        uint64_t *size);
+    /* Calls fn for every object of the kind, in no particular order.
+     * Returns VAULT_OK, a backend error, or (as VAULT_E_INTERNAL with the
+     * callback's value kept in *stopped) a stop requested by fn. */
+    vault_error (*list)(backend *be, backend_kind kind, backend_list_fn fn,
+                        void *ctx, int *stopped);
+    /* Deletes an object; VAULT_E_NOT_FOUND if absent. */
+    vault_error (*remove)(backend *be, backend_kind kind, const char *name);
+    /* Frees the backend. */
+    void (*close)(backend *be);
+} backend_ops;
+
+struct backend {
+    const backend_ops *ops;
+};
+
+/* Convenience wrappers; backend_close accepts NULL. */
+static inline vault_error backend_save(backend *be, backend_kind kind,
+                                       const char *name, const uint8_t *data,
+                                       size_t len)
+{
+    return be->ops->save(be, kind, name, data, len);
+}
+static inline vault_error backend_load(backend *be, backend_kind kind,
+                                       const char *name, uint64_t offset,
+                                       size_t len, size_t max_len,
+                                       uint8_t **out, size_t *out_len)
+{
+    return be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
+}
+static inline vault_error backend_stat(backend *be, backend_kind kind,
+                                       const char *name, uint64_t *size)
+{
+    return be->ops->stat(be, kind, name, size);
+}
+static inline vault_error backend_list(backend *be, backend_kind kind,
+                                       backend_list_fn fn, void *ctx,
+                                       int *stopped)
+{
+    return be->ops->list(be, kind, fn, ctx, stopped);
+}
+static inline vault_error backend_remove(backend *be, backend_kind kind,
+                                         const char *name)
+{
+    return be->ops->remove(be, kind, name);
+}
+static inline void backend_close(backend *be)
+{
+    if (be)
+        be->ops->close(be);
+}
+
+/*
+ * The local directory backend.  With create, makes the directory (which
+ * must be absent or empty) and its folders: keys, data/00..ff, index,
+ * snapshots, locks; VAULT_E_EXISTS if it is a non-empty directory.
+ * Without create, the directory must hold a vault (a config object and
+ * the folders) or VAULT_E_NOT_FOUND says it is not a vault.
+ */
+vault_error backend_local_open(const char *path, int create, backend **out);
+
+/* An in-memory backend for tests; thread-safe like the local one. */
+vault_error backend_memory_open(backend **out);
+
+/*
+ * A wrapping backend for fault injection in tests: the operation numbered
+ * fail_at (counting saves, loads, stats, lists and removes from 1) and, if
+ * sticky, every later one, fails with fail_code (VAULT_E_IO for EIO-like,
+ * or VAULT_E_NOMEM...) and a detail naming the injected fault.  fail_at 0
+ * never fails.  Takes ownership of inner.  backend_faulty_count tells how
+ * many operations have run, to size a loop over every fail_at.
+ */
+vault_error backend_faulty_open(backend *inner, uint64_t fail_at,
+                                vault_error fail_code, int sticky,
+                                backend **out);
+uint64_t backend_faulty_count(const backend *be);
+
+#endif
