@@ -67,8 +67,9 @@ typedef struct backend_ops {
     vault_error (*stat)(backend *be, backend_kind kind, const char *name,
                         uint64_t *size);
     /* Calls fn for every object of the kind, in no particular order.
-     * Returns VAULT_OK, a backend error, or (as VAULT_E_INTERNAL with the
-     * callback's value kept in *stopped) a stop requested by fn. */
+     * Returns VAULT_OK or a backend error.  If fn returns non-zero the
+     * listing stops early and *stopped (if not NULL) holds that value;
+     * otherwise *stopped is 0. */
     vault_error (*list)(backend *be, backend_kind kind, backend_list_fn fn,
                         void *ctx, int *stopped);
     /* Deletes an object; VAULT_E_NOT_FOUND if absent. */
