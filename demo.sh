@@ -6,4 +6,4 @@ cd "$(dirname "$0")"
 scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-exec scripts/demo-run.sh build/vault
+exec scripts/demo-run.sh build/bin/vault

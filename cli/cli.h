@@ -5,6 +5,7 @@
 #ifndef VAULT_CLI_H
 #define VAULT_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "vault.h"
@@ -53,6 +54,21 @@ void cli_free_passphrase(char *passphrase);
 vault_identity_t *cli_load_identity(const char *path,
                                     const char *passphrase_file);
 
+/* The vault path: argv[0] if it is a vault (consumed), else
+ * $VAULT_REPOSITORY; NULL if neither. */
+const char *cli_take_vault(int *argc, char ***argv);
+/* Opens path as the identity's member; prints the error, NULL on failure. */
+vault_t *cli_open_vault(const char *path, const char *identity_path,
+                        const char *passphrase_file);
+void cli_json_string(FILE *f, const char *s);
+const char *cli_size(uint64_t bytes, char buf[32]);
+const char *cli_time(int64_t sec, char buf[32]);
+const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48]);
+
 int cmd_keygen(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 
 #endif

@@ -26,6 +26,57 @@ static const cli_command commands[] = {
      "\n"
      "The passphrase comes from --passphrase-file, then $VAULT_PASSPHRASE,\n"
      "then a prompt on the terminal.\n"},
+    {"init", "create a vault", cmd_init,
+     "usage: vault init VAULT (-i IDENTITY | -r RECIPIENT)\n"
+     "\n"
+     "Creates a vault in directory VAULT (absent or empty) and makes the\n"
+     "identity's public key, or RECIPIENT (age1...), its first owner. With\n"
+     "-r the owner's secret key never needs to be on this machine.\n"
+     "\n"
+     "  -i, --identity FILE      the owner's identity (or $VAULT_IDENTITY)\n"
+     "  -r, --recipient age1...  the owner's public key\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
+    {"add", "back up files and directories as a snapshot", cmd_add,
+     "usage: vault add [VAULT] PATH... [options]\n"
+     "\n"
+     "Backs up the paths as one snapshot and prints its ID and a summary.\n"
+     "Unchanged files (same size, mtime, ctime, inode) are not read again.\n"
+     "\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  -t, --tag TAG            tag the snapshot (repeatable)\n"
+     "  -e, --exclude GLOB       skip names matching GLOB; a GLOB with '/'\n"
+     "                           matches whole paths (repeatable)\n"
+     "  -x, --one-file-system    do not cross file system boundaries\n"
+     "  --compression LEVEL|off  zstd level 1..19 (default 3) or off\n"
+     "  --threads N              worker threads (default: one per core)\n"
+     "  --no-cache               read every file; keep no files cache\n"
+     "  --host NAME              record NAME as the host\n"
+     "  --json                   print the summary as JSON\n"},
+    {"ls", "list snapshots, or the files in one", cmd_ls,
+     "usage: vault ls [VAULT] [options]\n"
+     "       vault ls [VAULT] SNAP[:PATH] [options]\n"
+     "\n"
+     "Without SNAP, lists the snapshots oldest first: ID, time, host,\n"
+     "paths, tags. With SNAP (an ID prefix or \"latest\"), lists the\n"
+     "entries of PATH in it (default: the root).\n"
+     "\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  -l, --long               mode, owner, size and mtime\n"
+     "  -R, --recursive          descend into directories\n"
+     "  --json                   JSON output\n"},
+    {"extract", "restore a snapshot", cmd_extract,
+     "usage: vault extract [VAULT] SNAP [PATH...] (-C DIR | --tar FILE)\n"
+     "\n"
+     "Restores snapshot SNAP (an ID prefix or \"latest\"), or only PATHs in\n"
+     "it, into DIR, or writes it as a pax tar stream (FILE \"-\": standard\n"
+     "output). Files are written under temporary names and renamed after\n"
+     "all their data verified; nothing is written outside DIR. A damaged\n"
+     "object is reported with the files it affects and the rest goes on.\n"
+     "\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  -C, --target DIR         restore into DIR\n"
+     "  --tar FILE               write a tar stream instead\n"
+     "  --overwrite              replace existing files\n"},
 };
 
 static void print_version(void)

@@ -123,6 +123,153 @@ VAULT_API void vault_identity_free(vault_identity_t *identity);
 VAULT_API VAULT_NODISCARD vault_error
 vault_recipient_check(const char *text);
 
+/* ---------------------------------------------------------------------------
+ * Vaults.  A vault is a directory of immutable objects (format-spec/).
+ */
+typedef struct vault vault_t;
+
+typedef enum vault_role {
+    VAULT_ROLE_OWNER = 1,  /* everything, including sharing */
+    VAULT_ROLE_READER = 2, /* list, extract and add */
+    VAULT_ROLE_WRITER = 3  /* add only: can read nothing */
+} vault_role;
+
+/*
+ * Creates a vault in directory path (absent or empty) whose first member,
+ * an owner, is the age recipient owner ("age1...").  Writes the config and
+ * the owner's envelope; the owner's secret key is never needed to create.
+ */
+VAULT_API VAULT_NODISCARD vault_error vault_init(const char *path,
+                                                 const char *owner);
+
+/* VAULT_OK if path holds a vault (a config and the folders), else
+ * VAULT_E_NOT_FOUND; reads no secrets. */
+VAULT_API VAULT_NODISCARD vault_error vault_probe(const char *path);
+
+/* Opens a vault as the member whose envelope the identity opens.
+ * VAULT_E_NOT_MEMBER if none does. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
+VAULT_API void vault_close(vault_t *vault);
+VAULT_API vault_role vault_member_role(const vault_t *vault);
+/* "owner", "reader", "writer" */
+VAULT_API const char *vault_role_name(vault_role role);
+
+typedef struct vault_add_options {
+    const char *const *paths; /* files or directories to back up */
+    size_t n_paths;
+    const char *const *tags;
+    size_t n_tags;
+    const char *const *excludes; /* fnmatch globs on names and full paths */
+    size_t n_excludes;
+    int one_file_system; /* do not cross file system boundaries */
+    int compression;     /* zstd level 1..19; 0: off; -1: default (3) */
+    int threads;         /* workers; 0: one per core */
+    const char *cache_dir; /* files cache; NULL: $XDG_CACHE_HOME/vault or
+                              ~/.cache/vault; "" disables it */
+    const char *hostname;  /* NULL: this host */
+    /* Told about every item that could not be read; the add goes on. */
+    void (*on_error)(void *ctx, const char *path, const char *detail);
+    void *on_error_ctx;
+} vault_add_options;
+
+typedef struct vault_add_result {
+    char snapshot_id[65];
+    uint64_t files, dirs, others;
+    uint64_t files_unchanged; /* taken from the files cache, not read */
+    uint64_t bytes_read;      /* file content read */
+    uint64_t bytes_total;     /* content size of all files */
+    uint64_t bytes_added;     /* stored: new blobs after dedup + zstd */
+    uint64_t blobs_added;
+    uint64_t errors;          /* items skipped (see on_error) */
+    double seconds;
+} vault_add_result;
+
+/* Backs up the paths as one snapshot, committed last. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_add(vault_t *vault, const vault_add_options *options,
+          vault_add_result *result);
+
+typedef struct vault_snapshot_info {
+    char id[65];
+    int64_t time_sec;
+    uint32_t time_nsec;
+    char *hostname;
+    char *username;
+    char **paths;
+    size_t n_paths;
+    char **tags;
+    size_t n_tags;
+    uint64_t files, dirs, bytes_read, bytes_added;
+} vault_snapshot_info;
+
+/* All snapshots, oldest first.  Needs read access. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_snapshots(vault_t *vault, vault_snapshot_info **out, size_t *n);
+VAULT_API void vault_snapshots_free(vault_snapshot_info *list, size_t n);
+/* How many snapshot objects exist (any member, no read access needed). */
+VAULT_API VAULT_NODISCARD vault_error vault_snapshot_count(vault_t *vault,
+                                                           size_t *n);
+/* Resolves "latest" or an ID prefix (at least 4 hex digits, unique). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_snapshot_resolve(vault_t *vault, const char *ref, char id[65]);
+
+typedef enum vault_file_type {
+    VAULT_FILE = 1,
+    VAULT_DIR = 2,
+    VAULT_SYMLINK = 3,
+    VAULT_FIFO = 4,
+    VAULT_CHARDEV = 5,
+    VAULT_BLOCKDEV = 6,
+    VAULT_SOCKET = 7
+} vault_file_type;
+
+typedef struct vault_file_info {
+    const char *path; /* from the snapshot root, "/home/ann/x" */
+    vault_file_type type;
+    uint32_t mode; /* permission bits */
+    uint32_t uid, gid;
+    const char *user, *group;
+    uint64_t size;
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+    const char *target; /* symlinks */
+    uint32_t nlink;
+    uint64_t inode;
+} vault_file_info;
+
+/* Return non-zero to stop the listing. */
+typedef int (*vault_ls_fn)(void *ctx, const vault_file_info *info);
+
+/* Lists the entries of directory path ("/" or NULL: the root) in snapshot
+ * id; recursive descends; path naming a file lists that file. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_ls(vault_t *vault, const char *id, const char *path, int recursive,
+         vault_ls_fn fn, void *ctx);
+
+typedef struct vault_extract_options {
+    const char *target_dir; /* restore into this directory */
+    int tar_fd;             /* >= 0: write a pax tar stream here instead */
+    int overwrite;
+    int restore_owner;      /* chown (as root) */
+    const char *const *include; /* snapshot paths to restore; NULL: all */
+    size_t n_include;
+    void (*on_error)(void *ctx, const char *path, vault_error code,
+                     const char *detail);
+    void *on_error_ctx;
+} vault_extract_options;
+
+typedef struct vault_extract_result {
+    uint64_t files, dirs, symlinks, others, bytes, errors;
+} vault_extract_result;
+
+/* VAULT_OK, VAULT_E_PARTIAL (some items failed, each reported), or an
+ * error that stopped it all. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_extract(vault_t *vault, const char *id,
+              const vault_extract_options *options,
+              vault_extract_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,105 @@
+/*
+ * cmd_extract.c - `vault extract`: restore a snapshot into a directory or
+ * as a tar stream.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void report_error(void *ctx, const char *path, vault_error code,
+                         const char *detail)
+{
+    (void)ctx;
+    (void)code;
+    cli_error("%s: %s", path, detail);
+}
+
+int cmd_extract(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"target", required_argument, NULL, 'C'},
+        {"overwrite", no_argument, NULL, 'O'},
+        {"tar", required_argument, NULL, 'T'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    const char *identity = NULL, *target = NULL, *tar = NULL,
+               *passphrase_file = NULL;
+    vault_extract_options o = {.tar_fd = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, "i:C:", options, NULL)) != -1) {
+        switch (c) {
+        case 'i': identity = optarg; break;
+        case 'C': target = optarg; break;
+        case 'O': o.overwrite = 1; break;
+        case 'T': tar = optarg; break;
+        case 'F': passphrase_file = optarg; break;
+        default: return cli_usage("extract", "unknown option");
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    const char *path = cli_take_vault(&argc, &argv);
+    if (!path)
+        return cli_usage("extract", "name the vault (or set VAULT_REPOSITORY)");
+    if (argc == 0)
+        return cli_usage("extract", "name the snapshot (an ID or latest)");
+    if (!target == !tar)
+        return cli_usage("extract", "give -C DIR or --tar FILE (one of them)");
+    const char *ref = argv[0];
+    o.include = (const char *const *)(argv + 1);
+    o.n_include = (size_t)(argc - 1);
+    if (o.n_include == 0)
+        o.include = NULL;
+    o.target_dir = target;
+    o.restore_owner = geteuid() == 0;
+    o.on_error = report_error;
+
+    vault_t *v = cli_open_vault(path, identity, passphrase_file);
+    if (!v)
+        return EXIT_FAILURE_;
+    FILE *summary = stdout;
+    if (tar) {
+        if (strcmp(tar, "-") == 0) {
+            o.tar_fd = STDOUT_FILENO;
+            summary = stderr;
+        } else {
+            o.tar_fd = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (o.tar_fd < 0 && o.overwrite)
+                o.tar_fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                0644);
+            if (o.tar_fd < 0) {
+                cli_error("%s: cannot create (use --overwrite to replace)",
+                          tar);
+                vault_close(v);
+                return EXIT_FAILURE_;
+            }
+        }
+    }
+    vault_extract_result r;
+    vault_error rc = vault_extract(v, ref, &o, &r);
+    vault_close(v);
+    if (tar && o.tar_fd != STDOUT_FILENO && close(o.tar_fd) != 0 &&
+        rc == VAULT_OK) {
+        cli_error("%s: write failed", tar);
+        return EXIT_FAILURE_;
+    }
+    if (rc != VAULT_OK && rc != VAULT_E_PARTIAL)
+        return cli_fail(rc);
+    char size[32];
+    fprintf(summary,
+            "restored %llu files, %llu dirs, %llu symlinks, %llu others "
+            "(%s)",
+            (unsigned long long)r.files, (unsigned long long)r.dirs,
+            (unsigned long long)r.symlinks, (unsigned long long)r.others,
+            cli_size(r.bytes, size));
+    if (r.errors)
+        fprintf(summary, "; %llu failed", (unsigned long long)r.errors);
+    fputc('\n', summary);
+    return r.errors ? EXIT_PARTIAL : EXIT_OK;
+}

@@ -1,0 +1,221 @@
+/*
+ * cmd_ls.c - `vault ls`: snapshots, or the files of one.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct ls_ctx {
+    int long_format;
+    int json;
+    int first;
+} ls_ctx;
+
+static const char *type_name(vault_file_type t)
+{
+    switch (t) {
+    case VAULT_FILE: return "file";
+    case VAULT_DIR: return "dir";
+    case VAULT_SYMLINK: return "symlink";
+    case VAULT_FIFO: return "fifo";
+    case VAULT_CHARDEV: return "chardev";
+    case VAULT_BLOCKDEV: return "blockdev";
+    case VAULT_SOCKET: return "socket";
+    }
+    return "unknown";
+}
+
+static void mode_string(const vault_file_info *f, char out[11])
+{
+    static const char types[] = "?-dlpcbs";
+    out[0] = types[f->type <= 7 ? f->type : 0];
+    const char *rwx = "rwxrwxrwx";
+    for (int i = 0; i < 9; i++)
+        out[1 + i] = (f->mode & (0400u >> i)) ? rwx[i] : '-';
+    if (f->mode & 04000)
+        out[3] = out[3] == 'x' ? 's' : 'S';
+    if (f->mode & 02000)
+        out[6] = out[6] == 'x' ? 's' : 'S';
+    if (f->mode & 01000)
+        out[9] = out[9] == 'x' ? 't' : 'T';
+    out[10] = '\0';
+}
+
+static int print_file(void *ctx, const vault_file_info *f)
+{
+    ls_ctx *c = ctx;
+    if (c->json) {
+        char t[48];
+        fputs(c->first ? "[\n" : ",\n", stdout);
+        c->first = 0;
+        fputs("{\"path\":", stdout);
+        cli_json_string(stdout, f->path);
+        printf(",\"type\":\"%s\",\"mode\":%u,\"uid\":%u,\"gid\":%u,"
+               "\"user\":",
+               type_name(f->type), (unsigned)f->mode, (unsigned)f->uid,
+               (unsigned)f->gid);
+        cli_json_string(stdout, f->user);
+        fputs(",\"group\":", stdout);
+        cli_json_string(stdout, f->group);
+        printf(",\"size\":%llu,\"mtime\":\"%s\",\"nlink\":%u,\"inode\":%llu",
+               (unsigned long long)f->size,
+               cli_time_rfc3339(f->mtime_sec, f->mtime_nsec, t),
+               (unsigned)f->nlink, (unsigned long long)f->inode);
+        if (f->target) {
+            fputs(",\"target\":", stdout);
+            cli_json_string(stdout, f->target);
+        }
+        fputs("}", stdout);
+        return 0;
+    }
+    if (c->long_format) {
+        char mode[11], t[32];
+        mode_string(f, mode);
+        printf("%s %-8s %-8s %12llu %s %s", mode,
+               f->user[0] ? f->user : "?", f->group[0] ? f->group : "?",
+               (unsigned long long)f->size, cli_time(f->mtime_sec, t),
+               f->path);
+        if (f->target)
+            printf(" -> %s", f->target);
+        putchar('\n');
+    } else {
+        puts(f->path);
+    }
+    return 0;
+}
+
+static int list_snapshots(vault_t *v, int json)
+{
+    if (vault_member_role(v) == VAULT_ROLE_WRITER) {
+        size_t n;
+        vault_error rc = vault_snapshot_count(v, &n);
+        if (rc != VAULT_OK)
+            return cli_fail(rc);
+        if (json)
+            printf("{\"count\":%zu,\"readable\":false}\n", n);
+        else
+            printf("%zu snapshot%s; this member has the writer role and "
+                   "cannot read them\n",
+                   n, n == 1 ? "" : "s");
+        return EXIT_OK;
+    }
+    vault_snapshot_info *list;
+    size_t n;
+    vault_error rc = vault_snapshots(v, &list, &n);
+    if (rc != VAULT_OK)
+        return cli_fail(rc);
+    if (json)
+        fputs("[", stdout);
+    for (size_t i = 0; i < n; i++) {
+        const vault_snapshot_info *s = &list[i];
+        char t[48];
+        if (json) {
+            printf("%s\n{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
+                   "\"host\":",
+                   i ? "," : "", s->id, s->id,
+                   cli_time_rfc3339(s->time_sec, s->time_nsec, t));
+            cli_json_string(stdout, s->hostname);
+            fputs(",\"user\":", stdout);
+            cli_json_string(stdout, s->username);
+            fputs(",\"paths\":[", stdout);
+            for (size_t j = 0; j < s->n_paths; j++) {
+                if (j)
+                    putchar(',');
+                cli_json_string(stdout, s->paths[j]);
+            }
+            fputs("],\"tags\":[", stdout);
+            for (size_t j = 0; j < s->n_tags; j++) {
+                if (j)
+                    putchar(',');
+                cli_json_string(stdout, s->tags[j]);
+            }
+            printf("],\"files\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+                   "\"bytes_added\":%llu}",
+                   (unsigned long long)s->files, (unsigned long long)s->dirs,
+                   (unsigned long long)s->bytes_read,
+                   (unsigned long long)s->bytes_added);
+            continue;
+        }
+        printf("%.8s  %s  %s ", s->id, cli_time(s->time_sec, t), s->hostname);
+        for (size_t j = 0; j < s->n_paths; j++)
+            printf(" %s", s->paths[j]);
+        if (s->n_tags) {
+            printf("  [");
+            for (size_t j = 0; j < s->n_tags; j++)
+                printf("%s%s", j ? "," : "", s->tags[j]);
+            printf("]");
+        }
+        putchar('\n');
+    }
+    if (json)
+        fputs(n ? "\n]\n" : "]\n", stdout);
+    vault_snapshots_free(list, n);
+    return EXIT_OK;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"long", no_argument, NULL, 'l'},
+        {"recursive", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    const char *identity = NULL, *passphrase_file = NULL;
+    ls_ctx ctx = {.first = 1};
+    int recursive = 0, c;
+    while ((c = getopt_long(argc, argv, "i:lR", options, NULL)) != -1) {
+        switch (c) {
+        case 'i': identity = optarg; break;
+        case 'l': ctx.long_format = 1; break;
+        case 'R': recursive = 1; break;
+        case 'j': ctx.json = 1; break;
+        case 'F': passphrase_file = optarg; break;
+        default: return cli_usage("ls", "unknown option");
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    const char *path = cli_take_vault(&argc, &argv);
+    if (!path)
+        return cli_usage("ls", "name the vault (or set VAULT_REPOSITORY)");
+    if (argc > 1)
+        return cli_usage("ls", "unexpected argument '%s'", argv[1]);
+    vault_t *v = cli_open_vault(path, identity, passphrase_file);
+    if (!v)
+        return EXIT_FAILURE_;
+    int status;
+    if (argc == 0) {
+        status = list_snapshots(v, ctx.json);
+    } else {
+        /* SNAP[:PATH] */
+        char *ref = strdup(argv[0]);
+        if (!ref) {
+            vault_close(v);
+            cli_error("out of memory");
+            return EXIT_FAILURE_;
+        }
+        char *colon = strchr(ref, ':');
+        const char *inner = NULL;
+        if (colon) {
+            *colon = '\0';
+            inner = colon + 1;
+        }
+        vault_error rc = VAULT_OK;
+        char id[65];
+        if (vault_member_role(v) == VAULT_ROLE_WRITER)
+            rc = vault_snapshot_resolve(v, ref, id);
+        if (rc == VAULT_OK)
+            rc = vault_ls(v, ref, inner, recursive, print_file, &ctx);
+        free(ref);
+        if (ctx.json)
+            fputs(ctx.first ? "[]\n" : "\n]\n", stdout);
+        status = rc == VAULT_OK ? EXIT_OK : cli_fail(rc);
+    }
+    vault_close(v);
+    return status;
+}

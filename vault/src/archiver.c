@@ -1,0 +1,1043 @@
+/*
+ * archiver.c - `add`: walks files into trees and blobs, one snapshot.
+ *
+ * The walker (the calling thread) reads files, cuts chunks, computes
+ * chunk IDs and looks them up in the index; only new chunks go to the
+ * workers, which compress, seal and pack them (one pack under construction
+ * per worker).  Finished packs are saved first; index segments listing
+ * them follow; the snapshot, saved last, is the commit point (format spec
+ * "Write ordering").
+ */
+#define _GNU_SOURCE /* O_NOATIME */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include "chunker.h"
+#include "filecache.h"
+#include "internal.h"
+#include "repo.h"
+
+#define READ_BLOCK (8u * 1024 * 1024)
+#define DEFAULT_LEVEL 3
+
+/* A blob on its way to a worker. */
+typedef struct job {
+    blob_type type;
+    uint8_t id[CHUNK_ID_BYTES];
+    uint8_t *data;
+    size_t len;
+} job;
+
+/* Packs finished but not yet listed in a saved index segment. */
+typedef struct done_packs {
+    uint8_t (*ids)[32];
+    size_t *starts; /* n + 1 */
+    size_t n, cap;
+    pack_entry *entries;
+    size_t n_entries, cap_entries;
+} done_packs;
+
+typedef struct adder {
+    vault_t *v;
+    const vault_add_options *o;
+    vault_add_result *r;
+    chunker_table chunker;
+    filecache *cache;
+    int level;
+    dev_t root_dev;
+
+    /* the job queue */
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty, not_full;
+    job **queue;
+    size_t q_cap, q_head, q_len;
+    int closing;
+    vault_error failure; /* first worker error, under lock */
+    char failure_detail[512];
+
+    pthread_mutex_t index_lock; /* v->index and done */
+    done_packs done;
+
+    uint8_t *buf; /* the walker's read buffer */
+    size_t buf_cap;
+    char path[PATH_MAX + 1];
+} adder;
+
+/* --- workers ------------------------------------------------------------ */
+
+static void worker_fail(adder *a, vault_error rc)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->failure == VAULT_OK) {
+        a->failure = rc;
+        snprintf(a->failure_detail, sizeof a->failure_detail, "%s",
+                 vault_last_error());
+    }
+    pthread_cond_broadcast(&a->not_full);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static vault_error done_reserve(done_packs *d, size_t entries)
+{
+    if (d->n + 1 >= d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        uint8_t(*ids)[32] = realloc(d->ids, cap * sizeof *ids);
+        if (ids)
+            d->ids = ids;
+        size_t *starts = realloc(d->starts, (cap + 1) * sizeof *starts);
+        if (starts)
+            d->starts = starts;
+        if (!ids || !starts)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        if (d->n == 0)
+            d->starts[0] = 0;
+        d->cap = cap;
+    }
+    if (d->cap_entries - d->n_entries < entries) {
+        size_t cap = d->cap_entries ? d->cap_entries : 1024;
+        while (cap - d->n_entries < entries)
+            cap *= 2;
+        pack_entry *e = realloc(d->entries, cap * sizeof *e);
+        if (!e)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        d->entries = e;
+        d->cap_entries = cap;
+    }
+    return VAULT_OK;
+}
+
+/* Saves an index segment for the finished packs; caller holds no lock. */
+static vault_error flush_index(adder *a, done_packs *d)
+{
+    if (d->n == 0)
+        return VAULT_OK;
+    vault_error rc = index_segment_save(a->v->be, a->v->keys,
+                                        d->ids[0], d->n,
+                                        d->starts, d->entries);
+    d->n = 0;
+    d->n_entries = 0;
+    if (d->starts)
+        d->starts[0] = 0;
+    return rc;
+}
+
+static void done_free(done_packs *d)
+{
+    free(d->ids);
+    free(d->starts);
+    free(d->entries);
+    memset(d, 0, sizeof *d);
+}
+
+/* Saves the worker's pack and records where its blobs went. */
+static vault_error finish_pack(adder *a, pack_writer *pw)
+{
+    uint8_t pack_id[32];
+    vault_error rc = pack_writer_finish(pw, a->v->be, pack_id);
+    if (rc != VAULT_OK)
+        return rc;
+    done_packs flush = {0};
+    pthread_mutex_lock(&a->index_lock);
+    done_packs *d = &a->done;
+    rc = done_reserve(d, pw->n_entries);
+    if (rc == VAULT_OK) {
+        memcpy(d->ids[d->n], pack_id, 32);
+        memcpy(d->entries + d->n_entries, pw->entries,
+               pw->n_entries * sizeof *pw->entries);
+        d->n_entries += pw->n_entries;
+        d->starts[++d->n] = d->n_entries;
+        for (size_t i = 0; i < pw->n_entries && rc == VAULT_OK; i++) {
+            int inserted;
+            rc = index_add(&a->v->index, pw->entries[i].id, pack_id,
+                           &pw->entries[i], &inserted);
+        }
+        a->r->bytes_added += pw->len_saved;
+        if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
+            flush = *d; /* take the list; save it outside the lock */
+            memset(d, 0, sizeof *d);
+        }
+    }
+    pthread_mutex_unlock(&a->index_lock);
+    pw->n_entries = 0;
+    if (rc == VAULT_OK)
+        rc = flush_index(a, &flush);
+    done_free(&flush);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    adder *a = arg;
+    pack_writer pw = {0};
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    uint8_t *cbuf = NULL;
+    size_t cbuf_cap = 0;
+    vault_error rc = cctx ? VAULT_OK
+                          : vault_fail(VAULT_E_NOMEM, "zstd: out of memory");
+    int open_pack = 0;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        while (a->q_len == 0 && !a->closing)
+            pthread_cond_wait(&a->not_empty, &a->lock);
+        if (a->q_len == 0) {
+            pthread_mutex_unlock(&a->lock);
+            break;
+        }
+        job *j = a->queue[a->q_head];
+        a->q_head = (a->q_head + 1) % a->q_cap;
+        a->q_len--;
+        pthread_cond_signal(&a->not_full);
+        int failed = a->failure != VAULT_OK;
+        pthread_mutex_unlock(&a->lock);
+
+        if (rc == VAULT_OK && !failed) {
+            const uint8_t *stored = j->data;
+            size_t stored_len = j->len;
+            uint8_t flags = 0;
+            if (a->level > 0 && j->len > 0) {
+                size_t bound = ZSTD_compressBound(j->len);
+                if (bound > cbuf_cap) {
+                    uint8_t *nb = realloc(cbuf, bound);
+                    if (!nb)
+                        rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+                    else {
+                        cbuf = nb;
+                        cbuf_cap = bound;
+                    }
+                }
+                if (rc == VAULT_OK) {
+                    size_t n = ZSTD_compressCCtx(cctx, cbuf, cbuf_cap, j->data,
+                                                 j->len, a->level);
+                    /* Keep it only if it shrinks: raw costs no CPU later. */
+                    if (!ZSTD_isError(n) && n < j->len) {
+                        stored = cbuf;
+                        stored_len = n;
+                        flags = BLOB_FLAG_ZSTD;
+                    }
+                }
+            }
+            if (rc == VAULT_OK && !open_pack) {
+                rc = pack_writer_begin(&pw, a->v->keys);
+                open_pack = rc == VAULT_OK;
+            }
+            if (rc == VAULT_OK)
+                rc = pack_writer_add(&pw, j->type, j->id, flags, stored,
+                                     stored_len, (uint32_t)j->len);
+            if (rc == VAULT_OK && pw.len >= PACK_TARGET_BYTES) {
+                rc = finish_pack(a, &pw);
+                open_pack = 0;
+            }
+            if (rc != VAULT_OK)
+                worker_fail(a, rc);
+        }
+        free(j->data);
+        free(j);
+    }
+    if (rc == VAULT_OK && open_pack && pw.n_entries > 0) {
+        rc = finish_pack(a, &pw);
+        if (rc != VAULT_OK)
+            worker_fail(a, rc);
+    }
+    pack_writer_free(&pw);
+    ZSTD_freeCCtx(cctx);
+    free(cbuf);
+    return NULL;
+}
+
+/* Hands a blob to the workers (data is taken over). */
+static vault_error submit(adder *a, blob_type type,
+                          const uint8_t id[CHUNK_ID_BYTES], uint8_t *data,
+                          size_t len)
+{
+    job *j = malloc(sizeof *j);
+    if (!j) {
+        free(data);
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    j->type = type;
+    memcpy(j->id, id, CHUNK_ID_BYTES);
+    j->data = data;
+    j->len = len;
+    pthread_mutex_lock(&a->lock);
+    while (a->q_len == a->q_cap && a->failure == VAULT_OK)
+        pthread_cond_wait(&a->not_full, &a->lock);
+    if (a->failure != VAULT_OK) {
+        vault_error rc = a->failure;
+        pthread_mutex_unlock(&a->lock);
+        free(j->data);
+        free(j);
+        return rc;
+    }
+    a->queue[(a->q_head + a->q_len) % a->q_cap] = j;
+    a->q_len++;
+    pthread_cond_signal(&a->not_empty);
+    pthread_mutex_unlock(&a->lock);
+    return VAULT_OK;
+}
+
+/* Stores a blob unless the vault (or this run) has it already.  With
+ * owned non-NULL the blob's buffer (== data) is taken over, else copied. */
+static vault_error store_blob(adder *a, blob_type type, const uint8_t *data,
+                              size_t len, uint8_t id[CHUNK_ID_BYTES],
+                              uint8_t *owned)
+{
+    chunk_id_compute(a->v->keys, type, data, len, id);
+    int inserted = 0;
+    pthread_mutex_lock(&a->index_lock);
+    vault_error rc = index_add(&a->v->index, id, NULL, NULL, &inserted);
+    if (rc == VAULT_OK && inserted)
+        a->r->blobs_added++;
+    pthread_mutex_unlock(&a->index_lock);
+    if (rc != VAULT_OK || !inserted) {
+        free(owned);
+        return rc;
+    }
+    if (!owned) {
+        owned = malloc(len ? len : 1);
+        if (!owned)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        memcpy(owned, data, len);
+    }
+    return submit(a, type, id, owned, len);
+}
+
+/* --- walking ------------------------------------------------------------ */
+
+static void report(adder *a, const char *path, const char *fmt, ...)
+    VAULT_PRINTF(3, 4);
+static void report(adder *a, const char *path, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    a->r->errors++;
+    if (a->o->on_error)
+        a->o->on_error(a->o->on_error_ctx, path, detail);
+}
+
+static int excluded(const adder *a, const char *name, const char *path)
+{
+    for (size_t i = 0; i < a->o->n_excludes; i++) {
+        const char *g = a->o->excludes[i];
+        if (strchr(g, '/') ? fnmatch(g, path, FNM_PATHNAME) == 0
+                           : fnmatch(g, name, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static char *owner_name(uint32_t id, int group)
+{
+    /* Tiny cache: most trees have one or two owners. */
+    static _Thread_local uint32_t last_id[2] = {UINT32_MAX, UINT32_MAX};
+    static _Thread_local char last_name[2][256];
+    if (last_id[group] != id) {
+        char buf[4096];
+        last_name[group][0] = '\0';
+        if (group) {
+            struct group gr, *res = NULL;
+            if (getgrgid_r(id, &gr, buf, sizeof buf, &res) == 0 && res)
+                snprintf(last_name[1], 256, "%s", res->gr_name);
+        } else {
+            struct passwd pw, *res = NULL;
+            if (getpwuid_r(id, &pw, buf, sizeof buf, &res) == 0 && res)
+                snprintf(last_name[0], 256, "%s", res->pw_name);
+        }
+        last_id[group] = id;
+    }
+    return strdup(last_name[group]);
+}
+
+static vault_error node_from_stat(tree_node *n, const char *name,
+                                  const struct stat *st)
+{
+    memset(n, 0, sizeof *n);
+    if (S_ISREG(st->st_mode))
+        n->type = NODE_FILE;
+    else if (S_ISDIR(st->st_mode))
+        n->type = NODE_DIR;
+    else if (S_ISLNK(st->st_mode))
+        n->type = NODE_SYMLINK;
+    else if (S_ISFIFO(st->st_mode))
+        n->type = NODE_FIFO;
+    else if (S_ISCHR(st->st_mode))
+        n->type = NODE_CHARDEV;
+    else if (S_ISBLK(st->st_mode))
+        n->type = NODE_BLOCKDEV;
+    else
+        n->type = NODE_SOCKET;
+    n->mode = st->st_mode & 07777;
+    n->uid = st->st_uid;
+    n->gid = st->st_gid;
+    n->mtime_sec = st->st_mtim.tv_sec;
+    n->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+    n->size = n->type == NODE_FILE ? (uint64_t)st->st_size : 0;
+    n->inode = st->st_ino;
+    n->device = st->st_dev;
+    n->nlink = (uint32_t)st->st_nlink;
+    if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
+        n->rdev = st->st_rdev;
+    n->name = strdup(name);
+    n->user = owner_name(st->st_uid, 0);
+    n->group = owner_name(st->st_gid, 1);
+    if (!n->name || !n->user || !n->group)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    return VAULT_OK;
+}
+
+static void read_xattrs(adder *a, const char *path, tree_node *n)
+{
+    ssize_t len = llistxattr(path, NULL, 0);
+    if (len <= 0)
+        return; /* none, or the file system has none */
+    char *names = malloc((size_t)len);
+    if (!names)
+        return;
+    len = llistxattr(path, names, (size_t)len);
+    size_t count = 0;
+    for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1)
+        count++;
+    n->xattrs = calloc(count ? count : 1, sizeof *n->xattrs);
+    for (ssize_t i = 0; n->xattrs && i < len;
+         i += (ssize_t)strlen(names + i) + 1) {
+        const char *name = names + i;
+        if (strlen(name) > TREE_XATTR_NAME_MAX ||
+            n->n_xattrs >= TREE_XATTRS_MAX)
+            continue;
+        ssize_t vlen = lgetxattr(path, name, NULL, 0);
+        if (vlen < 0 || (size_t)vlen > TREE_XATTR_VALUE_MAX)
+            continue;
+        node_xattr *x = &n->xattrs[n->n_xattrs];
+        x->value = malloc(vlen ? (size_t)vlen : 1);
+        x->name = strdup(name);
+        if (!x->value || !x->name) {
+            free(x->value);
+            free(x->name);
+            continue;
+        }
+        vlen = lgetxattr(path, name, x->value, (size_t)vlen);
+        if (vlen < 0) {
+            report(a, path, "cannot read xattr %s: %s", name,
+                   strerror(errno));
+            free(x->value);
+            free(x->name);
+            continue;
+        }
+        x->value_len = (uint32_t)vlen;
+        n->n_xattrs++;
+    }
+    free(names);
+}
+
+static int content_in_index(adder *a, const uint8_t *ids, uint32_t n)
+{
+    int ok = 1;
+    pthread_mutex_lock(&a->index_lock);
+    for (uint32_t i = 0; i < n && ok; i++)
+        ok = index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES) != NULL;
+    pthread_mutex_unlock(&a->index_lock);
+    return ok;
+}
+
+static vault_error add_content_id(tree_node *n, const uint8_t *id,
+                                  uint32_t *cap)
+{
+    if (n->n_content == *cap) {
+        uint32_t ncap = *cap ? *cap * 2 : 8;
+        uint8_t(*c)[CHUNK_ID_BYTES] =
+            realloc(n->content, (size_t)ncap * CHUNK_ID_BYTES);
+        if (!c)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        n->content = c;
+        *cap = ncap;
+    }
+    memcpy(n->content[n->n_content++], id, CHUNK_ID_BYTES);
+    return VAULT_OK;
+}
+
+/* Reads and chunks a regular file into n->content.  A file that cannot be
+ * read is reported and skipped (*skip), not fatal. */
+static vault_error add_file(adder *a, const char *path, tree_node *n,
+                            const struct stat *st, int *skip)
+{
+    filecache_key key = {
+        .size = (uint64_t)st->st_size,
+        .inode = st->st_ino,
+        .device = st->st_dev,
+        .mtime_sec = st->st_mtim.tv_sec,
+        .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+        .ctime_sec = st->st_ctim.tv_sec,
+        .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+    };
+    a->r->bytes_total += key.size;
+    uint32_t n_ids = 0;
+    const uint8_t *ids = filecache_lookup(a->cache, path, &key, &n_ids);
+    if (ids && content_in_index(a, ids, n_ids)) {
+        n->content = malloc(n_ids ? (size_t)n_ids * CHUNK_ID_BYTES : 1);
+        if (!n->content)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        memcpy(n->content, ids, (size_t)n_ids * CHUNK_ID_BYTES);
+        n->n_content = n_ids;
+        a->r->files_unchanged++;
+        return filecache_record(a->cache, path, &key, ids, n_ids);
+    }
+
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        report(a, path, "cannot open: %s", strerror(errno));
+        *skip = 1;
+        return VAULT_OK;
+    }
+    uint32_t cap = 0;
+    size_t start = 0, end = 0;
+    int eof = 0;
+    uint64_t total = 0;
+    vault_error rc = VAULT_OK;
+    while (rc == VAULT_OK) {
+        size_t cut = chunker_next(&a->chunker, a->buf + start, end - start,
+                                  eof);
+        if (cut == 0) {
+            if (eof)
+                break; /* all consumed */
+            /* Need more bytes: slide what is left to the front, read. */
+            memmove(a->buf, a->buf + start, end - start);
+            end -= start;
+            start = 0;
+            ssize_t got = read(fd, a->buf + end, a->buf_cap - end);
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                report(a, path, "read failed: %s", strerror(errno));
+                *skip = 1;
+                break;
+            }
+            if (got == 0)
+                eof = 1;
+            end += (size_t)got;
+            total += (uint64_t)got;
+            a->r->bytes_read += (uint64_t)got;
+            continue;
+        }
+        uint8_t id[CHUNK_ID_BYTES];
+        rc = store_blob(a, BLOB_DATA, a->buf + start, cut, id, NULL);
+        if (rc == VAULT_OK)
+            rc = add_content_id(n, id, &cap);
+        start += cut;
+    }
+    close(fd);
+    if (rc != VAULT_OK || *skip)
+        return rc;
+    /* The file changed size while we read it: keep what we read, as tar
+     * does, but say so. */
+    n->size = total;
+    if (total != key.size)
+        report(a, path, "file changed while being read");
+    else
+        rc = filecache_record(a->cache, path, &key,
+                              n->content ? n->content[0] : NULL,
+                              n->n_content);
+    return rc;
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static vault_error add_dir(adder *a, size_t path_len,
+                           uint8_t subtree[CHUNK_ID_BYTES]);
+
+/* Builds the node for a[path] (lstat'ed as st). *skip: leave it out. */
+static vault_error add_entry(adder *a, size_t path_len, const char *name,
+                             const struct stat *st, tree_node *n, int *skip)
+{
+    *skip = 0;
+    vault_error rc = node_from_stat(n, name, st);
+    if (rc != VAULT_OK)
+        return rc;
+    read_xattrs(a, a->path, n);
+    switch (n->type) {
+    case NODE_FILE:
+        a->r->files++;
+        rc = add_file(a, a->path, n, st, skip);
+        break;
+    case NODE_DIR:
+        a->r->dirs++;
+        if (a->o->one_file_system && st->st_dev != a->root_dev) {
+            /* A mount point: kept, empty, like restic and tar. */
+            tree empty = {0};
+            uint8_t *bytes;
+            size_t len;
+            rc = tree_encode(&empty, &bytes, &len);
+            if (rc == VAULT_OK)
+                rc = store_blob(a, BLOB_TREE, bytes, len, n->subtree, bytes);
+        } else {
+            rc = add_dir(a, path_len, n->subtree);
+        }
+        break;
+    case NODE_SYMLINK: {
+        a->r->others++;
+        char target[PATH_MAX + 1];
+        ssize_t len = readlink(a->path, target, PATH_MAX);
+        if (len <= 0) {
+            report(a, a->path, "cannot read link: %s",
+                   len < 0 ? strerror(errno) : "empty");
+            *skip = 1;
+            break;
+        }
+        target[len] = '\0';
+        n->target = strdup(target);
+        if (!n->target)
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+        break;
+    }
+    default:
+        a->r->others++;
+        break;
+    }
+    return rc;
+}
+
+static vault_error add_dir(adder *a, size_t path_len,
+                           uint8_t subtree[CHUNK_ID_BYTES])
+{
+    tree t = {0};
+    DIR *d = opendir(a->path);
+    if (!d) {
+        report(a, a->path, "cannot open directory: %s", strerror(errno));
+        /* Stored as an empty directory so its metadata survives. */
+    }
+    char **names = NULL;
+    size_t n_names = 0, cap_names = 0;
+    vault_error rc = VAULT_OK;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n_names == cap_names) {
+            cap_names = cap_names ? cap_names * 2 : 32;
+            char **nn = realloc(names, cap_names * sizeof *nn);
+            if (!nn) {
+                rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n_names] = strdup(de->d_name))) {
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            break;
+        }
+        n_names++;
+    }
+    if (d)
+        closedir(d);
+    if (rc == VAULT_OK && n_names) {
+        qsort(names, n_names, sizeof *names, name_cmp);
+        t.nodes = calloc(n_names, sizeof *t.nodes);
+        if (!t.nodes)
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == VAULT_OK && i < n_names; i++) {
+        size_t nlen = strlen(names[i]);
+        if (path_len + 1 + nlen > PATH_MAX) {
+            report(a, a->path, "name too long: %s", names[i]);
+            continue;
+        }
+        a->path[path_len] = '/';
+        memcpy(a->path + path_len + 1, names[i], nlen + 1);
+        if (excluded(a, names[i], a->path)) {
+            a->path[path_len] = '\0';
+            continue;
+        }
+        struct stat st;
+        if (lstat(a->path, &st) != 0) {
+            report(a, a->path, "cannot stat: %s", strerror(errno));
+            a->path[path_len] = '\0';
+            continue;
+        }
+        int skip = 0;
+        tree_node *n = &t.nodes[t.n_nodes];
+        rc = add_entry(a, path_len + 1 + nlen, names[i], &st, n, &skip);
+        if (rc != VAULT_OK || skip)
+            tree_node_clear(n);
+        else
+            t.n_nodes++;
+        a->path[path_len] = '\0';
+    }
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    if (rc == VAULT_OK) {
+        uint8_t *bytes;
+        size_t len;
+        rc = tree_encode(&t, &bytes, &len);
+        if (rc == VAULT_OK)
+            rc = store_blob(a, BLOB_TREE, bytes, len, subtree, bytes);
+    }
+    tree_clear(&t);
+    return rc;
+}
+
+/* --- the snapshot root --------------------------------------------------
+ * The root tree mirrors the absolute paths given: adding /home/ann/docs
+ * makes root → home → ann → docs, the upper levels carrying the real
+ * directories' metadata (as restic does). */
+typedef struct vdir {
+    tree_node node; /* for the directory itself (not for the root) */
+    struct vdir **children;
+    size_t n_children;
+    tree_node *leaves; /* the paths given, walked */
+    size_t n_leaves;
+} vdir;
+
+static void vdir_free(vdir *d)
+{
+    for (size_t i = 0; i < d->n_children; i++) {
+        vdir_free(d->children[i]);
+        free(d->children[i]);
+    }
+    free(d->children);
+    for (size_t i = 0; i < d->n_leaves; i++)
+        tree_node_clear(&d->leaves[i]);
+    free(d->leaves);
+    tree_node_clear(&d->node);
+}
+
+static int vdir_has(const vdir *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_children; i++)
+        if (strcmp(d->children[i]->node.name, name) == 0)
+            return 1;
+    for (size_t i = 0; i < d->n_leaves; i++)
+        if (strcmp(d->leaves[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static vault_error vdir_child(vdir *d, const char *name, const char *path,
+                              vdir **out)
+{
+    for (size_t i = 0; i < d->n_children; i++)
+        if (strcmp(d->children[i]->node.name, name) == 0) {
+            *out = d->children[i];
+            return VAULT_OK;
+        }
+    if (vdir_has(d, name))
+        return vault_fail(VAULT_E_INVALID,
+                          "%s: overlaps another path being added", path);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return vault_fail_errno(errno, "%s", path);
+    vdir *c = calloc(1, sizeof *c);
+    vdir **kids = realloc(d->children, (d->n_children + 1) * sizeof *kids);
+    if (!c || !kids) {
+        free(c);
+        if (kids)
+            d->children = kids;
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    d->children = kids;
+    d->children[d->n_children++] = c;
+    vault_error rc = node_from_stat(&c->node, name, &st);
+    *out = c;
+    return rc;
+}
+
+static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
+{
+    tree t = {0};
+    size_t n = d->n_children + d->n_leaves;
+    t.nodes = calloc(n ? n : 1, sizeof *t.nodes);
+    if (!t.nodes)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; i < d->n_children && rc == VAULT_OK; i++) {
+        vdir *c = d->children[i];
+        rc = vdir_store(a, c, c->node.subtree);
+        t.nodes[t.n_nodes++] = c->node; /* shallow: encode only reads */
+    }
+    for (size_t i = 0; i < d->n_leaves; i++)
+        t.nodes[t.n_nodes++] = d->leaves[i];
+    uint8_t *bytes = NULL;
+    size_t len;
+    if (rc == VAULT_OK)
+        rc = tree_encode(&t, &bytes, &len);
+    /* tree_encode sorted t.nodes; the originals stay owned by d. */
+    free(t.nodes);
+    if (rc == VAULT_OK)
+        rc = store_blob(a, BLOB_TREE, bytes, len, id, bytes);
+    return rc;
+}
+
+/* Makes path absolute and lexically clean, without following its last
+ * component (a symlink given is stored as a symlink). */
+static vault_error absolute_path(const char *in, char out[PATH_MAX + 1])
+{
+    char tmp[PATH_MAX + 1];
+    if (in[0] == '/') {
+        if (strlen(in) > PATH_MAX)
+            return vault_fail(VAULT_E_INVALID, "%s: path too long", in);
+        memcpy(tmp, in, strlen(in) + 1);
+    } else {
+        char cwd[PATH_MAX + 1];
+        if (!getcwd(cwd, sizeof cwd))
+            return vault_fail_errno(errno, "current directory");
+        int n = snprintf(tmp, sizeof tmp, "%s/%s", cwd, in);
+        if (n < 0 || (size_t)n >= sizeof tmp)
+            return vault_fail(VAULT_E_INVALID, "%s: path too long", in);
+    }
+    /* Resolve "." and ".." and repeated slashes lexically. */
+    size_t o = 0;
+    const char *p = tmp;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, "/");
+        if (len == 1 && p[0] == '.') {
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return VAULT_OK;
+}
+
+static vault_error add_path(adder *a, vdir *root, const char *given,
+                            char **abs_out)
+{
+    vault_error rc = absolute_path(given, a->path);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!(*abs_out = strdup(a->path)))
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    struct stat st;
+    if (lstat(a->path, &st) != 0)
+        return vault_fail_errno(errno, "%s", given);
+    if (strcmp(a->path, "/") == 0)
+        return vault_fail(VAULT_E_INVALID,
+                          "/: back up its directories instead of the root");
+    a->root_dev = st.st_dev;
+    /* Walk the parents, creating virtual directories. */
+    vdir *d = root;
+    char *p = a->path + 1, *slash;
+    while ((slash = strchr(p, '/')) != NULL) {
+        *slash = '\0';
+        rc = vdir_child(d, p, a->path, &d);
+        *slash = '/';
+        if (rc != VAULT_OK)
+            return rc;
+        p = slash + 1;
+    }
+    if (vdir_has(d, p))
+        return vault_fail(VAULT_E_INVALID,
+                          "%s: given twice, or overlaps another path", given);
+    tree_node *leaves = realloc(d->leaves, (d->n_leaves + 1) * sizeof *leaves);
+    if (!leaves)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    d->leaves = leaves;
+    tree_node *n = &d->leaves[d->n_leaves];
+    int skip = 0;
+    char name[NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", p);
+    rc = add_entry(a, strlen(a->path), name, &st, n, &skip);
+    if (rc != VAULT_OK || skip) {
+        tree_node_clear(n);
+        if (rc == VAULT_OK)
+            rc = vault_fail(VAULT_E_IO, "%s: cannot be read", given);
+        return rc;
+    }
+    d->n_leaves++;
+    return VAULT_OK;
+}
+
+static vault_error run_add(adder *a, snapshot_record *rec)
+{
+    vdir root = {0};
+    vault_error rc = VAULT_OK;
+    rec->paths = calloc(a->o->n_paths, sizeof *rec->paths);
+    if (!rec->paths)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == VAULT_OK && i < a->o->n_paths; i++) {
+        rc = add_path(a, &root, a->o->paths[i], &rec->paths[i]);
+        if (rec->paths[i])
+            rec->n_paths++;
+    }
+    if (rc == VAULT_OK)
+        rc = vdir_store(a, &root, rec->tree);
+    vdir_free(&root);
+    return rc;
+}
+
+static unsigned worker_count(const vault_add_options *o)
+{
+    if (o->threads > 0)
+        return (unsigned)o->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
+}
+
+static const char *default_cache_dir(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0])
+        snprintf(buf, size, "%s/vault", xdg);
+    else if (home && home[0])
+        snprintf(buf, size, "%s/.cache/vault", home);
+    else
+        return NULL;
+    return buf;
+}
+
+vault_error vault_add(vault_t *v, const vault_add_options *o,
+                      vault_add_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!v || !o || !o->paths || o->n_paths == 0)
+        return vault_fail(VAULT_E_INVALID, "add: nothing to add");
+    if (o->compression > 19 || o->compression < -1)
+        return vault_fail(VAULT_E_INVALID,
+                          "compression level %d: use 1..19 or off",
+                          o->compression);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snapshot_record rec = {0};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rec.time_sec = now.tv_sec;
+    rec.time_nsec = (uint32_t)now.tv_nsec;
+
+    vault_error rc = repo_load_index(v);
+    if (rc != VAULT_OK)
+        return rc;
+
+    adder *a = calloc(1, sizeof *a);
+    if (!a)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    a->v = v;
+    a->o = o;
+    a->r = r;
+    a->level = o->compression < 0 ? DEFAULT_LEVEL : o->compression;
+    chunker_table_init(&a->chunker, v->keys->gear_key);
+    unsigned n_workers = worker_count(o);
+    a->q_cap = 2 * n_workers + 2;
+    a->queue = calloc(a->q_cap, sizeof *a->queue);
+    a->buf_cap = READ_BLOCK + CHUNKER_MAX_SIZE;
+    a->buf = malloc(a->buf_cap);
+    pthread_t *threads = calloc(n_workers, sizeof *threads);
+    char cache_buf[PATH_MAX];
+    const char *cache_dir =
+        o->cache_dir ? o->cache_dir : default_cache_dir(cache_buf,
+                                                        sizeof cache_buf);
+    if (!a->queue || !a->buf || !threads)
+        rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc == VAULT_OK)
+        rc = filecache_open(cache_dir, v->keys, &a->cache);
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->index_lock, NULL);
+    pthread_cond_init(&a->not_empty, NULL);
+    pthread_cond_init(&a->not_full, NULL);
+    unsigned started = 0;
+    for (; rc == VAULT_OK && started < n_workers; started++)
+        if (pthread_create(&threads[started], NULL, worker_main, a) != 0) {
+            rc = vault_fail(VAULT_E_NOMEM, "cannot start worker threads");
+            break;
+        }
+
+    if (rc == VAULT_OK)
+        rc = run_add(a, &rec);
+
+    pthread_mutex_lock(&a->lock);
+    a->closing = 1;
+    pthread_cond_broadcast(&a->not_empty);
+    pthread_mutex_unlock(&a->lock);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    if (a->failure != VAULT_OK) {
+        rc = vault_fail(a->failure, "%s", a->failure_detail);
+    }
+    if (rc == VAULT_OK)
+        rc = flush_index(a, &a->done);
+
+    if (rc == VAULT_OK) {
+        char host[256] = "";
+        if (o->hostname)
+            snprintf(host, sizeof host, "%s", o->hostname);
+        else if (gethostname(host, sizeof host - 1) != 0)
+            host[0] = '\0';
+        rec.hostname = strdup(host);
+        rec.username = owner_name(geteuid(), 0);
+        rec.tags = calloc(o->n_tags ? o->n_tags : 1, sizeof *rec.tags);
+        for (size_t i = 0; rec.tags && i < o->n_tags; i++)
+            if ((rec.tags[i] = strdup(o->tags[i])) != NULL)
+                rec.n_tags++;
+        rec.files = r->files;
+        rec.dirs = r->dirs;
+        rec.bytes_read = r->bytes_read;
+        rec.bytes_added = r->bytes_added;
+        if (!rec.hostname || !rec.username || rec.n_tags != o->n_tags)
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+        if (rc == VAULT_OK)
+            rc = repo_snapshot_save(v, &rec, r->snapshot_id);
+    }
+    if (rc == VAULT_OK && filecache_save(a->cache) != VAULT_OK) {
+        /* The snapshot is committed; a cache that failed to save only
+         * makes the next add slower. */
+    }
+    snapshot_clear(&rec);
+    filecache_free(a->cache);
+    done_free(&a->done);
+    pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->index_lock);
+    pthread_cond_destroy(&a->not_empty);
+    pthread_cond_destroy(&a->not_full);
+    free(threads);
+    free(a->queue);
+    free(a->buf);
+    free(a);
+    if (rc != VAULT_OK) {
+        /* Pending entries of an aborted add point nowhere. */
+        index_free(&v->index);
+        index_init(&v->index);
+        v->index_loaded = 0;
+        return rc;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = (double)(t1.tv_sec - t0.tv_sec) +
+                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return VAULT_OK;
+}

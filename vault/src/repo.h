@@ -1,0 +1,41 @@
+/*
+ * repo.h - the open vault handle shared by the library's operations.
+ */
+#ifndef VAULT_REPO_H
+#define VAULT_REPO_H
+
+#include <pthread.h>
+
+#include "backend.h"
+#include "keys.h"
+#include "pack.h"
+#include "tree.h"
+
+#define SNAPSHOT_MAGIC "VAULTSN1"
+#define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
+#define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)
+
+struct vault {
+    backend *be;
+    keyring *keys;
+    char *member;   /* the member string of the envelope that opened */
+    char *location; /* as given to open, for messages and caches */
+    vault_index index;
+    int index_loaded;
+    uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
+    uint8_t *pack_key_state;            /* 0 unknown, 1 ok, 2 failed */
+    size_t pack_keys_size;
+};
+
+vault_error repo_load_index(vault_t *v);
+/* Verified plaintext of a blob; detail names the pack on failure. */
+vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len);
+vault_error repo_snapshot_save(vault_t *v, const snapshot_record *rec,
+                               char id_hex[65]);
+vault_error repo_snapshot_load(vault_t *v, const char *name,
+                               snapshot_record *rec);
+/* Names of all snapshot objects (malloc'ed array of 65-byte names). */
+vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n);
+
+#endif
