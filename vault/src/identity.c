@@ -60,7 +60,7 @@ static vault_error identity_finish(vault_identity_t *id)
 vault_error vault_identity_generate(vault_identity_t **out)
 {
     *out = NULL;
-    vault_identity_t *id;
+    vault_identity_t *id = NULL;
     vault_error rc = identity_alloc(1, &id);
     if (rc != VAULT_OK)
         return rc;
@@ -84,7 +84,7 @@ static vault_error parse_identity_text(const uint8_t *data, size_t len,
     if (n_keys > IDENTITY_KEYS_MAX)
         n_keys = IDENTITY_KEYS_MAX;
 
-    vault_identity_t *id;
+    vault_identity_t *id = NULL;
     vault_error rc = identity_alloc(n_keys, &id);
     if (rc != VAULT_OK)
         return rc;

@@ -76,7 +76,7 @@ void keyring_free(keyring *k)
 
 vault_error keyring_generate(keyring **out)
 {
-    keyring *k;
+    keyring *k = NULL;
     vault_error rc = keyring_alloc(1, &k);
     if (rc != VAULT_OK)
         return rc;

@@ -73,11 +73,11 @@ vault_error vault_init(const char *path, const char *owner)
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
         return rc;
-    keyring *k;
+    keyring *k = NULL;
     rc = keyring_generate(&k);
     if (rc != VAULT_OK)
         return rc;
-    backend *be;
+    backend *be = NULL;
     rc = backend_local_open(path, 1, &be);
     if (rc != VAULT_OK) {
         keyring_free(k);
@@ -202,7 +202,7 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
 
 vault_error vault_probe(const char *path)
 {
-    backend *be;
+    backend *be = NULL;
     vault_error rc = backend_local_open(path, 0, &be);
     backend_close(be);
     return rc;
