@@ -111,4 +111,29 @@ void age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
                      size_t ikm_len, const char *info, uint8_t *out,
                      size_t out_len);
 
+/* Unpadded standard base64 (RFC 4648 section 4) as the age header uses it.
+ * The encoder writes age_base64_len(len) characters and no NUL. */
+#define age_base64_len(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+void age_base64_encode(const uint8_t *in, size_t len, char *out);
+/* Strict decoder: no padding, no other characters, canonical trailing bits.
+ * Writes at most out_cap bytes; out may be NULL to validate only (out_cap
+ * is then ignored).  *out_len (if out_len is not NULL) is the decoded size.
+ * Returns
+ * VAULT_E_AGE_HEADER (with a detail) when the text is not canonical base64
+ * or decodes to more than out_cap bytes. */
+vault_error age_base64_decode(const char *in, size_t in_len, uint8_t *out,
+                              size_t out_cap, size_t *out_len);
+
+/* ASCII armor (spec "ASCII armor": strict RFC 7468 PEM, label "AGE
+ * ENCRYPTED FILE", 64-column padded base64, LF or CRLF line ends, only
+ * whitespace outside the block).  age_is_armored says whether a file is
+ * meant to be armored (so that a malformed armor is VAULT_E_AGE_ARMOR rather
+ * than a header failure).  The decoder returns VAULT_E_AGE_ARMOR for any
+ * deviation; both allocate *out with malloc. */
+int age_is_armored(const uint8_t *file, size_t file_len);
+vault_error age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
+                             size_t *out_len);
+vault_error age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
+                             size_t *out_len);
+
 #endif
