@@ -13,6 +13,12 @@
 #define VAULT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define VAULT_PRINTF(a, b)
+/* Seconds since the epoch, UTC: the clock that goes into envelopes and
+ * snapshots.  Tests and the vector generator pin it with
+ * vault_clock_pin (0 unpins), so that their output is reproducible. */
+int64_t vault_now(void);
+void vault_clock_pin(int64_t seconds);
+
 #endif
 
 #define VAULT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -76,5 +82,11 @@ void vault_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Strict lower-case hex decoding of exactly 2*len characters. */
 vault_error vault_hex_decode(const char *in, size_t in_len, uint8_t *out,
                              size_t len);
+
+/* Seconds since the epoch, UTC: the clock that goes into envelopes and
+ * snapshots.  Tests and the vector generator pin it with
+ * vault_clock_pin (0 unpins), so that their output is reproducible. */
+int64_t vault_now(void);
+void vault_clock_pin(int64_t seconds);
 
 #endif

@@ -47,7 +47,7 @@ static vault_error envelope_save(backend *be, const keyring *k,
                           member);
     char *payload;
     size_t payload_len;
-    rc = envelope_payload_encode(k, role, member, (int64_t)time(NULL),
+    rc = envelope_payload_encode(k, role, member, vault_now(),
                                  &payload, &payload_len);
     if (rc != VAULT_OK)
         return rc;
@@ -169,9 +169,12 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
             rc = envelope_payload_decode(plain, plain_len, &k, &member, NULL);
         age_free_plaintext(plain, plain_len);
         if (rc != VAULT_OK) {
-            if (!damaged++)
+            const char *why = vault_last_error();
+            if (!damaged++ && strncmp(why, "keys/", 5) == 0)
+                snprintf(first_damage, sizeof first_damage, "%s", why);
+            else if (damaged == 1)
                 snprintf(first_damage, sizeof first_damage, "keys/%s: %s",
-                         names.names[i], vault_last_error());
+                         names.names[i], why);
             continue;
         }
         if (!v->keys || k->n_epochs > v->keys->n_epochs ||

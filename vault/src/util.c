@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -222,4 +223,16 @@ vault_error vault_global_init(void)
     if (sodium_init() < 0)
         return vault_fail(VAULT_E_RNG, "libsodium failed to initialise");
     return VAULT_OK;
+}
+
+static int64_t pinned_clock;
+
+int64_t vault_now(void)
+{
+    return pinned_clock ? pinned_clock : (int64_t)time(NULL);
+}
+
+void vault_clock_pin(int64_t seconds)
+{
+    pinned_clock = seconds;
 }

@@ -1,0 +1,369 @@
+/*
+ * gen_vectors.c - writes format-spec/vectors/vault-v1/: a complete tiny
+ * vault made with published test keys, the files it holds, the expected
+ * listing, and damage cases with their expected errors.
+ *
+ * Reproducible: libsodium's random source is replaced by a ChaCha20
+ * stream from a fixed seed, the clock is pinned, and trees are built with
+ * fixed metadata instead of being read from a disk, so the same program
+ * writes the same bytes on every machine.  `test_vectors_reproducible`
+ * regenerates the vectors and compares them with the committed ones.
+ *
+ * usage: gen_vectors OUTDIR   (OUTDIR must not exist)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include "age.h"
+#include "identity.h"
+#include "internal.h"
+#include "repo.h"
+
+#define EPOCH_TIME 1700000000 /* 2023-11-14T22:13:20Z */
+
+/* --- a deterministic random source ------------------------------------- */
+static const uint8_t rng_key[32] = "vault test vectors: not random!";
+static uint64_t rng_counter;
+
+static void det_buf(void *buf, size_t size)
+{
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {0};
+    store_le64(nonce, rng_counter++);
+    crypto_stream_chacha20(buf, size, nonce, rng_key);
+}
+static const char *det_name(void) { return "vault-vectors"; }
+static uint32_t det_random(void)
+{
+    uint8_t b[4];
+    det_buf(b, 4);
+    return load_le32(b);
+}
+static void det_stir(void) {}
+static uint32_t det_uniform(uint32_t upper)
+{
+    if (upper < 2)
+        return 0;
+    uint32_t min = (uint32_t)(-upper) % upper, r;
+    do
+        r = det_random();
+    while (r < min);
+    return r % upper;
+}
+static int det_close(void) { return 0; }
+static randombytes_implementation det_rng = {det_name, det_random, det_stir,
+                                             det_uniform, det_buf, det_close};
+
+/* --- helpers ------------------------------------------------------------ */
+static const char *out_dir;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "gen_vectors: %s: %s\n", what, vault_last_error());
+    exit(1);
+}
+
+static void check(vault_error rc, const char *what)
+{
+    if (rc != VAULT_OK)
+        die(what);
+}
+
+static void write_file(const char *rel, const void *data, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out_dir, rel);
+    /* make parents */
+    for (char *s = path + strlen(out_dir) + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(path, 0755);
+            *s = '/';
+        }
+    FILE *f = fopen(path, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        fprintf(stderr, "gen_vectors: cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+static void write_key(const char *rel, const vault_identity_t *id)
+{
+    char secret[AGE_IDENTITY_STRLEN + 1], text[512];
+    age_encode_identity(id->keys[0].secret_key, secret);
+    int n = snprintf(text, sizeof text,
+                     "# A published test key: never use it for real data.\n"
+                     "# public key: %s\n%s\n",
+                     id->recipient, secret);
+    write_file(rel, text, (size_t)n);
+}
+
+/* The name of the one object in vault/<folder>. */
+static void first_object(const char *vault_path, const char *folder,
+                         char name[65])
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", vault_path, folder);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        if (strlen(de->d_name) == 64)
+            memcpy(name, de->d_name, 65);
+    if (d)
+        closedir(d);
+}
+
+/* The content of the snapshot: fixed names, metadata and bytes. */
+typedef struct fixture_file {
+    const char *name;
+    uint32_t mode;
+    const char *text;   /* NULL: see bytes */
+    size_t random_len;  /* > 0: this many bytes of the random stream */
+} fixture_file;
+
+static pack_writer pw;
+
+static void add_blob(vault_t *v, blob_type type, const uint8_t *data,
+                     size_t len, uint8_t id[CHUNK_ID_BYTES])
+{
+    chunk_id_compute(v->keys, type, data, len, id);
+    if (index_find(&v->index, id))
+        return;
+    /* Compress as add does: zstd level 3 when it shrinks. */
+    size_t bound = ZSTD_compressBound(len);
+    uint8_t *z = malloc(bound ? bound : 1);
+    if (!z)
+        die("out of memory");
+    size_t zn = ZSTD_compress(z, bound, data, len, 3);
+    int inserted;
+    pack_entry e = {0};
+    if (!ZSTD_isError(zn) && zn < len)
+        check(pack_writer_add(&pw, type, id, BLOB_FLAG_ZSTD, z, zn,
+                              (uint32_t)len),
+              "pack add");
+    else
+        check(pack_writer_add(&pw, type, id, 0, data, len, (uint32_t)len),
+              "pack add");
+    free(z);
+    check(index_add(&v->index, id, NULL, &e, &inserted), "index add");
+}
+
+static tree_node file_node(vault_t *v, const char *name, uint32_t mode,
+                           const uint8_t *data, size_t len, uint64_t inode)
+{
+    tree_node n = {0};
+    n.type = NODE_FILE;
+    n.name = strdup(name);
+    n.mode = mode;
+    n.uid = n.gid = 1000;
+    n.user = strdup("alice");
+    n.group = strdup("alice");
+    n.mtime_sec = EPOCH_TIME - 3600;
+    n.mtime_nsec = 123456789;
+    n.size = len;
+    n.inode = inode;
+    n.device = 42;
+    n.nlink = 1;
+    if (len) {
+        n.content = malloc(CHUNK_ID_BYTES);
+        n.n_content = 1;
+        add_blob(v, BLOB_DATA, data, len, n.content[0]);
+    }
+    return n;
+}
+
+static tree_node dir_node(const char *name, uint32_t mode, uint64_t inode)
+{
+    tree_node n = {0};
+    n.type = NODE_DIR;
+    n.name = strdup(name);
+    n.mode = mode;
+    n.uid = n.gid = 1000;
+    n.user = strdup("alice");
+    n.group = strdup("alice");
+    n.mtime_sec = EPOCH_TIME - 1800;
+    n.inode = inode;
+    n.device = 42;
+    n.nlink = 2;
+    return n;
+}
+
+static void store_tree(vault_t *v, tree *t, uint8_t id[CHUNK_ID_BYTES])
+{
+    uint8_t *bytes;
+    size_t len;
+    check(tree_encode(t, &bytes, &len), "tree encode");
+    add_blob(v, BLOB_TREE, bytes, len, id);
+    free(bytes);
+    tree_clear(t);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_vectors OUTDIR\n");
+        return 2;
+    }
+    out_dir = argv[1];
+    if (mkdir(out_dir, 0755) != 0) {
+        fprintf(stderr, "gen_vectors: %s: %s\n", out_dir, strerror(errno));
+        return 1;
+    }
+    randombytes_set_implementation(&det_rng);
+    check(vault_global_init(), "init");
+    vault_clock_pin(EPOCH_TIME);
+
+    vault_identity_t *owner, *stranger;
+    check(vault_identity_generate(&owner), "owner key");
+    check(vault_identity_generate(&stranger), "stranger key");
+    write_key("owner.key", owner);
+    write_key("stranger.key", stranger);
+
+    char vault_path[4096];
+    snprintf(vault_path, sizeof vault_path, "%s/vault", out_dir);
+    check(vault_init(vault_path, vault_identity_recipient(owner)), "init");
+    vault_t *v;
+    check(vault_open(vault_path, owner, &v), "open");
+    check(repo_load_index(v), "index");
+    check(pack_writer_begin(&pw, v->keys), "pack");
+
+    /* /data/{hello.txt, empty, link -> hello.txt, docs/{notes.md,
+     * random.bin}} */
+    static const char hello[] = "hello, vault\n";
+    char notes[2048];
+    size_t notes_len = 0;
+    for (int i = 0; notes_len + 64 < sizeof notes; i++)
+        notes_len += (size_t)snprintf(notes + notes_len,
+                                      sizeof notes - notes_len,
+                                      "- line %d of notes that compress\n",
+                                      i);
+    uint8_t random_bytes[300];
+    det_buf(random_bytes, sizeof random_bytes);
+
+    tree docs = {0};
+    docs.nodes = calloc(2, sizeof *docs.nodes);
+    docs.nodes[docs.n_nodes++] =
+        file_node(v, "notes.md", 0640, (const uint8_t *)notes, notes_len, 11);
+    docs.nodes[docs.n_nodes++] =
+        file_node(v, "random.bin", 0600, random_bytes, sizeof random_bytes, 12);
+    tree data = {0};
+    data.nodes = calloc(4, sizeof *data.nodes);
+    data.nodes[data.n_nodes] = dir_node("docs", 0750, 10);
+    store_tree(v, &docs, data.nodes[data.n_nodes++].subtree);
+    data.nodes[data.n_nodes++] =
+        file_node(v, "hello.txt", 0644, (const uint8_t *)hello,
+                  sizeof hello - 1, 13);
+    data.nodes[data.n_nodes++] = file_node(v, "empty", 0644, NULL, 0, 14);
+    tree_node link = dir_node("link", 0777, 15);
+    link.type = NODE_SYMLINK;
+    link.nlink = 1;
+    link.target = strdup("hello.txt");
+    data.nodes[data.n_nodes++] = link;
+    tree root = {0};
+    root.nodes = calloc(1, sizeof *root.nodes);
+    root.nodes[root.n_nodes] = dir_node("data", 0755, 2);
+    store_tree(v, &data, root.nodes[root.n_nodes++].subtree);
+    uint8_t root_id[CHUNK_ID_BYTES];
+    store_tree(v, &root, root_id);
+
+    uint8_t pack_id[32];
+    check(pack_writer_finish(&pw, v->be, pack_id), "pack save");
+    size_t starts[2] = {0, pw.n_entries};
+    check(index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
+          "index save");
+
+    /* Two snapshots of the same tree, an hour apart. */
+    char *paths[] = {"/data"};
+    char *tags1[] = {"first"}, *tags2[] = {"second", "v1"};
+    char ids[2][65];
+    for (int s = 0; s < 2; s++) {
+        snapshot_record rec = {
+            .time_sec = EPOCH_TIME + s * 3600,
+            .time_nsec = 0,
+            .hostname = "vectors.example",
+            .username = "alice",
+            .paths = paths,
+            .n_paths = 1,
+            .tags = s ? tags2 : tags1,
+            .n_tags = s ? 2 : 1,
+            .files = 4,
+            .dirs = 2,
+            .bytes_read = sizeof hello - 1 + notes_len + sizeof random_bytes,
+        };
+        memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
+        check(repo_snapshot_save(v, &rec, ids[s]), "snapshot save");
+    }
+
+    /* The files as they must come back. */
+    write_file("files/data/hello.txt", hello, sizeof hello - 1);
+    write_file("files/data/empty", "", 0);
+    write_file("files/data/docs/notes.md", notes, notes_len);
+    write_file("files/data/docs/random.bin", random_bytes,
+               sizeof random_bytes);
+    char link_path[4096];
+    snprintf(link_path, sizeof link_path, "%s/files/data/link", out_dir);
+    if (symlink("hello.txt", link_path) != 0)
+        die("symlink");
+
+    /* The expected listing: snapshots, then `ls -R latest`. */
+    char text[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "snapshot %s %d vectors.example alice /data first\n"
+                          "snapshot %s %d vectors.example alice /data "
+                          "second,v1\n",
+                          ids[0], EPOCH_TIME, ids[1], EPOCH_TIME + 3600);
+    n += (size_t)snprintf(
+        text + n, sizeof text - n,
+        "dir 0755 0 %d /data\n"
+        "dir 0750 0 %d /data/docs\n"
+        "file 0640 %zu %d /data/docs/notes.md\n"
+        "file 0600 300 %d /data/docs/random.bin\n"
+        "file 0644 0 %d /data/empty\n"
+        "file 0644 %zu %d /data/hello.txt\n"
+        "symlink 0777 0 %d /data/link -> hello.txt\n",
+        EPOCH_TIME - 1800, EPOCH_TIME - 1800, notes_len, EPOCH_TIME - 3600,
+        EPOCH_TIME - 3600, EPOCH_TIME - 3600, sizeof hello - 1,
+        EPOCH_TIME - 3600, EPOCH_TIME - 1800);
+    write_file("expected-ls.txt", text, n);
+
+    /* Damage cases: object, offset (or "delete"), xor, operation, code.
+     * The random.bin blob is the second entry in the pack. */
+    char pack_name[65], key_name[65] = "", index_name[65] = "";
+    vault_hex_encode(pack_id, 32, pack_name);
+    first_object(vault_path, "keys", key_name);
+    first_object(vault_path, "index", index_name);
+    const pack_entry *rb = &pw.entries[1];
+    n = (size_t)snprintf(
+        text, sizeof text,
+        "# case object offset xor operation expected-error\n"
+        "config-mac config 70 01 open VAULT_E_CORRUPT\n"
+        "config-version config 8 02 open VAULT_E_UNSUPPORTED\n"
+        "config-magic config 0 20 open VAULT_E_CORRUPT\n"
+        "envelope-flip keys/%s 200 01 open VAULT_E_NOT_MEMBER\n"
+        "envelope-missing keys/%s delete 00 open VAULT_E_NOT_MEMBER\n"
+        "stranger - - 00 open-stranger VAULT_E_NOT_MEMBER\n"
+        "snapshot-flip snapshots/%s 100 01 snapshots VAULT_E_CORRUPT\n"
+        "index-flip index/%s 50 01 ls VAULT_E_CORRUPT\n"
+        "pack-header-flip data/%.2s/%s 20 01 ls VAULT_E_CORRUPT\n"
+        "pack-blob-flip data/%.2s/%s %u 01 extract VAULT_E_PARTIAL\n"
+        "pack-missing data/%.2s/%s delete 00 ls VAULT_E_NOT_FOUND\n",
+        key_name, key_name, ids[0], index_name, pack_name, pack_name,
+        pack_name, pack_name, (unsigned)(rb->offset + rb->length / 2),
+        pack_name, pack_name);
+    write_file("damage.txt", text, n);
+
+    pack_writer_free(&pw);
+    vault_close(v);
+    vault_identity_free(owner);
+    vault_identity_free(stranger);
+    return 0;
+}

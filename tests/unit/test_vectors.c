@@ -1,0 +1,234 @@
+/*
+ * test_vectors.c - the implementation against format-spec/vectors/vault-v1:
+ * the committed vault opens with the published key, lists exactly as
+ * expected-ls.txt says, extracts to exactly files/, and every damage case
+ * in damage.txt fails with its stated error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "test_util.h"
+
+#define VECTORS VAULT_SOURCE_DIR "/format-spec/vectors/vault-v1"
+
+static vault_identity_t *load_key(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", VECTORS, name);
+    vault_identity_t *id = NULL;
+    assert_vault_ok(vault_identity_load(path, NULL, &id));
+    return id;
+}
+
+/* A private copy of the vault, so damage never touches the original. */
+static char *copy_vault(char *dir)
+{
+    char *path = malloc(strlen(dir) + 16);
+    assert_non_null(path);
+    sprintf(path, "%s/vault", dir);
+    assert_int_equal(test_run("cp -a '%s/vault' '%s'", VECTORS, path), 0);
+    return path;
+}
+
+typedef struct listing {
+    char text[8192];
+    size_t len;
+} listing;
+
+static int collect(void *ctx, const vault_file_info *f)
+{
+    listing *l = ctx;
+    static const char *types[] = {"?", "file", "dir", "symlink", "fifo",
+                                  "chardev", "blockdev", "socket"};
+    l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len,
+                               "%s %04o %llu %lld %s%s%s\n",
+                               types[f->type <= 7 ? f->type : 0],
+                               (unsigned)f->mode,
+                               (unsigned long long)f->size,
+                               (long long)f->mtime_sec, f->path,
+                               f->target ? " -> " : "",
+                               f->target ? f->target : "");
+    return 0;
+}
+
+static void test_listing_and_extract(void **state)
+{
+    (void)state;
+    char *dir = test_tempdir();
+    char *vpath = copy_vault(dir);
+    vault_identity_t *owner = load_key("owner.key");
+    vault_t *v = NULL;
+    assert_vault_ok(vault_open(vpath, owner, &v));
+    assert_int_equal(vault_member_role(v), VAULT_ROLE_OWNER);
+
+    listing l = {0};
+    vault_snapshot_info *snaps;
+    size_t n;
+    assert_vault_ok(vault_snapshots(v, &snaps, &n));
+    for (size_t i = 0; i < n; i++) {
+        l.len += (size_t)snprintf(l.text + l.len, sizeof l.text - l.len,
+                                  "snapshot %s %lld %s %s", snaps[i].id,
+                                  (long long)snaps[i].time_sec,
+                                  snaps[i].hostname, snaps[i].username);
+        for (size_t j = 0; j < snaps[i].n_paths; j++)
+            l.len += (size_t)snprintf(l.text + l.len, sizeof l.text - l.len,
+                                      " %s", snaps[i].paths[j]);
+        for (size_t j = 0; j < snaps[i].n_tags; j++)
+            l.len += (size_t)snprintf(l.text + l.len, sizeof l.text - l.len,
+                                      "%s%s", j ? "," : " ", snaps[i].tags[j]);
+        l.len += (size_t)snprintf(l.text + l.len, sizeof l.text - l.len, "\n");
+    }
+    vault_snapshots_free(snaps, n);
+    assert_vault_ok(vault_ls(v, "latest", NULL, 1, collect, &l));
+
+    size_t expected_len;
+    char *expected = (char *)test_read_file(VECTORS "/expected-ls.txt",
+                                            &expected_len);
+    if (l.len != expected_len || memcmp(l.text, expected, l.len) != 0)
+        fail_msg("listing differs.\nexpected:\n%.*s\ngot:\n%.*s",
+                 (int)expected_len, expected, (int)l.len, l.text);
+    free(expected);
+
+    char target[4096];
+    snprintf(target, sizeof target, "%s/out", dir);
+    vault_extract_options o = {.target_dir = target, .tar_fd = -1};
+    vault_extract_result r;
+    assert_vault_ok(vault_extract(v, "latest", &o, &r));
+    assert_int_equal(r.files, 4);
+    assert_int_equal(
+        test_run("diff -r '%s/files/data' '%s/data' >&2 && "
+                 "test \"$(readlink '%s/data/link')\" = hello.txt",
+                 VECTORS, target, target),
+        0);
+    vault_close(v);
+    vault_identity_free(owner);
+    free(vpath);
+    test_rmtree(dir);
+}
+
+static vault_error code_by_name(const char *name)
+{
+    static const struct {
+        const char *name;
+        vault_error code;
+    } codes[] = {{"VAULT_E_CORRUPT", VAULT_E_CORRUPT},
+                 {"VAULT_E_UNSUPPORTED", VAULT_E_UNSUPPORTED},
+                 {"VAULT_E_NOT_MEMBER", VAULT_E_NOT_MEMBER},
+                 {"VAULT_E_NOT_FOUND", VAULT_E_NOT_FOUND},
+                 {"VAULT_E_PARTIAL", VAULT_E_PARTIAL}};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(codes[i].name, name) == 0)
+            return codes[i].code;
+    fail_msg("unknown error name %s in damage.txt", name);
+    return VAULT_OK;
+}
+
+static void ignore_error(void *ctx, const char *path, vault_error code,
+                         const char *detail)
+{
+    (void)ctx;
+    (void)path;
+    (void)code;
+    (void)detail;
+}
+
+static int ignore_file(void *ctx, const vault_file_info *f)
+{
+    (void)ctx;
+    (void)f;
+    return 0;
+}
+
+/* Runs one operation on the (damaged) vault; returns the first error. */
+static vault_error run_operation(const char *vpath, const char *dir,
+                                 const char *op)
+{
+    vault_identity_t *id =
+        load_key(strcmp(op, "open-stranger") == 0 ? "stranger.key"
+                                                   : "owner.key");
+    vault_t *v = NULL;
+    vault_error rc = vault_open(vpath, id, &v);
+    vault_identity_free(id);
+    if (rc != VAULT_OK || strncmp(op, "open", 4) == 0) {
+        vault_close(v);
+        return rc;
+    }
+    vault_snapshot_info *snaps;
+    size_t n;
+    rc = vault_snapshots(v, &snaps, &n);
+    if (rc == VAULT_OK)
+        vault_snapshots_free(snaps, n);
+    if (rc == VAULT_OK && strcmp(op, "snapshots") != 0)
+        rc = vault_ls(v, "latest", NULL, 1, ignore_file, NULL);
+    if (rc == VAULT_OK && strcmp(op, "extract") == 0) {
+        char target[4096];
+        snprintf(target, sizeof target, "%s/out", dir);
+        vault_extract_options o = {.target_dir = target,
+                                   .tar_fd = -1,
+                                   .on_error = ignore_error};
+        vault_extract_result r;
+        rc = vault_extract(v, "latest", &o, &r);
+    }
+    vault_close(v);
+    return rc;
+}
+
+static void test_damage_cases(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = (char *)test_read_file(VECTORS "/damage.txt", &len);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    int cases = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        char name[64], object[256], offset[32], xor_hex[8], op[32],
+            expect[64];
+        if (sscanf(line, "%63s %255s %31s %7s %31s %63s", name, object,
+                   offset, xor_hex, op, expect) != 6)
+            fail_msg("bad damage line: %s", line);
+        char *dir = test_tempdir();
+        char *vpath = copy_vault(dir);
+        char obj_path[4096];
+        snprintf(obj_path, sizeof obj_path, "%s/%s", vpath, object);
+        if (strcmp(offset, "delete") == 0) {
+            assert_int_equal(remove(obj_path), 0);
+        } else if (strcmp(offset, "-") != 0) {
+            size_t olen;
+            uint8_t *data = test_read_file(obj_path, &olen);
+            size_t at = strtoul(offset, NULL, 10);
+            assert_true(at < olen);
+            data[at] ^= (uint8_t)strtoul(xor_hex, NULL, 16);
+            assert_int_equal(chmod(obj_path, 0644), 0);
+            test_write_file(obj_path, data, olen);
+            free(data);
+        }
+        vault_error want = code_by_name(expect);
+        vault_error got = run_operation(vpath, dir, op);
+        if (got != want)
+            fail_msg("damage case %s: expected %s, got %s (%d): %s", name,
+                     expect, vault_strerror(got), got, vault_last_error());
+        printf("damage case %-18s -> %s: %s\n", name, expect,
+               vault_last_error());
+        cases++;
+        free(vpath);
+        test_rmtree(dir);
+    }
+    free(text);
+    assert_true(cases >= 10);
+}
+
+int main(void)
+{
+    if (vault_global_init() != VAULT_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listing_and_extract),
+        cmocka_unit_test(test_damage_cases),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
