@@ -1,0 +1,1044 @@
+/*
+ * restore.c - turning a snapshot's trees back into files in a directory,
+ * or into a pax tar stream.  Format spec: "Extraction rules".
+ *
+ * Threat model: every tree and chunk may come from a hostile vault.  A
+ * name is used only if it is one path component (re-checked here, whatever
+ * the decoder did), and the directory walk goes from a descriptor of the
+ * target through openat(O_DIRECTORY | O_NOFOLLOW), so no name and no
+ * symlink - restored or already there - can lead a write outside it.
+ *
+ * Directory mode, per tree, depth first:
+ *
+ *   directory  mkdirat(name, 0700), openat(O_DIRECTORY | O_NOFOLLOW)
+ *              -> its children -> fchown, xattrs, fchmod, futimens
+ *              (post-order: children do not disturb the mtime, and a mode
+ *              without owner-write cannot block them)
+ *   other      created under "<name>.vault-tmp-<16 hex>" (O_EXCL open,
+ *              symlinkat, mknodat or linkat), content and metadata applied
+ *              to the temporary, then renameat into place: with
+ *              RENAME_NOREPLACE unless overwriting.  rename() replaces a
+ *              symlink itself, never what it points to, and never replaces
+ *              a directory.  A file whose chunks fail never gets its name.
+ *
+ * Without restore_owner (or when not root) files belong to whoever
+ * restores, so set-uid/set-gid bits are dropped from non-directories and
+ * security.capability is not set: a hostile vault must not hand out
+ * privileges.  Sockets are skipped silently (see restore_node).  Xattrs of
+ * symlinks, fifos and devices are not restored (no fd to set them on).
+ *
+ * Tar mode writes the same walk as pax restricted entries, pre-order,
+ * with the same name checks and filter; it leaves owners and modes to the
+ * extractor.  Restricted pax writes a pax header only when ustar cannot
+ * hold the entry, and sub-second mtimes only ride along in one.  Names go
+ * through libarchive's locale conversion: outside a UTF-8 locale (or for
+ * non-UTF-8 bytes) they are written byte for byte with hdrcharset=BINARY.
+ *
+ * Item failures are reported through on_error, counted, and the walk goes
+ * on; only out-of-memory, an unusable target or a broken tar stream stop
+ * it.
+ */
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sodium.h>
+
+#include "internal.h"
+#include "restore.h"
+
+/* Nesting deeper than this is refused: each level holds a descriptor and
+ * a decoded tree, and only a hostile vault would need more. */
+#define RESTORE_MAX_DEPTH 512
+
+#define TEMP_TAG ".vault-tmp-"
+#define TEMP_RANDOM_BYTES 8
+
+/* Where a restored hardlinked file went: (device, inode) -> path. */
+typedef struct link_slot {
+    uint64_t device, inode;
+    char *path; /* relative to the target (or the tar's name); NULL: free */
+} link_slot;
+
+/* One include path, split into components. */
+typedef struct include_path {
+    const char *text; /* as the caller gave it, for reports */
+    char *buf;        /* copy of text with '/' replaced by NUL */
+    char **comps;     /* non-empty components, "." dropped */
+    size_t n_comps;
+    int done;         /* reached, or its failure already reported */
+} include_path;
+
+typedef struct restorer {
+    const restore_source *src;
+    const restore_options *opt;
+    restore_stats *stats;
+    int target_fd;      /* directory mode: the target; else -1 */
+    struct archive *ar; /* tar mode: the stream; else NULL */
+    int tar_broken;     /* a tar write failed: the stream is lost */
+    int own;            /* chown items: restore_owner and running as root */
+    char *path;         /* the current item, relative, '/'-separated */
+    size_t path_len, path_cap;
+    link_slot *links; /* open addressing, links_cap a power of two */
+    size_t links_cap, links_used;
+    include_path *inc;
+    size_t n_inc;
+} restorer;
+
+/* ---- reporting ---------------------------------------------------------- */
+
+static vault_error nomem(void)
+{
+    return vault_fail(VAULT_E_NOMEM, "restore: out of memory");
+}
+
+static void report(restorer *r, const char *path, vault_error code,
+                   const char *detail)
+{
+    r->stats->errors++;
+    if (r->opt->on_error)
+        r->opt->on_error(r->opt->on_error_ctx, path, code, detail);
+}
+
+/* Reports the current item: the system said e while doing what. */
+static void report_errno(restorer *r, int e, const char *what)
+{
+    vault_error code = vault_fail_errno(e, "%s", what);
+    if (e == EEXIST || e == ENOTEMPTY || e == EISDIR)
+        code = VAULT_E_EXISTS;
+    report(r, r->path, code, vault_last_error());
+}
+
+/* Reports the current item with the detail the failing call left. */
+static void report_last(restorer *r, vault_error code)
+{
+    report(r, r->path, code, vault_last_error());
+}
+
+/* ---- the current path --------------------------------------------------- */
+
+/* Appends "/name" ("name" at the top) to r->path; *mark is what
+ * path_pop needs to undo it. */
+static vault_error path_push(restorer *r, const char *name, size_t *mark)
+{
+    size_t len = strlen(name), need = r->path_len + 1 + len + 1;
+    if (need > r->path_cap) {
+        size_t cap = r->path_cap ? r->path_cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(r->path, cap);
+        if (!p)
+            return nomem();
+        r->path = p;
+        r->path_cap = cap;
+    }
+    *mark = r->path_len;
+    if (r->path_len)
+        r->path[r->path_len++] = '/';
+    memcpy(r->path + r->path_len, name, len + 1);
+    r->path_len += len;
+    return VAULT_OK;
+}
+
+static void path_pop(restorer *r, size_t mark)
+{
+    r->path_len = mark;
+    r->path[mark] = '\0';
+}
+
+/* One path component: what a tree may name, whatever the decoder let by. */
+static int name_ok(const char *name)
+{
+    return name && name[0] && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0 && !strchr(name, '/');
+}
+
+/* ---- hardlinks ---------------------------------------------------------- */
+
+/* The slot of (device, inode), or the free one where it would go. */
+static link_slot *links_slot(const restorer *r, uint64_t device,
+                             uint64_t inode)
+{
+    uint64_t h = (inode * 0x9E3779B97F4A7C15u) ^ device;
+    h ^= h >> 29;
+    size_t mask = r->links_cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        link_slot *s = &r->links[i];
+        if (!s->path || (s->inode == inode && s->device == device))
+            return s;
+    }
+}
+
+/* The path the first restored occurrence of n's inode got, or NULL. */
+static const char *links_find(const restorer *r, const tree_node *n)
+{
+    if (n->nlink < 2 || r->links_cap == 0)
+        return NULL;
+    return links_slot(r, n->device, n->inode)->path;
+}
+
+/* Remembers the current path as where n's inode went. */
+static vault_error links_add(restorer *r, const tree_node *n)
+{
+    if (n->nlink < 2)
+        return VAULT_OK;
+    if (2 * (r->links_used + 1) > r->links_cap) {
+        size_t cap = r->links_cap ? 2 * r->links_cap : 64;
+        link_slot *old = r->links;
+        size_t old_cap = r->links_cap;
+        r->links = calloc(cap, sizeof *r->links);
+        if (!r->links) {
+            r->links = old;
+            return nomem();
+        }
+        r->links_cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].path)
+                *links_slot(r, old[i].device, old[i].inode) = old[i];
+        }
+        free(old);
+    }
+    link_slot *s = links_slot(r, n->device, n->inode);
+    assert(!s->path);
+    s->path = strdup(r->path);
+    if (!s->path)
+        return nomem();
+    s->device = n->device;
+    s->inode = n->inode;
+    r->links_used++;
+    return VAULT_OK;
+}
+
+/* ---- content ------------------------------------------------------------ */
+
+typedef vault_error (*content_sink)(restorer *r, void *ctx,
+                                    const uint8_t *data, size_t len);
+
+/* Feeds n's chunks in order to sink, checking they add up to n->size
+ * (never passing more).  *done: the bytes sink took.  On failure the
+ * detail names what failed (load_chunk names the object). */
+static vault_error content_each(restorer *r, const tree_node *n,
+                                content_sink sink, void *ctx, uint64_t *done)
+{
+    *done = 0;
+    for (uint32_t i = 0; i < n->n_content; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        vault_error rc = r->src->load_chunk(r->src->ctx, n->content[i],
+                                            &data, &len);
+        if (rc != VAULT_OK)
+            return rc;
+        if (len > n->size - *done) {
+            free(data);
+            return vault_fail(VAULT_E_CORRUPT,
+                              "content is longer than the %llu bytes the "
+                              "tree records",
+                              (unsigned long long)n->size);
+        }
+        rc = sink(r, ctx, data, len);
+        free(data);
+        if (rc != VAULT_OK)
+            return rc;
+        *done += len;
+    }
+    if (*done != n->size)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "content is %llu bytes, the tree records %llu",
+                          (unsigned long long)*done,
+                          (unsigned long long)n->size);
+    return VAULT_OK;
+}
+
+static int all_zero(const uint8_t *p, size_t len)
+{
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* ---- directory mode ----------------------------------------------------- */
+
+/* The mode to give n: without its owner, no set-id bits on what is not a
+ * directory (a hostile vault must not make set-uid files owned by the
+ * restoring user - root, often). */
+static mode_t mode_of(const restorer *r, const tree_node *n)
+{
+    mode_t m = (mode_t)(n->mode & 07777);
+    if (!r->own && n->type != NODE_DIR)
+        m &= (mode_t) ~(S_ISUID | S_ISGID);
+    return m;
+}
+
+static void mtime_of(const tree_node *n, struct timespec ts[2])
+{
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT; /* atime: not recorded */
+    ts[1].tv_sec = (time_t)n->mtime_sec;
+    ts[1].tv_nsec = (long)n->mtime_nsec;
+}
+
+/* Applies owner, xattrs, mode and mtime through fd (a file or directory
+ * descriptor), in the order that keeps each from undoing another (chown
+ * clears set-id bits and capabilities; user.* xattrs need write access).
+ * Returns 0, or the errno of the first failure with what[] naming the
+ * step; the remaining steps are still tried. */
+static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
+                      char *what, size_t what_size)
+{
+    int err = 0;
+#define META_FAIL(...)                                                       \
+    do {                                                                     \
+        if (!err) {                                                          \
+            err = errno;                                                     \
+            snprintf(what, what_size, __VA_ARGS__);                          \
+        }                                                                    \
+    } while (0)
+    if (r->own && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+        META_FAIL("set owner %u:%u", (unsigned)n->uid, (unsigned)n->gid);
+    for (uint32_t i = 0; i < n->n_xattrs; i++) {
+        const node_xattr *x = &n->xattrs[i];
+        /* Capabilities are privileges, like set-uid: only with owners. */
+        if (!r->own && strcmp(x->name, "security.capability") == 0)
+            continue;
+        if (fsetxattr(fd, x->name, x->value, x->value_len, 0) != 0)
+            META_FAIL("set xattr %s", x->name);
+    }
+    if (fchmod(fd, mode_of(r, n)) != 0)
+        META_FAIL("set mode %04o", (unsigned)mode_of(r, n));
+    struct timespec ts[2];
+    mtime_of(n, ts);
+    if (futimens(fd, ts) != 0)
+        META_FAIL("set mtime");
+#undef META_FAIL
+    return err;
+}
+
+/* As fs_meta_fd for an entry that cannot be opened (symlink, fifo,
+ * device), by name and without following it.  Their xattrs are not
+ * restored: Linux has no fsetxattr by name relative to a descriptor. */
+static int fs_meta_at(const restorer *r, int dirfd, const char *name,
+                      const tree_node *n, const char **what)
+{
+    if (r->own && fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid,
+                           AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set owner";
+        return errno;
+    }
+    if (n->type != NODE_SYMLINK &&
+        fchmodat(dirfd, name, mode_of(r, n), AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set mode";
+        return errno;
+    }
+    struct timespec ts[2];
+    mtime_of(n, ts);
+    if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set mtime";
+        return errno;
+    }
+    return 0;
+}
+
+typedef int (*temp_create)(int dirfd, const char *tmp, const void *arg);
+
+/* Creates an entry with create() under a fresh temporary name next to
+ * name (kept in tmp).  Returns what create returned (a descriptor or 0),
+ * or -1 with errno. */
+static int make_temp(int dirfd, const char *name, char tmp[NAME_MAX + 1],
+                     temp_create create, const void *arg)
+{
+    size_t keep = strlen(name);
+    size_t room = NAME_MAX - (sizeof TEMP_TAG - 1) - 2 * TEMP_RANDOM_BYTES;
+    if (keep > room)
+        keep = room;
+    for (int tries = 0; tries < 8; tries++) {
+        uint8_t rnd[TEMP_RANDOM_BYTES];
+        char hex[2 * TEMP_RANDOM_BYTES + 1];
+        randombytes_buf(rnd, sizeof rnd);
+        vault_hex_encode(rnd, sizeof rnd, hex);
+        snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%s", (int)keep, name,
+                 hex);
+        int ret = create(dirfd, tmp, arg);
+        if (ret >= 0 || errno != EEXIST)
+            return ret;
+    }
+    return -1;
+}
+
+static int create_file(int dirfd, const char *tmp, const void *arg)
+{
+    (void)arg;
+    return openat(dirfd, tmp,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+static int create_symlink(int dirfd, const char *tmp, const void *arg)
+{
+    return symlinkat((const char *)arg, dirfd, tmp);
+}
+
+static int create_node(int dirfd, const char *tmp, const void *arg)
+{
+    const tree_node *n = arg;
+    mode_t type = n->type == NODE_FIFO      ? S_IFIFO
+                  : n->type == NODE_CHARDEV ? S_IFCHR
+                                            : S_IFBLK;
+    return mknodat(dirfd, tmp, type | 0600, (dev_t)n->rdev);
+}
+
+typedef struct link_source {
+    int dirfd;
+    const char *name;
+} link_source;
+
+static int create_link(int dirfd, const char *tmp, const void *arg)
+{
+    const link_source *src = arg;
+    return linkat(src->dirfd, src->name, dirfd, tmp, 0);
+}
+
+/* Moves the finished temporary tmp to name.  Only with overwrite is an
+ * existing entry replaced, and rename() never replaces a directory with a
+ * non-directory nor follows a symlink that is there. */
+static int place(const restorer *r, int dirfd, const char *tmp,
+                 const char *name)
+{
+    if (r->opt->overwrite)
+        return renameat(dirfd, tmp, dirfd, name);
+    if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* No RENAME_NOREPLACE on this file system: link() fails if name
+     * exists, atomically too. */
+    if (linkat(dirfd, tmp, dirfd, name, 0) != 0)
+        return -1;
+    unlinkat(dirfd, tmp, 0);
+    return 0;
+}
+
+/* place(), reporting and removing the temporary if it fails.  1: placed. */
+static int place_or_report(restorer *r, int dirfd, const char *tmp,
+                           const char *name)
+{
+    if (place(r, dirfd, tmp, name) == 0)
+        return 1;
+    int e = errno;
+    unlinkat(dirfd, tmp, 0);
+    report_errno(r, e, "put into place");
+    return 0;
+}
+
+/* Opens the directory holding the restored path rel (relative to the
+ * target), one component at a time, never through a symlink.  -1: errno. */
+static int open_parent(const restorer *r, const char *rel,
+                       const char **base)
+{
+    const char *slash = strrchr(rel, '/');
+    *base = slash ? slash + 1 : rel;
+    int fd = dup(r->target_fd);
+    const char *p = rel;
+    while (fd >= 0 && slash && p < slash) {
+        const char *end = strchr(p, '/');
+        char comp[NAME_MAX + 1];
+        if ((size_t)(end - p) > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, p, (size_t)(end - p));
+        comp[end - p] = '\0';
+        int next = openat(fd, comp,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = next;
+        p = end + 1;
+    }
+    return fd;
+}
+
+/* A later occurrence of a hardlinked file: a link to the first one. */
+static void fs_hardlink(restorer *r, int dirfd, const tree_node *n,
+                        const char *first)
+{
+    link_source src;
+    src.dirfd = open_parent(r, first, &src.name);
+    if (src.dirfd < 0) {
+        report_errno(r, errno, "open the first link's directory");
+        return;
+    }
+    char tmp[NAME_MAX + 1];
+    int ret = make_temp(dirfd, n->name, tmp, create_link, &src);
+    int e = errno;
+    close(src.dirfd);
+    if (ret < 0) {
+        report_errno(r, e, "link to the first occurrence");
+        return;
+    }
+    if (place_or_report(r, dirfd, tmp, n->name))
+        r->stats->files++;
+}
+
+typedef struct fs_out {
+    int fd;
+    int hole_at_end; /* the last chunk was skipped: ftruncate sets size */
+} fs_out;
+
+/* Writes a chunk, or seeks over it if it is all zeros (a hole). */
+static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
+                           size_t len)
+{
+    (void)r;
+    fs_out *out = ctx;
+    out->hole_at_end = all_zero(data, len);
+    if (out->hole_at_end) {
+        if (lseek(out->fd, (off_t)len, SEEK_CUR) < 0)
+            return vault_fail_errno(errno, "seek");
+        return VAULT_OK;
+    }
+    while (len > 0) {
+        ssize_t w = write(out->fd, data, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return vault_fail_errno(errno, "write");
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return VAULT_OK;
+}
+
+static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
+{
+    const char *first = links_find(r, n);
+    if (first) {
+        fs_hardlink(r, dirfd, n, first);
+        return VAULT_OK;
+    }
+    char tmp[NAME_MAX + 1];
+    fs_out out = {make_temp(dirfd, n->name, tmp, create_file, NULL), 0};
+    if (out.fd < 0) {
+        report_errno(r, errno, "create a temporary file");
+        return VAULT_OK;
+    }
+    uint64_t done;
+    vault_error rc = content_each(r, n, fs_sink, &out, &done);
+    if (rc == VAULT_OK && out.hole_at_end &&
+        ftruncate(out.fd, (off_t)n->size) != 0)
+        rc = vault_fail_errno(errno, "set size");
+    char what[TREE_XATTR_NAME_MAX + 32];
+    int meta_err = 0;
+    if (rc == VAULT_OK)
+        meta_err = fs_meta_fd(r, out.fd, n, what, sizeof what);
+    if (close(out.fd) != 0 && rc == VAULT_OK)
+        rc = vault_fail_errno(errno, "close");
+    if (rc != VAULT_OK) {
+        unlinkat(dirfd, tmp, 0);
+        if (rc == VAULT_E_NOMEM)
+            return rc;
+        report_last(r, rc);
+        return VAULT_OK;
+    }
+    if (!place_or_report(r, dirfd, tmp, n->name))
+        return VAULT_OK;
+    r->stats->files++;
+    r->stats->bytes += n->size;
+    if (meta_err)
+        report_errno(r, meta_err, what); /* the file stays */
+    return links_add(r, n);
+}
+
+/* Symlinks, fifos and devices. */
+static void fs_special(restorer *r, int dirfd, const tree_node *n)
+{
+    char tmp[NAME_MAX + 1];
+    int ret = n->type == NODE_SYMLINK
+                  ? make_temp(dirfd, n->name, tmp, create_symlink, n->target)
+                  : make_temp(dirfd, n->name, tmp, create_node, n);
+    if (ret < 0) {
+        report_errno(r, errno, "create");
+        return;
+    }
+    const char *what = NULL;
+    int meta_err = fs_meta_at(r, dirfd, tmp, n, &what);
+    if (!place_or_report(r, dirfd, tmp, n->name))
+        return;
+    if (n->type == NODE_SYMLINK)
+        r->stats->symlinks++;
+    else
+        r->stats->others++;
+    if (meta_err)
+        report_errno(r, meta_err, what);
+}
+
+/* Opens (creating if needed) the directory name in dirfd for restoring
+ * into.  An existing directory is merged; anything else in the way - a
+ * symlink included, which is never followed - is replaced only with
+ * overwrite.  -1: reported. */
+static int fs_open_dir(restorer *r, int dirfd, const char *name)
+{
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int created = mkdirat(dirfd, name, 0700) == 0;
+    if (!created && errno != EEXIST) {
+        report_errno(r, errno, "create directory");
+        return -1;
+    }
+    int fd = openat(dirfd, name, flags);
+    if (fd < 0 && !created && (errno == ELOOP || errno == ENOTDIR)) {
+        if (!r->opt->overwrite) {
+            report_last(r, vault_fail(VAULT_E_EXISTS,
+                                      "exists and is not a directory "
+                                      "(symlinks are not followed)"));
+            return -1;
+        }
+        if (unlinkat(dirfd, name, 0) != 0 || mkdirat(dirfd, name, 0700) != 0) {
+            report_errno(r, errno, "replace with a directory");
+            return -1;
+        }
+        created = 1;
+        fd = openat(dirfd, name, flags);
+    }
+    if (fd < 0) {
+        report_errno(r, errno, "open directory");
+        return -1;
+    }
+    struct stat st;
+    if (!created && fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+        (void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* mode set later */
+    return fd;
+}
+
+/* ---- tar mode ----------------------------------------------------------- */
+
+static vault_error tar_fatal(restorer *r, const char *what)
+{
+    r->tar_broken = 1;
+    return vault_fail(VAULT_E_IO, "tar: %s: %s", what,
+                      archive_error_string(r->ar) ? archive_error_string(r->ar)
+                                                  : "failed");
+}
+
+/* Writes the header of the current item.  *written: 0 when the entry
+ * was refused (reported); the return value is for fatal errors. */
+static vault_error tar_header(restorer *r, const tree_node *n,
+                              const char *hardlink, int *written)
+{
+    *written = 0;
+    struct archive_entry *e = archive_entry_new();
+    if (!e)
+        return nomem();
+    archive_entry_set_pathname(e, r->path);
+    switch (n->type) {
+    case NODE_FILE: archive_entry_set_filetype(e, AE_IFREG); break;
+    case NODE_DIR: archive_entry_set_filetype(e, AE_IFDIR); break;
+    case NODE_SYMLINK: archive_entry_set_filetype(e, AE_IFLNK); break;
+    case NODE_FIFO: archive_entry_set_filetype(e, AE_IFIFO); break;
+    case NODE_CHARDEV: archive_entry_set_filetype(e, AE_IFCHR); break;
+    case NODE_BLOCKDEV: archive_entry_set_filetype(e, AE_IFBLK); break;
+    case NODE_SOCKET: break; /* never asked for */
+    }
+    archive_entry_set_perm(e, (mode_t)(n->mode & 07777));
+    archive_entry_set_uid(e, n->uid);
+    archive_entry_set_gid(e, n->gid);
+    if (n->user && n->user[0])
+        archive_entry_set_uname(e, n->user);
+    if (n->group && n->group[0])
+        archive_entry_set_gname(e, n->group);
+    archive_entry_set_mtime(e, (time_t)n->mtime_sec, (long)n->mtime_nsec);
+    if (n->type == NODE_FILE && !hardlink)
+        archive_entry_set_size(e, (la_int64_t)n->size);
+    else
+        archive_entry_set_size(e, 0);
+    if (hardlink)
+        archive_entry_set_hardlink(e, hardlink);
+    if (n->type == NODE_SYMLINK)
+        archive_entry_set_symlink(e, n->target);
+    if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
+        archive_entry_set_rdev(e, (dev_t)n->rdev);
+    for (uint32_t i = 0; i < n->n_xattrs; i++)
+        archive_entry_xattr_add_entry(e, n->xattrs[i].name,
+                                      n->xattrs[i].value,
+                                      n->xattrs[i].value_len);
+    int ret = archive_write_header(r->ar, e);
+    archive_entry_free(e);
+    if (ret == ARCHIVE_FATAL)
+        return tar_fatal(r, "write header");
+    if (ret < ARCHIVE_WARN) {
+        report_last(r, vault_fail(VAULT_E_IO, "tar: %s",
+                                  archive_error_string(r->ar)));
+        return VAULT_OK;
+    }
+    *written = 1;
+    return VAULT_OK;
+}
+
+static vault_error tar_sink(restorer *r, void *ctx, const uint8_t *data,
+                            size_t len)
+{
+    (void)ctx;
+    while (len > 0) {
+        la_ssize_t w = archive_write_data(r->ar, data, len);
+        if (w <= 0)
+            return tar_fatal(r, "write data");
+        data += w;
+        len -= (size_t)w;
+    }
+    return VAULT_OK;
+}
+
+static vault_error tar_file(restorer *r, const tree_node *n)
+{
+    const char *first = links_find(r, n);
+    int written;
+    vault_error rc = tar_header(r, n, first, &written);
+    if (rc != VAULT_OK || !written)
+        return rc;
+    if (first) {
+        r->stats->files++;
+        return VAULT_OK;
+    }
+    uint64_t done;
+    rc = content_each(r, n, tar_sink, NULL, &done);
+    if (r->tar_broken || rc == VAULT_E_NOMEM)
+        return rc;
+    if (rc != VAULT_OK) {
+        /* The header promised n->size bytes: zeros keep the stream
+         * well-formed, the report says this entry is damaged. */
+        report_last(r, rc);
+        static const uint8_t zeros[65536];
+        for (uint64_t left = n->size - done; left > 0;) {
+            size_t len = left < sizeof zeros ? (size_t)left : sizeof zeros;
+            rc = tar_sink(r, NULL, zeros, len);
+            if (rc != VAULT_OK)
+                return rc;
+            left -= len;
+        }
+        return VAULT_OK;
+    }
+    r->stats->files++;
+    r->stats->bytes += n->size;
+    return links_add(r, n);
+}
+
+static void tar_special(restorer *r, const tree_node *n, vault_error *rc)
+{
+    int written;
+    *rc = tar_header(r, n, NULL, &written);
+    if (*rc == VAULT_OK && written) {
+        if (n->type == NODE_SYMLINK)
+            r->stats->symlinks++;
+        else
+            r->stats->others++;
+    }
+}
+
+/* ---- the walk ----------------------------------------------------------- */
+
+/* The includes in sub[] lead below an item that failed (already
+ * reported): not "not found" as well. */
+static void includes_done(restorer *r, const size_t *sub, size_t n_sub)
+{
+    for (size_t i = 0; i < n_sub; i++)
+        r->inc[sub[i]].done = 1;
+}
+
+static vault_error walk(restorer *r, int dirfd, const tree *t,
+                        const size_t *active, size_t n_active, int full,
+                        unsigned depth);
+
+/* A directory: its tree, the directory or header, its children, then (in
+ * directory mode) its metadata. */
+static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
+                               const size_t *sub, size_t n_sub, int full,
+                               unsigned depth)
+{
+    if (depth + 1 >= RESTORE_MAX_DEPTH) {
+        includes_done(r, sub, n_sub);
+        report_last(r, vault_fail(VAULT_E_UNSUPPORTED,
+                                  "nested deeper than %d directories",
+                                  RESTORE_MAX_DEPTH));
+        return VAULT_OK;
+    }
+    tree child = {0};
+    vault_error rc = r->src->load_tree(r->src->ctx, n->subtree, &child);
+    if (rc != VAULT_OK) {
+        tree_clear(&child);
+        if (rc == VAULT_E_NOMEM)
+            return rc;
+        includes_done(r, sub, n_sub);
+        report_last(r, rc);
+        return VAULT_OK;
+    }
+    if (r->ar) {
+        int written;
+        rc = tar_header(r, n, NULL, &written);
+        if (rc == VAULT_OK && written) {
+            r->stats->dirs++;
+            rc = walk(r, -1, &child, sub, n_sub, full, depth + 1);
+        } else {
+            includes_done(r, sub, n_sub);
+        }
+        tree_clear(&child);
+        return rc;
+    }
+    int fd = fs_open_dir(r, dirfd, n->name);
+    if (fd < 0) {
+        includes_done(r, sub, n_sub);
+        tree_clear(&child);
+        return VAULT_OK;
+    }
+    r->stats->dirs++;
+    rc = walk(r, fd, &child, sub, n_sub, full, depth + 1);
+    tree_clear(&child);
+    if (rc == VAULT_OK) {
+        char what[TREE_XATTR_NAME_MAX + 32];
+        int e = fs_meta_fd(r, fd, n, what, sizeof what);
+        if (e)
+            report_errno(r, e, what);
+    }
+    close(fd);
+    return rc;
+}
+
+static vault_error restore_node(restorer *r, int dirfd, const tree_node *n,
+                                const size_t *sub, size_t n_sub, int full,
+                                unsigned depth)
+{
+    vault_error rc = VAULT_OK;
+    switch (n->type) {
+    case NODE_DIR:
+        return restore_dir(r, dirfd, n, sub, n_sub, full, depth);
+    case NODE_FILE:
+        return r->ar ? tar_file(r, n) : fs_file(r, dirfd, n);
+    case NODE_SYMLINK:
+        if (!n->target || !n->target[0]) {
+            report_last(r, vault_fail(VAULT_E_CORRUPT, "symlink without a "
+                                                       "target"));
+            return VAULT_OK;
+        }
+        /* fall through */
+    case NODE_FIFO:
+    case NODE_CHARDEV:
+    case NODE_BLOCKDEV:
+        /* Devices need privilege: without it mknodat fails with EPERM,
+         * which is reported like any other failure. */
+        if (r->ar)
+            tar_special(r, n, &rc);
+        else
+            fs_special(r, dirfd, n);
+        return rc;
+    case NODE_SOCKET:
+        /* Skipped silently, in both modes (as restic and tar do): a
+         * socket is made by the program that listens on it, and a
+         * restored one would be a dead name.  Not counted. */
+        return VAULT_OK;
+    }
+    report_last(r, vault_fail(VAULT_E_UNSUPPORTED, "unknown entry type %d",
+                              (int)n->type));
+    return VAULT_OK;
+}
+
+/* Restores the nodes of t selected by the filter: with full, all of them;
+ * else those that active[] (indices into r->inc whose components up to
+ * depth matched the way here) name, or lead through. */
+static vault_error walk(restorer *r, int dirfd, const tree *t,
+                        const size_t *active, size_t n_active, int full,
+                        unsigned depth)
+{
+    size_t *sub = NULL;
+    if (n_active) {
+        sub = malloc(n_active * sizeof *sub);
+        if (!sub)
+            return nomem();
+    }
+    vault_error rc = VAULT_OK;
+    for (uint32_t i = 0; i < t->n_nodes && rc == VAULT_OK; i++) {
+        const tree_node *n = &t->nodes[i];
+        const char *name = n->name ? n->name : "";
+        size_t n_sub = 0;
+        int sub_full = full;
+        for (size_t a = 0; a < n_active; a++) {
+            include_path *inc = &r->inc[active[a]];
+            assert(depth < inc->n_comps);
+            if (strcmp(inc->comps[depth], name) != 0)
+                continue;
+            if (inc->n_comps == depth + 1) {
+                inc->done = 1;
+                sub_full = 1;
+            } else {
+                sub[n_sub++] = active[a];
+            }
+        }
+        if (!sub_full && !(n_sub && n->type == NODE_DIR))
+            continue;
+        size_t mark;
+        rc = path_push(r, name, &mark);
+        if (rc != VAULT_OK)
+            break;
+        if (!name_ok(n->name)) {
+            includes_done(r, sub, n_sub);
+            report_last(r, vault_fail(VAULT_E_UNSAFE_PATH,
+                                      "refused the entry name \"%s\"", name));
+        } else {
+            rc = restore_node(r, dirfd, n, sub, n_sub, sub_full, depth);
+        }
+        path_pop(r, mark);
+    }
+    free(sub);
+    return rc;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static vault_error parse_includes(restorer *r)
+{
+    const restore_options *opt = r->opt;
+    if (opt->n_include == 0)
+        return VAULT_OK;
+    r->inc = calloc(opt->n_include, sizeof *r->inc);
+    if (!r->inc)
+        return nomem();
+    r->n_inc = opt->n_include;
+    for (size_t i = 0; i < opt->n_include; i++) {
+        include_path *inc = &r->inc[i];
+        const char *text = opt->include[i];
+        if (!text)
+            return vault_fail(VAULT_E_INVALID, "restore: NULL include path");
+        inc->text = text;
+        size_t len = strlen(text);
+        inc->buf = strdup(text);
+        inc->comps = malloc((len / 2 + 1) * sizeof *inc->comps);
+        if (!inc->buf || !inc->comps)
+            return nomem();
+        char *p = inc->buf;
+        while (p) {
+            char *slash = strchr(p, '/');
+            if (slash)
+                *slash = '\0';
+            if (p[0] && strcmp(p, ".") != 0)
+                inc->comps[inc->n_comps++] = p;
+            p = slash ? slash + 1 : NULL;
+        }
+    }
+    return VAULT_OK;
+}
+
+static vault_error open_output(restorer *r)
+{
+    const restore_options *opt = r->opt;
+    if (opt->tar_fd >= 0) {
+        r->ar = archive_write_new();
+        if (!r->ar)
+            return nomem();
+        if (archive_write_set_format_pax_restricted(r->ar) != ARCHIVE_OK ||
+            archive_write_open_fd(r->ar, opt->tar_fd) != ARCHIVE_OK)
+            return tar_fatal(r, "open");
+        return VAULT_OK;
+    }
+    if (mkdir(opt->target_dir, 0700) != 0 && errno != EEXIST)
+        return vault_fail_errno(errno, "%s", opt->target_dir);
+    r->target_fd = open(opt->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->target_fd < 0)
+        return vault_fail_errno(errno, "%s", opt->target_dir);
+    return VAULT_OK;
+}
+
+static void restorer_free(restorer *r)
+{
+    if (r->target_fd >= 0)
+        close(r->target_fd);
+    if (r->ar)
+        archive_write_free(r->ar);
+    for (size_t i = 0; i < r->links_cap; i++)
+        free(r->links[i].path);
+    free(r->links);
+    for (size_t i = 0; i < r->n_inc; i++) {
+        free(r->inc[i].buf);
+        free(r->inc[i].comps);
+    }
+    free(r->inc);
+    free(r->path);
+}
+
+static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
+{
+    size_t mark;
+    vault_error rc = parse_includes(r);
+    if (rc == VAULT_OK)
+        rc = path_push(r, "", &mark); /* r->path is "" at the top */
+    if (rc == VAULT_OK)
+        rc = open_output(r);
+    if (rc != VAULT_OK)
+        return rc;
+
+    /* Every include starts active at the root; an empty one ("/")
+     * selects everything. */
+    size_t *active = NULL, n_active = 0;
+    int full = r->n_inc == 0;
+    if (r->n_inc) {
+        active = malloc(r->n_inc * sizeof *active);
+        if (!active)
+            return nomem();
+    }
+    for (size_t i = 0; i < r->n_inc; i++) {
+        if (r->inc[i].n_comps == 0) {
+            r->inc[i].done = 1;
+            full = 1;
+        } else {
+            active[n_active++] = i;
+        }
+    }
+
+    tree t = {0};
+    rc = r->src->load_tree(r->src->ctx, root, &t);
+    if (rc != VAULT_OK)
+        rc = vault_fail_context(rc, "root tree");
+    else
+        rc = walk(r, r->target_fd, &t, active, n_active, full, 0);
+    tree_clear(&t);
+    free(active);
+    if (rc != VAULT_OK)
+        return rc;
+
+    for (size_t i = 0; i < r->n_inc; i++) {
+        if (!r->inc[i].done)
+            report(r, r->inc[i].text, VAULT_E_NOT_FOUND,
+                   "not in the snapshot");
+    }
+    if (r->ar && archive_write_close(r->ar) != ARCHIVE_OK)
+        return tar_fatal(r, "close");
+    return VAULT_OK;
+}
+
+vault_error restore_run(const restore_source *src,
+                        const uint8_t root[CHUNK_ID_BYTES],
+                        const restore_options *opt, restore_stats *stats)
+{
+    restore_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!src || !src->load_tree || !src->load_chunk || !root || !opt ||
+        (opt->tar_fd < 0 && !opt->target_dir) || (opt->n_include && !opt->include))
+        return vault_fail(VAULT_E_INVALID, "restore: missing argument");
+
+    restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1};
+    r.own = opt->restore_owner && geteuid() == 0;
+    vault_error rc = run(&r, root);
+    restorer_free(&r);
+    if (rc == VAULT_OK && stats->errors)
+        rc = vault_fail(VAULT_E_PARTIAL, "restore: %llu items failed",
+                        (unsigned long long)stats->errors);
+    return rc;
+}
