@@ -1,6 +1,7 @@
 /*
  * main.c - `vault`: dispatches to one file per command (cmd_*.c).
  */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -161,6 +162,9 @@ int cli_usage(const char *command, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
+    /* The user's locale, so that tar output writes UTF-8 names as plain
+     * pax paths. */
+    setlocale(LC_CTYPE, "");
     if (argc < 2) {
         print_help();
         return EXIT_USAGE;

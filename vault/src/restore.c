@@ -941,7 +941,7 @@ static vault_error open_output(restorer *r)
         r->ar = archive_write_new();
         if (!r->ar)
             return nomem();
-        if (archive_write_set_format_pax_restricted(r->ar) != ARCHIVE_OK ||
+        if (archive_write_set_format_pax(r->ar) != ARCHIVE_OK ||
             archive_write_open_fd(r->ar, opt->tar_fd) != ARCHIVE_OK)
             return tar_fatal(r, "open");
         return VAULT_OK;
