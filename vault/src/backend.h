@@ -38,15 +38,38 @@ typedef enum backend_kind {
 } backend_kind;
 #define BACKEND_KIND_COUNT 6
 
-/* The folder name of a kind ("config", "keys", "data", ...). */
+/* The folder name of a kind ("config", "keys", "data", ...); NULL for a
+ * value outside the enum. */
 const char *backend_kind_name(backend_kind kind);
 /* True for exactly 64 lower-case hex characters followed by NUL. */
 int backend_name_valid(const char *name);
 
+/*
+ * Helpers for backend implementations (every operation calls the first
+ * before touching storage, so a name like "../x" never reaches a path).
+ */
+/* VAULT_OK if kind is in the enum and name suits it: "" for
+ * BACKEND_CONFIG, a valid name (backend_name_valid) for the others;
+ * otherwise VAULT_E_INVALID with a detail. */
+vault_error backend_check(backend_kind kind, const char *name);
+/* The object's path relative to the vault root ("config", "keys/<name>",
+ * "data/ab/ab...") into buf, for details; kind and name already checked.
+ * BACKEND_LABEL_MAX bytes always suffice. */
+#define BACKEND_LABEL_MAX 80
+void backend_label(backend_kind kind, const char *name,
+                   char buf[BACKEND_LABEL_MAX]);
+/* The number of bytes a load of (offset, len) from an object of size
+ * bytes returns in *n: len, or size - offset for len 0.  VAULT_E_CORRUPT,
+ * with a detail naming label, if the range ends past size or *n would
+ * exceed max_len; so check before allocating. */
+vault_error backend_check_range(const char *label, uint64_t size,
+                                uint64_t offset, size_t len, size_t max_len,
+                                size_t *n);
+
 typedef struct backend backend;
 
 /* Called once per object by list; a non-zero return stops the listing and
- * is handed back as list's result. */
+ * is handed back in list's *stopped.  name lives only during the call. */
 typedef int (*backend_list_fn)(void *ctx, const char *name, uint64_t size);
 
 typedef struct backend_ops {
@@ -57,7 +80,8 @@ typedef struct backend_ops {
                         const uint8_t *data, size_t len);
     /* Reads len bytes at offset (len 0: to the end).  A range past the end
      * of the object is VAULT_E_CORRUPT (the object is shorter than the
-     * vault says); a missing object VAULT_E_NOT_FOUND.  *out is malloc'ed.
+     * vault says); a missing object VAULT_E_NOT_FOUND.  *out is malloc'ed
+     * (never NULL on success, even for 0 bytes; NULL on failure).
      * Loads larger than max_len are refused (VAULT_E_CORRUPT) before any
      * allocation, so a hostile vault cannot make us allocate at will. */
     vault_error (*load)(backend *be, backend_kind kind, const char *name,
@@ -66,7 +90,9 @@ typedef struct backend_ops {
     /* Size of an object; VAULT_E_NOT_FOUND if absent. */
     vault_error (*stat)(backend *be, backend_kind kind, const char *name,
                         uint64_t *size);
-    /* Calls fn for every object of the kind, in no particular order.
+    /* Calls fn for every object of the kind, in no particular order (for
+     * BACKEND_CONFIG: once, with name "", if the config exists).  fn may
+     * call the backend (load what it lists, remove it, ...).
      * Returns VAULT_OK or a backend error.  If fn returns non-zero the
      * listing stops early and *stopped (if not NULL) holds that value;
      * otherwise *stopped is 0. */
@@ -122,8 +148,10 @@ static inline void backend_close(backend *be)
  * The local directory backend.  With create, makes the directory (which
  * must be absent or empty) and its folders: keys, data/00..ff, index,
  * snapshots, locks; VAULT_E_EXISTS if it is a non-empty directory.
- * Without create, the directory must hold a vault (a config object and
- * the folders) or VAULT_E_NOT_FOUND says it is not a vault.
+ * Without create, the directory must hold a vault (a config object) or
+ * VAULT_E_NOT_FOUND says it is not a vault.  Folders missing from an
+ * existing vault (copy and sync tools often drop empty folders) list as
+ * empty and are made again by the first save into them.
  */
 vault_error backend_local_open(const char *path, int create, backend **out);
 
@@ -135,8 +163,11 @@ vault_error backend_memory_open(backend **out);
  * fail_at (counting saves, loads, stats, lists and removes from 1) and, if
  * sticky, every later one, fails with fail_code (VAULT_E_IO for EIO-like,
  * or VAULT_E_NOMEM...) and a detail naming the injected fault.  fail_at 0
- * never fails.  Takes ownership of inner.  backend_faulty_count tells how
- * many operations have run, to size a loop over every fail_at.
+ * never fails.  Takes ownership of inner (closing it if the wrapper
+ * cannot be made).  backend_faulty_count tells how many operations have
+ * run (injected failures included), to size a loop over every fail_at.
+ * An injected failure happens before inner is called, so a failed save
+ * stores nothing and a failed remove removes nothing.
  */
 vault_error backend_faulty_open(backend *inner, uint64_t fail_at,
                                 vault_error fail_code, int sticky,
