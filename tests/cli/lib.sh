@@ -105,32 +105,37 @@ $(cat "$WORK/err.txt")"
     pass
 }
 
-# expect_rc STATUS ARGS...: v, and the command must exit STATUS.
+# expect_rc STATUS ARGS...: v, and the command must exit STATUS (else the
+# test fails, and goes on).  Returns 1 if it did not.
 expect_rc() {
     local want=$1
     shift
     v "$@"
-    [ "$RC" -eq "$want" ] || die "vault $* exited $RC, expected $want; stdout:
+    if [ "$RC" -ne "$want" ]; then
+        fail "vault $* exited $RC, expected $want; stdout:
 $(head -c 2000 "$WORK/out.txt")
 stderr:
 $(head -c 2000 "$WORK/err.txt")"
+        return 1
+    fi
     pass
 }
 
 # expect_fail STATUS PATTERN ARGS...: the command exits STATUS, prints
-# nothing on stdout, and its stderr is "vault: ..." and matches the
-# extended regex PATTERN (case-insensitive).
+# nothing on stdout, and its stderr starts with "vault: " and matches the
+# extended regex PATTERN (case-insensitive).  Each miss fails the test,
+# which goes on.
 expect_fail() {
     local want=$1 pattern=$2
     shift 2
-    expect_rc "$want" "$@"
-    [ ! -s "$WORK/out.txt" ] || die "vault $* failed but wrote to stdout:
+    expect_rc "$want" "$@" || return 0
+    [ ! -s "$WORK/out.txt" ] || fail "vault $* failed but wrote to stdout:
 $(head -c 2000 "$WORK/out.txt")"
     head -n 1 "$WORK/err.txt" | grep -q '^vault: ' ||
-        die "vault $*: stderr does not start with 'vault: ':
+        fail "vault $*: stderr does not start with 'vault: ':
 $(cat "$WORK/err.txt")"
     grep -q -i -E -- "$pattern" "$WORK/err.txt" ||
-        die "vault $*: stderr does not match /$pattern/:
+        fail "vault $*: stderr does not match /$pattern/:
 $(cat "$WORK/err.txt")"
     pass
 }

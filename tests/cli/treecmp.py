@@ -15,8 +15,6 @@ none.  Options:
   --no-sparse     skip the sparseness check
   --no-owner      skip uid/gid even as root
   --no-xattrs     skip extended attributes
-  --mtime-sec     compare mtimes to the second only (the floor, so
-                  times before 1970 still compare exactly)
   --quiet         print only the count of differences
 """
 import hashlib
@@ -97,7 +95,7 @@ def main(argv):
     opts = {a for a in argv[1:] if a.startswith("--")}
     args = [a for a in argv[1:] if not a.startswith("--")]
     if len(args) != 2 or opts - {"--no-sparse", "--no-owner", "--no-xattrs",
-                                 "--mtime-sec", "--quiet"}:
+                                 "--quiet"}:
         sys.stderr.write(__doc__)
         return 2
     a_root, b_root = args
@@ -130,10 +128,7 @@ def main(argv):
                 sb.st_mode):
             diff(rel, "mode %04o vs %04o" % (stat.S_IMODE(sa.st_mode),
                                              stat.S_IMODE(sb.st_mode)))
-        ma, mb = sa.st_mtime_ns, sb.st_mtime_ns
-        if "--mtime-sec" in opts:
-            ma, mb = ma // 10**9, mb // 10**9
-        if ma != mb:
+        if sa.st_mtime_ns != sb.st_mtime_ns:
             diff(rel, "mtime %d.%09d vs %d.%09d" % (
                 *divmod(sa.st_mtime_ns, 10**9), *divmod(sb.st_mtime_ns, 10**9)))
         if check_owner and (sa.st_uid, sa.st_gid) != (sb.st_uid, sb.st_gid):
