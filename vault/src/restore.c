@@ -655,7 +655,18 @@ static vault_error tar_header(restorer *r, const tree_node *n,
         archive_entry_set_uname(e, n->user);
     if (n->group && n->group[0])
         archive_entry_set_gname(e, n->group);
-    archive_entry_set_mtime(e, (time_t)n->mtime_sec, (long)n->mtime_nsec);
+    /* libarchive's pax writer prints a time as "<sec>.<nsec>", which a
+     * reader takes as sec + 0.nsec even when sec is negative: before 1970
+     * -301246201 s + 0.75 s would come out as -301246201.75 instead of
+     * -301246200.25.  Handing it the time rounded towards zero makes the
+     * printed decimal the true value. */
+    int64_t sec = n->mtime_sec;
+    long nsec = (long)n->mtime_nsec;
+    if (sec < 0 && nsec > 0) {
+        sec += 1;
+        nsec = 1000000000L - nsec;
+    }
+    archive_entry_set_mtime(e, (time_t)sec, nsec);
     if (n->type == NODE_FILE && !hardlink)
         archive_entry_set_size(e, (la_int64_t)n->size);
     else
