@@ -1,12 +1,17 @@
 /*
  * cmd_add.c - `vault add`: back up paths as one snapshot.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+
+/* More workers gain nothing and cost memory: the add queues up to two
+ * chunks (4 MiB each at most) per worker. */
+#define THREADS_MAX 256
 
 typedef struct strv {
     const char **items;
@@ -71,7 +76,18 @@ int cmd_add(int argc, char **argv)
             o.compression = (int)level;
             break;
         }
-        case 'T': o.threads = atoi(optarg); break;
+        case 'T': {
+            /* strtol, not atoi: "abc", "-5" or 3000000000 must not turn
+             * silently into the default, nor 100000 into 100000 threads. */
+            char *end;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || n < 1 || n > THREADS_MAX)
+                return cli_usage("add", "--threads takes 1..%d",
+                                 THREADS_MAX);
+            o.threads = (int)n;
+            break;
+        }
         case 'N': o.cache_dir = ""; break;
         case 'H': o.hostname = optarg; break;
         case 'j': json = 1; break;
