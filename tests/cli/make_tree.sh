@@ -4,8 +4,8 @@
 #
 # It holds every kind of file (regular, directory, symlink, dangling
 # symlink, FIFO; a character device when run as root), awkward names
-# (unicode, spaces, a newline, leading dashes), an empty file, a 64 MiB
-# sparse file with a few bytes in the middle, a 12 MiB random file, a file
+# (unicode, bytes that are not UTF-8, spaces, a newline, leading dashes),
+# an empty file, a 64 MiB sparse file with a few bytes in the middle, a 12 MiB random file, a file
 # with three hard links (one in another directory), 60 levels of nesting,
 # odd modes (0600, 0755, 0444, 4755, a 0700 directory, a setgid and a
 # sticky directory, a 0555 directory with files in it), user.* xattrs when
@@ -53,6 +53,7 @@ printf 'dash\n' > ./--help
 printf 'tab\n' > "$(printf 'a\tb')"
 printf 'quote\n' > "it's \"quoted\" \\ back"
 printf 'star\n' > '*?[x]'
+printf 'latin-1\n' > "$(printf 'caf\xe9-not-utf8')" # a name that is not UTF-8
 
 # --- sizes ----------------------------------------------------------------
 : > empty

@@ -76,6 +76,12 @@ growth=$((size3 - size2))
 [ "$(field a3.json blobs_added)" -le "$max_trees" ] ||
     fail "--no-cache: $(field a3.json blobs_added) new blobs for an unchanged tree"
 pass
+# The files cache lives in $XDG_CACHE_HOME/vault; --no-cache keeps none.
+[ -n "$(ls -A "$XDG_CACHE_HOME/vault" 2>/dev/null)" ] ||
+    fail "no files cache in \$XDG_CACHE_HOME/vault after an add"
+XDG_CACHE_HOME=$WORK/cache2 ok add va "$SRC/dir" --no-cache -i id.txt
+[ -z "$(ls -A "$WORK/cache2" 2>/dev/null)" ] || fail "add --no-cache wrote a files cache: $(ls -R "$WORK/cache2" | head)"
+pass
 # A touched file is read again (the cache notices), the rest is not.
 touch "$SRC/file.txt"
 add_json a4.json va "$SRC"
