@@ -5,14 +5,19 @@
  *   agetool keygen                        identity file on stdout
  *   agetool pubkey < IDENTITY             the recipient of each key
  *   agetool encrypt [-a] -r age1... [-r ...] < in > out
+ *   agetool encrypt [-a] -R FILE [-R ...] < in > out
  *   agetool encrypt [-a] -p < in > out    passphrase: $AGETOOL_PASSPHRASE,
  *                                         work factor: $AGETOOL_SCRYPT_LOG2N
  *   agetool decrypt -i IDENTITY [-i ...] < in > out
  *   agetool decrypt -p < in > out         (also armored input)
  *
+ * -r also takes an "ssh-ed25519 AAAA..." line.  A recipients file (-R) has
+ * one recipient per line ("age1..." or "ssh-ed25519 ..."), '#' comments
+ * and blank lines, as age -R reads it (k.pub from ssh-keygen is one).
  * Identity files are age's format: '#' comments, blank lines, and
- * AGE-SECRET-KEY-1 lines.  Exit status 0 on success, 1 on any failure
- * (with the library's error on stderr), 2 on bad usage.
+ * AGE-SECRET-KEY-1 lines; or an unencrypted OpenSSH ed25519 private key.
+ * Exit status 0 on success, 1 on any failure (with the library's error on
+ * stderr), 2 on bad usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,8 +34,8 @@
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: agetool keygen | pubkey | encrypt [-a] (-r R ... | -p)"
-            " | decrypt (-i FILE ... | -p)\n");
+            "usage: agetool keygen | pubkey | encrypt [-a] (-r R ... | -R FILE"
+            " ... | -p) | decrypt (-i FILE ... | -p)\n");
     return 2;
 }
 
@@ -76,6 +81,20 @@ static int write_all(const uint8_t *data, size_t len)
 static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
                            size_t *n_ids)
 {
+    if (age_ssh_is_private_key(text, len)) {
+        if (*n_ids == MAX_KEYS) {
+            fprintf(stderr, "agetool: too many keys\n");
+            return 1;
+        }
+        memset(&ids[*n_ids], 0, sizeof ids[*n_ids]);
+        ids[*n_ids].kind = AGE_KIND_SSH_ED25519;
+        vault_error rc = age_ssh_parse_private_key(
+            text, len, ids[*n_ids].ssh_secret_key);
+        if (rc != VAULT_OK)
+            return fail(rc, "identity file");
+        (*n_ids)++;
+        return 0;
+    }
     size_t pos = 0;
     while (pos < len) {
         const uint8_t *lf = memchr(text + pos, '\n', len - pos);
@@ -100,6 +119,46 @@ static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
         pos = end + 1;
     }
     return 0;
+}
+
+/* Appends the recipients of a recipients file to to. */
+static int load_recipients(const char *path, age_recipient *to, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "agetool: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    size_t len;
+    uint8_t *text = read_all(f, &len);
+    fclose(f);
+    if (!text)
+        return fail(VAULT_E_IO, path);
+    int bad = 0;
+    size_t pos = 0;
+    while (!bad && pos < len) {
+        const uint8_t *lf = memchr(text + pos, '\n', len - pos);
+        size_t end = lf ? (size_t)(lf - text) : len;
+        size_t line_len = end - pos;
+        const char *line = (const char *)text + pos;
+        if (line_len && line[line_len - 1] == '\r')
+            line_len--;
+        if (line_len && line[0] != '#') {
+            if (*n == MAX_KEYS) {
+                fprintf(stderr, "agetool: too many recipients\n");
+                bad = 1;
+            } else {
+                vault_error rc = age_parse_recipient(line, line_len, &to[*n]);
+                if (rc != VAULT_OK)
+                    bad = fail(rc, path);
+                else
+                    (*n)++;
+            }
+        }
+        pos = end + 1;
+    }
+    free(text);
+    return bad;
 }
 
 static int cmd_keygen(void)
@@ -171,12 +230,14 @@ static int cmd_encrypt(int argc, char **argv)
         } else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc &&
                    n < MAX_KEYS) {
             i++;
-            to[n].kind = AGE_KIND_X25519;
-            vault_error rc = age_decode_recipient(argv[i], strlen(argv[i]),
-                                                  to[n].public_key);
+            vault_error rc = age_parse_recipient(argv[i], strlen(argv[i]),
+                                                 &to[n]);
             if (rc != VAULT_OK)
                 return fail(rc, argv[i]);
             n++;
+        } else if (strcmp(argv[i], "-R") == 0 && i + 1 < argc) {
+            if (load_recipients(argv[++i], to, &n))
+                return 1;
         } else {
             return usage();
         }

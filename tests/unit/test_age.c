@@ -581,9 +581,9 @@ static void test_encrypt_errors(void **state)
     r = scrypt_to("pw", -1);
     assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = x25519_to(pk);
-    r.kind = AGE_KIND_SSH_ED25519;
+    r.kind = AGE_KIND_SSH_ED25519; /* ssh_public_key all zero: low order */
     assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len),
-                      VAULT_E_UNSUPPORTED);
+                      VAULT_E_BAD_KEY);
     r.kind = (age_stanza_kind)42;
     assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = x25519_to(pk);
@@ -830,7 +830,10 @@ static void test_decrypt_bad_arguments(void **state)
     assert_vault_code(age_decrypt(&id, 1, NULL, 5, &pt, &pt_len),
                       VAULT_E_INVALID);
     age_identity odd = id;
-    odd.kind = AGE_KIND_SSH_ED25519;
+    odd.kind = AGE_KIND_SSH_ED25519; /* ssh_secret_key all zero: unusable */
+    assert_vault_code(age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
+                      VAULT_E_INVALID);
+    odd.kind = (age_stanza_kind)42;
     assert_vault_code(age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_UNSUPPORTED);
     free(f);

@@ -69,8 +69,9 @@ VAULT_API const char *vault_last_error(void);
 VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);
 
 /* ---------------------------------------------------------------------------
- * Identities (age X25519 secret keys, "AGE-SECRET-KEY-1...") and their
- * public keys ("age1...").
+ * Identities (age X25519 secret keys, "AGE-SECRET-KEY-1...", or OpenSSH
+ * Ed25519 private keys) and their public keys ("age1..." or an
+ * "ssh-ed25519 AAAA..." line).
  */
 typedef struct vault_identity vault_identity_t;
 
@@ -86,6 +87,12 @@ vault_identity_generate(vault_identity_t **out);
  * file encrypted with a passphrase whose payload is such a file.  For an
  * encrypted file without a passphrase, returns VAULT_E_NEED_PASSPHRASE so the
  * caller can ask for one; with a wrong one, VAULT_E_BAD_PASSPHRASE.
+ *
+ * An unencrypted OpenSSH private key file ("-----BEGIN OPENSSH PRIVATE
+ * KEY-----", as `ssh-keygen -t ed25519 -N ''` writes) holding one
+ * ssh-ed25519 key is accepted too, as age's ssh-ed25519 identity; the
+ * passphrase is then ignored.  A passphrase-protected OpenSSH key is
+ * VAULT_E_UNSUPPORTED; other key types or a malformed file VAULT_E_BAD_KEY.
  */
 VAULT_API VAULT_NODISCARD vault_error
 vault_identity_load(const char *path, const char *passphrase,
@@ -101,7 +108,8 @@ vault_identity_parse(const uint8_t *data, size_t len, const char *passphrase,
  * "# public key: age1...", then the secret key), with mode 0600, refusing to
  * replace an existing file (VAULT_E_EXISTS).  With a passphrase the file is
  * an age scrypt file holding that text, as `age -p` would write it;
- * scrypt_log2n 0 picks age's default work factor.
+ * scrypt_log2n 0 picks age's default work factor.  An identity read from an
+ * OpenSSH key cannot be written (VAULT_E_UNSUPPORTED), nor formatted.
  */
 VAULT_API VAULT_NODISCARD vault_error
 vault_identity_save(const vault_identity_t *identity, const char *path,
@@ -114,12 +122,14 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_identity_format(const vault_identity_t *identity, char *buf,
                       size_t size);
 
-/* The public key "age1..." of the identity's first key; never NULL. */
+/* The public key of the identity's first key, never NULL: "age1...", or
+ * for an OpenSSH key "ssh-ed25519 AAAA..." (no comment). */
 VAULT_API const char *vault_identity_recipient(const vault_identity_t *id);
 
 VAULT_API void vault_identity_free(vault_identity_t *identity);
 
-/* Checks that text is a well-formed recipient ("age1..."). */
+/* Checks that text is a well-formed recipient: "age1...", or an OpenSSH
+ * public key line "ssh-ed25519 AAAA... [comment]". */
 VAULT_API VAULT_NODISCARD vault_error
 vault_recipient_check(const char *text);
 

@@ -1,6 +1,6 @@
 /*
  * age.c - age v1 files (c2sp.org/age, age-encryption.org/v1): header,
- * X25519 and scrypt stanzas, header MAC, STREAM payload.
+ * X25519, scrypt and ssh-ed25519 stanzas, header MAC, STREAM payload.
  *
  * File layout (spec "Encrypted file format"):
  *
@@ -18,6 +18,8 @@
  *
  *     -> X25519 <share: base64 of 32 bytes>           body: 32 bytes
  *     -> scrypt <salt: base64 of 16 bytes> <log2 N>   body: 32 bytes
+ *     -> ssh-ed25519 <tag: base64 of 4 bytes> <share: base64 of 32 bytes>
+ *                                                     body: 32 bytes
  *
  * The body is ChaCha20-Poly1305 (zero nonce) of the 16-byte file key under
  *     X25519: HKDF-SHA-256(salt = share || recipient,
@@ -25,8 +27,19 @@
  *                          info = "age-encryption.org/v1/X25519")
  *     scrypt: scrypt(N = 2^log2N, r = 8, p = 1, dkLen = 32,
  *                    S = "age-encryption.org/v1/scrypt" || salt)
+ *     ssh-ed25519 (age's agessh package; the recipient's Ed25519 key pair
+ *     converted to X25519 by the birational map, secret = clamped
+ *     SHA-512(seed)[0..31]; wire = the SSH wire encoding of the Ed25519
+ *     public key; tag = SHA-256(wire)[0..3]):
+ *             tweak = HKDF-SHA-256(salt = wire, ikm = "",
+ *                                  info = "age-encryption.org/v1/ssh-ed25519")
+ *             key   = HKDF-SHA-256(salt = share || recipient,
+ *                        ikm = X25519(tweak, X25519(secret, share)),
+ *                        info = "age-encryption.org/v1/ssh-ed25519")
  * An scrypt stanza must be alone in its header.  Unknown stanzas are
- * parsed (arguments, canonical base64 body) and otherwise skipped.
+ * parsed (arguments, canonical base64 body) and otherwise skipped.  An
+ * ssh-ed25519 stanza whose tag is not our key's is not ours (no match),
+ * like one whose body does not open.
  *
  * The MAC is HMAC-SHA-256 under HKDF(salt = "", ikm = file key,
  * info = "header") over the header up to and including "---".
@@ -54,6 +67,7 @@
 #define AGE_VERSION_LINE "age-encryption.org/v1"
 #define AGE_INTRO_PREFIX "age-encryption.org/"
 #define AGE_X25519_INFO "age-encryption.org/v1/X25519"
+#define AGE_SSH_ED25519_INFO "age-encryption.org/v1/ssh-ed25519"
 #define AGE_SCRYPT_LABEL "age-encryption.org/v1/scrypt"
 #define AGE_SCRYPT_SALT_BYTES 16
 #define AGE_WRAPPED_KEY_BYTES (AGE_FILE_KEY_BYTES + 16) /* key + tag */
@@ -68,8 +82,9 @@
 
 /* A recipient stanza we understand; unknown ones are only counted. */
 typedef struct age_stanza {
-    age_stanza_kind kind; /* AGE_KIND_X25519 or AGE_KIND_SCRYPT */
-    uint8_t share[AGE_X25519_KEY_BYTES];  /* X25519: the ephemeral share */
+    age_stanza_kind kind; /* X25519, scrypt or ssh-ed25519 */
+    uint8_t share[AGE_X25519_KEY_BYTES];  /* X25519, ssh: ephemeral share */
+    uint8_t tag[AGE_SSH_TAG_BYTES];       /* ssh-ed25519: whose key */
     uint8_t salt[AGE_SCRYPT_SALT_BYTES];  /* scrypt: the salt */
     int log2n;                            /* scrypt: log2 of N, 1..30 */
     uint8_t body[AGE_WRAPPED_KEY_BYTES];  /* the wrapped file key */
@@ -299,6 +314,25 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
         vault_error rc = parse_log2n(a.arg[2], a.arg_len[2], &s.log2n);
         if (rc != VAULT_OK)
             return rc;
+    } else if (arg_is(a.arg[0], a.arg_len[0], "ssh-ed25519")) {
+        s.kind = AGE_KIND_SSH_ED25519;
+        if (a.n != 3)
+            return vault_fail(VAULT_E_AGE_HEADER,
+                              "ssh-ed25519 stanza: %zu arguments, not 2",
+                              a.n - 1);
+        size_t got;
+        if (age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.tag,
+                              sizeof s.tag, &got) != VAULT_OK ||
+            got != sizeof s.tag)
+            return vault_fail(VAULT_E_AGE_HEADER,
+                              "ssh-ed25519 stanza: tag is not canonical "
+                              "base64 of 4 bytes");
+        if (age_base64_decode((const char *)a.arg[2], a.arg_len[2], s.share,
+                              sizeof s.share, &got) != VAULT_OK ||
+            got != sizeof s.share)
+            return vault_fail(VAULT_E_AGE_HEADER,
+                              "ssh-ed25519 stanza: share is not canonical "
+                              "base64 of 32 bytes");
     } else {
         return VAULT_OK; /* not ours: skip */
     }
@@ -306,7 +340,9 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
     if (body_len != AGE_WRAPPED_KEY_BYTES)
         return vault_fail(VAULT_E_AGE_HEADER,
                           "%s stanza: body is %zu bytes, not %d",
-                          s.kind == AGE_KIND_X25519 ? "X25519" : "scrypt",
+                          s.kind == AGE_KIND_X25519   ? "X25519"
+                          : s.kind == AGE_KIND_SCRYPT ? "scrypt"
+                                                      : "ssh-ed25519",
                           body_len, AGE_WRAPPED_KEY_BYTES);
     memcpy(s.body, body, sizeof s.body);
 
@@ -411,6 +447,73 @@ static vault_error unwrap_x25519(const age_identity *id,
     return bad ? VAULT_E_AGE_NO_MATCH : VAULT_OK;
 }
 
+/* An ssh-ed25519 identity made ready for unwrapping: its key converted to
+ * X25519, and what the stanzas are checked against. */
+typedef struct ssh_unwrapper {
+    uint8_t secret[AGE_X25519_KEY_BYTES]; /* clamped SHA-512(seed)[0..31] */
+    uint8_t our_public[AGE_X25519_KEY_BYTES]; /* X25519(secret, base) */
+    uint8_t tag[AGE_SSH_TAG_BYTES];
+    uint8_t tweak[32];
+} ssh_unwrapper;
+
+/* Prepares an ssh-ed25519 identity; VAULT_E_INVALID if its two halves do
+ * not belong together or it does not convert. */
+static vault_error ssh_unwrapper_init(const age_identity *id, size_t no,
+                                      ssh_unwrapper *u)
+{
+    const uint8_t *pk = id->ssh_secret_key + 32;
+    uint8_t check_pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t check_sk[crypto_sign_SECRETKEYBYTES];
+    int bad = crypto_sign_seed_keypair(check_pk, check_sk,
+                                       id->ssh_secret_key) != 0 ||
+              sodium_memcmp(check_pk, pk, sizeof check_pk) != 0 ||
+              crypto_sign_ed25519_sk_to_curve25519(u->secret,
+                                                   id->ssh_secret_key) != 0 ||
+              crypto_scalarmult_base(u->our_public, u->secret) != 0;
+    sodium_memzero(check_sk, sizeof check_sk);
+    if (bad) {
+        sodium_memzero(u, sizeof *u);
+        return vault_fail(VAULT_E_INVALID,
+                          "identity %zu: unusable ssh-ed25519 key", no);
+    }
+    age_ssh_tag(pk, u->tag);
+    age_ssh_tweak(pk, u->tweak);
+    return VAULT_OK;
+}
+
+static vault_error unwrap_ssh_ed25519(const ssh_unwrapper *u,
+                                      const age_stanza *s,
+                                      uint8_t file_key[AGE_FILE_KEY_BYTES])
+{
+    /* The tag is public; comparing it in variable time is fine. */
+    if (memcmp(u->tag, s->tag, sizeof s->tag) != 0)
+        return VAULT_E_AGE_NO_MATCH;
+    uint8_t dh[crypto_scalarmult_BYTES];
+    uint8_t shared[crypto_scalarmult_BYTES];
+    uint8_t salt[2 * AGE_X25519_KEY_BYTES];
+    uint8_t wrap_key[crypto_aead_chacha20poly1305_ietf_KEYBYTES];
+    /* As for X25519, a low-order share gives an all-zero secret. */
+    if (crypto_scalarmult(dh, u->secret, s->share) != 0 ||
+        sodium_is_zero(dh, sizeof dh) ||
+        crypto_scalarmult(shared, u->tweak, dh) != 0) {
+        sodium_memzero(dh, sizeof dh);
+        sodium_memzero(shared, sizeof shared);
+        return vault_fail(VAULT_E_AGE_HEADER,
+                          "ssh-ed25519 stanza: all-zero shared secret");
+    }
+    memcpy(salt, s->share, AGE_X25519_KEY_BYTES);
+    memcpy(salt + AGE_X25519_KEY_BYTES, u->our_public, AGE_X25519_KEY_BYTES);
+    age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
+                    AGE_SSH_ED25519_INFO, wrap_key, sizeof wrap_key);
+    int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
+        file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
+        wrap_key);
+    sodium_memzero(dh, sizeof dh);
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(wrap_key, sizeof wrap_key);
+    return bad ? VAULT_E_AGE_NO_MATCH : VAULT_OK;
+}
+
 static vault_error scrypt_wrap_key(const char *passphrase, size_t len,
                                    const uint8_t salt[AGE_SCRYPT_SALT_BYTES],
                                    int log2n, uint8_t key[32])
@@ -459,11 +562,16 @@ static vault_error find_file_key(const age_identity *ids, size_t n_ids,
     for (size_t i = 0; i < n_ids; i++) {
         const age_identity *id = &ids[i];
         uint8_t our_public[AGE_X25519_KEY_BYTES];
+        ssh_unwrapper ssh;
         if (id->kind == AGE_KIND_X25519) {
             vault_error rc = age_x25519_public(id->secret_key, our_public);
             if (rc != VAULT_OK)
                 return vault_fail(VAULT_E_INVALID,
                                   "identity %zu: unusable X25519 key", i + 1);
+        } else if (id->kind == AGE_KIND_SSH_ED25519) {
+            vault_error rc = ssh_unwrapper_init(id, i + 1, &ssh);
+            if (rc != VAULT_OK)
+                return rc;
         } else if (id->kind == AGE_KIND_SCRYPT) {
             if (!id->passphrase && id->passphrase_len)
                 return vault_fail(VAULT_E_INVALID,
@@ -473,16 +581,23 @@ static vault_error find_file_key(const age_identity *ids, size_t n_ids,
                               "identity %zu: unsupported kind %d", i + 1,
                               (int)id->kind);
         }
-        for (size_t k = 0; k < h->n_known; k++) {
+        vault_error rc = VAULT_E_AGE_NO_MATCH;
+        for (size_t k = 0; k < h->n_known && rc == VAULT_E_AGE_NO_MATCH;
+             k++) {
             const age_stanza *s = &h->stanzas[k];
             if (s->kind != id->kind)
                 continue;
-            vault_error rc = s->kind == AGE_KIND_X25519
-                                 ? unwrap_x25519(id, our_public, s, file_key)
-                                 : unwrap_scrypt(id, s, file_key);
-            if (rc != VAULT_E_AGE_NO_MATCH)
-                return rc;
+            if (s->kind == AGE_KIND_X25519)
+                rc = unwrap_x25519(id, our_public, s, file_key);
+            else if (s->kind == AGE_KIND_SSH_ED25519)
+                rc = unwrap_ssh_ed25519(&ssh, s, file_key);
+            else
+                rc = unwrap_scrypt(id, s, file_key);
         }
+        if (id->kind == AGE_KIND_SSH_ED25519)
+            sodium_memzero(&ssh, sizeof ssh);
+        if (rc != VAULT_E_AGE_NO_MATCH)
+            return rc;
     }
     return vault_fail(VAULT_E_AGE_NO_MATCH,
                       "age: no identity matches any of %zu recipient "
@@ -719,7 +834,8 @@ static void put_str(char *buf, size_t *n, const char *s)
     *n += len;
 }
 
-/* Longest stanza we write: "-> X25519 " share LF body LF. */
+/* Longest stanza we write: "-> ssh-ed25519 " tag SP share LF body LF,
+ * 15 + 6 + 1 + 43 + 1 + 43 + 1 = 110 bytes. */
 #define AGE_STANZA_MAX 128
 
 static vault_error check_recipients(const age_recipient *r, size_t n)
@@ -747,15 +863,50 @@ static vault_error check_recipients(const age_recipient *r, size_t n)
                                   "of range", r[i].scrypt_log2n);
             break;
         case AGE_KIND_SSH_ED25519:
-            return vault_fail(VAULT_E_UNSUPPORTED,
-                              "age_encrypt: ssh-ed25519 recipients are not "
-                              "supported");
+            break;
         default:
             return vault_fail(VAULT_E_INVALID,
                               "age_encrypt: recipient %zu has unknown kind %d",
                               i + 1, (int)r[i].kind);
         }
     }
+    return VAULT_OK;
+}
+
+/* The ssh-ed25519 wrap key for a recipient, with a fresh ephemeral share
+ * and the stanza's tag. */
+static vault_error ssh_ed25519_wrap_key(const age_recipient *r,
+                                        uint8_t share[AGE_X25519_KEY_BYTES],
+                                        uint8_t tag[AGE_SSH_TAG_BYTES],
+                                        uint8_t wrap_key[32])
+{
+    uint8_t their[AGE_X25519_KEY_BYTES];
+    if (crypto_sign_ed25519_pk_to_curve25519(their, r->ssh_public_key) != 0)
+        return vault_fail(VAULT_E_BAD_KEY,
+                          "age_encrypt: ssh-ed25519 recipient is not a "
+                          "usable Ed25519 key");
+    uint8_t eph_secret[32], dh[32], shared[32], tweak[32], salt[64];
+    age_x25519_generate(eph_secret, share);
+    int bad = crypto_scalarmult(dh, eph_secret, their) != 0 ||
+              sodium_is_zero(dh, sizeof dh);
+    sodium_memzero(eph_secret, sizeof eph_secret);
+    age_ssh_tweak(r->ssh_public_key, tweak);
+    if (!bad)
+        bad = crypto_scalarmult(shared, tweak, dh) != 0;
+    if (!bad) {
+        memcpy(salt, share, 32);
+        memcpy(salt + 32, their, 32);
+        age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
+                        AGE_SSH_ED25519_INFO, wrap_key, 32);
+        age_ssh_tag(r->ssh_public_key, tag);
+    }
+    sodium_memzero(dh, sizeof dh);
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(tweak, sizeof tweak);
+    if (bad)
+        return vault_fail(VAULT_E_BAD_KEY,
+                          "age_encrypt: ssh-ed25519 recipient key is a "
+                          "low-order point");
     return VAULT_OK;
 }
 
@@ -766,7 +917,18 @@ static vault_error wrap_file_key(const age_recipient *r,
 {
     uint8_t body[AGE_WRAPPED_KEY_BYTES];
     uint8_t wrap_key[32];
-    if (r->kind == AGE_KIND_X25519) {
+    if (r->kind == AGE_KIND_SSH_ED25519) {
+        uint8_t share[32], tag[AGE_SSH_TAG_BYTES];
+        vault_error rc = ssh_ed25519_wrap_key(r, share, tag, wrap_key);
+        if (rc != VAULT_OK)
+            return rc;
+        put_str(buf, n, "-> ssh-ed25519 ");
+        age_base64_encode(tag, sizeof tag, buf + *n);
+        *n += age_base64_len(sizeof tag);
+        buf[(*n)++] = ' ';
+        age_base64_encode(share, sizeof share, buf + *n);
+        *n += age_base64_len(sizeof share);
+    } else if (r->kind == AGE_KIND_X25519) {
         uint8_t eph_secret[32], share[32], shared[32], salt[64];
         age_x25519_generate(eph_secret, share);
         int bad = crypto_scalarmult(shared, eph_secret, r->public_key);

@@ -2,10 +2,12 @@
  * age.h - age v1 (age-encryption.org/v1) for vault's key envelopes and
  * identity files. Private to the library.
  *
- * Implemented with libsodium alone: X25519 and scrypt stanzas, the header
- * MAC, the STREAM payload (ChaCha20-Poly1305, 64 KiB chunks), bech32 keys
- * and canonical base64.  Everything is in memory: envelopes and identity
- * files are small, and the largest testkit vector is a few MiB.
+ * Implemented with libsodium alone: X25519, scrypt and ssh-ed25519
+ * stanzas, the header MAC, the STREAM payload (ChaCha20-Poly1305, 64 KiB
+ * chunks), bech32 keys and canonical base64, and (age_ssh.c) OpenSSH
+ * Ed25519 public key lines and unencrypted private key files.  Everything is
+ * in memory: envelopes and identity files are small, and the largest testkit
+ * vector is a few MiB.
  *
  * Parsing is strict: every rule of the age spec that says a decoder MUST
  * reject something is enforced, so that the testkit's outcome kinds map
@@ -34,11 +36,22 @@
  * when decrypting (age itself refuses more than 2^30 too). */
 #define AGE_SCRYPT_DEFAULT_LOG2N 18
 #define AGE_SCRYPT_MAX_LOG2N 30
+/* ssh-ed25519: libsodium's Ed25519 key sizes (the secret key is the 32-byte
+ * seed followed by the public key, as in OpenSSH's private key files). */
+#define AGE_ED25519_PUBLIC_KEY_BYTES 32
+#define AGE_ED25519_SECRET_KEY_BYTES 64
+/* SSH wire encoding of an Ed25519 public key (RFC 8709 section 4):
+ * string "ssh-ed25519" || string key, 4 + 11 + 4 + 32 bytes. */
+#define AGE_SSH_WIRE_BYTES 51
+/* The stanza's key tag: the first 4 bytes of SHA-256 of the wire key. */
+#define AGE_SSH_TAG_BYTES 4
+/* "ssh-ed25519 " + padded base64 of the wire key (68 characters) */
+#define AGE_SSH_RECIPIENT_STRLEN 80
 
 typedef enum age_stanza_kind {
     AGE_KIND_X25519 = 1,
     AGE_KIND_SCRYPT = 2,
-    AGE_KIND_SSH_ED25519 = 3 /* reserved for sharing with ssh keys */
+    AGE_KIND_SSH_ED25519 = 3 /* an OpenSSH Ed25519 key (agessh) */
 } age_stanza_kind;
 
 /* Someone a file is encrypted to. */
@@ -48,6 +61,8 @@ typedef struct age_recipient {
     const char *passphrase;                   /* scrypt: not NUL-terminated */
     size_t passphrase_len;
     int scrypt_log2n; /* scrypt: work factor, 0 means the default */
+    /* ssh-ed25519: the recipient's Ed25519 public key */
+    uint8_t ssh_public_key[AGE_ED25519_PUBLIC_KEY_BYTES];
 } age_recipient;
 
 /* Someone who tries to open a file. */
@@ -57,6 +72,8 @@ typedef struct age_identity {
     const char *passphrase;                   /* scrypt */
     size_t passphrase_len;
     int max_scrypt_log2n; /* scrypt: refuse more work; 0 means 22 */
+    /* ssh-ed25519: libsodium's Ed25519 secret key (seed || public key) */
+    uint8_t ssh_secret_key[AGE_ED25519_SECRET_KEY_BYTES];
 } age_identity;
 
 /* --- keys ---------------------------------------------------------------*/
@@ -80,6 +97,55 @@ vault_error age_decode_recipient(const char *text, size_t len,
                                  uint8_t public_key[AGE_X25519_KEY_BYTES]);
 vault_error age_decode_identity(const char *text, size_t len,
                                 uint8_t secret_key[AGE_X25519_KEY_BYTES]);
+
+/* Either kind of recipient string: an "age1..." X25519 recipient, or an
+ * OpenSSH "ssh-ed25519 AAAA... [comment]" public key line.  Fills *out
+ * (zeroed first) with kind AGE_KIND_X25519 or AGE_KIND_SSH_ED25519;
+ * VAULT_E_BAD_KEY (with a detail) for anything else, including Ed25519
+ * keys that are not a valid point of the prime-order group. */
+vault_error age_parse_recipient(const char *text, size_t len,
+                                age_recipient *out);
+
+/* --- OpenSSH Ed25519 keys (age_ssh.c) -------------------------------------*/
+
+/* The wire encoding of an Ed25519 public key, and its stanza tag
+ * (SHA-256 of the wire encoding, first 4 bytes). */
+void age_ssh_wire_public_key(
+    const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+    uint8_t out[AGE_SSH_WIRE_BYTES]);
+void age_ssh_tag(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                 uint8_t tag[AGE_SSH_TAG_BYTES]);
+/* The ssh-ed25519 tweak: HKDF-SHA-256(salt = wire key, ikm = "",
+ * info = "age-encryption.org/v1/ssh-ed25519"), 32 bytes. */
+void age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                   uint8_t tweak[32]);
+
+/* "ssh-ed25519 " and the padded base64 wire key, no comment, NUL-ended. */
+void age_ssh_encode_public_key(
+    const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+    char out[AGE_SSH_RECIPIENT_STRLEN + 1]);
+/* Parses an authorized_keys-style line (no options, no line end):
+ *     "ssh-ed25519" 1*(SP / HTAB) base64 [1*(SP / HTAB) comment]
+ * where base64 is canonical padded base64 of exactly the wire encoding of
+ * an ssh-ed25519 key, and the comment has no control characters.
+ * VAULT_E_BAD_KEY (with a detail) otherwise. */
+vault_error age_ssh_parse_public_key(
+    const char *text, size_t len,
+    uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES]);
+
+/* True when data (after optional white space) starts with the line
+ * "-----BEGIN OPENSSH PRIVATE KEY-----": a file meant to be an OpenSSH
+ * private key, to be parsed with age_ssh_parse_private_key. */
+int age_ssh_is_private_key(const uint8_t *data, size_t len);
+/* Parses an OpenSSH private key file (PROTOCOL.key, "openssh-key-v1")
+ * holding exactly one unencrypted ssh-ed25519 key into libsodium's 64-byte
+ * secret key.  A passphrase-protected file is VAULT_E_UNSUPPORTED; any
+ * other deviation (PEM framing, base64, magic, lengths, check integers,
+ * key type, a public key that does not match the secret, padding) is
+ * VAULT_E_BAD_KEY.  On failure secret_key is zeroed. */
+vault_error age_ssh_parse_private_key(
+    const uint8_t *data, size_t len,
+    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
 
 /* --- files --------------------------------------------------------------*/
 

@@ -1,12 +1,15 @@
 /*
  * identity.c - age identities: generating, reading and writing identity
- * files in age's format, plain or protected by a passphrase.
+ * files in age's format, plain or protected by a passphrase, and reading
+ * OpenSSH Ed25519 private keys.
  *
  * An identity file is text: '#' comment lines, blank lines, and one
  * AGE-SECRET-KEY-1 line per key (age-keygen writes exactly one).  A
  * passphrase-protected identity file is an age file with a single scrypt
  * stanza whose payload is such a text, as `age -p` writes and `age -d -i`
- * reads.
+ * reads.  An unencrypted OpenSSH private key file holding one ssh-ed25519
+ * key is an identity too, as for `age -d -i ~/.ssh/id_ed25519`; it can be
+ * read but not saved.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +37,7 @@ static vault_error identity_alloc(size_t n_keys, vault_identity_t **out)
         free(id);
         return vault_fail(VAULT_E_NOMEM, "identity: out of memory");
     }
+    sodium_memzero(id->keys, (n_keys ? n_keys : 1) * sizeof *id->keys);
     *out = id;
     return VAULT_OK;
 }
@@ -49,6 +53,12 @@ void vault_identity_free(vault_identity_t *id)
 /* Computes the cached public key string of the first key. */
 static vault_error identity_finish(vault_identity_t *id)
 {
+    if (id->keys[0].kind == AGE_KIND_SSH_ED25519) {
+        char line[AGE_SSH_RECIPIENT_STRLEN + 1];
+        age_ssh_encode_public_key(id->keys[0].ssh_secret_key + 32, line);
+        memcpy(id->recipient, line, sizeof line);
+        return VAULT_OK;
+    }
     uint8_t pk[AGE_X25519_KEY_BYTES];
     vault_error rc = age_x25519_public(id->keys[0].secret_key, pk);
     if (rc != VAULT_OK)
@@ -65,6 +75,7 @@ vault_error vault_identity_generate(vault_identity_t **out)
     if (rc != VAULT_OK)
         return rc;
     uint8_t pk[AGE_X25519_KEY_BYTES];
+    id->keys[0].kind = AGE_KIND_X25519;
     age_x25519_generate(id->keys[0].secret_key, pk);
     id->n_keys = 1;
     age_encode_recipient(pk, id->recipient);
@@ -105,6 +116,7 @@ static vault_error parse_identity_text(const uint8_t *data, size_t len,
             return vault_fail(VAULT_E_BAD_KEY, "identity: more than %d keys",
                               IDENTITY_KEYS_MAX);
         } else {
+            id->keys[id->n_keys].kind = AGE_KIND_X25519;
             rc = age_decode_identity(line, line_len,
                                      id->keys[id->n_keys].secret_key);
             if (rc != VAULT_OK) {
@@ -145,11 +157,37 @@ static int looks_like_age_file(const uint8_t *data, size_t len)
             memcmp(data + i, armored, sizeof armored - 1) == 0);
 }
 
+/* An OpenSSH private key file: one ssh-ed25519 key. */
+static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
+                                      vault_identity_t **out)
+{
+    vault_identity_t *id = NULL;
+    vault_error rc = identity_alloc(1, &id);
+    if (rc != VAULT_OK)
+        return rc;
+    id->keys[0].kind = AGE_KIND_SSH_ED25519;
+    rc = age_ssh_parse_private_key(data, len, id->keys[0].ssh_secret_key);
+    if (rc != VAULT_OK) {
+        vault_identity_free(id);
+        return rc;
+    }
+    id->n_keys = 1;
+    rc = identity_finish(id);
+    if (rc != VAULT_OK) {
+        vault_identity_free(id);
+        return rc;
+    }
+    *out = id;
+    return VAULT_OK;
+}
+
 vault_error vault_identity_parse(const uint8_t *data, size_t len,
                                  const char *passphrase,
                                  vault_identity_t **out)
 {
     *out = NULL;
+    if (age_ssh_is_private_key(data, len))
+        return parse_ssh_identity(data, len, out);
     if (!looks_like_age_file(data, len))
         return parse_identity_text(data, len, out);
 
@@ -203,6 +241,10 @@ vault_error vault_identity_format(const vault_identity_t *id, char *buf,
 {
     if (!id || !buf || size < VAULT_IDENTITY_TEXT_MAX)
         return vault_fail(VAULT_E_INVALID, "identity_format: bad argument");
+    if (id->keys[0].kind != AGE_KIND_X25519)
+        return vault_fail(VAULT_E_UNSUPPORTED,
+                          "identity: an ssh key cannot be written as an age "
+                          "identity file");
     /* age-keygen's layout, RFC 3339 time in UTC. */
     char created[32];
     time_t now = time(NULL);
@@ -265,11 +307,10 @@ const char *vault_identity_recipient(const vault_identity_t *id)
 
 vault_error vault_recipient_check(const char *text)
 {
-    uint8_t pk[AGE_X25519_KEY_BYTES];
+    age_recipient r;
     if (!text)
         return vault_fail(VAULT_E_INVALID, "recipient: NULL");
-    if (age_decode_recipient(text, strlen(text), pk) != VAULT_OK)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not an age recipient (age1...)", text);
+    if (age_parse_recipient(text, strlen(text), &r) != VAULT_OK)
+        return vault_fail_context(VAULT_E_BAD_KEY, "%s", text);
     return VAULT_OK;
 }

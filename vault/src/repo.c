@@ -146,8 +146,9 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
     }
     for (size_t i = 0; i < id->n_keys; i++) {
         memset(&ids[i], 0, sizeof ids[i]);
-        ids[i].kind = AGE_KIND_X25519;
+        ids[i].kind = id->keys[i].kind; /* X25519 or an ssh-ed25519 key */
         memcpy(ids[i].secret_key, id->keys[i].secret_key, 32);
+        memcpy(ids[i].ssh_secret_key, id->keys[i].ssh_secret_key, 64);
     }
     size_t damaged = 0;
     char first_damage[256] = "";

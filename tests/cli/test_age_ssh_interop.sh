@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# test_age_ssh_interop.sh - libvault's ssh-ed25519 recipients and OpenSSH
+# identities (through tests/tools/agetool) against the reference `age`
+# 1.1.1 and keys from OpenSSH's ssh-keygen, both ways: payload sizes around
+# the 64 KiB chunk boundary, armor, ssh and X25519 recipients mixed, wrong
+# keys, and the keys we refuse (passphrase-protected, RSA).
+set -euo pipefail
+
+: "${AGETOOL:?AGETOOL must point to the agetool binary}"
+for tool in age age-keygen ssh-keygen cmp; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool not found"; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vault-age-ssh-interop-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+checks=0
+pass() { checks=$((checks + 1)); }
+die() { echo "FAIL: $*" >&2; exit 1; }
+same() { cmp -s "$1" "$2" || die "$3: $1 and $2 differ"; pass; }
+
+# --- keys -----------------------------------------------------------------
+ssh-keygen -q -t ed25519 -N '' -C 'alice@example' -f k
+ssh-keygen -q -t ed25519 -N '' -C 'bob@example' -f k2
+ssh-keygen -q -t ed25519 -N secret -f protected
+ssh-keygen -q -t rsa -b 2048 -N '' -f rsa
+age-keygen -o x.key 2>/dev/null
+r_x=$(age-keygen -y x.key)
+head -1 k | grep -q -- '-----BEGIN OPENSSH PRIVATE KEY-----' ||
+    die "ssh-keygen did not write an OpenSSH private key"
+
+# --- ours -> age, age -> ours, every size ---------------------------------------
+for n in 0 1 1000 65535 65536 65537 200000; do
+    head -c "$n" /dev/urandom > "in.$n"
+    "$AGETOOL" encrypt -R k.pub < "in.$n" > "ours.$n.age"
+    head -2 "ours.$n.age" | grep -q '^-> ssh-ed25519 ' ||
+        die "our file has no ssh-ed25519 stanza"
+    age -d -i k "ours.$n.age" > "out.a.$n"
+    same "in.$n" "out.a.$n" "age -d -i k decrypting ours ($n bytes)"
+    age -R k.pub -o "age.$n.age" "in.$n"
+    "$AGETOOL" decrypt -i k < "age.$n.age" > "out.o.$n"
+    same "in.$n" "out.o.$n" "ours decrypting age -R k.pub ($n bytes)"
+done
+
+# The recipient as a string (-r), with and without the comment.
+line=$(cat k.pub)
+"$AGETOOL" encrypt -r "$line" < in.1000 > ours.r.age
+age -d -i k ours.r.age > out.r
+same in.1000 out.r "age decrypting ours (-r with comment)"
+"$AGETOOL" encrypt -r "${line% *}" < in.1000 > ours.r2.age
+age -d -i k ours.r2.age > out.r2
+same in.1000 out.r2 "age decrypting ours (-r without comment)"
+age -r "$line" -o age.r.age in.1000
+"$AGETOOL" decrypt -i k < age.r.age > out.r3
+same in.1000 out.r3 "ours decrypting age -r ssh-ed25519"
+
+# --- armor --------------------------------------------------------------------
+age -a -R k.pub -o age.asc in.65537
+"$AGETOOL" decrypt -i k < age.asc > out.asc
+same in.65537 out.asc "ours decrypting age -a -R"
+"$AGETOOL" encrypt -a -R k.pub < in.65537 > ours.asc
+age -d -i k ours.asc > out.asc2
+same in.65537 out.asc2 "age decrypting our armor"
+
+# --- several recipients: two ssh keys and an X25519 key ------------------------
+cat k.pub k2.pub > both.pub
+"$AGETOOL" encrypt -R both.pub -r "$r_x" < in.200000 > ours.multi
+age -R both.pub -r "$r_x" -o age.multi in.200000
+for id in k k2 x.key; do
+    age -d -i "$id" ours.multi > "out.m1.$id"
+    same in.200000 "out.m1.$id" "age decrypting our multi ($id)"
+    "$AGETOOL" decrypt -i "$id" < age.multi > "out.m2.$id"
+    same in.200000 "out.m2.$id" "ours decrypting age multi ($id)"
+done
+# An identity list where the first key matches nothing.
+ssh-keygen -q -t ed25519 -N '' -f k3
+"$AGETOOL" decrypt -i k3 -i k2 < age.multi > out.m3
+same in.200000 out.m3 "ours with a non-matching ssh key first"
+
+# --- refusals ------------------------------------------------------------------
+# A key the file is not for: no match, nothing released.
+if "$AGETOOL" decrypt -i k2 < age.1000.age > out.bad 2>err.txt; then
+    die "ours decrypted with the wrong ssh key"
+fi
+grep -q "no identity matched" err.txt || die "wrong key: $(cat err.txt)"
+[ ! -s out.bad ] || die "ours released plaintext for a wrong key"
+pass
+if age -d -i k2 -o out.bad2 ours.1000.age 2>/dev/null; then
+    die "age decrypted our file with the wrong ssh key"
+fi
+pass
+# An X25519 identity does not open an ssh-ed25519 file.
+if "$AGETOOL" decrypt -i x.key < age.1000.age > out.bad 2>err.txt; then
+    die "ours decrypted an ssh file with an X25519 key"
+fi
+grep -q "no identity matched" err.txt || die "X25519 key: $(cat err.txt)"
+pass
+
+# A passphrase-protected key: the clear unsupported error.
+if "$AGETOOL" decrypt -i protected < age.1000.age > out.bad 2>err.txt; then
+    die "ours accepted a passphrase-protected OpenSSH key"
+fi
+grep -q "unsupported format or feature (18)" err.txt ||
+    die "protected key: wrong code: $(cat err.txt)"
+grep -q "passphrase-protected OpenSSH keys are not supported; use an unencrypted key or an age identity" err.txt ||
+    die "protected key: unclear error: $(cat err.txt)"
+pass
+
+# An RSA key, as identity and as recipient: a malformed-key error.
+if "$AGETOOL" decrypt -i rsa < age.1000.age > out.bad 2>err.txt; then
+    die "ours accepted an RSA identity"
+fi
+grep -q "malformed key (4)" err.txt && grep -q "ssh-rsa" err.txt ||
+    die "RSA identity: $(cat err.txt)"
+pass
+if "$AGETOOL" encrypt -R rsa.pub < in.1 > out.bad 2>err.txt; then
+    die "ours accepted an RSA recipient"
+fi
+grep -q "malformed key (4)" err.txt || die "RSA recipient: $(cat err.txt)"
+pass
+
+# A damaged payload is caught after the ssh stanza unwraps.
+cp ours.65537.age damaged.age
+size=$(stat -c %s damaged.age)
+printf '\x55' | dd of=damaged.age bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+if "$AGETOOL" decrypt -i k < damaged.age > out.bad 2>err.txt; then
+    die "ours accepted a damaged payload"
+fi
+grep -q "payload" err.txt || die "damaged: $(cat err.txt)"
+pass
+
+echo "age ssh-ed25519 interop: $checks checks passed"
