@@ -153,8 +153,8 @@ EOF
 
 # new_identity FILE: a fresh identity made by `vault keygen`.
 new_identity() {
-    "$VAULT" keygen -o "$1" >/dev/null 2>"$WORK/err.txt" ||
-        die "vault keygen -o $1 failed: $(cat "$WORK/err.txt")"
+    v keygen -o "$1"
+    [ "$RC" -eq 0 ] || die "vault keygen -o $1 failed: $(cat "$WORK/err.txt")"
 }
 
 # new_vault DIR ID: a new vault in DIR owned by identity file ID.

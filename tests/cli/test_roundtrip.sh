@@ -83,7 +83,9 @@ pass
 # The stream holds the same archive as the file written above (same
 # snapshot, same walk); libarchive pads a pipe's last block to 10240 bytes
 # and a regular file's not, so the stream may have extra zero bytes.
-"$VAULT" extract vault latest --tar - -i id.txt 2>/dev/null >stream.tar
+RC=0
+"$VAULT" extract vault latest --tar - -i id.txt 2>stream.err >stream.tar || RC=$?
+check_sane "$RC" stream.err "vault extract --tar - >stream.tar"
 "$PYTHON" - snap.tar stream.tar <<'EOF' || fail "extract --tar - and --tar FILE wrote different archives"
 import sys
 a, b = (open(p, "rb").read() for p in sys.argv[1:3])

@@ -47,8 +47,14 @@ def run_all():
     shutil.rmtree("fresh", ignore_errors=True)
     results = []
     for name, argv in COMMANDS:
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60)
+        try:
+            p = subprocess.run(argv, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+        except subprocess.TimeoutExpired as e:
+            # Reported as a crash: a hang is no way to report damage.
+            results.append((name, 999, e.stdout or b"",
+                            b"hung for 60 s: " + (e.stderr or b"")))
+            continue
         results.append((name, p.returncode, p.stdout, p.stderr))
     return results
 
@@ -75,6 +81,8 @@ def tree(root):
 def sane(name, code, err):
     """Crash or sanitizer report -> message, else None."""
     text = err.decode(errors="replace")
+    if code == 999:
+        return "%s %s" % (name, text[:2000])
     if code < 0 or code >= 128:
         return "%s crashed (status %d): %s" % (name, code, text[-2000:])
     if "Sanitizer" in text or "runtime error:" in text:
