@@ -70,5 +70,13 @@ int cmd_init(int argc, char **argv);
 int cmd_add(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_share(int argc, char **argv);
+int cmd_members(int argc, char **argv);
+int cmd_unshare(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+/* "owner", "reader", "writer" -> role; -1 if none of them. */
+int cli_parse_role(const char *text, vault_role *role);
+/* age's recipients-file format: appends the lines to *list; -1 on error. */
+int cli_read_recipients_file(const char *path, char ***list, size_t *n);
 
 #endif

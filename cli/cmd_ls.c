@@ -112,9 +112,20 @@ static int list_snapshots(vault_t *v, int json)
     for (size_t i = 0; i < n; i++) {
         const vault_snapshot_info *s = &list[i];
         char t[48];
+        if (!s->readable) {
+            if (json)
+                printf("%s\n{\"id\":\"%s\",\"short_id\":\"%.8s\","
+                       "\"readable\":false}",
+                       i ? "," : "", s->id, s->id);
+            else
+                printf("%.8s  (sealed in a key epoch this member does not "
+                       "hold)\n",
+                       s->id);
+            continue;
+        }
         if (json) {
-            printf("%s\n{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
-                   "\"host\":",
+            printf("%s\n{\"id\":\"%s\",\"short_id\":\"%.8s\",\"readable\":true,"
+                   "\"time\":\"%s\",\"host\":",
                    i ? "," : "", s->id, s->id,
                    cli_time_rfc3339(s->time_sec, s->time_nsec, t));
             cli_json_string(stdout, s->hostname);

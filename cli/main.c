@@ -31,11 +31,12 @@ static const cli_command commands[] = {
      "usage: vault init VAULT (-i IDENTITY | -r RECIPIENT)\n"
      "\n"
      "Creates a vault in directory VAULT (absent or empty) and makes the\n"
-     "identity's public key, or RECIPIENT (age1...), its first owner. With\n"
+     "identity's public key, or RECIPIENT (age1... or an \"ssh-ed25519\n"
+     "AAAA...\" line), its first owner. With\n"
      "-r the owner's secret key never needs to be on this machine.\n"
      "\n"
      "  -i, --identity FILE      the owner's identity (or $VAULT_IDENTITY)\n"
-     "  -r, --recipient age1...  the owner's public key\n"
+     "  -r, --recipient KEY      the owner's public key\n"
      "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"add", "back up files and directories as a snapshot", cmd_add,
      "usage: vault add [VAULT] PATH... [options]\n"
@@ -78,6 +79,40 @@ static const cli_command commands[] = {
      "  -C, --target DIR         restore into DIR\n"
      "  --tar FILE               write a tar stream instead\n"
      "  --overwrite              replace existing files\n"},
+    {"share", "give recipients access (owners only)", cmd_share,
+     "usage: vault share [VAULT] RECIPIENT... [-R FILE] [--role ROLE]\n"
+     "\n"
+     "Writes an envelope for each recipient: an age1... key, an\n"
+     "\"ssh-ed25519 AAAA...\" public key line, or the lines of FILE (age's\n"
+     "recipients-file format). Roles:\n"
+     "  owner   everything, including share, unshare and rekey\n"
+     "  reader  ls, extract and add (the default)\n"
+     "  writer  add only: it can back up but read nothing\n"
+     "\n"
+     "  -i, --identity FILE         an owner's identity\n"
+     "  -R, --recipients-file FILE  recipients, one a line\n"
+     "  --role ROLE                 owner, reader or writer\n"},
+    {"members", "list the members and their roles", cmd_members,
+     "usage: vault members [VAULT] [--json]\n"
+     "\n"
+     "Lists each member with its role, when it was added, and its public\n"
+     "key. Needs read access.\n"},
+    {"unshare", "remove members and rotate keys (owners only)", cmd_unshare,
+     "usage: vault unshare [VAULT] RECIPIENT... [-R FILE]\n"
+     "\n"
+     "Removes the members' envelopes and starts a new key epoch whose\n"
+     "secrets go to the remaining members only: data added afterwards\n"
+     "cannot be read by the removed members, even with the raw vault\n"
+     "files. What it cannot do: take back data they already fetched, or\n"
+     "the older epochs' keys they had; older data stays readable to them\n"
+     "until `vault rekey` re-seals it.\n"},
+    {"rekey", "re-seal older data in the current key epoch", cmd_rekey,
+     "usage: vault rekey [VAULT]\n"
+     "\n"
+     "Re-encrypts every pack, index segment and snapshot of older key\n"
+     "epochs in the current one and deletes the old objects, so removed\n"
+     "members' old secrets open nothing in the vault. Snapshot IDs change.\n"
+     "Do not run it while other machines add to the vault.\n"},
 };
 
 static void print_version(void)

@@ -165,6 +165,44 @@ VAULT_API vault_role vault_member_role(const vault_t *vault);
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 
+/* ---------------------------------------------------------------------------
+ * Members.  Every member is an age recipient ("age1..." or an
+ * "ssh-ed25519 ..." public key line) with an envelope in the vault.
+ */
+typedef struct vault_member_info {
+    char *member;       /* the recipient string */
+    vault_role role;
+    int64_t created;    /* when the envelope was written (unix seconds) */
+    uint32_t epochs;    /* key epochs the envelope holds */
+    char envelope[65];  /* its object name under keys/ */
+} vault_member_info;
+
+/* Grants recipient the role (owners only).  VAULT_E_EXISTS if it is a
+ * member already. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_share(vault_t *vault, const char *recipient, vault_role role);
+/* All members, oldest first (needs read access). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_members(vault_t *vault, vault_member_info **out, size_t *n);
+VAULT_API void vault_members_free(vault_member_info *list, size_t n);
+/*
+ * Removes the members (owners only) and rotates keys: a new key epoch whose
+ * secrets go only to the remaining members, so data added afterwards is
+ * sealed out of the removed members' reach.  Data sealed in older epochs
+ * stays readable to whoever had those epochs; vault_rekey re-seals it.
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_unshare(vault_t *vault, const char *const *recipients, size_t n);
+
+typedef struct vault_rekey_result {
+    uint64_t packs_rewritten, blobs_rewritten, snapshots_rewritten;
+    uint64_t objects_deleted;
+} vault_rekey_result;
+/* Re-seals every pack, index segment and snapshot of older epochs in the
+ * current epoch and deletes the old objects (owners only). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_rekey(vault_t *vault, vault_rekey_result *result);
+
 typedef struct vault_add_options {
     const char *const *paths; /* files or directories to back up */
     size_t n_paths;
@@ -202,6 +240,8 @@ vault_add(vault_t *vault, const vault_add_options *options,
 
 typedef struct vault_snapshot_info {
     char id[65];
+    int readable; /* 0: sealed in a key epoch this member does not hold
+                     (e.g. added after it was unshared); only id is set */
     int64_t time_sec;
     uint32_t time_nsec;
     char *hostname;

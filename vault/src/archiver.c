@@ -1031,9 +1031,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     free(a);
     if (rc != VAULT_OK) {
         /* Pending entries of an aborted add point nowhere. */
-        index_free(&v->index);
-        index_init(&v->index);
-        v->index_loaded = 0;
+        repo_forget_index(v);
         return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -91,6 +91,28 @@ vault_error keyring_generate(keyring **out)
     return VAULT_OK;
 }
 
+vault_error keyring_new_epoch(const keyring *k, keyring **out)
+{
+    *out = NULL;
+    if (k->n_epochs >= EPOCHS_MAX)
+        return vault_fail(VAULT_E_UNSUPPORTED, "too many key epochs");
+    keyring *n = NULL;
+    vault_error rc = keyring_alloc(k->n_epochs + 1, &n);
+    if (rc != VAULT_OK)
+        return rc;
+    key_epoch *epochs = n->epochs;
+    memcpy(n, k, sizeof *n);
+    n->epochs = epochs;
+    n->n_epochs = k->n_epochs + 1;
+    memcpy(n->epochs, k->epochs, k->n_epochs * sizeof *k->epochs);
+    key_epoch *ep = &n->epochs[k->n_epochs];
+    crypto_box_keypair(ep->read_pk, ep->read_sk);
+    ep->has_read_sk = 1;
+    randombytes_buf(ep->write_key, SECRET_BYTES);
+    *out = n;
+    return VAULT_OK;
+}
+
 const key_epoch *keyring_current(const keyring *k)
 {
     return &k->epochs[k->n_epochs - 1];

@@ -53,6 +53,8 @@ void vault_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
 
 vault_error keyring_generate(keyring **out);
 void keyring_free(keyring *k);
+/* A copy of k with one more epoch: fresh read key pair and write key. */
+vault_error keyring_new_epoch(const keyring *k, keyring **out);
 const key_epoch *keyring_current(const keyring *k);
 /* The epoch numbered e, or NULL if this member does not have it. */
 const key_epoch *keyring_epoch(const keyring *k, uint32_t e);

@@ -74,6 +74,12 @@ vault_error pack_key_from_header(const keyring *k, const uint8_t *header,
 vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
                       const pack_entry *e, const uint8_t *blob, size_t len,
                       uint8_t **out);
+/* Authenticates a pack's trailer (its sealed own index) against the
+ * header: readers check it once per pack so that no byte of a pack goes
+ * unauthenticated. */
+vault_error pack_check_trailer(const uint8_t key[SECRET_BYTES],
+                               const uint8_t header[PACK_HEADER_BYTES],
+                               const uint8_t *trailer, size_t trailer_len);
 /* Parses and authenticates a whole pack's own index. */
 vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
                             pack_entry **entries, size_t *n_entries);

@@ -35,37 +35,6 @@ const char *vault_role_name(vault_role role)
     return "unknown";
 }
 
-/* Seals an envelope for member (an "age1..." recipient) and saves it. */
-static vault_error envelope_save(backend *be, const keyring *k,
-                                 member_role role, const char *member)
-{
-    age_recipient to = {.kind = AGE_KIND_X25519};
-    vault_error rc = age_decode_recipient(member, strlen(member),
-                                          to.public_key);
-    if (rc != VAULT_OK)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: not an age recipient",
-                          member);
-    char *payload;
-    size_t payload_len;
-    rc = envelope_payload_encode(k, role, member, vault_now(),
-                                 &payload, &payload_len);
-    if (rc != VAULT_OK)
-        return rc;
-    uint8_t *file;
-    size_t file_len;
-    rc = age_encrypt(&to, 1, (const uint8_t *)payload, payload_len, &file,
-                     &file_len);
-    sodium_memzero(payload, payload_len);
-    free(payload);
-    if (rc != VAULT_OK)
-        return rc;
-    char name[65];
-    object_name(file, file_len, name);
-    rc = backend_save(be, BACKEND_KEYS, name, file, file_len);
-    free(file);
-    return rc;
-}
-
 vault_error vault_init(const char *path, const char *owner)
 {
     if (!path || !owner)
@@ -85,7 +54,7 @@ vault_error vault_init(const char *path, const char *owner)
     }
     /* The envelope first, the config last: a directory with a config is a
      * vault, so an interrupted init leaves no half-made vault behind. */
-    rc = envelope_save(be, k, ROLE_OWNER, owner);
+    rc = envelope_save(be, k, ROLE_OWNER, owner, NULL);
     if (rc == VAULT_OK) {
         uint8_t config[CONFIG_BYTES];
         config_encode(k, config);
@@ -96,47 +65,12 @@ vault_error vault_init(const char *path, const char *owner)
     return rc;
 }
 
-typedef struct key_names {
-    char (*names)[65];
-    size_t n, cap;
-} key_names;
-
-static int collect(void *ctx, const char *name, uint64_t size)
-{
-    (void)size;
-    key_names *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char(*p)[65] = realloc(l->names, cap * sizeof *p);
-        if (!p)
-            return 1;
-        l->names = p;
-        l->cap = cap;
-    }
-    memcpy(l->names[l->n++], name, 65);
-    return 0;
-}
-
-static vault_error list_names(backend *be, backend_kind kind, key_names *out)
-{
-    int stopped = 0;
-    memset(out, 0, sizeof *out);
-    vault_error rc = backend_list(be, kind, collect, out, &stopped);
-    if (rc == VAULT_OK && stopped)
-        rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
-    if (rc != VAULT_OK) {
-        free(out->names);
-        memset(out, 0, sizeof *out);
-    }
-    return rc;
-}
-
 /* Tries every envelope with the identity's keys; keeps the best match:
  * the most key epochs, then the strongest role. */
 static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
 {
-    key_names names;
-    vault_error rc = list_names(v->be, BACKEND_KEYS, &names);
+    name_list names;
+    vault_error rc = repo_list_names(v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     age_identity *ids = sodium_allocarray(id->n_keys, sizeof *ids);
@@ -269,6 +203,19 @@ vault_role vault_member_role(const vault_t *v)
     return (vault_role)v->keys->role;
 }
 
+void repo_forget_index(vault_t *v)
+{
+    index_free(&v->index);
+    index_init(&v->index);
+    v->index_loaded = 0;
+    if (v->pack_keys)
+        sodium_free(v->pack_keys);
+    free(v->pack_key_state);
+    v->pack_keys = NULL;
+    v->pack_key_state = NULL;
+    v->pack_keys_size = 0;
+}
+
 vault_error repo_load_index(vault_t *v)
 {
     if (v->index_loaded)
@@ -281,6 +228,38 @@ vault_error repo_load_index(vault_t *v)
     }
     v->index_loaded = 1;
     return VAULT_OK;
+}
+
+/* Loads and authenticates the pack's trailer: the pack's length, its
+ * trailer length and its own index must all be as sealed. */
+static vault_error pack_trailer_verify(vault_t *v, const char *name,
+                                       const uint8_t *header,
+                                       const uint8_t *key)
+{
+    uint64_t size;
+    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    if (rc != VAULT_OK)
+        return rc;
+    if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
+        return vault_fail(VAULT_E_CORRUPT, "pack: bad size");
+    uint8_t *tail;
+    size_t len;
+    rc = backend_load(v->be, BACKEND_DATA, name, size - 4, 4, 4, &tail,
+                      &len);
+    if (rc != VAULT_OK)
+        return rc;
+    uint32_t trailer_len = load_le32(tail);
+    free(tail);
+    if (trailer_len > size - 4 - PACK_HEADER_BYTES)
+        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+    uint8_t *trailer;
+    rc = backend_load(v->be, BACKEND_DATA, name, size - 4 - trailer_len,
+                      trailer_len, trailer_len, &trailer, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = pack_check_trailer(key, header, trailer, len);
+    free(trailer);
+    return rc;
 }
 
 static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
@@ -315,6 +294,8 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
         if (rc == VAULT_OK) {
             rc = pack_key_from_header(v->keys, header, len,
                                       v->pack_keys[pack]);
+            if (rc == VAULT_OK)
+                rc = pack_trailer_verify(v, name, header, v->pack_keys[pack]);
             free(header);
         }
         if (rc != VAULT_OK)
@@ -456,8 +437,8 @@ vault_error repo_snapshot_load(vault_t *v, const char *name,
 
 vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
 {
-    key_names l;
-    vault_error rc = list_names(v->be, BACKEND_SNAPSHOTS, &l);
+    name_list l;
+    vault_error rc = repo_list_names(v->be, BACKEND_SNAPSHOTS, &l);
     *names = l.names;
     *n = l.n;
     return rc;
@@ -496,6 +477,18 @@ static int info_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+static void free_info_strings(vault_snapshot_info *s)
+{
+    free(s->hostname);
+    free(s->username);
+    for (size_t j = 0; s->paths && j < s->n_paths; j++)
+        free(s->paths[j]);
+    for (size_t j = 0; s->tags && j < s->n_tags; j++)
+        free(s->tags[j]);
+    free(s->paths);
+    free(s->tags);
+}
+
 static vault_error strv_copy(char **src, uint32_t n, char ***dst)
 {
     *dst = calloc(n ? n : 1, sizeof **dst);
@@ -527,11 +520,16 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
     size_t done = 0;
     for (; done < count && rc == VAULT_OK; done++) {
         snapshot_record rec;
-        rc = repo_snapshot_load(v, names[done], &rec);
-        if (rc != VAULT_OK)
-            break;
         vault_snapshot_info *s = &list[done];
         memcpy(s->id, names[done], 65);
+        rc = repo_snapshot_load(v, names[done], &rec);
+        if (rc == VAULT_E_PERMISSION) {
+            rc = VAULT_OK; /* listed as unreadable, not an error */
+            continue;
+        }
+        if (rc != VAULT_OK)
+            break;
+        s->readable = 1;
         s->time_sec = rec.time_sec;
         s->time_nsec = rec.time_nsec;
         s->files = rec.files;
@@ -564,16 +562,8 @@ void vault_snapshots_free(vault_snapshot_info *list, size_t n)
 {
     if (!list)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].hostname);
-        free(list[i].username);
-        for (size_t j = 0; list[i].paths && j < list[i].n_paths; j++)
-            free(list[i].paths[j]);
-        for (size_t j = 0; list[i].tags && j < list[i].n_tags; j++)
-            free(list[i].tags[j]);
-        free(list[i].paths);
-        free(list[i].tags);
-    }
+    for (size_t i = 0; i < n; i++)
+        free_info_strings(&list[i]);
     free(list);
 }
 
@@ -590,12 +580,17 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
         rc = vault_snapshots(v, &list, &n);
         if (rc != VAULT_OK)
             return rc;
-        if (n == 0) {
+        size_t last = n;
+        for (size_t i = 0; i < n; i++)
+            if (list[i].readable)
+                last = i;
+        if (last == n) {
             vault_snapshots_free(list, n);
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: no snapshots yet",
+            return vault_fail(VAULT_E_NOT_FOUND,
+                              "%s: no snapshots this member can read",
                               v->location);
         }
-        memcpy(id, list[n - 1].id, 65);
+        memcpy(id, list[last].id, 65);
         vault_snapshots_free(list, n);
         return VAULT_OK;
     }
@@ -694,8 +689,17 @@ static int ls_emit(ls_walk *w, const tree_node *n)
     return w->stopped;
 }
 
-static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES])
+/* As deep as extraction goes (restore.c): a hostile vault's deep chain
+ * would otherwise hold one decoded tree per level. */
+#define LS_MAX_DEPTH 512
+
+static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES],
+                           unsigned depth)
 {
+    if (depth >= LS_MAX_DEPTH)
+        return vault_fail(VAULT_E_UNSUPPORTED,
+                          "%s: nested deeper than %d directories", w->path,
+                          LS_MAX_DEPTH);
     tree t = {0};
     vault_error rc = load_tree(w->v, id, &t);
     if (rc != VAULT_OK)
@@ -706,13 +710,14 @@ static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES])
         int len = snprintf(w->path + base, sizeof w->path - base, "/%s",
                            n->name);
         if (len < 0 || (size_t)len >= sizeof w->path - base) {
-            rc = vault_fail(VAULT_E_INVALID, "path too long");
+            rc = vault_fail(VAULT_E_UNSUPPORTED, "%s: path too long",
+                            w->path);
             break;
         }
         if (ls_emit(w, n))
             break;
         if (w->recursive && n->type == NODE_DIR) {
-            rc = ls_tree(w, n->subtree);
+            rc = ls_tree(w, n->subtree, depth + 1);
             if (rc != VAULT_OK)
                 break;
         }
@@ -785,7 +790,7 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
         tree_clear(&t);
     }
     if (rc == VAULT_OK)
-        rc = ls_tree(w, dir);
+        rc = ls_tree(w, dir, 0);
     free(w);
     return rc;
 }

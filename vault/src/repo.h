@@ -27,7 +27,24 @@ struct vault {
     size_t pack_keys_size;
 };
 
+/* Names of all objects of a kind (a malloc'ed array of 65-byte names). */
+typedef struct name_list {
+    char (*names)[65];
+    size_t n, cap;
+} name_list;
+vault_error repo_list_names(backend *be, backend_kind kind, name_list *out);
+
+/* Seals an envelope for member (a recipient string: "age1..." or an
+ * "ssh-ed25519 ..." line) to the member and to the current epoch's read
+ * key, so readers can list members; saves it under keys/.  The name is
+ * returned in name (may be NULL). */
+vault_error envelope_save(backend *be, const keyring *k, member_role role,
+                          const char *member, char name[65]);
+
 vault_error repo_load_index(vault_t *v);
+/* Drops the loaded index and the pack keys cached by pack number, after
+ * the set of packs changed under this handle (a failed add, a rekey). */
+void repo_forget_index(vault_t *v);
 /* Verified plaintext of a blob; detail names the pack on failure. */
 vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len);

@@ -55,6 +55,7 @@
 #include <archive_entry.h>
 #include <sodium.h>
 
+#include "chunker.h"
 #include "internal.h"
 #include "restore.h"
 
@@ -711,6 +712,17 @@ static vault_error tar_sink(restorer *r, void *ctx, const uint8_t *data,
 static vault_error tar_file(restorer *r, const tree_node *n)
 {
     const char *first = links_find(r, n);
+    /* The header promises n->size bytes before any content is read; a
+     * hostile tree claiming more than its chunks can hold would have us
+     * pad with zeros without end.  Chunks are at most CHUNKER_MAX_SIZE. */
+    if (!first && n->size > (uint64_t)n->n_content * CHUNKER_MAX_SIZE) {
+        report_last(r, vault_fail(VAULT_E_CORRUPT,
+                                  "size %llu is more than its %u chunks "
+                                  "can hold",
+                                  (unsigned long long)n->size,
+                                  (unsigned)n->n_content));
+        return VAULT_OK;
+    }
     int written;
     vault_error rc = tar_header(r, n, first, &written);
     if (rc != VAULT_OK || !written)

@@ -1,0 +1,64 @@
+/*
+ * cmd_members.c - `vault members`: who has access, and as what.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int cmd_members(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    const char *identity = NULL, *passphrase_file = NULL;
+    int json = 0, c;
+    while ((c = getopt_long(argc, argv, "i:", options, NULL)) != -1) {
+        switch (c) {
+        case 'i': identity = optarg; break;
+        case 'j': json = 1; break;
+        case 'F': passphrase_file = optarg; break;
+        default: return cli_usage("members", "unknown option");
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    const char *path = cli_take_vault(&argc, &argv);
+    if (!path)
+        return cli_usage("members", "name the vault (or set VAULT_REPOSITORY)");
+    if (argc > 0)
+        return cli_usage("members", "unexpected argument '%s'", argv[0]);
+    vault_t *v = cli_open_vault(path, identity, passphrase_file);
+    if (!v)
+        return EXIT_FAILURE_;
+    vault_member_info *list;
+    size_t n;
+    vault_error rc = vault_members(v, &list, &n);
+    vault_close(v);
+    if (rc != VAULT_OK)
+        return cli_fail(rc);
+    if (json)
+        fputs("[", stdout);
+    for (size_t i = 0; i < n; i++) {
+        char t[48];
+        if (json) {
+            printf("%s\n{\"member\":", i ? "," : "");
+            cli_json_string(stdout, list[i].member);
+            printf(",\"role\":\"%s\",\"added\":\"%s\",\"epochs\":%u,"
+                   "\"envelope\":\"%s\"}",
+                   vault_role_name(list[i].role),
+                   cli_time_rfc3339(list[i].created, 0, t),
+                   (unsigned)list[i].epochs, list[i].envelope);
+        } else {
+            printf("%-6s  %s  %s\n", vault_role_name(list[i].role),
+                   cli_time(list[i].created, t), list[i].member);
+        }
+    }
+    if (json)
+        fputs(n ? "\n]\n" : "]\n", stdout);
+    vault_members_free(list, n);
+    return EXIT_OK;
+}

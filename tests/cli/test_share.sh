@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Sharing: share with age-keygen and ssh-keygen keys, roles (a writer adds
+# but reads nothing), members, unshare with key rotation, rekey, and
+# envelopes that stay real age files.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+new_identity alice.txt
+age-keygen -o bob.txt 2>/dev/null
+age-keygen -o carol.txt 2>/dev/null
+new_identity wendy.txt        # the writer
+bob=$(age-keygen -y bob.txt)
+wendy=$("$VAULT" keygen -y -i wendy.txt)
+alice=$("$VAULT" keygen -y -i alice.txt)
+
+mkdir -p src/docs
+printf 'first\n' >src/docs/a.txt
+random_file src/big.bin 3000000
+new_vault V alice.txt
+ok add V src -i alice.txt --tag one
+
+# --- share with an age-keygen key; Bob reads, Carol is no member --------
+ok share V "$bob" -i alice.txt
+grep -q "shared with $bob as reader" out.txt || die "share said: $(cat out.txt)"
+ok ls V -i bob.txt
+grep -q '\[one\]' out.txt || die "bob's ls: $(cat out.txt)"
+ok extract V latest -C bob-out -i bob.txt
+cmp src/big.bin "bob-out$WORK/src/big.bin" || die "bob's extraction differs"
+pass
+expect_fail 1 "not a member" ls V -i carol.txt
+expect_fail 1 "member already" share V "$bob" -i alice.txt
+expect_fail 1 "only an owner" share V "$(age-keygen -y carol.txt)" -i bob.txt
+
+# --- ssh-ed25519 --------------------------------------------------------
+ssh-keygen -q -t ed25519 -N '' -C 'dave@example' -f dave
+ok share V "$(cat dave.pub)" -i alice.txt
+ok ls V latest -R -i dave
+grep -q 'docs/a.txt' out.txt || die "ssh member cannot list: $(cat out.txt)"
+ssh-keygen -q -t ed25519 -N 'secret' -f erin
+expect_fail 1 "passphrase-protected OpenSSH" ls V -i erin
+
+# --- a writer -----------------------------------------------------------
+ok share V "$wendy" --role writer -i alice.txt
+printf 'from the writer\n' >src/docs/w.txt
+ok add V src -i wendy.txt --tag by-writer --json
+wsnap=$(json_get out.txt 'j["id"]')
+added=$(json_get out.txt 'j["bytes_added"]')
+# Only the new file and the trees above it are new: big.bin dedups.
+[ "$added" -lt 100000 ] || die "writer's add stored $added bytes: no dedup"
+pass
+ok ls V -i wendy.txt
+grep -q "cannot read" out.txt || die "writer ls: $(cat out.txt)"
+expect_fail 1 "writer" ls V latest -i wendy.txt
+expect_fail 1 "writer" extract V "${wsnap:0:8}" -C w-out -i wendy.txt
+if [ -e w-out ] && ls -R w-out | grep -q w.txt; then die "writer extracted files"; fi
+ok ls V "${wsnap:0:8}:$WORK/src/docs" -i alice.txt
+grep -q 'w.txt' out.txt || die "owner cannot read the writer's snapshot"
+expect_fail 1 "writer" members V -i wendy.txt
+
+# --- members --------------------------------------------------------------
+ok members V -i alice.txt --json
+[ "$(json_get out.txt 'len(j)')" = 4 ] || die "members: $(cat out.txt)"
+[ "$(json_get out.txt '[m["role"] for m in j if m["member"] == "'"$wendy"'"][0]')" = writer ] ||
+    die "wendy is not listed as writer: $(cat out.txt)"
+[ "$(json_get out.txt '[m["role"] for m in j if m["member"] == "'"$alice"'"][0]')" = owner ] ||
+    die "alice is not listed as owner: $(cat out.txt)"
+pass
+
+# --- envelopes are age files ------------------------------------------------
+for f in V/keys/*; do
+    age -d -i alice.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
+    age -d -i bob.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
+    age -d -i wendy.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
+    age -d -i dave "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
+    die "$f does not open with any member's identity through age"
+done
+pass
+
+# --- unshare Bob: old data stays his, new data does not ------------------
+bob_env=$(for f in V/keys/*; do
+    if age -d -i bob.txt "$f" >/dev/null 2>&1; then echo "$f"; fi
+done)
+[ -n "$bob_env" ] || die "no envelope for bob"
+cp "$bob_env" bob-envelope.age
+old_snap=$(ls V/snapshots | head -n 1)
+ok unshare V "$bob" -i alice.txt
+grep -q "rotated keys" out.txt || die "unshare said: $(cat out.txt)"
+expect_fail 1 "not a member" ls V -i bob.txt
+printf 'after bob left\n' >src/docs/secret.txt
+ok add V src -i alice.txt --tag after --json
+new_snap=$(json_get out.txt 'j["id"]')
+# Bob kept his old envelope and has the raw files.
+cp -a V bobs-copy
+cp bob-envelope.age "bobs-copy/keys/$(sha256sum bob-envelope.age | cut -c1-64)"
+ok ls bobs-copy "${old_snap:0:12}" -R -i bob.txt
+grep -q 'a.txt' out.txt || die "bob lost the old snapshot"
+expect_fail 1 "epoch" ls bobs-copy "${new_snap:0:12}" -i bob.txt
+ok ls bobs-copy -i bob.txt
+grep -q "${new_snap:0:8}  (sealed in a key epoch" out.txt ||
+    die "bob's listing does not mark the new snapshot: $(cat out.txt)"
+# Remaining members read everything, old and new.
+ok ls V "${new_snap:0:12}:$WORK/src/docs" -i dave
+grep -q secret.txt out.txt || die "dave cannot read the new snapshot"
+ok ls V "${old_snap:0:12}" -R -i dave
+ok add V src -i wendy.txt
+ok ls V -i wendy.txt
+
+# --- rekey: nothing is readable with Bob's old secrets -------------------
+ok rekey V -i alice.txt
+rm -rf bobs-copy
+cp -a V bobs-copy
+cp bob-envelope.age "bobs-copy/keys/$(sha256sum bob-envelope.age | cut -c1-64)"
+ok ls bobs-copy -i bob.txt
+if grep -v 'sealed in a key epoch' out.txt | grep -q .; then
+    die "after rekey bob still reads snapshots: $(cat out.txt)"
+fi
+pass
+for s in $(ls V/snapshots); do
+    expect_fail 1 "epoch" ls bobs-copy "${s:0:12}" -i bob.txt
+done
+ok extract V latest -C after-rekey -i alice.txt
+cmp src/big.bin "after-rekey$WORK/src/big.bin" || die "rekey lost data"
+cmp src/docs/secret.txt "after-rekey$WORK/src/docs/secret.txt" || die "rekey lost data"
+pass
+ok ls V -i alice.txt
+[ "$(wc -l <out.txt)" -eq 4 ] || die "snapshots after rekey: $(cat out.txt)"
