@@ -32,6 +32,9 @@ int cli_fail(vault_error rc);
 /* Usage error: message, hint to --help, returns EXIT_USAGE. */
 int cli_usage(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* After getopt_long returned '?': names the option that was unknown or
+ * lacked its argument; returns EXIT_USAGE. */
+int cli_bad_option(const char *command, char **argv);
 /* Prints the command's help to stdout. */
 int cli_help(const char *command);
 

@@ -92,7 +92,7 @@ int cmd_add(int argc, char **argv)
         case 'H': o.hostname = optarg; break;
         case 'j': json = 1; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("add", "unknown option");
+        default: return cli_bad_option("add", argv);
         }
     }
     argc -= optind;

@@ -39,7 +39,7 @@ int cmd_extract(int argc, char **argv)
         case 'O': o.overwrite = 1; break;
         case 'T': tar = optarg; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("extract", "unknown option");
+        default: return cli_bad_option("extract", argv);
         }
     }
     argc -= optind;

@@ -22,7 +22,7 @@ int cmd_init(int argc, char **argv)
         case 'i': identity = optarg; break;
         case 'r': recipient = optarg; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("init", "unknown option");
+        default: return cli_bad_option("init", argv);
         }
     }
     argc -= optind;

@@ -72,7 +72,7 @@ int cmd_keygen(int argc, char **argv)
         case 'y': public_only = 1; break;
         case 'P': want_passphrase = 1; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("keygen", "unknown option");
+        default: return cli_bad_option("keygen", argv);
         }
     }
     if (optind < argc)

@@ -186,7 +186,7 @@ int cmd_ls(int argc, char **argv)
         case 'R': recursive = 1; break;
         case 'j': ctx.json = 1; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("ls", "unknown option");
+        default: return cli_bad_option("ls", argv);
         }
     }
     argc -= optind;

@@ -21,7 +21,7 @@ int cmd_members(int argc, char **argv)
         case 'i': identity = optarg; break;
         case 'j': json = 1; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("members", "unknown option");
+        default: return cli_bad_option("members", argv);
         }
     }
     argc -= optind;

@@ -19,7 +19,7 @@ int cmd_rekey(int argc, char **argv)
         switch (c) {
         case 'i': identity = optarg; break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("rekey", "unknown option");
+        default: return cli_bad_option("rekey", argv);
         }
     }
     argc -= optind;

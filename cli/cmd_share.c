@@ -92,7 +92,7 @@ int cmd_share(int argc, char **argv)
                 return EXIT_FAILURE_;
             break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("share", "unknown option");
+        default: return cli_bad_option("share", argv);
         }
     }
     argc -= optind;

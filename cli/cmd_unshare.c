@@ -27,7 +27,7 @@ int cmd_unshare(int argc, char **argv)
                 return EXIT_FAILURE_;
             break;
         case 'F': passphrase_file = optarg; break;
-        default: return cli_usage("unshare", "unknown option");
+        default: return cli_bad_option("unshare", argv);
         }
     }
     argc -= optind;

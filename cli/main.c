@@ -1,6 +1,7 @@
 /*
  * main.c - `vault`: dispatches to one file per command (cmd_*.c).
  */
+#include <getopt.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,17 +121,17 @@ static void print_version(void)
     printf("vault %s\n", VAULT_VERSION_STRING);
 }
 
-static void print_help(void)
+static void print_help(FILE *out)
 {
-    printf("vault - an end-to-end encrypted, deduplicating file vault\n"
+    fprintf(out, "vault - an end-to-end encrypted, deduplicating file vault\n"
            "\n"
            "usage: vault COMMAND [OPTIONS] [ARGS]\n"
            "\n"
            "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-10s %s\n", commands[i].name, commands[i].summary);
-    printf("  %-10s %s\n", "help", "show this help, or a command's");
-    printf("\n"
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "show this help, or a command's");
+    fprintf(out, "\n"
            "`vault COMMAND --help` shows a command's options.\n"
            "\n"
            "environment:\n"
@@ -184,6 +185,17 @@ int cli_fail(vault_error rc)
     return EXIT_FAILURE_;
 }
 
+int cli_bad_option(const char *command, char **argv)
+{
+    /* getopt_long leaves the offending word at argv[optind - 1]. */
+    const char *word = optind > 0 ? argv[optind - 1] : "?";
+    if (optopt && strchr(word, optopt) && word[0] == '-' && word[1] != '-')
+        return cli_usage(command, "option -%c: unknown, or needs an argument",
+                         optopt);
+    return cli_usage(command, "option %s: unknown, or needs an argument",
+                     word);
+}
+
 int cli_usage(const char *command, const char *fmt, ...)
 {
     va_list ap;
@@ -200,8 +212,9 @@ int main(int argc, char **argv)
     /* The user's locale, so that tar output writes UTF-8 names as plain
      * pax paths. */
     setlocale(LC_CTYPE, "");
+    opterr = 0; /* the commands report bad options as "vault: ..." */
     if (argc < 2) {
-        print_help();
+        print_help(stderr);
         return EXIT_USAGE;
     }
     const char *name = argv[1];
@@ -213,7 +226,7 @@ int main(int argc, char **argv)
         strcmp(name, "-h") == 0) {
         if (argc > 2)
             return cli_help(argv[2]);
-        print_help();
+        print_help(stdout);
         return EXIT_OK;
     }
     const cli_command *cmd = find_command(name);
