@@ -161,6 +161,30 @@ leftover=$(find target -name '*.vault-tmp-*' | head -3)
 ok extract vault latest -C target --overwrite -i id.txt
 cmp -s src/a.txt "$restored/a.txt" || die "extract --overwrite did not replace a.txt"
 pass
+# Symlinks already in the target are never followed: not as a directory on
+# the way, and with --overwrite a symlink is replaced, not written through.
+mkdir -p evil outside
+first=$(echo "$WORK" | cut -d/ -f2)
+ln -s "$WORK/outside" "evil/$first"
+expect_rc 3 extract vault latest -C evil -i id.txt
+grep -q '^vault: ' err.txt || fail "extract through a symlinked directory: no message"
+[ -z "$(ls -A outside)" ] || fail "extract followed a symlink out of the target: $(ls -A outside)"
+pass
+mkdir -p "evil2$WORK/src"
+printf 'precious\n' >outside/victim
+ln -s "$WORK/outside/victim" "evil2$WORK/src/a.txt"
+ok extract vault latest -C evil2 --overwrite -i id.txt
+[ "$(cat outside/victim)" = precious ] || fail "extract --overwrite wrote through a symlink"
+[ ! -L "evil2$WORK/src/a.txt" ] && cmp -s src/a.txt "evil2$WORK/src/a.txt" ||
+    fail "extract --overwrite did not replace the symlink with the file"
+pass
+# A directory where the snapshot has a file: reported, left alone.
+mkdir -p "clash$WORK/src/a.txt/inner"
+expect_rc 3 extract vault latest -C clash --overwrite -i id.txt
+[ -d "clash$WORK/src/a.txt/inner" ] || fail "extract --overwrite replaced a directory by a file"
+cmp -s src/b.txt "clash$WORK/src/b.txt" || fail "the clash on a.txt stopped b.txt from being restored"
+pass
+
 # --tar onto an existing file: refused without --overwrite.
 printf 'keep me\n' >exists.tar
 expect_fail 1 'exist|overwrite' extract vault latest --tar exists.tar -i id.txt

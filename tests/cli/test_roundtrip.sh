@@ -44,6 +44,7 @@ tar --xattrs --numeric-owner -xpf snap.tar -C tarx 2>tar.err ||
 # GNU tar does not make holes the archive does not describe; everything
 # else, nanosecond mtimes included, must match.
 treecmp "$SRC" "tarx$SRC" --no-sparse
+rm -rf tarx out1 # ~150 MB: tar wrote the sparse file out in full
 
 # --- extract --tar - | tar -t ------------------------------------------------
 set +e
@@ -94,7 +95,7 @@ if long_[:len(short)] != short or long_[len(short):].strip(b"\0"):
     sys.exit(1)
 EOF
 pass
-rm -f stream.tar
+rm -f stream.tar snap.tar
 
 # --- extract PATH: only that subtree ------------------------------------------
 ok extract vault latest "$SRC/dir" -C out2 -i id.txt
