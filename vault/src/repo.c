@@ -35,10 +35,8 @@ const char *vault_role_name(vault_role role)
     return "unknown";
 }
 
-vault_error vault_init(const char *path, const char *owner)
+vault_error repo_init_backend(backend *be, const char *owner)
 {
-    if (!path || !owner)
-        return vault_fail(VAULT_E_INVALID, "init: missing argument");
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
         return rc;
@@ -46,12 +44,6 @@ vault_error vault_init(const char *path, const char *owner)
     rc = keyring_generate(&k);
     if (rc != VAULT_OK)
         return rc;
-    backend *be = NULL;
-    rc = backend_local_open(path, 1, &be);
-    if (rc != VAULT_OK) {
-        keyring_free(k);
-        return rc;
-    }
     /* The envelope first, the config last: a directory with a config is a
      * vault, so an interrupted init leaves no half-made vault behind. */
     rc = envelope_save(be, k, ROLE_OWNER, owner, NULL);
@@ -60,8 +52,23 @@ vault_error vault_init(const char *path, const char *owner)
         config_encode(k, config);
         rc = backend_save(be, BACKEND_CONFIG, "", config, sizeof config);
     }
-    backend_close(be);
     keyring_free(k);
+    return rc;
+}
+
+vault_error vault_init(const char *path, const char *owner)
+{
+    if (!path || !owner)
+        return vault_fail(VAULT_E_INVALID, "init: missing argument");
+    vault_error rc = vault_recipient_check(owner);
+    if (rc != VAULT_OK)
+        return rc;
+    backend *be = NULL;
+    rc = backend_local_open(path, 1, &be);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = repo_init_backend(be, owner);
+    backend_close(be);
     return rc;
 }
 
@@ -146,26 +153,32 @@ vault_error vault_probe(const char *path)
     return rc;
 }
 
-vault_error vault_open(const char *path, const vault_identity_t *id,
-                       vault_t **out)
+vault_error repo_open_backend(backend *be, const char *location,
+                              const vault_identity_t *id, vault_t **out)
 {
     *out = NULL;
-    if (!path || !id)
+    if (!be || !location || !id) {
+        backend_close(be);
         return vault_fail(VAULT_E_INVALID, "open: missing argument");
+    }
     vault_t *v = calloc(1, sizeof *v);
-    if (!v)
+    if (!v) {
+        backend_close(be);
         return vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    v->be = be;
     index_init(&v->index);
-    v->location = strdup(path);
+    v->location = strdup(location);
     vault_error rc = v->location ? VAULT_OK
                                  : vault_fail(VAULT_E_NOMEM, "out of memory");
-    if (rc == VAULT_OK)
-        rc = backend_local_open(path, 0, &v->be);
     uint8_t *config = NULL;
     size_t config_len = 0;
     if (rc == VAULT_OK)
         rc = backend_load(v->be, BACKEND_CONFIG, "", 0, 0, 4096, &config,
                           &config_len);
+    if (rc == VAULT_E_NOT_FOUND)
+        rc = vault_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
+                        location);
     if (rc == VAULT_OK) {
         uint8_t vault_id[VAULT_ID_BYTES];
         rc = config_parse(config, config_len, vault_id);
@@ -181,6 +194,19 @@ vault_error vault_open(const char *path, const vault_identity_t *id,
     }
     *out = v;
     return VAULT_OK;
+}
+
+vault_error vault_open(const char *path, const vault_identity_t *id,
+                       vault_t **out)
+{
+    *out = NULL;
+    if (!path || !id)
+        return vault_fail(VAULT_E_INVALID, "open: missing argument");
+    backend *be = NULL;
+    vault_error rc = backend_local_open(path, 0, &be);
+    if (rc != VAULT_OK)
+        return rc;
+    return repo_open_backend(be, path, id, out);
 }
 
 void vault_close(vault_t *v)

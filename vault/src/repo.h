@@ -41,6 +41,14 @@ vault_error repo_list_names(backend *be, backend_kind kind, name_list *out);
 vault_error envelope_save(backend *be, const keyring *k, member_role role,
                           const char *member, char name[65]);
 
+/* vault_init and vault_open on any backend (tests use the memory and
+ * fault-injecting ones).  repo_open_backend takes ownership of be, also
+ * on failure; repo_init_backend does not. */
+vault_error repo_init_backend(backend *be, const char *owner);
+vault_error repo_open_backend(backend *be, const char *location,
+                              const vault_identity_t *identity,
+                              vault_t **out);
+
 vault_error repo_load_index(vault_t *v);
 /* Drops the loaded index and the pack keys cached by pack number, after
  * the set of packs changed under this handle (a failed add, a rekey). */
