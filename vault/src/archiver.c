@@ -33,6 +33,7 @@
 #include "chunker.h"
 #include "filecache.h"
 #include "internal.h"
+#include "locks.h"
 #include "repo.h"
 
 #define READ_BLOCK (8u * 1024 * 1024)
@@ -453,8 +454,12 @@ static int content_in_index(adder *a, const uint8_t *ids, uint32_t n)
 {
     int ok = 1;
     pthread_mutex_lock(&a->index_lock);
-    for (uint32_t i = 0; i < n && ok; i++)
-        ok = index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES) != NULL;
+    for (uint32_t i = 0; i < n && ok; i++) {
+        const index_slot *s =
+            index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES);
+        /* a blob in a pack a prune condemned must be stored anew */
+        ok = s && !index_slot_condemned(&a->v->index, s);
+    }
     pthread_mutex_unlock(&a->index_lock);
     return ok;
 }
@@ -941,13 +946,28 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     rec.time_sec = now.tv_sec;
     rec.time_nsec = (uint32_t)now.tv_nsec;
 
-    vault_error rc = repo_load_index(v);
+    /* The add marker goes up before the index is read: a prune that
+     * condemns packs after this point sees it and waits for this add
+     * (format spec "Pruning without locks"). */
+    lock_record marker = {.kind = LOCK_ADD, .time = vault_now(),
+                          .pid = (uint32_t)getpid()};
+    if (gethostname(marker.host, sizeof marker.host - 1) != 0)
+        marker.host[0] = '\0';
+    vault_error rc = lock_write(v, &marker);
     if (rc != VAULT_OK)
         return rc;
+    repo_forget_index(v); /* marks may have appeared since it was loaded */
+    rc = repo_load_index(v);
+    if (rc != VAULT_OK) {
+        lock_remove(v, marker.name);
+        return rc;
+    }
 
     adder *a = calloc(1, sizeof *a);
-    if (!a)
+    if (!a) {
+        lock_remove(v, marker.name);
         return vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
     a->v = v;
     a->o = o;
     a->r = r;
@@ -1029,6 +1049,9 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     free(a->queue);
     free(a->buf);
     free(a);
+    /* Committed (or failed): this add no longer holds back a prune.  If
+     * the removal fails the marker goes stale, which only delays pruning. */
+    (void)lock_remove(v, marker.name);
     if (rc != VAULT_OK) {
         /* Pending entries of an aborted add point nowhere. */
         repo_forget_index(v);

@@ -392,6 +392,7 @@ void index_free(vault_index *ix)
     free(ix->slots);
     free(ix->table);
     free(ix->packs);
+    free(ix->pack_condemned);
     free(ix->pack_table);
     memset(ix, 0, sizeof *ix);
 }
@@ -486,12 +487,17 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
     if (ix->n_packs == ix->cap_packs) {
         size_t cap = ix->cap_packs ? ix->cap_packs * 2 : 64;
         uint8_t(*p)[32] = realloc(ix->packs, cap * sizeof *p);
-        if (!p)
+        if (p)
+            ix->packs = p;
+        uint8_t *flags = realloc(ix->pack_condemned, cap);
+        if (flags)
+            ix->pack_condemned = flags;
+        if (!p || !flags)
             return vault_fail(VAULT_E_NOMEM, "index: out of memory");
-        ix->packs = p;
         ix->cap_packs = cap;
     }
     memcpy(ix->packs[ix->n_packs], pack_id, 32);
+    ix->pack_condemned[ix->n_packs] = 0;
     size_t mask = ix->pack_table_size - 1;
     size_t h = id_hash(pack_id) & mask;
     while (ix->pack_table[h])
@@ -523,8 +529,17 @@ vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
             return rc;
     }
     if (found) {
-        if (found->pack == INDEX_PENDING && pack != INDEX_PENDING)
-            slot_fill(found, pack, e);
+        if (found->pack == INDEX_PENDING) {
+            if (pack != INDEX_PENDING)
+                slot_fill(found, pack, e);
+        } else if (ix->pack_condemned[found->pack]) {
+            if (pack == INDEX_PENDING) {
+                found->pack = INDEX_PENDING; /* store it anew */
+                *inserted = 1;
+            } else if (!ix->pack_condemned[pack]) {
+                slot_fill(found, pack, e);
+            }
+        }
         return VAULT_OK;
     }
     if (ix->n_slots >= UINT32_MAX - 1)
@@ -568,6 +583,20 @@ void index_slot_entry(const vault_index *ix, const index_slot *s,
     e->type = (uint8_t)((s->length_type >> 28) & 3);
     e->flags = (uint8_t)((s->length_type >> 30) & 1);
     e->raw_len = s->raw_len;
+}
+
+vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
+{
+    uint32_t number;
+    vault_error rc = pack_number(ix, pack_id, &number);
+    if (rc == VAULT_OK)
+        ix->pack_condemned[number] = 1;
+    return rc;
+}
+
+int index_slot_condemned(const vault_index *ix, const index_slot *s)
+{
+    return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
 }
 
 static void index_key(const keyring *k, uint32_t epoch,

@@ -101,6 +101,7 @@ typedef struct vault_index {
     uint32_t *table; /* slot number + 1; 0 empty; power-of-two size */
     size_t table_size;
     uint8_t (*packs)[32];
+    uint8_t *pack_condemned; /* per pack: listed in a prune mark */
     size_t n_packs, cap_packs;
     uint32_t *pack_table; /* pack number + 1, for dedup of pack IDs */
     size_t pack_table_size;
@@ -114,12 +115,19 @@ vault_error index_load(vault_index *ix, backend *be, const keyring *k);
 const index_slot *index_find(const vault_index *ix,
                              const uint8_t id[CHUNK_ID_BYTES]);
 /* Adds an entry (pack_id NULL: pending, to be completed). If the ID is
- * present already, leaves it. *inserted tells which. */
+ * present already, leaves it - except that an entry in a condemned pack
+ * gives way: to an entry in a pack that is not condemned, and to a pending
+ * request (the blob is stored anew, *inserted is 1).  *inserted tells
+ * whether a pending entry was made. */
 vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                       const uint8_t *pack_id, const pack_entry *e,
                       int *inserted);
 void index_slot_entry(const vault_index *ix, const index_slot *s,
                       pack_entry *e);
+/* Marks a pack as condemned by a prune mark: its blobs still read, but
+ * adds do not deduplicate against them.  Call before loading entries. */
+vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32]);
+int index_slot_condemned(const vault_index *ix, const index_slot *s);
 
 /* An index segment for packs: pack i (pack_ids + 32 i) holds
  * entries[starts[i] .. starts[i+1]).  Saved under the SHA-256 of its

@@ -19,6 +19,7 @@
 
 #include "age.h"
 #include "internal.h"
+#include "locks.h"
 #include "repo.h"
 #include "restore.h"
 
@@ -246,7 +247,17 @@ vault_error repo_load_index(vault_t *v)
 {
     if (v->index_loaded)
         return VAULT_OK;
-    vault_error rc = index_load(&v->index, v->be, v->keys);
+    /* Packs that a prune has condemned first, so that their entries give
+     * way to copies elsewhere (format spec "Pruning without locks"). */
+    lock_record *locks;
+    size_t n_locks;
+    vault_error rc = locks_load(v, &locks, &n_locks, NULL);
+    for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++)
+        for (uint32_t j = 0; rc == VAULT_OK && j < locks[i].n_packs; j++)
+            rc = index_condemn_pack(&v->index, locks[i].packs + 32 * j);
+    locks_free(locks, n_locks);
+    if (rc == VAULT_OK)
+        rc = index_load(&v->index, v->be, v->keys);
     if (rc != VAULT_OK) {
         index_free(&v->index);
         index_init(&v->index);

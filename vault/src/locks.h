@@ -1,0 +1,52 @@
+/*
+ * locks.h - the objects in locks/: markers that let `prune` run safely
+ * while other machines `add` without a lock.  Private.
+ * Format spec: "Pruning without locks".
+ *
+ * Two kinds, both sealed with a key derived from the epoch's write key so
+ * that every member (writers too) can read them and storage cannot forge
+ * them:
+ *   - an add marker, written when an add starts and removed after its
+ *     snapshot is committed (a crash leaves it behind: it goes stale);
+ *   - a prune mark, listing packs condemned by a prune: adds that see it
+ *     do not deduplicate against them, and a later phase deletes them once
+ *     no add that might still reference them can be running.
+ */
+#ifndef VAULT_LOCKS_H
+#define VAULT_LOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vault.h"
+
+#define LOCK_MAGIC "VAULTLK1"
+#define LOCK_MAX_BYTES (64u * 1024 * 1024)
+#define LOCK_HOST_MAX 255
+
+typedef enum lock_kind { LOCK_ADD = 1, LOCK_PRUNE_MARK = 2 } lock_kind;
+
+typedef struct lock_record {
+    char name[65];     /* object name (set by lock_write / locks_load) */
+    lock_kind kind;
+    int64_t time;      /* when written, unix seconds (writer's clock) */
+    uint32_t pid;
+    char host[LOCK_HOST_MAX + 1];
+    uint8_t *packs;    /* prune marks: n_packs × 32-byte pack names */
+    uint32_t n_packs;
+} lock_record;
+
+/* Seals and saves rec under locks/; fills rec->name. */
+vault_error lock_write(vault_t *v, lock_record *rec);
+vault_error lock_remove(vault_t *v, const char *name);
+/* Every lock object the member can open (others are skipped: sealed in an
+ * epoch it does not hold, or damaged - counted in *unreadable if given). */
+vault_error locks_load(vault_t *v, lock_record **out, size_t *n,
+                       size_t *unreadable);
+void locks_free(lock_record *list, size_t n);
+
+/* Encoding, exposed for tests and fuzzing. */
+vault_error lock_encode(const lock_record *rec, uint8_t **out, size_t *len);
+vault_error lock_decode(const uint8_t *data, size_t len, lock_record *out);
+
+#endif
