@@ -221,9 +221,12 @@ static void names_expect(const char *dir, const char *const *expect)
         n++;
     if (s.n != n) {
         char got[1024] = "";
-        for (size_t i = 0; i < s.n; i++) {
-            strncat(got, " ", sizeof got - strlen(got) - 1);
-            strncat(got, s.v[i], sizeof got - strlen(got) - 1);
+        size_t used = 0;
+        for (size_t i = 0; i < s.n && used < sizeof got; i++) {
+            int w = snprintf(got + used, sizeof got - used, " %s", s.v[i]);
+            if (w < 0)
+                break;
+            used += (size_t)w;
         }
         fail_msg("%s holds %zu entries, expected %zu:%s", dir, s.n, n, got);
     }

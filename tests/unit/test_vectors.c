@@ -25,9 +25,10 @@ static vault_identity_t *load_key(const char *name)
 /* A private copy of the vault, so damage never touches the original. */
 static char *copy_vault(char *dir)
 {
-    char *path = malloc(strlen(dir) + 16);
+    size_t size = strlen(dir) + 16;
+    char *path = malloc(size);
     assert_non_null(path);
-    sprintf(path, "%s/vault", dir);
+    snprintf(path, size, "%s/vault", dir);
     assert_int_equal(test_run("cp -a '%s/vault' '%s'", VECTORS, path), 0);
     return path;
 }
@@ -183,8 +184,11 @@ static void test_damage_cases(void **state)
     text = realloc(text, len + 1);
     text[len] = '\0';
     int cases = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (line[0] == '#')
+    for (char *line = text, *next; *line; line = next) {
+        next = line + strcspn(line, "\n");
+        if (*next)
+            *next++ = '\0';
+        if (line[0] == '#' || line[0] == '\0')
             continue;
         char name[64], object[256], offset[32], xor_hex[8], op[32],
             expect[64];
