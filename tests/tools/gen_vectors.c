@@ -361,6 +361,21 @@ int main(int argc, char **argv)
         pack_name, pack_name);
     write_file("damage.txt", text, n);
 
+    /* git keeps no empty folders, and a vault needs none of them (they
+     * are made on the first save into them): remove them here so that
+     * the committed copy and a regenerated one are alike. */
+    static const char *const folders[] = {"keys", "index", "snapshots",
+                                          "locks"};
+    char dir[4200];
+    for (int i = 0; i < 256; i++) {
+        snprintf(dir, sizeof dir, "%s/data/%02x", vault_path, i);
+        rmdir(dir); /* fails, as it should, when not empty */
+    }
+    for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", vault_path, folders[i]);
+        rmdir(dir);
+    }
+
     pack_writer_free(&pw);
     vault_close(v);
     vault_identity_free(owner);
