@@ -13,7 +13,10 @@
 # (at most 3 new data chunks, growth at most 4 MiB + 64 KiB) from a note
 # into a failure.  The spec's chunker (FastCDC, normalized, 256 KiB / 1 MiB
 # / 4 MiB) resynchronises after an edit within a few chunks but not always
-# within three: about a quarter of random keys and contents need more.
+# within three: in 3000 simulated 1 MiB overwrites of 64 MiB random files
+# (random keys), 24% made more than 3 new chunks and 25% more than 4 MiB;
+# the worst made 13 chunks, 15 MiB.  The hard bound is 24 MiB, well below
+# the 32 MiB a chunker that never resynchronised would store.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -117,9 +120,8 @@ check_edit() {
     [ "$added" -ge "$min_new" ] ||
         fail "$name: only $added bytes added; the $min_new new random bytes must be stored"
     [ "$blobs" -ge 2 ] || fail "$name: $blobs new blobs; expected a data chunk and trees"
-    # Never anything like the whole file: a quarter of it is far beyond any
-    # resynchronisation the chunker needs.
-    [ "$growth" -le $((16 * MiB)) ] ||
+    # Never anything like the rest of the file (see the top).
+    [ "$growth" -le $((24 * MiB)) ] ||
         fail "$name: vault grew by $growth bytes for a small edit of a 64 MiB file"
     # The tight bound: 1..3 data chunks plus the trees, at most 4 MiB.
     if [ "$blobs" -gt $((3 + trees)) ] || [ "$growth" -gt $((4 * MiB + 65536)) ]; then
