@@ -1,6 +1,6 @@
 /*
- * chunker.h - keyed content-defined chunking (FastCDC with normalized
- * chunking).  Private to the library.  Format spec: "Chunking".
+ * chunker.h - keyed content-defined chunking (a FastCDC-style gear hash
+ * with one mask).  Private to the library.  Format spec: "Chunking".
  *
  * The gear table is derived from a vault secret, so cut points (and so
  * chunk sizes) reveal nothing to whoever lacks it about which known file
@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define CHUNKER_MIN_SIZE (256u * 1024)      /* no cut before this */
-#define CHUNKER_AVG_SIZE (1024u * 1024)     /* the normalization point */
+#define CHUNKER_AVG_SIZE (1024u * 1024)     /* 2^20: one cut test in AVG */
 #define CHUNKER_MAX_SIZE (4u * 1024 * 1024) /* always cut here */
 #define CHUNKER_GEAR_KEY_BYTES 32
 
