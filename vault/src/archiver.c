@@ -910,7 +910,7 @@ static vault_error run_add(adder *a, snapshot_record *rec)
 static unsigned worker_count(const vault_add_options *o)
 {
     if (o->threads > 0)
-        return (unsigned)o->threads;
+        return (unsigned)(o->threads > 256 ? 256 : o->threads);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
 }
@@ -926,6 +926,20 @@ static const char *default_cache_dir(char *buf, size_t size)
     else
         return NULL;
     return buf;
+}
+
+/* Takes the add marker down.  If that fails the marker goes stale, which
+ * only delays pruning; and a failing add keeps its own detail, not the
+ * removal's (with a dead disk both fail, and the first is the news). */
+static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
+{
+    char detail[512] = "";
+    if (rc != VAULT_OK)
+        snprintf(detail, sizeof detail, "%s", vault_last_error());
+    (void)lock_remove(v, name);
+    if (rc != VAULT_OK)
+        vault_fail(rc, "%s", detail);
+    return rc;
 }
 
 vault_error vault_add(vault_t *v, const vault_add_options *o,
@@ -958,16 +972,13 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
         return rc;
     repo_forget_index(v); /* marks may have appeared since it was loaded */
     rc = repo_load_index(v);
-    if (rc != VAULT_OK) {
-        lock_remove(v, marker.name);
-        return rc;
-    }
+    if (rc != VAULT_OK)
+        return marker_remove(v, marker.name, rc);
 
     adder *a = calloc(1, sizeof *a);
-    if (!a) {
-        lock_remove(v, marker.name);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
-    }
+    if (!a)
+        return marker_remove(v, marker.name,
+                             vault_fail(VAULT_E_NOMEM, "out of memory"));
     a->v = v;
     a->o = o;
     a->r = r;
@@ -1049,9 +1060,8 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     free(a->queue);
     free(a->buf);
     free(a);
-    /* Committed (or failed): this add no longer holds back a prune.  If
-     * the removal fails the marker goes stale, which only delays pruning. */
-    (void)lock_remove(v, marker.name);
+    /* Committed (or failed): this add no longer holds back a prune. */
+    marker_remove(v, marker.name, rc);
     if (rc != VAULT_OK) {
         /* Pending entries of an aborted add point nowhere. */
         repo_forget_index(v);

@@ -495,20 +495,10 @@ typedef struct fs_out {
     int hole_at_end; /* the last chunk was skipped: ftruncate sets size */
 } fs_out;
 
-/* Writes a chunk, or seeks over it if it is all zeros (a hole). */
-static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
-                           size_t len)
+static vault_error write_all_fd(int fd, const uint8_t *data, size_t len)
 {
-    (void)r;
-    fs_out *out = ctx;
-    out->hole_at_end = all_zero(data, len);
-    if (out->hole_at_end) {
-        if (lseek(out->fd, (off_t)len, SEEK_CUR) < 0)
-            return vault_fail_errno(errno, "seek");
-        return VAULT_OK;
-    }
     while (len > 0) {
-        ssize_t w = write(out->fd, data, len);
+        ssize_t w = write(fd, data, len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -516,6 +506,52 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
         }
         data += w;
         len -= (size_t)w;
+    }
+    return VAULT_OK;
+}
+
+/* The file system's block: runs of zeros this long become holes. */
+#define HOLE_BLOCK 4096
+
+/* Writes a chunk, seeking over every block-sized run of zeros so that a
+ * sparse file comes back sparse (chunks are large: a file with a few
+ * bytes in a big hole has them in a chunk that is otherwise zeros). */
+static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
+                           size_t len)
+{
+    (void)r;
+    fs_out *out = ctx;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t block = len - pos < HOLE_BLOCK ? len - pos : HOLE_BLOCK;
+        if (all_zero(data + pos, block)) {
+            size_t run = block;
+            while (pos + run < len) {
+                size_t next = len - pos - run < HOLE_BLOCK ? len - pos - run
+                                                           : HOLE_BLOCK;
+                if (!all_zero(data + pos + run, next))
+                    break;
+                run += next;
+            }
+            if (lseek(out->fd, (off_t)run, SEEK_CUR) < 0)
+                return vault_fail_errno(errno, "seek");
+            pos += run;
+            out->hole_at_end = 1;
+            continue;
+        }
+        size_t run = block;
+        while (pos + run < len) {
+            size_t next = len - pos - run < HOLE_BLOCK ? len - pos - run
+                                                       : HOLE_BLOCK;
+            if (all_zero(data + pos + run, next))
+                break;
+            run += next;
+        }
+        vault_error rc = write_all_fd(out->fd, data + pos, run);
+        if (rc != VAULT_OK)
+            return rc;
+        pos += run;
+        out->hole_at_end = 0;
     }
     return VAULT_OK;
 }
