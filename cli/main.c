@@ -114,6 +114,23 @@ static const cli_command commands[] = {
      "epochs in the current one and deletes the old objects, so removed\n"
      "members' old secrets open nothing in the vault. Snapshot IDs change.\n"
      "Do not run it while other machines add to the vault.\n"},
+    {"check", "verify the vault and name what any damage affects", cmd_check,
+     "usage: vault check [VAULT] [--read-data | --read-data-subset N%]\n"
+     "\n"
+     "Verifies the config, the envelopes, the index, that every indexed\n"
+     "pack exists and is large enough, every snapshot, every tree, and\n"
+     "that everything the snapshots reference is indexed. Each problem is\n"
+     "printed with the snapshots and files it affects; the check goes on\n"
+     "with the rest. Packs that no index lists (left by an interrupted add)\n"
+     "are warnings. A writer checks what it can without read keys and says\n"
+     "what it skipped. Exits 0 if no problem was found, 1 if any was.\n"
+     "\n"
+     "  -i, --identity FILE        a member's identity (or $VAULT_IDENTITY)\n"
+     "  --read-data                also read every pack whole: its name, its\n"
+     "                             trailer and every blob must verify\n"
+     "  --read-data-subset N%      read about N% of the packs, chosen at\n"
+     "                             random (at least one)\n"
+     "  --json                     print problems and counts as JSON\n"},
 };
 
 static void print_version(void)

@@ -320,6 +320,85 @@ vault_extract(vault_t *vault, const char *id,
               const vault_extract_options *options,
               vault_extract_result *result);
 
+/* ---------------------------------------------------------------------------
+ * Checking.  vault_check verifies the vault as far as the member's secrets
+ * allow (format spec "Checking"), reports every problem with the snapshots
+ * and files it affects, and goes on with the rest.
+ */
+
+/* A snapshot, and a path in it, that a problem affects. */
+typedef struct vault_check_ref {
+    const char *snapshot; /* short ID: the object name's first 8 digits */
+    const char *path;     /* "/home/ann/x" ("/": the root); NULL: the
+                             snapshot object itself */
+} vault_check_ref;
+
+typedef struct vault_check_problem {
+    /* What is damaged: "config", "keys/<name>", "index/<name>",
+     * "snapshots/<name>", "data/<2>/<name>", or "index" for blobs that
+     * snapshots reference but no index segment lists. */
+    const char *object;
+    const char *what;  /* what is wrong, in words */
+    int warning;       /* 1: not damage (a pack no index segment lists, as
+                          an interrupted add leaves; an envelope none of
+                          this member's epochs opens); not counted in
+                          problems */
+    const vault_check_ref *affects; /* sorted, no duplicates */
+    size_t n_affects;
+    int affects_truncated; /* 1: more are affected than listed */
+} vault_check_problem;
+
+typedef struct vault_check_options {
+    int read_data; /* read every pack whole: name, trailer, every blob */
+    /* > 0 (and read_data off): read about this percentage (0..100] of the
+     * indexed packs, at least one, chosen at random with seed. */
+    double read_data_percent;
+    uint64_t seed; /* 0: a random seed (vault_check_result.seed tells) */
+    /* Told about each problem and warning; everything it gets lives only
+     * during the call. */
+    void (*on_problem)(void *ctx, const vault_check_problem *problem);
+    void *on_problem_ctx;
+} vault_check_options;
+
+/* Parts a member's secrets do not let it check (vault_check_result). */
+#define VAULT_CHECK_SKIPPED_SNAPSHOTS 1u /* snapshot contents (writers) */
+#define VAULT_CHECK_SKIPPED_TREES 2u     /* trees and what they reference */
+#define VAULT_CHECK_SKIPPED_BLOBS 4u     /* decrypting blobs and trailers */
+#define VAULT_CHECK_SKIPPED_EPOCHS 8u    /* objects sealed in key epochs
+                                            this member does not hold */
+
+typedef struct vault_check_result {
+    uint64_t envelopes;      /* keys/ objects that verified */
+    uint64_t index_segments; /* segments that loaded */
+    uint64_t snapshots;      /* snapshots that verified (writers: by name
+                                and header only) */
+    uint64_t trees;          /* distinct trees read and decoded */
+    uint64_t blobs;          /* distinct blobs the index lists */
+    uint64_t packs;          /* packs the index lists */
+    uint64_t packs_read;     /* packs read whole */
+    uint64_t blobs_read;     /* blobs decrypted and verified */
+    uint64_t unindexed_packs; /* packs no index segment lists (warnings) */
+    uint64_t problems;       /* problems reported (not warnings) */
+    uint64_t warnings;
+    uint64_t skipped_objects; /* sealed in key epochs this member lacks */
+    unsigned skipped;        /* VAULT_CHECK_SKIPPED_* */
+    char skipped_text[256];  /* the skipped parts in words; "" if none */
+    uint64_t seed;           /* the seed that picked a read subset */
+} vault_check_result;
+
+/*
+ * Checks the vault: config, envelopes, index segments, that every indexed
+ * pack exists and is large enough, packs no segment lists (warnings), and
+ * (with read access) every snapshot, every tree once and that every
+ * referenced blob is indexed; with read_data also every pack's content.
+ * options and result may be NULL.  VAULT_OK if no problem was found,
+ * VAULT_E_CORRUPT if any was (each reported), or an error that stopped
+ * the check.  Warnings alone leave it VAULT_OK.
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_check(vault_t *vault, const vault_check_options *options,
+            vault_check_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -673,9 +673,48 @@ static int collect_name(void *ctx, const char *name, uint64_t size)
     return 0;
 }
 
-static vault_error index_load_segment(vault_index *ix, const keyring *k,
-                                      const char *name, const uint8_t *file,
-                                      size_t len)
+/* Parses an authenticated segment's plaintext in full; only when all of
+ * it is valid are the entries handed to fn, in order, so that a damaged
+ * segment contributes nothing. */
+static vault_error segment_entries(const char *name, const uint8_t *plain,
+                                   size_t body, index_entry_fn fn, void *ctx)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *p = plain, *end = plain + body;
+        uint32_t n_packs = load_le32(p);
+        p += 4;
+        for (uint32_t i = 0; i < n_packs; i++) {
+            if ((size_t)(end - p) < 36)
+                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                  name);
+            const uint8_t *pack_id = p;
+            uint32_t n = load_le32(p + 32);
+            p += 36;
+            if ((uint64_t)n * PACK_ENTRY_BYTES > (size_t)(end - p))
+                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                  name);
+            for (uint32_t j = 0; j < n; j++, p += PACK_ENTRY_BYTES) {
+                pack_entry e;
+                if (!entry_decode(p, &e))
+                    return vault_fail(VAULT_E_CORRUPT,
+                                      "index/%s: bad entry", name);
+                if (pass == 1) {
+                    vault_error rc = fn(ctx, pack_id, &e);
+                    if (rc != VAULT_OK)
+                        return rc;
+                }
+            }
+        }
+        if (p != end)
+            return vault_fail(VAULT_E_CORRUPT, "index/%s: trailing bytes",
+                              name);
+    }
+    return VAULT_OK;
+}
+
+static vault_error segment_parse(const keyring *k, const char *name,
+                                 const uint8_t *file, size_t len,
+                                 index_entry_fn fn, void *ctx, int *skipped)
 {
     vault_error rc = object_check_name(BACKEND_INDEX, name, file, len);
     if (rc != VAULT_OK)
@@ -685,9 +724,13 @@ static vault_error index_load_segment(vault_index *ix, const keyring *k,
         return vault_fail(VAULT_E_CORRUPT, "index/%s: not an index segment",
                           name);
     uint32_t epoch = load_le32(file + 8);
-    if (!keyring_epoch(k, epoch))
-        return VAULT_OK; /* a later epoch than ours: it indexes data sealed
-                            out of this member's reach (it was unshared) */
+    if (!keyring_epoch(k, epoch)) {
+        /* A later epoch than ours: it indexes data sealed out of this
+         * member's reach (it was unshared). */
+        if (skipped)
+            *skipped = 1;
+        return VAULT_OK;
+    }
     size_t body = len - INDEX_HEADER_BYTES - AEAD_TAG;
     uint8_t *plain = malloc(body);
     if (!plain)
@@ -703,39 +746,33 @@ static vault_error index_load_segment(vault_index *ix, const keyring *k,
         return vault_fail(VAULT_E_CORRUPT,
                           "index/%s: authentication failed", name);
     }
-    const uint8_t *p = plain, *end = plain + body;
-    uint32_t n_packs = load_le32(p);
-    p += 4;
-    rc = VAULT_OK;
-    for (uint32_t i = 0; i < n_packs && rc == VAULT_OK; i++) {
-        if ((size_t)(end - p) < 36) {
-            rc = vault_fail(VAULT_E_CORRUPT, "index/%s: truncated", name);
-            break;
-        }
-        const uint8_t *pack_id = p;
-        uint32_t n = load_le32(p + 32);
-        p += 36;
-        if ((uint64_t)n * PACK_ENTRY_BYTES > (size_t)(end - p)) {
-            rc = vault_fail(VAULT_E_CORRUPT, "index/%s: truncated", name);
-            break;
-        }
-        for (uint32_t j = 0; j < n; j++, p += PACK_ENTRY_BYTES) {
-            pack_entry e;
-            int inserted;
-            if (!entry_decode(p, &e)) {
-                rc = vault_fail(VAULT_E_CORRUPT, "index/%s: bad entry",
-                                name);
-                break;
-            }
-            rc = index_add(ix, e.id, pack_id, &e, &inserted);
-            if (rc != VAULT_OK)
-                break;
-        }
-    }
-    if (rc == VAULT_OK && p != end)
-        rc = vault_fail(VAULT_E_CORRUPT, "index/%s: trailing bytes", name);
+    rc = segment_entries(name, plain, body, fn, ctx);
     free(plain);
     return rc;
+}
+
+vault_error index_segment_read(backend *be, const keyring *k,
+                               const char *name, index_entry_fn fn,
+                               void *ctx, int *skipped)
+{
+    if (skipped)
+        *skipped = 0;
+    uint8_t *file;
+    size_t len;
+    vault_error rc = backend_load(be, BACKEND_INDEX, name, 0, 0,
+                                  INDEX_MAX_BYTES, &file, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = segment_parse(k, name, file, len, fn, ctx, skipped);
+    free(file);
+    return rc;
+}
+
+static vault_error index_add_entry(void *ctx, const uint8_t pack_id[32],
+                                   const pack_entry *e)
+{
+    int inserted;
+    return index_add(ctx, e->id, pack_id, e, &inserted);
 }
 
 vault_error index_load(vault_index *ix, backend *be, const keyring *k)
@@ -747,14 +784,8 @@ vault_error index_load(vault_index *ix, backend *be, const keyring *k)
     if (rc == VAULT_OK && stopped)
         rc = vault_fail(VAULT_E_NOMEM, "index: out of memory");
     for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
-        uint8_t *file;
-        size_t len;
-        rc = backend_load(be, BACKEND_INDEX, names.names[i], 0, 0,
-                          INDEX_MAX_BYTES, &file, &len);
-        if (rc != VAULT_OK)
-            break;
-        rc = index_load_segment(ix, k, names.names[i], file, len);
-        free(file);
+        rc = index_segment_read(be, k, names.names[i], index_add_entry, ix,
+                                NULL);
         ix->n_segments++;
     }
     free(names.names);

@@ -112,6 +112,18 @@ void index_init(vault_index *ix);
 void index_free(vault_index *ix);
 /* Loads and authenticates every index segment the member can read. */
 vault_error index_load(vault_index *ix, backend *be, const keyring *k);
+/* One entry of an index segment: e is a blob of pack pack_id. */
+typedef vault_error (*index_entry_fn)(void *ctx, const uint8_t pack_id[32],
+                                      const pack_entry *e);
+/* Loads index/<name>, checks its name, authenticates and parses it in
+ * full, and only then calls fn for each of its entries in order (a
+ * damaged segment calls fn for none; a non-OK return from fn stops and is
+ * returned).  A segment sealed in a key epoch k does not hold is skipped:
+ * VAULT_OK with *skipped set (skipped may be NULL).  index_load is this
+ * over every segment, all or nothing; `check` goes on past damaged ones. */
+vault_error index_segment_read(backend *be, const keyring *k,
+                               const char *name, index_entry_fn fn,
+                               void *ctx, int *skipped);
 const index_slot *index_find(const vault_index *ix,
                              const uint8_t id[CHUNK_ID_BYTES]);
 /* Adds an entry (pack_id NULL: pending, to be completed). If the ID is
