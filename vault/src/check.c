@@ -1242,25 +1242,24 @@ static vault_error read_packs(checker *c)
 
 /* --- reporting packs ---------------------------------------------------- */
 
+static int pack_name_cmp(const void *a, const void *b)
+{
+    const pack_rec *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
 static vault_error report_packs(checker *c)
 {
-    size_t *order = malloc((c->n_packs ? c->n_packs : 1) * sizeof *order);
+    /* By name, so that reports come out in a stable order. */
+    pack_rec **order = malloc((c->n_packs ? c->n_packs : 1) * sizeof *order);
     if (!order)
         return nomem();
     for (size_t i = 0; i < c->n_packs; i++)
-        order[i] = i;
-    /* By name, so that reports come out in a stable order. */
-    for (size_t i = 1; i < c->n_packs; i++)
-        for (size_t j = i; j > 0 && strcmp(c->packs[order[j - 1]].name,
-                                           c->packs[order[j]].name) > 0;
-             j--) {
-            size_t t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+        order[i] = &c->packs[i];
+    qsort(order, c->n_packs, sizeof *order, pack_name_cmp);
     vault_error rc = VAULT_OK;
     for (size_t i = 0; i < c->n_packs && rc == VAULT_OK; i++) {
-        pack_rec *p = &c->packs[order[i]];
+        pack_rec *p = order[i];
         if (!p->n_findings)
             continue;
         affects a = {0};
