@@ -77,6 +77,8 @@ int cmd_share(int argc, char **argv);
 int cmd_members(int argc, char **argv);
 int cmd_unshare(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);

@@ -399,6 +399,163 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_check(vault_t *vault, const vault_check_options *options,
             vault_check_result *result);
 
+/* ---------------------------------------------------------------------------
+ * Forgetting snapshots and pruning the data nobody references any more
+ * (format spec "Forget policies" and "Pruning without locks").  Both are
+ * for owners only: a reader could do the same with the keys it holds, but
+ * vault keeps destruction, like sharing, to owners.
+ */
+
+/* Why vault_forget kept a snapshot: bits of vault_forget_entry.reasons. */
+#define VAULT_KEEP_LAST 0x01u    /* one of the --keep-last newest */
+#define VAULT_KEEP_HOURLY 0x02u  /* newest of one of the kept hours */
+#define VAULT_KEEP_DAILY 0x04u
+#define VAULT_KEEP_WEEKLY 0x08u  /* ISO weeks, Monday to Sunday */
+#define VAULT_KEEP_MONTHLY 0x10u
+#define VAULT_KEEP_YEARLY 0x20u
+#define VAULT_KEEP_TAG 0x40u     /* has every tag of a keep_tags list */
+#define VAULT_KEEP_UNREADABLE 0x80u /* sealed in a key epoch this member
+                                       lacks: never forgotten by policy */
+#define VAULT_KEEP_NOT_NAMED 0x100u /* forget by ID: not one of those named */
+
+/* keep_* value meaning "every bucket" (restic's "unlimited"). */
+#define VAULT_KEEP_ALL (-1)
+
+/* How snapshots are grouped before the policy is applied to each group
+ * (restic's --group-by).  0 means host and paths, the default. */
+#define VAULT_GROUP_HOST 0x1u
+#define VAULT_GROUP_PATHS 0x2u
+#define VAULT_GROUP_TAGS 0x4u
+#define VAULT_GROUP_NONE 0x8u /* alone: all snapshots form one group */
+
+typedef struct vault_forget_options {
+    /* Either snapshots to remove by reference (ID prefixes, "latest")... */
+    const char *const *snapshots;
+    size_t n_snapshots;
+    /* ...or a policy, applied to each group separately, newest snapshot
+     * first.  For the calendar rules the snapshots fall into buckets by
+     * local time (hour, day, ISO week, month, year); the newest snapshot
+     * of each of the N newest buckets that hold snapshots is kept.
+     * keep_last keeps the N newest.  0 turns a rule off, VAULT_KEEP_ALL
+     * keeps every bucket.  A snapshot any rule keeps is kept. */
+    int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+        keep_yearly;
+    /* Keep snapshots that carry every tag of one of these lists; a list
+     * is tags separated by commas ("a,b"); "" matches untagged ones. */
+    const char *const *keep_tags;
+    size_t n_keep_tags;
+    unsigned group_by; /* VAULT_GROUP_* bits; 0: host and paths */
+    int dry_run;       /* decide and report, remove nothing */
+} vault_forget_options;
+
+typedef struct vault_forget_entry {
+    const vault_snapshot_info *snapshot; /* into the result's own list */
+    int removed;      /* removed (with dry_run: would be) */
+    unsigned reasons; /* VAULT_KEEP_* bits when kept */
+    size_t group;     /* entries with the same group were judged together */
+} vault_forget_entry;
+
+typedef struct vault_forget_result {
+    vault_forget_entry *entries; /* by group, oldest first within one */
+    size_t n_entries;
+    size_t n_groups, n_kept, n_removed;
+    vault_snapshot_info *list_; /* owned storage; use the entries */
+    size_t n_list_;
+} vault_forget_result;
+
+/*
+ * Removes snapshot objects, named or by policy (owners only).  With no
+ * policy and no snapshots it refuses (VAULT_E_INVALID), as it does for
+ * both at once, and for a tag-only policy that would empty a group.
+ * Data is not deleted: vault_prune reclaims what no snapshot references.
+ * The result lists every snapshot, kept or removed; free it with
+ * vault_forget_result_free (also after a failure).
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_forget(vault_t *vault, const vault_forget_options *options,
+             vault_forget_result *result);
+VAULT_API void vault_forget_result_free(vault_forget_result *result);
+
+#define VAULT_PRUNE_MAX_UNUSED_DEFAULT 5 /* percent, as restic's */
+#define VAULT_PRUNE_STALE_SECONDS (24 * 3600) /* add markers older are stale */
+
+typedef struct vault_prune_options {
+    int dry_run;           /* decide and report, change nothing */
+    int64_t grace_seconds; /* a prune mark is swept only once this old;
+                              0 (the default) for a vault that only this
+                              machine writes; longer than any sync delay
+                              plus any add for a synced folder */
+    int max_unused_percent; /* 0..100: tolerated unused space after the
+                               prune, as a share of all pack bytes; -1:
+                               VAULT_PRUNE_MAX_UNUSED_DEFAULT */
+} vault_prune_options;
+
+/* An add marker that holds sweeps back (an add running, or crashed less
+ * than VAULT_PRUNE_STALE_SECONDS ago). */
+typedef struct vault_prune_marker {
+    char host[256];
+    uint32_t pid;
+    int64_t time; /* when the add started (its machine's clock) */
+} vault_prune_marker;
+
+/* Why a prune mark was not swept: bits of vault_prune_pending.waiting. */
+#define VAULT_PRUNE_WAIT_ADD 0x1u        /* live add markers (see list) */
+#define VAULT_PRUNE_WAIT_GRACE 0x2u      /* younger than the grace period */
+#define VAULT_PRUNE_WAIT_UNREADABLE 0x4u /* lock objects this member cannot
+                                            open: they may be add markers */
+
+typedef struct vault_prune_pending {
+    char mark[65];        /* the mark's object name under locks/ */
+    int64_t time;         /* when it was written */
+    uint64_t packs;       /* packs it condemns */
+    uint64_t bytes;       /* their size, of those still present */
+    unsigned waiting;     /* VAULT_PRUNE_WAIT_* */
+    int64_t sweep_after;  /* with VAULT_PRUNE_WAIT_GRACE: from when */
+    int written_now;      /* the mark this prune wrote */
+} vault_prune_pending;
+
+typedef struct vault_prune_result {
+    /* The vault as the mark phase saw it. */
+    uint64_t snapshots;
+    uint64_t packs, pack_bytes;      /* present in data/ */
+    uint64_t blobs_used, bytes_used; /* referenced, counted once */
+    uint64_t bytes_unused;           /* in packs not already condemned */
+    /* Phase 1, mark: packs condemned by the new mark. */
+    uint64_t packs_unused;     /* no referenced blob */
+    uint64_t packs_repacked;   /* referenced blobs copied out first */
+    uint64_t packs_unindexed;  /* in data/ but in no index segment */
+    uint64_t unindexed_left;   /* unindexed, left alone: an add is live */
+    uint64_t blobs_repacked, bytes_repacked; /* copied (sealed bytes) */
+    uint64_t marks_written;
+    /* Phase 2, sweep. */
+    uint64_t marks_swept;
+    uint64_t blobs_rescued;    /* only in condemned packs, copied */
+    uint64_t segments_rewritten, segments_deleted;
+    uint64_t packs_deleted, bytes_deleted;
+    /* Both phases: new objects. */
+    uint64_t packs_written, bytes_written;
+    uint64_t stale_markers_removed;
+    /* Marks left for a later prune, and the add markers they wait for. */
+    vault_prune_pending *pending;
+    size_t n_pending;
+    vault_prune_marker *live_adds;
+    size_t n_live_adds;
+} vault_prune_result;
+
+/*
+ * Reclaims space (owners only), without locking out adds on other
+ * machines (format spec "Pruning without locks"): first sweeps the prune
+ * marks whose time has come, then marks the packs no snapshot needs
+ * (unused ones, and partly used ones whose referenced blobs it copies out
+ * while more than max_unused_percent of the space would stay unused), and
+ * sweeps that mark at once if nothing holds it back.  Free the result with
+ * vault_prune_result_free (also after a failure).
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_prune(vault_t *vault, const vault_prune_options *options,
+            vault_prune_result *result);
+VAULT_API void vault_prune_result_free(vault_prune_result *result);
+
 #ifdef __cplusplus
 }
 #endif
