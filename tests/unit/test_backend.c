@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1735,6 +1737,67 @@ static void test_faulty_open_errors(void **state)
     backend_close(NULL);
 }
 
+/* Kill mode: a fork()ed child saves three objects into a local backend
+ * and dies by SIGKILL at operation n - before it (n - 1 objects saved) or
+ * right after it (n saved); past the last operation it lives on. */
+static void test_faulty_kill(void **state)
+{
+    (void)state;
+    char *tmp = test_tempdir();
+    char root[PATH_MAX];
+    snprintf(root, sizeof root, "%s/vault", tmp);
+    backend *local;
+    assert_vault_ok(backend_local_open(root, 1, &local));
+    save_config(local);
+    const char *names[3] = {name_a, name_b, name_c};
+    for (int after = 0; after <= 1; after++) {
+        for (uint64_t n = 0; n <= 4; n++) {
+            pid_t pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                backend *inner, *be;
+                if (backend_local_open(root, 0, &inner) != VAULT_OK ||
+                    backend_faulty_open_kill(inner, n, after, &be) != VAULT_OK)
+                    _exit(2);
+                for (int i = 0; i < 3; i++)
+                    if (backend_save(be, BACKEND_KEYS, names[i],
+                                     (const uint8_t *)"k", 1) != VAULT_OK)
+                        _exit(3);
+                int ok = backend_faulty_count(be) == 3;
+                backend_close(be);
+                _exit(ok ? 0 : 4);
+            }
+            int status;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            int saved = n == 0 || n > 3 ? 3 : after ? (int)n : (int)n - 1;
+            if (n == 0 || n > 3) {
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                    fail_msg("kill_at %d after %d: child status %#x",
+                             (int)n, after, (unsigned)status);
+            } else if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+                fail_msg("kill_at %d after %d: not killed (status %#x)",
+                         (int)n, after, (unsigned)status);
+            }
+            for (int i = 0; i < 3; i++) {
+                assert_int_equal(present(local, BACKEND_KEYS, names[i]),
+                                 i < saved);
+                if (i < saved)
+                    assert_vault_ok(
+                        backend_remove(local, BACKEND_KEYS, names[i]));
+            }
+        }
+    }
+    /* The wrapper itself still fails nothing in kill mode. */
+    backend *be;
+    assert_vault_ok(backend_faulty_open_kill(local, 0, 0, &be));
+    uint64_t size;
+    assert_vault_code(backend_stat(be, BACKEND_KEYS, name_a, &size),
+                      VAULT_E_NOT_FOUND);
+    assert_int_equal(backend_faulty_count(be), 1);
+    backend_close(be);
+    test_rmtree(tmp);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK) {
@@ -1775,6 +1838,7 @@ int main(void)
         cmocka_unit_test(test_faulty_each_op),
         cmocka_unit_test(test_faulty_sticky),
         cmocka_unit_test(test_faulty_open_errors),
+        cmocka_unit_test(test_faulty_kill),
     };
     int failures = 0;
     failures += cmocka_run_group_tests_name("backend helpers", shared_tests,

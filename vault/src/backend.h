@@ -173,5 +173,15 @@ vault_error backend_faulty_open(backend *inner, uint64_t fail_at,
                                 vault_error fail_code, int sticky,
                                 backend **out);
 uint64_t backend_faulty_count(const backend *be);
+/*
+ * Crash simulation, for a fork()ed child: as backend_faulty_open, except
+ * that operation kill_at does not fail but raise(SIGKILL)s the whole
+ * process - before inner is called (after 0: the operation never
+ * happened) or as soon as inner returned (after 1: it happened, and its
+ * caller never learnt).  kill_at 0 never kills.  backend_faulty_count
+ * works on it too.
+ */
+vault_error backend_faulty_open_kill(backend *inner, uint64_t kill_at,
+                                     int after, backend **out);
 
 #endif

@@ -42,6 +42,15 @@ vault_error repo_list_names(backend *be, backend_kind kind, name_list *out)
     vault_error rc = backend_list(be, kind, collect, out, &stopped);
     if (rc == VAULT_OK && stopped)
         rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+    /* Never NULL on success: callers qsort it, and qsort(NULL, 0, ...)
+     * is undefined (UBSan stops there on an empty folder). */
+    if (rc == VAULT_OK && !out->names) {
+        out->names = malloc(sizeof *out->names);
+        if (!out->names)
+            rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+        else
+            out->cap = 1;
+    }
     if (rc != VAULT_OK) {
         free(out->names);
         memset(out, 0, sizeof *out);

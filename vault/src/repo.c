@@ -94,6 +94,9 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
     }
     size_t damaged = 0;
     char first_damage[256] = "";
+    /* An envelope that could not be read (I/O, memory) is not damage: if
+     * no envelope opens, that is the error, not "not a member". */
+    vault_error unread = VAULT_OK;
     for (size_t i = 0; i < names.n; i++) {
         uint8_t *file = NULL, *plain = NULL;
         size_t len, plain_len = 0;
@@ -113,6 +116,9 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
         age_free_plaintext(plain, plain_len);
         if (rc != VAULT_OK) {
             const char *why = vault_last_error();
+            if (unread == VAULT_OK &&
+                (rc == VAULT_E_IO || rc == VAULT_E_NOMEM))
+                unread = rc;
             if (!damaged++ && strncmp(why, "keys/", 5) == 0)
                 snprintf(first_damage, sizeof first_damage, "%s", why);
             else if (damaged == 1)
@@ -136,7 +142,7 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
     if (v->keys)
         return VAULT_OK;
     if (damaged)
-        return vault_fail(VAULT_E_NOT_MEMBER,
+        return vault_fail(unread != VAULT_OK ? unread : VAULT_E_NOT_MEMBER,
                           "%s: no envelope opens with identity %s (%zu "
                           "damaged envelope%s; first: %s)",
                           v->location, id->recipient, damaged,

@@ -27,7 +27,8 @@ struct vault {
     size_t pack_keys_size;
 };
 
-/* Names of all objects of a kind (a malloc'ed array of 65-byte names). */
+/* Names of all objects of a kind (a malloc'ed array of 65-byte names,
+ * never NULL on success, even for none). */
 typedef struct name_list {
     char (*names)[65];
     size_t n, cap;

@@ -1,0 +1,514 @@
+/*
+ * test_faults.c - storage faults: every backend operation of a small add
+ * and of a small extract fails in turn, and each must end in a clear
+ * error, no crash, no leak, and an intact vault.
+ *
+ * Faults (each over every operation number n of vault_open + the call):
+ *
+ *   EIO          backend_faulty_open(VAULT_E_IO): operation n fails;
+ *   EIO sticky   operation n and every later one fail (a dead disk);
+ *   ENOSPC       a wrapper of this file: save n fails as backend_local's
+ *                does when the disk is full ("No space left on device",
+ *                nothing stored); sticky too (the disk stays full) -
+ *                loads, stats, lists and removes still work.
+ *
+ * After a failed add: the call returned an error whose detail names the
+ * injected fault; the vault, opened through a clean backend, passes
+ * vu_check, holds no new snapshot, its earlier snapshot extracts
+ * byte-identical, and a new add succeeds.  An add that returned VAULT_OK
+ * although an operation failed (a failure it may absorb: removing its
+ * add marker) must have committed a snapshot that extracts identical.
+ *
+ * After a failed extract: the call returned an error (VAULT_E_PARTIAL with
+ * every failed item reported, or a fatal one) naming the injected fault;
+ * in the target, no temporary file is left, and every file that is there
+ * is byte-identical to its source (nothing half-written under a final
+ * name).
+ *
+ * Under ASan, LeakSanitizer runs after every failed call, so a leak names
+ * the operation that caused it.
+ */
+#include "test_util.h"
+#include "verify_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "repo.h"
+
+#define MAX_OPS 2000 /* the small add and extract make far fewer */
+
+typedef enum fault_kind { FAULT_EIO, FAULT_ENOSPC } fault_kind;
+
+typedef struct fault {
+    const char *label; /* for messages */
+    fault_kind kind;
+    int sticky;
+    const char *says;  /* what the detail must mention */
+} fault;
+
+static const fault faults[] = {
+    {"EIO", FAULT_EIO, 0, "injected fault at operation"},
+    {"EIO sticky", FAULT_EIO, 1, "injected fault at operation"},
+    {"ENOSPC", FAULT_ENOSPC, 0, "No space left on device"},
+    {"ENOSPC sticky", FAULT_ENOSPC, 1, "No space left on device"},
+};
+
+typedef struct ffx {
+    char *base;             /* the test's temporary directory */
+    char vault[PATH_MAX];   /* base/vault */
+    char pre[PATH_MAX];     /* base/pre: the vault before each add */
+    char scratch[PATH_MAX]; /* base/out: extraction target for checks */
+    char target[PATH_MAX];  /* base/target: the faulty extract's target */
+    char src0[PATH_MAX];    /* in the vault's first snapshot */
+    char src1[PATH_MAX];    /* what the faulty adds add */
+    char snap0[65];         /* the first snapshot */
+    vault_identity_t *id;   /* the owner */
+} ffx;
+
+static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
+static void fmt(char *buf, size_t size, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(buf, size, f, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size)
+        fail_msg("path too long for the test's buffer");
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_faults: TIMEOUT - a hang\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(3);
+}
+
+/* ---- the disk-full backend ---------------------------------------------- */
+
+/* Saves numbered fail_at (and later ones, if sticky) fail as a full disk
+ * makes backend_local's fail; everything else passes through. */
+typedef struct full_backend {
+    backend base;                /* first: the ops dispatch on it */
+    backend *inner;              /* owned */
+    uint64_t fail_at;            /* 0: never */
+    int sticky;
+    atomic_uint_least64_t saves; /* saves started so far */
+} full_backend;
+
+static full_backend *full_of(backend *be)
+{
+    return (full_backend *)be;
+}
+
+static vault_error full_save(backend *be, backend_kind kind, const char *name,
+                             const uint8_t *data, size_t len)
+{
+    full_backend *fb = full_of(be);
+    uint64_t n = atomic_fetch_add(&fb->saves, 1) + 1;
+    if (fb->fail_at && (n == fb->fail_at || (fb->sticky && n > fb->fail_at))) {
+        char label[BACKEND_LABEL_MAX];
+        backend_label(kind, name, label);
+        return vault_fail_errno(ENOSPC, "%s: cannot save: %s.tmp-0: cannot "
+                                        "write",
+                                label, label);
+    }
+    return backend_save(fb->inner, kind, name, data, len);
+}
+
+static vault_error full_load(backend *be, backend_kind kind, const char *name,
+                             uint64_t offset, size_t len, size_t max_len,
+                             uint8_t **out, size_t *out_len)
+{
+    return backend_load(full_of(be)->inner, kind, name, offset, len, max_len,
+                        out, out_len);
+}
+
+static vault_error full_stat(backend *be, backend_kind kind, const char *name,
+                             uint64_t *size)
+{
+    return backend_stat(full_of(be)->inner, kind, name, size);
+}
+
+static vault_error full_list(backend *be, backend_kind kind,
+                             backend_list_fn fn, void *ctx, int *stopped)
+{
+    return backend_list(full_of(be)->inner, kind, fn, ctx, stopped);
+}
+
+static vault_error full_remove(backend *be, backend_kind kind,
+                               const char *name)
+{
+    return backend_remove(full_of(be)->inner, kind, name);
+}
+
+static void full_close(backend *be)
+{
+    backend_close(full_of(be)->inner);
+    free(be);
+}
+
+static const backend_ops full_ops = {
+    .save = full_save,
+    .load = full_load,
+    .stat = full_stat,
+    .list = full_list,
+    .remove = full_remove,
+    .close = full_close,
+};
+
+/* ---- opening through a fault -------------------------------------------- */
+
+/* Opens the vault through the fault at n (0: none). */
+static vault_error open_faulty(const ffx *f, const fault *ft, uint64_t n,
+                               vault_t **v)
+{
+    backend *local, *be;
+    assert_vault_ok(backend_local_open(f->vault, 0, &local));
+    if (ft->kind == FAULT_EIO) {
+        assert_vault_ok(
+            backend_faulty_open(local, n, VAULT_E_IO, ft->sticky, &be));
+    } else {
+        full_backend *fb = calloc(1, sizeof *fb);
+        assert_non_null(fb);
+        fb->base.ops = &full_ops;
+        fb->inner = local;
+        fb->fail_at = n;
+        fb->sticky = ft->sticky;
+        atomic_init(&fb->saves, 0);
+        be = &fb->base;
+    }
+    return repo_open_backend(be, f->vault, f->id, v);
+}
+
+/* What the fault counts: operations, or saves. */
+static uint64_t fault_count(const fault *ft, vault_t *v)
+{
+    if (ft->kind == FAULT_EIO)
+        return backend_faulty_count(v->be);
+    return atomic_load(&full_of(v->be)->saves);
+}
+
+/* A failed call must say VAULT_E_IO, and its detail name the fault - the
+ * first one injected, where we know which. */
+static void expect_detail(const fault *ft, uint64_t n, const char *call,
+                          vault_error rc, const char *detail)
+{
+    if (rc == VAULT_OK)
+        return;
+    /* every fault injected here is an I/O error */
+    if (rc != VAULT_E_IO)
+        fail_msg("%s, fault at %" PRIu64 ": %s gave %s (%d), not %s: %s",
+                 ft->label, n, call, vault_strerror(rc), rc,
+                 vault_strerror(VAULT_E_IO), detail);
+    if (!strstr(detail, ft->says))
+        fail_msg("%s, fault at %" PRIu64 ": %s gave %s (%d) with detail "
+                 "\"%s\", which does not mention \"%s\"",
+                 ft->label, n, call, vault_strerror(rc), rc, detail,
+                 ft->says);
+    if (ft->kind == FAULT_EIO) {
+        char want[64];
+        fmt(want, sizeof want, "injected fault at operation %" PRIu64 " (",
+            n);
+        if (!strstr(detail, want))
+            fail_msg("%s, fault at %" PRIu64 ": %s's detail \"%s\" is not "
+                     "about the first fault (\"%s\")",
+                     ft->label, n, call, detail, want);
+    }
+}
+
+/* Which error codes the failed calls returned, for the summary lines. */
+typedef struct codes {
+    unsigned n[VAULT_E_INTERNAL + 1];
+} codes;
+
+static void codes_add(codes *c, vault_error rc)
+{
+    if (rc >= 0 && rc <= VAULT_E_INTERNAL)
+        c->n[rc]++;
+}
+
+static void codes_print(const codes *c)
+{
+    for (int i = 1; i <= VAULT_E_INTERNAL; i++)
+        if (c->n[i])
+            print_message("    %u x %s\n", c->n[i],
+                          vault_strerror((vault_error)i));
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int ffx_setup(void **state)
+{
+    assert_vault_ok(vault_global_init());
+    signal(SIGALRM, on_alarm);
+    alarm(1500);
+    ffx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->base = vu_tempdir();
+    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
+    fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
+    fmt(f->target, sizeof f->target, "%s/target", f->base);
+    fmt(f->src0, sizeof f->src0, "%s/src0", f->base);
+    fmt(f->src1, sizeof f->src1, "%s/src1", f->base);
+    vu_make_source(f->src0, 1, 4, 600 * 1024);
+    vu_make_source(f->src1, 2, 3, 0);
+    assert_vault_ok(vault_identity_generate(&f->id));
+    assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
+    vault_t *v;
+    assert_vault_ok(vault_open(f->vault, f->id, &v));
+    const char *paths[] = {f->src0};
+    vault_add_options o;
+    vu_add_options(&o, paths, 2);
+    vault_add_result r;
+    assert_vault_ok(vault_add(v, &o, &r));
+    memcpy(f->snap0, r.snapshot_id, 65);
+    vault_close(v);
+    vu_copy_tree(f->vault, f->pre);
+    *state = f;
+    return 0;
+}
+
+static int ffx_teardown(void **state)
+{
+    ffx *f = *state;
+    alarm(0);
+    vault_identity_free(f->id);
+    test_rmtree(f->base);
+    free(f);
+    return 0;
+}
+
+/* ---- add ---------------------------------------------------------------- */
+
+/* One add through the fault at n; returns what happened (0 failed,
+ * 1 absorbed: VAULT_OK although a fault was injected, 2 no fault hit). */
+static int add_once(const ffx *f, const fault *ft, uint64_t n, int threads,
+                    uint64_t *count, codes *seen)
+{
+    vu_rm_rf(f->vault);
+    vu_copy_tree(f->pre, f->vault);
+    vault_t *v;
+    char detail[600] = "";
+    vault_add_result r;
+    memset(&r, 0, sizeof r);
+    const char *call = "open";
+    vault_error rc = open_faulty(f, ft, n, &v);
+    if (rc == VAULT_OK) {
+        const char *paths[] = {f->src1};
+        vault_add_options o;
+        vu_add_options(&o, paths, threads);
+        call = "add";
+        rc = vault_add(v, &o, &r);
+        if (rc != VAULT_OK)
+            snprintf(detail, sizeof detail, "%s", vault_last_error());
+        *count = fault_count(ft, v);
+        vault_close(v);
+    } else {
+        snprintf(detail, sizeof detail, "%s", vault_last_error());
+        *count = n;
+    }
+    vu_leak_check(ft->label, n);
+    expect_detail(ft, n, call, rc, detail);
+    int hit = n != 0 && n <= *count;
+    if (rc != VAULT_OK)
+        codes_add(seen, rc);
+
+    /* The vault, through a clean backend. */
+    size_t snaps = vu_check(f->vault, f->id);
+    vu_extract_same(f->vault, f->id, f->snap0, f->src0, f->scratch);
+    if (rc != VAULT_OK) {
+        if (snaps != 1)
+            fail_msg("%s, fault at %" PRIu64 ": the add failed (%s) but "
+                     "%zu snapshots are there",
+                     ft->label, n, detail, snaps);
+    } else {
+        if (snaps != 2)
+            fail_msg("%s, fault at %" PRIu64 ": the add succeeded but %zu "
+                     "snapshots are there",
+                     ft->label, n, snaps);
+        vu_extract_same(f->vault, f->id, r.snapshot_id, f->src1, f->scratch);
+    }
+    if (hit && rc != VAULT_OK) {
+        /* and it takes a new add */
+        assert_vault_ok(vault_open(f->vault, f->id, &v));
+        const char *paths[] = {f->src1};
+        vault_add_options o;
+        vu_add_options(&o, paths, 1);
+        vault_error rc2 = vault_add(v, &o, &r);
+        vault_close(v);
+        if (rc2 != VAULT_OK)
+            fail_msg("%s, fault at %" PRIu64 ": the next add: %s (%d): %s",
+                     ft->label, n, vault_strerror(rc2), rc2,
+                     vault_last_error());
+        vu_extract_same(f->vault, f->id, r.snapshot_id, f->src1, f->scratch);
+    }
+    if (!hit) {
+        if (rc != VAULT_OK)
+            fail_msg("%s: no fault hit, yet: %s", ft->label, detail);
+        return 2;
+    }
+    return rc == VAULT_OK ? 1 : 0;
+}
+
+static void add_every_fault(ffx *f, const fault *ft, int threads)
+{
+    uint64_t total;
+    codes seen;
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(add_once(f, ft, 0, threads, &total, &seen), 2);
+    unsigned failed = 0, absorbed = 0, missed = 0;
+    char absorbed_at[256] = "";
+    for (uint64_t n = 1; n <= total; n++) {
+        uint64_t count;
+        int what = add_once(f, ft, n, threads, &count, &seen);
+        if (what == 0) {
+            failed++;
+        } else if (what == 2) {
+            missed++; /* several workers: fewer operations this time */
+        } else {
+            size_t used = strlen(absorbed_at);
+            snprintf(absorbed_at + used, sizeof absorbed_at - used,
+                     " %" PRIu64, n);
+            absorbed++;
+        }
+    }
+    print_message("add, %s, %d worker%s: %" PRIu64 " %s; %u failed "
+                  "cleanly, %u absorbed (at%s), %u not reached\n",
+                  ft->label, threads, threads == 1 ? "" : "s", total,
+                  ft->kind == FAULT_EIO ? "operations" : "saves", failed,
+                  absorbed, absorbed_at[0] ? absorbed_at : " none", missed);
+    codes_print(&seen);
+}
+
+static void test_add_faults(void **state)
+{
+    ffx *f = *state;
+    for (size_t i = 0; i < VAULT_ARRAY_SIZE(faults); i++)
+        add_every_fault(f, &faults[i], 1);
+    /* Several workers: a worker's failure must stop the walker, too. */
+    add_every_fault(f, &faults[1], 3);
+    add_every_fault(f, &faults[2], 3);
+}
+
+/* ---- extract ------------------------------------------------------------ */
+
+typedef struct reports {
+    size_t n;
+    size_t mentioning; /* reports whose detail names the fault */
+    const char *says;
+    char first[600];   /* "path: detail" of the first */
+} reports;
+
+static void on_extract_error(void *ctx, const char *path, vault_error code,
+                             const char *detail)
+{
+    (void)code;
+    reports *r = ctx;
+    if (r->n++ == 0)
+        snprintf(r->first, sizeof r->first, "%s: %s", path ? path : "?",
+                 detail ? detail : "?");
+    if (detail && strstr(detail, r->says))
+        r->mentioning++;
+}
+
+static void extract_every_fault(ffx *f, const fault *ft)
+{
+    uint64_t total = 0;
+    unsigned partial = 0, fatal = 0;
+    codes seen;
+    memset(&seen, 0, sizeof seen);
+    for (uint64_t n = 0; n == 0 || n <= total; n++) {
+        vu_rm_rf(f->target);
+        if (mkdir(f->target, 0700) != 0)
+            fail_msg("mkdir %s: %s", f->target, strerror(errno));
+        vault_t *v;
+        reports rep;
+        memset(&rep, 0, sizeof rep);
+        rep.says = ft->says;
+        char detail[600] = "";
+        const char *call = "open";
+        vault_error rc = open_faulty(f, ft, n, &v);
+        if (rc == VAULT_OK) {
+            vault_extract_options o;
+            memset(&o, 0, sizeof o);
+            o.target_dir = f->target;
+            o.tar_fd = -1;
+            o.on_error = on_extract_error;
+            o.on_error_ctx = &rep;
+            vault_extract_result res;
+            call = "extract";
+            rc = vault_extract(v, f->snap0, &o, &res);
+            snprintf(detail, sizeof detail, "%s", vault_last_error());
+            if (n == 0)
+                total = fault_count(ft, v);
+            vault_close(v);
+        } else {
+            snprintf(detail, sizeof detail, "%s", vault_last_error());
+        }
+        vu_leak_check(ft->label, n);
+        char what[128];
+        fmt(what, sizeof what, "extract, %s, fault at %" PRIu64, ft->label,
+            n);
+        vu_target_clean(f->target, what);
+        if (n == 0) {
+            if (rc != VAULT_OK || rep.n)
+                fail_msg("%s: %s: %s", what, vault_strerror(rc),
+                         rep.n ? rep.first : detail);
+            char got[PATH_MAX];
+            fmt(got, sizeof got, "%s%s", f->target, f->src0);
+            vu_same_tree(f->src0, got);
+            continue;
+        }
+        codes_add(&seen, rc);
+        if (rc == VAULT_OK)
+            fail_msg("%s: VAULT_OK although operation %" PRIu64
+                     " failed (%zu items reported%s%s)",
+                     what, n, rep.n, rep.n ? ": " : "", rep.first);
+        if (rc == VAULT_E_PARTIAL) {
+            partial++;
+            if (rep.n == 0 || rep.mentioning == 0)
+                fail_msg("%s: VAULT_E_PARTIAL, but no report mentions "
+                         "\"%s\" (%zu reports; first: %s)",
+                         what, ft->says, rep.n, rep.first);
+        } else {
+            fatal++;
+            expect_detail(ft, n, call, rc, detail);
+        }
+    }
+    print_message("extract, %s: %" PRIu64 " operations; %u partial, %u "
+                  "fatal, none left a temporary or a wrong file\n",
+                  ft->label, total, partial, fatal);
+    codes_print(&seen);
+}
+
+static void test_extract_faults(void **state)
+{
+    ffx *f = *state;
+    extract_every_fault(f, &faults[0]);
+    extract_every_fault(f, &faults[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_faults, ffx_setup,
+                                        ffx_teardown),
+        cmocka_unit_test_setup_teardown(test_extract_faults, ffx_setup,
+                                        ffx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
