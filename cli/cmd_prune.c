@@ -148,6 +148,10 @@ int cmd_prune(int argc, char **argv)
     if (r.stale_markers_removed)
         printf("stale add markers (over 24 h old) %sremoved: %llu\n", would,
                (unsigned long long)r.stale_markers_removed);
+    if (r.temporaries_removed)
+        printf("removed %llu temporary files of saves that crashed over a "
+               "day ago\n",
+               (unsigned long long)r.temporaries_removed);
     if (r.marks_written)
         printf("mark: %llu pack%s %scondemned: %llu unused, %llu repacked "
                "(%llu blobs, %s copied out first), %llu unindexed\n",

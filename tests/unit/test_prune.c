@@ -1175,7 +1175,7 @@ static void bw_close(backend *be)
     free(be);
 }
 static const backend_ops borrowed_ops = {bw_save, bw_load,   bw_stat,
-                                         bw_list, bw_remove, bw_close};
+                                         bw_list, bw_remove, bw_close, NULL};
 
 static backend *borrow(backend *inner)
 {

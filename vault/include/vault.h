@@ -535,6 +535,7 @@ typedef struct vault_prune_result {
     /* Both phases: new objects. */
     uint64_t packs_written, bytes_written;
     uint64_t stale_markers_removed;
+    uint64_t temporaries_removed; /* ".tmp-" files of long-dead saves */
     /* Marks left for a later prune, and the add markers they wait for. */
     vault_prune_pending *pending;
     size_t n_pending;

@@ -102,6 +102,10 @@ typedef struct backend_ops {
     vault_error (*remove)(backend *be, backend_kind kind, const char *name);
     /* Frees the backend. */
     void (*close)(backend *be);
+    /* Deletes the temporary files of interrupted saves (".tmp-...") last
+     * modified more than older_than seconds ago, counting them in
+     * *removed.  NULL for backends that leave no temporaries. */
+    vault_error (*clean)(backend *be, uint64_t older_than, uint64_t *removed);
 } backend_ops;
 
 struct backend {
@@ -137,6 +141,13 @@ static inline vault_error backend_remove(backend *be, backend_kind kind,
                                          const char *name)
 {
     return be->ops->remove(be, kind, name);
+}
+static inline vault_error backend_clean(backend *be, uint64_t older_than,
+                                        uint64_t *removed)
+{
+    *removed = 0;
+    return be->ops->clean ? be->ops->clean(be, older_than, removed)
+                          : VAULT_OK;
 }
 static inline void backend_close(backend *be)
 {

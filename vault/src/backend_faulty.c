@@ -141,6 +141,15 @@ static vault_error faulty_remove(backend *be, backend_kind kind,
     return faulty_done(fb, n, backend_remove(fb->inner, kind, name));
 }
 
+/* Housekeeping passes through uncounted: the operation numbers that tests
+ * fail or kill at stay those of the objects an operation reads and
+ * writes. */
+static vault_error faulty_clean(backend *be, uint64_t older_than,
+                                uint64_t *removed)
+{
+    return backend_clean(faulty_of(be)->inner, older_than, removed);
+}
+
 static void faulty_close(backend *be)
 {
     faulty_backend *fb = faulty_of(be);
@@ -155,6 +164,7 @@ static const backend_ops faulty_ops = {
     .list = faulty_list,
     .remove = faulty_remove,
     .close = faulty_close,
+    .clean = faulty_clean,
 };
 
 vault_error backend_faulty_open(backend *inner, uint64_t fail_at,

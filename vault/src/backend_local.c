@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -350,6 +351,54 @@ static void local_close(backend *be)
     free(lb);
 }
 
+/* Removes stale ".tmp-" files from one folder (absent folders are fine). */
+static vault_error clean_folder(const char *dir, time_t before,
+                                uint64_t *removed)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? VAULT_OK
+                               : vault_fail_errno(errno, "%s", dir);
+    int fd = dirfd(d);
+    struct dirent *de;
+    int removed_here = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, ".tmp-", 5) != 0)
+            continue;
+        struct stat st;
+        if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_mtime >= before)
+            continue;
+        if (unlinkat(fd, de->d_name, 0) == 0) {
+            (*removed)++;
+            removed_here = 1;
+        }
+    }
+    closedir(d);
+    return removed_here ? sync_dir(dir) : VAULT_OK;
+}
+
+static vault_error local_clean(backend *be, uint64_t older_than,
+                               uint64_t *removed)
+{
+    local_backend *lb = local_of(be);
+    time_t before = time(NULL) - (time_t)older_than;
+    char dir[PATH_MAX];
+    vault_error rc = clean_folder(lb->root, before, removed);
+    for (int k = BACKEND_KEYS; rc == VAULT_OK && k < BACKEND_KIND_COUNT;
+         k++) {
+        path_join(dir, lb->root, backend_kind_name((backend_kind)k));
+        rc = clean_folder(dir, before, removed);
+    }
+    for (int shard = 0; rc == VAULT_OK && shard < 256; shard++) {
+        char rel[16];
+        snprintf(rel, sizeof rel, "data/%02x", shard);
+        path_join(dir, lb->root, rel);
+        rc = clean_folder(dir, before, removed);
+    }
+    return rc;
+}
+
 static const backend_ops local_ops = {
     .save = local_save,
     .load = local_load,
@@ -357,6 +406,7 @@ static const backend_ops local_ops = {
     .list = local_list,
     .remove = local_remove,
     .close = local_close,
+    .clean = local_clean,
 };
 
 /* The directory holding path, for syncing after root is made in it. */

@@ -1129,6 +1129,11 @@ static vault_error prune_run(pstate *s, const vault_prune_options *o,
     vault_error rc = load_locks(s);
     if (rc == VAULT_OK)
         rc = remove_stale(s, dry, r);
+    /* Temporaries of saves that crashed as long ago as a stale marker:
+     * no save in progress is that old (format spec section 14). */
+    if (rc == VAULT_OK && !dry)
+        rc = backend_clean(s->v->be, VAULT_PRUNE_STALE_SECONDS,
+                           &r->temporaries_removed);
 
     /* Phase 2 for the marks already there. */
     char(*marks)[65] = NULL;
