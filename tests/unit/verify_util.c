@@ -147,7 +147,9 @@ static void walk_tree(vault_t *v, const char *path, const char *where,
     for (uint32_t i = 0; i < t.n_nodes; i++) {
         const tree_node *n = &t.nodes[i];
         char sub[PATH_MAX];
-        snprintf(sub, sizeof sub, "%s/%s", where, n->name);
+        int w = snprintf(sub, sizeof sub, "%s/%s", where, n->name);
+        if (w < 0 || (size_t)w >= sizeof sub)
+            fail_msg("%s/%s: path too long for the test", where, n->name);
         if (n->type == NODE_DIR) {
             walk_tree(v, path, sub, n->subtree, depth + 1);
         } else if (n->type == NODE_FILE) {

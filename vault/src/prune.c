@@ -203,7 +203,7 @@ static void state_clear(pstate *s)
 
 static vault_error pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
 {
-    idslot *slot;
+    idslot *slot = NULL;
     int inserted;
     vault_error rc = idmap_put(&s->pack_map, id, (uint32_t)s->n_packs, &slot,
                                &inserted);
