@@ -206,6 +206,120 @@ static void store_tree(vault_t *v, tree *t, uint8_t id[CHUNK_ID_BYTES])
     tree_clear(t);
 }
 
+/* One file under /roles, stored as its own snapshot (an add, done by
+ * hand with fixed metadata). */
+static void roles_snapshot(vault_t *v, const char *name, const char *text,
+                           int64_t when, char id[65])
+{
+    check(repo_load_index(v), "index");
+    check(pack_writer_begin(&pw, v->keys), "pack");
+    tree dir = {0};
+    dir.nodes = calloc(1, sizeof *dir.nodes);
+    dir.nodes[dir.n_nodes++] =
+        file_node(v, name, 0644, (const uint8_t *)text, strlen(text), 21);
+    tree root = {0};
+    root.nodes = calloc(1, sizeof *root.nodes);
+    root.nodes[root.n_nodes] = dir_node("roles", 0755, 20);
+    store_tree(v, &dir, root.nodes[root.n_nodes++].subtree);
+    uint8_t root_id[CHUNK_ID_BYTES];
+    store_tree(v, &root, root_id);
+    uint8_t pack_id[32];
+    check(pack_writer_finish(&pw, v->be, pack_id), "pack save");
+    size_t starts[2] = {0, pw.n_entries};
+    check(index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
+          "index save");
+    pack_writer_free(&pw);
+    char *paths[] = {"/roles"};
+    snapshot_record rec = {.time_sec = when,
+                           .hostname = "vectors.example",
+                           .username = "alice",
+                           .paths = paths,
+                           .n_paths = 1,
+                           .files = 1,
+                           .dirs = 1,
+                           .bytes_read = strlen(text)};
+    memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
+    check(repo_snapshot_save(v, &rec, id), "snapshot save");
+}
+
+/* roles/: a vault shared with a reader (bob) and a writer (wendy); then bob
+ * is removed (key epoch 1) and one more snapshot is added.  Bob's removed
+ * envelope is kept beside the vault to show what revocation cannot do. */
+static void write_roles_vault(vault_identity_t *owner)
+{
+    vault_identity_t *bob, *wendy;
+    check(vault_identity_generate(&bob), "bob key");
+    check(vault_identity_generate(&wendy), "wendy key");
+    write_key("roles/bob.key", bob);
+    write_key("roles/wendy.key", wendy);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/roles/vault", out_dir);
+    vault_clock_pin(EPOCH_TIME + 86400);
+    check(vault_init(path, vault_identity_recipient(owner)), "roles init");
+    vault_t *v;
+    check(vault_open(path, owner, &v), "roles open");
+    check(vault_share(v, vault_identity_recipient(bob), VAULT_ROLE_READER),
+          "share bob");
+    check(vault_share(v, vault_identity_recipient(wendy), VAULT_ROLE_WRITER),
+          "share wendy");
+    char id0[65], id1[65];
+    roles_snapshot(v, "zero.txt", "sealed in key epoch 0\n",
+                   EPOCH_TIME + 86400, id0);
+    /* Bob's envelope, before it goes. */
+    vault_member_info *members;
+    size_t n_members;
+    check(vault_members(v, &members, &n_members), "members");
+    for (size_t i = 0; i < n_members; i++)
+        if (strcmp(members[i].member, vault_identity_recipient(bob)) == 0) {
+            char from[4200], to[9000];
+            snprintf(from, sizeof from, "%s/keys/%s", path,
+                     members[i].envelope);
+            snprintf(to, sizeof to, "cp '%s' '%s/roles/bob-envelope.age'",
+                     from, out_dir);
+            if (system(to) != 0)
+                die("copy bob's envelope");
+        }
+    vault_members_free(members, n_members);
+    vault_clock_pin(EPOCH_TIME + 2 * 86400);
+    const char *gone[] = {vault_identity_recipient(bob)};
+    check(vault_unshare(v, gone, 1), "unshare bob");
+    roles_snapshot(v, "one.txt", "sealed in key epoch 1\n",
+                   EPOCH_TIME + 2 * 86400, id1);
+    char text[4096];
+    int n = snprintf(
+        text, sizeof text,
+        "# identity operation expected (see vectors/README.md)\n"
+        "owner.key role owner\n"
+        "owner.key members %s owner 2\n"
+        "owner.key members %s writer 2\n"
+        "owner.key readable %s %s\n"
+        "owner.key file %s /roles/zero.txt sealed in key epoch 0\n"
+        "owner.key file %s /roles/one.txt sealed in key epoch 1\n"
+        "roles/wendy.key role writer\n"
+        "roles/wendy.key count 2\n"
+        "roles/wendy.key snapshots VAULT_E_PERMISSION\n"
+        "roles/bob.key open VAULT_E_NOT_MEMBER\n"
+        "roles/bob.key+envelope role reader\n"
+        "roles/bob.key+envelope readable %s\n"
+        "roles/bob.key+envelope unreadable %s\n"
+        "roles/bob.key+envelope file %s /roles/zero.txt sealed in key epoch "
+        "0\n",
+        vault_identity_recipient(owner), vault_identity_recipient(wendy), id0,
+        id1, id0, id1, id0, id1, id0);
+    write_file("roles/expected.txt", text, (size_t)n);
+    /* as above: no empty folders */
+    char dir[4200];
+    for (int i = 0; i < 256; i++) {
+        snprintf(dir, sizeof dir, "%s/data/%02x", path, i);
+        rmdir(dir);
+    }
+    snprintf(dir, sizeof dir, "%s/locks", path);
+    rmdir(dir);
+    vault_close(v);
+    vault_identity_free(bob);
+    vault_identity_free(wendy);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -378,6 +492,7 @@ int main(int argc, char **argv)
 
     pack_writer_free(&pw);
     vault_close(v);
+    write_roles_vault(owner);
     vault_identity_free(owner);
     vault_identity_free(stranger);
     return 0;

@@ -118,7 +118,8 @@ static vault_error code_by_name(const char *name)
                  {"VAULT_E_UNSUPPORTED", VAULT_E_UNSUPPORTED},
                  {"VAULT_E_NOT_MEMBER", VAULT_E_NOT_MEMBER},
                  {"VAULT_E_NOT_FOUND", VAULT_E_NOT_FOUND},
-                 {"VAULT_E_PARTIAL", VAULT_E_PARTIAL}};
+                 {"VAULT_E_PARTIAL", VAULT_E_PARTIAL},
+                 {"VAULT_E_PERMISSION", VAULT_E_PERMISSION}};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (strcmp(codes[i].name, name) == 0)
             return codes[i].code;
@@ -226,6 +227,144 @@ static void test_damage_cases(void **state)
     assert_true(cases >= 10);
 }
 
+/* roles/: what each identity may do in a shared vault with a rotated key
+ * epoch, as roles/expected.txt says. */
+typedef struct file_probe {
+    const char *path;
+    int found;
+} file_probe;
+
+static vault_t *roles_open(const char *dir, const char *who,
+                           vault_error *rc_out)
+{
+    /* "roles/bob.key+envelope": bob with his removed envelope put back */
+    char key[256];
+    snprintf(key, sizeof key, "%s", who);
+    char *plus = strchr(key, '+');
+    char vpath[4096];
+    snprintf(vpath, sizeof vpath, "%s/roles-%s", dir, plus ? "old" : "cur");
+    if (test_run("test -d '%s' || cp -a '%s/roles/vault' '%s'", vpath,
+                 VECTORS, vpath) != 0)
+        fail_msg("cannot copy the roles vault");
+    if (plus) {
+        *plus = '\0';
+        assert_int_equal(
+            test_run("cd '%s/keys' && cp '%s/roles/bob-envelope.age' x && "
+                     "mv x \"$(sha256sum x | cut -c1-64)\"",
+                     vpath, VECTORS),
+            0);
+    }
+    vault_identity_t *id = load_key(key);
+    vault_t *v = NULL;
+    *rc_out = vault_open(vpath, id, &v);
+    vault_identity_free(id);
+    return v;
+}
+
+static void test_roles(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = (char *)test_read_file(VECTORS "/roles/expected.txt",
+                                        &len);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    int lines = 0;
+    for (char *line = text, *next; *line; line = next) {
+        next = line + strcspn(line, "\n");
+        if (*next)
+            *next++ = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char who[128], op[32], a[256] = "", b[256] = "", c[256] = "";
+        int n = sscanf(line, "%127s %31s %255s %255s %255s", who, op, a, b, c);
+        assert_true(n >= 3);
+        char *dir = test_tempdir();
+        vault_error rc;
+        vault_t *v = roles_open(dir, who, &rc);
+        if (strcmp(op, "open") == 0) {
+            if (rc != code_by_name(a))
+                fail_msg("%s: open: expected %s, got %s: %s", who, a,
+                         vault_strerror(rc), vault_last_error());
+        } else {
+            if (rc != VAULT_OK)
+                fail_msg("%s: open: %s", who, vault_last_error());
+            if (strcmp(op, "role") == 0) {
+                assert_string_equal(vault_role_name(vault_member_role(v)), a);
+            } else if (strcmp(op, "members") == 0) {
+                vault_member_info *m;
+                size_t nm, hits = 0;
+                assert_vault_ok(vault_members(v, &m, &nm));
+                for (size_t i = 0; i < nm; i++)
+                    if (strcmp(m[i].member, a) == 0 &&
+                        strcmp(vault_role_name(m[i].role), b) == 0 &&
+                        m[i].epochs == strtoul(c, NULL, 10))
+                        hits++;
+                assert_int_equal(nm, 2);
+                if (hits != 1)
+                    fail_msg("%s: no member %s %s %s", who, a, b, c);
+                vault_members_free(m, nm);
+            } else if (strcmp(op, "count") == 0) {
+                size_t count;
+                assert_vault_ok(vault_snapshot_count(v, &count));
+                assert_int_equal(count, strtoul(a, NULL, 10));
+            } else if (strcmp(op, "readable") == 0 ||
+                       strcmp(op, "unreadable") == 0 ||
+                       strcmp(op, "snapshots") == 0) {
+                vault_snapshot_info *s;
+                size_t ns;
+                rc = vault_snapshots(v, &s, &ns);
+                if (strcmp(op, "snapshots") == 0) {
+                    if (rc != code_by_name(a))
+                        fail_msg("%s: snapshots: expected %s, got %s", who, a,
+                                 vault_strerror(rc));
+                } else {
+                    assert_vault_ok(rc);
+                    int want = strcmp(op, "readable") == 0;
+                    const char *ids[2] = {a, b};
+                    for (int k = 0; k < 2 && ids[k][0]; k++) {
+                        int seen = 0;
+                        for (size_t i = 0; i < ns; i++)
+                            if (strcmp(s[i].id, ids[k]) == 0) {
+                                seen = 1;
+                                if (s[i].readable != want)
+                                    fail_msg("%s: snapshot %.8s readable=%d",
+                                             who, ids[k], s[i].readable);
+                            }
+                        assert_true(seen);
+                    }
+                    vault_snapshots_free(s, ns);
+                }
+            } else if (strcmp(op, "file") == 0) {
+                /* file SNAP PATH CONTENT...: extract, compare */
+                const char *content = strstr(line, b) + strlen(b) + 1;
+                char target[4200];
+                snprintf(target, sizeof target, "%s/out", dir);
+                vault_extract_options o = {.target_dir = target,
+                                           .tar_fd = -1};
+                vault_extract_result r;
+                assert_vault_ok(vault_extract(v, a, &o, &r));
+                char path[4400];
+                snprintf(path, sizeof path, "%s%s", target, b);
+                size_t flen;
+                uint8_t *got = test_read_file(path, &flen);
+                if (flen != strlen(content) + 1 ||
+                    memcmp(got, content, strlen(content)) != 0 ||
+                    got[flen - 1] != '\n')
+                    fail_msg("%s: %s in %.8s differs", who, b, a);
+                free(got);
+            } else {
+                fail_msg("unknown operation %s in roles/expected.txt", op);
+            }
+        }
+        vault_close(v);
+        test_rmtree(dir);
+        lines++;
+    }
+    free(text);
+    assert_true(lines >= 12);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK)
@@ -233,6 +372,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_and_extract),
         cmocka_unit_test(test_damage_cases),
+        cmocka_unit_test(test_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
