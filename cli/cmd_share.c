@@ -57,14 +57,34 @@ int cli_read_recipients_file(const char *path, char ***list, size_t *n)
     return status;
 }
 
-/* "ssh-ed25519 AAAA... comment" names the member without its comment. */
-static void strip_ssh_comment(char *recipient)
+int cli_add_recipients(char ***list, size_t *n, int argc, char **argv)
 {
-    if (strncmp(recipient, "ssh-", 4) != 0)
-        return;
-    char *sp = strchr(recipient, ' ');
-    if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
-        *sp = '\0';
+    for (int i = 0; i < argc; i++) {
+        char **grown = realloc(*list, (*n + 1) * sizeof *grown);
+        if (!grown || !(grown[*n] = strdup(argv[i]))) {
+            if (grown)
+                *list = grown;
+            cli_error("out of memory");
+            return -1;
+        }
+        *list = grown;
+        (*n)++;
+    }
+    /* "ssh-ed25519 AAAA... comment" names the member without its comment */
+    for (size_t i = 0; i < *n; i++) {
+        char *r = (*list)[i];
+        char *sp = strncmp(r, "ssh-", 4) == 0 ? strchr(r, ' ') : NULL;
+        if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
+            *sp = '\0';
+    }
+    return 0;
+}
+
+void cli_free_recipients(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
 }
 
 int cmd_share(int argc, char **argv)
@@ -98,14 +118,9 @@ int cmd_share(int argc, char **argv)
     argc -= optind;
     argv += optind;
     const char *path = cli_take_vault(&argc, &argv);
-    for (int i = 0; i < argc; i++) {
-        char **grown = realloc(recipients, (n + 1) * sizeof *grown);
-        if (!grown || !(grown[n] = strdup(argv[i]))) {
-            cli_error("out of memory");
-            return EXIT_FAILURE_;
-        }
-        recipients = grown;
-        n++;
+    if (cli_add_recipients(&recipients, &n, argc, argv) != 0) {
+        cli_free_recipients(recipients, n);
+        return EXIT_FAILURE_;
     }
     if (!path)
         status = cli_usage("share", "name the vault (or set VAULT_REPOSITORY)");
@@ -118,7 +133,6 @@ int cmd_share(int argc, char **argv)
             status = EXIT_FAILURE_;
     }
     for (size_t i = 0; i < n && status == EXIT_OK; i++) {
-        strip_ssh_comment(recipients[i]);
         vault_error rc = vault_share(v, recipients[i], role);
         if (rc != VAULT_OK)
             status = cli_fail(rc);
@@ -127,8 +141,6 @@ int cmd_share(int argc, char **argv)
                    vault_role_name(role));
     }
     vault_close(v);
-    for (size_t i = 0; i < n; i++)
-        free(recipients[i]);
-    free(recipients);
+    cli_free_recipients(recipients, n);
     return status;
 }

@@ -33,21 +33,10 @@ int cmd_unshare(int argc, char **argv)
     argc -= optind;
     argv += optind;
     const char *path = cli_take_vault(&argc, &argv);
-    for (int i = 0; i < argc; i++) {
-        char **grown = realloc(recipients, (n + 1) * sizeof *grown);
-        if (!grown || !(grown[n] = strdup(argv[i]))) {
-            cli_error("out of memory");
-            return EXIT_FAILURE_;
-        }
-        recipients = grown;
-        n++;
+    if (cli_add_recipients(&recipients, &n, argc, argv) != 0) {
+        cli_free_recipients(recipients, n);
+        return EXIT_FAILURE_;
     }
-    for (size_t i = 0; i < n; i++) /* members are named without comment */
-        if (strncmp(recipients[i], "ssh-", 4) == 0) {
-            char *sp = strchr(recipients[i], ' ');
-            if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
-                *sp = '\0';
-        }
     if (!path)
         status = cli_usage("unshare", "name the vault (or set VAULT_REPOSITORY)");
     else if (n == 0)
@@ -71,8 +60,6 @@ int cmd_unshare(int argc, char **argv)
         }
     }
     vault_close(v);
-    for (size_t i = 0; i < n; i++)
-        free(recipients[i]);
-    free(recipients);
+    cli_free_recipients(recipients, n);
     return status;
 }
