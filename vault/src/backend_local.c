@@ -16,9 +16,17 @@
  * others give nothing away because objects are ciphertext and the 0700
  * folders already gate access (as restic does, whose objects are 0444).
  *
- * The backend holds nothing but the immutable root path, so any number
- * of threads may use it at once; the atomicity of save rests on link(),
- * which never replaces an existing name.
+ * The backend holds the immutable root path and a small cache of open
+ * pack files (guarded by a mutex), so any number of threads may use it at
+ * once; the atomicity of save rests on link(), which never replaces an
+ * existing name.
+ *
+ * Pack cache: restoring reads a pack a chunk at a time, and opening,
+ * stat'ing and closing the file for every chunk costs more than the read.
+ * Data objects are never modified (their name is their hash, save never
+ * replaces), so a descriptor and the size seen when it was opened stay
+ * good until the object is removed; local_remove drops it from the cache.
+ * A slot in use (refs > 0) is never reused or closed under its reader.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -29,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,9 +47,23 @@
 #define LOCAL_OBJECT_MODE 0444
 #define LOCAL_FOLDER_MODE 0700
 
+/* Open data objects kept for further loads. */
+#define LOCAL_FD_CACHE 32
+
+typedef struct fd_slot {
+    char name[VAULT_NAME_HEX + 1]; /* the data object; "" when none */
+    int fd;                        /* open read-only; -1 when none */
+    uint64_t size;                 /* its size when opened */
+    unsigned refs;                 /* loads reading through fd now */
+    uint64_t used;                 /* clock of the last use (LRU) */
+} fd_slot;
+
 typedef struct local_backend {
     backend base; /* first, so a backend * is a local_backend * */
     char *root;   /* the vault directory, no trailing '/'; never changes */
+    pthread_mutex_t lock;         /* guards fds and clock */
+    fd_slot fds[LOCAL_FD_CACHE];  /* open data objects */
+    uint64_t clock;               /* ticks once per cache use */
 } local_backend;
 
 static local_backend *local_of(backend *be)
@@ -151,6 +174,91 @@ static vault_error local_save(backend *be, backend_kind kind, const char *name,
     return rc;
 }
 
+/* The cached descriptor of data object name (refs taken: fd_release),
+ * or -1 on a miss. */
+static int fd_cache_get(local_backend *lb, const char *name, uint64_t *size,
+                        fd_slot **slot)
+{
+    int fd = -1;
+    *slot = NULL;
+    pthread_mutex_lock(&lb->lock);
+    for (size_t i = 0; i < LOCAL_FD_CACHE; i++) {
+        fd_slot *s = &lb->fds[i];
+        if (s->fd >= 0 && strcmp(s->name, name) == 0) {
+            s->refs++;
+            s->used = ++lb->clock;
+            *size = s->size;
+            *slot = s;
+            fd = s->fd;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lb->lock);
+    return fd;
+}
+
+/* Offers fd (just opened for data object name) to the cache, in a slot
+ * nobody is reading through (the least recently used).  *slot: where it
+ * went with a ref taken, or NULL when every slot was busy (the caller
+ * closes fd itself). */
+static void fd_cache_put(local_backend *lb, const char *name, int fd,
+                         uint64_t size, fd_slot **slot)
+{
+    *slot = NULL;
+    if (strlen(name) > VAULT_NAME_HEX)
+        return;
+    pthread_mutex_lock(&lb->lock);
+    fd_slot *victim = NULL;
+    for (size_t i = 0; i < LOCAL_FD_CACHE; i++) {
+        fd_slot *s = &lb->fds[i];
+        if (s->refs == 0 && (!victim || s->used < victim->used))
+            victim = s;
+    }
+    if (victim) {
+        if (victim->fd >= 0)
+            close(victim->fd);
+        snprintf(victim->name, sizeof victim->name, "%s", name);
+        victim->fd = fd;
+        victim->size = size;
+        victim->refs = 1;
+        victim->used = ++lb->clock;
+        *slot = victim;
+    }
+    pthread_mutex_unlock(&lb->lock);
+}
+
+/* Ends a load's use of a cached descriptor. */
+static void fd_release(local_backend *lb, fd_slot *slot)
+{
+    pthread_mutex_lock(&lb->lock);
+    assert(slot->refs > 0);
+    slot->refs--;
+    if (slot->refs == 0 && slot->name[0] == '\0' && slot->fd >= 0) {
+        close(slot->fd); /* dropped while in use */
+        slot->fd = -1;
+    }
+    pthread_mutex_unlock(&lb->lock);
+}
+
+/* Forgets data object name (removed): closed now, or by its last
+ * reader. */
+static void fd_cache_drop(local_backend *lb, const char *name)
+{
+    pthread_mutex_lock(&lb->lock);
+    for (size_t i = 0; i < LOCAL_FD_CACHE; i++) {
+        fd_slot *s = &lb->fds[i];
+        if (s->fd >= 0 && s->name[0] && strcmp(s->name, name) == 0) {
+            s->name[0] = '\0';
+            s->used = 0;
+            if (s->refs == 0) {
+                close(s->fd);
+                s->fd = -1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&lb->lock);
+}
+
 static vault_error local_load(backend *be, backend_kind kind, const char *name,
                               uint64_t offset, size_t len, size_t max_len,
                               uint8_t **out, size_t *out_len)
@@ -163,54 +271,64 @@ static vault_error local_load(backend *be, backend_kind kind, const char *name,
         return rc;
     char path[PATH_MAX];
     object_path(lb, kind, name, path);
-    /* O_NONBLOCK: a FIFO planted under an object's name must not hang us
-     * in open(); the S_ISREG check below then refuses it. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    fd_slot *slot = NULL;
+    uint64_t size = 0;
+    int fd = kind == BACKEND_DATA ? fd_cache_get(lb, name, &size, &slot) : -1;
     if (fd < 0) {
-        if (errno == ENOENT)
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
-        return vault_fail_errno(errno, "%s: cannot open", path);
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return vault_fail_errno(e, "%s: cannot stat", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return vault_fail(VAULT_E_CORRUPT, "%s: not a regular file", path);
+        /* O_NONBLOCK: a FIFO planted under an object's name must not hang
+         * us in open(); the S_ISREG check below then refuses it. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object",
+                                  path);
+            return vault_fail_errno(errno, "%s: cannot open", path);
+        }
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            return vault_fail_errno(e, "%s: cannot stat", path);
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            return vault_fail(VAULT_E_CORRUPT, "%s: not a regular file",
+                              path);
+        }
+        size = (uint64_t)st.st_size;
+        if (kind == BACKEND_DATA)
+            fd_cache_put(lb, name, fd, size, &slot);
     }
     size_t n;
-    rc = backend_check_range(path, (uint64_t)st.st_size, offset, len, max_len,
-                             &n);
-    if (rc != VAULT_OK) {
-        close(fd);
-        return rc;
-    }
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return vault_fail(VAULT_E_NOMEM, "%s: out of memory for %zu bytes",
-                          path, n);
+    uint8_t *buf = NULL;
+    rc = backend_check_range(path, size, offset, len, max_len, &n);
+    if (rc == VAULT_OK) {
+        buf = malloc(n ? n : 1);
+        if (!buf)
+            rc = vault_fail(VAULT_E_NOMEM, "%s: out of memory for %zu bytes",
+                            path, n);
     }
     size_t done = 0;
-    while (done < n) {
+    while (rc == VAULT_OK && done < n) {
         ssize_t r = pread(fd, buf + done, n - done, (off_t)(offset + done));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            if (r == 0)
-                return vault_fail(VAULT_E_CORRUPT,
-                                  "%s: shorter than its size while read", path);
-            return vault_fail_errno(e, "%s: cannot read", path);
-        }
-        done += (size_t)r;
+        if (r == 0)
+            rc = vault_fail(VAULT_E_CORRUPT,
+                            "%s: shorter than its size while read", path);
+        else if (r < 0)
+            rc = vault_fail_errno(errno, "%s: cannot read", path);
+        else
+            done += (size_t)r;
     }
-    close(fd);
+    if (slot)
+        fd_release(lb, slot);
+    else
+        close(fd);
+    if (rc != VAULT_OK) {
+        free(buf);
+        return rc;
+    }
     *out = buf;
     *out_len = n;
     return VAULT_OK;
@@ -335,6 +453,8 @@ static vault_error local_remove(backend *be, backend_kind kind,
         return rc;
     char path[PATH_MAX], dir[PATH_MAX];
     object_path(lb, kind, name, path);
+    if (kind == BACKEND_DATA)
+        fd_cache_drop(lb, name);
     if (unlink(path) != 0) {
         if (errno == ENOENT)
             return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
@@ -347,6 +467,12 @@ static vault_error local_remove(backend *be, backend_kind kind,
 static void local_close(backend *be)
 {
     local_backend *lb = local_of(be);
+    for (size_t i = 0; i < LOCAL_FD_CACHE; i++) {
+        assert(lb->fds[i].refs == 0);
+        if (lb->fds[i].fd >= 0)
+            close(lb->fds[i].fd);
+    }
+    pthread_mutex_destroy(&lb->lock);
     free(lb->root);
     free(lb);
 }
@@ -535,6 +661,9 @@ vault_error backend_local_open(const char *path, int create, backend **out)
     }
     lb->base.ops = &local_ops;
     lb->root = root;
+    pthread_mutex_init(&lb->lock, NULL);
+    for (size_t i = 0; i < LOCAL_FD_CACHE; i++)
+        lb->fds[i].fd = -1;
     *out = &lb->base;
     return VAULT_OK;
 }

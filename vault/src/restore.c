@@ -89,6 +89,13 @@ typedef struct restorer {
     struct archive *ar; /* tar mode: the stream; else NULL */
     int tar_broken;     /* a tar write failed: the stream is lost */
     int own;            /* chown items: restore_owner and running as root */
+    uid_t euid;         /* who new entries belong to before any chown */
+    gid_t egid;
+    gid_t dir_gid;      /* the group new entries in the directory being
+                           restored get (its own with set-gid, else egid) */
+    uint64_t temp_base; /* random per restore: temporary names are */
+    uint64_t temp_seq;  /* temp_base + temp_seq++, so unguessable and
+                           fresh without asking for randomness per file */
     char *path;         /* the current item, relative, '/'-separated */
     size_t path_len, path_cap;
     link_slot *links; /* open addressing, links_cap a power of two */
@@ -287,13 +294,22 @@ static void mtime_of(const tree_node *n, struct timespec ts[2])
     ts[1].tv_nsec = (long)n->mtime_nsec;
 }
 
+/* Whether n needs a chown: with owners, unless it is an entry just made
+ * in the directory being restored that already has n's owner and group. */
+static int needs_chown(const restorer *r, const tree_node *n, int fresh)
+{
+    return r->own && !(fresh && (uid_t)n->uid == r->euid &&
+                       (gid_t)n->gid == r->dir_gid);
+}
+
 /* Applies owner, xattrs, mode and mtime through fd (a file or directory
  * descriptor), in the order that keeps each from undoing another (chown
  * clears set-id bits and capabilities; user.* xattrs need write access).
+ * fresh: fd is an entry just created in the directory being restored.
  * Returns 0, or the errno of the first failure with what[] naming the
  * step; the remaining steps are still tried. */
 static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
-                      char *what, size_t what_size)
+                      int fresh, char *what, size_t what_size)
 {
     int err = 0;
 #define META_FAIL(...)                                                       \
@@ -303,7 +319,8 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
             snprintf(what, what_size, __VA_ARGS__);                          \
         }                                                                    \
     } while (0)
-    if (r->own && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+    if (needs_chown(r, n, fresh) &&
+        fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
         META_FAIL("set owner %u:%u", (unsigned)n->uid, (unsigned)n->gid);
     for (uint32_t i = 0; i < n->n_xattrs; i++) {
         const node_xattr *x = &n->xattrs[i];
@@ -329,8 +346,9 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
 static int fs_meta_at(const restorer *r, int dirfd, const char *name,
                       const tree_node *n, const char **what)
 {
-    if (r->own && fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid,
-                           AT_SYMLINK_NOFOLLOW) != 0) {
+    if (needs_chown(r, n, 1) &&
+        fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid,
+                 AT_SYMLINK_NOFOLLOW) != 0) {
         *what = "set owner";
         return errno;
     }
@@ -353,20 +371,17 @@ typedef int (*temp_create)(int dirfd, const char *tmp, const void *arg);
 /* Creates an entry with create() under a fresh temporary name next to
  * name (kept in tmp).  Returns what create returned (a descriptor or 0),
  * or -1 with errno. */
-static int make_temp(int dirfd, const char *name, char tmp[NAME_MAX + 1],
-                     temp_create create, const void *arg)
+static int make_temp(restorer *r, int dirfd, const char *name,
+                     char tmp[NAME_MAX + 1], temp_create create,
+                     const void *arg)
 {
     size_t keep = strlen(name);
     size_t room = NAME_MAX - (sizeof TEMP_TAG - 1) - 2 * TEMP_RANDOM_BYTES;
     if (keep > room)
         keep = room;
     for (int tries = 0; tries < 8; tries++) {
-        uint8_t rnd[TEMP_RANDOM_BYTES];
-        char hex[2 * TEMP_RANDOM_BYTES + 1];
-        randombytes_buf(rnd, sizeof rnd);
-        vault_hex_encode(rnd, sizeof rnd, hex);
-        snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%s", (int)keep, name,
-                 hex);
+        snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%016llx", (int)keep,
+                 name, (unsigned long long)(r->temp_base + r->temp_seq++));
         int ret = create(dirfd, tmp, arg);
         if (ret >= 0 || errno != EEXIST)
             return ret;
@@ -479,7 +494,7 @@ static void fs_hardlink(restorer *r, int dirfd, const tree_node *n,
         return;
     }
     char tmp[NAME_MAX + 1];
-    int ret = make_temp(dirfd, n->name, tmp, create_link, &src);
+    int ret = make_temp(r, dirfd, n->name, tmp, create_link, &src);
     int e = errno;
     close(src.dirfd);
     if (ret < 0) {
@@ -564,7 +579,7 @@ static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
         return VAULT_OK;
     }
     char tmp[NAME_MAX + 1];
-    fs_out out = {make_temp(dirfd, n->name, tmp, create_file, NULL), 0};
+    fs_out out = {make_temp(r, dirfd, n->name, tmp, create_file, NULL), 0};
     if (out.fd < 0) {
         report_errno(r, errno, "create a temporary file");
         return VAULT_OK;
@@ -577,7 +592,7 @@ static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
     char what[TREE_XATTR_NAME_MAX + 32];
     int meta_err = 0;
     if (rc == VAULT_OK)
-        meta_err = fs_meta_fd(r, out.fd, n, what, sizeof what);
+        meta_err = fs_meta_fd(r, out.fd, n, 1, what, sizeof what);
     if (close(out.fd) != 0 && rc == VAULT_OK)
         rc = vault_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
@@ -601,8 +616,9 @@ static void fs_special(restorer *r, int dirfd, const tree_node *n)
 {
     char tmp[NAME_MAX + 1];
     int ret = n->type == NODE_SYMLINK
-                  ? make_temp(dirfd, n->name, tmp, create_symlink, n->target)
-                  : make_temp(dirfd, n->name, tmp, create_node, n);
+                  ? make_temp(r, dirfd, n->name, tmp, create_symlink,
+                              n->target)
+                  : make_temp(r, dirfd, n->name, tmp, create_node, n);
     if (ret < 0) {
         report_errno(r, errno, "create");
         return;
@@ -654,6 +670,19 @@ static int fs_open_dir(restorer *r, int dirfd, const char *name)
     if (!created && fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
         (void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* mode set later */
     return fd;
+}
+
+/* The group entries made in directory fd get: its own with the set-gid
+ * bit, else ours.  Unknown (never a match, so chown is done) when fstat
+ * fails. */
+static gid_t dir_new_gid(const restorer *r, int fd)
+{
+    struct stat st;
+    if (!r->own)
+        return r->egid;
+    if (fstat(fd, &st) != 0)
+        return (gid_t)-1;
+    return (st.st_mode & S_ISGID) ? st.st_gid : r->egid;
 }
 
 /* ---- tar mode ----------------------------------------------------------- */
@@ -858,11 +887,14 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
         return VAULT_OK;
     }
     r->stats->dirs++;
+    gid_t parent_gid = r->dir_gid;
+    r->dir_gid = dir_new_gid(r, fd);
     rc = walk(r, fd, &child, sub, n_sub, full, depth + 1);
+    r->dir_gid = parent_gid;
     tree_clear(&child);
     if (rc == VAULT_OK) {
         char what[TREE_XATTR_NAME_MAX + 32];
-        int e = fs_meta_fd(r, fd, n, what, sizeof what);
+        int e = fs_meta_fd(r, fd, n, 0, what, sizeof what);
         if (e)
             report_errno(r, e, what);
     }
@@ -1010,6 +1042,7 @@ static vault_error open_output(restorer *r)
     r->target_fd = open(opt->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (r->target_fd < 0)
         return vault_fail_errno(errno, "%s", opt->target_dir);
+    r->dir_gid = dir_new_gid(r, r->target_fd);
     return VAULT_OK;
 }
 
@@ -1094,6 +1127,10 @@ vault_error restore_run(const restore_source *src,
 
     restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1};
     r.own = opt->restore_owner && geteuid() == 0;
+    r.euid = geteuid();
+    r.egid = getegid();
+    r.dir_gid = r.egid;
+    randombytes_buf(&r.temp_base, sizeof r.temp_base);
     vault_error rc = run(&r, root);
     restorer_free(&r);
     if (rc == VAULT_OK && stats->errors)
