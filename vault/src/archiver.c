@@ -9,6 +9,7 @@
  * "Write ordering").
  */
 #define _GNU_SOURCE /* O_NOATIME */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,13 +40,41 @@
 #define READ_BLOCK (8u * 1024 * 1024)
 #define DEFAULT_LEVEL 3
 
+/* Jobs of one directory's files (or of one path given): the walker waits
+ * until their chunk IDs are all written before it encodes the tree that
+ * lists them. */
+typedef struct file_group {
+    size_t outstanding; /* jobs queued or being hashed; under adder.lock */
+    struct pending_record *recs; /* files cache records to write after */
+    size_t n_recs, cap_recs;
+} file_group;
+
+/* A file read afresh whose cache record waits for its chunk IDs. */
+typedef struct pending_record {
+    tree_node *node; /* stable until the group is drained */
+    char *path;
+    filecache_key key;
+    int has_xattrs;
+} pending_record;
+
 /* A blob on its way to a worker. */
 typedef struct job {
     blob_type type;
+    int hashed;       /* id computed and entered in the index already */
     uint8_t id[CHUNK_ID_BYTES];
+    uint8_t *id_out;  /* where the worker writes the chunk ID, or NULL */
+    file_group *group; /* counts this job until its ID is written */
     uint8_t *data;
     size_t len;
 } job;
+
+/* Jobs travel in batches: one lock and one wake-up for many chunks. */
+#define BATCH_JOBS 32
+#define BATCH_BYTES (2u * 1024 * 1024)
+typedef struct batch {
+    size_t n, bytes;
+    job jobs[BATCH_JOBS];
+} batch;
 
 /* Packs finished but not yet listed in a saved index segment. */
 typedef struct done_packs {
@@ -68,7 +97,8 @@ typedef struct adder {
     /* the job queue */
     pthread_mutex_t lock;
     pthread_cond_t not_empty, not_full;
-    job **queue;
+    pthread_cond_t group_done; /* some file_group's outstanding hit 0 */
+    batch **queue; /* of batches; bounded: the memory bound */
     size_t q_cap, q_head, q_len;
     int closing;
     vault_error failure; /* first worker error, under lock */
@@ -77,6 +107,7 @@ typedef struct adder {
     pthread_mutex_t index_lock; /* v->index and done */
     done_packs done;
 
+    batch *cur; /* the walker's batch being filled */
     uint8_t *buf; /* the walker's read buffer */
     size_t buf_cap;
     char path[PATH_MAX + 1];
@@ -184,16 +215,66 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
     return rc;
 }
 
+/* A worker's own state: its pack under construction and compressor. */
+typedef struct worker_state {
+    pack_writer pw;
+    int open_pack;
+    ZSTD_CCtx *cctx;
+    uint8_t *cbuf;
+    size_t cbuf_cap;
+} worker_state;
+
+/* Compresses, seals and packs one new blob. */
+static vault_error store_job(adder *a, worker_state *w, const job *j)
+{
+    vault_error rc = VAULT_OK;
+    const uint8_t *stored = j->data;
+    size_t stored_len = j->len;
+    uint8_t flags = 0;
+    if (a->level > 0 && j->len > 0) {
+        size_t bound = ZSTD_compressBound(j->len);
+        if (bound > w->cbuf_cap) {
+            uint8_t *nb = realloc(w->cbuf, bound);
+            if (!nb)
+                return vault_fail(VAULT_E_NOMEM, "out of memory");
+            w->cbuf = nb;
+            w->cbuf_cap = bound;
+        }
+        size_t n = ZSTD_compressCCtx(w->cctx, w->cbuf, w->cbuf_cap, j->data,
+                                     j->len, a->level);
+        /* Keep it only if it shrinks: raw costs no CPU later. */
+        if (!ZSTD_isError(n) && n < j->len) {
+            stored = w->cbuf;
+            stored_len = n;
+            flags = BLOB_FLAG_ZSTD;
+        }
+    }
+    if (!w->open_pack) {
+        rc = pack_writer_begin(&w->pw, a->v->keys);
+        w->open_pack = rc == VAULT_OK;
+    }
+    if (rc == VAULT_OK)
+        rc = pack_writer_add(&w->pw, j->type, j->id, flags, stored,
+                             stored_len, (uint32_t)j->len);
+    if (rc == VAULT_OK && w->pw.len >= PACK_TARGET_BYTES) {
+        rc = finish_pack(a, &w->pw);
+        w->open_pack = 0;
+    }
+    return rc;
+}
+
+/* Takes a batch: hashes its chunks and hands the IDs back to the walker
+ * first (it may be waiting to encode a tree), then stores the new ones. */
 static void *worker_main(void *arg)
 {
     adder *a = arg;
-    pack_writer pw = {0};
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    uint8_t *cbuf = NULL;
-    size_t cbuf_cap = 0;
-    vault_error rc = cctx ? VAULT_OK
-                          : vault_fail(VAULT_E_NOMEM, "zstd: out of memory");
-    int open_pack = 0;
+    worker_state w = {0};
+    w.cctx = ZSTD_createCCtx();
+    vault_error rc = w.cctx ? VAULT_OK
+                            : vault_fail(VAULT_E_NOMEM, "zstd: out of memory");
+    if (rc != VAULT_OK)
+        worker_fail(a, rc);
+    int is_new[BATCH_JOBS];
     for (;;) {
         pthread_mutex_lock(&a->lock);
         while (a->q_len == 0 && !a->closing)
@@ -202,103 +283,152 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&a->lock);
             break;
         }
-        job *j = a->queue[a->q_head];
+        batch *b = a->queue[a->q_head];
         a->q_head = (a->q_head + 1) % a->q_cap;
         a->q_len--;
         pthread_cond_signal(&a->not_full);
         int failed = a->failure != VAULT_OK;
         pthread_mutex_unlock(&a->lock);
 
-        if (rc == VAULT_OK && !failed) {
-            const uint8_t *stored = j->data;
-            size_t stored_len = j->len;
-            uint8_t flags = 0;
-            if (a->level > 0 && j->len > 0) {
-                size_t bound = ZSTD_compressBound(j->len);
-                if (bound > cbuf_cap) {
-                    uint8_t *nb = realloc(cbuf, bound);
-                    if (!nb)
-                        rc = vault_fail(VAULT_E_NOMEM, "out of memory");
-                    else {
-                        cbuf = nb;
-                        cbuf_cap = bound;
-                    }
+        for (size_t i = 0; i < b->n; i++) {
+            job *j = &b->jobs[i];
+            if (!j->hashed && !failed && rc == VAULT_OK)
+                chunk_id_compute(a->v->keys, j->type, j->data, j->len, j->id);
+            if (j->id_out)
+                memcpy(j->id_out, j->id, CHUNK_ID_BYTES);
+        }
+        /* The IDs are out: release the walker before the slow part. */
+        int wake = 0;
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < b->n; i++) {
+            file_group *g = b->jobs[i].group;
+            if (g) {
+                assert(g->outstanding > 0);
+                wake |= --g->outstanding == 0;
+            }
+        }
+        if (wake)
+            pthread_cond_broadcast(&a->group_done);
+        failed = a->failure != VAULT_OK;
+        pthread_mutex_unlock(&a->lock);
+
+        if (!failed && rc == VAULT_OK) {
+            pthread_mutex_lock(&a->index_lock);
+            for (size_t i = 0; i < b->n && rc == VAULT_OK; i++) {
+                job *j = &b->jobs[i];
+                is_new[i] = j->hashed;
+                if (!j->hashed) {
+                    rc = index_add(&a->v->index, j->id, NULL, NULL,
+                                   &is_new[i]);
+                    if (rc == VAULT_OK && is_new[i])
+                        a->r->blobs_added++;
                 }
-                if (rc == VAULT_OK) {
-                    size_t n = ZSTD_compressCCtx(cctx, cbuf, cbuf_cap, j->data,
-                                                 j->len, a->level);
-                    /* Keep it only if it shrinks: raw costs no CPU later. */
-                    if (!ZSTD_isError(n) && n < j->len) {
-                        stored = cbuf;
-                        stored_len = n;
-                        flags = BLOB_FLAG_ZSTD;
-                    }
-                }
             }
-            if (rc == VAULT_OK && !open_pack) {
-                rc = pack_writer_begin(&pw, a->v->keys);
-                open_pack = rc == VAULT_OK;
-            }
-            if (rc == VAULT_OK)
-                rc = pack_writer_add(&pw, j->type, j->id, flags, stored,
-                                     stored_len, (uint32_t)j->len);
-            if (rc == VAULT_OK && pw.len >= PACK_TARGET_BYTES) {
-                rc = finish_pack(a, &pw);
-                open_pack = 0;
-            }
+            pthread_mutex_unlock(&a->index_lock);
+            for (size_t i = 0; i < b->n && rc == VAULT_OK; i++)
+                if (is_new[i])
+                    rc = store_job(a, &w, &b->jobs[i]);
             if (rc != VAULT_OK)
                 worker_fail(a, rc);
         }
-        free(j->data);
-        free(j);
+        for (size_t i = 0; i < b->n; i++)
+            free(b->jobs[i].data);
+        free(b);
     }
-    if (rc == VAULT_OK && open_pack && pw.n_entries > 0) {
-        rc = finish_pack(a, &pw);
+    if (rc == VAULT_OK && w.open_pack && w.pw.n_entries > 0) {
+        rc = finish_pack(a, &w.pw);
         if (rc != VAULT_OK)
             worker_fail(a, rc);
     }
-    pack_writer_free(&pw);
-    ZSTD_freeCCtx(cctx);
-    free(cbuf);
+    pack_writer_free(&w.pw);
+    ZSTD_freeCCtx(w.cctx);
+    free(w.cbuf);
     return NULL;
 }
 
-/* Hands a blob to the workers (data is taken over). */
-static vault_error submit(adder *a, blob_type type,
-                          const uint8_t id[CHUNK_ID_BYTES], uint8_t *data,
-                          size_t len)
+/* Drops a batch that will not be queued. */
+static void batch_free(batch *b)
 {
-    job *j = malloc(sizeof *j);
-    if (!j) {
-        free(data);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    j->type = type;
-    memcpy(j->id, id, CHUNK_ID_BYTES);
-    j->data = data;
-    j->len = len;
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->jobs[i].data);
+    free(b);
+}
+
+/* Queues the walker's current batch, if any (waits for room). */
+static vault_error flush_batch(adder *a)
+{
+    batch *b = a->cur;
+    if (!b || b->n == 0)
+        return VAULT_OK;
+    a->cur = NULL;
     pthread_mutex_lock(&a->lock);
     while (a->q_len == a->q_cap && a->failure == VAULT_OK)
         pthread_cond_wait(&a->not_full, &a->lock);
     if (a->failure != VAULT_OK) {
         vault_error rc = a->failure;
         pthread_mutex_unlock(&a->lock);
-        free(j->data);
-        free(j);
+        batch_free(b);
         return rc;
     }
-    a->queue[(a->q_head + a->q_len) % a->q_cap] = j;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->jobs[i].group)
+            b->jobs[i].group->outstanding++;
+    a->queue[(a->q_head + a->q_len) % a->q_cap] = b;
     a->q_len++;
     pthread_cond_signal(&a->not_empty);
     pthread_mutex_unlock(&a->lock);
     return VAULT_OK;
 }
 
-/* Stores a blob unless the vault (or this run) has it already.  With
- * owned non-NULL the blob's buffer (== data) is taken over, else copied. */
-static vault_error store_blob(adder *a, blob_type type, const uint8_t *data,
-                              size_t len, uint8_t id[CHUNK_ID_BYTES],
-                              uint8_t *owned)
+/* Hands a blob to the workers (data is taken over).  Either id is its
+ * chunk ID, already entered in the index (hashed), or the worker computes
+ * it, writes it to id_out and counts the job off group. */
+static vault_error submit(adder *a, blob_type type, int hashed,
+                          const uint8_t id[CHUNK_ID_BYTES], uint8_t *id_out,
+                          file_group *group, uint8_t *data, size_t len)
+{
+    if (!a->cur) {
+        if (!(a->cur = malloc(sizeof *a->cur))) {
+            free(data);
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        a->cur->n = 0;
+        a->cur->bytes = 0;
+    }
+    batch *b = a->cur;
+    job *j = &b->jobs[b->n++];
+    j->type = type;
+    j->hashed = hashed;
+    if (hashed)
+        memcpy(j->id, id, CHUNK_ID_BYTES);
+    j->id_out = id_out;
+    j->group = group;
+    j->data = data;
+    j->len = len;
+    b->bytes += len;
+    if (b->n == BATCH_JOBS || b->bytes >= BATCH_BYTES)
+        return flush_batch(a);
+    return VAULT_OK;
+}
+
+/* Waits until every job of g has its chunk ID written. */
+static vault_error group_wait(adder *a, file_group *g)
+{
+    vault_error rc = flush_batch(a);
+    pthread_mutex_lock(&a->lock);
+    while (g->outstanding > 0)
+        pthread_cond_wait(&a->group_done, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
+/* Stores a tree blob unless the vault (or this run) has it already; the
+ * walker needs its ID at once, so it hashes it itself.  The buffer (data)
+ * is taken over. */
+static vault_error store_blob(adder *a, blob_type type, uint8_t *data,
+                              size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
     chunk_id_compute(a->v->keys, type, data, len, id);
     int inserted = 0;
@@ -308,16 +438,10 @@ static vault_error store_blob(adder *a, blob_type type, const uint8_t *data,
         a->r->blobs_added++;
     pthread_mutex_unlock(&a->index_lock);
     if (rc != VAULT_OK || !inserted) {
-        free(owned);
+        free(data);
         return rc;
     }
-    if (!owned) {
-        owned = malloc(len ? len : 1);
-        if (!owned)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
-        memcpy(owned, data, len);
-    }
-    return submit(a, type, id, owned, len);
+    return submit(a, type, 1, id, NULL, NULL, data, len);
 }
 
 /* --- walking ------------------------------------------------------------ */
@@ -406,14 +530,16 @@ static vault_error node_from_stat(tree_node *n, const char *name,
     return VAULT_OK;
 }
 
-static void read_xattrs(adder *a, const char *path, tree_node *n)
+/* Reads path's extended attributes into n; returns whether it has any
+ * (for the files cache: a file without any need not be asked again). */
+static int read_xattrs(adder *a, const char *path, tree_node *n)
 {
     ssize_t len = llistxattr(path, NULL, 0);
     if (len <= 0)
-        return; /* none, or the file system has none */
+        return 0; /* none, or the file system has none */
     char *names = malloc((size_t)len);
     if (!names)
-        return;
+        return 1;
     len = llistxattr(path, names, (size_t)len);
     size_t count = 0;
     for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1)
@@ -448,6 +574,7 @@ static void read_xattrs(adder *a, const char *path, tree_node *n)
         n->n_xattrs++;
     }
     free(names);
+    return 1;
 }
 
 static int content_in_index(adder *a, const uint8_t *ids, uint32_t n)
@@ -464,27 +591,15 @@ static int content_in_index(adder *a, const uint8_t *ids, uint32_t n)
     return ok;
 }
 
-static vault_error add_content_id(tree_node *n, const uint8_t *id,
-                                  uint32_t *cap)
-{
-    if (n->n_content == *cap) {
-        uint32_t ncap = *cap ? *cap * 2 : 8;
-        uint8_t(*c)[CHUNK_ID_BYTES] =
-            realloc(n->content, (size_t)ncap * CHUNK_ID_BYTES);
-        if (!c)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
-        n->content = c;
-        *cap = ncap;
-    }
-    memcpy(n->content[n->n_content++], id, CHUNK_ID_BYTES);
-    return VAULT_OK;
-}
-
 /* Reads and chunks a regular file into n->content.  A file that cannot be
- * read is reported and skipped (*skip), not fatal. */
-static vault_error add_file(adder *a, const char *path, tree_node *n,
-                            const struct stat *st, int *skip)
+ * read is reported and skipped (*skip), not fatal.  The chunk IDs arrive
+ * later: the caller waits for g before it reads n->content.  fd is the
+ * file opened already (by prefetch) or -1; it is closed here. */
+static vault_error add_file(adder *a, int dfd, const char *at, int fd,
+                            tree_node *n, const struct stat *st, int *skip,
+                            file_group *g)
 {
+    const char *path = a->path;
     filecache_key key = {
         .size = (uint64_t)st->st_size,
         .inode = st->st_ino,
@@ -496,26 +611,47 @@ static vault_error add_file(adder *a, const char *path, tree_node *n,
     };
     a->r->bytes_total += key.size;
     uint32_t n_ids = 0;
-    const uint8_t *ids = filecache_lookup(a->cache, path, &key, &n_ids);
+    int has_xattrs = 1;
+    const uint8_t *ids =
+        filecache_lookup(a->cache, path, &key, &n_ids, &has_xattrs);
     if (ids && content_in_index(a, ids, n_ids)) {
+        if (fd >= 0)
+            close(fd);
+        /* ctime moves with every xattr change: none then, none now. */
+        if (has_xattrs)
+            has_xattrs = read_xattrs(a, path, n);
         n->content = malloc(n_ids ? (size_t)n_ids * CHUNK_ID_BYTES : 1);
         if (!n->content)
             return vault_fail(VAULT_E_NOMEM, "out of memory");
         memcpy(n->content, ids, (size_t)n_ids * CHUNK_ID_BYTES);
         n->n_content = n_ids;
         a->r->files_unchanged++;
-        return filecache_record(a->cache, path, &key, ids, n_ids);
+        return filecache_record(a->cache, path, &key, ids, n_ids,
+                                has_xattrs);
     }
+    has_xattrs = read_xattrs(a, path, n);
 
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+        fd = openat(dfd, at, flags | O_NOATIME);
+        if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+            fd = openat(dfd, at, flags);
+    }
     if (fd < 0) {
         report(a, path, "cannot open: %s", strerror(errno));
         *skip = 1;
         return VAULT_OK;
     }
-    uint32_t cap = 0;
+    /* The IDs are written by workers into n->content: it must not move
+     * while any are outstanding, so it is sized for the file up front and
+     * only grows (a growing file) after a wait. */
+    uint64_t guess = key.size / CHUNKER_MIN_SIZE + 1;
+    uint32_t cap = guess > 4096 ? 4096 : (uint32_t)guess;
+    n->content = calloc(cap, CHUNK_ID_BYTES);
+    if (!n->content) {
+        close(fd);
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    }
     size_t start = 0, end = 0;
     int eof = 0;
     uint64_t total = 0;
@@ -545,49 +681,111 @@ static vault_error add_file(adder *a, const char *path, tree_node *n,
             a->r->bytes_read += (uint64_t)got;
             continue;
         }
-        uint8_t id[CHUNK_ID_BYTES];
-        rc = store_blob(a, BLOB_DATA, a->buf + start, cut, id, NULL);
-        if (rc == VAULT_OK)
-            rc = add_content_id(n, id, &cap);
+        if (n->n_content == cap) {
+            rc = group_wait(a, g);
+            if (rc != VAULT_OK)
+                break;
+            uint32_t ncap = cap * 2;
+            uint8_t(*c)[CHUNK_ID_BYTES] =
+                realloc(n->content, (size_t)ncap * CHUNK_ID_BYTES);
+            if (!c) {
+                rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+                break;
+            }
+            n->content = c;
+            cap = ncap;
+        }
+        uint8_t *data = malloc(cut);
+        if (!data) {
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(data, a->buf + start, cut);
+        rc = submit(a, BLOB_DATA, 0, NULL, n->content[n->n_content], g,
+                    data, cut);
+        n->n_content++;
         start += cut;
     }
     close(fd);
-    if (rc != VAULT_OK || *skip)
-        return rc;
+    if (rc != VAULT_OK || *skip) {
+        /* the node is about to be cleared: no worker may still write */
+        vault_error wrc = group_wait(a, g);
+        return rc != VAULT_OK ? rc : wrc;
+    }
     /* The file changed size while we read it: keep what we read, as tar
      * does, but say so. */
     n->size = total;
-    if (total != key.size)
+    if (total != key.size) {
         report(a, path, "file changed while being read");
-    else
-        rc = filecache_record(a->cache, path, &key,
-                              n->content ? n->content[0] : NULL,
-                              n->n_content);
-    return rc;
+        return VAULT_OK;
+    }
+    /* Recorded in the cache once the IDs are in (see group_records). */
+    if (g->n_recs == g->cap_recs) {
+        size_t ncap = g->cap_recs ? g->cap_recs * 2 : 16;
+        pending_record *r = realloc(g->recs, ncap * sizeof *r);
+        if (!r)
+            return vault_fail(VAULT_E_NOMEM, "out of memory");
+        g->recs = r;
+        g->cap_recs = ncap;
+    }
+    pending_record *pr = &g->recs[g->n_recs];
+    if (!(pr->path = strdup(path)))
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    pr->node = n;
+    pr->key = key;
+    pr->has_xattrs = has_xattrs;
+    g->n_recs++;
+    return VAULT_OK;
 }
 
-static int name_cmp(const void *x, const void *y)
+/* Waits for g's chunk IDs and writes its files' cache records (rc: the
+ * caller's state so far; records are written only if it is OK). */
+static vault_error group_finish(adder *a, file_group *g, vault_error rc)
 {
-    return strcmp(*(char *const *)x, *(char *const *)y);
+    vault_error wrc = group_wait(a, g);
+    if (rc == VAULT_OK)
+        rc = wrc;
+    for (size_t i = 0; i < g->n_recs; i++) {
+        pending_record *pr = &g->recs[i];
+        if (rc == VAULT_OK)
+            rc = filecache_record(a->cache, pr->path, &pr->key,
+                                  pr->node->content ? pr->node->content[0]
+                                                    : NULL,
+                                  pr->node->n_content, pr->has_xattrs);
+        free(pr->path);
+    }
+    free(g->recs);
+    memset(g, 0, sizeof *g);
+    return rc;
 }
 
 static vault_error add_dir(adder *a, size_t path_len,
                            uint8_t subtree[CHUNK_ID_BYTES]);
 
-/* Builds the node for a[path] (lstat'ed as st). *skip: leave it out. */
-static vault_error add_entry(adder *a, size_t path_len, const char *name,
-                             const struct stat *st, tree_node *n, int *skip)
+/* Builds the node name for a->path (lstat'ed as st), which is at relative
+ * to dfd (AT_FDCWD with at == a->path will do).  fd: the file opened
+ * ahead, or -1.  *skip: leave it out.  Files' chunk IDs arrive later,
+ * through g. */
+static vault_error add_entry(adder *a, int dfd, const char *at,
+                             size_t path_len, const char *name, int fd,
+                             const struct stat *st, tree_node *n, int *skip,
+                             file_group *g)
 {
     *skip = 0;
     vault_error rc = node_from_stat(n, name, st);
-    if (rc != VAULT_OK)
+    if (rc != VAULT_OK) {
+        if (fd >= 0)
+            close(fd);
         return rc;
+    }
+    if (n->type == NODE_FILE) {
+        a->r->files++;
+        return add_file(a, dfd, at, fd, n, st, skip, g);
+    }
+    if (fd >= 0)
+        close(fd);
     read_xattrs(a, a->path, n);
     switch (n->type) {
-    case NODE_FILE:
-        a->r->files++;
-        rc = add_file(a, a->path, n, st, skip);
-        break;
     case NODE_DIR:
         a->r->dirs++;
         if (a->o->one_file_system && st->st_dev != a->root_dev) {
@@ -597,7 +795,7 @@ static vault_error add_entry(adder *a, size_t path_len, const char *name,
             size_t len;
             rc = tree_encode(&empty, &bytes, &len);
             if (rc == VAULT_OK)
-                rc = store_blob(a, BLOB_TREE, bytes, len, n->subtree, bytes);
+                rc = store_blob(a, BLOB_TREE, bytes, len, n->subtree);
         } else {
             rc = add_dir(a, path_len, n->subtree);
         }
@@ -605,7 +803,7 @@ static vault_error add_entry(adder *a, size_t path_len, const char *name,
     case NODE_SYMLINK: {
         a->r->others++;
         char target[PATH_MAX + 1];
-        ssize_t len = readlink(a->path, target, PATH_MAX);
+        ssize_t len = readlinkat(dfd, at, target, PATH_MAX);
         if (len <= 0) {
             report(a, a->path, "cannot read link: %s",
                    len < 0 ? strerror(errno) : "empty");
@@ -625,81 +823,194 @@ static vault_error add_entry(adder *a, size_t path_len, const char *name,
     return rc;
 }
 
+/* One directory entry, stat'ed before any is processed. */
+typedef struct dir_entry {
+    char *name;
+    struct stat st;
+    int ok; /* not excluded, stat'ed */
+    int fd; /* opened ahead (prefetch), or -1 */
+} dir_entry;
+
+static int entry_cmp(const void *x, const void *y)
+{
+    return strcmp(((const dir_entry *)x)->name, ((const dir_entry *)y)->name);
+}
+
+#define PREFETCH_FILES 4
+#define PREFETCH_BYTES (4u * 1024 * 1024)
+
+/* Opens entry e of the directory at a->path (path_len) and asks the kernel
+ * to start reading it, so that its bytes come in while the walker is busy
+ * with the files before it.  Only files the files cache cannot skip. */
+static void prefetch(adder *a, int dfd, size_t path_len, dir_entry *e)
+{
+    if (!e->ok || !S_ISREG(e->st.st_mode) || e->st.st_size == 0 ||
+        e->fd >= 0 || dfd < 0)
+        return;
+    size_t nlen = strlen(e->name);
+    a->path[path_len] = '/';
+    memcpy(a->path + path_len + 1, e->name, nlen + 1);
+    filecache_key key = {
+        .size = (uint64_t)e->st.st_size,
+        .inode = e->st.st_ino,
+        .device = e->st.st_dev,
+        .mtime_sec = e->st.st_mtim.tv_sec,
+        .mtime_nsec = (uint32_t)e->st.st_mtim.tv_nsec,
+        .ctime_sec = e->st.st_ctim.tv_sec,
+        .ctime_nsec = (uint32_t)e->st.st_ctim.tv_nsec,
+    };
+    uint32_t n_ids;
+    int has_xattrs;
+    int hit = filecache_lookup(a->cache, a->path, &key, &n_ids,
+                               &has_xattrs) != NULL;
+    a->path[path_len] = '\0';
+    if (hit)
+        return;
+    /* O_NONBLOCK: should it have become a FIFO since the stat. */
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+    int fd = openat(dfd, e->name, flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM)
+        fd = openat(dfd, e->name, flags);
+    if (fd < 0)
+        return; /* add_file opens it again and reports */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_ino != e->st.st_ino || st.st_dev != e->st.st_dev) {
+        close(fd);
+        return;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    off_t len = e->st.st_size < (off_t)PREFETCH_BYTES ? e->st.st_size
+                                                      : (off_t)PREFETCH_BYTES;
+    (void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+    e->fd = fd;
+}
+
 static vault_error add_dir(adder *a, size_t path_len,
                            uint8_t subtree[CHUNK_ID_BYTES])
 {
     tree t = {0};
+    file_group g = {0};
     DIR *d = opendir(a->path);
     if (!d) {
         report(a, a->path, "cannot open directory: %s", strerror(errno));
         /* Stored as an empty directory so its metadata survives. */
     }
-    char **names = NULL;
-    size_t n_names = 0, cap_names = 0;
+    dir_entry *ents = NULL;
+    size_t n_ents = 0, cap_ents = 0;
     vault_error rc = VAULT_OK;
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (n_names == cap_names) {
-            cap_names = cap_names ? cap_names * 2 : 32;
-            char **nn = realloc(names, cap_names * sizeof *nn);
-            if (!nn) {
+        if (n_ents == cap_ents) {
+            cap_ents = cap_ents ? cap_ents * 2 : 32;
+            dir_entry *ne = realloc(ents, cap_ents * sizeof *ne);
+            if (!ne) {
                 rc = vault_fail(VAULT_E_NOMEM, "out of memory");
                 break;
             }
-            names = nn;
+            ents = ne;
         }
-        if (!(names[n_names] = strdup(de->d_name))) {
+        dir_entry *e = &ents[n_ents];
+        e->ok = 0;
+        e->fd = -1;
+        if (!(e->name = strdup(de->d_name))) {
             rc = vault_fail(VAULT_E_NOMEM, "out of memory");
             break;
         }
-        n_names++;
+        n_ents++;
     }
+    /* Entries are looked up relative to the directory, not by full path
+     * (one path walk each instead of one per component). */
+    int dfd = d ? dup(dirfd(d)) : -1;
+    if (dfd >= 0)
+        (void)fcntl(dfd, F_SETFD, FD_CLOEXEC);
     if (d)
         closedir(d);
-    if (rc == VAULT_OK && n_names) {
-        qsort(names, n_names, sizeof *names, name_cmp);
-        t.nodes = calloc(n_names, sizeof *t.nodes);
+    if (rc == VAULT_OK && n_ents) {
+        qsort(ents, n_ents, sizeof *ents, entry_cmp);
+        t.nodes = calloc(n_ents, sizeof *t.nodes);
         if (!t.nodes)
             rc = vault_fail(VAULT_E_NOMEM, "out of memory");
     }
-    for (size_t i = 0; rc == VAULT_OK && i < n_names; i++) {
-        size_t nlen = strlen(names[i]);
+    for (size_t i = 0; rc == VAULT_OK && i < n_ents; i++) {
+        dir_entry *e = &ents[i];
+        size_t nlen = strlen(e->name);
         if (path_len + 1 + nlen > PATH_MAX) {
-            report(a, a->path, "name too long: %s", names[i]);
+            report(a, a->path, "name too long: %s", e->name);
             continue;
         }
         a->path[path_len] = '/';
-        memcpy(a->path + path_len + 1, names[i], nlen + 1);
-        if (excluded(a, names[i], a->path)) {
-            a->path[path_len] = '\0';
-            continue;
+        memcpy(a->path + path_len + 1, e->name, nlen + 1);
+        if (!excluded(a, e->name, a->path)) {
+            int r = dfd >= 0
+                        ? fstatat(dfd, e->name, &e->st, AT_SYMLINK_NOFOLLOW)
+                        : lstat(a->path, &e->st);
+            if (r == 0)
+                e->ok = 1;
+            else
+                report(a, a->path, "cannot stat: %s", strerror(errno));
         }
-        struct stat st;
-        if (lstat(a->path, &st) != 0) {
-            report(a, a->path, "cannot stat: %s", strerror(errno));
-            a->path[path_len] = '\0';
+        a->path[path_len] = '\0';
+    }
+    size_t ahead = 0; /* entries before this were considered for prefetch */
+    for (size_t i = 0; rc == VAULT_OK && i < n_ents; i++) {
+        dir_entry *e = &ents[i];
+        if (!e->ok)
             continue;
+        if (S_ISDIR(e->st.st_mode)) {
+            /* Hold no open files across the subtree. */
+            for (size_t k = i + 1; k < ahead; k++)
+                if (ents[k].fd >= 0) {
+                    close(ents[k].fd);
+                    ents[k].fd = -1;
+                }
+            if (ahead > i + 1)
+                ahead = i + 1;
+        } else {
+            if (ahead < i + 1)
+                ahead = i + 1;
+            while (ahead < n_ents && ahead <= i + PREFETCH_FILES)
+                prefetch(a, dfd, path_len, &ents[ahead++]);
         }
+        size_t nlen = strlen(e->name);
+        a->path[path_len] = '/';
+        memcpy(a->path + path_len + 1, e->name, nlen + 1);
         int skip = 0;
         tree_node *n = &t.nodes[t.n_nodes];
-        rc = add_entry(a, path_len + 1 + nlen, names[i], &st, n, &skip);
+        int fd = e->fd;
+        e->fd = -1;
+        rc = add_entry(a, dfd >= 0 ? dfd : AT_FDCWD,
+                       dfd >= 0 ? e->name : a->path, path_len + 1 + nlen,
+                       e->name, fd, &e->st, n, &skip, &g);
+        if (rc != VAULT_OK)
+            (void)group_wait(a, &g); /* workers may write into n */
         if (rc != VAULT_OK || skip)
             tree_node_clear(n);
         else
             t.n_nodes++;
         a->path[path_len] = '\0';
     }
-    for (size_t i = 0; i < n_names; i++)
-        free(names[i]);
-    free(names);
+    /* The IDs of this directory's files, before the tree is encoded (and
+     * before anything is freed: workers write into the nodes). */
+    rc = group_finish(a, &g, rc);
+    for (size_t i = 0; i < n_ents; i++) {
+        if (ents[i].fd >= 0)
+            close(ents[i].fd);
+        free(ents[i].name);
+    }
+    free(ents);
+    if (dfd >= 0)
+        close(dfd);
     if (rc == VAULT_OK) {
         uint8_t *bytes;
         size_t len;
         rc = tree_encode(&t, &bytes, &len);
         if (rc == VAULT_OK)
-            rc = store_blob(a, BLOB_TREE, bytes, len, subtree, bytes);
+            rc = store_blob(a, BLOB_TREE, bytes, len, subtree);
     }
     tree_clear(&t);
     return rc;
@@ -792,7 +1103,7 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     /* tree_encode sorted t.nodes; the originals stay owned by d. */
     free(t.nodes);
     if (rc == VAULT_OK)
-        rc = store_blob(a, BLOB_TREE, bytes, len, id, bytes);
+        rc = store_blob(a, BLOB_TREE, bytes, len, id);
     return rc;
 }
 
@@ -878,7 +1189,10 @@ static vault_error add_path(adder *a, vdir *root, const char *given,
     int skip = 0;
     char name[NAME_MAX + 1];
     snprintf(name, sizeof name, "%s", p);
-    rc = add_entry(a, strlen(a->path), name, &st, n, &skip);
+    file_group g = {0};
+    rc = add_entry(a, AT_FDCWD, a->path, strlen(a->path), name, -1, &st, n,
+                   &skip, &g);
+    rc = group_finish(a, &g, rc);
     if (rc != VAULT_OK || skip) {
         tree_node_clear(n);
         if (rc == VAULT_OK)
@@ -1002,6 +1316,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     pthread_mutex_init(&a->index_lock, NULL);
     pthread_cond_init(&a->not_empty, NULL);
     pthread_cond_init(&a->not_full, NULL);
+    pthread_cond_init(&a->group_done, NULL);
     unsigned started = 0;
     for (; rc == VAULT_OK && started < n_workers; started++)
         if (pthread_create(&threads[started], NULL, worker_main, a) != 0) {
@@ -1011,6 +1326,10 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
 
     if (rc == VAULT_OK)
         rc = run_add(a, &rec);
+    if (rc == VAULT_OK)
+        rc = flush_batch(a);
+    batch_free(a->cur);
+    a->cur = NULL;
 
     pthread_mutex_lock(&a->lock);
     a->closing = 1;
@@ -1056,6 +1375,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     pthread_mutex_destroy(&a->index_lock);
     pthread_cond_destroy(&a->not_empty);
     pthread_cond_destroy(&a->not_full);
+    pthread_cond_destroy(&a->group_done);
     free(threads);
     free(a->queue);
     free(a->buf);

@@ -1,10 +1,12 @@
 /*
  * filecache.c - the local files cache (see filecache.h).
  *
- * File layout: "VFCACHE1" | record* | mac (32)
+ * File layout: "VFCACHE2" | record* | mac (32)
  *   record = path_len u32 | path | size u64 | inode u64 | device u64 |
  *            mtime_sec i64 | mtime_nsec u32 | ctime_sec i64 |
- *            ctime_nsec u32 | n u32 | n × chunk ID
+ *            ctime_nsec u32 | flags u32 | n u32 | n × chunk ID
+ *   flags: bit 0 = the file had extended attributes
+ * (VFCACHE1, without flags, is ignored: the next add starts afresh.)
  *   mac = BLAKE2b-256(key = KDF(dedup secret, "files cache"), all before)
  */
 #include <errno.h>
@@ -19,9 +21,10 @@
 #include "filecache.h"
 #include "internal.h"
 
-#define CACHE_MAGIC "VFCACHE1"
+#define CACHE_MAGIC "VFCACHE2"
 #define CACHE_MAX_BYTES (1ull << 32)
-#define RECORD_FIXED 52 /* size .. n */
+#define RECORD_FIXED 56 /* size .. n */
+#define FLAG_XATTRS 1u
 
 struct filecache {
     char *path;               /* the cache file; NULL: disabled */
@@ -133,7 +136,8 @@ vault_error filecache_open(const char *dir, const keyring *k, filecache **out)
 }
 
 const uint8_t *filecache_lookup(const filecache *c, const char *path,
-                                const filecache_key *key, uint32_t *n_ids)
+                                const filecache_key *key, uint32_t *n_ids,
+                                int *has_xattrs)
 {
     if (!c->table)
         return NULL;
@@ -153,14 +157,16 @@ const uint8_t *filecache_lookup(const filecache *c, const char *path,
             (int64_t)load_le64(p + 36) != key->ctime_sec ||
             load_le32(p + 44) != key->ctime_nsec)
             return NULL;
-        *n_ids = load_le32(p + 48);
-        return p + 52;
+        *has_xattrs = (load_le32(p + 48) & FLAG_XATTRS) != 0;
+        *n_ids = load_le32(p + 52);
+        return p + 56;
     }
 }
 
 vault_error filecache_record(filecache *c, const char *path,
                              const filecache_key *key,
-                             const uint8_t *ids, uint32_t n_ids)
+                             const uint8_t *ids, uint32_t n_ids,
+                             int has_xattrs)
 {
     if (!c->path)
         return VAULT_OK;
@@ -193,9 +199,10 @@ vault_error filecache_record(filecache *c, const char *path,
     store_le32(p + 32, key->mtime_nsec);
     store_le64(p + 36, (uint64_t)key->ctime_sec);
     store_le32(p + 44, key->ctime_nsec);
-    store_le32(p + 48, n_ids);
+    store_le32(p + 48, has_xattrs ? FLAG_XATTRS : 0);
+    store_le32(p + 52, n_ids);
     if (n_ids)
-        memcpy(p + 52, ids, (size_t)n_ids * CHUNK_ID_BYTES);
+        memcpy(p + 56, ids, (size_t)n_ids * CHUNK_ID_BYTES);
     c->fresh_len += need;
     return VAULT_OK;
 }
