@@ -1,12 +1,19 @@
 /*
  * archiver.c - `add`: walks files into trees and blobs, one snapshot.
  *
- * The walker (the calling thread) reads files, cuts chunks, computes
- * chunk IDs and looks them up in the index; only new chunks go to the
- * workers, which compress, seal and pack them (one pack under construction
- * per worker).  Finished packs are saved first; index segments listing
- * them follow; the snapshot, saved last, is the commit point (format spec
- * "Write ordering").
+ * The walker (the calling thread) stats a directory's entries (relative
+ * to the directory), asks the kernel to start reading the next few files
+ * it will need, reads files and cuts chunks.  It hands the chunks, in
+ * batches through a bounded queue, to the workers, which compute each
+ * chunk ID, write it into the file's content list (a slot reserved in
+ * order by the walker) and count it off the directory's file_group; then
+ * they look it up in the index and compress, seal and pack only the new
+ * ones (one pack under construction per worker).  Before it encodes a
+ * directory's tree, the walker waits for that group, so every ID is in.
+ * Tree blobs the walker hashes itself: their IDs go into the parent.
+ * Finished packs are saved first; index segments listing them follow;
+ * the snapshot, saved last, is the commit point (format spec "Write
+ * ordering").
  */
 #define _GNU_SOURCE /* O_NOATIME */
 #include <assert.h>
@@ -893,7 +900,10 @@ static vault_error add_dir(adder *a, size_t path_len,
 {
     tree t = {0};
     file_group g = {0};
-    DIR *d = opendir(a->path);
+    int dfd = open(a->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d && dfd >= 0)
+        close(dfd);
     if (!d) {
         report(a, a->path, "cannot open directory: %s", strerror(errno));
         /* Stored as an empty directory so its metadata survives. */
@@ -924,12 +934,9 @@ static vault_error add_dir(adder *a, size_t path_len,
         n_ents++;
     }
     /* Entries are looked up relative to the directory, not by full path
-     * (one path walk each instead of one per component). */
-    int dfd = d ? dup(dirfd(d)) : -1;
-    if (dfd >= 0)
-        (void)fcntl(dfd, F_SETFD, FD_CLOEXEC);
-    if (d)
-        closedir(d);
+     * (one path walk each instead of one per component); the stream's
+     * descriptor serves until the end. */
+    dfd = d ? dirfd(d) : -1;
     if (rc == VAULT_OK && n_ents) {
         qsort(ents, n_ents, sizeof *ents, entry_cmp);
         t.nodes = calloc(n_ents, sizeof *t.nodes);
@@ -1003,8 +1010,8 @@ static vault_error add_dir(adder *a, size_t path_len,
         free(ents[i].name);
     }
     free(ents);
-    if (dfd >= 0)
-        close(dfd);
+    if (d)
+        closedir(d);
     if (rc == VAULT_OK) {
         uint8_t *bytes;
         size_t len;
