@@ -10,10 +10,12 @@
  *                          AD = bytes 0..67, snapshot record)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -305,8 +307,13 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
     return rc;
 }
 
-static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
-                                const uint8_t **key)
+/* Guards every handle's pack key cache: restoring loads blobs from
+ * several threads (restore.c).  Held only to look a key up and copy it
+ * out, and while a pack's first use verifies its trailer. */
+static pthread_mutex_t pack_key_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
+                                       const char *name, const uint8_t **key)
 {
     if (v->pack_keys_size < v->index.n_packs) {
         size_t n = v->index.n_packs;
@@ -349,6 +356,19 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
     return VAULT_OK;
 }
 
+/* Copies the key of pack into key (the caller wipes it). */
+static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
+                                uint8_t key[SECRET_BYTES])
+{
+    const uint8_t *k = NULL;
+    pthread_mutex_lock(&pack_key_lock);
+    vault_error rc = pack_key_get_locked(v, pack, name, &k);
+    if (rc == VAULT_OK)
+        memcpy(key, k, SECRET_BYTES);
+    pthread_mutex_unlock(&pack_key_lock);
+    return rc;
+}
+
 vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len)
 {
@@ -366,8 +386,8 @@ vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         return vault_fail(VAULT_E_CORRUPT, "blob %.16s: wrong type", id_hex);
     char name[65];
     vault_hex_encode(v->index.packs[s->pack], 32, name);
-    const uint8_t *key = NULL;
-    vault_error rc = pack_key_get(v, s->pack, name, &key);
+    uint8_t key[SECRET_BYTES];
+    vault_error rc = pack_key_get(v, s->pack, name, key);
     if (rc != VAULT_OK)
         return rc;
     uint8_t *blob;
@@ -378,6 +398,7 @@ vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         rc = blob_open(v->keys, key, &e, blob, blob_len, out);
         free(blob);
     }
+    sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK)
         return vault_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
                                   name, id_hex);
@@ -838,6 +859,16 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
     return rc;
 }
 
+/* Threads for restoring files: one per core (the walker works too while
+ * it waits), at most 8. */
+static unsigned extract_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > 8 ? 8 : (unsigned)n;
+}
+
 vault_error vault_extract(vault_t *v, const char *ref,
                           const vault_extract_options *o,
                           vault_extract_result *result)
@@ -857,6 +888,7 @@ vault_error vault_extract(vault_t *v, const char *ref,
         .n_include = o->n_include,
         .on_error = o->on_error,
         .on_error_ctx = o->on_error_ctx,
+        .workers = extract_workers(),
     };
     restore_stats st = {0};
     rc = restore_run(&src, rec.tree, &ro, &st);

@@ -44,6 +44,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,19 @@
 
 #define TEMP_TAG ".vault-tmp-"
 #define TEMP_RANDOM_BYTES 8
+
+/* Files waiting in the queue at most: the walker helps when it is full. */
+#define RESTORE_QUEUE_MAX 64
+
+/* A file for a worker to restore (directory mode with workers). */
+typedef struct file_job {
+    struct file_job *next;
+    int dirfd;           /* its directory: open until *pending is 0 */
+    const tree_node *n;  /* in the directory's tree, alive as long */
+    char *path;          /* relative to the target, for reports */
+    gid_t dir_gid;       /* what restorer.dir_gid was */
+    unsigned *pending;   /* its directory's count of unfinished jobs */
+} file_job;
 
 /* Where a restored hardlinked file went: (device, inode) -> path. */
 typedef struct link_slot {
@@ -94,8 +109,26 @@ typedef struct restorer {
     gid_t dir_gid;      /* the group new entries in the directory being
                            restored get (its own with set-gid, else egid) */
     uint64_t temp_base; /* random per restore: temporary names are */
-    uint64_t temp_seq;  /* temp_base + temp_seq++, so unguessable and
-                           fresh without asking for randomness per file */
+    atomic_uint_least64_t temp_seq; /* temp_base + temp_seq++, so
+                           unguessable and fresh without asking for
+                           randomness per file */
+    /* Workers (directory mode): the walker queues files that are not
+     * hardlinked; workers restore each whole (load, verify, write,
+     * rename).  A directory's metadata waits for its files (pending).
+     * With n_threads 0 the walker restores every file itself. */
+    pthread_mutex_t mu;     /* guards what follows, stats and reports */
+    pthread_cond_t work;    /* a job was queued, or stopping */
+    pthread_cond_t done;    /* a job finished */
+    file_job *head, *tail;  /* the queue */
+    size_t queued;
+    pthread_t *threads;
+    unsigned n_threads;     /* running workers */
+    unsigned idle;          /* workers waiting for work */
+    unsigned waiters;       /* walker waiting for done (0 or 1) */
+    int stopping;           /* workers exit once the queue is empty */
+    unsigned *pending;      /* the current directory's unfinished jobs */
+    vault_error fatal;      /* a job's fatal error (out of memory) */
+    char fatal_detail[256]; /* its detail, for the walker to raise */
     char *path;         /* the current item, relative, '/'-separated */
     size_t path_len, path_cap;
     link_slot *links; /* open addressing, links_cap a power of two */
@@ -111,27 +144,59 @@ static vault_error nomem(void)
     return vault_fail(VAULT_E_NOMEM, "restore: out of memory");
 }
 
+static void lock(restorer *r)
+{
+    if (r->n_threads)
+        pthread_mutex_lock(&r->mu);
+}
+
+static void unlock(restorer *r)
+{
+    if (r->n_threads)
+        pthread_mutex_unlock(&r->mu);
+}
+
+/* Counts and reports a failed item (from any thread: one at a time). */
 static void report(restorer *r, const char *path, vault_error code,
                    const char *detail)
 {
+    lock(r);
     r->stats->errors++;
     if (r->opt->on_error)
         r->opt->on_error(r->opt->on_error_ctx, path, code, detail);
+    unlock(r);
+}
+
+/* Reports item path: the system said e while doing what. */
+static void report_errno_at(restorer *r, const char *path, int e,
+                            const char *what)
+{
+    vault_error code = vault_fail_errno(e, "%s", what);
+    if (e == EEXIST || e == ENOTEMPTY || e == EISDIR)
+        code = VAULT_E_EXISTS;
+    report(r, path, code, vault_last_error());
 }
 
 /* Reports the current item: the system said e while doing what. */
 static void report_errno(restorer *r, int e, const char *what)
 {
-    vault_error code = vault_fail_errno(e, "%s", what);
-    if (e == EEXIST || e == ENOTEMPTY || e == EISDIR)
-        code = VAULT_E_EXISTS;
-    report(r, r->path, code, vault_last_error());
+    report_errno_at(r, r->path, e, what);
 }
 
-/* Reports the current item with the detail the failing call left. */
+/* Reports the current item with the detail the failing call left (the
+ * detail is per thread: call on the thread that failed). */
 static void report_last(restorer *r, vault_error code)
 {
     report(r, r->path, code, vault_last_error());
+}
+
+/* Counts a restored file. */
+static void count_file(restorer *r, uint64_t bytes)
+{
+    lock(r);
+    r->stats->files++;
+    r->stats->bytes += bytes;
+    unlock(r);
 }
 
 /* ---- the current path --------------------------------------------------- */
@@ -296,20 +361,22 @@ static void mtime_of(const tree_node *n, struct timespec ts[2])
 
 /* Whether n needs a chown: with owners, unless it is an entry just made
  * in the directory being restored that already has n's owner and group. */
-static int needs_chown(const restorer *r, const tree_node *n, int fresh)
+static int needs_chown(const restorer *r, const tree_node *n,
+                       const gid_t *fresh_gid)
 {
-    return r->own && !(fresh && (uid_t)n->uid == r->euid &&
-                       (gid_t)n->gid == r->dir_gid);
+    return r->own && !(fresh_gid && (uid_t)n->uid == r->euid &&
+                       (gid_t)n->gid == *fresh_gid);
 }
 
 /* Applies owner, xattrs, mode and mtime through fd (a file or directory
  * descriptor), in the order that keeps each from undoing another (chown
  * clears set-id bits and capabilities; user.* xattrs need write access).
- * fresh: fd is an entry just created in the directory being restored.
+ * fresh_gid: fd is an entry just created, in a directory that gives new
+ * entries that group; NULL: not known to be fresh.
  * Returns 0, or the errno of the first failure with what[] naming the
  * step; the remaining steps are still tried. */
 static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
-                      int fresh, char *what, size_t what_size)
+                      const gid_t *fresh_gid, char *what, size_t what_size)
 {
     int err = 0;
 #define META_FAIL(...)                                                       \
@@ -319,7 +386,7 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
             snprintf(what, what_size, __VA_ARGS__);                          \
         }                                                                    \
     } while (0)
-    if (needs_chown(r, n, fresh) &&
+    if (needs_chown(r, n, fresh_gid) &&
         fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
         META_FAIL("set owner %u:%u", (unsigned)n->uid, (unsigned)n->gid);
     for (uint32_t i = 0; i < n->n_xattrs; i++) {
@@ -346,7 +413,7 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
 static int fs_meta_at(const restorer *r, int dirfd, const char *name,
                       const tree_node *n, const char **what)
 {
-    if (needs_chown(r, n, 1) &&
+    if (needs_chown(r, n, &r->dir_gid) &&
         fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid,
                  AT_SYMLINK_NOFOLLOW) != 0) {
         *what = "set owner";
@@ -380,8 +447,9 @@ static int make_temp(restorer *r, int dirfd, const char *name,
     if (keep > room)
         keep = room;
     for (int tries = 0; tries < 8; tries++) {
+        uint64_t seq = atomic_fetch_add(&r->temp_seq, 1);
         snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%016llx", (int)keep,
-                 name, (unsigned long long)(r->temp_base + r->temp_seq++));
+                 name, (unsigned long long)(r->temp_base + seq));
         int ret = create(dirfd, tmp, arg);
         if (ret >= 0 || errno != EEXIST)
             return ret;
@@ -443,13 +511,13 @@ static int place(const restorer *r, int dirfd, const char *tmp,
 
 /* place(), reporting and removing the temporary if it fails.  1: placed. */
 static int place_or_report(restorer *r, int dirfd, const char *tmp,
-                           const char *name)
+                           const char *name, const char *path)
 {
     if (place(r, dirfd, tmp, name) == 0)
         return 1;
     int e = errno;
     unlinkat(dirfd, tmp, 0);
-    report_errno(r, e, "put into place");
+    report_errno_at(r, path, e, "put into place");
     return 0;
 }
 
@@ -501,8 +569,8 @@ static void fs_hardlink(restorer *r, int dirfd, const tree_node *n,
         report_errno(r, e, "link to the first occurrence");
         return;
     }
-    if (place_or_report(r, dirfd, tmp, n->name))
-        r->stats->files++;
+    if (place_or_report(r, dirfd, tmp, n->name, r->path))
+        count_file(r, 0);
 }
 
 typedef struct fs_out {
@@ -571,17 +639,18 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
     return VAULT_OK;
 }
 
-static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
+/* Restores file n (not a later hardlink) in dirfd, reporting failures
+ * as path's; on any thread.  *placed: it got its name.  The return
+ * value is for fatal errors. */
+static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
+                                   const char *path, gid_t dir_gid,
+                                   int *placed)
 {
-    const char *first = links_find(r, n);
-    if (first) {
-        fs_hardlink(r, dirfd, n, first);
-        return VAULT_OK;
-    }
+    *placed = 0;
     char tmp[NAME_MAX + 1];
     fs_out out = {make_temp(r, dirfd, n->name, tmp, create_file, NULL), 0};
     if (out.fd < 0) {
-        report_errno(r, errno, "create a temporary file");
+        report_errno_at(r, path, errno, "create a temporary file");
         return VAULT_OK;
     }
     uint64_t done;
@@ -592,22 +661,233 @@ static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
     char what[TREE_XATTR_NAME_MAX + 32];
     int meta_err = 0;
     if (rc == VAULT_OK)
-        meta_err = fs_meta_fd(r, out.fd, n, 1, what, sizeof what);
+        meta_err = fs_meta_fd(r, out.fd, n, &dir_gid, what, sizeof what);
     if (close(out.fd) != 0 && rc == VAULT_OK)
         rc = vault_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
         unlinkat(dirfd, tmp, 0);
         if (rc == VAULT_E_NOMEM)
             return rc;
-        report_last(r, rc);
+        report(r, path, rc, vault_last_error());
         return VAULT_OK;
     }
-    if (!place_or_report(r, dirfd, tmp, n->name))
+    if (!place_or_report(r, dirfd, tmp, n->name, path))
         return VAULT_OK;
-    r->stats->files++;
-    r->stats->bytes += n->size;
+    *placed = 1;
+    count_file(r, n->size);
     if (meta_err)
-        report_errno(r, meta_err, what); /* the file stays */
+        report_errno_at(r, path, meta_err, what); /* the file stays */
+    return VAULT_OK;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Runs job j (any thread; not holding mu) and frees it.  After a fatal
+ * error the rest are only counted off: the restore is over. */
+static void job_run(restorer *r, file_job *j)
+{
+    pthread_mutex_lock(&r->mu);
+    int skip = r->fatal != VAULT_OK;
+    pthread_mutex_unlock(&r->mu);
+    int placed;
+    vault_error rc = skip ? VAULT_OK
+                          : fs_file_content(r, j->dirfd, j->n, j->path,
+                                            j->dir_gid, &placed);
+    pthread_mutex_lock(&r->mu);
+    if (rc != VAULT_OK && r->fatal == VAULT_OK) {
+        r->fatal = rc;
+        snprintf(r->fatal_detail, sizeof r->fatal_detail, "%s",
+                 vault_last_error());
+    }
+    assert(*j->pending > 0);
+    (*j->pending)--;
+    if (r->waiters)
+        pthread_cond_broadcast(&r->done);
+    pthread_mutex_unlock(&r->mu);
+    free(j->path);
+    free(j);
+}
+
+/* The queue's first job, taken off it (mu held), or NULL. */
+static file_job *job_pop(restorer *r)
+{
+    file_job *j = r->head;
+    if (j) {
+        r->head = j->next;
+        if (!r->head)
+            r->tail = NULL;
+        r->queued--;
+    }
+    return j;
+}
+
+static void *worker_main(void *arg)
+{
+    restorer *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        file_job *j = job_pop(r);
+        if (!j) {
+            if (r->stopping)
+                break;
+            r->idle++;
+            pthread_cond_wait(&r->work, &r->mu);
+            r->idle--;
+            continue;
+        }
+        pthread_mutex_unlock(&r->mu);
+        job_run(r, j);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* The fatal error a job met, raised on this thread, or VAULT_OK. */
+static vault_error jobs_fatal(restorer *r)
+{
+    if (!r->n_threads)
+        return VAULT_OK;
+    pthread_mutex_lock(&r->mu);
+    vault_error rc = r->fatal;
+    char detail[sizeof r->fatal_detail];
+    memcpy(detail, r->fatal_detail, sizeof detail);
+    pthread_mutex_unlock(&r->mu);
+    if (rc != VAULT_OK)
+        return vault_fail(rc, "%s", detail);
+    return VAULT_OK;
+}
+
+/* Waits until *pending (a directory's unfinished jobs) is 0, running
+ * queued jobs meanwhile.  Then the directory's tree and descriptor may
+ * go. */
+static void jobs_wait(restorer *r, unsigned *pending)
+{
+    if (!r->n_threads)
+        return;
+    pthread_mutex_lock(&r->mu);
+    while (*pending > 0) {
+        file_job *j = job_pop(r);
+        if (j) {
+            pthread_mutex_unlock(&r->mu);
+            job_run(r, j);
+            pthread_mutex_lock(&r->mu);
+        } else {
+            r->waiters++;
+            pthread_cond_wait(&r->done, &r->mu);
+            r->waiters--;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Queues file n of directory dirfd (the current item), or runs a job
+ * itself while the queue is full. */
+static vault_error jobs_submit(restorer *r, int dirfd, const tree_node *n)
+{
+    file_job *j = malloc(sizeof *j);
+    char *path = strdup(r->path);
+    if (!j || !path) {
+        free(j);
+        free(path);
+        return nomem();
+    }
+    *j = (file_job){NULL, dirfd, n, path, r->dir_gid, r->pending};
+    pthread_mutex_lock(&r->mu);
+    while (r->queued >= RESTORE_QUEUE_MAX) {
+        file_job *other = job_pop(r);
+        pthread_mutex_unlock(&r->mu);
+        job_run(r, other);
+        pthread_mutex_lock(&r->mu);
+    }
+    if (r->tail)
+        r->tail->next = j;
+    else
+        r->head = j;
+    r->tail = j;
+    r->queued++;
+    (*r->pending)++;
+    if (r->idle)
+        pthread_cond_signal(&r->work);
+    pthread_mutex_unlock(&r->mu);
+    return jobs_fatal(r);
+}
+
+/* Starts up to want workers; fewer (even none) when threads cannot be
+ * had: the walker then does more itself. */
+static void workers_start(restorer *r, unsigned want)
+{
+    if (want == 0)
+        return;
+    r->threads = calloc(want, sizeof *r->threads);
+    if (!r->threads)
+        return;
+    if (pthread_mutex_init(&r->mu, NULL) != 0)
+        goto no_threads;
+    if (pthread_cond_init(&r->work, NULL) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        goto no_threads;
+    }
+    if (pthread_cond_init(&r->done, NULL) != 0) {
+        pthread_cond_destroy(&r->work);
+        pthread_mutex_destroy(&r->mu);
+        goto no_threads;
+    }
+    for (unsigned i = 0; i < want; i++) {
+        if (pthread_create(&r->threads[r->n_threads], NULL, worker_main,
+                           r) != 0)
+            break;
+        r->n_threads++;
+    }
+    if (r->n_threads)
+        return;
+    pthread_cond_destroy(&r->done);
+    pthread_cond_destroy(&r->work);
+    pthread_mutex_destroy(&r->mu);
+no_threads:
+    free(r->threads);
+    r->threads = NULL;
+}
+
+/* Stops the workers (the queue is empty: every directory waited). */
+static void workers_stop(restorer *r)
+{
+    if (!r->n_threads) {
+        free(r->threads);
+        r->threads = NULL;
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    assert(!r->head);
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->work);
+    pthread_mutex_unlock(&r->mu);
+    for (unsigned i = 0; i < r->n_threads; i++)
+        pthread_join(r->threads[i], NULL);
+    pthread_cond_destroy(&r->done);
+    pthread_cond_destroy(&r->work);
+    pthread_mutex_destroy(&r->mu);
+    free(r->threads);
+    r->threads = NULL;
+    r->n_threads = 0;
+}
+
+/* A file: a link to an earlier occurrence, a job for the workers, or
+ * (hardlinked, or without workers) restored here. */
+static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
+{
+    const char *first = links_find(r, n);
+    if (first) {
+        fs_hardlink(r, dirfd, n, first);
+        return VAULT_OK;
+    }
+    if (r->n_threads && n->nlink < 2)
+        return jobs_submit(r, dirfd, n);
+    int placed;
+    vault_error rc = fs_file_content(r, dirfd, n, r->path, r->dir_gid,
+                                     &placed);
+    if (rc != VAULT_OK || !placed)
+        return rc;
     return links_add(r, n);
 }
 
@@ -625,7 +905,7 @@ static void fs_special(restorer *r, int dirfd, const tree_node *n)
     }
     const char *what = NULL;
     int meta_err = fs_meta_at(r, dirfd, tmp, n, &what);
-    if (!place_or_report(r, dirfd, tmp, n->name))
+    if (!place_or_report(r, dirfd, tmp, n->name, r->path))
         return;
     if (n->type == NODE_SYMLINK)
         r->stats->symlinks++;
@@ -888,13 +1168,19 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
     }
     r->stats->dirs++;
     gid_t parent_gid = r->dir_gid;
+    unsigned *parent_pending = r->pending, pending = 0;
     r->dir_gid = dir_new_gid(r, fd);
+    r->pending = &pending;
     rc = walk(r, fd, &child, sub, n_sub, full, depth + 1);
+    jobs_wait(r, &pending); /* its files use child and fd */
     r->dir_gid = parent_gid;
+    r->pending = parent_pending;
     tree_clear(&child);
+    if (rc == VAULT_OK)
+        rc = jobs_fatal(r);
     if (rc == VAULT_OK) {
         char what[TREE_XATTR_NAME_MAX + 32];
-        int e = fs_meta_fd(r, fd, n, 0, what, sizeof what);
+        int e = fs_meta_fd(r, fd, n, NULL, what, sizeof what);
         if (e)
             report_errno(r, e, what);
     }
@@ -1048,6 +1334,7 @@ static vault_error open_output(restorer *r)
 
 static void restorer_free(restorer *r)
 {
+    assert(!r->n_threads);
     if (r->target_fd >= 0)
         close(r->target_fd);
     if (r->ar)
@@ -1093,11 +1380,19 @@ static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
     }
 
     tree t = {0};
+    unsigned pending = 0;
+    r->pending = &pending;
+    if (!r->ar)
+        workers_start(r, r->opt->workers);
     rc = r->src->load_tree(r->src->ctx, root, &t);
     if (rc != VAULT_OK)
         rc = vault_fail_context(rc, "root tree");
     else
         rc = walk(r, r->target_fd, &t, active, n_active, full, 0);
+    jobs_wait(r, &pending);
+    if (rc == VAULT_OK)
+        rc = jobs_fatal(r);
+    workers_stop(r);
     tree_clear(&t);
     free(active);
     if (rc != VAULT_OK)

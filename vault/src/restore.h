@@ -46,6 +46,10 @@ typedef struct restore_options {
     size_t n_include;
     restore_error_fn on_error;
     void *on_error_ctx;
+    /* Directory mode: threads restoring files besides the caller's (0:
+     * none).  load_chunk and on_error are then called from them (never
+     * two on_error at once); load_chunk must be thread-safe. */
+    unsigned workers;
 } restore_options;
 
 typedef struct restore_stats {
