@@ -8,8 +8,11 @@
  *   odd:  the rest is the config body (its first 56 bytes, padded with
  *         zeros), sealed here with the keyring's real MAC, so the checks
  *         behind the MAC (version, chunker parameters, vault ID) run.
+ *         With bit 1 of the mode byte set, the target also puts this
+ *         keyring's vault ID in (bytes 12..43), so the body can verify.
  *
- * Not wired into CMake.  Build like fuzz_envelope.c (see there).
+ * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
+ * tests/fuzz/corpus/config/ by ctest in every build (tests/fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     uint8_t cfg[CONFIG_BYTES] = {0};
     memcpy(cfg, data, size < 56 ? size : 56);
+    if (mode & 2)
+        memcpy(cfg + 12, test_keys->vault_id, VAULT_ID_BYTES);
     crypto_generichash(cfg + 56, 32, cfg, 56, test_keys->config_mac_key,
                        SECRET_BYTES);
     vault_error parsed = config_parse(cfg, sizeof cfg, id);
@@ -65,5 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (parsed != VAULT_OK ||
          memcmp(id, test_keys->vault_id, VAULT_ID_BYTES) != 0))
         abort(); /* verified, so the vault ID must be ours */
+    if ((mode & 2) && (parsed == VAULT_OK) != (verified == VAULT_OK))
+        abort(); /* our ID and MAC: verifies exactly when it parses */
     return 0;
 }

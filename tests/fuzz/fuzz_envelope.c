@@ -7,14 +7,9 @@
  * target checks canonical form: an accepted payload re-encodes (with
  * envelope_payload_encode) to exactly the input bytes.
  *
- * Not wired into CMake.  Build, e.g. (from the repository root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
- *     -Ivault/include -Ivault/src tests/fuzz/fuzz_envelope.c vault/src/?*.c \
- *     $(pkg-config --cflags --libs libsodium libzstd libarchive) -lpthread \
- *     -o fuzz_envelope
- * A seed: the payload text of any envelope (tests/unit/test_vault.c makes
- * one with envelope_payload_encode).
+ * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
+ * tests/fuzz/corpus/envelope/ by ctest in every build (tests/fuzz/README.md).
+ * Seeds: payloads made with envelope_payload_encode (gen_fuzz_seeds.c).
  */
 #include <stdint.h>
 #include <stdio.h>

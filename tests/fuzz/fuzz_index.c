@@ -14,7 +14,8 @@
  *         authentication runs.
  * What loads must be consistent: every slot is found under its own ID.
  *
- * Not wired into CMake.  Build like fuzz_envelope.c (see there).
+ * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
+ * tests/fuzz/corpus/index/ by ctest in every build (tests/fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdlib.h>

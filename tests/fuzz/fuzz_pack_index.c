@@ -12,7 +12,8 @@
  *         256 filler bytes, so the parser behind the authentication runs
  *         on fuzzer-chosen entries.
  *
- * Not wired into CMake.  Build like fuzz_envelope.c (see there).
+ * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
+ * tests/fuzz/corpus/pack_index/ by ctest in every build (tests/fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,10 +6,8 @@
  * target checks canonical form: whatever a decoder accepts must re-encode
  * to exactly the input bytes, so no two encodings mean the same thing.
  *
- * Build (not wired into CMake here), e.g.:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Ivault/include -Ivault/src tests/fuzz/fuzz_tree.c \
- *     vault/src/tree.c vault/src/error.c -o fuzz_tree
+ * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
+ * tests/fuzz/corpus/tree/ by ctest in every build (tests/fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +16,15 @@
 
 #include "tree.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return 0;
+}
 
 static void check_same(const char *what, const uint8_t *data, size_t size,
                        vault_error rc, uint8_t *enc, size_t enc_len)
