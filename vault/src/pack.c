@@ -26,6 +26,7 @@
  *              AD = bytes 0..35, body)
  *   body = packs u32 || per pack: pack ID (32) | count u32 | count × entry
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,10 +398,24 @@ void index_free(vault_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-/* IDs are keyed hashes from authenticated segments: uniformly spread. */
+/* Chunk IDs are keyed hashes, but a writer member knows the key and could
+ * write an authentic segment of IDs that all share their first bytes,
+ * making every probe walk the whole table.  So the table hashes them
+ * again with SipHash under a key of this process's own. */
+static uint8_t table_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t table_key_once = PTHREAD_ONCE_INIT;
+
+static void table_key_init(void)
+{
+    randombytes_buf(table_key, sizeof table_key);
+}
+
 static size_t id_hash(const uint8_t *id)
 {
-    return (size_t)load_le64(id);
+    pthread_once(&table_key_once, table_key_init);
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, id, 32, table_key);
+    return (size_t)load_le64(h);
 }
 
 static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
