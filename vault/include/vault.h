@@ -304,6 +304,8 @@ typedef struct vault_extract_options {
     int restore_owner;      /* chown (as root) */
     const char *const *include; /* snapshot paths to restore; NULL: all */
     size_t n_include;
+    /* Told about each item that failed.  In directory mode it may be
+     * called from vault_extract's worker threads, never two at once. */
     void (*on_error)(void *ctx, const char *path, vault_error code,
                      const char *detail);
     void *on_error_ctx;
