@@ -62,6 +62,8 @@ static void append_detail(char *msg, size_t cap, const char *text)
 }
 
 static vault_error vfail(vault_error code, int errno_value, int keep_context,
+                         const char *fmt, va_list ap) VAULT_PRINTF(4, 0);
+static vault_error vfail(vault_error code, int errno_value, int keep_context,
                          const char *fmt, va_list ap)
 {
     char msg[sizeof last_error];
