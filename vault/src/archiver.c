@@ -117,7 +117,6 @@ typedef struct adder {
 
     batch *cur; /* the walker's batch being filled */
     atomic_int meta_stop; /* tells the metadata read-ahead thread to stop */
-    dev_t meta_dev;       /* its root's device (one_file_system) */
     uint8_t *buf; /* the walker's read buffer */
     size_t buf_cap;
     char path[PATH_MAX + 1];
@@ -1034,8 +1033,20 @@ static vault_error add_dir(adder *a, size_t path_len,
  * It allocates nothing and stops when the walker is done. */
 #define META_DEPTH_MAX 64
 
-static void meta_walk(adder *a, int dfd, int depth)
+/* One metadata read-ahead thread: the top level's entries are dealt out
+ * round-robin among META_THREADS threads, so that several inode and
+ * directory reads are in flight at once on a cold cache. */
+#define META_THREADS 4
+typedef struct meta_arg {
+    adder *a;
+    unsigned shard; /* this thread takes top-level entries i % N == shard */
+    dev_t dev;      /* the root's device (one_file_system) */
+} meta_arg;
+
+static void meta_walk(meta_arg *m, int dfd, int depth)
 {
+    adder *a = m->a;
+    unsigned index = 0;
     char buf[8192];
     for (;;) {
         if (atomic_load_explicit(&a->meta_stop, memory_order_relaxed))
@@ -1049,6 +1060,8 @@ static void meta_walk(adder *a, int dfd, int depth)
             const char *name = de->d_name;
             if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                 continue;
+            if (depth == 0 && index++ % META_THREADS != m->shard)
+                continue;
             int skip = 0;
             for (size_t i = 0; i < a->o->n_excludes && !skip; i++)
                 skip = !strchr(a->o->excludes[i], '/') &&
@@ -1056,12 +1069,12 @@ static void meta_walk(adder *a, int dfd, int depth)
             struct stat st;
             if (skip || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                 !S_ISDIR(st.st_mode) || depth >= META_DEPTH_MAX ||
-                (a->o->one_file_system && st.st_dev != a->meta_dev))
+                (a->o->one_file_system && st.st_dev != m->dev))
                 continue;
             int sub = openat(dfd, name,
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0) {
-                meta_walk(a, sub, depth + 1);
+                meta_walk(m, sub, depth + 1);
                 close(sub);
             }
             if (atomic_load_explicit(&a->meta_stop, memory_order_relaxed))
@@ -1072,7 +1085,8 @@ static void meta_walk(adder *a, int dfd, int depth)
 
 static void *meta_main(void *arg)
 {
-    adder *a = arg;
+    meta_arg *m = arg;
+    adder *a = m->a;
     for (size_t i = 0; i < a->o->n_paths; i++) {
         int dfd = open(a->o->paths[i],
                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1080,8 +1094,8 @@ static void *meta_main(void *arg)
             continue;
         struct stat st;
         if (fstat(dfd, &st) == 0) {
-            a->meta_dev = st.st_dev;
-            meta_walk(a, dfd, 0);
+            m->dev = st.st_dev;
+            meta_walk(m, dfd, 0);
         }
         close(dfd);
     }
@@ -1396,16 +1410,21 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
             break;
         }
 
-    pthread_t meta;
+    pthread_t meta[META_THREADS];
+    meta_arg meta_args[META_THREADS];
+    unsigned meta_started = 0;
     atomic_init(&a->meta_stop, 0);
-    int meta_started = rc == VAULT_OK &&
-                       pthread_create(&meta, NULL, meta_main, a) == 0;
+    for (; rc == VAULT_OK && meta_started < META_THREADS; meta_started++) {
+        meta_args[meta_started] = (meta_arg){.a = a, .shard = meta_started};
+        if (pthread_create(&meta[meta_started], NULL, meta_main,
+                           &meta_args[meta_started]) != 0)
+            break; /* read-ahead is an optimisation: fewer is fine */
+    }
     if (rc == VAULT_OK)
         rc = run_add(a, &rec);
-    if (meta_started) {
-        atomic_store(&a->meta_stop, 1);
-        pthread_join(meta, NULL);
-    }
+    atomic_store(&a->meta_stop, 1);
+    for (unsigned i = 0; i < meta_started; i++)
+        pthread_join(meta[i], NULL);
     if (rc == VAULT_OK)
         rc = flush_batch(a);
     batch_free(a->cur);
