@@ -344,7 +344,7 @@ static void test_roles(void **state)
                                            .tar_fd = -1};
                 vault_extract_result r;
                 assert_vault_ok(vault_extract(v, a, &o, &r));
-                char path[4400];
+                char path[4600];
                 snprintf(path, sizeof path, "%s%s", target, b);
                 size_t flen;
                 uint8_t *got = test_read_file(path, &flen);
