@@ -304,7 +304,7 @@ static uint8_t *make_segment(const keyring *k, const uint8_t pack_id[32],
     check(index_segment_save(be, k, pack_id, 1, starts, es),
           "index_segment_save");
     name_list names = {0};
-    check(repo_list_names(be, BACKEND_INDEX, &names), "repo_list_names");
+    check(backend_list_names(be, BACKEND_INDEX, &names), "backend_list_names");
     if (names.n != 1)
         exit(1);
     uint8_t *p;
@@ -488,7 +488,7 @@ static void vector_seeds(const char *dir)
 
     /* index segments: stored, and their bodies */
     name_list ix = {0};
-    check(repo_list_names(v->be, BACKEND_INDEX, &ix), "index names");
+    check(backend_list_names(v->be, BACKEND_INDEX, &ix), "index names");
     for (size_t i = 0; i < ix.n; i++) {
         char name[80];
         check(backend_load(v->be, BACKEND_INDEX, ix.names[i], 0, 0,
@@ -519,7 +519,7 @@ static void vector_seeds(const char *dir)
 
     /* packs: stored, their own index, their blobs */
     name_list packs = {0};
-    check(repo_list_names(v->be, BACKEND_DATA, &packs), "pack names");
+    check(backend_list_names(v->be, BACKEND_DATA, &packs), "pack names");
     for (size_t i = 0; i < packs.n; i++) {
         char name[80];
         check(backend_load(v->be, BACKEND_DATA, packs.names[i], 0, 0,

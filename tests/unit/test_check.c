@@ -349,7 +349,7 @@ static void test_damaged_index(void **state)
     put_file(f, "c.txt", "charlie charlie\n");
     add_src(f, &a2);
     name_list segs;
-    assert_vault_ok(repo_list_names(f->v->be, BACKEND_INDEX, &segs));
+    assert_vault_ok(backend_list_names(f->v->be, BACKEND_INDEX, &segs));
     assert_int_equal(segs.n, 2);
     const char *victim = segs.names[0]; /* either add's: both are checked */
     char path[PATH_MAX], moved[PATH_MAX];

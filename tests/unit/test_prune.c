@@ -924,7 +924,7 @@ static vault_error count_entry(void *ctx, const uint8_t pack_id[32],
 static size_t copies_indexed(fx *f, const uint8_t id[32])
 {
     name_list names;
-    assert_vault_ok(repo_list_names(f->v->be, BACKEND_INDEX, &names));
+    assert_vault_ok(backend_list_names(f->v->be, BACKEND_INDEX, &names));
     id_count c;
     memcpy(c.id, id, 32);
     c.n = 0;

@@ -88,7 +88,7 @@ static void run_vault_check(vault_t *v, const char *path)
 static void check_objects(vault_t *v, const char *path, backend_kind kind)
 {
     name_list names;
-    check_ok(repo_list_names(v->be, kind, &names), backend_kind_name(kind));
+    check_ok(backend_list_names(v->be, kind, &names), backend_kind_name(kind));
     for (size_t i = 0; i < names.n; i++) {
         char label[BACKEND_LABEL_MAX];
         backend_label(kind, names.names[i], label);

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -96,4 +97,48 @@ vault_error backend_check_range(const char *label, uint64_t size,
                           label, want, max_len);
     *n = (size_t)want;
     return VAULT_OK;
+}
+
+int name_list_add(name_list *l, const char *name)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char(*p)[65] = realloc(l->names, cap * sizeof *p);
+        if (!p)
+            return 1;
+        l->names = p;
+        l->cap = cap;
+    }
+    memcpy(l->names[l->n++], name, 65);
+    return 0;
+}
+
+static int collect(void *ctx, const char *name, uint64_t size)
+{
+    (void)size;
+    return name_list_add(ctx, name);
+}
+
+vault_error backend_list_names(backend *be, backend_kind kind,
+                               name_list *out)
+{
+    int stopped = 0;
+    memset(out, 0, sizeof *out);
+    vault_error rc = backend_list(be, kind, collect, out, &stopped);
+    if (rc == VAULT_OK && stopped)
+        rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+    /* Never NULL on success: callers qsort it, and qsort(NULL, 0, ...)
+     * is undefined (UBSan stops there on an empty folder). */
+    if (rc == VAULT_OK && !out->names) {
+        out->names = malloc(sizeof *out->names);
+        if (!out->names)
+            rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+        else
+            out->cap = 1;
+    }
+    if (rc != VAULT_OK) {
+        free(out->names);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
 }

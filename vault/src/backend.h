@@ -155,6 +155,17 @@ static inline void backend_close(backend *be)
         be->ops->close(be);
 }
 
+/* The names of all objects of a kind, as a malloc'ed array of 65-byte
+ * strings (never NULL on success, also when empty). */
+typedef struct name_list {
+    char (*names)[65];
+    size_t n, cap;
+} name_list;
+vault_error backend_list_names(backend *be, backend_kind kind,
+                               name_list *out);
+/* Appends a copy of name; non-zero when out of memory. */
+int name_list_add(name_list *l, const char *name);
+
 /*
  * The local directory backend.  With create, makes the directory (which
  * must be absent or empty) and its folders: keys, data/00..ff, index,

@@ -462,7 +462,7 @@ static vault_error check_envelope(checker *c, const age_identity *ids,
 static vault_error check_envelopes(checker *c)
 {
     name_list names;
-    vault_error rc = repo_list_names(c->v->be, BACKEND_KEYS, &names);
+    vault_error rc = backend_list_names(c->v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     const keyring *k = c->v->keys;
@@ -530,7 +530,7 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
 static vault_error check_index(checker *c)
 {
     name_list names;
-    vault_error rc = repo_list_names(c->v->be, BACKEND_INDEX, &names);
+    vault_error rc = backend_list_names(c->v->be, BACKEND_INDEX, &names);
     if (rc != VAULT_OK)
         return rc;
     for (size_t i = 0; i < names.n; i++) {
@@ -972,7 +972,7 @@ static vault_error snapshot_sealed_ok(checker *c, const char *name)
 static vault_error check_snapshots(checker *c)
 {
     name_list names;
-    vault_error rc = repo_list_names(c->v->be, BACKEND_SNAPSHOTS, &names);
+    vault_error rc = backend_list_names(c->v->be, BACKEND_SNAPSHOTS, &names);
     if (rc != VAULT_OK)
         return rc;
     qsort(names.names, names.n, sizeof *names.names, name_cmp);

@@ -171,7 +171,7 @@ vault_error locks_load(vault_t *v, lock_record **out, size_t *n_out,
     if (unreadable)
         *unreadable = 0;
     name_list names;
-    vault_error rc = repo_list_names(v->be, BACKEND_LOCKS, &names);
+    vault_error rc = backend_list_names(v->be, BACKEND_LOCKS, &names);
     if (rc != VAULT_OK)
         return rc;
     lock_record *list = calloc(names.n ? names.n : 1, sizeof *list);

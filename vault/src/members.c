@@ -19,45 +19,6 @@
 #include "internal.h"
 #include "repo.h"
 
-static int collect(void *ctx, const char *name, uint64_t size)
-{
-    (void)size;
-    name_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char(*p)[65] = realloc(l->names, cap * sizeof *p);
-        if (!p)
-            return 1;
-        l->names = p;
-        l->cap = cap;
-    }
-    memcpy(l->names[l->n++], name, 65);
-    return 0;
-}
-
-vault_error repo_list_names(backend *be, backend_kind kind, name_list *out)
-{
-    int stopped = 0;
-    memset(out, 0, sizeof *out);
-    vault_error rc = backend_list(be, kind, collect, out, &stopped);
-    if (rc == VAULT_OK && stopped)
-        rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
-    /* Never NULL on success: callers qsort it, and qsort(NULL, 0, ...)
-     * is undefined (UBSan stops there on an empty folder). */
-    if (rc == VAULT_OK && !out->names) {
-        out->names = malloc(sizeof *out->names);
-        if (!out->names)
-            rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
-        else
-            out->cap = 1;
-    }
-    if (rc != VAULT_OK) {
-        free(out->names);
-        memset(out, 0, sizeof *out);
-    }
-    return rc;
-}
-
 static vault_error member_recipient(const char *member, age_recipient *out)
 {
     memset(out, 0, sizeof *out);
@@ -138,7 +99,7 @@ static vault_error read_envelopes(vault_t *v, envelope_info **out,
         return vault_fail(VAULT_E_PERMISSION,
                           "%s: a writer cannot list members", v->location);
     name_list names;
-    vault_error rc = repo_list_names(v->be, BACKEND_KEYS, &names);
+    vault_error rc = backend_list_names(v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     age_identity *ids = sodium_allocarray(v->keys->n_epochs, sizeof *ids);
@@ -480,7 +441,7 @@ static vault_error old_objects(vault_t *v, backend_kind kind,
                                name_list *old)
 {
     name_list all;
-    vault_error rc = repo_list_names(v->be, kind, &all);
+    vault_error rc = backend_list_names(v->be, kind, &all);
     if (rc != VAULT_OK)
         return rc;
     memset(old, 0, sizeof *old);
@@ -489,7 +450,7 @@ static vault_error old_objects(vault_t *v, backend_kind kind,
         uint32_t epoch;
         rc = object_epoch(v, kind, all.names[i], &epoch);
         if (rc == VAULT_OK && epoch < current &&
-            collect(old, all.names[i], 0) != 0)
+            name_list_add(old, all.names[i]) != 0)
             rc = vault_fail(VAULT_E_NOMEM, "out of memory");
     }
     free(all.names);

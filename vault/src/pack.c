@@ -667,26 +667,6 @@ vault_error index_segment_save(backend *be, const keyring *k,
     return rc;
 }
 
-typedef struct name_list {
-    char (*names)[65];
-    size_t n, cap;
-} name_list;
-
-static int collect_name(void *ctx, const char *name, uint64_t size)
-{
-    (void)size;
-    name_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char(*p)[65] = realloc(l->names, cap * sizeof *p);
-        if (!p)
-            return 1;
-        l->names = p;
-        l->cap = cap;
-    }
-    memcpy(l->names[l->n++], name, 65);
-    return 0;
-}
 
 /* Parses an authenticated segment's plaintext in full; only when all of
  * it is valid are the entries handed to fn, in order, so that a damaged
@@ -792,12 +772,8 @@ static vault_error index_add_entry(void *ctx, const uint8_t pack_id[32],
 
 vault_error index_load(vault_index *ix, backend *be, const keyring *k)
 {
-    name_list names = {0};
-    int stopped = 0;
-    vault_error rc =
-        backend_list(be, BACKEND_INDEX, collect_name, &names, &stopped);
-    if (rc == VAULT_OK && stopped)
-        rc = vault_fail(VAULT_E_NOMEM, "index: out of memory");
+    name_list names;
+    vault_error rc = backend_list_names(be, BACKEND_INDEX, &names);
     for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
         rc = index_segment_read(be, k, names.names[i], index_add_entry, ix,
                                 NULL);

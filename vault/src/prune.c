@@ -360,7 +360,7 @@ static int name_cmp(const void *a, const void *b)
 static vault_error load_segments(pstate *s)
 {
     name_list names;
-    vault_error rc = repo_list_names(s->v->be, BACKEND_INDEX, &names);
+    vault_error rc = backend_list_names(s->v->be, BACKEND_INDEX, &names);
     if (rc != VAULT_OK)
         return rc;
     qsort(names.names, names.n, sizeof *names.names, name_cmp);
@@ -549,7 +549,7 @@ static vault_error state_load(pstate *s)
      * before them, so the listings below include those. */
     name_list snaps = {0};
     if (rc == VAULT_OK)
-        rc = repo_list_names(s->v->be, BACKEND_SNAPSHOTS, &snaps);
+        rc = backend_list_names(s->v->be, BACKEND_SNAPSHOTS, &snaps);
     if (rc == VAULT_OK)
         rc = load_packs(s);
     if (rc == VAULT_OK)

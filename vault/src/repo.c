@@ -80,7 +80,7 @@ vault_error vault_init(const char *path, const char *owner)
 static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
 {
     name_list names;
-    vault_error rc = repo_list_names(v->be, BACKEND_KEYS, &names);
+    vault_error rc = backend_list_names(v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     age_identity *ids = sodium_allocarray(id->n_keys, sizeof *ids);
@@ -502,7 +502,7 @@ vault_error repo_snapshot_load(vault_t *v, const char *name,
 vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
 {
     name_list l;
-    vault_error rc = repo_list_names(v->be, BACKEND_SNAPSHOTS, &l);
+    vault_error rc = backend_list_names(v->be, BACKEND_SNAPSHOTS, &l);
     *names = l.names;
     *n = l.n;
     return rc;

@@ -27,14 +27,6 @@ struct vault {
     size_t pack_keys_size;
 };
 
-/* Names of all objects of a kind (a malloc'ed array of 65-byte names,
- * never NULL on success, even for none). */
-typedef struct name_list {
-    char (*names)[65];
-    size_t n, cap;
-} name_list;
-vault_error repo_list_names(backend *be, backend_kind kind, name_list *out);
-
 /* Seals an envelope for member (a recipient string: "age1..." or an
  * "ssh-ed25519 ..." line) to the member and to the current epoch's read
  * key, so readers can list members; saves it under keys/.  The name is
