@@ -35,6 +35,15 @@ while time.time() < deadline:
 if not done:
     os.kill(pid, 9)
     sys.exit("timeout; terminal said: " + seen.decode(errors="replace"))
+# The child may exit before its last words were read: drain the terminal.
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    seen += data
 open("term.log", "wb").write(seen)
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
