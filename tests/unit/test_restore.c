@@ -4,8 +4,10 @@
  * metadata, damaged chunks, hostile names and symlinks, existing entries,
  * the include filter.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,24 @@ typedef struct fake {
     fake_obj *objs;
     size_t n, cap;
     unsigned trees; /* tree IDs are SHA-256("tree <counter>") */
+    /* Slow chunks: load_chunk sleeps this long and notes the most
+     * descriptors the process had open at once (any thread). */
+    unsigned slow_us;
+    pthread_mutex_t mu;
+    int max_fds;
 } fake;
+
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and d's own */
+}
 
 static fake_obj *fake_find(fake *f, const uint8_t id[CHUNK_ID_BYTES])
 {
@@ -169,6 +188,15 @@ static vault_error fake_load_chunk(void *ctx,
     if (o->fail)
         return vault_fail(VAULT_E_CORRUPT, "chunk %s: authentication failed",
                           hex);
+    fake *f = ctx;
+    if (f->slow_us) {
+        usleep(f->slow_us);
+        int fds = open_fds();
+        pthread_mutex_lock(&f->mu);
+        if (fds > f->max_fds)
+            f->max_fds = fds;
+        pthread_mutex_unlock(&f->mu);
+    }
     *data = memdup(o->data, o->len);
     *len = o->len;
     return VAULT_OK;
@@ -808,6 +836,74 @@ static void test_many_hardlinks(void **state)
         assert_int_equal(lstat(b, &sb), 0);
         assert_int_equal(sa.st_ino, sb.st_ino);
     }
+}
+
+/* With workers, the walker leaves a directory while its files are still
+ * being written: the directory gets its metadata when its last file is
+ * done, after its subdirectories, and no more than RESTORE_OPEN_DIRS_MAX
+ * of them stay open.  Each of many branches is a chain of directories
+ * with one slow file at the bottom, so every queued file keeps a whole
+ * chain open. */
+static void test_many_directories(void **state)
+{
+    fixture *fx = *state;
+    enum { BRANCHES = 100, DEPTH = 4 };
+    assert_int_equal(pthread_mutex_init(&fx->f.mu, NULL), 0);
+    tree_node *top = calloc(BRANCHES, sizeof *top);
+    assert_non_null(top);
+    for (int b = 0; b < BRANCHES; b++) {
+        char text[32];
+        snprintf(text, sizeof text, "branch %d\n", b);
+        tree_node below = mk_file(&fx->f, "f", 0640, text);
+        uint8_t sub[CHUNK_ID_BYTES];
+        for (int level = DEPTH - 1; level >= 0; level--) {
+            fake_tree(&fx->f, &below, 1, sub);
+            char name[16];
+            snprintf(name, sizeof name, "b%03d", b);
+            below = mk_dir(level ? "d" : name, 0750, sub);
+            below.mtime_sec = 1400000000 + b * DEPTH + level;
+        }
+        top[b] = below;
+    }
+    uint8_t root[CHUNK_ID_BYTES];
+    fake_tree(&fx->f, top, BRANCHES, root);
+    free(top);
+
+    fx->f.slow_us = 2000;
+    int before = open_fds();
+    assert_vault_ok(run(&fx->f, root, fx->target, NULL, &fx->st, &fx->log));
+    assert_int_equal(fx->st.files, BRANCHES);
+    assert_int_equal(fx->st.dirs, BRANCHES * DEPTH);
+    assert_int_equal(open_fds(), before);
+    for (int b = 0; b < BRANCHES; b++) {
+        char rel[64], text[32];
+        int len = snprintf(rel, sizeof rel, "b%03d", b);
+        for (int level = 0; level < DEPTH; level++) {
+            if (level)
+                len += snprintf(rel + len, sizeof rel - (size_t)len, "/d");
+            char *p = join(fx->target, rel);
+            struct stat st;
+            assert_int_equal(lstat(p, &st), 0);
+            assert_true(S_ISDIR(st.st_mode));
+            assert_int_equal(st.st_mode & 07777, 0750);
+            if (st.st_mtime != 1400000000 + b * DEPTH + level)
+                fail_msg("%s: mtime %lld", p, (long long)st.st_mtime);
+            free(p);
+        }
+        snprintf(rel + len, sizeof rel - (size_t)len, "/f");
+        snprintf(text, sizeof text, "branch %d\n", b);
+        assert_true(file_is(fx->target, rel, text));
+    }
+    assert_no_temps(fx->target);
+    /* Bounded: the open directories, the walk's own (DEPTH + the
+     * target), each worker's file. */
+    int most = fx->f.max_fds - before;
+    printf("# most descriptors open while restoring: %d more\n", most);
+    assert_true(most <= RESTORE_OPEN_DIRS_MAX + DEPTH + 1 + 8);
+    /* ... and the walker did run ahead of the files. */
+    if (test_workers)
+        assert_true(most > 64);
+    pthread_mutex_destroy(&fx->f.mu);
 }
 
 /* Probes whether the file system under dir takes user.* xattrs. */
@@ -1641,6 +1737,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_hardlinks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_directories, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_and_setid, setup,

@@ -13,7 +13,8 @@
  *   directory  mkdirat(name, 0700), openat(O_DIRECTORY | O_NOFOLLOW)
  *              -> its children -> fchown, xattrs, fchmod, futimens
  *              (post-order: children do not disturb the mtime, and a mode
- *              without owner-write cannot block them)
+ *              without owner-write cannot block them; with workers, set
+ *              when its last file is placed - see open_dir)
  *   other      created under "<name>.vault-tmp-<16 hex>" (O_EXCL open,
  *              symlinkat, mknodat or linkat), content and metadata applied
  *              to the temporary, then renameat into place: with
@@ -71,14 +72,31 @@
 /* Files waiting in the queue at most: the walker helps when it is full. */
 #define RESTORE_QUEUE_MAX 64
 
+/* A directory being restored (directory mode).  Its files' jobs use its
+ * descriptor and point into its tree, and its metadata has to come after
+ * its last entry is placed (a rename changes the mtime).  The walker does
+ * not wait for that when it leaves the directory - waiting there would
+ * idle the workers at the end of every directory, behind its largest
+ * file - so the directory lives on until its last reference goes: the
+ * walker's while inside, one per queued or running job, one per
+ * subdirectory not yet finished (whose node is in this tree).  Whoever
+ * drops the last reference finishes it: metadata, close, free. */
+typedef struct open_dir {
+    struct open_dir *parent; /* NULL: the target */
+    const tree_node *node;   /* in parent's tree; NULL: the target */
+    tree children;
+    int fd;                  /* the target's stays open (restorer's) */
+    size_t refs;             /* guarded by restorer.mu */
+    char *path;              /* relative to the target, for reports */
+} open_dir;
+
 /* A file for a worker to restore (directory mode with workers). */
 typedef struct file_job {
     struct file_job *next;
-    int dirfd;           /* its directory: open until *pending is 0 */
-    const tree_node *n;  /* in the directory's tree, alive as long */
+    open_dir *dir;       /* its directory, held by the job */
+    const tree_node *n;  /* in dir's tree */
     char *path;          /* relative to the target, for reports */
     gid_t dir_gid;       /* what restorer.dir_gid was */
-    unsigned *pending;   /* its directory's count of unfinished jobs */
 } file_job;
 
 /* Where a restored hardlinked file went: (device, inode) -> path. */
@@ -114,11 +132,11 @@ typedef struct restorer {
                            randomness per file */
     /* Workers (directory mode): the walker queues files that are not
      * hardlinked; workers restore each whole (load, verify, write,
-     * rename).  A directory's metadata waits for its files (pending).
+     * rename).  A directory's metadata waits for its files (open_dir).
      * With n_threads 0 the walker restores every file itself. */
     pthread_mutex_t mu;     /* guards what follows, stats and reports */
     pthread_cond_t work;    /* a job was queued, or stopping */
-    pthread_cond_t done;    /* a job finished */
+    pthread_cond_t done;    /* a job finished (and released its dir) */
     file_job *head, *tail;  /* the queue */
     size_t queued;
     pthread_t *threads;
@@ -126,7 +144,9 @@ typedef struct restorer {
     unsigned idle;          /* workers waiting for work */
     unsigned waiters;       /* walker waiting for done (0 or 1) */
     int stopping;           /* workers exit once the queue is empty */
-    unsigned *pending;      /* the current directory's unfinished jobs */
+    open_dir *dir;          /* the walker's directory (directory mode) */
+    size_t unfinished;      /* jobs queued or running */
+    size_t open_dirs;       /* open_dir objects alive */
     vault_error fatal;      /* a job's fatal error (out of memory) */
     char fatal_detail[256]; /* its detail, for the walker to raise */
     char *path;         /* the current item, relative, '/'-separated */
@@ -680,6 +700,71 @@ static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
     return VAULT_OK;
 }
 
+/* ---- directories being restored ---------------------------------------- */
+
+/* Finishes directory d (no reference left; any thread): its metadata,
+ * unless a fatal error ended the restore, then closes and frees it. */
+static void dir_finish(restorer *r, open_dir *d)
+{
+    if (d->node) {
+        lock(r);
+        int fatal = r->fatal != VAULT_OK;
+        unlock(r);
+        char what[TREE_XATTR_NAME_MAX + 32];
+        int e = fatal ? 0 : fs_meta_fd(r, d->fd, d->node, NULL, what,
+                                       sizeof what);
+        if (e)
+            report_errno_at(r, d->path, e, what);
+        close(d->fd);
+    }
+    tree_clear(&d->children);
+    free(d->path);
+    free(d);
+}
+
+/* Drops a reference on d, finishing it (and then perhaps its parents) if
+ * it was the last.  Not holding mu. */
+static void dir_release(restorer *r, open_dir *d)
+{
+    while (d) {
+        lock(r);
+        assert(d->refs > 0);
+        size_t left = --d->refs;
+        if (!left)
+            r->open_dirs--;
+        unlock(r);
+        if (left)
+            return;
+        open_dir *parent = d->parent;
+        dir_finish(r, d);
+        d = parent;
+    }
+}
+
+/* A new directory object for fd, holding the walker's reference and one
+ * on its parent (the walker's directory; NULL for the target).  Takes
+ * over children (cleared on failure too); NULL: out of memory. */
+static open_dir *dir_open(restorer *r, int fd, const tree_node *n,
+                          tree *children)
+{
+    open_dir *d = malloc(sizeof *d);
+    char *path = strdup(r->path);
+    if (!d || !path) {
+        free(d);
+        free(path);
+        tree_clear(children);
+        return NULL;
+    }
+    *d = (open_dir){r->dir, n, *children, fd, 1, path};
+    memset(children, 0, sizeof *children);
+    lock(r);
+    if (d->parent)
+        d->parent->refs++;
+    r->open_dirs++;
+    unlock(r);
+    return d;
+}
+
 /* ---- workers ------------------------------------------------------------ */
 
 /* Runs job j (any thread; not holding mu) and frees it.  After a fatal
@@ -691,16 +776,23 @@ static void job_run(restorer *r, file_job *j)
     pthread_mutex_unlock(&r->mu);
     int placed;
     vault_error rc = skip ? VAULT_OK
-                          : fs_file_content(r, j->dirfd, j->n, j->path,
+                          : fs_file_content(r, j->dir->fd, j->n, j->path,
                                             j->dir_gid, &placed);
-    pthread_mutex_lock(&r->mu);
-    if (rc != VAULT_OK && r->fatal == VAULT_OK) {
-        r->fatal = rc;
-        snprintf(r->fatal_detail, sizeof r->fatal_detail, "%s",
-                 vault_last_error());
+    if (rc != VAULT_OK) {
+        pthread_mutex_lock(&r->mu);
+        if (r->fatal == VAULT_OK) {
+            r->fatal = rc;
+            snprintf(r->fatal_detail, sizeof r->fatal_detail, "%s",
+                     vault_last_error());
+        }
+        pthread_mutex_unlock(&r->mu);
     }
-    assert(*j->pending > 0);
-    (*j->pending)--;
+    /* Before the job counts as finished: whoever waits for all jobs may
+     * then rely on every directory being finished too. */
+    dir_release(r, j->dir);
+    pthread_mutex_lock(&r->mu);
+    assert(r->unfinished > 0);
+    r->unfinished--;
     if (r->waiters)
         pthread_cond_broadcast(&r->done);
     pthread_mutex_unlock(&r->mu);
@@ -758,15 +850,14 @@ static vault_error jobs_fatal(restorer *r)
     return VAULT_OK;
 }
 
-/* Waits until *pending (a directory's unfinished jobs) is 0, running
- * queued jobs meanwhile.  Then the directory's tree and descriptor may
- * go. */
-static void jobs_wait(restorer *r, unsigned *pending)
+/* Waits until *count (guarded by mu: restorer.unfinished, or a
+ * directory's refs) is at most floor, running queued jobs meanwhile. */
+static void jobs_wait(restorer *r, const size_t *count, size_t floor)
 {
     if (!r->n_threads)
         return;
     pthread_mutex_lock(&r->mu);
-    while (*pending > 0) {
+    while (*count > floor) {
         file_job *j = job_pop(r);
         if (j) {
             pthread_mutex_unlock(&r->mu);
@@ -781,9 +872,9 @@ static void jobs_wait(restorer *r, unsigned *pending)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Queues file n of directory dirfd (the current item), or runs a job
- * itself while the queue is full. */
-static vault_error jobs_submit(restorer *r, int dirfd, const tree_node *n)
+/* Queues file n (the current item, in the walker's directory), or runs
+ * a job itself while the queue is full. */
+static vault_error jobs_submit(restorer *r, const tree_node *n)
 {
     file_job *j = malloc(sizeof *j);
     char *path = strdup(r->path);
@@ -792,7 +883,7 @@ static vault_error jobs_submit(restorer *r, int dirfd, const tree_node *n)
         free(path);
         return nomem();
     }
-    *j = (file_job){NULL, dirfd, n, path, r->dir_gid, r->pending};
+    *j = (file_job){NULL, r->dir, n, path, r->dir_gid};
     pthread_mutex_lock(&r->mu);
     while (r->queued >= RESTORE_QUEUE_MAX) {
         file_job *other = job_pop(r);
@@ -806,7 +897,8 @@ static vault_error jobs_submit(restorer *r, int dirfd, const tree_node *n)
         r->head = j;
     r->tail = j;
     r->queued++;
-    (*r->pending)++;
+    r->unfinished++;
+    r->dir->refs++;
     if (r->idle)
         pthread_cond_signal(&r->work);
     pthread_mutex_unlock(&r->mu);
@@ -882,7 +974,7 @@ static vault_error fs_file(restorer *r, int dirfd, const tree_node *n)
         return VAULT_OK;
     }
     if (r->n_threads && n->nlink < 2)
-        return jobs_submit(r, dirfd, n);
+        return jobs_submit(r, n);
     int placed;
     vault_error rc = fs_file_content(r, dirfd, n, r->path, r->dir_gid,
                                      &placed);
@@ -1166,25 +1258,26 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
         tree_clear(&child);
         return VAULT_OK;
     }
+    open_dir *d = dir_open(r, fd, n, &child);
+    if (!d) {
+        close(fd);
+        return nomem();
+    }
     r->stats->dirs++;
     gid_t parent_gid = r->dir_gid;
-    unsigned *parent_pending = r->pending, pending = 0;
     r->dir_gid = dir_new_gid(r, fd);
-    r->pending = &pending;
-    rc = walk(r, fd, &child, sub, n_sub, full, depth + 1);
-    jobs_wait(r, &pending); /* its files use child and fd */
+    r->dir = d;
+    rc = walk(r, fd, &d->children, sub, n_sub, full, depth + 1);
     r->dir_gid = parent_gid;
-    r->pending = parent_pending;
-    tree_clear(&child);
+    r->dir = d->parent;
+    lock(r);
+    int crowded = r->open_dirs > RESTORE_OPEN_DIRS_MAX;
+    unlock(r);
+    if (crowded)
+        jobs_wait(r, &d->refs, 1); /* finish it here, as the last one */
+    dir_release(r, d);
     if (rc == VAULT_OK)
         rc = jobs_fatal(r);
-    if (rc == VAULT_OK) {
-        char what[TREE_XATTR_NAME_MAX + 32];
-        int e = fs_meta_fd(r, fd, n, NULL, what, sizeof what);
-        if (e)
-            report_errno(r, e, what);
-    }
-    close(fd);
     return rc;
 }
 
@@ -1380,20 +1473,32 @@ static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
     }
 
     tree t = {0};
-    unsigned pending = 0;
-    r->pending = &pending;
-    if (!r->ar)
-        workers_start(r, r->opt->workers);
     rc = r->src->load_tree(r->src->ctx, root, &t);
-    if (rc != VAULT_OK)
-        rc = vault_fail_context(rc, "root tree");
-    else
-        rc = walk(r, r->target_fd, &t, active, n_active, full, 0);
-    jobs_wait(r, &pending);
-    if (rc == VAULT_OK)
-        rc = jobs_fatal(r);
-    workers_stop(r);
-    tree_clear(&t);
+    if (rc != VAULT_OK) {
+        tree_clear(&t);
+        free(active);
+        return vault_fail_context(rc, "root tree");
+    }
+    if (r->ar) {
+        rc = walk(r, -1, &t, active, n_active, full, 0);
+        tree_clear(&t);
+    } else {
+        workers_start(r, r->opt->workers);
+        r->dir = dir_open(r, r->target_fd, NULL, &t);
+        if (!r->dir) {
+            rc = nomem();
+        } else {
+            rc = walk(r, r->target_fd, &r->dir->children, active, n_active,
+                      full, 0);
+            dir_release(r, r->dir);
+            r->dir = NULL;
+        }
+        jobs_wait(r, &r->unfinished, 0); /* every directory finished too */
+        if (rc == VAULT_OK)
+            rc = jobs_fatal(r);
+        workers_stop(r);
+        assert(r->open_dirs == 0);
+    }
     free(active);
     if (rc != VAULT_OK)
         return rc;

@@ -52,6 +52,12 @@ typedef struct restore_options {
     unsigned workers;
 } restore_options;
 
+/* Directories restore keeps open at most (besides those the walk is
+ * in) while their files are still being written: leaving a directory,
+ * the walker goes on without waiting for its files unless this many are
+ * open. */
+#define RESTORE_OPEN_DIRS_MAX 128
+
 typedef struct restore_stats {
     uint64_t files, dirs, symlinks, others; /* items restored */
     uint64_t bytes;                         /* file content bytes written */
