@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             uint8_t *raw = NULL;
             if (blob_open(test_keys, key, &es[i], pack + es[i].offset,
-                          es[i].length, &raw) == VAULT_OK)
+                          es[i].length, NULL, &raw) == VAULT_OK)
                 free(raw);
         }
         free(es);

@@ -541,7 +541,7 @@ static void vector_seeds(const char *dir)
         for (size_t j = 0; j < ne; j++) {
             uint8_t *raw;
             check(blob_open(v->keys, key, &es[j], p + es[j].offset,
-                            es[j].length, &raw),
+                            es[j].length, NULL, &raw),
                   "blob");
             snprintf(name, sizeof name, "vector-%.12s-blob%zu",
                      packs.names[i], j);

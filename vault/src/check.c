@@ -903,7 +903,7 @@ static vault_error walk_tree(checker *c, uint32_t n)
     rc = backend_load(c->v->be, BACKEND_DATA, p->name, e.offset, e.length,
                       e.length, &blob, &len);
     if (rc == VAULT_OK)
-        rc = blob_open(c->v->keys, key, &e, blob, len, &plain);
+        rc = blob_open(c->v->keys, key, &e, blob, len, NULL, &plain);
     free(blob);
     if (fatal(rc))
         return rc;
@@ -1134,10 +1134,11 @@ static vault_error read_blobs(checker *c, pack_rec *p, const uint8_t *buf,
                               "index does not");
         }
     }
+    ZSTD_DCtx *dctx = ZSTD_createDCtx(); /* NULL: blob_open makes them */
     for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
         uint8_t *plain = NULL;
         rc = blob_open(c->v->keys, key, &es[i], buf + es[i].offset,
-                       es[i].length, &plain);
+                       es[i].length, dctx, &plain);
         free(plain);
         if (fatal(rc))
             break;
@@ -1148,6 +1149,7 @@ static vault_error read_blobs(checker *c, pack_rec *p, const uint8_t *buf,
             c->r->blobs_read++;
         }
     }
+    ZSTD_freeDCtx(dctx);
     sodium_memzero(key, sizeof key);
     free(es);
     return rc;

@@ -422,7 +422,7 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
     for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
         uint8_t *raw;
         rc = blob_open(v->keys, key, &entries[i], pack + entries[i].offset,
-                       entries[i].length, &raw);
+                       entries[i].length, NULL, &raw);
         if (rc == VAULT_OK) {
             rc = rk_add(k, &entries[i], raw);
             free(raw);

@@ -32,6 +32,7 @@
 
 #include <sodium.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "internal.h"
 #include "chunker.h"
@@ -255,7 +256,7 @@ vault_error pack_key_from_header(const keyring *k, const uint8_t *header,
 
 vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
                       const pack_entry *e, const uint8_t *blob, size_t len,
-                      uint8_t **out)
+                      ZSTD_DCtx *dctx, uint8_t **out)
 {
     *out = NULL;
     if (len != e->length || len < BLOB_OVERHEAD)
@@ -279,10 +280,15 @@ vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
             free(stored);
             return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
         }
-        size_t n = ZSTD_decompress(raw, e->raw_len, stored, stored_len);
+        size_t n = dctx ? ZSTD_decompressDCtx(dctx, raw, e->raw_len, stored,
+                                              stored_len)
+                        : ZSTD_decompress(raw, e->raw_len, stored, stored_len);
         free(stored);
         if (ZSTD_isError(n) || n != e->raw_len) {
             free(raw);
+            if (ZSTD_isError(n) &&
+                ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+                return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
             return vault_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
         }
     }

@@ -686,7 +686,7 @@ static vault_error copier_add(copier *c, const ppack *from,
                                   e->length, e->length, &blob, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = blob_open(v->keys, key, e, blob, len, &raw);
+    rc = blob_open(v->keys, key, e, blob, len, NULL, &raw);
     free(blob);
     if (rc != VAULT_OK)
         return rc;

@@ -228,6 +228,8 @@ void vault_close(vault_t *v)
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);
+    for (size_t i = 0; i < v->n_dctx; i++)
+        ZSTD_freeDCtx(v->dctx[i]);
     free(v->member);
     free(v->location);
     free(v);
@@ -369,6 +371,35 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
     return rc;
 }
 
+/* Guards every handle's idle decompression contexts (like pack_key_lock,
+ * for restore's threads). */
+static pthread_mutex_t dctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* An idle decompression context of v's, or a new one; NULL if none can
+ * be made (blob_open then makes its own). */
+static ZSTD_DCtx *dctx_take(vault_t *v)
+{
+    ZSTD_DCtx *d = NULL;
+    pthread_mutex_lock(&dctx_lock);
+    if (v->n_dctx)
+        d = v->dctx[--v->n_dctx];
+    pthread_mutex_unlock(&dctx_lock);
+    return d ? d : ZSTD_createDCtx();
+}
+
+static void dctx_give_back(vault_t *v, ZSTD_DCtx *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&dctx_lock);
+    if (v->n_dctx < REPO_DCTX_KEEP) {
+        v->dctx[v->n_dctx++] = d;
+        d = NULL;
+    }
+    pthread_mutex_unlock(&dctx_lock);
+    ZSTD_freeDCtx(d);
+}
+
 vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len)
 {
@@ -395,7 +426,9 @@ vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     rc = backend_load(v->be, BACKEND_DATA, name, e.offset, e.length,
                       e.length, &blob, &blob_len);
     if (rc == VAULT_OK) {
-        rc = blob_open(v->keys, key, &e, blob, blob_len, out);
+        ZSTD_DCtx *dctx = dctx_take(v);
+        rc = blob_open(v->keys, key, &e, blob, blob_len, dctx, out);
+        dctx_give_back(v, dctx);
         free(blob);
     }
     sodium_memzero(key, sizeof key);

@@ -15,6 +15,10 @@
 #define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
 #define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)
 
+/* Decompression contexts a handle keeps for reuse: one per thread that
+ * loads blobs at once (restore's workers and walker) is enough. */
+#define REPO_DCTX_KEEP 16
+
 struct vault {
     backend *be;
     keyring *keys;
@@ -25,6 +29,8 @@ struct vault {
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
     uint8_t *pack_key_state;            /* 0 unknown, 1 ok, 2 failed */
     size_t pack_keys_size;
+    ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for repo_load_blob */
+    size_t n_dctx;
 };
 
 /* Seals an envelope for member (a recipient string: "age1..." or an
