@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -41,9 +42,14 @@ typedef struct fake {
     size_t n, cap;
     unsigned trees; /* tree IDs are SHA-256("tree <counter>") */
     /* Slow chunks: load_chunk sleeps this long and notes the most
-     * descriptors the process had open at once (any thread). */
+     * descriptors the process had open at once (any thread).  Threads
+     * other than walker also wait (5 s at most) until hold_trees trees
+     * were loaded: the walker, which loads them, runs ahead. */
     unsigned slow_us;
     pthread_mutex_t mu;
+    pthread_cond_t tree_loaded;
+    pthread_t walker;
+    unsigned trees_loaded, hold_trees;
     int max_fds;
 } fake;
 
@@ -167,6 +173,13 @@ static vault_error fake_load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                           hex);
     if (!o->is_tree)
         return vault_fail(VAULT_E_CORRUPT, "tree %s: not a tree", hex);
+    fake *f = ctx;
+    if (f->slow_us) {
+        pthread_mutex_lock(&f->mu);
+        f->trees_loaded++;
+        pthread_cond_broadcast(&f->tree_loaded);
+        pthread_mutex_unlock(&f->mu);
+    }
     out->n_nodes = o->t.n_nodes;
     out->nodes = calloc(o->t.n_nodes ? o->t.n_nodes : 1, sizeof *out->nodes);
     assert_non_null(out->nodes);
@@ -190,6 +203,15 @@ static vault_error fake_load_chunk(void *ctx,
                           hex);
     fake *f = ctx;
     if (f->slow_us) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&f->mu);
+        while (!pthread_equal(pthread_self(), f->walker) &&
+               f->trees_loaded < f->hold_trees &&
+               pthread_cond_timedwait(&f->tree_loaded, &f->mu, &until) == 0)
+            ;
+        pthread_mutex_unlock(&f->mu);
         usleep(f->slow_us);
         int fds = open_fds();
         pthread_mutex_lock(&f->mu);
@@ -849,6 +871,7 @@ static void test_many_directories(void **state)
     fixture *fx = *state;
     enum { BRANCHES = 100, DEPTH = 4 };
     assert_int_equal(pthread_mutex_init(&fx->f.mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&fx->f.tree_loaded, NULL), 0);
     tree_node *top = calloc(BRANCHES, sizeof *top);
     assert_non_null(top);
     for (int b = 0; b < BRANCHES; b++) {
@@ -870,6 +893,8 @@ static void test_many_directories(void **state)
     free(top);
 
     fx->f.slow_us = 2000;
+    fx->f.walker = pthread_self(); /* restore_run's caller walks */
+    fx->f.hold_trees = 1 + BRANCHES * DEPTH; /* all of them */
     int before = open_fds();
     assert_vault_ok(run(&fx->f, root, fx->target, NULL, &fx->st, &fx->log));
     assert_int_equal(fx->st.files, BRANCHES);
@@ -903,6 +928,7 @@ static void test_many_directories(void **state)
     /* ... and the walker did run ahead of the files. */
     if (test_workers)
         assert_true(most > 64);
+    pthread_cond_destroy(&fx->f.tree_loaded);
     pthread_mutex_destroy(&fx->f.mu);
 }
 
