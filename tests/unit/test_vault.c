@@ -666,6 +666,93 @@ static void test_roundtrip(void **state)
     assert_string_equal(id, r2.snapshot_id);
 }
 
+static void set_mtime(const char *path, time_t sec)
+{
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {sec, 0}};
+    if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
+}
+
+/* add stores a directory's tree once its files' chunk IDs are in, which
+ * may be after the walker has gone on (archiver.c, waiting_dir): a chain
+ * deeper than the directories allowed to wait and many sibling
+ * directories come back whole, directory metadata too, with one worker
+ * and with several. */
+static void test_roundtrip_deep_and_wide(void **state)
+{
+    fx *f = *state;
+    enum { DEPTH = 300, WIDE = 600 };
+    char src[PATH_MAX], out[PATH_MAX], p[PATH_MAX], text[64];
+    fmt(src, sizeof src, "%s/src", f->base);
+    make_dir(src);
+    size_t len = (size_t)snprintf(p, sizeof p, "%s", src);
+    for (int level = 0; level < DEPTH; level++) {
+        len += (size_t)snprintf(p + len, sizeof p - len, "/d");
+        make_dir(p);
+        /* Only the deepest file has content: its chunk is still in the
+         * walker's unsent batch when every level above is left, so they
+         * all wait, more than WAITING_DIRS_MAX of them. */
+        char file[PATH_MAX];
+        int n = snprintf(text, sizeof text, "level %d\n", level);
+        fmt(file, sizeof file, "%s/f", p);
+        test_write_file(file, text, level == DEPTH - 1 ? (size_t)n : 0);
+    }
+    for (int i = 0; i < WIDE; i++) {
+        fmt(p, sizeof p, "%s/w%03d", src, i);
+        make_dir(p);
+        int n = snprintf(text, sizeof text, "wide %d\n", i);
+        char file[PATH_MAX];
+        fmt(file, sizeof file, "%s/f", p);
+        test_write_file(file, text, (size_t)n);
+        if (i % 7 == 0) { /* and some with a subdirectory */
+            fmt(file, sizeof file, "%s/sub", p);
+            make_dir(file);
+        }
+    }
+    /* Directory mtimes, distinct and set last (creating moved them). */
+    time_t stamp = 1400000000;
+    len = (size_t)snprintf(p, sizeof p, "%s", src);
+    for (int level = 0; level < DEPTH; level++) {
+        len += (size_t)snprintf(p + len, sizeof p - len, "/d");
+        set_mtime(p, stamp++);
+    }
+    for (int i = 0; i < WIDE; i++) {
+        fmt(p, sizeof p, "%s/w%03d/sub", src, i);
+        if (i % 7 == 0)
+            set_mtime(p, stamp++);
+        fmt(p, sizeof p, "%s/w%03d", src, i);
+        set_mtime(p, stamp++);
+    }
+    set_mtime(src, stamp++);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vault_add_result r;
+        fx_add_threads(f, src, -1, threads, &r);
+        assert_int_equal(r.files, DEPTH + WIDE);
+        assert_int_equal(r.errors, 0);
+        fmt(out, sizeof out, "%s/out%d", f->base, threads);
+        err_log log = {0};
+        vault_extract_result res;
+        vault_error rc = extract_to(f->v, r.snapshot_id, out, 0, NULL, 0,
+                                    &log, &res);
+        if (rc != VAULT_OK) {
+            log_print(&log);
+            fail_msg("extract: %s: %s", vault_strerror(rc),
+                     vault_last_error());
+        }
+        log_free(&log);
+        assert_int_equal(res.files, DEPTH + WIDE);
+        fmt(p, sizeof p, "%s%s", out, src);
+        assert_int_equal(test_run("diff -r '%s' '%s'", src, p), 0);
+        assert_int_equal(test_run("cd '%s' && find . -type d -printf "
+                                  "'%%p %%T@\\n' | sort > '%s/dirs.src' && "
+                                  "cd '%s' && find . -type d -printf "
+                                  "'%%p %%T@\\n' | sort > '%s/dirs.out' && "
+                                  "cmp '%s/dirs.src' '%s/dirs.out'",
+                                  src, f->base, p, f->base, f->base, f->base),
+                         0);
+    }
+}
+
 static void test_snapshot_resolve(void **state)
 {
     fx *f = *state;
@@ -3017,6 +3104,8 @@ int main(void)
     const struct CMUnitTest api_tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip_deep_and_wide,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_resolve, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_identity, fx_setup,

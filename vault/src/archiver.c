@@ -57,6 +57,30 @@ typedef struct file_group {
     size_t n_recs, cap_recs;
 } file_group;
 
+/* A directory the walker has finished with whose tree cannot be encoded
+ * yet: its files' chunk IDs are still being computed, or a subdirectory's
+ * tree is still waiting.  Waiting for them at the end of every directory
+ * would stop the reading until the workers caught up - they hash in
+ * queue order, so that is nearly the whole queue - and then idle the
+ * workers while the walker reads the next files.  Instead such a
+ * directory waits in a FIFO (adder.waiting): that is post-order, so a
+ * directory's subdirectories are always ahead of it, and the head, once
+ * its group is done, can always be stored.  The walker stores what is
+ * ready at the end of every directory. */
+typedef struct waiting_dir {
+    struct waiting_dir *parent; /* counts this in subdirs; NULL at the top */
+    struct waiting_dir *next;   /* in adder.waiting */
+    tree t;                     /* workers write into its nodes' content */
+    file_group g;
+    uint8_t *subtree;           /* where the tree ID goes (parent's node) */
+    size_t subdirs;             /* subdirectories not stored yet */
+} waiting_dir;
+
+/* Directories waiting at most before the walker waits for the oldest
+ * (a bound on the trees held; below the 512 levels extraction follows,
+ * so a deep chain, each level waiting for the one below, reaches it). */
+#define WAITING_DIRS_MAX 256
+
 /* A file read afresh whose cache record waits for its chunk IDs. */
 typedef struct pending_record {
     tree_node *node; /* stable until the group is drained */
@@ -116,6 +140,8 @@ typedef struct adder {
     done_packs done;
 
     batch *cur; /* the walker's batch being filled */
+    waiting_dir *waiting, **waiting_tail; /* oldest first */
+    size_t n_waiting;
     atomic_int meta_stop; /* tells the metadata read-ahead thread to stop */
     uint8_t *buf; /* the walker's read buffer */
     size_t buf_cap;
@@ -747,13 +773,11 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
     return VAULT_OK;
 }
 
-/* Waits for g's chunk IDs and writes its files' cache records (rc: the
- * caller's state so far; records are written only if it is OK). */
-static vault_error group_finish(adder *a, file_group *g, vault_error rc)
+/* Writes the cache records of g's files, whose chunk IDs are all in
+ * (rc: the caller's state so far; records are written only if it is OK),
+ * and frees them. */
+static vault_error group_records(adder *a, file_group *g, vault_error rc)
 {
-    vault_error wrc = group_wait(a, g);
-    if (rc == VAULT_OK)
-        rc = wrc;
     for (size_t i = 0; i < g->n_recs; i++) {
         pending_record *pr = &g->recs[i];
         if (rc == VAULT_OK)
@@ -768,17 +792,104 @@ static vault_error group_finish(adder *a, file_group *g, vault_error rc)
     return rc;
 }
 
+/* Waits for g's chunk IDs, then group_records. */
+static vault_error group_finish(adder *a, file_group *g, vault_error rc)
+{
+    vault_error wrc = group_wait(a, g);
+    return group_records(a, g, rc == VAULT_OK ? wrc : rc);
+}
+
+/* --- directories waiting for their files ------------------------------ */
+
+/* Whether wd's tree can be encoded: no job of its files outstanding (nor
+ * still in the walker's unqueued batch, which the count does not know
+ * of yet) and no subdirectory waiting. */
+static int dir_ready(adder *a, const waiting_dir *wd)
+{
+    if (wd->subdirs)
+        return 0;
+    for (size_t i = 0; a->cur && i < a->cur->n; i++)
+        if (a->cur->jobs[i].group == &wd->g)
+            return 0;
+    pthread_mutex_lock(&a->lock);
+    int ready = wd->g.outstanding == 0;
+    pthread_mutex_unlock(&a->lock);
+    return ready;
+}
+
+/* Encodes and stores the tree of wd (ready), writes its files' cache
+ * records, and frees it. */
+static vault_error dir_store(adder *a, waiting_dir *wd)
+{
+    vault_error rc = group_records(a, &wd->g, VAULT_OK);
+    if (rc == VAULT_OK) {
+        uint8_t *bytes;
+        size_t len;
+        rc = tree_encode(&wd->t, &bytes, &len);
+        if (rc == VAULT_OK)
+            rc = store_blob(a, BLOB_TREE, bytes, len, wd->subtree);
+    }
+    if (wd->parent)
+        wd->parent->subdirs--;
+    tree_clear(&wd->t);
+    free(wd);
+    return rc;
+}
+
+/* Stores the waiting directories that are ready, oldest first, and waits
+ * for the oldest while more than WAITING_DIRS_MAX wait (all: until none
+ * does).  The oldest never waits for a subdirectory: those are ahead of
+ * it. */
+static vault_error dirs_settle(adder *a, int all)
+{
+    vault_error rc = VAULT_OK;
+    while (rc == VAULT_OK && a->waiting) {
+        waiting_dir *wd = a->waiting;
+        assert(wd->subdirs == 0);
+        if (!dir_ready(a, wd)) {
+            if (!all && a->n_waiting <= WAITING_DIRS_MAX)
+                break;
+            rc = group_wait(a, &wd->g);
+            if (rc != VAULT_OK)
+                break;
+        }
+        a->waiting = wd->next;
+        if (!a->waiting)
+            a->waiting_tail = &a->waiting;
+        a->n_waiting--;
+        rc = dir_store(a, wd);
+    }
+    return rc;
+}
+
+/* After a failure: frees the waiting directories once no worker writes
+ * into them any more. */
+static void dirs_abort(adder *a, vault_error rc)
+{
+    while (a->waiting) {
+        waiting_dir *wd = a->waiting;
+        a->waiting = wd->next;
+        (void)group_finish(a, &wd->g, rc);
+        tree_clear(&wd->t);
+        free(wd);
+    }
+    a->waiting_tail = &a->waiting;
+    a->n_waiting = 0;
+}
+
 static vault_error add_dir(adder *a, size_t path_len,
-                           uint8_t subtree[CHUNK_ID_BYTES]);
+                           uint8_t subtree[CHUNK_ID_BYTES],
+                           waiting_dir *parent);
 
 /* Builds the node name for a->path (lstat'ed as st), which is at relative
  * to dfd (AT_FDCWD with at == a->path will do).  fd: the file opened
  * ahead, or -1.  *skip: leave it out.  Files' chunk IDs arrive later,
- * through g. */
+ * through g; a directory's tree ID may too (it is counted in parent, the
+ * directory n is in; NULL at the top, where dirs_settle waits for it). */
 static vault_error add_entry(adder *a, int dfd, const char *at,
                              size_t path_len, const char *name, int fd,
                              const struct stat *st, tree_node *n, int *skip,
-                             file_group *g)
+                             file_group *g, waiting_dir *parent)
 {
     *skip = 0;
     vault_error rc = node_from_stat(n, name, st);
@@ -806,7 +917,7 @@ static vault_error add_entry(adder *a, int dfd, const char *at,
             if (rc == VAULT_OK)
                 rc = store_blob(a, BLOB_TREE, bytes, len, n->subtree);
         } else {
-            rc = add_dir(a, path_len, n->subtree);
+            rc = add_dir(a, path_len, n->subtree, parent);
         }
         break;
     case NODE_SYMLINK: {
@@ -898,10 +1009,18 @@ static void prefetch(adder *a, int dfd, size_t path_len, dir_entry *e)
 }
 
 static vault_error add_dir(adder *a, size_t path_len,
-                           uint8_t subtree[CHUNK_ID_BYTES])
+                           uint8_t subtree[CHUNK_ID_BYTES],
+                           waiting_dir *parent)
 {
-    tree t = {0};
-    file_group g = {0};
+    waiting_dir *wd = calloc(1, sizeof *wd);
+    if (!wd)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    wd->parent = parent;
+    wd->subtree = subtree;
+    if (parent)
+        parent->subdirs++;
+    tree *t = &wd->t;
+    file_group *g = &wd->g;
     int dfd = open(a->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d && dfd >= 0)
@@ -941,8 +1060,8 @@ static vault_error add_dir(adder *a, size_t path_len,
     dfd = d ? dirfd(d) : -1;
     if (rc == VAULT_OK && n_ents) {
         qsort(ents, n_ents, sizeof *ents, entry_cmp);
-        t.nodes = calloc(n_ents, sizeof *t.nodes);
-        if (!t.nodes)
+        t->nodes = calloc(n_ents, sizeof *t->nodes);
+        if (!t->nodes)
             rc = vault_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; rc == VAULT_OK && i < n_ents; i++) {
@@ -989,23 +1108,20 @@ static vault_error add_dir(adder *a, size_t path_len,
         a->path[path_len] = '/';
         memcpy(a->path + path_len + 1, e->name, nlen + 1);
         int skip = 0;
-        tree_node *n = &t.nodes[t.n_nodes];
+        tree_node *n = &t->nodes[t->n_nodes];
         int fd = e->fd;
         e->fd = -1;
         rc = add_entry(a, dfd >= 0 ? dfd : AT_FDCWD,
                        dfd >= 0 ? e->name : a->path, path_len + 1 + nlen,
-                       e->name, fd, &e->st, n, &skip, &g);
+                       e->name, fd, &e->st, n, &skip, g, wd);
         if (rc != VAULT_OK)
-            (void)group_wait(a, &g); /* workers may write into n */
+            (void)group_wait(a, g); /* workers may write into n */
         if (rc != VAULT_OK || skip)
             tree_node_clear(n);
         else
-            t.n_nodes++;
+            t->n_nodes++;
         a->path[path_len] = '\0';
     }
-    /* The IDs of this directory's files, before the tree is encoded (and
-     * before anything is freed: workers write into the nodes). */
-    rc = group_finish(a, &g, rc);
     for (size_t i = 0; i < n_ents; i++) {
         if (ents[i].fd >= 0)
             close(ents[i].fd);
@@ -1014,14 +1130,25 @@ static vault_error add_dir(adder *a, size_t path_len,
     free(ents);
     if (d)
         closedir(d);
-    if (rc == VAULT_OK) {
-        uint8_t *bytes;
-        size_t len;
-        rc = tree_encode(&t, &bytes, &len);
-        if (rc == VAULT_OK)
-            rc = store_blob(a, BLOB_TREE, bytes, len, subtree);
+    if (rc != VAULT_OK) {
+        /* Nothing is stored after a failure; nothing may be freed while
+         * workers can still write into it. */
+        dirs_abort(a, rc);
+        (void)group_finish(a, g, rc);
+        tree_clear(t);
+        free(wd);
+        return rc;
     }
-    tree_clear(&t);
+    /* Its tree when its files' IDs are in: now, or later (waiting_dir). */
+    if (dir_ready(a, wd)) {
+        rc = dir_store(a, wd);
+    } else {
+        *a->waiting_tail = wd;
+        a->waiting_tail = &wd->next;
+        a->n_waiting++;
+    }
+    if (rc == VAULT_OK)
+        rc = dirs_settle(a, 0);
     return rc;
 }
 
@@ -1277,7 +1404,13 @@ static vault_error add_path(adder *a, vdir *root, const char *given,
     snprintf(name, sizeof name, "%s", p);
     file_group g = {0};
     rc = add_entry(a, AT_FDCWD, a->path, strlen(a->path), name, -1, &st, n,
-                   &skip, &g);
+                   &skip, &g, NULL);
+    /* Every tree below n stored, and n's own ID in, before the next path
+     * may move d->leaves. */
+    if (rc == VAULT_OK)
+        rc = dirs_settle(a, 1);
+    if (rc != VAULT_OK)
+        dirs_abort(a, rc);
     rc = group_finish(a, &g, rc);
     if (rc != VAULT_OK || skip) {
         tree_node_clear(n);
@@ -1386,6 +1519,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     chunker_table_init(&a->chunker, v->keys->gear_key);
     unsigned n_workers = worker_count(o);
     a->q_cap = 2 * n_workers + 2;
+    a->waiting_tail = &a->waiting;
     a->queue = calloc(a->q_cap, sizeof *a->queue);
     a->buf_cap = READ_BLOCK + CHUNKER_MAX_SIZE;
     a->buf = malloc(a->buf_cap);
