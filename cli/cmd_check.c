@@ -81,7 +81,21 @@ static int parse_percent(const char *text, double *out)
     return 0;
 }
 
-static void print_summary(const vault_check_result *r)
+/* A decimal seed above 0 (0 asks the library for a random one). */
+static int parse_seed(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    unsigned long long x = strtoull(text, &end, 10);
+    if (end == text || *end || errno || x == 0)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static void print_summary(const vault_check_result *r, double percent)
 {
     printf("checked %llu snapshots, %llu trees, %llu blobs in %llu packs "
            "(read %llu packs): ",
@@ -98,6 +112,11 @@ static void print_summary(const vault_check_result *r)
                (unsigned long long)r->unindexed_packs);
     if (r->skipped_text[0])
         printf("skipped: %s\n", r->skipped_text);
+    if (percent > 0)
+        printf("subset: seed %llu (--read-data-subset %g%% --seed %llu "
+               "reads the same packs while the vault is unchanged)\n",
+               (unsigned long long)r->seed, percent,
+               (unsigned long long)r->seed);
 }
 
 static void print_json_summary(const vault_check_result *r)
@@ -126,6 +145,7 @@ int cmd_check(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"read-data", no_argument, NULL, 'd'},
         {"read-data-subset", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"passphrase-file", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
@@ -145,6 +165,12 @@ int cmd_check(int argc, char **argv)
                                  "above 0 and at most 100, such as 10%%",
                                  optarg);
             break;
+        case 'S':
+            if (parse_seed(optarg, &o.seed) != 0)
+                return cli_usage("check",
+                                 "--seed %s: give a whole number above 0",
+                                 optarg);
+            break;
         case 'j': ctx.json = 1; break;
         case 'F': passphrase_file = optarg; break;
         default: return cli_bad_option("check", argv);
@@ -154,6 +180,9 @@ int cmd_check(int argc, char **argv)
         return cli_usage("check",
                          "--read-data and --read-data-subset exclude each "
                          "other");
+    if (o.seed && !(o.read_data_percent > 0))
+        return cli_usage("check", "--seed only applies to "
+                                  "--read-data-subset");
     argc -= optind;
     argv += optind;
     const char *path = cli_take_vault(&argc, &argv);
@@ -179,6 +208,6 @@ int cmd_check(int argc, char **argv)
     if (ctx.json)
         print_json_summary(&r);
     else
-        print_summary(&r);
+        print_summary(&r, o.read_data_percent);
     return rc == VAULT_OK ? EXIT_OK : EXIT_FAILURE_;
 }

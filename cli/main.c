@@ -164,7 +164,8 @@ static const cli_command commands[] = {
      "  -n, --dry-run            only show what would be done\n"
      "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"},
     {"check", "verify the vault and name what any damage affects", cmd_check,
-     "usage: vault check [VAULT] [--read-data | --read-data-subset N%]\n"
+     "usage: vault check [VAULT] [--read-data | --read-data-subset N% "
+     "[--seed S]]\n"
      "\n"
      "Verifies the config, the envelopes, the index, that every indexed\n"
      "pack exists and is large enough, every snapshot, every tree, and\n"
@@ -178,7 +179,10 @@ static const cli_command commands[] = {
      "  --read-data                also read every pack whole: its name, its\n"
      "                             trailer and every blob must verify\n"
      "  --read-data-subset N%      read about N% of the packs, chosen at\n"
-     "                             random (at least one)\n"
+     "                             random (at least one); the summary says\n"
+     "                             which seed chose them\n"
+     "  --seed S                   choose the subset with seed S (a whole\n"
+     "                             number above 0): the same packs again\n"
      "  --json                     print problems and counts as JSON\n"},
 };
 
