@@ -242,6 +242,20 @@ static void roles_snapshot(vault_t *v, const char *name, const char *text,
     check(repo_snapshot_save(v, &rec, id), "snapshot save");
 }
 
+/* The vault's fingerprint, from the format spec's definition ("Pinning"),
+ * not through vault_fingerprint: test_vectors compares the two. */
+static void fingerprint_by_spec(const vault_t *v, char out[65])
+{
+    static const char label[] = "vault/v1 fingerprint";
+    uint8_t msg[sizeof label - 1 + VAULT_ID_BYTES + X25519_BYTES], h[32];
+    memcpy(msg, label, sizeof label - 1);
+    memcpy(msg + sizeof label - 1, v->keys->vault_id, VAULT_ID_BYTES);
+    memcpy(msg + sizeof label - 1 + VAULT_ID_BYTES,
+           v->keys->epochs[0].read_pk, X25519_BYTES);
+    crypto_generichash(h, sizeof h, msg, sizeof msg, NULL, 0);
+    vault_hex_encode(h, sizeof h, out);
+}
+
 /* roles/: a vault shared with a reader (bob) and a writer (wendy); then bob
  * is removed (key epoch 1) and one more snapshot is added.  Bob's removed
  * envelope is kept beside the vault to show what revocation cannot do. */
@@ -285,6 +299,8 @@ static void write_roles_vault(vault_identity_t *owner)
     check(vault_unshare(v, gone, 1), "unshare bob");
     roles_snapshot(v, "one.txt", "sealed in key epoch 1\n",
                    EPOCH_TIME + 2 * 86400, id1);
+    char fingerprint[65];
+    fingerprint_by_spec(v, fingerprint);
     char text[4096];
     int n = snprintf(
         text, sizeof text,
@@ -295,7 +311,9 @@ static void write_roles_vault(vault_identity_t *owner)
         "owner.key readable %s %s\n"
         "owner.key file %s /roles/zero.txt sealed in key epoch 0\n"
         "owner.key file %s /roles/one.txt sealed in key epoch 1\n"
+        "owner.key fingerprint %s\n"
         "roles/wendy.key role writer\n"
+        "roles/wendy.key fingerprint %s\n"
         "roles/wendy.key count 2\n"
         "roles/wendy.key snapshots VAULT_E_PERMISSION\n"
         "roles/bob.key open VAULT_E_NOT_MEMBER\n"
@@ -303,9 +321,10 @@ static void write_roles_vault(vault_identity_t *owner)
         "roles/bob.key+envelope readable %s\n"
         "roles/bob.key+envelope unreadable %s\n"
         "roles/bob.key+envelope file %s /roles/zero.txt sealed in key epoch "
-        "0\n",
+        "0\n"
+        "roles/bob.key+envelope fingerprint %s\n",
         vault_identity_recipient(owner), vault_identity_recipient(wendy), id0,
-        id1, id0, id1, id0, id1, id0);
+        id1, id0, id1, fingerprint, fingerprint, id0, id1, id0, fingerprint);
     write_file("roles/expected.txt", text, (size_t)n);
     /* as above: no empty folders */
     char dir[4200];

@@ -304,6 +304,10 @@ static void test_roles(void **state)
                 if (hits != 1)
                     fail_msg("%s: no member %s %s %s", who, a, b, c);
                 vault_members_free(m, nm);
+            } else if (strcmp(op, "fingerprint") == 0) {
+                char fp[VAULT_FINGERPRINT_CHARS + 1];
+                vault_fingerprint(v, fp);
+                assert_string_equal(fp, a);
             } else if (strcmp(op, "count") == 0) {
                 size_t count;
                 assert_vault_ok(vault_snapshot_count(v, &count));

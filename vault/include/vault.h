@@ -152,6 +152,14 @@ typedef enum vault_role {
 VAULT_API VAULT_NODISCARD vault_error vault_init(const char *path,
                                                  const char *owner);
 
+/* Hex digits of a vault fingerprint, and the terminating NUL. */
+#define VAULT_FINGERPRINT_CHARS 64
+/* vault_init, and the new vault's fingerprint (vault_fingerprint) into
+ * fingerprint (may be NULL). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_create(const char *path, const char *owner,
+             char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
+
 /* VAULT_OK if path holds a vault (a config and the folders), else
  * VAULT_E_NOT_FOUND; reads no secrets. */
 VAULT_API VAULT_NODISCARD vault_error vault_probe(const char *path);
@@ -162,6 +170,16 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
 VAULT_API void vault_close(vault_t *vault);
 VAULT_API vault_role vault_member_role(const vault_t *vault);
+/*
+ * What names this vault for pinning (format spec, "Pinning"): a hash of
+ * its vault ID and its first read key, the same for every member and for
+ * the vault's whole life.  Storage that can write can replace a vault's
+ * config and envelopes with ones of its own to read what is added next,
+ * but not keep this fingerprint: a client that remembers it per location
+ * (the CLI does, in known_vaults) sees the swap.  Lower-case hex.
+ */
+VAULT_API void vault_fingerprint(const vault_t *vault,
+                                 char out[VAULT_FINGERPRINT_CHARS + 1]);
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 

@@ -38,7 +38,30 @@ const char *vault_role_name(vault_role role)
     return "unknown";
 }
 
-vault_error repo_init_backend(backend *be, const char *owner)
+/* Format spec "Pinning": BLAKE2b-256("vault/v1 fingerprint" || vault ID
+ * || pk_0), in hex. */
+static void fingerprint_of(const keyring *k,
+                           char out[VAULT_FINGERPRINT_CHARS + 1])
+{
+    static const char label[] = "vault/v1 fingerprint";
+    uint8_t h[32];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+    crypto_generichash_update(&st, k->vault_id, VAULT_ID_BYTES);
+    crypto_generichash_update(&st, k->epochs[0].read_pk, X25519_BYTES);
+    crypto_generichash_final(&st, h, sizeof h);
+    vault_hex_encode(h, sizeof h, out);
+}
+
+void vault_fingerprint(const vault_t *v,
+                       char out[VAULT_FINGERPRINT_CHARS + 1])
+{
+    fingerprint_of(v->keys, out);
+}
+
+vault_error repo_init_backend(backend *be, const char *owner,
+                              char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
@@ -55,11 +78,19 @@ vault_error repo_init_backend(backend *be, const char *owner)
         config_encode(k, config);
         rc = backend_save(be, BACKEND_CONFIG, "", config, sizeof config);
     }
+    if (rc == VAULT_OK && fingerprint)
+        fingerprint_of(k, fingerprint);
     keyring_free(k);
     return rc;
 }
 
 vault_error vault_init(const char *path, const char *owner)
+{
+    return vault_create(path, owner, NULL);
+}
+
+vault_error vault_create(const char *path, const char *owner,
+                         char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
     if (!path || !owner)
         return vault_fail(VAULT_E_INVALID, "init: missing argument");
@@ -70,7 +101,7 @@ vault_error vault_init(const char *path, const char *owner)
     rc = backend_local_open(path, 1, &be);
     if (rc != VAULT_OK)
         return rc;
-    rc = repo_init_backend(be, owner);
+    rc = repo_init_backend(be, owner, fingerprint);
     backend_close(be);
     return rc;
 }

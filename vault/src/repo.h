@@ -43,7 +43,8 @@ vault_error envelope_save(backend *be, const keyring *k, member_role role,
 /* vault_init and vault_open on any backend (tests use the memory and
  * fault-injecting ones).  repo_open_backend takes ownership of be, also
  * on failure; repo_init_backend does not. */
-vault_error repo_init_backend(backend *be, const char *owner);
+vault_error repo_init_backend(backend *be, const char *owner,
+                              char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
 vault_error repo_open_backend(backend *be, const char *location,
                               const vault_identity_t *identity,
                               vault_t **out);
