@@ -60,7 +60,13 @@ vault_identity_t *cli_load_identity(const char *path,
 /* The vault path: argv[0] if it is a vault (consumed), else
  * $VAULT_REPOSITORY; NULL if neither. */
 const char *cli_take_vault(int *argc, char ***argv);
-/* Opens path as the identity's member; prints the error, NULL on failure. */
+/* Pinning (cli_pin.c): 0 if path's vault v has the fingerprint this
+ * client pinned for its location (or none was, and it now is); else -1
+ * after printing why.  cli_pin_record pins a vault just made. */
+int cli_pin_check(const char *path, const vault_t *v);
+void cli_pin_record(const char *path, const char *fingerprint);
+/* Opens path as the identity's member and checks its pin; prints the
+ * error, NULL on failure. */
 vault_t *cli_open_vault(const char *path, const char *identity_path,
                         const char *passphrase_file);
 void cli_json_string(FILE *f, const char *s);

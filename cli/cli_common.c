@@ -44,6 +44,10 @@ vault_t *cli_open_vault(const char *path, const char *identity_path,
         cli_fail(rc);
         return NULL;
     }
+    if (cli_pin_check(path, v) != 0) {
+        vault_close(v);
+        return NULL;
+    }
     return v;
 }
 

@@ -45,9 +45,13 @@ int cmd_init(int argc, char **argv)
         snprintf(owner, sizeof owner, "%s", vault_identity_recipient(id));
         vault_identity_free(id);
     }
-    vault_error rc = vault_init(path, owner);
+    char fingerprint[VAULT_FINGERPRINT_CHARS + 1];
+    vault_error rc = vault_create(path, owner, fingerprint);
     if (rc != VAULT_OK)
         return cli_fail(rc);
-    printf("created vault %s, owner %s\n", path, owner);
+    /* A new vault where another was pinned: the user made this one. */
+    cli_pin_record(path, fingerprint);
+    printf("created vault %s, owner %s\nfingerprint %s\n", path, owner,
+           fingerprint);
     return EXIT_OK;
 }

@@ -7,7 +7,7 @@ vault=$(realpath "$1")
 src=$(realpath "${2:-$(dirname "$0")/../fixtures}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export XDG_CACHE_HOME="$work/cache"
+export XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
 run() { printf '\n$ %s\n' "$*" | sed "s|$work/||g; s|$vault|vault|"; "$@"; }
 
 run "$vault" keygen -o "$work/identity.txt"

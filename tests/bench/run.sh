@@ -135,6 +135,7 @@ export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=no
 RESTIC_CACHE=$W/restic/cache
 VAULT_CACHE=$W/vault/cache   # the files cache ends up in $VAULT_CACHE/vault
+export XDG_CONFIG_HOME=$W/vault/config # known_vaults: each run inits anew
 VAULT_ID=$W/vault/id.txt
 
 # ---------------------------------------------------------------- helpers

@@ -3,7 +3,7 @@
 #
 # Gives each test a fresh work directory ($WORK, also the current
 # directory) that is removed on exit (kept when KEEP_WORK=1), a private
-# files cache (XDG_CACHE_HOME), and ways to run `vault` that fail the test
+# files cache (XDG_CACHE_HOME) and known_vaults (XDG_CONFIG_HOME), and ways to run `vault` that fail the test
 # on a crash or a sanitizer report whatever the exit status.
 #
 # Environment (set by ctest, see tests/CMakeLists.txt):
@@ -51,7 +51,7 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$WORK"
-export XDG_CACHE_HOME=$WORK/cache
+export XDG_CACHE_HOME=$WORK/cache XDG_CONFIG_HOME=$WORK/config
 unset VAULT_IDENTITY VAULT_REPOSITORY VAULT_PASSPHRASE VAULT_SCRYPT_LOG2N
 export LC_ALL=C.UTF-8 TZ=UTC
 
