@@ -31,6 +31,7 @@
 #include "verify_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -379,6 +380,99 @@ static void test_extract_alloc_failures(void **state)
                   total, partial, fatal, absorbed);
 }
 
+/* extract --tar of a snapshot with a sparse file (a chunk of zeros in
+ * the middle: the sparse map, the zero chunk's ID) with allocation n
+ * failing: a clean error or a reported item, never a crash or a leak; when
+ * it succeeds, GNU tar unpacks the same tree. */
+static void test_extract_tar_alloc_failures(void **state)
+{
+    const afx *f = *state;
+    char src[PATH_MAX], vault[PATH_MAX], tar_path[PATH_MAX], file[PATH_MAX];
+    fmt(src, sizeof src, "%s/src-sparse", f->base);
+    fmt(vault, sizeof vault, "%s/vault-sparse", f->base);
+    fmt(tar_path, sizeof tar_path, "%s/out.tar", f->base);
+    vu_make_source(src, 4, 2, 0);
+    fmt(file, sizeof file, "%s/disk.img", src);
+    /* data, then 8 MiB of zeros (a whole zero chunk whichever way the
+     * chunker cuts), then data */
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "head", 4, 0), 4);
+    assert_int_equal(pwrite(fd, "tail", 4, 12 * 1024 * 1024), 4);
+    close(fd);
+    assert_vault_ok(vault_init(vault, vault_identity_recipient(f->id)));
+    vault_t *v;
+    assert_vault_ok(vault_open(vault, f->id, &v));
+    const char *paths[] = {src};
+    vault_add_options ao;
+    vu_add_options(&ao, paths, 1);
+    vault_add_result ar;
+    assert_vault_ok(vault_add(v, &ao, &ar));
+    vault_close(v);
+
+    long n, total = 0, partial = 0, fatal = 0, absorbed = 0;
+    for (n = 1;; n++) {
+        fd = open(tar_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        reports rep;
+        memset(&rep, 0, sizeof rep);
+        vault_extract_options o;
+        memset(&o, 0, sizeof o);
+        o.tar_fd = fd;
+        o.on_error = on_extract_error;
+        o.on_error_ctx = &rep;
+        vault_extract_result res;
+        v = NULL;
+        arm(n, 0);
+        vault_error rc = vault_open(vault, f->id, &v);
+        if (rc == VAULT_OK)
+            rc = vault_extract(v, ar.snapshot_id, &o, &res);
+        int hit = disarm();
+        char detail[600];
+        snprintf(detail, sizeof detail, "%s", vault_last_error());
+        vault_close(v);
+        close(fd);
+        vu_leak_check("open and extract --tar, allocation failure",
+                      (uint64_t)n);
+        if (!hit && rc != VAULT_OK)
+            fail_msg("extract --tar (not reached): %s: %s",
+                     vault_strerror(rc), rep.n ? rep.first : detail);
+        if (rc == VAULT_OK) {
+            vu_rm_rf(f->scratch);
+            assert_int_equal(mkdir(f->scratch, 0700), 0);
+            char cmd[3 * PATH_MAX];
+            fmt(cmd, sizeof cmd, "tar -xf '%s' -C '%s'", tar_path,
+                f->scratch);
+            assert_int_equal(system(cmd), 0);
+            char got[PATH_MAX];
+            fmt(got, sizeof got, "%s%s", f->scratch, src);
+            vu_same_tree(src, got);
+            if (!hit) {
+                total = atomic_load(&calls);
+                break;
+            }
+            absorbed++;
+        } else if (rc == VAULT_E_PARTIAL) {
+            if (rep.n == 0)
+                fail_msg("extract --tar, allocation %ld failing: "
+                         "VAULT_E_PARTIAL with no item reported", n);
+            partial++;
+        } else {
+            if (!detail[0] || rc == VAULT_E_INTERNAL)
+                fail_msg("extract --tar, allocation %ld failing: %s (%d): "
+                         "\"%s\"", n, vault_strerror(rc), rc, detail);
+            fatal++;
+        }
+    }
+    /* the tar is small: the zero chunk went in as a hole */
+    struct stat st;
+    assert_int_equal(stat(tar_path, &st), 0);
+    assert_true(st.st_size < 10 * 1024 * 1024);
+    print_message("open + extract --tar: %ld wrapped allocations, every one "
+                  "failed in turn: %ld partial, %ld fatal, %ld absorbed\n",
+                  total, partial, fatal, absorbed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +481,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_alloc_failures_sticky,
                                         afx_setup, afx_teardown),
         cmocka_unit_test_setup_teardown(test_add_alloc_failures_workers,
+                                        afx_setup, afx_teardown),
+        cmocka_unit_test_setup_teardown(test_extract_tar_alloc_failures,
                                         afx_setup, afx_teardown),
         cmocka_unit_test_setup_teardown(test_extract_alloc_failures,
                                         afx_setup, afx_teardown),

@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "locks.h"
 #include "repo.h"
+#include "chunker.h"
 #include "restore.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -773,6 +774,69 @@ static vault_error load_chunk(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     return repo_load_blob(ctx, id, BLOB_DATA, data, len);
 }
 
+/* Guards zero_known and what it says (restore's threads ask). */
+static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The length and ID of the chunks a long run of zero bytes becomes: the
+ * gear hash is constant over zeros, so the chunker cuts every such run at
+ * the same place - the first cut test (CHUNKER_MIN_SIZE) if that value
+ * passes it, else CHUNKER_MAX_SIZE - and they all get one ID. */
+static vault_error zero_chunk(vault_t *v, uint32_t *len,
+                              uint8_t id[CHUNK_ID_BYTES])
+{
+    vault_error rc = VAULT_OK;
+    pthread_mutex_lock(&zero_lock);
+    if (!v->zero_known) {
+        uint8_t *zeros = calloc(CHUNKER_MAX_SIZE, 1);
+        chunker_table *t = malloc(sizeof *t);
+        if (zeros && t) {
+            chunker_table_init(t, v->keys->gear_key);
+            v->zero_len = (uint32_t)chunker_next(t, zeros, CHUNKER_MAX_SIZE,
+                                                 0);
+            chunk_id_compute(v->keys, BLOB_DATA, zeros, v->zero_len,
+                             v->zero_id);
+            v->zero_known = 1;
+        } else {
+            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        free(zeros);
+        free(t);
+    }
+    *len = v->zero_len;
+    memcpy(id, v->zero_id, CHUNK_ID_BYTES);
+    pthread_mutex_unlock(&zero_lock);
+    return rc;
+}
+
+static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint32_t *len, int *zero)
+{
+    vault_t *v = ctx;
+    *zero = 0;
+    const index_slot *s = index_find(&v->index, id);
+    if (!s || s->pack == INDEX_PENDING) {
+        char hex[65];
+        vault_hex_encode(id, CHUNK_ID_BYTES, hex);
+        return vault_fail(VAULT_E_NOT_FOUND,
+                          "blob %.16s: not in the index (missing data)", hex);
+    }
+    pack_entry e;
+    index_slot_entry(&v->index, s, &e);
+    *len = e.raw_len;
+    /* Only chunks of the two lengths a zero run can have are candidates:
+     * nothing is hashed for the others. */
+    if (e.type != BLOB_DATA ||
+        (e.raw_len != CHUNKER_MIN_SIZE && e.raw_len != CHUNKER_MAX_SIZE))
+        return VAULT_OK;
+    uint32_t zero_len;
+    uint8_t zero_id[CHUNK_ID_BYTES];
+    vault_error rc = zero_chunk(v, &zero_len, zero_id);
+    if (rc == VAULT_OK)
+        *zero = e.raw_len == zero_len &&
+                sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;
+    return rc;
+}
+
 /* Opens a snapshot for reading: its record and the index. */
 static vault_error snapshot_open(vault_t *v, const char *ref,
                                  snapshot_record *rec)
@@ -942,7 +1006,7 @@ vault_error vault_extract(vault_t *v, const char *ref,
     vault_error rc = snapshot_open(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    restore_source src = {load_tree, load_chunk, v};
+    restore_source src = {load_tree, load_chunk, chunk_size, v};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar_fd,

@@ -31,6 +31,11 @@ struct vault {
     size_t pack_keys_size;
     ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for repo_load_blob */
     size_t n_dctx;
+    /* The chunk a long run of zero bytes is cut into (repo.c, zero_chunk),
+     * once asked for. */
+    int zero_known;
+    uint32_t zero_len;
+    uint8_t zero_id[CHUNK_ID_BYTES];
 };
 
 /* Seals an envelope for member (a recipient string: "age1..." or an

@@ -28,6 +28,10 @@
  * privileges.  Sockets are skipped silently (see restore_node).  Xattrs of
  * symlinks, fifos and devices are not restored (no fd to set them on).
  *
+ * Chunks of zeros (known by ID when the source offers chunk_size) are
+ * never loaded: they become holes, and in tar mode the holes of a GNU
+ * sparse 1.0 entry.
+ *
  * Tar mode writes the same walk as pax restricted entries, pre-order,
  * with the same name checks and filter; it leaves owners and modes to the
  * extractor.  Restricted pax writes a pax header only when ustar cannot
@@ -315,12 +319,14 @@ static vault_error links_add(restorer *r, const tree_node *n)
 
 /* ---- content ------------------------------------------------------------ */
 
+/* Takes len bytes of content: data, or len zeros when data is NULL. */
 typedef vault_error (*content_sink)(restorer *r, void *ctx,
                                     const uint8_t *data, size_t len);
 
 /* Feeds n's chunks in order to sink, checking they add up to n->size
- * (never passing more).  *done: the bytes sink took.  On failure the
- * detail names what failed (load_chunk names the object). */
+ * (never passing more); a chunk of zeros the source knows by its ID is
+ * not loaded but passed as data NULL.  *done: the bytes sink took.  On
+ * failure the detail names what failed (load_chunk names the object). */
 static vault_error content_each(restorer *r, const tree_node *n,
                                 content_sink sink, void *ctx, uint64_t *done)
 {
@@ -328,8 +334,16 @@ static vault_error content_each(restorer *r, const tree_node *n,
     for (uint32_t i = 0; i < n->n_content; i++) {
         uint8_t *data = NULL;
         size_t len = 0;
-        vault_error rc = r->src->load_chunk(r->src->ctx, n->content[i],
-                                            &data, &len);
+        uint32_t zero_len;
+        int zero = 0;
+        vault_error rc = VAULT_OK;
+        if (r->src->chunk_size)
+            rc = r->src->chunk_size(r->src->ctx, n->content[i], &zero_len,
+                                    &zero);
+        if (rc == VAULT_OK && zero)
+            len = zero_len;
+        else if (rc == VAULT_OK)
+            rc = r->src->load_chunk(r->src->ctx, n->content[i], &data, &len);
         if (rc != VAULT_OK)
             return rc;
         if (len > n->size - *done) {
@@ -624,6 +638,12 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
 {
     (void)r;
     fs_out *out = ctx;
+    if (!data) { /* a chunk of zeros: all hole */
+        if (lseek(out->fd, (off_t)len, SEEK_CUR) < 0)
+            return vault_fail_errno(errno, "seek");
+        out->hole_at_end = len > 0 || out->hole_at_end;
+        return VAULT_OK;
+    }
     size_t pos = 0;
     while (pos < len) {
         size_t block = len - pos < HOLE_BLOCK ? len - pos : HOLE_BLOCK;
@@ -1069,8 +1089,90 @@ static vault_error tar_fatal(restorer *r, const char *what)
 
 /* Writes the header of the current item.  *written: 0 when the entry
  * was refused (reported); the return value is for fatal errors. */
+/* The data regions of a file whose zero chunks are holes: [offset,
+ * length] pairs, in order. */
+typedef struct sparse_map {
+    uint64_t (*data)[2];
+    size_t n;
+} sparse_map;
+
+/* Fills map for file n when its chunks include zeros the source knows by
+ * ID (else leaves it empty: a plain entry).  A chunk the source cannot
+ * size, or sizes that do not add up to n->size, also leave it empty:
+ * content_each then reports the damage. */
+static vault_error tar_sparse_map(restorer *r, const tree_node *n,
+                                  sparse_map *map)
+{
+    map->data = NULL;
+    map->n = 0;
+    if (!r->src->chunk_size || n->n_content == 0)
+        return VAULT_OK;
+    /* At most one data region per chunk, and one empty region at the end
+     * of a file that is all zeros (a sparse entry needs a region). */
+    map->data = malloc(((size_t)n->n_content + 1) * sizeof *map->data);
+    if (!map->data)
+        return nomem();
+    uint64_t at = 0, start = 0;
+    int in_data = 0, any_zero = 0, ok = 1;
+    for (uint32_t i = 0; i < n->n_content && ok; i++) {
+        uint32_t len;
+        int zero;
+        vault_error rc = r->src->chunk_size(r->src->ctx, n->content[i], &len,
+                                            &zero);
+        if (rc == VAULT_E_NOMEM) {
+            free(map->data);
+            map->data = NULL;
+            return rc;
+        }
+        ok = rc == VAULT_OK;
+        if (ok && zero) {
+            if (in_data)
+                memcpy(map->data[map->n++], (uint64_t[2]){start, at - start},
+                       sizeof map->data[0]);
+            in_data = 0;
+            any_zero = 1;
+        } else if (ok && !in_data) {
+            start = at;
+            in_data = 1;
+        }
+        at += len;
+    }
+    if (ok && in_data)
+        memcpy(map->data[map->n++], (uint64_t[2]){start, at - start},
+               sizeof map->data[0]);
+    /* GNU tar reads each region from a fresh 512-byte block of the stream
+     * while libarchive writes them back to back: regions that start and
+     * end on block boundaries (taking in a few zeros) suit both. */
+    size_t kept = 0;
+    for (size_t i = 0; ok && i < map->n; i++) {
+        uint64_t s = map->data[i][0] & ~(uint64_t)511;
+        uint64_t e = map->data[i][0] + map->data[i][1];
+        e = (e + 511) & ~(uint64_t)511;
+        if (e > at)
+            e = at;
+        if (kept && s <= map->data[kept - 1][0] + map->data[kept - 1][1]) {
+            map->data[kept - 1][1] = e - map->data[kept - 1][0];
+        } else {
+            map->data[kept][0] = s;
+            map->data[kept][1] = e - s;
+            kept++;
+        }
+    }
+    map->n = kept;
+    if (ok && map->n == 0)
+        memcpy(map->data[map->n++], (uint64_t[2]){at, 0},
+               sizeof map->data[0]);
+    if (!ok || !any_zero || at != n->size) {
+        free(map->data);
+        map->data = NULL;
+        map->n = 0;
+    }
+    return VAULT_OK;
+}
+
 static vault_error tar_header(restorer *r, const tree_node *n,
-                              const char *hardlink, int *written)
+                              const char *hardlink, const sparse_map *map,
+                              int *written)
 {
     *written = 0;
     struct archive_entry *e = archive_entry_new();
@@ -1115,6 +1217,11 @@ static vault_error tar_header(restorer *r, const tree_node *n,
         archive_entry_set_symlink(e, n->target);
     if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
         archive_entry_set_rdev(e, (dev_t)n->rdev);
+    /* Written as GNU sparse 1.0 pax attributes; libarchive then drops the
+     * zeros written for the holes. */
+    for (size_t i = 0; map && i < map->n; i++)
+        archive_entry_sparse_add_entry(e, (la_int64_t)map->data[i][0],
+                                       (la_int64_t)map->data[i][1]);
     for (uint32_t i = 0; i < n->n_xattrs; i++)
         archive_entry_xattr_add_entry(e, n->xattrs[i].name,
                                       n->xattrs[i].value,
@@ -1136,11 +1243,15 @@ static vault_error tar_sink(restorer *r, void *ctx, const uint8_t *data,
                             size_t len)
 {
     (void)ctx;
+    static const uint8_t zeros[65536];
     while (len > 0) {
-        la_ssize_t w = archive_write_data(r->ar, data, len);
+        /* Zeros in a hole of the sparse map cost libarchive nothing. */
+        size_t n = data ? len : len < sizeof zeros ? len : sizeof zeros;
+        la_ssize_t w = archive_write_data(r->ar, data ? data : zeros, n);
         if (w <= 0)
             return tar_fatal(r, "write data");
-        data += w;
+        if (data)
+            data += w;
         len -= (size_t)w;
     }
     return VAULT_OK;
@@ -1160,8 +1271,12 @@ static vault_error tar_file(restorer *r, const tree_node *n)
                                   (unsigned)n->n_content));
         return VAULT_OK;
     }
-    int written;
-    vault_error rc = tar_header(r, n, first, &written);
+    sparse_map map = {NULL, 0};
+    vault_error rc = first ? VAULT_OK : tar_sparse_map(r, n, &map);
+    int written = 0;
+    if (rc == VAULT_OK)
+        rc = tar_header(r, n, first, &map, &written);
+    free(map.data);
     if (rc != VAULT_OK || !written)
         return rc;
     if (first) {
@@ -1176,15 +1291,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
         /* The header promised n->size bytes: zeros keep the stream
          * well-formed, the report says this entry is damaged. */
         report_last(r, rc);
-        static const uint8_t zeros[65536];
-        for (uint64_t left = n->size - done; left > 0;) {
-            size_t len = left < sizeof zeros ? (size_t)left : sizeof zeros;
-            rc = tar_sink(r, NULL, zeros, len);
-            if (rc != VAULT_OK)
-                return rc;
-            left -= len;
-        }
-        return VAULT_OK;
+        return tar_sink(r, NULL, NULL, n->size - done);
     }
     r->stats->files++;
     r->stats->bytes += n->size;
@@ -1194,7 +1301,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
 static void tar_special(restorer *r, const tree_node *n, vault_error *rc)
 {
     int written;
-    *rc = tar_header(r, n, NULL, &written);
+    *rc = tar_header(r, n, NULL, NULL, &written);
     if (*rc == VAULT_OK && written) {
         if (n->type == NODE_SYMLINK)
             r->stats->symlinks++;
@@ -1242,7 +1349,7 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
     }
     if (r->ar) {
         int written;
-        rc = tar_header(r, n, NULL, &written);
+        rc = tar_header(r, n, NULL, NULL, &written);
         if (rc == VAULT_OK && written) {
             r->stats->dirs++;
             rc = walk(r, -1, &child, sub, n_sub, full, depth + 1);

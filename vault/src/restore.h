@@ -26,6 +26,13 @@ typedef struct restore_source {
     /* The verified plaintext of a data chunk; *data malloc'ed. */
     vault_error (*load_chunk)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                               uint8_t **data, size_t *len);
+    /* Optional (NULL: every chunk is loaded).  A chunk's length, without
+     * reading it, and whether it is all zeros - known from its ID alone,
+     * IDs being hashes of the content.  Such chunks are not loaded: in
+     * directory mode they become holes, in tar mode holes in the entry's
+     * sparse map.  Called from the same threads as load_chunk. */
+    vault_error (*chunk_size)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint32_t *len, int *zero);
     void *ctx;
 } restore_source;
 
