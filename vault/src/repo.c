@@ -778,9 +778,10 @@ static vault_error load_chunk(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
 static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The length and ID of the chunks a long run of zero bytes becomes: the
- * gear hash is constant over zeros, so the chunker cuts every such run at
- * the same place - the first cut test (CHUNKER_MIN_SIZE) if that value
- * passes it, else CHUNKER_MAX_SIZE - and they all get one ID. */
+ * chunker's decisions there depend only on the zeros, so every such run
+ * is cut at one length - CHUNKER_MAX_SIZE, unless one of the first 64
+ * cut tests from CHUNKER_MIN_SIZE passes (the hash is constant after 64
+ * bytes) - and those chunks all have one ID. */
 static vault_error zero_chunk(vault_t *v, uint32_t *len,
                               uint8_t id[CHUNK_ID_BYTES])
 {
@@ -823,10 +824,12 @@ static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     pack_entry e;
     index_slot_entry(&v->index, s, &e);
     *len = e.raw_len;
-    /* Only chunks of the two lengths a zero run can have are candidates:
+    /* Only chunks of a length a zero run can be cut at are candidates:
      * nothing is hashed for the others. */
-    if (e.type != BLOB_DATA ||
-        (e.raw_len != CHUNKER_MIN_SIZE && e.raw_len != CHUNKER_MAX_SIZE))
+    int candidate = e.raw_len == CHUNKER_MAX_SIZE ||
+                    (e.raw_len > CHUNKER_MIN_SIZE &&
+                     e.raw_len <= CHUNKER_MIN_SIZE + 64);
+    if (e.type != BLOB_DATA || !candidate)
         return VAULT_OK;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
