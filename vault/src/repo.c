@@ -432,25 +432,39 @@ static void dctx_give_back(vault_t *v, ZSTD_DCtx *d)
     ZSTD_freeDCtx(d);
 }
 
-vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
-                           blob_type type, uint8_t **out, size_t *len)
+/* Finds blob id, of type, in the index: its slot and entry (id_hex: its
+ * ID in hex, for messages). */
+static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, const index_slot **slot,
+                               pack_entry *e, char id_hex[65])
 {
-    *out = NULL;
-    char id_hex[65];
     vault_hex_encode(id, CHUNK_ID_BYTES, id_hex);
     const index_slot *s = index_find(&v->index, id);
     if (!s || s->pack == INDEX_PENDING)
         return vault_fail(VAULT_E_NOT_FOUND,
                           "blob %.16s: not in the index (missing data)",
                           id_hex);
-    pack_entry e;
-    index_slot_entry(&v->index, s, &e);
-    if (e.type != type)
+    index_slot_entry(&v->index, s, e);
+    if (e->type != type)
         return vault_fail(VAULT_E_CORRUPT, "blob %.16s: wrong type", id_hex);
+    *slot = s;
+    return VAULT_OK;
+}
+
+vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    char id_hex[65];
+    const index_slot *s;
+    pack_entry e;
+    vault_error rc = blob_locate(v, id, type, &s, &e, id_hex);
+    if (rc != VAULT_OK)
+        return rc;
     char name[65];
     vault_hex_encode(v->index.packs[s->pack], 32, name);
     uint8_t key[SECRET_BYTES];
-    vault_error rc = pack_key_get(v, s->pack, name, key);
+    rc = pack_key_get(v, s->pack, name, key);
     if (rc != VAULT_OK)
         return rc;
     uint8_t *blob;
@@ -814,26 +828,23 @@ static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
 {
     vault_t *v = ctx;
     *zero = 0;
-    const index_slot *s = index_find(&v->index, id);
-    if (!s || s->pack == INDEX_PENDING) {
-        char hex[65];
-        vault_hex_encode(id, CHUNK_ID_BYTES, hex);
-        return vault_fail(VAULT_E_NOT_FOUND,
-                          "blob %.16s: not in the index (missing data)", hex);
-    }
+    char id_hex[65];
+    const index_slot *s;
     pack_entry e;
-    index_slot_entry(&v->index, s, &e);
+    vault_error rc = blob_locate(v, id, BLOB_DATA, &s, &e, id_hex);
+    if (rc != VAULT_OK)
+        return rc;
     *len = e.raw_len;
     /* Only chunks of a length a zero run can be cut at are candidates:
      * nothing is hashed for the others. */
     int candidate = e.raw_len == CHUNKER_MAX_SIZE ||
                     (e.raw_len > CHUNKER_MIN_SIZE &&
                      e.raw_len <= CHUNKER_MIN_SIZE + 64);
-    if (e.type != BLOB_DATA || !candidate)
+    if (!candidate)
         return VAULT_OK;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
-    vault_error rc = zero_chunk(v, &zero_len, zero_id);
+    rc = zero_chunk(v, &zero_len, zero_id);
     if (rc == VAULT_OK)
         *zero = e.raw_len == zero_len &&
                 sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;

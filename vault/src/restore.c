@@ -1096,6 +1096,27 @@ typedef struct sparse_map {
     size_t n;
 } sparse_map;
 
+/* Appends the data region [from, to) of a file of size bytes, widened to
+ * 512-byte blocks - GNU tar reads each region from a fresh block of the
+ * stream while libarchive writes them back to back; block-aligned regions
+ * suit both - and merged into the previous one if they now touch. */
+static void sparse_add(sparse_map *map, uint64_t from, uint64_t to,
+                       uint64_t size)
+{
+    from &= ~(uint64_t)511;
+    to = (to + 511) & ~(uint64_t)511;
+    if (to > size)
+        to = size;
+    uint64_t(*last)[2] = map->n ? &map->data[map->n - 1] : NULL;
+    if (last && from <= (*last)[0] + (*last)[1]) {
+        (*last)[1] = to - (*last)[0];
+        return;
+    }
+    map->data[map->n][0] = from;
+    map->data[map->n][1] = to - from;
+    map->n++;
+}
+
 /* Fills map for file n when its chunks include zeros the source knows by
  * ID (else leaves it empty: a plain entry).  A chunk the source cannot
  * size, or sizes that do not add up to n->size, also leave it empty:
@@ -1107,67 +1128,38 @@ static vault_error tar_sparse_map(restorer *r, const tree_node *n,
     map->n = 0;
     if (!r->src->chunk_size || n->n_content == 0)
         return VAULT_OK;
-    /* At most one data region per chunk, and one empty region at the end
-     * of a file that is all zeros (a sparse entry needs a region). */
-    map->data = malloc(((size_t)n->n_content + 1) * sizeof *map->data);
+    /* At most one data region per chunk. */
+    map->data = malloc((size_t)n->n_content * sizeof *map->data);
     if (!map->data)
         return nomem();
     uint64_t at = 0, start = 0;
-    int in_data = 0, any_zero = 0, ok = 1;
-    for (uint32_t i = 0; i < n->n_content && ok; i++) {
-        uint32_t len;
-        int zero;
-        vault_error rc = r->src->chunk_size(r->src->ctx, n->content[i], &len,
-                                            &zero);
-        if (rc == VAULT_E_NOMEM) {
-            free(map->data);
-            map->data = NULL;
-            return rc;
-        }
-        ok = rc == VAULT_OK;
-        if (ok && zero) {
-            if (in_data)
-                memcpy(map->data[map->n++], (uint64_t[2]){start, at - start},
-                       sizeof map->data[0]);
-            in_data = 0;
-            any_zero = 1;
-        } else if (ok && !in_data) {
+    int in_data = 0, any_zero = 0;
+    vault_error rc = VAULT_OK;
+    for (uint32_t i = 0; i < n->n_content && rc == VAULT_OK; i++) {
+        uint32_t len = 0;
+        int zero = 0;
+        rc = r->src->chunk_size(r->src->ctx, n->content[i], &len, &zero);
+        if (rc == VAULT_OK && zero && in_data)
+            sparse_add(map, start, at, n->size);
+        if (rc == VAULT_OK && !zero && !in_data)
             start = at;
-            in_data = 1;
-        }
+        in_data = !zero;
+        any_zero |= zero;
         at += len;
     }
-    if (ok && in_data)
-        memcpy(map->data[map->n++], (uint64_t[2]){start, at - start},
-               sizeof map->data[0]);
-    /* GNU tar reads each region from a fresh 512-byte block of the stream
-     * while libarchive writes them back to back: regions that start and
-     * end on block boundaries (taking in a few zeros) suit both. */
-    size_t kept = 0;
-    for (size_t i = 0; ok && i < map->n; i++) {
-        uint64_t s = map->data[i][0] & ~(uint64_t)511;
-        uint64_t e = map->data[i][0] + map->data[i][1];
-        e = (e + 511) & ~(uint64_t)511;
-        if (e > at)
-            e = at;
-        if (kept && s <= map->data[kept - 1][0] + map->data[kept - 1][1]) {
-            map->data[kept - 1][1] = e - map->data[kept - 1][0];
-        } else {
-            map->data[kept][0] = s;
-            map->data[kept][1] = e - s;
-            kept++;
-        }
+    if (rc == VAULT_OK && in_data)
+        sparse_add(map, start, at, n->size);
+    if (rc == VAULT_OK && map->n == 0) { /* all zeros: one empty region */
+        map->data[0][0] = at;
+        map->data[0][1] = 0;
+        map->n = 1;
     }
-    map->n = kept;
-    if (ok && map->n == 0)
-        memcpy(map->data[map->n++], (uint64_t[2]){at, 0},
-               sizeof map->data[0]);
-    if (!ok || !any_zero || at != n->size) {
+    if (rc != VAULT_OK || !any_zero || at != n->size) {
         free(map->data);
         map->data = NULL;
         map->n = 0;
     }
-    return VAULT_OK;
+    return rc == VAULT_E_NOMEM ? rc : VAULT_OK;
 }
 
 static vault_error tar_header(restorer *r, const tree_node *n,
