@@ -127,42 +127,21 @@ typedef struct afx {
     vault_identity_t *id;
 } afx;
 
-static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        fail_msg("path too long for the test's buffer");
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "test_alloc: TIMEOUT - a hang\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
 static int afx_setup(void **state)
 {
     assert_vault_ok(vault_global_init());
-    signal(SIGALRM, on_alarm);
-    alarm(1500);
+    test_watchdog("test_alloc", 1500);
     afx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->base = vu_tempdir();
-    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
-    fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
-    fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
-    fmt(f->src0, sizeof f->src0, "%s/src0", f->base);
-    fmt(f->src1, sizeof f->src1, "%s/src1", f->base);
+    test_fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    test_fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
+    test_fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
+    test_fmt(f->src0, sizeof f->src0, "%s/src0", f->base);
+    test_fmt(f->src1, sizeof f->src1, "%s/src1", f->base);
     vu_make_source(f->src0, 1, 3, 300 * 1024);
     vu_make_source(f->src1, 2, 3, 0);
-    fmt(f->src2, sizeof f->src2, "%s/src2", f->base);
+    test_fmt(f->src2, sizeof f->src2, "%s/src2", f->base);
     vu_make_source(f->src2, 3, 10, 1500 * 1024);
     assert_vault_ok(vault_identity_generate(&f->id));
     assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
@@ -320,7 +299,7 @@ static void test_extract_alloc_failures(void **state)
 {
     const afx *f = *state;
     char target[PATH_MAX];
-    fmt(target, sizeof target, "%s/target", f->base);
+    test_fmt(target, sizeof target, "%s/target", f->base);
     long n, total = 0, partial = 0, fatal = 0, absorbed = 0;
     for (n = 1;; n++) {
         vu_rm_rf(target);
@@ -346,14 +325,14 @@ static void test_extract_alloc_failures(void **state)
         vault_close(v);
         vu_leak_check("open and extract, allocation failure", (uint64_t)n);
         char what[96];
-        fmt(what, sizeof what, "extract, allocation %ld failing", n);
+        test_fmt(what, sizeof what, "extract, allocation %ld failing", n);
         vu_target_clean(target, what);
         if (!hit) {
             if (rc != VAULT_OK || rep.n)
                 fail_msg("%s (not reached): %s: %s", what,
                          vault_strerror(rc), rep.n ? rep.first : detail);
             char got[PATH_MAX];
-            fmt(got, sizeof got, "%s%s", target, f->src0);
+            test_fmt(got, sizeof got, "%s%s", target, f->src0);
             vu_same_tree(f->src0, got);
             total = atomic_load(&calls);
             break;
@@ -361,7 +340,7 @@ static void test_extract_alloc_failures(void **state)
         if (rc == VAULT_OK) {
             /* absorbed: then everything must be there */
             char got[PATH_MAX];
-            fmt(got, sizeof got, "%s%s", target, f->src0);
+            test_fmt(got, sizeof got, "%s%s", target, f->src0);
             vu_same_tree(f->src0, got);
             absorbed++;
         } else if (rc == VAULT_E_PARTIAL) {
@@ -388,11 +367,11 @@ static void test_extract_tar_alloc_failures(void **state)
 {
     const afx *f = *state;
     char src[PATH_MAX], vault[PATH_MAX], tar_path[PATH_MAX], file[PATH_MAX];
-    fmt(src, sizeof src, "%s/src-sparse", f->base);
-    fmt(vault, sizeof vault, "%s/vault-sparse", f->base);
-    fmt(tar_path, sizeof tar_path, "%s/out.tar", f->base);
+    test_fmt(src, sizeof src, "%s/src-sparse", f->base);
+    test_fmt(vault, sizeof vault, "%s/vault-sparse", f->base);
+    test_fmt(tar_path, sizeof tar_path, "%s/out.tar", f->base);
     vu_make_source(src, 4, 2, 0);
-    fmt(file, sizeof file, "%s/disk.img", src);
+    test_fmt(file, sizeof file, "%s/disk.img", src);
     /* data, then 8 MiB of zeros (a whole zero chunk whichever way the
      * chunker cuts), then data */
     int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -441,11 +420,11 @@ static void test_extract_tar_alloc_failures(void **state)
             vu_rm_rf(f->scratch);
             assert_int_equal(mkdir(f->scratch, 0700), 0);
             char cmd[3 * PATH_MAX];
-            fmt(cmd, sizeof cmd, "tar -xf '%s' -C '%s'", tar_path,
+            test_fmt(cmd, sizeof cmd, "tar -xf '%s' -C '%s'", tar_path,
                 f->scratch);
             assert_int_equal(system(cmd), 0);
             char got[PATH_MAX];
-            fmt(got, sizeof got, "%s%s", f->scratch, src);
+            test_fmt(got, sizeof got, "%s%s", f->scratch, src);
             vu_same_tree(src, got);
             if (!hit) {
                 total = atomic_load(&calls);

@@ -81,52 +81,26 @@ typedef struct cfx {
     unsigned kills;            /* kill points survived, over the test */
 } cfx;
 
-static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        fail_msg("path too long for the test's buffer");
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "test_crash: TIMEOUT\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
 /* ---- the torn-save backend ---------------------------------------------- */
 
 /* Kills the process in save number kill_at (counting saves only: a kill
  * before any other operation is a kill after the one before it, which the
  * "after" mode covers), leaving a torn temporary file where
  * backend_local's save makes its own. */
-typedef struct tear_backend {
-    backend base;                /* first: the ops dispatch on it */
-    backend *inner;              /* a local backend on root, owned */
+typedef struct tear {
     const char *root;            /* the vault directory */
     uint64_t kill_at;            /* the save to die in */
     atomic_uint_least64_t saves; /* saves started so far */
-} tear_backend;
+} tear;
 
-static tear_backend *tear_of(backend *be)
+static vault_error tear_save(void *ctx, backend *inner, backend_kind kind,
+                             const char *name, const uint8_t *data,
+                             size_t len)
 {
-    return (tear_backend *)be;
-}
-
-static vault_error tear_save(backend *be, backend_kind kind, const char *name,
-                             const uint8_t *data, size_t len)
-{
-    tear_backend *t = tear_of(be);
+    tear *t = ctx;
     uint64_t n = atomic_fetch_add(&t->saves, 1) + 1;
     if (n != t->kill_at)
-        return backend_save(t->inner, kind, name, data, len);
+        return backend_save(inner, kind, name, data, len);
     char label[BACKEND_LABEL_MAX], tmp[PATH_MAX];
     backend_label(kind, name, label);
     char *slash = strrchr(label, '/');
@@ -147,61 +121,18 @@ static vault_error tear_save(backend *be, backend_kind kind, const char *name,
     return VAULT_E_INTERNAL; /* not reached */
 }
 
-static vault_error tear_load(backend *be, backend_kind kind, const char *name,
-                             uint64_t offset, size_t len, size_t max_len,
-                             uint8_t **out, size_t *out_len)
-{
-    return backend_load(tear_of(be)->inner, kind, name, offset, len, max_len,
-                        out, out_len);
-}
-
-static vault_error tear_stat(backend *be, backend_kind kind, const char *name,
-                             uint64_t *size)
-{
-    return backend_stat(tear_of(be)->inner, kind, name, size);
-}
-
-static vault_error tear_list(backend *be, backend_kind kind,
-                             backend_list_fn fn, void *ctx, int *stopped)
-{
-    return backend_list(tear_of(be)->inner, kind, fn, ctx, stopped);
-}
-
-static vault_error tear_remove(backend *be, backend_kind kind,
-                               const char *name)
-{
-    return backend_remove(tear_of(be)->inner, kind, name);
-}
-
-static void tear_close(backend *be)
-{
-    backend_close(tear_of(be)->inner);
-    free(be);
-}
-
-static const backend_ops tear_ops = {
-    .save = tear_save,
-    .load = tear_load,
-    .stat = tear_stat,
-    .list = tear_list,
-    .remove = tear_remove,
-    .close = tear_close,
-};
-
 static vault_error tear_open(backend *inner, const char *root,
                              uint64_t kill_at, backend **out)
 {
-    tear_backend *t = calloc(1, sizeof *t);
-    if (!t) {
+    *out = test_backend_wrap(inner, 1, tear_save, sizeof(tear));
+    if (!*out) {
         backend_close(inner);
         return VAULT_E_NOMEM;
     }
-    t->base.ops = &tear_ops;
-    t->inner = inner;
+    tear *t = test_backend_ctx(*out);
     t->root = root;
     t->kill_at = kill_at;
     atomic_init(&t->saves, 0);
-    *out = &t->base;
     return VAULT_OK;
 }
 
@@ -210,14 +141,13 @@ static vault_error tear_open(backend *inner, const char *root,
 static int cfx_setup(void **state)
 {
     assert_vault_ok(vault_global_init());
-    signal(SIGALRM, on_alarm);
-    alarm(1500);
+    test_watchdog("test_crash", 1500);
     cfx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->base = vu_tempdir(); /* canonical: add stores absolute paths */
-    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
-    fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
-    fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
+    test_fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    test_fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
+    test_fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
     assert_vault_ok(vault_identity_generate(&f->id));
     assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
     /* How many operations open makes: kill points count from the add. */
@@ -374,7 +304,7 @@ static void verify_vault(const cfx *f, const char *src, char extra[65])
 static size_t count_in(const cfx *f, const char *kind, const char *text)
 {
     char dir[PATH_MAX];
-    fmt(dir, sizeof dir, "%s/%s", f->vault, kind);
+    test_fmt(dir, sizeof dir, "%s/%s", f->vault, kind);
     return vu_count_named(dir, text);
 }
 
@@ -465,7 +395,7 @@ static void test_kill_add_everywhere(void **state)
     };
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(stages); i++) {
         char src[PATH_MAX];
-        fmt(src, sizeof src, "%s/src%zu", f->base, i);
+        test_fmt(src, sizeof src, "%s/src%zu", f->base, i);
         vu_make_source(src, (unsigned)i + 1, stages[i].files, stages[i].big);
         unsigned torn = kill_every_op(f, src, stages[i].threads, KILL_TORN, 0);
         unsigned after =
@@ -574,7 +504,7 @@ static void expect_no_locks(const cfx *f, const char *what)
 static void after_prune_kill(const cfx *f, const char *late_src, uint64_t n)
 {
     char extra[65], what[64];
-    fmt(what, sizeof what, "after a kill at prune operation %" PRIu64, n);
+    test_fmt(what, sizeof what, "after a kill at prune operation %" PRIu64, n);
     verify_vault(f, NULL, extra);
     vault_t *v;
     assert_vault_ok(vault_open(f->vault, f->id, &v));
@@ -629,11 +559,11 @@ static void test_kill_prune_everywhere(void **state)
 {
     cfx *f = *state;
     char a[PATH_MAX], b[PATH_MAX], b2[PATH_MAX], c[PATH_MAX], late[PATH_MAX];
-    fmt(a, sizeof a, "%s/a", f->base);
-    fmt(b, sizeof b, "%s/b", f->base);
-    fmt(b2, sizeof b2, "%s/b2", f->base);
-    fmt(c, sizeof c, "%s/c", f->base);
-    fmt(late, sizeof late, "%s/late", f->base);
+    test_fmt(a, sizeof a, "%s/a", f->base);
+    test_fmt(b, sizeof b, "%s/b", f->base);
+    test_fmt(b2, sizeof b2, "%s/b2", f->base);
+    test_fmt(c, sizeof c, "%s/c", f->base);
+    test_fmt(late, sizeof late, "%s/late", f->base);
     vu_make_source(a, 11, 3, 300 * 1024);
     vu_make_source(b, 12, 8, 0);
     vu_make_source(c, 13, 3, 200 * 1024);
@@ -642,7 +572,7 @@ static void test_kill_prune_everywhere(void **state)
     vu_copy_tree(b, b2);
     for (int i = 0; i < 2; i++) {
         char p[PATH_MAX];
-        fmt(p, sizeof p, "%s/%sf%d.bin", b2, i % 2 ? "sub/" : "", i);
+        test_fmt(p, sizeof p, "%s/%sf%d.bin", b2, i % 2 ? "sub/" : "", i);
         char text[64];
         int len = snprintf(text, sizeof text, "changed %d\n", i);
         vu_rm_rf(p);
@@ -720,7 +650,7 @@ static void set_mtimes(const char *dir, time_t when)
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         char p[PATH_MAX];
-        fmt(p, sizeof p, "%s/%s", dir, de->d_name);
+        test_fmt(p, sizeof p, "%s/%s", dir, de->d_name);
         struct stat st;
         if (lstat(p, &st) != 0)
             continue;
@@ -739,7 +669,7 @@ static void test_prune_reclaims_old_temporaries(void **state)
 {
     cfx *f = *state;
     char src[PATH_MAX];
-    fmt(src, sizeof src, "%s/src", f->base);
+    test_fmt(src, sizeof src, "%s/src", f->base);
     vu_make_source(src, 21, 4, 300 * 1024);
     /* Adds killed in their 2nd save (the pack: half of it) and 3rd (the
      * index segment, whole but not linked). */

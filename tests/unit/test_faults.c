@@ -76,98 +76,32 @@ typedef struct ffx {
     vault_identity_t *id;   /* the owner */
 } ffx;
 
-static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        fail_msg("path too long for the test's buffer");
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "test_faults: TIMEOUT - a hang\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
 /* ---- the disk-full backend ---------------------------------------------- */
 
 /* Saves numbered fail_at (and later ones, if sticky) fail as a full disk
- * makes backend_local's fail; everything else passes through. */
-typedef struct full_backend {
-    backend base;                /* first: the ops dispatch on it */
-    backend *inner;              /* owned */
+ * makes backend_local's fail; everything else passes through
+ * (test_backend_wrap). */
+typedef struct full_disk {
     uint64_t fail_at;            /* 0: never */
     int sticky;
     atomic_uint_least64_t saves; /* saves started so far */
-} full_backend;
+} full_disk;
 
-static full_backend *full_of(backend *be)
+static vault_error full_save(void *ctx, backend *inner, backend_kind kind,
+                             const char *name, const uint8_t *data,
+                             size_t len)
 {
-    return (full_backend *)be;
-}
-
-static vault_error full_save(backend *be, backend_kind kind, const char *name,
-                             const uint8_t *data, size_t len)
-{
-    full_backend *fb = full_of(be);
-    uint64_t n = atomic_fetch_add(&fb->saves, 1) + 1;
-    if (fb->fail_at && (n == fb->fail_at || (fb->sticky && n > fb->fail_at))) {
+    full_disk *fd = ctx;
+    uint64_t n = atomic_fetch_add(&fd->saves, 1) + 1;
+    if (fd->fail_at && (n == fd->fail_at || (fd->sticky && n > fd->fail_at))) {
         char label[BACKEND_LABEL_MAX];
         backend_label(kind, name, label);
         return vault_fail_errno(ENOSPC, "%s: cannot save: %s.tmp-0: cannot "
                                         "write",
                                 label, label);
     }
-    return backend_save(fb->inner, kind, name, data, len);
+    return backend_save(inner, kind, name, data, len);
 }
-
-static vault_error full_load(backend *be, backend_kind kind, const char *name,
-                             uint64_t offset, size_t len, size_t max_len,
-                             uint8_t **out, size_t *out_len)
-{
-    return backend_load(full_of(be)->inner, kind, name, offset, len, max_len,
-                        out, out_len);
-}
-
-static vault_error full_stat(backend *be, backend_kind kind, const char *name,
-                             uint64_t *size)
-{
-    return backend_stat(full_of(be)->inner, kind, name, size);
-}
-
-static vault_error full_list(backend *be, backend_kind kind,
-                             backend_list_fn fn, void *ctx, int *stopped)
-{
-    return backend_list(full_of(be)->inner, kind, fn, ctx, stopped);
-}
-
-static vault_error full_remove(backend *be, backend_kind kind,
-                               const char *name)
-{
-    return backend_remove(full_of(be)->inner, kind, name);
-}
-
-static void full_close(backend *be)
-{
-    backend_close(full_of(be)->inner);
-    free(be);
-}
-
-static const backend_ops full_ops = {
-    .save = full_save,
-    .load = full_load,
-    .stat = full_stat,
-    .list = full_list,
-    .remove = full_remove,
-    .close = full_close,
-};
 
 /* ---- opening through a fault -------------------------------------------- */
 
@@ -181,14 +115,12 @@ static vault_error open_faulty(const ffx *f, const fault *ft, uint64_t n,
         assert_vault_ok(
             backend_faulty_open(local, n, VAULT_E_IO, ft->sticky, &be));
     } else {
-        full_backend *fb = calloc(1, sizeof *fb);
-        assert_non_null(fb);
-        fb->base.ops = &full_ops;
-        fb->inner = local;
-        fb->fail_at = n;
-        fb->sticky = ft->sticky;
-        atomic_init(&fb->saves, 0);
-        be = &fb->base;
+        be = test_backend_wrap(local, 1, full_save, sizeof(full_disk));
+        assert_non_null(be);
+        full_disk *fd = test_backend_ctx(be);
+        fd->fail_at = n;
+        fd->sticky = ft->sticky;
+        atomic_init(&fd->saves, 0);
     }
     return repo_open_backend(be, f->vault, f->id, v);
 }
@@ -198,7 +130,7 @@ static uint64_t fault_count(const fault *ft, vault_t *v)
 {
     if (ft->kind == FAULT_EIO)
         return backend_faulty_count(v->be);
-    return atomic_load(&full_of(v->be)->saves);
+    return atomic_load(&((full_disk *)test_backend_ctx(v->be))->saves);
 }
 
 /* A failed call must say VAULT_E_IO, and its detail name the fault - the
@@ -220,7 +152,7 @@ static void expect_detail(const fault *ft, uint64_t n, const char *call,
                  ft->says);
     if (ft->kind == FAULT_EIO) {
         char want[64];
-        fmt(want, sizeof want, "injected fault at operation %" PRIu64 " (",
+        test_fmt(want, sizeof want, "injected fault at operation %" PRIu64 " (",
             n);
         if (!strstr(detail, want))
             fail_msg("%s, fault at %" PRIu64 ": %s's detail \"%s\" is not "
@@ -253,17 +185,16 @@ static void codes_print(const codes *c)
 static int ffx_setup(void **state)
 {
     assert_vault_ok(vault_global_init());
-    signal(SIGALRM, on_alarm);
-    alarm(1500);
+    test_watchdog("test_faults", 1500);
     ffx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->base = vu_tempdir();
-    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
-    fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
-    fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
-    fmt(f->target, sizeof f->target, "%s/target", f->base);
-    fmt(f->src0, sizeof f->src0, "%s/src0", f->base);
-    fmt(f->src1, sizeof f->src1, "%s/src1", f->base);
+    test_fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    test_fmt(f->pre, sizeof f->pre, "%s/pre", f->base);
+    test_fmt(f->scratch, sizeof f->scratch, "%s/out", f->base);
+    test_fmt(f->target, sizeof f->target, "%s/target", f->base);
+    test_fmt(f->src0, sizeof f->src0, "%s/src0", f->base);
+    test_fmt(f->src1, sizeof f->src1, "%s/src1", f->base);
     vu_make_source(f->src0, 1, 4, 600 * 1024);
     vu_make_source(f->src1, 2, 3, 0);
     assert_vault_ok(vault_identity_generate(&f->id));
@@ -461,7 +392,7 @@ static void extract_every_fault(ffx *f, const fault *ft)
         }
         vu_leak_check(ft->label, n);
         char what[128];
-        fmt(what, sizeof what, "extract, %s, fault at %" PRIu64, ft->label,
+        test_fmt(what, sizeof what, "extract, %s, fault at %" PRIu64, ft->label,
             n);
         vu_target_clean(f->target, what);
         if (n == 0) {
@@ -469,7 +400,7 @@ static void extract_every_fault(ffx *f, const fault *ft)
                 fail_msg("%s: %s: %s", what, vault_strerror(rc),
                          rep.n ? rep.first : detail);
             char got[PATH_MAX];
-            fmt(got, sizeof got, "%s%s", f->target, f->src0);
+            test_fmt(got, sizeof got, "%s%s", f->target, f->src0);
             vu_same_tree(f->src0, got);
             continue;
         }

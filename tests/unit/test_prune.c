@@ -46,17 +46,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        fail_msg("path too long for the test's buffer");
-}
-
 static uint64_t rng_state;
 
 static uint64_t rng_next(void)
@@ -130,8 +119,8 @@ static int fx_setup(void **state)
     f->base = realpath(tmp, NULL);
     assert_non_null(f->base);
     free(tmp);
-    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
-    fmt(f->data, sizeof f->data, "%s/data", f->vault);
+    test_fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    test_fmt(f->data, sizeof f->data, "%s/data", f->vault);
     assert_vault_ok(vault_identity_generate(&f->id));
     assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
     assert_vault_ok(vault_open(f->vault, f->id, &f->v));
@@ -187,13 +176,13 @@ static void make_source(fx *f, const char *name, size_t n, size_t size,
                         uint64_t seed, char *out, size_t out_size)
 {
     char p[PATH_MAX];
-    fmt(out, out_size, "%s/%s", f->base, name);
+    test_fmt(out, out_size, "%s/%s", f->base, name);
     make_dir(out);
     for (size_t i = 0; i < n; i++) {
-        fmt(p, sizeof p, "%s/f%02zu.bin", out, i);
+        test_fmt(p, sizeof p, "%s/f%02zu.bin", out, i);
         random_file(p, size, seed * 1000 + i);
     }
-    fmt(p, sizeof p, "%s/note.txt", out);
+    test_fmt(p, sizeof p, "%s/note.txt", out);
     test_write_file(p, name, strlen(name));
 }
 
@@ -203,7 +192,7 @@ static void expect_extracts_v(fx *f, vault_t *v, const char *id,
                               const char *src)
 {
     char out[PATH_MAX];
-    fmt(out, sizeof out, "%s/out%d", f->base, f->outs++);
+    test_fmt(out, sizeof out, "%s/out%d", f->base, f->outs++);
     vault_extract_options o;
     memset(&o, 0, sizeof o);
     o.target_dir = out;
@@ -247,7 +236,7 @@ static void forget_ids(fx *f, const char *const *ids, size_t n)
 static size_t count_objects(fx *f, const char *kind)
 {
     char dir[PATH_MAX];
-    fmt(dir, sizeof dir, "%s/%s", f->vault, kind);
+    test_fmt(dir, sizeof dir, "%s/%s", f->vault, kind);
     return (size_t)files_under(dir, NULL);
 }
 
@@ -869,7 +858,7 @@ static void test_prune_repack(void **state)
     vault_add_result a1, a2;
     fx_add(f, src, 1, &a1);
     for (int i = 0; i < 6; i++) {
-        fmt(p, sizeof p, "%s/f%02d.bin", src, i);
+        test_fmt(p, sizeof p, "%s/f%02d.bin", src, i);
         random_file(p, 100 * 1024, 4100 + (uint64_t)i);
     }
     fx_add(f, src, 1, &a2);
@@ -967,9 +956,9 @@ static void test_prune_duplicates(void **state)
     fx *f = *state;
     /* One small file: one chunk, whose bytes we know. */
     char src[PATH_MAX], p[PATH_MAX];
-    fmt(src, sizeof src, "%s/src", f->base);
+    test_fmt(src, sizeof src, "%s/src", f->base);
     make_dir(src);
-    fmt(p, sizeof p, "%s/one.bin", src);
+    test_fmt(p, sizeof p, "%s/one.bin", src);
     random_file(p, 50000, 51);
     size_t len;
     uint8_t *data = test_read_file(p, &len);
@@ -1056,8 +1045,8 @@ static void test_prune_dry_run(void **state)
     char v1[PATH_MAX], v2[PATH_MAX], l1[PATH_MAX], l2[PATH_MAX];
     make_source(f, "v1", 2, 300 * 1024, 71, v1, sizeof v1);
     make_source(f, "v2", 2, 300 * 1024, 72, v2, sizeof v2);
-    fmt(l1, sizeof l1, "%s/listing1", f->base);
-    fmt(l2, sizeof l2, "%s/listing2", f->base);
+    test_fmt(l1, sizeof l1, "%s/listing1", f->base);
+    test_fmt(l2, sizeof l2, "%s/listing2", f->base);
     vault_add_result a1, a2;
     fx_add(f, v1, 1, &a1);
     fx_add(f, v2, 1, &a2);
@@ -1139,51 +1128,11 @@ static void test_prune_dry_run(void **state)
 
 /* A backend that forwards to another without owning it, so that a vault
  * handle can be closed and the memory backend beneath it kept. */
-typedef struct borrowed {
-    backend base;
-    backend *inner;
-} borrowed;
-
-static vault_error bw_save(backend *be, backend_kind kind, const char *name,
-                           const uint8_t *data, size_t len)
-{
-    return backend_save(((borrowed *)be)->inner, kind, name, data, len);
-}
-static vault_error bw_load(backend *be, backend_kind kind, const char *name,
-                           uint64_t offset, size_t len, size_t max_len,
-                           uint8_t **out, size_t *out_len)
-{
-    return backend_load(((borrowed *)be)->inner, kind, name, offset, len,
-                        max_len, out, out_len);
-}
-static vault_error bw_stat(backend *be, backend_kind kind, const char *name,
-                           uint64_t *size)
-{
-    return backend_stat(((borrowed *)be)->inner, kind, name, size);
-}
-static vault_error bw_list(backend *be, backend_kind kind, backend_list_fn fn,
-                           void *ctx, int *stopped)
-{
-    return backend_list(((borrowed *)be)->inner, kind, fn, ctx, stopped);
-}
-static vault_error bw_remove(backend *be, backend_kind kind, const char *name)
-{
-    return backend_remove(((borrowed *)be)->inner, kind, name);
-}
-static void bw_close(backend *be)
-{
-    free(be);
-}
-static const backend_ops borrowed_ops = {bw_save, bw_load,   bw_stat,
-                                         bw_list, bw_remove, bw_close, NULL};
-
 static backend *borrow(backend *inner)
 {
-    borrowed *b = calloc(1, sizeof *b);
+    backend *b = test_backend_wrap(inner, 0, NULL, 0);
     assert_non_null(b);
-    b->base.ops = &borrowed_ops;
-    b->inner = inner;
-    return &b->base;
+    return b;
 }
 
 /* Copies every object of src into dst. */
@@ -1290,7 +1239,7 @@ static void test_prune_crash_safety(void **state)
     assert_vault_ok(lock_remove(f->v, marker.name));
     /* v2 changes partly (a repack), v3 comes and goes (unused packs) */
     for (int i = 0; i < 3; i++) {
-        fmt(p, sizeof p, "%s/f%02d.bin", v2, i);
+        test_fmt(p, sizeof p, "%s/f%02d.bin", v2, i);
         random_file(p, 60 * 1024, 8200 + (uint64_t)i);
     }
     fx_add(f, v2, 1, &a4);

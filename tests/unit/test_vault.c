@@ -59,17 +59,6 @@ static const char PWNED[] = "pwned\n";
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void fmt(char *buf, size_t size, const char *f, ...) VAULT_PRINTF(3, 4);
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        fail_msg("path too long for the test's buffer");
-}
-
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -104,23 +93,6 @@ static void rng_fill(uint8_t *p, size_t n)
 static size_t rng_below(size_t n)
 {
     return n ? (size_t)(rng_next() % n) : 0;
-}
-
-/* A hang is a failure: a handler that ends the test run loudly. */
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] =
-        "test_vault: TIMEOUT - the library looped or ran far too long\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
-static void watchdog(unsigned seconds)
-{
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
 }
 
 static int exists_nofollow(const char *path)
@@ -260,12 +232,12 @@ static int fx_setup(void **state)
     f->base = realpath(tmp, NULL);
     assert_non_null(f->base);
     free(tmp);
-    fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
+    test_fmt(f->vault, sizeof f->vault, "%s/vault", f->base);
     assert_vault_ok(vault_identity_generate(&f->id));
     assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
     assert_vault_ok(vault_open(f->vault, f->id, &f->v));
     f->snap_time = 1700000000;
-    watchdog(120);
+    test_watchdog("test_vault", 120);
     *state = f;
     return 0;
 }
@@ -489,24 +461,24 @@ static void make_source(const char *src)
 {
     char p[PATH_MAX];
     make_dir(src);
-    fmt(p, sizeof p, "%s/a.txt", src);
+    test_fmt(p, sizeof p, "%s/a.txt", src);
     test_write_file(p, "hello, vault\n", 13);
-    fmt(p, sizeof p, "%s/sub", src);
+    test_fmt(p, sizeof p, "%s/sub", src);
     make_dir(p);
     uint8_t *big = xmalloc(BIG_LEN);
     rng_fill(big, BIG_LEN);
-    fmt(p, sizeof p, "%s/sub/b.bin", src);
+    test_fmt(p, sizeof p, "%s/sub/b.bin", src);
     test_write_file(p, big, BIG_LEN);
     free(big);
-    fmt(p, sizeof p, "%s/sub/empty", src);
+    test_fmt(p, sizeof p, "%s/sub/empty", src);
     test_write_file(p, "", 0);
-    fmt(p, sizeof p, "%s/emptydir", src);
+    test_fmt(p, sizeof p, "%s/emptydir", src);
     make_dir(p);
-    fmt(p, sizeof p, "%s/link", src);
+    test_fmt(p, sizeof p, "%s/link", src);
     assert_int_equal(symlink("a.txt", p), 0);
-    fmt(p, sizeof p, "%s/abslink", src);
+    test_fmt(p, sizeof p, "%s/abslink", src);
     assert_int_equal(symlink("/nonexistent/vault/target", p), 0);
-    fmt(p, sizeof p, "%s/a.txt", src);
+    test_fmt(p, sizeof p, "%s/a.txt", src);
     assert_int_equal(chmod(p, 0640), 0);
 }
 
@@ -514,7 +486,7 @@ static void test_roundtrip(void **state)
 {
     fx *f = *state;
     char src[PATH_MAX], out[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
-    fmt(src, sizeof src, "%s/src", f->base);
+    test_fmt(src, sizeof src, "%s/src", f->base);
     make_source(src);
 
     vault_add_result r;
@@ -544,7 +516,7 @@ static void test_roundtrip(void **state)
     assert_vault_ok(vault_ls(f->v, r.snapshot_id, NULL, 1, ls_collect, &ls));
     size_t expected = 0;
     for (const char *s = src + 1; (s = strchr(s, '/')) != NULL; s++) {
-        fmt(p, sizeof p, "%.*s", (int)(s - src), src);
+        test_fmt(p, sizeof p, "%.*s", (int)(s - src), src);
         assert_int_equal(ls_get(&ls, p)->type, VAULT_DIR);
         expected++;
     }
@@ -564,7 +536,7 @@ static void test_roundtrip(void **state)
         {"abslink", VAULT_SYMLINK, 0, "/nonexistent/vault/target"},
     };
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(want); i++) {
-        fmt(p, sizeof p, "%s/%s", src, want[i].rel);
+        test_fmt(p, sizeof p, "%s/%s", src, want[i].rel);
         const ls_entry *e = ls_get(&ls, p);
         if (e->type != want[i].type || e->size != want[i].size)
             fail_msg("%s: type %d size %" PRIu64 ", expected %d %" PRIu64, p,
@@ -573,7 +545,7 @@ static void test_roundtrip(void **state)
             assert_string_equal(e->target, want[i].target);
     }
     assert_int_equal(ls_get(&ls, src)->mode, 0700);
-    fmt(p, sizeof p, "%s/a.txt", src);
+    test_fmt(p, sizeof p, "%s/a.txt", src);
     assert_int_equal(ls_get(&ls, p)->mode, 0640);
     expected += 1 + VAULT_ARRAY_SIZE(want);
     if (ls.n != expected)
@@ -584,22 +556,22 @@ static void test_roundtrip(void **state)
     assert_vault_ok(vault_ls(f->v, r.snapshot_id, src, 0, ls_collect, &ls));
     assert_int_equal(ls.n, 5);
     ls_free(&ls);
-    fmt(p, sizeof p, "%s/sub/b.bin", src);
+    test_fmt(p, sizeof p, "%s/sub/b.bin", src);
     assert_vault_ok(vault_ls(f->v, r.snapshot_id, p, 1, ls_collect, &ls));
     assert_int_equal(ls.n, 1);
     assert_string_equal(ls.e[0].path, p);
     assert_true(ls.e[0].size == BIG_LEN);
     ls_free(&ls);
-    fmt(p, sizeof p, "%s/nope", src);
+    test_fmt(p, sizeof p, "%s/nope", src);
     assert_vault_code(vault_ls(f->v, r.snapshot_id, p, 1, ls_collect, &ls),
                       VAULT_E_NOT_FOUND);
-    fmt(p, sizeof p, "%s/a.txt/below", src);
+    test_fmt(p, sizeof p, "%s/a.txt/below", src);
     assert_vault_code(vault_ls(f->v, r.snapshot_id, p, 1, ls_collect, &ls),
                       VAULT_E_NOT_FOUND);
     ls_free(&ls);
 
     /* extract everything and compare with the source */
-    fmt(out, sizeof out, "%s/out", f->base);
+    test_fmt(out, sizeof out, "%s/out", f->base);
     err_log log = {0};
     vault_extract_result res;
     vault_error rc = extract_to(f->v, r.snapshot_id, out, 0, NULL, 0, &log,
@@ -612,19 +584,19 @@ static void test_roundtrip(void **state)
     assert_int_equal(res.symlinks, 2);
     assert_int_equal(res.errors, 0);
     assert_true(res.bytes == 13 + BIG_LEN);
-    fmt(p, sizeof p, "%s%s", out, src);
+    test_fmt(p, sizeof p, "%s%s", out, src);
     assert_int_equal(test_run("diff -r --no-dereference '%s' '%s'", src, p),
                      0);
     struct stat a, b;
-    fmt(p, sizeof p, "%s/a.txt", src);
-    fmt(q, sizeof q, "%s%s/a.txt", out, src);
+    test_fmt(p, sizeof p, "%s/a.txt", src);
+    test_fmt(q, sizeof q, "%s%s/a.txt", out, src);
     assert_int_equal(stat(p, &a), 0);
     assert_int_equal(stat(q, &b), 0);
     assert_int_equal(a.st_mode, b.st_mode);
     assert_int_equal(a.st_mtim.tv_sec, b.st_mtim.tv_sec);
     assert_int_equal(a.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
     char link[64];
-    fmt(q, sizeof q, "%s%s/abslink", out, src);
+    test_fmt(q, sizeof q, "%s%s/abslink", out, src);
     ssize_t ll = readlink(q, link, sizeof link - 1);
     assert_true(ll > 0);
     link[ll] = '\0';
@@ -639,17 +611,17 @@ static void test_roundtrip(void **state)
 
     /* an include filter, and an include that is not there */
     char out2[PATH_MAX], inc_sub[PATH_MAX], inc_none[PATH_MAX];
-    fmt(out2, sizeof out2, "%s/out2", f->base);
-    fmt(inc_sub, sizeof inc_sub, "%s/sub", src);
-    fmt(inc_none, sizeof inc_none, "%s/none", src);
+    test_fmt(out2, sizeof out2, "%s/out2", f->base);
+    test_fmt(inc_sub, sizeof inc_sub, "%s/sub", src);
+    test_fmt(inc_none, sizeof inc_none, "%s/none", src);
     const char *inc[] = {inc_sub, inc_none};
     rc = extract_to(f->v, r.snapshot_id, out2, 0, inc, 2, &log, &res);
     assert_int_equal(rc, VAULT_E_PARTIAL);
     assert_int_equal(log.n, 1);
     assert_int_equal(log_get(&log, inc_none)->code, VAULT_E_NOT_FOUND);
-    fmt(p, sizeof p, "%s%s/sub/b.bin", out2, src);
+    test_fmt(p, sizeof p, "%s%s/sub/b.bin", out2, src);
     assert_true(exists_nofollow(p));
-    fmt(p, sizeof p, "%s%s/a.txt", out2, src);
+    test_fmt(p, sizeof p, "%s%s/a.txt", out2, src);
     assert_false(exists_nofollow(p));
     log_free(&log);
 
@@ -683,7 +655,7 @@ static void test_roundtrip_deep_and_wide(void **state)
     fx *f = *state;
     enum { DEPTH = 300, WIDE = 600 };
     char src[PATH_MAX], out[PATH_MAX], p[PATH_MAX], text[64];
-    fmt(src, sizeof src, "%s/src", f->base);
+    test_fmt(src, sizeof src, "%s/src", f->base);
     make_dir(src);
     size_t len = (size_t)snprintf(p, sizeof p, "%s", src);
     for (int level = 0; level < DEPTH; level++) {
@@ -694,18 +666,18 @@ static void test_roundtrip_deep_and_wide(void **state)
          * all wait, more than WAITING_DIRS_MAX of them. */
         char file[PATH_MAX];
         int n = snprintf(text, sizeof text, "level %d\n", level);
-        fmt(file, sizeof file, "%s/f", p);
+        test_fmt(file, sizeof file, "%s/f", p);
         test_write_file(file, text, level == DEPTH - 1 ? (size_t)n : 0);
     }
     for (int i = 0; i < WIDE; i++) {
-        fmt(p, sizeof p, "%s/w%03d", src, i);
+        test_fmt(p, sizeof p, "%s/w%03d", src, i);
         make_dir(p);
         int n = snprintf(text, sizeof text, "wide %d\n", i);
         char file[PATH_MAX];
-        fmt(file, sizeof file, "%s/f", p);
+        test_fmt(file, sizeof file, "%s/f", p);
         test_write_file(file, text, (size_t)n);
         if (i % 7 == 0) { /* and some with a subdirectory */
-            fmt(file, sizeof file, "%s/sub", p);
+            test_fmt(file, sizeof file, "%s/sub", p);
             make_dir(file);
         }
     }
@@ -717,10 +689,10 @@ static void test_roundtrip_deep_and_wide(void **state)
         set_mtime(p, stamp++);
     }
     for (int i = 0; i < WIDE; i++) {
-        fmt(p, sizeof p, "%s/w%03d/sub", src, i);
+        test_fmt(p, sizeof p, "%s/w%03d/sub", src, i);
         if (i % 7 == 0)
             set_mtime(p, stamp++);
-        fmt(p, sizeof p, "%s/w%03d", src, i);
+        test_fmt(p, sizeof p, "%s/w%03d", src, i);
         set_mtime(p, stamp++);
     }
     set_mtime(src, stamp++);
@@ -729,7 +701,7 @@ static void test_roundtrip_deep_and_wide(void **state)
         fx_add_threads(f, src, -1, threads, &r);
         assert_int_equal(r.files, DEPTH + WIDE);
         assert_int_equal(r.errors, 0);
-        fmt(out, sizeof out, "%s/out%d", f->base, threads);
+        test_fmt(out, sizeof out, "%s/out%d", f->base, threads);
         err_log log = {0};
         vault_extract_result res;
         vault_error rc = extract_to(f->v, r.snapshot_id, out, 0, NULL, 0,
@@ -741,7 +713,7 @@ static void test_roundtrip_deep_and_wide(void **state)
         }
         log_free(&log);
         assert_int_equal(res.files, DEPTH + WIDE);
-        fmt(p, sizeof p, "%s%s", out, src);
+        test_fmt(p, sizeof p, "%s%s", out, src);
         assert_int_equal(test_run("diff -r '%s' '%s'", src, p), 0);
         assert_int_equal(test_run("cd '%s' && find . -type d -printf "
                                   "'%%p %%T@\\n' | sort > '%s/dirs.src' && "
@@ -757,9 +729,9 @@ static void test_snapshot_resolve(void **state)
 {
     fx *f = *state;
     char src[PATH_MAX], id[65], ref[80];
-    fmt(src, sizeof src, "%s/src", f->base);
+    test_fmt(src, sizeof src, "%s/src", f->base);
     make_dir(src);
-    fmt(ref, sizeof ref, "%s/f", src);
+    test_fmt(ref, sizeof ref, "%s/f", src);
     test_write_file(ref, "x", 1);
 
     /* no snapshots yet */
@@ -771,7 +743,7 @@ static void test_snapshot_resolve(void **state)
     assert_vault_ok(vault_snapshot_resolve(f->v, "latest", id));
     assert_string_equal(id, r.snapshot_id);
     for (size_t len = 4; len <= 64; len += 12) {
-        fmt(ref, sizeof ref, "%.*s", (int)len, r.snapshot_id);
+        test_fmt(ref, sizeof ref, "%.*s", (int)len, r.snapshot_id);
         memset(id, 0, sizeof id);
         assert_vault_ok(vault_snapshot_resolve(f->v, ref, id));
         assert_string_equal(id, r.snapshot_id);
@@ -780,7 +752,7 @@ static void test_snapshot_resolve(void **state)
     assert_string_equal(id, r.snapshot_id);
 
     /* unknown: a prefix no name has */
-    fmt(ref, sizeof ref, "%.8s", r.snapshot_id);
+    test_fmt(ref, sizeof ref, "%.8s", r.snapshot_id);
     ref[0] = ref[0] == '0' ? '1' : '0';
     assert_vault_code(vault_snapshot_resolve(f->v, ref, id),
                       VAULT_E_NOT_FOUND);
@@ -808,16 +780,16 @@ static void test_snapshot_resolve(void **state)
     char orig[PATH_MAX], twin[PATH_MAX], twin_id[65];
     memcpy(twin_id, r.snapshot_id, 65);
     twin_id[63] = twin_id[63] == '0' ? '1' : '0';
-    fmt(orig, sizeof orig, "%s/snapshots/%s", f->vault, r.snapshot_id);
-    fmt(twin, sizeof twin, "%s/snapshots/%s", f->vault, twin_id);
+    test_fmt(orig, sizeof orig, "%s/snapshots/%s", f->vault, r.snapshot_id);
+    test_fmt(twin, sizeof twin, "%s/snapshots/%s", f->vault, twin_id);
     size_t len;
     uint8_t *bytes = test_read_file(orig, &len);
     test_write_file(twin, bytes, len);
     free(bytes);
-    fmt(ref, sizeof ref, "%.4s", r.snapshot_id);
+    test_fmt(ref, sizeof ref, "%.4s", r.snapshot_id);
     assert_vault_code(vault_snapshot_resolve(f->v, ref, id), VAULT_E_INVALID);
     assert_non_null(strstr(vault_last_error(), "ambiguous"));
-    fmt(ref, sizeof ref, "%.63s", r.snapshot_id);
+    test_fmt(ref, sizeof ref, "%.63s", r.snapshot_id);
     assert_vault_code(vault_snapshot_resolve(f->v, ref, id), VAULT_E_INVALID);
     /* the full names still resolve, each to itself */
     assert_vault_ok(vault_snapshot_resolve(f->v, r.snapshot_id, id));
@@ -859,11 +831,11 @@ static void test_wrong_identity(void **state)
 
     /* not a vault at all, and a missing directory */
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/empty", f->base);
+    test_fmt(p, sizeof p, "%s/empty", f->base);
     make_dir(p);
     assert_vault_code(vault_open(p, f->id, &v), VAULT_E_NOT_FOUND);
     assert_vault_code(vault_probe(p), VAULT_E_NOT_FOUND);
-    fmt(p, sizeof p, "%s/missing", f->base);
+    test_fmt(p, sizeof p, "%s/missing", f->base);
     assert_vault_code(vault_open(p, f->id, &v), VAULT_E_NOT_FOUND);
     assert_vault_ok(vault_probe(f->vault));
     /* init refuses a vault that exists */
@@ -1061,14 +1033,14 @@ static void arena_open(fx *f, arena *a, const char *label)
 {
     memset(a, 0, sizeof *a);
     a->base = f->base;
-    fmt(a->dir, sizeof a->dir, "%s/%s", f->base, label);
-    fmt(a->target, sizeof a->target, "%s/target", a->dir);
-    fmt(a->outside, sizeof a->outside, "%s/outside", a->dir);
+    test_fmt(a->dir, sizeof a->dir, "%s/%s", f->base, label);
+    test_fmt(a->target, sizeof a->target, "%s/target", a->dir);
+    test_fmt(a->outside, sizeof a->outside, "%s/outside", a->dir);
     make_dir(a->dir);
     make_dir(a->target);
     make_dir(a->outside);
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/marker", a->outside);
+    test_fmt(p, sizeof p, "%s/marker", a->outside);
     test_write_file(p, "m", 1);
     names_of(a->dir, &a->before_dir);
     names_of(a->outside, &a->before_outside);
@@ -1089,7 +1061,7 @@ static void arena_check(arena *a)
     names_assert_same(&a->before_base, &now, a->base);
     names_free(&now);
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/x", a->outside);
+    test_fmt(p, sizeof p, "%s/x", a->outside);
     assert_false(exists_nofollow(p));
 }
 
@@ -1136,7 +1108,7 @@ static void test_evil_names(void **state)
                       .content = pwned,
                       .n_content = 1};
         forge_tree(&g, &n, 1, sub[i]);
-        fmt(dnames[i], sizeof dnames[i], "d%zu", i);
+        test_fmt(dnames[i], sizeof dnames[i], "d%zu", i);
         root[i] = (raw_node){.type = NODE_DIR, .name = dnames[i],
                              .subtree = sub[i]};
     }
@@ -1185,7 +1157,7 @@ static void test_evil_names(void **state)
     const char *only_ok[] = {"zz-ok", NULL};
     names_expect(a.target, only_ok);
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/zz-ok", a.target);
+    test_fmt(p, sizeof p, "%s/zz-ok", a.target);
     expect_file(p, PWNED, PWNED_LEN);
     arena_check(&a);
     log_free(&log);
@@ -1373,7 +1345,7 @@ static void test_restore_rechecks_names(void **state)
 
     /* the same in tar mode: nothing bad reaches the stream */
     char tarp[PATH_MAX];
-    fmt(tarp, sizeof tarp, "%s/out.tar", a.dir);
+    test_fmt(tarp, sizeof tarp, "%s/out.tar", a.dir);
     int fd = open(tarp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     o.target_dir = NULL;
@@ -1402,7 +1374,7 @@ static void test_evil_symlink_then_write(void **state)
     arena a;
     arena_open(f, &a, "symlink");
     char rel_target[PATH_MAX];
-    fmt(rel_target, sizeof rel_target, "../outside");
+    test_fmt(rel_target, sizeof rel_target, "../outside");
 
     forge g = {.v = f->v};
     uint8_t pwned[32];
@@ -1460,7 +1432,7 @@ static void test_evil_symlink_then_write(void **state)
     /* S1: the symlinks are restored as symlinks, nothing followed */
     assert_vault_ok(extract_to(f->v, snap1, a.target, 0, NULL, 0, &log, &res));
     assert_int_equal(res.symlinks, 2);
-    fmt(p, sizeof p, "%s/link", a.target);
+    test_fmt(p, sizeof p, "%s/link", a.target);
     char buf[PATH_MAX];
     ssize_t n = readlink(p, buf, sizeof buf - 1);
     assert_true(n > 0);
@@ -1474,9 +1446,9 @@ static void test_evil_symlink_then_write(void **state)
     assert_vault_code(rc, VAULT_E_PARTIAL);
     assert_int_equal(log_get(&log, "link")->code, VAULT_E_EXISTS);
     assert_int_equal(log_get(&log, "rel")->code, VAULT_E_EXISTS);
-    fmt(p, sizeof p, "%s/y", a.target);
+    test_fmt(p, sizeof p, "%s/y", a.target);
     expect_file(p, PWNED, PWNED_LEN);
-    fmt(p, sizeof p, "%s/link", a.target);
+    test_fmt(p, sizeof p, "%s/link", a.target);
     assert_int_equal(readlink(p, buf, sizeof buf), (ssize_t)strlen(a.outside));
     arena_check(&a);
     log_free(&log);
@@ -1496,18 +1468,18 @@ static void test_evil_symlink_then_write(void **state)
 
     /* S2 with overwrite: the symlinks are replaced by directories, x
      * lands inside, y is its hardlink (unlinked first: it exists) */
-    fmt(p, sizeof p, "%s/y", a.target);
+    test_fmt(p, sizeof p, "%s/y", a.target);
     assert_int_equal(unlink(p), 0);
     rc = extract_to(f->v, snap2, a.target, 1, NULL, 0, &log, &res);
     log_print(&log);
     assert_vault_ok(rc);
     struct stat st, st2;
-    fmt(p, sizeof p, "%s/link", a.target);
+    test_fmt(p, sizeof p, "%s/link", a.target);
     assert_int_equal(lstat(p, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    fmt(p, sizeof p, "%s/link/x", a.target);
+    test_fmt(p, sizeof p, "%s/link/x", a.target);
     expect_file(p, PWNED, PWNED_LEN);
-    fmt(q, sizeof q, "%s/y", a.target);
+    test_fmt(q, sizeof q, "%s/y", a.target);
     assert_int_equal(lstat(p, &st), 0);
     assert_int_equal(lstat(q, &st2), 0);
     assert_true(st.st_ino == st2.st_ino);
@@ -1518,7 +1490,7 @@ static void test_evil_symlink_then_write(void **state)
      * replaces a directory */
     rc = extract_to(f->v, snap1, a.target, 1, NULL, 0, &log, &res);
     assert_vault_code(rc, VAULT_E_PARTIAL);
-    fmt(p, sizeof p, "%s/link", a.target);
+    test_fmt(p, sizeof p, "%s/link", a.target);
     assert_int_equal(lstat(p, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     arena_check(&a);
@@ -1530,9 +1502,9 @@ static void test_evil_symlink_then_write(void **state)
     make_dir(a.target);
     assert_vault_ok(extract_to(f->v, snap1, a.target, 0, NULL, 0, &log, &res));
     assert_vault_ok(extract_to(f->v, snap3, a.target, 1, NULL, 0, &log, &res));
-    fmt(p, sizeof p, "%s/link", a.target);
+    test_fmt(p, sizeof p, "%s/link", a.target);
     expect_file(p, PWNED, PWNED_LEN);
-    fmt(p, sizeof p, "%s/rel", a.target);
+    test_fmt(p, sizeof p, "%s/rel", a.target);
     expect_file(p, PWNED, PWNED_LEN);
     arena_check(&a);
     const char *marker_only[] = {"marker", NULL};
@@ -1594,11 +1566,11 @@ static void test_evil_sizes_and_missing_chunks(void **state)
     const char *left[] = {"ok", "suid", NULL};
     names_expect(a.target, left);
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/ok", a.target);
+    test_fmt(p, sizeof p, "%s/ok", a.target);
     expect_file(p, PWNED, PWNED_LEN);
     /* not restoring owners: no set-id bits from a vault */
     struct stat st;
-    fmt(p, sizeof p, "%s/suid", a.target);
+    test_fmt(p, sizeof p, "%s/suid", a.target);
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0755);
     arena_check(&a);
@@ -1653,7 +1625,7 @@ static void *pipe_count(void *arg)
 static void test_evil_tar_size_claim(void **state)
 {
     fx *f = *state;
-    watchdog(60);
+    test_watchdog("test_vault", 60);
     forge g = {.v = f->v};
     uint8_t pwned[32];
     forge_add(&g, BLOB_DATA, PWNED, PWNED_LEN, pwned);
@@ -1724,7 +1696,7 @@ static void test_evil_tar_size_claim(void **state)
 static void test_evil_self_reference(void **state)
 {
     fx *f = *state;
-    watchdog(20);
+    test_watchdog("test_vault", 20);
     forge g = {.v = f->v};
     uint8_t pwned[32];
     forge_add(&g, BLOB_DATA, PWNED, PWNED_LEN, pwned);
@@ -1932,7 +1904,7 @@ static int tamper_collect(const char *path, const struct stat *st, int flag,
     }
     tamper_obj *o = &t->objs[t->n_objs++];
     memset(o, 0, sizeof *o);
-    fmt(o->path, sizeof o->path, "%s", path);
+    test_fmt(o->path, sizeof o->path, "%s", path);
     o->size = (size_t)st->st_size;
     o->is_pack = strstr(path, "/data/") != NULL;
     if (o->is_pack) {
@@ -2000,9 +1972,9 @@ static int tamper_run(tamper_ctx *t, const char *what)
     if (rc == VAULT_OK) {
         detected = 0;
         char p[PATH_MAX];
-        fmt(p, sizeof p, "%s%s/one", t->out, t->src);
+        test_fmt(p, sizeof p, "%s%s/one", t->out, t->src);
         expect_file(p, "tiny one\n", 9);
-        fmt(p, sizeof p, "%s%s/two", t->out, t->src);
+        test_fmt(p, sizeof p, "%s%s/two", t->out, t->src);
         expect_file(p, "tiny two\n", 9);
     } else if (!code_is_detection(rc)) {
         fail_msg("%s: failed with an unexpected code %s: %s", what,
@@ -2069,17 +2041,17 @@ static void resize_object(const char *path, const uint8_t *orig, size_t len,
 static void test_tamper_every_byte(void **state)
 {
     fx *f = *state;
-    watchdog(300);
+    test_watchdog("test_vault", 300);
     tamper_ctx t;
     memset(&t, 0, sizeof t);
     t.f = f;
-    fmt(t.src, sizeof t.src, "%s/tc", f->base);
-    fmt(t.out, sizeof t.out, "%s/tout", f->base);
+    test_fmt(t.src, sizeof t.src, "%s/tc", f->base);
+    test_fmt(t.out, sizeof t.out, "%s/tout", f->base);
     make_dir(t.src);
     char p[PATH_MAX];
-    fmt(p, sizeof p, "%s/one", t.src);
+    test_fmt(p, sizeof p, "%s/one", t.src);
     test_write_file(p, "tiny one\n", 9);
-    fmt(p, sizeof p, "%s/two", t.src);
+    test_fmt(p, sizeof p, "%s/two", t.src);
     test_write_file(p, "tiny two\n", 9);
     vault_add_result r;
     fx_add_threads(f, t.src, 0, 1, &r); /* one worker: one pack */
@@ -2119,7 +2091,7 @@ static void test_tamper_every_byte(void **state)
                 continue;
             uint8_t mask = (uint8_t)(1u << (pos % 8));
             char what[PATH_MAX + 64];
-            fmt(what, sizeof what, "%s byte %zu",
+            test_fmt(what, sizeof what, "%s byte %zu",
                 o->path + strlen(f->vault) + 1, pos);
             flip_byte(o->path, pos, mask);
             if (!tamper_run(&t, what))
@@ -2133,7 +2105,7 @@ static void test_tamper_every_byte(void **state)
         size_t cuts[] = {0, 1, len / 2, len - 1, len + 1};
         for (size_t c = 0; c < VAULT_ARRAY_SIZE(cuts); c++) {
             char what[PATH_MAX + 64];
-            fmt(what, sizeof what, "%s resized to %zu bytes",
+            test_fmt(what, sizeof what, "%s resized to %zu bytes",
                 o->path + strlen(f->vault) + 1, cuts[c]);
             resize_object(o->path, orig, len, cuts[c]);
             if (!tamper_run(&t, what))
