@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "keys.h"
+#include "crypto/keys.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys.h"
+#include "crypto/keys.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -38,8 +38,8 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#include "chunker.h"
-#include "pack.h"
+#include "format/chunker.h"
+#include "format/pack.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES

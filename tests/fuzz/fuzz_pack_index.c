@@ -21,7 +21,7 @@
 
 #include <sodium.h>
 
-#include "pack.h"
+#include "format/pack.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES

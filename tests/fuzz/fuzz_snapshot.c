@@ -23,7 +23,8 @@
 
 #include <sodium.h>
 
-#include "repo.h"
+#include "repo/repo.h"
+#include "backend_testing.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES

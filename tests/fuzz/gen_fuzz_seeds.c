@@ -26,8 +26,9 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#include "internal.h"
-#include "repo.h"
+#include "common/internal.h"
+#include "backend_testing.h"
+#include "repo/repo.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES

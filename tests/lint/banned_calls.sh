@@ -6,10 +6,10 @@
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 banned='strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|atoll|gets|strncpy|strncat|tmpnam|tempnam|mktemp'
-if grep -nE "(^|[^_a-zA-Z0-9.>])($banned)[[:space:]]*\(" \
-    "$root"/vault/src/*.c "$root"/vault/src/*.h "$root"/vault/include/*.h \
-    "$root"/cli/*.c "$root"/cli/*.h "$root"/tests/unit/*.c \
-    "$root"/tests/tools/*.c; then
+# Every C file of the library, the CLI and the tests, in every folder.
+mapfile -t sources < <(find "$root"/vault "$root"/cli "$root"/tests \
+                            -name '*.[ch]' -not -path '*/corpus/*' | sort)
+if grep -nE "(^|[^_a-zA-Z0-9.>])($banned)[[:space:]]*\(" "${sources[@]}"; then
     echo "FAIL: banned calls above" >&2
     exit 1
 fi

@@ -27,7 +27,7 @@
 
 #include <sodium.h>
 
-#include "age.h"
+#include "crypto/age/age.h"
 
 #define MAX_KEYS 64
 

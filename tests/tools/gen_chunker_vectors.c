@@ -22,7 +22,7 @@
 
 #include <sodium.h>
 
-#include "chunker.h"
+#include "format/chunker.h"
 
 #define KEYSTREAM_LEN ((size_t)16 * 1024 * 1024)
 #define ZEROS_LEN ((size_t)9 * 1024 * 1024)

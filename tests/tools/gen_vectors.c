@@ -23,10 +23,10 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#include "age.h"
-#include "identity.h"
-#include "internal.h"
-#include "repo.h"
+#include "crypto/age/age.h"
+#include "crypto/identity.h"
+#include "common/internal.h"
+#include "repo/repo.h"
 
 #define EPOCH_TIME 1700000000 /* 2023-11-14T22:13:20Z */
 

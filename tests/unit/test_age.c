@@ -8,8 +8,8 @@
 
 #include <sodium.h>
 
-#include "age.h"
-#include "internal.h"
+#include "crypto/age/age.h"
+#include "common/internal.h"
 #include "test_util.h"
 
 /* The spec's example key pair (c2sp.org/age, "The X25519 recipient type"). */

@@ -10,9 +10,9 @@
 
 #include <sodium.h>
 
-#include "age.h"
-#include "identity.h"
-#include "internal.h"
+#include "crypto/age/age.h"
+#include "crypto/identity.h"
+#include "common/internal.h"
 #include "test_util.h"
 
 /* --- fixtures from the real tools -------------------------------------------*/

@@ -16,7 +16,7 @@
 #include <sodium.h>
 #include <zlib.h>
 
-#include "age.h"
+#include "crypto/age/age.h"
 #include "test_util.h"
 
 /* Floors for this snapshot: 92 binary non-hybrid vectors, 32 armored ones

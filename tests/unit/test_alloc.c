@@ -42,7 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "common/internal.h"
 
 #define ALLOC_EVERY_UP_TO 100000 /* every n: no stride needed so far */
 #define ALLOC_STRIDE 7

@@ -21,8 +21,9 @@
 
 #include "test_util.h"
 
-#include "backend.h"
-#include "internal.h"
+#include "backend/backend.h"
+#include "backend_testing.h"
+#include "common/internal.h"
 
 /* ------------------------------------------------------------------------
  * Helpers

@@ -20,9 +20,9 @@
 
 #include <sodium.h>
 
-#include "internal.h"
-#include "pack.h"
-#include "repo.h"
+#include "common/internal.h"
+#include "format/pack.h"
+#include "repo/repo.h"
 
 /* ---- fixture ------------------------------------------------------------- */
 

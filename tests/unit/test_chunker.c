@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "chunker.h"
+#include "format/chunker.h"
 
 #define MiB ((size_t)1024 * 1024)
 #define VECTOR_DIR VAULT_SOURCE_DIR "/format-spec/vectors/chunker"

@@ -51,11 +51,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "internal.h"
-#include "locks.h"
-#include "repo.h"
-#include "tree.h"
+#include "backend/backend.h"
+#include "backend_testing.h"
+#include "common/internal.h"
+#include "format/locks.h"
+#include "repo/repo.h"
+#include "format/tree.h"
 
 #define MAX_SNAPS 16
 #define MAX_OPS 1000        /* a stage's add makes far fewer operations */

@@ -42,9 +42,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "internal.h"
-#include "repo.h"
+#include "backend/backend.h"
+#include "backend_testing.h"
+#include "common/internal.h"
+#include "repo/repo.h"
 
 #define MAX_OPS 2000 /* the small add and extract make far fewer */
 

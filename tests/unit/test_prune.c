@@ -37,12 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "internal.h"
-#include "locks.h"
-#include "pack.h"
-#include "repo.h"
-#include "tree.h"
+#include "backend/backend.h"
+#include "backend_testing.h"
+#include "common/internal.h"
+#include "format/locks.h"
+#include "format/pack.h"
+#include "repo/repo.h"
+#include "format/tree.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -22,10 +22,10 @@
 #include <archive_entry.h>
 #include <sodium.h>
 
-#include "internal.h"
-#include "restore.h"
+#include "common/internal.h"
+#include "ops/restore/restore.h"
 #include "test_util.h"
-#include "tree.h"
+#include "format/tree.h"
 
 /* ---- the fake source ---------------------------------------------------- */
 

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "tree.h"
+#include "common/internal.h"
+#include "format/tree.h"
 
 /* ---- helpers: building in-memory trees ------------------------------- */
 

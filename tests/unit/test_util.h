@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "vault.h"
 
 /* Asserts a vault call's result, printing the library's detail on failure. */

@@ -42,13 +42,14 @@
 
 #include <sodium.h>
 
-#include "backend.h"
-#include "internal.h"
-#include "keys.h"
-#include "pack.h"
-#include "repo.h"
-#include "restore.h"
-#include "tree.h"
+#include "backend/backend.h"
+#include "backend_testing.h"
+#include "common/internal.h"
+#include "crypto/keys.h"
+#include "format/pack.h"
+#include "repo/repo.h"
+#include "ops/restore/restore.h"
+#include "format/tree.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES

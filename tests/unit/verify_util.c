@@ -26,12 +26,12 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-#include "backend.h"
-#include "internal.h"
-#include "locks.h"
-#include "pack.h"
-#include "repo.h"
-#include "tree.h"
+#include "backend/backend.h"
+#include "common/internal.h"
+#include "format/locks.h"
+#include "format/pack.h"
+#include "repo/repo.h"
+#include "format/tree.h"
 
 #define WALK_MAX_DEPTH 64
 

@@ -1,0 +1,180 @@
+/*
+ * backend.h - where a vault's objects live.  Private to the library.
+ *
+ * A backend stores immutable objects by kind and name, as restic's REST
+ * protocol does, so that a local vault and a remote one look alike:
+ *
+ *   config                      the one config object (name is "")
+ *   keys/<name>                 key envelopes
+ *   data/<name[0:2]>/<name>     packs, sharded by their first two hex digits
+ *   index/<name>                index segments
+ *   snapshots/<name>            snapshots
+ *   locks/<name>                (reserved; adds take no lock)
+ *
+ * Names are 64 lower-case hex characters.  Objects are never modified:
+ * save refuses to replace an existing object (VAULT_E_EXISTS) and must be
+ * atomic (a reader sees the whole object or none of it, and after a crash
+ * an object is whole or absent).  Listing skips anything that is not a
+ * well-formed name (temporary files of an interrupted save, sync-tool
+ * litter such as ".DS_Store" or "foo (conflicted copy)").
+ */
+#ifndef VAULT_BACKEND_H
+#define VAULT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vault.h"
+
+#define VAULT_NAME_HEX 64 /* characters in an object name */
+
+typedef enum backend_kind {
+    BACKEND_CONFIG = 0,
+    BACKEND_KEYS = 1,
+    BACKEND_DATA = 2,
+    BACKEND_INDEX = 3,
+    BACKEND_SNAPSHOTS = 4,
+    BACKEND_LOCKS = 5
+} backend_kind;
+#define BACKEND_KIND_COUNT 6
+
+/* The folder name of a kind ("config", "keys", "data", ...); NULL for a
+ * value outside the enum. */
+const char *backend_kind_name(backend_kind kind);
+/* True for exactly 64 lower-case hex characters followed by NUL. */
+int backend_name_valid(const char *name);
+
+/*
+ * Helpers for backend implementations (every operation calls the first
+ * before touching storage, so a name like "../x" never reaches a path).
+ */
+/* VAULT_OK if kind is in the enum and name suits it: "" for
+ * BACKEND_CONFIG, a valid name (backend_name_valid) for the others;
+ * otherwise VAULT_E_INVALID with a detail. */
+vault_error backend_check(backend_kind kind, const char *name);
+/* The object's path relative to the vault root ("config", "keys/<name>",
+ * "data/ab/ab...") into buf, for details; kind and name already checked.
+ * BACKEND_LABEL_MAX bytes always suffice. */
+#define BACKEND_LABEL_MAX 80
+void backend_label(backend_kind kind, const char *name,
+                   char buf[BACKEND_LABEL_MAX]);
+/* The number of bytes a load of (offset, len) from an object of size
+ * bytes returns in *n: len, or size - offset for len 0.  VAULT_E_CORRUPT,
+ * with a detail naming label, if the range ends past size or *n would
+ * exceed max_len; so check before allocating. */
+vault_error backend_check_range(const char *label, uint64_t size,
+                                uint64_t offset, size_t len, size_t max_len,
+                                size_t *n);
+
+typedef struct backend backend;
+
+/* Called once per object by list; a non-zero return stops the listing and
+ * is handed back in list's *stopped.  name lives only during the call. */
+typedef int (*backend_list_fn)(void *ctx, const char *name, uint64_t size);
+
+typedef struct backend_ops {
+    /* Stores a new object atomically and durably (for the local backend:
+     * temporary file, fsync, link into place, directory fsync).
+     * VAULT_E_EXISTS if the object exists already. */
+    vault_error (*save)(backend *be, backend_kind kind, const char *name,
+                        const uint8_t *data, size_t len);
+    /* Reads len bytes at offset (len 0: to the end).  A range past the end
+     * of the object is VAULT_E_CORRUPT (the object is shorter than the
+     * vault says); a missing object VAULT_E_NOT_FOUND.  *out is malloc'ed
+     * (never NULL on success, even for 0 bytes; NULL on failure).
+     * Loads larger than max_len are refused (VAULT_E_CORRUPT) before any
+     * allocation, so a hostile vault cannot make us allocate at will. */
+    vault_error (*load)(backend *be, backend_kind kind, const char *name,
+                        uint64_t offset, size_t len, size_t max_len,
+                        uint8_t **out, size_t *out_len);
+    /* Size of an object; VAULT_E_NOT_FOUND if absent. */
+    vault_error (*stat)(backend *be, backend_kind kind, const char *name,
+                        uint64_t *size);
+    /* Calls fn for every object of the kind, in no particular order (for
+     * BACKEND_CONFIG: once, with name "", if the config exists).  fn may
+     * call the backend (load what it lists, remove it, ...).
+     * Returns VAULT_OK or a backend error.  If fn returns non-zero the
+     * listing stops early and *stopped (if not NULL) holds that value;
+     * otherwise *stopped is 0. */
+    vault_error (*list)(backend *be, backend_kind kind, backend_list_fn fn,
+                        void *ctx, int *stopped);
+    /* Deletes an object; VAULT_E_NOT_FOUND if absent. */
+    vault_error (*remove)(backend *be, backend_kind kind, const char *name);
+    /* Frees the backend. */
+    void (*close)(backend *be);
+    /* Deletes the temporary files of interrupted saves (".tmp-...") last
+     * modified more than older_than seconds ago, counting them in
+     * *removed.  NULL for backends that leave no temporaries. */
+    vault_error (*clean)(backend *be, uint64_t older_than, uint64_t *removed);
+} backend_ops;
+
+struct backend {
+    const backend_ops *ops;
+};
+
+/* Convenience wrappers; backend_close accepts NULL. */
+static inline vault_error backend_save(backend *be, backend_kind kind,
+                                       const char *name, const uint8_t *data,
+                                       size_t len)
+{
+    return be->ops->save(be, kind, name, data, len);
+}
+static inline vault_error backend_load(backend *be, backend_kind kind,
+                                       const char *name, uint64_t offset,
+                                       size_t len, size_t max_len,
+                                       uint8_t **out, size_t *out_len)
+{
+    return be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
+}
+static inline vault_error backend_stat(backend *be, backend_kind kind,
+                                       const char *name, uint64_t *size)
+{
+    return be->ops->stat(be, kind, name, size);
+}
+static inline vault_error backend_list(backend *be, backend_kind kind,
+                                       backend_list_fn fn, void *ctx,
+                                       int *stopped)
+{
+    return be->ops->list(be, kind, fn, ctx, stopped);
+}
+static inline vault_error backend_remove(backend *be, backend_kind kind,
+                                         const char *name)
+{
+    return be->ops->remove(be, kind, name);
+}
+static inline vault_error backend_clean(backend *be, uint64_t older_than,
+                                        uint64_t *removed)
+{
+    *removed = 0;
+    return be->ops->clean ? be->ops->clean(be, older_than, removed)
+                          : VAULT_OK;
+}
+static inline void backend_close(backend *be)
+{
+    if (be)
+        be->ops->close(be);
+}
+
+/* The names of all objects of a kind, as a malloc'ed array of 65-byte
+ * strings (never NULL on success, also when empty). */
+typedef struct name_list {
+    char (*names)[65];
+    size_t n, cap;
+} name_list;
+vault_error backend_list_names(backend *be, backend_kind kind,
+                               name_list *out);
+/* Appends a copy of name; non-zero when out of memory. */
+int name_list_add(name_list *l, const char *name);
+
+/*
+ * The local directory backend.  With create, makes the directory (which
+ * must be absent or empty) and its folders: keys, data/00..ff, index,
+ * snapshots, locks; VAULT_E_EXISTS if it is a non-empty directory.
+ * Without create, the directory must hold a vault (a config object) or
+ * VAULT_E_NOT_FOUND says it is not a vault.  Folders missing from an
+ * existing vault (copy and sync tools often drop empty folders) list as
+ * empty and are made again by the first save into them.
+ */
+vault_error backend_local_open(const char *path, int create, backend **out);
+
+#endif

@@ -1,0 +1,796 @@
+/*
+ * pack.c - sealed blobs in packs, and index segments.
+ *
+ * Pack (format spec "Packs"):
+ *
+ *   0   "VAULTPK1"
+ *   8   epoch u32
+ *   12  ephemeral X25519 public key E (32)
+ *   44  blob*: nonce (24) || XChaCha20-Poly1305(pack key, nonce,
+ *              AD = "vault/v1 blob" || type u8 || chunk ID, stored bytes)
+ *   ..  trailer: nonce (24) || XChaCha20-Poly1305(pack key, nonce,
+ *              AD = "vault/v1 pack index" || bytes 0..43, pack index)
+ *   -4  trailer length u32
+ *
+ *   pack key = seal key of the epoch with label "vault/v1 pack" (keys.h)
+ *   pack index = count u32 || count × entry
+ *   entry (46) = type u8 | flags u8 | chunk ID (32) | offset u32 |
+ *                length u32 | raw length u32
+ *
+ * Index segment (format spec "Index segments"):
+ *
+ *   0   "VAULTIX1"
+ *   8   epoch u32
+ *   12  nonce (24)
+ *   36  XChaCha20-Poly1305(KDF(write key of epoch, "index"), nonce,
+ *              AD = bytes 0..35, body)
+ *   body = packs u32 || per pack: pack ID (32) | count u32 | count × entry
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "common/internal.h"
+#include "format/chunker.h"
+#include "format/pack.h"
+
+#define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define BLOB_AD_LABEL "vault/v1 blob"
+#define PACK_INDEX_AD_LABEL "vault/v1 pack index"
+#define BLOB_AD_BYTES (sizeof BLOB_AD_LABEL - 1 + 1 + CHUNK_ID_BYTES)
+#define INDEX_HEADER_BYTES 36
+
+void chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
+                      size_t len, uint8_t id[CHUNK_ID_BYTES])
+{
+    crypto_generichash_state st;
+    uint8_t t = (uint8_t)type;
+    crypto_generichash_init(&st, k->chunk_id_key, SECRET_BYTES,
+                            CHUNK_ID_BYTES);
+    crypto_generichash_update(&st, &t, 1);
+    crypto_generichash_update(&st, data, len);
+    crypto_generichash_final(&st, id, CHUNK_ID_BYTES);
+}
+
+void object_name(const uint8_t *data, size_t len, char name[65])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, data, len);
+    vault_hex_encode(h, sizeof h, name);
+}
+
+vault_error object_check_name(backend_kind kind, const char *name,
+                              const uint8_t *data, size_t len)
+{
+    char actual[65];
+    object_name(data, len, actual);
+    if (strcmp(actual, name) != 0)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "%s/%s: content does not match its name "
+                          "(damaged or tampered)",
+                          backend_kind_name(kind), name);
+    return VAULT_OK;
+}
+
+static void blob_ad(uint8_t ad[BLOB_AD_BYTES], uint8_t type,
+                    const uint8_t id[CHUNK_ID_BYTES])
+{
+    memcpy(ad, BLOB_AD_LABEL, sizeof BLOB_AD_LABEL - 1);
+    ad[sizeof BLOB_AD_LABEL - 1] = type;
+    memcpy(ad + sizeof BLOB_AD_LABEL, id, CHUNK_ID_BYTES);
+}
+
+static void entry_encode(uint8_t *p, const pack_entry *e)
+{
+    p[0] = e->type;
+    p[1] = e->flags;
+    memcpy(p + 2, e->id, CHUNK_ID_BYTES);
+    store_le32(p + 34, e->offset);
+    store_le32(p + 38, e->length);
+    store_le32(p + 42, e->raw_len);
+}
+
+/* Decodes an entry and checks what can be checked without the pack. */
+static int entry_decode(const uint8_t *p, pack_entry *e)
+{
+    e->type = p[0];
+    e->flags = p[1];
+    memcpy(e->id, p + 2, CHUNK_ID_BYTES);
+    e->offset = load_le32(p + 34);
+    e->length = load_le32(p + 38);
+    e->raw_len = load_le32(p + 42);
+    if (e->type != BLOB_DATA && e->type != BLOB_TREE)
+        return 0;
+    if (e->flags & ~BLOB_FLAG_ZSTD)
+        return 0;
+    if (e->offset < PACK_HEADER_BYTES || e->length < BLOB_OVERHEAD ||
+        (uint64_t)e->offset + e->length > PACK_MAX_BYTES)
+        return 0;
+    if (e->raw_len > BLOB_MAX_RAW ||
+        (e->type == BLOB_DATA && e->raw_len > CHUNKER_MAX_SIZE))
+        return 0;
+    /* A raw blob stores exactly its plaintext. */
+    if (!(e->flags & BLOB_FLAG_ZSTD) && e->length - BLOB_OVERHEAD != e->raw_len)
+        return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static vault_error pw_reserve(pack_writer *pw, size_t more)
+{
+    if (pw->cap - pw->len >= more)
+        return VAULT_OK;
+    size_t cap = pw->cap ? pw->cap : PACK_TARGET_BYTES + (1u << 20);
+    while (cap - pw->len < more)
+        cap *= 2;
+    uint8_t *buf = realloc(pw->buf, cap);
+    if (!buf)
+        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+    pw->buf = buf;
+    pw->cap = cap;
+    return VAULT_OK;
+}
+
+vault_error pack_writer_begin(pack_writer *pw, const keyring *k)
+{
+    vault_error rc = pw_reserve(pw, PACK_HEADER_BYTES);
+    if (rc != VAULT_OK)
+        return rc;
+    const key_epoch *ep = keyring_current(k);
+    pw->epoch = k->n_epochs - 1;
+    memcpy(pw->buf, PACK_MAGIC, 8);
+    store_le32(pw->buf + 8, pw->epoch);
+    rc = seal_key_new(ep, "vault/v1 pack", pw->buf + 12, pw->key);
+    if (rc != VAULT_OK)
+        return rc;
+    pw->len = PACK_HEADER_BYTES;
+    pw->n_entries = 0;
+    return VAULT_OK;
+}
+
+vault_error pack_writer_add(pack_writer *pw, blob_type type,
+                            const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
+                            const uint8_t *stored, size_t stored_len,
+                            uint32_t raw_len)
+{
+    size_t need = stored_len + BLOB_OVERHEAD;
+    if (stored_len > BLOB_MAX_RAW || pw->len + need > PACK_MAX_BYTES - 4096)
+        return vault_fail(VAULT_E_INTERNAL, "pack: blob too large");
+    vault_error rc = pw_reserve(pw, need);
+    if (rc != VAULT_OK)
+        return rc;
+    if (pw->n_entries == pw->cap_entries) {
+        size_t cap = pw->cap_entries ? pw->cap_entries * 2 : 64;
+        pack_entry *e = realloc(pw->entries, cap * sizeof *e);
+        if (!e)
+            return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        pw->entries = e;
+        pw->cap_entries = cap;
+    }
+    uint8_t ad[BLOB_AD_BYTES];
+    blob_ad(ad, (uint8_t)type, id);
+    uint8_t *nonce = pw->buf + pw->len;
+    randombytes_buf(nonce, AEAD_NONCE);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + AEAD_NONCE, NULL,
+                                               stored, stored_len, ad,
+                                               sizeof ad, NULL, nonce,
+                                               pw->key);
+    pack_entry *e = &pw->entries[pw->n_entries++];
+    memcpy(e->id, id, CHUNK_ID_BYTES);
+    e->type = (uint8_t)type;
+    e->flags = flags;
+    e->offset = (uint32_t)pw->len;
+    e->length = (uint32_t)need;
+    e->raw_len = raw_len;
+    pw->len += need;
+    return VAULT_OK;
+}
+
+vault_error pack_writer_finish(pack_writer *pw, backend *be,
+                               uint8_t pack_id[32])
+{
+    size_t body = 4 + pw->n_entries * PACK_ENTRY_BYTES;
+    size_t trailer = AEAD_NONCE + body + AEAD_TAG;
+    vault_error rc = pw_reserve(pw, trailer + 4);
+    if (rc != VAULT_OK)
+        return rc;
+    uint8_t *plain = malloc(body);
+    if (!plain)
+        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+    store_le32(plain, (uint32_t)pw->n_entries);
+    for (size_t i = 0; i < pw->n_entries; i++)
+        entry_encode(plain + 4 + i * PACK_ENTRY_BYTES, &pw->entries[i]);
+    uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
+    memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
+    memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->buf, PACK_HEADER_BYTES);
+    uint8_t *nonce = pw->buf + pw->len;
+    randombytes_buf(nonce, AEAD_NONCE);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + AEAD_NONCE, NULL,
+                                               plain, body, ad, sizeof ad,
+                                               NULL, nonce, pw->key);
+    free(plain);
+    pw->len += trailer;
+    store_le32(pw->buf + pw->len, (uint32_t)trailer);
+    pw->len += 4;
+
+    crypto_hash_sha256(pack_id, pw->buf, pw->len);
+    char name[65];
+    vault_hex_encode(pack_id, 32, name);
+    rc = backend_save(be, BACKEND_DATA, name, pw->buf, pw->len);
+    if (rc == VAULT_E_EXISTS)
+        rc = VAULT_OK; /* identical bytes: someone saved it already */
+    pw->len_saved = pw->len;
+    pw->len = 0;
+    sodium_memzero(pw->key, sizeof pw->key);
+    return rc;
+}
+
+void pack_writer_free(pack_writer *pw)
+{
+    free(pw->buf);
+    free(pw->entries);
+    sodium_memzero(pw->key, sizeof pw->key);
+    memset(pw, 0, sizeof *pw);
+}
+
+vault_error pack_key_from_header(const keyring *k, const uint8_t *header,
+                                 size_t len, uint8_t key[SECRET_BYTES])
+{
+    if (len < PACK_HEADER_BYTES || memcmp(header, PACK_MAGIC, 8) != 0)
+        return vault_fail(VAULT_E_CORRUPT, "not a pack");
+    uint32_t epoch = load_le32(header + 8);
+    const key_epoch *ep = keyring_epoch(k, epoch);
+    if (!ep)
+        return vault_fail(VAULT_E_PERMISSION,
+                          "sealed in key epoch %u, which this member "
+                          "does not have",
+                          (unsigned)epoch);
+    return seal_key_open(ep, "vault/v1 pack", header + 12, key);
+}
+
+vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                      const pack_entry *e, const uint8_t *blob, size_t len,
+                      ZSTD_DCtx *dctx, uint8_t **out)
+{
+    *out = NULL;
+    if (len != e->length || len < BLOB_OVERHEAD)
+        return vault_fail(VAULT_E_CORRUPT, "blob: wrong length");
+    size_t stored_len = len - BLOB_OVERHEAD;
+    uint8_t *stored = malloc(stored_len ? stored_len : 1);
+    if (!stored)
+        return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
+    uint8_t ad[BLOB_AD_BYTES];
+    blob_ad(ad, e->type, e->id);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            stored, NULL, NULL, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
+            sizeof ad, blob, key) != 0) {
+        free(stored);
+        return vault_fail(VAULT_E_CORRUPT, "blob: authentication failed");
+    }
+    uint8_t *raw = stored;
+    if (e->flags & BLOB_FLAG_ZSTD) {
+        raw = malloc(e->raw_len ? e->raw_len : 1);
+        if (!raw) {
+            free(stored);
+            return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
+        }
+        size_t n = dctx ? ZSTD_decompressDCtx(dctx, raw, e->raw_len, stored,
+                                              stored_len)
+                        : ZSTD_decompress(raw, e->raw_len, stored, stored_len);
+        free(stored);
+        if (ZSTD_isError(n) || n != e->raw_len) {
+            free(raw);
+            if (ZSTD_isError(n) &&
+                ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+                return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
+            return vault_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
+        }
+    }
+    uint8_t id[CHUNK_ID_BYTES];
+    chunk_id_compute(k, (blob_type)e->type, raw, e->raw_len, id);
+    if (sodium_memcmp(id, e->id, CHUNK_ID_BYTES) != 0) {
+        free(raw);
+        return vault_fail(VAULT_E_CORRUPT, "blob: content does not match "
+                                           "its chunk ID");
+    }
+    *out = raw;
+    return VAULT_OK;
+}
+
+vault_error pack_check_trailer(const uint8_t key[SECRET_BYTES],
+                               const uint8_t header[PACK_HEADER_BYTES],
+                               const uint8_t *trailer, size_t trailer_len)
+{
+    if (trailer_len < AEAD_NONCE + 4 + AEAD_TAG)
+        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+    size_t body = trailer_len - AEAD_NONCE - AEAD_TAG;
+    uint8_t *plain = malloc(body);
+    if (!plain)
+        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+    uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
+    memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
+    memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, header, PACK_HEADER_BYTES);
+    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        plain, NULL, NULL, trailer + AEAD_NONCE, trailer_len - AEAD_NONCE, ad,
+        sizeof ad, trailer, key);
+    int count_ok = !bad && (uint64_t)load_le32(plain) * PACK_ENTRY_BYTES ==
+                               body - 4;
+    free(plain);
+    if (bad)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "pack index: authentication failed");
+    if (!count_ok)
+        return vault_fail(VAULT_E_CORRUPT, "pack index: bad count");
+    return VAULT_OK;
+}
+
+vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
+                            pack_entry **entries, size_t *n_entries)
+{
+    *entries = NULL;
+    *n_entries = 0;
+    uint8_t key[SECRET_BYTES];
+    vault_error rc = pack_key_from_header(k, pack, len, key);
+    if (rc != VAULT_OK)
+        return rc;
+    if (len < PACK_HEADER_BYTES + 4)
+        return vault_fail(VAULT_E_CORRUPT, "pack: truncated");
+    uint32_t trailer = load_le32(pack + len - 4);
+    if (trailer < AEAD_NONCE + 4 + AEAD_TAG ||
+        trailer > len - 4 - PACK_HEADER_BYTES)
+        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+    const uint8_t *t = pack + len - 4 - trailer;
+    size_t body = trailer - AEAD_NONCE - AEAD_TAG;
+    uint8_t *plain = malloc(body);
+    if (!plain)
+        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+    uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
+    memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
+    memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pack, PACK_HEADER_BYTES);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plain, NULL, NULL, t + AEAD_NONCE, trailer - AEAD_NONCE, ad,
+            sizeof ad, t, key) != 0) {
+        free(plain);
+        sodium_memzero(key, sizeof key);
+        return vault_fail(VAULT_E_CORRUPT, "pack index: authentication "
+                                           "failed");
+    }
+    sodium_memzero(key, sizeof key);
+    uint32_t n = load_le32(plain);
+    if ((uint64_t)n * PACK_ENTRY_BYTES != body - 4) {
+        free(plain);
+        return vault_fail(VAULT_E_CORRUPT, "pack index: bad count");
+    }
+    pack_entry *es = calloc(n ? n : 1, sizeof *es);
+    if (!es) {
+        free(plain);
+        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES, &es[i]) ||
+            (uint64_t)es[i].offset + es[i].length > len - 4 - trailer) {
+            free(plain);
+            free(es);
+            return vault_fail(VAULT_E_CORRUPT, "pack index: bad entry %u",
+                              (unsigned)i);
+        }
+    }
+    free(plain);
+    *entries = es;
+    *n_entries = n;
+    return VAULT_OK;
+}
+
+/* --- the in-memory index ------------------------------------------------ */
+
+void index_init(vault_index *ix)
+{
+    memset(ix, 0, sizeof *ix);
+}
+
+void index_free(vault_index *ix)
+{
+    free(ix->slots);
+    free(ix->table);
+    free(ix->packs);
+    free(ix->pack_condemned);
+    free(ix->pack_table);
+    memset(ix, 0, sizeof *ix);
+}
+
+/* Chunk IDs are keyed hashes, but a writer member knows the key and could
+ * write an authentic segment of IDs that all share their first bytes,
+ * making every probe walk the whole table.  So the table hashes them
+ * again with SipHash under a key of this process's own. */
+static uint8_t table_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t table_key_once = PTHREAD_ONCE_INIT;
+
+static void table_key_init(void)
+{
+    randombytes_buf(table_key, sizeof table_key);
+}
+
+static size_t id_hash(const uint8_t *id)
+{
+    pthread_once(&table_key_once, table_key_init);
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, id, 32, table_key);
+    return (size_t)load_le64(h);
+}
+
+static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
+                              const uint8_t *(*key_of)(const vault_index *,
+                                                       uint32_t),
+                              const vault_index *ix)
+{
+    /* Keep the load at most 1/2 so probes stay short. */
+    if (*size && count * 2 < *size)
+        return VAULT_OK;
+    size_t nsize = *size ? *size * 2 : 1024;
+    while (count * 2 >= nsize)
+        nsize *= 2;
+    uint32_t *nt = calloc(nsize, sizeof *nt);
+    if (!nt)
+        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+    for (size_t i = 0; i < *size; i++) {
+        uint32_t v = (*table)[i];
+        if (!v)
+            continue;
+        size_t h = id_hash(key_of(ix, v - 1)) & (nsize - 1);
+        while (nt[h])
+            h = (h + 1) & (nsize - 1);
+        nt[h] = v;
+    }
+    free(*table);
+    *table = nt;
+    *size = nsize;
+    return VAULT_OK;
+}
+
+static const uint8_t *slot_key(const vault_index *ix, uint32_t i)
+{
+    return ix->slots[i].id;
+}
+
+static const uint8_t *pack_key_of(const vault_index *ix, uint32_t i)
+{
+    return ix->packs[i];
+}
+
+static index_slot *slot_find(const vault_index *ix,
+                             const uint8_t id[CHUNK_ID_BYTES])
+{
+    if (!ix->table_size)
+        return NULL;
+    size_t mask = ix->table_size - 1;
+    for (size_t h = id_hash(id) & mask;; h = (h + 1) & mask) {
+        uint32_t v = ix->table[h];
+        if (!v)
+            return NULL;
+        if (memcmp(ix->slots[v - 1].id, id, CHUNK_ID_BYTES) == 0)
+            return &ix->slots[v - 1];
+    }
+}
+
+const index_slot *index_find(const vault_index *ix,
+                             const uint8_t id[CHUNK_ID_BYTES])
+{
+    return slot_find(ix, id);
+}
+
+static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
+                               uint32_t *number)
+{
+    if (ix->pack_table_size) {
+        size_t mask = ix->pack_table_size - 1;
+        for (size_t h = id_hash(pack_id) & mask;; h = (h + 1) & mask) {
+            uint32_t v = ix->pack_table[h];
+            if (!v)
+                break;
+            if (memcmp(ix->packs[v - 1], pack_id, 32) == 0) {
+                *number = v - 1;
+                return VAULT_OK;
+            }
+        }
+    }
+    if (ix->n_packs >= UINT32_MAX - 1)
+        return vault_fail(VAULT_E_NOMEM, "index: too many packs");
+    vault_error rc = table_grow(&ix->pack_table, &ix->pack_table_size,
+                                ix->n_packs + 1, pack_key_of, ix);
+    if (rc != VAULT_OK)
+        return rc;
+    if (ix->n_packs == ix->cap_packs) {
+        size_t cap = ix->cap_packs ? ix->cap_packs * 2 : 64;
+        uint8_t(*p)[32] = realloc(ix->packs, cap * sizeof *p);
+        if (p)
+            ix->packs = p;
+        uint8_t *flags = realloc(ix->pack_condemned, cap);
+        if (flags)
+            ix->pack_condemned = flags;
+        if (!p || !flags)
+            return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+        ix->cap_packs = cap;
+    }
+    memcpy(ix->packs[ix->n_packs], pack_id, 32);
+    ix->pack_condemned[ix->n_packs] = 0;
+    size_t mask = ix->pack_table_size - 1;
+    size_t h = id_hash(pack_id) & mask;
+    while (ix->pack_table[h])
+        h = (h + 1) & mask;
+    ix->pack_table[h] = (uint32_t)ix->n_packs + 1;
+    *number = (uint32_t)ix->n_packs++;
+    return VAULT_OK;
+}
+
+static void slot_fill(index_slot *s, uint32_t pack, const pack_entry *e)
+{
+    s->pack = pack;
+    s->offset = e->offset;
+    s->length_type = e->length | (uint32_t)e->type << 28 |
+                     (uint32_t)(e->flags & BLOB_FLAG_ZSTD) << 30;
+    s->raw_len = e->raw_len;
+}
+
+vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                      const uint8_t *pack_id, const pack_entry *e,
+                      int *inserted)
+{
+    *inserted = 0;
+    index_slot *found = slot_find(ix, id);
+    uint32_t pack = INDEX_PENDING;
+    if (pack_id) {
+        vault_error rc = pack_number(ix, pack_id, &pack);
+        if (rc != VAULT_OK)
+            return rc;
+    }
+    if (found) {
+        if (found->pack == INDEX_PENDING) {
+            if (pack != INDEX_PENDING)
+                slot_fill(found, pack, e);
+        } else if (ix->pack_condemned[found->pack]) {
+            if (pack == INDEX_PENDING) {
+                found->pack = INDEX_PENDING; /* store it anew */
+                *inserted = 1;
+            } else if (!ix->pack_condemned[pack]) {
+                slot_fill(found, pack, e);
+            }
+        }
+        return VAULT_OK;
+    }
+    if (ix->n_slots >= UINT32_MAX - 1)
+        return vault_fail(VAULT_E_NOMEM, "index: too many entries");
+    vault_error rc = table_grow(&ix->table, &ix->table_size, ix->n_slots + 1,
+                                slot_key, ix);
+    if (rc != VAULT_OK)
+        return rc;
+    if (ix->n_slots == ix->cap_slots) {
+        size_t cap = ix->cap_slots ? ix->cap_slots + ix->cap_slots / 2 : 1024;
+        index_slot *s = realloc(ix->slots, cap * sizeof *s);
+        if (!s)
+            return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+        ix->slots = s;
+        ix->cap_slots = cap;
+    }
+    index_slot *s = &ix->slots[ix->n_slots];
+    memset(s, 0, sizeof *s);
+    memcpy(s->id, id, CHUNK_ID_BYTES);
+    if (pack_id)
+        slot_fill(s, pack, e);
+    else
+        s->pack = INDEX_PENDING;
+    size_t mask = ix->table_size - 1;
+    size_t h = id_hash(id) & mask;
+    while (ix->table[h])
+        h = (h + 1) & mask;
+    ix->table[h] = (uint32_t)ix->n_slots + 1;
+    ix->n_slots++;
+    *inserted = 1;
+    return VAULT_OK;
+}
+
+void index_slot_entry(const vault_index *ix, const index_slot *s,
+                      pack_entry *e)
+{
+    (void)ix;
+    memcpy(e->id, s->id, CHUNK_ID_BYTES);
+    e->offset = s->offset;
+    e->length = s->length_type & 0x0fffffffu;
+    e->type = (uint8_t)((s->length_type >> 28) & 3);
+    e->flags = (uint8_t)((s->length_type >> 30) & 1);
+    e->raw_len = s->raw_len;
+}
+
+vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
+{
+    uint32_t number;
+    vault_error rc = pack_number(ix, pack_id, &number);
+    if (rc == VAULT_OK)
+        ix->pack_condemned[number] = 1;
+    return rc;
+}
+
+int index_slot_condemned(const vault_index *ix, const index_slot *s)
+{
+    return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
+}
+
+static void index_key(const keyring *k, uint32_t epoch,
+                      uint8_t key[SECRET_BYTES])
+{
+    vault_kdf(key, keyring_epoch(k, epoch)->write_key, "index");
+}
+
+vault_error index_segment_save(backend *be, const keyring *k,
+                               const uint8_t *pack_ids, size_t n_packs,
+                               const size_t *starts,
+                               const pack_entry *entries)
+{
+    size_t n_entries = starts[n_packs];
+    size_t body = 4 + n_packs * 36 + n_entries * PACK_ENTRY_BYTES;
+    size_t total = INDEX_HEADER_BYTES + body + AEAD_TAG;
+    if (total > INDEX_MAX_BYTES)
+        return vault_fail(VAULT_E_INTERNAL, "index segment too large");
+    uint8_t *plain = malloc(body);
+    uint8_t *file = malloc(total);
+    if (!plain || !file) {
+        free(plain);
+        free(file);
+        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+    }
+    uint8_t *p = plain;
+    store_le32(p, (uint32_t)n_packs);
+    p += 4;
+    for (size_t i = 0; i < n_packs; i++) {
+        memcpy(p, pack_ids + i * 32, 32);
+        store_le32(p + 32, (uint32_t)(starts[i + 1] - starts[i]));
+        p += 36;
+        for (size_t j = starts[i]; j < starts[i + 1]; j++) {
+            entry_encode(p, &entries[j]);
+            p += PACK_ENTRY_BYTES;
+        }
+    }
+    uint32_t epoch = k->n_epochs - 1;
+    memcpy(file, INDEX_MAGIC, 8);
+    store_le32(file + 8, epoch);
+    randombytes_buf(file + 12, AEAD_NONCE);
+    uint8_t key[SECRET_BYTES];
+    index_key(k, epoch, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        file + INDEX_HEADER_BYTES, NULL, plain, body, file,
+        INDEX_HEADER_BYTES, NULL, file + 12, key);
+    sodium_memzero(key, sizeof key);
+    free(plain);
+    char name[65];
+    object_name(file, total, name);
+    vault_error rc = backend_save(be, BACKEND_INDEX, name, file, total);
+    free(file);
+    return rc;
+}
+
+
+/* Parses an authenticated segment's plaintext in full; only when all of
+ * it is valid are the entries handed to fn, in order, so that a damaged
+ * segment contributes nothing. */
+static vault_error segment_entries(const char *name, const uint8_t *plain,
+                                   size_t body, index_entry_fn fn, void *ctx)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *p = plain, *end = plain + body;
+        uint32_t n_packs = load_le32(p);
+        p += 4;
+        for (uint32_t i = 0; i < n_packs; i++) {
+            if ((size_t)(end - p) < 36)
+                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                  name);
+            const uint8_t *pack_id = p;
+            uint32_t n = load_le32(p + 32);
+            p += 36;
+            if ((uint64_t)n * PACK_ENTRY_BYTES > (size_t)(end - p))
+                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                  name);
+            for (uint32_t j = 0; j < n; j++, p += PACK_ENTRY_BYTES) {
+                pack_entry e;
+                if (!entry_decode(p, &e))
+                    return vault_fail(VAULT_E_CORRUPT,
+                                      "index/%s: bad entry", name);
+                if (pass == 1) {
+                    vault_error rc = fn(ctx, pack_id, &e);
+                    if (rc != VAULT_OK)
+                        return rc;
+                }
+            }
+        }
+        if (p != end)
+            return vault_fail(VAULT_E_CORRUPT, "index/%s: trailing bytes",
+                              name);
+    }
+    return VAULT_OK;
+}
+
+static vault_error segment_parse(const keyring *k, const char *name,
+                                 const uint8_t *file, size_t len,
+                                 index_entry_fn fn, void *ctx, int *skipped)
+{
+    vault_error rc = object_check_name(BACKEND_INDEX, name, file, len);
+    if (rc != VAULT_OK)
+        return rc;
+    if (len < INDEX_HEADER_BYTES + AEAD_TAG + 4 ||
+        memcmp(file, INDEX_MAGIC, 8) != 0)
+        return vault_fail(VAULT_E_CORRUPT, "index/%s: not an index segment",
+                          name);
+    uint32_t epoch = load_le32(file + 8);
+    if (!keyring_epoch(k, epoch)) {
+        /* A later epoch than ours: it indexes data sealed out of this
+         * member's reach (it was unshared). */
+        if (skipped)
+            *skipped = 1;
+        return VAULT_OK;
+    }
+    size_t body = len - INDEX_HEADER_BYTES - AEAD_TAG;
+    uint8_t *plain = malloc(body);
+    if (!plain)
+        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+    uint8_t key[SECRET_BYTES];
+    index_key(k, epoch, key);
+    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        plain, NULL, NULL, file + INDEX_HEADER_BYTES,
+        len - INDEX_HEADER_BYTES, file, INDEX_HEADER_BYTES, file + 12, key);
+    sodium_memzero(key, sizeof key);
+    if (bad) {
+        free(plain);
+        return vault_fail(VAULT_E_CORRUPT,
+                          "index/%s: authentication failed", name);
+    }
+    rc = segment_entries(name, plain, body, fn, ctx);
+    free(plain);
+    return rc;
+}
+
+vault_error index_segment_read(backend *be, const keyring *k,
+                               const char *name, index_entry_fn fn,
+                               void *ctx, int *skipped)
+{
+    if (skipped)
+        *skipped = 0;
+    uint8_t *file;
+    size_t len;
+    vault_error rc = backend_load(be, BACKEND_INDEX, name, 0, 0,
+                                  INDEX_MAX_BYTES, &file, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = segment_parse(k, name, file, len, fn, ctx, skipped);
+    free(file);
+    return rc;
+}
+
+static vault_error index_add_entry(void *ctx, const uint8_t pack_id[32],
+                                   const pack_entry *e)
+{
+    int inserted;
+    return index_add(ctx, e->id, pack_id, e, &inserted);
+}
+
+vault_error index_load(vault_index *ix, backend *be, const keyring *k)
+{
+    name_list names;
+    vault_error rc = backend_list_names(be, BACKEND_INDEX, &names);
+    for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
+        rc = index_segment_read(be, k, names.names[i], index_add_entry, ix,
+                                NULL);
+        if (rc == VAULT_E_NOT_FOUND) {
+            /* replaced by a prune since the listing: its successor holds
+             * the same entries (format spec "Pruning without locks") */
+            rc = VAULT_OK;
+            continue;
+        }
+        ix->n_segments++;
+    }
+    free(names.names);
+    return rc;
+}

@@ -1,0 +1,937 @@
+/*
+ * tree.c - the canonical byte encoding of trees and snapshot records.
+ * Format spec: format-spec/trees.md, §2 "Trees" and §3 "Snapshot
+ * records" (each rejection rule there is checked here).
+ *
+ * All integers little-endian; i64 is two's complement;
+ * str8 = len:u8 || bytes, str16 = len:u16 || bytes.
+ *
+ *   tree     = version:u8 (=1) || n_nodes:u32 || node{n_nodes}
+ *
+ *   node     = type:u8 || name:str16 || mode:u32 || uid:u32 || gid:u32 ||
+ *              user:str8 || group:str8 || mtime_sec:i64 ||
+ *              mtime_nsec:u32 || size:u64 || inode:u64 || device:u64 ||
+ *              nlink:u32 || rdev:u64 || target:str16 ||
+ *              n_xattrs:u16 || xattr{n_xattrs} || body
+ *   xattr    = name:str8 || value_len:u32 || value:value_len bytes
+ *   body     = n_content:u32 || chunk_id:32 bytes{n_content}   type 1 file
+ *            | subtree:32 bytes                                type 2 dir
+ *            | (empty)                                         types 3..7
+ *
+ *   snapshot = version:u8 (=1) || time_sec:i64 || time_nsec:u32 ||
+ *              tree:32 bytes || hostname:str16 || username:str16 ||
+ *              n_paths:u16 || path:str16{n_paths} ||
+ *              n_tags:u16 || tag:str16{n_tags} ||
+ *              files:u64 || dirs:u64 || bytes_read:u64 || bytes_added:u64
+ *
+ * One set of rule checks (the *_rule functions below) serves both
+ * directions: the encoder turns a broken rule into VAULT_E_INVALID, the
+ * decoder into VAULT_E_CORRUPT.  So the encoder writes exactly what the
+ * decoder accepts, and every accepted input re-encodes to itself.
+ *
+ * The decoder trusts no count: before allocating room for N things it
+ * checks that N of the smallest possible encodings of a thing fit in the
+ * bytes that remain, so memory use is bounded by a small multiple of the
+ * input length whatever the counts say.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "format/tree.h"
+
+/* Encoded bytes of a node without its string bytes, xattrs and body:
+ * type, name length, mode, uid, gid, user length, group length, mtime_sec,
+ * mtime_nsec, size, inode, device, nlink, rdev, target length, n_xattrs. */
+#define NODE_FIXED_BYTES                                                     \
+    (1 + 2 + 4 + 4 + 4 + 1 + 1 + 8 + 4 + 8 + 8 + 8 + 4 + 8 + 2 + 2)
+/* The smallest node: a one-byte name, nothing else variable. */
+#define NODE_MIN_BYTES (NODE_FIXED_BYTES + 1)
+/* Name length and value length of an xattr; names are non-empty. */
+#define XATTR_FIXED_BYTES (1 + 4)
+#define XATTR_MIN_BYTES (XATTR_FIXED_BYTES + 1)
+#define TREE_HEADER_BYTES (1 + 4)
+
+/* A sealed snapshot is at most 16 MiB and adds a 68-byte header and a
+ * 16-byte tag to the record (format.md, "Snapshots" and "Limits"), so
+ * every record the encoder writes can be stored. */
+#define SNAPSHOT_RECORD_MAX_BYTES (16u * 1024 * 1024 - 68 - 16)
+/* version, time_sec, time_nsec, tree, hostname and username lengths,
+ * n_paths, n_tags, and the four counters. */
+#define SNAPSHOT_FIXED_BYTES (1 + 8 + 4 + 32 + 2 + 2 + 2 + 2 + 4 * 8)
+#define SNAPSHOT_STR_MAX 65535  /* a str16 */
+#define SNAPSHOT_LIST_MAX 65535 /* a u16 count */
+#define SNAPSHOT_TAG_MAX 255
+/* A path or tag is a non-empty str16. */
+#define SNAPSHOT_ITEM_MIN_BYTES (2 + 1)
+
+#define NSEC_PER_SEC 1000000000u
+
+/* ---------------------------------------------------------------------
+ * Rules shared by encoder and decoder.  Each returns NULL when the rule
+ * holds, else the rule broken, in words for the error detail.
+ */
+
+/* Bytewise order, a prefix first: the order of nodes and of xattrs. */
+static int name_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+                    size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static const char *name_rule(const uint8_t *s, size_t len)
+{
+    if (len == 0)
+        return "empty name";
+    if (len > TREE_NAME_MAX)
+        return "name longer than 4096 bytes";
+    if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))
+        return "name is \".\" or \"..\"";
+    if (memchr(s, '/', len))
+        return "name contains '/'";
+    if (memchr(s, '\0', len))
+        return "name contains NUL";
+    return NULL;
+}
+
+static const char *type_rule(unsigned type)
+{
+    if (type < NODE_FILE || type > NODE_SOCKET)
+        return "unknown node type";
+    return NULL;
+}
+
+static const char *owner_rule(const uint8_t *s, size_t len, int is_group)
+{
+    if (len > TREE_OWNER_NAME_MAX)
+        return is_group ? "group name longer than 255 bytes"
+                        : "user name longer than 255 bytes";
+    if (memchr(s, '\0', len))
+        return is_group ? "group name contains NUL" : "user name contains NUL";
+    return NULL;
+}
+
+static const char *scalar_rule(unsigned type, uint32_t mode,
+                               uint32_t mtime_nsec, uint64_t size)
+{
+    if (mode > 07777)
+        return "mode has bits above 07777";
+    if (mtime_nsec >= NSEC_PER_SEC)
+        return "mtime_nsec not below 1000000000";
+    if (type != NODE_FILE && size != 0)
+        return "non-file with a nonzero size";
+    return NULL;
+}
+
+static const char *target_rule(unsigned type, const uint8_t *s, size_t len)
+{
+    if (type != NODE_SYMLINK)
+        return len != 0 ? "target on a non-symlink" : NULL;
+    if (len == 0)
+        return "symlink with an empty target";
+    if (len > TREE_TARGET_MAX)
+        return "symlink target longer than 65535 bytes";
+    if (memchr(s, '\0', len))
+        return "symlink target contains NUL";
+    return NULL;
+}
+
+static const char *xattr_count_rule(uint32_t n)
+{
+    return n > TREE_XATTRS_MAX ? "more than 1024 xattrs" : NULL;
+}
+
+static const char *xattr_rule(const uint8_t *name, size_t name_len,
+                              uint32_t value_len)
+{
+    if (name_len == 0)
+        return "empty xattr name";
+    if (name_len > TREE_XATTR_NAME_MAX)
+        return "xattr name longer than 255 bytes";
+    if (memchr(name, '\0', name_len))
+        return "xattr name contains NUL";
+    if (value_len > TREE_XATTR_VALUE_MAX)
+        return "xattr value longer than 65536 bytes";
+    return NULL;
+}
+
+static const char *snapshot_item_rule(const uint8_t *s, size_t len,
+                                      int is_tag)
+{
+    if (len == 0)
+        return is_tag ? "empty tag" : "empty path";
+    if (is_tag && len > SNAPSHOT_TAG_MAX)
+        return "tag longer than 255 bytes";
+    if (len > SNAPSHOT_STR_MAX)
+        return "path longer than 65535 bytes";
+    if (memchr(s, '\0', len))
+        return is_tag ? "tag contains NUL" : "path contains NUL";
+    return NULL;
+}
+
+static const uint8_t *bytes_of(const char *s)
+{
+    return (const uint8_t *)s;
+}
+
+/* ---------------------------------------------------------------------
+ * Encoding.
+ */
+
+static uint8_t *put_u8(uint8_t *w, uint8_t v)
+{
+    *w = v;
+    return w + 1;
+}
+static uint8_t *put_u16(uint8_t *w, uint16_t v)
+{
+    store_le16(w, v);
+    return w + 2;
+}
+static uint8_t *put_u32(uint8_t *w, uint32_t v)
+{
+    store_le32(w, v);
+    return w + 4;
+}
+static uint8_t *put_u64(uint8_t *w, uint64_t v)
+{
+    store_le64(w, v);
+    return w + 8;
+}
+static uint8_t *put_bytes(uint8_t *w, const void *p, size_t n)
+{
+    if (n)
+        memcpy(w, p, n);
+    return w + n;
+}
+/* Callers have checked that len fits the length field. */
+static uint8_t *put_str8(uint8_t *w, const char *s, size_t len)
+{
+    assert(len <= UINT8_MAX);
+    return put_bytes(put_u8(w, (uint8_t)len), s, len);
+}
+static uint8_t *put_str16(uint8_t *w, const char *s, size_t len)
+{
+    assert(len <= UINT16_MAX);
+    return put_bytes(put_u16(w, (uint16_t)len), s, len);
+}
+
+/* A missing owner name or non-symlink target encodes as "". */
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+    const char *x = ((const tree_node *)a)->name;
+    const char *y = ((const tree_node *)b)->name;
+    return name_cmp(bytes_of(x), strlen(x), bytes_of(y), strlen(y));
+}
+
+static int xattr_cmp(const void *a, const void *b)
+{
+    const char *x = ((const node_xattr *)a)->name;
+    const char *y = ((const node_xattr *)b)->name;
+    return name_cmp(bytes_of(x), strlen(x), bytes_of(y), strlen(y));
+}
+
+/* Checks node i against every rule but the order of nodes, sorts its
+ * xattrs, and adds its encoded length to *total (kept <= the limit). */
+static vault_error prepare_node(tree_node *n, uint32_t i, uint64_t *total)
+{
+    const char *why;
+    unsigned type = (unsigned)n->type;
+    if ((why = type_rule(type)))
+        goto bad;
+    if (!n->name) {
+        why = "no name";
+        goto bad;
+    }
+    size_t name_len = strlen(n->name);
+    if ((why = name_rule(bytes_of(n->name), name_len)))
+        goto bad;
+    const char *user = or_empty(n->user), *group = or_empty(n->group);
+    size_t user_len = strlen(user), group_len = strlen(group);
+    if ((why = owner_rule(bytes_of(user), user_len, 0)) ||
+        (why = owner_rule(bytes_of(group), group_len, 1)))
+        goto bad;
+    if ((why = scalar_rule(type, n->mode, n->mtime_nsec, n->size)))
+        goto bad;
+    if (type == NODE_SYMLINK && !n->target) {
+        why = "symlink without a target";
+        goto bad;
+    }
+    const char *target = or_empty(n->target);
+    size_t target_len = strlen(target);
+    if ((why = target_rule(type, bytes_of(target), target_len)))
+        goto bad;
+    if (type != NODE_FILE && n->n_content != 0) {
+        why = "non-file with content chunks";
+        goto bad;
+    }
+    if (n->n_content && !n->content) {
+        why = "n_content set but no content array";
+        goto bad;
+    }
+    if ((why = xattr_count_rule(n->n_xattrs)))
+        goto bad;
+    if (n->n_xattrs && !n->xattrs) {
+        why = "n_xattrs set but no xattrs array";
+        goto bad;
+    }
+
+    uint64_t len = NODE_FIXED_BYTES + name_len + user_len + group_len +
+                   target_len;
+    for (uint32_t j = 0; j < n->n_xattrs; j++) {
+        const node_xattr *x = &n->xattrs[j];
+        if (!x->name)
+            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                              ": xattr %" PRIu32 ": no name", i, j);
+        size_t xlen = strlen(x->name);
+        if ((why = xattr_rule(bytes_of(x->name), xlen, x->value_len)))
+            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                              ": xattr %" PRIu32 ": %s", i, j, why);
+        if (x->value_len && !x->value)
+            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                              ": xattr %" PRIu32 ": no value", i, j);
+        len += XATTR_FIXED_BYTES + xlen + x->value_len;
+    }
+    if (n->n_xattrs > 1)
+        qsort(n->xattrs, n->n_xattrs, sizeof *n->xattrs, xattr_cmp);
+    for (uint32_t j = 1; j < n->n_xattrs; j++)
+        if (xattr_cmp(&n->xattrs[j - 1], &n->xattrs[j]) == 0)
+            return vault_fail(VAULT_E_INVALID,
+                              "tree node %" PRIu32 ": duplicate xattr name",
+                              i);
+    if (type == NODE_FILE)
+        len += 4 + (uint64_t)n->n_content * CHUNK_ID_BYTES;
+    else if (type == NODE_DIR)
+        len += CHUNK_ID_BYTES;
+
+    /* Each term is at most a few GiB, so neither sum can overflow. */
+    if (len > TREE_MAX_BYTES - *total)
+        return vault_fail(VAULT_E_INVALID,
+                          "tree node %" PRIu32
+                          ": tree encoding exceeds %u bytes",
+                          i, TREE_MAX_BYTES);
+    *total += len;
+    return VAULT_OK;
+
+bad:
+    return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32 ": %s", i, why);
+}
+
+static uint8_t *put_node(uint8_t *w, const tree_node *n)
+{
+    const char *user = or_empty(n->user), *group = or_empty(n->group);
+    const char *target = or_empty(n->target);
+    w = put_u8(w, (uint8_t)n->type);
+    w = put_str16(w, n->name, strlen(n->name));
+    w = put_u32(w, n->mode);
+    w = put_u32(w, n->uid);
+    w = put_u32(w, n->gid);
+    w = put_str8(w, user, strlen(user));
+    w = put_str8(w, group, strlen(group));
+    w = put_u64(w, (uint64_t)n->mtime_sec);
+    w = put_u32(w, n->mtime_nsec);
+    w = put_u64(w, n->size);
+    w = put_u64(w, n->inode);
+    w = put_u64(w, n->device);
+    w = put_u32(w, n->nlink);
+    w = put_u64(w, n->rdev);
+    w = put_str16(w, target, strlen(target));
+    w = put_u16(w, (uint16_t)n->n_xattrs);
+    for (uint32_t j = 0; j < n->n_xattrs; j++) {
+        const node_xattr *x = &n->xattrs[j];
+        w = put_str8(w, x->name, strlen(x->name));
+        w = put_u32(w, x->value_len);
+        w = put_bytes(w, x->value, x->value_len);
+    }
+    if (n->type == NODE_FILE) {
+        w = put_u32(w, n->n_content);
+        w = put_bytes(w, n->content, (size_t)n->n_content * CHUNK_ID_BYTES);
+    } else if (n->type == NODE_DIR) {
+        w = put_bytes(w, n->subtree, CHUNK_ID_BYTES);
+    }
+    return w;
+}
+
+vault_error tree_encode(tree *t, uint8_t **out, size_t *out_len)
+{
+    if (!out || !out_len)
+        return vault_fail(VAULT_E_INVALID, "tree_encode: no output");
+    *out = NULL;
+    *out_len = 0;
+    if (!t || (t->n_nodes && !t->nodes))
+        return vault_fail(VAULT_E_INVALID, "tree_encode: no tree");
+
+    /* Validate in the caller's order, so indices in details are theirs. */
+    uint64_t total = TREE_HEADER_BYTES;
+    for (uint32_t i = 0; i < t->n_nodes; i++) {
+        vault_error rc = prepare_node(&t->nodes[i], i, &total);
+        if (rc != VAULT_OK)
+            return rc;
+    }
+    if (t->n_nodes > 1)
+        qsort(t->nodes, t->n_nodes, sizeof *t->nodes, node_cmp);
+    for (uint32_t i = 1; i < t->n_nodes; i++)
+        if (node_cmp(&t->nodes[i - 1], &t->nodes[i]) == 0)
+            return vault_fail(VAULT_E_INVALID,
+                              "tree: two nodes share a name");
+
+    uint8_t *buf = malloc((size_t)total);
+    if (!buf)
+        return vault_fail(VAULT_E_NOMEM, "tree_encode: out of memory");
+    uint8_t *w = buf;
+    w = put_u8(w, TREE_FORMAT_VERSION);
+    w = put_u32(w, t->n_nodes);
+    for (uint32_t i = 0; i < t->n_nodes; i++)
+        w = put_node(w, &t->nodes[i]);
+    assert((uint64_t)(w - buf) == total);
+    *out = buf;
+    *out_len = (size_t)total;
+    return VAULT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Decoding.
+ */
+
+typedef struct reader {
+    const uint8_t *p; /* next unread byte */
+    size_t left;      /* bytes from p to the end of the input */
+} reader;
+
+/* Each returns 0 when too few bytes remain; any failure ends decoding,
+ * so what a failed read consumed does not matter. */
+static int rd_bytes(reader *r, size_t n, const uint8_t **out)
+{
+    if (r->left < n)
+        return 0;
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return 1;
+}
+static int rd_u8(reader *r, uint8_t *v)
+{
+    const uint8_t *p;
+    if (!rd_bytes(r, 1, &p))
+        return 0;
+    *v = p[0];
+    return 1;
+}
+static int rd_u16(reader *r, uint16_t *v)
+{
+    const uint8_t *p;
+    if (!rd_bytes(r, 2, &p))
+        return 0;
+    *v = load_le16(p);
+    return 1;
+}
+static int rd_u32(reader *r, uint32_t *v)
+{
+    const uint8_t *p;
+    if (!rd_bytes(r, 4, &p))
+        return 0;
+    *v = load_le32(p);
+    return 1;
+}
+static int rd_u64(reader *r, uint64_t *v)
+{
+    const uint8_t *p;
+    if (!rd_bytes(r, 8, &p))
+        return 0;
+    *v = load_le64(p);
+    return 1;
+}
+/* Two's complement without implementation-defined conversions. */
+static int rd_i64(reader *r, int64_t *v)
+{
+    uint64_t u;
+    if (!rd_u64(r, &u))
+        return 0;
+    *v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(UINT64_MAX - u) - 1;
+    return 1;
+}
+static int rd_str8(reader *r, const uint8_t **s, size_t *len)
+{
+    uint8_t n;
+    if (!rd_u8(r, &n))
+        return 0;
+    if (!rd_bytes(r, n, s))
+        return 0;
+    *len = n;
+    return 1;
+}
+static int rd_str16(reader *r, const uint8_t **s, size_t *len)
+{
+    uint16_t n;
+    if (!rd_u16(r, &n))
+        return 0;
+    if (!rd_bytes(r, n, s))
+        return 0;
+    *len = n;
+    return 1;
+}
+
+/* A NUL-terminated malloc'ed copy of len bytes (checked to hold no NUL). */
+static char *dup_str(const uint8_t *s, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (c) {
+        if (len)
+            memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+/* Decodes node i into the zeroed *n; prev is node i - 1 or NULL.  On
+ * failure *n may hold allocations: the caller clears it. */
+static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
+                               tree_node *n)
+{
+    const char *why = NULL;
+    const uint8_t *s;
+    size_t len;
+    uint8_t type;
+    uint32_t xi = 0;
+    int in_xattr = 0;
+
+    if (!rd_u8(r, &type))
+        goto truncated;
+    if ((why = type_rule(type)))
+        goto bad;
+    n->type = (node_type)type;
+
+    if (!rd_str16(r, &s, &len))
+        goto truncated;
+    if ((why = name_rule(s, len)))
+        goto bad;
+    if (prev) {
+        int c = name_cmp(bytes_of(prev->name), strlen(prev->name), s, len);
+        if (c == 0)
+            why = "duplicate name";
+        else if (c > 0)
+            why = "name sorts before the previous node's";
+        if (why)
+            goto bad;
+    }
+    if (!(n->name = dup_str(s, len)))
+        goto nomem;
+
+    if (!rd_u32(r, &n->mode) || !rd_u32(r, &n->uid) || !rd_u32(r, &n->gid))
+        goto truncated;
+    if (!rd_str8(r, &s, &len))
+        goto truncated;
+    if ((why = owner_rule(s, len, 0)))
+        goto bad;
+    if (!(n->user = dup_str(s, len)))
+        goto nomem;
+    if (!rd_str8(r, &s, &len))
+        goto truncated;
+    if ((why = owner_rule(s, len, 1)))
+        goto bad;
+    if (!(n->group = dup_str(s, len)))
+        goto nomem;
+
+    if (!rd_i64(r, &n->mtime_sec) || !rd_u32(r, &n->mtime_nsec) ||
+        !rd_u64(r, &n->size) || !rd_u64(r, &n->inode) ||
+        !rd_u64(r, &n->device) || !rd_u32(r, &n->nlink) ||
+        !rd_u64(r, &n->rdev))
+        goto truncated;
+    if ((why = scalar_rule(type, n->mode, n->mtime_nsec, n->size)))
+        goto bad;
+
+    if (!rd_str16(r, &s, &len))
+        goto truncated;
+    if ((why = target_rule(type, s, len)))
+        goto bad;
+    if (type == NODE_SYMLINK && !(n->target = dup_str(s, len)))
+        goto nomem;
+
+    uint16_t n_xattrs;
+    if (!rd_u16(r, &n_xattrs))
+        goto truncated;
+    if ((why = xattr_count_rule(n_xattrs)))
+        goto bad;
+    if (n_xattrs > r->left / XATTR_MIN_BYTES) {
+        why = "more xattrs than the remaining bytes can hold";
+        goto bad;
+    }
+    if (n_xattrs) {
+        if (!(n->xattrs = calloc(n_xattrs, sizeof *n->xattrs)))
+            goto nomem;
+        n->n_xattrs = n_xattrs;
+    }
+    in_xattr = 1;
+    for (xi = 0; xi < n_xattrs; xi++) {
+        node_xattr *x = &n->xattrs[xi];
+        uint32_t value_len;
+        const uint8_t *value;
+        if (!rd_str8(r, &s, &len) || !rd_u32(r, &value_len))
+            goto truncated;
+        if ((why = xattr_rule(s, len, value_len)))
+            goto bad;
+        if (xi > 0) {
+            const char *p = n->xattrs[xi - 1].name;
+            int c = name_cmp(bytes_of(p), strlen(p), s, len);
+            if (c == 0)
+                why = "duplicate xattr name";
+            else if (c > 0)
+                why = "xattr name sorts before the previous xattr's";
+            if (why)
+                goto bad;
+        }
+        if (!rd_bytes(r, value_len, &value))
+            goto truncated;
+        if (!(x->name = dup_str(s, len)))
+            goto nomem;
+        /* Never NULL, so callers may memcmp or setxattr it as is. */
+        if (!(x->value = malloc(value_len ? value_len : 1)))
+            goto nomem;
+        if (value_len)
+            memcpy(x->value, value, value_len);
+        x->value_len = value_len;
+    }
+    in_xattr = 0;
+
+    if (type == NODE_FILE) {
+        uint32_t n_content;
+        const uint8_t *ids;
+        if (!rd_u32(r, &n_content))
+            goto truncated;
+        /* Checked before the allocation it sizes. */
+        if (n_content > r->left / CHUNK_ID_BYTES) {
+            why = "more content chunk IDs than the remaining bytes hold";
+            goto bad;
+        }
+        if (n_content) {
+            size_t bytes = (size_t)n_content * CHUNK_ID_BYTES;
+            if (!rd_bytes(r, bytes, &ids))
+                goto truncated; /* not reached: checked above */
+            if (!(n->content = malloc(bytes)))
+                goto nomem;
+            memcpy(n->content, ids, bytes);
+            n->n_content = n_content;
+        }
+    } else if (type == NODE_DIR) {
+        const uint8_t *id;
+        if (!rd_bytes(r, CHUNK_ID_BYTES, &id))
+            goto truncated;
+        memcpy(n->subtree, id, CHUNK_ID_BYTES);
+    }
+    return VAULT_OK;
+
+truncated:
+    why = "truncated";
+bad:
+    if (in_xattr)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "tree node %" PRIu32 ": xattr %" PRIu32 ": %s", i,
+                          xi, why);
+    return vault_fail(VAULT_E_CORRUPT, "tree node %" PRIu32 ": %s", i, why);
+nomem:
+    return vault_fail(VAULT_E_NOMEM, "tree node %" PRIu32 ": out of memory",
+                      i);
+}
+
+vault_error tree_decode(const uint8_t *data, size_t len, tree *out)
+{
+    if (!out)
+        return vault_fail(VAULT_E_INVALID, "tree_decode: no output");
+    memset(out, 0, sizeof *out);
+    if (!data && len)
+        return vault_fail(VAULT_E_INVALID, "tree_decode: no input");
+    if (len > TREE_MAX_BYTES)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "tree: %zu bytes, over the %u-byte limit", len,
+                          TREE_MAX_BYTES);
+    reader r = {data, len};
+    uint8_t version;
+    uint32_t n_nodes;
+    if (!rd_u8(&r, &version))
+        return vault_fail(VAULT_E_CORRUPT, "tree: truncated header");
+    if (version != TREE_FORMAT_VERSION)
+        return vault_fail(VAULT_E_CORRUPT, "tree: unknown version %u",
+                          (unsigned)version);
+    if (!rd_u32(&r, &n_nodes))
+        return vault_fail(VAULT_E_CORRUPT, "tree: truncated header");
+    /* Checked before the allocation it sizes. */
+    if (n_nodes > r.left / NODE_MIN_BYTES)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "tree: %" PRIu32 " nodes cannot fit in %zu bytes",
+                          n_nodes, r.left);
+
+    tree t = {NULL, 0};
+    if (n_nodes) {
+        if (!(t.nodes = calloc(n_nodes, sizeof *t.nodes)))
+            return vault_fail(VAULT_E_NOMEM, "tree: out of memory");
+        t.n_nodes = n_nodes; /* all zeroed: tree_clear copes */
+    }
+    for (uint32_t i = 0; i < n_nodes; i++) {
+        vault_error rc =
+            decode_node(&r, i, i ? &t.nodes[i - 1] : NULL, &t.nodes[i]);
+        if (rc != VAULT_OK) {
+            tree_clear(&t);
+            return rc;
+        }
+    }
+    if (r.left) {
+        tree_clear(&t);
+        return vault_fail(VAULT_E_CORRUPT,
+                          "tree: %zu trailing bytes after the last node",
+                          r.left);
+    }
+    *out = t;
+    return VAULT_OK;
+}
+
+void tree_node_clear(tree_node *n)
+{
+    if (!n)
+        return;
+    free(n->name);
+    free(n->user);
+    free(n->group);
+    free(n->target);
+    if (n->xattrs) {
+        for (uint32_t j = 0; j < n->n_xattrs; j++) {
+            free(n->xattrs[j].name);
+            free(n->xattrs[j].value);
+        }
+        free(n->xattrs);
+    }
+    free(n->content);
+    memset(n, 0, sizeof *n);
+}
+
+void tree_clear(tree *t)
+{
+    if (!t)
+        return;
+    if (t->nodes) {
+        for (uint32_t i = 0; i < t->n_nodes; i++)
+            tree_node_clear(&t->nodes[i]);
+        free(t->nodes);
+    }
+    memset(t, 0, sizeof *t);
+}
+
+/* ---------------------------------------------------------------------
+ * Snapshot records.
+ */
+
+/* Checks paths or tags and adds their encoded length to *total. */
+static vault_error prepare_list(char *const *items, uint32_t n, int is_tag,
+                                uint64_t *total)
+{
+    const char *what = is_tag ? "tag" : "path";
+    if (n > SNAPSHOT_LIST_MAX)
+        return vault_fail(VAULT_E_INVALID, "snapshot: more than %u %ss",
+                          SNAPSHOT_LIST_MAX, what);
+    if (n && !items)
+        return vault_fail(VAULT_E_INVALID, "snapshot: no %s array", what);
+    for (uint32_t j = 0; j < n; j++) {
+        if (!items[j])
+            return vault_fail(VAULT_E_INVALID,
+                              "snapshot %s %" PRIu32 ": missing", what, j);
+        size_t len = strlen(items[j]);
+        const char *why = snapshot_item_rule(bytes_of(items[j]), len, is_tag);
+        if (why)
+            return vault_fail(VAULT_E_INVALID,
+                              "snapshot %s %" PRIu32 ": %s", what, j, why);
+        *total += 2 + len;
+    }
+    return VAULT_OK;
+}
+
+vault_error snapshot_encode(const snapshot_record *s, uint8_t **out,
+                            size_t *out_len)
+{
+    if (!out || !out_len)
+        return vault_fail(VAULT_E_INVALID, "snapshot_encode: no output");
+    *out = NULL;
+    *out_len = 0;
+    if (!s)
+        return vault_fail(VAULT_E_INVALID, "snapshot_encode: no record");
+    if (s->time_nsec >= NSEC_PER_SEC)
+        return vault_fail(VAULT_E_INVALID,
+                          "snapshot: time_nsec not below 1000000000");
+    const char *host = or_empty(s->hostname), *user = or_empty(s->username);
+    size_t host_len = strlen(host), user_len = strlen(user);
+    if (host_len > SNAPSHOT_STR_MAX)
+        return vault_fail(VAULT_E_INVALID,
+                          "snapshot: hostname longer than 65535 bytes");
+    if (user_len > SNAPSHOT_STR_MAX)
+        return vault_fail(VAULT_E_INVALID,
+                          "snapshot: username longer than 65535 bytes");
+    uint64_t total = SNAPSHOT_FIXED_BYTES + host_len + user_len;
+    vault_error rc = prepare_list(s->paths, s->n_paths, 0, &total);
+    if (rc == VAULT_OK)
+        rc = prepare_list(s->tags, s->n_tags, 1, &total);
+    if (rc != VAULT_OK)
+        return rc;
+    if (total > SNAPSHOT_RECORD_MAX_BYTES)
+        return vault_fail(VAULT_E_INVALID,
+                          "snapshot: encoding exceeds %u bytes",
+                          SNAPSHOT_RECORD_MAX_BYTES);
+
+    uint8_t *buf = malloc((size_t)total);
+    if (!buf)
+        return vault_fail(VAULT_E_NOMEM, "snapshot_encode: out of memory");
+    uint8_t *w = buf;
+    w = put_u8(w, SNAPSHOT_FORMAT_VERSION);
+    w = put_u64(w, (uint64_t)s->time_sec);
+    w = put_u32(w, s->time_nsec);
+    w = put_bytes(w, s->tree, CHUNK_ID_BYTES);
+    w = put_str16(w, host, host_len);
+    w = put_str16(w, user, user_len);
+    w = put_u16(w, (uint16_t)s->n_paths);
+    for (uint32_t j = 0; j < s->n_paths; j++)
+        w = put_str16(w, s->paths[j], strlen(s->paths[j]));
+    w = put_u16(w, (uint16_t)s->n_tags);
+    for (uint32_t j = 0; j < s->n_tags; j++)
+        w = put_str16(w, s->tags[j], strlen(s->tags[j]));
+    w = put_u64(w, s->files);
+    w = put_u64(w, s->dirs);
+    w = put_u64(w, s->bytes_read);
+    w = put_u64(w, s->bytes_added);
+    assert((uint64_t)(w - buf) == total);
+    *out = buf;
+    *out_len = (size_t)total;
+    return VAULT_OK;
+}
+
+/* Reads a u16 count and that many paths or tags into *items. */
+static vault_error decode_list(reader *r, int is_tag, char ***items,
+                               uint32_t *n_items)
+{
+    const char *what = is_tag ? "tag" : "path";
+    uint16_t n;
+    if (!rd_u16(r, &n))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated %s count",
+                          what);
+    /* Checked before the allocation it sizes. */
+    if (n > r->left / SNAPSHOT_ITEM_MIN_BYTES)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "snapshot: %u %ss cannot fit in %zu bytes",
+                          (unsigned)n, what, r->left);
+    if (n == 0)
+        return VAULT_OK;
+    if (!(*items = calloc(n, sizeof **items)))
+        return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+    *n_items = n; /* all NULL: snapshot_clear copes */
+    for (uint32_t j = 0; j < n; j++) {
+        const uint8_t *s;
+        size_t len;
+        if (!rd_str16(r, &s, &len))
+            return vault_fail(VAULT_E_CORRUPT,
+                              "snapshot %s %" PRIu32 ": truncated", what, j);
+        const char *why = snapshot_item_rule(s, len, is_tag);
+        if (why)
+            return vault_fail(VAULT_E_CORRUPT, "snapshot %s %" PRIu32 ": %s",
+                              what, j, why);
+        if (!((*items)[j] = dup_str(s, len)))
+            return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+    }
+    return VAULT_OK;
+}
+
+/* Reads a str16 that must hold no NUL into a new string. */
+static vault_error decode_text(reader *r, const char *what, char **out)
+{
+    const uint8_t *s;
+    size_t len;
+    if (!rd_str16(r, &s, &len))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated %s", what);
+    if (memchr(s, '\0', len))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: %s contains NUL",
+                          what);
+    if (!(*out = dup_str(s, len)))
+        return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+    return VAULT_OK;
+}
+
+static vault_error decode_snapshot(reader *r, snapshot_record *s)
+{
+    uint8_t version;
+    const uint8_t *id;
+    vault_error rc;
+    if (!rd_u8(r, &version))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
+    if (version != SNAPSHOT_FORMAT_VERSION)
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: unknown version %u",
+                          (unsigned)version);
+    if (!rd_i64(r, &s->time_sec) || !rd_u32(r, &s->time_nsec) ||
+        !rd_bytes(r, CHUNK_ID_BYTES, &id))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
+    if (s->time_nsec >= NSEC_PER_SEC)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "snapshot: time_nsec not below 1000000000");
+    memcpy(s->tree, id, CHUNK_ID_BYTES);
+    if ((rc = decode_text(r, "hostname", &s->hostname)) != VAULT_OK ||
+        (rc = decode_text(r, "username", &s->username)) != VAULT_OK ||
+        (rc = decode_list(r, 0, &s->paths, &s->n_paths)) != VAULT_OK ||
+        (rc = decode_list(r, 1, &s->tags, &s->n_tags)) != VAULT_OK)
+        return rc;
+    if (!rd_u64(r, &s->files) || !rd_u64(r, &s->dirs) ||
+        !rd_u64(r, &s->bytes_read) || !rd_u64(r, &s->bytes_added))
+        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated counters");
+    if (r->left)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "snapshot: %zu trailing bytes after the counters",
+                          r->left);
+    return VAULT_OK;
+}
+
+vault_error snapshot_decode(const uint8_t *data, size_t len,
+                            snapshot_record *out)
+{
+    if (!out)
+        return vault_fail(VAULT_E_INVALID, "snapshot_decode: no output");
+    memset(out, 0, sizeof *out);
+    if (!data && len)
+        return vault_fail(VAULT_E_INVALID, "snapshot_decode: no input");
+    if (len > SNAPSHOT_RECORD_MAX_BYTES)
+        return vault_fail(VAULT_E_CORRUPT,
+                          "snapshot: %zu bytes, over the %u-byte limit", len,
+                          SNAPSHOT_RECORD_MAX_BYTES);
+    reader r = {data, len};
+    snapshot_record s;
+    memset(&s, 0, sizeof s);
+    vault_error rc = decode_snapshot(&r, &s);
+    if (rc != VAULT_OK) {
+        snapshot_clear(&s);
+        return rc;
+    }
+    *out = s;
+    return VAULT_OK;
+}
+
+void snapshot_clear(snapshot_record *s)
+{
+    if (!s)
+        return;
+    free(s->hostname);
+    free(s->username);
+    if (s->paths) {
+        for (uint32_t j = 0; j < s->n_paths; j++)
+            free(s->paths[j]);
+        free(s->paths);
+    }
+    if (s->tags) {
+        for (uint32_t j = 0; j < s->n_tags; j++)
+            free(s->tags[j]);
+        free(s->tags);
+    }
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,84 @@
+/*
+ * restore.h - turning a snapshot's trees back into files, safely, or into
+ * a pax tar stream.  Private.  Format spec: "Extraction rules".
+ *
+ * Everything read comes from a vault that may be hostile, so restoring
+ * never writes outside the target directory: names are single components
+ * (checked again here), directories are walked with openat(O_NOFOLLOW |
+ * O_DIRECTORY) from a descriptor of the target, never through a symlink,
+ * and each file is written under a temporary name and renamed into place
+ * only after all its chunks verified.
+ */
+#ifndef VAULT_RESTORE_H
+#define VAULT_RESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/tree.h"
+#include "vault.h"
+
+/* Where trees and chunks come from: the vault, or a test's fake. */
+typedef struct restore_source {
+    /* Decodes the tree blob with this ID into *out (tree_clear frees). */
+    vault_error (*load_tree)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out);
+    /* The verified plaintext of a data chunk; *data malloc'ed. */
+    vault_error (*load_chunk)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint8_t **data, size_t *len);
+    /* Optional (NULL: every chunk is loaded).  A chunk's length, without
+     * reading it, and whether it is all zeros - known from its ID alone,
+     * IDs being hashes of the content.  Such chunks are not loaded: in
+     * directory mode they become holes, in tar mode holes in the entry's
+     * sparse map.  Called from the same threads as load_chunk. */
+    vault_error (*chunk_size)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint32_t *len, int *zero);
+    void *ctx;
+} restore_source;
+
+/* Told about every item that failed; restoring goes on with the rest. */
+typedef void (*restore_error_fn)(void *ctx, const char *path,
+                                 vault_error code, const char *detail);
+
+typedef struct restore_options {
+    const char *target_dir; /* files: created if absent (one level) */
+    int tar_fd;             /* >= 0: write a pax tar stream here instead */
+    int overwrite;          /* replace existing files (never directories
+                               with files, never through symlinks) */
+    int restore_owner;      /* chown to uid/gid (when running as root) */
+    /* Only these snapshot paths and what is below them (NULL: all).
+     * Paths are '/'-separated from the snapshot's root, e.g.
+     * "home/ann/docs" (a leading '/' is ignored). */
+    const char *const *include;
+    size_t n_include;
+    restore_error_fn on_error;
+    void *on_error_ctx;
+    /* Directory mode: threads restoring files besides the caller's (0:
+     * none).  load_chunk and on_error are then called from them (never
+     * two on_error at once); load_chunk must be thread-safe. */
+    unsigned workers;
+} restore_options;
+
+/* Directories restore keeps open at most (besides those the walk is
+ * in) while their files are still being written: leaving a directory,
+ * the walker goes on without waiting for its files unless this many are
+ * open. */
+#define RESTORE_OPEN_DIRS_MAX 128
+
+typedef struct restore_stats {
+    uint64_t files, dirs, symlinks, others; /* items restored */
+    uint64_t bytes;                         /* file content bytes written */
+    uint64_t errors;                        /* items that failed */
+} restore_stats;
+
+/*
+ * Restores the tree with ID root.  Returns VAULT_OK when everything was
+ * restored, VAULT_E_PARTIAL when some items failed (each reported through
+ * on_error and counted), or an error that stopped everything (target
+ * unusable, a tar write failed, out of memory).
+ */
+vault_error restore_run(const restore_source *src,
+                        const uint8_t root[CHUNK_ID_BYTES],
+                        const restore_options *opt, restore_stats *stats);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * filecache.c - the local files cache (see filecache.h).
+ *
+ * File layout: "VFCACHE2" | record* | mac (32)
+ *   record = path_len u32 | path | size u64 | inode u64 | device u64 |
+ *            mtime_sec i64 | mtime_nsec u32 | ctime_sec i64 |
+ *            ctime_nsec u32 | flags u32 | n u32 | n × chunk ID
+ *   flags: bit 0 = the file had extended attributes
+ * (VFCACHE1, without flags, is ignored: the next add starts afresh.)
+ *   mac = BLAKE2b-256(key = KDF(dedup secret, "files cache"), all before)
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "repo/filecache.h"
+#include "common/internal.h"
+
+#define CACHE_MAGIC "VFCACHE2"
+#define CACHE_MAX_BYTES (1ull << 32)
+#define RECORD_FIXED 56 /* size .. n */
+#define FLAG_XATTRS 1u
+
+struct filecache {
+    char *path;               /* the cache file; NULL: disabled */
+    uint8_t key[SECRET_BYTES];
+    uint8_t *old;             /* the loaded file */
+    size_t old_len;
+    uint32_t *table;          /* offsets + 1 of old records; pow2 size */
+    size_t table_size;
+    uint8_t *fresh;           /* records of this run */
+    size_t fresh_len, fresh_cap;
+};
+
+static size_t str_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: paths are local data */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* Validates record bounds; returns its length or 0 when malformed. */
+static size_t record_len(const uint8_t *p, size_t avail)
+{
+    if (avail < 4)
+        return 0;
+    uint64_t path_len = load_le32(p);
+    if (path_len == 0 || path_len > PATH_MAX || avail < 4 + path_len + RECORD_FIXED)
+        return 0;
+    uint64_t n = load_le32(p + 4 + path_len + RECORD_FIXED - 4);
+    uint64_t total = 4 + path_len + RECORD_FIXED + n * CHUNK_ID_BYTES;
+    return total <= avail ? (size_t)total : 0;
+}
+
+static void load_old(filecache *c)
+{
+    uint8_t *data;
+    size_t len;
+    if (vault_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
+        return; /* no cache yet, or unreadable: start afresh */
+    uint8_t mac[32];
+    if (len < 8 + 32 || memcmp(data, CACHE_MAGIC, 8) != 0)
+        goto drop;
+    crypto_generichash(mac, 32, data, len - 32, c->key, SECRET_BYTES);
+    if (sodium_memcmp(mac, data + len - 32, 32) != 0)
+        goto drop;
+    size_t body_end = len - 32, count = 0;
+    for (size_t off = 8; off < body_end; count++) {
+        size_t n = record_len(data + off, body_end - off);
+        if (!n)
+            goto drop;
+        off += n;
+    }
+    size_t size = 16;
+    while (size < count * 2)
+        size *= 2;
+    c->table = calloc(size, sizeof *c->table);
+    if (!c->table || body_end > UINT32_MAX)
+        goto drop;
+    c->table_size = size;
+    for (size_t off = 8; off < body_end;) {
+        size_t plen = load_le32(data + off);
+        size_t h = str_hash((const char *)data + off + 4, plen) & (size - 1);
+        while (c->table[h])
+            h = (h + 1) & (size - 1);
+        c->table[h] = (uint32_t)off + 1;
+        off += record_len(data + off, body_end - off);
+    }
+    c->old = data;
+    c->old_len = body_end;
+    return;
+drop:
+    free(c->table);
+    c->table = NULL;
+    free(data);
+}
+
+vault_error filecache_open(const char *dir, const keyring *k, filecache **out)
+{
+    *out = NULL;
+    filecache *c = calloc(1, sizeof *c);
+    if (!c)
+        return vault_fail(VAULT_E_NOMEM, "out of memory");
+    vault_kdf(c->key, k->dedup_secret, "files cache");
+    if (dir && dir[0]) {
+        char hex[65], path[PATH_MAX];
+        vault_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
+        int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
+        if (n > 0 && (size_t)n < sizeof path) {
+            /* Make the folders (ignore EEXIST); a failure only means no
+             * cache. */
+            char tmp[PATH_MAX];
+            memcpy(tmp, path, (size_t)n + 1);
+            for (char *s = tmp + 1; *s; s++)
+                if (*s == '/') {
+                    *s = '\0';
+                    mkdir(tmp, 0700);
+                    *s = '/';
+                }
+            mkdir(tmp, 0700);
+            if (snprintf(tmp, sizeof tmp, "%s/files", path) <
+                (int)sizeof tmp)
+                c->path = strdup(tmp);
+        }
+    }
+    if (c->path)
+        load_old(c);
+    *out = c;
+    return VAULT_OK;
+}
+
+const uint8_t *filecache_lookup(const filecache *c, const char *path,
+                                const filecache_key *key, uint32_t *n_ids,
+                                int *has_xattrs)
+{
+    if (!c->table)
+        return NULL;
+    size_t plen = strlen(path), mask = c->table_size - 1;
+    for (size_t h = str_hash(path, plen) & mask;; h = (h + 1) & mask) {
+        uint32_t v = c->table[h];
+        if (!v)
+            return NULL;
+        const uint8_t *p = c->old + v - 1;
+        if (load_le32(p) != plen || memcmp(p + 4, path, plen) != 0)
+            continue;
+        p += 4 + plen;
+        if (load_le64(p) != key->size || load_le64(p + 8) != key->inode ||
+            load_le64(p + 16) != key->device ||
+            (int64_t)load_le64(p + 24) != key->mtime_sec ||
+            load_le32(p + 32) != key->mtime_nsec ||
+            (int64_t)load_le64(p + 36) != key->ctime_sec ||
+            load_le32(p + 44) != key->ctime_nsec)
+            return NULL;
+        *has_xattrs = (load_le32(p + 48) & FLAG_XATTRS) != 0;
+        *n_ids = load_le32(p + 52);
+        return p + 56;
+    }
+}
+
+vault_error filecache_record(filecache *c, const char *path,
+                             const filecache_key *key,
+                             const uint8_t *ids, uint32_t n_ids,
+                             int has_xattrs)
+{
+    if (!c->path)
+        return VAULT_OK;
+    size_t plen = strlen(path);
+    size_t need = 4 + plen + RECORD_FIXED + (size_t)n_ids * CHUNK_ID_BYTES;
+    if (plen == 0 || plen > PATH_MAX)
+        return VAULT_OK;
+    if (c->fresh_cap - c->fresh_len < need + 32) {
+        size_t cap = c->fresh_cap ? c->fresh_cap : 1u << 16;
+        while (cap - c->fresh_len < need + 32 + 8)
+            cap *= 2;
+        uint8_t *p = realloc(c->fresh, cap);
+        if (!p)
+            return vault_fail(VAULT_E_NOMEM, "files cache: out of memory");
+        if (!c->fresh) {
+            memcpy(p, CACHE_MAGIC, 8);
+            c->fresh_len = 8;
+        }
+        c->fresh = p;
+        c->fresh_cap = cap;
+    }
+    uint8_t *p = c->fresh + c->fresh_len;
+    store_le32(p, (uint32_t)plen);
+    memcpy(p + 4, path, plen);
+    p += 4 + plen;
+    store_le64(p, key->size);
+    store_le64(p + 8, key->inode);
+    store_le64(p + 16, key->device);
+    store_le64(p + 24, (uint64_t)key->mtime_sec);
+    store_le32(p + 32, key->mtime_nsec);
+    store_le64(p + 36, (uint64_t)key->ctime_sec);
+    store_le32(p + 44, key->ctime_nsec);
+    store_le32(p + 48, has_xattrs ? FLAG_XATTRS : 0);
+    store_le32(p + 52, n_ids);
+    if (n_ids)
+        memcpy(p + 56, ids, (size_t)n_ids * CHUNK_ID_BYTES);
+    c->fresh_len += need;
+    return VAULT_OK;
+}
+
+vault_error filecache_save(filecache *c)
+{
+    if (!c->path || !c->fresh)
+        return VAULT_OK;
+    crypto_generichash(c->fresh + c->fresh_len, 32, c->fresh, c->fresh_len,
+                       c->key, SECRET_BYTES);
+    return vault_write_file_atomic(c->path, c->fresh, c->fresh_len + 32, 0600,
+                                   0);
+}
+
+void filecache_free(filecache *c)
+{
+    if (!c)
+        return;
+    free(c->path);
+    free(c->old);
+    free(c->table);
+    free(c->fresh);
+    sodium_memzero(c->key, sizeof c->key);
+    free(c);
+}
