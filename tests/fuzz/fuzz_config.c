@@ -1,6 +1,6 @@
 /*
- * fuzz_config.c - libFuzzer target for the config object (config_parse
- * and config_verify in vault/src/keys.c), with one fixed test keyring.
+ * fuzz_config.c - libFuzzer target for the config object (vlt_config_parse
+ * and vlt_config_verify in vault/src/keys.c), with one fixed test keyring.
  *
  * The first input byte picks the mode:
  *   even: the rest is a config object as stored; without this keyring's
@@ -31,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (vault_global_init() != VAULT_OK || keyring_generate(&test_keys))
+    if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&test_keys))
         abort();
     return 0;
 }
@@ -45,12 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     uint8_t id[VAULT_ID_BYTES];
     if (!(mode & 1)) {
-        vault_error parsed = config_parse(data, size, id);
-        vault_error verified = config_verify(test_keys, data, size);
+        vault_error parsed = vlt_config_parse(data, size, id);
+        vault_error verified = vlt_config_verify(test_keys, data, size);
         /* Without the MAC nothing verifies; a parse failure stays one. */
         if (verified == VAULT_OK && size == CONFIG_BYTES) {
             uint8_t good[CONFIG_BYTES];
-            config_encode(test_keys, good);
+            vlt_config_encode(test_keys, good);
             if (memcmp(good, data, CONFIG_BYTES) != 0)
                 abort(); /* only this vault's own config verifies */
         }
@@ -64,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(cfg + 12, test_keys->vault_id, VAULT_ID_BYTES);
     crypto_generichash(cfg + 56, 32, cfg, 56, test_keys->config_mac_key,
                        SECRET_BYTES);
-    vault_error parsed = config_parse(cfg, sizeof cfg, id);
-    vault_error verified = config_verify(test_keys, cfg, sizeof cfg);
+    vault_error parsed = vlt_config_parse(cfg, sizeof cfg, id);
+    vault_error verified = vlt_config_verify(test_keys, cfg, sizeof cfg);
     if (verified == VAULT_OK &&
         (parsed != VAULT_OK ||
          memcmp(id, test_keys->vault_id, VAULT_ID_BYTES) != 0))

@@ -1,15 +1,15 @@
 /*
  * fuzz_envelope.c - libFuzzer target for the envelope payload parser
- * (envelope_payload_decode in vault/src/keys.c).
+ * (vlt_envelope_payload_decode in vault/src/keys.c).
  *
  * The payload is the plaintext inside a member's age envelope, so no key
  * is needed to reach the parser.  Besides "never crash, never leak", the
  * target checks canonical form: an accepted payload re-encodes (with
- * envelope_payload_encode) to exactly the input bytes.
+ * vlt_envelope_payload_encode) to exactly the input bytes.
  *
  * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
  * tests/fuzz/corpus/envelope/ by ctest in every build (tests/fuzz/README.md).
- * Seeds: payloads made with envelope_payload_encode (gen_fuzz_seeds.c).
+ * Seeds: payloads made with vlt_envelope_payload_encode (gen_fuzz_seeds.c).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     keyring *k = NULL;
     char *member = NULL;
     int64_t created = 0;
-    vault_error rc = envelope_payload_decode(data, size, &k, &member,
-                                             &created);
+    vault_error rc = vlt_envelope_payload_decode(data, size, &k, &member,
+                                                 &created);
     if (rc != VAULT_OK) {
         if (k || member)
             abort(); /* a failed decode hands nothing out */
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *text = NULL;
     size_t len = 0;
-    rc = envelope_payload_encode(k, k->role, member, created, &text, &len);
+    rc = vlt_envelope_payload_encode(k, k->role, member, created, &text, &len);
     if (rc != VAULT_OK || len != size || memcmp(text, data, size) != 0) {
         fprintf(stderr, "accepted a payload that does not re-encode to "
                         "itself: %s\n",
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     free(text);
-    keyring_free(k);
+    vlt_keyring_free(k);
     free(member);
     return 0;
 }

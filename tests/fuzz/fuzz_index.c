@@ -1,6 +1,6 @@
 /*
  * fuzz_index.c - libFuzzer target for index segments, loaded the way a
- * vault loads them (index_load in vault/src/pack.c over an in-memory
+ * vault loads them (vlt_index_load in vault/src/pack.c over an in-memory
  * backend), with one fixed test keyring.
  *
  * The object is saved under the SHA-256 of its bytes, so the name check
@@ -39,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (vault_global_init() != VAULT_OK || keyring_generate(&test_keys))
+    if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&test_keys))
         abort();
     return 0;
 }
@@ -53,7 +53,7 @@ static uint8_t *seal(const uint8_t *body, size_t body_len, size_t *out_len)
     memcpy(p, INDEX_MAGIC, 8);
     memset(p + 8, 0, 4); /* epoch 0 */
     randombytes_buf(p + 12, AEAD_NONCE);
-    vault_kdf(key, keyring_current(test_keys)->write_key, "index");
+    vlt_kdf(key, vlt_keyring_current(test_keys)->write_key, "index");
     crypto_aead_xchacha20poly1305_ietf_encrypt(p + HEADER, NULL, body,
                                                body_len, p, HEADER, NULL,
                                                p + 12, key);
@@ -80,23 +80,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = size;
     }
     backend *be;
-    if (backend_memory_open(&be) != VAULT_OK)
+    if (vlt_backend_memory_open(&be) != VAULT_OK)
         abort();
     char name[65];
-    object_name(seg, len, name);
+    vlt_object_name(seg, len, name);
     if (backend_save(be, BACKEND_INDEX, name, seg, len) != VAULT_OK)
         abort();
     free(seg);
     vault_index ix;
-    index_init(&ix);
-    if (index_load(&ix, be, test_keys) == VAULT_OK) {
+    vlt_index_init(&ix);
+    if (vlt_index_load(&ix, be, test_keys) == VAULT_OK) {
         for (size_t i = 0; i < ix.n_slots; i++) {
-            if (index_find(&ix, ix.slots[i].id) != &ix.slots[i] ||
+            if (vlt_index_find(&ix, ix.slots[i].id) != &ix.slots[i] ||
                 ix.slots[i].pack >= ix.n_packs)
                 abort();
         }
     }
-    index_free(&ix);
+    vlt_index_free(&ix);
     backend_close(be);
     return 0;
 }

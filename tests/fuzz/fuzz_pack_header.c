@@ -1,8 +1,8 @@
 /*
  * fuzz_pack_header.c - libFuzzer target for what a reader does with a
  * pack before it trusts a blob (vault/src/repo.c: pack_key_get,
- * pack_trailer_verify, repo_load_blob): pack_key_from_header on the
- * header, pack_check_trailer on the sealed trailer, then blob_open
+ * pack_trailer_verify, vlt_repo_load_blob): vlt_pack_key_from_header on the
+ * header, vlt_pack_check_trailer on the sealed trailer, then vlt_blob_open
  * (authentication, zstd, chunk ID) on one blob.  One fixed test keyring
  * with two key epochs, so epoch 0 and 1 exist and the others do not.
  *
@@ -20,13 +20,13 @@
  *     42 stored bytes (zstd frame if flags has BLOB_FLAG_ZSTD)
  *
  *   The entry is first held to what entry_decode would let through (the
- *   reader never hands blob_open anything else).  Mode bits:
+ *   reader never hands vlt_blob_open anything else).  Mode bits:
  *     bit 1: the target puts the right chunk ID in (it decompresses the
- *            stored bytes itself): blob_open must then succeed exactly
+ *            stored bytes itself): vlt_blob_open must then succeed exactly
  *            when the target's own ZSTD_decompress gives raw length bytes.
  *     bit 2: the target flips one stored ciphertext bit: nothing may open.
  *     bit 3: the sealed trailer's count says 2 for its one entry:
- *            pack_check_trailer must refuse it, so nothing may open.
+ *            vlt_pack_check_trailer must refuse it, so nothing may open.
  *
  * Build: cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang (tests/fuzz/README.md).
  */
@@ -57,10 +57,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     keyring *first;
-    if (vault_global_init() != VAULT_OK || keyring_generate(&first) ||
-        keyring_new_epoch(first, &test_keys))
+    if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&first) ||
+        vlt_keyring_new_epoch(first, &test_keys))
         abort();
-    keyring_free(first);
+    vlt_keyring_free(first);
     return 0;
 }
 
@@ -86,7 +86,7 @@ static vault_error read_pack(const uint8_t *pack, size_t len,
 {
     *raw = NULL;
     uint8_t key[SECRET_BYTES];
-    vault_error rc = pack_key_from_header(
+    vault_error rc = vlt_pack_key_from_header(
         test_keys, pack, len < PACK_HEADER_BYTES ? len : PACK_HEADER_BYTES,
         key);
     if (rc != VAULT_OK)
@@ -97,20 +97,20 @@ static vault_error read_pack(const uint8_t *pack, size_t len,
     uint32_t trailer_len = le32(pack + len - 4);
     if (trailer_len > len - 4 - PACK_HEADER_BYTES)
         return VAULT_E_CORRUPT;
-    rc = pack_check_trailer(key, pack, pack + len - 4 - trailer_len,
-                            trailer_len);
+    rc = vlt_pack_check_trailer(key, pack, pack + len - 4 - trailer_len,
+                                trailer_len);
     if (rc != VAULT_OK || !e)
         return rc;
-    /* repo_load_blob loads exactly e->length bytes at e->offset */
+    /* vlt_repo_load_blob loads exactly e->length bytes at e->offset */
     if ((uint64_t)e->offset + e->length > len)
         return VAULT_E_CORRUPT;
-    /* One context for every input, as repo_load_blob reuses them: one
+    /* One context for every input, as vlt_repo_load_blob reuses them: one
      * that met a bad frame must still be right for the next. */
     static ZSTD_DCtx *dctx;
     if (!dctx)
         dctx = ZSTD_createDCtx();
-    rc = blob_open(test_keys, key, e, pack + e->offset, e->length, dctx,
-                   raw);
+    rc = vlt_blob_open(test_keys, key, e, pack + e->offset, e->length, dctx,
+                       raw);
     sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK && *raw)
         abort(); /* a failed open hands nothing out */
@@ -152,7 +152,7 @@ static int sealed_mode(uint8_t mode, const uint8_t *data, size_t size)
     if (!entry_plausible(&e))
         return 0;
 
-    /* What blob_open should produce, by the target's own means. */
+    /* What vlt_blob_open should produce, by the target's own means. */
     uint8_t *expect = NULL;
     int expect_ok = 1;
     if (e.flags & BLOB_FLAG_ZSTD) {
@@ -168,8 +168,8 @@ static int sealed_mode(uint8_t mode, const uint8_t *data, size_t size)
         memcpy(expect, stored, stored_len);
     }
     if ((mode & 2) && expect_ok)
-        chunk_id_compute(test_keys, (blob_type)e.type, expect, e.raw_len,
-                         e.id);
+        vlt_chunk_id_compute(test_keys, (blob_type)e.type, expect, e.raw_len,
+                             e.id);
 
     /* header | blob | trailer (the one entry) | trailer length */
     size_t body = 4 + PACK_ENTRY_BYTES;
@@ -180,9 +180,9 @@ static int sealed_mode(uint8_t mode, const uint8_t *data, size_t size)
         abort();
     memcpy(pack, PACK_MAGIC, 8);
     put_le32(pack + 8, epoch);
-    const key_epoch *ep = keyring_epoch(test_keys, epoch);
+    const key_epoch *ep = vlt_keyring_epoch(test_keys, epoch);
     int epoch_known = ep != NULL;
-    if (seal_key_new(ep ? ep : keyring_epoch(test_keys, 0), "vault/v1 pack",
+    if (vlt_seal_key_new(ep ? ep : vlt_keyring_epoch(test_keys, 0), "vault/v1 pack",
                      pack + 12, key) != VAULT_OK)
         abort();
     uint8_t ad[sizeof BLOB_AD_LABEL + CHUNK_ID_BYTES];
@@ -221,7 +221,7 @@ static int sealed_mode(uint8_t mode, const uint8_t *data, size_t size)
         /* Opened: the key, the bytes and the ID were all right. */
         if (!epoch_known || (mode & 12) || !expect_ok ||
             memcmp(raw, expect, e.raw_len) != 0) {
-            fprintf(stderr, "blob_open accepted a blob it should not\n");
+            fprintf(stderr, "vlt_blob_open accepted a blob it should not\n");
             abort();
         }
     } else if (epoch_known && !(mode & 12) && (mode & 2) && expect_ok) {
@@ -245,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode & 1)
         return sealed_mode(mode, data, size);
     /* A stored pack: sealed by some other keyring, it cannot get past
-     * pack_check_trailer here. */
+     * vlt_pack_check_trailer here. */
     uint8_t *copy = malloc(size ? size : 1);
     if (!copy)
         abort();

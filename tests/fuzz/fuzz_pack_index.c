@@ -1,7 +1,7 @@
 /*
  * fuzz_pack_index.c - libFuzzer target for a pack's own index
- * (pack_read_index in vault/src/pack.c) and, for what it accepts,
- * blob_open on every entry, with one fixed test keyring.
+ * (vlt_pack_read_index in vault/src/pack.c) and, for what it accepts,
+ * vlt_blob_open on every entry, with one fixed test keyring.
  *
  * The first input byte picks the mode:
  *   even: the rest is a whole pack as stored.  Without this keyring's
@@ -37,7 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (vault_global_init() != VAULT_OK || keyring_generate(&test_keys))
+    if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&test_keys))
         abort();
     return 0;
 }
@@ -52,7 +52,7 @@ static uint8_t *seal(const uint8_t *plain, size_t plain_len, size_t *out_len)
         abort();
     memcpy(p, PACK_MAGIC, 8);
     memset(p + 8, 0, 4); /* epoch 0 */
-    if (seal_key_new(keyring_current(test_keys), "vault/v1 pack", p + 12,
+    if (vlt_seal_key_new(vlt_keyring_current(test_keys), "vault/v1 pack", p + 12,
                      key) != VAULT_OK)
         abort();
     memset(p + PACK_HEADER_BYTES, 0xA5, FILLER);
@@ -91,16 +91,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     pack_entry *es = NULL;
     size_t n = 0;
-    if (pack_read_index(test_keys, pack, len, &es, &n) == VAULT_OK) {
+    if (vlt_pack_read_index(test_keys, pack, len, &es, &n) == VAULT_OK) {
         uint8_t key[SECRET_BYTES];
-        if (pack_key_from_header(test_keys, pack, len, key) != VAULT_OK)
+        if (vlt_pack_key_from_header(test_keys, pack, len, key) != VAULT_OK)
             abort(); /* the index authenticated under this very key */
         for (size_t i = 0; i < n; i++) {
-            /* pack_read_index promised the entry lies inside the pack */
+            /* vlt_pack_read_index promised the entry lies inside the pack */
             if ((uint64_t)es[i].offset + es[i].length > len)
                 abort();
             uint8_t *raw = NULL;
-            if (blob_open(test_keys, key, &es[i], pack + es[i].offset,
+            if (vlt_blob_open(test_keys, key, &es[i], pack + es[i].offset,
                           es[i].length, NULL, &raw) == VAULT_OK)
                 free(raw);
         }

@@ -1,7 +1,7 @@
 /*
  * fuzz_snapshot.c - libFuzzer target for snapshot objects, loaded the way
- * a vault loads them (repo_snapshot_load in vault/src/repo.c: name check,
- * header, unsealing, then snapshot_decode), with one fixed test keyring
+ * a vault loads them (vlt_repo_snapshot_load in vault/src/repo.c: name check,
+ * header, unsealing, then vlt_snapshot_decode), with one fixed test keyring
  * and an in-memory backend.
  *
  * The first input byte picks the mode:
@@ -10,7 +10,7 @@
  *         keys it exercises the header checks and the authenticate-then-
  *         reject path only.
  *   odd:  the rest is a snapshot record; the target seals it as
- *         repo_snapshot_save would, so snapshot_decode runs behind the
+ *         vlt_repo_snapshot_save would, so vlt_snapshot_decode runs behind the
  *         authentication.  An accepted record must re-encode to exactly
  *         those bytes (canonical form).
  *
@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (vault_global_init() != VAULT_OK || keyring_generate(&test_keys))
+    if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&test_keys))
         abort();
     return 0;
 }
@@ -51,7 +51,7 @@ static uint8_t *seal(const uint8_t *plain, size_t plain_len, size_t *out_len)
         abort();
     memcpy(p, SNAPSHOT_MAGIC, 8);
     memset(p + 8, 0, 4); /* epoch 0 */
-    if (seal_key_new(keyring_current(test_keys), "vault/v1 snapshot", p + 12,
+    if (vlt_seal_key_new(vlt_keyring_current(test_keys), "vault/v1 snapshot", p + 12,
                      key) != VAULT_OK)
         abort();
     randombytes_buf(p + 44, AEAD_NONCE);
@@ -81,28 +81,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(obj, data, size);
         len = size;
     }
-    /* just enough of a vault handle for repo_snapshot_load */
+    /* just enough of a vault handle for vlt_repo_snapshot_load */
     vault_t v;
     memset(&v, 0, sizeof v);
     v.keys = test_keys;
-    if (backend_memory_open(&v.be) != VAULT_OK)
+    if (vlt_backend_memory_open(&v.be) != VAULT_OK)
         abort();
     char name[65];
-    object_name(obj, len, name);
+    vlt_object_name(obj, len, name);
     if (backend_save(v.be, BACKEND_SNAPSHOTS, name, obj, len) != VAULT_OK)
         abort();
     free(obj);
     snapshot_record rec;
-    if (repo_snapshot_load(&v, name, &rec) == VAULT_OK) {
+    if (vlt_repo_snapshot_load(&v, name, &rec) == VAULT_OK) {
         if (mode & 1) {
             uint8_t *enc = NULL;
             size_t enc_len = 0;
-            if (snapshot_encode(&rec, &enc, &enc_len) != VAULT_OK ||
+            if (vlt_snapshot_encode(&rec, &enc, &enc_len) != VAULT_OK ||
                 enc_len != size || memcmp(enc, data, size) != 0)
                 abort(); /* accepted a non-canonical record */
             free(enc);
         }
-        snapshot_clear(&rec);
+        vlt_snapshot_clear(&rec);
     }
     backend_close(v.be);
     return 0;

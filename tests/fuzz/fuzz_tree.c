@@ -47,17 +47,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t enc_len = 0;
 
     tree t;
-    if (tree_decode(data, size, &t) == VAULT_OK) {
-        vault_error rc = tree_encode(&t, &enc, &enc_len);
+    if (vlt_tree_decode(data, size, &t) == VAULT_OK) {
+        vault_error rc = vlt_tree_encode(&t, &enc, &enc_len);
         check_same("tree", data, size, rc, enc, enc_len);
-        tree_clear(&t);
+        vlt_tree_clear(&t);
     }
 
     snapshot_record s;
-    if (snapshot_decode(data, size, &s) == VAULT_OK) {
-        vault_error rc = snapshot_encode(&s, &enc, &enc_len);
+    if (vlt_snapshot_decode(data, size, &s) == VAULT_OK) {
+        vault_error rc = vlt_snapshot_encode(&s, &enc, &enc_len);
         check_same("snapshot", data, size, rc, enc, enc_len);
-        snapshot_clear(&s);
+        vlt_snapshot_clear(&s);
     }
     return 0;
 }

@@ -140,9 +140,9 @@ static void envelope_seeds(const keyring *k, const char *tag,
     for (size_t i = 0; i < 3; i++) {
         char *text;
         size_t len;
-        check(envelope_payload_encode(k, roles[i], member, 1700000000, &text,
+        check(vlt_envelope_payload_encode(k, roles[i], member, 1700000000, &text,
                                       &len),
-              "envelope_payload_encode");
+              "vlt_envelope_payload_encode");
         char name[64];
         snprintf(name, sizeof name, "%s-%s", tag, names[i]);
         seed("envelope", name, NO_MODE, (const uint8_t *)text, len);
@@ -168,7 +168,7 @@ static void tree_seed(tree *t, const char *name)
 {
     uint8_t *enc;
     size_t len;
-    check(tree_encode(t, &enc, &len), "tree_encode");
+    check(vlt_tree_encode(t, &enc, &len), "vlt_tree_encode");
     seed("tree", name, NO_MODE, enc, len);
     free(enc);
 }
@@ -231,7 +231,7 @@ static void snapshot_seed(const snapshot_record *rec, const char *name)
 {
     uint8_t *enc;
     size_t len;
-    check(snapshot_encode(rec, &enc, &len), "snapshot_encode");
+    check(vlt_snapshot_encode(rec, &enc, &len), "vlt_snapshot_encode");
     seed("snapshot", name, 1, enc, len);
     seed("tree", name, NO_MODE, enc, len); /* fuzz_tree decodes both */
     free(enc);
@@ -262,16 +262,16 @@ static uint8_t *make_pack(const keyring *k, size_t *len, pack_entry *es,
                           uint8_t pack_id[32])
 {
     backend *be;
-    check(backend_memory_open(&be), "backend_memory_open");
+    check(vlt_backend_memory_open(&be), "vlt_backend_memory_open");
     pack_writer pw;
     memset(&pw, 0, sizeof pw);
-    check(pack_writer_begin(&pw, k), "pack_writer_begin");
+    check(vlt_pack_writer_begin(&pw, k), "vlt_pack_writer_begin");
     static const uint8_t data[] = "hello, vault\n";
     uint8_t id[CHUNK_ID_BYTES];
-    chunk_id_compute(k, BLOB_DATA, data, sizeof data - 1, id);
-    check(pack_writer_add(&pw, BLOB_DATA, id, 0, data, sizeof data - 1,
+    vlt_chunk_id_compute(k, BLOB_DATA, data, sizeof data - 1, id);
+    check(vlt_pack_writer_add(&pw, BLOB_DATA, id, 0, data, sizeof data - 1,
                           sizeof data - 1),
-          "pack_writer_add");
+          "vlt_pack_writer_add");
     uint8_t raw[600];
     for (size_t i = 0; i < sizeof raw; i++)
         raw[i] = (uint8_t)(i % 7);
@@ -279,15 +279,15 @@ static uint8_t *make_pack(const keyring *k, size_t *len, pack_entry *es,
     size_t zl = ZSTD_compress(z, sizeof z, raw, sizeof raw, 3);
     if (ZSTD_isError(zl))
         exit(1);
-    chunk_id_compute(k, BLOB_TREE, raw, sizeof raw, id);
-    check(pack_writer_add(&pw, BLOB_TREE, id, BLOB_FLAG_ZSTD, z, zl,
+    vlt_chunk_id_compute(k, BLOB_TREE, raw, sizeof raw, id);
+    check(vlt_pack_writer_add(&pw, BLOB_TREE, id, BLOB_FLAG_ZSTD, z, zl,
                           sizeof raw),
-          "pack_writer_add");
+          "vlt_pack_writer_add");
     memcpy(es, pw.entries, 2 * sizeof *es);
-    check(pack_writer_finish(&pw, be, pack_id), "pack_writer_finish");
-    pack_writer_free(&pw);
+    check(vlt_pack_writer_finish(&pw, be, pack_id), "vlt_pack_writer_finish");
+    vlt_pack_writer_free(&pw);
     char name[65];
-    vault_hex_encode(pack_id, 32, name);
+    vlt_hex_encode(pack_id, 32, name);
     uint8_t *p;
     check(backend_load(be, BACKEND_DATA, name, 0, 0, PACK_MAX_BYTES, &p, len),
           "backend_load pack");
@@ -300,12 +300,12 @@ static uint8_t *make_segment(const keyring *k, const uint8_t pack_id[32],
                              const pack_entry *es, size_t n, size_t *len)
 {
     backend *be;
-    check(backend_memory_open(&be), "backend_memory_open");
+    check(vlt_backend_memory_open(&be), "vlt_backend_memory_open");
     size_t starts[2] = {0, n};
-    check(index_segment_save(be, k, pack_id, 1, starts, es),
-          "index_segment_save");
+    check(vlt_index_segment_save(be, k, pack_id, 1, starts, es),
+          "vlt_index_segment_save");
     name_list names = {0};
-    check(backend_list_names(be, BACKEND_INDEX, &names), "backend_list_names");
+    check(vlt_backend_list_names(be, BACKEND_INDEX, &names), "vlt_backend_list_names");
     if (names.n != 1)
         exit(1);
     uint8_t *p;
@@ -470,7 +470,7 @@ static void vector_seeds(const char *dir)
     /* snapshots: stored, and their records */
     char(*names)[65];
     size_t n;
-    check(repo_snapshot_names(v, &names, &n), "snapshot names");
+    check(vlt_repo_snapshot_names(v, &names, &n), "snapshot names");
     for (size_t i = 0; i < n; i++) {
         char name[80];
         check(backend_load(v->be, BACKEND_SNAPSHOTS, names[i], 0, 0,
@@ -480,16 +480,16 @@ static void vector_seeds(const char *dir)
         seed("snapshot", name, 0, p, len);
         free(p);
         snapshot_record rec;
-        check(repo_snapshot_load(v, names[i], &rec), "snapshot");
+        check(vlt_repo_snapshot_load(v, names[i], &rec), "snapshot");
         snprintf(name, sizeof name, "vector-%.12s-record", names[i]);
         snapshot_seed(&rec, name);
-        snapshot_clear(&rec);
+        vlt_snapshot_clear(&rec);
     }
     free(names);
 
     /* index segments: stored, and their bodies */
     name_list ix = {0};
-    check(backend_list_names(v->be, BACKEND_INDEX, &ix), "index names");
+    check(vlt_backend_list_names(v->be, BACKEND_INDEX, &ix), "index names");
     for (size_t i = 0; i < ix.n; i++) {
         char name[80];
         check(backend_load(v->be, BACKEND_INDEX, ix.names[i], 0, 0,
@@ -498,11 +498,11 @@ static void vector_seeds(const char *dir)
         snprintf(name, sizeof name, "vector-%.12s", ix.names[i]);
         seed("index", name, 0, p, len);
         const key_epoch *ep = len > 36 + AEAD_TAG
-                                  ? keyring_epoch(v->keys, le32(p + 8))
+                                  ? vlt_keyring_epoch(v->keys, le32(p + 8))
                                   : NULL;
         uint8_t key[SECRET_BYTES];
         if (ep) {
-            vault_kdf(key, ep->write_key, "index");
+            vlt_kdf(key, ep->write_key, "index");
             size_t body_len = len - 36 - AEAD_TAG;
             uint8_t *body = xmalloc(body_len);
             if (crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -520,7 +520,7 @@ static void vector_seeds(const char *dir)
 
     /* packs: stored, their own index, their blobs */
     name_list packs = {0};
-    check(backend_list_names(v->be, BACKEND_DATA, &packs), "pack names");
+    check(vlt_backend_list_names(v->be, BACKEND_DATA, &packs), "pack names");
     for (size_t i = 0; i < packs.n; i++) {
         char name[80];
         check(backend_load(v->be, BACKEND_DATA, packs.names[i], 0, 0,
@@ -532,8 +532,8 @@ static void vector_seeds(const char *dir)
         pack_entry *es;
         size_t ne;
         uint8_t key[SECRET_BYTES];
-        check(pack_read_index(v->keys, p, len, &es, &ne), "pack index");
-        check(pack_key_from_header(v->keys, p, len, key), "pack key");
+        check(vlt_pack_read_index(v->keys, p, len, &es, &ne), "pack index");
+        check(vlt_pack_key_from_header(v->keys, p, len, key), "pack key");
         size_t pl;
         uint8_t *plain = pack_index_plain(es, ne, &pl);
         snprintf(name, sizeof name, "vector-%.12s-index", packs.names[i]);
@@ -541,7 +541,7 @@ static void vector_seeds(const char *dir)
         free(plain);
         for (size_t j = 0; j < ne; j++) {
             uint8_t *raw;
-            check(blob_open(v->keys, key, &es[j], p + es[j].offset,
+            check(vlt_blob_open(v->keys, key, &es[j], p + es[j].offset,
                             es[j].length, NULL, &raw),
                   "blob");
             snprintf(name, sizeof name, "vector-%.12s-blob%zu",
@@ -576,9 +576,9 @@ int main(int argc, char **argv)
     check(vault_global_init(), "vault_global_init");
 
     keyring *k1, *k2, *k3;
-    check(keyring_generate(&k1), "keyring_generate");
-    check(keyring_new_epoch(k1, &k2), "keyring_new_epoch");
-    check(keyring_new_epoch(k2, &k3), "keyring_new_epoch");
+    check(vlt_keyring_generate(&k1), "vlt_keyring_generate");
+    check(vlt_keyring_new_epoch(k1, &k2), "vlt_keyring_new_epoch");
+    check(vlt_keyring_new_epoch(k2, &k3), "vlt_keyring_new_epoch");
     vault_identity_t *id;
     check(vault_identity_generate(&id), "vault_identity_generate");
     envelope_seeds(k1, "synthetic-1epoch", vault_identity_recipient(id));
@@ -587,14 +587,14 @@ int main(int argc, char **argv)
                    "xI9i2v2b2p1WkRrAxX3WvTq3y9");
     vault_identity_free(id);
     uint8_t cfg[CONFIG_BYTES];
-    config_encode(k1, cfg);
+    vlt_config_encode(k1, cfg);
     config_seeds(cfg, "synthetic");
     tree_seeds();
     snapshot_seeds();
     pack_seeds(k3);
-    keyring_free(k1);
-    keyring_free(k2);
-    keyring_free(k3);
+    vlt_keyring_free(k1);
+    vlt_keyring_free(k2);
+    vlt_keyring_free(k3);
 
     vector_seeds(argc > 2 ? argv[2]
                           : VAULT_SOURCE_DIR "/format-spec/vectors/vault-v1");

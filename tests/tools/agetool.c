@@ -81,14 +81,14 @@ static int write_all(const uint8_t *data, size_t len)
 static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
                            size_t *n_ids)
 {
-    if (age_ssh_is_private_key(text, len)) {
+    if (vlt_age_ssh_is_private_key(text, len)) {
         if (*n_ids == MAX_KEYS) {
             fprintf(stderr, "agetool: too many keys\n");
             return 1;
         }
         memset(&ids[*n_ids], 0, sizeof ids[*n_ids]);
         ids[*n_ids].kind = AGE_KIND_SSH_ED25519;
-        vault_error rc = age_ssh_parse_private_key(
+        vault_error rc = vlt_age_ssh_parse_private_key(
             text, len, ids[*n_ids].ssh_secret_key);
         if (rc != VAULT_OK)
             return fail(rc, "identity file");
@@ -110,8 +110,8 @@ static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
             }
             memset(&ids[*n_ids], 0, sizeof ids[*n_ids]);
             ids[*n_ids].kind = AGE_KIND_X25519;
-            vault_error rc = age_decode_identity(line, line_len,
-                                                 ids[*n_ids].secret_key);
+            vault_error rc = vlt_age_decode_identity(line, line_len,
+                                                     ids[*n_ids].secret_key);
             if (rc != VAULT_OK)
                 return fail(rc, "identity file");
             (*n_ids)++;
@@ -148,7 +148,7 @@ static int load_recipients(const char *path, age_recipient *to, size_t *n)
                 fprintf(stderr, "agetool: too many recipients\n");
                 bad = 1;
             } else {
-                vault_error rc = age_parse_recipient(line, line_len, &to[*n]);
+                vault_error rc = vlt_age_parse_recipient(line, line_len, &to[*n]);
                 if (rc != VAULT_OK)
                     bad = fail(rc, path);
                 else
@@ -170,9 +170,9 @@ static int cmd_keygen(void)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    age_x25519_generate(sk, pk);
-    age_encode_identity(sk, id);
-    age_encode_recipient(pk, rc);
+    vlt_age_x25519_generate(sk, pk);
+    vlt_age_encode_identity(sk, id);
+    vlt_age_encode_recipient(pk, rc);
     printf("# created: %s\n# public key: %s\n%s\n", created, rc, id);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(id, sizeof id);
@@ -190,11 +190,11 @@ static int cmd_pubkey(void)
     for (size_t i = 0; !bad && i < n; i++) {
         uint8_t pk[32];
         char rc[AGE_RECIPIENT_STRLEN + 1];
-        vault_error e = age_x25519_public(ids[i].secret_key, pk);
+        vault_error e = vlt_age_x25519_public(ids[i].secret_key, pk);
         if (e != VAULT_OK)
             bad = fail(e, "public key");
         else {
-            age_encode_recipient(pk, rc);
+            vlt_age_encode_recipient(pk, rc);
             printf("%s\n", rc);
         }
     }
@@ -230,8 +230,8 @@ static int cmd_encrypt(int argc, char **argv)
         } else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc &&
                    n < MAX_KEYS) {
             i++;
-            vault_error rc = age_parse_recipient(argv[i], strlen(argv[i]),
-                                                 &to[n]);
+            vault_error rc = vlt_age_parse_recipient(argv[i], strlen(argv[i]),
+                                                     &to[n]);
             if (rc != VAULT_OK)
                 return fail(rc, argv[i]);
             n++;
@@ -246,7 +246,7 @@ static int cmd_encrypt(int argc, char **argv)
     uint8_t *in = read_all(stdin, &len), *out;
     if (!in)
         return fail(VAULT_E_IO, "stdin");
-    vault_error rc = age_encrypt(to, n, in, len, &out, &out_len);
+    vault_error rc = vlt_age_encrypt(to, n, in, len, &out, &out_len);
     sodium_memzero(in, len);
     free(in);
     if (rc != VAULT_OK)
@@ -254,7 +254,7 @@ static int cmd_encrypt(int argc, char **argv)
     if (armor) {
         uint8_t *arm;
         size_t arm_len;
-        rc = age_armor_encode(out, out_len, &arm, &arm_len);
+        rc = vlt_age_armor_encode(out, out_len, &arm, &arm_len);
         free(out);
         if (rc != VAULT_OK)
             return fail(rc, "armor");
@@ -313,13 +313,13 @@ static int cmd_decrypt(int argc, char **argv)
         if (!in) {
             bad = fail(VAULT_E_IO, "stdin");
         } else {
-            vault_error rc = age_decrypt(ids, n, in, len, &pt, &pt_len);
+            vault_error rc = vlt_age_decrypt(ids, n, in, len, &pt, &pt_len);
             free(in);
             if (rc != VAULT_OK)
                 bad = fail(rc, "decrypt"); /* release nothing */
             else
                 bad = write_all(pt, pt_len);
-            age_free_plaintext(pt, pt_len);
+            vlt_age_free_plaintext(pt, pt_len);
         }
     }
     if (ids)

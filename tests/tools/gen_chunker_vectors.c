@@ -78,7 +78,7 @@ static int write_chunks(const char *dir, const char *name,
     }
     size_t off = 0, n = 0;
     while (off < len) {
-        size_t c = chunker_next(table, buf + off, len - off, 1);
+        size_t c = vlt_chunker_next(table, buf + off, len - off, 1);
         if (c == 0 || c > len - off)
             abort();
         uint8_t digest[crypto_hash_sha256_BYTES];
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     uint8_t gear_key[CHUNKER_GEAR_KEY_BYTES];
     chunker_table table;
     vector_gear_key(gear_key);
-    chunker_table_init(&table, gear_key);
+    vlt_chunker_table_init(&table, gear_key);
 
     uint8_t *buf = malloc(KEYSTREAM_LEN);
     if (!buf) {

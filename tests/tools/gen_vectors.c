@@ -98,7 +98,7 @@ static void write_file(const char *rel, const void *data, size_t len)
 static void write_key(const char *rel, const vault_identity_t *id)
 {
     char secret[AGE_IDENTITY_STRLEN + 1], text[512];
-    age_encode_identity(id->keys[0].secret_key, secret);
+    vlt_age_encode_identity(id->keys[0].secret_key, secret);
     int n = snprintf(text, sizeof text,
                      "# A published test key: never use it for real data.\n"
                      "# public key: %s\n%s\n",
@@ -134,8 +134,8 @@ static pack_writer pw;
 static void add_blob(vault_t *v, blob_type type, const uint8_t *data,
                      size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
-    chunk_id_compute(v->keys, type, data, len, id);
-    if (index_find(&v->index, id))
+    vlt_chunk_id_compute(v->keys, type, data, len, id);
+    if (vlt_index_find(&v->index, id))
         return;
     /* Compress as add does: zstd level 3 when it shrinks. */
     size_t bound = ZSTD_compressBound(len);
@@ -146,14 +146,14 @@ static void add_blob(vault_t *v, blob_type type, const uint8_t *data,
     int inserted;
     pack_entry e = {0};
     if (!ZSTD_isError(zn) && zn < len)
-        check(pack_writer_add(&pw, type, id, BLOB_FLAG_ZSTD, z, zn,
+        check(vlt_pack_writer_add(&pw, type, id, BLOB_FLAG_ZSTD, z, zn,
                               (uint32_t)len),
               "pack add");
     else
-        check(pack_writer_add(&pw, type, id, 0, data, len, (uint32_t)len),
+        check(vlt_pack_writer_add(&pw, type, id, 0, data, len, (uint32_t)len),
               "pack add");
     free(z);
-    check(index_add(&v->index, id, NULL, &e, &inserted), "index add");
+    check(vlt_index_add(&v->index, id, NULL, &e, &inserted), "index add");
 }
 
 static tree_node file_node(vault_t *v, const char *name, uint32_t mode,
@@ -200,10 +200,10 @@ static void store_tree(vault_t *v, tree *t, uint8_t id[CHUNK_ID_BYTES])
 {
     uint8_t *bytes;
     size_t len;
-    check(tree_encode(t, &bytes, &len), "tree encode");
+    check(vlt_tree_encode(t, &bytes, &len), "tree encode");
     add_blob(v, BLOB_TREE, bytes, len, id);
     free(bytes);
-    tree_clear(t);
+    vlt_tree_clear(t);
 }
 
 /* One file under /roles, stored as its own snapshot (an add, done by
@@ -211,8 +211,8 @@ static void store_tree(vault_t *v, tree *t, uint8_t id[CHUNK_ID_BYTES])
 static void roles_snapshot(vault_t *v, const char *name, const char *text,
                            int64_t when, char id[65])
 {
-    check(repo_load_index(v), "index");
-    check(pack_writer_begin(&pw, v->keys), "pack");
+    check(vlt_repo_load_index(v), "index");
+    check(vlt_pack_writer_begin(&pw, v->keys), "pack");
     tree dir = {0};
     dir.nodes = calloc(1, sizeof *dir.nodes);
     dir.nodes[dir.n_nodes++] =
@@ -224,11 +224,11 @@ static void roles_snapshot(vault_t *v, const char *name, const char *text,
     uint8_t root_id[CHUNK_ID_BYTES];
     store_tree(v, &root, root_id);
     uint8_t pack_id[32];
-    check(pack_writer_finish(&pw, v->be, pack_id), "pack save");
+    check(vlt_pack_writer_finish(&pw, v->be, pack_id), "pack save");
     size_t starts[2] = {0, pw.n_entries};
-    check(index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
+    check(vlt_index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
           "index save");
-    pack_writer_free(&pw);
+    vlt_pack_writer_free(&pw);
     char *paths[] = {"/roles"};
     snapshot_record rec = {.time_sec = when,
                            .hostname = "vectors.example",
@@ -239,7 +239,7 @@ static void roles_snapshot(vault_t *v, const char *name, const char *text,
                            .dirs = 1,
                            .bytes_read = strlen(text)};
     memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
-    check(repo_snapshot_save(v, &rec, id), "snapshot save");
+    check(vlt_repo_snapshot_save(v, &rec, id), "snapshot save");
 }
 
 /* The vault's fingerprint, from the format spec's definition ("Pinning"),
@@ -253,7 +253,7 @@ static void fingerprint_by_spec(const vault_t *v, char out[65])
     memcpy(msg + sizeof label - 1 + VAULT_ID_BYTES,
            v->keys->epochs[0].read_pk, X25519_BYTES);
     crypto_generichash(h, sizeof h, msg, sizeof msg, NULL, 0);
-    vault_hex_encode(h, sizeof h, out);
+    vlt_hex_encode(h, sizeof h, out);
 }
 
 /* roles/: a vault shared with a reader (bob) and a writer (wendy); then bob
@@ -268,7 +268,7 @@ static void write_roles_vault(vault_identity_t *owner)
     write_key("roles/wendy.key", wendy);
     char path[4096];
     snprintf(path, sizeof path, "%s/roles/vault", out_dir);
-    vault_clock_pin(EPOCH_TIME + 86400);
+    vlt_clock_pin(EPOCH_TIME + 86400);
     check(vault_init(path, vault_identity_recipient(owner)), "roles init");
     vault_t *v;
     check(vault_open(path, owner, &v), "roles open");
@@ -294,7 +294,7 @@ static void write_roles_vault(vault_identity_t *owner)
                 die("copy bob's envelope");
         }
     vault_members_free(members, n_members);
-    vault_clock_pin(EPOCH_TIME + 2 * 86400);
+    vlt_clock_pin(EPOCH_TIME + 2 * 86400);
     const char *gone[] = {vault_identity_recipient(bob)};
     check(vault_unshare(v, gone, 1), "unshare bob");
     roles_snapshot(v, "one.txt", "sealed in key epoch 1\n",
@@ -352,7 +352,7 @@ int main(int argc, char **argv)
     }
     randombytes_set_implementation(&det_rng);
     check(vault_global_init(), "init");
-    vault_clock_pin(EPOCH_TIME);
+    vlt_clock_pin(EPOCH_TIME);
 
     vault_identity_t *owner, *stranger;
     check(vault_identity_generate(&owner), "owner key");
@@ -365,8 +365,8 @@ int main(int argc, char **argv)
     check(vault_init(vault_path, vault_identity_recipient(owner)), "init");
     vault_t *v;
     check(vault_open(vault_path, owner, &v), "open");
-    check(repo_load_index(v), "index");
-    check(pack_writer_begin(&pw, v->keys), "pack");
+    check(vlt_repo_load_index(v), "index");
+    check(vlt_pack_writer_begin(&pw, v->keys), "pack");
 
     /* /data/{hello.txt, empty, link -> hello.txt, docs/{notes.md,
      * random.bin}} */
@@ -408,9 +408,9 @@ int main(int argc, char **argv)
     store_tree(v, &root, root_id);
 
     uint8_t pack_id[32];
-    check(pack_writer_finish(&pw, v->be, pack_id), "pack save");
+    check(vlt_pack_writer_finish(&pw, v->be, pack_id), "pack save");
     size_t starts[2] = {0, pw.n_entries};
-    check(index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
+    check(vlt_index_segment_save(v->be, v->keys, pack_id, 1, starts, pw.entries),
           "index save");
 
     /* Two snapshots of the same tree, an hour apart. */
@@ -432,7 +432,7 @@ int main(int argc, char **argv)
             .bytes_read = sizeof hello - 1 + notes_len + sizeof random_bytes,
         };
         memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
-        check(repo_snapshot_save(v, &rec, ids[s]), "snapshot save");
+        check(vlt_repo_snapshot_save(v, &rec, ids[s]), "snapshot save");
     }
 
     /* The files as they must come back. */
@@ -471,7 +471,7 @@ int main(int argc, char **argv)
     /* Damage cases: object, offset (or "delete"), xor, operation, code.
      * The random.bin blob is the second entry in the pack. */
     char pack_name[65], key_name[65] = "", index_name[65] = "";
-    vault_hex_encode(pack_id, 32, pack_name);
+    vlt_hex_encode(pack_id, 32, pack_name);
     first_object(vault_path, "keys", key_name);
     first_object(vault_path, "index", index_name);
     const pack_entry *rb = &pw.entries[1];
@@ -509,7 +509,7 @@ int main(int argc, char **argv)
         rmdir(dir);
     }
 
-    pack_writer_free(&pw);
+    vlt_pack_writer_free(&pw);
     vault_close(v);
     write_roles_vault(owner);
     vault_identity_free(owner);

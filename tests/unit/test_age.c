@@ -82,14 +82,14 @@ static size_t header_len(const uint8_t *f, size_t len)
 }
 
 /* Decrypts f and expects code; on success or payload failure returns the
- * released plaintext (caller frees with age_free_plaintext). */
+ * released plaintext (caller frees with vlt_age_free_plaintext). */
 static uint8_t *decrypt_expect(const age_identity *ids, size_t n,
                                const uint8_t *f, size_t len, vault_error code,
                                size_t *pt_len)
 {
     uint8_t *pt = (uint8_t *)"sentinel";
     size_t n_pt = 12345;
-    assert_vault_code(age_decrypt(ids, n, f, len, &pt, &n_pt), code);
+    assert_vault_code(vlt_age_decrypt(ids, n, f, len, &pt, &n_pt), code);
     if (code != VAULT_OK && code != VAULT_E_AGE_PAYLOAD) {
         assert_null(pt);
         assert_int_equal(n_pt, 0);
@@ -107,16 +107,16 @@ static void test_bech32_spec_example(void **state)
     (void)state;
     uint8_t sk[32], pk[32], pk2[32];
     char text[AGE_IDENTITY_STRLEN + 1];
-    assert_vault_ok(age_decode_identity(spec_identity, strlen(spec_identity),
+    assert_vault_ok(vlt_age_decode_identity(spec_identity, strlen(spec_identity),
                                         sk));
-    assert_vault_ok(age_x25519_public(sk, pk));
+    assert_vault_ok(vlt_age_x25519_public(sk, pk));
     char rtext[AGE_RECIPIENT_STRLEN + 1];
-    age_encode_recipient(pk, rtext);
+    vlt_age_encode_recipient(pk, rtext);
     assert_string_equal(rtext, spec_recipient);
-    assert_vault_ok(age_decode_recipient(spec_recipient,
+    assert_vault_ok(vlt_age_decode_recipient(spec_recipient,
                                          strlen(spec_recipient), pk2));
     assert_memory_equal(pk, pk2, 32);
-    age_encode_identity(sk, text);
+    vlt_age_encode_identity(sk, text);
     assert_string_equal(text, spec_identity);
 }
 
@@ -125,21 +125,21 @@ static void test_bech32_round_trip(void **state)
     (void)state;
     for (int i = 0; i < 50; i++) {
         uint8_t sk[32], pk[32], sk2[32], pk2[32], pk3[32];
-        age_x25519_generate(sk, pk);
+        vlt_age_x25519_generate(sk, pk);
         /* clamped as X25519 wants */
         assert_int_equal(sk[0] & 7, 0);
         assert_int_equal(sk[31] & 0xc0, 0x40);
-        assert_vault_ok(age_x25519_public(sk, pk3));
+        assert_vault_ok(vlt_age_x25519_public(sk, pk3));
         assert_memory_equal(pk, pk3, 32);
         char id[AGE_IDENTITY_STRLEN + 1], rc[AGE_RECIPIENT_STRLEN + 1];
-        age_encode_identity(sk, id);
-        age_encode_recipient(pk, rc);
+        vlt_age_encode_identity(sk, id);
+        vlt_age_encode_recipient(pk, rc);
         assert_int_equal(strlen(id), AGE_IDENTITY_STRLEN);
         assert_int_equal(strlen(rc), AGE_RECIPIENT_STRLEN);
         assert_memory_equal(id, "AGE-SECRET-KEY-1", 16);
         assert_memory_equal(rc, "age1", 4);
-        assert_vault_ok(age_decode_identity(id, strlen(id), sk2));
-        assert_vault_ok(age_decode_recipient(rc, strlen(rc), pk2));
+        assert_vault_ok(vlt_age_decode_identity(id, strlen(id), sk2));
+        assert_vault_ok(vlt_age_decode_recipient(rc, strlen(rc), pk2));
         assert_memory_equal(sk, sk2, 32);
         assert_memory_equal(pk, pk2, 32);
     }
@@ -198,71 +198,71 @@ static void test_bech32_rejects(void **state)
     /* mixed case */
     snprintf(buf, sizeof buf, "%s", spec_recipient);
     buf[10] = (char)(buf[10] - 'a' + 'A');
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
     snprintf(buf, sizeof buf, "%s", spec_identity);
     buf[20] = 'y';
-    assert_vault_code(age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
     /* wrong case for the kind: upper-case recipient, lower-case identity */
     for (size_t i = 0; i < rl; i++)
         buf[i] = (char)(spec_recipient[i] >= 'a' && spec_recipient[i] <= 'z'
                             ? spec_recipient[i] - 'a' + 'A'
                             : spec_recipient[i]);
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
     for (size_t i = 0; i < il; i++)
         buf[i] = (char)(spec_identity[i] >= 'A' && spec_identity[i] <= 'Z'
                             ? spec_identity[i] - 'A' + 'a'
                             : spec_identity[i]);
-    assert_vault_code(age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
     /* bad checksum: change one data character, then the last one */
     snprintf(buf, sizeof buf, "%s", spec_recipient);
     buf[8] = buf[8] == 'q' ? 'p' : 'q';
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
     snprintf(buf, sizeof buf, "%s", spec_identity);
     buf[il - 1] = buf[il - 1] == 'Q' ? 'P' : 'Q';
-    assert_vault_code(age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_identity(buf, il, key), VAULT_E_BAD_KEY);
     /* wrong HRP: each kind handed to the other decoder, and a valid
      * Bech32 string under another HRP with the recipient's length */
-    assert_vault_code(age_decode_recipient(spec_identity, il, key),
+    assert_vault_code(vlt_age_decode_recipient(spec_identity, il, key),
                       VAULT_E_BAD_KEY);
-    assert_vault_code(age_decode_identity(spec_recipient, rl, key),
+    assert_vault_code(vlt_age_decode_identity(spec_recipient, rl, key),
                       VAULT_E_BAD_KEY);
     uint8_t data[52];
     memset(data, 0, sizeof data);
     oracle_encode("agf", data, 52, buf);
-    assert_vault_code(age_decode_recipient(buf, strlen(buf), key),
+    assert_vault_code(vlt_age_decode_recipient(buf, strlen(buf), key),
                       VAULT_E_BAD_KEY);
     oracle_encode("age", data, 52, buf);
-    assert_vault_ok(age_decode_recipient(buf, strlen(buf), key));
+    assert_vault_ok(vlt_age_decode_recipient(buf, strlen(buf), key));
     /* "ag1" + 53 data characters: right length, HRP separator misplaced */
     uint8_t data53[53];
     memset(data53, 0, sizeof data53);
     oracle_encode("ag", data53, 53, buf);
-    assert_vault_code(age_decode_recipient(buf, strlen(buf), key),
+    assert_vault_code(vlt_age_decode_recipient(buf, strlen(buf), key),
                       VAULT_E_BAD_KEY);
     /* wrong length: too short, too long (valid checksums) */
-    assert_vault_code(age_decode_recipient(spec_recipient, rl - 1, key),
+    assert_vault_code(vlt_age_decode_recipient(spec_recipient, rl - 1, key),
                       VAULT_E_BAD_KEY);
     oracle_encode("age", data, 51, buf);
-    assert_vault_code(age_decode_recipient(buf, strlen(buf), key),
+    assert_vault_code(vlt_age_decode_recipient(buf, strlen(buf), key),
                       VAULT_E_BAD_KEY);
     oracle_encode("age", data53, 53, buf);
-    assert_vault_code(age_decode_recipient(buf, strlen(buf), key),
+    assert_vault_code(vlt_age_decode_recipient(buf, strlen(buf), key),
                       VAULT_E_BAD_KEY);
     /* non-zero padding bits in the last data character */
     data[51] = 1;
     oracle_encode("age", data, 52, buf);
-    assert_vault_code(age_decode_recipient(buf, strlen(buf), key),
+    assert_vault_code(vlt_age_decode_recipient(buf, strlen(buf), key),
                       VAULT_E_BAD_KEY);
     /* characters outside the charset or the printable range */
     snprintf(buf, sizeof buf, "%s", spec_recipient);
     buf[9] = 'b'; /* not in the Bech32 charset */
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
     buf[9] = ' ';
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
     buf[9] = '\0';
-    assert_vault_code(age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
-    assert_vault_code(age_decode_recipient(NULL, 0, key), VAULT_E_BAD_KEY);
-    assert_vault_code(age_decode_recipient("", 0, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(buf, rl, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient(NULL, 0, key), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_decode_recipient("", 0, key), VAULT_E_BAD_KEY);
 }
 
 /* --- HKDF and base64 ------------------------------------------------------*/
@@ -276,14 +276,14 @@ static void test_hkdf_rfc5869(void **state)
     for (int i = 0; i < 13; i++)
         salt[i] = (uint8_t)i;
     /* Test case 1 */
-    age_hkdf_sha256(salt, sizeof salt, ikm, sizeof ikm,
-                    "\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9", okm,
-                    sizeof okm);
+    vlt_age_hkdf_sha256(salt, sizeof salt, ikm, sizeof ikm,
+                        "\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9", okm,
+                        sizeof okm);
     sodium_bin2hex(hex, sizeof hex, okm, sizeof okm);
     assert_string_equal(hex, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c"
                              "5db02d56ecc4c5bf34007208d5b887185865");
     /* Test case 3: empty salt and info */
-    age_hkdf_sha256(NULL, 0, ikm, sizeof ikm, "", okm, sizeof okm);
+    vlt_age_hkdf_sha256(NULL, 0, ikm, sizeof ikm, "", okm, sizeof okm);
     sodium_bin2hex(hex, sizeof hex, okm, sizeof okm);
     assert_string_equal(hex, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879e"
                              "c3454e5f3c738d2d9d201395faa4b61a96c8");
@@ -298,36 +298,36 @@ static void test_base64(void **state)
     const char *plain = "foobar";
     for (size_t n = 0; n <= 6; n++) {
         char out[16];
-        age_base64_encode((const uint8_t *)plain, n, out);
+        vlt_age_base64_encode((const uint8_t *)plain, n, out);
         assert_int_equal(age_base64_len(n), strlen(enc[n]));
         assert_memory_equal(out, enc[n], strlen(enc[n]));
         uint8_t back[8];
         size_t got;
-        assert_vault_ok(age_base64_decode(enc[n], strlen(enc[n]), back,
+        assert_vault_ok(vlt_age_base64_decode(enc[n], strlen(enc[n]), back,
                                           sizeof back, &got));
         assert_int_equal(got, n);
         assert_memory_equal(back, plain, n);
-        assert_vault_ok(age_base64_decode(enc[n], strlen(enc[n]), NULL, 0,
+        assert_vault_ok(vlt_age_base64_decode(enc[n], strlen(enc[n]), NULL, 0,
                                           &got));
         assert_int_equal(got, n);
     }
     uint8_t b[8];
     size_t got;
-    assert_vault_code(age_base64_decode("Zm9vY", 5, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zm9vY", 5, b, 8, &got),
                       VAULT_E_AGE_HEADER); /* impossible length */
-    assert_vault_code(age_base64_decode("Zg==", 4, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zg==", 4, b, 8, &got),
                       VAULT_E_AGE_HEADER); /* padding */
-    assert_vault_code(age_base64_decode("Zh", 2, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zh", 2, b, 8, &got),
                       VAULT_E_AGE_HEADER); /* non-canonical bits */
-    assert_vault_code(age_base64_decode("Zm9", 3, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zm9", 3, b, 8, &got),
                       VAULT_E_AGE_HEADER); /* "fo" is "Zm8" */
-    assert_vault_code(age_base64_decode("Zm-v", 4, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zm-v", 4, b, 8, &got),
                       VAULT_E_AGE_HEADER); /* URL alphabet */
-    assert_vault_code(age_base64_decode("Zm 9v", 5, b, 8, &got),
+    assert_vault_code(vlt_age_base64_decode("Zm 9v", 5, b, 8, &got),
                       VAULT_E_AGE_HEADER);
-    assert_vault_code(age_base64_decode("Zm9vYmFy", 8, b, 5, &got),
+    assert_vault_code(vlt_age_base64_decode("Zm9vYmFy", 8, b, 5, &got),
                       VAULT_E_AGE_HEADER); /* does not fit */
-    assert_vault_code(age_base64_decode("Zm8", 3, b, 2, NULL), VAULT_OK);
+    assert_vault_code(vlt_age_base64_decode("Zm8", 3, b, 2, NULL), VAULT_OK);
 }
 
 /* --- armor ------------------------------------------------------------------*/
@@ -338,9 +338,9 @@ static void test_armor(void **state)
     for (size_t n = 0; n < 200; n += 1 + n / 8) {
         uint8_t *p = pattern(n), *arm, *back;
         size_t arm_len, back_len;
-        assert_vault_ok(age_armor_encode(p, n, &arm, &arm_len));
-        assert_true(age_is_armored(arm, arm_len));
-        assert_vault_ok(age_armor_decode(arm, arm_len, &back, &back_len));
+        assert_vault_ok(vlt_age_armor_encode(p, n, &arm, &arm_len));
+        assert_true(vlt_age_is_armored(arm, arm_len));
+        assert_vault_ok(vlt_age_armor_decode(arm, arm_len, &back, &back_len));
         assert_int_equal(back_len, n);
         assert_memory_equal(back, p, n);
         /* lines are 64 columns but the last */
@@ -390,7 +390,7 @@ static void test_armor(void **state)
     };
     uint8_t *out;
     size_t out_len;
-    assert_vault_ok(age_armor_decode((const uint8_t *)good, strlen(good),
+    assert_vault_ok(vlt_age_armor_decode((const uint8_t *)good, strlen(good),
                                      &out, &out_len));
     assert_int_equal(out_len, 5);
     assert_memory_equal(out, "fooba", 5);
@@ -398,25 +398,25 @@ static void test_armor(void **state)
     static const char crlf[] = " \r\n-----BEGIN AGE ENCRYPTED FILE-----\r\n"
                                "Zm9vYmE=\r\n"
                                "-----END AGE ENCRYPTED FILE-----\r\n\t";
-    assert_vault_ok(age_armor_decode((const uint8_t *)crlf, strlen(crlf),
+    assert_vault_ok(vlt_age_armor_decode((const uint8_t *)crlf, strlen(crlf),
                                      &out, &out_len));
     assert_int_equal(out_len, 5);
     free(out);
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad); i++) {
         out = (uint8_t *)"x";
-        vault_error rc = age_armor_decode((const uint8_t *)bad[i],
-                                          strlen(bad[i]), &out, &out_len);
+        vault_error rc = vlt_age_armor_decode((const uint8_t *)bad[i],
+                                              strlen(bad[i]), &out, &out_len);
         if (rc != VAULT_E_AGE_ARMOR)
             fail_msg("bad armor %zu accepted (%d)", i, (int)rc);
         assert_null(out);
     }
     /* detection */
-    assert_false(age_is_armored((const uint8_t *)"age-encryption.org/v1\n",
+    assert_false(vlt_age_is_armored((const uint8_t *)"age-encryption.org/v1\n",
                                 22));
-    assert_true(age_is_armored((const uint8_t *)" \n-----", 7));
-    assert_true(age_is_armored((const uint8_t *)"junk\n-----BEGIN X", 17));
-    assert_false(age_is_armored((const uint8_t *)"junk----", 8));
-    assert_false(age_is_armored(NULL, 0));
+    assert_true(vlt_age_is_armored((const uint8_t *)" \n-----", 7));
+    assert_true(vlt_age_is_armored((const uint8_t *)"junk\n-----BEGIN X", 17));
+    assert_false(vlt_age_is_armored((const uint8_t *)"junk----", 8));
+    assert_false(vlt_age_is_armored(NULL, 0));
 }
 
 /* --- round trips ------------------------------------------------------------*/
@@ -429,7 +429,7 @@ static void test_x25519_round_trips(void **state)
     uint8_t sk[N_KEYS][32], pk[N_KEYS][32];
     age_recipient to[N_KEYS];
     for (int k = 0; k < N_KEYS; k++) {
-        age_x25519_generate(sk[k], pk[k]);
+        vlt_age_x25519_generate(sk[k], pk[k]);
         to[k] = x25519_to(pk[k]);
     }
     for (size_t s = 0; s < VAULT_ARRAY_SIZE(sizes); s++) {
@@ -438,11 +438,11 @@ static void test_x25519_round_trips(void **state)
         for (size_t n_to = 1; n_to <= N_KEYS; n_to += N_KEYS - 1) {
             uint8_t *f;
             size_t f_len;
-            assert_vault_ok(age_encrypt(to, n_to, p, len, &f, &f_len));
+            assert_vault_ok(vlt_age_encrypt(to, n_to, p, len, &f, &f_len));
             size_t chunks = len ? (len + 65535) / 65536 : 1;
             size_t h = header_len(f, f_len);
             assert_int_equal(f_len, h + 16 + len + 16 * chunks);
-            assert_false(age_is_passphrase_file(f, f_len));
+            assert_false(vlt_age_is_passphrase_file(f, f_len));
             for (size_t k = 0; k < n_to; k++) {
                 age_identity id = x25519_id(sk[k]);
                 size_t pt_len;
@@ -450,19 +450,19 @@ static void test_x25519_round_trips(void **state)
                                              &pt_len);
                 assert_int_equal(pt_len, len);
                 assert_memory_equal(pt, p, len);
-                age_free_plaintext(pt, pt_len);
+                vlt_age_free_plaintext(pt, pt_len);
             }
             /* armored too */
             uint8_t *arm;
             size_t arm_len;
-            assert_vault_ok(age_armor_encode(f, f_len, &arm, &arm_len));
+            assert_vault_ok(vlt_age_armor_encode(f, f_len, &arm, &arm_len));
             age_identity id = x25519_id(sk[0]);
             size_t pt_len;
             uint8_t *pt = decrypt_expect(&id, 1, arm, arm_len, VAULT_OK,
                                          &pt_len);
             assert_int_equal(pt_len, len);
             assert_memory_equal(pt, p, len);
-            age_free_plaintext(pt, pt_len);
+            vlt_age_free_plaintext(pt, pt_len);
             free(arm);
             free(f);
         }
@@ -474,12 +474,12 @@ static void test_identity_order(void **state)
 {
     (void)state;
     uint8_t sk1[32], pk1[32], sk2[32], pk2[32];
-    age_x25519_generate(sk1, pk1);
-    age_x25519_generate(sk2, pk2);
+    vlt_age_x25519_generate(sk1, pk1);
+    vlt_age_x25519_generate(sk2, pk2);
     age_recipient to = x25519_to(pk2);
     uint8_t *f;
     size_t f_len, pt_len;
-    assert_vault_ok(age_encrypt(&to, 1, (const uint8_t *)"hi", 2, &f,
+    assert_vault_ok(vlt_age_encrypt(&to, 1, (const uint8_t *)"hi", 2, &f,
                                 &f_len));
     /* wrong key, passphrase, then the right key */
     age_identity ids[3] = {x25519_id(sk1), scrypt_id("pw", 0),
@@ -487,7 +487,7 @@ static void test_identity_order(void **state)
     uint8_t *pt = decrypt_expect(ids, 3, f, f_len, VAULT_OK, &pt_len);
     assert_int_equal(pt_len, 2);
     assert_memory_equal(pt, "hi", 2);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
     /* wrong key only, and no identity at all */
     decrypt_expect(ids, 2, f, f_len, VAULT_E_AGE_NO_MATCH, &pt_len);
     decrypt_expect(NULL, 0, f, f_len, VAULT_E_AGE_NO_MATCH, &pt_len);
@@ -503,19 +503,19 @@ static void test_scrypt_round_trip(void **state)
         age_recipient to = scrypt_to("correct horse", LOG2N_FAST);
         uint8_t *f;
         size_t f_len, pt_len;
-        assert_vault_ok(age_encrypt(&to, 1, p, sizes[s], &f, &f_len));
-        assert_true(age_is_passphrase_file(f, f_len));
+        assert_vault_ok(vlt_age_encrypt(&to, 1, p, sizes[s], &f, &f_len));
+        assert_true(vlt_age_is_passphrase_file(f, f_len));
         assert_non_null(strstr((const char *)f, "\n-> scrypt "));
         age_identity id = scrypt_id("correct horse", 0);
         uint8_t *pt = decrypt_expect(&id, 1, f, f_len, VAULT_OK, &pt_len);
         assert_int_equal(pt_len, sizes[s]);
         assert_memory_equal(pt, p, sizes[s]);
-        age_free_plaintext(pt, pt_len);
+        vlt_age_free_plaintext(pt, pt_len);
         /* wrong passphrase; an X25519 identity; work factor over limit */
         id = scrypt_id("correct horsf", 0);
         decrypt_expect(&id, 1, f, f_len, VAULT_E_AGE_NO_MATCH, &pt_len);
         uint8_t sk[32], pk[32];
-        age_x25519_generate(sk, pk);
+        vlt_age_x25519_generate(sk, pk);
         age_identity xid = x25519_id(sk);
         decrypt_expect(&xid, 1, f, f_len, VAULT_E_AGE_NO_MATCH, &pt_len);
         id = scrypt_id("correct horse", LOG2N_FAST - 1);
@@ -523,12 +523,12 @@ static void test_scrypt_round_trip(void **state)
         /* armored passphrase file */
         uint8_t *arm;
         size_t arm_len;
-        assert_vault_ok(age_armor_encode(f, f_len, &arm, &arm_len));
-        assert_true(age_is_passphrase_file(arm, arm_len));
+        assert_vault_ok(vlt_age_armor_encode(f, f_len, &arm, &arm_len));
+        assert_true(vlt_age_is_passphrase_file(arm, arm_len));
         id = scrypt_id("correct horse", 99); /* clamped to 30 */
         pt = decrypt_expect(&id, 1, arm, arm_len, VAULT_OK, &pt_len);
         assert_int_equal(pt_len, sizes[s]);
-        age_free_plaintext(pt, pt_len);
+        vlt_age_free_plaintext(pt, pt_len);
         free(arm);
         free(f);
         free(p);
@@ -543,7 +543,7 @@ static void test_scrypt_default_work_factor(void **state)
     age_recipient to = scrypt_to("pw", 0);
     uint8_t *f;
     size_t f_len;
-    assert_vault_ok(age_encrypt(&to, 1, (const uint8_t *)"x", 1, &f, &f_len));
+    assert_vault_ok(vlt_age_encrypt(&to, 1, (const uint8_t *)"x", 1, &f, &f_len));
     const char *line = strstr((const char *)f, "\n-> scrypt ");
     assert_non_null(line);
     const char *eol = strchr(line + 1, '\n');
@@ -559,58 +559,58 @@ static void test_encrypt_errors(void **state)
     (void)state;
     uint8_t sk[32], pk[32], *f = (uint8_t *)"x";
     size_t f_len = 1;
-    age_x25519_generate(sk, pk);
+    vlt_age_x25519_generate(sk, pk);
     const uint8_t *m = (const uint8_t *)"m";
     age_recipient two[2] = {scrypt_to("pw", LOG2N_FAST), x25519_to(pk)};
-    assert_vault_code(age_encrypt(two, 2, m, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(two, 2, m, 1, &f, &f_len),
                       VAULT_E_INVALID); /* scrypt not alone */
     assert_null(f);
     two[0] = x25519_to(pk);
     two[1] = scrypt_to("pw", LOG2N_FAST);
-    assert_vault_code(age_encrypt(two, 2, m, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(two, 2, m, 1, &f, &f_len),
                       VAULT_E_INVALID);
     two[0] = scrypt_to("pw", LOG2N_FAST);
-    assert_vault_code(age_encrypt(two, 2, m, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(two, 2, m, 1, &f, &f_len),
                       VAULT_E_INVALID); /* two passphrases */
     age_recipient r = scrypt_to("", LOG2N_FAST);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = scrypt_to(NULL, LOG2N_FAST);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = scrypt_to("pw", 31);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = scrypt_to("pw", -1);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = x25519_to(pk);
     r.kind = AGE_KIND_SSH_ED25519; /* ssh_public_key all zero: low order */
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len),
                       VAULT_E_BAD_KEY);
     r.kind = (age_stanza_kind)42;
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_INVALID);
     r = x25519_to(pk);
-    assert_vault_code(age_encrypt(&r, 0, m, 1, &f, &f_len), VAULT_E_INVALID);
-    assert_vault_code(age_encrypt(NULL, 1, m, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(&r, 0, m, 1, &f, &f_len), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(NULL, 1, m, 1, &f, &f_len),
                       VAULT_E_INVALID);
-    assert_vault_code(age_encrypt(&r, 1, NULL, 1, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(&r, 1, NULL, 1, &f, &f_len),
                       VAULT_E_INVALID);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, NULL, &f_len),
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, NULL, &f_len),
                       VAULT_E_INVALID);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, NULL), VAULT_E_INVALID);
-    assert_vault_code(age_encrypt(&r, 1, m, SIZE_MAX - 10, &f, &f_len),
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, NULL), VAULT_E_INVALID);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, SIZE_MAX - 10, &f, &f_len),
                       VAULT_E_INVALID);
     /* low-order recipient keys: all zero, and the order-8 point */
     uint8_t zero[32] = {0};
     r = x25519_to(zero);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_BAD_KEY);
     static const uint8_t order8[32] = {
         0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
         0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
         0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00};
     r = x25519_to(order8);
-    assert_vault_code(age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_BAD_KEY);
+    assert_vault_code(vlt_age_encrypt(&r, 1, m, 1, &f, &f_len), VAULT_E_BAD_KEY);
     assert_null(f);
     /* NULL plaintext of length 0 is an empty file */
     r = x25519_to(pk);
-    assert_vault_ok(age_encrypt(&r, 1, NULL, 0, &f, &f_len));
+    assert_vault_ok(vlt_age_encrypt(&r, 1, NULL, 0, &f, &f_len));
     free(f);
 }
 
@@ -620,14 +620,14 @@ static void test_payload_damage(void **state)
 {
     (void)state;
     uint8_t sk[32], pk[32], sk2[32], pk2[32];
-    age_x25519_generate(sk, pk);
-    age_x25519_generate(sk2, pk2);
+    vlt_age_x25519_generate(sk, pk);
+    vlt_age_x25519_generate(sk2, pk2);
     age_recipient to = x25519_to(pk);
     age_identity id = x25519_id(sk);
     size_t len = 200000; /* chunks of 64 KiB, 64 KiB, 64 KiB, 3392 */
     uint8_t *p = pattern(len), *f;
     size_t f_len, pt_len;
-    assert_vault_ok(age_encrypt(&to, 1, p, len, &f, &f_len));
+    assert_vault_ok(vlt_age_encrypt(&to, 1, p, len, &f, &f_len));
     size_t h = header_len(f, f_len);
     size_t chunk_ct = 65536 + 16;
 
@@ -644,7 +644,7 @@ static void test_payload_damage(void **state)
                                      &pt_len);
         assert_int_equal(pt_len, released[i]);
         assert_memory_equal(pt, p, pt_len);
-        age_free_plaintext(pt, pt_len);
+        vlt_age_free_plaintext(pt, pt_len);
     }
     /* missing or short nonce: a header failure */
     decrypt_expect(&id, 1, f, h + 15, VAULT_E_AGE_HEADER, &pt_len);
@@ -660,7 +660,7 @@ static void test_payload_damage(void **state)
                                      &pt_len);
         assert_int_equal(pt_len, rel_flip[i]);
         assert_memory_equal(pt, p, pt_len);
-        age_free_plaintext(pt, pt_len);
+        vlt_age_free_plaintext(pt, pt_len);
         f[flips[i]] ^= 0x40;
     }
     /* trailing garbage: after a short final chunk it is part of that
@@ -673,11 +673,11 @@ static void test_payload_damage(void **state)
     uint8_t *pt = decrypt_expect(&id, 1, longer, f_len + 1,
                                  VAULT_E_AGE_PAYLOAD, &pt_len);
     assert_int_equal(pt_len, 196608);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
     free(longer);
     uint8_t *f2;
     size_t f2_len;
-    assert_vault_ok(age_encrypt(&to, 1, p, 131072, &f2, &f2_len));
+    assert_vault_ok(vlt_age_encrypt(&to, 1, p, 131072, &f2, &f2_len));
     longer = malloc(f2_len + 1);
     assert_non_null(longer);
     memcpy(longer, f2, f2_len);
@@ -686,10 +686,10 @@ static void test_payload_damage(void **state)
                         &pt_len);
     assert_int_equal(pt_len, 131072);
     assert_memory_equal(pt, p, pt_len);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
     pt = decrypt_expect(&id, 1, longer, f2_len, VAULT_OK, &pt_len);
     assert_int_equal(pt_len, 131072);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
     free(longer);
     free(f2);
 
@@ -710,7 +710,7 @@ static uint8_t *with_inserted(const uint8_t pk[32], const char *text,
     age_recipient to = x25519_to(pk);
     uint8_t *f;
     size_t f_len;
-    assert_vault_ok(age_encrypt(&to, 1, (const uint8_t *)"hello", 5, &f,
+    assert_vault_ok(vlt_age_encrypt(&to, 1, (const uint8_t *)"hello", 5, &f,
                                 &f_len));
     size_t at = header_len(f, f_len) - 48;
     size_t tl = strlen(text);
@@ -728,7 +728,7 @@ static void test_header_errors(void **state)
 {
     (void)state;
     uint8_t sk[32], pk[32];
-    age_x25519_generate(sk, pk);
+    vlt_age_x25519_generate(sk, pk);
     age_identity id = x25519_id(sk);
     size_t pt_len, g_len;
 
@@ -746,7 +746,7 @@ static void test_header_errors(void **state)
                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
                       &g_len);
     decrypt_expect(&id, 1, g, g_len, VAULT_E_AGE_HEADER, &pt_len);
-    assert_false(age_is_passphrase_file(g, g_len));
+    assert_false(vlt_age_is_passphrase_file(g, g_len));
     free(g);
     /* an X25519 stanza whose body is too short */
     g = with_inserted(pk, "-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
@@ -760,7 +760,7 @@ static void test_header_errors(void **state)
                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
                       &g_len);
     uint8_t sk2[32], pk2[32];
-    age_x25519_generate(sk2, pk2);
+    vlt_age_x25519_generate(sk2, pk2);
     age_identity other = x25519_id(sk2);
     decrypt_expect(&other, 1, g, g_len, VAULT_E_AGE_HEADER, &pt_len);
     /* ... while the right identity stops at its own stanza first */
@@ -794,21 +794,21 @@ static void test_header_errors(void **state)
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad); i++) {
         uint8_t *pt = (uint8_t *)"x";
         size_t n = 7;
-        vault_error rc = age_decrypt(&id, 1, (const uint8_t *)bad[i],
-                                     strlen(bad[i]), &pt, &n);
+        vault_error rc = vlt_age_decrypt(&id, 1, (const uint8_t *)bad[i],
+                                         strlen(bad[i]), &pt, &n);
         if (rc != VAULT_E_AGE_HEADER)
             fail_msg("bad header %zu: got %d (%s)", i, (int)rc,
                      vault_last_error());
         assert_null(pt);
-        assert_false(age_is_passphrase_file((const uint8_t *)bad[i],
+        assert_false(vlt_age_is_passphrase_file((const uint8_t *)bad[i],
                                             strlen(bad[i])));
     }
-    assert_false(age_is_passphrase_file(NULL, 0));
+    assert_false(vlt_age_is_passphrase_file(NULL, 0));
     /* bad armor is an armor failure, and no passphrase file */
     static const char arm[] = "-----BEGIN AGE ENCRYPTED FILE-----\n!\n";
     decrypt_expect(&id, 1, (const uint8_t *)arm, strlen(arm),
                    VAULT_E_AGE_ARMOR, &pt_len);
-    assert_false(age_is_passphrase_file((const uint8_t *)arm, strlen(arm)));
+    assert_false(vlt_age_is_passphrase_file((const uint8_t *)arm, strlen(arm)));
 }
 
 static void test_decrypt_bad_arguments(void **state)
@@ -816,39 +816,39 @@ static void test_decrypt_bad_arguments(void **state)
     (void)state;
     uint8_t sk[32], pk[32], *f, *pt;
     size_t f_len, pt_len;
-    age_x25519_generate(sk, pk);
+    vlt_age_x25519_generate(sk, pk);
     age_recipient to = x25519_to(pk);
-    assert_vault_ok(age_encrypt(&to, 1, (const uint8_t *)"a", 1, &f, &f_len));
+    assert_vault_ok(vlt_age_encrypt(&to, 1, (const uint8_t *)"a", 1, &f, &f_len));
     age_identity id = x25519_id(sk);
-    assert_vault_code(age_decrypt(&id, 1, f, f_len, NULL, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&id, 1, f, f_len, NULL, &pt_len),
                       VAULT_E_INVALID);
-    assert_vault_code(age_decrypt(&id, 1, f, f_len, &pt, NULL),
+    assert_vault_code(vlt_age_decrypt(&id, 1, f, f_len, &pt, NULL),
                       VAULT_E_INVALID);
-    assert_vault_code(age_decrypt(NULL, 1, f, f_len, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(NULL, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_INVALID);
     assert_null(pt);
-    assert_vault_code(age_decrypt(&id, 1, NULL, 5, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&id, 1, NULL, 5, &pt, &pt_len),
                       VAULT_E_INVALID);
     age_identity odd = id;
     odd.kind = AGE_KIND_SSH_ED25519; /* ssh_secret_key all zero: unusable */
-    assert_vault_code(age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_INVALID);
     odd.kind = (age_stanza_kind)42;
-    assert_vault_code(age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&odd, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_UNSUPPORTED);
     free(f);
     age_recipient pto = scrypt_to("pw", LOG2N_FAST);
-    assert_vault_ok(age_encrypt(&pto, 1, (const uint8_t *)"a", 1, &f,
+    assert_vault_ok(vlt_age_encrypt(&pto, 1, (const uint8_t *)"a", 1, &f,
                                 &f_len));
     age_identity nopw = scrypt_id("pw", 0);
     nopw.passphrase = NULL;
-    assert_vault_code(age_decrypt(&nopw, 1, f, f_len, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&nopw, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_INVALID);
     nopw.passphrase_len = 0; /* the empty passphrase: merely wrong */
-    assert_vault_code(age_decrypt(&nopw, 1, f, f_len, &pt, &pt_len),
+    assert_vault_code(vlt_age_decrypt(&nopw, 1, f, f_len, &pt, &pt_len),
                       VAULT_E_AGE_NO_MATCH);
     free(f);
-    age_free_plaintext(NULL, 0);
+    vlt_age_free_plaintext(NULL, 0);
 }
 
 int main(void)

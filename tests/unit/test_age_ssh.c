@@ -2,7 +2,7 @@
  * test_age_ssh.c - unit tests of age's ssh-ed25519 recipient type: the
  * stanza (round trips, tags, strict parsing), OpenSSH public key lines and
  * private key files (one real ssh-keygen key, and a builder that breaks one
- * field at a time), age_parse_recipient, and identities through vault.h.
+ * field at a time), vlt_age_parse_recipient, and identities through vault.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +92,7 @@ static uint8_t *encrypt_to(const age_recipient *to, size_t n,
                            const char *msg, size_t *len)
 {
     uint8_t *out = NULL;
-    assert_vault_ok(age_encrypt(to, n, (const uint8_t *)msg, strlen(msg),
+    assert_vault_ok(vlt_age_encrypt(to, n, (const uint8_t *)msg, strlen(msg),
                                 &out, len));
     return out;
 }
@@ -103,10 +103,10 @@ static void expect_plaintext(const age_identity *ids, size_t n,
 {
     uint8_t *pt = NULL;
     size_t pt_len = 0;
-    assert_vault_ok(age_decrypt(ids, n, file, len, &pt, &pt_len));
+    assert_vault_ok(vlt_age_decrypt(ids, n, file, len, &pt, &pt_len));
     assert_int_equal(pt_len, strlen(msg));
     assert_memory_equal(pt, msg, pt_len);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
 }
 
 static void expect_failure(const age_identity *ids, size_t n,
@@ -114,7 +114,7 @@ static void expect_failure(const age_identity *ids, size_t n,
 {
     uint8_t *pt = (uint8_t *)"sentinel";
     size_t pt_len = 99;
-    assert_vault_code(age_decrypt(ids, n, file, len, &pt, &pt_len), code);
+    assert_vault_code(vlt_age_decrypt(ids, n, file, len, &pt, &pt_len), code);
     assert_null(pt);
     assert_int_equal(pt_len, 0);
 }
@@ -126,7 +126,7 @@ static void test_wire_tag_tweak(void **state)
     (void)state;
     uint8_t pk[32], sk[64], wire[AGE_SSH_WIRE_BYTES];
     ed25519_keys(7, pk, sk);
-    age_ssh_wire_public_key(pk, wire);
+    vlt_age_ssh_wire_public_key(pk, wire);
     static const uint8_t head[] = {0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd',
                                    '2', '5', '5', '1', '9', 0, 0, 0, 32};
     assert_memory_equal(wire, head, sizeof head);
@@ -134,23 +134,23 @@ static void test_wire_tag_tweak(void **state)
 
     uint8_t hash[32], tag[AGE_SSH_TAG_BYTES];
     crypto_hash_sha256(hash, wire, sizeof wire);
-    age_ssh_tag(pk, tag);
+    vlt_age_ssh_tag(pk, tag);
     assert_memory_equal(tag, hash, sizeof tag);
 
     uint8_t tweak[32], expect[32];
-    age_ssh_tweak(pk, tweak);
-    age_hkdf_sha256(wire, sizeof wire, NULL, 0,
-                    "age-encryption.org/v1/ssh-ed25519", expect,
-                    sizeof expect);
+    vlt_age_ssh_tweak(pk, tweak);
+    vlt_age_hkdf_sha256(wire, sizeof wire, NULL, 0,
+                        "age-encryption.org/v1/ssh-ed25519", expect,
+                        sizeof expect);
     assert_memory_equal(tweak, expect, 32);
 
     /* The real key's tag is what age 1.1.1 wrote into real_age_file. */
     uint8_t real_pk[32];
-    assert_vault_ok(age_ssh_parse_public_key(real_pub, strlen(real_pub),
+    assert_vault_ok(vlt_age_ssh_parse_public_key(real_pub, strlen(real_pub),
                                              real_pk));
-    age_ssh_tag(real_pk, tag);
+    vlt_age_ssh_tag(real_pk, tag);
     char b64[7];
-    age_base64_encode(tag, sizeof tag, b64);
+    vlt_age_base64_encode(tag, sizeof tag, b64);
     b64[6] = '\0';
     assert_string_equal(b64, "DaUaiA");
 }
@@ -177,11 +177,11 @@ static void test_round_trip(void **state)
     assert_non_null(big);
     randombytes_buf(big, big_len);
     size_t len, pt_len;
-    assert_vault_ok(age_encrypt(&to, 1, big, big_len, &file, &len));
-    assert_vault_ok(age_decrypt(&id, 1, file, len, &pt, &pt_len));
+    assert_vault_ok(vlt_age_encrypt(&to, 1, big, big_len, &file, &len));
+    assert_vault_ok(vlt_age_decrypt(&id, 1, file, len, &pt, &pt_len));
     assert_int_equal(pt_len, big_len);
     assert_memory_equal(pt, big, big_len);
-    age_free_plaintext(pt, pt_len);
+    vlt_age_free_plaintext(pt, pt_len);
     free(file);
     free(big);
 }
@@ -194,10 +194,10 @@ static void test_stanza_shape(void **state)
     age_recipient to = ssh_to(pk);
     size_t len;
     uint8_t *file = encrypt_to(&to, 1, "hi", &len);
-    age_ssh_tag(pk, tag);
+    vlt_age_ssh_tag(pk, tag);
     char expect[64];
     memcpy(expect, "age-encryption.org/v1\n-> ssh-ed25519 ", 37);
-    age_base64_encode(tag, 4, expect + 37);
+    vlt_age_base64_encode(tag, 4, expect + 37);
     expect[43] = ' ';
     assert_true(len > 44 + 43 + 1);
     assert_memory_equal(file, expect, 44);
@@ -214,7 +214,7 @@ static void test_mixed_recipients(void **state)
     uint8_t pk1[32], sk1[64], pk2[32], sk2[64], xs[32], xp[32];
     ed25519_keys(3, pk1, sk1);
     ed25519_keys(4, pk2, sk2);
-    age_x25519_generate(xs, xp);
+    vlt_age_x25519_generate(xs, xp);
     age_recipient to[3] = {ssh_to(pk1), {0}, ssh_to(pk2)};
     to[1].kind = AGE_KIND_X25519;
     memcpy(to[1].public_key, xp, 32);
@@ -242,7 +242,7 @@ static void test_reference_file(void **state)
 {
     (void)state;
     uint8_t sk[64];
-    assert_vault_ok(age_ssh_parse_private_key(
+    assert_vault_ok(vlt_age_ssh_parse_private_key(
         (const uint8_t *)real_key, strlen(real_key), sk));
     age_identity id = ssh_id(sk);
     expect_plaintext(&id, 1, (const uint8_t *)real_age_file,
@@ -266,19 +266,19 @@ static void test_tag_mismatch(void **state)
     /* The right key, but the stanza's tag rewritten: not ours either. */
     age_identity right = ssh_id(sk1);
     uint8_t tag[4], wrong[4];
-    age_ssh_tag(pk1, tag);
+    vlt_age_ssh_tag(pk1, tag);
     memcpy(wrong, tag, 4);
     wrong[0] ^= 1;
-    age_base64_encode(wrong, 4, (char *)file + 37);
+    vlt_age_base64_encode(wrong, 4, (char *)file + 37);
     expect_failure(&right, 1, file, len, VAULT_E_AGE_NO_MATCH);
     /* An X25519 identity passes over ssh stanzas. */
     uint8_t xs[32], xp[32];
-    age_x25519_generate(xs, xp);
+    vlt_age_x25519_generate(xs, xp);
     age_identity x;
     memset(&x, 0, sizeof x);
     x.kind = AGE_KIND_X25519;
     memcpy(x.secret_key, xs, 32);
-    age_base64_encode(tag, 4, (char *)file + 37);
+    vlt_age_base64_encode(tag, 4, (char *)file + 37);
     expect_failure(&x, 1, file, len, VAULT_E_AGE_NO_MATCH);
     expect_plaintext(&right, 1, file, len, "not for you");
     free(file);
@@ -311,9 +311,9 @@ static void test_malformed_stanzas(void **state)
     (void)state;
     uint8_t pk[32], sk[64], tag[4];
     ed25519_keys(20, pk, sk);
-    age_ssh_tag(pk, tag);
+    vlt_age_ssh_tag(pk, tag);
     char t[7];
-    age_base64_encode(tag, 4, t);
+    vlt_age_base64_encode(tag, 4, t);
     t[6] = '\0';
     /* A valid share and body (43 characters: 32 bytes). */
     const char *share = "oOgIfIUJ/GilQBhAUSRDVeNQ3fMBhw5mZBCB/ITZ4kE";
@@ -344,7 +344,7 @@ static void test_malformed_stanzas(void **state)
     snprintf(bad[n++], 256, "-> ssh-ed25519 %s %s\n", t, share);
     age_identity id = ssh_id(sk);
     uint8_t xs[32], xp[32];
-    age_x25519_generate(xs, xp);
+    vlt_age_x25519_generate(xs, xp);
     age_identity x;
     memset(&x, 0, sizeof x);
     x.kind = AGE_KIND_X25519;
@@ -392,7 +392,7 @@ static void test_bad_inputs(void **state)
     age_recipient bad = ssh_to(zero);
     uint8_t *out = NULL;
     size_t out_len = 0;
-    assert_vault_code(age_encrypt(&bad, 1, (const uint8_t *)"m", 1, &out,
+    assert_vault_code(vlt_age_encrypt(&bad, 1, (const uint8_t *)"m", 1, &out,
                                   &out_len),
                       VAULT_E_BAD_KEY);
     assert_null(out);
@@ -404,13 +404,13 @@ static void test_public_key_lines(void **state)
 {
     (void)state;
     uint8_t pk[32], pk2[32];
-    assert_vault_ok(age_ssh_parse_public_key(real_pub, strlen(real_pub),
+    assert_vault_ok(vlt_age_ssh_parse_public_key(real_pub, strlen(real_pub),
                                              pk));
     char line[AGE_SSH_RECIPIENT_STRLEN + 1];
-    age_ssh_encode_public_key(pk, line);
+    vlt_age_ssh_encode_public_key(pk, line);
     assert_int_equal(strlen(line), AGE_SSH_RECIPIENT_STRLEN);
     assert_string_equal(line, real_recipient);
-    assert_vault_ok(age_ssh_parse_public_key(real_recipient,
+    assert_vault_ok(vlt_age_ssh_parse_public_key(real_recipient,
                                              strlen(real_recipient), pk2));
     assert_memory_equal(pk, pk2, 32);
 
@@ -423,25 +423,25 @@ static void test_public_key_lines(void **state)
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(good_forms); i++) {
         snprintf(buf, sizeof buf, "%s%s%s", good_forms[i][0], b64,
                  good_forms[i][1]);
-        assert_vault_ok(age_ssh_parse_public_key(buf, strlen(buf), pk2));
+        assert_vault_ok(vlt_age_ssh_parse_public_key(buf, strlen(buf), pk2));
         assert_memory_equal(pk, pk2, 32);
     }
 
     /* A wire blob with a different inner type or key length. */
     uint8_t wire[AGE_SSH_WIRE_BYTES + 3];
     char enc[128];
-    age_ssh_wire_public_key(pk, wire);
+    vlt_age_ssh_wire_public_key(pk, wire);
     memcpy(wire + 4, "ssh-ed25518", 11);
-    age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
+    vlt_age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
     enc[68] = '\0';
     char inner_type[160];
     snprintf(inner_type, sizeof inner_type, "ssh-ed25519 %s", enc);
-    age_ssh_wire_public_key(pk, wire);
+    vlt_age_ssh_wire_public_key(pk, wire);
     wire[18] = 31; /* key length 31, one byte left over */
-    age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
+    vlt_age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
     char inner_len[160];
     snprintf(inner_len, sizeof inner_len, "ssh-ed25519 %s", enc);
-    age_ssh_wire_public_key(pk, wire);
+    vlt_age_ssh_wire_public_key(pk, wire);
     memset(wire + AGE_SSH_WIRE_BYTES, 0, 3); /* 3 bytes too many */
     char trailing[160];
     sodium_bin2base64(enc, sizeof enc, wire, AGE_SSH_WIRE_BYTES + 3,
@@ -449,8 +449,8 @@ static void test_public_key_lines(void **state)
     snprintf(trailing, sizeof trailing, "ssh-ed25519 %s", enc);
     /* A small-order point: not usable. */
     uint8_t low[32] = {1}; /* the identity point */
-    age_ssh_wire_public_key(low, wire);
-    age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
+    vlt_age_ssh_wire_public_key(low, wire);
+    vlt_age_base64_encode(wire, AGE_SSH_WIRE_BYTES, enc);
     enc[68] = '\0';
     char low_order[160];
     snprintf(low_order, sizeof low_order, "ssh-ed25519 %s", enc);
@@ -480,7 +480,7 @@ static void test_public_key_lines(void **state)
     };
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad); i++) {
         memset(pk2, 0xaa, sizeof pk2);
-        vault_error rc = age_ssh_parse_public_key(bad[i], strlen(bad[i]), pk2);
+        vault_error rc = vlt_age_ssh_parse_public_key(bad[i], strlen(bad[i]), pk2);
         if (rc != VAULT_E_BAD_KEY)
             fail_msg("case %zu (%s): got %d: %s", i, bad[i], rc,
                      vault_last_error());
@@ -488,7 +488,7 @@ static void test_public_key_lines(void **state)
     /* A NUL inside the given length is a control character. */
     memcpy(buf, real_pub, sizeof real_pub);
     buf[sizeof real_pub - 3] = '\0';
-    assert_vault_code(age_ssh_parse_public_key(buf, sizeof real_pub - 1, pk2),
+    assert_vault_code(vlt_age_ssh_parse_public_key(buf, sizeof real_pub - 1, pk2),
                       VAULT_E_BAD_KEY);
 }
 
@@ -498,16 +498,16 @@ static void test_parse_recipient(void **state)
     static const char age1[] =
         "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
     age_recipient r;
-    assert_vault_ok(age_parse_recipient(age1, strlen(age1), &r));
+    assert_vault_ok(vlt_age_parse_recipient(age1, strlen(age1), &r));
     assert_int_equal(r.kind, AGE_KIND_X25519);
     uint8_t pk[32];
-    assert_vault_ok(age_decode_recipient(age1, strlen(age1), pk));
+    assert_vault_ok(vlt_age_decode_recipient(age1, strlen(age1), pk));
     assert_memory_equal(r.public_key, pk, 32);
     assert_true(sodium_is_zero(r.ssh_public_key, 32));
 
-    assert_vault_ok(age_parse_recipient(real_pub, strlen(real_pub), &r));
+    assert_vault_ok(vlt_age_parse_recipient(real_pub, strlen(real_pub), &r));
     assert_int_equal(r.kind, AGE_KIND_SSH_ED25519);
-    assert_vault_ok(age_ssh_parse_public_key(real_pub, strlen(real_pub), pk));
+    assert_vault_ok(vlt_age_ssh_parse_public_key(real_pub, strlen(real_pub), pk));
     assert_memory_equal(r.ssh_public_key, pk, 32);
     assert_true(sodium_is_zero(r.public_key, 32));
 
@@ -515,14 +515,14 @@ static void test_parse_recipient(void **state)
                                 "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPY"
                                 "YSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"};
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad); i++) {
-        assert_vault_code(age_parse_recipient(bad[i], strlen(bad[i]), &r),
+        assert_vault_code(vlt_age_parse_recipient(bad[i], strlen(bad[i]), &r),
                           VAULT_E_BAD_KEY);
         assert_int_equal(r.kind, 0);
     }
     /* The parsed recipient encrypts to the real key. */
-    assert_vault_ok(age_parse_recipient(real_pub, strlen(real_pub), &r));
+    assert_vault_ok(vlt_age_parse_recipient(real_pub, strlen(real_pub), &r));
     uint8_t sk[64];
-    assert_vault_ok(age_ssh_parse_private_key(
+    assert_vault_ok(vlt_age_ssh_parse_private_key(
         (const uint8_t *)real_key, strlen(real_key), sk));
     size_t len;
     uint8_t *file = encrypt_to(&r, 1, "to the real key", &len);
@@ -668,8 +668,8 @@ static vault_error parse_spec(const key_spec *s, uint8_t sk[64])
     buf b;
     build_blob(s, &b);
     char *text = pem(b.data, b.n);
-    vault_error rc = age_ssh_parse_private_key((const uint8_t *)text,
-                                               strlen(text), sk);
+    vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
+                                                   strlen(text), sk);
     free(text);
     return rc;
 }
@@ -678,11 +678,11 @@ static void test_private_key_real(void **state)
 {
     (void)state;
     uint8_t sk[64], pk[32];
-    assert_true(age_ssh_is_private_key((const uint8_t *)real_key,
+    assert_true(vlt_age_ssh_is_private_key((const uint8_t *)real_key,
                                        strlen(real_key)));
-    assert_vault_ok(age_ssh_parse_private_key(
+    assert_vault_ok(vlt_age_ssh_parse_private_key(
         (const uint8_t *)real_key, strlen(real_key), sk));
-    assert_vault_ok(age_ssh_parse_public_key(real_pub, strlen(real_pub), pk));
+    assert_vault_ok(vlt_age_ssh_parse_public_key(real_pub, strlen(real_pub), pk));
     assert_memory_equal(sk + 32, pk, 32);
     /* CRLF line ends and surrounding white space are fine. */
     char crlf[1024];
@@ -695,11 +695,11 @@ static void test_private_key_real(void **state)
     }
     crlf[o++] = ' ';
     uint8_t sk2[64];
-    assert_true(age_ssh_is_private_key((const uint8_t *)crlf, o));
-    assert_vault_ok(age_ssh_parse_private_key((const uint8_t *)crlf, o, sk2));
+    assert_true(vlt_age_ssh_is_private_key((const uint8_t *)crlf, o));
+    assert_vault_ok(vlt_age_ssh_parse_private_key((const uint8_t *)crlf, o, sk2));
     assert_memory_equal(sk, sk2, 64);
     /* No final line end. */
-    assert_vault_ok(age_ssh_parse_private_key(
+    assert_vault_ok(vlt_age_ssh_parse_private_key(
         (const uint8_t *)real_key, strlen(real_key) - 1, sk2));
 }
 
@@ -770,7 +770,7 @@ static void test_private_key_negative(void **state)
     expect_spec(&s, VAULT_E_UNSUPPORTED, "encrypted");
     assert_string_equal(vault_last_error(), encrypted_detail);
     uint8_t sk[64];
-    assert_vault_code(age_ssh_parse_private_key(
+    assert_vault_code(vlt_age_ssh_parse_private_key(
                           (const uint8_t *)protected_key,
                           strlen(protected_key), sk),
                       VAULT_E_UNSUPPORTED);
@@ -783,8 +783,8 @@ static void test_private_key_negative(void **state)
     for (size_t n = 0; n < b.n; n++) {
         char *text = pem(b.data, n);
         memset(sk, 0xaa, sizeof sk);
-        vault_error rc = age_ssh_parse_private_key((const uint8_t *)text,
-                                                   strlen(text), sk);
+        vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
+                                                       strlen(text), sk);
         free(text);
         if (rc != VAULT_E_BAD_KEY)
             fail_msg("blob truncated to %zu bytes: got %d", n, rc);
@@ -792,7 +792,7 @@ static void test_private_key_negative(void **state)
     }
     /* Every truncation of the real file's text, too. */
     for (size_t n = 0; n + 2 < strlen(real_key); n++)
-        assert_vault_code(age_ssh_parse_private_key(
+        assert_vault_code(vlt_age_ssh_parse_private_key(
                               (const uint8_t *)real_key, n, sk),
                           VAULT_E_BAD_KEY);
 }
@@ -823,25 +823,25 @@ static void test_private_key_framing(void **state)
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad); i++) {
         snprintf(text, sizeof text, "%s%.*s%s", bad[i][0], body_len, body,
                  bad[i][1]);
-        vault_error rc = age_ssh_parse_private_key((const uint8_t *)text,
-                                                   strlen(text), sk);
+        vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
+                                                       strlen(text), sk);
         if (rc != VAULT_E_BAD_KEY)
             fail_msg("framing case %zu: got %d", i, rc);
     }
     /* A bad base64 character, and the padding removed. */
     snprintf(text, sizeof text, "%s", real_key);
     text[40] = '*';
-    assert_vault_code(age_ssh_parse_private_key((const uint8_t *)text,
+    assert_vault_code(vlt_age_ssh_parse_private_key((const uint8_t *)text,
                                                 strlen(text), sk),
                       VAULT_E_BAD_KEY);
     snprintf(text, sizeof text, "%s", real_key);
     char *eq = strchr(text, '=');
     assert_non_null(eq);
     memmove(eq, eq + 1, strlen(eq + 1) + 1);
-    assert_vault_code(age_ssh_parse_private_key((const uint8_t *)text,
+    assert_vault_code(vlt_age_ssh_parse_private_key((const uint8_t *)text,
                                                 strlen(text), sk),
                       VAULT_E_BAD_KEY);
-    assert_false(age_ssh_is_private_key((const uint8_t *)"# age key\n", 10));
+    assert_false(vlt_age_ssh_is_private_key((const uint8_t *)"# age key\n", 10));
 }
 
 /* --- identities through the public API ---------------------------------------------------*/
@@ -860,9 +860,9 @@ static void test_vault_identity(void **state)
     assert_vault_code(vault_identity_format(id, text, sizeof text),
                       VAULT_E_UNSUPPORTED);
     /* The identity's key opens what its recipient string seals (as
-     * repo.c's open_envelopes hands it to age_decrypt). */
+     * repo.c's open_envelopes hands it to vlt_age_decrypt). */
     age_recipient to;
-    assert_vault_ok(age_parse_recipient(vault_identity_recipient(id),
+    assert_vault_ok(vlt_age_parse_recipient(vault_identity_recipient(id),
                                         strlen(vault_identity_recipient(id)),
                                         &to));
     size_t len;

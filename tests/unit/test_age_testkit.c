@@ -1,6 +1,6 @@
 /*
  * test_age_testkit.c - runs the official age test vectors (C2SP/CCTV
- * age/testdata, see ../shared/age-testkit/README.txt) through age_decrypt.
+ * age/testdata, see ../shared/age-testkit/README.txt) through vlt_age_decrypt.
  *
  * Each vector is "key: value" lines, an empty line, then the age file
  * (zlib-compressed when "compressed: zlib").  We run every vector except
@@ -37,7 +37,7 @@ enum outcome {
 
 static const struct {
     const char *name;  /* the "expect" value */
-    vault_error code;  /* what age_decrypt must return */
+    vault_error code;  /* what vlt_age_decrypt must return */
 } outcomes[OUT_COUNT] = {
     [OUT_SUCCESS] = {"success", VAULT_OK},
     [OUT_HEADER] = {"header failure", VAULT_E_AGE_HEADER},
@@ -181,9 +181,9 @@ static int armor_round_trips(const uint8_t *file, size_t len)
 {
     uint8_t *bin, *again;
     size_t bin_len, again_len;
-    if (age_armor_decode(file, len, &bin, &bin_len) != VAULT_OK)
+    if (vlt_age_armor_decode(file, len, &bin, &bin_len) != VAULT_OK)
         return 1; /* nothing to compare */
-    assert_vault_ok(age_armor_encode(bin, bin_len, &again, &again_len));
+    assert_vault_ok(vlt_age_armor_encode(bin, bin_len, &again, &again_len));
     uint8_t *norm = malloc(len + 1);
     assert_non_null(norm);
     size_t a = 0, b = len, n = 0;
@@ -253,7 +253,7 @@ static void test_testkit(void **state)
         memset(ids, 0, sizeof ids);
         for (size_t k = 0; k < v.n_identities && k < MAX_KEYS; k++) {
             ids[n_ids].kind = AGE_KIND_X25519;
-            assert_vault_ok(age_decode_identity(v.identity[k],
+            assert_vault_ok(vlt_age_decode_identity(v.identity[k],
                                                 strlen(v.identity[k]),
                                                 ids[n_ids].secret_key));
             n_ids++;
@@ -267,8 +267,8 @@ static void test_testkit(void **state)
 
         uint8_t *pt = NULL;
         size_t pt_len = 0;
-        vault_error rc = age_decrypt(ids, n_ids, file, file_len, &pt,
-                                     &pt_len);
+        vault_error rc = vlt_age_decrypt(ids, n_ids, file, file_len, &pt,
+                                         &pt_len);
         const char *problem = NULL;
         char hex[65] = "";
         if (rc != outcomes[v.expect].code) {
@@ -301,7 +301,7 @@ static void test_testkit(void **state)
         } else {
             passed[v.expect]++;
         }
-        age_free_plaintext(pt, pt_len);
+        vlt_age_free_plaintext(pt, pt_len);
         sodium_memzero(ids, sizeof ids);
         free(inflated);
         free(raw);

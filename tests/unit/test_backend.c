@@ -45,7 +45,7 @@ static void name_for(unsigned i, char out[VAULT_NAME_HEX + 1])
     uint8_t in[4];
     store_le32(in, i);
     crypto_generichash(h, sizeof h, in, sizeof in, NULL, 0);
-    vault_hex_encode(h, sizeof h, out);
+    vlt_hex_encode(h, sizeof h, out);
 }
 
 /* As name_for, starting with the two hex digits of prefix. */
@@ -102,12 +102,12 @@ static int setup_type(void **state, be_type type)
     fx->tmp = test_tempdir();
     snprintf(fx->vault, sizeof fx->vault, "%s/vault", fx->tmp);
     if (type == BE_LOCAL) {
-        assert_vault_ok(backend_local_open(fx->vault, 1, &fx->be));
+        assert_vault_ok(vlt_backend_local_open(fx->vault, 1, &fx->be));
     } else {
-        assert_vault_ok(backend_memory_open(&fx->be));
+        assert_vault_ok(vlt_backend_memory_open(&fx->be));
         if (type == BE_FAULTY)
             assert_vault_ok(
-                backend_faulty_open(fx->be, 0, VAULT_E_IO, 0, &fx->be));
+                vlt_backend_faulty_open(fx->be, 0, VAULT_E_IO, 0, &fx->be));
     }
     *state = fx;
     return 0;
@@ -187,14 +187,14 @@ static const backend_kind named_kinds[] = {BACKEND_KEYS, BACKEND_DATA,
 static void test_kind_names(void **state)
 {
     (void)state;
-    assert_string_equal(backend_kind_name(BACKEND_CONFIG), "config");
-    assert_string_equal(backend_kind_name(BACKEND_KEYS), "keys");
-    assert_string_equal(backend_kind_name(BACKEND_DATA), "data");
-    assert_string_equal(backend_kind_name(BACKEND_INDEX), "index");
-    assert_string_equal(backend_kind_name(BACKEND_SNAPSHOTS), "snapshots");
-    assert_string_equal(backend_kind_name(BACKEND_LOCKS), "locks");
-    assert_null(backend_kind_name((backend_kind)BACKEND_KIND_COUNT));
-    assert_null(backend_kind_name((backend_kind)-1));
+    assert_string_equal(vlt_backend_kind_name(BACKEND_CONFIG), "config");
+    assert_string_equal(vlt_backend_kind_name(BACKEND_KEYS), "keys");
+    assert_string_equal(vlt_backend_kind_name(BACKEND_DATA), "data");
+    assert_string_equal(vlt_backend_kind_name(BACKEND_INDEX), "index");
+    assert_string_equal(vlt_backend_kind_name(BACKEND_SNAPSHOTS), "snapshots");
+    assert_string_equal(vlt_backend_kind_name(BACKEND_LOCKS), "locks");
+    assert_null(vlt_backend_kind_name((backend_kind)BACKEND_KIND_COUNT));
+    assert_null(vlt_backend_kind_name((backend_kind)-1));
 }
 
 static void test_name_valid(void **state)
@@ -203,13 +203,13 @@ static void test_name_valid(void **state)
     char name[VAULT_NAME_HEX + 2];
     memset(name, 'a', VAULT_NAME_HEX);
     name[VAULT_NAME_HEX] = '\0';
-    assert_true(backend_name_valid(name));
-    assert_true(backend_name_valid(
+    assert_true(vlt_backend_name_valid(name));
+    assert_true(vlt_backend_name_valid(
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
-    assert_false(backend_name_valid(NULL));
-    assert_false(backend_name_valid(""));
-    assert_false(backend_name_valid("."));
-    assert_false(backend_name_valid(".."));
+    assert_false(vlt_backend_name_valid(NULL));
+    assert_false(vlt_backend_name_valid(""));
+    assert_false(vlt_backend_name_valid("."));
+    assert_false(vlt_backend_name_valid(".."));
     /* One character off each edge of the two hex ranges. */
     const char bad[] = {'/', ':', '`', 'g', 'A', 'F', ' ', '\n', '.', '-'};
     for (size_t i = 0; i < sizeof bad; i++) {
@@ -217,18 +217,18 @@ static void test_name_valid(void **state)
             memset(name, 'a', VAULT_NAME_HEX);
             name[VAULT_NAME_HEX] = '\0';
             name[at] = bad[i];
-            assert_false(backend_name_valid(name));
+            assert_false(vlt_backend_name_valid(name));
         }
     }
     memset(name, 'a', VAULT_NAME_HEX + 1);
     name[VAULT_NAME_HEX + 1] = '\0'; /* 65 */
-    assert_false(backend_name_valid(name));
+    assert_false(vlt_backend_name_valid(name));
     name[VAULT_NAME_HEX - 1] = '\0'; /* 63 */
-    assert_false(backend_name_valid(name));
+    assert_false(vlt_backend_name_valid(name));
     memset(name, 'a', VAULT_NAME_HEX);
     name[VAULT_NAME_HEX] = '\n'; /* trailing newline */
     name[VAULT_NAME_HEX + 1] = '\0';
-    assert_false(backend_name_valid(name));
+    assert_false(vlt_backend_name_valid(name));
 }
 
 static void test_label_and_range(void **state)
@@ -236,37 +236,37 @@ static void test_label_and_range(void **state)
     (void)state;
     char name[VAULT_NAME_HEX + 1], label[BACKEND_LABEL_MAX], want[100];
     name_with_prefix("3f", 1, name);
-    backend_label(BACKEND_DATA, name, label);
+    vlt_backend_label(BACKEND_DATA, name, label);
     snprintf(want, sizeof want, "data/3f/%s", name);
     assert_string_equal(label, want);
-    backend_label(BACKEND_SNAPSHOTS, name, label);
+    vlt_backend_label(BACKEND_SNAPSHOTS, name, label);
     snprintf(want, sizeof want, "snapshots/%s", name);
     assert_string_equal(label, want);
-    backend_label(BACKEND_CONFIG, "", label);
+    vlt_backend_label(BACKEND_CONFIG, "", label);
     assert_string_equal(label, "config");
 
     size_t n = 99;
-    assert_vault_ok(backend_check_range("x", 10, 0, 0, 10, &n));
+    assert_vault_ok(vlt_backend_check_range("x", 10, 0, 0, 10, &n));
     assert_int_equal(n, 10);
-    assert_vault_ok(backend_check_range("x", 10, 10, 0, 0, &n));
+    assert_vault_ok(vlt_backend_check_range("x", 10, 10, 0, 0, &n));
     assert_int_equal(n, 0);
-    assert_vault_ok(backend_check_range("x", 10, 3, 7, 7, &n));
+    assert_vault_ok(vlt_backend_check_range("x", 10, 3, 7, 7, &n));
     assert_int_equal(n, 7);
     /* No wrap-around of offset + len. */
-    assert_vault_code(backend_check_range("x", 10, UINT64_MAX, 1, 10, &n),
+    assert_vault_code(vlt_backend_check_range("x", 10, UINT64_MAX, 1, 10, &n),
                       VAULT_E_CORRUPT);
     assert_int_equal(n, 0);
-    assert_vault_code(backend_check_range("x", 10, 1, SIZE_MAX, SIZE_MAX, &n),
+    assert_vault_code(vlt_backend_check_range("x", 10, 1, SIZE_MAX, SIZE_MAX, &n),
                       VAULT_E_CORRUPT);
-    assert_vault_code(backend_check_range("x", 10, 11, 0, 10, &n),
+    assert_vault_code(vlt_backend_check_range("x", 10, 11, 0, 10, &n),
                       VAULT_E_CORRUPT);
-    assert_vault_code(backend_check_range("obj", 10, 0, 0, 9, &n),
+    assert_vault_code(vlt_backend_check_range("obj", 10, 0, 0, 9, &n),
                       VAULT_E_CORRUPT);
     assert_detail_has("obj: 10 bytes to load, more than the limit of 9");
 
-    assert_vault_code(backend_check((backend_kind)9, name), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_check((backend_kind)9, name), VAULT_E_INVALID);
     assert_detail_has("unknown object kind 9");
-    assert_vault_code(backend_check(BACKEND_KEYS, NULL), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_check(BACKEND_KEYS, NULL), VAULT_E_INVALID);
     assert_detail_has("keys: no object name");
 }
 
@@ -415,7 +415,7 @@ static void test_missing_object(void **state)
         assert_detail_has(k == BACKEND_CONFIG ? "config" : name);
         assert_vault_code(backend_stat(fx->be, (backend_kind)k, nm, &size),
                           VAULT_E_NOT_FOUND);
-        assert_detail_has(backend_kind_name((backend_kind)k));
+        assert_detail_has(vlt_backend_kind_name((backend_kind)k));
         assert_vault_code(backend_remove(fx->be, (backend_kind)k, nm),
                           VAULT_E_NOT_FOUND);
         assert_detail_has(k == BACKEND_CONFIG ? "config" : name);
@@ -1004,7 +1004,7 @@ static void test_local_create_refuses_nonempty(void **state)
     assert_int_equal(mkdir(dir, 0755), 0);
     path_in(file, dir, "precious");
     test_write_file(file, "keep me", 7);
-    assert_vault_code(backend_local_open(dir, 1, &be), VAULT_E_EXISTS);
+    assert_vault_code(vlt_backend_local_open(dir, 1, &be), VAULT_E_EXISTS);
     assert_null(be);
     assert_detail_has(dir);
     assert_detail_has("not empty");
@@ -1019,13 +1019,13 @@ static void test_local_create_refuses_nonempty(void **state)
     assert_int_equal(unlink(file), 0);
     path_in(file, dir, ".hidden");
     test_write_file(file, "", 0);
-    assert_vault_code(backend_local_open(dir, 1, &be), VAULT_E_EXISTS);
+    assert_vault_code(vlt_backend_local_open(dir, 1, &be), VAULT_E_EXISTS);
 
     /* An existing vault too: creating twice fails. */
-    assert_vault_code(backend_local_open(fx->vault, 1, &be), VAULT_E_EXISTS);
+    assert_vault_code(vlt_backend_local_open(fx->vault, 1, &be), VAULT_E_EXISTS);
 
     /* A regular file. */
-    assert_vault_code(backend_local_open(file, 1, &be), VAULT_E_EXISTS);
+    assert_vault_code(vlt_backend_local_open(file, 1, &be), VAULT_E_EXISTS);
     assert_detail_has("not a directory");
 }
 
@@ -1038,7 +1038,7 @@ static void test_local_create_ok(void **state)
     path_in(dir, fx->tmp, "empty");
     assert_int_equal(mkdir(dir, 0755), 0);
     path_in(sub, fx->tmp, "empty//");
-    assert_vault_ok(backend_local_open(sub, 1, &be));
+    assert_vault_ok(vlt_backend_local_open(sub, 1, &be));
     save_config(be);
     backend_close(be);
     path_in(sub, dir, "data/ff");
@@ -1052,21 +1052,21 @@ static void test_local_create_ok(void **state)
 
     /* A missing parent is an error, not a mkdir -p. */
     path_in(dir, fx->tmp, "no/such/parent");
-    assert_vault_code(backend_local_open(dir, 1, &be), VAULT_E_IO);
+    assert_vault_code(vlt_backend_local_open(dir, 1, &be), VAULT_E_IO);
     assert_detail_has("no/such/parent");
     assert_false(exists(dir));
 
     /* Bad paths. */
-    assert_vault_code(backend_local_open("", 1, &be), VAULT_E_INVALID);
-    assert_vault_code(backend_local_open(NULL, 0, &be), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_local_open("", 1, &be), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_local_open(NULL, 0, &be), VAULT_E_INVALID);
     char *longp = malloc(PATH_MAX + 10);
     assert_non_null(longp);
     memset(longp, 'x', PATH_MAX + 9);
     longp[0] = '/';
     longp[PATH_MAX - 50] = '\0'; /* fits PATH_MAX, but not with an object */
-    assert_vault_code(backend_local_open(longp, 1, &be), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_local_open(longp, 1, &be), VAULT_E_INVALID);
     assert_detail_has("path too long");
-    assert_vault_code(backend_local_open(longp, 0, &be), VAULT_E_INVALID);
+    assert_vault_code(vlt_backend_local_open(longp, 0, &be), VAULT_E_INVALID);
     free(longp);
 }
 
@@ -1077,7 +1077,7 @@ static void test_local_open_not_vault(void **state)
     backend *be = (backend *)&be;
 
     /* The fixture's vault has its folders but no config yet. */
-    assert_vault_code(backend_local_open(fx->vault, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(fx->vault, 0, &be), VAULT_E_NOT_FOUND);
     assert_null(be);
     snprintf(want, sizeof want, "%s: not a vault (no config)", fx->vault);
     assert_string_equal(vault_last_error(), want);
@@ -1085,45 +1085,45 @@ static void test_local_open_not_vault(void **state)
     /* An empty directory. */
     path_in(dir, fx->tmp, "plain");
     assert_int_equal(mkdir(dir, 0700), 0);
-    assert_vault_code(backend_local_open(dir, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(dir, 0, &be), VAULT_E_NOT_FOUND);
     snprintf(want, sizeof want, "%s: not a vault (no config)", dir);
     assert_string_equal(vault_last_error(), want);
 
     /* Absent, and through a file. */
     path_in(path, fx->tmp, "absent");
-    assert_vault_code(backend_local_open(path, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(path, 0, &be), VAULT_E_NOT_FOUND);
     assert_detail_has("not a vault (no such directory)");
     path_in(path, dir, "file");
     test_write_file(path, "x", 1);
-    assert_vault_code(backend_local_open(path, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(path, 0, &be), VAULT_E_NOT_FOUND);
     assert_detail_has("not a vault (not a directory)");
     path_in(want, path, "below");
-    assert_vault_code(backend_local_open(want, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(want, 0, &be), VAULT_E_NOT_FOUND);
     assert_detail_has("not a vault (no such directory)");
 
     /* A config that is a folder. */
     path_in(path, dir, "config");
     assert_int_equal(mkdir(path, 0700), 0);
-    assert_vault_code(backend_local_open(dir, 0, &be), VAULT_E_NOT_FOUND);
+    assert_vault_code(vlt_backend_local_open(dir, 0, &be), VAULT_E_NOT_FOUND);
     assert_detail_has("not a vault (config is not a file)");
 
     /* Symlink loops: the operating system's error, not "not a vault". */
     path_in(path, fx->tmp, "loop");
     assert_int_equal(symlink("loop", path), 0);
-    assert_vault_code(backend_local_open(path, 0, &be), VAULT_E_IO);
+    assert_vault_code(vlt_backend_local_open(path, 0, &be), VAULT_E_IO);
     assert_detail_has(path);
     path_in(path, fx->vault, "config");
     assert_int_equal(symlink("config", path), 0);
-    assert_vault_code(backend_local_open(fx->vault, 0, &be), VAULT_E_IO);
+    assert_vault_code(vlt_backend_local_open(fx->vault, 0, &be), VAULT_E_IO);
     assert_detail_has(path);
     assert_int_equal(unlink(path), 0);
 
     /* With its config, the vault opens, with or without a trailing '/'. */
     save_config(fx->be);
-    assert_vault_ok(backend_local_open(fx->vault, 0, &be));
+    assert_vault_ok(vlt_backend_local_open(fx->vault, 0, &be));
     backend_close(be);
     path_in(path, fx->vault, "");
-    assert_vault_ok(backend_local_open(path, 0, &be));
+    assert_vault_ok(vlt_backend_local_open(path, 0, &be));
     assert_object(be, BACKEND_CONFIG, "", (const uint8_t *)"config", 6);
     backend_close(be);
 }
@@ -1138,7 +1138,7 @@ static void test_local_persistence(void **state)
         backend_save(fx->be, BACKEND_DATA, name, (const uint8_t *)"pack", 4));
     backend_close(fx->be);
     fx->be = NULL;
-    assert_vault_ok(backend_local_open(fx->vault, 0, &fx->be));
+    assert_vault_ok(vlt_backend_local_open(fx->vault, 0, &fx->be));
     assert_object(fx->be, BACKEND_DATA, name, (const uint8_t *)"pack", 4);
     assert_object(fx->be, BACKEND_CONFIG, "", (const uint8_t *)"config", 6);
 }
@@ -1305,7 +1305,7 @@ static void test_local_modes(void **state)
                                      (const uint8_t *)"obj", 3));
     for (size_t k = 0; k < VAULT_ARRAY_SIZE(named_kinds); k++) {
         char label[BACKEND_LABEL_MAX];
-        backend_label(named_kinds[k], name, label);
+        vlt_backend_label(named_kinds[k], name, label);
         path_in(path, fx->vault, label);
         assert_int_equal(mode_of(path) & 07777, 0444);
     }
@@ -1316,7 +1316,7 @@ static void test_local_modes(void **state)
     char dir[PATH_MAX];
     path_in(dir, fx->tmp, "v2");
     backend *be;
-    assert_vault_ok(backend_local_open(dir, 1, &be));
+    assert_vault_ok(vlt_backend_local_open(dir, 1, &be));
     umask(old);
     backend_close(be);
     path_in(path, dir, "data/12");
@@ -1333,7 +1333,7 @@ static void test_local_missing_folders(void **state)
     assert_int_equal(
         test_run("cd '%s' && rm -r index snapshots data/ab", fx->vault), 0);
     backend_close(fx->be);
-    assert_vault_ok(backend_local_open(fx->vault, 0, &fx->be));
+    assert_vault_ok(vlt_backend_local_open(fx->vault, 0, &fx->be));
     collected *c = collect(fx->be, BACKEND_INDEX);
     assert_int_equal(c->calls, 0);
     free(c);
@@ -1478,7 +1478,7 @@ static char name_a[VAULT_NAME_HEX + 1], name_b[VAULT_NAME_HEX + 1],
 static backend *populated_memory(void)
 {
     backend *inner;
-    assert_vault_ok(backend_memory_open(&inner));
+    assert_vault_ok(vlt_backend_memory_open(&inner));
     assert_vault_ok(
         backend_save(inner, BACKEND_KEYS, name_a, (const uint8_t *)"alpha", 5));
     assert_vault_ok(
@@ -1618,8 +1618,8 @@ static void test_faulty_no_fault(void **state)
 {
     (void)state;
     backend *inner = populated_memory(), *be;
-    assert_vault_ok(backend_faulty_open(inner, 0, VAULT_E_IO, 1, &be));
-    assert_int_equal(backend_faulty_count(be), 0);
+    assert_vault_ok(vlt_backend_faulty_open(inner, 0, VAULT_E_IO, 1, &be));
+    assert_int_equal(vlt_backend_faulty_count(be), 0);
     script_result r;
     run_script(be, &r);
     for (int i = 0; i < SCRIPT_OPS; i++)
@@ -1630,7 +1630,7 @@ static void test_faulty_no_fault(void **state)
     assert_int_equal(r.stopped[3], 0);
     assert_int_equal(r.list_calls[8], 1);
     assert_int_equal(r.stopped[8], 3);
-    assert_int_equal(backend_faulty_count(be), SCRIPT_OPS);
+    assert_int_equal(vlt_backend_faulty_count(be), SCRIPT_OPS);
     int failed[SCRIPT_OPS] = {0};
     check_side_effects(inner, failed);
     /* Failures of the inner backend pass through, and count. */
@@ -1639,7 +1639,7 @@ static void test_faulty_no_fault(void **state)
                       VAULT_E_NOT_FOUND);
     assert_vault_code(backend_stat(be, BACKEND_KEYS, "bad", &size),
                       VAULT_E_INVALID);
-    assert_int_equal(backend_faulty_count(be), SCRIPT_OPS + 2);
+    assert_int_equal(vlt_backend_faulty_count(be), SCRIPT_OPS + 2);
     backend_close(be);
 }
 
@@ -1651,7 +1651,7 @@ static void test_faulty_each_op(void **state)
     for (uint64_t n = 1; n <= SCRIPT_OPS; n++) {
         vault_error code = codes[n % VAULT_ARRAY_SIZE(codes)];
         backend *inner = populated_memory(), *be;
-        assert_vault_ok(backend_faulty_open(inner, n, code, 0, &be));
+        assert_vault_ok(vlt_backend_faulty_open(inner, n, code, 0, &be));
         script_result r;
         run_script(be, &r);
         int failed[SCRIPT_OPS] = {0};
@@ -1674,7 +1674,7 @@ static void test_faulty_each_op(void **state)
                          r.detail[i - 1]);
             }
         }
-        assert_int_equal(backend_faulty_count(be), SCRIPT_OPS);
+        assert_int_equal(vlt_backend_faulty_count(be), SCRIPT_OPS);
         check_side_effects(inner, failed);
         backend_close(be);
     }
@@ -1685,7 +1685,7 @@ static void test_faulty_sticky(void **state)
     (void)state;
     for (uint64_t n = 1; n <= SCRIPT_OPS; n++) {
         backend *inner = populated_memory(), *be;
-        assert_vault_ok(backend_faulty_open(inner, n, VAULT_E_IO, 1, &be));
+        assert_vault_ok(vlt_backend_faulty_open(inner, n, VAULT_E_IO, 1, &be));
         script_result r;
         run_script(be, &r);
         int failed[SCRIPT_OPS] = {0};
@@ -1702,7 +1702,7 @@ static void test_faulty_sticky(void **state)
                 fail_msg("detail \"%s\" lacks \"%s\"", r.detail[i - 1], want);
             failed[i - 1] = 1;
         }
-        assert_int_equal(backend_faulty_count(be), SCRIPT_OPS);
+        assert_int_equal(vlt_backend_faulty_count(be), SCRIPT_OPS);
         check_side_effects(inner, failed);
         backend_close(be);
     }
@@ -1712,28 +1712,28 @@ static void test_faulty_open_errors(void **state)
 {
     (void)state;
     backend *be = (backend *)&be, *inner;
-    assert_vault_code(backend_faulty_open(NULL, 0, VAULT_E_IO, 0, &be),
+    assert_vault_code(vlt_backend_faulty_open(NULL, 0, VAULT_E_IO, 0, &be),
                       VAULT_E_INVALID);
     assert_null(be);
     /* A fault must have a code; inner is closed (LeakSanitizer checks). */
-    assert_vault_ok(backend_memory_open(&inner));
-    assert_vault_code(backend_faulty_open(inner, 1, VAULT_OK, 0, &be),
+    assert_vault_ok(vlt_backend_memory_open(&inner));
+    assert_vault_code(vlt_backend_faulty_open(inner, 1, VAULT_OK, 0, &be),
                       VAULT_E_INVALID);
     assert_null(be);
     assert_detail_has("needs an error code");
     /* fail_at 0 takes any code. */
-    assert_vault_ok(backend_memory_open(&inner));
-    assert_vault_ok(backend_faulty_open(inner, 0, VAULT_OK, 0, &be));
+    assert_vault_ok(vlt_backend_memory_open(&inner));
+    assert_vault_ok(vlt_backend_faulty_open(inner, 0, VAULT_OK, 0, &be));
     /* Wrappers nest: the outer counts its own operations. */
     backend *outer;
-    assert_vault_ok(backend_faulty_open(be, 2, VAULT_E_IO, 0, &outer));
+    assert_vault_ok(vlt_backend_faulty_open(be, 2, VAULT_E_IO, 0, &outer));
     uint64_t size;
     assert_vault_code(backend_stat(outer, BACKEND_CONFIG, "", &size),
                       VAULT_E_NOT_FOUND);
     assert_vault_code(backend_stat(outer, BACKEND_CONFIG, "", &size),
                       VAULT_E_IO);
-    assert_int_equal(backend_faulty_count(outer), 2);
-    assert_int_equal(backend_faulty_count(be), 1);
+    assert_int_equal(vlt_backend_faulty_count(outer), 2);
+    assert_int_equal(vlt_backend_faulty_count(be), 1);
     backend_close(outer);
     backend_close(NULL);
 }
@@ -1748,7 +1748,7 @@ static void test_faulty_kill(void **state)
     char root[PATH_MAX];
     snprintf(root, sizeof root, "%s/vault", tmp);
     backend *local;
-    assert_vault_ok(backend_local_open(root, 1, &local));
+    assert_vault_ok(vlt_backend_local_open(root, 1, &local));
     save_config(local);
     const char *names[3] = {name_a, name_b, name_c};
     for (int after = 0; after <= 1; after++) {
@@ -1757,14 +1757,14 @@ static void test_faulty_kill(void **state)
             assert_true(pid >= 0);
             if (pid == 0) {
                 backend *inner, *be;
-                if (backend_local_open(root, 0, &inner) != VAULT_OK ||
-                    backend_faulty_open_kill(inner, n, after, &be) != VAULT_OK)
+                if (vlt_backend_local_open(root, 0, &inner) != VAULT_OK ||
+                    vlt_backend_faulty_open_kill(inner, n, after, &be) != VAULT_OK)
                     _exit(2);
                 for (int i = 0; i < 3; i++)
                     if (backend_save(be, BACKEND_KEYS, names[i],
                                      (const uint8_t *)"k", 1) != VAULT_OK)
                         _exit(3);
-                int ok = backend_faulty_count(be) == 3;
+                int ok = vlt_backend_faulty_count(be) == 3;
                 backend_close(be);
                 _exit(ok ? 0 : 4);
             }
@@ -1790,11 +1790,11 @@ static void test_faulty_kill(void **state)
     }
     /* The wrapper itself still fails nothing in kill mode. */
     backend *be;
-    assert_vault_ok(backend_faulty_open_kill(local, 0, 0, &be));
+    assert_vault_ok(vlt_backend_faulty_open_kill(local, 0, 0, &be));
     uint64_t size;
     assert_vault_code(backend_stat(be, BACKEND_KEYS, name_a, &size),
                       VAULT_E_NOT_FOUND);
-    assert_int_equal(backend_faulty_count(be), 1);
+    assert_int_equal(vlt_backend_faulty_count(be), 1);
     backend_close(be);
     test_rmtree(tmp);
 }

@@ -113,16 +113,16 @@ static void add_src(fx *f, vault_add_result *r)
 static void locate(fx *f, const char *content, char pack[65], pack_entry *e)
 {
     uint8_t id[CHUNK_ID_BYTES];
-    chunk_id_compute(f->v->keys, BLOB_DATA, (const uint8_t *)content,
-                     strlen(content), id);
+    vlt_chunk_id_compute(f->v->keys, BLOB_DATA, (const uint8_t *)content,
+                         strlen(content), id);
     vault_index ix;
-    index_init(&ix);
-    assert_vault_ok(index_load(&ix, f->v->be, f->v->keys));
-    const index_slot *s = index_find(&ix, id);
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_load(&ix, f->v->be, f->v->keys));
+    const index_slot *s = vlt_index_find(&ix, id);
     assert_non_null(s);
-    index_slot_entry(&ix, s, e);
-    vault_hex_encode(ix.packs[s->pack], 32, pack);
-    index_free(&ix);
+    vlt_index_slot_entry(&ix, s, e);
+    vlt_hex_encode(ix.packs[s->pack], 32, pack);
+    vlt_index_free(&ix);
 }
 
 static void object_path(fx *f, const char *kind, const char *name,
@@ -351,7 +351,7 @@ static void test_damaged_index(void **state)
     put_file(f, "c.txt", "charlie charlie\n");
     add_src(f, &a2);
     name_list segs;
-    assert_vault_ok(backend_list_names(f->v->be, BACKEND_INDEX, &segs));
+    assert_vault_ok(vlt_backend_list_names(f->v->be, BACKEND_INDEX, &segs));
     assert_int_equal(segs.n, 2);
     const char *victim = segs.names[0]; /* either add's: both are checked */
     char path[PATH_MAX], moved[PATH_MAX];
@@ -360,7 +360,7 @@ static void test_damaged_index(void **state)
     size_t len;
     uint8_t *data = test_read_file(path, &len);
     char name[65];
-    object_name(data, len, name);
+    vlt_object_name(data, len, name);
     free(data);
     object_path(f, "index", name, moved);
     assert_int_equal(rename(path, moved), 0);
@@ -451,18 +451,18 @@ static void test_unindexed_pack(void **state)
     add_src(f, &a);
     static const char stray[] = "never indexed\n";
     uint8_t id[CHUNK_ID_BYTES], pack_id[32];
-    chunk_id_compute(f->v->keys, BLOB_DATA, (const uint8_t *)stray,
-                     sizeof stray - 1, id);
+    vlt_chunk_id_compute(f->v->keys, BLOB_DATA, (const uint8_t *)stray,
+                         sizeof stray - 1, id);
     pack_writer pw;
     memset(&pw, 0, sizeof pw);
-    assert_vault_ok(pack_writer_begin(&pw, f->v->keys));
-    assert_vault_ok(pack_writer_add(&pw, BLOB_DATA, id, 0,
+    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
+    assert_vault_ok(vlt_pack_writer_add(&pw, BLOB_DATA, id, 0,
                                     (const uint8_t *)stray, sizeof stray - 1,
                                     sizeof stray - 1));
-    assert_vault_ok(pack_writer_finish(&pw, f->v->be, pack_id));
-    pack_writer_free(&pw);
+    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
+    vlt_pack_writer_free(&pw);
     char name[65], label[128];
-    vault_hex_encode(pack_id, 32, name);
+    vlt_hex_encode(pack_id, 32, name);
     snprintf(label, sizeof label, "data/%.2s/%s", name, name);
 
     for (int read_data = 0; read_data <= 1; read_data++) {
@@ -547,7 +547,7 @@ static void test_snapshot_and_envelope(void **state)
     /* An envelope that is not an age file, under a valid name. */
     static const char junk[] = "not an age file\n";
     char name[65];
-    object_name((const uint8_t *)junk, sizeof junk - 1, name);
+    vlt_object_name((const uint8_t *)junk, sizeof junk - 1, name);
     assert_vault_ok(backend_save(f->v->be, BACKEND_KEYS, name,
                                  (const uint8_t *)junk, sizeof junk - 1));
 
@@ -573,10 +573,10 @@ static void put_tree(vault_t *v, pack_writer *pw, tree_node *nodes,
     tree t = {nodes, n};
     uint8_t *buf;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &buf, &len));
-    chunk_id_compute(v->keys, BLOB_TREE, buf, len, id);
+    assert_vault_ok(vlt_tree_encode(&t, &buf, &len));
+    vlt_chunk_id_compute(v->keys, BLOB_TREE, buf, len, id);
     assert_vault_ok(
-        pack_writer_add(pw, BLOB_TREE, id, 0, buf, len, (uint32_t)len));
+        vlt_pack_writer_add(pw, BLOB_TREE, id, 0, buf, len, (uint32_t)len));
     free(buf);
 }
 
@@ -589,7 +589,7 @@ static void test_many_paths(void **state)
     fx *f = *state;
     pack_writer pw;
     memset(&pw, 0, sizeof pw);
-    assert_vault_ok(pack_writer_begin(&pw, f->v->keys));
+    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
     uint8_t lost[CHUNK_ID_BYTES], id[CHUNK_ID_BYTES];
     randombytes_buf(lost, sizeof lost); /* a chunk stored nowhere */
     char fname[] = "f", a[] = "a", b[] = "b", empty[] = "";
@@ -619,11 +619,11 @@ static void test_many_paths(void **state)
         put_tree(f->v, &pw, dirs, 2, id);
     }
     uint8_t pack_id[32];
-    assert_vault_ok(pack_writer_finish(&pw, f->v->be, pack_id));
+    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
     size_t starts[2] = {0, pw.n_entries};
-    assert_vault_ok(index_segment_save(f->v->be, f->v->keys, pack_id, 1,
+    assert_vault_ok(vlt_index_segment_save(f->v->be, f->v->keys, pack_id, 1,
                                        starts, pw.entries));
-    pack_writer_free(&pw);
+    vlt_pack_writer_free(&pw);
     char host[] = "host", user[] = "user", path[] = "/x";
     char *paths[] = {path};
     snapshot_record rec;
@@ -635,7 +635,7 @@ static void test_many_paths(void **state)
     rec.paths = paths;
     rec.n_paths = 1;
     char snap[65];
-    assert_vault_ok(repo_snapshot_save(f->v, &rec, snap));
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, snap));
 
     recorder r_;
     vault_check_result r;

@@ -23,7 +23,7 @@ static void table_for_byte(chunker_table *table, uint8_t b)
 {
     uint8_t key[CHUNKER_GEAR_KEY_BYTES];
     memset(key, b, sizeof key);
-    chunker_table_init(table, key);
+    vlt_chunker_table_init(table, key);
 }
 
 /* Reproducible pseudo-random bytes: the same seed, the same buffer. */
@@ -50,7 +50,7 @@ static cuts cut_all(const chunker_table *table, const uint8_t *buf, size_t len)
     assert_non_null(c.end);
     size_t off = 0;
     while (off < len) {
-        size_t l = chunker_next(table, buf + off, len - off, 1);
+        size_t l = vlt_chunker_next(table, buf + off, len - off, 1);
         assert_true(l > 0 && l <= len - off);
         off += l;
         c.end[c.n++] = off;
@@ -226,34 +226,34 @@ static void test_edges(void **state)
     uint8_t *zeros = calloc(1, CHUNKER_MAX_SIZE + 4096);
     assert_non_null(zeros);
 
-    assert_int_equal(chunker_next(&t, zeros, 0, 0), 0);
-    assert_int_equal(chunker_next(&t, zeros, 0, 1), 0);
-    assert_int_equal(chunker_next(&t, zeros, 1, 0), 0);
-    assert_int_equal(chunker_next(&t, zeros, 1, 1), 1);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MIN_SIZE, 0), 0);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MIN_SIZE, 1),
+    assert_int_equal(vlt_chunker_next(&t, zeros, 0, 0), 0);
+    assert_int_equal(vlt_chunker_next(&t, zeros, 0, 1), 0);
+    assert_int_equal(vlt_chunker_next(&t, zeros, 1, 0), 0);
+    assert_int_equal(vlt_chunker_next(&t, zeros, 1, 1), 1);
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MIN_SIZE, 0), 0);
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MIN_SIZE, 1),
                      CHUNKER_MIN_SIZE);
     /* Zeros never hit under this key (see the zeros-9m vector). */
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MAX_SIZE - 1, 0), 0);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MAX_SIZE - 1, 1),
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MAX_SIZE - 1, 0), 0);
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MAX_SIZE - 1, 1),
                      CHUNKER_MAX_SIZE - 1);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MAX_SIZE, 0),
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MAX_SIZE, 0),
                      CHUNKER_MAX_SIZE);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MAX_SIZE + 4096, 0),
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MAX_SIZE + 4096, 0),
                      CHUNKER_MAX_SIZE);
-    assert_int_equal(chunker_next(&t, zeros, CHUNKER_MAX_SIZE + 4096, 1),
+    assert_int_equal(vlt_chunker_next(&t, zeros, CHUNKER_MAX_SIZE + 4096, 1),
                      CHUNKER_MAX_SIZE);
     free(zeros);
 
     /* On random data a cut is the same whether or not more may follow,
      * and the same when the buffer ends right after it. */
     uint8_t *buf = random_buffer(8 * MiB, 3);
-    size_t a = chunker_next(&t, buf, 8 * MiB, 0);
+    size_t a = vlt_chunker_next(&t, buf, 8 * MiB, 0);
     assert_true(a > CHUNKER_MIN_SIZE && a <= CHUNKER_MAX_SIZE);
-    assert_int_equal(chunker_next(&t, buf, 8 * MiB, 1), a);
-    assert_int_equal(chunker_next(&t, buf, a, 0), a);
-    assert_int_equal(chunker_next(&t, buf, a - 1, 0), 0);
-    assert_int_equal(chunker_next(&t, buf, a - 1, 1), a - 1);
+    assert_int_equal(vlt_chunker_next(&t, buf, 8 * MiB, 1), a);
+    assert_int_equal(vlt_chunker_next(&t, buf, a, 0), a);
+    assert_int_equal(vlt_chunker_next(&t, buf, a - 1, 0), 0);
+    assert_int_equal(vlt_chunker_next(&t, buf, a - 1, 1), a - 1);
     free(buf);
 }
 
@@ -277,7 +277,7 @@ static void check_streaming(size_t total, uint8_t seed, const size_t caps[8])
         uint8_t *win = malloc(vis ? vis : 1);
         assert_non_null(win);
         memcpy(win, buf + start, vis);
-        size_t l = chunker_next(&t, win, vis, eof);
+        size_t l = vlt_chunker_next(&t, win, vis, eof);
         free(win);
         calls++;
         if (l == 0) {

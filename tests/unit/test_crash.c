@@ -8,7 +8,7 @@
  * source through a backend that SIGKILLs the child at the add's nth
  * backend operation, in one of two ways:
  *
- *   after  backend_faulty_open_kill(after 1): operation n completed (a
+ *   after  vlt_backend_faulty_open_kill(after 1): operation n completed (a
  *          save is durable under its final name) and the process died
  *          before anyone learnt;
  *   torn   the add's nth save never completes: a torn temporary file -
@@ -103,7 +103,7 @@ static vault_error tear_save(void *ctx, backend *inner, backend_kind kind,
     if (n != t->kill_at)
         return backend_save(inner, kind, name, data, len);
     char label[BACKEND_LABEL_MAX], tmp[PATH_MAX];
-    backend_label(kind, name, label);
+    vlt_backend_label(kind, name, label);
     char *slash = strrchr(label, '/');
     if (slash)
         *slash = '\0';
@@ -153,11 +153,11 @@ static int cfx_setup(void **state)
     assert_vault_ok(vault_init(f->vault, vault_identity_recipient(f->id)));
     /* How many operations open makes: kill points count from the add. */
     backend *local, *be;
-    assert_vault_ok(backend_local_open(f->vault, 0, &local));
-    assert_vault_ok(backend_faulty_open(local, 0, VAULT_E_IO, 0, &be));
+    assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
+    assert_vault_ok(vlt_backend_faulty_open(local, 0, VAULT_E_IO, 0, &be));
     vault_t *v;
-    assert_vault_ok(repo_open_backend(be, f->vault, f->id, &v));
-    f->open_ops = backend_faulty_count(v->be);
+    assert_vault_ok(vlt_repo_open_backend(be, f->vault, f->id, &v));
+    f->open_ops = vlt_backend_faulty_count(v->be);
     vault_close(v);
     *state = f;
     return 0;
@@ -187,13 +187,13 @@ static void child_run(const cfx *f, action act, const char *src, int threads,
     alarm(CHILD_SECONDS); /* SIGALRM ends a hung child */
     backend *local = NULL, *be = NULL;
     vault_t *v = NULL;
-    vault_error rc = backend_local_open(f->vault, 0, &local);
+    vault_error rc = vlt_backend_local_open(f->vault, 0, &local);
     if (rc == VAULT_OK)
         rc = mode == KILL_AFTER
-                 ? backend_faulty_open_kill(local, kill_at, 1, &be)
+                 ? vlt_backend_faulty_open_kill(local, kill_at, 1, &be)
                  : tear_open(local, f->vault, kill_at, &be);
     if (rc == VAULT_OK)
-        rc = repo_open_backend(be, f->vault, f->id, &v);
+        rc = vlt_repo_open_backend(be, f->vault, f->id, &v);
     vault_add_result r;
     memset(&r, 0, sizeof r);
     if (rc == VAULT_OK && act == ACT_ADD) {
@@ -484,7 +484,7 @@ static void expect_no_locks(const cfx *f, const char *what)
     assert_vault_ok(vault_open(f->vault, f->id, &v));
     lock_record *locks;
     size_t n, unreadable;
-    assert_vault_ok(locks_load(v, &locks, &n, &unreadable));
+    assert_vault_ok(vlt_locks_load(v, &locks, &n, &unreadable));
     char text[1024] = "";
     size_t used = 0;
     for (size_t i = 0; i < n && used < sizeof text; i++) {
@@ -495,7 +495,7 @@ static void expect_no_locks(const cfx *f, const char *what)
         if (w > 0)
             used += (size_t)w;
     }
-    locks_free(locks, n);
+    vlt_locks_free(locks, n);
     vault_close(v);
     fail_msg("%s: locks/ holds %zu object(s) (%zu unreadable):%s", what,
              count_in(f, "locks", "") - temps, unreadable, text);
@@ -587,15 +587,15 @@ static void test_kill_prune_everywhere(void **state)
     add_or_fail(v, b, sb);
     /* A prune whose mark an add (a live marker) holds back... */
     snapshot_record rec;
-    assert_vault_ok(repo_snapshot_load(v, sa, &rec));
+    assert_vault_ok(vlt_repo_snapshot_load(v, sa, &rec));
     forget_one(v, sa);
     lock_record marker;
     memset(&marker, 0, sizeof marker);
     marker.kind = LOCK_ADD;
-    marker.time = vault_now();
+    marker.time = vlt_now();
     marker.pid = 4242;
     snprintf(marker.host, sizeof marker.host, "slow-add");
-    assert_vault_ok(lock_write(v, &marker));
+    assert_vault_ok(vlt_lock_write(v, &marker));
     vault_prune_options po;
     memset(&po, 0, sizeof po);
     vault_prune_result pr;
@@ -604,9 +604,9 @@ static void test_kill_prune_everywhere(void **state)
     vault_prune_result_free(&pr);
     /* ...and that add commits a snapshot of a's data after the mark. */
     rec.time_sec += 1;
-    assert_vault_ok(repo_snapshot_save(v, &rec, slate));
-    snapshot_clear(&rec);
-    assert_vault_ok(lock_remove(v, marker.name));
+    assert_vault_ok(vlt_repo_snapshot_save(v, &rec, slate));
+    vlt_snapshot_clear(&rec);
+    assert_vault_ok(vlt_lock_remove(v, marker.name));
     /* Then b changes (b's pack: partly used), c comes and goes (unused). */
     add_or_fail(v, b2, sb2);
     add_or_fail(v, c, sc);

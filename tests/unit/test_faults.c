@@ -5,7 +5,7 @@
  *
  * Faults (each over every operation number n of vault_open + the call):
  *
- *   EIO          backend_faulty_open(VAULT_E_IO): operation n fails;
+ *   EIO          vlt_backend_faulty_open(VAULT_E_IO): operation n fails;
  *   EIO sticky   operation n and every later one fail (a dead disk);
  *   ENOSPC       a wrapper of this file: save n fails as backend_local's
  *                does when the disk is full ("No space left on device",
@@ -96,10 +96,10 @@ static vault_error full_save(void *ctx, backend *inner, backend_kind kind,
     uint64_t n = atomic_fetch_add(&fd->saves, 1) + 1;
     if (fd->fail_at && (n == fd->fail_at || (fd->sticky && n > fd->fail_at))) {
         char label[BACKEND_LABEL_MAX];
-        backend_label(kind, name, label);
-        return vault_fail_errno(ENOSPC, "%s: cannot save: %s.tmp-0: cannot "
-                                        "write",
-                                label, label);
+        vlt_backend_label(kind, name, label);
+        return vlt_fail_errno(ENOSPC, "%s: cannot save: %s.tmp-0: cannot "
+                                      "write",
+                              label, label);
     }
     return backend_save(inner, kind, name, data, len);
 }
@@ -111,10 +111,10 @@ static vault_error open_faulty(const ffx *f, const fault *ft, uint64_t n,
                                vault_t **v)
 {
     backend *local, *be;
-    assert_vault_ok(backend_local_open(f->vault, 0, &local));
+    assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
     if (ft->kind == FAULT_EIO) {
         assert_vault_ok(
-            backend_faulty_open(local, n, VAULT_E_IO, ft->sticky, &be));
+            vlt_backend_faulty_open(local, n, VAULT_E_IO, ft->sticky, &be));
     } else {
         be = test_backend_wrap(local, 1, full_save, sizeof(full_disk));
         assert_non_null(be);
@@ -123,14 +123,14 @@ static vault_error open_faulty(const ffx *f, const fault *ft, uint64_t n,
         fd->sticky = ft->sticky;
         atomic_init(&fd->saves, 0);
     }
-    return repo_open_backend(be, f->vault, f->id, v);
+    return vlt_repo_open_backend(be, f->vault, f->id, v);
 }
 
 /* What the fault counts: operations, or saves. */
 static uint64_t fault_count(const fault *ft, vault_t *v)
 {
     if (ft->kind == FAULT_EIO)
-        return backend_faulty_count(v->be);
+        return vlt_backend_faulty_count(v->be);
     return atomic_load(&((full_disk *)test_backend_ctx(v->be))->saves);
 }
 

@@ -127,7 +127,7 @@ static int fx_setup(void **state)
     assert_vault_ok(vault_open(f->vault, f->id, &f->v));
     setenv("TZ", "UTC", 1);
     tzset();
-    vault_clock_pin(0);
+    vlt_clock_pin(0);
     *state = f;
     return 0;
 }
@@ -135,7 +135,7 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     fx *f = *state;
-    vault_clock_pin(0);
+    vlt_clock_pin(0);
     vault_close(f->v);
     vault_identity_free(f->id);
     test_rmtree(f->base);
@@ -249,7 +249,7 @@ static void write_marker(fx *f, int64_t time, const char *host,
     out->time = time;
     out->pid = 4242;
     snprintf(out->host, sizeof out->host, "%s", host);
-    assert_vault_ok(lock_write(f->v, out));
+    assert_vault_ok(vlt_lock_write(f->v, out));
 }
 
 /* =========================================================================
@@ -270,7 +270,7 @@ static void forge_begin(fx *f, forged *fs)
     make_source(f, "forge-src", 1, 1000, 1, src, sizeof src);
     vault_add_result r;
     fx_add(f, src, 1, &r);
-    assert_vault_ok(repo_snapshot_load(f->v, r.snapshot_id, &fs->base));
+    assert_vault_ok(vlt_repo_snapshot_load(f->v, r.snapshot_id, &fs->base));
     /* The real one goes: the tests want only forged ones. */
     const char *ids[] = {r.snapshot_id};
     forget_ids(f, ids, 1);
@@ -301,13 +301,13 @@ static size_t forge(fx *f, forged *fs, int64_t t, const char *host,
         }
     }
     rec.tags = tagv;
-    assert_vault_ok(repo_snapshot_save(f->v, &rec, fs->ids[fs->n]));
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, fs->ids[fs->n]));
     return fs->n++;
 }
 
 static void forge_end(forged *fs)
 {
-    snapshot_clear(&fs->base);
+    vlt_snapshot_clear(&fs->base);
 }
 
 /* Runs forget (as o says, dry run unless o->dry_run is 2: for real) and
@@ -696,7 +696,7 @@ static void test_prune_waits_for_add(void **state)
 
     /* An add is running somewhere: its marker is up. */
     lock_record marker;
-    write_marker(f, vault_now(), "otherhost", &marker);
+    write_marker(f, vlt_now(), "otherhost", &marker);
     size_t packs0 = (size_t)files_under(f->data, NULL);
     vault_prune_result r;
     prune(f, 0, 0, -1, &r);
@@ -731,7 +731,7 @@ static void test_prune_waits_for_add(void **state)
     expect_extracts(f, a2.snapshot_id, v2);
 
     /* The running add finished: the next prune sweeps. */
-    assert_vault_ok(lock_remove(f->v, marker.name));
+    assert_vault_ok(vlt_lock_remove(f->v, marker.name));
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.marks_swept, 1);
     assert_true(r.packs_deleted > 0);
@@ -749,7 +749,7 @@ static void test_prune_stale_marker_and_grace(void **state)
 {
     fx *f = *state;
     const int64_t t0 = 1750000000;
-    vault_clock_pin(t0);
+    vlt_clock_pin(t0);
     char v1[PATH_MAX], v2[PATH_MAX];
     make_source(f, "v1", 2, 300 * 1024, 21, v1, sizeof v1);
     make_source(f, "v2", 2, 300 * 1024, 22, v2, sizeof v2);
@@ -775,7 +775,7 @@ static void test_prune_stale_marker_and_grace(void **state)
     assert_int_equal(count_objects(f, "locks"), 1); /* the mark only */
 
     /* Half the grace period later: still waiting. */
-    vault_clock_pin(t0 + 1800);
+    vlt_clock_pin(t0 + 1800);
     prune(f, 0, 3600, -1, &r);
     assert_int_equal(r.marks_swept, 0);
     assert_int_equal(r.marks_written, 0);
@@ -783,13 +783,13 @@ static void test_prune_stale_marker_and_grace(void **state)
     assert_int_equal(r.pending[0].waiting, VAULT_PRUNE_WAIT_GRACE);
     vault_prune_result_free(&r);
 
-    vault_clock_pin(t0 + 3600);
+    vlt_clock_pin(t0 + 3600);
     prune(f, 0, 3600, -1, &r);
     assert_int_equal(r.marks_swept, 1);
     assert_true(r.packs_deleted > 0);
     assert_int_equal(r.n_pending, 0);
     vault_prune_result_free(&r);
-    vault_clock_pin(0);
+    vlt_clock_pin(0);
     expect_extracts(f, a2.snapshot_id, v2);
 }
 
@@ -807,13 +807,13 @@ static void test_prune_rescue(void **state)
     fx_add(f, v1, 1, &a1);
     fx_add(f, v2, 1, &a2);
     snapshot_record rec1;
-    assert_vault_ok(repo_snapshot_load(f->v, a1.snapshot_id, &rec1));
+    assert_vault_ok(vlt_repo_snapshot_load(f->v, a1.snapshot_id, &rec1));
     const char *ids[] = {a1.snapshot_id};
     forget_ids(f, ids, 1);
 
     /* An add started before the mark (its marker is up)... */
     lock_record marker;
-    write_marker(f, vault_now(), "slowhost", &marker);
+    write_marker(f, vlt_now(), "slowhost", &marker);
     vault_prune_result r;
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.marks_written, 1);
@@ -824,9 +824,9 @@ static void test_prune_rescue(void **state)
      * snapshot referencing them after the mark was written. */
     rec1.time_sec += 60;
     char late[65];
-    assert_vault_ok(repo_snapshot_save(f->v, &rec1, late));
-    snapshot_clear(&rec1);
-    assert_vault_ok(lock_remove(f->v, marker.name));
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec1, late));
+    vlt_snapshot_clear(&rec1);
+    assert_vault_ok(vlt_lock_remove(f->v, marker.name));
 
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.marks_swept, 1);
@@ -914,12 +914,12 @@ static vault_error count_entry(void *ctx, const uint8_t pack_id[32],
 static size_t copies_indexed(fx *f, const uint8_t id[32])
 {
     name_list names;
-    assert_vault_ok(backend_list_names(f->v->be, BACKEND_INDEX, &names));
+    assert_vault_ok(vlt_backend_list_names(f->v->be, BACKEND_INDEX, &names));
     id_count c;
     memcpy(c.id, id, 32);
     c.n = 0;
     for (size_t i = 0; i < names.n; i++)
-        assert_vault_ok(index_segment_read(f->v->be, f->v->keys,
+        assert_vault_ok(vlt_index_segment_read(f->v->be, f->v->keys,
                                            names.names[i], count_entry, &c,
                                            NULL));
     free(names.names);
@@ -931,23 +931,23 @@ static void store_pack(fx *f, const uint8_t *data, size_t len, int indexed,
                        uint8_t chunk[32], uint8_t pack_id[32])
 {
     pack_writer pw = {0};
-    chunk_id_compute(f->v->keys, BLOB_DATA, data, len, chunk);
-    assert_vault_ok(pack_writer_begin(&pw, f->v->keys));
-    assert_vault_ok(pack_writer_add(&pw, BLOB_DATA, chunk, 0, data, len,
+    vlt_chunk_id_compute(f->v->keys, BLOB_DATA, data, len, chunk);
+    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
+    assert_vault_ok(vlt_pack_writer_add(&pw, BLOB_DATA, chunk, 0, data, len,
                                     (uint32_t)len));
-    assert_vault_ok(pack_writer_finish(&pw, f->v->be, pack_id));
+    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
     if (indexed) {
         size_t starts[2] = {0, 1};
-        assert_vault_ok(index_segment_save(f->v->be, f->v->keys, pack_id, 1,
+        assert_vault_ok(vlt_index_segment_save(f->v->be, f->v->keys, pack_id, 1,
                                            starts, pw.entries));
     }
-    pack_writer_free(&pw);
+    vlt_pack_writer_free(&pw);
 }
 
 static int pack_exists(fx *f, const uint8_t pack_id[32])
 {
     char name[65];
-    vault_hex_encode(pack_id, 32, name);
+    vlt_hex_encode(pack_id, 32, name);
     uint64_t size;
     return backend_stat(f->v->be, BACKEND_DATA, name, &size) == VAULT_OK;
 }
@@ -1001,7 +1001,7 @@ static void test_prune_unindexed(void **state)
 
     /* While an add runs, its own packs are unindexed: leave them. */
     lock_record marker;
-    write_marker(f, vault_now(), "busy", &marker);
+    write_marker(f, vlt_now(), "busy", &marker);
     vault_prune_result r;
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.packs_unindexed, 0);
@@ -1010,7 +1010,7 @@ static void test_prune_unindexed(void **state)
     vault_prune_result_free(&r);
     assert_true(pack_exists(f, orphan));
 
-    assert_vault_ok(lock_remove(f->v, marker.name));
+    assert_vault_ok(vlt_lock_remove(f->v, marker.name));
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.packs_unindexed, 1);
     assert_int_equal(r.packs_deleted, 1);
@@ -1067,7 +1067,7 @@ static void test_prune_dry_run(void **state)
 
     /* With a stale marker and an unindexed pack too. */
     lock_record stale;
-    write_marker(f, vault_now() - 2 * 86400, "gone", &stale);
+    write_marker(f, vlt_now() - 2 * 86400, "gone", &stale);
     uint8_t chunk[32], orphan[32];
     static const uint8_t junk[] = "unindexed";
     store_pack(f, junk, sizeof junk, 0, chunk, orphan);
@@ -1098,7 +1098,7 @@ static void test_prune_dry_run(void **state)
     fx_add(f, v1, 1, &a1);
     forget_ids(f, ids, 1); /* ids[0] is a1's new ID */
     lock_record marker;
-    write_marker(f, vault_now(), "busy", &marker);
+    write_marker(f, vlt_now(), "busy", &marker);
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.n_pending, 1);
     vault_prune_result_free(&r);
@@ -1111,7 +1111,7 @@ static void test_prune_dry_run(void **state)
     assert_int_equal(dry.n_pending, 1);
     assert_int_equal(dry.pending[0].waiting, VAULT_PRUNE_WAIT_ADD);
     vault_prune_result_free(&dry);
-    assert_vault_ok(lock_remove(f->v, marker.name));
+    assert_vault_ok(vlt_lock_remove(f->v, marker.name));
     snapshot_listing(f, l1);
     prune(f, 1, 0, -1, &dry);
     snapshot_listing(f, l2);
@@ -1224,20 +1224,20 @@ static void test_prune_crash_safety(void **state)
     fx_add(f, v1, 1, &a1);
     fx_add(f, v2, 1, &a2);
     snapshot_record rec1;
-    assert_vault_ok(repo_snapshot_load(f->v, a1.snapshot_id, &rec1));
+    assert_vault_ok(vlt_repo_snapshot_load(f->v, a1.snapshot_id, &rec1));
     const char *ids1[] = {a1.snapshot_id};
     forget_ids(f, ids1, 1);
     lock_record marker;
-    write_marker(f, vault_now(), "slow", &marker);
+    write_marker(f, vlt_now(), "slow", &marker);
     vault_prune_result r;
     prune(f, 0, 0, -1, &r);
     assert_int_equal(r.n_pending, 1);
     vault_prune_result_free(&r);
     rec1.time_sec += 1;
     char late[65];
-    assert_vault_ok(repo_snapshot_save(f->v, &rec1, late));
-    snapshot_clear(&rec1);
-    assert_vault_ok(lock_remove(f->v, marker.name));
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec1, late));
+    vlt_snapshot_clear(&rec1);
+    assert_vault_ok(vlt_lock_remove(f->v, marker.name));
     /* v2 changes partly (a repack), v3 comes and goes (unused packs) */
     for (int i = 0; i < 3; i++) {
         test_fmt(p, sizeof p, "%s/f%02d.bin", v2, i);
@@ -1250,21 +1250,21 @@ static void test_prune_crash_safety(void **state)
 
     /* The vault in memory: copied afresh for every run below. */
     backend *local, *pristine;
-    assert_vault_ok(backend_local_open(f->vault, 0, &local));
-    assert_vault_ok(backend_memory_open(&pristine));
+    assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
+    assert_vault_ok(vlt_backend_memory_open(&pristine));
     copy_backend(local, pristine);
     backend_close(local);
 
     /* How many operations a whole prune takes. */
     backend *mem, *be;
     vault_t *v;
-    assert_vault_ok(backend_memory_open(&mem));
+    assert_vault_ok(vlt_backend_memory_open(&mem));
     copy_backend(pristine, mem);
-    assert_vault_ok(backend_faulty_open(borrow(mem), 0, VAULT_E_IO, 1, &be));
-    assert_vault_ok(repo_open_backend(be, "mem", f->id, &v));
+    assert_vault_ok(vlt_backend_faulty_open(borrow(mem), 0, VAULT_E_IO, 1, &be));
+    assert_vault_ok(vlt_repo_open_backend(be, "mem", f->id, &v));
     vault_prune_options o = {.max_unused_percent = -1};
     assert_vault_ok(vault_prune(v, &o, &r));
-    uint64_t ops = backend_faulty_count(be);
+    uint64_t ops = vlt_backend_faulty_count(be);
     assert_true(r.blobs_rescued > 0);
     assert_true(r.packs_repacked > 0);
     assert_true(r.packs_unused > 0);
@@ -1277,11 +1277,11 @@ static void test_prune_crash_safety(void **state)
 
     size_t failed = 0;
     for (uint64_t at = 1; at <= ops; at++) {
-        assert_vault_ok(backend_memory_open(&mem));
+        assert_vault_ok(vlt_backend_memory_open(&mem));
         copy_backend(pristine, mem);
         assert_vault_ok(
-            backend_faulty_open(borrow(mem), at, VAULT_E_IO, 1, &be));
-        vault_error rc = repo_open_backend(be, "mem", f->id, &v);
+            vlt_backend_faulty_open(borrow(mem), at, VAULT_E_IO, 1, &be));
+        vault_error rc = vlt_repo_open_backend(be, "mem", f->id, &v);
         if (rc == VAULT_OK) {
             rc = vault_prune(v, &o, &r);
             vault_prune_result_free(&r);
@@ -1289,7 +1289,7 @@ static void test_prune_crash_safety(void **state)
         }
         failed += rc != VAULT_OK;
         /* After the "crash": every snapshot whole... */
-        assert_vault_ok(repo_open_backend(borrow(mem), "mem", f->id, &v));
+        assert_vault_ok(vlt_repo_open_backend(borrow(mem), "mem", f->id, &v));
         expect_all_extract(v, 2);
         /* ...and a prune finishes the job. */
         assert_vault_ok(vault_prune(v, &o, &r));

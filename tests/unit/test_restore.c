@@ -123,7 +123,7 @@ static void fake_tree(fake *f, const tree_node *nodes, uint32_t n,
 static void fake_free(fake *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        tree_clear(&f->objs[i].t);
+        vlt_tree_clear(&f->objs[i].t);
         free(f->objs[i].data);
     }
     free(f->objs);
@@ -171,13 +171,13 @@ static vault_error fake_load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                                   tree *out)
 {
     char hex[2 * CHUNK_ID_BYTES + 1];
-    vault_hex_encode(id, CHUNK_ID_BYTES, hex);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
     fake_obj *o = fake_find(ctx, id);
     if (!o)
-        return vault_fail(VAULT_E_NOT_FOUND, "tree %s: not in the vault",
-                          hex);
+        return vlt_fail(VAULT_E_NOT_FOUND, "tree %s: not in the vault",
+                        hex);
     if (!o->is_tree)
-        return vault_fail(VAULT_E_CORRUPT, "tree %s: not a tree", hex);
+        return vlt_fail(VAULT_E_CORRUPT, "tree %s: not a tree", hex);
     fake *f = ctx;
     if (f->slow_us) {
         pthread_mutex_lock(&f->mu);
@@ -198,14 +198,14 @@ static vault_error fake_load_chunk(void *ctx,
                                    uint8_t **data, size_t *len)
 {
     char hex[2 * CHUNK_ID_BYTES + 1];
-    vault_hex_encode(id, CHUNK_ID_BYTES, hex);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
     fake_obj *o = fake_find(ctx, id);
     if (!o || o->is_tree)
-        return vault_fail(VAULT_E_NOT_FOUND, "chunk %s: not in the vault",
-                          hex);
+        return vlt_fail(VAULT_E_NOT_FOUND, "chunk %s: not in the vault",
+                        hex);
     if (o->fail)
-        return vault_fail(VAULT_E_CORRUPT, "chunk %s: authentication failed",
-                          hex);
+        return vlt_fail(VAULT_E_CORRUPT, "chunk %s: authentication failed",
+                        hex);
     fake *f = ctx;
     if (f->slow_us) {
         struct timespec until;
@@ -238,7 +238,7 @@ static vault_error fake_chunk_size(void *ctx,
 {
     fake_obj *o = fake_find(ctx, id);
     if (!o || o->is_tree)
-        return vault_fail(VAULT_E_NOT_FOUND, "chunk: not in the vault");
+        return vlt_fail(VAULT_E_NOT_FOUND, "chunk: not in the vault");
     *len = (uint32_t)o->len;
     *zero = o->len && o->data[0] == 0 &&
             memcmp(o->data, o->data + 1, o->len - 1) == 0;
@@ -395,7 +395,7 @@ static vault_error run(fake *f, const uint8_t root[CHUNK_ID_BYTES],
     opt.on_error_ctx = log;
     opt.workers = test_workers;
     memset(log, 0, sizeof *log);
-    return restore_run(&src, root, &opt, st);
+    return vlt_restore_run(&src, root, &opt, st);
 }
 
 static char *join(const char *dir, const char *rel)
@@ -915,7 +915,7 @@ static void test_many_directories(void **state)
     free(top);
 
     fx->f.slow_us = 2000;
-    fx->f.walker = pthread_self(); /* restore_run's caller walks */
+    fx->f.walker = pthread_self(); /* vlt_restore_run's caller walks */
     fx->f.hold_trees = 1 + BRANCHES * DEPTH; /* all of them */
     int before = open_fds();
     assert_vault_ok(run(&fx->f, root, fx->target, NULL, &fx->st, &fx->log));
@@ -1096,7 +1096,7 @@ static void test_chunk_failure(void **state)
     nodes[2] = mk_file(&fx->f, "c", 0644, "last\n");
     fake_find(&fx->f, nodes[1].content[1])->fail = 1;
     char bad_hex[2 * CHUNK_ID_BYTES + 1];
-    vault_hex_encode(nodes[1].content[1], CHUNK_ID_BYTES, bad_hex);
+    vlt_hex_encode(nodes[1].content[1], CHUNK_ID_BYTES, bad_hex);
     fake_tree(&fx->f, nodes, 3, root);
 
     assert_vault_code(run(&fx->f, root, fx->target, NULL, &fx->st, &fx->log),

@@ -45,7 +45,7 @@ static void *xcalloc(size_t n, size_t size)
 }
 
 /* A plausible node of the given type; strings are malloc'ed so that
- * tree_clear frees them. */
+ * vlt_tree_clear frees them. */
 static void node_set(tree_node *n, node_type type, const char *name)
 {
     memset(n, 0, sizeof *n);
@@ -215,17 +215,17 @@ static void roundtrip(tree *t, uint8_t **bytes_out, size_t *len_out)
     uint8_t *enc = NULL, *enc2 = NULL;
     size_t len = 0, len2 = 0;
     tree d;
-    assert_vault_ok(tree_encode(t, &enc, &len));
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_encode(t, &enc, &len));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     assert_int_equal(d.n_nodes, t->n_nodes);
     for (uint32_t i = 0; i < t->n_nodes; i++) {
         assert_node_equal(&t->nodes[i], &d.nodes[i]);
         assert_decoded_shape(&d.nodes[i]);
     }
-    assert_vault_ok(tree_encode(&d, &enc2, &len2));
+    assert_vault_ok(vlt_tree_encode(&d, &enc2, &len2));
     assert_int_equal(len, len2);
     assert_memory_equal(enc, enc2, len);
-    tree_clear(&d);
+    vlt_tree_clear(&d);
     free(enc2);
     if (bytes_out) {
         *bytes_out = enc;
@@ -257,9 +257,9 @@ static void expect_tree_corrupt(const uint8_t *data, size_t len,
 {
     tree t;
     memset(&t, 0xAA, sizeof t);
-    vault_error rc = tree_decode(data, len, &t);
+    vault_error rc = vlt_tree_decode(data, len, &t);
     if (rc != VAULT_E_CORRUPT)
-        fail_msg("tree_decode(%zu bytes): expected corrupt (%s), got %s: %s",
+        fail_msg("vlt_tree_decode(%zu bytes): expected corrupt (%s), got %s: %s",
                  len, part2 ? part2 : part1, vault_strerror(rc),
                  vault_last_error());
     assert_true(is_zero(&t, sizeof t));
@@ -274,9 +274,9 @@ static void expect_tree_invalid(tree *t, const char *part1,
 {
     uint8_t *out = (uint8_t *)&out; /* anything non-NULL */
     size_t out_len = 99;
-    vault_error rc = tree_encode(t, &out, &out_len);
+    vault_error rc = vlt_tree_encode(t, &out, &out_len);
     if (rc != VAULT_E_INVALID)
-        fail_msg("tree_encode: expected invalid (%s), got %s: %s",
+        fail_msg("vlt_tree_encode: expected invalid (%s), got %s: %s",
                  part2 ? part2 : part1, vault_strerror(rc),
                  vault_last_error());
     assert_null(out);
@@ -451,7 +451,7 @@ static void test_roundtrip_all_types(void **state)
     uint8_t *enc;
     size_t len;
     roundtrip(&t, &enc, &len);
-    /* tree_encode sorted the nodes and the xattrs in place. */
+    /* vlt_tree_encode sorted the nodes and the xattrs in place. */
     for (uint32_t i = 1; i < t.n_nodes; i++)
         assert_true(strcmp(t.nodes[i - 1].name, t.nodes[i].name) < 0);
     tree_node *f = NULL;
@@ -464,14 +464,14 @@ static void test_roundtrip_all_types(void **state)
     assert_string_equal(f->xattrs[2].name, "user.z");
 
     tree d;
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     int seen[8] = {0};
     for (uint32_t i = 0; i < d.n_nodes; i++)
         seen[d.nodes[i].type]++;
     for (int ty = NODE_FILE; ty <= NODE_SOCKET; ty++)
         assert_true(seen[ty] >= 1);
-    tree_clear(&d);
-    tree_clear(&t);
+    vlt_tree_clear(&d);
+    vlt_tree_clear(&t);
     free(enc);
 }
 
@@ -481,16 +481,16 @@ static void test_roundtrip_empty_tree(void **state)
     tree t = {0};
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &enc, &len));
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &len));
     static const uint8_t want[] = {1, 0, 0, 0, 0};
     assert_int_equal(len, sizeof want);
     assert_memory_equal(enc, want, sizeof want);
     tree d;
     memset(&d, 0xAA, sizeof d);
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     assert_int_equal(d.n_nodes, 0);
     assert_null(d.nodes);
-    tree_clear(&d);
+    vlt_tree_clear(&d);
     free(enc);
 }
 
@@ -520,7 +520,7 @@ static void test_roundtrip_odd_names(void **state)
         memcpy(t.nodes[n + 1].name + i, "\xc3\xa9", 2);
     t.nodes[n + 1].name[TREE_NAME_MAX] = '\0';
     roundtrip(&t, NULL, NULL);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 static void test_sort_order(void **state)
@@ -538,11 +538,11 @@ static void test_sort_order(void **state)
     size_t len;
     roundtrip(&t, &enc, &len);
     tree d;
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(want); i++)
         assert_string_equal(d.nodes[i].name, want[i]);
-    tree_clear(&d);
-    tree_clear(&t);
+    vlt_tree_clear(&d);
+    vlt_tree_clear(&t);
     free(enc);
 }
 
@@ -606,15 +606,15 @@ static void test_roundtrip_limits(void **state)
     roundtrip(&t, &enc, &len);
     /* A negative mtime is two's complement. */
     tree d;
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     /* Sorted: longlink, max, min, xattrs. */
     assert_true(d.nodes[0].mtime_sec == -1);
     assert_true(d.nodes[1].mtime_sec == INT64_MAX);
     assert_true(d.nodes[2].mtime_sec == INT64_MIN);
     assert_true(d.nodes[2].user[0] == '\0');
-    tree_clear(&d);
+    vlt_tree_clear(&d);
     free(enc);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 static void test_roundtrip_content(void **state)
@@ -631,16 +631,16 @@ static void test_roundtrip_content(void **state)
     size_t len;
     roundtrip(&t, &enc, &len);
     tree d;
-    assert_vault_ok(tree_decode(enc, len, &d));
+    assert_vault_ok(vlt_tree_decode(enc, len, &d));
     assert_string_equal(d.nodes[0].name, "many-chunks");
     assert_int_equal(d.nodes[0].n_content, 100000);
     assert_int_equal(d.nodes[0].content[99999][0], (uint8_t)99999);
     assert_int_equal(d.nodes[0].content[99999][1], (uint8_t)(99999 >> 8));
     assert_int_equal(d.nodes[2].n_content, 0);
     assert_null(d.nodes[2].content);
-    tree_clear(&d);
+    vlt_tree_clear(&d);
     free(enc);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 /* A fixed encoding, checked byte for byte: the example in the spec. */
@@ -719,11 +719,11 @@ static void test_known_encoding(void **state)
     f->n_content = 1;
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &enc, &len));
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &len));
     assert_int_equal(len, sizeof want);
     assert_memory_equal(enc, want, sizeof want);
     free(enc);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 /* The spec-derived encoder and tree.c agree on a tree of every type. */
@@ -753,7 +753,7 @@ static void test_matches_spec_layout(void **state)
     raw_tree(&b, 1, 7, sorted, 7);
 
     tree t;
-    assert_vault_ok(tree_decode(b.p, b.len, &t));
+    assert_vault_ok(vlt_tree_decode(b.p, b.len, &t));
     assert_int_equal(t.n_nodes, 7);
     assert_string_equal(t.nodes[2].name, "f");
     assert_int_equal(t.nodes[2].n_xattrs, 2);
@@ -764,11 +764,11 @@ static void test_matches_spec_layout(void **state)
     assert_true(t.nodes[5].mtime_sec == -1700000000);
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &enc, &len));
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &len));
     assert_int_equal(len, b.len);
     assert_memory_equal(enc, b.p, len);
     free(enc);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
     free(b.p);
 }
 
@@ -810,8 +810,8 @@ static void test_deterministic(void **state)
     build_sample(&a);
     uint8_t *e1, *e2;
     size_t l1, l2;
-    assert_vault_ok(tree_encode(&a, &e1, &l1));
-    assert_vault_ok(tree_encode(&a, &e2, &l2));
+    assert_vault_ok(vlt_tree_encode(&a, &e1, &l1));
+    assert_vault_ok(vlt_tree_encode(&a, &e2, &l2));
     assert_int_equal(l1, l2);
     assert_memory_equal(e1, e2, l1);
     free(e2);
@@ -819,14 +819,14 @@ static void test_deterministic(void **state)
         tree b = {0};
         build_sample(&b);
         shuffle_tree(&b);
-        assert_vault_ok(tree_encode(&b, &e2, &l2));
+        assert_vault_ok(vlt_tree_encode(&b, &e2, &l2));
         assert_int_equal(l1, l2);
         assert_memory_equal(e1, e2, l1);
         free(e2);
-        tree_clear(&b);
+        vlt_tree_clear(&b);
     }
     free(e1);
-    tree_clear(&a);
+    vlt_tree_clear(&a);
 }
 
 /* ---- tree: encoder rejections ----------------------------------------- */
@@ -1021,12 +1021,12 @@ static void test_encode_rejects(void **state)
         node_set(&t.nodes[1], bad_encode_type(which), "b");
         break_node(&t.nodes[1], which);
         expect_tree_invalid(&t, "node 1", bad_encode_detail[which]);
-        /* Undo the pointer-less counts so that tree_clear is safe. */
+        /* Undo the pointer-less counts so that vlt_tree_clear is safe. */
         if (which == BE_CONTENT_NULL)
             t.nodes[1].n_content = 0;
         if (which == BE_XATTRS_NULL)
             t.nodes[1].n_xattrs = 0;
-        tree_clear(&t);
+        vlt_tree_clear(&t);
     }
 }
 
@@ -1042,22 +1042,22 @@ static void test_encode_rejects_tree_level(void **state)
     node_set(&t.nodes[1], NODE_DIR, "other");
     node_set(&t.nodes[2], NODE_FIFO, "same");
     expect_tree_invalid(&t, "share a name", NULL);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 
     /* No nodes array; no output. */
     tree bad = {NULL, 1};
     expect_tree_invalid(&bad, "no tree", NULL);
-    assert_vault_code(tree_encode(NULL, &out, &len), VAULT_E_INVALID);
+    assert_vault_code(vlt_tree_encode(NULL, &out, &len), VAULT_E_INVALID);
     tree empty = {0};
-    assert_vault_code(tree_encode(&empty, NULL, &len), VAULT_E_INVALID);
-    assert_vault_code(tree_encode(&empty, &out, NULL), VAULT_E_INVALID);
+    assert_vault_code(vlt_tree_encode(&empty, NULL, &len), VAULT_E_INVALID);
+    assert_vault_code(vlt_tree_encode(&empty, &out, NULL), VAULT_E_INVALID);
 
     /* Larger than a decoder accepts. */
     tree_alloc(&t, 1);
     node_set(&t.nodes[0], NODE_FILE, "huge");
     node_set_content(&t.nodes[0], TREE_MAX_BYTES / CHUNK_ID_BYTES, 0);
     expect_tree_invalid(&t, "exceeds", NULL);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 /* ---- tree: decoder rejections ------------------------------------------ */
@@ -1088,8 +1088,8 @@ static void test_decode_header_rules(void **state)
     expect_tree_corrupt(b.p, b.len, NULL, NULL);
     raw_tree(&b, 1, 0, two, 0);
     tree t;
-    assert_vault_ok(tree_decode(b.p, b.len, &t));
-    tree_clear(&t);
+    assert_vault_ok(vlt_tree_decode(b.p, b.len, &t));
+    vlt_tree_clear(&t);
 
     /* Over the size limit, whatever the content. */
     uint8_t *big = calloc(1, (size_t)TREE_MAX_BYTES + 1);
@@ -1098,7 +1098,7 @@ static void test_decode_header_rules(void **state)
     expect_tree_corrupt(big, (size_t)TREE_MAX_BYTES + 1, "limit", NULL);
     free(big);
 
-    assert_vault_code(tree_decode(b.p, b.len, NULL), VAULT_E_INVALID);
+    assert_vault_code(vlt_tree_decode(b.p, b.len, NULL), VAULT_E_INVALID);
     free(b.p);
 }
 
@@ -1246,8 +1246,8 @@ static void test_decode_node_rules(void **state)
                          raw_default(ty, RS("b"))};
         raw_tree(&b, 1, 2, r, 2);
         tree t;
-        assert_vault_ok(tree_decode(b.p, b.len, &t));
-        tree_clear(&t);
+        assert_vault_ok(vlt_tree_decode(b.p, b.len, &t));
+        vlt_tree_clear(&t);
     }
     for (size_t k = 0; k < VAULT_ARRAY_SIZE(bad_decodes); k++) {
         const bad_decode *c = &bad_decodes[k];
@@ -1274,8 +1274,8 @@ static void test_truncation_every_offset(void **state)
     build_sample(&t);
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &enc, &len));
-    tree_clear(&t);
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &len));
+    vlt_tree_clear(&t);
     for (size_t cut = 0; cut < len; cut++) {
         /* A copy of exactly cut bytes, so ASan sees any overread. */
         uint8_t *p = malloc(cut ? cut : 1);
@@ -1301,8 +1301,8 @@ static void test_byte_flips(void **state)
     node_set(&t.nodes[3], NODE_CHARDEV, "c");
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(tree_encode(&t, &enc, &len));
-    tree_clear(&t);
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &len));
+    vlt_tree_clear(&t);
     uint8_t *p = malloc(len);
     assert_non_null(p);
     size_t accepted = 0, rejected = 0;
@@ -1311,16 +1311,16 @@ static void test_byte_flips(void **state)
             memcpy(p, enc, len);
             p[i] ^= masks[m];
             tree d;
-            vault_error rc = tree_decode(p, len, &d);
+            vault_error rc = vlt_tree_decode(p, len, &d);
             if (rc == VAULT_OK) {
                 /* Whatever decodes is canonical: it re-encodes to itself. */
                 uint8_t *re;
                 size_t re_len;
-                assert_vault_ok(tree_encode(&d, &re, &re_len));
+                assert_vault_ok(vlt_tree_encode(&d, &re, &re_len));
                 assert_int_equal(re_len, len);
                 assert_memory_equal(re, p, len);
                 free(re);
-                tree_clear(&d);
+                vlt_tree_clear(&d);
                 accepted++;
             } else {
                 assert_int_equal(rc, VAULT_E_CORRUPT);
@@ -1370,24 +1370,24 @@ static void test_clear_is_safe(void **state)
 {
     (void)state;
     tree t = {0};
-    tree_clear(&t);
-    tree_clear(&t);
-    tree_clear(NULL);
+    vlt_tree_clear(&t);
+    vlt_tree_clear(&t);
+    vlt_tree_clear(NULL);
     tree_node n;
     memset(&n, 0, sizeof n);
-    tree_node_clear(&n);
-    tree_node_clear(NULL);
+    vlt_tree_node_clear(&n);
+    vlt_tree_node_clear(NULL);
     node_set(&n, NODE_SYMLINK, "l");
     node_add_xattr(&n, "user.a", "b", 1);
-    tree_node_clear(&n);
+    vlt_tree_node_clear(&n);
     assert_true(is_zero(&n, sizeof n));
     build_sample(&t);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
     assert_true(is_zero(&t, sizeof t));
     snapshot_record s;
     memset(&s, 0, sizeof s);
-    snapshot_clear(&s);
-    snapshot_clear(NULL);
+    vlt_snapshot_clear(&s);
+    vlt_snapshot_clear(NULL);
 }
 
 /* ---- snapshots -------------------------------------------------------- */
@@ -1449,8 +1449,8 @@ static void snapshot_roundtrip(const snapshot_record *s, uint8_t **bytes,
     uint8_t *enc, *enc2;
     size_t len, len2;
     snapshot_record d;
-    assert_vault_ok(snapshot_encode(s, &enc, &len));
-    assert_vault_ok(snapshot_decode(enc, len, &d));
+    assert_vault_ok(vlt_snapshot_encode(s, &enc, &len));
+    assert_vault_ok(vlt_snapshot_decode(enc, len, &d));
     assert_snapshot_equal(s, &d);
     assert_non_null(d.hostname);
     assert_non_null(d.username);
@@ -1458,11 +1458,11 @@ static void snapshot_roundtrip(const snapshot_record *s, uint8_t **bytes,
         assert_null(d.paths);
     if (d.n_tags == 0)
         assert_null(d.tags);
-    assert_vault_ok(snapshot_encode(&d, &enc2, &len2));
+    assert_vault_ok(vlt_snapshot_encode(&d, &enc2, &len2));
     assert_int_equal(len, len2);
     assert_memory_equal(enc, enc2, len);
     free(enc2);
-    snapshot_clear(&d);
+    vlt_snapshot_clear(&d);
     assert_true(is_zero(&d, sizeof d));
     if (bytes) {
         *bytes = enc;
@@ -1477,9 +1477,9 @@ static void expect_snapshot_corrupt(const uint8_t *data, size_t len,
 {
     snapshot_record s;
     memset(&s, 0xAA, sizeof s);
-    vault_error rc = snapshot_decode(data, len, &s);
+    vault_error rc = vlt_snapshot_decode(data, len, &s);
     if (rc != VAULT_E_CORRUPT)
-        fail_msg("snapshot_decode(%zu bytes): expected corrupt (%s), got "
+        fail_msg("vlt_snapshot_decode(%zu bytes): expected corrupt (%s), got "
                  "%s: %s",
                  len, part ? part : "", vault_strerror(rc),
                  vault_last_error());
@@ -1493,7 +1493,7 @@ static void expect_snapshot_invalid(const snapshot_record *s,
 {
     uint8_t *out = (uint8_t *)&out;
     size_t len = 99;
-    assert_vault_code(snapshot_encode(s, &out, &len), VAULT_E_INVALID);
+    assert_vault_code(vlt_snapshot_encode(s, &out, &len), VAULT_E_INVALID);
     assert_null(out);
     assert_int_equal(len, 0);
     if (part)
@@ -1507,8 +1507,8 @@ static void test_snapshot_roundtrip(void **state)
     snapshot_roundtrip(&s, NULL, NULL);
     uint8_t *e1, *e2;
     size_t l1, l2;
-    assert_vault_ok(snapshot_encode(&s, &e1, &l1));
-    assert_vault_ok(snapshot_encode(&s, &e2, &l2));
+    assert_vault_ok(vlt_snapshot_encode(&s, &e1, &l1));
+    assert_vault_ok(vlt_snapshot_encode(&s, &e2, &l2));
     assert_int_equal(l1, l2);
     assert_memory_equal(e1, e2, l1);
     free(e1);
@@ -1666,9 +1666,9 @@ static void test_snapshot_encode_rejects(void **state)
     free(big_path);
     free(many);
 
-    assert_vault_code(snapshot_encode(NULL, &out, &len), VAULT_E_INVALID);
+    assert_vault_code(vlt_snapshot_encode(NULL, &out, &len), VAULT_E_INVALID);
     s = sample_snapshot();
-    assert_vault_code(snapshot_encode(&s, NULL, &len), VAULT_E_INVALID);
+    assert_vault_code(vlt_snapshot_encode(&s, NULL, &len), VAULT_E_INVALID);
 }
 
 /* A snapshot record from the spec, with every part under control. */
@@ -1728,11 +1728,11 @@ static void test_snapshot_decode_rejects(void **state)
     raw_snap r = raw_snap_default();
     raw_snap_put(&b, &r);
     snapshot_record s;
-    assert_vault_ok(snapshot_decode(b.p, b.len, &s));
+    assert_vault_ok(vlt_snapshot_decode(b.p, b.len, &s));
     assert_string_equal(s.paths[1], "/b");
     assert_string_equal(s.tags[0], "daily");
     assert_true(s.bytes_added == 4);
-    snapshot_clear(&s);
+    vlt_snapshot_clear(&s);
 
     expect_snapshot_corrupt(NULL, 0, "truncated header");
     r = raw_snap_default();
@@ -1778,8 +1778,8 @@ static void test_snapshot_decode_rejects(void **state)
     expect_snapshot_corrupt(b.p, b.len, "tag 0: tag longer than 255");
     r.tags[0].len = 255;
     raw_snap_put(&b, &r);
-    assert_vault_ok(snapshot_decode(b.p, b.len, &s));
-    snapshot_clear(&s);
+    assert_vault_ok(vlt_snapshot_decode(b.p, b.len, &s));
+    vlt_snapshot_clear(&s);
 
     /* Counts against the bytes that remain. */
     r = raw_snap_default();
@@ -1810,7 +1810,7 @@ static void test_snapshot_decode_rejects(void **state)
     big[0] = 1;
     expect_snapshot_corrupt(big, SNAPSHOT_RECORD_MAX + 1, "limit");
     free(big);
-    assert_vault_code(snapshot_decode(b.p, b.len, NULL), VAULT_E_INVALID);
+    assert_vault_code(vlt_snapshot_decode(b.p, b.len, NULL), VAULT_E_INVALID);
     free(b.p);
 }
 
@@ -1821,7 +1821,7 @@ static void test_snapshot_hostile(void **state)
     snapshot_record s = sample_snapshot();
     uint8_t *enc;
     size_t len;
-    assert_vault_ok(snapshot_encode(&s, &enc, &len));
+    assert_vault_ok(vlt_snapshot_encode(&s, &enc, &len));
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *p = malloc(cut ? cut : 1);
         assert_non_null(p);
@@ -1836,15 +1836,15 @@ static void test_snapshot_hostile(void **state)
             memcpy(p, enc, len);
             p[i] ^= masks[m];
             snapshot_record d;
-            vault_error rc = snapshot_decode(p, len, &d);
+            vault_error rc = vlt_snapshot_decode(p, len, &d);
             if (rc == VAULT_OK) {
                 uint8_t *re;
                 size_t re_len;
-                assert_vault_ok(snapshot_encode(&d, &re, &re_len));
+                assert_vault_ok(vlt_snapshot_encode(&d, &re, &re_len));
                 assert_int_equal(re_len, len);
                 assert_memory_equal(re, p, len);
                 free(re);
-                snapshot_clear(&d);
+                vlt_snapshot_clear(&d);
             } else {
                 assert_int_equal(rc, VAULT_E_CORRUPT);
                 assert_true(is_zero(&d, sizeof d));

@@ -19,7 +19,7 @@
  *     against authenticated (correctly sealed) but malformed contents.
  *
  * Raw tree bytes come from a small encoder written here from the layout in
- * vault/src/tree.c, because tree_encode refuses the names we want to send.
+ * vault/src/tree.c, because vlt_tree_encode refuses the names we want to send.
  * The random bytes come from a fixed-seed generator, so failures repeat.
  */
 #include "test_util.h"
@@ -968,17 +968,17 @@ static void forge_add_as(forge *g, blob_type type, const uint8_t id[32],
                          const void *data, size_t len)
 {
     if (!g->begun) {
-        assert_vault_ok(pack_writer_begin(&g->pw, g->v->keys));
+        assert_vault_ok(vlt_pack_writer_begin(&g->pw, g->v->keys));
         g->begun = 1;
     }
-    assert_vault_ok(pack_writer_add(&g->pw, type, id, 0, data, len,
+    assert_vault_ok(vlt_pack_writer_add(&g->pw, type, id, 0, data, len,
                                     (uint32_t)len));
 }
 
 static void forge_add(forge *g, blob_type type, const void *data, size_t len,
                       uint8_t id[32])
 {
-    chunk_id_compute(g->v->keys, type, data, len, id);
+    vlt_chunk_id_compute(g->v->keys, type, data, len, id);
     forge_add_as(g, type, id, data, len);
 }
 
@@ -997,11 +997,11 @@ static void forge_commit(forge *g)
     if (!g->begun)
         return;
     uint8_t pack_id[32];
-    assert_vault_ok(pack_writer_finish(&g->pw, g->v->be, pack_id));
+    assert_vault_ok(vlt_pack_writer_finish(&g->pw, g->v->be, pack_id));
     size_t starts[2] = {0, g->pw.n_entries};
-    assert_vault_ok(index_segment_save(g->v->be, g->v->keys, pack_id, 1,
+    assert_vault_ok(vlt_index_segment_save(g->v->be, g->v->keys, pack_id, 1,
                                        starts, g->pw.entries));
-    pack_writer_free(&g->pw);
+    vlt_pack_writer_free(&g->pw);
     g->begun = 0;
 }
 
@@ -1017,7 +1017,7 @@ static void forge_snapshot(fx *f, const uint8_t root[32], char id[65])
     rec.username = user;
     rec.paths = paths;
     rec.n_paths = 1;
-    assert_vault_ok(repo_snapshot_save(f->v, &rec, id));
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, id));
 }
 
 /* A target and an "outside" next to it, whose listings (and that of their
@@ -1247,7 +1247,7 @@ static void test_evil_long_names(void **state)
 }
 
 /* The restorer re-checks names itself, whatever the decoder let by: a fake
- * source hands it trees tree_decode would never produce. */
+ * source hands it trees vlt_tree_decode would never produce. */
 typedef struct fake_src {
     tree root;
 } fake_src;
@@ -1257,7 +1257,7 @@ static vault_error fake_load_tree(void *ctx, const uint8_t id[32], tree *out)
     fake_src *s = ctx;
     memset(out, 0, sizeof *out);
     if (id[0] != 0)
-        return vault_fail(VAULT_E_NOT_FOUND, "fake: no tree %u", id[0]);
+        return vlt_fail(VAULT_E_NOT_FOUND, "fake: no tree %u", id[0]);
     /* a deep copy each time: the restorer frees what it gets */
     out->n_nodes = s->root.n_nodes;
     out->nodes = calloc(out->n_nodes, sizeof *out->nodes);
@@ -1332,7 +1332,7 @@ static void test_restore_rechecks_names(void **state)
     o.on_error_ctx = &log;
     restore_stats st;
     uint8_t root[32] = {0};
-    vault_error rc = restore_run(&src, root, &o, &st);
+    vault_error rc = vlt_restore_run(&src, root, &o, &st);
     log_print(&log);
     assert_vault_code(rc, VAULT_E_PARTIAL);
     assert_int_equal(st.errors, n_bad);
@@ -1351,7 +1351,7 @@ static void test_restore_rechecks_names(void **state)
     assert_true(fd >= 0);
     o.target_dir = NULL;
     o.tar_fd = fd;
-    rc = restore_run(&src, root, &o, &st);
+    rc = vlt_restore_run(&src, root, &o, &st);
     close(fd);
     assert_vault_code(rc, VAULT_E_PARTIAL);
     assert_int_equal(st.files, 1);
@@ -1995,7 +1995,7 @@ static vault_error pack_check(tamper_ctx *t, const tamper_obj *o)
     uint8_t *bytes = test_read_file(o->path, &len);
     pack_entry *es;
     size_t n;
-    vault_error rc = pack_read_index(t->f->v->keys, bytes, len, &es, &n);
+    vault_error rc = vlt_pack_read_index(t->f->v->keys, bytes, len, &es, &n);
     if (rc == VAULT_OK)
         free(es);
     free(bytes);
@@ -2161,8 +2161,8 @@ static vault_error payload_try(const void *text, size_t len)
     uint8_t *copy = xmalloc(len);
     if (len)
         memcpy(copy, text, len);
-    vault_error rc = envelope_payload_decode(copy, len, &k, &member,
-                                             &created);
+    vault_error rc = vlt_envelope_payload_decode(copy, len, &k, &member,
+                                                 &created);
     if (rc == VAULT_OK) {
         assert_non_null(k);
         assert_non_null(member);
@@ -2170,7 +2170,7 @@ static vault_error payload_try(const void *text, size_t len)
         assert_null(k);
         assert_null(member);
     }
-    keyring_free(k);
+    vlt_keyring_free(k);
     free(member);
     free(copy);
     return rc;
@@ -2181,17 +2181,17 @@ static void test_parse_envelope_payload(void **state)
     (void)state;
     assert_vault_ok(vault_global_init());
     keyring *k;
-    assert_vault_ok(keyring_generate(&k));
+    assert_vault_ok(vlt_keyring_generate(&k));
     char *text;
     size_t len;
-    assert_vault_ok(envelope_payload_encode(k, ROLE_OWNER, MEMBER,
+    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_OWNER, MEMBER,
                                             1700000000, &text, &len));
 
     /* the real thing */
     keyring *d;
     char *member;
     int64_t created;
-    assert_vault_ok(envelope_payload_decode((const uint8_t *)text, len, &d,
+    assert_vault_ok(vlt_envelope_payload_decode((const uint8_t *)text, len, &d,
                                             &member, &created));
     assert_int_equal(d->role, ROLE_OWNER);
     assert_int_equal(d->n_epochs, 1);
@@ -2200,7 +2200,7 @@ static void test_parse_envelope_payload(void **state)
     assert_memory_equal(d->epochs[0].read_sk, k->epochs[0].read_sk, 32);
     assert_string_equal(member, MEMBER);
     assert_true(created == 1700000000);
-    keyring_free(d);
+    vlt_keyring_free(d);
     free(member);
 
     /* every truncation */
@@ -2330,19 +2330,19 @@ static void test_parse_envelope_payload(void **state)
 
     /* a writer's payload: no read keys, and a read key is refused */
     free(text);
-    assert_vault_ok(envelope_payload_encode(k, ROLE_WRITER, MEMBER, 5, &text,
+    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_WRITER, MEMBER, 5, &text,
                                             &len));
-    assert_vault_ok(envelope_payload_decode((const uint8_t *)text, len, &d,
+    assert_vault_ok(vlt_envelope_payload_decode((const uint8_t *)text, len, &d,
                                             NULL, NULL));
     assert_int_equal(d->role, ROLE_WRITER);
     assert_false(d->epochs[0].has_read_sk);
-    assert_false(keyring_can_read(d));
-    keyring_free(d);
+    assert_false(vlt_keyring_can_read(d));
+    vlt_keyring_free(d);
     char *dash = strstr(text, " - ");
     assert_non_null(dash);
     char *owner_text;
     size_t owner_len;
-    assert_vault_ok(envelope_payload_encode(k, ROLE_OWNER, MEMBER, 5,
+    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_OWNER, MEMBER, 5,
                                             &owner_text, &owner_len));
     char *role = strstr(owner_text, "role owner");
     assert_non_null(role);
@@ -2356,7 +2356,7 @@ static void test_parse_envelope_payload(void **state)
     free(w);
     free(owner_text);
     free(text);
-    keyring_free(k);
+    vlt_keyring_free(k);
 }
 
 static void test_parse_config(void **state)
@@ -2364,22 +2364,22 @@ static void test_parse_config(void **state)
     (void)state;
     assert_vault_ok(vault_global_init());
     keyring *k, *other;
-    assert_vault_ok(keyring_generate(&k));
-    assert_vault_ok(keyring_generate(&other));
+    assert_vault_ok(vlt_keyring_generate(&k));
+    assert_vault_ok(vlt_keyring_generate(&other));
     uint8_t cfg[CONFIG_BYTES], buf[CONFIG_BYTES + 16], id[VAULT_ID_BYTES];
-    config_encode(k, cfg);
-    assert_vault_ok(config_parse(cfg, sizeof cfg, id));
+    vlt_config_encode(k, cfg);
+    assert_vault_ok(vlt_config_parse(cfg, sizeof cfg, id));
     assert_memory_equal(id, k->vault_id, VAULT_ID_BYTES);
-    assert_vault_ok(config_verify(k, cfg, sizeof cfg));
-    assert_vault_code(config_verify(other, cfg, sizeof cfg), VAULT_E_CORRUPT);
+    assert_vault_ok(vlt_config_verify(k, cfg, sizeof cfg));
+    assert_vault_code(vlt_config_verify(other, cfg, sizeof cfg), VAULT_E_CORRUPT);
 
     for (size_t n = 0; n < sizeof buf; n++) {
         memset(buf, 0, sizeof buf);
         memcpy(buf, cfg, n < sizeof cfg ? n : sizeof cfg);
         if (n == CONFIG_BYTES)
             continue;
-        assert_vault_code(config_parse(buf, n, id), VAULT_E_CORRUPT);
-        assert_vault_code(config_verify(k, buf, n), VAULT_E_CORRUPT);
+        assert_vault_code(vlt_config_parse(buf, n, id), VAULT_E_CORRUPT);
+        assert_vault_code(vlt_config_verify(k, buf, n), VAULT_E_CORRUPT);
     }
     for (size_t pos = 0; pos < CONFIG_BYTES; pos++) {
         for (int bit = 0; bit < 8; bit++) {
@@ -2390,8 +2390,8 @@ static void test_parse_config(void **state)
                                : pos < 44 ? VAULT_OK
                                : pos < 56 ? VAULT_E_UNSUPPORTED
                                           : VAULT_OK;
-            assert_vault_code(config_parse(buf, CONFIG_BYTES, id), want);
-            vault_error rc = config_verify(k, buf, CONFIG_BYTES);
+            assert_vault_code(vlt_config_parse(buf, CONFIG_BYTES, id), want);
+            vault_error rc = vlt_config_verify(k, buf, CONFIG_BYTES);
             assert_true(rc != VAULT_OK);
             assert_rejected(rc);
         }
@@ -2400,14 +2400,14 @@ static void test_parse_config(void **state)
         rng_fill(buf, CONFIG_BYTES);
         if (i % 2)
             memcpy(buf, cfg, 56); /* a good body, a random MAC */
-        assert_rejected(config_verify(k, buf, CONFIG_BYTES));
+        assert_rejected(vlt_config_verify(k, buf, CONFIG_BYTES));
     }
-    keyring_free(k);
-    keyring_free(other);
+    vlt_keyring_free(k);
+    vlt_keyring_free(other);
 }
 
 /* Seals plain as a pack index trailer after a real header and filler, so
- * pack_read_index authenticates it and then parses it. */
+ * vlt_pack_read_index authenticates it and then parses it. */
 static uint8_t *seal_pack(const keyring *k, const uint8_t *plain,
                           size_t plain_len, size_t filler, size_t *out_len)
 {
@@ -2416,7 +2416,7 @@ static uint8_t *seal_pack(const keyring *k, const uint8_t *plain,
     uint8_t *p = xmalloc(len), key[SECRET_BYTES];
     memcpy(p, PACK_MAGIC, 8);
     store_le32(p + 8, k->n_epochs - 1);
-    assert_vault_ok(seal_key_new(keyring_current(k), "vault/v1 pack", p + 12,
+    assert_vault_ok(vlt_seal_key_new(vlt_keyring_current(k), "vault/v1 pack", p + 12,
                                  key));
     memset(p + PACK_HEADER_BYTES, 0xAB, filler);
     uint8_t ad[sizeof "vault/v1 pack index" - 1 + PACK_HEADER_BYTES];
@@ -2459,7 +2459,7 @@ static vault_error pack_try(const keyring *k, const uint8_t *bytes,
         memcpy(copy, bytes, len);
     pack_entry *es = (pack_entry *)0x1;
     size_t n = 99;
-    vault_error rc = pack_read_index(k, copy, len, &es, &n);
+    vault_error rc = vlt_pack_read_index(k, copy, len, &es, &n);
     if (rc == VAULT_OK) {
         free(es);
     } else {
@@ -2477,45 +2477,45 @@ static void test_parse_pack_index(void **state)
     (void)state;
     assert_vault_ok(vault_global_init());
     keyring *k;
-    assert_vault_ok(keyring_generate(&k));
+    assert_vault_ok(vlt_keyring_generate(&k));
     backend *mem;
-    assert_vault_ok(backend_memory_open(&mem));
+    assert_vault_ok(vlt_backend_memory_open(&mem));
 
     /* a real pack of three blobs */
     pack_writer pw;
     memset(&pw, 0, sizeof pw);
-    assert_vault_ok(pack_writer_begin(&pw, k));
+    assert_vault_ok(vlt_pack_writer_begin(&pw, k));
     uint8_t id[32];
     static const char *blobs[] = {"first blob", "second, longer blob",
                                   "\x01\x00\x00\x00\x00"};
     for (int i = 0; i < 3; i++) {
         blob_type type = i == 2 ? BLOB_TREE : BLOB_DATA;
         size_t n = i == 2 ? 5 : strlen(blobs[i]); /* an empty tree */
-        chunk_id_compute(k, type, (const uint8_t *)blobs[i], n, id);
-        assert_vault_ok(pack_writer_add(&pw, type, id, 0,
+        vlt_chunk_id_compute(k, type, (const uint8_t *)blobs[i], n, id);
+        assert_vault_ok(vlt_pack_writer_add(&pw, type, id, 0,
                                         (const uint8_t *)blobs[i], n,
                                         (uint32_t)n));
     }
     uint8_t pack_id[32];
-    assert_vault_ok(pack_writer_finish(&pw, mem, pack_id));
+    assert_vault_ok(vlt_pack_writer_finish(&pw, mem, pack_id));
     char name[65];
-    vault_hex_encode(pack_id, 32, name);
+    vlt_hex_encode(pack_id, 32, name);
     uint8_t *pack;
     size_t len;
     assert_vault_ok(backend_load(mem, BACKEND_DATA, name, 0, 0, PACK_MAX_BYTES,
                                  &pack, &len));
     pack_entry *es;
     size_t n;
-    assert_vault_ok(pack_read_index(k, pack, len, &es, &n));
+    assert_vault_ok(vlt_pack_read_index(k, pack, len, &es, &n));
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         assert_true(entry_same(&es[i], &pw.entries[i]));
     /* and every blob opens with the key from the header */
     uint8_t key[SECRET_BYTES];
-    assert_vault_ok(pack_key_from_header(k, pack, len, key));
+    assert_vault_ok(vlt_pack_key_from_header(k, pack, len, key));
     for (size_t i = 0; i < n; i++) {
         uint8_t *raw;
-        assert_vault_ok(blob_open(k, key, &es[i], pack + es[i].offset,
+        assert_vault_ok(vlt_blob_open(k, key, &es[i], pack + es[i].offset,
                                   es[i].length, NULL, &raw));
         free(raw);
     }
@@ -2523,13 +2523,13 @@ static void test_parse_pack_index(void **state)
     size_t blobs_end = es[2].offset + es[2].length;
     assert_int_equal(blobs_end, trailer_at);
     free(es);
-    pack_writer_free(&pw);
+    vlt_pack_writer_free(&pw);
 
     /* truncations: every one refused */
     for (size_t t = 0; t < len; t++)
         assert_rejected(pack_try(k, pack, t, NULL));
     /* flips: the header and the trailer are authenticated; flips in the
-     * blobs are blob_open's business, not the index's */
+     * blobs are vlt_blob_open's business, not the index's */
     uint8_t *buf = xmalloc(len);
     for (size_t pos = 0; pos < len; pos++) {
         memcpy(buf, pack, len);
@@ -2544,9 +2544,9 @@ static void test_parse_pack_index(void **state)
     }
     /* another member's keys */
     keyring *other;
-    assert_vault_ok(keyring_generate(&other));
+    assert_vault_ok(vlt_keyring_generate(&other));
     assert_rejected(pack_try(other, pack, len, NULL));
-    keyring_free(other);
+    vlt_keyring_free(other);
     /* random bytes, with and without a plausible header */
     for (int i = 0; i < 2000; i++) {
         size_t m = rng_below(400);
@@ -2647,7 +2647,7 @@ static void test_parse_pack_index(void **state)
     assert_vault_code(pack_try(k, p, len, NULL), VAULT_E_PERMISSION);
     free(p);
     backend_close(mem);
-    keyring_free(k);
+    vlt_keyring_free(k);
 }
 
 /* Saves bytes as an index segment under the SHA-256 of its bytes (so the
@@ -2656,16 +2656,16 @@ static vault_error segment_try(const keyring *k, const uint8_t *bytes,
                                size_t len, size_t *n_entries)
 {
     backend *mem;
-    assert_vault_ok(backend_memory_open(&mem));
+    assert_vault_ok(vlt_backend_memory_open(&mem));
     char name[65];
-    object_name(bytes, len, name);
+    vlt_object_name(bytes, len, name);
     assert_vault_ok(backend_save(mem, BACKEND_INDEX, name, bytes, len));
     vault_index ix;
-    index_init(&ix);
-    vault_error rc = index_load(&ix, mem, k);
+    vlt_index_init(&ix);
+    vault_error rc = vlt_index_load(&ix, mem, k);
     if (n_entries)
         *n_entries = ix.n_slots;
-    index_free(&ix);
+    vlt_index_free(&ix);
     backend_close(mem);
     return rc;
 }
@@ -2679,7 +2679,7 @@ static void segment_refused(const keyring *k, const uint8_t *bytes,
     vault_error rc = segment_try(k, bytes, len, &n);
     if (rc == VAULT_OK && n == 0 && len >= 12 &&
         memcmp(bytes, INDEX_MAGIC, 8) == 0 &&
-        !keyring_epoch(k, load_le32(bytes + 8)))
+        !vlt_keyring_epoch(k, load_le32(bytes + 8)))
         return;
     assert_rejected(rc);
 }
@@ -2693,7 +2693,7 @@ static uint8_t *seal_segment(const keyring *k, uint32_t epoch,
     memcpy(p, INDEX_MAGIC, 8);
     store_le32(p + 8, epoch);
     randombytes_buf(p + 12, AEAD_NONCE);
-    vault_kdf(key, keyring_current(k)->write_key, "index");
+    vlt_kdf(key, vlt_keyring_current(k)->write_key, "index");
     crypto_aead_xchacha20poly1305_ietf_encrypt(p + 36, NULL, body, body_len,
                                                p, 36, NULL, p + 12, key);
     *out_len = len;
@@ -2705,7 +2705,7 @@ static void test_parse_index_segments(void **state)
     (void)state;
     assert_vault_ok(vault_global_init());
     keyring *k;
-    assert_vault_ok(keyring_generate(&k));
+    assert_vault_ok(vlt_keyring_generate(&k));
 
     /* a real segment: two packs, three entries */
     uint8_t pack_ids[64];
@@ -2721,22 +2721,22 @@ static void test_parse_index_segments(void **state)
     }
     size_t starts[3] = {0, 2, 3};
     backend *mem;
-    assert_vault_ok(backend_memory_open(&mem));
-    assert_vault_ok(index_segment_save(mem, k, pack_ids, 2, starts, es));
+    assert_vault_ok(vlt_backend_memory_open(&mem));
+    assert_vault_ok(vlt_index_segment_save(mem, k, pack_ids, 2, starts, es));
     vault_index ix;
-    index_init(&ix);
-    assert_vault_ok(index_load(&ix, mem, k));
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_load(&ix, mem, k));
     assert_int_equal(ix.n_slots, 3);
     assert_int_equal(ix.n_packs, 2);
     for (int i = 0; i < 3; i++) {
-        const index_slot *s = index_find(&ix, es[i].id);
+        const index_slot *s = vlt_index_find(&ix, es[i].id);
         assert_non_null(s);
         pack_entry e;
-        index_slot_entry(&ix, s, &e);
+        vlt_index_slot_entry(&ix, s, &e);
         assert_true(entry_same(&e, &es[i]));
         assert_memory_equal(ix.packs[s->pack], pack_ids + (i == 2) * 32, 32);
     }
-    index_free(&ix);
+    vlt_index_free(&ix);
     backend_close(mem);
 
     /* rebuild the same segment by hand, to have its bytes */
@@ -2775,14 +2775,14 @@ static void test_parse_index_segments(void **state)
     }
     free(buf);
     /* the real bytes under a name that is not theirs */
-    assert_vault_ok(backend_memory_open(&mem));
+    assert_vault_ok(vlt_backend_memory_open(&mem));
     char wrong[65];
     memset(wrong, 'a', 64);
     wrong[64] = '\0';
     assert_vault_ok(backend_save(mem, BACKEND_INDEX, wrong, seg_bytes, len));
-    index_init(&ix);
-    assert_vault_code(index_load(&ix, mem, k), VAULT_E_CORRUPT);
-    index_free(&ix);
+    vlt_index_init(&ix);
+    assert_vault_code(vlt_index_load(&ix, mem, k), VAULT_E_CORRUPT);
+    vlt_index_free(&ix);
     backend_close(mem);
     /* random bytes, with and without the magic */
     for (int i = 0; i < 1500; i++) {
@@ -2853,7 +2853,7 @@ static void test_parse_index_segments(void **state)
     free(p);
     free(seg_bytes);
     free(body);
-    keyring_free(k);
+    vlt_keyring_free(k);
 }
 
 static void test_parse_tree_and_snapshot_records(void **state)
@@ -2872,21 +2872,21 @@ static void test_parse_tree_and_snapshot_records(void **state)
     rawbuf b = {0};
     raw_tree(&b, nodes, VAULT_ARRAY_SIZE(nodes));
     tree t;
-    assert_vault_ok(tree_decode(b.p, b.len, &t));
+    assert_vault_ok(vlt_tree_decode(b.p, b.len, &t));
     assert_int_equal(t.n_nodes, 4);
     assert_string_equal(t.nodes[2].target, "/etc/passwd");
     uint8_t *enc;
     size_t enc_len;
-    assert_vault_ok(tree_encode(&t, &enc, &enc_len));
+    assert_vault_ok(vlt_tree_encode(&t, &enc, &enc_len));
     assert_int_equal(enc_len, b.len);
     assert_memory_equal(enc, b.p, b.len);
     free(enc);
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 
     for (size_t n = 0; n < b.len; n++) {
         uint8_t *c = xmalloc(n);
         memcpy(c, b.p, n);
-        assert_vault_code(tree_decode(c, n, &t), VAULT_E_CORRUPT);
+        assert_vault_code(vlt_tree_decode(c, n, &t), VAULT_E_CORRUPT);
         free(c);
     }
     uint8_t *buf = xmalloc(b.len);
@@ -2894,9 +2894,9 @@ static void test_parse_tree_and_snapshot_records(void **state)
         for (int bit = 0; bit < 8; bit++) {
             memcpy(buf, b.p, b.len);
             buf[pos] ^= (uint8_t)(1u << bit);
-            vault_error rc = tree_decode(buf, b.len, &t);
+            vault_error rc = vlt_tree_decode(buf, b.len, &t);
             assert_true(rc == VAULT_OK || rc == VAULT_E_CORRUPT);
-            tree_clear(&t);
+            vlt_tree_clear(&t);
         }
     }
     free(buf);
@@ -2908,13 +2908,13 @@ static void test_parse_tree_and_snapshot_records(void **state)
             r[0] = TREE_FORMAT_VERSION;
             store_le32(r + 1, (uint32_t)rng_below(4));
         }
-        vault_error rc = tree_decode(r, m, &t);
+        vault_error rc = vlt_tree_decode(r, m, &t);
         assert_true(rc == VAULT_OK || rc == VAULT_E_CORRUPT);
-        tree_clear(&t);
+        vlt_tree_clear(&t);
         snapshot_record s;
-        rc = snapshot_decode(r, m, &s);
+        rc = vlt_snapshot_decode(r, m, &s);
         assert_true(rc == VAULT_OK || rc == VAULT_E_CORRUPT);
-        snapshot_clear(&s);
+        vlt_snapshot_clear(&s);
         free(r);
     }
     rb_free(&b);
@@ -2933,15 +2933,15 @@ static void test_parse_tree_and_snapshot_records(void **state)
     rec.tags = tags;
     rec.n_tags = 1;
     rec.files = 1;
-    assert_vault_ok(snapshot_encode(&rec, &enc, &enc_len));
+    assert_vault_ok(vlt_snapshot_encode(&rec, &enc, &enc_len));
     snapshot_record s;
-    assert_vault_ok(snapshot_decode(enc, enc_len, &s));
+    assert_vault_ok(vlt_snapshot_decode(enc, enc_len, &s));
     assert_true(s.time_sec == -5);
-    snapshot_clear(&s);
+    vlt_snapshot_clear(&s);
     for (size_t n = 0; n < enc_len; n++) {
         uint8_t *c = xmalloc(n);
         memcpy(c, enc, n);
-        assert_vault_code(snapshot_decode(c, n, &s), VAULT_E_CORRUPT);
+        assert_vault_code(vlt_snapshot_decode(c, n, &s), VAULT_E_CORRUPT);
         free(c);
     }
     buf = xmalloc(enc_len);
@@ -2949,16 +2949,16 @@ static void test_parse_tree_and_snapshot_records(void **state)
         for (int bit = 0; bit < 8; bit++) {
             memcpy(buf, enc, enc_len);
             buf[pos] ^= (uint8_t)(1u << bit);
-            vault_error rc = snapshot_decode(buf, enc_len, &s);
+            vault_error rc = vlt_snapshot_decode(buf, enc_len, &s);
             assert_true(rc == VAULT_OK || rc == VAULT_E_CORRUPT);
-            snapshot_clear(&s);
+            vlt_snapshot_clear(&s);
         }
     }
     free(buf);
     free(enc);
 }
 
-/* Seals plain as a snapshot object, as repo_snapshot_save would. */
+/* Seals plain as a snapshot object, as vlt_repo_snapshot_save would. */
 static uint8_t *seal_snapshot(const keyring *k, const uint8_t *plain,
                               size_t plain_len, size_t *out_len)
 {
@@ -2966,7 +2966,7 @@ static uint8_t *seal_snapshot(const keyring *k, const uint8_t *plain,
     uint8_t *p = xmalloc(len), key[SECRET_BYTES];
     memcpy(p, SNAPSHOT_MAGIC, 8);
     store_le32(p + 8, k->n_epochs - 1);
-    assert_vault_ok(seal_key_new(keyring_current(k), "vault/v1 snapshot",
+    assert_vault_ok(vlt_seal_key_new(vlt_keyring_current(k), "vault/v1 snapshot",
                                  p + 12, key));
     randombytes_buf(p + 44, AEAD_NONCE);
     crypto_aead_xchacha20poly1305_ietf_encrypt(p + SNAPSHOT_HEADER_BYTES,
@@ -2981,14 +2981,14 @@ static vault_error snapshot_object_try(vault_t *v, const uint8_t *bytes,
                                        size_t len)
 {
     char name[65];
-    object_name(bytes, len, name);
+    vlt_object_name(bytes, len, name);
     vault_error rc = backend_save(v->be, BACKEND_SNAPSHOTS, name, bytes, len);
     if (rc == VAULT_E_EXISTS)
         rc = VAULT_OK;
     assert_vault_ok(rc);
     snapshot_record rec;
-    rc = repo_snapshot_load(v, name, &rec);
-    snapshot_clear(&rec);
+    rc = vlt_repo_snapshot_load(v, name, &rec);
+    vlt_snapshot_clear(&rec);
     assert_vault_ok(backend_remove(v->be, BACKEND_SNAPSHOTS, name));
     return rc;
 }
@@ -3000,8 +3000,8 @@ static void test_parse_snapshot_objects(void **state)
     /* just enough of a vault handle: keys and a backend */
     vault_t v;
     memset(&v, 0, sizeof v);
-    assert_vault_ok(keyring_generate(&v.keys));
-    assert_vault_ok(backend_memory_open(&v.be));
+    assert_vault_ok(vlt_keyring_generate(&v.keys));
+    assert_vault_ok(vlt_backend_memory_open(&v.be));
 
     char host[] = "host", user[] = "user", path[] = "/x";
     char *paths[] = {path};
@@ -3013,15 +3013,15 @@ static void test_parse_snapshot_objects(void **state)
     rec.paths = paths;
     rec.n_paths = 1;
     char id[65];
-    assert_vault_ok(repo_snapshot_save(&v, &rec, id));
+    assert_vault_ok(vlt_repo_snapshot_save(&v, &rec, id));
     uint8_t *obj;
     size_t len;
     assert_vault_ok(backend_load(v.be, BACKEND_SNAPSHOTS, id, 0, 0,
                                  SNAPSHOT_MAX_BYTES, &obj, &len));
     snapshot_record got;
-    assert_vault_ok(repo_snapshot_load(&v, id, &got));
+    assert_vault_ok(vlt_repo_snapshot_load(&v, id, &got));
     assert_string_equal(got.paths[0], "/x");
-    snapshot_clear(&got);
+    vlt_snapshot_clear(&got);
     assert_vault_ok(backend_remove(v.be, BACKEND_SNAPSHOTS, id));
 
     for (size_t t = 0; t < len; t++)
@@ -3047,7 +3047,7 @@ static void test_parse_snapshot_objects(void **state)
     /* authenticated, but the record inside is garbage or truncated */
     uint8_t *plain;
     size_t plain_len;
-    assert_vault_ok(snapshot_encode(&rec, &plain, &plain_len));
+    assert_vault_ok(vlt_snapshot_encode(&rec, &plain, &plain_len));
     for (size_t m = 0; m < plain_len; m++) {
         uint8_t *p = seal_snapshot(v.keys, plain, m, &len);
         assert_vault_code(snapshot_object_try(&v, p, len), VAULT_E_CORRUPT);
@@ -3069,7 +3069,7 @@ static void test_parse_snapshot_objects(void **state)
     free(plain);
     free(obj);
     backend_close(v.be);
-    keyring_free(v.keys);
+    vlt_keyring_free(v.keys);
 }
 
 int main(void)

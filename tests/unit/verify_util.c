@@ -88,20 +88,20 @@ static void run_vault_check(vault_t *v, const char *path)
 static void check_objects(vault_t *v, const char *path, backend_kind kind)
 {
     name_list names;
-    check_ok(backend_list_names(v->be, kind, &names), backend_kind_name(kind));
+    check_ok(vlt_backend_list_names(v->be, kind, &names), vlt_backend_kind_name(kind));
     for (size_t i = 0; i < names.n; i++) {
         char label[BACKEND_LABEL_MAX];
-        backend_label(kind, names.names[i], label);
+        vlt_backend_label(kind, names.names[i], label);
         uint8_t *data;
         size_t len;
         check_ok(backend_load(v->be, kind, names.names[i], 0, 0,
                               PACK_MAX_BYTES, &data, &len),
                  label);
-        vault_error rc = object_check_name(kind, names.names[i], data, len);
+        vault_error rc = vlt_object_check_name(kind, names.names[i], data, len);
         if (rc == VAULT_OK && kind == BACKEND_DATA) {
             pack_entry *entries;
             size_t n;
-            rc = pack_read_index(v->keys, data, len, &entries, &n);
+            rc = vlt_pack_read_index(v->keys, data, len, &entries, &n);
             free(entries);
         }
         free(data);
@@ -118,12 +118,12 @@ static void check_ref(vault_t *v, const char *path, const char *where,
                       const uint8_t id[CHUNK_ID_BYTES], blob_type type,
                       pack_entry *e)
 {
-    const index_slot *s = index_find(&v->index, id);
+    const index_slot *s = vlt_index_find(&v->index, id);
     char hex[65];
-    vault_hex_encode(id, CHUNK_ID_BYTES, hex);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
     if (!s || s->pack == INDEX_PENDING)
         fail_msg("%s: %s: blob %.16s is not in the index", path, where, hex);
-    index_slot_entry(&v->index, s, e);
+    vlt_index_slot_entry(&v->index, s, e);
     if (e->type != type)
         fail_msg("%s: %s: blob %.16s indexed as type %d, used as %d", path,
                  where, hex, e->type, type);
@@ -138,10 +138,10 @@ static void walk_tree(vault_t *v, const char *path, const char *where,
     check_ref(v, path, where, id, BLOB_TREE, &e);
     uint8_t *data;
     size_t len;
-    check_ok(repo_load_blob(v, id, BLOB_TREE, &data, &len), where);
+    check_ok(vlt_repo_load_blob(v, id, BLOB_TREE, &data, &len), where);
     tree t;
     memset(&t, 0, sizeof t);
-    vault_error rc = tree_decode(data, len, &t);
+    vault_error rc = vlt_tree_decode(data, len, &t);
     free(data);
     check_ok(rc, where);
     for (uint32_t i = 0; i < t.n_nodes; i++) {
@@ -164,7 +164,7 @@ static void walk_tree(vault_t *v, const char *path, const char *where,
                          (unsigned long long)n->size);
         }
     }
-    tree_clear(&t);
+    vlt_tree_clear(&t);
 }
 
 static void check_internals(vault_t *v, const char *path)
@@ -177,29 +177,29 @@ static void check_internals(vault_t *v, const char *path)
 
     lock_record *locks;
     size_t n_locks, unreadable;
-    check_ok(locks_load(v, &locks, &n_locks, &unreadable), "locks");
-    locks_free(locks, n_locks);
+    check_ok(vlt_locks_load(v, &locks, &n_locks, &unreadable), "locks");
+    vlt_locks_free(locks, n_locks);
     if (unreadable)
         fail_msg("%s: %zu lock object(s) do not open", path, unreadable);
 
-    check_ok(repo_load_index(v), "index");
+    check_ok(vlt_repo_load_index(v), "index");
     for (size_t i = 0; i < v->index.n_slots; i++) {
         const index_slot *s = &v->index.slots[i];
         if (s->pack == INDEX_PENDING)
             fail_msg("%s: a pending entry in a freshly loaded index", path);
         pack_entry e;
-        index_slot_entry(&v->index, s, &e);
+        vlt_index_slot_entry(&v->index, s, &e);
         uint8_t *data;
         size_t len;
         char hex[65];
-        vault_hex_encode(s->id, CHUNK_ID_BYTES, hex);
-        check_ok(repo_load_blob(v, s->id, (blob_type)e.type, &data, &len),
+        vlt_hex_encode(s->id, CHUNK_ID_BYTES, hex);
+        check_ok(vlt_repo_load_blob(v, s->id, (blob_type)e.type, &data, &len),
                  hex);
         if (e.type == BLOB_TREE) {
             tree t;
             memset(&t, 0, sizeof t);
-            vault_error rc = tree_decode(data, len, &t);
-            tree_clear(&t);
+            vault_error rc = vlt_tree_decode(data, len, &t);
+            vlt_tree_clear(&t);
             if (rc != VAULT_OK) {
                 free(data);
                 fail_msg("%s: tree %.16s: %s", path, hex, vault_last_error());
@@ -210,18 +210,18 @@ static void check_internals(vault_t *v, const char *path)
 
     char(*names)[65];
     size_t n;
-    check_ok(repo_snapshot_names(v, &names, &n), "snapshots");
+    check_ok(vlt_repo_snapshot_names(v, &names, &n), "snapshots");
     for (size_t i = 0; i < n; i++) {
         snapshot_record rec;
         char where[80];
         snprintf(where, sizeof where, "snapshots/%.16s", names[i]);
-        vault_error rc = repo_snapshot_load(v, names[i], &rec);
+        vault_error rc = vlt_repo_snapshot_load(v, names[i], &rec);
         if (rc != VAULT_OK) {
             free(names);
             fail_msg("%s: %s: %s", path, where, vault_last_error());
         }
         walk_tree(v, path, where, rec.tree, 0);
-        snapshot_clear(&rec);
+        vlt_snapshot_clear(&rec);
     }
     free(names);
 }
@@ -249,7 +249,7 @@ char (*vu_snapshot_names(const char *path, const vault_identity_t *id,
     vault_t *v;
     check_ok(vault_open(path, id, &v), "open");
     char(*names)[65];
-    check_ok(repo_snapshot_names(v, &names, n), "snapshots");
+    check_ok(vlt_repo_snapshot_names(v, &names, n), "snapshots");
     vault_close(v);
     if (*n)
         qsort(names, *n, sizeof *names, name_cmp);

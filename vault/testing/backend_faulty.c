@@ -8,7 +8,7 @@
  * a failed save stores nothing and a failed remove removes nothing: the
  * state the caller sees is exactly the state of a backend that refused.
  *
- * In kill mode (backend_faulty_open_kill) operation fail_at does not fail:
+ * In kill mode (vlt_backend_faulty_open_kill) operation fail_at does not fail:
  * it raise(SIGKILL)s the process, before the inner backend is called or
  * as soon as it returned, so that a fork()ed child dies exactly there.
  */
@@ -65,8 +65,8 @@ static vault_error faulty_tick(faulty_backend *fb, const char *what,
     }
     if (fb->fail_at == 0 || n < fb->fail_at || (n > fb->fail_at && !fb->sticky))
         return VAULT_OK;
-    return vault_fail(fb->fail_code,
-                      "injected fault at operation %" PRIu64 " (%s)", n, what);
+    return vlt_fail(fb->fail_code,
+                    "injected fault at operation %" PRIu64 " (%s)", n, what);
 }
 
 /* Operation n returned rc from the inner backend; passes it on, unless
@@ -168,22 +168,22 @@ static const backend_ops faulty_ops = {
     .clean = faulty_clean,
 };
 
-vault_error backend_faulty_open(backend *inner, uint64_t fail_at,
-                                vault_error fail_code, int sticky,
-                                backend **out)
+vault_error vlt_backend_faulty_open(backend *inner, uint64_t fail_at,
+                                    vault_error fail_code, int sticky,
+                                    backend **out)
 {
     *out = NULL;
     if (!inner)
-        return vault_fail(VAULT_E_INVALID, "faulty backend: no inner backend");
+        return vlt_fail(VAULT_E_INVALID, "faulty backend: no inner backend");
     if (fail_at != 0 && fail_code == VAULT_OK) {
         backend_close(inner);
-        return vault_fail(VAULT_E_INVALID,
-                          "faulty backend: a fault needs an error code");
+        return vlt_fail(VAULT_E_INVALID,
+                        "faulty backend: a fault needs an error code");
     }
     faulty_backend *fb = malloc(sizeof *fb);
     if (!fb) {
         backend_close(inner);
-        return vault_fail(VAULT_E_NOMEM, "faulty backend: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "faulty backend: out of memory");
     }
     fb->base.ops = &faulty_ops;
     fb->inner = inner;
@@ -196,19 +196,19 @@ vault_error backend_faulty_open(backend *inner, uint64_t fail_at,
     return VAULT_OK;
 }
 
-vault_error backend_faulty_open_kill(backend *inner, uint64_t kill_at,
-                                     int after, backend **out)
+vault_error vlt_backend_faulty_open_kill(backend *inner, uint64_t kill_at,
+                                         int after, backend **out)
 {
     /* VAULT_E_INTERNAL only passes the fault-needs-a-code check: kill
      * mode never returns an injected code. */
-    vault_error rc = backend_faulty_open(inner, kill_at, VAULT_E_INTERNAL, 0,
-                                         out);
+    vault_error rc = vlt_backend_faulty_open(inner, kill_at, VAULT_E_INTERNAL, 0,
+                                             out);
     if (rc == VAULT_OK)
         faulty_of(*out)->mode = after ? FAULTY_KILL_AFTER : FAULTY_KILL_BEFORE;
     return rc;
 }
 
-uint64_t backend_faulty_count(const backend *be)
+uint64_t vlt_backend_faulty_count(const backend *be)
 {
     assert(be && be->ops == &faulty_ops);
     const faulty_backend *fb = (const faulty_backend *)be;

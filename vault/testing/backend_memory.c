@@ -63,19 +63,19 @@ static vault_error memory_save(backend *be, backend_kind kind, const char *name,
                                const uint8_t *data, size_t len)
 {
     memory_backend *mb = memory_of(be);
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     assert(data || len == 0);
     char label[BACKEND_LABEL_MAX];
-    backend_label(kind, name, label);
+    vlt_backend_label(kind, name, label);
     /* Copy outside the lock: saves of big packs run in parallel. */
     mem_object *obj = malloc(sizeof *obj);
     uint8_t *copy = malloc(len ? len : 1);
     if (!obj || !copy) {
         free(obj);
         free(copy);
-        return vault_fail(VAULT_E_NOMEM, "%s: out of memory", label);
+        return vlt_fail(VAULT_E_NOMEM, "%s: out of memory", label);
     }
     if (len)
         memcpy(copy, data, len);
@@ -88,12 +88,12 @@ static vault_error memory_save(backend *be, backend_kind kind, const char *name,
     int found;
     size_t at = find(f, name, &found);
     if (found) {
-        rc = vault_fail(VAULT_E_EXISTS, "%s: already exists", label);
+        rc = vlt_fail(VAULT_E_EXISTS, "%s: already exists", label);
     } else if (f->count == f->cap) {
         size_t ncap = f->cap ? f->cap * 2 : 16;
         mem_object **n = realloc(f->objects, ncap * sizeof *n);
         if (!n) {
-            rc = vault_fail(VAULT_E_NOMEM, "%s: out of memory", label);
+            rc = vlt_fail(VAULT_E_NOMEM, "%s: out of memory", label);
         } else {
             f->objects = n;
             f->cap = ncap;
@@ -120,11 +120,11 @@ static vault_error memory_load(backend *be, backend_kind kind, const char *name,
     memory_backend *mb = memory_of(be);
     *out = NULL;
     *out_len = 0;
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     char label[BACKEND_LABEL_MAX];
-    backend_label(kind, name, label);
+    vlt_backend_label(kind, name, label);
     mem_folder *f = &mb->folders[kind];
     uint8_t *buf = NULL;
     size_t n = 0;
@@ -132,12 +132,12 @@ static vault_error memory_load(backend *be, backend_kind kind, const char *name,
     int found;
     size_t at = find(f, name, &found);
     if (!found) {
-        rc = vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
+        rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
     } else {
         const mem_object *obj = f->objects[at];
-        rc = backend_check_range(label, obj->len, offset, len, max_len, &n);
+        rc = vlt_backend_check_range(label, obj->len, offset, len, max_len, &n);
         if (rc == VAULT_OK && !(buf = malloc(n ? n : 1)))
-            rc = vault_fail(VAULT_E_NOMEM, "%s: out of memory", label);
+            rc = vlt_fail(VAULT_E_NOMEM, "%s: out of memory", label);
         if (rc == VAULT_OK && n)
             memcpy(buf, obj->data + offset, n);
     }
@@ -154,7 +154,7 @@ static vault_error memory_stat(backend *be, backend_kind kind, const char *name,
 {
     memory_backend *mb = memory_of(be);
     *size = 0;
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     mem_folder *f = &mb->folders[kind];
@@ -166,8 +166,8 @@ static vault_error memory_stat(backend *be, backend_kind kind, const char *name,
     pthread_mutex_unlock(&mb->lock);
     if (!found) {
         char label[BACKEND_LABEL_MAX];
-        backend_label(kind, name, label);
-        return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
+        vlt_backend_label(kind, name, label);
+        return vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
     }
     return VAULT_OK;
 }
@@ -185,16 +185,16 @@ static vault_error memory_list(backend *be, backend_kind kind,
     memory_backend *mb = memory_of(be);
     if (stopped)
         *stopped = 0;
-    if (!backend_kind_name(kind))
-        return backend_check(kind, "");
+    if (!vlt_backend_kind_name(kind))
+        return vlt_backend_check(kind, "");
     mem_folder *f = &mb->folders[kind];
     vault_error rc = VAULT_OK;
     pthread_mutex_lock(&mb->lock);
     size_t count = f->count;
     mem_entry *entries = malloc((count ? count : 1) * sizeof *entries);
     if (!entries) {
-        rc = vault_fail(VAULT_E_NOMEM, "%s: out of memory",
-                        backend_kind_name(kind));
+        rc = vlt_fail(VAULT_E_NOMEM, "%s: out of memory",
+                      vlt_backend_kind_name(kind));
     } else {
         for (size_t i = 0; i < count; i++) {
             memcpy(entries[i].name, f->objects[i]->name,
@@ -221,7 +221,7 @@ static vault_error memory_remove(backend *be, backend_kind kind,
                                  const char *name)
 {
     memory_backend *mb = memory_of(be);
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     mem_folder *f = &mb->folders[kind];
@@ -238,8 +238,8 @@ static vault_error memory_remove(backend *be, backend_kind kind,
     pthread_mutex_unlock(&mb->lock);
     if (!gone) {
         char label[BACKEND_LABEL_MAX];
-        backend_label(kind, name, label);
-        return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
+        vlt_backend_label(kind, name, label);
+        return vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object", label);
     }
     free(gone->data);
     free(gone);
@@ -270,16 +270,16 @@ static const backend_ops memory_ops = {
     .close = memory_close,
 };
 
-vault_error backend_memory_open(backend **out)
+vault_error vlt_backend_memory_open(backend **out)
 {
     *out = NULL;
     memory_backend *mb = calloc(1, sizeof *mb);
     if (!mb)
-        return vault_fail(VAULT_E_NOMEM, "memory backend: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "memory backend: out of memory");
     if (pthread_mutex_init(&mb->lock, NULL) != 0) {
         free(mb);
-        return vault_fail(VAULT_E_INTERNAL,
-                          "memory backend: cannot make a mutex");
+        return vlt_fail(VAULT_E_INTERNAL,
+                        "memory backend: cannot make a mutex");
     }
     mb->base.ops = &memory_ops;
     *out = &mb->base;

@@ -17,7 +17,7 @@ static const char *const kind_names[BACKEND_KIND_COUNT] = {
     [BACKEND_SNAPSHOTS] = "snapshots", [BACKEND_LOCKS] = "locks",
 };
 
-const char *backend_kind_name(backend_kind kind)
+const char *vlt_backend_kind_name(backend_kind kind)
 {
     /* Compare as unsigned: an out-of-range enum value may be negative. */
     if ((unsigned)kind >= BACKEND_KIND_COUNT)
@@ -25,7 +25,7 @@ const char *backend_kind_name(backend_kind kind)
     return kind_names[kind];
 }
 
-int backend_name_valid(const char *name)
+int vlt_backend_name_valid(const char *name)
 {
     if (!name)
         return 0;
@@ -38,35 +38,35 @@ int backend_name_valid(const char *name)
     return i == VAULT_NAME_HEX && name[i] == '\0';
 }
 
-vault_error backend_check(backend_kind kind, const char *name)
+vault_error vlt_backend_check(backend_kind kind, const char *name)
 {
-    const char *kname = backend_kind_name(kind);
+    const char *kname = vlt_backend_kind_name(kind);
     if (!kname)
-        return vault_fail(VAULT_E_INVALID, "backend: unknown object kind %d",
-                          (int)kind);
+        return vlt_fail(VAULT_E_INVALID, "backend: unknown object kind %d",
+                        (int)kind);
     if (!name)
-        return vault_fail(VAULT_E_INVALID, "%s: no object name", kname);
+        return vlt_fail(VAULT_E_INVALID, "%s: no object name", kname);
     if (kind == BACKEND_CONFIG) {
         if (name[0] != '\0')
-            return vault_fail(VAULT_E_INVALID,
-                              "config: the config object has no name "
-                              "(got \"%.70s\")",
-                              name);
+            return vlt_fail(VAULT_E_INVALID,
+                            "config: the config object has no name "
+                            "(got \"%.70s\")",
+                            name);
         return VAULT_OK;
     }
-    if (!backend_name_valid(name))
+    if (!vlt_backend_name_valid(name))
         /* Cut: the name may be long or hostile, and is only a hint. */
-        return vault_fail(VAULT_E_INVALID,
-                          "%s/%.70s: invalid object name (want %d "
-                          "lower-case hex digits)",
-                          kname, name, VAULT_NAME_HEX);
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s/%.70s: invalid object name (want %d "
+                        "lower-case hex digits)",
+                        kname, name, VAULT_NAME_HEX);
     return VAULT_OK;
 }
 
-void backend_label(backend_kind kind, const char *name,
-                   char buf[BACKEND_LABEL_MAX])
+void vlt_backend_label(backend_kind kind, const char *name,
+                       char buf[BACKEND_LABEL_MAX])
 {
-    assert(backend_check(kind, name) == VAULT_OK);
+    assert(vlt_backend_check(kind, name) == VAULT_OK);
     int n;
     if (kind == BACKEND_CONFIG)
         n = snprintf(buf, BACKEND_LABEL_MAX, "config");
@@ -78,28 +78,28 @@ void backend_label(backend_kind kind, const char *name,
     (void)n;
 }
 
-vault_error backend_check_range(const char *label, uint64_t size,
-                                uint64_t offset, size_t len, size_t max_len,
-                                size_t *n)
+vault_error vlt_backend_check_range(const char *label, uint64_t size,
+                                    uint64_t offset, size_t len, size_t max_len,
+                                    size_t *n)
 {
     *n = 0;
     /* Written so that nothing overflows: offset <= size first. */
     if (offset > size || (uint64_t)len > size - offset)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "%s: range %" PRIu64 "+%zu past the end of the "
-                          "object (%" PRIu64 " bytes)",
-                          label, offset, len, size);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s: range %" PRIu64 "+%zu past the end of the "
+                        "object (%" PRIu64 " bytes)",
+                        label, offset, len, size);
     uint64_t want = len ? (uint64_t)len : size - offset;
     if (want > max_len)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "%s: %" PRIu64 " bytes to load, more than the "
-                          "limit of %zu",
-                          label, want, max_len);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s: %" PRIu64 " bytes to load, more than the "
+                        "limit of %zu",
+                        label, want, max_len);
     *n = (size_t)want;
     return VAULT_OK;
 }
 
-int name_list_add(name_list *l, const char *name)
+int vlt_name_list_add(name_list *l, const char *name)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -116,23 +116,23 @@ int name_list_add(name_list *l, const char *name)
 static int collect(void *ctx, const char *name, uint64_t size)
 {
     (void)size;
-    return name_list_add(ctx, name);
+    return vlt_name_list_add(ctx, name);
 }
 
-vault_error backend_list_names(backend *be, backend_kind kind,
-                               name_list *out)
+vault_error vlt_backend_list_names(backend *be, backend_kind kind,
+                                   name_list *out)
 {
     int stopped = 0;
     memset(out, 0, sizeof *out);
     vault_error rc = backend_list(be, kind, collect, out, &stopped);
     if (rc == VAULT_OK && stopped)
-        rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "listing: out of memory");
     /* Never NULL on success: callers qsort it, and qsort(NULL, 0, ...)
      * is undefined (UBSan stops there on an empty folder). */
     if (rc == VAULT_OK && !out->names) {
         out->names = malloc(sizeof *out->names);
         if (!out->names)
-            rc = vault_fail(VAULT_E_NOMEM, "listing: out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "listing: out of memory");
         else
             out->cap = 1;
     }

@@ -40,31 +40,31 @@ typedef enum backend_kind {
 
 /* The folder name of a kind ("config", "keys", "data", ...); NULL for a
  * value outside the enum. */
-const char *backend_kind_name(backend_kind kind);
+const char *vlt_backend_kind_name(backend_kind kind);
 /* True for exactly 64 lower-case hex characters followed by NUL. */
-int backend_name_valid(const char *name);
+int vlt_backend_name_valid(const char *name);
 
 /*
  * Helpers for backend implementations (every operation calls the first
  * before touching storage, so a name like "../x" never reaches a path).
  */
 /* VAULT_OK if kind is in the enum and name suits it: "" for
- * BACKEND_CONFIG, a valid name (backend_name_valid) for the others;
+ * BACKEND_CONFIG, a valid name (vlt_backend_name_valid) for the others;
  * otherwise VAULT_E_INVALID with a detail. */
-vault_error backend_check(backend_kind kind, const char *name);
+vault_error vlt_backend_check(backend_kind kind, const char *name);
 /* The object's path relative to the vault root ("config", "keys/<name>",
  * "data/ab/ab...") into buf, for details; kind and name already checked.
  * BACKEND_LABEL_MAX bytes always suffice. */
 #define BACKEND_LABEL_MAX 80
-void backend_label(backend_kind kind, const char *name,
-                   char buf[BACKEND_LABEL_MAX]);
+void vlt_backend_label(backend_kind kind, const char *name,
+                       char buf[BACKEND_LABEL_MAX]);
 /* The number of bytes a load of (offset, len) from an object of size
  * bytes returns in *n: len, or size - offset for len 0.  VAULT_E_CORRUPT,
  * with a detail naming label, if the range ends past size or *n would
  * exceed max_len; so check before allocating. */
-vault_error backend_check_range(const char *label, uint64_t size,
-                                uint64_t offset, size_t len, size_t max_len,
-                                size_t *n);
+vault_error vlt_backend_check_range(const char *label, uint64_t size,
+                                    uint64_t offset, size_t len, size_t max_len,
+                                    size_t *n);
 
 typedef struct backend backend;
 
@@ -161,10 +161,10 @@ typedef struct name_list {
     char (*names)[65];
     size_t n, cap;
 } name_list;
-vault_error backend_list_names(backend *be, backend_kind kind,
-                               name_list *out);
+vault_error vlt_backend_list_names(backend *be, backend_kind kind,
+                                   name_list *out);
 /* Appends a copy of name; non-zero when out of memory. */
-int name_list_add(name_list *l, const char *name);
+int vlt_name_list_add(name_list *l, const char *name);
 
 /*
  * The local directory backend.  With create, makes the directory (which
@@ -175,6 +175,6 @@ int name_list_add(name_list *l, const char *name);
  * existing vault (copy and sync tools often drop empty folders) list as
  * empty and are made again by the first save into them.
  */
-vault_error backend_local_open(const char *path, int create, backend **out);
+vault_error vlt_backend_local_open(const char *path, int create, backend **out);
 
 #endif

@@ -71,7 +71,7 @@ static local_backend *local_of(backend *be)
     return (local_backend *)be;
 }
 
-/* snprintf that must not truncate: backend_local_open checked that the
+/* snprintf that must not truncate: vlt_backend_local_open checked that the
  * root plus the longest relative path fits in PATH_MAX. */
 static void path_join(char buf[PATH_MAX], const char *root, const char *rel)
 {
@@ -85,7 +85,7 @@ static void object_path(const local_backend *lb, backend_kind kind,
                         const char *name, char buf[PATH_MAX])
 {
     char label[BACKEND_LABEL_MAX];
-    backend_label(kind, name, label);
+    vlt_backend_label(kind, name, label);
     path_join(buf, lb->root, label);
 }
 
@@ -104,12 +104,12 @@ static vault_error sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return vault_fail_errno(errno, "%s: cannot open folder", dir);
+        return vlt_fail_errno(errno, "%s: cannot open folder", dir);
     int rc = fsync(fd);
     int e = errno;
     close(fd);
     if (rc != 0 && e != EINVAL && e != ENOTSUP)
-        return vault_fail_errno(e, "%s: cannot sync folder", dir);
+        return vlt_fail_errno(e, "%s: cannot sync folder", dir);
     return VAULT_OK;
 }
 
@@ -122,7 +122,7 @@ static vault_error make_folder(const char *dir)
     struct stat st;
     if (e == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return VAULT_OK;
-    return vault_fail_errno(e, "%s: cannot create folder", dir);
+    return vlt_fail_errno(e, "%s: cannot create folder", dir);
 }
 
 /* Makes the folder an object of kind lives in (and data/ for a shard),
@@ -132,7 +132,7 @@ static vault_error make_object_folder(const local_backend *lb,
 {
     char dir[PATH_MAX], shard[PATH_MAX];
     vault_error rc;
-    path_join(dir, lb->root, backend_kind_name(kind));
+    path_join(dir, lb->root, vlt_backend_kind_name(kind));
     if ((rc = make_folder(dir)) != VAULT_OK ||
         (rc = sync_dir(lb->root)) != VAULT_OK)
         return rc;
@@ -148,7 +148,7 @@ static vault_error local_save(backend *be, backend_kind kind, const char *name,
                               const uint8_t *data, size_t len)
 {
     local_backend *lb = local_of(be);
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     assert(data || len == 0);
@@ -156,7 +156,7 @@ static vault_error local_save(backend *be, backend_kind kind, const char *name,
     object_path(lb, kind, name, path);
     /* Temporary ".tmp-<random>" beside the object, fsync, link() into
      * place (never replacing: VAULT_E_EXISTS), unlink, sync the folder. */
-    rc = vault_write_file_atomic(path, data, len, LOCAL_OBJECT_MODE, 1);
+    rc = vlt_write_file_atomic(path, data, len, LOCAL_OBJECT_MODE, 1);
     if (rc == VAULT_E_IO && kind != BACKEND_CONFIG) {
         /* A folder dropped by a copy or sync tool is made again; only
          * then is the save retried, so a failure costs one stat(). */
@@ -166,11 +166,11 @@ static vault_error local_save(backend *be, backend_kind kind, const char *name,
         if (stat(dir, &st) != 0 && errno == ENOENT) {
             if ((rc = make_object_folder(lb, kind, name)) != VAULT_OK)
                 return rc;
-            rc = vault_write_file_atomic(path, data, len, LOCAL_OBJECT_MODE, 1);
+            rc = vlt_write_file_atomic(path, data, len, LOCAL_OBJECT_MODE, 1);
         }
     }
     if (rc != VAULT_OK && rc != VAULT_E_EXISTS)
-        return vault_fail_context(rc, "%s: cannot save", path);
+        return vlt_fail_context(rc, "%s: cannot save", path);
     return rc;
 }
 
@@ -266,7 +266,7 @@ static vault_error local_load(backend *be, backend_kind kind, const char *name,
     local_backend *lb = local_of(be);
     *out = NULL;
     *out_len = 0;
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     char path[PATH_MAX];
@@ -280,20 +280,20 @@ static vault_error local_load(backend *be, backend_kind kind, const char *name,
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
             if (errno == ENOENT)
-                return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object",
-                                  path);
-            return vault_fail_errno(errno, "%s: cannot open", path);
+                return vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object",
+                                path);
+            return vlt_fail_errno(errno, "%s: cannot open", path);
         }
         struct stat st;
         if (fstat(fd, &st) != 0) {
             int e = errno;
             close(fd);
-            return vault_fail_errno(e, "%s: cannot stat", path);
+            return vlt_fail_errno(e, "%s: cannot stat", path);
         }
         if (!S_ISREG(st.st_mode)) {
             close(fd);
-            return vault_fail(VAULT_E_CORRUPT, "%s: not a regular file",
-                              path);
+            return vlt_fail(VAULT_E_CORRUPT, "%s: not a regular file",
+                            path);
         }
         size = (uint64_t)st.st_size;
         if (kind == BACKEND_DATA)
@@ -301,12 +301,12 @@ static vault_error local_load(backend *be, backend_kind kind, const char *name,
     }
     size_t n;
     uint8_t *buf = NULL;
-    rc = backend_check_range(path, size, offset, len, max_len, &n);
+    rc = vlt_backend_check_range(path, size, offset, len, max_len, &n);
     if (rc == VAULT_OK) {
         buf = malloc(n ? n : 1);
         if (!buf)
-            rc = vault_fail(VAULT_E_NOMEM, "%s: out of memory for %zu bytes",
-                            path, n);
+            rc = vlt_fail(VAULT_E_NOMEM, "%s: out of memory for %zu bytes",
+                          path, n);
     }
     size_t done = 0;
     while (rc == VAULT_OK && done < n) {
@@ -314,10 +314,10 @@ static vault_error local_load(backend *be, backend_kind kind, const char *name,
         if (r < 0 && errno == EINTR)
             continue;
         if (r == 0)
-            rc = vault_fail(VAULT_E_CORRUPT,
-                            "%s: shorter than its size while read", path);
+            rc = vlt_fail(VAULT_E_CORRUPT,
+                          "%s: shorter than its size while read", path);
         else if (r < 0)
-            rc = vault_fail_errno(errno, "%s: cannot read", path);
+            rc = vlt_fail_errno(errno, "%s: cannot read", path);
         else
             done += (size_t)r;
     }
@@ -339,7 +339,7 @@ static vault_error local_stat(backend *be, backend_kind kind, const char *name,
 {
     local_backend *lb = local_of(be);
     *size = 0;
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     char path[PATH_MAX];
@@ -347,11 +347,11 @@ static vault_error local_stat(backend *be, backend_kind kind, const char *name,
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
-        return vault_fail_errno(errno, "%s: cannot stat", path);
+            return vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
+        return vlt_fail_errno(errno, "%s: cannot stat", path);
     }
     if (!S_ISREG(st.st_mode))
-        return vault_fail(VAULT_E_CORRUPT, "%s: not a regular file", path);
+        return vlt_fail(VAULT_E_CORRUPT, "%s: not a regular file", path);
     *size = (uint64_t)st.st_size;
     return VAULT_OK;
 }
@@ -366,7 +366,7 @@ static vault_error list_folder(const char *dir, const char *prefix,
     if (!d) {
         if (errno == ENOENT)
             return VAULT_OK;
-        return vault_fail_errno(errno, "%s: cannot list", dir);
+        return vlt_fail_errno(errno, "%s: cannot list", dir);
     }
     for (;;) {
         errno = 0;
@@ -375,12 +375,12 @@ static vault_error list_folder(const char *dir, const char *prefix,
             int e = errno;
             closedir(d);
             if (e)
-                return vault_fail_errno(e, "%s: cannot list", dir);
+                return vlt_fail_errno(e, "%s: cannot list", dir);
             return VAULT_OK;
         }
         /* Skips ".", "..", ".tmp-*" of an interrupted save, and the
          * litter of sync tools ("x (conflicted copy)", ".DS_Store"). */
-        if (!backend_name_valid(ent->d_name))
+        if (!vlt_backend_name_valid(ent->d_name))
             continue;
         /* An object in the wrong shard is not where load looks for it. */
         if (prefix && memcmp(ent->d_name, prefix, 2) != 0)
@@ -392,7 +392,7 @@ static vault_error list_folder(const char *dir, const char *prefix,
                 continue;
             /* The detail first: closedir frees ent. */
             vault_error rc =
-                vault_fail_errno(e, "%s/%s: cannot stat", dir, ent->d_name);
+                vlt_fail_errno(e, "%s/%s: cannot stat", dir, ent->d_name);
             closedir(d);
             return rc;
         }
@@ -414,9 +414,9 @@ static vault_error local_list(backend *be, backend_kind kind,
     int stop = 0;
     if (stopped)
         *stopped = 0;
-    const char *kname = backend_kind_name(kind);
+    const char *kname = vlt_backend_kind_name(kind);
     if (!kname)
-        return backend_check(kind, "");
+        return vlt_backend_check(kind, "");
     char dir[PATH_MAX];
     path_join(dir, lb->root, kname);
     vault_error rc = VAULT_OK;
@@ -424,7 +424,7 @@ static vault_error local_list(backend *be, backend_kind kind,
         struct stat st;
         if (stat(dir, &st) != 0) {
             if (errno != ENOENT)
-                return vault_fail_errno(errno, "%s: cannot stat", dir);
+                return vlt_fail_errno(errno, "%s: cannot stat", dir);
         } else if (S_ISREG(st.st_mode)) {
             stop = fn(ctx, "", (uint64_t)st.st_size);
         }
@@ -448,7 +448,7 @@ static vault_error local_remove(backend *be, backend_kind kind,
                                 const char *name)
 {
     local_backend *lb = local_of(be);
-    vault_error rc = backend_check(kind, name);
+    vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
         return rc;
     char path[PATH_MAX], dir[PATH_MAX];
@@ -457,8 +457,8 @@ static vault_error local_remove(backend *be, backend_kind kind,
         fd_cache_drop(lb, name);
     if (unlink(path) != 0) {
         if (errno == ENOENT)
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
-        return vault_fail_errno(errno, "%s: cannot remove", path);
+            return vlt_fail(VAULT_E_NOT_FOUND, "%s: no such object", path);
+        return vlt_fail_errno(errno, "%s: cannot remove", path);
     }
     object_folder(lb, kind, name, dir);
     return sync_dir(dir);
@@ -484,7 +484,7 @@ static vault_error clean_folder(const char *dir, time_t before,
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? VAULT_OK
-                               : vault_fail_errno(errno, "%s", dir);
+                               : vlt_fail_errno(errno, "%s", dir);
     int fd = dirfd(d);
     struct dirent *de;
     int removed_here = 0;
@@ -513,7 +513,7 @@ static vault_error local_clean(backend *be, uint64_t older_than,
     vault_error rc = clean_folder(lb->root, before, removed);
     for (int k = BACKEND_KEYS; rc == VAULT_OK && k < BACKEND_KIND_COUNT;
          k++) {
-        path_join(dir, lb->root, backend_kind_name((backend_kind)k));
+        path_join(dir, lb->root, vlt_backend_kind_name((backend_kind)k));
         rc = clean_folder(dir, before, removed);
     }
     for (int shard = 0; rc == VAULT_OK && shard < 256; shard++) {
@@ -557,14 +557,14 @@ static vault_error local_create(const char *root)
     if (mkdir(root, LOCAL_FOLDER_MODE) != 0) {
         int e = errno;
         if (e != EEXIST)
-            return vault_fail_errno(e, "%s: cannot create folder", root);
+            return vlt_fail_errno(e, "%s: cannot create folder", root);
         DIR *d = opendir(root);
         if (!d) {
             e = errno;
             if (e == ENOTDIR)
-                return vault_fail(VAULT_E_EXISTS,
-                                  "%s: exists and is not a directory", root);
-            return vault_fail_errno(e, "%s: cannot list", root);
+                return vlt_fail(VAULT_E_EXISTS,
+                                "%s: exists and is not a directory", root);
+            return vlt_fail_errno(e, "%s: cannot list", root);
         }
         struct dirent *ent;
         int empty = 1;
@@ -575,12 +575,12 @@ static vault_error local_create(const char *root)
         e = errno;
         closedir(d);
         if (!empty)
-            return vault_fail(VAULT_E_EXISTS,
-                              "%s: exists and is not empty (a new vault "
-                              "needs an empty or absent directory)",
-                              root);
+            return vlt_fail(VAULT_E_EXISTS,
+                            "%s: exists and is not empty (a new vault "
+                            "needs an empty or absent directory)",
+                            root);
         if (e)
-            return vault_fail_errno(e, "%s: cannot list", root);
+            return vlt_fail_errno(e, "%s: cannot list", root);
     }
     char dir[PATH_MAX];
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(folders); i++) {
@@ -609,33 +609,33 @@ static vault_error local_check(const char *root)
     if (stat(root, &st) != 0) {
         int e = errno;
         if (e == ENOENT || e == ENOTDIR)
-            return vault_fail(VAULT_E_NOT_FOUND,
-                              "%s: not a vault (no such directory)", root);
-        return vault_fail_errno(e, "%s: cannot open vault", root);
+            return vlt_fail(VAULT_E_NOT_FOUND,
+                            "%s: not a vault (no such directory)", root);
+        return vlt_fail_errno(e, "%s: cannot open vault", root);
     }
     if (!S_ISDIR(st.st_mode))
-        return vault_fail(VAULT_E_NOT_FOUND,
-                          "%s: not a vault (not a directory)", root);
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "%s: not a vault (not a directory)", root);
     char config[PATH_MAX];
     path_join(config, root, "config");
     if (stat(config, &st) != 0) {
         int e = errno;
         if (e == ENOENT)
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
-                              root);
-        return vault_fail_errno(e, "%s: cannot open vault", config);
+            return vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
+                            root);
+        return vlt_fail_errno(e, "%s: cannot open vault", config);
     }
     if (!S_ISREG(st.st_mode))
-        return vault_fail(VAULT_E_NOT_FOUND,
-                          "%s: not a vault (config is not a file)", root);
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "%s: not a vault (config is not a file)", root);
     return VAULT_OK;
 }
 
-vault_error backend_local_open(const char *path, int create, backend **out)
+vault_error vlt_backend_local_open(const char *path, int create, backend **out)
 {
     *out = NULL;
     if (!path || !path[0])
-        return vault_fail(VAULT_E_INVALID, "no vault directory given");
+        return vlt_fail(VAULT_E_INVALID, "no vault directory given");
     size_t len = strlen(path);
     /* "dir/" and "dir" are one vault; "/" stays "/". */
     while (len > 1 && path[len - 1] == '/')
@@ -643,13 +643,13 @@ vault_error backend_local_open(const char *path, int create, backend **out)
     /* Room for "/" and the longest relative path, which leaves the
      * ".tmp-" name of a save (shorter than an object name) room too. */
     if (len + 1 + BACKEND_LABEL_MAX > PATH_MAX)
-        return vault_fail(VAULT_E_INVALID, "%.64s...: path too long", path);
+        return vlt_fail(VAULT_E_INVALID, "%.64s...: path too long", path);
     local_backend *lb = calloc(1, sizeof *lb);
     char *root = malloc(len + 1);
     if (!lb || !root) {
         free(lb);
         free(root);
-        return vault_fail(VAULT_E_NOMEM, "%s: out of memory", path);
+        return vlt_fail(VAULT_E_NOMEM, "%s: out of memory", path);
     }
     memcpy(root, path, len);
     root[len] = '\0';

@@ -78,7 +78,7 @@ static vault_error vfail(vault_error code, int errno_value, int keep_context,
     return code;
 }
 
-vault_error vault_fail(vault_error code, const char *fmt, ...)
+vault_error vlt_fail(vault_error code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -87,7 +87,7 @@ vault_error vault_fail(vault_error code, const char *fmt, ...)
     return code;
 }
 
-vault_error vault_fail_errno(int errno_value, const char *fmt, ...)
+vault_error vlt_fail_errno(int errno_value, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -97,7 +97,7 @@ vault_error vault_fail_errno(int errno_value, const char *fmt, ...)
     return code;
 }
 
-vault_error vault_fail_context(vault_error code, const char *fmt, ...)
+vault_error vlt_fail_context(vault_error code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -15,23 +15,23 @@
 #define VAULT_PRINTF(a, b)
 /* Seconds since the epoch, UTC: the clock that goes into envelopes and
  * snapshots.  Tests and the vector generator pin it with
- * vault_clock_pin (0 unpins), so that their output is reproducible. */
-int64_t vault_now(void);
-void vault_clock_pin(int64_t seconds);
+ * vlt_clock_pin (0 unpins), so that their output is reproducible. */
+int64_t vlt_now(void);
+void vlt_clock_pin(int64_t seconds);
 
 #endif
 
 #define VAULT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Records the detail of a failure for vault_last_error() and returns code,
- * so that error paths read `return vault_fail(VAULT_E_IO, "%s: %s", ...)`. */
-vault_error vault_fail(vault_error code, const char *fmt, ...)
+ * so that error paths read `return vlt_fail(VAULT_E_IO, "%s: %s", ...)`. */
+vault_error vlt_fail(vault_error code, const char *fmt, ...)
     VAULT_PRINTF(2, 3);
-/* As vault_fail, appending ": strerror(errno_value)". */
-vault_error vault_fail_errno(int errno_value, const char *fmt, ...)
+/* As vlt_fail, appending ": strerror(errno_value)". */
+vault_error vlt_fail_errno(int errno_value, const char *fmt, ...)
     VAULT_PRINTF(2, 3);
 /* Prefixes the current detail with "what: " (context added on the way up). */
-vault_error vault_fail_context(vault_error code, const char *fmt, ...)
+vault_error vlt_fail_context(vault_error code, const char *fmt, ...)
     VAULT_PRINTF(2, 3);
 
 /* Little-endian loads and stores: every integer on disk is little-endian. */
@@ -67,26 +67,26 @@ static inline uint16_t load_le16(const uint8_t *p)
 }
 
 /* Reads a whole regular file of at most max_len bytes into malloc'ed *out. */
-vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
-                            size_t *out_len);
+vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
+                          size_t *out_len);
 
 /* Writes a new file atomically: a temporary name in the same directory,
  * write, fsync, link/rename to path, fsync the directory.  With
  * exclusive, fails with VAULT_E_EXISTS if path exists (no replacement
  * ever happens in that case, even under a race). */
-vault_error vault_write_file_atomic(const char *path, const uint8_t *data,
-                                    size_t len, unsigned mode, int exclusive);
+vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
+                                  size_t len, unsigned mode, int exclusive);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
-void vault_hex_encode(const uint8_t *in, size_t len, char *out);
+void vlt_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Strict lower-case hex decoding of exactly 2*len characters. */
-vault_error vault_hex_decode(const char *in, size_t in_len, uint8_t *out,
-                             size_t len);
+vault_error vlt_hex_decode(const char *in, size_t in_len, uint8_t *out,
+                           size_t len);
 
 /* Seconds since the epoch, UTC: the clock that goes into envelopes and
  * snapshots.  Tests and the vector generator pin it with
- * vault_clock_pin (0 unpins), so that their output is reproducible. */
-int64_t vault_now(void);
-void vault_clock_pin(int64_t seconds);
+ * vlt_clock_pin (0 unpins), so that their output is reproducible. */
+int64_t vlt_now(void);
+void vlt_clock_pin(int64_t seconds);
 
 #endif

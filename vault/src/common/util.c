@@ -15,8 +15,8 @@
 
 #include "common/internal.h"
 
-vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
-                            size_t *out_len)
+vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
+                          size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -24,29 +24,29 @@ vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT)
-            return vault_fail(VAULT_E_NOT_FOUND, "%s: %s", path, strerror(e));
-        return vault_fail_errno(e, "%s", path);
+            return vlt_fail(VAULT_E_NOT_FOUND, "%s: %s", path, strerror(e));
+        return vlt_fail_errno(e, "%s", path);
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return vault_fail_errno(e, "%s", path);
+        return vlt_fail_errno(e, "%s", path);
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return vault_fail(VAULT_E_INVALID, "%s: not a regular file", path);
+        return vlt_fail(VAULT_E_INVALID, "%s: not a regular file", path);
     }
     if ((uint64_t)st.st_size > max_len) {
         close(fd);
-        return vault_fail(VAULT_E_INVALID, "%s: too large (%lld bytes)", path,
-                          (long long)st.st_size);
+        return vlt_fail(VAULT_E_INVALID, "%s: too large (%lld bytes)", path,
+                        (long long)st.st_size);
     }
     size_t cap = (size_t)st.st_size + 1;
     uint8_t *buf = malloc(cap);
     if (!buf) {
         close(fd);
-        return vault_fail(VAULT_E_NOMEM, "%s: out of memory", path);
+        return vlt_fail(VAULT_E_NOMEM, "%s: out of memory", path);
     }
     size_t used = 0;
     for (;;) {
@@ -55,14 +55,14 @@ vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
             if (cap > max_len) {
                 free(buf);
                 close(fd);
-                return vault_fail(VAULT_E_INVALID, "%s: too large", path);
+                return vlt_fail(VAULT_E_INVALID, "%s: too large", path);
             }
             size_t ncap = cap * 2 > max_len + 1 ? max_len + 1 : cap * 2;
             uint8_t *nbuf = realloc(buf, ncap);
             if (!nbuf) {
                 free(buf);
                 close(fd);
-                return vault_fail(VAULT_E_NOMEM, "%s: out of memory", path);
+                return vlt_fail(VAULT_E_NOMEM, "%s: out of memory", path);
             }
             buf = nbuf;
             cap = ncap;
@@ -74,7 +74,7 @@ vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
             int e = errno;
             free(buf);
             close(fd);
-            return vault_fail_errno(e, "%s", path);
+            return vlt_fail_errno(e, "%s", path);
         }
         if (n == 0)
             break;
@@ -83,7 +83,7 @@ vault_error vault_read_file(const char *path, size_t max_len, uint8_t **out,
     close(fd);
     if (used > max_len) {
         free(buf);
-        return vault_fail(VAULT_E_INVALID, "%s: too large", path);
+        return vlt_fail(VAULT_E_INVALID, "%s: too large", path);
     }
     *out = buf;
     *out_len = used;
@@ -131,14 +131,14 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-vault_error vault_write_file_atomic(const char *path, const uint8_t *data,
-                                    size_t len, unsigned mode, int exclusive)
+vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
+                                  size_t len, unsigned mode, int exclusive)
 {
     char tmp[PATH_MAX];
     uint8_t rnd[8];
     char rnd_hex[17];
     randombytes_buf(rnd, sizeof rnd);
-    vault_hex_encode(rnd, sizeof rnd, rnd_hex);
+    vlt_hex_encode(rnd, sizeof rnd, rnd_hex);
     /* The temporary lives beside the target: rename is atomic only within
      * one file system, and a crash leaves a ".tmp-" file that readers skip
      * because it is not a 64-hex name. */
@@ -147,22 +147,22 @@ vault_error vault_write_file_atomic(const char *path, const uint8_t *data,
     int n = snprintf(tmp, sizeof tmp, "%.*s.tmp-%s", (int)dir_len, path,
                      rnd_hex);
     if (n < 0 || (size_t)n >= sizeof tmp)
-        return vault_fail(VAULT_E_INVALID, "%s: path too long", path);
+        return vlt_fail(VAULT_E_INVALID, "%s: path too long", path);
 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
-        return vault_fail_errno(errno, "%s: cannot create", tmp);
+        return vlt_fail_errno(errno, "%s: cannot create", tmp);
     if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 ||
         fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return vault_fail_errno(e, "%s: cannot write", tmp);
+        return vlt_fail_errno(e, "%s: cannot write", tmp);
     }
     if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return vault_fail_errno(e, "%s: cannot write", tmp);
+        return vlt_fail_errno(e, "%s: cannot write", tmp);
     }
     if (exclusive) {
         /* link() fails if path exists, so even a racing writer never sees
@@ -171,21 +171,21 @@ vault_error vault_write_file_atomic(const char *path, const uint8_t *data,
             int e = errno;
             unlink(tmp);
             if (e == EEXIST)
-                return vault_fail(VAULT_E_EXISTS, "%s: already exists", path);
-            return vault_fail_errno(e, "%s: cannot create", path);
+                return vlt_fail(VAULT_E_EXISTS, "%s: already exists", path);
+            return vlt_fail_errno(e, "%s: cannot create", path);
         }
         unlink(tmp);
     } else if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return vault_fail_errno(e, "%s: cannot rename into place", path);
+        return vlt_fail_errno(e, "%s: cannot rename into place", path);
     }
     if (fsync_parent(path) != 0)
-        return vault_fail_errno(errno, "%s: cannot sync directory", path);
+        return vlt_fail_errno(errno, "%s: cannot sync directory", path);
     return VAULT_OK;
 }
 
-void vault_hex_encode(const uint8_t *in, size_t len, char *out)
+void vlt_hex_encode(const uint8_t *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
@@ -204,15 +204,15 @@ static int hex_value(char c)
     return -1;
 }
 
-vault_error vault_hex_decode(const char *in, size_t in_len, uint8_t *out,
-                             size_t len)
+vault_error vlt_hex_decode(const char *in, size_t in_len, uint8_t *out,
+                           size_t len)
 {
     if (in_len != 2 * len)
-        return vault_fail(VAULT_E_INVALID, "hex: wrong length");
+        return vlt_fail(VAULT_E_INVALID, "hex: wrong length");
     for (size_t i = 0; i < len; i++) {
         int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return vault_fail(VAULT_E_INVALID, "hex: not lower-case hex");
+            return vlt_fail(VAULT_E_INVALID, "hex: not lower-case hex");
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return VAULT_OK;
@@ -221,18 +221,18 @@ vault_error vault_hex_decode(const char *in, size_t in_len, uint8_t *out,
 vault_error vault_global_init(void)
 {
     if (sodium_init() < 0)
-        return vault_fail(VAULT_E_RNG, "libsodium failed to initialise");
+        return vlt_fail(VAULT_E_RNG, "libsodium failed to initialise");
     return VAULT_OK;
 }
 
 static int64_t pinned_clock;
 
-int64_t vault_now(void)
+int64_t vlt_now(void)
 {
     return pinned_clock ? pinned_clock : (int64_t)time(NULL);
 }
 
-void vault_clock_pin(int64_t seconds)
+void vlt_clock_pin(int64_t seconds)
 {
     pinned_clock = seconds;
 }

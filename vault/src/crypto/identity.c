@@ -31,11 +31,11 @@ static vault_error identity_alloc(size_t n_keys, vault_identity_t **out)
 {
     vault_identity_t *id = calloc(1, sizeof *id);
     if (!id)
-        return vault_fail(VAULT_E_NOMEM, "identity: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "identity: out of memory");
     id->keys = sodium_allocarray(n_keys ? n_keys : 1, sizeof *id->keys);
     if (!id->keys) {
         free(id);
-        return vault_fail(VAULT_E_NOMEM, "identity: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "identity: out of memory");
     }
     sodium_memzero(id->keys, (n_keys ? n_keys : 1) * sizeof *id->keys);
     *out = id;
@@ -55,15 +55,15 @@ static vault_error identity_finish(vault_identity_t *id)
 {
     if (id->keys[0].kind == AGE_KIND_SSH_ED25519) {
         char line[AGE_SSH_RECIPIENT_STRLEN + 1];
-        age_ssh_encode_public_key(id->keys[0].ssh_secret_key + 32, line);
+        vlt_age_ssh_encode_public_key(id->keys[0].ssh_secret_key + 32, line);
         memcpy(id->recipient, line, sizeof line);
         return VAULT_OK;
     }
     uint8_t pk[AGE_X25519_KEY_BYTES];
-    vault_error rc = age_x25519_public(id->keys[0].secret_key, pk);
+    vault_error rc = vlt_age_x25519_public(id->keys[0].secret_key, pk);
     if (rc != VAULT_OK)
-        return vault_fail(VAULT_E_BAD_KEY, "identity: unusable secret key");
-    age_encode_recipient(pk, id->recipient);
+        return vlt_fail(VAULT_E_BAD_KEY, "identity: unusable secret key");
+    vlt_age_encode_recipient(pk, id->recipient);
     return VAULT_OK;
 }
 
@@ -76,9 +76,9 @@ vault_error vault_identity_generate(vault_identity_t **out)
         return rc;
     uint8_t pk[AGE_X25519_KEY_BYTES];
     id->keys[0].kind = AGE_KIND_X25519;
-    age_x25519_generate(id->keys[0].secret_key, pk);
+    vlt_age_x25519_generate(id->keys[0].secret_key, pk);
     id->n_keys = 1;
-    age_encode_recipient(pk, id->recipient);
+    vlt_age_encode_recipient(pk, id->recipient);
     *out = id;
     return VAULT_OK;
 }
@@ -113,18 +113,18 @@ static vault_error parse_identity_text(const uint8_t *data, size_t len,
             /* comment or blank */
         } else if (id->n_keys == IDENTITY_KEYS_MAX) {
             vault_identity_free(id);
-            return vault_fail(VAULT_E_BAD_KEY, "identity: more than %d keys",
-                              IDENTITY_KEYS_MAX);
+            return vlt_fail(VAULT_E_BAD_KEY, "identity: more than %d keys",
+                            IDENTITY_KEYS_MAX);
         } else {
             id->keys[id->n_keys].kind = AGE_KIND_X25519;
-            rc = age_decode_identity(line, line_len,
-                                     id->keys[id->n_keys].secret_key);
+            rc = vlt_age_decode_identity(line, line_len,
+                                         id->keys[id->n_keys].secret_key);
             if (rc != VAULT_OK) {
                 vault_identity_free(id);
-                return vault_fail(VAULT_E_BAD_KEY,
-                                  "identity: line %zu is not an age secret "
-                                  "key (AGE-SECRET-KEY-1...)",
-                                  line_no);
+                return vlt_fail(VAULT_E_BAD_KEY,
+                                "identity: line %zu is not an age secret "
+                                "key (AGE-SECRET-KEY-1...)",
+                                line_no);
             }
             id->n_keys++;
         }
@@ -132,7 +132,7 @@ static vault_error parse_identity_text(const uint8_t *data, size_t len,
     }
     if (id->n_keys == 0) {
         vault_identity_free(id);
-        return vault_fail(VAULT_E_BAD_KEY, "identity: no secret key found");
+        return vlt_fail(VAULT_E_BAD_KEY, "identity: no secret key found");
     }
     rc = identity_finish(id);
     if (rc != VAULT_OK) {
@@ -166,7 +166,7 @@ static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
     if (rc != VAULT_OK)
         return rc;
     id->keys[0].kind = AGE_KIND_SSH_ED25519;
-    rc = age_ssh_parse_private_key(data, len, id->keys[0].ssh_secret_key);
+    rc = vlt_age_ssh_parse_private_key(data, len, id->keys[0].ssh_secret_key);
     if (rc != VAULT_OK) {
         vault_identity_free(id);
         return rc;
@@ -186,36 +186,36 @@ vault_error vault_identity_parse(const uint8_t *data, size_t len,
                                  vault_identity_t **out)
 {
     *out = NULL;
-    if (age_ssh_is_private_key(data, len))
+    if (vlt_age_ssh_is_private_key(data, len))
         return parse_ssh_identity(data, len, out);
     if (!looks_like_age_file(data, len))
         return parse_identity_text(data, len, out);
 
     if (!passphrase)
-        return vault_fail(VAULT_E_NEED_PASSPHRASE,
-                          "identity is protected by a passphrase");
+        return vlt_fail(VAULT_E_NEED_PASSPHRASE,
+                        "identity is protected by a passphrase");
     age_identity who = {.kind = AGE_KIND_SCRYPT,
                         .passphrase = passphrase,
                         .passphrase_len = strlen(passphrase)};
     uint8_t *text = NULL;
     size_t text_len = 0;
-    vault_error rc = age_decrypt(&who, 1, data, len, &text, &text_len);
+    vault_error rc = vlt_age_decrypt(&who, 1, data, len, &text, &text_len);
     if (rc == VAULT_E_AGE_NO_MATCH || rc == VAULT_E_AGE_HMAC) {
-        age_free_plaintext(text, text_len);
-        return vault_fail(VAULT_E_BAD_PASSPHRASE,
-                          "identity: wrong passphrase");
+        vlt_age_free_plaintext(text, text_len);
+        return vlt_fail(VAULT_E_BAD_PASSPHRASE,
+                        "identity: wrong passphrase");
     }
     if (rc != VAULT_OK) {
-        age_free_plaintext(text, text_len);
-        return vault_fail_context(rc, "identity: encrypted file");
+        vlt_age_free_plaintext(text, text_len);
+        return vlt_fail_context(rc, "identity: encrypted file");
     }
     if (looks_like_age_file(text, text_len)) {
-        age_free_plaintext(text, text_len);
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "identity: encrypted file holds another age file");
+        vlt_age_free_plaintext(text, text_len);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "identity: encrypted file holds another age file");
     }
     rc = parse_identity_text(text, text_len, out);
-    age_free_plaintext(text, text_len);
+    vlt_age_free_plaintext(text, text_len);
     return rc;
 }
 
@@ -225,14 +225,14 @@ vault_error vault_identity_load(const char *path, const char *passphrase,
     *out = NULL;
     uint8_t *data;
     size_t len;
-    vault_error rc = vault_read_file(path, IDENTITY_FILE_MAX, &data, &len);
+    vault_error rc = vlt_read_file(path, IDENTITY_FILE_MAX, &data, &len);
     if (rc != VAULT_OK)
         return rc;
     rc = vault_identity_parse(data, len, passphrase, out);
     sodium_memzero(data, len);
     free(data);
     if (rc != VAULT_OK)
-        return vault_fail_context(rc, "%s", path);
+        return vlt_fail_context(rc, "%s", path);
     return VAULT_OK;
 }
 
@@ -240,11 +240,11 @@ vault_error vault_identity_format(const vault_identity_t *id, char *buf,
                                   size_t size)
 {
     if (!id || !buf || size < VAULT_IDENTITY_TEXT_MAX)
-        return vault_fail(VAULT_E_INVALID, "identity_format: bad argument");
+        return vlt_fail(VAULT_E_INVALID, "identity_format: bad argument");
     if (id->keys[0].kind != AGE_KIND_X25519)
-        return vault_fail(VAULT_E_UNSUPPORTED,
-                          "identity: an ssh key cannot be written as an age "
-                          "identity file");
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "identity: an ssh key cannot be written as an age "
+                        "identity file");
     /* age-keygen's layout, RFC 3339 time in UTC. */
     char created[32];
     time_t now = time(NULL);
@@ -252,12 +252,12 @@ vault_error vault_identity_format(const vault_identity_t *id, char *buf,
     gmtime_r(&now, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char secret[AGE_IDENTITY_STRLEN + 1];
-    age_encode_identity(id->keys[0].secret_key, secret);
+    vlt_age_encode_identity(id->keys[0].secret_key, secret);
     int n = snprintf(buf, size, "# created: %s\n# public key: %s\n%s\n",
                      created, id->recipient, secret);
     sodium_memzero(secret, sizeof secret);
     if (n < 0 || (size_t)n >= size)
-        return vault_fail(VAULT_E_INTERNAL, "identity: text too long");
+        return vlt_fail(VAULT_E_INTERNAL, "identity: text too long");
     return VAULT_OK;
 }
 
@@ -265,13 +265,13 @@ vault_error vault_identity_save(const vault_identity_t *id, const char *path,
                                 const char *passphrase, int scrypt_log2n)
 {
     if (!id || !path)
-        return vault_fail(VAULT_E_INVALID, "identity_save: NULL argument");
+        return vlt_fail(VAULT_E_INVALID, "identity_save: NULL argument");
     if (scrypt_log2n < 0 || scrypt_log2n > AGE_SCRYPT_MAX_LOG2N)
-        return vault_fail(VAULT_E_INVALID, "scrypt work factor out of range");
+        return vlt_fail(VAULT_E_INVALID, "scrypt work factor out of range");
 
     char *text = sodium_malloc(VAULT_IDENTITY_TEXT_MAX);
     if (!text)
-        return vault_fail(VAULT_E_NOMEM, "identity: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "identity: out of memory");
     vault_error rc = vault_identity_format(id, text, VAULT_IDENTITY_TEXT_MAX);
     if (rc != VAULT_OK) {
         sodium_free(text);
@@ -285,16 +285,16 @@ vault_error vault_identity_save(const vault_identity_t *id, const char *path,
                             .scrypt_log2n = scrypt_log2n};
         uint8_t *file;
         size_t file_len;
-        rc = age_encrypt(&to, 1, (const uint8_t *)text, n, &file,
-                         &file_len);
+        rc = vlt_age_encrypt(&to, 1, (const uint8_t *)text, n, &file,
+                             &file_len);
         sodium_free(text);
         if (rc != VAULT_OK)
-            return vault_fail_context(rc, "%s", path);
-        rc = vault_write_file_atomic(path, file, file_len, 0600, 1);
+            return vlt_fail_context(rc, "%s", path);
+        rc = vlt_write_file_atomic(path, file, file_len, 0600, 1);
         free(file);
     } else {
-        rc = vault_write_file_atomic(path, (const uint8_t *)text, n,
-                                     0600, 1);
+        rc = vlt_write_file_atomic(path, (const uint8_t *)text, n,
+                                   0600, 1);
         sodium_free(text);
     }
     return rc;
@@ -309,8 +309,8 @@ vault_error vault_recipient_check(const char *text)
 {
     age_recipient r;
     if (!text)
-        return vault_fail(VAULT_E_INVALID, "recipient: NULL");
-    if (age_parse_recipient(text, strlen(text), &r) != VAULT_OK)
-        return vault_fail_context(VAULT_E_BAD_KEY, "%s", text);
+        return vlt_fail(VAULT_E_INVALID, "recipient: NULL");
+    if (vlt_age_parse_recipient(text, strlen(text), &r) != VAULT_OK)
+        return vlt_fail_context(VAULT_E_BAD_KEY, "%s", text);
     return VAULT_OK;
 }

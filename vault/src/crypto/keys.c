@@ -32,8 +32,8 @@
 #define FORMAT_VERSION 1
 #define MEMBER_MAX 1024
 
-void vault_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
-               const char *label)
+void vlt_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
+             const char *label)
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, key, SECRET_BYTES, SECRET_BYTES);
@@ -46,12 +46,12 @@ static vault_error keyring_alloc(uint32_t n_epochs, keyring **out)
 {
     keyring *k = sodium_malloc(sizeof *k);
     if (!k)
-        return vault_fail(VAULT_E_NOMEM, "keyring: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "keyring: out of memory");
     memset(k, 0, sizeof *k);
     k->epochs = sodium_allocarray(n_epochs, sizeof *k->epochs);
     if (!k->epochs) {
         sodium_free(k);
-        return vault_fail(VAULT_E_NOMEM, "keyring: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "keyring: out of memory");
     }
     memset(k->epochs, 0, n_epochs * sizeof *k->epochs);
     k->n_epochs = n_epochs;
@@ -61,12 +61,12 @@ static vault_error keyring_alloc(uint32_t n_epochs, keyring **out)
 
 static void keyring_derive(keyring *k)
 {
-    vault_kdf(k->chunk_id_key, k->dedup_secret, "chunk id");
-    vault_kdf(k->gear_key, k->dedup_secret, "chunker gear");
-    vault_kdf(k->config_mac_key, k->dedup_secret, "config");
+    vlt_kdf(k->chunk_id_key, k->dedup_secret, "chunk id");
+    vlt_kdf(k->gear_key, k->dedup_secret, "chunker gear");
+    vlt_kdf(k->config_mac_key, k->dedup_secret, "config");
 }
 
-void keyring_free(keyring *k)
+void vlt_keyring_free(keyring *k)
 {
     if (!k)
         return;
@@ -74,7 +74,7 @@ void keyring_free(keyring *k)
     sodium_free(k);
 }
 
-vault_error keyring_generate(keyring **out)
+vault_error vlt_keyring_generate(keyring **out)
 {
     keyring *k = NULL;
     vault_error rc = keyring_alloc(1, &k);
@@ -91,11 +91,11 @@ vault_error keyring_generate(keyring **out)
     return VAULT_OK;
 }
 
-vault_error keyring_new_epoch(const keyring *k, keyring **out)
+vault_error vlt_keyring_new_epoch(const keyring *k, keyring **out)
 {
     *out = NULL;
     if (k->n_epochs >= EPOCHS_MAX)
-        return vault_fail(VAULT_E_UNSUPPORTED, "too many key epochs");
+        return vlt_fail(VAULT_E_UNSUPPORTED, "too many key epochs");
     keyring *n = NULL;
     vault_error rc = keyring_alloc(k->n_epochs + 1, &n);
     if (rc != VAULT_OK)
@@ -113,17 +113,17 @@ vault_error keyring_new_epoch(const keyring *k, keyring **out)
     return VAULT_OK;
 }
 
-const key_epoch *keyring_current(const keyring *k)
+const key_epoch *vlt_keyring_current(const keyring *k)
 {
     return &k->epochs[k->n_epochs - 1];
 }
 
-const key_epoch *keyring_epoch(const keyring *k, uint32_t e)
+const key_epoch *vlt_keyring_epoch(const keyring *k, uint32_t e)
 {
     return e < k->n_epochs ? &k->epochs[e] : NULL;
 }
 
-int keyring_can_read(const keyring *k)
+int vlt_keyring_can_read(const keyring *k)
 {
     return k->role == ROLE_OWNER || k->role == ROLE_READER;
 }
@@ -161,50 +161,50 @@ static void text_add(text_buf *t, const char *fmt, ...)
         t->len += (size_t)n;
 }
 
-vault_error envelope_payload_encode(const keyring *k, member_role role,
-                                    const char *member, int64_t created,
-                                    char **out, size_t *out_len)
+vault_error vlt_envelope_payload_encode(const keyring *k, member_role role,
+                                        const char *member, int64_t created,
+                                        char **out, size_t *out_len)
 {
     *out = NULL;
     if (strlen(member) > MEMBER_MAX || strchr(member, '\n'))
-        return vault_fail(VAULT_E_INVALID, "envelope: bad member name");
-    if (role != ROLE_WRITER && !keyring_can_read(k))
-        return vault_fail(VAULT_E_PERMISSION,
-                          "a writer cannot grant read access");
+        return vlt_fail(VAULT_E_INVALID, "envelope: bad member name");
+    if (role != ROLE_WRITER && !vlt_keyring_can_read(k))
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "a writer cannot grant read access");
     text_buf t = {0};
     t.cap = 512 + MEMBER_MAX + (size_t)k->n_epochs * 220;
     t.data = sodium_malloc(t.cap);
     if (!t.data)
-        return vault_fail(VAULT_E_NOMEM, "envelope: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
     char hex[2 * SECRET_BYTES + 1], hex2[2 * SECRET_BYTES + 1],
         hex3[2 * SECRET_BYTES + 1];
-    vault_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
+    vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
     text_add(&t, "vault-envelope/v1\nvault-id %s\nrole %s\nmember %s\n"
                  "created %" PRId64 "\n",
              hex, role_name(role), member, created);
-    vault_hex_encode(k->dedup_secret, SECRET_BYTES, hex);
+    vlt_hex_encode(k->dedup_secret, SECRET_BYTES, hex);
     text_add(&t, "dedup-secret %s\n", hex);
     for (uint32_t e = 0; e < k->n_epochs; e++) {
         const key_epoch *ep = &k->epochs[e];
-        vault_hex_encode(ep->read_pk, X25519_BYTES, hex);
+        vlt_hex_encode(ep->read_pk, X25519_BYTES, hex);
         if (role == ROLE_WRITER)
             memcpy(hex2, "-", 2);
         else
-            vault_hex_encode(ep->read_sk, X25519_BYTES, hex2);
-        vault_hex_encode(ep->write_key, SECRET_BYTES, hex3);
+            vlt_hex_encode(ep->read_sk, X25519_BYTES, hex2);
+        vlt_hex_encode(ep->write_key, SECRET_BYTES, hex3);
         text_add(&t, "epoch %" PRIu32 " %s %s %s\n", e, hex, hex2, hex3);
     }
     sodium_memzero(hex2, sizeof hex2);
     sodium_memzero(hex3, sizeof hex3);
     if (t.failed) {
         sodium_free(t.data);
-        return vault_fail(VAULT_E_INTERNAL, "envelope: payload too long");
+        return vlt_fail(VAULT_E_INTERNAL, "envelope: payload too long");
     }
-    /* Hand out plain malloc memory: age_encrypt takes it from here. */
+    /* Hand out plain malloc memory: vlt_age_encrypt takes it from here. */
     char *copy = malloc(t.len + 1);
     if (!copy) {
         sodium_free(t.data);
-        return vault_fail(VAULT_E_NOMEM, "envelope: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
     }
     memcpy(copy, t.data, t.len + 1);
     *out_len = t.len;
@@ -254,13 +254,13 @@ static int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 
 #define BAD_PAYLOAD(what)                                                    \
     do {                                                                     \
-        rc = vault_fail(VAULT_E_CORRUPT, "envelope payload: %s", what);      \
+        rc = vlt_fail(VAULT_E_CORRUPT, "envelope payload: %s", what);      \
         goto fail;                                                           \
     } while (0)
 
-vault_error envelope_payload_decode(const uint8_t *text, size_t len,
-                                    keyring **out, char **member_out,
-                                    int64_t *created_out)
+vault_error vlt_envelope_payload_decode(const uint8_t *text, size_t len,
+                                        keyring **out, char **member_out,
+                                        int64_t *created_out)
 {
     *out = NULL;
     if (member_out)
@@ -273,14 +273,14 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
     size_t vlen;
 
     if (len > ENVELOPE_MAX_BYTES || memchr(text, '\0', len))
-        return vault_fail(VAULT_E_CORRUPT, "envelope payload: not text");
+        return vlt_fail(VAULT_E_CORRUPT, "envelope payload: not text");
     /* Count epoch lines first so the keyring is allocated once. */
     uint32_t n_epochs = 0;
     for (size_t i = 0; i + 6 <= len; i++)
         if ((i == 0 || text[i - 1] == '\n') && memcmp(text + i, "epoch ", 6) == 0)
             n_epochs++;
     if (n_epochs == 0 || n_epochs > EPOCHS_MAX)
-        return vault_fail(VAULT_E_CORRUPT, "envelope payload: bad epochs");
+        return vlt_fail(VAULT_E_CORRUPT, "envelope payload: bad epochs");
     rc = keyring_alloc(n_epochs, &k);
     if (rc != VAULT_OK)
         return rc;
@@ -288,7 +288,7 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
     if (!next_line(&r, "vault-envelope/v1", &v, &vlen) || vlen != 0)
         BAD_PAYLOAD("not a vault envelope (v1)");
     if (!next_line(&r, "vault-id ", &v, &vlen) ||
-        vault_hex_decode(v, vlen, k->vault_id, VAULT_ID_BYTES) != VAULT_OK)
+        vlt_hex_decode(v, vlen, k->vault_id, VAULT_ID_BYTES) != VAULT_OK)
         BAD_PAYLOAD("bad vault-id line");
     if (!next_line(&r, "role ", &v, &vlen))
         BAD_PAYLOAD("no role line");
@@ -304,7 +304,7 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
         BAD_PAYLOAD("bad member line");
     member = malloc(vlen + 1);
     if (!member) {
-        rc = vault_fail(VAULT_E_NOMEM, "envelope: out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
         goto fail;
     }
     memcpy(member, v, vlen);
@@ -314,7 +314,7 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
         !parse_u64(v, vlen, INT64_MAX, &created))
         BAD_PAYLOAD("bad created line");
     if (!next_line(&r, "dedup-secret ", &v, &vlen) ||
-        vault_hex_decode(v, vlen, k->dedup_secret, SECRET_BYTES) != VAULT_OK)
+        vlt_hex_decode(v, vlen, k->dedup_secret, SECRET_BYTES) != VAULT_OK)
         BAD_PAYLOAD("bad dedup-secret line");
     for (uint32_t e = 0; e < n_epochs; e++) {
         key_epoch *ep = &k->epochs[e];
@@ -327,8 +327,8 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
         size_t want = writer ? 64 + 1 + 1 + 1 + 64 : 64 * 3 + 2;
         if (vlen != want || v[64] != ' ' || v[vlen - 65] != ' ')
             BAD_PAYLOAD("bad epoch line");
-        if (vault_hex_decode(v, 64, ep->read_pk, X25519_BYTES) != VAULT_OK ||
-            vault_hex_decode(v + vlen - 64, 64, ep->write_key, SECRET_BYTES) !=
+        if (vlt_hex_decode(v, 64, ep->read_pk, X25519_BYTES) != VAULT_OK ||
+            vlt_hex_decode(v + vlen - 64, 64, ep->write_key, SECRET_BYTES) !=
                 VAULT_OK)
             BAD_PAYLOAD("bad epoch keys");
         if (writer) {
@@ -336,7 +336,7 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
                 BAD_PAYLOAD("a writer's epoch holds a read key");
         } else {
             uint8_t pk[X25519_BYTES];
-            if (vault_hex_decode(v + 65, 64, ep->read_sk, X25519_BYTES) !=
+            if (vlt_hex_decode(v + 65, 64, ep->read_sk, X25519_BYTES) !=
                     VAULT_OK ||
                 crypto_scalarmult_base(pk, ep->read_sk) != 0 ||
                 sodium_memcmp(pk, ep->read_pk, X25519_BYTES) != 0)
@@ -356,7 +356,7 @@ vault_error envelope_payload_decode(const uint8_t *text, size_t len,
         free(member);
     return VAULT_OK;
 fail:
-    keyring_free(k);
+    vlt_keyring_free(k);
     free(member);
     return rc;
 }
@@ -372,49 +372,49 @@ static void config_body(const uint8_t vault_id[VAULT_ID_BYTES],
     store_le32(out + 52, CHUNKER_MAX_SIZE);
 }
 
-void config_encode(const keyring *k, uint8_t out[CONFIG_BYTES])
+void vlt_config_encode(const keyring *k, uint8_t out[CONFIG_BYTES])
 {
     config_body(k->vault_id, out);
     crypto_generichash(out + 56, 32, out, 56, k->config_mac_key,
                        SECRET_BYTES);
 }
 
-vault_error config_parse(const uint8_t *data, size_t len,
-                         uint8_t vault_id[VAULT_ID_BYTES])
+vault_error vlt_config_parse(const uint8_t *data, size_t len,
+                             uint8_t vault_id[VAULT_ID_BYTES])
 {
     if (len != CONFIG_BYTES || memcmp(data, CONFIG_MAGIC, 8) != 0)
-        return vault_fail(VAULT_E_CORRUPT, "config: not a vault config");
+        return vlt_fail(VAULT_E_CORRUPT, "config: not a vault config");
     uint32_t version = load_le32(data + 8);
     if (version != FORMAT_VERSION)
-        return vault_fail(VAULT_E_UNSUPPORTED,
-                          "config: format version %" PRIu32
-                          " (this vault understands %d)",
-                          version, FORMAT_VERSION);
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "config: format version %" PRIu32
+                        " (this vault understands %d)",
+                        version, FORMAT_VERSION);
     if (load_le32(data + 44) != CHUNKER_MIN_SIZE ||
         load_le32(data + 48) != CHUNKER_AVG_SIZE ||
         load_le32(data + 52) != CHUNKER_MAX_SIZE)
-        return vault_fail(VAULT_E_UNSUPPORTED,
-                          "config: unsupported chunker parameters");
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "config: unsupported chunker parameters");
     memcpy(vault_id, data + 12, VAULT_ID_BYTES);
     return VAULT_OK;
 }
 
-vault_error config_verify(const keyring *k, const uint8_t *data, size_t len)
+vault_error vlt_config_verify(const keyring *k, const uint8_t *data, size_t len)
 {
     uint8_t id[VAULT_ID_BYTES];
-    vault_error rc = config_parse(data, len, id);
+    vault_error rc = vlt_config_parse(data, len, id);
     if (rc != VAULT_OK)
         return rc;
     uint8_t mac[32];
     crypto_generichash(mac, sizeof mac, data, 56, k->config_mac_key,
                        SECRET_BYTES);
     if (sodium_memcmp(mac, data + 56, 32) != 0)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "config: authentication failed (damaged or "
-                          "not this vault's)");
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "config: authentication failed (damaged or "
+                        "not this vault's)");
     if (sodium_memcmp(id, k->vault_id, VAULT_ID_BYTES) != 0)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "config: envelope belongs to another vault");
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "config: envelope belongs to another vault");
     return VAULT_OK;
 }
 
@@ -432,9 +432,9 @@ static void seal_derive(const key_epoch *ep, const char *label,
     crypto_generichash_final(&st, key, SECRET_BYTES);
 }
 
-vault_error seal_key_new(const key_epoch *ep, const char *label,
-                         uint8_t ephemeral_pk[X25519_BYTES],
-                         uint8_t key[SECRET_BYTES])
+vault_error vlt_seal_key_new(const key_epoch *ep, const char *label,
+                             uint8_t ephemeral_pk[X25519_BYTES],
+                             uint8_t key[SECRET_BYTES])
 {
     uint8_t esk[X25519_BYTES], shared[X25519_BYTES];
     crypto_box_keypair(ephemeral_pk, esk);
@@ -442,24 +442,24 @@ vault_error seal_key_new(const key_epoch *ep, const char *label,
     sodium_memzero(esk, sizeof esk);
     if (bad) {
         sodium_memzero(shared, sizeof shared);
-        return vault_fail(VAULT_E_CORRUPT, "vault public key is invalid");
+        return vlt_fail(VAULT_E_CORRUPT, "vault public key is invalid");
     }
     seal_derive(ep, label, shared, ephemeral_pk, key);
     sodium_memzero(shared, sizeof shared);
     return VAULT_OK;
 }
 
-vault_error seal_key_open(const key_epoch *ep, const char *label,
-                          const uint8_t ephemeral_pk[X25519_BYTES],
-                          uint8_t key[SECRET_BYTES])
+vault_error vlt_seal_key_open(const key_epoch *ep, const char *label,
+                              const uint8_t ephemeral_pk[X25519_BYTES],
+                              uint8_t key[SECRET_BYTES])
 {
     if (!ep->has_read_sk)
-        return vault_fail(VAULT_E_PERMISSION,
-                          "this member can add but not read (writer role)");
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "this member can add but not read (writer role)");
     uint8_t shared[X25519_BYTES];
     if (crypto_scalarmult(shared, ep->read_sk, ephemeral_pk) != 0) {
         sodium_memzero(shared, sizeof shared);
-        return vault_fail(VAULT_E_CORRUPT, "bad ephemeral key");
+        return vlt_fail(VAULT_E_CORRUPT, "bad ephemeral key");
     }
     seal_derive(ep, label, shared, ephemeral_pk, key);
     sodium_memzero(shared, sizeof shared);

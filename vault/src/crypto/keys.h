@@ -48,48 +48,48 @@ typedef struct keyring {
 } keyring;
 
 /* KDF(key, label) = BLAKE2b-256(key = key, message = "vault/v1 " || label) */
-void vault_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
-               const char *label);
+void vlt_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
+             const char *label);
 
-vault_error keyring_generate(keyring **out);
-void keyring_free(keyring *k);
+vault_error vlt_keyring_generate(keyring **out);
+void vlt_keyring_free(keyring *k);
 /* A copy of k with one more epoch: fresh read key pair and write key. */
-vault_error keyring_new_epoch(const keyring *k, keyring **out);
-const key_epoch *keyring_current(const keyring *k);
+vault_error vlt_keyring_new_epoch(const keyring *k, keyring **out);
+const key_epoch *vlt_keyring_current(const keyring *k);
 /* The epoch numbered e, or NULL if this member does not have it. */
-const key_epoch *keyring_epoch(const keyring *k, uint32_t e);
-int keyring_can_read(const keyring *k);
+const key_epoch *vlt_keyring_epoch(const keyring *k, uint32_t e);
+int vlt_keyring_can_read(const keyring *k);
 
 /* The envelope's payload text for a member (spec "Envelopes"). */
-vault_error envelope_payload_encode(const keyring *k, member_role role,
-                                    const char *member, int64_t created,
-                                    char **out, size_t *out_len);
+vault_error vlt_envelope_payload_encode(const keyring *k, member_role role,
+                                        const char *member, int64_t created,
+                                        char **out, size_t *out_len);
 /* Strict parse of a payload; the keyring's role is the envelope's. */
-vault_error envelope_payload_decode(const uint8_t *text, size_t len,
-                                    keyring **out, char **member,
-                                    int64_t *created);
+vault_error vlt_envelope_payload_decode(const uint8_t *text, size_t len,
+                                        keyring **out, char **member,
+                                        int64_t *created);
 
 /* Config: public parameters, authenticated with a dedup-derived key. */
-void config_encode(const keyring *k, uint8_t out[CONFIG_BYTES]);
+void vlt_config_encode(const keyring *k, uint8_t out[CONFIG_BYTES]);
 /* Parses the public part (no key needed). */
-vault_error config_parse(const uint8_t *data, size_t len,
-                         uint8_t vault_id[VAULT_ID_BYTES]);
+vault_error vlt_config_parse(const uint8_t *data, size_t len,
+                             uint8_t vault_id[VAULT_ID_BYTES]);
 /* Checks the config MAC and that the vault IDs agree. */
-vault_error config_verify(const keyring *k, const uint8_t *data, size_t len);
+vault_error vlt_config_verify(const keyring *k, const uint8_t *data, size_t len);
 
 /*
  * Sealing to an epoch: an ephemeral X25519 agreement with the epoch's
  * read key, mixed with its write key:
  *   key = BLAKE2b-256(key = write_key,
  *                     message = label || X25519(e, read_pk) || E || read_pk)
- * Writers make keys with seal_key_new; readers recover them with
- * seal_key_open from the stored ephemeral public key E.
+ * Writers make keys with vlt_seal_key_new; readers recover them with
+ * vlt_seal_key_open from the stored ephemeral public key E.
  */
-vault_error seal_key_new(const key_epoch *ep, const char *label,
-                         uint8_t ephemeral_pk[X25519_BYTES],
-                         uint8_t key[SECRET_BYTES]);
-vault_error seal_key_open(const key_epoch *ep, const char *label,
-                          const uint8_t ephemeral_pk[X25519_BYTES],
-                          uint8_t key[SECRET_BYTES]);
+vault_error vlt_seal_key_new(const key_epoch *ep, const char *label,
+                             uint8_t ephemeral_pk[X25519_BYTES],
+                             uint8_t key[SECRET_BYTES]);
+vault_error vlt_seal_key_open(const key_epoch *ep, const char *label,
+                              const uint8_t ephemeral_pk[X25519_BYTES],
+                              uint8_t key[SECRET_BYTES]);
 
 #endif

@@ -36,8 +36,8 @@
  * quarter of the cases, against 2% with one mask). */
 #define CHUNKER_MASK (~UINT64_C(0) << (64 - 20))
 
-void chunker_table_init(chunker_table *table,
-                        const uint8_t gear_key[CHUNKER_GEAR_KEY_BYTES])
+void vlt_chunker_table_init(chunker_table *table,
+                            const uint8_t gear_key[CHUNKER_GEAR_KEY_BYTES])
 {
     static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
     uint8_t stream[sizeof table->gear];
@@ -53,8 +53,8 @@ void chunker_table_init(chunker_table *table,
     sodium_memzero(stream, sizeof stream);
 }
 
-size_t chunker_next(const chunker_table *table, const uint8_t *buf, size_t len,
-                    int at_eof)
+size_t vlt_chunker_next(const chunker_table *table, const uint8_t *buf, size_t len,
+                        int at_eof)
 {
     const uint64_t *gear = table->gear;
     size_t end = len < CHUNKER_MAX_SIZE ? len : CHUNKER_MAX_SIZE;

@@ -23,8 +23,8 @@ typedef struct chunker_table {
 
 /* gear[i] = little-endian 64-bit word i of the ChaCha20 (IETF) keystream
  * under gear_key with an all-zero nonce, counter 0. */
-void chunker_table_init(chunker_table *table,
-                        const uint8_t gear_key[CHUNKER_GEAR_KEY_BYTES]);
+void vlt_chunker_table_init(chunker_table *table,
+                            const uint8_t gear_key[CHUNKER_GEAR_KEY_BYTES]);
 
 /*
  * Length of the next chunk starting at buf[0]: the first cut point within
@@ -33,7 +33,7 @@ void chunker_table_init(chunker_table *table,
  * bytes), or len at the end of the input (at_eof true).  Never returns more
  * than CHUNKER_MAX_SIZE.  Pure: same table and bytes, same answer.
  */
-size_t chunker_next(const chunker_table *table, const uint8_t *buf,
-                    size_t len, int at_eof);
+size_t vlt_chunker_next(const chunker_table *table, const uint8_t *buf,
+                        size_t len, int at_eof);
 
 #endif

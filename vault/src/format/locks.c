@@ -24,19 +24,19 @@
 #define LOCK_HEADER_BYTES 36
 #define RECORD_FIXED (1 + 8 + 4 + 2 + 4)
 
-vault_error lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
+vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
 {
     size_t host_len = strlen(rec->host);
     if ((rec->kind != LOCK_ADD && rec->kind != LOCK_PRUNE_MARK) ||
         host_len > LOCK_HOST_MAX ||
         (rec->kind == LOCK_ADD && rec->n_packs != 0))
-        return vault_fail(VAULT_E_INVALID, "lock: bad record");
+        return vlt_fail(VAULT_E_INVALID, "lock: bad record");
     size_t n = RECORD_FIXED + host_len + (size_t)rec->n_packs * 32;
     if (n > LOCK_MAX_BYTES - LOCK_HEADER_BYTES - AEAD_TAG)
-        return vault_fail(VAULT_E_INVALID, "lock: too many packs");
+        return vlt_fail(VAULT_E_INVALID, "lock: too many packs");
     uint8_t *p = malloc(n);
     if (!p)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     p[0] = (uint8_t)rec->kind;
     store_le64(p + 1, (uint64_t)rec->time);
     store_le32(p + 9, rec->pid);
@@ -50,22 +50,22 @@ vault_error lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
     return VAULT_OK;
 }
 
-vault_error lock_decode(const uint8_t *data, size_t len, lock_record *out)
+vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out)
 {
     memset(out, 0, sizeof *out);
     if (len < RECORD_FIXED)
-        return vault_fail(VAULT_E_CORRUPT, "lock: truncated");
+        return vlt_fail(VAULT_E_CORRUPT, "lock: truncated");
     lock_kind kind = data[0];
     size_t host_len = load_le16(data + 13);
     if (kind != LOCK_ADD && kind != LOCK_PRUNE_MARK)
-        return vault_fail(VAULT_E_CORRUPT, "lock: unknown kind");
+        return vlt_fail(VAULT_E_CORRUPT, "lock: unknown kind");
     if (host_len > LOCK_HOST_MAX || len < RECORD_FIXED + host_len ||
         memchr(data + 15, '\0', host_len))
-        return vault_fail(VAULT_E_CORRUPT, "lock: bad host");
+        return vlt_fail(VAULT_E_CORRUPT, "lock: bad host");
     uint32_t n_packs = load_le32(data + 15 + host_len);
     if ((uint64_t)n_packs * 32 != len - RECORD_FIXED - host_len ||
         (kind == LOCK_ADD && n_packs != 0))
-        return vault_fail(VAULT_E_CORRUPT, "lock: bad pack count");
+        return vlt_fail(VAULT_E_CORRUPT, "lock: bad pack count");
     out->kind = kind;
     out->time = (int64_t)load_le64(data + 1);
     out->pid = load_le32(data + 9);
@@ -74,7 +74,7 @@ vault_error lock_decode(const uint8_t *data, size_t len, lock_record *out)
     if (n_packs) {
         out->packs = malloc((size_t)n_packs * 32);
         if (!out->packs)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         memcpy(out->packs, data + 19 + host_len, (size_t)n_packs * 32);
     }
     out->n_packs = n_packs;
@@ -84,21 +84,21 @@ vault_error lock_decode(const uint8_t *data, size_t len, lock_record *out)
 static void lock_key(const keyring *k, uint32_t epoch,
                      uint8_t key[SECRET_BYTES])
 {
-    vault_kdf(key, keyring_epoch(k, epoch)->write_key, "locks");
+    vlt_kdf(key, vlt_keyring_epoch(k, epoch)->write_key, "locks");
 }
 
-vault_error lock_write(vault_t *v, lock_record *rec)
+vault_error vlt_lock_write(vault_t *v, lock_record *rec)
 {
     uint8_t *plain;
     size_t plain_len;
-    vault_error rc = lock_encode(rec, &plain, &plain_len);
+    vault_error rc = vlt_lock_encode(rec, &plain, &plain_len);
     if (rc != VAULT_OK)
         return rc;
     size_t total = LOCK_HEADER_BYTES + plain_len + AEAD_TAG;
     uint8_t *file = malloc(total);
     if (!file) {
         free(plain);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     uint32_t epoch = v->keys->n_epochs - 1;
     memcpy(file, LOCK_MAGIC, 8);
@@ -111,13 +111,13 @@ vault_error lock_write(vault_t *v, lock_record *rec)
         LOCK_HEADER_BYTES, NULL, file + 12, key);
     sodium_memzero(key, sizeof key);
     free(plain);
-    object_name(file, total, rec->name);
+    vlt_object_name(file, total, rec->name);
     rc = backend_save(v->be, BACKEND_LOCKS, rec->name, file, total);
     free(file);
     return rc;
 }
 
-vault_error lock_remove(vault_t *v, const char *name)
+vault_error vlt_lock_remove(vault_t *v, const char *name)
 {
     vault_error rc = backend_remove(v->be, BACKEND_LOCKS, name);
     return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
@@ -131,18 +131,18 @@ static vault_error lock_open(vault_t *v, const char *name, lock_record *out)
                                   LOCK_MAX_BYTES, &file, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = object_check_name(BACKEND_LOCKS, name, file, len);
+    rc = vlt_object_check_name(BACKEND_LOCKS, name, file, len);
     if (rc == VAULT_OK && (len < LOCK_HEADER_BYTES + AEAD_TAG ||
                            memcmp(file, LOCK_MAGIC, 8) != 0))
-        rc = vault_fail(VAULT_E_CORRUPT, "locks/%s: not a lock", name);
+        rc = vlt_fail(VAULT_E_CORRUPT, "locks/%s: not a lock", name);
     uint32_t epoch = rc == VAULT_OK ? load_le32(file + 8) : 0;
-    if (rc == VAULT_OK && !keyring_epoch(v->keys, epoch))
-        rc = vault_fail(VAULT_E_PERMISSION, "locks/%s: epoch not held",
-                        name);
+    if (rc == VAULT_OK && !vlt_keyring_epoch(v->keys, epoch))
+        rc = vlt_fail(VAULT_E_PERMISSION, "locks/%s: epoch not held",
+                      name);
     uint8_t *plain = NULL;
     size_t plain_len = rc == VAULT_OK ? len - LOCK_HEADER_BYTES - AEAD_TAG : 0;
     if (rc == VAULT_OK && !(plain = malloc(plain_len ? plain_len : 1)))
-        rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK) {
         uint8_t key[SECRET_BYTES];
         lock_key(v->keys, epoch, key);
@@ -150,12 +150,12 @@ static vault_error lock_open(vault_t *v, const char *name, lock_record *out)
                 plain, NULL, NULL, file + LOCK_HEADER_BYTES,
                 len - LOCK_HEADER_BYTES, file, LOCK_HEADER_BYTES, file + 12,
                 key) != 0)
-            rc = vault_fail(VAULT_E_CORRUPT,
-                            "locks/%s: authentication failed", name);
+            rc = vlt_fail(VAULT_E_CORRUPT,
+                          "locks/%s: authentication failed", name);
         sodium_memzero(key, sizeof key);
     }
     if (rc == VAULT_OK)
-        rc = lock_decode(plain, plain_len, out);
+        rc = vlt_lock_decode(plain, plain_len, out);
     if (rc == VAULT_OK)
         memcpy(out->name, name, 65);
     free(plain);
@@ -163,21 +163,21 @@ static vault_error lock_open(vault_t *v, const char *name, lock_record *out)
     return rc;
 }
 
-vault_error locks_load(vault_t *v, lock_record **out, size_t *n_out,
-                       size_t *unreadable)
+vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n_out,
+                           size_t *unreadable)
 {
     *out = NULL;
     *n_out = 0;
     if (unreadable)
         *unreadable = 0;
     name_list names;
-    vault_error rc = backend_list_names(v->be, BACKEND_LOCKS, &names);
+    vault_error rc = vlt_backend_list_names(v->be, BACKEND_LOCKS, &names);
     if (rc != VAULT_OK)
         return rc;
     lock_record *list = calloc(names.n ? names.n : 1, sizeof *list);
     if (!list) {
         free(names.names);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     size_t n = 0;
     for (size_t i = 0; i < names.n; i++) {
@@ -196,7 +196,7 @@ vault_error locks_load(vault_t *v, lock_record **out, size_t *n_out,
     }
     free(names.names);
     if (rc != VAULT_OK) {
-        locks_free(list, n);
+        vlt_locks_free(list, n);
         return rc;
     }
     *out = list;
@@ -204,7 +204,7 @@ vault_error locks_load(vault_t *v, lock_record **out, size_t *n_out,
     return VAULT_OK;
 }
 
-void locks_free(lock_record *list, size_t n)
+void vlt_locks_free(lock_record *list, size_t n)
 {
     if (!list)
         return;

@@ -27,7 +27,7 @@
 typedef enum lock_kind { LOCK_ADD = 1, LOCK_PRUNE_MARK = 2 } lock_kind;
 
 typedef struct lock_record {
-    char name[65];     /* object name (set by lock_write / locks_load) */
+    char name[65];     /* object name (set by vlt_lock_write / vlt_locks_load) */
     lock_kind kind;
     int64_t time;      /* when written, unix seconds (writer's clock) */
     uint32_t pid;
@@ -37,16 +37,16 @@ typedef struct lock_record {
 } lock_record;
 
 /* Seals and saves rec under locks/; fills rec->name. */
-vault_error lock_write(vault_t *v, lock_record *rec);
-vault_error lock_remove(vault_t *v, const char *name);
+vault_error vlt_lock_write(vault_t *v, lock_record *rec);
+vault_error vlt_lock_remove(vault_t *v, const char *name);
 /* Every lock object the member can open (others are skipped: sealed in an
  * epoch it does not hold, or damaged - counted in *unreadable if given). */
-vault_error locks_load(vault_t *v, lock_record **out, size_t *n,
-                       size_t *unreadable);
-void locks_free(lock_record *list, size_t n);
+vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n,
+                           size_t *unreadable);
+void vlt_locks_free(lock_record *list, size_t n);
 
 /* Encoding, exposed for tests and fuzzing. */
-vault_error lock_encode(const lock_record *rec, uint8_t **out, size_t *len);
-vault_error lock_decode(const uint8_t *data, size_t len, lock_record *out);
+vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len);
+vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out);
 
 #endif

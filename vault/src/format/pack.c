@@ -45,8 +45,8 @@
 #define BLOB_AD_BYTES (sizeof BLOB_AD_LABEL - 1 + 1 + CHUNK_ID_BYTES)
 #define INDEX_HEADER_BYTES 36
 
-void chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
-                      size_t len, uint8_t id[CHUNK_ID_BYTES])
+void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
+                          size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
     crypto_generichash_state st;
     uint8_t t = (uint8_t)type;
@@ -57,23 +57,23 @@ void chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
     crypto_generichash_final(&st, id, CHUNK_ID_BYTES);
 }
 
-void object_name(const uint8_t *data, size_t len, char name[65])
+void vlt_object_name(const uint8_t *data, size_t len, char name[65])
 {
     uint8_t h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, data, len);
-    vault_hex_encode(h, sizeof h, name);
+    vlt_hex_encode(h, sizeof h, name);
 }
 
-vault_error object_check_name(backend_kind kind, const char *name,
-                              const uint8_t *data, size_t len)
+vault_error vlt_object_check_name(backend_kind kind, const char *name,
+                                  const uint8_t *data, size_t len)
 {
     char actual[65];
-    object_name(data, len, actual);
+    vlt_object_name(data, len, actual);
     if (strcmp(actual, name) != 0)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "%s/%s: content does not match its name "
-                          "(damaged or tampered)",
-                          backend_kind_name(kind), name);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s/%s: content does not match its name "
+                        "(damaged or tampered)",
+                        vlt_backend_kind_name(kind), name);
     return VAULT_OK;
 }
 
@@ -131,22 +131,22 @@ static vault_error pw_reserve(pack_writer *pw, size_t more)
         cap *= 2;
     uint8_t *buf = realloc(pw->buf, cap);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     pw->buf = buf;
     pw->cap = cap;
     return VAULT_OK;
 }
 
-vault_error pack_writer_begin(pack_writer *pw, const keyring *k)
+vault_error vlt_pack_writer_begin(pack_writer *pw, const keyring *k)
 {
     vault_error rc = pw_reserve(pw, PACK_HEADER_BYTES);
     if (rc != VAULT_OK)
         return rc;
-    const key_epoch *ep = keyring_current(k);
+    const key_epoch *ep = vlt_keyring_current(k);
     pw->epoch = k->n_epochs - 1;
     memcpy(pw->buf, PACK_MAGIC, 8);
     store_le32(pw->buf + 8, pw->epoch);
-    rc = seal_key_new(ep, "vault/v1 pack", pw->buf + 12, pw->key);
+    rc = vlt_seal_key_new(ep, "vault/v1 pack", pw->buf + 12, pw->key);
     if (rc != VAULT_OK)
         return rc;
     pw->len = PACK_HEADER_BYTES;
@@ -154,14 +154,14 @@ vault_error pack_writer_begin(pack_writer *pw, const keyring *k)
     return VAULT_OK;
 }
 
-vault_error pack_writer_add(pack_writer *pw, blob_type type,
-                            const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
-                            const uint8_t *stored, size_t stored_len,
-                            uint32_t raw_len)
+vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
+                                const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
+                                const uint8_t *stored, size_t stored_len,
+                                uint32_t raw_len)
 {
     size_t need = stored_len + BLOB_OVERHEAD;
     if (stored_len > BLOB_MAX_RAW || pw->len + need > PACK_MAX_BYTES - 4096)
-        return vault_fail(VAULT_E_INTERNAL, "pack: blob too large");
+        return vlt_fail(VAULT_E_INTERNAL, "pack: blob too large");
     vault_error rc = pw_reserve(pw, need);
     if (rc != VAULT_OK)
         return rc;
@@ -169,7 +169,7 @@ vault_error pack_writer_add(pack_writer *pw, blob_type type,
         size_t cap = pw->cap_entries ? pw->cap_entries * 2 : 64;
         pack_entry *e = realloc(pw->entries, cap * sizeof *e);
         if (!e)
-            return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
         pw->entries = e;
         pw->cap_entries = cap;
     }
@@ -192,8 +192,8 @@ vault_error pack_writer_add(pack_writer *pw, blob_type type,
     return VAULT_OK;
 }
 
-vault_error pack_writer_finish(pack_writer *pw, backend *be,
-                               uint8_t pack_id[32])
+vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
+                                   uint8_t pack_id[32])
 {
     size_t body = 4 + pw->n_entries * PACK_ENTRY_BYTES;
     size_t trailer = AEAD_NONCE + body + AEAD_TAG;
@@ -202,7 +202,7 @@ vault_error pack_writer_finish(pack_writer *pw, backend *be,
         return rc;
     uint8_t *plain = malloc(body);
     if (!plain)
-        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     store_le32(plain, (uint32_t)pw->n_entries);
     for (size_t i = 0; i < pw->n_entries; i++)
         entry_encode(plain + 4 + i * PACK_ENTRY_BYTES, &pw->entries[i]);
@@ -221,7 +221,7 @@ vault_error pack_writer_finish(pack_writer *pw, backend *be,
 
     crypto_hash_sha256(pack_id, pw->buf, pw->len);
     char name[65];
-    vault_hex_encode(pack_id, 32, name);
+    vlt_hex_encode(pack_id, 32, name);
     rc = backend_save(be, BACKEND_DATA, name, pw->buf, pw->len);
     if (rc == VAULT_E_EXISTS)
         rc = VAULT_OK; /* identical bytes: someone saved it already */
@@ -231,7 +231,7 @@ vault_error pack_writer_finish(pack_writer *pw, backend *be,
     return rc;
 }
 
-void pack_writer_free(pack_writer *pw)
+void vlt_pack_writer_free(pack_writer *pw)
 {
     free(pw->buf);
     free(pw->entries);
@@ -239,46 +239,46 @@ void pack_writer_free(pack_writer *pw)
     memset(pw, 0, sizeof *pw);
 }
 
-vault_error pack_key_from_header(const keyring *k, const uint8_t *header,
-                                 size_t len, uint8_t key[SECRET_BYTES])
+vault_error vlt_pack_key_from_header(const keyring *k, const uint8_t *header,
+                                     size_t len, uint8_t key[SECRET_BYTES])
 {
     if (len < PACK_HEADER_BYTES || memcmp(header, PACK_MAGIC, 8) != 0)
-        return vault_fail(VAULT_E_CORRUPT, "not a pack");
+        return vlt_fail(VAULT_E_CORRUPT, "not a pack");
     uint32_t epoch = load_le32(header + 8);
-    const key_epoch *ep = keyring_epoch(k, epoch);
+    const key_epoch *ep = vlt_keyring_epoch(k, epoch);
     if (!ep)
-        return vault_fail(VAULT_E_PERMISSION,
-                          "sealed in key epoch %u, which this member "
-                          "does not have",
-                          (unsigned)epoch);
-    return seal_key_open(ep, "vault/v1 pack", header + 12, key);
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "sealed in key epoch %u, which this member "
+                        "does not have",
+                        (unsigned)epoch);
+    return vlt_seal_key_open(ep, "vault/v1 pack", header + 12, key);
 }
 
-vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
-                      const pack_entry *e, const uint8_t *blob, size_t len,
-                      ZSTD_DCtx *dctx, uint8_t **out)
+vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                          const pack_entry *e, const uint8_t *blob, size_t len,
+                          ZSTD_DCtx *dctx, uint8_t **out)
 {
     *out = NULL;
     if (len != e->length || len < BLOB_OVERHEAD)
-        return vault_fail(VAULT_E_CORRUPT, "blob: wrong length");
+        return vlt_fail(VAULT_E_CORRUPT, "blob: wrong length");
     size_t stored_len = len - BLOB_OVERHEAD;
     uint8_t *stored = malloc(stored_len ? stored_len : 1);
     if (!stored)
-        return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, e->type, e->id);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             stored, NULL, NULL, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
             sizeof ad, blob, key) != 0) {
         free(stored);
-        return vault_fail(VAULT_E_CORRUPT, "blob: authentication failed");
+        return vlt_fail(VAULT_E_CORRUPT, "blob: authentication failed");
     }
     uint8_t *raw = stored;
     if (e->flags & BLOB_FLAG_ZSTD) {
         raw = malloc(e->raw_len ? e->raw_len : 1);
         if (!raw) {
             free(stored);
-            return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
         }
         size_t n = dctx ? ZSTD_decompressDCtx(dctx, raw, e->raw_len, stored,
                                               stored_len)
@@ -288,31 +288,31 @@ vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
             free(raw);
             if (ZSTD_isError(n) &&
                 ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
-                return vault_fail(VAULT_E_NOMEM, "blob: out of memory");
-            return vault_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
+                return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+            return vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
         }
     }
     uint8_t id[CHUNK_ID_BYTES];
-    chunk_id_compute(k, (blob_type)e->type, raw, e->raw_len, id);
+    vlt_chunk_id_compute(k, (blob_type)e->type, raw, e->raw_len, id);
     if (sodium_memcmp(id, e->id, CHUNK_ID_BYTES) != 0) {
         free(raw);
-        return vault_fail(VAULT_E_CORRUPT, "blob: content does not match "
-                                           "its chunk ID");
+        return vlt_fail(VAULT_E_CORRUPT, "blob: content does not match "
+                                         "its chunk ID");
     }
     *out = raw;
     return VAULT_OK;
 }
 
-vault_error pack_check_trailer(const uint8_t key[SECRET_BYTES],
-                               const uint8_t header[PACK_HEADER_BYTES],
-                               const uint8_t *trailer, size_t trailer_len)
+vault_error vlt_pack_check_trailer(const uint8_t key[SECRET_BYTES],
+                                   const uint8_t header[PACK_HEADER_BYTES],
+                                   const uint8_t *trailer, size_t trailer_len)
 {
     if (trailer_len < AEAD_NONCE + 4 + AEAD_TAG)
-        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
     size_t body = trailer_len - AEAD_NONCE - AEAD_TAG;
     uint8_t *plain = malloc(body);
     if (!plain)
-        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, header, PACK_HEADER_BYTES);
@@ -323,33 +323,33 @@ vault_error pack_check_trailer(const uint8_t key[SECRET_BYTES],
                                body - 4;
     free(plain);
     if (bad)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "pack index: authentication failed");
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "pack index: authentication failed");
     if (!count_ok)
-        return vault_fail(VAULT_E_CORRUPT, "pack index: bad count");
+        return vlt_fail(VAULT_E_CORRUPT, "pack index: bad count");
     return VAULT_OK;
 }
 
-vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
-                            pack_entry **entries, size_t *n_entries)
+vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
+                                pack_entry **entries, size_t *n_entries)
 {
     *entries = NULL;
     *n_entries = 0;
     uint8_t key[SECRET_BYTES];
-    vault_error rc = pack_key_from_header(k, pack, len, key);
+    vault_error rc = vlt_pack_key_from_header(k, pack, len, key);
     if (rc != VAULT_OK)
         return rc;
     if (len < PACK_HEADER_BYTES + 4)
-        return vault_fail(VAULT_E_CORRUPT, "pack: truncated");
+        return vlt_fail(VAULT_E_CORRUPT, "pack: truncated");
     uint32_t trailer = load_le32(pack + len - 4);
     if (trailer < AEAD_NONCE + 4 + AEAD_TAG ||
         trailer > len - 4 - PACK_HEADER_BYTES)
-        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
     const uint8_t *t = pack + len - 4 - trailer;
     size_t body = trailer - AEAD_NONCE - AEAD_TAG;
     uint8_t *plain = malloc(body);
     if (!plain)
-        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pack, PACK_HEADER_BYTES);
@@ -358,27 +358,27 @@ vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
             sizeof ad, t, key) != 0) {
         free(plain);
         sodium_memzero(key, sizeof key);
-        return vault_fail(VAULT_E_CORRUPT, "pack index: authentication "
-                                           "failed");
+        return vlt_fail(VAULT_E_CORRUPT, "pack index: authentication "
+                                         "failed");
     }
     sodium_memzero(key, sizeof key);
     uint32_t n = load_le32(plain);
     if ((uint64_t)n * PACK_ENTRY_BYTES != body - 4) {
         free(plain);
-        return vault_fail(VAULT_E_CORRUPT, "pack index: bad count");
+        return vlt_fail(VAULT_E_CORRUPT, "pack index: bad count");
     }
     pack_entry *es = calloc(n ? n : 1, sizeof *es);
     if (!es) {
         free(plain);
-        return vault_fail(VAULT_E_NOMEM, "pack: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     }
     for (uint32_t i = 0; i < n; i++) {
         if (!entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES, &es[i]) ||
             (uint64_t)es[i].offset + es[i].length > len - 4 - trailer) {
             free(plain);
             free(es);
-            return vault_fail(VAULT_E_CORRUPT, "pack index: bad entry %u",
-                              (unsigned)i);
+            return vlt_fail(VAULT_E_CORRUPT, "pack index: bad entry %u",
+                            (unsigned)i);
         }
     }
     free(plain);
@@ -389,12 +389,12 @@ vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
 
 /* --- the in-memory index ------------------------------------------------ */
 
-void index_init(vault_index *ix)
+void vlt_index_init(vault_index *ix)
 {
     memset(ix, 0, sizeof *ix);
 }
 
-void index_free(vault_index *ix)
+void vlt_index_free(vault_index *ix)
 {
     free(ix->slots);
     free(ix->table);
@@ -437,7 +437,7 @@ static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
         nsize *= 2;
     uint32_t *nt = calloc(nsize, sizeof *nt);
     if (!nt)
-        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     for (size_t i = 0; i < *size; i++) {
         uint32_t v = (*table)[i];
         if (!v)
@@ -478,8 +478,8 @@ static index_slot *slot_find(const vault_index *ix,
     }
 }
 
-const index_slot *index_find(const vault_index *ix,
-                             const uint8_t id[CHUNK_ID_BYTES])
+const index_slot *vlt_index_find(const vault_index *ix,
+                                 const uint8_t id[CHUNK_ID_BYTES])
 {
     return slot_find(ix, id);
 }
@@ -500,7 +500,7 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
         }
     }
     if (ix->n_packs >= UINT32_MAX - 1)
-        return vault_fail(VAULT_E_NOMEM, "index: too many packs");
+        return vlt_fail(VAULT_E_NOMEM, "index: too many packs");
     vault_error rc = table_grow(&ix->pack_table, &ix->pack_table_size,
                                 ix->n_packs + 1, pack_key_of, ix);
     if (rc != VAULT_OK)
@@ -514,7 +514,7 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
         if (flags)
             ix->pack_condemned = flags;
         if (!p || !flags)
-            return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
         ix->cap_packs = cap;
     }
     memcpy(ix->packs[ix->n_packs], pack_id, 32);
@@ -537,9 +537,9 @@ static void slot_fill(index_slot *s, uint32_t pack, const pack_entry *e)
     s->raw_len = e->raw_len;
 }
 
-vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
-                      const uint8_t *pack_id, const pack_entry *e,
-                      int *inserted)
+vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                          const uint8_t *pack_id, const pack_entry *e,
+                          int *inserted)
 {
     *inserted = 0;
     index_slot *found = slot_find(ix, id);
@@ -564,7 +564,7 @@ vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
         return VAULT_OK;
     }
     if (ix->n_slots >= UINT32_MAX - 1)
-        return vault_fail(VAULT_E_NOMEM, "index: too many entries");
+        return vlt_fail(VAULT_E_NOMEM, "index: too many entries");
     vault_error rc = table_grow(&ix->table, &ix->table_size, ix->n_slots + 1,
                                 slot_key, ix);
     if (rc != VAULT_OK)
@@ -573,7 +573,7 @@ vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
         size_t cap = ix->cap_slots ? ix->cap_slots + ix->cap_slots / 2 : 1024;
         index_slot *s = realloc(ix->slots, cap * sizeof *s);
         if (!s)
-            return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
         ix->slots = s;
         ix->cap_slots = cap;
     }
@@ -594,8 +594,8 @@ vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
     return VAULT_OK;
 }
 
-void index_slot_entry(const vault_index *ix, const index_slot *s,
-                      pack_entry *e)
+void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
+                          pack_entry *e)
 {
     (void)ix;
     memcpy(e->id, s->id, CHUNK_ID_BYTES);
@@ -606,7 +606,7 @@ void index_slot_entry(const vault_index *ix, const index_slot *s,
     e->raw_len = s->raw_len;
 }
 
-vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
+vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
 {
     uint32_t number;
     vault_error rc = pack_number(ix, pack_id, &number);
@@ -615,7 +615,7 @@ vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
     return rc;
 }
 
-int index_slot_condemned(const vault_index *ix, const index_slot *s)
+int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s)
 {
     return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
 }
@@ -623,25 +623,25 @@ int index_slot_condemned(const vault_index *ix, const index_slot *s)
 static void index_key(const keyring *k, uint32_t epoch,
                       uint8_t key[SECRET_BYTES])
 {
-    vault_kdf(key, keyring_epoch(k, epoch)->write_key, "index");
+    vlt_kdf(key, vlt_keyring_epoch(k, epoch)->write_key, "index");
 }
 
-vault_error index_segment_save(backend *be, const keyring *k,
-                               const uint8_t *pack_ids, size_t n_packs,
-                               const size_t *starts,
-                               const pack_entry *entries)
+vault_error vlt_index_segment_save(backend *be, const keyring *k,
+                                   const uint8_t *pack_ids, size_t n_packs,
+                                   const size_t *starts,
+                                   const pack_entry *entries)
 {
     size_t n_entries = starts[n_packs];
     size_t body = 4 + n_packs * 36 + n_entries * PACK_ENTRY_BYTES;
     size_t total = INDEX_HEADER_BYTES + body + AEAD_TAG;
     if (total > INDEX_MAX_BYTES)
-        return vault_fail(VAULT_E_INTERNAL, "index segment too large");
+        return vlt_fail(VAULT_E_INTERNAL, "index segment too large");
     uint8_t *plain = malloc(body);
     uint8_t *file = malloc(total);
     if (!plain || !file) {
         free(plain);
         free(file);
-        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     }
     uint8_t *p = plain;
     store_le32(p, (uint32_t)n_packs);
@@ -667,7 +667,7 @@ vault_error index_segment_save(backend *be, const keyring *k,
     sodium_memzero(key, sizeof key);
     free(plain);
     char name[65];
-    object_name(file, total, name);
+    vlt_object_name(file, total, name);
     vault_error rc = backend_save(be, BACKEND_INDEX, name, file, total);
     free(file);
     return rc;
@@ -686,19 +686,19 @@ static vault_error segment_entries(const char *name, const uint8_t *plain,
         p += 4;
         for (uint32_t i = 0; i < n_packs; i++) {
             if ((size_t)(end - p) < 36)
-                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
-                                  name);
+                return vlt_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                name);
             const uint8_t *pack_id = p;
             uint32_t n = load_le32(p + 32);
             p += 36;
             if ((uint64_t)n * PACK_ENTRY_BYTES > (size_t)(end - p))
-                return vault_fail(VAULT_E_CORRUPT, "index/%s: truncated",
-                                  name);
+                return vlt_fail(VAULT_E_CORRUPT, "index/%s: truncated",
+                                name);
             for (uint32_t j = 0; j < n; j++, p += PACK_ENTRY_BYTES) {
                 pack_entry e;
                 if (!entry_decode(p, &e))
-                    return vault_fail(VAULT_E_CORRUPT,
-                                      "index/%s: bad entry", name);
+                    return vlt_fail(VAULT_E_CORRUPT,
+                                    "index/%s: bad entry", name);
                 if (pass == 1) {
                     vault_error rc = fn(ctx, pack_id, &e);
                     if (rc != VAULT_OK)
@@ -707,8 +707,8 @@ static vault_error segment_entries(const char *name, const uint8_t *plain,
             }
         }
         if (p != end)
-            return vault_fail(VAULT_E_CORRUPT, "index/%s: trailing bytes",
-                              name);
+            return vlt_fail(VAULT_E_CORRUPT, "index/%s: trailing bytes",
+                            name);
     }
     return VAULT_OK;
 }
@@ -717,15 +717,15 @@ static vault_error segment_parse(const keyring *k, const char *name,
                                  const uint8_t *file, size_t len,
                                  index_entry_fn fn, void *ctx, int *skipped)
 {
-    vault_error rc = object_check_name(BACKEND_INDEX, name, file, len);
+    vault_error rc = vlt_object_check_name(BACKEND_INDEX, name, file, len);
     if (rc != VAULT_OK)
         return rc;
     if (len < INDEX_HEADER_BYTES + AEAD_TAG + 4 ||
         memcmp(file, INDEX_MAGIC, 8) != 0)
-        return vault_fail(VAULT_E_CORRUPT, "index/%s: not an index segment",
-                          name);
+        return vlt_fail(VAULT_E_CORRUPT, "index/%s: not an index segment",
+                        name);
     uint32_t epoch = load_le32(file + 8);
-    if (!keyring_epoch(k, epoch)) {
+    if (!vlt_keyring_epoch(k, epoch)) {
         /* A later epoch than ours: it indexes data sealed out of this
          * member's reach (it was unshared). */
         if (skipped)
@@ -735,7 +735,7 @@ static vault_error segment_parse(const keyring *k, const char *name,
     size_t body = len - INDEX_HEADER_BYTES - AEAD_TAG;
     uint8_t *plain = malloc(body);
     if (!plain)
-        return vault_fail(VAULT_E_NOMEM, "index: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     uint8_t key[SECRET_BYTES];
     index_key(k, epoch, key);
     int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -744,17 +744,17 @@ static vault_error segment_parse(const keyring *k, const char *name,
     sodium_memzero(key, sizeof key);
     if (bad) {
         free(plain);
-        return vault_fail(VAULT_E_CORRUPT,
-                          "index/%s: authentication failed", name);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "index/%s: authentication failed", name);
     }
     rc = segment_entries(name, plain, body, fn, ctx);
     free(plain);
     return rc;
 }
 
-vault_error index_segment_read(backend *be, const keyring *k,
-                               const char *name, index_entry_fn fn,
-                               void *ctx, int *skipped)
+vault_error vlt_index_segment_read(backend *be, const keyring *k,
+                                   const char *name, index_entry_fn fn,
+                                   void *ctx, int *skipped)
 {
     if (skipped)
         *skipped = 0;
@@ -773,16 +773,16 @@ static vault_error index_add_entry(void *ctx, const uint8_t pack_id[32],
                                    const pack_entry *e)
 {
     int inserted;
-    return index_add(ctx, e->id, pack_id, e, &inserted);
+    return vlt_index_add(ctx, e->id, pack_id, e, &inserted);
 }
 
-vault_error index_load(vault_index *ix, backend *be, const keyring *k)
+vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k)
 {
     name_list names;
-    vault_error rc = backend_list_names(be, BACKEND_INDEX, &names);
+    vault_error rc = vlt_backend_list_names(be, BACKEND_INDEX, &names);
     for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
-        rc = index_segment_read(be, k, names.names[i], index_add_entry, ix,
-                                NULL);
+        rc = vlt_index_segment_read(be, k, names.names[i], index_add_entry, ix,
+                                    NULL);
         if (rc == VAULT_E_NOT_FOUND) {
             /* replaced by a prune since the listing: its successor holds
              * the same entries (format spec "Pruning without locks") */

@@ -41,8 +41,8 @@ typedef struct pack_entry {
 } pack_entry;
 
 /* Chunk ID: BLAKE2b-256(key = chunk_id_key, message = type || data). */
-void chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
-                      size_t len, uint8_t id[CHUNK_ID_BYTES]);
+void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
+                          size_t len, uint8_t id[CHUNK_ID_BYTES]);
 
 /* --- writing ------------------------------------------------------------*/
 typedef struct pack_writer {
@@ -55,39 +55,39 @@ typedef struct pack_writer {
     size_t len_saved; /* bytes of the last pack finished */
 } pack_writer;
 
-vault_error pack_writer_begin(pack_writer *pw, const keyring *k);
+vault_error vlt_pack_writer_begin(pack_writer *pw, const keyring *k);
 /* Seals stored (compressed or raw) bytes as one blob. */
-vault_error pack_writer_add(pack_writer *pw, blob_type type,
-                            const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
-                            const uint8_t *stored, size_t stored_len,
-                            uint32_t raw_len);
+vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
+                                const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
+                                const uint8_t *stored, size_t stored_len,
+                                uint32_t raw_len);
 /* Appends the sealed pack index and saves the pack under the SHA-256 of
  * its bytes; on success *pack_id is that name.  Resets the writer. */
-vault_error pack_writer_finish(pack_writer *pw, backend *be,
-                               uint8_t pack_id[32]);
-void pack_writer_free(pack_writer *pw);
+vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
+                                   uint8_t pack_id[32]);
+void vlt_pack_writer_free(pack_writer *pw);
 
 /* --- reading ------------------------------------------------------------*/
 /* The pack key from the pack's first PACK_HEADER_BYTES bytes. */
-vault_error pack_key_from_header(const keyring *k, const uint8_t *header,
-                                 size_t len, uint8_t key[SECRET_BYTES]);
+vault_error vlt_pack_key_from_header(const keyring *k, const uint8_t *header,
+                                     size_t len, uint8_t key[SECRET_BYTES]);
 /* Opens one blob (its bytes as the index locates them), decompresses and
  * checks its chunk ID.  *out is malloc'ed (raw_len bytes).  dctx: a
  * decompression context to reuse, or NULL for a fresh one - making one
  * costs more than decompressing a small blob (18 us against 4 us for
  * 4 KB here), so loops over many blobs pass one. */
-vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
-                      const pack_entry *e, const uint8_t *blob, size_t len,
-                      ZSTD_DCtx *dctx, uint8_t **out);
+vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                          const pack_entry *e, const uint8_t *blob, size_t len,
+                          ZSTD_DCtx *dctx, uint8_t **out);
 /* Authenticates a pack's trailer (its sealed own index) against the
  * header: readers check it once per pack so that no byte of a pack goes
  * unauthenticated. */
-vault_error pack_check_trailer(const uint8_t key[SECRET_BYTES],
-                               const uint8_t header[PACK_HEADER_BYTES],
-                               const uint8_t *trailer, size_t trailer_len);
+vault_error vlt_pack_check_trailer(const uint8_t key[SECRET_BYTES],
+                                   const uint8_t header[PACK_HEADER_BYTES],
+                                   const uint8_t *trailer, size_t trailer_len);
 /* Parses and authenticates a whole pack's own index. */
-vault_error pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
-                            pack_entry **entries, size_t *n_entries);
+vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t len,
+                                pack_entry **entries, size_t *n_entries);
 
 /* --- the index ----------------------------------------------------------*/
 /* In memory, 48 bytes an entry plus at most 12 for the hash table. */
@@ -113,10 +113,10 @@ typedef struct vault_index {
     size_t n_segments;
 } vault_index;
 
-void index_init(vault_index *ix);
-void index_free(vault_index *ix);
+void vlt_index_init(vault_index *ix);
+void vlt_index_free(vault_index *ix);
 /* Loads and authenticates every index segment the member can read. */
-vault_error index_load(vault_index *ix, backend *be, const keyring *k);
+vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k);
 /* One entry of an index segment: e is a blob of pack pack_id. */
 typedef vault_error (*index_entry_fn)(void *ctx, const uint8_t pack_id[32],
                                       const pack_entry *e);
@@ -124,39 +124,39 @@ typedef vault_error (*index_entry_fn)(void *ctx, const uint8_t pack_id[32],
  * full, and only then calls fn for each of its entries in order (a
  * damaged segment calls fn for none; a non-OK return from fn stops and is
  * returned).  A segment sealed in a key epoch k does not hold is skipped:
- * VAULT_OK with *skipped set (skipped may be NULL).  index_load is this
+ * VAULT_OK with *skipped set (skipped may be NULL).  vlt_index_load is this
  * over every segment, all or nothing; `check` goes on past damaged ones. */
-vault_error index_segment_read(backend *be, const keyring *k,
-                               const char *name, index_entry_fn fn,
-                               void *ctx, int *skipped);
-const index_slot *index_find(const vault_index *ix,
-                             const uint8_t id[CHUNK_ID_BYTES]);
+vault_error vlt_index_segment_read(backend *be, const keyring *k,
+                                   const char *name, index_entry_fn fn,
+                                   void *ctx, int *skipped);
+const index_slot *vlt_index_find(const vault_index *ix,
+                                 const uint8_t id[CHUNK_ID_BYTES]);
 /* Adds an entry (pack_id NULL: pending, to be completed). If the ID is
  * present already, leaves it - except that an entry in a condemned pack
  * gives way: to an entry in a pack that is not condemned, and to a pending
  * request (the blob is stored anew, *inserted is 1).  *inserted tells
  * whether a pending entry was made. */
-vault_error index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
-                      const uint8_t *pack_id, const pack_entry *e,
-                      int *inserted);
-void index_slot_entry(const vault_index *ix, const index_slot *s,
-                      pack_entry *e);
+vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                          const uint8_t *pack_id, const pack_entry *e,
+                          int *inserted);
+void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
+                          pack_entry *e);
 /* Marks a pack as condemned by a prune mark: its blobs still read, but
  * adds do not deduplicate against them.  Call before loading entries. */
-vault_error index_condemn_pack(vault_index *ix, const uint8_t pack_id[32]);
-int index_slot_condemned(const vault_index *ix, const index_slot *s);
+vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32]);
+int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s);
 
 /* An index segment for packs: pack i (pack_ids + 32 i) holds
  * entries[starts[i] .. starts[i+1]).  Saved under the SHA-256 of its
  * bytes. */
-vault_error index_segment_save(backend *be, const keyring *k,
-                               const uint8_t *pack_ids, size_t n_packs,
-                               const size_t *starts,
-                               const pack_entry *entries);
+vault_error vlt_index_segment_save(backend *be, const keyring *k,
+                                   const uint8_t *pack_ids, size_t n_packs,
+                                   const size_t *starts,
+                                   const pack_entry *entries);
 
 /* Verifies that an object's bytes hash to its name (SHA-256). */
-vault_error object_check_name(backend_kind kind, const char *name,
-                              const uint8_t *data, size_t len);
-void object_name(const uint8_t *data, size_t len, char name[65]);
+vault_error vlt_object_check_name(backend_kind kind, const char *name,
+                                  const uint8_t *data, size_t len);
+void vlt_object_name(const uint8_t *data, size_t len, char name[65]);
 
 #endif

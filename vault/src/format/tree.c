@@ -292,24 +292,24 @@ static vault_error prepare_node(tree_node *n, uint32_t i, uint64_t *total)
     for (uint32_t j = 0; j < n->n_xattrs; j++) {
         const node_xattr *x = &n->xattrs[j];
         if (!x->name)
-            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
-                              ": xattr %" PRIu32 ": no name", i, j);
+            return vlt_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                            ": xattr %" PRIu32 ": no name", i, j);
         size_t xlen = strlen(x->name);
         if ((why = xattr_rule(bytes_of(x->name), xlen, x->value_len)))
-            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
-                              ": xattr %" PRIu32 ": %s", i, j, why);
+            return vlt_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                            ": xattr %" PRIu32 ": %s", i, j, why);
         if (x->value_len && !x->value)
-            return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32
-                              ": xattr %" PRIu32 ": no value", i, j);
+            return vlt_fail(VAULT_E_INVALID, "tree node %" PRIu32
+                            ": xattr %" PRIu32 ": no value", i, j);
         len += XATTR_FIXED_BYTES + xlen + x->value_len;
     }
     if (n->n_xattrs > 1)
         qsort(n->xattrs, n->n_xattrs, sizeof *n->xattrs, xattr_cmp);
     for (uint32_t j = 1; j < n->n_xattrs; j++)
         if (xattr_cmp(&n->xattrs[j - 1], &n->xattrs[j]) == 0)
-            return vault_fail(VAULT_E_INVALID,
-                              "tree node %" PRIu32 ": duplicate xattr name",
-                              i);
+            return vlt_fail(VAULT_E_INVALID,
+                            "tree node %" PRIu32 ": duplicate xattr name",
+                            i);
     if (type == NODE_FILE)
         len += 4 + (uint64_t)n->n_content * CHUNK_ID_BYTES;
     else if (type == NODE_DIR)
@@ -317,15 +317,15 @@ static vault_error prepare_node(tree_node *n, uint32_t i, uint64_t *total)
 
     /* Each term is at most a few GiB, so neither sum can overflow. */
     if (len > TREE_MAX_BYTES - *total)
-        return vault_fail(VAULT_E_INVALID,
-                          "tree node %" PRIu32
-                          ": tree encoding exceeds %u bytes",
-                          i, TREE_MAX_BYTES);
+        return vlt_fail(VAULT_E_INVALID,
+                        "tree node %" PRIu32
+                        ": tree encoding exceeds %u bytes",
+                        i, TREE_MAX_BYTES);
     *total += len;
     return VAULT_OK;
 
 bad:
-    return vault_fail(VAULT_E_INVALID, "tree node %" PRIu32 ": %s", i, why);
+    return vlt_fail(VAULT_E_INVALID, "tree node %" PRIu32 ": %s", i, why);
 }
 
 static uint8_t *put_node(uint8_t *w, const tree_node *n)
@@ -363,14 +363,14 @@ static uint8_t *put_node(uint8_t *w, const tree_node *n)
     return w;
 }
 
-vault_error tree_encode(tree *t, uint8_t **out, size_t *out_len)
+vault_error vlt_tree_encode(tree *t, uint8_t **out, size_t *out_len)
 {
     if (!out || !out_len)
-        return vault_fail(VAULT_E_INVALID, "tree_encode: no output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_tree_encode: no output");
     *out = NULL;
     *out_len = 0;
     if (!t || (t->n_nodes && !t->nodes))
-        return vault_fail(VAULT_E_INVALID, "tree_encode: no tree");
+        return vlt_fail(VAULT_E_INVALID, "vlt_tree_encode: no tree");
 
     /* Validate in the caller's order, so indices in details are theirs. */
     uint64_t total = TREE_HEADER_BYTES;
@@ -383,12 +383,12 @@ vault_error tree_encode(tree *t, uint8_t **out, size_t *out_len)
         qsort(t->nodes, t->n_nodes, sizeof *t->nodes, node_cmp);
     for (uint32_t i = 1; i < t->n_nodes; i++)
         if (node_cmp(&t->nodes[i - 1], &t->nodes[i]) == 0)
-            return vault_fail(VAULT_E_INVALID,
-                              "tree: two nodes share a name");
+            return vlt_fail(VAULT_E_INVALID,
+                            "tree: two nodes share a name");
 
     uint8_t *buf = malloc((size_t)total);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "tree_encode: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "vlt_tree_encode: out of memory");
     uint8_t *w = buf;
     w = put_u8(w, TREE_FORMAT_VERSION);
     w = put_u32(w, t->n_nodes);
@@ -635,67 +635,67 @@ truncated:
     why = "truncated";
 bad:
     if (in_xattr)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "tree node %" PRIu32 ": xattr %" PRIu32 ": %s", i,
-                          xi, why);
-    return vault_fail(VAULT_E_CORRUPT, "tree node %" PRIu32 ": %s", i, why);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "tree node %" PRIu32 ": xattr %" PRIu32 ": %s", i,
+                        xi, why);
+    return vlt_fail(VAULT_E_CORRUPT, "tree node %" PRIu32 ": %s", i, why);
 nomem:
-    return vault_fail(VAULT_E_NOMEM, "tree node %" PRIu32 ": out of memory",
-                      i);
+    return vlt_fail(VAULT_E_NOMEM, "tree node %" PRIu32 ": out of memory",
+                    i);
 }
 
-vault_error tree_decode(const uint8_t *data, size_t len, tree *out)
+vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out)
 {
     if (!out)
-        return vault_fail(VAULT_E_INVALID, "tree_decode: no output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_tree_decode: no output");
     memset(out, 0, sizeof *out);
     if (!data && len)
-        return vault_fail(VAULT_E_INVALID, "tree_decode: no input");
+        return vlt_fail(VAULT_E_INVALID, "vlt_tree_decode: no input");
     if (len > TREE_MAX_BYTES)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "tree: %zu bytes, over the %u-byte limit", len,
-                          TREE_MAX_BYTES);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "tree: %zu bytes, over the %u-byte limit", len,
+                        TREE_MAX_BYTES);
     reader r = {data, len};
     uint8_t version;
     uint32_t n_nodes;
     if (!rd_u8(&r, &version))
-        return vault_fail(VAULT_E_CORRUPT, "tree: truncated header");
+        return vlt_fail(VAULT_E_CORRUPT, "tree: truncated header");
     if (version != TREE_FORMAT_VERSION)
-        return vault_fail(VAULT_E_CORRUPT, "tree: unknown version %u",
-                          (unsigned)version);
+        return vlt_fail(VAULT_E_CORRUPT, "tree: unknown version %u",
+                        (unsigned)version);
     if (!rd_u32(&r, &n_nodes))
-        return vault_fail(VAULT_E_CORRUPT, "tree: truncated header");
+        return vlt_fail(VAULT_E_CORRUPT, "tree: truncated header");
     /* Checked before the allocation it sizes. */
     if (n_nodes > r.left / NODE_MIN_BYTES)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "tree: %" PRIu32 " nodes cannot fit in %zu bytes",
-                          n_nodes, r.left);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "tree: %" PRIu32 " nodes cannot fit in %zu bytes",
+                        n_nodes, r.left);
 
     tree t = {NULL, 0};
     if (n_nodes) {
         if (!(t.nodes = calloc(n_nodes, sizeof *t.nodes)))
-            return vault_fail(VAULT_E_NOMEM, "tree: out of memory");
-        t.n_nodes = n_nodes; /* all zeroed: tree_clear copes */
+            return vlt_fail(VAULT_E_NOMEM, "tree: out of memory");
+        t.n_nodes = n_nodes; /* all zeroed: vlt_tree_clear copes */
     }
     for (uint32_t i = 0; i < n_nodes; i++) {
         vault_error rc =
             decode_node(&r, i, i ? &t.nodes[i - 1] : NULL, &t.nodes[i]);
         if (rc != VAULT_OK) {
-            tree_clear(&t);
+            vlt_tree_clear(&t);
             return rc;
         }
     }
     if (r.left) {
-        tree_clear(&t);
-        return vault_fail(VAULT_E_CORRUPT,
-                          "tree: %zu trailing bytes after the last node",
-                          r.left);
+        vlt_tree_clear(&t);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "tree: %zu trailing bytes after the last node",
+                        r.left);
     }
     *out = t;
     return VAULT_OK;
 }
 
-void tree_node_clear(tree_node *n)
+void vlt_tree_node_clear(tree_node *n)
 {
     if (!n)
         return;
@@ -714,13 +714,13 @@ void tree_node_clear(tree_node *n)
     memset(n, 0, sizeof *n);
 }
 
-void tree_clear(tree *t)
+void vlt_tree_clear(tree *t)
 {
     if (!t)
         return;
     if (t->nodes) {
         for (uint32_t i = 0; i < t->n_nodes; i++)
-            tree_node_clear(&t->nodes[i]);
+            vlt_tree_node_clear(&t->nodes[i]);
         free(t->nodes);
     }
     memset(t, 0, sizeof *t);
@@ -736,44 +736,44 @@ static vault_error prepare_list(char *const *items, uint32_t n, int is_tag,
 {
     const char *what = is_tag ? "tag" : "path";
     if (n > SNAPSHOT_LIST_MAX)
-        return vault_fail(VAULT_E_INVALID, "snapshot: more than %u %ss",
-                          SNAPSHOT_LIST_MAX, what);
+        return vlt_fail(VAULT_E_INVALID, "snapshot: more than %u %ss",
+                        SNAPSHOT_LIST_MAX, what);
     if (n && !items)
-        return vault_fail(VAULT_E_INVALID, "snapshot: no %s array", what);
+        return vlt_fail(VAULT_E_INVALID, "snapshot: no %s array", what);
     for (uint32_t j = 0; j < n; j++) {
         if (!items[j])
-            return vault_fail(VAULT_E_INVALID,
-                              "snapshot %s %" PRIu32 ": missing", what, j);
+            return vlt_fail(VAULT_E_INVALID,
+                            "snapshot %s %" PRIu32 ": missing", what, j);
         size_t len = strlen(items[j]);
         const char *why = snapshot_item_rule(bytes_of(items[j]), len, is_tag);
         if (why)
-            return vault_fail(VAULT_E_INVALID,
-                              "snapshot %s %" PRIu32 ": %s", what, j, why);
+            return vlt_fail(VAULT_E_INVALID,
+                            "snapshot %s %" PRIu32 ": %s", what, j, why);
         *total += 2 + len;
     }
     return VAULT_OK;
 }
 
-vault_error snapshot_encode(const snapshot_record *s, uint8_t **out,
-                            size_t *out_len)
+vault_error vlt_snapshot_encode(const snapshot_record *s, uint8_t **out,
+                                size_t *out_len)
 {
     if (!out || !out_len)
-        return vault_fail(VAULT_E_INVALID, "snapshot_encode: no output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_encode: no output");
     *out = NULL;
     *out_len = 0;
     if (!s)
-        return vault_fail(VAULT_E_INVALID, "snapshot_encode: no record");
+        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_encode: no record");
     if (s->time_nsec >= NSEC_PER_SEC)
-        return vault_fail(VAULT_E_INVALID,
-                          "snapshot: time_nsec not below 1000000000");
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot: time_nsec not below 1000000000");
     const char *host = or_empty(s->hostname), *user = or_empty(s->username);
     size_t host_len = strlen(host), user_len = strlen(user);
     if (host_len > SNAPSHOT_STR_MAX)
-        return vault_fail(VAULT_E_INVALID,
-                          "snapshot: hostname longer than 65535 bytes");
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot: hostname longer than 65535 bytes");
     if (user_len > SNAPSHOT_STR_MAX)
-        return vault_fail(VAULT_E_INVALID,
-                          "snapshot: username longer than 65535 bytes");
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot: username longer than 65535 bytes");
     uint64_t total = SNAPSHOT_FIXED_BYTES + host_len + user_len;
     vault_error rc = prepare_list(s->paths, s->n_paths, 0, &total);
     if (rc == VAULT_OK)
@@ -781,13 +781,13 @@ vault_error snapshot_encode(const snapshot_record *s, uint8_t **out,
     if (rc != VAULT_OK)
         return rc;
     if (total > SNAPSHOT_RECORD_MAX_BYTES)
-        return vault_fail(VAULT_E_INVALID,
-                          "snapshot: encoding exceeds %u bytes",
-                          SNAPSHOT_RECORD_MAX_BYTES);
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot: encoding exceeds %u bytes",
+                        SNAPSHOT_RECORD_MAX_BYTES);
 
     uint8_t *buf = malloc((size_t)total);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "snapshot_encode: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "vlt_snapshot_encode: out of memory");
     uint8_t *w = buf;
     w = put_u8(w, SNAPSHOT_FORMAT_VERSION);
     w = put_u64(w, (uint64_t)s->time_sec);
@@ -818,30 +818,30 @@ static vault_error decode_list(reader *r, int is_tag, char ***items,
     const char *what = is_tag ? "tag" : "path";
     uint16_t n;
     if (!rd_u16(r, &n))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated %s count",
-                          what);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated %s count",
+                        what);
     /* Checked before the allocation it sizes. */
     if (n > r->left / SNAPSHOT_ITEM_MIN_BYTES)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "snapshot: %u %ss cannot fit in %zu bytes",
-                          (unsigned)n, what, r->left);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshot: %u %ss cannot fit in %zu bytes",
+                        (unsigned)n, what, r->left);
     if (n == 0)
         return VAULT_OK;
     if (!(*items = calloc(n, sizeof **items)))
-        return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
-    *n_items = n; /* all NULL: snapshot_clear copes */
+        return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+    *n_items = n; /* all NULL: vlt_snapshot_clear copes */
     for (uint32_t j = 0; j < n; j++) {
         const uint8_t *s;
         size_t len;
         if (!rd_str16(r, &s, &len))
-            return vault_fail(VAULT_E_CORRUPT,
-                              "snapshot %s %" PRIu32 ": truncated", what, j);
+            return vlt_fail(VAULT_E_CORRUPT,
+                            "snapshot %s %" PRIu32 ": truncated", what, j);
         const char *why = snapshot_item_rule(s, len, is_tag);
         if (why)
-            return vault_fail(VAULT_E_CORRUPT, "snapshot %s %" PRIu32 ": %s",
-                              what, j, why);
+            return vlt_fail(VAULT_E_CORRUPT, "snapshot %s %" PRIu32 ": %s",
+                            what, j, why);
         if (!((*items)[j] = dup_str(s, len)))
-            return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
     }
     return VAULT_OK;
 }
@@ -852,12 +852,12 @@ static vault_error decode_text(reader *r, const char *what, char **out)
     const uint8_t *s;
     size_t len;
     if (!rd_str16(r, &s, &len))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated %s", what);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated %s", what);
     if (memchr(s, '\0', len))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: %s contains NUL",
-                          what);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: %s contains NUL",
+                        what);
     if (!(*out = dup_str(s, len)))
-        return vault_fail(VAULT_E_NOMEM, "snapshot: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
     return VAULT_OK;
 }
 
@@ -867,16 +867,16 @@ static vault_error decode_snapshot(reader *r, snapshot_record *s)
     const uint8_t *id;
     vault_error rc;
     if (!rd_u8(r, &version))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
     if (version != SNAPSHOT_FORMAT_VERSION)
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: unknown version %u",
-                          (unsigned)version);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: unknown version %u",
+                        (unsigned)version);
     if (!rd_i64(r, &s->time_sec) || !rd_u32(r, &s->time_nsec) ||
         !rd_bytes(r, CHUNK_ID_BYTES, &id))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
     if (s->time_nsec >= NSEC_PER_SEC)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "snapshot: time_nsec not below 1000000000");
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshot: time_nsec not below 1000000000");
     memcpy(s->tree, id, CHUNK_ID_BYTES);
     if ((rc = decode_text(r, "hostname", &s->hostname)) != VAULT_OK ||
         (rc = decode_text(r, "username", &s->username)) != VAULT_OK ||
@@ -885,39 +885,39 @@ static vault_error decode_snapshot(reader *r, snapshot_record *s)
         return rc;
     if (!rd_u64(r, &s->files) || !rd_u64(r, &s->dirs) ||
         !rd_u64(r, &s->bytes_read) || !rd_u64(r, &s->bytes_added))
-        return vault_fail(VAULT_E_CORRUPT, "snapshot: truncated counters");
+        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated counters");
     if (r->left)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "snapshot: %zu trailing bytes after the counters",
-                          r->left);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshot: %zu trailing bytes after the counters",
+                        r->left);
     return VAULT_OK;
 }
 
-vault_error snapshot_decode(const uint8_t *data, size_t len,
-                            snapshot_record *out)
+vault_error vlt_snapshot_decode(const uint8_t *data, size_t len,
+                                snapshot_record *out)
 {
     if (!out)
-        return vault_fail(VAULT_E_INVALID, "snapshot_decode: no output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_decode: no output");
     memset(out, 0, sizeof *out);
     if (!data && len)
-        return vault_fail(VAULT_E_INVALID, "snapshot_decode: no input");
+        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_decode: no input");
     if (len > SNAPSHOT_RECORD_MAX_BYTES)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "snapshot: %zu bytes, over the %u-byte limit", len,
-                          SNAPSHOT_RECORD_MAX_BYTES);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshot: %zu bytes, over the %u-byte limit", len,
+                        SNAPSHOT_RECORD_MAX_BYTES);
     reader r = {data, len};
     snapshot_record s;
     memset(&s, 0, sizeof s);
     vault_error rc = decode_snapshot(&r, &s);
     if (rc != VAULT_OK) {
-        snapshot_clear(&s);
+        vlt_snapshot_clear(&s);
         return rc;
     }
     *out = s;
     return VAULT_OK;
 }
 
-void snapshot_clear(snapshot_record *s)
+void vlt_snapshot_clear(snapshot_record *s)
 {
     if (!s)
         return;

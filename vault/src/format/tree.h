@@ -75,14 +75,14 @@ typedef struct tree {
 /* Encodes canonically; sorts the nodes (and xattrs) first.  *out is
  * malloc'ed.  VAULT_E_INVALID if a node breaks a rule (bad name, duplicate
  * name, a limit), so a bad tree is never written. */
-vault_error tree_encode(tree *t, uint8_t **out, size_t *out_len);
+vault_error vlt_tree_encode(tree *t, uint8_t **out, size_t *out_len);
 /* Strict decoding of untrusted bytes; VAULT_E_CORRUPT with a detail on any
  * deviation from the canonical encoding. */
-vault_error tree_decode(const uint8_t *data, size_t len, tree *out);
-/* Frees what tree_decode (or a builder) allocated inside t; t itself is
+vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out);
+/* Frees what vlt_tree_decode (or a builder) allocated inside t; t itself is
  * the caller's.  Safe on a zeroed tree. */
-void tree_clear(tree *t);
-void tree_node_clear(tree_node *n);
+void vlt_tree_clear(tree *t);
+void vlt_tree_node_clear(tree_node *n);
 
 typedef struct snapshot_record {
     int64_t time_sec; /* when the add started (UTC) */
@@ -98,10 +98,10 @@ typedef struct snapshot_record {
     uint64_t files, dirs, bytes_read, bytes_added;
 } snapshot_record;
 
-vault_error snapshot_encode(const snapshot_record *s, uint8_t **out,
-                            size_t *out_len);
-vault_error snapshot_decode(const uint8_t *data, size_t len,
-                            snapshot_record *out);
-void snapshot_clear(snapshot_record *s);
+vault_error vlt_snapshot_encode(const snapshot_record *s, uint8_t **out,
+                                size_t *out_len);
+vault_error vlt_snapshot_decode(const uint8_t *data, size_t len,
+                                snapshot_record *out);
+void vlt_snapshot_clear(snapshot_record *s);
 
 #endif

@@ -9,7 +9,7 @@
  *   2. keys/: every envelope's name is the SHA-256 of its bytes and its age
  *      header is well formed (readers open it with the epochs' read keys:
  *      it must decode and name this vault);
- *   3. index/: every segment is loaded on its own (index_segment_read), so
+ *   3. index/: every segment is loaded on its own (vlt_index_segment_read), so
  *      a damaged one is reported and the others still count.  The good
  *      ones make this check's own index and the list of indexed packs,
  *      each with the entries the segments give it;
@@ -138,7 +138,7 @@ typedef struct affects {
 
 static vault_error nomem(void)
 {
-    return vault_fail(VAULT_E_NOMEM, "check: out of memory");
+    return vlt_fail(VAULT_E_NOMEM, "check: out of memory");
 }
 
 /* Errors that stop the check; any other is a problem of the object. */
@@ -177,17 +177,17 @@ static const char *after_label(const char *detail, const char *label)
 static vault_error set_put(vault_index *set, const uint8_t id[32],
                            uint32_t *number, int *inserted)
 {
-    vault_error rc = index_add(set, id, NULL, NULL, inserted);
+    vault_error rc = vlt_index_add(set, id, NULL, NULL, inserted);
     if (rc != VAULT_OK)
         return rc;
-    *number = (uint32_t)(index_find(set, id) - set->slots);
+    *number = (uint32_t)(vlt_index_find(set, id) - set->slots);
     return VAULT_OK;
 }
 
 static int set_get(const vault_index *set, const uint8_t id[32],
                    uint32_t *number)
 {
-    const index_slot *s = index_find(set, id);
+    const index_slot *s = vlt_index_find(set, id);
     if (!s)
         return 0;
     *number = (uint32_t)(s - set->slots);
@@ -370,7 +370,7 @@ static vault_error blob_finding(pack_rec *p, const uint8_t id[CHUNK_ID_BYTES],
                                 const char *what, const char *detail)
 {
     char hex[65];
-    vault_hex_encode(id, CHUNK_ID_BYTES, hex);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
     if (strncmp(detail, "blob: ", 6) == 0)
         detail += 6;
     pack_finding(p, "%s %.16s: %s", what, hex, detail);
@@ -390,7 +390,7 @@ static pack_rec *pack_of_slot(checker *c, const index_slot *s)
 static int read_from(checker *c, const pack_rec *p,
                      const uint8_t id[CHUNK_ID_BYTES])
 {
-    const index_slot *s = index_find(&c->ix, id);
+    const index_slot *s = vlt_index_find(&c->ix, id);
     return s && s->pack != INDEX_PENDING &&
            memcmp(c->ix.packs[s->pack], p->id, 32) == 0;
 }
@@ -404,7 +404,7 @@ static vault_error check_config(checker *c)
     vault_error rc = backend_load(c->v->be, BACKEND_CONFIG, "", 0, 0, 4096,
                                   &config, &len);
     if (rc == VAULT_OK)
-        rc = config_verify(c->v->keys, config, len);
+        rc = vlt_config_verify(c->v->keys, config, len);
     free(config);
     if (fatal(rc))
         return rc;
@@ -417,20 +417,20 @@ static vault_error check_envelope(checker *c, const age_identity *ids,
                                   size_t n_ids, const char *name)
 {
     char label[BACKEND_LABEL_MAX];
-    backend_label(BACKEND_KEYS, name, label);
+    vlt_backend_label(BACKEND_KEYS, name, label);
     uint8_t *file = NULL, *plain = NULL;
     size_t len = 0, plain_len = 0;
     vault_error rc = backend_load(c->v->be, BACKEND_KEYS, name, 0, 0,
                                   ENVELOPE_MAX_BYTES, &file, &len);
     if (rc == VAULT_OK)
-        rc = object_check_name(BACKEND_KEYS, name, file, len);
+        rc = vlt_object_check_name(BACKEND_KEYS, name, file, len);
     if (rc == VAULT_OK)
-        rc = age_decrypt(ids, n_ids, file, len, &plain, &plain_len);
+        rc = vlt_age_decrypt(ids, n_ids, file, len, &plain, &plain_len);
     free(file);
     if (rc == VAULT_E_AGE_NO_MATCH && n_ids == 0)
         rc = VAULT_OK; /* a writer: the header parses, that is all */
     else if (rc == VAULT_E_AGE_NO_MATCH) {
-        age_free_plaintext(plain, plain_len);
+        vlt_age_free_plaintext(plain, plain_len);
         c->r->envelopes++;
         emit(c, 1, label,
              "opens with no key epoch this member holds (an envelope "
@@ -440,15 +440,15 @@ static vault_error check_envelope(checker *c, const age_identity *ids,
     } else if (rc == VAULT_OK) {
         keyring *k = NULL;
         char *member = NULL;
-        rc = envelope_payload_decode(plain, plain_len, &k, &member, NULL);
+        rc = vlt_envelope_payload_decode(plain, plain_len, &k, &member, NULL);
         if (rc == VAULT_OK && sodium_memcmp(k->vault_id, c->v->keys->vault_id,
                                             VAULT_ID_BYTES) != 0)
-            rc = vault_fail(VAULT_E_CORRUPT,
-                            "the envelope belongs to another vault");
-        keyring_free(k);
+            rc = vlt_fail(VAULT_E_CORRUPT,
+                          "the envelope belongs to another vault");
+        vlt_keyring_free(k);
         free(member);
     }
-    age_free_plaintext(plain, plain_len);
+    vlt_age_free_plaintext(plain, plain_len);
     if (fatal(rc))
         return rc;
     if (rc != VAULT_OK) {
@@ -462,7 +462,7 @@ static vault_error check_envelope(checker *c, const age_identity *ids,
 static vault_error check_envelopes(checker *c)
 {
     name_list names;
-    vault_error rc = backend_list_names(c->v->be, BACKEND_KEYS, &names);
+    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     const keyring *k = c->v->keys;
@@ -514,8 +514,8 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
         pack_rec *p = &c->packs[c->n_packs++];
         memset(p, 0, sizeof *p);
         memcpy(p->id, pack_id, 32);
-        vault_hex_encode(pack_id, 32, p->name);
-        backend_label(BACKEND_DATA, p->name, p->label);
+        vlt_hex_encode(pack_id, 32, p->name);
+        vlt_backend_label(BACKEND_DATA, p->name, p->label);
         memcpy(p->segment, s->name, 65);
     }
     pack_rec *p = &c->packs[n];
@@ -524,25 +524,25 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
     if (rc != VAULT_OK)
         return rc;
     p->entries[p->n_entries++] = *e;
-    return index_add(&c->ix, e->id, pack_id, e, &inserted);
+    return vlt_index_add(&c->ix, e->id, pack_id, e, &inserted);
 }
 
 static vault_error check_index(checker *c)
 {
     name_list names;
-    vault_error rc = backend_list_names(c->v->be, BACKEND_INDEX, &names);
+    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_INDEX, &names);
     if (rc != VAULT_OK)
         return rc;
     for (size_t i = 0; i < names.n; i++) {
         segment_ctx s = {c, names.names[i]};
         int skipped = 0;
-        rc = index_segment_read(c->v->be, c->v->keys, names.names[i],
-                                segment_entry, &s, &skipped);
+        rc = vlt_index_segment_read(c->v->be, c->v->keys, names.names[i],
+                                    segment_entry, &s, &skipped);
         if (fatal(rc))
             break;
         if (rc != VAULT_OK) {
             char label[BACKEND_LABEL_MAX];
-            backend_label(BACKEND_INDEX, names.names[i], label);
+            vlt_backend_label(BACKEND_INDEX, names.names[i], label);
             emit_last(c, label, NULL);
         } else if (skipped) {
             c->segments_skipped++;
@@ -653,7 +653,7 @@ static int collect_stray(void *ctx, const char *name, uint64_t size)
     checker *c = ctx;
     uint8_t id[32];
     uint32_t n;
-    if (vault_hex_decode(name, 64, id, 32) == VAULT_OK &&
+    if (vlt_hex_decode(name, 64, id, 32) == VAULT_OK &&
         set_get(&c->packset, id, &n))
         return 0;
     if (grow((void **)&c->strays, &c->cap_strays, c->n_strays + 1,
@@ -707,7 +707,7 @@ static vault_error scan_strays(checker *c, int look, uint8_t *found)
         }
         if (c->o->read_data) {
             c->r->packs_read++;
-            if (object_check_name(BACKEND_DATA, u->name, buf, len) !=
+            if (vlt_object_check_name(BACKEND_DATA, u->name, buf, len) !=
                 VAULT_OK) {
                 u->damaged = 1;
                 snprintf(u->detail, sizeof u->detail,
@@ -717,14 +717,14 @@ static vault_error scan_strays(checker *c, int look, uint8_t *found)
         pack_entry *es = NULL;
         size_t n = 0;
         if (look && !u->damaged)
-            rc = pack_read_index(c->v->keys, buf, len, &es, &n);
+            rc = vlt_pack_read_index(c->v->keys, buf, len, &es, &n);
         free(buf);
         if (fatal(rc))
             return rc;
         for (size_t j = 0; rc == VAULT_OK && j < n; j++) {
             uint32_t num;
             if (set_get(&c->refs, es[j].id, &num) &&
-                !index_find(&c->ix, es[j].id)) {
+                !vlt_index_find(&c->ix, es[j].id)) {
                 u->holds++;
                 found[num] = 1;
             }
@@ -740,7 +740,7 @@ static void report_strays(checker *c)
     for (size_t i = 0; i < c->n_strays; i++) {
         const stray *u = &c->strays[i];
         char label[BACKEND_LABEL_MAX], what[600];
-        backend_label(BACKEND_DATA, u->name, label);
+        vlt_backend_label(BACKEND_DATA, u->name, label);
         c->r->unindexed_packs++;
         const char *none = c->segments_skipped
                                ? "no index segment this member can read "
@@ -849,7 +849,7 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
                                   PACK_HEADER_BYTES, PACK_HEADER_BYTES,
                                   &header, &len);
     if (rc == VAULT_OK)
-        rc = pack_key_from_header(c->v->keys, header, len, c->keys[i]);
+        rc = vlt_pack_key_from_header(c->v->keys, header, len, c->keys[i]);
     int have_key = rc == VAULT_OK;
     if (rc == VAULT_OK)
         rc = backend_load(be, BACKEND_DATA, p->name, p->size - 4, 4, 4, &tail,
@@ -857,13 +857,13 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
     if (rc == VAULT_OK) {
         uint32_t n = load_le32(tail);
         if (n > p->size - 4 - PACK_HEADER_BYTES)
-            rc = vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+            rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
         else
             rc = backend_load(be, BACKEND_DATA, p->name, p->size - 4 - n, n,
                               n, &trailer, &len);
     }
     if (rc == VAULT_OK)
-        rc = pack_check_trailer(c->keys[i], header, trailer, len);
+        rc = vlt_pack_check_trailer(c->keys[i], header, trailer, len);
     free(header);
     free(tail);
     free(trailer);
@@ -886,11 +886,11 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
 static vault_error walk_tree(checker *c, uint32_t n)
 {
     const uint8_t *id = c->refs.slots[n].id;
-    const index_slot *s = index_find(&c->ix, id);
+    const index_slot *s = vlt_index_find(&c->ix, id);
     if (!s)
         return VAULT_OK;
     pack_entry e;
-    index_slot_entry(&c->ix, s, &e);
+    vlt_index_slot_entry(&c->ix, s, &e);
     if (e.type != BLOB_TREE)
         return VAULT_OK;
     pack_rec *p = pack_of_slot(c, s);
@@ -903,7 +903,7 @@ static vault_error walk_tree(checker *c, uint32_t n)
     rc = backend_load(c->v->be, BACKEND_DATA, p->name, e.offset, e.length,
                       e.length, &blob, &len);
     if (rc == VAULT_OK)
-        rc = blob_open(c->v->keys, key, &e, blob, len, NULL, &plain);
+        rc = vlt_blob_open(c->v->keys, key, &e, blob, len, NULL, &plain);
     free(blob);
     if (fatal(rc))
         return rc;
@@ -911,7 +911,7 @@ static vault_error walk_tree(checker *c, uint32_t n)
         return blob_finding(p, id, "blob",
                             after_label(vault_last_error(), p->label));
     tree t;
-    rc = tree_decode(plain, e.raw_len, &t);
+    rc = vlt_tree_decode(plain, e.raw_len, &t);
     free(plain);
     if (fatal(rc))
         return rc;
@@ -940,7 +940,7 @@ static vault_error walk_tree(checker *c, uint32_t n)
                 rc = edge_add(c, child, n, name);
         }
     }
-    tree_clear(&t);
+    vlt_tree_clear(&t);
     return rc;
 }
 
@@ -958,12 +958,12 @@ static vault_error snapshot_sealed_ok(checker *c, const char *name)
                                   SNAPSHOT_MAX_BYTES, &file, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = object_check_name(BACKEND_SNAPSHOTS, name, file, len);
+    rc = vlt_object_check_name(BACKEND_SNAPSHOTS, name, file, len);
     if (rc == VAULT_OK && (len < SNAPSHOT_HEADER_BYTES + AEAD_TAG ||
                            memcmp(file, SNAPSHOT_MAGIC, 8) != 0))
-        rc = vault_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
-                        name);
-    if (rc == VAULT_OK && !keyring_epoch(c->v->keys, load_le32(file + 8)))
+        rc = vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
+                      name);
+    if (rc == VAULT_OK && !vlt_keyring_epoch(c->v->keys, load_le32(file + 8)))
         rc = VAULT_E_PERMISSION;
     free(file);
     return rc;
@@ -972,7 +972,7 @@ static vault_error snapshot_sealed_ok(checker *c, const char *name)
 static vault_error check_snapshots(checker *c)
 {
     name_list names;
-    vault_error rc = backend_list_names(c->v->be, BACKEND_SNAPSHOTS, &names);
+    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_SNAPSHOTS, &names);
     if (rc != VAULT_OK)
         return rc;
     qsort(names.names, names.n, sizeof *names.names, name_cmp);
@@ -990,7 +990,7 @@ static vault_error check_snapshots(checker *c)
         const char *name = names.names[i];
         snapshot_record rec;
         memset(&rec, 0, sizeof rec);
-        rc = c->can_read ? repo_snapshot_load(c->v, name, &rec)
+        rc = c->can_read ? vlt_repo_snapshot_load(c->v, name, &rec)
                          : snapshot_sealed_ok(c, name);
         if (rc == VAULT_E_PERMISSION) {
             c->r->skipped_objects++;
@@ -1002,7 +1002,7 @@ static vault_error check_snapshots(checker *c)
             break;
         if (rc != VAULT_OK) {
             char label[BACKEND_LABEL_MAX];
-            backend_label(BACKEND_SNAPSHOTS, name, label);
+            vlt_backend_label(BACKEND_SNAPSHOTS, name, label);
             affects a = {0};
             rc = affects_add(&a, c->snaps[i], NULL, 0, 1);
             if (rc == VAULT_OK)
@@ -1019,7 +1019,7 @@ static vault_error check_snapshots(checker *c)
                 rc = edge_add(c, n, ROOT_PARENT, (uint32_t)i);
             if (rc == VAULT_OK && inserted)
                 rc = queue_push(c, n);
-            snapshot_clear(&rec);
+            vlt_snapshot_clear(&rec);
         }
     }
     free(names.names);
@@ -1040,7 +1040,7 @@ static vault_error check_references(checker *c)
     if (!found)
         return nomem();
     for (size_t n = 0; n < c->refs.n_slots; n++)
-        if (!index_find(&c->ix, c->refs.slots[n].id))
+        if (!vlt_index_find(&c->ix, c->refs.slots[n].id))
             n_missing++;
     vault_error rc = scan_strays(c, n_missing > 0, found);
     n_missing = 0;
@@ -1048,8 +1048,8 @@ static vault_error check_references(checker *c)
         const uint8_t *id = c->refs.slots[n].id;
         const char *kind = c->nodes[n].type == BLOB_TREE ? "tree" : "data";
         char hex[65];
-        vault_hex_encode(id, CHUNK_ID_BYTES, hex);
-        const index_slot *s = index_find(&c->ix, id);
+        vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+        const index_slot *s = vlt_index_find(&c->ix, id);
         if (!s) {
             n_found += found[n];
             if (n_missing++ < MISSING_LISTED)
@@ -1061,7 +1061,7 @@ static vault_error check_references(checker *c)
             continue;
         }
         pack_entry e;
-        index_slot_entry(&c->ix, s, &e);
+        vlt_index_slot_entry(&c->ix, s, &e);
         if (e.type != c->nodes[n].type) {
             char msg[200];
             snprintf(msg, sizeof msg,
@@ -1108,7 +1108,7 @@ static vault_error read_blobs(checker *c, pack_rec *p, const uint8_t *buf,
 {
     pack_entry *es = NULL;
     size_t n = 0;
-    vault_error rc = pack_read_index(c->v->keys, buf, len, &es, &n);
+    vault_error rc = vlt_pack_read_index(c->v->keys, buf, len, &es, &n);
     if (rc == VAULT_E_PERMISSION)
         return rc; /* sealed in an epoch this member does not hold */
     if (fatal(rc))
@@ -1120,7 +1120,7 @@ static vault_error read_blobs(checker *c, pack_rec *p, const uint8_t *buf,
         return VAULT_OK;
     }
     uint8_t key[SECRET_BYTES];
-    rc = pack_key_from_header(c->v->keys, buf, len, key);
+    rc = vlt_pack_key_from_header(c->v->keys, buf, len, key);
     qsort(es, n, sizeof *es, entry_offset_cmp);
     /* The segments' entries must be the pack's own. */
     for (size_t i = 0; rc == VAULT_OK && i < p->n_entries; i++) {
@@ -1134,11 +1134,11 @@ static vault_error read_blobs(checker *c, pack_rec *p, const uint8_t *buf,
                               "index does not");
         }
     }
-    ZSTD_DCtx *dctx = ZSTD_createDCtx(); /* NULL: blob_open makes them */
+    ZSTD_DCtx *dctx = ZSTD_createDCtx(); /* NULL: vlt_blob_open makes them */
     for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
         uint8_t *plain = NULL;
-        rc = blob_open(c->v->keys, key, &es[i], buf + es[i].offset,
-                       es[i].length, dctx, &plain);
+        rc = vlt_blob_open(c->v->keys, key, &es[i], buf + es[i].offset,
+                           es[i].length, dctx, &plain);
         free(plain);
         if (fatal(rc))
             break;
@@ -1172,7 +1172,7 @@ static vault_error read_pack(checker *c, pack_rec *p)
     }
     c->r->packs_read++;
     char actual[65];
-    object_name(buf, len, actual);
+    vlt_object_name(buf, len, actual);
     int hash_bad = strcmp(actual, p->name) != 0;
     if (hash_bad)
         pack_finding(p, "content does not match its name");
@@ -1292,9 +1292,9 @@ static vault_error report_packs(checker *c)
 
 static void checker_free(checker *c)
 {
-    index_free(&c->ix);
-    index_free(&c->packset);
-    index_free(&c->refs);
+    vlt_index_free(&c->ix);
+    vlt_index_free(&c->packset);
+    vlt_index_free(&c->refs);
     for (size_t i = 0; i < c->n_packs; i++) {
         free(c->packs[i].entries);
         free(c->packs[i].bad);
@@ -1335,7 +1335,7 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
     vault_check_options no_options;
     vault_check_result scratch;
     if (!v)
-        return vault_fail(VAULT_E_INVALID, "check: no vault");
+        return vlt_fail(VAULT_E_INVALID, "check: no vault");
     if (!options) {
         memset(&no_options, 0, sizeof no_options);
         options = &no_options;
@@ -1345,18 +1345,18 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
     memset(result, 0, sizeof *result);
     if (!(options->read_data_percent >= 0 &&
           options->read_data_percent <= 100))
-        return vault_fail(VAULT_E_INVALID,
-                          "check: the share of packs to read must be "
-                          "within 0..100%%");
+        return vlt_fail(VAULT_E_INVALID,
+                        "check: the share of packs to read must be "
+                        "within 0..100%%");
     checker c;
     memset(&c, 0, sizeof c);
     c.v = v;
     c.o = options;
     c.r = result;
-    c.can_read = keyring_can_read(v->keys);
-    index_init(&c.ix);
-    index_init(&c.packset);
-    index_init(&c.refs);
+    c.can_read = vlt_keyring_can_read(v->keys);
+    vlt_index_init(&c.ix);
+    vlt_index_init(&c.packset);
+    vlt_index_init(&c.refs);
     result->seed = options->seed;
     while (!result->seed)
         randombytes_buf(&result->seed, sizeof result->seed);
@@ -1391,8 +1391,8 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
     if (rc != VAULT_OK)
         return rc;
     if (result->problems)
-        return vault_fail(VAULT_E_CORRUPT, "%s: check found %llu problem%s",
-                          v->location, (unsigned long long)result->problems,
-                          result->problems == 1 ? "" : "s");
+        return vlt_fail(VAULT_E_CORRUPT, "%s: check found %llu problem%s",
+                        v->location, (unsigned long long)result->problems,
+                        result->problems == 1 ? "" : "s");
     return VAULT_OK;
 }

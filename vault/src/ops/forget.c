@@ -163,7 +163,7 @@ static vault_error group_key(const vault_snapshot_info *s, unsigned group_by,
         sb_list(&b, s->tags, s->n_tags);
     if (b.failed) {
         free(b.p);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     *out = b.p;
     return VAULT_OK;
@@ -235,37 +235,37 @@ static vault_error check_options(const vault_forget_options *o)
                    o->keep_weekly, o->keep_monthly, o->keep_yearly};
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(rules); i++)
         if (rules[i] < VAULT_KEEP_ALL)
-            return vault_fail(VAULT_E_INVALID,
-                              "forget: a keep count must be at least 0");
+            return vlt_fail(VAULT_E_INVALID,
+                            "forget: a keep count must be at least 0");
     if (o->n_keep_tags && !o->keep_tags)
-        return vault_fail(VAULT_E_INVALID, "forget: missing keep tags");
+        return vlt_fail(VAULT_E_INVALID, "forget: missing keep tags");
     if (o->n_snapshots && !o->snapshots)
-        return vault_fail(VAULT_E_INVALID, "forget: missing snapshots");
+        return vlt_fail(VAULT_E_INVALID, "forget: missing snapshots");
     if (o->n_snapshots && !policy_empty(o))
-        return vault_fail(VAULT_E_INVALID,
-                          "forget: name snapshots or give a policy, not "
-                          "both");
+        return vlt_fail(VAULT_E_INVALID,
+                        "forget: name snapshots or give a policy, not "
+                        "both");
     if (!o->n_snapshots && policy_empty(o))
-        return vault_fail(VAULT_E_INVALID,
-                          "forget: no policy and no snapshots named: "
-                          "nothing would be kept, so nothing is removed");
+        return vlt_fail(VAULT_E_INVALID,
+                        "forget: no policy and no snapshots named: "
+                        "nothing would be kept, so nothing is removed");
     if ((o->group_by & VAULT_GROUP_NONE) && (o->group_by & ~VAULT_GROUP_NONE))
-        return vault_fail(VAULT_E_INVALID,
-                          "forget: grouping by nothing and by something");
+        return vlt_fail(VAULT_E_INVALID,
+                        "forget: grouping by nothing and by something");
     if (o->group_by & ~(VAULT_GROUP_HOST | VAULT_GROUP_PATHS |
                         VAULT_GROUP_TAGS | VAULT_GROUP_NONE))
-        return vault_fail(VAULT_E_INVALID, "forget: unknown grouping");
+        return vlt_fail(VAULT_E_INVALID, "forget: unknown grouping");
     return VAULT_OK;
 }
 
 static vault_error need_owner(const vault_t *v)
 {
     if (v->keys->role != ROLE_OWNER)
-        return vault_fail(VAULT_E_PERMISSION,
-                          "%s: only an owner can forget snapshots (this "
-                          "member is a %s)",
-                          v->location,
-                          vault_role_name((vault_role)v->keys->role));
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: only an owner can forget snapshots (this "
+                        "member is a %s)",
+                        v->location,
+                        vault_role_name((vault_role)v->keys->role));
     return VAULT_OK;
 }
 
@@ -321,16 +321,16 @@ static vault_error judge_policy(const vault_forget_options *o, judged *j,
         /* restic's safety net: a tag-only policy that matches nothing in
          * a group would forget the whole group. */
         if (kept == 0)
-            return vault_fail(VAULT_E_INVALID,
-                              "forget: the policy would remove all %zu "
-                              "snapshot%s of host %s, paths %s%s (none has "
-                              "the tags to keep); nothing removed",
-                              to - from, to - from == 1 ? "" : "s",
-                              j[from].e.snapshot->hostname,
-                              j[from].e.snapshot->n_paths
-                                  ? j[from].e.snapshot->paths[0]
-                                  : "(none)",
-                              j[from].e.snapshot->n_paths > 1 ? ", ..." : "");
+            return vlt_fail(VAULT_E_INVALID,
+                            "forget: the policy would remove all %zu "
+                            "snapshot%s of host %s, paths %s%s (none has "
+                            "the tags to keep); nothing removed",
+                            to - from, to - from == 1 ? "" : "s",
+                            j[from].e.snapshot->hostname,
+                            j[from].e.snapshot->n_paths
+                                ? j[from].e.snapshot->paths[0]
+                                : "(none)",
+                            j[from].e.snapshot->n_paths > 1 ? ", ..." : "");
         groups++;
         from = to;
     }
@@ -354,10 +354,10 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
                          vault_forget_result *r)
 {
     if (!r)
-        return vault_fail(VAULT_E_INVALID, "forget: missing result");
+        return vlt_fail(VAULT_E_INVALID, "forget: missing result");
     memset(r, 0, sizeof *r);
     if (!v || !o)
-        return vault_fail(VAULT_E_INVALID, "forget: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "forget: missing argument");
     vault_error rc = need_owner(v);
     if (rc == VAULT_OK)
         rc = check_options(o);
@@ -370,7 +370,7 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
     r->entries = calloc(n ? n : 1, sizeof *r->entries);
     if (!j || !r->entries) {
         free(j);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         j[i].e.snapshot = &r->list_[i];
@@ -406,8 +406,8 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
         if (rc == VAULT_E_NOT_FOUND)
             rc = VAULT_OK; /* forgotten meanwhile by someone else */
         if (rc != VAULT_OK)
-            rc = vault_fail_context(rc, "forget: snapshots/%s",
-                                    r->entries[i].snapshot->id);
+            rc = vlt_fail_context(rc, "forget: snapshots/%s",
+                                  r->entries[i].snapshot->id);
     }
     return rc;
 }

@@ -22,15 +22,15 @@
 static vault_error member_recipient(const char *member, age_recipient *out)
 {
     memset(out, 0, sizeof *out);
-    if (age_parse_recipient(member, strlen(member), out) != VAULT_OK)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not a recipient (age1... or ssh-ed25519 ...)",
-                          member);
+    if (vlt_age_parse_recipient(member, strlen(member), out) != VAULT_OK)
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: not a recipient (age1... or ssh-ed25519 ...)",
+                        member);
     return VAULT_OK;
 }
 
-vault_error envelope_save(backend *be, const keyring *k, member_role role,
-                          const char *member, char name_out[65])
+vault_error vlt_envelope_save(backend *be, const keyring *k, member_role role,
+                              const char *member, char name_out[65])
 {
     age_recipient to[2];
     vault_error rc = member_recipient(member, &to[0]);
@@ -38,23 +38,23 @@ vault_error envelope_save(backend *be, const keyring *k, member_role role,
         return rc;
     memset(&to[1], 0, sizeof to[1]);
     to[1].kind = AGE_KIND_X25519;
-    memcpy(to[1].public_key, keyring_current(k)->read_pk, X25519_BYTES);
+    memcpy(to[1].public_key, vlt_keyring_current(k)->read_pk, X25519_BYTES);
     char *payload;
     size_t payload_len;
-    rc = envelope_payload_encode(k, role, member, vault_now(), &payload,
-                                 &payload_len);
+    rc = vlt_envelope_payload_encode(k, role, member, vlt_now(), &payload,
+                                     &payload_len);
     if (rc != VAULT_OK)
         return rc;
     uint8_t *file;
     size_t file_len;
-    rc = age_encrypt(to, 2, (const uint8_t *)payload, payload_len, &file,
-                     &file_len);
+    rc = vlt_age_encrypt(to, 2, (const uint8_t *)payload, payload_len, &file,
+                         &file_len);
     sodium_memzero(payload, payload_len);
     free(payload);
     if (rc != VAULT_OK)
         return rc;
     char name[65];
-    object_name(file, file_len, name);
+    vlt_object_name(file, file_len, name);
     rc = backend_save(be, BACKEND_KEYS, name, file, file_len);
     free(file);
     if (rc == VAULT_OK && name_out)
@@ -73,7 +73,7 @@ typedef struct envelope_info {
 static void envelopes_free(envelope_info *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        keyring_free(e[i].keys);
+        vlt_keyring_free(e[i].keys);
         free(e[i].member);
     }
     free(e);
@@ -82,10 +82,10 @@ static void envelopes_free(envelope_info *e, size_t n)
 static vault_error need_owner(const vault_t *v, const char *what)
 {
     if (v->keys->role != ROLE_OWNER)
-        return vault_fail(VAULT_E_PERMISSION,
-                          "%s: only an owner can %s (this member is a %s)",
-                          v->location, what,
-                          vault_role_name((vault_role)v->keys->role));
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: only an owner can %s (this member is a %s)",
+                        v->location, what,
+                        vault_role_name((vault_role)v->keys->role));
     return VAULT_OK;
 }
 
@@ -95,11 +95,11 @@ static vault_error read_envelopes(vault_t *v, envelope_info **out,
 {
     *out = NULL;
     *n_out = 0;
-    if (!keyring_can_read(v->keys))
-        return vault_fail(VAULT_E_PERMISSION,
-                          "%s: a writer cannot list members", v->location);
+    if (!vlt_keyring_can_read(v->keys))
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: a writer cannot list members", v->location);
     name_list names;
-    vault_error rc = backend_list_names(v->be, BACKEND_KEYS, &names);
+    vault_error rc = vlt_backend_list_names(v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     age_identity *ids = sodium_allocarray(v->keys->n_epochs, sizeof *ids);
@@ -109,7 +109,7 @@ static vault_error read_envelopes(vault_t *v, envelope_info **out,
             sodium_free(ids);
         free(list);
         free(names.names);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (uint32_t e = 0; e < v->keys->n_epochs; e++) {
         memset(&ids[e], 0, sizeof ids[e]);
@@ -123,19 +123,19 @@ static vault_error read_envelopes(vault_t *v, envelope_info **out,
         rc = backend_load(v->be, BACKEND_KEYS, names.names[i], 0, 0,
                           ENVELOPE_MAX_BYTES, &file, &len);
         if (rc == VAULT_OK)
-            rc = object_check_name(BACKEND_KEYS, names.names[i], file, len);
+            rc = vlt_object_check_name(BACKEND_KEYS, names.names[i], file, len);
         if (rc == VAULT_OK)
-            rc = age_decrypt(ids, v->keys->n_epochs, file, len, &plain,
-                             &plain_len);
+            rc = vlt_age_decrypt(ids, v->keys->n_epochs, file, len, &plain,
+                                 &plain_len);
         free(file);
         if (rc == VAULT_OK)
-            rc = envelope_payload_decode(plain, plain_len, &list[n].keys,
-                                         &list[n].member, &list[n].created);
-        age_free_plaintext(plain, plain_len);
+            rc = vlt_envelope_payload_decode(plain, plain_len, &list[n].keys,
+                                             &list[n].member, &list[n].created);
+        vlt_age_free_plaintext(plain, plain_len);
         if (rc == VAULT_OK &&
             sodium_memcmp(list[n].keys->vault_id, v->keys->vault_id,
                           VAULT_ID_BYTES) != 0) {
-            keyring_free(list[n].keys);
+            vlt_keyring_free(list[n].keys);
             free(list[n].member);
             list[n].keys = NULL;
             list[n].member = NULL;
@@ -173,7 +173,7 @@ vault_error vault_members(vault_t *v, vault_member_info **out, size_t *n_out)
     vault_member_info *list = calloc(n ? n : 1, sizeof *list);
     if (!list) {
         envelopes_free(env, n);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         list[i].member = env[i].member;
@@ -216,7 +216,7 @@ vault_error vault_share(vault_t *v, const char *recipient, vault_role role)
         return rc;
     member_role r = role_from_public(role);
     if (!r)
-        return vault_fail(VAULT_E_INVALID, "unknown role");
+        return vlt_fail(VAULT_E_INVALID, "unknown role");
     age_recipient parsed;
     rc = member_recipient(recipient, &parsed);
     if (rc != VAULT_OK)
@@ -228,12 +228,12 @@ vault_error vault_share(vault_t *v, const char *recipient, vault_role role)
         return rc;
     for (size_t i = 0; i < n && rc == VAULT_OK; i++)
         if (strcmp(env[i].member, recipient) == 0)
-            rc = vault_fail(VAULT_E_EXISTS, "%s is a member already (%s)",
-                            recipient,
-                            vault_role_name((vault_role)env[i].keys->role));
+            rc = vlt_fail(VAULT_E_EXISTS, "%s is a member already (%s)",
+                          recipient,
+                          vault_role_name((vault_role)env[i].keys->role));
     envelopes_free(env, n);
     if (rc == VAULT_OK)
-        rc = envelope_save(v->be, v->keys, r, recipient, NULL);
+        rc = vlt_envelope_save(v->be, v->keys, r, recipient, NULL);
     return rc;
 }
 
@@ -251,7 +251,7 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
     uint8_t *removed = calloc(n ? n : 1, 1);
     if (!removed) {
         envelopes_free(env, n);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t r = 0; r < n_recipients && rc == VAULT_OK; r++) {
         int found = 0;
@@ -259,23 +259,23 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
             if (strcmp(env[i].member, recipients[r]) == 0)
                 removed[i] = 1, found = 1;
         if (!found)
-            rc = vault_fail(VAULT_E_NOT_FOUND, "%s: not a member",
-                            recipients[r]);
+            rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a member",
+                          recipients[r]);
     }
     int owners_left = 0;
     for (size_t i = 0; i < n; i++)
         if (!removed[i] && env[i].keys->role == ROLE_OWNER)
             owners_left = 1;
     if (rc == VAULT_OK && !owners_left)
-        rc = vault_fail(VAULT_E_INVALID,
-                        "refusing to remove the last owner");
+        rc = vlt_fail(VAULT_E_INVALID,
+                      "refusing to remove the last owner");
 
     /* The new epoch goes to the remaining members first; only then are
      * old envelopes deleted, so a crash leaves every remaining member
      * able to open the vault (they pick the envelope with most epochs). */
     keyring *next = NULL;
     if (rc == VAULT_OK)
-        rc = keyring_new_epoch(v->keys, &next);
+        rc = vlt_keyring_new_epoch(v->keys, &next);
     for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
         if (removed[i])
             continue;
@@ -284,8 +284,8 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
             if (!removed[j] && strcmp(env[j].member, env[i].member) == 0)
                 seen = 1;
         if (!seen)
-            rc = envelope_save(v->be, next, env[i].keys->role, env[i].member,
-                               NULL);
+            rc = vlt_envelope_save(v->be, next, env[i].keys->role, env[i].member,
+                                   NULL);
     }
     for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
         rc = backend_remove(v->be, BACKEND_KEYS, env[i].name);
@@ -294,11 +294,11 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
     }
     if (rc == VAULT_OK) {
         next->role = v->keys->role;
-        keyring_free(v->keys);
+        vlt_keyring_free(v->keys);
         v->keys = next;
         next = NULL;
     }
-    keyring_free(next);
+    vlt_keyring_free(next);
     free(removed);
     envelopes_free(env, n);
     return rc;
@@ -324,7 +324,7 @@ static vault_error rk_finish(rekeyer *k)
         return VAULT_OK;
     k->open = 0;
     uint8_t id[32];
-    vault_error rc = pack_writer_finish(&k->pw, k->v->be, id);
+    vault_error rc = vlt_pack_writer_finish(&k->pw, k->v->be, id);
     if (rc != VAULT_OK)
         return rc;
     uint8_t *ids = realloc(k->pack_ids, (k->n_packs + 1) * 32);
@@ -338,7 +338,7 @@ static vault_error rk_finish(rekeyer *k)
     if (e)
         k->entries = e;
     if (!ids || !st || !e)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     memcpy(k->pack_ids + 32 * k->n_packs, id, 32);
     k->starts[0] = 0;
     memcpy(k->entries + k->n_entries, k->pw.entries,
@@ -353,11 +353,11 @@ static vault_error rk_add(rekeyer *k, const pack_entry *e,
                           const uint8_t *raw)
 {
     int inserted;
-    vault_error rc = index_add(&k->seen, e->id, NULL, NULL, &inserted);
+    vault_error rc = vlt_index_add(&k->seen, e->id, NULL, NULL, &inserted);
     if (rc != VAULT_OK || !inserted)
         return rc;
     if (!k->open) {
-        rc = pack_writer_begin(&k->pw, k->v->keys);
+        rc = vlt_pack_writer_begin(&k->pw, k->v->keys);
         if (rc != VAULT_OK)
             return rc;
         k->open = 1;
@@ -371,7 +371,7 @@ static vault_error rk_add(rekeyer *k, const pack_entry *e,
         size_t bound = ZSTD_compressBound(e->raw_len);
         z = malloc(bound);
         if (!z)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         size_t zn = ZSTD_compress(z, bound, raw, e->raw_len, 3);
         if (!ZSTD_isError(zn) && zn < e->raw_len) {
             stored = z;
@@ -379,8 +379,8 @@ static vault_error rk_add(rekeyer *k, const pack_entry *e,
             flags = BLOB_FLAG_ZSTD;
         }
     }
-    rc = pack_writer_add(&k->pw, (blob_type)e->type, e->id, flags, stored,
-                         stored_len, e->raw_len);
+    rc = vlt_pack_writer_add(&k->pw, (blob_type)e->type, e->id, flags, stored,
+                             stored_len, e->raw_len);
     free(z);
     k->r->blobs_rewritten++;
     if (rc == VAULT_OK && k->pw.len >= PACK_TARGET_BYTES)
@@ -411,18 +411,18 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
                                   PACK_MAX_BYTES, &pack, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = object_check_name(BACKEND_DATA, name, pack, len);
+    rc = vlt_object_check_name(BACKEND_DATA, name, pack, len);
     pack_entry *entries = NULL;
     size_t n = 0;
     uint8_t key[SECRET_BYTES];
     if (rc == VAULT_OK)
-        rc = pack_read_index(v->keys, pack, len, &entries, &n);
+        rc = vlt_pack_read_index(v->keys, pack, len, &entries, &n);
     if (rc == VAULT_OK)
-        rc = pack_key_from_header(v->keys, pack, len, key);
+        rc = vlt_pack_key_from_header(v->keys, pack, len, key);
     for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
         uint8_t *raw;
-        rc = blob_open(v->keys, key, &entries[i], pack + entries[i].offset,
-                       entries[i].length, NULL, &raw);
+        rc = vlt_blob_open(v->keys, key, &entries[i], pack + entries[i].offset,
+                           entries[i].length, NULL, &raw);
         if (rc == VAULT_OK) {
             rc = rk_add(k, &entries[i], raw);
             free(raw);
@@ -432,7 +432,7 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
     free(entries);
     free(pack);
     if (rc != VAULT_OK)
-        return vault_fail_context(rc, "data/%.2s/%s", name, name);
+        return vlt_fail_context(rc, "data/%.2s/%s", name, name);
     return VAULT_OK;
 }
 
@@ -441,7 +441,7 @@ static vault_error old_objects(vault_t *v, backend_kind kind,
                                name_list *old)
 {
     name_list all;
-    vault_error rc = backend_list_names(v->be, kind, &all);
+    vault_error rc = vlt_backend_list_names(v->be, kind, &all);
     if (rc != VAULT_OK)
         return rc;
     memset(old, 0, sizeof *old);
@@ -450,8 +450,8 @@ static vault_error old_objects(vault_t *v, backend_kind kind,
         uint32_t epoch;
         rc = object_epoch(v, kind, all.names[i], &epoch);
         if (rc == VAULT_OK && epoch < current &&
-            name_list_add(old, all.names[i]) != 0)
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            vlt_name_list_add(old, all.names[i]) != 0)
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     free(all.names);
     return rc;
@@ -476,7 +476,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc != VAULT_OK)
         return rc;
     rekeyer k = {.v = v, .r = r};
-    index_init(&k.seen);
+    vlt_index_init(&k.seen);
     name_list packs = {0}, segments = {0}, snaps = {0};
     rc = old_objects(v, BACKEND_DATA, &packs);
     if (rc == VAULT_OK)
@@ -490,15 +490,15 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc == VAULT_OK)
         rc = rk_finish(&k);
     if (rc == VAULT_OK && k.n_packs)
-        rc = index_segment_save(v->be, v->keys, k.pack_ids, k.n_packs,
-                                k.starts, k.entries);
+        rc = vlt_index_segment_save(v->be, v->keys, k.pack_ids, k.n_packs,
+                                    k.starts, k.entries);
     for (size_t i = 0; i < snaps.n && rc == VAULT_OK; i++) {
         snapshot_record rec;
         char id[65];
-        rc = repo_snapshot_load(v, snaps.names[i], &rec);
+        rc = vlt_repo_snapshot_load(v, snaps.names[i], &rec);
         if (rc == VAULT_OK) {
-            rc = repo_snapshot_save(v, &rec, id);
-            snapshot_clear(&rec);
+            rc = vlt_repo_snapshot_save(v, &rec, id);
+            vlt_snapshot_clear(&rec);
         }
         if (rc == VAULT_OK)
             r->snapshots_rewritten++;
@@ -510,8 +510,8 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         rc = remove_all(v, BACKEND_INDEX, &segments, r);
     if (rc == VAULT_OK)
         rc = remove_all(v, BACKEND_DATA, &packs, r);
-    pack_writer_free(&k.pw);
-    index_free(&k.seen);
+    vlt_pack_writer_free(&k.pw);
+    vlt_index_free(&k.seen);
     free(k.pack_ids);
     free(k.starts);
     free(k.entries);
@@ -519,6 +519,6 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     free(segments.names);
     free(snaps.names);
     /* The index this handle loaded names packs that are gone. */
-    repo_forget_index(v);
+    vlt_repo_forget_index(v);
     return rc;
 }

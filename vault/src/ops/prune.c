@@ -109,7 +109,7 @@ static vault_error idmap_put(idmap *m, const uint8_t id[32], uint32_t val,
         size_t size = m->size ? m->size * 2 : 1024;
         idslot *slots = calloc(size, sizeof *slots);
         if (!slots)
-            return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         for (size_t i = 0; i < m->size; i++) {
             if (!m->slots[i].used)
                 continue;
@@ -193,7 +193,7 @@ static void state_clear(pstate *s)
     free(s->segs);
     idmap_free(&s->pack_map);
     idmap_free(&s->refs);
-    locks_free(s->locks, s->n_locks);
+    vlt_locks_free(s->locks, s->n_locks);
     vault_t *v = s->v;
     int64_t now = s->now;
     memset(s, 0, sizeof *s);
@@ -214,19 +214,19 @@ static vault_error pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
         return VAULT_OK;
     }
     if (s->n_packs >= NONE - 1)
-        return vault_fail(VAULT_E_NOMEM, "prune: too many packs");
+        return vlt_fail(VAULT_E_NOMEM, "prune: too many packs");
     if (s->n_packs == s->cap_packs) {
         size_t cap = s->cap_packs ? s->cap_packs * 2 : 256;
         ppack *p = realloc(s->packs, cap * sizeof *p);
         if (!p)
-            return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         s->packs = p;
         s->cap_packs = cap;
     }
     ppack *p = &s->packs[s->n_packs];
     memset(p, 0, sizeof *p);
     memcpy(p->id, id, 32);
-    vault_hex_encode(id, 32, p->name);
+    vlt_hex_encode(id, 32, p->name);
     p->first_seg = NONE;
     *out = (uint32_t)s->n_packs++;
     return VAULT_OK;
@@ -247,10 +247,10 @@ static size_t live_markers(const pstate *s)
 
 static vault_error load_locks(pstate *s)
 {
-    locks_free(s->locks, s->n_locks);
+    vlt_locks_free(s->locks, s->n_locks);
     s->locks = NULL;
     s->n_locks = 0;
-    return locks_load(s->v, &s->locks, &s->n_locks, &s->unreadable);
+    return vlt_locks_load(s->v, &s->locks, &s->n_locks, &s->unreadable);
 }
 
 /* Why a mark may not be swept yet (0: it may). */
@@ -281,7 +281,7 @@ static int list_pack(void *ctx, const char *name, uint64_t size)
     list_ctx *c = ctx;
     uint8_t id[32];
     uint32_t n;
-    if (vault_hex_decode(name, 64, id, 32) != VAULT_OK)
+    if (vlt_hex_decode(name, 64, id, 32) != VAULT_OK)
         return 0; /* the backend lists valid names only */
     c->rc = pack_get(c->s, id, &n);
     if (c->rc != VAULT_OK)
@@ -325,7 +325,7 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
             size_t cap = g->cap_packs ? g->cap_packs * 2 : 16;
             uint32_t *np = realloc(g->packs, cap * sizeof *np);
             if (!np)
-                return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
             g->packs = np;
             g->cap_packs = cap;
         }
@@ -338,13 +338,13 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
         return VAULT_OK; /* listed again: the first listing counts */
     if (p->n_entries == p->cap_entries) {
         if (p->cap_entries >= NONE / 2)
-            return vault_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
-                                               "entries",
-                              p->name);
+            return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
+                                             "entries",
+                            p->name);
         uint32_t cap = p->cap_entries ? p->cap_entries * 2 : 16;
         pack_entry *ne = realloc(p->entries, cap * sizeof *ne);
         if (!ne)
-            return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         p->entries = ne;
         p->cap_entries = cap;
     }
@@ -360,30 +360,30 @@ static int name_cmp(const void *a, const void *b)
 static vault_error load_segments(pstate *s)
 {
     name_list names;
-    vault_error rc = backend_list_names(s->v->be, BACKEND_INDEX, &names);
+    vault_error rc = vlt_backend_list_names(s->v->be, BACKEND_INDEX, &names);
     if (rc != VAULT_OK)
         return rc;
     qsort(names.names, names.n, sizeof *names.names, name_cmp);
     s->segs = calloc(names.n ? names.n : 1, sizeof *s->segs);
     if (!s->segs) {
         free(names.names);
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     }
     for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
         memcpy(s->segs[i].name, names.names[i], 65);
         s->n_segs = i + 1;
         seg_ctx c = {s, (uint32_t)i, NONE};
         int skipped = 0;
-        rc = index_segment_read(s->v->be, s->v->keys, names.names[i],
-                                seg_entry, &c, &skipped);
+        rc = vlt_index_segment_read(s->v->be, s->v->keys, names.names[i],
+                                    seg_entry, &c, &skipped);
         if (rc == VAULT_OK && skipped)
-            rc = vault_fail(VAULT_E_PERMISSION,
-                            "index/%s: sealed in a key epoch this member "
-                            "does not have; prune must read every index "
-                            "segment",
-                            names.names[i]);
+            rc = vlt_fail(VAULT_E_PERMISSION,
+                          "index/%s: sealed in a key epoch this member "
+                          "does not have; prune must read every index "
+                          "segment",
+                          names.names[i]);
         if (rc != VAULT_OK && rc != VAULT_E_NOMEM)
-            rc = vault_fail_context(rc, "prune (run `vault check`)");
+            rc = vlt_fail_context(rc, "prune (run `vault check`)");
     }
     free(names.names);
     return rc;
@@ -414,27 +414,27 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
     vault_error rc = VAULT_OK;
     for (size_t i = 0; i < n_snaps && rc == VAULT_OK; i++) {
         snapshot_record rec;
-        rc = repo_snapshot_load(v, snaps[i], &rec);
+        rc = vlt_repo_snapshot_load(v, snaps[i], &rec);
         if (rc == VAULT_E_NOT_FOUND) {
             rc = VAULT_OK; /* forgotten meanwhile */
             continue;
         }
         if (rc == VAULT_E_PERMISSION)
-            rc = vault_fail_context(rc, "prune must read every snapshot");
+            rc = vlt_fail_context(rc, "prune must read every snapshot");
         if (rc != VAULT_OK)
             break;
         s->n_snapshots++;
         idslot *slot;
         int inserted;
         rc = idmap_put(&s->refs, rec.tree, NONE, &slot, &inserted);
-        snapshot_clear(&rec);
+        vlt_snapshot_clear(&rec);
         if (rc != VAULT_OK || !inserted)
             continue;
         if (depth == cap) {
             cap = cap ? cap * 2 : 64;
             uint8_t(*ns)[32] = realloc(stack, cap * sizeof *ns);
             if (!ns) {
-                rc = vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+                rc = vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
                 break;
             }
             stack = ns;
@@ -446,17 +446,17 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
             uint8_t *data;
             size_t len;
             tree t = {0};
-            rc = repo_load_blob(v, id, BLOB_TREE, &data, &len);
+            rc = vlt_repo_load_blob(v, id, BLOB_TREE, &data, &len);
             if (rc == VAULT_OK) {
-                rc = tree_decode(data, len, &t);
+                rc = vlt_tree_decode(data, len, &t);
                 free(data);
             }
             if (rc != VAULT_OK) {
                 char hex[65];
-                vault_hex_encode(id, 32, hex);
-                rc = vault_fail_context(rc, "prune: tree %.16s of snapshot "
-                                            "%.16s (run `vault check`)",
-                                        hex, snaps[i]);
+                vlt_hex_encode(id, 32, hex);
+                rc = vlt_fail_context(rc, "prune: tree %.16s of snapshot "
+                                          "%.16s (run `vault check`)",
+                                      hex, snaps[i]);
                 break;
             }
             for (uint32_t k = 0; k < t.n_nodes && rc == VAULT_OK; k++) {
@@ -475,15 +475,15 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
                     cap = cap ? cap * 2 : 64;
                     uint8_t(*ns)[32] = realloc(stack, cap * sizeof *ns);
                     if (!ns) {
-                        rc = vault_fail(VAULT_E_NOMEM,
-                                        "prune: out of memory");
+                        rc = vlt_fail(VAULT_E_NOMEM,
+                                      "prune: out of memory");
                         break;
                     }
                     stack = ns;
                 }
                 memcpy(stack[depth++], node->subtree, 32);
             }
-            tree_clear(&t);
+            vlt_tree_clear(&t);
         }
     }
     free(stack);
@@ -514,15 +514,15 @@ static vault_error choose_copies(pstate *s)
             continue;
         r->flag = 0;
         if (r->val == NONE && missing++ == 0)
-            vault_hex_encode(r->id, 32, first);
+            vlt_hex_encode(r->id, 32, first);
     }
     if (missing)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "prune: %zu blob%s that snapshots reference %s in "
-                          "no pack (first: %.16s); nothing was deleted - run "
-                          "`vault check`",
-                          missing, missing == 1 ? "" : "s",
-                          missing == 1 ? "is" : "are", first);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "prune: %zu blob%s that snapshots reference %s in "
+                        "no pack (first: %.16s); nothing was deleted - run "
+                        "`vault check`",
+                        missing, missing == 1 ? "" : "s",
+                        missing == 1 ? "is" : "are", first);
     for (uint32_t n = 0; n < s->n_packs; n++) {
         ppack *p = &s->packs[n];
         for (uint32_t i = 0; i < p->n_entries; i++) {
@@ -543,13 +543,13 @@ static vault_error choose_copies(pstate *s)
 static vault_error state_load(pstate *s)
 {
     state_clear(s);
-    s->now = vault_now();
+    s->now = vlt_now();
     vault_error rc = load_locks(s);
     /* Snapshots listed first: every pack and segment they need was saved
      * before them, so the listings below include those. */
     name_list snaps = {0};
     if (rc == VAULT_OK)
-        rc = backend_list_names(s->v->be, BACKEND_SNAPSHOTS, &snaps);
+        rc = vlt_backend_list_names(s->v->be, BACKEND_SNAPSHOTS, &snaps);
     if (rc == VAULT_OK)
         rc = load_packs(s);
     if (rc == VAULT_OK)
@@ -557,8 +557,8 @@ static vault_error state_load(pstate *s)
     if (rc == VAULT_OK)
         apply_marks(s, &rc);
     if (rc == VAULT_OK) {
-        repo_forget_index(s->v);
-        rc = repo_load_index(s->v);
+        vlt_repo_forget_index(s->v);
+        rc = vlt_repo_load_index(s->v);
     }
     if (rc == VAULT_OK)
         rc = load_refs(s, snaps.names, snaps.n);
@@ -592,7 +592,7 @@ static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
             if (st)
                 b->starts = st;
             if (!ids || !st)
-                return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
             b->cap_packs = cap;
         }
         b->starts[b->n_packs] = b->n_entries;
@@ -602,7 +602,7 @@ static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
         size_t cap = b->cap_entries ? b->cap_entries * 2 : 256;
         pack_entry *ne = realloc(b->entries, cap * sizeof *ne);
         if (!ne)
-            return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         b->entries = ne;
         b->cap_entries = cap;
     }
@@ -616,8 +616,8 @@ static vault_error segbuild_save(segbuild *b, vault_t *v)
 {
     if (b->n_packs == 0)
         return VAULT_OK;
-    vault_error rc = index_segment_save(v->be, v->keys, b->pack_ids,
-                                        b->n_packs, b->starts, b->entries);
+    vault_error rc = vlt_index_segment_save(v->be, v->keys, b->pack_ids,
+                                            b->n_packs, b->starts, b->entries);
     b->n_packs = 0;
     b->n_entries = 0;
     return rc;
@@ -645,7 +645,7 @@ static vault_error copier_finish_pack(copier *c)
         return VAULT_OK;
     c->open = 0;
     uint8_t id[32];
-    vault_error rc = pack_writer_finish(&c->pw, c->v->be, id);
+    vault_error rc = vlt_pack_writer_finish(&c->pw, c->v->be, id);
     for (size_t i = 0; i < c->pw.n_entries && rc == VAULT_OK; i++)
         rc = segbuild_add(&c->seg, id, &c->pw.entries[i]);
     if (rc == VAULT_OK) {
@@ -669,7 +669,7 @@ static vault_error copier_flush(copier *c)
 
 static void copier_free(copier *c)
 {
-    pack_writer_free(&c->pw);
+    vlt_pack_writer_free(&c->pw);
     segbuild_free(&c->seg);
 }
 
@@ -686,7 +686,7 @@ static vault_error copier_add(copier *c, const ppack *from,
                                   e->length, e->length, &blob, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = blob_open(v->keys, key, e, blob, len, NULL, &raw);
+    rc = vlt_blob_open(v->keys, key, e, blob, len, NULL, &raw);
     free(blob);
     if (rc != VAULT_OK)
         return rc;
@@ -700,7 +700,7 @@ static vault_error copier_add(copier *c, const ppack *from,
         z = malloc(bound);
         if (!z) {
             free(raw);
-            return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         }
         size_t zn = ZSTD_compress(z, bound, raw, e->raw_len, COPY_LEVEL);
         if (!ZSTD_isError(zn) && zn < e->raw_len) {
@@ -710,12 +710,12 @@ static vault_error copier_add(copier *c, const ppack *from,
         }
     }
     if (!c->open) {
-        rc = pack_writer_begin(&c->pw, v->keys);
+        rc = vlt_pack_writer_begin(&c->pw, v->keys);
         c->open = rc == VAULT_OK;
     }
     if (rc == VAULT_OK)
-        rc = pack_writer_add(&c->pw, (blob_type)e->type, e->id, flags,
-                             stored, stored_len, e->raw_len);
+        rc = vlt_pack_writer_add(&c->pw, (blob_type)e->type, e->id, flags,
+                                 stored, stored_len, e->raw_len);
     sodium_memzero(raw, e->raw_len);
     free(raw);
     free(z);
@@ -751,7 +751,7 @@ static vault_error copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
                               PACK_HEADER_BYTES, PACK_HEADER_BYTES, &header,
                               &len);
             if (rc == VAULT_OK) {
-                rc = pack_key_from_header(s->v->keys, header, len, key);
+                rc = vlt_pack_key_from_header(s->v->keys, header, len, key);
                 free(header);
             }
             have_key = rc == VAULT_OK;
@@ -761,8 +761,8 @@ static vault_error copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
     }
     sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK && rc != VAULT_E_NOMEM)
-        rc = vault_fail_context(rc, "prune: copying from data/%.2s/%s",
-                                p->name, p->name);
+        rc = vlt_fail_context(rc, "prune: copying from data/%.2s/%s",
+                              p->name, p->name);
     return rc;
 }
 
@@ -789,17 +789,17 @@ static vault_error rewrite_segment(pstate *s, const pseg *g,
 {
     filter_ctx f = {s, {0}};
     int skipped = 0;
-    vault_error rc = index_segment_read(s->v->be, s->v->keys, g->name,
-                                        filter_entry, &f, &skipped);
+    vault_error rc = vlt_index_segment_read(s->v->be, s->v->keys, g->name,
+                                            filter_entry, &f, &skipped);
     if (rc == VAULT_E_NOT_FOUND) {
         /* replaced meanwhile by another prune */
         segbuild_free(&f.out);
         return VAULT_OK;
     }
     if (rc == VAULT_OK && skipped)
-        rc = vault_fail(VAULT_E_PERMISSION, "index/%s: sealed in a key "
-                                            "epoch this member lacks",
-                        g->name);
+        rc = vlt_fail(VAULT_E_PERMISSION, "index/%s: sealed in a key "
+                                          "epoch this member lacks",
+                      g->name);
     if (rc == VAULT_OK && f.out.n_packs) {
         rc = segbuild_save(&f.out, s->v);
         if (rc == VAULT_OK)
@@ -887,7 +887,7 @@ static vault_error sweep(pstate *s, const char (*marks)[65], size_t n_marks,
     /* (d) The marks. */
     for (size_t m = 0; m < n_marks && rc == VAULT_OK; m++) {
         if (!dry_run)
-            rc = lock_remove(s->v, marks[m]);
+            rc = vlt_lock_remove(s->v, marks[m]);
         if (rc == VAULT_OK)
             r->marks_swept++;
     }
@@ -918,7 +918,7 @@ static vault_error plan_mark(pstate *s, int max_unused, size_t *n_condemn,
     uint64_t used = 0, unused = 0;
     candidate *cand = calloc(s->n_packs ? s->n_packs : 1, sizeof *cand);
     if (!cand)
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     size_t n_cand = 0;
     *n_condemn = 0;
     r->snapshots = s->n_snapshots;
@@ -1000,19 +1000,19 @@ static vault_error write_mark(pstate *s, size_t n_condemn, int dry_run,
         return VAULT_OK;
     }
     lock_record mark_rec = {.kind = LOCK_PRUNE_MARK,
-                            .time = vault_now(),
+                            .time = vlt_now(),
                             .pid = (uint32_t)getpid()};
     if (gethostname(mark_rec.host, sizeof mark_rec.host - 1) != 0)
         mark_rec.host[0] = '\0';
     mark_rec.packs = malloc(n_condemn * 32);
     if (!mark_rec.packs)
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     for (uint32_t n = 0; n < s->n_packs; n++)
         if (s->packs[n].verdict != VERDICT_KEEP)
             memcpy(mark_rec.packs + 32 * (size_t)mark_rec.n_packs++,
                    s->packs[n].id, 32);
     assert(mark_rec.n_packs == n_condemn);
-    rc = lock_write(s->v, &mark_rec);
+    rc = vlt_lock_write(s->v, &mark_rec);
     free(mark_rec.packs);
     if (rc == VAULT_OK) {
         memcpy(mark, mark_rec.name, 65);
@@ -1029,7 +1029,7 @@ static vault_error add_pending(vault_prune_result *r,
     vault_prune_pending *np =
         realloc(r->pending, (r->n_pending + 1) * sizeof *np);
     if (!np)
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     r->pending = np;
     r->pending[r->n_pending++] = *p;
     return VAULT_OK;
@@ -1044,7 +1044,7 @@ static vault_error report_pending(pstate *s, int64_t grace,
     size_t live = live_markers(s);
     r->live_adds = calloc(live ? live : 1, sizeof *r->live_adds);
     if (!r->live_adds)
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     for (size_t i = 0; i < s->n_locks; i++) {
         const lock_record *l = &s->locks[i];
         if (is_live_marker(s, l)) {
@@ -1080,11 +1080,11 @@ static vault_error report_pending(pstate *s, int64_t grace,
 static vault_error need_owner(const vault_t *v)
 {
     if (v->keys->role != ROLE_OWNER)
-        return vault_fail(VAULT_E_PERMISSION,
-                          "%s: only an owner can prune (this member is a "
-                          "%s)",
-                          v->location,
-                          vault_role_name((vault_role)v->keys->role));
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: only an owner can prune (this member is a "
+                        "%s)",
+                        v->location,
+                        vault_role_name((vault_role)v->keys->role));
     return VAULT_OK;
 }
 
@@ -1096,7 +1096,7 @@ static vault_error remove_stale(pstate *s, int dry_run, vault_prune_result *r)
         if (l->kind != LOCK_ADD || is_live_marker(s, l))
             continue;
         if (!dry_run) {
-            vault_error rc = lock_remove(s->v, l->name);
+            vault_error rc = vlt_lock_remove(s->v, l->name);
             if (rc != VAULT_OK)
                 return rc;
         }
@@ -1112,7 +1112,7 @@ static vault_error sweepable_marks(const pstate *s, int64_t grace,
     *out = calloc(s->n_locks ? s->n_locks : 1, sizeof **out);
     *n = 0;
     if (!*out)
-        return vault_fail(VAULT_E_NOMEM, "prune: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     for (size_t i = 0; i < s->n_locks; i++)
         if (s->locks[i].kind == LOCK_PRUNE_MARK &&
             mark_waiting(s, &s->locks[i], grace, NULL) == 0)
@@ -1125,7 +1125,7 @@ static vault_error prune_run(pstate *s, const vault_prune_options *o,
 {
     int dry = o->dry_run;
     int64_t grace = o->grace_seconds;
-    s->now = vault_now();
+    s->now = vlt_now();
     vault_error rc = load_locks(s);
     if (rc == VAULT_OK)
         rc = remove_stale(s, dry, r);
@@ -1201,7 +1201,7 @@ static vault_error prune_run(pstate *s, const vault_prune_options *o,
     if (rc == VAULT_OK) {
         if (!dry) {
             state_clear(s);
-            s->now = vault_now();
+            s->now = vlt_now();
             rc = load_locks(s);
             if (rc == VAULT_OK)
                 rc = load_packs(s);
@@ -1216,19 +1216,19 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
                         vault_prune_result *r)
 {
     if (!r)
-        return vault_fail(VAULT_E_INVALID, "prune: missing result");
+        return vlt_fail(VAULT_E_INVALID, "prune: missing result");
     memset(r, 0, sizeof *r);
     if (!v || !o)
-        return vault_fail(VAULT_E_INVALID, "prune: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "prune: missing argument");
     int max_unused = o->max_unused_percent < 0
                          ? VAULT_PRUNE_MAX_UNUSED_DEFAULT
                          : o->max_unused_percent;
     if (o->max_unused_percent < -1 || max_unused > 100)
-        return vault_fail(VAULT_E_INVALID,
-                          "prune: max unused must be 0..100 percent");
+        return vlt_fail(VAULT_E_INVALID,
+                        "prune: max unused must be 0..100 percent");
     if (o->grace_seconds < 0)
-        return vault_fail(VAULT_E_INVALID,
-                          "prune: the grace period cannot be negative");
+        return vlt_fail(VAULT_E_INVALID,
+                        "prune: the grace period cannot be negative");
     vault_error rc = need_owner(v);
     if (rc != VAULT_OK)
         return rc;
@@ -1236,7 +1236,7 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
     rc = prune_run(&s, o, max_unused, r);
     state_clear(&s);
     /* The packs this handle's index names may be gone. */
-    repo_forget_index(v);
+    vlt_repo_forget_index(v);
     return rc;
 }
 

@@ -62,7 +62,7 @@ static void load_old(filecache *c)
 {
     uint8_t *data;
     size_t len;
-    if (vault_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
+    if (vlt_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
         return; /* no cache yet, or unreadable: start afresh */
     uint8_t mac[32];
     if (len < 8 + 32 || memcmp(data, CACHE_MAGIC, 8) != 0)
@@ -101,16 +101,16 @@ drop:
     free(data);
 }
 
-vault_error filecache_open(const char *dir, const keyring *k, filecache **out)
+vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **out)
 {
     *out = NULL;
     filecache *c = calloc(1, sizeof *c);
     if (!c)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
-    vault_kdf(c->key, k->dedup_secret, "files cache");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vlt_kdf(c->key, k->dedup_secret, "files cache");
     if (dir && dir[0]) {
         char hex[65], path[PATH_MAX];
-        vault_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
+        vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
         int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
         if (n > 0 && (size_t)n < sizeof path) {
             /* Make the folders (ignore EEXIST); a failure only means no
@@ -135,9 +135,9 @@ vault_error filecache_open(const char *dir, const keyring *k, filecache **out)
     return VAULT_OK;
 }
 
-const uint8_t *filecache_lookup(const filecache *c, const char *path,
-                                const filecache_key *key, uint32_t *n_ids,
-                                int *has_xattrs)
+const uint8_t *vlt_filecache_lookup(const filecache *c, const char *path,
+                                    const filecache_key *key, uint32_t *n_ids,
+                                    int *has_xattrs)
 {
     if (!c->table)
         return NULL;
@@ -163,10 +163,10 @@ const uint8_t *filecache_lookup(const filecache *c, const char *path,
     }
 }
 
-vault_error filecache_record(filecache *c, const char *path,
-                             const filecache_key *key,
-                             const uint8_t *ids, uint32_t n_ids,
-                             int has_xattrs)
+vault_error vlt_filecache_record(filecache *c, const char *path,
+                                 const filecache_key *key,
+                                 const uint8_t *ids, uint32_t n_ids,
+                                 int has_xattrs)
 {
     if (!c->path)
         return VAULT_OK;
@@ -180,7 +180,7 @@ vault_error filecache_record(filecache *c, const char *path,
             cap *= 2;
         uint8_t *p = realloc(c->fresh, cap);
         if (!p)
-            return vault_fail(VAULT_E_NOMEM, "files cache: out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
         if (!c->fresh) {
             memcpy(p, CACHE_MAGIC, 8);
             c->fresh_len = 8;
@@ -207,17 +207,17 @@ vault_error filecache_record(filecache *c, const char *path,
     return VAULT_OK;
 }
 
-vault_error filecache_save(filecache *c)
+vault_error vlt_filecache_save(filecache *c)
 {
     if (!c->path || !c->fresh)
         return VAULT_OK;
     crypto_generichash(c->fresh + c->fresh_len, 32, c->fresh, c->fresh_len,
                        c->key, SECRET_BYTES);
-    return vault_write_file_atomic(c->path, c->fresh, c->fresh_len + 32, 0600,
-                                   0);
+    return vlt_write_file_atomic(c->path, c->fresh, c->fresh_len + 32, 0600,
+                                 0);
 }
 
-void filecache_free(filecache *c)
+void vlt_filecache_free(filecache *c)
 {
     if (!c)
         return;

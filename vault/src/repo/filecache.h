@@ -29,20 +29,20 @@ typedef struct filecache filecache;
 
 /* Opens the cache for the vault in dir ("" or NULL: no cache); a missing
  * or invalid cache file just starts empty. */
-vault_error filecache_open(const char *dir, const keyring *k, filecache **out);
+vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **out);
 /* The cached chunk IDs (n_ids × 32 bytes) for path if its key matches
  * exactly, else NULL; on a match *has_xattrs tells whether it had
  * extended attributes. */
-const uint8_t *filecache_lookup(const filecache *c, const char *path,
-                                const filecache_key *key, uint32_t *n_ids,
-                                int *has_xattrs);
+const uint8_t *vlt_filecache_lookup(const filecache *c, const char *path,
+                                    const filecache_key *key, uint32_t *n_ids,
+                                    int *has_xattrs);
 /* Records path for the next run (thread-unsafe; the walker calls it). */
-vault_error filecache_record(filecache *c, const char *path,
-                             const filecache_key *key,
-                             const uint8_t *ids, uint32_t n_ids,
-                             int has_xattrs);
+vault_error vlt_filecache_record(filecache *c, const char *path,
+                                 const filecache_key *key,
+                                 const uint8_t *ids, uint32_t n_ids,
+                                 int has_xattrs);
 /* Writes what was recorded in this run (atomically), replacing the old. */
-vault_error filecache_save(filecache *c);
-void filecache_free(filecache *c);
+vault_error vlt_filecache_save(filecache *c);
+void vlt_filecache_free(filecache *c);
 
 #endif

@@ -52,7 +52,7 @@ static void fingerprint_of(const keyring *k,
     crypto_generichash_update(&st, k->vault_id, VAULT_ID_BYTES);
     crypto_generichash_update(&st, k->epochs[0].read_pk, X25519_BYTES);
     crypto_generichash_final(&st, h, sizeof h);
-    vault_hex_encode(h, sizeof h, out);
+    vlt_hex_encode(h, sizeof h, out);
 }
 
 void vault_fingerprint(const vault_t *v,
@@ -61,27 +61,27 @@ void vault_fingerprint(const vault_t *v,
     fingerprint_of(v->keys, out);
 }
 
-vault_error repo_init_backend(backend *be, const char *owner,
-                              char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
+vault_error vlt_repo_init_backend(backend *be, const char *owner,
+                                  char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
         return rc;
     keyring *k = NULL;
-    rc = keyring_generate(&k);
+    rc = vlt_keyring_generate(&k);
     if (rc != VAULT_OK)
         return rc;
     /* The envelope first, the config last: a directory with a config is a
      * vault, so an interrupted init leaves no half-made vault behind. */
-    rc = envelope_save(be, k, ROLE_OWNER, owner, NULL);
+    rc = vlt_envelope_save(be, k, ROLE_OWNER, owner, NULL);
     if (rc == VAULT_OK) {
         uint8_t config[CONFIG_BYTES];
-        config_encode(k, config);
+        vlt_config_encode(k, config);
         rc = backend_save(be, BACKEND_CONFIG, "", config, sizeof config);
     }
     if (rc == VAULT_OK && fingerprint)
         fingerprint_of(k, fingerprint);
-    keyring_free(k);
+    vlt_keyring_free(k);
     return rc;
 }
 
@@ -94,15 +94,15 @@ vault_error vault_create(const char *path, const char *owner,
                          char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
     if (!path || !owner)
-        return vault_fail(VAULT_E_INVALID, "init: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "init: missing argument");
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
         return rc;
     backend *be = NULL;
-    rc = backend_local_open(path, 1, &be);
+    rc = vlt_backend_local_open(path, 1, &be);
     if (rc != VAULT_OK)
         return rc;
-    rc = repo_init_backend(be, owner, fingerprint);
+    rc = vlt_repo_init_backend(be, owner, fingerprint);
     backend_close(be);
     return rc;
 }
@@ -112,13 +112,13 @@ vault_error vault_create(const char *path, const char *owner,
 static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
 {
     name_list names;
-    vault_error rc = backend_list_names(v->be, BACKEND_KEYS, &names);
+    vault_error rc = vlt_backend_list_names(v->be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
     age_identity *ids = sodium_allocarray(id->n_keys, sizeof *ids);
     if (!ids) {
         free(names.names);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < id->n_keys; i++) {
         memset(&ids[i], 0, sizeof ids[i]);
@@ -137,17 +137,17 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
         rc = backend_load(v->be, BACKEND_KEYS, names.names[i], 0, 0,
                           ENVELOPE_MAX_BYTES, &file, &len);
         if (rc == VAULT_OK)
-            rc = object_check_name(BACKEND_KEYS, names.names[i], file, len);
+            rc = vlt_object_check_name(BACKEND_KEYS, names.names[i], file, len);
         if (rc == VAULT_OK)
-            rc = age_decrypt(ids, id->n_keys, file, len, &plain, &plain_len);
+            rc = vlt_age_decrypt(ids, id->n_keys, file, len, &plain, &plain_len);
         free(file);
         if (rc == VAULT_E_AGE_NO_MATCH)
             continue;
         keyring *k = NULL;
         char *member = NULL;
         if (rc == VAULT_OK)
-            rc = envelope_payload_decode(plain, plain_len, &k, &member, NULL);
-        age_free_plaintext(plain, plain_len);
+            rc = vlt_envelope_payload_decode(plain, plain_len, &k, &member, NULL);
+        vlt_age_free_plaintext(plain, plain_len);
         if (rc != VAULT_OK) {
             const char *why = vault_last_error();
             if (unread == VAULT_OK &&
@@ -162,12 +162,12 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
         }
         if (!v->keys || k->n_epochs > v->keys->n_epochs ||
             (k->n_epochs == v->keys->n_epochs && k->role < v->keys->role)) {
-            keyring_free(v->keys);
+            vlt_keyring_free(v->keys);
             free(v->member);
             v->keys = k;
             v->member = member;
         } else {
-            keyring_free(k);
+            vlt_keyring_free(k);
             free(member);
         }
     }
@@ -176,58 +176,58 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
     if (v->keys)
         return VAULT_OK;
     if (damaged)
-        return vault_fail(unread != VAULT_OK ? unread : VAULT_E_NOT_MEMBER,
-                          "%s: no envelope opens with identity %s (%zu "
-                          "damaged envelope%s; first: %s)",
-                          v->location, id->recipient, damaged,
-                          damaged == 1 ? "" : "s", first_damage);
-    return vault_fail(VAULT_E_NOT_MEMBER,
-                      "%s: identity %s is not a member of this vault",
-                      v->location, id->recipient);
+        return vlt_fail(unread != VAULT_OK ? unread : VAULT_E_NOT_MEMBER,
+                        "%s: no envelope opens with identity %s (%zu "
+                        "damaged envelope%s; first: %s)",
+                        v->location, id->recipient, damaged,
+                        damaged == 1 ? "" : "s", first_damage);
+    return vlt_fail(VAULT_E_NOT_MEMBER,
+                    "%s: identity %s is not a member of this vault",
+                    v->location, id->recipient);
 }
 
 vault_error vault_probe(const char *path)
 {
     backend *be = NULL;
-    vault_error rc = backend_local_open(path, 0, &be);
+    vault_error rc = vlt_backend_local_open(path, 0, &be);
     backend_close(be);
     return rc;
 }
 
-vault_error repo_open_backend(backend *be, const char *location,
-                              const vault_identity_t *id, vault_t **out)
+vault_error vlt_repo_open_backend(backend *be, const char *location,
+                                  const vault_identity_t *id, vault_t **out)
 {
     *out = NULL;
     if (!be || !location || !id) {
         backend_close(be);
-        return vault_fail(VAULT_E_INVALID, "open: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "open: missing argument");
     }
     vault_t *v = calloc(1, sizeof *v);
     if (!v) {
         backend_close(be);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     v->be = be;
-    index_init(&v->index);
+    vlt_index_init(&v->index);
     v->location = strdup(location);
     vault_error rc = v->location ? VAULT_OK
-                                 : vault_fail(VAULT_E_NOMEM, "out of memory");
+                                 : vlt_fail(VAULT_E_NOMEM, "out of memory");
     uint8_t *config = NULL;
     size_t config_len = 0;
     if (rc == VAULT_OK)
         rc = backend_load(v->be, BACKEND_CONFIG, "", 0, 0, 4096, &config,
                           &config_len);
     if (rc == VAULT_E_NOT_FOUND)
-        rc = vault_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
-                        location);
+        rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
+                      location);
     if (rc == VAULT_OK) {
         uint8_t vault_id[VAULT_ID_BYTES];
-        rc = config_parse(config, config_len, vault_id);
+        rc = vlt_config_parse(config, config_len, vault_id);
     }
     if (rc == VAULT_OK)
         rc = open_envelopes(v, id);
     if (rc == VAULT_OK)
-        rc = config_verify(v->keys, config, config_len);
+        rc = vlt_config_verify(v->keys, config, config_len);
     free(config);
     if (rc != VAULT_OK) {
         vault_close(v);
@@ -242,12 +242,12 @@ vault_error vault_open(const char *path, const vault_identity_t *id,
 {
     *out = NULL;
     if (!path || !id)
-        return vault_fail(VAULT_E_INVALID, "open: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "open: missing argument");
     backend *be = NULL;
-    vault_error rc = backend_local_open(path, 0, &be);
+    vault_error rc = vlt_backend_local_open(path, 0, &be);
     if (rc != VAULT_OK)
         return rc;
-    return repo_open_backend(be, path, id, out);
+    return vlt_repo_open_backend(be, path, id, out);
 }
 
 void vault_close(vault_t *v)
@@ -255,8 +255,8 @@ void vault_close(vault_t *v)
     if (!v)
         return;
     backend_close(v->be);
-    keyring_free(v->keys);
-    index_free(&v->index);
+    vlt_keyring_free(v->keys);
+    vlt_index_free(&v->index);
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);
@@ -272,10 +272,10 @@ vault_role vault_member_role(const vault_t *v)
     return (vault_role)v->keys->role;
 }
 
-void repo_forget_index(vault_t *v)
+void vlt_repo_forget_index(vault_t *v)
 {
-    index_free(&v->index);
-    index_init(&v->index);
+    vlt_index_free(&v->index);
+    vlt_index_init(&v->index);
     v->index_loaded = 0;
     if (v->pack_keys)
         sodium_free(v->pack_keys);
@@ -285,7 +285,7 @@ void repo_forget_index(vault_t *v)
     v->pack_keys_size = 0;
 }
 
-vault_error repo_load_index(vault_t *v)
+vault_error vlt_repo_load_index(vault_t *v)
 {
     if (v->index_loaded)
         return VAULT_OK;
@@ -293,16 +293,16 @@ vault_error repo_load_index(vault_t *v)
      * way to copies elsewhere (format spec "Pruning without locks"). */
     lock_record *locks;
     size_t n_locks;
-    vault_error rc = locks_load(v, &locks, &n_locks, NULL);
+    vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
     for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++)
         for (uint32_t j = 0; rc == VAULT_OK && j < locks[i].n_packs; j++)
-            rc = index_condemn_pack(&v->index, locks[i].packs + 32 * j);
-    locks_free(locks, n_locks);
+            rc = vlt_index_condemn_pack(&v->index, locks[i].packs + 32 * j);
+    vlt_locks_free(locks, n_locks);
     if (rc == VAULT_OK)
-        rc = index_load(&v->index, v->be, v->keys);
+        rc = vlt_index_load(&v->index, v->be, v->keys);
     if (rc != VAULT_OK) {
-        index_free(&v->index);
-        index_init(&v->index);
+        vlt_index_free(&v->index);
+        vlt_index_init(&v->index);
         return rc;
     }
     v->index_loaded = 1;
@@ -320,7 +320,7 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
     if (rc != VAULT_OK)
         return rc;
     if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
-        return vault_fail(VAULT_E_CORRUPT, "pack: bad size");
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
     uint8_t *tail;
     size_t len;
     rc = backend_load(v->be, BACKEND_DATA, name, size - 4, 4, 4, &tail,
@@ -330,13 +330,13 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
     uint32_t trailer_len = load_le32(tail);
     free(tail);
     if (trailer_len > size - 4 - PACK_HEADER_BYTES)
-        return vault_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
     uint8_t *trailer;
     rc = backend_load(v->be, BACKEND_DATA, name, size - 4 - trailer_len,
                       trailer_len, trailer_len, &trailer, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = pack_check_trailer(key, header, trailer, len);
+    rc = vlt_pack_check_trailer(key, header, trailer, len);
     free(trailer);
     return rc;
 }
@@ -357,7 +357,7 @@ static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
             if (keys)
                 sodium_free(keys);
             free(state);
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         }
         if (v->pack_keys) {
             memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
@@ -376,14 +376,14 @@ static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
                                       PACK_HEADER_BYTES, PACK_HEADER_BYTES,
                                       &header, &len);
         if (rc == VAULT_OK) {
-            rc = pack_key_from_header(v->keys, header, len,
-                                      v->pack_keys[pack]);
+            rc = vlt_pack_key_from_header(v->keys, header, len,
+                                          v->pack_keys[pack]);
             if (rc == VAULT_OK)
                 rc = pack_trailer_verify(v, name, header, v->pack_keys[pack]);
             free(header);
         }
         if (rc != VAULT_OK)
-            return vault_fail_context(rc, "data/%.2s/%s", name, name);
+            return vlt_fail_context(rc, "data/%.2s/%s", name, name);
         v->pack_key_state[pack] = 1;
     }
     *key = v->pack_keys[pack];
@@ -408,7 +408,7 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
 static pthread_mutex_t dctx_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* An idle decompression context of v's, or a new one; NULL if none can
- * be made (blob_open then makes its own). */
+ * be made (vlt_blob_open then makes its own). */
 static ZSTD_DCtx *dctx_take(vault_t *v)
 {
     ZSTD_DCtx *d = NULL;
@@ -438,21 +438,21 @@ static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, const index_slot **slot,
                                pack_entry *e, char id_hex[65])
 {
-    vault_hex_encode(id, CHUNK_ID_BYTES, id_hex);
-    const index_slot *s = index_find(&v->index, id);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, id_hex);
+    const index_slot *s = vlt_index_find(&v->index, id);
     if (!s || s->pack == INDEX_PENDING)
-        return vault_fail(VAULT_E_NOT_FOUND,
-                          "blob %.16s: not in the index (missing data)",
-                          id_hex);
-    index_slot_entry(&v->index, s, e);
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "blob %.16s: not in the index (missing data)",
+                        id_hex);
+    vlt_index_slot_entry(&v->index, s, e);
     if (e->type != type)
-        return vault_fail(VAULT_E_CORRUPT, "blob %.16s: wrong type", id_hex);
+        return vlt_fail(VAULT_E_CORRUPT, "blob %.16s: wrong type", id_hex);
     *slot = s;
     return VAULT_OK;
 }
 
-vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
-                           blob_type type, uint8_t **out, size_t *len)
+vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, uint8_t **out, size_t *len)
 {
     *out = NULL;
     char id_hex[65];
@@ -462,7 +462,7 @@ vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (rc != VAULT_OK)
         return rc;
     char name[65];
-    vault_hex_encode(v->index.packs[s->pack], 32, name);
+    vlt_hex_encode(v->index.packs[s->pack], 32, name);
     uint8_t key[SECRET_BYTES];
     rc = pack_key_get(v, s->pack, name, key);
     if (rc != VAULT_OK)
@@ -473,44 +473,44 @@ vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                       e.length, &blob, &blob_len);
     if (rc == VAULT_OK) {
         ZSTD_DCtx *dctx = dctx_take(v);
-        rc = blob_open(v->keys, key, &e, blob, blob_len, dctx, out);
+        rc = vlt_blob_open(v->keys, key, &e, blob, blob_len, dctx, out);
         dctx_give_back(v, dctx);
         free(blob);
     }
     sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK)
-        return vault_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
-                                  name, id_hex);
+        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
+                                name, id_hex);
     *len = e.raw_len;
     return VAULT_OK;
 }
 
-vault_error repo_snapshot_save(vault_t *v, const snapshot_record *rec,
-                               char id_hex[65])
+vault_error vlt_repo_snapshot_save(vault_t *v, const snapshot_record *rec,
+                                   char id_hex[65])
 {
     uint8_t *plain;
     size_t plain_len;
-    vault_error rc = snapshot_encode(rec, &plain, &plain_len);
+    vault_error rc = vlt_snapshot_encode(rec, &plain, &plain_len);
     if (rc != VAULT_OK)
         return rc;
     size_t total = SNAPSHOT_HEADER_BYTES + plain_len + AEAD_TAG;
     uint8_t *file = malloc(total);
     if (!file) {
         free(plain);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     uint8_t key[SECRET_BYTES];
     memcpy(file, SNAPSHOT_MAGIC, 8);
     store_le32(file + 8, v->keys->n_epochs - 1);
-    rc = seal_key_new(keyring_current(v->keys), "vault/v1 snapshot",
-                      file + 12, key);
+    rc = vlt_seal_key_new(vlt_keyring_current(v->keys), "vault/v1 snapshot",
+                          file + 12, key);
     if (rc == VAULT_OK) {
         randombytes_buf(file + 44, AEAD_NONCE);
         crypto_aead_xchacha20poly1305_ietf_encrypt(
             file + SNAPSHOT_HEADER_BYTES, NULL, plain, plain_len, file,
             SNAPSHOT_HEADER_BYTES, NULL, file + 44, key);
         sodium_memzero(key, sizeof key);
-        object_name(file, total, id_hex);
+        vlt_object_name(file, total, id_hex);
         rc = backend_save(v->be, BACKEND_SNAPSHOTS, id_hex, file, total);
     }
     free(plain);
@@ -518,8 +518,8 @@ vault_error repo_snapshot_save(vault_t *v, const snapshot_record *rec,
     return rc;
 }
 
-vault_error repo_snapshot_load(vault_t *v, const char *name,
-                               snapshot_record *rec)
+vault_error vlt_repo_snapshot_load(vault_t *v, const char *name,
+                                   snapshot_record *rec)
 {
     memset(rec, 0, sizeof *rec);
     uint8_t *file;
@@ -528,7 +528,7 @@ vault_error repo_snapshot_load(vault_t *v, const char *name,
                                   SNAPSHOT_MAX_BYTES, &file, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = object_check_name(BACKEND_SNAPSHOTS, name, file, len);
+    rc = vlt_object_check_name(BACKEND_SNAPSHOTS, name, file, len);
     if (rc != VAULT_OK) {
         free(file);
         return rc;
@@ -536,29 +536,29 @@ vault_error repo_snapshot_load(vault_t *v, const char *name,
     if (len < SNAPSHOT_HEADER_BYTES + AEAD_TAG ||
         memcmp(file, SNAPSHOT_MAGIC, 8) != 0) {
         free(file);
-        return vault_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
-                          name);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
+                        name);
     }
-    const key_epoch *ep = keyring_epoch(v->keys, load_le32(file + 8));
+    const key_epoch *ep = vlt_keyring_epoch(v->keys, load_le32(file + 8));
     if (!ep) {
         free(file);
-        return vault_fail(VAULT_E_PERMISSION,
-                          "snapshots/%s: sealed in a key epoch this member "
-                          "does not have",
-                          name);
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "snapshots/%s: sealed in a key epoch this member "
+                        "does not have",
+                        name);
     }
     uint8_t key[SECRET_BYTES];
-    rc = seal_key_open(ep, "vault/v1 snapshot", file + 12, key);
+    rc = vlt_seal_key_open(ep, "vault/v1 snapshot", file + 12, key);
     if (rc != VAULT_OK) {
         free(file);
-        return vault_fail_context(rc, "snapshots/%s", name);
+        return vlt_fail_context(rc, "snapshots/%s", name);
     }
     size_t plain_len = len - SNAPSHOT_HEADER_BYTES - AEAD_TAG;
     uint8_t *plain = malloc(plain_len ? plain_len : 1);
     if (!plain) {
         free(file);
         sodium_memzero(key, sizeof key);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
         plain, NULL, NULL, file + SNAPSHOT_HEADER_BYTES,
@@ -568,20 +568,20 @@ vault_error repo_snapshot_load(vault_t *v, const char *name,
     free(file);
     if (bad) {
         free(plain);
-        return vault_fail(VAULT_E_CORRUPT,
-                          "snapshots/%s: authentication failed", name);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshots/%s: authentication failed", name);
     }
-    rc = snapshot_decode(plain, plain_len, rec);
+    rc = vlt_snapshot_decode(plain, plain_len, rec);
     free(plain);
     if (rc != VAULT_OK)
-        return vault_fail_context(rc, "snapshots/%s", name);
+        return vlt_fail_context(rc, "snapshots/%s", name);
     return VAULT_OK;
 }
 
-vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
+vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
 {
     name_list l;
-    vault_error rc = backend_list_names(v->be, BACKEND_SNAPSHOTS, &l);
+    vault_error rc = vlt_backend_list_names(v->be, BACKEND_SNAPSHOTS, &l);
     *names = l.names;
     *n = l.n;
     return rc;
@@ -590,18 +590,18 @@ vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
 vault_error vault_snapshot_count(vault_t *v, size_t *n)
 {
     char(*names)[65];
-    vault_error rc = repo_snapshot_names(v, &names, n);
+    vault_error rc = vlt_repo_snapshot_names(v, &names, n);
     free(names);
     return rc;
 }
 
 static vault_error need_read(const vault_t *v)
 {
-    if (!keyring_can_read(v->keys))
-        return vault_fail(VAULT_E_PERMISSION,
-                          "%s: member %s has the writer role: it can add "
-                          "snapshots but not read them",
-                          v->location, v->member);
+    if (!vlt_keyring_can_read(v->keys))
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: member %s has the writer role: it can add "
+                        "snapshots but not read them",
+                        v->location, v->member);
     return VAULT_OK;
 }
 
@@ -636,10 +636,10 @@ static vault_error strv_copy(char **src, uint32_t n, char ***dst)
 {
     *dst = calloc(n ? n : 1, sizeof **dst);
     if (!*dst)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++)
         if (!((*dst)[i] = strdup(src[i])))
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
     return VAULT_OK;
 }
 
@@ -652,20 +652,20 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
         return rc;
     char(*names)[65];
     size_t count;
-    rc = repo_snapshot_names(v, &names, &count);
+    rc = vlt_repo_snapshot_names(v, &names, &count);
     if (rc != VAULT_OK)
         return rc;
     vault_snapshot_info *list = calloc(count ? count : 1, sizeof *list);
     if (!list) {
         free(names);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     size_t done = 0;
     for (; done < count && rc == VAULT_OK; done++) {
         snapshot_record rec;
         vault_snapshot_info *s = &list[done];
         memcpy(s->id, names[done], 65);
-        rc = repo_snapshot_load(v, names[done], &rec);
+        rc = vlt_repo_snapshot_load(v, names[done], &rec);
         if (rc == VAULT_E_PERMISSION) {
             rc = VAULT_OK; /* listed as unreadable, not an error */
             continue;
@@ -683,12 +683,12 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
         s->n_tags = rec.n_tags;
         if (!(s->hostname = dup_str(rec.hostname)) ||
             !(s->username = dup_str(rec.username)))
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
         if (rc == VAULT_OK)
             rc = strv_copy(rec.paths, rec.n_paths, &s->paths);
         if (rc == VAULT_OK)
             rc = strv_copy(rec.tags, rec.n_tags, &s->tags);
-        snapshot_clear(&rec);
+        vlt_snapshot_clear(&rec);
     }
     free(names);
     if (rc != VAULT_OK) {
@@ -716,7 +716,7 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
     if (rc != VAULT_OK)
         return rc;
     if (!ref || !ref[0])
-        return vault_fail(VAULT_E_INVALID, "no snapshot given");
+        return vlt_fail(VAULT_E_INVALID, "no snapshot given");
     if (strcmp(ref, "latest") == 0) {
         vault_snapshot_info *list;
         size_t n;
@@ -729,9 +729,9 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
                 last = i;
         if (last == n) {
             vault_snapshots_free(list, n);
-            return vault_fail(VAULT_E_NOT_FOUND,
-                              "%s: no snapshots this member can read",
-                              v->location);
+            return vlt_fail(VAULT_E_NOT_FOUND,
+                            "%s: no snapshots this member can read",
+                            v->location);
         }
         memcpy(id, list[last].id, 65);
         vault_snapshots_free(list, n);
@@ -739,13 +739,13 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
     }
     size_t len = strlen(ref);
     if (len < 4 || len > 64 || strspn(ref, "0123456789abcdef") != len)
-        return vault_fail(VAULT_E_INVALID,
-                          "%s: not a snapshot ID (4 to 64 lower-case hex "
-                          "digits) or \"latest\"",
-                          ref);
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: not a snapshot ID (4 to 64 lower-case hex "
+                        "digits) or \"latest\"",
+                        ref);
     char(*names)[65];
     size_t n, matches = 0;
-    rc = repo_snapshot_names(v, &names, &n);
+    rc = vlt_repo_snapshot_names(v, &names, &n);
     if (rc != VAULT_OK)
         return rc;
     for (size_t i = 0; i < n; i++)
@@ -753,11 +753,11 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
             memcpy(id, names[i], 65);
     free(names);
     if (matches == 0)
-        return vault_fail(VAULT_E_NOT_FOUND, "snapshot %s: not found", ref);
+        return vlt_fail(VAULT_E_NOT_FOUND, "snapshot %s: not found", ref);
     if (matches > 1)
-        return vault_fail(VAULT_E_INVALID,
-                          "snapshot %s: prefix is ambiguous (%zu match)", ref,
-                          matches);
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot %s: prefix is ambiguous (%zu match)", ref,
+                        matches);
     return VAULT_OK;
 }
 
@@ -769,15 +769,15 @@ static vault_error load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     vault_t *v = ctx;
     uint8_t *data;
     size_t len;
-    vault_error rc = repo_load_blob(v, id, BLOB_TREE, &data, &len);
+    vault_error rc = vlt_repo_load_blob(v, id, BLOB_TREE, &data, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = tree_decode(data, len, out);
+    rc = vlt_tree_decode(data, len, out);
     free(data);
     if (rc != VAULT_OK) {
         char hex[65];
-        vault_hex_encode(id, CHUNK_ID_BYTES, hex);
-        return vault_fail_context(rc, "tree %.16s", hex);
+        vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+        return vlt_fail_context(rc, "tree %.16s", hex);
     }
     return VAULT_OK;
 }
@@ -785,7 +785,7 @@ static vault_error load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
 static vault_error load_chunk(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                               uint8_t **data, size_t *len)
 {
-    return repo_load_blob(ctx, id, BLOB_DATA, data, len);
+    return vlt_repo_load_blob(ctx, id, BLOB_DATA, data, len);
 }
 
 /* Guards zero_known and what it says (restore's threads ask). */
@@ -805,14 +805,14 @@ static vault_error zero_chunk(vault_t *v, uint32_t *len,
         uint8_t *zeros = calloc(CHUNKER_MAX_SIZE, 1);
         chunker_table *t = malloc(sizeof *t);
         if (zeros && t) {
-            chunker_table_init(t, v->keys->gear_key);
-            v->zero_len = (uint32_t)chunker_next(t, zeros, CHUNKER_MAX_SIZE,
-                                                 0);
-            chunk_id_compute(v->keys, BLOB_DATA, zeros, v->zero_len,
-                             v->zero_id);
+            vlt_chunker_table_init(t, v->keys->gear_key);
+            v->zero_len = (uint32_t)vlt_chunker_next(t, zeros, CHUNKER_MAX_SIZE,
+                                                     0);
+            vlt_chunk_id_compute(v->keys, BLOB_DATA, zeros, v->zero_len,
+                                 v->zero_id);
             v->zero_known = 1;
         } else {
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
         }
         free(zeros);
         free(t);
@@ -858,9 +858,9 @@ static vault_error snapshot_open(vault_t *v, const char *ref,
     char id[65];
     vault_error rc = vault_snapshot_resolve(v, ref, id);
     if (rc == VAULT_OK)
-        rc = repo_load_index(v);
+        rc = vlt_repo_load_index(v);
     if (rc == VAULT_OK)
-        rc = repo_snapshot_load(v, id, rec);
+        rc = vlt_repo_snapshot_load(v, id, rec);
     return rc;
 }
 
@@ -903,9 +903,9 @@ static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES],
                            unsigned depth)
 {
     if (depth >= LS_MAX_DEPTH)
-        return vault_fail(VAULT_E_UNSUPPORTED,
-                          "%s: nested deeper than %d directories", w->path,
-                          LS_MAX_DEPTH);
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "%s: nested deeper than %d directories", w->path,
+                        LS_MAX_DEPTH);
     tree t = {0};
     vault_error rc = load_tree(w->v, id, &t);
     if (rc != VAULT_OK)
@@ -916,8 +916,8 @@ static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES],
         int len = snprintf(w->path + base, sizeof w->path - base, "/%s",
                            n->name);
         if (len < 0 || (size_t)len >= sizeof w->path - base) {
-            rc = vault_fail(VAULT_E_UNSUPPORTED, "%s: path too long",
-                            w->path);
+            rc = vlt_fail(VAULT_E_UNSUPPORTED, "%s: path too long",
+                          w->path);
             break;
         }
         if (ls_emit(w, n))
@@ -929,7 +929,7 @@ static vault_error ls_tree(ls_walk *w, const uint8_t id[CHUNK_ID_BYTES],
         }
     }
     w->path[base] = '\0';
-    tree_clear(&t);
+    vlt_tree_clear(&t);
     return rc;
 }
 
@@ -942,8 +942,8 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
         return rc;
     ls_walk *w = calloc(1, sizeof *w);
     if (!w) {
-        snapshot_clear(&rec);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        vlt_snapshot_clear(&rec);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     w->v = v;
     w->fn = fn;
@@ -951,7 +951,7 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
     w->recursive = recursive;
     uint8_t dir[CHUNK_ID_BYTES];
     memcpy(dir, rec.tree, CHUNK_ID_BYTES);
-    snapshot_clear(&rec);
+    vlt_snapshot_clear(&rec);
 
     /* Walk down to path, one component at a time. */
     const char *p = path ? path : "";
@@ -972,9 +972,9 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
                 found = &t.nodes[i];
         size_t base = strlen(w->path);
         if (!found || base + len + 2 > sizeof w->path) {
-            rc = vault_fail(VAULT_E_NOT_FOUND, "%s: no such file in the "
-                                               "snapshot",
-                            path);
+            rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: no such file in the "
+                                             "snapshot",
+                          path);
         } else {
             snprintf(w->path + base, sizeof w->path - base, "/%.*s",
                      (int)len, p);
@@ -984,16 +984,16 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
             if (found->type == NODE_DIR) {
                 memcpy(dir, found->subtree, CHUNK_ID_BYTES);
             } else if (*p) {
-                rc = vault_fail(VAULT_E_NOT_FOUND,
-                                "%s: not a directory in the snapshot", path);
+                rc = vlt_fail(VAULT_E_NOT_FOUND,
+                              "%s: not a directory in the snapshot", path);
             } else {
                 ls_emit(w, found);
-                tree_clear(&t);
+                vlt_tree_clear(&t);
                 free(w);
                 return VAULT_OK;
             }
         }
-        tree_clear(&t);
+        vlt_tree_clear(&t);
     }
     if (rc == VAULT_OK)
         rc = ls_tree(w, dir, 0);
@@ -1033,8 +1033,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
         .workers = extract_workers(),
     };
     restore_stats st = {0};
-    rc = restore_run(&src, rec.tree, &ro, &st);
-    snapshot_clear(&rec);
+    rc = vlt_restore_run(&src, rec.tree, &ro, &st);
+    vlt_snapshot_clear(&rec);
     result->files = st.files;
     result->dirs = st.dirs;
     result->symlinks = st.symlinks;

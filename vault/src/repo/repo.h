@@ -29,7 +29,7 @@ struct vault {
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
     uint8_t *pack_key_state;            /* 0 unknown, 1 ok, 2 failed */
     size_t pack_keys_size;
-    ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for repo_load_blob */
+    ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for vlt_repo_load_blob */
     size_t n_dctx;
     /* The chunk a long run of zero bytes is cut into (repo.c, zero_chunk),
      * once asked for. */
@@ -42,30 +42,30 @@ struct vault {
  * "ssh-ed25519 ..." line) to the member and to the current epoch's read
  * key, so readers can list members; saves it under keys/.  The name is
  * returned in name (may be NULL). */
-vault_error envelope_save(backend *be, const keyring *k, member_role role,
-                          const char *member, char name[65]);
+vault_error vlt_envelope_save(backend *be, const keyring *k, member_role role,
+                              const char *member, char name[65]);
 
 /* vault_init and vault_open on any backend (tests use the memory and
- * fault-injecting ones).  repo_open_backend takes ownership of be, also
- * on failure; repo_init_backend does not. */
-vault_error repo_init_backend(backend *be, const char *owner,
-                              char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
-vault_error repo_open_backend(backend *be, const char *location,
-                              const vault_identity_t *identity,
-                              vault_t **out);
+ * fault-injecting ones).  vlt_repo_open_backend takes ownership of be, also
+ * on failure; vlt_repo_init_backend does not. */
+vault_error vlt_repo_init_backend(backend *be, const char *owner,
+                                  char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
+vault_error vlt_repo_open_backend(backend *be, const char *location,
+                                  const vault_identity_t *identity,
+                                  vault_t **out);
 
-vault_error repo_load_index(vault_t *v);
+vault_error vlt_repo_load_index(vault_t *v);
 /* Drops the loaded index and the pack keys cached by pack number, after
  * the set of packs changed under this handle (a failed add, a rekey). */
-void repo_forget_index(vault_t *v);
+void vlt_repo_forget_index(vault_t *v);
 /* Verified plaintext of a blob; detail names the pack on failure. */
-vault_error repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
-                           blob_type type, uint8_t **out, size_t *len);
-vault_error repo_snapshot_save(vault_t *v, const snapshot_record *rec,
-                               char id_hex[65]);
-vault_error repo_snapshot_load(vault_t *v, const char *name,
-                               snapshot_record *rec);
+vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, uint8_t **out, size_t *len);
+vault_error vlt_repo_snapshot_save(vault_t *v, const snapshot_record *rec,
+                                   char id_hex[65]);
+vault_error vlt_repo_snapshot_load(vault_t *v, const char *name,
+                                   snapshot_record *rec);
 /* Names of all snapshot objects (malloc'ed array of 65-byte names). */
-vault_error repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n);
+vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n);
 
 #endif

@@ -105,9 +105,9 @@ static const uint8_t zero_nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
 
 /* --- HKDF ----------------------------------------------------------------*/
 
-void age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
-                     size_t ikm_len, const char *info, uint8_t *out,
-                     size_t out_len)
+void vlt_age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
+                         size_t ikm_len, const char *info, uint8_t *out,
+                         size_t out_len)
 {
     static const uint8_t empty[1];
     assert(out_len <= 255 * crypto_auth_hmacsha256_BYTES);
@@ -143,8 +143,8 @@ void age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
 
 /* --- keys ----------------------------------------------------------------*/
 
-void age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                         uint8_t public_key[AGE_X25519_KEY_BYTES])
+void vlt_age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                             uint8_t public_key[AGE_X25519_KEY_BYTES])
 {
     do {
         randombytes_buf(secret_key, AGE_X25519_KEY_BYTES);
@@ -154,13 +154,13 @@ void age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
     } while (crypto_scalarmult_base(public_key, secret_key) != 0);
 }
 
-vault_error age_x25519_public(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                              uint8_t public_key[AGE_X25519_KEY_BYTES])
+vault_error vlt_age_x25519_public(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                                  uint8_t public_key[AGE_X25519_KEY_BYTES])
 {
     if (crypto_scalarmult_base(public_key, secret_key) != 0 ||
         sodium_is_zero(public_key, AGE_X25519_KEY_BYTES))
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "X25519 secret key gives an all-zero public key");
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "X25519 secret key gives an all-zero public key");
     return VAULT_OK;
 }
 
@@ -190,18 +190,18 @@ static int arg_is(const uint8_t *arg, size_t arg_len, const char *word)
 static vault_error parse_log2n(const uint8_t *arg, size_t arg_len, int *out)
 {
     if (arg_len == 0 || arg[0] < '1' || arg[0] > '9')
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "scrypt stanza: malformed work factor");
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "scrypt stanza: malformed work factor");
     int v = 0;
     for (size_t i = 0; i < arg_len; i++) {
         if (arg[i] < '0' || arg[i] > '9')
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "scrypt stanza: malformed work factor");
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "scrypt stanza: malformed work factor");
         v = v * 10 + (arg[i] - '0');
         if (v > AGE_SCRYPT_MAX_LOG2N)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "scrypt stanza: work factor above 2^%d",
-                              AGE_SCRYPT_MAX_LOG2N);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "scrypt stanza: work factor above 2^%d",
+                            AGE_SCRYPT_MAX_LOG2N);
     }
     *out = v;
     return VAULT_OK;
@@ -223,25 +223,25 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
     size_t no = h->n_stanzas + 1;
     size_t eol = line_end(f, len, *pos);
     if (!eol)
-        return vault_fail(VAULT_E_AGE_HEADER, "stanza %zu: unterminated", no);
+        return vlt_fail(VAULT_E_AGE_HEADER, "stanza %zu: unterminated", no);
     /* "->", then one or more SP argument */
     stanza_args a = {0};
     size_t p = *pos + 2;
     while (p < eol) {
         if (f[p] != ' ')
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "stanza %zu: malformed argument line", no);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "stanza %zu: malformed argument line", no);
         size_t start = ++p;
         while (p < eol && f[p] != ' ') {
             if (f[p] < 0x21 || f[p] > 0x7e)
-                return vault_fail(VAULT_E_AGE_HEADER,
-                                  "stanza %zu: invalid character in "
-                                  "argument", no);
+                return vlt_fail(VAULT_E_AGE_HEADER,
+                                "stanza %zu: invalid character in "
+                                "argument", no);
             p++;
         }
         if (p == start)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "stanza %zu: empty argument", no);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "stanza %zu: empty argument", no);
         if (a.n < AGE_ARGS_KEPT) {
             a.arg[a.n] = f + start;
             a.arg_len[a.n] = p - start;
@@ -249,7 +249,7 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
         a.n++;
     }
     if (a.n == 0)
-        return vault_fail(VAULT_E_AGE_HEADER, "stanza %zu: no arguments", no);
+        return vlt_fail(VAULT_E_AGE_HEADER, "stanza %zu: no arguments", no);
     p = eol + 1;
 
     /* Body: full 64-column lines, then one shorter (maybe empty) line.  A
@@ -259,20 +259,20 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
     for (;;) {
         eol = line_end(f, len, p);
         if (!eol)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "stanza %zu: body does not end with a short "
-                              "line", no);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "stanza %zu: body does not end with a short "
+                            "line", no);
         size_t line_len = eol - p;
         if (line_len > AGE_BODY_COLUMNS)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "stanza %zu: body line longer than 64 "
-                              "columns", no);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "stanza %zu: body line longer than 64 "
+                            "columns", no);
         uint8_t chunk[48];
         size_t got;
-        vault_error rc = age_base64_decode((const char *)f + p, line_len,
-                                           chunk, sizeof chunk, &got);
+        vault_error rc = vlt_age_base64_decode((const char *)f + p, line_len,
+                                               chunk, sizeof chunk, &got);
         if (rc != VAULT_OK)
-            return vault_fail_context(rc, "stanza %zu: body", no);
+            return vlt_fail_context(rc, "stanza %zu: body", no);
         if (body_len < sizeof body) {
             size_t room = sizeof body - body_len;
             memcpy(body + body_len, chunk, got < room ? got : room);
@@ -289,69 +289,69 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
     if (arg_is(a.arg[0], a.arg_len[0], "X25519")) {
         s.kind = AGE_KIND_X25519;
         if (a.n != 2)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "X25519 stanza: %zu arguments, not 2", a.n);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "X25519 stanza: %zu arguments, not 2", a.n);
         size_t got;
-        if (age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.share,
+        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.share,
                               sizeof s.share, &got) != VAULT_OK ||
             got != sizeof s.share)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "X25519 stanza: share is not canonical base64 "
-                              "of 32 bytes");
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "X25519 stanza: share is not canonical base64 "
+                            "of 32 bytes");
     } else if (arg_is(a.arg[0], a.arg_len[0], "scrypt")) {
         s.kind = AGE_KIND_SCRYPT;
         h->has_scrypt = 1;
         if (a.n != 3)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "scrypt stanza: %zu arguments, not 3", a.n);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "scrypt stanza: %zu arguments, not 3", a.n);
         size_t got;
-        if (age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.salt,
+        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.salt,
                               sizeof s.salt, &got) != VAULT_OK ||
             got != sizeof s.salt)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "scrypt stanza: salt is not canonical base64 "
-                              "of 16 bytes");
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "scrypt stanza: salt is not canonical base64 "
+                            "of 16 bytes");
         vault_error rc = parse_log2n(a.arg[2], a.arg_len[2], &s.log2n);
         if (rc != VAULT_OK)
             return rc;
     } else if (arg_is(a.arg[0], a.arg_len[0], "ssh-ed25519")) {
         s.kind = AGE_KIND_SSH_ED25519;
         if (a.n != 3)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "ssh-ed25519 stanza: %zu arguments, not 2",
-                              a.n - 1);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "ssh-ed25519 stanza: %zu arguments, not 2",
+                            a.n - 1);
         size_t got;
-        if (age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.tag,
+        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.tag,
                               sizeof s.tag, &got) != VAULT_OK ||
             got != sizeof s.tag)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "ssh-ed25519 stanza: tag is not canonical "
-                              "base64 of 4 bytes");
-        if (age_base64_decode((const char *)a.arg[2], a.arg_len[2], s.share,
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "ssh-ed25519 stanza: tag is not canonical "
+                            "base64 of 4 bytes");
+        if (vlt_age_base64_decode((const char *)a.arg[2], a.arg_len[2], s.share,
                               sizeof s.share, &got) != VAULT_OK ||
             got != sizeof s.share)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "ssh-ed25519 stanza: share is not canonical "
-                              "base64 of 32 bytes");
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "ssh-ed25519 stanza: share is not canonical "
+                            "base64 of 32 bytes");
     } else {
         return VAULT_OK; /* not ours: skip */
     }
     /* Checked before any decryption (partitioning oracles). */
     if (body_len != AGE_WRAPPED_KEY_BYTES)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "%s stanza: body is %zu bytes, not %d",
-                          s.kind == AGE_KIND_X25519   ? "X25519"
-                          : s.kind == AGE_KIND_SCRYPT ? "scrypt"
-                                                      : "ssh-ed25519",
-                          body_len, AGE_WRAPPED_KEY_BYTES);
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "%s stanza: body is %zu bytes, not %d",
+                        s.kind == AGE_KIND_X25519   ? "X25519"
+                        : s.kind == AGE_KIND_SCRYPT ? "scrypt"
+                                                    : "ssh-ed25519",
+                        body_len, AGE_WRAPPED_KEY_BYTES);
     memcpy(s.body, body, sizeof s.body);
 
     if (h->n_known == SIZE_MAX / sizeof *h->stanzas)
-        return vault_fail(VAULT_E_NOMEM, "age header: too many stanzas");
+        return vlt_fail(VAULT_E_NOMEM, "age header: too many stanzas");
     age_stanza *grown =
         realloc(h->stanzas, (h->n_known + 1) * sizeof *h->stanzas);
     if (!grown)
-        return vault_fail(VAULT_E_NOMEM, "age header: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "age header: out of memory");
     h->stanzas = grown;
     h->stanzas[h->n_known++] = s;
     return VAULT_OK;
@@ -368,14 +368,14 @@ static vault_error parse_header(const uint8_t *f, size_t len, age_header *h)
 {
     memset(h, 0, sizeof *h);
     if (!starts_with(f, len, 0, AGE_INTRO_PREFIX))
-        return vault_fail(VAULT_E_AGE_HEADER, "not an age file");
+        return vlt_fail(VAULT_E_AGE_HEADER, "not an age file");
     size_t eol = line_end(f, len, 0);
     if (!eol)
-        return vault_fail(VAULT_E_AGE_HEADER, "age header: truncated");
+        return vlt_fail(VAULT_E_AGE_HEADER, "age header: truncated");
     if (eol != strlen(AGE_VERSION_LINE) ||
         memcmp(f, AGE_VERSION_LINE, eol) != 0)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "age header: unsupported version");
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "age header: unsupported version");
     size_t pos = eol + 1;
 
     vault_error rc = VAULT_OK;
@@ -385,14 +385,14 @@ static vault_error parse_header(const uint8_t *f, size_t len, age_header *h)
         else if (starts_with(f, len, pos, "---"))
             break;
         else
-            rc = vault_fail(VAULT_E_AGE_HEADER,
-                            "age header: expected a stanza or the MAC line");
+            rc = vlt_fail(VAULT_E_AGE_HEADER,
+                          "age header: expected a stanza or the MAC line");
     }
     if (rc == VAULT_OK && h->n_stanzas == 0)
-        rc = vault_fail(VAULT_E_AGE_HEADER, "age header: no stanzas");
+        rc = vlt_fail(VAULT_E_AGE_HEADER, "age header: no stanzas");
     if (rc == VAULT_OK && h->has_scrypt && h->n_stanzas != 1)
-        rc = vault_fail(VAULT_E_AGE_HEADER,
-                        "age header: an scrypt stanza must be alone");
+        rc = vlt_fail(VAULT_E_AGE_HEADER,
+                      "age header: an scrypt stanza must be alone");
     if (rc != VAULT_OK) {
         header_free(h);
         return rc;
@@ -403,11 +403,11 @@ static vault_error parse_header(const uint8_t *f, size_t len, age_header *h)
     eol = line_end(f, len, pos);
     size_t got = 0;
     if (!eol || eol - pos != 4 + AGE_MAC_B64_LEN || f[pos + 3] != ' ' ||
-        age_base64_decode((const char *)f + pos + 4, AGE_MAC_B64_LEN, h->mac,
-                          sizeof h->mac, &got) != VAULT_OK ||
+        vlt_age_base64_decode((const char *)f + pos + 4, AGE_MAC_B64_LEN, h->mac,
+                              sizeof h->mac, &got) != VAULT_OK ||
         got != AGE_MAC_BYTES) {
         header_free(h);
-        return vault_fail(VAULT_E_AGE_HEADER, "age header: malformed MAC line");
+        return vlt_fail(VAULT_E_AGE_HEADER, "age header: malformed MAC line");
     }
     h->header_len = eol + 1;
     return VAULT_OK;
@@ -432,13 +432,13 @@ static vault_error unwrap_x25519(const age_identity *id,
     if (crypto_scalarmult(shared, id->secret_key, s->share) != 0 ||
         sodium_is_zero(shared, sizeof shared)) {
         sodium_memzero(shared, sizeof shared);
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "X25519 stanza: all-zero shared secret");
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "X25519 stanza: all-zero shared secret");
     }
     memcpy(salt, s->share, AGE_X25519_KEY_BYTES);
     memcpy(salt + AGE_X25519_KEY_BYTES, our_public, AGE_X25519_KEY_BYTES);
-    age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared, AGE_X25519_INFO,
-                    wrap_key, sizeof wrap_key);
+    vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared, AGE_X25519_INFO,
+                        wrap_key, sizeof wrap_key);
     int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
         file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
         wrap_key);
@@ -473,11 +473,11 @@ static vault_error ssh_unwrapper_init(const age_identity *id, size_t no,
     sodium_memzero(check_sk, sizeof check_sk);
     if (bad) {
         sodium_memzero(u, sizeof *u);
-        return vault_fail(VAULT_E_INVALID,
-                          "identity %zu: unusable ssh-ed25519 key", no);
+        return vlt_fail(VAULT_E_INVALID,
+                        "identity %zu: unusable ssh-ed25519 key", no);
     }
-    age_ssh_tag(pk, u->tag);
-    age_ssh_tweak(pk, u->tweak);
+    vlt_age_ssh_tag(pk, u->tag);
+    vlt_age_ssh_tweak(pk, u->tweak);
     return VAULT_OK;
 }
 
@@ -498,13 +498,13 @@ static vault_error unwrap_ssh_ed25519(const ssh_unwrapper *u,
         crypto_scalarmult(shared, u->tweak, dh) != 0) {
         sodium_memzero(dh, sizeof dh);
         sodium_memzero(shared, sizeof shared);
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "ssh-ed25519 stanza: all-zero shared secret");
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "ssh-ed25519 stanza: all-zero shared secret");
     }
     memcpy(salt, s->share, AGE_X25519_KEY_BYTES);
     memcpy(salt + AGE_X25519_KEY_BYTES, u->our_public, AGE_X25519_KEY_BYTES);
-    age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
-                    AGE_SSH_ED25519_INFO, wrap_key, sizeof wrap_key);
+    vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
+                        AGE_SSH_ED25519_INFO, wrap_key, sizeof wrap_key);
     int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
         file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
         wrap_key);
@@ -525,9 +525,9 @@ static vault_error scrypt_wrap_key(const char *passphrase, size_t len,
     if (crypto_pwhash_scryptsalsa208sha256_ll(
             (const uint8_t *)(passphrase ? passphrase : ""), len, full_salt,
             sizeof full_salt, (uint64_t)1 << log2n, 8, 1, key, 32) != 0)
-        return vault_fail(VAULT_E_NOMEM,
-                          "scrypt: cannot compute (2^%d needs %llu MiB)",
-                          log2n, (unsigned long long)1 << log2n >> 10);
+        return vlt_fail(VAULT_E_NOMEM,
+                        "scrypt: cannot compute (2^%d needs %llu MiB)",
+                        log2n, (unsigned long long)1 << log2n >> 10);
     return VAULT_OK;
 }
 
@@ -539,9 +539,9 @@ static vault_error unwrap_scrypt(const age_identity *id, const age_stanza *s,
     if (max > AGE_SCRYPT_MAX_LOG2N)
         max = AGE_SCRYPT_MAX_LOG2N;
     if (s->log2n > max)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "scrypt stanza: work factor 2^%d is above the "
-                          "limit 2^%d", s->log2n, max);
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "scrypt stanza: work factor 2^%d is above the "
+                        "limit 2^%d", s->log2n, max);
     uint8_t wrap_key[32];
     vault_error rc = scrypt_wrap_key(id->passphrase, id->passphrase_len,
                                      s->salt, s->log2n, wrap_key);
@@ -564,22 +564,22 @@ static vault_error find_file_key(const age_identity *ids, size_t n_ids,
         uint8_t our_public[AGE_X25519_KEY_BYTES];
         ssh_unwrapper ssh;
         if (id->kind == AGE_KIND_X25519) {
-            vault_error rc = age_x25519_public(id->secret_key, our_public);
+            vault_error rc = vlt_age_x25519_public(id->secret_key, our_public);
             if (rc != VAULT_OK)
-                return vault_fail(VAULT_E_INVALID,
-                                  "identity %zu: unusable X25519 key", i + 1);
+                return vlt_fail(VAULT_E_INVALID,
+                                "identity %zu: unusable X25519 key", i + 1);
         } else if (id->kind == AGE_KIND_SSH_ED25519) {
             vault_error rc = ssh_unwrapper_init(id, i + 1, &ssh);
             if (rc != VAULT_OK)
                 return rc;
         } else if (id->kind == AGE_KIND_SCRYPT) {
             if (!id->passphrase && id->passphrase_len)
-                return vault_fail(VAULT_E_INVALID,
-                                  "identity %zu: NULL passphrase", i + 1);
+                return vlt_fail(VAULT_E_INVALID,
+                                "identity %zu: NULL passphrase", i + 1);
         } else {
-            return vault_fail(VAULT_E_UNSUPPORTED,
-                              "identity %zu: unsupported kind %d", i + 1,
-                              (int)id->kind);
+            return vlt_fail(VAULT_E_UNSUPPORTED,
+                            "identity %zu: unsupported kind %d", i + 1,
+                            (int)id->kind);
         }
         vault_error rc = VAULT_E_AGE_NO_MATCH;
         for (size_t k = 0; k < h->n_known && rc == VAULT_E_AGE_NO_MATCH;
@@ -599,9 +599,9 @@ static vault_error find_file_key(const age_identity *ids, size_t n_ids,
         if (rc != VAULT_E_AGE_NO_MATCH)
             return rc;
     }
-    return vault_fail(VAULT_E_AGE_NO_MATCH,
-                      "age: no identity matches any of %zu recipient "
-                      "stanzas", h->n_stanzas);
+    return vlt_fail(VAULT_E_AGE_NO_MATCH,
+                    "age: no identity matches any of %zu recipient "
+                    "stanzas", h->n_stanzas);
 }
 
 static void header_mac(const uint8_t file_key[AGE_FILE_KEY_BYTES],
@@ -609,8 +609,8 @@ static void header_mac(const uint8_t file_key[AGE_FILE_KEY_BYTES],
                        uint8_t mac[AGE_MAC_BYTES])
 {
     uint8_t key[32];
-    age_hkdf_sha256(NULL, 0, file_key, AGE_FILE_KEY_BYTES, "header", key,
-                    sizeof key);
+    vlt_age_hkdf_sha256(NULL, 0, file_key, AGE_FILE_KEY_BYTES, "header", key,
+                        sizeof key);
     crypto_auth_hmacsha256_state st;
     crypto_auth_hmacsha256_init(&st, key, sizeof key);
     crypto_auth_hmacsha256_update(&st, header, len);
@@ -637,8 +637,8 @@ static vault_error stream_decrypt(const uint8_t file_key[AGE_FILE_KEY_BYTES],
 {
     assert(in_len >= AGE_NONCE_BYTES);
     uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES];
-    age_hkdf_sha256(in, AGE_NONCE_BYTES, file_key, AGE_FILE_KEY_BYTES,
-                    "payload", key, sizeof key);
+    vlt_age_hkdf_sha256(in, AGE_NONCE_BYTES, file_key, AGE_FILE_KEY_BYTES,
+                        "payload", key, sizeof key);
     const uint8_t *p = in + AGE_NONCE_BYTES;
     size_t left = in_len - AGE_NONCE_BYTES;
     uint8_t nonce[12];
@@ -646,21 +646,21 @@ static vault_error stream_decrypt(const uint8_t file_key[AGE_FILE_KEY_BYTES],
     *out_len = 0;
     vault_error rc = VAULT_OK;
     if (left == 0)
-        rc = vault_fail(VAULT_E_AGE_PAYLOAD, "age payload: no chunks");
+        rc = vlt_fail(VAULT_E_AGE_PAYLOAD, "age payload: no chunks");
     while (rc == VAULT_OK) {
         size_t clen = left < AGE_CHUNK_CT_BYTES ? left : AGE_CHUNK_CT_BYTES;
         int at_end = clen == left;
         unsigned long long plen = 0;
         uint8_t *dst = out + *out_len;
         if (clen < AGE_TAG_BYTES) {
-            rc = vault_fail(VAULT_E_AGE_PAYLOAD,
-                            "age payload: chunk %llu truncated",
-                            (unsigned long long)counter);
+            rc = vlt_fail(VAULT_E_AGE_PAYLOAD,
+                          "age payload: chunk %llu truncated",
+                          (unsigned long long)counter);
             break;
         }
         if (at_end && clen == AGE_TAG_BYTES && counter != 0) {
-            rc = vault_fail(VAULT_E_AGE_PAYLOAD,
-                            "age payload: empty final chunk");
+            rc = vlt_fail(VAULT_E_AGE_PAYLOAD,
+                          "age payload: empty final chunk");
             break;
         }
         /* A short chunk can only be the final one; a full one is usually
@@ -677,9 +677,9 @@ static vault_error stream_decrypt(const uint8_t file_key[AGE_FILE_KEY_BYTES],
                 dst, &plen, NULL, p, clen, NULL, 0, nonce, key);
         }
         if (bad) {
-            rc = vault_fail(VAULT_E_AGE_PAYLOAD,
-                            "age payload: chunk %llu fails authentication",
-                            (unsigned long long)counter);
+            rc = vlt_fail(VAULT_E_AGE_PAYLOAD,
+                          "age payload: chunk %llu fails authentication",
+                          (unsigned long long)counter);
             break;
         }
         /* The chunk is authentic: release it. */
@@ -688,13 +688,13 @@ static vault_error stream_decrypt(const uint8_t file_key[AGE_FILE_KEY_BYTES],
         left -= clen;
         counter++;
         if (last && left > 0)
-            rc = vault_fail(VAULT_E_AGE_PAYLOAD,
-                            "age payload: data after the final chunk");
+            rc = vlt_fail(VAULT_E_AGE_PAYLOAD,
+                          "age payload: data after the final chunk");
         else if (last)
             break;
         else if (left == 0)
-            rc = vault_fail(VAULT_E_AGE_PAYLOAD,
-                            "age payload: truncated (no final chunk)");
+            rc = vlt_fail(VAULT_E_AGE_PAYLOAD,
+                          "age payload: truncated (no final chunk)");
     }
     sodium_memzero(key, sizeof key);
     sodium_memzero(nonce, sizeof nonce);
@@ -703,7 +703,7 @@ static vault_error stream_decrypt(const uint8_t file_key[AGE_FILE_KEY_BYTES],
 
 /* --- decryption --------------------------------------------------------------*/
 
-void age_free_plaintext(uint8_t *plaintext, size_t plaintext_len)
+void vlt_age_free_plaintext(uint8_t *plaintext, size_t plaintext_len)
 {
     if (!plaintext)
         return;
@@ -717,28 +717,28 @@ static vault_error binary_file(const uint8_t *file, size_t file_len,
                                uint8_t **owned)
 {
     *owned = NULL;
-    if (!age_is_armored(file, file_len)) {
+    if (!vlt_age_is_armored(file, file_len)) {
         *f = file;
         *len = file_len;
         return VAULT_OK;
     }
-    vault_error rc = age_armor_decode(file, file_len, owned, len);
+    vault_error rc = vlt_age_armor_decode(file, file_len, owned, len);
     *f = *owned;
     return rc;
 }
 
-vault_error age_decrypt(const age_identity *identities, size_t n_identities,
-                        const uint8_t *file, size_t file_len,
-                        uint8_t **plaintext, size_t *plaintext_len)
+vault_error vlt_age_decrypt(const age_identity *identities, size_t n_identities,
+                            const uint8_t *file, size_t file_len,
+                            uint8_t **plaintext, size_t *plaintext_len)
 {
     if (!plaintext || !plaintext_len)
-        return vault_fail(VAULT_E_INVALID, "age_decrypt: NULL output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_decrypt: NULL output");
     *plaintext = NULL;
     *plaintext_len = 0;
     if ((!identities && n_identities) || (!file && file_len))
-        return vault_fail(VAULT_E_INVALID, "age_decrypt: NULL argument");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_decrypt: NULL argument");
     if (sodium_init() < 0)
-        return vault_fail(VAULT_E_INTERNAL, "libsodium failed to start");
+        return vlt_fail(VAULT_E_INTERNAL, "libsodium failed to start");
 
     const uint8_t *f;
     size_t len;
@@ -756,8 +756,8 @@ vault_error age_decrypt(const age_identity *identities, size_t n_identities,
     if (rc != VAULT_OK)
         goto done_nokey;
     if (len - h.header_len < AGE_NONCE_BYTES) {
-        rc = vault_fail(VAULT_E_AGE_HEADER,
-                        "age payload: missing or short nonce");
+        rc = vlt_fail(VAULT_E_AGE_HEADER,
+                      "age payload: missing or short nonce");
         goto done_nokey;
     }
     rc = find_file_key(identities, n_identities, &h, file_key);
@@ -766,13 +766,13 @@ vault_error age_decrypt(const age_identity *identities, size_t n_identities,
 
     header_mac(file_key, f, h.mac_input_len, mac);
     if (sodium_memcmp(mac, h.mac, sizeof mac) != 0) {
-        rc = vault_fail(VAULT_E_AGE_HMAC, "age header: MAC mismatch");
+        rc = vlt_fail(VAULT_E_AGE_HMAC, "age header: MAC mismatch");
         goto done;
     }
     size_t payload_len = len - h.header_len;
     out = malloc(payload_len); /* >= 16: plaintext is shorter */
     if (!out) {
-        rc = vault_fail(VAULT_E_NOMEM, "age: out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "age: out of memory");
         goto done;
     }
     rc = stream_decrypt(file_key, f + h.header_len, payload_len, out,
@@ -786,13 +786,13 @@ done:
     sodium_memzero(file_key, sizeof file_key);
     sodium_memzero(mac, sizeof mac);
 done_nokey:
-    age_free_plaintext(out, out_len);
+    vlt_age_free_plaintext(out, out_len);
     header_free(&h);
     free(dearmored);
     return rc;
 }
 
-int age_is_passphrase_file(const uint8_t *file, size_t file_len)
+int vlt_age_is_passphrase_file(const uint8_t *file, size_t file_len)
 {
     if (!file)
         return 0;
@@ -818,7 +818,7 @@ static void put_body(char *buf, size_t *n, const uint8_t *body, size_t len)
     size_t i = 0;
     for (;;) {
         size_t take = len - i < 48 ? len - i : 48;
-        age_base64_encode(body + i, take, buf + *n);
+        vlt_age_base64_encode(body + i, take, buf + *n);
         *n += age_base64_len(take);
         buf[(*n)++] = '\n';
         i += take;
@@ -841,33 +841,33 @@ static void put_str(char *buf, size_t *n, const char *s)
 static vault_error check_recipients(const age_recipient *r, size_t n)
 {
     if (!r || n == 0)
-        return vault_fail(VAULT_E_INVALID, "age_encrypt: no recipients");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_encrypt: no recipients");
     if (n > (SIZE_MAX / 2 - 256) / AGE_STANZA_MAX)
-        return vault_fail(VAULT_E_INVALID, "age_encrypt: too many recipients");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_encrypt: too many recipients");
     for (size_t i = 0; i < n; i++) {
         switch (r[i].kind) {
         case AGE_KIND_X25519:
             break;
         case AGE_KIND_SCRYPT:
             if (n != 1)
-                return vault_fail(VAULT_E_INVALID,
-                                  "age_encrypt: a passphrase must be the "
-                                  "only recipient");
+                return vlt_fail(VAULT_E_INVALID,
+                                "vlt_age_encrypt: a passphrase must be the "
+                                "only recipient");
             if (!r[i].passphrase || r[i].passphrase_len == 0)
-                return vault_fail(VAULT_E_INVALID,
-                                  "age_encrypt: empty passphrase");
+                return vlt_fail(VAULT_E_INVALID,
+                                "vlt_age_encrypt: empty passphrase");
             if (r[i].scrypt_log2n < 0 ||
                 r[i].scrypt_log2n > AGE_SCRYPT_MAX_LOG2N)
-                return vault_fail(VAULT_E_INVALID,
-                                  "age_encrypt: scrypt work factor 2^%d out "
-                                  "of range", r[i].scrypt_log2n);
+                return vlt_fail(VAULT_E_INVALID,
+                                "vlt_age_encrypt: scrypt work factor 2^%d out "
+                                "of range", r[i].scrypt_log2n);
             break;
         case AGE_KIND_SSH_ED25519:
             break;
         default:
-            return vault_fail(VAULT_E_INVALID,
-                              "age_encrypt: recipient %zu has unknown kind %d",
-                              i + 1, (int)r[i].kind);
+            return vlt_fail(VAULT_E_INVALID,
+                            "vlt_age_encrypt: recipient %zu has unknown kind %d",
+                            i + 1, (int)r[i].kind);
         }
     }
     return VAULT_OK;
@@ -882,31 +882,31 @@ static vault_error ssh_ed25519_wrap_key(const age_recipient *r,
 {
     uint8_t their[AGE_X25519_KEY_BYTES];
     if (crypto_sign_ed25519_pk_to_curve25519(their, r->ssh_public_key) != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "age_encrypt: ssh-ed25519 recipient is not a "
-                          "usable Ed25519 key");
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "vlt_age_encrypt: ssh-ed25519 recipient is not a "
+                        "usable Ed25519 key");
     uint8_t eph_secret[32], dh[32], shared[32], tweak[32], salt[64];
-    age_x25519_generate(eph_secret, share);
+    vlt_age_x25519_generate(eph_secret, share);
     int bad = crypto_scalarmult(dh, eph_secret, their) != 0 ||
               sodium_is_zero(dh, sizeof dh);
     sodium_memzero(eph_secret, sizeof eph_secret);
-    age_ssh_tweak(r->ssh_public_key, tweak);
+    vlt_age_ssh_tweak(r->ssh_public_key, tweak);
     if (!bad)
         bad = crypto_scalarmult(shared, tweak, dh) != 0;
     if (!bad) {
         memcpy(salt, share, 32);
         memcpy(salt + 32, their, 32);
-        age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
-                        AGE_SSH_ED25519_INFO, wrap_key, 32);
-        age_ssh_tag(r->ssh_public_key, tag);
+        vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
+                            AGE_SSH_ED25519_INFO, wrap_key, 32);
+        vlt_age_ssh_tag(r->ssh_public_key, tag);
     }
     sodium_memzero(dh, sizeof dh);
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(tweak, sizeof tweak);
     if (bad)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "age_encrypt: ssh-ed25519 recipient key is a "
-                          "low-order point");
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "vlt_age_encrypt: ssh-ed25519 recipient key is a "
+                        "low-order point");
     return VAULT_OK;
 }
 
@@ -923,29 +923,29 @@ static vault_error wrap_file_key(const age_recipient *r,
         if (rc != VAULT_OK)
             return rc;
         put_str(buf, n, "-> ssh-ed25519 ");
-        age_base64_encode(tag, sizeof tag, buf + *n);
+        vlt_age_base64_encode(tag, sizeof tag, buf + *n);
         *n += age_base64_len(sizeof tag);
         buf[(*n)++] = ' ';
-        age_base64_encode(share, sizeof share, buf + *n);
+        vlt_age_base64_encode(share, sizeof share, buf + *n);
         *n += age_base64_len(sizeof share);
     } else if (r->kind == AGE_KIND_X25519) {
         uint8_t eph_secret[32], share[32], shared[32], salt[64];
-        age_x25519_generate(eph_secret, share);
+        vlt_age_x25519_generate(eph_secret, share);
         int bad = crypto_scalarmult(shared, eph_secret, r->public_key);
         sodium_memzero(eph_secret, sizeof eph_secret);
         if (bad || sodium_is_zero(shared, sizeof shared)) {
             sodium_memzero(shared, sizeof shared);
-            return vault_fail(VAULT_E_BAD_KEY,
-                              "age_encrypt: recipient key is a low-order "
-                              "point");
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "vlt_age_encrypt: recipient key is a low-order "
+                            "point");
         }
         memcpy(salt, share, 32);
         memcpy(salt + 32, r->public_key, 32);
-        age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
-                        AGE_X25519_INFO, wrap_key, sizeof wrap_key);
+        vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
+                            AGE_X25519_INFO, wrap_key, sizeof wrap_key);
         sodium_memzero(shared, sizeof shared);
         put_str(buf, n, "-> X25519 ");
-        age_base64_encode(share, sizeof share, buf + *n);
+        vlt_age_base64_encode(share, sizeof share, buf + *n);
         *n += age_base64_len(sizeof share);
     } else {
         int log2n = r->scrypt_log2n ? r->scrypt_log2n
@@ -957,7 +957,7 @@ static vault_error wrap_file_key(const age_recipient *r,
         if (rc != VAULT_OK)
             return rc;
         put_str(buf, n, "-> scrypt ");
-        age_base64_encode(salt, sizeof salt, buf + *n);
+        vlt_age_base64_encode(salt, sizeof salt, buf + *n);
         *n += age_base64_len(sizeof salt);
         char digits[4];
         digits[0] = ' ';
@@ -977,21 +977,21 @@ static vault_error wrap_file_key(const age_recipient *r,
     return VAULT_OK;
 }
 
-vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
-                        const uint8_t *plaintext, size_t plaintext_len,
-                        uint8_t **out, size_t *out_len)
+vault_error vlt_age_encrypt(const age_recipient *recipients, size_t n_recipients,
+                            const uint8_t *plaintext, size_t plaintext_len,
+                            uint8_t **out, size_t *out_len)
 {
     if (!out || !out_len)
-        return vault_fail(VAULT_E_INVALID, "age_encrypt: NULL output");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_encrypt: NULL output");
     *out = NULL;
     *out_len = 0;
     if (!plaintext && plaintext_len)
-        return vault_fail(VAULT_E_INVALID, "age_encrypt: NULL plaintext");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_encrypt: NULL plaintext");
     vault_error rc = check_recipients(recipients, n_recipients);
     if (rc != VAULT_OK)
         return rc;
     if (sodium_init() < 0)
-        return vault_fail(VAULT_E_INTERNAL, "libsodium failed to start");
+        return vlt_fail(VAULT_E_INTERNAL, "libsodium failed to start");
 
     size_t chunks = plaintext_len / AGE_CHUNK_BYTES +
                     (plaintext_len % AGE_CHUNK_BYTES != 0 || !plaintext_len);
@@ -1000,10 +1000,10 @@ vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
     size_t overhead = header_max + AGE_NONCE_BYTES;
     if (chunks > (SIZE_MAX - overhead) / AGE_TAG_BYTES ||
         plaintext_len > SIZE_MAX - overhead - chunks * AGE_TAG_BYTES)
-        return vault_fail(VAULT_E_INVALID, "age_encrypt: input too large");
+        return vlt_fail(VAULT_E_INVALID, "vlt_age_encrypt: input too large");
     uint8_t *buf = malloc(overhead + chunks * AGE_TAG_BYTES + plaintext_len);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "age_encrypt: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "vlt_age_encrypt: out of memory");
 
     uint8_t file_key[AGE_FILE_KEY_BYTES];
     randombytes_buf(file_key, sizeof file_key);
@@ -1023,7 +1023,7 @@ vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
     uint8_t mac[AGE_MAC_BYTES];
     header_mac(file_key, buf, n, mac);
     hdr[n++] = ' ';
-    age_base64_encode(mac, sizeof mac, hdr + n);
+    vlt_age_base64_encode(mac, sizeof mac, hdr + n);
     n += AGE_MAC_B64_LEN;
     hdr[n++] = '\n';
 
@@ -1031,8 +1031,8 @@ vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
     randombytes_buf(nonce, AGE_NONCE_BYTES);
     n += AGE_NONCE_BYTES;
     uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES];
-    age_hkdf_sha256(nonce, AGE_NONCE_BYTES, file_key, sizeof file_key,
-                    "payload", key, sizeof key);
+    vlt_age_hkdf_sha256(nonce, AGE_NONCE_BYTES, file_key, sizeof file_key,
+                        "payload", key, sizeof key);
     sodium_memzero(file_key, sizeof file_key);
     uint8_t chunk_nonce[12];
     for (size_t c = 0; c < chunks; c++) {

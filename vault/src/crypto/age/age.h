@@ -79,49 +79,49 @@ typedef struct age_identity {
 /* --- keys ---------------------------------------------------------------*/
 
 /* A fresh X25519 key pair (secret clamped as X25519 expects). */
-void age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                         uint8_t public_key[AGE_X25519_KEY_BYTES]);
+void vlt_age_x25519_generate(uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                             uint8_t public_key[AGE_X25519_KEY_BYTES]);
 /* public = X25519(secret, basepoint); fails for an all-zero result. */
-vault_error age_x25519_public(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                              uint8_t public_key[AGE_X25519_KEY_BYTES]);
+vault_error vlt_age_x25519_public(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                                  uint8_t public_key[AGE_X25519_KEY_BYTES]);
 
 /* Bech32 (BIP 173, no length limit as age requires) encodings.
  * out must hold AGE_*_STRLEN + 1 bytes. The identity is upper case. */
-void age_encode_recipient(const uint8_t public_key[AGE_X25519_KEY_BYTES],
-                          char out[AGE_RECIPIENT_STRLEN + 1]);
-void age_encode_identity(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                         char out[AGE_IDENTITY_STRLEN + 1]);
+void vlt_age_encode_recipient(const uint8_t public_key[AGE_X25519_KEY_BYTES],
+                              char out[AGE_RECIPIENT_STRLEN + 1]);
+void vlt_age_encode_identity(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                             char out[AGE_IDENTITY_STRLEN + 1]);
 /* Strict decoders: right HRP, valid checksum, one case only, right length.
  * Return VAULT_E_BAD_KEY otherwise. */
-vault_error age_decode_recipient(const char *text, size_t len,
-                                 uint8_t public_key[AGE_X25519_KEY_BYTES]);
-vault_error age_decode_identity(const char *text, size_t len,
-                                uint8_t secret_key[AGE_X25519_KEY_BYTES]);
+vault_error vlt_age_decode_recipient(const char *text, size_t len,
+                                     uint8_t public_key[AGE_X25519_KEY_BYTES]);
+vault_error vlt_age_decode_identity(const char *text, size_t len,
+                                    uint8_t secret_key[AGE_X25519_KEY_BYTES]);
 
 /* Either kind of recipient string: an "age1..." X25519 recipient, or an
  * OpenSSH "ssh-ed25519 AAAA... [comment]" public key line.  Fills *out
  * (zeroed first) with kind AGE_KIND_X25519 or AGE_KIND_SSH_ED25519;
  * VAULT_E_BAD_KEY (with a detail) for anything else, including Ed25519
  * keys that are not a valid point of the prime-order group. */
-vault_error age_parse_recipient(const char *text, size_t len,
-                                age_recipient *out);
+vault_error vlt_age_parse_recipient(const char *text, size_t len,
+                                    age_recipient *out);
 
 /* --- OpenSSH Ed25519 keys (age_ssh.c) -------------------------------------*/
 
 /* The wire encoding of an Ed25519 public key, and its stanza tag
  * (SHA-256 of the wire encoding, first 4 bytes). */
-void age_ssh_wire_public_key(
+void vlt_age_ssh_wire_public_key(
     const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
     uint8_t out[AGE_SSH_WIRE_BYTES]);
-void age_ssh_tag(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
-                 uint8_t tag[AGE_SSH_TAG_BYTES]);
+void vlt_age_ssh_tag(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                     uint8_t tag[AGE_SSH_TAG_BYTES]);
 /* The ssh-ed25519 tweak: HKDF-SHA-256(salt = wire key, ikm = "",
  * info = "age-encryption.org/v1/ssh-ed25519"), 32 bytes. */
-void age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
-                   uint8_t tweak[32]);
+void vlt_age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                       uint8_t tweak[32]);
 
 /* "ssh-ed25519 " and the padded base64 wire key, no comment, NUL-ended. */
-void age_ssh_encode_public_key(
+void vlt_age_ssh_encode_public_key(
     const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
     char out[AGE_SSH_RECIPIENT_STRLEN + 1]);
 /* Parses an authorized_keys-style line (no options, no line end):
@@ -129,21 +129,21 @@ void age_ssh_encode_public_key(
  * where base64 is canonical padded base64 of exactly the wire encoding of
  * an ssh-ed25519 key, and the comment has no control characters.
  * VAULT_E_BAD_KEY (with a detail) otherwise. */
-vault_error age_ssh_parse_public_key(
+vault_error vlt_age_ssh_parse_public_key(
     const char *text, size_t len,
     uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES]);
 
 /* True when data (after optional white space) starts with the line
  * "-----BEGIN OPENSSH PRIVATE KEY-----": a file meant to be an OpenSSH
- * private key, to be parsed with age_ssh_parse_private_key. */
-int age_ssh_is_private_key(const uint8_t *data, size_t len);
+ * private key, to be parsed with vlt_age_ssh_parse_private_key. */
+int vlt_age_ssh_is_private_key(const uint8_t *data, size_t len);
 /* Parses an OpenSSH private key file (PROTOCOL.key, "openssh-key-v1")
  * holding exactly one unencrypted ssh-ed25519 key into libsodium's 64-byte
  * secret key.  A passphrase-protected file is VAULT_E_UNSUPPORTED; any
  * other deviation (PEM framing, base64, magic, lengths, check integers,
  * key type, a public key that does not match the secret, padding) is
  * VAULT_E_BAD_KEY.  On failure secret_key is zeroed. */
-vault_error age_ssh_parse_private_key(
+vault_error vlt_age_ssh_parse_private_key(
     const uint8_t *data, size_t len,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
 
@@ -151,55 +151,55 @@ vault_error age_ssh_parse_private_key(
 
 /* Encrypts plaintext to the recipients (a scrypt recipient must be alone).
  * *out is malloc'ed; the caller frees it. */
-vault_error age_encrypt(const age_recipient *recipients, size_t n_recipients,
-                        const uint8_t *plaintext, size_t plaintext_len,
-                        uint8_t **out, size_t *out_len);
+vault_error vlt_age_encrypt(const age_recipient *recipients, size_t n_recipients,
+                            const uint8_t *plaintext, size_t plaintext_len,
+                            uint8_t **out, size_t *out_len);
 
 /* Decrypts a binary or armored age file with the first identity that
  * unwraps a stanza.  On success *plaintext (malloc'ed, may be non-NULL for
  * an empty payload) holds the payload.  On VAULT_E_AGE_PAYLOAD, *plaintext
  * holds whatever plaintext was verified before the failure (the testkit
  * checks its hash); on every other error *plaintext is NULL.  The caller
- * frees *plaintext with age_free_plaintext, which wipes it first. */
-vault_error age_decrypt(const age_identity *identities, size_t n_identities,
-                        const uint8_t *file, size_t file_len,
-                        uint8_t **plaintext, size_t *plaintext_len);
-void age_free_plaintext(uint8_t *plaintext, size_t plaintext_len);
+ * frees *plaintext with vlt_age_free_plaintext, which wipes it first. */
+vault_error vlt_age_decrypt(const age_identity *identities, size_t n_identities,
+                            const uint8_t *file, size_t file_len,
+                            uint8_t **plaintext, size_t *plaintext_len);
+void vlt_age_free_plaintext(uint8_t *plaintext, size_t plaintext_len);
 
 /* True when the file's header parses and its only stanza is scrypt (a
  * passphrase-protected file, e.g. an encrypted identity). */
-int age_is_passphrase_file(const uint8_t *file, size_t file_len);
+int vlt_age_is_passphrase_file(const uint8_t *file, size_t file_len);
 
 /* --- building blocks, exposed for tests ----------------------------------*/
 
 /* HKDF-SHA-256 (RFC 5869) from libsodium's HMAC-SHA-256, out_len <= 255*32 */
-void age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
-                     size_t ikm_len, const char *info, uint8_t *out,
-                     size_t out_len);
+void vlt_age_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
+                         size_t ikm_len, const char *info, uint8_t *out,
+                         size_t out_len);
 
 /* Unpadded standard base64 (RFC 4648 section 4) as the age header uses it.
  * The encoder writes age_base64_len(len) characters and no NUL. */
 #define age_base64_len(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
-void age_base64_encode(const uint8_t *in, size_t len, char *out);
+void vlt_age_base64_encode(const uint8_t *in, size_t len, char *out);
 /* Strict decoder: no padding, no other characters, canonical trailing bits.
  * Writes at most out_cap bytes; out may be NULL to validate only (out_cap
  * is then ignored).  *out_len (if out_len is not NULL) is the decoded size.
  * Returns
  * VAULT_E_AGE_HEADER (with a detail) when the text is not canonical base64
  * or decodes to more than out_cap bytes. */
-vault_error age_base64_decode(const char *in, size_t in_len, uint8_t *out,
-                              size_t out_cap, size_t *out_len);
+vault_error vlt_age_base64_decode(const char *in, size_t in_len, uint8_t *out,
+                                  size_t out_cap, size_t *out_len);
 
 /* ASCII armor (spec "ASCII armor": strict RFC 7468 PEM, label "AGE
  * ENCRYPTED FILE", 64-column padded base64, LF or CRLF line ends, only
- * whitespace outside the block).  age_is_armored says whether a file is
+ * whitespace outside the block).  vlt_age_is_armored says whether a file is
  * meant to be armored (so that a malformed armor is VAULT_E_AGE_ARMOR rather
  * than a header failure).  The decoder returns VAULT_E_AGE_ARMOR for any
  * deviation; both allocate *out with malloc. */
-int age_is_armored(const uint8_t *file, size_t file_len);
-vault_error age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
-                             size_t *out_len);
-vault_error age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
-                             size_t *out_len);
+int vlt_age_is_armored(const uint8_t *file, size_t file_len);
+vault_error vlt_age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
+                                 size_t *out_len);
+vault_error vlt_age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
+                                 size_t *out_len);
 
 #endif

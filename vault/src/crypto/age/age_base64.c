@@ -49,7 +49,7 @@ static int b64_value(uint8_t c)
     return -1;
 }
 
-void age_base64_encode(const uint8_t *in, size_t len, char *out)
+void vlt_age_base64_encode(const uint8_t *in, size_t len, char *out)
 {
     size_t i = 0;
     while (len - i >= 3) {
@@ -73,28 +73,28 @@ void age_base64_encode(const uint8_t *in, size_t len, char *out)
     }
 }
 
-vault_error age_base64_decode(const char *in, size_t in_len, uint8_t *out,
-                              size_t out_cap, size_t *out_len)
+vault_error vlt_age_base64_decode(const char *in, size_t in_len, uint8_t *out,
+                                  size_t out_cap, size_t *out_len)
 {
     if (out_len)
         *out_len = 0;
     if (in_len % 4 == 1)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "base64: impossible length %zu", in_len);
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "base64: impossible length %zu", in_len);
     size_t decoded = in_len / 4 * 3 + (in_len % 4 ? in_len % 4 - 1 : 0);
     if (out && decoded > out_cap)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "base64: %zu bytes where at most %zu fit", decoded,
-                          out_cap);
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "base64: %zu bytes where at most %zu fit", decoded,
+                        out_cap);
     uint32_t acc = 0;
     int bits = 0;
     size_t n = 0;
     for (size_t i = 0; i < in_len; i++) {
         int v = b64_value((uint8_t)in[i]);
         if (v < 0)
-            return vault_fail(VAULT_E_AGE_HEADER,
-                              "base64: invalid character 0x%02x",
-                              (unsigned)(uint8_t)in[i]);
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "base64: invalid character 0x%02x",
+                            (unsigned)(uint8_t)in[i]);
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
@@ -107,8 +107,8 @@ vault_error age_base64_decode(const char *in, size_t in_len, uint8_t *out,
     }
     /* The 2 or 4 bits left over must be zero (canonical encoding). */
     if (acc != 0)
-        return vault_fail(VAULT_E_AGE_HEADER,
-                          "base64: non-canonical encoding");
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "base64: non-canonical encoding");
     if (out_len)
         *out_len = n;
     return VAULT_OK;
@@ -119,7 +119,7 @@ static int is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-int age_is_armored(const uint8_t *file, size_t file_len)
+int vlt_age_is_armored(const uint8_t *file, size_t file_len)
 {
     static const char binary[] = "age-encryption.org/";
     if (file_len >= sizeof binary - 1 &&
@@ -176,8 +176,8 @@ static int armor_group(const uint8_t *g, int last, uint8_t *out)
     return 3 - pad;
 }
 
-vault_error age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
-                             size_t *out_len)
+vault_error vlt_age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
+                                 size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -187,20 +187,20 @@ vault_error age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
     size_t begin_len = sizeof armor_begin - 1;
     if (in_len - pos < begin_len ||
         memcmp(in + pos, armor_begin, begin_len) != 0)
-        return vault_fail(VAULT_E_AGE_ARMOR,
-                          "armor: no \"%s\" line", armor_begin);
+        return vlt_fail(VAULT_E_AGE_ARMOR,
+                        "armor: no \"%s\" line", armor_begin);
     pos += begin_len;
     if (pos < in_len && in[pos] == '\r')
         pos++;
     if (pos >= in_len || in[pos] != '\n')
-        return vault_fail(VAULT_E_AGE_ARMOR,
-                          "armor: BEGIN line not followed by a line break");
+        return vlt_fail(VAULT_E_AGE_ARMOR,
+                        "armor: BEGIN line not followed by a line break");
     pos++;
 
     /* 3 bytes per 4 characters: the decoded text is shorter than in. */
     uint8_t *buf = malloc(in_len / 4 * 3 + 3);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "armor: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "armor: out of memory");
     size_t n = 0;
     int ended = 0; /* a last (short or padded) line was seen */
     size_t line_no = 1;
@@ -269,28 +269,28 @@ vault_error age_armor_decode(const uint8_t *in, size_t in_len, uint8_t **out,
     }
     if (why) {
         free(buf);
-        return vault_fail(VAULT_E_AGE_ARMOR, "armor: line %zu: %s", line_no,
-                          why);
+        return vlt_fail(VAULT_E_AGE_ARMOR, "armor: line %zu: %s", line_no,
+                        why);
     }
     *out = buf;
     *out_len = n;
     return VAULT_OK;
 }
 
-vault_error age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
-                             size_t *out_len)
+vault_error vlt_age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
+                                 size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
     size_t groups = in_len / 3 + (in_len % 3 != 0);
     if (groups > (SIZE_MAX - 256) / 5)
-        return vault_fail(VAULT_E_INVALID, "armor: input too large");
+        return vlt_fail(VAULT_E_INVALID, "armor: input too large");
     size_t chars = groups * 4;
     size_t lines = (chars + ARMOR_COLUMNS - 1) / ARMOR_COLUMNS;
     size_t cap = sizeof armor_begin + sizeof armor_end + chars + lines + 1;
     uint8_t *buf = malloc(cap);
     if (!buf)
-        return vault_fail(VAULT_E_NOMEM, "armor: out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "armor: out of memory");
     size_t n = 0;
     memcpy(buf, armor_begin, sizeof armor_begin - 1);
     n += sizeof armor_begin - 1;
@@ -299,11 +299,11 @@ vault_error age_armor_encode(const uint8_t *in, size_t in_len, uint8_t **out,
     for (size_t i = 0; i < in_len; i += 48) {
         size_t take = in_len - i < 48 ? in_len - i : 48;
         size_t whole = take / 3 * 3;
-        age_base64_encode(in + i, whole, (char *)buf + n);
+        vlt_age_base64_encode(in + i, whole, (char *)buf + n);
         n += whole / 3 * 4;
         if (take > whole) {
             size_t rest = take - whole;
-            age_base64_encode(in + i + whole, rest, (char *)buf + n);
+            vlt_age_base64_encode(in + i + whole, rest, (char *)buf + n);
             n += rest + 1;
             for (size_t k = rest + 1; k < 4; k++)
                 buf[n++] = '=';

@@ -113,30 +113,30 @@ static vault_error bech32_decode_key(const char *text, size_t len,
 {
     size_t hrp_len = strlen(hrp);
     if (!text)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: missing", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: missing", what);
     if (len != hrp_len + 1 + KEY_DATA_CHARS + BECH32_CHECKSUM_LEN)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: wrong length (%zu characters)",
-                          what, len);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: wrong length (%zu characters)",
+                        what, len);
     int has_lower = 0, has_upper = 0;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (c < 33 || c > 126)
-            return vault_fail(VAULT_E_BAD_KEY, "%s: invalid character", what);
+            return vlt_fail(VAULT_E_BAD_KEY, "%s: invalid character", what);
         has_lower |= c >= 'a' && c <= 'z';
         has_upper |= c >= 'A' && c <= 'Z';
     }
     if (has_lower && has_upper)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: mixed case", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: mixed case", what);
     if (upper ? has_lower : has_upper)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: must be in %s case", what,
-                          upper ? "upper" : "lower");
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: must be in %s case", what,
+                        upper ? "upper" : "lower");
     for (size_t i = 0; i < hrp_len; i++)
         if (to_lower(text[i]) != hrp[i])
-            return vault_fail(VAULT_E_BAD_KEY, "%s: not a %s key", what,
-                              upper ? "AGE-SECRET-KEY-1..." : "age1...");
+            return vlt_fail(VAULT_E_BAD_KEY, "%s: not a %s key", what,
+                            upper ? "AGE-SECRET-KEY-1..." : "age1...");
     if (text[hrp_len] != '1')
-        return vault_fail(VAULT_E_BAD_KEY, "%s: not a %s key", what,
-                          upper ? "AGE-SECRET-KEY-1..." : "age1...");
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: not a %s key", what,
+                        upper ? "AGE-SECRET-KEY-1..." : "age1...");
 
     uint32_t chk = bech32_hrp_polymod(hrp, hrp_len);
     uint32_t acc = 0;
@@ -148,7 +148,7 @@ static vault_error bech32_decode_key(const char *text, size_t len,
     for (size_t i = 0; i < data_len; i++) {
         const char *hit = memchr(bech32_charset, to_lower(data[i]), 32);
         if (!hit) {
-            rc = vault_fail(VAULT_E_BAD_KEY, "%s: invalid character", what);
+            rc = vlt_fail(VAULT_E_BAD_KEY, "%s: invalid character", what);
             break;
         }
         uint8_t v = (uint8_t)(hit - bech32_charset);
@@ -164,35 +164,35 @@ static vault_error bech32_decode_key(const char *text, size_t len,
         }
     }
     if (rc == VAULT_OK && chk != 1)
-        rc = vault_fail(VAULT_E_BAD_KEY, "%s: bad checksum", what);
+        rc = vlt_fail(VAULT_E_BAD_KEY, "%s: bad checksum", what);
     /* 52 * 5 = 260 bits: 4 bits of padding, which must be zero. */
     if (rc == VAULT_OK && (n != 32 || bits != 4 || acc != 0))
-        rc = vault_fail(VAULT_E_BAD_KEY, "%s: non-zero padding", what);
+        rc = vlt_fail(VAULT_E_BAD_KEY, "%s: non-zero padding", what);
     if (rc != VAULT_OK)
         sodium_memzero(key, 32);
     return rc;
 }
 
-void age_encode_recipient(const uint8_t public_key[AGE_X25519_KEY_BYTES],
-                          char out[AGE_RECIPIENT_STRLEN + 1])
+void vlt_age_encode_recipient(const uint8_t public_key[AGE_X25519_KEY_BYTES],
+                              char out[AGE_RECIPIENT_STRLEN + 1])
 {
     bech32_encode_key("age", public_key, 0, out);
 }
 
-void age_encode_identity(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
-                         char out[AGE_IDENTITY_STRLEN + 1])
+void vlt_age_encode_identity(const uint8_t secret_key[AGE_X25519_KEY_BYTES],
+                             char out[AGE_IDENTITY_STRLEN + 1])
 {
     bech32_encode_key("age-secret-key-", secret_key, 1, out);
 }
 
-vault_error age_decode_recipient(const char *text, size_t len,
-                                 uint8_t public_key[AGE_X25519_KEY_BYTES])
+vault_error vlt_age_decode_recipient(const char *text, size_t len,
+                                     uint8_t public_key[AGE_X25519_KEY_BYTES])
 {
     return bech32_decode_key(text, len, "age", 0, "recipient", public_key);
 }
 
-vault_error age_decode_identity(const char *text, size_t len,
-                                uint8_t secret_key[AGE_X25519_KEY_BYTES])
+vault_error vlt_age_decode_identity(const char *text, size_t len,
+                                    uint8_t secret_key[AGE_X25519_KEY_BYTES])
 {
     return bech32_decode_key(text, len, "age-secret-key-", 1, "identity",
                              secret_key);

@@ -1,7 +1,7 @@
 /*
  * age_ssh.c - OpenSSH Ed25519 keys for age's ssh-ed25519 recipient type
  * (age's agessh package): public key lines, unencrypted private key files,
- * the key tag and tweak, and age_parse_recipient.
+ * the key tag and tweak, and vlt_age_parse_recipient.
  *
  * SSH wire encoding of an Ed25519 public key (RFC 4251 section 5 strings,
  * RFC 8709 section 4), 51 bytes, integers big endian:
@@ -85,7 +85,7 @@ static uint32_t load_be32(const uint8_t *p)
            (uint32_t)p[2] << 8 | p[3];
 }
 
-void age_ssh_wire_public_key(
+void vlt_age_ssh_wire_public_key(
     const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
     uint8_t out[AGE_SSH_WIRE_BYTES])
 {
@@ -96,22 +96,22 @@ void age_ssh_wire_public_key(
     memcpy(out + 8 + type_len, public_key, AGE_ED25519_PUBLIC_KEY_BYTES);
 }
 
-void age_ssh_tag(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
-                 uint8_t tag[AGE_SSH_TAG_BYTES])
+void vlt_age_ssh_tag(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                     uint8_t tag[AGE_SSH_TAG_BYTES])
 {
     uint8_t wire[AGE_SSH_WIRE_BYTES];
     uint8_t hash[crypto_hash_sha256_BYTES];
-    age_ssh_wire_public_key(public_key, wire);
+    vlt_age_ssh_wire_public_key(public_key, wire);
     crypto_hash_sha256(hash, wire, sizeof wire);
     memcpy(tag, hash, AGE_SSH_TAG_BYTES);
 }
 
-void age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
-                   uint8_t tweak[32])
+void vlt_age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
+                       uint8_t tweak[32])
 {
     uint8_t wire[AGE_SSH_WIRE_BYTES];
-    age_ssh_wire_public_key(public_key, wire);
-    age_hkdf_sha256(wire, sizeof wire, NULL, 0, SSH_ED25519_INFO, tweak, 32);
+    vlt_age_ssh_wire_public_key(public_key, wire);
+    vlt_age_hkdf_sha256(wire, sizeof wire, NULL, 0, SSH_ED25519_INFO, tweak, 32);
 }
 
 /* --- readers ----------------------------------------------------------------*/
@@ -160,23 +160,23 @@ static vault_error parse_wire_key(const uint8_t *blob, size_t blob_len,
     const uint8_t *type, *key;
     size_t type_len, key_len;
     if (!read_string(&r, &type, &type_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated key type", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated key type", what);
     if (!bytes_are(type, type_len, SSH_ED25519_TYPE)) {
         int printable = type_len > 0 && type_len <= 64;
         for (size_t i = 0; printable && i < type_len; i++)
             printable = type[i] > 0x20 && type[i] < 0x7f;
         if (printable)
-            return vault_fail(VAULT_E_BAD_KEY,
-                              "%s: %.*s keys are not supported, only "
-                              "ssh-ed25519",
-                              what, (int)type_len, (const char *)type);
-        return vault_fail(VAULT_E_BAD_KEY, "%s: not an ssh-ed25519 key",
-                          what);
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "%s: %.*s keys are not supported, only "
+                            "ssh-ed25519",
+                            what, (int)type_len, (const char *)type);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: not an ssh-ed25519 key",
+                        what);
     }
     if (!read_string(&r, &key, &key_len) ||
         key_len != AGE_ED25519_PUBLIC_KEY_BYTES || r.left != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: malformed ssh-ed25519 public key", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: malformed ssh-ed25519 public key", what);
     memcpy(pk, key, AGE_ED25519_PUBLIC_KEY_BYTES);
     return VAULT_OK;
 }
@@ -194,22 +194,22 @@ static int decode_padded(const char *in, size_t len, uint8_t *out, size_t cap,
         pad++;
     /* With len a multiple of 4, the unpadded length is consistent with
      * pad; the decoder rejects a stray "=" and non-canonical bits. */
-    return age_base64_decode(in, len - pad, out, cap, out_len) == VAULT_OK;
+    return vlt_age_base64_decode(in, len - pad, out, cap, out_len) == VAULT_OK;
 }
 
 /* --- public keys ------------------------------------------------------------*/
 
-void age_ssh_encode_public_key(
+void vlt_age_ssh_encode_public_key(
     const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
     char out[AGE_SSH_RECIPIENT_STRLEN + 1])
 {
     uint8_t wire[AGE_SSH_WIRE_BYTES];
     size_t n = sizeof SSH_ED25519_TYPE; /* the type and a space */
-    age_ssh_wire_public_key(public_key, wire);
+    vlt_age_ssh_wire_public_key(public_key, wire);
     memcpy(out, SSH_ED25519_TYPE " ", n);
     /* 51 bytes are 17 whole groups: no padding to add. */
     _Static_assert(AGE_SSH_WIRE_BYTES % 3 == 0, "wire key needs no padding");
-    age_base64_encode(wire, sizeof wire, out + n);
+    vlt_age_base64_encode(wire, sizeof wire, out + n);
     n += age_base64_len(sizeof wire);
     out[n] = '\0';
 }
@@ -219,21 +219,21 @@ static int is_wsp(char c)
     return c == ' ' || c == '\t';
 }
 
-vault_error age_ssh_parse_public_key(
+vault_error vlt_age_ssh_parse_public_key(
     const char *text, size_t len,
     uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES])
 {
     const char *what = "ssh public key";
     if (!text)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: NULL", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: NULL", what);
     size_t type_end = 0;
     while (type_end < len && !is_wsp(text[type_end]))
         type_end++;
     if (type_end != sizeof SSH_ED25519_TYPE - 1 ||
         memcmp(text, SSH_ED25519_TYPE, type_end) != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not an ssh-ed25519 key (\"ssh-ed25519 "
-                          "AAAA...\")", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: not an ssh-ed25519 key (\"ssh-ed25519 "
+                        "AAAA...\")", what);
     size_t p = type_end;
     while (p < len && is_wsp(text[p]))
         p++;
@@ -244,7 +244,7 @@ vault_error age_ssh_parse_public_key(
     size_t got = 0;
     if (p == b64 ||
         !decode_padded(text + b64, p - b64, wire, sizeof wire, &got))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: malformed base64 key", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: malformed base64 key", what);
     vault_error rc = parse_wire_key(wire, got, what, public_key);
     if (rc != VAULT_OK)
         return rc;
@@ -252,41 +252,41 @@ vault_error age_ssh_parse_public_key(
     for (; p < len; p++) {
         unsigned char c = (unsigned char)text[p];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return vault_fail(VAULT_E_BAD_KEY,
-                              "%s: control character after the key", what);
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "%s: control character after the key", what);
     }
     /* The key must be a point we can convert to X25519 (no low-order or
      * non-canonical encodings). */
     uint8_t x[AGE_X25519_KEY_BYTES];
     if (crypto_sign_ed25519_pk_to_curve25519(x, public_key) != 0) {
         sodium_memzero(public_key, AGE_ED25519_PUBLIC_KEY_BYTES);
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not a valid Ed25519 public key", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: not a valid Ed25519 public key", what);
     }
     return VAULT_OK;
 }
 
-vault_error age_parse_recipient(const char *text, size_t len,
-                                age_recipient *out)
+vault_error vlt_age_parse_recipient(const char *text, size_t len,
+                                    age_recipient *out)
 {
     memset(out, 0, sizeof *out);
     if (!text)
-        return vault_fail(VAULT_E_BAD_KEY, "recipient: NULL");
+        return vlt_fail(VAULT_E_BAD_KEY, "recipient: NULL");
     static const char ssh_prefix[] = "ssh-";
     if (len >= sizeof ssh_prefix - 1 &&
         memcmp(text, ssh_prefix, sizeof ssh_prefix - 1) == 0) {
         out->kind = AGE_KIND_SSH_ED25519;
-        vault_error rc = age_ssh_parse_public_key(text, len,
-                                                  out->ssh_public_key);
+        vault_error rc = vlt_age_ssh_parse_public_key(text, len,
+                                                      out->ssh_public_key);
         if (rc != VAULT_OK)
             memset(out, 0, sizeof *out);
         return rc;
     }
     out->kind = AGE_KIND_X25519;
-    if (age_decode_recipient(text, len, out->public_key) != VAULT_OK) {
+    if (vlt_age_decode_recipient(text, len, out->public_key) != VAULT_OK) {
         memset(out, 0, sizeof *out);
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "not a recipient (age1... or ssh-ed25519 ...)");
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "not a recipient (age1... or ssh-ed25519 ...)");
     }
     return VAULT_OK;
 }
@@ -298,7 +298,7 @@ static int is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-int age_ssh_is_private_key(const uint8_t *data, size_t len)
+int vlt_age_ssh_is_private_key(const uint8_t *data, size_t len)
 {
     size_t i = 0;
     if (!data)
@@ -339,26 +339,26 @@ static vault_error unframe(const uint8_t *data, size_t len, char *b64,
     int eol;
     next_line(data, len, &pos, &line, &line_len, &eol);
     if (!eol || !bytes_are(line, line_len, pem_begin))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: malformed BEGIN line", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: malformed BEGIN line", what);
     *b64_len = 0;
     for (;;) {
         if (pos == len)
-            return vault_fail(VAULT_E_BAD_KEY, "%s: no END line", what);
+            return vlt_fail(VAULT_E_BAD_KEY, "%s: no END line", what);
         next_line(data, len, &pos, &line, &line_len, &eol);
         if (bytes_are(line, line_len, pem_end))
             break;
         if (line_len == 0 || !eol)
-            return vault_fail(VAULT_E_BAD_KEY,
-                              "%s: empty or unterminated line in the "
-                              "base64 body", what);
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "%s: empty or unterminated line in the "
+                            "base64 body", what);
         /* The characters themselves are checked by the decoder. */
         memcpy(b64 + *b64_len, line, line_len);
         *b64_len += line_len;
     }
     for (; pos < len; pos++)
         if (!is_space(data[pos]))
-            return vault_fail(VAULT_E_BAD_KEY,
-                              "%s: data after the END line", what);
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "%s: data after the END line", what);
     return VAULT_OK;
 }
 
@@ -371,40 +371,40 @@ static vault_error parse_private_section(
     const char *what = "OpenSSH private key";
     ssh_reader r = {sec, sec_len};
     if (sec_len < SSH_BLOCK_NONE || sec_len % SSH_BLOCK_NONE != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: private section is %zu bytes, not a multiple "
-                          "of %d", what, sec_len, SSH_BLOCK_NONE);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: private section is %zu bytes, not a multiple "
+                        "of %d", what, sec_len, SSH_BLOCK_NONE);
     uint32_t check1, check2;
     if (!read_u32(&r, &check1) || !read_u32(&r, &check2))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (check1 != check2)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: check integers differ (damaged key)", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: check integers differ (damaged key)", what);
     const uint8_t *type, *pk, *sk, *comment;
     size_t type_len, pk_len, sk_len, comment_len;
     if (!read_string(&r, &type, &type_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(type, type_len, SSH_ED25519_TYPE))
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: private key is not ssh-ed25519", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: private key is not ssh-ed25519", what);
     if (!read_string(&r, &pk, &pk_len) ||
         !read_string(&r, &sk, &sk_len) ||
         !read_string(&r, &comment, &comment_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     (void)comment;
     if (pk_len != AGE_ED25519_PUBLIC_KEY_BYTES ||
         sk_len != AGE_ED25519_SECRET_KEY_BYTES)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: key lengths %zu and %zu, not 32 and 64", what,
-                          pk_len, sk_len);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: key lengths %zu and %zu, not 32 and 64", what,
+                        pk_len, sk_len);
     if (sodium_memcmp(pk, outer_pk, AGE_ED25519_PUBLIC_KEY_BYTES) != 0 ||
         sodium_memcmp(sk + 32, pk, AGE_ED25519_PUBLIC_KEY_BYTES) != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: public and private parts disagree", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: public and private parts disagree", what);
     for (size_t i = 0; i < r.left; i++)
         if (r.p[i] != (uint8_t)(i + 1))
-            return vault_fail(VAULT_E_BAD_KEY, "%s: malformed padding",
-                              what);
+            return vlt_fail(VAULT_E_BAD_KEY, "%s: malformed padding",
+                            what);
     /* The seed must give the stored public key, or we would encrypt to one
      * key and decrypt with another. */
     uint8_t check_pk[crypto_sign_PUBLICKEYBYTES];
@@ -413,12 +413,12 @@ static vault_error parse_private_section(
     int bad = sodium_memcmp(check_pk, pk, sizeof check_pk) != 0;
     sodium_memzero(check_sk, sizeof check_sk);
     if (bad)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: the seed does not give the public key", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: the seed does not give the public key", what);
     uint8_t x[AGE_X25519_KEY_BYTES];
     if (crypto_sign_ed25519_pk_to_curve25519(x, pk) != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not a valid Ed25519 public key", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: not a valid Ed25519 public key", what);
     memcpy(secret_key, sk, AGE_ED25519_SECRET_KEY_BYTES);
     return VAULT_OK;
 }
@@ -430,60 +430,60 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     const char *what = "OpenSSH private key";
     if (blob_len < sizeof SSH_MAGIC ||
         memcmp(blob, SSH_MAGIC, sizeof SSH_MAGIC) != 0) /* with the NUL */
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: not in openssh-key-v1 format", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: not in openssh-key-v1 format", what);
     ssh_reader r = {blob + sizeof SSH_MAGIC, blob_len - sizeof SSH_MAGIC};
     const uint8_t *cipher, *kdf, *kdf_options, *pub, *sec;
     size_t cipher_len, kdf_len, kdf_options_len, pub_len, sec_len;
     if (!read_string(&r, &cipher, &cipher_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(cipher, cipher_len, "none"))
-        return vault_fail(VAULT_E_UNSUPPORTED, "%s", encrypted_detail);
+        return vlt_fail(VAULT_E_UNSUPPORTED, "%s", encrypted_detail);
     uint32_t n_keys;
     if (!read_string(&r, &kdf, &kdf_len) ||
         !read_string(&r, &kdf_options, &kdf_options_len) ||
         !read_u32(&r, &n_keys))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(kdf, kdf_len, "none") || kdf_options_len != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: a key derivation without a cipher", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: a key derivation without a cipher", what);
     if (n_keys != 1)
-        return vault_fail(VAULT_E_BAD_KEY, "%s: holds %lu keys, not 1", what,
-                          (unsigned long)n_keys);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: holds %lu keys, not 1", what,
+                        (unsigned long)n_keys);
     if (!read_string(&r, &pub, &pub_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     uint8_t pk[AGE_ED25519_PUBLIC_KEY_BYTES];
     vault_error rc = parse_wire_key(pub, pub_len, what, pk);
     if (rc != VAULT_OK)
         return rc;
     if (!read_string(&r, &sec, &sec_len))
-        return vault_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (r.left != 0)
-        return vault_fail(VAULT_E_BAD_KEY,
-                          "%s: data after the private section", what);
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: data after the private section", what);
     return parse_private_section(sec, sec_len, pk, secret_key);
 }
 
-vault_error age_ssh_parse_private_key(
+vault_error vlt_age_ssh_parse_private_key(
     const uint8_t *data, size_t len,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
 {
     sodium_memzero(secret_key, AGE_ED25519_SECRET_KEY_BYTES);
     if (!data && len)
-        return vault_fail(VAULT_E_INVALID, "ssh private key: NULL");
+        return vlt_fail(VAULT_E_INVALID, "ssh private key: NULL");
     /* The base64 text is shorter than the file, the blob shorter still. */
     char *b64 = malloc(len ? len : 1);
     uint8_t *blob = malloc(len ? len : 1);
     size_t b64_len = 0, blob_len = 0;
     vault_error rc = VAULT_OK;
     if (!b64 || !blob)
-        rc = vault_fail(VAULT_E_NOMEM, "ssh private key: out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "ssh private key: out of memory");
     if (rc == VAULT_OK)
         rc = unframe(data, len, b64, &b64_len);
     if (rc == VAULT_OK &&
         !decode_padded(b64, b64_len, blob, len, &blob_len))
-        rc = vault_fail(VAULT_E_BAD_KEY,
-                        "OpenSSH private key: malformed base64");
+        rc = vlt_fail(VAULT_E_BAD_KEY,
+                      "OpenSSH private key: malformed base64");
     if (rc == VAULT_OK)
         rc = parse_blob(blob, blob_len, secret_key);
     if (rc != VAULT_OK)

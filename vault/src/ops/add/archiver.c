@@ -173,7 +173,7 @@ static vault_error done_reserve(done_packs *d, size_t entries)
         if (starts)
             d->starts = starts;
         if (!ids || !starts)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         if (d->n == 0)
             d->starts[0] = 0;
         d->cap = cap;
@@ -184,7 +184,7 @@ static vault_error done_reserve(done_packs *d, size_t entries)
             cap *= 2;
         pack_entry *e = realloc(d->entries, cap * sizeof *e);
         if (!e)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         d->entries = e;
         d->cap_entries = cap;
     }
@@ -196,9 +196,9 @@ static vault_error flush_index(adder *a, done_packs *d)
 {
     if (d->n == 0)
         return VAULT_OK;
-    vault_error rc = index_segment_save(a->v->be, a->v->keys,
-                                        d->ids[0], d->n,
-                                        d->starts, d->entries);
+    vault_error rc = vlt_index_segment_save(a->v->be, a->v->keys,
+                                            d->ids[0], d->n,
+                                            d->starts, d->entries);
     d->n = 0;
     d->n_entries = 0;
     if (d->starts)
@@ -218,7 +218,7 @@ static void done_free(done_packs *d)
 static vault_error finish_pack(adder *a, pack_writer *pw)
 {
     uint8_t pack_id[32];
-    vault_error rc = pack_writer_finish(pw, a->v->be, pack_id);
+    vault_error rc = vlt_pack_writer_finish(pw, a->v->be, pack_id);
     if (rc != VAULT_OK)
         return rc;
     done_packs flush = {0};
@@ -233,8 +233,8 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
         d->starts[++d->n] = d->n_entries;
         for (size_t i = 0; i < pw->n_entries && rc == VAULT_OK; i++) {
             int inserted;
-            rc = index_add(&a->v->index, pw->entries[i].id, pack_id,
-                           &pw->entries[i], &inserted);
+            rc = vlt_index_add(&a->v->index, pw->entries[i].id, pack_id,
+                               &pw->entries[i], &inserted);
         }
         a->r->bytes_added += pw->len_saved;
         if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
@@ -271,7 +271,7 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
         if (bound > w->cbuf_cap) {
             uint8_t *nb = realloc(w->cbuf, bound);
             if (!nb)
-                return vault_fail(VAULT_E_NOMEM, "out of memory");
+                return vlt_fail(VAULT_E_NOMEM, "out of memory");
             w->cbuf = nb;
             w->cbuf_cap = bound;
         }
@@ -285,12 +285,12 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
         }
     }
     if (!w->open_pack) {
-        rc = pack_writer_begin(&w->pw, a->v->keys);
+        rc = vlt_pack_writer_begin(&w->pw, a->v->keys);
         w->open_pack = rc == VAULT_OK;
     }
     if (rc == VAULT_OK)
-        rc = pack_writer_add(&w->pw, j->type, j->id, flags, stored,
-                             stored_len, (uint32_t)j->len);
+        rc = vlt_pack_writer_add(&w->pw, j->type, j->id, flags, stored,
+                                 stored_len, (uint32_t)j->len);
     if (rc == VAULT_OK && w->pw.len >= PACK_TARGET_BYTES) {
         rc = finish_pack(a, &w->pw);
         w->open_pack = 0;
@@ -306,7 +306,7 @@ static void *worker_main(void *arg)
     worker_state w = {0};
     w.cctx = ZSTD_createCCtx();
     vault_error rc = w.cctx ? VAULT_OK
-                            : vault_fail(VAULT_E_NOMEM, "zstd: out of memory");
+                            : vlt_fail(VAULT_E_NOMEM, "zstd: out of memory");
     if (rc != VAULT_OK)
         worker_fail(a, rc);
     int is_new[BATCH_JOBS];
@@ -328,7 +328,7 @@ static void *worker_main(void *arg)
         for (size_t i = 0; i < b->n; i++) {
             job *j = &b->jobs[i];
             if (!j->hashed && !failed && rc == VAULT_OK)
-                chunk_id_compute(a->v->keys, j->type, j->data, j->len, j->id);
+                vlt_chunk_id_compute(a->v->keys, j->type, j->data, j->len, j->id);
             if (j->id_out)
                 memcpy(j->id_out, j->id, CHUNK_ID_BYTES);
         }
@@ -353,8 +353,8 @@ static void *worker_main(void *arg)
                 job *j = &b->jobs[i];
                 is_new[i] = j->hashed;
                 if (!j->hashed) {
-                    rc = index_add(&a->v->index, j->id, NULL, NULL,
-                                   &is_new[i]);
+                    rc = vlt_index_add(&a->v->index, j->id, NULL, NULL,
+                                       &is_new[i]);
                     if (rc == VAULT_OK && is_new[i])
                         a->r->blobs_added++;
                 }
@@ -375,7 +375,7 @@ static void *worker_main(void *arg)
         if (rc != VAULT_OK)
             worker_fail(a, rc);
     }
-    pack_writer_free(&w.pw);
+    vlt_pack_writer_free(&w.pw);
     ZSTD_freeCCtx(w.cctx);
     free(w.cbuf);
     return NULL;
@@ -427,7 +427,7 @@ static vault_error submit(adder *a, blob_type type, int hashed,
     if (!a->cur) {
         if (!(a->cur = malloc(sizeof *a->cur))) {
             free(data);
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         }
         a->cur->n = 0;
         a->cur->bytes = 0;
@@ -465,10 +465,10 @@ static vault_error group_wait(adder *a, file_group *g)
 static vault_error store_blob(adder *a, blob_type type, uint8_t *data,
                               size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
-    chunk_id_compute(a->v->keys, type, data, len, id);
+    vlt_chunk_id_compute(a->v->keys, type, data, len, id);
     int inserted = 0;
     pthread_mutex_lock(&a->index_lock);
-    vault_error rc = index_add(&a->v->index, id, NULL, NULL, &inserted);
+    vault_error rc = vlt_index_add(&a->v->index, id, NULL, NULL, &inserted);
     if (rc == VAULT_OK && inserted)
         a->r->blobs_added++;
     pthread_mutex_unlock(&a->index_lock);
@@ -561,7 +561,7 @@ static vault_error node_from_stat(tree_node *n, const char *name,
     n->user = owner_name(st->st_uid, 0);
     n->group = owner_name(st->st_gid, 1);
     if (!n->name || !n->user || !n->group)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     return VAULT_OK;
 }
 
@@ -618,9 +618,9 @@ static int content_in_index(adder *a, const uint8_t *ids, uint32_t n)
     pthread_mutex_lock(&a->index_lock);
     for (uint32_t i = 0; i < n && ok; i++) {
         const index_slot *s =
-            index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES);
+            vlt_index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES);
         /* a blob in a pack a prune condemned must be stored anew */
-        ok = s && !index_slot_condemned(&a->v->index, s);
+        ok = s && !vlt_index_slot_condemned(&a->v->index, s);
     }
     pthread_mutex_unlock(&a->index_lock);
     return ok;
@@ -648,7 +648,7 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
     uint32_t n_ids = 0;
     int has_xattrs = 1;
     const uint8_t *ids =
-        filecache_lookup(a->cache, path, &key, &n_ids, &has_xattrs);
+        vlt_filecache_lookup(a->cache, path, &key, &n_ids, &has_xattrs);
     if (ids && content_in_index(a, ids, n_ids)) {
         if (fd >= 0)
             close(fd);
@@ -657,12 +657,12 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
             has_xattrs = read_xattrs(a, path, n);
         n->content = malloc(n_ids ? (size_t)n_ids * CHUNK_ID_BYTES : 1);
         if (!n->content)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         memcpy(n->content, ids, (size_t)n_ids * CHUNK_ID_BYTES);
         n->n_content = n_ids;
         a->r->files_unchanged++;
-        return filecache_record(a->cache, path, &key, ids, n_ids,
-                                has_xattrs);
+        return vlt_filecache_record(a->cache, path, &key, ids, n_ids,
+                                    has_xattrs);
     }
     has_xattrs = read_xattrs(a, path, n);
 
@@ -685,15 +685,15 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
     n->content = calloc(cap, CHUNK_ID_BYTES);
     if (!n->content) {
         close(fd);
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     size_t start = 0, end = 0;
     int eof = 0;
     uint64_t total = 0;
     vault_error rc = VAULT_OK;
     while (rc == VAULT_OK) {
-        size_t cut = chunker_next(&a->chunker, a->buf + start, end - start,
-                                  eof);
+        size_t cut = vlt_chunker_next(&a->chunker, a->buf + start, end - start,
+                                      eof);
         if (cut == 0) {
             if (eof)
                 break; /* all consumed */
@@ -724,7 +724,7 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
             uint8_t(*c)[CHUNK_ID_BYTES] =
                 realloc(n->content, (size_t)ncap * CHUNK_ID_BYTES);
             if (!c) {
-                rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
                 break;
             }
             n->content = c;
@@ -732,7 +732,7 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
         }
         uint8_t *data = malloc(cut);
         if (!data) {
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
             break;
         }
         memcpy(data, a->buf + start, cut);
@@ -759,13 +759,13 @@ static vault_error add_file(adder *a, int dfd, const char *at, int fd,
         size_t ncap = g->cap_recs ? g->cap_recs * 2 : 16;
         pending_record *r = realloc(g->recs, ncap * sizeof *r);
         if (!r)
-            return vault_fail(VAULT_E_NOMEM, "out of memory");
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         g->recs = r;
         g->cap_recs = ncap;
     }
     pending_record *pr = &g->recs[g->n_recs];
     if (!(pr->path = strdup(path)))
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     pr->node = n;
     pr->key = key;
     pr->has_xattrs = has_xattrs;
@@ -781,10 +781,10 @@ static vault_error group_records(adder *a, file_group *g, vault_error rc)
     for (size_t i = 0; i < g->n_recs; i++) {
         pending_record *pr = &g->recs[i];
         if (rc == VAULT_OK)
-            rc = filecache_record(a->cache, pr->path, &pr->key,
-                                  pr->node->content ? pr->node->content[0]
-                                                    : NULL,
-                                  pr->node->n_content, pr->has_xattrs);
+            rc = vlt_filecache_record(a->cache, pr->path, &pr->key,
+                                      pr->node->content ? pr->node->content[0]
+                                                        : NULL,
+                                      pr->node->n_content, pr->has_xattrs);
         free(pr->path);
     }
     free(g->recs);
@@ -825,13 +825,13 @@ static vault_error dir_store(adder *a, waiting_dir *wd)
     if (rc == VAULT_OK) {
         uint8_t *bytes;
         size_t len;
-        rc = tree_encode(&wd->t, &bytes, &len);
+        rc = vlt_tree_encode(&wd->t, &bytes, &len);
         if (rc == VAULT_OK)
             rc = store_blob(a, BLOB_TREE, bytes, len, wd->subtree);
     }
     if (wd->parent)
         wd->parent->subdirs--;
-    tree_clear(&wd->t);
+    vlt_tree_clear(&wd->t);
     free(wd);
     return rc;
 }
@@ -870,7 +870,7 @@ static void dirs_abort(adder *a, vault_error rc)
         waiting_dir *wd = a->waiting;
         a->waiting = wd->next;
         (void)group_finish(a, &wd->g, rc);
-        tree_clear(&wd->t);
+        vlt_tree_clear(&wd->t);
         free(wd);
     }
     a->waiting_tail = &a->waiting;
@@ -913,7 +913,7 @@ static vault_error add_entry(adder *a, int dfd, const char *at,
             tree empty = {0};
             uint8_t *bytes;
             size_t len;
-            rc = tree_encode(&empty, &bytes, &len);
+            rc = vlt_tree_encode(&empty, &bytes, &len);
             if (rc == VAULT_OK)
                 rc = store_blob(a, BLOB_TREE, bytes, len, n->subtree);
         } else {
@@ -933,7 +933,7 @@ static vault_error add_entry(adder *a, int dfd, const char *at,
         target[len] = '\0';
         n->target = strdup(target);
         if (!n->target)
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
         break;
     }
     default:
@@ -981,8 +981,8 @@ static void prefetch(adder *a, int dfd, size_t path_len, dir_entry *e)
     };
     uint32_t n_ids;
     int has_xattrs;
-    int hit = filecache_lookup(a->cache, a->path, &key, &n_ids,
-                               &has_xattrs) != NULL;
+    int hit = vlt_filecache_lookup(a->cache, a->path, &key, &n_ids,
+                                   &has_xattrs) != NULL;
     a->path[path_len] = '\0';
     if (hit)
         return;
@@ -1014,7 +1014,7 @@ static vault_error add_dir(adder *a, size_t path_len,
 {
     waiting_dir *wd = calloc(1, sizeof *wd);
     if (!wd)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     wd->parent = parent;
     wd->subtree = subtree;
     if (parent)
@@ -1040,7 +1040,7 @@ static vault_error add_dir(adder *a, size_t path_len,
             cap_ents = cap_ents ? cap_ents * 2 : 32;
             dir_entry *ne = realloc(ents, cap_ents * sizeof *ne);
             if (!ne) {
-                rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
                 break;
             }
             ents = ne;
@@ -1049,7 +1049,7 @@ static vault_error add_dir(adder *a, size_t path_len,
         e->ok = 0;
         e->fd = -1;
         if (!(e->name = strdup(de->d_name))) {
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
             break;
         }
         n_ents++;
@@ -1062,7 +1062,7 @@ static vault_error add_dir(adder *a, size_t path_len,
         qsort(ents, n_ents, sizeof *ents, entry_cmp);
         t->nodes = calloc(n_ents, sizeof *t->nodes);
         if (!t->nodes)
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; rc == VAULT_OK && i < n_ents; i++) {
         dir_entry *e = &ents[i];
@@ -1117,7 +1117,7 @@ static vault_error add_dir(adder *a, size_t path_len,
         if (rc != VAULT_OK)
             (void)group_wait(a, g); /* workers may write into n */
         if (rc != VAULT_OK || skip)
-            tree_node_clear(n);
+            vlt_tree_node_clear(n);
         else
             t->n_nodes++;
         a->path[path_len] = '\0';
@@ -1135,7 +1135,7 @@ static vault_error add_dir(adder *a, size_t path_len,
          * workers can still write into it. */
         dirs_abort(a, rc);
         (void)group_finish(a, g, rc);
-        tree_clear(t);
+        vlt_tree_clear(t);
         free(wd);
         return rc;
     }
@@ -1249,9 +1249,9 @@ static void vdir_free(vdir *d)
     }
     free(d->children);
     for (size_t i = 0; i < d->n_leaves; i++)
-        tree_node_clear(&d->leaves[i]);
+        vlt_tree_node_clear(&d->leaves[i]);
     free(d->leaves);
-    tree_node_clear(&d->node);
+    vlt_tree_node_clear(&d->node);
 }
 
 static int vdir_has(const vdir *d, const char *name)
@@ -1274,18 +1274,18 @@ static vault_error vdir_child(vdir *d, const char *name, const char *path,
             return VAULT_OK;
         }
     if (vdir_has(d, name))
-        return vault_fail(VAULT_E_INVALID,
-                          "%s: overlaps another path being added", path);
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: overlaps another path being added", path);
     struct stat st;
     if (lstat(path, &st) != 0)
-        return vault_fail_errno(errno, "%s", path);
+        return vlt_fail_errno(errno, "%s", path);
     vdir *c = calloc(1, sizeof *c);
     vdir **kids = realloc(d->children, (d->n_children + 1) * sizeof *kids);
     if (!c || !kids) {
         free(c);
         if (kids)
             d->children = kids;
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     d->children = kids;
     d->children[d->n_children++] = c;
@@ -1300,7 +1300,7 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     size_t n = d->n_children + d->n_leaves;
     t.nodes = calloc(n ? n : 1, sizeof *t.nodes);
     if (!t.nodes)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     vault_error rc = VAULT_OK;
     for (size_t i = 0; i < d->n_children && rc == VAULT_OK; i++) {
         vdir *c = d->children[i];
@@ -1312,8 +1312,8 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     uint8_t *bytes = NULL;
     size_t len;
     if (rc == VAULT_OK)
-        rc = tree_encode(&t, &bytes, &len);
-    /* tree_encode sorted t.nodes; the originals stay owned by d. */
+        rc = vlt_tree_encode(&t, &bytes, &len);
+    /* vlt_tree_encode sorted t.nodes; the originals stay owned by d. */
     free(t.nodes);
     if (rc == VAULT_OK)
         rc = store_blob(a, BLOB_TREE, bytes, len, id);
@@ -1327,15 +1327,15 @@ static vault_error absolute_path(const char *in, char out[PATH_MAX + 1])
     char tmp[PATH_MAX + 1];
     if (in[0] == '/') {
         if (strlen(in) > PATH_MAX)
-            return vault_fail(VAULT_E_INVALID, "%s: path too long", in);
+            return vlt_fail(VAULT_E_INVALID, "%s: path too long", in);
         memcpy(tmp, in, strlen(in) + 1);
     } else {
         char cwd[PATH_MAX + 1];
         if (!getcwd(cwd, sizeof cwd))
-            return vault_fail_errno(errno, "current directory");
+            return vlt_fail_errno(errno, "current directory");
         int n = snprintf(tmp, sizeof tmp, "%s/%s", cwd, in);
         if (n < 0 || (size_t)n >= sizeof tmp)
-            return vault_fail(VAULT_E_INVALID, "%s: path too long", in);
+            return vlt_fail(VAULT_E_INVALID, "%s: path too long", in);
     }
     /* Resolve "." and ".." and repeated slashes lexically. */
     size_t o = 0;
@@ -1372,13 +1372,13 @@ static vault_error add_path(adder *a, vdir *root, const char *given,
     if (rc != VAULT_OK)
         return rc;
     if (!(*abs_out = strdup(a->path)))
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     struct stat st;
     if (lstat(a->path, &st) != 0)
-        return vault_fail_errno(errno, "%s", given);
+        return vlt_fail_errno(errno, "%s", given);
     if (strcmp(a->path, "/") == 0)
-        return vault_fail(VAULT_E_INVALID,
-                          "/: back up its directories instead of the root");
+        return vlt_fail(VAULT_E_INVALID,
+                        "/: back up its directories instead of the root");
     a->root_dev = st.st_dev;
     /* Walk the parents, creating virtual directories. */
     vdir *d = root;
@@ -1392,11 +1392,11 @@ static vault_error add_path(adder *a, vdir *root, const char *given,
         p = slash + 1;
     }
     if (vdir_has(d, p))
-        return vault_fail(VAULT_E_INVALID,
-                          "%s: given twice, or overlaps another path", given);
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: given twice, or overlaps another path", given);
     tree_node *leaves = realloc(d->leaves, (d->n_leaves + 1) * sizeof *leaves);
     if (!leaves)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     d->leaves = leaves;
     tree_node *n = &d->leaves[d->n_leaves];
     int skip = 0;
@@ -1413,9 +1413,9 @@ static vault_error add_path(adder *a, vdir *root, const char *given,
         dirs_abort(a, rc);
     rc = group_finish(a, &g, rc);
     if (rc != VAULT_OK || skip) {
-        tree_node_clear(n);
+        vlt_tree_node_clear(n);
         if (rc == VAULT_OK)
-            rc = vault_fail(VAULT_E_IO, "%s: cannot be read", given);
+            rc = vlt_fail(VAULT_E_IO, "%s: cannot be read", given);
         return rc;
     }
     d->n_leaves++;
@@ -1428,7 +1428,7 @@ static vault_error run_add(adder *a, snapshot_record *rec)
     vault_error rc = VAULT_OK;
     rec->paths = calloc(a->o->n_paths, sizeof *rec->paths);
     if (!rec->paths)
-        return vault_fail(VAULT_E_NOMEM, "out of memory");
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     for (size_t i = 0; rc == VAULT_OK && i < a->o->n_paths; i++) {
         rc = add_path(a, &root, a->o->paths[i], &rec->paths[i]);
         if (rec->paths[i])
@@ -1469,9 +1469,9 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     char detail[512] = "";
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
-    (void)lock_remove(v, name);
+    (void)vlt_lock_remove(v, name);
     if (rc != VAULT_OK)
-        vault_fail(rc, "%s", detail);
+        vlt_fail(rc, "%s", detail);
     return rc;
 }
 
@@ -1480,11 +1480,11 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
 {
     memset(r, 0, sizeof *r);
     if (!v || !o || !o->paths || o->n_paths == 0)
-        return vault_fail(VAULT_E_INVALID, "add: nothing to add");
+        return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
     if (o->compression > 19 || o->compression < -1)
-        return vault_fail(VAULT_E_INVALID,
-                          "compression level %d: use 1..19 or off",
-                          o->compression);
+        return vlt_fail(VAULT_E_INVALID,
+                        "compression level %d: use 1..19 or off",
+                        o->compression);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     snapshot_record rec = {0};
@@ -1496,27 +1496,27 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     /* The add marker goes up before the index is read: a prune that
      * condemns packs after this point sees it and waits for this add
      * (format spec "Pruning without locks"). */
-    lock_record marker = {.kind = LOCK_ADD, .time = vault_now(),
+    lock_record marker = {.kind = LOCK_ADD, .time = vlt_now(),
                           .pid = (uint32_t)getpid()};
     if (gethostname(marker.host, sizeof marker.host - 1) != 0)
         marker.host[0] = '\0';
-    vault_error rc = lock_write(v, &marker);
+    vault_error rc = vlt_lock_write(v, &marker);
     if (rc != VAULT_OK)
         return rc;
-    repo_forget_index(v); /* marks may have appeared since it was loaded */
-    rc = repo_load_index(v);
+    vlt_repo_forget_index(v); /* marks may have appeared since it was loaded */
+    rc = vlt_repo_load_index(v);
     if (rc != VAULT_OK)
         return marker_remove(v, marker.name, rc);
 
     adder *a = calloc(1, sizeof *a);
     if (!a)
         return marker_remove(v, marker.name,
-                             vault_fail(VAULT_E_NOMEM, "out of memory"));
+                             vlt_fail(VAULT_E_NOMEM, "out of memory"));
     a->v = v;
     a->o = o;
     a->r = r;
     a->level = o->compression < 0 ? DEFAULT_LEVEL : o->compression;
-    chunker_table_init(&a->chunker, v->keys->gear_key);
+    vlt_chunker_table_init(&a->chunker, v->keys->gear_key);
     unsigned n_workers = worker_count(o);
     a->q_cap = 2 * n_workers + 2;
     a->waiting_tail = &a->waiting;
@@ -1529,9 +1529,9 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
         o->cache_dir ? o->cache_dir : default_cache_dir(cache_buf,
                                                         sizeof cache_buf);
     if (!a->queue || !a->buf || !threads)
-        rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)
-        rc = filecache_open(cache_dir, v->keys, &a->cache);
+        rc = vlt_filecache_open(cache_dir, v->keys, &a->cache);
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->index_lock, NULL);
     pthread_cond_init(&a->not_empty, NULL);
@@ -1540,7 +1540,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     unsigned started = 0;
     for (; rc == VAULT_OK && started < n_workers; started++)
         if (pthread_create(&threads[started], NULL, worker_main, a) != 0) {
-            rc = vault_fail(VAULT_E_NOMEM, "cannot start worker threads");
+            rc = vlt_fail(VAULT_E_NOMEM, "cannot start worker threads");
             break;
         }
 
@@ -1571,7 +1571,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     for (unsigned i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     if (a->failure != VAULT_OK) {
-        rc = vault_fail(a->failure, "%s", a->failure_detail);
+        rc = vlt_fail(a->failure, "%s", a->failure_detail);
     }
     if (rc == VAULT_OK)
         rc = flush_index(a, &a->done);
@@ -1593,16 +1593,16 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
         rec.bytes_read = r->bytes_read;
         rec.bytes_added = r->bytes_added;
         if (!rec.hostname || !rec.username || rec.n_tags != o->n_tags)
-            rc = vault_fail(VAULT_E_NOMEM, "out of memory");
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
         if (rc == VAULT_OK)
-            rc = repo_snapshot_save(v, &rec, r->snapshot_id);
+            rc = vlt_repo_snapshot_save(v, &rec, r->snapshot_id);
     }
-    if (rc == VAULT_OK && filecache_save(a->cache) != VAULT_OK) {
+    if (rc == VAULT_OK && vlt_filecache_save(a->cache) != VAULT_OK) {
         /* The snapshot is committed; a cache that failed to save only
          * makes the next add slower. */
     }
-    snapshot_clear(&rec);
-    filecache_free(a->cache);
+    vlt_snapshot_clear(&rec);
+    vlt_filecache_free(a->cache);
     done_free(&a->done);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->index_lock);
@@ -1617,7 +1617,7 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     marker_remove(v, marker.name, rc);
     if (rc != VAULT_OK) {
         /* Pending entries of an aborted add point nowhere. */
-        repo_forget_index(v);
+        vlt_repo_forget_index(v);
         return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

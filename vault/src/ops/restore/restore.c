@@ -165,7 +165,7 @@ typedef struct restorer {
 
 static vault_error nomem(void)
 {
-    return vault_fail(VAULT_E_NOMEM, "restore: out of memory");
+    return vlt_fail(VAULT_E_NOMEM, "restore: out of memory");
 }
 
 static void lock(restorer *r)
@@ -195,7 +195,7 @@ static void report(restorer *r, const char *path, vault_error code,
 static void report_errno_at(restorer *r, const char *path, int e,
                             const char *what)
 {
-    vault_error code = vault_fail_errno(e, "%s", what);
+    vault_error code = vlt_fail_errno(e, "%s", what);
     if (e == EEXIST || e == ENOTEMPTY || e == EISDIR)
         code = VAULT_E_EXISTS;
     report(r, path, code, vault_last_error());
@@ -348,10 +348,10 @@ static vault_error content_each(restorer *r, const tree_node *n,
             return rc;
         if (len > n->size - *done) {
             free(data);
-            return vault_fail(VAULT_E_CORRUPT,
-                              "content is longer than the %llu bytes the "
-                              "tree records",
-                              (unsigned long long)n->size);
+            return vlt_fail(VAULT_E_CORRUPT,
+                            "content is longer than the %llu bytes the "
+                            "tree records",
+                            (unsigned long long)n->size);
         }
         rc = sink(r, ctx, data, len);
         free(data);
@@ -360,10 +360,10 @@ static vault_error content_each(restorer *r, const tree_node *n,
         *done += len;
     }
     if (*done != n->size)
-        return vault_fail(VAULT_E_CORRUPT,
-                          "content is %llu bytes, the tree records %llu",
-                          (unsigned long long)*done,
-                          (unsigned long long)n->size);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "content is %llu bytes, the tree records %llu",
+                        (unsigned long long)*done,
+                        (unsigned long long)n->size);
     return VAULT_OK;
 }
 
@@ -619,7 +619,7 @@ static vault_error write_all_fd(int fd, const uint8_t *data, size_t len)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return vault_fail_errno(errno, "write");
+            return vlt_fail_errno(errno, "write");
         }
         data += w;
         len -= (size_t)w;
@@ -640,7 +640,7 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
     fs_out *out = ctx;
     if (!data) { /* a chunk of zeros: all hole */
         if (lseek(out->fd, (off_t)len, SEEK_CUR) < 0)
-            return vault_fail_errno(errno, "seek");
+            return vlt_fail_errno(errno, "seek");
         out->hole_at_end = len > 0 || out->hole_at_end;
         return VAULT_OK;
     }
@@ -657,7 +657,7 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
                 run += next;
             }
             if (lseek(out->fd, (off_t)run, SEEK_CUR) < 0)
-                return vault_fail_errno(errno, "seek");
+                return vlt_fail_errno(errno, "seek");
             pos += run;
             out->hole_at_end = 1;
             continue;
@@ -697,13 +697,13 @@ static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
     vault_error rc = content_each(r, n, fs_sink, &out, &done);
     if (rc == VAULT_OK && out.hole_at_end &&
         ftruncate(out.fd, (off_t)n->size) != 0)
-        rc = vault_fail_errno(errno, "set size");
+        rc = vlt_fail_errno(errno, "set size");
     char what[TREE_XATTR_NAME_MAX + 32];
     int meta_err = 0;
     if (rc == VAULT_OK)
         meta_err = fs_meta_fd(r, out.fd, n, &dir_gid, what, sizeof what);
     if (close(out.fd) != 0 && rc == VAULT_OK)
-        rc = vault_fail_errno(errno, "close");
+        rc = vlt_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
         unlinkat(dirfd, tmp, 0);
         if (rc == VAULT_E_NOMEM)
@@ -737,7 +737,7 @@ static void dir_finish(restorer *r, open_dir *d)
             report_errno_at(r, d->path, e, what);
         close(d->fd);
     }
-    tree_clear(&d->children);
+    vlt_tree_clear(&d->children);
     free(d->path);
     free(d);
 }
@@ -772,7 +772,7 @@ static open_dir *dir_open(restorer *r, int fd, const tree_node *n,
     if (!d || !path) {
         free(d);
         free(path);
-        tree_clear(children);
+        vlt_tree_clear(children);
         return NULL;
     }
     *d = (open_dir){r->dir, n, *children, fd, 1, path};
@@ -866,7 +866,7 @@ static vault_error jobs_fatal(restorer *r)
     memcpy(detail, r->fatal_detail, sizeof detail);
     pthread_mutex_unlock(&r->mu);
     if (rc != VAULT_OK)
-        return vault_fail(rc, "%s", detail);
+        return vlt_fail(rc, "%s", detail);
     return VAULT_OK;
 }
 
@@ -1042,7 +1042,7 @@ static int fs_open_dir(restorer *r, int dirfd, const char *name)
     int fd = openat(dirfd, name, flags);
     if (fd < 0 && !created && (errno == ELOOP || errno == ENOTDIR)) {
         if (!r->opt->overwrite) {
-            report_last(r, vault_fail(VAULT_E_EXISTS,
+            report_last(r, vlt_fail(VAULT_E_EXISTS,
                                       "exists and is not a directory "
                                       "(symlinks are not followed)"));
             return -1;
@@ -1082,9 +1082,9 @@ static gid_t dir_new_gid(const restorer *r, int fd)
 static vault_error tar_fatal(restorer *r, const char *what)
 {
     r->tar_broken = 1;
-    return vault_fail(VAULT_E_IO, "tar: %s: %s", what,
-                      archive_error_string(r->ar) ? archive_error_string(r->ar)
-                                                  : "failed");
+    return vlt_fail(VAULT_E_IO, "tar: %s: %s", what,
+                    archive_error_string(r->ar) ? archive_error_string(r->ar)
+                                                : "failed");
 }
 
 /* Writes the header of the current item.  *written: 0 when the entry
@@ -1223,7 +1223,7 @@ static vault_error tar_header(restorer *r, const tree_node *n,
     if (ret == ARCHIVE_FATAL)
         return tar_fatal(r, "write header");
     if (ret < ARCHIVE_WARN) {
-        report_last(r, vault_fail(VAULT_E_IO, "tar: %s",
+        report_last(r, vlt_fail(VAULT_E_IO, "tar: %s",
                                   archive_error_string(r->ar)));
         return VAULT_OK;
     }
@@ -1256,7 +1256,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
      * hostile tree claiming more than its chunks can hold would have us
      * pad with zeros without end.  Chunks are at most CHUNKER_MAX_SIZE. */
     if (!first && n->size > (uint64_t)n->n_content * CHUNKER_MAX_SIZE) {
-        report_last(r, vault_fail(VAULT_E_CORRUPT,
+        report_last(r, vlt_fail(VAULT_E_CORRUPT,
                                   "size %llu is more than its %u chunks "
                                   "can hold",
                                   (unsigned long long)n->size,
@@ -1324,7 +1324,7 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
 {
     if (depth + 1 >= RESTORE_MAX_DEPTH) {
         includes_done(r, sub, n_sub);
-        report_last(r, vault_fail(VAULT_E_UNSUPPORTED,
+        report_last(r, vlt_fail(VAULT_E_UNSUPPORTED,
                                   "nested deeper than %d directories",
                                   RESTORE_MAX_DEPTH));
         return VAULT_OK;
@@ -1332,7 +1332,7 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
     tree child = {0};
     vault_error rc = r->src->load_tree(r->src->ctx, n->subtree, &child);
     if (rc != VAULT_OK) {
-        tree_clear(&child);
+        vlt_tree_clear(&child);
         if (rc == VAULT_E_NOMEM)
             return rc;
         includes_done(r, sub, n_sub);
@@ -1348,13 +1348,13 @@ static vault_error restore_dir(restorer *r, int dirfd, const tree_node *n,
         } else {
             includes_done(r, sub, n_sub);
         }
-        tree_clear(&child);
+        vlt_tree_clear(&child);
         return rc;
     }
     int fd = fs_open_dir(r, dirfd, n->name);
     if (fd < 0) {
         includes_done(r, sub, n_sub);
-        tree_clear(&child);
+        vlt_tree_clear(&child);
         return VAULT_OK;
     }
     open_dir *d = dir_open(r, fd, n, &child);
@@ -1392,7 +1392,7 @@ static vault_error restore_node(restorer *r, int dirfd, const tree_node *n,
         return r->ar ? tar_file(r, n) : fs_file(r, dirfd, n);
     case NODE_SYMLINK:
         if (!n->target || !n->target[0]) {
-            report_last(r, vault_fail(VAULT_E_CORRUPT, "symlink without a "
+            report_last(r, vlt_fail(VAULT_E_CORRUPT, "symlink without a "
                                                        "target"));
             return VAULT_OK;
         }
@@ -1413,7 +1413,7 @@ static vault_error restore_node(restorer *r, int dirfd, const tree_node *n,
          * restored one would be a dead name.  Not counted. */
         return VAULT_OK;
     }
-    report_last(r, vault_fail(VAULT_E_UNSUPPORTED, "unknown entry type %d",
+    report_last(r, vlt_fail(VAULT_E_UNSUPPORTED, "unknown entry type %d",
                               (int)n->type));
     return VAULT_OK;
 }
@@ -1457,7 +1457,7 @@ static vault_error walk(restorer *r, int dirfd, const tree *t,
             break;
         if (!name_ok(n->name)) {
             includes_done(r, sub, n_sub);
-            report_last(r, vault_fail(VAULT_E_UNSAFE_PATH,
+            report_last(r, vlt_fail(VAULT_E_UNSAFE_PATH,
                                       "refused the entry name \"%s\"", name));
         } else {
             rc = restore_node(r, dirfd, n, sub, n_sub, sub_full, depth);
@@ -1483,7 +1483,7 @@ static vault_error parse_includes(restorer *r)
         include_path *inc = &r->inc[i];
         const char *text = opt->include[i];
         if (!text)
-            return vault_fail(VAULT_E_INVALID, "restore: NULL include path");
+            return vlt_fail(VAULT_E_INVALID, "restore: NULL include path");
         inc->text = text;
         size_t len = strlen(text);
         inc->buf = strdup(text);
@@ -1516,10 +1516,10 @@ static vault_error open_output(restorer *r)
         return VAULT_OK;
     }
     if (mkdir(opt->target_dir, 0700) != 0 && errno != EEXIST)
-        return vault_fail_errno(errno, "%s", opt->target_dir);
+        return vlt_fail_errno(errno, "%s", opt->target_dir);
     r->target_fd = open(opt->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (r->target_fd < 0)
-        return vault_fail_errno(errno, "%s", opt->target_dir);
+        return vlt_fail_errno(errno, "%s", opt->target_dir);
     r->dir_gid = dir_new_gid(r, r->target_fd);
     return VAULT_OK;
 }
@@ -1574,13 +1574,13 @@ static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
     tree t = {0};
     rc = r->src->load_tree(r->src->ctx, root, &t);
     if (rc != VAULT_OK) {
-        tree_clear(&t);
+        vlt_tree_clear(&t);
         free(active);
-        return vault_fail_context(rc, "root tree");
+        return vlt_fail_context(rc, "root tree");
     }
     if (r->ar) {
         rc = walk(r, -1, &t, active, n_active, full, 0);
-        tree_clear(&t);
+        vlt_tree_clear(&t);
     } else {
         workers_start(r, r->opt->workers);
         r->dir = dir_open(r, r->target_fd, NULL, &t);
@@ -1612,9 +1612,9 @@ static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
     return VAULT_OK;
 }
 
-vault_error restore_run(const restore_source *src,
-                        const uint8_t root[CHUNK_ID_BYTES],
-                        const restore_options *opt, restore_stats *stats)
+vault_error vlt_restore_run(const restore_source *src,
+                            const uint8_t root[CHUNK_ID_BYTES],
+                            const restore_options *opt, restore_stats *stats)
 {
     restore_stats local;
     if (!stats)
@@ -1622,7 +1622,7 @@ vault_error restore_run(const restore_source *src,
     memset(stats, 0, sizeof *stats);
     if (!src || !src->load_tree || !src->load_chunk || !root || !opt ||
         (opt->tar_fd < 0 && !opt->target_dir) || (opt->n_include && !opt->include))
-        return vault_fail(VAULT_E_INVALID, "restore: missing argument");
+        return vlt_fail(VAULT_E_INVALID, "restore: missing argument");
 
     restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1};
     r.own = opt->restore_owner && geteuid() == 0;
@@ -1633,7 +1633,7 @@ vault_error restore_run(const restore_source *src,
     vault_error rc = run(&r, root);
     restorer_free(&r);
     if (rc == VAULT_OK && stats->errors)
-        rc = vault_fail(VAULT_E_PARTIAL, "restore: %llu items failed",
-                        (unsigned long long)stats->errors);
+        rc = vlt_fail(VAULT_E_PARTIAL, "restore: %llu items failed",
+                      (unsigned long long)stats->errors);
     return rc;
 }

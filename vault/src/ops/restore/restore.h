@@ -20,7 +20,7 @@
 
 /* Where trees and chunks come from: the vault, or a test's fake. */
 typedef struct restore_source {
-    /* Decodes the tree blob with this ID into *out (tree_clear frees). */
+    /* Decodes the tree blob with this ID into *out (vlt_tree_clear frees). */
     vault_error (*load_tree)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                              tree *out);
     /* The verified plaintext of a data chunk; *data malloc'ed. */
@@ -77,8 +77,8 @@ typedef struct restore_stats {
  * on_error and counted), or an error that stopped everything (target
  * unusable, a tar write failed, out of memory).
  */
-vault_error restore_run(const restore_source *src,
-                        const uint8_t root[CHUNK_ID_BYTES],
-                        const restore_options *opt, restore_stats *stats);
+vault_error vlt_restore_run(const restore_source *src,
+                            const uint8_t root[CHUNK_ID_BYTES],
+                            const restore_options *opt, restore_stats *stats);
 
 #endif
