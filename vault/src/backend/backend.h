@@ -9,7 +9,7 @@
  *   data/<name[0:2]>/<name>     packs, sharded by their first two hex digits
  *   index/<name>                index segments
  *   snapshots/<name>            snapshots
- *   locks/<name>                (reserved; adds take no lock)
+ *   locks/<name>                add markers and prune marks (format/locks.h)
  *
  * Names are 64 lower-case hex characters.  Objects are never modified:
  * save refuses to replace an existing object (VAULT_E_EXISTS) and must be

@@ -13,12 +13,6 @@
 #define VAULT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define VAULT_PRINTF(a, b)
-/* Seconds since the epoch, UTC: the clock that goes into envelopes and
- * snapshots.  Tests and the vector generator pin it with
- * vlt_clock_pin (0 unpins), so that their output is reproducible. */
-int64_t vlt_now(void);
-void vlt_clock_pin(int64_t seconds);
-
 #endif
 
 #define VAULT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
