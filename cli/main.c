@@ -189,7 +189,7 @@ static const cli_command commands[] = {
 
 static void print_version(void)
 {
-    printf("vault %s\n", VAULT_VERSION_STRING);
+    printf("vault %s\n", vault_version_string());
 }
 
 static void print_help(FILE *out)

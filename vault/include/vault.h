@@ -29,7 +29,29 @@ extern "C" {
 #define VAULT_NODISCARD
 #endif
 
-#define VAULT_VERSION_STRING "0.1.0"
+/*
+ * The version of this header, as zstd numbers it: MAJOR*10000 + MINOR*100
+ * + PATCH.  The library's build states it in CMake's project(VERSION) as
+ * well, and does not compile if the two disagree.
+ */
+#define VAULT_VERSION_MAJOR 0
+#define VAULT_VERSION_MINOR 1
+#define VAULT_VERSION_PATCH 0
+#define VAULT_VERSION_NUMBER                                                   \
+    (VAULT_VERSION_MAJOR * 10000 + VAULT_VERSION_MINOR * 100 +                 \
+     VAULT_VERSION_PATCH)
+#define VAULT_STRINGIFY_(x) #x
+#define VAULT_STRINGIFY(x) VAULT_STRINGIFY_(x)
+#define VAULT_VERSION_STRING                                                   \
+    VAULT_STRINGIFY(VAULT_VERSION_MAJOR)                                       \
+    "." VAULT_STRINGIFY(VAULT_VERSION_MINOR) "." VAULT_STRINGIFY(              \
+        VAULT_VERSION_PATCH)
+
+/* The version of the library running, which may be another than the
+ * header's: VAULT_VERSION_NUMBER and VAULT_VERSION_STRING ("0.1.0") as
+ * it was built.  Callable at any time, before vault_global_init too. */
+VAULT_API unsigned vault_version_number(void);
+VAULT_API const char *vault_version_string(void);
 
 /*
  * Error codes.  Values are published and never change meaning; retired
