@@ -15,7 +15,9 @@ enum {
     EXIT_OK = 0,
     EXIT_FAILURE_ = 1, /* the operation failed */
     EXIT_USAGE = 2,    /* the command line is wrong */
-    EXIT_PARTIAL = 3   /* done, but some items failed (see the summary) */
+    EXIT_PARTIAL = 3,  /* done, but some items failed (see the summary) */
+    EXIT_TRANSIENT = 4 /* failed, but may succeed if tried again later
+                          (vault_error_is_transient) */
 };
 
 typedef struct cli_command {
@@ -27,7 +29,8 @@ typedef struct cli_command {
 
 /* "vault: <what>: <why>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Reports a failed library call: "vault: <detail>", returns EXIT_FAILURE_. */
+/* Reports a failed library call: "vault: <detail>"; returns EXIT_TRANSIENT
+ * if trying again later may help, else EXIT_FAILURE_. */
 int cli_fail(vault_error rc);
 /* Usage error: message, hint to --help, returns EXIT_USAGE. */
 int cli_usage(const char *command, const char *fmt, ...)

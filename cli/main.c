@@ -221,7 +221,9 @@ static void print_help(FILE *out)
            "  0  success\n"
            "  1  the operation failed (the message says why)\n"
            "  2  the command line is wrong\n"
-           "  3  finished, but some items failed (the summary counts them)\n");
+           "  3  finished, but some items failed (the summary counts them)\n"
+           "  4  the operation failed, but may succeed if tried again later\n"
+           "     (the storage timed out, could not be reached, or was busy)\n");
 }
 
 static const cli_command *find_command(const char *name)
@@ -260,7 +262,7 @@ int cli_fail(vault_error rc)
         cli_error("%s", detail);
     else
         cli_error("%s", vault_strerror(rc));
-    return EXIT_FAILURE_;
+    return vault_error_is_transient(rc) ? EXIT_TRANSIENT : EXIT_FAILURE_;
 }
 
 int cli_bad_option(const char *command, char **argv)

@@ -79,13 +79,30 @@ typedef enum vault_error {
     VAULT_E_UNSUPPORTED = 18,  /* a newer format version or feature */
     VAULT_E_UNSAFE_PATH = 19,  /* extraction refused a path */
     VAULT_E_PARTIAL = 20,      /* finished, but some items failed */
-    VAULT_E_INTERNAL = 21      /* a bug: an invariant did not hold */
+    VAULT_E_INTERNAL = 21,     /* a bug: an invariant did not hold */
+    /* Failures of remote storage.  The first three are transient
+     * (vault_error_is_transient): the same call may succeed later. */
+    VAULT_E_TIMEOUT = 22,      /* the storage did not answer in time */
+    VAULT_E_NETWORK = 23,      /* the storage could not be reached, or the
+                                  connection broke */
+    VAULT_E_BUSY = 24,         /* the storage asks to come back later
+                                  (throttled, overloaded, locked) */
+    VAULT_E_AUTH = 25          /* the storage refused the credentials or
+                                  access to the location (not a vault
+                                  role: that is VAULT_E_PERMISSION) */
 } vault_error;
 
 /* A short fixed description of a code ("age header failure", ...). */
 VAULT_API const char *vault_strerror(vault_error code);
 /* The detail of the calling thread's most recent failure. Never NULL. */
 VAULT_API const char *vault_last_error(void);
+/*
+ * 1 if the failure may go away by itself, so that retrying the same call
+ * later may succeed (VAULT_E_TIMEOUT, VAULT_E_NETWORK, VAULT_E_BUSY); 0
+ * for every other code, VAULT_OK included: those need something changed
+ * first (a passphrase, a permission, free space, a repair).
+ */
+VAULT_API int vault_error_is_transient(vault_error code);
 
 /* Must be called once before anything else; safe to call again. */
 VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);

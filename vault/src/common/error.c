@@ -36,8 +36,24 @@ const char *vault_strerror(vault_error code)
     case VAULT_E_UNSAFE_PATH: return "unsafe path refused";
     case VAULT_E_PARTIAL: return "some items failed";
     case VAULT_E_INTERNAL: return "internal error";
+    case VAULT_E_TIMEOUT: return "storage timed out";
+    case VAULT_E_NETWORK: return "network failure";
+    case VAULT_E_BUSY: return "storage busy, try again later";
+    case VAULT_E_AUTH: return "storage refused access";
     }
     return "unknown error";
+}
+
+int vault_error_is_transient(vault_error code)
+{
+    switch (code) {
+    case VAULT_E_TIMEOUT:
+    case VAULT_E_NETWORK:
+    case VAULT_E_BUSY:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 const char *vault_last_error(void)
