@@ -104,8 +104,45 @@ VAULT_API const char *vault_last_error(void);
  */
 VAULT_API int vault_error_is_transient(vault_error code);
 
-/* Must be called once before anything else; safe to call again. */
+/*
+ * Must be called once before anything else but the version and error
+ * calls; safe to call again, and from several threads at once (it
+ * initialises libsodium, whose sodium_init is thread-safe).  There is
+ * nothing to clean up at exit.
+ */
 VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);
+
+/* ---------------------------------------------------------------------------
+ * Threads.  The library starts threads of its own (vault_add's workers,
+ * vault_extract's restorers) and is safe to use from several threads, with
+ * these rules (libcurl's are the model):
+ *
+ *  - One vault_t must not be used by two threads at once: calls on one
+ *    handle are made one after the other (from any thread).  Different
+ *    handles may be used at the same time, also handles opened on the
+ *    same vault, as the format allows: adds may run alongside other adds
+ *    and a prune, also in other processes and on other machines (format
+ *    spec "Concurrency", "Pruning without locks"); the other changes
+ *    (share, unshare, rekey, forget, prune) run one at a time, and rekey
+ *    only while nobody adds.
+ *  - A vault_identity_t is only read once made: several threads may use
+ *    one at once (vault_open, vault_identity_recipient, ...), as long as
+ *    nobody frees it meanwhile.
+ *  - The calls that take no vault_t (vault_identity_generate and _load,
+ *    vault_init, vault_create, vault_probe, vault_recipient_check,
+ *    vault_strerror, ...) may run at the same time in any threads.
+ *  - Callbacks run during the call that was given them, and no longer.
+ *    vault_add's on_error, vault_check's on_problem and vault_ls's
+ *    function run in the calling thread; vault_extract's on_error may run
+ *    in its worker threads, but never two at once.  A callback must not
+ *    call the library with the same handle.
+ *  - The detail of a failure (vault_last_error) is kept per thread: read
+ *    it in the thread whose call failed, before that thread's next call.
+ *  - What a handle uses lives in the handle: the library's only
+ *    process-wide state is a random hash key made once (pthread_once).
+ *    It installs no signal handlers: a tar stream (vault_extract) written
+ *    to a pipe whose reader has gone raises SIGPIPE, as any write does.
+ */
 
 /* ---------------------------------------------------------------------------
  * Identities (age X25519 secret keys, "AGE-SECRET-KEY-1...", or OpenSSH

@@ -407,7 +407,10 @@ void vlt_index_free(vault_index *ix)
 /* Chunk IDs are keyed hashes, but a writer member knows the key and could
  * write an authentic segment of IDs that all share their first bytes,
  * making every probe walk the whole table.  So the table hashes them
- * again with SipHash under a key of this process's own. */
+ * again with SipHash under a key of this process's own.  One key serves
+ * every index in the process (it needs only be unknown to writers, and an
+ * index has no handle to keep it in); pthread_once makes it once, however
+ * many threads build tables at first. */
 static uint8_t table_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t table_key_once = PTHREAD_ONCE_INIT;
 

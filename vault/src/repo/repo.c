@@ -194,6 +194,27 @@ vault_error vault_probe(const char *path)
     return rc;
 }
 
+/* Initialises the handle's locks (repo.h); 0 or an errno value. */
+static int handle_locks_init(vault_t *v)
+{
+    int err = pthread_mutex_init(&v->pack_key_lock, NULL);
+    if (err)
+        return err;
+    err = pthread_mutex_init(&v->dctx_lock, NULL);
+    if (err) {
+        pthread_mutex_destroy(&v->pack_key_lock);
+        return err;
+    }
+    err = pthread_mutex_init(&v->zero_lock, NULL);
+    if (err) {
+        pthread_mutex_destroy(&v->dctx_lock);
+        pthread_mutex_destroy(&v->pack_key_lock);
+        return err;
+    }
+    v->locks_ready = 1;
+    return 0;
+}
+
 vault_error vlt_repo_open_backend(backend *be, const char *location,
                                   const vault_identity_t *id, vault_t **out)
 {
@@ -209,9 +230,12 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
     }
     v->be = be;
     vlt_index_init(&v->index);
-    v->location = strdup(location);
-    vault_error rc = v->location ? VAULT_OK
-                                 : vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = VAULT_OK;
+    int err = handle_locks_init(v);
+    if (err)
+        rc = vlt_fail_errno(err, "open: locks");
+    else if (!(v->location = strdup(location)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     uint8_t *config = NULL;
     size_t config_len = 0;
     if (rc == VAULT_OK)
@@ -264,6 +288,11 @@ void vault_close(vault_t *v)
         ZSTD_freeDCtx(v->dctx[i]);
     free(v->member);
     free(v->location);
+    if (v->locks_ready) {
+        pthread_mutex_destroy(&v->pack_key_lock);
+        pthread_mutex_destroy(&v->dctx_lock);
+        pthread_mutex_destroy(&v->zero_lock);
+    }
     free(v);
 }
 
@@ -341,11 +370,6 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
     return rc;
 }
 
-/* Guards every handle's pack key cache: restoring loads blobs from
- * several threads (restore.c).  Held only to look a key up and copy it
- * out, and while a pack's first use verifies its trailer. */
-static pthread_mutex_t pack_key_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
                                        const char *name, const uint8_t **key)
 {
@@ -395,27 +419,23 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
                                 uint8_t key[SECRET_BYTES])
 {
     const uint8_t *k = NULL;
-    pthread_mutex_lock(&pack_key_lock);
+    pthread_mutex_lock(&v->pack_key_lock);
     vault_error rc = pack_key_get_locked(v, pack, name, &k);
     if (rc == VAULT_OK)
         memcpy(key, k, SECRET_BYTES);
-    pthread_mutex_unlock(&pack_key_lock);
+    pthread_mutex_unlock(&v->pack_key_lock);
     return rc;
 }
-
-/* Guards every handle's idle decompression contexts (like pack_key_lock,
- * for restore's threads). */
-static pthread_mutex_t dctx_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* An idle decompression context of v's, or a new one; NULL if none can
  * be made (vlt_blob_open then makes its own). */
 static ZSTD_DCtx *dctx_take(vault_t *v)
 {
     ZSTD_DCtx *d = NULL;
-    pthread_mutex_lock(&dctx_lock);
+    pthread_mutex_lock(&v->dctx_lock);
     if (v->n_dctx)
         d = v->dctx[--v->n_dctx];
-    pthread_mutex_unlock(&dctx_lock);
+    pthread_mutex_unlock(&v->dctx_lock);
     return d ? d : ZSTD_createDCtx();
 }
 
@@ -423,12 +443,12 @@ static void dctx_give_back(vault_t *v, ZSTD_DCtx *d)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&dctx_lock);
+    pthread_mutex_lock(&v->dctx_lock);
     if (v->n_dctx < REPO_DCTX_KEEP) {
         v->dctx[v->n_dctx++] = d;
         d = NULL;
     }
-    pthread_mutex_unlock(&dctx_lock);
+    pthread_mutex_unlock(&v->dctx_lock);
     ZSTD_freeDCtx(d);
 }
 
@@ -788,9 +808,6 @@ static vault_error load_chunk(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     return vlt_repo_load_blob(ctx, id, BLOB_DATA, data, len);
 }
 
-/* Guards zero_known and what it says (restore's threads ask). */
-static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* The length and ID of the chunks a long run of zero bytes becomes: the
  * chunker's decisions there depend only on the zeros, so every such run
  * is cut at one length - CHUNKER_MAX_SIZE, unless one of the first 64
@@ -800,7 +817,7 @@ static vault_error zero_chunk(vault_t *v, uint32_t *len,
                               uint8_t id[CHUNK_ID_BYTES])
 {
     vault_error rc = VAULT_OK;
-    pthread_mutex_lock(&zero_lock);
+    pthread_mutex_lock(&v->zero_lock);
     if (!v->zero_known) {
         uint8_t *zeros = calloc(CHUNKER_MAX_SIZE, 1);
         chunker_table *t = malloc(sizeof *t);
@@ -819,7 +836,7 @@ static vault_error zero_chunk(vault_t *v, uint32_t *len,
     }
     *len = v->zero_len;
     memcpy(id, v->zero_id, CHUNK_ID_BYTES);
-    pthread_mutex_unlock(&zero_lock);
+    pthread_mutex_unlock(&v->zero_lock);
     return rc;
 }
 

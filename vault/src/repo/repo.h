@@ -36,6 +36,15 @@ struct vault {
     int zero_known;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
+    /* Restore's threads load blobs through one handle at once (repo.c);
+     * these guard what that shares.  pack_key_lock: pack_keys and
+     * pack_key_state (held while a pack's first use verifies its
+     * trailer); dctx_lock: dctx and n_dctx; zero_lock: zero_known and
+     * what it says.  Per handle: handles on other vaults do not wait. */
+    pthread_mutex_t pack_key_lock;
+    pthread_mutex_t dctx_lock;
+    pthread_mutex_t zero_lock;
+    int locks_ready; /* the three are initialised (vault_close destroys) */
 };
 
 /* Seals an envelope for member (a recipient string: "age1..." or an
