@@ -50,7 +50,8 @@ int cmd_add(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
     strv tags = {0}, excludes = {0};
-    vault_add_options o = {.compression = -1};
+    vault_add_options o;
+    vault_add_options_init(&o);
     int json = 0, c;
     while ((c = getopt_long(argc, argv, "i:t:e:x", options, NULL)) != -1) {
         switch (c) {
@@ -67,11 +68,11 @@ int cmd_add(int argc, char **argv)
         case 'c': {
             char *end;
             if (strcmp(optarg, "off") == 0) {
-                o.compression = 0;
+                o.compression = VAULT_COMPRESSION_OFF;
                 break;
             }
             long level = strtol(optarg, &end, 10);
-            if (*end || level < 1 || level > 19)
+            if (*end || level < 1 || level > VAULT_COMPRESSION_MAX_LEVEL)
                 return cli_usage("add", "--compression takes 1..19 or off");
             o.compression = (int)level;
             break;

@@ -152,7 +152,7 @@ int cmd_check(int argc, char **argv)
     const char *identity = NULL, *passphrase_file = NULL;
     check_ctx ctx = {.first = 1};
     vault_check_options o;
-    memset(&o, 0, sizeof o);
+    vault_check_options_init(&o);
     int c;
     while ((c = getopt_long(argc, argv, "i:", options, NULL)) != -1) {
         switch (c) {

@@ -30,7 +30,8 @@ int cmd_extract(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *target = NULL, *tar = NULL,
                *passphrase_file = NULL;
-    vault_extract_options o = {.tar_fd = -1};
+    vault_extract_options o;
+    vault_extract_options_init(&o);
     int c;
     while ((c = getopt_long(argc, argv, "i:C:", options, NULL)) != -1) {
         switch (c) {
@@ -65,6 +66,7 @@ int cmd_extract(int argc, char **argv)
         return EXIT_FAILURE_;
     FILE *summary = stdout;
     if (tar) {
+        o.tar = 1;
         if (strcmp(tar, "-") == 0) {
             o.tar_fd = STDOUT_FILENO;
             summary = stderr;

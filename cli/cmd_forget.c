@@ -145,7 +145,8 @@ int cmd_forget(int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
-    vault_forget_options o = {0};
+    vault_forget_options o;
+    vault_forget_options_init(&o);
     const char **tags = NULL;
     size_t n_tags = 0;
     int c, status = EXIT_OK;

@@ -93,7 +93,8 @@ int cmd_prune(int argc, char **argv)
         {"max-unused", required_argument, NULL, 'u'},
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
-    vault_prune_options o = {.max_unused_percent = -1};
+    vault_prune_options o;
+    vault_prune_options_init(&o);
     int c;
     while ((c = getopt_long(argc, argv, "i:n", options, NULL)) != -1) {
         switch (c) {
@@ -115,7 +116,8 @@ int cmd_prune(int argc, char **argv)
             if (errno || end == optarg || *end || n < 0 || n > 100)
                 return cli_usage("prune", "--max-unused takes a percentage, "
                                           "0 to 100");
-            o.max_unused_percent = (int)n;
+            o.max_unused_percent = n == 0 ? VAULT_PRUNE_MAX_UNUSED_NONE
+                                          : (int)n;
             break;
         }
         default: return cli_bad_option("prune", argv);

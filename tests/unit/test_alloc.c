@@ -310,7 +310,6 @@ static void test_extract_alloc_failures(void **state)
         vault_extract_options o;
         memset(&o, 0, sizeof o);
         o.target_dir = target;
-        o.tar_fd = -1;
         o.on_error = on_extract_error;
         o.on_error_ctx = &rep;
         vault_extract_result res;
@@ -397,6 +396,7 @@ static void test_extract_tar_alloc_failures(void **state)
         memset(&rep, 0, sizeof rep);
         vault_extract_options o;
         memset(&o, 0, sizeof o);
+        o.tar = 1;
         o.tar_fd = fd;
         o.on_error = on_extract_error;
         o.on_error_ctx = &rep;

@@ -101,7 +101,7 @@ static void add_src(fx *f, vault_add_result *r)
     memset(&o, 0, sizeof o);
     o.paths = paths;
     o.n_paths = 1;
-    o.compression = 0;
+    o.compression = VAULT_COMPRESSION_OFF;
     o.threads = 1;
     o.cache_dir = "";
     o.hostname = "testhost";

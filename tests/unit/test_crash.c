@@ -204,6 +204,7 @@ static void child_run(const cfx *f, action act, const char *src, int threads,
     } else if (rc == VAULT_OK) {
         vault_prune_options o;
         memset(&o, 0, sizeof o);
+        o.max_unused_percent = VAULT_PRUNE_MAX_UNUSED_NONE;
         vault_prune_result pr;
         rc = vault_prune(v, &o, &pr);
         vault_prune_result_free(&pr);
@@ -438,6 +439,7 @@ static void prune_or_fail(vault_t *v, const char *what)
 {
     vault_prune_options o;
     memset(&o, 0, sizeof o);
+    o.max_unused_percent = VAULT_PRUNE_MAX_UNUSED_NONE;
     vault_prune_result r;
     vault_error rc = vault_prune(v, &o, &r);
     size_t pending = r.n_pending;
@@ -598,6 +600,7 @@ static void test_kill_prune_everywhere(void **state)
     assert_vault_ok(vlt_lock_write(v, &marker));
     vault_prune_options po;
     memset(&po, 0, sizeof po);
+    po.max_unused_percent = VAULT_PRUNE_MAX_UNUSED_NONE;
     vault_prune_result pr;
     assert_vault_ok(vault_prune(v, &po, &pr));
     assert_int_equal(pr.n_pending, 1);

@@ -378,7 +378,6 @@ static void extract_every_fault(ffx *f, const fault *ft)
             vault_extract_options o;
             memset(&o, 0, sizeof o);
             o.target_dir = f->target;
-            o.tar_fd = -1;
             o.on_error = on_extract_error;
             o.on_error_ctx = &rep;
             vault_extract_result res;

@@ -163,7 +163,6 @@ static void fx_add(fx *f, const char *path, int threads, vault_add_result *r)
     memset(&o, 0, sizeof o);
     o.paths = paths;
     o.n_paths = 1;
-    o.compression = -1;
     o.threads = threads;
     o.cache_dir = "";
     o.hostname = "testhost";
@@ -197,7 +196,6 @@ static void expect_extracts_v(fx *f, vault_t *v, const char *id,
     vault_extract_options o;
     memset(&o, 0, sizeof o);
     o.target_dir = out;
-    o.tar_fd = -1;
     vault_extract_result r;
     assert_vault_ok(vault_extract(v, id, &o, &r));
     assert_int_equal(r.errors, 0);
@@ -603,7 +601,7 @@ static void test_forget_by_id_and_roles(void **state)
     snprintf(prefix, sizeof prefix, "%.8s", fs.ids[0]);
     assert_vault_code(vault_forget(rv, &o, &r), VAULT_E_PERMISSION);
     vault_forget_result_free(&r);
-    vault_prune_options po = {.max_unused_percent = -1};
+    vault_prune_options po = {0};
     vault_prune_result pr;
     assert_vault_code(vault_prune(rv, &po, &pr), VAULT_E_PERMISSION);
     vault_prune_result_free(&pr);
@@ -648,7 +646,7 @@ static void test_prune_after_forget(void **state)
     vault_forget_result_free(&fr);
 
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.snapshots, 1);
     assert_int_equal(r.marks_written, 1);
     assert_int_equal(r.marks_swept, 1);
@@ -669,7 +667,7 @@ static void test_prune_after_forget(void **state)
     expect_extracts(f, a3.snapshot_id, v3);
 
     /* Nothing left to do. */
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 0);
     assert_int_equal(r.packs_deleted, 0);
     assert_int_equal(r.packs_written, 0);
@@ -699,7 +697,7 @@ static void test_prune_waits_for_add(void **state)
     write_marker(f, vlt_now(), "otherhost", &marker);
     size_t packs0 = (size_t)files_under(f->data, NULL);
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 1);
     assert_int_equal(r.marks_swept, 0);
     assert_int_equal(r.packs_deleted, 0);
@@ -716,7 +714,7 @@ static void test_prune_waits_for_add(void **state)
     assert_int_equal(count_objects(f, "locks"), 2); /* marker and mark */
 
     /* Pending still: nothing new to mark, nothing swept. */
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 0);
     assert_int_equal(r.marks_swept, 0);
     assert_int_equal(r.n_pending, 1);
@@ -732,7 +730,7 @@ static void test_prune_waits_for_add(void **state)
 
     /* The running add finished: the next prune sweeps. */
     assert_vault_ok(vlt_lock_remove(f->v, marker.name));
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_swept, 1);
     assert_true(r.packs_deleted > 0);
     assert_int_equal(r.blobs_rescued, 0); /* the add stored its own copies */
@@ -763,7 +761,7 @@ static void test_prune_stale_marker_and_grace(void **state)
     lock_record stale;
     write_marker(f, t0 - 25 * 3600, "crashed", &stale);
     vault_prune_result r;
-    prune(f, 0, 3600, -1, &r);
+    prune(f, 0, 3600, 0, &r);
     assert_int_equal(r.stale_markers_removed, 1);
     assert_int_equal(r.marks_written, 1);
     assert_int_equal(r.marks_swept, 0);
@@ -776,7 +774,7 @@ static void test_prune_stale_marker_and_grace(void **state)
 
     /* Half the grace period later: still waiting. */
     vlt_clock_pin(t0 + 1800);
-    prune(f, 0, 3600, -1, &r);
+    prune(f, 0, 3600, 0, &r);
     assert_int_equal(r.marks_swept, 0);
     assert_int_equal(r.marks_written, 0);
     assert_int_equal(r.n_pending, 1);
@@ -784,7 +782,7 @@ static void test_prune_stale_marker_and_grace(void **state)
     vault_prune_result_free(&r);
 
     vlt_clock_pin(t0 + 3600);
-    prune(f, 0, 3600, -1, &r);
+    prune(f, 0, 3600, 0, &r);
     assert_int_equal(r.marks_swept, 1);
     assert_true(r.packs_deleted > 0);
     assert_int_equal(r.n_pending, 0);
@@ -815,7 +813,7 @@ static void test_prune_rescue(void **state)
     lock_record marker;
     write_marker(f, vlt_now(), "slowhost", &marker);
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 1);
     assert_int_equal(r.marks_swept, 0);
     vault_prune_result_free(&r);
@@ -828,7 +826,7 @@ static void test_prune_rescue(void **state)
     vlt_snapshot_clear(&rec1);
     assert_vault_ok(vlt_lock_remove(f->v, marker.name));
 
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_swept, 1);
     assert_true(r.blobs_rescued >= 5); /* 3 files, note, trees */
     assert_true(r.packs_deleted > 0);
@@ -839,7 +837,7 @@ static void test_prune_rescue(void **state)
     expect_extracts(f, a2.snapshot_id, v2);
 
     /* The copies are where later prunes count them. */
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 0);
     assert_int_equal(r.blobs_rescued, 0);
     vault_prune_result_free(&r);
@@ -874,12 +872,12 @@ static void test_prune_repack(void **state)
     assert_true(r.bytes_unused > 5 * 100 * 1024);
     vault_prune_result_free(&r);
 
-    prune(f, 1, 0, -1, &r); /* dry */
+    prune(f, 1, 0, 0, &r); /* dry */
     uint64_t would_delete = r.packs_deleted, would_copy = r.blobs_repacked;
     assert_int_equal(r.packs_repacked, 1);
     vault_prune_result_free(&r);
 
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.packs_repacked, 1);
     assert_true(r.blobs_repacked >= 4);
     assert_int_equal(r.blobs_repacked, would_copy);
@@ -888,7 +886,7 @@ static void test_prune_repack(void **state)
     assert_int_equal(r.marks_swept, 1);
     vault_prune_result_free(&r);
 
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.marks_written, 0);
     assert_true(r.bytes_unused * 100 <= (r.bytes_used + r.bytes_unused) * 5);
     vault_prune_result_free(&r);
@@ -973,13 +971,14 @@ static void test_prune_duplicates(void **state)
     assert_int_equal(copies_indexed(f, chunk), 2);
 
     vault_prune_result r;
-    prune(f, 0, 0, 0, &r); /* max unused 0: no space left unused */
+    /* max unused 0: no space left unused */
+    prune(f, 0, 0, VAULT_PRUNE_MAX_UNUSED_NONE, &r);
     assert_true(r.marks_written == 1 && r.marks_swept == 1);
     /* One copy counts; the other is unused, so it goes (max unused 0). */
     assert_true(r.bytes_unused > 0);
     vault_prune_result_free(&r);
     assert_int_equal(copies_indexed(f, chunk), 1);
-    prune(f, 0, 0, 0, &r);
+    prune(f, 0, 0, VAULT_PRUNE_MAX_UNUSED_NONE, &r);
     assert_int_equal(r.marks_written, 0);
     assert_int_equal(r.bytes_unused, 0);
     vault_prune_result_free(&r);
@@ -1003,7 +1002,7 @@ static void test_prune_unindexed(void **state)
     lock_record marker;
     write_marker(f, vlt_now(), "busy", &marker);
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.packs_unindexed, 0);
     assert_int_equal(r.unindexed_left, 1);
     assert_int_equal(r.marks_written, 0);
@@ -1011,7 +1010,7 @@ static void test_prune_unindexed(void **state)
     assert_true(pack_exists(f, orphan));
 
     assert_vault_ok(vlt_lock_remove(f->v, marker.name));
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.packs_unindexed, 1);
     assert_int_equal(r.packs_deleted, 1);
     assert_int_equal(r.unindexed_left, 0);
@@ -1074,7 +1073,7 @@ static void test_prune_dry_run(void **state)
 
     snapshot_listing(f, l1);
     vault_prune_result dry;
-    prune(f, 1, 0, -1, &dry);
+    prune(f, 1, 0, 0, &dry);
     snapshot_listing(f, l2);
     expect_same_listing(f, l1, l2);
     assert_int_equal(dry.stale_markers_removed, 1);
@@ -1085,7 +1084,7 @@ static void test_prune_dry_run(void **state)
 
     /* The real run does what the dry run said. */
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.stale_markers_removed, dry.stale_markers_removed);
     assert_int_equal(r.packs_unused, dry.packs_unused);
     assert_int_equal(r.packs_unindexed, dry.packs_unindexed);
@@ -1099,11 +1098,11 @@ static void test_prune_dry_run(void **state)
     forget_ids(f, ids, 1); /* ids[0] is a1's new ID */
     lock_record marker;
     write_marker(f, vlt_now(), "busy", &marker);
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.n_pending, 1);
     vault_prune_result_free(&r);
     snapshot_listing(f, l1);
-    prune(f, 1, 0, -1, &dry);
+    prune(f, 1, 0, 0, &dry);
     snapshot_listing(f, l2);
     expect_same_listing(f, l1, l2);
     assert_int_equal(dry.marks_swept, 0);
@@ -1113,7 +1112,7 @@ static void test_prune_dry_run(void **state)
     vault_prune_result_free(&dry);
     assert_vault_ok(vlt_lock_remove(f->v, marker.name));
     snapshot_listing(f, l1);
-    prune(f, 1, 0, -1, &dry);
+    prune(f, 1, 0, 0, &dry);
     snapshot_listing(f, l2);
     expect_same_listing(f, l1, l2);
     assert_int_equal(dry.marks_swept, 1);
@@ -1200,6 +1199,7 @@ static void expect_all_extract(vault_t *v, size_t n_expected)
     for (size_t i = 0; i < n; i++) {
         vault_extract_options o;
         memset(&o, 0, sizeof o);
+        o.tar = 1;
         o.tar_fd = fileno(null);
         vault_extract_result r;
         assert_vault_ok(vault_extract(v, list[i].id, &o, &r));
@@ -1230,7 +1230,7 @@ static void test_prune_crash_safety(void **state)
     lock_record marker;
     write_marker(f, vlt_now(), "slow", &marker);
     vault_prune_result r;
-    prune(f, 0, 0, -1, &r);
+    prune(f, 0, 0, 0, &r);
     assert_int_equal(r.n_pending, 1);
     vault_prune_result_free(&r);
     rec1.time_sec += 1;
@@ -1262,7 +1262,7 @@ static void test_prune_crash_safety(void **state)
     copy_backend(pristine, mem);
     assert_vault_ok(vlt_backend_faulty_open(borrow(mem), 0, VAULT_E_IO, 1, &be));
     assert_vault_ok(vlt_repo_open_backend(be, "mem", f->id, &v));
-    vault_prune_options o = {.max_unused_percent = -1};
+    vault_prune_options o = {0};
     assert_vault_ok(vault_prune(v, &o, &r));
     uint64_t ops = vlt_backend_faulty_count(be);
     assert_true(r.blobs_rescued > 0);

@@ -428,7 +428,6 @@ static vault_error extract_to(vault_t *v, const char *snap,
     vault_extract_options o;
     memset(&o, 0, sizeof o);
     o.target_dir = target;
-    o.tar_fd = -1;
     o.overwrite = overwrite;
     o.include = include;
     o.n_include = n_include;
@@ -491,7 +490,7 @@ static void test_roundtrip(void **state)
     make_source(src);
 
     vault_add_result r;
-    fx_add(f, src, -1, &r);
+    fx_add(f, src, 0, &r);
     assert_int_equal(strlen(r.snapshot_id), 64);
     assert_int_equal(r.files, 3);
     assert_int_equal(r.errors, 0);
@@ -628,7 +627,7 @@ static void test_roundtrip(void **state)
 
     /* the same tree again: everything deduplicates */
     vault_add_result r2;
-    fx_add(f, src, -1, &r2);
+    fx_add(f, src, 0, &r2);
     assert_string_not_equal(r.snapshot_id, r2.snapshot_id);
     assert_true(r2.bytes_read == 13 + BIG_LEN);
     if (r2.bytes_added > 4096)
@@ -699,7 +698,7 @@ static void test_roundtrip_deep_and_wide(void **state)
     set_mtime(src, stamp++);
     for (int threads = 1; threads <= 3; threads += 2) {
         vault_add_result r;
-        fx_add_threads(f, src, -1, threads, &r);
+        fx_add_threads(f, src, 0, threads, &r);
         assert_int_equal(r.files, DEPTH + WIDE);
         assert_int_equal(r.errors, 0);
         test_fmt(out, sizeof out, "%s/out%d", f->base, threads);
@@ -740,7 +739,7 @@ static void test_snapshot_resolve(void **state)
                       VAULT_E_NOT_FOUND);
 
     vault_add_result r;
-    fx_add(f, src, 0, &r);
+    fx_add(f, src, VAULT_COMPRESSION_OFF, &r);
     assert_vault_ok(vault_snapshot_resolve(f->v, "latest", id));
     assert_string_equal(id, r.snapshot_id);
     for (size_t len = 4; len <= 64; len += 12) {
@@ -1660,6 +1659,7 @@ static void test_evil_tar_size_claim(void **state)
         err_log log = {0};
         vault_extract_options o;
         memset(&o, 0, sizeof o);
+        o.tar = 1;
         o.tar_fd = fds[1];
         o.on_error = log_error;
         o.on_error_ctx = &log;
@@ -2055,7 +2055,8 @@ static void test_tamper_every_byte(void **state)
     test_fmt(p, sizeof p, "%s/two", t.src);
     test_write_file(p, "tiny two\n", 9);
     vault_add_result r;
-    fx_add_threads(f, t.src, 0, 1, &r); /* one worker: one pack */
+    /* one worker: one pack */
+    fx_add_threads(f, t.src, VAULT_COMPRESSION_OFF, 1, &r);
     memcpy(t.snap, r.snapshot_id, 65);
     assert_vault_ok(vault_ls(f->v, t.snap, NULL, 1, ls_collect, &t.base_ls));
     assert_int_equal(tamper_run(&t, "untouched vault"), 0);

@@ -94,7 +94,7 @@ static void test_listing_and_extract(void **state)
 
     char target[4096];
     snprintf(target, sizeof target, "%s/out", dir);
-    vault_extract_options o = {.target_dir = target, .tar_fd = -1};
+    vault_extract_options o = {.target_dir = target};
     vault_extract_result r;
     assert_vault_ok(vault_extract(v, "latest", &o, &r));
     assert_int_equal(r.files, 4);
@@ -168,7 +168,6 @@ static vault_error run_operation(const char *vpath, const char *dir,
         char target[4096];
         snprintf(target, sizeof target, "%s/out", dir);
         vault_extract_options o = {.target_dir = target,
-                                   .tar_fd = -1,
                                    .on_error = ignore_error};
         vault_extract_result r;
         rc = vault_extract(v, "latest", &o, &r);
@@ -344,8 +343,7 @@ static void test_roles(void **state)
                 const char *content = strstr(line, b) + strlen(b) + 1;
                 char target[4200];
                 snprintf(target, sizeof target, "%s/out", dir);
-                vault_extract_options o = {.target_dir = target,
-                                           .tar_fd = -1};
+                vault_extract_options o = {.target_dir = target};
                 vault_extract_result r;
                 assert_vault_ok(vault_extract(v, a, &o, &r));
                 char path[4600];

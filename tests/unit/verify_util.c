@@ -277,7 +277,6 @@ void vu_extract_same(const char *path, const vault_identity_t *id,
     vault_extract_options o;
     memset(&o, 0, sizeof o);
     o.target_dir = scratch;
-    o.tar_fd = -1;
     o.on_error = extract_error;
     vault_extract_result r;
     vault_error rc = vault_extract(v, snap, &o, &r);
@@ -601,7 +600,6 @@ void vu_add_options(vault_add_options *o, const char *const *paths,
     memset(o, 0, sizeof *o);
     o->paths = paths;
     o->n_paths = 1;
-    o->compression = -1;
     o->threads = threads;
     o->cache_dir = "";
     o->hostname = "testhost";

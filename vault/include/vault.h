@@ -297,23 +297,45 @@ typedef struct vault_rekey_result {
 VAULT_API VAULT_NODISCARD vault_error
 vault_rekey(vault_t *vault, vault_rekey_result *result);
 
+/*
+ * Options structs.  Every one is valid when zero-filled, and zero means
+ * the default for every field (as each field's comment says); set them
+ * up with vault_*_options_init, or `= {0}`, then set what differs, so
+ * that fields added later take their defaults in callers that do not
+ * know them.
+ */
+
+/* vault_add_options.compression: store blobs uncompressed. */
+#define VAULT_COMPRESSION_OFF (-1)
+/* The zstd level compression 0 stands for, and the highest accepted. */
+#define VAULT_COMPRESSION_DEFAULT_LEVEL 3
+#define VAULT_COMPRESSION_MAX_LEVEL 19
+
 typedef struct vault_add_options {
-    const char *const *paths; /* files or directories to back up */
-    size_t n_paths;
-    const char *const *tags;
-    size_t n_tags;
-    const char *const *excludes; /* fnmatch globs on names and full paths */
-    size_t n_excludes;
-    int one_file_system; /* do not cross file system boundaries */
-    int compression;     /* zstd level 1..19; 0: off; -1: default (3) */
+    const char *const *paths; /* files or directories to back up (needed) */
+    size_t n_paths;           /* entries in paths, at least 1 */
+    const char *const *tags;  /* tags of the snapshot; NULL: none */
+    size_t n_tags;            /* entries in tags */
+    const char *const *excludes; /* fnmatch globs on names and full paths;
+                                    NULL: exclude nothing */
+    size_t n_excludes;           /* entries in excludes */
+    int one_file_system; /* 1: do not cross file system boundaries;
+                            0: do */
+    int compression;     /* 0: VAULT_COMPRESSION_DEFAULT_LEVEL; zstd level
+                            1..VAULT_COMPRESSION_MAX_LEVEL; or
+                            VAULT_COMPRESSION_OFF */
     int threads;         /* workers; 0: one per core */
     const char *cache_dir; /* files cache; NULL: $XDG_CACHE_HOME/vault or
                               ~/.cache/vault; "" disables it */
     const char *hostname;  /* NULL: this host */
-    /* Told about every item that could not be read; the add goes on. */
+    /* Told about every item that could not be read; the add goes on.
+     * NULL: only counted (vault_add_result.errors). */
     void (*on_error)(void *ctx, const char *path, const char *detail);
-    void *on_error_ctx;
+    void *on_error_ctx; /* passed to on_error */
 } vault_add_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_add_options_init(vault_add_options *options);
 
 typedef struct vault_add_result {
     char snapshot_id[65];
@@ -392,18 +414,27 @@ vault_ls(vault_t *vault, const char *id, const char *path, int recursive,
          vault_ls_fn fn, void *ctx);
 
 typedef struct vault_extract_options {
-    const char *target_dir; /* restore into this directory */
-    int tar_fd;             /* >= 0: write a pax tar stream here instead */
-    int overwrite;
-    int restore_owner;      /* chown (as root) */
+    const char *target_dir; /* restore into this directory (created if
+                               absent); needed unless tar is set */
+    int tar;                /* 1: write a pax tar stream to tar_fd instead;
+                               0: restore into target_dir */
+    int tar_fd;             /* with tar: the stream's file descriptor
+                               (0 is standard input); else ignored */
+    int overwrite;          /* 1: replace existing files; 0: leave them
+                               and report each */
+    int restore_owner;      /* 1: chown (as root); 0: do not */
     const char *const *include; /* snapshot paths to restore; NULL: all */
-    size_t n_include;
-    /* Told about each item that failed.  In directory mode it may be
-     * called from vault_extract's worker threads, never two at once. */
+    size_t n_include;           /* entries in include */
+    /* Told about each item that failed; NULL: only counted.  In directory
+     * mode it may be called from vault_extract's worker threads, never
+     * two at once. */
     void (*on_error)(void *ctx, const char *path, vault_error code,
                      const char *detail);
-    void *on_error_ctx;
+    void *on_error_ctx; /* passed to on_error */
 } vault_extract_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_extract_options_init(vault_extract_options *options);
 
 typedef struct vault_extract_result {
     uint64_t files, dirs, symlinks, others, bytes, errors;
@@ -445,16 +476,20 @@ typedef struct vault_check_problem {
 } vault_check_problem;
 
 typedef struct vault_check_options {
-    int read_data; /* read every pack whole: name, trailer, every blob */
+    int read_data; /* 1: read every pack whole: name, trailer, every blob;
+                      0: read no pack content (but see read_data_percent) */
     /* > 0 (and read_data off): read about this percentage (0..100] of the
-     * indexed packs, at least one, chosen at random with seed. */
+     * indexed packs, at least one, chosen at random with seed; 0: none. */
     double read_data_percent;
     uint64_t seed; /* 0: a random seed (vault_check_result.seed tells) */
     /* Told about each problem and warning; everything it gets lives only
-     * during the call. */
+     * during the call.  NULL: only counted. */
     void (*on_problem)(void *ctx, const vault_check_problem *problem);
-    void *on_problem_ctx;
+    void *on_problem_ctx; /* passed to on_problem */
 } vault_check_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_check_options_init(vault_check_options *options);
 
 /* Parts a member's secrets do not let it check (vault_check_result). */
 #define VAULT_CHECK_SKIPPED_SNAPSHOTS 1u /* snapshot contents (writers) */
@@ -527,7 +562,7 @@ vault_check(vault_t *vault, const vault_check_options *options,
 typedef struct vault_forget_options {
     /* Either snapshots to remove by reference (ID prefixes, "latest")... */
     const char *const *snapshots;
-    size_t n_snapshots;
+    size_t n_snapshots; /* entries in snapshots; 0: use the policy */
     /* ...or a policy, applied to each group separately, newest snapshot
      * first.  For the calendar rules the snapshots fall into buckets by
      * local time (hour, day, ISO week, month, year); the newest snapshot
@@ -537,12 +572,17 @@ typedef struct vault_forget_options {
     int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
         keep_yearly;
     /* Keep snapshots that carry every tag of one of these lists; a list
-     * is tags separated by commas ("a,b"); "" matches untagged ones. */
+     * is tags separated by commas ("a,b"); "" matches untagged ones.
+     * NULL: no tag rule. */
     const char *const *keep_tags;
-    size_t n_keep_tags;
+    size_t n_keep_tags; /* entries in keep_tags */
     unsigned group_by; /* VAULT_GROUP_* bits; 0: host and paths */
-    int dry_run;       /* decide and report, remove nothing */
+    int dry_run;       /* 1: decide and report, remove nothing; 0: remove */
 } vault_forget_options;
+
+/* Sets every field to its default: zero (which asks for nothing:
+ * vault_forget needs snapshots or a policy). */
+VAULT_API void vault_forget_options_init(vault_forget_options *options);
 
 typedef struct vault_forget_entry {
     const vault_snapshot_info *snapshot; /* into the result's own list */
@@ -573,18 +613,26 @@ vault_forget(vault_t *vault, const vault_forget_options *options,
 VAULT_API void vault_forget_result_free(vault_forget_result *result);
 
 #define VAULT_PRUNE_MAX_UNUSED_DEFAULT 5 /* percent, as restic's */
+/* vault_prune_options.max_unused_percent: tolerate no unused space
+ * (repack every partly used pack). */
+#define VAULT_PRUNE_MAX_UNUSED_NONE (-1)
 #define VAULT_PRUNE_STALE_SECONDS (24 * 3600) /* add markers older are stale */
 
 typedef struct vault_prune_options {
-    int dry_run;           /* decide and report, change nothing */
+    int dry_run;           /* 1: decide and report, change nothing;
+                              0: prune */
     int64_t grace_seconds; /* a prune mark is swept only once this old;
                               0 (the default) for a vault that only this
                               machine writes; longer than any sync delay
                               plus any add for a synced folder */
-    int max_unused_percent; /* 0..100: tolerated unused space after the
-                               prune, as a share of all pack bytes; -1:
-                               VAULT_PRUNE_MAX_UNUSED_DEFAULT */
+    int max_unused_percent; /* 1..100: tolerated unused space after the
+                               prune, as a share of all pack bytes;
+                               0: VAULT_PRUNE_MAX_UNUSED_DEFAULT;
+                               VAULT_PRUNE_MAX_UNUSED_NONE: 0% */
 } vault_prune_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_prune_options_init(vault_prune_options *options);
 
 /* An add marker that holds sweeps back (an add running, or crashed less
  * than VAULT_PRUNE_STALE_SECONDS ago). */

@@ -1220,10 +1220,12 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
     memset(r, 0, sizeof *r);
     if (!v || !o)
         return vlt_fail(VAULT_E_INVALID, "prune: missing argument");
-    int max_unused = o->max_unused_percent < 0
-                         ? VAULT_PRUNE_MAX_UNUSED_DEFAULT
-                         : o->max_unused_percent;
-    if (o->max_unused_percent < -1 || max_unused > 100)
+    int max_unused = o->max_unused_percent;
+    if (max_unused == 0)
+        max_unused = VAULT_PRUNE_MAX_UNUSED_DEFAULT;
+    else if (max_unused == VAULT_PRUNE_MAX_UNUSED_NONE)
+        max_unused = 0;
+    if (max_unused < 0 || max_unused > 100)
         return vlt_fail(VAULT_E_INVALID,
                         "prune: max unused must be 0..100 percent");
     if (o->grace_seconds < 0)

@@ -1033,6 +1033,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
                           vault_extract_result *result)
 {
     memset(result, 0, sizeof *result);
+    if (o->tar && o->tar_fd < 0)
+        return vlt_fail(VAULT_E_INVALID, "extract: tar_fd %d", o->tar_fd);
     snapshot_record rec;
     vault_error rc = snapshot_open(v, ref, &rec);
     if (rc != VAULT_OK)
@@ -1040,7 +1042,7 @@ vault_error vault_extract(vault_t *v, const char *ref,
     restore_source src = {load_tree, load_chunk, chunk_size, v};
     restore_options ro = {
         .target_dir = o->target_dir,
-        .tar_fd = o->tar_fd,
+        .tar_fd = o->tar ? o->tar_fd : -1,
         .overwrite = o->overwrite,
         .restore_owner = o->restore_owner,
         .include = o->include,

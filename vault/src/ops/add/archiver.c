@@ -46,7 +46,6 @@
 #include "repo/repo.h"
 
 #define READ_BLOCK (8u * 1024 * 1024)
-#define DEFAULT_LEVEL 3
 
 /* Jobs of one directory's files (or of one path given): the walker waits
  * until their chunk IDs are all written before it encodes the tree that
@@ -1481,7 +1480,8 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     memset(r, 0, sizeof *r);
     if (!v || !o || !o->paths || o->n_paths == 0)
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
-    if (o->compression > 19 || o->compression < -1)
+    if (o->compression > VAULT_COMPRESSION_MAX_LEVEL ||
+        o->compression < VAULT_COMPRESSION_OFF)
         return vlt_fail(VAULT_E_INVALID,
                         "compression level %d: use 1..19 or off",
                         o->compression);
@@ -1515,7 +1515,12 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     a->v = v;
     a->o = o;
     a->r = r;
-    a->level = o->compression < 0 ? DEFAULT_LEVEL : o->compression;
+    if (o->compression == 0)
+        a->level = VAULT_COMPRESSION_DEFAULT_LEVEL;
+    else if (o->compression == VAULT_COMPRESSION_OFF)
+        a->level = 0; /* stores blobs uncompressed */
+    else
+        a->level = o->compression;
     vlt_chunker_table_init(&a->chunker, v->keys->gear_key);
     unsigned n_workers = worker_count(o);
     a->q_cap = 2 * n_workers + 2;
