@@ -591,12 +591,15 @@ typedef struct vault_forget_entry {
     size_t group;     /* entries with the same group were judged together */
 } vault_forget_entry;
 
+/* What the entries point into, the library's own. */
+typedef struct vault_forget_storage vault_forget_storage;
+
 typedef struct vault_forget_result {
     vault_forget_entry *entries; /* by group, oldest first within one */
     size_t n_entries;
     size_t n_groups, n_kept, n_removed;
-    vault_snapshot_info *list_; /* owned storage; use the entries */
-    size_t n_list_;
+    vault_forget_storage *storage; /* opaque: vault_forget_result_free
+                                      frees it */
 } vault_forget_result;
 
 /*

@@ -350,6 +350,13 @@ static int result_cmp(const void *a, const void *b)
     return x->position < y->position ? -1 : x->position > y->position;
 }
 
+/* Behind vault_forget_result.storage: the snapshot list the entries
+ * point into. */
+struct vault_forget_storage {
+    vault_snapshot_info *list; /* from vault_snapshots */
+    size_t n;                  /* entries in list */
+};
+
 vault_error vault_forget(vault_t *v, const vault_forget_options *o,
                          vault_forget_result *r)
 {
@@ -361,11 +368,13 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
     vault_error rc = need_owner(v);
     if (rc == VAULT_OK)
         rc = check_options(o);
+    if (rc == VAULT_OK && !(r->storage = calloc(1, sizeof *r->storage)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)
-        rc = vault_snapshots(v, &r->list_, &r->n_list_);
+        rc = vault_snapshots(v, &r->storage->list, &r->storage->n);
     if (rc != VAULT_OK)
         return rc;
-    size_t n = r->n_list_;
+    size_t n = r->storage->n;
     judged *j = calloc(n ? n : 1, sizeof *j);
     r->entries = calloc(n ? n : 1, sizeof *r->entries);
     if (!j || !r->entries) {
@@ -373,7 +382,7 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        j[i].e.snapshot = &r->list_[i];
+        j[i].e.snapshot = &r->storage->list[i];
         j[i].position = i;
     }
     if (o->n_snapshots) {
@@ -417,6 +426,8 @@ void vault_forget_result_free(vault_forget_result *r)
     if (!r)
         return;
     free(r->entries);
-    vault_snapshots_free(r->list_, r->n_list_);
+    if (r->storage)
+        vault_snapshots_free(r->storage->list, r->storage->n);
+    free(r->storage);
     memset(r, 0, sizeof *r);
 }
