@@ -6,7 +6,7 @@
  *     gen_chunker_vectors OUTDIR
  *
  * Every input is defined by the spec itself, so the output is reproducible
- * byte for byte; tests/unit/test_chunker.c recomputes it and compares.
+ * byte for byte; tests/unit/format/test_chunker.c recomputes it and compares.
  *
  * Files written:
  *   gear.txt            256 lines: gear[i] as 16 lower-case hex digits

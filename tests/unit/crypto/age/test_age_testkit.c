@@ -1,6 +1,6 @@
 /*
  * test_age_testkit.c - runs the official age test vectors (C2SP/CCTV
- * age/testdata, see ../shared/age-testkit/README.txt) through vlt_age_decrypt.
+ * age/testdata, see tests/age-testkit/README.txt) through vlt_age_decrypt.
  *
  * Each vector is "key: value" lines, an empty line, then the age file
  * (zlib-compressed when "compressed: zlib").  We run every vector except
