@@ -43,6 +43,7 @@
 #include <sodium.h>
 
 #include "crypto/age/age.h"
+#include "common/array.h"
 #include "common/internal.h"
 #include "repo/repo.h"
 
@@ -147,20 +148,9 @@ static int fatal(vault_error rc)
     return rc == VAULT_E_NOMEM || rc == VAULT_E_INTERNAL;
 }
 
-static vault_error grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return VAULT_OK;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * size);
-    if (!q)
-        return nomem();
-    *p = q;
-    *cap = n;
-    return VAULT_OK;
-}
+/* VLT_ARRAY_GROW with check's error. */
+#define grow(array_ptr, cap, need)                                            \
+    (VLT_ARRAY_GROW((array_ptr), (cap), (need)) != 0 ? nomem() : VAULT_OK)
 
 /* The detail without a leading "label: ", which the problem names. */
 static const char *after_label(const char *detail, const char *label)
@@ -225,8 +215,7 @@ static vault_error affects_add(affects *a, const char *snapshot,
         a->truncated = 1;
         return VAULT_OK;
     }
-    vault_error rc = grow((void **)&a->refs, &a->cap, a->n + 1,
-                          sizeof *a->refs);
+    vault_error rc = grow(&a->refs, &a->cap, a->n + 1);
     if (rc != VAULT_OK)
         return rc;
     char *path = NULL;
@@ -358,8 +347,7 @@ static void pack_finding(pack_rec *p, const char *fmt, ...)
  * it: what it affects is made unique when reported). */
 static vault_error pack_bad_blob(pack_rec *p, const uint8_t id[CHUNK_ID_BYTES])
 {
-    vault_error rc = grow((void **)&p->bad, &p->cap_bad, p->n_bad + 1,
-                          sizeof *p->bad);
+    vault_error rc = grow(&p->bad, &p->cap_bad, p->n_bad + 1);
     if (rc == VAULT_OK)
         memcpy(p->bad[p->n_bad++], id, CHUNK_ID_BYTES);
     return rc;
@@ -506,8 +494,7 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
     if (rc != VAULT_OK)
         return rc;
     if (inserted) {
-        rc = grow((void **)&c->packs, &c->cap_packs, c->n_packs + 1,
-                  sizeof *c->packs);
+        rc = grow(&c->packs, &c->cap_packs, c->n_packs + 1);
         if (rc != VAULT_OK)
             return rc;
         assert(n == c->n_packs);
@@ -519,8 +506,7 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
         memcpy(p->segment, s->name, 65);
     }
     pack_rec *p = &c->packs[n];
-    rc = grow((void **)&p->entries, &p->cap_entries, p->n_entries + 1,
-              sizeof *p->entries);
+    rc = grow(&p->entries, &p->cap_entries, p->n_entries + 1);
     if (rc != VAULT_OK)
         return rc;
     p->entries[p->n_entries++] = *e;
@@ -656,8 +642,7 @@ static int collect_stray(void *ctx, const char *name, uint64_t size)
     if (vlt_hex_decode(name, 64, id, 32) == VAULT_OK &&
         set_get(&c->packset, id, &n))
         return 0;
-    if (grow((void **)&c->strays, &c->cap_strays, c->n_strays + 1,
-             sizeof *c->strays) != VAULT_OK)
+    if (grow(&c->strays, &c->cap_strays, c->n_strays + 1) != VAULT_OK)
         return 1;
     stray *u = &c->strays[c->n_strays++];
     memset(u, 0, sizeof *u);
@@ -774,8 +759,7 @@ static vault_error node_get(checker *c, const uint8_t id[CHUNK_ID_BYTES],
     vault_error rc = set_put(&c->refs, id, number, inserted);
     if (rc != VAULT_OK || !*inserted)
         return rc;
-    rc = grow((void **)&c->nodes, &c->cap_nodes, (size_t)*number + 1,
-              sizeof *c->nodes);
+    rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
     if (rc != VAULT_OK)
         return rc;
     c->nodes[*number].type = type;
@@ -794,8 +778,7 @@ static vault_error edge_add(checker *c, uint32_t n, uint32_t parent,
         return VAULT_OK;
     if (c->n_edges >= NO_EDGE - 1)
         return nomem();
-    vault_error rc = grow((void **)&c->edges, &c->cap_edges, c->n_edges + 1,
-                          sizeof *c->edges);
+    vault_error rc = grow(&c->edges, &c->cap_edges, c->n_edges + 1);
     if (rc != VAULT_OK)
         return rc;
     c->edges[c->n_edges] = (edge){parent, name, head};
@@ -808,8 +791,7 @@ static vault_error name_put(checker *c, const char *name, uint32_t *offset)
     size_t n = strlen(name) + 1;
     if (c->names_len + n > UINT32_MAX)
         return nomem();
-    vault_error rc = grow((void **)&c->names, &c->names_cap,
-                          c->names_len + n, 1);
+    vault_error rc = grow(&c->names, &c->names_cap, c->names_len + n);
     if (rc != VAULT_OK)
         return rc;
     memcpy(c->names + c->names_len, name, n);
@@ -820,8 +802,7 @@ static vault_error name_put(checker *c, const char *name, uint32_t *offset)
 
 static vault_error queue_push(checker *c, uint32_t n)
 {
-    vault_error rc = grow((void **)&c->queue, &c->q_cap, c->q_len + 1,
-                          sizeof *c->queue);
+    vault_error rc = grow(&c->queue, &c->q_cap, c->q_len + 1);
     if (rc == VAULT_OK)
         c->queue[c->q_len++] = n;
     return rc;
@@ -949,26 +930,6 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-/* A writer cannot open a snapshot; it checks the name and the header. */
-static vault_error snapshot_sealed_ok(checker *c, const char *name)
-{
-    uint8_t *file;
-    size_t len;
-    vault_error rc = backend_load(c->v->be, BACKEND_SNAPSHOTS, name, 0, 0,
-                                  SNAPSHOT_MAX_BYTES, &file, &len);
-    if (rc != VAULT_OK)
-        return rc;
-    rc = vlt_object_check_name(BACKEND_SNAPSHOTS, name, file, len);
-    if (rc == VAULT_OK && (len < SNAPSHOT_HEADER_BYTES + AEAD_TAG ||
-                           memcmp(file, SNAPSHOT_MAGIC, 8) != 0))
-        rc = vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
-                      name);
-    if (rc == VAULT_OK && !vlt_keyring_epoch(c->v->keys, load_le32(file + 8)))
-        rc = VAULT_E_PERMISSION;
-    free(file);
-    return rc;
-}
-
 static vault_error check_snapshots(checker *c)
 {
     name_list names;
@@ -991,7 +952,7 @@ static vault_error check_snapshots(checker *c)
         snapshot_record rec;
         memset(&rec, 0, sizeof rec);
         rc = c->can_read ? vlt_repo_snapshot_load(c->v, name, &rec)
-                         : snapshot_sealed_ok(c, name);
+                         : vlt_snapshot_check_sealed(c->v->be, c->v->keys, name);
         if (rc == VAULT_E_PERMISSION) {
             c->r->skipped_objects++;
             c->r->skipped |= VAULT_CHECK_SKIPPED_EPOCHS;

@@ -52,6 +52,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "common/array.h"
 #include "common/internal.h"
 #include "format/locks.h"
 #include "format/pack.h"
@@ -156,7 +157,8 @@ typedef struct ppack {
     uint8_t verdict;    /* phase 1: VERDICT_* */
     uint32_t first_seg; /* the segment whose entries for it are kept */
     pack_entry *entries;
-    uint32_t n_entries, cap_entries;
+    uint32_t n_entries;
+    size_t cap_entries;
     uint64_t used_bytes, unused_bytes; /* sealed blob bytes */
     uint32_t used_blobs;
 } ppack;
@@ -215,14 +217,8 @@ static vault_error pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
     }
     if (s->n_packs >= NONE - 1)
         return vlt_fail(VAULT_E_NOMEM, "prune: too many packs");
-    if (s->n_packs == s->cap_packs) {
-        size_t cap = s->cap_packs ? s->cap_packs * 2 : 256;
-        ppack *p = realloc(s->packs, cap * sizeof *p);
-        if (!p)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        s->packs = p;
-        s->cap_packs = cap;
-    }
+    if (VLT_ARRAY_GROW(&s->packs, &s->cap_packs, s->n_packs + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     ppack *p = &s->packs[s->n_packs];
     memset(p, 0, sizeof *p);
     memcpy(p->id, id, 32);
@@ -321,14 +317,8 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
     pseg *g = &s->segs[c->seg];
     if (n != c->last_pack) {
         c->last_pack = n;
-        if (g->n_packs == g->cap_packs) {
-            size_t cap = g->cap_packs ? g->cap_packs * 2 : 16;
-            uint32_t *np = realloc(g->packs, cap * sizeof *np);
-            if (!np)
-                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-            g->packs = np;
-            g->cap_packs = cap;
-        }
+        if (VLT_ARRAY_GROW(&g->packs, &g->cap_packs, g->n_packs + 1) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         g->packs[g->n_packs++] = n;
         p->indexed = 1;
         if (p->first_seg == NONE)
@@ -336,18 +326,12 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
     }
     if (p->first_seg != c->seg)
         return VAULT_OK; /* listed again: the first listing counts */
-    if (p->n_entries == p->cap_entries) {
-        if (p->cap_entries >= NONE / 2)
-            return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
-                                             "entries",
-                            p->name);
-        uint32_t cap = p->cap_entries ? p->cap_entries * 2 : 16;
-        pack_entry *ne = realloc(p->entries, cap * sizeof *ne);
-        if (!ne)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        p->entries = ne;
-        p->cap_entries = cap;
-    }
+    if (p->n_entries >= NONE / 2)
+        return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
+                                         "entries",
+                        p->name);
+    if (VLT_ARRAY_GROW(&p->entries, &p->cap_entries, p->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     p->entries[p->n_entries++] = *e;
     return VAULT_OK;
 }
@@ -572,10 +556,11 @@ static vault_error state_load(pstate *s)
 
 /* Entries grouped by pack, for an index segment. */
 typedef struct segbuild {
-    uint8_t *pack_ids;
+    uint8_t *pack_ids; /* 32 bytes each */
     size_t *starts; /* n_packs + 1 */
     pack_entry *entries;
-    size_t n_packs, cap_packs, n_entries, cap_entries;
+    size_t n_packs, n_entries;
+    size_t cap_ids, cap_starts, cap_entries; /* allocated (ids: bytes) */
 } segbuild;
 
 static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
@@ -583,29 +568,16 @@ static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
 {
     if (b->n_packs == 0 ||
         memcmp(b->pack_ids + 32 * (b->n_packs - 1), pack_id, 32) != 0) {
-        if (b->n_packs + 1 >= b->cap_packs) {
-            size_t cap = b->cap_packs ? b->cap_packs * 2 : 16;
-            uint8_t *ids = realloc(b->pack_ids, cap * 32);
-            if (ids)
-                b->pack_ids = ids;
-            size_t *st = realloc(b->starts, (cap + 1) * sizeof *st);
-            if (st)
-                b->starts = st;
-            if (!ids || !st)
-                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-            b->cap_packs = cap;
-        }
+        /* starts holds one more than pack_ids: the end of the last. */
+        if (vlt_array_reserve(&b->pack_ids, &b->cap_ids, 32 * (b->n_packs + 1),
+                              1) != 0 ||
+            VLT_ARRAY_GROW(&b->starts, &b->cap_starts, b->n_packs + 2) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         b->starts[b->n_packs] = b->n_entries;
         memcpy(b->pack_ids + 32 * b->n_packs++, pack_id, 32);
     }
-    if (b->n_entries == b->cap_entries) {
-        size_t cap = b->cap_entries ? b->cap_entries * 2 : 256;
-        pack_entry *ne = realloc(b->entries, cap * sizeof *ne);
-        if (!ne)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        b->entries = ne;
-        b->cap_entries = cap;
-    }
+    if (VLT_ARRAY_GROW(&b->entries, &b->cap_entries, b->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     b->entries[b->n_entries++] = *e;
     b->starts[b->n_packs] = b->n_entries;
     return VAULT_OK;
