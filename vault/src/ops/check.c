@@ -44,8 +44,10 @@
 
 #include "crypto/age/age.h"
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "repo/repo.h"
+#include "repo/tree_walk.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -100,13 +102,13 @@ typedef struct checker {
     int can_read; /* holds read keys: owner or reader */
 
     vault_index ix;      /* chunk ID -> place, from the segments that load */
-    vault_index packset; /* pack ID -> number in packs (a set) */
+    vlt_idset packset; /* pack IDs, numbered as packs */
     pack_rec *packs;
     size_t n_packs, cap_packs;
     uint8_t (*keys)[SECRET_BYTES]; /* pack keys, sodium_malloc'ed */
     uint64_t segments_skipped;
 
-    vault_index refs; /* referenced chunk ID -> node number (a set) */
+    vlt_idset refs; /* referenced chunk IDs, numbered as nodes */
     node *nodes;
     size_t cap_nodes;
     edge *edges;
@@ -115,8 +117,9 @@ typedef struct checker {
     size_t names_len, names_cap;
     char (*snaps)[9]; /* short IDs by snapshot number */
     size_t n_snaps;
-    uint32_t *queue; /* trees to read */
-    size_t q_len, q_cap;
+    uint8_t (*roots)[CHUNK_ID_BYTES]; /* the snapshots' root trees */
+    size_t n_roots, cap_roots;
+    uint32_t walk_tree; /* node of the tree being walked */
     struct stray *strays; /* packs no segment lists, by name */
     size_t n_strays, cap_strays;
 } checker;
@@ -160,28 +163,6 @@ static const char *after_label(const char *detail, const char *label)
         detail[n + 1] == ' ')
         return detail + n + 2;
     return detail;
-}
-
-/* --- sets of 32-byte IDs (a vault_index with pending slots) ------------- */
-
-static vault_error set_put(vault_index *set, const uint8_t id[32],
-                           uint32_t *number, int *inserted)
-{
-    vault_error rc = vlt_index_add(set, id, NULL, NULL, inserted);
-    if (rc != VAULT_OK)
-        return rc;
-    *number = (uint32_t)(vlt_index_find(set, id) - set->slots);
-    return VAULT_OK;
-}
-
-static int set_get(const vault_index *set, const uint8_t id[32],
-                   uint32_t *number)
-{
-    const index_slot *s = vlt_index_find(set, id);
-    if (!s)
-        return 0;
-    *number = (uint32_t)(s - set->slots);
-    return 1;
 }
 
 /* --- reporting ----------------------------------------------------------- */
@@ -272,7 +253,7 @@ static vault_error affects_id(checker *c, affects *a,
                               const uint8_t id[CHUNK_ID_BYTES])
 {
     uint32_t n;
-    if (!set_get(&c->refs, id, &n))
+    if (!vlt_idset_find(&c->refs, id, &n))
         return VAULT_OK; /* no snapshot this member reads refers to it */
     const char *comps[AFFECTS_DEPTH];
     return affects_node(c, a, n, comps, 0);
@@ -368,7 +349,7 @@ static vault_error blob_finding(pack_rec *p, const uint8_t id[CHUNK_ID_BYTES],
 static pack_rec *pack_of_slot(checker *c, const index_slot *s)
 {
     uint32_t n = 0;
-    int found = set_get(&c->packset, c->ix.packs[s->pack], &n);
+    int found = vlt_idset_find(&c->packset, c->ix.packs[s->pack], &n);
     assert(found);
     (void)found;
     return &c->packs[n];
@@ -490,7 +471,7 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
     checker *c = s->c;
     uint32_t n;
     int inserted;
-    vault_error rc = set_put(&c->packset, pack_id, &n, &inserted);
+    vault_error rc = vlt_idset_put(&c->packset, pack_id, &n, &inserted);
     if (rc != VAULT_OK)
         return rc;
     if (inserted) {
@@ -640,7 +621,7 @@ static int collect_stray(void *ctx, const char *name, uint64_t size)
     uint8_t id[32];
     uint32_t n;
     if (vlt_hex_decode(name, 64, id, 32) == VAULT_OK &&
-        set_get(&c->packset, id, &n))
+        vlt_idset_find(&c->packset, id, &n))
         return 0;
     if (grow(&c->strays, &c->cap_strays, c->n_strays + 1) != VAULT_OK)
         return 1;
@@ -708,7 +689,7 @@ static vault_error scan_strays(checker *c, int look, uint8_t *found)
             return rc;
         for (size_t j = 0; rc == VAULT_OK && j < n; j++) {
             uint32_t num;
-            if (set_get(&c->refs, es[j].id, &num) &&
+            if (vlt_idset_find(&c->refs, es[j].id, &num) &&
                 !vlt_index_find(&c->ix, es[j].id)) {
                 u->holds++;
                 found[num] = 1;
@@ -756,7 +737,7 @@ static void report_strays(checker *c)
 static vault_error node_get(checker *c, const uint8_t id[CHUNK_ID_BYTES],
                             uint8_t type, uint32_t *number, int *inserted)
 {
-    vault_error rc = set_put(&c->refs, id, number, inserted);
+    vault_error rc = vlt_idset_put(&c->refs, id, number, inserted);
     if (rc != VAULT_OK || !*inserted)
         return rc;
     rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
@@ -800,11 +781,11 @@ static vault_error name_put(checker *c, const char *name, uint32_t *offset)
     return VAULT_OK;
 }
 
-static vault_error queue_push(checker *c, uint32_t n)
+static vault_error root_add(checker *c, const uint8_t id[CHUNK_ID_BYTES])
 {
-    vault_error rc = grow(&c->queue, &c->q_cap, c->q_len + 1);
+    vault_error rc = grow(&c->roots, &c->cap_roots, c->n_roots + 1);
     if (rc == VAULT_OK)
-        c->queue[c->q_len++] = n;
+        memcpy(c->roots[c->n_roots++], id, CHUNK_ID_BYTES);
     return rc;
 }
 
@@ -861,24 +842,26 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
     return VAULT_OK;
 }
 
-/* Reads tree node n and adds edges to what it names.  A tree that cannot
- * be read is a finding of its pack (or, if no segment lists it, of the
- * index: step 6). */
-static vault_error walk_tree(checker *c, uint32_t n)
+/* Loads tree id for the walk as a read of it would, through this check's
+ * own index.  A tree that cannot be read is a finding of its pack (or, if
+ * no segment lists it, of the index: step 6), recorded here: the walk
+ * then goes on without it (walk_damaged). */
+static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *t)
 {
-    const uint8_t *id = c->refs.slots[n].id;
+    checker *c = ctx;
     const index_slot *s = vlt_index_find(&c->ix, id);
     if (!s)
-        return VAULT_OK;
+        return VAULT_E_NOT_FOUND;
     pack_entry e;
     vlt_index_slot_entry(&c->ix, s, &e);
     if (e.type != BLOB_TREE)
-        return VAULT_OK;
+        return VAULT_E_NOT_FOUND;
     pack_rec *p = pack_of_slot(c, s);
     const uint8_t *key;
     vault_error rc = pack_key(c, p, &key);
     if (rc != VAULT_OK)
-        return fatal(rc) ? rc : VAULT_OK;
+        return rc;
     uint8_t *blob = NULL, *plain = NULL;
     size_t len;
     rc = backend_load(c->v->be, BACKEND_DATA, p->name, e.offset, e.length,
@@ -888,40 +871,72 @@ static vault_error walk_tree(checker *c, uint32_t n)
     free(blob);
     if (fatal(rc))
         return rc;
-    if (rc != VAULT_OK)
-        return blob_finding(p, id, "blob",
-                            after_label(vault_last_error(), p->label));
-    tree t;
-    rc = vlt_tree_decode(plain, e.raw_len, &t);
+    if (rc != VAULT_OK) {
+        rc = blob_finding(p, id, "blob",
+                          after_label(vault_last_error(), p->label));
+        return rc != VAULT_OK ? rc : VAULT_E_CORRUPT;
+    }
+    rc = vlt_tree_decode(plain, e.raw_len, t);
     free(plain);
     if (fatal(rc))
         return rc;
-    if (rc != VAULT_OK)
-        return blob_finding(p, id, "tree", vault_last_error());
-    c->r->trees++;
-    for (uint32_t i = 0; i < t.n_nodes && rc == VAULT_OK; i++) {
-        const tree_node *tn = &t.nodes[i];
-        if (tn->type != NODE_DIR && (tn->type != NODE_FILE || !tn->n_content))
-            continue;
-        uint32_t name = 0, child = 0;
-        int inserted;
-        rc = name_put(c, tn->name, &name);
-        if (rc == VAULT_OK && tn->type == NODE_DIR) {
-            rc = node_get(c, tn->subtree, BLOB_TREE, &child, &inserted);
-            if (rc == VAULT_OK)
-                rc = edge_add(c, child, n, name);
-            if (rc == VAULT_OK && inserted)
-                rc = queue_push(c, child);
-        }
-        for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
-                             j < tn->n_content;
-             j++) {
-            rc = node_get(c, tn->content[j], BLOB_DATA, &child, &inserted);
-            if (rc == VAULT_OK)
-                rc = edge_add(c, child, n, name);
-        }
+    if (rc != VAULT_OK) {
+        rc = blob_finding(p, id, "tree", vault_last_error());
+        return rc != VAULT_OK ? rc : VAULT_E_CORRUPT;
     }
-    vlt_tree_clear(&t);
+    return VAULT_OK;
+}
+
+/* walk_load has recorded the finding; only running out stops. */
+static vault_error walk_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                vault_error rc)
+{
+    (void)ctx;
+    (void)at;
+    return fatal(rc) ? rc : VAULT_OK;
+}
+
+static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
+                              void **dir_state)
+{
+    (void)t;
+    (void)dir_state;
+    checker *c = ctx;
+    int found = vlt_idset_find(&c->refs, at->id, &c->walk_tree);
+    assert(found); /* every tree walked was a node first */
+    (void)found;
+    c->r->trees++;
+    return VAULT_OK;
+}
+
+/* Adds edges from the tree being walked to what its entry names; its
+ * subtree is walked the first time it is named. */
+static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
+                             const tree_node *tn, vlt_tree_walk_action *action)
+{
+    (void)at;
+    checker *c = ctx;
+    uint32_t n = c->walk_tree;
+    *action = VLT_TREE_WALK_SKIP;
+    if (tn->type != NODE_DIR && (tn->type != NODE_FILE || !tn->n_content))
+        return VAULT_OK;
+    uint32_t name = 0, child = 0;
+    int inserted;
+    vault_error rc = name_put(c, tn->name, &name);
+    if (rc == VAULT_OK && tn->type == NODE_DIR) {
+        rc = node_get(c, tn->subtree, BLOB_TREE, &child, &inserted);
+        if (rc == VAULT_OK)
+            rc = edge_add(c, child, n, name);
+        if (rc == VAULT_OK && inserted)
+            *action = VLT_TREE_WALK_CONTINUE;
+    }
+    for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
+                         j < tn->n_content;
+         j++) {
+        rc = node_get(c, tn->content[j], BLOB_DATA, &child, &inserted);
+        if (rc == VAULT_OK)
+            rc = edge_add(c, child, n, name);
+    }
     return rc;
 }
 
@@ -979,14 +994,17 @@ static vault_error check_snapshots(checker *c)
             if (rc == VAULT_OK)
                 rc = edge_add(c, n, ROOT_PARENT, (uint32_t)i);
             if (rc == VAULT_OK && inserted)
-                rc = queue_push(c, n);
+                rc = root_add(c, rec.tree);
             vlt_snapshot_clear(&rec);
         }
     }
     free(names.names);
-    /* Breadth first, each tree once: no recursion for a hostile depth. */
-    for (size_t q = 0; q < c->q_len && rc == VAULT_OK; q++)
-        rc = walk_tree(c, c->queue[q]);
+    /* Breadth first, each tree once (walk_node descends into a tree only
+     * when it is new): no recursion for a hostile depth. */
+    vlt_tree_walk walk = {.ctx = c, .load = walk_load, .enter = walk_enter,
+                          .node = walk_node, .damaged = walk_damaged};
+    if (rc == VAULT_OK)
+        rc = vlt_tree_walk_once(&walk, c->roots, c->n_roots);
     return rc;
 }
 
@@ -997,16 +1015,16 @@ static vault_error check_references(checker *c)
     affects missing = {0};
     char what[512] = "";
     size_t n_missing = 0, n_found = 0, used = 0;
-    uint8_t *found = calloc(c->refs.n_slots ? c->refs.n_slots : 1, 1);
+    uint8_t *found = calloc(c->refs.n ? c->refs.n : 1, 1);
     if (!found)
         return nomem();
-    for (size_t n = 0; n < c->refs.n_slots; n++)
-        if (!vlt_index_find(&c->ix, c->refs.slots[n].id))
+    for (size_t n = 0; n < c->refs.n; n++)
+        if (!vlt_index_find(&c->ix, vlt_idset_id(&c->refs, n)))
             n_missing++;
     vault_error rc = scan_strays(c, n_missing > 0, found);
     n_missing = 0;
-    for (size_t n = 0; n < c->refs.n_slots && rc == VAULT_OK; n++) {
-        const uint8_t *id = c->refs.slots[n].id;
+    for (size_t n = 0; n < c->refs.n && rc == VAULT_OK; n++) {
+        const uint8_t *id = vlt_idset_id(&c->refs, n);
         const char *kind = c->nodes[n].type == BLOB_TREE ? "tree" : "data";
         char hex[65];
         vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
@@ -1254,8 +1272,8 @@ static vault_error report_packs(checker *c)
 static void checker_free(checker *c)
 {
     vlt_index_free(&c->ix);
-    vlt_index_free(&c->packset);
-    vlt_index_free(&c->refs);
+    vlt_idset_free(&c->packset);
+    vlt_idset_free(&c->refs);
     for (size_t i = 0; i < c->n_packs; i++) {
         free(c->packs[i].entries);
         free(c->packs[i].bad);
@@ -1267,7 +1285,7 @@ static void checker_free(checker *c)
     free(c->edges);
     free(c->names);
     free(c->snaps);
-    free(c->queue);
+    free(c->roots);
     free(c->strays);
 }
 
@@ -1316,8 +1334,6 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
     c.r = result;
     c.can_read = vlt_keyring_can_read(v->keys);
     vlt_index_init(&c.ix);
-    vlt_index_init(&c.packset);
-    vlt_index_init(&c.refs);
     result->seed = options->seed;
     while (!result->seed)
         randombytes_buf(&result->seed, sizeof result->seed);

@@ -17,6 +17,7 @@
 
 #include "crypto/age/age.h"
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "repo/repo.h"
 
@@ -312,7 +313,7 @@ typedef struct rekeyer {
     vault_rekey_result *r;
     pack_writer pw;
     int open;
-    vault_index seen; /* chunk IDs written by this rekey */
+    vlt_idset seen; /* chunk IDs written by this rekey */
     uint8_t *pack_ids; /* the packs written, 32 bytes each */
     size_t *starts;    /* n_packs + 1: where each pack's entries start */
     pack_entry *entries;
@@ -349,7 +350,8 @@ static vault_error rk_add(rekeyer *k, const pack_entry *e,
                           const uint8_t *raw)
 {
     int inserted;
-    vault_error rc = vlt_index_add(&k->seen, e->id, NULL, NULL, &inserted);
+    uint32_t number;
+    vault_error rc = vlt_idset_put(&k->seen, e->id, &number, &inserted);
     if (rc != VAULT_OK || !inserted)
         return rc;
     if (!k->open) {
@@ -472,7 +474,6 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc != VAULT_OK)
         return rc;
     rekeyer k = {.v = v, .r = r};
-    vlt_index_init(&k.seen);
     name_list packs = {0}, segments = {0}, snaps = {0};
     rc = old_objects(v, BACKEND_DATA, &packs);
     if (rc == VAULT_OK)
@@ -507,7 +508,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc == VAULT_OK)
         rc = remove_all(v, BACKEND_DATA, &packs, r);
     vlt_pack_writer_free(&k.pw);
-    vlt_index_free(&k.seen);
+    vlt_idset_free(&k.seen);
     free(k.pack_ids);
     free(k.starts);
     free(k.entries);
