@@ -6,6 +6,7 @@
 #ifndef VAULT_SNAPSHOT_LIST_H
 #define VAULT_SNAPSHOT_LIST_H
 
+#include "format/snapshot.h"
 #include "format/tree.h"
 #include "vault.h"
 
