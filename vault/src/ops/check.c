@@ -966,8 +966,11 @@ static vault_error check_snapshots(checker *c)
         const char *name = names.names[i];
         snapshot_record rec;
         memset(&rec, 0, sizeof rec);
-        rc = c->can_read ? vlt_repo_snapshot_load(c->v, name, &rec)
-                         : vlt_snapshot_check_sealed(c->v->be, c->v->keys, name);
+        /* A writer cannot open a snapshot; it checks the name and the
+         * header. */
+        rc = c->can_read
+                 ? vlt_repo_snapshot_load(c->v, name, &rec)
+                 : vlt_snapshot_check_sealed(c->v->be, c->v->keys, name);
         if (rc == VAULT_E_PERMISSION) {
             c->r->skipped_objects++;
             c->r->skipped |= VAULT_CHECK_SKIPPED_EPOCHS;
