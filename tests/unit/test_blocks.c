@@ -324,6 +324,72 @@ static void test_walk_once(void **state)
     vlt_idset_free(&w.seen);
 }
 
+/* Tree k (its number in the ID's first two bytes) names k + 1 and k + 2
+ * up to CHAIN_TREES: thousands of trees through the queue, each once. */
+#define CHAIN_TREES 3000
+
+static vault_error chain_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              tree *out)
+{
+    (void)ctx;
+    unsigned k = id[0] | (unsigned)id[1] << 8;
+    out->nodes = calloc(2, sizeof *out->nodes);
+    if (!out->nodes)
+        return VAULT_E_NOMEM;
+    for (unsigned j = 0; j < 2 && k + 1 + j < CHAIN_TREES; j++) {
+        tree_node *n = &out->nodes[out->n_nodes++];
+        n->type = NODE_DIR;
+        n->name = strdup(j ? "b" : "a");
+        n->subtree[0] = (uint8_t)(k + 1 + j);
+        n->subtree[1] = (uint8_t)((k + 1 + j) >> 8);
+    }
+    return VAULT_OK;
+}
+
+typedef struct chain_walk {
+    vlt_idset seen; /* trees named so far */
+    unsigned next;  /* the tree to be entered next */
+} chain_walk;
+
+static vault_error chain_node(void *ctx, const vlt_tree_walk_at *at,
+                              const tree_node *n, vlt_tree_walk_action *action)
+{
+    (void)at;
+    chain_walk *cw = ctx;
+    uint32_t number;
+    int inserted = 0;
+    vault_error rc = vlt_idset_put(&cw->seen, n->subtree, &number, &inserted);
+    if (!inserted)
+        *action = VLT_TREE_WALK_SKIP;
+    return rc;
+}
+
+static vault_error chain_enter(void *ctx, const vlt_tree_walk_at *at,
+                               tree *t, void **dir_state)
+{
+    (void)t;
+    (void)dir_state;
+    chain_walk *cw = ctx;
+    /* Breadth first over k -> k+1, k+2: trees are entered 0, 1, 2, ... */
+    unsigned k = at->id[0] | (unsigned)at->id[1] << 8;
+    assert_int_equal(k, cw->next);
+    cw->next++;
+    return VAULT_OK;
+}
+
+static void test_walk_once_many(void **state)
+{
+    (void)state;
+    chain_walk cw = {0};
+    uint8_t root[1][CHUNK_ID_BYTES] = {{0}};
+    vlt_tree_walk walk = {.ctx = &cw, .load = chain_load,
+                          .enter = chain_enter, .node = chain_node};
+    assert_vault_ok(vlt_tree_walk_once(&walk, root, 1));
+    assert_int_equal(cw.next, CHAIN_TREES);
+    assert_int_equal(cw.seen.n, CHAIN_TREES - 1); /* all but the root */
+    vlt_idset_free(&cw.seen);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -333,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_idset),
         cmocka_unit_test(test_walk_paths),
         cmocka_unit_test(test_walk_once),
+        cmocka_unit_test(test_walk_once_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
