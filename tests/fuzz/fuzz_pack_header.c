@@ -1,6 +1,6 @@
 /*
  * fuzz_pack_header.c - libFuzzer target for what a reader does with a
- * pack before it trusts a blob (vault/src/repo.c: pack_key_get,
+ * pack before it trusts a blob (vault/src/repo/blob_load.c: pack_key_get,
  * pack_trailer_verify, vlt_repo_load_blob): vlt_pack_key_from_header on the
  * header, vlt_pack_check_trailer on the sealed trailer, then vlt_blob_open
  * (authentication, zstd, chunk ID) on one blob.  One fixed test keyring

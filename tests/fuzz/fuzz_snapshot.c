@@ -1,8 +1,8 @@
 /*
  * fuzz_snapshot.c - libFuzzer target for snapshot objects, loaded the way
- * a vault loads them (vlt_repo_snapshot_load in vault/src/repo.c: name check,
- * header, unsealing, then vlt_snapshot_decode), with one fixed test keyring
- * and an in-memory backend.
+ * a vault loads them (vlt_repo_snapshot_load, vault/src/format/snapshot.c:
+ * name check, header, unsealing, then vlt_snapshot_decode), with one fixed
+ * test keyring and an in-memory backend.
  *
  * The first input byte picks the mode:
  *   even: the rest is a snapshot object as stored (saved under the SHA-256

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/snapshot.h"
 #include "format/tree.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

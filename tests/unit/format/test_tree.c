@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/internal.h"
+#include "format/snapshot.h"
 #include "format/tree.h"
 
 /* ---- helpers: building in-memory trees ------------------------------- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "common/array.h"
 #include "common/internal.h"
 
 static const char *const kind_names[BACKEND_KIND_COUNT] = {
@@ -101,14 +102,8 @@ vault_error vlt_backend_check_range(const char *label, uint64_t size,
 
 int vlt_name_list_add(name_list *l, const char *name)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char(*p)[65] = realloc(l->names, cap * sizeof *p);
-        if (!p)
-            return 1;
-        l->names = p;
-        l->cap = cap;
-    }
+    if (VLT_ARRAY_GROW(&l->names, &l->cap, l->n + 1) != 0)
+        return 1;
     memcpy(l->names[l->n++], name, 65);
     return 0;
 }

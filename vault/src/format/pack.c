@@ -26,7 +26,7 @@
  *              AD = bytes 0..35, body)
  *   body = packs u32 || per pack: pack ID (32) | count u32 | count × entry
  */
-#include <pthread.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +34,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "format/chunker.h"
 #include "format/pack.h"
@@ -126,14 +128,12 @@ static vault_error pw_reserve(pack_writer *pw, size_t more)
 {
     if (pw->cap - pw->len >= more)
         return VAULT_OK;
-    size_t cap = pw->cap ? pw->cap : PACK_TARGET_BYTES + (1u << 20);
-    while (cap - pw->len < more)
-        cap *= 2;
-    uint8_t *buf = realloc(pw->buf, cap);
-    if (!buf)
+    /* A pack's usual size at once: it rarely grows after that. */
+    size_t need = pw->len + more;
+    if (need < PACK_TARGET_BYTES + (1u << 20))
+        need = PACK_TARGET_BYTES + (1u << 20);
+    if (need < pw->len || vlt_array_reserve(&pw->buf, &pw->cap, need, 1) != 0)
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
-    pw->buf = buf;
-    pw->cap = cap;
     return VAULT_OK;
 }
 
@@ -165,14 +165,8 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     vault_error rc = pw_reserve(pw, need);
     if (rc != VAULT_OK)
         return rc;
-    if (pw->n_entries == pw->cap_entries) {
-        size_t cap = pw->cap_entries ? pw->cap_entries * 2 : 64;
-        pack_entry *e = realloc(pw->entries, cap * sizeof *e);
-        if (!e)
-            return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
-        pw->entries = e;
-        pw->cap_entries = cap;
-    }
+    if (VLT_ARRAY_GROW(&pw->entries, &pw->cap_entries, pw->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, (uint8_t)type, id);
     uint8_t *nonce = pw->buf + pw->len;
@@ -404,29 +398,12 @@ void vlt_index_free(vault_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-/* Chunk IDs are keyed hashes, but a writer member knows the key and could
- * write an authentic segment of IDs that all share their first bytes,
- * making every probe walk the whole table.  So the table hashes them
- * again with SipHash under a key of this process's own.  One key serves
- * every index in the process (it needs only be unknown to writers, and an
- * index has no handle to keep it in); pthread_once makes it once, however
- * many threads build tables at first. */
-static uint8_t table_key[crypto_shorthash_KEYBYTES];
-static pthread_once_t table_key_once = PTHREAD_ONCE_INIT;
-
-static void table_key_init(void)
-{
-    randombytes_buf(table_key, sizeof table_key);
-}
-
-static size_t id_hash(const uint8_t *id)
-{
-    pthread_once(&table_key_once, table_key_init);
-    uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, id, 32, table_key);
-    return (size_t)load_le64(h);
-}
-
+/* The index keeps its own table rather than a vlt_idset (common/idset.h):
+ * its IDs live inside the 48-byte slots that also say where each blob
+ * is, and it is the largest structure a vault handle holds (one slot per
+ * blob), so a set's separate array of IDs would cost 32 bytes more per
+ * blob.  Its tables hash with vlt_id_hash, as sets do, so a writer member
+ * cannot make probes long (see idset.h). */
 static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
                               const uint8_t *(*key_of)(const vault_index *,
                                                        uint32_t),
@@ -445,7 +422,7 @@ static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
         uint32_t v = (*table)[i];
         if (!v)
             continue;
-        size_t h = id_hash(key_of(ix, v - 1)) & (nsize - 1);
+        size_t h = vlt_id_hash(key_of(ix, v - 1)) & (nsize - 1);
         while (nt[h])
             h = (h + 1) & (nsize - 1);
         nt[h] = v;
@@ -472,7 +449,7 @@ static index_slot *slot_find(const vault_index *ix,
     if (!ix->table_size)
         return NULL;
     size_t mask = ix->table_size - 1;
-    for (size_t h = id_hash(id) & mask;; h = (h + 1) & mask) {
+    for (size_t h = vlt_id_hash(id) & mask;; h = (h + 1) & mask) {
         uint32_t v = ix->table[h];
         if (!v)
             return NULL;
@@ -492,7 +469,7 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
 {
     if (ix->pack_table_size) {
         size_t mask = ix->pack_table_size - 1;
-        for (size_t h = id_hash(pack_id) & mask;; h = (h + 1) & mask) {
+        for (size_t h = vlt_id_hash(pack_id) & mask;; h = (h + 1) & mask) {
             uint32_t v = ix->pack_table[h];
             if (!v)
                 break;
@@ -508,22 +485,17 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
                                 ix->n_packs + 1, pack_key_of, ix);
     if (rc != VAULT_OK)
         return rc;
-    if (ix->n_packs == ix->cap_packs) {
-        size_t cap = ix->cap_packs ? ix->cap_packs * 2 : 64;
-        uint8_t(*p)[32] = realloc(ix->packs, cap * sizeof *p);
-        if (p)
-            ix->packs = p;
-        uint8_t *flags = realloc(ix->pack_condemned, cap);
-        if (flags)
-            ix->pack_condemned = flags;
-        if (!p || !flags)
-            return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
-        ix->cap_packs = cap;
-    }
+    /* Two arrays of one capacity: both grow alike, so the second's copy
+     * of the capacity ends equal to the first's. */
+    size_t cap_flags = ix->cap_packs;
+    if (VLT_ARRAY_GROW(&ix->pack_condemned, &cap_flags, ix->n_packs + 1) != 0 ||
+        VLT_ARRAY_GROW(&ix->packs, &ix->cap_packs, ix->n_packs + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
+    assert(cap_flags == ix->cap_packs);
     memcpy(ix->packs[ix->n_packs], pack_id, 32);
     ix->pack_condemned[ix->n_packs] = 0;
     size_t mask = ix->pack_table_size - 1;
-    size_t h = id_hash(pack_id) & mask;
+    size_t h = vlt_id_hash(pack_id) & mask;
     while (ix->pack_table[h])
         h = (h + 1) & mask;
     ix->pack_table[h] = (uint32_t)ix->n_packs + 1;
@@ -572,14 +544,8 @@ vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                                 slot_key, ix);
     if (rc != VAULT_OK)
         return rc;
-    if (ix->n_slots == ix->cap_slots) {
-        size_t cap = ix->cap_slots ? ix->cap_slots + ix->cap_slots / 2 : 1024;
-        index_slot *s = realloc(ix->slots, cap * sizeof *s);
-        if (!s)
-            return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
-        ix->slots = s;
-        ix->cap_slots = cap;
-    }
+    if (VLT_ARRAY_GROW(&ix->slots, &ix->cap_slots, ix->n_slots + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     index_slot *s = &ix->slots[ix->n_slots];
     memset(s, 0, sizeof *s);
     memcpy(s->id, id, CHUNK_ID_BYTES);
@@ -588,7 +554,7 @@ vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
     else
         s->pack = INDEX_PENDING;
     size_t mask = ix->table_size - 1;
-    size_t h = id_hash(id) & mask;
+    size_t h = vlt_id_hash(id) & mask;
     while (ix->table[h])
         h = (h + 1) & mask;
     ix->table[h] = (uint32_t)ix->n_slots + 1;

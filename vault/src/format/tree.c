@@ -1,7 +1,8 @@
 /*
- * tree.c - the canonical byte encoding of trees and snapshot records.
- * Format spec: format-spec/trees.md, §2 "Trees" and §3 "Snapshot
- * records" (each rejection rule there is checked here).
+ * tree.c - the canonical byte encoding of trees.
+ * Format spec: format-spec/trees.md, §2 "Trees" (each rejection rule
+ * there is checked here).  Snapshot records share the encoding's
+ * primitives (format/codec.h) and are in snapshot.c.
  *
  * All integers little-endian; i64 is two's complement;
  * str8 = len:u8 || bytes, str16 = len:u16 || bytes.
@@ -17,13 +18,7 @@
  *   body     = n_content:u32 || chunk_id:32 bytes{n_content}   type 1 file
  *            | subtree:32 bytes                                type 2 dir
  *            | (empty)                                         types 3..7
- *
- *   snapshot = version:u8 (=1) || time_sec:i64 || time_nsec:u32 ||
- *              tree:32 bytes || hostname:str16 || username:str16 ||
- *              n_paths:u16 || path:str16{n_paths} ||
- *              n_tags:u16 || tag:str16{n_tags} ||
- *              files:u64 || dirs:u64 || bytes_read:u64 || bytes_added:u64
- *
+ * *
  * One set of rule checks (the *_rule functions below) serves both
  * directions: the encoder turns a broken rule into VAULT_E_INVALID, the
  * decoder into VAULT_E_CORRUPT.  So the encoder writes exactly what the
@@ -40,6 +35,7 @@
 #include <string.h>
 
 #include "common/internal.h"
+#include "format/codec.h"
 #include "format/tree.h"
 
 /* Encoded bytes of a node without its string bytes, xattrs and body:
@@ -53,21 +49,6 @@
 #define XATTR_FIXED_BYTES (1 + 4)
 #define XATTR_MIN_BYTES (XATTR_FIXED_BYTES + 1)
 #define TREE_HEADER_BYTES (1 + 4)
-
-/* A sealed snapshot is at most 16 MiB and adds a 68-byte header and a
- * 16-byte tag to the record (format.md, "Snapshots" and "Limits"), so
- * every record the encoder writes can be stored. */
-#define SNAPSHOT_RECORD_MAX_BYTES (16u * 1024 * 1024 - 68 - 16)
-/* version, time_sec, time_nsec, tree, hostname and username lengths,
- * n_paths, n_tags, and the four counters. */
-#define SNAPSHOT_FIXED_BYTES (1 + 8 + 4 + 32 + 2 + 2 + 2 + 2 + 4 * 8)
-#define SNAPSHOT_STR_MAX 65535  /* a str16 */
-#define SNAPSHOT_LIST_MAX 65535 /* a u16 count */
-#define SNAPSHOT_TAG_MAX 255
-/* A path or tag is a non-empty str16. */
-#define SNAPSHOT_ITEM_MIN_BYTES (2 + 1)
-
-#define NSEC_PER_SEC 1000000000u
 
 /* ---------------------------------------------------------------------
  * Rules shared by encoder and decoder.  Each returns NULL when the rule
@@ -161,72 +142,9 @@ static const char *xattr_rule(const uint8_t *name, size_t name_len,
     return NULL;
 }
 
-static const char *snapshot_item_rule(const uint8_t *s, size_t len,
-                                      int is_tag)
-{
-    if (len == 0)
-        return is_tag ? "empty tag" : "empty path";
-    if (is_tag && len > SNAPSHOT_TAG_MAX)
-        return "tag longer than 255 bytes";
-    if (len > SNAPSHOT_STR_MAX)
-        return "path longer than 65535 bytes";
-    if (memchr(s, '\0', len))
-        return is_tag ? "tag contains NUL" : "path contains NUL";
-    return NULL;
-}
-
-static const uint8_t *bytes_of(const char *s)
-{
-    return (const uint8_t *)s;
-}
-
 /* ---------------------------------------------------------------------
  * Encoding.
  */
-
-static uint8_t *put_u8(uint8_t *w, uint8_t v)
-{
-    *w = v;
-    return w + 1;
-}
-static uint8_t *put_u16(uint8_t *w, uint16_t v)
-{
-    store_le16(w, v);
-    return w + 2;
-}
-static uint8_t *put_u32(uint8_t *w, uint32_t v)
-{
-    store_le32(w, v);
-    return w + 4;
-}
-static uint8_t *put_u64(uint8_t *w, uint64_t v)
-{
-    store_le64(w, v);
-    return w + 8;
-}
-static uint8_t *put_bytes(uint8_t *w, const void *p, size_t n)
-{
-    if (n)
-        memcpy(w, p, n);
-    return w + n;
-}
-/* Callers have checked that len fits the length field. */
-static uint8_t *put_str8(uint8_t *w, const char *s, size_t len)
-{
-    assert(len <= UINT8_MAX);
-    return put_bytes(put_u8(w, (uint8_t)len), s, len);
-}
-static uint8_t *put_str16(uint8_t *w, const char *s, size_t len)
-{
-    assert(len <= UINT16_MAX);
-    return put_bytes(put_u16(w, (uint16_t)len), s, len);
-}
-
-/* A missing owner name or non-symlink target encodes as "". */
-static const char *or_empty(const char *s)
-{
-    return s ? s : "";
-}
 
 static int node_cmp(const void *a, const void *b)
 {
@@ -403,96 +321,6 @@ vault_error vlt_tree_encode(tree *t, uint8_t **out, size_t *out_len)
 /* ---------------------------------------------------------------------
  * Decoding.
  */
-
-typedef struct reader {
-    const uint8_t *p; /* next unread byte */
-    size_t left;      /* bytes from p to the end of the input */
-} reader;
-
-/* Each returns 0 when too few bytes remain; any failure ends decoding,
- * so what a failed read consumed does not matter. */
-static int rd_bytes(reader *r, size_t n, const uint8_t **out)
-{
-    if (r->left < n)
-        return 0;
-    *out = r->p;
-    r->p += n;
-    r->left -= n;
-    return 1;
-}
-static int rd_u8(reader *r, uint8_t *v)
-{
-    const uint8_t *p;
-    if (!rd_bytes(r, 1, &p))
-        return 0;
-    *v = p[0];
-    return 1;
-}
-static int rd_u16(reader *r, uint16_t *v)
-{
-    const uint8_t *p;
-    if (!rd_bytes(r, 2, &p))
-        return 0;
-    *v = load_le16(p);
-    return 1;
-}
-static int rd_u32(reader *r, uint32_t *v)
-{
-    const uint8_t *p;
-    if (!rd_bytes(r, 4, &p))
-        return 0;
-    *v = load_le32(p);
-    return 1;
-}
-static int rd_u64(reader *r, uint64_t *v)
-{
-    const uint8_t *p;
-    if (!rd_bytes(r, 8, &p))
-        return 0;
-    *v = load_le64(p);
-    return 1;
-}
-/* Two's complement without implementation-defined conversions. */
-static int rd_i64(reader *r, int64_t *v)
-{
-    uint64_t u;
-    if (!rd_u64(r, &u))
-        return 0;
-    *v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(UINT64_MAX - u) - 1;
-    return 1;
-}
-static int rd_str8(reader *r, const uint8_t **s, size_t *len)
-{
-    uint8_t n;
-    if (!rd_u8(r, &n))
-        return 0;
-    if (!rd_bytes(r, n, s))
-        return 0;
-    *len = n;
-    return 1;
-}
-static int rd_str16(reader *r, const uint8_t **s, size_t *len)
-{
-    uint16_t n;
-    if (!rd_u16(r, &n))
-        return 0;
-    if (!rd_bytes(r, n, s))
-        return 0;
-    *len = n;
-    return 1;
-}
-
-/* A NUL-terminated malloc'ed copy of len bytes (checked to hold no NUL). */
-static char *dup_str(const uint8_t *s, size_t len)
-{
-    char *c = malloc(len + 1);
-    if (c) {
-        if (len)
-            memcpy(c, s, len);
-        c[len] = '\0';
-    }
-    return c;
-}
 
 /* Decodes node i into the zeroed *n; prev is node i - 1 or NULL.  On
  * failure *n may hold allocations: the caller clears it. */
@@ -724,214 +552,4 @@ void vlt_tree_clear(tree *t)
         free(t->nodes);
     }
     memset(t, 0, sizeof *t);
-}
-
-/* ---------------------------------------------------------------------
- * Snapshot records.
- */
-
-/* Checks paths or tags and adds their encoded length to *total. */
-static vault_error prepare_list(char *const *items, uint32_t n, int is_tag,
-                                uint64_t *total)
-{
-    const char *what = is_tag ? "tag" : "path";
-    if (n > SNAPSHOT_LIST_MAX)
-        return vlt_fail(VAULT_E_INVALID, "snapshot: more than %u %ss",
-                        SNAPSHOT_LIST_MAX, what);
-    if (n && !items)
-        return vlt_fail(VAULT_E_INVALID, "snapshot: no %s array", what);
-    for (uint32_t j = 0; j < n; j++) {
-        if (!items[j])
-            return vlt_fail(VAULT_E_INVALID,
-                            "snapshot %s %" PRIu32 ": missing", what, j);
-        size_t len = strlen(items[j]);
-        const char *why = snapshot_item_rule(bytes_of(items[j]), len, is_tag);
-        if (why)
-            return vlt_fail(VAULT_E_INVALID,
-                            "snapshot %s %" PRIu32 ": %s", what, j, why);
-        *total += 2 + len;
-    }
-    return VAULT_OK;
-}
-
-vault_error vlt_snapshot_encode(const snapshot_record *s, uint8_t **out,
-                                size_t *out_len)
-{
-    if (!out || !out_len)
-        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_encode: no output");
-    *out = NULL;
-    *out_len = 0;
-    if (!s)
-        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_encode: no record");
-    if (s->time_nsec >= NSEC_PER_SEC)
-        return vlt_fail(VAULT_E_INVALID,
-                        "snapshot: time_nsec not below 1000000000");
-    const char *host = or_empty(s->hostname), *user = or_empty(s->username);
-    size_t host_len = strlen(host), user_len = strlen(user);
-    if (host_len > SNAPSHOT_STR_MAX)
-        return vlt_fail(VAULT_E_INVALID,
-                        "snapshot: hostname longer than 65535 bytes");
-    if (user_len > SNAPSHOT_STR_MAX)
-        return vlt_fail(VAULT_E_INVALID,
-                        "snapshot: username longer than 65535 bytes");
-    uint64_t total = SNAPSHOT_FIXED_BYTES + host_len + user_len;
-    vault_error rc = prepare_list(s->paths, s->n_paths, 0, &total);
-    if (rc == VAULT_OK)
-        rc = prepare_list(s->tags, s->n_tags, 1, &total);
-    if (rc != VAULT_OK)
-        return rc;
-    if (total > SNAPSHOT_RECORD_MAX_BYTES)
-        return vlt_fail(VAULT_E_INVALID,
-                        "snapshot: encoding exceeds %u bytes",
-                        SNAPSHOT_RECORD_MAX_BYTES);
-
-    uint8_t *buf = malloc((size_t)total);
-    if (!buf)
-        return vlt_fail(VAULT_E_NOMEM, "vlt_snapshot_encode: out of memory");
-    uint8_t *w = buf;
-    w = put_u8(w, SNAPSHOT_FORMAT_VERSION);
-    w = put_u64(w, (uint64_t)s->time_sec);
-    w = put_u32(w, s->time_nsec);
-    w = put_bytes(w, s->tree, CHUNK_ID_BYTES);
-    w = put_str16(w, host, host_len);
-    w = put_str16(w, user, user_len);
-    w = put_u16(w, (uint16_t)s->n_paths);
-    for (uint32_t j = 0; j < s->n_paths; j++)
-        w = put_str16(w, s->paths[j], strlen(s->paths[j]));
-    w = put_u16(w, (uint16_t)s->n_tags);
-    for (uint32_t j = 0; j < s->n_tags; j++)
-        w = put_str16(w, s->tags[j], strlen(s->tags[j]));
-    w = put_u64(w, s->files);
-    w = put_u64(w, s->dirs);
-    w = put_u64(w, s->bytes_read);
-    w = put_u64(w, s->bytes_added);
-    assert((uint64_t)(w - buf) == total);
-    *out = buf;
-    *out_len = (size_t)total;
-    return VAULT_OK;
-}
-
-/* Reads a u16 count and that many paths or tags into *items. */
-static vault_error decode_list(reader *r, int is_tag, char ***items,
-                               uint32_t *n_items)
-{
-    const char *what = is_tag ? "tag" : "path";
-    uint16_t n;
-    if (!rd_u16(r, &n))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated %s count",
-                        what);
-    /* Checked before the allocation it sizes. */
-    if (n > r->left / SNAPSHOT_ITEM_MIN_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT,
-                        "snapshot: %u %ss cannot fit in %zu bytes",
-                        (unsigned)n, what, r->left);
-    if (n == 0)
-        return VAULT_OK;
-    if (!(*items = calloc(n, sizeof **items)))
-        return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
-    *n_items = n; /* all NULL: vlt_snapshot_clear copes */
-    for (uint32_t j = 0; j < n; j++) {
-        const uint8_t *s;
-        size_t len;
-        if (!rd_str16(r, &s, &len))
-            return vlt_fail(VAULT_E_CORRUPT,
-                            "snapshot %s %" PRIu32 ": truncated", what, j);
-        const char *why = snapshot_item_rule(s, len, is_tag);
-        if (why)
-            return vlt_fail(VAULT_E_CORRUPT, "snapshot %s %" PRIu32 ": %s",
-                            what, j, why);
-        if (!((*items)[j] = dup_str(s, len)))
-            return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
-    }
-    return VAULT_OK;
-}
-
-/* Reads a str16 that must hold no NUL into a new string. */
-static vault_error decode_text(reader *r, const char *what, char **out)
-{
-    const uint8_t *s;
-    size_t len;
-    if (!rd_str16(r, &s, &len))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated %s", what);
-    if (memchr(s, '\0', len))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: %s contains NUL",
-                        what);
-    if (!(*out = dup_str(s, len)))
-        return vlt_fail(VAULT_E_NOMEM, "snapshot: out of memory");
-    return VAULT_OK;
-}
-
-static vault_error decode_snapshot(reader *r, snapshot_record *s)
-{
-    uint8_t version;
-    const uint8_t *id;
-    vault_error rc;
-    if (!rd_u8(r, &version))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
-    if (version != SNAPSHOT_FORMAT_VERSION)
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: unknown version %u",
-                        (unsigned)version);
-    if (!rd_i64(r, &s->time_sec) || !rd_u32(r, &s->time_nsec) ||
-        !rd_bytes(r, CHUNK_ID_BYTES, &id))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated header");
-    if (s->time_nsec >= NSEC_PER_SEC)
-        return vlt_fail(VAULT_E_CORRUPT,
-                        "snapshot: time_nsec not below 1000000000");
-    memcpy(s->tree, id, CHUNK_ID_BYTES);
-    if ((rc = decode_text(r, "hostname", &s->hostname)) != VAULT_OK ||
-        (rc = decode_text(r, "username", &s->username)) != VAULT_OK ||
-        (rc = decode_list(r, 0, &s->paths, &s->n_paths)) != VAULT_OK ||
-        (rc = decode_list(r, 1, &s->tags, &s->n_tags)) != VAULT_OK)
-        return rc;
-    if (!rd_u64(r, &s->files) || !rd_u64(r, &s->dirs) ||
-        !rd_u64(r, &s->bytes_read) || !rd_u64(r, &s->bytes_added))
-        return vlt_fail(VAULT_E_CORRUPT, "snapshot: truncated counters");
-    if (r->left)
-        return vlt_fail(VAULT_E_CORRUPT,
-                        "snapshot: %zu trailing bytes after the counters",
-                        r->left);
-    return VAULT_OK;
-}
-
-vault_error vlt_snapshot_decode(const uint8_t *data, size_t len,
-                                snapshot_record *out)
-{
-    if (!out)
-        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_decode: no output");
-    memset(out, 0, sizeof *out);
-    if (!data && len)
-        return vlt_fail(VAULT_E_INVALID, "vlt_snapshot_decode: no input");
-    if (len > SNAPSHOT_RECORD_MAX_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT,
-                        "snapshot: %zu bytes, over the %u-byte limit", len,
-                        SNAPSHOT_RECORD_MAX_BYTES);
-    reader r = {data, len};
-    snapshot_record s;
-    memset(&s, 0, sizeof s);
-    vault_error rc = decode_snapshot(&r, &s);
-    if (rc != VAULT_OK) {
-        vlt_snapshot_clear(&s);
-        return rc;
-    }
-    *out = s;
-    return VAULT_OK;
-}
-
-void vlt_snapshot_clear(snapshot_record *s)
-{
-    if (!s)
-        return;
-    free(s->hostname);
-    free(s->username);
-    if (s->paths) {
-        for (uint32_t j = 0; j < s->n_paths; j++)
-            free(s->paths[j]);
-        free(s->paths);
-    }
-    if (s->tags) {
-        for (uint32_t j = 0; j < s->n_tags; j++)
-            free(s->tags[j]);
-        free(s->tags);
-    }
-    memset(s, 0, sizeof *s);
 }

@@ -1,7 +1,7 @@
 /*
- * tree.h - directory listings ("trees") and snapshot records: their
- * in-memory form and their canonical byte encoding.  Private.
- * Format spec: "Trees" and "Snapshots".
+ * tree.h - directory listings ("trees"): their in-memory form and their
+ * canonical byte encoding.  Private.  Format spec: "Trees".  (Snapshot
+ * records, which name a root tree: snapshot.h.)
  *
  * A tree is the sorted list of one directory's entries.  It is stored as a
  * blob of type tree, so its chunk ID depends only on its bytes: an
@@ -20,7 +20,6 @@
 
 #define CHUNK_ID_BYTES 32
 #define TREE_FORMAT_VERSION 1
-#define SNAPSHOT_FORMAT_VERSION 1
 /* Decoder limits: a tree blob is at most 64 MiB (spec "Limits"). */
 #define TREE_MAX_BYTES (64u * 1024 * 1024)
 #define TREE_NAME_MAX 4096      /* bytes in one entry name (u16 on disk) */
@@ -83,25 +82,5 @@ vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out);
  * the caller's.  Safe on a zeroed tree. */
 void vlt_tree_clear(tree *t);
 void vlt_tree_node_clear(tree_node *n);
-
-typedef struct snapshot_record {
-    int64_t time_sec; /* when the add started (UTC) */
-    uint32_t time_nsec;
-    uint8_t tree[CHUNK_ID_BYTES]; /* root tree: one node per added path */
-    char *hostname;
-    char *username;
-    char **paths; /* absolute paths given to add, as given */
-    uint32_t n_paths;
-    char **tags;
-    uint32_t n_tags;
-    /* what the add did, for `ls` and people */
-    uint64_t files, dirs, bytes_read, bytes_added;
-} snapshot_record;
-
-vault_error vlt_snapshot_encode(const snapshot_record *s, uint8_t **out,
-                                size_t *out_len);
-vault_error vlt_snapshot_decode(const uint8_t *data, size_t len,
-                                snapshot_record *out);
-void vlt_snapshot_clear(snapshot_record *s);
 
 #endif

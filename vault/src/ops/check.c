@@ -43,8 +43,11 @@
 #include <sodium.h>
 
 #include "crypto/age/age.h"
+#include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "repo/repo.h"
+#include "repo/tree_walk.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -99,13 +102,13 @@ typedef struct checker {
     int can_read; /* holds read keys: owner or reader */
 
     vault_index ix;      /* chunk ID -> place, from the segments that load */
-    vault_index packset; /* pack ID -> number in packs (a set) */
+    vlt_idset packset; /* pack IDs, numbered as packs */
     pack_rec *packs;
     size_t n_packs, cap_packs;
     uint8_t (*keys)[SECRET_BYTES]; /* pack keys, sodium_malloc'ed */
     uint64_t segments_skipped;
 
-    vault_index refs; /* referenced chunk ID -> node number (a set) */
+    vlt_idset refs; /* referenced chunk IDs, numbered as nodes */
     node *nodes;
     size_t cap_nodes;
     edge *edges;
@@ -114,8 +117,9 @@ typedef struct checker {
     size_t names_len, names_cap;
     char (*snaps)[9]; /* short IDs by snapshot number */
     size_t n_snaps;
-    uint32_t *queue; /* trees to read */
-    size_t q_len, q_cap;
+    uint8_t (*roots)[CHUNK_ID_BYTES]; /* the snapshots' root trees */
+    size_t n_roots, cap_roots;
+    uint32_t walk_tree; /* node of the tree being walked */
     struct stray *strays; /* packs no segment lists, by name */
     size_t n_strays, cap_strays;
 } checker;
@@ -147,20 +151,9 @@ static int fatal(vault_error rc)
     return rc == VAULT_E_NOMEM || rc == VAULT_E_INTERNAL;
 }
 
-static vault_error grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return VAULT_OK;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * size);
-    if (!q)
-        return nomem();
-    *p = q;
-    *cap = n;
-    return VAULT_OK;
-}
+/* VLT_ARRAY_GROW with check's error. */
+#define grow(array_ptr, cap, need)                                            \
+    (VLT_ARRAY_GROW((array_ptr), (cap), (need)) != 0 ? nomem() : VAULT_OK)
 
 /* The detail without a leading "label: ", which the problem names. */
 static const char *after_label(const char *detail, const char *label)
@@ -170,28 +163,6 @@ static const char *after_label(const char *detail, const char *label)
         detail[n + 1] == ' ')
         return detail + n + 2;
     return detail;
-}
-
-/* --- sets of 32-byte IDs (a vault_index with pending slots) ------------- */
-
-static vault_error set_put(vault_index *set, const uint8_t id[32],
-                           uint32_t *number, int *inserted)
-{
-    vault_error rc = vlt_index_add(set, id, NULL, NULL, inserted);
-    if (rc != VAULT_OK)
-        return rc;
-    *number = (uint32_t)(vlt_index_find(set, id) - set->slots);
-    return VAULT_OK;
-}
-
-static int set_get(const vault_index *set, const uint8_t id[32],
-                   uint32_t *number)
-{
-    const index_slot *s = vlt_index_find(set, id);
-    if (!s)
-        return 0;
-    *number = (uint32_t)(s - set->slots);
-    return 1;
 }
 
 /* --- reporting ----------------------------------------------------------- */
@@ -225,8 +196,7 @@ static vault_error affects_add(affects *a, const char *snapshot,
         a->truncated = 1;
         return VAULT_OK;
     }
-    vault_error rc = grow((void **)&a->refs, &a->cap, a->n + 1,
-                          sizeof *a->refs);
+    vault_error rc = grow(&a->refs, &a->cap, a->n + 1);
     if (rc != VAULT_OK)
         return rc;
     char *path = NULL;
@@ -283,7 +253,7 @@ static vault_error affects_id(checker *c, affects *a,
                               const uint8_t id[CHUNK_ID_BYTES])
 {
     uint32_t n;
-    if (!set_get(&c->refs, id, &n))
+    if (!vlt_idset_find(&c->refs, id, &n))
         return VAULT_OK; /* no snapshot this member reads refers to it */
     const char *comps[AFFECTS_DEPTH];
     return affects_node(c, a, n, comps, 0);
@@ -358,8 +328,7 @@ static void pack_finding(pack_rec *p, const char *fmt, ...)
  * it: what it affects is made unique when reported). */
 static vault_error pack_bad_blob(pack_rec *p, const uint8_t id[CHUNK_ID_BYTES])
 {
-    vault_error rc = grow((void **)&p->bad, &p->cap_bad, p->n_bad + 1,
-                          sizeof *p->bad);
+    vault_error rc = grow(&p->bad, &p->cap_bad, p->n_bad + 1);
     if (rc == VAULT_OK)
         memcpy(p->bad[p->n_bad++], id, CHUNK_ID_BYTES);
     return rc;
@@ -380,7 +349,7 @@ static vault_error blob_finding(pack_rec *p, const uint8_t id[CHUNK_ID_BYTES],
 static pack_rec *pack_of_slot(checker *c, const index_slot *s)
 {
     uint32_t n = 0;
-    int found = set_get(&c->packset, c->ix.packs[s->pack], &n);
+    int found = vlt_idset_find(&c->packset, c->ix.packs[s->pack], &n);
     assert(found);
     (void)found;
     return &c->packs[n];
@@ -502,12 +471,11 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
     checker *c = s->c;
     uint32_t n;
     int inserted;
-    vault_error rc = set_put(&c->packset, pack_id, &n, &inserted);
+    vault_error rc = vlt_idset_put(&c->packset, pack_id, &n, &inserted);
     if (rc != VAULT_OK)
         return rc;
     if (inserted) {
-        rc = grow((void **)&c->packs, &c->cap_packs, c->n_packs + 1,
-                  sizeof *c->packs);
+        rc = grow(&c->packs, &c->cap_packs, c->n_packs + 1);
         if (rc != VAULT_OK)
             return rc;
         assert(n == c->n_packs);
@@ -519,8 +487,7 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
         memcpy(p->segment, s->name, 65);
     }
     pack_rec *p = &c->packs[n];
-    rc = grow((void **)&p->entries, &p->cap_entries, p->n_entries + 1,
-              sizeof *p->entries);
+    rc = grow(&p->entries, &p->cap_entries, p->n_entries + 1);
     if (rc != VAULT_OK)
         return rc;
     p->entries[p->n_entries++] = *e;
@@ -654,10 +621,9 @@ static int collect_stray(void *ctx, const char *name, uint64_t size)
     uint8_t id[32];
     uint32_t n;
     if (vlt_hex_decode(name, 64, id, 32) == VAULT_OK &&
-        set_get(&c->packset, id, &n))
+        vlt_idset_find(&c->packset, id, &n))
         return 0;
-    if (grow((void **)&c->strays, &c->cap_strays, c->n_strays + 1,
-             sizeof *c->strays) != VAULT_OK)
+    if (grow(&c->strays, &c->cap_strays, c->n_strays + 1) != VAULT_OK)
         return 1;
     stray *u = &c->strays[c->n_strays++];
     memset(u, 0, sizeof *u);
@@ -723,7 +689,7 @@ static vault_error scan_strays(checker *c, int look, uint8_t *found)
             return rc;
         for (size_t j = 0; rc == VAULT_OK && j < n; j++) {
             uint32_t num;
-            if (set_get(&c->refs, es[j].id, &num) &&
+            if (vlt_idset_find(&c->refs, es[j].id, &num) &&
                 !vlt_index_find(&c->ix, es[j].id)) {
                 u->holds++;
                 found[num] = 1;
@@ -771,11 +737,10 @@ static void report_strays(checker *c)
 static vault_error node_get(checker *c, const uint8_t id[CHUNK_ID_BYTES],
                             uint8_t type, uint32_t *number, int *inserted)
 {
-    vault_error rc = set_put(&c->refs, id, number, inserted);
+    vault_error rc = vlt_idset_put(&c->refs, id, number, inserted);
     if (rc != VAULT_OK || !*inserted)
         return rc;
-    rc = grow((void **)&c->nodes, &c->cap_nodes, (size_t)*number + 1,
-              sizeof *c->nodes);
+    rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
     if (rc != VAULT_OK)
         return rc;
     c->nodes[*number].type = type;
@@ -794,8 +759,7 @@ static vault_error edge_add(checker *c, uint32_t n, uint32_t parent,
         return VAULT_OK;
     if (c->n_edges >= NO_EDGE - 1)
         return nomem();
-    vault_error rc = grow((void **)&c->edges, &c->cap_edges, c->n_edges + 1,
-                          sizeof *c->edges);
+    vault_error rc = grow(&c->edges, &c->cap_edges, c->n_edges + 1);
     if (rc != VAULT_OK)
         return rc;
     c->edges[c->n_edges] = (edge){parent, name, head};
@@ -808,8 +772,7 @@ static vault_error name_put(checker *c, const char *name, uint32_t *offset)
     size_t n = strlen(name) + 1;
     if (c->names_len + n > UINT32_MAX)
         return nomem();
-    vault_error rc = grow((void **)&c->names, &c->names_cap,
-                          c->names_len + n, 1);
+    vault_error rc = grow(&c->names, &c->names_cap, c->names_len + n);
     if (rc != VAULT_OK)
         return rc;
     memcpy(c->names + c->names_len, name, n);
@@ -818,12 +781,11 @@ static vault_error name_put(checker *c, const char *name, uint32_t *offset)
     return VAULT_OK;
 }
 
-static vault_error queue_push(checker *c, uint32_t n)
+static vault_error root_add(checker *c, const uint8_t id[CHUNK_ID_BYTES])
 {
-    vault_error rc = grow((void **)&c->queue, &c->q_cap, c->q_len + 1,
-                          sizeof *c->queue);
+    vault_error rc = grow(&c->roots, &c->cap_roots, c->n_roots + 1);
     if (rc == VAULT_OK)
-        c->queue[c->q_len++] = n;
+        memcpy(c->roots[c->n_roots++], id, CHUNK_ID_BYTES);
     return rc;
 }
 
@@ -880,24 +842,26 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
     return VAULT_OK;
 }
 
-/* Reads tree node n and adds edges to what it names.  A tree that cannot
- * be read is a finding of its pack (or, if no segment lists it, of the
- * index: step 6). */
-static vault_error walk_tree(checker *c, uint32_t n)
+/* Loads tree id for the walk as a read of it would, through this check's
+ * own index.  A tree that cannot be read is a finding of its pack (or, if
+ * no segment lists it, of the index: step 6), recorded here: the walk
+ * then goes on without it (walk_damaged). */
+static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *t)
 {
-    const uint8_t *id = c->refs.slots[n].id;
+    checker *c = ctx;
     const index_slot *s = vlt_index_find(&c->ix, id);
     if (!s)
-        return VAULT_OK;
+        return VAULT_E_NOT_FOUND;
     pack_entry e;
     vlt_index_slot_entry(&c->ix, s, &e);
     if (e.type != BLOB_TREE)
-        return VAULT_OK;
+        return VAULT_E_NOT_FOUND;
     pack_rec *p = pack_of_slot(c, s);
     const uint8_t *key;
     vault_error rc = pack_key(c, p, &key);
     if (rc != VAULT_OK)
-        return fatal(rc) ? rc : VAULT_OK;
+        return rc;
     uint8_t *blob = NULL, *plain = NULL;
     size_t len;
     rc = backend_load(c->v->be, BACKEND_DATA, p->name, e.offset, e.length,
@@ -907,66 +871,78 @@ static vault_error walk_tree(checker *c, uint32_t n)
     free(blob);
     if (fatal(rc))
         return rc;
-    if (rc != VAULT_OK)
-        return blob_finding(p, id, "blob",
-                            after_label(vault_last_error(), p->label));
-    tree t;
-    rc = vlt_tree_decode(plain, e.raw_len, &t);
+    if (rc != VAULT_OK) {
+        rc = blob_finding(p, id, "blob",
+                          after_label(vault_last_error(), p->label));
+        return rc != VAULT_OK ? rc : VAULT_E_CORRUPT;
+    }
+    rc = vlt_tree_decode(plain, e.raw_len, t);
     free(plain);
     if (fatal(rc))
         return rc;
-    if (rc != VAULT_OK)
-        return blob_finding(p, id, "tree", vault_last_error());
-    c->r->trees++;
-    for (uint32_t i = 0; i < t.n_nodes && rc == VAULT_OK; i++) {
-        const tree_node *tn = &t.nodes[i];
-        if (tn->type != NODE_DIR && (tn->type != NODE_FILE || !tn->n_content))
-            continue;
-        uint32_t name = 0, child = 0;
-        int inserted;
-        rc = name_put(c, tn->name, &name);
-        if (rc == VAULT_OK && tn->type == NODE_DIR) {
-            rc = node_get(c, tn->subtree, BLOB_TREE, &child, &inserted);
-            if (rc == VAULT_OK)
-                rc = edge_add(c, child, n, name);
-            if (rc == VAULT_OK && inserted)
-                rc = queue_push(c, child);
-        }
-        for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
-                             j < tn->n_content;
-             j++) {
-            rc = node_get(c, tn->content[j], BLOB_DATA, &child, &inserted);
-            if (rc == VAULT_OK)
-                rc = edge_add(c, child, n, name);
-        }
+    if (rc != VAULT_OK) {
+        rc = blob_finding(p, id, "tree", vault_last_error());
+        return rc != VAULT_OK ? rc : VAULT_E_CORRUPT;
     }
-    vlt_tree_clear(&t);
+    return VAULT_OK;
+}
+
+/* walk_load has recorded the finding; only running out stops. */
+static vault_error walk_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                vault_error rc)
+{
+    (void)ctx;
+    (void)at;
+    return fatal(rc) ? rc : VAULT_OK;
+}
+
+static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
+                              void **dir_state)
+{
+    (void)t;
+    (void)dir_state;
+    checker *c = ctx;
+    int found = vlt_idset_find(&c->refs, at->id, &c->walk_tree);
+    assert(found); /* every tree walked was a node first */
+    (void)found;
+    c->r->trees++;
+    return VAULT_OK;
+}
+
+/* Adds edges from the tree being walked to what its entry names; its
+ * subtree is walked the first time it is named. */
+static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
+                             const tree_node *tn, vlt_tree_walk_action *action)
+{
+    (void)at;
+    checker *c = ctx;
+    uint32_t n = c->walk_tree;
+    *action = VLT_TREE_WALK_SKIP;
+    if (tn->type != NODE_DIR && (tn->type != NODE_FILE || !tn->n_content))
+        return VAULT_OK;
+    uint32_t name = 0, child = 0;
+    int inserted;
+    vault_error rc = name_put(c, tn->name, &name);
+    if (rc == VAULT_OK && tn->type == NODE_DIR) {
+        rc = node_get(c, tn->subtree, BLOB_TREE, &child, &inserted);
+        if (rc == VAULT_OK)
+            rc = edge_add(c, child, n, name);
+        if (rc == VAULT_OK && inserted)
+            *action = VLT_TREE_WALK_CONTINUE;
+    }
+    for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
+                         j < tn->n_content;
+         j++) {
+        rc = node_get(c, tn->content[j], BLOB_DATA, &child, &inserted);
+        if (rc == VAULT_OK)
+            rc = edge_add(c, child, n, name);
+    }
     return rc;
 }
 
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(a, b);
-}
-
-/* A writer cannot open a snapshot; it checks the name and the header. */
-static vault_error snapshot_sealed_ok(checker *c, const char *name)
-{
-    uint8_t *file;
-    size_t len;
-    vault_error rc = backend_load(c->v->be, BACKEND_SNAPSHOTS, name, 0, 0,
-                                  SNAPSHOT_MAX_BYTES, &file, &len);
-    if (rc != VAULT_OK)
-        return rc;
-    rc = vlt_object_check_name(BACKEND_SNAPSHOTS, name, file, len);
-    if (rc == VAULT_OK && (len < SNAPSHOT_HEADER_BYTES + AEAD_TAG ||
-                           memcmp(file, SNAPSHOT_MAGIC, 8) != 0))
-        rc = vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: not a snapshot",
-                      name);
-    if (rc == VAULT_OK && !vlt_keyring_epoch(c->v->keys, load_le32(file + 8)))
-        rc = VAULT_E_PERMISSION;
-    free(file);
-    return rc;
 }
 
 static vault_error check_snapshots(checker *c)
@@ -990,8 +966,11 @@ static vault_error check_snapshots(checker *c)
         const char *name = names.names[i];
         snapshot_record rec;
         memset(&rec, 0, sizeof rec);
-        rc = c->can_read ? vlt_repo_snapshot_load(c->v, name, &rec)
-                         : snapshot_sealed_ok(c, name);
+        /* A writer cannot open a snapshot; it checks the name and the
+         * header. */
+        rc = c->can_read
+                 ? vlt_repo_snapshot_load(c->v, name, &rec)
+                 : vlt_snapshot_check_sealed(c->v->be, c->v->keys, name);
         if (rc == VAULT_E_PERMISSION) {
             c->r->skipped_objects++;
             c->r->skipped |= VAULT_CHECK_SKIPPED_EPOCHS;
@@ -1018,14 +997,17 @@ static vault_error check_snapshots(checker *c)
             if (rc == VAULT_OK)
                 rc = edge_add(c, n, ROOT_PARENT, (uint32_t)i);
             if (rc == VAULT_OK && inserted)
-                rc = queue_push(c, n);
+                rc = root_add(c, rec.tree);
             vlt_snapshot_clear(&rec);
         }
     }
     free(names.names);
-    /* Breadth first, each tree once: no recursion for a hostile depth. */
-    for (size_t q = 0; q < c->q_len && rc == VAULT_OK; q++)
-        rc = walk_tree(c, c->queue[q]);
+    /* Breadth first, each tree once (walk_node descends into a tree only
+     * when it is new): no recursion for a hostile depth. */
+    vlt_tree_walk walk = {.ctx = c, .load = walk_load, .enter = walk_enter,
+                          .node = walk_node, .damaged = walk_damaged};
+    if (rc == VAULT_OK)
+        rc = vlt_tree_walk_once(&walk, c->roots, c->n_roots);
     return rc;
 }
 
@@ -1036,16 +1018,16 @@ static vault_error check_references(checker *c)
     affects missing = {0};
     char what[512] = "";
     size_t n_missing = 0, n_found = 0, used = 0;
-    uint8_t *found = calloc(c->refs.n_slots ? c->refs.n_slots : 1, 1);
+    uint8_t *found = calloc(c->refs.n ? c->refs.n : 1, 1);
     if (!found)
         return nomem();
-    for (size_t n = 0; n < c->refs.n_slots; n++)
-        if (!vlt_index_find(&c->ix, c->refs.slots[n].id))
+    for (size_t n = 0; n < c->refs.n; n++)
+        if (!vlt_index_find(&c->ix, vlt_idset_id(&c->refs, n)))
             n_missing++;
     vault_error rc = scan_strays(c, n_missing > 0, found);
     n_missing = 0;
-    for (size_t n = 0; n < c->refs.n_slots && rc == VAULT_OK; n++) {
-        const uint8_t *id = c->refs.slots[n].id;
+    for (size_t n = 0; n < c->refs.n && rc == VAULT_OK; n++) {
+        const uint8_t *id = vlt_idset_id(&c->refs, n);
         const char *kind = c->nodes[n].type == BLOB_TREE ? "tree" : "data";
         char hex[65];
         vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
@@ -1293,8 +1275,8 @@ static vault_error report_packs(checker *c)
 static void checker_free(checker *c)
 {
     vlt_index_free(&c->ix);
-    vlt_index_free(&c->packset);
-    vlt_index_free(&c->refs);
+    vlt_idset_free(&c->packset);
+    vlt_idset_free(&c->refs);
     for (size_t i = 0; i < c->n_packs; i++) {
         free(c->packs[i].entries);
         free(c->packs[i].bad);
@@ -1306,7 +1288,7 @@ static void checker_free(checker *c)
     free(c->edges);
     free(c->names);
     free(c->snaps);
-    free(c->queue);
+    free(c->roots);
     free(c->strays);
 }
 
@@ -1355,8 +1337,6 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
     c.r = result;
     c.can_read = vlt_keyring_can_read(v->keys);
     vlt_index_init(&c.ix);
-    vlt_index_init(&c.packset);
-    vlt_index_init(&c.refs);
     result->seed = options->seed;
     while (!result->seed)
         randombytes_buf(&result->seed, sizeof result->seed);

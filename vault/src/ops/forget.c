@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/internal.h"
 #include "repo/repo.h"
 
@@ -113,17 +114,9 @@ static void sb_item(strbuf *b, const char *s)
     size_t need = b->len + l + 24;
     if (b->failed)
         return;
-    if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    if (VLT_ARRAY_GROW(&b->p, &b->cap, need) != 0) {
+        b->failed = 1;
+        return;
     }
     b->len += (size_t)snprintf(b->p + b->len, b->cap - b->len, "%zu:%s", l,
                                s);

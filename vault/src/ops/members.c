@@ -16,6 +16,8 @@
 #include <zstd.h>
 
 #include "crypto/age/age.h"
+#include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "repo/repo.h"
 
@@ -311,11 +313,12 @@ typedef struct rekeyer {
     vault_rekey_result *r;
     pack_writer pw;
     int open;
-    vault_index seen; /* chunk IDs written by this rekey */
-    uint8_t *pack_ids;
-    size_t *starts;
+    vlt_idset seen; /* chunk IDs written by this rekey */
+    uint8_t *pack_ids; /* the packs written, 32 bytes each */
+    size_t *starts;    /* n_packs + 1: where each pack's entries start */
     pack_entry *entries;
     size_t n_packs, n_entries;
+    size_t cap_ids, cap_starts, cap_entries; /* allocated (ids: bytes) */
 } rekeyer;
 
 static vault_error rk_finish(rekeyer *k)
@@ -327,22 +330,16 @@ static vault_error rk_finish(rekeyer *k)
     vault_error rc = vlt_pack_writer_finish(&k->pw, k->v->be, id);
     if (rc != VAULT_OK)
         return rc;
-    uint8_t *ids = realloc(k->pack_ids, (k->n_packs + 1) * 32);
-    if (ids)
-        k->pack_ids = ids;
-    size_t *st = realloc(k->starts, (k->n_packs + 2) * sizeof *st);
-    if (st)
-        k->starts = st;
-    pack_entry *e = realloc(k->entries, (k->n_entries + k->pw.n_entries) *
-                                            sizeof *e);
-    if (e)
-        k->entries = e;
-    if (!ids || !st || !e)
+    if (vlt_array_reserve(&k->pack_ids, &k->cap_ids, 32 * (k->n_packs + 1),
+                          1) != 0 ||
+        VLT_ARRAY_GROW(&k->starts, &k->cap_starts, k->n_packs + 2) != 0 ||
+        VLT_ARRAY_GROW(&k->entries, &k->cap_entries,
+                       k->n_entries + k->pw.n_entries) != 0)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     memcpy(k->pack_ids + 32 * k->n_packs, id, 32);
     k->starts[0] = 0;
     memcpy(k->entries + k->n_entries, k->pw.entries,
-           k->pw.n_entries * sizeof *e);
+           k->pw.n_entries * sizeof *k->entries);
     k->n_entries += k->pw.n_entries;
     k->starts[++k->n_packs] = k->n_entries;
     k->r->packs_rewritten++;
@@ -353,7 +350,8 @@ static vault_error rk_add(rekeyer *k, const pack_entry *e,
                           const uint8_t *raw)
 {
     int inserted;
-    vault_error rc = vlt_index_add(&k->seen, e->id, NULL, NULL, &inserted);
+    uint32_t number;
+    vault_error rc = vlt_idset_put(&k->seen, e->id, &number, &inserted);
     if (rc != VAULT_OK || !inserted)
         return rc;
     if (!k->open) {
@@ -476,7 +474,6 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc != VAULT_OK)
         return rc;
     rekeyer k = {.v = v, .r = r};
-    vlt_index_init(&k.seen);
     name_list packs = {0}, segments = {0}, snaps = {0};
     rc = old_objects(v, BACKEND_DATA, &packs);
     if (rc == VAULT_OK)
@@ -511,7 +508,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     if (rc == VAULT_OK)
         rc = remove_all(v, BACKEND_DATA, &packs, r);
     vlt_pack_writer_free(&k.pw);
-    vlt_index_free(&k.seen);
+    vlt_idset_free(&k.seen);
     free(k.pack_ids);
     free(k.starts);
     free(k.entries);

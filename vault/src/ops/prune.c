@@ -52,96 +52,16 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "format/locks.h"
 #include "format/pack.h"
 #include "repo/repo.h"
+#include "repo/tree_walk.h"
 
 #define NONE UINT32_MAX
 #define COPY_LEVEL 3 /* zstd level for blobs that were compressed */
-
-/* --- a map from 32-byte IDs (uniform hashes) to numbers ----------------- */
-
-typedef struct idslot {
-    uint8_t id[32];
-    uint32_t val;  /* what the ID maps to */
-    uint8_t used;  /* the slot holds an ID */
-    uint8_t flag;  /* for the user: counted, copied, ... */
-} idslot;
-
-typedef struct idmap {
-    idslot *slots;
-    size_t size; /* 0 or a power of two, at most half full */
-    size_t n;
-} idmap;
-
-static size_t id_hash(const uint8_t *id)
-{
-    return (size_t)load_le64(id);
-}
-
-static idslot *idmap_find(const idmap *m, const uint8_t id[32])
-{
-    if (!m->size)
-        return NULL;
-    size_t mask = m->size - 1;
-    for (size_t h = id_hash(id) & mask;; h = (h + 1) & mask) {
-        idslot *s = &m->slots[h];
-        if (!s->used)
-            return NULL;
-        if (memcmp(s->id, id, 32) == 0)
-            return s;
-    }
-}
-
-/* Inserts id with val unless present; *slot is its slot either way
- * (valid until the next insertion). */
-static vault_error idmap_put(idmap *m, const uint8_t id[32], uint32_t val,
-                             idslot **slot, int *inserted)
-{
-    *inserted = 0;
-    idslot *s = idmap_find(m, id);
-    if (s) {
-        *slot = s;
-        return VAULT_OK;
-    }
-    if ((m->n + 1) * 2 > m->size) {
-        size_t size = m->size ? m->size * 2 : 1024;
-        idslot *slots = calloc(size, sizeof *slots);
-        if (!slots)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        for (size_t i = 0; i < m->size; i++) {
-            if (!m->slots[i].used)
-                continue;
-            size_t h = id_hash(m->slots[i].id) & (size - 1);
-            while (slots[h].used)
-                h = (h + 1) & (size - 1);
-            slots[h] = m->slots[i];
-        }
-        free(m->slots);
-        m->slots = slots;
-        m->size = size;
-    }
-    size_t mask = m->size - 1;
-    size_t h = id_hash(id) & mask;
-    while (m->slots[h].used)
-        h = (h + 1) & mask;
-    s = &m->slots[h];
-    memcpy(s->id, id, 32);
-    s->val = val;
-    s->used = 1;
-    s->flag = 0;
-    m->n++;
-    *slot = s;
-    *inserted = 1;
-    return VAULT_OK;
-}
-
-static void idmap_free(idmap *m)
-{
-    free(m->slots);
-    memset(m, 0, sizeof *m);
-}
 
 /* --- what prune knows of the vault -------------------------------------- */
 
@@ -156,7 +76,8 @@ typedef struct ppack {
     uint8_t verdict;    /* phase 1: VERDICT_* */
     uint32_t first_seg; /* the segment whose entries for it are kept */
     pack_entry *entries;
-    uint32_t n_entries, cap_entries;
+    uint32_t n_entries;
+    size_t cap_entries;
     uint64_t used_bytes, unused_bytes; /* sealed blob bytes */
     uint32_t used_blobs;
 } ppack;
@@ -174,10 +95,13 @@ typedef struct pstate {
     int64_t now;
     ppack *packs;
     size_t n_packs, cap_packs;
-    idmap pack_map; /* pack ID -> number */
+    vlt_idset pack_ids; /* numbered as packs */
     pseg *segs;
     size_t n_segs;
-    idmap refs; /* referenced chunk ID -> the pack counted (NONE) */
+    vlt_idset refs; /* the blobs snapshots reference, trees and chunks */
+    uint32_t *ref_pack; /* by number in refs: the pack counted, or NONE */
+    uint8_t *ref_flag;  /* by number in refs: counted (1), copied (2) */
+    size_t cap_ref_pack, cap_ref_flag;
     uint64_t n_snapshots;
     lock_record *locks;
     size_t n_locks, unreadable;
@@ -191,8 +115,10 @@ static void state_clear(pstate *s)
     for (size_t i = 0; i < s->n_segs; i++)
         free(s->segs[i].packs);
     free(s->segs);
-    idmap_free(&s->pack_map);
-    idmap_free(&s->refs);
+    vlt_idset_free(&s->pack_ids);
+    vlt_idset_free(&s->refs);
+    free(s->ref_pack);
+    free(s->ref_flag);
     vlt_locks_free(s->locks, s->n_locks);
     vault_t *v = s->v;
     int64_t now = s->now;
@@ -203,26 +129,18 @@ static void state_clear(pstate *s)
 
 static vault_error pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
 {
-    idslot *slot = NULL;
+    if (vlt_idset_find(&s->pack_ids, id, out))
+        return VAULT_OK;
+    if (VLT_ARRAY_GROW(&s->packs, &s->cap_packs, s->n_packs + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    /* Added last, so that the set and packs agree also on failure; the
+     * set numbers IDs as packs does. */
+    uint32_t n;
     int inserted;
-    vault_error rc = idmap_put(&s->pack_map, id, (uint32_t)s->n_packs, &slot,
-                               &inserted);
+    vault_error rc = vlt_idset_put(&s->pack_ids, id, &n, &inserted);
     if (rc != VAULT_OK)
         return rc;
-    if (!inserted) {
-        *out = slot->val;
-        return VAULT_OK;
-    }
-    if (s->n_packs >= NONE - 1)
-        return vlt_fail(VAULT_E_NOMEM, "prune: too many packs");
-    if (s->n_packs == s->cap_packs) {
-        size_t cap = s->cap_packs ? s->cap_packs * 2 : 256;
-        ppack *p = realloc(s->packs, cap * sizeof *p);
-        if (!p)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        s->packs = p;
-        s->cap_packs = cap;
-    }
+    assert(inserted && n == s->n_packs);
     ppack *p = &s->packs[s->n_packs];
     memset(p, 0, sizeof *p);
     memcpy(p->id, id, 32);
@@ -321,14 +239,8 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
     pseg *g = &s->segs[c->seg];
     if (n != c->last_pack) {
         c->last_pack = n;
-        if (g->n_packs == g->cap_packs) {
-            size_t cap = g->cap_packs ? g->cap_packs * 2 : 16;
-            uint32_t *np = realloc(g->packs, cap * sizeof *np);
-            if (!np)
-                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-            g->packs = np;
-            g->cap_packs = cap;
-        }
+        if (VLT_ARRAY_GROW(&g->packs, &g->cap_packs, g->n_packs + 1) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         g->packs[g->n_packs++] = n;
         p->indexed = 1;
         if (p->first_seg == NONE)
@@ -336,18 +248,12 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
     }
     if (p->first_seg != c->seg)
         return VAULT_OK; /* listed again: the first listing counts */
-    if (p->n_entries == p->cap_entries) {
-        if (p->cap_entries >= NONE / 2)
-            return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
-                                             "entries",
-                            p->name);
-        uint32_t cap = p->cap_entries ? p->cap_entries * 2 : 16;
-        pack_entry *ne = realloc(p->entries, cap * sizeof *ne);
-        if (!ne)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        p->entries = ne;
-        p->cap_entries = cap;
-    }
+    if (p->n_entries >= NONE / 2)
+        return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
+                                         "entries",
+                        p->name);
+    if (VLT_ARRAY_GROW(&p->entries, &p->cap_entries, p->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     p->entries[p->n_entries++] = *e;
     return VAULT_OK;
 }
@@ -404,13 +310,69 @@ static void apply_marks(pstate *s, vault_error *rc)
     }
 }
 
+/* Adds a referenced blob (no pack counted yet); *inserted says whether
+ * it is new. */
+static vault_error ref_put(pstate *s, const uint8_t id[32], int *inserted)
+{
+    size_t n = s->refs.n;
+    if (VLT_ARRAY_GROW(&s->ref_pack, &s->cap_ref_pack, n + 1) != 0 ||
+        VLT_ARRAY_GROW(&s->ref_flag, &s->cap_ref_flag, n + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    uint32_t number;
+    vault_error rc = vlt_idset_put(&s->refs, id, &number, inserted);
+    if (rc == VAULT_OK && *inserted) {
+        s->ref_pack[number] = NONE;
+        s->ref_flag[number] = 0;
+    }
+    return rc;
+}
+
+/* What load_refs' walk is about. */
+typedef struct refs_walk {
+    pstate *s;
+    const char *snapshot; /* whose trees are walked, for messages */
+} refs_walk;
+
+/* One entry of a tree: its chunks, and its subtree, walked if new. */
+static vault_error refs_node(void *ctx, const vlt_tree_walk_at *at,
+                             const tree_node *node,
+                             vlt_tree_walk_action *action)
+{
+    (void)at;
+    refs_walk *rw = ctx;
+    int inserted = 0;
+    vault_error rc = VAULT_OK;
+    for (uint32_t c = 0; c < node->n_content && rc == VAULT_OK; c++)
+        rc = ref_put(rw->s, node->content[c], &inserted);
+    if (rc == VAULT_OK && node->type == NODE_DIR) {
+        rc = ref_put(rw->s, node->subtree, &inserted);
+        if (!inserted)
+            *action = VLT_TREE_WALK_SKIP; /* walked already */
+    }
+    return rc;
+}
+
+static vault_error refs_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                vault_error rc)
+{
+    refs_walk *rw = ctx;
+    if (rc == VAULT_E_NOMEM)
+        return rc;
+    char hex[65];
+    vlt_hex_encode(at->id, 32, hex);
+    return vlt_fail_context(rc, "prune: tree %.16s of snapshot %.16s (run "
+                                "`vault check`)",
+                            hex, rw->snapshot);
+}
+
 /* The blobs every snapshot references: trees, walked once each, and the
  * chunks of their files.  Reads trees through the handle's index. */
 static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
 {
     vault_t *v = s->v;
-    uint8_t (*stack)[32] = NULL;
-    size_t depth = 0, cap = 0;
+    refs_walk rw = {.s = s};
+    vlt_tree_walk walk = {.v = v, .ctx = &rw, .node = refs_node,
+                          .damaged = refs_damaged};
     vault_error rc = VAULT_OK;
     for (size_t i = 0; i < n_snaps && rc == VAULT_OK; i++) {
         snapshot_record rec;
@@ -424,69 +386,16 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
         if (rc != VAULT_OK)
             break;
         s->n_snapshots++;
-        idslot *slot;
         int inserted;
-        rc = idmap_put(&s->refs, rec.tree, NONE, &slot, &inserted);
+        uint8_t root[32];
+        memcpy(root, rec.tree, 32);
         vlt_snapshot_clear(&rec);
+        rc = ref_put(s, root, &inserted);
         if (rc != VAULT_OK || !inserted)
             continue;
-        if (depth == cap) {
-            cap = cap ? cap * 2 : 64;
-            uint8_t(*ns)[32] = realloc(stack, cap * sizeof *ns);
-            if (!ns) {
-                rc = vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-                break;
-            }
-            stack = ns;
-        }
-        memcpy(stack[depth++], slot->id, 32);
-        while (depth > 0 && rc == VAULT_OK) {
-            uint8_t id[32];
-            memcpy(id, stack[--depth], 32);
-            uint8_t *data;
-            size_t len;
-            tree t = {0};
-            rc = vlt_repo_load_blob(v, id, BLOB_TREE, &data, &len);
-            if (rc == VAULT_OK) {
-                rc = vlt_tree_decode(data, len, &t);
-                free(data);
-            }
-            if (rc != VAULT_OK) {
-                char hex[65];
-                vlt_hex_encode(id, 32, hex);
-                rc = vlt_fail_context(rc, "prune: tree %.16s of snapshot "
-                                          "%.16s (run `vault check`)",
-                                      hex, snaps[i]);
-                break;
-            }
-            for (uint32_t k = 0; k < t.n_nodes && rc == VAULT_OK; k++) {
-                const tree_node *node = &t.nodes[k];
-                for (uint32_t c = 0; c < node->n_content && rc == VAULT_OK;
-                     c++)
-                    rc = idmap_put(&s->refs, node->content[c], NONE, &slot,
-                                   &inserted);
-                if (rc != VAULT_OK || node->type != NODE_DIR)
-                    continue;
-                rc = idmap_put(&s->refs, node->subtree, NONE, &slot,
-                               &inserted);
-                if (rc != VAULT_OK || !inserted)
-                    continue;
-                if (depth == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    uint8_t(*ns)[32] = realloc(stack, cap * sizeof *ns);
-                    if (!ns) {
-                        rc = vlt_fail(VAULT_E_NOMEM,
-                                      "prune: out of memory");
-                        break;
-                    }
-                    stack = ns;
-                }
-                memcpy(stack[depth++], node->subtree, 32);
-            }
-            vlt_tree_clear(&t);
-        }
+        rw.snapshot = snaps[i];
+        rc = vlt_tree_walk_once(&walk, &root, 1);
     }
-    free(stack);
     return rc;
 }
 
@@ -500,21 +409,19 @@ static vault_error choose_copies(pstate *s)
             if (!p->present || p->condemned != (pass == 1))
                 continue;
             for (uint32_t i = 0; i < p->n_entries; i++) {
-                idslot *r = idmap_find(&s->refs, p->entries[i].id);
-                if (r && r->val == NONE)
-                    r->val = n;
+                uint32_t r;
+                if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
+                    s->ref_pack[r] == NONE)
+                    s->ref_pack[r] = n;
             }
         }
     }
     size_t missing = 0;
     char first[65] = "";
-    for (size_t i = 0; i < s->refs.size; i++) {
-        idslot *r = &s->refs.slots[i];
-        if (!r->used)
-            continue;
-        r->flag = 0;
-        if (r->val == NONE && missing++ == 0)
-            vlt_hex_encode(r->id, 32, first);
+    for (size_t r = 0; r < s->refs.n; r++) {
+        s->ref_flag[r] = 0;
+        if (s->ref_pack[r] == NONE && missing++ == 0)
+            vlt_hex_encode(vlt_idset_id(&s->refs, r), 32, first);
     }
     if (missing)
         return vlt_fail(VAULT_E_CORRUPT,
@@ -526,9 +433,10 @@ static vault_error choose_copies(pstate *s)
     for (uint32_t n = 0; n < s->n_packs; n++) {
         ppack *p = &s->packs[n];
         for (uint32_t i = 0; i < p->n_entries; i++) {
-            idslot *r = idmap_find(&s->refs, p->entries[i].id);
-            if (r && r->val == n && !r->flag) {
-                r->flag = 1; /* counted once, even if listed twice */
+            uint32_t r;
+            if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
+                s->ref_pack[r] == n && !s->ref_flag[r]) {
+                s->ref_flag[r] = 1; /* counted once, even if listed twice */
                 p->used_bytes += p->entries[i].length;
                 p->used_blobs++;
             } else {
@@ -572,10 +480,11 @@ static vault_error state_load(pstate *s)
 
 /* Entries grouped by pack, for an index segment. */
 typedef struct segbuild {
-    uint8_t *pack_ids;
+    uint8_t *pack_ids; /* 32 bytes each */
     size_t *starts; /* n_packs + 1 */
     pack_entry *entries;
-    size_t n_packs, cap_packs, n_entries, cap_entries;
+    size_t n_packs, n_entries;
+    size_t cap_ids, cap_starts, cap_entries; /* allocated (ids: bytes) */
 } segbuild;
 
 static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
@@ -583,29 +492,16 @@ static vault_error segbuild_add(segbuild *b, const uint8_t pack_id[32],
 {
     if (b->n_packs == 0 ||
         memcmp(b->pack_ids + 32 * (b->n_packs - 1), pack_id, 32) != 0) {
-        if (b->n_packs + 1 >= b->cap_packs) {
-            size_t cap = b->cap_packs ? b->cap_packs * 2 : 16;
-            uint8_t *ids = realloc(b->pack_ids, cap * 32);
-            if (ids)
-                b->pack_ids = ids;
-            size_t *st = realloc(b->starts, (cap + 1) * sizeof *st);
-            if (st)
-                b->starts = st;
-            if (!ids || !st)
-                return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-            b->cap_packs = cap;
-        }
+        /* starts holds one more than pack_ids: the end of the last. */
+        if (vlt_array_reserve(&b->pack_ids, &b->cap_ids, 32 * (b->n_packs + 1),
+                              1) != 0 ||
+            VLT_ARRAY_GROW(&b->starts, &b->cap_starts, b->n_packs + 2) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
         b->starts[b->n_packs] = b->n_entries;
         memcpy(b->pack_ids + 32 * b->n_packs++, pack_id, 32);
     }
-    if (b->n_entries == b->cap_entries) {
-        size_t cap = b->cap_entries ? b->cap_entries * 2 : 256;
-        pack_entry *ne = realloc(b->entries, cap * sizeof *ne);
-        if (!ne)
-            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-        b->entries = ne;
-        b->cap_entries = cap;
-    }
+    if (VLT_ARRAY_GROW(&b->entries, &b->cap_entries, b->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     b->entries[b->n_entries++] = *e;
     b->starts[b->n_packs] = b->n_entries;
     return VAULT_OK;
@@ -736,10 +632,11 @@ static vault_error copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
     vault_error rc = VAULT_OK;
     for (uint32_t i = 0; i < p->n_entries && rc == VAULT_OK; i++) {
         const pack_entry *e = &p->entries[i];
-        idslot *r = idmap_find(&s->refs, e->id);
-        if (!r || r->val != n || r->flag == 2)
+        uint32_t r;
+        if (!vlt_idset_find(&s->refs, e->id, &r) || s->ref_pack[r] != n ||
+            s->ref_flag[r] == 2)
             continue;
-        r->flag = 2;
+        s->ref_flag[r] = 2;
         (*blobs)++;
         *bytes += e->length;
         if (dry_run)
@@ -777,8 +674,9 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
                                 const pack_entry *e)
 {
     filter_ctx *f = ctx;
-    idslot *slot = idmap_find(&f->s->pack_map, pack_id);
-    if (slot && f->s->packs[slot->val].sweeping)
+    uint32_t n;
+    if (vlt_idset_find(&f->s->pack_ids, pack_id, &n) &&
+        f->s->packs[n].sweeping)
         return VAULT_OK;
     return segbuild_add(&f->out, pack_id, e);
 }
@@ -1060,9 +958,10 @@ static vault_error report_pending(pstate *s, int64_t grace,
         p.time = l->time;
         p.packs = l->n_packs;
         for (uint32_t j = 0; j < l->n_packs; j++) {
-            idslot *slot = idmap_find(&s->pack_map, l->packs + 32 * (size_t)j);
-            if (slot && s->packs[slot->val].present)
-                p.bytes += s->packs[slot->val].size;
+            uint32_t n;
+            if (vlt_idset_find(&s->pack_ids, l->packs + 32 * (size_t)j, &n) &&
+                s->packs[n].present)
+                p.bytes += s->packs[n].size;
         }
         p.waiting = mark_waiting(s, l, grace, &p.sweep_after);
         if (dry_run && !p.waiting)

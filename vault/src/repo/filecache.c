@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "repo/filecache.h"
+#include "common/array.h"
 #include "common/internal.h"
 
 #define CACHE_MAGIC "VFCACHE2"
@@ -175,18 +176,18 @@ vault_error vlt_filecache_record(filecache *c, const char *path,
     if (plen == 0 || plen > PATH_MAX)
         return VAULT_OK;
     if (c->fresh_cap - c->fresh_len < need + 32) {
-        size_t cap = c->fresh_cap ? c->fresh_cap : 1u << 16;
-        while (cap - c->fresh_len < need + 32 + 8)
-            cap *= 2;
-        uint8_t *p = realloc(c->fresh, cap);
-        if (!p)
+        /* Room for the record, the magic (first time) and the final
+         * 32-byte hash; the first buffer is 64 KiB. */
+        size_t want = c->fresh_len + need + 32 + 8;
+        if (want < (1u << 16))
+            want = 1u << 16;
+        int first = c->fresh == NULL;
+        if (vlt_array_reserve(&c->fresh, &c->fresh_cap, want, 1) != 0)
             return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
-        if (!c->fresh) {
-            memcpy(p, CACHE_MAGIC, 8);
+        if (first) {
+            memcpy(c->fresh, CACHE_MAGIC, 8);
             c->fresh_len = 8;
         }
-        c->fresh = p;
-        c->fresh_cap = cap;
     }
     uint8_t *p = c->fresh + c->fresh_len;
     store_le32(p, (uint32_t)plen);

@@ -1,5 +1,11 @@
 /*
- * repo.h - the open vault handle shared by the library's operations.
+ * repo.h - the open vault handle shared by the library's operations:
+ * what it holds, creating and opening vaults on any backend, and the
+ * handle's snapshot objects.  Private.
+ *
+ * Reading blobs through the handle (index, pack keys, trees) is
+ * blob_load.h, included here because every operation on an open vault
+ * reads blobs; walking a snapshot's trees is tree_walk.h.
  */
 #ifndef VAULT_REPO_H
 #define VAULT_REPO_H
@@ -9,11 +15,9 @@
 #include "backend/backend.h"
 #include "crypto/keys.h"
 #include "format/pack.h"
+#include "format/snapshot.h"
 #include "format/tree.h"
-
-#define SNAPSHOT_MAGIC "VAULTSN1"
-#define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
-#define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)
+#include "repo/blob_load.h"
 
 /* Decompression contexts a handle keeps for reuse: one per thread that
  * loads blobs at once (restore's workers and walker) is enough. */
@@ -31,8 +35,8 @@ struct vault {
     size_t pack_keys_size;
     ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for vlt_repo_load_blob */
     size_t n_dctx;
-    /* The chunk a long run of zero bytes is cut into (repo.c, zero_chunk),
-     * once asked for. */
+    /* The chunk a long run of zero bytes is cut into (blob_load.c,
+     * zero_chunk), once asked for. */
     int zero_known;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
@@ -63,13 +67,8 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
                                   const vault_identity_t *identity,
                                   vault_t **out);
 
-vault_error vlt_repo_load_index(vault_t *v);
-/* Drops the loaded index and the pack keys cached by pack number, after
- * the set of packs changed under this handle (a failed add, a rekey). */
-void vlt_repo_forget_index(vault_t *v);
-/* Verified plaintext of a blob; detail names the pack on failure. */
-vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
-                               blob_type type, uint8_t **out, size_t *len);
+/* vlt_snapshot_save and vlt_snapshot_load (format/snapshot.h) on the
+ * handle's backend and keys. */
 vault_error vlt_repo_snapshot_save(vault_t *v, const snapshot_record *rec,
                                    char id_hex[65]);
 vault_error vlt_repo_snapshot_load(vault_t *v, const char *name,

@@ -62,6 +62,7 @@
 #include <sodium.h>
 
 #include "crypto/age/age.h"
+#include "common/array.h"
 #include "common/internal.h"
 
 #define AGE_VERSION_LINE "age-encryption.org/v1"
@@ -94,6 +95,7 @@ typedef struct age_stanza {
 typedef struct age_header {
     age_stanza *stanzas; /* the known stanzas, in file order */
     size_t n_known;      /* entries in stanzas */
+    size_t cap_known;    /* stanzas allocated */
     size_t n_stanzas;    /* all stanzas, unknown ones included */
     int has_scrypt;      /* some stanza is of type "scrypt" */
     size_t mac_input_len;        /* bytes covered by the MAC: up to "---" */
@@ -348,11 +350,8 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
 
     if (h->n_known == SIZE_MAX / sizeof *h->stanzas)
         return vlt_fail(VAULT_E_NOMEM, "age header: too many stanzas");
-    age_stanza *grown =
-        realloc(h->stanzas, (h->n_known + 1) * sizeof *h->stanzas);
-    if (!grown)
+    if (VLT_ARRAY_GROW(&h->stanzas, &h->cap_known, h->n_known + 1) != 0)
         return vlt_fail(VAULT_E_NOMEM, "age header: out of memory");
-    h->stanzas = grown;
     h->stanzas[h->n_known++] = s;
     return VAULT_OK;
 }

@@ -1,0 +1,74 @@
+/*
+ * extract.c - `extract`: the snapshot's trees and chunks, read through
+ * the vault handle, handed to the restorer (ops/restore/).
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "ops/restore/restore.h"
+#include "ops/snapshot_list.h"
+#include "repo/repo.h"
+
+static vault_error load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out)
+{
+    return vlt_repo_load_tree(ctx, id, out);
+}
+
+static vault_error load_chunk(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint8_t **data, size_t *len)
+{
+    return vlt_repo_load_blob(ctx, id, BLOB_DATA, data, len);
+}
+
+static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                              uint32_t *len, int *zero)
+{
+    return vlt_repo_chunk_size(ctx, id, len, zero);
+}
+
+/* Threads for restoring files: one per core (the walker works too while
+ * it waits), at most 8. */
+static unsigned extract_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > 8 ? 8 : (unsigned)n;
+}
+
+vault_error vault_extract(vault_t *v, const char *ref,
+                          const vault_extract_options *o,
+                          vault_extract_result *result)
+{
+    memset(result, 0, sizeof *result);
+    if (o->tar && o->tar_fd < 0)
+        return vlt_fail(VAULT_E_INVALID, "extract: tar_fd %d", o->tar_fd);
+    snapshot_record rec;
+    vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
+    if (rc != VAULT_OK)
+        return rc;
+    restore_source src = {load_tree, load_chunk, chunk_size, v};
+    restore_options ro = {
+        .target_dir = o->target_dir,
+        .tar_fd = o->tar ? o->tar_fd : -1,
+        .overwrite = o->overwrite,
+        .restore_owner = o->restore_owner,
+        .include = o->include,
+        .n_include = o->n_include,
+        .on_error = o->on_error,
+        .on_error_ctx = o->on_error_ctx,
+        .workers = extract_workers(),
+    };
+    restore_stats st = {0};
+    rc = vlt_restore_run(&src, rec.tree, &ro, &st);
+    vlt_snapshot_clear(&rec);
+    result->files = st.files;
+    result->dirs = st.dirs;
+    result->symlinks = st.symlinks;
+    result->others = st.others;
+    result->bytes = st.bytes;
+    result->errors = st.errors;
+    return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * snapshot_list.c - `snapshots`: listing a vault's snapshots, and
+ * resolving what a user names one by ("latest", an ID prefix).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "ops/snapshot_list.h"
+#include "repo/repo.h"
+
+vault_error vault_snapshot_count(vault_t *v, size_t *n)
+{
+    char(*names)[65];
+    vault_error rc = vlt_repo_snapshot_names(v, &names, n);
+    free(names);
+    return rc;
+}
+
+static vault_error need_read(const vault_t *v)
+{
+    if (!vlt_keyring_can_read(v->keys))
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "%s: member %s has the writer role: it can add "
+                        "snapshots but not read them",
+                        v->location, v->member);
+    return VAULT_OK;
+}
+
+static char *dup_str(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+    const vault_snapshot_info *x = a, *y = b;
+    if (x->time_sec != y->time_sec)
+        return x->time_sec < y->time_sec ? -1 : 1;
+    if (x->time_nsec != y->time_nsec)
+        return x->time_nsec < y->time_nsec ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void free_info_strings(vault_snapshot_info *s)
+{
+    free(s->hostname);
+    free(s->username);
+    for (size_t j = 0; s->paths && j < s->n_paths; j++)
+        free(s->paths[j]);
+    for (size_t j = 0; s->tags && j < s->n_tags; j++)
+        free(s->tags[j]);
+    free(s->paths);
+    free(s->tags);
+}
+
+static vault_error strv_copy(char **src, uint32_t n, char ***dst)
+{
+    *dst = calloc(n ? n : 1, sizeof **dst);
+    if (!*dst)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        if (!((*dst)[i] = strdup(src[i])))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    return VAULT_OK;
+}
+
+vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    vault_error rc = need_read(v);
+    if (rc != VAULT_OK)
+        return rc;
+    char(*names)[65];
+    size_t count;
+    rc = vlt_repo_snapshot_names(v, &names, &count);
+    if (rc != VAULT_OK)
+        return rc;
+    vault_snapshot_info *list = calloc(count ? count : 1, sizeof *list);
+    if (!list) {
+        free(names);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    size_t done = 0;
+    for (; done < count && rc == VAULT_OK; done++) {
+        snapshot_record rec;
+        vault_snapshot_info *s = &list[done];
+        memcpy(s->id, names[done], 65);
+        rc = vlt_repo_snapshot_load(v, names[done], &rec);
+        if (rc == VAULT_E_PERMISSION) {
+            rc = VAULT_OK; /* listed as unreadable, not an error */
+            continue;
+        }
+        if (rc != VAULT_OK)
+            break;
+        s->readable = 1;
+        s->time_sec = rec.time_sec;
+        s->time_nsec = rec.time_nsec;
+        s->files = rec.files;
+        s->dirs = rec.dirs;
+        s->bytes_read = rec.bytes_read;
+        s->bytes_added = rec.bytes_added;
+        s->n_paths = rec.n_paths;
+        s->n_tags = rec.n_tags;
+        if (!(s->hostname = dup_str(rec.hostname)) ||
+            !(s->username = dup_str(rec.username)))
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        if (rc == VAULT_OK)
+            rc = strv_copy(rec.paths, rec.n_paths, &s->paths);
+        if (rc == VAULT_OK)
+            rc = strv_copy(rec.tags, rec.n_tags, &s->tags);
+        vlt_snapshot_clear(&rec);
+    }
+    free(names);
+    if (rc != VAULT_OK) {
+        vault_snapshots_free(list, count);
+        return rc;
+    }
+    qsort(list, count, sizeof *list, info_cmp);
+    *out = list;
+    *n = count;
+    return VAULT_OK;
+}
+
+void vault_snapshots_free(vault_snapshot_info *list, size_t n)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free_info_strings(&list[i]);
+    free(list);
+}
+
+vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
+{
+    vault_error rc = need_read(v);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!ref || !ref[0])
+        return vlt_fail(VAULT_E_INVALID, "no snapshot given");
+    if (strcmp(ref, "latest") == 0) {
+        vault_snapshot_info *list;
+        size_t n;
+        rc = vault_snapshots(v, &list, &n);
+        if (rc != VAULT_OK)
+            return rc;
+        size_t last = n;
+        for (size_t i = 0; i < n; i++)
+            if (list[i].readable)
+                last = i;
+        if (last == n) {
+            vault_snapshots_free(list, n);
+            return vlt_fail(VAULT_E_NOT_FOUND,
+                            "%s: no snapshots this member can read",
+                            v->location);
+        }
+        memcpy(id, list[last].id, 65);
+        vault_snapshots_free(list, n);
+        return VAULT_OK;
+    }
+    size_t len = strlen(ref);
+    if (len < 4 || len > 64 || strspn(ref, "0123456789abcdef") != len)
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: not a snapshot ID (4 to 64 lower-case hex "
+                        "digits) or \"latest\"",
+                        ref);
+    char(*names)[65];
+    size_t n, matches = 0;
+    rc = vlt_repo_snapshot_names(v, &names, &n);
+    if (rc != VAULT_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(names[i], ref, len) == 0 && matches++ == 0)
+            memcpy(id, names[i], 65);
+    free(names);
+    if (matches == 0)
+        return vlt_fail(VAULT_E_NOT_FOUND, "snapshot %s: not found", ref);
+    if (matches > 1)
+        return vlt_fail(VAULT_E_INVALID,
+                        "snapshot %s: prefix is ambiguous (%zu match)", ref,
+                        matches);
+    return VAULT_OK;
+}
+
+vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
+                                  snapshot_record *rec)
+{
+    char id[65];
+    vault_error rc = vault_snapshot_resolve(v, ref, id);
+    if (rc == VAULT_OK)
+        rc = vlt_repo_load_index(v);
+    if (rc == VAULT_OK)
+        rc = vlt_repo_snapshot_load(v, id, rec);
+    return rc;
+}

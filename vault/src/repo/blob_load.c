@@ -1,0 +1,296 @@
+/*
+ * blob_load.c - reading blobs through an open vault handle (blob_load.h).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/internal.h"
+#include "format/chunker.h"
+#include "format/locks.h"
+#include "repo/blob_load.h"
+#include "repo/repo.h"
+
+void vlt_repo_forget_index(vault_t *v)
+{
+    vlt_index_free(&v->index);
+    vlt_index_init(&v->index);
+    v->index_loaded = 0;
+    if (v->pack_keys)
+        sodium_free(v->pack_keys);
+    free(v->pack_key_state);
+    v->pack_keys = NULL;
+    v->pack_key_state = NULL;
+    v->pack_keys_size = 0;
+}
+
+vault_error vlt_repo_load_index(vault_t *v)
+{
+    if (v->index_loaded)
+        return VAULT_OK;
+    /* Packs that a prune has condemned first, so that their entries give
+     * way to copies elsewhere (format spec "Pruning without locks"). */
+    lock_record *locks;
+    size_t n_locks;
+    vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
+    for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++)
+        for (uint32_t j = 0; rc == VAULT_OK && j < locks[i].n_packs; j++)
+            rc = vlt_index_condemn_pack(&v->index, locks[i].packs + 32 * j);
+    vlt_locks_free(locks, n_locks);
+    if (rc == VAULT_OK)
+        rc = vlt_index_load(&v->index, v->be, v->keys);
+    if (rc != VAULT_OK) {
+        vlt_index_free(&v->index);
+        vlt_index_init(&v->index);
+        return rc;
+    }
+    v->index_loaded = 1;
+    return VAULT_OK;
+}
+
+/* Loads and authenticates the pack's trailer: the pack's length, its
+
+ * trailer length and its own index must all be as sealed. */
+static vault_error pack_trailer_verify(vault_t *v, const char *name,
+                                       const uint8_t *header,
+                                       const uint8_t *key)
+{
+    uint64_t size;
+    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    if (rc != VAULT_OK)
+        return rc;
+    if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
+    uint8_t *tail;
+    size_t len;
+    rc = backend_load(v->be, BACKEND_DATA, name, size - 4, 4, 4, &tail,
+                      &len);
+    if (rc != VAULT_OK)
+        return rc;
+    uint32_t trailer_len = load_le32(tail);
+    free(tail);
+    if (trailer_len > size - 4 - PACK_HEADER_BYTES)
+        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+    uint8_t *trailer;
+    rc = backend_load(v->be, BACKEND_DATA, name, size - 4 - trailer_len,
+                      trailer_len, trailer_len, &trailer, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_pack_check_trailer(key, header, trailer, len);
+    free(trailer);
+    return rc;
+}
+
+static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
+                                       const char *name, const uint8_t **key)
+{
+    if (v->pack_keys_size < v->index.n_packs) {
+        size_t n = v->index.n_packs;
+        uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
+        uint8_t *state = calloc(n, 1);
+        if (!keys || !state) {
+            if (keys)
+                sodium_free(keys);
+            free(state);
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        if (v->pack_keys) {
+            memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
+            memcpy(state, v->pack_key_state, v->pack_keys_size);
+            sodium_free(v->pack_keys);
+            free(v->pack_key_state);
+        }
+        v->pack_keys = keys;
+        v->pack_key_state = state;
+        v->pack_keys_size = n;
+    }
+    if (v->pack_key_state[pack] == 0) {
+        uint8_t *header;
+        size_t len;
+        vault_error rc = backend_load(v->be, BACKEND_DATA, name, 0,
+                                      PACK_HEADER_BYTES, PACK_HEADER_BYTES,
+                                      &header, &len);
+        if (rc == VAULT_OK) {
+            rc = vlt_pack_key_from_header(v->keys, header, len,
+                                          v->pack_keys[pack]);
+            if (rc == VAULT_OK)
+                rc = pack_trailer_verify(v, name, header, v->pack_keys[pack]);
+            free(header);
+        }
+        if (rc != VAULT_OK)
+            return vlt_fail_context(rc, "data/%.2s/%s", name, name);
+        v->pack_key_state[pack] = 1;
+    }
+    *key = v->pack_keys[pack];
+    return VAULT_OK;
+}
+
+/* Copies the key of pack into key (the caller wipes it). */
+static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
+                                uint8_t key[SECRET_BYTES])
+{
+    const uint8_t *k = NULL;
+    pthread_mutex_lock(&v->pack_key_lock);
+    vault_error rc = pack_key_get_locked(v, pack, name, &k);
+    if (rc == VAULT_OK)
+        memcpy(key, k, SECRET_BYTES);
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return rc;
+}
+
+/* An idle decompression context of v's, or a new one; NULL if none can
+ * be made (vlt_blob_open then makes its own). */
+static ZSTD_DCtx *dctx_take(vault_t *v)
+{
+    ZSTD_DCtx *d = NULL;
+    pthread_mutex_lock(&v->dctx_lock);
+    if (v->n_dctx)
+        d = v->dctx[--v->n_dctx];
+    pthread_mutex_unlock(&v->dctx_lock);
+    return d ? d : ZSTD_createDCtx();
+}
+
+static void dctx_give_back(vault_t *v, ZSTD_DCtx *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&v->dctx_lock);
+    if (v->n_dctx < REPO_DCTX_KEEP) {
+        v->dctx[v->n_dctx++] = d;
+        d = NULL;
+    }
+    pthread_mutex_unlock(&v->dctx_lock);
+    ZSTD_freeDCtx(d);
+}
+
+/* Finds blob id, of type, in the index: its slot and entry (id_hex: its
+ * ID in hex, for messages). */
+static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, const index_slot **slot,
+                               pack_entry *e, char id_hex[65])
+{
+    vlt_hex_encode(id, CHUNK_ID_BYTES, id_hex);
+    const index_slot *s = vlt_index_find(&v->index, id);
+    if (!s || s->pack == INDEX_PENDING)
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "blob %.16s: not in the index (missing data)",
+                        id_hex);
+    vlt_index_slot_entry(&v->index, s, e);
+    if (e->type != type)
+        return vlt_fail(VAULT_E_CORRUPT, "blob %.16s: wrong type", id_hex);
+    *slot = s;
+    return VAULT_OK;
+}
+
+vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    char id_hex[65];
+    const index_slot *s = NULL;
+    pack_entry e;
+    vault_error rc = blob_locate(v, id, type, &s, &e, id_hex);
+    if (rc != VAULT_OK)
+        return rc;
+    char name[65];
+    vlt_hex_encode(v->index.packs[s->pack], 32, name);
+    uint8_t key[SECRET_BYTES];
+    rc = pack_key_get(v, s->pack, name, key);
+    if (rc != VAULT_OK)
+        return rc;
+    uint8_t *blob;
+    size_t blob_len;
+    rc = backend_load(v->be, BACKEND_DATA, name, e.offset, e.length,
+                      e.length, &blob, &blob_len);
+    if (rc == VAULT_OK) {
+        ZSTD_DCtx *dctx = dctx_take(v);
+        rc = vlt_blob_open(v->keys, key, &e, blob, blob_len, dctx, out);
+        dctx_give_back(v, dctx);
+        free(blob);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc != VAULT_OK)
+        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
+                                name, id_hex);
+    *len = e.raw_len;
+    return VAULT_OK;
+}
+
+vault_error vlt_repo_load_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               tree *out)
+{
+    uint8_t *data;
+    size_t len;
+    vault_error rc = vlt_repo_load_blob(v, id, BLOB_TREE, &data, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_tree_decode(data, len, out);
+    free(data);
+    if (rc != VAULT_OK) {
+        char hex[65];
+        vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+        return vlt_fail_context(rc, "tree %.16s", hex);
+    }
+    return VAULT_OK;
+}
+
+/* The length and ID of the chunks a long run of zero bytes becomes: the
+ * chunker's decisions there depend only on the zeros, so every such run
+ * is cut at one length - CHUNKER_MAX_SIZE, unless one of the first 64
+ * cut tests from CHUNKER_MIN_SIZE passes (the hash is constant after 64
+ * bytes) - and those chunks all have one ID. */
+static vault_error zero_chunk(vault_t *v, uint32_t *len,
+                              uint8_t id[CHUNK_ID_BYTES])
+{
+    vault_error rc = VAULT_OK;
+    pthread_mutex_lock(&v->zero_lock);
+    if (!v->zero_known) {
+        uint8_t *zeros = calloc(CHUNKER_MAX_SIZE, 1);
+        chunker_table *t = malloc(sizeof *t);
+        if (zeros && t) {
+            vlt_chunker_table_init(t, v->keys->gear_key);
+            v->zero_len = (uint32_t)vlt_chunker_next(t, zeros, CHUNKER_MAX_SIZE,
+                                                     0);
+            vlt_chunk_id_compute(v->keys, BLOB_DATA, zeros, v->zero_len,
+                                 v->zero_id);
+            v->zero_known = 1;
+        } else {
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        free(zeros);
+        free(t);
+    }
+    *len = v->zero_len;
+    memcpy(id, v->zero_id, CHUNK_ID_BYTES);
+    pthread_mutex_unlock(&v->zero_lock);
+    return rc;
+}
+
+vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                uint32_t *len, int *zero)
+{
+    *zero = 0;
+    char id_hex[65];
+    const index_slot *s = NULL;
+    pack_entry e;
+    vault_error rc = blob_locate(v, id, BLOB_DATA, &s, &e, id_hex);
+    if (rc != VAULT_OK)
+        return rc;
+    *len = e.raw_len;
+    /* Only chunks of a length a zero run can be cut at are candidates:
+     * nothing is hashed for the others. */
+    int candidate = e.raw_len == CHUNKER_MAX_SIZE ||
+                    (e.raw_len > CHUNKER_MIN_SIZE &&
+                     e.raw_len <= CHUNKER_MIN_SIZE + 64);
+    if (!candidate)
+        return VAULT_OK;
+    uint32_t zero_len;
+    uint8_t zero_id[CHUNK_ID_BYTES];
+    rc = zero_chunk(v, &zero_len, zero_id);
+    if (rc == VAULT_OK)
+        *zero = e.raw_len == zero_len &&
+                sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;
+    return rc;
+}
