@@ -1,0 +1,425 @@
+/*
+ * prune_plan.c - what `prune` (prune.c) knows of the vault: the packs in
+ * data/, the segments in index/, the blobs the snapshots reference and
+ * which copy of each counts; and phase 1's plan, each pack's verdict.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/array.h"
+#include "repo/tree_walk.h"
+#include "ops/prune/prune_internal.h"
+
+void vlt_prune_state_clear(pstate *s)
+{
+    for (size_t i = 0; i < s->n_packs; i++)
+        free(s->packs[i].entries);
+    free(s->packs);
+    for (size_t i = 0; i < s->n_segs; i++)
+        free(s->segs[i].packs);
+    free(s->segs);
+    vlt_idset_free(&s->pack_ids);
+    vlt_idset_free(&s->refs);
+    free(s->ref_pack);
+    free(s->ref_flag);
+    vlt_locks_free(s->locks, s->n_locks);
+    vault_t *v = s->v;
+    int64_t now = s->now;
+    memset(s, 0, sizeof *s);
+    s->v = v;
+    s->now = now;
+}
+
+vault_error vlt_prune_pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
+{
+    if (vlt_idset_find(&s->pack_ids, id, out))
+        return VAULT_OK;
+    if (VLT_ARRAY_GROW(&s->packs, &s->cap_packs, s->n_packs + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    /* Added last, so that the set and packs agree also on failure; the
+     * set numbers IDs as packs does. */
+    uint32_t n;
+    int inserted;
+    vault_error rc = vlt_idset_put(&s->pack_ids, id, &n, &inserted);
+    if (rc != VAULT_OK)
+        return rc;
+    assert(inserted && n == s->n_packs);
+    ppack *p = &s->packs[s->n_packs];
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, 32);
+    vlt_hex_encode(id, 32, p->name);
+    p->first_seg = NONE;
+    *out = (uint32_t)s->n_packs++;
+    return VAULT_OK;
+}
+
+/* data/: every pack present, and its size. */
+typedef struct list_ctx {
+    pstate *s;
+    vault_error rc;
+} list_ctx;
+
+static int list_pack(void *ctx, const char *name, uint64_t size)
+{
+    list_ctx *c = ctx;
+    uint8_t id[32];
+    uint32_t n;
+    if (vlt_hex_decode(name, 64, id, 32) != VAULT_OK)
+        return 0; /* the backend lists valid names only */
+    c->rc = vlt_prune_pack_get(c->s, id, &n);
+    if (c->rc != VAULT_OK)
+        return 1;
+    c->s->packs[n].present = 1;
+    c->s->packs[n].size = size;
+    return 0;
+}
+
+vault_error vlt_prune_load_packs(pstate *s)
+{
+    list_ctx c = {s, VAULT_OK};
+    int stopped = 0;
+    vault_error rc = backend_list(s->v->be, BACKEND_DATA, list_pack, &c,
+                                  &stopped);
+    return rc != VAULT_OK ? rc : c.rc;
+}
+
+/* index/: which packs each segment lists, and every pack's entries (from
+ * the first segment that lists it). */
+typedef struct seg_ctx {
+    pstate *s;
+    uint32_t seg;
+    uint32_t last_pack;
+} seg_ctx;
+
+static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
+                             const pack_entry *e)
+{
+    seg_ctx *c = ctx;
+    pstate *s = c->s;
+    uint32_t n;
+    vault_error rc = vlt_prune_pack_get(s, pack_id, &n);
+    if (rc != VAULT_OK)
+        return rc;
+    ppack *p = &s->packs[n];
+    pseg *g = &s->segs[c->seg];
+    if (n != c->last_pack) {
+        c->last_pack = n;
+        if (VLT_ARRAY_GROW(&g->packs, &g->cap_packs, g->n_packs + 1) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+        g->packs[g->n_packs++] = n;
+        p->indexed = 1;
+        if (p->first_seg == NONE)
+            p->first_seg = c->seg;
+    }
+    if (p->first_seg != c->seg)
+        return VAULT_OK; /* listed again: the first listing counts */
+    if (p->n_entries >= NONE / 2)
+        return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
+                                         "entries",
+                        p->name);
+    if (VLT_ARRAY_GROW(&p->entries, &p->cap_entries, p->n_entries + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    p->entries[p->n_entries++] = *e;
+    return VAULT_OK;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static vault_error load_segments(pstate *s)
+{
+    name_list names;
+    vault_error rc = vlt_backend_list_names(s->v->be, BACKEND_INDEX, &names);
+    if (rc != VAULT_OK)
+        return rc;
+    qsort(names.names, names.n, sizeof *names.names, name_cmp);
+    s->segs = calloc(names.n ? names.n : 1, sizeof *s->segs);
+    if (!s->segs) {
+        free(names.names);
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    }
+    for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
+        memcpy(s->segs[i].name, names.names[i], 65);
+        s->n_segs = i + 1;
+        seg_ctx c = {s, (uint32_t)i, NONE};
+        int skipped = 0;
+        rc = vlt_index_segment_read(s->v->be, s->v->keys, names.names[i],
+                                    seg_entry, &c, &skipped);
+        if (rc == VAULT_OK && skipped)
+            rc = vlt_fail(VAULT_E_PERMISSION,
+                          "index/%s: sealed in a key epoch this member "
+                          "does not have; prune must read every index "
+                          "segment",
+                          names.names[i]);
+        if (rc != VAULT_OK && rc != VAULT_E_NOMEM)
+            rc = vlt_fail_context(rc, "prune (run `vault check`)");
+    }
+    free(names.names);
+    return rc;
+}
+
+static void apply_marks(pstate *s, vault_error *rc)
+{
+    for (size_t i = 0; i < s->n_locks && *rc == VAULT_OK; i++) {
+        const lock_record *l = &s->locks[i];
+        for (uint32_t j = 0; l->kind == LOCK_PRUNE_MARK && j < l->n_packs &&
+                             *rc == VAULT_OK;
+             j++) {
+            uint32_t n;
+            *rc = vlt_prune_pack_get(s, l->packs + 32 * (size_t)j, &n);
+            if (*rc == VAULT_OK)
+                s->packs[n].condemned = 1;
+        }
+    }
+}
+
+/* Adds a referenced blob (no pack counted yet); *inserted says whether
+ * it is new. */
+static vault_error ref_put(pstate *s, const uint8_t id[32], int *inserted)
+{
+    size_t n = s->refs.n;
+    if (VLT_ARRAY_GROW(&s->ref_pack, &s->cap_ref_pack, n + 1) != 0 ||
+        VLT_ARRAY_GROW(&s->ref_flag, &s->cap_ref_flag, n + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    uint32_t number;
+    vault_error rc = vlt_idset_put(&s->refs, id, &number, inserted);
+    if (rc == VAULT_OK && *inserted) {
+        s->ref_pack[number] = NONE;
+        s->ref_flag[number] = 0;
+    }
+    return rc;
+}
+
+/* What load_refs' walk is about. */
+typedef struct refs_walk {
+    pstate *s;
+    const char *snapshot; /* whose trees are walked, for messages */
+} refs_walk;
+
+/* One entry of a tree: its chunks, and its subtree, walked if new. */
+static vault_error refs_node(void *ctx, const vlt_tree_walk_at *at,
+                             const tree_node *node,
+                             vlt_tree_walk_action *action)
+{
+    (void)at;
+    refs_walk *rw = ctx;
+    int inserted = 0;
+    vault_error rc = VAULT_OK;
+    for (uint32_t c = 0; c < node->n_content && rc == VAULT_OK; c++)
+        rc = ref_put(rw->s, node->content[c], &inserted);
+    if (rc == VAULT_OK && node->type == NODE_DIR) {
+        rc = ref_put(rw->s, node->subtree, &inserted);
+        if (!inserted)
+            *action = VLT_TREE_WALK_SKIP; /* walked already */
+    }
+    return rc;
+}
+
+static vault_error refs_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                vault_error rc)
+{
+    refs_walk *rw = ctx;
+    if (rc == VAULT_E_NOMEM)
+        return rc;
+    char hex[65];
+    vlt_hex_encode(at->id, 32, hex);
+    return vlt_fail_context(rc, "prune: tree %.16s of snapshot %.16s (run "
+                                "`vault check`)",
+                            hex, rw->snapshot);
+}
+
+/* The blobs every snapshot references: trees, walked once each, and the
+ * chunks of their files.  Reads trees through the handle's index. */
+static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
+{
+    vault_t *v = s->v;
+    refs_walk rw = {.s = s};
+    vlt_tree_walk walk = {.v = v, .ctx = &rw, .node = refs_node,
+                          .damaged = refs_damaged};
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; i < n_snaps && rc == VAULT_OK; i++) {
+        snapshot_record rec;
+        rc = vlt_repo_snapshot_load(v, snaps[i], &rec);
+        if (rc == VAULT_E_NOT_FOUND) {
+            rc = VAULT_OK; /* forgotten meanwhile */
+            continue;
+        }
+        if (rc == VAULT_E_PERMISSION)
+            rc = vlt_fail_context(rc, "prune must read every snapshot");
+        if (rc != VAULT_OK)
+            break;
+        s->n_snapshots++;
+        int inserted;
+        uint8_t root[32];
+        memcpy(root, rec.tree, 32);
+        vlt_snapshot_clear(&rec);
+        rc = ref_put(s, root, &inserted);
+        if (rc != VAULT_OK || !inserted)
+            continue;
+        rw.snapshot = snaps[i];
+        rc = vlt_tree_walk_once(&walk, &root, 1);
+    }
+    return rc;
+}
+
+/* For every referenced blob, the pack whose copy counts (see the top of
+ * prune.c); then each pack's used and unused bytes. */
+static vault_error choose_copies(pstate *s)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t n = 0; n < s->n_packs; n++) {
+            ppack *p = &s->packs[n];
+            if (!p->present || p->condemned != (pass == 1))
+                continue;
+            for (uint32_t i = 0; i < p->n_entries; i++) {
+                uint32_t r;
+                if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
+                    s->ref_pack[r] == NONE)
+                    s->ref_pack[r] = n;
+            }
+        }
+    }
+    size_t missing = 0;
+    char first[65] = "";
+    for (size_t r = 0; r < s->refs.n; r++) {
+        s->ref_flag[r] = 0;
+        if (s->ref_pack[r] == NONE && missing++ == 0)
+            vlt_hex_encode(vlt_idset_id(&s->refs, r), 32, first);
+    }
+    if (missing)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "prune: %zu blob%s that snapshots reference %s in "
+                        "no pack (first: %.16s); nothing was deleted - run "
+                        "`vault check`",
+                        missing, missing == 1 ? "" : "s",
+                        missing == 1 ? "is" : "are", first);
+    for (uint32_t n = 0; n < s->n_packs; n++) {
+        ppack *p = &s->packs[n];
+        for (uint32_t i = 0; i < p->n_entries; i++) {
+            uint32_t r;
+            if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
+                s->ref_pack[r] == n && !s->ref_flag[r]) {
+                s->ref_flag[r] = 1; /* counted once, even if listed twice */
+                p->used_bytes += p->entries[i].length;
+                p->used_blobs++;
+            } else {
+                p->unused_bytes += p->entries[i].length;
+            }
+        }
+    }
+    return VAULT_OK;
+}
+
+/* Reads the vault afresh: locks, snapshots, packs, index, references. */
+vault_error vlt_prune_state_load(pstate *s)
+{
+    vlt_prune_state_clear(s);
+    s->now = vlt_now();
+    vault_error rc = vlt_prune_load_locks(s);
+    /* Snapshots listed first: every pack and segment they need was saved
+     * before them, so the listings below include those. */
+    name_list snaps = {0};
+    if (rc == VAULT_OK)
+        rc = vlt_backend_list_names(s->v->be, BACKEND_SNAPSHOTS, &snaps);
+    if (rc == VAULT_OK)
+        rc = vlt_prune_load_packs(s);
+    if (rc == VAULT_OK)
+        rc = load_segments(s);
+    if (rc == VAULT_OK)
+        apply_marks(s, &rc);
+    if (rc == VAULT_OK) {
+        vlt_repo_forget_index(s->v);
+        rc = vlt_repo_load_index(s->v);
+    }
+    if (rc == VAULT_OK)
+        rc = load_refs(s, snaps.names, snaps.n);
+    if (rc == VAULT_OK)
+        rc = choose_copies(s);
+    free(snaps.names);
+    return rc;
+}
+
+/* --- phase 1: which packs go --------------------------------------------- */
+
+typedef struct candidate {
+    uint32_t pack;
+    double unused_share;
+} candidate;
+
+static int candidate_cmp(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->unused_share != y->unused_share)
+        return x->unused_share > y->unused_share ? -1 : 1;
+    return x->pack < y->pack ? -1 : x->pack > y->pack;
+}
+
+/* Decides every pack's verdict and fills the vault's numbers in r;
+ * returns the number of packs to condemn. */
+vault_error vlt_prune_plan_mark(pstate *s, int max_unused, size_t *n_condemn,
+                                vault_prune_result *r)
+{
+    int adds_running = vlt_prune_live_markers(s) || s->unreadable;
+    uint64_t used = 0, unused = 0;
+    candidate *cand = calloc(s->n_packs ? s->n_packs : 1, sizeof *cand);
+    if (!cand)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    size_t n_cand = 0;
+    *n_condemn = 0;
+    r->snapshots = s->n_snapshots;
+    for (uint32_t n = 0; n < s->n_packs; n++) {
+        ppack *p = &s->packs[n];
+        p->verdict = VERDICT_KEEP;
+        if (!p->present)
+            continue;
+        r->packs++;
+        r->pack_bytes += p->size;
+        r->blobs_used += p->used_blobs;
+        r->bytes_used += p->used_bytes;
+        if (p->condemned)
+            continue; /* a pending mark has it already */
+        r->bytes_unused += p->unused_bytes;
+        if (!p->indexed) {
+            if (adds_running) {
+                r->unindexed_left++;
+            } else {
+                p->verdict = VERDICT_UNINDEXED;
+                r->packs_unindexed++;
+            }
+        } else if (p->used_blobs == 0) {
+            p->verdict = VERDICT_UNUSED;
+            r->packs_unused++;
+        } else {
+            used += p->used_bytes;
+            if (p->unused_bytes) {
+                unused += p->unused_bytes;
+                cand[n_cand].pack = n;
+                cand[n_cand].unused_share =
+                    (double)p->unused_bytes /
+                    (double)(p->unused_bytes + p->used_bytes);
+                n_cand++;
+            }
+        }
+        if (p->verdict != VERDICT_KEEP)
+            ++*n_condemn;
+    }
+    /* Unused bytes allowed to stay: max_unused percent of what stays. */
+    qsort(cand, n_cand, sizeof *cand, candidate_cmp);
+    for (size_t i = 0; i < n_cand && max_unused < 100; i++) {
+        /* done when unused <= max_unused% of (used + unused) */
+        if ((double)unused * (100 - max_unused) <=
+            (double)used * max_unused)
+            break;
+        ppack *p = &s->packs[cand[i].pack];
+        p->verdict = VERDICT_REPACK;
+        unused -= p->unused_bytes;
+        r->packs_repacked++;
+        ++*n_condemn;
+    }
+    free(cand);
+    return VAULT_OK;
+}
+
