@@ -70,7 +70,9 @@ typedef struct add_item {
 } add_item;
 
 typedef struct add_source {
-    /* The next step of the walk into *item (see the top of this file). */
+    /* The next step of the walk into *item (see the top of this file).
+     * *item is zeroed first, so that on failure too the caller may clear
+     * item->node. */
     vault_error (*next)(void *ctx, add_item *item);
     /* Reads up to cap bytes of the current item's content (a file) into
      * buf; *got is 0 at its end.  VAULT_E_PARTIAL: it cannot be read (any

@@ -461,7 +461,7 @@ static void dir_finish(restorer *r, open_dir *d)
 }
 
 /* Drops a reference on d, finishing it (and then perhaps its parents) if
- * it was the last.  Not holding mu. */
+ * it was the last.  Not holding the pool's lock. */
 static void dir_release(restorer *r, open_dir *d)
 {
     while (d) {
