@@ -101,15 +101,16 @@ vault_error vlt_pool_create(const vlt_pool_config *cfg, vlt_pool **out)
         have_progress =
             have_room && pthread_cond_init(&p->progress, NULL) == 0;
     }
+    /* Before any worker starts: thread_start may need it (to fail). */
+    *out = p;
     for (unsigned i = 0; have_progress && i < cfg->threads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
             break;
         p->n_threads++;
     }
-    if (p->n_threads) {
-        *out = p;
+    if (p->n_threads)
         return VAULT_OK;
-    }
+    *out = NULL;
     if (have_progress)
         pthread_cond_destroy(&p->progress);
     if (have_room)

@@ -62,7 +62,8 @@ typedef struct vlt_pool_config {
 
 /* Starts the workers.  Fewer than cfg->threads may start (the system is
  * short of threads): vlt_pool_threads says how many.  None: an error,
- * and *out is NULL. */
+ * and *out is NULL.  *out is set before the first worker starts, so that
+ * thread_start can reach the pool through the caller's state. */
 vault_error vlt_pool_create(const vlt_pool_config *cfg, vlt_pool **out);
 
 /* Workers running. */
