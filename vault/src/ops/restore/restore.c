@@ -22,7 +22,6 @@
  * on; only out-of-memory, an unusable target or a broken tar stream stop
  * it.
  */
-#define _GNU_SOURCE
 
 #include <assert.h>
 #include <errno.h>
