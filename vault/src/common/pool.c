@@ -15,7 +15,7 @@
 #include "common/pool.h"
 
 struct vlt_pool {
-    vlt_pool_config cfg;
+    vlt_pool_config cfg;      /* as created */
     pthread_mutex_t mu;       /* guards everything below but failure */
     pthread_cond_t work;      /* a job was queued, or stopping */
     pthread_cond_t room;      /* the queue has room, or a failure */
@@ -28,7 +28,7 @@ struct vlt_pool {
     unsigned waiters;         /* threads in vlt_pool_wait or finish */
     int stopping;             /* workers exit once the queue is empty */
     vlt_first_error failure;  /* lock-free (first_error.h) */
-    pthread_t *threads;
+    pthread_t *threads;       /* cfg.threads slots */
     unsigned n_threads;       /* started */
 };
 

@@ -48,10 +48,10 @@ typedef struct file_group {
 
 /* A file read afresh whose cache record waits for its chunk IDs. */
 typedef struct pending_record {
-    size_t node; /* index in the nodes its group's tree holds */
-    char *path;
-    filecache_key key;
-    int has_xattrs;
+    size_t node;       /* index in the nodes its group's tree holds */
+    char *path;        /* the files cache's key: the path... */
+    filecache_key key; /* ...and the identity it was read with */
+    int has_xattrs;    /* it had extended attributes */
 } pending_record;
 
 /* A directory the walker has finished with whose tree cannot be encoded
@@ -68,7 +68,7 @@ typedef struct waiting_dir {
     struct waiting_dir *parent; /* counts this in subdirs; NULL at the top */
     struct waiting_dir *next;   /* in adder.waiting */
     tree t;                     /* workers write into its nodes' content */
-    file_group g;
+    file_group g;               /* its files' jobs */
     size_t index;               /* its node in parent->t.nodes */
     uint8_t *subtree;           /* at the top: where the tree ID goes */
     size_t subdirs;             /* subdirectories not stored yet */
@@ -81,10 +81,11 @@ typedef struct waiting_dir {
 
 /* Packs finished but not yet listed in a saved index segment. */
 typedef struct done_packs {
-    uint8_t (*ids)[32];
-    size_t *starts; /* n + 1 */
-    size_t n, cap;
-    pack_entry *entries;
+    uint8_t (*ids)[32];  /* the packs' IDs */
+    size_t *starts;      /* n + 1: pack i's entries are entries[starts[i]
+                            .. starts[i + 1]) */
+    size_t n, cap;       /* packs */
+    pack_entry *entries; /* where each of their blobs is */
     size_t n_entries, cap_entries;
 } done_packs;
 
@@ -93,21 +94,21 @@ struct batch; /* add_pipeline.c */
 typedef struct adder {
     vault_t *v;
     const vault_add_options *o;
-    vault_add_result *r;
+    vault_add_result *r;   /* counted as the add goes */
     const add_source *src; /* what is backed up */
-    chunker_table chunker;
-    filecache *cache;
+    chunker_table chunker; /* this vault's content-defined cuts */
+    filecache *cache;      /* unchanged files' chunk IDs (may be empty) */
     int level;             /* zstd level; 0: store raw */
 
     vlt_pool *pool;        /* the workers; its lock guards file_groups */
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
-    done_packs done;
+    done_packs done;       /* packs saved, not yet in an index segment */
     struct batch *cur;     /* the walker's batch being filled */
 
     waiting_dir *waiting, **waiting_tail; /* oldest first */
-    size_t n_waiting;
+    size_t n_waiting;      /* in the list above */
     uint8_t *buf;          /* the walker's read buffer */
-    size_t buf_cap;
+    size_t buf_cap;        /* READ_BLOCK + CHUNKER_MAX_SIZE */
 } adder;
 
 /* ---- add_pipeline.c ----------------------------------------------------- */

@@ -22,7 +22,7 @@ typedef struct job {
     uint8_t id[CHUNK_ID_BYTES];
     uint8_t *id_out;  /* where the worker writes the chunk ID, or NULL */
     file_group *group; /* counts this job until its ID is written */
-    uint8_t *data;
+    uint8_t *data;    /* the blob's plaintext, the job's to free */
     size_t len;
 } job;
 
@@ -30,7 +30,7 @@ typedef struct job {
 #define BATCH_JOBS 32
 #define BATCH_BYTES (2u * 1024 * 1024)
 typedef struct batch {
-    size_t n, bytes;
+    size_t n, bytes;      /* jobs in it, and their data bytes */
     job jobs[BATCH_JOBS];
 } batch;
 

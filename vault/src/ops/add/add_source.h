@@ -49,7 +49,7 @@ typedef enum add_item_kind {
 } add_item_kind;
 
 typedef struct add_item {
-    add_item_kind kind;
+    add_item_kind kind; /* what this step is; the rest is for NODE */
     /* ADD_ITEM_NODE: name, type and metadata (mode, owner ids and names,
      * mtime, size, inode, device, nlink, rdev; a symlink's target, NULL
      * when it could not be read - reported, the symlink is left out).
@@ -66,7 +66,7 @@ typedef struct add_item {
      * the file unchanged (its content then is not read).  use_cache 0:
      * the source has no stable identity for files; always read. */
     filecache_key key;
-    int use_cache;
+    int use_cache;      /* key is meaningful */
 } add_item;
 
 typedef struct add_source {
@@ -88,7 +88,7 @@ typedef struct add_source {
      * top-level item; name is path's last component. */
     vault_error (*parent)(void *ctx, const char *path, const char *name,
                           tree_node *node);
-    void *ctx;
+    void *ctx; /* the source's own, handed to every call */
 } add_source;
 
 /* How a source reports an item it leaves out or cannot read fully. */

@@ -45,7 +45,7 @@ typedef struct include_path {
     const char *text; /* as the caller gave it, for reports */
     char *buf;        /* copy of text with '/' replaced by NUL */
     char **comps;     /* non-empty components, "." dropped */
-    size_t n_comps;
+    size_t n_comps;   /* in comps */
     int done;         /* reached, or its failure already reported */
 } include_path;
 
@@ -78,15 +78,15 @@ extern const restore_sink vlt_restore_dir_sink;
 extern const restore_sink vlt_restore_tar_sink;
 
 struct restorer {
-    const restore_source *src;
+    const restore_source *src; /* trees and chunks */
     const restore_options *opt;
-    restore_stats *stats;
-    const restore_sink *sink;
+    restore_stats *stats;      /* counted as the restore goes */
+    const restore_sink *sink;  /* the directory or the tar stream */
     /* directory mode (restore_dir.c) */
     int target_fd;      /* the target; else -1 */
     int own;            /* chown items: restore_owner and running as root */
     uid_t euid;         /* who new entries belong to before any chown */
-    gid_t egid;
+    gid_t egid;         /* and their group (without set-gid) */
     gid_t dir_gid;      /* the group new entries in the directory being
                            restored get (its own with set-gid, else egid) */
     uint64_t temp_base; /* random per restore: temporary names are */
@@ -98,7 +98,7 @@ struct restorer {
      * rename).  A directory's metadata waits for its files (open_dir).
      * Without a pool the walker restores every file itself.  The pool's
      * lock also guards stats, reports and directories' references. */
-    vlt_pool *pool;
+    vlt_pool *pool;         /* the workers; NULL: none */
     struct open_dir *dir;   /* the walker's directory */
     size_t open_dirs;       /* open_dir objects alive (under the lock) */
     /* tar mode (restore_tar.c) */
@@ -109,8 +109,8 @@ struct restorer {
     size_t path_len, path_cap;
     link_slot *links; /* open addressing, links_cap a power of two */
     size_t links_cap, links_used;
-    include_path *inc;
-    size_t n_inc;
+    include_path *inc;  /* the include filter (opt->include, split) */
+    size_t n_inc;       /* 0: everything */
 };
 
 /* ---- restore.c ---------------------------------------------------------- */
