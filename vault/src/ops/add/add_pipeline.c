@@ -1,0 +1,421 @@
+/*
+ * add_pipeline.c - `add`'s blobs on their way into the vault: batches of
+ * chunks to the worker pool, which hashes them, and compresses, seals
+ * and packs the new ones; finished packs are saved and listed in index
+ * segments (see add_internal.h for the whole flow).
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "common/internal.h"
+#include "ops/add/add_internal.h"
+
+/* A blob on its way to a worker. */
+typedef struct job {
+    blob_type type;
+    int hashed;       /* id computed and entered in the index already */
+    uint8_t id[CHUNK_ID_BYTES];
+    uint8_t *id_out;  /* where the worker writes the chunk ID, or NULL */
+    file_group *group; /* counts this job until its ID is written */
+    uint8_t *data;    /* the blob's plaintext, the job's to free */
+    size_t len;
+} job;
+
+/* Jobs travel in batches: one lock and one wake-up for many chunks. */
+#define BATCH_JOBS 32
+#define BATCH_BYTES (2u * 1024 * 1024)
+typedef struct batch {
+    size_t n, bytes;      /* jobs in it, and their data bytes */
+    job jobs[BATCH_JOBS];
+} batch;
+
+/* --- packs and index segments ------------------------------------------ */
+
+static vault_error done_reserve(done_packs *d, size_t entries)
+{
+    if (d->n + 1 >= d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        uint8_t(*ids)[32] = realloc(d->ids, cap * sizeof *ids);
+        if (ids)
+            d->ids = ids;
+        size_t *starts = realloc(d->starts, (cap + 1) * sizeof *starts);
+        if (starts)
+            d->starts = starts;
+        if (!ids || !starts)
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        if (d->n == 0)
+            d->starts[0] = 0;
+        d->cap = cap;
+    }
+    if (d->cap_entries - d->n_entries < entries) {
+        size_t cap = d->cap_entries ? d->cap_entries : 1024;
+        while (cap - d->n_entries < entries)
+            cap *= 2;
+        pack_entry *e = realloc(d->entries, cap * sizeof *e);
+        if (!e)
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        d->entries = e;
+        d->cap_entries = cap;
+    }
+    return VAULT_OK;
+}
+
+/* Saves an index segment for the finished packs; caller holds no lock. */
+static vault_error flush_index(adder *a, done_packs *d)
+{
+    if (d->n == 0)
+        return VAULT_OK;
+    vault_error rc = vlt_index_segment_save(a->v->be, a->v->keys,
+                                            d->ids[0], d->n,
+                                            d->starts, d->entries);
+    d->n = 0;
+    d->n_entries = 0;
+    if (d->starts)
+        d->starts[0] = 0;
+    return rc;
+}
+
+static void done_free(done_packs *d)
+{
+    free(d->ids);
+    free(d->starts);
+    free(d->entries);
+    memset(d, 0, sizeof *d);
+}
+
+/* Saves the worker's pack and records where its blobs went. */
+static vault_error finish_pack(adder *a, pack_writer *pw)
+{
+    uint8_t pack_id[32];
+    vault_error rc = vlt_pack_writer_finish(pw, a->v->be, pack_id);
+    if (rc != VAULT_OK)
+        return rc;
+    done_packs flush = {0};
+    pthread_mutex_lock(&a->index_lock);
+    done_packs *d = &a->done;
+    rc = done_reserve(d, pw->n_entries);
+    if (rc == VAULT_OK) {
+        memcpy(d->ids[d->n], pack_id, 32);
+        memcpy(d->entries + d->n_entries, pw->entries,
+               pw->n_entries * sizeof *pw->entries);
+        d->n_entries += pw->n_entries;
+        d->starts[++d->n] = d->n_entries;
+        for (size_t i = 0; i < pw->n_entries && rc == VAULT_OK; i++) {
+            int inserted;
+            rc = vlt_index_add(&a->v->index, pw->entries[i].id, pack_id,
+                               &pw->entries[i], &inserted);
+        }
+        a->r->bytes_added += pw->len_saved;
+        if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
+            flush = *d; /* take the list; save it outside the lock */
+            memset(d, 0, sizeof *d);
+        }
+    }
+    pthread_mutex_unlock(&a->index_lock);
+    pw->n_entries = 0;
+    if (rc == VAULT_OK)
+        rc = flush_index(a, &flush);
+    done_free(&flush);
+    return rc;
+}
+
+/* A worker's own state: its pack under construction and compressor. */
+typedef struct worker_state {
+    pack_writer pw;   /* the pack under construction */
+    int open_pack;    /* pw begun */
+    ZSTD_CCtx *cctx;
+    uint8_t *cbuf;    /* compressed blob */
+    size_t cbuf_cap;
+    vault_error rc;   /* this worker failed: it only counts jobs off */
+} worker_state;
+
+/* Compresses, seals and packs one new blob. */
+static vault_error store_job(adder *a, worker_state *w, const job *j)
+{
+    vault_error rc = VAULT_OK;
+    const uint8_t *stored = j->data;
+    size_t stored_len = j->len;
+    uint8_t flags = 0;
+    if (a->level > 0 && j->len > 0) {
+        size_t bound = ZSTD_compressBound(j->len);
+        if (bound > w->cbuf_cap) {
+            uint8_t *nb = realloc(w->cbuf, bound);
+            if (!nb)
+                return vlt_fail(VAULT_E_NOMEM, "out of memory");
+            w->cbuf = nb;
+            w->cbuf_cap = bound;
+        }
+        size_t n = ZSTD_compressCCtx(w->cctx, w->cbuf, w->cbuf_cap, j->data,
+                                     j->len, a->level);
+        /* Keep it only if it shrinks: raw costs no CPU later. */
+        if (!ZSTD_isError(n) && n < j->len) {
+            stored = w->cbuf;
+            stored_len = n;
+            flags = BLOB_FLAG_ZSTD;
+        }
+    }
+    if (!w->open_pack) {
+        rc = vlt_pack_writer_begin(&w->pw, a->v->keys);
+        w->open_pack = rc == VAULT_OK;
+    }
+    if (rc == VAULT_OK)
+        rc = vlt_pack_writer_add(&w->pw, j->type, j->id, flags, stored,
+                                 stored_len, (uint32_t)j->len);
+    if (rc == VAULT_OK && w->pw.len >= PACK_TARGET_BYTES) {
+        rc = finish_pack(a, &w->pw);
+        w->open_pack = 0;
+    }
+    return rc;
+}
+
+/* Drops a batch that will not be queued. */
+static void batch_free(batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->jobs[i].data);
+    free(b);
+}
+
+/* --- workers ------------------------------------------------------------ */
+
+/* Starts a worker: its state, or NULL (the failure recorded; it then only
+ * counts its jobs off). */
+static void *worker_start(void *ctx)
+{
+    adder *a = ctx;
+    worker_state *w = calloc(1, sizeof *w);
+    vault_error rc = VAULT_OK;
+    if (!w)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else if (!(w->cctx = ZSTD_createCCtx()))
+        rc = w->rc = vlt_fail(VAULT_E_NOMEM, "zstd: out of memory");
+    if (rc != VAULT_OK)
+        vlt_pool_fail(a->pool, rc);
+    return w;
+}
+
+/* Takes a batch: hashes its chunks and hands the IDs back to the walker
+ * first (it may be waiting to encode a tree), then stores the new ones. */
+static void worker_run(void *ctx, void *state, void *arg)
+{
+    adder *a = ctx;
+    worker_state *w = state;
+    batch *b = arg;
+    int ok = w && w->rc == VAULT_OK;
+    int failed = vlt_pool_failed(a->pool);
+    for (size_t i = 0; i < b->n; i++) {
+        job *j = &b->jobs[i];
+        if (!j->hashed && !failed && ok)
+            vlt_chunk_id_compute(a->v->keys, j->type, j->data, j->len,
+                                 j->id);
+        if (j->id_out)
+            memcpy(j->id_out, j->id, CHUNK_ID_BYTES);
+    }
+    /* The IDs are out: release the walker before the slow part. */
+    int wake = 0;
+    vlt_pool_lock(a->pool);
+    for (size_t i = 0; i < b->n; i++) {
+        file_group *g = b->jobs[i].group;
+        if (g) {
+            assert(g->outstanding > 0);
+            wake |= --g->outstanding == 0;
+        }
+    }
+    if (wake)
+        vlt_pool_wake(a->pool);
+    vlt_pool_unlock(a->pool);
+    failed = vlt_pool_failed(a->pool);
+
+    if (!failed && ok) {
+        int is_new[BATCH_JOBS];
+        vault_error rc = VAULT_OK;
+        pthread_mutex_lock(&a->index_lock);
+        for (size_t i = 0; i < b->n && rc == VAULT_OK; i++) {
+            job *j = &b->jobs[i];
+            is_new[i] = j->hashed;
+            if (!j->hashed) {
+                rc = vlt_index_add(&a->v->index, j->id, NULL, NULL,
+                                   &is_new[i]);
+                if (rc == VAULT_OK && is_new[i])
+                    a->r->blobs_added++;
+            }
+        }
+        pthread_mutex_unlock(&a->index_lock);
+        for (size_t i = 0; i < b->n && rc == VAULT_OK; i++)
+            if (is_new[i])
+                rc = store_job(a, w, &b->jobs[i]);
+        if (rc != VAULT_OK) {
+            w->rc = rc;
+            vlt_pool_fail(a->pool, rc);
+        }
+    }
+    batch_free(b);
+}
+
+/* A worker's end: its last pack saved, its state freed. */
+static void worker_stop(void *ctx, void *state)
+{
+    adder *a = ctx;
+    worker_state *w = state;
+    if (!w)
+        return;
+    if (w->rc == VAULT_OK && w->open_pack && w->pw.n_entries > 0) {
+        vault_error rc = finish_pack(a, &w->pw);
+        if (rc != VAULT_OK)
+            vlt_pool_fail(a->pool, rc);
+    }
+    vlt_pack_writer_free(&w->pw);
+    ZSTD_freeCCtx(w->cctx);
+    free(w->cbuf);
+    free(w);
+}
+
+/* --- the walker's side -------------------------------------------------- */
+
+/* Queues the walker's current batch, if any (waits for room). */
+static vault_error flush_batch(adder *a)
+{
+    batch *b = a->cur;
+    if (!b || b->n == 0)
+        return VAULT_OK;
+    a->cur = NULL;
+    vlt_pool_lock(a->pool);
+    vault_error rc = vlt_pool_submit_locked(a->pool, b, 0);
+    /* Counted before any worker can take it (the lock is still held). */
+    for (size_t i = 0; rc == VAULT_OK && i < b->n; i++)
+        if (b->jobs[i].group)
+            b->jobs[i].group->outstanding++;
+    vlt_pool_unlock(a->pool);
+    if (rc != VAULT_OK)
+        batch_free(b);
+    return rc;
+}
+
+vault_error vlt_add_submit(adder *a, blob_type type, int hashed,
+                           const uint8_t id[CHUNK_ID_BYTES], uint8_t *id_out,
+                           file_group *group, uint8_t *data, size_t len)
+{
+    if (!a->cur) {
+        if (!(a->cur = malloc(sizeof *a->cur))) {
+            free(data);
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        a->cur->n = 0;
+        a->cur->bytes = 0;
+    }
+    batch *b = a->cur;
+    job *j = &b->jobs[b->n++];
+    j->type = type;
+    j->hashed = hashed;
+    if (hashed)
+        memcpy(j->id, id, CHUNK_ID_BYTES);
+    j->id_out = id_out;
+    j->group = group;
+    j->data = data;
+    j->len = len;
+    b->bytes += len;
+    if (b->n == BATCH_JOBS || b->bytes >= BATCH_BYTES)
+        return flush_batch(a);
+    return VAULT_OK;
+}
+
+vault_error vlt_add_group_wait(adder *a, file_group *g)
+{
+    vault_error rc = flush_batch(a);
+    vlt_pool_wait(a->pool, &g->outstanding, 0, 0);
+    return rc;
+}
+
+int vlt_add_group_done(adder *a, const file_group *g)
+{
+    for (size_t i = 0; a->cur && i < a->cur->n; i++)
+        if (a->cur->jobs[i].group == g)
+            return 0;
+    vlt_pool_lock(a->pool);
+    int done = g->outstanding == 0;
+    vlt_pool_unlock(a->pool);
+    return done;
+}
+
+vault_error vlt_add_store_blob(adder *a, blob_type type, uint8_t *data,
+                               size_t len, uint8_t id[CHUNK_ID_BYTES])
+{
+    vlt_chunk_id_compute(a->v->keys, type, data, len, id);
+    int inserted = 0;
+    pthread_mutex_lock(&a->index_lock);
+    vault_error rc = vlt_index_add(&a->v->index, id, NULL, NULL, &inserted);
+    if (rc == VAULT_OK && inserted)
+        a->r->blobs_added++;
+    pthread_mutex_unlock(&a->index_lock);
+    if (rc != VAULT_OK || !inserted) {
+        free(data);
+        return rc;
+    }
+    return vlt_add_submit(a, type, 1, id, NULL, NULL, data, len);
+}
+
+int vlt_add_content_in_index(adder *a, const uint8_t *ids, uint32_t n)
+{
+    int ok = 1;
+    pthread_mutex_lock(&a->index_lock);
+    for (uint32_t i = 0; i < n && ok; i++) {
+        const index_slot *s =
+            vlt_index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES);
+        /* a blob in a pack a prune condemned must be stored anew */
+        ok = s && !vlt_index_slot_condemned(&a->v->index, s);
+    }
+    pthread_mutex_unlock(&a->index_lock);
+    return ok;
+}
+
+/* --- start and finish --------------------------------------------------- */
+
+vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
+{
+    if (pthread_mutex_init(&a->index_lock, NULL) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
+    vlt_pool_config cfg = {.threads = n_workers,
+                           /* the memory bound: batches in flight */
+                           .queue_max = 2 * (size_t)n_workers + 2,
+                           .run = worker_run,
+                           .thread_start = worker_start,
+                           .thread_stop = worker_stop,
+                           .ctx = a};
+    vault_error rc = vlt_pool_create(&cfg, &a->pool);
+    if (rc == VAULT_OK && vlt_pool_threads(a->pool) < n_workers) {
+        (void)vlt_pool_finish(a->pool, 0, VAULT_OK);
+        a->pool = NULL;
+        rc = vlt_fail(VAULT_E_NOMEM, "cannot start worker threads");
+    }
+    return rc;
+}
+
+vault_error vlt_add_pipeline_finish(adder *a, vault_error rc)
+{
+    if (rc == VAULT_OK)
+        rc = flush_batch(a);
+    batch_free(a->cur);
+    a->cur = NULL;
+    /* A worker's failure is the news: it is why the walker stopped. */
+    vault_error wrc = vlt_pool_finish(a->pool, 0, VAULT_OK);
+    a->pool = NULL;
+    if (wrc != VAULT_OK)
+        rc = wrc;
+    if (rc == VAULT_OK)
+        rc = flush_index(a, &a->done);
+    return rc;
+}
+
+void vlt_add_pipeline_free(adder *a)
+{
+    assert(!a->pool);
+    done_free(&a->done);
+    pthread_mutex_destroy(&a->index_lock);
+}

@@ -1,0 +1,115 @@
+/*
+ * add_source.h - where `add` gets what it backs up.  Private.
+ *
+ * The mirror of restore's restore_source (ops/restore/restore.h): the
+ * add pipeline (add_tree.c, add_pipeline.c) pulls entries from a source
+ * through this small table and turns them into trees and blobs; it never
+ * looks at a file system itself.  The file system walker (source_fs.c)
+ * is the first source; a tar importer or a single stream from standard
+ * input would be others, without a change to the pipeline.
+ *
+ * The walk, one call to next() per step, in pre-order:
+ *
+ *     ADD_ITEM_NODE  a top-level entry: one of the paths being added
+ *       ADD_ITEM_NODE  an entry of that directory (if it is one)
+ *         ...          (a directory's entries follow it, sorted by name)
+ *       ADD_ITEM_DIR_END   that directory has no more entries
+ *     ADD_ITEM_NODE  the next top-level entry
+ *     ...
+ *     ADD_ITEM_END
+ *
+ * Every directory item is followed by its entries and a DIR_END (none
+ * for one kept empty: a mount point not crossed, or one that could not
+ * be opened - reported).  A top-level item's path names where it goes in
+ * the snapshot: the directories above it come from parent().
+ *
+ * While an item is the current one (until the next call to next), the
+ * pipeline may read its content (files) and its extended attributes.
+ * All calls come from one thread (the add's caller).
+ *
+ * Failures: an item the source cannot read, or cannot read fully, it
+ * reports through the add_report_fn it was given (counted in the
+ * result's errors; the add goes on) and leaves out, or leaves without
+ * the part it could not read.  An error returned stops the add.
+ */
+#ifndef VAULT_ADD_SOURCE_H
+#define VAULT_ADD_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/tree.h"
+#include "repo/filecache.h"
+#include "vault.h"
+
+typedef enum add_item_kind {
+    ADD_ITEM_NODE,    /* an entry: add_item.node and the fields below */
+    ADD_ITEM_DIR_END, /* the directory last entered has no more entries */
+    ADD_ITEM_END,     /* the walk is over */
+} add_item_kind;
+
+typedef struct add_item {
+    add_item_kind kind; /* what this step is; the rest is for NODE */
+    /* ADD_ITEM_NODE: name, type and metadata (mode, owner ids and names,
+     * mtime, size, inode, device, nlink, rdev; a symlink's target, NULL
+     * when it could not be read - reported, the symlink is left out).
+     * Content, subtree and xattrs are left empty.  The pipeline takes it
+     * over (the source must not free it). */
+    tree_node node;
+    /* The entry's path, for reports and the files cache ('/'-separated;
+     * a top-level item's is absolute and clean).  Valid until the next
+     * call to next. */
+    const char *path;
+    /* Top-level items: the path as the caller named it, for messages. */
+    const char *given;
+    /* NODE_FILE with use_cache: what the files cache compares to know
+     * the file unchanged (its content then is not read).  use_cache 0:
+     * the source has no stable identity for files; always read. */
+    filecache_key key;
+    int use_cache;      /* key is meaningful */
+} add_item;
+
+typedef struct add_source {
+    /* The next step of the walk into *item (see the top of this file).
+     * *item is zeroed first, so that on failure too the caller may clear
+     * item->node. */
+    vault_error (*next)(void *ctx, add_item *item);
+    /* Reads up to cap bytes of the current item's content (a file) into
+     * buf; *got is 0 at its end.  VAULT_E_PARTIAL: it cannot be read (any
+     * more) - reported, the pipeline leaves it out; any other error stops
+     * the add. */
+    vault_error (*read)(void *ctx, uint8_t *buf, size_t cap, size_t *got);
+    /* Fills node's xattrs with the current item's extended attributes
+     * (those it cannot read reported and left out); returns whether it
+     * has any.  Called at most once per item - not at all for a file the
+     * files cache knows unchanged and without any. */
+    int (*xattrs)(void *ctx, tree_node *node);
+    /* Fills *node (name and metadata) for the directory at path, above a
+     * top-level item; name is path's last component. */
+    vault_error (*parent)(void *ctx, const char *path, const char *name,
+                          tree_node *node);
+    void *ctx; /* the source's own, handed to every call */
+} add_source;
+
+/* How a source reports an item it leaves out or cannot read fully. */
+typedef void (*add_report_fn)(void *ctx, const char *path,
+                              const char *detail);
+
+/* ---- the file system (source_fs.c) -------------------------------------
+ * Walks o->paths (o->excludes, o->one_file_system apply): directories
+ * read whole and sorted, entries stat'ed relative to their directory,
+ * the next few files opened and read ahead, and helper threads stat'ing
+ * ahead of the walk.  cache (may be NULL): files it knows unchanged are
+ * not read ahead.  vlt_add_source_fs_close frees what open made, also
+ * after an open that failed. */
+vault_error vlt_add_source_fs_open(const vault_add_options *o,
+                                   const filecache *cache,
+                                   add_report_fn report, void *report_ctx,
+                                   add_source *out);
+void vlt_add_source_fs_close(add_source *src);
+
+/* The name of user id (group 0) or group id (group 1), "" if it has
+ * none; malloc'ed (NULL: out of memory). */
+char *vlt_add_owner_name(uint32_t id, int group);
+
+#endif

@@ -1,0 +1,700 @@
+/*
+ * source_fs.c - the file system as a source for `add` (add_source.h).
+ *
+ * An iterator over the paths given, depth first.  Entering a directory
+ * reads all its entries, sorts them and stats each relative to the
+ * directory's descriptor (one path walk each instead of one per
+ * component); the descriptor serves until the directory is left.  While
+ * the pipeline works on one file, the next few are opened already and
+ * the kernel asked to read them (posix_fadvise), so that their bytes
+ * come in meanwhile.  A pool of helper threads stats the same tree ahead
+ * of the walk (see "metadata read-ahead").
+ */
+#define _GNU_SOURCE /* O_NOATIME, getdents64 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "common/pool.h"
+#include "ops/add/add_source.h"
+
+#define PREFETCH_FILES 4
+#define PREFETCH_BYTES (4u * 1024 * 1024)
+
+/* Metadata read-ahead: threads, and how deep they go. */
+#define META_THREADS 4
+#define META_DEPTH_MAX 64
+
+/* One directory entry, stat'ed before any is handed over. */
+typedef struct dir_entry {
+    char *name;
+    struct stat st;
+    int ok; /* not excluded, stat'ed */
+    int fd; /* opened ahead (prefetch), or -1 */
+} dir_entry;
+
+/* A directory being walked. */
+typedef struct fs_frame {
+    DIR *d;          /* NULL: it could not be opened (reported) */
+    int dfd;         /* dirfd(d), or -1 */
+    dir_entry *ents; /* sorted by name */
+    size_t n_ents;
+    size_t next;     /* the entry to hand over next */
+    size_t ahead;    /* entries before this were considered for prefetch */
+    size_t path_len; /* the directory's path is fs_source.path[0..len) */
+} fs_frame;
+
+typedef struct fs_source fs_source;
+
+/* One metadata read-ahead job: top-level entries i % META_THREADS ==
+ * shard of every path given. */
+typedef struct meta_arg {
+    fs_source *s;
+    unsigned shard;
+    dev_t dev; /* the root's device (one_file_system) */
+} meta_arg;
+
+struct fs_source {
+    const vault_add_options *o;
+    const filecache *cache; /* files it has are not read ahead */
+    add_report_fn report;
+    void *report_ctx;
+    size_t next_path;       /* the o->paths entry to walk next */
+    dev_t root_dev;         /* of the path being walked */
+    fs_frame *stack;        /* the directories the walk is in */
+    size_t depth, cap;
+    /* the current item */
+    int enter;              /* a directory: next() enters it */
+    int enter_walk;         /* 0: keep it empty (a mount point) */
+    int cur_dfd;            /* the item is at cur_at relative to this */
+    const char *cur_at;
+    int cur_fd;             /* its content, opened (ahead), or -1 */
+    size_t cur_len;         /* strlen(path) */
+    char path[PATH_MAX + 1];
+    /* metadata read-ahead */
+    vlt_pool *meta;         /* NULL: none running */
+    atomic_int meta_stop;   /* tells its jobs to stop */
+    meta_arg meta_args[META_THREADS];
+};
+
+static void report(fs_source *s, const char *path, const char *fmt, ...)
+    VAULT_PRINTF(3, 4);
+static void report(fs_source *s, const char *path, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    s->report(s->report_ctx, path, detail);
+}
+
+static int excluded(const fs_source *s, const char *name, const char *path)
+{
+    for (size_t i = 0; i < s->o->n_excludes; i++) {
+        const char *g = s->o->excludes[i];
+        if (strchr(g, '/') ? fnmatch(g, path, FNM_PATHNAME) == 0
+                           : fnmatch(g, name, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+char *vlt_add_owner_name(uint32_t id, int group)
+{
+    /* Tiny cache: most trees have one or two owners. */
+    static _Thread_local uint32_t last_id[2] = {UINT32_MAX, UINT32_MAX};
+    static _Thread_local char last_name[2][256];
+    if (last_id[group] != id) {
+        char buf[4096];
+        last_name[group][0] = '\0';
+        if (group) {
+            struct group gr, *res = NULL;
+            if (getgrgid_r(id, &gr, buf, sizeof buf, &res) == 0 && res)
+                snprintf(last_name[1], 256, "%s", res->gr_name);
+        } else {
+            struct passwd pw, *res = NULL;
+            if (getpwuid_r(id, &pw, buf, sizeof buf, &res) == 0 && res)
+                snprintf(last_name[0], 256, "%s", res->pw_name);
+        }
+        last_id[group] = id;
+    }
+    return strdup(last_name[group]);
+}
+
+static vault_error node_from_stat(tree_node *n, const char *name,
+                                  const struct stat *st)
+{
+    memset(n, 0, sizeof *n);
+    if (S_ISREG(st->st_mode))
+        n->type = NODE_FILE;
+    else if (S_ISDIR(st->st_mode))
+        n->type = NODE_DIR;
+    else if (S_ISLNK(st->st_mode))
+        n->type = NODE_SYMLINK;
+    else if (S_ISFIFO(st->st_mode))
+        n->type = NODE_FIFO;
+    else if (S_ISCHR(st->st_mode))
+        n->type = NODE_CHARDEV;
+    else if (S_ISBLK(st->st_mode))
+        n->type = NODE_BLOCKDEV;
+    else
+        n->type = NODE_SOCKET;
+    n->mode = st->st_mode & 07777;
+    n->uid = st->st_uid;
+    n->gid = st->st_gid;
+    n->mtime_sec = st->st_mtim.tv_sec;
+    n->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+    n->size = n->type == NODE_FILE ? (uint64_t)st->st_size : 0;
+    n->inode = st->st_ino;
+    n->device = st->st_dev;
+    n->nlink = (uint32_t)st->st_nlink;
+    if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
+        n->rdev = st->st_rdev;
+    n->name = strdup(name);
+    n->user = vlt_add_owner_name(st->st_uid, 0);
+    n->group = vlt_add_owner_name(st->st_gid, 1);
+    if (!n->name || !n->user || !n->group)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    return VAULT_OK;
+}
+
+static filecache_key key_from_stat(const struct stat *st)
+{
+    filecache_key key = {
+        .size = (uint64_t)st->st_size,
+        .inode = st->st_ino,
+        .device = st->st_dev,
+        .mtime_sec = st->st_mtim.tv_sec,
+        .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+        .ctime_sec = st->st_ctim.tv_sec,
+        .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+    };
+    return key;
+}
+
+/* ---- reading ahead ------------------------------------------------------ */
+
+/* Opens entry e of the directory at s->path (path_len) and asks the
+ * kernel to start reading it, so that its bytes come in while the
+ * pipeline is busy with the files before it.  Only files the files cache
+ * cannot skip. */
+static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
+{
+    if (!e->ok || !S_ISREG(e->st.st_mode) || e->st.st_size == 0 ||
+        e->fd >= 0 || dfd < 0)
+        return;
+    size_t nlen = strlen(e->name);
+    s->path[path_len] = '/';
+    memcpy(s->path + path_len + 1, e->name, nlen + 1);
+    filecache_key key = key_from_stat(&e->st);
+    uint32_t n_ids;
+    int has_xattrs;
+    int hit = vlt_filecache_lookup(s->cache, s->path, &key, &n_ids,
+                                   &has_xattrs) != NULL;
+    s->path[path_len] = '\0';
+    if (hit)
+        return;
+    /* O_NONBLOCK: should it have become a FIFO since the stat. */
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+    int fd = openat(dfd, e->name, flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM)
+        fd = openat(dfd, e->name, flags);
+    if (fd < 0)
+        return; /* read opens it again and reports */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_ino != e->st.st_ino || st.st_dev != e->st.st_dev) {
+        close(fd);
+        return;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    off_t len = e->st.st_size < (off_t)PREFETCH_BYTES ? e->st.st_size
+                                                      : (off_t)PREFETCH_BYTES;
+    (void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+    e->fd = fd;
+}
+
+/* ---- metadata read-ahead ------------------------------------------------
+ * With a cold page cache an unchanged re-backup waits on the disk for
+ * every directory and inode it stats.  Helper threads walk the same
+ * paths ahead of the walker, only stat'ing, so that those reads overlap;
+ * what they learn is thrown away (it changes nothing but the page cache).
+ * The top level's entries are dealt out round-robin among META_THREADS
+ * jobs, so that several inode and directory reads are in flight at once.
+ * They allocate nothing and stop when the walk is done. */
+
+static void meta_walk(meta_arg *m, int dfd, int depth)
+{
+    fs_source *s = m->s;
+    unsigned index = 0;
+    char buf[8192];
+    for (;;) {
+        if (atomic_load_explicit(&s->meta_stop, memory_order_relaxed))
+            return;
+        ssize_t got = getdents64(dfd, buf, sizeof buf);
+        if (got <= 0)
+            return;
+        for (ssize_t off = 0; off < got;) {
+            const struct dirent64 *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            const char *name = de->d_name;
+            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                continue;
+            if (depth == 0 && index++ % META_THREADS != m->shard)
+                continue;
+            int skip = 0;
+            for (size_t i = 0; i < s->o->n_excludes && !skip; i++)
+                skip = !strchr(s->o->excludes[i], '/') &&
+                       fnmatch(s->o->excludes[i], name, 0) == 0;
+            struct stat st;
+            if (skip || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISDIR(st.st_mode) || depth >= META_DEPTH_MAX ||
+                (s->o->one_file_system && st.st_dev != m->dev))
+                continue;
+            int sub = openat(dfd, name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                meta_walk(m, sub, depth + 1);
+                close(sub);
+            }
+            if (atomic_load_explicit(&s->meta_stop, memory_order_relaxed))
+                return;
+        }
+    }
+}
+
+/* A read-ahead job (pool run function). */
+static void meta_main(void *ctx, void *state, void *job)
+{
+    (void)ctx;
+    (void)state;
+    meta_arg *m = job;
+    const vault_add_options *o = m->s->o;
+    for (size_t i = 0; i < o->n_paths; i++) {
+        int dfd = open(o->paths[i],
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+            continue;
+        struct stat st;
+        if (fstat(dfd, &st) == 0) {
+            m->dev = st.st_dev;
+            meta_walk(m, dfd, 0);
+        }
+        close(dfd);
+    }
+}
+
+/* Read-ahead is an optimisation: without threads the walk goes on. */
+static void meta_start(fs_source *s)
+{
+    atomic_init(&s->meta_stop, 0);
+    vlt_pool_config cfg = {.threads = META_THREADS,
+                           .queue_max = META_THREADS,
+                           .run = meta_main,
+                           .ctx = s};
+    if (vlt_pool_create(&cfg, &s->meta) != VAULT_OK) {
+        s->meta = NULL;
+        return;
+    }
+    for (unsigned i = 0; i < META_THREADS; i++) {
+        s->meta_args[i] = (meta_arg){.s = s, .shard = i};
+        (void)vlt_pool_submit(s->meta, &s->meta_args[i], 0);
+    }
+}
+
+static void meta_stop(fs_source *s)
+{
+    if (!s->meta)
+        return;
+    atomic_store(&s->meta_stop, 1);
+    (void)vlt_pool_finish(s->meta, 0, VAULT_OK);
+    s->meta = NULL;
+}
+
+/* ---- the walk ----------------------------------------------------------- */
+
+static int entry_cmp(const void *x, const void *y)
+{
+    return strcmp(((const dir_entry *)x)->name, ((const dir_entry *)y)->name);
+}
+
+static void frame_free(fs_frame *f)
+{
+    for (size_t i = 0; i < f->n_ents; i++) {
+        if (f->ents[i].fd >= 0)
+            close(f->ents[i].fd);
+        free(f->ents[i].name);
+    }
+    free(f->ents);
+    if (f->d)
+        closedir(f->d);
+}
+
+/* Enters the directory at s->path (s->cur_len): reads its entries,
+ * sorts and stats them.  One that cannot be opened is reported and
+ * walked as empty. */
+static vault_error dir_enter(fs_source *s)
+{
+    if (s->depth == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        fs_frame *st = realloc(s->stack, cap * sizeof *st);
+        if (!st)
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        s->stack = st;
+        s->cap = cap;
+    }
+    fs_frame *f = &s->stack[s->depth++];
+    memset(f, 0, sizeof *f);
+    f->path_len = s->cur_len;
+    f->dfd = -1;
+    int dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    f->d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!f->d && dfd >= 0)
+        close(dfd);
+    if (!f->d) {
+        report(s, s->path, "cannot open directory: %s", strerror(errno));
+        /* Stored as an empty directory so its metadata survives. */
+        return VAULT_OK;
+    }
+    size_t cap_ents = 0;
+    struct dirent *de;
+    while ((de = readdir(f->d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (f->n_ents == cap_ents) {
+            cap_ents = cap_ents ? cap_ents * 2 : 32;
+            dir_entry *ne = realloc(f->ents, cap_ents * sizeof *ne);
+            if (!ne)
+                return vlt_fail(VAULT_E_NOMEM, "out of memory");
+            f->ents = ne;
+        }
+        dir_entry *e = &f->ents[f->n_ents];
+        e->ok = 0;
+        e->fd = -1;
+        if (!(e->name = strdup(de->d_name)))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        f->n_ents++;
+    }
+    f->dfd = dirfd(f->d);
+    if (f->n_ents)
+        qsort(f->ents, f->n_ents, sizeof *f->ents, entry_cmp);
+    size_t path_len = f->path_len;
+    for (size_t i = 0; i < f->n_ents; i++) {
+        dir_entry *e = &f->ents[i];
+        size_t nlen = strlen(e->name);
+        if (path_len + 1 + nlen > PATH_MAX) {
+            report(s, s->path, "name too long: %s", e->name);
+            continue;
+        }
+        s->path[path_len] = '/';
+        memcpy(s->path + path_len + 1, e->name, nlen + 1);
+        if (!excluded(s, e->name, s->path)) {
+            if (fstatat(f->dfd, e->name, &e->st, AT_SYMLINK_NOFOLLOW) == 0)
+                e->ok = 1;
+            else
+                report(s, s->path, "cannot stat: %s", strerror(errno));
+        }
+        s->path[path_len] = '\0';
+    }
+    return VAULT_OK;
+}
+
+/* Makes st, at cur_at relative to cur_dfd with path s->path, the current
+ * item. */
+static vault_error item_set(fs_source *s, add_item *it, const char *name,
+                            const struct stat *st)
+{
+    it->kind = ADD_ITEM_NODE;
+    it->path = s->path;
+    it->key = key_from_stat(st);
+    it->use_cache = 1;
+    vault_error rc = node_from_stat(&it->node, name, st);
+    if (rc != VAULT_OK)
+        return rc;
+    if (it->node.type == NODE_DIR) {
+        s->enter = 1;
+        s->enter_walk = !(s->o->one_file_system && st->st_dev != s->root_dev);
+    } else if (it->node.type == NODE_SYMLINK) {
+        char target[PATH_MAX + 1];
+        ssize_t len = readlinkat(s->cur_dfd, s->cur_at, target, PATH_MAX);
+        if (len <= 0) {
+            report(s, s->path, "cannot read link: %s",
+                   len < 0 ? strerror(errno) : "empty");
+            return VAULT_OK; /* target NULL: left out */
+        }
+        target[len] = '\0';
+        if (!(it->node.target = strdup(target)))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    return VAULT_OK;
+}
+
+/* Makes path absolute and lexically clean, without following its last
+ * component (a symlink given is stored as a symlink). */
+static vault_error absolute_path(const char *in, char out[PATH_MAX + 1])
+{
+    char tmp[PATH_MAX + 1];
+    if (in[0] == '/') {
+        if (strlen(in) > PATH_MAX)
+            return vlt_fail(VAULT_E_INVALID, "%s: path too long", in);
+        memcpy(tmp, in, strlen(in) + 1);
+    } else {
+        char cwd[PATH_MAX + 1];
+        if (!getcwd(cwd, sizeof cwd))
+            return vlt_fail_errno(errno, "current directory");
+        int n = snprintf(tmp, sizeof tmp, "%s/%s", cwd, in);
+        if (n < 0 || (size_t)n >= sizeof tmp)
+            return vlt_fail(VAULT_E_INVALID, "%s: path too long", in);
+    }
+    /* Resolve "." and ".." and repeated slashes lexically. */
+    size_t o = 0;
+    const char *p = tmp;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, "/");
+        if (len == 1 && p[0] == '.') {
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return VAULT_OK;
+}
+
+/* The next path given, as a top-level item, or the end. */
+static vault_error next_top(fs_source *s, add_item *it)
+{
+    const vault_add_options *o = s->o;
+    if (s->next_path == o->n_paths) {
+        meta_stop(s); /* the walk is done */
+        it->kind = ADD_ITEM_END;
+        return VAULT_OK;
+    }
+    const char *given = o->paths[s->next_path++];
+    vault_error rc = absolute_path(given, s->path);
+    if (rc != VAULT_OK)
+        return rc;
+    struct stat st;
+    if (lstat(s->path, &st) != 0)
+        return vlt_fail_errno(errno, "%s", given);
+    if (strcmp(s->path, "/") == 0)
+        return vlt_fail(VAULT_E_INVALID,
+                        "/: back up its directories instead of the root");
+    s->root_dev = st.st_dev;
+    s->cur_len = strlen(s->path);
+    s->cur_dfd = AT_FDCWD;
+    s->cur_at = s->path;
+    char name[NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", strrchr(s->path, '/') + 1);
+    it->given = given;
+    return item_set(s, it, name, &st);
+}
+
+static vault_error fs_next(void *ctx, add_item *it)
+{
+    fs_source *s = ctx;
+    memset(it, 0, sizeof *it);
+    if (s->cur_fd >= 0) {
+        close(s->cur_fd);
+        s->cur_fd = -1;
+    }
+    if (s->enter) {
+        s->enter = 0;
+        if (!s->enter_walk) {
+            /* A mount point: kept, empty, like restic and tar. */
+            it->kind = ADD_ITEM_DIR_END;
+            return VAULT_OK;
+        }
+        vault_error rc = dir_enter(s);
+        if (rc != VAULT_OK)
+            return rc;
+    }
+    if (s->depth == 0)
+        return next_top(s, it);
+    fs_frame *f = &s->stack[s->depth - 1];
+    while (f->next < f->n_ents && !f->ents[f->next].ok)
+        f->next++;
+    if (f->next == f->n_ents) {
+        s->path[f->path_len] = '\0';
+        frame_free(f);
+        s->depth--;
+        it->kind = ADD_ITEM_DIR_END;
+        return VAULT_OK;
+    }
+    size_t i = f->next++;
+    dir_entry *e = &f->ents[i];
+    if (S_ISDIR(e->st.st_mode)) {
+        /* Hold no open files across the subtree. */
+        for (size_t k = i + 1; k < f->ahead; k++)
+            if (f->ents[k].fd >= 0) {
+                close(f->ents[k].fd);
+                f->ents[k].fd = -1;
+            }
+        if (f->ahead > i + 1)
+            f->ahead = i + 1;
+    } else {
+        if (f->ahead < i + 1)
+            f->ahead = i + 1;
+        while (f->ahead < f->n_ents && f->ahead <= i + PREFETCH_FILES)
+            prefetch(s, f->dfd, f->path_len, &f->ents[f->ahead++]);
+    }
+    size_t nlen = strlen(e->name);
+    s->path[f->path_len] = '/';
+    memcpy(s->path + f->path_len + 1, e->name, nlen + 1);
+    s->cur_len = f->path_len + 1 + nlen;
+    s->cur_dfd = f->dfd;
+    s->cur_at = e->name;
+    s->cur_fd = e->fd;
+    e->fd = -1;
+    return item_set(s, it, e->name, &e->st);
+}
+
+static vault_error fs_read(void *ctx, uint8_t *buf, size_t cap, size_t *got)
+{
+    fs_source *s = ctx;
+    *got = 0;
+    if (s->cur_fd < 0) {
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+        s->cur_fd = openat(s->cur_dfd, s->cur_at, flags | O_NOATIME);
+        if (s->cur_fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+            s->cur_fd = openat(s->cur_dfd, s->cur_at, flags);
+        if (s->cur_fd < 0) {
+            report(s, s->path, "cannot open: %s", strerror(errno));
+            return VAULT_E_PARTIAL;
+        }
+    }
+    for (;;) {
+        ssize_t n = read(s->cur_fd, buf, cap);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return VAULT_OK;
+        }
+        if (errno != EINTR) {
+            report(s, s->path, "read failed: %s", strerror(errno));
+            return VAULT_E_PARTIAL;
+        }
+    }
+}
+
+/* Reads the current item's extended attributes into n; returns whether
+ * it has any (for the files cache: a file without any need not be asked
+ * again). */
+static int fs_xattrs(void *ctx, tree_node *n)
+{
+    fs_source *s = ctx;
+    const char *path = s->path;
+    ssize_t len = llistxattr(path, NULL, 0);
+    if (len <= 0)
+        return 0; /* none, or the file system has none */
+    char *names = malloc((size_t)len);
+    if (!names)
+        return 1;
+    len = llistxattr(path, names, (size_t)len);
+    size_t count = 0;
+    for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1)
+        count++;
+    n->xattrs = calloc(count ? count : 1, sizeof *n->xattrs);
+    for (ssize_t i = 0; n->xattrs && i < len;
+         i += (ssize_t)strlen(names + i) + 1) {
+        const char *name = names + i;
+        if (strlen(name) > TREE_XATTR_NAME_MAX ||
+            n->n_xattrs >= TREE_XATTRS_MAX)
+            continue;
+        ssize_t vlen = lgetxattr(path, name, NULL, 0);
+        if (vlen < 0 || (size_t)vlen > TREE_XATTR_VALUE_MAX)
+            continue;
+        node_xattr *x = &n->xattrs[n->n_xattrs];
+        x->value = malloc(vlen ? (size_t)vlen : 1);
+        x->name = strdup(name);
+        if (!x->value || !x->name) {
+            free(x->value);
+            free(x->name);
+            continue;
+        }
+        vlen = lgetxattr(path, name, x->value, (size_t)vlen);
+        if (vlen < 0) {
+            report(s, path, "cannot read xattr %s: %s", name,
+                   strerror(errno));
+            free(x->value);
+            free(x->name);
+            continue;
+        }
+        x->value_len = (uint32_t)vlen;
+        n->n_xattrs++;
+    }
+    free(names);
+    return 1;
+}
+
+static vault_error fs_parent(void *ctx, const char *path, const char *name,
+                             tree_node *node)
+{
+    (void)ctx;
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return vlt_fail_errno(errno, "%s", path);
+    return node_from_stat(node, name, &st);
+}
+
+vault_error vlt_add_source_fs_open(const vault_add_options *o,
+                                   const filecache *cache,
+                                   add_report_fn report_fn, void *report_ctx,
+                                   add_source *out)
+{
+    memset(out, 0, sizeof *out);
+    fs_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    s->o = o;
+    s->cache = cache;
+    s->report = report_fn;
+    s->report_ctx = report_ctx;
+    s->cur_fd = -1;
+    *out = (add_source){fs_next, fs_read, fs_xattrs, fs_parent, s};
+    meta_start(s);
+    return VAULT_OK;
+}
+
+void vlt_add_source_fs_close(add_source *src)
+{
+    fs_source *s = src->ctx;
+    if (!s)
+        return;
+    meta_stop(s);
+    if (s->cur_fd >= 0)
+        close(s->cur_fd);
+    while (s->depth > 0)
+        frame_free(&s->stack[--s->depth]);
+    free(s->stack);
+    free(s);
+    src->ctx = NULL;
+}

@@ -1,0 +1,764 @@
+/*
+ * restore_dir.c - the directory sink of restore: the walk (restore.c)
+ * written as files into a target directory, safely.  Format spec:
+ * "Extraction rules".
+ *
+ * Per tree, depth first:
+ *
+ *   directory  mkdirat(name, 0700), openat(O_DIRECTORY | O_NOFOLLOW)
+ *              -> its children -> fchown, xattrs, fchmod, futimens
+ *              (post-order: children do not disturb the mtime, and a mode
+ *              without owner-write cannot block them; with workers, set
+ *              when its last file is placed - see open_dir)
+ *   other      created under "<name>.vault-tmp-<16 hex>" (O_EXCL open,
+ *              symlinkat, mknodat or linkat), content and metadata applied
+ *              to the temporary, then renameat into place: with
+ *              RENAME_NOREPLACE unless overwriting.  rename() replaces a
+ *              symlink itself, never what it points to, and never replaces
+ *              a directory.  A file whose chunks fail never gets its name.
+ *
+ * Without restore_owner (or when not root) files belong to whoever
+ * restores, so set-uid/set-gid bits are dropped from non-directories and
+ * security.capability is not set: a hostile vault must not hand out
+ * privileges.  Xattrs of symlinks, fifos and devices are not restored (no
+ * fd to set them on).  Runs of zeros become holes.
+ *
+ * With workers (restore_options.workers), files that are not hardlinked
+ * are restored whole by a worker pool (common/pool.h) while the walker
+ * goes on; the walker helps when the queue is full.
+ */
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/internal.h"
+#include "common/pool.h"
+#include "ops/restore/restore_internal.h"
+
+#define TEMP_TAG ".vault-tmp-"
+#define TEMP_RANDOM_BYTES 8
+
+/* Files waiting in the queue at most: the walker helps when it is full. */
+#define RESTORE_QUEUE_MAX 64
+
+/* A directory being restored (directory mode).  Its files' jobs use its
+ * descriptor and point into its tree, and its metadata has to come after
+ * its last entry is placed (a rename changes the mtime).  The walker does
+ * not wait for that when it leaves the directory - waiting there would
+ * idle the workers at the end of every directory, behind its largest
+ * file - so the directory lives on until its last reference goes: the
+ * walker's while inside, one per queued or running job, one per
+ * subdirectory not yet finished (whose node is in this tree).  Whoever
+ * drops the last reference finishes it: metadata, close, free. */
+struct open_dir {
+    struct open_dir *parent; /* NULL: the target */
+    const tree_node *node;   /* in parent's tree; NULL: the target */
+    tree children;
+    int fd;                  /* the target's stays open (restorer's) */
+    size_t refs;             /* under the pool's lock (vlt_restore_lock) */
+    char *path;              /* relative to the target, for reports */
+};
+typedef struct open_dir open_dir;
+
+/* A file for a worker to restore (directory mode with workers). */
+typedef struct file_job {
+    open_dir *dir;       /* its directory, held by the job */
+    const tree_node *n;  /* in dir's tree */
+    char *path;          /* relative to the target, for reports */
+    gid_t dir_gid;       /* what restorer.dir_gid was */
+} file_job;
+
+/* Counts a restored file. */
+static void count_file(restorer *r, uint64_t bytes)
+{
+    vlt_restore_lock(r);
+    r->stats->files++;
+    r->stats->bytes += bytes;
+    vlt_restore_unlock(r);
+}
+
+static int all_zero(const uint8_t *p, size_t len)
+{
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+/* The mode to give n: without its owner, no set-id bits on what is not a
+ * directory (a hostile vault must not make set-uid files owned by the
+ * restoring user - root, often). */
+static mode_t mode_of(const restorer *r, const tree_node *n)
+{
+    mode_t m = (mode_t)(n->mode & 07777);
+    if (!r->own && n->type != NODE_DIR)
+        m &= (mode_t) ~(S_ISUID | S_ISGID);
+    return m;
+}
+
+static void mtime_of(const tree_node *n, struct timespec ts[2])
+{
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT; /* atime: not recorded */
+    ts[1].tv_sec = (time_t)n->mtime_sec;
+    ts[1].tv_nsec = (long)n->mtime_nsec;
+}
+
+/* Whether n needs a chown: with owners, unless it is an entry just made
+ * in the directory being restored that already has n's owner and group. */
+static int needs_chown(const restorer *r, const tree_node *n,
+                       const gid_t *fresh_gid)
+{
+    return r->own && !(fresh_gid && (uid_t)n->uid == r->euid &&
+                       (gid_t)n->gid == *fresh_gid);
+}
+
+/* Applies owner, xattrs, mode and mtime through fd (a file or directory
+ * descriptor), in the order that keeps each from undoing another (chown
+ * clears set-id bits and capabilities; user.* xattrs need write access).
+ * fresh_gid: fd is an entry just created, in a directory that gives new
+ * entries that group; NULL: not known to be fresh.
+ * Returns 0, or the errno of the first failure with what[] naming the
+ * step; the remaining steps are still tried. */
+static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
+                      const gid_t *fresh_gid, char *what, size_t what_size)
+{
+    int err = 0;
+#define META_FAIL(...)                                                       \
+    do {                                                                     \
+        if (!err) {                                                          \
+            err = errno;                                                     \
+            snprintf(what, what_size, __VA_ARGS__);                          \
+        }                                                                    \
+    } while (0)
+    if (needs_chown(r, n, fresh_gid) &&
+        fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+        META_FAIL("set owner %u:%u", (unsigned)n->uid, (unsigned)n->gid);
+    for (uint32_t i = 0; i < n->n_xattrs; i++) {
+        const node_xattr *x = &n->xattrs[i];
+        /* Capabilities are privileges, like set-uid: only with owners. */
+        if (!r->own && strcmp(x->name, "security.capability") == 0)
+            continue;
+        if (fsetxattr(fd, x->name, x->value, x->value_len, 0) != 0)
+            META_FAIL("set xattr %s", x->name);
+    }
+    if (fchmod(fd, mode_of(r, n)) != 0)
+        META_FAIL("set mode %04o", (unsigned)mode_of(r, n));
+    struct timespec ts[2];
+    mtime_of(n, ts);
+    if (futimens(fd, ts) != 0)
+        META_FAIL("set mtime");
+#undef META_FAIL
+    return err;
+}
+
+/* As fs_meta_fd for an entry that cannot be opened (symlink, fifo,
+ * device), by name and without following it.  Their xattrs are not
+ * restored: Linux has no fsetxattr by name relative to a descriptor. */
+static int fs_meta_at(const restorer *r, int dirfd, const char *name,
+                      const tree_node *n, const char **what)
+{
+    if (needs_chown(r, n, &r->dir_gid) &&
+        fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid,
+                 AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set owner";
+        return errno;
+    }
+    if (n->type != NODE_SYMLINK &&
+        fchmodat(dirfd, name, mode_of(r, n), AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set mode";
+        return errno;
+    }
+    struct timespec ts[2];
+    mtime_of(n, ts);
+    if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) {
+        *what = "set mtime";
+        return errno;
+    }
+    return 0;
+}
+
+typedef int (*temp_create)(int dirfd, const char *tmp, const void *arg);
+
+/* Creates an entry with create() under a fresh temporary name next to
+ * name (kept in tmp).  Returns what create returned (a descriptor or 0),
+ * or -1 with errno. */
+static int make_temp(restorer *r, int dirfd, const char *name,
+                     char tmp[NAME_MAX + 1], temp_create create,
+                     const void *arg)
+{
+    size_t keep = strlen(name);
+    size_t room = NAME_MAX - (sizeof TEMP_TAG - 1) - 2 * TEMP_RANDOM_BYTES;
+    if (keep > room)
+        keep = room;
+    for (int tries = 0; tries < 8; tries++) {
+        uint64_t seq = atomic_fetch_add(&r->temp_seq, 1);
+        snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%016llx", (int)keep,
+                 name, (unsigned long long)(r->temp_base + seq));
+        int ret = create(dirfd, tmp, arg);
+        if (ret >= 0 || errno != EEXIST)
+            return ret;
+    }
+    return -1;
+}
+
+static int create_file(int dirfd, const char *tmp, const void *arg)
+{
+    (void)arg;
+    return openat(dirfd, tmp,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+static int create_symlink(int dirfd, const char *tmp, const void *arg)
+{
+    return symlinkat((const char *)arg, dirfd, tmp);
+}
+
+static int create_node(int dirfd, const char *tmp, const void *arg)
+{
+    const tree_node *n = arg;
+    mode_t type = n->type == NODE_FIFO      ? S_IFIFO
+                  : n->type == NODE_CHARDEV ? S_IFCHR
+                                            : S_IFBLK;
+    return mknodat(dirfd, tmp, type | 0600, (dev_t)n->rdev);
+}
+
+typedef struct link_source {
+    int dirfd;
+    const char *name;
+} link_source;
+
+static int create_link(int dirfd, const char *tmp, const void *arg)
+{
+    const link_source *src = arg;
+    return linkat(src->dirfd, src->name, dirfd, tmp, 0);
+}
+
+/* Moves the finished temporary tmp to name.  Only with overwrite is an
+ * existing entry replaced, and rename() never replaces a directory with a
+ * non-directory nor follows a symlink that is there. */
+static int place(const restorer *r, int dirfd, const char *tmp,
+                 const char *name)
+{
+    if (r->opt->overwrite)
+        return renameat(dirfd, tmp, dirfd, name);
+    if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* No RENAME_NOREPLACE on this file system: link() fails if name
+     * exists, atomically too. */
+    if (linkat(dirfd, tmp, dirfd, name, 0) != 0)
+        return -1;
+    unlinkat(dirfd, tmp, 0);
+    return 0;
+}
+
+/* place(), reporting and removing the temporary if it fails.  1: placed. */
+static int place_or_report(restorer *r, int dirfd, const char *tmp,
+                           const char *name, const char *path)
+{
+    if (place(r, dirfd, tmp, name) == 0)
+        return 1;
+    int e = errno;
+    unlinkat(dirfd, tmp, 0);
+    vlt_restore_report_errno_at(r, path, e, "put into place");
+    return 0;
+}
+
+/* Opens the directory holding the restored path rel (relative to the
+ * target), one component at a time, never through a symlink.  -1: errno. */
+static int open_parent(const restorer *r, const char *rel,
+                       const char **base)
+{
+    const char *slash = strrchr(rel, '/');
+    *base = slash ? slash + 1 : rel;
+    int fd = dup(r->target_fd);
+    const char *p = rel;
+    while (fd >= 0 && slash && p < slash) {
+        const char *end = strchr(p, '/');
+        char comp[NAME_MAX + 1];
+        if ((size_t)(end - p) > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, p, (size_t)(end - p));
+        comp[end - p] = '\0';
+        int next = openat(fd, comp,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = next;
+        p = end + 1;
+    }
+    return fd;
+}
+
+/* A later occurrence of a hardlinked file: a link to the first one. */
+static void fs_hardlink(restorer *r, int dirfd, const tree_node *n,
+                        const char *first)
+{
+    link_source src;
+    src.dirfd = open_parent(r, first, &src.name);
+    if (src.dirfd < 0) {
+        vlt_restore_report_errno(r, errno, "open the first link's directory");
+        return;
+    }
+    char tmp[NAME_MAX + 1];
+    int ret = make_temp(r, dirfd, n->name, tmp, create_link, &src);
+    int e = errno;
+    close(src.dirfd);
+    if (ret < 0) {
+        vlt_restore_report_errno(r, e, "link to the first occurrence");
+        return;
+    }
+    if (place_or_report(r, dirfd, tmp, n->name, r->path))
+        count_file(r, 0);
+}
+
+typedef struct fs_out {
+    int fd;
+    int hole_at_end; /* the last chunk was skipped: ftruncate sets size */
+} fs_out;
+
+static vault_error write_all_fd(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return vlt_fail_errno(errno, "write");
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return VAULT_OK;
+}
+
+/* The file system's block: runs of zeros this long become holes. */
+#define HOLE_BLOCK 4096
+
+/* Writes a chunk, seeking over every block-sized run of zeros so that a
+ * sparse file comes back sparse (chunks are large: a file with a few
+ * bytes in a big hole has them in a chunk that is otherwise zeros). */
+static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
+                           size_t len)
+{
+    (void)r;
+    fs_out *out = ctx;
+    if (!data) { /* a chunk of zeros: all hole */
+        if (lseek(out->fd, (off_t)len, SEEK_CUR) < 0)
+            return vlt_fail_errno(errno, "seek");
+        out->hole_at_end = len > 0 || out->hole_at_end;
+        return VAULT_OK;
+    }
+    size_t pos = 0;
+    while (pos < len) {
+        size_t block = len - pos < HOLE_BLOCK ? len - pos : HOLE_BLOCK;
+        if (all_zero(data + pos, block)) {
+            size_t run = block;
+            while (pos + run < len) {
+                size_t next = len - pos - run < HOLE_BLOCK ? len - pos - run
+                                                           : HOLE_BLOCK;
+                if (!all_zero(data + pos + run, next))
+                    break;
+                run += next;
+            }
+            if (lseek(out->fd, (off_t)run, SEEK_CUR) < 0)
+                return vlt_fail_errno(errno, "seek");
+            pos += run;
+            out->hole_at_end = 1;
+            continue;
+        }
+        size_t run = block;
+        while (pos + run < len) {
+            size_t next = len - pos - run < HOLE_BLOCK ? len - pos - run
+                                                       : HOLE_BLOCK;
+            if (all_zero(data + pos + run, next))
+                break;
+            run += next;
+        }
+        vault_error rc = write_all_fd(out->fd, data + pos, run);
+        if (rc != VAULT_OK)
+            return rc;
+        pos += run;
+        out->hole_at_end = 0;
+    }
+    return VAULT_OK;
+}
+
+/* Restores file n (not a later hardlink) in dirfd, reporting failures
+ * as path's; on any thread.  *placed: it got its name.  The return
+ * value is for fatal errors. */
+static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
+                                   const char *path, gid_t dir_gid,
+                                   int *placed)
+{
+    *placed = 0;
+    char tmp[NAME_MAX + 1];
+    fs_out out = {make_temp(r, dirfd, n->name, tmp, create_file, NULL), 0};
+    if (out.fd < 0) {
+        vlt_restore_report_errno_at(r, path, errno, "create a temporary file");
+        return VAULT_OK;
+    }
+    uint64_t done;
+    vault_error rc = vlt_restore_content_each(r, n, fs_sink, &out, &done);
+    if (rc == VAULT_OK && out.hole_at_end &&
+        ftruncate(out.fd, (off_t)n->size) != 0)
+        rc = vlt_fail_errno(errno, "set size");
+    char what[TREE_XATTR_NAME_MAX + 32];
+    int meta_err = 0;
+    if (rc == VAULT_OK)
+        meta_err = fs_meta_fd(r, out.fd, n, &dir_gid, what, sizeof what);
+    if (close(out.fd) != 0 && rc == VAULT_OK)
+        rc = vlt_fail_errno(errno, "close");
+    if (rc != VAULT_OK) {
+        unlinkat(dirfd, tmp, 0);
+        if (rc == VAULT_E_NOMEM)
+            return rc;
+        vlt_restore_report(r, path, rc, vault_last_error());
+        return VAULT_OK;
+    }
+    if (!place_or_report(r, dirfd, tmp, n->name, path))
+        return VAULT_OK;
+    *placed = 1;
+    count_file(r, n->size);
+    if (meta_err)
+        vlt_restore_report_errno_at(r, path, meta_err, what); /* the file stays */
+    return VAULT_OK;
+}
+
+/* ---- directories being restored ---------------------------------------- */
+
+/* Finishes directory d (no reference left; any thread): its metadata,
+ * unless a fatal error ended the restore, then closes and frees it. */
+static void dir_finish(restorer *r, open_dir *d)
+{
+    if (d->node) {
+        int fatal = r->pool && vlt_pool_failed(r->pool);
+        char what[TREE_XATTR_NAME_MAX + 32];
+        int e = fatal ? 0 : fs_meta_fd(r, d->fd, d->node, NULL, what,
+                                       sizeof what);
+        if (e)
+            vlt_restore_report_errno_at(r, d->path, e, what);
+        close(d->fd);
+    }
+    vlt_tree_clear(&d->children);
+    free(d->path);
+    free(d);
+}
+
+/* Drops a reference on d, finishing it (and then perhaps its parents) if
+ * it was the last.  Not holding the pool's lock. */
+static void dir_release(restorer *r, open_dir *d)
+{
+    while (d) {
+        vlt_restore_lock(r);
+        assert(d->refs > 0);
+        size_t left = --d->refs;
+        if (!left)
+            r->open_dirs--;
+        vlt_restore_unlock(r);
+        if (left)
+            return;
+        open_dir *parent = d->parent;
+        dir_finish(r, d);
+        d = parent;
+    }
+}
+
+/* A new directory object for fd, holding the walker's reference and one
+ * on its parent (the walker's directory; NULL for the target).  Takes
+ * over children (cleared on failure too); NULL: out of memory. */
+static open_dir *dir_open(restorer *r, int fd, const tree_node *n,
+                          tree *children)
+{
+    open_dir *d = malloc(sizeof *d);
+    char *path = strdup(r->path);
+    if (!d || !path) {
+        free(d);
+        free(path);
+        vlt_tree_clear(children);
+        return NULL;
+    }
+    *d = (open_dir){r->dir, n, *children, fd, 1, path};
+    memset(children, 0, sizeof *children);
+    vlt_restore_lock(r);
+    if (d->parent)
+        d->parent->refs++;
+    r->open_dirs++;
+    vlt_restore_unlock(r);
+    return d;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Runs job j (a worker, or the walker helping; not holding the lock) and
+ * frees it.  After a fatal error the rest are only counted off: the
+ * restore is over. */
+static void job_run(void *ctx, void *state, void *job)
+{
+    (void)state;
+    restorer *r = ctx;
+    file_job *j = job;
+    int placed;
+    vault_error rc = vlt_pool_failed(r->pool)
+                         ? VAULT_OK
+                         : fs_file_content(r, j->dir->fd, j->n, j->path,
+                                           j->dir_gid, &placed);
+    if (rc != VAULT_OK)
+        vlt_pool_fail(r->pool, rc);
+    /* Before the job counts as finished: whoever waits for all jobs may
+     * then rely on every directory being finished too. */
+    dir_release(r, j->dir);
+    free(j->path);
+    free(j);
+}
+
+/* The fatal error a job met, raised on this thread, or VAULT_OK. */
+static vault_error jobs_fatal(restorer *r)
+{
+    return r->pool ? vlt_pool_raise(r->pool) : VAULT_OK;
+}
+
+/* Queues file n (the current item, in the walker's directory); the
+ * walker runs jobs itself while the queue is full. */
+static vault_error jobs_submit(restorer *r, const tree_node *n)
+{
+    file_job *j = malloc(sizeof *j);
+    char *path = strdup(r->path);
+    if (!j || !path) {
+        free(j);
+        free(path);
+        return vlt_restore_nomem();
+    }
+    *j = (file_job){r->dir, n, path, r->dir_gid};
+    vlt_pool_lock(r->pool);
+    vault_error rc = vlt_pool_submit_locked(r->pool, j, 1);
+    if (rc == VAULT_OK)
+        r->dir->refs++; /* the job's, taken before any worker can run it */
+    vlt_pool_unlock(r->pool);
+    if (rc != VAULT_OK) {
+        free(j->path);
+        free(j);
+        return rc;
+    }
+    return jobs_fatal(r);
+}
+
+/* Starts up to want workers; fewer (even none) when threads cannot be
+ * had: the walker then does more itself. */
+static void workers_start(restorer *r, unsigned want)
+{
+    if (want == 0)
+        return;
+    vlt_pool_config cfg = {.threads = want,
+                           .queue_max = RESTORE_QUEUE_MAX,
+                           .run = job_run,
+                           .ctx = r};
+    if (vlt_pool_create(&cfg, &r->pool) != VAULT_OK)
+        r->pool = NULL;
+}
+
+/* A file: a link to an earlier occurrence, a job for the workers, or
+ * (hardlinked, or without workers) restored here. */
+static vault_error fs_file(restorer *r, const tree_node *n)
+{
+    int dirfd = r->dir->fd;
+    const char *first = vlt_restore_links_find(r, n);
+    if (first) {
+        fs_hardlink(r, dirfd, n, first);
+        return VAULT_OK;
+    }
+    if (r->pool && n->nlink < 2)
+        return jobs_submit(r, n);
+    int placed;
+    vault_error rc = fs_file_content(r, dirfd, n, r->path, r->dir_gid,
+                                     &placed);
+    if (rc != VAULT_OK || !placed)
+        return rc;
+    return vlt_restore_links_add(r, n);
+}
+
+/* Symlinks, fifos and devices. */
+static vault_error fs_special(restorer *r, const tree_node *n)
+{
+    int dirfd = r->dir->fd;
+    char tmp[NAME_MAX + 1];
+    int ret = n->type == NODE_SYMLINK
+                  ? make_temp(r, dirfd, n->name, tmp, create_symlink,
+                              n->target)
+                  : make_temp(r, dirfd, n->name, tmp, create_node, n);
+    if (ret < 0) {
+        vlt_restore_report_errno(r, errno, "create");
+        return VAULT_OK;
+    }
+    const char *what = NULL;
+    int meta_err = fs_meta_at(r, dirfd, tmp, n, &what);
+    if (!place_or_report(r, dirfd, tmp, n->name, r->path))
+        return VAULT_OK;
+    if (n->type == NODE_SYMLINK)
+        r->stats->symlinks++;
+    else
+        r->stats->others++;
+    if (meta_err)
+        vlt_restore_report_errno(r, meta_err, what);
+    return VAULT_OK;
+}
+
+/* Opens (creating if needed) the directory name in dirfd for restoring
+ * into.  An existing directory is merged; anything else in the way - a
+ * symlink included, which is never followed - is replaced only with
+ * overwrite.  -1: reported. */
+static int fs_open_dir(restorer *r, int dirfd, const char *name)
+{
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int created = mkdirat(dirfd, name, 0700) == 0;
+    if (!created && errno != EEXIST) {
+        vlt_restore_report_errno(r, errno, "create directory");
+        return -1;
+    }
+    int fd = openat(dirfd, name, flags);
+    if (fd < 0 && !created && (errno == ELOOP || errno == ENOTDIR)) {
+        if (!r->opt->overwrite) {
+            vlt_restore_report_last(r, vlt_fail(VAULT_E_EXISTS,
+                                      "exists and is not a directory "
+                                      "(symlinks are not followed)"));
+            return -1;
+        }
+        if (unlinkat(dirfd, name, 0) != 0 || mkdirat(dirfd, name, 0700) != 0) {
+            vlt_restore_report_errno(r, errno, "replace with a directory");
+            return -1;
+        }
+        created = 1;
+        fd = openat(dirfd, name, flags);
+    }
+    if (fd < 0) {
+        vlt_restore_report_errno(r, errno, "open directory");
+        return -1;
+    }
+    struct stat st;
+    if (!created && fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+        (void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* mode set later */
+    return fd;
+}
+
+/* The group entries made in directory fd get: its own with the set-gid
+ * bit, else ours.  Unknown (never a match, so chown is done) when fstat
+ * fails. */
+static gid_t dir_new_gid(const restorer *r, int fd)
+{
+    struct stat st;
+    if (!r->own)
+        return r->egid;
+    if (fstat(fd, &st) != 0)
+        return (gid_t)-1;
+    return (st.st_mode & S_ISGID) ? st.st_gid : r->egid;
+}
+
+/* A directory: made (or merged), its children restored, its metadata set
+ * when its last reference goes (open_dir). */
+static vault_error fs_dir(restorer *r, const tree_node *n, tree *children,
+                          const size_t *sub, size_t n_sub, int full,
+                          unsigned depth)
+{
+    int fd = fs_open_dir(r, r->dir->fd, n->name);
+    if (fd < 0) {
+        vlt_restore_includes_done(r, sub, n_sub);
+        vlt_tree_clear(children);
+        return VAULT_OK;
+    }
+    open_dir *d = dir_open(r, fd, n, children);
+    if (!d) {
+        close(fd);
+        return vlt_restore_nomem();
+    }
+    r->stats->dirs++;
+    gid_t parent_gid = r->dir_gid;
+    r->dir_gid = dir_new_gid(r, fd);
+    r->dir = d;
+    vault_error rc =
+        vlt_restore_walk(r, &d->children, sub, n_sub, full, depth + 1);
+    r->dir_gid = parent_gid;
+    r->dir = d->parent;
+    vlt_restore_lock(r);
+    int crowded = r->open_dirs > RESTORE_OPEN_DIRS_MAX;
+    vlt_restore_unlock(r);
+    if (crowded && r->pool) /* finish it here, as the last one */
+        vlt_pool_wait(r->pool, &d->refs, 1, 1);
+    dir_release(r, d);
+    if (rc == VAULT_OK)
+        rc = jobs_fatal(r);
+    return rc;
+}
+
+/* ---- the target --------------------------------------------------------- */
+
+static vault_error fs_open(restorer *r)
+{
+    const restore_options *opt = r->opt;
+    if (mkdir(opt->target_dir, 0700) != 0 && errno != EEXIST)
+        return vlt_fail_errno(errno, "%s", opt->target_dir);
+    r->target_fd = open(opt->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->target_fd < 0)
+        return vlt_fail_errno(errno, "%s", opt->target_dir);
+    r->dir_gid = dir_new_gid(r, r->target_fd);
+    return VAULT_OK;
+}
+
+static vault_error fs_root(restorer *r, tree *t, const size_t *active,
+                           size_t n_active, int full)
+{
+    vault_error rc;
+    workers_start(r, r->opt->workers);
+    r->dir = dir_open(r, r->target_fd, NULL, t);
+    if (!r->dir) {
+        rc = vlt_restore_nomem();
+    } else {
+        rc = vlt_restore_walk(r, &r->dir->children, active, n_active, full,
+                              0);
+        dir_release(r, r->dir);
+        r->dir = NULL;
+    }
+    /* Every job run, so every directory finished too. */
+    rc = vlt_pool_finish(r->pool, 1, rc);
+    r->pool = NULL;
+    assert(r->open_dirs == 0);
+    return rc;
+}
+
+static vault_error fs_close(restorer *r)
+{
+    (void)r;
+    return VAULT_OK;
+}
+
+static void fs_release(restorer *r)
+{
+    assert(!r->pool);
+    if (r->target_fd >= 0)
+        close(r->target_fd);
+    r->target_fd = -1;
+}
+
+const restore_sink vlt_restore_dir_sink = {
+    .open = fs_open,
+    .root = fs_root,
+    .dir = fs_dir,
+    .file = fs_file,
+    .special = fs_special,
+    .close = fs_close,
+    .release = fs_release,
+};

@@ -1,0 +1,164 @@
+/*
+ * restore_internal.h - what the restore driver (restore.c) and its two
+ * sinks share.  Private to ops/restore.
+ *
+ * restore.c walks the snapshot's trees - include filter, name checks,
+ * hardlink table, reports - and hands every selected node to a sink:
+ *
+ *   restore_dir.c  files in a target directory (safe openat writes,
+ *                  temporary names, metadata, hardlinks, holes), files
+ *                  restored by a worker pool
+ *   restore_tar.c  a pax tar stream
+ *
+ * A sink sees the current item's path in r->path ('/'-separated,
+ * relative to the snapshot's root) and reports item failures with
+ * vlt_restore_report*; what it returns is for errors that stop
+ * everything.
+ */
+#ifndef VAULT_RESTORE_INTERNAL_H
+#define VAULT_RESTORE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/pool.h"
+#include "ops/restore/restore.h"
+
+/* Nesting deeper than this is refused: each level holds a descriptor and
+ * a decoded tree, and only a hostile vault would need more. */
+#define RESTORE_MAX_DEPTH 512
+
+struct open_dir; /* restore_dir.c */
+struct archive;  /* libarchive */
+typedef struct restorer restorer;
+
+/* Where a restored hardlinked file went: (device, inode) -> path. */
+typedef struct link_slot {
+    uint64_t device, inode;
+    char *path; /* relative to the target (or the tar's name); NULL: free */
+} link_slot;
+
+/* One include path, split into components. */
+typedef struct include_path {
+    const char *text; /* as the caller gave it, for reports */
+    char *buf;        /* copy of text with '/' replaced by NUL */
+    char **comps;     /* non-empty components, "." dropped */
+    size_t n_comps;   /* in comps */
+    int done;         /* reached, or its failure already reported */
+} include_path;
+
+/* Where the walk's nodes go.  Called on the walking thread. */
+typedef struct restore_sink {
+    /* Opens the output (r->opt says which). */
+    vault_error (*open)(restorer *r);
+    /* Restores the root tree t (taken over): vlt_restore_walk over it
+     * with the filter state given. */
+    vault_error (*root)(restorer *r, tree *t, const size_t *active,
+                        size_t n_active, int full);
+    /* Directory n, whose tree is children (taken over): the directory,
+     * then vlt_restore_walk over children at depth + 1, then whatever
+     * has to come after.  A directory that cannot be made is reported
+     * and vlt_restore_includes_done(sub) called. */
+    vault_error (*dir)(restorer *r, const tree_node *n, tree *children,
+                       const size_t *sub, size_t n_sub, int full,
+                       unsigned depth);
+    /* A regular file (perhaps a later link to an earlier one). */
+    vault_error (*file)(restorer *r, const tree_node *n);
+    /* A symlink (with a target), fifo or device. */
+    vault_error (*special)(restorer *r, const tree_node *n);
+    /* After a walk that succeeded: completes the output. */
+    vault_error (*close)(restorer *r);
+    /* Releases what open made (whether or not it succeeded). */
+    void (*release)(restorer *r);
+} restore_sink;
+
+extern const restore_sink vlt_restore_dir_sink;
+extern const restore_sink vlt_restore_tar_sink;
+
+struct restorer {
+    const restore_source *src; /* trees and chunks */
+    const restore_options *opt;
+    restore_stats *stats;      /* counted as the restore goes */
+    const restore_sink *sink;  /* the directory or the tar stream */
+    /* directory mode (restore_dir.c) */
+    int target_fd;      /* the target; else -1 */
+    int own;            /* chown items: restore_owner and running as root */
+    uid_t euid;         /* who new entries belong to before any chown */
+    gid_t egid;         /* and their group (without set-gid) */
+    gid_t dir_gid;      /* the group new entries in the directory being
+                           restored get (its own with set-gid, else egid) */
+    uint64_t temp_base; /* random per restore: temporary names are */
+    atomic_uint_least64_t temp_seq; /* temp_base + temp_seq++, so
+                           unguessable and fresh without asking for
+                           randomness per file */
+    /* Workers (directory mode): the walker queues files that are not
+     * hardlinked; workers restore each whole (load, verify, write,
+     * rename).  A directory's metadata waits for its files (open_dir).
+     * Without a pool the walker restores every file itself.  The pool's
+     * lock also guards stats, reports and directories' references. */
+    vlt_pool *pool;         /* the workers; NULL: none */
+    struct open_dir *dir;   /* the walker's directory */
+    size_t open_dirs;       /* open_dir objects alive (under the lock) */
+    /* tar mode (restore_tar.c) */
+    struct archive *ar; /* the stream; else NULL */
+    int tar_broken;     /* a tar write failed: the stream is lost */
+    /* the walk (restore.c) */
+    char *path;         /* the current item, relative, '/'-separated */
+    size_t path_len, path_cap;
+    link_slot *links; /* open addressing, links_cap a power of two */
+    size_t links_cap, links_used;
+    include_path *inc;  /* the include filter (opt->include, split) */
+    size_t n_inc;       /* 0: everything */
+};
+
+/* ---- restore.c ---------------------------------------------------------- */
+
+vault_error vlt_restore_nomem(void);
+
+/* The pool's lock, when there is a pool (else nothing to guard). */
+void vlt_restore_lock(restorer *r);
+void vlt_restore_unlock(restorer *r);
+
+/* Counts and reports a failed item (from any thread: one at a time). */
+void vlt_restore_report(restorer *r, const char *path, vault_error code,
+                        const char *detail);
+/* Reports item path: the system said e while doing what. */
+void vlt_restore_report_errno_at(restorer *r, const char *path, int e,
+                                 const char *what);
+/* The same for the current item. */
+void vlt_restore_report_errno(restorer *r, int e, const char *what);
+/* Reports the current item with the detail the failing call left (the
+ * detail is per thread: call on the thread that failed). */
+void vlt_restore_report_last(restorer *r, vault_error code);
+
+/* The path the first restored occurrence of n's inode got, or NULL. */
+const char *vlt_restore_links_find(const restorer *r, const tree_node *n);
+/* Remembers the current path as where n's inode went. */
+vault_error vlt_restore_links_add(restorer *r, const tree_node *n);
+
+/* Takes len bytes of content: data, or len zeros when data is NULL. */
+typedef vault_error (*content_sink)(restorer *r, void *ctx,
+                                    const uint8_t *data, size_t len);
+
+/* Feeds n's chunks in order to sink, checking they add up to n->size
+ * (never passing more); a chunk of zeros the source knows by its ID is
+ * not loaded but passed as data NULL.  *done: the bytes sink took.  On
+ * failure the detail names what failed (load_chunk names the object). */
+vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
+                                     content_sink sink, void *ctx,
+                                     uint64_t *done);
+
+/* The includes in sub[] lead below an item that failed (already
+ * reported): not "not found" as well. */
+void vlt_restore_includes_done(restorer *r, const size_t *sub,
+                               size_t n_sub);
+
+/* Restores the nodes of t selected by the filter: with full, all of them;
+ * else those that active[] (indices into r->inc whose components up to
+ * depth matched the way here) name, or lead through. */
+vault_error vlt_restore_walk(restorer *r, const tree *t, const size_t *active,
+                             size_t n_active, int full, unsigned depth);
+
+#endif
