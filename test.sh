@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, then builds and
 # runs the whole test suite twice: a warnings-as-errors build, and an
-# AddressSanitizer + UBSan build.
+# AddressSanitizer + UBSan build; then the tests of the threaded parts
+# (the worker pool, add's pipeline, restore's workers, the CLI end to end)
+# once more under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
@@ -18,3 +20,14 @@ for variant in release asan; do
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 900)
 done
+
+# ThreadSanitizer: only what runs threads, to keep CI short.
+threaded=(test_pool test_add test_restore vault_cli agetool)
+echo "== tsan build (threaded parts)" >&2
+cmake -S . -B build-test-tsan -DVAULT_WERROR=ON -DVAULT_TSAN=ON \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-test-tsan -j"$jobs" --target "${threaded[@]}" >/dev/null
+echo "== tsan tests" >&2
+(cd build-test-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+   ctest --output-on-failure -j"$jobs" --timeout 900 \
+     -R '^(test_pool|test_add|test_restore|cli_test_roundtrip)$')
