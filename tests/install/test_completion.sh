@@ -2,7 +2,9 @@
 # The bash completion (cli/completion/vault.bash), loaded as
 # bash-completion loads it: `complete -p vault` names its function, the
 # first word completes to every command `vault help` lists, `add -` offers
-# add's options, and `help a` the commands starting with a.
+# add's options (and every command the long options its help names), and
+# `help a` the commands starting with a.  zsh's and fish's files are
+# checked too where those shells are installed.
 # Environment: VAULT_SOURCE_DIR, VAULT (the binary).
 set -euo pipefail
 
@@ -62,5 +64,21 @@ done
 # add's options are its own: not extract's.
 if complete_line "vault add -" | grep -qx -- --overwrite; then
   echo "add offers extract's --overwrite"; status=1
+fi
+
+# zsh's and fish's files: their syntax, and fish's offers, where those
+# shells are installed (scripts/deps.sh does not install them).
+dir=$VAULT_SOURCE_DIR/cli/completion
+if command -v zsh >/dev/null; then
+  zsh -n "$dir/_vault" || { echo "_vault: zsh syntax"; status=1; }
+fi
+if command -v fish >/dev/null; then
+  fish -n "$dir/vault.fish" || { echo "vault.fish: fish syntax"; status=1; }
+  offers=$(PATH=$(dirname "$VAULT"):$PATH fish -N -c \
+    "source $dir/vault.fish; complete -C 'vault '; complete -C 'vault add --'" |
+    cut -f1)
+  for w in $commands --compression --one-file-system --json; do
+    grep -qxF -- "$w" <<<"$offers" || { echo "fish does not offer $w"; status=1; }
+  done
 fi
 exit $status
