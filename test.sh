@@ -8,14 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
 jobs=$(nproc)
+echo "the whole suite takes about 10 minutes on 2 cores: three builds," \
+     "each followed by its tests; each step is announced below" >&2
 for variant in release asan; do
   dir=build-test-$variant
   flags=(-DVAULT_WERROR=ON)
   [ $variant = asan ] && flags+=(-DVAULT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
-  echo "== $variant build" >&2
+  echo "== $variant build (at ${SECONDS} s)" >&2
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null
   cmake --build "$dir" -j"$jobs" >/dev/null
-  echo "== $variant tests" >&2
+  echo "== $variant tests (at ${SECONDS} s)" >&2
   (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 900)
@@ -23,11 +25,12 @@ done
 
 # ThreadSanitizer: only what runs threads, to keep CI short.
 threaded=(test_pool test_add test_restore vault_cli agetool)
-echo "== tsan build (threaded parts)" >&2
+echo "== tsan build of the threaded parts (at ${SECONDS} s)" >&2
 cmake -S . -B build-test-tsan -DVAULT_WERROR=ON -DVAULT_TSAN=ON \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-test-tsan -j"$jobs" --target "${threaded[@]}" >/dev/null
-echo "== tsan tests" >&2
+echo "== tsan tests (at ${SECONDS} s)" >&2
 (cd build-test-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
    ctest --output-on-failure -j"$jobs" --timeout 900 \
      -R '^(test_pool|test_add|test_restore|cli_test_roundtrip)$')
+echo "all tests passed in ${SECONDS} s" >&2
