@@ -29,3 +29,25 @@ expect_fail 2 'path argument 2 is empty' add "$WORK/vault" "$WORK/src" "" -i "$W
 cd "$WORK"
 [ "$(count_snapshots)" = "$before" ] || fail "add with an empty path made a snapshot"
 pass
+
+# --- extract --tar: 0600, and a symlink planted at FILE is never followed --
+ok extract vault latest --tar out.tar -i id.txt
+[ "$(stat -c %a out.tar)" = 600 ] || fail "--tar made $(stat -c %a out.tar), expected 600"
+tar -tf out.tar | grep -q 'a.txt$' || fail "out.tar lacks a.txt"
+pass
+printf 'victim\n' >victim.txt
+chmod 644 victim.txt
+ln -s victim.txt planted.tar
+expect_fail 1 'planted.tar: cannot create' extract vault latest --tar planted.tar -i id.txt
+[ "$(cat victim.txt)" = victim ] || fail "extract --tar wrote through a symlink"
+ok extract vault latest --tar planted.tar --overwrite -i id.txt
+[ "$(cat victim.txt)" = victim ] || fail "extract --tar --overwrite wrote through a symlink"
+[ "$(stat -c %a victim.txt)" = 644 ] || fail "the symlink's target changed mode"
+[ -f planted.tar ] && [ ! -L planted.tar ] || fail "planted.tar is not a new regular file"
+[ "$(stat -c %a planted.tar)" = 600 ] || fail "--overwrite made $(stat -c %a planted.tar), expected 600"
+tar -tf planted.tar | grep -q 'a.txt$' || fail "planted.tar lacks a.txt"
+# A failed extract leaves the old file and no temporary beside it.
+expect_fail 1 'snapshot|not found|no such' extract vault 00000000 --tar out.tar --overwrite -i id.txt
+tar -tf out.tar | grep -q 'a.txt$' || fail "a failed extract --overwrite damaged out.tar"
+ls | grep -q '\.tmp-' && fail "a temporary file was left: $(ls)"
+pass
