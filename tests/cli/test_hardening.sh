@@ -51,3 +51,9 @@ expect_fail 1 'snapshot|not found|no such' extract vault 00000000 --tar out.tar 
 tar -tf out.tar | grep -q 'a.txt$' || fail "a failed extract --overwrite damaged out.tar"
 ls | grep -q '\.tmp-' && fail "a temporary file was left: $(ls)"
 pass
+
+# --- known_vaults: 0600 in a 0700 folder the CLI makes --------------------
+[ "$(stat -c %a config/vault)" = 700 ] || fail "config/vault is $(stat -c %a config/vault), expected 700"
+[ "$(stat -c %a config/vault/known_vaults)" = 600 ] ||
+    fail "known_vaults is $(stat -c %a config/vault/known_vaults), expected 600"
+pass
