@@ -84,8 +84,14 @@ int cmd_keygen(int argc, char **argv)
     }
     if (identity)
         return cli_usage("keygen", "-i is for -y");
+    /* A passphrase file named for a new identity means "protect it with
+     * this", as restic's --password-file supplies the password: writing
+     * the key in the clear instead would ignore what was asked for. */
+    if (passphrase_file)
+        want_passphrase = 1;
     if (want_passphrase && !output)
-        return cli_usage("keygen", "--passphrase needs -o FILE");
+        return cli_usage("keygen", "--passphrase%s needs -o FILE",
+                         passphrase_file ? "-file" : "");
     if (output && access(output, F_OK) == 0) {
         cli_error("%s: already exists; not replacing an identity", output);
         return EXIT_FAILURE_;

@@ -22,6 +22,7 @@ static const cli_command commands[] = {
      "  --passphrase             protect the file with a passphrase: it is then\n"
      "                           an age scrypt file (age -d opens it)\n"
      "  --passphrase-file FILE   read the passphrase from FILE's first line\n"
+     "                           (with -o: implies --passphrase)\n"
      "  -y                       print the public key of an identity\n"
      "  -i, --identity FILE      the identity for -y (default: standard input,\n"
      "                           or $VAULT_IDENTITY)\n"

@@ -57,3 +57,17 @@ pass
 [ "$(stat -c %a config/vault/known_vaults)" = 600 ] ||
     fail "known_vaults is $(stat -c %a config/vault/known_vaults), expected 600"
 pass
+
+# --- keygen --passphrase-file: protects the key, or fails ------------------
+export VAULT_SCRYPT_LOG2N=10 # keep scrypt cheap; the format is the same
+expect_fail 1 'missing-pass.txt: no such file' keygen -o k1.txt --passphrase-file missing-pass.txt
+[ ! -e k1.txt ] || fail "keygen wrote k1.txt although its passphrase file is missing"
+expect_fail 2 'passphrase-file needs -o' keygen --passphrase-file missing-pass.txt
+printf 'pw\n' >pass.txt
+ok keygen -o k2.txt --passphrase-file pass.txt
+pub=$(cat out.txt)
+head -n 1 k2.txt | grep -q '^age-encryption.org/v1$' || fail "keygen --passphrase-file wrote an unprotected key"
+grep -q 'AGE-SECRET-KEY' k2.txt && fail "keygen --passphrase-file wrote the secret key in the clear"
+ok keygen -y -i k2.txt --passphrase-file pass.txt
+[ "$(cat out.txt)" = "$pub" ] || fail "k2.txt does not open with pass.txt's passphrase"
+unset VAULT_SCRYPT_LOG2N
