@@ -71,3 +71,27 @@ grep -q 'AGE-SECRET-KEY' k2.txt && fail "keygen --passphrase-file wrote the secr
 ok keygen -y -i k2.txt --passphrase-file pass.txt
 [ "$(cat out.txt)" = "$pub" ] || fail "k2.txt does not open with pass.txt's passphrase"
 unset VAULT_SCRYPT_LOG2N
+
+# --- FIFOs where files are read: refused at once, not waited on ------------
+# expect_not_regular ARGS...: vault fails (exit 1) within 20 s naming the
+# FIFO as not a regular file.
+expect_not_regular() {
+    RC=0
+    timeout 20 "$VAULT" "$@" >out.txt 2>err.txt || RC=$?
+    if [ "$RC" -eq 124 ]; then
+        fail "vault $* hung on a FIFO"
+        return 0
+    fi
+    check_sane "$RC" err.txt "vault $*"
+    [ "$RC" -eq 1 ] || fail "vault $* exited $RC, expected 1: $(cat err.txt)"
+    grep -q '^vault: .*fifo: not a regular file' err.txt ||
+        fail "vault $*: no 'not a regular file' error: $(cat err.txt)"
+    pass
+}
+mkfifo fifo
+expect_not_regular ls vault -i fifo
+expect_not_regular keygen -y -i fifo
+expect_not_regular keygen -y -i k2.txt --passphrase-file fifo
+expect_not_regular keygen -o k3.txt --passphrase-file fifo
+[ ! -e k3.txt ] || fail "keygen wrote k3.txt without its passphrase"
+expect_not_regular share vault -R fifo -i id.txt

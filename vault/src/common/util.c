@@ -20,7 +20,9 @@ vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
 {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO without a writer would block the open before
+     * fstat could refuse it.  Regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT)
