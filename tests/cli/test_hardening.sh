@@ -95,3 +95,35 @@ expect_not_regular keygen -y -i k2.txt --passphrase-file fifo
 expect_not_regular keygen -o k3.txt --passphrase-file fifo
 [ ! -e k3.txt ] || fail "keygen wrote k3.txt without its passphrase"
 expect_not_regular share vault -R fifo -i id.txt
+
+# --- forget on a read-only vault: no "removed" line for what stayed --------
+ok add vault "$WORK/src" -i id.txt
+ok ls vault -i id.txt
+ids=$(grep -o '^[0-9a-f]\{8\}' out.txt | head -2 | tr '\n' ' ')
+[ "$(echo $ids | wc -w)" -eq 2 ] || die "ls listed no two snapshot IDs: $(cat out.txt)"
+# Root ignores directory modes; drop the capabilities that let it.
+unprivileged=()
+if [ "$IS_ROOT" = 1 ]; then
+    if command -v setpriv >/dev/null; then
+        unprivileged=(setpriv --bounding-set=-dac_override,-dac_read_search,-fowner)
+    else
+        unprivileged=(skip)
+    fi
+fi
+if [ "${unprivileged[0]:-}" = skip ]; then
+    note "root without setpriv: skipped forget on a read-only vault"
+else
+    chmod a-w vault/snapshots
+    RC=0
+    "${unprivileged[@]}" "$VAULT" forget vault $ids -i id.txt >out.txt 2>err.txt || RC=$?
+    chmod u+w vault/snapshots
+    check_sane "$RC" err.txt "vault forget (read-only)"
+    [ "$RC" -eq 1 ] || fail "forget on read-only snapshots exited $RC, expected 1: $(cat err.txt)"
+    grep -q 'removed' out.txt && fail "forget printed a removal that failed: $(cat out.txt)"
+    grep -q '^vault: .*snapshots/' err.txt || fail "forget's error names no snapshot: $(cat err.txt)"
+    [ "$(count_snapshots)" -eq 2 ] || fail "snapshots went missing"
+    pass
+    ok forget vault $ids -i id.txt
+    [ "$(grep -c '^removed snapshot' out.txt)" -eq 2 ] || fail "forget did not report both removals: $(cat out.txt)"
+    pass
+fi
