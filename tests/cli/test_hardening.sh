@@ -127,3 +127,29 @@ else
     [ "$(grep -c '^removed snapshot' out.txt)" -eq 2 ] || fail "forget did not report both removals: $(cat out.txt)"
     pass
 fi
+
+# --- keygen -o into folders that do not exist yet --------------------------
+ok keygen -o "$WORK/home/.config/vault/identity.txt"
+[ -f home/.config/vault/identity.txt ] || fail "keygen -o made no identity"
+for d in home home/.config home/.config/vault; do
+    [ "$(stat -c %a "$d")" = 700 ] || fail "keygen -o made $d $(stat -c %a "$d"), expected 700"
+done
+[ "$(stat -c %a home/.config/vault/identity.txt)" = 600 ] || fail "identity mode $(stat -c %a home/.config/vault/identity.txt)"
+pass
+# A folder that cannot be made: the error names the user's path.
+: >plainfile
+expect_fail 1 'plainfile/sub/id.txt: cannot create folder' keygen -o plainfile/sub/id.txt
+grep -q 'tmp-' err.txt && fail "keygen's error names a temporary file: $(cat err.txt)"
+mkdir locked
+chmod 500 locked
+if [ "$IS_ROOT" = 0 ] || [ "${unprivileged[0]:-}" != skip ]; then
+    RC=0
+    "${unprivileged[@]}" "$VAULT" keygen -o locked/id.txt >out.txt 2>err.txt || RC=$?
+    check_sane "$RC" err.txt "vault keygen -o locked/id.txt"
+    [ "$RC" -eq 1 ] || fail "keygen into a read-only folder exited $RC"
+    grep -q '^vault: locked/id.txt: cannot create' err.txt ||
+        fail "keygen's error does not name locked/id.txt: $(cat err.txt)"
+    grep -q 'tmp-' err.txt && fail "keygen's error names a temporary file: $(cat err.txt)"
+    pass
+fi
+chmod 700 locked
