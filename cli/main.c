@@ -16,7 +16,8 @@ static const cli_command commands[] = {
      "\n"
      "Creates a new identity in age's identity-file format and prints its\n"
      "public key (age1...). Without -o the identity goes to standard output.\n"
-     "The file is created with mode 0600 and never replaces an existing one.\n"
+     "The file is created with mode 0600 (missing folders on the way 0700)\n"
+     "and never replaces an existing one.\n"
      "\n"
      "  -o, --output FILE        write the identity to FILE\n"
      "  --passphrase             protect the file with a passphrase: it is then\n"
@@ -80,7 +81,7 @@ static const cli_command commands[] = {
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  -C, --target DIR         restore into DIR\n"
-     "  --tar FILE               write a tar stream instead\n"
+     "  --tar FILE               write a tar stream instead (FILE mode 0600)\n"
      "  --overwrite              replace existing files\n"},
     {"share", "give recipients access (owners only)", cmd_share,
      "usage: vault share [VAULT] RECIPIENT... [-R FILE] [--role ROLE]\n"
