@@ -60,6 +60,9 @@ void cli_free_passphrase(char *passphrase);
 vault_identity_t *cli_load_identity(const char *path,
                                     const char *passphrase_file);
 
+/* Opens path for reading if it is a regular file (never waiting on a FIFO
+ * or device); the descriptor, or -1 after printing why. */
+int cli_open_regular(const char *path);
 /* The vault path: argv[0] if it is a vault (consumed), else
  * $VAULT_REPOSITORY; NULL if neither. */
 const char *cli_take_vault(int *argc, char ***argv);

@@ -79,11 +79,9 @@ char *cli_get_passphrase(const char *passphrase_file, const char *prompt,
                          int confirm)
 {
     if (passphrase_file) {
-        int fd = open(passphrase_file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            cli_error("%s: %s", passphrase_file, strerror(errno));
+        int fd = cli_open_regular(passphrase_file);
+        if (fd < 0)
             return NULL;
-        }
         char *line = read_line_fd(fd);
         close(fd);
         if (!line)

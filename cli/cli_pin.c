@@ -169,9 +169,19 @@ static int write_known(const char *file, const char *text, const char *skip,
     size_t keep2 = strlen(rest);
     char last = keep2 ? rest[keep2 - 1] : keep1 ? text[keep1 - 1] : '\n';
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", file, (long)getpid());
-    FILE *f = fopen(tmp, "wbx");
-    if (!f)
+    /* 0600: which vaults this user opens, and where, is theirs to know. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        errno = e;
         return -1;
+    }
     fwrite(text, 1, keep1, f);
     fwrite(rest, 1, keep2, f);
     fprintf(f, "%s%s %s\n", last == '\n' ? "" : "\n", fingerprint, loc);

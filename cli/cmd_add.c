@@ -103,6 +103,11 @@ int cmd_add(int argc, char **argv)
         return cli_usage("add", "name the vault (or set VAULT_REPOSITORY)");
     if (argc == 0)
         return cli_usage("add", "name what to back up");
+    /* "" would resolve to the current directory: a variable that
+     * expanded to nothing must not back up wherever the shell stands. */
+    for (int i = 0; i < argc; i++)
+        if (!argv[i][0])
+            return cli_usage("add", "path argument %d is empty", i + 1);
     o.paths = (const char *const *)argv;
     o.n_paths = (size_t)argc;
     o.tags = tags.items;

@@ -2,6 +2,7 @@
  * cmd_extract.c - `vault extract`: restore a snapshot into a directory or
  * as a tar stream.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +18,46 @@ static void report_error(void *ctx, const char *path, vault_error code,
     (void)ctx;
     (void)code;
     cli_error("%s: %s", path, detail);
+}
+
+/*
+ * Opens the --tar file for writing; -1 after printing why.  The file is
+ * made 0600: the snapshot may hold files only their owner could read.
+ * Without overwrite it must not exist (O_EXCL: a symlink planted there is
+ * not followed either).  With overwrite the tar goes to a new file beside
+ * it (*tmp, malloc'ed) that the caller renames onto path when done: that
+ * replaces the directory entry, so an existing file or a symlink planted
+ * at path is never written through.
+ */
+static int open_tar(const char *path, int overwrite, char **tmp)
+{
+    *tmp = NULL;
+    if (!overwrite) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST)
+            cli_error("%s: cannot create (use --overwrite to replace)", path);
+        else if (fd < 0)
+            cli_error("%s: cannot create: %s", path, strerror(errno));
+        return fd;
+    }
+    size_t size = strlen(path) + sizeof ".tmp-XXXXXX";
+    char *name = malloc(size);
+    if (!name) {
+        cli_error("out of memory");
+        return -1;
+    }
+    snprintf(name, size, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(name); /* 0600, O_EXCL */
+    if (fd < 0) {
+        cli_error("%s: cannot create a file beside it: %s", path,
+                  strerror(errno));
+        free(name);
+        return -1;
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    *tmp = name;
+    return fd;
 }
 
 int cmd_extract(int argc, char **argv)
@@ -65,31 +106,34 @@ int cmd_extract(int argc, char **argv)
     if (!v)
         return EXIT_FAILURE_;
     FILE *summary = stdout;
+    char *tar_tmp = NULL; /* with --overwrite: the file renamed onto tar */
     if (tar) {
         o.tar = 1;
         if (strcmp(tar, "-") == 0) {
             o.tar_fd = STDOUT_FILENO;
             summary = stderr;
-        } else {
-            o.tar_fd = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-            if (o.tar_fd < 0 && o.overwrite)
-                o.tar_fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                                0644);
-            if (o.tar_fd < 0) {
-                cli_error("%s: cannot create (use --overwrite to replace)",
-                          tar);
-                vault_close(v);
-                return EXIT_FAILURE_;
-            }
+        } else if ((o.tar_fd = open_tar(tar, o.overwrite, &tar_tmp)) < 0) {
+            vault_close(v);
+            return EXIT_FAILURE_;
         }
     }
     vault_extract_result r;
     vault_error rc = vault_extract(v, ref, &o, &r);
     vault_close(v);
-    if (tar && o.tar_fd != STDOUT_FILENO && close(o.tar_fd) != 0 &&
-        rc == VAULT_OK) {
-        cli_error("%s: write failed", tar);
-        return EXIT_FAILURE_;
+    if (tar && o.tar_fd != STDOUT_FILENO) {
+        int done = rc == VAULT_OK || rc == VAULT_E_PARTIAL;
+        int written = close(o.tar_fd) == 0;
+        if (!written && done)
+            cli_error("%s: write failed: %s", tar, strerror(errno));
+        else if (tar_tmp && done && rename(tar_tmp, tar) != 0) {
+            cli_error("%s: cannot replace: %s", tar, strerror(errno));
+            written = 0;
+        }
+        if (tar_tmp && (!done || !written))
+            unlink(tar_tmp);
+        free(tar_tmp);
+        if (done && !written)
+            return EXIT_FAILURE_;
     }
     if (rc != VAULT_OK && rc != VAULT_E_PARTIAL)
         return cli_fail(rc);

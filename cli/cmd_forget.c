@@ -231,7 +231,15 @@ int cmd_forget(int argc, char **argv)
     vault_error rc = vault_forget(v, &o, &r);
     vault_close(v);
     free(tags);
-    if (rc == VAULT_OK || r.n_entries) {
+    if (rc != VAULT_OK) {
+        /* Only what was removed before the failure (the result unmarks
+         * the rest): a line for a removal that did not happen would
+         * have the user believe the snapshot is gone. */
+        for (size_t i = 0; i < r.n_entries; i++)
+            if (r.entries[i].removed)
+                printf("removed snapshot %s\n", r.entries[i].snapshot->id);
+        fflush(stdout);
+    } else {
         if (o.n_snapshots) {
             for (size_t i = 0; i < r.n_entries; i++)
                 if (r.entries[i].removed)

@@ -1,10 +1,12 @@
 /*
  * cmd_keygen.c - `vault keygen`: new identities, and public keys of old ones.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -54,6 +56,31 @@ static int print_public_key(const char *path, const char *passphrase_file)
     return EXIT_OK;
 }
 
+/* Makes the missing folders on the way to file, 0700 (an identity's
+ * folder is nobody else's business: ~/.config/vault on a fresh account);
+ * -1 after printing why. */
+static int make_parents(const char *file)
+{
+    char *dir = strdup(file);
+    if (!dir) {
+        cli_error("out of memory");
+        return -1;
+    }
+    int status = 0;
+    for (char *p = strchr(dir + 1, '/'); p && status == 0;
+         p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            cli_error("%s: cannot create folder %s: %s", file, dir,
+                      strerror(errno));
+            status = -1;
+        }
+        *p = '/';
+    }
+    free(dir);
+    return status;
+}
+
 int cmd_keygen(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -84,12 +111,20 @@ int cmd_keygen(int argc, char **argv)
     }
     if (identity)
         return cli_usage("keygen", "-i is for -y");
+    /* A passphrase file named for a new identity means "protect it with
+     * this", as restic's --password-file supplies the password: writing
+     * the key in the clear instead would ignore what was asked for. */
+    if (passphrase_file)
+        want_passphrase = 1;
     if (want_passphrase && !output)
-        return cli_usage("keygen", "--passphrase needs -o FILE");
+        return cli_usage("keygen", "--passphrase%s needs -o FILE",
+                         passphrase_file ? "-file" : "");
     if (output && access(output, F_OK) == 0) {
         cli_error("%s: already exists; not replacing an identity", output);
         return EXIT_FAILURE_;
     }
+    if (output && make_parents(output) != 0)
+        return EXIT_FAILURE_;
 
     vault_identity_t *id = NULL;
     vault_error rc = vault_identity_generate(&id);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -26,9 +27,13 @@ int cli_parse_role(const char *text, vault_role *role)
  * and blank lines allowed.  Appends malloc'ed strings to *list. */
 int cli_read_recipients_file(const char *path, char ***list, size_t *n)
 {
-    FILE *f = fopen(path, "r");
+    int fd = cli_open_regular(path);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "r");
     if (!f) {
         cli_error("%s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
     char line[4096];

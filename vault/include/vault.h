@@ -586,7 +586,8 @@ VAULT_API void vault_forget_options_init(vault_forget_options *options);
 
 typedef struct vault_forget_entry {
     const vault_snapshot_info *snapshot; /* into the result's own list */
-    int removed;      /* removed (with dry_run: would be) */
+    int removed;      /* removed (with dry_run: would be; after a
+                         failure: only those that were) */
     unsigned reasons; /* VAULT_KEEP_* bits when kept */
     size_t group;     /* entries with the same group were judged together */
 } vault_forget_entry;

@@ -20,7 +20,9 @@ vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
 {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO without a writer would block the open before
+     * fstat could refuse it.  Regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT)
@@ -149,20 +151,21 @@ vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
     if (n < 0 || (size_t)n >= sizeof tmp)
         return vlt_fail(VAULT_E_INVALID, "%s: path too long", path);
 
+    /* Errors name path: the temporary is ours, the caller knows path. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
-        return vlt_fail_errno(errno, "%s: cannot create", tmp);
+        return vlt_fail_errno(errno, "%s: cannot create", path);
     if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 ||
         fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return vlt_fail_errno(e, "%s: cannot write", tmp);
+        return vlt_fail_errno(e, "%s: cannot write", path);
     }
     if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return vlt_fail_errno(e, "%s: cannot write", tmp);
+        return vlt_fail_errno(e, "%s: cannot write", path);
     }
     if (exclusive) {
         /* link() fails if path exists, so even a racing writer never sees

@@ -407,9 +407,18 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
                             r->entries[i].snapshot->id);
         if (rc == VAULT_E_NOT_FOUND)
             rc = VAULT_OK; /* forgotten meanwhile by someone else */
-        if (rc != VAULT_OK)
+        if (rc != VAULT_OK) {
             rc = vlt_fail_context(rc, "forget: snapshots/%s",
                                   r->entries[i].snapshot->id);
+            /* This one and the rest stay: the result says so, so that
+             * no caller reports a removal that did not happen. */
+            for (size_t k = i; k < n; k++) {
+                if (r->entries[k].removed) {
+                    r->entries[k].removed = 0;
+                    r->n_removed--;
+                }
+            }
+        }
     }
     return rc;
 }
