@@ -243,7 +243,7 @@ static int selected(restorer *r, const tree_node *n, unsigned depth)
 }
 
 /* node(): one entry - filtered, its name checked, handed to the sink; a
- * directory is entered by the walk (dir_enter below). */
+ * directory is entered by the walk (walk_enter below). */
 static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
                              const tree_node *n, vlt_tree_walk_action *action)
 {
