@@ -88,7 +88,9 @@ typedef struct vlt_tree_walk {
     /* A directory's tree was read.  *dir_state (NULL on entry) is handed
      * to its node() and leave() calls.  t stays valid until leave()
      * returns; leave() may take its contents over (move *t, zero it:
-     * the nodes do not move), e.g. for workers still using them. */
+     * the nodes do not move), e.g. for workers still using them.
+     * enter() may clear *t (vlt_tree_clear) so that none of the
+     * directory's entries is walked (restore: one it could not make). */
     vault_error (*enter)(void *ctx, const vlt_tree_walk_at *at, tree *t,
                          void **dir_state);
     /* One entry.  *action is VLT_TREE_WALK_CONTINUE on entry. */

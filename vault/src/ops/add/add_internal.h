@@ -84,7 +84,8 @@ typedef struct done_packs {
     uint8_t (*ids)[32];  /* the packs' IDs */
     size_t *starts;      /* n + 1: pack i's entries are entries[starts[i]
                             .. starts[i + 1]) */
-    size_t n, cap;       /* packs */
+    size_t n, cap;       /* packs, and room in ids */
+    size_t cap_starts;   /* room in starts */
     pack_entry *entries; /* where each of their blobs is */
     size_t n_entries, cap_entries;
 } done_packs;

@@ -12,6 +12,7 @@
 
 #include <zstd.h>
 
+#include "common/array.h"
 #include "common/internal.h"
 #include "ops/add/add_internal.h"
 
@@ -38,30 +39,13 @@ typedef struct batch {
 
 static vault_error done_reserve(done_packs *d, size_t entries)
 {
-    if (d->n + 1 >= d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        uint8_t(*ids)[32] = realloc(d->ids, cap * sizeof *ids);
-        if (ids)
-            d->ids = ids;
-        size_t *starts = realloc(d->starts, (cap + 1) * sizeof *starts);
-        if (starts)
-            d->starts = starts;
-        if (!ids || !starts)
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        if (d->n == 0)
-            d->starts[0] = 0;
-        d->cap = cap;
-    }
-    if (d->cap_entries - d->n_entries < entries) {
-        size_t cap = d->cap_entries ? d->cap_entries : 1024;
-        while (cap - d->n_entries < entries)
-            cap *= 2;
-        pack_entry *e = realloc(d->entries, cap * sizeof *e);
-        if (!e)
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        d->entries = e;
-        d->cap_entries = cap;
-    }
+    if (VLT_ARRAY_GROW(&d->ids, &d->cap, d->n + 1) != 0 ||
+        VLT_ARRAY_GROW(&d->starts, &d->cap_starts, d->n + 2) != 0 ||
+        VLT_ARRAY_GROW(&d->entries, &d->cap_entries,
+                       d->n_entries + entries) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (d->n == 0)
+        d->starts[0] = 0;
     return VAULT_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/internal.h"
 #include "ops/add/add_internal.h"
 
@@ -64,7 +65,7 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
      * while any are outstanding, so it is sized for the file up front and
      * only grows (a growing file) after a wait. */
     uint64_t guess = n->size / CHUNKER_MIN_SIZE + 1;
-    uint32_t cap = guess > 4096 ? 4096 : (uint32_t)guess;
+    size_t cap = guess > 4096 ? 4096 : (size_t)guess;
     n->content = calloc(cap, CHUNK_ID_BYTES);
     if (!n->content)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -103,15 +104,11 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
             rc = vlt_add_group_wait(a, g);
             if (rc != VAULT_OK)
                 break;
-            uint32_t ncap = cap * 2;
-            uint8_t(*c)[CHUNK_ID_BYTES] =
-                realloc(n->content, (size_t)ncap * CHUNK_ID_BYTES);
-            if (!c) {
+            if (VLT_ARRAY_GROW(&n->content, &cap,
+                               (size_t)n->n_content + 1) != 0) {
                 rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
                 break;
             }
-            n->content = c;
-            cap = ncap;
         }
         uint8_t *data = malloc(cut);
         if (!data) {
@@ -140,14 +137,8 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
     if (!it->use_cache)
         return VAULT_OK;
     /* Recorded in the cache once the IDs are in (see group_records). */
-    if (g->n_recs == g->cap_recs) {
-        size_t ncap = g->cap_recs ? g->cap_recs * 2 : 16;
-        pending_record *r = realloc(g->recs, ncap * sizeof *r);
-        if (!r)
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        g->recs = r;
-        g->cap_recs = ncap;
-    }
+    if (VLT_ARRAY_GROW(&g->recs, &g->cap_recs, g->n_recs + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     pending_record *pr = &g->recs[g->n_recs];
     if (!(pr->path = strdup(path)))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -324,16 +315,10 @@ static vault_error add_dir(adder *a, waiting_dir *parent, size_t index,
         }
         /* Nothing holds a pointer into t->nodes (subdirectories and
          * cache records use indices), so it may move. */
-        if (t->n_nodes == cap) {
-            size_t ncap = cap ? 2 * cap : 32;
-            tree_node *nodes = realloc(t->nodes, ncap * sizeof *nodes);
-            if (!nodes) {
-                vlt_tree_node_clear(&it.node);
-                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-                break;
-            }
-            t->nodes = nodes;
-            cap = ncap;
+        if (VLT_ARRAY_GROW(&t->nodes, &cap, (size_t)t->n_nodes + 1) != 0) {
+            vlt_tree_node_clear(&it.node);
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+            break;
         }
         int skip = 0;
         tree_node *n = &t->nodes[t->n_nodes];

@@ -27,6 +27,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/internal.h"
 #include "common/pool.h"
 #include "ops/add/add_source.h"
@@ -351,14 +352,8 @@ static void frame_free(fs_frame *f)
  * walked as empty. */
 static vault_error dir_enter(fs_source *s)
 {
-    if (s->depth == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 16;
-        fs_frame *st = realloc(s->stack, cap * sizeof *st);
-        if (!st)
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        s->stack = st;
-        s->cap = cap;
-    }
+    if (VLT_ARRAY_GROW(&s->stack, &s->cap, s->depth + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     fs_frame *f = &s->stack[s->depth++];
     memset(f, 0, sizeof *f);
     f->path_len = s->cur_len;
@@ -377,13 +372,8 @@ static vault_error dir_enter(fs_source *s)
     while ((de = readdir(f->d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (f->n_ents == cap_ents) {
-            cap_ents = cap_ents ? cap_ents * 2 : 32;
-            dir_entry *ne = realloc(f->ents, cap_ents * sizeof *ne);
-            if (!ne)
-                return vlt_fail(VAULT_E_NOMEM, "out of memory");
-            f->ents = ne;
-        }
+        if (VLT_ARRAY_GROW(&f->ents, &cap_ents, f->n_ents + 1) != 0)
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
         dir_entry *e = &f->ents[f->n_ents];
         e->ok = 0;
         e->fd = -1;

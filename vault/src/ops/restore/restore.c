@@ -8,11 +8,12 @@
  * target through openat(O_DIRECTORY | O_NOFOLLOW), so no name and no
  * symlink - restored or already there - can lead a write outside it.
  *
- * This file walks the trees depth first, applies the include filter,
+ * This file walks the trees depth first (repo/tree_walk.h: the walk
+ * loads trees through the restore_source), applies the include filter,
  * checks names and depth, keeps the hardlink table and the reports, and
  * hands each node to a sink (restore_internal.h): restore_dir.c writes
  * files into the target directory, restore_tar.c a pax tar stream.
- * Sockets are skipped silently (see restore_node).
+ * Sockets are skipped silently (see walk_node).
  *
  * Chunks of zeros (known by ID when the source offers chunk_size) are
  * never loaded: they become holes, and in tar mode the holes of a GNU
@@ -25,6 +26,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@
 
 #include "common/internal.h"
 #include "ops/restore/restore_internal.h"
+#include "repo/tree_walk.h"
 
 /* ---- reporting ---------------------------------------------------------- */
 
@@ -83,36 +86,7 @@ void vlt_restore_report_last(restorer *r, vault_error code)
     vlt_restore_report(r, r->path, code, vault_last_error());
 }
 
-/* ---- the current path --------------------------------------------------- */
-
-/* Appends "/name" ("name" at the top) to r->path; *mark is what
- * path_pop needs to undo it. */
-static vault_error path_push(restorer *r, const char *name, size_t *mark)
-{
-    size_t len = strlen(name), need = r->path_len + 1 + len + 1;
-    if (need > r->path_cap) {
-        size_t cap = r->path_cap ? r->path_cap : 256;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(r->path, cap);
-        if (!p)
-            return vlt_restore_nomem();
-        r->path = p;
-        r->path_cap = cap;
-    }
-    *mark = r->path_len;
-    if (r->path_len)
-        r->path[r->path_len++] = '/';
-    memcpy(r->path + r->path_len, name, len + 1);
-    r->path_len += len;
-    return VAULT_OK;
-}
-
-static void path_pop(restorer *r, size_t mark)
-{
-    r->path_len = mark;
-    r->path[mark] = '\0';
-}
+/* ---- names -------------------------------------------------------------- */
 
 /* One path component: what a tree may name, whatever the decoder let by. */
 static int name_ok(const char *name)
@@ -220,47 +194,76 @@ vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
 
 /* ---- the walk ----------------------------------------------------------- */
 
-void vlt_restore_includes_done(restorer *r, const size_t *sub,
-                               size_t n_sub)
+/* The current item's path as restore names it: relative, no leading '/'
+ * (the walk's paths start with one, the root's is ""). */
+static const char *rel_path(const vlt_tree_walk_at *at)
 {
-    for (size_t i = 0; i < n_sub; i++)
-        r->inc[sub[i]].done = 1;
+    return at->path[0] == '/' ? at->path + 1 : at->path;
 }
 
-/* A directory: its tree, then the sink makes the directory (or header)
- * and walks its children. */
-static vault_error restore_dir(restorer *r, const tree_node *n,
-                               const size_t *sub, size_t n_sub, int full,
-                               unsigned depth)
+/* The includes that lead below an item at depth - 1 that failed (already
+ * reported): not "not found" as well. */
+static void includes_done_below(restorer *r, unsigned depth)
 {
-    if (depth + 1 >= RESTORE_MAX_DEPTH) {
-        vlt_restore_includes_done(r, sub, n_sub);
-        vlt_restore_report_last(r, vlt_fail(VAULT_E_UNSUPPORTED,
-                                            "nested deeper than %d "
-                                            "directories",
-                                            RESTORE_MAX_DEPTH));
-        return VAULT_OK;
+    for (size_t i = 0; i < r->n_inc; i++) {
+        include_path *inc = &r->inc[i];
+        if (inc->matched >= depth && depth < inc->n_comps)
+            inc->done = 1;
     }
-    tree child = {0};
-    vault_error rc = r->src->load_tree(r->src->ctx, n->subtree, &child);
-    if (rc != VAULT_OK) {
-        vlt_tree_clear(&child);
-        if (rc == VAULT_E_NOMEM)
-            return rc;
-        vlt_restore_includes_done(r, sub, n_sub);
-        vlt_restore_report_last(r, rc);
-        return VAULT_OK;
-    }
-    return r->sink->dir(r, n, &child, sub, n_sub, full, depth);
 }
 
-static vault_error restore_node(restorer *r, const tree_node *n,
-                                const size_t *sub, size_t n_sub, int full,
-                                unsigned depth)
+/* Whether entry n at depth is restored: everything below an include
+ * that ended above it (full_depth), or what an include names or leads
+ * through.  Updates the includes' matched and full_depth for the entry
+ * (and, if it is a directory, its entries). */
+static int selected(restorer *r, const tree_node *n, unsigned depth)
 {
+    if (r->full_depth > depth)
+        r->full_depth = UINT_MAX; /* an earlier entry's subtree */
+    int full = r->full_depth <= depth, below = 0;
+    const char *name = n->name ? n->name : "";
+    for (size_t i = 0; i < r->n_inc; i++) {
+        include_path *inc = &r->inc[i];
+        if (inc->matched < depth || depth >= inc->n_comps)
+            continue; /* not on the way here */
+        if (strcmp(inc->comps[depth], name) != 0) {
+            inc->matched = depth;
+        } else if (inc->n_comps == depth + 1) {
+            inc->done = 1;
+            inc->matched = depth; /* nothing further to match below */
+            full = 1;
+        } else {
+            inc->matched = depth + 1;
+            below = 1;
+        }
+    }
+    if (full && r->full_depth == UINT_MAX)
+        r->full_depth = depth + 1;
+    return full || (below && n->type == NODE_DIR);
+}
+
+/* node(): one entry - filtered, its name checked, handed to the sink; a
+ * directory is entered by the walk (walk_enter below). */
+static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
+                             const tree_node *n, vlt_tree_walk_action *action)
+{
+    restorer *r = ctx;
+    if (!selected(r, n, at->depth)) {
+        *action = VLT_TREE_WALK_SKIP;
+        return VAULT_OK;
+    }
+    r->path = rel_path(at);
+    if (!name_ok(n->name)) {
+        *action = VLT_TREE_WALK_SKIP;
+        includes_done_below(r, at->depth + 1);
+        vlt_restore_report_last(r, vlt_fail(VAULT_E_UNSAFE_PATH,
+                                            "refused the entry name \"%s\"",
+                                            n->name ? n->name : ""));
+        return VAULT_OK;
+    }
     switch (n->type) {
     case NODE_DIR:
-        return restore_dir(r, n, sub, n_sub, full, depth);
+        return VAULT_OK; /* the walk loads it, then walk_enter */
     case NODE_FILE:
         return r->sink->file(r, n);
     case NODE_SYMLINK:
@@ -288,52 +291,57 @@ static vault_error restore_node(restorer *r, const tree_node *n,
     return VAULT_OK;
 }
 
-vault_error vlt_restore_walk(restorer *r, const tree *t, const size_t *active,
-                             size_t n_active, int full, unsigned depth)
+/* enter(): the sink makes the directory; one it cannot make is walked
+ * no further (its tree cleared, so the walk has no entries to visit). */
+static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
+                              void **dir_state)
 {
-    size_t *sub = NULL;
-    if (n_active) {
-        sub = malloc(n_active * sizeof *sub);
-        if (!sub)
-            return vlt_restore_nomem();
+    restorer *r = ctx;
+    r->path = rel_path(at);
+    vault_error rc = r->sink->dir_enter(r, at->node, dir_state);
+    if (rc == VAULT_OK && !*dir_state) {
+        includes_done_below(r, at->depth);
+        vlt_tree_clear(t);
     }
-    vault_error rc = VAULT_OK;
-    for (uint32_t i = 0; i < t->n_nodes && rc == VAULT_OK; i++) {
-        const tree_node *n = &t->nodes[i];
-        const char *name = n->name ? n->name : "";
-        size_t n_sub = 0;
-        int sub_full = full;
-        for (size_t a = 0; a < n_active; a++) {
-            include_path *inc = &r->inc[active[a]];
-            assert(depth < inc->n_comps);
-            if (strcmp(inc->comps[depth], name) != 0)
-                continue;
-            if (inc->n_comps == depth + 1) {
-                inc->done = 1;
-                sub_full = 1;
-            } else {
-                sub[n_sub++] = active[a];
-            }
-        }
-        if (!sub_full && !(n_sub && n->type == NODE_DIR))
-            continue;
-        size_t mark;
-        rc = path_push(r, name, &mark);
-        if (rc != VAULT_OK)
-            break;
-        if (!name_ok(n->name)) {
-            vlt_restore_includes_done(r, sub, n_sub);
-            vlt_restore_report_last(r, vlt_fail(VAULT_E_UNSAFE_PATH,
-                                                "refused the entry name "
-                                                "\"%s\"",
-                                                name));
-        } else {
-            rc = restore_node(r, n, sub, n_sub, sub_full, depth);
-        }
-        path_pop(r, mark);
-    }
-    free(sub);
     return rc;
+}
+
+static vault_error walk_leave(void *ctx, const vlt_tree_walk_at *at, tree *t,
+                              void *dir_state)
+{
+    restorer *r = ctx;
+    if (!dir_state)
+        return VAULT_OK;
+    r->path = rel_path(at);
+    return r->sink->dir_leave(r, t, dir_state, at->stopping);
+}
+
+/* damaged(): a directory too deep, or whose tree cannot be read, is
+ * reported and the walk goes on; the root tree ends it. */
+static vault_error walk_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                vault_error rc)
+{
+    restorer *r = ctx;
+    if (!at->node)
+        return vlt_fail_context(rc, "root tree");
+    r->path = rel_path(at);
+    if (at->depth >= RESTORE_MAX_DEPTH) /* the walk's depth limit */
+        rc = vlt_fail(VAULT_E_UNSUPPORTED,
+                      "nested deeper than %d directories",
+                      RESTORE_MAX_DEPTH);
+    /* at is the directory, unless its path was too long for the walk's
+     * buffer (filled): then the entry, which node() never saw. */
+    if (strlen(at->path) < VLT_TREE_WALK_PATH_MAX - 1)
+        includes_done_below(r, at->depth);
+    vlt_restore_report_last(r, rc);
+    return VAULT_OK;
+}
+
+static vault_error load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out)
+{
+    const restorer *r = ctx;
+    return r->src->load_tree(r->src->ctx, id, out);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -382,47 +390,38 @@ static void restorer_free(restorer *r)
         free(r->inc[i].comps);
     }
     free(r->inc);
-    free(r->path);
 }
 
 static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
 {
-    size_t mark;
     vault_error rc = parse_includes(r);
-    if (rc == VAULT_OK)
-        rc = path_push(r, "", &mark); /* r->path is "" at the top */
     if (rc == VAULT_OK)
         rc = r->sink->open(r);
     if (rc != VAULT_OK)
         return rc;
 
-    /* Every include starts active at the root; an empty one ("/")
+    /* Every include starts on the way at the root; an empty one ("/")
      * selects everything. */
-    size_t *active = NULL, n_active = 0;
-    int full = r->n_inc == 0;
-    if (r->n_inc) {
-        active = malloc(r->n_inc * sizeof *active);
-        if (!active)
-            return vlt_restore_nomem();
-    }
+    r->full_depth = r->n_inc == 0 ? 0 : UINT_MAX;
     for (size_t i = 0; i < r->n_inc; i++) {
         if (r->inc[i].n_comps == 0) {
             r->inc[i].done = 1;
-            full = 1;
-        } else {
-            active[n_active++] = i;
+            r->full_depth = 0;
         }
     }
 
-    tree t = {0};
-    rc = r->src->load_tree(r->src->ctx, root, &t);
-    if (rc != VAULT_OK) {
-        vlt_tree_clear(&t);
-        free(active);
-        return vlt_fail_context(rc, "root tree");
-    }
-    rc = r->sink->root(r, &t, active, n_active, full);
-    free(active);
+    vlt_tree_walk w = {
+        .ctx = r,
+        .load = load_tree, /* through the source, not a vault handle */
+        .enter = walk_enter,
+        .node = walk_node,
+        .leave = walk_leave,
+        .damaged = walk_damaged,
+        .max_depth = RESTORE_MAX_DEPTH,
+    };
+    rc = vlt_tree_walk_paths(&w, root, "");
+    r->path = ""; /* the walk's buffer is gone */
+    rc = r->sink->walked(r, rc);
     if (rc != VAULT_OK)
         return rc;
 
@@ -447,7 +446,8 @@ vault_error vlt_restore_run(const restore_source *src,
         (opt->n_include && !opt->include))
         return vlt_fail(VAULT_E_INVALID, "restore: missing argument");
 
-    restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1};
+    restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1,
+                  .path = ""};
     r.sink = opt->tar_fd >= 0 ? &vlt_restore_tar_sink : &vlt_restore_dir_sink;
     r.own = opt->restore_owner && geteuid() == 0;
     r.euid = geteuid();

@@ -63,10 +63,13 @@
 struct open_dir {
     struct open_dir *parent; /* NULL: the target */
     const tree_node *node;   /* in parent's tree; NULL: the target */
-    tree children;
+    tree children;           /* its tree, taken over from the walk when
+                                the walker leaves (its nodes never move,
+                                so jobs point into them meanwhile) */
     int fd;                  /* the target's stays open (restorer's) */
     size_t refs;             /* under the pool's lock (vlt_restore_lock) */
     char *path;              /* relative to the target, for reports */
+    gid_t gid;               /* the group new entries in it get */
 };
 typedef struct open_dir open_dir;
 
@@ -480,21 +483,19 @@ static void dir_release(restorer *r, open_dir *d)
 }
 
 /* A new directory object for fd, holding the walker's reference and one
- * on its parent (the walker's directory; NULL for the target).  Takes
- * over children (cleared on failure too); NULL: out of memory. */
-static open_dir *dir_open(restorer *r, int fd, const tree_node *n,
-                          tree *children)
+ * on its parent (the walker's directory; NULL for the target); its tree
+ * comes when the walker leaves it (fs_dir_leave).  NULL: out of
+ * memory. */
+static open_dir *dir_open(restorer *r, int fd, const tree_node *n, gid_t gid)
 {
     open_dir *d = malloc(sizeof *d);
     char *path = strdup(r->path);
     if (!d || !path) {
         free(d);
         free(path);
-        vlt_tree_clear(children);
         return NULL;
     }
-    *d = (open_dir){r->dir, n, *children, fd, 1, path};
-    memset(children, 0, sizeof *children);
+    *d = (open_dir){r->dir, n, {0}, fd, 1, path, gid};
     vlt_restore_lock(r);
     if (d->parent)
         d->parent->refs++;
@@ -668,40 +669,56 @@ static gid_t dir_new_gid(const restorer *r, int fd)
     return (st.st_mode & S_ISGID) ? st.st_gid : r->egid;
 }
 
-/* A directory: made (or merged), its children restored, its metadata set
- * when its last reference goes (open_dir). */
-static vault_error fs_dir(restorer *r, const tree_node *n, tree *children,
-                          const size_t *sub, size_t n_sub, int full,
-                          unsigned depth)
+/* A directory (n; NULL: the target): made (or merged) and opened, its
+ * metadata set when its last reference goes (open_dir).  The walker's
+ * directory from here to fs_dir_leave. */
+static vault_error fs_dir_enter(restorer *r, const tree_node *n, void **made)
 {
-    int fd = fs_open_dir(r, r->dir->fd, n->name);
-    if (fd < 0) {
-        vlt_restore_includes_done(r, sub, n_sub);
-        vlt_tree_clear(children);
-        return VAULT_OK;
+    int fd = r->target_fd;
+    if (n) {
+        fd = fs_open_dir(r, r->dir->fd, n->name);
+        if (fd < 0)
+            return VAULT_OK; /* reported */
+    } else {
+        workers_start(r, r->opt->workers);
     }
-    open_dir *d = dir_open(r, fd, n, children);
+    open_dir *d = dir_open(r, fd, n, n ? dir_new_gid(r, fd) : r->dir_gid);
     if (!d) {
-        close(fd);
+        if (n)
+            close(fd);
         return vlt_restore_nomem();
     }
-    r->stats->dirs++;
-    gid_t parent_gid = r->dir_gid;
-    r->dir_gid = dir_new_gid(r, fd);
+    if (n)
+        r->stats->dirs++;
+    r->dir_gid = d->gid;
     r->dir = d;
-    vault_error rc =
-        vlt_restore_walk(r, &d->children, sub, n_sub, full, depth + 1);
-    r->dir_gid = parent_gid;
+    *made = d;
+    return VAULT_OK;
+}
+
+/* Back in the parent: directory made takes its tree over (its jobs point
+ * into it) and drops the walker's reference. */
+static vault_error fs_dir_leave(restorer *r, tree *t, void *made,
+                                int stopping)
+{
+    open_dir *d = made;
+    int root = !d->parent;
     r->dir = d->parent;
-    vlt_restore_lock(r);
-    int crowded = r->open_dirs > RESTORE_OPEN_DIRS_MAX;
-    vlt_restore_unlock(r);
-    if (crowded && r->pool) /* finish it here, as the last one */
-        vlt_pool_wait(r->pool, &d->refs, 1, 1);
+    if (r->dir)
+        r->dir_gid = r->dir->gid;
+    d->children = *t;
+    memset(t, 0, sizeof *t);
+    if (!root) {
+        vlt_restore_lock(r);
+        int crowded = r->open_dirs > RESTORE_OPEN_DIRS_MAX;
+        vlt_restore_unlock(r);
+        if (crowded && r->pool) /* finish it here, as the last one */
+            vlt_pool_wait(r->pool, &d->refs, 1, 1);
+    }
     dir_release(r, d);
-    if (rc == VAULT_OK)
-        rc = jobs_fatal(r);
-    return rc;
+    /* Stopping, the walk's own error is the one to keep (a raise would
+     * replace its detail); the root's jobs are waited for in fs_walked. */
+    return root || stopping ? VAULT_OK : jobs_fatal(r);
 }
 
 /* ---- the target --------------------------------------------------------- */
@@ -718,20 +735,8 @@ static vault_error fs_open(restorer *r)
     return VAULT_OK;
 }
 
-static vault_error fs_root(restorer *r, tree *t, const size_t *active,
-                           size_t n_active, int full)
+static vault_error fs_walked(restorer *r, vault_error rc)
 {
-    vault_error rc;
-    workers_start(r, r->opt->workers);
-    r->dir = dir_open(r, r->target_fd, NULL, t);
-    if (!r->dir) {
-        rc = vlt_restore_nomem();
-    } else {
-        rc = vlt_restore_walk(r, &r->dir->children, active, n_active, full,
-                              0);
-        dir_release(r, r->dir);
-        r->dir = NULL;
-    }
     /* Every job run, so every directory finished too. */
     rc = vlt_pool_finish(r->pool, 1, rc);
     r->pool = NULL;
@@ -755,8 +760,9 @@ static void fs_release(restorer *r)
 
 const restore_sink vlt_restore_dir_sink = {
     .open = fs_open,
-    .root = fs_root,
-    .dir = fs_dir,
+    .dir_enter = fs_dir_enter,
+    .dir_leave = fs_dir_leave,
+    .walked = fs_walked,
     .file = fs_file,
     .special = fs_special,
     .close = fs_close,

@@ -2,8 +2,9 @@
  * restore_internal.h - what the restore driver (restore.c) and its two
  * sinks share.  Private to ops/restore.
  *
- * restore.c walks the snapshot's trees - include filter, name checks,
- * hardlink table, reports - and hands every selected node to a sink:
+ * restore.c walks the snapshot's trees through the shared walker
+ * (repo/tree_walk.h) - include filter, name checks, hardlink table,
+ * reports - and hands every selected node to a sink:
  *
  *   restore_dir.c  files in a target directory (safe openat writes,
  *                  temporary names, metadata, hardlinks, holes), files
@@ -47,23 +48,33 @@ typedef struct include_path {
     char **comps;     /* non-empty components, "." dropped */
     size_t n_comps;   /* in comps */
     int done;         /* reached, or its failure already reported */
+    /* Components matched along the walk's current path: the include
+     * leads on below a directory at depth d while matched >= d (and
+     * d < n_comps); set again at each entry of depth d. */
+    unsigned matched;
 } include_path;
 
-/* Where the walk's nodes go.  Called on the walking thread. */
+/* Where the walk's nodes go.  Called on the walking thread, in the
+ * walk's order (repo/tree_walk.h): dir_enter, the directory's entries,
+ * dir_leave. */
 typedef struct restore_sink {
     /* Opens the output (r->opt says which). */
     vault_error (*open)(restorer *r);
-    /* Restores the root tree t (taken over): vlt_restore_walk over it
-     * with the filter state given. */
-    vault_error (*root)(restorer *r, tree *t, const size_t *active,
-                        size_t n_active, int full);
-    /* Directory n, whose tree is children (taken over): the directory,
-     * then vlt_restore_walk over children at depth + 1, then whatever
-     * has to come after.  A directory that cannot be made is reported
-     * and vlt_restore_includes_done(sub) called. */
-    vault_error (*dir)(restorer *r, const tree_node *n, tree *children,
-                       const size_t *sub, size_t n_sub, int full,
-                       unsigned depth);
+    /* Directory n (the current item; NULL: the root), whose tree was
+     * read: makes the directory (or writes its header).  *made: the
+     * sink's state for the directory, handed to dir_leave; left NULL
+     * when it could not be made (reported), and then none of its
+     * entries is walked and dir_leave is not called. */
+    vault_error (*dir_enter)(restorer *r, const tree_node *n, void **made);
+    /* The directory's entries are done (stopping: the walk ends early on
+     * an error).  t is the directory's tree, taken over if the sink still
+     * needs its nodes (move *t, zero it: the nodes do not move). */
+    vault_error (*dir_leave)(restorer *r, tree *t, void *made,
+                             int stopping);
+    /* After the walk (rc: how it ended, its detail on this thread):
+     * waits for whatever the sink still does; returns rc, or the
+     * sink's own failure when rc is VAULT_OK. */
+    vault_error (*walked)(restorer *r, vault_error rc);
     /* A regular file (perhaps a later link to an earlier one). */
     vault_error (*file)(restorer *r, const tree_node *n);
     /* A symlink (with a target), fifo or device. */
@@ -105,8 +116,10 @@ struct restorer {
     struct archive *ar; /* the stream; else NULL */
     int tar_broken;     /* a tar write failed: the stream is lost */
     /* the walk (restore.c) */
-    char *path;         /* the current item, relative, '/'-separated */
-    size_t path_len, path_cap;
+    const char *path;   /* the current item, relative, '/'-separated (in
+                           the walk's buffer: valid during the walk) */
+    unsigned full_depth; /* entries this deep or deeper on the current
+                           path are all selected; UINT_MAX: none */
     link_slot *links; /* open addressing, links_cap a power of two */
     size_t links_cap, links_used;
     include_path *inc;  /* the include filter (opt->include, split) */
@@ -149,16 +162,5 @@ typedef vault_error (*content_sink)(restorer *r, void *ctx,
 vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
                                      content_sink sink, void *ctx,
                                      uint64_t *done);
-
-/* The includes in sub[] lead below an item that failed (already
- * reported): not "not found" as well. */
-void vlt_restore_includes_done(restorer *r, const size_t *sub,
-                               size_t n_sub);
-
-/* Restores the nodes of t selected by the filter: with full, all of them;
- * else those that active[] (indices into r->inc whose components up to
- * depth matched the way here) name, or lead through. */
-vault_error vlt_restore_walk(restorer *r, const tree *t, const size_t *active,
-                             size_t n_active, int full, unsigned depth);
 
 #endif

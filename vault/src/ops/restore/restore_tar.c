@@ -248,20 +248,28 @@ static vault_error tar_special(restorer *r, const tree_node *n)
     return rc;
 }
 
-static vault_error tar_dir(restorer *r, const tree_node *n, tree *children,
-                           const size_t *sub, size_t n_sub, int full,
-                           unsigned depth)
+/* A directory's header (none for the root); one that cannot be written
+ * is not walked (reported, made stays NULL). */
+static vault_error tar_dir_enter(restorer *r, const tree_node *n, void **made)
 {
-    int written;
-    vault_error rc = tar_header(r, n, NULL, NULL, &written);
+    int written = 1;
+    vault_error rc = n ? tar_header(r, n, NULL, NULL, &written) : VAULT_OK;
     if (rc == VAULT_OK && written) {
-        r->stats->dirs++;
-        rc = vlt_restore_walk(r, children, sub, n_sub, full, depth + 1);
-    } else {
-        vlt_restore_includes_done(r, sub, n_sub);
+        if (n)
+            r->stats->dirs++;
+        *made = r; /* no state of its own: the stream follows the walk */
     }
-    vlt_tree_clear(children);
     return rc;
+}
+
+static vault_error tar_dir_leave(restorer *r, tree *t, void *made,
+                                 int stopping)
+{
+    (void)r;
+    (void)t;
+    (void)made;
+    (void)stopping;
+    return VAULT_OK;
 }
 
 /* ---- the stream --------------------------------------------------------- */
@@ -277,11 +285,9 @@ static vault_error tar_open(restorer *r)
     return VAULT_OK;
 }
 
-static vault_error tar_root(restorer *r, tree *t, const size_t *active,
-                            size_t n_active, int full)
+static vault_error tar_walked(restorer *r, vault_error rc)
 {
-    vault_error rc = vlt_restore_walk(r, t, active, n_active, full, 0);
-    vlt_tree_clear(t);
+    (void)r;
     return rc;
 }
 
@@ -301,8 +307,9 @@ static void tar_release(restorer *r)
 
 const restore_sink vlt_restore_tar_sink = {
     .open = tar_open,
-    .root = tar_root,
-    .dir = tar_dir,
+    .dir_enter = tar_dir_enter,
+    .dir_leave = tar_dir_leave,
+    .walked = tar_walked,
     .file = tar_file,
     .special = tar_special,
     .close = tar_close,
