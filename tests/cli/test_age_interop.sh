@@ -103,7 +103,12 @@ fi
 pass
 cp ours.age1.65537.age damaged.age
 size=$(stat -c %s damaged.age)
-printf '\x55' | dd of=damaged.age bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+# Flip every bit of one payload byte (writing a fixed value would leave
+# the file intact whenever the byte already had it: 1 run in 256).
+byte=$(od -An -tu1 -j $((size - 5)) -N1 damaged.age | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 0xff)))" |
+    dd of=damaged.age bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+cmp -s damaged.age ours.age1.65537.age && die "damaging the payload changed nothing"
 if "$AGETOOL" decrypt -i age1.key < damaged.age > out.bad 2>err.txt; then
     die "ours accepted a damaged payload"
 fi
