@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
 jobs=$(nproc)
-echo "the whole suite takes about 10 minutes on 2 cores: three builds," \
+echo "the whole suite takes about 6 minutes on 2 cores: three builds," \
      "each followed by its tests; each step is announced below" >&2
 for variant in release asan; do
   dir=build-test-$variant
