@@ -86,6 +86,8 @@ vault_error vlt_keyring_generate(keyring **out)
     crypto_box_keypair(k->epochs[0].read_pk, k->epochs[0].read_sk);
     k->epochs[0].has_read_sk = 1;
     randombytes_buf(k->epochs[0].write_key, SECRET_BYTES);
+    vlt_sign_keypair_generate(k->sign_seed, k->sign_pk, k->sign_sk);
+    k->has_sign_key = 1;
     keyring_derive(k);
     *out = k;
     return VAULT_OK;

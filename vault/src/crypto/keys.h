@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "crypto/identity.h"
+#include "crypto/sign.h"
 #include "vault.h"
 
 #define VAULT_ID_BYTES 32
@@ -45,6 +46,12 @@ typedef struct keyring {
     uint8_t chunk_id_key[SECRET_BYTES];
     uint8_t gear_key[SECRET_BYTES];
     uint8_t config_mac_key[SECRET_BYTES];
+    /* The member's own signing key (format v2): its secret is only in
+     * this member's grant envelope.  has_sign_key is 0 until one is set. */
+    int has_sign_key;
+    uint8_t sign_seed[SIGN_SEED_BYTES];
+    uint8_t sign_pk[SIGN_PUBLIC_BYTES];
+    uint8_t sign_sk[SIGN_SECRET_BYTES];
 } keyring;
 
 /* KDF(key, label) = BLAKE2b-256(key = key, message = "vault/v1 " || label) */

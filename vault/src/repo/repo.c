@@ -178,6 +178,27 @@ vault_error vault_probe(const char *path)
     return rc;
 }
 
+/* STUB until the membership log lands: the opener alone. */
+static vault_error membership_stub(vault_t *v)
+{
+    membership *m = calloc(1, sizeof *m);
+    if (!m || !(m->members = calloc(1, sizeof *m->members))) {
+        free(m);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    m->n_members = 1;
+    memcpy(m->members[0].sign_pk, v->keys->sign_pk, SIGN_PUBLIC_BYTES);
+    m->members[0].role = v->keys->role;
+    m->members[0].recipient = strdup(v->member ? v->member : "");
+    if (!m->members[0].recipient) {
+        vlt_membership_free(m);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    m->epoch = v->keys->n_epochs - 1;
+    v->members = m;
+    return VAULT_OK;
+}
+
 /* Initialises the handle's locks (repo.h); 0 or an errno value. */
 static int handle_locks_init(vault_t *v)
 {
@@ -236,6 +257,8 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
         rc = open_envelopes(v, id);
     if (rc == VAULT_OK)
         rc = vlt_config_verify(v->keys, config, config_len);
+    if (rc == VAULT_OK)
+        rc = membership_stub(v);
     free(config);
     if (rc != VAULT_OK) {
         vault_close(v);
@@ -264,6 +287,7 @@ void vault_close(vault_t *v)
         return;
     backend_close(v->be);
     vlt_keyring_free(v->keys);
+    vlt_membership_free(v->members);
     vlt_index_free(&v->index);
     if (v->pack_keys)
         sodium_free(v->pack_keys);

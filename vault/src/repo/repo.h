@@ -18,6 +18,7 @@
 #include "format/snapshot.h"
 #include "format/tree.h"
 #include "repo/blob_load.h"
+#include "repo/membership.h"
 
 /* Decompression contexts a handle keeps for reuse: one per thread that
  * loads blobs at once (restore's workers and walker) is enough. */
@@ -27,6 +28,7 @@ struct vault {
     backend *be;
     keyring *keys;
     char *member;   /* the member string of the envelope that opened */
+    membership *members; /* the verified membership (membership.h) */
     char *location; /* as given to open, for messages and caches */
     vault_index index;
     int index_loaded;
