@@ -66,6 +66,7 @@ int cmd_extract(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"target", required_argument, NULL, 'C'},
         {"overwrite", no_argument, NULL, 'O'},
+        {"same-privileges", no_argument, NULL, 'P'},
         {"tar", required_argument, NULL, 'T'},
         {"passphrase-file", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
@@ -79,6 +80,7 @@ int cmd_extract(int argc, char **argv)
         case 'i': identity = optarg; break;
         case 'C': target = optarg; break;
         case 'O': o.overwrite = 1; break;
+        case 'P': o.same_privileges = 1; break;
         case 'T': tar = optarg; break;
         case 'F': passphrase_file = optarg; break;
         default: return cli_bad_option("extract", argv);
@@ -147,5 +149,11 @@ int cmd_extract(int argc, char **argv)
     if (r.errors)
         fprintf(summary, "; %llu failed", (unsigned long long)r.errors);
     fputc('\n', summary);
+    if (r.withheld)
+        fprintf(summary,
+                "withheld %llu privileges (set-id bits, capabilities, "
+                "devices) of another member's snapshot; --same-privileges "
+                "restores them\n",
+                (unsigned long long)r.withheld);
     return r.errors ? EXIT_PARTIAL : EXIT_OK;
 }

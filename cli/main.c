@@ -82,7 +82,9 @@ static const cli_command commands[] = {
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  -C, --target DIR         restore into DIR\n"
      "  --tar FILE               write a tar stream instead (FILE mode 0600)\n"
-     "  --overwrite              replace existing files\n"},
+     "  --overwrite              replace existing files\n"
+     "  --same-privileges        restore set-id bits, capabilities and\n"
+     "                           devices of another member's snapshot\n"},
     {"share", "give recipients access (owners only)", cmd_share,
      "usage: vault share [VAULT] RECIPIENT... [-R FILE] [--role ROLE]\n"
      "\n"

@@ -22,7 +22,7 @@ _vault()
         add) opts="-i --identity -t --tag -e --exclude -x --one-file-system
                    --compression --threads --no-cache --host --json" ;;
         ls) opts="-i --identity -l --long -R --recursive --json" ;;
-        extract) opts="-i --identity -C --target --tar --overwrite" ;;
+        extract) opts="-i --identity -C --target --tar --overwrite --same-privileges" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;
         members) opts="-i --identity --json" ;;
         unshare) opts="-i --identity -R --recipients-file" ;;

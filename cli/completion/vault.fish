@@ -45,6 +45,7 @@ complete -c vault -n "__fish_seen_subcommand_from ls" -s R -l recursive -d 'desc
 complete -c vault -n "__fish_seen_subcommand_from extract" -s C -l target -r -a '(__fish_complete_directories)' -d 'restore into DIR'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l tar -r -F -d 'write a tar stream'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l overwrite -d 'replace existing files'
+complete -c vault -n "__fish_seen_subcommand_from extract" -l same-privileges -d 'restore set-id bits, capabilities and devices of a snapshot by another member'
 
 complete -c vault -n "__fish_seen_subcommand_from share unshare" -s R -l recipients-file -r -F -d 'recipients, one a line'
 complete -c vault -n "__fish_seen_subcommand_from share" -l role -x -a 'owner reader writer' -d 'the members\' role'

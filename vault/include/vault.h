@@ -423,6 +423,11 @@ typedef struct vault_extract_options {
     int overwrite;          /* 1: replace existing files; 0: leave them
                                and report each */
     int restore_owner;      /* 1: chown (as root); 0: do not */
+    /* A snapshot another member wrote is restored without the privileges
+     * it asks for (no set-uid/set-gid bits, no file capabilities, no
+     * device nodes), each withheld one counted in the result; 1 restores
+     * them as recorded (the snapshot's author is trusted with them). */
+    int same_privileges;
     const char *const *include; /* snapshot paths to restore; NULL: all */
     size_t n_include;           /* entries in include */
     /* Told about each item that failed; NULL: only counted.  In directory
@@ -438,6 +443,9 @@ VAULT_API void vault_extract_options_init(vault_extract_options *options);
 
 typedef struct vault_extract_result {
     uint64_t files, dirs, symlinks, others, bytes, errors;
+    /* privileges not restored (see same_privileges): device nodes not
+     * made, files given no set-id bits or capabilities */
+    uint64_t withheld;
 } vault_extract_result;
 
 /* VAULT_OK, VAULT_E_PARTIAL (some items failed, each reported), or an

@@ -368,6 +368,7 @@ typedef struct run_args {
     int tar_fd;
     int overwrite;
     int restore_owner;
+    int drop_privileges;
     const char *const *include;
     size_t n_include;
 } run_args;
@@ -388,6 +389,7 @@ static vault_error run(fake *f, const uint8_t root[CHUNK_ID_BYTES],
     if (a) {
         opt.overwrite = a->overwrite;
         opt.restore_owner = a->restore_owner;
+        opt.drop_privileges = a->drop_privileges;
         opt.include = a->include;
         opt.n_include = a->n_include;
     }
@@ -1828,6 +1830,77 @@ static void test_tar_xattrs(void **state)
     free(tar_path);
 }
 
+/* Another member's snapshot (drop_privileges): even as root with owners,
+ * no set-id bits on files, no capability, no device node; each counted.
+ * Directories keep set-gid (it grants nothing). */
+static void test_withheld_privileges(void **state)
+{
+    fixture *fx = *state;
+    uint8_t root[CHUNK_ID_BYTES], sub[CHUNK_ID_BYTES];
+    tree_node inner = mk_file(&fx->f, "in", 0644, "x\n");
+    fake_tree(&fx->f, &inner, 1, sub);
+    tree_node nodes[5];
+    nodes[0] = mk_file(&fx->f, "suid", 06755, "#!/bin/sh\n");
+    nodes[1] = mk_file(&fx->f, "cap", 0755, "#!/bin/sh\n");
+    /* cap_setuid=ep, as setcap writes it (VFS_CAP_REVISION_2) */
+    static const uint8_t cap[20] = {0x01, 0, 0, 0x02, 0x80, 0, 0, 0,
+                                    0x80, 0, 0, 0};
+    add_xattr(&nodes[1], "security.capability", (const char *)cap,
+              sizeof cap);
+    nodes[2] = mk(NODE_CHARDEV, "mem", 0640);
+    nodes[2].rdev = makedev(1, 1);
+    nodes[3] = mk(NODE_BLOCKDEV, "sda", 0660);
+    nodes[3].rdev = makedev(8, 0);
+    nodes[4] = mk_dir("shared", 02775, sub);
+    fake_tree(&fx->f, nodes, 5, root);
+
+    for (int tar = 0; tar < 2; tar++) {
+        run_args a = {.tar_fd = -1, .overwrite = 1,
+                      .restore_owner = geteuid() == 0, .drop_privileges = 1};
+        char *tar_path = NULL;
+        if (tar) {
+            tar_path = join(fx->target, "out.tar");
+            a.tar_fd = open(tar_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            assert_true(a.tar_fd >= 0);
+        }
+        assert_vault_ok(run(&fx->f, root, fx->target, &a, &fx->st, &fx->log));
+        /* suid (set-id bits), cap (capability), mem and sda (devices) */
+        assert_int_equal(fx->st.withheld, 4);
+        if (tar) {
+            close(a.tar_fd);
+            tar_items t;
+            tar_read(tar_path, &t);
+            for (size_t i = 0; i < t.n; i++) {
+                assert_true(strstr(t.items[i].path, "mem") == NULL);
+                assert_true(strstr(t.items[i].path, "sda") == NULL);
+                if (strcmp(t.items[i].path, "suid") == 0)
+                    assert_int_equal(t.items[i].perm & 07777, 0755);
+                assert_true(!strstr(t.items[i].xattr, "capability"));
+            }
+            tar_items_free(&t);
+            unlink(tar_path);
+            free(tar_path);
+            continue;
+        }
+        struct stat st;
+        char *p = join(fx->target, "suid");
+        assert_int_equal(lstat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        free(p);
+        p = join(fx->target, "cap");
+        char buf[64];
+        assert_true(lgetxattr(p, "security.capability", buf, sizeof buf) < 0);
+        free(p);
+        p = join(fx->target, "mem");
+        assert_true(lstat(p, &st) != 0);
+        free(p);
+        p = join(fx->target, "shared");
+        assert_int_equal(lstat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 02775);
+        free(p);
+    }
+}
+
 /* Hostile names stay out of the tar; a chunk failing mid-file leaves a
  * well-formed stream with that entry zero-filled, and the rest intact. */
 static void test_tar_damage(void **state)
@@ -1926,6 +1999,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tar_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_xattrs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_withheld_privileges, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_tar_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_broken_pipe, setup,
                                         teardown),

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -242,6 +243,24 @@ static int selected(restorer *r, const tree_node *n, unsigned depth)
     return full || (below && n->type == NODE_DIR);
 }
 
+int vlt_restore_is_capability(const node_xattr *x)
+{
+    return strcmp(x->name, "security.capability") == 0;
+}
+
+/* With privileges withheld (r->drop), counts what n asks for that the
+ * sinks leave out: set-id bits on a non-directory, a capability. */
+static void count_withheld(restorer *r, const tree_node *n)
+{
+    if (!r->drop)
+        return;
+    int asks = n->type != NODE_DIR && (n->mode & (S_ISUID | S_ISGID));
+    for (uint32_t i = 0; !asks && i < n->n_xattrs; i++)
+        asks = vlt_restore_is_capability(&n->xattrs[i]);
+    if (asks)
+        atomic_fetch_add(&r->withheld, 1);
+}
+
 /* node(): one entry - filtered, its name checked, handed to the sink; a
  * directory is entered by the walk (walk_enter below). */
 static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
@@ -261,6 +280,8 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
                                             n->name ? n->name : ""));
         return VAULT_OK;
     }
+    if (n->type != NODE_SOCKET)
+        count_withheld(r, n);
     switch (n->type) {
     case NODE_DIR:
         return VAULT_OK; /* the walk loads it, then walk_enter */
@@ -273,9 +294,16 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
             return VAULT_OK;
         }
         /* fall through */
-    case NODE_FIFO:
     case NODE_CHARDEV:
     case NODE_BLOCKDEV:
+        /* A device node is access to hardware: not from a snapshot whose
+         * author may not hold that privilege here. */
+        if (r->drop) {
+            atomic_fetch_add(&r->withheld, 1);
+            return VAULT_OK;
+        }
+        /* fall through */
+    case NODE_FIFO:
         /* Devices need privilege: without it mknodat fails with EPERM,
          * which is reported like any other failure. */
         return r->sink->special(r, n);
@@ -450,12 +478,14 @@ vault_error vlt_restore_run(const restore_source *src,
                   .path = ""};
     r.sink = opt->tar_fd >= 0 ? &vlt_restore_tar_sink : &vlt_restore_dir_sink;
     r.own = opt->restore_owner && geteuid() == 0;
+    r.drop = opt->drop_privileges;
     r.euid = geteuid();
     r.egid = getegid();
     r.dir_gid = r.egid;
     randombytes_buf(&r.temp_base, sizeof r.temp_base);
     vault_error rc = run(&r, root);
     restorer_free(&r);
+    stats->withheld = atomic_load(&r.withheld);
     if (rc == VAULT_OK && stats->errors)
         rc = vlt_fail(VAULT_E_PARTIAL, "restore: %llu items failed",
                       (unsigned long long)stats->errors);

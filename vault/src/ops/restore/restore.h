@@ -46,6 +46,10 @@ typedef struct restore_options {
     int overwrite;          /* replace existing files (never directories
                                with files, never through symlinks) */
     int restore_owner;      /* chown to uid/gid (when running as root) */
+    /* Withhold privileges the snapshot asks for: no set-uid/set-gid bits
+     * on files, no security.capability xattr, no device nodes.  For
+     * snapshots another member wrote (format spec "Extraction"). */
+    int drop_privileges;
     /* Only these snapshot paths and what is below them (NULL: all).
      * Paths are '/'-separated from the snapshot's root, e.g.
      * "home/ann/docs" (a leading '/' is ignored). */
@@ -69,6 +73,8 @@ typedef struct restore_stats {
     uint64_t files, dirs, symlinks, others; /* items restored */
     uint64_t bytes;                         /* file content bytes written */
     uint64_t errors;                        /* items that failed */
+    uint64_t withheld; /* with drop_privileges: devices not made, set-id
+                          bits and capabilities not given */
 } restore_stats;
 
 /*

@@ -99,11 +99,12 @@ static int all_zero(const uint8_t *p, size_t len)
 
 /* The mode to give n: without its owner, no set-id bits on what is not a
  * directory (a hostile vault must not make set-uid files owned by the
- * restoring user - root, often). */
+ * restoring user - root, often); none either when privileges are
+ * withheld (vlt_restore_withhold_setid). */
 static mode_t mode_of(const restorer *r, const tree_node *n)
 {
     mode_t m = (mode_t)(n->mode & 07777);
-    if (!r->own && n->type != NODE_DIR)
+    if ((!r->own || r->drop) && n->type != NODE_DIR)
         m &= (mode_t) ~(S_ISUID | S_ISGID);
     return m;
 }
@@ -148,8 +149,9 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
         META_FAIL("set owner %u:%u", (unsigned)n->uid, (unsigned)n->gid);
     for (uint32_t i = 0; i < n->n_xattrs; i++) {
         const node_xattr *x = &n->xattrs[i];
-        /* Capabilities are privileges, like set-uid: only with owners. */
-        if (!r->own && strcmp(x->name, "security.capability") == 0)
+        /* Capabilities are privileges, like set-uid: only with owners,
+         * and not when privileges are withheld. */
+        if ((!r->own || r->drop) && vlt_restore_is_capability(x))
             continue;
         if (fsetxattr(fd, x->name, x->value, x->value_len, 0) != 0)
             META_FAIL("set xattr %s", x->name);

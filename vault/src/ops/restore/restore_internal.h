@@ -96,6 +96,8 @@ struct restorer {
     /* directory mode (restore_dir.c) */
     int target_fd;      /* the target; else -1 */
     int own;            /* chown items: restore_owner and running as root */
+    int drop;           /* opt->drop_privileges */
+    atomic_uint_least64_t withheld; /* stats->withheld, from any thread */
     uid_t euid;         /* who new entries belong to before any chown */
     gid_t egid;         /* and their group (without set-gid) */
     gid_t dir_gid;      /* the group new entries in the directory being
@@ -129,6 +131,9 @@ struct restorer {
 /* ---- restore.c ---------------------------------------------------------- */
 
 vault_error vlt_restore_nomem(void);
+
+/* Whether x is the file-capability xattr (a privilege, like set-uid). */
+int vlt_restore_is_capability(const node_xattr *x);
 
 /* The pool's lock, when there is a pool (else nothing to guard). */
 void vlt_restore_lock(restorer *r);

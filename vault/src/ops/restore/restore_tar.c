@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -125,7 +126,10 @@ static vault_error tar_header(restorer *r, const tree_node *n,
     case NODE_BLOCKDEV: archive_entry_set_filetype(e, AE_IFBLK); break;
     case NODE_SOCKET: break; /* never asked for */
     }
-    archive_entry_set_perm(e, (mode_t)(n->mode & 07777));
+    mode_t perm = (mode_t)(n->mode & 07777);
+    if (r->drop && n->type != NODE_DIR)
+        perm &= (mode_t) ~(S_ISUID | S_ISGID);
+    archive_entry_set_perm(e, perm);
     archive_entry_set_uid(e, n->uid);
     archive_entry_set_gid(e, n->gid);
     if (n->user && n->user[0])
@@ -160,9 +164,10 @@ static vault_error tar_header(restorer *r, const tree_node *n,
         archive_entry_sparse_add_entry(e, (la_int64_t)map->data[i][0],
                                        (la_int64_t)map->data[i][1]);
     for (uint32_t i = 0; i < n->n_xattrs; i++)
-        archive_entry_xattr_add_entry(e, n->xattrs[i].name,
-                                      n->xattrs[i].value,
-                                      n->xattrs[i].value_len);
+        if (!(r->drop && vlt_restore_is_capability(&n->xattrs[i])))
+            archive_entry_xattr_add_entry(e, n->xattrs[i].name,
+                                          n->xattrs[i].value,
+                                          n->xattrs[i].value_len);
     int ret = archive_write_header(r->ar, e);
     archive_entry_free(e);
     if (ret == ARCHIVE_FATAL)
