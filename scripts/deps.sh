@@ -5,7 +5,7 @@
 # test, dpkg-dev lets `cpack -G DEB` find the package's dependencies.  Run as root or with sudo available.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libsodium-dev libzstd-dev
+packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
           libarchive-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd
           scdoc man-db groff-base bash-completion dpkg-dev)

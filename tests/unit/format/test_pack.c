@@ -3,8 +3,8 @@
  * read back blob by blob, blobs opened with the wrong key, type, ID or
  * length, the sealed trailer, pack headers of other epochs and of
  * writers, index segments saved, read and loaded (and refused: wrong
- * name, another vault, a later epoch), and condemned packs in the
- * in-memory index.  Random and mutated bytes are in test_pack_parse.c.
+ * name, another vault, a later epoch), condemned packs in the
+ * in-memory index, and the chunk ID function.  Random and mutated bytes are in test_pack_parse.c.
  */
 #include "test_util.h"
 
@@ -575,6 +575,29 @@ static void test_index_condemned(void **state)
     vlt_index_free(&ix);
 }
 
+/* Format version 2: chunk ID = HMAC-SHA-256(K_id, type || plaintext),
+ * here with K_id = 32 bytes 0x42 (expected values from Python's hmac). */
+static void test_chunk_id(void **state)
+{
+    (void)state;
+    keyring *k = NULL;
+    assert_vault_ok(vlt_keyring_generate(&k));
+    memset(k->chunk_id_key, 0x42, sizeof k->chunk_id_key);
+    const uint8_t *msg = (const uint8_t *)"hello chunk";
+    uint8_t id[CHUNK_ID_BYTES];
+    char hex[2 * CHUNK_ID_BYTES + 1];
+    vlt_chunk_id_compute(k, BLOB_DATA, msg, 11, id);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+    assert_string_equal(hex, "353c10bc86cd2b7446953d12813320ca"
+                             "199687cde59adfc799ba8f9e3a67d833");
+    /* The type is part of the message: a tree never shares a data ID. */
+    vlt_chunk_id_compute(k, BLOB_TREE, msg, 11, id);
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+    assert_string_equal(hex, "5ba1eeddf9c00c16315c9c7261f94b4b"
+                             "7da784570206cee18ad8f74ff8b21d5c");
+    vlt_keyring_free(k);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK) {
@@ -595,6 +618,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_segment_refusals,
                                         pack_setup, pack_teardown),
         cmocka_unit_test(test_index_condemned),
+        cmocka_unit_test(test_chunk_id),
     };
     return cmocka_run_group_tests_name("packs and index", tests, NULL, NULL)
                ? 1

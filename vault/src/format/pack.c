@@ -37,6 +37,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "crypto/digest.h"
 #include "format/chunker.h"
 #include "format/pack.h"
 
@@ -50,19 +51,14 @@
 void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
                           size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
-    crypto_generichash_state st;
     uint8_t t = (uint8_t)type;
-    crypto_generichash_init(&st, k->chunk_id_key, SECRET_BYTES,
-                            CHUNK_ID_BYTES);
-    crypto_generichash_update(&st, &t, 1);
-    crypto_generichash_update(&st, data, len);
-    crypto_generichash_final(&st, id, CHUNK_ID_BYTES);
+    vlt_hmac_sha256(k->chunk_id_key, SECRET_BYTES, &t, 1, data, len, id);
 }
 
 void vlt_object_name(const uint8_t *data, size_t len, char name[65])
 {
-    uint8_t h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, data, len);
+    uint8_t h[SHA256_BYTES];
+    vlt_sha256(data, len, h);
     vlt_hex_encode(h, sizeof h, name);
 }
 
@@ -213,7 +209,7 @@ vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
     store_le32(pw->buf + pw->len, (uint32_t)trailer);
     pw->len += 4;
 
-    crypto_hash_sha256(pack_id, pw->buf, pw->len);
+    vlt_sha256(pw->buf, pw->len, pack_id);
     char name[65];
     vlt_hex_encode(pack_id, 32, name);
     rc = backend_save(be, BACKEND_DATA, name, pw->buf, pw->len);

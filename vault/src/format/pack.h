@@ -40,7 +40,8 @@ typedef struct pack_entry {
     uint32_t raw_len; /* plaintext length after decompression */
 } pack_entry;
 
-/* Chunk ID: BLAKE2b-256(key = chunk_id_key, message = type || data). */
+/* Chunk ID: HMAC-SHA-256(key = chunk_id_key, message = type || data)
+ * (format version 2; version 1 used keyed BLAKE2b-256). */
 void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
                           size_t len, uint8_t id[CHUNK_ID_BYTES]);
 
