@@ -5,6 +5,7 @@
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -249,11 +250,19 @@ int cli_help(const char *name)
 
 void cli_error(const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, again;
     fputs("vault: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_copy(again, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *message = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (message)
+        vsnprintf(message, (size_t)len + 1, fmt, again);
+    va_end(again);
     va_end(ap);
+    /* Messages name paths and snapshot fields: escaped like ls output. */
+    cli_put_text(stderr, message ? message : fmt, 1);
+    free(message);
     fputc('\n', stderr);
 }
 
