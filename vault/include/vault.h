@@ -259,6 +259,18 @@ VAULT_API void vault_fingerprint(const vault_t *vault,
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 
+/*
+ * Memory the decoded directory listings (trees) that one operation on
+ * this handle holds at once may take: ls -R and extract hold a directory
+ * and all those above it, check one at a time.  A tree is small on disk
+ * and many times larger decoded (a 64 MiB tree of tiny xattrs is about
+ * 870 MiB), so a hostile vault could otherwise exhaust memory; a tree
+ * over the limit is an error naming its path (extract reports it and
+ * goes on without that directory).  0 restores the default.
+ */
+#define VAULT_TREE_MEMORY_DEFAULT ((size_t)1 << 30)
+VAULT_API void vault_set_tree_memory_limit(vault_t *vault, size_t bytes);
+
 /* ---------------------------------------------------------------------------
  * Members.  Every member is an age recipient ("age1..." or an
  * "ssh-ed25519 ..." public key line) with an envelope in the vault.
