@@ -86,6 +86,8 @@ const char *cli_text(const char *text);
 void cli_put_snapshot_paths_tags(const vault_snapshot_info *s);
 /* Why a snapshot that is not readable is so, for a listing. */
 const char *cli_unreadable_reason(const vault_snapshot_info *s);
+/* If s is damaged, says so on stderr, naming it (its damage does). */
+void cli_warn_damaged(const vault_snapshot_info *s);
 const char *cli_size(uint64_t bytes, char buf[32]);
 const char *cli_time(int64_t sec, char buf[32]);
 const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48]);

@@ -273,3 +273,11 @@ const char *cli_unreadable_reason(const vault_snapshot_info *s)
     return s->damage ? "(damaged or forged object, ignored)"
                      : "(sealed in a key epoch this member does not hold)";
 }
+
+void cli_warn_damaged(const vault_snapshot_info *s)
+{
+    if (s->damage)
+        cli_error("warning: %s (a damaged or forged snapshot object: "
+                  "ignored)",
+                  s->damage);
+}

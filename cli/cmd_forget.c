@@ -224,6 +224,8 @@ int cmd_forget(int argc, char **argv)
     vault_error rc = vault_forget(v, &o, &r);
     vault_close(v);
     free(tags);
+    for (size_t i = 0; i < r.n_entries; i++)
+        cli_warn_damaged(r.entries[i].snapshot);
     if (rc != VAULT_OK) {
         /* Only what was removed before the failure (the result unmarks
          * the rest): a line for a removal that did not happen would

@@ -117,9 +117,7 @@ static int list_snapshots(vault_t *v, int json)
         if (s->damage) {
             /* Listed and named, the others still shown; the exit status
              * says the listing is not all good. */
-            cli_error("warning: snapshots/%s: damaged or forged, ignored: "
-                      "%s",
-                      s->id, s->damage);
+            cli_warn_damaged(s);
             status = EXIT_PARTIAL;
         }
         if (!s->readable) {

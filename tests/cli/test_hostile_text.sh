@@ -78,7 +78,7 @@ printf 'junk' >"vault/snapshots/$junk"
 expect_rc 3 ls vault -i id.txt
 [ "$(grep -c "snapshots/$junk" err.txt)" = 1 ] ||
     fail "the junk object is not named exactly once: $(cat err.txt)"
-grep -q 'damaged' err.txt || fail "no word of damage: $(cat err.txt)"
+grep -q "damaged or forged" err.txt || fail "no word of damage: $(cat err.txt)"
 grep -q '^01234567  (damaged' out.txt || fail "junk not listed: $(cat out.txt)"
 [ "$(grep -c . out.txt)" = 2 ] || fail "the real snapshot is not listed: $(cat out.txt)"
 expect_rc 3 ls vault --json -i id.txt
@@ -88,6 +88,8 @@ ok ls vault "latest:$WORK/src" -i id.txt
 grep -qF 'plain é.txt' out.txt || fail "latest did not go past the junk"
 ok forget vault --keep-last 1 --dry-run -i id.txt
 grep -q '01234567  (damaged' out.txt || fail "forget does not list the junk: $(cat out.txt)"
+[ "$(grep -c "snapshots/$junk" err.txt)" = 1 ] ||
+    fail "forget does not name the junk once: $(cat err.txt)"
 rm "vault/snapshots/$junk"
 ok ls vault -i id.txt
 
