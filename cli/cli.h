@@ -76,6 +76,18 @@ void cli_pin_record(const char *path, const char *fingerprint);
 vault_t *cli_open_vault(const char *path, const char *identity_path,
                         const char *passphrase_file);
 void cli_json_string(FILE *f, const char *s);
+/* Text from a snapshot (or a message naming it) for people: control
+ * bytes, C1 controls and bytes that are not UTF-8 as \xHH, a backslash
+ * as \\ (newlines kept if keep_newlines).  cli_text returns it escaped
+ * in one of 8 buffers that later calls reuse. */
+void cli_put_text(FILE *f, const char *text, int keep_newlines);
+const char *cli_text(const char *text);
+/* " PATH..." and "  [TAG,...]" of a snapshot, escaped, on stdout. */
+void cli_put_snapshot_paths_tags(const vault_snapshot_info *s);
+/* Why a snapshot that is not readable is so, for a listing. */
+const char *cli_unreadable_reason(const vault_snapshot_info *s);
+/* If s is damaged, says so on stderr, naming it (its damage does). */
+void cli_warn_damaged(const vault_snapshot_info *s);
 const char *cli_size(uint64_t bytes, char buf[32]);
 const char *cli_time(int64_t sec, char buf[32]);
 const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48]);

@@ -180,3 +180,104 @@ const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48])
     snprintf(buf, 48, "%s.%09uZ", base, (unsigned)nsec);
     return buf;
 }
+
+/* Length of the well-formed UTF-8 sequence at s that is printable (not a
+ * C1 control, U+0080..U+009F), or 0. */
+static size_t printable_utf8_length(const unsigned char *s)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0; /* also stops at the NUL */
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+        (cp >= 0x80 && cp <= 0x9f))
+        return 0;
+    return len;
+}
+
+void cli_put_text(FILE *f, const char *text, int keep_newlines)
+{
+    /* Names, hosts, tags and targets come from whoever wrote the
+     * snapshot: a control byte (ESC, BEL, CR, a C1 control) would drive
+     * the reader's terminal, and bytes that are not UTF-8 may combine
+     * into one.  So they are shown as \xHH, and a backslash as \\ so
+     * that the escape cannot be forged by a name. */
+    const unsigned char *s = (const unsigned char *)(text ? text : "");
+    while (*s) {
+        size_t len = printable_utf8_length(s);
+        if (len) {
+            fwrite(s, 1, len, f);
+            s += len;
+        } else if (*s == '\\') {
+            fputs("\\\\", f);
+            s++;
+        } else if ((*s < 0x20 && !(keep_newlines && *s == '\n')) ||
+                   *s >= 0x7f) {
+            fprintf(f, "\\x%02x", *s);
+            s++;
+        } else {
+            fputc(*s, f);
+            s++;
+        }
+    }
+}
+
+const char *cli_text(const char *text)
+{
+    /* A few at once, for one printf naming several. */
+    static char *ring[8];
+    static size_t next;
+    char **slot = &ring[next++ % 8];
+    free(*slot);
+    *slot = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(slot, &size);
+    if (!f)
+        return "?";
+    cli_put_text(f, text, 0);
+    if (fclose(f) != 0 || !*slot)
+        return "?";
+    return *slot;
+}
+
+void cli_put_snapshot_paths_tags(const vault_snapshot_info *s)
+{
+    for (size_t j = 0; j < s->n_paths; j++)
+        printf(" %s", cli_text(s->paths[j]));
+    if (s->n_tags) {
+        printf("  [");
+        for (size_t j = 0; j < s->n_tags; j++)
+            printf("%s%s", j ? "," : "", cli_text(s->tags[j]));
+        printf("]");
+    }
+}
+
+const char *cli_unreadable_reason(const vault_snapshot_info *s)
+{
+    return s->damage ? "(damaged or forged object, ignored)"
+                     : "(sealed in a key epoch this member does not hold)";
+}
+
+void cli_warn_damaged(const vault_snapshot_info *s)
+{
+    if (s->damage)
+        cli_error("warning: %s (a damaged or forged snapshot object: "
+                  "ignored)",
+                  s->damage);
+}

@@ -20,13 +20,14 @@ typedef struct check_ctx {
 static void print_problem(FILE *out, const vault_check_problem *p)
 {
     fprintf(out, "vault: check: %s%s: %s", p->warning ? "warning: " : "",
-            p->object, p->what);
+            cli_text(p->object), cli_text(p->what));
     if (p->n_affects) {
         fputs(" (affects ", out);
         for (size_t i = 0; i < p->n_affects && i < AFFECTS_SHOWN; i++) {
             const vault_check_ref *r = &p->affects[i];
-            fprintf(out, "%ssnapshot %s%s%s", i ? ", " : "", r->snapshot,
-                    r->path ? " " : "", r->path ? r->path : "");
+            fprintf(out, "%ssnapshot %s%s%s", i ? ", " : "",
+                    cli_text(r->snapshot), r->path ? " " : "",
+                    r->path ? cli_text(r->path) : "");
         }
         if (p->n_affects > AFFECTS_SHOWN || p->affects_truncated)
             fprintf(out, ", and %s%zu more",

@@ -72,24 +72,17 @@ static void print_snapshot(const vault_forget_entry *e, int with_reasons)
     const vault_snapshot_info *s = e->snapshot;
     char t[32];
     if (!s->readable) {
-        printf("  %.8s  (sealed in a key epoch this member does not hold)\n",
-               s->id);
+        printf("  %.8s  %s\n", s->id, cli_unreadable_reason(s));
         return;
     }
-    printf("  %.8s  %s  %s", s->id, cli_time(s->time_sec, t), s->hostname);
+    printf("  %.8s  %s  %s", s->id, cli_time(s->time_sec, t),
+           cli_text(s->hostname));
     if (with_reasons) {
         printf("  ");
         print_reasons(e->reasons);
     }
     printf(" ");
-    for (size_t j = 0; j < s->n_paths; j++)
-        printf(" %s", s->paths[j]);
-    if (s->n_tags) {
-        printf("  [");
-        for (size_t j = 0; j < s->n_tags; j++)
-            printf("%s%s", j ? "," : "", s->tags[j]);
-        printf("]");
-    }
+    cli_put_snapshot_paths_tags(s);
     putchar('\n');
 }
 
@@ -99,9 +92,9 @@ static void print_group(const vault_forget_result *r, size_t from, size_t to,
 {
     const vault_snapshot_info *s = r->entries[from].snapshot;
     if (s->readable) {
-        printf("snapshots of host %s, paths", s->hostname);
+        printf("snapshots of host %s, paths", cli_text(s->hostname));
         for (size_t j = 0; j < s->n_paths; j++)
-            printf(" %s", s->paths[j]);
+            printf(" %s", cli_text(s->paths[j]));
         printf(":\n");
     } else {
         printf("snapshots this member cannot read (never forgotten by "
@@ -231,6 +224,8 @@ int cmd_forget(int argc, char **argv)
     vault_error rc = vault_forget(v, &o, &r);
     vault_close(v);
     free(tags);
+    for (size_t i = 0; i < r.n_entries; i++)
+        cli_warn_damaged(r.entries[i].snapshot);
     if (rc != VAULT_OK) {
         /* Only what was removed before the failure (the result unmarks
          * the rest): a line for a removal that did not happen would

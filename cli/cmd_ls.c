@@ -75,14 +75,15 @@ static int print_file(void *ctx, const vault_file_info *f)
         char mode[11], t[32];
         mode_string(f, mode);
         printf("%s %-8s %-8s %12llu %s %s", mode,
-               f->user[0] ? f->user : "?", f->group[0] ? f->group : "?",
+               f->user[0] ? cli_text(f->user) : "?",
+               f->group[0] ? cli_text(f->group) : "?",
                (unsigned long long)f->size, cli_time(f->mtime_sec, t),
-               f->path);
+               cli_text(f->path));
         if (f->target)
-            printf(" -> %s", f->target);
+            printf(" -> %s", cli_text(f->target));
         putchar('\n');
     } else {
-        puts(f->path);
+        puts(cli_text(f->path));
     }
     return 0;
 }
@@ -109,18 +110,29 @@ static int list_snapshots(vault_t *v, int json)
         return cli_fail(rc);
     if (json)
         fputs("[", stdout);
+    int status = EXIT_OK;
     for (size_t i = 0; i < n; i++) {
         const vault_snapshot_info *s = &list[i];
         char t[48];
+        if (s->damage) {
+            /* Listed and named, the others still shown; the exit status
+             * says the listing is not all good. */
+            cli_warn_damaged(s);
+            status = EXIT_PARTIAL;
+        }
         if (!s->readable) {
-            if (json)
+            if (json) {
                 printf("%s\n{\"id\":\"%s\",\"short_id\":\"%.8s\","
-                       "\"readable\":false}",
+                       "\"readable\":false",
                        i ? "," : "", s->id, s->id);
-            else
-                printf("%.8s  (sealed in a key epoch this member does not "
-                       "hold)\n",
-                       s->id);
+                if (s->damage) {
+                    fputs(",\"damage\":", stdout);
+                    cli_json_string(stdout, s->damage);
+                }
+                putchar('}');
+            } else {
+                printf("%.8s  %s\n", s->id, cli_unreadable_reason(s));
+            }
             continue;
         }
         if (json) {
@@ -150,21 +162,15 @@ static int list_snapshots(vault_t *v, int json)
                    (unsigned long long)s->bytes_added);
             continue;
         }
-        printf("%.8s  %s  %s ", s->id, cli_time(s->time_sec, t), s->hostname);
-        for (size_t j = 0; j < s->n_paths; j++)
-            printf(" %s", s->paths[j]);
-        if (s->n_tags) {
-            printf("  [");
-            for (size_t j = 0; j < s->n_tags; j++)
-                printf("%s%s", j ? "," : "", s->tags[j]);
-            printf("]");
-        }
+        printf("%.8s  %s  %s ", s->id, cli_time(s->time_sec, t),
+               cli_text(s->hostname));
+        cli_put_snapshot_paths_tags(s);
         putchar('\n');
     }
     if (json)
         fputs(n ? "\n]\n" : "]\n", stdout);
     vault_snapshots_free(list, n);
-    return EXIT_OK;
+    return status;
 }
 
 int cmd_ls(int argc, char **argv)

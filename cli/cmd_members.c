@@ -54,7 +54,7 @@ int cmd_members(int argc, char **argv)
                    (unsigned)list[i].epochs, list[i].envelope);
         } else {
             printf("%-6s  %s  %s\n", vault_role_name(list[i].role),
-                   cli_time(list[i].created, t), list[i].member);
+                   cli_time(list[i].created, t), cli_text(list[i].member));
         }
     }
     if (json)

@@ -78,7 +78,7 @@ static void print_pending(const vault_prune_result *r, int dry_run)
         const vault_prune_marker *m = &r->live_adds[i];
         char t[32];
         printf("add running: host %s, pid %u, since %s\n",
-               m->host[0] ? m->host : "?", (unsigned)m->pid,
+               m->host[0] ? cli_text(m->host) : "?", (unsigned)m->pid,
                cli_time(m->time, t));
     }
 }

@@ -5,6 +5,7 @@
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -63,8 +64,12 @@ static const cli_command commands[] = {
      "       vault ls [VAULT] SNAP[:PATH] [options]\n"
      "\n"
      "Without SNAP, lists the snapshots oldest first: ID, time, host,\n"
-     "paths, tags. With SNAP (an ID prefix or \"latest\"), lists the\n"
-     "entries of PATH in it (default: the root).\n"
+     "paths, tags; a damaged or forged snapshot object is listed as such,\n"
+     "named on stderr, and the exit code is 3. With SNAP (an ID prefix or\n"
+     "\"latest\"), lists the entries of PATH in it (default: the root).\n"
+     "Control characters and bytes that are not UTF-8 in names, hosts,\n"
+     "tags and targets are shown as \\xHH, a backslash as \\\\ (JSON\n"
+     "output is exact).\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  -l, --long               mode, owner, size and mtime\n"
@@ -251,11 +256,19 @@ int cli_help(const char *name)
 
 void cli_error(const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, again;
     fputs("vault: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_copy(again, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *message = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (message)
+        vsnprintf(message, (size_t)len + 1, fmt, again);
+    va_end(again);
     va_end(ap);
+    /* Messages name paths and snapshot fields: escaped like ls output. */
+    cli_put_text(stderr, message ? message : fmt, 1);
+    free(message);
     fputc('\n', stderr);
 }
 

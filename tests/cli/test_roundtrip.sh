@@ -194,18 +194,35 @@ sys.exit(1 if errors else 0)
 EOF
 pass
 
-# Plain ls -R: one path per line, the same paths (the newline name takes
-# two lines there, so compare line multisets).
+# Plain ls -R: one path per line, the same paths, escaped for a terminal
+# (control bytes and bytes that are not UTF-8 as \xHH, a backslash as
+# \\, so the newline name is one line too).
 ok ls vault "latest:$SRC" -R -i id.txt
 "$PYTHON" - "$SRC" out.txt <<'EOF' || die "ls latest:$SRC -R (text) does not list the tree"
 import os, sys
 src, listing = sys.argv[1], sys.argv[2]
+def escaped(path):
+    out, raw = [], os.fsencode(path)
+    text = raw.decode("utf-8", errors="surrogateescape")
+    for ch in text:
+        c = ord(ch)
+        if 0xdc80 <= c <= 0xdcff:          # a byte that is not UTF-8
+            out.append("\\x%02x" % (c - 0xdc00))
+        elif ch == "\\":
+            out.append("\\\\")
+        elif c < 0x20 or c == 0x7f:
+            out.append("\\x%02x" % c)
+        elif 0x80 <= c <= 0x9f:
+            out.append("".join("\\x%02x" % b for b in ch.encode()))
+        else:
+            out.append(ch)
+    return "".join(out)
 want = []
 for dirpath, dirs, files in os.walk(src):
     for name in dirs + files:
-        want.append(os.path.join(dirpath, name))
-want = sorted("\n".join(want).split("\n"))
-with open(listing, encoding="utf-8", errors="surrogateescape") as f:
+        want.append(escaped(os.path.join(dirpath, name)))
+want = sorted(want)
+with open(listing, encoding="utf-8") as f:
     got = sorted(f.read().rstrip("\n").split("\n"))
 if want != got:
     print("missing:", sorted(set(want) - set(got))[:10])

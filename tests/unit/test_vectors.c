@@ -160,7 +160,12 @@ static vault_error run_operation(const char *vpath, const char *dir,
     vault_snapshot_info *snaps;
     size_t n;
     rc = vault_snapshots(v, &snaps, &n);
-    if (rc == VAULT_OK)
+    /* A damaged snapshot is listed as such (not an error): the damage
+     * vector still expects it found, as VAULT_E_CORRUPT. */
+    for (size_t i = 0; rc == VAULT_OK && i < n; i++)
+        if (snaps[i].damage)
+            rc = VAULT_E_CORRUPT;
+    if (rc == VAULT_OK || rc == VAULT_E_CORRUPT)
         vault_snapshots_free(snaps, n);
     if (rc == VAULT_OK && strcmp(op, "snapshots") != 0)
         rc = vault_ls(v, "latest", NULL, 1, ignore_file, NULL);

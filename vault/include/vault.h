@@ -259,6 +259,18 @@ VAULT_API void vault_fingerprint(const vault_t *vault,
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 
+/*
+ * Memory the decoded directory listings (trees) that one operation on
+ * this handle holds at once may take: ls -R and extract hold a directory
+ * and all those above it, check one at a time.  A tree is small on disk
+ * and many times larger decoded (a 64 MiB tree of tiny xattrs is about
+ * 870 MiB), so a hostile vault could otherwise exhaust memory; a tree
+ * over the limit is an error naming its path (extract reports it and
+ * goes on without that directory).  0 restores the default.
+ */
+#define VAULT_TREE_MEMORY_DEFAULT ((size_t)1 << 30)
+VAULT_API void vault_set_tree_memory_limit(vault_t *vault, size_t bytes);
+
 /* ---------------------------------------------------------------------------
  * Members.  Every member is an age recipient ("age1..." or an
  * "ssh-ed25519 ..." public key line) with an envelope in the vault.
@@ -357,7 +369,13 @@ vault_add(vault_t *vault, const vault_add_options *options,
 typedef struct vault_snapshot_info {
     char id[65];
     int readable; /* 0: sealed in a key epoch this member does not hold
-                     (e.g. added after it was unshared); only id is set */
+                     (e.g. added after it was unshared), or damaged; only
+                     id (and damage) is set */
+    /* Set (with readable 0) when the object under this name is damaged
+     * or forged: its hash, MAC or layout is wrong.  It is listed, not
+     * an error, so that one junk object does not hide the others; this
+     * says what is wrong with it. */
+    char *damage;
     int64_t time_sec;
     uint32_t time_nsec;
     char *hostname;
@@ -369,7 +387,9 @@ typedef struct vault_snapshot_info {
     uint64_t files, dirs, bytes_read, bytes_added;
 } vault_snapshot_info;
 
-/* All snapshots, oldest first.  Needs read access. */
+/* All snapshots, oldest first (the unreadable and damaged ones first
+ * too, by ID).  Needs read access.  A damaged snapshot object is listed
+ * with its damage set, not an error. */
 VAULT_API VAULT_NODISCARD vault_error
 vault_snapshots(vault_t *vault, vault_snapshot_info **out, size_t *n);
 VAULT_API void vault_snapshots_free(vault_snapshot_info *list, size_t n);

@@ -1,9 +1,10 @@
 /*
  * test_filecache.c - the local files cache (repo/filecache.c): what one
  * run records the next run finds, only for exactly the same file (size,
- * mtime, ctime, inode, device); a cache that is another vault's, damaged,
- * truncated or of the old format is ignored, never trusted; no directory
- * means no cache.
+ * mtime, ctime, inode, device); a cache that is another vault's or
+ * another member's, damaged, truncated or of an old format is ignored,
+ * never trusted; no directory or no signing key means no cache; the file
+ * shows no path nor chunk ID in clear.
  */
 #include "test_util.h"
 
@@ -17,6 +18,7 @@
 
 #include "common/internal.h"
 #include "crypto/keys.h"
+#include "crypto/sign.h"
 #include "repo/filecache.h"
 
 typedef struct cache_fx {
@@ -200,14 +202,22 @@ static void rewrite(cache_fx *f, void (*fn)(uint8_t *p, size_t *len))
     free(q);
 }
 
-static void flip_mac(uint8_t *p, size_t *len)
+#define HEADER (8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+#define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+static void flip_tag(uint8_t *p, size_t *len)
 {
     p[*len - 1] ^= 1;
 }
-static void flip_path(uint8_t *p, size_t *len)
+static void flip_nonce(uint8_t *p, size_t *len)
 {
     (void)len;
-    p[8 + 4] ^= 1; /* the first record's path: "/src/a" -> ".src/a" */
+    p[8 + 4] ^= 1;
+}
+static void flip_sealed(uint8_t *p, size_t *len)
+{
+    (void)len;
+    p[HEADER + 4] ^= 1; /* the first record's path, sealed */
 }
 static void truncate_one(uint8_t *p, size_t *len)
 {
@@ -219,18 +229,23 @@ static void old_magic(uint8_t *p, size_t *len)
     (void)len;
     p[7] = '1'; /* VFCACHE1 */
 }
+static void clear_magic(uint8_t *p, size_t *len)
+{
+    (void)len;
+    p[7] = '2'; /* VFCACHE2: the records in clear, MAC keyed by D */
+}
 static void too_short(uint8_t *p, size_t *len)
 {
     (void)p;
-    *len = 8 + 31;
+    *len = HEADER + TAG - 1;
 }
 
 static void test_cache_damaged_ignored(void **state)
 {
     cache_fx *f = *state;
-    void (*damage[])(uint8_t *, size_t *) = {flip_mac, flip_path,
-                                             truncate_one, old_magic,
-                                             too_short};
+    void (*damage[])(uint8_t *, size_t *) = {
+        flip_tag, flip_nonce, flip_sealed, truncate_one, old_magic,
+        clear_magic, too_short};
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(damage); i++) {
         save_three(f);
         assert_true(finds_a(f, f->k));
@@ -243,7 +258,35 @@ static void test_cache_damaged_ignored(void **state)
     }
 }
 
-/* A record whose lengths lie, under a correct MAC (the cache file is the
+/* The key and additional data the cache is sealed with (filecache.c). */
+static void cache_key_ad(const keyring *k, uint8_t key[SECRET_BYTES],
+                         uint8_t ad[8 + VAULT_ID_BYTES + SECRET_BYTES])
+{
+    vlt_kdf(key, k->sign_seed, "files cache v2");
+    memcpy(ad, "VFCACHE3", 8);
+    memcpy(ad + 8, k->vault_id, VAULT_ID_BYTES);
+    vlt_kdf(ad + 8 + VAULT_ID_BYTES, k->dedup_secret, "files cache");
+}
+
+/* Writes records as the cache file, sealed right for k. */
+static void write_sealed(const char *file, const keyring *k,
+                         const uint8_t *records, size_t len)
+{
+    uint8_t key[SECRET_BYTES], ad[8 + VAULT_ID_BYTES + SECRET_BYTES];
+    cache_key_ad(k, key, ad);
+    uint8_t *q = malloc(HEADER + len + TAG);
+    assert_non_null(q);
+    memcpy(q, "VFCACHE3", 8);
+    randombytes_buf(q + 8, HEADER - 8);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(q + HEADER, NULL, records,
+                                               len, ad, sizeof ad, NULL,
+                                               q + 8, key);
+    test_write_file(file, q, HEADER + len + TAG);
+    free(q);
+    sodium_memzero(key, sizeof key);
+}
+
+/* A record whose lengths lie, sealed right (the cache file is the
  * user's own, but a bug must not read out of bounds). */
 static void test_cache_bad_record_ignored(void **state)
 {
@@ -251,34 +294,65 @@ static void test_cache_bad_record_ignored(void **state)
     save_three(f);
     size_t len;
     uint8_t *p = test_read_file(f->file, &len);
-    uint8_t key[SECRET_BYTES];
-    vlt_kdf(key, f->k->dedup_secret, "files cache");
+    uint8_t key[SECRET_BYTES], ad[8 + VAULT_ID_BYTES + SECRET_BYTES];
+    cache_key_ad(f->k, key, ad);
+    size_t plain_len = len - HEADER - TAG;
+    uint8_t *plain = malloc(plain_len);
+    assert_non_null(plain);
+    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                         plain, NULL, NULL, p + HEADER, len - HEADER, ad,
+                         sizeof ad, p + 8, key),
+                     0);
+    uint8_t *q = malloc(plain_len);
+    assert_non_null(q);
     const uint32_t bad_path_lens[] = {0, PATH_MAX + 1, UINT32_MAX};
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(bad_path_lens); i++) {
-        uint8_t *q = malloc(len);
-        assert_non_null(q);
-        memcpy(q, p, len);
-        store_le32(q + 8, bad_path_lens[i]);
-        crypto_generichash(q + len - 32, 32, q, len - 32, key, sizeof key);
-        test_write_file(f->file, q, len);
+        memcpy(q, plain, plain_len);
+        store_le32(q, bad_path_lens[i]);
+        write_sealed(f->file, f->k, q, plain_len);
         assert_false(finds_a(f, f->k));
-        free(q);
     }
     /* The first record's ID count too large for the file. */
-    uint8_t *q = malloc(len);
-    assert_non_null(q);
-    memcpy(q, p, len);
-    store_le32(q + 8 + 4 + 6 + 52, 1000);
-    crypto_generichash(q + len - 32, 32, q, len - 32, key, sizeof key);
-    test_write_file(f->file, q, len);
+    memcpy(q, plain, plain_len);
+    store_le32(q + 4 + 6 + 52, 1000);
+    write_sealed(f->file, f->k, q, plain_len);
     assert_false(finds_a(f, f->k));
-    /* The same bytes with the MAC made right again: trusted. */
-    memcpy(q, p, len);
-    test_write_file(f->file, q, len);
+    /* The same records sealed right again: trusted. */
+    write_sealed(f->file, f->k, plain, plain_len);
     assert_true(finds_a(f, f->k));
     free(q);
+    free(plain);
     free(p);
     sodium_memzero(key, sizeof key);
+}
+
+/* Whether needle (n bytes) occurs in p (len bytes). */
+static int contains(const uint8_t *p, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(p + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Neither a path nor a chunk ID is in the file in clear. */
+static void test_cache_sealed(void **state)
+{
+    cache_fx *f = *state;
+    save_three(f);
+    size_t len;
+    uint8_t *p = test_read_file(f->file, &len);
+    assert_false(contains(p, len, "/src", 4));
+    assert_false(contains(p, len, "src/a", 5));
+    uint8_t ids[3 * CHUNK_ID_BYTES];
+    ids_for(ids, 3, 1);
+    for (size_t i = 0; i + 8 <= sizeof ids; i += 8)
+        assert_false(contains(p, len, ids + i, 8));
+    /* nor the sizes or inodes as the records store them */
+    uint8_t inode[8];
+    store_le64(inode, KEY_A.inode);
+    assert_false(contains(p, len, inode, 8));
+    free(p);
 }
 
 static void test_cache_other_vault(void **state)
@@ -300,11 +374,35 @@ static void test_cache_other_vault(void **state)
     test_write_file(path, p, len);
     free(p);
     assert_false(finds_a(f, other));
-    /* Another member of the same vault (same dedup secret) shares it. */
+    /* The same keyring in a new epoch (same member) still finds it... */
     keyring *member = NULL;
     assert_vault_ok(vlt_keyring_new_epoch(f->k, &member));
-    member->role = ROLE_WRITER;
     assert_true(finds_a(f, member));
+    /* ...but another member of the same vault (same dedup secret, its
+     * own signing key) neither reads it nor fails: it starts afresh, and
+     * what it writes the first member ignores in turn. */
+    vlt_sign_keypair_generate(member->sign_seed, member->sign_pk,
+                              member->sign_sk);
+    member->role = ROLE_WRITER;
+    assert_false(finds_a(f, member));
+    filecache *c = NULL;
+    assert_vault_ok(vlt_filecache_open(f->dir, member, &c));
+    record_three(c);
+    assert_vault_ok(vlt_filecache_save(c));
+    vlt_filecache_free(c);
+    assert_true(finds_a(f, member));
+    assert_false(finds_a(f, f->k));
+    /* A member without a signing key uses no cache: none read, none
+     * written. */
+    save_three(f);
+    member->has_sign_key = 0;
+    memcpy(member->sign_seed, f->k->sign_seed, SIGN_SEED_BYTES);
+    assert_false(finds_a(f, member));
+    assert_vault_ok(vlt_filecache_open(f->dir, member, &c));
+    assert_vault_ok(vlt_filecache_record(c, "/src/z", &KEY_A, NULL, 0, 0));
+    assert_vault_ok(vlt_filecache_save(c));
+    vlt_filecache_free(c);
+    assert_true(finds_a(f, f->k)); /* the file is as the owner left it */
     vlt_keyring_free(member);
     vlt_keyring_free(other);
 }
@@ -352,6 +450,8 @@ int main(void)
                                         cache_setup, cache_teardown),
         cmocka_unit_test_setup_teardown(test_cache_bad_record_ignored,
                                         cache_setup, cache_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_sealed, cache_setup,
+                                        cache_teardown),
         cmocka_unit_test_setup_teardown(test_cache_other_vault, cache_setup,
                                         cache_teardown),
         cmocka_unit_test_setup_teardown(test_cache_disabled, cache_setup,

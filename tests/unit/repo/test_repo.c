@@ -97,10 +97,23 @@ static void test_snapshot_resolve(void **state)
     assert_string_equal(id, r.snapshot_id);
     assert_vault_ok(vault_snapshot_resolve(f->v, twin_id, id));
     assert_string_equal(id, twin_id);
-    /* but the copy does not load: its bytes do not match its name */
+    /* but the copy does not load: its bytes do not match its name.  It
+     * is listed as damaged (naming why), not an error, and "latest"
+     * goes past it. */
     vault_snapshot_info *list;
     size_t n;
-    assert_vault_code(vault_snapshots(f->v, &list, &n), VAULT_E_CORRUPT);
+    assert_vault_ok(vault_snapshots(f->v, &list, &n));
+    assert_int_equal(n, 2);
+    size_t junk = strcmp(list[0].id, twin_id) == 0 ? 0 : 1;
+    assert_string_equal(list[junk].id, twin_id);
+    assert_false(list[junk].readable);
+    assert_non_null(list[junk].damage);
+    assert_non_null(strstr(list[junk].damage, twin_id));
+    assert_true(list[1 - junk].readable);
+    assert_null(list[1 - junk].damage);
+    vault_snapshots_free(list, n);
+    assert_vault_ok(vault_snapshot_resolve(f->v, "latest", id));
+    assert_string_equal(id, r.snapshot_id);
     ls_list ls = {0};
     assert_vault_code(vault_ls(f->v, twin_id, NULL, 1, ls_collect, &ls),
                       VAULT_E_CORRUPT);
@@ -109,6 +122,18 @@ static void test_snapshot_resolve(void **state)
     assert_vault_ok(vault_snapshots(f->v, &list, &n));
     assert_int_equal(n, 1);
     vault_snapshots_free(list, n);
+    /* garbage under a valid name: listed as damaged too */
+    static const char garbage[] = "not a snapshot at all";
+    test_write_file(twin, garbage, sizeof garbage);
+    assert_vault_ok(vault_snapshots(f->v, &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, twin_id);
+    assert_non_null(list[0].damage);
+    assert_true(list[1].readable);
+    vault_snapshots_free(list, n);
+    assert_vault_ok(vault_snapshot_resolve(f->v, "latest", id));
+    assert_string_equal(id, r.snapshot_id);
+    assert_int_equal(unlink(twin), 0);
 }
 
 static void test_wrong_identity(void **state)

@@ -322,10 +322,34 @@ vault_error vlt_tree_encode(tree *t, uint8_t **out, size_t *out_len)
  * Decoding.
  */
 
+/* What one allocation of n bytes costs: glibc's chunks are 16-byte
+ * aligned with an 8-byte header, 32 bytes at least. */
+static size_t alloc_cost(size_t n)
+{
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+/* The memory a decode may still take, and what it took. */
+typedef struct decode_budget {
+    size_t used, max;
+} decode_budget;
+
+/* Counts an allocation of n bytes about to be made; 0 if it would go
+ * over the budget. */
+static int budget_take(decode_budget *b, size_t n)
+{
+    size_t c = alloc_cost(n);
+    if (c > b->max - b->used)
+        return 0;
+    b->used += c;
+    return 1;
+}
+
 /* Decodes node i into the zeroed *n; prev is node i - 1 or NULL.  On
  * failure *n may hold allocations: the caller clears it. */
 static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
-                               tree_node *n)
+                               tree_node *n, decode_budget *b)
 {
     const char *why = NULL;
     const uint8_t *s;
@@ -353,6 +377,8 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
         if (why)
             goto bad;
     }
+    if (!budget_take(b, len + 1))
+        goto over;
     if (!(n->name = dup_str(s, len)))
         goto nomem;
 
@@ -362,12 +388,16 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
         goto truncated;
     if ((why = owner_rule(s, len, 0)))
         goto bad;
+    if (!budget_take(b, len + 1))
+        goto over;
     if (!(n->user = dup_str(s, len)))
         goto nomem;
     if (!rd_str8(r, &s, &len))
         goto truncated;
     if ((why = owner_rule(s, len, 1)))
         goto bad;
+    if (!budget_take(b, len + 1))
+        goto over;
     if (!(n->group = dup_str(s, len)))
         goto nomem;
 
@@ -383,6 +413,8 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
         goto truncated;
     if ((why = target_rule(type, s, len)))
         goto bad;
+    if (type == NODE_SYMLINK && !budget_take(b, len + 1))
+        goto over;
     if (type == NODE_SYMLINK && !(n->target = dup_str(s, len)))
         goto nomem;
 
@@ -396,6 +428,8 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
         goto bad;
     }
     if (n_xattrs) {
+        if (!budget_take(b, (size_t)n_xattrs * sizeof *n->xattrs))
+            goto over;
         if (!(n->xattrs = calloc(n_xattrs, sizeof *n->xattrs)))
             goto nomem;
         n->n_xattrs = n_xattrs;
@@ -421,6 +455,9 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
         }
         if (!rd_bytes(r, value_len, &value))
             goto truncated;
+        if (!budget_take(b, len + 1) ||
+            !budget_take(b, value_len ? value_len : 1))
+            goto over;
         if (!(x->name = dup_str(s, len)))
             goto nomem;
         /* Never NULL, so callers may memcmp or setxattr it as is. */
@@ -446,6 +483,8 @@ static vault_error decode_node(reader *r, uint32_t i, const tree_node *prev,
             size_t bytes = (size_t)n_content * CHUNK_ID_BYTES;
             if (!rd_bytes(r, bytes, &ids))
                 goto truncated; /* not reached: checked above */
+            if (!budget_take(b, bytes))
+                goto over;
             if (!(n->content = malloc(bytes)))
                 goto nomem;
             memcpy(n->content, ids, bytes);
@@ -470,9 +509,30 @@ bad:
 nomem:
     return vlt_fail(VAULT_E_NOMEM, "tree node %" PRIu32 ": out of memory",
                     i);
+over:
+    return vlt_fail(VAULT_E_UNSUPPORTED,
+                    "tree node %" PRIu32 ": decoded, the tree would take "
+                    "more than the %zu MiB of memory left for the trees "
+                    "this operation holds at once (the tree memory limit)",
+                    i, b->max >> 20);
+}
+
+static _Thread_local size_t decode_limit = SIZE_MAX;
+
+size_t vlt_tree_decode_limit(size_t max_memory)
+{
+    size_t before = decode_limit;
+    decode_limit = max_memory;
+    return before;
 }
 
 vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out)
+{
+    return vlt_tree_decode_bounded(data, len, decode_limit, out);
+}
+
+vault_error vlt_tree_decode_bounded(const uint8_t *data, size_t len,
+                                    size_t max_memory, tree *out)
 {
     if (!out)
         return vlt_fail(VAULT_E_INVALID, "vlt_tree_decode: no output");
@@ -500,6 +560,14 @@ vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out)
                         n_nodes, r.left);
 
     tree t = {NULL, 0};
+    decode_budget b = {0, max_memory};
+    if (n_nodes && !budget_take(&b, (size_t)n_nodes * sizeof *t.nodes))
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "tree: %" PRIu32 " nodes: decoded, the tree would "
+                        "take more than the %zu MiB of memory left for the "
+                        "trees this operation holds at once (the tree "
+                        "memory limit)",
+                        n_nodes, max_memory >> 20);
     if (n_nodes) {
         if (!(t.nodes = calloc(n_nodes, sizeof *t.nodes)))
             return vlt_fail(VAULT_E_NOMEM, "tree: out of memory");
@@ -507,7 +575,7 @@ vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out)
     }
     for (uint32_t i = 0; i < n_nodes; i++) {
         vault_error rc =
-            decode_node(&r, i, i ? &t.nodes[i - 1] : NULL, &t.nodes[i]);
+            decode_node(&r, i, i ? &t.nodes[i - 1] : NULL, &t.nodes[i], &b);
         if (rc != VAULT_OK) {
             vlt_tree_clear(&t);
             return rc;
@@ -521,6 +589,31 @@ vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out)
     }
     *out = t;
     return VAULT_OK;
+}
+
+size_t vlt_tree_memory(const tree *t)
+{
+    /* The allocations decode_node makes, counted as it counts them. */
+    if (!t->nodes)
+        return 0;
+    size_t total = alloc_cost((size_t)t->n_nodes * sizeof *t->nodes);
+    for (uint32_t i = 0; i < t->n_nodes; i++) {
+        const tree_node *n = &t->nodes[i];
+        const char *strings[] = {n->name, n->user, n->group, n->target};
+        for (size_t k = 0; k < VAULT_ARRAY_SIZE(strings); k++)
+            if (strings[k])
+                total += alloc_cost(strlen(strings[k]) + 1);
+        if (n->xattrs)
+            total += alloc_cost((size_t)n->n_xattrs * sizeof *n->xattrs);
+        for (uint32_t j = 0; n->xattrs && j < n->n_xattrs; j++)
+            total += alloc_cost(strlen(n->xattrs[j].name) + 1) +
+                     alloc_cost(n->xattrs[j].value_len
+                                    ? n->xattrs[j].value_len
+                                    : 1);
+        if (n->content)
+            total += alloc_cost((size_t)n->n_content * CHUNK_ID_BYTES);
+    }
+    return total;
 }
 
 void vlt_tree_node_clear(tree_node *n)

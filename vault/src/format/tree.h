@@ -78,6 +78,20 @@ vault_error vlt_tree_encode(tree *t, uint8_t **out, size_t *out_len);
 /* Strict decoding of untrusted bytes; VAULT_E_CORRUPT with a detail on any
  * deviation from the canonical encoding. */
 vault_error vlt_tree_decode(const uint8_t *data, size_t len, tree *out);
+/* The memory t's decoded form takes: its allocations, with the
+ * allocator's overhead (estimated as for glibc). */
+size_t vlt_tree_memory(const tree *t);
+/* The same, but a tree whose decoded form would take more than
+ * max_memory bytes (vlt_tree_memory) is refused with VAULT_E_UNSUPPORTED
+ * before it does: a 64 MiB tree of tiny xattrs decodes to about 13 times
+ * its size.  VAULT_E_UNSUPPORTED is no other refusal's code here. */
+vault_error vlt_tree_decode_bounded(const uint8_t *data, size_t len,
+                                    size_t max_memory, tree *out);
+/* Sets the max_memory vlt_tree_decode uses in this thread (SIZE_MAX
+ * unless set) and returns the one before.  The tree walk sets it around
+ * a load: loaders (the vault's, check's, restore's sources) all end in
+ * vlt_tree_decode, and the walk knows what its other trees hold. */
+size_t vlt_tree_decode_limit(size_t max_memory);
 /* Frees what vlt_tree_decode (or a builder) allocated inside t; t itself is
  * the caller's.  Safe on a zeroed tree. */
 void vlt_tree_clear(tree *t);

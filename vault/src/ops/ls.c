@@ -79,7 +79,9 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
             break;
         size_t len = strcspn(p, "/");
         tree t = {0};
+        size_t limit = vlt_tree_decode_limit(vlt_repo_tree_memory_limit(v));
         rc = vlt_repo_load_tree(v, dir, &t);
+        vlt_tree_decode_limit(limit);
         if (rc != VAULT_OK)
             break;
         const tree_node *found = NULL;

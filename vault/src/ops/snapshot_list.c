@@ -44,6 +44,7 @@ static int info_cmp(const void *a, const void *b)
 
 static void free_info_strings(vault_snapshot_info *s)
 {
+    free(s->damage);
     free(s->hostname);
     free(s->username);
     for (size_t j = 0; s->paths && j < s->n_paths; j++)
@@ -90,6 +91,15 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
         rc = vlt_repo_snapshot_load(v, names[done], &rec);
         if (rc == VAULT_E_PERMISSION) {
             rc = VAULT_OK; /* listed as unreadable, not an error */
+            continue;
+        }
+        if (rc == VAULT_E_CORRUPT || rc == VAULT_E_UNSUPPORTED) {
+            /* Junk under a valid name (anyone with write access can put
+             * it there): listed as damaged, so that it hides neither
+             * the other snapshots nor itself. */
+            rc = VAULT_OK;
+            if (!(s->damage = dup_str(vault_last_error())))
+                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
             continue;
         }
         if (rc != VAULT_OK)

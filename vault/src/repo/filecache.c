@@ -1,13 +1,20 @@
 /*
  * filecache.c - the local files cache (see filecache.h).
  *
- * File layout: "VFCACHE2" | record* | mac (32)
+ * File layout: "VFCACHE3" | nonce (24) | sealed records
+ *   sealed = XChaCha20-Poly1305(key = KDF(this member's signing seed,
+ *            "files cache v2"), nonce, additional data = "VFCACHE3" |
+ *            vault ID | KDF(dedup secret, "files cache"), record*)
  *   record = path_len u32 | path | size u64 | inode u64 | device u64 |
  *            mtime_sec i64 | mtime_nsec u32 | ctime_sec i64 |
  *            ctime_nsec u32 | flags u32 | n u32 | n × chunk ID
  *   flags: bit 0 = the file had extended attributes
- * (VFCACHE1, without flags, is ignored: the next add starts afresh.)
- *   mac = BLAKE2b-256(key = KDF(dedup secret, "files cache"), all before)
+ * The cache names local paths, sizes and inodes and the chunk IDs of the
+ * content: only this member's own key (not D, which every member holds)
+ * opens it.  The additional data ties it to the vault and to the dedup
+ * secret the chunk IDs were made with.  Older layouts (VFCACHE1, the
+ * clear VFCACHE2) and caches of another member are ignored: the next add
+ * starts afresh.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,15 +29,19 @@
 #include "common/array.h"
 #include "common/internal.h"
 
-#define CACHE_MAGIC "VFCACHE2"
+#define CACHE_MAGIC "VFCACHE3"
+#define CACHE_HEADER (8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+#define CACHE_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define CACHE_AD_BYTES (8 + VAULT_ID_BYTES + SECRET_BYTES)
 #define CACHE_MAX_BYTES (1ull << 32)
 #define RECORD_FIXED 56 /* size .. n */
 #define FLAG_XATTRS 1u
 
 struct filecache {
     char *path;               /* the cache file; NULL: disabled */
-    uint8_t key[SECRET_BYTES];
-    uint8_t *old;             /* the loaded file */
+    uint8_t key[SECRET_BYTES]; /* this member's own */
+    uint8_t ad[CACHE_AD_BYTES]; /* ties it to the vault and D */
+    uint8_t *old;             /* the records of the loaded file */
     size_t old_len;
     uint32_t *table;          /* offsets + 1 of old records; pow2 size */
     size_t table_size;
@@ -61,18 +72,25 @@ static size_t record_len(const uint8_t *p, size_t avail)
 
 static void load_old(filecache *c)
 {
-    uint8_t *data;
+    uint8_t *data, *plain = NULL;
     size_t len;
     if (vlt_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
         return; /* no cache yet, or unreadable: start afresh */
-    uint8_t mac[32];
-    if (len < 8 + 32 || memcmp(data, CACHE_MAGIC, 8) != 0)
+    if (len < CACHE_HEADER + CACHE_TAG || memcmp(data, CACHE_MAGIC, 8) != 0)
         goto drop;
-    crypto_generichash(mac, 32, data, len - 32, c->key, SECRET_BYTES);
-    if (sodium_memcmp(mac, data + len - 32, 32) != 0)
-        goto drop;
-    size_t body_end = len - 32, count = 0;
-    for (size_t off = 8; off < body_end; count++) {
+    size_t sealed_len = len - CACHE_HEADER, body_end = sealed_len - CACHE_TAG;
+    unsigned long long plain_len;
+    if (!(plain = malloc(body_end ? body_end : 1)) ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plain, &plain_len, NULL, data + CACHE_HEADER, sealed_len, c->ad,
+            sizeof c->ad, data + 8, c->key) != 0 ||
+        plain_len != body_end)
+        goto drop; /* damaged, or another member's or vault's */
+    free(data);
+    data = plain;
+    plain = NULL;
+    size_t count = 0;
+    for (size_t off = 0; off < body_end; count++) {
         size_t n = record_len(data + off, body_end - off);
         if (!n)
             goto drop;
@@ -85,7 +103,7 @@ static void load_old(filecache *c)
     if (!c->table || body_end > UINT32_MAX)
         goto drop;
     c->table_size = size;
-    for (size_t off = 8; off < body_end;) {
+    for (size_t off = 0; off < body_end;) {
         size_t plen = load_le32(data + off);
         size_t h = str_hash((const char *)data + off + 4, plen) & (size - 1);
         while (c->table[h])
@@ -99,6 +117,7 @@ static void load_old(filecache *c)
 drop:
     free(c->table);
     c->table = NULL;
+    free(plain);
     free(data);
 }
 
@@ -108,8 +127,13 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
     filecache *c = calloc(1, sizeof *c);
     if (!c)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    vlt_kdf(c->key, k->dedup_secret, "files cache");
-    if (dir && dir[0]) {
+    /* Without a signing key of its own, a member has no secret that the
+     * other members lack: no cache then, rather than one they can read. */
+    if (k->has_sign_key && dir && dir[0]) {
+        vlt_kdf(c->key, k->sign_seed, "files cache v2");
+        memcpy(c->ad, CACHE_MAGIC, 8);
+        memcpy(c->ad + 8, k->vault_id, VAULT_ID_BYTES);
+        vlt_kdf(c->ad + 8 + VAULT_ID_BYTES, k->dedup_secret, "files cache");
         char hex[65], path[PATH_MAX];
         vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
         int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
@@ -175,19 +199,13 @@ vault_error vlt_filecache_record(filecache *c, const char *path,
     size_t need = 4 + plen + RECORD_FIXED + (size_t)n_ids * CHUNK_ID_BYTES;
     if (plen == 0 || plen > PATH_MAX)
         return VAULT_OK;
-    if (c->fresh_cap - c->fresh_len < need + 32) {
-        /* Room for the record, the magic (first time) and the final
-         * 32-byte hash; the first buffer is 64 KiB. */
-        size_t want = c->fresh_len + need + 32 + 8;
+    if (c->fresh_cap - c->fresh_len < need) {
+        /* the first buffer is 64 KiB */
+        size_t want = c->fresh_len + need;
         if (want < (1u << 16))
             want = 1u << 16;
-        int first = c->fresh == NULL;
         if (vlt_array_reserve(&c->fresh, &c->fresh_cap, want, 1) != 0)
             return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
-        if (first) {
-            memcpy(c->fresh, CACHE_MAGIC, 8);
-            c->fresh_len = 8;
-        }
     }
     uint8_t *p = c->fresh + c->fresh_len;
     store_le32(p, (uint32_t)plen);
@@ -212,10 +230,18 @@ vault_error vlt_filecache_save(filecache *c)
 {
     if (!c->path || !c->fresh)
         return VAULT_OK;
-    crypto_generichash(c->fresh + c->fresh_len, 32, c->fresh, c->fresh_len,
-                       c->key, SECRET_BYTES);
-    return vlt_write_file_atomic(c->path, c->fresh, c->fresh_len + 32, 0600,
-                                 0);
+    size_t len = CACHE_HEADER + c->fresh_len + CACHE_TAG;
+    uint8_t *file = malloc(len);
+    if (!file)
+        return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
+    memcpy(file, CACHE_MAGIC, 8);
+    randombytes_buf(file + 8, CACHE_HEADER - 8);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        file + CACHE_HEADER, NULL, c->fresh, c->fresh_len, c->ad,
+        sizeof c->ad, NULL, file + 8, c->key);
+    vault_error rc = vlt_write_file_atomic(c->path, file, len, 0600, 0);
+    free(file);
+    return rc;
 }
 
 void vlt_filecache_free(filecache *c)

@@ -5,10 +5,12 @@
  * whether the file had extended attributes (any change to them moves the
  * ctime, so a file that had none and matches still has none).
  *
- * It lives on the client only (never in the vault), one file per vault
- * and member, and is authenticated with a key derived from the vault's
- * dedup secret so that a cache from another vault or a damaged one is
- * ignored rather than trusted.
+ * It lives on the client only (never in the vault), one file per vault,
+ * sealed (XChaCha20-Poly1305) with a key derived from this member's own
+ * signing seed: the other members (who share the vault's secrets) cannot
+ * read the local paths in it, and a cache from another vault or member,
+ * or a damaged one, is ignored rather than trusted.  A member without a
+ * signing key uses no cache.
  */
 #ifndef VAULT_FILECACHE_H
 #define VAULT_FILECACHE_H

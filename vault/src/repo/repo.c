@@ -329,3 +329,15 @@ vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
     *n = l.n;
     return rc;
 }
+
+void vault_set_tree_memory_limit(vault_t *v, size_t bytes)
+{
+    if (v)
+        v->tree_memory_limit = bytes;
+}
+
+size_t vlt_repo_tree_memory_limit(const vault_t *v)
+{
+    return v->tree_memory_limit ? v->tree_memory_limit
+                                : VAULT_TREE_MEMORY_DEFAULT;
+}

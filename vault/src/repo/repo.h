@@ -51,7 +51,11 @@ struct vault {
     pthread_mutex_t dctx_lock;
     pthread_mutex_t zero_lock;
     int locks_ready; /* the three are initialised (vault_close destroys) */
+    size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
 };
+
+/* The handle's tree memory limit (vault_set_tree_memory_limit). */
+size_t vlt_repo_tree_memory_limit(const vault_t *v);
 
 /* Seals an envelope for member (a recipient string: "age1..." or an
  * "ssh-ed25519 ..." line) to the member and to the current epoch's read

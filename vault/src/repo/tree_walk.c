@@ -11,16 +11,39 @@
 #include "common/array.h"
 #include "common/internal.h"
 #include "repo/blob_load.h"
+#include "repo/repo.h"
 #include "repo/tree_walk.h"
 
+static size_t max_memory(const vlt_tree_walk *w)
+{
+    if (w->max_memory)
+        return w->max_memory;
+    return w->v ? vlt_repo_tree_memory_limit(w->v) : VLT_TREE_WALK_MAX_MEMORY;
+}
+
+/* Loads tree id, which may take what the walk's other trees (held, bytes)
+ * leave of its memory. */
 static vault_error load(const vlt_tree_walk *w,
-                        const uint8_t id[CHUNK_ID_BYTES], tree *t)
+                        const uint8_t id[CHUNK_ID_BYTES], size_t held,
+                        const char *path, tree *t)
 {
     memset(t, 0, sizeof *t);
+    size_t max = max_memory(w);
+    size_t before = vlt_tree_decode_limit(held < max ? max - held : 0);
     vault_error rc = w->load ? w->load(w->ctx, id, t)
                              : vlt_repo_load_tree(w->v, id, t);
+    vlt_tree_decode_limit(before);
     if (rc != VAULT_OK)
         vlt_tree_clear(t);
+    if (rc == VAULT_E_UNSUPPORTED) {
+        char hex[65];
+        vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+        rc = vlt_fail_context(rc, "%s%s%s (tree %.16s; %zu MiB held by the "
+                                  "directories above it, limit %zu MiB)",
+                              path ? "directory " : "", path ? path : "",
+                              path && !path[0] ? "/" : "", hex, held >> 20,
+                              max >> 20);
+    }
     return rc;
 }
 
@@ -41,12 +64,14 @@ typedef struct level {
     uint32_t next;         /* the entry to visit next */
     size_t path_len;       /* its path's length in the walk's path */
     void *state;           /* what enter() set */
+    size_t memory;         /* its decoded tree's (vlt_tree_memory) */
 } level;
 
 typedef struct paths_walk {
     const vlt_tree_walk *w;
     level *levels;
     size_t n_levels, cap_levels;
+    size_t held; /* memory of the levels' decoded trees */
     char path[VLT_TREE_WALK_PATH_MAX];
 } paths_walk;
 
@@ -72,7 +97,7 @@ static vault_error push_dir(paths_walk *p, const uint8_t id[CHUNK_ID_BYTES],
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     level *l = &p->levels[p->n_levels];
     memset(l, 0, sizeof *l);
-    vault_error rc = load(w, id, &l->t);
+    vault_error rc = load(w, id, p->held, p->path, &l->t);
     if (rc != VAULT_OK)
         return rc == VAULT_E_NOMEM ? rc : damaged(w, &at, rc);
     memcpy(l->id, id, CHUNK_ID_BYTES);
@@ -84,6 +109,8 @@ static vault_error push_dir(paths_walk *p, const uint8_t id[CHUNK_ID_BYTES],
         vlt_tree_clear(&l->t);
         return rc;
     }
+    l->memory = vlt_tree_memory(&l->t);
+    p->held += l->memory;
     p->n_levels++;
     return VAULT_OK;
 }
@@ -98,6 +125,7 @@ static vault_error pop_dir(paths_walk *p, int stopping)
                            .depth = (unsigned)p->n_levels,
                            .dir_state = l->state, .stopping = stopping};
     vault_error rc = VAULT_OK;
+    p->held -= l->memory;
     if (w->leave)
         rc = w->leave(w->ctx, &at, &l->t, l->state);
     vlt_tree_clear(&l->t);
@@ -166,6 +194,7 @@ vault_error vlt_tree_walk_paths(const vlt_tree_walk *w,
     p->w = w;
     p->levels = NULL;
     p->n_levels = p->cap_levels = 0;
+    p->held = 0;
     int len = snprintf(p->path, sizeof p->path, "%s",
                        root_path ? root_path : "");
     vault_error rc = VAULT_OK;
@@ -209,7 +238,7 @@ vault_error vlt_tree_walk_once(const vlt_tree_walk *w,
         }
         vlt_tree_walk_at at = {.id = id};
         tree t;
-        rc = load(w, id, &t);
+        rc = load(w, id, 0, NULL, &t);
         if (rc != VAULT_OK) {
             if (rc != VAULT_E_NOMEM)
                 rc = damaged(w, &at, rc);

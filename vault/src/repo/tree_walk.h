@@ -35,7 +35,10 @@
  * walk.  Without damaged() they end the walk.
  *
  * Memory: per walk, one allocation for the levels (paths) or the queue
- * (once), grown as needed; per directory only the decoded tree.
+ * (once), grown as needed; per directory only the decoded tree.  The
+ * decoded trees held at once (a paths walk's levels; a once walk's one)
+ * take at most max_memory: a tree that would take more goes to damaged()
+ * with VAULT_E_UNSUPPORTED naming its path, before it is decoded.
  */
 #ifndef VAULT_TREE_WALK_H
 #define VAULT_TREE_WALK_H
@@ -47,6 +50,8 @@
 #define VLT_TREE_WALK_PATH_MAX 8192
 /* Default max_depth: as deep as extraction goes. */
 #define VLT_TREE_WALK_MAX_DEPTH 512
+/* Default max_memory (VAULT_TREE_MEMORY_DEFAULT, vault.h). */
+#define VLT_TREE_WALK_MAX_MEMORY VAULT_TREE_MEMORY_DEFAULT
 
 /* What node() tells the walk to do next. */
 typedef enum vlt_tree_walk_action {
@@ -106,6 +111,9 @@ typedef struct vlt_tree_walk {
     /* Paths walk: a directory this many levels below the root is
      * damaged ("nested deeper than ..."); 0: VLT_TREE_WALK_MAX_DEPTH. */
     unsigned max_depth;
+    /* Memory the decoded trees held at once may take; 0: v's limit
+     * (vault_set_tree_memory_limit) or VLT_TREE_WALK_MAX_MEMORY. */
+    size_t max_memory;
 } vlt_tree_walk;
 
 /* Walks the tree root, whose path is root_path ("" or NULL for a

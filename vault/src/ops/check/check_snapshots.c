@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "repo/repo.h"
 #include "repo/tree_walk.h"
 #include "ops/check/check_internal.h"
 
@@ -297,7 +298,8 @@ vault_error vlt_check_snapshots(checker *c)
     /* Breadth first, each tree once (walk_node descends into a tree only
      * when it is new): no recursion for a hostile depth. */
     vlt_tree_walk walk = {.ctx = c, .load = walk_load, .enter = walk_enter,
-                          .node = walk_node, .damaged = walk_damaged};
+                          .node = walk_node, .damaged = walk_damaged,
+                          .max_memory = vlt_repo_tree_memory_limit(c->v)};
     if (rc == VAULT_OK)
         rc = vlt_tree_walk_once(&walk, c->roots, c->n_roots);
     return rc;

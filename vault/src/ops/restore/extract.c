@@ -70,6 +70,7 @@ vault_error vault_extract(vault_t *v, const char *ref,
         .on_error = o->on_error,
         .on_error_ctx = o->on_error_ctx,
         .workers = extract_workers(),
+        .tree_memory = vlt_repo_tree_memory_limit(v),
     };
     restore_stats st = {0};
     rc = vlt_restore_run(&src, rec.tree, &ro, &st);

@@ -446,6 +446,7 @@ static vault_error run(restorer *r, const uint8_t root[CHUNK_ID_BYTES])
         .leave = walk_leave,
         .damaged = walk_damaged,
         .max_depth = RESTORE_MAX_DEPTH,
+        .max_memory = r->opt->tree_memory,
     };
     rc = vlt_tree_walk_paths(&w, root, "");
     r->path = ""; /* the walk's buffer is gone */

@@ -61,6 +61,9 @@ typedef struct restore_options {
      * none).  load_chunk and on_error are then called from them (never
      * two on_error at once); load_chunk must be thread-safe. */
     unsigned workers;
+    /* Memory the decoded trees of the walk may take at once (0: the
+     * default, VAULT_TREE_MEMORY_DEFAULT); see tree_walk.h. */
+    size_t tree_memory;
 } restore_options;
 
 /* Directories restore keeps open at most (besides those the walk is
