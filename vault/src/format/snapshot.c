@@ -14,13 +14,15 @@
  * decoder, and the decoder checks every count against the bytes left
  * before it allocates.
  *
- * Object (format spec "Snapshots"):
- *   0   "VAULTSN1"
+ * Object (format spec "Snapshots", format-spec/DESIGN-v2.md §4):
+ *   0   "VAULTSN2"
  *   8   epoch u32
  *   12  ephemeral X25519 public key E (32)
  *   44  nonce (24)
  *   68  XChaCha20-Poly1305(seal key "vault/v1 snapshot", nonce,
- *                          AD = bytes 0..67, snapshot record)
+ *                          AD = bytes 0..67, plaintext)
+ *   plaintext = author (32) | sig (64) | snapshot record
+ *   sig = Sign(author, "vault/v2 snapshot", snapshot record)
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -37,11 +39,13 @@
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
 
-/* A sealed snapshot is at most 16 MiB and adds a 68-byte header and a
- * 16-byte tag to the record (format.md, "Snapshots" and "Limits"), so
+/* A sealed snapshot is at most 16 MiB and adds a 68-byte header, the
+ * author and signature and a 16-byte tag to the record (format.md,
+ * "Snapshots" and "Limits"), so
  * every record the encoder writes can be stored. */
 #define SNAPSHOT_RECORD_MAX_BYTES                                            \
-    (SNAPSHOT_MAX_BYTES - SNAPSHOT_HEADER_BYTES - AEAD_TAG)
+    (SNAPSHOT_MAX_BYTES - SNAPSHOT_HEADER_BYTES - SNAPSHOT_AUTHOR_BYTES -   \
+     AEAD_TAG)
 /* version, time_sec, time_nsec, tree, hostname and username lengths,
  * n_paths, n_tags, and the four counters. */
 #define SNAPSHOT_FIXED_BYTES (1 + 8 + 4 + 32 + 2 + 2 + 2 + 2 + 4 * 8)
@@ -279,25 +283,31 @@ void vlt_snapshot_clear(snapshot_record *s)
  * Objects.
  */
 
-vault_error vlt_snapshot_save(backend *be, const keyring *k,
-                              const snapshot_record *rec, char id_hex[65])
+/* Seals author | sig | encoded record under the current epoch and saves
+ * it. */
+static vault_error seal_save(backend *be, const keyring *k,
+                             const uint8_t author[SIGN_PUBLIC_BYTES],
+                             const uint8_t sig[SIGNATURE_BYTES],
+                             const uint8_t *record, size_t record_len,
+                             char id_hex[65])
 {
-    uint8_t *plain;
-    size_t plain_len;
-    vault_error rc = vlt_snapshot_encode(rec, &plain, &plain_len);
-    if (rc != VAULT_OK)
-        return rc;
+    size_t plain_len = SNAPSHOT_AUTHOR_BYTES + record_len;
     size_t total = SNAPSHOT_HEADER_BYTES + plain_len + AEAD_TAG;
+    uint8_t *plain = malloc(plain_len);
     uint8_t *file = malloc(total);
-    if (!file) {
+    if (!plain || !file) {
         free(plain);
+        free(file);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
+    memcpy(plain, author, SIGN_PUBLIC_BYTES);
+    memcpy(plain + SIGN_PUBLIC_BYTES, sig, SIGNATURE_BYTES);
+    memcpy(plain + SNAPSHOT_AUTHOR_BYTES, record, record_len);
     uint8_t key[SECRET_BYTES];
     memcpy(file, SNAPSHOT_MAGIC, 8);
     store_le32(file + 8, k->n_epochs - 1);
-    rc = vlt_seal_key_new(vlt_keyring_current(k), "vault/v1 snapshot",
-                          file + 12, key);
+    vault_error rc = vlt_seal_key_new(vlt_keyring_current(k),
+                                      "vault/v1 snapshot", file + 12, key);
     if (rc == VAULT_OK) {
         randombytes_buf(file + 44, AEAD_NONCE);
         crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -309,6 +319,47 @@ vault_error vlt_snapshot_save(backend *be, const keyring *k,
     }
     free(plain);
     free(file);
+    return rc;
+}
+
+vault_error vlt_snapshot_save(backend *be, const keyring *k,
+                              const snapshot_record *rec, char id_hex[65])
+{
+    if (!k->has_sign_key)
+        return vlt_fail(VAULT_E_PERMISSION,
+                        "cannot write a snapshot: this member has no "
+                        "signing key");
+    uint8_t *record;
+    size_t record_len;
+    vault_error rc = vlt_snapshot_encode(rec, &record, &record_len);
+    if (rc != VAULT_OK)
+        return rc;
+    uint8_t sig[SIGNATURE_BYTES];
+    rc = vlt_sign(k->sign_sk, SIGN_LABEL_SNAPSHOT, k->vault_id, record,
+                  record_len, sig);
+    if (rc == VAULT_OK)
+        rc = seal_save(be, k, k->sign_pk, sig, record, record_len, id_hex);
+    free(record);
+    return rc;
+}
+
+vault_error vlt_snapshot_reseal(backend *be, const keyring *k,
+                                const snapshot_record *rec, char id_hex[65])
+{
+    uint8_t *record;
+    size_t record_len;
+    vault_error rc = vlt_snapshot_encode(rec, &record, &record_len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_sign_verify(rec->author, SIGN_LABEL_SNAPSHOT, k->vault_id,
+                         record, record_len, rec->sig);
+    if (rc == VAULT_E_CORRUPT)
+        rc = vlt_fail(VAULT_E_CORRUPT,
+                      "re-sealing a snapshot: its signature does not verify");
+    if (rc == VAULT_OK)
+        rc = seal_save(be, k, rec->author, rec->sig, record, record_len,
+                       id_hex);
+    free(record);
     return rc;
 }
 
@@ -395,9 +446,28 @@ vault_error vlt_snapshot_load(backend *be, const keyring *k, const char *name,
         return vlt_fail(VAULT_E_CORRUPT,
                         "snapshots/%s: authentication failed", name);
     }
-    rc = vlt_snapshot_decode(plain, plain_len, rec);
+    if (plain_len < SNAPSHOT_AUTHOR_BYTES) {
+        free(plain);
+        return vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: truncated", name);
+    }
+    const uint8_t *record = plain + SNAPSHOT_AUTHOR_BYTES;
+    size_t record_len = plain_len - SNAPSHOT_AUTHOR_BYTES;
+    rc = vlt_sign_verify(plain, SIGN_LABEL_SNAPSHOT, k->vault_id, record,
+                         record_len, plain + SIGN_PUBLIC_BYTES);
+    if (rc == VAULT_E_CORRUPT)
+        rc = vlt_fail(VAULT_E_CORRUPT,
+                      "snapshots/%s: forged: its author's signature does "
+                      "not verify",
+                      name);
+    if (rc == VAULT_OK) {
+        rc = vlt_snapshot_decode(record, record_len, rec);
+        if (rc != VAULT_OK)
+            rc = vlt_fail_context(rc, "snapshots/%s", name);
+    }
+    if (rc == VAULT_OK) {
+        memcpy(rec->author, plain, SIGN_PUBLIC_BYTES);
+        memcpy(rec->sig, plain + SIGN_PUBLIC_BYTES, SIGNATURE_BYTES);
+    }
     free(plain);
-    if (rc != VAULT_OK)
-        return vlt_fail_context(rc, "snapshots/%s", name);
-    return VAULT_OK;
+    return rc;
 }

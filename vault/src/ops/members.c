@@ -494,7 +494,9 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         char id[65];
         rc = vlt_repo_snapshot_load(v, snaps.names[i], &rec);
         if (rc == VAULT_OK) {
-            rc = vlt_repo_snapshot_save(v, &rec, id);
+            /* its author and signature stay: the signature does not
+             * cover the epoch (DESIGN-v2.md §2, rekey) */
+            rc = vlt_snapshot_reseal(v->be, v->keys, &rec, id);
             vlt_snapshot_clear(&rec);
         }
         if (rc == VAULT_OK)

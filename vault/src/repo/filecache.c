@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "repo/client_cache.h"
 #include "repo/filecache.h"
 #include "common/array.h"
 #include "common/internal.h"
@@ -109,27 +110,9 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
     if (!c)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     vlt_kdf(c->key, k->dedup_secret, "files cache");
-    if (dir && dir[0]) {
-        char hex[65], path[PATH_MAX];
-        vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
-        int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
-        if (n > 0 && (size_t)n < sizeof path) {
-            /* Make the folders (ignore EEXIST); a failure only means no
-             * cache. */
-            char tmp[PATH_MAX];
-            memcpy(tmp, path, (size_t)n + 1);
-            for (char *s = tmp + 1; *s; s++)
-                if (*s == '/') {
-                    *s = '\0';
-                    mkdir(tmp, 0700);
-                    *s = '/';
-                }
-            mkdir(tmp, 0700);
-            if (snprintf(tmp, sizeof tmp, "%s/files", path) <
-                (int)sizeof tmp)
-                c->path = strdup(tmp);
-        }
-    }
+    char path[PATH_MAX];
+    if (vlt_cache_vault_file(dir, k, "files", path, sizeof path))
+        c->path = strdup(path);
     if (c->path)
         load_old(c);
     *out = c;
