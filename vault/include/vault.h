@@ -472,8 +472,8 @@ typedef struct vault_check_ref {
 
 typedef struct vault_check_problem {
     /* What is damaged: "config", "keys/<name>", "index/<name>",
-     * "snapshots/<name>", "data/<2>/<name>", or "index" for blobs that
-     * snapshots reference but no index segment lists. */
+     * "snapshots/<name>", "data/<2>/<name>", "locks/<name>", or "index"
+     * for blobs that snapshots reference but no index segment lists. */
     const char *object;
     const char *what;  /* what is wrong, in words */
     int warning;       /* 1: not damage (a pack no index segment lists, as

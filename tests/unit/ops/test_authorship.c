@@ -520,6 +520,112 @@ static void test_future_marker_holds_a_day(void **state)
     vlt_clock_pin(0);
 }
 
+/* ---- check ------------------------------------------------------------- */
+
+typedef struct problems {
+    size_t n;
+    struct {
+        char object[128], what[256];
+        int warning;
+        size_t n_affects;
+    } p[16];
+} problems;
+
+static void collect_problem(void *ctx, const vault_check_problem *pr)
+{
+    problems *l = ctx;
+    if (l->n < 16) {
+        snprintf(l->p[l->n].object, sizeof l->p[l->n].object, "%s",
+                 pr->object);
+        snprintf(l->p[l->n].what, sizeof l->p[l->n].what, "%s", pr->what);
+        l->p[l->n].warning = pr->warning;
+        l->p[l->n].n_affects = pr->n_affects;
+    }
+    l->n++;
+}
+
+/* The problem about object, or NULL. */
+static const char *problem_about(const problems *l, const char *object,
+                                 int *warning, size_t *n_affects)
+{
+    for (size_t i = 0; i < l->n && i < 16; i++)
+        if (strstr(l->p[i].object, object)) {
+            *warning = l->p[i].warning;
+            *n_affects = l->p[i].n_affects;
+            return l->p[i].what;
+        }
+    return NULL;
+}
+
+static void test_check_reports_authors(void **state)
+{
+    fx *f = *state;
+    test_author owner, writer;
+    author_of_handle(f->v, &owner);
+    author_new(&writer);
+    members_add(f->v, writer.pk, ROLE_WRITER);
+    char src[PATH_MAX];
+    make_tree(f, "src", "checked first\n", "checked second\n", src);
+    vault_add_result r;
+    add_as(f, &owner, src, "", &r);
+    id_list ids;
+    index_ids(f, &ids);
+    /* a writer's junk copies of every blob, and its prune mark */
+    act_as(f->v, &writer);
+    uint8_t bogus[32];
+    forge_bogus(f, &ids, bogus);
+    lock_record mark = {.kind = LOCK_PRUNE_MARK, .time = 1000, .pid = 1};
+    mark.packs = ids.pack;
+    mark.n_packs = 1;
+    assert_vault_ok(vlt_lock_write(f->v, &mark));
+    act_as(f->v, &owner);
+
+    problems l = {0};
+    vault_check_options o;
+    vault_check_options_init(&o);
+    o.read_data = 1;
+    o.on_problem = collect_problem;
+    o.on_problem_ctx = &l;
+    vault_check_result cr;
+    assert_vault_code(vault_check(f->v, &o, &cr), VAULT_E_CORRUPT);
+    /* The junk pack: its blobs fail, but the real copies serve every
+     * file, so it affects none. */
+    char hex[65];
+    vlt_hex_encode(bogus, 32, hex);
+    int warning = -1;
+    size_t n_affects = 99;
+    const char *what = problem_about(&l, hex, &warning, &n_affects);
+    assert_non_null(what);
+    assert_int_equal(warning, 0);
+    assert_int_equal(n_affects, 0);
+    /* The writer's prune mark: a warning. */
+    what = problem_about(&l, mark.name, &warning, &n_affects);
+    assert_non_null(what);
+    assert_non_null(strstr(what, "not an owner"));
+    assert_int_equal(warning, 1);
+    assert_int_equal(cr.problems, 1);
+
+    /* With nobody a member, every signed object is forged. */
+    membership *m = f->v->members;
+    f->v->members = NULL;
+    memset(&l, 0, sizeof l);
+    assert_vault_code(vault_check(f->v, &o, &cr), VAULT_E_CORRUPT);
+    f->v->members = m;
+    int segments = 0, snapshots = 0, locks = 0;
+    for (size_t i = 0; i < l.n && i < 16; i++) {
+        if (!strstr(l.p[i].what, "forged"))
+            continue;
+        segments += strncmp(l.p[i].object, "index/", 6) == 0;
+        snapshots += strncmp(l.p[i].object, "snapshots/", 10) == 0;
+        locks += strncmp(l.p[i].object, "locks/", 6) == 0;
+    }
+    assert_true(segments >= 2);
+    assert_int_equal(snapshots, 1);
+    assert_int_equal(locks, 1);
+    free(ids.ids);
+    free(ids.types);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK) {
@@ -539,6 +645,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_future_marker_holds_a_day,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_check_reports_authors, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests_name("authorship", tests, NULL, NULL) ? 1
                                                                         : 0;

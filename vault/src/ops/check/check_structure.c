@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "crypto/age/age.h"
+#include "format/locks.h"
 #include "ops/check/check_internal.h"
 
 /* --- 1, 2: config and envelopes ----------------------------------------- */
@@ -195,6 +196,53 @@ vault_error vlt_check_index(checker *c)
             c->r->index_segments++;
         }
         rc = VAULT_OK;
+    }
+    free(names.names);
+    return rc;
+}
+
+/* --- locks: their authors ------------------------------------------------ */
+
+vault_error vlt_check_locks(checker *c)
+{
+    name_list names;
+    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_LOCKS, &names);
+    if (rc != VAULT_OK)
+        return rc;
+    for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        lock_record l;
+        memset(&l, 0, sizeof l);
+        vault_error one = backend_load(c->v->be, BACKEND_LOCKS,
+                                       names.names[i], 0, 0, LOCK_MAX_BYTES,
+                                       &bytes, &len);
+        if (one == VAULT_OK)
+            one = vlt_lock_parse(c->v->keys, names.names[i], bytes, len, &l);
+        free(bytes);
+        if (fatal(one)) {
+            rc = one;
+            break;
+        }
+        if (one != VAULT_OK) {
+            free(l.packs);
+            continue; /* gone, damaged or of a later epoch: prune's */
+        }
+        char label[BACKEND_LABEL_MAX];
+        vlt_backend_label(BACKEND_LOCKS, names.names[i], label);
+        author_standing st = vlt_membership_standing(c->v->members, l.author);
+        if (st == AUTHOR_UNKNOWN)
+            vlt_check_emit(c, 0, label,
+                           "forged: its author is not a member of the vault",
+                           NULL);
+        else if (l.kind == LOCK_PRUNE_MARK && st != AUTHOR_OWNER) {
+            char what[160];
+            snprintf(what, sizeof what,
+                     "prune mark by a %s, not an owner: prune ignores it",
+                     vlt_author_standing_name(st));
+            vlt_check_emit(c, 1, label, what, NULL);
+        }
+        free(l.packs);
     }
     free(names.names);
     return rc;
