@@ -92,10 +92,6 @@ static void lock_key(const keyring *k, uint32_t epoch,
 vault_error vlt_lock_write(vault_t *v, lock_record *rec)
 {
     const keyring *k = v->keys;
-    if (!k->has_sign_key)
-        return vlt_fail(VAULT_E_PERMISSION,
-                        "cannot write a lock: this member has no signing "
-                        "key");
     uint8_t *record;
     size_t record_len;
     vault_error rc = vlt_lock_encode(rec, &record, &record_len);
@@ -111,12 +107,9 @@ vault_error vlt_lock_write(vault_t *v, lock_record *rec)
         free(file);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    memcpy(plain, k->sign_pk, SIGN_PUBLIC_BYTES);
     memcpy(plain + LOCK_AUTHOR_BYTES, record, record_len);
     free(record);
-    rc = vlt_sign(k->sign_sk, SIGN_LABEL_LOCK, k->vault_id,
-                  plain + LOCK_AUTHOR_BYTES, record_len,
-                  plain + SIGN_PUBLIC_BYTES);
+    rc = vlt_authored_sign(k, SIGN_LABEL_LOCK, "a lock", plain, plain_len);
     if (rc != VAULT_OK) {
         free(plain);
         free(file);
@@ -174,17 +167,9 @@ vault_error vlt_lock_parse(const keyring *k, const char *name,
                           "locks/%s: authentication failed", name);
         sodium_memzero(key, sizeof key);
     }
-    if (rc == VAULT_OK) {
-        rc = vlt_sign_verify(plain, SIGN_LABEL_LOCK, k->vault_id,
-                             plain + LOCK_AUTHOR_BYTES,
-                             plain_len - LOCK_AUTHOR_BYTES,
-                             plain + SIGN_PUBLIC_BYTES);
-        if (rc == VAULT_E_CORRUPT)
-            rc = vlt_fail(VAULT_E_CORRUPT,
-                          "locks/%s: forged: its author's signature does "
-                          "not verify",
-                          name);
-    }
+    if (rc == VAULT_OK)
+        rc = vlt_authored_verify(k, SIGN_LABEL_LOCK, "locks", name, plain,
+                                 plain_len);
     if (rc == VAULT_OK) {
         rc = vlt_lock_decode(plain + LOCK_AUTHOR_BYTES,
                              plain_len - LOCK_AUTHOR_BYTES, out);

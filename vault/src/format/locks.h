@@ -19,12 +19,13 @@
 #include <stdint.h>
 
 #include "crypto/keys.h"
+#include "format/authored.h"
 #include "vault.h"
 
 #define LOCK_MAGIC "VAULTLK2"
 /* The sealed plaintext starts with the author's signing key and its
  * signature of the record (format-spec/DESIGN-v2.md §4). */
-#define LOCK_AUTHOR_BYTES (SIGN_PUBLIC_BYTES + SIGNATURE_BYTES)
+#define LOCK_AUTHOR_BYTES AUTHORED_BYTES
 #define LOCK_MAX_BYTES (64u * 1024 * 1024)
 #define LOCK_HOST_MAX 255
 

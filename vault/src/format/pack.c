@@ -38,6 +38,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "format/authored.h"
 #include "format/chunker.h"
 #include "format/pack.h"
 
@@ -832,10 +833,6 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
                                    const size_t *starts,
                                    const pack_entry *entries)
 {
-    if (!k->has_sign_key)
-        return vlt_fail(VAULT_E_PERMISSION,
-                        "cannot write an index segment: this member has no "
-                        "signing key");
     size_t n_entries = starts[n_packs];
     size_t body = 4 + n_packs * 36 + n_entries * PACK_ENTRY_BYTES;
     size_t plain_len = INDEX_AUTHOR_BYTES + body;
@@ -861,10 +858,8 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
             p += PACK_ENTRY_BYTES;
         }
     }
-    memcpy(plain, k->sign_pk, SIGN_PUBLIC_BYTES);
-    vault_error rc = vlt_sign(k->sign_sk, SIGN_LABEL_INDEX, k->vault_id,
-                              plain + INDEX_AUTHOR_BYTES, body,
-                              plain + SIGN_PUBLIC_BYTES);
+    vault_error rc = vlt_authored_sign(k, SIGN_LABEL_INDEX,
+                                       "an index segment", plain, plain_len);
     if (rc != VAULT_OK) {
         free(plain);
         free(file);
@@ -964,13 +959,8 @@ static vault_error segment_parse(const keyring *k, const char *name,
     }
     const uint8_t *body = plain + INDEX_AUTHOR_BYTES;
     size_t body_len = plain_len - INDEX_AUTHOR_BYTES;
-    rc = vlt_sign_verify(plain, SIGN_LABEL_INDEX, k->vault_id, body,
-                         body_len, plain + SIGN_PUBLIC_BYTES);
-    if (rc == VAULT_E_CORRUPT)
-        rc = vlt_fail(VAULT_E_CORRUPT,
-                      "index/%s: forged: its author's signature does not "
-                      "verify",
-                      name);
+    rc = vlt_authored_verify(k, SIGN_LABEL_INDEX, "index", name, plain,
+                             plain_len);
     if (rc == VAULT_OK) {
         memcpy(info->author, plain, SIGN_PUBLIC_BYTES);
         rc = segment_entries(name, body, body_len, fn, ctx);

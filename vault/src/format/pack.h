@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "crypto/keys.h"
+#include "format/authored.h"
 #include "format/tree.h"
 
 #define PACK_MAGIC "VAULTPK1"
@@ -26,7 +27,7 @@
 #define INDEX_MAGIC "VAULTIX2"
 /* The sealed plaintext starts with the author's signing key and its
  * signature of the body (format-spec/DESIGN-v2.md §4). */
-#define INDEX_AUTHOR_BYTES (SIGN_PUBLIC_BYTES + SIGNATURE_BYTES)
+#define INDEX_AUTHOR_BYTES AUTHORED_BYTES
 #define INDEX_MAX_BYTES (64u * 1024 * 1024)
 #define INDEX_SEGMENT_ENTRIES 50000 /* flush a segment past this many */
 

@@ -32,6 +32,7 @@
 #include <sodium.h>
 
 #include "common/internal.h"
+#include "format/authored.h"
 #include "format/codec.h"
 #include "format/pack.h"
 #include "format/snapshot.h"
@@ -283,26 +284,16 @@ void vlt_snapshot_clear(snapshot_record *s)
  * Objects.
  */
 
-/* Seals author | sig | encoded record under the current epoch and saves
- * it. */
+/* Seals plain (author | sig | encoded record) under the current epoch
+ * and saves it. */
 static vault_error seal_save(backend *be, const keyring *k,
-                             const uint8_t author[SIGN_PUBLIC_BYTES],
-                             const uint8_t sig[SIGNATURE_BYTES],
-                             const uint8_t *record, size_t record_len,
+                             const uint8_t *plain, size_t plain_len,
                              char id_hex[65])
 {
-    size_t plain_len = SNAPSHOT_AUTHOR_BYTES + record_len;
     size_t total = SNAPSHOT_HEADER_BYTES + plain_len + AEAD_TAG;
-    uint8_t *plain = malloc(plain_len);
     uint8_t *file = malloc(total);
-    if (!plain || !file) {
-        free(plain);
-        free(file);
+    if (!file)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    memcpy(plain, author, SIGN_PUBLIC_BYTES);
-    memcpy(plain + SIGN_PUBLIC_BYTES, sig, SIGNATURE_BYTES);
-    memcpy(plain + SNAPSHOT_AUTHOR_BYTES, record, record_len);
     uint8_t key[SECRET_BYTES];
     memcpy(file, SNAPSHOT_MAGIC, 8);
     store_le32(file + 8, k->n_epochs - 1);
@@ -317,49 +308,58 @@ static vault_error seal_save(backend *be, const keyring *k,
         vlt_object_name(file, total, id_hex);
         rc = backend_save(be, BACKEND_SNAPSHOTS, id_hex, file, total);
     }
-    free(plain);
     free(file);
     return rc;
 }
 
-vault_error vlt_snapshot_save(backend *be, const keyring *k,
-                              const snapshot_record *rec, char id_hex[65])
+/* The encoded record after AUTHORED_BYTES of room: *plain malloc'ed. */
+static vault_error encode_authored(const snapshot_record *rec,
+                                   uint8_t **plain, size_t *plain_len)
 {
-    if (!k->has_sign_key)
-        return vlt_fail(VAULT_E_PERMISSION,
-                        "cannot write a snapshot: this member has no "
-                        "signing key");
     uint8_t *record;
     size_t record_len;
     vault_error rc = vlt_snapshot_encode(rec, &record, &record_len);
     if (rc != VAULT_OK)
         return rc;
-    uint8_t sig[SIGNATURE_BYTES];
-    rc = vlt_sign(k->sign_sk, SIGN_LABEL_SNAPSHOT, k->vault_id, record,
-                  record_len, sig);
-    if (rc == VAULT_OK)
-        rc = seal_save(be, k, k->sign_pk, sig, record, record_len, id_hex);
+    *plain_len = AUTHORED_BYTES + record_len;
+    *plain = malloc(*plain_len);
+    if (*plain)
+        memcpy(*plain + AUTHORED_BYTES, record, record_len);
     free(record);
+    return *plain ? VAULT_OK : vlt_fail(VAULT_E_NOMEM, "out of memory");
+}
+
+vault_error vlt_snapshot_save(backend *be, const keyring *k,
+                              const snapshot_record *rec, char id_hex[65])
+{
+    uint8_t *plain;
+    size_t plain_len;
+    vault_error rc = encode_authored(rec, &plain, &plain_len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_authored_sign(k, SIGN_LABEL_SNAPSHOT, "a snapshot", plain,
+                           plain_len);
+    if (rc == VAULT_OK)
+        rc = seal_save(be, k, plain, plain_len, id_hex);
+    free(plain);
     return rc;
 }
 
 vault_error vlt_snapshot_reseal(backend *be, const keyring *k,
                                 const snapshot_record *rec, char id_hex[65])
 {
-    uint8_t *record;
-    size_t record_len;
-    vault_error rc = vlt_snapshot_encode(rec, &record, &record_len);
+    uint8_t *plain;
+    size_t plain_len;
+    vault_error rc = encode_authored(rec, &plain, &plain_len);
     if (rc != VAULT_OK)
         return rc;
-    rc = vlt_sign_verify(rec->author, SIGN_LABEL_SNAPSHOT, k->vault_id,
-                         record, record_len, rec->sig);
-    if (rc == VAULT_E_CORRUPT)
-        rc = vlt_fail(VAULT_E_CORRUPT,
-                      "re-sealing a snapshot: its signature does not verify");
+    memcpy(plain, rec->author, SIGN_PUBLIC_BYTES);
+    memcpy(plain + SIGN_PUBLIC_BYTES, rec->sig, SIGNATURE_BYTES);
+    rc = vlt_authored_verify(k, SIGN_LABEL_SNAPSHOT, "snapshots",
+                             "(to re-seal)", plain, plain_len);
     if (rc == VAULT_OK)
-        rc = seal_save(be, k, rec->author, rec->sig, record, record_len,
-                       id_hex);
-    free(record);
+        rc = seal_save(be, k, plain, plain_len, id_hex);
+    free(plain);
     return rc;
 }
 
@@ -446,21 +446,11 @@ vault_error vlt_snapshot_load(backend *be, const keyring *k, const char *name,
         return vlt_fail(VAULT_E_CORRUPT,
                         "snapshots/%s: authentication failed", name);
     }
-    if (plain_len < SNAPSHOT_AUTHOR_BYTES) {
-        free(plain);
-        return vlt_fail(VAULT_E_CORRUPT, "snapshots/%s: truncated", name);
-    }
-    const uint8_t *record = plain + SNAPSHOT_AUTHOR_BYTES;
-    size_t record_len = plain_len - SNAPSHOT_AUTHOR_BYTES;
-    rc = vlt_sign_verify(plain, SIGN_LABEL_SNAPSHOT, k->vault_id, record,
-                         record_len, plain + SIGN_PUBLIC_BYTES);
-    if (rc == VAULT_E_CORRUPT)
-        rc = vlt_fail(VAULT_E_CORRUPT,
-                      "snapshots/%s: forged: its author's signature does "
-                      "not verify",
-                      name);
+    rc = vlt_authored_verify(k, SIGN_LABEL_SNAPSHOT, "snapshots", name,
+                             plain, plain_len);
     if (rc == VAULT_OK) {
-        rc = vlt_snapshot_decode(record, record_len, rec);
+        rc = vlt_snapshot_decode(plain + AUTHORED_BYTES,
+                                 plain_len - AUTHORED_BYTES, rec);
         if (rc != VAULT_OK)
             rc = vlt_fail_context(rc, "snapshots/%s", name);
     }

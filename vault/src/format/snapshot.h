@@ -15,13 +15,14 @@
 
 #include "backend/backend.h"
 #include "crypto/keys.h"
+#include "format/authored.h"
 #include "format/tree.h"
 
 #define SNAPSHOT_FORMAT_VERSION 1
 #define SNAPSHOT_MAGIC "VAULTSN2"
 /* The sealed plaintext starts with the author's signing key and its
  * signature of the record (format-spec/DESIGN-v2.md §4). */
-#define SNAPSHOT_AUTHOR_BYTES (SIGN_PUBLIC_BYTES + SIGNATURE_BYTES)
+#define SNAPSHOT_AUTHOR_BYTES AUTHORED_BYTES
 #define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
 #define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)
 
