@@ -520,6 +520,66 @@ static void test_future_marker_holds_a_day(void **state)
     vlt_clock_pin(0);
 }
 
+/* ---- rekey --------------------------------------------------------------- */
+
+/* Rekey re-seals snapshots keeping their authors, and a writer's junk
+ * under real IDs does not stop it (the real copies are rekeyed). */
+static void test_rekey_keeps_authors(void **state)
+{
+    fx *f = *state;
+    test_author owner, writer;
+    author_of_handle(f->v, &owner);
+    author_new(&writer);
+    members_add(f->v, writer.pk, ROLE_WRITER);
+    char src[PATH_MAX], src2[PATH_MAX];
+    make_tree(f, "src", "rekeyed first\n", "rekeyed second\n", src);
+    make_tree(f, "src2", "a writer's file\n", "another\n", src2);
+    vault_add_result mine, theirs;
+    add_as(f, &owner, src, "", &mine);
+    add_as(f, &writer, src2, "", &theirs);
+    act_as(f->v, &owner);
+    id_list ids;
+    index_ids(f, &ids);
+    act_as(f->v, &writer);
+    uint8_t bogus[32];
+    forge_bogus(f, &ids, bogus);
+    act_as(f->v, &owner);
+
+    /* a new key epoch: share with someone, then unshare them */
+    vault_identity_t *other;
+    assert_vault_ok(vault_identity_generate(&other));
+    assert_vault_ok(vault_share(f->v, vault_identity_recipient(other),
+                                VAULT_ROLE_READER));
+    const char *gone[] = {vault_identity_recipient(other)};
+    assert_vault_ok(vault_unshare(f->v, gone, 1));
+    vault_identity_free(other);
+    act_as(f->v, &owner);
+    vault_rekey_result rr;
+    assert_vault_ok(vault_rekey(f->v, &rr));
+    assert_int_equal(rr.snapshots_rewritten, 2);
+
+    char (*names)[65];
+    size_t n;
+    assert_vault_ok(vlt_repo_snapshot_names(f->v, &names, &n));
+    assert_int_equal(n, 2);
+    int by_owner = 0, by_writer = 0;
+    for (size_t i = 0; i < n; i++) {
+        snapshot_record rec;
+        assert_vault_ok(vlt_repo_snapshot_load(f->v, names[i], &rec));
+        by_owner += memcmp(rec.author, owner.pk, SIGN_PUBLIC_BYTES) == 0;
+        by_writer += memcmp(rec.author, writer.pk, SIGN_PUBLIC_BYTES) == 0;
+        char path[PATH_MAX];
+        test_fmt(path, sizeof path, "%s", rec.paths[0]);
+        vlt_snapshot_clear(&rec);
+        expect_extracts(f, names[i], path, "rekeyed");
+    }
+    free(names);
+    assert_int_equal(by_owner, 1);
+    assert_int_equal(by_writer, 1);
+    free(ids.ids);
+    free(ids.types);
+}
+
 /* ---- check ------------------------------------------------------------- */
 
 typedef struct problems {
@@ -646,6 +706,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_future_marker_holds_a_day,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_check_reports_authors, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_keeps_authors, fx_setup,
                                         fx_teardown),
     };
     return cmocka_run_group_tests_name("authorship", tests, NULL, NULL) ? 1

@@ -687,7 +687,9 @@ static vault_error copy_append(vault_index *ix, uint32_t *slots, size_t n,
                                uint32_t pack, const pack_entry *e,
                                uint32_t flags)
 {
-    const uint8_t *id = ix->slots[slots[0]].id;
+    /* a copy: adding a slot may move ix->slots */
+    uint8_t id[CHUNK_ID_BYTES];
+    memcpy(id, ix->slots[slots[0]].id, CHUNK_ID_BYTES);
     if (n == INDEX_MAX_COPIES) {
         /* Full: the new copy takes the last's place if it ranks higher
          * (a hostile member listing one ID many times cannot crowd out
@@ -719,7 +721,6 @@ static vault_error copy_append(vault_index *ix, uint32_t *slots, size_t n,
     vault_error rc = slot_new(ix, id, pack, e, flags, &number);
     if (rc != VAULT_OK)
         return rc;
-    id = ix->slots[slots[0]].id; /* slots may have moved */
     index_alt *a = &ix->alts[ix->n_alts];
     a->slot = number;
     a->next = 0;
