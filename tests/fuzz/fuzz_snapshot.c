@@ -9,10 +9,16 @@
  *         of its bytes, so the name check passes).  Without this keyring's
  *         keys it exercises the header checks and the authenticate-then-
  *         reject path only.
- *   odd:  the rest is a snapshot record; the target seals it as
- *         vlt_repo_snapshot_save would, so vlt_snapshot_decode runs behind the
- *         authentication.  An accepted record must re-encode to exactly
- *         those bytes (canonical form).
+ *   odd:  the rest is a snapshot record; the target signs and seals it
+ *         as vlt_repo_snapshot_save would (author | sig | record), so
+ *         vlt_snapshot_decode runs behind the authentication and the
+ *         signature.  An accepted record must re-encode to exactly those
+ *         bytes (canonical form) and name the keyring's key as its author.
+ *   2:    the rest is a whole plaintext (author | sig | record) sealed as
+ *         it is: the signature check sees fuzzer-chosen bytes.
+ * The handle's membership lists the keyring's signing key as the owner;
+ * the stub answers "writer" for other keys, and a snapshot whose author
+ * is not a member must be refused (forged).
  *
  * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
  * tests/fuzz/corpus/snapshot/ by ctest in every build (tests/fuzz/README.md).
@@ -33,6 +39,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static keyring *test_keys;
+static member_entry test_member;
+static membership test_members;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -40,6 +48,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (vault_global_init() != VAULT_OK || vlt_keyring_generate(&test_keys))
         abort();
+    memcpy(test_member.sign_pk, test_keys->sign_pk, SIGN_PUBLIC_BYTES);
+    test_member.role = ROLE_OWNER;
+    test_members.members = &test_member;
+    test_members.n_members = 1;
     return 0;
 }
 
@@ -63,6 +75,25 @@ static uint8_t *seal(const uint8_t *plain, size_t plain_len, size_t *out_len)
     return p;
 }
 
+/* author | Sign(author, "vault/v2 snapshot", record) | record, sealed. */
+static uint8_t *sign_seal(const uint8_t *record, size_t record_len,
+                          size_t *out_len)
+{
+    uint8_t *plain = malloc(SNAPSHOT_AUTHOR_BYTES + record_len);
+    if (!plain)
+        abort();
+    memcpy(plain, test_keys->sign_pk, SIGN_PUBLIC_BYTES);
+    if (record_len)
+        memcpy(plain + SNAPSHOT_AUTHOR_BYTES, record, record_len);
+    if (vlt_sign(test_keys->sign_sk, SIGN_LABEL_SNAPSHOT, test_keys->vault_id,
+                 plain + SNAPSHOT_AUTHOR_BYTES, record_len,
+                 plain + SIGN_PUBLIC_BYTES) != VAULT_OK)
+        abort();
+    uint8_t *p = seal(plain, SNAPSHOT_AUTHOR_BYTES + record_len, out_len);
+    free(plain);
+    return p;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0 || size > (1u << 20))
@@ -73,6 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *obj;
     size_t len;
     if (mode & 1) {
+        obj = sign_seal(data, size, &len);
+    } else if (mode == 2) {
         obj = seal(data, size, &len);
     } else {
         obj = malloc(size ? size : 1);
@@ -85,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vault_t v;
     memset(&v, 0, sizeof v);
     v.keys = test_keys;
+    v.members = &test_members;
     if (vlt_backend_memory_open(&v.be) != VAULT_OK)
         abort();
     char name[65];
@@ -98,10 +132,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t *enc = NULL;
             size_t enc_len = 0;
             if (vlt_snapshot_encode(&rec, &enc, &enc_len) != VAULT_OK ||
-                enc_len != size || memcmp(enc, data, size) != 0)
+                enc_len != size || memcmp(enc, data, size) != 0 ||
+                memcmp(rec.author, test_keys->sign_pk, SIGN_PUBLIC_BYTES))
                 abort(); /* accepted a non-canonical record */
             free(enc);
         }
+        if (vlt_membership_standing(&test_members, rec.author) ==
+            AUTHOR_UNKNOWN)
+            abort(); /* accepted a forged snapshot */
         vlt_snapshot_clear(&rec);
     }
     backend_close(v.be);

@@ -28,6 +28,7 @@
 
 #include "common/internal.h"
 #include "backend_testing.h"
+#include "format/locks.h"
 #include "repo/repo.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -443,6 +444,41 @@ static void pack_seeds(const keyring *k)
                      sizeof text - 1);
 }
 
+/* --- locks ---------------------------------------------------------------*/
+
+static void lock_seed(const lock_record *rec, const char *name)
+{
+    uint8_t *enc;
+    size_t len;
+    check(vlt_lock_encode(rec, &enc, &len), "vlt_lock_encode");
+    seed("lock", name, 1, enc, len);
+    free(enc);
+}
+
+static void lock_seeds(void)
+{
+    lock_record add = {.kind = LOCK_ADD, .time = 1700000000, .pid = 4242,
+                       .host = "seedhost"};
+    lock_seed(&add, "synthetic-add-marker");
+    uint8_t packs[3 * 32];
+    for (size_t i = 0; i < sizeof packs; i++)
+        packs[i] = (uint8_t)(i * 7);
+    lock_record mark = {.kind = LOCK_PRUNE_MARK, .time = 1700000100,
+                        .pid = 1, .host = "", .packs = packs, .n_packs = 3};
+    lock_seed(&mark, "synthetic-prune-mark");
+    /* a whole plaintext with a signature that does not verify */
+    uint8_t *enc;
+    size_t len;
+    check(vlt_lock_encode(&add, &enc, &len), "vlt_lock_encode");
+    uint8_t *plain = xmalloc(LOCK_AUTHOR_BYTES + len);
+    memset(plain, 0x11, LOCK_AUTHOR_BYTES);
+    memcpy(plain + LOCK_AUTHOR_BYTES, enc, len);
+    seed("lock", "synthetic-bad-signature", 2, plain,
+         LOCK_AUTHOR_BYTES + len);
+    free(plain);
+    free(enc);
+}
+
 /* --- the real vault ------------------------------------------------------*/
 
 static void vector_seeds(const char *dir)
@@ -508,9 +544,17 @@ static void vector_seeds(const char *dir)
             if (crypto_aead_xchacha20poly1305_ietf_decrypt(
                     body, NULL, NULL, p + 36, len - 36, p, 36, p + 12, key) ==
                 0) {
-                snprintf(name, sizeof name, "vector-%.12s-body",
+                /* author | sig | body: mode 2 takes it whole, the
+                 * signing mode the body alone */
+                snprintf(name, sizeof name, "vector-%.12s-plain",
                          ix.names[i]);
-                seed("index", name, 1, body, body_len);
+                seed("index", name, 2, body, body_len);
+                if (body_len >= INDEX_AUTHOR_BYTES) {
+                    snprintf(name, sizeof name, "vector-%.12s-body",
+                             ix.names[i]);
+                    seed("index", name, 1, body + INDEX_AUTHOR_BYTES,
+                         body_len - INDEX_AUTHOR_BYTES);
+                }
             }
             free(body);
         }
@@ -591,6 +635,7 @@ int main(int argc, char **argv)
     config_seeds(cfg, "synthetic");
     tree_seeds();
     snapshot_seeds();
+    lock_seeds();
     pack_seeds(k3);
     vlt_keyring_free(k1);
     vlt_keyring_free(k2);

@@ -153,7 +153,8 @@ static void add_blob(vault_t *v, blob_type type, const uint8_t *data,
         check(vlt_pack_writer_add(&pw, type, id, 0, data, len, (uint32_t)len),
               "pack add");
     free(z);
-    check(vlt_index_add(&v->index, id, NULL, &e, &inserted), "index add");
+    check(vlt_index_add(&v->index, id, NULL, &e, SLOT_OWN, &inserted),
+          "index add");
 }
 
 static tree_node file_node(vault_t *v, const char *name, uint32_t mode,
@@ -485,7 +486,7 @@ int main(int argc, char **argv)
         "envelope-missing keys/%s delete 00 open VAULT_E_NOT_MEMBER\n"
         "stranger - - 00 open-stranger VAULT_E_NOT_MEMBER\n"
         "snapshot-flip snapshots/%s 100 01 snapshots VAULT_E_CORRUPT\n"
-        "index-flip index/%s 50 01 ls VAULT_E_CORRUPT\n"
+        "index-flip index/%s 50 01 ls VAULT_E_NOT_FOUND\n"
         "pack-header-flip data/%.2s/%s 20 01 ls VAULT_E_CORRUPT\n"
         "pack-blob-flip data/%.2s/%s %u 01 extract VAULT_E_PARTIAL\n"
         "pack-missing data/%.2s/%s delete 00 ls VAULT_E_NOT_FOUND\n",

@@ -517,6 +517,43 @@ void forge_snapshot(fx *f, const uint8_t root[32], char id[65])
     assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, id));
 }
 
+void author_new(test_author *a)
+{
+    vlt_sign_keypair_generate(a->seed, a->pk, a->sk);
+}
+
+void author_of_handle(const vault_t *v, test_author *a)
+{
+    assert_true(v->keys->has_sign_key);
+    memcpy(a->seed, v->keys->sign_seed, SIGN_SEED_BYTES);
+    memcpy(a->pk, v->keys->sign_pk, SIGN_PUBLIC_BYTES);
+    memcpy(a->sk, v->keys->sign_sk, SIGN_SECRET_BYTES);
+}
+
+void members_add(vault_t *v, const uint8_t pk[SIGN_PUBLIC_BYTES],
+                 member_role role)
+{
+    membership *m = v->members;
+    assert_non_null(m);
+    member_entry *grown =
+        realloc(m->members, (m->n_members + 1) * sizeof *grown);
+    assert_non_null(grown);
+    m->members = grown;
+    member_entry *e = &m->members[m->n_members++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->sign_pk, pk, SIGN_PUBLIC_BYTES);
+    e->role = role;
+    e->recipient = xstrdup("age1testmember");
+}
+
+void act_as(vault_t *v, const test_author *a)
+{
+    memcpy(v->keys->sign_seed, a->seed, SIGN_SEED_BYTES);
+    memcpy(v->keys->sign_pk, a->pk, SIGN_PUBLIC_BYTES);
+    memcpy(v->keys->sign_sk, a->sk, SIGN_SECRET_BYTES);
+    v->keys->has_sign_key = 1;
+}
+
 void arena_open(fx *f, arena *a, const char *label)
 {
     memset(a, 0, sizeof *a);

@@ -196,6 +196,27 @@ void forge_commit(forge *g);
 /* Saves a snapshot of root (host "evil", path "/evil"); its name in id. */
 void forge_snapshot(fx *f, const uint8_t root[32], char id[65]);
 
+/* ---- other members, made by hand ---------------------------------------
+ * Until tests can share a vault with real members of every role, a member
+ * is a signing key listed in the handle's membership (v->members): these
+ * add one, and switch the handle's keyring to sign as it. */
+
+typedef struct test_author {
+    uint8_t seed[SIGN_SEED_BYTES];
+    uint8_t pk[SIGN_PUBLIC_BYTES];
+    uint8_t sk[SIGN_SECRET_BYTES];
+} test_author;
+
+/* A fresh signing key pair. */
+void author_new(test_author *a);
+/* The handle's own signing key, to switch back to. */
+void author_of_handle(const vault_t *v, test_author *a);
+/* Lists pk in v's membership with role (a stand-in for the log). */
+void members_add(vault_t *v, const uint8_t pk[SIGN_PUBLIC_BYTES],
+                 member_role role);
+/* v's keyring signs as a from now on (snapshots, segments, locks). */
+void act_as(vault_t *v, const test_author *a);
+
 /* A target and an "outside" next to it, whose listings (and that of their
  * parent) must not change except inside the target. */
 typedef struct arena {

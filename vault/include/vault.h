@@ -246,6 +246,16 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
 VAULT_API void vault_close(vault_t *vault);
 VAULT_API vault_role vault_member_role(const vault_t *vault);
+/* Where the handle's warnings go: objects it skips because they are
+ * damaged or forged (an index segment, a snapshot or lock whose author is
+ * not a member, a prune mark by a non-owner), a copy of a blob that
+ * failed while another served.  Each message names the object.  fn is
+ * called in the thread that meets the problem, never two at once; NULL
+ * (the default) drops warnings. */
+VAULT_API void vault_set_warning_handler(vault_t *vault,
+                                         void (*fn)(void *ctx,
+                                                    const char *message),
+                                         void *ctx);
 /*
  * What names this vault for pinning (format spec, "Pinning"): a hash of
  * its vault ID and its first read key, the same for every member and for
@@ -490,8 +500,8 @@ typedef struct vault_check_ref {
 
 typedef struct vault_check_problem {
     /* What is damaged: "config", "keys/<name>", "index/<name>",
-     * "snapshots/<name>", "data/<2>/<name>", or "index" for blobs that
-     * snapshots reference but no index segment lists. */
+     * "snapshots/<name>", "data/<2>/<name>", "locks/<name>", or "index"
+     * for blobs that snapshots reference but no index segment lists. */
     const char *object;
     const char *what;  /* what is wrong, in words */
     int warning;       /* 1: not damage (a pack no index segment lists, as
@@ -661,6 +671,12 @@ typedef struct vault_prune_options {
                                prune, as a share of all pack bytes;
                                0: VAULT_PRUNE_MAX_UNUSED_DEFAULT;
                                VAULT_PRUNE_MAX_UNUSED_NONE: 0% */
+    const char *cache_dir; /* where this client remembers when it first
+                              saw each add marker (a marker dated in the
+                              future then holds sweeps back for at most
+                              VAULT_PRUNE_STALE_SECONDS after that); as
+                              vault_add_options.cache_dir: NULL for the
+                              default folder, "" for none */
 } vault_prune_options;
 
 /* Sets every field to its default: zero. */

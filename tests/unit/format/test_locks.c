@@ -199,6 +199,8 @@ static void test_lock_decode_refusals(void **state)
 typedef struct lock_fx {
     vault_t v;     /* keys: a fresh owner keyring; be: memory */
     keyring *later; /* v.keys with one more epoch */
+    member_entry owner;  /* v.keys' member ... */
+    membership members;  /* ... the only one: v.members */
 } lock_fx;
 
 static int lock_setup(void **state)
@@ -208,6 +210,11 @@ static int lock_setup(void **state)
     assert_vault_ok(vlt_keyring_generate(&f->v.keys));
     assert_vault_ok(vlt_keyring_new_epoch(f->v.keys, &f->later));
     assert_vault_ok(vlt_backend_memory_open(&f->v.be));
+    memcpy(f->owner.sign_pk, f->v.keys->sign_pk, SIGN_PUBLIC_BYTES);
+    f->owner.role = ROLE_OWNER;
+    f->members.members = &f->owner;
+    f->members.n_members = 1;
+    f->v.members = &f->members;
     *state = f;
     return 0;
 }
@@ -283,6 +290,53 @@ static void test_lock_write_load_remove(void **state)
     list = load_expect(&f->v, 1, 0);
     vlt_locks_free(list, 1);
     vlt_locks_free(NULL, 0);
+}
+
+/* Format v2: each lock carries its author, signed; a lock whose author is
+ * not a member is forged (skipped, reported); a prune mark counts only
+ * from a current owner, an add marker from anyone. */
+static void count_warning(void *ctx, const char *message)
+{
+    (void)message;
+    ++*(size_t *)ctx;
+}
+
+static void test_lock_authors(void **state)
+{
+    lock_fx *f = *state;
+    size_t warned = 0;
+    f->v.on_warning = count_warning;
+    f->v.on_warning_ctx = &warned;
+    lock_record a = add_marker(), p = prune_mark();
+    assert_vault_ok(vlt_lock_write(&f->v, &a));
+    assert_memory_equal(a.author, f->v.keys->sign_pk, SIGN_PUBLIC_BYTES);
+    assert_vault_ok(vlt_lock_write(&f->v, &p));
+    lock_record *list = load_expect(&f->v, 2, 0);
+    for (size_t i = 0; i < 2; i++) {
+        assert_memory_equal(list[i].author, f->v.keys->sign_pk,
+                            SIGN_PUBLIC_BYTES);
+        assert_true(vlt_repo_lock_honoured(&f->v, &list[i]));
+    }
+    vlt_locks_free(list, 2);
+
+    /* The same owner demoted to writer: its add marker counts, its prune
+     * mark does not. */
+    f->owner.role = ROLE_WRITER;
+    list = load_expect(&f->v, 2, 0);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(vlt_repo_lock_honoured(&f->v, &list[i]),
+                         list[i].kind == LOCK_ADD);
+    vlt_locks_free(list, 2);
+    f->owner.role = ROLE_OWNER;
+
+    /* Nobody is a member: both are forged, skipped and reported - and
+     * not counted as unreadable, which would hold prune back. */
+    f->v.members = NULL;
+    list = load_expect(&f->v, 0, 0);
+    vlt_locks_free(list, 0);
+    assert_int_equal(warned, 2);
+    f->v.members = &f->members;
+    f->v.on_warning = NULL;
 }
 
 static void test_lock_tampered(void **state)
@@ -372,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_lock_decode_refusals),
         cmocka_unit_test_setup_teardown(test_lock_write_load_remove,
                                         lock_setup, lock_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_authors, lock_setup,
+                                        lock_teardown),
         cmocka_unit_test_setup_teardown(test_lock_tampered, lock_setup,
                                         lock_teardown),
         cmocka_unit_test_setup_teardown(test_lock_other_epoch_and_vault,

@@ -399,16 +399,47 @@ static void save_segment(pack_fx *f, const keyring *k, char name[65])
     only_segment(f->be, name);
 }
 
+/* The loader's questions, answered for tests. */
+typedef struct report_log {
+    size_t n;
+    char last[128];
+} report_log;
+
+static void count_report(void *ctx, const char *name, const char *detail)
+{
+    report_log *l = ctx;
+    l->n++;
+    snprintf(l->last, sizeof l->last, "%s", detail);
+    assert_non_null(strstr(detail, name));
+}
+
+static int flags_trusted(void *ctx, const uint8_t author[SIGN_PUBLIC_BYTES])
+{
+    (void)ctx;
+    (void)author;
+    return SLOT_TRUSTED;
+}
+
+static int flags_forged(void *ctx, const uint8_t author[SIGN_PUBLIC_BYTES])
+{
+    (void)ctx;
+    (void)author;
+    return -1;
+}
+
 static void test_index_segment_roundtrip(void **state)
 {
     pack_fx *f = *state;
+    report_log reports = {0};
     char name[65];
     save_segment(f, f->k, name);
     seen_entries s = {0};
-    int skipped = 7;
+    index_segment_info info = {.skipped = 7};
     assert_vault_ok(
-        vlt_index_segment_read(f->be, f->k, name, seen_fn, &s, &skipped));
-    assert_int_equal(skipped, 0);
+        vlt_index_segment_read(f->be, f->k, name, seen_fn, &s, &info));
+    assert_int_equal(info.skipped, 0);
+    /* signed by the keyring's member */
+    assert_memory_equal(info.author, f->k->sign_pk, SIGN_PUBLIC_BYTES);
     assert_int_equal(s.n, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_true(entry_same(&s.e[i], &f->entries[i]));
@@ -426,7 +457,9 @@ static void test_index_segment_roundtrip(void **state)
     /* Loaded into the in-memory index. */
     vault_index ix;
     vlt_index_init(&ix);
-    assert_vault_ok(vlt_index_load(&ix, f->be, f->k));
+    assert_vault_ok(vlt_index_load(&ix, f->be, f->k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports.n, 0);
     assert_int_equal(ix.n_segments, 1);
     assert_int_equal(ix.n_packs, 2);
     for (size_t i = 0; i < 3; i++) {
@@ -437,6 +470,10 @@ static void test_index_segment_roundtrip(void **state)
         assert_true(entry_same(&e, &f->entries[i]));
         assert_memory_equal(ix.packs[slot->pack], s.pack_ids[i], 32);
         assert_false(vlt_index_slot_condemned(&ix, slot));
+        assert_true(vlt_index_slot_trusted(slot));
+        assert_false(vlt_index_slot_own(slot));
+        assert_int_equal(vlt_index_copies(&ix, f->entries[i].id, NULL, 0),
+                         1);
     }
     uint8_t absent[CHUNK_ID_BYTES] = {1};
     assert_null(vlt_index_find(&ix, absent));
@@ -473,12 +510,79 @@ static void test_index_segment_refusals(void **state)
         VAULT_E_CORRUPT);
     assert_detail_has("does not match its name");
     assert_int_equal(s.n, 0);
-    /* ...and the whole load with it: all or nothing. */
+    /* The load reports it by name and goes on with the others (issue
+     * #10: junk in index/ must not stop ls, extract, check or add). */
+    report_log reports = {0};
     vault_index ix;
     vlt_index_init(&ix);
-    assert_vault_code(vlt_index_load(&ix, f->be, f->k), VAULT_E_CORRUPT);
+    assert_vault_ok(vlt_index_load(&ix, f->be, f->k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports.n, 1);
+    assert_non_null(strstr(reports.last, wrong));
+    assert_non_null(vlt_index_find(&ix, f->entries[0].id));
+    assert_int_equal(ix.n_segments, 1);
     vlt_index_free(&ix);
     assert_vault_ok(backend_remove(f->be, BACKEND_INDEX, wrong));
+
+    /* Junk under a name that is its hash: reported and skipped too. */
+    static const char junk[] = "not an index segment at all";
+    char junk_name[65];
+    vlt_object_name((const uint8_t *)junk, sizeof junk, junk_name);
+    assert_vault_ok(backend_save(f->be, BACKEND_INDEX, junk_name,
+                                 (const uint8_t *)junk, sizeof junk));
+    reports.n = 0;
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_load(&ix, f->be, f->k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports.n, 1);
+    assert_non_null(strstr(reports.last, junk_name));
+    assert_non_null(vlt_index_find(&ix, f->entries[0].id));
+    vlt_index_free(&ix);
+    assert_vault_ok(backend_remove(f->be, BACKEND_INDEX, junk_name));
+
+    /* By an author who is not a member: forged, reported, skipped. */
+    reports.n = 0;
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_load(&ix, f->be, f->k, flags_forged, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports.n, 1);
+    assert_non_null(strstr(reports.last, "forged"));
+    assert_null(vlt_index_find(&ix, f->entries[0].id));
+    assert_int_equal(ix.n_slots, 0);
+    vlt_index_free(&ix);
+
+    /* A signature that does not verify: the plaintext re-sealed with
+     * another key named as its author. */
+    {
+        uint8_t key[SECRET_BYTES];
+        vlt_kdf(key, vlt_keyring_current(f->k)->write_key, "index");
+        size_t plain_len = len - 36 - AEAD_TAG;
+        uint8_t *plain = malloc(plain_len), *forged = malloc(len);
+        assert_non_null(plain);
+        assert_non_null(forged);
+        assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                             plain, NULL, NULL, bytes + 36, len - 36, bytes,
+                             36, bytes + 12, key),
+                         0);
+        plain[0] ^= 1; /* another author */
+        memcpy(forged, bytes, 36);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(forged + 36, NULL, plain,
+                                                   plain_len, forged, 36,
+                                                   NULL, forged + 12, key);
+        char forged_name[65];
+        vlt_object_name(forged, len, forged_name);
+        assert_vault_ok(
+            backend_save(f->be, BACKEND_INDEX, forged_name, forged, len));
+        s.n = 0;
+        assert_vault_code(vlt_index_segment_read(f->be, f->k, forged_name,
+                                                 seen_fn, &s, NULL),
+                          VAULT_E_CORRUPT);
+        assert_detail_has("signature does not verify");
+        assert_int_equal(s.n, 0);
+        assert_vault_ok(backend_remove(f->be, BACKEND_INDEX, forged_name));
+        free(plain);
+        free(forged);
+    }
 
     /* Another vault's member cannot authenticate it. */
     keyring *other = NULL;
@@ -495,17 +599,20 @@ static void test_index_segment_refusals(void **state)
     assert_vault_ok(vlt_keyring_new_epoch(f->k, &later));
     assert_vault_ok(backend_remove(f->be, BACKEND_INDEX, name));
     save_segment(f, later, name);
-    int skipped = 0;
+    index_segment_info info;
     assert_vault_ok(
-        vlt_index_segment_read(f->be, f->k, name, seen_fn, &s, &skipped));
-    assert_int_equal(skipped, 1);
+        vlt_index_segment_read(f->be, f->k, name, seen_fn, &s, &info));
+    assert_int_equal(info.skipped, 1);
     assert_int_equal(s.n, 0);
     assert_vault_ok(
-        vlt_index_segment_read(f->be, later, name, seen_fn, &s, &skipped));
-    assert_int_equal(skipped, 0);
+        vlt_index_segment_read(f->be, later, name, seen_fn, &s, &info));
+    assert_int_equal(info.skipped, 0);
     assert_int_equal(s.n, 3);
     vlt_index_init(&ix);
-    assert_vault_ok(vlt_index_load(&ix, f->be, f->k));
+    reports.n = 0;
+    assert_vault_ok(vlt_index_load(&ix, f->be, f->k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports.n, 0);
     assert_null(vlt_index_find(&ix, f->entries[0].id));
     vlt_index_free(&ix);
     vlt_keyring_free(later);
@@ -525,52 +632,70 @@ static void test_index_condemned(void **state)
     pack_entry y = x, z = x;
     y.id[0] = 2;
     z.id[0] = 3;
+    const uint32_t mine = SLOT_TRUSTED | SLOT_OWN; /* an owner's adds */
     int inserted = -1;
     vault_index ix;
     vlt_index_init(&ix);
     assert_vault_ok(vlt_index_condemn_pack(&ix, pack_a));
 
     /* In a condemned pack: found, but marked. */
-    assert_vault_ok(vlt_index_add(&ix, x.id, pack_a, &x, &inserted));
+    assert_vault_ok(vlt_index_add(&ix, x.id, pack_a, &x, SLOT_TRUSTED,
+                                  &inserted));
     assert_int_equal(inserted, 1);
     const index_slot *s = vlt_index_find(&ix, x.id);
     assert_non_null(s);
     assert_true(vlt_index_slot_condemned(&ix, s));
-    /* An add does not deduplicate against it: it stores it anew. */
-    assert_vault_ok(vlt_index_add(&ix, x.id, NULL, NULL, &inserted));
+    assert_false(vlt_index_dedup_find(&ix, x.id));
+    /* An add does not deduplicate against it: it stores it anew, and the
+     * pending copy comes first. */
+    assert_vault_ok(vlt_index_add(&ix, x.id, NULL, NULL, mine, &inserted));
     assert_int_equal(inserted, 1);
     s = vlt_index_find(&ix, x.id);
     assert_int_equal(s->pack, INDEX_PENDING);
     assert_false(vlt_index_slot_condemned(&ix, s));
-    /* ...and the new copy's pack completes the pending entry. */
+    /* A second request waits for the pending copy. */
+    assert_vault_ok(vlt_index_add(&ix, x.id, NULL, NULL, mine, &inserted));
+    assert_int_equal(inserted, 0);
+    /* ...and the new copy's pack completes the pending entry; the
+     * condemned copy stays behind it (readers may still need it). */
     x.offset = 1000;
-    assert_vault_ok(vlt_index_add(&ix, x.id, pack_b, &x, &inserted));
+    assert_vault_ok(vlt_index_add(&ix, x.id, pack_b, &x, mine, &inserted));
     assert_int_equal(inserted, 0);
     s = vlt_index_find(&ix, x.id);
     assert_memory_equal(ix.packs[s->pack], pack_b, 32);
     assert_int_equal(s->offset, 1000);
+    const index_slot *c[INDEX_MAX_COPIES];
+    assert_int_equal(vlt_index_copies(&ix, x.id, c, INDEX_MAX_COPIES), 2);
+    assert_ptr_equal(c[0], s);
+    assert_memory_equal(ix.packs[c[1]->pack], pack_a, 32);
 
-    /* A condemned entry gives way to one in a healthy pack, not back. */
-    assert_vault_ok(vlt_index_add(&ix, y.id, pack_a, &y, &inserted));
+    /* A condemned copy comes after one in a healthy pack, whatever the
+     * order they were listed in. */
+    assert_vault_ok(vlt_index_add(&ix, y.id, pack_a, &y, SLOT_TRUSTED,
+                                  &inserted));
     assert_int_equal(inserted, 1);
-    assert_vault_ok(vlt_index_add(&ix, y.id, pack_b, &y, &inserted));
-    assert_int_equal(inserted, 0);
+    assert_vault_ok(vlt_index_add(&ix, y.id, pack_b, &y, SLOT_TRUSTED,
+                                  &inserted));
     s = vlt_index_find(&ix, y.id);
     assert_memory_equal(ix.packs[s->pack], pack_b, 32);
     assert_false(vlt_index_slot_condemned(&ix, s));
-    assert_vault_ok(vlt_index_add(&ix, y.id, pack_a, &y, &inserted));
+    /* the same place again adds no copy */
+    assert_vault_ok(vlt_index_add(&ix, y.id, pack_a, &y, SLOT_TRUSTED,
+                                  &inserted));
     s = vlt_index_find(&ix, y.id);
     assert_memory_equal(ix.packs[s->pack], pack_b, 32);
+    assert_int_equal(vlt_index_copies(&ix, y.id, c, INDEX_MAX_COPIES), 2);
 
-    /* A healthy entry stays where it is; an add deduplicates. */
-    assert_vault_ok(vlt_index_add(&ix, z.id, pack_b, &z, &inserted));
-    assert_vault_ok(vlt_index_add(&ix, z.id, pack_c, &z, &inserted));
-    assert_int_equal(inserted, 0);
-    assert_vault_ok(vlt_index_add(&ix, z.id, NULL, NULL, &inserted));
+    /* Of equal copies the first listed comes first; an add deduplicates. */
+    assert_vault_ok(vlt_index_add(&ix, z.id, pack_b, &z, SLOT_TRUSTED,
+                                  &inserted));
+    assert_vault_ok(vlt_index_add(&ix, z.id, pack_c, &z, SLOT_TRUSTED,
+                                  &inserted));
+    assert_vault_ok(vlt_index_add(&ix, z.id, NULL, NULL, mine, &inserted));
     assert_int_equal(inserted, 0);
     s = vlt_index_find(&ix, z.id);
     assert_memory_equal(ix.packs[s->pack], pack_b, 32);
-    assert_int_equal(ix.n_slots, 3);
+    assert_int_equal(ix.n_slots, 6);
     assert_int_equal(ix.n_packs, 3);
     vlt_index_free(&ix);
 }
@@ -598,6 +723,111 @@ static void test_chunk_id(void **state)
     vlt_keyring_free(k);
 }
 
+/* DESIGN-v2.md §5: owners and readers deduplicate only against trusted
+ * copies, writers against trusted copies and their own; lookups yield
+ * every copy, trusted first. */
+static void test_index_copies_and_dedup(void **state)
+{
+    (void)state;
+    uint8_t pack_w[32], pack_o[32], pack_x[32];
+    memset(pack_w, 0x11, 32);
+    memset(pack_o, 0x22, 32);
+    memset(pack_x, 0x33, 32);
+    pack_entry e = {.type = BLOB_DATA, .offset = 44, .length = 45,
+                    .raw_len = 5};
+    memset(e.id, 7, CHUNK_ID_BYTES);
+    int inserted;
+    const index_slot *c[INDEX_MAX_COPIES];
+
+    /* As an owner: a writer's copy (no flags) does not serve. */
+    vault_index ix;
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_w, &e, 0, &inserted));
+    assert_false(vlt_index_dedup_find(&ix, e.id));
+    assert_vault_ok(vlt_index_add(&ix, e.id, NULL, NULL,
+                                  SLOT_TRUSTED | SLOT_OWN, &inserted));
+    assert_int_equal(inserted, 1);
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_o, &e,
+                                  SLOT_TRUSTED | SLOT_OWN, &inserted));
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES), 2);
+    assert_memory_equal(ix.packs[c[0]->pack], pack_o, 32);
+    assert_true(vlt_index_slot_trusted(c[0]));
+    assert_memory_equal(ix.packs[c[1]->pack], pack_w, 32);
+    assert_false(vlt_index_slot_trusted(c[1]));
+    assert_true(vlt_index_dedup_find(&ix, e.id));
+    /* a third copy from another writer goes last */
+    e.offset = 500;
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_x, &e, 0, &inserted));
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES), 3);
+    assert_memory_equal(ix.packs[c[0]->pack], pack_o, 32);
+    assert_memory_equal(ix.packs[c[2]->pack], pack_x, 32);
+    /* only the first copy carries SLOT_ALTS; the raw length is clean */
+    pack_entry got;
+    for (size_t i = 0; i < 3; i++) {
+        vlt_index_slot_entry(&ix, c[i], &got);
+        assert_int_equal(got.raw_len, 5);
+    }
+    vlt_index_free(&ix);
+
+    /* As a writer: its own copy serves it; a trusted copy listed later
+     * comes first. */
+    e.offset = 44;
+    vlt_index_init(&ix);
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_w, &e, SLOT_OWN,
+                                  &inserted));
+    assert_true(vlt_index_dedup_find(&ix, e.id));
+    assert_vault_ok(vlt_index_add(&ix, e.id, NULL, NULL, SLOT_OWN,
+                                  &inserted));
+    assert_int_equal(inserted, 0);
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_o, &e, SLOT_TRUSTED,
+                                  &inserted));
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES), 2);
+    assert_memory_equal(ix.packs[c[0]->pack], pack_o, 32);
+    assert_true(vlt_index_slot_own(c[1]));
+    /* listed again by a trusted segment at the same place: one copy,
+     * now trusted */
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack_w, &e, SLOT_TRUSTED,
+                                  &inserted));
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES), 2);
+    assert_true(vlt_index_slot_trusted(c[1]));
+    vlt_index_free(&ix);
+}
+
+/* A member listing one ID many times cannot make the index grow without
+ * bound for it, nor crowd out a trusted copy. */
+static void test_index_copies_bounded(void **state)
+{
+    (void)state;
+    pack_entry e = {.type = BLOB_DATA, .offset = 44, .length = 45,
+                    .raw_len = 5};
+    memset(e.id, 9, CHUNK_ID_BYTES);
+    uint8_t pack[32];
+    int inserted;
+    vault_index ix;
+    vlt_index_init(&ix);
+    for (int i = 0; i < 100; i++) {
+        memset(pack, i + 1, 32);
+        assert_vault_ok(vlt_index_add(&ix, e.id, pack, &e, 0, &inserted));
+    }
+    const index_slot *c[INDEX_MAX_COPIES];
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES),
+                     INDEX_MAX_COPIES);
+    assert_int_equal(ix.n_slots, INDEX_MAX_COPIES);
+    memset(pack, 0xee, 32);
+    assert_vault_ok(vlt_index_add(&ix, e.id, pack, &e, SLOT_TRUSTED,
+                                  &inserted));
+    assert_int_equal(vlt_index_copies(&ix, e.id, c, INDEX_MAX_COPIES),
+                     INDEX_MAX_COPIES);
+    assert_memory_equal(ix.packs[c[0]->pack], pack, 32);
+    assert_true(vlt_index_slot_trusted(c[0]));
+    /* other IDs are unaffected, and found at once */
+    pack_entry f = e;
+    f.id[0] = 1;
+    assert_vault_ok(vlt_index_add(&ix, f.id, pack, &f, 0, &inserted));
+    assert_int_equal(vlt_index_copies(&ix, f.id, c, INDEX_MAX_COPIES), 1);
+    vlt_index_free(&ix);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK) {
@@ -619,6 +849,8 @@ int main(void)
                                         pack_setup, pack_teardown),
         cmocka_unit_test(test_index_condemned),
         cmocka_unit_test(test_chunk_id),
+        cmocka_unit_test(test_index_copies_and_dedup),
+        cmocka_unit_test(test_index_copies_bounded),
     };
     return cmocka_run_group_tests_name("packs and index", tests, NULL, NULL)
                ? 1

@@ -271,8 +271,33 @@ static void test_parse_pack_index(void **state)
     vlt_keyring_free(k);
 }
 
+static vault_error count_entry(void *ctx, const uint8_t pack_id[32],
+                               const pack_entry *e)
+{
+    (void)pack_id;
+    (void)e;
+    ++*(size_t *)ctx;
+    return VAULT_OK;
+}
+
+static void count_report(void *ctx, const char *name, const char *detail)
+{
+    (void)name;
+    (void)detail;
+    ++*(size_t *)ctx;
+}
+
+static int flags_trusted(void *ctx, const uint8_t author[SIGN_PUBLIC_BYTES])
+{
+    (void)ctx;
+    (void)author;
+    return SLOT_TRUSTED;
+}
+
 /* Saves bytes as an index segment under the SHA-256 of its bytes (so the
- * parser itself runs) in a fresh memory backend, and loads the index. */
+ * parser itself runs) in a fresh memory backend and parses it; the whole
+ * index load must agree: a refused segment is reported and adds
+ * nothing, an accepted one all its entries. */
 static vault_error segment_try(const keyring *k, const uint8_t *bytes,
                                size_t len, size_t *n_entries)
 {
@@ -281,13 +306,25 @@ static vault_error segment_try(const keyring *k, const uint8_t *bytes,
     char name[65];
     vlt_object_name(bytes, len, name);
     assert_vault_ok(backend_save(mem, BACKEND_INDEX, name, bytes, len));
+    size_t n = 0;
+    vault_error rc =
+        vlt_index_segment_read(mem, k, name, count_entry, &n, NULL);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", vault_last_error());
     vault_index ix;
     vlt_index_init(&ix);
-    vault_error rc = vlt_index_load(&ix, mem, k);
+    size_t reports = 0;
+    assert_vault_ok(vlt_index_load(&ix, mem, k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports, rc == VAULT_OK ? 0 : 1);
+    if (rc != VAULT_OK)
+        assert_int_equal(ix.n_slots, 0);
     if (n_entries)
-        *n_entries = ix.n_slots;
+        *n_entries = rc == VAULT_OK ? ix.n_slots : n;
     vlt_index_free(&ix);
     backend_close(mem);
+    if (rc != VAULT_OK)
+        return vlt_fail(rc, "%s", detail);
     return rc;
 }
 
@@ -305,19 +342,38 @@ static void segment_refused(const keyring *k, const uint8_t *bytes,
     assert_rejected(rc);
 }
 
-static uint8_t *seal_segment(const keyring *k, uint32_t epoch,
-                             const uint8_t *body, size_t body_len,
-                             size_t *out_len)
+/* Seals plain (author | sig | body) as a segment of epoch. */
+static uint8_t *seal_plain(const keyring *k, uint32_t epoch,
+                           const uint8_t *plain, size_t plain_len,
+                           size_t *out_len)
 {
-    size_t len = 36 + body_len + AEAD_TAG;
+    size_t len = 36 + plain_len + AEAD_TAG;
     uint8_t *p = xmalloc(len), key[SECRET_BYTES];
     memcpy(p, INDEX_MAGIC, 8);
     store_le32(p + 8, epoch);
     randombytes_buf(p + 12, AEAD_NONCE);
     vlt_kdf(key, vlt_keyring_current(k)->write_key, "index");
-    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 36, NULL, body, body_len,
+    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 36, NULL, plain, plain_len,
                                                p, 36, NULL, p + 12, key);
     *out_len = len;
+    return p;
+}
+
+/* Signs body as k's member and seals it, as vlt_index_segment_save. */
+static uint8_t *seal_segment(const keyring *k, uint32_t epoch,
+                             const uint8_t *body, size_t body_len,
+                             size_t *out_len)
+{
+    uint8_t *plain = xmalloc(INDEX_AUTHOR_BYTES + body_len);
+    memcpy(plain, k->sign_pk, SIGN_PUBLIC_BYTES);
+    if (body_len)
+        memcpy(plain + INDEX_AUTHOR_BYTES, body, body_len);
+    assert_vault_ok(vlt_sign(k->sign_sk, SIGN_LABEL_INDEX, k->vault_id,
+                             plain + INDEX_AUTHOR_BYTES, body_len,
+                             plain + SIGN_PUBLIC_BYTES));
+    uint8_t *p = seal_plain(k, epoch, plain, INDEX_AUTHOR_BYTES + body_len,
+                            out_len);
+    free(plain);
     return p;
 }
 
@@ -346,7 +402,8 @@ static void test_parse_index_segments(void **state)
     assert_vault_ok(vlt_index_segment_save(mem, k, pack_ids, 2, starts, es));
     vault_index ix;
     vlt_index_init(&ix);
-    assert_vault_ok(vlt_index_load(&ix, mem, k));
+    assert_vault_ok(vlt_index_load(&ix, mem, k, flags_trusted, NULL, NULL,
+                                   NULL));
     assert_int_equal(ix.n_slots, 3);
     assert_int_equal(ix.n_packs, 2);
     for (int i = 0; i < 3; i++) {
@@ -401,10 +458,47 @@ static void test_parse_index_segments(void **state)
     memset(wrong, 'a', 64);
     wrong[64] = '\0';
     assert_vault_ok(backend_save(mem, BACKEND_INDEX, wrong, seg_bytes, len));
+    size_t reports = 0;
     vlt_index_init(&ix);
-    assert_vault_code(vlt_index_load(&ix, mem, k), VAULT_E_CORRUPT);
+    assert_vault_ok(vlt_index_load(&ix, mem, k, flags_trusted, NULL,
+                                   count_report, &reports));
+    assert_int_equal(reports, 1);
+    assert_int_equal(ix.n_slots, 0);
     vlt_index_free(&ix);
     backend_close(mem);
+    /* signed by someone else than the author it names, or not signed */
+    {
+        uint8_t *plain = xmalloc(INDEX_AUTHOR_BYTES + body_len);
+        memcpy(plain, k->sign_pk, SIGN_PUBLIC_BYTES);
+        memset(plain + SIGN_PUBLIC_BYTES, 0, SIGNATURE_BYTES);
+        memcpy(plain + INDEX_AUTHOR_BYTES, body, body_len);
+        uint8_t *p = seal_plain(k, 0, plain, INDEX_AUTHOR_BYTES + body_len,
+                                &len);
+        assert_vault_code(segment_try(k, p, len, &n), VAULT_E_CORRUPT);
+        assert_non_null(strstr(vault_last_error(), "signature does not verify"));
+        free(p);
+        keyring *other;
+        assert_vault_ok(vlt_keyring_generate(&other));
+        assert_vault_ok(vlt_sign(other->sign_sk, SIGN_LABEL_INDEX,
+                                 k->vault_id, body, body_len,
+                                 plain + SIGN_PUBLIC_BYTES));
+        p = seal_plain(k, 0, plain, INDEX_AUTHOR_BYTES + body_len, &len);
+        assert_vault_code(segment_try(k, p, len, &n), VAULT_E_CORRUPT);
+        free(p);
+        /* the other vault's ID under the same key: not this vault's */
+        assert_vault_ok(vlt_sign(k->sign_sk, SIGN_LABEL_INDEX,
+                                 other->vault_id, body, body_len,
+                                 plain + SIGN_PUBLIC_BYTES));
+        p = seal_plain(k, 0, plain, INDEX_AUTHOR_BYTES + body_len, &len);
+        assert_vault_code(segment_try(k, p, len, &n), VAULT_E_CORRUPT);
+        free(p);
+        /* a plaintext too short to hold an author */
+        p = seal_plain(k, 0, plain, INDEX_AUTHOR_BYTES - 1, &len);
+        assert_rejected(segment_try(k, p, len, &n));
+        free(p);
+        vlt_keyring_free(other);
+        free(plain);
+    }
     /* random bytes, with and without the magic */
     for (int i = 0; i < 1500; i++) {
         size_t m = rng_below(300);

@@ -117,7 +117,8 @@ static void locate(fx *f, const char *content, char pack[65], pack_entry *e)
                          strlen(content), id);
     vault_index ix;
     vlt_index_init(&ix);
-    assert_vault_ok(vlt_index_load(&ix, f->v->be, f->v->keys));
+    assert_vault_ok(
+        vlt_index_load(&ix, f->v->be, f->v->keys, NULL, NULL, NULL, NULL));
     const index_slot *s = vlt_index_find(&ix, id);
     assert_non_null(s);
     vlt_index_slot_entry(&ix, s, e);

@@ -27,9 +27,9 @@
 
 #include "backend_testing.h"
 
-/* Seals plain as a snapshot object, as vlt_repo_snapshot_save would. */
-static uint8_t *seal_snapshot(const keyring *k, const uint8_t *plain,
-                              size_t plain_len, size_t *out_len)
+/* Seals plain (author | sig | record) as a snapshot object. */
+static uint8_t *seal_plain(const keyring *k, const uint8_t *plain,
+                           size_t plain_len, size_t *out_len)
 {
     size_t len = SNAPSHOT_HEADER_BYTES + plain_len + AEAD_TAG;
     uint8_t *p = xmalloc(len), key[SECRET_BYTES];
@@ -43,6 +43,23 @@ static uint8_t *seal_snapshot(const keyring *k, const uint8_t *plain,
                                                SNAPSHOT_HEADER_BYTES, NULL,
                                                p + 44, key);
     *out_len = len;
+    return p;
+}
+
+/* Signs record as k's member and seals it, as vlt_repo_snapshot_save. */
+static uint8_t *seal_snapshot(const keyring *k, const uint8_t *record,
+                              size_t record_len, size_t *out_len)
+{
+    uint8_t *plain = xmalloc(SNAPSHOT_AUTHOR_BYTES + record_len);
+    memcpy(plain, k->sign_pk, SIGN_PUBLIC_BYTES);
+    if (record_len)
+        memcpy(plain + SNAPSHOT_AUTHOR_BYTES, record, record_len);
+    assert_vault_ok(vlt_sign(k->sign_sk, SIGN_LABEL_SNAPSHOT, k->vault_id,
+                             plain + SNAPSHOT_AUTHOR_BYTES, record_len,
+                             plain + SIGN_PUBLIC_BYTES));
+    uint8_t *p = seal_plain(k, plain, SNAPSHOT_AUTHOR_BYTES + record_len,
+                            out_len);
+    free(plain);
     return p;
 }
 
@@ -71,6 +88,11 @@ static void test_parse_snapshot_objects(void **state)
     memset(&v, 0, sizeof v);
     assert_vault_ok(vlt_keyring_generate(&v.keys));
     assert_vault_ok(vlt_backend_memory_open(&v.be));
+    /* its member, the owner */
+    member_entry owner = {.role = ROLE_OWNER};
+    memcpy(owner.sign_pk, v.keys->sign_pk, SIGN_PUBLIC_BYTES);
+    membership members = {.members = &owner, .n_members = 1};
+    v.members = &members;
 
     char host[] = "host", user[] = "user", path[] = "/x";
     char *paths[] = {path};
@@ -90,6 +112,7 @@ static void test_parse_snapshot_objects(void **state)
     snapshot_record got;
     assert_vault_ok(vlt_repo_snapshot_load(&v, id, &got));
     assert_string_equal(got.paths[0], "/x");
+    assert_memory_equal(got.author, v.keys->sign_pk, SIGN_PUBLIC_BYTES);
     vlt_snapshot_clear(&got);
     assert_vault_ok(backend_remove(v.be, BACKEND_SNAPSHOTS, id));
 
@@ -134,6 +157,72 @@ static void test_parse_snapshot_objects(void **state)
         p = seal_snapshot(v.keys, garbage, rng_below(sizeof garbage), &len);
         assert_rejected(snapshot_object_try(&v, p, len));
         free(p);
+    }
+    /* signed, but not by the author it names; or for another vault */
+    {
+        uint8_t *pl = xmalloc(SNAPSHOT_AUTHOR_BYTES + plain_len);
+        memcpy(pl, v.keys->sign_pk, SIGN_PUBLIC_BYTES);
+        memcpy(pl + SNAPSHOT_AUTHOR_BYTES, plain, plain_len);
+        keyring *other;
+        assert_vault_ok(vlt_keyring_generate(&other));
+        assert_vault_ok(vlt_sign(other->sign_sk, SIGN_LABEL_SNAPSHOT,
+                                 v.keys->vault_id, plain, plain_len,
+                                 pl + SIGN_PUBLIC_BYTES));
+        p = seal_plain(v.keys, pl, SNAPSHOT_AUTHOR_BYTES + plain_len, &len);
+        assert_vault_code(snapshot_object_try(&v, p, len), VAULT_E_CORRUPT);
+        free(p);
+        assert_vault_ok(vlt_sign(v.keys->sign_sk, SIGN_LABEL_SNAPSHOT,
+                                 other->vault_id, plain, plain_len,
+                                 pl + SIGN_PUBLIC_BYTES));
+        p = seal_plain(v.keys, pl, SNAPSHOT_AUTHOR_BYTES + plain_len, &len);
+        assert_vault_code(snapshot_object_try(&v, p, len), VAULT_E_CORRUPT);
+        free(p);
+        /* a label of another kind of object */
+        assert_vault_ok(vlt_sign(v.keys->sign_sk, SIGN_LABEL_INDEX,
+                                 v.keys->vault_id, plain, plain_len,
+                                 pl + SIGN_PUBLIC_BYTES));
+        p = seal_plain(v.keys, pl, SNAPSHOT_AUTHOR_BYTES + plain_len, &len);
+        assert_vault_code(snapshot_object_try(&v, p, len), VAULT_E_CORRUPT);
+        free(p);
+        vlt_keyring_free(other);
+        free(pl);
+    }
+    /* By an author the vault's membership does not know: forged. */
+    {
+        v.members = NULL; /* nobody is a member */
+        assert_vault_ok(vlt_repo_snapshot_save(&v, &rec, id));
+        snapshot_record r2;
+        assert_vault_code(vlt_repo_snapshot_load(&v, id, &r2),
+                          VAULT_E_CORRUPT);
+        assert_non_null(strstr(vault_last_error(), "forged"));
+        assert_non_null(strstr(vault_last_error(), id));
+        assert_vault_ok(backend_remove(v.be, BACKEND_SNAPSHOTS, id));
+        v.members = &members;
+    }
+    /* Re-sealed (rekey) under a new epoch: the author and signature stay,
+     * though the keyring re-sealing it signs as someone else. */
+    {
+        assert_vault_ok(vlt_repo_snapshot_save(&v, &rec, id));
+        snapshot_record r2;
+        assert_vault_ok(vlt_repo_snapshot_load(&v, id, &r2));
+        keyring *next;
+        assert_vault_ok(vlt_keyring_new_epoch(v.keys, &next));
+        vlt_sign_keypair_generate(next->sign_seed, next->sign_pk,
+                                  next->sign_sk);
+        char id2[65];
+        assert_vault_ok(vlt_snapshot_reseal(v.be, next, &r2, id2));
+        snapshot_record r3;
+        assert_vault_ok(vlt_snapshot_load(v.be, next, id2, &r3));
+        assert_memory_equal(r3.author, v.keys->sign_pk, SIGN_PUBLIC_BYTES);
+        assert_memory_equal(r3.sig, r2.sig, SIGNATURE_BYTES);
+        assert_int_equal(load_le32(r3.tree), load_le32(r2.tree));
+        /* a record changed since it was signed is not re-sealed */
+        r2.time_sec++;
+        assert_vault_code(vlt_snapshot_reseal(v.be, next, &r2, id2),
+                          VAULT_E_CORRUPT);
+        vlt_snapshot_clear(&r2);
+        vlt_snapshot_clear(&r3);
+        vlt_keyring_free(next);
     }
     free(plain);
     free(obj);

@@ -1,12 +1,13 @@
 /*
  * locks.c - add markers and prune marks in locks/ (see locks.h).
  *
- * Object (format spec "Pruning without locks"):
- *   0   "VAULTLK1"
+ * Object (format spec "Pruning without locks", DESIGN-v2.md §4):
+ *   0   "VAULTLK2"
  *   8   epoch u32
  *   12  nonce (24)
  *   36  XChaCha20-Poly1305(KDF(write key of epoch, "locks"), nonce,
- *                          AD = bytes 0..35, record)
+ *                          AD = bytes 0..35, author (32) | sig (64) | record)
+ *   sig = Sign(author, "vault/v2 lock", record)
  *   record = kind u8 | time i64 | pid u32 | host str16 | n_packs u32 |
  *            n_packs × pack name (32)   (n_packs is 0 for add markers)
  */
@@ -17,6 +18,7 @@
 
 #include "common/internal.h"
 #include "format/locks.h"
+#include "format/pack.h"
 #include "repo/repo.h"
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -32,7 +34,7 @@ vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
         (rec->kind == LOCK_ADD && rec->n_packs != 0))
         return vlt_fail(VAULT_E_INVALID, "lock: bad record");
     size_t n = RECORD_FIXED + host_len + (size_t)rec->n_packs * 32;
-    if (n > LOCK_MAX_BYTES - LOCK_HEADER_BYTES - AEAD_TAG)
+    if (n > LOCK_MAX_BYTES - LOCK_HEADER_BYTES - LOCK_AUTHOR_BYTES - AEAD_TAG)
         return vlt_fail(VAULT_E_INVALID, "lock: too many packs");
     uint8_t *p = malloc(n);
     if (!p)
@@ -89,29 +91,43 @@ static void lock_key(const keyring *k, uint32_t epoch,
 
 vault_error vlt_lock_write(vault_t *v, lock_record *rec)
 {
-    uint8_t *plain;
-    size_t plain_len;
-    vault_error rc = vlt_lock_encode(rec, &plain, &plain_len);
+    const keyring *k = v->keys;
+    uint8_t *record;
+    size_t record_len;
+    vault_error rc = vlt_lock_encode(rec, &record, &record_len);
     if (rc != VAULT_OK)
         return rc;
+    size_t plain_len = LOCK_AUTHOR_BYTES + record_len;
     size_t total = LOCK_HEADER_BYTES + plain_len + AEAD_TAG;
+    uint8_t *plain = malloc(plain_len);
     uint8_t *file = malloc(total);
-    if (!file) {
+    if (!plain || !file) {
+        free(record);
         free(plain);
+        free(file);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    uint32_t epoch = v->keys->n_epochs - 1;
+    memcpy(plain + LOCK_AUTHOR_BYTES, record, record_len);
+    free(record);
+    rc = vlt_authored_sign(k, SIGN_LABEL_LOCK, "a lock", plain, plain_len);
+    if (rc != VAULT_OK) {
+        free(plain);
+        free(file);
+        return rc;
+    }
+    uint32_t epoch = k->n_epochs - 1;
     memcpy(file, LOCK_MAGIC, 8);
     store_le32(file + 8, epoch);
     randombytes_buf(file + 12, AEAD_NONCE);
     uint8_t key[SECRET_BYTES];
-    lock_key(v->keys, epoch, key);
+    lock_key(k, epoch, key);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
         file + LOCK_HEADER_BYTES, NULL, plain, plain_len, file,
         LOCK_HEADER_BYTES, NULL, file + 12, key);
     sodium_memzero(key, sizeof key);
     free(plain);
     vlt_object_name(file, total, rec->name);
+    memcpy(rec->author, k->sign_pk, SIGN_PUBLIC_BYTES);
     rc = backend_save(v->be, BACKEND_LOCKS, rec->name, file, total);
     free(file);
     return rc;
@@ -123,29 +139,26 @@ vault_error vlt_lock_remove(vault_t *v, const char *name)
     return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
 }
 
-static vault_error lock_open(vault_t *v, const char *name, lock_record *out)
+vault_error vlt_lock_parse(const keyring *k, const char *name,
+                           const uint8_t *file, size_t len, lock_record *out)
 {
-    uint8_t *file;
-    size_t len;
-    vault_error rc = backend_load(v->be, BACKEND_LOCKS, name, 0, 0,
-                                  LOCK_MAX_BYTES, &file, &len);
-    if (rc != VAULT_OK)
-        return rc;
-    rc = vlt_object_check_name(BACKEND_LOCKS, name, file, len);
-    if (rc == VAULT_OK && (len < LOCK_HEADER_BYTES + AEAD_TAG ||
-                           memcmp(file, LOCK_MAGIC, 8) != 0))
+    memset(out, 0, sizeof *out);
+    vault_error rc = vlt_object_check_name(BACKEND_LOCKS, name, file, len);
+    if (rc == VAULT_OK &&
+        (len < LOCK_HEADER_BYTES + LOCK_AUTHOR_BYTES + AEAD_TAG ||
+         memcmp(file, LOCK_MAGIC, 8) != 0))
         rc = vlt_fail(VAULT_E_CORRUPT, "locks/%s: not a lock", name);
     uint32_t epoch = rc == VAULT_OK ? load_le32(file + 8) : 0;
-    if (rc == VAULT_OK && !vlt_keyring_epoch(v->keys, epoch))
+    if (rc == VAULT_OK && !vlt_keyring_epoch(k, epoch))
         rc = vlt_fail(VAULT_E_PERMISSION, "locks/%s: epoch not held",
                       name);
     uint8_t *plain = NULL;
     size_t plain_len = rc == VAULT_OK ? len - LOCK_HEADER_BYTES - AEAD_TAG : 0;
-    if (rc == VAULT_OK && !(plain = malloc(plain_len ? plain_len : 1)))
+    if (rc == VAULT_OK && !(plain = malloc(plain_len)))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK) {
         uint8_t key[SECRET_BYTES];
-        lock_key(v->keys, epoch, key);
+        lock_key(k, epoch, key);
         if (crypto_aead_xchacha20poly1305_ietf_decrypt(
                 plain, NULL, NULL, file + LOCK_HEADER_BYTES,
                 len - LOCK_HEADER_BYTES, file, LOCK_HEADER_BYTES, file + 12,
@@ -155,11 +168,48 @@ static vault_error lock_open(vault_t *v, const char *name, lock_record *out)
         sodium_memzero(key, sizeof key);
     }
     if (rc == VAULT_OK)
-        rc = vlt_lock_decode(plain, plain_len, out);
-    if (rc == VAULT_OK)
+        rc = vlt_authored_verify(k, SIGN_LABEL_LOCK, "locks", name, plain,
+                                 plain_len);
+    if (rc == VAULT_OK) {
+        rc = vlt_lock_decode(plain + LOCK_AUTHOR_BYTES,
+                             plain_len - LOCK_AUTHOR_BYTES, out);
+        if (rc != VAULT_OK)
+            rc = vlt_fail_context(rc, "locks/%s", name);
+    }
+    if (rc == VAULT_OK) {
         memcpy(out->name, name, 65);
+        memcpy(out->author, plain, SIGN_PUBLIC_BYTES);
+    }
     free(plain);
+    return rc;
+}
+
+/* *forged: the lock is well sealed and signed, but its author is not a
+ * member (reported; not a marker anyone may wait for). */
+static vault_error lock_open(vault_t *v, const char *name, lock_record *out,
+                             int *forged)
+{
+    *forged = 0;
+    uint8_t *file;
+    size_t len;
+    vault_error rc = backend_load(v->be, BACKEND_LOCKS, name, 0, 0,
+                                  LOCK_MAX_BYTES, &file, &len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_lock_parse(v->keys, name, file, len, out);
     free(file);
+    if (rc == VAULT_OK &&
+        vlt_membership_standing(v->members, out->author) == AUTHOR_UNKNOWN) {
+        free(out->packs);
+        memset(out, 0, sizeof *out);
+        rc = vlt_fail(VAULT_E_CORRUPT,
+                      "locks/%s: forged: its author is not a member of the "
+                      "vault",
+                      name);
+        *forged = 1;
+    }
+    if (rc == VAULT_E_CORRUPT)
+        vlt_repo_warn(v, "%s; ignored", vault_last_error());
     return rc;
 }
 
@@ -181,15 +231,17 @@ vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n_out,
     }
     size_t n = 0;
     for (size_t i = 0; i < names.n; i++) {
-        rc = lock_open(v, names.names[i], &list[n]);
+        int forged;
+        rc = lock_open(v, names.names[i], &list[n], &forged);
         if (rc == VAULT_OK) {
             n++;
         } else if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO) {
             break;
         } else {
             /* gone meanwhile (an add finished), damaged, or sealed in an
-             * epoch this member lacks: not a marker it can honour */
-            if (unreadable && rc != VAULT_E_NOT_FOUND)
+             * epoch this member lacks: not a marker it can honour, but
+             * maybe one to wait for - unless no member wrote it */
+            if (unreadable && rc != VAULT_E_NOT_FOUND && !forged)
                 (*unreadable)++;
             rc = VAULT_OK;
         }

@@ -18,9 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/keys.h"
+#include "format/authored.h"
 #include "vault.h"
 
-#define LOCK_MAGIC "VAULTLK1"
+#define LOCK_MAGIC "VAULTLK2"
+/* The sealed plaintext starts with the author's signing key and its
+ * signature of the record (format-spec/DESIGN-v2.md §4). */
+#define LOCK_AUTHOR_BYTES AUTHORED_BYTES
 #define LOCK_MAX_BYTES (64u * 1024 * 1024)
 #define LOCK_HOST_MAX 255
 
@@ -34,18 +39,30 @@ typedef struct lock_record {
     char host[LOCK_HOST_MAX + 1];
     uint8_t *packs;    /* prune marks: n_packs × 32-byte pack names */
     uint32_t n_packs;
+    /* who wrote it: its signing key, verified (set by vlt_lock_write and
+     * vlt_locks_load; not part of the record's encoding) */
+    uint8_t author[SIGN_PUBLIC_BYTES];
 } lock_record;
 
-/* Seals and saves rec under locks/; fills rec->name. */
+/* Signs (as v's member), seals and saves rec under locks/; fills
+ * rec->name and rec->author. */
 vault_error vlt_lock_write(vault_t *v, lock_record *rec);
 vault_error vlt_lock_remove(vault_t *v, const char *name);
-/* Every lock object the member can open (others are skipped: sealed in an
- * epoch it does not hold, or damaged - counted in *unreadable if given). */
+/* Every lock object the member can open.  Others are skipped: sealed in
+ * an epoch it does not hold or damaged (counted in *unreadable if given:
+ * they might be add markers), or forged (its author not a member;
+ * reported through vlt_repo_warn, not counted).
+ * Whether a mark is honoured is the caller's question
+ * (vlt_repo_lock_honoured). */
 vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n,
                            size_t *unreadable);
 void vlt_locks_free(lock_record *list, size_t n);
 
-/* Encoding, exposed for tests and fuzzing. */
+/* Checks the name, header, seal and signature of a lock object's bytes
+ * and decodes its record (out->author set); exposed for fuzzing. */
+vault_error vlt_lock_parse(const keyring *k, const char *name,
+                           const uint8_t *file, size_t len, lock_record *out);
+/* Encoding of the record, exposed for tests and fuzzing. */
 vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len);
 vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out);
 

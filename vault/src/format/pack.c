@@ -17,14 +17,15 @@
  *   entry (46) = type u8 | flags u8 | chunk ID (32) | offset u32 |
  *                length u32 | raw length u32
  *
- * Index segment (format spec "Index segments"):
+ * Index segment (format spec "Index segments", DESIGN-v2.md §4):
  *
- *   0   "VAULTIX1"
+ *   0   "VAULTIX2"
  *   8   epoch u32
  *   12  nonce (24)
  *   36  XChaCha20-Poly1305(KDF(write key of epoch, "index"), nonce,
- *              AD = bytes 0..35, body)
+ *              AD = bytes 0..35, author (32) | sig (64) | body)
  *   body = packs u32 || per pack: pack ID (32) | count u32 | count × entry
+ *   sig = Sign(author, "vault/v2 index", body)
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include "common/idset.h"
 #include "common/internal.h"
 #include "crypto/digest.h"
+#include "format/authored.h"
 #include "format/chunker.h"
 #include "format/pack.h"
 
@@ -388,6 +390,8 @@ void vlt_index_free(vault_index *ix)
 {
     free(ix->slots);
     free(ix->table);
+    free(ix->alts);
+    free(ix->alt_table);
     free(ix->packs);
     free(ix->pack_condemned);
     free(ix->pack_table);
@@ -429,9 +433,25 @@ static vault_error table_grow(uint32_t **table, size_t *size, size_t count,
     return VAULT_OK;
 }
 
+/* Puts value into a table whose key is key (room is there: grown). */
+static void table_put(uint32_t *table, size_t size, const uint8_t *key,
+                      uint32_t value)
+{
+    size_t mask = size - 1;
+    size_t h = vlt_id_hash(key) & mask;
+    while (table[h])
+        h = (h + 1) & mask;
+    table[h] = value;
+}
+
 static const uint8_t *slot_key(const vault_index *ix, uint32_t i)
 {
     return ix->slots[i].id;
+}
+
+static const uint8_t *alt_key(const vault_index *ix, uint32_t i)
+{
+    return ix->slots[ix->alts[i].slot].id;
 }
 
 static const uint8_t *pack_key_of(const vault_index *ix, uint32_t i)
@@ -454,27 +474,79 @@ static index_slot *slot_find(const vault_index *ix,
     }
 }
 
+/* The alt_table cell of a duplicated ID (its first alt + 1), or NULL. */
+static uint32_t *alt_head(const vault_index *ix,
+                          const uint8_t id[CHUNK_ID_BYTES])
+{
+    if (!ix->alt_table_size)
+        return NULL;
+    size_t mask = ix->alt_table_size - 1;
+    for (size_t h = vlt_id_hash(id) & mask;; h = (h + 1) & mask) {
+        uint32_t v = ix->alt_table[h];
+        if (!v)
+            return NULL;
+        if (memcmp(alt_key(ix, v - 1), id, CHUNK_ID_BYTES) == 0)
+            return &ix->alt_table[h];
+    }
+}
+
 const index_slot *vlt_index_find(const vault_index *ix,
                                  const uint8_t id[CHUNK_ID_BYTES])
 {
     return slot_find(ix, id);
 }
 
+/* The slot numbers of every copy of the ID whose best copy is first,
+ * best first; returns how many (at most INDEX_MAX_COPIES). */
+static size_t copy_slots(const vault_index *ix, const index_slot *first,
+                         uint32_t out[INDEX_MAX_COPIES])
+{
+    out[0] = (uint32_t)(first - ix->slots);
+    size_t n = 1;
+    if (!(first->raw_len & SLOT_ALTS))
+        return n;
+    const uint32_t *head = alt_head(ix, first->id);
+    for (uint32_t a = head ? *head : 0; a && n < INDEX_MAX_COPIES;
+         a = ix->alts[a - 1].next)
+        out[n++] = ix->alts[a - 1].slot;
+    return n;
+}
+
+size_t vlt_index_copies(const vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                        const index_slot **out, size_t max)
+{
+    const index_slot *first = slot_find(ix, id);
+    if (!first)
+        return 0;
+    uint32_t slots[INDEX_MAX_COPIES];
+    size_t n = copy_slots(ix, first, slots);
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = &ix->slots[slots[i]];
+    return n;
+}
+
+int vlt_index_pack_find(const vault_index *ix, const uint8_t pack_id[32],
+                        uint32_t *number)
+{
+    if (!ix->pack_table_size)
+        return 0;
+    size_t mask = ix->pack_table_size - 1;
+    for (size_t h = vlt_id_hash(pack_id) & mask;; h = (h + 1) & mask) {
+        uint32_t v = ix->pack_table[h];
+        if (!v)
+            return 0;
+        if (memcmp(ix->packs[v - 1], pack_id, 32) == 0) {
+            *number = v - 1;
+            return 1;
+        }
+    }
+}
+
 static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
                                uint32_t *number)
 {
-    if (ix->pack_table_size) {
-        size_t mask = ix->pack_table_size - 1;
-        for (size_t h = vlt_id_hash(pack_id) & mask;; h = (h + 1) & mask) {
-            uint32_t v = ix->pack_table[h];
-            if (!v)
-                break;
-            if (memcmp(ix->packs[v - 1], pack_id, 32) == 0) {
-                *number = v - 1;
-                return VAULT_OK;
-            }
-        }
-    }
+    if (vlt_index_pack_find(ix, pack_id, number))
+        return VAULT_OK;
     if (ix->n_packs >= UINT32_MAX - 1)
         return vlt_fail(VAULT_E_NOMEM, "index: too many packs");
     vault_error rc = table_grow(&ix->pack_table, &ix->pack_table_size,
@@ -490,73 +562,240 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
     assert(cap_flags == ix->cap_packs);
     memcpy(ix->packs[ix->n_packs], pack_id, 32);
     ix->pack_condemned[ix->n_packs] = 0;
-    size_t mask = ix->pack_table_size - 1;
-    size_t h = vlt_id_hash(pack_id) & mask;
-    while (ix->pack_table[h])
-        h = (h + 1) & mask;
-    ix->pack_table[h] = (uint32_t)ix->n_packs + 1;
+    table_put(ix->pack_table, ix->pack_table_size, pack_id,
+              (uint32_t)ix->n_packs + 1);
     *number = (uint32_t)ix->n_packs++;
     return VAULT_OK;
 }
 
-static void slot_fill(index_slot *s, uint32_t pack, const pack_entry *e)
+#define SLOT_COPY_FLAGS (SLOT_TRUSTED | SLOT_OWN)
+
+static void slot_fill(index_slot *s, uint32_t pack, const pack_entry *e,
+                      uint32_t flags)
 {
     s->pack = pack;
     s->offset = e->offset;
     s->length_type = e->length | (uint32_t)e->type << 28 |
                      (uint32_t)(e->flags & BLOB_FLAG_ZSTD) << 30;
-    s->raw_len = e->raw_len;
+    s->raw_len = e->raw_len | (flags & SLOT_COPY_FLAGS) |
+                 (s->raw_len & SLOT_ALTS);
+}
+
+int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s)
+{
+    return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
+}
+
+int vlt_index_slot_trusted(const index_slot *s)
+{
+    return (s->raw_len & SLOT_TRUSTED) != 0;
+}
+
+int vlt_index_slot_own(const index_slot *s)
+{
+    return (s->raw_len & SLOT_OWN) != 0;
+}
+
+int vlt_index_slot_dedup(const vault_index *ix, const index_slot *s)
+{
+    if (s->pack == INDEX_PENDING)
+        return 1;
+    return (s->raw_len & SLOT_COPY_FLAGS) && !ix->pack_condemned[s->pack];
+}
+
+int vlt_index_dedup_find(const vault_index *ix,
+                         const uint8_t id[CHUNK_ID_BYTES])
+{
+    const index_slot *c[INDEX_MAX_COPIES];
+    size_t n = vlt_index_copies(ix, id, c, INDEX_MAX_COPIES);
+    for (size_t i = 0; i < n && i < INDEX_MAX_COPIES; i++)
+        if (vlt_index_slot_dedup(ix, c[i]))
+            return 1;
+    return 0;
+}
+
+/* Order of copies: trusted first, then not condemned (a pending copy is
+ * not), then the opener's own. */
+static int copy_rank(const vault_index *ix, const index_slot *s)
+{
+    return ((s->raw_len & SLOT_TRUSTED) ? 4 : 0) +
+           (vlt_index_slot_condemned(ix, s) ? 0 : 2) +
+           ((s->raw_len & SLOT_OWN) ? 1 : 0);
+}
+
+/* Puts the contents of an ID's copies in rank order over its slots (the
+ * table's slot first), and SLOT_ALTS on the first when there are more. */
+static void copies_sort(vault_index *ix, const uint32_t *slots, size_t n)
+{
+    index_slot c[INDEX_MAX_COPIES];
+    for (size_t i = 0; i < n; i++) {
+        c[i] = ix->slots[slots[i]];
+        c[i].raw_len &= ~SLOT_ALTS;
+    }
+    /* insertion sort, stable: at most INDEX_MAX_COPIES */
+    for (size_t i = 1; i < n; i++) {
+        index_slot t = c[i];
+        int r = copy_rank(ix, &t);
+        size_t j = i;
+        for (; j > 0 && copy_rank(ix, &c[j - 1]) < r; j--)
+            c[j] = c[j - 1];
+        c[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        ix->slots[slots[i]] = c[i];
+    if (n > 1)
+        ix->slots[slots[0]].raw_len |= SLOT_ALTS;
+}
+
+/* Room for one more slot: the slots array and, for a new ID, the table. */
+static vault_error slot_reserve(vault_index *ix)
+{
+    if (ix->n_slots >= UINT32_MAX - 1)
+        return vlt_fail(VAULT_E_NOMEM, "index: too many entries");
+    if (VLT_ARRAY_GROW(&ix->slots, &ix->cap_slots, ix->n_slots + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
+    return VAULT_OK;
+}
+
+/* A new slot for id (pack_id NULL: pending); its number in *number. */
+static vault_error slot_new(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                            uint32_t pack, const pack_entry *e,
+                            uint32_t flags, uint32_t *number)
+{
+    vault_error rc = slot_reserve(ix);
+    if (rc != VAULT_OK)
+        return rc;
+    index_slot *s = &ix->slots[ix->n_slots];
+    memset(s, 0, sizeof *s);
+    memcpy(s->id, id, CHUNK_ID_BYTES);
+    if (pack != INDEX_PENDING) {
+        slot_fill(s, pack, e, flags);
+    } else {
+        s->pack = INDEX_PENDING;
+        s->raw_len = flags & SLOT_COPY_FLAGS;
+    }
+    *number = (uint32_t)ix->n_slots++;
+    return VAULT_OK;
+}
+
+/* Adds one more copy to an ID whose copies are slots[0..n). */
+static vault_error copy_append(vault_index *ix, uint32_t *slots, size_t n,
+                               uint32_t pack, const pack_entry *e,
+                               uint32_t flags)
+{
+    /* a copy: adding a slot may move ix->slots */
+    uint8_t id[CHUNK_ID_BYTES];
+    memcpy(id, ix->slots[slots[0]].id, CHUNK_ID_BYTES);
+    if (n == INDEX_MAX_COPIES) {
+        /* Full: the new copy takes the last's place if it ranks higher
+         * (a hostile member listing one ID many times cannot crowd out
+         * the copies that matter). */
+        index_slot t = ix->slots[slots[n - 1]];
+        slot_fill(&t, pack, e, flags);
+        if (pack == INDEX_PENDING) {
+            t.pack = INDEX_PENDING;
+            t.raw_len = (flags & SLOT_COPY_FLAGS);
+        }
+        if (copy_rank(ix, &t) > copy_rank(ix, &ix->slots[slots[n - 1]])) {
+            ix->slots[slots[n - 1]] = t;
+            copies_sort(ix, slots, n);
+        }
+        return VAULT_OK;
+    }
+    if (ix->n_alts >= UINT32_MAX - 1)
+        return vlt_fail(VAULT_E_NOMEM, "index: too many entries");
+    uint32_t *head = alt_head(ix, id);
+    if (!head) {
+        vault_error rc = table_grow(&ix->alt_table, &ix->alt_table_size,
+                                    ix->n_alt_ids + 1, alt_key, ix);
+        if (rc != VAULT_OK)
+            return rc;
+    }
+    if (VLT_ARRAY_GROW(&ix->alts, &ix->cap_alts, ix->n_alts + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
+    uint32_t number;
+    vault_error rc = slot_new(ix, id, pack, e, flags, &number);
+    if (rc != VAULT_OK)
+        return rc;
+    index_alt *a = &ix->alts[ix->n_alts];
+    a->slot = number;
+    a->next = 0;
+    if (head) {
+        /* at the chain's end: the sort below puts contents in order */
+        uint32_t last = *head;
+        while (ix->alts[last - 1].next)
+            last = ix->alts[last - 1].next;
+        ix->alts[last - 1].next = (uint32_t)ix->n_alts + 1;
+    } else {
+        table_put(ix->alt_table, ix->alt_table_size, id,
+                  (uint32_t)ix->n_alts + 1);
+        ix->n_alt_ids++;
+    }
+    ix->n_alts++;
+    slots[n++] = number;
+    copies_sort(ix, slots, n);
+    return VAULT_OK;
+}
+
+static int same_place(const index_slot *s, uint32_t pack, const pack_entry *e)
+{
+    index_slot t = *s;
+    slot_fill(&t, pack, e, 0);
+    return s->pack == pack && s->offset == t.offset &&
+           s->length_type == t.length_type &&
+           (s->raw_len & SLOT_RAW_MASK) == (t.raw_len & SLOT_RAW_MASK);
 }
 
 vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                           const uint8_t *pack_id, const pack_entry *e,
-                          int *inserted)
+                          uint32_t flags, int *inserted)
 {
     *inserted = 0;
-    index_slot *found = slot_find(ix, id);
     uint32_t pack = INDEX_PENDING;
     if (pack_id) {
         vault_error rc = pack_number(ix, pack_id, &pack);
         if (rc != VAULT_OK)
             return rc;
     }
-    if (found) {
-        if (found->pack == INDEX_PENDING) {
-            if (pack != INDEX_PENDING)
-                slot_fill(found, pack, e);
-        } else if (ix->pack_condemned[found->pack]) {
-            if (pack == INDEX_PENDING) {
-                found->pack = INDEX_PENDING; /* store it anew */
-                *inserted = 1;
-            } else if (!ix->pack_condemned[pack]) {
-                slot_fill(found, pack, e);
-            }
-        }
+    index_slot *found = slot_find(ix, id);
+    if (!found) {
+        vault_error rc = table_grow(&ix->table, &ix->table_size,
+                                    ix->n_slots - ix->n_alts + 1, slot_key,
+                                    ix);
+        uint32_t number = 0;
+        if (rc == VAULT_OK)
+            rc = slot_new(ix, id, pack, e, flags, &number);
+        if (rc != VAULT_OK)
+            return rc;
+        table_put(ix->table, ix->table_size, id, number + 1);
+        *inserted = 1;
         return VAULT_OK;
     }
-    if (ix->n_slots >= UINT32_MAX - 1)
-        return vlt_fail(VAULT_E_NOMEM, "index: too many entries");
-    vault_error rc = table_grow(&ix->table, &ix->table_size, ix->n_slots + 1,
-                                slot_key, ix);
-    if (rc != VAULT_OK)
-        return rc;
-    if (VLT_ARRAY_GROW(&ix->slots, &ix->cap_slots, ix->n_slots + 1) != 0)
-        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
-    index_slot *s = &ix->slots[ix->n_slots];
-    memset(s, 0, sizeof *s);
-    memcpy(s->id, id, CHUNK_ID_BYTES);
-    if (pack_id)
-        slot_fill(s, pack, e);
-    else
-        s->pack = INDEX_PENDING;
-    size_t mask = ix->table_size - 1;
-    size_t h = vlt_id_hash(id) & mask;
-    while (ix->table[h])
-        h = (h + 1) & mask;
-    ix->table[h] = (uint32_t)ix->n_slots + 1;
-    ix->n_slots++;
-    *inserted = 1;
-    return VAULT_OK;
+    uint32_t slots[INDEX_MAX_COPIES];
+    size_t n = copy_slots(ix, found, slots);
+    if (pack == INDEX_PENDING) {
+        /* a request to store: not when some copy serves */
+        for (size_t i = 0; i < n; i++)
+            if (vlt_index_slot_dedup(ix, &ix->slots[slots[i]]))
+                return VAULT_OK;
+        *inserted = 1;
+        return copy_append(ix, slots, n, pack, e, flags);
+    }
+    for (size_t i = 0; i < n; i++) {
+        index_slot *s = &ix->slots[slots[i]];
+        if (s->pack == INDEX_PENDING) {
+            /* the copy this handle asked for */
+            slot_fill(s, pack, e, flags | (s->raw_len & SLOT_COPY_FLAGS));
+            copies_sort(ix, slots, n);
+            return VAULT_OK;
+        }
+        if (same_place(s, pack, e)) {
+            s->raw_len |= flags & SLOT_COPY_FLAGS;
+            copies_sort(ix, slots, n);
+            return VAULT_OK;
+        }
+    }
+    return copy_append(ix, slots, n, pack, e, flags);
 }
 
 void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
@@ -568,7 +807,7 @@ void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
     e->length = s->length_type & 0x0fffffffu;
     e->type = (uint8_t)((s->length_type >> 28) & 3);
     e->flags = (uint8_t)((s->length_type >> 30) & 1);
-    e->raw_len = s->raw_len;
+    e->raw_len = s->raw_len & SLOT_RAW_MASK;
 }
 
 vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
@@ -578,11 +817,6 @@ vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
     if (rc == VAULT_OK)
         ix->pack_condemned[number] = 1;
     return rc;
-}
-
-int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s)
-{
-    return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
 }
 
 static void index_key(const keyring *k, uint32_t epoch,
@@ -598,17 +832,18 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
 {
     size_t n_entries = starts[n_packs];
     size_t body = 4 + n_packs * 36 + n_entries * PACK_ENTRY_BYTES;
-    size_t total = INDEX_HEADER_BYTES + body + AEAD_TAG;
+    size_t plain_len = INDEX_AUTHOR_BYTES + body;
+    size_t total = INDEX_HEADER_BYTES + plain_len + AEAD_TAG;
     if (total > INDEX_MAX_BYTES)
         return vlt_fail(VAULT_E_INTERNAL, "index segment too large");
-    uint8_t *plain = malloc(body);
+    uint8_t *plain = malloc(plain_len);
     uint8_t *file = malloc(total);
     if (!plain || !file) {
         free(plain);
         free(file);
         return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     }
-    uint8_t *p = plain;
+    uint8_t *p = plain + INDEX_AUTHOR_BYTES;
     store_le32(p, (uint32_t)n_packs);
     p += 4;
     for (size_t i = 0; i < n_packs; i++) {
@@ -620,6 +855,13 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
             p += PACK_ENTRY_BYTES;
         }
     }
+    vault_error rc = vlt_authored_sign(k, SIGN_LABEL_INDEX,
+                                       "an index segment", plain, plain_len);
+    if (rc != VAULT_OK) {
+        free(plain);
+        free(file);
+        return rc;
+    }
     uint32_t epoch = k->n_epochs - 1;
     memcpy(file, INDEX_MAGIC, 8);
     store_le32(file + 8, epoch);
@@ -627,20 +869,20 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
     uint8_t key[SECRET_BYTES];
     index_key(k, epoch, key);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
-        file + INDEX_HEADER_BYTES, NULL, plain, body, file,
+        file + INDEX_HEADER_BYTES, NULL, plain, plain_len, file,
         INDEX_HEADER_BYTES, NULL, file + 12, key);
     sodium_memzero(key, sizeof key);
     free(plain);
     char name[65];
     vlt_object_name(file, total, name);
-    vault_error rc = backend_save(be, BACKEND_INDEX, name, file, total);
+    rc = backend_save(be, BACKEND_INDEX, name, file, total);
     free(file);
     return rc;
 }
 
 
-/* Parses an authenticated segment's plaintext in full; only when all of
- * it is valid are the entries handed to fn, in order, so that a damaged
+/* Parses an authenticated segment's body in full; only when all of it is
+ * valid are the entries handed to fn, in order, so that a damaged
  * segment contributes nothing. */
 static vault_error segment_entries(const char *name, const uint8_t *plain,
                                    size_t body, index_entry_fn fn, void *ctx)
@@ -680,12 +922,13 @@ static vault_error segment_entries(const char *name, const uint8_t *plain,
 
 static vault_error segment_parse(const keyring *k, const char *name,
                                  const uint8_t *file, size_t len,
-                                 index_entry_fn fn, void *ctx, int *skipped)
+                                 index_entry_fn fn, void *ctx,
+                                 index_segment_info *info)
 {
     vault_error rc = vlt_object_check_name(BACKEND_INDEX, name, file, len);
     if (rc != VAULT_OK)
         return rc;
-    if (len < INDEX_HEADER_BYTES + AEAD_TAG + 4 ||
+    if (len < INDEX_HEADER_BYTES + INDEX_AUTHOR_BYTES + 4 + AEAD_TAG ||
         memcmp(file, INDEX_MAGIC, 8) != 0)
         return vlt_fail(VAULT_E_CORRUPT, "index/%s: not an index segment",
                         name);
@@ -693,12 +936,11 @@ static vault_error segment_parse(const keyring *k, const char *name,
     if (!vlt_keyring_epoch(k, epoch)) {
         /* A later epoch than ours: it indexes data sealed out of this
          * member's reach (it was unshared). */
-        if (skipped)
-            *skipped = 1;
+        info->skipped = 1;
         return VAULT_OK;
     }
-    size_t body = len - INDEX_HEADER_BYTES - AEAD_TAG;
-    uint8_t *plain = malloc(body);
+    size_t plain_len = len - INDEX_HEADER_BYTES - AEAD_TAG;
+    uint8_t *plain = malloc(plain_len);
     if (!plain)
         return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     uint8_t key[SECRET_BYTES];
@@ -712,49 +954,96 @@ static vault_error segment_parse(const keyring *k, const char *name,
         return vlt_fail(VAULT_E_CORRUPT,
                         "index/%s: authentication failed", name);
     }
-    rc = segment_entries(name, plain, body, fn, ctx);
+    const uint8_t *body = plain + INDEX_AUTHOR_BYTES;
+    size_t body_len = plain_len - INDEX_AUTHOR_BYTES;
+    rc = vlt_authored_verify(k, SIGN_LABEL_INDEX, "index", name, plain,
+                             plain_len);
+    if (rc == VAULT_OK) {
+        memcpy(info->author, plain, SIGN_PUBLIC_BYTES);
+        rc = segment_entries(name, body, body_len, fn, ctx);
+    }
     free(plain);
     return rc;
 }
 
 vault_error vlt_index_segment_read(backend *be, const keyring *k,
                                    const char *name, index_entry_fn fn,
-                                   void *ctx, int *skipped)
+                                   void *ctx, index_segment_info *info)
 {
-    if (skipped)
-        *skipped = 0;
+    index_segment_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
     uint8_t *file;
     size_t len;
     vault_error rc = backend_load(be, BACKEND_INDEX, name, 0, 0,
                                   INDEX_MAX_BYTES, &file, &len);
     if (rc != VAULT_OK)
         return rc;
-    rc = segment_parse(k, name, file, len, fn, ctx, skipped);
+    rc = segment_parse(k, name, file, len, fn, ctx, info);
     free(file);
     return rc;
 }
 
+/* vlt_index_load's state while it reads one segment. */
+typedef struct index_loader {
+    vault_index *ix;
+    const char *name;
+    index_segment_info info;
+    index_author_fn author_of;
+    void *author_ctx;
+    int flags; /* of the segment's entries; -1 forged */
+    int flags_known;
+} index_loader;
+
 static vault_error index_add_entry(void *ctx, const uint8_t pack_id[32],
                                    const pack_entry *e)
 {
+    index_loader *l = ctx;
+    if (!l->flags_known) {
+        /* the author is verified before the first entry comes */
+        l->flags = l->author_of ? l->author_of(l->author_ctx, l->info.author)
+                                : 0;
+        l->flags_known = 1;
+    }
+    if (l->flags < 0)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "index/%s: forged: its author is not a member of "
+                        "the vault",
+                        l->name);
     int inserted;
-    return vlt_index_add(ctx, e->id, pack_id, e, &inserted);
+    return vlt_index_add(l->ix, e->id, pack_id, e, (uint32_t)l->flags,
+                         &inserted);
 }
 
-vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k)
+vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k,
+                           index_author_fn author_of, void *author_ctx,
+                           index_report_fn report, void *report_ctx)
 {
     name_list names;
     vault_error rc = vlt_backend_list_names(be, BACKEND_INDEX, &names);
     for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
-        rc = vlt_index_segment_read(be, k, names.names[i], index_add_entry, ix,
-                                    NULL);
+        index_loader l = {ix, names.names[i], {0}, author_of, author_ctx, 0,
+                          0};
+        rc = vlt_index_segment_read(be, k, names.names[i], index_add_entry,
+                                    &l, &l.info);
         if (rc == VAULT_E_NOT_FOUND) {
             /* replaced by a prune since the listing: its successor holds
              * the same entries (format spec "Pruning without locks") */
             rc = VAULT_OK;
             continue;
         }
-        ix->n_segments++;
+        if (rc == VAULT_E_CORRUPT || rc == VAULT_E_UNSUPPORTED) {
+            /* Damaged, junk or forged: it contributes nothing (a damaged
+             * segment calls back for no entry, a forged one stops at its
+             * first), and the rest of the index still serves. */
+            if (report)
+                report(report_ctx, names.names[i], vault_last_error());
+            rc = VAULT_OK;
+            continue;
+        }
+        if (rc == VAULT_OK && !l.info.skipped)
+            ix->n_segments++;
     }
     free(names.names);
     return rc;

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "crypto/keys.h"
+#include "format/authored.h"
 #include "format/tree.h"
 
 #define PACK_MAGIC "VAULTPK1"
@@ -23,7 +24,10 @@
 #define BLOB_OVERHEAD 40 /* nonce 24 + tag 16 */
 #define BLOB_MAX_RAW TREE_MAX_BYTES
 #define PACK_ENTRY_BYTES 46
-#define INDEX_MAGIC "VAULTIX1"
+#define INDEX_MAGIC "VAULTIX2"
+/* The sealed plaintext starts with the author's signing key and its
+ * signature of the body (format-spec/DESIGN-v2.md §4). */
+#define INDEX_AUTHOR_BYTES AUTHORED_BYTES
 #define INDEX_MAX_BYTES (64u * 1024 * 1024)
 #define INDEX_SEGMENT_ENTRIES 50000 /* flush a segment past this many */
 
@@ -91,21 +95,48 @@ vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t le
                                 pack_entry **entries, size_t *n_entries);
 
 /* --- the index ----------------------------------------------------------*/
-/* In memory, 48 bytes an entry plus at most 12 for the hash table. */
+/* In memory, 48 bytes an entry plus at most 12 for the hash table.  A
+ * chunk ID can have several copies (several segments list it: the same
+ * content stored twice, or a hostile member's claim): the table maps the
+ * ID to its best copy (trusted first, then not condemned, then the
+ * opener's own), which carries SLOT_ALTS when others exist; those are
+ * slots too, reached through a second, small table (alt_table), so an ID
+ * listed once costs nothing more.  The flags live in raw_len's high bits
+ * (a raw length is at most BLOB_MAX_RAW, 2^26). */
 typedef struct index_slot {
     uint8_t id[CHUNK_ID_BYTES];
     uint32_t pack;    /* into index.packs; INDEX_PENDING while stored */
     uint32_t offset;
     uint32_t length_type; /* length | type << 28 | zstd << 30 */
-    uint32_t raw_len;
+    uint32_t raw_len;     /* raw length | SLOT_* flags */
 } index_slot;
 #define INDEX_PENDING UINT32_MAX
+#define SLOT_RAW_MASK 0x1fffffffu
+/* listed by a segment whose author is a current owner or reader, or
+ * stored by this handle's member (if it is one) */
+#define SLOT_TRUSTED (1u << 29)
+/* listed by a segment the opening member wrote, or stored by this handle */
+#define SLOT_OWN (1u << 30)
+/* the ID has other copies (only on the copy the table points to) */
+#define SLOT_ALTS (1u << 31)
+/* Copies kept per chunk ID; more from untrusted segments are dropped. */
+#define INDEX_MAX_COPIES 8
+
+/* One more copy of a duplicated ID: a slot, and the next copy's alt + 1. */
+typedef struct index_alt {
+    uint32_t slot;
+    uint32_t next;
+} index_alt;
 
 typedef struct vault_index {
     index_slot *slots;
     size_t n_slots, cap_slots;
     uint32_t *table; /* slot number + 1; 0 empty; power-of-two size */
     size_t table_size;
+    index_alt *alts;     /* the other copies of duplicated IDs */
+    size_t n_alts, cap_alts;
+    uint32_t *alt_table; /* per duplicated ID: its first alt + 1 */
+    size_t alt_table_size, n_alt_ids;
     uint8_t (*packs)[32];
     uint8_t *pack_condemned; /* per pack: listed in a prune mark */
     size_t n_packs, cap_packs;
@@ -116,40 +147,85 @@ typedef struct vault_index {
 
 void vlt_index_init(vault_index *ix);
 void vlt_index_free(vault_index *ix);
-/* Loads and authenticates every index segment the member can read. */
-vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k);
+
+/* What reading one index segment found out besides its entries. */
+typedef struct index_segment_info {
+    int skipped; /* sealed in a key epoch the member does not hold */
+    /* its author's signing key, verified before any entry is handed on */
+    uint8_t author[SIGN_PUBLIC_BYTES];
+} index_segment_info;
+
+/* Told about each index segment the loader skips: damaged, junk, or by an
+ * author who is not a member (detail: why, naming index/<name>). */
+typedef void (*index_report_fn)(void *ctx, const char *name,
+                                const char *detail);
+/* Standing of a segment's author, as the loader needs it: SLOT_TRUSTED
+ * and/or SLOT_OWN, or -1 when the author is not a member (the segment is
+ * forged: reported and skipped). */
+typedef int (*index_author_fn)(void *ctx,
+                               const uint8_t author[SIGN_PUBLIC_BYTES]);
+
+/* Loads and authenticates every index segment the member can read; each
+ * entry gets the flags author_of gives its segment's author.  A segment
+ * that is damaged or forged is reported (report may be NULL) and skipped:
+ * only running out of memory or storage failing stops the load. */
+vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k,
+                           index_author_fn author_of, void *author_ctx,
+                           index_report_fn report, void *report_ctx);
 /* One entry of an index segment: e is a blob of pack pack_id. */
 typedef vault_error (*index_entry_fn)(void *ctx, const uint8_t pack_id[32],
                                       const pack_entry *e);
-/* Loads index/<name>, checks its name, authenticates and parses it in
- * full, and only then calls fn for each of its entries in order (a
- * damaged segment calls fn for none; a non-OK return from fn stops and is
+/* Loads index/<name>, checks its name, authenticates it, verifies its
+ * author's signature and parses it in full, and only then fills
+ * info->author and calls fn for each of its entries in order (a damaged
+ * segment calls fn for none; a non-OK return from fn stops and is
  * returned).  A segment sealed in a key epoch k does not hold is skipped:
- * VAULT_OK with *skipped set (skipped may be NULL).  vlt_index_load is this
- * over every segment, all or nothing; `check` goes on past damaged ones. */
+ * VAULT_OK with info->skipped set.  info may be NULL.  vlt_index_load is
+ * this over every segment; `check` and prune read segments one by one. */
 vault_error vlt_index_segment_read(backend *be, const keyring *k,
                                    const char *name, index_entry_fn fn,
-                                   void *ctx, int *skipped);
+                                   void *ctx, index_segment_info *info);
+/* The best copy of an ID (see index_slot), or NULL. */
 const index_slot *vlt_index_find(const vault_index *ix,
                                  const uint8_t id[CHUNK_ID_BYTES]);
-/* Adds an entry (pack_id NULL: pending, to be completed). If the ID is
- * present already, leaves it - except that an entry in a condemned pack
- * gives way: to an entry in a pack that is not condemned, and to a pending
- * request (the blob is stored anew, *inserted is 1).  *inserted tells
- * whether a pending entry was made. */
+/* Every copy of an ID, best first (trusted, then not condemned, then
+ * own): at most max (INDEX_MAX_COPIES is all) go to out; the count of
+ * copies is returned (0: not in the index). */
+size_t vlt_index_copies(const vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
+                        const index_slot **out, size_t max);
+/* Adds a copy (pack_id NULL: a pending request, to be completed by the
+ * copy this handle stores) with SLOT_TRUSTED / SLOT_OWN flags.  With
+ * pack_id NULL, *inserted tells whether the blob must be stored: it is
+ * not when a copy usable for dedup exists (vlt_index_slot_dedup) or a
+ * request is pending.  A copy at a place the ID already has merges its
+ * flags into that copy. */
 vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                           const uint8_t *pack_id, const pack_entry *e,
-                          int *inserted);
+                          uint32_t flags, int *inserted);
 void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
                           pack_entry *e);
+/* The number (into ix->packs) of a pack the index knows: 1, or 0. */
+int vlt_index_pack_find(const vault_index *ix, const uint8_t pack_id[32],
+                        uint32_t *number);
 /* Marks a pack as condemned by a prune mark: its blobs still read, but
  * adds do not deduplicate against them.  Call before loading entries. */
 vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32]);
 int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s);
+int vlt_index_slot_trusted(const index_slot *s);
+int vlt_index_slot_own(const index_slot *s);
+/* Whether an add may reuse this copy instead of storing the blob
+ * (DESIGN-v2.md §5): pending, or trusted or own, and not condemned.  (Own
+ * entries of owners and readers are trusted anyway; a writer's own are
+ * usable to it alone, which is what SLOT_OWN says.) */
+int vlt_index_slot_dedup(const vault_index *ix, const index_slot *s);
+/* Whether some copy of id is usable for dedup. */
+int vlt_index_dedup_find(const vault_index *ix,
+                         const uint8_t id[CHUNK_ID_BYTES]);
 
 /* An index segment for packs: pack i (pack_ids + 32 i) holds
- * entries[starts[i] .. starts[i+1]).  Saved under the SHA-256 of its
- * bytes. */
+ * entries[starts[i] .. starts[i+1]).  Signed by k's member (its signing
+ * key; VAULT_E_PERMISSION without one) and saved under the SHA-256 of
+ * its bytes. */
 vault_error vlt_index_segment_save(backend *be, const keyring *k,
                                    const uint8_t *pack_ids, size_t n_packs,
                                    const size_t *starts,

@@ -14,13 +14,15 @@
  * decoder, and the decoder checks every count against the bytes left
  * before it allocates.
  *
- * Object (format spec "Snapshots"):
- *   0   "VAULTSN1"
+ * Object (format spec "Snapshots", format-spec/DESIGN-v2.md §4):
+ *   0   "VAULTSN2"
  *   8   epoch u32
  *   12  ephemeral X25519 public key E (32)
  *   44  nonce (24)
  *   68  XChaCha20-Poly1305(seal key "vault/v1 snapshot", nonce,
- *                          AD = bytes 0..67, snapshot record)
+ *                          AD = bytes 0..67, plaintext)
+ *   plaintext = author (32) | sig (64) | snapshot record
+ *   sig = Sign(author, "vault/v2 snapshot", snapshot record)
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -30,6 +32,7 @@
 #include <sodium.h>
 
 #include "common/internal.h"
+#include "format/authored.h"
 #include "format/codec.h"
 #include "format/pack.h"
 #include "format/snapshot.h"
@@ -37,11 +40,13 @@
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
 
-/* A sealed snapshot is at most 16 MiB and adds a 68-byte header and a
- * 16-byte tag to the record (format.md, "Snapshots" and "Limits"), so
+/* A sealed snapshot is at most 16 MiB and adds a 68-byte header, the
+ * author and signature and a 16-byte tag to the record (format.md,
+ * "Snapshots" and "Limits"), so
  * every record the encoder writes can be stored. */
 #define SNAPSHOT_RECORD_MAX_BYTES                                            \
-    (SNAPSHOT_MAX_BYTES - SNAPSHOT_HEADER_BYTES - AEAD_TAG)
+    (SNAPSHOT_MAX_BYTES - SNAPSHOT_HEADER_BYTES - SNAPSHOT_AUTHOR_BYTES -   \
+     AEAD_TAG)
 /* version, time_sec, time_nsec, tree, hostname and username lengths,
  * n_paths, n_tags, and the four counters. */
 #define SNAPSHOT_FIXED_BYTES (1 + 8 + 4 + 32 + 2 + 2 + 2 + 2 + 4 * 8)
@@ -279,25 +284,21 @@ void vlt_snapshot_clear(snapshot_record *s)
  * Objects.
  */
 
-vault_error vlt_snapshot_save(backend *be, const keyring *k,
-                              const snapshot_record *rec, char id_hex[65])
+/* Seals plain (author | sig | encoded record) under the current epoch
+ * and saves it. */
+static vault_error seal_save(backend *be, const keyring *k,
+                             const uint8_t *plain, size_t plain_len,
+                             char id_hex[65])
 {
-    uint8_t *plain;
-    size_t plain_len;
-    vault_error rc = vlt_snapshot_encode(rec, &plain, &plain_len);
-    if (rc != VAULT_OK)
-        return rc;
     size_t total = SNAPSHOT_HEADER_BYTES + plain_len + AEAD_TAG;
     uint8_t *file = malloc(total);
-    if (!file) {
-        free(plain);
+    if (!file)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
     uint8_t key[SECRET_BYTES];
     memcpy(file, SNAPSHOT_MAGIC, 8);
     store_le32(file + 8, k->n_epochs - 1);
-    rc = vlt_seal_key_new(vlt_keyring_current(k), "vault/v1 snapshot",
-                          file + 12, key);
+    vault_error rc = vlt_seal_key_new(vlt_keyring_current(k),
+                                      "vault/v1 snapshot", file + 12, key);
     if (rc == VAULT_OK) {
         randombytes_buf(file + 44, AEAD_NONCE);
         crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -307,8 +308,58 @@ vault_error vlt_snapshot_save(backend *be, const keyring *k,
         vlt_object_name(file, total, id_hex);
         rc = backend_save(be, BACKEND_SNAPSHOTS, id_hex, file, total);
     }
-    free(plain);
     free(file);
+    return rc;
+}
+
+/* The encoded record after AUTHORED_BYTES of room: *plain malloc'ed. */
+static vault_error encode_authored(const snapshot_record *rec,
+                                   uint8_t **plain, size_t *plain_len)
+{
+    uint8_t *record;
+    size_t record_len;
+    vault_error rc = vlt_snapshot_encode(rec, &record, &record_len);
+    if (rc != VAULT_OK)
+        return rc;
+    *plain_len = AUTHORED_BYTES + record_len;
+    *plain = malloc(*plain_len);
+    if (*plain)
+        memcpy(*plain + AUTHORED_BYTES, record, record_len);
+    free(record);
+    return *plain ? VAULT_OK : vlt_fail(VAULT_E_NOMEM, "out of memory");
+}
+
+vault_error vlt_snapshot_save(backend *be, const keyring *k,
+                              const snapshot_record *rec, char id_hex[65])
+{
+    uint8_t *plain;
+    size_t plain_len;
+    vault_error rc = encode_authored(rec, &plain, &plain_len);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = vlt_authored_sign(k, SIGN_LABEL_SNAPSHOT, "a snapshot", plain,
+                           plain_len);
+    if (rc == VAULT_OK)
+        rc = seal_save(be, k, plain, plain_len, id_hex);
+    free(plain);
+    return rc;
+}
+
+vault_error vlt_snapshot_reseal(backend *be, const keyring *k,
+                                const snapshot_record *rec, char id_hex[65])
+{
+    uint8_t *plain;
+    size_t plain_len;
+    vault_error rc = encode_authored(rec, &plain, &plain_len);
+    if (rc != VAULT_OK)
+        return rc;
+    memcpy(plain, rec->author, SIGN_PUBLIC_BYTES);
+    memcpy(plain + SIGN_PUBLIC_BYTES, rec->sig, SIGNATURE_BYTES);
+    rc = vlt_authored_verify(k, SIGN_LABEL_SNAPSHOT, "snapshots",
+                             "(to re-seal)", plain, plain_len);
+    if (rc == VAULT_OK)
+        rc = seal_save(be, k, plain, plain_len, id_hex);
+    free(plain);
     return rc;
 }
 
@@ -395,9 +446,18 @@ vault_error vlt_snapshot_load(backend *be, const keyring *k, const char *name,
         return vlt_fail(VAULT_E_CORRUPT,
                         "snapshots/%s: authentication failed", name);
     }
-    rc = vlt_snapshot_decode(plain, plain_len, rec);
+    rc = vlt_authored_verify(k, SIGN_LABEL_SNAPSHOT, "snapshots", name,
+                             plain, plain_len);
+    if (rc == VAULT_OK) {
+        rc = vlt_snapshot_decode(plain + AUTHORED_BYTES,
+                                 plain_len - AUTHORED_BYTES, rec);
+        if (rc != VAULT_OK)
+            rc = vlt_fail_context(rc, "snapshots/%s", name);
+    }
+    if (rc == VAULT_OK) {
+        memcpy(rec->author, plain, SIGN_PUBLIC_BYTES);
+        memcpy(rec->sig, plain + SIGN_PUBLIC_BYTES, SIGNATURE_BYTES);
+    }
     free(plain);
-    if (rc != VAULT_OK)
-        return vlt_fail_context(rc, "snapshots/%s", name);
-    return VAULT_OK;
+    return rc;
 }

@@ -15,10 +15,14 @@
 
 #include "backend/backend.h"
 #include "crypto/keys.h"
+#include "format/authored.h"
 #include "format/tree.h"
 
 #define SNAPSHOT_FORMAT_VERSION 1
-#define SNAPSHOT_MAGIC "VAULTSN1"
+#define SNAPSHOT_MAGIC "VAULTSN2"
+/* The sealed plaintext starts with the author's signing key and its
+ * signature of the record (format-spec/DESIGN-v2.md §4). */
+#define SNAPSHOT_AUTHOR_BYTES AUTHORED_BYTES
 #define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
 #define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)
 
@@ -35,6 +39,12 @@ typedef struct snapshot_record {
     uint32_t n_tags;
     /* what the add did, for `ls` and people */
     uint64_t files, dirs, bytes_read, bytes_added;
+    /* Who wrote it (set by vlt_snapshot_load, which verifies sig; not
+     * part of the record's encoding): the author's signing public key and
+     * its signature of the encoded record.  vlt_snapshot_reseal seals
+     * them again as they are. */
+    uint8_t author[SIGN_PUBLIC_BYTES];
+    uint8_t sig[SIGNATURE_BYTES];
 } snapshot_record;
 
 /* Canonical encoding; VAULT_E_INVALID if the record breaks a rule.  *out
@@ -49,13 +59,22 @@ void vlt_snapshot_clear(snapshot_record *s);
 
 /* --- objects -------------------------------------------------------- */
 
-/* Seals rec under the current epoch and saves it; its name (the SHA-256
- * of the object, hex) goes to id_hex. */
+/* Signs rec with k's signing key (the author is k's member; rec->author
+ * and rec->sig are ignored), seals it under the current epoch and saves
+ * it; its name (the SHA-256 of the object, hex) goes to id_hex.
+ * VAULT_E_PERMISSION if k has no signing key. */
 vault_error vlt_snapshot_save(backend *be, const keyring *k,
                               const snapshot_record *rec, char id_hex[65]);
-/* Loads snapshots/<name>, checks its name and header, unseals and decodes
- * it.  VAULT_E_PERMISSION (with a detail) if it is sealed in an epoch k
- * does not hold. */
+/* Seals rec under k's current epoch keeping its author and signature (as
+ * vlt_snapshot_load set them): rekey re-seals other members' snapshots.
+ * The signature is checked first, so nothing unsigned is re-sealed. */
+vault_error vlt_snapshot_reseal(backend *be, const keyring *k,
+                                const snapshot_record *rec, char id_hex[65]);
+/* Loads snapshots/<name>, checks its name and header, unseals it,
+ * verifies its author's signature and decodes it (rec->author, rec->sig
+ * set).  Whether the author is a member is the caller's question
+ * (vlt_repo_snapshot_load asks it).  VAULT_E_PERMISSION (with a detail)
+ * if it is sealed in an epoch k does not hold. */
 vault_error vlt_snapshot_load(backend *be, const keyring *k, const char *name,
                               snapshot_record *rec);
 /* What a member without read keys (a writer) can check of a snapshot

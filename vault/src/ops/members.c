@@ -314,6 +314,10 @@ typedef struct rekeyer {
     pack_writer pw;
     int open;
     vlt_idset seen; /* chunk IDs written by this rekey */
+    /* chunk IDs of blobs that failed to open (a damaged copy, or a
+     * member's junk under a real ID): fine if another copy is rekeyed */
+    vlt_idset failed;
+    char failed_detail[512]; /* the first failure, for the report */
     uint8_t *pack_ids; /* the packs written, 32 bytes each */
     size_t *starts;    /* n_packs + 1: where each pack's entries start */
     pack_entry *entries;
@@ -424,6 +428,21 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
         if (rc == VAULT_OK) {
             rc = rk_add(k, &entries[i], raw);
             free(raw);
+        } else if (rc != VAULT_E_NOMEM) {
+            /* Another copy may serve (checked once every pack is read):
+             * a writer's junk must not stop a rekey. */
+            char hex[65];
+            vlt_hex_encode(entries[i].id, CHUNK_ID_BYTES, hex);
+            vlt_repo_warn(v, "rekey: data/%.2s/%s: blob %.16s: %s", name,
+                          name, hex, vault_last_error());
+            if (!k->failed_detail[0])
+                snprintf(k->failed_detail, sizeof k->failed_detail,
+                         "data/%.2s/%s: blob %.16s: %s", name, name, hex,
+                         vault_last_error());
+            uint32_t number;
+            int inserted;
+            rc = vlt_idset_put(&k->failed, entries[i].id, &number,
+                               &inserted);
         }
     }
     sodium_memzero(key, sizeof key);
@@ -484,6 +503,19 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
      * add, so a crash leaves duplicates, never a gap. */
     for (size_t i = 0; i < packs.n && rc == VAULT_OK; i++)
         rc = rekey_pack(&k, packs.names[i]);
+    /* A blob that failed everywhere: stop before anything is removed. */
+    for (size_t i = 0; rc == VAULT_OK && i < k.failed.n; i++) {
+        uint32_t number;
+        if (!vlt_idset_find(&k.seen, vlt_idset_id(&k.failed, i), &number)) {
+            char hex[65];
+            vlt_hex_encode(vlt_idset_id(&k.failed, i), CHUNK_ID_BYTES, hex);
+            rc = vlt_fail(VAULT_E_CORRUPT,
+                          "rekey: blob %.16s: no copy of it opens, nothing "
+                          "was removed (run `vault check`; first failure: "
+                          "%s)",
+                          hex, k.failed_detail);
+        }
+    }
     if (rc == VAULT_OK)
         rc = rk_finish(&k);
     if (rc == VAULT_OK && k.n_packs)
@@ -494,7 +526,9 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         char id[65];
         rc = vlt_repo_snapshot_load(v, snaps.names[i], &rec);
         if (rc == VAULT_OK) {
-            rc = vlt_repo_snapshot_save(v, &rec, id);
+            /* its author and signature stay: the signature does not
+             * cover the epoch (DESIGN-v2.md §2, rekey) */
+            rc = vlt_snapshot_reseal(v->be, v->keys, &rec, id);
             vlt_snapshot_clear(&rec);
         }
         if (rc == VAULT_OK)
@@ -509,6 +543,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         rc = remove_all(v, BACKEND_DATA, &packs, r);
     vlt_pack_writer_free(&k.pw);
     vlt_idset_free(&k.seen);
+    vlt_idset_free(&k.failed);
     free(k.pack_ids);
     free(k.starts);
     free(k.entries);

@@ -2,6 +2,7 @@
  * blob_load.c - reading blobs through an open vault handle (blob_load.h).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,21 +27,69 @@ void vlt_repo_forget_index(vault_t *v)
     v->pack_keys_size = 0;
 }
 
+int vlt_repo_author_flags(vault_t *v, const uint8_t author[SIGN_PUBLIC_BYTES])
+{
+    author_standing st = vlt_membership_standing(v->members, author);
+    if (st == AUTHOR_UNKNOWN)
+        return -1;
+    int flags = 0;
+    if (st == AUTHOR_OWNER || st == AUTHOR_READER)
+        flags |= SLOT_TRUSTED;
+    if (v->keys->has_sign_key &&
+        sodium_memcmp(author, v->keys->sign_pk, SIGN_PUBLIC_BYTES) == 0)
+        flags |= SLOT_OWN;
+    return flags;
+}
+
+uint32_t vlt_repo_own_flags(vault_t *v)
+{
+    int flags = v->keys->has_sign_key
+                    ? vlt_repo_author_flags(v, v->keys->sign_pk)
+                    : -1;
+    /* what this handle stores is its own even before the log lists it */
+    return SLOT_OWN | (flags > 0 ? (uint32_t)flags : 0);
+}
+
+static int index_author_flags(void *ctx,
+                              const uint8_t author[SIGN_PUBLIC_BYTES])
+{
+    return vlt_repo_author_flags(ctx, author);
+}
+
+static void index_report(void *ctx, const char *name, const char *detail)
+{
+    (void)name; /* the detail names it */
+    vlt_repo_warn(ctx, "%s; skipped", detail);
+}
+
+int vlt_repo_lock_honoured(vault_t *v, const lock_record *l)
+{
+    if (l->kind != LOCK_PRUNE_MARK)
+        return 1;
+    return vlt_membership_standing(v->members, l->author) == AUTHOR_OWNER;
+}
+
 vault_error vlt_repo_load_index(vault_t *v)
 {
     if (v->index_loaded)
         return VAULT_OK;
     /* Packs that a prune has condemned first, so that their entries give
-     * way to copies elsewhere (format spec "Pruning without locks"). */
+     * way to copies elsewhere (format spec "Pruning without locks").
+     * Only an owner's prune mark counts: a writer cannot condemn packs
+     * (DESIGN-v2.md §5). */
     lock_record *locks;
     size_t n_locks;
     vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
-    for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++)
+    for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++) {
+        if (!vlt_repo_lock_honoured(v, &locks[i]))
+            continue;
         for (uint32_t j = 0; rc == VAULT_OK && j < locks[i].n_packs; j++)
             rc = vlt_index_condemn_pack(&v->index, locks[i].packs + 32 * j);
+    }
     vlt_locks_free(locks, n_locks);
     if (rc == VAULT_OK)
-        rc = vlt_index_load(&v->index, v->be, v->keys);
+        rc = vlt_index_load(&v->index, v->be, v->keys, index_author_flags, v,
+                            index_report, v);
     if (rc != VAULT_OK) {
         vlt_index_free(&v->index);
         vlt_index_init(&v->index);
@@ -165,8 +214,8 @@ static void dctx_give_back(vault_t *v, ZSTD_DCtx *d)
     ZSTD_freeDCtx(d);
 }
 
-/* Finds blob id, of type, in the index: its slot and entry (id_hex: its
- * ID in hex, for messages). */
+/* Finds blob id, of type, in the index: its best copy's slot and entry
+ * (id_hex: its ID in hex, for messages). */
 static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, const index_slot **slot,
                                pack_entry *e, char id_hex[65])
@@ -184,29 +233,29 @@ static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return VAULT_OK;
 }
 
-vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
-                               blob_type type, uint8_t **out, size_t *len)
+/* The verified plaintext of entry e of pack number pack. */
+static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
+                              blob_type type, uint8_t **out, size_t *len)
 {
     *out = NULL;
-    char id_hex[65];
-    const index_slot *s = NULL;
-    pack_entry e;
-    vault_error rc = blob_locate(v, id, type, &s, &e, id_hex);
-    if (rc != VAULT_OK)
-        return rc;
-    char name[65];
-    vlt_hex_encode(v->index.packs[s->pack], 32, name);
+    char id_hex[65], name[65];
+    vlt_hex_encode(e->id, CHUNK_ID_BYTES, id_hex);
+    vlt_hex_encode(v->index.packs[pack], 32, name);
+    if (e->type != type)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "data/%.2s/%s (blob %.16s): wrong type", name, name,
+                        id_hex);
     uint8_t key[SECRET_BYTES];
-    rc = pack_key_get(v, s->pack, name, key);
+    vault_error rc = pack_key_get(v, pack, name, key);
     if (rc != VAULT_OK)
-        return rc;
+        return vlt_fail_context(rc, "blob %.16s", id_hex);
     uint8_t *blob;
     size_t blob_len;
-    rc = backend_load(v->be, BACKEND_DATA, name, e.offset, e.length,
-                      e.length, &blob, &blob_len);
+    rc = backend_load(v->be, BACKEND_DATA, name, e->offset, e->length,
+                      e->length, &blob, &blob_len);
     if (rc == VAULT_OK) {
         ZSTD_DCtx *dctx = dctx_take(v);
-        rc = vlt_blob_open(v->keys, key, &e, blob, blob_len, dctx, out);
+        rc = vlt_blob_open(v->keys, key, e, blob, blob_len, dctx, out);
         dctx_give_back(v, dctx);
         free(blob);
     }
@@ -214,8 +263,84 @@ vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
                                 name, id_hex);
-    *len = e.raw_len;
+    *len = e->raw_len;
     return VAULT_OK;
+}
+
+vault_error vlt_repo_load_copy(vault_t *v, const index_slot *s,
+                               blob_type type, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    if (s->pack == INDEX_PENDING) {
+        char id_hex[65];
+        vlt_hex_encode(s->id, CHUNK_ID_BYTES, id_hex);
+        return vlt_fail(VAULT_E_NOT_FOUND, "blob %.16s: not stored yet",
+                        id_hex);
+    }
+    pack_entry e;
+    vlt_index_slot_entry(&v->index, s, &e);
+    return load_entry(v, s->pack, &e, type, out, len);
+}
+
+vault_error vlt_repo_verify_entry(vault_t *v, const uint8_t pack_id[32],
+                                  const pack_entry *e)
+{
+    uint32_t pack;
+    if (!vlt_index_pack_find(&v->index, pack_id, &pack)) {
+        char name[65];
+        vlt_hex_encode(pack_id, 32, name);
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "data/%.2s/%s: no member's index segment lists it",
+                        name, name);
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    vault_error rc = load_entry(v, pack, e, (blob_type)e->type, &data, &len);
+    free(data);
+    return rc;
+}
+
+vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               blob_type type, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    const index_slot *copies[INDEX_MAX_COPIES];
+    size_t n = vlt_index_copies(&v->index, id, copies, INDEX_MAX_COPIES);
+    if (n > INDEX_MAX_COPIES)
+        n = INDEX_MAX_COPIES;
+    /* Every copy in turn, best first (DESIGN-v2.md §5 "Readers fall
+     * back"): one that fails is reported and the next is tried; if all
+     * fail, the first failure is the answer. */
+    vault_error first = VAULT_E_NOT_FOUND;
+    char first_detail[512] = "";
+    size_t tried = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (copies[i]->pack == INDEX_PENDING)
+            continue;
+        vault_error rc = vlt_repo_load_copy(v, copies[i], type, out, len);
+        if (rc == VAULT_OK)
+            return VAULT_OK;
+        if (rc == VAULT_E_NOMEM)
+            return rc;
+        if (tried++ == 0) {
+            first = rc;
+            snprintf(first_detail, sizeof first_detail, "%s",
+                     vault_last_error());
+        }
+        if (i + 1 < n)
+            vlt_repo_warn(v, "%s; trying another copy", vault_last_error());
+    }
+    if (!tried) {
+        char id_hex[65];
+        vlt_hex_encode(id, CHUNK_ID_BYTES, id_hex);
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "blob %.16s: not in the index (missing data)",
+                        id_hex);
+    }
+    if (tried > 1)
+        return vlt_fail(first, "%s (and every other copy failed)",
+                        first_detail);
+    return vlt_fail(first, "%s", first_detail);
 }
 
 vault_error vlt_repo_load_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],

@@ -21,9 +21,30 @@ vault_error vlt_repo_load_index(vault_t *v);
 /* Drops the loaded index and the pack keys cached by pack number, after
  * the set of packs changed under this handle (a failed add, a rekey). */
 void vlt_repo_forget_index(vault_t *v);
-/* Verified plaintext of a blob; detail names the pack on failure. */
+/* Verified plaintext of a blob; detail names the pack on failure.  When
+ * the index has several copies of the ID, a copy that fails (missing
+ * pack, bad trailer, bad blob, wrong chunk ID or type) is reported
+ * (vlt_repo_warn) and the next is tried, best first. */
 vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, uint8_t **out, size_t *len);
+/* One copy's verified plaintext (prune checks the copy it keeps). */
+vault_error vlt_repo_load_copy(vault_t *v, const index_slot *s,
+                               blob_type type, uint8_t **out, size_t *len);
+/* Opens entry e of pack pack_id (a pack the loaded index knows) and
+ * checks its chunk ID: prune does before it vouches for another member's
+ * entry by re-signing it. */
+vault_error vlt_repo_verify_entry(vault_t *v, const uint8_t pack_id[32],
+                                  const pack_entry *e);
+/* The SLOT_* flags of index entries whose segment author is author: -1
+ * when the author is not a member (the segment is forged). */
+int vlt_repo_author_flags(vault_t *v, const uint8_t author[SIGN_PUBLIC_BYTES]);
+/* The flags of the copies this handle stores itself (SLOT_OWN, and
+ * SLOT_TRUSTED if the opener is an owner or reader). */
+uint32_t vlt_repo_own_flags(vault_t *v);
+/* Whether a lock object counts: a prune mark only from a current owner
+ * (a writer cannot condemn packs); add markers from any member. */
+struct lock_record;
+int vlt_repo_lock_honoured(vault_t *v, const struct lock_record *l);
 /* Loads and decodes tree blob id into *out (the caller clears it, also on
  * failure); a tree that does not decode is named ("tree <id>: ..."). */
 vault_error vlt_repo_load_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],

@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "repo/client_cache.h"
 #include "repo/filecache.h"
 #include "common/array.h"
 #include "common/internal.h"
@@ -129,30 +130,14 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     /* Without a signing key of its own, a member has no secret that the
      * other members lack: no cache then, rather than one they can read. */
-    if (k->has_sign_key && dir && dir[0]) {
+    if (k->has_sign_key) {
         vlt_kdf(c->key, k->sign_seed, "files cache v2");
         memcpy(c->ad, CACHE_MAGIC, 8);
         memcpy(c->ad + 8, k->vault_id, VAULT_ID_BYTES);
         vlt_kdf(c->ad + 8 + VAULT_ID_BYTES, k->dedup_secret, "files cache");
-        char hex[65], path[PATH_MAX];
-        vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
-        int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
-        if (n > 0 && (size_t)n < sizeof path) {
-            /* Make the folders (ignore EEXIST); a failure only means no
-             * cache. */
-            char tmp[PATH_MAX];
-            memcpy(tmp, path, (size_t)n + 1);
-            for (char *s = tmp + 1; *s; s++)
-                if (*s == '/') {
-                    *s = '\0';
-                    mkdir(tmp, 0700);
-                    *s = '/';
-                }
-            mkdir(tmp, 0700);
-            if (snprintf(tmp, sizeof tmp, "%s/files", path) <
-                (int)sizeof tmp)
-                c->path = strdup(tmp);
-        }
+        char path[PATH_MAX];
+        if (vlt_cache_vault_file(dir, k, "files", path, sizeof path))
+            c->path = strdup(path);
     }
     if (c->path)
         load_old(c);

@@ -3,6 +3,7 @@
  * member's identity (trying every envelope), closing it; and the
  * handle's snapshot objects.  Blob reading is in blob_load.c.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,59 @@ vault_error vault_probe(const char *path)
     return rc;
 }
 
+/* BRIDGE until envelopes carry the member's signing key and the
+ * membership log lists every member (the membership helper's part of
+ * issue #10; drop this when merging it): a signing key per role, derived
+ * from the dedup secret, so that what a member writes is signed by the
+ * same key in every session, and each role's key stands with its role. */
+static void bridge_key(const keyring *k, member_role role,
+                       uint8_t seed[SIGN_SEED_BYTES],
+                       uint8_t pk[SIGN_PUBLIC_BYTES],
+                       uint8_t sk[SIGN_SECRET_BYTES])
+{
+    char label[32];
+    snprintf(label, sizeof label, "bridge signing key %d", (int)role);
+    vlt_kdf(seed, k->dedup_secret, label);
+    vlt_sign_keypair_from_seed(seed, pk, sk);
+}
+
+static int signing_key_bridge(vault_t *v)
+{
+    if (v->keys->has_sign_key)
+        return 0;
+    bridge_key(v->keys, v->keys->role, v->keys->sign_seed, v->keys->sign_pk,
+               v->keys->sign_sk);
+    v->keys->has_sign_key = 1;
+    return 1;
+}
+
+/* The other roles' bridge keys join the stub's membership. */
+static vault_error bridge_members(vault_t *v)
+{
+    static const member_role roles[] = {ROLE_OWNER, ROLE_READER,
+                                        ROLE_WRITER};
+    membership *m = v->members;
+    member_entry *grown = realloc(m->members, 3 * sizeof *grown);
+    if (!grown)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    m->members = grown;
+    for (size_t i = 0; i < 3; i++) {
+        if (roles[i] == v->keys->role)
+            continue;
+        member_entry *e = &m->members[m->n_members];
+        memset(e, 0, sizeof *e);
+        uint8_t seed[SIGN_SEED_BYTES], sk[SIGN_SECRET_BYTES];
+        bridge_key(v->keys, roles[i], seed, e->sign_pk, sk);
+        sodium_memzero(seed, sizeof seed);
+        sodium_memzero(sk, sizeof sk);
+        e->role = roles[i];
+        if (!(e->recipient = strdup("")))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        m->n_members++;
+    }
+    return VAULT_OK;
+}
+
 /* STUB until the membership log lands: the opener alone. */
 static vault_error membership_stub(vault_t *v)
 {
@@ -212,6 +266,13 @@ static int handle_locks_init(vault_t *v)
     }
     err = pthread_mutex_init(&v->zero_lock, NULL);
     if (err) {
+        pthread_mutex_destroy(&v->dctx_lock);
+        pthread_mutex_destroy(&v->pack_key_lock);
+        return err;
+    }
+    err = pthread_mutex_init(&v->warn_lock, NULL);
+    if (err) {
+        pthread_mutex_destroy(&v->zero_lock);
         pthread_mutex_destroy(&v->dctx_lock);
         pthread_mutex_destroy(&v->pack_key_lock);
         return err;
@@ -257,8 +318,12 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
         rc = open_envelopes(v, id);
     if (rc == VAULT_OK)
         rc = vlt_config_verify(v->keys, config, config_len);
-    if (rc == VAULT_OK)
+    if (rc == VAULT_OK) {
+        int bridged = signing_key_bridge(v);
         rc = membership_stub(v);
+        if (rc == VAULT_OK && bridged)
+            rc = bridge_members(v);
+    }
     free(config);
     if (rc != VAULT_OK) {
         vault_close(v);
@@ -300,8 +365,33 @@ void vault_close(vault_t *v)
         pthread_mutex_destroy(&v->pack_key_lock);
         pthread_mutex_destroy(&v->dctx_lock);
         pthread_mutex_destroy(&v->zero_lock);
+        pthread_mutex_destroy(&v->warn_lock);
     }
     free(v);
+}
+
+void vault_set_warning_handler(vault_t *v,
+                               void (*fn)(void *ctx, const char *message),
+                               void *ctx)
+{
+    v->on_warning = fn;
+    v->on_warning_ctx = ctx;
+}
+
+void vlt_repo_warn(vault_t *v, const char *fmt, ...)
+{
+    if (!v->on_warning)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (v->locks_ready)
+        pthread_mutex_lock(&v->warn_lock);
+    v->on_warning(v->on_warning_ctx, msg);
+    if (v->locks_ready)
+        pthread_mutex_unlock(&v->warn_lock);
 }
 
 vault_role vault_member_role(const vault_t *v)
@@ -318,7 +408,16 @@ vault_error vlt_repo_snapshot_save(vault_t *v, const snapshot_record *rec,
 vault_error vlt_repo_snapshot_load(vault_t *v, const char *name,
                                    snapshot_record *rec)
 {
-    return vlt_snapshot_load(v->be, v->keys, name, rec);
+    vault_error rc = vlt_snapshot_load(v->be, v->keys, name, rec);
+    if (rc == VAULT_OK &&
+        vlt_membership_standing(v->members, rec->author) == AUTHOR_UNKNOWN) {
+        vlt_snapshot_clear(rec);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "snapshots/%s: forged: its author is not a member "
+                        "of the vault",
+                        name);
+    }
+    return rc;
 }
 
 vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "backend/backend.h"
+#include "common/internal.h"
 #include "crypto/keys.h"
 #include "format/pack.h"
 #include "format/snapshot.h"
@@ -50,12 +51,21 @@ struct vault {
     pthread_mutex_t pack_key_lock;
     pthread_mutex_t dctx_lock;
     pthread_mutex_t zero_lock;
-    int locks_ready; /* the three are initialised (vault_close destroys) */
+    int locks_ready; /* the locks are initialised (vault_close destroys) */
     size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
+    /* Where warnings go (vault_set_warning_handler): objects skipped as
+     * damaged or forged, copies of a blob that failed.  warn_lock keeps
+     * two threads from calling it at once. */
+    void (*on_warning)(void *ctx, const char *message);
+    void *on_warning_ctx;
+    pthread_mutex_t warn_lock;
 };
 
 /* The handle's tree memory limit (vault_set_tree_memory_limit). */
 size_t vlt_repo_tree_memory_limit(const vault_t *v);
+
+/* Hands a warning to the handle's warning handler, if any. */
+void vlt_repo_warn(vault_t *v, const char *fmt, ...) VAULT_PRINTF(2, 3);
 
 /* Seals an envelope for member (a recipient string: "age1..." or an
  * "ssh-ed25519 ..." line) to the member and to the current epoch's read

@@ -103,6 +103,7 @@ typedef struct adder {
 
     vlt_pool *pool;        /* the workers; its lock guards file_groups */
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
+    uint32_t own_flags;    /* of the copies this add stores (index_slot) */
     done_packs done;       /* packs saved, not yet in an index segment */
     struct batch *cur;     /* the walker's batch being filled */
 
@@ -140,7 +141,9 @@ int vlt_add_group_done(adder *a, const file_group *g);
  * is taken over. */
 vault_error vlt_add_store_blob(adder *a, blob_type type, uint8_t *data,
                                size_t len, uint8_t id[CHUNK_ID_BYTES]);
-/* Whether the index has all n chunk IDs (not in condemned packs). */
+/* Whether the index has all n chunk IDs in copies this member may
+ * deduplicate against (DESIGN-v2.md §5: trusted or its own, not in
+ * condemned packs): only then is the files cache's answer used. */
 int vlt_add_content_in_index(adder *a, const uint8_t *ids, uint32_t n);
 
 /* ---- add_tree.c --------------------------------------------------------- */

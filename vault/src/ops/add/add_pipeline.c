@@ -92,7 +92,7 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
         for (size_t i = 0; i < pw->n_entries && rc == VAULT_OK; i++) {
             int inserted;
             rc = vlt_index_add(&a->v->index, pw->entries[i].id, pack_id,
-                               &pw->entries[i], &inserted);
+                               &pw->entries[i], a->own_flags, &inserted);
         }
         a->r->bytes_added += pw->len_saved;
         if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
@@ -226,7 +226,7 @@ static void worker_run(void *ctx, void *state, void *arg)
             is_new[i] = j->hashed;
             if (!j->hashed) {
                 rc = vlt_index_add(&a->v->index, j->id, NULL, NULL,
-                                   &is_new[i]);
+                                   a->own_flags, &is_new[i]);
                 if (rc == VAULT_OK && is_new[i])
                     a->r->blobs_added++;
             }
@@ -334,7 +334,8 @@ vault_error vlt_add_store_blob(adder *a, blob_type type, uint8_t *data,
     vlt_chunk_id_compute(a->v->keys, type, data, len, id);
     int inserted = 0;
     pthread_mutex_lock(&a->index_lock);
-    vault_error rc = vlt_index_add(&a->v->index, id, NULL, NULL, &inserted);
+    vault_error rc = vlt_index_add(&a->v->index, id, NULL, NULL,
+                                   a->own_flags, &inserted);
     if (rc == VAULT_OK && inserted)
         a->r->blobs_added++;
     pthread_mutex_unlock(&a->index_lock);
@@ -349,12 +350,11 @@ int vlt_add_content_in_index(adder *a, const uint8_t *ids, uint32_t n)
 {
     int ok = 1;
     pthread_mutex_lock(&a->index_lock);
-    for (uint32_t i = 0; i < n && ok; i++) {
-        const index_slot *s =
-            vlt_index_find(&a->v->index, ids + (size_t)i * CHUNK_ID_BYTES);
-        /* a blob in a pack a prune condemned must be stored anew */
-        ok = s && !vlt_index_slot_condemned(&a->v->index, s);
-    }
+    /* a blob in a pack a prune condemned, or only in copies this member
+     * must not trust, is stored anew */
+    for (uint32_t i = 0; i < n && ok; i++)
+        ok = vlt_index_dedup_find(&a->v->index,
+                                  ids + (size_t)i * CHUNK_ID_BYTES);
     pthread_mutex_unlock(&a->index_lock);
     return ok;
 }
@@ -365,6 +365,7 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
 {
     if (pthread_mutex_init(&a->index_lock, NULL) != 0)
         return vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
+    a->own_flags = vlt_repo_own_flags(a->v);
     vlt_pool_config cfg = {.threads = n_workers,
                            /* the memory bound: batches in flight */
                            .queue_max = 2 * (size_t)n_workers + 2,

@@ -17,6 +17,7 @@
 #include "common/internal.h"
 #include "format/locks.h"
 #include "ops/add/add_internal.h"
+#include "repo/client_cache.h"
 
 #define READ_BLOCK (8u * 1024 * 1024)
 
@@ -35,19 +36,6 @@ static unsigned worker_count(const vault_add_options *o)
         return (unsigned)(o->threads > 256 ? 256 : o->threads);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
-}
-
-static const char *default_cache_dir(char *buf, size_t size)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && xdg[0])
-        snprintf(buf, size, "%s/vault", xdg);
-    else if (home && home[0])
-        snprintf(buf, size, "%s/.cache/vault", home);
-    else
-        return NULL;
-    return buf;
 }
 
 /* Takes the add marker down.  If that fails the marker goes stale, which
@@ -117,8 +105,8 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     a->buf = malloc(a->buf_cap);
     char cache_buf[PATH_MAX];
     const char *cache_dir =
-        o->cache_dir ? o->cache_dir : default_cache_dir(cache_buf,
-                                                        sizeof cache_buf);
+        o->cache_dir ? o->cache_dir : vlt_cache_dir_default(cache_buf,
+                                                            sizeof cache_buf);
     if (!a->buf)
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)

@@ -31,8 +31,11 @@
  * reported once, with everything found in it and everything it affects:
  * all files with a blob in it when the pack as a whole is unusable
  * (missing, too short, header or trailer damaged), else those with a blob
- * that failed.  A blob stored twice (concurrent adds) affects files only
- * through the copy the index points reads to.
+ * that failed.  A blob stored twice (concurrent adds, or a hostile
+ * member's claim) is read from its first copy that works, as reads fall
+ * back: a copy that fails is reported with its pack, and affects files
+ * only when every copy fails.  Segments, snapshots and locks whose author
+ * is not a member are reported as forged.
  *
  * This file runs the steps and reports; check_structure.c holds steps
  * 1-4, check_snapshots.c steps 5-6, check_data.c step 7, and
@@ -243,13 +246,39 @@ vault_error vlt_check_blob_finding(pack_rec *p,
 }
 
 
-/* Whether reads of this chunk go to pack p (the index's copy). */
+/* Whether the copy of id in pack p failed this check. */
+static int copy_failed(const pack_rec *p, const uint8_t id[CHUNK_ID_BYTES])
+{
+    if (p->whole)
+        return 1;
+    for (size_t i = 0; i < p->n_bad; i++)
+        if (memcmp(p->bad[i], id, CHUNK_ID_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether the damage to this chunk in pack p reaches files: reads fall
+ * back past a copy that fails (DESIGN-v2.md §5), so only when every copy
+ * failed, and then it is counted against the first copy's pack. */
 static int read_from(checker *c, const pack_rec *p,
                      const uint8_t id[CHUNK_ID_BYTES])
 {
-    const index_slot *s = vlt_index_find(&c->ix, id);
-    return s && s->pack != INDEX_PENDING &&
-           memcmp(c->ix.packs[s->pack], p->id, 32) == 0;
+    const index_slot *copies[INDEX_MAX_COPIES];
+    size_t n = vlt_index_copies(&c->ix, id, copies, INDEX_MAX_COPIES);
+    if (n > INDEX_MAX_COPIES)
+        n = INDEX_MAX_COPIES;
+    if (!n || copies[0]->pack == INDEX_PENDING ||
+        memcmp(c->ix.packs[copies[0]->pack], p->id, 32) != 0)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        uint32_t k;
+        if (copies[i]->pack == INDEX_PENDING ||
+            !vlt_idset_find(&c->packset, c->ix.packs[copies[i]->pack], &k))
+            continue;
+        if (!copy_failed(&c->packs[k], id))
+            return 0; /* this copy serves */
+    }
+    return 1;
 }
 
 static void report_strays(checker *c)
@@ -405,6 +434,8 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
         rc = vlt_check_envelopes(&c);
     if (rc == VAULT_OK)
         rc = vlt_check_index(&c);
+    if (rc == VAULT_OK)
+        rc = vlt_check_locks(&c);
     for (size_t i = 0; rc == VAULT_OK && i < c.n_packs; i++)
         rc = vlt_check_pack_exists(&c, &c.packs[i]);
     if (rc == VAULT_OK && c.n_packs &&

@@ -166,6 +166,10 @@ vault_error vlt_check_blob_finding(pack_rec *p,
 vault_error vlt_check_config(checker *c);
 vault_error vlt_check_envelopes(checker *c);
 /* Loads every segment into c->ix and c->packs. */
+/* locks/: a lock whose author is not a member is forged (a problem); a
+ * prune mark by a member who is not an owner is ignored by prune (a
+ * warning).  Damaged and unreadable locks are prune's business. */
+vault_error vlt_check_locks(checker *c);
 vault_error vlt_check_index(checker *c);
 /* p exists and is large enough for its entries, which it sorts by offset
  * and makes unique. */

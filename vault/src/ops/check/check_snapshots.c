@@ -139,13 +139,9 @@ static vault_error pack_key(checker *c, pack_rec *p, const uint8_t **key)
  * own index.  A tree that cannot be read is a finding of its pack (or, if
  * no segment lists it, of the index: step 6), recorded here: the walk
  * then goes on without it (walk_damaged). */
-static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
-                             tree *t)
+static vault_error walk_load_copy(checker *c, const index_slot *s,
+                                  const uint8_t id[CHUNK_ID_BYTES], tree *t)
 {
-    checker *c = ctx;
-    const index_slot *s = vlt_index_find(&c->ix, id);
-    if (!s)
-        return VAULT_E_NOT_FOUND;
     pack_entry e;
     vlt_index_slot_entry(&c->ix, s, &e);
     if (e.type != BLOB_TREE)
@@ -178,6 +174,29 @@ static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
         return rc != VAULT_OK ? rc : VAULT_E_CORRUPT;
     }
     return VAULT_OK;
+}
+
+/* Every copy of the tree in turn, best first, as a read falls back
+ * (DESIGN-v2.md §5): each copy that fails is a finding of its pack; the
+ * walk goes on with the first that loads. */
+static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *t)
+{
+    checker *c = ctx;
+    const index_slot *copies[INDEX_MAX_COPIES];
+    size_t n = vlt_index_copies(&c->ix, id, copies, INDEX_MAX_COPIES);
+    if (n > INDEX_MAX_COPIES)
+        n = INDEX_MAX_COPIES;
+    vault_error rc = VAULT_E_NOT_FOUND;
+    for (size_t i = 0; i < n; i++) {
+        vault_error one = walk_load_copy(c, copies[i], id, t);
+        if (one == VAULT_OK || fatal(one))
+            return one;
+        vlt_tree_clear(t);
+        if (rc == VAULT_E_NOT_FOUND)
+            rc = one;
+    }
+    return rc;
 }
 
 /* walk_load has recorded the finding; only running out stops. */

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "crypto/age/age.h"
+#include "format/locks.h"
 #include "ops/check/check_internal.h"
 
 /* --- 1, 2: config and envelopes ----------------------------------------- */
@@ -112,13 +113,35 @@ vault_error vlt_check_envelopes(checker *c)
 typedef struct segment_ctx {
     checker *c;
     const char *name;
+    index_segment_info info;
+    int flags; /* of its entries (vlt_repo_author_flags); -1 forged */
+    int flags_known;
 } segment_ctx;
+
+/* The flags of the segment's entries, once its author is known. */
+static int segment_flags(segment_ctx *s)
+{
+    if (!s->flags_known) {
+        s->flags = vlt_repo_author_flags(s->c->v, s->info.author);
+        s->flags_known = 1;
+    }
+    return s->flags;
+}
+
+static vault_error segment_forged(void)
+{
+    return vlt_fail(VAULT_E_CORRUPT,
+                    "forged: its author is not a member of the vault; "
+                    "its entries are ignored");
+}
 
 static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
                                  const pack_entry *e)
 {
     segment_ctx *s = ctx;
     checker *c = s->c;
+    if (segment_flags(s) < 0)
+        return segment_forged();
     uint32_t n;
     int inserted;
     vault_error rc = vlt_idset_put(&c->packset, pack_id, &n, &inserted);
@@ -141,7 +164,8 @@ static vault_error segment_entry(void *ctx, const uint8_t pack_id[32],
     if (rc != VAULT_OK)
         return rc;
     p->entries[p->n_entries++] = *e;
-    return vlt_index_add(&c->ix, e->id, pack_id, e, &inserted);
+    return vlt_index_add(&c->ix, e->id, pack_id, e, (uint32_t)s->flags,
+                         &inserted);
 }
 
 vault_error vlt_check_index(checker *c)
@@ -151,12 +175,15 @@ vault_error vlt_check_index(checker *c)
     if (rc != VAULT_OK)
         return rc;
     for (size_t i = 0; i < names.n; i++) {
-        segment_ctx s = {c, names.names[i]};
-        int skipped = 0;
+        segment_ctx s = {c, names.names[i], {0}, 0, 0};
         rc = vlt_index_segment_read(c->v->be, c->v->keys, names.names[i],
-                                    segment_entry, &s, &skipped);
+                                    segment_entry, &s, &s.info);
+        int skipped = s.info.skipped;
         if (fatal(rc))
             break;
+        /* an empty segment by a stranger is forged all the same */
+        if (rc == VAULT_OK && !skipped && segment_flags(&s) < 0)
+            rc = segment_forged();
         if (rc != VAULT_OK) {
             char label[BACKEND_LABEL_MAX];
             vlt_backend_label(BACKEND_INDEX, names.names[i], label);
@@ -169,6 +196,53 @@ vault_error vlt_check_index(checker *c)
             c->r->index_segments++;
         }
         rc = VAULT_OK;
+    }
+    free(names.names);
+    return rc;
+}
+
+/* --- locks: their authors ------------------------------------------------ */
+
+vault_error vlt_check_locks(checker *c)
+{
+    name_list names;
+    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_LOCKS, &names);
+    if (rc != VAULT_OK)
+        return rc;
+    for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        lock_record l;
+        memset(&l, 0, sizeof l);
+        vault_error one = backend_load(c->v->be, BACKEND_LOCKS,
+                                       names.names[i], 0, 0, LOCK_MAX_BYTES,
+                                       &bytes, &len);
+        if (one == VAULT_OK)
+            one = vlt_lock_parse(c->v->keys, names.names[i], bytes, len, &l);
+        free(bytes);
+        if (fatal(one)) {
+            rc = one;
+            break;
+        }
+        if (one != VAULT_OK) {
+            free(l.packs);
+            continue; /* gone, damaged or of a later epoch: prune's */
+        }
+        char label[BACKEND_LABEL_MAX];
+        vlt_backend_label(BACKEND_LOCKS, names.names[i], label);
+        author_standing st = vlt_membership_standing(c->v->members, l.author);
+        if (st == AUTHOR_UNKNOWN)
+            vlt_check_emit(c, 0, label,
+                           "forged: its author is not a member of the vault",
+                           NULL);
+        else if (l.kind == LOCK_PRUNE_MARK && st != AUTHOR_OWNER) {
+            char what[160];
+            snprintf(what, sizeof what,
+                     "prune mark by a %s, not an owner: prune ignores it",
+                     vlt_author_standing_name(st));
+            vlt_check_emit(c, 1, label, what, NULL);
+        }
+        free(l.packs);
     }
     free(names.names);
     return rc;

@@ -30,10 +30,15 @@
  * leaves every snapshot whole and the next prune finishes the job.
  *
  * Which copy of a blob is "the" needed one (several packs may hold it,
- * after concurrent adds): the first, in index order (segments sorted by
- * name, entries in segment order), among packs present in data/ and not
- * condemned; failing that, the first among condemned packs.  Every other
- * copy counts as unused.
+ * after concurrent adds, or a hostile member's claim): the first, in the
+ * index's order of copies (trusted, then not condemned, then the
+ * opener's own; format/pack.h), among packs present in data/.  When the
+ * copies are in several packs, that copy is opened and its chunk ID
+ * checked first; one that fails gives way to the next, and when none
+ * verifies every pack holding a copy is kept and the blob reported
+ * (DESIGN-v2.md §5).  Every other copy counts as unused.  Prune marks
+ * count only from current owners; add markers count from anyone, aged
+ * from the earlier of their time and this client's first sight of them.
  *
  * Repacking, as restic's --max-unused: unused packs always go; of the
  * partly used packs, the most wasteful (highest unused share) are
@@ -48,11 +53,13 @@
  * prune_sweep.c writes marks and sweeps them, and prune_internal.h holds
  * what they share.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/prune/prune_internal.h"
+#include "repo/client_cache.h"
 
 /* --- the report --------------------------------------------------------- */
 
@@ -270,7 +277,12 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
     vault_error rc = need_owner(v);
     if (rc != VAULT_OK)
         return rc;
-    pstate s = {.v = v};
+    char cache_buf[PATH_MAX];
+    pstate s = {.v = v,
+                .cache_dir = o->cache_dir
+                                 ? o->cache_dir
+                                 : vlt_cache_dir_default(cache_buf,
+                                                         sizeof cache_buf)};
     rc = prune_run(&s, o, max_unused, r);
     vlt_prune_state_clear(&s);
     /* The packs this handle's index names may be gone. */

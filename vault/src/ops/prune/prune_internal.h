@@ -28,6 +28,8 @@ typedef struct ppack {
     uint8_t condemned;  /* listed by a prune mark */
     uint8_t sweeping;   /* listed by a mark being swept now */
     uint8_t verdict;    /* phase 1: VERDICT_* */
+    uint8_t pinned;     /* holds a copy of a blob none of whose copies
+                           verified: kept whatever it holds */
     uint32_t first_seg; /* the segment whose entries for it are kept */
     pack_entry *entries;
     uint32_t n_entries;
@@ -47,6 +49,7 @@ typedef struct pseg {
 typedef struct pstate {
     vault_t *v;
     int64_t now;
+    const char *cache_dir; /* the client's cache folder (client_cache.h) */
     ppack *packs;
     size_t n_packs, cap_packs;
     vlt_idset pack_ids; /* numbered as packs */
@@ -61,7 +64,8 @@ typedef struct pstate {
     size_t n_locks, unreadable;
 } pstate;
 
-/* Frees what s holds and empties it; s->v and s->now stay. */
+/* Frees what s holds and empties it; s->v, s->now and s->cache_dir
+ * stay. */
 void vlt_prune_state_clear(pstate *s);
 /* The number of pack id in s->packs, which it joins (neither present nor
  * indexed yet) if it is new. */
@@ -122,7 +126,9 @@ vault_error vlt_prune_copy_needed(pstate *s, copier *c, uint32_t n,
 int vlt_prune_is_live_marker(const pstate *s, const lock_record *l);
 /* How many of s->locks are live add markers. */
 size_t vlt_prune_live_markers(const pstate *s);
-/* Reads locks/ afresh into s->locks. */
+/* Reads locks/ afresh into s->locks: only the lock objects that count
+ * (prune marks by current owners; others are reported and left out), and
+ * each add marker dated no later than this client first saw it. */
 vault_error vlt_prune_load_locks(pstate *s);
 /* Why a mark may not be swept yet, VAULT_PRUNE_WAIT_* bits (0: it may);
  * *sweep_after (sweep_after may be NULL) gets when its grace ends. */

@@ -26,9 +26,11 @@ void vlt_prune_state_clear(pstate *s)
     vlt_locks_free(s->locks, s->n_locks);
     vault_t *v = s->v;
     int64_t now = s->now;
+    const char *cache_dir = s->cache_dir;
     memset(s, 0, sizeof *s);
     s->v = v;
     s->now = now;
+    s->cache_dir = cache_dir;
 }
 
 vault_error vlt_prune_pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
@@ -145,10 +147,10 @@ static vault_error load_segments(pstate *s)
         memcpy(s->segs[i].name, names.names[i], 65);
         s->n_segs = i + 1;
         seg_ctx c = {s, (uint32_t)i, NONE};
-        int skipped = 0;
+        index_segment_info info;
         rc = vlt_index_segment_read(s->v->be, s->v->keys, names.names[i],
-                                    seg_entry, &c, &skipped);
-        if (rc == VAULT_OK && skipped)
+                                    seg_entry, &c, &info);
+        if (rc == VAULT_OK && info.skipped)
             rc = vlt_fail(VAULT_E_PERMISSION,
                           "index/%s: sealed in a key epoch this member "
                           "does not have; prune must read every index "
@@ -265,28 +267,97 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
     return rc;
 }
 
-/* For every referenced blob, the pack whose copy counts (see the top of
- * prune.c); then each pack's used and unused bytes. */
+/* The prune number of the pack of an index copy, if that pack is in
+ * data/; NONE otherwise. */
+static uint32_t copy_pack(const pstate *s, const index_slot *c)
+{
+    uint32_t n;
+    if (c->pack == INDEX_PENDING ||
+        !vlt_idset_find(&s->pack_ids, s->v->index.packs[c->pack], &n) ||
+        !s->packs[n].present)
+        return NONE;
+    return n;
+}
+
+/* The copy of referenced blob r that counts (see the top of prune.c):
+ * among the copies in packs present in data/, best first by the index's
+ * order (trusted, then not condemned, then the opener's own).  When its
+ * copies are in more than one pack, the one kept is opened and its chunk
+ * ID checked before the others can be condemned for it: a copy that
+ * fails gives way to the next, and if none verifies, every pack holding
+ * one is kept (pinned) and the blob reported. */
+static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
+                               size_t *unverified)
+{
+    vault_t *v = s->v;
+    const uint8_t *id = vlt_idset_id(&s->refs, r);
+    const index_slot *c[INDEX_MAX_COPIES];
+    size_t n = vlt_index_copies(&v->index, id, c, INDEX_MAX_COPIES);
+    if (n > INDEX_MAX_COPIES)
+        n = INDEX_MAX_COPIES;
+    const index_slot *cand[INDEX_MAX_COPIES];
+    uint32_t cand_pack[INDEX_MAX_COPIES];
+    size_t k = 0;
+    int several = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = copy_pack(s, c[i]);
+        if (p == NONE)
+            continue;
+        several |= k && p != cand_pack[0];
+        cand[k] = c[i];
+        cand_pack[k++] = p;
+    }
+    if (!k) {
+        ++*missing;
+        return VAULT_OK;
+    }
+    if (!several) {
+        s->ref_pack[r] = cand_pack[0];
+        return VAULT_OK;
+    }
+    char hex[65];
+    vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
+    for (size_t i = 0; i < k; i++) {
+        pack_entry e;
+        vlt_index_slot_entry(&v->index, cand[i], &e);
+        uint8_t *data = NULL;
+        size_t len = 0;
+        vault_error rc = vlt_repo_load_copy(v, cand[i], (blob_type)e.type,
+                                            &data, &len);
+        free(data);
+        if (rc == VAULT_OK) {
+            s->ref_pack[r] = cand_pack[i];
+            return VAULT_OK;
+        }
+        if (rc == VAULT_E_NOMEM)
+            return rc;
+        vlt_repo_warn(v, "prune: %s; another copy is kept", vault_last_error());
+    }
+    /* None verifies: nothing holding a copy may go. */
+    for (size_t i = 0; i < k; i++)
+        s->packs[cand_pack[i]].pinned = 1;
+    s->ref_pack[r] = cand_pack[0];
+    ++*unverified;
+    vlt_repo_warn(v,
+                  "prune: blob %.16s: no copy of it verifies; every pack "
+                  "holding one is kept (run `vault check`)",
+                  hex);
+    return VAULT_OK;
+}
+
+/* For every referenced blob, the pack whose copy counts; then each
+ * pack's used and unused bytes. */
 static vault_error choose_copies(pstate *s)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t n = 0; n < s->n_packs; n++) {
-            ppack *p = &s->packs[n];
-            if (!p->present || p->condemned != (pass == 1))
-                continue;
-            for (uint32_t i = 0; i < p->n_entries; i++) {
-                uint32_t r;
-                if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
-                    s->ref_pack[r] == NONE)
-                    s->ref_pack[r] = n;
-            }
-        }
-    }
-    size_t missing = 0;
+    size_t missing = 0, unverified = 0;
     char first[65] = "";
     for (size_t r = 0; r < s->refs.n; r++) {
         s->ref_flag[r] = 0;
-        if (s->ref_pack[r] == NONE && missing++ == 0)
+        size_t before = missing;
+        vault_error rc = choose_copy(s, r, &missing, &unverified);
+        if (rc != VAULT_OK)
+            return rc;
+        if (missing > before && before == 0)
             vlt_hex_encode(vlt_idset_id(&s->refs, r), 32, first);
     }
     if (missing)
@@ -379,8 +450,8 @@ vault_error vlt_prune_plan_mark(pstate *s, int max_unused, size_t *n_condemn,
         r->pack_bytes += p->size;
         r->blobs_used += p->used_blobs;
         r->bytes_used += p->used_bytes;
-        if (p->condemned)
-            continue; /* a pending mark has it already */
+        if (p->condemned || p->pinned)
+            continue; /* a pending mark has it already, or it must stay */
         r->bytes_unused += p->unused_bytes;
         if (!p->indexed) {
             if (adds_running) {

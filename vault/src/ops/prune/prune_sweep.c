@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ops/prune/prune_internal.h"
+#include "repo/client_cache.h"
 
 /* --- add markers -------------------------------------------------------- */
 
@@ -30,7 +31,32 @@ vault_error vlt_prune_load_locks(pstate *s)
     vlt_locks_free(s->locks, s->n_locks);
     s->locks = NULL;
     s->n_locks = 0;
-    return vlt_locks_load(s->v, &s->locks, &s->n_locks, &s->unreadable);
+    vault_error rc =
+        vlt_locks_load(s->v, &s->locks, &s->n_locks, &s->unreadable);
+    if (rc != VAULT_OK)
+        return rc;
+    /* A prune mark counts only from a current owner: a writer (or a
+     * former owner) cannot condemn packs.  It stays in locks/, ignored. */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n_locks; i++) {
+        lock_record *l = &s->locks[i];
+        if (vlt_repo_lock_honoured(s->v, l)) {
+            s->locks[kept++] = *l;
+            continue;
+        }
+        vlt_repo_warn(s->v,
+                      "locks/%s: prune mark by a %s, not an owner; ignored",
+                      l->name,
+                      vlt_author_standing_name(vlt_membership_standing(
+                          s->v->members, l->author)));
+        free(l->packs);
+    }
+    s->n_locks = kept;
+    /* An add marker's age counts from when this client first saw it if
+     * that is earlier than the time it claims (DESIGN-v2.md §5). */
+    vlt_marker_sightings_apply(s->cache_dir, s->v->keys, s->locks,
+                               s->n_locks, s->now);
+    return VAULT_OK;
 }
 
 /* Why a mark may not be swept yet (0: it may). */
@@ -105,9 +131,19 @@ vault_error vlt_prune_write_mark(pstate *s, size_t n_condemn, int dry_run,
 
 typedef struct filter_ctx {
     pstate *s;
+    const char *name;
     segbuild out;
+    index_segment_info info;
+    int flags; /* of its author (vlt_repo_author_flags); -1 forged */
+    int flags_known;
 } filter_ctx;
 
+/* Keeps an entry of a segment being rewritten unless its pack is being
+ * swept.  The rewritten segment is signed by this owner: an entry of a
+ * segment that is not trusted (a writer's, a former member's) is kept
+ * only if its blob opens and its chunk ID checks, so that re-signing
+ * never vouches for what nobody trusted checked; a forged segment's
+ * entries are all dropped. */
 static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
                                 const pack_entry *e)
 {
@@ -116,6 +152,23 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
     if (vlt_idset_find(&f->s->pack_ids, pack_id, &n) &&
         f->s->packs[n].sweeping)
         return VAULT_OK;
+    if (!f->flags_known) {
+        f->flags = vlt_repo_author_flags(f->s->v, f->info.author);
+        f->flags_known = 1;
+    }
+    if (f->flags < 0)
+        return VAULT_OK;
+    if (!(f->flags & SLOT_TRUSTED)) {
+        vault_error rc = vlt_repo_verify_entry(f->s->v, pack_id, e);
+        if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO)
+            return rc;
+        if (rc != VAULT_OK) {
+            vlt_repo_warn(f->s->v,
+                          "prune: index/%s: %s; the entry is dropped",
+                          f->name, vault_last_error());
+            return VAULT_OK;
+        }
+    }
     return vlt_prune_segbuild_add(&f->out, pack_id, e);
 }
 
@@ -123,10 +176,10 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
 static vault_error rewrite_segment(pstate *s, const pseg *g,
                                    vault_prune_result *r)
 {
-    filter_ctx f = {s, {0}};
-    int skipped = 0;
+    filter_ctx f = {s, g->name, {0}, {0}, 0, 0};
     vault_error rc = vlt_index_segment_read(s->v->be, s->v->keys, g->name,
-                                            filter_entry, &f, &skipped);
+                                            filter_entry, &f, &f.info);
+    int skipped = f.info.skipped;
     if (rc == VAULT_E_NOT_FOUND) {
         /* replaced meanwhile by another prune */
         vlt_prune_segbuild_free(&f.out);
