@@ -209,6 +209,16 @@ VAULT_API void vault_identity_free(vault_identity_t *identity);
 VAULT_API VAULT_NODISCARD vault_error
 vault_recipient_check(const char *text);
 
+/*
+ * Warnings: problems an operation reports and goes on past (a membership
+ * record that is forged or damaged and so ignored, an envelope sealed to
+ * the member that the membership log does not grant).  Each message names
+ * the object.  Without a handler (the default) they are dropped.  Set it
+ * once, before opening vaults; it may be called from any thread.
+ */
+typedef void (*vault_warning_fn)(const char *message, void *ctx);
+VAULT_API void vault_set_warning_handler(vault_warning_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------------------
  * Vaults.  A vault is a directory of immutable objects (format-spec/).
  */
@@ -256,6 +266,11 @@ VAULT_API vault_role vault_member_role(const vault_t *vault);
  */
 VAULT_API void vault_fingerprint(const vault_t *vault,
                                  char out[VAULT_FINGERPRINT_CHARS + 1]);
+/* The sequence number of the last record of the vault's membership log
+ * (0 for a new vault; each share and unshare adds one).  A client that
+ * remembers the highest it has seen (the CLI does, beside the
+ * fingerprint) can refuse a log rolled back to an older state. */
+VAULT_API uint64_t vault_membership_seq(const vault_t *vault);
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 
@@ -266,16 +281,17 @@ VAULT_API const char *vault_role_name(vault_role role);
 typedef struct vault_member_info {
     char *member;       /* the recipient string */
     vault_role role;
-    int64_t created;    /* when the envelope was written (unix seconds) */
-    uint32_t epochs;    /* key epochs the envelope holds */
-    char envelope[65];  /* its object name under keys/ */
+    int64_t created;    /* when it was granted this role (unix seconds) */
+    uint32_t epochs;    /* key epochs its envelopes hold */
+    char envelope[65];  /* its grant envelope's object name under keys/ */
+    char sign_key[65];  /* its signing public key, hex */
 } vault_member_info;
 
-/* Grants recipient the role (owners only).  VAULT_E_EXISTS if it is a
- * member already. */
+/* Grants recipient the role (owners only).  Sharing with a member again
+ * gives it a new signing key and this role (how a role changes). */
 VAULT_API VAULT_NODISCARD vault_error
 vault_share(vault_t *vault, const char *recipient, vault_role role);
-/* All members, oldest first (needs read access). */
+/* All members, by the membership log, oldest first (any member). */
 VAULT_API VAULT_NODISCARD vault_error
 vault_members(vault_t *vault, vault_member_info **out, size_t *n);
 VAULT_API void vault_members_free(vault_member_info *list, size_t n);

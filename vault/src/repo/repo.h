@@ -53,12 +53,13 @@ struct vault {
     int locks_ready; /* the three are initialised (vault_close destroys) */
 };
 
-/* Seals an envelope for member (a recipient string: "age1..." or an
- * "ssh-ed25519 ..." line) to the member and to the current epoch's read
- * key, so readers can list members; saves it under keys/.  The name is
- * returned in name (may be NULL). */
-vault_error vlt_envelope_save(backend *be, const keyring *k, member_role role,
-                              const char *member, char name[65]);
+/* Seals the payload to its member alone (an age file with one recipient:
+ * `age -d` opens it) and saves it under keys/; its name into name (may be
+ * NULL). */
+vault_error vlt_envelope_save(backend *be, const envelope_payload *p,
+                              char name[65]);
+/* Rebuilds the handle's membership from keys/ (after share, unshare). */
+vault_error vlt_repo_reload_membership(vault_t *v);
 
 /* vault_init and vault_open on any backend (tests use the memory and
  * fault-injecting ones).  vlt_repo_open_backend takes ownership of be, also
