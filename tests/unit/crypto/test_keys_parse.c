@@ -56,7 +56,7 @@ static char *replace_first(const char *text, const char *from, const char *to)
     char *out = xmalloc(strlen(text) - fl + tl + 1);
     memcpy(out, text, head);
     memcpy(out + head, to, tl);
-    strcpy(out + head + tl, at + fl);
+    memcpy(out + head + tl, at + fl, strlen(at + fl) + 1);
     return out;
 }
 
