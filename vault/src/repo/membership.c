@@ -253,7 +253,7 @@ static vault_error result_of(parsed_record *const *chain, size_t n,
         if (rc == VAULT_OK)
             m->n_members++;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
         /* The first record of each epoch fixes its keys. */
         const membership_record *r = &chain[i]->rec;
         if (i == 0 || r->epoch != chain[i - 1]->rec.epoch) {
