@@ -284,6 +284,30 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id,
                     v->location, id->recipient);
 }
 
+/* The config must authenticate with the dedup secret of some envelope
+ * sealed to the member; otherwise the config is what is wrong (damaged
+ * or another vault's), and saying so beats a membership log that does
+ * not verify under its vault ID. */
+static vault_error config_matches(const opened_envelope *env, size_t n,
+                                  const uint8_t vault_id[VAULT_ID_BYTES],
+                                  const uint8_t *config, size_t config_len)
+{
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; i < n; i++) {
+        const envelope_payload *p = env[i].payload;
+        if (!p->has_dedup_secret)
+            continue;
+        uint8_t mac_key[SECRET_BYTES];
+        vlt_kdf(mac_key, p->dedup_secret, "config");
+        rc = vlt_config_check_mac(mac_key, p->vault_id, config, config_len);
+        sodium_memzero(mac_key, sizeof mac_key);
+        if (rc == VAULT_OK &&
+            sodium_memcmp(p->vault_id, vault_id, VAULT_ID_BYTES) == 0)
+            return VAULT_OK;
+    }
+    return rc; /* the last complaint, or none if no envelope had D */
+}
+
 /* Every epoch key the envelopes hold: candidates for opening records. */
 static vault_error epoch_candidates(const opened_envelope *env, size_t n,
                                     envelope_epoch **out, size_t *n_out)
@@ -396,6 +420,8 @@ static vault_error open_member(vault_t *v, const vault_identity_t *id,
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)
         rc = open_envelopes(v, id, objs, n_objs, env, &n_env);
+    if (rc == VAULT_OK)
+        rc = config_matches(env, n_env, vault_id, config, config_len);
     if (rc == VAULT_OK)
         rc = epoch_candidates(env, n_env, &cand, &n_cand);
     if (rc == VAULT_OK)
