@@ -52,12 +52,8 @@ vault_error vlt_envelope_save(backend *be, const envelope_payload *p,
     free(payload);
     if (rc != VAULT_OK)
         return rc;
-    char name[65];
-    vlt_object_name(file, file_len, name);
-    rc = backend_save(be, BACKEND_KEYS, name, file, file_len);
+    rc = vlt_keys_object_save(be, file, file_len, name_out);
     free(file);
-    if (rc == VAULT_OK && name_out)
-        memcpy(name_out, name, 65);
     return rc;
 }
 

@@ -369,13 +369,20 @@ vault_error vlt_membership_append(backend *be,
     free(body);
     if (rc != VAULT_OK)
         return rc;
-    char name[65];
-    vlt_object_name(file, file_len, name);
-    rc = backend_save(be, BACKEND_KEYS, name, file, file_len);
+    rc = vlt_keys_object_save(be, file, file_len, name_out);
     free(file);
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "membership record %" PRIu64, r->seq);
-    if (name_out)
-        memcpy(name_out, name, 65);
     return VAULT_OK;
+}
+
+vault_error vlt_keys_object_save(backend *be, const uint8_t *data, size_t len,
+                                 char name_out[65])
+{
+    char name[65];
+    vlt_object_name(data, len, name);
+    vault_error rc = backend_save(be, BACKEND_KEYS, name, data, len);
+    if (rc == VAULT_OK && name_out)
+        memcpy(name_out, name, 65);
+    return rc;
 }

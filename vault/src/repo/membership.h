@@ -60,6 +60,10 @@ typedef struct keys_object {
  * out. */
 vault_error vlt_keys_objects_load(backend *be, keys_object **out, size_t *n);
 void vlt_keys_objects_free(keys_object *objs, size_t n);
+/* Saves an envelope or record under keys/, named by its SHA-256; the name
+ * into name (may be NULL). */
+vault_error vlt_keys_object_save(backend *be, const uint8_t *data, size_t len,
+                                 char name[65]);
 
 /*
  * Builds the verified log (DESIGN-v2.md §2) from the membership records
