@@ -250,16 +250,21 @@ vault_create(const char *path, const char *owner,
  * VAULT_E_NOT_FOUND; reads no secrets. */
 VAULT_API VAULT_NODISCARD vault_error vault_probe(const char *path);
 
-/* Opens a vault as the member whose envelope the identity opens.
- * VAULT_E_NOT_MEMBER if none does. */
+/* Opens a vault as the member whose envelope the identity opens and the
+ * membership log grants; the role is the log's.  VAULT_E_NOT_MEMBER if
+ * none does; VAULT_E_CORRUPT if the log is forked or has no founding
+ * record; VAULT_E_PERMISSION if a key epoch up to the current one is in
+ * no granted envelope; VAULT_E_UNSUPPORTED for a format version 1 vault.
+ * Envelopes and records it ignores are reported as warnings. */
 VAULT_API VAULT_NODISCARD vault_error
 vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
 VAULT_API void vault_close(vault_t *vault);
 VAULT_API vault_role vault_member_role(const vault_t *vault);
 /*
  * What names this vault for pinning (format spec, "Pinning"): a hash of
- * its vault ID and its first read key, the same for every member and for
- * the vault's whole life.  Storage that can write can replace a vault's
+ * its vault ID and its founder's signing key (the key that signed the
+ * first membership record), the same for every member and for the
+ * vault's whole life.  Storage that can write can replace a vault's
  * config and envelopes with ones of its own to read what is added next,
  * but not keep this fingerprint: a client that remembers it per location
  * (the CLI does, in known_vaults) sees the swap.  Lower-case hex.
