@@ -198,6 +198,13 @@ vault_error vault_share(vault_t *v, const char *recipient, vault_role role)
     if (strlen(recipient) > RECIPIENT_MAX || strchr(recipient, '\n'))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: recipient too long", recipient);
     long old = member_index(v->members, recipient);
+    /* A new signing key for oneself would leave this handle signing with
+     * a key the log no longer lists; another owner can do it. */
+    if (old >= 0 && memcmp(v->members->members[old].sign_pk, v->keys->sign_pk,
+                           SIGN_PUBLIC_BYTES) == 0)
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: %s is you; another owner can change your role",
+                        v->location, recipient);
     if (old < 0 && v->members->n_members >= MEMBERS_COUNT_MAX)
         return vlt_fail(VAULT_E_INVALID, "%s: the vault has %d members, the "
                         "most it can have", v->location, MEMBERS_COUNT_MAX);

@@ -147,15 +147,18 @@ typedef struct parsed_record {
     int in_chain;
 } parsed_record;
 
-/* Opens and checks one stored record; 1 when it is usable. */
+/* Opens and checks one stored record: 1 when it is usable, 2 when no key
+ * of its epoch is at hand (*epoch_out says which), 0 when it is damaged
+ * or forged (reported). */
 static int parse_record(const keys_object *o,
                         const uint8_t vault_id[VAULT_ID_BYTES],
                         const envelope_epoch *keys, size_t n_keys,
-                        parsed_record *out)
+                        parsed_record *out, uint32_t *epoch_out)
 {
     uint32_t epoch;
     if (vlt_membership_record_epoch(o->data, o->len, &epoch) != VAULT_OK)
         return 0;
+    *epoch_out = epoch;
     uint8_t *body = NULL;
     size_t body_len = 0;
     int have_key = 0;
@@ -167,15 +170,12 @@ static int parse_record(const keys_object *o,
                                        o->len, &body, &body_len) != VAULT_OK)
             body = NULL;
     }
+    if (!body && !have_key)
+        return 2;
     if (!body) {
-        if (have_key)
-            vlt_warn("keys/%s: membership record does not open with key "
-                     "epoch %" PRIu32 "'s write key (damaged or forged); "
-                     "ignored", o->name, epoch);
-        else
-            vlt_warn("keys/%s: membership record sealed in key epoch "
-                     "%" PRIu32 ", which this member does not hold; ignored",
-                     o->name, epoch);
+        vlt_warn("keys/%s: membership record does not open with key "
+                 "epoch %" PRIu32 "'s write key (damaged or forged); "
+                 "ignored", o->name, epoch);
         return 0;
     }
     vault_error rc = vlt_membership_record_decode(body, body_len, &out->rec);
@@ -295,10 +295,22 @@ vault_error vlt_membership_build(const keys_object *objs, size_t n_objs,
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
     size_t n = 0;
-    for (size_t i = 0; i < n_objs; i++)
-        if (objs[i].len >= 8 && memcmp(objs[i].data, MEMBERS_MAGIC, 8) == 0 &&
-            parse_record(&objs[i], vault_id, keys, n_keys, &recs[n]))
+    /* The newest epoch of a record no key opens, and that record. */
+    const char *closed = NULL;
+    uint32_t closed_epoch = 0;
+    for (size_t i = 0; i < n_objs; i++) {
+        if (objs[i].len < 8 || memcmp(objs[i].data, MEMBERS_MAGIC, 8) != 0)
+            continue;
+        uint32_t epoch = 0;
+        int got = parse_record(&objs[i], vault_id, keys, n_keys, &recs[n],
+                               &epoch);
+        if (got == 1)
             n++;
+        if (got == 2 && (!closed || epoch > closed_epoch)) {
+            closed = objs[i].name;
+            closed_epoch = epoch;
+        }
+    }
     size_t len = 0;
     vault_error rc = VAULT_OK;
     for (;;) {
@@ -327,6 +339,22 @@ vault_error vlt_membership_build(const keys_object *objs, size_t n_objs,
         rc = vlt_fail(VAULT_E_CORRUPT,
                       "no founding membership record in keys/ that this "
                       "member can read (damaged, or not a version 2 vault)");
+    /* A record of a later epoch than the log reaches, and no key for it:
+     * the log goes on where this member cannot follow.  Opening on the
+     * part it can read would seal new data in an epoch removed members
+     * hold, so it is refused.  (A record sealed in an epoch the log
+     * already passed is old history: ignored.) */
+    if (rc == VAULT_OK && closed && closed_epoch > chain[len - 1]->rec.epoch)
+        rc = vlt_fail(VAULT_E_PERMISSION,
+                      "keys/%s: membership record sealed in key epoch "
+                      "%" PRIu32 ", which no envelope sealed to this member "
+                      "holds (removed from the vault, or its envelope for "
+                      "key epoch %" PRIu32 " is missing)",
+                      closed, closed_epoch, closed_epoch);
+    else if (closed)
+        vlt_warn("keys/%s: membership record sealed in key epoch %" PRIu32
+                 ", which this member does not hold; ignored",
+                 closed, closed_epoch);
     if (rc == VAULT_OK) {
         uint64_t last_seq = chain[len - 1]->rec.seq;
         for (size_t i = 0; i < n; i++) {
