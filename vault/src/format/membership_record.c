@@ -50,7 +50,8 @@ vault_error vlt_member_entry_copy(member_entry *dst, const member_entry *src)
         memset(dst, 0, sizeof *dst);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    memcpy(dst->envelopes, src->envelopes, 32u * src->n_envelopes);
+    if (src->n_envelopes)
+        memcpy(dst->envelopes, src->envelopes, 32u * src->n_envelopes);
     return VAULT_OK;
 }
 
@@ -113,7 +114,8 @@ vault_error vlt_membership_record_sign(membership_record *r,
         store_le16(p, (uint16_t)rlen), p += 2;
         memcpy(p, m->recipient, rlen), p += rlen;
         store_le16(p, m->n_envelopes), p += 2;
-        memcpy(p, m->envelopes, 32u * m->n_envelopes);
+        if (m->n_envelopes)
+            memcpy(p, m->envelopes, 32u * m->n_envelopes);
         p += 32u * m->n_envelopes;
     }
     memcpy(r->signer, sign_sk + SIGN_SEED_BYTES, SIGN_PUBLIC_BYTES);
@@ -210,7 +212,8 @@ vault_error vlt_membership_record_decode(const uint8_t *body, size_t len,
             rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
             goto fail;
         }
-        memcpy(m->envelopes, p, 32u * n_env);
+        if (n_env)
+            memcpy(m->envelopes, p, 32u * n_env);
         m->n_envelopes = n_env;
         p += 32u * n_env;
     }
