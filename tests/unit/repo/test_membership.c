@@ -125,12 +125,21 @@ static void test_writer_cannot_promote_itself(void **state)
     next_of(vw, &r);
     entry_of(&r, vw->keys->sign_pk)->role = ROLE_OWNER;
     plant(vw, vw->keys, &r, name);
+    /* ... and a founding record of her own (self-signed, she the owner):
+     * its signer and salt do not hash to the vault ID, so it is no fork. */
+    char founding[65];
+    next_of(vw, &r);
+    r.seq = 0;
+    randombytes_buf(r.previous, 32);
+    entry_of(&r, vw->keys->sign_pk)->role = ROLE_OWNER;
+    plant(vw, vw->keys, &r, founding);
     vault_close(vw);
 
     warnings_reset();
     fx_reopen(f);
     assert_warned(name);
     assert_warned("not signed by an owner");
+    assert_warned(founding);
     assert_int_equal(vault_membership_seq(f->v), 1);
     vw = open_as(f, wendy);
     assert_int_equal(vault_member_role(vw), VAULT_ROLE_WRITER);

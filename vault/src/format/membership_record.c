@@ -2,7 +2,7 @@
  * membership_record.c - encoding, signing and sealing of membership
  * records (DESIGN-v2.md §2).
  *
- * body: seq u64 | previous (32) | epoch u32 | pk_epoch (32) |
+ * body: seq u64 | previous (32; record 0: the vault salt) | epoch u32 | pk_epoch (32) |
  *       write key ID (32) | dedup ID (32) | time i64 | count u32 |
  *       count x (sign_pk (32) | role u8 | added i64 | recipient length
  *       u16 + bytes | envelope count u16 + count x 32) |
@@ -53,6 +53,18 @@ vault_error vlt_member_entry_copy(member_entry *dst, const member_entry *src)
     if (src->n_envelopes)
         memcpy(dst->envelopes, src->envelopes, 32u * src->n_envelopes);
     return VAULT_OK;
+}
+
+void vlt_vault_id_of(const uint8_t founder_pk[SIGN_PUBLIC_BYTES],
+                     const uint8_t salt[32], uint8_t vault_id[VAULT_ID_BYTES])
+{
+    static const char label[] = "vault/v2 vault id";
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, VAULT_ID_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+    crypto_generichash_update(&st, founder_pk, SIGN_PUBLIC_BYTES);
+    crypto_generichash_update(&st, salt, 32);
+    crypto_generichash_final(&st, vault_id, VAULT_ID_BYTES);
 }
 
 void vlt_write_key_id(const uint8_t write_key[SECRET_BYTES], uint8_t out[32])
@@ -156,6 +168,9 @@ vault_error vlt_membership_record_decode(const uint8_t *body, size_t len,
     r->seq = load_le64(p), p += 8;
     memcpy(r->previous, p, 32), p += 32;
     r->epoch = load_le32(p), p += 4;
+    if (r->epoch >= EPOCHS_MAX)
+        return vlt_fail(VAULT_E_CORRUPT, "membership record: epoch %u",
+                        (unsigned)r->epoch);
     memcpy(r->epoch_pk, p, 32), p += 32;
     memcpy(r->write_key_id, p, 32), p += 32;
     memcpy(r->dedup_id, p, 32), p += 32;

@@ -31,7 +31,7 @@ typedef struct member_entry {
 
 typedef struct membership_record {
     uint64_t seq;
-    uint8_t previous[32]; /* raw name of record seq-1; zero for seq 0 */
+    uint8_t previous[32]; /* raw name of record seq-1; seq 0: the salt */
     uint32_t epoch;
     uint8_t epoch_pk[X25519_BYTES];
     uint8_t write_key_id[32];
@@ -48,6 +48,13 @@ void vlt_member_entries_free(member_entry *e, size_t n);
 void vlt_membership_record_clear(membership_record *r);
 /* Deep copy of one entry into *dst. */
 vault_error vlt_member_entry_copy(member_entry *dst, const member_entry *src);
+
+/* The vault ID a founding record commits to: BLAKE2b-256("vault/v2 vault
+ * id" || founder's signing key || salt), the salt being record 0's
+ * previous field.  So a member (who holds epoch 0's write key) cannot
+ * seal a founding record of its own that counts. */
+void vlt_vault_id_of(const uint8_t founder_pk[SIGN_PUBLIC_BYTES],
+                     const uint8_t salt[32], uint8_t vault_id[VAULT_ID_BYTES]);
 
 /* KDF(W, "write key id") and KDF(D, "dedup id"). */
 void vlt_write_key_id(const uint8_t write_key[SECRET_BYTES], uint8_t out[32]);

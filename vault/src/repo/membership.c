@@ -5,7 +5,8 @@
  *
  * A record counts only when it opens with its epoch's write key, parses
  * canonically, carries its signer's signature, and follows the chain:
- * record 0 self-signed by an owner it lists, record n signed by an owner
+ * record 0 self-signed by an owner it lists whose key and salt hash to
+ * the vault ID (only the founder can make it), record n signed by an owner
  * of record n-1 and naming it, keeping or advancing the epoch by one.
  * Anything else is reported by name and ignored, so a writer (who knows
  * the write key) can write records but never one that counts.
@@ -205,14 +206,17 @@ static int is_owner_in(const membership_record *r,
     return e && e->role == ROLE_OWNER;
 }
 
-/* Does r follow prev (NULL: is r a founding record)? */
-static int follows(const parsed_record *r, const parsed_record *prev)
+/* Does r follow prev (NULL: is r this vault's founding record)? */
+static int follows(const parsed_record *r, const parsed_record *prev,
+                   const uint8_t vault_id[VAULT_ID_BYTES])
 {
-    static const uint8_t zero[32];
     const membership_record *c = &r->rec;
-    if (!prev)
-        return c->seq == 0 && memcmp(c->previous, zero, 32) == 0 &&
-               c->epoch == 0 && is_owner_in(c, c->signer);
+    if (!prev) {
+        uint8_t id[VAULT_ID_BYTES];
+        vlt_vault_id_of(c->signer, c->previous, id);
+        return c->seq == 0 && c->epoch == 0 && is_owner_in(c, c->signer) &&
+               memcmp(id, vault_id, VAULT_ID_BYTES) == 0;
+    }
     const membership_record *p = &prev->rec;
     if (c->seq != p->seq + 1 || memcmp(c->previous, prev->raw_name, 32) != 0 ||
         !is_owner_in(p, c->signer) ||
@@ -316,7 +320,7 @@ vault_error vlt_membership_build(const keys_object *objs, size_t n_objs,
     for (;;) {
         parsed_record *next = NULL;
         for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
-            if (!follows(&recs[i], len ? chain[len - 1] : NULL))
+            if (!follows(&recs[i], len ? chain[len - 1] : NULL, vault_id))
                 continue;
             if (next) {
                 const char *a = strcmp(next->name, recs[i].name) < 0

@@ -57,9 +57,13 @@ uint64_t vault_membership_seq(const vault_t *v)
     return v->members->seq;
 }
 
-/* The founder's grant envelope, then record 0 listing it. */
-static vault_error found(backend *be, const keyring *k, const char *owner)
+/* The founder's grant envelope, then record 0 listing it; k's vault ID
+ * becomes the one record 0 commits to. */
+static vault_error found(backend *be, keyring *k, const char *owner)
 {
+    uint8_t salt[32];
+    randombytes_buf(salt, sizeof salt);
+    vlt_vault_id_of(k->sign_pk, salt, k->vault_id);
     envelope_payload *p = NULL;
     char env_name[65];
     vault_error rc = vlt_envelope_payload_make(k, owner, k->sign_seed, 1, 0,
@@ -80,6 +84,7 @@ static vault_error found(backend *be, const keyring *k, const char *owner)
     memcpy(founder.sign_pk, k->sign_pk, SIGN_PUBLIC_BYTES);
     membership_record r = {.seq = 0, .epoch = 0, .time = vlt_now(),
                            .members = &founder, .n_members = 1};
+    memcpy(r.previous, salt, sizeof salt);
     memcpy(r.epoch_pk, k->epochs[0].read_pk, X25519_BYTES);
     vlt_write_key_id(k->epochs[0].write_key, r.write_key_id);
     vlt_dedup_id(k->dedup_secret, r.dedup_id);
