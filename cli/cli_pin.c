@@ -8,11 +8,14 @@
  * added to it next is readable by whoever made it.  So the client keeps,
  * like ssh's known_hosts, one line per vault location:
  *
- *     <fingerprint, 64 hex> <location>
+ *     <fingerprint, 64 hex> <seq> <location>
  *
  * in $XDG_CONFIG_HOME/vault/known_vaults (~/.config/vault/known_vaults).
  * The first open of a location records its fingerprint; every later one
- * must match; `init` records the vault it made.  Lines the client cannot
+ * must match; `init` records the vault it made.  seq is the highest
+ * membership log record this client has seen there: a log shorter than
+ * that was rolled back (storage replaying an older keys/, say to bring a
+ * removed member back), and is refused; a longer one moves seq up.  Lines the client cannot
  * parse are kept as they are and ignored.  Without a config directory, or
  * when the file cannot be written, vaults are not pinned (with a warning
  * for the write).  Read-modify-write happens under a lock on a file beside
@@ -20,6 +23,7 @@
  */
 #define _GNU_SOURCE /* realpath with NULL */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,18 +100,25 @@ static char *read_known(const char *file)
     return text;
 }
 
-/* The line of text pinning loc: its start, or NULL. */
-static const char *find_pin(const char *text, const char *loc)
+/* The line of text pinning loc: its start (and the seq it records into
+ * *seq), or NULL. */
+static const char *find_pin(const char *text, const char *loc, uint64_t *seq)
 {
     size_t loc_len = strlen(loc);
     for (const char *line = text; *line;) {
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len == VAULT_FINGERPRINT_CHARS + 1 + loc_len &&
+        const char *s = line + VAULT_FINGERPRINT_CHARS + 1;
+        size_t digits = len > VAULT_FINGERPRINT_CHARS + 1
+                            ? strspn(s, "0123456789") : 0;
+        if (digits >= 1 && digits <= 19 && (digits == 1 || s[0] != '0') &&
+            len == VAULT_FINGERPRINT_CHARS + 1 + digits + 1 + loc_len &&
             strspn(line, "0123456789abcdef") == VAULT_FINGERPRINT_CHARS &&
-            line[VAULT_FINGERPRINT_CHARS] == ' ' &&
-            memcmp(line + VAULT_FINGERPRINT_CHARS + 1, loc, loc_len) == 0)
+            line[VAULT_FINGERPRINT_CHARS] == ' ' && s[digits] == ' ' &&
+            memcmp(s + digits + 1, loc, loc_len) == 0) {
+            *seq = strtoull(s, NULL, 10);
             return line;
+        }
         line += len + (end ? 1 : 0);
     }
     return NULL;
@@ -154,7 +165,7 @@ static void unlock_known(int fd)
 /* Writes text (without the line at skip, if any) and the pin of loc to
  * file, atomically; -1 with errno on failure. */
 static int write_known(const char *file, const char *text, const char *skip,
-                       const char *loc, const char *fingerprint)
+                       const char *loc, const char *fingerprint, uint64_t seq)
 {
     char tmp[PATH_MAX + 32];
     if (make_dir_of(file) != 0)
@@ -184,7 +195,8 @@ static int write_known(const char *file, const char *text, const char *skip,
     }
     fwrite(text, 1, keep1, f);
     fwrite(rest, 1, keep2, f);
-    fprintf(f, "%s%s %s\n", last == '\n' ? "" : "\n", fingerprint, loc);
+    fprintf(f, "%s%s %llu %s\n", last == '\n' ? "" : "\n", fingerprint,
+            (unsigned long long)seq, loc);
     int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
     int e = errno;
     if (fclose(f) != 0 && !bad) {
@@ -203,11 +215,12 @@ static int write_known(const char *file, const char *text, const char *skip,
     return 0;
 }
 
-/* Records fingerprint for loc in file (replacing any pin of loc). */
+/* Records fingerprint and seq for loc in file (replacing any pin of
+ * loc). */
 static void pin(const char *file, const char *text, const char *old,
-                const char *loc, const char *fingerprint)
+                const char *loc, const char *fingerprint, uint64_t seq)
 {
-    if (write_known(file, text, old, loc, fingerprint) != 0)
+    if (write_known(file, text, old, loc, fingerprint, seq) != 0)
         cli_error("warning: cannot record the vault's fingerprint in %s: "
                   "%s (the vault is not pinned)",
                   file, strerror(errno));
@@ -227,7 +240,11 @@ void cli_pin_record(const char *path, const char *fingerprint)
         cli_error("warning: cannot read %s: %s (the vault is not pinned)",
                   file, strerror(errno));
     else
-        pin(file, text, find_pin(text, loc), loc, fingerprint);
+    {
+        uint64_t seq;
+        /* A new vault: its log has record 0 only. */
+        pin(file, text, find_pin(text, loc, &seq), loc, fingerprint, 0);
+    }
     unlock_known(lock);
     free(text);
     free(loc);
@@ -253,9 +270,10 @@ int cli_pin_check(const char *path, const vault_t *v)
         return -1;
     }
     int rc = 0;
-    const char *old = find_pin(text, loc);
+    uint64_t pinned_seq = 0, seq = vault_membership_seq(v);
+    const char *old = find_pin(text, loc, &pinned_seq);
     if (!old) {
-        pin(file, text, NULL, loc, fingerprint); /* first use */
+        pin(file, text, NULL, loc, fingerprint, seq); /* first use */
     } else if (memcmp(old, fingerprint, VAULT_FINGERPRINT_CHARS) != 0) {
         cli_error("%s: not the vault this client saw there before: its "
                   "fingerprint is %s, %s pins %.*s.  Storage that can "
@@ -264,6 +282,16 @@ int cli_pin_check(const char *path, const vault_t *v)
                   "its line from %s",
                   loc, fingerprint, file, VAULT_FINGERPRINT_CHARS, old, file);
         rc = -1;
+    } else if (seq < pinned_seq) {
+        cli_error("%s: membership log rolled back from record %llu to %llu: "
+                  "storage is showing an older state of who the members "
+                  "are (it could bring back a removed member).  Refusing "
+                  "to open it; %s records what this client saw",
+                  loc, (unsigned long long)pinned_seq,
+                  (unsigned long long)seq, file);
+        rc = -1;
+    } else if (seq > pinned_seq) {
+        pin(file, text, old, loc, fingerprint, seq);
     }
     unlock_known(lock);
     free(text);

@@ -1,5 +1,6 @@
 /*
- * cmd_members.c - `vault members`: who has access, and as what.
+ * cmd_members.c - `vault members`: who has access, and as what, by the
+ * vault's membership log (any member can list).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -48,13 +49,16 @@ int cmd_members(int argc, char **argv)
             printf("%s\n{\"member\":", i ? "," : "");
             cli_json_string(stdout, list[i].member);
             printf(",\"role\":\"%s\",\"added\":\"%s\",\"epochs\":%u,"
-                   "\"envelope\":\"%s\"}",
+                   "\"envelope\":\"%s\",\"signing_key\":\"%s\"}",
                    vault_role_name(list[i].role),
                    cli_time_rfc3339(list[i].created, 0, t),
-                   (unsigned)list[i].epochs, list[i].envelope);
+                   (unsigned)list[i].epochs, list[i].envelope,
+                   list[i].sign_key);
         } else {
-            printf("%-6s  %s  %s\n", vault_role_name(list[i].role),
-                   cli_time(list[i].created, t), cli_text(list[i].member));
+            /* The signing key, shortened: what `ls` shows as an author. */
+            printf("%-6s  %s  %.16s  %s\n", vault_role_name(list[i].role),
+                   cli_time(list[i].created, t), list[i].sign_key,
+                   cli_text(list[i].member));
         }
     }
     if (json)

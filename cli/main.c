@@ -93,9 +93,11 @@ static const cli_command commands[] = {
     {"share", "give recipients access (owners only)", cmd_share,
      "usage: vault share [VAULT] RECIPIENT... [-R FILE] [--role ROLE]\n"
      "\n"
-     "Writes an envelope for each recipient: an age1... key, an\n"
-     "\"ssh-ed25519 AAAA...\" public key line, or the lines of FILE (age's\n"
-     "recipients-file format). Roles:\n"
+     "Gives each recipient a signing key and an envelope, and records it\n"
+     "in the signed membership log: an age1... key, an \"ssh-ed25519\n"
+     "AAAA...\" public key line, or the lines of FILE (age's\n"
+     "recipients-file format). Sharing with a member again changes its\n"
+     "role. Roles:\n"
      "  owner   everything, including share, unshare and rekey\n"
      "  reader  ls, extract and add (the default)\n"
      "  writer  add only: it can back up but read nothing\n"
@@ -106,12 +108,14 @@ static const cli_command commands[] = {
     {"members", "list the members and their roles", cmd_members,
      "usage: vault members [VAULT] [--json]\n"
      "\n"
-     "Lists each member with its role, when it was added, and its public\n"
-     "key. Needs read access.\n"},
+     "Lists each member of the membership log with its role, when it was\n"
+     "added, the start of its signing key, and its public key. Any member\n"
+     "can list.\n"},
     {"unshare", "remove members and rotate keys (owners only)", cmd_unshare,
      "usage: vault unshare [VAULT] RECIPIENT... [-R FILE]\n"
      "\n"
-     "Removes the members' envelopes and starts a new key epoch whose\n"
+     "Removes the members from the membership log, deletes their\n"
+     "envelopes, and starts a new key epoch whose\n"
      "secrets go to the remaining members only: data added afterwards\n"
      "cannot be read by the removed members, even with the raw vault\n"
      "files. What it cannot do: take back data they already fetched, or\n"
@@ -222,7 +226,9 @@ static void print_help(FILE *out)
            "files:\n"
            "  $XDG_CONFIG_HOME/vault/known_vaults (~/.config/vault/...)\n"
            "      the fingerprint of the vault at each place, pinned at\n"
-           "      first use: a vault whose keys were swapped is refused\n"
+           "      first use: a vault whose keys were swapped is refused;\n"
+           "      and the newest membership record seen: a membership\n"
+           "      log rolled back to an older state is refused\n"
            "  $XDG_CACHE_HOME/vault (~/.cache/vault)\n"
            "      the files cache that lets add skip unchanged files\n"
            "\n"
@@ -304,6 +310,14 @@ int cli_usage(const char *command, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* The library's warnings (a forged record ignored, an envelope the log
+ * does not grant): on stderr, and the command goes on. */
+static void print_warning(const char *message, void *ctx)
+{
+    (void)ctx;
+    cli_error("warning: %s", message);
+}
+
 int main(int argc, char **argv)
 {
     /* The user's locale, so that tar output writes UTF-8 names as plain
@@ -340,6 +354,7 @@ int main(int argc, char **argv)
     vault_error rc = vault_global_init();
     if (rc != VAULT_OK)
         return cli_fail(rc);
+    vault_set_warning_handler(print_warning, NULL);
     /* Commands see argv[0] as their own name, as getopt expects. */
     return cmd->run(argc - 1, argv + 1);
 }

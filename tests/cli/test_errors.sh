@@ -257,10 +257,12 @@ fi
 # with it, the vault's envelope.  age reads passphrases only from a
 # terminal: drive it through a pseudo-terminal.
 if command -v age >/dev/null; then
-    envelope=$(find pvault/keys -type f | head -1)
+    envelope=$(for f in pvault/keys/*; do
+        [ "$(head -c 8 "$f")" = VAULTMB2 ] || echo "$f"
+    done | head -1)
     PTY_PASSPHRASE=x pty_run age -d -i prot.txt -o env.txt "$envelope" >pty.log 2>&1 ||
         die "age -d -i prot.txt (passphrase typed on a pty) failed: $(cat pty.log)"
-    [ "$(head -n 1 env.txt)" = "vault-envelope/v1" ] || die "age opened the envelope but it is not vault-envelope/v1"
+    [ "$(head -n 1 env.txt)" = "vault-envelope/v2" ] || die "age opened the envelope but it is not vault-envelope/v2"
     PTY_PASSPHRASE=x pty_run age -d -o prot-plain.txt prot.txt >pty.log 2>&1 ||
         die "age -d of the protected identity file failed: $(cat pty.log)"
     grep -q '^AGE-SECRET-KEY-1' prot-plain.txt || die "the protected identity's payload holds no secret key"

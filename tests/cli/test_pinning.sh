@@ -3,7 +3,9 @@
 # (known_vaults) and refuses a vault that storage swapped for one of its
 # own - same place, same member, other keys - before it reads or writes
 # anything.  Moving a vault, re-making it with init, forgetting the pin
-# and a config directory that cannot be written.
+# and a config directory that cannot be written.  Each pin also keeps the
+# highest membership record seen (`<fingerprint> <seq> <location>`): a
+# membership log rolled back below it is refused.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -18,13 +20,13 @@ printf 'first\n' >src/a.txt
 ok init V -i alice.txt
 fp=$(sed -n 's/^fingerprint \([0-9a-f]\{64\}\)$/\1/p' out.txt)
 [ -n "$fp" ] || die "init printed no fingerprint: $(cat out.txt)"
-[ "$(cat "$KNOWN")" = "$fp $WORK/V" ] || die "known_vaults after init: $(cat "$KNOWN")"
+[ "$(cat "$KNOWN")" = "$fp 0 $WORK/V" ] || die "known_vaults after init: $(cat "$KNOWN")"
 ok add V src -i alice.txt
 ok share V "$wendy" --role writer -i alice.txt
 for who in alice wendy; do
     XDG_CONFIG_HOME=$WORK/config-$who ok members V -i alice.txt
     XDG_CONFIG_HOME=$WORK/config-$who ok add V src -i $who.txt
-    [ "$(cat "$WORK/config-$who/vault/known_vaults")" = "$fp $WORK/V" ] ||
+    [ "$(cat "$WORK/config-$who/vault/known_vaults")" = "$fp 1 $WORK/V" ] ||
         fail "$who pinned: $(cat "$WORK/config-$who/vault/known_vaults")"
 done
 
@@ -51,16 +53,17 @@ done
 [ ! -e out ] || fail "a refused extract wrote $(ls -A out)"
 # the writer too: it would seal its backup to the swapped keys
 XDG_CONFIG_HOME=$WORK/config-wendy expect_fail 1 "not the vault" add V src -i wendy.txt
-[ "$(cat "$KNOWN")" = "$fp $WORK/V
-$fake_fp $WORK/Fake" ] || fail "known_vaults changed: $(cat "$KNOWN")"
+[ "$(cat "$KNOWN")" = "$fp 0 $WORK/V
+$fake_fp 0 $WORK/Fake" ] || fail "known_vaults changed: $(cat "$KNOWN")"
 
 # --- the real vault back, and moved: pinned anew where it now is ---------
 rm -rf V
 mv V.real V
 ok ls V -i alice.txt
+grep -q -x -F "$fp 1 $WORK/V" "$KNOWN" || fail "seq not moved up: $(cat "$KNOWN")"
 mv V Moved
 ok ls Moved -i alice.txt
-grep -q -x -F "$fp $WORK/Moved" "$KNOWN" || fail "not pinned where it moved: $(cat "$KNOWN")"
+grep -q -x -F "$fp 1 $WORK/Moved" "$KNOWN" || fail "not pinned where it moved: $(cat "$KNOWN")"
 mv Moved V
 
 # --- forgetting the pin accepts whatever is there next -------------------
@@ -70,7 +73,7 @@ cp known.new "$KNOWN"
 rm -rf Fake
 cp -a V Fake
 ok ls Fake -i alice.txt
-grep -q -x -F "$fp $WORK/Fake" "$KNOWN" || fail "not pinned after forgetting: $(cat "$KNOWN")"
+grep -q -x -F "$fp 1 $WORK/Fake" "$KNOWN" || fail "not pinned after forgetting: $(cat "$KNOWN")"
 grep -q -x -F 'not a pin line, kept as it is' "$KNOWN" || fail "a foreign line was dropped"
 
 # --- init where a vault was pinned: the user made the new one ------------
@@ -78,7 +81,7 @@ rm -rf Fake
 ok init Fake -i alice.txt
 new_fp=$(sed -n 's/^fingerprint //p' out.txt)
 ok ls Fake -i alice.txt
-grep -q -x -F "$new_fp $WORK/Fake" "$KNOWN" || fail "init did not re-pin: $(cat "$KNOWN")"
+grep -q -x -F "$new_fp 0 $WORK/Fake" "$KNOWN" || fail "init did not re-pin: $(cat "$KNOWN")"
 [ "$(grep -c -F " $WORK/Fake" "$KNOWN")" = 1 ] || fail "two pins for Fake: $(cat "$KNOWN")"
 
 # --- no config directory to write: works, says it is not pinned ----------
@@ -100,6 +103,21 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 for i in 1 2 3 4 5 6 7 8; do
     wait "${pids[$((i - 1))]}" || fail "ls C$i at once: $(cat "c$i.err")"
-    grep -q -x -F "$fp $WORK/C$i" "$KNOWN" || fail "the pin of C$i was lost"
+    grep -q -x -F "$fp 1 $WORK/C$i" "$KNOWN" || fail "the pin of C$i was lost"
 done
+pass
+
+# --- a membership log rolled back is refused -------------------------------
+new_identity carol.txt
+carol=$("$VAULT" keygen -y -i carol.txt)
+cp -a V/keys keys-before
+ok share V "$carol" -i alice.txt
+ok ls V -i alice.txt
+grep -q -x -F "$fp 2 $WORK/V" "$KNOWN" || fail "seq 2 not pinned: $(cat "$KNOWN")"
+# storage shows the keys/ of before the share (record 2 gone)
+chmod -R u+w V/keys
+rm -rf V/keys
+cp -a keys-before V/keys
+expect_fail 1 "membership log rolled back from record 2 to 1" ls V -i alice.txt
+grep -q -x -F "$fp 2 $WORK/V" "$KNOWN" || fail "a rollback lowered the pin: $(cat "$KNOWN")"
 pass

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sharing: share with age-keygen and ssh-keygen keys, roles (a writer adds
-# but reads nothing), members, unshare with key rotation, rekey, and
-# envelopes that stay real age files.
+# but reads nothing), re-sharing to change a role, members (writers too),
+# unshare with key rotation, rekey, and envelopes that stay real age files
+# beside the membership records.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -28,7 +29,19 @@ ok extract V latest -C bob-out -i bob.txt
 cmp src/big.bin "bob-out$WORK/src/big.bin" || die "bob's extraction differs"
 pass
 expect_fail 1 "not a member" ls V -i carol.txt
-expect_fail 1 "member already" share V "$bob" -i alice.txt
+# Sharing with a member again changes its role (and its signing key).
+ok share V "$bob" --role writer -i alice.txt
+ok members V -i alice.txt --json
+[ "$(json_get out.txt '[m["role"] for m in j if m["member"] == "'"$bob"'"][0]')" = writer ] ||
+    die "bob's role did not change: $(cat out.txt)"
+bob_key1=$(json_get out.txt '[m["signing_key"] for m in j if m["member"] == "'"$bob"'"][0]')
+expect_fail 1 "writer" ls V latest -i bob.txt
+ok share V "$bob" -i alice.txt
+ok members V -i alice.txt --json
+bob_key2=$(json_get out.txt '[m["signing_key"] for m in j if m["member"] == "'"$bob"'"][0]')
+[ "$bob_key1" != "$bob_key2" ] || die "re-sharing kept bob's signing key"
+ok ls V latest -i bob.txt
+pass
 expect_fail 1 "only an owner" share V "$(age-keygen -y carol.txt)" -i bob.txt
 
 # --- ssh-ed25519 --------------------------------------------------------
@@ -55,7 +68,10 @@ expect_fail 1 "writer" extract V "${wsnap:0:8}" -C w-out -i wendy.txt
 if [ -e w-out ] && ls -R w-out | grep -q w.txt; then die "writer extracted files"; fi
 ok ls V "${wsnap:0:8}:$WORK/src/docs" -i alice.txt
 grep -q 'w.txt' out.txt || die "owner cannot read the writer's snapshot"
-expect_fail 1 "writer" members V -i wendy.txt
+# A writer can list the members (the log is sealed with the write key).
+ok members V -i wendy.txt
+[ "$(wc -l <out.txt)" -eq 4 ] || die "writer's members: $(cat out.txt)"
+grep -q "^writer .* $wendy\$" out.txt || die "writer's members: $(cat out.txt)"
 
 # --- members --------------------------------------------------------------
 ok members V -i alice.txt --json
@@ -66,14 +82,18 @@ ok members V -i alice.txt --json
     die "alice is not listed as owner: $(cat out.txt)"
 pass
 
-# --- envelopes are age files ------------------------------------------------
+# --- envelopes are age files; the rest are membership records ----------------
+records=0
 for f in V/keys/*; do
-    age -d -i alice.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
-    age -d -i bob.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
-    age -d -i wendy.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
-    age -d -i dave "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v1' && continue
+    if [ "$(head -c 8 "$f")" = VAULTMB2 ]; then records=$((records + 1)); continue; fi
+    age -d -i alice.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v2' && continue
+    age -d -i bob.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v2' && continue
+    age -d -i wendy.txt "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v2' && continue
+    age -d -i dave "$f" 2>/dev/null | head -n 1 | grep -qx 'vault-envelope/v2' && continue
     die "$f does not open with any member's identity through age"
 done
+# init, bob, bob as writer, bob as reader, dave, wendy
+[ "$records" -eq 6 ] || die "$records membership records, expected 6"
 pass
 
 # --- unshare Bob: old data stays his, new data does not ------------------
@@ -89,9 +109,25 @@ expect_fail 1 "not a member" ls V -i bob.txt
 printf 'after bob left\n' >src/docs/secret.txt
 ok add V src -i alice.txt --tag after --json
 new_snap=$(json_get out.txt 'j["id"]')
-# Bob kept his old envelope and has the raw files.
+# Bob kept his old envelope and has the raw files.  With the vault's
+# membership log as it is, the client refuses him: the log goes on in key
+# epoch 1, which he does not hold.
 cp -a V bobs-copy
 cp bob-envelope.age "bobs-copy/keys/$(sha256sum bob-envelope.age | cut -c1-64)"
+expect_fail 1 "sealed in key epoch 1, which no envelope" ls bobs-copy -i bob.txt
+# What revocation cannot do: without the records he cannot read (his copy
+# of keys/ from before), he reads what was sealed before he left.
+bobs_view() {
+    local f
+    chmod -R u+w bobs-copy/keys
+    for f in bobs-copy/keys/*; do
+        if [ "$(head -c 8 "$f")" = VAULTMB2 ] &&
+            [ "$(od -An -tx1 -j8 -N4 "$f" | tr -d ' ')" != 00000000 ]; then
+            rm -f "$f"
+        fi
+    done
+}
+bobs_view
 ok ls bobs-copy "${old_snap:0:12}" -R -i bob.txt
 grep -q 'a.txt' out.txt || die "bob lost the old snapshot"
 expect_fail 1 "epoch" ls bobs-copy "${new_snap:0:12}" -i bob.txt
@@ -110,6 +146,7 @@ ok rekey V -i alice.txt
 rm -rf bobs-copy
 cp -a V bobs-copy
 cp bob-envelope.age "bobs-copy/keys/$(sha256sum bob-envelope.age | cut -c1-64)"
+bobs_view
 ok ls bobs-copy -i bob.txt
 if grep -v 'sealed in a key epoch' out.txt | grep -q .; then
     die "after rekey bob still reads snapshots: $(cat out.txt)"

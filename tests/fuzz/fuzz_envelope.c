@@ -1,6 +1,6 @@
 /*
  * fuzz_envelope.c - libFuzzer target for the envelope payload parser
- * (vlt_envelope_payload_decode in vault/src/keys.c).
+ * (vlt_envelope_payload_decode in vault/src/crypto/keys.c, format v2).
  *
  * The payload is the plaintext inside a member's age envelope, so no key
  * is needed to reach the parser.  Besides "never crash, never leak", the
@@ -9,7 +9,7 @@
  *
  * Built by cmake -DVAULT_FUZZ=ON -DCMAKE_C_COMPILER=clang; replayed over
  * tests/fuzz/corpus/envelope/ by ctest in every build (tests/fuzz/README.md).
- * Seeds: payloads made with vlt_envelope_payload_encode (gen_fuzz_seeds.c).
+ * Seeds: grant and epoch envelope payloads (gen_fuzz_seeds.c).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,19 +32,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    keyring *k = NULL;
-    char *member = NULL;
-    int64_t created = 0;
-    vault_error rc = vlt_envelope_payload_decode(data, size, &k, &member,
-                                                 &created);
+    envelope_payload *p = NULL;
+    vault_error rc = vlt_envelope_payload_decode(data, size, &p);
     if (rc != VAULT_OK) {
-        if (k || member)
+        if (p)
             abort(); /* a failed decode hands nothing out */
         return 0;
     }
     char *text = NULL;
     size_t len = 0;
-    rc = vlt_envelope_payload_encode(k, k->role, member, created, &text, &len);
+    rc = vlt_envelope_payload_encode(p, &text, &len);
     if (rc != VAULT_OK || len != size || memcmp(text, data, size) != 0) {
         fprintf(stderr, "accepted a payload that does not re-encode to "
                         "itself: %s\n",
@@ -52,7 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     free(text);
-    vlt_keyring_free(k);
-    free(member);
+    vlt_envelope_payload_free(p);
     return 0;
 }

@@ -132,23 +132,76 @@ static void entry_put(uint8_t *p, const pack_entry *e)
 
 /* --- envelope, config ----------------------------------------------------*/
 
+static void envelope_seed(const keyring *k, const char *member,
+                          const uint8_t *seed_key, int dedup, uint32_t first,
+                          int read_sk, const char *name)
+{
+    envelope_payload *p;
+    char *text;
+    size_t len;
+    check(vlt_envelope_payload_make(k, member, seed_key, dedup, first,
+                                    read_sk, &p),
+          "vlt_envelope_payload_make");
+    check(vlt_envelope_payload_encode(p, &text, &len),
+          "vlt_envelope_payload_encode");
+    seed("envelope", name, NO_MODE, (const uint8_t *)text, len);
+    sodium_memzero(text, len);
+    free(text);
+    vlt_envelope_payload_free(p);
+}
+
+/* A grant envelope for a reader and for a writer, and an epoch envelope. */
 static void envelope_seeds(const keyring *k, const char *tag,
                            const char *member)
 {
-    static const member_role roles[] = {ROLE_OWNER, ROLE_READER,
-                                        ROLE_WRITER};
-    static const char *const names[] = {"owner", "reader", "writer"};
-    for (size_t i = 0; i < 3; i++) {
-        char *text;
-        size_t len;
-        check(vlt_envelope_payload_encode(k, roles[i], member, 1700000000, &text,
-                                      &len),
-              "vlt_envelope_payload_encode");
+    char name[64];
+    snprintf(name, sizeof name, "%s-grant", tag);
+    envelope_seed(k, member, k->sign_seed, 1, 0, 1, name);
+    snprintf(name, sizeof name, "%s-grant-writer", tag);
+    envelope_seed(k, member, k->sign_seed, 1, 0, 0, name);
+    snprintf(name, sizeof name, "%s-epoch", tag);
+    envelope_seed(k, member, NULL, 0, k->n_epochs - 1, 1, name);
+}
+
+/* Membership records sealed with k's epoch 0 write key, as the target
+ * opens them: stored (even mode byte) and body (odd). */
+static void membership_seeds(const keyring *k, const char *member)
+{
+    uint8_t env[2][32];
+    randombytes_buf(env, sizeof env);
+    char owner[1100], writer[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrM3vRZ"
+                                 "pE0dD7jjWdxI9i2v2b2p1WkRrAxX3WvTq3y9";
+    snprintf(owner, sizeof owner, "%s", member);
+    member_entry m[2] = {
+        {.role = ROLE_OWNER, .added = 1700000000, .recipient = owner,
+         .envelopes = env, .n_envelopes = 2},
+        {.role = ROLE_WRITER, .added = 1700000100, .recipient = writer,
+         .envelopes = NULL, .n_envelopes = 0}};
+    memcpy(m[0].sign_pk, k->sign_pk, 32);
+    randombytes_buf(m[1].sign_pk, 32);
+    membership_record r = {.seq = 3, .epoch = 0, .time = 1700000200,
+                           .members = m, .n_members = 2};
+    randombytes_buf(r.previous, 32);
+    memcpy(r.epoch_pk, k->epochs[0].read_pk, 32);
+    vlt_write_key_id(k->epochs[0].write_key, r.write_key_id);
+    vlt_dedup_id(k->dedup_secret, r.dedup_id);
+    for (int n = 1; n <= 2; n++) {
+        r.n_members = (uint32_t)n;
+        uint8_t *body, *obj;
+        size_t len, obj_len;
+        check(vlt_membership_record_sign(&r, k->vault_id, k->sign_sk, &body,
+                                         &len),
+              "vlt_membership_record_sign");
+        check(vlt_membership_record_seal(k->epochs[0].write_key, 0, body, len,
+                                         &obj, &obj_len),
+              "vlt_membership_record_seal");
         char name[64];
-        snprintf(name, sizeof name, "%s-%s", tag, names[i]);
-        seed("envelope", name, NO_MODE, (const uint8_t *)text, len);
-        sodium_memzero(text, len);
-        free(text);
+        snprintf(name, sizeof name, "synthetic-%d-members-body", n);
+        seed("membership", name, 1, body, len);
+        snprintf(name, sizeof name, "synthetic-%d-members-stored", n);
+        seed("membership", name, 0, obj, obj_len);
+        free(body);
+        free(obj);
     }
 }
 
@@ -626,6 +679,7 @@ int main(int argc, char **argv)
     vault_identity_t *id;
     check(vault_identity_generate(&id), "vault_identity_generate");
     envelope_seeds(k1, "synthetic-1epoch", vault_identity_recipient(id));
+    membership_seeds(k1, vault_identity_recipient(id));
     envelope_seeds(k3, "synthetic-3epochs",
                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrM3vRZpE0dD7jjWd"
                    "xI9i2v2b2p1WkRrAxX3WvTq3y9");

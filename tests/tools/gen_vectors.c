@@ -110,13 +110,37 @@ static void write_key(const char *rel, const vault_identity_t *id)
 static void first_object(const char *vault_path, const char *folder,
                          char name[65])
 {
-    char dir[4096];
+    char dir[8192];
     snprintf(dir, sizeof dir, "%s/%s", vault_path, folder);
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL)
         if (strlen(de->d_name) == 64)
             memcpy(name, de->d_name, 65);
+    if (d)
+        closedir(d);
+}
+
+/* The object of keys/ that is (record 1) or is not (0) a membership
+ * record; the vault has one of each. */
+static void keys_object_name(const char *vault_path, int record, char name[65])
+{
+    char dir[4200], path[4600];
+    snprintf(dir, sizeof dir, "%s/keys", vault_path);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) != 64)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        char head[8] = {0};
+        FILE *f = fopen(path, "rb");
+        if (!f || fread(head, 1, 8, f) != 8)
+            die("read keys object");
+        fclose(f);
+        if ((memcmp(head, MEMBERS_MAGIC, 8) == 0) == record)
+            memcpy(name, de->d_name, 65);
+    }
     if (d)
         closedir(d);
 }
@@ -247,12 +271,13 @@ static void roles_snapshot(vault_t *v, const char *name, const char *text,
  * not through vault_fingerprint: test_vectors compares the two. */
 static void fingerprint_by_spec(const vault_t *v, char out[65])
 {
-    static const char label[] = "vault/v1 fingerprint";
-    uint8_t msg[sizeof label - 1 + VAULT_ID_BYTES + X25519_BYTES], h[32];
+    static const char label[] = "vault/v2 fingerprint";
+    uint8_t msg[sizeof label - 1 + VAULT_ID_BYTES + SIGN_PUBLIC_BYTES], h[32];
     memcpy(msg, label, sizeof label - 1);
     memcpy(msg + sizeof label - 1, v->keys->vault_id, VAULT_ID_BYTES);
-    memcpy(msg + sizeof label - 1 + VAULT_ID_BYTES,
-           v->keys->epochs[0].read_pk, X25519_BYTES);
+    /* the founder signed record 0 */
+    memcpy(msg + sizeof label - 1 + VAULT_ID_BYTES, v->members->founder_pk,
+           SIGN_PUBLIC_BYTES);
     crypto_generichash(h, sizeof h, msg, sizeof msg, NULL, 0);
     vlt_hex_encode(h, sizeof h, out);
 }
@@ -307,6 +332,7 @@ static void write_roles_vault(vault_identity_t *owner)
         text, sizeof text,
         "# identity operation expected (see vectors/README.md)\n"
         "owner.key role owner\n"
+        "owner.key log 3\n"
         "owner.key members %s owner 2\n"
         "owner.key members %s writer 2\n"
         "owner.key readable %s %s\n"
@@ -314,18 +340,16 @@ static void write_roles_vault(vault_identity_t *owner)
         "owner.key file %s /roles/one.txt sealed in key epoch 1\n"
         "owner.key fingerprint %s\n"
         "roles/wendy.key role writer\n"
+        "roles/wendy.key log 3\n"
+        "roles/wendy.key members %s owner 2\n"
         "roles/wendy.key fingerprint %s\n"
         "roles/wendy.key count 2\n"
         "roles/wendy.key snapshots VAULT_E_PERMISSION\n"
         "roles/bob.key open VAULT_E_NOT_MEMBER\n"
-        "roles/bob.key+envelope role reader\n"
-        "roles/bob.key+envelope readable %s\n"
-        "roles/bob.key+envelope unreadable %s\n"
-        "roles/bob.key+envelope file %s /roles/zero.txt sealed in key epoch "
-        "0\n"
-        "roles/bob.key+envelope fingerprint %s\n",
+        "roles/bob.key+envelope open VAULT_E_PERMISSION\n",
         vault_identity_recipient(owner), vault_identity_recipient(wendy), id0,
-        id1, id0, id1, fingerprint, fingerprint, id0, id1, id0, fingerprint);
+        id1, id0, id1, fingerprint, vault_identity_recipient(owner),
+        fingerprint);
     write_file("roles/expected.txt", text, (size_t)n);
     /* as above: no empty folders */
     char dir[4200];
@@ -473,7 +497,9 @@ int main(int argc, char **argv)
      * The random.bin blob is the second entry in the pack. */
     char pack_name[65], key_name[65] = "", index_name[65] = "";
     vlt_hex_encode(pack_id, 32, pack_name);
-    first_object(vault_path, "keys", key_name);
+    char record_name[65] = "";
+    keys_object_name(vault_path, 0, key_name);
+    keys_object_name(vault_path, 1, record_name);
     first_object(vault_path, "index", index_name);
     const pack_entry *rb = &pw.entries[1];
     n = (size_t)snprintf(
@@ -484,13 +510,15 @@ int main(int argc, char **argv)
         "config-magic config 0 20 open VAULT_E_CORRUPT\n"
         "envelope-flip keys/%s 200 01 open VAULT_E_NOT_MEMBER\n"
         "envelope-missing keys/%s delete 00 open VAULT_E_NOT_MEMBER\n"
+        "record-flip keys/%s 100 01 open VAULT_E_CORRUPT\n"
+        "record-missing keys/%s delete 00 open VAULT_E_CORRUPT\n"
         "stranger - - 00 open-stranger VAULT_E_NOT_MEMBER\n"
         "snapshot-flip snapshots/%s 100 01 snapshots VAULT_E_CORRUPT\n"
         "index-flip index/%s 50 01 ls VAULT_E_NOT_FOUND\n"
         "pack-header-flip data/%.2s/%s 20 01 ls VAULT_E_CORRUPT\n"
         "pack-blob-flip data/%.2s/%s %u 01 extract VAULT_E_PARTIAL\n"
         "pack-missing data/%.2s/%s delete 00 ls VAULT_E_NOT_FOUND\n",
-        key_name, key_name, ids[0], index_name, pack_name, pack_name,
+        key_name, key_name, record_name, record_name, ids[0], index_name, pack_name, pack_name,
         pack_name, pack_name, (unsigned)(rb->offset + rb->length / 2),
         pack_name, pack_name);
     write_file("damage.txt", text, n);

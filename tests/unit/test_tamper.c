@@ -226,13 +226,14 @@ static void test_tamper_every_byte(void **state)
     for (size_t i = 0; i < t.n_objs; i++)
         print_message("tamper: %s (%zu bytes)\n",
                       t.objs[i].path + strlen(f->vault) + 1, t.objs[i].size);
-    /* config, one envelope, one pack, one index segment, one snapshot */
-    assert_int_equal(t.n_objs, 5);
+    /* config, one envelope, membership record 0, one pack, one index
+     * segment, one snapshot */
+    assert_int_equal(t.n_objs, 6);
     assert_int_equal(packs, 1);
 
     /* Every position of every object; a budget keeps slow builds bounded
      * by sampling the blob area of packs (never config, envelope, index,
-     * snapshot, a pack's header or trailer). */
+     * snapshot, membership record, a pack's header or trailer). */
     const size_t budget = 6000;
     size_t tried = 0, undetected_trailer = 0;
     struct timespec t0, t1;

@@ -308,6 +308,11 @@ static void test_roles(void **state)
                 if (hits != 1)
                     fail_msg("%s: no member %s %s %s", who, a, b, c);
                 vault_members_free(m, nm);
+            } else if (strcmp(op, "log") == 0) {
+                if (vault_membership_seq(v) != strtoull(a, NULL, 10))
+                    fail_msg("%s: membership log ends at record %llu, "
+                             "expected %s", who,
+                             (unsigned long long)vault_membership_seq(v), a);
             } else if (strcmp(op, "fingerprint") == 0) {
                 char fp[VAULT_FINGERPRINT_CHARS + 1];
                 vault_fingerprint(v, fp);

@@ -209,6 +209,16 @@ VAULT_API void vault_identity_free(vault_identity_t *identity);
 VAULT_API VAULT_NODISCARD vault_error
 vault_recipient_check(const char *text);
 
+/*
+ * Warnings: problems an operation reports and goes on past (a membership
+ * record that is forged or damaged and so ignored, an envelope sealed to
+ * the member that the membership log does not grant).  Each message names
+ * the object.  Without a handler (the default) they are dropped.  Set it
+ * once, before opening vaults; it may be called from any thread.
+ */
+typedef void (*vault_warning_fn)(const char *message, void *ctx);
+VAULT_API void vault_set_warning_handler(vault_warning_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------------------
  * Vaults.  A vault is a directory of immutable objects (format-spec/).
  */
@@ -240,8 +250,12 @@ vault_create(const char *path, const char *owner,
  * VAULT_E_NOT_FOUND; reads no secrets. */
 VAULT_API VAULT_NODISCARD vault_error vault_probe(const char *path);
 
-/* Opens a vault as the member whose envelope the identity opens.
- * VAULT_E_NOT_MEMBER if none does. */
+/* Opens a vault as the member whose envelope the identity opens and the
+ * membership log grants; the role is the log's.  VAULT_E_NOT_MEMBER if
+ * none does; VAULT_E_CORRUPT if the log is forked or has no founding
+ * record; VAULT_E_PERMISSION if a key epoch up to the current one is in
+ * no granted envelope; VAULT_E_UNSUPPORTED for a format version 1 vault.
+ * Envelopes and records it ignores are reported as warnings. */
 VAULT_API VAULT_NODISCARD vault_error
 vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
 VAULT_API void vault_close(vault_t *vault);
@@ -258,14 +272,20 @@ VAULT_API void vault_set_warning_handler(vault_t *vault,
                                          void *ctx);
 /*
  * What names this vault for pinning (format spec, "Pinning"): a hash of
- * its vault ID and its first read key, the same for every member and for
- * the vault's whole life.  Storage that can write can replace a vault's
+ * its vault ID and its founder's signing key (the key that signed the
+ * first membership record), the same for every member and for the
+ * vault's whole life.  Storage that can write can replace a vault's
  * config and envelopes with ones of its own to read what is added next,
  * but not keep this fingerprint: a client that remembers it per location
  * (the CLI does, in known_vaults) sees the swap.  Lower-case hex.
  */
 VAULT_API void vault_fingerprint(const vault_t *vault,
                                  char out[VAULT_FINGERPRINT_CHARS + 1]);
+/* The sequence number of the last record of the vault's membership log
+ * (0 for a new vault; each share and unshare adds one).  A client that
+ * remembers the highest it has seen (the CLI does, beside the
+ * fingerprint) can refuse a log rolled back to an older state. */
+VAULT_API uint64_t vault_membership_seq(const vault_t *vault);
 /* "owner", "reader", "writer" */
 VAULT_API const char *vault_role_name(vault_role role);
 
@@ -288,16 +308,17 @@ VAULT_API void vault_set_tree_memory_limit(vault_t *vault, size_t bytes);
 typedef struct vault_member_info {
     char *member;       /* the recipient string */
     vault_role role;
-    int64_t created;    /* when the envelope was written (unix seconds) */
-    uint32_t epochs;    /* key epochs the envelope holds */
-    char envelope[65];  /* its object name under keys/ */
+    int64_t created;    /* when it was granted this role (unix seconds) */
+    uint32_t epochs;    /* key epochs its envelopes hold */
+    char envelope[65];  /* its grant envelope's object name under keys/ */
+    char sign_key[65];  /* its signing public key, hex */
 } vault_member_info;
 
-/* Grants recipient the role (owners only).  VAULT_E_EXISTS if it is a
- * member already. */
+/* Grants recipient the role (owners only).  Sharing with a member again
+ * gives it a new signing key and this role (how a role changes). */
 VAULT_API VAULT_NODISCARD vault_error
 vault_share(vault_t *vault, const char *recipient, vault_role role);
-/* All members, oldest first (needs read access). */
+/* All members, by the membership log, oldest first (any member). */
 VAULT_API VAULT_NODISCARD vault_error
 vault_members(vault_t *vault, vault_member_info **out, size_t *n);
 VAULT_API void vault_members_free(vault_member_info *list, size_t n);

@@ -144,35 +144,46 @@ static keyring *three_epochs(void)
     return k3;
 }
 
+/* k's payload for MEMBER: a grant (seed, dedup, epochs 0..) or an epoch
+ * envelope (only the last epoch). */
+static char *payload_text(const keyring *k, int grant, int read_sk,
+                          size_t *len)
+{
+    envelope_payload *p = NULL;
+    char *text = NULL;
+    assert_vault_ok(vlt_envelope_payload_make(
+        k, MEMBER, grant ? k->sign_seed : NULL, grant,
+        grant ? 0 : k->n_epochs - 1, read_sk, &p));
+    assert_vault_ok(vlt_envelope_payload_encode(p, &text, len));
+    vlt_envelope_payload_free(p);
+    assert_int_equal(strlen(text), *len);
+    return text;
+}
+
 static void test_envelope_roundtrip(void **state)
 {
     (void)state;
     keyring *k = three_epochs();
-    const member_role roles[] = {ROLE_OWNER, ROLE_READER, ROLE_WRITER};
-    for (size_t r = 0; r < VAULT_ARRAY_SIZE(roles); r++) {
-        char *text = NULL;
+    for (int read = 0; read <= 1; read++) {
         size_t len = 0;
-        assert_vault_ok(vlt_envelope_payload_encode(k, roles[r], MEMBER,
-                                                    1700000123, &text, &len));
-        assert_int_equal(strlen(text), len);
-        assert_true(strncmp(text, "vault-envelope/v1\nvault-id ", 27) == 0);
-        keyring *d = NULL;
-        char *member = NULL;
-        int64_t created = 0;
+        char *text = payload_text(k, 1, read, &len);
+        assert_true(strncmp(text, "vault-envelope/v2\nvault-id ", 27) == 0);
+        assert_null(strstr(text, "role")); /* the log says, not this */
+        envelope_payload *d = NULL;
         assert_vault_ok(vlt_envelope_payload_decode((const uint8_t *)text, len,
-                                                    &d, &member, &created));
-        assert_int_equal(d->role, roles[r]);
-        assert_string_equal(member, MEMBER);
-        assert_int_equal(created, 1700000123);
+                                                    &d));
+        assert_string_equal(d->member, MEMBER);
         assert_memory_equal(d->vault_id, k->vault_id, VAULT_ID_BYTES);
+        assert_true(d->has_dedup_secret && d->has_sign_key);
         assert_memory_equal(d->dedup_secret, k->dedup_secret, SECRET_BYTES);
-        assert_derived(d);
+        assert_memory_equal(d->sign_seed, k->sign_seed, SIGN_SEED_BYTES);
         assert_int_equal(d->n_epochs, 3);
         for (uint32_t e = 0; e < 3; e++) {
-            const key_epoch *x = &k->epochs[e], *y = &d->epochs[e];
+            const key_epoch *x = &k->epochs[e], *y = &d->epochs[e].keys;
+            assert_int_equal(d->epochs[e].number, e);
             assert_memory_equal(y->read_pk, x->read_pk, X25519_BYTES);
             assert_memory_equal(y->write_key, x->write_key, SECRET_BYTES);
-            if (roles[r] == ROLE_WRITER) {
+            if (!read) {
                 /* A writer's envelope holds no read key, in no form. */
                 char hex[65];
                 assert_false(y->has_read_sk);
@@ -184,17 +195,23 @@ static void test_envelope_roundtrip(void **state)
                 assert_memory_equal(y->read_sk, x->read_sk, X25519_BYTES);
             }
         }
-        assert_int_equal(vlt_keyring_can_read(d), roles[r] != ROLE_WRITER);
-        vlt_keyring_free(d);
-        free(member);
-
-        /* member and created may be left out. */
-        assert_vault_ok(vlt_envelope_payload_decode((const uint8_t *)text, len,
-                                                    &d, NULL, NULL));
-        vlt_keyring_free(d);
+        vlt_envelope_payload_free(d);
         sodium_memzero(text, len);
         free(text);
     }
+    /* An epoch envelope: "-" for the signing key and dedup secret, and
+     * only the newest epoch. */
+    size_t len;
+    char *text = payload_text(k, 0, 1, &len);
+    assert_non_null(strstr(text, "\nsigning-key -\ndedup-secret -\nepoch 2 "));
+    envelope_payload *d = NULL;
+    assert_vault_ok(vlt_envelope_payload_decode((const uint8_t *)text, len,
+                                                &d));
+    assert_false(d->has_sign_key || d->has_dedup_secret);
+    assert_int_equal(d->n_epochs, 1);
+    assert_int_equal(d->epochs[0].number, 2);
+    vlt_envelope_payload_free(d);
+    free(text);
     vlt_keyring_free(k);
 }
 
@@ -202,22 +219,22 @@ static void test_envelope_encode_refusals(void **state)
 {
     (void)state;
     keyring *k = three_epochs();
-    char *text = (char *)&text;
-    size_t len = 0;
-    assert_vault_code(vlt_envelope_payload_encode(k, ROLE_READER, "a\nb", 1,
-                                                  &text, &len),
+    envelope_payload *p = (envelope_payload *)&p;
+    assert_vault_code(vlt_envelope_payload_make(k, "a\nb", NULL, 1, 0, 1, &p),
                       VAULT_E_INVALID);
-    assert_null(text);
+    assert_null(p);
     char long_member[1026];
     memset(long_member, 'x', sizeof long_member - 1);
     long_member[sizeof long_member - 1] = '\0';
-    assert_vault_code(vlt_envelope_payload_encode(k, ROLE_READER, long_member,
-                                                  1, &text, &len),
+    assert_vault_code(vlt_envelope_payload_make(k, long_member, NULL, 1, 0, 1,
+                                                &p),
                       VAULT_E_INVALID);
-    long_member[1024] = '\0'; /* MEMBER_MAX is fine */
-    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_READER, long_member, 1,
-                                                &text, &len));
-    free(text);
+    long_member[1024] = '\0'; /* RECIPIENT_MAX is fine */
+    assert_vault_ok(vlt_envelope_payload_make(k, long_member, NULL, 1, 0, 1,
+                                              &p));
+    vlt_envelope_payload_free(p);
+    assert_vault_code(vlt_envelope_payload_make(k, MEMBER, NULL, 1, 3, 1, &p),
+                      VAULT_E_INTERNAL); /* no epoch 3 */
 
     /* A writer can hand on write access only. */
     k->role = ROLE_WRITER;
@@ -225,33 +242,24 @@ static void test_envelope_encode_refusals(void **state)
         sodium_memzero(k->epochs[e].read_sk, X25519_BYTES);
         k->epochs[e].has_read_sk = 0;
     }
-    assert_vault_code(vlt_envelope_payload_encode(k, ROLE_READER, MEMBER, 1,
-                                                  &text, &len),
+    assert_vault_code(vlt_envelope_payload_make(k, MEMBER, NULL, 1, 0, 1, &p),
                       VAULT_E_PERMISSION);
-    assert_null(text);
-    assert_vault_code(vlt_envelope_payload_encode(k, ROLE_OWNER, MEMBER, 1,
-                                                  &text, &len),
-                      VAULT_E_PERMISSION);
-    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_WRITER, MEMBER, 1,
-                                                &text, &len));
-    free(text);
+    assert_null(p);
+    assert_vault_ok(vlt_envelope_payload_make(k, MEMBER, NULL, 1, 0, 0, &p));
+    vlt_envelope_payload_free(p);
     vlt_keyring_free(k);
 }
 
 /* A payload text built from lines, for the malformed cases. */
 static vault_error decode_text(const char *text)
 {
-    keyring *k = (keyring *)&k;
-    char *member = (char *)&member;
-    vault_error rc = vlt_envelope_payload_decode(
-        (const uint8_t *)text, strlen(text), &k, &member, NULL);
-    if (rc == VAULT_OK) {
-        vlt_keyring_free(k);
-        free(member);
-    } else {
-        assert_null(k);
-        assert_null(member);
-    }
+    envelope_payload *p = (envelope_payload *)&p;
+    vault_error rc = vlt_envelope_payload_decode((const uint8_t *)text,
+                                                 strlen(text), &p);
+    if (rc == VAULT_OK)
+        vlt_envelope_payload_free(p);
+    else
+        assert_null(p);
     return rc;
 }
 
@@ -282,12 +290,9 @@ static void test_envelope_decode_malformed(void **state)
 {
     (void)state;
     keyring *k = three_epochs();
-    char *owner, *writer;
     size_t len;
-    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_OWNER, MEMBER, 42,
-                                                &owner, &len));
-    assert_vault_ok(vlt_envelope_payload_encode(k, ROLE_WRITER, MEMBER, 42,
-                                                &writer, &len));
+    char *owner = payload_text(k, 1, 1, &len);
+    char *writer = payload_text(k, 1, 0, &len);
     assert_vault_ok(decode_text(owner));
     assert_vault_ok(decode_text(writer));
 
@@ -295,22 +300,20 @@ static void test_envelope_decode_malformed(void **state)
     static const struct {
         const char *from, *to, *why;
     } cases[] = {
-        {"vault-envelope/v1\n", "vault-envelope/v2\n", "not a vault envelope"},
-        {"vault-envelope/v1\n", "vault-envelope/v1 \n",
+        {"vault-envelope/v2\n", "vault-envelope/v1\n", "not a vault envelope"},
+        {"vault-envelope/v2\n", "vault-envelope/v2 \n",
          "not a vault envelope"},
         {"vault-id ", "vault-id 0", "bad vault-id line"},
         {"vault-id ", "vault_id ", "bad vault-id line"},
-        {"role owner", "role admin", "unknown role"},
-        {"role owner", "role Owner", "unknown role"},
-        {"role owner\n", "", "no role line"},
         {"member ", "member\t", "bad member line"},
-        {"created 42", "created 042", "bad created line"},
-        {"created 42", "created -42", "bad created line"},
-        {"created 42", "created 9223372036854775808", "bad created line"},
-        {"created 42", "created ", "bad created line"},
+        {"member ", "role owner\nmember ", "bad member line"},
+        {"signing-key ", "signing-key 0", "bad signing-key line"},
+        {"signing-key ", "signing_key ", "bad signing-key line"},
         {"dedup-secret ", "dedup-secret 00", "bad dedup-secret line"},
         {"epoch 1 ", "epoch 2 ", "epochs out of order"},
+        {"epoch 1 ", "epoch 0 ", "epochs out of order"},
         {"epoch 0 ", "epoch 00 ", "epochs out of order"},
+        {"epoch 0 ", "epoch -1 ", "epochs out of order"},
     };
     for (size_t i = 0; i < VAULT_ARRAY_SIZE(cases); i++) {
         char *bad = replace(owner, cases[i].from, cases[i].to);
@@ -324,31 +327,27 @@ static void test_envelope_decode_malformed(void **state)
     assert_decode_fails(bad, "bad member line");
     free(bad);
 
-    /* A reader's or owner's epoch whose secret does not match its public
-     * key: swap the read secrets of epochs 0 and 1. */
+    /* An epoch whose secret does not match its public key: swap the read
+     * secrets of epochs 0 and 1. */
     char sk0[65], sk1[65];
     vlt_hex_encode(k->epochs[0].read_sk, X25519_BYTES, sk0);
     vlt_hex_encode(k->epochs[1].read_sk, X25519_BYTES, sk1);
     bad = replace(owner, sk0, sk1);
     assert_decode_fails(bad, "does not match its public key");
     free(bad);
-    /* "-" in an owner's envelope, a read key in a writer's. */
-    bad = replace(owner, sk0, "-");
-    assert_decode_fails(bad, "bad epoch line");
-    free(bad);
-    char *claim = replace(writer, "role writer", "role reader");
-    assert_decode_fails(claim, "bad epoch line");
-    free(claim);
+    /* Not hex and not "-". */
     bad = replace(writer, " - ", " x ");
-    assert_decode_fails(bad, "a writer's epoch holds a read key");
+    assert_decode_fails(bad, "bad epoch keys");
     free(bad);
-    /* Non-hex keys. */
     char pk0[65];
     vlt_hex_encode(k->epochs[0].read_pk, X25519_BYTES, pk0);
     char pk_bad[65];
     memcpy(pk_bad, pk0, sizeof pk_bad);
     pk_bad[0] = 'g';
     bad = replace(owner, pk0, pk_bad);
+    assert_decode_fails(bad, "bad epoch keys");
+    free(bad);
+    bad = replace(owner, pk0, "-");
     assert_decode_fails(bad, "bad epoch keys");
     free(bad);
 
@@ -360,14 +359,14 @@ static void test_envelope_decode_malformed(void **state)
     memcpy(longer + n, "x", 2);
     assert_decode_fails(longer, "trailing data");
     longer[n - 1] = '\0'; /* the last epoch line loses its '\n' */
-    assert_decode_fails(longer, "epochs out of order");
+    assert_decode_fails(longer, "bad epoch line");
     free(longer);
-    keyring *d = (keyring *)&d;
+    envelope_payload *d = (envelope_payload *)&d;
     assert_vault_code(vlt_envelope_payload_decode((const uint8_t *)owner,
-                                                  n + 1, &d, NULL, NULL),
+                                                  n + 1, &d),
                       VAULT_E_CORRUPT); /* its NUL terminator included */
     assert_null(d);
-    assert_decode_fails("vault-envelope/v1\n", "bad epochs");
+    assert_decode_fails("vault-envelope/v2\n", "bad epochs");
     assert_decode_fails("", "bad epochs");
 
     /* Over ENVELOPE_MAX_BYTES: refused before any parsing. */
@@ -376,7 +375,7 @@ static void test_envelope_decode_malformed(void **state)
     memcpy(huge, owner, n);
     memset(huge + n, '\n', ENVELOPE_MAX_BYTES + 1 - n);
     assert_vault_code(vlt_envelope_payload_decode(huge, ENVELOPE_MAX_BYTES + 1,
-                                                  &d, NULL, NULL),
+                                                  &d),
                       VAULT_E_CORRUPT);
     assert_non_null(strstr(vault_last_error(), "not text"));
     free(huge);
@@ -395,7 +394,7 @@ static void test_config(void **state)
     uint8_t cfg[CONFIG_BYTES], id[VAULT_ID_BYTES];
     vlt_config_encode(k, cfg);
     assert_memory_equal(cfg, CONFIG_MAGIC, 8);
-    assert_int_equal(load_le32(cfg + 8), 1);
+    assert_int_equal(load_le32(cfg + 8), 2);
     assert_int_equal(load_le32(cfg + 44), CHUNKER_MIN_SIZE);
     assert_int_equal(load_le32(cfg + 48), CHUNKER_AVG_SIZE);
     assert_int_equal(load_le32(cfg + 52), CHUNKER_MAX_SIZE);
@@ -444,10 +443,17 @@ static void test_config(void **state)
     assert_vault_code(vlt_config_parse(bad, sizeof bad, id), VAULT_E_CORRUPT);
     assert_non_null(strstr(vault_last_error(), "not a vault config"));
     memcpy(bad, cfg, sizeof bad);
-    store_le32(bad + 8, 2);
+    store_le32(bad + 8, 3);
     assert_vault_code(vlt_config_parse(bad, sizeof bad, id),
                       VAULT_E_UNSUPPORTED);
-    assert_non_null(strstr(vault_last_error(), "format version 2"));
+    assert_non_null(strstr(vault_last_error(), "format version 3"));
+    /* Version 1: no migration, a clear word. */
+    store_le32(bad + 8, 1);
+    assert_vault_code(vlt_config_parse(bad, sizeof bad, id),
+                      VAULT_E_UNSUPPORTED);
+    assert_non_null(strstr(vault_last_error(),
+                           "format version 1 is not supported (this vault "
+                           "program reads version 2); recreate the vault"));
     vlt_keyring_free(k);
     vlt_keyring_free(other);
 }

@@ -1,7 +1,7 @@
 /*
  * test_members.c - membership (ops/members.c): share with each role and
- * what each role then holds, the envelopes (age files to the member and
- * to the epoch's read key), refusals by role with their exact codes,
+ * what each role then holds, the envelopes (age files to the member
+ * alone) and membership records, refusals by role with their exact codes,
  * unshare rotating to a new key epoch that only the remaining members
  * get, and rekey re-sealing every older object in the current epoch.
  */
@@ -60,6 +60,34 @@ static name_list names_in(vault_t *v, backend_kind kind)
     assert_vault_ok(vlt_backend_list_names(v->be, kind, &l));
     return l;
 }
+
+/* How many objects of keys/ are envelopes (age files) and how many are
+ * membership records. */
+static void count_keys(vault_t *v, size_t *envelopes, size_t *records)
+{
+    name_list l = names_in(v, BACKEND_KEYS);
+    *envelopes = *records = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        uint8_t *head;
+        size_t len;
+        assert_vault_ok(backend_load(v->be, BACKEND_KEYS, l.names[i], 0, 8, 8,
+                                     &head, &len));
+        if (memcmp(head, MEMBERS_MAGIC, 8) == 0)
+            (*records)++;
+        else
+            (*envelopes)++;
+        free(head);
+    }
+    free(l.names);
+}
+
+#define assert_keys(v, want_envelopes, want_records)                          \
+    do {                                                                      \
+        size_t e_, r_;                                                        \
+        count_keys(v, &e_, &r_);                                              \
+        assert_int_equal(e_, want_envelopes);                                 \
+        assert_int_equal(r_, want_records);                                   \
+    } while (0)
 
 /* The key epoch an object is sealed in (bytes 8..11). */
 static uint32_t epoch_of(vault_t *v, backend_kind kind, const char *name)
@@ -127,16 +155,11 @@ static void test_share_roles(void **state)
             assert_true(list[i - 1].created <= list[i].created);
     }
     vault_members_free(list, n);
-    name_list keys = names_in(f->v, BACKEND_KEYS);
-    assert_int_equal(keys.n, 3);
-    free(keys.names);
+    /* Three grant envelopes; records 0 (init), 1 and 2 (the shares). */
+    assert_keys(f->v, 3, 3);
+    assert_int_equal(vault_membership_seq(f->v), 2);
 
-    /* Refusals: a member already, an unknown role, not a recipient. */
-    assert_vault_code(vault_share(f->v, bob, VAULT_ROLE_WRITER),
-                      VAULT_E_EXISTS);
-    assert_non_null(strstr(vault_last_error(), "reader"));
-    assert_vault_code(vault_share(f->v, owner, VAULT_ROLE_OWNER),
-                      VAULT_E_EXISTS);
+    /* Refusals: an unknown role, not a recipient. */
     vault_identity_t *carol;
     assert_vault_ok(vault_identity_generate(&carol));
     assert_vault_code(vault_share(f->v, vault_identity_recipient(carol),
@@ -146,9 +169,7 @@ static void test_share_roles(void **state)
                       VAULT_E_BAD_KEY);
     assert_vault_code(vault_share(f->v, "", VAULT_ROLE_READER),
                       VAULT_E_BAD_KEY);
-    keys = names_in(f->v, BACKEND_KEYS);
-    assert_int_equal(keys.n, 3); /* nothing was written */
-    free(keys.names);
+    assert_keys(f->v, 3, 3); /* nothing was written */
 
     /* A reader reads and lists, but cannot share, unshare or rekey. */
     vault_t *vb = open_as(f, c.bob);
@@ -166,13 +187,14 @@ static void test_share_roles(void **state)
     assert_vault_code(vault_rekey(vb, &rk), VAULT_E_PERMISSION);
     vault_close(vb);
 
-    /* A writer cannot even list who the members are. */
+    /* A writer lists the members too (the log is sealed with the write
+     * key), but cannot share or rekey. */
     vault_t *vw = open_as(f, c.wendy);
     assert_int_equal(vault_member_role(vw), VAULT_ROLE_WRITER);
-    list = (vault_member_info *)&list;
-    assert_vault_code(vault_members(vw, &list, &n), VAULT_E_PERMISSION);
-    assert_null(list);
-    assert_int_equal(n, 0);
+    assert_vault_ok(vault_members(vw, &list, &n));
+    assert_int_equal(n, 3);
+    assert_int_equal(member_of(list, n, owner)->role, VAULT_ROLE_OWNER);
+    vault_members_free(list, n);
     assert_vault_code(vault_share(vw, vault_identity_recipient(carol),
                                   VAULT_ROLE_WRITER),
                       VAULT_E_PERMISSION);
@@ -183,6 +205,24 @@ static void test_share_roles(void **state)
     vault_t *vc = NULL;
     assert_vault_code(vault_open(f->vault, carol, &vc), VAULT_E_NOT_MEMBER);
     vault_identity_free(carol);
+
+    /* Sharing with a member again changes its role and signing key, and
+     * drops its old envelope. */
+    assert_vault_ok(vault_members(f->v, &list, &n));
+    char old_key[65];
+    memcpy(old_key, member_of(list, n, bob)->sign_key, 65);
+    vault_members_free(list, n);
+    assert_vault_ok(vault_share(f->v, bob, VAULT_ROLE_WRITER));
+    assert_keys(f->v, 3, 4);
+    assert_vault_ok(vault_members(f->v, &list, &n));
+    assert_int_equal(n, 3);
+    assert_int_equal(member_of(list, n, bob)->role, VAULT_ROLE_WRITER);
+    assert_string_not_equal(member_of(list, n, bob)->sign_key, old_key);
+    vault_members_free(list, n);
+    vb = open_as(f, c.bob);
+    assert_int_equal(vault_member_role(vb), VAULT_ROLE_WRITER);
+    assert_false(vb->keys->epochs[0].has_read_sk);
+    vault_close(vb);
     crew_free(&c);
 }
 
@@ -218,10 +258,13 @@ static void test_envelope_contents(void **state)
     assert_memory_equal(w->epochs[0].read_sk, zero, X25519_BYTES);
     assert_string_equal(vw->member, vault_identity_recipient(c.wendy));
 
-    /* Each envelope is an age file with two X25519 recipients (the member
-     * and the epoch's read key), named after its bytes. */
+    /* Each envelope is an age file with one X25519 recipient (the member
+     * alone), named after its bytes; each signing key is its own. */
+    assert_memory_not_equal(o->sign_pk, b->sign_pk, SIGN_PUBLIC_BYTES);
+    assert_memory_not_equal(b->sign_pk, w->sign_pk, SIGN_PUBLIC_BYTES);
     name_list keys = names_in(f->v, BACKEND_KEYS);
-    assert_int_equal(keys.n, 3);
+    assert_int_equal(keys.n, 6);
+    size_t envelopes = 0;
     for (size_t i = 0; i < keys.n; i++) {
         uint8_t *env;
         size_t len;
@@ -229,11 +272,15 @@ static void test_envelope_contents(void **state)
                                      0, ENVELOPE_MAX_BYTES, &env, &len));
         assert_vault_ok(vlt_object_check_name(BACKEND_KEYS, keys.names[i],
                                               env, len));
-        assert_true(len > 22 && memcmp(env, "age-encryption.org/v1\n", 22) == 0);
-        size_t stanzas = 0;
-        for (size_t j = 0; j + 10 <= len; j++)
-            stanzas += memcmp(env + j, "\n-> X25519", 10) == 0;
-        assert_int_equal(stanzas, 2);
+        if (memcmp(env, MEMBERS_MAGIC, 8) != 0) {
+            envelopes++;
+            assert_true(len > 22 &&
+                        memcmp(env, "age-encryption.org/v1\n", 22) == 0);
+            size_t stanzas = 0;
+            for (size_t j = 0; j + 10 <= len; j++)
+                stanzas += memcmp(env + j, "\n-> X25519", 10) == 0;
+            assert_int_equal(stanzas, 1);
+        }
         /* No secret in the clear. */
         char hex[65];
         vlt_hex_encode(o->dedup_secret, SECRET_BYTES, hex);
@@ -241,6 +288,7 @@ static void test_envelope_contents(void **state)
             assert_false(memcmp(env + j, hex, 64) == 0);
         free(env);
     }
+    assert_int_equal(envelopes, 3);
     free(keys.names);
     vault_close(vb);
     vault_close(vw);
@@ -266,9 +314,7 @@ static void test_unshare_rotates(void **state)
     assert_vault_code(vault_unshare(f->v, self, 1), VAULT_E_INVALID);
     assert_non_null(strstr(vault_last_error(), "last owner"));
     assert_int_equal(f->v->keys->n_epochs, 1);
-    name_list keys = names_in(f->v, BACKEND_KEYS);
-    assert_int_equal(keys.n, 3);
-    free(keys.names);
+    assert_keys(f->v, 3, 3);
 
     /* bob goes: a new epoch, for the owner and wendy only. */
     const char *gone[] = {bob};
@@ -287,9 +333,10 @@ static void test_unshare_rotates(void **state)
         assert_int_equal(list[i].epochs, 2);
     }
     vault_members_free(list, n);
-    keys = names_in(f->v, BACKEND_KEYS);
-    assert_int_equal(keys.n, 2); /* the old envelopes are gone */
-    free(keys.names);
+    /* bob's envelope is gone; the owner and wendy have their grant and an
+     * epoch envelope each; record 3 starts epoch 1. */
+    assert_keys(f->v, 4, 4);
+    assert_int_equal(f->v->members->epoch, 1);
     vault_t *vb = NULL;
     assert_vault_code(vault_open(f->vault, c.bob, &vb), VAULT_E_NOT_MEMBER);
     vault_t *vw = open_as(f, c.wendy);

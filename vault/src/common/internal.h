@@ -28,6 +28,10 @@ vault_error vlt_fail_errno(int errno_value, const char *fmt, ...)
 vault_error vlt_fail_context(vault_error code, const char *fmt, ...)
     VAULT_PRINTF(2, 3);
 
+/* Reports a problem the operation goes on past (vault_set_warning_handler):
+ * the message names the object. */
+void vlt_warn(const char *fmt, ...) VAULT_PRINTF(1, 2);
+
 /* Little-endian loads and stores: every integer on disk is little-endian. */
 static inline void store_le32(uint8_t *p, uint32_t v)
 {

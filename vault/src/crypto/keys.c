@@ -4,17 +4,19 @@
  *
  * Envelope payload (UTF-8 text, LF line ends, exactly this order):
  *
- *   vault-envelope/v1
+ *   vault-envelope/v2
  *   vault-id <64 hex>
- *   role owner|reader|writer
  *   member <recipient as given to init/share>
- *   created <unix seconds>
- *   dedup-secret <64 hex>
+ *   signing-key <64 hex or "-">
+ *   dedup-secret <64 hex or "-">
  *   epoch <n> <read_pk 64 hex> <read_sk 64 hex or "-"> <write_key 64 hex>
- *   ... one epoch line per epoch, n = 0, 1, 2, ...
+ *   ... one or more epoch lines, n strictly increasing
+ *
+ * No role: the membership log says which role a signing key has
+ * (DESIGN-v2.md §3), so nothing in an envelope can grant one.
  *
  * Config (88 bytes):
- *   "VAULTCF1" | version u32 = 1 | vault_id[32] | min u32 | avg u32 |
+ *   "VAULTCF1" | version u32 = 2 | vault_id[32] | min u32 | avg u32 |
  *   max u32 | mac[32] = BLAKE2b-256(key = KDF(dedup, "config"), bytes 0..55)
  */
 #include <inttypes.h>
@@ -29,8 +31,6 @@
 #include "common/internal.h"
 #include "crypto/keys.h"
 
-#define FORMAT_VERSION 1
-#define MEMBER_MAX 1024
 
 void vlt_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
              const char *label)
@@ -42,7 +42,7 @@ void vlt_kdf(uint8_t out[SECRET_BYTES], const uint8_t key[SECRET_BYTES],
     crypto_generichash_final(&st, out, SECRET_BYTES);
 }
 
-static vault_error keyring_alloc(uint32_t n_epochs, keyring **out)
+vault_error vlt_keyring_alloc(uint32_t n_epochs, keyring **out)
 {
     keyring *k = sodium_malloc(sizeof *k);
     if (!k)
@@ -59,7 +59,7 @@ static vault_error keyring_alloc(uint32_t n_epochs, keyring **out)
     return VAULT_OK;
 }
 
-static void keyring_derive(keyring *k)
+void vlt_keyring_derive(keyring *k)
 {
     vlt_kdf(k->chunk_id_key, k->dedup_secret, "chunk id");
     vlt_kdf(k->gear_key, k->dedup_secret, "chunker gear");
@@ -77,7 +77,7 @@ void vlt_keyring_free(keyring *k)
 vault_error vlt_keyring_generate(keyring **out)
 {
     keyring *k = NULL;
-    vault_error rc = keyring_alloc(1, &k);
+    vault_error rc = vlt_keyring_alloc(1, &k);
     if (rc != VAULT_OK)
         return rc;
     randombytes_buf(k->vault_id, sizeof k->vault_id);
@@ -88,7 +88,7 @@ vault_error vlt_keyring_generate(keyring **out)
     randombytes_buf(k->epochs[0].write_key, SECRET_BYTES);
     vlt_sign_keypair_generate(k->sign_seed, k->sign_pk, k->sign_sk);
     k->has_sign_key = 1;
-    keyring_derive(k);
+    vlt_keyring_derive(k);
     *out = k;
     return VAULT_OK;
 }
@@ -99,7 +99,7 @@ vault_error vlt_keyring_new_epoch(const keyring *k, keyring **out)
     if (k->n_epochs >= EPOCHS_MAX)
         return vlt_fail(VAULT_E_UNSUPPORTED, "too many key epochs");
     keyring *n = NULL;
-    vault_error rc = keyring_alloc(k->n_epochs + 1, &n);
+    vault_error rc = vlt_keyring_alloc(k->n_epochs + 1, &n);
     if (rc != VAULT_OK)
         return rc;
     key_epoch *epochs = n->epochs;
@@ -130,16 +130,6 @@ int vlt_keyring_can_read(const keyring *k)
     return k->role == ROLE_OWNER || k->role == ROLE_READER;
 }
 
-static const char *role_name(member_role role)
-{
-    switch (role) {
-    case ROLE_OWNER: return "owner";
-    case ROLE_READER: return "reader";
-    case ROLE_WRITER: return "writer";
-    }
-    return "?";
-}
-
 /* A growing text buffer in locked memory: payloads hold secrets. */
 typedef struct text_buf {
     char *data;
@@ -163,46 +153,124 @@ static void text_add(text_buf *t, const char *fmt, ...)
         t->len += (size_t)n;
 }
 
-vault_error vlt_envelope_payload_encode(const keyring *k, member_role role,
-                                        const char *member, int64_t created,
-                                        char **out, size_t *out_len)
+/* Appends "<hex>" of len secret bytes, or "-" when absent. */
+static void text_hex(text_buf *t, const uint8_t *bytes, size_t len, int present)
+{
+    char hex[2 * 32 + 1];
+    if (present)
+        vlt_hex_encode(bytes, len, hex);
+    else
+        memcpy(hex, "-", 2);
+    text_add(t, "%s", hex);
+    sodium_memzero(hex, sizeof hex);
+}
+
+static vault_error payload_alloc(uint32_t n_epochs, envelope_payload **out)
+{
+    envelope_payload *p = sodium_malloc(sizeof *p);
+    if (!p)
+        return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
+    memset(p, 0, sizeof *p);
+    p->epochs = sodium_allocarray(n_epochs, sizeof *p->epochs);
+    if (!p->epochs) {
+        sodium_free(p);
+        return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
+    }
+    memset(p->epochs, 0, n_epochs * sizeof *p->epochs);
+    p->n_epochs = n_epochs;
+    *out = p;
+    return VAULT_OK;
+}
+
+void vlt_envelope_payload_free(envelope_payload *p)
+{
+    if (!p)
+        return;
+    free(p->member);
+    sodium_free(p->epochs);
+    sodium_free(p);
+}
+
+static int member_ok(const char *member, size_t len)
+{
+    return len > 0 && len <= RECIPIENT_MAX && !memchr(member, '\n', len) &&
+           !memchr(member, '\0', len);
+}
+
+vault_error vlt_envelope_payload_make(const keyring *k, const char *member,
+                                      const uint8_t *sign_seed, int with_dedup,
+                                      uint32_t first_epoch, int with_read_sk,
+                                      envelope_payload **out)
 {
     *out = NULL;
-    if (strlen(member) > MEMBER_MAX || strchr(member, '\n'))
+    if (!member_ok(member, strlen(member)))
         return vlt_fail(VAULT_E_INVALID, "envelope: bad member name");
-    if (role != ROLE_WRITER && !vlt_keyring_can_read(k))
+    if (first_epoch >= k->n_epochs)
+        return vlt_fail(VAULT_E_INTERNAL, "envelope: no such epoch");
+    if (with_read_sk && !vlt_keyring_can_read(k))
         return vlt_fail(VAULT_E_PERMISSION,
                         "a writer cannot grant read access");
+    envelope_payload *p = NULL;
+    vault_error rc = payload_alloc(k->n_epochs - first_epoch, &p);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!(p->member = strdup(member))) {
+        vlt_envelope_payload_free(p);
+        return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
+    }
+    memcpy(p->vault_id, k->vault_id, VAULT_ID_BYTES);
+    if (sign_seed) {
+        p->has_sign_key = 1;
+        memcpy(p->sign_seed, sign_seed, SIGN_SEED_BYTES);
+    }
+    if (with_dedup) {
+        p->has_dedup_secret = 1;
+        memcpy(p->dedup_secret, k->dedup_secret, SECRET_BYTES);
+    }
+    for (uint32_t i = 0; i < p->n_epochs; i++) {
+        p->epochs[i].number = first_epoch + i;
+        p->epochs[i].keys = k->epochs[first_epoch + i];
+        if (!with_read_sk) {
+            sodium_memzero(p->epochs[i].keys.read_sk, X25519_BYTES);
+            p->epochs[i].keys.has_read_sk = 0;
+        }
+    }
+    *out = p;
+    return VAULT_OK;
+}
+
+vault_error vlt_envelope_payload_encode(const envelope_payload *p, char **out,
+                                        size_t *out_len)
+{
+    *out = NULL;
+    if (!p->member || !member_ok(p->member, strlen(p->member)))
+        return vlt_fail(VAULT_E_INVALID, "envelope: bad member name");
     text_buf t = {0};
-    t.cap = 512 + MEMBER_MAX + (size_t)k->n_epochs * 220;
+    t.cap = 512 + RECIPIENT_MAX + (size_t)p->n_epochs * 220;
     t.data = sodium_malloc(t.cap);
     if (!t.data)
         return vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
-    char hex[2 * SECRET_BYTES + 1], hex2[2 * SECRET_BYTES + 1],
-        hex3[2 * SECRET_BYTES + 1];
-    vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
-    text_add(&t, "vault-envelope/v1\nvault-id %s\nrole %s\nmember %s\n"
-                 "created %" PRId64 "\n",
-             hex, role_name(role), member, created);
-    vlt_hex_encode(k->dedup_secret, SECRET_BYTES, hex);
-    text_add(&t, "dedup-secret %s\n", hex);
-    for (uint32_t e = 0; e < k->n_epochs; e++) {
-        const key_epoch *ep = &k->epochs[e];
-        vlt_hex_encode(ep->read_pk, X25519_BYTES, hex);
-        if (role == ROLE_WRITER)
-            memcpy(hex2, "-", 2);
-        else
-            vlt_hex_encode(ep->read_sk, X25519_BYTES, hex2);
-        vlt_hex_encode(ep->write_key, SECRET_BYTES, hex3);
-        text_add(&t, "epoch %" PRIu32 " %s %s %s\n", e, hex, hex2, hex3);
+    text_add(&t, "vault-envelope/v2\nvault-id ");
+    text_hex(&t, p->vault_id, VAULT_ID_BYTES, 1);
+    text_add(&t, "\nmember %s\nsigning-key ", p->member);
+    text_hex(&t, p->sign_seed, SIGN_SEED_BYTES, p->has_sign_key);
+    text_add(&t, "\ndedup-secret ");
+    text_hex(&t, p->dedup_secret, SECRET_BYTES, p->has_dedup_secret);
+    text_add(&t, "\n");
+    for (uint32_t i = 0; i < p->n_epochs; i++) {
+        const key_epoch *ep = &p->epochs[i].keys;
+        text_add(&t, "epoch %" PRIu32 " ", p->epochs[i].number);
+        text_hex(&t, ep->read_pk, X25519_BYTES, 1);
+        text_add(&t, " ");
+        text_hex(&t, ep->read_sk, X25519_BYTES, ep->has_read_sk);
+        text_add(&t, " ");
+        text_hex(&t, ep->write_key, SECRET_BYTES, 1);
+        text_add(&t, "\n");
     }
-    sodium_memzero(hex2, sizeof hex2);
-    sodium_memzero(hex3, sizeof hex3);
     if (t.failed) {
         sodium_free(t.data);
         return vlt_fail(VAULT_E_INTERNAL, "envelope: payload too long");
     }
-    /* Hand out plain malloc memory: vlt_age_encrypt takes it from here. */
     char *copy = malloc(t.len + 1);
     if (!copy) {
         sodium_free(t.data);
@@ -237,6 +305,7 @@ static int next_line(line_reader *r, const char *prefix, const char **rest,
     return 1;
 }
 
+/* A decimal without leading zeros, at most max. */
 static int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
     if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
@@ -254,6 +323,18 @@ static int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
     return 1;
 }
 
+/* "<64 hex>" into out (present = 1) or "-" (present = 0, if allowed). */
+static int parse_secret(const char *v, size_t len, uint8_t *out,
+                        int dash_ok, int *present)
+{
+    if (dash_ok && len == 1 && v[0] == '-') {
+        *present = 0;
+        return 1;
+    }
+    *present = 1;
+    return vlt_hex_decode(v, len, out, 32) == VAULT_OK;
+}
+
 #define BAD_PAYLOAD(what)                                                    \
     do {                                                                     \
         rc = vlt_fail(VAULT_E_CORRUPT, "envelope payload: %s", what);      \
@@ -261,86 +342,72 @@ static int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
     } while (0)
 
 vault_error vlt_envelope_payload_decode(const uint8_t *text, size_t len,
-                                        keyring **out, char **member_out,
-                                        int64_t *created_out)
+                                        envelope_payload **out)
 {
     *out = NULL;
-    if (member_out)
-        *member_out = NULL;
     vault_error rc;
-    keyring *k = NULL;
-    char *member = NULL;
+    envelope_payload *p = NULL;
     line_reader r = {(const char *)text, (const char *)text + len};
     const char *v;
     size_t vlen;
 
     if (len > ENVELOPE_MAX_BYTES || memchr(text, '\0', len))
         return vlt_fail(VAULT_E_CORRUPT, "envelope payload: not text");
-    /* Count epoch lines first so the keyring is allocated once. */
+    /* Count epoch lines first so the payload is allocated once. */
     uint32_t n_epochs = 0;
-    for (size_t i = 0; i + 6 <= len; i++)
+    for (size_t i = 0; i + 6 <= len && n_epochs <= EPOCHS_MAX; i++)
         if ((i == 0 || text[i - 1] == '\n') && memcmp(text + i, "epoch ", 6) == 0)
             n_epochs++;
     if (n_epochs == 0 || n_epochs > EPOCHS_MAX)
         return vlt_fail(VAULT_E_CORRUPT, "envelope payload: bad epochs");
-    rc = keyring_alloc(n_epochs, &k);
+    rc = payload_alloc(n_epochs, &p);
     if (rc != VAULT_OK)
         return rc;
 
-    if (!next_line(&r, "vault-envelope/v1", &v, &vlen) || vlen != 0)
-        BAD_PAYLOAD("not a vault envelope (v1)");
+    if (!next_line(&r, "vault-envelope/v2", &v, &vlen) || vlen != 0)
+        BAD_PAYLOAD("not a vault envelope (v2)");
     if (!next_line(&r, "vault-id ", &v, &vlen) ||
-        vlt_hex_decode(v, vlen, k->vault_id, VAULT_ID_BYTES) != VAULT_OK)
+        vlt_hex_decode(v, vlen, p->vault_id, VAULT_ID_BYTES) != VAULT_OK)
         BAD_PAYLOAD("bad vault-id line");
-    if (!next_line(&r, "role ", &v, &vlen))
-        BAD_PAYLOAD("no role line");
-    if (vlen == 5 && memcmp(v, "owner", 5) == 0)
-        k->role = ROLE_OWNER;
-    else if (vlen == 6 && memcmp(v, "reader", 6) == 0)
-        k->role = ROLE_READER;
-    else if (vlen == 6 && memcmp(v, "writer", 6) == 0)
-        k->role = ROLE_WRITER;
-    else
-        BAD_PAYLOAD("unknown role");
-    if (!next_line(&r, "member ", &v, &vlen) || vlen == 0 || vlen > MEMBER_MAX)
+    if (!next_line(&r, "member ", &v, &vlen) || !member_ok(v, vlen))
         BAD_PAYLOAD("bad member line");
-    member = malloc(vlen + 1);
-    if (!member) {
+    if (!(p->member = malloc(vlen + 1))) {
         rc = vlt_fail(VAULT_E_NOMEM, "envelope: out of memory");
         goto fail;
     }
-    memcpy(member, v, vlen);
-    member[vlen] = '\0';
-    uint64_t created;
-    if (!next_line(&r, "created ", &v, &vlen) ||
-        !parse_u64(v, vlen, INT64_MAX, &created))
-        BAD_PAYLOAD("bad created line");
+    memcpy(p->member, v, vlen);
+    p->member[vlen] = '\0';
+    if (!next_line(&r, "signing-key ", &v, &vlen) ||
+        !parse_secret(v, vlen, p->sign_seed, 1, &p->has_sign_key))
+        BAD_PAYLOAD("bad signing-key line");
     if (!next_line(&r, "dedup-secret ", &v, &vlen) ||
-        vlt_hex_decode(v, vlen, k->dedup_secret, SECRET_BYTES) != VAULT_OK)
+        !parse_secret(v, vlen, p->dedup_secret, 1, &p->has_dedup_secret))
         BAD_PAYLOAD("bad dedup-secret line");
-    for (uint32_t e = 0; e < n_epochs; e++) {
-        key_epoch *ep = &k->epochs[e];
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "epoch %" PRIu32 " ", e);
-        /* "<pk> <sk or -> <wk>" */
-        if (!next_line(&r, prefix, &v, &vlen))
-            BAD_PAYLOAD("epochs out of order");
-        int writer = k->role == ROLE_WRITER;
-        size_t want = writer ? 64 + 1 + 1 + 1 + 64 : 64 * 3 + 2;
-        if (vlen != want || v[64] != ' ' || v[vlen - 65] != ' ')
+    for (uint32_t i = 0; i < n_epochs; i++) {
+        envelope_epoch *ee = &p->epochs[i];
+        key_epoch *ep = &ee->keys;
+        /* "epoch <n> <pk> <sk or -> <wk>" */
+        if (!next_line(&r, "epoch ", &v, &vlen))
             BAD_PAYLOAD("bad epoch line");
-        if (vlt_hex_decode(v, 64, ep->read_pk, X25519_BYTES) != VAULT_OK ||
-            vlt_hex_decode(v + vlen - 64, 64, ep->write_key, SECRET_BYTES) !=
-                VAULT_OK)
+        const char *sp = memchr(v, ' ', vlen);
+        uint64_t number;
+        if (!sp || !parse_u64(v, (size_t)(sp - v), EPOCHS_MAX - 1, &number) ||
+            (i > 0 && number <= p->epochs[i - 1].number))
+            BAD_PAYLOAD("epochs out of order");
+        ee->number = (uint32_t)number;
+        const char *keys = sp + 1;
+        size_t klen = vlen - (size_t)(keys - v);
+        int present;
+        if (klen < 64 + 1 + 1 + 1 + 64 || keys[64] != ' ' ||
+            keys[klen - 65] != ' ' ||
+            vlt_hex_decode(keys, 64, ep->read_pk, X25519_BYTES) != VAULT_OK ||
+            vlt_hex_decode(keys + klen - 64, 64, ep->write_key,
+                           SECRET_BYTES) != VAULT_OK ||
+            !parse_secret(keys + 65, klen - 130, ep->read_sk, 1, &present))
             BAD_PAYLOAD("bad epoch keys");
-        if (writer) {
-            if (v[65] != '-')
-                BAD_PAYLOAD("a writer's epoch holds a read key");
-        } else {
+        if (present) {
             uint8_t pk[X25519_BYTES];
-            if (vlt_hex_decode(v + 65, 64, ep->read_sk, X25519_BYTES) !=
-                    VAULT_OK ||
-                crypto_scalarmult_base(pk, ep->read_sk) != 0 ||
+            if (crypto_scalarmult_base(pk, ep->read_sk) != 0 ||
                 sodium_memcmp(pk, ep->read_pk, X25519_BYTES) != 0)
                 BAD_PAYLOAD("epoch read key does not match its public key");
             ep->has_read_sk = 1;
@@ -348,18 +415,10 @@ vault_error vlt_envelope_payload_decode(const uint8_t *text, size_t len,
     }
     if (r.p != r.end)
         BAD_PAYLOAD("trailing data");
-    keyring_derive(k);
-    *out = k;
-    if (created_out)
-        *created_out = (int64_t)created;
-    if (member_out)
-        *member_out = member;
-    else
-        free(member);
+    *out = p;
     return VAULT_OK;
 fail:
-    vlt_keyring_free(k);
-    free(member);
+    vlt_envelope_payload_free(p);
     return rc;
 }
 
@@ -387,6 +446,11 @@ vault_error vlt_config_parse(const uint8_t *data, size_t len,
     if (len != CONFIG_BYTES || memcmp(data, CONFIG_MAGIC, 8) != 0)
         return vlt_fail(VAULT_E_CORRUPT, "config: not a vault config");
     uint32_t version = load_le32(data + 8);
+    if (version == 1)
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "config: format version 1 is not supported (this "
+                        "vault program reads version %d); recreate the vault",
+                        FORMAT_VERSION);
     if (version != FORMAT_VERSION)
         return vlt_fail(VAULT_E_UNSUPPORTED,
                         "config: format version %" PRIu32
@@ -401,23 +465,29 @@ vault_error vlt_config_parse(const uint8_t *data, size_t len,
     return VAULT_OK;
 }
 
-vault_error vlt_config_verify(const keyring *k, const uint8_t *data, size_t len)
+vault_error vlt_config_check_mac(const uint8_t mac_key[SECRET_BYTES],
+                                 const uint8_t vault_id[VAULT_ID_BYTES],
+                                 const uint8_t *data, size_t len)
 {
     uint8_t id[VAULT_ID_BYTES];
     vault_error rc = vlt_config_parse(data, len, id);
     if (rc != VAULT_OK)
         return rc;
     uint8_t mac[32];
-    crypto_generichash(mac, sizeof mac, data, 56, k->config_mac_key,
-                       SECRET_BYTES);
+    crypto_generichash(mac, sizeof mac, data, 56, mac_key, SECRET_BYTES);
     if (sodium_memcmp(mac, data + 56, 32) != 0)
         return vlt_fail(VAULT_E_CORRUPT,
                         "config: authentication failed (damaged or "
                         "not this vault's)");
-    if (sodium_memcmp(id, k->vault_id, VAULT_ID_BYTES) != 0)
+    if (sodium_memcmp(id, vault_id, VAULT_ID_BYTES) != 0)
         return vlt_fail(VAULT_E_CORRUPT,
                         "config: envelope belongs to another vault");
     return VAULT_OK;
+}
+
+vault_error vlt_config_verify(const keyring *k, const uint8_t *data, size_t len)
+{
+    return vlt_config_check_mac(k->config_mac_key, k->vault_id, data, len);
 }
 
 static void seal_derive(const key_epoch *ep, const char *label,

@@ -17,9 +17,11 @@
 #define SECRET_BYTES 32
 #define X25519_BYTES 32
 #define CONFIG_MAGIC "VAULTCF1"
+#define FORMAT_VERSION 2
 #define CONFIG_BYTES 88
 #define ENVELOPE_MAX_BYTES (256u * 1024)
 #define EPOCHS_MAX 1024
+#define RECIPIENT_MAX 1024 /* bytes of a member's recipient string */
 
 typedef enum member_role {
     ROLE_OWNER = 1,
@@ -67,14 +69,47 @@ const key_epoch *vlt_keyring_current(const keyring *k);
 const key_epoch *vlt_keyring_epoch(const keyring *k, uint32_t e);
 int vlt_keyring_can_read(const keyring *k);
 
-/* The envelope's payload text for a member (spec "Envelopes"). */
-vault_error vlt_envelope_payload_encode(const keyring *k, member_role role,
-                                        const char *member, int64_t created,
-                                        char **out, size_t *out_len);
-/* Strict parse of a payload; the keyring's role is the envelope's. */
+/*
+ * An envelope's payload (format v2, DESIGN-v2.md §3): the secrets one
+ * member holds, never a role (the membership log says that).  A grant
+ * envelope has the signing seed, the dedup secret and epochs 0..current;
+ * an epoch envelope has "-" for both and only the new epoch.
+ */
+typedef struct envelope_epoch {
+    uint32_t number;
+    key_epoch keys; /* has_read_sk 0: "-" (a writer's epoch) */
+} envelope_epoch;
+
+typedef struct envelope_payload {
+    uint8_t vault_id[VAULT_ID_BYTES];
+    char *member; /* malloc'ed: the recipient string */
+    int has_sign_key;
+    uint8_t sign_seed[SIGN_SEED_BYTES];
+    int has_dedup_secret;
+    uint8_t dedup_secret[SECRET_BYTES];
+    uint32_t n_epochs; /* >= 1, numbers strictly increasing */
+    envelope_epoch *epochs;
+} envelope_payload;
+
+/* Lives in sodium_malloc'ed memory; NULL is fine. */
+void vlt_envelope_payload_free(envelope_payload *p);
+/* The payload text (plain malloc memory: vlt_age_encrypt takes it). */
+vault_error vlt_envelope_payload_encode(const envelope_payload *p, char **out,
+                                        size_t *out_len);
+/* Strict parse of a payload: anything but the canonical text fails. */
 vault_error vlt_envelope_payload_decode(const uint8_t *text, size_t len,
-                                        keyring **out, char **member,
-                                        int64_t *created);
+                                        envelope_payload **out);
+/* A payload for member from k: epochs first..current (the read secret
+ * only when with_read_sk), the signing seed when sign_seed is not NULL,
+ * the dedup secret when with_dedup. */
+vault_error vlt_envelope_payload_make(const keyring *k, const char *member,
+                                      const uint8_t *sign_seed, int with_dedup,
+                                      uint32_t first_epoch, int with_read_sk,
+                                      envelope_payload **out);
+/* An empty keyring of n_epochs for a member's merged secrets. */
+vault_error vlt_keyring_alloc(uint32_t n_epochs, keyring **out);
+/* Sets the derived keys (chunk ID, gear, config MAC) from dedup_secret. */
+void vlt_keyring_derive(keyring *k);
 
 /* Config: public parameters, authenticated with a dedup-derived key. */
 void vlt_config_encode(const keyring *k, uint8_t out[CONFIG_BYTES]);
@@ -83,6 +118,10 @@ vault_error vlt_config_parse(const uint8_t *data, size_t len,
                              uint8_t vault_id[VAULT_ID_BYTES]);
 /* Checks the config MAC and that the vault IDs agree. */
 vault_error vlt_config_verify(const keyring *k, const uint8_t *data, size_t len);
+/* The same with the MAC key (KDF(dedup secret, "config")) and vault ID. */
+vault_error vlt_config_check_mac(const uint8_t mac_key[SECRET_BYTES],
+                                 const uint8_t vault_id[VAULT_ID_BYTES],
+                                 const uint8_t *data, size_t len);
 
 /*
  * Sealing to an epoch: an ephemeral X25519 agreement with the epoch's

@@ -1,13 +1,14 @@
 /*
- * members.c - envelopes and membership: share, members, unshare (with key
- * rotation) and rekey.  Format spec: "Envelopes, members and roles" and
- * "Key epochs and rotation".
+ * members.c - membership: share, members, unshare (with key rotation)
+ * and rekey.  Format: DESIGN-v2.md §2-§3.
  *
- * Every envelope is an age file with two recipients: the member, and the
- * read key of the epoch current when it was written.  So the member opens
- * it with their own identity (and so does `age -d`), and anyone who can
- * read the vault can list who the members are and with which role.
+ * Every change to who is a member is a membership record signed by an
+ * owner of the record before it; envelopes only carry secrets, each to
+ * its member alone.  The order of writes keeps a crash harmless: the new
+ * envelopes first, then the record that lists them, then the deletion
+ * of what the record no longer needs.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,54 +32,29 @@ static vault_error member_recipient(const char *member, age_recipient *out)
     return VAULT_OK;
 }
 
-vault_error vlt_envelope_save(backend *be, const keyring *k, member_role role,
-                              const char *member, char name_out[65])
+vault_error vlt_envelope_save(backend *be, const envelope_payload *p,
+                              char name_out[65])
 {
-    age_recipient to[2];
-    vault_error rc = member_recipient(member, &to[0]);
+    age_recipient to;
+    vault_error rc = member_recipient(p->member, &to);
     if (rc != VAULT_OK)
         return rc;
-    memset(&to[1], 0, sizeof to[1]);
-    to[1].kind = AGE_KIND_X25519;
-    memcpy(to[1].public_key, vlt_keyring_current(k)->read_pk, X25519_BYTES);
     char *payload;
     size_t payload_len;
-    rc = vlt_envelope_payload_encode(k, role, member, vlt_now(), &payload,
-                                     &payload_len);
+    rc = vlt_envelope_payload_encode(p, &payload, &payload_len);
     if (rc != VAULT_OK)
         return rc;
     uint8_t *file;
     size_t file_len;
-    rc = vlt_age_encrypt(to, 2, (const uint8_t *)payload, payload_len, &file,
+    rc = vlt_age_encrypt(&to, 1, (const uint8_t *)payload, payload_len, &file,
                          &file_len);
     sodium_memzero(payload, payload_len);
     free(payload);
     if (rc != VAULT_OK)
         return rc;
-    char name[65];
-    vlt_object_name(file, file_len, name);
-    rc = backend_save(be, BACKEND_KEYS, name, file, file_len);
+    rc = vlt_keys_object_save(be, file, file_len, name_out);
     free(file);
-    if (rc == VAULT_OK && name_out)
-        memcpy(name_out, name, 65);
     return rc;
-}
-
-/* One envelope as a reader sees it. */
-typedef struct envelope_info {
-    char name[65];
-    keyring *keys;
-    char *member;
-    int64_t created;
-} envelope_info;
-
-static void envelopes_free(envelope_info *e, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        vlt_keyring_free(e[i].keys);
-        free(e[i].member);
-    }
-    free(e);
 }
 
 static vault_error need_owner(const vault_t *v, const char *what)
@@ -91,68 +67,26 @@ static vault_error need_owner(const vault_t *v, const char *what)
     return VAULT_OK;
 }
 
-/* Opens every envelope with the epochs' read keys. */
-static vault_error read_envelopes(vault_t *v, envelope_info **out,
-                                  size_t *n_out)
+/* Do two recipient strings name the same key (comments aside)? */
+static int same_key(const char *a, const char *b)
 {
-    *out = NULL;
-    *n_out = 0;
-    if (!vlt_keyring_can_read(v->keys))
-        return vlt_fail(VAULT_E_PERMISSION,
-                        "%s: a writer cannot list members", v->location);
-    name_list names;
-    vault_error rc = vlt_backend_list_names(v->be, BACKEND_KEYS, &names);
-    if (rc != VAULT_OK)
-        return rc;
-    age_identity *ids = sodium_allocarray(v->keys->n_epochs, sizeof *ids);
-    envelope_info *list = calloc(names.n ? names.n : 1, sizeof *list);
-    if (!ids || !list) {
-        if (ids)
-            sodium_free(ids);
-        free(list);
-        free(names.names);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    for (uint32_t e = 0; e < v->keys->n_epochs; e++) {
-        memset(&ids[e], 0, sizeof ids[e]);
-        ids[e].kind = AGE_KIND_X25519;
-        memcpy(ids[e].secret_key, v->keys->epochs[e].read_sk, X25519_BYTES);
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < names.n; i++) {
-        uint8_t *file = NULL, *plain = NULL;
-        size_t len, plain_len = 0;
-        rc = backend_load(v->be, BACKEND_KEYS, names.names[i], 0, 0,
-                          ENVELOPE_MAX_BYTES, &file, &len);
-        if (rc == VAULT_OK)
-            rc = vlt_object_check_name(BACKEND_KEYS, names.names[i], file, len);
-        if (rc == VAULT_OK)
-            rc = vlt_age_decrypt(ids, v->keys->n_epochs, file, len, &plain,
-                                 &plain_len);
-        free(file);
-        if (rc == VAULT_OK)
-            rc = vlt_envelope_payload_decode(plain, plain_len, &list[n].keys,
-                                             &list[n].member, &list[n].created);
-        vlt_age_free_plaintext(plain, plain_len);
-        if (rc == VAULT_OK &&
-            sodium_memcmp(list[n].keys->vault_id, v->keys->vault_id,
-                          VAULT_ID_BYTES) != 0) {
-            vlt_keyring_free(list[n].keys);
-            free(list[n].member);
-            list[n].keys = NULL;
-            list[n].member = NULL;
-            rc = VAULT_E_CORRUPT;
-        }
-        if (rc != VAULT_OK)
-            continue; /* not ours to read, or damaged: not a member */
-        memcpy(list[n].name, names.names[i], 65);
-        n++;
-    }
-    sodium_free(ids);
-    free(names.names);
-    *out = list;
-    *n_out = n;
-    return VAULT_OK;
+    age_recipient x, y;
+    if (member_recipient(a, &x) != VAULT_OK ||
+        member_recipient(b, &y) != VAULT_OK)
+        return strcmp(a, b) == 0;
+    return x.kind == y.kind &&
+           memcmp(x.public_key, y.public_key, sizeof x.public_key) == 0 &&
+           memcmp(x.ssh_public_key, y.ssh_public_key,
+                  sizeof x.ssh_public_key) == 0;
+}
+
+/* The index of the current member with recipient's key, or -1. */
+static long member_index(const membership *m, const char *recipient)
+{
+    for (size_t i = 0; i < m->n_members; i++)
+        if (same_key(m->members[i].recipient, recipient))
+            return (long)i;
+    return -1;
 }
 
 static int member_cmp(const void *a, const void *b)
@@ -167,28 +101,27 @@ vault_error vault_members(vault_t *v, vault_member_info **out, size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
-    envelope_info *env;
-    size_t n;
-    vault_error rc = read_envelopes(v, &env, &n);
-    if (rc != VAULT_OK)
-        return rc;
-    vault_member_info *list = calloc(n ? n : 1, sizeof *list);
-    if (!list) {
-        envelopes_free(env, n);
+    const membership *m = v->members;
+    vault_member_info *list = calloc(m->n_members ? m->n_members : 1,
+                                     sizeof *list);
+    if (!list)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_members; i++) {
+        const member_entry *e = &m->members[i];
+        if (!(list[i].member = strdup(e->recipient))) {
+            vault_members_free(list, i);
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        list[i].role = (vault_role)e->role;
+        list[i].created = e->added;
+        list[i].epochs = m->epoch + 1;
+        if (e->n_envelopes)
+            vlt_hex_encode(e->envelopes[0], 32, list[i].envelope);
+        vlt_hex_encode(e->sign_pk, SIGN_PUBLIC_BYTES, list[i].sign_key);
     }
-    for (size_t i = 0; i < n; i++) {
-        list[i].member = env[i].member;
-        env[i].member = NULL;
-        list[i].role = (vault_role)env[i].keys->role;
-        list[i].created = env[i].created;
-        list[i].epochs = env[i].keys->n_epochs;
-        memcpy(list[i].envelope, env[i].name, 65);
-    }
-    envelopes_free(env, n);
-    qsort(list, n, sizeof *list, member_cmp);
+    qsort(list, m->n_members, sizeof *list, member_cmp);
     *out = list;
-    *n_out = n;
+    *n_out = m->n_members;
     return VAULT_OK;
 }
 
@@ -211,6 +144,45 @@ static member_role role_from_public(vault_role role)
     return 0;
 }
 
+/* Record seq+1 carrying over the current one (roster copied, n_extra
+ * spare entries at the end of members). */
+static vault_error next_record(const vault_t *v, size_t n_extra,
+                               membership_record *r)
+{
+    const membership *m = v->members;
+    memset(r, 0, sizeof *r);
+    r->seq = m->seq + 1;
+    memcpy(r->previous, m->last_name, 32);
+    r->epoch = m->epoch;
+    memcpy(r->epoch_pk, m->epoch_pk[m->epoch], X25519_BYTES);
+    memcpy(r->write_key_id, m->epoch_write_key_id[m->epoch], 32);
+    memcpy(r->dedup_id, m->dedup_id, 32);
+    r->time = vlt_now();
+    r->members = calloc(m->n_members + n_extra, sizeof *r->members);
+    if (!r->members)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_members; i++) {
+        vault_error rc = vlt_member_entry_copy(&r->members[i], &m->members[i]);
+        if (rc != VAULT_OK)
+            return rc;
+        r->n_members++;
+    }
+    return VAULT_OK;
+}
+
+/* Removes the envelopes listed for a member that the new record drops. */
+static vault_error remove_envelopes(vault_t *v, const member_entry *e)
+{
+    for (uint16_t i = 0; i < e->n_envelopes; i++) {
+        char name[65];
+        vlt_hex_encode(e->envelopes[i], 32, name);
+        vault_error rc = backend_remove(v->be, BACKEND_KEYS, name);
+        if (rc != VAULT_OK && rc != VAULT_E_NOT_FOUND)
+            return rc;
+    }
+    return VAULT_OK;
+}
+
 vault_error vault_share(vault_t *v, const char *recipient, vault_role role)
 {
     vault_error rc = need_owner(v, "share the vault");
@@ -223,19 +195,72 @@ vault_error vault_share(vault_t *v, const char *recipient, vault_role role)
     rc = member_recipient(recipient, &parsed);
     if (rc != VAULT_OK)
         return rc;
-    envelope_info *env;
-    size_t n;
-    rc = read_envelopes(v, &env, &n);
+    if (strlen(recipient) > RECIPIENT_MAX || strchr(recipient, '\n'))
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: recipient too long", recipient);
+    long old = member_index(v->members, recipient);
+    /* A new signing key for oneself would leave this handle signing with
+     * a key the log no longer lists; another owner can do it. */
+    if (old >= 0 && memcmp(v->members->members[old].sign_pk, v->keys->sign_pk,
+                           SIGN_PUBLIC_BYTES) == 0)
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: %s is you; another owner can change your role",
+                        v->location, recipient);
+    if (old < 0 && v->members->n_members >= MEMBERS_COUNT_MAX)
+        return vlt_fail(VAULT_E_INVALID, "%s: the vault has %d members, the "
+                        "most it can have", v->location, MEMBERS_COUNT_MAX);
+
+    /* A fresh signing key, sealed to the new member only, then wiped. */
+    uint8_t seed[SIGN_SEED_BYTES], pk[SIGN_PUBLIC_BYTES], sk[SIGN_SECRET_BYTES];
+    vlt_sign_keypair_generate(seed, pk, sk);
+    sodium_memzero(sk, sizeof sk);
+    envelope_payload *p = NULL;
+    char env_name[65];
+    rc = vlt_envelope_payload_make(v->keys, recipient, seed, 1, 0,
+                                   r != ROLE_WRITER, &p);
+    sodium_memzero(seed, sizeof seed);
+    if (rc == VAULT_OK)
+        rc = vlt_envelope_save(v->be, p, env_name);
+    vlt_envelope_payload_free(p);
     if (rc != VAULT_OK)
         return rc;
-    for (size_t i = 0; i < n && rc == VAULT_OK; i++)
-        if (strcmp(env[i].member, recipient) == 0)
-            rc = vlt_fail(VAULT_E_EXISTS, "%s is a member already (%s)",
-                          recipient,
-                          vault_role_name((vault_role)env[i].keys->role));
-    envelopes_free(env, n);
+
+    membership_record rec;
+    member_entry replaced = {0};
+    rc = next_record(v, 1, &rec);
+    member_entry *e = NULL;
+    if (rc == VAULT_OK) {
+        if (old >= 0) {
+            e = &rec.members[old];
+            replaced = *e; /* its envelopes go once the record is saved */
+            e->recipient = NULL;
+            e->envelopes = NULL;
+        } else {
+            e = &rec.members[rec.n_members++];
+        }
+        memset(e, 0, sizeof *e);
+        memcpy(e->sign_pk, pk, SIGN_PUBLIC_BYTES);
+        e->role = r;
+        e->added = vlt_now();
+        e->recipient = strdup(recipient);
+        e->envelopes = malloc(32);
+        if (!e->recipient || !e->envelopes)
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        else {
+            vlt_hex_decode(env_name, 64, e->envelopes[0], 32);
+            e->n_envelopes = 1;
+        }
+    }
     if (rc == VAULT_OK)
-        rc = vlt_envelope_save(v->be, v->keys, r, recipient, NULL);
+        rc = vlt_membership_append(v->be, v->keys->vault_id,
+                                   vlt_keyring_current(v->keys)->write_key,
+                                   &rec, v->keys->sign_sk, NULL);
+    if (rc == VAULT_OK && old >= 0)
+        rc = remove_envelopes(v, &replaced);
+    free(replaced.recipient);
+    free(replaced.envelopes);
+    vlt_membership_record_clear(&rec);
+    if (rc == VAULT_OK)
+        rc = vlt_repo_reload_membership(v);
     return rc;
 }
 
@@ -245,64 +270,91 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
     vault_error rc = need_owner(v, "unshare the vault");
     if (rc != VAULT_OK)
         return rc;
-    envelope_info *env;
-    size_t n;
-    rc = read_envelopes(v, &env, &n);
-    if (rc != VAULT_OK)
-        return rc;
-    uint8_t *removed = calloc(n ? n : 1, 1);
-    if (!removed) {
-        envelopes_free(env, n);
+    const membership *m = v->members;
+    uint8_t *removed = calloc(m->n_members ? m->n_members : 1, 1);
+    if (!removed)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
     for (size_t r = 0; r < n_recipients && rc == VAULT_OK; r++) {
-        int found = 0;
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(env[i].member, recipients[r]) == 0)
-                removed[i] = 1, found = 1;
-        if (!found)
+        long i = member_index(m, recipients[r]);
+        if (i < 0)
             rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a member",
                           recipients[r]);
+        else
+            removed[i] = 1;
     }
     int owners_left = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!removed[i] && env[i].keys->role == ROLE_OWNER)
+    for (size_t i = 0; i < m->n_members; i++)
+        if (!removed[i] && m->members[i].role == ROLE_OWNER)
             owners_left = 1;
     if (rc == VAULT_OK && !owners_left)
-        rc = vlt_fail(VAULT_E_INVALID,
-                      "refusing to remove the last owner");
+        rc = vlt_fail(VAULT_E_INVALID, "refusing to remove the last owner");
 
-    /* The new epoch goes to the remaining members first; only then are
-     * old envelopes deleted, so a crash leaves every remaining member
-     * able to open the vault (they pick the envelope with most epochs). */
+    /* The new epoch goes to the remaining members, then the record that
+     * starts it; only then are the removed members' envelopes deleted. */
     keyring *next = NULL;
+    membership_record rec = {0};
     if (rc == VAULT_OK)
         rc = vlt_keyring_new_epoch(v->keys, &next);
-    for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
+    if (rc == VAULT_OK)
+        rc = next_record(v, 0, &rec);
+    if (rc == VAULT_OK) {
+        rec.epoch = next->n_epochs - 1;
+        memcpy(rec.epoch_pk, vlt_keyring_current(next)->read_pk, X25519_BYTES);
+        vlt_write_key_id(vlt_keyring_current(next)->write_key,
+                         rec.write_key_id);
+    }
+    for (size_t i = 0; i < m->n_members && rc == VAULT_OK; i++) {
+        member_entry *e = &rec.members[i];
         if (removed[i])
             continue;
-        int seen = 0; /* one new envelope per member */
-        for (size_t j = 0; j < i; j++)
-            if (!removed[j] && strcmp(env[j].member, env[i].member) == 0)
-                seen = 1;
-        if (!seen)
-            rc = vlt_envelope_save(v->be, next, env[i].keys->role, env[i].member,
-                                   NULL);
+        if (e->n_envelopes >= MEMBER_ENVELOPES_MAX) {
+            rc = vlt_fail(VAULT_E_UNSUPPORTED, "%s: too many key epochs",
+                          e->recipient);
+            break;
+        }
+        envelope_payload *p = NULL;
+        char name[65];
+        rc = vlt_envelope_payload_make(next, e->recipient, NULL, 0,
+                                       rec.epoch, e->role != ROLE_WRITER, &p);
+        if (rc == VAULT_OK)
+            rc = vlt_envelope_save(v->be, p, name);
+        vlt_envelope_payload_free(p);
+        uint8_t(*grown)[32] = NULL;
+        if (rc == VAULT_OK &&
+            !(grown = realloc(e->envelopes, 32u * (e->n_envelopes + 1u))))
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        if (grown) {
+            e->envelopes = grown;
+            vlt_hex_decode(name, 64, e->envelopes[e->n_envelopes++], 32);
+        }
     }
-    for (size_t i = 0; i < n && rc == VAULT_OK; i++) {
-        rc = backend_remove(v->be, BACKEND_KEYS, env[i].name);
-        if (rc == VAULT_E_NOT_FOUND)
-            rc = VAULT_OK;
+    /* The record lists the remaining members only. */
+    size_t kept = 0;
+    for (size_t i = 0; i < rec.n_members; i++) {
+        if (removed[i]) {
+            free(rec.members[i].recipient);
+            free(rec.members[i].envelopes);
+        } else {
+            rec.members[kept++] = rec.members[i];
+        }
     }
+    rec.n_members = (uint32_t)kept;
+    if (rc == VAULT_OK)
+        rc = vlt_membership_append(v->be, next->vault_id,
+                                   vlt_keyring_current(next)->write_key, &rec,
+                                   v->keys->sign_sk, NULL);
+    for (size_t i = 0; i < m->n_members && rc == VAULT_OK; i++)
+        if (removed[i])
+            rc = remove_envelopes(v, &m->members[i]);
     if (rc == VAULT_OK) {
-        next->role = v->keys->role;
         vlt_keyring_free(v->keys);
         v->keys = next;
         next = NULL;
+        rc = vlt_repo_reload_membership(v);
     }
     vlt_keyring_free(next);
+    vlt_membership_record_clear(&rec);
     free(removed);
-    envelopes_free(env, n);
     return rc;
 }
 

@@ -2,6 +2,11 @@
  * repo.c - the vault handle: creating a vault, opening one with a
  * member's identity (trying every envelope), closing it; and the
  * handle's snapshot objects.  Blob reading is in blob_load.c.
+ *
+ * Opening (DESIGN-v2.md §3): open every envelope sealed to the identity,
+ * build the membership log with their write keys, then keep only the
+ * envelopes whose every secret the log vouches for; the role is the
+ * log's, never an envelope's.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +17,7 @@
 
 #include "crypto/age/age.h"
 #include "common/internal.h"
+#include "crypto/identity.h"
 #include "repo/repo.h"
 
 const char *vault_role_name(vault_role role)
@@ -24,18 +30,19 @@ const char *vault_role_name(vault_role role)
     return "unknown";
 }
 
-/* Format spec "Pinning": BLAKE2b-256("vault/v1 fingerprint" || vault ID
- * || pk_0), in hex. */
-static void fingerprint_of(const keyring *k,
+/* DESIGN-v2.md §3: BLAKE2b-256("vault/v2 fingerprint" || vault ID ||
+ * founder's signing public key), in hex. */
+static void fingerprint_of(const uint8_t vault_id[VAULT_ID_BYTES],
+                           const uint8_t founder_pk[SIGN_PUBLIC_BYTES],
                            char out[VAULT_FINGERPRINT_CHARS + 1])
 {
-    static const char label[] = "vault/v1 fingerprint";
+    static const char label[] = "vault/v2 fingerprint";
     uint8_t h[32];
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof h);
     crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
-    crypto_generichash_update(&st, k->vault_id, VAULT_ID_BYTES);
-    crypto_generichash_update(&st, k->epochs[0].read_pk, X25519_BYTES);
+    crypto_generichash_update(&st, vault_id, VAULT_ID_BYTES);
+    crypto_generichash_update(&st, founder_pk, SIGN_PUBLIC_BYTES);
     crypto_generichash_final(&st, h, sizeof h);
     vlt_hex_encode(h, sizeof h, out);
 }
@@ -43,7 +50,49 @@ static void fingerprint_of(const keyring *k,
 void vault_fingerprint(const vault_t *v,
                        char out[VAULT_FINGERPRINT_CHARS + 1])
 {
-    fingerprint_of(v->keys, out);
+    fingerprint_of(v->keys->vault_id, v->members->founder_pk, out);
+}
+
+uint64_t vault_membership_seq(const vault_t *v)
+{
+    return v->members->seq;
+}
+
+/* The founder's grant envelope, then record 0 listing it; k's vault ID
+ * becomes the one record 0 commits to. */
+static vault_error found(backend *be, keyring *k, const char *owner)
+{
+    uint8_t salt[32];
+    randombytes_buf(salt, sizeof salt);
+    vlt_vault_id_of(k->sign_pk, salt, k->vault_id);
+    envelope_payload *p = NULL;
+    char env_name[65];
+    vault_error rc = vlt_envelope_payload_make(k, owner, k->sign_seed, 1, 0,
+                                               1, &p);
+    if (rc == VAULT_OK)
+        rc = vlt_envelope_save(be, p, env_name);
+    vlt_envelope_payload_free(p);
+    if (rc != VAULT_OK)
+        return rc;
+    uint8_t env_raw[32];
+    vlt_hex_decode(env_name, 64, env_raw, 32);
+    char *recipient = strdup(owner);
+    if (!recipient)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    member_entry founder = {.role = ROLE_OWNER, .added = vlt_now(),
+                            .recipient = recipient,
+                            .envelopes = &env_raw, .n_envelopes = 1};
+    memcpy(founder.sign_pk, k->sign_pk, SIGN_PUBLIC_BYTES);
+    membership_record r = {.seq = 0, .epoch = 0, .time = vlt_now(),
+                           .members = &founder, .n_members = 1};
+    memcpy(r.previous, salt, sizeof salt);
+    memcpy(r.epoch_pk, k->epochs[0].read_pk, X25519_BYTES);
+    vlt_write_key_id(k->epochs[0].write_key, r.write_key_id);
+    vlt_dedup_id(k->dedup_secret, r.dedup_id);
+    rc = vlt_membership_append(be, k->vault_id, k->epochs[0].write_key, &r,
+                               k->sign_sk, NULL);
+    free(recipient);
+    return rc;
 }
 
 vault_error vlt_repo_init_backend(backend *be, const char *owner,
@@ -56,16 +105,17 @@ vault_error vlt_repo_init_backend(backend *be, const char *owner,
     rc = vlt_keyring_generate(&k);
     if (rc != VAULT_OK)
         return rc;
-    /* The envelope first, the config last: a directory with a config is a
-     * vault, so an interrupted init leaves no half-made vault behind. */
-    rc = vlt_envelope_save(be, k, ROLE_OWNER, owner, NULL);
+    /* The envelope and record 0 first, the config last: a directory with a
+     * config is a vault, so an interrupted init leaves no half-made vault
+     * behind. */
+    rc = found(be, k, owner);
     if (rc == VAULT_OK) {
         uint8_t config[CONFIG_BYTES];
         vlt_config_encode(k, config);
         rc = backend_save(be, BACKEND_CONFIG, "", config, sizeof config);
     }
     if (rc == VAULT_OK && fingerprint)
-        fingerprint_of(k, fingerprint);
+        fingerprint_of(k->vault_id, k->sign_pk, fingerprint);
     vlt_keyring_free(k);
     return rc;
 }
@@ -92,73 +142,142 @@ vault_error vault_create(const char *path, const char *owner,
     return rc;
 }
 
-/* Tries every envelope with the identity's keys; keeps the best match:
- * the most key epochs, then the strongest role. */
-static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
+/* One envelope that a key of the identity opened. */
+typedef struct opened_envelope {
+    const char *name;
+    envelope_payload *payload;
+    size_t key; /* which of the identity's keys opened it */
+    int accepted;
+} opened_envelope;
+
+/* Public key of an identity key, as a recipient (X25519 or ssh-ed25519). */
+static void recipient_of_key(const identity_key *key, age_recipient *out)
 {
-    name_list names;
-    vault_error rc = vlt_backend_list_names(v->be, BACKEND_KEYS, &names);
-    if (rc != VAULT_OK)
-        return rc;
-    age_identity *ids = sodium_allocarray(id->n_keys, sizeof *ids);
-    if (!ids) {
-        free(names.names);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    memset(out, 0, sizeof *out);
+    out->kind = key->kind;
+    if (key->kind == AGE_KIND_SSH_ED25519)
+        memcpy(out->ssh_public_key, key->ssh_secret_key + 32,
+               AGE_ED25519_PUBLIC_KEY_BYTES);
+    else
+        crypto_scalarmult_base(out->public_key, key->secret_key);
+}
+
+/* Is text the recipient of key (compared by key, not by comment)? */
+static int same_recipient(const char *text, const age_recipient *key)
+{
+    age_recipient r;
+    if (vlt_age_parse_recipient(text, strlen(text), &r) != VAULT_OK ||
+        r.kind != key->kind)
+        return 0;
+    if (r.kind == AGE_KIND_SSH_ED25519)
+        return memcmp(r.ssh_public_key, key->ssh_public_key,
+                      AGE_ED25519_PUBLIC_KEY_BYTES) == 0;
+    return memcmp(r.public_key, key->public_key, AGE_X25519_KEY_BYTES) == 0;
+}
+
+/* The current member whose recipient is key, or NULL. */
+static const member_entry *member_of_key(const membership *m,
+                                         const age_recipient *key)
+{
+    for (size_t i = 0; i < m->n_members; i++)
+        if (same_recipient(m->members[i].recipient, key))
+            return &m->members[i];
+    return NULL;
+}
+
+/* DESIGN-v2.md §3: does every secret in the envelope check against the
+ * log?  The opener is the key that opened it. */
+static int envelope_granted(const envelope_payload *p, const membership *m,
+                            const age_recipient *opener,
+                            const uint8_t vault_id[VAULT_ID_BYTES],
+                            const uint8_t *config, size_t config_len)
+{
+    if (sodium_memcmp(p->vault_id, vault_id, VAULT_ID_BYTES) != 0)
+        return 0;
+    const member_entry *me = member_of_key(m, opener);
+    if (!me)
+        return 0; /* not (or no longer) a member */
+    if (p->has_dedup_secret) {
+        uint8_t id[32], mac_key[SECRET_BYTES];
+        vlt_dedup_id(p->dedup_secret, id);
+        vlt_kdf(mac_key, p->dedup_secret, "config");
+        int ok = memcmp(id, m->dedup_id, 32) == 0 &&
+                 vlt_config_check_mac(mac_key, vault_id, config,
+                                      config_len) == VAULT_OK;
+        sodium_memzero(mac_key, sizeof mac_key);
+        if (!ok)
+            return 0;
     }
+    if (p->has_sign_key) {
+        uint8_t pk[SIGN_PUBLIC_BYTES], sk[SIGN_SECRET_BYTES];
+        vlt_sign_keypair_from_seed(p->sign_seed, pk, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (memcmp(pk, me->sign_pk, SIGN_PUBLIC_BYTES) != 0)
+            return 0;
+    }
+    for (uint32_t i = 0; i < p->n_epochs; i++) {
+        const envelope_epoch *e = &p->epochs[i];
+        uint8_t id[32];
+        if (e->number > m->epoch)
+            return 0;
+        vlt_write_key_id(e->keys.write_key, id);
+        if (memcmp(id, m->epoch_write_key_id[e->number], 32) != 0 ||
+            memcmp(e->keys.read_pk, m->epoch_pk[e->number], X25519_BYTES) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Opens every envelope a key of id opens (the log is built after). */
+static vault_error open_envelopes(vault_t *v, const vault_identity_t *id,
+                                  const keys_object *objs, size_t n_objs,
+                                  opened_envelope *env, size_t *n_env)
+{
+    age_identity *ids = sodium_allocarray(id->n_keys, sizeof *ids);
+    if (!ids)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     for (size_t i = 0; i < id->n_keys; i++) {
         memset(&ids[i], 0, sizeof ids[i]);
         ids[i].kind = id->keys[i].kind; /* X25519 or an ssh-ed25519 key */
         memcpy(ids[i].secret_key, id->keys[i].secret_key, 32);
         memcpy(ids[i].ssh_secret_key, id->keys[i].ssh_secret_key, 64);
     }
-    size_t damaged = 0;
+    size_t damaged = 0, n = 0;
     char first_damage[256] = "";
-    /* An envelope that could not be read (I/O, memory) is not damage: if
-     * no envelope opens, that is the error, not "not a member". */
-    vault_error unread = VAULT_OK;
-    for (size_t i = 0; i < names.n; i++) {
-        uint8_t *file = NULL, *plain = NULL;
-        size_t len, plain_len = 0;
-        rc = backend_load(v->be, BACKEND_KEYS, names.names[i], 0, 0,
-                          ENVELOPE_MAX_BYTES, &file, &len);
-        if (rc == VAULT_OK)
-            rc = vlt_object_check_name(BACKEND_KEYS, names.names[i], file, len);
-        if (rc == VAULT_OK)
-            rc = vlt_age_decrypt(ids, id->n_keys, file, len, &plain, &plain_len);
-        free(file);
+    vault_error rc = VAULT_OK, unread = VAULT_OK;
+    for (size_t i = 0; i < n_objs; i++) {
+        const keys_object *o = &objs[i];
+        if (o->len >= 8 && memcmp(o->data, MEMBERS_MAGIC, 8) == 0)
+            continue;
+        uint8_t *plain = NULL;
+        size_t plain_len = 0, key = 0;
+        rc = VAULT_E_AGE_NO_MATCH;
+        /* One key at a time: which key opened it matters. */
+        for (key = 0; key < id->n_keys && rc == VAULT_E_AGE_NO_MATCH; key++)
+            rc = vlt_age_decrypt(&ids[key], 1, o->data, o->len, &plain,
+                                 &plain_len);
         if (rc == VAULT_E_AGE_NO_MATCH)
             continue;
-        keyring *k = NULL;
-        char *member = NULL;
+        envelope_payload *p = NULL;
         if (rc == VAULT_OK)
-            rc = vlt_envelope_payload_decode(plain, plain_len, &k, &member, NULL);
+            rc = vlt_envelope_payload_decode(plain, plain_len, &p);
         vlt_age_free_plaintext(plain, plain_len);
         if (rc != VAULT_OK) {
-            const char *why = vault_last_error();
-            if (unread == VAULT_OK &&
-                (rc == VAULT_E_IO || rc == VAULT_E_NOMEM))
+            if (unread == VAULT_OK && (rc == VAULT_E_IO || rc == VAULT_E_NOMEM))
                 unread = rc;
-            if (!damaged++ && strncmp(why, "keys/", 5) == 0)
-                snprintf(first_damage, sizeof first_damage, "%s", why);
-            else if (damaged == 1)
+            if (!damaged++)
                 snprintf(first_damage, sizeof first_damage, "keys/%s: %s",
-                         names.names[i], why);
+                         o->name, vault_last_error());
             continue;
         }
-        if (!v->keys || k->n_epochs > v->keys->n_epochs ||
-            (k->n_epochs == v->keys->n_epochs && k->role < v->keys->role)) {
-            vlt_keyring_free(v->keys);
-            free(v->member);
-            v->keys = k;
-            v->member = member;
-        } else {
-            vlt_keyring_free(k);
-            free(member);
-        }
+        env[n].name = o->name;
+        env[n].payload = p;
+        env[n].key = key - 1;
+        n++;
     }
     sodium_free(ids);
-    free(names.names);
-    if (v->keys)
+    *n_env = n;
+    if (n)
         return VAULT_OK;
     if (damaged)
         return vlt_fail(unread != VAULT_OK ? unread : VAULT_E_NOT_MEMBER,
@@ -171,86 +290,208 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id)
                     v->location, id->recipient);
 }
 
+/* The config must authenticate with the dedup secret of some envelope
+ * sealed to the member; otherwise the config is what is wrong (damaged
+ * or another vault's), and saying so beats a membership log that does
+ * not verify under its vault ID. */
+static vault_error config_matches(const opened_envelope *env, size_t n,
+                                  const uint8_t vault_id[VAULT_ID_BYTES],
+                                  const uint8_t *config, size_t config_len)
+{
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; i < n; i++) {
+        const envelope_payload *p = env[i].payload;
+        if (!p->has_dedup_secret)
+            continue;
+        uint8_t mac_key[SECRET_BYTES];
+        vlt_kdf(mac_key, p->dedup_secret, "config");
+        rc = vlt_config_check_mac(mac_key, p->vault_id, config, config_len);
+        sodium_memzero(mac_key, sizeof mac_key);
+        if (rc == VAULT_OK &&
+            sodium_memcmp(p->vault_id, vault_id, VAULT_ID_BYTES) == 0)
+            return VAULT_OK;
+    }
+    return rc; /* the last complaint, or none if no envelope had D */
+}
+
+/* Every epoch key the envelopes hold: candidates for opening records. */
+static vault_error epoch_candidates(const opened_envelope *env, size_t n,
+                                    envelope_epoch **out, size_t *n_out)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += env[i].payload->n_epochs;
+    envelope_epoch *c = sodium_allocarray(total ? total : 1, sizeof *c);
+    if (!c)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t e = 0; e < env[i].payload->n_epochs; e++)
+            c[k++] = env[i].payload->epochs[e];
+    *out = c;
+    *n_out = total;
+    return VAULT_OK;
+}
+
+/* The keyring of the accepted envelopes: the signing key with the
+ * strongest role the log gives, the dedup secret, every epoch up to the
+ * current one.  Role and member string come from the log. */
+static vault_error merge_keyring(vault_t *v, const vault_identity_t *id,
+                                 const opened_envelope *env, size_t n)
+{
+    const membership *m = v->members;
+    const envelope_payload *signer = NULL, *dedup = NULL;
+    const member_entry *me = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const envelope_payload *p = env[i].payload;
+        if (!env[i].accepted)
+            continue;
+        if (p->has_dedup_secret)
+            dedup = p;
+        if (p->has_sign_key) {
+            uint8_t pk[SIGN_PUBLIC_BYTES], sk[SIGN_SECRET_BYTES];
+            vlt_sign_keypair_from_seed(p->sign_seed, pk, sk);
+            sodium_memzero(sk, sizeof sk);
+            const member_entry *e = vlt_membership_find(m, pk);
+            if (!me || e->role < me->role)
+                me = e, signer = p;
+        }
+    }
+    if (!signer || !dedup)
+        return vlt_fail(VAULT_E_NOT_MEMBER,
+                        "%s: identity %s is not a member of this vault (no "
+                        "envelope sealed to it holds a signing key the "
+                        "membership log lists)",
+                        v->location, id->recipient);
+    keyring *k = NULL;
+    vault_error rc = vlt_keyring_alloc(m->epoch + 1, &k);
+    if (rc != VAULT_OK)
+        return rc;
+    memcpy(k->vault_id, signer->vault_id, VAULT_ID_BYTES);
+    memcpy(k->dedup_secret, dedup->dedup_secret, SECRET_BYTES);
+    vlt_keyring_derive(k);
+    k->role = me->role;
+    memcpy(k->sign_seed, signer->sign_seed, SIGN_SEED_BYTES);
+    vlt_sign_keypair_from_seed(k->sign_seed, k->sign_pk, k->sign_sk);
+    k->has_sign_key = 1;
+    uint8_t *have = calloc(m->epoch + 1u, 1);
+    if (!have) {
+        vlt_keyring_free(k);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!env[i].accepted)
+            continue;
+        const envelope_payload *p = env[i].payload;
+        for (uint32_t e = 0; e < p->n_epochs; e++) {
+            const envelope_epoch *ee = &p->epochs[e];
+            key_epoch *dst = &k->epochs[ee->number];
+            if (!have[ee->number] || (ee->keys.has_read_sk && !dst->has_read_sk))
+                *dst = ee->keys;
+            have[ee->number] = 1;
+        }
+    }
+    int readable = vlt_keyring_can_read(k);
+    for (uint32_t e = 0; e <= m->epoch && rc == VAULT_OK; e++)
+        if (!have[e] || (readable && !k->epochs[e].has_read_sk))
+            rc = vlt_fail(VAULT_E_PERMISSION,
+                          "%s: key epoch %u (of 0..%u) is in no envelope "
+                          "sealed to %s that the membership log grants; the "
+                          "vault cannot be opened without it",
+                          v->location, (unsigned)e, (unsigned)m->epoch,
+                          id->recipient);
+    free(have);
+    if (rc == VAULT_OK && !(v->member = strdup(me->recipient)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc != VAULT_OK) {
+        vlt_keyring_free(k);
+        return rc;
+    }
+    v->keys = k;
+    return VAULT_OK;
+}
+
+/* DESIGN-v2.md §3, opening: envelopes, then the log, then which
+ * envelopes the log grants. */
+static vault_error open_member(vault_t *v, const vault_identity_t *id,
+                               const uint8_t vault_id[VAULT_ID_BYTES],
+                               const uint8_t *config, size_t config_len)
+{
+    keys_object *objs = NULL;
+    size_t n_objs = 0, n_env = 0, n_cand = 0;
+    opened_envelope *env = NULL;
+    envelope_epoch *cand = NULL;
+    vault_error rc = vlt_keys_objects_load(v->be, &objs, &n_objs);
+    if (rc == VAULT_OK && !(env = calloc(n_objs ? n_objs : 1, sizeof *env)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc == VAULT_OK)
+        rc = open_envelopes(v, id, objs, n_objs, env, &n_env);
+    if (rc == VAULT_OK)
+        rc = config_matches(env, n_env, vault_id, config, config_len);
+    if (rc == VAULT_OK)
+        rc = epoch_candidates(env, n_env, &cand, &n_cand);
+    if (rc == VAULT_OK)
+        rc = vlt_membership_build(objs, n_objs, vault_id, cand, n_cand,
+                                  &v->members);
+    for (size_t i = 0; i < n_env && rc == VAULT_OK; i++) {
+        age_recipient opener;
+        recipient_of_key(&id->keys[env[i].key], &opener);
+        env[i].accepted = envelope_granted(env[i].payload, v->members,
+                                           &opener, vault_id, config,
+                                           config_len);
+        if (!env[i].accepted)
+            vlt_warn("keys/%s: envelope sealed to you holds keys the "
+                     "membership log does not grant; ignored",
+                     env[i].name);
+    }
+    if (rc == VAULT_OK)
+        rc = merge_keyring(v, id, env, n_env);
+    for (size_t i = 0; i < n_env; i++)
+        vlt_envelope_payload_free(env[i].payload);
+    free(env);
+    if (cand)
+        sodium_free(cand);
+    vlt_keys_objects_free(objs, n_objs);
+    return rc;
+}
+
+vault_error vlt_repo_reload_membership(vault_t *v)
+{
+    keys_object *objs = NULL;
+    size_t n_objs = 0;
+    vault_error rc = vlt_keys_objects_load(v->be, &objs, &n_objs);
+    if (rc != VAULT_OK)
+        return rc;
+    envelope_epoch *cand = sodium_allocarray(v->keys->n_epochs, sizeof *cand);
+    membership *m = NULL;
+    if (!cand)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (uint32_t e = 0; rc == VAULT_OK && e < v->keys->n_epochs; e++) {
+        cand[e].number = e;
+        cand[e].keys = v->keys->epochs[e];
+    }
+    if (rc == VAULT_OK)
+        rc = vlt_membership_build(objs, n_objs, v->keys->vault_id, cand,
+                                  v->keys->n_epochs, &m);
+    if (cand)
+        sodium_free(cand);
+    vlt_keys_objects_free(objs, n_objs);
+    if (rc != VAULT_OK)
+        return rc;
+    const member_entry *me = vlt_membership_find(m, v->keys->sign_pk);
+    if (me && vlt_membership_standing(m, v->keys->sign_pk) != AUTHOR_FORMER)
+        v->keys->role = me->role;
+    vlt_membership_free(v->members);
+    v->members = m;
+    return VAULT_OK;
+}
+
 vault_error vault_probe(const char *path)
 {
     backend *be = NULL;
     vault_error rc = vlt_backend_local_open(path, 0, &be);
     backend_close(be);
     return rc;
-}
-
-/* BRIDGE until envelopes carry the member's signing key and the
- * membership log lists every member (the membership helper's part of
- * issue #10; drop this when merging it): a signing key per role, derived
- * from the dedup secret, so that what a member writes is signed by the
- * same key in every session, and each role's key stands with its role. */
-static void bridge_key(const keyring *k, member_role role,
-                       uint8_t seed[SIGN_SEED_BYTES],
-                       uint8_t pk[SIGN_PUBLIC_BYTES],
-                       uint8_t sk[SIGN_SECRET_BYTES])
-{
-    char label[32];
-    snprintf(label, sizeof label, "bridge signing key %d", (int)role);
-    vlt_kdf(seed, k->dedup_secret, label);
-    vlt_sign_keypair_from_seed(seed, pk, sk);
-}
-
-static int signing_key_bridge(vault_t *v)
-{
-    if (v->keys->has_sign_key)
-        return 0;
-    bridge_key(v->keys, v->keys->role, v->keys->sign_seed, v->keys->sign_pk,
-               v->keys->sign_sk);
-    v->keys->has_sign_key = 1;
-    return 1;
-}
-
-/* The other roles' bridge keys join the stub's membership. */
-static vault_error bridge_members(vault_t *v)
-{
-    static const member_role roles[] = {ROLE_OWNER, ROLE_READER,
-                                        ROLE_WRITER};
-    membership *m = v->members;
-    member_entry *grown = realloc(m->members, 3 * sizeof *grown);
-    if (!grown)
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    m->members = grown;
-    for (size_t i = 0; i < 3; i++) {
-        if (roles[i] == v->keys->role)
-            continue;
-        member_entry *e = &m->members[m->n_members];
-        memset(e, 0, sizeof *e);
-        uint8_t seed[SIGN_SEED_BYTES], sk[SIGN_SECRET_BYTES];
-        bridge_key(v->keys, roles[i], seed, e->sign_pk, sk);
-        sodium_memzero(seed, sizeof seed);
-        sodium_memzero(sk, sizeof sk);
-        e->role = roles[i];
-        if (!(e->recipient = strdup("")))
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        m->n_members++;
-    }
-    return VAULT_OK;
-}
-
-/* STUB until the membership log lands: the opener alone. */
-static vault_error membership_stub(vault_t *v)
-{
-    membership *m = calloc(1, sizeof *m);
-    if (!m || !(m->members = calloc(1, sizeof *m->members))) {
-        free(m);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    m->n_members = 1;
-    memcpy(m->members[0].sign_pk, v->keys->sign_pk, SIGN_PUBLIC_BYTES);
-    m->members[0].role = v->keys->role;
-    m->members[0].recipient = strdup(v->member ? v->member : "");
-    if (!m->members[0].recipient) {
-        vlt_membership_free(m);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    m->epoch = v->keys->n_epochs - 1;
-    v->members = m;
-    return VAULT_OK;
 }
 
 /* Initialises the handle's locks (repo.h); 0 or an errno value. */
@@ -266,13 +507,6 @@ static int handle_locks_init(vault_t *v)
     }
     err = pthread_mutex_init(&v->zero_lock, NULL);
     if (err) {
-        pthread_mutex_destroy(&v->dctx_lock);
-        pthread_mutex_destroy(&v->pack_key_lock);
-        return err;
-    }
-    err = pthread_mutex_init(&v->warn_lock, NULL);
-    if (err) {
-        pthread_mutex_destroy(&v->zero_lock);
         pthread_mutex_destroy(&v->dctx_lock);
         pthread_mutex_destroy(&v->pack_key_lock);
         return err;
@@ -310,20 +544,15 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
     if (rc == VAULT_E_NOT_FOUND)
         rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
                       location);
-    if (rc == VAULT_OK) {
-        uint8_t vault_id[VAULT_ID_BYTES];
-        rc = vlt_config_parse(config, config_len, vault_id);
-    }
+    uint8_t vault_id[VAULT_ID_BYTES];
     if (rc == VAULT_OK)
-        rc = open_envelopes(v, id);
+        rc = vlt_config_parse(config, config_len, vault_id);
+    if (rc == VAULT_E_UNSUPPORTED)
+        rc = vlt_fail_context(rc, "%s", location);
+    if (rc == VAULT_OK)
+        rc = open_member(v, id, vault_id, config, config_len);
     if (rc == VAULT_OK)
         rc = vlt_config_verify(v->keys, config, config_len);
-    if (rc == VAULT_OK) {
-        int bridged = signing_key_bridge(v);
-        rc = membership_stub(v);
-        if (rc == VAULT_OK && bridged)
-            rc = bridge_members(v);
-    }
     free(config);
     if (rc != VAULT_OK) {
         vault_close(v);
@@ -365,33 +594,8 @@ void vault_close(vault_t *v)
         pthread_mutex_destroy(&v->pack_key_lock);
         pthread_mutex_destroy(&v->dctx_lock);
         pthread_mutex_destroy(&v->zero_lock);
-        pthread_mutex_destroy(&v->warn_lock);
     }
     free(v);
-}
-
-void vault_set_warning_handler(vault_t *v,
-                               void (*fn)(void *ctx, const char *message),
-                               void *ctx)
-{
-    v->on_warning = fn;
-    v->on_warning_ctx = ctx;
-}
-
-void vlt_repo_warn(vault_t *v, const char *fmt, ...)
-{
-    if (!v->on_warning)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (v->locks_ready)
-        pthread_mutex_lock(&v->warn_lock);
-    v->on_warning(v->on_warning_ctx, msg);
-    if (v->locks_ready)
-        pthread_mutex_unlock(&v->warn_lock);
 }
 
 vault_role vault_member_role(const vault_t *v)

@@ -53,26 +53,21 @@ struct vault {
     pthread_mutex_t zero_lock;
     int locks_ready; /* the locks are initialised (vault_close destroys) */
     size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
-    /* Where warnings go (vault_set_warning_handler): objects skipped as
-     * damaged or forged, copies of a blob that failed.  warn_lock keeps
-     * two threads from calling it at once. */
-    void (*on_warning)(void *ctx, const char *message);
-    void *on_warning_ctx;
-    pthread_mutex_t warn_lock;
 };
 
 /* The handle's tree memory limit (vault_set_tree_memory_limit). */
 size_t vlt_repo_tree_memory_limit(const vault_t *v);
 
 /* Hands a warning to the handle's warning handler, if any. */
-void vlt_repo_warn(vault_t *v, const char *fmt, ...) VAULT_PRINTF(2, 3);
+void vlt_warn(const char *fmt, ...) VAULT_PRINTF(2, 3);
 
-/* Seals an envelope for member (a recipient string: "age1..." or an
- * "ssh-ed25519 ..." line) to the member and to the current epoch's read
- * key, so readers can list members; saves it under keys/.  The name is
- * returned in name (may be NULL). */
-vault_error vlt_envelope_save(backend *be, const keyring *k, member_role role,
-                              const char *member, char name[65]);
+/* Seals the payload to its member alone (an age file with one recipient:
+ * `age -d` opens it) and saves it under keys/; its name into name (may be
+ * NULL). */
+vault_error vlt_envelope_save(backend *be, const envelope_payload *p,
+                              char name[65]);
+/* Rebuilds the handle's membership from keys/ (after share, unshare). */
+vault_error vlt_repo_reload_membership(vault_t *v);
 
 /* vault_init and vault_open on any backend (tests use the memory and
  * fault-injecting ones).  vlt_repo_open_backend takes ownership of be, also

@@ -13,6 +13,7 @@
 
 #include "crypto/age/age.h"
 #include "format/locks.h"
+#include "format/membership_record.h"
 #include "ops/check/check_internal.h"
 
 /* --- 1, 2: config and envelopes ----------------------------------------- */
@@ -33,42 +34,70 @@ vault_error vlt_check_config(checker *c)
     return VAULT_OK;
 }
 
-static vault_error check_envelope(checker *c, const age_identity *ids,
-                                  size_t n_ids, const char *name)
+/* A membership record: opens with its epoch's write key, parses, and
+ * carries its signer's signature (whether it is in the log, opening
+ * decided: a fork fails the open). */
+static vault_error check_record(checker *c, const char *label,
+                                const uint8_t *file, size_t len)
+{
+    const keyring *k = c->v->keys;
+    uint32_t epoch;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    vault_error rc = vlt_membership_record_epoch(file, len, &epoch);
+    if (rc == VAULT_OK && !vlt_keyring_epoch(k, epoch))
+        rc = vlt_fail(VAULT_E_CORRUPT, "membership record sealed in key "
+                      "epoch %u, which this member does not hold",
+                      (unsigned)epoch);
+    if (rc == VAULT_OK &&
+        vlt_membership_record_open(vlt_keyring_epoch(k, epoch)->write_key,
+                                   file, len, &body, &body_len) != VAULT_OK)
+        rc = vlt_fail(VAULT_E_CORRUPT, "membership record does not open "
+                                       "(damaged or forged)");
+    membership_record r;
+    if (rc == VAULT_OK)
+        rc = vlt_membership_record_decode(body, body_len, &r);
+    if (rc == VAULT_OK) {
+        vlt_membership_record_clear(&r);
+        if (vlt_membership_record_verify(body, body_len, k->vault_id) !=
+            VAULT_OK)
+            rc = vlt_fail(VAULT_E_CORRUPT, "membership record: bad "
+                                           "signature (forged or damaged)");
+    }
+    free(body);
+    if (fatal(rc))
+        return rc;
+    if (rc != VAULT_OK)
+        vlt_check_emit_last(c, label, NULL);
+    return VAULT_OK;
+}
+
+/* An envelope is sealed to its member alone: only its age header can be
+ * checked by others; the membership log names the current ones. */
+static vault_error check_keys_object(checker *c, const char *name)
 {
     char label[BACKEND_LABEL_MAX];
     vlt_backend_label(BACKEND_KEYS, name, label);
     uint8_t *file = NULL, *plain = NULL;
     size_t len = 0, plain_len = 0;
     vault_error rc = backend_load(c->v->be, BACKEND_KEYS, name, 0, 0,
-                                  ENVELOPE_MAX_BYTES, &file, &len);
+                                  MEMBERS_MAX_BYTES + 64, &file, &len);
     if (rc == VAULT_OK)
         rc = vlt_object_check_name(BACKEND_KEYS, name, file, len);
-    if (rc == VAULT_OK)
-        rc = vlt_age_decrypt(ids, n_ids, file, len, &plain, &plain_len);
-    free(file);
-    if (rc == VAULT_E_AGE_NO_MATCH && n_ids == 0)
-        rc = VAULT_OK; /* a writer: the header parses, that is all */
-    else if (rc == VAULT_E_AGE_NO_MATCH) {
-        vlt_age_free_plaintext(plain, plain_len);
-        c->r->envelopes++;
-        vlt_check_emit(c, 1, label,
-                       "opens with no key epoch this member holds (an envelope "
-                       "sealed after it was unshared, or not this vault's)",
-                       NULL);
-        return VAULT_OK;
-    } else if (rc == VAULT_OK) {
-        keyring *k = NULL;
-        char *member = NULL;
-        rc = vlt_envelope_payload_decode(plain, plain_len, &k, &member, NULL);
-        if (rc == VAULT_OK && sodium_memcmp(k->vault_id, c->v->keys->vault_id,
-                                            VAULT_ID_BYTES) != 0)
-            rc = vlt_fail(VAULT_E_CORRUPT,
-                          "the envelope belongs to another vault");
-        vlt_keyring_free(k);
-        free(member);
+    if (rc == VAULT_OK && len >= 8 && memcmp(file, MEMBERS_MAGIC, 8) == 0) {
+        rc = check_record(c, label, file, len);
+        free(file);
+        return rc;
+    }
+    if (rc == VAULT_OK) {
+        rc = vlt_age_decrypt(NULL, 0, file, len, &plain, &plain_len);
+        if (rc == VAULT_E_AGE_NO_MATCH)
+            rc = VAULT_OK; /* the header parses: all others can know */
+        else if (rc == VAULT_OK)
+            rc = vlt_fail(VAULT_E_INTERNAL, "age opened without a key");
     }
     vlt_age_free_plaintext(plain, plain_len);
+    free(file);
     if (fatal(rc))
         return rc;
     if (rc != VAULT_OK) {
@@ -81,29 +110,34 @@ static vault_error check_envelope(checker *c, const age_identity *ids,
 
 vault_error vlt_check_envelopes(checker *c)
 {
-    name_list names;
-    vault_error rc = vlt_backend_list_names(c->v->be, BACKEND_KEYS, &names);
-    if (rc != VAULT_OK)
-        return rc;
-    const keyring *k = c->v->keys;
-    size_t n_ids = c->can_read ? k->n_epochs : 0;
-    age_identity *ids = NULL;
-    if (n_ids) {
-        ids = sodium_allocarray(n_ids, sizeof *ids);
-        if (!ids) {
-            free(names.names);
-            return nomem();
-        }
-        for (size_t e = 0; e < n_ids; e++) {
-            memset(&ids[e], 0, sizeof ids[e]);
-            ids[e].kind = AGE_KIND_X25519;
-            memcpy(ids[e].secret_key, k->epochs[e].read_sk, X25519_BYTES);
+    const membership *m = c->v->members;
+    vault_error rc = VAULT_OK;
+    /* Every envelope the log lists for a current member is there. */
+    for (size_t i = 0; i < m->n_members && rc == VAULT_OK; i++) {
+        for (uint16_t j = 0; j < m->members[i].n_envelopes; j++) {
+            char name[65], label[BACKEND_LABEL_MAX];
+            vlt_hex_encode(m->members[i].envelopes[j], 32, name);
+            vlt_backend_label(BACKEND_KEYS, name, label);
+            uint64_t size;
+            rc = backend_stat(c->v->be, BACKEND_KEYS, name, &size);
+            if (rc == VAULT_E_NOT_FOUND) {
+                char what[RECIPIENT_MAX + 64];
+                snprintf(what, sizeof what, "missing: an envelope of %s",
+                         m->members[i].recipient);
+                rc = VAULT_OK;
+                vlt_check_emit(c, 0, label, what, NULL);
+            }
+            if (rc != VAULT_OK)
+                break;
         }
     }
+    name_list names;
+    if (rc == VAULT_OK)
+        rc = vlt_backend_list_names(c->v->be, BACKEND_KEYS, &names);
+    if (rc != VAULT_OK)
+        return rc;
     for (size_t i = 0; i < names.n && rc == VAULT_OK; i++)
-        rc = check_envelope(c, ids, n_ids, names.names[i]);
-    if (ids)
-        sodium_free(ids);
+        rc = check_keys_object(c, names.names[i]);
     free(names.names);
     return rc;
 }

@@ -1,0 +1,30 @@
+/*
+ * warn.c - non-fatal problems the library reports while it goes on (a
+ * forged membership record ignored, an envelope that grants nothing):
+ * handed to the handler the application set, or dropped.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/internal.h"
+
+static vault_warning_fn warning_handler;
+static void *warning_ctx;
+
+void vault_set_warning_handler(vault_warning_fn fn, void *ctx)
+{
+    warning_handler = fn;
+    warning_ctx = ctx;
+}
+
+void vlt_warn(const char *fmt, ...)
+{
+    if (!warning_handler)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    warning_handler(msg, warning_ctx);
+}
