@@ -56,14 +56,6 @@ const char *cli_take_vault(int *argc, char ***argv)
     return NULL;
 }
 
-/* The handle's warnings (objects skipped as damaged or forged, copies of
- * a blob that failed) go to stderr as they come. */
-static void print_warning(void *ctx, const char *message)
-{
-    (void)ctx;
-    cli_error("warning: %s", message);
-}
-
 vault_t *cli_open_vault(const char *path, const char *identity_path,
                         const char *passphrase_file)
 {
@@ -86,7 +78,6 @@ vault_t *cli_open_vault(const char *path, const char *identity_path,
         vault_close(v);
         return NULL;
     }
-    vault_set_warning_handler(v, print_warning, NULL);
     return v;
 }
 

@@ -9,7 +9,7 @@
  * seals with its own keyring).  Two sources:
  *   - synthetic objects made here with a fresh keyring: every node type,
  *     xattrs, several epochs and roles, raw and zstd blobs;
- *   - the real vault in VECTOR_DIR (default: format-spec/vectors/vault-v1),
+ *   - the real vault in VECTOR_DIR (default: format-spec/vectors/vault-v2),
  *     opened with its owner.key: its stored objects as they are, and their
  *     plaintexts (config body, pack index, index body, snapshot records,
  *     tree blobs, blobs) for the sealing modes.
@@ -696,6 +696,6 @@ int main(int argc, char **argv)
     vlt_keyring_free(k3);
 
     vector_seeds(argc > 2 ? argv[2]
-                          : VAULT_SOURCE_DIR "/format-spec/vectors/vault-v1");
+                          : VAULT_SOURCE_DIR "/format-spec/vectors/vault-v2");
     return failed;
 }

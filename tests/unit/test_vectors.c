@@ -1,5 +1,5 @@
 /*
- * test_vectors.c - the implementation against format-spec/vectors/vault-v1:
+ * test_vectors.c - the implementation against format-spec/vectors/vault-v2:
  * the committed vault opens with the published key, lists exactly as
  * expected-ls.txt says, extracts to exactly files/, and every damage case
  * in damage.txt fails with its stated error.
@@ -11,7 +11,7 @@
 
 #include "test_util.h"
 
-#define VECTORS VAULT_SOURCE_DIR "/format-spec/vectors/vault-v1"
+#define VECTORS VAULT_SOURCE_DIR "/format-spec/vectors/vault-v2"
 
 static vault_identity_t *load_key(const char *name)
 {

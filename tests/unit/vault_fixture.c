@@ -190,6 +190,8 @@ int fx_teardown(void **state)
 {
     fx *f = *state;
     alarm(0);
+    /* A test's warning handler may point into its stack frame. */
+    vault_set_warning_handler(NULL, NULL);
     vault_close(f->v);
     vault_identity_free(f->id);
     test_rmtree(f->base);
@@ -530,20 +532,22 @@ void author_of_handle(const vault_t *v, test_author *a)
     memcpy(a->sk, v->keys->sign_sk, SIGN_SECRET_BYTES);
 }
 
-void members_add(vault_t *v, const uint8_t pk[SIGN_PUBLIC_BYTES],
-                 member_role role)
+void member_new(fx *f, member_role role, test_author *a)
 {
-    membership *m = v->members;
-    assert_non_null(m);
-    member_entry *grown =
-        realloc(m->members, (m->n_members + 1) * sizeof *grown);
-    assert_non_null(grown);
-    m->members = grown;
-    member_entry *e = &m->members[m->n_members++];
-    memset(e, 0, sizeof *e);
-    memcpy(e->sign_pk, pk, SIGN_PUBLIC_BYTES);
-    e->role = role;
-    e->recipient = xstrdup("age1testmember");
+    /* A real member: shared by the owner (a record in the log), its
+     * signing key read back from its own envelope. */
+    vault_identity_t *id = NULL;
+    assert_vault_ok(vault_identity_generate(&id));
+    test_author owner;
+    author_of_handle(f->v, &owner);
+    assert_vault_ok(vault_share(f->v, vault_identity_recipient(id),
+                                (vault_role)role));
+    vault_t *as_member = NULL;
+    assert_vault_ok(vault_open(f->vault, id, &as_member));
+    author_of_handle(as_member, a);
+    vault_close(as_member);
+    vault_identity_free(id);
+    act_as(f->v, &owner);
 }
 
 void act_as(vault_t *v, const test_author *a)

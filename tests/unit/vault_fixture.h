@@ -211,9 +211,9 @@ typedef struct test_author {
 void author_new(test_author *a);
 /* The handle's own signing key, to switch back to. */
 void author_of_handle(const vault_t *v, test_author *a);
-/* Lists pk in v's membership with role (a stand-in for the log). */
-void members_add(vault_t *v, const uint8_t pk[SIGN_PUBLIC_BYTES],
-                 member_role role);
+/* Shares the vault with a fresh identity in role (a real record in the
+ * log) and gives that member's signing key, to act as it. */
+void member_new(fx *f, member_role role, test_author *a);
 /* v's keyring signs as a from now on (snapshots, segments, locks). */
 void act_as(vault_t *v, const test_author *a);
 

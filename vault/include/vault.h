@@ -210,11 +210,14 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_recipient_check(const char *text);
 
 /*
- * Warnings: problems an operation reports and goes on past (a membership
+ * Warnings: problems an operation reports and goes on past: a membership
  * record that is forged or damaged and so ignored, an envelope sealed to
- * the member that the membership log does not grant).  Each message names
- * the object.  Without a handler (the default) they are dropped.  Set it
- * once, before opening vaults; it may be called from any thread.
+ * the member that the membership log does not grant, an index segment,
+ * snapshot or lock whose author is not a member, a prune mark by a
+ * non-owner, a copy of a blob that failed while another served.  Each
+ * message names the object.  Without a handler (the default) they are
+ * dropped.  Set it once, before opening vaults; it is called in the
+ * thread that meets the problem, never two at once.
  */
 typedef void (*vault_warning_fn)(const char *message, void *ctx);
 VAULT_API void vault_set_warning_handler(vault_warning_fn fn, void *ctx);
@@ -260,16 +263,6 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_open(const char *path, const vault_identity_t *identity, vault_t **out);
 VAULT_API void vault_close(vault_t *vault);
 VAULT_API vault_role vault_member_role(const vault_t *vault);
-/* Where the handle's warnings go: objects it skips because they are
- * damaged or forged (an index segment, a snapshot or lock whose author is
- * not a member, a prune mark by a non-owner), a copy of a blob that
- * failed while another served.  Each message names the object.  fn is
- * called in the thread that meets the problem, never two at once; NULL
- * (the default) drops warnings. */
-VAULT_API void vault_set_warning_handler(vault_t *vault,
-                                         void (*fn)(void *ctx,
-                                                    const char *message),
-                                         void *ctx);
 /*
  * What names this vault for pinning (format spec, "Pinning"): a hash of
  * its vault ID and its founder's signing key (the key that signed the

@@ -295,7 +295,7 @@ static void test_lock_write_load_remove(void **state)
 /* Format v2: each lock carries its author, signed; a lock whose author is
  * not a member is forged (skipped, reported); a prune mark counts only
  * from a current owner, an add marker from anyone. */
-static void count_warning(void *ctx, const char *message)
+static void count_warning(const char *message, void *ctx)
 {
     (void)message;
     ++*(size_t *)ctx;
@@ -305,8 +305,7 @@ static void test_lock_authors(void **state)
 {
     lock_fx *f = *state;
     size_t warned = 0;
-    f->v.on_warning = count_warning;
-    f->v.on_warning_ctx = &warned;
+    vault_set_warning_handler(count_warning, &warned);
     lock_record a = add_marker(), p = prune_mark();
     assert_vault_ok(vlt_lock_write(&f->v, &a));
     assert_memory_equal(a.author, f->v.keys->sign_pk, SIGN_PUBLIC_BYTES);
@@ -336,7 +335,7 @@ static void test_lock_authors(void **state)
     vlt_locks_free(list, 0);
     assert_int_equal(warned, 2);
     f->v.members = &f->members;
-    f->v.on_warning = NULL;
+    vault_set_warning_handler(NULL, NULL);
 }
 
 static void test_lock_tampered(void **state)

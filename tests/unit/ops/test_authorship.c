@@ -5,7 +5,7 @@
  * a verified copy and honouring only owners' prune marks, and add
  * markers dated in the future holding sweeps back for at most a day.
  *
- * Other members are made by hand (vault_fixture.h: members_add, act_as):
+ * Other members are shared for real (vault_fixture.h: member_new, act_as):
  * the handle's keyring signs as them, and the handle's membership lists
  * them with their role.  After switching, the index is dropped
  * (vlt_repo_forget_index) so that it is read again with the new opener's
@@ -29,7 +29,7 @@ typedef struct warnings {
     char text[64][512];
 } warnings;
 
-static void collect_warning(void *ctx, const char *message)
+static void collect_warning(const char *message, void *ctx)
 {
     warnings *w = ctx;
     if (w->n < 64)
@@ -193,8 +193,7 @@ static void test_dedup_by_standing(void **state)
     fx *f = *state;
     test_author owner, writer;
     author_of_handle(f->v, &owner);
-    author_new(&writer);
-    members_add(f->v, writer.pk, ROLE_WRITER);
+    member_new(f, ROLE_WRITER, &writer);
     char cache[PATH_MAX];
     test_fmt(cache, sizeof cache, "%s/cache", f->base);
     char src[PATH_MAX];
@@ -254,10 +253,9 @@ static void test_readers_fall_back(void **state)
     fx *f = *state;
     test_author owner, reader;
     author_of_handle(f->v, &owner);
-    author_new(&reader);
-    members_add(f->v, reader.pk, ROLE_READER);
+    member_new(f, ROLE_READER, &reader);
     warnings w = {0};
-    vault_set_warning_handler(f->v, collect_warning, &w);
+    vault_set_warning_handler(collect_warning, &w);
     char src[PATH_MAX];
     make_tree(f, "src", "the real content, first file\n",
               "the real content, second file\n", src);
@@ -303,7 +301,7 @@ static void test_junk_segments_skipped(void **state)
 {
     fx *f = *state;
     warnings w = {0};
-    vault_set_warning_handler(f->v, collect_warning, &w);
+    vault_set_warning_handler(collect_warning, &w);
     char src[PATH_MAX];
     make_tree(f, "src", "some content\n", "more content\n", src);
     vault_add_result r;
@@ -338,12 +336,10 @@ static void test_prune_keeps_verified_copy(void **state)
     fx *f = *state;
     test_author owner, writer, reader;
     author_of_handle(f->v, &owner);
-    author_new(&writer);
-    members_add(f->v, writer.pk, ROLE_WRITER);
-    author_new(&reader);
-    members_add(f->v, reader.pk, ROLE_READER);
+    member_new(f, ROLE_WRITER, &writer);
+    member_new(f, ROLE_READER, &reader);
     warnings w = {0};
-    vault_set_warning_handler(f->v, collect_warning, &w);
+    vault_set_warning_handler(collect_warning, &w);
     char src[PATH_MAX];
     make_tree(f, "src", "precious first file\n", "precious second file\n",
               src);
@@ -440,10 +436,9 @@ static void test_writer_cannot_condemn(void **state)
     fx *f = *state;
     test_author owner, writer;
     author_of_handle(f->v, &owner);
-    author_new(&writer);
-    members_add(f->v, writer.pk, ROLE_WRITER);
+    member_new(f, ROLE_WRITER, &writer);
     warnings w = {0};
-    vault_set_warning_handler(f->v, collect_warning, &w);
+    vault_set_warning_handler(collect_warning, &w);
     char src[PATH_MAX];
     make_tree(f, "src", "kept whatever a writer says\n", "second\n", src);
     vault_add_result r;
@@ -529,8 +524,7 @@ static void test_rekey_keeps_authors(void **state)
     fx *f = *state;
     test_author owner, writer;
     author_of_handle(f->v, &owner);
-    author_new(&writer);
-    members_add(f->v, writer.pk, ROLE_WRITER);
+    member_new(f, ROLE_WRITER, &writer);
     char src[PATH_MAX], src2[PATH_MAX];
     make_tree(f, "src", "rekeyed first\n", "rekeyed second\n", src);
     make_tree(f, "src2", "a writer's file\n", "another\n", src2);
@@ -622,8 +616,7 @@ static void test_check_reports_authors(void **state)
     fx *f = *state;
     test_author owner, writer;
     author_of_handle(f->v, &owner);
-    author_new(&writer);
-    members_add(f->v, writer.pk, ROLE_WRITER);
+    member_new(f, ROLE_WRITER, &writer);
     char src[PATH_MAX];
     make_tree(f, "src", "checked first\n", "checked second\n", src);
     vault_add_result r;
@@ -666,8 +659,8 @@ static void test_check_reports_authors(void **state)
     assert_int_equal(cr.problems, 1);
 
     /* With nobody a member, every signed object is forged. */
-    membership *m = f->v->members;
-    f->v->members = NULL;
+    membership *m = f->v->members, nobody = {0};
+    f->v->members = &nobody;
     memset(&l, 0, sizeof l);
     assert_vault_code(vault_check(f->v, &o, &cr), VAULT_E_CORRUPT);
     f->v->members = m;

@@ -388,26 +388,32 @@ static void test_version_1_refused(void **state)
                            "program reads version 2); recreate the vault"));
 }
 
+/* A fresh vault, and warnings collected (fx_teardown drops the handler). */
+static int warn_setup(void **state)
+{
+    vault_set_warning_handler(collect, NULL);
+    return fx_setup(state);
+}
+
 int main(void)
 {
     if (vault_global_init() != VAULT_OK)
         return 1;
-    vault_set_warning_handler(collect, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fork, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fork, warn_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_writer_cannot_promote_itself,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_gap_previous_rotation, fx_setup,
+                                        warn_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gap_previous_rotation, warn_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_planted_envelopes, fx_setup,
+        cmocka_unit_test_setup_teardown(test_planted_envelopes, warn_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_role_from_roster, fx_setup,
+        cmocka_unit_test_setup_teardown(test_role_from_roster, warn_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_removed_cannot_reenter, fx_setup,
+        cmocka_unit_test_setup_teardown(test_removed_cannot_reenter, warn_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_missing_epoch, fx_setup,
+        cmocka_unit_test_setup_teardown(test_missing_epoch, warn_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_version_1_refused, fx_setup,
+        cmocka_unit_test_setup_teardown(test_version_1_refused, warn_setup,
                                         fx_teardown),
     };
     return cmocka_run_group_tests_name("membership", tests, NULL, NULL) ? 1

@@ -3,6 +3,7 @@
  * forged membership record ignored, an envelope that grants nothing):
  * handed to the handler the application set, or dropped.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -10,6 +11,8 @@
 
 static vault_warning_fn warning_handler;
 static void *warning_ctx;
+/* Restore's threads warn too: one message at a time reaches the handler. */
+static pthread_mutex_t warning_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void vault_set_warning_handler(vault_warning_fn fn, void *ctx)
 {
@@ -26,5 +29,7 @@ void vlt_warn(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&warning_lock);
     warning_handler(msg, warning_ctx);
+    pthread_mutex_unlock(&warning_lock);
 }

@@ -209,7 +209,7 @@ static vault_error lock_open(vault_t *v, const char *name, lock_record *out,
         *forged = 1;
     }
     if (rc == VAULT_E_CORRUPT)
-        vlt_repo_warn(v, "%s; ignored", vault_last_error());
+        vlt_warn("%s; ignored", vault_last_error());
     return rc;
 }
 

@@ -51,7 +51,7 @@ vault_error vlt_lock_remove(vault_t *v, const char *name);
 /* Every lock object the member can open.  Others are skipped: sealed in
  * an epoch it does not hold or damaged (counted in *unreadable if given:
  * they might be add markers), or forged (its author not a member;
- * reported through vlt_repo_warn, not counted).
+ * reported through vlt_warn, not counted).
  * Whether a mark is honoured is the caller's question
  * (vlt_repo_lock_honoured). */
 vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n,

@@ -485,7 +485,7 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
              * a writer's junk must not stop a rekey. */
             char hex[65];
             vlt_hex_encode(entries[i].id, CHUNK_ID_BYTES, hex);
-            vlt_repo_warn(v, "rekey: data/%.2s/%s: blob %.16s: %s", name,
+            vlt_warn("rekey: data/%.2s/%s: blob %.16s: %s", name,
                           name, hex, vault_last_error());
             if (!k->failed_detail[0])
                 snprintf(k->failed_detail, sizeof k->failed_detail,

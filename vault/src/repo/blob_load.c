@@ -58,8 +58,9 @@ static int index_author_flags(void *ctx,
 
 static void index_report(void *ctx, const char *name, const char *detail)
 {
+    (void)ctx;
     (void)name; /* the detail names it */
-    vlt_repo_warn(ctx, "%s; skipped", detail);
+    vlt_warn("%s; skipped", detail);
 }
 
 int vlt_repo_lock_honoured(vault_t *v, const lock_record *l)
@@ -328,7 +329,7 @@ vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                      vault_last_error());
         }
         if (i + 1 < n)
-            vlt_repo_warn(v, "%s; trying another copy", vault_last_error());
+            vlt_warn("%s; trying another copy", vault_last_error());
     }
     if (!tried) {
         char id_hex[65];

@@ -24,7 +24,7 @@ void vlt_repo_forget_index(vault_t *v);
 /* Verified plaintext of a blob; detail names the pack on failure.  When
  * the index has several copies of the ID, a copy that fails (missing
  * pack, bad trailer, bad blob, wrong chunk ID or type) is reported
- * (vlt_repo_warn) and the next is tried, best first. */
+ * (vlt_warn) and the next is tried, best first. */
 vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, uint8_t **out, size_t *len);
 /* One copy's verified plaintext (prune checks the copy it keeps). */

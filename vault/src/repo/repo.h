@@ -58,9 +58,6 @@ struct vault {
 /* The handle's tree memory limit (vault_set_tree_memory_limit). */
 size_t vlt_repo_tree_memory_limit(const vault_t *v);
 
-/* Hands a warning to the handle's warning handler, if any. */
-void vlt_warn(const char *fmt, ...) VAULT_PRINTF(2, 3);
-
 /* Seals the payload to its member alone (an age file with one recipient:
  * `age -d` opens it) and saves it under keys/; its name into name (may be
  * NULL). */

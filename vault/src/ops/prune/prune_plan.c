@@ -331,15 +331,14 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
         }
         if (rc == VAULT_E_NOMEM)
             return rc;
-        vlt_repo_warn(v, "prune: %s; another copy is kept", vault_last_error());
+        vlt_warn("prune: %s; another copy is kept", vault_last_error());
     }
     /* None verifies: nothing holding a copy may go. */
     for (size_t i = 0; i < k; i++)
         s->packs[cand_pack[i]].pinned = 1;
     s->ref_pack[r] = cand_pack[0];
     ++*unverified;
-    vlt_repo_warn(v,
-                  "prune: blob %.16s: no copy of it verifies; every pack "
+    vlt_warn("prune: blob %.16s: no copy of it verifies; every pack "
                   "holding one is kept (run `vault check`)",
                   hex);
     return VAULT_OK;

@@ -44,8 +44,7 @@ vault_error vlt_prune_load_locks(pstate *s)
             s->locks[kept++] = *l;
             continue;
         }
-        vlt_repo_warn(s->v,
-                      "locks/%s: prune mark by a %s, not an owner; ignored",
+        vlt_warn("locks/%s: prune mark by a %s, not an owner; ignored",
                       l->name,
                       vlt_author_standing_name(vlt_membership_standing(
                           s->v->members, l->author)));
@@ -163,8 +162,7 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
         if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO)
             return rc;
         if (rc != VAULT_OK) {
-            vlt_repo_warn(f->s->v,
-                          "prune: index/%s: %s; the entry is dropped",
+            vlt_warn("prune: index/%s: %s; the entry is dropped",
                           f->name, vault_last_error());
             return VAULT_OK;
         }
