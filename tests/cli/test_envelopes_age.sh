@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_envelopes_age.sh - the envelopes in keys/ are plain age files with
-# one recipient, the member (format v2, DESIGN-v2.md §3): the reference
+# one recipient, the member (format v2, format.md §5.4-5.5): the reference
 # `age -d` opens each with the member's identity and finds a
 # vault-envelope/v2 payload whose vault ID and member are right.  Beside
 # them keys/ holds the membership records (VAULTMB2), which are not age

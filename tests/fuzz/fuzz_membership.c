@@ -1,6 +1,6 @@
 /*
  * fuzz_membership.c - libFuzzer target for membership records
- * (vault/src/format/membership_record.c, DESIGN-v2.md §2) with one fixed
+ * (vault/src/format/membership_record.c, format.md §5.2-5.3) with one fixed
  * test keyring.
  *
  * The first input byte picks the mode:

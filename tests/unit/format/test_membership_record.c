@@ -1,6 +1,6 @@
 /*
  * test_membership_record.c - membership records `VAULTMB2`
- * (format/membership_record.c, DESIGN-v2.md §2): a signed body that
+ * (format/membership_record.c, format.md §5.2-5.3): a signed body that
  * decodes to what was encoded, sealing with the epoch's write key, and
  * hostile bytes - every truncation, every byte flipped, counts and
  * lengths that lie, unsorted or repeated members, no owner - refused

@@ -723,7 +723,7 @@ static void test_chunk_id(void **state)
     vlt_keyring_free(k);
 }
 
-/* DESIGN-v2.md §5: owners and readers deduplicate only against trusted
+/* format.md §15-15a: owners and readers deduplicate only against trusted
  * copies, writers against trusted copies and their own; lookups yield
  * every copy, trusted first. */
 static void test_index_copies_and_dedup(void **state)

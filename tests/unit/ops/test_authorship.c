@@ -1,6 +1,6 @@
 /*
  * test_authorship.c - what the author of an index segment or a lock
- * changes (format-spec/DESIGN-v2.md §5): dedup only against trusted or
+ * changes (format-spec/format.md §15-15a): dedup only against trusted or
  * own copies, readers falling back past a copy that fails, prune keeping
  * a verified copy and honouring only owners' prune marks, and add
  * markers dated in the future holding sweeps back for at most a day.

@@ -1,7 +1,7 @@
 /*
  * test_membership.c - the membership log (repo/membership.c) and opening
  * by it (repo/repo.c), against members and storage that attack it
- * (DESIGN-v2.md §2-§3): a fork fails the open naming both records; a
+ * (format.md §5): a fork fails the open naming both records; a
  * writer signing a record that makes itself owner, a gap, a wrong
  * previous, a bad rotation are reported by name and ignored; planted
  * envelopes (an extra epoch; a writer's signing key sealed to the owner)

@@ -13,7 +13,7 @@
  *   ... one or more epoch lines, n strictly increasing
  *
  * No role: the membership log says which role a signing key has
- * (DESIGN-v2.md §3), so nothing in an envelope can grant one.
+ * (format.md §5.4-5.5), so nothing in an envelope can grant one.
  *
  * Config (88 bytes):
  *   "VAULTCF1" | version u32 = 2 | vault_id[32] | min u32 | avg u32 |

@@ -70,7 +70,7 @@ const key_epoch *vlt_keyring_epoch(const keyring *k, uint32_t e);
 int vlt_keyring_can_read(const keyring *k);
 
 /*
- * An envelope's payload (format v2, DESIGN-v2.md §3): the secrets one
+ * An envelope's payload (format v2, format.md §5.4-5.5): the secrets one
  * member holds, never a role (the membership log says that).  A grant
  * envelope has the signing seed, the dedup secret and epochs 0..current;
  * an epoch envelope has "-" for both and only the new epoch.

@@ -1,6 +1,6 @@
 /*
  * authored.h - the signed plaintext that snapshots, index segments and
- * locks seal (format-spec/DESIGN-v2.md §4):
+ * locks seal (format-spec/format.md §10, §12 (authored objects)):
  *
  *   author (32: signing public key) | sig (64) | payload
  *   sig = Sign(author, label, payload)      (crypto/sign.h)

@@ -1,7 +1,7 @@
 /*
  * locks.c - add markers and prune marks in locks/ (see locks.h).
  *
- * Object (format spec "Pruning without locks", DESIGN-v2.md §4):
+ * Object (format spec "Pruning without locks", format.md §10, §12 (authored objects)):
  *   0   "VAULTLK2"
  *   8   epoch u32
  *   12  nonce (24)

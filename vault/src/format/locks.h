@@ -24,7 +24,7 @@
 
 #define LOCK_MAGIC "VAULTLK2"
 /* The sealed plaintext starts with the author's signing key and its
- * signature of the record (format-spec/DESIGN-v2.md §4). */
+ * signature of the record (format-spec/format.md §10, §12 (authored objects)). */
 #define LOCK_AUTHOR_BYTES AUTHORED_BYTES
 #define LOCK_MAX_BYTES (64u * 1024 * 1024)
 #define LOCK_HOST_MAX 255

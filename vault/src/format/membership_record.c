@@ -1,6 +1,6 @@
 /*
  * membership_record.c - encoding, signing and sealing of membership
- * records (DESIGN-v2.md §2).
+ * records (format.md §5.2-5.3).
  *
  * body: seq u64 | previous (32; record 0: the vault salt) | epoch u32 | pk_epoch (32) |
  *       write key ID (32) | dedup ID (32) | time i64 | count u32 |

@@ -1,6 +1,6 @@
 /*
  * membership_record.h - one membership record `VAULTMB2` (format v2,
- * DESIGN-v2.md §2): a signed roster with the key epoch it starts, sealed
+ * format.md §5.2-5.3): a signed roster with the key epoch it starts, sealed
  * with the epoch's write key so every member can read it and storage
  * cannot.  This module is bytes only; the log's rules are membership.c.
  * Private.

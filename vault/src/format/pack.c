@@ -17,7 +17,7 @@
  *   entry (46) = type u8 | flags u8 | chunk ID (32) | offset u32 |
  *                length u32 | raw length u32
  *
- * Index segment (format spec "Index segments", DESIGN-v2.md §4):
+ * Index segment (format spec "Index segments", format.md §10, §12 (authored objects)):
  *
  *   0   "VAULTIX2"
  *   8   epoch u32

@@ -26,7 +26,7 @@
 #define PACK_ENTRY_BYTES 46
 #define INDEX_MAGIC "VAULTIX2"
 /* The sealed plaintext starts with the author's signing key and its
- * signature of the body (format-spec/DESIGN-v2.md §4). */
+ * signature of the body (format-spec/format.md §10, §12 (authored objects)). */
 #define INDEX_AUTHOR_BYTES AUTHORED_BYTES
 #define INDEX_MAX_BYTES (64u * 1024 * 1024)
 #define INDEX_SEGMENT_ENTRIES 50000 /* flush a segment past this many */
@@ -214,7 +214,7 @@ int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s);
 int vlt_index_slot_trusted(const index_slot *s);
 int vlt_index_slot_own(const index_slot *s);
 /* Whether an add may reuse this copy instead of storing the blob
- * (DESIGN-v2.md §5): pending, or trusted or own, and not condemned.  (Own
+ * (format.md §15-15a): pending, or trusted or own, and not condemned.  (Own
  * entries of owners and readers are trusted anyway; a writer's own are
  * usable to it alone, which is what SLOT_OWN says.) */
 int vlt_index_slot_dedup(const vault_index *ix, const index_slot *s);

@@ -14,7 +14,7 @@
  * decoder, and the decoder checks every count against the bytes left
  * before it allocates.
  *
- * Object (format spec "Snapshots", format-spec/DESIGN-v2.md §4):
+ * Object (format spec "Snapshots", format-spec/format.md §10, §12 (authored objects)):
  *   0   "VAULTSN2"
  *   8   epoch u32
  *   12  ephemeral X25519 public key E (32)

@@ -21,7 +21,7 @@
 #define SNAPSHOT_FORMAT_VERSION 1
 #define SNAPSHOT_MAGIC "VAULTSN2"
 /* The sealed plaintext starts with the author's signing key and its
- * signature of the record (format-spec/DESIGN-v2.md §4). */
+ * signature of the record (format-spec/format.md §10, §12 (authored objects)). */
 #define SNAPSHOT_AUTHOR_BYTES AUTHORED_BYTES
 #define SNAPSHOT_HEADER_BYTES 68 /* magic | epoch | E | nonce */
 #define SNAPSHOT_MAX_BYTES (16u * 1024 * 1024)

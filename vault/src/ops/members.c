@@ -1,6 +1,6 @@
 /*
  * members.c - membership: share, members, unshare (with key rotation)
- * and rekey.  Format: DESIGN-v2.md §2-§3.
+ * and rekey.  Format: format.md §5.
  *
  * Every change to who is a member is a membership record signed by an
  * owner of the record before it; envelopes only carry secrets, each to
@@ -579,7 +579,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         rc = vlt_repo_snapshot_load(v, snaps.names[i], &rec);
         if (rc == VAULT_OK) {
             /* its author and signature stay: the signature does not
-             * cover the epoch (DESIGN-v2.md §2, rekey) */
+             * cover the epoch (format.md §5.2-5.3, rekey) */
             rc = vlt_snapshot_reseal(v->be, v->keys, &rec, id);
             vlt_snapshot_clear(&rec);
         }

@@ -77,7 +77,7 @@ vault_error vlt_repo_load_index(vault_t *v)
     /* Packs that a prune has condemned first, so that their entries give
      * way to copies elsewhere (format spec "Pruning without locks").
      * Only an owner's prune mark counts: a writer cannot condemn packs
-     * (DESIGN-v2.md §5). */
+     * (format.md §15-15a). */
     lock_record *locks;
     size_t n_locks;
     vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
@@ -309,7 +309,7 @@ vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     size_t n = vlt_index_copies(&v->index, id, copies, INDEX_MAX_COPIES);
     if (n > INDEX_MAX_COPIES)
         n = INDEX_MAX_COPIES;
-    /* Every copy in turn, best first (DESIGN-v2.md §5 "Readers fall
+    /* Every copy in turn, best first (format.md §15-15a "Readers fall
      * back"): one that fails is reported and the next is tried; if all
      * fail, the first failure is the answer. */
     vault_error first = VAULT_E_NOT_FOUND;

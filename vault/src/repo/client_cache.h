@@ -3,7 +3,7 @@
  * $XDG_CACHE_HOME/vault or ~/.cache/vault, one subfolder per vault (its
  * ID in hex).  The files cache (filecache.h) lives there, and so do the
  * add markers' sightings that keep a marker dated in the future from
- * holding prune back for ever (DESIGN-v2.md §5, "Add markers").  Private.
+ * holding prune back for ever (format.md §15-15a, "Add markers").  Private.
  */
 #ifndef VAULT_CLIENT_CACHE_H
 #define VAULT_CLIENT_CACHE_H

@@ -1,5 +1,5 @@
 /*
- * membership.c - the membership log (DESIGN-v2.md §2): which records of
+ * membership.c - the membership log (format.md §5.2-5.3): which records of
  * keys/ form the chain from the founding record, and the standing of
  * signing keys by its last record.
  *

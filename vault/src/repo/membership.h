@@ -1,6 +1,6 @@
 /*
  * membership.h - who the members of an open vault are, by the signed
- * membership log (format v2, format-spec/DESIGN-v2.md §2), and what
+ * membership log (format v2, format-spec/format.md §5.2-5.3), and what
  * standing the author of an object has.  Private.
  *
  * Operations ask two questions of it: which standing does a signing key
@@ -66,7 +66,7 @@ vault_error vlt_keys_object_save(backend *be, const uint8_t *data, size_t len,
                                  char name[65]);
 
 /*
- * Builds the verified log (DESIGN-v2.md §2) from the membership records
+ * Builds the verified log (format.md §5.2-5.3) from the membership records
  * among objs, opening each with the write key of its epoch from keys
  * (several candidates per epoch are tried).  Records that are damaged,
  * forged, or do not follow the chain are reported by name (vlt_warn)

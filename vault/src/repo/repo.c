@@ -3,7 +3,7 @@
  * member's identity (trying every envelope), closing it; and the
  * handle's snapshot objects.  Blob reading is in blob_load.c.
  *
- * Opening (DESIGN-v2.md §3): open every envelope sealed to the identity,
+ * Opening (format.md §5.4-5.5): open every envelope sealed to the identity,
  * build the membership log with their write keys, then keep only the
  * envelopes whose every secret the log vouches for; the role is the
  * log's, never an envelope's.
@@ -30,7 +30,7 @@ const char *vault_role_name(vault_role role)
     return "unknown";
 }
 
-/* DESIGN-v2.md §3: BLAKE2b-256("vault/v2 fingerprint" || vault ID ||
+/* format.md §5.4-5.5: BLAKE2b-256("vault/v2 fingerprint" || vault ID ||
  * founder's signing public key), in hex. */
 static void fingerprint_of(const uint8_t vault_id[VAULT_ID_BYTES],
                            const uint8_t founder_pk[SIGN_PUBLIC_BYTES],
@@ -185,7 +185,7 @@ static const member_entry *member_of_key(const membership *m,
     return NULL;
 }
 
-/* DESIGN-v2.md §3: does every secret in the envelope check against the
+/* format.md §5.4-5.5: does every secret in the envelope check against the
  * log?  The opener is the key that opened it. */
 static int envelope_granted(const envelope_payload *p, const membership *m,
                             const age_recipient *opener,
@@ -411,7 +411,7 @@ static vault_error merge_keyring(vault_t *v, const vault_identity_t *id,
     return VAULT_OK;
 }
 
-/* DESIGN-v2.md §3, opening: envelopes, then the log, then which
+/* format.md §5.4-5.5, opening: envelopes, then the log, then which
  * envelopes the log grants. */
 static vault_error open_member(vault_t *v, const vault_identity_t *id,
                                const uint8_t vault_id[VAULT_ID_BYTES],

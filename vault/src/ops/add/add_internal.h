@@ -142,7 +142,7 @@ int vlt_add_group_done(adder *a, const file_group *g);
 vault_error vlt_add_store_blob(adder *a, blob_type type, uint8_t *data,
                                size_t len, uint8_t id[CHUNK_ID_BYTES]);
 /* Whether the index has all n chunk IDs in copies this member may
- * deduplicate against (DESIGN-v2.md §5: trusted or its own, not in
+ * deduplicate against (format.md §15-15a: trusted or its own, not in
  * condemned packs): only then is the files cache's answer used. */
 int vlt_add_content_in_index(adder *a, const uint8_t *ids, uint32_t n);
 

@@ -258,7 +258,7 @@ static int copy_failed(const pack_rec *p, const uint8_t id[CHUNK_ID_BYTES])
 }
 
 /* Whether the damage to this chunk in pack p reaches files: reads fall
- * back past a copy that fails (DESIGN-v2.md §5), so only when every copy
+ * back past a copy that fails (format.md §15-15a), so only when every copy
  * failed, and then it is counted against the first copy's pack. */
 static int read_from(checker *c, const pack_rec *p,
                      const uint8_t id[CHUNK_ID_BYTES])

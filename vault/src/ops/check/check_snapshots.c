@@ -177,7 +177,7 @@ static vault_error walk_load_copy(checker *c, const index_slot *s,
 }
 
 /* Every copy of the tree in turn, best first, as a read falls back
- * (DESIGN-v2.md §5): each copy that fails is a finding of its pack; the
+ * (format.md §15-15a): each copy that fails is a finding of its pack; the
  * walk goes on with the first that loads. */
 static vault_error walk_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                              tree *t)

@@ -36,7 +36,7 @@
  * copies are in several packs, that copy is opened and its chunk ID
  * checked first; one that fails gives way to the next, and when none
  * verifies every pack holding a copy is kept and the blob reported
- * (DESIGN-v2.md §5).  Every other copy counts as unused.  Prune marks
+ * (format.md §15-15a).  Every other copy counts as unused.  Prune marks
  * count only from current owners; add markers count from anyone, aged
  * from the earlier of their time and this client's first sight of them.
  *

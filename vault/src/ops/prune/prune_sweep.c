@@ -52,7 +52,7 @@ vault_error vlt_prune_load_locks(pstate *s)
     }
     s->n_locks = kept;
     /* An add marker's age counts from when this client first saw it if
-     * that is earlier than the time it claims (DESIGN-v2.md §5). */
+     * that is earlier than the time it claims (format.md §15-15a). */
     vlt_marker_sightings_apply(s->cache_dir, s->v->keys, s->locks,
                                s->n_locks, s->now);
     return VAULT_OK;
