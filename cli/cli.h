@@ -84,6 +84,11 @@ void cli_put_text(FILE *f, const char *text, int keep_newlines);
 const char *cli_text(const char *text);
 /* " PATH..." and "  [TAG,...]" of a snapshot, escaped, on stdout. */
 void cli_put_snapshot_paths_tags(const vault_snapshot_info *s);
+/* A readable snapshot's author for people: its role ("owner", "reader",
+ * "writer" or "former member") and its recipient shortened
+ * ("age1abcd…wxyz"; the key, shortened, if the log names no recipient),
+ * escaped, in buf. */
+const char *cli_author(const vault_snapshot_info *s, char buf[160]);
 /* Why a snapshot that is not readable is so, for a listing. */
 const char *cli_unreadable_reason(const vault_snapshot_info *s);
 /* If s is damaged, says so on stderr, naming it (its damage does). */

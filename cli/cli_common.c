@@ -268,6 +268,24 @@ void cli_put_snapshot_paths_tags(const vault_snapshot_info *s)
     }
 }
 
+const char *cli_author(const vault_snapshot_info *s, char buf[160])
+{
+    const char *who = s->author && s->author[0] ? s->author : s->author_key;
+    const char *role = s->author_role ? vault_role_name(s->author_role)
+                                      : "former member";
+    size_t len = strlen(who);
+    /* Shortened only when it is plain printable ASCII, so that the cut
+     * never splits a character and the escaping sees all of it. */
+    int plain = 1;
+    for (size_t i = 0; i < len && plain; i++)
+        plain = who[i] > 0x20 && who[i] < 0x7f;
+    if (plain && len > 16)
+        snprintf(buf, 160, "%s %.8s\xe2\x80\xa6%s", role, who, who + len - 4);
+    else
+        snprintf(buf, 160, "%s %s", role, cli_text(who));
+    return buf;
+}
+
 const char *cli_unreadable_reason(const vault_snapshot_info *s)
 {
     return s->damage ? "(damaged or forged object, ignored)"

@@ -60,6 +60,23 @@ static int open_tar(const char *path, int overwrite, char **tmp)
     return fd;
 }
 
+/* Another member's snapshot: who wrote it, and what of it is trusted,
+ * before anything is written (format spec "Privileges from another
+ * member's snapshot"). */
+static void show_author(const vault_snapshot_info *s, int same_privileges)
+{
+    char author[160];
+    if (same_privileges)
+        cli_error("snapshot %.8s by %s: restoring its set-id bits, "
+                  "capabilities and devices as recorded "
+                  "(--same-privileges)",
+                  s->id, cli_author(s, author));
+    else
+        cli_error("snapshot %.8s by %s: set-id bits, capabilities and "
+                  "devices are withheld; --same-privileges restores them",
+                  s->id, cli_author(s, author));
+}
+
 int cmd_extract(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -107,6 +124,18 @@ int cmd_extract(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    /* Resolved once, so that what is shown is what is extracted. */
+    vault_snapshot_info *snap;
+    vault_error rc = vault_snapshot_get(v, ref, &snap);
+    if (rc != VAULT_OK) {
+        vault_close(v);
+        return cli_fail(rc);
+    }
+    char id[65];
+    memcpy(id, snap->id, sizeof id);
+    if (!snap->author_is_me)
+        show_author(snap, o.same_privileges);
+    vault_snapshots_free(snap, 1);
     FILE *summary = stdout;
     char *tar_tmp = NULL; /* with --overwrite: the file renamed onto tar */
     if (tar) {
@@ -120,7 +149,7 @@ int cmd_extract(int argc, char **argv)
         }
     }
     vault_extract_result r;
-    vault_error rc = vault_extract(v, ref, &o, &r);
+    rc = vault_extract(v, id, &o, &r);
     vault_close(v);
     if (tar && o.tar_fd != STDOUT_FILENO) {
         int done = rc == VAULT_OK || rc == VAULT_E_PARTIAL;

@@ -92,7 +92,9 @@ static void print_group(const vault_forget_result *r, size_t from, size_t to,
 {
     const vault_snapshot_info *s = r->entries[from].snapshot;
     if (s->readable) {
-        printf("snapshots of host %s, paths", cli_text(s->hostname));
+        char author[160];
+        printf("snapshots by %s of host %s, paths", cli_author(s, author),
+               cli_text(s->hostname));
         for (size_t j = 0; j < s->n_paths; j++)
             printf(" %s", cli_text(s->paths[j]));
         printf(":\n");

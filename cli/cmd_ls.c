@@ -155,15 +155,24 @@ static int list_snapshots(vault_t *v, int json)
                     putchar(',');
                 cli_json_string(stdout, s->tags[j]);
             }
-            printf("],\"files\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+            fputs("],\"author\":", stdout);
+            cli_json_string(stdout, s->author);
+            printf(",\"author_key\":\"%s\",\"author_role\":\"%s\","
+                   "\"author_is_me\":%s",
+                   s->author_key,
+                   s->author_role ? vault_role_name(s->author_role)
+                                  : "former member",
+                   s->author_is_me ? "true" : "false");
+            printf(",\"files\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
                    "\"bytes_added\":%llu}",
                    (unsigned long long)s->files, (unsigned long long)s->dirs,
                    (unsigned long long)s->bytes_read,
                    (unsigned long long)s->bytes_added);
             continue;
         }
-        printf("%.8s  %s  %s ", s->id, cli_time(s->time_sec, t),
-               cli_text(s->hostname));
+        char author[160];
+        printf("%.8s  %s  %s  %s ", s->id, cli_time(s->time_sec, t),
+               cli_text(s->hostname), cli_author(s, author));
         cli_put_snapshot_paths_tags(s);
         putchar('\n');
     }

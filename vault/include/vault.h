@@ -409,6 +409,15 @@ typedef struct vault_snapshot_info {
     char **tags;
     size_t n_tags;
     uint64_t files, dirs, bytes_read, bytes_added;
+    /* Who wrote it (its verified signing key; format spec "Naming,
+     * ordering and latest"): the author's recipient ("age1...", "" if
+     * the log does not say), its signing public key in hex, its role now
+     * (0: a former member), and 1 when it is the member that opened the
+     * vault. */
+    char *author;
+    char author_key[65];
+    vault_role author_role;
+    int author_is_me;
 } vault_snapshot_info;
 
 /* All snapshots, oldest first (the unreadable and damaged ones first
@@ -420,9 +429,18 @@ VAULT_API void vault_snapshots_free(vault_snapshot_info *list, size_t n);
 /* How many snapshot objects exist (any member, no read access needed). */
 VAULT_API VAULT_NODISCARD vault_error vault_snapshot_count(vault_t *vault,
                                                            size_t *n);
-/* Resolves "latest" or an ID prefix (at least 4 hex digits, unique). */
+/* Resolves "latest" or an ID prefix (at least 4 hex digits, unique).
+ * "latest" is the newest readable snapshot this member wrote; if it wrote
+ * none, the newest a current owner wrote; failing that, the newest of
+ * all: another member's snapshot, whatever time it claims, never
+ * displaces the member's own. */
 VAULT_API VAULT_NODISCARD vault_error
 vault_snapshot_resolve(vault_t *vault, const char *ref, char id[65]);
+/* The one snapshot ref names (as vault_snapshot_resolve), described as
+ * vault_snapshots does (readable, since it is opened); free it with
+ * vault_snapshots_free(*out, 1).  Needs read access. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_snapshot_get(vault_t *vault, const char *ref, vault_snapshot_info **out);
 
 typedef enum vault_file_type {
     VAULT_FILE = 1,
@@ -605,11 +623,14 @@ vault_check(vault_t *vault, const vault_check_options *options,
 #define VAULT_KEEP_ALL (-1)
 
 /* How snapshots are grouped before the policy is applied to each group
- * (restic's --group-by).  0 means host and paths, the default. */
+ * (restic's --group-by).  0 means host and paths, the default.  The
+ * author is always part of the group (also with VAULT_GROUP_NONE), so
+ * that one member's snapshots never displace another's. */
 #define VAULT_GROUP_HOST 0x1u
 #define VAULT_GROUP_PATHS 0x2u
 #define VAULT_GROUP_TAGS 0x4u
-#define VAULT_GROUP_NONE 0x8u /* alone: all snapshots form one group */
+#define VAULT_GROUP_NONE 0x8u /* alone: each author's snapshots form
+                                 one group */
 
 typedef struct vault_forget_options {
     /* Either snapshots to remove by reference (ID prefixes, "latest")... */

@@ -3,7 +3,9 @@
  * policy.  Format spec "Forget policies".
  *
  * The policy is restic's (doc/060_forget.rst): snapshots are grouped (by
- * host and paths unless told otherwise), and within a group, newest
+ * author always, so that one member's snapshots never count against
+ * another's, and by host and paths unless told otherwise), and within a
+ * group, newest
  * first, each calendar rule puts snapshots into buckets by local time
  * (hour, day, ISO week, month, year) and keeps the newest snapshot of
  * each of the N newest buckets that hold one; keep-last keeps the N
@@ -140,12 +142,13 @@ static void sb_list(strbuf *b, char **strs, size_t n)
     free(sorted);
 }
 
-/* The group key: host, paths and tags as group_by asks. */
+/* The group key: the author, then host, paths and tags as group_by
+ * asks. */
 static vault_error group_key(const vault_snapshot_info *s, unsigned group_by,
                              char **out)
 {
     strbuf b = {0};
-    sb_item(&b, "");
+    sb_item(&b, s->author_key);
     if (group_by & VAULT_GROUP_HOST)
         sb_item(&b, s->hostname);
     sb_item(&b, "");
@@ -316,9 +319,12 @@ static vault_error judge_policy(const vault_forget_options *o, judged *j,
         if (kept == 0)
             return vlt_fail(VAULT_E_INVALID,
                             "forget: the policy would remove all %zu "
-                            "snapshot%s of host %s, paths %s%s (none has "
-                            "the tags to keep); nothing removed",
+                            "snapshot%s of author %s, host %s, paths %s%s "
+                            "(none has the tags to keep); nothing removed",
                             to - from, to - from == 1 ? "" : "s",
+                            j[from].e.snapshot->author[0]
+                                ? j[from].e.snapshot->author
+                                : j[from].e.snapshot->author_key,
                             j[from].e.snapshot->hostname,
                             j[from].e.snapshot->n_paths
                                 ? j[from].e.snapshot->paths[0]

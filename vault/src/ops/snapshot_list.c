@@ -7,6 +7,7 @@
 
 #include "common/internal.h"
 #include "ops/snapshot_list.h"
+#include "repo/membership.h"
 #include "repo/repo.h"
 
 vault_error vault_snapshot_count(vault_t *v, size_t *n)
@@ -44,6 +45,7 @@ static int info_cmp(const void *a, const void *b)
 
 static void free_info_strings(vault_snapshot_info *s)
 {
+    free(s->author);
     free(s->damage);
     free(s->hostname);
     free(s->username);
@@ -66,6 +68,66 @@ static vault_error strv_copy(char **src, uint32_t n, char ***dst)
     return VAULT_OK;
 }
 
+/* The author of rec as people see it: recipient, key, role now. */
+static vault_error fill_author(const vault_t *v, const snapshot_record *rec,
+                               vault_snapshot_info *s)
+{
+    const member_entry *m = vlt_membership_find(v->members, rec->author);
+    vlt_hex_encode(rec->author, SIGN_PUBLIC_BYTES, s->author_key);
+    switch (vlt_membership_standing(v->members, rec->author)) {
+    case AUTHOR_OWNER: s->author_role = VAULT_ROLE_OWNER; break;
+    case AUTHOR_READER: s->author_role = VAULT_ROLE_READER; break;
+    case AUTHOR_WRITER: s->author_role = VAULT_ROLE_WRITER; break;
+    default: s->author_role = 0; break; /* former member */
+    }
+    s->author_is_me = memcmp(rec->author, v->keys->sign_pk,
+                             SIGN_PUBLIC_BYTES) == 0;
+    if (!(s->author = dup_str(m ? m->recipient : NULL)))
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    return VAULT_OK;
+}
+
+/* Loads snapshots/<s->id> into s.  A snapshot sealed in an epoch this
+ * member does not hold is left unreadable, and a damaged or forged one
+ * gets its damage: neither is an error. */
+static vault_error fill_info(vault_t *v, vault_snapshot_info *s)
+{
+    snapshot_record rec;
+    vault_error rc = vlt_repo_snapshot_load(v, s->id, &rec);
+    if (rc == VAULT_E_PERMISSION)
+        return VAULT_OK; /* listed as unreadable, not an error */
+    if (rc == VAULT_E_CORRUPT || rc == VAULT_E_UNSUPPORTED) {
+        /* Junk under a valid name (anyone with write access can put it
+         * there): listed as damaged, so that it hides neither the other
+         * snapshots nor itself. */
+        if (!(s->damage = dup_str(vault_last_error())))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        return VAULT_OK;
+    }
+    if (rc != VAULT_OK)
+        return rc;
+    s->readable = 1;
+    s->time_sec = rec.time_sec;
+    s->time_nsec = rec.time_nsec;
+    s->files = rec.files;
+    s->dirs = rec.dirs;
+    s->bytes_read = rec.bytes_read;
+    s->bytes_added = rec.bytes_added;
+    s->n_paths = rec.n_paths;
+    s->n_tags = rec.n_tags;
+    if (!(s->hostname = dup_str(rec.hostname)) ||
+        !(s->username = dup_str(rec.username)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc == VAULT_OK)
+        rc = strv_copy(rec.paths, rec.n_paths, &s->paths);
+    if (rc == VAULT_OK)
+        rc = strv_copy(rec.tags, rec.n_tags, &s->tags);
+    if (rc == VAULT_OK)
+        rc = fill_author(v, &rec, s);
+    vlt_snapshot_clear(&rec);
+    return rc;
+}
+
 vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
 {
     *out = NULL;
@@ -83,44 +145,9 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
         free(names);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    size_t done = 0;
-    for (; done < count && rc == VAULT_OK; done++) {
-        snapshot_record rec;
-        vault_snapshot_info *s = &list[done];
-        memcpy(s->id, names[done], 65);
-        rc = vlt_repo_snapshot_load(v, names[done], &rec);
-        if (rc == VAULT_E_PERMISSION) {
-            rc = VAULT_OK; /* listed as unreadable, not an error */
-            continue;
-        }
-        if (rc == VAULT_E_CORRUPT || rc == VAULT_E_UNSUPPORTED) {
-            /* Junk under a valid name (anyone with write access can put
-             * it there): listed as damaged, so that it hides neither
-             * the other snapshots nor itself. */
-            rc = VAULT_OK;
-            if (!(s->damage = dup_str(vault_last_error())))
-                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-            continue;
-        }
-        if (rc != VAULT_OK)
-            break;
-        s->readable = 1;
-        s->time_sec = rec.time_sec;
-        s->time_nsec = rec.time_nsec;
-        s->files = rec.files;
-        s->dirs = rec.dirs;
-        s->bytes_read = rec.bytes_read;
-        s->bytes_added = rec.bytes_added;
-        s->n_paths = rec.n_paths;
-        s->n_tags = rec.n_tags;
-        if (!(s->hostname = dup_str(rec.hostname)) ||
-            !(s->username = dup_str(rec.username)))
-            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-        if (rc == VAULT_OK)
-            rc = strv_copy(rec.paths, rec.n_paths, &s->paths);
-        if (rc == VAULT_OK)
-            rc = strv_copy(rec.tags, rec.n_tags, &s->tags);
-        vlt_snapshot_clear(&rec);
+    for (size_t i = 0; i < count && rc == VAULT_OK; i++) {
+        memcpy(list[i].id, names[i], 65);
+        rc = fill_info(v, &list[i]);
     }
     free(names);
     if (rc != VAULT_OK) {
@@ -133,6 +160,30 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
     return VAULT_OK;
 }
 
+vault_error vault_snapshot_get(vault_t *v, const char *ref,
+                               vault_snapshot_info **out)
+{
+    *out = NULL;
+    vault_snapshot_info *s = calloc(1, sizeof *s);
+    if (!s)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vault_snapshot_resolve(v, ref, s->id);
+    if (rc == VAULT_OK)
+        rc = fill_info(v, s);
+    if (rc == VAULT_OK && !s->readable)
+        rc = s->damage ? vlt_fail(VAULT_E_CORRUPT, "%s", s->damage)
+                       : vlt_fail(VAULT_E_PERMISSION,
+                                  "snapshot %s: sealed in a key epoch "
+                                  "this member does not hold",
+                                  s->id);
+    if (rc != VAULT_OK) {
+        vault_snapshots_free(s, 1);
+        return rc;
+    }
+    *out = s;
+    return VAULT_OK;
+}
+
 void vault_snapshots_free(vault_snapshot_info *list, size_t n)
 {
     if (!list)
@@ -140,6 +191,24 @@ void vault_snapshots_free(vault_snapshot_info *list, size_t n)
     for (size_t i = 0; i < n; i++)
         free_info_strings(&list[i]);
     free(list);
+}
+
+/* The index of "latest" in list (oldest first), n if none is readable:
+ * the newest this member wrote, else the newest a current owner wrote,
+ * else the newest (format spec "Naming, ordering and latest"). */
+static size_t latest_of(const vault_snapshot_info *list, size_t n)
+{
+    size_t mine = n, owners = n, any = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!list[i].readable)
+            continue;
+        any = i;
+        if (list[i].author_is_me)
+            mine = i;
+        if (list[i].author_role == VAULT_ROLE_OWNER)
+            owners = i;
+    }
+    return mine < n ? mine : owners < n ? owners : any;
 }
 
 vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
@@ -155,10 +224,7 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
         rc = vault_snapshots(v, &list, &n);
         if (rc != VAULT_OK)
             return rc;
-        size_t last = n;
-        for (size_t i = 0; i < n; i++)
-            if (list[i].readable)
-                last = i;
+        size_t last = latest_of(list, n);
         if (last == n) {
             vault_snapshots_free(list, n);
             return vlt_fail(VAULT_E_NOT_FOUND,
