@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,13 @@
 #include "crypto/identity.h"
 #include "common/internal.h"
 #include "repo/repo.h"
+
+/* forged/: the attacks are the hostile writer's own (its main renamed),
+ * so that the vectors and test_hostile.sh craft them alike. */
+#define main hostile_writer_main
+int hostile_writer_main(int argc, char **argv);
+#include "hostile_writer.c"
+#undef main
 
 #define EPOCH_TIME 1700000000 /* 2023-11-14T22:13:20Z */
 
@@ -64,6 +72,15 @@ static randombytes_implementation det_rng = {det_name, det_random, det_stir,
 
 /* --- helpers ------------------------------------------------------------ */
 static const char *out_dir;
+
+/* What the forged cases need to know of the roles vault. */
+typedef struct roles_facts {
+    const vault_identity_t *owner;
+    char *wendy;           /* her recipient */
+    char id0[65], id1[65]; /* the owner's snapshots, oldest first */
+} roles_facts;
+
+static roles_facts facts;
 
 static void die(const char *what)
 {
@@ -361,7 +378,235 @@ static void write_roles_vault(vault_identity_t *owner)
     rmdir(dir);
     vault_close(v);
     vault_identity_free(bob);
+    facts.owner = owner;
+    memcpy(facts.id0, id0, 65);
+    memcpy(facts.id1, id1, 65);
+    facts.wendy = strdup(vault_identity_recipient(wendy));
     vault_identity_free(wendy);
+}
+
+
+/* --- forged/: a writer's attacks on the roles vault --------------------- */
+
+
+static void run_shell(const char *what, const char *fmt, ...)
+{
+    char cmd[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "gen_vectors: %s failed: %s\n", what, cmd);
+        exit(1);
+    }
+}
+
+/* The owner's roster entry (wendy learns it from the log). */
+static const member_entry *owner_entry(const vault_t *v)
+{
+    for (size_t i = 0; i < v->members->n_members; i++)
+        if (v->members->members[i].role == ROLE_OWNER &&
+            memcmp(v->members->members[i].sign_pk, v->keys->sign_pk,
+                   SIGN_PUBLIC_BYTES) != 0)
+            return &v->members->members[i];
+    die("the roles vault has no owner besides wendy");
+    return NULL;
+}
+
+static int forge_envelope_extra_epoch(vault_t *v, const char *scratch)
+{
+    char key_file[4300];
+    snprintf(key_file, sizeof key_file, "%s/attacker-epoch.txt", scratch);
+    return plant_envelope(v, vault_identity_recipient(facts.owner), key_file);
+}
+
+/* wendy's own keyring, signing key and role-less secrets, sealed to the
+ * owner: no extra epoch, just her signing key in the owner's hands. */
+static int forge_envelope_wendy_key(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    envelope_payload *p = NULL;
+    char name[65];
+    check(vlt_envelope_payload_make(v->keys, vault_identity_recipient(facts.owner),
+                                    v->keys->sign_seed, 1, 0, 0, &p),
+          "envelope payload");
+    check(vlt_envelope_save(v->be, p, name), "envelope save");
+    vlt_envelope_payload_free(p);
+    return 0;
+}
+
+static int forge_record_promotes(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    return forge_record(v);
+}
+
+/* A founding record of wendy's own: epoch 0 (whose write key she holds),
+ * a fresh salt, herself the only member, an owner. */
+static int forge_record_founder(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    const membership *m = v->members;
+    const key_epoch *e0 = vlt_keyring_epoch(v->keys, 0);
+    if (!e0)
+        die("wendy holds no key epoch 0");
+    membership_record r;
+    memset(&r, 0, sizeof r);
+    r.seq = 0;
+    randombytes_buf(r.previous, sizeof r.previous);
+    r.epoch = 0;
+    memcpy(r.epoch_pk, m->epoch_pk[0], X25519_BYTES);
+    memcpy(r.write_key_id, m->epoch_write_key_id[0], 32);
+    memcpy(r.dedup_id, m->dedup_id, 32);
+    r.time = vlt_now();
+    const member_entry *self = vlt_membership_find(m, v->keys->sign_pk);
+    if (!self)
+        die("wendy is not in the roster");
+    r.members = calloc(1, sizeof *r.members);
+    if (!r.members)
+        die("out of memory");
+    check(vlt_member_entry_copy(&r.members[0], self), "member copy");
+    r.n_members = 1;
+    r.members[0].role = ROLE_OWNER;
+    char name[65];
+    check(vlt_membership_append(v->be, v->keys->vault_id, e0->write_key, &r,
+                                v->keys->sign_sk, name),
+          "founding record");
+    vlt_membership_record_clear(&r);
+    return 0;
+}
+
+static int forge_segment_bogus_copies(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    return poison_prune(v);
+}
+
+static int forge_snapshot_2100(vault_t *v, const char *scratch)
+{
+    char shell[4300];
+    snprintf(shell, sizeof shell, "%s/shell.bin", scratch);
+    static const char text[] = "#!/bin/sh\necho not a shell\n";
+    FILE *f = fopen(shell, "wb");
+    if (!f || fwrite(text, 1, sizeof text - 1, f) != sizeof text - 1 ||
+        fclose(f) != 0)
+        die("write the fake shell");
+    char host[] = "vectors.example", path[] = "/roles";
+    return fake_snapshot(v, host, path, shell);
+}
+
+/* A snapshot naming the owner's signing key as its author, signed by
+ * wendy: her keyring with the owner's public key put in. */
+static int forge_snapshot_author(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    uint8_t own_pk[SIGN_PUBLIC_BYTES];
+    memcpy(own_pk, v->keys->sign_pk, sizeof own_pk);
+    memcpy(v->keys->sign_pk, owner_entry(v)->sign_pk, SIGN_PUBLIC_BYTES);
+    char *paths[] = {"/roles"};
+    snapshot_record rec = {.time_sec = EPOCH_TIME + 3 * 86400,
+                           .hostname = "vectors.example",
+                           .username = "alice",
+                           .paths = paths,
+                           .n_paths = 1};
+    /* any tree: the owner's newest (wendy read its ID nowhere; a reader
+     * never gets that far) */
+    char id[65];
+    check(vlt_snapshot_save(v->be, v->keys, &rec, id), "forged snapshot");
+    memcpy(v->keys->sign_pk, own_pk, sizeof own_pk);
+    return 0;
+}
+
+static int forge_prune_mark(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    return prune_mark(v);
+}
+
+/* The name of the one object under <case>/<folder>. */
+static void case_object(const char *name, const char *folder, char out[65])
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/forged/%s", out_dir, name);
+    first_object(path, folder, out);
+}
+
+/* Copies the roles vault, runs the attack as wendy, and keeps in
+ * forged/<name>/ only the objects it added. */
+static void forged_case(const char *name,
+                        int (*attack)(vault_t *v, const char *scratch))
+{
+    char scratch[4200], roles[4200], key[4200], dest[4300];
+    snprintf(scratch, sizeof scratch, "%s/forged-scratch", out_dir);
+    snprintf(roles, sizeof roles, "%s/roles/vault", out_dir);
+    snprintf(key, sizeof key, "%s/roles/wendy.key", out_dir);
+    snprintf(dest, sizeof dest, "%s/forged/%s", out_dir, name);
+    run_shell("copy the roles vault", "cp -a '%s' '%s'", roles, scratch);
+    vault_identity_t *wendy;
+    check(vault_identity_load(key, NULL, &wendy), "wendy's key");
+    vault_t *v;
+    check(vault_open(scratch, wendy, &v), "open the roles vault as wendy");
+    vault_identity_free(wendy);
+    if (attack(v, scratch) != 0) {
+        fprintf(stderr, "gen_vectors: forged case %s failed\n", name);
+        exit(1);
+    }
+    vault_close(v);
+    run_shell("keep the new objects",
+              "cd '%s' && mkdir -p '%s' && "
+              "find keys index data snapshots locks -type f 2>/dev/null | "
+              "sort | while read f; do test -e '%s'/\"$f\" || "
+              "{ mkdir -p '%s'/\"$(dirname \"$f\")\" && "
+              "cp \"$f\" '%s'/\"$f\" && chmod 0644 '%s'/\"$f\"; } || exit 1; "
+              "done && cd / && rm -rf '%s'",
+              scratch, dest, roles, dest, dest, dest, scratch);
+}
+
+static void write_forged(void)
+{
+    forged_case("envelope-extra-epoch", forge_envelope_extra_epoch);
+    forged_case("envelope-wendy-key-for-owner", forge_envelope_wendy_key);
+    forged_case("record-writer-promotes", forge_record_promotes);
+    forged_case("record-founder", forge_record_founder);
+    forged_case("segment-bogus-copies", forge_segment_bogus_copies);
+    forged_case("snapshot-2100", forge_snapshot_2100);
+    forged_case("snapshot-forged-author", forge_snapshot_author);
+    forged_case("prune-mark-by-writer", forge_prune_mark);
+    char fake[65] = "", forged[65] = "", mark[65] = "";
+    case_object("snapshot-2100", "snapshots", fake);
+    case_object("snapshot-forged-author", "snapshots", forged);
+    case_object("prune-mark-by-writer", "locks", mark);
+    const char *own = vault_identity_recipient(facts.owner);
+    char text[8192];
+    int n = snprintf(
+        text, sizeof text,
+        "# case identity operation expected (see vectors/README.md)\n"
+        "envelope-extra-epoch owner.key role owner\n"
+        "envelope-extra-epoch owner.key log 3\n"
+        "envelope-extra-epoch owner.key members %s owner 2\n"
+        "envelope-extra-epoch owner.key file %s /roles/one.txt sealed in key epoch 1\n"
+        "envelope-wendy-key-for-owner owner.key role owner\n"
+        "envelope-wendy-key-for-owner owner.key log 3\n"
+        "envelope-wendy-key-for-owner owner.key members %s owner 2\n"
+        "record-writer-promotes owner.key log 3\n"
+        "record-writer-promotes owner.key members %s writer 2\n"
+        "record-writer-promotes roles/wendy.key role writer\n"
+        "record-founder owner.key log 3\n"
+        "record-founder owner.key role owner\n"
+        "record-founder roles/wendy.key role writer\n"
+        "segment-bogus-copies owner.key file %s /roles/zero.txt sealed in key epoch 0\n"
+        "segment-bogus-copies owner.key file %s /roles/one.txt sealed in key epoch 1\n"
+        "segment-bogus-copies owner.key file latest /roles/one.txt sealed in key epoch 1\n"
+        "snapshot-2100 owner.key latest %s\n"
+        "snapshot-2100 owner.key author %s %s writer\n"
+        "snapshot-forged-author owner.key snapshot-damaged %s\n"
+        "snapshot-forged-author owner.key latest %s\n"
+        "prune-mark-by-writer owner.key lock-ignored %s\n"
+        "prune-mark-by-writer owner.key file latest /roles/one.txt sealed in key epoch 1\n",
+        own, facts.id1, own, facts.wendy, facts.id0, facts.id1, facts.id1,
+        fake, facts.wendy, forged, facts.id1, mark);
+    write_file("forged/expected.txt", text, (size_t)n);
 }
 
 int main(int argc, char **argv)
@@ -541,6 +786,8 @@ int main(int argc, char **argv)
     vlt_pack_writer_free(&pw);
     vault_close(v);
     write_roles_vault(owner);
+    write_forged();
+    free(facts.wendy);
     vault_identity_free(owner);
     vault_identity_free(stranger);
     return 0;

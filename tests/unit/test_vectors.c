@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/snapshot.h"
+#include "repo/membership.h"
+#include "repo/repo.h"
 #include "test_util.h"
 
 #define VECTORS VAULT_SOURCE_DIR "/format-spec/vectors/vault-v2"
@@ -239,7 +242,7 @@ typedef struct file_probe {
 } file_probe;
 
 static vault_t *roles_open(const char *dir, const char *who,
-                           vault_error *rc_out)
+                           const char *forged_case, vault_error *rc_out)
 {
     /* "roles/bob.key+envelope": bob with his removed envelope put back */
     char key[256];
@@ -250,6 +253,11 @@ static vault_t *roles_open(const char *dir, const char *who,
     if (test_run("test -d '%s' || cp -a '%s/roles/vault' '%s'", vpath,
                  VECTORS, vpath) != 0)
         fail_msg("cannot copy the roles vault");
+    /* forged/<case>/ holds only the objects the attacker adds */
+    if (forged_case &&
+        test_run("cp -R '%s/forged/%s/.' '%s'", VECTORS, forged_case,
+                 vpath) != 0)
+        fail_msg("cannot add forged/%s to the roles vault", forged_case);
     if (plus) {
         *plus = '\0';
         assert_int_equal(
@@ -265,12 +273,192 @@ static vault_t *roles_open(const char *dir, const char *who,
     return v;
 }
 
-static void test_roles(void **state)
+/* check's report of one object, for lock-ignored */
+typedef struct lock_probe {
+    char object[128];
+    int warned;
+} lock_probe;
+
+static void probe_problem(void *ctx, const vault_check_problem *p)
 {
-    (void)state;
+    lock_probe *l = ctx;
+    if (strcmp(p->object, l->object) == 0 && p->warning &&
+        strstr(p->what, "not an owner"))
+        l->warned = 1;
+}
+
+/* The operations only forged/expected.txt uses; 0 if op is none of
+ * them. */
+static int forged_expect(vault_t *v, const char *who, const char *op,
+                         const char *a, const char *b, const char *c)
+{
+    if (strcmp(op, "latest") == 0) {
+        char id[65];
+        assert_vault_ok(vault_snapshot_resolve(v, "latest", id));
+        if (strcmp(id, a) != 0)
+            fail_msg("%s: latest is %.8s, expected %.8s", who, id, a);
+    } else if (strcmp(op, "author") == 0) {
+        /* the author a listing shows: its recipient and standing */
+        snapshot_record rec;
+        memset(&rec, 0, sizeof rec);
+        assert_vault_ok(vlt_repo_snapshot_load(v, a, &rec));
+        const member_entry *m = vlt_membership_find(v->members, rec.author);
+        if (!m)
+            fail_msg("%s: the author of %.8s is not in the log", who, a);
+        assert_string_equal(m->recipient, b);
+        assert_string_equal(
+            vlt_author_standing_name(
+                vlt_membership_standing(v->members, rec.author)),
+            c);
+        vlt_snapshot_clear(&rec);
+    } else if (strcmp(op, "snapshot-damaged") == 0) {
+        vault_snapshot_info *s;
+        size_t ns;
+        int seen = 0;
+        assert_vault_ok(vault_snapshots(v, &s, &ns));
+        for (size_t i = 0; i < ns; i++)
+            if (strcmp(s[i].id, a) == 0) {
+                seen = 1;
+                if (!s[i].damage || s[i].readable)
+                    fail_msg("%s: snapshot %.8s is not listed as damaged",
+                             who, a);
+            }
+        vault_snapshots_free(s, ns);
+        assert_true(seen);
+        /* loading it fails as forged */
+        snapshot_record rec;
+        memset(&rec, 0, sizeof rec);
+        assert_int_equal(vlt_repo_snapshot_load(v, a, &rec), VAULT_E_CORRUPT);
+        vlt_snapshot_clear(&rec);
+    } else if (strcmp(op, "lock-ignored") == 0) {
+        lock_probe l = {.warned = 0};
+        snprintf(l.object, sizeof l.object, "locks/%s", a);
+        vault_check_options o;
+        vault_check_options_init(&o);
+        o.on_problem = probe_problem;
+        o.on_problem_ctx = &l;
+        vault_check_result r;
+        vault_error rc = vault_check(v, &o, &r);
+        if (rc != VAULT_OK)
+            fail_msg("%s: check: %s", who, vault_last_error());
+        if (!l.warned)
+            fail_msg("%s: check does not report %s as a prune mark by a "
+                     "non-owner",
+                     who, l.object);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Opens the roles vault (with forged/<forged_case>/ added, if given) as
+ * who and checks one expectation: op with its arguments args (the rest of
+ * the line; see vectors/README.md). */
+static void roles_expect(const char *forged_case, const char *who,
+                         const char *op, const char *args)
+{
+    char a[256] = "", b[256] = "", c[256] = "";
+    int n = sscanf(args, "%255s %255s %255s", a, b, c);
+    assert_true(n >= 1);
+    const char *line = args;
+    char *dir = test_tempdir();
+    vault_error rc;
+    vault_t *v = roles_open(dir, who, forged_case, &rc);
+    if (strcmp(op, "open") == 0) {
+        if (rc != code_by_name(a))
+            fail_msg("%s: open: expected %s, got %s: %s", who, a,
+                     vault_strerror(rc), vault_last_error());
+    } else {
+        if (rc != VAULT_OK)
+            fail_msg("%s: open: %s", who, vault_last_error());
+        if (strcmp(op, "role") == 0) {
+            assert_string_equal(vault_role_name(vault_member_role(v)), a);
+        } else if (strcmp(op, "members") == 0) {
+            vault_member_info *m;
+            size_t nm, hits = 0;
+            assert_vault_ok(vault_members(v, &m, &nm));
+            for (size_t i = 0; i < nm; i++)
+                if (strcmp(m[i].member, a) == 0 &&
+                    strcmp(vault_role_name(m[i].role), b) == 0 &&
+                    m[i].epochs == strtoul(c, NULL, 10))
+                    hits++;
+            assert_int_equal(nm, 2);
+            if (hits != 1)
+                fail_msg("%s: no member %s %s %s", who, a, b, c);
+            vault_members_free(m, nm);
+        } else if (strcmp(op, "log") == 0) {
+            if (vault_membership_seq(v) != strtoull(a, NULL, 10))
+                fail_msg("%s: membership log ends at record %llu, "
+                         "expected %s", who,
+                         (unsigned long long)vault_membership_seq(v), a);
+        } else if (strcmp(op, "fingerprint") == 0) {
+            char fp[VAULT_FINGERPRINT_CHARS + 1];
+            vault_fingerprint(v, fp);
+            assert_string_equal(fp, a);
+        } else if (strcmp(op, "count") == 0) {
+            size_t count;
+            assert_vault_ok(vault_snapshot_count(v, &count));
+            assert_int_equal(count, strtoul(a, NULL, 10));
+        } else if (strcmp(op, "readable") == 0 ||
+                   strcmp(op, "unreadable") == 0 ||
+                   strcmp(op, "snapshots") == 0) {
+            vault_snapshot_info *s;
+            size_t ns;
+            rc = vault_snapshots(v, &s, &ns);
+            if (strcmp(op, "snapshots") == 0) {
+                if (rc != code_by_name(a))
+                    fail_msg("%s: snapshots: expected %s, got %s", who, a,
+                             vault_strerror(rc));
+            } else {
+                assert_vault_ok(rc);
+                int want = strcmp(op, "readable") == 0;
+                const char *ids[2] = {a, b};
+                for (int k = 0; k < 2 && ids[k][0]; k++) {
+                    int seen = 0;
+                    for (size_t i = 0; i < ns; i++)
+                        if (strcmp(s[i].id, ids[k]) == 0) {
+                            seen = 1;
+                            if (s[i].readable != want)
+                                fail_msg("%s: snapshot %.8s readable=%d",
+                                         who, ids[k], s[i].readable);
+                        }
+                    assert_true(seen);
+                }
+                vault_snapshots_free(s, ns);
+            }
+        } else if (strcmp(op, "file") == 0) {
+            /* file SNAP PATH CONTENT...: extract, compare */
+            const char *content = strstr(line, b) + strlen(b) + 1;
+            char target[4200];
+            snprintf(target, sizeof target, "%s/out", dir);
+            vault_extract_options o = {.target_dir = target};
+            vault_extract_result r;
+            assert_vault_ok(vault_extract(v, a, &o, &r));
+            char path[4600];
+            snprintf(path, sizeof path, "%s%s", target, b);
+            size_t flen;
+            uint8_t *got = test_read_file(path, &flen);
+            if (flen != strlen(content) + 1 ||
+                memcmp(got, content, strlen(content)) != 0 ||
+                got[flen - 1] != '\n')
+                fail_msg("%s: %s in %.8s differs", who, b, a);
+            free(got);
+        } else if (!forged_expect(v, who, op, a, b, c)) {
+            fail_msg("unknown operation %s in the vectors", op);
+        }
+    }
+    vault_close(v);
+    test_rmtree(dir);
+}
+
+/* Checks each expectation of an expected.txt (comments and blank lines
+ * skipped): `[<case>] <identity> <operation> <arguments>`, the case
+ * (forged/ only) naming the objects added to the roles vault.  Returns
+ * how many there were. */
+static int check_expectations(const char *file, int with_case)
+{
     size_t len;
-    char *text = (char *)test_read_file(VECTORS "/roles/expected.txt",
-                                        &len);
+    char *text = (char *)test_read_file(file, &len);
     text = realloc(text, len + 1);
     text[len] = '\0';
     int lines = 0;
@@ -280,101 +468,35 @@ static void test_roles(void **state)
             *next++ = '\0';
         if (line[0] == '#' || line[0] == '\0')
             continue;
-        char who[128], op[32], a[256] = "", b[256] = "", c[256] = "";
-        int n = sscanf(line, "%127s %31s %255s %255s %255s", who, op, a, b, c);
-        assert_true(n >= 3);
-        char *dir = test_tempdir();
-        vault_error rc;
-        vault_t *v = roles_open(dir, who, &rc);
-        if (strcmp(op, "open") == 0) {
-            if (rc != code_by_name(a))
-                fail_msg("%s: open: expected %s, got %s: %s", who, a,
-                         vault_strerror(rc), vault_last_error());
-        } else {
-            if (rc != VAULT_OK)
-                fail_msg("%s: open: %s", who, vault_last_error());
-            if (strcmp(op, "role") == 0) {
-                assert_string_equal(vault_role_name(vault_member_role(v)), a);
-            } else if (strcmp(op, "members") == 0) {
-                vault_member_info *m;
-                size_t nm, hits = 0;
-                assert_vault_ok(vault_members(v, &m, &nm));
-                for (size_t i = 0; i < nm; i++)
-                    if (strcmp(m[i].member, a) == 0 &&
-                        strcmp(vault_role_name(m[i].role), b) == 0 &&
-                        m[i].epochs == strtoul(c, NULL, 10))
-                        hits++;
-                assert_int_equal(nm, 2);
-                if (hits != 1)
-                    fail_msg("%s: no member %s %s %s", who, a, b, c);
-                vault_members_free(m, nm);
-            } else if (strcmp(op, "log") == 0) {
-                if (vault_membership_seq(v) != strtoull(a, NULL, 10))
-                    fail_msg("%s: membership log ends at record %llu, "
-                             "expected %s", who,
-                             (unsigned long long)vault_membership_seq(v), a);
-            } else if (strcmp(op, "fingerprint") == 0) {
-                char fp[VAULT_FINGERPRINT_CHARS + 1];
-                vault_fingerprint(v, fp);
-                assert_string_equal(fp, a);
-            } else if (strcmp(op, "count") == 0) {
-                size_t count;
-                assert_vault_ok(vault_snapshot_count(v, &count));
-                assert_int_equal(count, strtoul(a, NULL, 10));
-            } else if (strcmp(op, "readable") == 0 ||
-                       strcmp(op, "unreadable") == 0 ||
-                       strcmp(op, "snapshots") == 0) {
-                vault_snapshot_info *s;
-                size_t ns;
-                rc = vault_snapshots(v, &s, &ns);
-                if (strcmp(op, "snapshots") == 0) {
-                    if (rc != code_by_name(a))
-                        fail_msg("%s: snapshots: expected %s, got %s", who, a,
-                                 vault_strerror(rc));
-                } else {
-                    assert_vault_ok(rc);
-                    int want = strcmp(op, "readable") == 0;
-                    const char *ids[2] = {a, b};
-                    for (int k = 0; k < 2 && ids[k][0]; k++) {
-                        int seen = 0;
-                        for (size_t i = 0; i < ns; i++)
-                            if (strcmp(s[i].id, ids[k]) == 0) {
-                                seen = 1;
-                                if (s[i].readable != want)
-                                    fail_msg("%s: snapshot %.8s readable=%d",
-                                             who, ids[k], s[i].readable);
-                            }
-                        assert_true(seen);
-                    }
-                    vault_snapshots_free(s, ns);
-                }
-            } else if (strcmp(op, "file") == 0) {
-                /* file SNAP PATH CONTENT...: extract, compare */
-                const char *content = strstr(line, b) + strlen(b) + 1;
-                char target[4200];
-                snprintf(target, sizeof target, "%s/out", dir);
-                vault_extract_options o = {.target_dir = target};
-                vault_extract_result r;
-                assert_vault_ok(vault_extract(v, a, &o, &r));
-                char path[4600];
-                snprintf(path, sizeof path, "%s%s", target, b);
-                size_t flen;
-                uint8_t *got = test_read_file(path, &flen);
-                if (flen != strlen(content) + 1 ||
-                    memcmp(got, content, strlen(content)) != 0 ||
-                    got[flen - 1] != '\n')
-                    fail_msg("%s: %s in %.8s differs", who, b, a);
-                free(got);
-            } else {
-                fail_msg("unknown operation %s in roles/expected.txt", op);
-            }
-        }
-        vault_close(v);
-        test_rmtree(dir);
+        char name[64] = "", who[128], op[32];
+        int used = 0;
+        if (with_case)
+            assert_int_equal(
+                sscanf(line, "%63s %127s %31s %n", name, who, op, &used), 3);
+        else
+            assert_int_equal(sscanf(line, "%127s %31s %n", who, op, &used),
+                             2);
+        printf("%s %s %s\n", name, who, op);
+        roles_expect(with_case ? name : NULL, who, op, line + used);
         lines++;
     }
     free(text);
-    assert_true(lines >= 12);
+    return lines;
+}
+
+static void test_roles(void **state)
+{
+    (void)state;
+    assert_true(check_expectations(VECTORS "/roles/expected.txt", 0) >= 12);
+}
+
+/* forged/: each case's objects, crafted with the writer's secrets only,
+ * added to the roles vault; forged/expected.txt says what must come of
+ * them. */
+static void test_forged(void **state)
+{
+    (void)state;
+    assert_true(check_expectations(VECTORS "/forged/expected.txt", 1) >= 16);
 }
 
 int main(void)
@@ -385,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_listing_and_extract),
         cmocka_unit_test(test_damage_cases),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_forged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
