@@ -73,7 +73,7 @@ static size_t record_len(const uint8_t *p, size_t avail)
 
 static void load_old(filecache *c)
 {
-    uint8_t *data, *plain = NULL;
+    uint8_t *data;
     size_t len;
     if (vlt_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
         return; /* no cache yet, or unreadable: start afresh */
@@ -81,15 +81,14 @@ static void load_old(filecache *c)
         goto drop;
     size_t sealed_len = len - CACHE_HEADER, body_end = sealed_len - CACHE_TAG;
     unsigned long long plain_len;
-    if (!(plain = malloc(body_end ? body_end : 1)) ||
-        crypto_aead_xchacha20poly1305_ietf_decrypt(
-            plain, &plain_len, NULL, data + CACHE_HEADER, sealed_len, c->ad,
-            sizeof c->ad, data + 8, c->key) != 0 ||
+    /* In place, then moved to the front: the cache is the largest thing a
+     * re-add holds, so it is never held twice. */
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            data + CACHE_HEADER, &plain_len, NULL, data + CACHE_HEADER,
+            sealed_len, c->ad, sizeof c->ad, data + 8, c->key) != 0 ||
         plain_len != body_end)
         goto drop; /* damaged, or another member's or vault's */
-    free(data);
-    data = plain;
-    plain = NULL;
+    memmove(data, data + CACHE_HEADER, body_end);
     size_t count = 0;
     for (size_t off = 0; off < body_end; count++) {
         size_t n = record_len(data + off, body_end - off);
@@ -118,7 +117,6 @@ static void load_old(filecache *c)
 drop:
     free(c->table);
     c->table = NULL;
-    free(plain);
     free(data);
 }
 
@@ -184,9 +182,12 @@ vault_error vlt_filecache_record(filecache *c, const char *path,
     size_t need = 4 + plen + RECORD_FIXED + (size_t)n_ids * CHUNK_ID_BYTES;
     if (plen == 0 || plen > PATH_MAX)
         return VAULT_OK;
-    if (c->fresh_cap - c->fresh_len < need) {
+    if (!c->fresh_len)
+        c->fresh_len = CACHE_HEADER; /* room to seal the file in place */
+    /* and room for the tag after the last record */
+    if (c->fresh_cap < c->fresh_len + need + CACHE_TAG) {
         /* the first buffer is 64 KiB */
-        size_t want = c->fresh_len + need;
+        size_t want = c->fresh_len + need + CACHE_TAG;
         if (want < (1u << 16))
             want = 1u << 16;
         if (vlt_array_reserve(&c->fresh, &c->fresh_cap, want, 1) != 0)
@@ -215,17 +216,21 @@ vault_error vlt_filecache_save(filecache *c)
 {
     if (!c->path || !c->fresh)
         return VAULT_OK;
-    size_t len = CACHE_HEADER + c->fresh_len + CACHE_TAG;
-    uint8_t *file = malloc(len);
-    if (!file)
-        return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
+    /* Sealed in place (fresh has room for the header in front and the
+     * tag behind), so a large cache is not held twice; the records are
+     * not needed after this. */
+    uint8_t *file = c->fresh;
+    size_t body = c->fresh_len - CACHE_HEADER;
     memcpy(file, CACHE_MAGIC, 8);
     randombytes_buf(file + 8, CACHE_HEADER - 8);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
-        file + CACHE_HEADER, NULL, c->fresh, c->fresh_len, c->ad,
+        file + CACHE_HEADER, NULL, file + CACHE_HEADER, body, c->ad,
         sizeof c->ad, NULL, file + 8, c->key);
-    vault_error rc = vlt_write_file_atomic(c->path, file, len, 0600, 0);
-    free(file);
+    vault_error rc = vlt_write_file_atomic(
+        c->path, file, CACHE_HEADER + body + CACHE_TAG, 0600, 0);
+    free(c->fresh);
+    c->fresh = NULL;
+    c->fresh_len = c->fresh_cap = 0;
     return rc;
 }
 
