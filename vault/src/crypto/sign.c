@@ -75,3 +75,55 @@ vault_error vlt_sign_verify(const uint8_t public_key[SIGN_PUBLIC_BYTES],
     free(m);
     return ok ? VAULT_OK : VAULT_E_CORRUPT;
 }
+
+/* Writes label || vault_id into the room before msg, keeping what was
+ * there in saved; the signed message's start, or NULL if the room is too
+ * small. */
+static uint8_t *prefix_in_place(const char *label, const uint8_t vault_id[32],
+                                uint8_t *msg, size_t room,
+                                uint8_t saved[SIGN_PREFIX_MAX], size_t *n)
+{
+    size_t label_len = strlen(label);
+    *n = label_len + 32;
+    if (*n > room || *n > SIGN_PREFIX_MAX)
+        return NULL;
+    uint8_t *start = msg - *n;
+    memcpy(saved, start, *n);
+    memcpy(start, label, label_len);
+    memcpy(start + label_len, vault_id, 32);
+    return start;
+}
+
+vault_error vlt_sign_in_place(const uint8_t secret_key[SIGN_SECRET_BYTES],
+                              const char *label, const uint8_t vault_id[32],
+                              uint8_t *msg, size_t len, size_t room,
+                              uint8_t sig[SIGNATURE_BYTES])
+{
+    uint8_t saved[SIGN_PREFIX_MAX], out[SIGNATURE_BYTES];
+    size_t n;
+    uint8_t *start = prefix_in_place(label, vault_id, msg, room, saved, &n);
+    if (!start)
+        return vlt_fail(VAULT_E_INTERNAL, "signature: no room for the prefix");
+    crypto_sign_detached(out, NULL, start, n + len, secret_key);
+    memcpy(start, saved, n);
+    memcpy(sig, out, SIGNATURE_BYTES);
+    return VAULT_OK;
+}
+
+vault_error vlt_sign_verify_in_place(const uint8_t public_key[SIGN_PUBLIC_BYTES],
+                                     const char *label,
+                                     const uint8_t vault_id[32], uint8_t *msg,
+                                     size_t len, size_t room,
+                                     const uint8_t sig[SIGNATURE_BYTES])
+{
+    uint8_t saved[SIGN_PREFIX_MAX], s[SIGNATURE_BYTES], pk[SIGN_PUBLIC_BYTES];
+    memcpy(s, sig, SIGNATURE_BYTES); /* both may lie in the room */
+    memcpy(pk, public_key, SIGN_PUBLIC_BYTES);
+    size_t n;
+    uint8_t *start = prefix_in_place(label, vault_id, msg, room, saved, &n);
+    if (!start)
+        return vlt_fail(VAULT_E_INTERNAL, "signature: no room for the prefix");
+    int ok = crypto_sign_verify_detached(s, start, n + len, pk) == 0;
+    memcpy(start, saved, n);
+    return ok ? VAULT_OK : VAULT_E_CORRUPT;
+}

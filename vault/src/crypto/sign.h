@@ -47,4 +47,23 @@ vault_error vlt_sign_verify(const uint8_t public_key[SIGN_PUBLIC_BYTES],
                     const uint8_t *msg, size_t len,
                     const uint8_t sig[SIGNATURE_BYTES]);
 
+/*
+ * The same without copying the message: msg has at least room writable
+ * bytes before it (room >= strlen(label) + 32, at most SIGN_PREFIX_MAX),
+ * where label || vault_id is written for the duration of the call and
+ * the bytes are then put back.  sig may lie in that room.  For index
+ * segments (up to 64 MiB), whose copy would double the memory a load or
+ * a save needs.
+ */
+#define SIGN_PREFIX_MAX 64
+vault_error vlt_sign_in_place(const uint8_t secret_key[SIGN_SECRET_BYTES],
+                              const char *label, const uint8_t vault_id[32],
+                              uint8_t *msg, size_t len, size_t room,
+                              uint8_t sig[SIGNATURE_BYTES]);
+vault_error vlt_sign_verify_in_place(const uint8_t public_key[SIGN_PUBLIC_BYTES],
+                                     const char *label,
+                                     const uint8_t vault_id[32], uint8_t *msg,
+                                     size_t len, size_t room,
+                                     const uint8_t sig[SIGNATURE_BYTES]);
+
 #endif

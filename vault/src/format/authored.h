@@ -27,9 +27,10 @@ vault_error vlt_authored_sign(const keyring *k, const char *label,
                               size_t plain_len);
 /* VAULT_OK when plain is author | sig | payload and sig is author's;
  * VAULT_E_CORRUPT naming folder/name ("truncated", "forged: its author's
- * signature does not verify") otherwise. */
+ * signature does not verify") otherwise.  plain is written to during the
+ * call (the signed prefix, crypto/sign.h) and left as it was. */
 vault_error vlt_authored_verify(const keyring *k, const char *label,
                                 const char *folder, const char *name,
-                                const uint8_t *plain, size_t plain_len);
+                                uint8_t *plain, size_t plain_len);
 
 #endif
