@@ -3,7 +3,8 @@
  *
  * libsodium's multi-part Ed25519 (crypto_sign_init/update) is Ed25519ph,
  * a different scheme; pure Ed25519 needs the whole message in one
- * buffer, so the prefix is copied in front of the message.  Signed
+ * buffer, so the prefix goes in front of the message: in the bytes the
+ * caller has before it (the in-place forms), or in a copy.  Signed
  * messages are records and segment bodies (at most 64 MiB), signed once
  * per object, never per chunk.
  */
@@ -30,21 +31,16 @@ void vlt_sign_keypair_generate(uint8_t seed[SIGN_SEED_BYTES],
     crypto_sign_seed_keypair(public_key, secret_key, seed);
 }
 
-/* label || vault_id || msg in one malloc'ed buffer. */
-static uint8_t *signed_message(const char *label, const uint8_t vault_id[32],
-                               const uint8_t *msg, size_t len, size_t *out_len)
+/* A copy of msg with SIGN_PREFIX_MAX bytes of room before it, for the
+ * in-place forms below (the copying forms are for callers whose message
+ * has no room before it: membership records end with their signature). */
+static uint8_t *with_room(const uint8_t *msg, size_t len)
 {
-    size_t label_len = strlen(label);
-    if (len > SIZE_MAX - label_len - 32)
+    if (len > SIZE_MAX - SIGN_PREFIX_MAX)
         return NULL;
-    uint8_t *m = malloc(label_len + 32 + len + 1);
-    if (!m)
-        return NULL;
-    memcpy(m, label, label_len);
-    memcpy(m + label_len, vault_id, 32);
-    if (len)
-        memcpy(m + label_len + 32, msg, len);
-    *out_len = label_len + 32 + len;
+    uint8_t *m = malloc(SIGN_PREFIX_MAX + len + 1);
+    if (m && len)
+        memcpy(m + SIGN_PREFIX_MAX, msg, len);
     return m;
 }
 
@@ -53,27 +49,29 @@ vault_error vlt_sign(const uint8_t secret_key[SIGN_SECRET_BYTES],
                      const uint8_t *msg, size_t len,
                      uint8_t sig[SIGNATURE_BYTES])
 {
-    size_t m_len;
-    uint8_t *m = signed_message(label, vault_id, msg, len, &m_len);
+    uint8_t *m = with_room(msg, len);
     if (!m)
         return vlt_fail(VAULT_E_NOMEM, "signature: out of memory");
-    crypto_sign_detached(sig, NULL, m, m_len, secret_key);
+    vault_error rc = vlt_sign_in_place(secret_key, label, vault_id,
+                                       m + SIGN_PREFIX_MAX, len,
+                                       SIGN_PREFIX_MAX, sig);
     free(m);
-    return VAULT_OK;
+    return rc;
 }
 
 vault_error vlt_sign_verify(const uint8_t public_key[SIGN_PUBLIC_BYTES],
-                    const char *label, const uint8_t vault_id[32],
-                    const uint8_t *msg, size_t len,
-                    const uint8_t sig[SIGNATURE_BYTES])
+                            const char *label, const uint8_t vault_id[32],
+                            const uint8_t *msg, size_t len,
+                            const uint8_t sig[SIGNATURE_BYTES])
 {
-    size_t m_len;
-    uint8_t *m = signed_message(label, vault_id, msg, len, &m_len);
+    uint8_t *m = with_room(msg, len);
     if (!m)
         return vlt_fail(VAULT_E_NOMEM, "signature: out of memory");
-    int ok = crypto_sign_verify_detached(sig, m, m_len, public_key) == 0;
+    vault_error rc = vlt_sign_verify_in_place(public_key, label, vault_id,
+                                              m + SIGN_PREFIX_MAX, len,
+                                              SIGN_PREFIX_MAX, sig);
     free(m);
-    return ok ? VAULT_OK : VAULT_E_CORRUPT;
+    return rc;
 }
 
 /* Writes label || vault_id into the room before msg, keeping what was
