@@ -253,6 +253,50 @@ vault_create(const char *path, const char *owner,
  * VAULT_E_NOT_FOUND; reads no secrets. */
 VAULT_API VAULT_NODISCARD vault_error vault_probe(const char *path);
 
+/*
+ * Locations.  Every call that takes a vault's path takes a location:
+ *   - a path: a vault in a local folder (a synced folder too);
+ *   - "rest:http[s]://[user:pass@]host[:port]/[path/]": a server speaking
+ *     restic's REST protocol v2 (rest-server, `rclone serve restic`);
+ *   - "rclone:REMOTE:PATH": any storage rclone reaches; vault starts
+ *     `rclone serve restic` for it, reachable only by this process, and
+ *     stops it when the vault is closed;
+ *   - "s3:http[s]://host[:port]/bucket[/prefix]": the S3 API (path-style,
+ *     SigV4), credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *     AWS_SESSION_TOKEN and AWS_DEFAULT_REGION, or AWS_PROFILE in
+ *     ~/.aws/credentials.
+ * Any other "scheme:" prefix is VAULT_E_INVALID naming these (a local
+ * folder whose name has a colon is written "./name:x").  https is
+ * verified against the system's CAs and storage options' cacert.
+ */
+typedef struct vault_storage_options {
+    unsigned connections; /* transfers at once; 0: 5 (remote), 2 (local) */
+    const char *cacert;   /* a PEM CA file trusted besides the system's */
+    int no_cache;         /* 1: no local cache of index, snapshots, trees */
+    const char *cache_dir; /* NULL: $XDG_CACHE_HOME/vault or ~/.cache/vault */
+} vault_storage_options;
+VAULT_API void vault_storage_options_init(vault_storage_options *options);
+
+/* vault_create, vault_probe and vault_open with storage options (NULL:
+ * the defaults, which is what the calls without _at use). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_create_at(const char *location, const vault_storage_options *options,
+                const char *owner,
+                char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
+VAULT_API VAULT_NODISCARD vault_error
+vault_probe_at(const char *location, const vault_storage_options *options);
+VAULT_API VAULT_NODISCARD vault_error
+vault_open_at(const char *location, const vault_storage_options *options,
+              const vault_identity_t *identity, vault_t **out);
+/* 1 if location has a storage scheme ("rest:", "rclone:", "s3:", or an
+ * unknown "scheme:" that open will refuse), 0 for a path.  Looks at the
+ * text only. */
+VAULT_API int vault_location_has_scheme(const char *location);
+/* The location as it may be printed or stored: a password or secret in it
+ * ("user:pass@") replaced by "***".  Truncated to fit size (>= 1). */
+VAULT_API void vault_location_redact(const char *location, char *buf,
+                                     size_t size);
+
 /* Opens a vault as the member whose envelope the identity opens and the
  * membership log grants; the role is the log's.  VAULT_E_NOT_MEMBER if
  * none does; VAULT_E_CORRUPT if the log is forked or has no founding

@@ -106,10 +106,20 @@ typedef struct backend_ops {
      * modified more than older_than seconds ago, counting them in
      * *removed.  NULL for backends that leave no temporaries. */
     vault_error (*clean)(backend *be, uint64_t older_than, uint64_t *removed);
+    /* VAULT_OK if the storage lets this client delete objects;
+     * VAULT_E_PERMISSION, with a detail saying the server refuses
+     * deletes, for an append-only server (rclone serve restic
+     * --append-only).  Asked before forget, prune, unshare and rekey
+     * change anything.  NULL: deletes are allowed. */
+    vault_error (*check_deletable)(backend *be);
 } backend_ops;
 
 struct backend {
     const backend_ops *ops;
+    /* Transfers worth running at once (the uploader queue's size and the
+     * reads in flight): the connection count for a remote backend, a
+     * small number for a local disk.  0 counts as 1. */
+    unsigned connections;
 };
 
 /* Convenience wrappers; backend_close accepts NULL. */
@@ -149,6 +159,15 @@ static inline vault_error backend_clean(backend *be, uint64_t older_than,
     return be->ops->clean ? be->ops->clean(be, older_than, removed)
                           : VAULT_OK;
 }
+static inline vault_error backend_check_deletable(backend *be)
+{
+    return be->ops->check_deletable ? be->ops->check_deletable(be)
+                                    : VAULT_OK;
+}
+static inline unsigned backend_connections(const backend *be)
+{
+    return be->connections ? be->connections : 1;
+}
 static inline void backend_close(backend *be)
 {
     if (be)
@@ -176,5 +195,29 @@ int vlt_name_list_add(name_list *l, const char *name);
  * empty and are made again by the first save into them.
  */
 vault_error vlt_backend_local_open(const char *path, int create, backend **out);
+
+/*
+ * Any location (backend/location.c): a path (the local backend),
+ * "rest:http[s]://[user:pass@]host[:port]/[path/]" (restic's REST protocol
+ * v2, backend_rest.c), "rclone:REMOTE:PATH" (rclone serve restic started
+ * for it, backend_rclone.c), "s3:http[s]://host[:port]/bucket[/prefix]"
+ * (backend_s3.c).  Another "scheme:" prefix is VAULT_E_INVALID naming the
+ * schemes.  create as for vlt_backend_local_open (S3: makes the bucket if
+ * missing).  options may be NULL (defaults).
+ */
+vault_error vlt_backend_open(const char *location,
+                             const vault_storage_options *options, int create,
+                             backend **out);
+
+/*
+ * The local cache of small sealed objects (backend_cache.c): wraps inner
+ * (taking ownership, also on failure) so that loads of index segments,
+ * snapshots, envelopes and tree packs are served from files under dir
+ * (made 0700) when present, verified by name (their SHA-256) on every
+ * use, and kept there after a load from inner; saves and removes go to
+ * inner and update the cache.  Bounded by max_bytes (0: 1 GiB).
+ */
+vault_error vlt_backend_cache_open(backend *inner, const char *dir,
+                                   uint64_t max_bytes, backend **out);
 
 #endif
