@@ -209,6 +209,19 @@ vault_error vlt_backend_open(const char *location,
                              const vault_storage_options *options, int create,
                              backend **out);
 
+/* The remote backends, given the location after its scheme ("http://...",
+ * "REMOTE:PATH"); each in its own file.  The REST one gives display (the
+ * redacted location) to its errors. */
+vault_error vlt_backend_rest_open(const char *url,
+                                  const vault_storage_options *options,
+                                  int create, backend **out);
+vault_error vlt_backend_rclone_open(const char *remote_path,
+                                    const vault_storage_options *options,
+                                    int create, backend **out);
+vault_error vlt_backend_s3_open(const char *url,
+                                const vault_storage_options *options,
+                                int create, backend **out);
+
 /*
  * The local cache of small sealed objects (backend_cache.c): wraps inner
  * (taking ownership, also on failure) so that loads of index segments,

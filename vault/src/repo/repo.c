@@ -518,6 +518,15 @@ static int handle_locks_init(vault_t *v)
 vault_error vlt_repo_open_backend(backend *be, const char *location,
                                   const vault_identity_t *id, vault_t **out)
 {
+    return vlt_repo_open_backend_with(be, location, NULL, id, out);
+}
+
+vault_error vlt_repo_open_backend_with(backend *be, const char *location,
+                                       const vault_storage_options *options,
+                                       const vault_identity_t *id,
+                                       vault_t **out)
+{
+    (void)options; /* the local cache (backend_cache.c) will use it */
     *out = NULL;
     if (!be || !location || !id) {
         backend_close(be);

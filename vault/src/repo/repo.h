@@ -74,6 +74,14 @@ vault_error vlt_repo_init_backend(backend *be, const char *owner,
 vault_error vlt_repo_open_backend(backend *be, const char *location,
                                   const vault_identity_t *identity,
                                   vault_t **out);
+/* The same with storage options (NULL: defaults): once the config names
+ * the vault, the backend is wrapped in the local cache
+ * (vlt_backend_cache_open, under <cache_dir>/<vault id hex>/objects)
+ * unless options->no_cache.  location is the redacted one. */
+vault_error vlt_repo_open_backend_with(backend *be, const char *location,
+                                       const vault_storage_options *options,
+                                       const vault_identity_t *identity,
+                                       vault_t **out);
 
 /* vlt_snapshot_save and vlt_snapshot_load (format/snapshot.h) on the
  * handle's backend and keys. */
