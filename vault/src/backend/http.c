@@ -92,8 +92,18 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out)
                                          : HTTP_DEFAULT_CONNECTIONS;
     if (c->connections > HTTP_MAX_CONNECTIONS)
         c->connections = HTTP_MAX_CONNECTIONS;
-    c->retry_seconds = config->retry_seconds > 0 ? config->retry_seconds
-                                                 : HTTP_DEFAULT_RETRY_SECONDS;
+    c->retry_seconds = config->retry_seconds;
+    if (c->retry_seconds <= 0) {
+        /* VAULT_RETRY_SECONDS: how long to keep trying a storage that
+         * does not answer (tests, and people who would rather fail
+         * fast than wait out a server's restart). */
+        const char *env = getenv("VAULT_RETRY_SECONDS");
+        char *end = NULL;
+        double s = env ? strtod(env, &end) : 0;
+        c->retry_seconds = env && end != env && !*end && s > 0
+                               ? s
+                               : HTTP_DEFAULT_RETRY_SECONDS;
+    }
     c->idle = calloc(c->connections, sizeof *c->idle);
     if (failed || !c->idle) {
         vlt_http_client_free(c);

@@ -46,7 +46,8 @@ typedef struct http_config {
     /* Connect through this Unix socket instead of TCP (rclone), or NULL. */
     const char *unix_socket;
     unsigned connections;  /* requests at once; 0: 5 */
-    double retry_seconds;  /* total retry budget; 0: 120 s */
+    double retry_seconds;  /* total retry budget; 0: $VAULT_RETRY_SECONDS,
+                              else 120 s */
 } http_config;
 
 vault_error vlt_http_client_new(const http_config *config, http_client **out);
