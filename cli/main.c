@@ -359,12 +359,28 @@ static unsigned parse_connections(const char *text)
 }
 
 /* Takes the storage options out of argv (anywhere before "--"), so that
- * they go with any command: --connections N, --cacert FILE, --no-cache
+ * they go with any command, before or after its name: --connections N, --cacert FILE, --no-cache
  * (for add it stays, and keeps its meaning there too: no files cache).
  * Their variables count when the flag is absent.  -1 after a usage
  * error. */
-static int take_storage_options(const char *command, int *argc, char **argv)
+static int take_storage_options(int *argc, char **argv)
 {
+    /* The command: the first word that is no storage option (nor the
+     * value of one), for messages and add's --no-cache. */
+    const char *command = "vault";
+    for (int i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--connections") == 0 ||
+            strcmp(argv[i], "--cacert") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--connections=", 14) == 0 ||
+            strncmp(argv[i], "--cacert=", 9) == 0 ||
+            strcmp(argv[i], "--no-cache") == 0)
+            continue;
+        command = argv[i];
+        break;
+    }
     vault_storage_options_init(&cli_storage);
     const char *env = getenv("VAULT_CONNECTIONS");
     if (env && env[0] && !(cli_storage.connections = parse_connections(env))) {
@@ -375,8 +391,8 @@ static int take_storage_options(const char *command, int *argc, char **argv)
     env = getenv("VAULT_CACERT");
     if (env && env[0])
         cli_storage.cacert = env;
-    int out = 2;
-    int in = 2;
+    int out = 1;
+    int in = 1;
     for (; in < *argc && strcmp(argv[in], "--") != 0; in++) {
         const char *a = argv[in];
         const char *value = NULL;
@@ -431,6 +447,8 @@ int main(int argc, char **argv)
      * pax paths. */
     setlocale(LC_CTYPE, "");
     opterr = 0; /* the commands report bad options as "vault: ..." */
+    if (take_storage_options(&argc, argv) != 0)
+        return EXIT_USAGE;
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;
@@ -458,8 +476,6 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return cli_help(name);
     }
-    if (take_storage_options(name, &argc, argv) != 0)
-        return EXIT_USAGE;
     vault_error rc = vault_global_init();
     if (rc != VAULT_OK)
         return cli_fail(rc);
