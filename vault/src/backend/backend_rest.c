@@ -16,6 +16,7 @@
  * retries what is transient.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "backend/backend.h"
 #include "backend/http.h"
 #include "backend/rest.h"
+#include "common/array.h"
 #include "common/internal.h"
 
 #define REST_DEFAULT_CONNECTIONS 5
@@ -40,6 +42,15 @@ typedef struct rest_backend {
     char *display;
     rest_close_fn on_close;
     void *close_ctx;
+    /* The objects this process is saving now (their labels): a second
+     * save of one waits for the first, so that of two threads exactly
+     * one saves and the other sees VAULT_E_EXISTS.  Held only to look at
+     * the list, never across a request. */
+    pthread_mutex_t saving_lock;
+    pthread_cond_t saving_done;
+    char (*saving)[BACKEND_LABEL_MAX];
+    size_t n_saving, saving_cap;
+    int saving_ready;
 } rest_backend;
 
 static rest_backend *rest_of(backend *be)
@@ -110,6 +121,28 @@ static vault_error rest_stat(backend *be, backend_kind kind, const char *name,
     return VAULT_OK;
 }
 
+/* A load that failed as too long or too short, or a range the server
+ * could not satisfy (servers differ: 416, or the whole object): the
+ * object's size says whether the range is past its end or over max_len,
+ * in the words of vlt_backend_check_range.  Else the error (was) stands
+ * as it was. */
+static vault_error explain_range(backend *be, backend_kind kind,
+                                 const char *name, uint64_t offset,
+                                 size_t len, size_t max_len, vault_error was)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", vault_last_error());
+    char label[BACKEND_LABEL_MAX];
+    vlt_backend_label(kind, name, label);
+    uint64_t size;
+    size_t n;
+    if (rest_stat(be, kind, name, &size) == VAULT_OK &&
+        vlt_backend_check_range(label, size, offset, len, max_len, &n) !=
+            VAULT_OK)
+        return vlt_fail_context(VAULT_E_CORRUPT, "%s", rest_of(be)->display);
+    return vlt_fail(was, "%s", detail);
+}
+
 static vault_error rest_load(backend *be, backend_kind kind, const char *name,
                              uint64_t offset, size_t len, size_t max_len,
                              uint8_t **out, size_t *out_len)
@@ -149,13 +182,19 @@ static vault_error rest_load(backend *be, backend_kind kind, const char *name,
                         .label = label};
     http_response resp;
     rc = rest_send(r, &req, &resp);
-    if (rc != VAULT_OK)
-        return rc;
-    if (!ok_status(resp.status)) {
+    if (rc == VAULT_OK && !ok_status(resp.status)) {
         rc = status_error(r, &req, &resp);
         vlt_http_response_free(&resp);
-        return rc;
     }
+    /* Too long, or too short: rclone 1.60 answers a range that ends past
+     * the object with the range's length as Content-Length and then the
+     * shorter body, which curl (and so http.c) takes for a dropped
+     * connection. */
+    if (rc == VAULT_E_CORRUPT ||
+        (len && (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT)))
+        return explain_range(be, kind, name, offset, len, max_len, rc);
+    if (rc != VAULT_OK)
+        return rc;
     if (len && resp.status != 206 && !(offset == 0 && resp.len == len)) {
         vlt_http_response_free(&resp);
         return vlt_fail(VAULT_E_IO,
@@ -179,12 +218,12 @@ static vault_error rest_load(backend *be, backend_kind kind, const char *name,
     return VAULT_OK;
 }
 
-static vault_error rest_save(backend *be, backend_kind kind, const char *name,
-                             const uint8_t *data, size_t len)
+/* Save, once this process saves the object nowhere else (rest_save). */
+static vault_error save_claimed(backend *be, backend_kind kind,
+                                const char *name, const uint8_t *data,
+                                size_t len)
 {
-    vault_error rc = vlt_backend_check(kind, name);
-    if (rc != VAULT_OK)
-        return rc;
+    vault_error rc;
     rest_backend *r = rest_of(be);
     char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
     object_path(kind, name, path);
@@ -226,6 +265,54 @@ static vault_error rest_save(backend *be, backend_kind kind, const char *name,
             return VAULT_OK;
         return vlt_fail(rc, "%s", detail);
     }
+    return rc;
+}
+
+/* Claims label for this thread's save, waiting while another thread
+ * saves it; non-zero when out of memory. */
+static int claim(rest_backend *r, const char *label)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    for (;;) {
+        size_t i = 0;
+        while (i < r->n_saving && strcmp(r->saving[i], label) != 0)
+            i++;
+        if (i == r->n_saving)
+            break;
+        pthread_cond_wait(&r->saving_done, &r->saving_lock);
+    }
+    int failed = VLT_ARRAY_GROW(&r->saving, &r->saving_cap, r->n_saving + 1);
+    if (!failed)
+        snprintf(r->saving[r->n_saving++], BACKEND_LABEL_MAX, "%s", label);
+    pthread_mutex_unlock(&r->saving_lock);
+    return failed;
+}
+
+static void release(rest_backend *r, const char *label)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    for (size_t i = 0; i < r->n_saving; i++)
+        if (strcmp(r->saving[i], label) == 0) {
+            memcpy(r->saving[i], r->saving[--r->n_saving], BACKEND_LABEL_MAX);
+            break;
+        }
+    pthread_cond_broadcast(&r->saving_done);
+    pthread_mutex_unlock(&r->saving_lock);
+}
+
+static vault_error rest_save(backend *be, backend_kind kind, const char *name,
+                             const uint8_t *data, size_t len)
+{
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    rest_backend *r = rest_of(be);
+    char label[BACKEND_LABEL_MAX];
+    vlt_backend_label(kind, name, label);
+    if (claim(r, label))
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    rc = save_claimed(be, kind, name, data, len);
+    release(r, label);
     return rc;
 }
 
@@ -493,6 +580,11 @@ static void rest_close(backend *be)
     vlt_http_client_free(r->http);
     if (r->on_close)
         r->on_close(r->close_ctx);
+    if (r->saving_ready) {
+        pthread_mutex_destroy(&r->saving_lock);
+        pthread_cond_destroy(&r->saving_done);
+    }
+    free(r->saving);
     free(r->display);
     free(r);
 }
@@ -506,6 +598,16 @@ static const backend_ops rest_ops = {
     .close = rest_close,
     .check_deletable = rest_check_deletable,
 };
+
+/* $VAULT_RETRY_SECONDS: how long to retry transient failures (0:
+ * http.h's default).  For tests, whose servers fail on purpose. */
+static double retry_seconds(void)
+{
+    const char *env = getenv("VAULT_RETRY_SECONDS");
+    char *end;
+    double s = env && env[0] ? strtod(env, &end) : 0;
+    return env && env[0] && *end == '\0' && s > 0 ? s : 0;
+}
 
 /* Makes the folders on create (after making sure no vault is there), or
  * checks that a vault is there. */
@@ -552,14 +654,22 @@ vault_error vlt_backend_rest_connect(const rest_target *t,
     r->on_close = t->on_close;
     r->close_ctx = t->close_ctx;
     vault_error rc = VAULT_OK;
-    if (!(r->display = strdup(t->display)))
+    if (pthread_mutex_init(&r->saving_lock, NULL) != 0)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else if (pthread_cond_init(&r->saving_done, NULL) != 0)
+        pthread_mutex_destroy(&r->saving_lock),
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else
+        r->saving_ready = 1;
+    if (rc == VAULT_OK && !(r->display = strdup(t->display)))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     http_config config = {.base_url = t->base_url,
                           .display = t->display,
                           .username = t->username,
                           .password = t->password,
                           .cacert = options ? options->cacert : NULL,
-                          .connections = r->base.connections};
+                          .connections = r->base.connections,
+                          .retry_seconds = retry_seconds()};
     if (rc == VAULT_OK)
         rc = vlt_http_client_new(&config, &r->http);
     if (rc == VAULT_OK)
@@ -642,7 +752,7 @@ vault_error vlt_backend_rest_open(const char *url,
                         display);
     const char *auth = url + (https ? 8 : 7);
     const char *path = auth + strcspn(auth, "/?#");
-    if (*path == '?' || *path == '#')
+    if (strpbrk(path, "?#"))
         return vlt_fail(VAULT_E_INVALID,
                         "%s: a REST location has no query or fragment",
                         display);
