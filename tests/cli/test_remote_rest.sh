@@ -99,7 +99,7 @@ ok extract "$L" latest -C out-plain -i id.txt
 treecmp "$SRC" "out-plain$SRC"
 ok check "$L" --read-data -i id.txt
 t1=$(date +%s.%N)
-note "round trip on loopback REST (init, add, ls -R, extract, check --read-data): $(echo "$t1 - $t0" | bc) s"
+note "round trip on loopback REST (init, add, ls -R, extract, check --read-data): $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
 # The same vault read as a local folder lists the same tree.
 ok ls srv-plain latest -R -l -i id.txt
 [ "$(sed 's/^[^ ]* //' out.txt | sort | md5sum)" = "$ls_remote" ] ||
@@ -225,7 +225,7 @@ ok extract "$LR" latest -C out-rc -i id.txt
 treecmp "$SRC" "out-rc$SRC"
 ok check "$LR" --read-data -i id.txt
 t1=$(date +%s.%N)
-note "round trip through rclone: (init, add, ls -R, extract, check --read-data): $(echo "$t1 - $t0" | bc) s"
+note "round trip through rclone: (init, add, ls -R, extract, check --read-data): $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
 [ -z "$(rclone_children)" ] && pass || fail "rclone still runs after vault exited: $(rclone_children)"
 expect_fail 1 "rclone serve restic failed: .*nosuchremote" ls rclone:nosuchremote:x -i id.txt
 VAULT_RCLONE_PROGRAM=/nonexistent/rclone expect_fail 1 "cannot run /nonexistent/rclone" ls "$LR" -i id.txt
