@@ -91,34 +91,49 @@ static int ok_status(long status)
     return status >= 200 && status < 300;
 }
 
+/* A request about one object without a body (HEAD, DELETE) and its
+ * answer, which the caller frees (vlt_http_response_free). */
+typedef struct object_call {
+    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
+    http_request req;
+    http_response resp;
+} object_call;
+
+/* Checks kind and name and sends method for the object; VAULT_OK with
+ * c->resp set for any final answer. */
+static vault_error object_request(backend *be, const char *method,
+                                  backend_kind kind, const char *name,
+                                  object_call *c)
+{
+    memset(c, 0, sizeof *c);
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    object_path(kind, name, c->path);
+    vlt_backend_label(kind, name, c->label);
+    c->req = (http_request){.method = method, .path = c->path,
+                            .max_body = REST_SMALL_BODY, .label = c->label};
+    return rest_send(rest_of(be), &c->req, &c->resp);
+}
+
 static vault_error rest_stat(backend *be, backend_kind kind, const char *name,
                              uint64_t *size)
 {
     *size = 0;
-    vault_error rc = vlt_backend_check(kind, name);
-    if (rc != VAULT_OK)
-        return rc;
     rest_backend *r = rest_of(be);
-    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
-    object_path(kind, name, path);
-    vlt_backend_label(kind, name, label);
-    http_request req = {.method = "HEAD", .path = path,
-                        .max_body = REST_SMALL_BODY, .label = label};
-    http_response resp;
-    rc = rest_send(r, &req, &resp);
+    object_call c;
+    vault_error rc = object_request(be, "HEAD", kind, name, &c);
     if (rc != VAULT_OK)
         return rc;
-    if (!ok_status(resp.status)) {
-        rc = status_error(r, &req, &resp);
-        vlt_http_response_free(&resp);
-        return rc;
-    }
-    vlt_http_response_free(&resp);
-    if (resp.content_length < 0)
-        return vlt_fail(VAULT_E_IO, "%s: HEAD %s: the answer has no "
-                        "Content-Length", r->display, label);
-    *size = (uint64_t)resp.content_length;
-    return VAULT_OK;
+    if (!ok_status(c.resp.status))
+        rc = status_error(r, &c.req, &c.resp);
+    else if (c.resp.content_length < 0)
+        rc = vlt_fail(VAULT_E_IO, "%s: HEAD %s: the answer has no "
+                      "Content-Length", r->display, c.label);
+    else
+        *size = (uint64_t)c.resp.content_length;
+    vlt_http_response_free(&c.resp);
+    return rc;
 }
 
 /* A load that failed as too long or too short, or a range the server
@@ -316,31 +331,36 @@ static vault_error rest_save(backend *be, backend_kind kind, const char *name,
     return rc;
 }
 
-static vault_error rest_remove(backend *be, backend_kind kind,
-                               const char *name)
+/* A DELETE; a 404 counts as done when absent_ok (check_deletable's
+ * probe). */
+static vault_error delete_object(backend *be, backend_kind kind,
+                                 const char *name, int absent_ok)
 {
-    vault_error rc = vlt_backend_check(kind, name);
-    if (rc != VAULT_OK)
-        return rc;
     rest_backend *r = rest_of(be);
-    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
-    object_path(kind, name, path);
-    vlt_backend_label(kind, name, label);
-    http_request req = {.method = "DELETE", .path = path,
-                        .max_body = REST_SMALL_BODY, .label = label};
-    http_response resp;
-    rc = rest_send(r, &req, &resp);
+    object_call c;
+    vault_error rc = object_request(be, "DELETE", kind, name, &c);
     if (rc != VAULT_OK)
         return rc;
-    if (resp.status == 403)
+    if (c.resp.status == 403 && absent_ok) /* the probe: no object named */
+        rc = vlt_fail(VAULT_E_PERMISSION,
+                      "%s: the server refuses deletes (append-only)",
+                      r->display);
+    else if (c.resp.status == 403)
         rc = vlt_fail(VAULT_E_PERMISSION,
                       "%s: the server refuses deletes (append-only): "
                       "cannot remove %s",
-                      r->display, label);
-    else if (!ok_status(resp.status))
-        rc = status_error(r, &req, &resp);
-    vlt_http_response_free(&resp);
+                      r->display, c.label);
+    else if (!ok_status(c.resp.status) &&
+             !(absent_ok && c.resp.status == 404))
+        rc = status_error(r, &c.req, &c.resp);
+    vlt_http_response_free(&c.resp);
     return rc;
+}
+
+static vault_error rest_remove(backend *be, backend_kind kind,
+                               const char *name)
+{
+    return delete_object(be, kind, name, 0);
 }
 
 /* Listing: a small strict JSON reader for exactly the v2 answer.  A
@@ -555,23 +575,9 @@ static const char probe_name[VAULT_NAME_HEX + 1] =
 
 static vault_error rest_check_deletable(backend *be)
 {
-    rest_backend *r = rest_of(be);
-    char path[BACKEND_LABEL_MAX];
-    object_path(BACKEND_SNAPSHOTS, probe_name, path);
-    http_request req = {.method = "DELETE", .path = path,
-                        .max_body = REST_SMALL_BODY, .label = path};
-    http_response resp;
-    vault_error rc = rest_send(r, &req, &resp);
-    if (rc != VAULT_OK)
-        return rc;
-    if (resp.status == 403)
-        rc = vlt_fail(VAULT_E_PERMISSION,
-                      "%s: the server refuses deletes (append-only)",
-                      r->display);
-    else if (resp.status != 404 && !ok_status(resp.status))
-        rc = status_error(r, &req, &resp);
-    vlt_http_response_free(&resp);
-    return rc;
+    /* Deleting what is not there: a server that allows deletes answers
+     * 404 (or 200), an append-only one 403. */
+    return delete_object(be, BACKEND_SNAPSHOTS, probe_name, 1);
 }
 
 static void rest_close(backend *be)
