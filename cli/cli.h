@@ -63,9 +63,16 @@ vault_identity_t *cli_load_identity(const char *path,
 /* Opens path for reading if it is a regular file (never waiting on a FIFO
  * or device); the descriptor, or -1 after printing why. */
 int cli_open_regular(const char *path);
-/* The vault path: argv[0] if it is a vault (consumed), else
- * $VAULT_REPOSITORY; NULL if neither. */
+/* The vault location: argv[0] if it is a vault or has a storage scheme
+ * ("rest:...", consumed), else $VAULT_REPOSITORY; NULL if neither. */
 const char *cli_take_vault(int *argc, char ***argv);
+/* The storage options (--connections, --cacert, --no-cache and their
+ * environment variables), taken out of argv by main before the command
+ * runs; every open and create uses them. */
+extern vault_storage_options cli_storage;
+/* The location as it may be printed or pinned (its password redacted),
+ * malloc'ed; NULL when out of memory. */
+char *cli_location_shown(const char *location);
 /* Pinning (cli_pin.c): 0 if path's vault v has the fingerprint this
  * client pinned for its location (or none was, and it now is); else -1
  * after printing why.  cli_pin_record pins a vault just made. */

@@ -40,12 +40,28 @@ int cli_open_regular(const char *path)
     return fd;
 }
 
+vault_storage_options cli_storage;
+
+char *cli_location_shown(const char *location)
+{
+    /* "***" for each secret: at most twice as long. */
+    size_t size = 2 * strlen(location) + 16;
+    char *shown = malloc(size);
+    if (shown)
+        vault_location_redact(location, shown, size);
+    return shown;
+}
+
 const char *cli_take_vault(int *argc, char ***argv)
 {
     /* The vault is the first argument when that is a vault, else
-     * $VAULT_REPOSITORY (so `vault ls` works with the variable set). */
+     * $VAULT_REPOSITORY (so `vault ls` works with the variable set).  A
+     * location with a scheme is not probed: that would mean a round trip
+     * (or starting rclone) only to decide what the word is. */
     const char *env = getenv("VAULT_REPOSITORY");
-    if (*argc > 0 && (!env || !env[0] || vault_probe((*argv)[0]) == VAULT_OK)) {
+    if (*argc > 0 &&
+        (!env || !env[0] || vault_location_has_scheme((*argv)[0]) ||
+         vault_probe((*argv)[0]) == VAULT_OK)) {
         const char *path = (*argv)[0];
         (*argc)--;
         (*argv)++;
@@ -59,7 +75,12 @@ const char *cli_take_vault(int *argc, char ***argv)
 vault_t *cli_open_vault(const char *path, const char *identity_path,
                         const char *passphrase_file)
 {
-    vault_error rc = vault_probe(path);
+    /* A local path is checked before asking for a passphrase.  Remote
+     * storage is not: the open says the same, and a second connection
+     * (for rclone: a second rclone) would cost a start-up each time. */
+    vault_error rc = vault_location_has_scheme(path)
+                         ? VAULT_OK
+                         : vault_probe_at(path, &cli_storage);
     if (rc != VAULT_OK) {
         cli_fail(rc);
         return NULL;
@@ -68,7 +89,7 @@ vault_t *cli_open_vault(const char *path, const char *identity_path,
     if (!id)
         return NULL;
     vault_t *v = NULL;
-    rc = vault_open(path, id, &v);
+    rc = vault_open_at(path, &cli_storage, id, &v);
     vault_identity_free(id);
     if (rc != VAULT_OK) {
         cli_fail(rc);

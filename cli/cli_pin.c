@@ -52,11 +52,14 @@ static const char *known_vaults_path(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? buf : NULL;
 }
 
-/* The location pinned for path: its canonical absolute path (malloc'ed),
- * or NULL when it cannot be one line of the file. */
+/* The location pinned for path: its canonical absolute path, or for
+ * remote storage the location with its password redacted (a pin file is
+ * no place for a secret), malloc'ed; NULL when it cannot be one line of
+ * the file. */
 static char *location_of(const char *path)
 {
-    char *loc = realpath(path, NULL);
+    char *loc = vault_location_has_scheme(path) ? cli_location_shown(path)
+                                                : realpath(path, NULL);
     if (loc && (strchr(loc, '\n') || !loc[0])) {
         free(loc);
         loc = NULL;
@@ -264,7 +267,7 @@ int cli_pin_check(const char *path, const vault_t *v)
     if (!text) {
         /* Refuse: an unreadable file may hold the pin that would say no. */
         cli_error("%s: cannot read %s to check the vault's fingerprint: %s",
-                  path, file, strerror(errno));
+                  loc, file, strerror(errno));
         unlock_known(lock);
         free(loc);
         return -1;

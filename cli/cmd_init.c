@@ -31,7 +31,7 @@ int cmd_init(int argc, char **argv)
     if (argc > 1)
         return cli_usage("init", "unexpected argument '%s'", argv[1]);
     if (!path || !path[0])
-        return cli_usage("init", "name the vault directory");
+        return cli_usage("init", "name the vault (a directory or a location)");
     if (identity && recipient)
         return cli_usage("init", "give -i or -r, not both");
 
@@ -46,12 +46,14 @@ int cmd_init(int argc, char **argv)
         vault_identity_free(id);
     }
     char fingerprint[VAULT_FINGERPRINT_CHARS + 1];
-    vault_error rc = vault_create(path, owner, fingerprint);
+    vault_error rc = vault_create_at(path, &cli_storage, owner, fingerprint);
     if (rc != VAULT_OK)
         return cli_fail(rc);
     /* A new vault where another was pinned: the user made this one. */
     cli_pin_record(path, fingerprint);
-    printf("created vault %s, owner %s\nfingerprint %s\n", path, owner,
-           fingerprint);
+    char *shown = cli_location_shown(path);
+    printf("created vault %s, owner %s\nfingerprint %s\n",
+           shown ? shown : "", owner, fingerprint);
+    free(shown);
     return EXIT_OK;
 }

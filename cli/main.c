@@ -34,7 +34,8 @@ static const cli_command commands[] = {
     {"init", "create a vault", cmd_init,
      "usage: vault init VAULT (-i IDENTITY | -r RECIPIENT)\n"
      "\n"
-     "Creates a vault in directory VAULT (absent or empty) and makes the\n"
+     "Creates a vault in directory VAULT (absent or empty), or at a\n"
+     "location (rest:, rclone:, s3:; see `vault help`), and makes the\n"
      "identity's public key, or RECIPIENT (age1... or an \"ssh-ed25519\n"
      "AAAA...\" line), its first owner. With\n"
      "-r the owner's secret key never needs to be on this machine.\n"
@@ -223,10 +224,33 @@ static void print_help(FILE *out)
     fprintf(out, "\n"
            "`vault COMMAND --help` shows a command's options.\n"
            "\n"
+           "locations (VAULT, or $VAULT_REPOSITORY):\n"
+           "  PATH                       a folder (./name:x if it has a colon)\n"
+           "  rest:http[s]://[USER:PASS@]HOST[:PORT]/[PATH/]\n"
+           "                             a restic REST server (rest-server,\n"
+           "                             rclone serve restic)\n"
+           "  rclone:REMOTE:PATH         any storage rclone reaches: vault runs\n"
+           "                             `rclone serve restic` for it, reachable\n"
+           "                             by this process only\n"
+           "  s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]\n"
+           "                             S3 (credentials from AWS_ACCESS_KEY_ID,\n"
+           "                             AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION)\n"
+           "Passwords never appear in output or the pin file.\n"
+           "\n"
+           "storage options (with any command, before --):\n"
+           "  --connections N    transfers at once, 1..64 (default 5 remote)\n"
+           "  --cacert FILE      trust this PEM CA too for https (the system's\n"
+           "                     CAs always count; nothing is ever unverified)\n"
+           "  --no-cache         no local cache of remote index, snapshots\n"
+           "                     and trees (for add: no files cache either)\n"
+           "\n"
            "environment:\n"
            "  VAULT_IDENTITY     identity file used when -i is not given\n"
            "  VAULT_REPOSITORY   vault used when none is named\n"
            "  VAULT_PASSPHRASE   passphrase for a protected identity file\n"
+           "  VAULT_CONNECTIONS  --connections when it is not given\n"
+           "  VAULT_CACERT       --cacert when it is not given\n"
+           "  VAULT_RCLONE_PROGRAM  the rclone to run (default: rclone on PATH)\n"
            "\n"
            "files:\n"
            "  $XDG_CONFIG_HOME/vault/known_vaults (~/.config/vault/...)\n"
@@ -323,12 +347,108 @@ static void print_warning(const char *message, void *ctx)
     cli_error("warning: %s", message);
 }
 
+/* "N" of --connections or VAULT_CONNECTIONS: 1..64; 0 if it is not. */
+static unsigned parse_connections(const char *text)
+{
+    char *end;
+    unsigned long n = strtoul(text, &end, 10);
+    if (end == text || *end || text[0] == '-' || text[0] == '+' || n < 1 ||
+        n > 64)
+        return 0;
+    return (unsigned)n;
+}
+
+/* Takes the storage options out of argv (anywhere before "--"), so that
+ * they go with any command, before or after its name: --connections N, --cacert FILE, --no-cache
+ * (for add it stays, and keeps its meaning there too: no files cache).
+ * Their variables count when the flag is absent.  -1 after a usage
+ * error. */
+static int take_storage_options(int *argc, char **argv)
+{
+    /* The command: the first word that is no storage option (nor the
+     * value of one), for messages and add's --no-cache. */
+    const char *command = "vault";
+    for (int i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--connections") == 0 ||
+            strcmp(argv[i], "--cacert") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--connections=", 14) == 0 ||
+            strncmp(argv[i], "--cacert=", 9) == 0 ||
+            strcmp(argv[i], "--no-cache") == 0)
+            continue;
+        command = argv[i];
+        break;
+    }
+    vault_storage_options_init(&cli_storage);
+    const char *env = getenv("VAULT_CONNECTIONS");
+    if (env && env[0] && !(cli_storage.connections = parse_connections(env))) {
+        cli_usage(command, "VAULT_CONNECTIONS must be a number from 1 to 64, "
+                  "not '%s'", env);
+        return -1;
+    }
+    env = getenv("VAULT_CACERT");
+    if (env && env[0])
+        cli_storage.cacert = env;
+    int out = 1;
+    int in = 1;
+    for (; in < *argc && strcmp(argv[in], "--") != 0; in++) {
+        const char *a = argv[in];
+        const char *value = NULL;
+        int is_connections = 0, is_cacert = 0;
+        if (strcmp(a, "--connections") == 0 || strcmp(a, "--cacert") == 0) {
+            if (in + 1 >= *argc) {
+                cli_usage(command, "option %s needs an argument", a);
+                return -1;
+            }
+            is_connections = a[2] == 'c' && a[3] == 'o';
+            is_cacert = !is_connections;
+            value = argv[++in];
+        } else if (strncmp(a, "--connections=", 14) == 0) {
+            is_connections = 1;
+            value = a + 14;
+        } else if (strncmp(a, "--cacert=", 9) == 0) {
+            is_cacert = 1;
+            value = a + 9;
+        } else if (strcmp(a, "--no-cache") == 0) {
+            cli_storage.no_cache = 1;
+            if (strcmp(command, "add") == 0)
+                argv[out++] = argv[in];
+            continue;
+        } else {
+            argv[out++] = argv[in];
+            continue;
+        }
+        if (is_connections &&
+            !(cli_storage.connections = parse_connections(value))) {
+            cli_usage(command, "--connections takes a number from 1 to 64, "
+                      "not '%s'", value);
+            return -1;
+        }
+        if (is_cacert) {
+            if (!value[0]) {
+                cli_usage(command, "--cacert needs a file");
+                return -1;
+            }
+            cli_storage.cacert = value;
+        }
+    }
+    for (; in < *argc; in++)
+        argv[out++] = argv[in];
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* The user's locale, so that tar output writes UTF-8 names as plain
      * pax paths. */
     setlocale(LC_CTYPE, "");
     opterr = 0; /* the commands report bad options as "vault: ..." */
+    if (take_storage_options(&argc, argv) != 0)
+        return EXIT_USAGE;
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;

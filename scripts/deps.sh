@@ -2,12 +2,14 @@
 # Installs the Debian 12 packages vault needs to build, test and benchmark,
 # only those that are missing.  scdoc builds the man pages, man-db and
 # groff-base render them in the tests, bash-completion runs the completion
-# test, dpkg-dev lets `cpack -G DEB` find the package's dependencies.  Run as root or with sudo available.
+# test, dpkg-dev lets `cpack -G DEB` find the package's dependencies;
+# rclone, openssl and curl run the remote storage tests (a real `rclone
+# serve restic`, a test CA).  Run as root or with sudo available.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
           libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev age openssh-client
-          python3 attr xxd
+          python3 attr xxd rclone openssl curl
           scdoc man-db groff-base bash-completion dpkg-dev)
 if [ "${VAULT_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(restic borgbackup time)

@@ -39,9 +39,14 @@ _vault()
             return ;;
         *) return ;;
     esac
+    # The storage options go with every command that opens a vault.
+    [[ $command != keygen ]] && opts="$opts --connections --cacert --no-cache"
 
     # The argument of the option before the cursor.
     case $prev in
+        --cacert)
+            _filedir
+            return ;;
         -i|--identity|-o|--output|--passphrase-file|-R|--recipients-file|--tar)
             # -R of ls is --recursive, which takes no argument.
             if [[ $command != ls ]]; then

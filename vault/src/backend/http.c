@@ -515,6 +515,11 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     }
     if (!t.body && !(t.body = malloc(1)))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    curl_off_t content_length = -1;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                          &content_length) != CURLE_OK)
+        content_length = -1;
+    resp->content_length = content_length;
     resp->status = status;
     resp->body = t.body;
     resp->len = t.len;

@@ -80,6 +80,9 @@ typedef struct http_response {
     uint8_t *body;         /* malloc'ed (never NULL on success) */
     size_t len;
     char content_type[128]; /* "" if none was sent */
+    /* The answer's Content-Length, -1 if it sent none: for HEAD, the
+     * size of the object (the body is empty). */
+    int64_t content_length;
 } http_response;
 
 /*

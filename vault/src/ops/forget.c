@@ -365,6 +365,8 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
     if (!v || !o)
         return vlt_fail(VAULT_E_INVALID, "forget: missing argument");
     vault_error rc = need_owner(v);
+    if (rc == VAULT_OK && !o->dry_run) /* before anything changes */
+        rc = backend_check_deletable(v->be);
     if (rc == VAULT_OK)
         rc = check_options(o);
     if (rc == VAULT_OK && !(r->storage = calloc(1, sizeof *r->storage)))

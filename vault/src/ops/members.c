@@ -268,6 +268,8 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
                           size_t n_recipients)
 {
     vault_error rc = need_owner(v, "unshare the vault");
+    if (rc == VAULT_OK) /* before anything changes */
+        rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
     const membership *m = v->members;
@@ -542,6 +544,8 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
 {
     memset(r, 0, sizeof *r);
     vault_error rc = need_owner(v, "rekey the vault");
+    if (rc == VAULT_OK) /* before anything changes */
+        rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
     rekeyer k = {.v = v, .r = r};

@@ -128,13 +128,21 @@ vault_error vault_init(const char *path, const char *owner)
 vault_error vault_create(const char *path, const char *owner,
                          char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
-    if (!path || !owner)
+    return vault_create_at(path, NULL, owner, fingerprint);
+}
+
+vault_error vault_create_at(const char *location,
+                            const vault_storage_options *options,
+                            const char *owner,
+                            char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
+{
+    if (!location || !owner)
         return vlt_fail(VAULT_E_INVALID, "init: missing argument");
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
         return rc;
     backend *be = NULL;
-    rc = vlt_backend_local_open(path, 1, &be);
+    rc = vlt_backend_open(location, options, 1, &be);
     if (rc != VAULT_OK)
         return rc;
     rc = vlt_repo_init_backend(be, owner, fingerprint);
@@ -488,8 +496,14 @@ vault_error vlt_repo_reload_membership(vault_t *v)
 
 vault_error vault_probe(const char *path)
 {
+    return vault_probe_at(path, NULL);
+}
+
+vault_error vault_probe_at(const char *location,
+                           const vault_storage_options *options)
+{
     backend *be = NULL;
-    vault_error rc = vlt_backend_local_open(path, 0, &be);
+    vault_error rc = vlt_backend_open(location, options, 0, &be);
     backend_close(be);
     return rc;
 }
@@ -574,14 +588,32 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
 vault_error vault_open(const char *path, const vault_identity_t *id,
                        vault_t **out)
 {
+    return vault_open_at(path, NULL, id, out);
+}
+
+vault_error vault_open_at(const char *location,
+                          const vault_storage_options *options,
+                          const vault_identity_t *id, vault_t **out)
+{
     *out = NULL;
-    if (!path || !id)
+    if (!location || !id)
         return vlt_fail(VAULT_E_INVALID, "open: missing argument");
     backend *be = NULL;
-    vault_error rc = vlt_backend_local_open(path, 0, &be);
+    vault_error rc = vlt_backend_open(location, options, 0, &be);
     if (rc != VAULT_OK)
         return rc;
-    return vlt_repo_open_backend(be, path, id, out);
+    /* The handle names its location in messages: never with a password. */
+    /* "***" for each secret: at most twice as long. */
+    size_t size = 2 * strlen(location) + 16;
+    char *shown = malloc(size);
+    if (!shown) {
+        backend_close(be);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    vault_location_redact(location, shown, size);
+    rc = vlt_repo_open_backend_with(be, shown, options, id, out);
+    free(shown);
+    return rc;
 }
 
 void vault_close(vault_t *v)

@@ -1,0 +1,813 @@
+/*
+ * backend_rest.c - a vault on a server speaking restic's REST protocol
+ * v2 (restic's rest-server, `rclone serve restic`):
+ *
+ *   POST   /?create=true          make the folders (init)
+ *   HEAD   /<kind>/<name>         stat (Content-Length)
+ *   GET    /<kind>/<name>         load, ranged with Range: bytes=a-b
+ *   POST   /<kind>/<name>         save (the body is the object)
+ *   DELETE /<kind>/<name>         remove
+ *   GET    /<kind>/               list, with Accept:
+ *                                 application/vnd.x.restic.rest.v2:
+ *                                 [{"name": "...", "size": N}, ...]
+ *
+ * with the config at /config and packs at /data/<name> (the server shards
+ * them into data/<ab>/ itself).  Requests go through backend/http.h, which
+ * retries what is transient.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "backend/backend.h"
+#include "backend/http.h"
+#include "backend/rest.h"
+#include "common/array.h"
+#include "common/internal.h"
+
+#define REST_DEFAULT_CONNECTIONS 5
+/* A listing longer than this is refused: about 5 million entries, more
+ * than any vault this client can hold an index for. */
+#define REST_LISTING_MAX ((size_t)512 << 20)
+/* HEAD, DELETE and POST answers carry at most a short message. */
+#define REST_SMALL_BODY ((size_t)64 << 10)
+
+typedef struct rest_backend {
+    backend base;
+    http_client *http;
+    char *display;
+    rest_close_fn on_close;
+    void *close_ctx;
+    /* The objects this process is saving now (their labels): a second
+     * save of one waits for the first, so that of two threads exactly
+     * one saves and the other sees VAULT_E_EXISTS.  Held only to look at
+     * the list, never across a request. */
+    pthread_mutex_t saving_lock;
+    pthread_cond_t saving_done;
+    char (*saving)[BACKEND_LABEL_MAX];
+    size_t n_saving, saving_cap;
+    int saving_ready;
+} rest_backend;
+
+static rest_backend *rest_of(backend *be)
+{
+    return (rest_backend *)be;
+}
+
+/* The request path of an object ("config", "keys/<name>", "data/<name>")
+ * into buf; kind and name already checked. */
+static void object_path(backend_kind kind, const char *name,
+                        char buf[BACKEND_LABEL_MAX])
+{
+    if (kind == BACKEND_CONFIG)
+        snprintf(buf, BACKEND_LABEL_MAX, "config");
+    else
+        snprintf(buf, BACKEND_LABEL_MAX, "%s/%s", vlt_backend_kind_name(kind),
+                 name);
+}
+
+/* Sends a request; VAULT_OK with *status set for any final answer. */
+static vault_error rest_send(rest_backend *r, http_request *req,
+                        http_response *resp)
+{
+    /* http.c's errors name the location (its display) already. */
+    return vlt_http_send(r->http, req, resp);
+}
+
+/* A non-2xx answer as an error naming the location. */
+static vault_error status_error(rest_backend *r, const http_request *req,
+                                const http_response *resp)
+{
+    vault_error rc = vlt_http_status_error(req, resp);
+    return vlt_fail_context(rc, "%s", r->display);
+}
+
+static int ok_status(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+/* A request about one object without a body (HEAD, DELETE) and its
+ * answer, which the caller frees (vlt_http_response_free). */
+typedef struct object_call {
+    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
+    http_request req;
+    http_response resp;
+} object_call;
+
+/* Checks kind and name and sends method for the object; VAULT_OK with
+ * c->resp set for any final answer. */
+static vault_error object_request(backend *be, const char *method,
+                                  backend_kind kind, const char *name,
+                                  object_call *c)
+{
+    memset(c, 0, sizeof *c);
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    object_path(kind, name, c->path);
+    vlt_backend_label(kind, name, c->label);
+    c->req = (http_request){.method = method, .path = c->path,
+                            .max_body = REST_SMALL_BODY, .label = c->label};
+    return rest_send(rest_of(be), &c->req, &c->resp);
+}
+
+static vault_error rest_stat(backend *be, backend_kind kind, const char *name,
+                             uint64_t *size)
+{
+    *size = 0;
+    rest_backend *r = rest_of(be);
+    object_call c;
+    vault_error rc = object_request(be, "HEAD", kind, name, &c);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!ok_status(c.resp.status))
+        rc = status_error(r, &c.req, &c.resp);
+    else if (c.resp.content_length < 0)
+        rc = vlt_fail(VAULT_E_IO, "%s: HEAD %s: the answer has no "
+                      "Content-Length", r->display, c.label);
+    else
+        *size = (uint64_t)c.resp.content_length;
+    vlt_http_response_free(&c.resp);
+    return rc;
+}
+
+/* A load that failed as too long or too short, or a range the server
+ * could not satisfy (servers differ: 416, or the whole object): the
+ * object's size says whether the range is past its end or over max_len,
+ * in the words of vlt_backend_check_range.  Else the error (was) stands
+ * as it was. */
+static vault_error explain_range(backend *be, backend_kind kind,
+                                 const char *name, uint64_t offset,
+                                 size_t len, size_t max_len, vault_error was)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", vault_last_error());
+    char label[BACKEND_LABEL_MAX];
+    vlt_backend_label(kind, name, label);
+    uint64_t size;
+    size_t n;
+    if (rest_stat(be, kind, name, &size) == VAULT_OK &&
+        vlt_backend_check_range(label, size, offset, len, max_len, &n) !=
+            VAULT_OK)
+        return vlt_fail_context(VAULT_E_CORRUPT, "%s", rest_of(be)->display);
+    return vlt_fail(was, "%s", detail);
+}
+
+static vault_error rest_load(backend *be, backend_kind kind, const char *name,
+                             uint64_t offset, size_t len, size_t max_len,
+                             uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    rest_backend *r = rest_of(be);
+    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
+    object_path(kind, name, path);
+    vlt_backend_label(kind, name, label);
+    if (len > max_len)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s %s: %zu bytes to load, more than the limit of "
+                        "%zu",
+                        r->display, label, len, max_len);
+    if (len == 0 && offset > 0) {
+        /* "To the end" from an offset: the size tells how much that is
+         * (http.h ranges have a length). */
+        uint64_t size;
+        rc = rest_stat(be, kind, name, &size);
+        size_t n;
+        if (rc == VAULT_OK)
+            rc = vlt_backend_check_range(label, size, offset, 0, max_len, &n);
+        if (rc != VAULT_OK)
+            return rc;
+        if (n == 0) {
+            *out = malloc(1);
+            return *out ? VAULT_OK : vlt_fail(VAULT_E_NOMEM, "out of memory");
+        }
+        len = n;
+    }
+    http_request req = {.method = "GET", .path = path, .range_offset = offset,
+                        .range_len = len, .max_body = len ? len : max_len,
+                        .label = label};
+    http_response resp;
+    rc = rest_send(r, &req, &resp);
+    if (rc == VAULT_OK && !ok_status(resp.status)) {
+        rc = status_error(r, &req, &resp);
+        vlt_http_response_free(&resp);
+    }
+    /* Too long, or too short: rclone 1.60 answers a range that ends past
+     * the object with the range's length as Content-Length and then the
+     * shorter body, which curl (and so http.c) takes for a dropped
+     * connection. */
+    if (rc == VAULT_E_CORRUPT ||
+        (len && (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT)))
+        return explain_range(be, kind, name, offset, len, max_len, rc);
+    if (rc != VAULT_OK)
+        return rc;
+    if (len && resp.status != 206 && !(offset == 0 && resp.len == len)) {
+        vlt_http_response_free(&resp);
+        return vlt_fail(VAULT_E_IO,
+                        "%s %s: the server ignored the byte range asked "
+                        "for (answer %ld)",
+                        r->display, label, resp.status);
+    }
+    if (len && resp.len != len) {
+        /* A short answer: the object ends before the range does. */
+        size_t n;
+        rc = vlt_backend_check_range(label, offset + resp.len, offset, len,
+                                     max_len, &n);
+        vlt_http_response_free(&resp);
+        if (rc == VAULT_OK)
+            rc = vlt_fail(VAULT_E_CORRUPT, "%s: answer of %zu bytes for a "
+                          "range of %zu", label, resp.len, len);
+        return vlt_fail_context(rc, "%s", r->display);
+    }
+    *out = resp.body;
+    *out_len = resp.len;
+    return VAULT_OK;
+}
+
+/* Save, once this process saves the object nowhere else (rest_save). */
+static vault_error save_claimed(backend *be, backend_kind kind,
+                                const char *name, const uint8_t *data,
+                                size_t len)
+{
+    vault_error rc;
+    rest_backend *r = rest_of(be);
+    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
+    object_path(kind, name, path);
+    vlt_backend_label(kind, name, label);
+    /* The protocol has no "create only": a POST replaces.  Asking first
+     * keeps save's promise never to replace (two clients saving the same
+     * name at once may both pass, which for a content-addressed name
+     * writes the same bytes twice). */
+    uint64_t size;
+    rc = rest_stat(be, kind, name, &size);
+    if (rc == VAULT_OK)
+        return vlt_fail(VAULT_E_EXISTS, "%s %s: already exists", r->display,
+                        label);
+    if (rc != VAULT_E_NOT_FOUND)
+        return rc;
+    static const uint8_t empty[1];
+    http_request req = {.method = "POST", .path = path,
+                        .body = data ? data : empty, .body_len = len,
+                        .max_body = REST_SMALL_BODY, .label = label};
+    http_response resp;
+    rc = rest_send(r, &req, &resp);
+    if (rc == VAULT_OK && !ok_status(resp.status))
+        rc = status_error(r, &req, &resp);
+    if (rc == VAULT_OK) {
+        vlt_http_response_free(&resp);
+        return VAULT_OK;
+    }
+    /* A save that failed without a clear answer (the connection dropped,
+     * retries ran out, a 5xx) may still have stored the object.  Names
+     * are content hashes, so the object there with the same size is this
+     * one; the config has no such name and is not trusted that way. */
+    int ambiguous = rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT ||
+                    rc == VAULT_E_BUSY || (rc == VAULT_E_IO && resp.status >= 500);
+    vlt_http_response_free(&resp);
+    if (ambiguous && kind != BACKEND_CONFIG) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", vault_last_error());
+        if (rest_stat(be, kind, name, &size) == VAULT_OK && size == len)
+            return VAULT_OK;
+        return vlt_fail(rc, "%s", detail);
+    }
+    return rc;
+}
+
+/* Claims label for this thread's save, waiting while another thread
+ * saves it; non-zero when out of memory. */
+static int claim(rest_backend *r, const char *label)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    for (;;) {
+        size_t i = 0;
+        while (i < r->n_saving && strcmp(r->saving[i], label) != 0)
+            i++;
+        if (i == r->n_saving)
+            break;
+        pthread_cond_wait(&r->saving_done, &r->saving_lock);
+    }
+    int failed = VLT_ARRAY_GROW(&r->saving, &r->saving_cap, r->n_saving + 1);
+    if (!failed)
+        snprintf(r->saving[r->n_saving++], BACKEND_LABEL_MAX, "%s", label);
+    pthread_mutex_unlock(&r->saving_lock);
+    return failed;
+}
+
+static void release(rest_backend *r, const char *label)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    for (size_t i = 0; i < r->n_saving; i++)
+        if (strcmp(r->saving[i], label) == 0) {
+            memcpy(r->saving[i], r->saving[--r->n_saving], BACKEND_LABEL_MAX);
+            break;
+        }
+    pthread_cond_broadcast(&r->saving_done);
+    pthread_mutex_unlock(&r->saving_lock);
+}
+
+static vault_error rest_save(backend *be, backend_kind kind, const char *name,
+                             const uint8_t *data, size_t len)
+{
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    rest_backend *r = rest_of(be);
+    char label[BACKEND_LABEL_MAX];
+    vlt_backend_label(kind, name, label);
+    if (claim(r, label))
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    rc = save_claimed(be, kind, name, data, len);
+    release(r, label);
+    return rc;
+}
+
+/* A DELETE; a 404 counts as done when absent_ok (check_deletable's
+ * probe). */
+static vault_error delete_object(backend *be, backend_kind kind,
+                                 const char *name, int absent_ok)
+{
+    rest_backend *r = rest_of(be);
+    object_call c;
+    vault_error rc = object_request(be, "DELETE", kind, name, &c);
+    if (rc != VAULT_OK)
+        return rc;
+    if (c.resp.status == 403 && absent_ok) /* the probe: no object named */
+        rc = vlt_fail(VAULT_E_PERMISSION,
+                      "%s: the server refuses deletes (append-only)",
+                      r->display);
+    else if (c.resp.status == 403)
+        rc = vlt_fail(VAULT_E_PERMISSION,
+                      "%s: the server refuses deletes (append-only): "
+                      "cannot remove %s",
+                      r->display, c.label);
+    else if (!ok_status(c.resp.status) &&
+             !(absent_ok && c.resp.status == 404))
+        rc = status_error(r, &c.req, &c.resp);
+    vlt_http_response_free(&c.resp);
+    return rc;
+}
+
+static vault_error rest_remove(backend *be, backend_kind kind,
+                               const char *name)
+{
+    return delete_object(be, kind, name, 0);
+}
+
+/* Listing: a small strict JSON reader for exactly the v2 answer.  A
+ * hostile server controls the text; it is bounded (REST_LISTING_MAX) and
+ * read in one pass without recursion. */
+typedef struct json_in {
+    const uint8_t *p, *end;
+} json_in;
+
+static void skip_ws(json_in *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' ||
+                             *j->p == '\r'))
+        j->p++;
+}
+
+static int take(json_in *j, char c)
+{
+    skip_ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A JSON string into out (NUL-terminated, up to size - 1 bytes); *fits is
+ * 0 when it was longer or held an escape (then it is not an object name,
+ * nor a key this reader knows).  0 on success, -1 if malformed. */
+static int read_string(json_in *j, char *out, size_t size, int *fits)
+{
+    *fits = 1;
+    size_t n = 0;
+    if (!take(j, '"'))
+        return -1;
+    while (j->p < j->end && *j->p != '"') {
+        uint8_t c = *j->p++;
+        if (c < 0x20)
+            return -1;
+        if (c == '\\') {
+            *fits = 0;
+            if (j->p >= j->end)
+                return -1;
+            c = *j->p++;
+            if (c == 'u') {
+                for (int i = 0; i < 4; i++, j->p++)
+                    if (j->p >= j->end || !strchr("0123456789abcdefABCDEF",
+                                                  *j->p) || *j->p == 0)
+                        return -1;
+            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (n + 1 < size)
+            out[n++] = (char)c;
+        else
+            *fits = 0;
+    }
+    if (j->p >= j->end)
+        return -1;
+    j->p++;
+    out[n] = '\0';
+    return 0;
+}
+
+/* A non-negative integer of at most 19 digits; 0 or -1 if malformed. */
+static int read_size(json_in *j, uint64_t *out)
+{
+    skip_ws(j);
+    uint64_t v = 0;
+    int digits = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9' && digits < 20) {
+        v = v * 10 + (uint64_t)(*j->p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 19 ||
+        (j->p < j->end && strchr(".eE-+", *j->p) && *j->p))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+vault_error vlt_rest_parse_listing(const char *label, const uint8_t *text,
+                                   size_t len, backend_list_fn fn, void *ctx,
+                                   int *stopped)
+{
+    if (stopped)
+        *stopped = 0;
+    json_in j = {text, text + len};
+    const char *why = NULL;
+    if (!take(&j, '['))
+        why = "not a JSON array";
+    int first = 1;
+    while (!why && !take(&j, ']')) {
+        if (!first && !take(&j, ',')) {
+            why = "expected ',' or ']'";
+            break;
+        }
+        first = 0;
+        if (!take(&j, '{')) {
+            why = "expected an object";
+            break;
+        }
+        char name[VAULT_NAME_HEX + 2] = "";
+        int name_ok = 0, have_name = 0, have_size = 0;
+        uint64_t size = 0;
+        int first_member = 1;
+        while (!why && !take(&j, '}')) {
+            char key[8];
+            int key_fits;
+            if ((!first_member && !take(&j, ',')) ||
+                read_string(&j, key, sizeof key, &key_fits) != 0 ||
+                !take(&j, ':')) {
+                why = "malformed object";
+                break;
+            }
+            first_member = 0;
+            if (key_fits && strcmp(key, "name") == 0 && !have_name) {
+                if (read_string(&j, name, sizeof name, &name_ok) != 0)
+                    why = "malformed name";
+                name_ok = name_ok && vlt_backend_name_valid(name);
+                have_name = 1;
+            } else if (key_fits && strcmp(key, "size") == 0 && !have_size) {
+                if (read_size(&j, &size) != 0)
+                    why = "malformed size";
+                have_size = 1;
+            } else {
+                why = "unexpected member";
+            }
+        }
+        if (!why && (!have_name || !have_size))
+            why = "an entry lacks its name or size";
+        if (!why && name_ok) {
+            int s = fn(ctx, name, size);
+            if (s) {
+                if (stopped)
+                    *stopped = s;
+                return VAULT_OK;
+            }
+        }
+    }
+    skip_ws(&j);
+    if (!why && j.p != j.end)
+        why = "text after the array";
+    if (why)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s: the server's listing is malformed (%s at byte "
+                        "%zu)",
+                        label, why, (size_t)(j.p - text));
+    return VAULT_OK;
+}
+
+static vault_error rest_list(backend *be, backend_kind kind,
+                             backend_list_fn fn, void *ctx, int *stopped)
+{
+    if (stopped)
+        *stopped = 0;
+    const char *kname = vlt_backend_kind_name(kind);
+    if (!kname)
+        return vlt_fail(VAULT_E_INVALID, "backend: unknown object kind %d",
+                        (int)kind);
+    rest_backend *r = rest_of(be);
+    if (kind == BACKEND_CONFIG) {
+        uint64_t size;
+        vault_error rc = rest_stat(be, kind, "", &size);
+        if (rc == VAULT_E_NOT_FOUND)
+            return VAULT_OK;
+        if (rc != VAULT_OK)
+            return rc;
+        int s = fn(ctx, "", size);
+        if (s && stopped)
+            *stopped = s;
+        return VAULT_OK;
+    }
+    char path[32], label[32];
+    snprintf(path, sizeof path, "%s/", kname);
+    snprintf(label, sizeof label, "%s/", kname);
+    static const char *const accept[] = {
+        "Accept: application/vnd.x.restic.rest.v2", NULL};
+    http_request req = {.method = "GET", .path = path, .headers = accept,
+                        .max_body = REST_LISTING_MAX, .label = label};
+    http_response resp;
+    vault_error rc = rest_send(r, &req, &resp);
+    if (rc != VAULT_OK)
+        return rc;
+    if (resp.status == 404) {
+        /* A folder a copy tool dropped lists as empty, as locally. */
+        vlt_http_response_free(&resp);
+        return VAULT_OK;
+    }
+    if (!ok_status(resp.status))
+        rc = status_error(r, &req, &resp);
+    else if (!strstr(resp.content_type, "vnd.x.restic.rest.v2"))
+        rc = vlt_fail(VAULT_E_UNSUPPORTED,
+                      "%s %s: the server does not speak restic's REST "
+                      "protocol v2 (its listing is \"%.60s\")",
+                      r->display, label, resp.content_type);
+    else
+        rc = vlt_rest_parse_listing(label, resp.body, resp.len, fn, ctx,
+                                    stopped);
+    if (rc == VAULT_E_CORRUPT)
+        rc = vlt_fail_context(rc, "%s", r->display);
+    vlt_http_response_free(&resp);
+    return rc;
+}
+
+/* 64 zeros: a snapshot name no vault holds (it would be the SHA-256 of
+ * nothing anyone can find). */
+static const char probe_name[VAULT_NAME_HEX + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+static vault_error rest_check_deletable(backend *be)
+{
+    /* Deleting what is not there: a server that allows deletes answers
+     * 404 (or 200), an append-only one 403. */
+    return delete_object(be, BACKEND_SNAPSHOTS, probe_name, 1);
+}
+
+static void rest_close(backend *be)
+{
+    rest_backend *r = rest_of(be);
+    vlt_http_client_free(r->http);
+    if (r->on_close)
+        r->on_close(r->close_ctx);
+    if (r->saving_ready) {
+        pthread_mutex_destroy(&r->saving_lock);
+        pthread_cond_destroy(&r->saving_done);
+    }
+    free(r->saving);
+    free(r->display);
+    free(r);
+}
+
+static const backend_ops rest_ops = {
+    .save = rest_save,
+    .load = rest_load,
+    .stat = rest_stat,
+    .list = rest_list,
+    .remove = rest_remove,
+    .close = rest_close,
+    .check_deletable = rest_check_deletable,
+};
+
+/* $VAULT_RETRY_SECONDS: how long to retry transient failures (0:
+ * http.h's default).  For tests, whose servers fail on purpose. */
+static double retry_seconds(void)
+{
+    const char *env = getenv("VAULT_RETRY_SECONDS");
+    char *end;
+    double s = env && env[0] ? strtod(env, &end) : 0;
+    return env && env[0] && *end == '\0' && s > 0 ? s : 0;
+}
+
+/* Makes the folders on create (after making sure no vault is there), or
+ * checks that a vault is there. */
+static vault_error rest_prepare(rest_backend *r, int create)
+{
+    uint64_t size;
+    vault_error rc = rest_stat(&r->base, BACKEND_CONFIG, "", &size);
+    if (rc == VAULT_OK && create)
+        return vlt_fail(VAULT_E_EXISTS, "%s: already holds a vault (its "
+                        "config exists)", r->display);
+    if (rc == VAULT_E_NOT_FOUND && !create)
+        return vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
+                        r->display);
+    if (rc != VAULT_E_NOT_FOUND || !create)
+        return rc;
+    http_request req = {.method = "POST", .path = "?create=true",
+                        .body = (const uint8_t *)"", .body_len = 0,
+                        .max_body = REST_SMALL_BODY, .label = "/?create=true"};
+    http_response resp;
+    rc = rest_send(r, &req, &resp);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!ok_status(resp.status))
+        rc = status_error(r, &req, &resp);
+    vlt_http_response_free(&resp);
+    return rc;
+}
+
+vault_error vlt_backend_rest_connect(const rest_target *t,
+                                     const vault_storage_options *options,
+                                     int create, backend **out)
+{
+    *out = NULL;
+    rest_backend *r = calloc(1, sizeof *r);
+    if (!r) {
+        if (t->on_close)
+            t->on_close(t->close_ctx);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    r->base.ops = &rest_ops;
+    r->base.connections = options && options->connections
+                              ? options->connections
+                              : REST_DEFAULT_CONNECTIONS;
+    r->on_close = t->on_close;
+    r->close_ctx = t->close_ctx;
+    vault_error rc = VAULT_OK;
+    if (pthread_mutex_init(&r->saving_lock, NULL) != 0)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else if (pthread_cond_init(&r->saving_done, NULL) != 0)
+        pthread_mutex_destroy(&r->saving_lock),
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else
+        r->saving_ready = 1;
+    if (rc == VAULT_OK && !(r->display = strdup(t->display)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    http_config config = {.base_url = t->base_url,
+                          .display = t->display,
+                          .username = t->username,
+                          .password = t->password,
+                          .cacert = options ? options->cacert : NULL,
+                          .connections = r->base.connections,
+                          .retry_seconds = retry_seconds()};
+    if (rc == VAULT_OK)
+        rc = vlt_http_client_new(&config, &r->http);
+    if (rc == VAULT_OK)
+        rc = rest_prepare(r, create);
+    if (rc != VAULT_OK) {
+        rest_close(&r->base);
+        return rc;
+    }
+    *out = &r->base;
+    return VAULT_OK;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes the %XX escapes of n bytes of s into a malloc'ed string; NULL
+ * when out of memory, for a bad escape, or for an escaped NUL. */
+static char *percent_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[k++] = s[i];
+            continue;
+        }
+        int hi = -1;
+        if (i + 2 < n) {
+            hi = hex_digit(s[i + 1]);
+            int lo = hex_digit(s[i + 2]);
+            hi = hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+        }
+        if (hi <= 0) {
+            sodium_memzero(out, n + 1);
+            free(out);
+            return NULL;
+        }
+        out[k++] = (char)hi;
+        i += 2;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        sodium_memzero(s, strlen(s));
+        free(s);
+    }
+}
+
+vault_error vlt_backend_rest_open(const char *url,
+                                  const vault_storage_options *options,
+                                  int create, backend **out)
+{
+    *out = NULL;
+    char display[1024];
+    size_t url_len = strlen(url);
+    {
+        char full[1024];
+        snprintf(full, sizeof full, "rest:%s", url);
+        vault_location_redact(full, display, sizeof display);
+    }
+    int https = strncmp(url, "https://", 8) == 0;
+    if (!https && strncmp(url, "http://", 7) != 0)
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: a REST location is rest:http://HOST[:PORT]/"
+                        "[PATH/] or rest:https://...",
+                        display);
+    const char *auth = url + (https ? 8 : 7);
+    const char *path = auth + strcspn(auth, "/?#");
+    if (strpbrk(path, "?#"))
+        return vlt_fail(VAULT_E_INVALID,
+                        "%s: a REST location has no query or fragment",
+                        display);
+    const char *at = NULL;
+    for (const char *q = auth; q < path; q++)
+        if (*q == '@')
+            at = q;
+    char *user = NULL, *pass = NULL;
+    vault_error rc = VAULT_OK;
+    if (at) {
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+        const char *user_end = colon ? colon : at;
+        user = percent_decode(auth, (size_t)(user_end - auth));
+        pass = colon ? percent_decode(colon + 1, (size_t)(at - colon - 1))
+                     : NULL;
+        if (!user || (colon && !pass))
+            rc = vlt_fail(VAULT_E_INVALID,
+                          "%s: the user or password is not valid "
+                          "percent-encoding",
+                          display);
+    }
+    const char *host = at ? at + 1 : auth;
+    if (rc == VAULT_OK && host == path)
+        rc = vlt_fail(VAULT_E_INVALID, "%s: no host", display);
+    /* The base: scheme, host and path, with one '/' at the end (requests
+     * are relative to it). */
+    char *base = NULL;
+    if (rc == VAULT_OK) {
+        size_t scheme_len = (size_t)(auth - url);
+        size_t rest_len = url_len - (size_t)(host - url);
+        base = malloc(scheme_len + rest_len + 2);
+        if (!base) {
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        } else {
+            memcpy(base, url, scheme_len);
+            memcpy(base + scheme_len, host, rest_len);
+            size_t n = scheme_len + rest_len;
+            if (base[n - 1] != '/')
+                base[n++] = '/';
+            base[n] = '\0';
+        }
+    }
+    if (rc == VAULT_OK) {
+        rest_target t = {.base_url = base, .display = display,
+                         .username = user, .password = pass};
+        rc = vlt_backend_rest_connect(&t, options, create, out);
+    }
+    free(base);
+    free_secret(user);
+    free_secret(pass);
+    return rc;
+}
