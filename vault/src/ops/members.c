@@ -268,6 +268,11 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
                           size_t n_recipients)
 {
     vault_error rc = need_owner(v, "unshare the vault");
+    /* Unshare removes the old envelopes: on an append-only server it
+     * would leave the removed member's envelope behind, so it fails
+     * before the new epoch is written. */
+    if (rc == VAULT_OK)
+        rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
     const membership *m = v->members;
@@ -542,6 +547,9 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
 {
     memset(r, 0, sizeof *r);
     vault_error rc = need_owner(v, "rekey the vault");
+    /* Rekey deletes what it re-sealed: not on an append-only server. */
+    if (rc == VAULT_OK)
+        rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
     rekeyer k = {.v = v, .r = r};
