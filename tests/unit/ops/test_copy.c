@@ -1,0 +1,287 @@
+/*
+ * test_copy.c - vault_copy: snapshots from one vault into another,
+ * re-added through add's pipeline (ops/copy.c, ops/add/source_snapshot.c).
+ *
+ * The round-trip fixture (tests/cli/make_tree.sh: every kind of item,
+ * hard links, a sparse file, xattrs, nanosecond times) copied into a
+ * second vault extracts identical to the original's extraction, with the
+ * original's record; a second copy skips it; two snapshots sharing
+ * content add it once; a reader of the destination may copy into it, a
+ * writer of the source may not copy out of it; a vault into itself is
+ * refused.
+ */
+#include "vault_fixture.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A second vault at base/<name> owned by identity id, opened as it. */
+static vault_t *other_vault(fx *f, const char *name, vault_identity_t *id,
+                            char path[PATH_MAX])
+{
+    test_fmt(path, PATH_MAX, "%s/%s", f->base, name);
+    assert_vault_ok(vault_init(path, vault_identity_recipient(id)));
+    vault_t *v = NULL;
+    assert_vault_ok(vault_open(path, id, &v));
+    return v;
+}
+
+static void add_path(vault_t *v, const char *path, const char *const *tags,
+                     size_t n_tags, vault_add_result *r)
+{
+    const char *paths[] = {path};
+    vault_add_options o;
+    vault_add_options_init(&o);
+    o.paths = paths;
+    o.n_paths = 1;
+    o.tags = tags;
+    o.n_tags = n_tags;
+    o.cache_dir = "";
+    o.hostname = "copyhost";
+    assert_vault_ok(vault_add(v, &o, r));
+    assert_int_equal(r->errors, 0);
+}
+
+/* Extracts everything as faithfully as extraction goes: owners (as
+ * root) and set-id bits too. */
+static void extract_all(vault_t *v, const char *snap, const char *target)
+{
+    err_log log = {0};
+    vault_extract_options o;
+    vault_extract_options_init(&o);
+    o.target_dir = target;
+    o.restore_owner = 1;
+    o.same_privileges = 1;
+    o.on_error = log_error;
+    o.on_error_ctx = &log;
+    vault_extract_result res;
+    vault_error rc = vault_extract(v, snap, &o, &res);
+    if (rc != VAULT_OK) {
+        log_print(&log);
+        fail_msg("extract %s: %s: %s", snap, vault_strerror(rc),
+                 vault_last_error());
+    }
+    log_free(&log);
+}
+
+static void expect_same_record(const vault_snapshot_info *a,
+                               const vault_snapshot_info *b)
+{
+    assert_true(a->time_sec == b->time_sec);
+    assert_int_equal(a->time_nsec, b->time_nsec);
+    assert_string_equal(a->hostname, b->hostname);
+    assert_string_equal(a->username, b->username);
+    assert_int_equal(a->n_paths, b->n_paths);
+    for (size_t i = 0; i < a->n_paths; i++)
+        assert_string_equal(a->paths[i], b->paths[i]);
+    assert_int_equal(a->n_tags, b->n_tags);
+    for (size_t i = 0; i < a->n_tags; i++)
+        assert_string_equal(a->tags[i], b->tags[i]);
+    assert_true(a->files == b->files);
+    assert_true(a->dirs == b->dirs);
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The fixture with every kind of item, copied, extracts identical. */
+static void test_copy_roundtrip(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX], dst_path[PATH_MAX], out_a[PATH_MAX], out_b[PATH_MAX];
+    test_fmt(src, sizeof src, "%s/src", f->base);
+    if (test_run("bash '%s/tests/cli/make_tree.sh' '%s' 2>/dev/null",
+                 VAULT_SOURCE_DIR, src) != 0)
+        fail_msg("make_tree.sh %s failed", src);
+    const char *tags[] = {"one", "two words"};
+    vault_add_result ar;
+    add_path(f->v, src, tags, 2, &ar);
+    vault_t *dst = other_vault(f, "dst", f->id, dst_path);
+
+    vault_copy_result r;
+    double t0 = now_seconds();
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    double t1 = now_seconds();
+    assert_int_equal(r.snapshots_copied, 1);
+    assert_int_equal(r.snapshots_skipped, 0);
+    assert_true(r.files == ar.files);
+    assert_true(r.bytes_read == ar.bytes_total);
+    print_message("copy of the fixture: %" PRIu64 " files, %" PRIu64
+                  " bytes read, %" PRIu64 " bytes added in %.2f s (its add "
+                  "stored %" PRIu64 ")\n",
+                  r.files, r.bytes_read, r.bytes_added, t1 - t0,
+                  ar.bytes_added);
+
+    /* the record is the original's; the author is the copier */
+    vault_snapshot_info *a, *b;
+    size_t na, nb;
+    assert_vault_ok(vault_snapshots(f->v, &a, &na));
+    assert_vault_ok(vault_snapshots(dst, &b, &nb));
+    assert_int_equal(na, 1);
+    assert_int_equal(nb, 1);
+    expect_same_record(&a[0], &b[0]);
+    assert_true(b[0].author_is_me);
+    char copy_id[65];
+    memcpy(copy_id, b[0].id, 65);
+    vault_snapshots_free(a, na);
+    vault_snapshots_free(b, nb);
+
+    /* extract from dst equals extract from src */
+    test_fmt(out_a, sizeof out_a, "%s/outA", f->base);
+    test_fmt(out_b, sizeof out_b, "%s/outB", f->base);
+    extract_all(f->v, ar.snapshot_id, out_a);
+    extract_all(dst, copy_id, out_b);
+    if (test_run("python3 '%s/tests/cli/treecmp.py' '%s%s' '%s%s'",
+                 VAULT_SOURCE_DIR, out_a, src, out_b, src) != 0)
+        fail_msg("the copy extracts differently from the original");
+    if (test_run("python3 '%s/tests/cli/treecmp.py' '%s' '%s%s'",
+                 VAULT_SOURCE_DIR, src, out_b, src) != 0)
+        fail_msg("the copy extracts differently from the source tree");
+
+    /* a second copy skips it, named or not; nothing is added */
+    t0 = now_seconds();
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    t1 = now_seconds();
+    assert_int_equal(r.snapshots_copied, 0);
+    assert_int_equal(r.snapshots_skipped, 1);
+    assert_true(r.bytes_added == 0);
+    print_message("second copy: skipped in %.3f s\n", t1 - t0);
+    const char *refs[] = {"latest", ar.snapshot_id};
+    assert_vault_ok(vault_copy(f->v, dst, refs, 2, &r));
+    assert_int_equal(r.snapshots_copied, 0);
+    assert_int_equal(r.snapshots_skipped, 1);
+
+    /* a check of the destination finds nothing wrong */
+    vault_check_options co;
+    vault_check_options_init(&co);
+    co.read_data = 1;
+    vault_check_result cr;
+    assert_vault_ok(vault_check(dst, &co, &cr));
+    assert_true(cr.problems == 0 && cr.warnings == 0);
+    vault_close(dst);
+}
+
+/* Two snapshots sharing content: the shared bytes are added once. */
+static void test_copy_dedup(void **state)
+{
+    fx *f = *state;
+    enum { BIG = 3 * 1024 * 1024 };
+    char d1[PATH_MAX], d2[PATH_MAX], p[PATH_MAX], dst_path[PATH_MAX];
+    uint8_t *big = xmalloc(BIG);
+    rng_fill(big, BIG);
+    test_fmt(d1, sizeof d1, "%s/one", f->base);
+    test_fmt(d2, sizeof d2, "%s/two", f->base);
+    make_dir(d1);
+    make_dir(d2);
+    test_fmt(p, sizeof p, "%s/big", d1);
+    test_write_file(p, big, BIG);
+    test_fmt(p, sizeof p, "%s/big-again", d2);
+    test_write_file(p, big, BIG);
+    test_fmt(p, sizeof p, "%s/small", d2);
+    test_write_file(p, "small\n", 6);
+    free(big);
+    vault_add_result a1, a2;
+    add_path(f->v, d1, NULL, 0, &a1);
+    add_path(f->v, d2, NULL, 0, &a2);
+
+    vault_t *dst = other_vault(f, "dst", f->id, dst_path);
+    vault_copy_result r;
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 2);
+    assert_true(r.bytes_read == 2u * BIG + 6);
+    /* random bytes do not compress: once is BIG and some, twice 2 BIG */
+    if (r.bytes_added < BIG || r.bytes_added > BIG + BIG / 8)
+        fail_msg("two snapshots sharing %u bytes added %" PRIu64, BIG,
+                 r.bytes_added);
+    size_t n;
+    assert_vault_ok(vault_snapshot_count(dst, &n));
+    assert_int_equal(n, 2);
+    vault_close(dst);
+}
+
+/* A reader of the destination copies into it; a writer of the source
+ * cannot copy out of it; nobody copies a vault into itself. */
+static void test_copy_roles(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX], b_path[PATH_MAX], c_path[PATH_MAX];
+    vault_identity_t *bob = NULL;
+    assert_vault_ok(vault_identity_generate(&bob));
+    const char *bob_r = vault_identity_recipient(bob);
+
+    /* B is alice's; bob reads it.  C is bob's. */
+    vault_t *b_alice = other_vault(f, "B", f->id, b_path);
+    assert_vault_ok(vault_share(b_alice, bob_r, VAULT_ROLE_READER));
+    vault_close(b_alice);
+    vault_t *c_bob = other_vault(f, "C", bob, c_path);
+    test_fmt(p, sizeof p, "%s/bobs", f->base);
+    make_dir(p);
+    test_fmt(p, sizeof p, "%s/bobs/file", f->base);
+    test_write_file(p, "bob's\n", 6);
+    test_fmt(p, sizeof p, "%s/bobs", f->base);
+    vault_add_result ar;
+    add_path(c_bob, p, NULL, 0, &ar);
+    vault_t *b_bob = NULL;
+    assert_vault_ok(vault_open(b_path, bob, &b_bob));
+    vault_copy_result r;
+    assert_vault_ok(vault_copy(c_bob, b_bob, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 1);
+    assert_true(r.bytes_added > 0);
+    char out[PATH_MAX];
+    test_fmt(out, sizeof out, "%s/out", f->base);
+    extract_all(b_bob, "latest", out);
+    test_fmt(p, sizeof p, "%s%s/bobs/file", out, f->base);
+    expect_file(p, "bob's\n", 6);
+
+    /* bob, a writer of alice's vault A, cannot copy out of it */
+    fx_add(f, p, 0, &ar);
+    assert_vault_ok(vault_share(f->v, bob_r, VAULT_ROLE_WRITER));
+    vault_t *a_bob = NULL;
+    assert_vault_ok(vault_open(f->vault, bob, &a_bob));
+    assert_vault_code(vault_copy(a_bob, b_bob, NULL, 0, &r),
+                      VAULT_E_PERMISSION);
+    assert_non_null(strstr(vault_last_error(), "writer"));
+    assert_int_equal(r.snapshots_copied, 0);
+
+    /* into itself: refused, through the same handle or another */
+    assert_vault_code(vault_copy(c_bob, c_bob, NULL, 0, &r), VAULT_E_INVALID);
+    assert_non_null(strstr(vault_last_error(), "same vault"));
+    vault_t *c_again = NULL;
+    assert_vault_ok(vault_open(c_path, bob, &c_again));
+    assert_vault_code(vault_copy(c_bob, c_again, NULL, 0, &r),
+                      VAULT_E_INVALID);
+    size_t n;
+    assert_vault_ok(vault_snapshot_count(c_bob, &n));
+    assert_int_equal(n, 1);
+
+    /* a snapshot that is not there */
+    const char *missing[] = {"ffffffff"};
+    assert_vault_code(vault_copy(c_bob, b_bob, missing, 1, &r),
+                      VAULT_E_NOT_FOUND);
+
+    vault_close(c_again);
+    vault_close(a_bob);
+    vault_close(b_bob);
+    vault_close(c_bob);
+    vault_identity_free(bob);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_copy_roundtrip, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_dedup, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_roles, fx_setup,
+                                        fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
