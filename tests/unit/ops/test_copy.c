@@ -12,6 +12,8 @@
  */
 #include "vault_fixture.h"
 
+#include "backend_testing.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +275,153 @@ static void test_copy_roles(void **state)
     vault_identity_free(bob);
 }
 
+/* A small tree: directories, files of one and several chunks. */
+static void small_tree(fx *f, char out[PATH_MAX])
+{
+    char p[PATH_MAX];
+    test_fmt(out, PATH_MAX, "%s/small", f->base);
+    make_dir(out);
+    test_fmt(p, PATH_MAX, "%s/d1", out);
+    make_dir(p);
+    test_fmt(p, PATH_MAX, "%s/d1/d2", out);
+    make_dir(p);
+    test_fmt(p, PATH_MAX, "%s/d1/d2/deep", out);
+    test_write_file(p, "deep\n", 5);
+    test_fmt(p, PATH_MAX, "%s/top", out);
+    test_write_file(p, "top\n", 4);
+    enum { BIG = 1536 * 1024 };
+    uint8_t *big = xmalloc(BIG);
+    rng_fill(big, BIG);
+    test_fmt(p, PATH_MAX, "%s/d1/big", out);
+    test_write_file(p, big, BIG);
+    free(big);
+}
+
+/* An empty vault of f's owner in memory behind a backend that fails
+ * every operation from fail_at on; NULL if opening it failed. */
+static vault_t *faulty_memory_vault(fx *f, uint64_t fail_at, backend **be)
+{
+    backend *mem = NULL;
+    assert_vault_ok(vlt_backend_memory_open(&mem));
+    assert_vault_ok(vlt_repo_init_backend(
+        mem, vault_identity_recipient(f->id), NULL));
+    assert_vault_ok(vlt_backend_faulty_open(mem, fail_at, VAULT_E_IO, 1, be));
+    vault_t *v = NULL;
+    if (vlt_repo_open_backend(*be, "faulty-dst", f->id, &v) != VAULT_OK)
+        return NULL;
+    return v;
+}
+
+/* src (a local vault) through a backend that fails from fail_at on. */
+static vault_t *faulty_local_vault(fx *f, uint64_t fail_at, backend **be)
+{
+    backend *local = NULL;
+    assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
+    assert_vault_ok(vlt_backend_faulty_open(local, fail_at, VAULT_E_IO, 1,
+                                            be));
+    vault_t *v = NULL;
+    if (vlt_repo_open_backend(*be, "faulty-src", f->id, &v) != VAULT_OK)
+        return NULL;
+    return v;
+}
+
+/* Storage failing at every step of a copy, on either side: the copy
+ * fails with the error (the walk's thread stopped, nothing leaked: the
+ * ASan build runs this too) or, failing only after its commit, is
+ * complete; never a hang. */
+static void test_copy_failures(void **state)
+{
+    fx *f = *state;
+    char tree_path[PATH_MAX];
+    small_tree(f, tree_path);
+    vault_add_result ar;
+    fx_add(f, tree_path, 0, &ar);
+    vault_copy_result r;
+
+    /* the destination fails */
+    backend *be;
+    vault_t *dst = faulty_memory_vault(f, 0, &be);
+    assert_non_null(dst);
+    uint64_t opened = vlt_backend_faulty_count(be);
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    uint64_t total = vlt_backend_faulty_count(be);
+    vault_close(dst);
+    unsigned failed = 0;
+    for (uint64_t at = opened + 1; at <= total; at++) {
+        dst = faulty_memory_vault(f, at, &be);
+        assert_non_null(dst);
+        vault_error rc = vault_copy(f->v, dst, NULL, 0, &r);
+        if (rc != VAULT_OK) {
+            failed++;
+            assert_int_equal(r.snapshots_copied, 0);
+            assert_true(vault_last_error()[0] != '\0');
+        }
+        vault_close(dst);
+    }
+    assert_true(failed > 0);
+
+    /* the source fails, mid-walk too */
+    dst = faulty_memory_vault(f, 0, &be);
+    vault_t *src = faulty_local_vault(f, 0, &be);
+    assert_non_null(src);
+    opened = vlt_backend_faulty_count(be);
+    assert_vault_ok(vault_copy(src, dst, NULL, 0, &r));
+    total = vlt_backend_faulty_count(be);
+    vault_close(src);
+    vault_close(dst);
+    failed = 0;
+    for (uint64_t at = opened + 1; at <= total; at++) {
+        dst = faulty_memory_vault(f, 0, &be);
+        src = faulty_local_vault(f, at, &be);
+        assert_non_null(src);
+        vault_error rc = vault_copy(src, dst, NULL, 0, &r);
+        if (rc != VAULT_OK) {
+            failed++;
+            assert_int_equal(r.snapshots_copied, 0);
+            size_t n;
+            assert_vault_ok(vault_snapshot_count(dst, &n));
+            assert_int_equal(n, 0);
+        }
+        vault_close(src);
+        vault_close(dst);
+    }
+    assert_true(failed > 0);
+}
+
+/* A file whose chunks do not add up to its recorded size (a hostile or
+ * damaged source) fails the copy of that snapshot: nothing is saved in
+ * the destination under its name. */
+static void test_copy_exact_or_nothing(void **state)
+{
+    fx *f = *state;
+    forge g = {.v = f->v};
+    uint8_t chunk[32], dir[32], root[32];
+    forge_add(&g, BLOB_DATA, "short", 5, chunk);
+    raw_node file = {.type = NODE_FILE, .name = "f", .size = 100,
+                     .content = chunk, .n_content = 1};
+    forge_tree(&g, &file, 1, dir);
+    raw_node top = {.type = NODE_DIR, .name = "evil", .subtree = dir};
+    forge_tree(&g, &top, 1, root);
+    forge_commit(&g);
+    char id[65];
+    forge_snapshot(f, root, id);
+    vlt_repo_forget_index(f->v);
+
+    char dst_path[PATH_MAX];
+    vault_t *dst = other_vault(f, "dst", f->id, dst_path);
+    vault_copy_result r;
+    const char *refs[] = {id};
+    assert_vault_code(vault_copy(f->v, dst, refs, 1, &r), VAULT_E_CORRUPT);
+    if (!strstr(vault_last_error(), "/evil/f") ||
+        !strstr(vault_last_error(), "shorter"))
+        fail_msg("the failure does not name the file and what is wrong: %s",
+                 vault_last_error());
+    size_t n;
+    assert_vault_ok(vault_snapshot_count(dst, &n));
+    assert_int_equal(n, 0);
+    vault_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +430,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy_dedup, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_roles, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_failures, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_exact_or_nothing, fx_setup,
                                         fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
