@@ -263,6 +263,22 @@ static void test_copy_roles(void **state)
     assert_vault_ok(vault_snapshot_count(c_bob, &n));
     assert_int_equal(n, 1);
 
+    /* alice, a writer of bob's C, copies into it; unable to read what C
+     * holds, she copies again the second time (the data deduplicates) */
+    assert_vault_ok(vault_share(c_bob, vault_identity_recipient(f->id),
+                                VAULT_ROLE_WRITER));
+    vault_t *c_alice = NULL;
+    assert_vault_ok(vault_open(c_path, f->id, &c_alice));
+    assert_vault_ok(vault_copy(f->v, c_alice, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 1);
+    assert_vault_ok(vault_copy(f->v, c_alice, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 1);
+    assert_int_equal(r.snapshots_skipped, 0);
+    assert_true(r.bytes_added < 4096);
+    vault_close(c_alice);
+    assert_vault_ok(vault_snapshot_count(c_bob, &n));
+    assert_int_equal(n, 3);
+
     /* a snapshot that is not there */
     const char *missing[] = {"ffffffff"};
     assert_vault_code(vault_copy(c_bob, b_bob, missing, 1, &r),
