@@ -60,5 +60,9 @@ int cmd_copy(int argc, char **argv)
            (unsigned long long)r.files, r.files == 1 ? "" : "s",
            cli_size(r.bytes_read, read_buf),
            cli_size(r.bytes_added, added_buf), r.seconds);
+    if (r.withheld)
+        printf("withheld from other members' snapshots: %llu privilege%s "
+               "(set-id bits, capabilities, device nodes)\n",
+               (unsigned long long)r.withheld, r.withheld == 1 ? "" : "s");
     return EXIT_OK;
 }

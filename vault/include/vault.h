@@ -441,6 +441,8 @@ typedef struct vault_copy_result {
     uint64_t bytes_read;        /* file content read from the source */
     uint64_t bytes_added;       /* stored in the destination: new blobs
                                    after deduplication and compression */
+    uint64_t withheld; /* privileges left out of other members' snapshots:
+                          set-id bits, capabilities, device nodes */
     double seconds;
 } vault_copy_result;
 
@@ -450,7 +452,11 @@ typedef struct vault_copy_result {
  * against dst, chunked and sealed with dst's keys, and keeps its
  * original's time, hostname, username, paths and tags and every entry's
  * metadata.  Its author in dst is the member that copies (dst signs
- * only its own members' snapshots), whoever wrote the original.
+ * only its own members' snapshots), whoever wrote the original; so a
+ * snapshot another member wrote is copied without what extraction
+ * withholds from another member's snapshot (set-user-ID and set-group-ID
+ * bits on all but directories, the security.capability xattr, device
+ * nodes), counted in withheld.
  * snapshots: ID prefixes or "latest" of src; n 0: all snapshots of src
  * this member can read, oldest first.  A snapshot dst holds already
  * (the same time to the nanosecond, hostname, username, paths, tags and

@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 /* A second vault at base/<name> owned by identity id, opened as it. */
 static vault_t *other_vault(fx *f, const char *name, vault_identity_t *id,
@@ -438,6 +442,67 @@ static void test_copy_exact_or_nothing(void **state)
     vault_close(dst);
 }
 
+/* Another member's snapshot becomes the copier's in the destination,
+ * where extraction would no longer withhold what it withholds from
+ * another member's snapshot: the copy leaves out set-id bits on files,
+ * capabilities and device nodes (format.md §12.2), and a second copy
+ * still recognises it. */
+static void test_copy_withholds_privileges(void **state)
+{
+    fx *f = *state;
+    char dir[PATH_MAX], p[PATH_MAX], dst_path[PATH_MAX], out[PATH_MAX];
+    test_fmt(dir, sizeof dir, "%s/priv", f->base);
+    make_dir(dir);
+    test_fmt(p, sizeof p, "%s/setuid", dir);
+    test_write_file(p, "suid\n", 5);
+    assert_int_equal(chmod(p, 04755), 0);
+    test_fmt(p, sizeof p, "%s/plain", dir);
+    test_write_file(p, "plain\n", 6);
+    uint64_t expect = 1;
+    /* a v2 file capability: cap_net_bind_service permitted */
+    static const uint8_t cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x04};
+    test_fmt(p, sizeof p, "%s/capable", dir);
+    test_write_file(p, "cap\n", 4);
+    if (setxattr(p, "security.capability", cap, sizeof cap, 0) == 0)
+        expect++;
+    if (geteuid() == 0) {
+        test_fmt(p, sizeof p, "%s/null", dir);
+        assert_int_equal(mknod(p, S_IFCHR | 0600, makedev(1, 3)), 0);
+        expect++;
+    }
+    test_author owner, writer;
+    author_of_handle(f->v, &owner);
+    member_new(f, ROLE_WRITER, &writer);
+    act_as(f->v, &writer);
+    vault_add_result ar;
+    fx_add(f, dir, 0, &ar);
+    act_as(f->v, &owner);
+    vlt_repo_forget_index(f->v);
+
+    vault_t *dst = other_vault(f, "dst", f->id, dst_path);
+    vault_copy_result r;
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 1);
+    assert_true(r.withheld == expect);
+    test_fmt(out, sizeof out, "%s/out", f->base);
+    extract_all(dst, "latest", out); /* with same privileges */
+    struct stat st;
+    test_fmt(p, sizeof p, "%s%s/setuid", out, dir);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    test_fmt(p, sizeof p, "%s%s/null", out, dir);
+    assert_false(exists_nofollow(p));
+    test_fmt(p, sizeof p, "%s%s/capable", out, dir);
+    assert_true(getxattr(p, "security.capability", NULL, 0) < 0);
+    test_fmt(p, sizeof p, "%s%s/plain", out, dir);
+    expect_file(p, "plain\n", 6);
+
+    assert_vault_ok(vault_copy(f->v, dst, NULL, 0, &r));
+    assert_int_equal(r.snapshots_copied, 0);
+    assert_int_equal(r.snapshots_skipped, 1);
+    vault_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +516,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_exact_or_nothing, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_withholds_privileges,
+                                        fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

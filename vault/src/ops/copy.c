@@ -9,7 +9,10 @@
  * source_snapshot.c).  dst's add chunks it with dst's chunker, so what
  * dst has already deduplicates, and seals it with dst's keys.  The new
  * snapshot keeps the original's time, hostname, username, paths and
- * tags; its author is the member that copies.
+ * tags; its author is the member that copies.  So that a snapshot
+ * another member wrote does not become, by being copied, one whose
+ * set-id bits, capabilities and devices extraction restores (format.md
+ * §16.2), its copy leaves those out (§12.2; add_source.h).
  *
  * Already copied?  The snapshot record has no place for the original's
  * ID (its decoders refuse trailing bytes: format-spec/trees.md §3.2 S4),
@@ -34,34 +37,65 @@
 
 /* --- what a snapshot holds, apart from its chunk IDs --------------------- */
 
+typedef struct digest {
+    crypto_generichash_state h;
+    int withhold; /* as the copy of another member's snapshot does */
+} digest;
+
 /* Hashes every directory's path and its tree's encoding with the chunk
- * IDs blanked (the same in any vault). */
+ * IDs blanked (the same in any vault), and with the privileges a copy
+ * withholds taken out when it would. */
 static vault_error digest_enter(void *ctx, const vlt_tree_walk_at *at,
                                 tree *t, void **dir_state)
 {
     (void)dir_state;
-    crypto_generichash_state *h = ctx;
-    tree blank = {.n_nodes = t->n_nodes};
+    digest *d = ctx;
+    tree blank = {0};
     blank.nodes = calloc(t->n_nodes ? t->n_nodes : 1, sizeof *blank.nodes);
-    if (!blank.nodes)
+    /* the xattrs kept when one is withheld: shallow, like the nodes */
+    node_xattr *kept = NULL;
+    size_t n_kept = 0;
+    for (uint32_t i = 0; i < t->n_nodes && d->withhold; i++)
+        n_kept += t->nodes[i].n_xattrs;
+    kept = calloc(n_kept ? n_kept : 1, sizeof *kept);
+    if (!blank.nodes || !kept) {
+        free(blank.nodes);
+        free(kept);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    n_kept = 0;
     for (uint32_t i = 0; i < t->n_nodes; i++) {
-        blank.nodes[i] = t->nodes[i]; /* shallow: encode only reads */
-        blank.nodes[i].content = NULL;
-        blank.nodes[i].n_content = 0;
-        memset(blank.nodes[i].subtree, 0, CHUNK_ID_BYTES);
+        const tree_node *n = &t->nodes[i];
+        if (d->withhold && vlt_copy_withholds_node(n))
+            continue;
+        tree_node *b = &blank.nodes[blank.n_nodes++];
+        *b = *n; /* shallow: encode only reads */
+        b->content = NULL;
+        b->n_content = 0;
+        memset(b->subtree, 0, CHUNK_ID_BYTES);
+        if (!d->withhold)
+            continue;
+        b->mode = vlt_copy_withheld_mode(n);
+        b->xattrs = kept + n_kept;
+        b->n_xattrs = 0;
+        for (uint32_t j = 0; j < n->n_xattrs; j++)
+            if (!vlt_copy_withholds_xattr(&n->xattrs[j]))
+                b->xattrs[b->n_xattrs++] = n->xattrs[j];
+        n_kept += b->n_xattrs;
     }
     uint8_t *bytes = NULL;
     size_t len = 0;
     vault_error rc = vlt_tree_encode(&blank, &bytes, &len);
     free(blank.nodes);
+    free(kept);
     if (rc != VAULT_OK)
         return rc;
     uint64_t path_len = strlen(at->path);
-    crypto_generichash_update(h, (const uint8_t *)&path_len, sizeof path_len);
-    crypto_generichash_update(h, (const uint8_t *)at->path, path_len);
-    crypto_generichash_update(h, (const uint8_t *)&len, sizeof len);
-    crypto_generichash_update(h, bytes, len);
+    crypto_generichash_update(&d->h, (const uint8_t *)&path_len,
+                              sizeof path_len);
+    crypto_generichash_update(&d->h, (const uint8_t *)at->path, path_len);
+    crypto_generichash_update(&d->h, (const uint8_t *)&len, sizeof len);
+    crypto_generichash_update(&d->h, bytes, len);
     free(bytes);
     return VAULT_OK;
 }
@@ -78,14 +112,14 @@ static vault_error digest_node(void *ctx, const vlt_tree_walk_at *at,
 }
 
 static vault_error tree_digest(vault_t *v, const uint8_t root[CHUNK_ID_BYTES],
-                               uint8_t out[32])
+                               int withhold, uint8_t out[32])
 {
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, 32);
-    vlt_tree_walk w = {.v = v, .ctx = &h, .enter = digest_enter,
+    digest d = {.withhold = withhold};
+    crypto_generichash_init(&d.h, NULL, 0, 32);
+    vlt_tree_walk w = {.v = v, .ctx = &d, .enter = digest_enter,
                        .node = digest_node};
     vault_error rc = vlt_tree_walk_paths(&w, root, "");
-    crypto_generichash_final(&h, out, 32);
+    crypto_generichash_final(&d.h, out, 32);
     return rc;
 }
 
@@ -165,7 +199,7 @@ static int same_record(const snapshot_record *rec,
 
 /* *found: dst holds a copy of src's snapshot rec already. */
 static vault_error already_copied(vault_t *src, vault_t *dst,
-                                  const snapshot_record *rec,
+                                  const snapshot_record *rec, int withhold,
                                   const vault_snapshot_info *list, size_t n,
                                   int *found)
 {
@@ -177,7 +211,7 @@ static vault_error already_copied(vault_t *src, vault_t *dst,
             continue;
         vault_error rc = VAULT_OK;
         if (!have_want) {
-            rc = tree_digest(src, rec->tree, want);
+            rc = tree_digest(src, rec->tree, withhold, want);
             if (rc != VAULT_OK)
                 return rc;
             have_want = 1;
@@ -189,7 +223,7 @@ static vault_error already_copied(vault_t *src, vault_t *dst,
         rc = vlt_repo_snapshot_load(dst, list[i].id, &other);
         uint8_t got[32];
         if (rc == VAULT_OK)
-            rc = tree_digest(dst, other.tree, got);
+            rc = tree_digest(dst, other.tree, 0, got);
         vlt_snapshot_clear(&other);
         if (rc != VAULT_OK) /* a damaged candidate is no copy */
             vlt_warn("%s: snapshot %.16s: %s", dst->location, list[i].id,
@@ -222,12 +256,13 @@ static void keep_source(add_source *src)
 }
 
 static vault_error copy_one(vault_t *src, vault_t *dst,
-                            const snapshot_record *rec, vault_add_result *r)
+                            const snapshot_record *rec, int withhold,
+                            uint64_t *withheld, vault_add_result *r)
 {
     add_source source;
     size_t n_top = 0;
-    vault_error rc = vlt_add_source_snapshot_open(src, rec->tree, &n_top,
-                                                  &source);
+    vault_error rc = vlt_add_source_snapshot_open(
+        src, rec->tree, withhold, withheld, &n_top, &source);
     if (rc == VAULT_OK) {
         vault_add_options o;
         vault_add_options_init(&o);
@@ -284,13 +319,19 @@ vault_error vault_copy(vault_t *src, vault_t *dst,
         snapshot_record rec = {0};
         rc = vlt_repo_snapshot_load(src, sel.ids[i], &rec);
         int found = 0;
+        /* another member's snapshot becomes the copier's: it keeps the
+         * privileges extraction would withhold from it (§16.2) out */
+        int withhold = rc == VAULT_OK &&
+                       memcmp(rec.author, src->keys->sign_pk,
+                              SIGN_PUBLIC_BYTES) != 0;
         if (rc == VAULT_OK)
-            rc = already_copied(src, dst, &rec, have, n_have, &found);
+            rc = already_copied(src, dst, &rec, withhold, have, n_have,
+                                &found);
         if (rc == VAULT_OK && found) {
             r->snapshots_skipped++;
         } else if (rc == VAULT_OK) {
             vault_add_result ar;
-            rc = copy_one(src, dst, &rec, &ar);
+            rc = copy_one(src, dst, &rec, withhold, &r->withheld, &ar);
             if (rc == VAULT_OK) {
                 r->snapshots_copied++;
                 r->files += ar.files;

@@ -118,13 +118,25 @@ void vlt_add_source_fs_close(add_source *src);
  * blobs; runs of zero chunks are produced without loading them.  A
  * file's content that does not add up to its recorded size, or a tree
  * or chunk that cannot be read, stops the add (a copy is exact or not
- * made).  n_top gets the number of top-level items.
+ * made).  n_top gets the number of top-level items.  withhold: the
+ * snapshot is another member's, so the items below are left as the
+ * predicates below say, each counted in *withheld.
  * vlt_add_source_snapshot_close frees what open made, also after an open
  * that failed. */
 vault_error vlt_add_source_snapshot_open(vault_t *from,
                                          const uint8_t root[CHUNK_ID_BYTES],
+                                         int withhold, uint64_t *withheld,
                                          size_t *n_top, add_source *out);
 void vlt_add_source_snapshot_close(add_source *src);
+
+/* A copy of another member's snapshot is the copier's in the destination,
+ * where extraction would no longer withhold the privileges it withholds
+ * from another member's snapshot (format.md §16.2); the copy withholds
+ * them instead (§12.2): device nodes are left out, set-id bits cleared on
+ * all but directories, the security.capability xattr left out. */
+int vlt_copy_withholds_node(const tree_node *n);
+uint32_t vlt_copy_withheld_mode(const tree_node *n); /* n's mode to keep */
+int vlt_copy_withholds_xattr(const node_xattr *x);
 
 /* ---- running an add from any source (archiver.c) ------------------------
  * What vault_add does, from the source open() makes (with the files

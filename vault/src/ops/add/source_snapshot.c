@@ -20,6 +20,7 @@
 
 #include "common/internal.h"
 #include "ops/add/add_source.h"
+#include "ops/restore/restore_internal.h"
 #include "repo/repo.h"
 #include "repo/tree_walk.h"
 
@@ -28,6 +29,8 @@ typedef enum { TURN_WALK, TURN_ADD } turn;
 typedef struct snap_source {
     vault_t *from;
     uint8_t root[CHUNK_ID_BYTES];
+    int withhold;        /* another member's: withhold privileges */
+    uint64_t *withheld;  /* counts what was withheld */
 
     pthread_t thread;
     int started;
@@ -38,6 +41,7 @@ typedef struct snap_source {
     int finished;   /* the walk returned walk_rc */
     vault_error walk_rc;
     char walk_error[512]; /* its detail (details are per thread) */
+    vault_error failed;   /* an xattrs() call that could not fail did */
 
     /* The item handed over (valid while it is add's turn). */
     add_item_kind kind;
@@ -115,6 +119,23 @@ static void *walk_thread(void *arg)
     return NULL;
 }
 
+/* --- privileges ----------------------------------------------------------- */
+
+int vlt_copy_withholds_node(const tree_node *n)
+{
+    return n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV;
+}
+
+uint32_t vlt_copy_withheld_mode(const tree_node *n)
+{
+    return n->type == NODE_DIR ? n->mode : n->mode & ~(uint32_t)06000;
+}
+
+int vlt_copy_withholds_xattr(const node_xattr *x)
+{
+    return vlt_restore_is_capability(x);
+}
+
 /* --- add's side ---------------------------------------------------------- */
 
 static char *dup_or_null(const char *str, int *failed)
@@ -151,13 +172,9 @@ static void drop_chunk(snap_source *s)
     s->chunk_len = s->chunk_off = 0;
 }
 
-static vault_error snap_next(void *ctx, add_item *item)
+/* The walk's next item (kind, node, path in s). */
+static vault_error next_item(snap_source *s)
 {
-    snap_source *s = ctx;
-    memset(item, 0, sizeof *item);
-    drop_chunk(s);
-    s->next_chunk = 0;
-    s->content_read = 0;
     pthread_mutex_lock(&s->lock);
     if (!s->finished)
         s->turn = TURN_WALK;
@@ -172,13 +189,41 @@ static vault_error snap_next(void *ctx, add_item *item)
             return vlt_fail(s->walk_rc, "%s", s->walk_error);
         return vlt_fail(VAULT_E_INTERNAL, "copy: the walk ended early");
     }
+    return VAULT_OK;
+}
+
+static vault_error snap_next(void *ctx, add_item *item)
+{
+    snap_source *s = ctx;
+    memset(item, 0, sizeof *item);
+    if (s->failed)
+        return vlt_fail(s->failed, "%s: out of memory", s->path);
+    drop_chunk(s);
+    s->next_chunk = 0;
+    s->content_read = 0;
+    vault_error rc;
+    do {
+        rc = next_item(s);
+        if (rc != VAULT_OK)
+            return rc;
+        if (s->kind != ADD_ITEM_NODE || !s->withhold ||
+            !vlt_copy_withholds_node(s->node))
+            break;
+        ++*s->withheld; /* a device node: left out */
+    } while (1);
     item->kind = s->kind;
     if (s->kind != ADD_ITEM_NODE)
         return VAULT_OK;
     item->path = s->path;
     item->given = s->path;
     item->use_cache = 0; /* no stable identity: always read */
-    return node_metadata(s->node, &item->node);
+    rc = node_metadata(s->node, &item->node);
+    if (rc == VAULT_OK && s->withhold &&
+        vlt_copy_withheld_mode(s->node) != s->node->mode) {
+        item->node.mode = vlt_copy_withheld_mode(s->node);
+        ++*s->withheld;
+    }
+    return rc;
 }
 
 /* Loads the next chunk of the current file (a zero run's without
@@ -205,6 +250,8 @@ static vault_error snap_read(void *ctx, uint8_t *buf, size_t cap, size_t *got)
 {
     snap_source *s = ctx;
     *got = 0;
+    if (s->failed)
+        return vlt_fail(s->failed, "%s: out of memory", s->path);
     if (!s->node || s->node->type != NODE_FILE)
         return vlt_fail(VAULT_E_INTERNAL, "copy: read of a non-file");
     while (*got < cap) {
@@ -249,27 +296,36 @@ static int snap_xattrs(void *ctx, tree_node *out)
     if (!n || n->n_xattrs == 0)
         return 0;
     node_xattr *x = calloc(n->n_xattrs, sizeof *x);
-    if (!x)
-        return 0;
     uint32_t done = 0;
-    for (; done < n->n_xattrs; done++) {
-        const node_xattr *from = &n->xattrs[done];
+    int out_of_memory = !x;
+    for (uint32_t i = 0; x && i < n->n_xattrs; i++) {
+        const node_xattr *from = &n->xattrs[i];
+        if (s->withhold && vlt_copy_withholds_xattr(from)) {
+            ++*s->withheld;
+            continue;
+        }
         x[done].name = strdup(from->name);
         x[done].value = malloc(from->value_len ? from->value_len : 1);
         x[done].value_len = from->value_len;
         if (!x[done].name || !x[done].value) {
             free(x[done].name);
             free(x[done].value);
+            out_of_memory = 1;
             break;
         }
         memcpy(x[done].value, from->value, from->value_len);
+        done++;
+    }
+    if (out_of_memory)
+        /* this call cannot fail: the next one does (a copy is exact) */
+        s->failed = vlt_fail(VAULT_E_NOMEM, "%s: out of memory", s->path);
+    if (done == 0) {
+        free(x);
+        return 0;
     }
     out->xattrs = x;
     out->n_xattrs = done;
-    /* Out of memory would copy the item without some of its xattrs: the
-     * next read or save fails the same way, and this table has no error
-     * to return, so the copy goes on only to fail there. */
-    return done > 0;
+    return 1;
 }
 
 static vault_error snap_parent(void *ctx, const char *path, const char *name,
@@ -283,6 +339,7 @@ static vault_error snap_parent(void *ctx, const char *path, const char *name,
 
 vault_error vlt_add_source_snapshot_open(vault_t *from,
                                          const uint8_t root[CHUNK_ID_BYTES],
+                                         int withhold, uint64_t *withheld,
                                          size_t *n_top, add_source *out)
 {
     memset(out, 0, sizeof *out);
@@ -297,6 +354,8 @@ vault_error vlt_add_source_snapshot_open(vault_t *from,
     if (!s)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     s->from = from;
+    s->withhold = withhold;
+    s->withheld = withheld;
     memcpy(s->root, root, CHUNK_ID_BYTES);
     s->turn = TURN_ADD; /* until the first next */
     *out = (add_source){.next = snap_next, .read = snap_read,
