@@ -30,8 +30,9 @@ int cmd_copy(int argc, char **argv)
     vault_t *src = cli_open_vault(from, identity, passphrase_file);
     if (!src)
         return EXIT_FAILURE_;
-    /* The same identity, so the passphrase is asked for again only if the
-     * identity file needs one and none was given non-interactively. */
+    /* The same identity opens both (cli_open_vault loads it each time: a
+     * protected identity asks for its passphrase twice on a terminal,
+     * once with --passphrase-file or VAULT_PASSPHRASE). */
     vault_t *dst = cli_open_vault(to, identity, passphrase_file);
     if (!dst) {
         vault_close(src);
