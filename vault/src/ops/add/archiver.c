@@ -2,7 +2,8 @@
  * archiver.c - `add`: one snapshot of the paths given.
  *
  * This file is the frame: the add marker that holds back a prune, the
- * index, the files cache, the source (the file system, source_fs.c), the
+ * index, the files cache, the source (the file system, source_fs.c; for
+ * copy, another vault's snapshot: vlt_add_run), the
  * pipeline's workers (add_pipeline.c), the walk into trees (add_tree.c),
  * and last the snapshot, the commit point (format spec "Write
  * ordering").  add_internal.h describes how the parts work together.
