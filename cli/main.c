@@ -183,6 +183,25 @@ static const cli_command commands[] = {
      "                           share of the space is unused (default 5)\n"
      "  -n, --dry-run            only show what would be done\n"
      "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"},
+    {"copy", "copy snapshots into another vault", cmd_copy,
+     "usage: vault copy [-i IDENTITY] SRC DST [SNAP...]\n"
+     "\n"
+     "Copies snapshots of vault SRC into vault DST (another location: a\n"
+     "local vault and a remote one, for 3-2-1 backups): the named ones (ID\n"
+     "prefixes or \"latest\"), or all this member can read. Each is added to\n"
+     "DST again from SRC's content, so it is deduplicated against what DST\n"
+     "holds and sealed with DST's keys; it keeps its time, host, user, paths\n"
+     "and tags, and every file's metadata. In DST its author is the member\n"
+     "that copies, whoever wrote it in SRC, so another member's snapshot is\n"
+     "copied without what extract withholds from it (set-id bits on files,\n"
+     "capabilities, device nodes). A snapshot DST holds already (a\n"
+     "copy made before: same time, host, user, paths, tags and files, by\n"
+     "this member or an owner) is skipped. The identity must be a member of\n"
+     "both: an owner or reader of SRC, any role in DST (a writer of DST\n"
+     "cannot see what DST holds, so it copies every snapshot again).\n"
+     "\n"
+     "  -i, --identity FILE      the member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"check", "verify the vault and name what any damage affects", cmd_check,
      "usage: vault check [VAULT] [--read-data | --read-data-subset N% "
      "[--seed S]]\n"

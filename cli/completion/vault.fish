@@ -1,7 +1,7 @@
 # fish completion for vault(1).  Installed as
 # share/fish/vendor_completions.d/vault.fish.
 
-set -l commands keygen init add ls extract share members unshare rekey forget prune check help
+set -l commands keygen init add ls extract share members unshare rekey forget prune check copy help
 
 complete -c vault -f
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a keygen -d 'create an identity (an age X25519 key)'
@@ -16,18 +16,19 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -a rekey -d 're
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a forget -d 'remove snapshots, named or by policy (owners only)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a prune -d 'free the space of data no snapshot needs (owners only)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a check -d 'verify the vault and name what any damage affects'
+complete -c vault -n "not __fish_seen_subcommand_from $commands" -a copy -d 'copy snapshots into another vault'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a help -d 'show the help, or a command\'s'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -l version -d 'print the version'
 complete -c vault -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Vaults and paths are files for every command but help.
-complete -c vault -n "__fish_seen_subcommand_from add ls extract init share members unshare rekey forget prune check" -F
+complete -c vault -n "__fish_seen_subcommand_from add ls extract init share members unshare rekey forget prune check copy" -F
 
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s o -l output -r -F -d 'write the identity to FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'protect the file with a passphrase'
-complete -c vault -n "__fish_seen_subcommand_from keygen init" -l passphrase-file -r -F -d 'read the passphrase from FILE'
+complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
-complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract share members unshare rekey forget prune check" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract share members unshare rekey forget prune check copy" -s i -l identity -r -F -d 'identity file'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'

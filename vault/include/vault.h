@@ -434,6 +434,43 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_add(vault_t *vault, const vault_add_options *options,
           vault_add_result *result);
 
+typedef struct vault_copy_result {
+    uint64_t snapshots_copied;  /* new snapshots written to the destination */
+    uint64_t snapshots_skipped; /* found there already (a copy made before) */
+    uint64_t files;             /* files of the snapshots copied */
+    uint64_t bytes_read;        /* file content read from the source */
+    uint64_t bytes_added;       /* stored in the destination: new blobs
+                                   after deduplication and compression */
+    uint64_t withheld; /* privileges left out of other members' snapshots:
+                          set-id bits, capabilities, device nodes */
+    double seconds;
+} vault_copy_result;
+
+/*
+ * Copies snapshots from src to dst (e.g. a local vault to a remote one):
+ * each is added to dst again from src's content, so it is deduplicated
+ * against dst, chunked and sealed with dst's keys, and keeps its
+ * original's time, hostname, username, paths and tags and every entry's
+ * metadata.  Its author in dst is the member that copies (dst signs
+ * only its own members' snapshots), whoever wrote the original; so a
+ * snapshot another member wrote is copied without what extraction
+ * withholds from another member's snapshot (set-user-ID and set-group-ID
+ * bits on all but directories, the security.capability xattr, device
+ * nodes), counted in withheld.
+ * snapshots: ID prefixes or "latest" of src; n 0: all snapshots of src
+ * this member can read, oldest first.  A snapshot dst holds already
+ * (the same time to the nanosecond, hostname, username, paths, tags and
+ * tree apart from chunk IDs, written by this member or a current owner)
+ * is skipped; a member that can only write dst cannot see its
+ * snapshots, so it copies every one.  The member needs read access to
+ * src (owner or reader) and any role in dst.  src and dst must be
+ * different vaults (VAULT_E_INVALID for the same fingerprint).  On a
+ * failure the snapshots copied before it stay.
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_copy(vault_t *src, vault_t *dst, const char *const *snapshots, size_t n,
+           vault_copy_result *result);
+
 typedef struct vault_snapshot_info {
     char id[65];
     int readable; /* 0: sealed in a key epoch this member does not hold

@@ -365,10 +365,12 @@ vault_error vault_forget(vault_t *v, const vault_forget_options *o,
     if (!v || !o)
         return vlt_fail(VAULT_E_INVALID, "forget: missing argument");
     vault_error rc = need_owner(v);
-    if (rc == VAULT_OK && !o->dry_run) /* before anything changes */
-        rc = backend_check_deletable(v->be);
     if (rc == VAULT_OK)
         rc = check_options(o);
+    /* An append-only server refuses the removal: say so before deciding
+     * anything (a dry run removes nothing, so it may go on). */
+    if (rc == VAULT_OK && !o->dry_run)
+        rc = backend_check_deletable(v->be);
     if (rc == VAULT_OK && !(r->storage = calloc(1, sizeof *r->storage)))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)

@@ -268,7 +268,10 @@ vault_error vault_unshare(vault_t *v, const char *const *recipients,
                           size_t n_recipients)
 {
     vault_error rc = need_owner(v, "unshare the vault");
-    if (rc == VAULT_OK) /* before anything changes */
+    /* Unshare removes the old envelopes: on an append-only server it
+     * would leave the removed member's envelope behind, so it fails
+     * before the new epoch is written. */
+    if (rc == VAULT_OK)
         rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
@@ -544,7 +547,8 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
 {
     memset(r, 0, sizeof *r);
     vault_error rc = need_owner(v, "rekey the vault");
-    if (rc == VAULT_OK) /* before anything changes */
+    /* Rekey deletes what it re-sealed: not on an append-only server. */
+    if (rc == VAULT_OK)
         rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;

@@ -9,6 +9,7 @@
  *                   hash chunks, compress, seal and pack the new ones;
  *                   finished packs are listed in index segments
  *   source_fs.c     the file system as a source
+ *   source_snapshot.c  another vault's snapshot as a source (copy)
  *
  * The walker (the caller's thread) reads entries and cuts chunks; it
  * hands the chunks, in batches through the pool's bounded queue, to the

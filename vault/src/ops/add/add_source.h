@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/snapshot.h"
 #include "format/tree.h"
 #include "repo/filecache.h"
 #include "vault.h"
@@ -107,6 +108,56 @@ vault_error vlt_add_source_fs_open(const vault_add_options *o,
                                    add_report_fn report, void *report_ctx,
                                    add_source *out);
 void vlt_add_source_fs_close(add_source *src);
+
+/* ---- a snapshot of another vault (source_snapshot.c) ---------------------
+ * Walks the snapshot whose root tree is root in vault from (opened for
+ * reading, its index loaded): the root's entries are the top-level items
+ * (paths "/<name>", so parent() is never needed), and every entry below
+ * comes with the metadata recorded (mode, owners, times, inode, device,
+ * link count, rdev, target, xattrs) and its content streamed from from's
+ * blobs; runs of zero chunks are produced without loading them.  A
+ * file's content that does not add up to its recorded size, or a tree
+ * or chunk that cannot be read, stops the add (a copy is exact or not
+ * made).  n_top gets the number of top-level items.  withhold: the
+ * snapshot is another member's, so the items below are left as the
+ * predicates below say, each counted in *withheld.
+ * vlt_add_source_snapshot_close frees what open made, also after an open
+ * that failed. */
+vault_error vlt_add_source_snapshot_open(vault_t *from,
+                                         const uint8_t root[CHUNK_ID_BYTES],
+                                         int withhold, uint64_t *withheld,
+                                         size_t *n_top, add_source *out);
+void vlt_add_source_snapshot_close(add_source *src);
+
+/* A copy of another member's snapshot is the copier's in the destination,
+ * where extraction would no longer withhold the privileges it withholds
+ * from another member's snapshot (format.md §16.2); the copy withholds
+ * them instead (§12.2): device nodes are left out, set-id bits cleared on
+ * all but directories, the security.capability xattr left out. */
+int vlt_copy_withholds_node(const tree_node *n);
+uint32_t vlt_copy_withheld_mode(const tree_node *n); /* n's mode to keep */
+int vlt_copy_withholds_xattr(const node_xattr *x);
+
+/* ---- running an add from any source (archiver.c) ------------------------
+ * What vault_add does, from the source open() makes (with the files
+ * cache, which is disabled when o->cache_dir is "", and the report
+ * function the add counts errors with): the add marker, the pipeline,
+ * the trees, the snapshot.  o->n_paths is the number of top-level items
+ * the source yields (o->paths is not read here).  as: NULL, the snapshot
+ * is of now, this host (o->hostname) and user, with o->tags and the
+ * top-level items' paths; else it takes as's time, hostname, username,
+ * paths, tags and counts of files and directories (copy keeps the
+ * original's; the bytes read and added are the run's own). */
+typedef struct add_origin {
+    vault_error (*open)(void *ctx, const vault_add_options *o,
+                        const filecache *cache, add_report_fn report,
+                        void *report_ctx, add_source *out);
+    void (*close)(add_source *src);
+    void *ctx;
+    const snapshot_record *as;
+} add_origin;
+vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
+                        const add_origin *origin, vault_add_result *r);
 
 /* The name of user id (group 0) or group id (group 1), "" if it has
  * none; malloc'ed (NULL: out of memory). */

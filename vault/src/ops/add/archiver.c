@@ -2,7 +2,8 @@
  * archiver.c - `add`: one snapshot of the paths given.
  *
  * This file is the frame: the add marker that holds back a prune, the
- * index, the files cache, the source (the file system, source_fs.c), the
+ * index, the files cache, the source (the file system, source_fs.c; for
+ * copy, another vault's snapshot: vlt_add_run), the
  * pipeline's workers (add_pipeline.c), the walk into trees (add_tree.c),
  * and last the snapshot, the commit point (format spec "Write
  * ordering").  add_internal.h describes how the parts work together.
@@ -52,12 +53,78 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     return rc;
 }
 
+/* The record's strings: this host and user, o's tags; or as's. */
+static vault_error record_origin(snapshot_record *rec,
+                                 const vault_add_options *o,
+                                 const snapshot_record *as)
+{
+    if (as) {
+        /* what the snapshot holds is the original's; the bytes read and
+         * added are this add's */
+        rec->files = as->files;
+        rec->dirs = as->dirs;
+        /* the paths walked are the root's entries; the record keeps the
+         * paths the original add was given */
+        for (uint32_t i = 0; i < rec->n_paths; i++)
+            free(rec->paths[i]);
+        free(rec->paths);
+        rec->paths = NULL;
+        rec->n_paths = 0;
+        rec->hostname = strdup(as->hostname ? as->hostname : "");
+        rec->username = strdup(as->username ? as->username : "");
+        rec->paths = calloc(as->n_paths ? as->n_paths : 1,
+                            sizeof *rec->paths);
+        rec->tags = calloc(as->n_tags ? as->n_tags : 1, sizeof *rec->tags);
+        for (uint32_t i = 0; rec->paths && i < as->n_paths; i++)
+            if ((rec->paths[i] = strdup(as->paths[i])) != NULL)
+                rec->n_paths++;
+        for (uint32_t i = 0; rec->tags && i < as->n_tags; i++)
+            if ((rec->tags[i] = strdup(as->tags[i])) != NULL)
+                rec->n_tags++;
+        if (!rec->hostname || !rec->username || rec->n_paths != as->n_paths ||
+            rec->n_tags != as->n_tags)
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        return VAULT_OK;
+    }
+    char host[256] = "";
+    if (o->hostname)
+        snprintf(host, sizeof host, "%s", o->hostname);
+    else if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    rec->hostname = strdup(host);
+    rec->username = vlt_add_owner_name(geteuid(), 0);
+    rec->tags = calloc(o->n_tags ? o->n_tags : 1, sizeof *rec->tags);
+    for (size_t i = 0; rec->tags && i < o->n_tags; i++)
+        if ((rec->tags[i] = strdup(o->tags[i])) != NULL)
+            rec->n_tags++;
+    if (!rec->hostname || !rec->username || rec->n_tags != o->n_tags)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    return VAULT_OK;
+}
+
+static vault_error open_fs(void *ctx, const vault_add_options *o,
+                           const filecache *cache, add_report_fn report,
+                           void *report_ctx, add_source *out)
+{
+    (void)ctx;
+    return vlt_add_source_fs_open(o, cache, report, report_ctx, out);
+}
+
 vault_error vault_add(vault_t *v, const vault_add_options *o,
                       vault_add_result *r)
 {
-    memset(r, 0, sizeof *r);
-    if (!v || !o || !o->paths || o->n_paths == 0)
+    if (r)
+        memset(r, 0, sizeof *r);
+    if (!v || !o || !r || !o->paths || o->n_paths == 0)
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
+    add_origin fs = {.open = open_fs, .close = vlt_add_source_fs_close};
+    return vlt_add_run(v, o, &fs, r);
+}
+
+vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
+                        const add_origin *origin, vault_add_result *r)
+{
+    memset(r, 0, sizeof *r);
     if (o->compression > VAULT_COMPRESSION_MAX_LEVEL ||
         o->compression < VAULT_COMPRESSION_OFF)
         return vlt_fail(VAULT_E_INVALID,
@@ -68,8 +135,8 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     snapshot_record rec = {0};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    rec.time_sec = now.tv_sec;
-    rec.time_nsec = (uint32_t)now.tv_nsec;
+    rec.time_sec = origin->as ? origin->as->time_sec : now.tv_sec;
+    rec.time_nsec = origin->as ? origin->as->time_nsec : (uint32_t)now.tv_nsec;
 
     /* The add marker goes up before the index is read: a prune that
      * condemns packs after this point sees it and waits for this add
@@ -114,34 +181,22 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     vault_error prc = vlt_add_pipeline_start(a, worker_count(o));
     if (rc == VAULT_OK)
         rc = prc;
-    add_source fs = {0};
+    add_source src = {0};
     if (rc == VAULT_OK)
-        rc = vlt_add_source_fs_open(o, a->cache, source_report, a, &fs);
-    a->src = &fs;
+        rc = origin->open(origin->ctx, o, a->cache, source_report, a, &src);
+    a->src = &src;
     if (rc == VAULT_OK)
         rc = vlt_add_walk(a, &rec);
-    vlt_add_source_fs_close(&fs); /* stops its read-ahead */
+    origin->close(&src); /* stops its read-ahead */
     a->src = NULL;
     rc = vlt_add_pipeline_finish(a, rc);
 
     if (rc == VAULT_OK) {
-        char host[256] = "";
-        if (o->hostname)
-            snprintf(host, sizeof host, "%s", o->hostname);
-        else if (gethostname(host, sizeof host - 1) != 0)
-            host[0] = '\0';
-        rec.hostname = strdup(host);
-        rec.username = vlt_add_owner_name(geteuid(), 0);
-        rec.tags = calloc(o->n_tags ? o->n_tags : 1, sizeof *rec.tags);
-        for (size_t i = 0; rec.tags && i < o->n_tags; i++)
-            if ((rec.tags[i] = strdup(o->tags[i])) != NULL)
-                rec.n_tags++;
         rec.files = r->files;
         rec.dirs = r->dirs;
         rec.bytes_read = r->bytes_read;
         rec.bytes_added = r->bytes_added;
-        if (!rec.hostname || !rec.username || rec.n_tags != o->n_tags)
-            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+        rc = record_origin(&rec, o, origin->as);
         if (rc == VAULT_OK)
             rc = vlt_repo_snapshot_save(v, &rec, r->snapshot_id);
     }

@@ -275,7 +275,8 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
         return vlt_fail(VAULT_E_INVALID,
                         "prune: the grace period cannot be negative");
     vault_error rc = need_owner(v);
-    if (rc == VAULT_OK && !o->dry_run) /* before anything changes */
+    /* An append-only server refuses deletes: fail before the mark. */
+    if (rc == VAULT_OK && !o->dry_run)
         rc = backend_check_deletable(v->be);
     if (rc != VAULT_OK)
         return rc;
