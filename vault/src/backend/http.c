@@ -28,6 +28,8 @@
 #define HTTP_LOW_SPEED_BYTES 1024L
 #define HTTP_LOW_SPEED_SECONDS 30L
 #define HTTP_CONNECT_SECONDS 30L
+/* How much of an error answer's body is kept (for its message). */
+#define HTTP_ERROR_BODY_KEEP 4096
 /* How much of an error answer's body a message quotes. */
 #define HTTP_QUOTE_MAX 160
 
@@ -204,6 +206,7 @@ typedef struct transfer {
     size_t len, cap;
     size_t max_body;
     int too_large;
+    long status; /* of the answer being received (its status line) */
     char content_type[128];
     double retry_after; /* seconds, 0 if the answer gave none */
 } transfer;
@@ -212,14 +215,25 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     transfer *t = ctx;
     size_t n = size * nmemb;
-    if (n > t->max_body - t->len) {
+    /* max_body bounds what the caller asked for; an error answer (a 503
+     * page, S3's XML) is read only for its message, whatever its length
+     * and the range asked, so that it is still retried or reported. */
+    int error_answer = t->status < 200 || t->status > 299;
+    size_t limit = error_answer ? HTTP_ERROR_BODY_KEEP : t->max_body;
+    if (n > limit - t->len) {
+        if (error_answer) {
+            size_t keep = limit - t->len;
+            if (keep > 0 && on_body(data, 1, keep, ctx) != keep)
+                return 0;
+            return n; /* the rest is dropped */
+        }
         t->too_large = 1;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     if (t->len + n > t->cap) {
         size_t cap = t->cap ? t->cap : 16384;
         while (cap < t->len + n)
-            cap = cap > t->max_body / 2 ? t->max_body : cap * 2;
+            cap = cap > limit / 2 ? limit : cap * 2;
         uint8_t *grown = realloc(t->body, cap);
         if (!grown)
             return 0;
@@ -262,6 +276,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
         /* A new answer (after a 100 Continue, say): forget the last's. */
         t->content_type[0] = 0;
         t->retry_after = 0;
+        const char *sp = memchr(data, ' ', n);
+        t->status = sp && (size_t)(sp - data) + 4 <= n
+                        ? strtol(sp + 1, NULL, 10)
+                        : 0;
     } else if (header_value(data, n, "Content-Type", value, sizeof value)) {
         snprintf(t->content_type, sizeof t->content_type, "%s", value);
     } else if (header_value(data, n, "Retry-After", value, sizeof value)) {
