@@ -634,6 +634,7 @@ static void test_no_cache_bypasses(void **state)
     size_t entries;
     for (int i = 0; i < 2; i++) {
         counting *c = open_and_ls(w, &so, &entries);
+        print_counts("no cache", c);
         assert_true(c->loads[BACKEND_INDEX] >= 1);
         assert_true(c->loads[BACKEND_SNAPSHOTS] >= 1);
         assert_true(c->loads[BACKEND_DATA] >= 1);
@@ -754,7 +755,71 @@ static void test_tree_pack_ranges(void **state)
     assert_int_equal(counter->loads[BACKEND_DATA], 2);
     backend_close(be);
     free(counter);
+
+    /* A tree pack too large for the bound (over a quarter of it) is read
+     * by range from storage, never fetched whole. */
+    char small[PATH_MAX];
+    test_fmt(small, sizeof small, "%s/small", w->base);
+    counter = counting_new(mem);
+    assert_vault_ok(vlt_backend_cache_open(&counter->base, small, 8192, &be));
+    vlt_backend_cache_note_tree_pack(be, id);
+    for (int i = 0; i < 3; i++) {
+        assert_vault_ok(backend_load(be, BACKEND_DATA, name, 100, 200, 200,
+                                     &out, &len));
+        assert_memory_equal(out, data + 100, 200);
+        free(out);
+    }
+    assert_int_equal(counter->loads[BACKEND_DATA], 3);
+    test_fmt(path, sizeof path, "%s/data/%s", small, name);
+    assert_int_equal(access(path, F_OK), -1);
+    backend_close(be);
+    free(counter);
     backend_close(mem);
+}
+
+/* The numbers on a larger tree (the library's sources, with threads as
+ * many as cores): requests that reach storage for open + ls -R, without
+ * the cache, cold and warm. */
+static void test_numbers_on_the_sources(void **state)
+{
+    world *w = *state;
+    vault_storage_options so;
+    memset(&so, 0, sizeof so);
+    so.cache_dir = w->cache;
+    counting *counter = counting_new(w->mem);
+    vault_t *v = open_through(w, counter, &so);
+    const char *paths[] = {VAULT_SOURCE_DIR "/vault"};
+    vault_add_options o;
+    vault_add_options_init(&o);
+    o.paths = paths;
+    o.n_paths = 1;
+    o.cache_dir = "";
+    vault_add_result r;
+    assert_vault_ok(vault_add(v, &o, &r));
+    vault_close(v);
+    free(counter);
+    memcpy(w->snapshot, r.snapshot_id, sizeof w->snapshot);
+    char wipe[PATH_MAX];
+    test_fmt(wipe, sizeof wipe, "rm -rf '%s'", w->cache);
+    assert_int_equal(test_run("%s", wipe), 0);
+
+    size_t e0, e1, e2;
+    so.no_cache = 1;
+    counting *none = open_and_ls(w, &so, &e0);
+    so.no_cache = 0;
+    counting *cold = open_and_ls(w, &so, &e1);
+    counting *warm = open_and_ls(w, &so, &e2);
+    print_message("vault/ (%zu entries):\n", e0);
+    print_counts("  no cache  ", none);
+    print_counts("  cold cache", cold);
+    print_counts("  warm cache", warm);
+    assert_int_equal(e0, e1);
+    assert_int_equal(e1, e2);
+    assert_true(none->loads[BACKEND_DATA] > cold->loads[BACKEND_DATA]);
+    assert_int_equal(loads_of_cached_kinds(warm), 0);
+    free(none);
+    free(cold);
+    free(warm);
 }
 
 /* ---- the backend contract -------------------------------------------------- */
@@ -805,6 +870,8 @@ int main(void)
                                         world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(test_tree_pack_ranges, world_setup,
                                         world_teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_on_the_sources,
+                                        world_setup, world_teardown),
     };
     int failed = cmocka_run_group_tests_name("backend_cache", tests, NULL,
                                              NULL);

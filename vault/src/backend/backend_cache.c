@@ -61,6 +61,10 @@ typedef struct cache_backend {
     pthread_mutex_t lock;
     vlt_idset tree_packs; /* noted by vlt_backend_cache_note_tree_pack */
     vlt_idset verified;   /* tree packs whose file matched its name */
+    /* tree packs not kept (too large, storage's copy not matching its
+     * name, the cache unwritable): read from inner by range, as if they
+     * were not noted, rather than fetched whole for every range */
+    vlt_idset passed;
     uint64_t total;       /* bytes of the cached files, once counted */
     int total_known;
 } cache_backend;
@@ -106,7 +110,21 @@ static int object_cached(cache_backend *c, backend_kind kind,
 {
     if (!kind_cached(kind) || vlt_backend_check(kind, name) != VAULT_OK)
         return 0;
-    return kind != BACKEND_DATA || set_has(c, &c->tree_packs, name);
+    return kind != BACKEND_DATA || (set_has(c, &c->tree_packs, name) &&
+                                    !set_has(c, &c->passed, name));
+}
+
+static void set_add(cache_backend *c, vlt_idset *set, const char *name)
+{
+    uint8_t id[32];
+    if (!name_id(name, id))
+        return;
+    uint32_t number;
+    int inserted;
+    pthread_mutex_lock(&c->lock);
+    /* Out of memory: the set only stays smaller (a cache, not a truth). */
+    (void)vlt_idset_put(set, id, &number, &inserted);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static int file_path(const cache_backend *c, backend_kind kind,
@@ -227,23 +245,24 @@ static void bound_locked(cache_backend *c)
  * Best effort: a cache that cannot be written only means loads from
  * inner.  An object over a quarter of the bound is not kept: it would
  * push out too much. */
-static void store(cache_backend *c, backend_kind kind, const char *name,
-                  const uint8_t *data, size_t len)
+static int store(cache_backend *c, backend_kind kind, const char *name,
+                 const uint8_t *data, size_t len)
 {
     char path[PATH_MAX];
     if (len > CACHE_OBJECT_MAX || len > c->max_bytes / 4 ||
         !file_path(c, kind, name, path))
-        return;
+        return 0;
     struct stat st;
     uint64_t replaced = lstat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     if (vlt_write_file_atomic(path, data, len, 0600, 0) != VAULT_OK)
-        return;
+        return 0;
     pthread_mutex_lock(&c->lock);
     if (c->total_known)
         c->total = c->total - (replaced < c->total ? replaced : c->total) +
                    len;
     bound_locked(c);
     pthread_mutex_unlock(&c->lock);
+    return 1;
 }
 
 static void drop_file(cache_backend *c, const char *path)
@@ -262,17 +281,17 @@ static void drop_file(cache_backend *c, const char *path)
 
 /* The whole object: from its cached file when that matches its name (a
  * file that does not is deleted, with a warning), else from inner, kept
- * in the cache when it matches; *named says whether it does.  For a data
- * pack, *fits is 0 when the pack is too large to cache: the caller reads
- * inner by range. */
+ * in the cache when it matches; *kept says whether the cache holds it
+ * now.  For a data pack, *fits is 0 when the pack is too large to keep:
+ * the caller reads inner by range. */
 static vault_error obtain(cache_backend *c, backend_kind kind,
                           const char *name, size_t max_len, uint8_t **out,
-                          size_t *out_len, int *fits, int *named)
+                          size_t *out_len, int *fits, int *kept)
 {
     *out = NULL;
     *out_len = 0;
     *fits = 1;
-    *named = 0;
+    *kept = 0;
     char path[PATH_MAX];
     if (!file_path(c, kind, name, path))
         return backend_load(c->inner, kind, name, 0, 0, max_len, out,
@@ -286,7 +305,7 @@ static vault_error obtain(cache_backend *c, backend_kind kind,
             touch(path);
             *out = data;
             *out_len = len;
-            *named = 1;
+            *kept = 1;
             return VAULT_OK;
         }
         free(data);
@@ -301,7 +320,8 @@ static vault_error obtain(cache_backend *c, backend_kind kind,
         rc = backend_stat(c->inner, kind, name, &size);
         if (rc != VAULT_OK)
             return rc;
-        if (size > CACHE_OBJECT_MAX || size > max_len) {
+        if (size > CACHE_OBJECT_MAX || size > max_len ||
+            size > c->max_bytes / 4) {
             *fits = 0;
             return VAULT_OK;
         }
@@ -311,9 +331,7 @@ static vault_error obtain(cache_backend *c, backend_kind kind,
     if (rc != VAULT_OK)
         return rc;
     /* Storage's answer stands either way: its reader checks it. */
-    *named = matches_name(data, len, name);
-    if (*named)
-        store(c, kind, name, data, len);
+    *kept = matches_name(data, len, name) && store(c, kind, name, data, len);
     *out = data;
     *out_len = len;
     return VAULT_OK;
@@ -411,18 +429,6 @@ static vault_error read_verified(cache_backend *c, const char *name,
     return rc;
 }
 
-static void mark_verified(cache_backend *c, const char *name)
-{
-    uint8_t id[32];
-    if (!name_id(name, id))
-        return;
-    uint32_t number;
-    int inserted;
-    pthread_mutex_lock(&c->lock);
-    (void)vlt_idset_put(&c->verified, id, &number, &inserted);
-    pthread_mutex_unlock(&c->lock);
-}
-
 static vault_error cache_load(backend *be, backend_kind kind,
                               const char *name, uint64_t offset, size_t len,
                               size_t max_len, uint8_t **out, size_t *out_len)
@@ -446,18 +452,20 @@ static vault_error cache_load(backend *be, backend_kind kind,
     }
     uint8_t *data;
     size_t data_len;
-    int fits, named;
+    int fits, kept;
     vault_error rc = obtain(c, kind, name, whole_max, &data, &data_len, &fits,
-                            &named);
+                            &kept);
     if (rc != VAULT_OK)
         return rc;
+    if (kind == BACKEND_DATA && (!fits || !kept))
+        set_add(c, &c->passed, name);
     if (!fits)
         return backend_load(c->inner, kind, name, offset, len, max_len, out,
                             out_len);
     /* The file is there and matched, or was just kept: later ranges
      * read it. */
-    if (kind == BACKEND_DATA && named)
-        mark_verified(c, name);
+    if (kind == BACKEND_DATA && kept)
+        set_add(c, &c->verified, name);
     return slice(kind, name, data, data_len, offset, len, max_len, out,
                  out_len);
 }
@@ -491,7 +499,7 @@ static vault_error cache_save(backend *be, backend_kind kind,
     if (rc == VAULT_OK && kind_cached(kind) && kind != BACKEND_DATA &&
         vlt_backend_check(kind, name) == VAULT_OK &&
         matches_name(data, len, name))
-        store(c, kind, name, data, len);
+        (void)store(c, kind, name, data, len);
     return rc;
 }
 
@@ -585,6 +593,7 @@ static void cache_close(backend *be)
     backend_close(c->inner);
     vlt_idset_free(&c->tree_packs);
     vlt_idset_free(&c->verified);
+    vlt_idset_free(&c->passed);
     pthread_mutex_destroy(&c->lock);
     free(c->dir);
     free(c);
@@ -614,7 +623,7 @@ void vlt_backend_cache_note_tree_pack(backend *be, const uint8_t id[32])
     uint32_t number;
     int inserted;
     pthread_mutex_lock(&c->lock);
-    /* Out of memory: the pack is only not cached. */
+    /* Out of memory: the pack is only not kept. */
     (void)vlt_idset_put(&c->tree_packs, id, &number, &inserted);
     pthread_mutex_unlock(&c->lock);
 }
