@@ -461,6 +461,31 @@ static void test_tampered_file_reloaded(void **state)
     }
 }
 
+/* The cache alone, in front of a counted memory backend. */
+typedef struct rig {
+    char dir[PATH_MAX]; /* the cache's folder */
+    backend *mem;
+    counting *counter;
+    backend *be; /* the cache */
+} rig;
+
+static void rig_open(world *w, rig *r, const char *name, uint64_t max)
+{
+    test_fmt(r->dir, sizeof r->dir, "%s/%s", w->base, name);
+    assert_vault_ok(vlt_backend_memory_open(&r->mem));
+    r->counter = counting_new(r->mem);
+    assert_vault_ok(
+        vlt_backend_cache_open(&r->counter->base, r->dir, max, &r->be));
+    assert_true(vlt_backend_is_cache(r->be));
+}
+
+static void rig_close(rig *r)
+{
+    backend_close(r->be);
+    free(r->counter);
+    backend_close(r->mem);
+}
+
 /* Random bytes saved under their hash as an index segment. */
 static void save_random(backend *be, size_t len, char name[65])
 {
@@ -517,15 +542,12 @@ static int cached(const char *dir, const char *name)
 /* The cache stays under max_bytes, least recently used out first. */
 static void test_eviction_keeps_the_bound(void **state)
 {
-    world *w = *state;
-    char dir[PATH_MAX];
-    test_fmt(dir, sizeof dir, "%s/bounded", w->base);
-    backend *mem, *be;
-    assert_vault_ok(vlt_backend_memory_open(&mem));
-    counting *counter = counting_new(mem);
     const uint64_t max = 100 * 1024;
-    assert_vault_ok(vlt_backend_cache_open(&counter->base, dir, max, &be));
-    assert_true(vlt_backend_is_cache(be));
+    rig r;
+    rig_open(*state, &r, "bounded", max);
+    const char *dir = r.dir;
+    backend *be = r.be;
+    counting *counter = r.counter;
     char names[40][65];
     for (int i = 0; i < 40; i++) {
         save_random(be, 10 * 1024, names[i]);
@@ -575,22 +597,17 @@ static void test_eviction_keeps_the_bound(void **state)
     free(data);
     assert_int_equal(len, 30 * 1024);
     assert_false(cached(dir, large));
-    backend_close(be);
-    free(counter);
-    backend_close(mem);
+    rig_close(&r);
 }
 
 /* remove drops the cached copy; a list drops copies of objects storage
  * no longer lists (removed by another client). */
 static void test_remove_and_list_drop_copies(void **state)
 {
-    world *w = *state;
-    char dir[PATH_MAX];
-    test_fmt(dir, sizeof dir, "%s/dropping", w->base);
-    backend *mem, *be;
-    assert_vault_ok(vlt_backend_memory_open(&mem));
-    counting *counter = counting_new(mem);
-    assert_vault_ok(vlt_backend_cache_open(&counter->base, dir, 0, &be));
+    rig r;
+    rig_open(*state, &r, "dropping", 0);
+    const char *dir = r.dir;
+    backend *be = r.be, *mem = r.mem;
     char a[65], b[65], c[65];
     save_random(be, 1000, a);
     save_random(be, 1000, b);
@@ -616,9 +633,7 @@ static void test_remove_and_list_drop_copies(void **state)
     assert_vault_code(backend_load(be, BACKEND_INDEX, b, 0, 0, 4096, &data,
                                    &len),
                       VAULT_E_NOT_FOUND);
-    backend_close(be);
-    free(counter);
-    backend_close(mem);
+    rig_close(&r);
 }
 
 /* no_cache: every open reads storage, and nothing is written locally. */
@@ -707,12 +722,11 @@ static void test_unusable_dir_reported(void **state)
 static void test_tree_pack_ranges(void **state)
 {
     world *w = *state;
-    char dir[PATH_MAX];
-    test_fmt(dir, sizeof dir, "%s/ranges", w->base);
-    backend *mem, *be;
-    assert_vault_ok(vlt_backend_memory_open(&mem));
-    counting *counter = counting_new(mem);
-    assert_vault_ok(vlt_backend_cache_open(&counter->base, dir, 0, &be));
+    rig r;
+    rig_open(w, &r, "ranges", 0);
+    const char *dir = r.dir;
+    backend *be = r.be, *mem = r.mem;
+    counting *counter = r.counter;
     uint8_t data[5000];
     randombytes_buf(data, sizeof data);
     uint8_t id[32];
@@ -753,7 +767,7 @@ static void test_tree_pack_ranges(void **state)
     }
     /* whole once at first, whole again after the eviction */
     assert_int_equal(counter->loads[BACKEND_DATA], 2);
-    backend_close(be);
+    backend_close(be); /* the rest of the rig stays for the next part */
     free(counter);
 
     /* A tree pack too large for the bound (over a quarter of it) is read
