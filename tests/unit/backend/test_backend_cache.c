@@ -30,7 +30,7 @@
 #include "crypto/digest.h"
 #include "repo/repo.h"
 
-/* ---- a backend that counts what reaches storage ---------------------------- */
+/* ---- a backend that counts what reaches storage -------------------------- */
 
 typedef struct counting {
     backend base;
@@ -112,7 +112,7 @@ static unsigned loads_of_cached_kinds(const counting *c)
            c->loads[BACKEND_SNAPSHOTS] + c->loads[BACKEND_DATA];
 }
 
-/* ---- warnings ------------------------------------------------------------------ */
+/* ---- warnings ------------------------------------------------------------ */
 
 typedef struct warnings {
     char text[4096];
@@ -133,7 +133,7 @@ static void warnings_reset(void)
     memset(&warned, 0, sizeof warned);
 }
 
-/* ---- a vault in memory, with files in it -------------------------------------- */
+/* ---- a vault in memory, with files in it --------------------------------- */
 
 typedef struct world {
     char *base;
@@ -157,6 +157,15 @@ static void mkdirf(const char *dir, const char *rel)
     char path[PATH_MAX];
     test_fmt(path, sizeof path, "%s/%s", dir, rel);
     assert_int_equal(mkdir(path, 0700), 0);
+}
+
+/* The default storage options but for the cache folder, the world's.
+ * (Zeroes are the defaults: vault_storage_options_init is another part's,
+ * not linked yet.) */
+static void cache_options(const world *w, vault_storage_options *so)
+{
+    memset(so, 0, sizeof *so);
+    so->cache_dir = w->cache;
 }
 
 /* Opens the world's vault through counter, with these storage options. */
@@ -211,8 +220,7 @@ static int world_setup(void **state)
     /* The add runs through the cache, as a remote add would. */
     counting *counter = counting_new(w->mem);
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
-    so.cache_dir = w->cache;
+    cache_options(w, &so);
     vault_t *v = open_through(w, counter, &so);
     const char *paths[] = {w->src};
     vault_add_options o;
@@ -294,7 +302,7 @@ static void print_counts(const char *what, const counting *c)
                   c->lists);
 }
 
-/* ---- tests --------------------------------------------------------------------- */
+/* ---- tests --------------------------------------------------------------- */
 
 /* Cold: everything comes from storage once; warm: only the config and
  * lists reach it. */
@@ -302,8 +310,7 @@ static void test_warm_ls_sends_only_lists(void **state)
 {
     world *w = *state;
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
-    so.cache_dir = w->cache;
+    cache_options(w, &so);
     /* Start cold: the add kept its own index segment and snapshot. */
     char wipe[PATH_MAX];
     test_fmt(wipe, sizeof wipe, "rm -rf '%s'", w->cache);
@@ -339,8 +346,7 @@ static void test_tree_packs_cached_data_packs_not(void **state)
 {
     world *w = *state;
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
-    so.cache_dir = w->cache;
+    cache_options(w, &so);
     counting *counter = counting_new(w->mem);
     vault_t *v = open_through(w, counter, &so);
     (void)ls_r(v, w->snapshot);
@@ -414,8 +420,7 @@ static void test_tampered_file_reloaded(void **state)
 {
     world *w = *state;
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
-    so.cache_dir = w->cache;
+    cache_options(w, &so);
     size_t entries, again;
     free(open_and_ls(w, &so, &entries)); /* warm */
 
@@ -643,7 +648,7 @@ static void test_no_cache_bypasses(void **state)
     char elsewhere[PATH_MAX];
     test_fmt(elsewhere, sizeof elsewhere, "%s/unused", w->base);
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
+    cache_options(w, &so);
     so.cache_dir = elsewhere;
     so.no_cache = 1;
     size_t entries;
@@ -679,7 +684,7 @@ static void test_unusable_dir_reported(void **state)
     test_fmt(file, sizeof file, "%s/not-a-folder", w->base);
     test_write_file(file, "x", 1);
     vault_storage_options so;
-    memset(&so, 0, sizeof so); /* the defaults (vault_storage_options_init is elsewhere) */
+    cache_options(w, &so);
     so.cache_dir = file;
     warnings_reset();
     size_t entries;
@@ -798,8 +803,7 @@ static void test_numbers_on_the_sources(void **state)
 {
     world *w = *state;
     vault_storage_options so;
-    memset(&so, 0, sizeof so);
-    so.cache_dir = w->cache;
+    cache_options(w, &so);
     counting *counter = counting_new(w->mem);
     vault_t *v = open_through(w, counter, &so);
     const char *paths[] = {VAULT_SOURCE_DIR "/vault"};
@@ -836,7 +840,7 @@ static void test_numbers_on_the_sources(void **state)
     free(warm);
 }
 
-/* ---- the backend contract -------------------------------------------------- */
+/* ---- the backend contract ------------------------------------------------ */
 
 typedef struct conformance_ctx {
     char *dir;
