@@ -189,20 +189,26 @@ pass
 ok check vault -i id.txt --read-data
 
 # --- 3. a removed pack -------------------------------------------------------
-# A second snapshot: with one worker each add writes one pack, so the
-# first pack holds the four files' chunks and the first snapshot's trees,
-# the second e.txt's chunk and the second snapshot's trees (every
-# directory on the way changed).
-first_pack=$(echo vault/data/*/*)
-[ -f "$first_pack" ] || die "expected one pack, found: $first_pack"
+# A second snapshot: with one worker each add writes one data pack and
+# one tree pack (add keeps trees in packs of their own), so the first data
+# pack holds the four files' chunks, the first tree pack the first
+# snapshot's trees, the second data pack e.txt's chunk and the second tree
+# pack the second snapshot's trees (every directory on the way changed).
+first_packs=(vault/data/*/*)
+[ "${#first_packs[@]}" = 2 ] ||
+    die "expected a data pack and a tree pack, found: ${first_packs[*]}"
 printf 'echo\n' >src/sub/e.txt
 ok add vault "$WORK/src" --compression off --threads 1 -i id.txt
 snap2=$(grep -o -E '[0-9a-f]{64}' out.txt | head -n 1)
-second_pack=
+second_packs=()
 for pack in vault/data/*/*; do
-    [ "$pack" = "$first_pack" ] || second_pack=$pack
+    case " ${first_packs[*]} " in
+    *" $pack "*) ;;
+    *) second_packs+=("$pack") ;;
+    esac
 done
-[ -n "$second_pack" ] || die "the second add wrote no pack"
+[ "${#second_packs[@]}" = 2 ] ||
+    die "the second add wrote ${#second_packs[@]} packs, not a data and a tree pack"
 ok ls vault -i id.txt
 snap1=$(grep -o -E '^[0-9a-f]{8}' out.txt | grep -v "^${snap2:0:8}" | head -n 1)
 
@@ -223,21 +229,45 @@ removed() {
     done
     mv "$WORK/away" "$pack"
 }
+# tree_pack_of A B SNAP: whichever of A and B, removed, loses SNAP's root.
+tree_pack_of() {
+    local pack
+    for pack in "$1" "$2"; do
+        mv "$pack" "$WORK/away"
+        v check vault -i id.txt
+        mv "$WORK/away" "$pack"
+        if grep -q -F "snapshot $3 /," err.txt ||
+            grep -q -F "snapshot $3 /)" err.txt; then
+            echo "$pack"
+            return
+        fi
+    done
+    die "neither $1 nor $2, removed, loses snapshot $3's root: $(cat err.txt)"
+}
 s1=${snap1:0:8}
 s2=${snap2:0:8}
-removed "$first_pack" "$s1 /" "$s2 $WORK/src/a.txt" "$s2 $WORK/src/b.txt" \
+tree1=$(tree_pack_of "${first_packs[@]}" "$s1")
+data1=${first_packs[0]}
+[ "$data1" != "$tree1" ] || data1=${first_packs[1]}
+tree2=$(tree_pack_of "${second_packs[@]}" "$s2")
+data2=${second_packs[0]}
+[ "$data2" != "$tree2" ] || data2=${second_packs[1]}
+removed "$data1" "$s2 $WORK/src/a.txt" "$s2 $WORK/src/b.txt" \
     "$s2 $WORK/src/sub/c.txt" "$s2 $WORK/src/sub/d.txt"
-removed "$second_pack" "$s2 /"
+removed "$tree1" "$s1 /"
+removed "$data2" "$s2 $WORK/src/sub/e.txt"
+removed "$tree2" "$s2 /"
 ok check vault -i id.txt --read-data
 
 # --- 5. --read-data-subset with --seed -------------------------------------
-# Six adds on one thread write six packs, each its file's data blob first
-# (random, stored raw), then trees.  Three get a byte flipped in their
-# data blob, which only reading the pack whole finds: trees load by range
-# and the trailer authenticates the pack's index, not the blobs.  A 1%
-# subset reads one pack, chosen by the seed: the same seed must read the
-# same pack (the same verdict, run after run), and different seeds
-# different ones (24 seeds, each a coin toss: all alike 1 in 8 million).
+# Six adds on one thread write six data packs, each its file's data blob
+# (random, stored raw), and six tree packs.  Every data pack gets a byte
+# flipped in its blob, which only reading the pack whole finds: trees
+# load by range and the trailer authenticates the pack's index, not the
+# blobs.  A 1% subset reads one of the twelve packs, chosen by the seed:
+# the same seed must read the same pack (the same verdict, run after run),
+# and different seeds different ones (24 seeds, each a coin toss: all
+# alike 1 in 8 million).
 for i in 1 2 3 4 5 6; do
     mkdir -p "$WORK/seeded-src/s$i"
     head -c 200000 /dev/urandom >"$WORK/seeded-src/s$i/f"
@@ -247,8 +277,14 @@ for i in 1 2 3 4 5 6; do
     ok add seeded "$WORK/seeded-src/s$i" --threads 1 -i id.txt
 done
 packs=(seeded/data/*/*)
-[ "${#packs[@]}" = 6 ] || die "six adds wrote ${#packs[@]} packs"
-"$PYTHON" - "${packs[0]}" "${packs[2]}" "${packs[4]}" <<'PY'
+[ "${#packs[@]}" = 12 ] || die "six adds wrote ${#packs[@]} packs"
+# The data packs are the large ones (200000 random bytes each).
+data_packs=()
+for pack in "${packs[@]}"; do
+    [ "$(wc -c <"$pack")" -gt 100000 ] && data_packs+=("$pack")
+done
+[ "${#data_packs[@]}" = 6 ] || die "six adds wrote ${#data_packs[@]} data packs"
+"$PYTHON" - "${data_packs[@]}" <<'PY'
 import os, sys
 for path in sys.argv[1:]:
     os.chmod(path, 0o600)

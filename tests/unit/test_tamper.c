@@ -210,7 +210,7 @@ static void test_tamper_every_byte(void **state)
     test_fmt(p, sizeof p, "%s/two", t.src);
     test_write_file(p, "tiny two\n", 9);
     vault_add_result r;
-    /* one worker: one pack */
+    /* one worker: one data pack and one tree pack */
     fx_add_threads(f, t.src, VAULT_COMPRESSION_OFF, 1, &r);
     memcpy(t.snap, r.snapshot_id, 65);
     assert_vault_ok(vault_ls(f->v, t.snap, NULL, 1, ls_collect, &t.base_ls));
@@ -226,10 +226,11 @@ static void test_tamper_every_byte(void **state)
     for (size_t i = 0; i < t.n_objs; i++)
         print_message("tamper: %s (%zu bytes)\n",
                       t.objs[i].path + strlen(f->vault) + 1, t.objs[i].size);
-    /* config, one envelope, membership record 0, one pack, one index
-     * segment, one snapshot */
-    assert_int_equal(t.n_objs, 6);
-    assert_int_equal(packs, 1);
+    /* config, one envelope, membership record 0, two packs (add keeps
+     * the trees in a pack of their own), one index segment, one
+     * snapshot */
+    assert_int_equal(t.n_objs, 7);
+    assert_int_equal(packs, 2);
 
     /* Every position of every object; a budget keeps slow builds bounded
      * by sampling the blob area of packs (never config, envelope, index,

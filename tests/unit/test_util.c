@@ -178,6 +178,7 @@ backend *test_backend_wrap(backend *inner, int owns_inner,
     if (!w)
         return NULL;
     w->base.ops = &wrap_ops;
+    w->base.is_local = inner->is_local;
     w->inner = inner;
     w->owns_inner = owns_inner;
     w->save_fn = save_fn;

@@ -282,6 +282,8 @@ vault_error vlt_backend_memory_open(backend **out)
                         "memory backend: cannot make a mutex");
     }
     mb->base.ops = &memory_ops;
+    /* In this process: a local cache would only copy it. */
+    mb->base.is_local = 1;
     *out = &mb->base;
     return VAULT_OK;
 }

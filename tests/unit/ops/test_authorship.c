@@ -74,7 +74,7 @@ static void add_as(fx *f, const test_author *who, const char *path,
     o.paths = paths;
     o.n_paths = 1;
     o.compression = VAULT_COMPRESSION_OFF;
-    o.threads = 1; /* one pack: the tests name "the" real pack */
+    o.threads = 1; /* one data pack: the tests name "the" real pack */
     o.cache_dir = cache_dir;
     o.hostname = "testhost";
     assert_vault_ok(vault_add(f->v, &o, r));
@@ -124,7 +124,8 @@ static int pack_exists(fx *f, const uint8_t id[32])
 typedef struct id_list {
     uint8_t (*ids)[32];
     uint8_t *types;
-    uint8_t pack[32]; /* the pack of the first (all are in one here) */
+    uint8_t pack[32]; /* the pack of the data blobs (all in one here; add
+                         keeps the trees in a pack of their own) */
     size_t n;
 } id_list;
 
@@ -143,7 +144,8 @@ static void index_ids(fx *f, id_list *l)
         vlt_index_slot_entry(ix, &ix->slots[i], &e);
         memcpy(l->ids[l->n], e.id, 32);
         l->types[l->n++] = e.type;
-        memcpy(l->pack, ix->packs[ix->slots[i].pack], 32);
+        if (e.type == BLOB_DATA)
+            memcpy(l->pack, ix->packs[ix->slots[i].pack], 32);
     }
 }
 

@@ -120,6 +120,10 @@ struct backend {
      * reads in flight): the connection count for a remote backend, a
      * small number for a local disk.  0 counts as 1. */
     unsigned connections;
+    /* 1 when the objects are on this machine already (the local backend,
+     * the tests' memory one): the local cache would only copy them.
+     * Wrappers pass their inner backend's on. */
+    int is_local;
 };
 
 /* Convenience wrappers; backend_close accepts NULL. */
@@ -225,12 +229,24 @@ vault_error vlt_backend_s3_open(const char *url,
 /*
  * The local cache of small sealed objects (backend_cache.c): wraps inner
  * (taking ownership, also on failure) so that loads of index segments,
- * snapshots, envelopes and tree packs are served from files under dir
- * (made 0700) when present, verified by name (their SHA-256) on every
- * use, and kept there after a load from inner; saves and removes go to
- * inner and update the cache.  Bounded by max_bytes (0: 1 GiB).
+ * snapshots, envelopes and membership records (keys/) and tree packs are
+ * served from files under dir (made 0700) when present, verified by name
+ * (their SHA-256) on use, and kept there after a load from inner; saves
+ * and removes go to inner and update the cache; list always asks inner
+ * and drops the cached objects it no longer lists.  Bounded by max_bytes
+ * (0: 1 GiB), least recently used out first.  When dir cannot be made or
+ * used (another user's, unreadable, not a folder) it warns (vlt_warn,
+ * naming dir) and hands inner back as *out: the vault works uncached.
  */
 vault_error vlt_backend_cache_open(backend *inner, const char *dir,
                                    uint64_t max_bytes, backend **out);
+/* Whether be is the cache decorator. */
+int vlt_backend_is_cache(const backend *be);
+/* The index's hint to the cache: pack id holds only tree blobs (every
+ * entry the index has for it is a tree), so the cache may keep it whole
+ * and serve its ranges.  A wrong hint costs only room in the cache: the
+ * pack is checked against its name like any cached object.  Nothing
+ * when be is not the cache. */
+void vlt_backend_cache_note_tree_pack(backend *be, const uint8_t id[32]);
 
 #endif

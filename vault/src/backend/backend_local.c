@@ -660,6 +660,7 @@ vault_error vlt_backend_local_open(const char *path, int create, backend **out)
         return rc;
     }
     lb->base.ops = &local_ops;
+    lb->base.is_local = 1;
     lb->root = root;
     pthread_mutex_init(&lb->lock, NULL);
     for (size_t i = 0; i < LOCAL_FD_CACHE; i++)

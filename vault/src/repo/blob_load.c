@@ -70,6 +70,33 @@ int vlt_repo_lock_honoured(vault_t *v, const lock_record *l)
     return vlt_membership_standing(v->members, l->author) == AUTHOR_OWNER;
 }
 
+/* Tells the local cache which packs hold only trees (format.md §9: a
+ * writer may keep trees in packs of their own, and add does), so that it
+ * keeps them: listing a snapshot then reads no pack from storage. */
+static vault_error note_tree_packs(vault_t *v)
+{
+    if (!vlt_backend_is_cache(v->be) || v->index.n_packs == 0)
+        return VAULT_OK;
+    uint8_t *has_data = calloc(v->index.n_packs, 1);
+    if (!has_data)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    /* Every copy is a slot (the alternatives too). */
+    for (size_t i = 0; i < v->index.n_slots; i++) {
+        const index_slot *s = &v->index.slots[i];
+        pack_entry e;
+        if (s->pack == INDEX_PENDING || s->pack >= v->index.n_packs)
+            continue;
+        vlt_index_slot_entry(&v->index, s, &e);
+        if (e.type != BLOB_TREE)
+            has_data[s->pack] = 1;
+    }
+    for (size_t p = 0; p < v->index.n_packs; p++)
+        if (!has_data[p])
+            vlt_backend_cache_note_tree_pack(v->be, v->index.packs[p]);
+    free(has_data);
+    return VAULT_OK;
+}
+
 vault_error vlt_repo_load_index(vault_t *v)
 {
     if (v->index_loaded)
@@ -91,6 +118,8 @@ vault_error vlt_repo_load_index(vault_t *v)
     if (rc == VAULT_OK)
         rc = vlt_index_load(&v->index, v->be, v->keys, index_author_flags, v,
                             index_report, v);
+    if (rc == VAULT_OK)
+        rc = note_tree_packs(v);
     if (rc != VAULT_OK) {
         vlt_index_free(&v->index);
         vlt_index_init(&v->index);

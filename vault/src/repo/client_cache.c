@@ -36,10 +36,17 @@ const char *vlt_cache_dir_default(char *buf, size_t size)
 int vlt_cache_vault_file(const char *dir, const keyring *k, const char *file,
                          char *out, size_t size)
 {
+    return vlt_cache_vault_path(dir, k->vault_id, file, out, size);
+}
+
+int vlt_cache_vault_path(const char *dir,
+                         const uint8_t vault_id[VAULT_ID_BYTES],
+                         const char *file, char *out, size_t size)
+{
     if (!dir || !dir[0])
         return 0;
     char hex[65], path[PATH_MAX];
-    vlt_hex_encode(k->vault_id, VAULT_ID_BYTES, hex);
+    vlt_hex_encode(vault_id, VAULT_ID_BYTES, hex);
     int n = snprintf(path, sizeof path, "%s/%s", dir, hex);
     if (n <= 0 || (size_t)n >= sizeof path)
         return 0;

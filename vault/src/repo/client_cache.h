@@ -1,7 +1,9 @@
 /*
  * client_cache.h - the client's own cache folder (never in the vault):
  * $XDG_CACHE_HOME/vault or ~/.cache/vault, one subfolder per vault (its
- * ID in hex).  The files cache (filecache.h) lives there, and so do the
+ * ID in hex).  The files cache (filecache.h) lives there, the local
+ * cache of sealed objects (backend_cache.c) in its "objects" folder, and
+ * so do the
  * add markers' sightings that keep a marker dated in the future from
  * holding prune back for ever (format.md §15-15a, "Add markers").  Private.
  */
@@ -21,6 +23,10 @@ const char *vlt_cache_dir_default(char *buf, size_t size);
  * 0 when there is none: dir NULL or "", or the path is too long. */
 int vlt_cache_vault_file(const char *dir, const keyring *k, const char *file,
                          char *out, size_t size);
+/* The same for the vault of this ID (before the keyring is open). */
+int vlt_cache_vault_path(const char *dir,
+                         const uint8_t vault_id[VAULT_ID_BYTES],
+                         const char *file, char *out, size_t size);
 
 /* Gives each add marker in locks the earlier of its own time and when
  * this client first saw it (now, for a marker never seen before), and

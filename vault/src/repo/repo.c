@@ -8,6 +8,7 @@
  * envelopes whose every secret the log vouches for; the role is the
  * log's, never an envelope's.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "crypto/age/age.h"
 #include "common/internal.h"
 #include "crypto/identity.h"
+#include "repo/client_cache.h"
 #include "repo/repo.h"
 
 const char *vault_role_name(vault_role role)
@@ -535,12 +537,31 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
     return vlt_repo_open_backend_with(be, location, NULL, id, out);
 }
 
+/* Puts the local cache (backend_cache.c) in front of v's backend, under
+ * <cache dir>/<vault ID hex>/objects, unless the options say no_cache or
+ * the backend is on this machine already. */
+static vault_error use_cache(vault_t *v, const vault_storage_options *options,
+                             const uint8_t vault_id[VAULT_ID_BYTES])
+{
+    if ((options && options->no_cache) || v->be->is_local)
+        return VAULT_OK;
+    char base[PATH_MAX], dir[PATH_MAX];
+    const char *cache_dir = options && options->cache_dir
+                                ? options->cache_dir
+                                : vlt_cache_dir_default(base, sizeof base);
+    if (!vlt_cache_vault_path(cache_dir, vault_id, "objects", dir, sizeof dir))
+        return VAULT_OK; /* no folder to keep it in */
+    backend *cached = NULL;
+    vault_error rc = vlt_backend_cache_open(v->be, dir, 0, &cached);
+    v->be = cached; /* the cache took the backend, also on failure */
+    return rc;
+}
+
 vault_error vlt_repo_open_backend_with(backend *be, const char *location,
                                        const vault_storage_options *options,
                                        const vault_identity_t *id,
                                        vault_t **out)
 {
-    (void)options; /* the local cache (backend_cache.c) will use it */
     *out = NULL;
     if (!be || !location || !id) {
         backend_close(be);
@@ -572,6 +593,10 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
         rc = vlt_config_parse(config, config_len, vault_id);
     if (rc == VAULT_E_UNSUPPORTED)
         rc = vlt_fail_context(rc, "%s", location);
+    /* The vault is named: from here on its envelopes, records, index and
+     * trees may come from the local cache. */
+    if (rc == VAULT_OK)
+        rc = use_cache(v, options, vault_id);
     if (rc == VAULT_OK)
         rc = open_member(v, id, vault_id, config, config_len);
     if (rc == VAULT_OK)

@@ -16,8 +16,9 @@
  * workers, which compute each chunk ID, write it into the file's content
  * list (a slot reserved in order by the walker) and count it off the
  * directory's file_group; then they look it up in the index and
- * compress, seal and pack only the new ones (one pack under construction
- * per worker).  Before it encodes a directory's tree, the walker waits
+ * compress, seal and pack only the new ones (one pack of data and one
+ * of trees under construction per worker: tree packs are what a local
+ * cache keeps).  Before it encodes a directory's tree, the walker waits
  * for that group, so every ID is in.  Tree blobs the walker hashes
  * itself: their IDs go into the parent.  Finished packs are saved first;
  * index segments listing them follow; the snapshot, saved last, is the

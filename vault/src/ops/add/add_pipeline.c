@@ -108,10 +108,14 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
     return rc;
 }
 
-/* A worker's own state: its pack under construction and compressor. */
+/* A worker's own state: its packs under construction and compressor.
+ * Trees go into packs of their own (format.md §9 allows it): they are
+ * small and read by every listing, so a client's local cache keeps those
+ * packs whole (backend_cache.c), and never the data packs. */
+enum { PACK_OF_DATA = 0, PACK_OF_TREES = 1 };
 typedef struct worker_state {
-    pack_writer pw;   /* the pack under construction */
-    int open_pack;    /* pw begun */
+    pack_writer pw[2];   /* the packs under construction, by PACK_OF_* */
+    int open_pack[2];    /* pw[i] begun */
     ZSTD_CCtx *cctx;
     uint8_t *cbuf;    /* compressed blob */
     size_t cbuf_cap;
@@ -143,16 +147,18 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
             flags = BLOB_FLAG_ZSTD;
         }
     }
-    if (!w->open_pack) {
-        rc = vlt_pack_writer_begin(&w->pw, a->v->keys);
-        w->open_pack = rc == VAULT_OK;
+    int which = j->type == BLOB_TREE ? PACK_OF_TREES : PACK_OF_DATA;
+    pack_writer *pw = &w->pw[which];
+    if (!w->open_pack[which]) {
+        rc = vlt_pack_writer_begin(pw, a->v->keys);
+        w->open_pack[which] = rc == VAULT_OK;
     }
     if (rc == VAULT_OK)
-        rc = vlt_pack_writer_add(&w->pw, j->type, j->id, flags, stored,
+        rc = vlt_pack_writer_add(pw, j->type, j->id, flags, stored,
                                  stored_len, (uint32_t)j->len);
-    if (rc == VAULT_OK && w->pw.len >= PACK_TARGET_BYTES) {
-        rc = finish_pack(a, &w->pw);
-        w->open_pack = 0;
+    if (rc == VAULT_OK && pw->len >= PACK_TARGET_BYTES) {
+        rc = finish_pack(a, pw);
+        w->open_pack[which] = 0;
     }
     return rc;
 }
@@ -250,12 +256,16 @@ static void worker_stop(void *ctx, void *state)
     worker_state *w = state;
     if (!w)
         return;
-    if (w->rc == VAULT_OK && w->open_pack && w->pw.n_entries > 0) {
-        vault_error rc = finish_pack(a, &w->pw);
-        if (rc != VAULT_OK)
-            vlt_pool_fail(a->pool, rc);
+    for (int i = PACK_OF_DATA; i <= PACK_OF_TREES; i++) {
+        if (w->rc == VAULT_OK && w->open_pack[i] && w->pw[i].n_entries > 0) {
+            vault_error rc = finish_pack(a, &w->pw[i]);
+            if (rc != VAULT_OK) {
+                w->rc = rc;
+                vlt_pool_fail(a->pool, rc);
+            }
+        }
+        vlt_pack_writer_free(&w->pw[i]);
     }
-    vlt_pack_writer_free(&w->pw);
     ZSTD_freeCCtx(w->cctx);
     free(w->cbuf);
     free(w);
