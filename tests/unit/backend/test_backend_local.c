@@ -611,6 +611,8 @@ int main(void)
         .open = local_open,
         .cleanup = local_cleanup,
         .footprint = local_footprint,
+        /* No listing pages here, and each save fsyncs twice. */
+        .list_many = 120,
         .ctx = &lt,
     };
     const struct CMUnitTest tests[] = {
