@@ -159,10 +159,13 @@ n=$(grep -c -E ' (500|503) ' rrange.log || true)
 pass
 
 # ---- rclone killed during a large add, then restarted ---------------------------
-random_file src/big.bin 24000000
-start_proxy kill --bandwidth 4000000
+# One transfer at a time, so that packs land one after the other (packs
+# are about 12 MB; together they would all land at the end).
+random_file src/big.bin 36000000
+start_proxy kill --bandwidth 6000000
 v_bg_rc=0
-"$VAULT" add "$LOC" "$WORK/src" -i id.txt --json >kill-add.out 2>kill-add.err &
+VAULT_CONNECTIONS=1 "$VAULT" add "$LOC" "$WORK/src" -i id.txt --threads 1 \
+    --json >kill-add.out 2>kill-add.err &
 add_pid=$!
 # Kill once some packs have landed.
 for _ in $(seq 200); do
@@ -189,12 +192,45 @@ added=$(json_get after-kill.json 'j["bytes_added"]')
 if [ "$v_bg_rc" -eq 0 ]; then
     [ "$added" -lt 1000000 ] || fail "the add after a finished add added $added bytes"
 else
-    [ "$added" -lt 24000000 ] ||
+    [ "$added" -lt 36000000 ] ||
         fail "the add after the interrupted one added $added bytes: nothing of the $landed uploaded pack(s) was reused"
 fi
 note "the next add added $added bytes"
 rm -rf copy-kill
 cp -a src copy-kill
+
+# The same, but the user gives up (Ctrl-C) while the server is down: the
+# next add, once it is back, reuses the packs that had landed.
+random_file src/big2.bin 36000000
+start_proxy kill2 --bandwidth 6000000
+VAULT_CONNECTIONS=1 "$VAULT" add "$LOC" "$WORK/src" -i id.txt --threads 1 \
+    --json >kill2-add.out 2>kill2-add.err &
+add_pid=$!
+for _ in $(seq 200); do
+    [ "$(grep -c 'POST /v/data/.* 200 ' kill2.log 2>/dev/null || true)" -ge 1 ] && break
+    sleep 0.05
+done
+landed=$(grep -c 'POST /v/data/.* 200 ' kill2.log || true)
+stop_rclone
+sleep 1
+kill -INT "$add_pid" 2>/dev/null || true
+t0=$SECONDS
+rc=0
+wait "$add_pid" || rc=$?
+note "the add ended $((SECONDS - t0)) s after its interrupt"
+grep -q -E 'Sanitizer|runtime error:' kill2-add.err && die "add interrupted: sanitizer report: $(head -n 40 kill2-add.err)"
+stop_proxy
+start_rclone "$WORK/store" "$RCLONE_PORT"
+start_proxy after-kill2
+add_ok after-kill2
+stop_proxy
+added=$(json_get after-kill2.json 'j["bytes_added"]')
+note "add interrupted (exit $rc) with rclone down after $landed pack(s) landed; the next add added $added bytes of a 36000000-byte new file"
+[ "$rc" -ne 0 ] || note "the interrupted add had finished before the interrupt"
+[ "$rc" -eq 0 ] || [ "$added" -lt 36000000 ] ||
+    fail "the add after the interrupted one added $added bytes: none of the $landed pack(s) uploaded before was reused"
+rm -rf copy-kill2
+cp -a src copy-kill2
 
 # ---- a slow link ----------------------------------------------------------------
 random_file src/docs/slow.bin 3000000
@@ -213,6 +249,7 @@ start_proxy final
 ok check "$LOC" --read-data -i id.txt
 extract_same "$snap1" copy1
 extract_same "$(json_get after-kill.json 'j["id"]')" copy-kill
+extract_same "$(json_get after-kill2.json 'j["id"]')" copy-kill2
 extract_same latest src
 for kind in reset stall truncate 429 500 503; do
     snap=$(json_get "sched-$kind.json" 'j["id"]')
