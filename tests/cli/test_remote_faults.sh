@@ -159,78 +159,73 @@ n=$(grep -c -E ' (500|503) ' rrange.log || true)
 pass
 
 # ---- rclone killed during a large add, then restarted ---------------------------
-# One transfer at a time, so that packs land one after the other (packs
-# are about 12 MB; together they would all land at the end).
-random_file src/big.bin 36000000
-start_proxy kill --bandwidth 6000000
-v_bg_rc=0
-VAULT_CONNECTIONS=1 "$VAULT" add "$LOC" "$WORK/src" -i id.txt --threads 1 \
-    --json >kill-add.out 2>kill-add.err &
-add_pid=$!
-# Kill once some packs have landed.
-for _ in $(seq 200); do
-    [ "$(grep -c 'POST /v/data/.* 200 ' kill.log 2>/dev/null || true)" -ge 1 ] && break
-    sleep 0.05
-done
-landed=$(grep -c 'POST /v/data/.* 200 ' kill.log || true)
+# big_add NAME: adds src (with a new 36 MB file) in the background through
+# a proxy named NAME at 6 MB/s, one transfer at a time so that packs (about
+# 12 MB) land one after the other, and returns once one has landed;
+# ADD_PID, LANDED (packs saved so far).
+big_add() {
+    random_file "src/$1.bin" 36000000
+    start_proxy "$1" --bandwidth 6000000
+    VAULT_CONNECTIONS=1 "$VAULT" add "$LOC" "$WORK/src" -i id.txt --threads 1 \
+        --json >"$1-add.out" 2>"$1-add.err" &
+    ADD_PID=$!
+    for _ in $(seq 400); do
+        [ "$(grep -c 'POST /v/data/.* 200 ' "$1.log" 2>/dev/null || true)" -ge 1 ] && break
+        sleep 0.05
+    done
+    LANDED=$(grep -c 'POST /v/data/.* 200 ' "$1.log" || true)
+}
+
+# after_big_add NAME RC: the next add succeeds and reuses what was
+# uploaded (all of it when the add under test finished).
+after_big_add() {
+    start_proxy "after-$1"
+    add_ok "after-$1"
+    stop_proxy
+    local added
+    added=$(json_get "after-$1.json" 'j["bytes_added"]')
+    note "$1: that add exited $2 after $LANDED pack(s) had landed; the next add added $added bytes"
+    if [ "$2" -eq 0 ]; then
+        [ "$added" -lt 1000000 ] || fail "$1: the add after a finished add added $added bytes"
+    else
+        [ "$added" -lt 36000000 ] ||
+            fail "$1: the add after the failed one added $added bytes of a new 36000000-byte file: none of the $LANDED pack(s) uploaded before was reused"
+    fi
+    rm -rf "copy-$1"
+    cp -a src "copy-$1"
+}
+
+# The server dies and comes back 2 s later: the add rides it out or fails
+# with a clear error.
+big_add kill
 stop_rclone
 sleep 2
 start_rclone "$WORK/store" "$RCLONE_PORT"
-wait "$add_pid" || v_bg_rc=$?
-check_sane "$v_bg_rc" kill-add.err "vault add during kill -9 of rclone"
+rc=0
+wait "$ADD_PID" || rc=$?
+check_sane "$rc" kill-add.err "vault add during kill -9 of rclone"
 stop_proxy
-if [ "$v_bg_rc" -ne 0 ]; then
-    RC=$v_bg_rc
+if [ "$rc" -ne 0 ]; then
+    RC=$rc
     cp kill-add.err err.txt
     clear_error "add while rclone was killed"
 fi
-note "rclone killed after $landed pack(s) landed: that add exited $v_bg_rc ($(head -n 1 kill-add.err))"
-start_proxy after-kill
-add_ok after-kill
-stop_proxy
-added=$(json_get after-kill.json 'j["bytes_added"]')
-if [ "$v_bg_rc" -eq 0 ]; then
-    [ "$added" -lt 1000000 ] || fail "the add after a finished add added $added bytes"
-else
-    [ "$added" -lt 36000000 ] ||
-        fail "the add after the interrupted one added $added bytes: nothing of the $landed uploaded pack(s) was reused"
-fi
-note "the next add added $added bytes"
-rm -rf copy-kill
-cp -a src copy-kill
+after_big_add kill "$rc"
 
-# The same, but the user gives up (Ctrl-C) while the server is down: the
-# next add, once it is back, reuses the packs that had landed.
-random_file src/big2.bin 36000000
-start_proxy kill2 --bandwidth 6000000
-VAULT_CONNECTIONS=1 "$VAULT" add "$LOC" "$WORK/src" -i id.txt --threads 1 \
-    --json >kill2-add.out 2>kill2-add.err &
-add_pid=$!
-for _ in $(seq 200); do
-    [ "$(grep -c 'POST /v/data/.* 200 ' kill2.log 2>/dev/null || true)" -ge 1 ] && break
-    sleep 0.05
-done
-landed=$(grep -c 'POST /v/data/.* 200 ' kill2.log || true)
+# The server dies and the user gives up (Ctrl-C) while it is down.
+big_add kill2
 stop_rclone
 sleep 1
-kill -INT "$add_pid" 2>/dev/null || true
+kill -INT "$ADD_PID" 2>/dev/null || true
 t0=$SECONDS
 rc=0
-wait "$add_pid" || rc=$?
-note "the add ended $((SECONDS - t0)) s after its interrupt"
-grep -q -E 'Sanitizer|runtime error:' kill2-add.err && die "add interrupted: sanitizer report: $(head -n 40 kill2-add.err)"
+wait "$ADD_PID" || rc=$?
+note "kill2: the add ended $((SECONDS - t0)) s after its interrupt"
+grep -q -E 'Sanitizer|runtime error:' kill2-add.err &&
+    die "add interrupted: sanitizer report: $(head -n 40 kill2-add.err)"
 stop_proxy
 start_rclone "$WORK/store" "$RCLONE_PORT"
-start_proxy after-kill2
-add_ok after-kill2
-stop_proxy
-added=$(json_get after-kill2.json 'j["bytes_added"]')
-note "add interrupted (exit $rc) with rclone down after $landed pack(s) landed; the next add added $added bytes of a 36000000-byte new file"
-[ "$rc" -ne 0 ] || note "the interrupted add had finished before the interrupt"
-[ "$rc" -eq 0 ] || [ "$added" -lt 36000000 ] ||
-    fail "the add after the interrupted one added $added bytes: none of the $landed pack(s) uploaded before was reused"
-rm -rf copy-kill2
-cp -a src copy-kill2
+after_big_add kill2 "$rc"
 
 # ---- a slow link ----------------------------------------------------------------
 random_file src/docs/slow.bin 3000000
@@ -248,8 +243,9 @@ note "slow link (10 ms each way, 10 MB/s): $(awk -v a="$t0" -v b="$t1" 'BEGIN {p
 start_proxy final
 ok check "$LOC" --read-data -i id.txt
 extract_same "$snap1" copy1
-extract_same "$(json_get after-kill.json 'j["id"]')" copy-kill
-extract_same "$(json_get after-kill2.json 'j["id"]')" copy-kill2
+for k in kill kill2; do
+    extract_same "$(json_get "after-$k.json" 'j["id"]')" "copy-$k"
+done
 extract_same latest src
 for kind in reset stall truncate 429 500 503; do
     snap=$(json_get "sched-$kind.json" 'j["id"]')

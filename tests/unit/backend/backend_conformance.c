@@ -64,6 +64,22 @@ uint8_t *make_data(size_t len, unsigned seed)
     return p;
 }
 
+vault_error local_target_open(void *ctx, backend **out)
+{
+    local_target *lt = ctx;
+    char vault[PATH_MAX];
+    lt->tmp = test_tempdir();
+    test_fmt(vault, sizeof vault, "%s/vault", lt->tmp);
+    return vlt_backend_local_open(vault, 1, out);
+}
+
+void local_target_cleanup(void *ctx)
+{
+    local_target *lt = ctx;
+    test_rmtree(lt->tmp);
+    lt->tmp = NULL;
+}
+
 void save_config(backend *be)
 {
     assert_vault_ok(

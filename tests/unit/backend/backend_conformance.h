@@ -67,6 +67,14 @@ uint8_t *make_data(size_t len, unsigned seed);
 void assert_object(backend *be, backend_kind kind, const char *name,
                    const uint8_t *want, size_t want_len);
 
+/* A target of local vaults: each open makes a new one in a fresh
+ * temporary directory (tmp, holding "vault"), which cleanup removes. */
+typedef struct local_target {
+    char *tmp; /* the running test's temporary directory */
+} local_target;
+vault_error local_target_open(void *ctx, backend **out);
+void local_target_cleanup(void *ctx);
+
 /* Saves a config, which makes a local backend's directory a vault. */
 void save_config(backend *be);
 

@@ -34,26 +34,6 @@ static vault_error memory_open(void *ctx, backend **out)
     return vlt_backend_memory_open(out);
 }
 
-typedef struct local_target {
-    char *tmp; /* the running test's temporary directory */
-} local_target;
-
-static vault_error local_open(void *ctx, backend **out)
-{
-    local_target *lt = ctx;
-    char vault[PATH_MAX];
-    lt->tmp = test_tempdir();
-    test_fmt(vault, sizeof vault, "%s/vault", lt->tmp);
-    return vlt_backend_local_open(vault, 1, out);
-}
-
-static void local_cleanup(void *ctx)
-{
-    local_target *lt = ctx;
-    test_rmtree(lt->tmp);
-    lt->tmp = NULL;
-}
-
 /* A remote location; every open makes a new vault below it. */
 typedef struct remote_target {
     const char *base; /* the location from the environment */
@@ -106,8 +86,8 @@ int main(void)
     const backend_conformance memory = {.name = "memory",
                                         .open = memory_open};
     const backend_conformance local = {.name = "local",
-                                       .open = local_open,
-                                       .cleanup = local_cleanup,
+                                       .open = local_target_open,
+                                       .cleanup = local_target_cleanup,
                                        /* no pages; each save fsyncs */
                                        .list_many = 120,
                                        .ctx = &lt};
