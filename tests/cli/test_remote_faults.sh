@@ -212,19 +212,23 @@ if [ "$rc" -ne 0 ]; then
 fi
 after_big_add kill "$rc"
 
-# The server dies and the user gives up (Ctrl-C) while it is down.
+# The server dies and the user gives up (Ctrl-C) while it is down; it
+# comes back a second later (a Ctrl-C'd add retries the removal of its
+# lock, so with the server gone for good it would take the whole retry
+# budget, two minutes, to end).
 big_add kill2
 stop_rclone
 sleep 1
 kill -INT "$ADD_PID" 2>/dev/null || true
 t0=$SECONDS
+sleep 1
+start_rclone "$WORK/store" "$RCLONE_PORT"
 rc=0
 wait "$ADD_PID" || rc=$?
 note "kill2: the add ended $((SECONDS - t0)) s after its interrupt"
 grep -q -E 'Sanitizer|runtime error:' kill2-add.err &&
     die "add interrupted: sanitizer report: $(head -n 40 kill2-add.err)"
 stop_proxy
-start_rclone "$WORK/store" "$RCLONE_PORT"
 after_big_add kill2 "$rc"
 
 # ---- a slow link ----------------------------------------------------------------

@@ -552,7 +552,11 @@ typedef struct connection {
     char request_line[1024];
 } connection;
 
-/* Serves one request; 0 to go on with the next one, -1 to close. */
+/* What ends a connection. */
+#define CLOSE -1 /* an orderly close: what was sent arrives first */
+#define RESET -2 /* a reset: what is still unsent is lost */
+
+/* Serves one request; 0 to go on with the next one, CLOSE or RESET. */
 static int serve_request(connection *c, int first)
 {
     long got = read_head(&c->from_client, c->head);
@@ -603,7 +607,7 @@ static int serve_request(connection *c, int first)
         if (req.how != BODY_NONE)
             forward_body(&c->from_client, c->server, UP, &req, half);
         log_request(number, c->request_line, 0, &f);
-        return -1;
+        return RESET;
     }
     if (forward_body(&c->from_client, c->server, UP, &req, UINT64_MAX) != 0)
         return -1;
@@ -670,12 +674,17 @@ static void *connection_main(void *arg)
     setsockopt(c->client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->from_client.fd = c->client;
     c->from_server.fd = c->server;
-    int first = 1;
-    while (serve_request(c, first) == 0)
+    int first = 1, end;
+    while ((end = serve_request(c, first)) == 0)
         first = 0;
-    /* Whatever ended the connection: a reset fault resets, the rest close
-     * (a client that half-sent its request sees the end either way). */
-    reset_close(c->client);
+    if (end == RESET) {
+        reset_close(c->client);
+    } else {
+        /* An orderly end, so a truncated answer arrives as far as it
+         * goes; a client still sending its request sees it too. */
+        shutdown(c->client, SHUT_WR);
+        close(c->client);
+    }
     reset_close(c->server);
     free(c);
     return NULL;
