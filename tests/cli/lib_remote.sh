@@ -70,6 +70,9 @@ start_proxy() {
 stop_proxy() {
     kill -TERM "$PROXY_PID" 2>/dev/null || true
     wait "$PROXY_PID" 2>/dev/null || true
+    if grep -q -E 'Sanitizer|runtime error:' "$WORK/$PROXY_NAME.err"; then
+        die "fault_proxy: sanitizer report: $(head -n 40 "$WORK/$PROXY_NAME.err")"
+    fi
 }
 
 # proxy_stat NAME KEY: a number from a stopped proxy's statistics
