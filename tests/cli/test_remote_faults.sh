@@ -184,7 +184,7 @@ after_big_add() {
     stop_proxy
     local added
     added=$(json_get "after-$1.json" 'j["bytes_added"]')
-    note "$1: that add exited $2 after $LANDED pack(s) had landed; the next add added $added bytes"
+    note "$1: that add exited $2 after $LANDED pack(s) had landed; the next add added $added bytes ($(proxy_stat "after-$1" bytes_up) bytes went up)"
     if [ "$2" -eq 0 ]; then
         [ "$added" -lt 1000000 ] || fail "$1: the add after a finished add added $added bytes"
     else
