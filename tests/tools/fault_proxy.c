@@ -459,7 +459,7 @@ static int parse_fault(const char *text, fault *f)
     else if (strlen(text) == 3 && text[0] >= '1' && text[0] <= '5' &&
              strspn(text, "0123456789") == 3) {
         f->kind = FAULT_STATUS;
-        f->status = atoi(text);
+        f->status = (int)strtol(text, NULL, 10);
     } else
         return -1;
     return 0;
