@@ -2,8 +2,8 @@
  * backend_conformance.c - what every storage backend must do, whatever
  * it stores in (backend_conformance.h says how to run it): save and load
  * every kind, ranges and size limits, missing objects, saving twice, stat,
- * list (also stopped and re-entered), remove, refused names and kinds,
- * empty and big objects, concurrent saves.
+ * list (also stopped, re-entered, and past a 1000-key page), remove,
+ * refused names and kinds, empty and big objects, concurrent saves.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +62,22 @@ uint8_t *make_data(size_t len, unsigned seed)
         p[i] = (uint8_t)x;
     }
     return p;
+}
+
+vault_error local_target_open(void *ctx, backend **out)
+{
+    local_target *lt = ctx;
+    char vault[PATH_MAX];
+    lt->tmp = test_tempdir();
+    test_fmt(vault, sizeof vault, "%s/vault", lt->tmp);
+    return vlt_backend_local_open(vault, 1, out);
+}
+
+void local_target_cleanup(void *ctx)
+{
+    local_target *lt = ctx;
+    test_rmtree(lt->tmp);
+    lt->tmp = NULL;
 }
 
 void save_config(backend *be)
@@ -406,6 +422,102 @@ static void test_list(void **state)
     assert_vault_ok(backend_list(fx->be, BACKEND_DATA, collect_fn, c, NULL));
     assert_int_equal(c->calls, NDATA);
     free(c);
+}
+
+/* Many objects: more than one page of a paged listing (S3's
+ * ListObjectsV2 answers 1000 keys at a time), each listed once with its
+ * size, and a stop on the second page. */
+#define MANY 1200
+typedef struct many_ctx {
+    unsigned n;                        /* objects saved, up to MANY */
+    char (*names)[VAULT_NAME_HEX + 1]; /* sorted */
+    unsigned *index;                   /* names[k] is name_for(index[k]) */
+    unsigned seen[MANY];               /* times listed, by index */
+    size_t calls, unknown, wrong_size;
+    size_t stop_at; /* return 9 on this call; 0: never */
+} many_ctx;
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static size_t many_len(unsigned i)
+{
+    return i % 13;
+}
+
+static int many_fn(void *ctx, const char *name, uint64_t size)
+{
+    many_ctx *m = ctx;
+    m->calls++;
+    char(*hit)[VAULT_NAME_HEX + 1] =
+        bsearch(name, m->names, m->n, sizeof m->names[0], compare_names);
+    if (!hit) {
+        m->unknown++;
+    } else {
+        unsigned i = m->index[hit - m->names];
+        m->seen[i]++;
+        if (size != many_len(i))
+            m->wrong_size++;
+    }
+    return m->calls == m->stop_at ? 9 : 0;
+}
+
+static void test_list_many(void **state)
+{
+    fixture *fx = *state;
+    many_ctx *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->n = fx->target->list_many ? fx->target->list_many : MANY;
+    assert_true(m->n >= 10 && m->n <= MANY);
+    m->names = calloc(MANY, sizeof m->names[0]);
+    m->index = calloc(MANY, sizeof m->index[0]);
+    assert_non_null(m->names);
+    assert_non_null(m->index);
+    const uint8_t bytes[13] = "0123456789ab";
+    for (unsigned i = 0; i < m->n; i++) {
+        name_for(10000 + i, m->names[i]);
+        assert_vault_ok(backend_save(fx->be, BACKEND_DATA, m->names[i], bytes,
+                                     many_len(i)));
+    }
+    qsort(m->names, m->n, sizeof m->names[0], compare_names);
+    for (unsigned k = 0; k < m->n; k++) {
+        char want[VAULT_NAME_HEX + 1];
+        for (unsigned i = 0; i < m->n; i++) {
+            name_for(10000 + i, want);
+            if (strcmp(want, m->names[k]) == 0) {
+                m->index[k] = i;
+                break;
+            }
+        }
+    }
+    int stopped = -1;
+    assert_vault_ok(backend_list(fx->be, BACKEND_DATA, many_fn, m, &stopped));
+    assert_int_equal(stopped, 0);
+    assert_int_equal(m->calls, m->n);
+    assert_int_equal(m->unknown, 0);
+    assert_int_equal(m->wrong_size, 0);
+    for (unsigned i = 0; i < m->n; i++)
+        if (m->seen[i] != 1)
+            fail_msg("object %u listed %u times", i, m->seen[i]);
+
+    /* Stopped past the first page: no more calls, the value handed back. */
+    memset(m->seen, 0, sizeof m->seen);
+    m->calls = 0;
+    m->stop_at = m->n * 11 / 12; /* 1100 of 1200 */
+    assert_vault_ok(backend_list(fx->be, BACKEND_DATA, many_fn, m, &stopped));
+    assert_int_equal(stopped, 9);
+    assert_int_equal(m->calls, m->stop_at);
+    assert_int_equal(m->unknown, 0);
+
+    /* Other kinds stay empty. */
+    collected *c = collect(fx->be, BACKEND_INDEX);
+    assert_int_equal(c->calls, 0);
+    free(c);
+    free(m->names);
+    free(m->index);
+    free(m);
 }
 
 /* A list callback that loads and then removes each object it is given. */
@@ -810,6 +922,7 @@ int backend_conformance_run(const backend_conformance *target)
         CONFORMANCE_TEST(test_save_twice),
         CONFORMANCE_TEST(test_stat_sizes),
         CONFORMANCE_TEST(test_list),
+        CONFORMANCE_TEST(test_list_many),
         CONFORMANCE_TEST(test_list_reentrant),
         CONFORMANCE_TEST(test_remove),
         CONFORMANCE_TEST(test_invalid_names),

@@ -42,6 +42,10 @@ typedef struct backend_conformance {
     /* The number of entries the backend's storage holds (files, keys...),
      * to prove that refused calls wrote nothing.  NULL: not checked. */
     size_t (*footprint)(void *ctx);
+    /* Objects the listing test saves: 0 for 1200, past the 1000 keys of
+     * an S3 listing page.  A backend without pages whose saves are slow
+     * (the local one fsyncs file and folder) may ask for fewer. */
+    unsigned list_many;
     /* The caller's, passed to the three above. */
     void *ctx;
 } backend_conformance;
@@ -62,6 +66,14 @@ uint8_t *make_data(size_t len, unsigned seed);
 /* Loads a whole object and compares it with want. */
 void assert_object(backend *be, backend_kind kind, const char *name,
                    const uint8_t *want, size_t want_len);
+
+/* A target of local vaults: each open makes a new one in a fresh
+ * temporary directory (tmp, holding "vault"), which cleanup removes. */
+typedef struct local_target {
+    char *tmp; /* the running test's temporary directory */
+} local_target;
+vault_error local_target_open(void *ctx, backend **out);
+void local_target_cleanup(void *ctx);
 
 /* Saves a config, which makes a local backend's directory a vault. */
 void save_config(backend *be);
