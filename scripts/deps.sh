@@ -2,13 +2,19 @@
 # Installs the Debian 12 packages vault needs to build, test and benchmark,
 # only those that are missing.  scdoc builds the man pages, man-db and
 # groff-base render them in the tests, bash-completion runs the completion
-# test, dpkg-dev lets `cpack -G DEB` find the package's dependencies.  Run as root or with sudo available.
+# test, dpkg-dev lets `cpack -G DEB` find the package's dependencies.
+# ceph-mon, ceph-osd, radosgw and ceph-common run the one-node Ceph RADOS
+# Gateway the S3 tests start (tests/servers/ceph_rgw.sh, which polls it
+# with curl); about 95 packages, so VAULT_DEPS_S3=0 leaves them out.  Run as root or with sudo available.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
           libarchive-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd
           scdoc man-db groff-base bash-completion dpkg-dev)
+if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then
+  packages+=(ceph-mon ceph-osd radosgw ceph-common curl)
+fi
 if [ "${VAULT_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(restic borgbackup time)
 fi
