@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
-          libarchive-dev zlib1g-dev libcmocka-dev age openssh-client
+          libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd
           scdoc man-db groff-base bash-completion dpkg-dev)
 if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then

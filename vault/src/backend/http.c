@@ -1,0 +1,581 @@
+/*
+ * http.c - requests to an HTTP(S) object store through libcurl (http.h).
+ *
+ * A client keeps up to `connections` easy handles.  An easy handle keeps
+ * its connection alive between requests, so a handle taken from the idle
+ * list usually skips the TCP and TLS handshakes: over a 100 ms link that
+ * is most of a small request's cost.  The lock guards only the idle list;
+ * requests run without it.
+ */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <sodium.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backend/http.h"
+#include "common/internal.h"
+#include "common/retry.h"
+
+#define HTTP_DEFAULT_CONNECTIONS 5
+#define HTTP_MAX_CONNECTIONS 64
+#define HTTP_DEFAULT_RETRY_SECONDS 120.0
+/* A transfer slower than this for this long is a stall: retried. */
+#define HTTP_LOW_SPEED_BYTES 1024L
+#define HTTP_LOW_SPEED_SECONDS 30L
+#define HTTP_CONNECT_SECONDS 30L
+/* How much of an error answer's body a message quotes. */
+#define HTTP_QUOTE_MAX 160
+
+struct http_client {
+    char *base_url;
+    char *display;
+    char *username;
+    char *password;
+    char *aws_sigv4;
+    char *cacert;
+    unsigned connections;
+    double retry_seconds;
+    pthread_mutex_t lock;
+    pthread_cond_t idle_ready;
+    CURL **idle;      /* handles not in use */
+    size_t n_idle;
+    unsigned created; /* handles made so far, at most connections */
+    /* For VAULT_HTTP_STATS (benchmarks): what went over the wire. */
+    atomic_uint_fast64_t requests, retries, bytes_up, bytes_down;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init_once(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+vault_error vlt_http_client_new(const http_config *config, http_client **out)
+{
+    *out = NULL;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_result != CURLE_OK)
+        return vlt_fail(VAULT_E_INTERNAL, "libcurl failed to initialise: %s",
+                        curl_easy_strerror(curl_init_result));
+    if (!config || !config->base_url)
+        return vlt_fail(VAULT_E_INVALID, "http: missing base URL");
+    http_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    int failed = 0;
+    c->base_url = dup_or_null(config->base_url, &failed);
+    c->display = dup_or_null(config->display ? config->display
+                                             : config->base_url,
+                             &failed);
+    c->username = dup_or_null(config->username, &failed);
+    c->password = dup_or_null(config->password, &failed);
+    c->aws_sigv4 = dup_or_null(config->aws_sigv4, &failed);
+    c->cacert = dup_or_null(config->cacert, &failed);
+    c->connections = config->connections ? config->connections
+                                         : HTTP_DEFAULT_CONNECTIONS;
+    if (c->connections > HTTP_MAX_CONNECTIONS)
+        c->connections = HTTP_MAX_CONNECTIONS;
+    c->retry_seconds = config->retry_seconds > 0 ? config->retry_seconds
+                                                 : HTTP_DEFAULT_RETRY_SECONDS;
+    c->idle = calloc(c->connections, sizeof *c->idle);
+    if (failed || !c->idle) {
+        vlt_http_client_free(c);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->idle_ready, NULL);
+    *out = c;
+    return VAULT_OK;
+}
+
+/* VAULT_HTTP_STATS=FILE appends one line per client: what the benchmarks
+ * report as requests and bytes sent. */
+static void write_stats(const http_client *c)
+{
+    const char *path = getenv("VAULT_HTTP_STATS");
+    if (!path || !path[0])
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    fprintf(f, "requests %llu retries %llu bytes_up %llu bytes_down %llu\n",
+            (unsigned long long)c->requests, (unsigned long long)c->retries,
+            (unsigned long long)c->bytes_up,
+            (unsigned long long)c->bytes_down);
+    fclose(f);
+}
+
+void vlt_http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    if (c->idle) {
+        write_stats(c);
+        for (size_t i = 0; i < c->n_idle; i++)
+            curl_easy_cleanup(c->idle[i]);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->idle_ready);
+    }
+    free(c->idle);
+    free(c->base_url);
+    free(c->display);
+    free(c->username);
+    if (c->password) {
+        sodium_memzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->aws_sigv4);
+    free(c->cacert);
+    free(c);
+}
+
+unsigned vlt_http_connections(const http_client *c)
+{
+    return c->connections;
+}
+
+/* An idle handle, or a new one while fewer than connections exist, else
+ * waits for one to come back.  NULL only when out of memory. */
+static CURL *take_handle(http_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    CURL *h = NULL;
+    for (;;) {
+        if (c->n_idle > 0) {
+            h = c->idle[--c->n_idle];
+            break;
+        }
+        if (c->created < c->connections) {
+            c->created++;
+            pthread_mutex_unlock(&c->lock);
+            h = curl_easy_init();
+            if (!h) {
+                pthread_mutex_lock(&c->lock);
+                c->created--;
+                pthread_cond_signal(&c->idle_ready);
+                pthread_mutex_unlock(&c->lock);
+            }
+            return h;
+        }
+        pthread_cond_wait(&c->idle_ready, &c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return h;
+}
+
+static void give_back(http_client *c, CURL *h)
+{
+    pthread_mutex_lock(&c->lock);
+    c->idle[c->n_idle++] = h;
+    pthread_cond_signal(&c->idle_ready);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* What one attempt gathers. */
+typedef struct transfer {
+    uint8_t *body;
+    size_t len, cap;
+    size_t max_body;
+    int too_large;
+    char content_type[128];
+    double retry_after; /* seconds, 0 if the answer gave none */
+} transfer;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    transfer *t = ctx;
+    size_t n = size * nmemb;
+    if (n > t->max_body - t->len) {
+        t->too_large = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    if (t->len + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 16384;
+        while (cap < t->len + n)
+            cap = cap > t->max_body / 2 ? t->max_body : cap * 2;
+        uint8_t *grown = realloc(t->body, cap);
+        if (!grown)
+            return 0;
+        t->body = grown;
+        t->cap = cap;
+    }
+    memcpy(t->body + t->len, data, n);
+    t->len += n;
+    return n;
+}
+
+/* Case-insensitive "name:" at the start of a header line: the value,
+ * trimmed, into out. */
+static int header_value(const char *line, size_t len, const char *name,
+                        char *out, size_t out_size)
+{
+    size_t n = strlen(name);
+    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+        return 0;
+    const char *v = line + n + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
+    size_t vlen = (size_t)(end - v);
+    if (vlen >= out_size)
+        vlen = out_size - 1;
+    memcpy(out, v, vlen);
+    out[vlen] = 0;
+    return 1;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    transfer *t = ctx;
+    size_t n = size * nmemb;
+    char value[128];
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* A new answer (after a 100 Continue, say): forget the last's. */
+        t->content_type[0] = 0;
+        t->retry_after = 0;
+    } else if (header_value(data, n, "Content-Type", value, sizeof value)) {
+        snprintf(t->content_type, sizeof t->content_type, "%s", value);
+    } else if (header_value(data, n, "Retry-After", value, sizeof value)) {
+        char *end;
+        double s = strtod(value, &end);
+        /* Seconds only; an HTTP date is rare and the backoff covers it. */
+        if (end != value && s > 0)
+            t->retry_after = s;
+    }
+    return n;
+}
+
+static int transient_status(long status)
+{
+    return status == 408 || status == 429 || status == 500 || status == 502 ||
+           status == 503 || status == 504;
+}
+
+/* curl failures that may pass if tried again. */
+static int transient_curl(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static vault_error curl_error_code(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return VAULT_E_TIMEOUT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return VAULT_E_INVALID;
+    case CURLE_OUT_OF_MEMORY:
+        return VAULT_E_NOMEM;
+    case CURLE_LOGIN_DENIED:
+        return VAULT_E_AUTH;
+    default:
+        return transient_curl(cc) ? VAULT_E_NETWORK : VAULT_E_IO;
+    }
+}
+
+/* The first line of an error answer's body, printable, for messages. */
+static void quote_body(const uint8_t *body, size_t len, char *out,
+                       size_t out_size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < out_size && o < HTTP_QUOTE_MAX;
+         i++) {
+        unsigned char ch = body[i];
+        if (ch == '\n' || ch == '\r') {
+            if (o > 0)
+                break;
+            continue;
+        }
+        out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    out[o] = 0;
+}
+
+static const char *status_text(long status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+    }
+}
+
+/* "503 Service Unavailable: <body's first line>" into out. */
+static void describe_answer(long status, const uint8_t *body, size_t len,
+                            char *out, size_t out_size)
+{
+    char quote[HTTP_QUOTE_MAX + 1];
+    quote_body(body, len, quote, sizeof quote);
+    snprintf(out, out_size, "%ld%s%s%s%s", status,
+             status_text(status)[0] ? " " : "", status_text(status),
+             quote[0] ? ": " : "", quote);
+}
+
+static vault_error set_options(http_client *c, CURL *h,
+                               const http_request *req, transfer *t,
+                               struct curl_slist **headers, char *url,
+                               size_t url_size)
+{
+    curl_easy_reset(h);
+    int n = snprintf(url, url_size, "%s%s", c->base_url, req->path);
+    if (n < 0 || (size_t)n >= url_size)
+        return vlt_fail(VAULT_E_INVALID, "%s: URL too long for %s",
+                        c->display, req->label ? req->label : req->path);
+    CURLcode cc = CURLE_OK;
+#define SET(opt, val)                                                         \
+    do {                                                                      \
+        if (cc == CURLE_OK)                                                   \
+            cc = curl_easy_setopt(h, opt, val);                               \
+    } while (0)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    /* Only these two; never a redirect (a redirect could carry the
+     * credentials to another host, or downgrade to http). */
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    /* With OpenSSL, CAINFO and the default CAPATH (the system's hashed
+     * certificates) are both used: the file adds a CA. */
+    if (c->cacert)
+        SET(CURLOPT_CAINFO, c->cacert);
+    SET(CURLOPT_CONNECTTIMEOUT, HTTP_CONNECT_SECONDS);
+    SET(CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES);
+    SET(CURLOPT_LOW_SPEED_TIME, HTTP_LOW_SPEED_SECONDS);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, t);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, t);
+    if (c->username) {
+        SET(CURLOPT_USERNAME, c->username);
+        SET(CURLOPT_PASSWORD, c->password ? c->password : "");
+        if (!c->aws_sigv4)
+            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    }
+    if (c->aws_sigv4)
+        SET(CURLOPT_AWS_SIGV4, c->aws_sigv4);
+    const char *method = req->method ? req->method : "GET";
+    if (strcmp(method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+        /* From memory, with Content-Length (S3 gateways refuse a PUT
+         * without one). */
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SET(CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
+        if (strcmp(method, "PUT") == 0)
+            SET(CURLOPT_CUSTOMREQUEST, "PUT");
+    } else if (strcmp(method, "GET") != 0) {
+        SET(CURLOPT_CUSTOMREQUEST, method);
+    }
+    char range[64];
+    if (req->range_len > 0) {
+        snprintf(range, sizeof range, "%llu-%llu",
+                 (unsigned long long)req->range_offset,
+                 (unsigned long long)(req->range_offset + req->range_len - 1));
+        SET(CURLOPT_RANGE, range);
+    }
+    /* curl waits for "100 Continue" before a large body: a round trip
+     * for nothing, since a refused upload costs the same either way. */
+    *headers = curl_slist_append(NULL, "Expect:");
+    for (const char *const *hd = req->headers; *headers && hd && *hd; hd++) {
+        struct curl_slist *more = curl_slist_append(*headers, *hd);
+        if (!more) {
+            curl_slist_free_all(*headers);
+            *headers = NULL;
+        } else {
+            *headers = more;
+        }
+    }
+    if (!*headers)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    SET(CURLOPT_HTTPHEADER, *headers);
+#undef SET
+    if (cc != CURLE_OK)
+        return vlt_fail(cc == CURLE_OUT_OF_MEMORY ? VAULT_E_NOMEM
+                                                  : VAULT_E_INTERNAL,
+                        "%s: libcurl refused an option: %s", c->display,
+                        curl_easy_strerror(cc));
+    return VAULT_OK;
+}
+
+/* One attempt.  *transient says whether another may help; detail gets
+ * what went wrong for the final message. */
+static vault_error attempt(http_client *c, CURL *h, const http_request *req,
+                           http_response *resp, int *transient,
+                           double *retry_after, char *detail,
+                           size_t detail_size)
+{
+    *transient = 0;
+    *retry_after = 0;
+    detail[0] = 0;
+    transfer t = {.max_body = req->max_body};
+    char url[4096];
+    struct curl_slist *headers = NULL;
+    vault_error rc = set_options(c, h, req, &t, &headers, url, sizeof url);
+    if (rc != VAULT_OK) {
+        curl_slist_free_all(headers);
+        return rc;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(headers);
+    atomic_fetch_add(&c->requests, 1);
+    curl_off_t up = 0, down = 0;
+    if (curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK)
+        atomic_fetch_add(&c->bytes_up, (uint_fast64_t)up);
+    if (curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &down) == CURLE_OK)
+        atomic_fetch_add(&c->bytes_down, (uint_fast64_t)down);
+    if (t.too_large) {
+        free(t.body);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s: %s %s: the answer is longer than the %zu bytes "
+                        "expected",
+                        c->display, req->method ? req->method : "GET",
+                        req->label ? req->label : req->path, req->max_body);
+    }
+    if (cc != CURLE_OK) {
+        free(t.body);
+        *transient = transient_curl(cc);
+        snprintf(detail, detail_size, "%s",
+                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return curl_error_code(cc);
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (transient_status(status)) {
+        *transient = 1;
+        *retry_after = t.retry_after;
+        describe_answer(status, t.body, t.len, detail, detail_size);
+        free(t.body);
+        return status == 429 || status == 503 ? VAULT_E_BUSY
+               : status == 408 || status == 504 ? VAULT_E_TIMEOUT
+                                                : VAULT_E_NETWORK;
+    }
+    if (!t.body && !(t.body = malloc(1)))
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    resp->status = status;
+    resp->body = t.body;
+    resp->len = t.len;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s",
+             t.content_type);
+    return VAULT_OK;
+}
+
+vault_error vlt_http_send(http_client *c, const http_request *req,
+                          http_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    const char *method = req->method ? req->method : "GET";
+    const char *label = req->label ? req->label : req->path;
+    CURL *h = take_handle(c);
+    if (!h)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    retry_policy policy = {.total = c->retry_seconds};
+    retry_state r;
+    vlt_retry_start(&r, &policy);
+    vault_error rc;
+    char detail[256];
+    for (;;) {
+        int transient;
+        double retry_after;
+        rc = attempt(c, h, req, resp, &transient, &retry_after, detail,
+                     sizeof detail);
+        if (rc == VAULT_OK || !transient)
+            break;
+        vlt_warn("%s: %s %s: %s; retrying", c->display, method, label,
+                 detail);
+        if (!vlt_retry_wait(&r, retry_after))
+            break;
+        atomic_fetch_add(&c->retries, 1);
+    }
+    give_back(c, h);
+    if (rc == VAULT_OK || !detail[0])
+        return rc; /* an error without detail already said what it was */
+    if (r.attempts > 1)
+        return vlt_fail(rc, "%s: %s %s: %s (gave up after %u attempts)",
+                        c->display, method, label, detail, r.attempts);
+    if (rc == VAULT_E_INVALID)
+        return vlt_fail(rc, "%s: %s %s: %s (not retried: check the address "
+                        "and, for https, the certificate and --cacert)",
+                        c->display, method, label, detail);
+    return vlt_fail(rc, "%s: %s %s: %s", c->display, method, label, detail);
+}
+
+void vlt_http_response_free(http_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+vault_error vlt_http_status_error(const http_request *req,
+                                  const http_response *resp)
+{
+    vault_error code;
+    switch (resp->status) {
+    case 404: code = VAULT_E_NOT_FOUND; break;
+    case 401: code = VAULT_E_AUTH; break;
+    case 403: code = VAULT_E_PERMISSION; break;
+    case 409:
+    case 412: code = VAULT_E_EXISTS; break;
+    case 416: code = VAULT_E_CORRUPT; break;
+    default: code = VAULT_E_IO; break;
+    }
+    char answer[256];
+    describe_answer(resp->status, resp->body, resp->len, answer,
+                    sizeof answer);
+    return vlt_fail(code, "%s %s: %s", req->method ? req->method : "GET",
+                    req->label ? req->label : req->path, answer);
+}
