@@ -15,6 +15,7 @@
  * skipped with a message; cli/test_s3.sh runs this program against the
  * gateway it starts, so CI runs them.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -642,28 +643,58 @@ static void test_s3_litter_and_prefixes(void **state)
     backend_close(l);
 }
 
-/* More than one page (ListObjectsV2 pages at 1000). */
+/* More than one page (ListObjectsV2 pages at 1000): 1001 objects, saved
+ * and removed by a few threads (RGW takes ~10 ms a request here). */
+enum { PAGES_N = 1001, PAGES_THREADS = 4 };
+typedef struct pages_job {
+    backend *be;
+    unsigned first;
+    int remove;
+    vault_error rc;
+} pages_job;
+
+static void *pages_worker(void *arg)
+{
+    pages_job *j = arg;
+    for (unsigned i = j->first; i < PAGES_N && j->rc == VAULT_OK;
+         i += PAGES_THREADS) {
+        char name[VAULT_NAME_HEX + 1];
+        name_for(i, name);
+        j->rc = j->remove ? backend_remove(j->be, BACKEND_INDEX, name)
+                          : backend_save(j->be, BACKEND_INDEX, name,
+                                         (const uint8_t *)"i", 1);
+    }
+    return NULL;
+}
+
+static void pages_run(backend *be, int remove)
+{
+    pthread_t t[PAGES_THREADS];
+    pages_job j[PAGES_THREADS];
+    for (unsigned i = 0; i < PAGES_THREADS; i++) {
+        j[i] = (pages_job){.be = be, .first = i, .remove = remove};
+        assert_int_equal(pthread_create(&t[i], NULL, pages_worker, &j[i]), 0);
+    }
+    for (unsigned i = 0; i < PAGES_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_vault_ok(j[i].rc);
+    }
+}
+
 static void test_s3_list_pages(void **state)
 {
     (void)state;
     char url[1100];
     snprintf(url, sizeof url, "%s/pages-%ld", server_url, (long)getpid());
     backend *be = NULL;
-    vault_storage_options opt = {.connections = 8};
+    vault_storage_options opt = {.connections = PAGES_THREADS};
     assert_vault_ok(vlt_backend_s3_open(url, &opt, 1, &be));
-    enum { N = 1203 };
-    for (unsigned i = 0; i < N; i++) {
-        char name[VAULT_NAME_HEX + 1];
-        name_for(i, name);
-        assert_vault_ok(
-            backend_save(be, BACKEND_INDEX, name, (const uint8_t *)"i", 1));
-    }
+    pages_run(be, 0);
     name_list names;
     assert_vault_ok(vlt_backend_list_names(be, BACKEND_INDEX, &names));
-    assert_int_equal(names.n, N);
-    for (size_t i = 0; i < names.n; i++)
-        assert_vault_ok(backend_remove(be, BACKEND_INDEX, names.names[i]));
+    assert_int_equal(names.n, PAGES_N);
     free(names.names);
+    pages_run(be, 1);
     assert_vault_ok(vlt_backend_list_names(be, BACKEND_INDEX, &names));
     assert_int_equal(names.n, 0);
     free(names.names);
