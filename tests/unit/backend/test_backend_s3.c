@@ -518,14 +518,14 @@ static void s3_cleanup(void *ctx)
     if (vlt_backend_s3_open(current_url, NULL, 1, &be) != VAULT_OK &&
         vlt_backend_s3_open(current_url, NULL, 0, &be) != VAULT_OK)
         return;
-    for (int k = 0; k < BACKEND_KIND_COUNT; k++) {
+    (void)backend_remove(be, BACKEND_CONFIG, ""); /* absent: NOT_FOUND */
+    for (int k = 1; k < BACKEND_KIND_COUNT; k++) {
         name_list l = {0};
         int stopped = 0;
         if (backend_list(be, (backend_kind)k, remove_listed, &l, &stopped) ==
             VAULT_OK)
             for (size_t i = 0; i < l.n; i++)
-                (void)backend_remove(be, (backend_kind)k,
-                                     k == BACKEND_CONFIG ? "" : l.names[i]);
+                (void)backend_remove(be, (backend_kind)k, l.names[i]);
         free(l.names);
     }
     backend_close(be);
