@@ -234,7 +234,8 @@ static vault_error list_keys(s3_backend *s, const char *key_prefix,
 typedef struct list_ctx {
     const s3_backend *s;
     backend_kind kind;
-    size_t skip; /* length of "<prefix><kind>/" */
+    const char *key_prefix; /* "<prefix><kind>/" */
+    size_t skip;            /* its length */
     backend_list_fn fn;
     void *ctx;
 } list_ctx;
@@ -244,9 +245,11 @@ typedef struct list_ctx {
 static int list_one(void *ctx, const char *key, uint64_t size)
 {
     list_ctx *l = ctx;
-    const char *rest = key + l->skip;
-    if (strlen(key) < l->skip)
+    /* The server was asked for this prefix only; a key without it is not
+     * ours, whatever its tail looks like. */
+    if (strncmp(key, l->key_prefix, l->skip) != 0)
         return 0;
+    const char *rest = key + l->skip;
     if (l->kind == BACKEND_DATA) {
         if (rest[0] == '\0' || rest[1] == '\0' || rest[2] != '/' ||
             !vlt_backend_name_valid(rest + 3) || memcmp(rest, rest + 3, 2) != 0)
@@ -312,8 +315,8 @@ static vault_error s3_list(backend *be, backend_kind kind, backend_list_fn fn,
             *stopped = fn(ctx, "", size);
         return rc;
     }
-    list_ctx l = {.s = s, .kind = kind, .skip = strlen(key_prefix), .fn = fn,
-                  .ctx = ctx};
+    list_ctx l = {.s = s, .kind = kind, .key_prefix = key_prefix,
+                  .skip = strlen(key_prefix), .fn = fn, .ctx = ctx};
     return list_keys(s, key_prefix, S3_PAGE_KEYS, 0, list_one, &l, stopped,
                      kname);
 }
