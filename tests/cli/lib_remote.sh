@@ -6,7 +6,13 @@
 # Environment (set by ctest): FAULT_PROXY, the proxy binary.
 
 # skip REASON: the test cannot run here (ctest counts it as skipped).
+# Under ./test.sh (and so in CI), which installs every server first,
+# VAULT_TEST_REQUIRE_SERVERS=1 makes a missing server a failure instead.
 skip() {
+    if [ "${VAULT_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
+        echo "FAIL: $TEST_NAME: $* (./test.sh installs what the tests need)"
+        exit 1
+    fi
     echo "SKIP: $TEST_NAME: $*"
     exit 77
 }

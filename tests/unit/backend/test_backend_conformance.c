@@ -26,7 +26,6 @@
 #include "backend_conformance.h"
 #include "backend_testing.h"
 
-#define SKIPPED 77
 
 static vault_error memory_open(void *ctx, backend **out)
 {
@@ -42,7 +41,6 @@ typedef struct remote_target {
 
 static vault_error remote_open(void *ctx, backend **out)
 {
-#ifdef VAULT_HAVE_BACKEND_OPEN
     remote_target *rt = ctx;
     char location[1024];
     size_t n = strlen(rt->base);
@@ -55,11 +53,6 @@ static vault_error remote_open(void *ctx, backend **out)
     vault_storage_options_init(&options);
     options.no_cache = 1;
     return vlt_backend_open(location, &options, 1, out);
-#else
-    (void)ctx;
-    (void)out;
-    return VAULT_E_UNSUPPORTED;
-#endif
 }
 
 int main(void)
@@ -74,13 +67,6 @@ int main(void)
         rest = NULL;
     if (s3 && !*s3)
         s3 = NULL;
-#ifndef VAULT_HAVE_BACKEND_OPEN
-    if (rest || s3) {
-        fprintf(stderr, "skipped: this build has no remote backends "
-                        "(vlt_backend_open)\n");
-        return SKIPPED;
-    }
-#endif
     int failures = 0;
     local_target lt = {0};
     const backend_conformance memory = {.name = "memory",

@@ -454,19 +454,27 @@ static vault_error set_options(http_client *c, CURL *h,
         SET(CURLOPT_RANGE, range);
     }
     /* curl waits for "100 Continue" before a large body: a round trip
-     * for nothing, since a refused upload costs the same either way. */
-    *headers = curl_slist_append(NULL, "Expect:");
-    for (const char *const *hd = req->headers; *headers && hd && *hd; hd++) {
+     * for nothing, since a refused upload costs the same either way.  An
+     * empty "Expect:" removes the header, but libcurl 7.88's SigV4 signs
+     * it as if it were sent (RGW: 403 SignatureDoesNotMatch), so with
+     * SigV4 curl's own Expect stays (unsigned) and is not waited for. */
+    int failed = 0;
+    if (c->aws_sigv4)
+        SET(CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    else if (!(*headers = curl_slist_append(NULL, "Expect:")))
+        failed = 1;
+    for (const char *const *hd = req->headers; !failed && hd && *hd; hd++) {
         struct curl_slist *more = curl_slist_append(*headers, *hd);
-        if (!more) {
-            curl_slist_free_all(*headers);
-            *headers = NULL;
-        } else {
+        if (!more)
+            failed = 1;
+        else
             *headers = more;
-        }
     }
-    if (!*headers)
+    if (failed) {
+        curl_slist_free_all(*headers);
+        *headers = NULL;
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
     SET(CURLOPT_HTTPHEADER, *headers);
 #undef SET
     if (cc != CURLE_OK)

@@ -180,14 +180,8 @@ vault_error vlt_backend_open(const char *location,
         return vlt_backend_rest_open(rest, options, create, out);
     if (scheme == 6 && strncmp(location, "rclone", 6) == 0)
         return vlt_backend_rclone_open(rest, options, create, out);
-    if (scheme == 2 && strncmp(location, "s3", 2) == 0) {
-#ifdef VAULT_HAVE_S3
+    if (scheme == 2 && strncmp(location, "s3", 2) == 0)
         return vlt_backend_s3_open(rest, options, create, out);
-#else
-        return vlt_fail(VAULT_E_UNSUPPORTED,
-                        "s3: not built into this vault");
-#endif
-    }
     /* Cut: the word may be long, and is only a hint; redacted, as an
      * unknown scheme may still carry a password ("sftp://u:p@host"). */
     char shown[256];
