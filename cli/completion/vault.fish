@@ -29,6 +29,9 @@ complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'prot
 complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
 complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract share members unshare rekey forget prune check copy" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract share members unshare rekey forget prune check copy" -l connections -x -d 'transfers at once'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract share members unshare rekey forget prune check copy" -l cacert -r -F -d 'trust this CA certificate too'
+complete -c vault -n "__fish_seen_subcommand_from init ls extract share members unshare rekey forget prune check copy" -l no-cache -d 'no local cache of a remote vault'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'

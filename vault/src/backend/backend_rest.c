@@ -42,6 +42,7 @@ typedef struct rest_backend {
     char *display;
     rest_close_fn on_close;
     void *close_ctx;
+    int has_password; /* for messages */
     /* The objects this process is saving now (their labels): a second
      * save of one waits for the first, so that of two threads exactly
      * one saves and the other sees VAULT_E_EXISTS.  Held only to look at
@@ -83,6 +84,12 @@ static vault_error status_error(rest_backend *r, const http_request *req,
                                 const http_response *resp)
 {
     vault_error rc = vlt_http_status_error(req, resp);
+    if (resp->status == 401)
+        return vlt_fail(rc, "%s: %s %s: 401 Unauthorized: the server "
+                        "refuses %s", r->display, req->method, req->label,
+                        r->has_password ? "this user and password"
+                                        : "access without a user and "
+                                          "password");
     return vlt_fail_context(rc, "%s", r->display);
 }
 
@@ -605,16 +612,6 @@ static const backend_ops rest_ops = {
     .check_deletable = rest_check_deletable,
 };
 
-/* $VAULT_RETRY_SECONDS: how long to retry transient failures (0:
- * http.h's default).  For tests, whose servers fail on purpose. */
-static double retry_seconds(void)
-{
-    const char *env = getenv("VAULT_RETRY_SECONDS");
-    char *end;
-    double s = env && env[0] ? strtod(env, &end) : 0;
-    return env && env[0] && *end == '\0' && s > 0 ? s : 0;
-}
-
 /* Makes the folders on create (after making sure no vault is there), or
  * checks that a vault is there. */
 static vault_error rest_prepare(rest_backend *r, int create)
@@ -659,6 +656,7 @@ vault_error vlt_backend_rest_connect(const rest_target *t,
                               : REST_DEFAULT_CONNECTIONS;
     r->on_close = t->on_close;
     r->close_ctx = t->close_ctx;
+    r->has_password = t->password != NULL;
     vault_error rc = VAULT_OK;
     if (pthread_mutex_init(&r->saving_lock, NULL) != 0)
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -675,7 +673,7 @@ vault_error vlt_backend_rest_connect(const rest_target *t,
                           .password = t->password,
                           .cacert = options ? options->cacert : NULL,
                           .connections = r->base.connections,
-                          .retry_seconds = retry_seconds()};
+                          };
     if (rc == VAULT_OK)
         rc = vlt_http_client_new(&config, &r->http);
     if (rc == VAULT_OK)
