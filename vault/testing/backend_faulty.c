@@ -186,6 +186,7 @@ vault_error vlt_backend_faulty_open(backend *inner, uint64_t fail_at,
         return vlt_fail(VAULT_E_NOMEM, "faulty backend: out of memory");
     }
     fb->base.ops = &faulty_ops;
+    fb->base.connections = inner->connections; /* as parallel as inner */
     fb->inner = inner;
     fb->fail_at = fail_at;
     fb->fail_code = fail_code;
