@@ -100,12 +100,20 @@ vault_error vlt_repo_load_index(vault_t *v)
     return VAULT_OK;
 }
 
-/* Loads and authenticates the pack's trailer: the pack's length, its
+/* Opening a pack reads its header and its trailer.  A pack up to
+ * PACK_OPEN_WHOLE bytes (tree packs, the last pack of a small add) is
+ * loaded whole at once; of a larger one, the header and the last
+ * PACK_OPEN_TAIL bytes, which hold the trailer and its length unless
+ * the pack has more than ~1400 blobs (then one more load for the rest). */
+#define PACK_OPEN_WHOLE (256u * 1024)
+#define PACK_OPEN_TAIL (64u * 1024)
 
- * trailer length and its own index must all be as sealed. */
-static vault_error pack_trailer_verify(vault_t *v, const char *name,
-                                       const uint8_t *header,
-                                       const uint8_t *key)
+/* Reads pack name's header and trailer in as few loads as its size
+ * allows (one stat and one or two loads), derives its key into key and
+ * authenticates the trailer: the pack's length, its trailer length and
+ * its own index must all be as sealed. */
+static vault_error pack_open(vault_t *v, const char *name,
+                            uint8_t key[SECRET_BYTES])
 {
     uint64_t size;
     vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
@@ -113,81 +121,104 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
         return rc;
     if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
         return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
-    uint8_t *tail;
-    size_t len;
-    rc = backend_load(v->be, BACKEND_DATA, name, size - 4, 4, 4, &tail,
-                      &len);
-    if (rc != VAULT_OK)
-        return rc;
-    uint32_t trailer_len = load_le32(tail);
+    uint8_t *header = NULL, *tail = NULL, *rest = NULL;
+    size_t len, tail_len;
+    uint64_t tail_at;
+    if (size <= PACK_OPEN_WHOLE) {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
+                          (size_t)size, &tail, &tail_len);
+        header = tail;
+        tail_at = 0;
+    } else {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, PACK_HEADER_BYTES,
+                          PACK_HEADER_BYTES, &header, &len);
+        tail_at = size - PACK_OPEN_TAIL;
+        if (rc == VAULT_OK)
+            rc = backend_load(v->be, BACKEND_DATA, name, tail_at,
+                              PACK_OPEN_TAIL, PACK_OPEN_TAIL, &tail,
+                              &tail_len);
+    }
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK) {
+        uint32_t trailer_len = load_le32(tail + tail_len - 4);
+        uint64_t trailer_at = size - 4 - (uint64_t)trailer_len;
+        if (trailer_len > size - 4 - PACK_HEADER_BYTES) {
+            rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+        } else if (trailer_at >= tail_at) {
+            rc = vlt_pack_check_trailer(key, header,
+                                        tail + (trailer_at - tail_at),
+                                        trailer_len);
+        } else {
+            /* a trailer longer than the tail read: load it all */
+            rc = backend_load(v->be, BACKEND_DATA, name, trailer_at,
+                              trailer_len, trailer_len, &rest, &len);
+            if (rc == VAULT_OK)
+                rc = vlt_pack_check_trailer(key, header, rest, trailer_len);
+        }
+    }
+    if (header != tail)
+        free(header);
     free(tail);
-    if (trailer_len > size - 4 - PACK_HEADER_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
-    uint8_t *trailer;
-    rc = backend_load(v->be, BACKEND_DATA, name, size - 4 - trailer_len,
-                      trailer_len, trailer_len, &trailer, &len);
+    free(rest);
     if (rc != VAULT_OK)
-        return rc;
-    rc = vlt_pack_check_trailer(key, header, trailer, len);
-    free(trailer);
+        sodium_memzero(key, SECRET_BYTES);
     return rc;
 }
 
-static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
-                                       const char *name, const uint8_t **key)
+/* Makes room for the keys of every pack the index knows (pack_key_lock
+ * held). */
+static vault_error pack_keys_grow(vault_t *v)
 {
-    if (v->pack_keys_size < v->index.n_packs) {
-        size_t n = v->index.n_packs;
-        uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
-        uint8_t *state = calloc(n, 1);
-        if (!keys || !state) {
-            if (keys)
-                sodium_free(keys);
-            free(state);
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        }
-        if (v->pack_keys) {
-            memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
-            memcpy(state, v->pack_key_state, v->pack_keys_size);
-            sodium_free(v->pack_keys);
-            free(v->pack_key_state);
-        }
-        v->pack_keys = keys;
-        v->pack_key_state = state;
-        v->pack_keys_size = n;
+    if (v->pack_keys_size >= v->index.n_packs)
+        return VAULT_OK;
+    size_t n = v->index.n_packs;
+    uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
+    uint8_t *state = calloc(n, 1);
+    if (!keys || !state) {
+        if (keys)
+            sodium_free(keys);
+        free(state);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    if (v->pack_key_state[pack] == 0) {
-        uint8_t *header;
-        size_t len;
-        vault_error rc = backend_load(v->be, BACKEND_DATA, name, 0,
-                                      PACK_HEADER_BYTES, PACK_HEADER_BYTES,
-                                      &header, &len);
-        if (rc == VAULT_OK) {
-            rc = vlt_pack_key_from_header(v->keys, header, len,
-                                          v->pack_keys[pack]);
-            if (rc == VAULT_OK)
-                rc = pack_trailer_verify(v, name, header, v->pack_keys[pack]);
-            free(header);
-        }
-        if (rc != VAULT_OK)
-            return vlt_fail_context(rc, "data/%.2s/%s", name, name);
-        v->pack_key_state[pack] = 1;
+    if (v->pack_keys) {
+        memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
+        memcpy(state, v->pack_key_state, v->pack_keys_size);
+        sodium_free(v->pack_keys);
+        free(v->pack_key_state);
     }
-    *key = v->pack_keys[pack];
+    v->pack_keys = keys;
+    v->pack_key_state = state;
+    v->pack_keys_size = n;
     return VAULT_OK;
 }
 
-/* Copies the key of pack into key (the caller wipes it). */
+/* Copies the key of pack into key (the caller wipes it).  The lock is
+ * never held across I/O: threads that need a pack nobody has opened yet
+ * each open it (rare, and cheaper than making the others wait a round
+ * trip behind a lock); the first to finish keeps the key. */
 static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
                                 uint8_t key[SECRET_BYTES])
 {
-    const uint8_t *k = NULL;
     pthread_mutex_lock(&v->pack_key_lock);
-    vault_error rc = pack_key_get_locked(v, pack, name, &k);
-    if (rc == VAULT_OK)
-        memcpy(key, k, SECRET_BYTES);
+    vault_error rc = pack_keys_grow(v);
+    int known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
+    if (known)
+        memcpy(key, v->pack_keys[pack], SECRET_BYTES);
     pthread_mutex_unlock(&v->pack_key_lock);
-    return rc;
+    if (rc != VAULT_OK || known)
+        return rc;
+    rc = pack_open(v, name, key);
+    if (rc != VAULT_OK)
+        return vlt_fail_context(rc, "data/%.2s/%s", name, name);
+    pthread_mutex_lock(&v->pack_key_lock);
+    if (v->pack_key_state[pack] == 0) {
+        memcpy(v->pack_keys[pack], key, SECRET_BYTES);
+        v->pack_key_state[pack] = 1;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return VAULT_OK;
 }
 
 /* An idle decompression context of v's, or a new one; NULL if none can

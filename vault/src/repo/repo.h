@@ -34,7 +34,7 @@ struct vault {
     vault_index index;
     int index_loaded;
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
-    uint8_t *pack_key_state;            /* 0 unknown, 1 ok, 2 failed */
+    uint8_t *pack_key_state;            /* 0 unknown, 1 ok */
     size_t pack_keys_size;
     ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for vlt_repo_load_blob */
     size_t n_dctx;
@@ -45,8 +45,8 @@ struct vault {
     uint8_t zero_id[CHUNK_ID_BYTES];
     /* Restore's threads load blobs through one handle at once (repo.c);
      * these guard what that shares.  pack_key_lock: pack_keys and
-     * pack_key_state (held while a pack's first use verifies its
-     * trailer); dctx_lock: dctx and n_dctx; zero_lock: zero_known and
+     * pack_key_state (never held across I/O: a pack's first users each
+     * open it, the first to finish stores the key); dctx_lock: dctx and n_dctx; zero_lock: zero_known and
      * what it says.  Per handle: handles on other vaults do not wait. */
     pthread_mutex_t pack_key_lock;
     pthread_mutex_t dctx_lock;
