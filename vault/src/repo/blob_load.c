@@ -451,3 +451,203 @@ vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                 sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;
     return rc;
 }
+
+/* --- many blobs at once ------------------------------------------------- */
+
+/* One blob of a window of vlt_repo_load_blobs. */
+typedef struct window_blob {
+    uint32_t pack;   /* its best copy's pack number */
+    pack_entry e;    /* and where it is in it */
+    size_t len;      /* its plaintext length */
+    uint8_t *plain;  /* loaded; NULL: zero chunk or not (yet) loaded */
+    int how;         /* WINDOW_* */
+} window_blob;
+#define WINDOW_MERGE 0 /* to be loaded in a merged range */
+#define WINDOW_ZERO 1  /* a chunk of zeros: not loaded */
+#define WINDOW_ALONE 2 /* loaded by vlt_repo_load_blob when delivered */
+
+/* Whether blob a comes after blob b in pack and offset order. */
+static int window_after(const window_blob *a, const window_blob *b)
+{
+    if (a->pack != b->pack)
+        return a->pack > b->pack;
+    return a->e.offset > b->e.offset;
+}
+
+/* Sorts order[0 .. n) by pack and offset (an insertion sort: a window
+ * is small, and often sorted already, a file's blobs being stored in
+ * order). */
+static void window_sort(uint32_t *order, size_t n, const window_blob *w)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = order[i];
+        size_t j = i;
+        while (j > 0 && window_after(&w[order[j - 1]], &w[x])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
+}
+
+/* Loads the range of pack number pack covering the blobs order[0 .. n)
+ * (sorted by offset) and opens each; a blob that fails is left to be
+ * loaded alone.  Only running out of memory is an error. */
+static vault_error window_load_range(vault_t *v, window_blob *w,
+                                     const uint32_t *order, size_t n,
+                                     ZSTD_DCtx *dctx)
+{
+    uint32_t pack = w[order[0]].pack;
+    uint64_t start = w[order[0]].e.offset, end = start;
+    for (size_t i = 0; i < n; i++) {
+        const pack_entry *e = &w[order[i]].e;
+        if ((uint64_t)e->offset + e->length > end)
+            end = (uint64_t)e->offset + e->length;
+    }
+    char name[65];
+    vlt_hex_encode(v->index.packs[pack], 32, name);
+    uint8_t key[SECRET_BYTES];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    vault_error rc = pack_key_get(v, pack, name, key);
+    if (rc == VAULT_OK) {
+        rc = backend_load(v->be, BACKEND_DATA, name, start,
+                          (size_t)(end - start), (size_t)(end - start), &buf,
+                          &len);
+        if (rc != VAULT_OK)
+            rc = vlt_fail_context(rc, "data/%.2s/%s", name, name);
+    }
+    if (rc == VAULT_OK && len != end - start)
+        rc = vlt_fail(VAULT_E_CORRUPT, "data/%.2s/%s: short load", name,
+                      name);
+    for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
+        window_blob *b = &w[order[i]];
+        vault_error one = vlt_blob_open(v->keys, key, &b->e,
+                                        buf + (b->e.offset - start),
+                                        b->e.length, dctx, &b->plain);
+        if (one == VAULT_E_NOMEM)
+            rc = one;
+        /* another failure: it is loaded again alone, which reports it */
+    }
+    sodium_memzero(key, sizeof key);
+    free(buf);
+    if (rc == VAULT_OK || rc == VAULT_E_NOMEM)
+        return rc;
+    /* A failed key or load: blobs with other copies are loaded again
+     * alone (vlt_repo_load_blob tries those); for a blob with none, this
+     * is the answer, as it would have been for it alone. */
+    for (size_t i = 0; i < n; i++) {
+        window_blob *b = &w[order[i]];
+        const index_slot *copies[2];
+        if (vlt_index_copies(&v->index, b->e.id, copies, 2) < 2) {
+            char id_hex[65];
+            vlt_hex_encode(b->e.id, CHUNK_ID_BYTES, id_hex);
+            return vlt_fail_context(rc, "blob %.16s", id_hex);
+        }
+    }
+    return VAULT_OK;
+}
+
+/* Classifies the blobs of a window (zero chunk, merged, alone). */
+static void window_locate(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                          size_t n, blob_type type, window_blob *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        window_blob *b = &w[i];
+        memset(b, 0, sizeof *b);
+        b->how = WINDOW_ALONE;
+        const index_slot *s = vlt_index_find(&v->index, ids[i]);
+        if (!s || s->pack == INDEX_PENDING)
+            continue;
+        vlt_index_slot_entry(&v->index, s, &b->e);
+        if (b->e.type != type)
+            continue;
+        b->pack = s->pack;
+        b->len = b->e.raw_len;
+        uint32_t zero_len;
+        int zero = 0;
+        if (type == BLOB_DATA &&
+            vlt_repo_chunk_size(v, ids[i], &zero_len, &zero) == VAULT_OK &&
+            zero)
+            b->how = WINDOW_ZERO;
+        else
+            b->how = WINDOW_MERGE;
+    }
+}
+
+vault_error vlt_repo_load_blobs(vault_t *v,
+                                const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                size_t n, blob_type type, blob_sink_fn fn,
+                                void *ctx)
+{
+    size_t cap = n < BLOBS_WINDOW_COUNT ? n : BLOBS_WINDOW_COUNT;
+    window_blob *w = calloc(cap ? cap : 1, sizeof *w);
+    uint32_t *order = calloc(cap ? cap : 1, sizeof *order);
+    ZSTD_DCtx *dctx = dctx_take(v);
+    vault_error rc = w && order ? VAULT_OK
+                                : vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (size_t at = 0; rc == VAULT_OK && at < n;) {
+        /* the window: as many blobs as fit its bounds, at least one */
+        size_t wn = n - at < cap ? n - at : cap;
+        window_locate(v, ids + at, wn, type, w);
+        uint64_t raw = 0;
+        size_t m = 0;
+        for (size_t i = 0; i < wn; i++) {
+            if (i > 0 && raw + w[i].len > BLOBS_WINDOW_RAW) {
+                wn = i;
+                break;
+            }
+            if (w[i].how != WINDOW_ZERO)
+                raw += w[i].len;
+            if (w[i].how == WINDOW_MERGE)
+                order[m++] = (uint32_t)i;
+        }
+        while (m > 0 && order[m - 1] >= wn)
+            m--;
+        window_sort(order, m, w);
+        /* ranges: same pack, gaps under BLOBS_MERGE_GAP, at most
+         * BLOBS_MERGE_MAX bytes */
+        for (size_t i = 0; rc == VAULT_OK && i < m;) {
+            size_t j = i + 1;
+            uint64_t start = w[order[i]].e.offset;
+            uint64_t end = start + w[order[i]].e.length;
+            while (j < m) {
+                const window_blob *b = &w[order[j]];
+                uint64_t b_end = (uint64_t)b->e.offset + b->e.length;
+                if (b->pack != w[order[i]].pack ||
+                    b->e.offset > end + BLOBS_MERGE_GAP ||
+                    (b_end > end ? b_end : end) - start > BLOBS_MERGE_MAX)
+                    break;
+                if (b_end > end)
+                    end = b_end;
+                j++;
+            }
+            rc = window_load_range(v, w, order + i, j - i, dctx);
+            i = j;
+        }
+        /* handed on in order */
+        for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
+            window_blob *b = &w[i];
+            uint8_t *alone = NULL;
+            const uint8_t *data = b->plain;
+            size_t len = b->len;
+            if (b->how == WINDOW_ALONE || (b->how == WINDOW_MERGE && !data)) {
+                b->how = WINDOW_ALONE;
+                rc = vlt_repo_load_blob(v, ids[at + i], type, &alone, &len);
+                data = alone;
+            }
+            if (rc == VAULT_OK)
+                rc = fn(ctx, b->how == WINDOW_ZERO ? NULL : data, len);
+            free(alone);
+        }
+        for (size_t i = 0; i < wn; i++) {
+            free(w[i].plain);
+            w[i].plain = NULL;
+        }
+        at += wn;
+    }
+    dctx_give_back(v, dctx);
+    free(w);
+    free(order);
+    return rc;
+}

@@ -49,6 +49,27 @@ int vlt_repo_lock_honoured(vault_t *v, const struct lock_record *l);
  * failure); a tree that does not decode is named ("tree <id>: ..."). */
 vault_error vlt_repo_load_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                tree *out);
+/* Told each blob of vlt_repo_load_blobs in order: its plaintext (NULL,
+ * with its length, for a chunk of zeros, which is not loaded), lent for
+ * the call.  A non-OK return stops the loading and is returned. */
+typedef vault_error (*blob_sink_fn)(void *ctx, const uint8_t *data,
+                                    size_t len);
+/* The verified plaintexts of n blobs of type, handed to fn in order: what
+ * vlt_repo_load_blob gives one by one, in fewer round trips.  The blobs
+ * of a window (up to BLOBS_WINDOW_RAW plaintext bytes) are grouped by
+ * pack and sorted by offset, and ranges closer than BLOBS_MERGE_GAP are
+ * read in one load of at most BLOBS_MERGE_MAX bytes.  A blob that fails
+ * there is loaded again alone (vlt_repo_load_blob: other copies, and its
+ * error). */
+vault_error vlt_repo_load_blobs(vault_t *v,
+                                const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                size_t n, blob_type type, blob_sink_fn fn,
+                                void *ctx);
+#define BLOBS_MERGE_GAP (64u * 1024)
+#define BLOBS_MERGE_MAX (8u * 1024 * 1024)
+#define BLOBS_WINDOW_RAW (16u * 1024 * 1024)
+#define BLOBS_WINDOW_COUNT 512
+
 /* The plaintext length of data chunk id, from the index alone, and
  * whether it is the chunk a long run of zero bytes is cut into (restore
  * writes those as holes without loading them). */

@@ -152,17 +152,46 @@ vault_error vlt_restore_links_add(restorer *r, const tree_node *n)
 
 /* ---- content ------------------------------------------------------------ */
 
+/* A file's content on its way from load_chunks to the sink. */
+typedef struct content_pass {
+    restorer *r;
+    const tree_node *n;
+    content_sink sink;
+    void *ctx;
+    uint64_t *done;
+} content_pass;
+
+/* One chunk of load_chunks: checked against the size the tree records,
+ * then written. */
+static vault_error content_one(void *arg, const uint8_t *data, size_t len)
+{
+    content_pass *p = arg;
+    if (len > p->n->size - *p->done)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "content is longer than the %llu bytes the "
+                        "tree records",
+                        (unsigned long long)p->n->size);
+    vault_error rc = p->sink(p->r, p->ctx, data, len);
+    if (rc == VAULT_OK)
+        *p->done += len;
+    return rc;
+}
+
 vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
                                      content_sink sink, void *ctx,
                                      uint64_t *done)
 {
     *done = 0;
-    for (uint32_t i = 0; i < n->n_content; i++) {
+    content_pass p = {r, n, sink, ctx, done};
+    vault_error rc = VAULT_OK;
+    if (r->src->load_chunks)
+        rc = r->src->load_chunks(r->src->ctx, n->content, n->n_content,
+                                 content_one, &p);
+    for (uint32_t i = 0; !r->src->load_chunks && i < n->n_content; i++) {
         uint8_t *data = NULL;
         size_t len = 0;
         uint32_t zero_len;
         int zero = 0;
-        vault_error rc = VAULT_OK;
         if (r->src->chunk_size)
             rc = r->src->chunk_size(r->src->ctx, n->content[i], &zero_len,
                                     &zero);
@@ -170,21 +199,14 @@ vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
             len = zero_len;
         else if (rc == VAULT_OK)
             rc = r->src->load_chunk(r->src->ctx, n->content[i], &data, &len);
-        if (rc != VAULT_OK)
-            return rc;
-        if (len > n->size - *done) {
-            free(data);
-            return vlt_fail(VAULT_E_CORRUPT,
-                            "content is longer than the %llu bytes the "
-                            "tree records",
-                            (unsigned long long)n->size);
-        }
-        rc = sink(r, ctx, data, len);
+        if (rc == VAULT_OK)
+            rc = content_one(&p, data, len);
         free(data);
         if (rc != VAULT_OK)
-            return rc;
-        *done += len;
+            break;
     }
+    if (rc != VAULT_OK)
+        return rc;
     if (*done != n->size)
         return vlt_fail(VAULT_E_CORRUPT,
                         "content is %llu bytes, the tree records %llu",

@@ -34,6 +34,17 @@ typedef struct restore_source {
     vault_error (*chunk_size)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                               uint32_t *len, int *zero);
     void *ctx;
+    /* Optional (NULL: load_chunk and chunk_size, chunk by chunk).  A
+     * file's n chunks at once, handed to fn in order, each lent for the
+     * call (data NULL for a chunk of zeros, not loaded): the vault
+     * reads neighbouring chunks of a pack in one request.  A non-OK
+     * return of fn stops it and is returned. */
+    vault_error (*load_chunks)(void *ctx,
+                               const uint8_t (*ids)[CHUNK_ID_BYTES], size_t n,
+                               vault_error (*fn)(void *fn_ctx,
+                                                 const uint8_t *data,
+                                                 size_t len),
+                               void *fn_ctx);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */
