@@ -8,7 +8,9 @@
 
 #include <sodium.h>
 
+#include "common/array.h"
 #include "common/internal.h"
+#include "common/pool.h"
 #include "format/chunker.h"
 #include "format/locks.h"
 #include "repo/blob_load.h"
@@ -332,10 +334,30 @@ vault_error vlt_repo_verify_entry(vault_t *v, const uint8_t pack_id[32],
     return rc;
 }
 
+/* A blob loaded ahead (repo.h: the handle's prefetched). */
+typedef struct prefetched {
+    uint8_t id[CHUNK_ID_BYTES];
+    uint8_t type;
+    uint8_t loading; /* a prefetch is loading it: data comes, or it goes */
+    uint8_t *data;
+    size_t len;
+    /* the load failed, and the blob has no other copy: its load's answer
+     * is this failure (detail malloc'ed), as it would have been without
+     * the prefetch */
+    vault_error failed;
+    char *detail;
+} prefetched;
+static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len,
+                           vault_error *failed);
+
 vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, uint8_t **out, size_t *len)
 {
     *out = NULL;
+    vault_error failed;
+    if (prefetched_take(v, id, type, out, len, &failed))
+        return failed;
     const index_slot *copies[INDEX_MAX_COPIES];
     size_t n = vlt_index_copies(&v->index, id, copies, INDEX_MAX_COPIES);
     if (n > INDEX_MAX_COPIES)
@@ -575,6 +597,250 @@ static void window_locate(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
     }
 }
 
+/* Puts the window's blobs to load (WINDOW_MERGE, below wn) in pack and
+ * offset order into order, and cuts them into ranges: same pack, gaps
+ * under BLOBS_MERGE_GAP, at most BLOBS_MERGE_MAX bytes.  Range r is
+ * order[starts[r] .. starts[r + 1]); returns the number of ranges
+ * (starts has room for wn + 1). */
+static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
+                            uint32_t *starts)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < wn; i++)
+        if (w[i].how == WINDOW_MERGE && !w[i].plain)
+            order[m++] = (uint32_t)i;
+    window_sort(order, m, w);
+    size_t n = 0;
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        const window_blob *first = &w[order[i]];
+        uint64_t start = first->e.offset;
+        uint64_t end = start + first->e.length;
+        while (j < m) {
+            const window_blob *b = &w[order[j]];
+            uint64_t b_end = (uint64_t)b->e.offset + b->e.length;
+            if (b->pack != first->pack ||
+                b->e.offset > end + BLOBS_MERGE_GAP ||
+                (b_end > end ? b_end : end) - start > BLOBS_MERGE_MAX)
+                break;
+            if (b_end > end)
+                end = b_end;
+            j++;
+        }
+        starts[n++] = (uint32_t)i;
+        i = j;
+    }
+    starts[n] = (uint32_t)m;
+    return n;
+}
+
+/* The prefetched entry of id and type, or NULL (prefetch_lock held). */
+static prefetched *prefetched_find(const vault_t *v,
+                                   const uint8_t id[CHUNK_ID_BYTES],
+                                   blob_type type)
+{
+    for (size_t i = v->n_prefetched; i-- > 0;)
+        if (v->prefetched[i].type == type &&
+            memcmp(v->prefetched[i].id, id, CHUNK_ID_BYTES) == 0)
+            return &v->prefetched[i];
+    return NULL;
+}
+
+/* Removes entry p (prefetch_lock held); its data is the caller's. */
+static void prefetched_remove(vault_t *v, prefetched *p)
+{
+    size_t i = (size_t)(p - v->prefetched);
+    v->prefetched_bytes -= p->len;
+    memmove(p, p + 1, (v->n_prefetched - i - 1) * sizeof *p);
+    v->n_prefetched--;
+}
+
+/* Takes blob id of type out of the prefetched ones: 1 (*out, *len its
+ * plaintext, now the caller's; or *failed the failure its load met,
+ * raised here), or 0 (*failed VAULT_OK).  One still loading is waited
+ * for (its prefetch is running on another thread). */
+static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len,
+                           vault_error *failed)
+{
+    int found = 0;
+    char *detail = NULL;
+    *failed = VAULT_OK;
+    pthread_mutex_lock(&v->prefetch_lock);
+    prefetched *p;
+    while ((p = prefetched_find(v, id, type)) && p->loading)
+        pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
+    if (p) {
+        *out = p->data;
+        *len = p->len;
+        *failed = p->failed;
+        detail = p->detail;
+        prefetched_remove(v, p);
+        found = 1;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (*failed != VAULT_OK)
+        *failed = vlt_fail(*failed, "%s", detail ? detail : "load failed");
+    free(detail);
+    return found;
+}
+
+/* Makes room for one more entry of len bytes by dropping the oldest
+ * loaded ones (prefetch_lock held): 1, or 0 if it cannot be had. */
+static int prefetched_room(vault_t *v, size_t len)
+{
+    for (size_t i = 0; i < v->n_prefetched &&
+                       (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
+                        v->n_prefetched >= REPO_PREFETCH_BLOBS);) {
+        prefetched *p = &v->prefetched[i];
+        if (p->loading) {
+            i++;
+            continue;
+        }
+        free(p->data);
+        free(p->detail);
+        prefetched_remove(v, p);
+    }
+    return v->prefetched_bytes + len <= REPO_PREFETCH_BYTES &&
+           v->n_prefetched < REPO_PREFETCH_BLOBS &&
+           VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
+                          v->n_prefetched + 1) == 0;
+}
+
+void vlt_repo_prefetch_drop(vault_t *v)
+{
+    for (size_t i = 0; i < v->n_prefetched; i++) {
+        free(v->prefetched[i].data);
+        free(v->prefetched[i].detail);
+    }
+    free(v->prefetched);
+    v->prefetched = NULL;
+    v->n_prefetched = v->cap_prefetched = v->prefetched_bytes = 0;
+}
+
+/* The ranges of one prefetch, shared by its threads. */
+typedef struct prefetch_job {
+    vault_t *v;
+    window_blob *w;
+    const uint32_t *order;
+    size_t count;
+    vault_error rc; /* the range's failure, for blobs with one copy */
+    char *detail;   /* its detail, malloc'ed */
+} prefetch_job;
+
+static void prefetch_run(void *ctx, void *state, void *arg)
+{
+    (void)ctx;
+    (void)state;
+    prefetch_job *j = arg;
+    ZSTD_DCtx *dctx = dctx_take(j->v);
+    /* A failure leaves its blobs unloaded: those with other copies are
+     * loaded again by their users (trying those); the others get this
+     * failure, as their own load would have. */
+    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx);
+    if (j->rc != VAULT_OK)
+        j->detail = strdup(vault_last_error());
+    dctx_give_back(j->v, dctx);
+}
+
+void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                       size_t n, blob_type type)
+{
+    if (n == 0)
+        return;
+    if (n > BLOBS_WINDOW_COUNT)
+        n = BLOBS_WINDOW_COUNT;
+    window_blob *w = calloc(n, sizeof *w);
+    uint32_t *order = calloc(n, sizeof *order);
+    uint32_t *starts = calloc(n + 1, sizeof *starts);
+    prefetch_job *jobs = calloc(n, sizeof *jobs);
+    if (!w || !order || !starts || !jobs)
+        goto out;
+    window_locate(v, ids, n, type, w);
+    /* only what nobody holds or loads yet, and what fits beside it: each
+     * gets a place, marked loading, so that its users wait for it and
+     * other prefetches leave it alone */
+    uint64_t room = REPO_PREFETCH_BYTES / 2, want = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    size_t wn = n;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].how != WINDOW_MERGE)
+            continue;
+        if (prefetched_find(v, ids[i], type)) {
+            w[i].how = WINDOW_ALONE;
+            continue;
+        }
+        if (want + w[i].len > room || !prefetched_room(v, w[i].len)) {
+            wn = i;
+            break;
+        }
+        want += w[i].len;
+        prefetched *p = &v->prefetched[v->n_prefetched++];
+        memset(p, 0, sizeof *p);
+        memcpy(p->id, ids[i], CHUNK_ID_BYTES);
+        p->type = (uint8_t)type;
+        p->loading = 1;
+        p->len = w[i].len;
+        v->prefetched_bytes += w[i].len;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    size_t n_ranges = window_ranges(w, wn, order, starts);
+    for (size_t r = 0; r < n_ranges; r++)
+        jobs[r] = (prefetch_job){v, w, order + starts[r],
+                                 starts[r + 1] - starts[r], VAULT_OK, NULL};
+    /* the ranges at once, as many as the storage takes */
+    unsigned conns = backend_connections(v->be);
+    vlt_pool *pool = NULL;
+    if (n_ranges > 1 && conns > 1) {
+        vlt_pool_config cfg = {.threads = conns < n_ranges ? conns
+                                                           : (unsigned)n_ranges,
+                               .queue_max = n_ranges,
+                               .run = prefetch_run};
+        if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
+            pool = NULL;
+    }
+    for (size_t r = 0; r < n_ranges; r++) {
+        if (!pool || vlt_pool_submit(pool, &jobs[r], 1) != VAULT_OK)
+            prefetch_run(NULL, NULL, &jobs[r]);
+    }
+    (void)vlt_pool_finish(pool, 1, VAULT_OK);
+    /* the places filled, failed, or given up (a blob that failed alone
+     * or has other copies: its user loads it again) */
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t r = 0; r < n_ranges; r++) {
+        const prefetch_job *j = &jobs[r];
+        for (size_t k = 0; k < j->count; k++) {
+            window_blob *b = &w[j->order[k]];
+            prefetched *p = prefetched_find(v, b->e.id, type);
+            if (!p || !p->loading)
+                continue;
+            p->loading = 0;
+            if (b->plain) {
+                p->data = b->plain;
+                b->plain = NULL;
+            } else if (j->rc != VAULT_OK && j->rc != VAULT_E_NOMEM &&
+                       vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
+                p->failed = j->rc;
+                p->detail = j->detail ? strdup(j->detail) : NULL;
+            } else {
+                prefetched_remove(v, p);
+            }
+        }
+    }
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+    for (size_t r = 0; r < n_ranges; r++)
+        free(jobs[r].detail);
+out:
+    if (w)
+        for (size_t i = 0; i < n; i++)
+            free(w[i].plain);
+    free(w);
+    free(order);
+    free(starts);
+    free(jobs);
+}
+
 vault_error vlt_repo_load_blobs(vault_t *v,
                                 const uint8_t (*ids)[CHUNK_ID_BYTES],
                                 size_t n, blob_type type, blob_sink_fn fn,
@@ -583,48 +849,39 @@ vault_error vlt_repo_load_blobs(vault_t *v,
     size_t cap = n < BLOBS_WINDOW_COUNT ? n : BLOBS_WINDOW_COUNT;
     window_blob *w = calloc(cap ? cap : 1, sizeof *w);
     uint32_t *order = calloc(cap ? cap : 1, sizeof *order);
+    uint32_t *starts = calloc(cap + 1, sizeof *starts);
     ZSTD_DCtx *dctx = dctx_take(v);
-    vault_error rc = w && order ? VAULT_OK
-                                : vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = w && order && starts
+                         ? VAULT_OK
+                         : vlt_fail(VAULT_E_NOMEM, "out of memory");
     for (size_t at = 0; rc == VAULT_OK && at < n;) {
         /* the window: as many blobs as fit its bounds, at least one */
         size_t wn = n - at < cap ? n - at : cap;
         window_locate(v, ids + at, wn, type, w);
         uint64_t raw = 0;
-        size_t m = 0;
         for (size_t i = 0; i < wn; i++) {
             if (i > 0 && raw + w[i].len > BLOBS_WINDOW_RAW) {
                 wn = i;
                 break;
             }
-            if (w[i].how != WINDOW_ZERO)
-                raw += w[i].len;
-            if (w[i].how == WINDOW_MERGE)
-                order[m++] = (uint32_t)i;
-        }
-        while (m > 0 && order[m - 1] >= wn)
-            m--;
-        window_sort(order, m, w);
-        /* ranges: same pack, gaps under BLOBS_MERGE_GAP, at most
-         * BLOBS_MERGE_MAX bytes */
-        for (size_t i = 0; rc == VAULT_OK && i < m;) {
-            size_t j = i + 1;
-            uint64_t start = w[order[i]].e.offset;
-            uint64_t end = start + w[order[i]].e.length;
-            while (j < m) {
-                const window_blob *b = &w[order[j]];
-                uint64_t b_end = (uint64_t)b->e.offset + b->e.length;
-                if (b->pack != w[order[i]].pack ||
-                    b->e.offset > end + BLOBS_MERGE_GAP ||
-                    (b_end > end ? b_end : end) - start > BLOBS_MERGE_MAX)
-                    break;
-                if (b_end > end)
-                    end = b_end;
-                j++;
+            if (w[i].how == WINDOW_ZERO)
+                continue;
+            raw += w[i].len;
+            size_t len;
+            vault_error failed;
+            if (prefetched_take(v, ids[at + i], type, &w[i].plain, &len,
+                                &failed))
+                w[i].len = len;
+            if (failed != VAULT_OK) {
+                rc = failed; /* the file fails: its order matters no more */
+                break;
             }
-            rc = window_load_range(v, w, order + i, j - i, dctx);
-            i = j;
         }
+        size_t n_ranges = rc == VAULT_OK ? window_ranges(w, wn, order, starts)
+                                         : 0;
+        for (size_t r = 0; rc == VAULT_OK && r < n_ranges; r++)
+            rc = window_load_range(v, w, order + starts[r],
+                                   starts[r + 1] - starts[r], dctx);
         /* handed on in order */
         for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
             window_blob *b = &w[i];
@@ -649,5 +906,6 @@ vault_error vlt_repo_load_blobs(vault_t *v,
     dctx_give_back(v, dctx);
     free(w);
     free(order);
+    free(starts);
     return rc;
 }

@@ -65,6 +65,16 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                 const uint8_t (*ids)[CHUNK_ID_BYTES],
                                 size_t n, blob_type type, blob_sink_fn fn,
                                 void *ctx);
+/* Loads blobs ahead of their use (a walk's next trees, the small files
+ * of a directory): up to REPO_PREFETCH_BYTES / 2 of those not held yet,
+ * in merged ranges (as vlt_repo_load_blobs), up to backend_connections
+ * ranges at once; each verified plaintext is kept in the handle (the
+ * oldest dropped past REPO_PREFETCH_BYTES) until a load of it takes it.
+ * Best effort: a blob that fails is left for its own load to report. */
+void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                       size_t n, blob_type type);
+/* Frees the blobs loaded ahead (vault_close). */
+void vlt_repo_prefetch_drop(vault_t *v);
 #define BLOBS_MERGE_GAP (64u * 1024)
 #define BLOBS_MERGE_MAX (8u * 1024 * 1024)
 #define BLOBS_WINDOW_RAW (16u * 1024 * 1024)

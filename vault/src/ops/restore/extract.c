@@ -38,6 +38,12 @@ static vault_error load_chunks(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
     return vlt_repo_load_blobs(ctx, ids, n, BLOB_DATA, fn, fn_ctx);
 }
 
+static void prefetch(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES], size_t n,
+                     int trees)
+{
+    vlt_repo_prefetch(ctx, ids, n, trees ? BLOB_TREE : BLOB_DATA);
+}
+
 /* Threads for restoring files: one per core (the walker works too while
  * it waits), at most 8; but at least as many as the storage takes
  * requests at once, a file's loads being round trips the threads wait
@@ -70,7 +76,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    restore_source src = {load_tree, load_chunk, chunk_size, v, load_chunks};
+    restore_source src = {load_tree, load_chunk, chunk_size, v, load_chunks,
+                          prefetch};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,

@@ -37,7 +37,12 @@
 
 #include "common/internal.h"
 #include "ops/restore/restore_internal.h"
+#include "repo/blob_load.h"
 #include "repo/tree_walk.h"
+
+/* Files up to this size have their content loaded ahead with their
+ * directory's other small files (prefetch_ahead). */
+#define RESTORE_PREFETCH_FILE (2u * 1024 * 1024)
 
 /* ---- reporting ---------------------------------------------------------- */
 
@@ -343,6 +348,20 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
 
 /* enter(): the sink makes the directory; one it cannot make is walked
  * no further (its tree cleared, so the walk has no entries to visit). */
+/* Has the source load ahead what the walk of t needs next: the
+ * subdirectories' trees and the content of the small files (larger ones
+ * load in merged ranges of their own).  Not with includes: most of it
+ * might not be wanted. */
+static void prefetch_ahead(restorer *r, const tree *t)
+{
+    uint8_t(*ids)[CHUNK_ID_BYTES];
+    size_t n = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &ids);
+    r->src->prefetch(r->src->ctx, ids, n, 1);
+    free(ids);
+    n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE, BLOBS_WINDOW_COUNT, &ids);
+    vlt_restore_prefetch(r, ids, n);
+}
+
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
                               void **dir_state)
 {
@@ -353,6 +372,8 @@ static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
         includes_done_below(r, at->depth);
         vlt_tree_clear(t);
     }
+    if (rc == VAULT_OK && *dir_state && r->src->prefetch && r->n_inc == 0)
+        prefetch_ahead(r, t);
     return rc;
 }
 

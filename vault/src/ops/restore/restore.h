@@ -45,6 +45,11 @@ typedef struct restore_source {
                                                  const uint8_t *data,
                                                  size_t len),
                                void *fn_ctx);
+    /* Optional: the walk is about to need these trees (trees 1: a
+     * directory's subtrees) or chunks (0: its small files' content): the
+     * vault loads them ahead, many per round trip. */
+    void (*prefetch)(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                     size_t n, int trees);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */

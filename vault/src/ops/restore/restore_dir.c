@@ -79,6 +79,10 @@ typedef struct file_job {
     const tree_node *n;  /* in dir's tree */
     char *path;          /* relative to the target, for reports */
     gid_t dir_gid;       /* what restorer.dir_gid was */
+    /* or, instead of a file: chunks to load ahead (vlt_restore_prefetch;
+     * dir NULL) */
+    uint8_t (*ahead)[CHUNK_ID_BYTES];
+    size_t n_ahead;
 } file_job;
 
 /* Counts a restored file. */
@@ -516,6 +520,13 @@ static void job_run(void *ctx, void *state, void *job)
     (void)state;
     restorer *r = ctx;
     file_job *j = job;
+    if (j->ahead) {
+        if (!vlt_pool_failed(r->pool))
+            r->src->prefetch(r->src->ctx, j->ahead, j->n_ahead, 0);
+        free(j->ahead);
+        free(j);
+        return;
+    }
     int placed;
     vault_error rc = vlt_pool_failed(r->pool)
                          ? VAULT_OK
@@ -547,7 +558,7 @@ static vault_error jobs_submit(restorer *r, const tree_node *n)
         free(path);
         return vlt_restore_nomem();
     }
-    *j = (file_job){r->dir, n, path, r->dir_gid};
+    *j = (file_job){r->dir, n, path, r->dir_gid, NULL, 0};
     vlt_pool_lock(r->pool);
     vault_error rc = vlt_pool_submit_locked(r->pool, j, 1);
     if (rc == VAULT_OK)
@@ -559,6 +570,21 @@ static vault_error jobs_submit(restorer *r, const tree_node *n)
         return rc;
     }
     return jobs_fatal(r);
+}
+
+void vlt_restore_prefetch(restorer *r, uint8_t (*ids)[CHUNK_ID_BYTES],
+                          size_t n)
+{
+    file_job *j = r->pool && n ? malloc(sizeof *j) : NULL;
+    if (j) {
+        *j = (file_job){NULL, NULL, NULL, 0, ids, n};
+        if (vlt_pool_submit(r->pool, j, 1) == VAULT_OK)
+            return;
+        free(j);
+    } else if (n) {
+        r->src->prefetch(r->src->ctx, ids, n, 0);
+    }
+    free(ids);
 }
 
 /* Starts up to want workers; fewer (even none) when threads cannot be
