@@ -170,6 +170,55 @@ static void test_extract_merges_adjacent_chunks(void **state)
     rm_rf(target);
 }
 
+/* ls -R of a directory of 40 small subdirectories loads their trees
+ * ahead, many per load (they lie close together in the pack), several
+ * loads at once; extract loads the small files with them. */
+static void test_walk_loads_ahead(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    test_fmt(src, sizeof src, "%s/src", f->base);
+    make_dir(src);
+    for (int i = 0; i < 40; i++) {
+        char path[PATH_MAX];
+        test_fmt(path, sizeof path, "%s/d%02d", src, i);
+        make_dir(path);
+        test_fmt(path, sizeof path, "%s/d%02d/f", src, i);
+        write_random(path, 100 + (size_t)i);
+    }
+    vault_add_result r;
+    fx_add_threads(f, src, 0, 1, &r);
+
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
+    assert_true(entries > 80); /* the files and dirs, the path to them */
+    uint64_t walk = data_loads(be);
+    print_message("ls -R: %llu data loads for %zu entries\n",
+                  (unsigned long long)walk, entries);
+    /* without loading ahead: one per tree, 45 and the pack's */
+    assert_true(walk <= 12);
+    vault_close(v);
+
+    v = open_slow(f, 0, 4, &be);
+    char target[PATH_MAX];
+    test_fmt(target, sizeof target, "%s/out", f->base);
+    err_log log;
+    memset(&log, 0, sizeof log);
+    vault_extract_result res;
+    assert_vault_ok(extract_to(v, r.snapshot_id, target, 0, NULL, 0, &log,
+                               &res));
+    log_free(&log);
+    assert_int_equal(res.files, 40);
+    uint64_t extract = data_loads(be);
+    print_message("extract: %llu data loads\n", (unsigned long long)extract);
+    /* without loading ahead: one more per file */
+    assert_true(extract <= walk + 12);
+    vault_close(v);
+    rm_rf(target);
+}
+
 /* With connections 4, several packs are saved at once, never more than
  * 4; with 1, one at a time. */
 static void test_add_saves_in_parallel(void **state)
@@ -217,6 +266,8 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_extract_merges_adjacent_chunks,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_walk_loads_ahead, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_add_saves_in_parallel, fx_setup,
                                         fx_teardown),
     };

@@ -707,6 +707,25 @@ static int prefetched_room(vault_t *v, size_t len)
                           v->n_prefetched + 1) == 0;
 }
 
+vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               tree *out)
+{
+    uint8_t *copy = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    const prefetched *p = prefetched_find(v, id, BLOB_TREE);
+    if (p && p->data && (copy = malloc(p->len ? p->len : 1)) != NULL) {
+        memcpy(copy, p->data, p->len);
+        len = p->len;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (!copy)
+        return VAULT_E_NOT_FOUND;
+    vault_error rc = vlt_tree_decode(copy, len, out);
+    free(copy);
+    return rc;
+}
+
 void vlt_repo_prefetch_drop(vault_t *v)
 {
     for (size_t i = 0; i < v->n_prefetched; i++) {

@@ -73,6 +73,11 @@ vault_error vlt_repo_load_blobs(vault_t *v,
  * Best effort: a blob that fails is left for its own load to report. */
 void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
                        size_t n, blob_type type);
+/* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
+ * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
+ * it is not there (yet). */
+vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               tree *out);
 /* Frees the blobs loaded ahead (vault_close). */
 void vlt_repo_prefetch_drop(vault_t *v);
 #define BLOBS_MERGE_GAP (64u * 1024)

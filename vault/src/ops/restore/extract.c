@@ -44,6 +44,12 @@ static void prefetch(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES], size_t n,
     vlt_repo_prefetch(ctx, ids, n, trees ? BLOB_TREE : BLOB_DATA);
 }
 
+static vault_error peek_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out)
+{
+    return vlt_repo_peek_tree(ctx, id, out);
+}
+
 /* Threads for restoring files: one per core (the walker works too while
  * it waits), at most 8; but at least as many as the storage takes
  * requests at once, a file's loads being round trips the threads wait
@@ -76,8 +82,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    restore_source src = {load_tree, load_chunk, chunk_size, v, load_chunks,
-                          prefetch};
+    restore_source src = {load_tree,   load_chunk, chunk_size, v,
+                          load_chunks, prefetch,   peek_tree};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,

@@ -349,16 +349,42 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
 /* enter(): the sink makes the directory; one it cannot make is walked
  * no further (its tree cleared, so the walk has no entries to visit). */
 /* Has the source load ahead what the walk of t needs next: the
- * subdirectories' trees and the content of the small files (larger ones
- * load in merged ranges of their own).  Not with includes: most of it
- * might not be wanted. */
+ * subdirectories' trees, and the content of the small files of t and of
+ * those subdirectories (larger files load in merged ranges of their
+ * own).  A subdirectory's files are asked for again when it is entered:
+ * those already held or loading are left alone.  Not with includes: most
+ * of it might not be wanted. */
 static void prefetch_ahead(restorer *r, const tree *t)
 {
+    uint8_t(*subtrees)[CHUNK_ID_BYTES];
+    size_t n_sub = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &subtrees);
+    r->src->prefetch(r->src->ctx, subtrees, n_sub, 1);
     uint8_t(*ids)[CHUNK_ID_BYTES];
-    size_t n = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &ids);
-    r->src->prefetch(r->src->ctx, ids, n, 1);
-    free(ids);
-    n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE, BLOBS_WINDOW_COUNT, &ids);
+    size_t n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE,
+                              BLOBS_WINDOW_COUNT, &ids);
+    for (size_t i = 0; i < n_sub && n < BLOBS_WINDOW_COUNT &&
+                       r->src->peek_tree && (ids || n == 0);
+         i++) {
+        tree sub;
+        memset(&sub, 0, sizeof sub);
+        if (r->src->peek_tree(r->src->ctx, subtrees[i], &sub) != VAULT_OK) {
+            vlt_tree_clear(&sub);
+            continue;
+        }
+        uint8_t(*more)[CHUNK_ID_BYTES];
+        size_t n_more = vlt_tree_ahead(&sub, 0, RESTORE_PREFETCH_FILE,
+                                       BLOBS_WINDOW_COUNT - n, &more);
+        vlt_tree_clear(&sub);
+        uint8_t(*all)[CHUNK_ID_BYTES] =
+            n_more ? realloc(ids, (n + n_more) * sizeof *ids) : ids;
+        if (all) {
+            memcpy(all + n, more, n_more * sizeof *more);
+            ids = all;
+            n += n_more;
+        }
+        free(more);
+    }
+    free(subtrees);
     vlt_restore_prefetch(r, ids, n);
 }
 

@@ -50,6 +50,11 @@ typedef struct restore_source {
      * vault loads them ahead, many per round trip. */
     void (*prefetch)(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
                      size_t n, int trees);
+    /* Optional, with prefetch: decodes tree id if it was loaded ahead
+     * (into *out, zeroed), so that the walk can load the small files of
+     * the subdirectories with the directory's; else not VAULT_OK. */
+    vault_error (*peek_tree)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */
