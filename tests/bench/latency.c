@@ -87,8 +87,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *src = argv[1], *work = argv[2];
-    double delay_ms = argc > 3 ? atof(argv[3]) : 20;
-    unsigned conns = argc > 4 ? (unsigned)atoi(argv[4]) : 5;
+    double delay_ms = argc > 3 ? strtod(argv[3], NULL) : 20;
+    unsigned conns = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 10) : 5;
     uint64_t delay_us = (uint64_t)(delay_ms * 1000);
     if (vault_global_init() != VAULT_OK)
         die("init", VAULT_E_INTERNAL);

@@ -74,28 +74,41 @@ static void snapshot_root(vault_t *v, const char *snap,
     assert_vault_ok(vlt_repo_load_index(v));
 }
 
+/* Adds one random file of size bytes (one worker: one pack), opens the
+ * vault behind a slow backend (*be, *v) and loads the snapshot's root
+ * tree, the pack's first use, into root; the requests it took are left
+ * in *be's counters. */
+static void first_tree_load(fx *f, size_t size, int compression,
+                            backend **be, vault_t **v,
+                            uint8_t root[CHUNK_ID_BYTES])
+{
+    char src[PATH_MAX];
+    make_source(f, size, src);
+    vault_add_result r;
+    fx_add_threads(f, src, compression, 1, &r);
+    *v = open_slow(f, 0, 2, be);
+    snapshot_root(*v, r.snapshot_id, root);
+    vlt_backend_slow_reset(*be);
+    tree t;
+    memset(&t, 0, sizeof t);
+    assert_vault_ok(vlt_repo_load_tree(*v, root, &t));
+    vlt_tree_clear(&t);
+}
+
 /* A small pack (here: the only one) opens in one load, after one stat;
  * its next blob costs one load more, and no stat. */
 static void test_small_pack_opens_in_one_load(void **state)
 {
     fx *f = *state;
-    char src[PATH_MAX];
-    make_source(f, 1000, src);
-    vault_add_result r;
-    fx_add_threads(f, src, 0, 1, &r);
     backend *be;
-    vault_t *v = open_slow(f, 0, 2, &be);
+    vault_t *v;
     uint8_t root[CHUNK_ID_BYTES];
-    snapshot_root(v, r.snapshot_id, root);
-    vlt_backend_slow_reset(be);
-    tree t;
-    memset(&t, 0, sizeof t);
-    assert_vault_ok(vlt_repo_load_tree(v, root, &t));
-    vlt_tree_clear(&t);
+    first_tree_load(f, 1000, 0, &be, &v, root);
     /* the pack whole (header and trailer), then the blob */
     assert_int_equal(data_stats(be), 1);
     assert_int_equal(data_loads(be), 2);
     vlt_backend_slow_reset(be);
+    tree t;
     memset(&t, 0, sizeof t);
     assert_vault_ok(vlt_repo_load_tree(v, root, &t));
     vlt_tree_clear(&t);
@@ -108,19 +121,10 @@ static void test_small_pack_opens_in_one_load(void **state)
 static void test_large_pack_opens_in_two_loads(void **state)
 {
     fx *f = *state;
-    char src[PATH_MAX];
-    make_source(f, 2u << 20, src);
-    vault_add_result r;
-    fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 1, &r);
     backend *be;
-    vault_t *v = open_slow(f, 0, 2, &be);
+    vault_t *v;
     uint8_t root[CHUNK_ID_BYTES];
-    snapshot_root(v, r.snapshot_id, root);
-    vlt_backend_slow_reset(be);
-    tree t;
-    memset(&t, 0, sizeof t);
-    assert_vault_ok(vlt_repo_load_tree(v, root, &t));
-    vlt_tree_clear(&t);
+    first_tree_load(f, 2u << 20, VAULT_COMPRESSION_OFF, &be, &v, root);
     assert_int_equal(data_stats(be), 1);
     assert_int_equal(data_loads(be), 3);
     vault_close(v);

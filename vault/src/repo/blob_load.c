@@ -762,19 +762,57 @@ static void prefetch_run(void *ctx, void *state, void *arg)
     dctx_give_back(j->v, dctx);
 }
 
-void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
-                       size_t n, blob_type type)
+/* A prefetch whose places are taken (vlt_repo_prefetch_plan) and whose
+ * loads are still to run. */
+struct vlt_prefetch_plan {
+    vault_t *v;
+    blob_type type;
+    window_blob *w;   /* the blobs asked for */
+    uint32_t *order;  /* those to load, by pack and offset */
+    uint32_t *starts; /* the ranges (window_ranges) */
+    prefetch_job *jobs;
+    size_t n, n_ranges;
+};
+
+static void plan_free(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    if (p->w)
+        for (size_t i = 0; i < p->n; i++)
+            free(p->w[i].plain);
+    for (size_t r = 0; p->jobs && r < p->n_ranges; r++)
+        free(p->jobs[r].detail);
+    free(p->w);
+    free(p->order);
+    free(p->starts);
+    free(p->jobs);
+    free(p);
+}
+
+vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
+                                          const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                          size_t n, blob_type type)
 {
     if (n == 0)
-        return;
+        return NULL;
     if (n > BLOBS_WINDOW_COUNT)
         n = BLOBS_WINDOW_COUNT;
-    window_blob *w = calloc(n, sizeof *w);
-    uint32_t *order = calloc(n, sizeof *order);
-    uint32_t *starts = calloc(n + 1, sizeof *starts);
-    prefetch_job *jobs = calloc(n, sizeof *jobs);
-    if (!w || !order || !starts || !jobs)
-        goto out;
+    vlt_prefetch_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->v = v;
+    p->type = type;
+    p->n = n;
+    p->w = calloc(n, sizeof *p->w);
+    p->order = calloc(n, sizeof *p->order);
+    p->starts = calloc(n + 1, sizeof *p->starts);
+    p->jobs = calloc(n, sizeof *p->jobs);
+    if (!p->w || !p->order || !p->starts || !p->jobs) {
+        plan_free(p);
+        return NULL;
+    }
+    window_blob *w = p->w;
     window_locate(v, ids, n, type, w);
     /* only what nobody holds or loads yet, and what fits beside it: each
      * gets a place, marked loading, so that its users wait for it and
@@ -794,70 +832,81 @@ void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
             break;
         }
         want += w[i].len;
-        prefetched *p = &v->prefetched[v->n_prefetched++];
-        memset(p, 0, sizeof *p);
-        memcpy(p->id, ids[i], CHUNK_ID_BYTES);
-        p->type = (uint8_t)type;
-        p->loading = 1;
-        p->len = w[i].len;
+        prefetched *e = &v->prefetched[v->n_prefetched++];
+        memset(e, 0, sizeof *e);
+        memcpy(e->id, ids[i], CHUNK_ID_BYTES);
+        e->type = (uint8_t)type;
+        e->loading = 1;
+        e->len = w[i].len;
         v->prefetched_bytes += w[i].len;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
-    size_t n_ranges = window_ranges(w, wn, order, starts);
-    for (size_t r = 0; r < n_ranges; r++)
-        jobs[r] = (prefetch_job){v, w, order + starts[r],
-                                 starts[r + 1] - starts[r], VAULT_OK, NULL};
+    p->n_ranges = window_ranges(w, wn, p->order, p->starts);
+    for (size_t r = 0; r < p->n_ranges; r++)
+        p->jobs[r] = (prefetch_job){v, w, p->order + p->starts[r],
+                                    p->starts[r + 1] - p->starts[r],
+                                    VAULT_OK, NULL};
+    if (p->n_ranges == 0) {
+        plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    vault_t *v = p->v;
     /* the ranges at once, as many as the storage takes */
     unsigned conns = backend_connections(v->be);
     vlt_pool *pool = NULL;
-    if (n_ranges > 1 && conns > 1) {
-        vlt_pool_config cfg = {.threads = conns < n_ranges ? conns
-                                                           : (unsigned)n_ranges,
-                               .queue_max = n_ranges,
+    if (p->n_ranges > 1 && conns > 1) {
+        vlt_pool_config cfg = {.threads = conns < p->n_ranges
+                                              ? conns
+                                              : (unsigned)p->n_ranges,
+                               .queue_max = p->n_ranges,
                                .run = prefetch_run};
         if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
             pool = NULL;
     }
-    for (size_t r = 0; r < n_ranges; r++) {
-        if (!pool || vlt_pool_submit(pool, &jobs[r], 1) != VAULT_OK)
-            prefetch_run(NULL, NULL, &jobs[r]);
+    for (size_t r = 0; r < p->n_ranges; r++) {
+        if (!pool || vlt_pool_submit(pool, &p->jobs[r], 1) != VAULT_OK)
+            prefetch_run(NULL, NULL, &p->jobs[r]);
     }
     (void)vlt_pool_finish(pool, 1, VAULT_OK);
     /* the places filled, failed, or given up (a blob that failed alone
      * or has other copies: its user loads it again) */
     pthread_mutex_lock(&v->prefetch_lock);
-    for (size_t r = 0; r < n_ranges; r++) {
-        const prefetch_job *j = &jobs[r];
+    for (size_t r = 0; r < p->n_ranges; r++) {
+        const prefetch_job *j = &p->jobs[r];
         for (size_t k = 0; k < j->count; k++) {
-            window_blob *b = &w[j->order[k]];
-            prefetched *p = prefetched_find(v, b->e.id, type);
-            if (!p || !p->loading)
+            window_blob *b = &p->w[j->order[k]];
+            prefetched *e = prefetched_find(v, b->e.id, p->type);
+            if (!e || !e->loading)
                 continue;
-            p->loading = 0;
+            e->loading = 0;
             if (b->plain) {
-                p->data = b->plain;
+                e->data = b->plain;
                 b->plain = NULL;
             } else if (j->rc != VAULT_OK && j->rc != VAULT_E_NOMEM &&
                        vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
-                p->failed = j->rc;
-                p->detail = j->detail ? strdup(j->detail) : NULL;
+                e->failed = j->rc;
+                e->detail = j->detail ? strdup(j->detail) : NULL;
             } else {
-                prefetched_remove(v, p);
+                prefetched_remove(v, e);
             }
         }
     }
     pthread_cond_broadcast(&v->prefetch_done);
     pthread_mutex_unlock(&v->prefetch_lock);
-    for (size_t r = 0; r < n_ranges; r++)
-        free(jobs[r].detail);
-out:
-    if (w)
-        for (size_t i = 0; i < n; i++)
-            free(w[i].plain);
-    free(w);
-    free(order);
-    free(starts);
-    free(jobs);
+    plan_free(p);
+}
+
+void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                       size_t n, blob_type type)
+{
+    vlt_repo_prefetch_load(vlt_repo_prefetch_plan(v, ids, n, type));
 }
 
 vault_error vlt_repo_load_blobs(vault_t *v,

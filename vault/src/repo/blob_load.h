@@ -73,6 +73,16 @@ vault_error vlt_repo_load_blobs(vault_t *v,
  * Best effort: a blob that fails is left for its own load to report. */
 void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
                        size_t n, blob_type type);
+/* vlt_repo_prefetch in two steps, for a caller that has another thread
+ * do the loading: _plan takes the places at once (so the blobs' users,
+ * even those that come before the loading starts, wait for it), _load
+ * loads them and frees the plan.  _plan returns NULL when there is
+ * nothing to load; _load accepts NULL.  A plan must be loaded. */
+typedef struct vlt_prefetch_plan vlt_prefetch_plan;
+vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
+                                          const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                          size_t n, blob_type type);
+void vlt_repo_prefetch_load(vlt_prefetch_plan *p);
 /* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
  * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
  * it is not there (yet). */

@@ -75,6 +75,14 @@ typedef struct paths_walk {
     char path[VLT_TREE_WALK_PATH_MAX];
 } paths_walk;
 
+/* Whether file nd's content is loaded ahead: a small file, linked once
+ * (of a hardlinked one, only the first occurrence is read, and which
+ * one that is the walk finds out later). */
+static int ahead_file(const tree_node *nd, uint64_t max_file)
+{
+    return nd->type == NODE_FILE && nd->size <= max_file && nd->nlink < 2;
+}
+
 size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
                       uint8_t (**ids)[CHUNK_ID_BYTES])
 {
@@ -84,7 +92,7 @@ size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
         const tree_node *nd = &t->nodes[i];
         if (trees)
             n += nd->type == NODE_DIR;
-        else if (nd->type == NODE_FILE && nd->size <= max_file)
+        else if (ahead_file(nd, max_file))
             n += nd->n_content;
     }
     if (n > max)
@@ -96,7 +104,7 @@ size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
         const tree_node *nd = &t->nodes[i];
         if (trees && nd->type == NODE_DIR) {
             memcpy((*ids)[k++], nd->subtree, CHUNK_ID_BYTES);
-        } else if (!trees && nd->type == NODE_FILE && nd->size <= max_file) {
+        } else if (!trees && ahead_file(nd, max_file)) {
             for (uint32_t c = 0; c < nd->n_content && k < n; c++)
                 memcpy((*ids)[k++], nd->content[c], CHUNK_ID_BYTES);
         }

@@ -118,7 +118,7 @@ typedef struct vlt_tree_walk {
 
 /* The IDs a walk of t loads next, for vlt_repo_prefetch: with trees, the
  * subtrees of its directories; else the chunks of its files of at most
- * max_file bytes.  At most max, in t's order, malloc'ed into *ids (NULL
+ * max_file bytes that are not hardlinked.  At most max, in t's order, malloc'ed into *ids (NULL
  * when none or out of memory: prefetching is only ever a help). */
 size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
                       uint8_t (**ids)[CHUNK_ID_BYTES]);

@@ -38,10 +38,16 @@ static vault_error load_chunks(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
     return vlt_repo_load_blobs(ctx, ids, n, BLOB_DATA, fn, fn_ctx);
 }
 
-static void prefetch(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES], size_t n,
-                     int trees)
+static void *prefetch(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                      size_t n, int trees)
 {
-    vlt_repo_prefetch(ctx, ids, n, trees ? BLOB_TREE : BLOB_DATA);
+    return vlt_repo_prefetch_plan(ctx, ids, n, trees ? BLOB_TREE : BLOB_DATA);
+}
+
+static void prefetch_load(void *ctx, void *plan)
+{
+    (void)ctx;
+    vlt_repo_prefetch_load(plan);
 }
 
 static vault_error peek_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
@@ -82,8 +88,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    restore_source src = {load_tree,   load_chunk, chunk_size, v,
-                          load_chunks, prefetch,   peek_tree};
+    restore_source src = {load_tree,   load_chunk, chunk_size,    v,
+                          load_chunks, prefetch,   prefetch_load, peek_tree};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,

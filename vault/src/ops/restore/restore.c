@@ -358,7 +358,8 @@ static void prefetch_ahead(restorer *r, const tree *t)
 {
     uint8_t(*subtrees)[CHUNK_ID_BYTES];
     size_t n_sub = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &subtrees);
-    r->src->prefetch(r->src->ctx, subtrees, n_sub, 1);
+    r->src->prefetch_load(r->src->ctx,
+                          r->src->prefetch(r->src->ctx, subtrees, n_sub, 1));
     uint8_t(*ids)[CHUNK_ID_BYTES];
     size_t n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE,
                               BLOBS_WINDOW_COUNT, &ids);

@@ -47,9 +47,12 @@ typedef struct restore_source {
                                void *fn_ctx);
     /* Optional: the walk is about to need these trees (trees 1: a
      * directory's subtrees) or chunks (0: its small files' content): the
-     * vault loads them ahead, many per round trip. */
-    void (*prefetch)(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
-                     size_t n, int trees);
+     * vault marks them as coming (their loads wait for them) and returns
+     * a plan (NULL: nothing to load), which prefetch_load (any thread)
+     * then loads, many per round trip, and frees.  Both or neither. */
+    void *(*prefetch)(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                      size_t n, int trees);
+    void (*prefetch_load)(void *ctx, void *plan);
     /* Optional, with prefetch: decodes tree id if it was loaded ahead
      * (into *out, zeroed), so that the walk can load the small files of
      * the subdirectories with the directory's; else not VAULT_OK. */
