@@ -1,7 +1,8 @@
 /*
  * backend_testing.h - backends for tests only: one that holds a vault in
- * memory, and one that wraps another to fail or kill at the Nth
- * operation.  They live in libvault_testing, never in libvault.
+ * memory, one that wraps another to fail or kill at the Nth
+ * operation, and one that adds latency and counts requests.  They live
+ * in libvault_testing, never in libvault.
  */
 #ifndef VAULT_BACKEND_TESTING_H
 #define VAULT_BACKEND_TESTING_H
@@ -36,5 +37,37 @@ uint64_t vlt_backend_faulty_count(const backend *be);
  */
 vault_error vlt_backend_faulty_open_kill(backend *inner, uint64_t kill_at,
                                          int after, backend **out);
+
+/*
+ * A wrapping backend with latency (backend_slow.c): every save, load,
+ * stat, list and remove waits for one of `parallel` slots, sleeps
+ * delay_us and only then reaches inner; its connections are `parallel`.
+ * It counts requests and bytes (saved or loaded) per operation and
+ * object kind, and the most requests (and saves) in flight at once.
+ * Takes ownership of inner.  Thread-safe.
+ */
+typedef enum backend_slow_op {
+    SLOW_SAVE = 0,
+    SLOW_LOAD = 1,
+    SLOW_STAT = 2,
+    SLOW_LIST = 3,
+    SLOW_REMOVE = 4
+} backend_slow_op;
+#define SLOW_OP_COUNT 5
+typedef struct backend_slow_stats {
+    uint64_t requests[SLOW_OP_COUNT][BACKEND_KIND_COUNT];
+    uint64_t bytes[SLOW_OP_COUNT][BACKEND_KIND_COUNT];
+    unsigned max_in_flight;       /* requests at once, at most */
+    unsigned max_saves_in_flight; /* saves at once, at most */
+    unsigned saves_in_flight;     /* now (internal) */
+} backend_slow_stats;
+vault_error vlt_backend_slow_open(backend *inner, uint64_t delay_us,
+                                  unsigned parallel, backend **out);
+void vlt_backend_slow_stats(backend *be, backend_slow_stats *out);
+/* Zeroes the counters (between the steps a test measures). */
+void vlt_backend_slow_reset(backend *be);
+/* Requests of op over every kind. */
+uint64_t vlt_backend_slow_total(const backend_slow_stats *s,
+                                backend_slow_op op);
 
 #endif

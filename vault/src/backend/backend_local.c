@@ -661,6 +661,9 @@ vault_error vlt_backend_local_open(const char *path, int create, backend **out)
     }
     lb->base.ops = &local_ops;
     lb->base.is_local = 1;
+    /* Two: one pack written (and fsync'ed) while the next is sealed; a
+     * disk gains nothing from more writers at once. */
+    lb->base.connections = 2;
     lb->root = root;
     pthread_mutex_init(&lb->lock, NULL);
     for (size_t i = 0; i < LOCAL_FD_CACHE; i++)

@@ -672,8 +672,7 @@ vault_error vlt_backend_rest_connect(const rest_target *t,
                           .username = t->username,
                           .password = t->password,
                           .cacert = options ? options->cacert : NULL,
-                          .connections = r->base.connections,
-                          };
+                          .connections = r->base.connections};
     if (rc == VAULT_OK)
         rc = vlt_http_client_new(&config, &r->http);
     if (rc == VAULT_OK)

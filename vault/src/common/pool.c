@@ -24,7 +24,7 @@ struct vlt_pool {
     size_t head, len;         /* the queued jobs: ring[head ..] */
     size_t unfinished;        /* jobs queued or running */
     unsigned idle;            /* workers waiting for work */
-    unsigned room_waiters;    /* producers waiting for room (0 or 1) */
+    unsigned room_waiters;    /* producers waiting for room */
     unsigned waiters;         /* threads in vlt_pool_wait or finish */
     int stopping;             /* workers exit once the queue is empty */
     vlt_first_error failure;  /* lock-free (first_error.h) */

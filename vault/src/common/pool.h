@@ -1,7 +1,8 @@
 /*
  * pool.h - a fixed set of worker threads running jobs from one bounded
  * queue.  Private.  Used by `add` (hashing and packing chunk batches;
- * metadata read-ahead) and by `extract` (restoring files).
+ * metadata read-ahead; uploading packs) and by `extract` (restoring
+ * files).
  *
  * A job is the caller's pointer; the pool runs run(ctx, state, job) on a
  * worker, state being what thread_start returned on that worker.  The
@@ -32,8 +33,9 @@
  *     rc = vlt_pool_finish(p, 0, rc);         (every job run, threads
  *                                             joined, pool freed)
  *
- * Thread rules: submit, wait and finish are for one thread (the
- * producer); lock, unlock, wake, fail and failed for any thread.
+ * Thread rules: finish is for one thread (the owner); submit and wait
+ * for any thread but the pool's own workers (add's workers all feed its
+ * uploader pool); lock, unlock, wake, fail and failed for any thread.
  */
 #ifndef VAULT_POOL_H
 #define VAULT_POOL_H

@@ -184,8 +184,7 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     return VAULT_OK;
 }
 
-vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
-                                   uint8_t pack_id[32])
+vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
 {
     size_t body = 4 + pw->n_entries * PACK_ENTRY_BYTES;
     size_t trailer = AEAD_NONCE + body + AEAD_TAG;
@@ -212,14 +211,29 @@ vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
     pw->len += 4;
 
     vlt_sha256(pw->buf, pw->len, pack_id);
+    pw->len_saved = pw->len;
+    sodium_memzero(pw->key, sizeof pw->key);
+    return VAULT_OK;
+}
+
+vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
+                          const uint8_t *data, size_t len)
+{
     char name[65];
     vlt_hex_encode(pack_id, 32, name);
-    rc = backend_save(be, BACKEND_DATA, name, pw->buf, pw->len);
+    vault_error rc = backend_save(be, BACKEND_DATA, name, data, len);
     if (rc == VAULT_E_EXISTS)
         rc = VAULT_OK; /* identical bytes: someone saved it already */
-    pw->len_saved = pw->len;
+    return rc;
+}
+
+vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
+                                   uint8_t pack_id[32])
+{
+    vault_error rc = vlt_pack_writer_seal(pw, pack_id);
+    if (rc == VAULT_OK)
+        rc = vlt_pack_save(be, pack_id, pw->buf, pw->len);
     pw->len = 0;
-    sodium_memzero(pw->key, sizeof pw->key);
     return rc;
 }
 

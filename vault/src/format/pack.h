@@ -70,6 +70,16 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
  * its bytes; on success *pack_id is that name.  Resets the writer. */
 vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
                                    uint8_t pack_id[32]);
+/* The first half of finish, for a caller that saves the pack elsewhere
+ * (add's uploader threads): appends the sealed pack index and names the
+ * pack (*pack_id).  The whole pack is then pw->buf[0 .. pw->len) (and
+ * len_saved): the caller may take the buffer (setting buf NULL, len and
+ * cap 0) or reset len to 0 before the next begin. */
+vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32]);
+/* Saves a sealed pack under its name; one that exists already (the same
+ * bytes) counts as saved. */
+vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
+                          const uint8_t *data, size_t len);
 void vlt_pack_writer_free(pack_writer *pw);
 
 /* --- reading ------------------------------------------------------------*/

@@ -8,7 +8,9 @@
 
 #include <sodium.h>
 
+#include "common/array.h"
 #include "common/internal.h"
+#include "common/pool.h"
 #include "format/chunker.h"
 #include "format/locks.h"
 #include "repo/blob_load.h"
@@ -129,12 +131,20 @@ vault_error vlt_repo_load_index(vault_t *v)
     return VAULT_OK;
 }
 
-/* Loads and authenticates the pack's trailer: the pack's length, its
+/* Opening a pack reads its header and its trailer.  A pack up to
+ * PACK_OPEN_WHOLE bytes (tree packs, the last pack of a small add) is
+ * loaded whole at once; of a larger one, the header and the last
+ * PACK_OPEN_TAIL bytes, which hold the trailer and its length unless
+ * the pack has more than ~1400 blobs (then one more load for the rest). */
+#define PACK_OPEN_WHOLE (256u * 1024)
+#define PACK_OPEN_TAIL (64u * 1024)
 
- * trailer length and its own index must all be as sealed. */
-static vault_error pack_trailer_verify(vault_t *v, const char *name,
-                                       const uint8_t *header,
-                                       const uint8_t *key)
+/* Reads pack name's header and trailer in as few loads as its size
+ * allows (one stat and one or two loads), derives its key into key and
+ * authenticates the trailer: the pack's length, its trailer length and
+ * its own index must all be as sealed. */
+static vault_error pack_open(vault_t *v, const char *name,
+                            uint8_t key[SECRET_BYTES])
 {
     uint64_t size;
     vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
@@ -142,81 +152,104 @@ static vault_error pack_trailer_verify(vault_t *v, const char *name,
         return rc;
     if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
         return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
-    uint8_t *tail;
-    size_t len;
-    rc = backend_load(v->be, BACKEND_DATA, name, size - 4, 4, 4, &tail,
-                      &len);
-    if (rc != VAULT_OK)
-        return rc;
-    uint32_t trailer_len = load_le32(tail);
+    uint8_t *header = NULL, *tail = NULL, *rest = NULL;
+    size_t len, tail_len;
+    uint64_t tail_at;
+    if (size <= PACK_OPEN_WHOLE) {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
+                          (size_t)size, &tail, &tail_len);
+        header = tail;
+        tail_at = 0;
+    } else {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, PACK_HEADER_BYTES,
+                          PACK_HEADER_BYTES, &header, &len);
+        tail_at = size - PACK_OPEN_TAIL;
+        if (rc == VAULT_OK)
+            rc = backend_load(v->be, BACKEND_DATA, name, tail_at,
+                              PACK_OPEN_TAIL, PACK_OPEN_TAIL, &tail,
+                              &tail_len);
+    }
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK) {
+        uint32_t trailer_len = load_le32(tail + tail_len - 4);
+        uint64_t trailer_at = size - 4 - (uint64_t)trailer_len;
+        if (trailer_len > size - 4 - PACK_HEADER_BYTES) {
+            rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
+        } else if (trailer_at >= tail_at) {
+            rc = vlt_pack_check_trailer(key, header,
+                                        tail + (trailer_at - tail_at),
+                                        trailer_len);
+        } else {
+            /* a trailer longer than the tail read: load it all */
+            rc = backend_load(v->be, BACKEND_DATA, name, trailer_at,
+                              trailer_len, trailer_len, &rest, &len);
+            if (rc == VAULT_OK)
+                rc = vlt_pack_check_trailer(key, header, rest, trailer_len);
+        }
+    }
+    if (header != tail)
+        free(header);
     free(tail);
-    if (trailer_len > size - 4 - PACK_HEADER_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT, "pack: bad trailer length");
-    uint8_t *trailer;
-    rc = backend_load(v->be, BACKEND_DATA, name, size - 4 - trailer_len,
-                      trailer_len, trailer_len, &trailer, &len);
+    free(rest);
     if (rc != VAULT_OK)
-        return rc;
-    rc = vlt_pack_check_trailer(key, header, trailer, len);
-    free(trailer);
+        sodium_memzero(key, SECRET_BYTES);
     return rc;
 }
 
-static vault_error pack_key_get_locked(vault_t *v, uint32_t pack,
-                                       const char *name, const uint8_t **key)
+/* Makes room for the keys of every pack the index knows (pack_key_lock
+ * held). */
+static vault_error pack_keys_grow(vault_t *v)
 {
-    if (v->pack_keys_size < v->index.n_packs) {
-        size_t n = v->index.n_packs;
-        uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
-        uint8_t *state = calloc(n, 1);
-        if (!keys || !state) {
-            if (keys)
-                sodium_free(keys);
-            free(state);
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        }
-        if (v->pack_keys) {
-            memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
-            memcpy(state, v->pack_key_state, v->pack_keys_size);
-            sodium_free(v->pack_keys);
-            free(v->pack_key_state);
-        }
-        v->pack_keys = keys;
-        v->pack_key_state = state;
-        v->pack_keys_size = n;
+    if (v->pack_keys_size >= v->index.n_packs)
+        return VAULT_OK;
+    size_t n = v->index.n_packs;
+    uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
+    uint8_t *state = calloc(n, 1);
+    if (!keys || !state) {
+        if (keys)
+            sodium_free(keys);
+        free(state);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    if (v->pack_key_state[pack] == 0) {
-        uint8_t *header;
-        size_t len;
-        vault_error rc = backend_load(v->be, BACKEND_DATA, name, 0,
-                                      PACK_HEADER_BYTES, PACK_HEADER_BYTES,
-                                      &header, &len);
-        if (rc == VAULT_OK) {
-            rc = vlt_pack_key_from_header(v->keys, header, len,
-                                          v->pack_keys[pack]);
-            if (rc == VAULT_OK)
-                rc = pack_trailer_verify(v, name, header, v->pack_keys[pack]);
-            free(header);
-        }
-        if (rc != VAULT_OK)
-            return vlt_fail_context(rc, "data/%.2s/%s", name, name);
-        v->pack_key_state[pack] = 1;
+    if (v->pack_keys) {
+        memcpy(keys, v->pack_keys, v->pack_keys_size * SECRET_BYTES);
+        memcpy(state, v->pack_key_state, v->pack_keys_size);
+        sodium_free(v->pack_keys);
+        free(v->pack_key_state);
     }
-    *key = v->pack_keys[pack];
+    v->pack_keys = keys;
+    v->pack_key_state = state;
+    v->pack_keys_size = n;
     return VAULT_OK;
 }
 
-/* Copies the key of pack into key (the caller wipes it). */
+/* Copies the key of pack into key (the caller wipes it).  The lock is
+ * never held across I/O: threads that need a pack nobody has opened yet
+ * each open it (rare, and cheaper than making the others wait a round
+ * trip behind a lock); the first to finish keeps the key. */
 static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
                                 uint8_t key[SECRET_BYTES])
 {
-    const uint8_t *k = NULL;
     pthread_mutex_lock(&v->pack_key_lock);
-    vault_error rc = pack_key_get_locked(v, pack, name, &k);
-    if (rc == VAULT_OK)
-        memcpy(key, k, SECRET_BYTES);
+    vault_error rc = pack_keys_grow(v);
+    int known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
+    if (known)
+        memcpy(key, v->pack_keys[pack], SECRET_BYTES);
     pthread_mutex_unlock(&v->pack_key_lock);
-    return rc;
+    if (rc != VAULT_OK || known)
+        return rc;
+    rc = pack_open(v, name, key);
+    if (rc != VAULT_OK)
+        return vlt_fail_context(rc, "data/%.2s/%s", name, name);
+    pthread_mutex_lock(&v->pack_key_lock);
+    if (v->pack_key_state[pack] == 0) {
+        memcpy(v->pack_keys[pack], key, SECRET_BYTES);
+        v->pack_key_state[pack] = 1;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return VAULT_OK;
 }
 
 /* An idle decompression context of v's, or a new one; NULL if none can
@@ -330,10 +363,30 @@ vault_error vlt_repo_verify_entry(vault_t *v, const uint8_t pack_id[32],
     return rc;
 }
 
+/* A blob loaded ahead (repo.h: the handle's prefetched). */
+typedef struct prefetched {
+    uint8_t id[CHUNK_ID_BYTES];
+    uint8_t type;
+    uint8_t loading; /* a prefetch is loading it: data comes, or it goes */
+    uint8_t *data;
+    size_t len;
+    /* the load failed, and the blob has no other copy: its load's answer
+     * is this failure (detail malloc'ed), as it would have been without
+     * the prefetch */
+    vault_error failed;
+    char *detail;
+} prefetched;
+static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len,
+                           vault_error *failed);
+
 vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                blob_type type, uint8_t **out, size_t *len)
 {
     *out = NULL;
+    vault_error failed;
+    if (prefetched_take(v, id, type, out, len, &failed))
+        return failed;
     const index_slot *copies[INDEX_MAX_COPIES];
     size_t n = vlt_index_copies(&v->index, id, copies, INDEX_MAX_COPIES);
     if (n > INDEX_MAX_COPIES)
@@ -447,5 +500,509 @@ vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (rc == VAULT_OK)
         *zero = e.raw_len == zero_len &&
                 sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;
+    return rc;
+}
+
+/* --- many blobs at once ------------------------------------------------- */
+
+/* One blob of a window of vlt_repo_load_blobs. */
+typedef struct window_blob {
+    uint32_t pack;   /* its best copy's pack number */
+    pack_entry e;    /* and where it is in it */
+    size_t len;      /* its plaintext length */
+    uint8_t *plain;  /* loaded; NULL: zero chunk or not (yet) loaded */
+    int how;         /* WINDOW_* */
+} window_blob;
+#define WINDOW_MERGE 0 /* to be loaded in a merged range */
+#define WINDOW_ZERO 1  /* a chunk of zeros: not loaded */
+#define WINDOW_ALONE 2 /* loaded by vlt_repo_load_blob when delivered */
+
+/* Whether blob a comes after blob b in pack and offset order. */
+static int window_after(const window_blob *a, const window_blob *b)
+{
+    if (a->pack != b->pack)
+        return a->pack > b->pack;
+    return a->e.offset > b->e.offset;
+}
+
+/* Sorts order[0 .. n) by pack and offset (an insertion sort: a window
+ * is small, and often sorted already, a file's blobs being stored in
+ * order). */
+static void window_sort(uint32_t *order, size_t n, const window_blob *w)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = order[i];
+        size_t j = i;
+        while (j > 0 && window_after(&w[order[j - 1]], &w[x])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
+}
+
+/* Loads the range of pack number pack covering the blobs order[0 .. n)
+ * (sorted by offset) and opens each; a blob that fails is left to be
+ * loaded alone.  Only running out of memory is an error. */
+static vault_error window_load_range(vault_t *v, window_blob *w,
+                                     const uint32_t *order, size_t n,
+                                     ZSTD_DCtx *dctx)
+{
+    uint32_t pack = w[order[0]].pack;
+    uint64_t start = w[order[0]].e.offset, end = start;
+    for (size_t i = 0; i < n; i++) {
+        const pack_entry *e = &w[order[i]].e;
+        if ((uint64_t)e->offset + e->length > end)
+            end = (uint64_t)e->offset + e->length;
+    }
+    char name[65];
+    vlt_hex_encode(v->index.packs[pack], 32, name);
+    uint8_t key[SECRET_BYTES];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    vault_error rc = pack_key_get(v, pack, name, key);
+    if (rc == VAULT_OK) {
+        rc = backend_load(v->be, BACKEND_DATA, name, start,
+                          (size_t)(end - start), (size_t)(end - start), &buf,
+                          &len);
+        if (rc != VAULT_OK)
+            rc = vlt_fail_context(rc, "data/%.2s/%s", name, name);
+    }
+    if (rc == VAULT_OK && len != end - start)
+        rc = vlt_fail(VAULT_E_CORRUPT, "data/%.2s/%s: short load", name,
+                      name);
+    for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
+        window_blob *b = &w[order[i]];
+        vault_error one = vlt_blob_open(v->keys, key, &b->e,
+                                        buf + (b->e.offset - start),
+                                        b->e.length, dctx, &b->plain);
+        if (one == VAULT_E_NOMEM)
+            rc = one;
+        /* another failure: it is loaded again alone, which reports it */
+    }
+    sodium_memzero(key, sizeof key);
+    free(buf);
+    if (rc == VAULT_OK || rc == VAULT_E_NOMEM)
+        return rc;
+    /* A failed key or load: blobs with other copies are loaded again
+     * alone (vlt_repo_load_blob tries those); for a blob with none, this
+     * is the answer, as it would have been for it alone. */
+    for (size_t i = 0; i < n; i++) {
+        window_blob *b = &w[order[i]];
+        const index_slot *copies[2];
+        if (vlt_index_copies(&v->index, b->e.id, copies, 2) < 2) {
+            char id_hex[65];
+            vlt_hex_encode(b->e.id, CHUNK_ID_BYTES, id_hex);
+            return vlt_fail_context(rc, "blob %.16s", id_hex);
+        }
+    }
+    return VAULT_OK;
+}
+
+/* Classifies the blobs of a window (zero chunk, merged, alone). */
+static void window_locate(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                          size_t n, blob_type type, window_blob *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        window_blob *b = &w[i];
+        memset(b, 0, sizeof *b);
+        b->how = WINDOW_ALONE;
+        const index_slot *s = vlt_index_find(&v->index, ids[i]);
+        if (!s || s->pack == INDEX_PENDING)
+            continue;
+        vlt_index_slot_entry(&v->index, s, &b->e);
+        if (b->e.type != type)
+            continue;
+        b->pack = s->pack;
+        b->len = b->e.raw_len;
+        uint32_t zero_len;
+        int zero = 0;
+        if (type == BLOB_DATA &&
+            vlt_repo_chunk_size(v, ids[i], &zero_len, &zero) == VAULT_OK &&
+            zero)
+            b->how = WINDOW_ZERO;
+        else
+            b->how = WINDOW_MERGE;
+    }
+}
+
+/* Puts the window's blobs to load (WINDOW_MERGE, below wn) in pack and
+ * offset order into order, and cuts them into ranges: same pack, gaps
+ * under BLOBS_MERGE_GAP, at most BLOBS_MERGE_MAX bytes.  Range r is
+ * order[starts[r] .. starts[r + 1]); returns the number of ranges
+ * (starts has room for wn + 1). */
+static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
+                            uint32_t *starts)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < wn; i++)
+        if (w[i].how == WINDOW_MERGE && !w[i].plain)
+            order[m++] = (uint32_t)i;
+    window_sort(order, m, w);
+    size_t n = 0;
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        const window_blob *first = &w[order[i]];
+        uint64_t start = first->e.offset;
+        uint64_t end = start + first->e.length;
+        while (j < m) {
+            const window_blob *b = &w[order[j]];
+            uint64_t b_end = (uint64_t)b->e.offset + b->e.length;
+            if (b->pack != first->pack ||
+                b->e.offset > end + BLOBS_MERGE_GAP ||
+                (b_end > end ? b_end : end) - start > BLOBS_MERGE_MAX)
+                break;
+            if (b_end > end)
+                end = b_end;
+            j++;
+        }
+        starts[n++] = (uint32_t)i;
+        i = j;
+    }
+    starts[n] = (uint32_t)m;
+    return n;
+}
+
+/* The prefetched entry of id and type, or NULL (prefetch_lock held). */
+static prefetched *prefetched_find(const vault_t *v,
+                                   const uint8_t id[CHUNK_ID_BYTES],
+                                   blob_type type)
+{
+    for (size_t i = v->n_prefetched; i-- > 0;)
+        if (v->prefetched[i].type == type &&
+            memcmp(v->prefetched[i].id, id, CHUNK_ID_BYTES) == 0)
+            return &v->prefetched[i];
+    return NULL;
+}
+
+/* Removes entry p (prefetch_lock held); its data is the caller's. */
+static void prefetched_remove(vault_t *v, prefetched *p)
+{
+    size_t i = (size_t)(p - v->prefetched);
+    v->prefetched_bytes -= p->len;
+    memmove(p, p + 1, (v->n_prefetched - i - 1) * sizeof *p);
+    v->n_prefetched--;
+}
+
+/* Takes blob id of type out of the prefetched ones: 1 (*out, *len its
+ * plaintext, now the caller's; or *failed the failure its load met,
+ * raised here), or 0 (*failed VAULT_OK).  One still loading is waited
+ * for (its prefetch is running on another thread). */
+static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                           blob_type type, uint8_t **out, size_t *len,
+                           vault_error *failed)
+{
+    int found = 0;
+    char *detail = NULL;
+    *failed = VAULT_OK;
+    pthread_mutex_lock(&v->prefetch_lock);
+    prefetched *p;
+    while ((p = prefetched_find(v, id, type)) && p->loading)
+        pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
+    if (p) {
+        *out = p->data;
+        *len = p->len;
+        *failed = p->failed;
+        detail = p->detail;
+        prefetched_remove(v, p);
+        found = 1;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (*failed != VAULT_OK)
+        *failed = vlt_fail(*failed, "%s", detail ? detail : "load failed");
+    free(detail);
+    return found;
+}
+
+/* Makes room for one more entry of len bytes by dropping the oldest
+ * loaded ones (prefetch_lock held): 1, or 0 if it cannot be had. */
+static int prefetched_room(vault_t *v, size_t len)
+{
+    for (size_t i = 0; i < v->n_prefetched &&
+                       (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
+                        v->n_prefetched >= REPO_PREFETCH_BLOBS);) {
+        prefetched *p = &v->prefetched[i];
+        if (p->loading) {
+            i++;
+            continue;
+        }
+        free(p->data);
+        free(p->detail);
+        prefetched_remove(v, p);
+    }
+    return v->prefetched_bytes + len <= REPO_PREFETCH_BYTES &&
+           v->n_prefetched < REPO_PREFETCH_BLOBS &&
+           VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
+                          v->n_prefetched + 1) == 0;
+}
+
+vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               tree *out)
+{
+    uint8_t *copy = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    const prefetched *p = prefetched_find(v, id, BLOB_TREE);
+    if (p && p->data && (copy = malloc(p->len ? p->len : 1)) != NULL) {
+        memcpy(copy, p->data, p->len);
+        len = p->len;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (!copy)
+        return VAULT_E_NOT_FOUND;
+    vault_error rc = vlt_tree_decode(copy, len, out);
+    free(copy);
+    return rc;
+}
+
+void vlt_repo_prefetch_drop(vault_t *v)
+{
+    for (size_t i = 0; i < v->n_prefetched; i++) {
+        free(v->prefetched[i].data);
+        free(v->prefetched[i].detail);
+    }
+    free(v->prefetched);
+    v->prefetched = NULL;
+    v->n_prefetched = v->cap_prefetched = v->prefetched_bytes = 0;
+}
+
+/* The ranges of one prefetch, shared by its threads. */
+typedef struct prefetch_job {
+    vault_t *v;
+    window_blob *w;
+    const uint32_t *order;
+    size_t count;
+    vault_error rc; /* the range's failure, for blobs with one copy */
+    char *detail;   /* its detail, malloc'ed */
+} prefetch_job;
+
+static void prefetch_run(void *ctx, void *state, void *arg)
+{
+    (void)ctx;
+    (void)state;
+    prefetch_job *j = arg;
+    ZSTD_DCtx *dctx = dctx_take(j->v);
+    /* A failure leaves its blobs unloaded: those with other copies are
+     * loaded again by their users (trying those); the others get this
+     * failure, as their own load would have. */
+    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx);
+    if (j->rc != VAULT_OK)
+        j->detail = strdup(vault_last_error());
+    dctx_give_back(j->v, dctx);
+}
+
+/* A prefetch whose places are taken (vlt_repo_prefetch_plan) and whose
+ * loads are still to run. */
+struct vlt_prefetch_plan {
+    vault_t *v;
+    blob_type type;
+    window_blob *w;   /* the blobs asked for */
+    uint32_t *order;  /* those to load, by pack and offset */
+    uint32_t *starts; /* the ranges (window_ranges) */
+    prefetch_job *jobs;
+    size_t n, n_ranges;
+};
+
+static void plan_free(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    if (p->w)
+        for (size_t i = 0; i < p->n; i++)
+            free(p->w[i].plain);
+    for (size_t r = 0; p->jobs && r < p->n_ranges; r++)
+        free(p->jobs[r].detail);
+    free(p->w);
+    free(p->order);
+    free(p->starts);
+    free(p->jobs);
+    free(p);
+}
+
+vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
+                                          const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                          size_t n, blob_type type)
+{
+    if (n == 0)
+        return NULL;
+    if (n > BLOBS_WINDOW_COUNT)
+        n = BLOBS_WINDOW_COUNT;
+    vlt_prefetch_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->v = v;
+    p->type = type;
+    p->n = n;
+    p->w = calloc(n, sizeof *p->w);
+    p->order = calloc(n, sizeof *p->order);
+    p->starts = calloc(n + 1, sizeof *p->starts);
+    p->jobs = calloc(n, sizeof *p->jobs);
+    if (!p->w || !p->order || !p->starts || !p->jobs) {
+        plan_free(p);
+        return NULL;
+    }
+    window_blob *w = p->w;
+    window_locate(v, ids, n, type, w);
+    /* only what nobody holds or loads yet, and what fits beside it: each
+     * gets a place, marked loading, so that its users wait for it and
+     * other prefetches leave it alone */
+    uint64_t room = REPO_PREFETCH_BYTES / 2, want = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    size_t wn = n;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].how != WINDOW_MERGE)
+            continue;
+        if (prefetched_find(v, ids[i], type)) {
+            w[i].how = WINDOW_ALONE;
+            continue;
+        }
+        if (want + w[i].len > room || !prefetched_room(v, w[i].len)) {
+            wn = i;
+            break;
+        }
+        want += w[i].len;
+        prefetched *e = &v->prefetched[v->n_prefetched++];
+        memset(e, 0, sizeof *e);
+        memcpy(e->id, ids[i], CHUNK_ID_BYTES);
+        e->type = (uint8_t)type;
+        e->loading = 1;
+        e->len = w[i].len;
+        v->prefetched_bytes += w[i].len;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    p->n_ranges = window_ranges(w, wn, p->order, p->starts);
+    for (size_t r = 0; r < p->n_ranges; r++)
+        p->jobs[r] = (prefetch_job){v, w, p->order + p->starts[r],
+                                    p->starts[r + 1] - p->starts[r],
+                                    VAULT_OK, NULL};
+    if (p->n_ranges == 0) {
+        plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    vault_t *v = p->v;
+    /* the ranges at once, as many as the storage takes */
+    unsigned conns = backend_connections(v->be);
+    vlt_pool *pool = NULL;
+    if (p->n_ranges > 1 && conns > 1) {
+        vlt_pool_config cfg = {.threads = conns < p->n_ranges
+                                              ? conns
+                                              : (unsigned)p->n_ranges,
+                               .queue_max = p->n_ranges,
+                               .run = prefetch_run};
+        if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
+            pool = NULL;
+    }
+    for (size_t r = 0; r < p->n_ranges; r++) {
+        if (!pool || vlt_pool_submit(pool, &p->jobs[r], 1) != VAULT_OK)
+            prefetch_run(NULL, NULL, &p->jobs[r]);
+    }
+    (void)vlt_pool_finish(pool, 1, VAULT_OK);
+    /* the places filled, failed, or given up (a blob that failed alone
+     * or has other copies: its user loads it again) */
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t r = 0; r < p->n_ranges; r++) {
+        const prefetch_job *j = &p->jobs[r];
+        for (size_t k = 0; k < j->count; k++) {
+            window_blob *b = &p->w[j->order[k]];
+            prefetched *e = prefetched_find(v, b->e.id, p->type);
+            if (!e || !e->loading)
+                continue;
+            e->loading = 0;
+            if (b->plain) {
+                e->data = b->plain;
+                b->plain = NULL;
+            } else if (j->rc != VAULT_OK && j->rc != VAULT_E_NOMEM &&
+                       vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
+                e->failed = j->rc;
+                e->detail = j->detail ? strdup(j->detail) : NULL;
+            } else {
+                prefetched_remove(v, e);
+            }
+        }
+    }
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+    plan_free(p);
+}
+
+void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                       size_t n, blob_type type)
+{
+    vlt_repo_prefetch_load(vlt_repo_prefetch_plan(v, ids, n, type));
+}
+
+vault_error vlt_repo_load_blobs(vault_t *v,
+                                const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                size_t n, blob_type type, blob_sink_fn fn,
+                                void *ctx)
+{
+    size_t cap = n < BLOBS_WINDOW_COUNT ? n : BLOBS_WINDOW_COUNT;
+    window_blob *w = calloc(cap ? cap : 1, sizeof *w);
+    uint32_t *order = calloc(cap ? cap : 1, sizeof *order);
+    uint32_t *starts = calloc(cap + 1, sizeof *starts);
+    ZSTD_DCtx *dctx = dctx_take(v);
+    vault_error rc = w && order && starts
+                         ? VAULT_OK
+                         : vlt_fail(VAULT_E_NOMEM, "out of memory");
+    for (size_t at = 0; rc == VAULT_OK && at < n;) {
+        /* the window: as many blobs as fit its bounds, at least one */
+        size_t wn = n - at < cap ? n - at : cap;
+        window_locate(v, ids + at, wn, type, w);
+        uint64_t raw = 0;
+        for (size_t i = 0; i < wn; i++) {
+            if (i > 0 && raw + w[i].len > BLOBS_WINDOW_RAW) {
+                wn = i;
+                break;
+            }
+            if (w[i].how == WINDOW_ZERO)
+                continue;
+            raw += w[i].len;
+            size_t len;
+            vault_error failed;
+            if (prefetched_take(v, ids[at + i], type, &w[i].plain, &len,
+                                &failed))
+                w[i].len = len;
+            if (failed != VAULT_OK) {
+                rc = failed; /* the file fails: its order matters no more */
+                break;
+            }
+        }
+        size_t n_ranges = rc == VAULT_OK ? window_ranges(w, wn, order, starts)
+                                         : 0;
+        for (size_t r = 0; rc == VAULT_OK && r < n_ranges; r++)
+            rc = window_load_range(v, w, order + starts[r],
+                                   starts[r + 1] - starts[r], dctx);
+        /* handed on in order */
+        for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
+            window_blob *b = &w[i];
+            uint8_t *alone = NULL;
+            const uint8_t *data = b->plain;
+            size_t len = b->len;
+            if (b->how == WINDOW_ALONE || (b->how == WINDOW_MERGE && !data)) {
+                b->how = WINDOW_ALONE;
+                rc = vlt_repo_load_blob(v, ids[at + i], type, &alone, &len);
+                data = alone;
+            }
+            if (rc == VAULT_OK)
+                rc = fn(ctx, b->how == WINDOW_ZERO ? NULL : data, len);
+            free(alone);
+        }
+        for (size_t i = 0; i < wn; i++) {
+            free(w[i].plain);
+            w[i].plain = NULL;
+        }
+        at += wn;
+    }
+    dctx_give_back(v, dctx);
+    free(w);
+    free(order);
+    free(starts);
     return rc;
 }

@@ -49,6 +49,52 @@ int vlt_repo_lock_honoured(vault_t *v, const struct lock_record *l);
  * failure); a tree that does not decode is named ("tree <id>: ..."). */
 vault_error vlt_repo_load_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                tree *out);
+/* Told each blob of vlt_repo_load_blobs in order: its plaintext (NULL,
+ * with its length, for a chunk of zeros, which is not loaded), lent for
+ * the call.  A non-OK return stops the loading and is returned. */
+typedef vault_error (*blob_sink_fn)(void *ctx, const uint8_t *data,
+                                    size_t len);
+/* The verified plaintexts of n blobs of type, handed to fn in order: what
+ * vlt_repo_load_blob gives one by one, in fewer round trips.  The blobs
+ * of a window (up to BLOBS_WINDOW_RAW plaintext bytes) are grouped by
+ * pack and sorted by offset, and ranges closer than BLOBS_MERGE_GAP are
+ * read in one load of at most BLOBS_MERGE_MAX bytes.  A blob that fails
+ * there is loaded again alone (vlt_repo_load_blob: other copies, and its
+ * error). */
+vault_error vlt_repo_load_blobs(vault_t *v,
+                                const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                size_t n, blob_type type, blob_sink_fn fn,
+                                void *ctx);
+/* Loads blobs ahead of their use (a walk's next trees, the small files
+ * of a directory): up to REPO_PREFETCH_BYTES / 2 of those not held yet,
+ * in merged ranges (as vlt_repo_load_blobs), up to backend_connections
+ * ranges at once; each verified plaintext is kept in the handle (the
+ * oldest dropped past REPO_PREFETCH_BYTES) until a load of it takes it.
+ * Best effort: a blob that fails is left for its own load to report. */
+void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                       size_t n, blob_type type);
+/* vlt_repo_prefetch in two steps, for a caller that has another thread
+ * do the loading: _plan takes the places at once (so the blobs' users,
+ * even those that come before the loading starts, wait for it), _load
+ * loads them and frees the plan.  _plan returns NULL when there is
+ * nothing to load; _load accepts NULL.  A plan must be loaded. */
+typedef struct vlt_prefetch_plan vlt_prefetch_plan;
+vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
+                                          const uint8_t (*ids)[CHUNK_ID_BYTES],
+                                          size_t n, blob_type type);
+void vlt_repo_prefetch_load(vlt_prefetch_plan *p);
+/* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
+ * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
+ * it is not there (yet). */
+vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                               tree *out);
+/* Frees the blobs loaded ahead (vault_close). */
+void vlt_repo_prefetch_drop(vault_t *v);
+#define BLOBS_MERGE_GAP (64u * 1024)
+#define BLOBS_MERGE_MAX (8u * 1024 * 1024)
+#define BLOBS_WINDOW_RAW (16u * 1024 * 1024)
+#define BLOBS_WINDOW_COUNT 512
+
 /* The plaintext length of data chunk id, from the index alone, and
  * whether it is the chunk a long run of zero bytes is cut into (restore
  * writes those as holes without loading them). */

@@ -19,6 +19,7 @@
 #include "crypto/age/age.h"
 #include "common/internal.h"
 #include "crypto/identity.h"
+#include "repo/blob_load.h"
 #include "repo/client_cache.h"
 #include "repo/repo.h"
 
@@ -527,6 +528,18 @@ static int handle_locks_init(vault_t *v)
         pthread_mutex_destroy(&v->pack_key_lock);
         return err;
     }
+    err = pthread_mutex_init(&v->prefetch_lock, NULL);
+    if (!err) {
+        err = pthread_cond_init(&v->prefetch_done, NULL);
+        if (err)
+            pthread_mutex_destroy(&v->prefetch_lock);
+    }
+    if (err) {
+        pthread_mutex_destroy(&v->zero_lock);
+        pthread_mutex_destroy(&v->dctx_lock);
+        pthread_mutex_destroy(&v->pack_key_lock);
+        return err;
+    }
     v->locks_ready = 1;
     return 0;
 }
@@ -654,12 +667,15 @@ void vault_close(vault_t *v)
     free(v->pack_key_state);
     for (size_t i = 0; i < v->n_dctx; i++)
         ZSTD_freeDCtx(v->dctx[i]);
+    vlt_repo_prefetch_drop(v);
     free(v->member);
     free(v->location);
     if (v->locks_ready) {
         pthread_mutex_destroy(&v->pack_key_lock);
         pthread_mutex_destroy(&v->dctx_lock);
         pthread_mutex_destroy(&v->zero_lock);
+        pthread_mutex_destroy(&v->prefetch_lock);
+        pthread_cond_destroy(&v->prefetch_done);
     }
     free(v);
 }

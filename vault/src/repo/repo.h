@@ -24,6 +24,9 @@
 /* Decompression contexts a handle keeps for reuse: one per thread that
  * loads blobs at once (restore's workers and walker) is enough. */
 #define REPO_DCTX_KEEP 16
+/* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
+#define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
+#define REPO_PREFETCH_BLOBS 4096
 
 struct vault {
     backend *be;
@@ -34,7 +37,7 @@ struct vault {
     vault_index index;
     int index_loaded;
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
-    uint8_t *pack_key_state;            /* 0 unknown, 1 ok, 2 failed */
+    uint8_t *pack_key_state;            /* 0 unknown, 1 ok */
     size_t pack_keys_size;
     ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for vlt_repo_load_blob */
     size_t n_dctx;
@@ -43,14 +46,23 @@ struct vault {
     int zero_known;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
+    /* Verified plaintexts loaded ahead of use (vlt_repo_prefetch),
+     * oldest first, at most REPO_PREFETCH_BYTES in all; a load takes its
+     * blob out. */
+    struct prefetched *prefetched;
+    size_t n_prefetched, cap_prefetched, prefetched_bytes;
     /* Restore's threads load blobs through one handle at once (repo.c);
      * these guard what that shares.  pack_key_lock: pack_keys and
-     * pack_key_state (held while a pack's first use verifies its
-     * trailer); dctx_lock: dctx and n_dctx; zero_lock: zero_known and
-     * what it says.  Per handle: handles on other vaults do not wait. */
+     * pack_key_state (never held across I/O: a pack's first users each
+     * open it, the first to finish stores the key); dctx_lock: dctx and
+     * n_dctx; zero_lock: zero_known and what it says; prefetch_lock: the
+     * prefetched blobs.  Per handle: handles on other vaults do not
+     * wait. */
     pthread_mutex_t pack_key_lock;
     pthread_mutex_t dctx_lock;
     pthread_mutex_t zero_lock;
+    pthread_mutex_t prefetch_lock;
+    pthread_cond_t prefetch_done; /* a prefetch filled its places */
     int locks_ready; /* the locks are initialised (vault_close destroys) */
     size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
 };

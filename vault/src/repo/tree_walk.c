@@ -75,6 +75,43 @@ typedef struct paths_walk {
     char path[VLT_TREE_WALK_PATH_MAX];
 } paths_walk;
 
+/* Whether file nd's content is loaded ahead: a small file, linked once
+ * (of a hardlinked one, only the first occurrence is read, and which
+ * one that is the walk finds out later). */
+static int ahead_file(const tree_node *nd, uint64_t max_file)
+{
+    return nd->type == NODE_FILE && nd->size <= max_file && nd->nlink < 2;
+}
+
+size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
+                      uint8_t (**ids)[CHUNK_ID_BYTES])
+{
+    *ids = NULL;
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->n_nodes && n < max; i++) {
+        const tree_node *nd = &t->nodes[i];
+        if (trees)
+            n += nd->type == NODE_DIR;
+        else if (ahead_file(nd, max_file))
+            n += nd->n_content;
+    }
+    if (n > max)
+        n = max;
+    if (n == 0 || !(*ids = malloc(n * sizeof **ids)))
+        return 0;
+    size_t k = 0;
+    for (uint32_t i = 0; i < t->n_nodes && k < n; i++) {
+        const tree_node *nd = &t->nodes[i];
+        if (trees && nd->type == NODE_DIR) {
+            memcpy((*ids)[k++], nd->subtree, CHUNK_ID_BYTES);
+        } else if (!trees && ahead_file(nd, max_file)) {
+            for (uint32_t c = 0; c < nd->n_content && k < n; c++)
+                memcpy((*ids)[k++], nd->content[c], CHUNK_ID_BYTES);
+        }
+    }
+    return k;
+}
+
 /* Loads and enters directory id (named by node, NULL for the root) as the
  * new top level; its path is in p->path already.  A directory that cannot
  * be walked goes to damaged(), and on VAULT_OK the walk goes on without
@@ -103,6 +140,14 @@ static vault_error push_dir(paths_walk *p, const uint8_t id[CHUNK_ID_BYTES],
     memcpy(l->id, id, CHUNK_ID_BYTES);
     l->node = node;
     l->path_len = path_len;
+    if (!w->load && w->v) {
+        /* the subdirectories' trees, loaded at once while this one is
+         * walked: one round trip for many on a remote storage */
+        uint8_t(*ahead)[CHUNK_ID_BYTES];
+        size_t n = vlt_tree_ahead(&l->t, 1, 0, BLOBS_WINDOW_COUNT, &ahead);
+        vlt_repo_prefetch(w->v, ahead, n, BLOB_TREE);
+        free(ahead);
+    }
     if (w->enter)
         rc = w->enter(w->ctx, &at, &l->t, &l->state);
     if (rc != VAULT_OK) {

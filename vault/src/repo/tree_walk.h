@@ -116,6 +116,13 @@ typedef struct vlt_tree_walk {
     size_t max_memory;
 } vlt_tree_walk;
 
+/* The IDs a walk of t loads next, for vlt_repo_prefetch: with trees, the
+ * subtrees of its directories; else the chunks of its files of at most
+ * max_file bytes that are not hardlinked.  At most max, in t's order, malloc'ed into *ids (NULL
+ * when none or out of memory: prefetching is only ever a help). */
+size_t vlt_tree_ahead(const tree *t, int trees, uint64_t max_file, size_t max,
+                      uint8_t (**ids)[CHUNK_ID_BYTES]);
+
 /* Walks the tree root, whose path is root_path ("" or NULL for a
  * snapshot's root; ls below a path passes that path, "/a/b"). */
 vault_error vlt_tree_walk_paths(const vlt_tree_walk *w,

@@ -20,8 +20,9 @@
  * of trees under construction per worker: tree packs are what a local
  * cache keeps).  Before it encodes a directory's tree, the walker waits
  * for that group, so every ID is in.  Tree blobs the walker hashes
- * itself: their IDs go into the parent.  Finished packs are saved first;
- * index segments listing them follow; the snapshot, saved last, is the
+ * itself: their IDs go into the parent.  Finished packs go to uploader
+ * threads (a second pool, sized by the backend's connections), which
+ * save them first; index segments listing them follow; the snapshot, saved last, is the
  * commit point (format spec "Write ordering").
  */
 #ifndef VAULT_ADD_INTERNAL_H
@@ -104,6 +105,7 @@ typedef struct adder {
     int level;             /* zstd level; 0: store raw */
 
     vlt_pool *pool;        /* the workers; its lock guards file_groups */
+    vlt_pool *uploader;    /* saves sealed packs, lists them in segments */
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
     uint32_t own_flags;    /* of the copies this add stores (index_slot) */
     done_packs done;       /* packs saved, not yet in an index segment */

@@ -1,8 +1,10 @@
 /*
  * add_pipeline.c - `add`'s blobs on their way into the vault: batches of
  * chunks to the worker pool, which hashes them, and compresses, seals
- * and packs the new ones; finished packs are saved and listed in index
- * segments (see add_internal.h for the whole flow).
+ * and packs the new ones; finished packs go to the uploader threads
+ * (as many as the storage's connections), which save them and list them
+ * in index segments, while the workers go on packing (see
+ * add_internal.h for the whole flow).
  */
 #include <assert.h>
 #include <pthread.h>
@@ -72,39 +74,104 @@ static void done_free(done_packs *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Saves the worker's pack and records where its blobs went. */
-static vault_error finish_pack(adder *a, pack_writer *pw)
-{
+/* A sealed pack on its way to the storage. */
+typedef struct upload {
     uint8_t pack_id[32];
-    vault_error rc = vlt_pack_writer_finish(pw, a->v->be, pack_id);
-    if (rc != VAULT_OK)
-        return rc;
+    uint8_t *data;       /* the whole pack, the upload's to free */
+    size_t len;
+    pack_entry *entries; /* where its blobs are, the upload's to free */
+    size_t n_entries;
+} upload;
+
+static void upload_free(upload *u)
+{
+    if (!u)
+        return;
+    free(u->data);
+    free(u->entries);
+    free(u);
+}
+
+/* Records where a saved pack's blobs went; saves an index segment when
+ * the packs not yet listed have grown past INDEX_SEGMENT_ENTRIES. */
+static vault_error pack_saved(adder *a, const upload *u)
+{
     done_packs flush = {0};
     pthread_mutex_lock(&a->index_lock);
     done_packs *d = &a->done;
-    rc = done_reserve(d, pw->n_entries);
+    vault_error rc = done_reserve(d, u->n_entries);
     if (rc == VAULT_OK) {
-        memcpy(d->ids[d->n], pack_id, 32);
-        memcpy(d->entries + d->n_entries, pw->entries,
-               pw->n_entries * sizeof *pw->entries);
-        d->n_entries += pw->n_entries;
+        memcpy(d->ids[d->n], u->pack_id, 32);
+        memcpy(d->entries + d->n_entries, u->entries,
+               u->n_entries * sizeof *u->entries);
+        d->n_entries += u->n_entries;
         d->starts[++d->n] = d->n_entries;
-        for (size_t i = 0; i < pw->n_entries && rc == VAULT_OK; i++) {
+        for (size_t i = 0; i < u->n_entries && rc == VAULT_OK; i++) {
             int inserted;
-            rc = vlt_index_add(&a->v->index, pw->entries[i].id, pack_id,
-                               &pw->entries[i], a->own_flags, &inserted);
+            rc = vlt_index_add(&a->v->index, u->entries[i].id, u->pack_id,
+                               &u->entries[i], a->own_flags, &inserted);
         }
-        a->r->bytes_added += pw->len_saved;
+        a->r->bytes_added += u->len;
         if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
             flush = *d; /* take the list; save it outside the lock */
             memset(d, 0, sizeof *d);
         }
     }
     pthread_mutex_unlock(&a->index_lock);
-    pw->n_entries = 0;
     if (rc == VAULT_OK)
         rc = flush_index(a, &flush);
     done_free(&flush);
+    return rc;
+}
+
+/* An uploader thread's job: saves the pack, then lists it (the index
+ * names a pack only once it is whole in the storage). */
+static void upload_run(void *ctx, void *state, void *arg)
+{
+    (void)state;
+    adder *a = ctx;
+    upload *u = arg;
+    if (!vlt_pool_failed(a->uploader)) {
+        vault_error rc = vlt_pack_save(a->v->be, u->pack_id, u->data, u->len);
+        if (rc == VAULT_OK) {
+            free(u->data); /* the memory goes back before the bookkeeping */
+            u->data = NULL;
+            rc = pack_saved(a, u);
+        }
+        if (rc != VAULT_OK)
+            vlt_pool_fail(a->uploader, rc);
+    }
+    upload_free(u);
+}
+
+/* Seals the worker's pack and hands it to the uploaders (waiting while
+ * they have as many as they may hold: the memory bound); the worker goes
+ * on with a fresh buffer.  A failed upload is reported here, so that the
+ * worker stops too. */
+static vault_error finish_pack(adder *a, pack_writer *pw)
+{
+    upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vlt_pack_writer_seal(pw, u->pack_id);
+    if (rc == VAULT_OK && pw->n_entries > 0 &&
+        !(u->entries = malloc(pw->n_entries * sizeof *pw->entries)))
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc != VAULT_OK) {
+        pw->len = 0;
+        upload_free(u);
+        return rc;
+    }
+    memcpy(u->entries, pw->entries, pw->n_entries * sizeof *pw->entries);
+    u->n_entries = pw->n_entries;
+    u->data = pw->buf;
+    u->len = pw->len;
+    pw->buf = NULL;
+    pw->len = pw->cap = 0;
+    pw->n_entries = 0;
+    rc = vlt_pool_submit(a->uploader, u, 0);
+    if (rc != VAULT_OK)
+        upload_free(u);
     return rc;
 }
 
@@ -221,6 +288,8 @@ static void worker_run(void *ctx, void *state, void *arg)
     if (wake)
         vlt_pool_wake(a->pool);
     vlt_pool_unlock(a->pool);
+    if (!vlt_pool_failed(a->pool) && vlt_pool_failed(a->uploader))
+        vlt_pool_fail(a->pool, vlt_pool_raise(a->uploader)); /* stop now */
     failed = vlt_pool_failed(a->pool);
 
     if (!failed && ok) {
@@ -376,6 +445,17 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
     if (pthread_mutex_init(&a->index_lock, NULL) != 0)
         return vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
     a->own_flags = vlt_repo_own_flags(a->v);
+    /* The uploaders: as many as the storage takes transfers at once, and
+     * one sealed pack waiting for them, so that at most connections + 1
+     * packs are held besides the workers' own (the memory bound). */
+    unsigned conns = backend_connections(a->v->be);
+    vlt_pool_config up = {.threads = conns,
+                          .queue_max = 1,
+                          .run = upload_run,
+                          .ctx = a};
+    vault_error urc = vlt_pool_create(&up, &a->uploader);
+    if (urc != VAULT_OK)
+        return urc;
     vlt_pool_config cfg = {.threads = n_workers,
                            /* the memory bound: batches in flight */
                            .queue_max = 2 * (size_t)n_workers + 2,
@@ -389,6 +469,10 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
         a->pool = NULL;
         rc = vlt_fail(VAULT_E_NOMEM, "cannot start worker threads");
     }
+    if (rc != VAULT_OK) {
+        (void)vlt_pool_finish(a->uploader, 0, VAULT_OK);
+        a->uploader = NULL;
+    }
     return rc;
 }
 
@@ -398,11 +482,17 @@ vault_error vlt_add_pipeline_finish(adder *a, vault_error rc)
         rc = flush_batch(a);
     batch_free(a->cur);
     a->cur = NULL;
-    /* A worker's failure is the news: it is why the walker stopped. */
+    /* A worker's failure is the news: it is why the walker stopped.  The
+     * workers hand their last packs to the uploaders as they stop, so
+     * those finish after them. */
     vault_error wrc = vlt_pool_finish(a->pool, 0, VAULT_OK);
     a->pool = NULL;
+    vault_error urc = vlt_pool_finish(a->uploader, 0, VAULT_OK);
+    a->uploader = NULL;
     if (wrc != VAULT_OK)
         rc = wrc;
+    else if (urc != VAULT_OK)
+        rc = urc;
     if (rc == VAULT_OK)
         rc = flush_index(a, &a->done);
     return rc;
@@ -410,7 +500,7 @@ vault_error vlt_add_pipeline_finish(adder *a, vault_error rc)
 
 void vlt_add_pipeline_free(adder *a)
 {
-    assert(!a->pool);
+    assert(!a->pool && !a->uploader);
     done_free(&a->done);
     pthread_mutex_destroy(&a->index_lock);
 }

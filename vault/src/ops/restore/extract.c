@@ -28,14 +28,46 @@ static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     return vlt_repo_chunk_size(ctx, id, len, zero);
 }
 
+static vault_error load_chunks(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                               size_t n,
+                               vault_error (*fn)(void *fn_ctx,
+                                                 const uint8_t *data,
+                                                 size_t len),
+                               void *fn_ctx)
+{
+    return vlt_repo_load_blobs(ctx, ids, n, BLOB_DATA, fn, fn_ctx);
+}
+
+static void *prefetch(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                      size_t n, int trees)
+{
+    return vlt_repo_prefetch_plan(ctx, ids, n, trees ? BLOB_TREE : BLOB_DATA);
+}
+
+static void prefetch_load(void *ctx, void *plan)
+{
+    (void)ctx;
+    vlt_repo_prefetch_load(plan);
+}
+
+static vault_error peek_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out)
+{
+    return vlt_repo_peek_tree(ctx, id, out);
+}
+
 /* Threads for restoring files: one per core (the walker works too while
- * it waits), at most 8. */
-static unsigned extract_workers(void)
+ * it waits), at most 8; but at least as many as the storage takes
+ * requests at once, a file's loads being round trips the threads wait
+ * on (at most 16). */
+static unsigned extract_workers(const vault_t *v)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        return 1;
-    return n > 8 ? 8 : (unsigned)n;
+    unsigned cores = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+    unsigned conns = backend_connections(v->be);
+    if (conns > 16)
+        conns = 16;
+    return cores > conns ? cores : conns;
 }
 
 /* Whether rec was written by another member than the one that opened v
@@ -56,7 +88,8 @@ vault_error vault_extract(vault_t *v, const char *ref,
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    restore_source src = {load_tree, load_chunk, chunk_size, v};
+    restore_source src = {load_tree,   load_chunk, chunk_size,    v,
+                          load_chunks, prefetch,   prefetch_load, peek_tree};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,
@@ -67,7 +100,7 @@ vault_error vault_extract(vault_t *v, const char *ref,
         .n_include = o->n_include,
         .on_error = o->on_error,
         .on_error_ctx = o->on_error_ctx,
-        .workers = extract_workers(),
+        .workers = extract_workers(v),
         .tree_memory = vlt_repo_tree_memory_limit(v),
     };
     restore_stats st = {0};

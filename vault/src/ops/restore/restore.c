@@ -37,7 +37,12 @@
 
 #include "common/internal.h"
 #include "ops/restore/restore_internal.h"
+#include "repo/blob_load.h"
 #include "repo/tree_walk.h"
+
+/* Files up to this size have their content loaded ahead with their
+ * directory's other small files (prefetch_ahead). */
+#define RESTORE_PREFETCH_FILE (2u * 1024 * 1024)
 
 /* ---- reporting ---------------------------------------------------------- */
 
@@ -152,17 +157,46 @@ vault_error vlt_restore_links_add(restorer *r, const tree_node *n)
 
 /* ---- content ------------------------------------------------------------ */
 
+/* A file's content on its way from load_chunks to the sink. */
+typedef struct content_pass {
+    restorer *r;
+    const tree_node *n;
+    content_sink sink;
+    void *ctx;
+    uint64_t *done;
+} content_pass;
+
+/* One chunk of load_chunks: checked against the size the tree records,
+ * then written. */
+static vault_error content_one(void *arg, const uint8_t *data, size_t len)
+{
+    content_pass *p = arg;
+    if (len > p->n->size - *p->done)
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "content is longer than the %llu bytes the "
+                        "tree records",
+                        (unsigned long long)p->n->size);
+    vault_error rc = p->sink(p->r, p->ctx, data, len);
+    if (rc == VAULT_OK)
+        *p->done += len;
+    return rc;
+}
+
 vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
                                      content_sink sink, void *ctx,
                                      uint64_t *done)
 {
     *done = 0;
-    for (uint32_t i = 0; i < n->n_content; i++) {
+    content_pass p = {r, n, sink, ctx, done};
+    vault_error rc = VAULT_OK;
+    if (r->src->load_chunks)
+        rc = r->src->load_chunks(r->src->ctx, n->content, n->n_content,
+                                 content_one, &p);
+    for (uint32_t i = 0; !r->src->load_chunks && i < n->n_content; i++) {
         uint8_t *data = NULL;
         size_t len = 0;
         uint32_t zero_len;
         int zero = 0;
-        vault_error rc = VAULT_OK;
         if (r->src->chunk_size)
             rc = r->src->chunk_size(r->src->ctx, n->content[i], &zero_len,
                                     &zero);
@@ -170,21 +204,14 @@ vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
             len = zero_len;
         else if (rc == VAULT_OK)
             rc = r->src->load_chunk(r->src->ctx, n->content[i], &data, &len);
-        if (rc != VAULT_OK)
-            return rc;
-        if (len > n->size - *done) {
-            free(data);
-            return vlt_fail(VAULT_E_CORRUPT,
-                            "content is longer than the %llu bytes the "
-                            "tree records",
-                            (unsigned long long)n->size);
-        }
-        rc = sink(r, ctx, data, len);
+        if (rc == VAULT_OK)
+            rc = content_one(&p, data, len);
         free(data);
         if (rc != VAULT_OK)
-            return rc;
-        *done += len;
+            break;
     }
+    if (rc != VAULT_OK)
+        return rc;
     if (*done != n->size)
         return vlt_fail(VAULT_E_CORRUPT,
                         "content is %llu bytes, the tree records %llu",
@@ -321,6 +348,47 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
 
 /* enter(): the sink makes the directory; one it cannot make is walked
  * no further (its tree cleared, so the walk has no entries to visit). */
+/* Has the source load ahead what the walk of t needs next: the
+ * subdirectories' trees, and the content of the small files of t and of
+ * those subdirectories (larger files load in merged ranges of their
+ * own).  A subdirectory's files are asked for again when it is entered:
+ * those already held or loading are left alone.  Not with includes: most
+ * of it might not be wanted. */
+static void prefetch_ahead(restorer *r, const tree *t)
+{
+    uint8_t(*subtrees)[CHUNK_ID_BYTES];
+    size_t n_sub = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &subtrees);
+    r->src->prefetch_load(r->src->ctx,
+                          r->src->prefetch(r->src->ctx, subtrees, n_sub, 1));
+    uint8_t(*ids)[CHUNK_ID_BYTES];
+    size_t n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE,
+                              BLOBS_WINDOW_COUNT, &ids);
+    for (size_t i = 0; i < n_sub && n < BLOBS_WINDOW_COUNT &&
+                       r->src->peek_tree && (ids || n == 0);
+         i++) {
+        tree sub;
+        memset(&sub, 0, sizeof sub);
+        if (r->src->peek_tree(r->src->ctx, subtrees[i], &sub) != VAULT_OK) {
+            vlt_tree_clear(&sub);
+            continue;
+        }
+        uint8_t(*more)[CHUNK_ID_BYTES];
+        size_t n_more = vlt_tree_ahead(&sub, 0, RESTORE_PREFETCH_FILE,
+                                       BLOBS_WINDOW_COUNT - n, &more);
+        vlt_tree_clear(&sub);
+        uint8_t(*all)[CHUNK_ID_BYTES] =
+            n_more ? realloc(ids, (n + n_more) * sizeof *ids) : ids;
+        if (all) {
+            memcpy(all + n, more, n_more * sizeof *more);
+            ids = all;
+            n += n_more;
+        }
+        free(more);
+    }
+    free(subtrees);
+    vlt_restore_prefetch(r, ids, n);
+}
+
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
                               void **dir_state)
 {
@@ -331,6 +399,8 @@ static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
         includes_done_below(r, at->depth);
         vlt_tree_clear(t);
     }
+    if (rc == VAULT_OK && *dir_state && r->src->prefetch && r->n_inc == 0)
+        prefetch_ahead(r, t);
     return rc;
 }
 

@@ -34,6 +34,30 @@ typedef struct restore_source {
     vault_error (*chunk_size)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                               uint32_t *len, int *zero);
     void *ctx;
+    /* Optional (NULL: load_chunk and chunk_size, chunk by chunk).  A
+     * file's n chunks at once, handed to fn in order, each lent for the
+     * call (data NULL for a chunk of zeros, not loaded): the vault
+     * reads neighbouring chunks of a pack in one request.  A non-OK
+     * return of fn stops it and is returned. */
+    vault_error (*load_chunks)(void *ctx,
+                               const uint8_t (*ids)[CHUNK_ID_BYTES], size_t n,
+                               vault_error (*fn)(void *fn_ctx,
+                                                 const uint8_t *data,
+                                                 size_t len),
+                               void *fn_ctx);
+    /* Optional: the walk is about to need these trees (trees 1: a
+     * directory's subtrees) or chunks (0: its small files' content): the
+     * vault marks them as coming (their loads wait for them) and returns
+     * a plan (NULL: nothing to load), which prefetch_load (any thread)
+     * then loads, many per round trip, and frees.  Both or neither. */
+    void *(*prefetch)(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
+                      size_t n, int trees);
+    void (*prefetch_load)(void *ctx, void *plan);
+    /* Optional, with prefetch: decodes tree id if it was loaded ahead
+     * (into *out, zeroed), so that the walk can load the small files of
+     * the subdirectories with the directory's; else not VAULT_OK. */
+    vault_error (*peek_tree)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                             tree *out);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */

@@ -1,0 +1,279 @@
+/*
+ * test_latency.c - the round trips operations take on a slow storage,
+ * counted by the slow test backend (vault/testing/backend_slow.c): a
+ * pack's key in one load (and one stat), a file's neighbouring chunks in
+ * one load, add's packs saved by several uploaders at once and never by
+ * more than the storage's connections.  Counts, never times.
+ */
+#include "vault_fixture.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend_testing.h"
+#include "ops/snapshot_list.h"
+#include "repo/blob_load.h"
+
+/* The fixture's vault behind a slow backend: delay_us a request,
+ * conns at once. */
+static vault_t *open_slow(fx *f, uint64_t delay_us, unsigned conns,
+                          backend **slow)
+{
+    backend *local;
+    assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
+    assert_vault_ok(vlt_backend_slow_open(local, delay_us, conns, slow));
+    vault_t *v;
+    assert_vault_ok(vlt_repo_open_backend(*slow, f->vault, f->id, &v));
+    return v;
+}
+
+static void write_random(const char *path, size_t len)
+{
+    uint8_t *data = xmalloc(len);
+    rng_fill(data, len);
+    test_write_file(path, data, len);
+    free(data);
+}
+
+/* A source directory under the fixture's base holding one random file of
+ * len bytes; its path into src. */
+static void make_source(fx *f, size_t len, char src[PATH_MAX])
+{
+    test_fmt(src, PATH_MAX, "%s/src", f->base);
+    make_dir(src);
+    char file[PATH_MAX];
+    test_fmt(file, sizeof file, "%s/file", src);
+    write_random(file, len);
+}
+
+static uint64_t data_loads(backend *be)
+{
+    backend_slow_stats s;
+    vlt_backend_slow_stats(be, &s);
+    return s.requests[SLOW_LOAD][BACKEND_DATA];
+}
+
+static uint64_t data_stats(backend *be)
+{
+    backend_slow_stats s;
+    vlt_backend_slow_stats(be, &s);
+    return s.requests[SLOW_STAT][BACKEND_DATA];
+}
+
+/* The snapshot's root tree, through v's index (loaded). */
+static void snapshot_root(vault_t *v, const char *snap,
+                          uint8_t root[CHUNK_ID_BYTES])
+{
+    snapshot_record rec;
+    assert_vault_ok(vlt_snapshot_open_ref(v, snap, &rec));
+    memcpy(root, rec.tree, CHUNK_ID_BYTES);
+    vlt_snapshot_clear(&rec);
+    assert_vault_ok(vlt_repo_load_index(v));
+}
+
+/* Adds one random file of size bytes (one worker: one pack), opens the
+ * vault behind a slow backend (*be, *v) and loads the snapshot's root
+ * tree, the pack's first use, into root; the requests it took are left
+ * in *be's counters. */
+static void first_tree_load(fx *f, size_t size, int compression,
+                            backend **be, vault_t **v,
+                            uint8_t root[CHUNK_ID_BYTES])
+{
+    char src[PATH_MAX];
+    make_source(f, size, src);
+    vault_add_result r;
+    fx_add_threads(f, src, compression, 1, &r);
+    *v = open_slow(f, 0, 2, be);
+    snapshot_root(*v, r.snapshot_id, root);
+    vlt_backend_slow_reset(*be);
+    tree t;
+    memset(&t, 0, sizeof t);
+    assert_vault_ok(vlt_repo_load_tree(*v, root, &t));
+    vlt_tree_clear(&t);
+}
+
+/* A small pack (here: the only one) opens in one load, after one stat;
+ * its next blob costs one load more, and no stat. */
+static void test_small_pack_opens_in_one_load(void **state)
+{
+    fx *f = *state;
+    backend *be;
+    vault_t *v;
+    uint8_t root[CHUNK_ID_BYTES];
+    first_tree_load(f, 1000, 0, &be, &v, root);
+    /* the pack whole (header and trailer), then the blob */
+    assert_int_equal(data_stats(be), 1);
+    assert_int_equal(data_loads(be), 2);
+    vlt_backend_slow_reset(be);
+    tree t;
+    memset(&t, 0, sizeof t);
+    assert_vault_ok(vlt_repo_load_tree(v, root, &t));
+    vlt_tree_clear(&t);
+    assert_int_equal(data_stats(be), 0);
+    assert_int_equal(data_loads(be), 1);
+    vault_close(v);
+}
+
+/* A large pack: its header and its tail (which holds the trailer). */
+static void test_large_pack_opens_in_two_loads(void **state)
+{
+    fx *f = *state;
+    backend *be;
+    vault_t *v;
+    uint8_t root[CHUNK_ID_BYTES];
+    first_tree_load(f, 2u << 20, VAULT_COMPRESSION_OFF, &be, &v, root);
+    assert_int_equal(data_stats(be), 1);
+    assert_int_equal(data_loads(be), 3);
+    vault_close(v);
+}
+
+static int count_ls(void *ctx, const vault_file_info *info)
+{
+    (void)info;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* Extracting a file of many chunks stored side by side in one pack
+ * takes one data load more than walking the trees does. */
+static void test_extract_merges_adjacent_chunks(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    make_source(f, 12u << 20, src);
+    vault_add_result r;
+    fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 1, &r);
+    assert_true(r.bytes_added > (12u << 20));
+
+    /* the walk alone: every tree, and the pack's opening */
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
+    uint64_t walk = data_loads(be);
+    vault_close(v);
+
+    v = open_slow(f, 0, 4, &be);
+    char target[PATH_MAX];
+    test_fmt(target, sizeof target, "%s/out", f->base);
+    err_log log;
+    memset(&log, 0, sizeof log);
+    vault_extract_result res;
+    assert_vault_ok(extract_to(v, r.snapshot_id, target, 0, NULL, 0, &log,
+                               &res));
+    log_free(&log);
+    assert_int_equal(res.files, 1);
+    uint64_t extract = data_loads(be);
+    vault_close(v);
+    /* the file's chunks (about 12, 12 MiB) in two loads: one reads at
+     * most BLOBS_MERGE_MAX (8 MiB) */
+    assert_int_equal(extract, walk + 2);
+    rm_rf(target);
+}
+
+/* ls -R of a directory of 40 small subdirectories loads their trees
+ * ahead, many per load (they lie close together in the pack), several
+ * loads at once; extract loads the small files with them. */
+static void test_walk_loads_ahead(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    test_fmt(src, sizeof src, "%s/src", f->base);
+    make_dir(src);
+    for (int i = 0; i < 40; i++) {
+        char path[PATH_MAX];
+        test_fmt(path, sizeof path, "%s/d%02d", src, i);
+        make_dir(path);
+        test_fmt(path, sizeof path, "%s/d%02d/f", src, i);
+        write_random(path, 100 + (size_t)i);
+    }
+    vault_add_result r;
+    fx_add_threads(f, src, 0, 1, &r);
+
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
+    assert_true(entries > 80); /* the files and dirs, the path to them */
+    uint64_t walk = data_loads(be);
+    print_message("ls -R: %llu data loads for %zu entries\n",
+                  (unsigned long long)walk, entries);
+    /* without loading ahead: one per tree, 45 and the pack's */
+    assert_true(walk <= 12);
+    vault_close(v);
+
+    v = open_slow(f, 0, 4, &be);
+    char target[PATH_MAX];
+    test_fmt(target, sizeof target, "%s/out", f->base);
+    err_log log;
+    memset(&log, 0, sizeof log);
+    vault_extract_result res;
+    assert_vault_ok(extract_to(v, r.snapshot_id, target, 0, NULL, 0, &log,
+                               &res));
+    log_free(&log);
+    assert_int_equal(res.files, 40);
+    uint64_t extract = data_loads(be);
+    print_message("extract: %llu data loads\n", (unsigned long long)extract);
+    /* without loading ahead: one more per file */
+    assert_true(extract <= walk + 12);
+    vault_close(v);
+    rm_rf(target);
+}
+
+/* With connections 4, several packs are saved at once, never more than
+ * 4; with 1, one at a time. */
+static void test_add_saves_in_parallel(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    make_source(f, 64u << 20, src);
+    static const unsigned rounds[] = {4, 1};
+    for (size_t round = 0; round < 2; round++) {
+        unsigned conns = rounds[round];
+        backend *be;
+        vault_t *v = open_slow(f, 100000, conns, &be);
+        vault_close(f->v);
+        f->v = v;
+        vault_add_result r;
+        fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 4, &r);
+        backend_slow_stats s;
+        vlt_backend_slow_stats(be, &s);
+        print_message("connections %u: %llu saves, at most %u at once\n",
+                      conns,
+                      (unsigned long long)vlt_backend_slow_total(&s, SLOW_SAVE),
+                      s.max_saves_in_flight);
+        assert_true(s.requests[SLOW_SAVE][BACKEND_DATA] >= 4);
+        assert_true(s.max_saves_in_flight <= conns);
+        if (conns > 1)
+            assert_true(s.max_saves_in_flight >= 2);
+        /* the next round stores nothing new: start from an empty vault */
+        if (conns > 1) {
+            vault_close(f->v);
+            f->v = NULL;
+            rm_rf(f->vault);
+            assert_vault_ok(
+                vault_init(f->vault, vault_identity_recipient(f->id)));
+            assert_vault_ok(vault_open(f->vault, f->id, &f->v));
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_small_pack_opens_in_one_load,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_large_pack_opens_in_two_loads,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_extract_merges_adjacent_chunks,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_walk_loads_ahead, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_add_saves_in_parallel, fx_setup,
+                                        fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
