@@ -476,8 +476,26 @@ static vault_error cache_stat(backend *be, backend_kind kind,
     cache_backend *c = cache_of(be);
     char path[PATH_MAX];
     struct stat st;
-    /* Only tree packs are stat'ed on the way to their blobs (the trailer
-     * sits at the end), and only after a load that checked the file. */
+    /* A pack is stat'ed first when it opens (its trailer sits at the
+     * end): a tree pack's size comes from its file, checked against its
+     * name first (or the pack fetched whole and kept, as a load would). */
+    if (kind == BACKEND_DATA && object_cached(c, kind, name) &&
+        !set_has(c, &c->verified, name)) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int fits = 0, kept = 0;
+        vault_error rc = obtain(c, kind, name, CACHE_OBJECT_MAX, &data, &len,
+                                &fits, &kept);
+        free(data);
+        if (rc != VAULT_OK)
+            return rc;
+        if (fits && kept) {
+            set_add(c, &c->verified, name);
+            *size = len;
+            return VAULT_OK;
+        }
+        set_add(c, &c->passed, name);
+    }
     if (kind == BACKEND_DATA && object_cached(c, kind, name) &&
         set_has(c, &c->verified, name) && file_path(c, kind, name, path) &&
         stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
