@@ -213,7 +213,9 @@ static vault_error rest_load(backend *be, backend_kind kind, const char *name,
      * shorter body, which curl (and so http.c) takes for a dropped
      * connection. */
     if (rc == VAULT_E_CORRUPT ||
-        (len && (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT)))
+        (len && (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT ||
+                 rc == VAULT_E_IO /* rclone: 400 for a range it cannot
+                                     serve */)))
         return explain_range(be, kind, name, offset, len, max_len, rc);
     if (rc != VAULT_OK)
         return rc;

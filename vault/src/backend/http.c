@@ -207,6 +207,7 @@ typedef struct transfer {
     size_t max_body;
     int too_large;
     long status; /* of the answer being received (its status line) */
+    int64_t range_total; /* the object's size from Content-Range, or -1 */
     char content_type[128];
     double retry_after; /* seconds, 0 if the answer gave none */
 } transfer;
@@ -276,6 +277,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
         /* A new answer (after a 100 Continue, say): forget the last's. */
         t->content_type[0] = 0;
         t->retry_after = 0;
+        t->range_total = -1;
         const char *sp = memchr(data, ' ', n);
         t->status = sp && (size_t)(sp - data) + 4 <= n
                         ? strtol(sp + 1, NULL, 10)
@@ -288,6 +290,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
         /* Seconds only; an HTTP date is rare and the backoff covers it. */
         if (end != value && s > 0)
             t->retry_after = s;
+    } else if (header_value(data, n, "Content-Range", value, sizeof value)) {
+        /* "bytes FIRST-LAST/TOTAL": TOTAL says whether the range asked
+         * lies inside the object. */
+        const char *slash = strrchr(value, '/');
+        char *end;
+        long long total = slash ? strtoll(slash + 1, &end, 10) : -1;
+        if (slash && end != slash + 1 && *end == 0 && total >= 0)
+            t->range_total = total;
     }
     return n;
 }
@@ -447,6 +457,11 @@ static vault_error set_options(http_client *c, CURL *h,
         SET(CURLOPT_CUSTOMREQUEST, method);
     }
     char range[64];
+    if (req->range_len > 0 && req->range_offset > UINT64_MAX - req->range_len)
+        return vlt_fail(VAULT_E_CORRUPT, "%s: %s: the range %llu+%zu lies "
+                        "past the end of any object",
+                        c->display, req->label ? req->label : req->path,
+                        (unsigned long long)req->range_offset, req->range_len);
     if (req->range_len > 0) {
         snprintf(range, sizeof range, "%llu-%llu",
                  (unsigned long long)req->range_offset,
@@ -495,7 +510,7 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     *transient = 0;
     *retry_after = 0;
     detail[0] = 0;
-    transfer t = {.max_body = req->max_body};
+    transfer t = {.max_body = req->max_body, .range_total = -1};
     char url[4096];
     struct curl_slist *headers = NULL;
     vault_error rc = set_options(c, h, req, &t, &headers, url, sizeof url);
@@ -521,6 +536,30 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
                         c->display, req->method ? req->method : "GET",
                         req->label ? req->label : req->path, req->max_body);
     }
+    if (req->range_len > 0 && t.range_total >= 0 &&
+        req->range_offset + req->range_len > (uint64_t)t.range_total) {
+        /* Asked past the end: the object is shorter than the vault says.
+         * Some servers then send a broken answer (rclone 1.60 a range
+         * "150-99/100" and a cut stream), which is no network failure to
+         * retry. */
+        free(t.body);
+        return vlt_fail(VAULT_E_CORRUPT,
+                        "%s: %s %s: the range %llu+%zu lies past the end of "
+                        "the object (%lld bytes)",
+                        c->display, req->method ? req->method : "GET",
+                        req->label ? req->label : req->path,
+                        (unsigned long long)req->range_offset, req->range_len,
+                        (long long)t.range_total);
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK && status >= 400 && status <= 499 &&
+        !transient_status(status)) {
+        /* A refusal whose body was cut short (rclone 1.60 sends a 400
+         * with a Content-Length longer than its page): the status is the
+         * answer, and retrying cannot change it. */
+        cc = CURLE_OK;
+    }
     if (cc != CURLE_OK) {
         free(t.body);
         *transient = transient_curl(cc);
@@ -528,8 +567,6 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
         return curl_error_code(cc);
     }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (transient_status(status)) {
         *transient = 1;
         *retry_after = t.retry_after;
