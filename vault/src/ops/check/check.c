@@ -293,9 +293,15 @@ static void report_strays(checker *c)
                                  "lists it"
                                : "no index segment lists it";
         if (u->damaged) {
-            snprintf(what, sizeof what, "%s, and %s", none,
-                     vlt_check_after_label(u->detail, label));
-            vlt_check_emit(c, 0, label, what, NULL);
+            /* Nothing refers to it, so no data is at stake: an upload
+             * torn by a server that does not write atomically (rclone
+             * 1.60 killed mid-upload leaves the part under its final
+             * name) looks just like this.  Prune removes it. */
+            snprintf(what, sizeof what,
+                     "%s, and %s (nothing refers to it: a torn upload or "
+                     "damage; prune removes it)",
+                     none, vlt_check_after_label(u->detail, label));
+            vlt_check_emit(c, 1, label, what, NULL);
         } else if (u->holds) {
             snprintf(what, sizeof what,
                      "%s, yet it holds %llu blob%s that snapshots "
