@@ -343,6 +343,8 @@ typedef struct prefetched {
      * may be queued behind that user);
      * PREFETCH_LOADING: its load runs: users wait for it; 0: loaded */
     uint8_t loading;
+    const void *plan; /* the plan that reserved it (only that one loads
+                         it: another may reserve it after a cancel) */
     uint8_t *data;
     size_t len;
     /* the load failed, and the blob has no other copy: its load's answer
@@ -848,6 +850,7 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
         memcpy(e->id, ids[i], CHUNK_ID_BYTES);
         e->type = (uint8_t)type;
         e->loading = PREFETCH_RESERVED;
+        e->plan = p;
         e->len = w[i].len;
         v->prefetched_bytes += w[i].len;
     }
@@ -873,7 +876,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         if (p->w[i].how != WINDOW_MERGE)
             continue;
         prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
-        if (e && e->loading == PREFETCH_RESERVED)
+        if (e && e->loading == PREFETCH_RESERVED && e->plan == p)
             e->loading = PREFETCH_LOADING;
         else
             p->w[i].how = WINDOW_ALONE;
@@ -909,7 +912,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         for (size_t k = 0; k < j->count; k++) {
             window_blob *b = &p->w[j->order[k]];
             prefetched *e = prefetched_find(v, b->e.id, p->type);
-            if (!e || e->loading != PREFETCH_LOADING)
+            if (!e || e->loading != PREFETCH_LOADING || e->plan != p)
                 continue;
             e->loading = 0;
             if (b->plain) {

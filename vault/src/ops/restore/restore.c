@@ -386,7 +386,13 @@ static void prefetch_ahead(restorer *r, const tree *t)
         free(more);
     }
     free(subtrees);
-    vlt_restore_prefetch(r, ids, n);
+    /* Here, not on a worker: a file job must never wait for a load that
+     * is queued behind it (the workers take the earlier directories'
+     * files meanwhile; those that need a blob of this load wait for it,
+     * or, before it starts, load it themselves). */
+    r->src->prefetch_load(r->src->ctx,
+                          r->src->prefetch(r->src->ctx, ids, n, 0));
+    free(ids);
 }
 
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
