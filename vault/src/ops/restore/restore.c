@@ -376,8 +376,10 @@ static void prefetch_ahead(restorer *r, const tree *t)
         size_t n_more = vlt_tree_ahead(&sub, 0, RESTORE_PREFETCH_FILE,
                                        BLOBS_WINDOW_COUNT - n, &more);
         vlt_tree_clear(&sub);
+        if (n_more == 0)
+            continue;
         uint8_t(*all)[CHUNK_ID_BYTES] =
-            n_more ? realloc(ids, (n + n_more) * sizeof *ids) : ids;
+            realloc(ids, (n + n_more) * sizeof *ids);
         if (all) {
             memcpy(all + n, more, n_more * sizeof *more);
             ids = all;
