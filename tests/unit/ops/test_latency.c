@@ -137,6 +137,26 @@ static int count_ls(void *ctx, const vault_file_info *info)
     return 0;
 }
 
+/* The data loads of extracting snapshot snap (files files) into a fresh
+ * directory through a fresh handle. */
+static uint64_t extract_data_loads(fx *f, const char *snap, uint64_t files)
+{
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    char target[PATH_MAX];
+    test_fmt(target, sizeof target, "%s/out", f->base);
+    err_log log;
+    memset(&log, 0, sizeof log);
+    vault_extract_result res;
+    assert_vault_ok(extract_to(v, snap, target, 0, NULL, 0, &log, &res));
+    log_free(&log);
+    assert_int_equal(res.files, files);
+    uint64_t loads = data_loads(be);
+    vault_close(v);
+    rm_rf(target);
+    return loads;
+}
+
 /* Extracting a file of many chunks stored side by side in one pack
  * takes one data load more than walking the trees does. */
 static void test_extract_merges_adjacent_chunks(void **state)
@@ -156,22 +176,10 @@ static void test_extract_merges_adjacent_chunks(void **state)
     uint64_t walk = data_loads(be);
     vault_close(v);
 
-    v = open_slow(f, 0, 4, &be);
-    char target[PATH_MAX];
-    test_fmt(target, sizeof target, "%s/out", f->base);
-    err_log log;
-    memset(&log, 0, sizeof log);
-    vault_extract_result res;
-    assert_vault_ok(extract_to(v, r.snapshot_id, target, 0, NULL, 0, &log,
-                               &res));
-    log_free(&log);
-    assert_int_equal(res.files, 1);
-    uint64_t extract = data_loads(be);
-    vault_close(v);
+    uint64_t extract = extract_data_loads(f, r.snapshot_id, 1);
     /* the file's chunks (about 12, 12 MiB) in two loads: one reads at
      * most BLOBS_MERGE_MAX (8 MiB) */
     assert_int_equal(extract, walk + 2);
-    rm_rf(target);
 }
 
 /* ls -R of a directory of 40 small subdirectories loads their trees
@@ -205,22 +213,10 @@ static void test_walk_loads_ahead(void **state)
     assert_true(walk <= 12);
     vault_close(v);
 
-    v = open_slow(f, 0, 4, &be);
-    char target[PATH_MAX];
-    test_fmt(target, sizeof target, "%s/out", f->base);
-    err_log log;
-    memset(&log, 0, sizeof log);
-    vault_extract_result res;
-    assert_vault_ok(extract_to(v, r.snapshot_id, target, 0, NULL, 0, &log,
-                               &res));
-    log_free(&log);
-    assert_int_equal(res.files, 40);
-    uint64_t extract = data_loads(be);
+    uint64_t extract = extract_data_loads(f, r.snapshot_id, 40);
     print_message("extract: %llu data loads\n", (unsigned long long)extract);
     /* without loading ahead: one more per file */
     assert_true(extract <= walk + 12);
-    vault_close(v);
-    rm_rf(target);
 }
 
 /* With connections 4, several packs are saved at once, never more than

@@ -367,7 +367,13 @@ vault_error vlt_repo_verify_entry(vault_t *v, const uint8_t pack_id[32],
 typedef struct prefetched {
     uint8_t id[CHUNK_ID_BYTES];
     uint8_t type;
-    uint8_t loading; /* a prefetch is loading it: data comes, or it goes */
+    /* PREFETCH_RESERVED: a plan will load it, not started yet: a user
+     * loads it alone and cancels it (waiting could deadlock: the plan
+     * may be queued behind that user);
+     * PREFETCH_LOADING: its load runs: users wait for it; 0: loaded */
+    uint8_t loading;
+    const void *plan; /* the plan that reserved it (only that one loads
+                         it: another may reserve it after a cancel) */
     uint8_t *data;
     size_t len;
     /* the load failed, and the blob has no other copy: its load's answer
@@ -663,6 +669,9 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
     return n;
 }
 
+#define PREFETCH_LOADING 1
+#define PREFETCH_RESERVED 2
+
 /* The prefetched entry of id and type, or NULL (prefetch_lock held). */
 static prefetched *prefetched_find(const vault_t *v,
                                    const uint8_t id[CHUNK_ID_BYTES],
@@ -687,7 +696,8 @@ static void prefetched_remove(vault_t *v, prefetched *p)
 /* Takes blob id of type out of the prefetched ones: 1 (*out, *len its
  * plaintext, now the caller's; or *failed the failure its load met,
  * raised here), or 0 (*failed VAULT_OK).  One still loading is waited
- * for (its prefetch is running on another thread). */
+ * for (its prefetch is running on another thread); one only reserved is
+ * cancelled. */
 static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len,
                            vault_error *failed)
@@ -697,9 +707,12 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     *failed = VAULT_OK;
     pthread_mutex_lock(&v->prefetch_lock);
     prefetched *p;
-    while ((p = prefetched_find(v, id, type)) && p->loading)
+    while ((p = prefetched_find(v, id, type)) &&
+           p->loading == PREFETCH_LOADING)
         pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
-    if (p) {
+    if (p && p->loading == PREFETCH_RESERVED) {
+        prefetched_remove(v, p); /* its plan leaves it out */
+    } else if (p) {
         *out = p->data;
         *len = p->len;
         *failed = p->failed;
@@ -844,7 +857,7 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     window_blob *w = p->w;
     window_locate(v, ids, n, type, w);
     /* only what nobody holds or loads yet, and what fits beside it: each
-     * gets a place, marked loading, so that its users wait for it and
+     * gets a place, reserved (then loading: its users wait for it), and
      * other prefetches leave it alone */
     uint64_t room = REPO_PREFETCH_BYTES / 2, want = 0;
     pthread_mutex_lock(&v->prefetch_lock);
@@ -865,17 +878,15 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
         memset(e, 0, sizeof *e);
         memcpy(e->id, ids[i], CHUNK_ID_BYTES);
         e->type = (uint8_t)type;
-        e->loading = 1;
+        e->loading = PREFETCH_RESERVED;
+        e->plan = p;
         e->len = w[i].len;
         v->prefetched_bytes += w[i].len;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
-    p->n_ranges = window_ranges(w, wn, p->order, p->starts);
-    for (size_t r = 0; r < p->n_ranges; r++)
-        p->jobs[r] = (prefetch_job){v, w, p->order + p->starts[r],
-                                    p->starts[r + 1] - p->starts[r],
-                                    VAULT_OK, NULL};
-    if (p->n_ranges == 0) {
+    for (size_t i = wn; i < n; i++)
+        w[i].how = WINDOW_ALONE; /* no room: not in this plan */
+    if (want == 0) {
         plan_free(p);
         return NULL;
     }
@@ -887,6 +898,24 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
     if (!p)
         return;
     vault_t *v = p->v;
+    /* the reserved places now loading (users wait for them from here on),
+     * but those a user cancelled meanwhile (it loads them itself) */
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->w[i].how != WINDOW_MERGE)
+            continue;
+        prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
+        if (e && e->loading == PREFETCH_RESERVED && e->plan == p)
+            e->loading = PREFETCH_LOADING;
+        else
+            p->w[i].how = WINDOW_ALONE;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    p->n_ranges = window_ranges(p->w, p->n, p->order, p->starts);
+    for (size_t r = 0; r < p->n_ranges; r++)
+        p->jobs[r] = (prefetch_job){v, p->w, p->order + p->starts[r],
+                                    p->starts[r + 1] - p->starts[r],
+                                    VAULT_OK, NULL};
     /* the ranges at once, as many as the storage takes */
     unsigned conns = backend_connections(v->be);
     vlt_pool *pool = NULL;
@@ -912,7 +941,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         for (size_t k = 0; k < j->count; k++) {
             window_blob *b = &p->w[j->order[k]];
             prefetched *e = prefetched_find(v, b->e.id, p->type);
-            if (!e || !e->loading)
+            if (!e || e->loading != PREFETCH_LOADING || e->plan != p)
                 continue;
             e->loading = 0;
             if (b->plain) {

@@ -376,8 +376,10 @@ static void prefetch_ahead(restorer *r, const tree *t)
         size_t n_more = vlt_tree_ahead(&sub, 0, RESTORE_PREFETCH_FILE,
                                        BLOBS_WINDOW_COUNT - n, &more);
         vlt_tree_clear(&sub);
+        if (n_more == 0)
+            continue;
         uint8_t(*all)[CHUNK_ID_BYTES] =
-            n_more ? realloc(ids, (n + n_more) * sizeof *ids) : ids;
+            realloc(ids, (n + n_more) * sizeof *ids);
         if (all) {
             memcpy(all + n, more, n_more * sizeof *more);
             ids = all;
@@ -386,7 +388,13 @@ static void prefetch_ahead(restorer *r, const tree *t)
         free(more);
     }
     free(subtrees);
-    vlt_restore_prefetch(r, ids, n);
+    /* Here, not on a worker: a file job must never wait for a load that
+     * is queued behind it (the workers take the earlier directories'
+     * files meanwhile; those that need a blob of this load wait for it,
+     * or, before it starts, load it themselves). */
+    r->src->prefetch_load(r->src->ctx,
+                          r->src->prefetch(r->src->ctx, ids, n, 0));
+    free(ids);
 }
 
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,

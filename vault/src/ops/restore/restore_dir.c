@@ -79,9 +79,6 @@ typedef struct file_job {
     const tree_node *n;  /* in dir's tree */
     char *path;          /* relative to the target, for reports */
     gid_t dir_gid;       /* what restorer.dir_gid was */
-    /* or, instead of a file: chunks to load ahead (vlt_restore_prefetch;
-     * dir NULL), a restore_source prefetch plan */
-    void *ahead;
 } file_job;
 
 /* Counts a restored file. */
@@ -519,12 +516,6 @@ static void job_run(void *ctx, void *state, void *job)
     (void)state;
     restorer *r = ctx;
     file_job *j = job;
-    if (j->ahead) {
-        /* also after a failure: the plan's places must be filled */
-        r->src->prefetch_load(r->src->ctx, j->ahead);
-        free(j);
-        return;
-    }
     int placed;
     vault_error rc = vlt_pool_failed(r->pool)
                          ? VAULT_OK
@@ -556,7 +547,7 @@ static vault_error jobs_submit(restorer *r, const tree_node *n)
         free(path);
         return vlt_restore_nomem();
     }
-    *j = (file_job){r->dir, n, path, r->dir_gid, NULL};
+    *j = (file_job){r->dir, n, path, r->dir_gid};
     vlt_pool_lock(r->pool);
     vault_error rc = vlt_pool_submit_locked(r->pool, j, 1);
     if (rc == VAULT_OK)
@@ -568,25 +559,6 @@ static vault_error jobs_submit(restorer *r, const tree_node *n)
         return rc;
     }
     return jobs_fatal(r);
-}
-
-void vlt_restore_prefetch(restorer *r, uint8_t (*ids)[CHUNK_ID_BYTES],
-                          size_t n)
-{
-    /* the places taken here, before the files that need them are queued:
-     * whichever thread runs those waits for the loads */
-    void *plan = r->src->prefetch(r->src->ctx, ids, n, 0);
-    free(ids);
-    if (!plan)
-        return;
-    file_job *j = r->pool ? malloc(sizeof *j) : NULL;
-    if (j) {
-        *j = (file_job){NULL, NULL, NULL, 0, plan};
-        if (vlt_pool_submit(r->pool, j, 1) == VAULT_OK)
-            return;
-        free(j);
-    }
-    r->src->prefetch_load(r->src->ctx, plan);
 }
 
 /* Starts up to want workers; fewer (even none) when threads cannot be

@@ -157,12 +157,6 @@ const char *vlt_restore_links_find(const restorer *r, const tree_node *n);
 vault_error vlt_restore_links_add(restorer *r, const tree_node *n);
 
 /* Takes len bytes of content: data, or len zeros when data is NULL. */
-/* Has chunks ids[0 .. n) loaded ahead (taking ids over): by a worker,
- * queued before the files that need them, so that the walker goes on
- * (the files wait for what is loading); without workers, here. */
-void vlt_restore_prefetch(restorer *r, uint8_t (*ids)[CHUNK_ID_BYTES],
-                          size_t n);
-
 typedef vault_error (*content_sink)(restorer *r, void *ctx,
                                     const uint8_t *data, size_t len);
 
