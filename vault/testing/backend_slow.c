@@ -192,6 +192,9 @@ vault_error vlt_backend_slow_open(backend *inner, uint64_t delay_us,
     }
     sb->base.ops = &slow_ops;
     sb->base.connections = parallel ? parallel : 1;
+    /* Stands in for a remote server, but caching it would hide the
+     * requests the tests count: as local as what it wraps. */
+    sb->base.is_local = inner->is_local;
     sb->inner = inner;
     sb->delay_us = delay_us;
     sb->parallel = parallel ? parallel : 1;
