@@ -68,6 +68,7 @@ W=$BENCH_DIR
 PIDS=()
 cleanup() {
   local rc=$?
+  [ -z "${PROXY_PID:-}" ] || kill "$PROXY_PID" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "${RGW_DIR:-}" ]; then "$top/tests/servers/ceph_rgw.sh" stop "$RGW_DIR" >/dev/null 2>&1 || true; fi
