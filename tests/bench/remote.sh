@@ -149,7 +149,7 @@ start_s3() {
 PROXY_PID= PROXY_PORT= PROXY_STATS=
 proxy_start() { # TARGET_PORT LINK
   PROXY_STATS=$W/logs/proxy.$RANDOM.stats
-  local out=$W/logs/proxy.out
+  local out=$W/logs/proxy.$RANDOM.out
   "$PROXY_BIN" --listen 127.0.0.1:0 --to "127.0.0.1:$1" \
     --latency "$(link_delay "$2")" --bandwidth "$(link_rate "$2")" \
     --stats "$PROXY_STATS" >"$out" 2>"$W/logs/proxy.err" &
