@@ -360,18 +360,31 @@ static vault_error same_content(s3_backend *s, const char *path,
     return VAULT_OK;
 }
 
+/* Checks kind and name, and puts the object's label (for messages) and
+ * its request path into label and path. */
+static vault_error object_where(const s3_backend *s, backend_kind kind,
+                                const char *name,
+                                char label[BACKEND_LABEL_MAX],
+                                char path[S3_PATH_MAX])
+{
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK)
+        return rc;
+    vlt_backend_label(kind, name, label);
+    if (object_path(s, kind, name, path, S3_PATH_MAX) != 0)
+        return vlt_fail(VAULT_E_INVALID, "%s: %s: path too long", s->display,
+                        label);
+    return VAULT_OK;
+}
+
 static vault_error s3_save(backend *be, backend_kind kind, const char *name,
                            const uint8_t *data, size_t len)
 {
     s3_backend *s = s3_of(be);
-    vault_error rc = vlt_backend_check(kind, name);
+    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
+    vault_error rc = object_where(s, kind, name, label, path);
     if (rc != VAULT_OK)
         return rc;
-    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
-    vlt_backend_label(kind, name, label);
-    if (object_path(s, kind, name, path, sizeof path) != 0)
-        return vlt_fail(VAULT_E_INVALID, "%s: %s: path too long", s->display,
-                        label);
     http_response r;
     rc = s3_send(s, "PUT", path, "If-None-Match: *", data, len, 0, 0,
                  S3_ERROR_MAX_BODY, label, &r);
@@ -413,14 +426,10 @@ static vault_error s3_load(backend *be, backend_kind kind, const char *name,
     s3_backend *s = s3_of(be);
     *out = NULL;
     *out_len = 0;
-    vault_error rc = vlt_backend_check(kind, name);
+    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
+    vault_error rc = object_where(s, kind, name, label, path);
     if (rc != VAULT_OK)
         return rc;
-    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
-    vlt_backend_label(kind, name, label);
-    if (object_path(s, kind, name, path, sizeof path) != 0)
-        return vlt_fail(VAULT_E_INVALID, "%s: %s: path too long", s->display,
-                        label);
     size_t want = len;
     if (len == 0 && offset > 0) {
         /* "From offset to the end" needs the size: a Range past the end
@@ -492,13 +501,11 @@ static vault_error s3_remove(backend *be, backend_kind kind, const char *name)
     /* S3 deletes a missing key without complaint; the contract says
      * VAULT_E_NOT_FOUND (and checks the name). */
     vault_error rc = s3_stat(be, kind, name, &size);
+    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
+    if (rc == VAULT_OK)
+        rc = object_where(s, kind, name, label, path);
     if (rc != VAULT_OK)
         return rc;
-    char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
-    vlt_backend_label(kind, name, label);
-    if (object_path(s, kind, name, path, sizeof path) != 0)
-        return vlt_fail(VAULT_E_INVALID, "%s: %s: path too long", s->display,
-                        label);
     http_response r;
     rc = s3_send(s, "DELETE", path, NULL, NULL, 0, 0, 0, S3_ERROR_MAX_BODY,
                  label, &r);
