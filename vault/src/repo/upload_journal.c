@@ -48,7 +48,8 @@
 typedef struct adopted {
     char *path;
     int fd;   /* holds its lock */
-    int keep; /* not read to the end for want of the storage: stays */
+    int keep; /* stays after a committed add: not read to the end for
+               * want of the storage, or perhaps another member's */
 } adopted;
 
 struct upload_journal {
@@ -297,6 +298,9 @@ static vault_error adopt_file(adopt_ctx *c, adopted *t)
                      "authentication (damaged, or another member's): read "
                      "up to there",
                      t->path, (unsigned long long)pos);
+            /* Not one record opened: perhaps another member's on this
+             * machine, whose next add may still use it. */
+            t->keep = pos == sizeof head;
             break;
         }
         int stop = 0;

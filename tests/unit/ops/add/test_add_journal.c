@@ -258,6 +258,34 @@ static void test_tampered_journal_is_read_up_to_the_damage(void **state)
         fail_msg("no warning naming %s:\n%s", path, w.text);
 }
 
+/* A journal none of whose records opens (another member's on this
+ * machine, say) is neither used nor deleted. */
+static void test_foreign_journal_is_kept(void **state)
+{
+    jfx j;
+    setup_jfx(state, &j);
+    (void)failed_add(&j);
+    char path[PATH_MAX];
+    assert_int_equal(journals(&j, path, sizeof path), 1);
+    size_t len;
+    uint8_t *data = test_read_file(path, &len);
+    data[8 + 4 + 24] ^= 1; /* the first record's first sealed byte */
+    test_write_file(path, data, len);
+    free(data);
+
+    warnings w = {{0}};
+    vault_set_warning_handler(collect_warning, &w);
+    fx_reopen(j.f);
+    vault_add_result r;
+    assert_vault_ok(add_with(&j, j.f->v, &r));
+    vault_set_warning_handler(NULL, NULL);
+    if (!strstr(w.text, path) || !strstr(w.text, "fails authentication"))
+        fail_msg("no warning naming %s:\n%s", path, w.text);
+    assert_null(strstr(w.text, "reusing"));
+    assert_true(r.bytes_added > j.source_bytes);
+    assert_int_equal(journals(&j, NULL, 0), 1);
+}
+
 /* A journal whose add still runs (its lock held) is not taken. */
 static void test_live_journal_is_left_alone(void **state)
 {
@@ -316,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_tampered_journal_is_read_up_to_the_damage, fx_setup,
             fx_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_journal_is_kept,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_live_journal_is_left_alone,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_no_journal, fx_setup,
