@@ -169,6 +169,28 @@ static void expect_whole(jfx *j, const char *snapshot)
     assert_int_equal(cr.problems, 0);
 }
 
+/* The vault opened afresh, an add of the source whose warnings go to w. */
+static void add_again(jfx *j, warnings *w, vault_add_result *r)
+{
+    memset(w, 0, sizeof *w);
+    vault_set_warning_handler(collect_warning, w);
+    fx_reopen(j->f);
+    assert_vault_ok(add_with(j, j->f->v, r));
+    vault_set_warning_handler(NULL, NULL);
+}
+
+/* Flips one bit of the byte at offset (from the end if negative) of the
+ * one journal, whose path goes to path. */
+static void spoil_journal(const jfx *j, long offset, char path[PATH_MAX])
+{
+    assert_int_equal(journals(j, path, PATH_MAX), 1);
+    size_t len;
+    uint8_t *data = test_read_file(path, &len);
+    data[offset < 0 ? len - (size_t)-offset : (size_t)offset] ^= 1;
+    test_write_file(path, data, len);
+    free(data);
+}
+
 static void setup_jfx(void **state, jfx *j)
 {
     memset(j, 0, sizeof *j);
@@ -186,12 +208,9 @@ static void test_interrupted_add_is_reused(void **state)
     assert_true(landed > 2 * (uint64_t)PACK_TARGET_BYTES - 1);
     assert_int_equal(journals(&j, NULL, 0), 1);
 
-    warnings w = {{0}};
-    vault_set_warning_handler(collect_warning, &w);
-    fx_reopen(j.f);
+    warnings w;
     vault_add_result r;
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     char expect[128];
     test_fmt(expect, sizeof expect,
              "reusing %d packs (%llu bytes) uploaded by an interrupted add",
@@ -223,20 +242,12 @@ static void test_tampered_journal_is_read_up_to_the_damage(void **state)
     setup_jfx(state, &j);
     uint64_t landed = failed_add(&j);
     char path[PATH_MAX];
-    assert_int_equal(journals(&j, path, sizeof path), 1);
     /* The second record's last byte (its tag): the file's last byte. */
-    size_t len;
-    uint8_t *data = test_read_file(path, &len);
-    data[len - 1] ^= 1;
-    test_write_file(path, data, len);
-    free(data);
+    spoil_journal(&j, -1, path);
 
-    warnings w = {{0}};
-    vault_set_warning_handler(collect_warning, &w);
-    fx_reopen(j.f);
+    warnings w;
     vault_add_result r;
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     if (!strstr(w.text, path) || !strstr(w.text, "fails authentication"))
         fail_msg("no warning naming %s:\n%s", path, w.text);
     if (!strstr(w.text, "reusing 1 packs"))
@@ -250,10 +261,7 @@ static void test_tampered_journal_is_read_up_to_the_damage(void **state)
 
     /* Garbage as a journal: a warning, no crash, the add goes on. */
     test_write_file(path, "VUPJRNL1\xff\xff\xff\x7f", 12);
-    memset(&w, 0, sizeof w);
-    vault_set_warning_handler(collect_warning, &w);
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     if (!strstr(w.text, path))
         fail_msg("no warning naming %s:\n%s", path, w.text);
 }
@@ -266,19 +274,12 @@ static void test_foreign_journal_is_kept(void **state)
     setup_jfx(state, &j);
     (void)failed_add(&j);
     char path[PATH_MAX];
-    assert_int_equal(journals(&j, path, sizeof path), 1);
-    size_t len;
-    uint8_t *data = test_read_file(path, &len);
-    data[8 + 4 + 24] ^= 1; /* the first record's first sealed byte */
-    test_write_file(path, data, len);
-    free(data);
+    /* the first record's first sealed byte */
+    spoil_journal(&j, 8 + 4 + 24, path);
 
-    warnings w = {{0}};
-    vault_set_warning_handler(collect_warning, &w);
-    fx_reopen(j.f);
+    warnings w;
     vault_add_result r;
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     if (!strstr(w.text, path) || !strstr(w.text, "fails authentication"))
         fail_msg("no warning naming %s:\n%s", path, w.text);
     assert_null(strstr(w.text, "reusing"));
@@ -298,12 +299,9 @@ static void test_live_journal_is_left_alone(void **state)
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX), 0); /* as its add would */
 
-    warnings w = {{0}};
-    vault_set_warning_handler(collect_warning, &w);
-    fx_reopen(j.f);
+    warnings w;
     vault_add_result r;
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     assert_null(strstr(w.text, "reusing"));
     assert_true(r.bytes_added > j.source_bytes);
     assert_int_equal(journals(&j, NULL, 0), 1); /* still there */
@@ -311,11 +309,7 @@ static void test_live_journal_is_left_alone(void **state)
 
     /* Its add gone, the next add takes it: its packs are listed (their
      * blobs are stored twice now, which prune sorts out), and it goes. */
-    memset(&w, 0, sizeof w);
-    vault_set_warning_handler(collect_warning, &w);
-    fx_reopen(j.f);
-    assert_vault_ok(add_with(&j, j.f->v, &r));
-    vault_set_warning_handler(NULL, NULL);
+    add_again(&j, &w, &r);
     if (!strstr(w.text, "reusing 2 packs"))
         fail_msg("the released journal was not taken:\n%s", w.text);
     assert_int_equal(journals(&j, NULL, 0), 0);
