@@ -196,7 +196,8 @@ vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     store_le32(plain, (uint32_t)pw->n_entries);
     for (size_t i = 0; i < pw->n_entries; i++)
-        vlt_pack_entry_encode(plain + 4 + i * PACK_ENTRY_BYTES, &pw->entries[i]);
+        vlt_pack_entry_encode(plain + 4 + i * PACK_ENTRY_BYTES,
+                              &pw->entries[i]);
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->buf, PACK_HEADER_BYTES);
@@ -379,7 +380,8 @@ vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t le
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (!vlt_pack_entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES, &es[i]) ||
+        if (!vlt_pack_entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES,
+                                   &es[i]) ||
             (uint64_t)es[i].offset + es[i].length > len - 4 - trailer) {
             free(plain);
             free(es);
