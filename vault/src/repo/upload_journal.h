@@ -29,7 +29,7 @@
 typedef struct upload_journal upload_journal;
 
 /* Starts this add's journal in the vault's cache folder under dir; *out
- * is NULL (and VAULT_OK) when there is none to keep: dir NULL or "", no
+ * is NULL when there is none to keep: dir NULL or "", no
  * signing key, or the file cannot be made (a warning says so: the add
  * goes on, only a crash would cost more). */
 void vlt_upload_journal_open(const char *dir, const keyring *k,
