@@ -68,6 +68,10 @@ static inline uint16_t load_le16(const uint8_t *p)
 vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
                           size_t *out_len);
 
+/* Writes all len bytes to fd (retrying short writes and EINTR): 0, or
+ * -1 with errno set. */
+int vlt_write_all(int fd, const uint8_t *data, size_t len);
+
 /* Writes a new file atomically: a temporary name in the same directory,
  * write, fsync, link/rename to path, fsync the directory.  With
  * exclusive, fails with VAULT_E_EXISTS if path exists (no replacement

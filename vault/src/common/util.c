@@ -92,7 +92,7 @@ vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
     return VAULT_OK;
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len)
+int vlt_write_all(int fd, const uint8_t *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, data, len);
@@ -155,7 +155,7 @@ vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return vlt_fail_errno(errno, "%s: cannot create", path);
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 ||
+    if (fchmod(fd, mode) != 0 || vlt_write_all(fd, data, len) != 0 ||
         fsync(fd) != 0) {
         int e = errno;
         close(fd);

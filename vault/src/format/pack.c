@@ -85,7 +85,7 @@ static void blob_ad(uint8_t ad[BLOB_AD_BYTES], uint8_t type,
     memcpy(ad + sizeof BLOB_AD_LABEL, id, CHUNK_ID_BYTES);
 }
 
-static void entry_encode(uint8_t *p, const pack_entry *e)
+void vlt_pack_entry_encode(uint8_t *p, const pack_entry *e)
 {
     p[0] = e->type;
     p[1] = e->flags;
@@ -96,7 +96,7 @@ static void entry_encode(uint8_t *p, const pack_entry *e)
 }
 
 /* Decodes an entry and checks what can be checked without the pack. */
-static int entry_decode(const uint8_t *p, pack_entry *e)
+int vlt_pack_entry_decode(const uint8_t *p, pack_entry *e)
 {
     e->type = p[0];
     e->flags = p[1];
@@ -196,7 +196,8 @@ vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     store_le32(plain, (uint32_t)pw->n_entries);
     for (size_t i = 0; i < pw->n_entries; i++)
-        entry_encode(plain + 4 + i * PACK_ENTRY_BYTES, &pw->entries[i]);
+        vlt_pack_entry_encode(plain + 4 + i * PACK_ENTRY_BYTES,
+                              &pw->entries[i]);
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->buf, PACK_HEADER_BYTES);
@@ -379,7 +380,8 @@ vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t le
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (!entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES, &es[i]) ||
+        if (!vlt_pack_entry_decode(plain + 4 + (size_t)i * PACK_ENTRY_BYTES,
+                                   &es[i]) ||
             (uint64_t)es[i].offset + es[i].length > len - 4 - trailer) {
             free(plain);
             free(es);
@@ -865,7 +867,7 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
         store_le32(p + 32, (uint32_t)(starts[i + 1] - starts[i]));
         p += 36;
         for (size_t j = starts[i]; j < starts[i + 1]; j++) {
-            entry_encode(p, &entries[j]);
+            vlt_pack_entry_encode(p, &entries[j]);
             p += PACK_ENTRY_BYTES;
         }
     }
@@ -917,7 +919,7 @@ static vault_error segment_entries(const char *name, const uint8_t *plain,
                                 name);
             for (uint32_t j = 0; j < n; j++, p += PACK_ENTRY_BYTES) {
                 pack_entry e;
-                if (!entry_decode(p, &e))
+                if (!vlt_pack_entry_decode(p, &e))
                     return vlt_fail(VAULT_E_CORRUPT,
                                     "index/%s: bad entry", name);
                 if (pass == 1) {

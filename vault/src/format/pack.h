@@ -44,6 +44,12 @@ typedef struct pack_entry {
     uint32_t raw_len; /* plaintext length after decompression */
 } pack_entry;
 
+/* A pack entry's PACK_ENTRY_BYTES bytes on disk (a pack's own index, an
+ * index segment); decoding checks what can be checked without the pack
+ * and returns 0 for an impossible entry. */
+void vlt_pack_entry_encode(uint8_t *p, const pack_entry *e);
+int vlt_pack_entry_decode(const uint8_t *p, pack_entry *e);
+
 /* Chunk ID: HMAC-SHA-256(key = chunk_id_key, message = type || data)
  * (format version 2; version 1 used keyed BLAKE2b-256). */
 void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,

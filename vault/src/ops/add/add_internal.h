@@ -38,6 +38,7 @@
 #include "ops/add/add_source.h"
 #include "repo/filecache.h"
 #include "repo/repo.h"
+#include "repo/upload_journal.h"
 
 /* Jobs of one directory's files (or of one path given): the walker waits
  * until their chunk IDs are all written before it encodes the tree that
@@ -109,6 +110,8 @@ typedef struct adder {
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
     uint32_t own_flags;    /* of the copies this add stores (index_slot) */
     done_packs done;       /* packs saved, not yet in an index segment */
+    upload_journal *journal; /* packs saved, for a next add if this one
+                              * dies (NULL: none kept) */
     struct batch *cur;     /* the walker's batch being filled */
 
     waiting_dir *waiting, **waiting_tail; /* oldest first */
@@ -129,6 +132,11 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers);
 vault_error vlt_add_pipeline_finish(adder *a, vault_error rc);
 void vlt_add_pipeline_free(adder *a);
 
+/* Lists the packs of interrupted adds (their upload journals) that the
+ * storage still has, in this add's next index segment and in the index
+ * for dedup; a warning tells how much is reused.  Call after the add
+ * marker is up and the index loaded, before the walk. */
+vault_error vlt_add_adopt_interrupted(adder *a);
 /* Hands a blob to the workers (data is taken over).  Either id is its
  * chunk ID, already entered in the index (hashed), or the worker computes
  * it, writes it to id_out and counts the job off group. */

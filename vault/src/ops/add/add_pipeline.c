@@ -92,26 +92,30 @@ static void upload_free(upload *u)
     free(u);
 }
 
-/* Records where a saved pack's blobs went; saves an index segment when
- * the packs not yet listed have grown past INDEX_SEGMENT_ENTRIES. */
-static vault_error pack_saved(adder *a, const upload *u)
+/* Records where a pack's blobs are (in the index, for dedup, and in
+ * the list the next segment saves); saves an index segment when the
+ * packs not yet listed have grown past INDEX_SEGMENT_ENTRIES.  added:
+ * the bytes this add uploaded for it (0 for an interrupted add's). */
+static vault_error list_pack(adder *a, const uint8_t pack_id[32],
+                             const pack_entry *entries, size_t n_entries,
+                             uint64_t added)
 {
     done_packs flush = {0};
     pthread_mutex_lock(&a->index_lock);
     done_packs *d = &a->done;
-    vault_error rc = done_reserve(d, u->n_entries);
+    vault_error rc = done_reserve(d, n_entries);
     if (rc == VAULT_OK) {
-        memcpy(d->ids[d->n], u->pack_id, 32);
-        memcpy(d->entries + d->n_entries, u->entries,
-               u->n_entries * sizeof *u->entries);
-        d->n_entries += u->n_entries;
+        memcpy(d->ids[d->n], pack_id, 32);
+        memcpy(d->entries + d->n_entries, entries,
+               n_entries * sizeof *entries);
+        d->n_entries += n_entries;
         d->starts[++d->n] = d->n_entries;
-        for (size_t i = 0; i < u->n_entries && rc == VAULT_OK; i++) {
+        for (size_t i = 0; i < n_entries && rc == VAULT_OK; i++) {
             int inserted;
-            rc = vlt_index_add(&a->v->index, u->entries[i].id, u->pack_id,
-                               &u->entries[i], a->own_flags, &inserted);
+            rc = vlt_index_add(&a->v->index, entries[i].id, pack_id,
+                               &entries[i], a->own_flags, &inserted);
         }
-        a->r->bytes_added += u->len;
+        a->r->bytes_added += added;
         if (d->n_entries >= INDEX_SEGMENT_ENTRIES) {
             flush = *d; /* take the list; save it outside the lock */
             memset(d, 0, sizeof *d);
@@ -122,6 +126,16 @@ static vault_error pack_saved(adder *a, const upload *u)
         rc = flush_index(a, &flush);
     done_free(&flush);
     return rc;
+}
+
+/* A pack this add saved: journaled first (synced), so that if the add
+ * dies before a segment lists it, the next add lists it instead of
+ * uploading it again (repo/upload_journal.h). */
+static vault_error pack_saved(adder *a, const upload *u)
+{
+    vlt_upload_journal_append(a->journal, u->pack_id, u->len, u->entries,
+                              u->n_entries);
+    return list_pack(a, u->pack_id, u->entries, u->n_entries, u->len);
 }
 
 /* An uploader thread's job: saves the pack, then lists it (the index
@@ -136,7 +150,7 @@ static void upload_run(void *ctx, void *state, void *arg)
         if (rc == VAULT_OK) {
             free(u->data); /* the memory goes back before the bookkeeping */
             u->data = NULL;
-            rc = pack_saved(a, u);
+            rc = pack_saved(a, u); /* u->len stays: the pack's length */
         }
         if (rc != VAULT_OK)
             vlt_pool_fail(a->uploader, rc);
@@ -436,6 +450,42 @@ int vlt_add_content_in_index(adder *a, const uint8_t *ids, uint32_t n)
                                   ids + (size_t)i * CHUNK_ID_BYTES);
     pthread_mutex_unlock(&a->index_lock);
     return ok;
+}
+
+/* --- an interrupted add's packs ----------------------------------------- */
+
+/* Whether the index knows the pack already: listed by a segment (this
+ * add's included: two journals may name one pack) or condemned. */
+static int pack_known(void *ctx, const uint8_t pack_id[32])
+{
+    adder *a = ctx;
+    uint32_t number;
+    pthread_mutex_lock(&a->index_lock);
+    int known = vlt_index_pack_find(&a->v->index, pack_id, &number);
+    pthread_mutex_unlock(&a->index_lock);
+    return known;
+}
+
+static vault_error adopt_pack(void *ctx, const uint8_t pack_id[32],
+                              uint64_t pack_len, const pack_entry *entries,
+                              size_t n_entries)
+{
+    (void)pack_len;
+    return list_pack(ctx, pack_id, entries, n_entries, 0);
+}
+
+vault_error vlt_add_adopt_interrupted(adder *a)
+{
+    size_t n_packs;
+    uint64_t n_bytes;
+    vault_error rc = vlt_upload_journal_adopt(a->journal, a->v->be,
+                                              pack_known, adopt_pack, a,
+                                              &n_packs, &n_bytes);
+    if (n_packs > 0)
+        vlt_warn("reusing %zu packs (%llu bytes) uploaded by an interrupted "
+                 "add",
+                 n_packs, (unsigned long long)n_bytes);
+    return rc;
 }
 
 /* --- start and finish --------------------------------------------------- */

@@ -181,6 +181,16 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
     vault_error prc = vlt_add_pipeline_start(a, worker_count(o));
     if (rc == VAULT_OK)
         rc = prc;
+    /* Packs an interrupted add uploaded but never listed are taken over
+     * only now, with this add's marker up: a prune that has not condemned
+     * them yet sees the marker and leaves unindexed packs alone (format
+     * spec section 15a, phase 1), and one that did condemn them is in
+     * the index already (pack_known skips them), its sweep held back by
+     * the marker until this add's segments list them. */
+    if (rc == VAULT_OK) {
+        vlt_upload_journal_open(cache_dir, v->keys, &a->journal);
+        rc = vlt_add_adopt_interrupted(a);
+    }
     add_source src = {0};
     if (rc == VAULT_OK)
         rc = origin->open(origin->ctx, o, a->cache, source_report, a, &src);
@@ -204,6 +214,9 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
         /* The snapshot is committed; a cache that failed to save only
          * makes the next add slower. */
     }
+    /* Committed: every pack journaled is listed; else the journals stay
+     * for the next add. */
+    vlt_upload_journal_close(a->journal, rc == VAULT_OK);
     vlt_snapshot_clear(&rec);
     vlt_filecache_free(a->cache);
     vlt_add_pipeline_free(a);
