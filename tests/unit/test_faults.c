@@ -360,7 +360,7 @@ static void on_extract_error(void *ctx, const char *path, vault_error code,
 static void extract_every_fault(ffx *f, const fault *ft)
 {
     uint64_t total = 0;
-    unsigned partial = 0, fatal = 0;
+    unsigned partial = 0, fatal = 0, absorbed = 0;
     codes seen;
     memset(&seen, 0, sizeof seen);
     for (uint64_t n = 0; n == 0 || n <= total; n++) {
@@ -405,10 +405,22 @@ static void extract_every_fault(ffx *f, const fault *ft)
             continue;
         }
         codes_add(&seen, rc);
-        if (rc == VAULT_OK)
-            fail_msg("%s: VAULT_OK although operation %" PRIu64
-                     " failed (%zu items reported%s%s)",
-                     what, n, rep.n, rep.n ? ": " : "", rep.first);
+        if (rc == VAULT_OK) {
+            /* The failed operation was a load ahead that nothing turned
+             * out to need (extract loads the small files of the next
+             * folders on other threads, and which operation comes when
+             * varies): allowed only if everything was restored, exactly,
+             * and nothing was reported. */
+            if (rep.n)
+                fail_msg("%s: VAULT_OK although %zu items were reported: "
+                         "%s",
+                         what, rep.n, rep.first);
+            char got[PATH_MAX];
+            test_fmt(got, sizeof got, "%s%s", f->target, f->src0);
+            vu_same_tree(f->src0, got);
+            absorbed++;
+            continue;
+        }
         if (rc == VAULT_E_PARTIAL) {
             partial++;
             if (rep.n == 0 || rep.mentioning == 0)
@@ -421,8 +433,14 @@ static void extract_every_fault(ffx *f, const fault *ft)
         }
     }
     print_message("extract, %s: %" PRIu64 " operations; %u partial, %u "
-                  "fatal, none left a temporary or a wrong file\n",
-                  ft->label, total, partial, fatal);
+                  "fatal, %u absorbed (a load ahead nothing needed; the "
+                  "tree restored whole), none left a temporary or a wrong "
+                  "file\n",
+                  ft->label, total, partial, fatal, absorbed);
+    /* Absorbing is the exception: most failures must reach the caller. */
+    if (absorbed * 4 > total)
+        fail_msg("extract, %s: %u of %" PRIu64 " failures absorbed", ft->label,
+                 absorbed, total);
     codes_print(&seen);
 }
 
