@@ -175,7 +175,7 @@ proxy_stop() {
 location() { # TOOL SERVER LINK
   case $2 in
     rest) echo "rest:http://127.0.0.1:$PROXY_PORT/$1-$3/" ;;
-    s3) echo "s3:http://127.0.0.1:$PROXY_PORT/$1-$3" ;;
+    s3) echo "s3:http://127.0.0.1:$PROXY_PORT/$1-${3,,}" ;; # bucket names are lower case
   esac
 }
 server_port() { case $1 in rest) echo "$REST_PORT" ;; s3) echo "${S3_HOSTPORT##*:}" ;; esac; }
