@@ -38,6 +38,11 @@ int cli_usage(const char *command, const char *fmt, ...)
 /* After getopt_long returned '?': names the option that was unknown or
  * lacked its argument; returns EXIT_USAGE. */
 int cli_bad_option(const char *command, char **argv);
+/* Parses a command line whose only options are -i/--identity FILE and
+ * --passphrase-file FILE, leaving argc and argv at the operands: 0, or the
+ * exit code of a usage error (printed). */
+int cli_identity_options(const char *command, int *argc, char ***argv,
+                         const char **identity, const char **passphrase_file);
 /* Prints the command's help to stdout. */
 int cli_help(const char *command);
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,26 @@ char *cli_location_shown(const char *location)
     if (shown)
         vault_location_redact(location, shown, size);
     return shown;
+}
+
+int cli_identity_options(const char *command, int *argc, char ***argv,
+                         const char **identity, const char **passphrase_file)
+{
+    static const struct option options[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"passphrase-file", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(*argc, *argv, "i:", options, NULL)) != -1) {
+        switch (c) {
+        case 'i': *identity = optarg; break;
+        case 'F': *passphrase_file = optarg; break;
+        default: return cli_bad_option(command, *argv);
+        }
+    }
+    *argc -= optind;
+    *argv += optind;
+    return 0;
 }
 
 const char *cli_take_vault(int *argc, char ***argv)

@@ -1,7 +1,6 @@
 /*
  * cmd_copy.c - `vault copy`: snapshots from one vault into another.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,21 +8,11 @@
 
 int cmd_copy(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"identity", required_argument, NULL, 'i'},
-        {"passphrase-file", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "i:", options, NULL)) != -1) {
-        switch (c) {
-        case 'i': identity = optarg; break;
-        case 'F': passphrase_file = optarg; break;
-        default: return cli_bad_option("copy", argv);
-        }
-    }
-    argc -= optind;
-    argv += optind;
+    int bad = cli_identity_options("copy", &argc, &argv, &identity,
+                                   &passphrase_file);
+    if (bad)
+        return bad;
     if (argc < 2)
         return cli_usage("copy", "name the source and the destination vault");
     const char *from = argv[0], *to = argv[1];

@@ -2,28 +2,17 @@
  * cmd_rekey.c - `vault rekey`: re-seal older key epochs' data in the
  * current epoch.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
 
 int cmd_rekey(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"identity", required_argument, NULL, 'i'},
-        {"passphrase-file", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "i:", options, NULL)) != -1) {
-        switch (c) {
-        case 'i': identity = optarg; break;
-        case 'F': passphrase_file = optarg; break;
-        default: return cli_bad_option("rekey", argv);
-        }
-    }
-    argc -= optind;
-    argv += optind;
+    int bad = cli_identity_options("rekey", &argc, &argv, &identity,
+                                   &passphrase_file);
+    if (bad)
+        return bad;
     const char *path = cli_take_vault(&argc, &argv);
     if (!path)
         return cli_usage("rekey", "name the vault (or set VAULT_REPOSITORY)");
