@@ -94,6 +94,30 @@ for kind in reset stall truncate 429 500 503; do
     note "$kind on a schedule: $faults faults in $(proxy_stat "sched-$kind" requests) requests; add and extract succeeded"
 done
 
+# ---- a server that removes a broken upload's object late -----------------------
+# rclone writes an object in place and removes it when its upload fails
+# (restic#3834).  reset-late breaks the first pack upload and lets the
+# server see it only 800 ms later: a resend before then would be stored
+# and removed with the broken upload.  The save must wait for the server
+# to finish with the broken upload, then send it again.
+random_file src/docs/late-1.bin 400000
+random_file src/docs/late-2.bin 400000
+start_proxy late --match "POST /v/data/" --stall-ms 800 \
+    --fault 1:reset-late
+add_ok late
+cp err.txt late.err
+rm -rf copy-late
+cp -a src copy-late
+extract_same latest copy-late
+ok check "$LOC" -i id.txt
+stop_proxy
+faults=$(proxy_stat late faults)
+[ "$faults" -eq 1 ] || fail "reset-late: the proxy injected $faults faults, expected 1"
+grep -q 'waiting for the server to finish with it before sending it again' late.err ||
+    fail "reset-late: the add did not wait for the server: $(cat late.err)"
+n=$(grep -c -F 'POST /v/data/' late.log || true)
+note "reset-late on a pack upload: $n pack uploads; extract and check pass"
+
 # ---- every kind at a seeded random rate -----------------------------------------
 random_file src/docs/random-rate.bin 300000
 start_proxy random --fault-rate 0.08 --seed 7 --stall-ms 1500

@@ -31,7 +31,9 @@
  *                        request line, status, fault
  *
  * Kinds: reset (forwards the request head and half its body, then resets
- * both connections), stall (forwards the request, holds the answer for
+ * both connections), reset-late (the same, but the server's connection
+ * is reset only --stall-ms later: a server that notices the broken upload
+ * late, after the client's retry), stall (forwards the request, holds the answer for
  * --stall-ms, then closes), truncate (forwards the answer's head and half
  * its body, then closes), and a status code NNN (the proxy answers itself
  * with it and a short body, "Retry-After: 1" on 429 and 503, and the
@@ -62,8 +64,14 @@
 #define IO_CHUNK 16384   /* bytes moved per read or write */
 #define MAX_SCHEDULE 256 /* --fault options */
 
-enum fault_kind { FAULT_NONE = 0, FAULT_RESET, FAULT_STALL, FAULT_TRUNCATE,
-                  FAULT_STATUS };
+enum fault_kind {
+    FAULT_NONE = 0,
+    FAULT_RESET,
+    FAULT_RESET_LATE,
+    FAULT_STALL,
+    FAULT_TRUNCATE,
+    FAULT_STATUS
+};
 
 typedef struct fault {
     enum fault_kind kind;
@@ -452,6 +460,8 @@ static int parse_fault(const char *text, fault *f)
 {
     if (strcmp(text, "reset") == 0)
         f->kind = FAULT_RESET;
+    else if (strcmp(text, "reset-late") == 0)
+        f->kind = FAULT_RESET_LATE;
     else if (strcmp(text, "stall") == 0)
         f->kind = FAULT_STALL;
     else if (strcmp(text, "truncate") == 0)
@@ -469,6 +479,7 @@ static const char *fault_name(const fault *f, char buf[8])
 {
     switch (f->kind) {
     case FAULT_RESET: return "reset";
+    case FAULT_RESET_LATE: return "reset-late";
     case FAULT_STALL: return "stall";
     case FAULT_TRUNCATE: return "truncate";
     case FAULT_STATUS: snprintf(buf, 8, "%d", f->status); return buf;
@@ -555,6 +566,7 @@ typedef struct connection {
 /* What ends a connection. */
 #define CLOSE -1 /* an orderly close: what was sent arrives first */
 #define RESET -2 /* a reset: what is still unsent is lost */
+#define RESET_LATE -3 /* the client's side now, the server's later */
 
 /* Serves one request; 0 to go on with the next one, CLOSE or RESET. */
 static int serve_request(connection *c, int first)
@@ -600,14 +612,14 @@ static int serve_request(connection *c, int first)
         if (send_all(c->client, DOWN, cont, sizeof cont - 1) < 0)
             return -1;
     }
-    if (f.kind == FAULT_RESET) {
+    if (f.kind == FAULT_RESET || f.kind == FAULT_RESET_LATE) {
         uint64_t half = req.how == BODY_LENGTH ? req.length / 2 : 0;
         if (req.how == BODY_CHUNKED)
             half = UINT64_MAX - 1; /* half of the first chunk */
         if (req.how != BODY_NONE)
             forward_body(&c->from_client, c->server, UP, &req, half);
         log_request(number, c->request_line, 0, &f);
-        return RESET;
+        return f.kind == FAULT_RESET ? RESET : RESET_LATE;
     }
     if (forward_body(&c->from_client, c->server, UP, &req, UINT64_MAX) != 0)
         return -1;
@@ -677,8 +689,10 @@ static void *connection_main(void *arg)
     int first = 1, end;
     while ((end = serve_request(c, first)) == 0)
         first = 0;
-    if (end == RESET) {
+    if (end == RESET || end == RESET_LATE) {
         reset_close(c->client);
+        if (end == RESET_LATE)
+            sleep_ms(stall_ms);
     } else {
         /* An orderly end, so a truncated answer arrives as far as it
          * goes; a client still sending its request sees it too. */

@@ -28,6 +28,7 @@
 #include "backend/rest.h"
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/retry.h"
 
 #define REST_DEFAULT_CONNECTIONS 5
 /* A listing longer than this is refused: about 5 million entries, more
@@ -242,6 +243,76 @@ static vault_error rest_load(backend *be, backend_kind kind, const char *name,
     return VAULT_OK;
 }
 
+/* How long a shorter object under a name being saved keeps its size
+ * before it counts as the partial upload of a server that died (rclone
+ * killed while writing in place) and is replaced.  A server whose
+ * handler is merely slow to see that its upload broke (the network was
+ * down) is given longer than a TCP keepalive round to notice. */
+#define STALE_PARTIAL_SECONDS 20.0
+
+typedef enum settled { SETTLED_ABSENT, SETTLED_STORED } settled;
+
+/* After a send of the object that failed once it may have reached the
+ * server: waits until the server's handler of that send has ended, as
+ * seen from outside.  The object is absent (the send never got far, or
+ * its handler removed the failed upload's object), or it holds all len
+ * bytes (the send completed and only its answer was lost).  Anything else
+ * is an upload still being received: waited for, until it has kept its
+ * size for STALE_PARTIAL_SECONDS (then absent: it is replaced) or the
+ * retry budget is spent. */
+static vault_error await_settled(backend *be, backend_kind kind,
+                                 const char *name, const char *label,
+                                 size_t len, retry_state *rs, settled *out)
+{
+    rest_backend *r = rest_of(be);
+    uint64_t last_size = UINT64_MAX;
+    double last_change = vlt_monotonic_seconds();
+    for (;;) {
+        uint64_t size;
+        vault_error rc = rest_stat(be, kind, name, &size);
+        if (rc == VAULT_E_NOT_FOUND) {
+            *out = SETTLED_ABSENT;
+            return VAULT_OK;
+        }
+        if (rc != VAULT_OK)
+            return rc;
+        if (size == len) {
+            *out = SETTLED_STORED;
+            return VAULT_OK;
+        }
+        double now = vlt_monotonic_seconds();
+        if (size != last_size) {
+            last_size = size;
+            last_change = now;
+        } else if (now - last_change >= STALE_PARTIAL_SECONDS) {
+            *out = SETTLED_ABSENT;
+            return VAULT_OK;
+        }
+        if (!vlt_retry_wait(rs, 0))
+            return vlt_fail(VAULT_E_TIMEOUT,
+                            "%s: %s: the server still holds %" PRIu64
+                            " of its %zu bytes from a broken upload",
+                            r->display, label, size, len);
+    }
+}
+
+/* Whether the config stored is data (the config has no content name, so
+ * its size alone does not tell). */
+static vault_error config_is(backend *be, const uint8_t *data, size_t len)
+{
+    uint8_t *stored;
+    size_t stored_len;
+    vault_error rc = rest_load(be, BACKEND_CONFIG, "", 0, 0, len, &stored,
+                               &stored_len);
+    if (rc != VAULT_OK)
+        return rc;
+    int same = stored_len == len && memcmp(stored, data, len) == 0;
+    free(stored);
+    return same ? VAULT_OK
+                : vlt_fail(VAULT_E_EXISTS, "%s: config: another client "
+                           "saved a different one", rest_of(be)->display);
+}
+
 /* Save, once this process saves the object nowhere else (rest_save). */
 static vault_error save_claimed(backend *be, backend_kind kind,
                                 const char *name, const uint8_t *data,
@@ -263,33 +334,60 @@ static vault_error save_claimed(backend *be, backend_kind kind,
                         label);
     if (rc != VAULT_E_NOT_FOUND)
         return rc;
+    /* A server may write in place and remove the object when an upload
+     * of it fails (rclone's local, sftp and ftp remotes).  Sent again
+     * while the failed send's handler still runs, the object is stored
+     * and then removed under our feet (restic#3834); so a send that may
+     * have reached the server is never repeated blindly (single_send):
+     * its outcome is awaited first. */
+    retry_policy polling = {.first_delay = 0.1, .max_delay = 2,
+                            .total = vlt_http_retry_seconds(r->http)};
+    retry_state rs;
+    vlt_retry_start(&rs, &polling);
     static const uint8_t empty[1];
-    http_request req = {.method = "POST", .path = path,
-                        .body = data ? data : empty, .body_len = len,
-                        .max_body = REST_SMALL_BODY, .label = label};
-    http_response resp;
-    rc = rest_send(r, &req, &resp);
-    if (rc == VAULT_OK && !ok_status(resp.status))
-        rc = status_error(r, &req, &resp);
-    if (rc == VAULT_OK) {
+    for (;;) {
+        http_request req = {.method = "POST", .path = path,
+                            .body = data ? data : empty, .body_len = len,
+                            .max_body = REST_SMALL_BODY, .label = label,
+                            .single_send = 1};
+        http_response resp;
+        rc = rest_send(r, &req, &resp);
+        int maybe_sent = resp.maybe_sent;
+        if (rc == VAULT_OK && !ok_status(resp.status))
+            rc = status_error(r, &req, &resp);
+        long status = resp.status;
         vlt_http_response_free(&resp);
-        return VAULT_OK;
-    }
-    /* A save that failed without a clear answer (the connection dropped,
-     * retries ran out, a 5xx) may still have stored the object.  Names
-     * are content hashes, so the object there with the same size is this
-     * one; the config has no such name and is not trusted that way. */
-    int ambiguous = rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT ||
-                    rc == VAULT_E_BUSY || (rc == VAULT_E_IO && resp.status >= 500);
-    vlt_http_response_free(&resp);
-    if (ambiguous && kind != BACKEND_CONFIG) {
+        if (rc == VAULT_OK)
+            return VAULT_OK;
         char detail[512];
         snprintf(detail, sizeof detail, "%s", vault_last_error());
-        if (rest_stat(be, kind, name, &size) == VAULT_OK && size == len)
-            return VAULT_OK;
-        return vlt_fail(rc, "%s", detail);
+        if (!maybe_sent) {
+            /* Retries of 5xx answers ran out: the object may be stored
+             * all the same.  Names are content hashes, so the object
+             * there with the same size is this one. */
+            if (kind != BACKEND_CONFIG &&
+                (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT ||
+                 rc == VAULT_E_BUSY || (rc == VAULT_E_IO && status >= 500)) &&
+                rest_stat(be, kind, name, &size) == VAULT_OK && size == len)
+                return VAULT_OK;
+            return vlt_fail(rc, "%s", detail);
+        }
+        vlt_warn("%s; waiting for the server to finish with it before "
+                 "sending it again", detail);
+        settled state;
+        vault_error wait_rc =
+            await_settled(be, kind, name, label, len, &rs, &state);
+        if (wait_rc != VAULT_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", vault_last_error());
+            return vlt_fail(wait_rc, "%s (after: %s)", why, detail);
+        }
+        if (state == SETTLED_STORED)
+            return kind == BACKEND_CONFIG ? config_is(be, data, len)
+                                          : VAULT_OK;
+        if (!vlt_retry_wait(&rs, 0))
+            return vlt_fail(rc, "%s (retries spent)", detail);
     }
-    return rc;
 }
 
 /* Claims label for this thread's save, waiting while another thread

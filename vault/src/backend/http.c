@@ -158,6 +158,11 @@ void vlt_http_client_free(http_client *c)
     free(c);
 }
 
+double vlt_http_retry_seconds(const http_client *c)
+{
+    return c->retry_seconds;
+}
+
 unsigned vlt_http_connections(const http_client *c)
 {
     return c->connections;
@@ -210,6 +215,10 @@ typedef struct transfer {
     int64_t range_total; /* the object's size from Content-Range, or -1 */
     char content_type[128];
     double retry_after; /* seconds, 0 if the answer gave none */
+    /* The body sent (a POST without SigV4), through on_upload. */
+    const uint8_t *upload;
+    size_t upload_len, upload_pos;
+    int single_send; /* the request's single_send */
 } transfer;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
@@ -268,6 +277,32 @@ static int header_value(const char *line, size_t len, const char *name,
     return 1;
 }
 
+static size_t on_upload(char *buffer, size_t size, size_t nitems, void *ctx)
+{
+    transfer *t = ctx;
+    size_t n = size * nitems;
+    if (n > t->upload_len - t->upload_pos)
+        n = t->upload_len - t->upload_pos;
+    memcpy(buffer, t->upload + t->upload_pos, n);
+    t->upload_pos += n;
+    return n;
+}
+
+/* libcurl seeks back to resend the body itself when a kept-alive
+ * connection died under the request ("retrying a fresh connect").  A
+ * single_send request refuses: its earlier send may have reached the
+ * server (http.h), and the failure goes to the caller instead. */
+static int on_upload_seek(void *ctx, curl_off_t offset, int origin)
+{
+    transfer *t = ctx;
+    if (t->single_send)
+        return CURL_SEEKFUNC_FAIL;
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->upload_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    t->upload_pos = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
     transfer *t = ctx;
@@ -322,10 +357,19 @@ static int transient_curl(CURLcode cc)
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SEND_FAIL_REWIND:
         return 1;
     default:
         return 0;
     }
+}
+
+/* Whether a failure happened before the request could reach the
+ * server. */
+static int before_sending(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT ||
+           cc == CURLE_SSL_CONNECT_ERROR;
 }
 
 static vault_error curl_error_code(CURLcode cc)
@@ -450,7 +494,18 @@ static vault_error set_options(http_client *c, CURL *h,
          * without one). */
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        SET(CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
+        if (c->aws_sigv4) {
+            /* libcurl 7.88 signs the payload only from POSTFIELDS. */
+            SET(CURLOPT_POSTFIELDS,
+                req->body ? (const char *)req->body : "");
+        } else {
+            t->upload = req->body;
+            t->upload_len = req->body ? req->body_len : 0;
+            SET(CURLOPT_READFUNCTION, on_upload);
+            SET(CURLOPT_READDATA, t);
+            SET(CURLOPT_SEEKFUNCTION, on_upload_seek);
+            SET(CURLOPT_SEEKDATA, t);
+        }
         if (strcmp(method, "PUT") == 0)
             SET(CURLOPT_CUSTOMREQUEST, "PUT");
     } else if (strcmp(method, "GET") != 0) {
@@ -510,7 +565,8 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     *transient = 0;
     *retry_after = 0;
     detail[0] = 0;
-    transfer t = {.max_body = req->max_body, .range_total = -1};
+    transfer t = {.max_body = req->max_body, .range_total = -1,
+                  .single_send = req->single_send};
     char url[4096];
     struct curl_slist *headers = NULL;
     vault_error rc = set_options(c, h, req, &t, &headers, url, sizeof url);
@@ -563,6 +619,10 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     if (cc != CURLE_OK) {
         free(t.body);
         *transient = transient_curl(cc);
+        if (*transient && req->single_send && !before_sending(cc)) {
+            *transient = 0;
+            resp->maybe_sent = 1;
+        }
         snprintf(detail, detail_size, "%s",
                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
         return curl_error_code(cc);
@@ -619,6 +679,7 @@ vault_error vlt_http_send(http_client *c, const http_request *req,
         atomic_fetch_add(&c->retries, 1);
     }
     give_back(c, h);
+    resp->attempts = r.attempts;
     if (rc == VAULT_OK || !detail[0])
         return rc; /* an error without detail already said what it was */
     if (r.attempts > 1)

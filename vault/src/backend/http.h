@@ -54,6 +54,8 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out);
 void vlt_http_client_free(http_client *c);
 /* Connections the client runs at once (the uploader queue's size). */
 unsigned vlt_http_connections(const http_client *c);
+/* The total time a request may spend retrying. */
+double vlt_http_retry_seconds(const http_client *c);
 
 typedef struct http_request {
     const char *method; /* "GET", "HEAD", "PUT", "POST", "DELETE" */
@@ -73,6 +75,16 @@ typedef struct http_request {
     size_t max_body;
     /* What the request is about, for messages: "data/ab/ab12...". */
     const char *label;
+    /* Never sent twice once it may have reached the server: a failure
+     * after the connection was made (a reset, a timeout) is returned
+     * with maybe_sent set instead of retried, also where libcurl would
+     * resend on a kept-alive connection that died.  For a save to a
+     * server that writes in place and removes a failed upload's object
+     * (rclone's local, sftp and ftp remotes): a resend while the
+     * earlier send's handler still runs is removed with it
+     * (restic#3834).  Answers (429, 5xx) are still retried.  Not for
+     * SigV4 clients. */
+    int single_send;
 } http_request;
 
 typedef struct http_response {
@@ -83,6 +95,10 @@ typedef struct http_response {
     /* The answer's Content-Length, -1 if it sent none: for HEAD, the
      * size of the object (the body is empty). */
     int64_t content_length;
+    unsigned attempts; /* requests sent for this answer */
+    /* A single_send request failed after it may have reached the
+     * server. */
+    int maybe_sent;
 } http_response;
 
 /*

@@ -9,14 +9,14 @@
 
 #include "common/retry.h"
 
-static double monotonic_seconds(void)
+double vlt_monotonic_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_seconds(double s)
+void vlt_sleep_seconds(double s)
 {
     struct timespec ts;
     ts.tv_sec = (time_t)s;
@@ -34,7 +34,7 @@ void vlt_retry_start(retry_state *r, const retry_policy *policy)
         r->policy.max_delay = 30;
     if (r->policy.total <= 0)
         r->policy.total = 120;
-    r->started = monotonic_seconds();
+    r->started = vlt_monotonic_seconds();
     r->next_cap = r->policy.first_delay;
     r->attempts = 1;
 }
@@ -48,10 +48,10 @@ int vlt_retry_wait(retry_state *r, double at_least)
         wait = at_least;
     if (wait > r->policy.max_delay && at_least <= r->policy.max_delay)
         wait = r->policy.max_delay;
-    double elapsed = monotonic_seconds() - r->started;
+    double elapsed = vlt_monotonic_seconds() - r->started;
     if (elapsed + wait > r->policy.total)
         return 0;
-    sleep_seconds(wait);
+    vlt_sleep_seconds(wait);
     r->next_cap *= 2;
     if (r->next_cap > r->policy.max_delay)
         r->next_cap = r->policy.max_delay;

@@ -36,5 +36,9 @@ void vlt_retry_start(retry_state *r, const retry_policy *policy);
  * would end past the total budget.  at_least: a server's Retry-After in
  * seconds (0 if none), waited instead when it is longer and fits. */
 int vlt_retry_wait(retry_state *r, double at_least);
+/* Seconds on a clock that never goes back. */
+double vlt_monotonic_seconds(void);
+/* Sleeps s seconds, through interruptions by signals. */
+void vlt_sleep_seconds(double s);
 
 #endif
