@@ -3,7 +3,8 @@
  * on loopback in a thread: transient answers (503, 429 with Retry-After,
  * a connection closed mid-answer, a truncated body) are retried until one
  * succeeds or the budget is spent; permanent ones (404, 403) are not; a
- * body over max_body is refused; basic auth is sent; the error names the
+ * body over max_body is refused; a single_send POST is not resent once
+ * it may have reached the server; basic auth is sent; the error names the
  * object and the server's answer, never the password.  And the retry loop
  * (common/retry.h) alone.
  */
@@ -170,6 +171,60 @@ static void test_retries_until_success(void **state)
     server_stop(&s);
 }
 
+/* A single_send POST is not sent again once it may have reached the
+ * server, not even by libcurl on the kept-alive connection that died
+ * under it: the caller learns maybe_sent.  Its error answers are still
+ * retried, and a POST without the flag is resent. */
+static void test_single_send_not_resent(void **state)
+{
+    (void)state;
+    static const answer script[] = {
+        {OK_HELLO, 0},
+        {"", 1}, /* the connection dies after the body arrived */
+        {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
+         "Content-Length: 0\r\n\r\n",
+         0},
+        {OK_HELLO, 0},
+        {"", 1},
+        {OK_HELLO, 0},
+    };
+    server s;
+    server_start(&s, script, 6);
+    http_client *c = client_for(&s, 30);
+    http_request get = {.method = "GET", .path = "keys/x", .max_body = 100,
+                        .label = "keys/x"};
+    http_response resp;
+    assert_vault_ok(vlt_http_send(c, &get, &resp)); /* a kept-alive connection */
+    assert_int_equal(resp.maybe_sent, 0);
+    vlt_http_response_free(&resp);
+
+    static const uint8_t body[3000] = {1};
+    http_request post = {.method = "POST", .path = "data/ab",
+                         .body = body, .body_len = sizeof body,
+                         .max_body = 100, .label = "data/ab",
+                         .single_send = 1};
+    assert_int_equal(vlt_http_send(c, &post, &resp), VAULT_E_NETWORK);
+    assert_int_equal(resp.maybe_sent, 1);
+    assert_non_null(strstr(vault_last_error(), "POST data/ab"));
+    assert_int_equal(s.served, 2);
+    vlt_http_response_free(&resp);
+
+    assert_vault_ok(vlt_http_send(c, &post, &resp)); /* 503, then 200 */
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.attempts, 2);
+    assert_int_equal(resp.maybe_sent, 0);
+    assert_int_equal(s.served, 4);
+    vlt_http_response_free(&resp);
+
+    post.single_send = 0;
+    assert_vault_ok(vlt_http_send(c, &post, &resp)); /* resent */
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(s.served, 6);
+    vlt_http_response_free(&resp);
+    vlt_http_client_free(c);
+    server_stop(&s);
+}
+
 static void test_permanent_not_retried(void **state)
 {
     (void)state;
@@ -305,6 +360,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retries_until_success),
+        cmocka_unit_test(test_single_send_not_resent),
         cmocka_unit_test(test_permanent_not_retried),
         cmocka_unit_test(test_gives_up_naming_answer),
         cmocka_unit_test(test_body_over_limit_refused),
