@@ -245,6 +245,49 @@ static void test_walk_loads_ahead(void **state)
     assert_true(extract <= walk + 12);
 }
 
+/* Extract of 216 small folders three levels deep (6 x 6 x 6, a file in
+ * each) loads the small files of many folders per load: the walk ahead
+ * (ops/restore/restore_ahead.c) gathers them in windows across folders,
+ * where asking folder by folder took a load (or more) per folder. */
+static void test_extract_windows_span_folders(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    test_fmt(src, sizeof src, "%s/src", f->base);
+    make_dir(src);
+    char path[PATH_MAX];
+    for (int a = 0; a < 6; a++) {
+        test_fmt(path, sizeof path, "%s/a%d", src, a);
+        make_dir(path);
+        for (int b = 0; b < 6; b++) {
+            test_fmt(path, sizeof path, "%s/a%d/b%d", src, a, b);
+            make_dir(path);
+            for (int c = 0; c < 6; c++) {
+                test_fmt(path, sizeof path, "%s/a%d/b%d/c%d", src, a, b, c);
+                make_dir(path);
+                test_fmt(path, sizeof path, "%s/a%d/b%d/c%d/f", src, a, b, c);
+                write_random(path, 200 + (size_t)(a * 36 + b * 6 + c));
+            }
+        }
+    }
+    vault_add_result r;
+    fx_add_threads(f, src, 0, 1, &r);
+
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
+    uint64_t walk = data_loads(be);
+    vault_close(v);
+
+    uint64_t extract = extract_data_loads(f, r.snapshot_id, 216);
+    print_message("216 folders: ls -R %llu data loads, extract %llu\n",
+                  (unsigned long long)walk, (unsigned long long)extract);
+    /* the trees as the walk loads them, the data pack's opening, and the
+     * 216 files (48 KiB, side by side) in a load or two */
+    assert_true(extract <= walk + 6);
+}
+
 /* With connections 4, several packs are saved at once, never more than
  * 4; with 1, one at a time. */
 static void test_add_saves_in_parallel(void **state)
@@ -294,6 +337,8 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_walk_loads_ahead, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_extract_windows_span_folders,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_add_saves_in_parallel, fx_setup,
                                         fx_teardown),
     };

@@ -40,10 +40,6 @@
 #include "repo/blob_load.h"
 #include "repo/tree_walk.h"
 
-/* Files up to this size have their content loaded ahead with their
- * directory's other small files (prefetch_ahead). */
-#define RESTORE_PREFETCH_FILE (2u * 1024 * 1024)
-
 /* ---- reporting ---------------------------------------------------------- */
 
 vault_error vlt_restore_nomem(void)
@@ -346,62 +342,29 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
     return VAULT_OK;
 }
 
-/* enter(): the sink makes the directory; one it cannot make is walked
- * no further (its tree cleared, so the walk has no entries to visit). */
-/* Has the source load ahead what the walk of t needs next: the
- * subdirectories' trees, and the content of the small files of t and of
- * those subdirectories (larger files load in merged ranges of their
- * own).  A subdirectory's files are asked for again when it is entered:
- * those already held or loading are left alone.  Not with includes: most
- * of it might not be wanted. */
+/* Has the source load ahead the trees of t's subdirectories (the walk
+ * ahead, restore_ahead.c, asked for them already unless it stopped), and
+ * the small files' content of the windows the walk reached. */
 static void prefetch_ahead(restorer *r, const tree *t)
 {
     uint8_t(*subtrees)[CHUNK_ID_BYTES];
     size_t n_sub = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &subtrees);
     r->src->prefetch_load(r->src->ctx,
                           r->src->prefetch(r->src->ctx, subtrees, n_sub, 1));
-    uint8_t(*ids)[CHUNK_ID_BYTES];
-    size_t n = vlt_tree_ahead(t, 0, RESTORE_PREFETCH_FILE,
-                              BLOBS_WINDOW_COUNT, &ids);
-    for (size_t i = 0; i < n_sub && n < BLOBS_WINDOW_COUNT &&
-                       r->src->peek_tree && (ids || n == 0);
-         i++) {
-        tree sub;
-        memset(&sub, 0, sizeof sub);
-        if (r->src->peek_tree(r->src->ctx, subtrees[i], &sub) != VAULT_OK) {
-            vlt_tree_clear(&sub);
-            continue;
-        }
-        uint8_t(*more)[CHUNK_ID_BYTES];
-        size_t n_more = vlt_tree_ahead(&sub, 0, RESTORE_PREFETCH_FILE,
-                                       BLOBS_WINDOW_COUNT - n, &more);
-        vlt_tree_clear(&sub);
-        if (n_more == 0)
-            continue;
-        uint8_t(*all)[CHUNK_ID_BYTES] =
-            realloc(ids, (n + n_more) * sizeof *ids);
-        if (all) {
-            memcpy(all + n, more, n_more * sizeof *more);
-            ids = all;
-            n += n_more;
-        }
-        free(more);
-    }
     free(subtrees);
-    /* Here, not on a worker: a file job must never wait for a load that
-     * is queued behind it (the workers take the earlier directories'
-     * files meanwhile; those that need a blob of this load wait for it,
-     * or, before it starts, load it themselves). */
-    r->src->prefetch_load(r->src->ctx,
-                          r->src->prefetch(r->src->ctx, ids, n, 0));
-    free(ids);
+    if (r->walk_entered == 1)
+        vlt_restore_ahead_start(r, t);
+    vlt_restore_ahead_step(r);
 }
 
+/* enter(): the sink makes the directory; one it cannot make is walked
+ * no further (its tree cleared, so the walk has no entries to visit). */
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
                               void **dir_state)
 {
     restorer *r = ctx;
     r->path = rel_path(at);
+    r->walk_entered++; /* in step with the walk ahead's count */
     vault_error rc = r->sink->dir_enter(r, at->node, dir_state);
     if (rc == VAULT_OK && !*dir_state) {
         includes_done_below(r, at->depth);
@@ -487,6 +450,7 @@ static vault_error parse_includes(restorer *r)
 
 static void restorer_free(restorer *r)
 {
+    vlt_restore_ahead_free(r);
     r->sink->release(r);
     for (size_t i = 0; i < r->links_cap; i++)
         free(r->links[i].path);

@@ -31,7 +31,12 @@
  * a decoded tree, and only a hostile vault would need more. */
 #define RESTORE_MAX_DEPTH 512
 
+/* Files up to this size have their content loaded ahead with other
+ * small files (restore_ahead.c). */
+#define RESTORE_PREFETCH_FILE (2u * 1024 * 1024)
+
 struct open_dir; /* restore_dir.c */
+typedef struct restore_ahead restore_ahead; /* restore_ahead.c */
 struct archive;  /* libarchive */
 typedef struct restorer restorer;
 
@@ -126,7 +131,20 @@ struct restorer {
     size_t links_cap, links_used;
     include_path *inc;  /* the include filter (opt->include, split) */
     size_t n_inc;       /* 0: everything */
+    /* loading ahead (restore_ahead.c) */
+    restore_ahead *ahead; /* NULL: not loading ahead */
+    uint64_t walk_entered; /* directories the restore walk entered */
 };
+
+/* ---- restore_ahead.c ---------------------------------------------------- */
+
+/* Starts loading ahead (when the source can, and there are no includes)
+ * from root, the snapshot's root tree as the walk read it. */
+void vlt_restore_ahead_start(restorer *r, const tree *root);
+/* The restore walk entered its r->walk_entered-th directory: plans and
+ * loads the next windows once it reached the last one's first. */
+void vlt_restore_ahead_step(restorer *r);
+void vlt_restore_ahead_free(restorer *r);
 
 /* ---- restore.c ---------------------------------------------------------- */
 
