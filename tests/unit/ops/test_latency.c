@@ -288,6 +288,40 @@ static void test_extract_windows_span_folders(void **state)
     assert_true(extract <= walk + 6);
 }
 
+/* 100 folders that each hold the same small file (and one of their
+ * own): the shared chunk is loaded once for all the files that hold it,
+ * where each copy after the first was loaded alone. */
+static void test_extract_shared_chunk_loads_once(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX], path[PATH_MAX];
+    test_fmt(src, sizeof src, "%s/src", f->base);
+    make_dir(src);
+    static const char license[] = "the same license text in every folder\n";
+    for (int i = 0; i < 100; i++) {
+        test_fmt(path, sizeof path, "%s/pkg%03d", src, i);
+        make_dir(path);
+        test_fmt(path, sizeof path, "%s/pkg%03d/copyright", src, i);
+        test_write_file(path, license, sizeof license - 1);
+        test_fmt(path, sizeof path, "%s/pkg%03d/own", src, i);
+        write_random(path, 300 + (size_t)i);
+    }
+    vault_add_result r;
+    fx_add_threads(f, src, 0, 1, &r);
+
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
+    uint64_t walk = data_loads(be);
+    vault_close(v);
+
+    uint64_t extract = extract_data_loads(f, r.snapshot_id, 200);
+    print_message("100 shared copies: ls -R %llu data loads, extract %llu\n",
+                  (unsigned long long)walk, (unsigned long long)extract);
+    assert_true(extract <= walk + 4);
+}
+
 /* With connections 4, several packs are saved at once, never more than
  * 4; with 1, one at a time. */
 static void test_add_saves_in_parallel(void **state)
@@ -338,6 +372,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_walk_loads_ahead, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_extract_windows_span_folders,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_extract_shared_chunk_loads_once,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_add_saves_in_parallel, fx_setup,
                                         fx_teardown),

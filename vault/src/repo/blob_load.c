@@ -381,6 +381,9 @@ typedef struct prefetched {
      * the prefetch */
     vault_error failed;
     char *detail;
+    /* Loads still to take it: a chunk that several files of a window
+     * share (identical files) is loaded once and handed to each. */
+    unsigned uses;
 } prefetched;
 static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len,
@@ -712,6 +715,18 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
     if (p && p->loading == PREFETCH_RESERVED) {
         prefetched_remove(v, p); /* its plan leaves it out */
+    } else if (p && p->uses > 1) {
+        /* others take it later: a copy (out of memory: loaded alone) */
+        p->uses--;
+        *failed = p->failed;
+        detail = p->detail ? strdup(p->detail) : NULL;
+        if (p->failed != VAULT_OK) {
+            found = 1;
+        } else if ((*out = malloc(p->len ? p->len : 1)) != NULL) {
+            memcpy(*out, p->data, p->len);
+            *len = p->len;
+            found = 1;
+        }
     } else if (p) {
         *out = p->data;
         *len = p->len;
@@ -865,7 +880,9 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     for (size_t i = 0; i < n; i++) {
         if (w[i].how != WINDOW_MERGE)
             continue;
-        if (prefetched_find(v, ids[i], type)) {
+        prefetched *held = prefetched_find(v, ids[i], type);
+        if (held) {
+            held->uses++; /* one more file takes it */
             w[i].how = WINDOW_ALONE;
             continue;
         }
@@ -880,6 +897,7 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
         e->type = (uint8_t)type;
         e->loading = PREFETCH_RESERVED;
         e->plan = p;
+        e->uses = 1;
         e->len = w[i].len;
         v->prefetched_bytes += w[i].len;
     }

@@ -69,7 +69,8 @@ vault_error vlt_repo_load_blobs(vault_t *v,
  * of a directory): up to REPO_PREFETCH_BYTES / 2 of those not held yet,
  * in merged ranges (as vlt_repo_load_blobs), up to backend_connections
  * ranges at once; each verified plaintext is kept in the handle (the
- * oldest dropped past REPO_PREFETCH_BYTES) until a load of it takes it.
+ * oldest dropped past REPO_PREFETCH_BYTES) until a load of it takes it,
+ * or as many loads as it was asked for (a chunk that several files share).
  * Best effort: a blob that fails is left for its own load to report. */
 void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
                        size_t n, blob_type type);
