@@ -10,9 +10,12 @@
  * small files of as many directories as fill a window (RESTORE_WINDOW_
  * BYTES of plaintext, at most BLOBS_WINDOW_COUNT chunks); the source
  * loads a window in ranges merged by pack (many files a request, several
- * requests at once).  A new window is planned when the restore walk
- * reaches the first directory of the last one, so at most two windows
- * are held ahead of the files being written.
+ * requests at once).  Windows are planned so that two lie ahead of the
+ * restore walk (their first directories not reached yet).  Threads of
+ * their own load the windows, two at once, while the walk goes on and
+ * the workers write the files of the earlier ones; a file whose chunks are
+ * being loaded waits for them (the loader never waits for a file, so
+ * this cannot deadlock).
  *
  * The walk ahead holds no decoded tree: per level only the IDs of the
  * subdirectories still to visit (32 bytes each).  It reads each tree
@@ -22,6 +25,7 @@
  * cannot read is skipped (the restore walk reports it), and whatever it
  * did not load ahead, the files load themselves.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +35,15 @@
 #include "repo/tree_walk.h"
 
 /* Plaintext of small files loaded ahead per window. */
-#define RESTORE_WINDOW_BYTES (8u * 1024 * 1024)
+#define RESTORE_WINDOW_BYTES (4u * 1024 * 1024)
+
+/* Windows planned ahead of the restore walk (not reached by it yet). */
+#define AHEAD_WINDOWS 2
+/* Windows loading at once: while one waits for its last range, the next
+ * one's ranges are on their way. */
+#define AHEAD_LOADERS 2
+/* Windows planned but not loading yet, at most. */
+#define AHEAD_QUEUE 4
 
 /* One directory of the walk ahead: its subdirectories, next to visit at
  * next. */
@@ -48,10 +60,20 @@ struct restore_ahead {
      * at on, not in a window yet. */
     uint8_t (*pending)[CHUNK_ID_BYTES];
     size_t n_pending, at;
-    /* Plan the next window once the restore walk has entered this many
-     * directories. */
-    uint64_t trigger;
+    /* The first directory (as counted in entered) of each window planned
+     * that the restore walk has not reached yet. */
+    uint64_t ahead[AHEAD_WINDOWS];
+    size_t n_ahead;
     int done; /* the walk ahead has visited every directory */
+    /* The loader: plans waiting for it, loaded in order.  Without it
+     * (the thread could not start) plans load on the walk's thread. */
+    pthread_t loaders[AHEAD_LOADERS];
+    unsigned loaders_running;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    void *queue[AHEAD_QUEUE];
+    size_t queue_head, queue_len;
+    int closing; /* loader: load what is queued, then end */
 };
 
 static void level_free(ahead_level *l)
@@ -120,6 +142,46 @@ static int advance(restorer *r, restore_ahead *a)
     return 0;
 }
 
+static void *loader_main(void *arg)
+{
+    restorer *r = arg;
+    restore_ahead *a = r->ahead;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (a->queue_len == 0 && !a->closing)
+            pthread_cond_wait(&a->changed, &a->lock);
+        if (a->queue_len == 0)
+            break;
+        void *plan = a->queue[a->queue_head];
+        a->queue_head = (a->queue_head + 1) % AHEAD_QUEUE;
+        a->queue_len--;
+        pthread_cond_broadcast(&a->changed);
+        pthread_mutex_unlock(&a->lock);
+        r->src->prefetch_load(r->src->ctx, plan);
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Has plan loaded: by the loader, or here without one. */
+static void load(restorer *r, restore_ahead *a, void *plan)
+{
+    if (!plan)
+        return;
+    if (!a->loaders_running) {
+        r->src->prefetch_load(r->src->ctx, plan);
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    while (a->queue_len == AHEAD_QUEUE)
+        pthread_cond_wait(&a->changed, &a->lock);
+    a->queue[(a->queue_head + a->queue_len) % AHEAD_QUEUE] = plan;
+    a->queue_len++;
+    pthread_cond_broadcast(&a->changed);
+    pthread_mutex_unlock(&a->lock);
+}
+
 /* Gathers the next window and has the source load it; returns the
  * directory (counted as a->entered) its first chunk belongs to, or
  * UINT64_MAX when there was nothing left. */
@@ -162,7 +224,7 @@ static uint64_t plan_window(restorer *r, restore_ahead *a)
             first = a->entered;
     }
     if (n > 0)
-        src->prefetch_load(src->ctx, src->prefetch(src->ctx, ids, n, 0));
+        load(r, a, src->prefetch(src->ctx, ids, n, 0));
     free(ids);
     return first;
 }
@@ -182,7 +244,20 @@ void vlt_restore_ahead_start(restorer *r, const tree *root)
         return;
     }
     r->ahead = a;
-    a->trigger = 1;
+    if (pthread_mutex_init(&a->lock, NULL) != 0)
+        return;
+    if (pthread_cond_init(&a->changed, NULL) != 0) {
+        pthread_mutex_destroy(&a->lock);
+        return;
+    }
+    while (a->loaders_running < AHEAD_LOADERS &&
+           pthread_create(&a->loaders[a->loaders_running], NULL, loader_main,
+                          r) == 0)
+        a->loaders_running++;
+    if (!a->loaders_running) {
+        pthread_cond_destroy(&a->changed);
+        pthread_mutex_destroy(&a->lock);
+    }
 }
 
 void vlt_restore_ahead_step(restorer *r)
@@ -190,14 +265,22 @@ void vlt_restore_ahead_step(restorer *r)
     restore_ahead *a = r->ahead;
     if (!a)
         return;
-    /* Two windows at most: the one being written and the next. */
-    for (int planned = 0; planned < 2 && r->walk_entered >= a->trigger;
+    size_t kept = 0;
+    for (size_t i = 0; i < a->n_ahead; i++)
+        if (a->ahead[i] > r->walk_entered)
+            a->ahead[kept++] = a->ahead[i];
+    a->n_ahead = kept;
+    /* AHEAD_WINDOWS at most, and as many a step (windows of one large
+     * directory all start at it) */
+    for (int planned = 0; planned < AHEAD_WINDOWS &&
+                          a->n_ahead < AHEAD_WINDOWS &&
+                          !(a->done && a->at == a->n_pending);
          planned++) {
-        if (a->done && a->at == a->n_pending) {
-            a->trigger = UINT64_MAX;
+        uint64_t first = plan_window(r, a);
+        if (first == UINT64_MAX)
             break;
-        }
-        a->trigger = plan_window(r, a);
+        if (first > r->walk_entered)
+            a->ahead[a->n_ahead++] = first;
     }
 }
 
@@ -206,6 +289,17 @@ void vlt_restore_ahead_free(restorer *r)
     restore_ahead *a = r->ahead;
     if (!a)
         return;
+    if (a->loaders_running) {
+        /* every plan queued is loaded: its places are taken */
+        pthread_mutex_lock(&a->lock);
+        a->closing = 1;
+        pthread_cond_broadcast(&a->changed);
+        pthread_mutex_unlock(&a->lock);
+        for (unsigned i = 0; i < a->loaders_running; i++)
+            pthread_join(a->loaders[i], NULL);
+        pthread_cond_destroy(&a->changed);
+        pthread_mutex_destroy(&a->lock);
+    }
     for (size_t i = 0; i < a->n_levels; i++)
         level_free(&a->levels[i]);
     free(a->levels);
