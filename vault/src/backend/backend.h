@@ -207,8 +207,12 @@ vault_error vlt_backend_local_open(const char *path, int create, backend **out);
  * for it, backend_rclone.c), "s3:http[s]://host[:port]/bucket[/prefix]"
  * (backend_s3.c).  Another "scheme:" prefix is VAULT_E_INVALID naming the
  * schemes.  create as for vlt_backend_local_open (S3: makes the bucket if
- * missing).  options may be NULL (defaults).
+ * missing), or BACKEND_OPEN_UNCHECKED: open, and a remote backend may
+ * leave out asking whether the config is there (a round trip), for a
+ * caller that reads the config next and says "not a vault" itself.
+ * options may be NULL (defaults).
  */
+#define BACKEND_OPEN_UNCHECKED 2
 vault_error vlt_backend_open(const char *location,
                              const vault_storage_options *options, int create,
                              backend **out);
@@ -248,5 +252,20 @@ int vlt_backend_is_cache(const backend *be);
  * pack is checked against its name like any cached object.  Nothing
  * when be is not the cache. */
 void vlt_backend_cache_note_tree_pack(backend *be, const uint8_t id[32]);
+/* The backend the cache wraps (be must be the cache). */
+backend *vlt_backend_cache_inner(backend *be);
+
+/*
+ * Listings asked for ahead (backend_ahead.c), around every remote
+ * backend (vlt_backend_open puts it there): vlt_backend_list_ahead
+ * starts listing kind on a thread of its own, and the next list() of
+ * kind through be takes that answer, once.  Nothing for a backend
+ * without the wrapper (local ones), or a kind already on its way.  Drop
+ * what was not taken before anything that needs a listing made after
+ * it (an add, once its marker is up); vault_close drops the rest.
+ */
+vault_error vlt_backend_ahead_wrap(backend *inner, backend **out);
+void vlt_backend_list_ahead(backend *be, backend_kind kind);
+void vlt_backend_list_ahead_drop(backend *be);
 
 #endif

@@ -628,6 +628,11 @@ static const backend_ops cache_ops = {
     .check_deletable = cache_check_deletable,
 };
 
+backend *vlt_backend_cache_inner(backend *be)
+{
+    return cache_of(be)->inner;
+}
+
 int vlt_backend_is_cache(const backend *be)
 {
     return be && be->ops == &cache_ops;

@@ -713,9 +713,12 @@ static const backend_ops rest_ops = {
 };
 
 /* Makes the folders on create (after making sure no vault is there), or
- * checks that a vault is there. */
+ * checks that a vault is there (unless the caller does:
+ * BACKEND_OPEN_UNCHECKED). */
 static vault_error rest_prepare(rest_backend *r, int create)
 {
+    if (create == BACKEND_OPEN_UNCHECKED)
+        return VAULT_OK;
     uint64_t size;
     vault_error rc = rest_stat(&r->base, BACKEND_CONFIG, "", &size);
     if (rc == VAULT_OK && create)

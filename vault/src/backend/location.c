@@ -160,6 +160,20 @@ void vault_location_redact(const char *location, char *buf, size_t size)
     }
 }
 
+/* The error for a location whose scheme vault does not know. */
+static vault_error unknown_scheme(const char *location, size_t scheme)
+{
+    /* Cut: the word may be long, and is only a hint; redacted, as an
+     * unknown scheme may still carry a password ("sftp://u:p@host"). */
+    char shown[256];
+    vault_location_redact(location, shown, sizeof shown);
+    return vlt_fail(VAULT_E_INVALID,
+                    "unknown storage scheme '%.*s:' (vault knows rest:, "
+                    "rclone:, s3:, or a path; write ./%s for a local "
+                    "folder)",
+                    (int)(scheme > 32 ? 32 : scheme), location, shown);
+}
+
 vault_error vlt_backend_open(const char *location,
                              const vault_storage_options *options, int create,
                              backend **out)
@@ -174,21 +188,25 @@ vault_error vlt_backend_open(const char *location,
     }
     size_t scheme = scheme_length(location);
     if (scheme == 0)
-        return vlt_backend_local_open(location, create, out);
+        return vlt_backend_local_open(location,
+                                      create == BACKEND_OPEN_UNCHECKED ? 0
+                                                                      : create,
+                                      out);
     const char *rest = location + scheme + 1;
+    backend *remote = NULL;
+    vault_error rc;
     if (scheme == 4 && strncmp(location, "rest", 4) == 0)
-        return vlt_backend_rest_open(rest, options, create, out);
-    if (scheme == 6 && strncmp(location, "rclone", 6) == 0)
-        return vlt_backend_rclone_open(rest, options, create, out);
-    if (scheme == 2 && strncmp(location, "s3", 2) == 0)
-        return vlt_backend_s3_open(rest, options, create, out);
-    /* Cut: the word may be long, and is only a hint; redacted, as an
-     * unknown scheme may still carry a password ("sftp://u:p@host"). */
-    char shown[256];
-    vault_location_redact(location, shown, sizeof shown);
-    return vlt_fail(VAULT_E_INVALID,
-                    "unknown storage scheme '%.*s:' (vault knows rest:, "
-                    "rclone:, s3:, or a path; write ./%s for a local "
-                    "folder)",
-                    (int)(scheme > 32 ? 32 : scheme), location, shown);
+        rc = vlt_backend_rest_open(rest, options, create, &remote);
+    else if (scheme == 6 && strncmp(location, "rclone", 6) == 0)
+        rc = vlt_backend_rclone_open(rest, options, create, &remote);
+    else if (scheme == 2 && strncmp(location, "s3", 2) == 0)
+        rc = vlt_backend_s3_open(rest, options,
+                                 create == BACKEND_OPEN_UNCHECKED ? 0 : create,
+                                 &remote);
+    else
+        return unknown_scheme(location, scheme);
+    if (rc != VAULT_OK)
+        return rc;
+    /* round trips of listings overlap (backend_ahead.c) */
+    return vlt_backend_ahead_wrap(remote, out);
 }

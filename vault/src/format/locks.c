@@ -231,6 +231,8 @@ vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n_out,
     }
     size_t n = 0;
     for (size_t i = 0; i < names.n; i++) {
+        if (v->own_marker[0] && strcmp(names.names[i], v->own_marker) == 0)
+            continue; /* an add marker: it condemns nothing */
         int forged;
         rc = lock_open(v, names.names[i], &list[n], &forged);
         if (rc == VAULT_OK) {

@@ -51,8 +51,8 @@ static vault_error ls_node(void *ctx, const vlt_tree_walk_at *at,
     return VAULT_OK;
 }
 
-vault_error vault_ls(vault_t *v, const char *ref, const char *path,
-                     int recursive, vault_ls_fn fn, void *ctx)
+static vault_error ls_run(vault_t *v, const char *ref, const char *path,
+                          int recursive, vault_ls_fn fn, void *ctx)
 {
     snapshot_record rec;
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
@@ -122,5 +122,14 @@ vault_error vault_ls(vault_t *v, const char *ref, const char *path,
         rc = vlt_tree_walk_paths(&walk, dir, w->path);
     }
     free(w);
+    return rc;
+}
+
+vault_error vault_ls(vault_t *v, const char *ref, const char *path,
+                     int recursive, vault_ls_fn fn, void *ctx)
+{
+    vlt_repo_list_ahead_read(v);
+    vault_error rc = ls_run(v, ref, path, recursive, fn, ctx);
+    vlt_repo_list_ahead_done(v);
     return rc;
 }

@@ -109,6 +109,7 @@ vault_error vlt_repo_load_index(vault_t *v)
      * (format.md §15-15a). */
     lock_record *locks;
     size_t n_locks;
+    vlt_backend_list_ahead(v->be, BACKEND_INDEX); /* beside the locks' */
     vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
     for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++) {
         if (!vlt_repo_lock_honoured(v, &locks[i]))
@@ -123,6 +124,7 @@ vault_error vlt_repo_load_index(vault_t *v)
     if (rc == VAULT_OK)
         rc = note_tree_packs(v);
     if (rc != VAULT_OK) {
+        vlt_backend_list_ahead_drop(v->be); /* if the index was not listed */
         vlt_index_free(&v->index);
         vlt_index_init(&v->index);
         return rc;

@@ -637,9 +637,13 @@ vault_error vault_open_at(const char *location,
     if (!location || !id)
         return vlt_fail(VAULT_E_INVALID, "open: missing argument");
     backend *be = NULL;
-    vault_error rc = vlt_backend_open(location, options, 0, &be);
+    /* The config is read next: its absence is "not a vault" there. */
+    vault_error rc =
+        vlt_backend_open(location, options, BACKEND_OPEN_UNCHECKED, &be);
     if (rc != VAULT_OK)
         return rc;
+    /* opening lists the members' keys after reading the config */
+    vlt_backend_list_ahead(be, BACKEND_KEYS);
     /* The handle names its location in messages: never with a password. */
     /* "***" for each secret: at most twice as long. */
     size_t size = 2 * strlen(location) + 16;
@@ -652,6 +656,20 @@ vault_error vault_open_at(const char *location,
     rc = vlt_repo_open_backend_with(be, shown, options, id, out);
     free(shown);
     return rc;
+}
+
+void vlt_repo_list_ahead_read(vault_t *v)
+{
+    vlt_backend_list_ahead(v->be, BACKEND_SNAPSHOTS);
+    if (!v->index_loaded) {
+        vlt_backend_list_ahead(v->be, BACKEND_LOCKS);
+        vlt_backend_list_ahead(v->be, BACKEND_INDEX);
+    }
+}
+
+void vlt_repo_list_ahead_done(vault_t *v)
+{
+    vlt_backend_list_ahead_drop(v->be);
 }
 
 void vault_close(vault_t *v)

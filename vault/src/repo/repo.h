@@ -36,6 +36,10 @@ struct vault {
     char *location; /* as given to open, for messages and caches */
     vault_index index;
     int index_loaded;
+    /* The add marker this handle wrote and has not taken down yet ("":
+     * none): loading the locks skips it, this handle knows what it
+     * says. */
+    char own_marker[65];
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
     uint8_t *pack_key_state;            /* 0 unknown, 1 ok */
     size_t pack_keys_size;
@@ -103,5 +107,14 @@ vault_error vlt_repo_snapshot_load(vault_t *v, const char *name,
                                    snapshot_record *rec);
 /* Names of all snapshot objects (malloc'ed array of 65-byte names). */
 vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n);
+
+/* Starts, on threads of their own, the listings an operation that only
+ * reads a snapshot needs next (snapshots/, and locks/ and index/ unless
+ * the index is loaded), so that their round trips to remote storage
+ * overlap (backend_ahead.c).  Only for operations that read: an add or a
+ * prune needs listings made after its marker or mark is up. */
+void vlt_repo_list_ahead_read(vault_t *v);
+/* Drops the listings started ahead that were not used. */
+void vlt_repo_list_ahead_done(vault_t *v);
 
 #endif

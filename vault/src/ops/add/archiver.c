@@ -48,6 +48,7 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
     (void)vlt_lock_remove(v, name);
+    v->own_marker[0] = '\0';
     if (rc != VAULT_OK)
         vlt_fail(rc, "%s", detail);
     return rc;
@@ -145,9 +146,12 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
                           .pid = (uint32_t)getpid()};
     if (gethostname(marker.host, sizeof marker.host - 1) != 0)
         marker.host[0] = '\0';
+    /* what the marker must come before is listed after it */
+    vlt_repo_list_ahead_done(v);
     vault_error rc = vlt_lock_write(v, &marker);
     if (rc != VAULT_OK)
         return rc;
+    memcpy(v->own_marker, marker.name, sizeof v->own_marker);
     vlt_repo_forget_index(v); /* marks may have appeared since it was loaded */
     rc = vlt_repo_load_index(v);
     if (rc != VAULT_OK)

@@ -77,9 +77,9 @@ static int snapshot_is_foreign(const vault_t *v, const snapshot_record *rec)
     return memcmp(rec->author, v->keys->sign_pk, SIGN_PUBLIC_BYTES) != 0;
 }
 
-vault_error vault_extract(vault_t *v, const char *ref,
-                          const vault_extract_options *o,
-                          vault_extract_result *result)
+static vault_error extract_run(vault_t *v, const char *ref,
+                               const vault_extract_options *o,
+                               vault_extract_result *result)
 {
     memset(result, 0, sizeof *result);
     if (o->tar && o->tar_fd < 0)
@@ -113,5 +113,15 @@ vault_error vault_extract(vault_t *v, const char *ref,
     result->bytes = st.bytes;
     result->errors = st.errors;
     result->withheld = st.withheld;
+    return rc;
+}
+
+vault_error vault_extract(vault_t *v, const char *ref,
+                          const vault_extract_options *o,
+                          vault_extract_result *result)
+{
+    vlt_repo_list_ahead_read(v);
+    vault_error rc = extract_run(v, ref, o, result);
+    vlt_repo_list_ahead_done(v);
     return rc;
 }
