@@ -29,6 +29,7 @@
 #define VAULT_ADD_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,6 +99,9 @@ struct batch; /* add_pipeline.c */
 
 typedef struct adder {
     vault_t *v;
+    /* Data packs sealed so far (pack_target: the first ones are smaller
+     * on remote storage). */
+    atomic_uint data_packs_sealed;
     const vault_add_options *o;
     vault_add_result *r;   /* counted as the add goes */
     const add_source *src; /* what is backed up */

@@ -203,6 +203,20 @@ typedef struct worker_state {
     vault_error rc;   /* this worker failed: it only counts jobs off */
 } worker_state;
 
+/* The size at which a data pack is sealed.  On remote storage the first
+ * upload starts once the first pack is sealed, and the link idles until
+ * then (on a cold disk, the time to read 16 MiB of small files): the
+ * first packs are 1, 2, 4 and 8 MiB, the rest full size.  A local disk
+ * has no link to keep busy. */
+static size_t pack_target(adder *a, int which)
+{
+    if (which != PACK_OF_DATA || a->v->be->is_local)
+        return PACK_TARGET_BYTES;
+    unsigned sealed = atomic_load(&a->data_packs_sealed);
+    return sealed >= 4 ? PACK_TARGET_BYTES
+                       : (size_t)PACK_TARGET_BYTES >> (4 - sealed);
+}
+
 /* Compresses, seals and packs one new blob. */
 static vault_error store_job(adder *a, worker_state *w, const job *j)
 {
@@ -237,7 +251,9 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
     if (rc == VAULT_OK)
         rc = vlt_pack_writer_add(pw, j->type, j->id, flags, stored,
                                  stored_len, (uint32_t)j->len);
-    if (rc == VAULT_OK && pw->len >= PACK_TARGET_BYTES) {
+    if (rc == VAULT_OK && pw->len >= pack_target(a, which)) {
+        if (which == PACK_OF_DATA)
+            atomic_fetch_add(&a->data_packs_sealed, 1);
         rc = finish_pack(a, pw);
         w->open_pack[which] = 0;
     }
