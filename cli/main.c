@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,6 +466,12 @@ int main(int argc, char **argv)
     /* The user's locale, so that tar output writes UTF-8 names as plain
      * pax paths. */
     setlocale(LC_CTYPE, "");
+    /* Packs (up to 16 MiB) and chunks are allocated and freed by many
+     * threads; glibc raises its mmap threshold to the largest block freed,
+     * after which such buffers stay in the heaps when freed and count in
+     * the peak RSS.  A fixed threshold keeps them mapped and unmapped:
+     * an add over a slow link peaked at 98-107 MiB, now 91 MiB. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     opterr = 0; /* the commands report bad options as "vault: ..." */
     if (take_storage_options(&argc, argv) != 0)
         return EXIT_USAGE;
