@@ -152,10 +152,18 @@ static void expect_detail(const fault *ft, uint64_t n, const char *call,
                  ft->label, n, call, vault_strerror(rc), rc, detail,
                  ft->says);
     if (ft->kind == FAULT_EIO) {
-        char want[64];
+        char want[64], next_save[64];
         test_fmt(want, sizeof want, "injected fault at operation %" PRIu64 " (",
             n);
-        if (!strstr(detail, want))
+        /* A local vault saves two packs at once (its connections): when
+         * the dead disk (sticky) takes both, either failure may be the
+         * one the add reports.  Only a save right after the first fault
+         * can be that other one. */
+        test_fmt(next_save, sizeof next_save,
+                 "injected fault at operation %" PRIu64 " (save)", n + 1);
+        int other_upload = ft->sticky && strcmp(call, "add") == 0 &&
+                           strstr(detail, next_save) != NULL;
+        if (!strstr(detail, want) && !other_upload)
             fail_msg("%s, fault at %" PRIu64 ": %s's detail \"%s\" is not "
                      "about the first fault (\"%s\")",
                      ft->label, n, call, detail, want);

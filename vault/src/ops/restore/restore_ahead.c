@@ -22,8 +22,9 @@
  * from what the source loaded ahead (peek_tree), and has the source load
  * a directory's subtrees, many a request, as it enters it; the restore
  * walk then takes them from there.  It is only ever a help: a tree it
- * cannot read is skipped (the restore walk reports it), and whatever it
- * did not load ahead, the files load themselves.
+ * finds not loaded is skipped with what lies below it (the restore walk
+ * reads it, and reports it if it cannot), and whatever it did not load
+ * ahead, the files load themselves.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -123,15 +124,11 @@ static int advance(restorer *r, restore_ahead *a)
         const uint8_t *id = l->subtrees[l->next++];
         tree t;
         memset(&t, 0, sizeof t);
-        vault_error rc = src->peek_tree(src->ctx, id, &t);
-        if (rc != VAULT_OK) {
-            vlt_tree_clear(&t);
-            memset(&t, 0, sizeof t);
-            rc = src->load_tree(src->ctx, id, &t);
-        }
-        if (rc != VAULT_OK) {
-            /* The restore walk meets it too, and reports it; its
-             * directories are not entered there either. */
+        if (src->peek_tree(src->ctx, id, &t) != VAULT_OK) {
+            /* Not loaded ahead (its load failed, or the restore walk took
+             * it already): skipped, with what lies below it.  Loading it
+             * here would ask for it twice; the restore walk reads it and
+             * its files load themselves. */
             vlt_tree_clear(&t);
             continue;
         }
