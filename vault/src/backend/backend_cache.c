@@ -512,10 +512,9 @@ static vault_error cache_save(backend *be, backend_kind kind,
     cache_backend *c = cache_of(be);
     vault_error rc = backend_save(c->inner, kind, name, data, len);
     /* What this client writes it reads next (its own index segment and
-     * snapshot).  Packs are not kept: which hold only trees is the
-     * index's to say. */
-    if (rc == VAULT_OK && kind_cached(kind) && kind != BACKEND_DATA &&
-        vlt_backend_check(kind, name) == VAULT_OK &&
+     * snapshot, the packs of trees an add noted as such).  Other packs
+     * are not kept. */
+    if (rc == VAULT_OK && object_cached(c, kind, name) &&
         matches_name(data, len, name))
         (void)store(c, kind, name, data, len);
     return rc;

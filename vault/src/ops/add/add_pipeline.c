@@ -158,11 +158,14 @@ static void upload_run(void *ctx, void *state, void *arg)
     upload_free(u);
 }
 
+/* A worker's two open packs: data, and trees (below). */
+enum { PACK_OF_DATA = 0, PACK_OF_TREES = 1 };
+
 /* Seals the worker's pack and hands it to the uploaders (waiting while
  * they have as many as they may hold: the memory bound); the worker goes
  * on with a fresh buffer.  A failed upload is reported here, so that the
  * worker stops too. */
-static vault_error finish_pack(adder *a, pack_writer *pw)
+static vault_error finish_pack(adder *a, pack_writer *pw, int which)
 {
     upload *u = calloc(1, sizeof *u);
     if (!u)
@@ -176,6 +179,10 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
         upload_free(u);
         return rc;
     }
+    /* A pack of trees is read by the next listing: the local cache keeps
+     * the copy it saves (backend_cache.c). */
+    if (which == PACK_OF_TREES)
+        vlt_backend_cache_note_tree_pack(a->v->be, u->pack_id);
     memcpy(u->entries, pw->entries, pw->n_entries * sizeof *pw->entries);
     u->n_entries = pw->n_entries;
     u->data = pw->buf;
@@ -193,7 +200,6 @@ static vault_error finish_pack(adder *a, pack_writer *pw)
  * Trees go into packs of their own (format.md §9 allows it): they are
  * small and read by every listing, so a client's local cache keeps those
  * packs whole (backend_cache.c), and never the data packs. */
-enum { PACK_OF_DATA = 0, PACK_OF_TREES = 1 };
 typedef struct worker_state {
     pack_writer pw[2];   /* the packs under construction, by PACK_OF_* */
     int open_pack[2];    /* pw[i] begun */
@@ -254,7 +260,7 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
     if (rc == VAULT_OK && pw->len >= pack_target(a, which)) {
         if (which == PACK_OF_DATA)
             atomic_fetch_add(&a->data_packs_sealed, 1);
-        rc = finish_pack(a, pw);
+        rc = finish_pack(a, pw, which);
         w->open_pack[which] = 0;
     }
     return rc;
@@ -357,7 +363,7 @@ static void worker_stop(void *ctx, void *state)
         return;
     for (int i = PACK_OF_DATA; i <= PACK_OF_TREES; i++) {
         if (w->rc == VAULT_OK && w->open_pack[i] && w->pw[i].n_entries > 0) {
-            vault_error rc = finish_pack(a, &w->pw[i]);
+            vault_error rc = finish_pack(a, &w->pw[i], i);
             if (rc != VAULT_OK) {
                 w->rc = rc;
                 vlt_pool_fail(a->pool, rc);
