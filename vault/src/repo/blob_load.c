@@ -913,6 +913,22 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     return p;
 }
 
+void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    vault_t *v = p->v;
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->w[i].how != WINDOW_MERGE)
+            continue;
+        prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
+        if (e && e->loading == PREFETCH_RESERVED && e->plan == p)
+            e->loading = PREFETCH_LOADING;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+}
+
 void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
 {
     if (!p)
@@ -925,7 +941,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         if (p->w[i].how != WINDOW_MERGE)
             continue;
         prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
-        if (e && e->loading == PREFETCH_RESERVED && e->plan == p)
+        if (e && e->plan == p && e->loading != 0) /* reserved or promised */
             e->loading = PREFETCH_LOADING;
         else
             p->w[i].how = WINDOW_ALONE;

@@ -84,6 +84,10 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
                                           const uint8_t (*ids)[CHUNK_ID_BYTES],
                                           size_t n, blob_type type);
 void vlt_repo_prefetch_load(vlt_prefetch_plan *p);
+/* Lets the blobs' users wait for plan p instead of loading them alone:
+ * for a caller whose thread that loads p never waits for those users
+ * (restore's loaders).  p must then be loaded. */
+void vlt_repo_prefetch_promise(vlt_prefetch_plan *p);
 /* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
  * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
  * it is not there (yet). */

@@ -50,6 +50,12 @@ static void prefetch_load(void *ctx, void *plan)
     vlt_repo_prefetch_load(plan);
 }
 
+static void prefetch_promise(void *ctx, void *plan)
+{
+    (void)ctx;
+    vlt_repo_prefetch_promise(plan);
+}
+
 static vault_error peek_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                              tree *out)
 {
@@ -89,7 +95,8 @@ static vault_error extract_run(vault_t *v, const char *ref,
     if (rc != VAULT_OK)
         return rc;
     restore_source src = {load_tree,   load_chunk, chunk_size,    v,
-                          load_chunks, prefetch,   prefetch_load, peek_tree};
+                          load_chunks, prefetch,   prefetch_load, peek_tree,
+                          prefetch_promise};
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,

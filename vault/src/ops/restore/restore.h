@@ -58,6 +58,10 @@ typedef struct restore_source {
      * the subdirectories with the directory's; else not VAULT_OK. */
     vault_error (*peek_tree)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                              tree *out);
+    /* Optional, with prefetch: a plan that a thread which never waits
+     * for a file will load; the files that need its chunks wait for it
+     * rather than load them alone (restore_ahead.c's loaders). */
+    void (*prefetch_promise)(void *ctx, void *plan);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */

@@ -170,6 +170,11 @@ static void load(restorer *r, restore_ahead *a, void *plan)
         r->src->prefetch_load(r->src->ctx, plan);
         return;
     }
+    /* A file the walk queues before a loader takes the plan waits for
+     * it: else it loads its chunks alone, and a chunk that files share
+     * (identical files) is dropped from the plan by the first. */
+    if (r->src->prefetch_promise)
+        r->src->prefetch_promise(r->src->ctx, plan);
     pthread_mutex_lock(&a->lock);
     while (a->queue_len == AHEAD_QUEUE)
         pthread_cond_wait(&a->changed, &a->lock);
