@@ -26,11 +26,11 @@
  * reads it, and reports it if it cannot), and whatever it did not load
  * ahead, the files load themselves.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/array.h"
+#include "common/pool.h"
 #include "ops/restore/restore_internal.h"
 #include "repo/blob_load.h"
 #include "repo/tree_walk.h"
@@ -66,15 +66,9 @@ struct restore_ahead {
     uint64_t ahead[AHEAD_WINDOWS];
     size_t n_ahead;
     int done; /* the walk ahead has visited every directory */
-    /* The loader: plans waiting for it, loaded in order.  Without it
-     * (the thread could not start) plans load on the walk's thread. */
-    pthread_t loaders[AHEAD_LOADERS];
-    unsigned loaders_running;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    void *queue[AHEAD_QUEUE];
-    size_t queue_head, queue_len;
-    int closing; /* loader: load what is queued, then end */
+    /* The loaders (common/pool.h), whose jobs are plans.  Without them
+     * (no thread could start) plans load on the walk's thread. */
+    vlt_pool *loaders;
 };
 
 static void level_free(ahead_level *l)
@@ -139,49 +133,28 @@ static int advance(restorer *r, restore_ahead *a)
     return 0;
 }
 
-static void *loader_main(void *arg)
+static void loader_run(void *ctx, void *state, void *plan)
 {
-    restorer *r = arg;
-    restore_ahead *a = r->ahead;
-    pthread_mutex_lock(&a->lock);
-    for (;;) {
-        while (a->queue_len == 0 && !a->closing)
-            pthread_cond_wait(&a->changed, &a->lock);
-        if (a->queue_len == 0)
-            break;
-        void *plan = a->queue[a->queue_head];
-        a->queue_head = (a->queue_head + 1) % AHEAD_QUEUE;
-        a->queue_len--;
-        pthread_cond_broadcast(&a->changed);
-        pthread_mutex_unlock(&a->lock);
-        r->src->prefetch_load(r->src->ctx, plan);
-        pthread_mutex_lock(&a->lock);
-    }
-    pthread_mutex_unlock(&a->lock);
-    return NULL;
+    (void)state;
+    const restorer *r = ctx;
+    r->src->prefetch_load(r->src->ctx, plan);
 }
 
-/* Has plan loaded: by the loader, or here without one. */
+/* Has plan loaded: by the loaders, or here without them. */
 static void load(restorer *r, restore_ahead *a, void *plan)
 {
     if (!plan)
         return;
-    if (!a->loaders_running) {
-        r->src->prefetch_load(r->src->ctx, plan);
-        return;
-    }
-    /* A file the walk queues before a loader takes the plan waits for
-     * it: else it loads its chunks alone, and a chunk that files share
-     * (identical files) is dropped from the plan by the first. */
-    if (r->src->prefetch_promise)
+    if (a->loaders && r->src->prefetch_promise) {
+        /* A file the walk queues before a loader takes the plan waits
+         * for it: else it loads its chunks alone, and a chunk that files
+         * share (identical files) is dropped from the plan by the
+         * first. */
         r->src->prefetch_promise(r->src->ctx, plan);
-    pthread_mutex_lock(&a->lock);
-    while (a->queue_len == AHEAD_QUEUE)
-        pthread_cond_wait(&a->changed, &a->lock);
-    a->queue[(a->queue_head + a->queue_len) % AHEAD_QUEUE] = plan;
-    a->queue_len++;
-    pthread_cond_broadcast(&a->changed);
-    pthread_mutex_unlock(&a->lock);
+    }
+    /* loaders never fail: submit only waits for room */
+    if (!a->loaders || vlt_pool_submit(a->loaders, plan, 0) != VAULT_OK)
+        r->src->prefetch_load(r->src->ctx, plan);
 }
 
 /* Gathers the next window and has the source load it; returns the
@@ -246,20 +219,12 @@ void vlt_restore_ahead_start(restorer *r, const tree *root)
         return;
     }
     r->ahead = a;
-    if (pthread_mutex_init(&a->lock, NULL) != 0)
-        return;
-    if (pthread_cond_init(&a->changed, NULL) != 0) {
-        pthread_mutex_destroy(&a->lock);
-        return;
-    }
-    while (a->loaders_running < AHEAD_LOADERS &&
-           pthread_create(&a->loaders[a->loaders_running], NULL, loader_main,
-                          r) == 0)
-        a->loaders_running++;
-    if (!a->loaders_running) {
-        pthread_cond_destroy(&a->changed);
-        pthread_mutex_destroy(&a->lock);
-    }
+    vlt_pool_config cfg = {.threads = AHEAD_LOADERS,
+                           .queue_max = AHEAD_QUEUE,
+                           .run = loader_run,
+                           .ctx = r};
+    if (vlt_pool_create(&cfg, &a->loaders) != VAULT_OK)
+        a->loaders = NULL;
 }
 
 void vlt_restore_ahead_step(restorer *r)
@@ -291,17 +256,8 @@ void vlt_restore_ahead_free(restorer *r)
     restore_ahead *a = r->ahead;
     if (!a)
         return;
-    if (a->loaders_running) {
-        /* every plan queued is loaded: its places are taken */
-        pthread_mutex_lock(&a->lock);
-        a->closing = 1;
-        pthread_cond_broadcast(&a->changed);
-        pthread_mutex_unlock(&a->lock);
-        for (unsigned i = 0; i < a->loaders_running; i++)
-            pthread_join(a->loaders[i], NULL);
-        pthread_cond_destroy(&a->changed);
-        pthread_mutex_destroy(&a->lock);
-    }
+    /* every plan queued is loaded: its places are taken */
+    (void)vlt_pool_finish(a->loaders, 0, VAULT_OK);
     for (size_t i = 0; i < a->n_levels; i++)
         level_free(&a->levels[i]);
     free(a->levels);
