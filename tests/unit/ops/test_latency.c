@@ -161,6 +161,19 @@ static int count_ls(void *ctx, const vault_file_info *info)
     return 0;
 }
 
+/* The data loads of ls -R of snapshot snap through a fresh handle: the
+ * trees, as a walk loads them. */
+static uint64_t walk_data_loads(fx *f, const char *snap)
+{
+    backend *be;
+    vault_t *v = open_slow(f, 0, 4, &be);
+    size_t entries = 0;
+    assert_vault_ok(vault_ls(v, snap, NULL, 1, count_ls, &entries));
+    uint64_t loads = data_loads(be);
+    vault_close(v);
+    return loads;
+}
+
 /* The data loads of extracting snapshot snap (files files) into a fresh
  * directory through a fresh handle. */
 static uint64_t extract_data_loads(fx *f, const char *snap, uint64_t files)
@@ -193,12 +206,7 @@ static void test_extract_merges_adjacent_chunks(void **state)
     assert_true(r.bytes_added > (12u << 20));
 
     /* the walk alone: every tree, and the pack's opening */
-    backend *be;
-    vault_t *v = open_slow(f, 0, 4, &be);
-    size_t entries = 0;
-    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
-    uint64_t walk = data_loads(be);
-    vault_close(v);
+    uint64_t walk = walk_data_loads(f, r.snapshot_id);
 
     uint64_t extract = extract_data_loads(f, r.snapshot_id, 1);
     /* the file's pack opened (header and tail: trees live in packs of
@@ -273,12 +281,7 @@ static void test_extract_windows_span_folders(void **state)
     vault_add_result r;
     fx_add_threads(f, src, 0, 1, &r);
 
-    backend *be;
-    vault_t *v = open_slow(f, 0, 4, &be);
-    size_t entries = 0;
-    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
-    uint64_t walk = data_loads(be);
-    vault_close(v);
+    uint64_t walk = walk_data_loads(f, r.snapshot_id);
 
     uint64_t extract = extract_data_loads(f, r.snapshot_id, 216);
     print_message("216 folders: ls -R %llu data loads, extract %llu\n",
@@ -309,12 +312,7 @@ static void test_extract_shared_chunk_loads_once(void **state)
     vault_add_result r;
     fx_add_threads(f, src, 0, 1, &r);
 
-    backend *be;
-    vault_t *v = open_slow(f, 0, 4, &be);
-    size_t entries = 0;
-    assert_vault_ok(vault_ls(v, r.snapshot_id, NULL, 1, count_ls, &entries));
-    uint64_t walk = data_loads(be);
-    vault_close(v);
+    uint64_t walk = walk_data_loads(f, r.snapshot_id);
 
     uint64_t extract = extract_data_loads(f, r.snapshot_id, 200);
     print_message("100 shared copies: ls -R %llu data loads, extract %llu\n",

@@ -913,29 +913,12 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     return p;
 }
 
-void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
+/* Marks the places p reserved as loading: users wait for them from here
+ * on.  Those a user cancelled meanwhile (it loads them itself) are left
+ * out of p when drop_cancelled. */
+static void plan_mark_loading(vlt_prefetch_plan *p, int drop_cancelled)
 {
-    if (!p)
-        return;
     vault_t *v = p->v;
-    pthread_mutex_lock(&v->prefetch_lock);
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->w[i].how != WINDOW_MERGE)
-            continue;
-        prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
-        if (e && e->loading == PREFETCH_RESERVED && e->plan == p)
-            e->loading = PREFETCH_LOADING;
-    }
-    pthread_mutex_unlock(&v->prefetch_lock);
-}
-
-void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
-{
-    if (!p)
-        return;
-    vault_t *v = p->v;
-    /* the reserved places now loading (users wait for them from here on),
-     * but those a user cancelled meanwhile (it loads them itself) */
     pthread_mutex_lock(&v->prefetch_lock);
     for (size_t i = 0; i < p->n; i++) {
         if (p->w[i].how != WINDOW_MERGE)
@@ -943,10 +926,24 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         prefetched *e = prefetched_find(v, p->w[i].e.id, p->type);
         if (e && e->plan == p && e->loading != 0) /* reserved or promised */
             e->loading = PREFETCH_LOADING;
-        else
+        else if (drop_cancelled)
             p->w[i].how = WINDOW_ALONE;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
+}
+
+void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
+{
+    if (p)
+        plan_mark_loading(p, 0);
+}
+
+void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
+{
+    if (!p)
+        return;
+    vault_t *v = p->v;
+    plan_mark_loading(p, 1);
     p->n_ranges = window_ranges(p->w, p->n, p->order, p->starts);
     for (size_t r = 0; r < p->n_ranges; r++)
         p->jobs[r] = (prefetch_job){v, p->w, p->order + p->starts[r],
