@@ -60,7 +60,8 @@ static int collect(void *ctx, const char *name, uint64_t size)
 {
     ahead_list *l = ctx;
     if (strlen(name) > VAULT_NAME_HEX)
-        return 0; /* not a name of ours: list() would say so, asked again */
+        return 1; /* not kept here: the listing is asked again by list(),
+                     whose caller sees the name as storage gave it */
     if (VLT_ARRAY_GROW(&l->objects, &l->cap, l->n + 1) != 0)
         return 1;
     listed *o = &l->objects[l->n++];
@@ -74,8 +75,8 @@ static void *list_main(void *arg)
     ahead_list *l = arg;
     int stopped = 0;
     l->rc = backend_list(l->inner, l->kind, collect, l, &stopped);
-    if (l->rc == VAULT_OK && stopped)
-        l->rc = VAULT_E_NOMEM;
+    if (l->rc == VAULT_OK && stopped) /* out of memory, or a name too */
+        l->rc = VAULT_E_NOMEM;         /* long to keep: asked again */
     return NULL;
 }
 

@@ -215,10 +215,9 @@ typedef struct transfer {
     int64_t range_total; /* the object's size from Content-Range, or -1 */
     char content_type[128];
     double retry_after; /* seconds, 0 if the answer gave none */
-    /* The body sent (a POST without SigV4), through on_upload. */
+    /* A single_send request's body, handed to libcurl by on_upload. */
     const uint8_t *upload;
     size_t upload_len, upload_pos;
-    int single_send; /* the request's single_send */
 } transfer;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
@@ -283,24 +282,23 @@ static size_t on_upload(char *buffer, size_t size, size_t nitems, void *ctx)
     size_t n = size * nitems;
     if (n > t->upload_len - t->upload_pos)
         n = t->upload_len - t->upload_pos;
-    memcpy(buffer, t->upload + t->upload_pos, n);
+    if (n > 0)
+        memcpy(buffer, t->upload + t->upload_pos, n);
     t->upload_pos += n;
     return n;
 }
 
-/* libcurl seeks back to resend the body itself when a kept-alive
+/* libcurl seeks back to resend a body itself when a kept-alive
  * connection died under the request ("retrying a fresh connect").  A
- * single_send request refuses: its earlier send may have reached the
- * server (http.h), and the failure goes to the caller instead. */
+ * single_send body is read through on_upload so that this can be
+ * refused: its earlier send may have reached the server (http.h), and
+ * the failure goes to the caller instead. */
 static int on_upload_seek(void *ctx, curl_off_t offset, int origin)
 {
-    transfer *t = ctx;
-    if (t->single_send)
-        return CURL_SEEKFUNC_FAIL;
-    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->upload_len)
-        return CURL_SEEKFUNC_CANTSEEK;
-    t->upload_pos = (size_t)offset;
-    return CURL_SEEKFUNC_OK;
+    (void)ctx;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_FAIL;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
@@ -494,17 +492,18 @@ static vault_error set_options(http_client *c, CURL *h,
          * without one). */
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        if (c->aws_sigv4) {
-            /* libcurl 7.88 signs the payload only from POSTFIELDS. */
-            SET(CURLOPT_POSTFIELDS,
-                req->body ? (const char *)req->body : "");
-        } else {
+        /* libcurl 7.88 signs a payload (SigV4) only from POSTFIELDS;
+         * single_send is not for such clients (http.h). */
+        if (req->single_send && !c->aws_sigv4) {
             t->upload = req->body;
             t->upload_len = req->body ? req->body_len : 0;
             SET(CURLOPT_READFUNCTION, on_upload);
             SET(CURLOPT_READDATA, t);
             SET(CURLOPT_SEEKFUNCTION, on_upload_seek);
             SET(CURLOPT_SEEKDATA, t);
+        } else {
+            SET(CURLOPT_POSTFIELDS,
+                req->body ? (const char *)req->body : "");
         }
         if (strcmp(method, "PUT") == 0)
             SET(CURLOPT_CUSTOMREQUEST, "PUT");
@@ -565,8 +564,7 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     *transient = 0;
     *retry_after = 0;
     detail[0] = 0;
-    transfer t = {.max_body = req->max_body, .range_total = -1,
-                  .single_send = req->single_send};
+    transfer t = {.max_body = req->max_body, .range_total = -1};
     char url[4096];
     struct curl_slist *headers = NULL;
     vault_error rc = set_options(c, h, req, &t, &headers, url, sizeof url);

@@ -186,12 +186,11 @@ vault_error vlt_backend_open(const char *location,
         vault_storage_options_init(&defaults);
         options = &defaults;
     }
+    /* Only REST can leave out its check of the config (rest_prepare). */
+    int creating = create == 1;
     size_t scheme = scheme_length(location);
     if (scheme == 0)
-        return vlt_backend_local_open(location,
-                                      create == BACKEND_OPEN_UNCHECKED ? 0
-                                                                      : create,
-                                      out);
+        return vlt_backend_local_open(location, creating, out);
     const char *rest = location + scheme + 1;
     backend *remote = NULL;
     vault_error rc;
@@ -200,9 +199,7 @@ vault_error vlt_backend_open(const char *location,
     else if (scheme == 6 && strncmp(location, "rclone", 6) == 0)
         rc = vlt_backend_rclone_open(rest, options, create, &remote);
     else if (scheme == 2 && strncmp(location, "s3", 2) == 0)
-        rc = vlt_backend_s3_open(rest, options,
-                                 create == BACKEND_OPEN_UNCHECKED ? 0 : create,
-                                 &remote);
+        rc = vlt_backend_s3_open(rest, options, creating, &remote);
     else
         return unknown_scheme(location, scheme);
     if (rc != VAULT_OK)

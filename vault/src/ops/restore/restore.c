@@ -342,19 +342,23 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
     return VAULT_OK;
 }
 
-/* Has the source load ahead the trees of t's subdirectories (the walk
- * ahead, restore_ahead.c, asked for them already unless it stopped), and
- * the small files' content of the windows the walk reached. */
+/* Has the source load ahead what the walk needs next: through the walk
+ * ahead (restore_ahead.c), started at the root, the small files'
+ * content of the windows the walk reached and the trees below; without
+ * it, the trees of t's subdirectories. */
 static void prefetch_ahead(restorer *r, const tree *t)
 {
+    if (r->walk_entered == 1)
+        vlt_restore_ahead_start(r, t);
+    if (r->ahead) {
+        vlt_restore_ahead_step(r);
+        return;
+    }
     uint8_t(*subtrees)[CHUNK_ID_BYTES];
     size_t n_sub = vlt_tree_ahead(t, 1, 0, BLOBS_WINDOW_COUNT, &subtrees);
     r->src->prefetch_load(r->src->ctx,
                           r->src->prefetch(r->src->ctx, subtrees, n_sub, 1));
     free(subtrees);
-    if (r->walk_entered == 1)
-        vlt_restore_ahead_start(r, t);
-    vlt_restore_ahead_step(r);
 }
 
 /* enter(): the sink makes the directory; one it cannot make is walked
