@@ -28,6 +28,9 @@ start_rclone() {
     local dir=$1 port=${2:-0}
     shift $(($# < 2 ? $# : 2))
     local log=$WORK/rclone.$RANDOM.log
+    # The background job opens its output only once it runs: create the
+    # file first, or the first read below fails (and set -e ends the test).
+    : >"$log"
     RCLONE_CONFIG=$WORK/rclone.conf rclone serve restic \
         --addr "127.0.0.1:$port" "$@" "$dir" >"$log" 2>&1 &
     RCLONE_PID=$!
@@ -56,6 +59,8 @@ start_proxy() {
     shift
     : "${FAULT_PROXY:?FAULT_PROXY must name the proxy binary (ctest sets it)}"
     rm -f "$WORK/$name.stats" "$WORK/$name.log"
+    # Created before the job starts, as in start_rclone.
+    : >"$WORK/$name.port"
     "$FAULT_PROXY" --listen "${PROXY_LISTEN:-127.0.0.1:0}" --to "127.0.0.1:$RCLONE_PORT" \
         --stats "$WORK/$name.stats" --log "$WORK/$name.log" "$@" \
         >"$WORK/$name.port" 2>"$WORK/$name.err" &
