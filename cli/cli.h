@@ -109,6 +109,36 @@ const char *cli_size(uint64_t bytes, char buf[32]);
 const char *cli_time(int64_t sec, char buf[32]);
 const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48]);
 
+/* --host, --path, --tag (cli_select.c): which snapshots "latest" may
+ * be.  A command lists CLI_SELECT_LONG_OPTIONS among its options and
+ * hands each option getopt_long returns to cli_select_option first. */
+#define CLI_SELECT_MAX 32
+enum { CLI_OPT_HOST = 0x1001, CLI_OPT_PATH, CLI_OPT_TAG };
+#define CLI_SELECT_LONG_OPTIONS                                              \
+    {"host", required_argument, NULL, CLI_OPT_HOST},                         \
+        {"path", required_argument, NULL, CLI_OPT_PATH},                     \
+        {"tag", required_argument, NULL, CLI_OPT_TAG}
+typedef struct cli_select {
+    vault_snapshot_filter filter;
+    const char *paths[CLI_SELECT_MAX];
+    const char *tags[CLI_SELECT_MAX];
+    int used; /* any of them given */
+} cli_select;
+/* 1: the option was one of them (taken); 0: another option; -1: too
+ * many of one kind. */
+int cli_select_option(cli_select *s, int option, const char *arg);
+/* Resolves ref through the filter into id: 0, or the exit code of the
+ * error it printed. */
+int cli_select_snapshot(vault_t *v, const cli_select *s, const char *ref,
+                        char id[65]);
+/* The operands "SNAP[:PATH]" or "SNAP PATH": *ref malloc'ed (the caller
+ * frees it), *path into it or argv (NULL: none).  0, or the exit code of
+ * the usage error it printed. */
+int cli_split_ref(const char *command, int argc, char **argv, char **ref,
+                  const char **path);
+/* After a path was not found in snapshot id: what the snapshot holds. */
+void cli_hint_paths(vault_t *v, const char *id, const char *path);
+
 int cmd_keygen(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_add(int argc, char **argv);
@@ -122,6 +152,7 @@ int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);
 /* age's recipients-file format: appends the lines to *list; -1 on error. */

@@ -86,13 +86,21 @@ int cmd_extract(int argc, char **argv)
         {"same-privileges", no_argument, NULL, 'P'},
         {"tar", required_argument, NULL, 'T'},
         {"passphrase-file", required_argument, NULL, 'F'},
+        CLI_SELECT_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *target = NULL, *tar = NULL,
                *passphrase_file = NULL;
     vault_extract_options o;
     vault_extract_options_init(&o);
+    cli_select select = {0};
     int c;
     while ((c = getopt_long(argc, argv, "i:C:", options, NULL)) != -1) {
+        int taken = cli_select_option(&select, c, optarg);
+        if (taken < 0)
+            return cli_usage("extract", "too many --%s",
+                             argv[optind - 1] + 2);
+        if (taken)
+            continue;
         switch (c) {
         case 'i': identity = optarg; break;
         case 'C': target = optarg; break;
@@ -112,7 +120,12 @@ int cmd_extract(int argc, char **argv)
         return cli_usage("extract", "name the snapshot (an ID or latest)");
     if (!target == !tar)
         return cli_usage("extract", "give -C DIR or --tar FILE (one of them)");
-    const char *ref = argv[0];
+    /* SNAP:PATH restores what PATH holds at the target's root (as
+     * restic does); further operands are include paths, below PATH. */
+    char *ref;
+    int status = cli_split_ref("extract", 1, argv, &ref, &o.root_path);
+    if (status)
+        return status;
     o.include = (const char *const *)(argv + 1);
     o.n_include = (size_t)(argc - 1);
     if (o.n_include == 0)
@@ -122,17 +135,24 @@ int cmd_extract(int argc, char **argv)
     o.on_error = report_error;
 
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
-    if (!v)
+    if (!v) {
+        free(ref);
         return EXIT_FAILURE_;
+    }
     /* Resolved once, so that what is shown is what is extracted. */
+    char id[65];
+    if ((status = cli_select_snapshot(v, &select, ref, id)) != 0) {
+        free(ref);
+        vault_close(v);
+        return status;
+    }
     vault_snapshot_info *snap;
-    vault_error rc = vault_snapshot_get(v, ref, &snap);
+    vault_error rc = vault_snapshot_get(v, id, &snap);
     if (rc != VAULT_OK) {
+        free(ref);
         vault_close(v);
         return cli_fail(rc);
     }
-    char id[65];
-    memcpy(id, snap->id, sizeof id);
     if (!snap->author_is_me)
         show_author(snap, o.same_privileges);
     vault_snapshots_free(snap, 1);
@@ -145,12 +165,16 @@ int cmd_extract(int argc, char **argv)
             summary = stderr;
         } else if ((o.tar_fd = open_tar(tar, o.overwrite, &tar_tmp)) < 0) {
             vault_close(v);
+            free(ref);
             return EXIT_FAILURE_;
         }
     }
     vault_extract_result r;
     rc = vault_extract(v, id, &o, &r);
+    if (rc == VAULT_E_NOT_FOUND && o.root_path)
+        cli_hint_paths(v, id, o.root_path);
     vault_close(v);
+    free(ref);
     if (tar && o.tar_fd != STDOUT_FILENO) {
         int done = rc == VAULT_OK || rc == VAULT_E_PARTIAL;
         int written = close(o.tar_fd) == 0;

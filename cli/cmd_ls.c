@@ -190,11 +190,18 @@ int cmd_ls(int argc, char **argv)
         {"recursive", no_argument, NULL, 'R'},
         {"json", no_argument, NULL, 'j'},
         {"passphrase-file", required_argument, NULL, 'F'},
+        CLI_SELECT_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *passphrase_file = NULL;
     ls_ctx ctx = {.first = 1};
+    cli_select select = {0};
     int recursive = 0, c;
     while ((c = getopt_long(argc, argv, "i:lR", options, NULL)) != -1) {
+        int taken = cli_select_option(&select, c, optarg);
+        if (taken < 0)
+            return cli_usage("ls", "too many --%s", argv[optind - 1] + 2);
+        if (taken)
+            continue;
         switch (c) {
         case 'i': identity = optarg; break;
         case 'l': ctx.long_format = 1; break;
@@ -209,39 +216,40 @@ int cmd_ls(int argc, char **argv)
     const char *path = cli_take_vault(&argc, &argv);
     if (!path)
         return cli_usage("ls", "name the vault (or set VAULT_REPOSITORY)");
-    if (argc > 1)
-        return cli_usage("ls", "unexpected argument '%s'", argv[1]);
+    if (argc > 2)
+        return cli_usage("ls", "unexpected argument '%s'", argv[2]);
+    if (argc == 0 && select.used)
+        return cli_usage("ls", "--host, --path and --tag choose what "
+                               "\"latest\" is: name a snapshot");
+    char *ref = NULL;
+    const char *inner = NULL;
+    if (argc > 0) {
+        int status = cli_split_ref("ls", argc, argv, &ref, &inner);
+        if (status)
+            return status;
+    }
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
-    if (!v)
+    if (!v) {
+        free(ref);
         return EXIT_FAILURE_;
+    }
     int status;
     if (argc == 0) {
         status = list_snapshots(v, ctx.json);
     } else {
-        /* SNAP[:PATH] */
-        char *ref = strdup(argv[0]);
-        if (!ref) {
-            vault_close(v);
-            cli_error("out of memory");
-            return EXIT_FAILURE_;
-        }
-        char *colon = strchr(ref, ':');
-        const char *inner = NULL;
-        if (colon) {
-            *colon = '\0';
-            inner = colon + 1;
-        }
-        vault_error rc = VAULT_OK;
         char id[65];
-        if (vault_member_role(v) == VAULT_ROLE_WRITER)
-            rc = vault_snapshot_resolve(v, ref, id);
-        if (rc == VAULT_OK)
-            rc = vault_ls(v, ref, inner, recursive, print_file, &ctx);
-        free(ref);
-        if (ctx.json)
-            fputs(ctx.first ? "[]\n" : "\n]\n", stdout);
-        status = rc == VAULT_OK ? EXIT_OK : cli_fail(rc);
+        status = cli_select_snapshot(v, &select, ref, id);
+        if (status == 0) {
+            vault_error rc =
+                vault_ls(v, id, inner, recursive, print_file, &ctx);
+            if (ctx.json)
+                fputs(ctx.first ? "[]\n" : "\n]\n", stdout);
+            status = rc == VAULT_OK ? EXIT_OK : cli_fail(rc);
+            if (rc == VAULT_E_NOT_FOUND && inner)
+                cli_hint_paths(v, id, inner);
+        }
     }
+    free(ref);
     vault_close(v);
     return status;
 }

@@ -7,7 +7,7 @@ _vault()
     local cur prev words cword
     _init_completion || return
 
-    local commands="keygen init add ls extract share members unshare rekey
+    local commands="keygen init add ls extract dump share members unshare rekey
         forget prune check copy help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -21,8 +21,9 @@ _vault()
         init) opts="-i --identity -r --recipient --passphrase-file" ;;
         add) opts="-i --identity -t --tag -e --exclude -x --one-file-system
                    --compression --threads --no-cache --host --json" ;;
-        ls) opts="-i --identity -l --long -R --recursive --json" ;;
-        extract) opts="-i --identity -C --target --tar --overwrite --same-privileges" ;;
+        ls) opts="-i --identity -l --long -R --recursive --json --host --path --tag" ;;
+        extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag" ;;
+        dump) opts="-i --identity --passphrase-file --host --path --tag" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;
         members) opts="-i --identity --json" ;;
         unshare) opts="-i --identity -R --recipients-file" ;;

@@ -1,7 +1,7 @@
 # fish completion for vault(1).  Installed as
 # share/fish/vendor_completions.d/vault.fish.
 
-set -l commands keygen init add ls extract share members unshare rekey forget prune check copy help
+set -l commands keygen init add ls extract dump share members unshare rekey forget prune check copy help
 
 complete -c vault -f
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a keygen -d 'create an identity (an age X25519 key)'
@@ -9,6 +9,7 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -a init -d 'cre
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a add -d 'back up files and directories as a snapshot'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a ls -d 'list snapshots, or the files in one'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a extract -d 'restore a snapshot'
+complete -c vault -n "not __fish_seen_subcommand_from $commands" -a dump -d 'write a file of a snapshot to standard output'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a share -d 'give recipients access (owners only)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a members -d 'list the members and their roles'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a unshare -d 'remove members and rotate keys (owners only)'
@@ -22,16 +23,16 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -l version -d '
 complete -c vault -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Vaults and paths are files for every command but help.
-complete -c vault -n "__fish_seen_subcommand_from add ls extract init share members unshare rekey forget prune check copy" -F
+complete -c vault -n "__fish_seen_subcommand_from add ls extract dump init share members unshare rekey forget prune check copy" -F
 
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s o -l output -r -F -d 'write the identity to FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'protect the file with a passphrase'
 complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
-complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract share members unshare rekey forget prune check copy" -s i -l identity -r -F -d 'identity file'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract share members unshare rekey forget prune check copy" -l connections -x -d 'transfers at once'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract share members unshare rekey forget prune check copy" -l cacert -r -F -d 'trust this CA certificate too'
-complete -c vault -n "__fish_seen_subcommand_from init ls extract share members unshare rekey forget prune check copy" -l no-cache -d 'no local cache of a remote vault'
+complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump share members unshare rekey forget prune check copy" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump share members unshare rekey forget prune check copy" -l connections -x -d 'transfers at once'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump share members unshare rekey forget prune check copy" -l cacert -r -F -d 'trust this CA certificate too'
+complete -c vault -n "__fish_seen_subcommand_from init ls extract dump share members unshare rekey forget prune check copy" -l no-cache -d 'no local cache of a remote vault'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'
@@ -45,6 +46,9 @@ complete -c vault -n "__fish_seen_subcommand_from add ls members check" -l json 
 
 complete -c vault -n "__fish_seen_subcommand_from ls" -s l -l long -d 'mode, owner, size and mtime'
 complete -c vault -n "__fish_seen_subcommand_from ls" -s R -l recursive -d 'descend into directories'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump" -l host -x -d 'latest among this host\'s snapshots'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump" -l path -x -d 'latest among those holding PATH'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump" -l tag -x -d 'latest among those with these tags'
 
 complete -c vault -n "__fish_seen_subcommand_from extract" -s C -l target -r -a '(__fish_complete_directories)' -d 'restore into DIR'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l tar -r -F -d 'write a tar stream'

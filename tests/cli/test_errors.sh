@@ -55,7 +55,8 @@ expect_fail 2 '-C|--tar' extract vault latest -C x --tar y -i id.txt
 expect_fail 2 'directory|vault' init
 expect_fail 2 'unexpected|argument' init a b
 expect_fail 2 '-i|-r|both' init newvault -i id.txt -r "$(grep -o 'age1[a-z0-9]*' id.txt | head -1)"
-expect_fail 2 'unexpected|argument' ls vault latest extra -i id.txt
+# ls takes SNAP PATH (issue #12); a third operand is one too many
+expect_fail 2 'unexpected|argument' ls vault latest / extra -i id.txt
 expect_fail 2 'tag' add vault "$WORK/src" --tag '' -i id.txt
 expect_fail 2 'bogus|option' ls vault --bogus -i id.txt
 expect_fail 2 'option|-q' add vault "$WORK/src" -q -i id.txt

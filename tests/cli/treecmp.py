@@ -16,6 +16,8 @@ none.  Options:
   --no-owner      skip uid/gid even as root
   --no-xattrs     skip extended attributes
   --quiet         print only the count of differences
+  --no-root-meta  skip the mode, mtime and owner of the roots themselves
+                  (B's root is a target the restore did not make)
 """
 import hashlib
 import os
@@ -95,7 +97,7 @@ def main(argv):
     opts = {a for a in argv[1:] if a.startswith("--")}
     args = [a for a in argv[1:] if not a.startswith("--")]
     if len(args) != 2 or opts - {"--no-sparse", "--no-owner", "--no-xattrs",
-                                 "--quiet"}:
+                                 "--quiet", "--no-root-meta"}:
         sys.stderr.write(__doc__)
         return 2
     a_root, b_root = args
@@ -123,6 +125,8 @@ def main(argv):
         ta, tb = stat.S_IFMT(sa.st_mode), stat.S_IFMT(sb.st_mode)
         if ta != tb:
             diff(rel, "type %s vs %s" % (TYPES.get(ta), TYPES.get(tb)))
+            continue
+        if rel == b"" and "--no-root-meta" in opts:
             continue
         if ta != stat.S_IFLNK and stat.S_IMODE(sa.st_mode) != stat.S_IMODE(
                 sb.st_mode):

@@ -517,6 +517,24 @@ VAULT_API VAULT_NODISCARD vault_error vault_snapshot_count(vault_t *vault,
  * displaces the member's own. */
 VAULT_API VAULT_NODISCARD vault_error
 vault_snapshot_resolve(vault_t *vault, const char *ref, char id[65]);
+/* Which snapshots "latest" may be (restic's --host, --path, --tag): a
+ * field left zero does not filter. */
+typedef struct vault_snapshot_filter {
+    const char *host;         /* the snapshot's hostname is this */
+    const char *const *paths; /* each of these is one of its paths */
+    size_t n_paths;
+    /* Tag groups: the snapshot has every tag of at least one group; a
+     * group is tags separated by commas ("work,daily"). */
+    const char *const *tags;
+    size_t n_tags;
+} vault_snapshot_filter;
+/* vault_snapshot_resolve, but "latest" is chosen (by the same rule)
+ * among the snapshots filter lets through; an ID prefix must name one it
+ * lets through too.  filter NULL: no filter. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_snapshot_resolve_filtered(vault_t *vault, const char *ref,
+                                const vault_snapshot_filter *filter,
+                                char id[65]);
 /* The one snapshot ref names (as vault_snapshot_resolve), described as
  * vault_snapshots does (readable, since it is opened); free it with
  * vault_snapshots_free(*out, 1).  Needs read access. */
@@ -579,6 +597,12 @@ typedef struct vault_extract_options {
     void (*on_error)(void *ctx, const char *path, vault_error code,
                      const char *detail);
     void *on_error_ctx; /* passed to on_error */
+    /* A path in the snapshot ("/home/ann/docs"): what it holds is
+     * restored at the target's root (tar: the stream's), as restic's
+     * "ID:path"; a file or other entry is restored by its name alone.
+     * include paths are then relative to it (a folder only).  NULL or
+     * "/": the snapshot's root. */
+    const char *root_path;
 } vault_extract_options;
 
 /* Sets every field to its default: zero. */
@@ -597,6 +621,16 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_extract(vault_t *vault, const char *id,
               const vault_extract_options *options,
               vault_extract_result *result);
+
+/* Writes the content of the file at path in snapshot id to fd (a pipe
+ * or a file; written through, with short writes retried).  A folder is
+ * written as a pax tar stream of what it holds (vault_extract with tar
+ * and root_path).  Other entries (symlinks, devices) are refused with
+ * VAULT_E_INVALID: they have no content.  *bytes (may be NULL): bytes of
+ * content written. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_dump(vault_t *vault, const char *id, const char *path, int fd,
+           uint64_t *bytes);
 
 /* ---------------------------------------------------------------------------
  * Checking.  vault_check verifies the vault as far as the member's secrets

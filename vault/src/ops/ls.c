@@ -15,7 +15,6 @@ typedef struct ls_walk {
     void *ctx;              /* the caller's */
     int recursive;          /* into subdirectories too */
     int stopped;            /* fn asked to stop */
-    char path[VLT_TREE_WALK_PATH_MAX]; /* while finding the start */
 } ls_walk;
 
 static int ls_emit(ls_walk *w, const char *path, const tree_node *n)
@@ -58,70 +57,28 @@ static vault_error ls_run(vault_t *v, const char *ref, const char *path,
     vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
     if (rc != VAULT_OK)
         return rc;
-    ls_walk *w = calloc(1, sizeof *w);
-    if (!w) {
+    ls_walk w = {.fn = fn, .ctx = ctx, .recursive = recursive};
+    vlt_tree_found *at = malloc(sizeof *at);
+    if (!at) {
         vlt_snapshot_clear(&rec);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    w->fn = fn;
-    w->ctx = ctx;
-    w->recursive = recursive;
-    uint8_t dir[CHUNK_ID_BYTES];
-    memcpy(dir, rec.tree, CHUNK_ID_BYTES);
+    rc = vlt_tree_find(v, rec.tree, path, at);
     vlt_snapshot_clear(&rec);
-
-    /* Walk down to path, one component at a time. */
-    const char *p = path ? path : "";
-    while (rc == VAULT_OK && *p) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, "/");
-        tree t = {0};
-        size_t limit = vlt_tree_decode_limit(vlt_repo_tree_memory_limit(v));
-        rc = vlt_repo_load_tree(v, dir, &t);
-        vlt_tree_decode_limit(limit);
-        if (rc != VAULT_OK)
-            break;
-        const tree_node *found = NULL;
-        for (uint32_t i = 0; i < t.n_nodes; i++)
-            if (strlen(t.nodes[i].name) == len &&
-                memcmp(t.nodes[i].name, p, len) == 0)
-                found = &t.nodes[i];
-        size_t base = strlen(w->path);
-        if (!found || base + len + 2 > sizeof w->path) {
-            rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: no such file in the "
-                                             "snapshot",
-                          path);
-        } else {
-            snprintf(w->path + base, sizeof w->path - base, "/%.*s",
-                     (int)len, p);
-            p += len;
-            while (*p == '/')
-                p++;
-            if (found->type == NODE_DIR) {
-                memcpy(dir, found->subtree, CHUNK_ID_BYTES);
-            } else if (*p) {
-                rc = vlt_fail(VAULT_E_NOT_FOUND,
-                              "%s: not a directory in the snapshot", path);
-            } else {
-                ls_emit(w, w->path, found);
-                vlt_tree_clear(&t);
-                free(w);
-                return VAULT_OK;
-            }
-        }
-        vlt_tree_clear(&t);
-    }
-    if (rc == VAULT_OK) {
+    if (rc == VAULT_OK && at->entry && at->entry->type != NODE_DIR) {
+        ls_emit(&w, at->path, at->entry); /* a file: itself */
+    } else if (rc == VAULT_OK) {
         /* As deep as extraction goes (the walk's default): a hostile
          * vault's deep chain would otherwise hold one decoded tree per
          * level. */
-        vlt_tree_walk walk = {.v = v, .ctx = w, .node = ls_node};
-        rc = vlt_tree_walk_paths(&walk, dir, w->path);
+        uint8_t dir[CHUNK_ID_BYTES];
+        memcpy(dir, at->entry ? at->entry->subtree : at->dir, sizeof dir);
+        vlt_tree_clear(&at->dir_tree);
+        vlt_tree_walk walk = {.v = v, .ctx = &w, .node = ls_node};
+        rc = vlt_tree_walk_paths(&walk, dir, at->path);
     }
-    free(w);
+    vlt_tree_clear(&at->dir_tree);
+    free(at);
     return rc;
 }
 

@@ -211,30 +211,80 @@ static size_t latest_of(const vault_snapshot_info *list, size_t n)
     return mine < n ? mine : owners < n ? owners : any;
 }
 
-vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
+/* Whether s has every tag of the comma-separated group. */
+static int has_tag_group(const vault_snapshot_info *s, const char *group)
 {
-    vault_error rc = need_read(v);
+    const char *p = group;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = len == 0; /* "a,,b": an empty tag asks nothing */
+        for (size_t j = 0; j < s->n_tags && !found; j++)
+            found = strlen(s->tags[j]) == len &&
+                    memcmp(s->tags[j], p, len) == 0;
+        if (!found)
+            return 0;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 1;
+}
+
+/* Whether the readable snapshot s passes filter f (NULL: all do). */
+static int filter_passes(const vault_snapshot_filter *f,
+                         const vault_snapshot_info *s)
+{
+    if (!f)
+        return 1;
+    if (!s->readable)
+        return 0;
+    if (f->host && strcmp(f->host, s->hostname) != 0)
+        return 0;
+    for (size_t i = 0; i < f->n_paths; i++) {
+        int found = 0;
+        for (size_t j = 0; j < s->n_paths && !found; j++)
+            found = strcmp(f->paths[i], s->paths[j]) == 0;
+        if (!found)
+            return 0;
+    }
+    if (f->n_tags == 0)
+        return 1;
+    for (size_t i = 0; i < f->n_tags; i++)
+        if (has_tag_group(s, f->tags[i]))
+            return 1;
+    return 0;
+}
+
+static vault_error resolve_latest(vault_t *v, const vault_snapshot_filter *f,
+                                  char id[65])
+{
+    vault_snapshot_info *list;
+    size_t n;
+    vault_error rc = vault_snapshots(v, &list, &n);
     if (rc != VAULT_OK)
         return rc;
-    if (!ref || !ref[0])
-        return vlt_fail(VAULT_E_INVALID, "no snapshot given");
-    if (strcmp(ref, "latest") == 0) {
-        vault_snapshot_info *list;
-        size_t n;
-        rc = vault_snapshots(v, &list, &n);
-        if (rc != VAULT_OK)
-            return rc;
-        size_t last = latest_of(list, n);
-        if (last == n) {
-            vault_snapshots_free(list, n);
-            return vlt_fail(VAULT_E_NOT_FOUND,
-                            "%s: no snapshots this member can read",
-                            v->location);
-        }
+    /* Those the filter stops are left out as the unreadable are. */
+    for (size_t i = 0; i < n; i++)
+        if (!filter_passes(f, &list[i]))
+            list[i].readable = 0;
+    size_t last = latest_of(list, n);
+    if (last < n)
         memcpy(id, list[last].id, 65);
-        vault_snapshots_free(list, n);
-        return VAULT_OK;
-    }
+    vault_snapshots_free(list, n);
+    if (last == n && f)
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "%s: no snapshot this member can read matches the "
+                        "filter (--host, --path, --tag)",
+                        v->location);
+    if (last == n)
+        return vlt_fail(VAULT_E_NOT_FOUND,
+                        "%s: no snapshots this member can read",
+                        v->location);
+    return VAULT_OK;
+}
+
+static vault_error resolve_prefix(vault_t *v, const char *ref, char id[65])
+{
     size_t len = strlen(ref);
     if (len < 4 || len > 64 || strspn(ref, "0123456789abcdef") != len)
         return vlt_fail(VAULT_E_INVALID,
@@ -243,7 +293,7 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
                         ref);
     char(*names)[65];
     size_t n, matches = 0;
-    rc = vlt_repo_snapshot_names(v, &names, &n);
+    vault_error rc = vlt_repo_snapshot_names(v, &names, &n);
     if (rc != VAULT_OK)
         return rc;
     for (size_t i = 0; i < n; i++)
@@ -257,6 +307,37 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
                         "snapshot %s: prefix is ambiguous (%zu match)", ref,
                         matches);
     return VAULT_OK;
+}
+
+vault_error vault_snapshot_resolve_filtered(vault_t *v, const char *ref,
+                                            const vault_snapshot_filter *f,
+                                            char id[65])
+{
+    vault_error rc = need_read(v);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!ref || !ref[0])
+        return vlt_fail(VAULT_E_INVALID, "no snapshot given");
+    if (strcmp(ref, "latest") == 0)
+        return resolve_latest(v, f, id);
+    rc = resolve_prefix(v, ref, id);
+    if (rc != VAULT_OK || !f)
+        return rc;
+    vault_snapshot_info s = {0};
+    memcpy(s.id, id, 65);
+    rc = fill_info(v, &s);
+    if (rc == VAULT_OK && !filter_passes(f, &s))
+        rc = vlt_fail(VAULT_E_NOT_FOUND,
+                      "snapshot %.8s: does not match the filter (--host, "
+                      "--path, --tag)",
+                      id);
+    free_info_strings(&s);
+    return rc;
+}
+
+vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
+{
+    return vault_snapshot_resolve_filtered(v, ref, NULL, id);
 }
 
 vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,

@@ -327,3 +327,55 @@ vault_error vlt_tree_walk_once(const vlt_tree_walk *w,
     free(queue);
     return rc;
 }
+
+vault_error vlt_tree_find(vault_t *v, const uint8_t root[CHUNK_ID_BYTES],
+                          const char *path, vlt_tree_found *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->dir, root, CHUNK_ID_BYTES);
+    const char *p = path ? path : "";
+    size_t limit = vlt_tree_decode_limit(vlt_repo_tree_memory_limit(v));
+    vault_error rc = VAULT_OK;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        if (out->entry) {
+            /* Below the entry found last: it must be a directory. */
+            if (out->entry->type != NODE_DIR) {
+                rc = vlt_fail(VAULT_E_NOT_FOUND,
+                              "%s: %s is not a directory in the snapshot",
+                              path, out->path);
+                break;
+            }
+            memcpy(out->dir, out->entry->subtree, CHUNK_ID_BYTES);
+            out->entry = NULL;
+            vlt_tree_clear(&out->dir_tree);
+        }
+        size_t len = strcspn(p, "/");
+        rc = vlt_repo_load_tree(v, out->dir, &out->dir_tree);
+        if (rc != VAULT_OK)
+            break;
+        for (uint32_t i = 0; i < out->dir_tree.n_nodes && !out->entry; i++) {
+            const tree_node *n = &out->dir_tree.nodes[i];
+            if (strlen(n->name) == len && memcmp(n->name, p, len) == 0)
+                out->entry = n;
+        }
+        size_t base = strlen(out->path);
+        if (!out->entry || base + len + 2 > sizeof out->path) {
+            rc = vlt_fail(VAULT_E_NOT_FOUND,
+                          "%s: no such file in the snapshot", path);
+            break;
+        }
+        snprintf(out->path + base, sizeof out->path - base, "/%.*s",
+                 (int)len, p);
+        p += len;
+    }
+    vlt_tree_decode_limit(limit);
+    if (rc != VAULT_OK) {
+        vlt_tree_clear(&out->dir_tree);
+        out->entry = NULL;
+    }
+    return rc;
+}

@@ -134,4 +134,24 @@ vault_error vlt_tree_walk_once(const vlt_tree_walk *w,
                                const uint8_t (*roots)[CHUNK_ID_BYTES],
                                size_t n_roots);
 
+/* Where a path leads in a snapshot (vlt_tree_find). */
+typedef struct vlt_tree_found {
+    /* The tree holding the entry; the root's ID when path is the root. */
+    uint8_t dir[CHUNK_ID_BYTES];
+    /* That tree, decoded (the caller clears it); empty for the root. */
+    tree dir_tree;
+    /* The entry in dir_tree; NULL when path is the root. */
+    const tree_node *entry;
+    /* The path as the walk names it: "/a/b" ("" for the root). */
+    char path[VLT_TREE_WALK_PATH_MAX];
+} vlt_tree_found;
+
+/* Follows path ("/a/b", "a/b"; "", "/" or NULL: the root) down from the
+ * tree root, one component at a time, loading the trees through v.
+ * VAULT_E_NOT_FOUND names path when a component is missing or is not a
+ * directory on the way.  On success the caller clears out->dir_tree
+ * (vlt_tree_clear); on failure it is clear. */
+vault_error vlt_tree_find(vault_t *v, const uint8_t root[CHUNK_ID_BYTES],
+                          const char *path, vlt_tree_found *out);
+
 #endif

@@ -2,6 +2,8 @@
  * extract.c - `extract`: the snapshot's trees and chunks, read through
  * the vault handle, handed to the restorer (ops/restore/).
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include "ops/restore/restore.h"
 #include "ops/snapshot_list.h"
 #include "repo/repo.h"
+#include "repo/tree_walk.h"
 
 static vault_error load_tree(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
                              tree *out)
@@ -83,6 +86,26 @@ static int snapshot_is_foreign(const vault_t *v, const snapshot_record *rec)
     return memcmp(rec->author, v->keys->sign_pk, SIGN_PUBLIC_BYTES) != 0;
 }
 
+/* Finds o->root_path below root into *at (malloc'ed: the caller frees it
+ * and clears its tree).  A file takes no include paths: they would be
+ * below it. */
+static vault_error start_at(vault_t *v, const uint8_t root[CHUNK_ID_BYTES],
+                            const vault_extract_options *o,
+                            vlt_tree_found **at)
+{
+    *at = malloc(sizeof **at);
+    if (!*at)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vlt_tree_find(v, root, o->root_path, *at);
+    if (rc == VAULT_OK && (*at)->entry && (*at)->entry->type != NODE_DIR &&
+        o->n_include)
+        rc = vlt_fail(VAULT_E_INVALID,
+                      "%s: a file in the snapshot; include paths need a "
+                      "folder",
+                      o->root_path);
+    return rc;
+}
+
 static vault_error extract_run(vault_t *v, const char *ref,
                                const vault_extract_options *o,
                                vault_extract_result *result)
@@ -111,7 +134,26 @@ static vault_error extract_run(vault_t *v, const char *ref,
         .tree_memory = vlt_repo_tree_memory_limit(v),
     };
     restore_stats st = {0};
-    rc = vlt_restore_run(&src, rec.tree, &ro, &st);
+    vlt_tree_found *at = NULL;
+    const uint8_t *root = rec.tree;
+    const char *entry_name[1];
+    if (o->root_path) {
+        rc = start_at(v, rec.tree, o, &at);
+        if (rc == VAULT_OK && at->entry && at->entry->type == NODE_DIR) {
+            root = at->entry->subtree;
+        } else if (rc == VAULT_OK && at->entry) {
+            /* A file: restored from its folder, by its name alone. */
+            root = at->dir;
+            entry_name[0] = at->entry->name;
+            ro.include = entry_name;
+            ro.n_include = 1;
+        }
+    }
+    if (rc == VAULT_OK)
+        rc = vlt_restore_run(&src, root, &ro, &st);
+    if (at)
+        vlt_tree_clear(&at->dir_tree);
+    free(at);
     vlt_snapshot_clear(&rec);
     result->files = st.files;
     result->dirs = st.dirs;
@@ -129,6 +171,94 @@ vault_error vault_extract(vault_t *v, const char *ref,
 {
     vlt_repo_list_ahead_read(v);
     vault_error rc = extract_run(v, ref, o, result);
+    vlt_repo_list_ahead_done(v);
+    return rc;
+}
+
+/* vault_dump of a file: its chunks, in order, written to fd. */
+typedef struct dump_sink {
+    int fd;
+    uint64_t written;
+    const char *path;
+} dump_sink;
+
+static vault_error dump_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    static const uint8_t zeros[65536];
+    dump_sink *d = ctx;
+    for (size_t done = 0; done < len;) {
+        /* A chunk of zeros comes without data (it is not loaded). */
+        size_t n = data ? len : len - done < sizeof zeros ? len - done
+                                                         : sizeof zeros;
+        if (vlt_write_all(d->fd, data ? data : zeros, n) != 0)
+            return vlt_fail(VAULT_E_IO, "%s: write failed: %s", d->path,
+                            strerror(errno));
+        done += n;
+    }
+    d->written += len;
+    return VAULT_OK;
+}
+
+static vault_error dump_run(vault_t *v, const char *ref, const char *path,
+                            int fd, uint64_t *bytes)
+{
+    /* Resolved once: a folder's tar reads the same snapshot. */
+    char id[65];
+    vault_error rc = vault_snapshot_resolve(v, ref, id);
+    snapshot_record rec;
+    if (rc == VAULT_OK)
+        rc = vlt_snapshot_open_ref(v, id, &rec);
+    if (rc != VAULT_OK)
+        return rc;
+    vlt_tree_found *at = malloc(sizeof *at);
+    if (!at) {
+        vlt_snapshot_clear(&rec);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    rc = vlt_tree_find(v, rec.tree, path, at);
+    vlt_snapshot_clear(&rec);
+    if (rc == VAULT_OK && (!at->entry || at->entry->type == NODE_DIR)) {
+        vault_extract_options o;
+        vault_extract_options_init(&o);
+        o.tar = 1;
+        o.tar_fd = fd;
+        o.root_path = path;
+        vault_extract_result r;
+        rc = extract_run(v, id, &o, &r);
+        *bytes = r.bytes;
+    } else if (rc == VAULT_OK && at->entry->type == NODE_FILE) {
+        dump_sink d = {.fd = fd, .path = at->path};
+        rc = vlt_repo_load_blobs(v, (const uint8_t(*)[CHUNK_ID_BYTES])
+                                        at->entry->content,
+                                 at->entry->n_content, BLOB_DATA, dump_chunk,
+                                 &d);
+        *bytes = d.written;
+        if (rc == VAULT_OK && d.written != at->entry->size)
+            rc = vlt_fail(VAULT_E_CORRUPT,
+                          "%s: content is %llu bytes, the tree records %llu",
+                          at->path, (unsigned long long)d.written,
+                          (unsigned long long)at->entry->size);
+    } else if (rc == VAULT_OK) {
+        rc = vlt_fail(VAULT_E_INVALID,
+                      "%s: not a file or folder (it has no content to dump)",
+                      at->path);
+    }
+    vlt_tree_clear(&at->dir_tree);
+    free(at);
+    return rc;
+}
+
+vault_error vault_dump(vault_t *v, const char *ref, const char *path, int fd,
+                       uint64_t *bytes)
+{
+    uint64_t local;
+    if (!bytes)
+        bytes = &local;
+    *bytes = 0;
+    if (!v || !ref || fd < 0)
+        return vlt_fail(VAULT_E_INVALID, "dump: missing argument");
+    vlt_repo_list_ahead_read(v);
+    vault_error rc = dump_run(v, ref, path, fd, bytes);
     vlt_repo_list_ahead_done(v);
     return rc;
 }
