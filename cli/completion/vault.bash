@@ -7,7 +7,7 @@ _vault()
     local cur prev words cword
     _init_completion || return
 
-    local commands="keygen init add ls extract dump share members unshare rekey
+    local commands="keygen init add ls extract dump diff stats tag share members unshare rekey
         forget prune check copy help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -24,6 +24,9 @@ _vault()
         ls) opts="-i --identity -l --long -R --recursive --json --host --path --tag" ;;
         extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag" ;;
         dump) opts="-i --identity --passphrase-file --host --path --tag" ;;
+        diff) opts="-i --identity --passphrase-file --json --host --path --tag" ;;
+        stats) opts="-i --identity --passphrase-file --json" ;;
+        tag) opts="-i --identity --passphrase-file --add --remove --set" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;
         members) opts="-i --identity --json" ;;
         unshare) opts="-i --identity -R --recipients-file" ;;

@@ -633,6 +633,104 @@ vault_dump(vault_t *vault, const char *id, const char *path, int fd,
            uint64_t *bytes);
 
 /* ---------------------------------------------------------------------------
+ * Comparing two snapshots (restic's diff).
+ */
+typedef enum vault_diff_kind {
+    VAULT_DIFF_ADDED = '+',    /* only in the second snapshot */
+    VAULT_DIFF_REMOVED = '-',  /* only in the first */
+    VAULT_DIFF_MODIFIED = 'M', /* content (a file's bytes, a symlink's
+                                  target, a device's number) differs */
+    VAULT_DIFF_METADATA = 'U', /* same content; mode, owner, times or
+                                  xattrs differ */
+    VAULT_DIFF_TYPE = 'T'      /* a file became a folder, or such */
+} vault_diff_kind;
+
+typedef struct vault_diff_entry {
+    vault_diff_kind kind;
+    const char *path;      /* "/home/ann/x" */
+    vault_file_type type;  /* the second snapshot's (removed: the first's) */
+    uint64_t old_size;     /* files: in the first snapshot (else 0) */
+    uint64_t new_size;     /* files: in the second snapshot (else 0) */
+} vault_diff_entry;
+
+/* Return non-zero to stop. */
+typedef int (*vault_diff_fn)(void *ctx, const vault_diff_entry *entry);
+
+typedef struct vault_diff_result {
+    uint64_t added, removed, modified, metadata, type_changed; /* entries */
+    /* File bytes: of the files added, removed; of the modified files in
+     * the first and in the second snapshot. */
+    uint64_t added_bytes, removed_bytes, modified_old_bytes,
+        modified_new_bytes;
+} vault_diff_result;
+
+/* Compares snapshot first with second, path by path in name order, and
+ * tells fn about each difference (may be NULL: only counted).  Below a
+ * folder added or removed every entry is told too.  Folders whose trees
+ * are the same blob are skipped unread, so the cost grows with what
+ * changed, not with the snapshots' size.  Needs read access. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_diff(vault_t *vault, const char *first, const char *second,
+           vault_diff_fn fn, void *ctx, vault_diff_result *result);
+
+/* ---------------------------------------------------------------------------
+ * Tags of a snapshot (restic's tag): a snapshot object is immutable, so
+ * a new one is written with the new tags (the same time, host, paths and
+ * tree) and the old one removed, as forget does.
+ */
+typedef struct vault_tag_options {
+    const char *const *add;    /* tags to add (kept once) */
+    size_t n_add;
+    const char *const *remove; /* tags to remove */
+    size_t n_remove;
+    /* With replace: the tags become exactly set[0..n_set) (n_set 0:
+     * none), before add and remove apply. */
+    int replace;
+    const char *const *set;
+    size_t n_set;
+} vault_tag_options;
+
+/* Changes the tags of snapshot ref; new_id gets the new snapshot's ID
+ * (the old one's when the tags are unchanged: nothing is written).
+ * Owners only.  The new snapshot is signed by the owner, so only the
+ * owner's own snapshots can be retagged (VAULT_E_PERMISSION for another
+ * member's: signing it would vouch for what its author put in, e.g.
+ * set-id bits that extract withholds from another member's snapshot). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_tag(vault_t *vault, const char *ref, const vault_tag_options *options,
+          char new_id[65]);
+
+/* ---------------------------------------------------------------------------
+ * Sizes (restic's stats): what snapshots hold and what they take.
+ */
+typedef struct vault_stats_info {
+    char id[65];            /* the snapshot; "" for the total */
+    uint64_t files, dirs, others; /* entries, each time they occur */
+    uint64_t restore_bytes; /* file bytes extract writes (a hardlinked
+                               file's at each of its names) */
+    uint64_t chunks;        /* distinct data chunks the files use */
+    uint64_t chunk_bytes;   /* their plaintext (restic's raw-data) */
+    uint64_t trees;         /* distinct folder trees */
+    /* What those chunks and trees take in the vault: compressed,
+     * encrypted, as stored in packs (one copy each). */
+    uint64_t stored_bytes;
+    /* Total only: every blob the index lists, each copy (data no
+     * snapshot needs yet included, until prune). */
+    uint64_t vault_bytes;
+} vault_stats_info;
+
+typedef int (*vault_stats_fn)(void *ctx, const vault_stats_info *snapshot);
+
+/* Sizes of the snapshots refs[0..n) (IDs, prefixes, "latest"; n 0: every
+ * readable snapshot), each told to fn (may be NULL) in order, and of all
+ * of them together in *total (chunks shared between snapshots counted
+ * once).  Cost: every entry of every snapshot is visited; memory grows
+ * with the distinct chunks (an ID set).  Needs read access. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_stats(vault_t *vault, const char *const *refs, size_t n,
+            vault_stats_fn fn, void *ctx, vault_stats_info *total);
+
+/* ---------------------------------------------------------------------------
  * Checking.  vault_check verifies the vault as far as the member's secrets
  * allow (format spec "Checking"), reports every problem with the snapshots
  * and files it affects, and goes on with the rest.
