@@ -83,6 +83,19 @@ char *cli_location_shown(const char *location);
  * after printing why.  cli_pin_record pins a vault just made. */
 int cli_pin_check(const char *path, const vault_t *v);
 void cli_pin_record(const char *path, const char *fingerprint);
+/* --quiet and --progress (taken out of argv by main, with any command),
+ * and whether the command's output is JSON (set by the command). */
+typedef struct cli_output_options {
+    int quiet;    /* no progress */
+    int progress; /* progress even when stderr is not a terminal */
+    int json;     /* progress as JSON status lines on stdout */
+} cli_output_options;
+extern cli_output_options cli_output;
+/* Whether a status line is shown (cli_progress.c). */
+int cli_progress_wanted(void);
+/* Shows v's long operations' progress, if wanted (cli_open_vault does
+ * this for every command). */
+void cli_progress_attach(vault_t *v);
 /* Opens path as the identity's member and checks its pin; prints the
  * error, NULL on failure. */
 vault_t *cli_open_vault(const char *path, const char *identity_path,

@@ -120,6 +120,7 @@ vault_t *cli_open_vault(const char *path, const char *identity_path,
         vault_close(v);
         return NULL;
     }
+    cli_progress_attach(v);
     return v;
 }
 

@@ -91,7 +91,7 @@ int cmd_add(int argc, char **argv)
         }
         case 'N': o.cache_dir = ""; break;
         case 'H': o.hostname = optarg; break;
-        case 'j': json = 1; break;
+        case 'j': json = cli_output.json = 1; break;
         case 'F': passphrase_file = optarg; break;
         default: return cli_bad_option("add", argv);
         }
@@ -131,7 +131,7 @@ int cmd_add(int argc, char **argv)
         return cli_fail(rc);
     char a[32], b[32], d[32];
     if (json) {
-        printf("{\"id\":\"%s\",\"files\":%llu,\"files_unchanged\":%llu,"
+        printf("{\"message_type\":\"summary\",\"id\":\"%s\",\"files\":%llu,\"files_unchanged\":%llu,"
                "\"dirs\":%llu,\"others\":%llu,\"bytes_total\":%llu,"
                "\"bytes_read\":%llu,\"bytes_added\":%llu,"
                "\"blobs_added\":%llu,\"errors\":%llu,\"seconds\":%.3f}\n",

@@ -172,7 +172,7 @@ int cmd_check(int argc, char **argv)
                                  "--seed %s: give a whole number above 0",
                                  optarg);
             break;
-        case 'j': ctx.json = 1; break;
+        case 'j': ctx.json = cli_output.json = 1; break;
         case 'F': passphrase_file = optarg; break;
         default: return cli_bad_option("check", argv);
         }

@@ -346,6 +346,15 @@ static void print_help(FILE *out)
            "  --no-cache         no local cache of remote index, snapshots\n"
            "                     and trees (for add: no files cache either)\n"
            "\n"
+           "output options (with any command):\n"
+           "  --quiet            no progress line\n"
+           "  --progress         a progress line even when stderr is not a\n"
+           "                     terminal (with --json: status lines on\n"
+           "                     stdout, as restic's)\n"
+           "On a terminal, add, extract, check, prune, rekey and copy show\n"
+           "their progress on stderr: files and bytes done and in all, rate,\n"
+           "time left, the current file.\n"
+           "\n"
            "environment:\n"
            "  VAULT_IDENTITY     identity file used when -i is not given\n"
            "  VAULT_REPOSITORY   vault used when none is named\n"
@@ -478,7 +487,9 @@ static int take_storage_options(int *argc, char **argv)
         }
         if (strncmp(argv[i], "--connections=", 14) == 0 ||
             strncmp(argv[i], "--cacert=", 9) == 0 ||
-            strcmp(argv[i], "--no-cache") == 0)
+            strcmp(argv[i], "--no-cache") == 0 ||
+            strcmp(argv[i], "--quiet") == 0 ||
+            strcmp(argv[i], "--progress") == 0)
             continue;
         command = argv[i];
         break;
@@ -513,6 +524,12 @@ static int take_storage_options(int *argc, char **argv)
         } else if (strncmp(a, "--cacert=", 9) == 0) {
             is_cacert = 1;
             value = a + 9;
+        } else if (strcmp(a, "--quiet") == 0) {
+            cli_output.quiet = 1;
+            continue;
+        } else if (strcmp(a, "--progress") == 0) {
+            cli_output.progress = 1;
+            continue;
         } else if (strcmp(a, "--no-cache") == 0) {
             cli_storage.no_cache = 1;
             if (strcmp(command, "add") == 0)

@@ -46,6 +46,7 @@ _vault()
     esac
     # The storage options go with every command that opens a vault.
     [[ $command != keygen ]] && opts="$opts --connections --cacert --no-cache"
+    opts="$opts --quiet --progress"
 
     # The argument of the option before the cursor.
     case $prev in

@@ -80,3 +80,5 @@ complete -c vault -n "__fish_seen_subcommand_from check" -l seed -x -d 'choose t
 complete -c vault -n "__fish_seen_subcommand_from tag" -l add -x -d 'tags to add'
 complete -c vault -n "__fish_seen_subcommand_from tag" -l remove -x -d 'tags to remove'
 complete -c vault -n "__fish_seen_subcommand_from tag" -l set -x -d 'the tags, replacing those it has'
+complete -c vault -l quiet -d 'no progress line'
+complete -c vault -l progress -d 'a progress line even without a terminal'

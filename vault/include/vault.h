@@ -633,6 +633,34 @@ vault_dump(vault_t *vault, const char *id, const char *path, int fd,
            uint64_t *bytes);
 
 /* ---------------------------------------------------------------------------
+ * Progress of a long operation (add, extract, check, prune, rekey, copy),
+ * for a running status line.
+ */
+typedef struct vault_progress {
+    const char *operation; /* "add", "extract", "check", "prune", ... */
+    const char *unit;      /* what files_* count: "files", "packs",
+                              "objects" */
+    /* What is done and, where known, the whole: files (items) and bytes.
+     * A total of 0 is unknown; totals_final says it will not grow (add
+     * counts what it backs up while it backs it up). */
+    uint64_t files_done, files_total;
+    uint64_t bytes_done, bytes_total;
+    int totals_final;
+    double seconds;      /* since the operation began */
+    const char *current; /* a path (or object) being worked on; "" */
+    int done;            /* 1: the operation's last report */
+} vault_progress;
+
+typedef void (*vault_progress_fn)(void *ctx, const vault_progress *p);
+
+/* Has fn told the progress of each long operation on vault every
+ * interval_ms milliseconds (0: 250) from a thread of the library's, and
+ * once more when it ends (done set); fn NULL: no reports (the default).
+ * fn must return quickly; the strings are valid during the call. */
+VAULT_API void vault_set_progress(vault_t *vault, vault_progress_fn fn,
+                                  void *ctx, unsigned interval_ms);
+
+/* ---------------------------------------------------------------------------
  * Comparing two snapshots (restic's diff).
  */
 typedef enum vault_diff_kind {

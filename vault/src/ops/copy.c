@@ -281,9 +281,9 @@ static vault_error copy_one(vault_t *src, vault_t *dst,
 
 /* --- vault_copy ----------------------------------------------------------- */
 
-vault_error vault_copy(vault_t *src, vault_t *dst,
-                       const char *const *snapshots, size_t n,
-                       vault_copy_result *r)
+static vault_error copy_run(vault_t *src, vault_t *dst,
+                           const char *const *snapshots, size_t n,
+                           vault_copy_result *r)
 {
     if (r)
         memset(r, 0, sizeof *r);
@@ -318,6 +318,9 @@ vault_error vault_copy(vault_t *src, vault_t *dst,
     for (size_t i = 0; rc == VAULT_OK && i < sel.n; i++) {
         snapshot_record rec = {0};
         rc = vlt_repo_snapshot_load(src, sel.ids[i], &rec);
+        /* the files of each snapshot as it comes: the adds count them */
+        vlt_progress_total(&dst->progress, rc == VAULT_OK ? rec.files : 0, 0,
+                           i + 1 == sel.n);
         int found = 0;
         /* another member's snapshot becomes the copier's: it keeps the
          * privileges extraction would withhold from it (§16.2) out */
@@ -349,5 +352,17 @@ vault_error vault_copy(vault_t *src, vault_t *dst,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) +
                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return rc;
+}
+
+vault_error vault_copy(vault_t *src, vault_t *dst,
+                       const char *const *snapshots, size_t n,
+                       vault_copy_result *r)
+{
+    if (!dst)
+        return copy_run(src, dst, snapshots, n, r);
+    vlt_progress_begin(&dst->progress, "copy", "files");
+    vault_error rc = copy_run(src, dst, snapshots, n, r);
+    vlt_progress_end(&dst->progress);
     return rc;
 }

@@ -543,7 +543,7 @@ static vault_error remove_all(vault_t *v, backend_kind kind,
     return VAULT_OK;
 }
 
-vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
+static vault_error rekey_run(vault_t *v, vault_rekey_result *r)
 {
     memset(r, 0, sizeof *r);
     vault_error rc = need_owner(v, "rekey the vault");
@@ -561,8 +561,11 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         rc = old_objects(v, BACKEND_SNAPSHOTS, &snaps);
     /* New packs, then their index, then new snapshots: the same order as
      * add, so a crash leaves duplicates, never a gap. */
-    for (size_t i = 0; i < packs.n && rc == VAULT_OK; i++)
+    vlt_progress_total(&v->progress, packs.n + snaps.n, 0, rc == VAULT_OK);
+    for (size_t i = 0; i < packs.n && rc == VAULT_OK; i++) {
         rc = rekey_pack(&k, packs.names[i]);
+        vlt_progress_add(&v->progress, 1, 0);
+    }
     /* A blob that failed everywhere: stop before anything is removed. */
     for (size_t i = 0; rc == VAULT_OK && i < k.failed.n; i++) {
         uint32_t number;
@@ -593,6 +596,7 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
         }
         if (rc == VAULT_OK)
             r->snapshots_rewritten++;
+        vlt_progress_add(&v->progress, 1, 0);
     }
     /* Only now is the old material redundant. */
     if (rc == VAULT_OK)
@@ -612,5 +616,13 @@ vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
     free(snaps.names);
     /* The index this handle loaded names packs that are gone. */
     vlt_repo_forget_index(v);
+    return rc;
+}
+
+vault_error vault_rekey(vault_t *v, vault_rekey_result *r)
+{
+    vlt_progress_begin(&v->progress, "rekey", "objects");
+    vault_error rc = rekey_run(v, r);
+    vlt_progress_end(&v->progress);
     return rc;
 }

@@ -540,6 +540,7 @@ static int handle_locks_init(vault_t *v)
         pthread_mutex_destroy(&v->pack_key_lock);
         return err;
     }
+    vlt_progress_init(&v->progress);
     v->locks_ready = 1;
     return 0;
 }
@@ -694,6 +695,7 @@ void vault_close(vault_t *v)
         pthread_mutex_destroy(&v->zero_lock);
         pthread_mutex_destroy(&v->prefetch_lock);
         pthread_cond_destroy(&v->prefetch_done);
+        vlt_progress_destroy(&v->progress);
     }
     free(v);
 }
@@ -731,6 +733,16 @@ vault_error vlt_repo_snapshot_names(vault_t *v, char (**names)[65], size_t *n)
     *names = l.names;
     *n = l.n;
     return rc;
+}
+
+void vault_set_progress(vault_t *v, vault_progress_fn fn, void *ctx,
+                        unsigned interval_ms)
+{
+    if (!v)
+        return;
+    v->progress.fn = fn;
+    v->progress.ctx = ctx;
+    v->progress.interval_ms = interval_ms ? interval_ms : 250;
 }
 
 void vault_set_tree_memory_limit(vault_t *v, size_t bytes)

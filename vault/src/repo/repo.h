@@ -19,6 +19,7 @@
 #include "format/snapshot.h"
 #include "format/tree.h"
 #include "repo/blob_load.h"
+#include "common/progress.h"
 #include "repo/membership.h"
 
 /* Decompression contexts a handle keeps for reuse: one per thread that
@@ -69,6 +70,7 @@ struct vault {
     pthread_cond_t prefetch_done; /* a prefetch filled its places */
     int locks_ready; /* the locks are initialised (vault_close destroys) */
     size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
+    vlt_progress progress; /* vault_set_progress */
 };
 
 /* The handle's tree memory limit (vault_set_tree_memory_limit). */

@@ -108,6 +108,11 @@ vault_error vlt_add_source_fs_open(const vault_add_options *o,
                                    add_report_fn report, void *report_ctx,
                                    add_source *out);
 void vlt_add_source_fs_close(add_source *src);
+/* The same walk, only for counting what it holds (progress totals): no
+ * content is opened or read ahead and nothing is reported.  Closed with
+ * vlt_add_source_fs_close. */
+vault_error vlt_add_source_fs_scan_open(const vault_add_options *o,
+                                        add_source *out);
 
 /* ---- a snapshot of another vault (source_snapshot.c) ---------------------
  * Walks the snapshot whose root tree is root in vault from (opened for

@@ -40,6 +40,7 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
     const char *path = it->path;
     const filecache_key *key = &it->key;
     a->r->bytes_total += n->size;
+    vlt_progress_current(&a->v->progress, path);
     uint32_t n_ids = 0;
     int has_xattrs = 1;
     const uint8_t *ids =
@@ -56,6 +57,7 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
         memcpy(n->content, ids, (size_t)n_ids * CHUNK_ID_BYTES);
         n->n_content = n_ids;
         a->r->files_unchanged++;
+        vlt_progress_add(&a->v->progress, 1, n->size);
         return vlt_filecache_record(a->cache, path, key, ids, n_ids,
                                     has_xattrs);
     }
@@ -98,6 +100,7 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
             end += got;
             total += got;
             a->r->bytes_read += got;
+            vlt_progress_add(&a->v->progress, 0, got);
             continue;
         }
         if (n->n_content == cap) {
@@ -121,6 +124,7 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
         n->n_content++;
         start += cut;
     }
+    vlt_progress_add(&a->v->progress, 1, 0);
     if (rc != VAULT_OK || *skip) {
         /* the node is about to be cleared: no worker may still write */
         vault_error wrc = vlt_add_group_wait(a, g);

@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +113,66 @@ static vault_error open_fs(void *ctx, const vault_add_options *o,
     return vlt_add_source_fs_open(o, cache, report, report_ctx, out);
 }
 
+/* The totals of a progress report: a walk of the same paths beside the
+ * add's, only counting (restic's scanner).  It stats what the add will
+ * stat, so its cost is the add's metadata reads once more, mostly from
+ * the kernel's cache the add warms (or the scanner warms for it). */
+typedef struct scanner {
+    vlt_progress *progress;
+    const vault_add_options *o;
+    atomic_int stop;
+    pthread_t thread;
+    int started;
+} scanner;
+
+static void *scan_run(void *arg)
+{
+    scanner *sc = arg;
+    add_source src;
+    int complete = 0;
+    uint64_t files = 0, bytes = 0;
+    if (vlt_add_source_fs_scan_open(sc->o, &src) == VAULT_OK) {
+        add_item it;
+        while (!atomic_load_explicit(&sc->stop, memory_order_relaxed)) {
+            vault_error rc = src.next(src.ctx, &it);
+            if (rc == VAULT_OK && it.kind == ADD_ITEM_NODE &&
+                it.node.type == NODE_FILE) {
+                files++;
+                bytes += it.node.size;
+            }
+            vlt_tree_node_clear(&it.node);
+            if (rc != VAULT_OK || it.kind == ADD_ITEM_END) {
+                complete = rc == VAULT_OK;
+                break;
+            }
+            if (files >= 256) { /* a few atomic adds, not one a file */
+                vlt_progress_total(sc->progress, files, bytes, 0);
+                files = bytes = 0;
+            }
+        }
+    }
+    vlt_add_source_fs_close(&src);
+    vlt_progress_total(sc->progress, files, bytes, complete);
+    return NULL;
+}
+
+static void scan_start(scanner *sc, vault_t *v, const vault_add_options *o)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->progress = &v->progress;
+    sc->o = o;
+    if (vlt_progress_on(&v->progress))
+        sc->started = pthread_create(&sc->thread, NULL, scan_run, sc) == 0;
+}
+
+static void scan_stop(scanner *sc)
+{
+    if (!sc->started)
+        return;
+    atomic_store(&sc->stop, 1);
+    pthread_join(sc->thread, NULL);
+}
+
 vault_error vault_add(vault_t *v, const vault_add_options *o,
                       vault_add_result *r)
 {
@@ -119,7 +181,13 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
     if (!v || !o || !r || !o->paths || o->n_paths == 0)
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
     add_origin fs = {.open = open_fs, .close = vlt_add_source_fs_close};
-    return vlt_add_run(v, o, &fs, r);
+    vlt_progress_begin(&v->progress, "add", "files");
+    scanner sc;
+    scan_start(&sc, v, o);
+    vault_error rc = vlt_add_run(v, o, &fs, r);
+    scan_stop(&sc);
+    vlt_progress_end(&v->progress);
+    return rc;
 }
 
 vault_error vlt_add_run(vault_t *v, const vault_add_options *o,

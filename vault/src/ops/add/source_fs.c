@@ -85,6 +85,9 @@ struct fs_source {
     int cur_fd;             /* its content, opened (ahead), or -1 */
     size_t cur_len;         /* strlen(path) */
     char path[PATH_MAX + 1];
+    /* Only counting what an add would read (progress totals): no file
+     * is opened or read ahead, no helper threads. */
+    int scan_only;
     /* metadata read-ahead */
     vlt_pool *meta;         /* NULL: none running */
     atomic_int meta_stop;   /* tells its jobs to stop */
@@ -554,7 +557,8 @@ static vault_error fs_next(void *ctx, add_item *it)
     } else {
         if (f->ahead < i + 1)
             f->ahead = i + 1;
-        while (f->ahead < f->n_ents && f->ahead <= i + PREFETCH_FILES)
+        while (!s->scan_only && f->ahead < f->n_ents &&
+               f->ahead <= i + PREFETCH_FILES)
             prefetch(s, f->dfd, f->path_len, &f->ents[f->ahead++]);
     }
     size_t nlen = strlen(e->name);
@@ -671,6 +675,28 @@ vault_error vlt_add_source_fs_open(const vault_add_options *o,
     s->cur_fd = -1;
     *out = (add_source){fs_next, fs_read, fs_xattrs, fs_parent, s};
     meta_start(s);
+    return VAULT_OK;
+}
+
+static void scan_report(void *ctx, const char *path, const char *detail)
+{
+    (void)ctx;
+    (void)path;
+    (void)detail; /* the add itself reports it */
+}
+
+vault_error vlt_add_source_fs_scan_open(const vault_add_options *o,
+                                        add_source *out)
+{
+    memset(out, 0, sizeof *out);
+    fs_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    s->o = o;
+    s->report = scan_report;
+    s->cur_fd = -1;
+    s->scan_only = 1;
+    *out = (add_source){fs_next, fs_read, fs_xattrs, fs_parent, s};
     return VAULT_OK;
 }
 

@@ -405,8 +405,8 @@ static void describe_skipped(checker *c)
                  r->skipped_objects == 1 ? "" : "s");
 }
 
-vault_error vault_check(vault_t *v, const vault_check_options *options,
-                        vault_check_result *result)
+static vault_error check_run(vault_t *v, const vault_check_options *options,
+                             vault_check_result *result)
 {
     vault_check_options no_options;
     vault_check_result scratch;
@@ -471,4 +471,16 @@ vault_error vault_check(vault_t *v, const vault_check_options *options,
                         v->location, (unsigned long long)result->problems,
                         result->problems == 1 ? "" : "s");
     return VAULT_OK;
+}
+
+vault_error vault_check(vault_t *v, const vault_check_options *options,
+                        vault_check_result *result)
+{
+    if (!v)
+        return vlt_fail(VAULT_E_INVALID, "check: no vault");
+    /* Only reading packs takes long enough to show: its packs count. */
+    vlt_progress_begin(&v->progress, "check", "packs");
+    vault_error rc = check_run(v, options, result);
+    vlt_progress_end(&v->progress);
+    return rc;
 }

@@ -93,6 +93,7 @@ static vault_error read_pack(checker *c, pack_rec *p)
         return VAULT_OK;
     }
     c->r->packs_read++;
+    vlt_progress_add(&c->v->progress, 1, len);
     char actual[65];
     vlt_object_name(buf, len, actual);
     int hash_bad = strcmp(actual, p->name) != 0;
@@ -128,7 +129,12 @@ vault_error vlt_check_read_packs(checker *c)
     if (!n)
         return VAULT_OK;
     if (c->o->read_data) {
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            bytes += c->packs[i].size;
+        vlt_progress_total(&c->v->progress, n, bytes, 1);
         for (size_t i = 0; i < n; i++) {
+            vlt_progress_current(&c->v->progress, c->packs[i].label);
             vault_error rc = read_pack(c, &c->packs[i]);
             if (rc != VAULT_OK)
                 return rc;
@@ -157,9 +163,15 @@ vault_error vlt_check_read_packs(checker *c)
         order[i][1] = i;
     }
     qsort(order, n, sizeof *order, pick_cmp);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < k; i++)
+        bytes += c->packs[order[i][1]].size;
+    vlt_progress_total(&c->v->progress, k, bytes, 1);
     vault_error rc = VAULT_OK;
-    for (size_t i = 0; i < k && rc == VAULT_OK; i++)
+    for (size_t i = 0; i < k && rc == VAULT_OK; i++) {
+        vlt_progress_current(&c->v->progress, c->packs[order[i][1]].label);
         rc = read_pack(c, &c->packs[order[i][1]]);
+    }
     free(order);
     return rc;
 }

@@ -286,7 +286,9 @@ vault_error vault_prune(vault_t *v, const vault_prune_options *o,
                                  ? o->cache_dir
                                  : vlt_cache_dir_default(cache_buf,
                                                          sizeof cache_buf)};
+    vlt_progress_begin(&v->progress, "prune", "packs");
     rc = prune_run(&s, o, max_unused, r);
+    vlt_progress_end(&v->progress);
     vlt_prune_state_clear(&s);
     /* The packs this handle's index names may be gone. */
     vlt_repo_forget_index(v);

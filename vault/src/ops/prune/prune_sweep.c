@@ -85,10 +85,20 @@ vault_error vlt_prune_write_mark(pstate *s, size_t n_condemn, int dry_run,
 {
     copier c = {s->v, r, {0}, 0, {0}};
     vault_error rc = VAULT_OK;
+    /* Repacking is what takes long: its packs are the progress. */
+    uint64_t n_repack = 0, repack_bytes = 0;
+    for (uint32_t n = 0; n < s->n_packs; n++)
+        if (s->packs[n].verdict == VERDICT_REPACK) {
+            n_repack++;
+            repack_bytes += s->packs[n].size;
+        }
+    vlt_progress_total(&s->v->progress, n_repack, repack_bytes, 1);
     for (uint32_t n = 0; n < s->n_packs && rc == VAULT_OK; n++)
-        if (s->packs[n].verdict == VERDICT_REPACK)
+        if (s->packs[n].verdict == VERDICT_REPACK) {
             rc = vlt_prune_copy_needed(s, &c, n, dry_run, &r->blobs_repacked,
                                        &r->bytes_repacked);
+            vlt_progress_add(&s->v->progress, 1, s->packs[n].size);
+        }
     /* the copies are indexed before the mark */
     if (rc == VAULT_OK && !dry_run)
         rc = vlt_prune_copier_flush(&c);

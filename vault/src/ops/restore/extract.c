@@ -132,7 +132,13 @@ static vault_error extract_run(vault_t *v, const char *ref,
         .on_error_ctx = o->on_error_ctx,
         .workers = extract_workers(v),
         .tree_memory = vlt_repo_tree_memory_limit(v),
+        .progress = &v->progress,
     };
+    /* The record counts the files add saw: the whole, unless only a part
+     * is restored. */
+    vlt_progress_total(&v->progress, o->n_include || o->root_path ? 0
+                                                                  : rec.files,
+                       0, !o->n_include && !o->root_path);
     restore_stats st = {0};
     vlt_tree_found *at = NULL;
     const uint8_t *root = rec.tree;
@@ -170,7 +176,9 @@ vault_error vault_extract(vault_t *v, const char *ref,
                           vault_extract_result *result)
 {
     vlt_repo_list_ahead_read(v);
+    vlt_progress_begin(&v->progress, "extract", "files");
     vault_error rc = extract_run(v, ref, o, result);
+    vlt_progress_end(&v->progress);
     vlt_repo_list_ahead_done(v);
     return rc;
 }

@@ -309,6 +309,8 @@ static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
     case NODE_DIR:
         return VAULT_OK; /* the walk loads it, then walk_enter */
     case NODE_FILE:
+        if (r->opt->progress)
+            vlt_progress_current(r->opt->progress, at->path);
         return r->sink->file(r, n);
     case NODE_SYMLINK:
         if (!n->target || !n->target[0]) {

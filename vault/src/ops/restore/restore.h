@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/progress.h"
 #include "format/tree.h"
 #include "vault.h"
 
@@ -92,6 +93,8 @@ typedef struct restore_options {
     /* Memory the decoded trees of the walk may take at once (0: the
      * default, VAULT_TREE_MEMORY_DEFAULT); see tree_walk.h. */
     size_t tree_memory;
+    /* Told each file restored (NULL: nothing). */
+    vlt_progress *progress;
 } restore_options;
 
 /* Directories restore keeps open at most (besides those the walk is

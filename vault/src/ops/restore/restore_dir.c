@@ -88,6 +88,7 @@ static void count_file(restorer *r, uint64_t bytes)
     r->stats->files++;
     r->stats->bytes += bytes;
     vlt_restore_unlock(r);
+    vlt_restore_progress(r, bytes);
 }
 
 static int all_zero(const uint8_t *p, size_t len)

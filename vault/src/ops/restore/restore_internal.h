@@ -186,4 +186,11 @@ vault_error vlt_restore_content_each(restorer *r, const tree_node *n,
                                      content_sink sink, void *ctx,
                                      uint64_t *done);
 
+/* A file restored (bytes of content), for the progress report. */
+static inline void vlt_restore_progress(const restorer *r, uint64_t bytes)
+{
+    if (r->opt->progress)
+        vlt_progress_add(r->opt->progress, 1, bytes);
+}
+
 #endif

@@ -223,6 +223,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
         return rc;
     if (first) {
         r->stats->files++;
+        vlt_restore_progress(r, 0);
         return VAULT_OK;
     }
     uint64_t done;
@@ -237,6 +238,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
     }
     r->stats->files++;
     r->stats->bytes += n->size;
+    vlt_restore_progress(r, n->size);
     return vlt_restore_links_add(r, n);
 }
 
