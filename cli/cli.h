@@ -119,6 +119,9 @@ const char *cli_unreadable_reason(const vault_snapshot_info *s);
 /* If s is damaged, says so on stderr, naming it (its damage does). */
 void cli_warn_damaged(const vault_snapshot_info *s);
 const char *cli_size(uint64_t bytes, char buf[32]);
+/* "1 file", "2 files": n and the word, singular or plural, in one of 8
+ * buffers that later calls reuse. */
+const char *cli_count(uint64_t n, const char *one, const char *many);
 const char *cli_time(int64_t sec, char buf[32]);
 const char *cli_time_rfc3339(int64_t sec, uint32_t nsec, char buf[48]);
 

@@ -342,3 +342,13 @@ void cli_warn_damaged(const vault_snapshot_info *s)
                   "ignored)",
                   s->damage);
 }
+
+const char *cli_count(uint64_t n, const char *one, const char *many)
+{
+    static char bufs[8][64];
+    static unsigned next;
+    char *buf = bufs[next++ % 8];
+    snprintf(buf, sizeof bufs[0], "%llu %s", (unsigned long long)n,
+             n == 1 ? one : many);
+    return buf;
+}

@@ -277,6 +277,14 @@ int cli_pin_check(const char *path, const vault_t *v)
     const char *old = find_pin(text, loc, &pinned_seq);
     if (!old) {
         pin(file, text, NULL, loc, fingerprint, seq); /* first use */
+        /* Said once, on stderr, so that it can be compared with what the
+         * vault's owner says it is (`vault init` printed it, `vault
+         * members` shows it). */
+        fprintf(stderr,
+                "vault: %s: first use on this client: pinned its "
+                "fingerprint %s (compare it with the owner's; a different "
+                "vault at this place will be refused)\n",
+                loc, fingerprint);
     } else if (memcmp(old, fingerprint, VAULT_FINGERPRINT_CHARS) != 0) {
         cli_error("%s: not the vault this client saw there before: its "
                   "fingerprint is %s, %s pins %.*s.  Storage that can "

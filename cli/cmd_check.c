@@ -98,13 +98,14 @@ static int parse_seed(const char *text, uint64_t *out)
 
 static void print_summary(const vault_check_result *r, double percent)
 {
-    printf("checked %llu snapshots, %llu trees, %llu blobs in %llu packs "
-           "(read %llu packs): ",
-           (unsigned long long)r->snapshots, (unsigned long long)r->trees,
-           (unsigned long long)r->blobs, (unsigned long long)r->packs,
-           (unsigned long long)r->packs_read);
+    printf("checked %s, %s, %s in %s (read %s): ",
+           cli_count(r->snapshots, "snapshot", "snapshots"),
+           cli_count(r->trees, "tree", "trees"),
+           cli_count(r->blobs, "blob", "blobs"),
+           cli_count(r->packs, "pack", "packs"),
+           cli_count(r->packs_read, "pack", "packs"));
     if (r->problems)
-        printf("%llu problems\n", (unsigned long long)r->problems);
+        printf("%s\n", cli_count(r->problems, "problem", "problems"));
     else
         puts("no problems found");
     if (r->warnings)

@@ -194,11 +194,11 @@ int cmd_extract(int argc, char **argv)
         return cli_fail(rc);
     char size[32];
     fprintf(summary,
-            "restored %llu files, %llu dirs, %llu symlinks, %llu others "
-            "(%s)",
-            (unsigned long long)r.files, (unsigned long long)r.dirs,
-            (unsigned long long)r.symlinks, (unsigned long long)r.others,
-            cli_size(r.bytes, size));
+            "restored %s, %s, %s, %s (%s)",
+            cli_count(r.files, "file", "files"),
+            cli_count(r.dirs, "dir", "dirs"),
+            cli_count(r.symlinks, "symlink", "symlinks"),
+            cli_count(r.others, "other", "others"), cli_size(r.bytes, size));
     if (r.errors)
         fprintf(summary, "; %llu failed", (unsigned long long)r.errors);
     fputc('\n', summary);

@@ -72,11 +72,14 @@ static int print_file(void *ctx, const vault_file_info *f)
         return 0;
     }
     if (c->long_format) {
-        char mode[11], t[32];
+        char mode[11], t[32], uid[16], gid[16];
         mode_string(f, mode);
+        /* No name recorded: the number, as ls -l shows it. */
+        snprintf(uid, sizeof uid, "%u", (unsigned)f->uid);
+        snprintf(gid, sizeof gid, "%u", (unsigned)f->gid);
         printf("%s %-8s %-8s %12llu %s %s", mode,
-               f->user[0] ? cli_text(f->user) : "?",
-               f->group[0] ? cli_text(f->group) : "?",
+               f->user[0] ? cli_text(f->user) : uid,
+               f->group[0] ? cli_text(f->group) : gid,
                (unsigned long long)f->size, cli_time(f->mtime_sec, t),
                cli_text(f->path));
         if (f->target)

@@ -38,11 +38,16 @@ int cmd_members(int argc, char **argv)
     vault_member_info *list;
     size_t n;
     vault_error rc = vault_members(v, &list, &n);
+    /* What members compare out of band: the same as init printed. */
+    char fingerprint[VAULT_FINGERPRINT_CHARS + 1];
+    vault_fingerprint(v, fingerprint);
     vault_close(v);
     if (rc != VAULT_OK)
         return cli_fail(rc);
     if (json)
         fputs("[", stdout);
+    else
+        printf("vault fingerprint %s\n", fingerprint);
     for (size_t i = 0; i < n; i++) {
         char t[48];
         if (json) {

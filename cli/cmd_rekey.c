@@ -26,11 +26,10 @@ int cmd_rekey(int argc, char **argv)
     vault_close(v);
     if (rc != VAULT_OK)
         return cli_fail(rc);
-    printf("re-sealed %llu blobs into %llu packs and %llu snapshots; "
-           "deleted %llu old objects\n",
-           (unsigned long long)r.blobs_rewritten,
-           (unsigned long long)r.packs_rewritten,
-           (unsigned long long)r.snapshots_rewritten,
-           (unsigned long long)r.objects_deleted);
+    printf("re-sealed %s into %s and %s; deleted %s\n",
+           cli_count(r.blobs_rewritten, "blob", "blobs"),
+           cli_count(r.packs_rewritten, "pack", "packs"),
+           cli_count(r.snapshots_rewritten, "snapshot", "snapshots"),
+           cli_count(r.objects_deleted, "old object", "old objects"));
     return EXIT_OK;
 }

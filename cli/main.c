@@ -52,6 +52,7 @@ static const cli_command commands[] = {
      "Unchanged files (same size, mtime, ctime, inode) are not read again.\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  -t, --tag TAG            tag the snapshot (repeatable)\n"
      "  -e, --exclude GLOB       skip names matching GLOB; a GLOB with '/'\n"
      "                           matches whole paths (repeatable)\n"
@@ -78,6 +79,7 @@ static const cli_command commands[] = {
      "output is exact).\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  -l, --long               mode, owner, size and mtime\n"
      "  -R, --recursive          descend into directories\n"
      "  --json                   JSON output\n"
@@ -100,6 +102,7 @@ static const cli_command commands[] = {
      "Another member's snapshot is named with its author first.\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  -C, --target DIR         restore into DIR\n"
      "  --tar FILE               write a tar stream instead (FILE mode 0600)\n"
      "  --overwrite              replace existing files\n"
@@ -190,6 +193,7 @@ static const cli_command commands[] = {
      "  writer  add only: it can back up but read nothing\n"
      "\n"
      "  -i, --identity FILE         an owner's identity\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  -R, --recipients-file FILE  recipients, one a line\n"
      "  --role ROLE                 owner, reader or writer\n"},
     {"members", "list the members and their roles", cmd_members,
@@ -197,7 +201,11 @@ static const cli_command commands[] = {
      "\n"
      "Lists each member of the membership log with its role, when it was\n"
      "added, the start of its signing key, and its public key. Any member\n"
-     "can list.\n"},
+     "can list.\n"
+     "\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
+     "  --json                   JSON output\n"},
     {"unshare", "remove members and rotate keys (owners only)", cmd_unshare,
      "usage: vault unshare [VAULT] RECIPIENT... [-R FILE]\n"
      "\n"
@@ -207,14 +215,20 @@ static const cli_command commands[] = {
      "cannot be read by the removed members, even with the raw vault\n"
      "files. What it cannot do: take back data they already fetched, or\n"
      "the older epochs' keys they had; older data stays readable to them\n"
-     "until `vault rekey` re-seals it.\n"},
+     "until `vault rekey` re-seals it.\n"
+     "\n"
+     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"rekey", "re-seal older data in the current key epoch", cmd_rekey,
      "usage: vault rekey [VAULT]\n"
      "\n"
      "Re-encrypts every pack, index segment and snapshot of older key\n"
      "epochs in the current one and deletes the old objects, so removed\n"
      "members' old secrets open nothing in the vault. Snapshot IDs change.\n"
-     "Do not run it while other machines add to the vault.\n"},
+     "Do not run it while other machines add to the vault.\n"
+     "\n"
+     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"forget", "remove snapshots, named or by policy (owners only)",
      cmd_forget,
      "usage: vault forget [VAULT] SNAP...\n"
@@ -243,7 +257,8 @@ static const cli_command commands[] = {
      "                           default host,paths; '' for one group per\n"
      "                           author; the author always counts)\n"
      "  -n, --dry-run            only show what would be removed\n"
-     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"},
+     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"prune", "free the space of data no snapshot needs (owners only)",
      cmd_prune,
      "usage: vault prune [VAULT] [--dry-run] [--grace DURATION]\n"
@@ -265,7 +280,8 @@ static const cli_command commands[] = {
      "  --max-unused PERCENT     repack partly used packs until at most this\n"
      "                           share of the space is unused (default 5)\n"
      "  -n, --dry-run            only show what would be done\n"
-     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"},
+     "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"copy", "copy snapshots into another vault", cmd_copy,
      "usage: vault copy [-i IDENTITY] SRC DST [SNAP...]\n"
      "\n"
@@ -298,6 +314,7 @@ static const cli_command commands[] = {
      "what it skipped. Exits 0 if no problem was found, 1 if any was.\n"
      "\n"
      "  -i, --identity FILE        a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  --read-data                also read every pack whole: its name, its\n"
      "                             trailer and every blob must verify\n"
      "  --read-data-subset N%      read about N% of the packs, chosen at\n"
@@ -389,13 +406,99 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
+/* Edit distance between a and b (insert, delete, substitute, and swap
+ * of neighbours: the usual typos), capped at 3: a typo is close. */
+static unsigned typo_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > 2)
+        return 3;
+    unsigned d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb] > 3 ? 3 : d[la][lb];
+}
+
+/* The command closest to name (at most 2 edits away), or NULL. */
+static const char *command_like(const char *name)
+{
+    const char *best = NULL;
+    unsigned best_d = 3;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        unsigned d = typo_distance(name, commands[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = commands[i].name;
+        }
+    }
+    return best;
+}
+
+static int no_such_command(const char *name)
+{
+    const char *like = command_like(name);
+    if (like)
+        cli_error("%s: no such command; did you mean `vault %s`? (see "
+                  "`vault help`)",
+                  name, like);
+    else
+        cli_error("%s: no such command (see `vault help`)", name);
+    return EXIT_USAGE;
+}
+
+/* The long option of command's help closest to word ("--lnog"), copied
+ * into buf; NULL if none is close.  The help lists every option. */
+static const char *option_like(const char *command, const char *word,
+                               char buf[64])
+{
+    const cli_command *cmd = find_command(command);
+    const char *name = word + 2, *end = strchr(name, '=');
+    char typed[64];
+    snprintf(typed, sizeof typed, "%.*s",
+             (int)(end ? (size_t)(end - name) : strlen(name)), name);
+    unsigned best_d = 3;
+    const char *found = NULL;
+    for (const char *p = cmd ? strstr(cmd->usage, "--") : NULL; p;
+         p = strstr(p + 2, "--")) {
+        size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+        if (len == 0 || len >= 62)
+            continue;
+        char option[64];
+        memcpy(option, p + 2, len);
+        option[len] = '\0';
+        unsigned d = typo_distance(typed, option);
+        if (d == 0)
+            return NULL; /* the option exists: its argument is wrong */
+        if (d < best_d) {
+            best_d = d;
+            buf[0] = buf[1] = '-';
+            memcpy(buf + 2, option, len + 1); /* len < 62 */
+            found = buf;
+        }
+    }
+    return found;
+}
+
 int cli_help(const char *name)
 {
     const cli_command *cmd = find_command(name);
-    if (!cmd) {
-        cli_error("%s: no such command (see `vault help`)", name);
-        return EXIT_USAGE;
-    }
+    if (!cmd)
+        return no_such_command(name);
     fputs(cmd->usage, stdout);
     return EXIT_OK;
 }
@@ -435,6 +538,11 @@ int cli_bad_option(const char *command, char **argv)
     if (optopt && strchr(word, optopt) && word[0] == '-' && word[1] != '-')
         return cli_usage(command, "option -%c: unknown, or needs an argument",
                          optopt);
+    char like[64];
+    if (word[0] == '-' && word[1] == '-' && option_like(command, word, like))
+        return cli_usage(command, "option %s: unknown, or needs an argument; "
+                                  "did you mean %s?",
+                         word, like);
     return cli_usage(command, "option %s: unknown, or needs an argument",
                      word);
 }
@@ -591,10 +699,8 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     const cli_command *cmd = find_command(name);
-    if (!cmd) {
-        cli_error("%s: no such command (see `vault help`)", name);
-        return EXIT_USAGE;
-    }
+    if (!cmd)
+        return no_such_command(name);
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;

@@ -25,6 +25,11 @@ ok add V src -i alice.txt
 ok share V "$wendy" --role writer -i alice.txt
 for who in alice wendy; do
     XDG_CONFIG_HOME=$WORK/config-$who ok members V -i alice.txt
+    # the first use on a client says what it pinned (issue #12)
+    grep -q "first use on this client: pinned its fingerprint $fp" err.txt ||
+        fail "$who's first use was silent: $(cat err.txt)"
+    grep -q "^vault fingerprint $fp\$" out.txt ||
+        fail "members shows no fingerprint: $(cat out.txt)"
     XDG_CONFIG_HOME=$WORK/config-$who ok add V src -i $who.txt
     [ "$(cat "$WORK/config-$who/vault/known_vaults")" = "$fp 1 $WORK/V" ] ||
         fail "$who pinned: $(cat "$WORK/config-$who/vault/known_vaults")"

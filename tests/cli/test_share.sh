@@ -70,7 +70,10 @@ ok ls V "${wsnap:0:8}:$WORK/src/docs" -i alice.txt
 grep -q 'w.txt' out.txt || die "owner cannot read the writer's snapshot"
 # A writer can list the members (the log is sealed with the write key).
 ok members V -i wendy.txt
-[ "$(wc -l <out.txt)" -eq 4 ] || die "writer's members: $(cat out.txt)"
+[ "$(grep -c -E '^(owner|reader|writer) ' out.txt)" -eq 4 ] ||
+    die "writer's members: $(cat out.txt)"
+grep -q -E '^vault fingerprint [0-9a-f]{64}$' out.txt ||
+    die "members shows no fingerprint: $(cat out.txt)"
 grep -q "^writer .* $wendy\$" out.txt || die "writer's members: $(cat out.txt)"
 
 # --- members --------------------------------------------------------------
