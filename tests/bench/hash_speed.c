@@ -1,7 +1,9 @@
 /*
- * hash_speed.c - throughput of the chunk ID and the object name on one
- * core, the format-version-2 functions (libcrypto) next to the version-1
- * ones (libsodium) they replaced.  Not a ctest: numbers, not verdicts.
+ * hash_speed.c - throughput of the chunk ID, the object name and blob
+ * sealing on one core, the format-version-2 functions (libcrypto) next
+ * to the version-1 ones (libsodium) they replaced, and XChaCha20-Poly1305
+ * through libcrypto (crypto/aead.c) next to libsodium's.  Not a ctest:
+ * numbers, not verdicts.
  *
  *   cmake --build build --target hash_speed && build/tests/hash_speed [MiB]
  *
@@ -15,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "crypto/aead.h"
 #include "crypto/digest.h"
 #include "crypto/keys.h"
 #include "format/pack.h"
@@ -64,6 +67,25 @@ static void name_v2_libcrypto(const keyring *k, const uint8_t *buf,
     vlt_sha256(buf, len, out);
 }
 
+/* Sealing writes its ciphertext here (a blob is at most 8 MiB; the
+ * buffers measured are at most 1 MiB). */
+static uint8_t sealed[(1u << 20) + VLT_AEAD_TAG_BYTES];
+static const uint8_t seal_nonce[VLT_AEAD_NONCE_BYTES] = {1, 2, 3};
+
+static void seal_libsodium(const keyring *k, const uint8_t *buf, size_t len,
+                           uint8_t out[32])
+{
+    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, buf, len, out,
+                                               32, NULL, seal_nonce,
+                                               k->chunk_id_key);
+}
+
+static void seal_libcrypto(const keyring *k, const uint8_t *buf, size_t len,
+                           uint8_t out[32])
+{
+    vlt_aead_seal(sealed, buf, len, out, 32, seal_nonce, k->chunk_id_key);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -108,6 +130,8 @@ int main(int argc, char **argv)
         {"HMAC-SHA-256 (libsodium, fallback)", chunk_id_hmac_libsodium},
         {"object name v1: SHA-256 (libsodium)", name_v1_libsodium},
         {"object name v2: SHA-256 (libcrypto)", name_v2_libcrypto},
+        {"seal: XChaCha20-Poly1305 (libsodium)", seal_libsodium},
+        {"seal: XChaCha20-Poly1305 (libcrypto)", seal_libcrypto},
     };
     printf("| function                              |  buffer |   GB/s |\n");
     printf("|---------------------------------------|--------:|-------:|\n");

@@ -38,6 +38,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "crypto/aead.h"
 #include "crypto/digest.h"
 #include "format/authored.h"
 #include "format/chunker.h"
@@ -169,10 +170,8 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     blob_ad(ad, (uint8_t)type, id);
     uint8_t *nonce = pw->buf + pw->len;
     randombytes_buf(nonce, AEAD_NONCE);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + AEAD_NONCE, NULL,
-                                               stored, stored_len, ad,
-                                               sizeof ad, NULL, nonce,
-                                               pw->key);
+    vlt_aead_seal(nonce + AEAD_NONCE, stored, stored_len, ad, sizeof ad, nonce,
+                  pw->key);
     pack_entry *e = &pw->entries[pw->n_entries++];
     memcpy(e->id, id, CHUNK_ID_BYTES);
     e->type = (uint8_t)type;
@@ -203,9 +202,8 @@ vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->buf, PACK_HEADER_BYTES);
     uint8_t *nonce = pw->buf + pw->len;
     randombytes_buf(nonce, AEAD_NONCE);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + AEAD_NONCE, NULL,
-                                               plain, body, ad, sizeof ad,
-                                               NULL, nonce, pw->key);
+    vlt_aead_seal(nonce + AEAD_NONCE, plain, body, ad, sizeof ad, nonce,
+                  pw->key);
     free(plain);
     pw->len += trailer;
     store_le32(pw->buf + pw->len, (uint32_t)trailer);
@@ -274,9 +272,8 @@ vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
         return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, e->type, e->id);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            stored, NULL, NULL, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
-            sizeof ad, blob, key) != 0) {
+    if (vlt_aead_open(stored, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
+                      sizeof ad, blob, key) != 0) {
         free(stored);
         return vlt_fail(VAULT_E_CORRUPT, "blob: authentication failed");
     }
@@ -323,9 +320,9 @@ vault_error vlt_pack_check_trailer(const uint8_t key[SECRET_BYTES],
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, header, PACK_HEADER_BYTES);
-    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        plain, NULL, NULL, trailer + AEAD_NONCE, trailer_len - AEAD_NONCE, ad,
-        sizeof ad, trailer, key);
+    int bad =
+        vlt_aead_open(plain, trailer + AEAD_NONCE, trailer_len - AEAD_NONCE, ad,
+                      sizeof ad, trailer, key);
     int count_ok = !bad && (uint64_t)load_le32(plain) * PACK_ENTRY_BYTES ==
                                body - 4;
     free(plain);
@@ -360,9 +357,8 @@ vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t le
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
     memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pack, PACK_HEADER_BYTES);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            plain, NULL, NULL, t + AEAD_NONCE, trailer - AEAD_NONCE, ad,
-            sizeof ad, t, key) != 0) {
+    if (vlt_aead_open(plain, t + AEAD_NONCE, trailer - AEAD_NONCE, ad,
+                      sizeof ad, t, key) != 0) {
         free(plain);
         sodium_memzero(key, sizeof key);
         return vlt_fail(VAULT_E_CORRUPT, "pack index: authentication "
@@ -884,9 +880,8 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
     randombytes_buf(file + 12, AEAD_NONCE);
     uint8_t key[SECRET_BYTES];
     index_key(k, epoch, key);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        file + INDEX_HEADER_BYTES, NULL, plain, plain_len, file,
-        INDEX_HEADER_BYTES, NULL, file + 12, key);
+    vlt_aead_seal(file + INDEX_HEADER_BYTES, plain, plain_len, file,
+                  INDEX_HEADER_BYTES, file + 12, key);
     sodium_memzero(key, sizeof key);
     free(plain);
     char name[65];
@@ -961,9 +956,9 @@ static vault_error segment_parse(const keyring *k, const char *name,
         return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
     uint8_t key[SECRET_BYTES];
     index_key(k, epoch, key);
-    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        plain, NULL, NULL, file + INDEX_HEADER_BYTES,
-        len - INDEX_HEADER_BYTES, file, INDEX_HEADER_BYTES, file + 12, key);
+    int bad = vlt_aead_open(plain, file + INDEX_HEADER_BYTES,
+                            len - INDEX_HEADER_BYTES, file, INDEX_HEADER_BYTES,
+                            file + 12, key);
     sodium_memzero(key, sizeof key);
     if (bad) {
         free(plain);
