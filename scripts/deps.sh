@@ -3,6 +3,7 @@
 # only those that are missing.  scdoc builds the man pages, man-db and
 # groff-base render them in the tests, bash-completion runs the completion
 # test, dpkg-dev lets `cpack -G DEB` find the package's dependencies;
+# libssh reads passphrase-protected OpenSSH keys (bcrypt_pbkdf);
 # rclone, openssl and curl run the remote storage tests (a real `rclone
 # serve restic`, a test CA).  ceph-mon, ceph-osd, radosgw and ceph-common
 # run the one-node Ceph RADOS Gateway the S3 tests start
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
-          libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev age openssh-client
+          libarchive-dev libcurl4-openssl-dev libssh-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd rclone openssl curl
           scdoc man-db groff-base bash-completion dpkg-dev)
 if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then

@@ -97,14 +97,23 @@ fi
 grep -q "no identity matched" err.txt || die "X25519 key: $(cat err.txt)"
 pass
 
-# A passphrase-protected key: the clear unsupported error.
+# A passphrase-protected key (ssh-keygen's default): without the
+# passphrase a clear error, with a wrong one another, with the right one
+# it decrypts what age encrypted to its public key (issue #12).
 if "$AGETOOL" decrypt -i protected < age.1000.age > out.bad 2>err.txt; then
-    die "ours accepted a passphrase-protected OpenSSH key"
+    die "ours opened a passphrase-protected OpenSSH key without its passphrase"
 fi
-grep -q "unsupported format or feature (18)" err.txt ||
-    die "protected key: wrong code: $(cat err.txt)"
-grep -q "passphrase-protected OpenSSH keys are not supported; use an unencrypted key or an age identity" err.txt ||
-    die "protected key: unclear error: $(cat err.txt)"
+grep -q "passphrase required" err.txt &&
+    grep -q "OpenSSH private key: protected by a passphrase" err.txt ||
+    die "protected key without a passphrase: $(cat err.txt)"
+if AGETOOL_PASSPHRASE=wrong "$AGETOOL" decrypt -i protected < age.1000.age \
+    > out.bad 2>err.txt; then
+    die "ours opened a protected key with a wrong passphrase"
+fi
+grep -q "wrong passphrase" err.txt || die "wrong passphrase: $(cat err.txt)"
+age -R protected.pub -o prot.age in.65537
+AGETOOL_PASSPHRASE=secret "$AGETOOL" decrypt -i protected < prot.age > out.prot
+same in.65537 out.prot "ours with a protected key, decrypting age's file"
 pass
 
 # An RSA key, as identity and as recipient: a malformed-key error.

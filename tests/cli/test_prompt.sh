@@ -83,3 +83,28 @@ pass
 
 # No terminal, no variable: a clear error, not a hang.
 expect_fail 1 'passphrase' ls V -i prot.txt </dev/null
+
+# A passphrase-protected OpenSSH key (ssh-keygen's default) as the
+# identity: asked for on a terminal, or from --passphrase-file; the
+# vault shared with its public key (issue #12: share took the key, -i
+# then refused it).
+if command -v ssh-keygen >/dev/null; then
+    ssh-keygen -q -t ed25519 -N 'ssh secret' -C bob -f bob_ssh
+    new_identity alice.txt
+    ok init S -i alice.txt
+    ok share S "$(cat bob_ssh.pub)" -i alice.txt
+    ok add S src -i alice.txt
+    printf 'ssh secret\n' >ssh-pass.txt
+    ok ls S latest -R -i bob_ssh --passphrase-file ssh-pass.txt
+    grep -q "/src/f\$" out.txt || fail "bob's ls: $(cat out.txt)"
+    term 'ssh secret' 'ssh secret' "$VAULT" ls S -i bob_ssh ||
+        die "ls with a prompted ssh passphrase failed: $(cat term.log)"
+    if term 'wrong' 'wrong' "$VAULT" ls S -i bob_ssh; then
+        die "a wrong ssh key passphrase was accepted"
+    fi
+    grep -q -i 'wrong passphrase' term.log || die "wrong ssh passphrase: $(cat term.log)"
+    expect_fail 1 'passphrase' ls S -i bob_ssh </dev/null
+    pass
+else
+    fail "ssh-keygen (openssh-client) is missing"
+fi

@@ -88,8 +88,10 @@ static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
         }
         memset(&ids[*n_ids], 0, sizeof ids[*n_ids]);
         ids[*n_ids].kind = AGE_KIND_SSH_ED25519;
+        /* a protected key: the passphrase from $AGETOOL_PASSPHRASE */
         vault_error rc = vlt_age_ssh_parse_private_key(
-            text, len, ids[*n_ids].ssh_secret_key);
+            text, len, getenv("AGETOOL_PASSPHRASE"),
+            ids[*n_ids].ssh_secret_key);
         if (rc != VAULT_OK)
             return fail(rc, "identity file");
         (*n_ids)++;

@@ -8,8 +8,9 @@
  * passphrase-protected identity file is an age file with a single scrypt
  * stanza whose payload is such a text, as `age -p` writes and `age -d -i`
  * reads.  An unencrypted OpenSSH private key file holding one ssh-ed25519
- * key is an identity too, as for `age -d -i ~/.ssh/id_ed25519`; it can be
- * read but not saved.
+ * key is an identity too, as for `age -d -i ~/.ssh/id_ed25519`,
+ * passphrase-protected or not (ssh-keygen's default); it can be read but
+ * not saved.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -159,6 +160,7 @@ static int looks_like_age_file(const uint8_t *data, size_t len)
 
 /* An OpenSSH private key file: one ssh-ed25519 key. */
 static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
+                                      const char *passphrase,
                                       vault_identity_t **out)
 {
     vault_identity_t *id = NULL;
@@ -166,7 +168,8 @@ static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
     if (rc != VAULT_OK)
         return rc;
     id->keys[0].kind = AGE_KIND_SSH_ED25519;
-    rc = vlt_age_ssh_parse_private_key(data, len, id->keys[0].ssh_secret_key);
+    rc = vlt_age_ssh_parse_private_key(data, len, passphrase,
+                                       id->keys[0].ssh_secret_key);
     if (rc != VAULT_OK) {
         vault_identity_free(id);
         return rc;
@@ -187,7 +190,7 @@ vault_error vault_identity_parse(const uint8_t *data, size_t len,
 {
     *out = NULL;
     if (vlt_age_ssh_is_private_key(data, len))
-        return parse_ssh_identity(data, len, out);
+        return parse_ssh_identity(data, len, passphrase, out);
     if (!looks_like_age_file(data, len))
         return parse_identity_text(data, len, out);
 

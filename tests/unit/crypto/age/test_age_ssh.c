@@ -57,8 +57,7 @@ static const char real_age_file[] =
 static const char real_age_plaintext[] = "a message from age -R\n";
 
 static const char encrypted_detail[] =
-    "passphrase-protected OpenSSH keys are not supported; use an "
-    "unencrypted key or an age identity";
+    "OpenSSH private key: protected by a passphrase";
 
 /* --- helpers ----------------------------------------------------------------*/
 
@@ -243,7 +242,7 @@ static void test_reference_file(void **state)
     (void)state;
     uint8_t sk[64];
     assert_vault_ok(vlt_age_ssh_parse_private_key(
-        (const uint8_t *)real_key, strlen(real_key), sk));
+        (const uint8_t *)real_key, strlen(real_key), NULL, sk));
     age_identity id = ssh_id(sk);
     expect_plaintext(&id, 1, (const uint8_t *)real_age_file,
                      strlen(real_age_file), real_age_plaintext);
@@ -523,7 +522,7 @@ static void test_parse_recipient(void **state)
     assert_vault_ok(vlt_age_parse_recipient(real_pub, strlen(real_pub), &r));
     uint8_t sk[64];
     assert_vault_ok(vlt_age_ssh_parse_private_key(
-        (const uint8_t *)real_key, strlen(real_key), sk));
+        (const uint8_t *)real_key, strlen(real_key), NULL, sk));
     size_t len;
     uint8_t *file = encrypt_to(&r, 1, "to the real key", &len);
     age_identity id = ssh_id(sk);
@@ -669,7 +668,7 @@ static vault_error parse_spec(const key_spec *s, uint8_t sk[64])
     build_blob(s, &b);
     char *text = pem(b.data, b.n);
     vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
-                                                   strlen(text), sk);
+                                                   strlen(text), NULL, sk);
     free(text);
     return rc;
 }
@@ -681,7 +680,7 @@ static void test_private_key_real(void **state)
     assert_true(vlt_age_ssh_is_private_key((const uint8_t *)real_key,
                                        strlen(real_key)));
     assert_vault_ok(vlt_age_ssh_parse_private_key(
-        (const uint8_t *)real_key, strlen(real_key), sk));
+        (const uint8_t *)real_key, strlen(real_key), NULL, sk));
     assert_vault_ok(vlt_age_ssh_parse_public_key(real_pub, strlen(real_pub), pk));
     assert_memory_equal(sk + 32, pk, 32);
     /* CRLF line ends and surrounding white space are fine. */
@@ -696,11 +695,11 @@ static void test_private_key_real(void **state)
     crlf[o++] = ' ';
     uint8_t sk2[64];
     assert_true(vlt_age_ssh_is_private_key((const uint8_t *)crlf, o));
-    assert_vault_ok(vlt_age_ssh_parse_private_key((const uint8_t *)crlf, o, sk2));
+    assert_vault_ok(vlt_age_ssh_parse_private_key((const uint8_t *)crlf, o, NULL, sk2));
     assert_memory_equal(sk, sk2, 64);
     /* No final line end. */
     assert_vault_ok(vlt_age_ssh_parse_private_key(
-        (const uint8_t *)real_key, strlen(real_key) - 1, sk2));
+        (const uint8_t *)real_key, strlen(real_key) - 1, NULL, sk2));
 }
 
 static void test_private_key_built(void **state)
@@ -740,8 +739,8 @@ static void test_private_key_negative(void **state)
     } while (0)
     CASE(magic, "openssh-key-v2", VAULT_E_BAD_KEY);
     CASE(magic, "OPENSSH-KEY-V1", VAULT_E_BAD_KEY);
-    CASE(cipher, "aes256-ctr", VAULT_E_UNSUPPORTED);
-    CASE(cipher, "chacha20-poly1305@openssh.com", VAULT_E_UNSUPPORTED);
+    CASE(cipher, "aes256-ctr", VAULT_E_NEED_PASSPHRASE);
+    CASE(cipher, "chacha20-poly1305@openssh.com", VAULT_E_NEED_PASSPHRASE);
     CASE(kdf, "bcrypt", VAULT_E_BAD_KEY);
     CASE(kdf_options_len, 4, VAULT_E_BAD_KEY);
     CASE(n_keys, 0, VAULT_E_BAD_KEY);
@@ -767,14 +766,29 @@ static void test_private_key_negative(void **state)
     s.cipher = "aes256-ctr";
     s.kdf = "bcrypt";
     s.kdf_options_len = 24;
-    expect_spec(&s, VAULT_E_UNSUPPORTED, "encrypted");
+    expect_spec(&s, VAULT_E_NEED_PASSPHRASE, "encrypted");
     assert_string_equal(vault_last_error(), encrypted_detail);
     uint8_t sk[64];
     assert_vault_code(vlt_age_ssh_parse_private_key(
                           (const uint8_t *)protected_key,
-                          strlen(protected_key), sk),
-                      VAULT_E_UNSUPPORTED);
+                          strlen(protected_key), NULL, sk),
+                      VAULT_E_NEED_PASSPHRASE);
     assert_string_equal(vault_last_error(), encrypted_detail);
+    /* With its passphrase it opens (libssh), to the key it holds. */
+    assert_vault_code(vlt_age_ssh_parse_private_key(
+                          (const uint8_t *)protected_key,
+                          strlen(protected_key), "not it", sk),
+                      VAULT_E_BAD_PASSPHRASE);
+    assert_true(sodium_is_zero(sk, sizeof sk));
+    assert_vault_ok(vlt_age_ssh_parse_private_key(
+        (const uint8_t *)protected_key, strlen(protected_key), "secret",
+        sk));
+    uint8_t pk_of_sk[32];
+    crypto_sign_ed25519_sk_to_pk(pk_of_sk, sk);
+    assert_memory_equal(pk_of_sk, sk + 32, 32);
+    /* the public key in the file's clear part: bytes 0xd4 0x88 0x7c ... */
+    static const uint8_t protected_pk_start[4] = {0xd4, 0x88, 0x7c, 0x16};
+    assert_memory_equal(sk + 32, protected_pk_start, 4);
 
     /* Every truncation of the blob (re-framed) is malformed. */
     buf b;
@@ -784,7 +798,7 @@ static void test_private_key_negative(void **state)
         char *text = pem(b.data, n);
         memset(sk, 0xaa, sizeof sk);
         vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
-                                                       strlen(text), sk);
+                                                       strlen(text), NULL, sk);
         free(text);
         if (rc != VAULT_E_BAD_KEY)
             fail_msg("blob truncated to %zu bytes: got %d", n, rc);
@@ -793,7 +807,7 @@ static void test_private_key_negative(void **state)
     /* Every truncation of the real file's text, too. */
     for (size_t n = 0; n + 2 < strlen(real_key); n++)
         assert_vault_code(vlt_age_ssh_parse_private_key(
-                              (const uint8_t *)real_key, n, sk),
+                              (const uint8_t *)real_key, n, NULL, sk),
                           VAULT_E_BAD_KEY);
 }
 
@@ -824,7 +838,7 @@ static void test_private_key_framing(void **state)
         snprintf(text, sizeof text, "%s%.*s%s", bad[i][0], body_len, body,
                  bad[i][1]);
         vault_error rc = vlt_age_ssh_parse_private_key((const uint8_t *)text,
-                                                       strlen(text), sk);
+                                                       strlen(text), NULL, sk);
         if (rc != VAULT_E_BAD_KEY)
             fail_msg("framing case %zu: got %d", i, rc);
     }
@@ -832,14 +846,14 @@ static void test_private_key_framing(void **state)
     snprintf(text, sizeof text, "%s", real_key);
     text[40] = '*';
     assert_vault_code(vlt_age_ssh_parse_private_key((const uint8_t *)text,
-                                                strlen(text), sk),
+                                                strlen(text), NULL, sk),
                       VAULT_E_BAD_KEY);
     snprintf(text, sizeof text, "%s", real_key);
     char *eq = strchr(text, '=');
     assert_non_null(eq);
     memmove(eq, eq + 1, strlen(eq + 1) + 1);
     assert_vault_code(vlt_age_ssh_parse_private_key((const uint8_t *)text,
-                                                strlen(text), sk),
+                                                strlen(text), NULL, sk),
                       VAULT_E_BAD_KEY);
     assert_false(vlt_age_ssh_is_private_key((const uint8_t *)"# age key\n", 10));
 }
@@ -875,7 +889,7 @@ static void test_vault_identity(void **state)
     free(file);
     vault_identity_free(id);
 
-    /* From a file, and the protected key's refusal. */
+    /* From a file, and the protected key: a passphrase asked for. */
     char *dir = test_tempdir();
     char path[512];
     snprintf(path, sizeof path, "%s/id_ed25519", dir);
@@ -885,10 +899,18 @@ static void test_vault_identity(void **state)
     vault_identity_free(id);
     snprintf(path, sizeof path, "%s/protected", dir);
     test_write_file(path, protected_key, strlen(protected_key));
-    assert_vault_code(vault_identity_load(path, "secret", &id),
-                      VAULT_E_UNSUPPORTED);
+    assert_vault_code(vault_identity_load(path, NULL, &id),
+                      VAULT_E_NEED_PASSPHRASE);
     assert_null(id);
     assert_non_null(strstr(vault_last_error(), encrypted_detail));
+    assert_vault_code(vault_identity_load(path, "wrong", &id),
+                      VAULT_E_BAD_PASSPHRASE);
+    assert_null(id);
+    assert_vault_ok(vault_identity_load(path, "secret", &id));
+    assert_string_equal(vault_identity_recipient(id),
+                        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINSIfBYqtwc9sidC"
+                        "Rw8xKOw+D++nKpKRxe+d37hV16yr");
+    vault_identity_free(id);
     test_rmtree(dir);
 
     /* Recipient strings. */

@@ -138,13 +138,14 @@ vault_error vlt_age_ssh_parse_public_key(
  * private key, to be parsed with vlt_age_ssh_parse_private_key. */
 int vlt_age_ssh_is_private_key(const uint8_t *data, size_t len);
 /* Parses an OpenSSH private key file (PROTOCOL.key, "openssh-key-v1")
- * holding exactly one unencrypted ssh-ed25519 key into libsodium's 64-byte
- * secret key.  A passphrase-protected file is VAULT_E_UNSUPPORTED; any
+ * holding exactly one ssh-ed25519 key into libsodium's 64-byte secret
+ * key.  A passphrase-protected file is VAULT_E_NEED_PASSPHRASE without
+ * passphrase (NULL), VAULT_E_BAD_PASSPHRASE when it does not open; any
  * other deviation (PEM framing, base64, magic, lengths, check integers,
  * key type, a public key that does not match the secret, padding) is
  * VAULT_E_BAD_KEY.  On failure secret_key is zeroed. */
 vault_error vlt_age_ssh_parse_private_key(
-    const uint8_t *data, size_t len,
+    const uint8_t *data, size_t len, const char *passphrase,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
 
 /* --- files --------------------------------------------------------------*/

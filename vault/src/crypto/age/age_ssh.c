@@ -44,14 +44,18 @@
  *     string comment
  *     padding                           bytes 1, 2, 3, ... to the block size
  *
- * A passphrase-protected key (ciphername other than "none") is refused with
- * VAULT_E_UNSUPPORTED: we would need bcrypt_pbkdf and AES, and age
- * identities already offer passphrase protection.  Everything else that
- * deviates is VAULT_E_BAD_KEY; every length is checked before it is used.
+ * A passphrase-protected key (ciphername other than "none", kdf bcrypt) is
+ * VAULT_E_NEED_PASSPHRASE without a passphrase.  With one, libssh opens
+ * it (bcrypt_pbkdf and the cipher: OpenSSH's own scheme, which libssh
+ * implements and keeps up with; no Blowfish of ours) and writes it back
+ * unencrypted in memory, and that text is parsed as above, with the same
+ * checks.  Everything else that deviates is VAULT_E_BAD_KEY; every length
+ * is checked before it is used.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <libssh/libssh.h>
 #include <sodium.h>
 
 #include "crypto/age/age.h"
@@ -66,8 +70,7 @@ static const char pem_begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
 static const char pem_end[] = "-----END OPENSSH PRIVATE KEY-----";
 
 static const char encrypted_detail[] =
-    "passphrase-protected OpenSSH keys are not supported; use an "
-    "unencrypted key or an age identity";
+    "OpenSSH private key: protected by a passphrase";
 
 /* --- wire encoding, tag, tweak ----------------------------------------------*/
 
@@ -438,7 +441,7 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     if (!read_string(&r, &cipher, &cipher_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(cipher, cipher_len, "none"))
-        return vlt_fail(VAULT_E_UNSUPPORTED, "%s", encrypted_detail);
+        return vlt_fail(VAULT_E_NEED_PASSPHRASE, "%s", encrypted_detail);
     uint32_t n_keys;
     if (!read_string(&r, &kdf, &kdf_len) ||
         !read_string(&r, &kdf_options, &kdf_options_len) ||
@@ -464,7 +467,63 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     return parse_private_section(sec, sec_len, pk, secret_key);
 }
 
+static vault_error parse_plain_key(
+    const uint8_t *data, size_t len,
+    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
+
+/* The protected key data opened with passphrase by libssh, then parsed
+ * as an unencrypted one. */
+static vault_error parse_protected_key(
+    const uint8_t *data, size_t len, const char *passphrase,
+    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+{
+    char *text = malloc(len + 1);
+    if (!text)
+        return vlt_fail(VAULT_E_NOMEM, "ssh private key: out of memory");
+    memcpy(text, data, len);
+    text[len] = '\0';
+    ssh_key key = NULL;
+    int imported =
+        ssh_pki_import_privkey_base64(text, passphrase, NULL, NULL, &key);
+    sodium_memzero(text, len);
+    free(text);
+    if (imported != SSH_OK || !key)
+        return vlt_fail(VAULT_E_BAD_PASSPHRASE,
+                        "OpenSSH private key: wrong passphrase (or the key "
+                        "is damaged)");
+    vault_error rc = VAULT_OK;
+    char *plain = NULL;
+    if (ssh_key_type(key) != SSH_KEYTYPE_ED25519)
+        rc = vlt_fail(VAULT_E_BAD_KEY,
+                      "OpenSSH private key: a %s key, not ssh-ed25519",
+                      ssh_key_type_to_char(ssh_key_type(key)));
+    else if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &plain) !=
+                 SSH_OK ||
+             !plain)
+        rc = vlt_fail(VAULT_E_NOMEM, "OpenSSH private key: libssh could "
+                                     "not write it out");
+    if (rc == VAULT_OK)
+        rc = parse_plain_key((const uint8_t *)plain, strlen(plain),
+                             secret_key);
+    if (plain) {
+        sodium_memzero(plain, strlen(plain));
+        ssh_string_free_char(plain);
+    }
+    ssh_key_free(key);
+    return rc;
+}
+
 vault_error vlt_age_ssh_parse_private_key(
+    const uint8_t *data, size_t len, const char *passphrase,
+    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+{
+    vault_error rc = parse_plain_key(data, len, secret_key);
+    if (rc == VAULT_E_NEED_PASSPHRASE && passphrase)
+        rc = parse_protected_key(data, len, passphrase, secret_key);
+    return rc;
+}
+
+static vault_error parse_plain_key(
     const uint8_t *data, size_t len,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
 {
