@@ -19,8 +19,13 @@ _vault()
         keygen) opts="-o --output --passphrase --passphrase-file -y -i
                       --identity" ;;
         init) opts="-i --identity -r --recipient --passphrase-file" ;;
-        add) opts="-i --identity -t --tag -e --exclude -x --one-file-system
-                   --compression --threads --no-cache --host --json" ;;
+        add) opts="-i --identity --passphrase-file -t --tag -e --exclude
+                   --iexclude --exclude-file --iexclude-file --exclude-caches
+                   --exclude-if-present --exclude-larger-than --files-from
+                   --files-from-verbatim --files-from-raw -n --dry-run
+                   -v --verbose --stdin --stdin-filename --tar
+                   -x --one-file-system --compression --threads --no-cache
+                   --host --json" ;;
         ls) opts="-i --identity -l --long -R --recursive --json" ;;
         extract) opts="-i --identity -C --target --tar --overwrite --same-privileges" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;

@@ -35,6 +35,7 @@
 #ifndef VAULT_ADD_SOURCE_H
 #define VAULT_ADD_SOURCE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,6 +109,10 @@ vault_error vlt_add_source_fs_open(const vault_add_options *o,
                                    add_report_fn report, void *report_ctx,
                                    add_source *out);
 void vlt_add_source_fs_close(add_source *src);
+/* in made absolute (from the current directory) and lexically clean
+ * into out, without following its last component (a symlink given is
+ * stored as a symlink). */
+vault_error vlt_add_absolute_path(const char *in, char out[PATH_MAX + 1]);
 
 /* ---- a snapshot of another vault (source_snapshot.c) ---------------------
  * Walks the snapshot whose root tree is root in vault from (opened for

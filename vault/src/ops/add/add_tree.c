@@ -266,23 +266,34 @@ static vault_error add_node(adder *a, add_item *it, tree_node *n,
     *skip = 0;
     *n = it->node; /* taken over */
     memset(&it->node, 0, sizeof it->node);
+    const vault_add_options *o = a->o;
     if (n->type == NODE_FILE) {
         a->r->files++;
-        return add_file(a, it, n, index, skip, g);
+        uint64_t unchanged = a->r->files_unchanged;
+        vault_error rc = add_file(a, it, n, index, skip, g);
+        if (rc == VAULT_OK && !*skip && o->on_item)
+            o->on_item(o->on_item_ctx, it->path, VAULT_FILE, n->size,
+                       a->r->files_unchanged != unchanged);
+        return rc;
     }
     a->src->xattrs(a->src->ctx, n);
     switch (n->type) {
     case NODE_DIR:
         a->r->dirs++;
+        if (o->on_item) /* before what it holds */
+            o->on_item(o->on_item_ctx, it->path, VAULT_DIR, 0, 0);
         return add_dir(a, parent, index, parent ? NULL : n->subtree);
     case NODE_SYMLINK:
         a->r->others++;
         *skip = !n->target; /* unreadable: reported by the source */
-        return VAULT_OK;
+        break;
     default:
         a->r->others++;
-        return VAULT_OK;
+        break;
     }
+    if (!*skip && o->on_item)
+        o->on_item(o->on_item_ctx, it->path, (int)n->type, 0, 0);
+    return VAULT_OK;
 }
 
 /* The entries of the directory the source just handed over, up to its

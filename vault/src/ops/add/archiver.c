@@ -17,6 +17,7 @@
 
 #include "common/internal.h"
 #include "format/locks.h"
+#include "ops/add/add_filter.h"
 #include "ops/add/add_internal.h"
 #include "repo/client_cache.h"
 
@@ -47,7 +48,8 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     char detail[512] = "";
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
-    (void)vlt_lock_remove(v, name);
+    if (name[0]) /* "": a dry run's, never written */
+        (void)vlt_lock_remove(v, name);
     v->own_marker[0] = '\0';
     if (rc != VAULT_OK)
         vlt_fail(rc, "%s", detail);
@@ -116,10 +118,26 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
 {
     if (r)
         memset(r, 0, sizeof *r);
-    if (!v || !o || !r || !o->paths || o->n_paths == 0)
+    if (!v || !o || !r)
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
+    if (o->n_paths && !o->paths)
+        return vlt_fail(VAULT_E_INVALID, "add: n_paths without paths");
+    char **paths = NULL;
+    size_t n_paths = 0;
+    vault_error rc = vlt_add_paths_gather(o, &paths, &n_paths);
+    if (rc != VAULT_OK)
+        return rc;
+    if (n_paths == 0) {
+        free(paths);
+        return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
+    }
+    vault_add_options all = *o;
+    all.paths = (const char *const *)paths;
+    all.n_paths = n_paths;
     add_origin fs = {.open = open_fs, .close = vlt_add_source_fs_close};
-    return vlt_add_run(v, o, &fs, r);
+    rc = vlt_add_run(v, &all, &fs, r);
+    vlt_add_paths_free(paths, n_paths);
+    return rc;
 }
 
 vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
@@ -148,7 +166,9 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
         marker.host[0] = '\0';
     /* what the marker must come before is listed after it */
     vlt_repo_list_ahead_done(v);
-    vault_error rc = vlt_lock_write(v, &marker);
+    /* A dry run writes nothing, and holds back no prune: it stores no
+     * blob a prune could take away. */
+    vault_error rc = o->dry_run ? VAULT_OK : vlt_lock_write(v, &marker);
     if (rc != VAULT_OK)
         return rc;
     memcpy(v->own_marker, marker.name, sizeof v->own_marker);
@@ -191,7 +211,7 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
      * spec section 15a, phase 1), and one that did condemn them is in
      * the index already (pack_known skips them), its sweep held back by
      * the marker until this add's segments list them. */
-    if (rc == VAULT_OK) {
+    if (rc == VAULT_OK && !o->dry_run) {
         vlt_upload_journal_open(cache_dir, v->keys, &a->journal);
         rc = vlt_add_adopt_interrupted(a);
     }
@@ -211,10 +231,11 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
         rec.bytes_read = r->bytes_read;
         rec.bytes_added = r->bytes_added;
         rc = record_origin(&rec, o, origin->as);
-        if (rc == VAULT_OK)
+        if (rc == VAULT_OK && !o->dry_run)
             rc = vlt_repo_snapshot_save(v, &rec, r->snapshot_id);
     }
-    if (rc == VAULT_OK && vlt_filecache_save(a->cache) != VAULT_OK) {
+    if (rc == VAULT_OK && !o->dry_run &&
+        vlt_filecache_save(a->cache) != VAULT_OK) {
         /* The snapshot is committed; a cache that failed to save only
          * makes the next add slower. */
     }
@@ -228,10 +249,12 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
     free(a);
     /* Committed (or failed): this add no longer holds back a prune. */
     marker_remove(v, marker.name, rc);
-    if (rc != VAULT_OK) {
-        /* Pending entries of an aborted add point nowhere. */
+    if (rc != VAULT_OK || o->dry_run) {
+        /* Pending entries of an aborted add (or a dry run) point
+         * nowhere. */
         vlt_repo_forget_index(v);
-        return rc;
+        if (rc != VAULT_OK)
+            return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) +
