@@ -129,6 +129,9 @@ static int add_run(int argc, char **argv, vault_add_options *o,
                     lists[L_FILES_RAW]->n;
     if (stdin_name && !from_stdin)
         return cli_usage("add", "--stdin-filename goes with --stdin");
+    if ((stdin_name && !stdin_name[0]) || (o->tar && !o->tar[0]))
+        return cli_usage("add", "--%s needs a value",
+                         o->tar ? "tar" : "stdin-filename");
     if (from_stdin && o->tar)
         return cli_usage("add", "--stdin and --tar: one source at a time");
     if (from_stdin || o->tar) {

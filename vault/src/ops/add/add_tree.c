@@ -130,6 +130,10 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
      * does, but say so. */
     uint64_t expected = n->size;
     n->size = total;
+    if (it->size_unknown) {
+        a->r->bytes_total += total; /* known only now */
+        return VAULT_OK;
+    }
     if (total != expected) {
         report(a, path, "file changed while being read");
         return VAULT_OK;
@@ -453,16 +457,87 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     return rc;
 }
 
-/* The top-level item it (one of the paths given): its directories above
- * in root, itself a leaf there, walked.  *abs_out: its path. */
+/* The file placed at path (absolute, clean) below root, or NULL. */
+static tree_node *vdir_find_leaf(vdir *root, const char *path)
+{
+    vdir *d = root;
+    const char *p = path + 1, *slash;
+    while ((slash = strchr(p, '/')) != NULL) {
+        vdir *next = NULL;
+        for (size_t i = 0; i < d->n_children && !next; i++)
+            if (strlen(d->children[i]->node.name) == (size_t)(slash - p) &&
+                memcmp(d->children[i]->node.name, p, (size_t)(slash - p)) ==
+                    0)
+                next = d->children[i];
+        if (!next)
+            return NULL;
+        d = next;
+        p = slash + 1;
+    }
+    for (size_t i = 0; i < d->n_leaves; i++)
+        if (strcmp(d->leaves[i].name, p) == 0)
+            return &d->leaves[i];
+    return NULL;
+}
+
+/* A placed hard link it (its node in n): shares the content of the file
+ * placed at it->link_to, which both record as one inode with two links
+ * or more (what extraction links by).  *skip: reported, left out. */
+static vault_error place_link(adder *a, vdir *root, add_item *it,
+                              tree_node *n, int *skip)
+{
+    tree_node *first = vdir_find_leaf(root, it->link_to);
+    if (!first || first->type != NODE_FILE) {
+        report(a, it->path, "a hard link to %s, which is not a file placed "
+                            "before it; left out",
+               it->link_to);
+        *skip = 1;
+        return VAULT_OK;
+    }
+    size_t bytes = (size_t)first->n_content * CHUNK_ID_BYTES;
+    free(n->content);
+    n->content = malloc(bytes ? bytes : 1);
+    if (!n->content)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (bytes)
+        memcpy(n->content, first->content, bytes);
+    n->n_content = first->n_content;
+    n->size = first->size;
+    first->nlink = first->nlink < 2 ? 2 : first->nlink + 1;
+    n->nlink = first->nlink;
+    n->inode = first->inode;
+    n->device = first->device;
+    a->r->files++;
+    a->r->bytes_total += n->size;
+    if (a->o->on_item)
+        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_FILE, n->size, 1);
+    return VAULT_OK;
+}
+
+/* A placed directory item: the metadata of the directory at its path
+ * (dir, made now or before as a parent of another entry). */
+static void place_dir(adder *a, vdir *dir, add_item *it)
+{
+    a->src->xattrs(a->src->ctx, &it->node);
+    vlt_tree_node_clear(&dir->node);
+    dir->node = it->node;
+    memset(&it->node, 0, sizeof it->node);
+    a->r->dirs++;
+    if (a->o->on_item)
+        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_DIR, 0, 0);
+}
+
+/* The top-level item it (one of the paths given, or one placed): its
+ * directories above in root, itself a leaf there, walked.  *abs_out: its
+ * path (NULL for a placed one). */
 static vault_error add_top(adder *a, vdir *root, add_item *it,
                            char **abs_out)
 {
     const char *given = it->given ? it->given : it->path;
     char *path = strdup(it->path);
-    *abs_out = strdup(it->path);
+    *abs_out = it->placed ? NULL : strdup(it->path);
     vault_error rc = VAULT_OK;
-    if (!path || !*abs_out)
+    if (!path || (!it->placed && !*abs_out))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     /* Walk the parents, creating virtual directories. */
     vdir *d = root;
@@ -473,10 +548,31 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
         *slash = '/';
         p = slash + 1;
     }
-    if (rc == VAULT_OK && vdir_has(d, p))
+    int collides = rc == VAULT_E_INVALID; /* a leaf where a directory is */
+    int placed_dir = it->placed && it->node.type == NODE_DIR;
+    if (rc == VAULT_OK && placed_dir) {
+        vdir *dir;
+        rc = vdir_child(a, d, p, path, &dir);
+        collides = rc == VAULT_E_INVALID;
+        if (rc == VAULT_OK)
+            place_dir(a, dir, it);
+    } else if (rc == VAULT_OK && vdir_has(d, p)) {
+        collides = 1;
         rc = vlt_fail(VAULT_E_INVALID,
                       "%s: given twice, or overlaps another path", given);
+    }
     free(path);
+    if (it->placed && collides) {
+        /* an archive's name twice, or a name below a symlink or file of
+         * the same archive: never both (extraction would follow the one
+         * to place the other) */
+        report(a, it->path, "placed before, or below a non-directory "
+                            "placed before; left out");
+        vlt_tree_node_clear(&it->node);
+        return VAULT_OK;
+    }
+    if (placed_dir)
+        return rc;
     tree_node *leaves = NULL;
     if (rc == VAULT_OK) {
         leaves = realloc(d->leaves, (d->n_leaves + 1) * sizeof *leaves);
@@ -492,7 +588,13 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     tree_node *n = &d->leaves[d->n_leaves];
     int skip = 0;
     file_group g = {0};
-    rc = add_node(a, it, n, 0, &skip, &g, NULL);
+    if (it->link_to) {
+        *n = it->node;
+        memset(&it->node, 0, sizeof it->node);
+        rc = place_link(a, root, it, n, &skip);
+    } else {
+        rc = add_node(a, it, n, 0, &skip, &g, NULL);
+    }
     /* Every tree below n stored, and n's own ID in, before the next path
      * may move d->leaves. */
     if (rc == VAULT_OK)
@@ -502,7 +604,7 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     rc = group_finish(a, &g, n, rc);
     if (rc != VAULT_OK || skip) {
         vlt_tree_node_clear(n);
-        if (rc == VAULT_OK)
+        if (rc == VAULT_OK && !it->placed) /* placed: reported */
             rc = vlt_fail(VAULT_E_IO, "%s: cannot be read", given);
         return rc;
     }
@@ -528,7 +630,7 @@ vault_error vlt_add_walk(adder *a, snapshot_record *rec)
                                                 "outside any");
             break;
         }
-        if (rec->n_paths == a->o->n_paths) {
+        if (!it.placed && rec->n_paths == a->o->n_paths) {
             vlt_tree_node_clear(&it.node);
             rc = vlt_fail(VAULT_E_INTERNAL, "add: more paths than given");
             break;
@@ -540,6 +642,15 @@ vault_error vlt_add_walk(adder *a, snapshot_record *rec)
         if (rc != VAULT_OK)
             break;
     }
+    /* Placed entries (an archive's): the snapshot records what they came
+     * from, as given (o->paths). */
+    if (rec->n_paths == 0)
+        for (size_t i = 0; rc == VAULT_OK && i < a->o->n_paths; i++) {
+            if (!(rec->paths[rec->n_paths] = strdup(a->o->paths[i])))
+                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+            else
+                rec->n_paths++;
+        }
     if (rc == VAULT_OK)
         rc = vdir_store(a, &root, rec->tree);
     vdir_free(&root);

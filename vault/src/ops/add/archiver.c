@@ -113,6 +113,49 @@ static vault_error open_fs(void *ctx, const vault_add_options *o,
     return vlt_add_source_fs_open(o, cache, report, report_ctx, out);
 }
 
+static vault_error open_stream(void *ctx, const vault_add_options *o,
+                               const filecache *cache, add_report_fn report,
+                               void *report_ctx, add_source *out)
+{
+    (void)ctx;
+    (void)cache; /* a stream has no identity to know it unchanged by */
+    return o->tar ? vlt_add_source_tar_open(o, report, report_ctx, out)
+                  : vlt_add_source_stdin_open(o, report, report_ctx, out);
+}
+
+/* vault_add of one stream: standard input, or an archive. */
+static vault_error add_stream(vault_t *v, const vault_add_options *o,
+                              vault_add_result *r)
+{
+    if (o->n_paths || o->n_files_from || o->n_files_from_verbatim ||
+        o->n_files_from_raw)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: %s takes no paths to back up",
+                        o->tar ? "an archive" : "standard input");
+    if (o->tar && o->stdin_filename)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: standard input or an archive, not both");
+    if (!(o->tar ? o->tar : o->stdin_filename)[0])
+        return vlt_fail(VAULT_E_INVALID, "add: an empty %s",
+                        o->tar ? "archive name" : "file name");
+    /* The path the snapshot records: the stdin file's (its item's), or
+     * the archive's as an absolute path ("-" as is). */
+    char abs[PATH_MAX + 1];
+    const char *recorded = o->tar ? o->tar : o->stdin_filename;
+    if (o->tar && strcmp(o->tar, "-") != 0) {
+        vault_error rc = vlt_add_absolute_path(o->tar, abs);
+        if (rc != VAULT_OK)
+            return rc;
+        recorded = abs;
+    }
+    vault_add_options one = *o;
+    one.paths = &recorded;
+    one.n_paths = 1;
+    add_origin stream = {.open = open_stream,
+                         .close = vlt_add_source_stream_close};
+    return vlt_add_run(v, &one, &stream, r);
+}
+
 vault_error vault_add(vault_t *v, const vault_add_options *o,
                       vault_add_result *r)
 {
@@ -122,6 +165,8 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
     if (o->n_paths && !o->paths)
         return vlt_fail(VAULT_E_INVALID, "add: n_paths without paths");
+    if (o->stdin_filename || o->tar)
+        return add_stream(v, o, r);
     char **paths = NULL;
     size_t n_paths = 0;
     vault_error rc = vlt_add_paths_gather(o, &paths, &n_paths);
