@@ -548,16 +548,18 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
         *slash = '/';
         p = slash + 1;
     }
-    int collides = rc == VAULT_E_INVALID; /* a leaf where a directory is */
+    /* what a placed item collides with: a leaf where a directory is
+     * (1), the same name placed before (2) */
+    int collides = rc == VAULT_E_INVALID;
     int placed_dir = it->placed && it->node.type == NODE_DIR;
     if (rc == VAULT_OK && placed_dir) {
         vdir *dir;
         rc = vdir_child(a, d, p, path, &dir);
-        collides = rc == VAULT_E_INVALID;
+        collides = rc == VAULT_E_INVALID ? 2 : 0;
         if (rc == VAULT_OK)
             place_dir(a, dir, it);
     } else if (rc == VAULT_OK && vdir_has(d, p)) {
-        collides = 1;
+        collides = 2;
         rc = vlt_fail(VAULT_E_INVALID,
                       "%s: given twice, or overlaps another path", given);
     }
@@ -565,9 +567,12 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     if (it->placed && collides) {
         /* an archive's name twice, or a name below a symlink or file of
          * the same archive: never both (extraction would follow the one
-         * to place the other) */
-        report(a, it->path, "placed before, or below a non-directory "
-                            "placed before; left out");
+         * to place the other); the first is kept */
+        report(a, it->path,
+               collides == 1 ? "below an entry that is not a directory; "
+                               "left out"
+                             : "a name an entry before it has (the first "
+                               "kept); left out");
         vlt_tree_node_clear(&it->node);
         return VAULT_OK;
     }

@@ -132,6 +132,14 @@ static vault_error add_stream(vault_t *v, const vault_add_options *o,
         return vlt_fail(VAULT_E_INVALID,
                         "add: %s takes no paths to back up",
                         o->tar ? "an archive" : "standard input");
+    /* Excludes are for walks of the file system: silently ignored they
+     * would look like they worked. */
+    if (o->n_excludes || o->n_iexcludes || o->n_exclude_files ||
+        o->n_iexclude_files || o->exclude_caches || o->n_exclude_if_present ||
+        o->exclude_larger_than || o->one_file_system)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: excludes apply to paths walked, not to %s",
+                        o->tar ? "an archive" : "standard input");
     if (o->tar && o->stdin_filename)
         return vlt_fail(VAULT_E_INVALID,
                         "add: standard input or an archive, not both");

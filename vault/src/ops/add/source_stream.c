@@ -354,14 +354,13 @@ static vault_error tar_next(void *ctx, add_item *it)
             tar_report(s, "(an entry)", "cannot be read; left out");
             continue;
         }
-        /* A warning about a name the locale cannot take is answered by
-         * tar_text; others are passed on. */
-        if (r == ARCHIVE_WARN &&
-            !(archive_entry_pathname(e) == NULL &&
-              archive_entry_pathname_utf8(e) != NULL))
-            vlt_warn("archive: %s", archive_error_string(s->ar)
-                                        ? archive_error_string(s->ar)
-                                        : "a warning");
+        /* A name, link or owner that is not text in the locale (a name
+         * that is not UTF-8, say) is stored byte for byte (tar_text):
+         * libarchive's warning about converting it is no news.  Others
+         * are passed on. */
+        const char *why = archive_error_string(s->ar);
+        if (r == ARCHIVE_WARN && !(why && strstr(why, " be converted ")))
+            vlt_warn("archive: %s", why ? why : "a warning");
         s->entry = e;
         int leave_out;
         vault_error rc = tar_item(s, e, it, &leave_out);
@@ -410,6 +409,13 @@ static int tar_xattrs(void *ctx, tree_node *n)
                                               "large; left out");
             continue;
         }
+        /* bsdtar's pax has each twice (LIBARCHIVE.xattr and
+         * SCHILY.xattr), and libarchive hands both over */
+        int seen = 0;
+        for (uint32_t i = 0; i < n->n_xattrs && !seen; i++)
+            seen = strcmp(n->xattrs[i].name, name) == 0;
+        if (seen)
+            continue;
         node_xattr *x = &n->xattrs[n->n_xattrs];
         x->name = strdup(name);
         x->value = malloc(size ? size : 1);
