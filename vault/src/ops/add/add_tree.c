@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
+#include "crypto/digest.h"
 #include "ops/add/add_internal.h"
 
 static void report(adder *a, const char *path, const char *fmt, ...)
@@ -376,10 +378,61 @@ static vault_error add_dir(adder *a, waiting_dir *parent, size_t index,
 typedef struct vdir {
     tree_node node; /* for the directory itself (not for the root) */
     struct vdir **children;
-    size_t n_children;
-    tree_node *leaves; /* the paths given, walked */
-    size_t n_leaves;
+    size_t n_children, cap_children;
+    tree_node *leaves; /* the paths given, walked (or entries placed) */
+    size_t n_leaves, cap_leaves;
 } vdir;
+
+/* Where a path is: the directory dir itself (leaf SIZE_MAX), or
+ * dir->leaves[leaf]. */
+typedef struct vplace {
+    vdir *dir;
+    size_t leaf;
+} vplace;
+
+/* The root, and every directory and leaf below it by path: an archive
+ * places many entries in one directory, and a scan of its names for each
+ * (one per component of each entry) would be quadratic.  Paths are keyed
+ * by their SHA-256 in an ID set, whose numbers index places. */
+typedef struct vroot {
+    vdir top;
+    vlt_idset paths;
+    vplace *places; /* by number in paths */
+    size_t cap_places;
+    /* The jobs of placed files: their chunk IDs come in while the next
+     * entries are read (an archive of small files would otherwise wait
+     * for the workers at each); waited for before a hard link copies
+     * them and at the end of the walk. */
+    file_group placed;
+} vroot;
+
+static void path_key(const char *path, uint8_t key[SHA256_BYTES])
+{
+    vlt_sha256((const uint8_t *)path, strlen(path), key);
+}
+
+static int vroot_find(const vroot *r, const uint8_t key[SHA256_BYTES],
+                      vplace *out)
+{
+    uint32_t n;
+    if (!vlt_idset_find(&r->paths, key, &n))
+        return 0;
+    *out = r->places[n];
+    return 1;
+}
+
+static vault_error vroot_put(vroot *r, const uint8_t key[SHA256_BYTES],
+                             vdir *dir, size_t leaf)
+{
+    uint32_t n;
+    int inserted;
+    if (VLT_ARRAY_GROW(&r->places, &r->cap_places, r->paths.n + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vlt_idset_put(&r->paths, key, &n, &inserted);
+    if (rc == VAULT_OK)
+        r->places[n] = (vplace){dir, leaf};
+    return rc;
+}
 
 static void vdir_free(vdir *d)
 {
@@ -394,39 +447,39 @@ static void vdir_free(vdir *d)
     vlt_tree_node_clear(&d->node);
 }
 
-static int vdir_has(const vdir *d, const char *name)
+static void vroot_free(vroot *r)
 {
-    for (size_t i = 0; i < d->n_children; i++)
-        if (strcmp(d->children[i]->node.name, name) == 0)
-            return 1;
-    for (size_t i = 0; i < d->n_leaves; i++)
-        if (strcmp(d->leaves[i].name, name) == 0)
-            return 1;
-    return 0;
+    vdir_free(&r->top);
+    vlt_idset_free(&r->paths);
+    free(r->places);
 }
 
-static vault_error vdir_child(adder *a, vdir *d, const char *name,
+/* The directory name at path (below d) into *out: made now (its metadata
+ * from the source's parent()) unless there is one; VAULT_E_INVALID if a
+ * leaf has that path. */
+static vault_error vdir_child(adder *a, vroot *r, vdir *d, const char *name,
                               const char *path, vdir **out)
 {
-    for (size_t i = 0; i < d->n_children; i++)
-        if (strcmp(d->children[i]->node.name, name) == 0) {
-            *out = d->children[i];
-            return VAULT_OK;
-        }
-    if (vdir_has(d, name))
-        return vlt_fail(VAULT_E_INVALID,
-                        "%s: overlaps another path being added", path);
+    uint8_t key[SHA256_BYTES];
+    path_key(path, key);
+    vplace at;
+    if (vroot_find(r, key, &at)) {
+        if (at.leaf != SIZE_MAX)
+            return vlt_fail(VAULT_E_INVALID,
+                            "%s: overlaps another path being added", path);
+        *out = at.dir;
+        return VAULT_OK;
+    }
     vdir *c = calloc(1, sizeof *c);
-    vdir **kids = realloc(d->children, (d->n_children + 1) * sizeof *kids);
-    if (!c || !kids) {
+    if (!c || VLT_ARRAY_GROW(&d->children, &d->cap_children,
+                             d->n_children + 1) != 0) {
         free(c);
-        if (kids)
-            d->children = kids;
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    d->children = kids;
     d->children[d->n_children++] = c;
-    vault_error rc = a->src->parent(a->src->ctx, path, name, &c->node);
+    vault_error rc = vroot_put(r, key, c, SIZE_MAX);
+    if (rc == VAULT_OK)
+        rc = a->src->parent(a->src->ctx, path, name, &c->node);
     *out = c;
     return rc;
 }
@@ -457,36 +510,27 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     return rc;
 }
 
-/* The file placed at path (absolute, clean) below root, or NULL. */
-static tree_node *vdir_find_leaf(vdir *root, const char *path)
+/* The leaf at path (absolute, clean), or NULL. */
+static tree_node *vroot_leaf(const vroot *r, const char *path)
 {
-    vdir *d = root;
-    const char *p = path + 1, *slash;
-    while ((slash = strchr(p, '/')) != NULL) {
-        vdir *next = NULL;
-        for (size_t i = 0; i < d->n_children && !next; i++)
-            if (strlen(d->children[i]->node.name) == (size_t)(slash - p) &&
-                memcmp(d->children[i]->node.name, p, (size_t)(slash - p)) ==
-                    0)
-                next = d->children[i];
-        if (!next)
-            return NULL;
-        d = next;
-        p = slash + 1;
-    }
-    for (size_t i = 0; i < d->n_leaves; i++)
-        if (strcmp(d->leaves[i].name, p) == 0)
-            return &d->leaves[i];
-    return NULL;
+    uint8_t key[SHA256_BYTES];
+    path_key(path, key);
+    vplace at;
+    if (!vroot_find(r, key, &at) || at.leaf == SIZE_MAX)
+        return NULL;
+    return &at.dir->leaves[at.leaf];
 }
 
 /* A placed hard link it (its node in n): shares the content of the file
  * placed at it->link_to, which both record as one inode with two links
  * or more (what extraction links by).  *skip: reported, left out. */
-static vault_error place_link(adder *a, vdir *root, add_item *it,
+static vault_error place_link(adder *a, vroot *r, add_item *it,
                               tree_node *n, int *skip)
 {
-    tree_node *first = vdir_find_leaf(root, it->link_to);
+    vault_error rc = vlt_add_group_wait(a, &r->placed);
+    if (rc != VAULT_OK)
+        return rc;
+    tree_node *first = vroot_leaf(r, it->link_to);
     if (!first || first->type != NODE_FILE) {
         report(a, it->path, "a hard link to %s, which is not a file placed "
                             "before it; left out",
@@ -530,7 +574,7 @@ static void place_dir(adder *a, vdir *dir, add_item *it)
 /* The top-level item it (one of the paths given, or one placed): its
  * directories above in root, itself a leaf there, walked.  *abs_out: its
  * path (NULL for a placed one). */
-static vault_error add_top(adder *a, vdir *root, add_item *it,
+static vault_error add_top(adder *a, vroot *r, add_item *it,
                            char **abs_out)
 {
     const char *given = it->given ? it->given : it->path;
@@ -539,12 +583,15 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     vault_error rc = VAULT_OK;
     if (!path || (!it->placed && !*abs_out))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    /* the item's own key: the path buffer may change while it is walked */
+    uint8_t key[SHA256_BYTES];
+    path_key(it->path, key);
     /* Walk the parents, creating virtual directories. */
-    vdir *d = root;
+    vdir *d = &r->top;
     char *p = path ? path + 1 : NULL, *slash;
     while (rc == VAULT_OK && (slash = strchr(p, '/')) != NULL) {
         *slash = '\0';
-        rc = vdir_child(a, d, p, path, &d);
+        rc = vdir_child(a, r, d, p, path, &d);
         *slash = '/';
         p = slash + 1;
     }
@@ -554,16 +601,17 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     int placed_dir = it->placed && it->node.type == NODE_DIR;
     if (rc == VAULT_OK && placed_dir) {
         vdir *dir;
-        rc = vdir_child(a, d, p, path, &dir);
+        rc = vdir_child(a, r, d, p, path, &dir);
         collides = rc == VAULT_E_INVALID ? 2 : 0;
         if (rc == VAULT_OK)
             place_dir(a, dir, it);
-    } else if (rc == VAULT_OK && vdir_has(d, p)) {
+    } else if (rc == VAULT_OK && vroot_find(r, key, &(vplace){0})) {
         collides = 2;
         rc = vlt_fail(VAULT_E_INVALID,
                       "%s: given twice, or overlaps another path", given);
     }
     free(path);
+    path = NULL;
     if (it->placed && collides) {
         /* an archive's name twice, or a name below a symlink or file of
          * the same archive: never both (extraction would follow the one
@@ -578,14 +626,9 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     }
     if (placed_dir)
         return rc;
-    tree_node *leaves = NULL;
-    if (rc == VAULT_OK) {
-        leaves = realloc(d->leaves, (d->n_leaves + 1) * sizeof *leaves);
-        if (!leaves)
-            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-        else
-            d->leaves = leaves;
-    }
+    if (rc == VAULT_OK &&
+        VLT_ARRAY_GROW(&d->leaves, &d->cap_leaves, d->n_leaves + 1) != 0)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc != VAULT_OK) {
         vlt_tree_node_clear(&it->node);
         return rc;
@@ -596,9 +639,20 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     if (it->link_to) {
         *n = it->node;
         memset(&it->node, 0, sizeof it->node);
-        rc = place_link(a, root, it, n, &skip);
+        rc = place_link(a, r, it, n, &skip);
     } else {
-        rc = add_node(a, it, n, 0, &skip, &g, NULL);
+        rc = add_node(a, it, n, 0, &skip, it->placed ? &r->placed : &g,
+                      NULL);
+    }
+    if (it->placed) {
+        /* never a directory; n->content is written by the workers, and
+         * does not move when d->leaves does */
+        if (rc == VAULT_OK && !skip)
+            return vroot_put(r, key, d, d->n_leaves++);
+        if (rc != VAULT_OK)
+            (void)vlt_add_group_wait(a, &r->placed);
+        vlt_tree_node_clear(n);
+        return rc; /* skipped: reported */
     }
     /* Every tree below n stored, and n's own ID in, before the next path
      * may move d->leaves. */
@@ -609,17 +663,16 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     rc = group_finish(a, &g, n, rc);
     if (rc != VAULT_OK || skip) {
         vlt_tree_node_clear(n);
-        if (rc == VAULT_OK && !it->placed) /* placed: reported */
+        if (rc == VAULT_OK)
             rc = vlt_fail(VAULT_E_IO, "%s: cannot be read", given);
         return rc;
     }
-    d->n_leaves++;
-    return VAULT_OK;
+    return vroot_put(r, key, d, d->n_leaves++);
 }
 
 vault_error vlt_add_walk(adder *a, snapshot_record *rec)
 {
-    vdir root = {0};
+    vroot root = {0};
     vault_error rc = VAULT_OK;
     rec->paths = calloc(a->o->n_paths ? a->o->n_paths : 1,
                         sizeof *rec->paths);
@@ -656,8 +709,12 @@ vault_error vlt_add_walk(adder *a, snapshot_record *rec)
             else
                 rec->n_paths++;
         }
+    /* the placed files' chunk IDs all in (also before freeing them) */
+    vault_error wrc = vlt_add_group_wait(a, &root.placed);
     if (rc == VAULT_OK)
-        rc = vdir_store(a, &root, rec->tree);
-    vdir_free(&root);
+        rc = wrc;
+    if (rc == VAULT_OK)
+        rc = vdir_store(a, &root.top, rec->tree);
+    vroot_free(&root);
     return rc;
 }
