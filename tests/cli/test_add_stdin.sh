@@ -92,3 +92,5 @@ for bad in ../up a/../../b .. /; do
 done
 expect_fail 2 'needs a value|empty' add va -i id.txt --stdin \
     --stdin-filename '' <empty
+# a stream that cannot be read (a directory) is an error, not an empty file
+expect_fail 1 'read failed|cannot be read' add va -i id.txt --stdin </

@@ -184,6 +184,10 @@ grep -qxF "$H/odd name/[star]*" out.txt && grep -qxF "$H/keep/a.log" out.txt ||
     fail "raw and - : $(cat out.txt)"
 pass
 expect_fail 1 'files-from.*absent' add va -i id.txt --files-from absent.lst
+head -c 5000 /dev/zero | tr '\0' a >long.lst
+expect_fail 1 'files-from long.lst: a line longer than' add va -i id.txt \
+    --files-from-verbatim long.lst
+expect_fail 1 'not NUL-separated' add va -i id.txt --files-from-raw long.lst
 expect_fail 2 'name what to back up' add va -i id.txt
 
 # --- (e) --dry-run ----------------------------------------------------------

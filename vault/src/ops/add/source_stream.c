@@ -117,6 +117,22 @@ static int stream_no_xattrs(void *ctx, tree_node *node)
     return 0;
 }
 
+/* A stream_source behind *out, answering calls (whose ctx it becomes);
+ * NULL: out of memory. */
+static stream_source *stream_new(add_source *out, add_source calls,
+                                 add_report_fn report, void *report_ctx)
+{
+    memset(out, 0, sizeof *out);
+    stream_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    calls.ctx = s;
+    *out = calls;
+    s->report = report;
+    s->report_ctx = report_ctx;
+    return s;
+}
+
 void vlt_add_source_stream_close(add_source *src)
 {
     stream_source *s = src->ctx;
@@ -148,10 +164,11 @@ static vault_error stdin_next(void *ctx, add_item *it)
                         0600);
 }
 
-/* read(2) of fd into buf, or a report and VAULT_E_PARTIAL. */
-static vault_error fd_read(stream_source *s, uint8_t *buf, size_t cap,
-                           size_t *got)
+/* read(2) of the input into buf, or a report and VAULT_E_PARTIAL. */
+static vault_error stdin_read(void *ctx, uint8_t *buf, size_t cap,
+                              size_t *got)
 {
+    stream_source *s = ctx;
     *got = 0;
     for (;;) {
         ssize_t n = read(s->fd, buf, cap);
@@ -169,24 +186,16 @@ static vault_error fd_read(stream_source *s, uint8_t *buf, size_t cap,
     }
 }
 
-static vault_error stdin_read(void *ctx, uint8_t *buf, size_t cap,
-                              size_t *got)
-{
-    return fd_read(ctx, buf, cap, got);
-}
-
 vault_error vlt_add_source_stdin_open(const vault_add_options *o,
                                       add_report_fn report, void *report_ctx,
                                       add_source *out)
 {
-    memset(out, 0, sizeof *out);
-    stream_source *s = calloc(1, sizeof *s);
+    stream_source *s = stream_new(
+        out, (add_source){stdin_next, stdin_read, stream_no_xattrs,
+                          stream_parent, NULL},
+        report, report_ctx);
     if (!s)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    *out = (add_source){stdin_next, stdin_read, stream_no_xattrs,
-                        stream_parent, s};
-    s->report = report;
-    s->report_ctx = report_ctx;
     s->fd = o->input_fd;
     s->name = o->stdin_filename;
     if (clean_path(o->stdin_filename, s->path) != 0)
@@ -436,14 +445,10 @@ vault_error vlt_add_source_tar_open(const vault_add_options *o,
                                     add_report_fn report, void *report_ctx,
                                     add_source *out)
 {
-    memset(out, 0, sizeof *out);
-    stream_source *s = calloc(1, sizeof *s);
-    if (!s)
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    *out = (add_source){tar_next, tar_read, tar_xattrs, stream_parent, s};
-    s->report = report;
-    s->report_ctx = report_ctx;
-    if (!(s->ar = archive_read_new()))
+    stream_source *s = stream_new(
+        out, (add_source){tar_next, tar_read, tar_xattrs, stream_parent, NULL},
+        report, report_ctx);
+    if (!s || !(s->ar = archive_read_new()))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     /* Archive formats only: not format_all, whose mtree reader would
      * read the local files a hostile "archive" names. */
