@@ -554,7 +554,7 @@ static vault_error place_link(adder *a, vroot *r, add_item *it,
     a->r->files++;
     a->r->bytes_total += n->size;
     if (a->o->on_item)
-        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_FILE, n->size, 1);
+        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_FILE, n->size, 0);
     return VAULT_OK;
 }
 

@@ -175,9 +175,17 @@ vault_error vault_add(vault_t *v, const vault_add_options *o,
         return vlt_fail(VAULT_E_INVALID, "add: n_paths without paths");
     if (o->stdin_filename || o->tar)
         return add_stream(v, o, r);
+    /* Malformed patterns and unreadable exclude files are refused before
+     * the vault is touched (the source reads them again: they are
+     * small). */
+    add_filter check;
+    vault_error rc = vlt_add_filter_init(&check, o);
+    vlt_add_filter_free(&check);
+    if (rc != VAULT_OK)
+        return rc;
     char **paths = NULL;
     size_t n_paths = 0;
-    vault_error rc = vlt_add_paths_gather(o, &paths, &n_paths);
+    rc = vlt_add_paths_gather(o, &paths, &n_paths);
     if (rc != VAULT_OK)
         return rc;
     if (n_paths == 0) {
