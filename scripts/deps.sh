@@ -5,7 +5,9 @@
 # test, dpkg-dev lets `cpack -G DEB` find the package's dependencies;
 # libssh reads passphrase-protected OpenSSH keys (bcrypt_pbkdf);
 # rclone, openssl and curl run the remote storage tests (a real `rclone
-# serve restic`, a test CA).  ceph-mon, ceph-osd, radosgw and ceph-common
+# serve restic`, a test CA); libarchive-tools (bsdtar) makes the zip and
+# pax archives `add --tar` imports in tests/cli/test_add_tar.sh (skipped
+# without it).  ceph-mon, ceph-osd, radosgw and ceph-common
 # run the one-node Ceph RADOS Gateway the S3 tests start
 # (tests/servers/ceph_rgw.sh); about 95 packages, so VAULT_DEPS_S3=0 leaves
 # them out.  Run as root or with sudo available.
@@ -14,7 +16,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
           libarchive-dev libcurl4-openssl-dev libssh-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd rclone openssl curl
-          scdoc man-db groff-base bash-completion dpkg-dev)
+          scdoc man-db groff-base bash-completion dpkg-dev libarchive-tools)
 if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then
   packages+=(ceph-mon ceph-osd radosgw ceph-common curl)
 fi

@@ -18,15 +18,20 @@ _vault()
     case $command in
         keygen) opts="-o --output --passphrase --passphrase-file -y -i
                       --identity" ;;
-        init) opts="-i --identity -r --recipient --passphrase-file" ;;
-        add) opts="-i --identity -t --tag -e --exclude -x --one-file-system
-                   --compression --threads --no-cache --host --json" ;;
+        init) opts="-i --identity -r --recipient" ;;
+        add) opts="-i --identity -t --tag -e --exclude
+                   --iexclude --exclude-file --iexclude-file --exclude-caches
+                   --exclude-if-present --exclude-larger-than --files-from
+                   --files-from-verbatim --files-from-raw -n --dry-run
+                   -v --verbose --stdin --stdin-filename --tar
+                   -x --one-file-system --compression --threads --no-cache
+                   --host --json" ;;
         ls) opts="-i --identity -l --long -R --recursive --json --host --path --tag" ;;
         extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag" ;;
-        dump) opts="-i --identity --passphrase-file --host --path --tag" ;;
-        diff) opts="-i --identity --passphrase-file --json --host --path --tag" ;;
-        stats) opts="-i --identity --passphrase-file --json" ;;
-        tag) opts="-i --identity --passphrase-file --add --remove --set" ;;
+        dump) opts="-i --identity --host --path --tag" ;;
+        diff) opts="-i --identity --json --host --path --tag" ;;
+        stats) opts="-i --identity --json" ;;
+        tag) opts="-i --identity --add --remove --set" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;
         members) opts="-i --identity --json" ;;
         unshare) opts="-i --identity -R --recipients-file" ;;
@@ -35,7 +40,7 @@ _vault()
                       -w --keep-weekly -m --keep-monthly -y --keep-yearly
                       --keep-tag --group-by -n --dry-run -i --identity" ;;
         prune) opts="--grace --max-unused -n --dry-run -i --identity" ;;
-        copy) opts="-i --identity --passphrase-file" ;;
+        copy) opts="-i --identity" ;;
         check) opts="-i --identity --read-data --read-data-subset --seed
                      --json" ;;
         help)
@@ -45,7 +50,8 @@ _vault()
         *) return ;;
     esac
     # The storage options go with every command that opens a vault.
-    [[ $command != keygen ]] && opts="$opts --connections --cacert --no-cache"
+    [[ $command != keygen ]] &&
+        opts="$opts --connections --cacert --no-cache --passphrase-file"
     opts="$opts --quiet --progress"
 
     # The argument of the option before the cursor.

@@ -396,8 +396,10 @@ typedef struct vault_add_options {
     size_t n_paths;           /* entries in paths, at least 1 */
     const char *const *tags;  /* tags of the snapshot; NULL: none */
     size_t n_tags;            /* entries in tags */
-    const char *const *excludes; /* fnmatch globs on names and full paths;
-                                    NULL: exclude nothing */
+    /* Exclude patterns, as restic's (see "Excludes" above vault_add):
+     * matched against each entry's absolute path; NULL: none.  The paths
+     * given themselves are never excluded. */
+    const char *const *excludes;
     size_t n_excludes;           /* entries in excludes */
     int one_file_system; /* 1: do not cross file system boundaries;
                             0: do */
@@ -412,6 +414,46 @@ typedef struct vault_add_options {
      * NULL: only counted (vault_add_result.errors). */
     void (*on_error)(void *ctx, const char *path, const char *detail);
     void *on_error_ctx; /* passed to on_error */
+    /* More exclusions (see "Excludes" above vault_add); zero: none. */
+    const char *const *iexcludes; /* as excludes, ASCII case ignored */
+    size_t n_iexcludes;
+    const char *const *exclude_files;  /* files of exclude patterns */
+    size_t n_exclude_files;
+    const char *const *iexclude_files; /* files of iexcludes patterns */
+    size_t n_iexclude_files;
+    int exclude_caches; /* 1: a directory with a CACHEDIR.TAG is kept with
+                           that file only */
+    /* "NAME" or "NAME:HEADER": a directory holding a file NAME (that
+     * starts with HEADER) is kept with that file only. */
+    const char *const *exclude_if_present;
+    size_t n_exclude_if_present;
+    uint64_t exclude_larger_than; /* files larger are left out; 0: none */
+    /* Files listing more paths to back up, with paths: one glob pattern
+     * a line (white space trimmed, `#` comments); one path a line as is;
+     * paths ending in a NUL byte each.  "-": standard input. */
+    const char *const *files_from;
+    size_t n_files_from;
+    const char *const *files_from_verbatim;
+    size_t n_files_from_verbatim;
+    const char *const *files_from_raw;
+    size_t n_files_from_raw;
+    int dry_run; /* 1: read and chunk everything, count what would be
+                    stored, write nothing to the vault or the files cache */
+    /* Told about every entry as it is added (a directory before what it
+     * holds); type is a vault_file_type, unchanged 1 for a file the files
+     * cache knew.  NULL: not told. */
+    void (*on_item)(void *ctx, const char *path, int type, uint64_t size,
+                    int unchanged);
+    void *on_item_ctx; /* passed to on_item */
+    /* Instead of paths: one file of this name ("db.sql", or a path
+     * "dumps/db.sql" below the snapshot's root) holding what input_fd
+     * gives until its end; NULL: paths. */
+    const char *stdin_filename;
+    /* Instead of paths: the entries of this tar, pax, cpio or zip archive
+     * (compressed or not), "-" for input_fd; NULL: paths. */
+    const char *tar;
+    int input_fd; /* what stdin_filename and tar "-" read: 0 (standard
+                     input) or another open descriptor */
 } vault_add_options;
 
 /* Sets every field to its default: zero. */
@@ -429,7 +471,21 @@ typedef struct vault_add_result {
     double seconds;
 } vault_add_result;
 
-/* Backs up the paths as one snapshot, committed last. */
+/*
+ * Backs up the paths as one snapshot, committed last.
+ *
+ * Excludes, as restic's: a pattern is matched against an entry's absolute
+ * path, component by component.  `*`, `?` and `[...]` never match a `/`;
+ * a component `**` matches any number of components; a pattern with a
+ * leading `/` is anchored at the root, any other matches at any depth
+ * ("Documents/taxes" excludes /home/ann/Documents/taxes); a pattern that
+ * matches a directory excludes all below it; a trailing `/` matches
+ * directories only (restic ignores it); a leading `!` includes again
+ * what an earlier pattern excluded (not below an excluded directory).
+ * Malformed patterns are VAULT_E_INVALID before anything is read.  A
+ * pattern given in excludes or iexcludes that matched nothing is a
+ * warning (vault_set_warning_handler); one from a file is not.
+ */
 VAULT_API VAULT_NODISCARD vault_error
 vault_add(vault_t *vault, const vault_add_options *options,
           vault_add_result *result);

@@ -248,6 +248,14 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
             flags = BLOB_FLAG_ZSTD;
         }
     }
+    if (a->o->dry_run) {
+        /* counted as stored (compressed, without the pack's framing),
+         * stored nowhere */
+        pthread_mutex_lock(&a->index_lock);
+        a->r->bytes_added += stored_len;
+        pthread_mutex_unlock(&a->index_lock);
+        return VAULT_OK;
+    }
     int which = j->type == BLOB_TREE ? PACK_OF_TREES : PACK_OF_DATA;
     pack_writer *pw = &w->pw[which];
     if (!w->open_pack[which]) {

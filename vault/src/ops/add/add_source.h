@@ -4,9 +4,9 @@
  * The mirror of restore's restore_source (ops/restore/restore.h): the
  * add pipeline (add_tree.c, add_pipeline.c) pulls entries from a source
  * through this small table and turns them into trees and blobs; it never
- * looks at a file system itself.  The file system walker (source_fs.c)
- * is the first source; a tar importer or a single stream from standard
- * input would be others, without a change to the pipeline.
+ * looks at a file system itself.  Sources: the file system walker
+ * (source_fs.c), standard input as one file and an archive's entries
+ * (source_stream.c), another vault's snapshot (source_snapshot.c).
  *
  * The walk, one call to next() per step, in pre-order:
  *
@@ -35,6 +35,7 @@
 #ifndef VAULT_ADD_SOURCE_H
 #define VAULT_ADD_SOURCE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,20 @@ typedef struct add_item {
      * the source has no stable identity for files; always read. */
     filecache_key key;
     int use_cache;      /* key is meaningful */
+    /* NODE_FILE: a stream whose length is known only at its end
+     * (node.size 0): the file is what read() gives. */
+    int size_unknown;
+    /* A top-level item that is one entry of many placed by path (an
+     * archive's), not a path given: it is not recorded in the snapshot's
+     * paths; one that collides with an entry placed before (the same
+     * name, or below a non-directory) is reported and left out; a
+     * NODE_DIR sets the metadata of the directory at path, made or not
+     * (no entries nor DIR_END follow it: placed items go inside it). */
+    int placed;
+    /* Placed NODE_FILE: a hard link to the file placed before at this
+     * path (absolute, clean), whose content it shares; read() is not
+     * called.  NULL: none. */
+    const char *link_to;
 } add_item;
 
 typedef struct add_source {
@@ -113,6 +128,27 @@ void vlt_add_source_fs_close(add_source *src);
  * vlt_add_source_fs_close. */
 vault_error vlt_add_source_fs_scan_open(const vault_add_options *o,
                                         add_source *out);
+/* in made absolute (from the current directory) and lexically clean
+ * into out, without following its last component (a symlink given is
+ * stored as a symlink). */
+vault_error vlt_add_absolute_path(const char *in, char out[PATH_MAX + 1]);
+
+/* ---- one stream (source_stream.c) --------------------------------------
+ * stdin: one file, o->stdin_filename (a name, or a relative path whose
+ * directories are made up: mode 0755, the caller's, now), holding what
+ * o->input_fd gives to its end; the file is mode 0600, the caller's,
+ * now.  tar: the entries of the archive o->tar ("-": o->input_fd) as
+ * placed items, their metadata as the archive has it (owners out of
+ * range are 0; inodes made up).  Both: VAULT_E_INVALID for a name with
+ * "..", an archive that cannot be opened is an error; close frees what
+ * open made, also after an open that failed. */
+vault_error vlt_add_source_stdin_open(const vault_add_options *o,
+                                      add_report_fn report, void *report_ctx,
+                                      add_source *out);
+vault_error vlt_add_source_tar_open(const vault_add_options *o,
+                                    add_report_fn report, void *report_ctx,
+                                    add_source *out);
+void vlt_add_source_stream_close(add_source *src);
 
 /* ---- a snapshot of another vault (source_snapshot.c) ---------------------
  * Walks the snapshot whose root tree is root in vault from (opened for

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
+#include "crypto/digest.h"
 #include "ops/add/add_internal.h"
 
 static void report(adder *a, const char *path, const char *fmt, ...)
@@ -134,6 +136,10 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
      * does, but say so. */
     uint64_t expected = n->size;
     n->size = total;
+    if (it->size_unknown) {
+        a->r->bytes_total += total; /* known only now */
+        return VAULT_OK;
+    }
     if (total != expected) {
         report(a, path, "file changed while being read");
         return VAULT_OK;
@@ -270,23 +276,34 @@ static vault_error add_node(adder *a, add_item *it, tree_node *n,
     *skip = 0;
     *n = it->node; /* taken over */
     memset(&it->node, 0, sizeof it->node);
+    const vault_add_options *o = a->o;
     if (n->type == NODE_FILE) {
         a->r->files++;
-        return add_file(a, it, n, index, skip, g);
+        uint64_t unchanged = a->r->files_unchanged;
+        vault_error rc = add_file(a, it, n, index, skip, g);
+        if (rc == VAULT_OK && !*skip && o->on_item)
+            o->on_item(o->on_item_ctx, it->path, VAULT_FILE, n->size,
+                       a->r->files_unchanged != unchanged);
+        return rc;
     }
     a->src->xattrs(a->src->ctx, n);
     switch (n->type) {
     case NODE_DIR:
         a->r->dirs++;
+        if (o->on_item) /* before what it holds */
+            o->on_item(o->on_item_ctx, it->path, VAULT_DIR, 0, 0);
         return add_dir(a, parent, index, parent ? NULL : n->subtree);
     case NODE_SYMLINK:
         a->r->others++;
         *skip = !n->target; /* unreadable: reported by the source */
-        return VAULT_OK;
+        break;
     default:
         a->r->others++;
-        return VAULT_OK;
+        break;
     }
+    if (!*skip && o->on_item)
+        o->on_item(o->on_item_ctx, it->path, (int)n->type, 0, 0);
+    return VAULT_OK;
 }
 
 /* The entries of the directory the source just handed over, up to its
@@ -365,10 +382,61 @@ static vault_error add_dir(adder *a, waiting_dir *parent, size_t index,
 typedef struct vdir {
     tree_node node; /* for the directory itself (not for the root) */
     struct vdir **children;
-    size_t n_children;
-    tree_node *leaves; /* the paths given, walked */
-    size_t n_leaves;
+    size_t n_children, cap_children;
+    tree_node *leaves; /* the paths given, walked (or entries placed) */
+    size_t n_leaves, cap_leaves;
 } vdir;
+
+/* Where a path is: the directory dir itself (leaf SIZE_MAX), or
+ * dir->leaves[leaf]. */
+typedef struct vplace {
+    vdir *dir;
+    size_t leaf;
+} vplace;
+
+/* The root, and every directory and leaf below it by path: an archive
+ * places many entries in one directory, and a scan of its names for each
+ * (one per component of each entry) would be quadratic.  Paths are keyed
+ * by their SHA-256 in an ID set, whose numbers index places. */
+typedef struct vroot {
+    vdir top;
+    vlt_idset paths;
+    vplace *places; /* by number in paths */
+    size_t cap_places;
+    /* The jobs of placed files: their chunk IDs come in while the next
+     * entries are read (an archive of small files would otherwise wait
+     * for the workers at each); waited for before a hard link copies
+     * them and at the end of the walk. */
+    file_group placed;
+} vroot;
+
+static void path_key(const char *path, uint8_t key[SHA256_BYTES])
+{
+    vlt_sha256((const uint8_t *)path, strlen(path), key);
+}
+
+static int vroot_find(const vroot *r, const uint8_t key[SHA256_BYTES],
+                      vplace *out)
+{
+    uint32_t n;
+    if (!vlt_idset_find(&r->paths, key, &n))
+        return 0;
+    *out = r->places[n];
+    return 1;
+}
+
+static vault_error vroot_put(vroot *r, const uint8_t key[SHA256_BYTES],
+                             vdir *dir, size_t leaf)
+{
+    uint32_t n;
+    int inserted;
+    if (VLT_ARRAY_GROW(&r->places, &r->cap_places, r->paths.n + 1) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vlt_idset_put(&r->paths, key, &n, &inserted);
+    if (rc == VAULT_OK)
+        r->places[n] = (vplace){dir, leaf};
+    return rc;
+}
 
 static void vdir_free(vdir *d)
 {
@@ -383,39 +451,39 @@ static void vdir_free(vdir *d)
     vlt_tree_node_clear(&d->node);
 }
 
-static int vdir_has(const vdir *d, const char *name)
+static void vroot_free(vroot *r)
 {
-    for (size_t i = 0; i < d->n_children; i++)
-        if (strcmp(d->children[i]->node.name, name) == 0)
-            return 1;
-    for (size_t i = 0; i < d->n_leaves; i++)
-        if (strcmp(d->leaves[i].name, name) == 0)
-            return 1;
-    return 0;
+    vdir_free(&r->top);
+    vlt_idset_free(&r->paths);
+    free(r->places);
 }
 
-static vault_error vdir_child(adder *a, vdir *d, const char *name,
+/* The directory name at path (below d) into *out: made now (its metadata
+ * from the source's parent()) unless there is one; VAULT_E_INVALID if a
+ * leaf has that path. */
+static vault_error vdir_child(adder *a, vroot *r, vdir *d, const char *name,
                               const char *path, vdir **out)
 {
-    for (size_t i = 0; i < d->n_children; i++)
-        if (strcmp(d->children[i]->node.name, name) == 0) {
-            *out = d->children[i];
-            return VAULT_OK;
-        }
-    if (vdir_has(d, name))
-        return vlt_fail(VAULT_E_INVALID,
-                        "%s: overlaps another path being added", path);
+    uint8_t key[SHA256_BYTES];
+    path_key(path, key);
+    vplace at;
+    if (vroot_find(r, key, &at)) {
+        if (at.leaf != SIZE_MAX)
+            return vlt_fail(VAULT_E_INVALID,
+                            "%s: overlaps another path being added", path);
+        *out = at.dir;
+        return VAULT_OK;
+    }
     vdir *c = calloc(1, sizeof *c);
-    vdir **kids = realloc(d->children, (d->n_children + 1) * sizeof *kids);
-    if (!c || !kids) {
+    if (!c || VLT_ARRAY_GROW(&d->children, &d->cap_children,
+                             d->n_children + 1) != 0) {
         free(c);
-        if (kids)
-            d->children = kids;
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    d->children = kids;
     d->children[d->n_children++] = c;
-    vault_error rc = a->src->parent(a->src->ctx, path, name, &c->node);
+    vault_error rc = vroot_put(r, key, c, SIZE_MAX);
+    if (rc == VAULT_OK)
+        rc = a->src->parent(a->src->ctx, path, name, &c->node);
     *out = c;
     return rc;
 }
@@ -446,38 +514,125 @@ static vault_error vdir_store(adder *a, vdir *d, uint8_t id[CHUNK_ID_BYTES])
     return rc;
 }
 
-/* The top-level item it (one of the paths given): its directories above
- * in root, itself a leaf there, walked.  *abs_out: its path. */
-static vault_error add_top(adder *a, vdir *root, add_item *it,
+/* The leaf at path (absolute, clean), or NULL. */
+static tree_node *vroot_leaf(const vroot *r, const char *path)
+{
+    uint8_t key[SHA256_BYTES];
+    path_key(path, key);
+    vplace at;
+    if (!vroot_find(r, key, &at) || at.leaf == SIZE_MAX)
+        return NULL;
+    return &at.dir->leaves[at.leaf];
+}
+
+/* A placed hard link it (its node in n): shares the content of the file
+ * placed at it->link_to, which both record as one inode with two links
+ * or more (what extraction links by).  *skip: reported, left out. */
+static vault_error place_link(adder *a, vroot *r, add_item *it,
+                              tree_node *n, int *skip)
+{
+    vault_error rc = vlt_add_group_wait(a, &r->placed);
+    if (rc != VAULT_OK)
+        return rc;
+    tree_node *first = vroot_leaf(r, it->link_to);
+    if (!first || first->type != NODE_FILE) {
+        report(a, it->path, "a hard link to %s, which is not a file placed "
+                            "before it; left out",
+               it->link_to);
+        *skip = 1;
+        return VAULT_OK;
+    }
+    size_t bytes = (size_t)first->n_content * CHUNK_ID_BYTES;
+    free(n->content);
+    n->content = malloc(bytes ? bytes : 1);
+    if (!n->content)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (bytes)
+        memcpy(n->content, first->content, bytes);
+    n->n_content = first->n_content;
+    n->size = first->size;
+    first->nlink = first->nlink < 2 ? 2 : first->nlink + 1;
+    n->nlink = first->nlink;
+    n->inode = first->inode;
+    n->device = first->device;
+    a->r->files++;
+    a->r->bytes_total += n->size;
+    if (a->o->on_item)
+        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_FILE, n->size, 0);
+    return VAULT_OK;
+}
+
+/* A placed directory item: the metadata of the directory at its path
+ * (dir, made now or before as a parent of another entry). */
+static void place_dir(adder *a, vdir *dir, add_item *it)
+{
+    a->src->xattrs(a->src->ctx, &it->node);
+    vlt_tree_node_clear(&dir->node);
+    dir->node = it->node;
+    memset(&it->node, 0, sizeof it->node);
+    a->r->dirs++;
+    if (a->o->on_item)
+        a->o->on_item(a->o->on_item_ctx, it->path, VAULT_DIR, 0, 0);
+}
+
+/* The top-level item it (one of the paths given, or one placed): its
+ * directories above in root, itself a leaf there, walked.  *abs_out: its
+ * path (NULL for a placed one). */
+static vault_error add_top(adder *a, vroot *r, add_item *it,
                            char **abs_out)
 {
     const char *given = it->given ? it->given : it->path;
     char *path = strdup(it->path);
-    *abs_out = strdup(it->path);
+    *abs_out = it->placed ? NULL : strdup(it->path);
     vault_error rc = VAULT_OK;
-    if (!path || !*abs_out)
+    if (!path || (!it->placed && !*abs_out))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    /* the item's own key: the path buffer may change while it is walked */
+    uint8_t key[SHA256_BYTES];
+    path_key(it->path, key);
     /* Walk the parents, creating virtual directories. */
-    vdir *d = root;
+    vdir *d = &r->top;
     char *p = path ? path + 1 : NULL, *slash;
     while (rc == VAULT_OK && (slash = strchr(p, '/')) != NULL) {
         *slash = '\0';
-        rc = vdir_child(a, d, p, path, &d);
+        rc = vdir_child(a, r, d, p, path, &d);
         *slash = '/';
         p = slash + 1;
     }
-    if (rc == VAULT_OK && vdir_has(d, p))
+    /* what a placed item collides with: a leaf where a directory is
+     * (1), the same name placed before (2) */
+    int collides = rc == VAULT_E_INVALID;
+    int placed_dir = it->placed && it->node.type == NODE_DIR;
+    if (rc == VAULT_OK && placed_dir) {
+        vdir *dir;
+        rc = vdir_child(a, r, d, p, path, &dir);
+        collides = rc == VAULT_E_INVALID ? 2 : 0;
+        if (rc == VAULT_OK)
+            place_dir(a, dir, it);
+    } else if (rc == VAULT_OK && vroot_find(r, key, &(vplace){0})) {
+        collides = 2;
         rc = vlt_fail(VAULT_E_INVALID,
                       "%s: given twice, or overlaps another path", given);
-    free(path);
-    tree_node *leaves = NULL;
-    if (rc == VAULT_OK) {
-        leaves = realloc(d->leaves, (d->n_leaves + 1) * sizeof *leaves);
-        if (!leaves)
-            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-        else
-            d->leaves = leaves;
     }
+    free(path);
+    path = NULL;
+    if (it->placed && collides) {
+        /* an archive's name twice, or a name below a symlink or file of
+         * the same archive: never both (extraction would follow the one
+         * to place the other); the first is kept */
+        report(a, it->path,
+               collides == 1 ? "below an entry that is not a directory; "
+                               "left out"
+                             : "a name an entry before it has (the first "
+                               "kept); left out");
+        vlt_tree_node_clear(&it->node);
+        return VAULT_OK;
+    }
+    if (placed_dir)
+        return rc;
+    if (rc == VAULT_OK &&
+        VLT_ARRAY_GROW(&d->leaves, &d->cap_leaves, d->n_leaves + 1) != 0)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc != VAULT_OK) {
         vlt_tree_node_clear(&it->node);
         return rc;
@@ -485,7 +640,24 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
     tree_node *n = &d->leaves[d->n_leaves];
     int skip = 0;
     file_group g = {0};
-    rc = add_node(a, it, n, 0, &skip, &g, NULL);
+    if (it->link_to) {
+        *n = it->node;
+        memset(&it->node, 0, sizeof it->node);
+        rc = place_link(a, r, it, n, &skip);
+    } else {
+        rc = add_node(a, it, n, 0, &skip, it->placed ? &r->placed : &g,
+                      NULL);
+    }
+    if (it->placed) {
+        /* never a directory; n->content is written by the workers, and
+         * does not move when d->leaves does */
+        if (rc == VAULT_OK && !skip)
+            return vroot_put(r, key, d, d->n_leaves++);
+        if (rc != VAULT_OK)
+            (void)vlt_add_group_wait(a, &r->placed);
+        vlt_tree_node_clear(n);
+        return rc; /* skipped: reported */
+    }
     /* Every tree below n stored, and n's own ID in, before the next path
      * may move d->leaves. */
     if (rc == VAULT_OK)
@@ -499,13 +671,12 @@ static vault_error add_top(adder *a, vdir *root, add_item *it,
             rc = vlt_fail(VAULT_E_IO, "%s: cannot be read", given);
         return rc;
     }
-    d->n_leaves++;
-    return VAULT_OK;
+    return vroot_put(r, key, d, d->n_leaves++);
 }
 
 vault_error vlt_add_walk(adder *a, snapshot_record *rec)
 {
-    vdir root = {0};
+    vroot root = {0};
     vault_error rc = VAULT_OK;
     rec->paths = calloc(a->o->n_paths ? a->o->n_paths : 1,
                         sizeof *rec->paths);
@@ -521,7 +692,7 @@ vault_error vlt_add_walk(adder *a, snapshot_record *rec)
                                                 "outside any");
             break;
         }
-        if (rec->n_paths == a->o->n_paths) {
+        if (!it.placed && rec->n_paths == a->o->n_paths) {
             vlt_tree_node_clear(&it.node);
             rc = vlt_fail(VAULT_E_INTERNAL, "add: more paths than given");
             break;
@@ -533,8 +704,21 @@ vault_error vlt_add_walk(adder *a, snapshot_record *rec)
         if (rc != VAULT_OK)
             break;
     }
+    /* Placed entries (an archive's): the snapshot records what they came
+     * from, as given (o->paths). */
+    if (rec->n_paths == 0)
+        for (size_t i = 0; rc == VAULT_OK && i < a->o->n_paths; i++) {
+            if (!(rec->paths[rec->n_paths] = strdup(a->o->paths[i])))
+                rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+            else
+                rec->n_paths++;
+        }
+    /* the placed files' chunk IDs all in (also before freeing them) */
+    vault_error wrc = vlt_add_group_wait(a, &root.placed);
     if (rc == VAULT_OK)
-        rc = vdir_store(a, &root, rec->tree);
-    vdir_free(&root);
+        rc = wrc;
+    if (rc == VAULT_OK)
+        rc = vdir_store(a, &root.top, rec->tree);
+    vroot_free(&root);
     return rc;
 }

@@ -19,6 +19,7 @@
 
 #include "common/internal.h"
 #include "format/locks.h"
+#include "ops/add/add_filter.h"
 #include "ops/add/add_internal.h"
 #include "repo/client_cache.h"
 
@@ -49,7 +50,8 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     char detail[512] = "";
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
-    (void)vlt_lock_remove(v, name);
+    if (name[0]) /* "": a dry run's, never written */
+        (void)vlt_lock_remove(v, name);
     v->own_marker[0] = '\0';
     if (rc != VAULT_OK)
         vlt_fail(rc, "%s", detail);
@@ -173,20 +175,96 @@ static void scan_stop(scanner *sc)
     pthread_join(sc->thread, NULL);
 }
 
+static vault_error open_stream(void *ctx, const vault_add_options *o,
+                               const filecache *cache, add_report_fn report,
+                               void *report_ctx, add_source *out)
+{
+    (void)ctx;
+    (void)cache; /* a stream has no identity to know it unchanged by */
+    return o->tar ? vlt_add_source_tar_open(o, report, report_ctx, out)
+                  : vlt_add_source_stdin_open(o, report, report_ctx, out);
+}
+
+/* vault_add of one stream: standard input, or an archive. */
+static vault_error add_stream(vault_t *v, const vault_add_options *o,
+                              vault_add_result *r)
+{
+    if (o->n_paths || o->n_files_from || o->n_files_from_verbatim ||
+        o->n_files_from_raw)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: %s takes no paths to back up",
+                        o->tar ? "an archive" : "standard input");
+    /* Excludes are for walks of the file system: silently ignored they
+     * would look like they worked. */
+    if (o->n_excludes || o->n_iexcludes || o->n_exclude_files ||
+        o->n_iexclude_files || o->exclude_caches || o->n_exclude_if_present ||
+        o->exclude_larger_than || o->one_file_system)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: excludes apply to paths walked, not to %s",
+                        o->tar ? "an archive" : "standard input");
+    if (o->tar && o->stdin_filename)
+        return vlt_fail(VAULT_E_INVALID,
+                        "add: standard input or an archive, not both");
+    if (!(o->tar ? o->tar : o->stdin_filename)[0])
+        return vlt_fail(VAULT_E_INVALID, "add: an empty %s",
+                        o->tar ? "archive name" : "file name");
+    /* The path the snapshot records: the stdin file's (its item's), or
+     * the archive's as an absolute path ("-" as is). */
+    char abs[PATH_MAX + 1];
+    const char *recorded = o->tar ? o->tar : o->stdin_filename;
+    if (o->tar && strcmp(o->tar, "-") != 0) {
+        vault_error rc = vlt_add_absolute_path(o->tar, abs);
+        if (rc != VAULT_OK)
+            return rc;
+        recorded = abs;
+    }
+    vault_add_options one = *o;
+    one.paths = &recorded;
+    one.n_paths = 1;
+    add_origin stream = {.open = open_stream,
+                         .close = vlt_add_source_stream_close};
+    return vlt_add_run(v, &one, &stream, r);
+}
+
 vault_error vault_add(vault_t *v, const vault_add_options *o,
                       vault_add_result *r)
 {
     if (r)
         memset(r, 0, sizeof *r);
-    if (!v || !o || !r || !o->paths || o->n_paths == 0)
+    if (!v || !o || !r)
         return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
+    if (o->n_paths && !o->paths)
+        return vlt_fail(VAULT_E_INVALID, "add: n_paths without paths");
+    if (o->stdin_filename || o->tar)
+        return add_stream(v, o, r);
+    /* Malformed patterns and unreadable exclude files are refused before
+     * the vault is touched (the source reads them again: they are
+     * small). */
+    add_filter check;
+    vault_error rc = vlt_add_filter_init(&check, o);
+    vlt_add_filter_free(&check);
+    if (rc != VAULT_OK)
+        return rc;
+    char **paths = NULL;
+    size_t n_paths = 0;
+    rc = vlt_add_paths_gather(o, &paths, &n_paths);
+    if (rc != VAULT_OK)
+        return rc;
+    if (n_paths == 0) {
+        free(paths);
+        return vlt_fail(VAULT_E_INVALID, "add: nothing to add");
+    }
+    vault_add_options all = *o;
+    all.paths = (const char *const *)paths;
+    all.n_paths = n_paths;
     add_origin fs = {.open = open_fs, .close = vlt_add_source_fs_close};
     vlt_progress_begin(&v->progress, "add", "files");
     scanner sc;
-    scan_start(&sc, v, o);
-    vault_error rc = vlt_add_run(v, o, &fs, r);
+    scan_start(&sc, v, &all);
+    rc = vlt_add_run(v, &all, &fs, r);
     scan_stop(&sc);
     vlt_progress_end(&v->progress);
+    vlt_add_paths_free(paths, n_paths);
     return rc;
 }
 
@@ -216,7 +294,9 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
         marker.host[0] = '\0';
     /* what the marker must come before is listed after it */
     vlt_repo_list_ahead_done(v);
-    vault_error rc = vlt_lock_write(v, &marker);
+    /* A dry run writes nothing, and holds back no prune: it stores no
+     * blob a prune could take away. */
+    vault_error rc = o->dry_run ? VAULT_OK : vlt_lock_write(v, &marker);
     if (rc != VAULT_OK)
         return rc;
     memcpy(v->own_marker, marker.name, sizeof v->own_marker);
@@ -259,7 +339,7 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
      * spec section 15a, phase 1), and one that did condemn them is in
      * the index already (pack_known skips them), its sweep held back by
      * the marker until this add's segments list them. */
-    if (rc == VAULT_OK) {
+    if (rc == VAULT_OK && !o->dry_run) {
         vlt_upload_journal_open(cache_dir, v->keys, &a->journal);
         rc = vlt_add_adopt_interrupted(a);
     }
@@ -279,10 +359,11 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
         rec.bytes_read = r->bytes_read;
         rec.bytes_added = r->bytes_added;
         rc = record_origin(&rec, o, origin->as);
-        if (rc == VAULT_OK)
+        if (rc == VAULT_OK && !o->dry_run)
             rc = vlt_repo_snapshot_save(v, &rec, r->snapshot_id);
     }
-    if (rc == VAULT_OK && vlt_filecache_save(a->cache) != VAULT_OK) {
+    if (rc == VAULT_OK && !o->dry_run &&
+        vlt_filecache_save(a->cache) != VAULT_OK) {
         /* The snapshot is committed; a cache that failed to save only
          * makes the next add slower. */
     }
@@ -296,10 +377,12 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
     free(a);
     /* Committed (or failed): this add no longer holds back a prune. */
     marker_remove(v, marker.name, rc);
-    if (rc != VAULT_OK) {
-        /* Pending entries of an aborted add point nowhere. */
+    if (rc != VAULT_OK || o->dry_run) {
+        /* Pending entries of an aborted add (or a dry run) point
+         * nowhere. */
         vlt_repo_forget_index(v);
-        return rc;
+        if (rc != VAULT_OK)
+            return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) +

@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -30,6 +29,7 @@
 #include "common/array.h"
 #include "common/internal.h"
 #include "common/pool.h"
+#include "ops/add/add_filter.h"
 #include "ops/add/add_source.h"
 
 #define PREFETCH_FILES 4
@@ -66,10 +66,13 @@ typedef struct meta_arg {
     fs_source *s;
     unsigned shard;
     dev_t dev; /* the root's device (one_file_system) */
+    char path[PATH_MAX + 1]; /* of the directory walked (excludes) */
 } meta_arg;
 
 struct fs_source {
     const vault_add_options *o;
+    add_filter filter;      /* what is left out */
+    int warned;             /* about patterns that matched nothing */
     const filecache *cache; /* files it has are not read ahead */
     add_report_fn report;
     void *report_ctx;
@@ -104,17 +107,6 @@ static void report(fs_source *s, const char *path, const char *fmt, ...)
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     s->report(s->report_ctx, path, detail);
-}
-
-static int excluded(const fs_source *s, const char *name, const char *path)
-{
-    for (size_t i = 0; i < s->o->n_excludes; i++) {
-        const char *g = s->o->excludes[i];
-        if (strchr(g, '/') ? fnmatch(g, path, FNM_PATHNAME) == 0
-                           : fnmatch(g, name, 0) == 0)
-            return 1;
-    }
-    return 0;
 }
 
 char *vlt_add_owner_name(uint32_t id, int group)
@@ -243,7 +235,7 @@ static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
  * jobs, so that several inode and directory reads are in flight at once.
  * They allocate nothing and stop when the walk is done. */
 
-static void meta_walk(meta_arg *m, int dfd, int depth)
+static void meta_walk(meta_arg *m, int dfd, size_t path_len, int depth)
 {
     fs_source *s = m->s;
     unsigned index = 0;
@@ -262,19 +254,21 @@ static void meta_walk(meta_arg *m, int dfd, int depth)
                 continue;
             if (depth == 0 && index++ % META_THREADS != m->shard)
                 continue;
-            int skip = 0;
-            for (size_t i = 0; i < s->o->n_excludes && !skip; i++)
-                skip = !strchr(s->o->excludes[i], '/') &&
-                       fnmatch(s->o->excludes[i], name, 0) == 0;
             struct stat st;
-            if (skip || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            size_t nlen = strlen(name);
+            if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                 !S_ISDIR(st.st_mode) || depth >= META_DEPTH_MAX ||
-                (s->o->one_file_system && st.st_dev != m->dev))
+                (s->o->one_file_system && st.st_dev != m->dev) ||
+                path_len + 1 + nlen > PATH_MAX)
+                continue;
+            m->path[path_len] = '/';
+            memcpy(m->path + path_len + 1, name, nlen + 1);
+            if (vlt_add_filter_excludes(&s->filter, m->path, &st, 0))
                 continue;
             int sub = openat(dfd, name,
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0) {
-                meta_walk(m, sub, depth + 1);
+                meta_walk(m, sub, path_len + 1 + nlen, depth + 1);
                 close(sub);
             }
             if (atomic_load_explicit(&s->meta_stop, memory_order_relaxed))
@@ -291,14 +285,17 @@ static void meta_main(void *ctx, void *state, void *job)
     meta_arg *m = job;
     const vault_add_options *o = m->s->o;
     for (size_t i = 0; i < o->n_paths; i++) {
-        int dfd = open(o->paths[i],
+        /* the walk's own path, which excludes are matched against */
+        if (vlt_add_absolute_path(o->paths[i], m->path) != VAULT_OK)
+            continue;
+        int dfd = open(m->path,
                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
             continue;
         struct stat st;
         if (fstat(dfd, &st) == 0) {
             m->dev = st.st_dev;
-            meta_walk(m, dfd, 0);
+            meta_walk(m, dfd, strcmp(m->path, "/") ? strlen(m->path) : 0, 0);
         }
         close(dfd);
     }
@@ -388,21 +385,29 @@ static vault_error dir_enter(fs_source *s)
     if (f->n_ents)
         qsort(f->ents, f->n_ents, sizeof *f->ents, entry_cmp);
     size_t path_len = f->path_len;
+    /* A tagged directory (--exclude-caches, --exclude-if-present) keeps
+     * its tag file only. */
+    size_t only = SIZE_MAX;
+    if (!vlt_add_filter_tagged(&s->filter, f->dfd, s->path, f->ents,
+                               f->n_ents, sizeof *f->ents, &only))
+        only = SIZE_MAX;
     for (size_t i = 0; i < f->n_ents; i++) {
         dir_entry *e = &f->ents[i];
         size_t nlen = strlen(e->name);
+        if (only != SIZE_MAX && i != only)
+            continue;
         if (path_len + 1 + nlen > PATH_MAX) {
             report(s, s->path, "name too long: %s", e->name);
             continue;
         }
         s->path[path_len] = '/';
         memcpy(s->path + path_len + 1, e->name, nlen + 1);
-        if (!excluded(s, e->name, s->path)) {
-            if (fstatat(f->dfd, e->name, &e->st, AT_SYMLINK_NOFOLLOW) == 0)
-                e->ok = 1;
-            else
-                report(s, s->path, "cannot stat: %s", strerror(errno));
-        }
+        /* Stat'ed first: a trailing `/` in a pattern and the size limit
+         * need the type and size. */
+        if (fstatat(f->dfd, e->name, &e->st, AT_SYMLINK_NOFOLLOW) != 0)
+            report(s, s->path, "cannot stat: %s", strerror(errno));
+        else if (!vlt_add_filter_excludes(&s->filter, s->path, &e->st, 1))
+            e->ok = 1;
         s->path[path_len] = '\0';
     }
     return VAULT_OK;
@@ -438,9 +443,7 @@ static vault_error item_set(fs_source *s, add_item *it, const char *name,
     return VAULT_OK;
 }
 
-/* Makes path absolute and lexically clean, without following its last
- * component (a symlink given is stored as a symlink). */
-static vault_error absolute_path(const char *in, char out[PATH_MAX + 1])
+vault_error vlt_add_absolute_path(const char *in, char out[PATH_MAX + 1])
 {
     char tmp[PATH_MAX + 1];
     if (in[0] == '/') {
@@ -489,11 +492,14 @@ static vault_error next_top(fs_source *s, add_item *it)
     const vault_add_options *o = s->o;
     if (s->next_path == o->n_paths) {
         meta_stop(s); /* the walk is done */
+        if (!s->warned)
+            vlt_add_filter_warn_unmatched(&s->filter);
+        s->warned = 1;
         it->kind = ADD_ITEM_END;
         return VAULT_OK;
     }
     const char *given = o->paths[s->next_path++];
-    vault_error rc = absolute_path(given, s->path);
+    vault_error rc = vlt_add_absolute_path(given, s->path);
     if (rc != VAULT_OK)
         return rc;
     struct stat st;
@@ -659,10 +665,10 @@ static vault_error fs_parent(void *ctx, const char *path, const char *name,
     return node_from_stat(node, name, &st);
 }
 
-vault_error vlt_add_source_fs_open(const vault_add_options *o,
-                                   const filecache *cache,
-                                   add_report_fn report_fn, void *report_ctx,
-                                   add_source *out)
+/* The source of both opens below. */
+static vault_error fs_open(const vault_add_options *o, const filecache *cache,
+                           add_report_fn report_fn, void *report_ctx,
+                           int scan_only, add_source *out)
 {
     memset(out, 0, sizeof *out);
     fs_source *s = calloc(1, sizeof *s);
@@ -673,9 +679,23 @@ vault_error vlt_add_source_fs_open(const vault_add_options *o,
     s->report = report_fn;
     s->report_ctx = report_ctx;
     s->cur_fd = -1;
+    s->scan_only = scan_only;
+    s->warned = scan_only; /* the add itself warns of unused patterns */
     *out = (add_source){fs_next, fs_read, fs_xattrs, fs_parent, s};
-    meta_start(s);
+    vault_error rc = vlt_add_filter_init(&s->filter, o);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!scan_only)
+        meta_start(s);
     return VAULT_OK;
+}
+
+vault_error vlt_add_source_fs_open(const vault_add_options *o,
+                                   const filecache *cache,
+                                   add_report_fn report_fn, void *report_ctx,
+                                   add_source *out)
+{
+    return fs_open(o, cache, report_fn, report_ctx, 0, out);
 }
 
 static void scan_report(void *ctx, const char *path, const char *detail)
@@ -688,16 +708,7 @@ static void scan_report(void *ctx, const char *path, const char *detail)
 vault_error vlt_add_source_fs_scan_open(const vault_add_options *o,
                                         add_source *out)
 {
-    memset(out, 0, sizeof *out);
-    fs_source *s = calloc(1, sizeof *s);
-    if (!s)
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    s->o = o;
-    s->report = scan_report;
-    s->cur_fd = -1;
-    s->scan_only = 1;
-    *out = (add_source){fs_next, fs_read, fs_xattrs, fs_parent, s};
-    return VAULT_OK;
+    return fs_open(o, NULL, scan_report, NULL, 1, out);
 }
 
 void vlt_add_source_fs_close(add_source *src)
@@ -711,6 +722,7 @@ void vlt_add_source_fs_close(add_source *src)
     while (s->depth > 0)
         frame_free(&s->stack[--s->depth]);
     free(s->stack);
+    vlt_add_filter_free(&s->filter);
     free(s);
     src->ctx = NULL;
 }
