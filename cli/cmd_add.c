@@ -122,6 +122,7 @@ int cmd_add(int argc, char **argv)
         free(excludes.items);
         return EXIT_FAILURE_;
     }
+    cli_catch_interrupts();
     vault_add_result r;
     vault_error rc = vault_add(v, &o, &r);
     vault_close(v);

@@ -124,6 +124,7 @@ int cmd_extract(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     /* Resolved once, so that what is shown is what is extracted. */
     vault_snapshot_info *snap;
     vault_error rc = vault_snapshot_get(v, ref, &snap);

@@ -133,6 +133,7 @@ int cmd_prune(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     vault_prune_result r;
     vault_error rc = vault_prune(v, &o, &r);
     vault_close(v);

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <locale.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,7 +288,11 @@ static void print_help(FILE *out)
            "  2  the command line is wrong\n"
            "  3  finished, but some items failed (the summary counts them)\n"
            "  4  the operation failed, but may succeed if tried again later\n"
-           "     (the storage timed out, could not be reached, or was busy)\n");
+           "     (the storage timed out, could not be reached, or was busy)\n"
+           "  130  interrupted by SIGINT (Ctrl-C) or SIGTERM: add, extract,\n"
+           "     check, prune, copy, rekey and unlock stop cleanly (temporary\n"
+           "     files removed; the packs an add stored are reused by the\n"
+           "     next add); a second signal stops at once\n");
 }
 
 static const cli_command *find_command(const char *name)
@@ -327,8 +332,36 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void on_interrupt_signal(int sig)
+{
+    (void)sig;
+    vault_interrupt(); /* an atomic store: async-signal-safe */
+}
+
+void cli_catch_interrupts(void)
+{
+    const int signals[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction old;
+        if (sigaction(signals[i], NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt_signal;
+        sigemptyset(&sa.sa_mask);
+        /* SA_RESETHAND: the second signal has its default effect. */
+        sa.sa_flags = SA_RESETHAND | SA_RESTART;
+        (void)sigaction(signals[i], &sa, NULL);
+    }
+}
+
 int cli_fail(vault_error rc)
 {
+    if (rc == VAULT_E_INTERRUPTED || vault_interrupt_requested()) {
+        cli_error("interrupted");
+        return EXIT_INTERRUPTED;
+    }
     const char *detail = vault_last_error();
     if (detail[0])
         cli_error("%s", detail);

@@ -87,9 +87,10 @@ typedef enum vault_error {
                                   connection broke */
     VAULT_E_BUSY = 24,         /* the storage asks to come back later
                                   (throttled, overloaded, locked) */
-    VAULT_E_AUTH = 25          /* the storage refused the credentials or
+    VAULT_E_AUTH = 25,         /* the storage refused the credentials or
                                   access to the location (not a vault
                                   role: that is VAULT_E_PERMISSION) */
+    VAULT_E_INTERRUPTED = 26   /* stopped by vault_interrupt, cleaned up */
 } vault_error;
 
 /* A short fixed description of a code ("age header failure", ...). */
@@ -111,6 +112,26 @@ VAULT_API int vault_error_is_transient(vault_error code);
  * nothing to clean up at exit.
  */
 VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);
+
+/*
+ * Interruption.  vault_interrupt asks every operation running in the
+ * process to stop: each stops at its next step (a file, a pack, an object,
+ * a storage request or retry wait, an http transfer), cleans up as after
+ * any failure (an add takes its marker down and keeps its upload journal
+ * so that the next add reuses the packs it stored; an extraction removes
+ * its temporary files; nothing half-written is left in the vault) and
+ * returns VAULT_E_INTERRUPTED.  The request stays until
+ * vault_interrupt_clear: calls made meanwhile stop at once.
+ *
+ * vault_interrupt only stores to a lock-free atomic flag: it may be called
+ * from a signal handler (the CLI's for SIGINT and SIGTERM) and from any
+ * thread.  It is the library's one piece of process-wide state that a
+ * caller sets.
+ */
+VAULT_API void vault_interrupt(void);
+VAULT_API void vault_interrupt_clear(void);
+/* 1 while an interruption is requested (async-signal-safe too). */
+VAULT_API int vault_interrupt_requested(void);
 
 /* ---------------------------------------------------------------------------
  * Threads.  The library starts threads of its own (vault_add's workers,

@@ -237,7 +237,7 @@ vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n_out,
         rc = lock_open(v, names.names[i], &list[n], &forged);
         if (rc == VAULT_OK) {
             n++;
-        } else if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO) {
+        } else if (vlt_error_stops(rc) || rc == VAULT_E_IO) {
             break;
         } else {
             /* gone meanwhile (an add finished), damaged, or sealed in an

@@ -12,6 +12,7 @@
 
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "ops/add/add_internal.h"
 
 static void report(adder *a, const char *path, const char *fmt, ...)
@@ -84,6 +85,9 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
             end -= start;
             start = 0;
             size_t got;
+            rc = vlt_interrupt_check(); /* a large file: between reads */
+            if (rc != VAULT_OK)
+                break;
             rc = a->src->read(a->src->ctx, a->buf + end, a->buf_cap - end,
                               &got);
             if (rc == VAULT_E_PARTIAL) { /* reported by the source */
@@ -266,6 +270,9 @@ static vault_error add_node(adder *a, add_item *it, tree_node *n,
     *skip = 0;
     *n = it->node; /* taken over */
     memset(&it->node, 0, sizeof it->node);
+    vault_error rc = vlt_interrupt_check(); /* between entries: a stop */
+    if (rc != VAULT_OK)
+        return rc;
     if (n->type == NODE_FILE) {
         a->r->files++;
         return add_file(a, it, n, index, skip, g);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "format/locks.h"
 #include "ops/add/add_internal.h"
 #include "repo/client_cache.h"
@@ -47,7 +48,9 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     char detail[512] = "";
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
+    vlt_interrupt_shield(1); /* also after an interruption: it goes */
     (void)vlt_lock_remove(v, name);
+    vlt_interrupt_shield(0);
     v->own_marker[0] = '\0';
     if (rc != VAULT_OK)
         vlt_fail(rc, "%s", detail);

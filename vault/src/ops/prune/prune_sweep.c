@@ -159,7 +159,7 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
         return VAULT_OK;
     if (!(f->flags & SLOT_TRUSTED)) {
         vault_error rc = vlt_repo_verify_entry(f->s->v, pack_id, e);
-        if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO)
+        if (vlt_error_stops(rc) || rc == VAULT_E_IO)
             return rc;
         if (rc != VAULT_OK) {
             vlt_warn("prune: index/%s: %s; the entry is dropped",

@@ -431,7 +431,7 @@ static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
         rc = vlt_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
         unlinkat(dirfd, tmp, 0);
-        if (rc == VAULT_E_NOMEM)
+        if (vlt_error_stops(rc))
             return rc;
         vlt_restore_report(r, path, rc, vault_last_error());
         return VAULT_OK;
