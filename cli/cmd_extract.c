@@ -12,11 +12,18 @@
 
 #include "cli.h"
 
+/* Entries in the way that differ are named up to this many; the summary
+ * counts the rest (an extraction into a folder holding another version
+ * would otherwise print a line per file). */
+#define DIFFER_NAMED 10
+
+/* on_error: never two at once (vault.h), so the count needs no lock. */
 static void report_error(void *ctx, const char *path, vault_error code,
                          const char *detail)
 {
-    (void)ctx;
-    (void)code;
+    unsigned *differ_named = ctx;
+    if (code == VAULT_E_EXISTS && (*differ_named)++ >= DIFFER_NAMED)
+        return;
     cli_error("%s: %s", path, detail);
 }
 
@@ -119,7 +126,9 @@ int cmd_extract(int argc, char **argv)
         o.include = NULL;
     o.target_dir = target;
     o.restore_owner = geteuid() == 0;
+    unsigned differ_named = 0;
     o.on_error = report_error;
+    o.on_error_ctx = &differ_named;
 
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
@@ -176,9 +185,22 @@ int cmd_extract(int argc, char **argv)
             (unsigned long long)r.files, (unsigned long long)r.dirs,
             (unsigned long long)r.symlinks, (unsigned long long)r.others,
             cli_size(r.bytes, size));
+    if (r.skipped)
+        fprintf(summary, "; %llu already there", (unsigned long long)r.skipped);
     if (r.errors)
         fprintf(summary, "; %llu failed", (unsigned long long)r.errors);
     fputc('\n', summary);
+    if (r.temporaries_removed)
+        fprintf(summary, "removed %llu temporary files of an interrupted "
+                         "extraction\n",
+                (unsigned long long)r.temporaries_removed);
+    if (r.differ)
+        cli_error("%llu entr%s in the way differ%s from the snapshot and "
+                  "%s left alone%s; --overwrite replaces them",
+                  (unsigned long long)r.differ, r.differ == 1 ? "y" : "ies",
+                  r.differ == 1 ? "s" : "", r.differ == 1 ? "was" : "were",
+                  r.differ > DIFFER_NAMED ? " (the first ten named above)"
+                                          : "");
     if (r.withheld)
         fprintf(summary,
                 "withheld %llu privileges (set-id bits, capabilities, "

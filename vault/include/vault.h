@@ -584,8 +584,15 @@ typedef struct vault_extract_options {
                                0: restore into target_dir */
     int tar_fd;             /* with tar: the stream's file descriptor
                                (0 is standard input); else ignored */
-    int overwrite;          /* 1: replace existing files; 0: leave them
-                               and report each */
+    /* 1: replace whatever is in the way (never a directory by a file).
+     * 0: resume: an entry already there as the snapshot has it (a
+     * regular file of the same size and modification time, a symlink to
+     * the same target, a fifo) is left alone and counted as skipped;
+     * anything else in the way is left alone and reported (VAULT_E_EXISTS,
+     * counted in differ).  Either way the temporary files an interrupted
+     * extraction left ("NAME.vault-tmp-<16 hex>") in the folders it
+     * restores into are removed first. */
+    int overwrite;
     int restore_owner;      /* 1: chown (as root); 0: do not */
     /* A snapshot another member wrote is restored without the privileges
      * it asks for (no set-uid/set-gid bits, no file capabilities, no
@@ -610,6 +617,10 @@ typedef struct vault_extract_result {
     /* privileges not restored (see same_privileges): device nodes not
      * made, files given no set-id bits or capabilities */
     uint64_t withheld;
+    uint64_t skipped;   /* already there as in the snapshot: not written */
+    uint64_t differ;    /* in the way and different: not replaced (without
+                           overwrite), each reported; counted in errors */
+    uint64_t temporaries_removed; /* left by an interrupted extraction */
 } vault_extract_result;
 
 /* VAULT_OK, VAULT_E_PARTIAL (some items failed, each reported), or an
