@@ -831,7 +831,9 @@ typedef struct vault_prune_options {
 VAULT_API void vault_prune_options_init(vault_prune_options *options);
 
 /* An add marker that holds sweeps back (an add running, or crashed less
- * than VAULT_PRUNE_STALE_SECONDS ago). */
+ * than VAULT_PRUNE_STALE_SECONDS ago).  A marker of this machine whose
+ * process is gone (format spec 15a, "process") is stale at once: it holds
+ * nothing back, and the prune deletes it. */
 typedef struct vault_prune_marker {
     char host[256];
     uint32_t pid;

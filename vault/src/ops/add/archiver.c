@@ -149,6 +149,7 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
                           .pid = (uint32_t)getpid()};
     if (gethostname(marker.host, sizeof marker.host - 1) != 0)
         marker.host[0] = '\0';
+    vlt_lock_set_process(&marker);
     /* what the marker must come before is listed after it */
     vlt_repo_list_ahead_done(v);
     vault_error rc = vlt_lock_write(v, &marker);

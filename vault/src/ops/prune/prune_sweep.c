@@ -15,7 +15,9 @@
 
 int vlt_prune_is_live_marker(const pstate *s, const lock_record *l)
 {
-    return l->kind == LOCK_ADD && l->time >= s->now - VAULT_PRUNE_STALE_SECONDS;
+    return l->kind == LOCK_ADD &&
+           l->time >= s->now - VAULT_PRUNE_STALE_SECONDS &&
+           !vlt_lock_marker_dead(l);
 }
 
 size_t vlt_prune_live_markers(const pstate *s)
