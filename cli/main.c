@@ -173,6 +173,8 @@ static const cli_command commands[] = {
      "blobs copied out first), and deleted only once no add that started\n"
      "before the mark can still be running: no add marker younger than\n"
      "24 hours is visible and the mark is older than the grace period.\n"
+     "A marker of this machine whose add process has ended (killed,\n"
+     "crashed) holds nothing back and is deleted.\n"
      "On a vault only this machine writes, one prune frees the space; marks\n"
      "it cannot sweep yet are reported, with the reason, and swept by a\n"
      "later prune. Packs left unindexed by interrupted adds are deleted too.\n"
@@ -185,6 +187,22 @@ static const cli_command commands[] = {
      "                           share of the space is unused (default 5)\n"
      "  -n, --dry-run            only show what would be done\n"
      "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"},
+    {"unlock", "remove stale add markers", cmd_unlock,
+     "usage: vault unlock [VAULT] [--remove-all] [--dry-run]\n"
+     "\n"
+     "Removes the add markers that hold prune back for nothing: those of\n"
+     "adds on this machine whose process has ended, and those older than\n"
+     "24 hours. A marker of an add still running on this machine is never\n"
+     "removed. Owners remove any member's markers; readers and writers\n"
+     "only their own. Prune marks are left alone.\n"
+     "\n"
+     "  --remove-all             also the markers of other machines that\n"
+     "                           are younger: only when those adds are\n"
+     "                           known to have ended, else a prune may\n"
+     "                           delete data they still need\n"
+     "  -n, --dry-run            only count what would be removed\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"copy", "copy snapshots into another vault", cmd_copy,
      "usage: vault copy [-i IDENTITY] SRC DST [SNAP...]\n"
      "\n"

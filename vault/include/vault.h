@@ -899,6 +899,47 @@ vault_prune(vault_t *vault, const vault_prune_options *options,
             vault_prune_result *result);
 VAULT_API void vault_prune_result_free(vault_prune_result *result);
 
+/*
+ * Removing stale add markers (format spec 15a, "Unlocking"), restic's
+ * `unlock`: an add that crashed leaves its marker, which holds prune
+ * sweeps back until it is stale.  Prune marks are never removed here.
+ */
+typedef struct vault_unlock_options {
+    /* 1: also the markers that may still be live on other machines (not
+     * yet stale by age), as restic's --remove-all; a marker of this
+     * machine whose process runs is never removed.  Removing a marker of
+     * an add that still runs lets a prune delete packs that add's
+     * snapshot will need: only when that add is known to be dead. */
+    int remove_all;
+    int dry_run;           /* 1: count, remove nothing */
+    const char *cache_dir; /* as vault_prune_options.cache_dir */
+} vault_unlock_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_unlock_options_init(vault_unlock_options *options);
+
+typedef struct vault_unlock_result {
+    uint64_t removed;      /* markers removed (dry_run: would be) */
+    uint64_t kept_running; /* of this machine, their add still running */
+    uint64_t kept_elsewhere; /* of other machines (or of an earlier boot,
+                                container, older client), not stale yet:
+                                kept without remove_all */
+    uint64_t kept_others;  /* by another member: only owners remove
+                              those */
+} vault_unlock_result;
+
+/*
+ * Removes the add markers that hold prune sweeps back for nothing: those
+ * of this machine whose process is gone, and those older than
+ * VAULT_PRUNE_STALE_SECONDS; with remove_all also the others, except live
+ * ones of this machine.  Owners remove any member's markers; readers and
+ * writers only their own (a marker is no data, but removing another
+ * member's live one would let a prune destroy what that add stores).
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_unlock(vault_t *vault, const vault_unlock_options *options,
+             vault_unlock_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,13 +87,13 @@ int vlt_process_self(vlt_process_id *out)
     return domain_of_self(out->domain) && start_of(out->pid, &out->start) == 1;
 }
 
-int vlt_process_gone(const vlt_process_id *p)
+vlt_process_state vlt_process_check(const vlt_process_id *p)
 {
     uint8_t mine[PROCESS_DOMAIN_BYTES];
-    if (!domain_of_self(mine) ||
-        memcmp(mine, p->domain, sizeof mine) != 0)
-        return 0;
+    if (!domain_of_self(mine) || memcmp(mine, p->domain, sizeof mine) != 0)
+        return PROCESS_ELSEWHERE;
     uint64_t start;
     int found = start_of(p->pid, &start);
-    return found == 0 || (found == 1 && start != p->start);
+    return found == 0 || (found == 1 && start != p->start) ? PROCESS_GONE
+                                                           : PROCESS_RUNNING;
 }

@@ -26,10 +26,16 @@ typedef struct vlt_process_id {
 /* This process; 0 when the system does not say (no /proc): then there is
  * nothing to record. */
 int vlt_process_self(vlt_process_id *out);
-/* 1 if p is provably not running: it is in this machine's domain and no
- * process has its pid, or the one that has it started at another time.
- * 0 if it runs, or cannot be told (another domain: another machine,
- * container or boot). */
-int vlt_process_gone(const vlt_process_id *p);
+typedef enum vlt_process_state {
+    PROCESS_ELSEWHERE = 0, /* another domain (machine, container, boot):
+                              this one cannot tell */
+    PROCESS_RUNNING = 1,   /* here, and its pid runs with its start time
+                              (or /proc does not answer: taken as
+                              running) */
+    PROCESS_GONE = 2       /* here, and no process has its pid, or the
+                              one that has it started at another time */
+} vlt_process_state;
+
+vlt_process_state vlt_process_check(const vlt_process_id *p);
 
 #endif

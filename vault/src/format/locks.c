@@ -18,7 +18,6 @@
 #include <sodium.h>
 
 #include "common/internal.h"
-#include "common/process.h"
 #include "format/locks.h"
 #include "format/pack.h"
 #include "repo/repo.h"
@@ -115,13 +114,18 @@ void vlt_lock_set_process(lock_record *rec)
     rec->process_start = self.start;
 }
 
-int vlt_lock_marker_dead(const lock_record *l)
+vlt_process_state vlt_lock_marker_process(const lock_record *l)
 {
     if (l->kind != LOCK_ADD || !l->has_process)
-        return 0;
+        return PROCESS_ELSEWHERE;
     vlt_process_id p = {.pid = l->pid, .start = l->process_start};
     memcpy(p.domain, l->process_domain, sizeof p.domain);
-    return vlt_process_gone(&p);
+    return vlt_process_check(&p);
+}
+
+int vlt_lock_marker_dead(const lock_record *l)
+{
+    return vlt_lock_marker_process(l) == PROCESS_GONE;
 }
 
 static void lock_key(const keyring *k, uint32_t epoch,

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/process.h"
 #include "crypto/keys.h"
 #include "format/authored.h"
 #include "vault.h"
@@ -69,10 +70,12 @@ void vlt_locks_free(lock_record *list, size_t n);
 /* Records this process in an add marker (if the system says which it
  * is: common/process.h). */
 void vlt_lock_set_process(lock_record *rec);
-/* 1 if l is an add marker whose process provably ended: it ran on this
- * machine, in this boot and pid namespace, and no process with its pid
- * and start time runs (its add crashed or was killed).  0 if it may
- * run, or cannot be told (another machine: only its age tells). */
+/* For an add marker with its process: whether that runs here, ended here
+ * (its add crashed or was killed), or ran elsewhere - another machine,
+ * container or boot, where only the marker's age tells.  Every other
+ * lock: PROCESS_ELSEWHERE. */
+vlt_process_state vlt_lock_marker_process(const lock_record *l);
+/* The marker's process ended on this machine. */
 int vlt_lock_marker_dead(const lock_record *l);
 
 /* Checks the name, header, seal and signature of a lock object's bytes
