@@ -17,38 +17,49 @@ ok share v "$(sed -n 's/^# public key: //p' writer.txt)" --role writer -i id.txt
 mkdir src
 for i in $(seq 1 30); do random_file "src/f$i" 3000000; done
 
-# start_add: an owner's add in the background, stopped (SIGSTOP) as soon
+# markers: the objects in v/locks (not the temporaries of a save).
+markers() {
+    find v/locks -type f -regextype posix-extended -regex '.*/[0-9a-f]{64}' | wc -l
+}
+
+# start_add ID: an add as ID in the background, stopped (SIGSTOP) as soon
 # as its marker is up; its pid in $ADD_PID.
 start_add() {
-    "$VAULT" add v src -i id.txt >add-out.txt 2>add-err.txt &
+    "$VAULT" add v src -i "$1" >add-out.txt 2>add-err.txt &
     ADD_PID=$!
     for _ in $(seq 1 30000); do
-        [ -n "$(ls v/locks)" ] && break
+        [ "$(markers)" -gt 0 ] && break
         kill -0 "$ADD_PID" 2>/dev/null || die "add ended before its marker was seen"
         sleep 0.01
     done
     kill -STOP "$ADD_PID"
-    [ -n "$(ls v/locks)" ] || die "no add marker appeared"
+    [ "$(markers)" -eq 1 ] || die "no add marker appeared"
 }
 
 # --- unlock keeps a live marker of this machine ------------------------------
-start_add
+start_add id.txt
 ok unlock v -i id.txt
 grep -q 'removed 0 stale' out.txt && grep -q 'kept 1 of adds running on this machine' out.txt ||
     fail "unlock did not keep the running add's marker: $(cat out.txt)"
 ok unlock v -i id.txt --remove-all
-[ -n "$(ls v/locks)" ] || fail "unlock --remove-all removed a live marker of this machine"
+[ "$(markers)" -eq 1 ] || fail "unlock --remove-all removed a live marker of this machine"
 # A writer may not remove the owner's marker, whatever its state.
 ok unlock v -i writer.txt --remove-all
 grep -q 'kept 1 of other members' out.txt || fail "a writer's unlock: $(cat out.txt)"
 pass
 
 # --- the add dies: prune frees its packs at once ------------------------------
+# Killed once it stored a pack (stopped first, so that it cannot end
+# between the look and the kill).
 kill -CONT "$ADD_PID"
-sleep 0.3 # let it store some packs
+for _ in $(seq 1 30000); do
+    [ -n "$(find v/data -type f ! -name '.tmp-*')" ] && break
+    sleep 0.01
+done
+kill -STOP "$ADD_PID"
 kill -KILL "$ADD_PID"
 wait "$ADD_PID" 2>/dev/null || true
-[ -n "$(ls v/locks)" ] || die "the killed add left no marker"
+[ "$(markers)" -eq 1 ] || die "the killed add left no marker"
 stored=$(find v/data -type f ! -name '.tmp-*' | wc -l)
 note "the killed add left $stored packs"
 ok unlock v -i writer.txt
@@ -58,37 +69,30 @@ grep -q 'stale add markers .* removed: 1' out.txt ||
     fail "prune did not remove the dead add's marker: $(cat out.txt)"
 grep -q 'left alone while adds run' out.txt &&
     fail "prune still waits for the dead add: $(cat out.txt)"
-[ -z "$(ls v/locks)" ] || fail "locks left after prune: $(ls v/locks)"
+[ "$(markers)" -eq 0 ] || fail "locks left after prune: $(ls v/locks)"
 # (its half-written .tmp- files go after a day: a save elsewhere may be writing)
 [ "$(find v/data -type f ! -name '.tmp-*' | wc -l)" -eq 0 ] || fail "the dead add's packs were not freed"
 pass
 ok check v -i id.txt
 
 # --- unlock removes a dead add's marker ---------------------------------------
-start_add
+start_add id.txt
 kill -KILL "$ADD_PID"
 wait "$ADD_PID" 2>/dev/null || true
 ok unlock v -i id.txt --dry-run
 grep -q 'would remove 1 stale add marker' out.txt || fail "unlock --dry-run: $(cat out.txt)"
-[ -n "$(ls v/locks)" ] || fail "unlock --dry-run removed the marker"
+[ "$(markers)" -eq 1 ] || fail "unlock --dry-run removed the marker"
 ok unlock v -i id.txt
 grep -q 'removed 1 stale add marker' out.txt || fail "unlock: $(cat out.txt)"
-[ -z "$(ls v/locks)" ] || fail "unlock left the dead add's marker"
+[ "$(markers)" -eq 0 ] || fail "unlock left the dead add's marker"
 pass
 
 # A writer removes its own dead marker.
-"$VAULT" add v src -i writer.txt >add-out.txt 2>add-err.txt &
-ADD_PID=$!
-for _ in $(seq 1 30000); do
-    [ -n "$(ls v/locks)" ] && break
-    kill -0 "$ADD_PID" 2>/dev/null || break
-    sleep 0.01
-done
-kill -KILL "$ADD_PID" 2>/dev/null || true
+start_add writer.txt
+kill -KILL "$ADD_PID"
 wait "$ADD_PID" 2>/dev/null || true
-if [ -n "$(ls v/locks)" ]; then
-    ok unlock v -i writer.txt
-    grep -q 'removed 1 stale add marker' out.txt || fail "a writer's own dead marker: $(cat out.txt)"
-    pass
-fi
+ok unlock v -i writer.txt
+grep -q 'removed 1 stale add marker' out.txt || fail "a writer's own dead marker: $(cat out.txt)"
+[ "$(markers)" -eq 0 ] || fail "the writer's dead marker is still there"
+pass
 expect_fail 2 'unexpected argument' unlock v extra -i id.txt
