@@ -50,15 +50,23 @@ EOF
     check_sane 0 "$WORK/err.txt" "vault $* (interrupted by $sig)"
 }
 
+# was_interrupted WHAT: 0 if the last command ($RC, err.txt) was
+# interrupted as it should be (exit 130, "vault: interrupted"; else the
+# test fails), 1 if it had finished before the signal (noted).
+was_interrupted() {
+    if [ "$RC" -eq 0 ]; then
+        note "$1 finished before the signal: interruption not checked"
+        return 1
+    fi
+    [ "$RC" -eq 130 ] || fail "interrupted $1 exited $RC, expected 130: $(cat err.txt)"
+    grep -qx 'vault: interrupted' err.txt ||
+        fail "interrupted $1 did not say 'vault: interrupted': $(cat err.txt)"
+    pass
+}
+
 # --- add, SIGINT after 3 packs --------------------------------------------
 interrupt SIGINT "$WORK/v/data/*/*" 3 add v src -i id.txt --threads 2
-if [ "$RC" -eq 0 ]; then
-    note "add finished before the signal: interruption not checked"
-else
-    [ "$RC" -eq 130 ] || fail "interrupted add exited $RC, expected 130: $(cat err.txt)"
-    grep -qx 'vault: interrupted' err.txt ||
-        fail "interrupted add did not say 'vault: interrupted': $(cat err.txt)"
-    pass
+if was_interrupted add; then
     [ -z "$(ls v/locks)" ] || fail "the interrupted add left its marker: $(ls v/locks)"
     [ -z "$(find v -name '.tmp-*')" ] ||
         fail "the interrupted add left temporaries: $(find v -name '.tmp-*')"
@@ -90,23 +98,14 @@ kill -TERM "$pid" 2>/dev/null || true
 RC=0
 wait "$pid" || RC=$?
 check_sane 0 err.txt "vault add (SIGTERM)"
-if [ "$RC" -eq 0 ]; then
-    note "add finished before SIGTERM: not checked"
-else
-    [ "$RC" -eq 130 ] || fail "add exited $RC after SIGTERM, expected 130"
-    grep -qx 'vault: interrupted' err.txt || fail "no 'vault: interrupted' after SIGTERM"
+if was_interrupted "add (SIGTERM)"; then
     [ -z "$(ls v/locks)" ] || fail "add left its marker after SIGTERM"
     pass
 fi
 
 # --- extract, SIGINT after 5 files -----------------------------------------
 interrupt SIGINT "$WORK/out/**/f*" 5 extract v latest -C out -i id.txt
-if [ "$RC" -eq 0 ]; then
-    note "extract finished before the signal: interruption not checked"
-else
-    [ "$RC" -eq 130 ] || fail "interrupted extract exited $RC, expected 130: $(cat err.txt)"
-    grep -qx 'vault: interrupted' err.txt ||
-        fail "interrupted extract did not say 'vault: interrupted': $(cat err.txt)"
+if was_interrupted extract; then
     [ -z "$(find out -name '*.vault-tmp-*')" ] ||
         fail "the interrupted extract left temporaries: $(find out -name '*.vault-tmp-*')"
     pass
