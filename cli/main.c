@@ -89,11 +89,15 @@ static const cli_command commands[] = {
      "all their data verified; nothing is written outside DIR. A damaged\n"
      "object is reported with the files it affects and the rest goes on.\n"
      "Another member's snapshot is named with its author first.\n"
+     "Run again into the same DIR, it resumes: an interrupted run's\n"
+     "temporary files (NAME.vault-tmp-*) are removed, entries already as\n"
+     "in the snapshot (same size and mtime, same symlink target) are left\n"
+     "alone, and others in the way are reported (exit 3).\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  -C, --target DIR         restore into DIR\n"
      "  --tar FILE               write a tar stream instead (FILE mode 0600)\n"
-     "  --overwrite              replace existing files\n"
+     "  --overwrite              replace whatever is in the way\n"
      "  --same-privileges        restore set-id bits, capabilities and\n"
      "                           devices of another member's snapshot\n"},
     {"share", "give recipients access (owners only)", cmd_share,

@@ -160,7 +160,8 @@ VAULT_API int vault_interrupt_requested(void);
  *  - The detail of a failure (vault_last_error) is kept per thread: read
  *    it in the thread whose call failed, before that thread's next call.
  *  - What a handle uses lives in the handle: the library's only
- *    process-wide state is a random hash key made once (pthread_once).
+ *    process-wide state is a random hash key made once (pthread_once),
+ *    and the interruption request (vault_interrupt) that the caller sets.
  *    It installs no signal handlers: a tar stream (vault_extract) written
  *    to a pipe whose reader has gone raises SIGPIPE, as any write does.
  */
