@@ -76,6 +76,10 @@ void cli_free_passphrase(char *passphrase);
 vault_identity_t *cli_load_identity(const char *path,
                                     const char *passphrase_file);
 
+/* Makes the missing folders on the way to file (not file itself), 0700:
+ * an identity's folder (~/.config/vault on a fresh account) or a vault's
+ * is nobody else's business.  0, or -1 after printing why, naming file. */
+int cli_make_parents(const char *file);
 /* Opens path for reading if it is a regular file (never waiting on a FIFO
  * or device); the descriptor, or -1 after printing why. */
 int cli_open_regular(const char *path);

@@ -42,6 +42,7 @@ static const cli_command commands[] = {
      "AAAA...\" line), its first owner. With\n"
      "-r the owner's secret key never needs to be on this machine.\n"
      "Prints the vault's fingerprint and pins it (see `vault help`).\n"
+     "Missing folders on the way to a local VAULT are made (mode 0700).\n"
      "\n"
      "  -i, --identity FILE      the owner's identity (or $VAULT_IDENTITY)\n"
      "  -r, --recipient KEY      the owner's public key\n"

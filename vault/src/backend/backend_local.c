@@ -125,22 +125,6 @@ static vault_error make_folder(const char *dir)
     return vlt_fail_errno(e, "%s: cannot create folder", dir);
 }
 
-/* Makes the missing folders above path, each as make_folder does. */
-static vault_error make_parents(const char *path)
-{
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-        return vlt_fail(VAULT_E_INVALID, "%s: path too long", path);
-    vault_error rc = VAULT_OK;
-    for (char *p = strchr(dir + 1, '/'); p && rc == VAULT_OK;
-         p = strchr(p + 1, '/')) {
-        *p = '\0';
-        rc = make_folder(dir);
-        *p = '/';
-    }
-    return rc;
-}
-
 /* Makes the folder an object of kind lives in (and data/ for a shard),
  * syncing each parent so the new entry is durable before objects go in. */
 static vault_error make_object_folder(const local_backend *lb,
@@ -570,16 +554,7 @@ static vault_error local_create(const char *root)
     static const char *const folders[] = {"keys", "data", "index", "snapshots",
                                           "locks"};
     vault_error rc;
-    int made = mkdir(root, LOCAL_FOLDER_MODE) == 0;
-    if (!made && errno == ENOENT) {
-        /* Missing folders on the way are made (as `mkdir -p`, 0700):
-         * `vault init ~/backups/vault` on a fresh disk. */
-        rc = make_parents(root);
-        if (rc != VAULT_OK)
-            return rc;
-        made = mkdir(root, LOCAL_FOLDER_MODE) == 0;
-    }
-    if (!made) {
+    if (mkdir(root, LOCAL_FOLDER_MODE) != 0) {
         int e = errno;
         if (e != EEXIST)
             return vlt_fail_errno(e, "%s: cannot create folder", root);
