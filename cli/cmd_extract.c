@@ -172,6 +172,8 @@ int cmd_extract(int argc, char **argv)
         }
         if (tar_tmp && (!done || !written))
             unlink(tar_tmp);
+        else if (!tar_tmp && rc == VAULT_E_INTERRUPTED)
+            unlink(tar); /* made by this run (O_EXCL), and half written */
         free(tar_tmp);
         if (done && !written)
             return EXIT_FAILURE_;

@@ -110,6 +110,13 @@ if was_interrupted extract; then
         fail "the interrupted extract left temporaries: $(find out -name '*.vault-tmp-*')"
     pass
 fi
+# --- extract --tar, SIGINT once the file is there: no half tar left -------
+interrupt SIGINT "$WORK/x.tar" 1 extract v latest --tar x.tar -i id.txt
+if was_interrupted "extract --tar"; then
+    [ ! -e x.tar ] || fail "the interrupted extract --tar left x.tar"
+    pass
+fi
+
 # Run again into the same target: it resumes and completes.
 ok extract v latest -C out -i id.txt
 treecmp "$WORK/src" "out$WORK/src"
