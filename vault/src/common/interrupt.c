@@ -9,6 +9,8 @@
 /* Lock-free on every platform vault builds for, so that a signal handler
  * may set it (C11 7.14.1.1 allows lock-free atomics there). */
 static atomic_int interrupt_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "vault_interrupt must be async-signal-safe");
 static _Thread_local int shield_depth;
 
 void vault_interrupt(void)
