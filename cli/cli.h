@@ -16,8 +16,10 @@ enum {
     EXIT_FAILURE_ = 1, /* the operation failed */
     EXIT_USAGE = 2,    /* the command line is wrong */
     EXIT_PARTIAL = 3,  /* done, but some items failed (see the summary) */
-    EXIT_TRANSIENT = 4 /* failed, but may succeed if tried again later
-                          (vault_error_is_transient) */
+    EXIT_TRANSIENT = 4, /* failed, but may succeed if tried again later
+                           (vault_error_is_transient) */
+    EXIT_INTERRUPTED = 130 /* stopped by SIGINT or SIGTERM (as restic and
+                              shells report a Ctrl-C: 128 + SIGINT) */
 };
 
 typedef struct cli_command {
@@ -30,8 +32,17 @@ typedef struct cli_command {
 /* "vault: <what>: <why>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a failed library call: "vault: <detail>"; returns EXIT_TRANSIENT
- * if trying again later may help, else EXIT_FAILURE_. */
+ * if trying again later may help, else EXIT_FAILURE_.  After SIGINT or
+ * SIGTERM (cli_catch_interrupts) it says "vault: interrupted" and returns
+ * EXIT_INTERRUPTED, whatever the call's error. */
 int cli_fail(vault_error rc);
+/* From now on, SIGINT and SIGTERM ask the library to stop
+ * (vault_interrupt): the running call cleans up and fails, and cli_fail
+ * reports it.  A second signal ends the process at once.  A signal that
+ * was ignored when vault started (a background job's SIGINT) stays
+ * ignored.  Called by the commands that run long, once their vault is
+ * open (a passphrase prompt before it stops at Ctrl-C as usual). */
+void cli_catch_interrupts(void);
 /* Usage error: message, hint to --help, returns EXIT_USAGE. */
 int cli_usage(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -65,6 +76,10 @@ void cli_free_passphrase(char *passphrase);
 vault_identity_t *cli_load_identity(const char *path,
                                     const char *passphrase_file);
 
+/* Makes the missing folders on the way to file (not file itself), 0700:
+ * an identity's folder (~/.config/vault on a fresh account) or a vault's
+ * is nobody else's business.  0, or -1 after printing why, naming file. */
+int cli_make_parents(const char *file);
 /* Opens path for reading if it is a regular file (never waiting on a FIFO
  * or device); the descriptor, or -1 after printing why. */
 int cli_open_regular(const char *path);
@@ -172,6 +187,7 @@ int cmd_dump(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
+int cmd_unlock(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);
 /* age's recipients-file format: appends the lines to *list; -1 on error. */

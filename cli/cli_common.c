@@ -352,3 +352,25 @@ const char *cli_count(uint64_t n, const char *one, const char *many)
              n == 1 ? one : many);
     return buf;
 }
+
+int cli_make_parents(const char *file)
+{
+    char *dir = strdup(file);
+    if (!dir) {
+        cli_error("out of memory");
+        return -1;
+    }
+    int status = 0;
+    for (char *p = strchr(dir + 1, '/'); p && status == 0;
+         p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            cli_error("%s: cannot create folder %s: %s", file, dir,
+                      strerror(errno));
+            status = -1;
+        }
+        *p = '/';
+    }
+    free(dir);
+    return status;
+}

@@ -170,6 +170,7 @@ static int add_run(int argc, char **argv, vault_add_options *o,
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     vault_add_result r;
     vault_error rc = vault_add(v, o, &r);
     vault_close(v);

@@ -195,6 +195,7 @@ int cmd_check(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     o.on_problem = on_problem;
     o.on_problem_ctx = &ctx;
     if (ctx.json)

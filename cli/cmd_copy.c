@@ -27,6 +27,7 @@ int cmd_copy(int argc, char **argv)
         vault_close(src);
         return EXIT_FAILURE_;
     }
+    cli_catch_interrupts();
     vault_copy_result r;
     vault_error rc = vault_copy(src, dst, (const char *const *)argv + 2,
                                 (size_t)(argc - 2), &r);

@@ -12,11 +12,18 @@
 
 #include "cli.h"
 
+/* Entries in the way that differ are named up to this many; the summary
+ * counts the rest (an extraction into a folder holding another version
+ * would otherwise print a line per file). */
+#define DIFFER_NAMED 10
+
+/* on_error: never two at once (vault.h), so the count needs no lock. */
 static void report_error(void *ctx, const char *path, vault_error code,
                          const char *detail)
 {
-    (void)ctx;
-    (void)code;
+    unsigned *differ_named = ctx;
+    if (code == VAULT_E_EXISTS && (*differ_named)++ >= DIFFER_NAMED)
+        return;
     cli_error("%s: %s", path, detail);
 }
 
@@ -132,13 +139,16 @@ int cmd_extract(int argc, char **argv)
         o.include = NULL;
     o.target_dir = target;
     o.restore_owner = geteuid() == 0;
+    unsigned differ_named = 0;
     o.on_error = report_error;
+    o.on_error_ctx = &differ_named;
 
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v) {
         free(ref);
         return EXIT_FAILURE_;
     }
+    cli_catch_interrupts();
     /* Resolved once, so that what is shown is what is extracted. */
     char id[65];
     if ((status = cli_select_snapshot(v, &select, ref, id)) != 0) {
@@ -186,6 +196,8 @@ int cmd_extract(int argc, char **argv)
         }
         if (tar_tmp && (!done || !written))
             unlink(tar_tmp);
+        else if (!tar_tmp && rc == VAULT_E_INTERRUPTED)
+            unlink(tar); /* made by this run (O_EXCL), and half written */
         free(tar_tmp);
         if (done && !written)
             return EXIT_FAILURE_;
@@ -199,9 +211,22 @@ int cmd_extract(int argc, char **argv)
             cli_count(r.dirs, "dir", "dirs"),
             cli_count(r.symlinks, "symlink", "symlinks"),
             cli_count(r.others, "other", "others"), cli_size(r.bytes, size));
+    if (r.skipped)
+        fprintf(summary, "; %llu already there", (unsigned long long)r.skipped);
     if (r.errors)
         fprintf(summary, "; %llu failed", (unsigned long long)r.errors);
     fputc('\n', summary);
+    if (r.temporaries_removed)
+        fprintf(summary, "removed %llu temporary files of an interrupted "
+                         "extraction\n",
+                (unsigned long long)r.temporaries_removed);
+    if (r.differ)
+        cli_error("%llu entr%s in the way differ%s from the snapshot and "
+                  "%s left alone%s; --overwrite replaces them",
+                  (unsigned long long)r.differ, r.differ == 1 ? "y" : "ies",
+                  r.differ == 1 ? "s" : "", r.differ == 1 ? "was" : "were",
+                  r.differ > DIFFER_NAMED ? " (the first ten named above)"
+                                          : "");
     if (r.withheld)
         fprintf(summary,
                 "withheld %llu privileges (set-id bits, capabilities, "

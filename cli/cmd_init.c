@@ -45,6 +45,11 @@ int cmd_init(int argc, char **argv)
         snprintf(owner, sizeof owner, "%s", vault_identity_recipient(id));
         vault_identity_free(id);
     }
+    /* `vault init ~/backups/vault` on a fresh disk: the library makes
+     * only the vault's own folder. */
+    if (!vault_location_has_scheme(path) && vault_probe(path) != VAULT_OK &&
+        cli_make_parents(path) != 0)
+        return EXIT_FAILURE_;
     char fingerprint[VAULT_FINGERPRINT_CHARS + 1];
     vault_error rc = vault_create_at(path, &cli_storage, owner, fingerprint);
     if (rc != VAULT_OK)

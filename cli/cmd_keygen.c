@@ -56,31 +56,6 @@ static int print_public_key(const char *path, const char *passphrase_file)
     return EXIT_OK;
 }
 
-/* Makes the missing folders on the way to file, 0700 (an identity's
- * folder is nobody else's business: ~/.config/vault on a fresh account);
- * -1 after printing why. */
-static int make_parents(const char *file)
-{
-    char *dir = strdup(file);
-    if (!dir) {
-        cli_error("out of memory");
-        return -1;
-    }
-    int status = 0;
-    for (char *p = strchr(dir + 1, '/'); p && status == 0;
-         p = strchr(p + 1, '/')) {
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            cli_error("%s: cannot create folder %s: %s", file, dir,
-                      strerror(errno));
-            status = -1;
-        }
-        *p = '/';
-    }
-    free(dir);
-    return status;
-}
-
 int cmd_keygen(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -123,7 +98,7 @@ int cmd_keygen(int argc, char **argv)
         cli_error("%s: already exists; not replacing an identity", output);
         return EXIT_FAILURE_;
     }
-    if (output && make_parents(output) != 0)
+    if (output && cli_make_parents(output) != 0)
         return EXIT_FAILURE_;
 
     vault_identity_t *id = NULL;

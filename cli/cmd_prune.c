@@ -133,6 +133,7 @@ int cmd_prune(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     vault_prune_result r;
     vault_error rc = vault_prune(v, &o, &r);
     vault_close(v);
@@ -148,7 +149,8 @@ int cmd_prune(int argc, char **argv)
            cli_size(r.pack_bytes, a), cli_size(r.bytes_used, b),
            cli_size(r.bytes_unused, d));
     if (r.stale_markers_removed)
-        printf("stale add markers (over 24 h old) %sremoved: %llu\n", would,
+        printf("stale add markers (their process is gone from this machine, "
+               "or over 24 h old) %sremoved: %llu\n", would,
                (unsigned long long)r.stale_markers_removed);
     if (r.temporaries_removed)
         printf("removed %llu temporary files of saves that crashed over a "

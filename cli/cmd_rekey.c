@@ -21,6 +21,7 @@ int cmd_rekey(int argc, char **argv)
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;
+    cli_catch_interrupts();
     vault_rekey_result r;
     vault_error rc = vault_rekey(v, &r);
     vault_close(v);

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <locale.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static const cli_command commands[] = {
      "AAAA...\" line), its first owner. With\n"
      "-r the owner's secret key never needs to be on this machine.\n"
      "Prints the vault's fingerprint and pins it (see `vault help`).\n"
+     "Missing folders on the way to a local VAULT are made (mode 0700).\n"
      "\n"
      "  -i, --identity FILE      the owner's identity (or $VAULT_IDENTITY)\n"
      "  -r, --recipient KEY      the owner's public key\n"
@@ -131,12 +133,16 @@ static const cli_command commands[] = {
      "all their data verified; nothing is written outside DIR. A damaged\n"
      "object is reported with the files it affects and the rest goes on.\n"
      "Another member's snapshot is named with its author first.\n"
+     "Run again into the same DIR, it resumes: an interrupted run's\n"
+     "temporary files (NAME.vault-tmp-*) are removed, entries already as\n"
+     "in the snapshot (same size and mtime, same symlink target) are left\n"
+     "alone, and others in the way are reported (exit 3).\n"
      "\n"
      "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  --passphrase-file FILE   passphrase of a protected identity\n"
      "  -C, --target DIR         restore into DIR\n"
      "  --tar FILE               write a tar stream instead (FILE mode 0600)\n"
-     "  --overwrite              replace existing files\n"
+     "  --overwrite              replace whatever is in the way\n"
      "  --same-privileges        restore set-id bits, capabilities and\n"
      "                           devices of another member's snapshot\n"
      "  --host HOST              \"latest\" among HOST's snapshots\n"
@@ -300,6 +306,8 @@ static const cli_command commands[] = {
      "blobs copied out first), and deleted only once no add that started\n"
      "before the mark can still be running: no add marker younger than\n"
      "24 hours is visible and the mark is older than the grace period.\n"
+     "A marker of this machine whose add process has ended (killed,\n"
+     "crashed) holds nothing back and is deleted.\n"
      "On a vault only this machine writes, one prune frees the space; marks\n"
      "it cannot sweep yet are reported, with the reason, and swept by a\n"
      "later prune. Packs left unindexed by interrupted adds are deleted too.\n"
@@ -312,6 +320,22 @@ static const cli_command commands[] = {
      "                           share of the space is unused (default 5)\n"
      "  -n, --dry-run            only show what would be done\n"
      "  -i, --identity FILE      an owner's identity (or $VAULT_IDENTITY)\n"
+     "  --passphrase-file FILE   passphrase of a protected identity\n"},
+    {"unlock", "remove stale add markers", cmd_unlock,
+     "usage: vault unlock [VAULT] [--remove-all] [--dry-run]\n"
+     "\n"
+     "Removes the add markers that hold prune back for nothing: those of\n"
+     "adds on this machine whose process has ended, and those older than\n"
+     "24 hours. A marker of an add still running on this machine is never\n"
+     "removed. Owners remove any member's markers; readers and writers\n"
+     "only their own. Prune marks are left alone.\n"
+     "\n"
+     "  --remove-all             also the markers of other machines that\n"
+     "                           are younger: only when those adds are\n"
+     "                           known to have ended, else a prune may\n"
+     "                           delete data they still need\n"
+     "  -n, --dry-run            only count what would be removed\n"
+     "  -i, --identity FILE      a member's identity (or $VAULT_IDENTITY)\n"
      "  --passphrase-file FILE   passphrase of a protected identity\n"},
     {"copy", "copy snapshots into another vault", cmd_copy,
      "usage: vault copy [-i IDENTITY] SRC DST [SNAP...]\n"
@@ -426,7 +450,11 @@ static void print_help(FILE *out)
            "  2  the command line is wrong\n"
            "  3  finished, but some items failed (the summary counts them)\n"
            "  4  the operation failed, but may succeed if tried again later\n"
-           "     (the storage timed out, could not be reached, or was busy)\n");
+           "     (the storage timed out, could not be reached, or was busy)\n"
+           "  130  interrupted by SIGINT (Ctrl-C) or SIGTERM: add, extract,\n"
+           "     check, prune, copy, rekey and unlock stop cleanly (temporary\n"
+           "     files removed; the packs an add stored are reused by the\n"
+           "     next add); a second signal stops at once\n");
 }
 
 static const cli_command *find_command(const char *name)
@@ -552,8 +580,36 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void on_interrupt_signal(int sig)
+{
+    (void)sig;
+    vault_interrupt(); /* an atomic store: async-signal-safe */
+}
+
+void cli_catch_interrupts(void)
+{
+    const int signals[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction old;
+        if (sigaction(signals[i], NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt_signal;
+        sigemptyset(&sa.sa_mask);
+        /* SA_RESETHAND: the second signal has its default effect. */
+        sa.sa_flags = SA_RESETHAND | SA_RESTART;
+        (void)sigaction(signals[i], &sa, NULL);
+    }
+}
+
 int cli_fail(vault_error rc)
 {
+    if (rc == VAULT_E_INTERRUPTED || vault_interrupt_requested()) {
+        cli_error("interrupted");
+        return EXIT_INTERRUPTED;
+    }
     const char *detail = vault_last_error();
     if (detail[0])
         cli_error("%s", detail);

@@ -8,7 +8,7 @@ _vault()
     _init_completion || return
 
     local commands="keygen init add ls extract dump diff stats tag share members unshare rekey
-        forget prune check copy help"
+        forget prune unlock check copy help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
         return
@@ -40,6 +40,7 @@ _vault()
                       -w --keep-weekly -m --keep-monthly -y --keep-yearly
                       --keep-tag --group-by -n --dry-run -i --identity" ;;
         prune) opts="--grace --max-unused -n --dry-run -i --identity" ;;
+        unlock) opts="--remove-all -n --dry-run -i --identity" ;;
         copy) opts="-i --identity" ;;
         check) opts="-i --identity --read-data --read-data-subset --seed
                      --json" ;;

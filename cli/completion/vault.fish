@@ -1,7 +1,7 @@
 # fish completion for vault(1).  Installed as
 # share/fish/vendor_completions.d/vault.fish.
 
-set -l commands keygen init add ls extract dump diff stats tag share members unshare rekey forget prune check copy help
+set -l commands keygen init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy help
 
 complete -c vault -f
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a keygen -d 'create an identity (an age X25519 key)'
@@ -19,6 +19,7 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -a unshare -d '
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a rekey -d 're-seal older data in the current key epoch'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a forget -d 'remove snapshots, named or by policy (owners only)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a prune -d 'free the space of data no snapshot needs (owners only)'
+complete -c vault -n "not __fish_seen_subcommand_from $commands" -a unlock -d 'remove stale add markers'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a check -d 'verify the vault and name what any damage affects'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a copy -d 'copy snapshots into another vault'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a help -d 'show the help, or a command\'s'
@@ -26,16 +27,16 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -l version -d '
 complete -c vault -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Vaults and paths are files for every command but help.
-complete -c vault -n "__fish_seen_subcommand_from add ls extract dump init share members unshare rekey forget prune check copy" -F
+complete -c vault -n "__fish_seen_subcommand_from add ls extract dump init share members unshare rekey forget prune unlock check copy" -F
 
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s o -l output -r -F -d 'write the identity to FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'protect the file with a passphrase'
 complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
-complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff stats tag share members unshare rekey forget prune check copy" -s i -l identity -r -F -d 'identity file'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune check copy" -l connections -x -d 'transfers at once'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune check copy" -l cacert -r -F -d 'trust this CA certificate too'
-complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff stats tag share members unshare rekey forget prune check copy" -l no-cache -d 'no local cache of a remote vault'
+complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l connections -x -d 'transfers at once'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l cacert -r -F -d 'trust this CA certificate too'
+complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l no-cache -d 'no local cache of a remote vault'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'
@@ -84,7 +85,8 @@ complete -c vault -n "__fish_seen_subcommand_from forget" -s m -l keep-monthly -
 complete -c vault -n "__fish_seen_subcommand_from forget" -s y -l keep-yearly -x -d '... years'
 complete -c vault -n "__fish_seen_subcommand_from forget" -l keep-tag -x -d 'keep snapshots with these tags'
 complete -c vault -n "__fish_seen_subcommand_from forget" -l group-by -x -a 'host paths tags host,paths' -d 'group snapshots by'
-complete -c vault -n "__fish_seen_subcommand_from forget prune" -s n -l dry-run -d 'only show what would be done'
+complete -c vault -n "__fish_seen_subcommand_from unlock" -l remove-all -d 'also younger markers of other machines'
+complete -c vault -n "__fish_seen_subcommand_from forget prune unlock" -s n -l dry-run -d 'only show what would be done'
 
 complete -c vault -n "__fish_seen_subcommand_from prune" -l grace -x -d 'sweep marks this old (90s, 15m, 24h, 7d)'
 complete -c vault -n "__fish_seen_subcommand_from prune" -l max-unused -x -d 'unused space to tolerate (percent)'

@@ -28,8 +28,17 @@ ok add vlt src -i id.txt --json
 same=$(json_get out.txt 'j["id"]')
 
 # ---- diff ------------------------------------------------------------------
+# (the folders above $WORK, /tmp, change as other programs write there)
+above_work() {
+    local p=$WORK
+    while [ "$p" != / ]; do
+        p=$(dirname "$p")
+        printf '%s\n' "$p"
+    done
+}
 ok diff vlt "$first" "$same" -i id.txt
-grep -q -E '^[-+MUT] ' out.txt && fail "equal snapshots differ: $(cat out.txt)"
+grep -E '^[-+MUT] ' out.txt | sed -E 's/^U +//; s|/$||' | grep -v -x -F "$(above_work)" |
+    grep -q . && fail "equal snapshots differ: $(cat out.txt)"
 grep -q '^added: *0 ' out.txt || fail "equal snapshots: $(cat out.txt)"
 pass
 
@@ -94,7 +103,8 @@ t = j["total"]
 assert a["restore_bytes"] == b["restore_bytes"] > 2000000, (a, b)
 assert a["chunks"] == b["chunks"] == t["chunks"], (a, b, t)  # shared once
 assert t["restore_bytes"] == 2 * a["restore_bytes"], t
-assert t["stored_bytes"] == a["stored_bytes"], t
+# the same chunks; at most the trees of the folders above differ
+assert t["stored_bytes"] - a["stored_bytes"] < 8192, t
 assert t["ratio"] > 1.9, t   # the same random data twice, stored once
 assert t["vault_bytes"] >= t["stored_bytes"], t
 assert a["files"] == 6 and a["dirs"] > 4, a

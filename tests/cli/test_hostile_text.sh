@@ -63,9 +63,11 @@ ok forget vault --keep-last 1 --dry-run -i id.txt
 no_raw_controls out.txt
 grep -qF 'h\x1b[2J' out.txt || fail "forget: host not escaped: $(cat out.txt)"
 
-# extract's messages name the path escaped: the files are there already
+# extract's messages name the path escaped: the files are there already,
+# and differ (the same ones are left alone without a word)
 mkdir out
 ok extract vault latest --target out -i id.txt
+find out -type f -exec sh -c 'echo changed >"$1"' sh {} \;
 v extract vault latest --target out -i id.txt
 [ "$RC" -ne 0 ] || fail "a second extract into the same place did not complain"
 no_raw_controls err.txt

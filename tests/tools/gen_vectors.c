@@ -524,6 +524,34 @@ static int forge_prune_mark(vault_t *v, const char *scratch)
     return prune_mark(v);
 }
 
+/* An add marker by Wendy with a process part (format.md 15a, "Process")
+ * from a boot and pid namespace no test machine has: aged only. */
+static int forge_add_marker(vault_t *v, const char *scratch)
+{
+    (void)scratch;
+    static const char label[] = "vault/v2 process domain";
+    static const char boot[] = "00000000-0000-4000-8000-000000000000\n";
+    static const char pidns[] = "pid:[4026531836]";
+    lock_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = LOCK_ADD;
+    rec.time = vlt_now();
+    rec.pid = 4242;
+    snprintf(rec.host, sizeof rec.host, "wendy-laptop");
+    rec.has_process = 1;
+    rec.process_start = 123456;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    crypto_hash_sha256_update(&h, (const uint8_t *)label, sizeof label);
+    crypto_hash_sha256_update(&h, (const uint8_t *)boot, sizeof boot - 1);
+    crypto_hash_sha256_update(&h, (const uint8_t *)pidns, sizeof pidns - 1);
+    crypto_hash_sha256_final(&h, rec.process_domain);
+    vault_error rc = vlt_lock_write(v, &rec);
+    if (rc != VAULT_OK)
+        return fail("add-marker", rc);
+    return 0;
+}
+
 /* The name of the one object under <case>/<folder>. */
 static void case_object(const char *name, const char *folder, char out[65])
 {
@@ -573,7 +601,9 @@ static void write_forged(void)
     forged_case("snapshot-2100", forge_snapshot_2100);
     forged_case("snapshot-forged-author", forge_snapshot_author);
     forged_case("prune-mark-by-writer", forge_prune_mark);
-    char fake[65] = "", forged[65] = "", mark[65] = "";
+    forged_case("add-marker-elsewhere", forge_add_marker);
+    char fake[65] = "", forged[65] = "", mark[65] = "", marker[65] = "";
+    case_object("add-marker-elsewhere", "locks", marker);
     case_object("snapshot-2100", "snapshots", fake);
     case_object("snapshot-forged-author", "snapshots", forged);
     case_object("prune-mark-by-writer", "locks", mark);
@@ -603,9 +633,11 @@ static void write_forged(void)
         "snapshot-forged-author owner.key snapshot-damaged %s\n"
         "snapshot-forged-author owner.key latest %s\n"
         "prune-mark-by-writer owner.key lock-ignored %s\n"
-        "prune-mark-by-writer owner.key file latest /roles/one.txt sealed in key epoch 1\n",
+        "prune-mark-by-writer owner.key file latest /roles/one.txt sealed in key epoch 1\n"
+        "add-marker-elsewhere owner.key marker-stale %s\n"
+        "add-marker-elsewhere roles/wendy.key marker-stale %s\n",
         own, facts.id1, own, facts.wendy, facts.id0, facts.id1, facts.id1,
-        fake, facts.wendy, forged, facts.id1, mark);
+        fake, facts.wendy, forged, facts.id1, mark, marker, marker);
     write_file("forged/expected.txt", text, (size_t)n);
 }
 

@@ -60,6 +60,7 @@ static void new_error_codes_keep_their_values(void **state)
     assert_int_equal(VAULT_E_NETWORK, 23);
     assert_int_equal(VAULT_E_BUSY, 24);
     assert_int_equal(VAULT_E_AUTH, 25);
+    assert_int_equal(VAULT_E_INTERRUPTED, 26);
 }
 
 static void strerror_names_every_code(void **state)
@@ -72,7 +73,7 @@ static void strerror_names_every_code(void **state)
     assert_string_equal(vault_strerror(VAULT_E_AUTH),
                         "storage refused access");
     /* Every code has a text of its own. */
-    for (int a = VAULT_OK; a <= VAULT_E_AUTH; a++) {
+    for (int a = VAULT_OK; a <= VAULT_E_INTERRUPTED; a++) {
         const char *text = vault_strerror((vault_error)a);
         if (strcmp(text, "unknown error") == 0)
             fail_msg("code %d has no text", a);
@@ -86,7 +87,7 @@ static void strerror_names_every_code(void **state)
 static void transient_codes_are_timeout_network_busy(void **state)
 {
     (void)state;
-    for (int c = VAULT_OK; c <= VAULT_E_AUTH; c++) {
+    for (int c = VAULT_OK; c <= VAULT_E_INTERRUPTED; c++) {
         int want = c == VAULT_E_TIMEOUT || c == VAULT_E_NETWORK ||
                    c == VAULT_E_BUSY;
         if (vault_error_is_transient((vault_error)c) != want)

@@ -345,6 +345,23 @@ static int forged_expect(vault_t *v, const char *who, const char *op,
             fail_msg("%s: check does not report %s as a prune mark by a "
                      "non-owner",
                      who, l.object);
+    } else if (strcmp(op, "marker-stale") == 0) {
+        /* the marker decodes (with its process part), is of another
+         * machine, and is older than a day: unlock would remove it */
+        vault_unlock_options o;
+        vault_unlock_options_init(&o);
+        o.dry_run = 1;
+        o.cache_dir = "";
+        vault_unlock_result r;
+        assert_vault_ok(vault_unlock(v, &o, &r));
+        if (r.removed != 1 || r.kept_running || r.kept_elsewhere ||
+            r.kept_others)
+            fail_msg("%s: unlock would remove %llu markers (kept %llu, "
+                     "%llu, %llu), expected locks/%.8s alone",
+                     who, (unsigned long long)r.removed,
+                     (unsigned long long)r.kept_running,
+                     (unsigned long long)r.kept_elsewhere,
+                     (unsigned long long)r.kept_others, a);
     } else {
         return 0;
     }

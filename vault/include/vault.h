@@ -87,9 +87,10 @@ typedef enum vault_error {
                                   connection broke */
     VAULT_E_BUSY = 24,         /* the storage asks to come back later
                                   (throttled, overloaded, locked) */
-    VAULT_E_AUTH = 25          /* the storage refused the credentials or
+    VAULT_E_AUTH = 25,         /* the storage refused the credentials or
                                   access to the location (not a vault
                                   role: that is VAULT_E_PERMISSION) */
+    VAULT_E_INTERRUPTED = 26   /* stopped by vault_interrupt, cleaned up */
 } vault_error;
 
 /* A short fixed description of a code ("age header failure", ...). */
@@ -111,6 +112,26 @@ VAULT_API int vault_error_is_transient(vault_error code);
  * nothing to clean up at exit.
  */
 VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);
+
+/*
+ * Interruption.  vault_interrupt asks every operation running in the
+ * process to stop: each stops at its next step (a file, a pack, an object,
+ * a storage request or retry wait, an http transfer), cleans up as after
+ * any failure (an add takes its marker down and keeps its upload journal
+ * so that the next add reuses the packs it stored; an extraction removes
+ * its temporary files; nothing half-written is left in the vault) and
+ * returns VAULT_E_INTERRUPTED.  The request stays until
+ * vault_interrupt_clear: calls made meanwhile stop at once.
+ *
+ * vault_interrupt only stores to a lock-free atomic flag: it may be called
+ * from a signal handler (the CLI's for SIGINT and SIGTERM) and from any
+ * thread.  It is the library's one piece of process-wide state that a
+ * caller sets.
+ */
+VAULT_API void vault_interrupt(void);
+VAULT_API void vault_interrupt_clear(void);
+/* 1 while an interruption is requested (async-signal-safe too). */
+VAULT_API int vault_interrupt_requested(void);
 
 /* ---------------------------------------------------------------------------
  * Threads.  The library starts threads of its own (vault_add's workers,
@@ -139,7 +160,8 @@ VAULT_API VAULT_NODISCARD vault_error vault_global_init(void);
  *  - The detail of a failure (vault_last_error) is kept per thread: read
  *    it in the thread whose call failed, before that thread's next call.
  *  - What a handle uses lives in the handle: the library's only
- *    process-wide state is a random hash key made once (pthread_once).
+ *    process-wide state is a random hash key made once (pthread_once),
+ *    and the interruption request (vault_interrupt) that the caller sets.
  *    It installs no signal handlers: a tar stream (vault_extract) written
  *    to a pipe whose reader has gone raises SIGPIPE, as any write does.
  */
@@ -637,8 +659,15 @@ typedef struct vault_extract_options {
                                0: restore into target_dir */
     int tar_fd;             /* with tar: the stream's file descriptor
                                (0 is standard input); else ignored */
-    int overwrite;          /* 1: replace existing files; 0: leave them
-                               and report each */
+    /* 1: replace whatever is in the way (never a directory by a file).
+     * 0: resume: an entry already there as the snapshot has it (a
+     * regular file of the same size and modification time, a symlink to
+     * the same target, a fifo) is left alone and counted as skipped;
+     * anything else in the way is left alone and reported (VAULT_E_EXISTS,
+     * counted in differ).  Either way the temporary files an interrupted
+     * extraction left ("NAME.vault-tmp-<16 hex>") in the folders it
+     * restores into are removed first. */
+    int overwrite;
     int restore_owner;      /* 1: chown (as root); 0: do not */
     /* A snapshot another member wrote is restored without the privileges
      * it asks for (no set-uid/set-gid bits, no file capabilities, no
@@ -669,6 +698,10 @@ typedef struct vault_extract_result {
     /* privileges not restored (see same_privileges): device nodes not
      * made, files given no set-id bits or capabilities */
     uint64_t withheld;
+    uint64_t skipped;   /* already there as in the snapshot: not written */
+    uint64_t differ;    /* in the way and different: not replaced (without
+                           overwrite), each reported; counted in errors */
+    uint64_t temporaries_removed; /* left by an interrupted extraction */
 } vault_extract_result;
 
 /* VAULT_OK, VAULT_E_PARTIAL (some items failed, each reported), or an
@@ -1015,7 +1048,9 @@ typedef struct vault_prune_options {
 VAULT_API void vault_prune_options_init(vault_prune_options *options);
 
 /* An add marker that holds sweeps back (an add running, or crashed less
- * than VAULT_PRUNE_STALE_SECONDS ago). */
+ * than VAULT_PRUNE_STALE_SECONDS ago).  A marker of this machine whose
+ * process is gone (format spec 15a, "process") is stale at once: it holds
+ * nothing back, and the prune deletes it. */
 typedef struct vault_prune_marker {
     char host[256];
     uint32_t pid;
@@ -1080,6 +1115,47 @@ VAULT_API VAULT_NODISCARD vault_error
 vault_prune(vault_t *vault, const vault_prune_options *options,
             vault_prune_result *result);
 VAULT_API void vault_prune_result_free(vault_prune_result *result);
+
+/*
+ * Removing stale add markers (format spec 15a, "Unlocking"), restic's
+ * `unlock`: an add that crashed leaves its marker, which holds prune
+ * sweeps back until it is stale.  Prune marks are never removed here.
+ */
+typedef struct vault_unlock_options {
+    /* 1: also the markers that may still be live on other machines (not
+     * yet stale by age), as restic's --remove-all; a marker of this
+     * machine whose process runs is never removed.  Removing a marker of
+     * an add that still runs lets a prune delete packs that add's
+     * snapshot will need: only when that add is known to be dead. */
+    int remove_all;
+    int dry_run;           /* 1: count, remove nothing */
+    const char *cache_dir; /* as vault_prune_options.cache_dir */
+} vault_unlock_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_unlock_options_init(vault_unlock_options *options);
+
+typedef struct vault_unlock_result {
+    uint64_t removed;      /* markers removed (dry_run: would be) */
+    uint64_t kept_running; /* of this machine, their add still running */
+    uint64_t kept_elsewhere; /* of other machines (or of an earlier boot,
+                                container, older client), not stale yet:
+                                kept without remove_all */
+    uint64_t kept_others;  /* by another member: only owners remove
+                              those */
+} vault_unlock_result;
+
+/*
+ * Removes the add markers that hold prune sweeps back for nothing: those
+ * of this machine whose process is gone, and those older than
+ * VAULT_PRUNE_STALE_SECONDS; with remove_all also the others, except live
+ * ones of this machine.  Owners remove any member's markers; readers and
+ * writers only their own (a marker is no data, but removing another
+ * member's live one would let a prune destroy what that add stores).
+ */
+VAULT_API VAULT_NODISCARD vault_error
+vault_unlock(vault_t *vault, const vault_unlock_options *options,
+             vault_unlock_result *result);
 
 #ifdef __cplusplus
 }

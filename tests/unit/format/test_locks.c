@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -133,6 +135,90 @@ static vault_error decode(const uint8_t *p, size_t len)
     else
         assert_null(out.packs);
     return rc;
+}
+
+/* An add marker's process part (format.md 15a "Process") round trips;
+ * a prune mark never carries one; any other tail length is refused. */
+static void test_lock_process_part(void **state)
+{
+    (void)state;
+    lock_record r = add_marker();
+    r.has_process = 1;
+    memset(r.process_domain, 0xd7, sizeof r.process_domain);
+    r.process_start = UINT64_MAX - 1;
+    uint8_t *enc;
+    size_t len;
+    assert_vault_ok(vlt_lock_encode(&r, &enc, &len));
+    assert_int_equal(len, RECORD_FIXED + strlen(r.host) + LOCK_PROCESS_BYTES);
+    lock_record dec;
+    assert_vault_ok(vlt_lock_decode(enc, len, &dec));
+    assert_same_record(&r, &dec);
+    assert_int_equal(dec.has_process, 1);
+    assert_memory_equal(dec.process_domain, r.process_domain,
+                        sizeof r.process_domain);
+    assert_true(dec.process_start == r.process_start);
+    /* Every other tail length, shorter or longer, is refused. */
+    uint8_t *longer = malloc(len + 1);
+    assert_non_null(longer);
+    memcpy(longer, enc, len);
+    longer[len] = 0;
+    assert_vault_code(decode(longer, len + 1), VAULT_E_CORRUPT);
+    for (size_t cut = 1; cut < LOCK_PROCESS_BYTES; cut++)
+        assert_vault_code(decode(enc, len - cut), VAULT_E_CORRUPT);
+    /* A prune mark with a process tail is refused... */
+    enc[0] = LOCK_PRUNE_MARK;
+    assert_vault_code(decode(enc, len), VAULT_E_CORRUPT);
+    free(longer);
+    free(enc);
+    /* ...and never written with one. */
+    lock_record m = prune_mark();
+    m.has_process = 1;
+    assert_vault_ok(vlt_lock_encode(&m, &enc, &len));
+    assert_int_equal(len, RECORD_FIXED + strlen(m.host) + m.n_packs * 32);
+    assert_vault_ok(vlt_lock_decode(enc, len, &dec));
+    assert_int_equal(dec.has_process, 0);
+    free(dec.packs);
+    free(enc);
+}
+
+/* Whether a marker's process runs: this process does; a child that
+ * exited does not; the same pid with another start time is another
+ * process; another domain cannot be told, nor a marker without one. */
+static void test_lock_marker_process(void **state)
+{
+    (void)state;
+    lock_record r = add_marker();
+    vlt_lock_set_process(&r);
+    if (!r.has_process)
+        skip(); /* no /proc here: markers are aged only */
+    assert_int_equal(r.pid, (uint32_t)getpid());
+    assert_int_equal(vlt_lock_marker_process(&r), PROCESS_RUNNING);
+    assert_int_equal(vlt_lock_marker_dead(&r), 0);
+    lock_record reused = r;
+    reused.process_start++;
+    assert_int_equal(vlt_lock_marker_process(&reused), PROCESS_GONE);
+    assert_int_equal(vlt_lock_marker_dead(&reused), 1);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    lock_record gone = r;
+    gone.pid = (uint32_t)child; /* reaped: no process has it (unless
+                                   reused at once, then with another
+                                   start time) */
+    assert_int_equal(vlt_lock_marker_process(&gone), PROCESS_GONE);
+    lock_record elsewhere = r;
+    elsewhere.process_domain[0] ^= 1;
+    assert_int_equal(vlt_lock_marker_process(&elsewhere), PROCESS_ELSEWHERE);
+    assert_int_equal(vlt_lock_marker_dead(&elsewhere), 0);
+    lock_record none = r;
+    none.has_process = 0;
+    assert_int_equal(vlt_lock_marker_process(&none), PROCESS_ELSEWHERE);
+    lock_record mark = r;
+    mark.kind = LOCK_PRUNE_MARK;
+    assert_int_equal(vlt_lock_marker_process(&mark), PROCESS_ELSEWHERE);
 }
 
 static void test_lock_decode_refusals(void **state)
@@ -423,6 +509,8 @@ int main(void)
         cmocka_unit_test(test_lock_roundtrip),
         cmocka_unit_test(test_lock_encode_refusals),
         cmocka_unit_test(test_lock_decode_refusals),
+        cmocka_unit_test(test_lock_process_part),
+        cmocka_unit_test(test_lock_marker_process),
         cmocka_unit_test_setup_teardown(test_lock_write_load_remove,
                                         lock_setup, lock_teardown),
         cmocka_unit_test_setup_teardown(test_lock_authors, lock_setup,

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/interrupt.h"
 #include "vault.h"
 
 #define VAULT_NAME_HEX 64 /* characters in an object name */
@@ -126,18 +127,28 @@ struct backend {
     int is_local;
 };
 
-/* Convenience wrappers; backend_close accepts NULL. */
+/* Convenience wrappers; backend_close accepts NULL.  Saves and loads
+ * are where every operation spends its time, so they are where an
+ * interruption (common/interrupt.h) stops it; listing, stat and removal
+ * still run, for the cleaning up after it. */
 static inline vault_error backend_save(backend *be, backend_kind kind,
                                        const char *name, const uint8_t *data,
                                        size_t len)
 {
-    return be->ops->save(be, kind, name, data, len);
+    vault_error rc = vlt_interrupt_check();
+    return rc != VAULT_OK ? rc : be->ops->save(be, kind, name, data, len);
 }
 static inline vault_error backend_load(backend *be, backend_kind kind,
                                        const char *name, uint64_t offset,
                                        size_t len, size_t max_len,
                                        uint8_t **out, size_t *out_len)
 {
+    vault_error rc = vlt_interrupt_check();
+    if (rc != VAULT_OK) {
+        *out = NULL;
+        *out_len = 0;
+        return rc;
+    }
     return be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
 }
 static inline vault_error backend_stat(backend *be, backend_kind kind,

@@ -19,6 +19,7 @@
 
 #include "backend/http.h"
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "common/retry.h"
 
 #define HTTP_DEFAULT_CONNECTIONS 5
@@ -440,6 +441,21 @@ static void describe_answer(long status, const uint8_t *body, size_t len,
              quote[0] ? ": " : "", quote);
 }
 
+/* libcurl's progress callback: a transfer stops within a second or so
+ * of an interruption (vault_interrupt), also one that waits on a silent
+ * server.  curl calls it in the thread that runs the transfer, so a
+ * thread shielded for its cleanup (common/interrupt.h) is not stopped. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)ctx;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return vlt_interrupted() ? 1 : 0;
+}
+
 static vault_error set_options(http_client *c, CURL *h,
                                const http_request *req, transfer *t,
                                struct curl_slist **headers, char *url,
@@ -476,6 +492,8 @@ static vault_error set_options(http_client *c, CURL *h,
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_NOPROGRESS, 0L);
     if (c->username) {
         SET(CURLOPT_USERNAME, c->username);
         SET(CURLOPT_PASSWORD, c->password ? c->password : "");
@@ -614,6 +632,12 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
          * answer, and retrying cannot change it. */
         cc = CURLE_OK;
     }
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        free(t.body);
+        return vlt_fail(VAULT_E_INTERRUPTED, "%s: %s %s: interrupted",
+                        c->display, req->method ? req->method : "GET",
+                        req->label ? req->label : req->path);
+    }
     if (cc != CURLE_OK) {
         free(t.body);
         *transient = transient_curl(cc);
@@ -672,8 +696,15 @@ vault_error vlt_http_send(http_client *c, const http_request *req,
             break;
         vlt_warn("%s: %s %s: %s; retrying", c->display, method, label,
                  detail);
-        if (!vlt_retry_wait(&r, retry_after))
+        if (!vlt_retry_wait(&r, retry_after)) {
+            if (vlt_interrupted()) {
+                rc = vlt_fail(VAULT_E_INTERRUPTED, "%s: %s %s: %s; "
+                              "interrupted while waiting to retry",
+                              c->display, method, label, detail);
+                detail[0] = '\0';
+            }
             break;
+        }
         atomic_fetch_add(&c->retries, 1);
     }
     give_back(c, h);

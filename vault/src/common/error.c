@@ -40,6 +40,7 @@ const char *vault_strerror(vault_error code)
     case VAULT_E_NETWORK: return "network failure";
     case VAULT_E_BUSY: return "storage busy, try again later";
     case VAULT_E_AUTH: return "storage refused access";
+    case VAULT_E_INTERRUPTED: return "interrupted";
     }
     return "unknown error";
 }

@@ -32,6 +32,14 @@ vault_error vlt_fail_context(vault_error code, const char *fmt, ...)
  * the message names the object. */
 void vlt_warn(const char *fmt, ...) VAULT_PRINTF(1, 2);
 
+/* Errors that stop a whole operation wherever they are met, where any
+ * other failure would be one object's (reported, and the rest goes on):
+ * memory ran out, or the caller asked it to stop (vault_interrupt). */
+static inline int vlt_error_stops(vault_error rc)
+{
+    return rc == VAULT_E_NOMEM || rc == VAULT_E_INTERRUPTED;
+}
+
 /* Little-endian loads and stores: every integer on disk is little-endian. */
 static inline void store_le32(uint8_t *p, uint32_t v)
 {

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <time.h>
 
+#include "common/interrupt.h"
 #include "common/retry.h"
 
 double vlt_monotonic_seconds(void)
@@ -51,7 +52,12 @@ int vlt_retry_wait(retry_state *r, double at_least)
     double elapsed = vlt_monotonic_seconds() - r->started;
     if (elapsed + wait > r->policy.total)
         return 0;
-    vlt_sleep_seconds(wait);
+    /* In slices, so that an interruption ends the wait soon: the
+     * caller's next attempt then stops (common/interrupt.h). */
+    for (double left = wait; left > 0 && !vlt_interrupted(); left -= 0.1)
+        vlt_sleep_seconds(left < 0.1 ? left : 0.1);
+    if (vlt_interrupted())
+        return 0;
     r->next_cap *= 2;
     if (r->next_cap > r->policy.max_delay)
         r->next_cap = r->policy.max_delay;

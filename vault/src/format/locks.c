@@ -10,6 +10,7 @@
  *   sig = Sign(author, "vault/v2 lock", record)
  *   record = kind u8 | time i64 | pid u32 | host str16 | n_packs u32 |
  *            n_packs × pack name (32)   (n_packs is 0 for add markers)
+ *            [add markers, optional: process domain (32) | start u64]
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,10 @@ vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
         host_len > LOCK_HOST_MAX ||
         (rec->kind == LOCK_ADD && rec->n_packs != 0))
         return vlt_fail(VAULT_E_INVALID, "lock: bad record");
-    size_t n = RECORD_FIXED + host_len + (size_t)rec->n_packs * 32;
+    size_t process = rec->kind == LOCK_ADD && rec->has_process
+                         ? LOCK_PROCESS_BYTES
+                         : 0;
+    size_t n = RECORD_FIXED + host_len + (size_t)rec->n_packs * 32 + process;
     if (n > LOCK_MAX_BYTES - LOCK_HEADER_BYTES - LOCK_AUTHOR_BYTES - AEAD_TAG)
         return vlt_fail(VAULT_E_INVALID, "lock: too many packs");
     uint8_t *p = malloc(n);
@@ -47,6 +51,12 @@ vault_error vlt_lock_encode(const lock_record *rec, uint8_t **out, size_t *len)
     store_le32(p + 15 + host_len, rec->n_packs);
     if (rec->n_packs)
         memcpy(p + 19 + host_len, rec->packs, (size_t)rec->n_packs * 32);
+    if (process) {
+        memcpy(p + 19 + host_len, rec->process_domain,
+               LOCK_PROCESS_DOMAIN_BYTES);
+        store_le64(p + 19 + host_len + LOCK_PROCESS_DOMAIN_BYTES,
+                   rec->process_start);
+    }
     *out = p;
     *len = n;
     return VAULT_OK;
@@ -65,8 +75,11 @@ vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out)
         memchr(data + 15, '\0', host_len))
         return vlt_fail(VAULT_E_CORRUPT, "lock: bad host");
     uint32_t n_packs = load_le32(data + 15 + host_len);
-    if ((uint64_t)n_packs * 32 != len - RECORD_FIXED - host_len ||
-        (kind == LOCK_ADD && n_packs != 0))
+    size_t rest = len - RECORD_FIXED - host_len;
+    /* An add marker has no packs and may end with its process. */
+    int has_process = kind == LOCK_ADD && rest == LOCK_PROCESS_BYTES;
+    if ((kind == LOCK_ADD && (n_packs != 0 || (rest != 0 && !has_process))) ||
+        (kind == LOCK_PRUNE_MARK && (uint64_t)n_packs * 32 != rest))
         return vlt_fail(VAULT_E_CORRUPT, "lock: bad pack count");
     out->kind = kind;
     out->time = (int64_t)load_le64(data + 1);
@@ -80,7 +93,39 @@ vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out)
         memcpy(out->packs, data + 19 + host_len, (size_t)n_packs * 32);
     }
     out->n_packs = n_packs;
+    if (has_process) {
+        out->has_process = 1;
+        memcpy(out->process_domain, data + 19 + host_len,
+               LOCK_PROCESS_DOMAIN_BYTES);
+        out->process_start =
+            load_le64(data + 19 + host_len + LOCK_PROCESS_DOMAIN_BYTES);
+    }
     return VAULT_OK;
+}
+
+void vlt_lock_set_process(lock_record *rec)
+{
+    vlt_process_id self;
+    rec->has_process = vlt_process_self(&self);
+    if (!rec->has_process)
+        return;
+    rec->pid = self.pid;
+    memcpy(rec->process_domain, self.domain, LOCK_PROCESS_DOMAIN_BYTES);
+    rec->process_start = self.start;
+}
+
+vlt_process_state vlt_lock_marker_process(const lock_record *l)
+{
+    if (l->kind != LOCK_ADD || !l->has_process)
+        return PROCESS_ELSEWHERE;
+    vlt_process_id p = {.pid = l->pid, .start = l->process_start};
+    memcpy(p.domain, l->process_domain, sizeof p.domain);
+    return vlt_process_check(&p);
+}
+
+int vlt_lock_marker_dead(const lock_record *l)
+{
+    return vlt_lock_marker_process(l) == PROCESS_GONE;
 }
 
 static void lock_key(const keyring *k, uint32_t epoch,
@@ -237,7 +282,7 @@ vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n_out,
         rc = lock_open(v, names.names[i], &list[n], &forged);
         if (rc == VAULT_OK) {
             n++;
-        } else if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO) {
+        } else if (vlt_error_stops(rc) || rc == VAULT_E_IO) {
             break;
         } else {
             /* gone meanwhile (an add finished), damaged, or sealed in an

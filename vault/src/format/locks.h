@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/process.h"
 #include "crypto/keys.h"
 #include "format/authored.h"
 #include "vault.h"
@@ -28,6 +29,9 @@
 #define LOCK_AUTHOR_BYTES AUTHORED_BYTES
 #define LOCK_MAX_BYTES (64u * 1024 * 1024)
 #define LOCK_HOST_MAX 255
+/* An add marker's optional process part: domain (32) | start u64. */
+#define LOCK_PROCESS_DOMAIN_BYTES 32
+#define LOCK_PROCESS_BYTES (LOCK_PROCESS_DOMAIN_BYTES + 8)
 
 typedef enum lock_kind { LOCK_ADD = 1, LOCK_PRUNE_MARK = 2 } lock_kind;
 
@@ -39,6 +43,11 @@ typedef struct lock_record {
     char host[LOCK_HOST_MAX + 1];
     uint8_t *packs;    /* prune marks: n_packs × 32-byte pack names */
     uint32_t n_packs;
+    /* add markers: the adding process (pid is its pid), if its system
+     * said (common/process.h); a marker without is aged only */
+    int has_process;
+    uint8_t process_domain[LOCK_PROCESS_DOMAIN_BYTES];
+    uint64_t process_start;
     /* who wrote it: its signing key, verified (set by vlt_lock_write and
      * vlt_locks_load; not part of the record's encoding) */
     uint8_t author[SIGN_PUBLIC_BYTES];
@@ -57,6 +66,17 @@ vault_error vlt_lock_remove(vault_t *v, const char *name);
 vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n,
                            size_t *unreadable);
 void vlt_locks_free(lock_record *list, size_t n);
+
+/* Records this process in an add marker (if the system says which it
+ * is: common/process.h). */
+void vlt_lock_set_process(lock_record *rec);
+/* For an add marker with its process: whether that runs here, ended here
+ * (its add crashed or was killed), or ran elsewhere - another machine,
+ * container or boot, where only the marker's age tells.  Every other
+ * lock: PROCESS_ELSEWHERE. */
+vlt_process_state vlt_lock_marker_process(const lock_record *l);
+/* The marker's process ended on this machine. */
+int vlt_lock_marker_dead(const lock_record *l);
 
 /* Checks the name, header, seal and signature of a lock object's bytes
  * and decodes its record (out->author set); exposed for fuzzing. */

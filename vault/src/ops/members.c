@@ -485,7 +485,7 @@ static vault_error rekey_pack(rekeyer *k, const char *name)
         if (rc == VAULT_OK) {
             rc = rk_add(k, &entries[i], raw);
             free(raw);
-        } else if (rc != VAULT_E_NOMEM) {
+        } else if (!vlt_error_stops(rc)) {
             /* Another copy may serve (checked once every pack is read):
              * a writer's junk must not stop a rekey. */
             char hex[65];

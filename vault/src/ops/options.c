@@ -33,3 +33,8 @@ void vault_prune_options_init(vault_prune_options *options)
 {
     memset(options, 0, sizeof *options);
 }
+
+void vault_unlock_options_init(vault_unlock_options *options)
+{
+    memset(options, 0, sizeof *options);
+}

@@ -414,7 +414,7 @@ vault_error vlt_repo_load_blob(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         vault_error rc = vlt_repo_load_copy(v, copies[i], type, out, len);
         if (rc == VAULT_OK)
             return VAULT_OK;
-        if (rc == VAULT_E_NOMEM)
+        if (vlt_error_stops(rc))
             return rc;
         if (tried++ == 0) {
             first = rc;
@@ -587,13 +587,13 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
         vault_error one = vlt_blob_open(v->keys, key, &b->e,
                                         buf + (b->e.offset - start),
                                         b->e.length, dctx, &b->plain);
-        if (one == VAULT_E_NOMEM)
+        if (vlt_error_stops(one))
             rc = one;
         /* another failure: it is loaded again alone, which reports it */
     }
     sodium_memzero(key, sizeof key);
     free(buf);
-    if (rc == VAULT_OK || rc == VAULT_E_NOMEM)
+    if (rc == VAULT_OK || vlt_error_stops(rc))
         return rc;
     /* A failed key or load: blobs with other copies are loaded again
      * alone (vlt_repo_load_blob tries those); for a blob with none, this
@@ -980,7 +980,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
             if (b->plain) {
                 e->data = b->plain;
                 b->plain = NULL;
-            } else if (j->rc != VAULT_OK && j->rc != VAULT_E_NOMEM &&
+            } else if (j->rc != VAULT_OK && !vlt_error_stops(j->rc) &&
                        vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
                 e->failed = j->rc;
                 e->detail = j->detail ? strdup(j->detail) : NULL;

@@ -116,7 +116,7 @@ vault_error vlt_keys_objects_load(backend *be, keys_object **out, size_t *n_out)
             rc = VAULT_OK;
             continue;
         }
-        if (rc == VAULT_E_IO || rc == VAULT_E_NOMEM ||
+        if (rc == VAULT_E_IO || vlt_error_stops(rc) ||
             vault_error_is_transient(rc))
             break; /* the storage failed, not the object */
         if (rc != VAULT_OK) {

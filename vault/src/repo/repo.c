@@ -274,7 +274,7 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id,
             rc = vlt_envelope_payload_decode(plain, plain_len, &p);
         vlt_age_free_plaintext(plain, plain_len);
         if (rc != VAULT_OK) {
-            if (unread == VAULT_OK && (rc == VAULT_E_IO || rc == VAULT_E_NOMEM))
+            if (unread == VAULT_OK && (rc == VAULT_E_IO || vlt_error_stops(rc)))
                 unread = rc;
             if (!damaged++)
                 snprintf(first_damage, sizeof first_damage, "keys/%s: %s",

@@ -136,7 +136,7 @@ static vault_error push_dir(paths_walk *p, const uint8_t id[CHUNK_ID_BYTES],
     memset(l, 0, sizeof *l);
     vault_error rc = load(w, id, p->held, p->path, &l->t);
     if (rc != VAULT_OK)
-        return rc == VAULT_E_NOMEM ? rc : damaged(w, &at, rc);
+        return vlt_error_stops(rc) ? rc : damaged(w, &at, rc);
     memcpy(l->id, id, CHUNK_ID_BYTES);
     l->node = node;
     l->path_len = path_len;
@@ -285,7 +285,7 @@ vault_error vlt_tree_walk_once(const vlt_tree_walk *w,
         tree t;
         rc = load(w, id, 0, NULL, &t);
         if (rc != VAULT_OK) {
-            if (rc != VAULT_E_NOMEM)
+            if (!vlt_error_stops(rc))
                 rc = damaged(w, &at, rc);
             continue;
         }

@@ -16,6 +16,7 @@
 
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "ops/add/add_internal.h"
 
 /* A blob on its way to a worker. */
@@ -573,8 +574,22 @@ vault_error vlt_add_pipeline_finish(adder *a, vault_error rc)
         rc = wrc;
     else if (urc != VAULT_OK)
         rc = urc;
-    if (rc == VAULT_OK)
+    if (rc == VAULT_OK) {
         rc = flush_index(a, &a->done);
+    } else if (rc == VAULT_E_INTERRUPTED) {
+        /* Stopped on request, with the storage still there: the packs
+         * saved so far are listed now (as restic's partial index), so
+         * that the next add of any member and client deduplicates
+         * against them; the upload journal covers only this client, and
+         * a crash.  A segment no snapshot references yet is the state
+         * every add passes through (format spec section 14). */
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", vault_last_error());
+        vlt_interrupt_shield(1);
+        (void)flush_index(a, &a->done); /* else the journal still has them */
+        vlt_interrupt_shield(0);
+        rc = vlt_fail(rc, "%s", detail);
+    }
     return rc;
 }
 

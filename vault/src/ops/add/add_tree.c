@@ -13,6 +13,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "crypto/digest.h"
 #include "ops/add/add_internal.h"
 
@@ -88,6 +89,9 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
             end -= start;
             start = 0;
             size_t got;
+            rc = vlt_interrupt_check(); /* a large file: between reads */
+            if (rc != VAULT_OK)
+                break;
             rc = a->src->read(a->src->ctx, a->buf + end, a->buf_cap - end,
                               &got);
             if (rc == VAULT_E_PARTIAL) { /* reported by the source */
@@ -276,11 +280,14 @@ static vault_error add_node(adder *a, add_item *it, tree_node *n,
     *skip = 0;
     *n = it->node; /* taken over */
     memset(&it->node, 0, sizeof it->node);
+    vault_error rc = vlt_interrupt_check(); /* between entries: a stop */
+    if (rc != VAULT_OK)
+        return rc;
     const vault_add_options *o = a->o;
     if (n->type == NODE_FILE) {
         a->r->files++;
         uint64_t unchanged = a->r->files_unchanged;
-        vault_error rc = add_file(a, it, n, index, skip, g);
+        rc = add_file(a, it, n, index, skip, g);
         if (rc == VAULT_OK && !*skip && o->on_item)
             o->on_item(o->on_item_ctx, it->path, VAULT_FILE, n->size,
                        a->r->files_unchanged != unchanged);

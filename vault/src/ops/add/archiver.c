@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/interrupt.h"
 #include "format/locks.h"
 #include "ops/add/add_filter.h"
 #include "ops/add/add_internal.h"
@@ -50,8 +51,11 @@ static vault_error marker_remove(vault_t *v, const char *name, vault_error rc)
     char detail[512] = "";
     if (rc != VAULT_OK)
         snprintf(detail, sizeof detail, "%s", vault_last_error());
-    if (name[0]) /* "": a dry run's, never written */
+    if (name[0]) { /* "": a dry run's, never written */
+        vlt_interrupt_shield(1); /* also after an interruption: it goes */
         (void)vlt_lock_remove(v, name);
+        vlt_interrupt_shield(0);
+    }
     v->own_marker[0] = '\0';
     if (rc != VAULT_OK)
         vlt_fail(rc, "%s", detail);
@@ -292,6 +296,7 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
                           .pid = (uint32_t)getpid()};
     if (gethostname(marker.host, sizeof marker.host - 1) != 0)
         marker.host[0] = '\0';
+    vlt_lock_set_process(&marker);
     /* what the marker must come before is listed after it */
     vlt_repo_list_ahead_done(v);
     /* A dry run writes nothing, and holds back no prune: it stores no

@@ -116,7 +116,7 @@ static inline vault_error nomem(void)
 /* Errors that stop the check; any other is a problem of the object. */
 static inline int fatal(vault_error rc)
 {
-    return rc == VAULT_E_NOMEM || rc == VAULT_E_INTERNAL;
+    return vlt_error_stops(rc) || rc == VAULT_E_INTERNAL;
 }
 
 /* VLT_ARRAY_GROW with check's error. */

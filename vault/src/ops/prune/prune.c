@@ -6,7 +6,9 @@
  * One run:
  *
  *   1. Add markers older than VAULT_PRUNE_STALE_SECONDS are stale (their
- *      add crashed); they are ignored and deleted.
+ *      add crashed), and so are those of this machine whose process is
+ *      gone (format/locks.h, vlt_lock_marker_dead); they are ignored and
+ *      deleted.
  *   2. Phase 2 (sweep) for every prune mark already in locks/ whose time
  *      has come: no live add marker visible, no lock object this member
  *      cannot open (it might be an add marker), and the mark at least the

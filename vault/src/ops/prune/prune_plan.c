@@ -224,7 +224,7 @@ static vault_error refs_damaged(void *ctx, const vlt_tree_walk_at *at,
                                 vault_error rc)
 {
     refs_walk *rw = ctx;
-    if (rc == VAULT_E_NOMEM)
+    if (vlt_error_stops(rc))
         return rc;
     char hex[65];
     vlt_hex_encode(at->id, 32, hex);
@@ -329,7 +329,7 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
             s->ref_pack[r] = cand_pack[i];
             return VAULT_OK;
         }
-        if (rc == VAULT_E_NOMEM)
+        if (vlt_error_stops(rc))
             return rc;
         vlt_warn("prune: %s; another copy is kept", vault_last_error());
     }

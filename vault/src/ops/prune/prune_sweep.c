@@ -15,7 +15,9 @@
 
 int vlt_prune_is_live_marker(const pstate *s, const lock_record *l)
 {
-    return l->kind == LOCK_ADD && l->time >= s->now - VAULT_PRUNE_STALE_SECONDS;
+    return l->kind == LOCK_ADD &&
+           l->time >= s->now - VAULT_PRUNE_STALE_SECONDS &&
+           !vlt_lock_marker_dead(l);
 }
 
 size_t vlt_prune_live_markers(const pstate *s)
@@ -169,7 +171,7 @@ static vault_error filter_entry(void *ctx, const uint8_t pack_id[32],
         return VAULT_OK;
     if (!(f->flags & SLOT_TRUSTED)) {
         vault_error rc = vlt_repo_verify_entry(f->s->v, pack_id, e);
-        if (rc == VAULT_E_NOMEM || rc == VAULT_E_IO)
+        if (vlt_error_stops(rc) || rc == VAULT_E_IO)
             return rc;
         if (rc != VAULT_OK) {
             vlt_warn("prune: index/%s: %s; the entry is dropped",

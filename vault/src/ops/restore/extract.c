@@ -168,6 +168,9 @@ static vault_error extract_run(vault_t *v, const char *ref,
     result->bytes = st.bytes;
     result->errors = st.errors;
     result->withheld = st.withheld;
+    result->skipped = st.skipped;
+    result->differ = st.differ;
+    result->temporaries_removed = st.temporaries_removed;
     return rc;
 }
 

@@ -109,6 +109,11 @@ typedef struct restore_stats {
     uint64_t errors;                        /* items that failed */
     uint64_t withheld; /* with drop_privileges: devices not made, set-id
                           bits and capabilities not given */
+    uint64_t skipped;  /* already there as in the snapshot (a resumed
+                          restore): left alone */
+    uint64_t differ;   /* in the way and different: not replaced (without
+                          overwrite; also counted in errors) */
+    uint64_t temporaries_removed; /* an interrupted restore's leftovers */
 } restore_stats;
 
 /*

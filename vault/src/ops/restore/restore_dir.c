@@ -30,6 +30,7 @@
 #define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -311,10 +312,120 @@ static int open_parent(const restorer *r, const char *rel,
     return fd;
 }
 
+/* ---- resuming an interrupted restore ----------------------------------- */
+
+/* Whether name is one of make_temp's: "<name>" TEMP_TAG "<16 hex>". */
+static int is_temp_name(const char *name)
+{
+    size_t len = strlen(name), tag = sizeof TEMP_TAG - 1;
+    size_t digits = 2 * TEMP_RANDOM_BYTES;
+    if (len < tag + digits ||
+        memcmp(name + len - digits - tag, TEMP_TAG, tag) != 0)
+        return 0;
+    for (size_t i = len - digits; i < len; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') ||
+              (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Removes the temporaries an interrupted restore left in directory fd
+ * (only those names, and never a directory: unlinkat without
+ * AT_REMOVEDIR refuses one).  A restore running into the same folder at
+ * the same time would lose its own: that is not supported anyway. */
+static void remove_stale_temps(restorer *r, int fd)
+{
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return; /* the entries' own creation will report a problem */
+    }
+    uint64_t removed = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
+            removed++;
+    closedir(d);
+    if (removed) {
+        vlt_restore_lock(r);
+        r->stats->temporaries_removed += removed;
+        vlt_restore_unlock(r);
+    }
+}
+
+/* Whether the symlink name in dirfd points to target. */
+static int symlink_is(int dirfd, const char *name, const char *target)
+{
+    size_t want = strlen(target);
+    char *buf = malloc(want + 2);
+    if (!buf)
+        return 0; /* then it is reported as different: nothing is lost */
+    ssize_t got = readlinkat(dirfd, name, buf, want + 1);
+    int same = got >= 0 && (size_t)got == want && memcmp(buf, target, want) == 0;
+    free(buf);
+    return same;
+}
+
+/* Without overwrite, what is at n's name already (an interrupted restore
+ * run again): 0 nothing (restore it); 1 the same as the snapshot's - a
+ * file of the same size and mtime, as restic and rsync judge it, a
+ * symlink to the same target, a fifo, a device with the same number -
+ * counted as skipped; -1 something else, left alone and reported with a
+ * hint at overwrite.  A later occurrence of a hardlink is the same when
+ * it is the first occurrence's inode (first: its path, else NULL). */
+static int already_there(restorer *r, int dirfd, const tree_node *n,
+                         const char *first)
+{
+    struct stat st;
+    if (r->opt->overwrite ||
+        fstatat(dirfd, n->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0; /* nothing there (or it cannot tell: placing will say) */
+    int same = 0;
+    if (first) {
+        const char *base;
+        int fd = open_parent(r, first, &base);
+        struct stat at_first;
+        same = fd >= 0 &&
+               fstatat(fd, base, &at_first, AT_SYMLINK_NOFOLLOW) == 0 &&
+               at_first.st_ino == st.st_ino && at_first.st_dev == st.st_dev;
+        if (fd >= 0)
+            close(fd);
+    } else if (n->type == NODE_FILE) {
+        same = S_ISREG(st.st_mode) && (uint64_t)st.st_size == n->size &&
+               (int64_t)st.st_mtim.tv_sec == n->mtime_sec &&
+               (uint32_t)st.st_mtim.tv_nsec == n->mtime_nsec;
+    } else if (n->type == NODE_SYMLINK) {
+        same = S_ISLNK(st.st_mode) && symlink_is(dirfd, n->name, n->target);
+    } else if (n->type == NODE_FIFO) {
+        same = S_ISFIFO(st.st_mode);
+    } else {
+        same = (n->type == NODE_CHARDEV ? S_ISCHR(st.st_mode)
+                                        : S_ISBLK(st.st_mode)) &&
+               (uint64_t)st.st_rdev == n->rdev;
+    }
+    vlt_restore_lock(r);
+    if (same)
+        r->stats->skipped++;
+    else
+        r->stats->differ++;
+    vlt_restore_unlock(r);
+    if (same)
+        return 1;
+    vlt_restore_report_last(r, vlt_fail(VAULT_E_EXISTS,
+                                         "exists and differs from the "
+                                         "snapshot (--overwrite replaces "
+                                         "it)"));
+    return -1;
+}
+
 /* A later occurrence of a hardlinked file: a link to the first one. */
 static void fs_hardlink(restorer *r, int dirfd, const tree_node *n,
                         const char *first)
 {
+    if (already_there(r, dirfd, n, first) != 0)
+        return;
     link_source src;
     src.dirfd = open_parent(r, first, &src.name);
     if (src.dirfd < 0) {
@@ -432,7 +543,7 @@ static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
         rc = vlt_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
         unlinkat(dirfd, tmp, 0);
-        if (rc == VAULT_E_NOMEM)
+        if (vlt_error_stops(rc))
             return rc;
         vlt_restore_report(r, path, rc, vault_last_error());
         return VAULT_OK;
@@ -586,6 +697,11 @@ static vault_error fs_file(restorer *r, const tree_node *n)
         fs_hardlink(r, dirfd, n, first);
         return VAULT_OK;
     }
+    int there = already_there(r, dirfd, n, NULL);
+    if (there < 0)
+        return VAULT_OK; /* reported */
+    if (there > 0) /* later links to it are links to this one */
+        return n->nlink < 2 ? VAULT_OK : vlt_restore_links_add(r, n);
     if (r->pool && n->nlink < 2)
         return jobs_submit(r, n);
     int placed;
@@ -600,6 +716,8 @@ static vault_error fs_file(restorer *r, const tree_node *n)
 static vault_error fs_special(restorer *r, const tree_node *n)
 {
     int dirfd = r->dir->fd;
+    if (already_there(r, dirfd, n, NULL) != 0)
+        return VAULT_OK; /* the same, or reported */
     char tmp[NAME_MAX + 1];
     int ret = n->type == NODE_SYMLINK
                   ? make_temp(r, dirfd, n->name, tmp, create_symlink,
@@ -656,6 +774,8 @@ static int fs_open_dir(restorer *r, int dirfd, const char *name)
     struct stat st;
     if (!created && fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
         (void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* mode set later */
+    if (!created)
+        remove_stale_temps(r, fd);
     return fd;
 }
 
@@ -729,11 +849,14 @@ static vault_error fs_dir_leave(restorer *r, tree *t, void *made,
 static vault_error fs_open(restorer *r)
 {
     const restore_options *opt = r->opt;
-    if (mkdir(opt->target_dir, 0700) != 0 && errno != EEXIST)
+    int created = mkdir(opt->target_dir, 0700) == 0;
+    if (!created && errno != EEXIST)
         return vlt_fail_errno(errno, "%s", opt->target_dir);
     r->target_fd = open(opt->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (r->target_fd < 0)
         return vlt_fail_errno(errno, "%s", opt->target_dir);
+    if (!created)
+        remove_stale_temps(r, r->target_fd);
     r->dir_gid = dir_new_gid(r, r->target_fd);
     return VAULT_OK;
 }

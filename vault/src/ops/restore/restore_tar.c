@@ -103,7 +103,7 @@ static vault_error tar_sparse_map(restorer *r, const tree_node *n,
         map->data = NULL;
         map->n = 0;
     }
-    return rc == VAULT_E_NOMEM ? rc : VAULT_OK;
+    return vlt_error_stops(rc) ? rc : VAULT_OK;
 }
 
 /* Writes the header of the current item.  *written: 0 when the entry
@@ -228,7 +228,7 @@ static vault_error tar_file(restorer *r, const tree_node *n)
     }
     uint64_t done;
     rc = vlt_restore_content_each(r, n, tar_sink, NULL, &done);
-    if (r->tar_broken || rc == VAULT_E_NOMEM)
+    if (r->tar_broken || vlt_error_stops(rc))
         return rc;
     if (rc != VAULT_OK) {
         /* The header promised n->size bytes: zeros keep the stream
