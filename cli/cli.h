@@ -170,6 +170,17 @@ int cli_split_ref(const char *command, int argc, char **argv, char **ref,
 /* After a path was not found in snapshot id: what the snapshot holds. */
 void cli_hint_paths(vault_t *v, const char *id, const char *path);
 
+/* How cli_print_entry shows entries (cli_entry.c): paths, ls -l lines,
+ * or the objects of a JSON array (first: none printed yet). */
+typedef struct cli_entry_format {
+    int long_format;
+    int json;
+    int first;
+} cli_entry_format;
+void cli_print_entry(cli_entry_format *format, const vault_file_info *f);
+/* "file", "dir", "symlink", ... */
+const char *cli_file_type_name(vault_file_type t);
+
 int cmd_keygen(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_add(int argc, char **argv);
@@ -187,6 +198,7 @@ int cmd_dump(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
+int cmd_find(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);

@@ -9,20 +9,6 @@
 
 #include "cli.h"
 
-static const char *type_word(vault_file_type t)
-{
-    switch (t) {
-    case VAULT_FILE: return "file";
-    case VAULT_DIR: return "dir";
-    case VAULT_SYMLINK: return "symlink";
-    case VAULT_FIFO: return "fifo";
-    case VAULT_CHARDEV: return "chardev";
-    case VAULT_BLOCKDEV: return "blockdev";
-    case VAULT_SOCKET: return "socket";
-    }
-    return "unknown";
-}
-
 static int print_change(void *ctx, const vault_diff_entry *e)
 {
     const int *json = ctx;
@@ -31,7 +17,7 @@ static int print_change(void *ctx, const vault_diff_entry *e)
                (char)e->kind);
         cli_json_string(stdout, e->path);
         printf(",\"type\":\"%s\",\"old_size\":%llu,\"new_size\":%llu}\n",
-               type_word(e->type), (unsigned long long)e->old_size,
+               cli_file_type_name(e->type), (unsigned long long)e->old_size,
                (unsigned long long)e->new_size);
         return 0;
     }

@@ -7,7 +7,7 @@ _vault()
     local cur prev words cword
     _init_completion || return
 
-    local commands="keygen init add ls extract dump diff stats tag share members unshare rekey
+    local commands="keygen init add ls extract dump diff find stats tag share members unshare rekey
         forget prune unlock check copy help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -30,6 +30,8 @@ _vault()
         extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag" ;;
         dump) opts="-i --identity --host --path --tag" ;;
         diff) opts="-i --identity --json --host --path --tag" ;;
+        find) opts="-i --identity -s --snapshot --ignore-case -l --long --json
+                    --host --path --tag" ;;
         stats) opts="-i --identity --json" ;;
         tag) opts="-i --identity --add --remove --set" ;;
         share) opts="-i --identity -R --recipients-file --role" ;;

@@ -1,7 +1,7 @@
 # fish completion for vault(1).  Installed as
 # share/fish/vendor_completions.d/vault.fish.
 
-set -l commands keygen init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy help
+set -l commands keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy help
 
 complete -c vault -f
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a keygen -d 'create an identity (an age X25519 key)'
@@ -11,6 +11,7 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -a ls -d 'list 
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a extract -d 'restore a snapshot'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a dump -d 'write a file of a snapshot to standard output'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a diff -d 'show what changed between two snapshots'
+complete -c vault -n "not __fish_seen_subcommand_from $commands" -a find -d 'find files by name or pattern in snapshots'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show sizes and deduplication of snapshots'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a tag -d 'add, remove or set tags of snapshots (owners only)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a share -d 'give recipients access (owners only)'
@@ -33,10 +34,10 @@ complete -c vault -n "__fish_seen_subcommand_from keygen" -s o -l output -r -F -
 complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'protect the file with a passphrase'
 complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
-complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -s i -l identity -r -F -d 'identity file'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l connections -x -d 'transfers at once'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l cacert -r -F -d 'trust this CA certificate too'
-complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff stats tag share members unshare rekey forget prune unlock check copy" -l no-cache -d 'no local cache of a remote vault'
+complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l connections -x -d 'transfers at once'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l cacert -r -F -d 'trust this CA certificate too'
+complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l no-cache -d 'no local cache of a remote vault'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'
@@ -61,13 +62,13 @@ complete -c vault -n "__fish_seen_subcommand_from add" -l compression -x -a 'off
 complete -c vault -n "__fish_seen_subcommand_from add" -l threads -x -d 'worker threads'
 complete -c vault -n "__fish_seen_subcommand_from add" -l no-cache -d 'read every file; keep no files cache'
 complete -c vault -n "__fish_seen_subcommand_from add" -l host -x -d 'record NAME as the host'
-complete -c vault -n "__fish_seen_subcommand_from add ls members check diff stats" -l json -d 'JSON output'
+complete -c vault -n "__fish_seen_subcommand_from add ls members check diff find stats" -l json -d 'JSON output'
 
 complete -c vault -n "__fish_seen_subcommand_from ls" -s l -l long -d 'mode, owner, size and mtime'
 complete -c vault -n "__fish_seen_subcommand_from ls" -s R -l recursive -d 'descend into directories'
-complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff" -l host -x -d 'latest among this host\'s snapshots'
-complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff" -l path -x -d 'latest among those holding PATH'
-complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff" -l tag -x -d 'latest among those with these tags'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff find" -l host -x -d 'latest among this host\'s snapshots'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff find" -l path -x -d 'latest among those holding PATH'
+complete -c vault -n "__fish_seen_subcommand_from ls extract dump diff find" -l tag -x -d 'latest among those with these tags'
 
 complete -c vault -n "__fish_seen_subcommand_from extract" -s C -l target -r -a '(__fish_complete_directories)' -d 'restore into DIR'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l tar -r -F -d 'write a tar stream'
@@ -99,3 +100,6 @@ complete -c vault -n "__fish_seen_subcommand_from tag" -l remove -x -d 'tags to 
 complete -c vault -n "__fish_seen_subcommand_from tag" -l set -x -d 'the tags, replacing those it has'
 complete -c vault -l quiet -d 'no progress line'
 complete -c vault -l progress -d 'a progress line even without a terminal'
+complete -c vault -n "__fish_seen_subcommand_from find" -s s -l snapshot -x -d 'search this snapshot'
+complete -c vault -n "__fish_seen_subcommand_from find" -l ignore-case -d 'ASCII letters match either case'
+complete -c vault -n "__fish_seen_subcommand_from find" -s l -l long -d 'mode, owner, size and mtime'

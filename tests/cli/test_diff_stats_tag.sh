@@ -5,6 +5,9 @@
 #     summary and --json lines; two equal snapshots differ in nothing;
 #   - stats: restore size per snapshot and in total, chunks shared by two
 #     snapshots counted once, a ratio that shows the deduplication;
+#   - find lists the entries a pattern matches in every snapshot (or the
+#     ones named or filtered), folders by name only, case folded on
+#     request, exit 1 when nothing matched;
 #   - tag adds, removes and sets tags through a new snapshot object (the
 #     old one gone, nothing written when nothing changes); only an owner,
 #     and only its own snapshots; a writer can neither diff nor stat.
@@ -93,6 +96,31 @@ assert stats["removed"] == 4 and stats["added"] == 3, stats
 PY
 pass
 
+# ---- find ------------------------------------------------------------------
+S=$WORK/src
+ok find vlt '*.txt' -i id.txt
+[ "$(grep -c '^Found matching entries in snapshot ' out.txt)" = 3 ] ||
+    fail "find in every snapshot: $(cat out.txt)"
+grep -qx "$S/new/deep/n.txt" out.txt && grep -qx "$S/gone/b.txt" out.txt ||
+    fail "find '*.txt': $(cat out.txt)"
+ok find vlt keep -s "$second" -i id.txt
+[ "$(grep -c "^$S/keep" out.txt)" = 1 ] || fail "find of a folder's name lists what it holds: $(cat out.txt)"
+ok find vlt 'flip/' -s "$first" -s "$second" -i id.txt
+grep -qx "$S/flip" out.txt && [ "$(grep -c '^Found' out.txt)" = 1 ] ||
+    fail "a trailing / finds folders only: $(cat out.txt)"
+ok find vlt 'EDIT.TXT' --ignore-case -s "$first" -i id.txt --json
+"$PYTHON" - out.txt "$S" <<'PY' || fail "find --json: $(cat out.txt)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert len(j) == 1 and j[0]["hits"] == 1, j
+assert j[0]["matches"][0]["path"] == sys.argv[2] + "/keep/edit.txt", j
+assert j[0]["matches"][0]["size"] == 4, j
+PY
+expect_rc 1 find vlt 'no-such-name' -i id.txt
+[ ! -s out.txt ] || fail "nothing found printed: $(cat out.txt)"
+expect_fail 1 'pattern|\[' find vlt '[' -i id.txt
+pass
+
 # ---- stats -----------------------------------------------------------------
 ok stats vlt "$first" "$same" -i id.txt --json
 "$PYTHON" - out.txt <<'PY' || fail "stats --json is wrong: $(cat out.txt)"
@@ -154,3 +182,4 @@ expect_fail 1 'another member' tag vlt "$by_reader" --add x -i id.txt
 pass
 expect_fail 1 'writer' diff vlt "$first" "$second" -i writer.txt
 expect_fail 1 'writer' stats vlt -i writer.txt
+expect_fail 1 'writer' find vlt '*' -i writer.txt

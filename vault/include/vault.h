@@ -818,6 +818,36 @@ vault_tag(vault_t *vault, const char *ref, const vault_tag_options *options,
           char new_id[65]);
 
 /* ---------------------------------------------------------------------------
+ * Finding files across snapshots (restic's find).
+ */
+typedef struct vault_find_options {
+    /* Patterns as add's excludes take them (restic's: `*`, `?`, `[...]`
+     * within a name, `**` across folders, a leading `/` anchors at the
+     * root, a trailing `/` only folders); an entry is found when a
+     * pattern matches its whole path ("*.jpg" any JPEG, "Documents" a
+     * folder or file of that name, not what a folder holds). */
+    const char *const *patterns;
+    size_t n_patterns;
+    int ignore_case;               /* ASCII letters without case */
+    const char *const *snapshots;  /* IDs, prefixes, "latest"; NULL: all
+                                      this member can read */
+    size_t n_snapshots;
+    const vault_snapshot_filter *filter; /* of those, these (NULL: all) */
+} vault_find_options;
+
+/* Told each entry found, snapshot by snapshot (oldest first), in path
+ * order; snapshot is the full ID.  Non-zero stops the search. */
+typedef int (*vault_find_fn)(void *ctx, const char *snapshot,
+                             const vault_file_info *info);
+
+/* Searches the snapshots for the patterns.  Cost: every entry of every
+ * snapshot searched is visited.  Needs read access; VAULT_E_INVALID for
+ * a malformed pattern (naming it). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_find(vault_t *vault, const vault_find_options *options,
+           vault_find_fn fn, void *ctx);
+
+/* ---------------------------------------------------------------------------
  * Sizes (restic's stats): what snapshots hold and what they take.
  */
 typedef struct vault_stats_info {

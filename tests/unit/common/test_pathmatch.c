@@ -408,6 +408,31 @@ static void test_patterns_file(void **state)
     test_rmtree(dir);
 }
 
+/* VLT_PATTERN_WHOLE (find): a pattern names a path itself, never what
+ * a matching folder holds. */
+static void test_whole_paths(void **state)
+{
+    (void)state;
+    vlt_pattern_list l = {.flags = VLT_PATTERN_WHOLE};
+    assert_int_equal(vlt_pattern_list_add(&l, "Documents", 0), VAULT_OK);
+    assert_int_equal(vlt_pattern_list_add(&l, "*.jpg", 0), VAULT_OK);
+    assert_int_equal(vlt_pattern_list_add(&l, "/srv/**/logs/", 0), VAULT_OK);
+    assert_true(vlt_pattern_list_match(&l, "/home/ann/Documents", 1, NULL));
+    assert_false(vlt_pattern_list_match(&l, "/home/ann/Documents/x", 0, NULL));
+    assert_true(vlt_pattern_list_match(&l, "/a/b/c.jpg", 0, NULL));
+    assert_false(vlt_pattern_list_match(&l, "/a/b.jpg/c", 0, NULL));
+    assert_true(vlt_pattern_list_match(&l, "/srv/x/y/logs", 1, NULL));
+    assert_false(vlt_pattern_list_match(&l, "/srv/x/y/logs", 0, NULL));
+    assert_false(vlt_pattern_list_match(&l, "/srv/x/logs/today", 0, NULL));
+    assert_false(vlt_pattern_list_match(&l, "/other/logs", 1, NULL));
+    vlt_pattern_list_free(&l);
+    /* the same list without the flag: ancestors count (excludes) */
+    vlt_pattern_list e = {0};
+    assert_int_equal(vlt_pattern_list_add(&e, "Documents", 0), VAULT_OK);
+    assert_true(vlt_pattern_list_match(&e, "/home/ann/Documents/x", 0, NULL));
+    vlt_pattern_list_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_hits),
         cmocka_unit_test(test_deep_path),
         cmocka_unit_test(test_patterns_file),
+        cmocka_unit_test(test_whole_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

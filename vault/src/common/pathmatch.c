@@ -178,8 +178,8 @@ static int part_match(const vlt_pattern_part *part, const char *name,
 /* Whether p matches a window of comps[0..n) (see the top of the file);
  * reach and next are scratch of n + 1 bytes. */
 static int pattern_match(const vlt_pattern *p, const char *const *comps,
-                         size_t n, int is_dir, int fold, unsigned char *reach,
-                         unsigned char *next)
+                         size_t n, int is_dir, int fold, int whole,
+                         unsigned char *reach, unsigned char *next)
 {
     /* Where the window may start: the root only, or anywhere (before the
      * end: a window is never empty). */
@@ -211,7 +211,9 @@ static int pattern_match(const vlt_pattern *p, const char *const *comps,
         memcpy(reach, next, n + 1);
     }
     /* The window ends at the path's end, or before it (on an ancestor,
-     * which is a directory). */
+     * which is a directory) unless the list wants whole paths. */
+    if (whole)
+        return reach[n] && (!p->dir_only || is_dir);
     for (size_t i = p->anchored ? 0 : 1; i <= n; i++)
         if (reach[i] && (!p->dir_only || i < n || is_dir))
             return 1;
@@ -259,12 +261,13 @@ int vlt_pattern_list_match(const vlt_pattern_list *l, const char *path,
     }
     n = i;
     int fold = (l->flags & VLT_PATTERN_CASEFOLD) != 0;
+    int whole = (l->flags & VLT_PATTERN_WHOLE) != 0;
     int matched = 0;
     for (size_t k = 0; k < l->n; k++) {
         const vlt_pattern *p = &l->items[k];
         if (p->negated && !matched)
             continue; /* nothing to take back */
-        int m = pattern_match(p, comps, n, is_dir, fold, scratch,
+        int m = pattern_match(p, comps, n, is_dir, fold, whole, scratch,
                               scratch + n + 1);
         if (m && hits)
             hits[k] = 1;

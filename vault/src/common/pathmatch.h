@@ -37,6 +37,10 @@
 #define VLT_PATTERN_CASEFOLD 0x1u /* the list: ASCII case ignored */
 #define VLT_PATTERN_QUIET 0x2u    /* a pattern: no warning if it matches
                                      nothing (one read from a file) */
+#define VLT_PATTERN_WHOLE 0x4u    /* the list: a pattern matches a path
+                                     itself, not through an ancestor
+                                     (find: "Documents" names the folder,
+                                     not what it holds) */
 
 /* One component of a pattern. */
 typedef struct vlt_pattern_part {
@@ -58,7 +62,7 @@ typedef struct vlt_pattern {
 typedef struct vlt_pattern_list {
     vlt_pattern *items;
     size_t n, cap;
-    unsigned flags;   /* VLT_PATTERN_CASEFOLD */
+    unsigned flags;   /* VLT_PATTERN_CASEFOLD, VLT_PATTERN_WHOLE */
     int has_negated;  /* some item is negated: no early answer */
 } vlt_pattern_list;
 

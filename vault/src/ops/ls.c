@@ -19,21 +19,8 @@ typedef struct ls_walk {
 
 static int ls_emit(ls_walk *w, const char *path, const tree_node *n)
 {
-    vault_file_info info = {
-        .path = path[0] ? path : "/",
-        .type = (vault_file_type)n->type,
-        .mode = n->mode,
-        .uid = n->uid,
-        .gid = n->gid,
-        .user = n->user ? n->user : "",
-        .group = n->group ? n->group : "",
-        .size = n->size,
-        .mtime_sec = n->mtime_sec,
-        .mtime_nsec = n->mtime_nsec,
-        .target = n->target,
-        .nlink = n->nlink,
-        .inode = n->inode,
-    };
+    vault_file_info info;
+    vlt_file_info_of(path, n, &info);
     if (w->fn(w->ctx, &info))
         w->stopped = 1;
     return w->stopped;

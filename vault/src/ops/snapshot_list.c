@@ -351,3 +351,60 @@ vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
         rc = vlt_repo_snapshot_load(v, id, rec);
     return rc;
 }
+
+vault_error vlt_snapshot_select(vault_t *v, const char *const *refs, size_t n,
+                                const vault_snapshot_filter *f,
+                                char (**ids)[65], size_t *count)
+{
+    *ids = NULL;
+    *count = 0;
+    if (n) {
+        if (!(*ids = calloc(n, sizeof **ids)))
+            return vlt_fail(VAULT_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            vault_error rc =
+                vault_snapshot_resolve_filtered(v, refs[i], f, (*ids)[i]);
+            if (rc != VAULT_OK) {
+                free(*ids);
+                *ids = NULL;
+                return rc;
+            }
+        }
+        *count = n;
+        return VAULT_OK;
+    }
+    vault_snapshot_info *list;
+    size_t all;
+    vault_error rc = vault_snapshots(v, &list, &all);
+    if (rc != VAULT_OK)
+        return rc;
+    if (!(*ids = calloc(all ? all : 1, sizeof **ids))) {
+        vault_snapshots_free(list, all);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < all; i++)
+        if (list[i].readable && filter_passes(f, &list[i]))
+            memcpy((*ids)[(*count)++], list[i].id, 65);
+    vault_snapshots_free(list, all);
+    return VAULT_OK;
+}
+
+void vlt_file_info_of(const char *path, const tree_node *n,
+                      vault_file_info *out)
+{
+    *out = (vault_file_info){
+        .path = path[0] ? path : "/",
+        .type = (vault_file_type)n->type,
+        .mode = n->mode,
+        .uid = n->uid,
+        .gid = n->gid,
+        .user = n->user ? n->user : "",
+        .group = n->group ? n->group : "",
+        .size = n->size,
+        .mtime_sec = n->mtime_sec,
+        .mtime_nsec = n->mtime_nsec,
+        .target = n->target,
+        .nlink = n->nlink,
+        .inode = n->inode,
+    };
+}

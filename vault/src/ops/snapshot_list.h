@@ -16,4 +16,15 @@
 vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
                                   snapshot_record *rec);
 
+/* The snapshots refs[0..n) name (as vault_snapshot_resolve_filtered),
+ * or with n 0 every readable one f lets through (NULL: all), oldest
+ * first, into *ids (malloc'ed; the caller frees it). */
+vault_error vlt_snapshot_select(vault_t *v, const char *const *refs, size_t n,
+                                const vault_snapshot_filter *f,
+                                char (**ids)[65], size_t *count);
+
+/* A tree entry at path as the public listings show it (pointers into n). */
+void vlt_file_info_of(const char *path, const tree_node *n,
+                      vault_file_info *out);
+
 #endif

@@ -114,47 +114,13 @@ static vault_error stats_one(sizer *z, const char *id)
     return rc;
 }
 
-/* The IDs to size: refs resolved, or every readable snapshot. */
-static vault_error stats_ids(vault_t *v, const char *const *refs, size_t n,
-                             char (**ids)[65], size_t *count)
-{
-    *count = 0;
-    if (n) {
-        *ids = calloc(n, sizeof **ids);
-        if (!*ids)
-            return vlt_fail(VAULT_E_NOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-            vault_error rc = vault_snapshot_resolve(v, refs[i], (*ids)[i]);
-            if (rc != VAULT_OK)
-                return rc;
-        }
-        *count = n;
-        return VAULT_OK;
-    }
-    vault_snapshot_info *list;
-    size_t all;
-    vault_error rc = vault_snapshots(v, &list, &all);
-    if (rc != VAULT_OK)
-        return rc;
-    *ids = calloc(all ? all : 1, sizeof **ids);
-    if (!*ids) {
-        vault_snapshots_free(list, all);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < all; i++)
-        if (list[i].readable)
-            memcpy((*ids)[(*count)++], list[i].id, 65);
-    vault_snapshots_free(list, all);
-    return VAULT_OK;
-}
-
 static vault_error stats_run(vault_t *v, const char *const *refs, size_t n,
                              vault_stats_fn fn, void *ctx,
                              vault_stats_info *total)
 {
     char(*ids)[65] = NULL;
     size_t count;
-    vault_error rc = stats_ids(v, refs, n, &ids, &count);
+    vault_error rc = vlt_snapshot_select(v, refs, n, NULL, &ids, &count);
     if (rc == VAULT_OK)
         rc = vlt_repo_load_index(v);
     sizer z = {.v = v, .total = total};
