@@ -93,6 +93,10 @@ int cmd_extract(int argc, char **argv)
         {"same-privileges", no_argument, NULL, 'P'},
         {"tar", required_argument, NULL, 'T'},
         {"passphrase-file", required_argument, NULL, 'F'},
+        {"exclude", required_argument, NULL, 'e'},
+        {"iexclude", required_argument, NULL, 'E'},
+        {"include", required_argument, NULL, 'n'},
+        {"iinclude", required_argument, NULL, 'N'},
         CLI_SELECT_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     const char *identity = NULL, *target = NULL, *tar = NULL,
@@ -100,8 +104,21 @@ int cmd_extract(int argc, char **argv)
     vault_extract_options o;
     vault_extract_options_init(&o);
     cli_select select = {0};
+    /* --exclude, --iexclude, --include, --iinclude, in that order */
+    enum { PATTERN_MAX = 256 };
+    static const char *patterns[4][PATTERN_MAX];
+    size_t n_patterns[4] = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "i:C:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:C:e:", options, NULL)) != -1) {
+        int kind = c == 'e' ? 0 : c == 'E' ? 1 : c == 'n' ? 2 : c == 'N' ? 3
+                                                                       : -1;
+        if (kind >= 0) {
+            if (n_patterns[kind] == PATTERN_MAX)
+                return cli_usage("extract", "more than %d patterns of a kind",
+                                 PATTERN_MAX);
+            patterns[kind][n_patterns[kind]++] = optarg;
+            continue;
+        }
         int taken = cli_select_option(&select, c, optarg);
         if (taken < 0)
             return cli_usage("extract", "too many --%s",
@@ -137,6 +154,14 @@ int cmd_extract(int argc, char **argv)
     o.n_include = (size_t)(argc - 1);
     if (o.n_include == 0)
         o.include = NULL;
+    o.exclude_patterns = patterns[0];
+    o.n_exclude_patterns = n_patterns[0];
+    o.iexclude_patterns = patterns[1];
+    o.n_iexclude_patterns = n_patterns[1];
+    o.include_patterns = patterns[2];
+    o.n_include_patterns = n_patterns[2];
+    o.iinclude_patterns = patterns[3];
+    o.n_iinclude_patterns = n_patterns[3];
     o.target_dir = target;
     o.restore_owner = geteuid() == 0;
     unsigned differ_named = 0;

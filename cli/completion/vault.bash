@@ -27,7 +27,8 @@ _vault()
                    -x --one-file-system --compression --threads --no-cache
                    --host --json" ;;
         ls) opts="-i --identity -l --long -R --recursive --json --host --path --tag" ;;
-        extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag" ;;
+        extract) opts="-i --identity -C --target --tar --overwrite --same-privileges --host --path --tag
+                       -e --exclude --iexclude --include --iinclude" ;;
         dump) opts="-i --identity --host --path --tag" ;;
         diff) opts="-i --identity --json --host --path --tag" ;;
         find) opts="-i --identity -s --snapshot --ignore-case -l --long --json

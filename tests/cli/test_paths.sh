@@ -7,6 +7,10 @@
 #   - extract SNAP:FOLDER restores what the folder holds at the target's
 #     root (restic's ID:path); SNAP:FILE restores the file by its name;
 #     include paths below FROM; PATH operands keep their full path;
+#   - extract --exclude/--iexclude/--include/--iinclude take add's
+#     patterns on snapshot paths: a folder excluded leaves all it holds
+#     out, an include restores only what it matches and the folders on
+#     the way;
 #   - dump writes a file's bytes (a sparse one too) to stdout and a folder
 #     as a tar stream; a symlink has no content;
 #   - --host, --path and --tag choose what "latest" is in ls, extract and
@@ -70,6 +74,22 @@ expect_fail 1 'include paths need a folder' extract vlt \
     "latest:$S/docs/big.bin" deep -C out5 -i id.txt --host alpha
 v extract vlt "latest:$S/missing" -C out6 -i id.txt --host alpha
 [ "$RC" -ne 0 ] && grep -q 'no such file' err.txt || fail "extract of a missing FROM: $RC $(cat err.txt)"
+pass
+
+# ---- extract with patterns -----------------------------------------------------
+listing() { (cd "$1" && find . | LC_ALL=C sort | tr '\n' ' '); }
+ok extract vlt "latest:$S/docs" -C p1 -i id.txt --host alpha --exclude '*.bin' \
+    --exclude deep
+[ "$(listing p1)" = ". ./link ./sparse.img " ] || fail "--exclude: $(listing p1)"
+ok extract vlt "latest:$S/docs" -C p2 -i id.txt --host alpha --iexclude 'DEEP/'
+[ "$(listing p2)" = ". ./big.bin ./link ./sparse.img " ] || fail "--iexclude: $(listing p2)"
+ok extract vlt latest -C p3 -i id.txt --host alpha --include 'note.txt'
+[ -f "p3$S/docs/deep/note.txt" ] && [ ! -e "p3$S/docs/big.bin" ] ||
+    fail "--include: $(listing p3)"
+ok extract vlt "latest:$S/docs" -C p4 -i id.txt --host alpha --iinclude 'DEEP' \
+    --exclude '*.txt'
+[ "$(listing p4)" = ". ./deep " ] || fail "--iinclude with --exclude: $(listing p4)"
+expect_fail 1 'pattern|\[' extract vlt latest -C p5 -i id.txt --include '['
 pass
 
 # ---- dump ----------------------------------------------------------------------

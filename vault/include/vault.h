@@ -688,6 +688,21 @@ typedef struct vault_extract_options {
      * include paths are then relative to it (a folder only).  NULL or
      * "/": the snapshot's root. */
     const char *root_path;
+    /* restic's --exclude, --iexclude, --include and --iinclude: patterns
+     * as add's excludes take them (vault_add_options), on snapshot paths
+     * ("/home/ann/x").  An entry an exclude pattern matches is left out
+     * (a folder with all it holds); with include patterns, only the
+     * entries they match are restored (a folder with all it holds), and
+     * the folders on the way to them.  The i- lists ignore the case of
+     * ASCII letters. */
+    const char *const *exclude_patterns;
+    size_t n_exclude_patterns;
+    const char *const *iexclude_patterns;
+    size_t n_iexclude_patterns;
+    const char *const *include_patterns;
+    size_t n_include_patterns;
+    const char *const *iinclude_patterns;
+    size_t n_iinclude_patterns;
 } vault_extract_options;
 
 /* Sets every field to its default: zero. */

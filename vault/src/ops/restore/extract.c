@@ -3,11 +3,13 @@
  * the vault handle, handed to the restorer (ops/restore/).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/pathmatch.h"
 #include "ops/restore/restore.h"
 #include "ops/snapshot_list.h"
 #include "repo/repo.h"
@@ -106,6 +108,82 @@ static vault_error start_at(vault_t *v, const uint8_t root[CHUNK_ID_BYTES],
     return rc;
 }
 
+/* The pattern filters of o, built: excludes into f->exclude, includes
+ * found by a walk of root (whose snapshot path is prefix) into f->keep. */
+typedef struct pattern_filters {
+    vlt_pattern_list exclude[2]; /* exact, case folded */
+    vlt_pattern_list include[2];
+    restore_keep keep;
+    int has_exclude, has_include;
+    char prefix[VLT_TREE_WALK_PATH_MAX];
+} pattern_filters;
+
+static vault_error add_patterns(vlt_pattern_list *l, const char *const *p,
+                                size_t n, int *any)
+{
+    if (n && !p)
+        return vlt_fail(VAULT_E_INVALID, "extract: patterns missing");
+    for (size_t i = 0; i < n; i++) {
+        vault_error rc = vlt_pattern_list_add(l, p[i], 0);
+        if (rc != VAULT_OK)
+            return rc;
+    }
+    *any |= l->n > 0;
+    return VAULT_OK;
+}
+
+static vault_error include_node(void *ctx, const vlt_tree_walk_at *at,
+                                const tree_node *n,
+                                vlt_tree_walk_action *action)
+{
+    pattern_filters *f = ctx;
+    char full[VLT_TREE_WALK_PATH_MAX];
+    int len = snprintf(full, sizeof full, "%s%s", f->prefix, at->path);
+    if (len <= 0 || (size_t)len >= sizeof full)
+        return VAULT_OK; /* the restore reports a path too long */
+    for (int i = 0; i < 2; i++) {
+        if (vlt_pattern_list_match(&f->include[i], full, n->type == NODE_DIR,
+                                   NULL)) {
+            *action = VLT_TREE_WALK_SKIP; /* kept whole */
+            return vlt_restore_keep_add(&f->keep, at->path);
+        }
+    }
+    return VAULT_OK;
+}
+
+static vault_error filters_build(vault_t *v, const vault_extract_options *o,
+                                 const uint8_t root[CHUNK_ID_BYTES],
+                                 pattern_filters *f)
+{
+    f->include[1].flags = f->exclude[1].flags = VLT_PATTERN_CASEFOLD;
+    vault_error rc = add_patterns(&f->exclude[0], o->exclude_patterns,
+                                  o->n_exclude_patterns, &f->has_exclude);
+    if (rc == VAULT_OK)
+        rc = add_patterns(&f->exclude[1], o->iexclude_patterns,
+                          o->n_iexclude_patterns, &f->has_exclude);
+    if (rc == VAULT_OK)
+        rc = add_patterns(&f->include[0], o->include_patterns,
+                          o->n_include_patterns, &f->has_include);
+    if (rc == VAULT_OK)
+        rc = add_patterns(&f->include[1], o->iinclude_patterns,
+                          o->n_iinclude_patterns, &f->has_include);
+    if (rc != VAULT_OK || !f->has_include)
+        return rc;
+    /* What the includes select, found before anything is written: a
+     * folder is made only on the way to something selected. */
+    vlt_tree_walk w = {.v = v, .ctx = f, .node = include_node};
+    return vlt_tree_walk_paths(&w, root, "");
+}
+
+static void filters_free(pattern_filters *f)
+{
+    for (int i = 0; i < 2; i++) {
+        vlt_pattern_list_free(&f->exclude[i]);
+        vlt_pattern_list_free(&f->include[i]);
+    }
+    vlt_restore_keep_free(&f->keep);
+}
+
 static vault_error extract_run(vault_t *v, const char *ref,
                                const vault_extract_options *o,
                                vault_extract_result *result)
@@ -136,9 +214,10 @@ static vault_error extract_run(vault_t *v, const char *ref,
     };
     /* The record counts the files add saw: the whole, unless only a part
      * is restored. */
-    vlt_progress_total(&v->progress, o->n_include || o->root_path ? 0
-                                                                  : rec.files,
-                       0, !o->n_include && !o->root_path);
+    int whole = !o->n_include && !o->root_path && !o->n_exclude_patterns &&
+                !o->n_iexclude_patterns && !o->n_include_patterns &&
+                !o->n_iinclude_patterns;
+    vlt_progress_total(&v->progress, whole ? rec.files : 0, 0, whole);
     restore_stats st = {0};
     vlt_tree_found *at = NULL;
     const uint8_t *root = rec.tree;
@@ -155,8 +234,31 @@ static vault_error extract_run(vault_t *v, const char *ref,
             ro.n_include = 1;
         }
     }
+    /* The snapshot path of root, which the patterns see in front of
+     * the walk's paths. */
+    pattern_filters *f = rc == VAULT_OK ? calloc(1, sizeof *f) : NULL;
+    if (rc == VAULT_OK && !f)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (rc == VAULT_OK && at) {
+        snprintf(f->prefix, sizeof f->prefix, "%s", at->path);
+        if (at->entry && at->entry->type != NODE_DIR) {
+            char *slash = strrchr(f->prefix, '/');
+            if (slash)
+                *slash = '\0'; /* the file's folder */
+        }
+    }
     if (rc == VAULT_OK)
+        rc = filters_build(v, o, root, f);
+    if (rc == VAULT_OK) {
+        ro.path_prefix = f->prefix;
+        ro.exclude[0] = f->exclude[0].n ? &f->exclude[0] : NULL;
+        ro.exclude[1] = f->exclude[1].n ? &f->exclude[1] : NULL;
+        ro.keep = f->has_include ? &f->keep : NULL;
         rc = vlt_restore_run(&src, root, &ro, &st);
+    }
+    if (f)
+        filters_free(f);
+    free(f);
     if (at)
         vlt_tree_clear(&at->dir_tree);
     free(at);

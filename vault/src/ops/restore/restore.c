@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "common/internal.h"
+#include "crypto/digest.h"
 #include "ops/restore/restore_internal.h"
 #include "repo/blob_load.h"
 #include "repo/tree_walk.h"
@@ -284,13 +285,85 @@ static void count_withheld(restorer *r, const tree_node *n)
         atomic_fetch_add(&r->withheld, 1);
 }
 
+/* ---- pattern filters ---------------------------------------------------- */
+
+static void path_hash(const char *path, uint8_t out[VLT_ID_BYTES])
+{
+    vlt_sha256((const uint8_t *)path, strlen(path), out);
+}
+
+vault_error vlt_restore_keep_add(restore_keep *k, const char *path)
+{
+    uint8_t h[VLT_ID_BYTES];
+    uint32_t number;
+    int fresh;
+    path_hash(path, h);
+    vault_error rc = vlt_idset_put(&k->paths, h, &number, &fresh);
+    char buf[VLT_TREE_WALK_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *slash = strrchr(buf, '/'); rc == VAULT_OK && slash &&
+                                          slash != buf;
+         slash = strrchr(buf, '/')) {
+        *slash = '\0';
+        path_hash(buf, h);
+        rc = vlt_idset_put(&k->parents, h, &number, &fresh);
+        if (!fresh)
+            break; /* its own parents are in already */
+    }
+    return rc;
+}
+
+int vlt_restore_keep_find(const restore_keep *k, const char *path)
+{
+    uint8_t h[VLT_ID_BYTES];
+    path_hash(path, h);
+    if (vlt_idset_find(&k->paths, h, NULL))
+        return 2;
+    return vlt_idset_find(&k->parents, h, NULL) ? 1 : 0;
+}
+
+void vlt_restore_keep_free(restore_keep *k)
+{
+    vlt_idset_free(&k->paths);
+    vlt_idset_free(&k->parents);
+}
+
+/* Whether the pattern filters let entry n (at the walk's path, depth)
+ * through; a folder kept whole makes everything below kept. */
+static int patterns_let_through(restorer *r, const tree_node *n,
+                                const char *path, unsigned depth)
+{
+    const restore_options *o = r->opt;
+    if (o->exclude[0] || o->exclude[1]) {
+        char full[VLT_TREE_WALK_PATH_MAX];
+        int len = snprintf(full, sizeof full, "%s%s",
+                           o->path_prefix ? o->path_prefix : "", path);
+        for (int i = 0; i < 2 && len > 0 && (size_t)len < sizeof full; i++)
+            if (o->exclude[i] &&
+                vlt_pattern_list_match(o->exclude[i], full,
+                                       n->type == NODE_DIR, NULL))
+                return 0;
+    }
+    if (!o->keep)
+        return 1;
+    if (r->keep_depth > depth)
+        r->keep_depth = UINT_MAX; /* an earlier entry's subtree */
+    if (r->keep_depth <= depth)
+        return 1;
+    int found = vlt_restore_keep_find(o->keep, path);
+    if (found == 2 && n->type == NODE_DIR)
+        r->keep_depth = depth + 1;
+    return found == 2 || (found == 1 && n->type == NODE_DIR);
+}
+
 /* node(): one entry - filtered, its name checked, handed to the sink; a
  * directory is entered by the walk (walk_enter below). */
 static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
                              const tree_node *n, vlt_tree_walk_action *action)
 {
     restorer *r = ctx;
-    if (!selected(r, n, at->depth)) {
+    if (!selected(r, n, at->depth) ||
+        !patterns_let_through(r, n, at->path, at->depth)) {
         *action = VLT_TREE_WALK_SKIP;
         return VAULT_OK;
     }
@@ -376,7 +449,10 @@ static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
         includes_done_below(r, at->depth);
         vlt_tree_clear(t);
     }
-    if (rc == VAULT_OK && *dir_state && r->src->prefetch && r->n_inc == 0)
+    /* The walk ahead reads everything: not when only a part is
+     * restored. */
+    if (rc == VAULT_OK && *dir_state && r->src->prefetch && r->n_inc == 0 &&
+        !r->opt->exclude[0] && !r->opt->exclude[1] && !r->opt->keep)
         prefetch_ahead(r, t);
     return rc;
 }
@@ -524,7 +600,7 @@ vault_error vlt_restore_run(const restore_source *src,
         return vlt_fail(VAULT_E_INVALID, "restore: missing argument");
 
     restorer r = {.src = src, .opt = opt, .stats = stats, .target_fd = -1,
-                  .path = ""};
+                  .path = "", .keep_depth = UINT_MAX};
     r.sink = opt->tar_fd >= 0 ? &vlt_restore_tar_sink : &vlt_restore_dir_sink;
     r.own = opt->restore_owner && geteuid() == 0;
     r.drop = opt->drop_privileges;

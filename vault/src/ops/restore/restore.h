@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/idset.h"
+#include "common/pathmatch.h"
 #include "common/progress.h"
 #include "format/tree.h"
 #include "vault.h"
@@ -95,7 +97,30 @@ typedef struct restore_options {
     size_t tree_memory;
     /* Told each file restored (NULL: nothing). */
     vlt_progress *progress;
+    /* Pattern filters (restic's --exclude and --include), on snapshot
+     * paths: path_prefix (the snapshot path of the restore's root, ""
+     * for the snapshot's root) followed by the walk's path.  exclude:
+     * entries it matches (a folder: all it holds) are left out.  keep:
+     * only the entries it holds and what they hold, and the folders on
+     * the way to them (restore_keep_*).  NULL: no such filter. */
+    const vlt_pattern_list *exclude[2]; /* exact, case folded; NULL */
+    const struct restore_keep *keep;
+    const char *path_prefix;
 } restore_options;
+
+/* The entries an include pattern selects, found by a walk before the
+ * restore (extract.c): hashes of their walk paths, and of the folders
+ * above them. */
+typedef struct restore_keep {
+    vlt_idset paths;
+    vlt_idset parents;
+} restore_keep;
+/* Adds walk path (e.g. "/home/ann/x") and the folders above it. */
+vault_error vlt_restore_keep_add(restore_keep *k, const char *path);
+/* 2: path was added (all below it is kept); 1: a folder above one
+ * added; 0: neither. */
+int vlt_restore_keep_find(const restore_keep *k, const char *path);
+void vlt_restore_keep_free(restore_keep *k);
 
 /* Directories restore keeps open at most (besides those the walk is
  * in) while their files are still being written: leaving a directory,

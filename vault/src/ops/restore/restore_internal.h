@@ -127,6 +127,7 @@ struct restorer {
                            the walk's buffer: valid during the walk) */
     unsigned full_depth; /* entries this deep or deeper on the current
                            path are all selected; UINT_MAX: none */
+    unsigned keep_depth; /* the same for opt->keep */
     link_slot *links; /* open addressing, links_cap a power of two */
     size_t links_cap, links_used;
     include_path *inc;  /* the include filter (opt->include, split) */
