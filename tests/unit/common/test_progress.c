@@ -36,6 +36,17 @@ static void record(void *ctx, const vault_progress *p)
         atomic_fetch_add(&s->finals, 1);
 }
 
+/* p reporting to s every interval_ms. */
+static void watch(vlt_progress *p, seen *s, unsigned interval_ms)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    vlt_progress_init(p);
+    p->fn = record;
+    p->ctx = s;
+    p->interval_ms = interval_ms;
+}
+
 static void test_off_without_function(void **state)
 {
     (void)state;
@@ -66,13 +77,9 @@ static void *adder_thread(void *arg)
 static void test_counts_from_threads(void **state)
 {
     (void)state;
-    seen s = {0};
-    pthread_mutex_init(&s.lock, NULL);
+    seen s;
     vlt_progress p;
-    vlt_progress_init(&p);
-    p.fn = record;
-    p.ctx = &s;
-    p.interval_ms = 5;
+    watch(&p, &s, 5);
     vlt_progress_begin(&p, "extract", "files");
     assert_true(vlt_progress_on(&p));
     vlt_progress_total(&p, THREADS * ADDS, 0, 0);
@@ -101,13 +108,9 @@ static void test_counts_from_threads(void **state)
 static void test_nested_keeps_outer(void **state)
 {
     (void)state;
-    seen s = {0};
-    pthread_mutex_init(&s.lock, NULL);
+    seen s;
     vlt_progress p;
-    vlt_progress_init(&p);
-    p.fn = record;
-    p.ctx = &s;
-    p.interval_ms = 1000;
+    watch(&p, &s, 1000);
     vlt_progress_begin(&p, "copy", "files");
     vlt_progress_begin(&p, "add", "files"); /* copy's own add */
     vlt_progress_add(&p, 2, 0);
@@ -128,13 +131,9 @@ static void test_nested_keeps_outer(void **state)
 static void test_destroy_ends_a_running_operation(void **state)
 {
     (void)state;
-    seen s = {0};
-    pthread_mutex_init(&s.lock, NULL);
+    seen s;
     vlt_progress p;
-    vlt_progress_init(&p);
-    p.fn = record;
-    p.ctx = &s;
-    p.interval_ms = 1000;
+    watch(&p, &s, 1000);
     vlt_progress_begin(&p, "add", "files");
     vlt_progress_begin(&p, "add", "files");
     vlt_progress_destroy(&p); /* the reporter is joined, not leaked */

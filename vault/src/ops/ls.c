@@ -40,21 +40,14 @@ static vault_error ls_node(void *ctx, const vlt_tree_walk_at *at,
 static vault_error ls_run(vault_t *v, const char *ref, const char *path,
                           int recursive, vault_ls_fn fn, void *ctx)
 {
-    snapshot_record rec;
-    vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
+    ls_walk w = {.fn = fn, .ctx = ctx, .recursive = recursive};
+    vlt_tree_found *at;
+    vault_error rc = vlt_snapshot_find(v, ref, path, &at);
     if (rc != VAULT_OK)
         return rc;
-    ls_walk w = {.fn = fn, .ctx = ctx, .recursive = recursive};
-    vlt_tree_found *at = malloc(sizeof *at);
-    if (!at) {
-        vlt_snapshot_clear(&rec);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    rc = vlt_tree_find(v, rec.tree, path, at);
-    vlt_snapshot_clear(&rec);
-    if (rc == VAULT_OK && at->entry && at->entry->type != NODE_DIR) {
+    if (at->entry && at->entry->type != NODE_DIR) {
         ls_emit(&w, at->path, at->entry); /* a file: itself */
-    } else if (rc == VAULT_OK) {
+    } else {
         /* As deep as extraction goes (the walk's default): a hostile
          * vault's deep chain would otherwise hold one decoded tree per
          * level. */
@@ -64,8 +57,7 @@ static vault_error ls_run(vault_t *v, const char *ref, const char *path,
         vlt_tree_walk walk = {.v = v, .ctx = &w, .node = ls_node};
         rc = vlt_tree_walk_paths(&walk, dir, at->path);
     }
-    vlt_tree_clear(&at->dir_tree);
-    free(at);
+    vlt_tree_found_free(at);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #include "ops/snapshot_list.h"
 #include "repo/membership.h"
 #include "repo/repo.h"
+#include "repo/tree_walk.h"
 
 vault_error vault_snapshot_count(vault_t *v, size_t *n)
 {
@@ -407,4 +408,34 @@ void vlt_file_info_of(const char *path, const tree_node *n,
         .nlink = n->nlink,
         .inode = n->inode,
     };
+}
+
+vault_error vlt_snapshot_find(vault_t *v, const char *ref, const char *path,
+                              vlt_tree_found **out)
+{
+    *out = NULL;
+    snapshot_record rec;
+    vault_error rc = vlt_snapshot_open_ref(v, ref, &rec);
+    if (rc != VAULT_OK)
+        return rc;
+    vlt_tree_found *at = malloc(sizeof *at);
+    if (!at)
+        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else
+        rc = vlt_tree_find(v, rec.tree, path, at);
+    vlt_snapshot_clear(&rec);
+    if (rc != VAULT_OK) {
+        free(at); /* its tree is clear after a failed find */
+        return rc;
+    }
+    *out = at;
+    return VAULT_OK;
+}
+
+void vlt_tree_found_free(vlt_tree_found *at)
+{
+    if (!at)
+        return;
+    vlt_tree_clear(&at->dir_tree);
+    free(at);
 }

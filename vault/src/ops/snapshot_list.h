@@ -27,4 +27,11 @@ vault_error vlt_snapshot_select(vault_t *v, const char *const *refs, size_t n,
 void vlt_file_info_of(const char *path, const tree_node *n,
                       vault_file_info *out);
 
+/* Where path leads in snapshot ref (vlt_tree_find after opening it):
+ * *out malloc'ed, freed with vlt_tree_found_free. */
+struct vlt_tree_found;
+vault_error vlt_snapshot_find(vault_t *v, const char *ref, const char *path,
+                              struct vlt_tree_found **out);
+void vlt_tree_found_free(struct vlt_tree_found *at);
+
 #endif

@@ -317,20 +317,13 @@ static vault_error dump_run(vault_t *v, const char *ref, const char *path,
 {
     /* Resolved once: a folder's tar reads the same snapshot. */
     char id[65];
+    vlt_tree_found *at = NULL;
     vault_error rc = vault_snapshot_resolve(v, ref, id);
-    snapshot_record rec;
     if (rc == VAULT_OK)
-        rc = vlt_snapshot_open_ref(v, id, &rec);
+        rc = vlt_snapshot_find(v, id, path, &at);
     if (rc != VAULT_OK)
         return rc;
-    vlt_tree_found *at = malloc(sizeof *at);
-    if (!at) {
-        vlt_snapshot_clear(&rec);
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
-    rc = vlt_tree_find(v, rec.tree, path, at);
-    vlt_snapshot_clear(&rec);
-    if (rc == VAULT_OK && (!at->entry || at->entry->type == NODE_DIR)) {
+    if (!at->entry || at->entry->type == NODE_DIR) {
         vault_extract_options o;
         vault_extract_options_init(&o);
         o.tar = 1;
@@ -339,7 +332,7 @@ static vault_error dump_run(vault_t *v, const char *ref, const char *path,
         vault_extract_result r;
         rc = extract_run(v, id, &o, &r);
         *bytes = r.bytes;
-    } else if (rc == VAULT_OK && at->entry->type == NODE_FILE) {
+    } else if (at->entry->type == NODE_FILE) {
         dump_sink d = {.fd = fd, .path = at->path};
         rc = vlt_repo_load_blobs(v, (const uint8_t(*)[CHUNK_ID_BYTES])
                                         at->entry->content,
@@ -351,13 +344,12 @@ static vault_error dump_run(vault_t *v, const char *ref, const char *path,
                           "%s: content is %llu bytes, the tree records %llu",
                           at->path, (unsigned long long)d.written,
                           (unsigned long long)at->entry->size);
-    } else if (rc == VAULT_OK) {
+    } else {
         rc = vlt_fail(VAULT_E_INVALID,
                       "%s: not a file or folder (it has no content to dump)",
                       at->path);
     }
-    vlt_tree_clear(&at->dir_tree);
-    free(at);
+    vlt_tree_found_free(at);
     return rc;
 }
 
