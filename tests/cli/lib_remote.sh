@@ -91,3 +91,17 @@ stop_proxy() {
 proxy_stat() {
     awk -v k="$2" '$1 == k {print $2}' "$WORK/$1.stats"
 }
+
+# proxied_vault: rclone on a fresh store, a vault made through the proxy
+# by identity id.txt (made too); the proxy's port is kept for the test's
+# later proxies (PROXY_LISTEN), LOC is the vault's location.  The proxy
+# is stopped again.  Sets RC (init's status) for the caller to check.
+proxied_vault() {
+    need_rclone
+    start_rclone "$WORK/store"
+    new_identity id.txt
+    start_proxy plain
+    PROXY_LISTEN=127.0.0.1:$PROXY_PORT
+    LOC=rest:http://127.0.0.1:$PROXY_PORT/v/
+    v init "$LOC" -i id.txt
+}

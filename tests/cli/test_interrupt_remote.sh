@@ -12,13 +12,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_remote.sh"
 
-need_rclone
-start_rclone "$WORK/store"
-new_identity id.txt
-start_proxy plain
-PROXY_LISTEN=127.0.0.1:$PROXY_PORT
-LOC=rest:http://127.0.0.1:$PROXY_PORT/v/
-ok init "$LOC" -i id.txt
+proxied_vault
+[ "$RC" -eq 0 ] || die "init $LOC failed: $(cat err.txt)"
+pass
 stop_proxy
 mkdir src
 for i in $(seq 1 8); do random_file "src/f$i" 3000000; done

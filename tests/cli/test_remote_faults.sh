@@ -21,15 +21,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_remote.sh"
 
-need_rclone
-start_rclone "$WORK/store"
-new_identity id.txt
-
 # One proxy port for the whole test, so the vault keeps one location.
-start_proxy plain
-PROXY_LISTEN=127.0.0.1:$PROXY_PORT
-LOC=rest:http://127.0.0.1:$PROXY_PORT/v/
-v init "$LOC" -i id.txt
+proxied_vault
 if [ "$RC" -ne 0 ]; then
     grep -q -i -E 'scheme|not a vault|no such' err.txt &&
         skip "this vault has no rest: locations: $(head -n 1 err.txt)"
