@@ -10,6 +10,8 @@
 #   4. successive backups of N (default 8) releases of a source tree
 #      (dataset B), each release put in the SAME path, replacing the
 #      previous one, into a second repository per tool
+# At the end it measures the crypto primitives on this machine
+# (tests/bench/hash_speed.c).
 # For every tool and phase it prints wall time and peak RSS (GNU time,
 # '%e %M') and the repository size (du -sb), the ratios vault/restic and
 # borg/restic, and the vault targets, as a Markdown table on stdout.
@@ -489,6 +491,12 @@ report() {
       echo "| $p | ${R_T[vault.$p]# } | ${R_T[restic.$p]# } | ${R_T[borg.$p]# } |"
     done
   fi
+  if [ -n "$PRIMITIVES" ]; then
+    echo
+    echo "Primitives on this machine, one core, 256 MiB each (tests/bench/hash_speed.c):"
+    echo
+    echo "$PRIMITIVES"
+  fi
   if [ ${#NOTES[@]} -gt 0 ]; then
     echo
     echo "Notes:"
@@ -496,6 +504,20 @@ report() {
     for n in "${NOTES[@]}"; do echo "- $n"; done
   fi
 }
+
+# The primitives' speeds on this machine (tests/bench/hash_speed.c: chunk
+# ID, object name, sealing; libcrypto and libsodium), so that a ratio
+# can be read against what the CPU offers.  Built beside VAULT_BIN.
+PRIMITIVES=
+primitives() {
+  local build_dir
+  build_dir=$(cd "$(dirname "$VAULT_BIN")/.." && pwd)
+  if cmake --build "$build_dir" --target hash_speed >/dev/null 2>&1 &&
+     [ -x "$build_dir/tests/hash_speed" ]; then
+    PRIMITIVES=$("$build_dir/tests/hash_speed" 256)
+  fi
+}
+primitives
 
 say "done"
 if [ -n "$BENCH_REPORT" ]; then
