@@ -122,6 +122,7 @@ int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);
 /* age's recipients-file format: appends the lines to *list; -1 on error. */

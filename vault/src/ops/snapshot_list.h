@@ -16,4 +16,8 @@
 vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
                                   snapshot_record *rec);
 
+/* VAULT_E_PERMISSION, naming the member, unless it can read snapshots
+ * (a writer cannot). */
+vault_error vlt_snapshot_need_read(const vault_t *v);
+
 #endif
