@@ -302,7 +302,9 @@ static int serve(vault_browse_t *browse, const char *mountpoint,
             cli_error("mount: could not handle signals");
             status = EXIT_FAILURE_;
         } else {
-            if (fuse_loop_mt(fuse, 0) != 0)
+            /* libfuse returns the signal that ended the loop (Ctrl-C is a
+             * clean way out), or a negative errno. */
+            if (fuse_loop_mt(fuse, 0) < 0)
                 status = EXIT_FAILURE_;
             fuse_remove_signal_handlers(se);
         }
@@ -363,29 +365,34 @@ int cmd_mount(int argc, char **argv)
                          cache_text);
     if (check_mountpoint(mountpoint) != 0)
         return EXIT_FAILURE_;
-    /* The server runs in "/" (fuse_daemonize goes there): a local vault
-     * is opened by its absolute path. */
-    char *absolute = NULL;
+    /* The server runs in "/" (fuse_daemonize goes there, also in the
+     * foreground): a local vault and the mountpoint go by absolute
+     * paths. */
+    char *absolute = NULL, *mount_abs = realpath(mountpoint, NULL);
+    if (!mount_abs) {
+        cli_error("%s: %s", cli_text(mountpoint), strerror(errno));
+        return EXIT_FAILURE_;
+    }
     if (!vault_location_has_scheme(location) &&
         !(absolute = realpath(location, NULL))) {
         cli_error("%s: %s", cli_text(location), strerror(errno));
+        free(mount_abs);
         return EXIT_FAILURE_;
     }
     vault_t *v = cli_open_vault(absolute ? absolute : location, identity,
                                 passphrase_file);
     free(absolute);
-    if (!v)
-        return EXIT_FAILURE_;
+    int status = EXIT_FAILURE_;
     vault_browse_t *browse;
-    vault_error rc = vault_browse_open(v, &bo, &browse);
-    int status;
-    if (rc != VAULT_OK) {
+    vault_error rc = v ? vault_browse_open(v, &bo, &browse) : VAULT_OK;
+    if (v && rc != VAULT_OK) {
         status = cli_fail(rc);
-    } else {
-        status = serve(browse, mountpoint, allow_other, foreground);
+    } else if (v) {
+        status = serve(browse, mount_abs, allow_other, foreground);
         vault_browse_close(browse);
     }
     vault_close(v);
+    free(mount_abs);
     return status;
 #else
     (void)identity;

@@ -16,7 +16,11 @@
  * one they resolved against until they are done.  Loads go through the
  * vault handle's blob loading, which is thread-safe once the index is
  * loaded (blob_load.h); a refresh lists and opens snapshot objects,
- * which only reads the handle's keys and membership.
+ * which only reads the handle's keys and membership.  New snapshots
+ * come with blobs the loaded index does not know: the index is loaded
+ * again under `index_lock` taken for writing, while every call that
+ * uses the vault handle holds it for reading (never twice in one
+ * thread: writers are preferred, so a nested read could deadlock).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -68,6 +72,7 @@ struct vault_browse {
     browse_list *list;
     struct timespec listed_at; /* CLOCK_MONOTONIC */
     pthread_mutex_t refresh_lock; /* one refresh at a time */
+    pthread_rwlock_t index_lock;  /* the vault handle's index (above) */
     /* Inode numbers are keyed hashes of paths (and, for hard links, of
      * what the tree records), under a key of this handle's own, so that
      * a snapshot cannot choose names that collide. */
@@ -89,6 +94,16 @@ struct vault_browse_file {
     uint64_t *ends;         /* end offset of chunk i in the file */
     uint8_t *zero;          /* chunk i is a chunk of zeros (not loaded) */
 };
+
+static void handle_read(vault_browse_t *b)
+{
+    pthread_rwlock_rdlock(&b->index_lock);
+}
+
+static void handle_done(vault_browse_t *b)
+{
+    pthread_rwlock_unlock(&b->index_lock);
+}
 
 /* --- the snapshot list -------------------------------------------------- */
 
@@ -273,9 +288,20 @@ static double seconds_since(const struct timespec *t)
            (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+/* Whether fresh lists a snapshot old does not. */
+static int list_has_new(const browse_list *old, const browse_list *fresh)
+{
+    for (size_t i = 0; i < fresh->n; i++)
+        if (!find_by_id(old, fresh->snaps[i].id))
+            return 1;
+    return 0;
+}
+
 /* Lists snapshots/ again if the list is older than refresh_seconds and
- * no other thread is at it; 1 if it made a new one.  A failure keeps
- * the old list (a warning). */
+ * no other thread is at it, and loads the index again when there are new
+ * snapshots (their blobs are in packs the index did not list); 1 if it
+ * made a new list.  A failure keeps the old list (a warning).  Called
+ * holding index_lock for reading, which it lets go meanwhile. */
 static int maybe_refresh(vault_browse_t *b)
 {
     pthread_mutex_lock(&b->lock);
@@ -288,6 +314,22 @@ static int maybe_refresh(vault_browse_t *b)
     if (rc != VAULT_OK)
         vlt_warn("snapshots: could not list them again: %s",
                  vault_last_error());
+    handle_done(b);
+    if (fresh && (list_has_new(old, fresh) || !b->v->index_loaded)) {
+        pthread_rwlock_wrlock(&b->index_lock);
+        vlt_repo_forget_index(b->v);
+        rc = vlt_repo_load_index(b->v);
+        pthread_rwlock_unlock(&b->index_lock);
+        if (rc != VAULT_OK) {
+            /* Tried again at the next refresh: the old list is kept so
+             * that it is. */
+            vlt_warn("index: could not load it again: %s",
+                     vault_last_error());
+            list_unref(b, fresh);
+            fresh = NULL;
+        }
+    }
+    handle_read(b);
     pthread_mutex_lock(&b->lock);
     clock_gettime(CLOCK_MONOTONIC, &b->listed_at);
     browse_list *replaced = NULL;
@@ -358,6 +400,12 @@ vault_error vault_browse_open(vault_t *v, const vault_browse_options *options,
     vlt_browse_cache_init(&b->blobs, cache, blob_value_free);
     pthread_mutex_init(&b->lock, NULL);
     pthread_mutex_init(&b->refresh_lock, NULL);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(
+        &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->index_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     randombytes_buf(b->ino_key, sizeof b->ino_key);
     rc = list_make(b, NULL, &b->list);
     if (rc != VAULT_OK) {
@@ -379,6 +427,7 @@ void vault_browse_close(vault_browse_t *b)
     vlt_browse_cache_destroy(&b->blobs);
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->refresh_lock);
+    pthread_rwlock_destroy(&b->index_lock);
     free(b);
 }
 
@@ -801,7 +850,7 @@ static void stat_resolved(vault_browse_t *b, const resolved *r,
     st->ino = r->ino;
 }
 
-vault_error vault_browse_stat_path(vault_browse_t *b, const char *path,
+static vault_error stat_path(vault_browse_t *b, const char *path,
                                    vault_browse_stat *st)
 {
     resolved r;
@@ -946,7 +995,7 @@ static vault_error list_tree(vault_browse_t *b, const char *path,
     return VAULT_OK;
 }
 
-vault_error vault_browse_list(vault_browse_t *b, const char *path,
+static vault_error list_path(vault_browse_t *b, const char *path,
                               vault_browse_list_fn fn, void *ctx)
 {
     resolved r;
@@ -989,7 +1038,7 @@ static void copy_out(void *buf, size_t size, const void *src, size_t len)
         memcpy(buf, src, len < size ? len : size);
 }
 
-vault_error vault_browse_readlink(vault_browse_t *b, const char *path,
+static vault_error readlink_path(vault_browse_t *b, const char *path,
                                   char *buf, size_t size, size_t *len)
 {
     resolved r;
@@ -1017,7 +1066,7 @@ vault_error vault_browse_readlink(vault_browse_t *b, const char *path,
     return rc;
 }
 
-vault_error vault_browse_xattr_list(vault_browse_t *b, const char *path,
+static vault_error xattr_list_path(vault_browse_t *b, const char *path,
                                     char *buf, size_t size, size_t *len)
 {
     resolved r;
@@ -1037,7 +1086,7 @@ vault_error vault_browse_xattr_list(vault_browse_t *b, const char *path,
     return rc;
 }
 
-vault_error vault_browse_xattr_get(vault_browse_t *b, const char *path,
+static vault_error xattr_get_path(vault_browse_t *b, const char *path,
                                    const char *name, void *buf, size_t size,
                                    size_t *len)
 {
@@ -1109,7 +1158,7 @@ static vault_error file_index(vault_browse_t *b, const char *path,
     return VAULT_OK;
 }
 
-vault_error vault_browse_file_open(vault_browse_t *b, const char *path,
+static vault_error file_open_path(vault_browse_t *b, const char *path,
                                    vault_browse_file_t **out)
 {
     *out = NULL;
@@ -1163,7 +1212,7 @@ static vault_error blob_get(vault_browse_file_t *f, uint32_t i,
     return VAULT_OK;
 }
 
-vault_error vault_browse_file_read(vault_browse_file_t *f, uint64_t offset,
+static vault_error file_read(vault_browse_file_t *f, uint64_t offset,
                                    void *buf, size_t size, size_t *got)
 {
     *got = 0;
@@ -1203,4 +1252,70 @@ vault_error vault_browse_file_read(vault_browse_file_t *f, uint64_t offset,
         *got += n;
     }
     return VAULT_OK;
+}
+
+/* --- the public calls: each holds the index for reading ----------------- */
+
+vault_error vault_browse_stat_path(vault_browse_t *b, const char *path,
+                                   vault_browse_stat *st)
+{
+    handle_read(b);
+    vault_error rc = stat_path(b, path, st);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_list(vault_browse_t *b, const char *path,
+                              vault_browse_list_fn fn, void *ctx)
+{
+    handle_read(b);
+    vault_error rc = list_path(b, path, fn, ctx);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_readlink(vault_browse_t *b, const char *path,
+                                  char *buf, size_t size, size_t *len)
+{
+    handle_read(b);
+    vault_error rc = readlink_path(b, path, buf, size, len);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_xattr_list(vault_browse_t *b, const char *path,
+                                    char *buf, size_t size, size_t *len)
+{
+    handle_read(b);
+    vault_error rc = xattr_list_path(b, path, buf, size, len);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_xattr_get(vault_browse_t *b, const char *path,
+                                   const char *name, void *buf, size_t size,
+                                   size_t *len)
+{
+    handle_read(b);
+    vault_error rc = xattr_get_path(b, path, name, buf, size, len);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_file_open(vault_browse_t *b, const char *path,
+                                   vault_browse_file_t **out)
+{
+    handle_read(b);
+    vault_error rc = file_open_path(b, path, out);
+    handle_done(b);
+    return rc;
+}
+
+vault_error vault_browse_file_read(vault_browse_file_t *f, uint64_t offset,
+                                   void *buf, size_t size, size_t *got)
+{
+    handle_read(f->b);
+    vault_error rc = file_read(f, offset, buf, size, got);
+    handle_done(f->b);
+    return rc;
 }
