@@ -8,7 +8,7 @@ _vault()
     _init_completion || return
 
     local commands="keygen init add ls extract share members unshare rekey
-        forget prune check copy help"
+        forget prune check copy mount help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
         return
@@ -32,6 +32,8 @@ _vault()
                       --keep-tag --group-by -n --dry-run -i --identity" ;;
         prune) opts="--grace --max-unused -n --dry-run -i --identity" ;;
         copy) opts="-i --identity --passphrase-file" ;;
+        mount) opts="-i --identity --passphrase-file -f --foreground
+                     --allow-other --cache-size" ;;
         check) opts="-i --identity --read-data --read-data-subset --seed
                      --json" ;;
         help)

@@ -38,7 +38,8 @@
 #include "ops/snapshot_list.h"
 #include "repo/repo.h"
 
-#define BROWSE_NAME_MAX 48    /* "2026-12-01T21:32:05-123456" and NUL */
+#define BROWSE_TIME_MAX 40 /* "2026-12-01T21:32:05", or far years */
+#define BROWSE_NAME_MAX (BROWSE_TIME_MAX + 24) /* and "-N" */
 #define BROWSE_LINK_MAX (BROWSE_NAME_MAX + 32)
 #define BROWSE_TREE_CACHE_MIN ((size_t)4 << 20)
 
@@ -210,9 +211,12 @@ static void list_name(browse_list *l)
         browse_snap *s = &l->snaps[i];
         time_t t = (time_t)s->time_sec;
         struct tm tm;
-        char base[BROWSE_NAME_MAX] = "0000-00-00T00:00:00";
-        if (localtime_r(&t, &tm))
-            strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        char base[BROWSE_TIME_MAX];
+        /* A time no calendar can hold (a hostile record's) goes by its
+         * seconds. */
+        if (!localtime_r(&t, &tm) ||
+            !strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm))
+            snprintf(base, sizeof base, "%lld", (long long)s->time_sec);
         size_t same = 0;
         while (same < i && l->snaps[i - same - 1].time_sec == s->time_sec)
             same++;
