@@ -645,7 +645,8 @@ VAULT_API void vault_browse_options_init(vault_browse_options *options);
 VAULT_API VAULT_NODISCARD vault_error
 vault_browse_open(vault_t *vault, const vault_browse_options *options,
                   vault_browse_t **out);
-/* Frees it; files opened on it must be closed first. */
+/* Frees it, and closes the files still open on it (a FUSE server may
+ * not hear of every release: a lazy unmount ends the session first). */
 VAULT_API void vault_browse_close(vault_browse_t *browse);
 
 typedef struct vault_browse_stat {

@@ -305,6 +305,13 @@ static void test_errors(void **state)
     /* Made-up folders have no xattrs. */
     assert_vault_ok(vault_browse_xattr_list(b, "/", buf, sizeof buf, &len));
     assert_int_equal(len, 0);
+    /* Files still open are closed with the handle (ASan sees a leak
+     * otherwise). */
+    test_fmt(p, sizeof p, "%s/big", base);
+    assert_vault_ok(vault_browse_file_open(b, p, &file));
+    vault_browse_file_t *second = NULL;
+    assert_vault_ok(vault_browse_file_open(b, p, &second));
+    vault_browse_file_close(file);
     vault_browse_close(b);
     vault_browse_close(NULL);
     vault_browse_file_close(NULL);

@@ -74,6 +74,10 @@ struct vault_browse {
     struct timespec listed_at; /* CLOCK_MONOTONIC */
     pthread_mutex_t refresh_lock; /* one refresh at a time */
     pthread_rwlock_t index_lock;  /* the vault handle's index (above) */
+    /* Files open on it (under lock): closing the handle closes them, as
+     * a FUSE server may never hear of the last releases (a lazy
+     * unmount ends the session first). */
+    vault_browse_file_t *open_files;
     /* Inode numbers are keyed hashes of paths (and, for hard links, of
      * what the tree records), under a key of this handle's own, so that
      * a snapshot cannot choose names that collide. */
@@ -88,6 +92,7 @@ typedef struct browse_blob {
 
 struct vault_browse_file {
     vault_browse_t *b;
+    vault_browse_file_t *prev, *next; /* b's open files (b->lock) */
     char *path;             /* for messages */
     uint64_t size;
     uint32_t n;             /* chunks */
@@ -425,6 +430,8 @@ void vault_browse_close(vault_browse_t *b)
 {
     if (!b)
         return;
+    while (b->open_files)
+        vault_browse_file_close(b->open_files);
     if (b->list)
         list_unref(b, b->list);
     vlt_browse_cache_destroy(&b->trees);
@@ -1116,15 +1123,32 @@ static vault_error xattr_get_path(vault_browse_t *b, const char *path,
 
 /* --- files -------------------------------------------------------------- */
 
-void vault_browse_file_close(vault_browse_file_t *f)
+/* Frees f, which is not (or no longer) in its handle's list. */
+static void file_free(vault_browse_file_t *f)
 {
-    if (!f)
-        return;
     free(f->path);
     free(f->ids);
     free(f->ends);
     free(f->zero);
     free(f);
+}
+
+void vault_browse_file_close(vault_browse_file_t *f)
+{
+    if (!f)
+        return;
+    if (f->b) {
+        vault_browse_t *b = f->b;
+        pthread_mutex_lock(&b->lock);
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            b->open_files = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+        pthread_mutex_unlock(&b->lock);
+    }
+    file_free(f);
 }
 
 /* Copies file node n's chunk list with each chunk's end offset (from
@@ -1174,15 +1198,21 @@ static vault_error file_open_path(vault_browse_t *b, const char *path,
     if (rc == VAULT_OK && (!(f = calloc(1, sizeof *f)) ||
                            !(f->path = strdup(path))))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-    if (rc == VAULT_OK) {
-        f->b = b;
+    if (rc == VAULT_OK)
         rc = file_index(b, path, r.node, f);
-    }
     resolved_release(b, &r);
     if (rc != VAULT_OK) {
-        vault_browse_file_close(f);
+        if (f)
+            file_free(f);
         return rc;
     }
+    f->b = b;
+    pthread_mutex_lock(&b->lock);
+    f->next = b->open_files;
+    if (f->next)
+        f->next->prev = f;
+    b->open_files = f;
+    pthread_mutex_unlock(&b->lock);
     *out = f;
     return VAULT_OK;
 }
