@@ -85,7 +85,11 @@ static void fill_stat(const vault_browse_stat *s, struct stat *st)
 
 static void *mount_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    (void)conn;
+    /* Always listings with attributes: a listing costs the same either
+     * way here, and `du` or `ls -l` after a plain `find` then asks
+     * nothing per entry. */
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
     cfg->entry_timeout = 3600;
     cfg->attr_timeout = 3600;
     cfg->negative_timeout = 0; /* a snapshot added later must be found */
@@ -113,9 +117,15 @@ static int mount_readlink(const char *path, char *buf, size_t size)
     return rc == VAULT_OK ? 0 : mount_fail(rc);
 }
 
+/* A listing handed to libfuse a buffer at a time.  Offsets: 1 and 2 are
+ * "." and "..", entry i of the library's listing is i + 3.  Giving
+ * offsets is what makes libfuse pass the attributes on with each entry
+ * (readdirplus); without them it sends names only, and the kernel asks
+ * for each entry's attributes one by one. */
 typedef struct mount_dir {
     void *buf;
     fuse_fill_dir_t filler;
+    off_t next; /* the offset of the entry after this one */
 } mount_dir;
 
 static int mount_dir_entry(void *ctx, const char *name,
@@ -124,21 +134,23 @@ static int mount_dir_entry(void *ctx, const char *name,
     mount_dir *d = ctx;
     struct stat st;
     fill_stat(s, &st);
-    return d->filler(d->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+    return d->filler(d->buf, name, &st, ++d->next, FUSE_FILL_DIR_PLUS);
 }
 
 static int mount_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
                          off_t offset, struct fuse_file_info *fi,
                          enum fuse_readdir_flags flags)
 {
-    (void)offset;
     (void)fi;
     (void)flags;
-    mount_dir d = {buf, filler};
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
+    if (offset < 1 && filler(buf, ".", NULL, 1, 0))
+        return 0;
+    if (offset < 2 && filler(buf, "..", NULL, 2, 0))
+        return 0;
+    size_t start = offset > 2 ? (size_t)(offset - 2) : 0;
+    mount_dir d = {buf, filler, (off_t)start + 2};
     vault_error rc =
-        vault_browse_list(mount_browse(), path, mount_dir_entry, &d);
+        vault_browse_list(mount_browse(), path, start, mount_dir_entry, &d);
     if (rc == VAULT_E_INVALID)
         return -ENOTDIR;
     return rc == VAULT_OK ? 0 : mount_fail(rc);

@@ -677,9 +677,12 @@ vault_browse_stat_path(vault_browse_t *browse, const char *path,
 typedef int (*vault_browse_list_fn)(void *ctx, const char *name,
                                     const vault_browse_stat *st);
 /* The entries of folder path ("." and ".." not included), sorted by
- * name (bytewise).  VAULT_E_INVALID if path is not a folder. */
+ * name (bytewise), from entry number start (0: the first) on, so that a
+ * caller that lists a buffer at a time goes on where it stopped (the
+ * entries before start cost nothing).  VAULT_E_INVALID if path is not a
+ * folder. */
 VAULT_API VAULT_NODISCARD vault_error
-vault_browse_list(vault_browse_t *browse, const char *path,
+vault_browse_list(vault_browse_t *browse, const char *path, size_t start,
                   vault_browse_list_fn fn, void *ctx);
 
 /* The target of symlink path into buf, NUL-terminated, cut to size - 1

@@ -91,7 +91,7 @@ static int collect(void *ctx, const char *name, const vault_browse_stat *st)
 static void list(vault_browse_t *b, const char *path, names *out)
 {
     memset(out, 0, sizeof *out);
-    assert_vault_ok(vault_browse_list(b, path, collect, out));
+    assert_vault_ok(vault_browse_list(b, path, 0, collect, out));
 }
 
 /* "/snapshots/<the only or newest>" + the source dir, in buf. */
@@ -164,6 +164,20 @@ static void test_layout(void **state)
     assert_int_equal(l.n, 5);
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(l.v[i], entries[i]);
+    /* From an entry on, as a FUSE server goes on where it stopped. */
+    names rest;
+    memset(&rest, 0, sizeof rest);
+    assert_vault_ok(vault_browse_list(b, base, 3, collect, &rest));
+    assert_int_equal(rest.n, 2);
+    assert_string_equal(rest.v[0], "small");
+    assert_int_equal(rest.st[0].ino, l.st[3].ino);
+    memset(&rest, 0, sizeof rest);
+    assert_vault_ok(vault_browse_list(b, base, 99, collect, &rest));
+    assert_int_equal(rest.n, 0);
+    memset(&rest, 0, sizeof rest);
+    assert_vault_ok(vault_browse_list(b, "/", 4, collect, &rest));
+    assert_int_equal(rest.n, 1);
+    assert_string_equal(rest.v[0], "tags");
     struct stat st;
     char local[PATH_MAX];
     test_fmt(local, sizeof local, "%s/small", s.dir);
@@ -292,11 +306,11 @@ static void test_errors(void **state)
     test_fmt(p, sizeof p, "%s/small/below", base);
     assert_int_equal(vault_browse_stat_path(b, p, &st), VAULT_E_NOT_FOUND);
     test_fmt(p, sizeof p, "%s/small", base);
-    assert_int_equal(vault_browse_list(b, p, collect, &(names){0}),
+    assert_int_equal(vault_browse_list(b, p, 0, collect, &(names){0}),
                      VAULT_E_INVALID);
     assert_int_equal(vault_browse_readlink(b, p, buf, sizeof buf, &len),
                      VAULT_E_INVALID);
-    assert_int_equal(vault_browse_list(b, "/latest", collect, &(names){0}),
+    assert_int_equal(vault_browse_list(b, "/latest", 0, collect, &(names){0}),
                      VAULT_E_INVALID);
     assert_int_equal(vault_browse_file_open(b, base, &file), VAULT_E_INVALID);
     assert_null(file);

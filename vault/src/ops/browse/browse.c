@@ -874,6 +874,21 @@ static vault_error stat_path(vault_browse_t *b, const char *path,
 
 /* --- listing ------------------------------------------------------------ */
 
+/* Where a listing goes: the caller's function, from entry start on. */
+typedef struct browse_out {
+    vault_browse_list_fn fn;
+    void *ctx;
+    size_t start; /* entries before this one are skipped */
+    size_t at;    /* the next entry's number */
+} browse_out;
+
+/* Hands on entry number out->at unless it is before start; non-zero
+ * when the caller asked to stop. */
+static int emit(browse_out *out, const char *name, const vault_browse_stat *st)
+{
+    return out->at++ >= out->start && out->fn(out->ctx, name, st);
+}
+
 static int str_ptr_cmp(const void *x, const void *y)
 {
     return strcmp(*(const char *const *)x, *(const char *const *)y);
@@ -881,7 +896,7 @@ static int str_ptr_cmp(const void *x, const void *y)
 
 /* The entries of /tags or /hosts: each usable name once, sorted. */
 static vault_error list_groups(vault_browse_t *b, const resolved *r,
-                               vault_browse_list_fn fn, void *ctx)
+                               browse_out *out)
 {
     const browse_list *l = r->list;
     const char **names = NULL;
@@ -908,7 +923,7 @@ static vault_error list_groups(vault_browse_t *b, const resolved *r,
         if (i && strcmp(names[i], names[i - 1]) == 0)
             continue;
         st.ino = ino_child(b, r->ino, names[i]);
-        if (fn(ctx, names[i], &st))
+        if (emit(out, names[i], &st))
             break;
     }
     free(names);
@@ -929,7 +944,7 @@ static int id_entry_cmp(const void *x, const void *y)
 
 /* /snapshots (folders), /ids and /tags/<tag>, /hosts/<host> (links). */
 static vault_error list_snaps(vault_browse_t *b, const resolved *r,
-                              vault_browse_list_fn fn, void *ctx)
+                              browse_out *out)
 {
     const browse_list *l = r->list;
     const browse_snap **pick = calloc(l->n ? l->n : 1, sizeof *pick);
@@ -956,7 +971,7 @@ static vault_error list_snaps(vault_browse_t *b, const resolved *r,
                  pick[i]->name);
         vault_browse_stat st;
         stat_resolved(b, &e, &st);
-        if (fn(ctx, name, &st))
+        if (emit(out, name, &st))
             break;
     }
     free(pick);
@@ -964,7 +979,7 @@ static vault_error list_snaps(vault_browse_t *b, const resolved *r,
 }
 
 static vault_error list_root(vault_browse_t *b, const resolved *r,
-                             vault_browse_list_fn fn, void *ctx)
+                             browse_out *out)
 {
     static const char *const names[] = {"hosts", "ids", "latest",
                                         "snapshots", "tags"};
@@ -980,7 +995,7 @@ static vault_error list_root(vault_browse_t *b, const resolved *r,
         }
         vault_browse_stat st;
         stat_resolved(b, &e, &st);
-        if (fn(ctx, names[i], &st))
+        if (emit(out, names[i], &st))
             break;
     }
     return VAULT_OK;
@@ -990,16 +1005,20 @@ static vault_error list_root(vault_browse_t *b, const resolved *r,
 static vault_error list_tree(vault_browse_t *b, const char *path,
                              const browse_snap *snap, uint64_t dir_ino,
                              const uint8_t dir[CHUNK_ID_BYTES],
-                             vault_browse_list_fn fn, void *ctx)
+                             browse_out *out)
 {
     const tree *t;
     vault_error rc = tree_get(b, dir, &t);
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "%s", path);
-    for (uint32_t i = 0; i < t->n_nodes; i++) {
+    /* Skipped entries cost nothing here: a FUSE server lists a big
+     * folder a buffer at a time, each call from where the last ended. */
+    size_t first = out->start < t->n_nodes ? out->start : t->n_nodes;
+    out->at = first;
+    for (size_t i = first; i < t->n_nodes; i++) {
         vault_browse_stat st;
         stat_node(b, snap, dir_ino, &t->nodes[i], &st);
-        if (fn(ctx, t->nodes[i].name, &st))
+        if (emit(out, t->nodes[i].name, &st))
             break;
     }
     tree_put(b, dir);
@@ -1007,27 +1026,28 @@ static vault_error list_tree(vault_browse_t *b, const char *path,
 }
 
 static vault_error list_path(vault_browse_t *b, const char *path,
-                              vault_browse_list_fn fn, void *ctx)
+                             size_t start, vault_browse_list_fn fn, void *ctx)
 {
+    browse_out out = {fn, ctx, start, 0};
     resolved r;
     vault_error rc = resolve(b, path, &r);
     if (rc == VAULT_OK) {
         switch (r.kind) {
-        case KIND_ROOT: rc = list_root(b, &r, fn, ctx); break;
+        case KIND_ROOT: rc = list_root(b, &r, &out); break;
         case KIND_TAGS:
-        case KIND_HOSTS: rc = list_groups(b, &r, fn, ctx); break;
+        case KIND_HOSTS: rc = list_groups(b, &r, &out); break;
         case KIND_IDS:
         case KIND_SNAPSHOTS:
         case KIND_TAG:
-        case KIND_HOST: rc = list_snaps(b, &r, fn, ctx); break;
+        case KIND_HOST: rc = list_snaps(b, &r, &out); break;
         case KIND_SNAPROOT:
-            rc = list_tree(b, path, r.snap, r.ino, r.snap->tree, fn, ctx);
+            rc = list_tree(b, path, r.snap, r.ino, r.snap->tree, &out);
             break;
         case KIND_NODE:
             if (r.node->type == NODE_DIR) {
                 uint8_t dir[CHUNK_ID_BYTES];
                 memcpy(dir, r.node->subtree, CHUNK_ID_BYTES);
-                rc = list_tree(b, path, r.snap, r.ino, dir, fn, ctx);
+                rc = list_tree(b, path, r.snap, r.ino, dir, &out);
                 break;
             }
             /* fall through */
@@ -1300,10 +1320,11 @@ vault_error vault_browse_stat_path(vault_browse_t *b, const char *path,
 }
 
 vault_error vault_browse_list(vault_browse_t *b, const char *path,
-                              vault_browse_list_fn fn, void *ctx)
+                              size_t start, vault_browse_list_fn fn,
+                              void *ctx)
 {
     handle_read(b);
-    vault_error rc = list_path(b, path, fn, ctx);
+    vault_error rc = list_path(b, path, start, fn, ctx);
     handle_done(b);
     return rc;
 }
