@@ -62,6 +62,32 @@ static void make_src(fx *f, src *s)
     free(z);
 }
 
+/* make_src, added as the fixture's first snapshot. */
+static void make_snapshot(fx *f, src *s, vault_add_result *r)
+{
+    make_src(f, s);
+    fx_add(f, s->dir, 0, r);
+}
+
+/* Adds dir as a new snapshot through a second handle, as another
+ * process would: new packs and a new index segment the browsing
+ * handle's index does not list. */
+static void add_from_other_handle(fx *f, const char *dir, const char *host)
+{
+    vault_t *other = NULL;
+    assert_vault_ok(vault_open(f->vault, f->id, &other));
+    const char *paths[] = {dir};
+    vault_add_options o;
+    vault_add_options_init(&o);
+    o.paths = paths;
+    o.n_paths = 1;
+    o.cache_dir = "";
+    o.hostname = host;
+    vault_add_result r;
+    assert_vault_ok(vault_add(other, &o, &r));
+    vault_close(other);
+}
+
 static vault_browse_t *open_browse(fx *f, unsigned refresh, size_t cache)
 {
     vault_browse_options o;
@@ -116,9 +142,8 @@ static void test_layout(void **state)
 {
     fx *f = *state;
     src s;
-    make_src(f, &s);
     vault_add_result r;
-    fx_add(f, s.dir, 0, &r);
+    make_snapshot(f, &s, &r);
     vault_browse_t *b = open_browse(f, 0, 0);
 
     names l;
@@ -240,9 +265,8 @@ static void test_reads(void **state)
 {
     fx *f = *state;
     src s;
-    make_src(f, &s);
     vault_add_result r;
-    fx_add(f, s.dir, 0, &r);
+    make_snapshot(f, &s, &r);
     /* A cache smaller than the file: chunks come and go. */
     vault_browse_t *b = open_browse(f, 0, 2u * 1024 * 1024);
     char base[PATH_MAX], p[PATH_MAX];
@@ -285,9 +309,8 @@ static void test_errors(void **state)
 {
     fx *f = *state;
     src s;
-    make_src(f, &s);
     vault_add_result r;
-    fx_add(f, s.dir, 0, &r);
+    make_snapshot(f, &s, &r);
     vault_browse_t *b = open_browse(f, 0, 0);
     char base[PATH_MAX], p[PATH_MAX], buf[64];
     size_t len;
@@ -336,29 +359,16 @@ static void test_new_snapshot_appears(void **state)
 {
     fx *f = *state;
     src s;
-    make_src(f, &s);
     vault_add_result r;
-    fx_add(f, s.dir, 0, &r);
+    make_snapshot(f, &s, &r);
     vault_browse_t *b = open_browse(f, 1, 0);
     names l;
     list(b, "/snapshots", &l);
     assert_int_equal(l.n, 1);
-    /* Another handle adds new content (new packs, a new index segment). */
     char p[PATH_MAX];
     test_fmt(p, sizeof p, "%s/fresh", s.dir);
     test_write_file(p, "fresh content\n", 14);
-    vault_t *other = NULL;
-    assert_vault_ok(vault_open(f->vault, f->id, &other));
-    const char *paths[] = {s.dir};
-    vault_add_options o;
-    vault_add_options_init(&o);
-    o.paths = paths;
-    o.n_paths = 1;
-    o.cache_dir = "";
-    o.hostname = "otherhost";
-    vault_add_result r2;
-    assert_vault_ok(vault_add(other, &o, &r2));
-    vault_close(other);
+    add_from_other_handle(f, s.dir, "otherhost");
     sleep(2);
     list(b, "/snapshots", &l);
     assert_int_equal(l.n, 2);
@@ -479,9 +489,8 @@ static void test_threads(void **state)
 {
     fx *f = *state;
     src s;
-    make_src(f, &s);
     vault_add_result r;
-    fx_add(f, s.dir, 0, &r);
+    make_snapshot(f, &s, &r);
     /* Refreshing at every chance: each listing of /snapshots lists. */
     vault_browse_t *b = open_browse(f, 1, 1024 * 1024);
     char base[PATH_MAX];
@@ -494,17 +503,7 @@ static void test_threads(void **state)
     }
     /* Meanwhile another handle adds a snapshot: the index is loaded
      * again under the readers. */
-    vault_t *other = NULL;
-    assert_vault_ok(vault_open(f->vault, f->id, &other));
-    const char *paths[] = {s.dir};
-    vault_add_options o;
-    vault_add_options_init(&o);
-    o.paths = paths;
-    o.n_paths = 1;
-    o.cache_dir = "";
-    vault_add_result r2;
-    assert_vault_ok(vault_add(other, &o, &r2));
-    vault_close(other);
+    add_from_other_handle(f, s.dir, "testhost");
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     names l;
