@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,13 @@ static vault_browse_t *mount_browse(void)
  * naming the file (the library's detail does). */
 static int mount_fail(vault_error rc)
 {
-    if (rc != VAULT_E_NOT_FOUND && rc != VAULT_E_INVALID)
+    /* One message at a time: cli_text's buffers are shared. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    if (rc != VAULT_E_NOT_FOUND && rc != VAULT_E_INVALID) {
+        pthread_mutex_lock(&lock);
         cli_error("mount: %s", cli_text(vault_last_error()));
+        pthread_mutex_unlock(&lock);
+    }
     return -errno_of(rc);
 }
 

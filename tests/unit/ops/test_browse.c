@@ -16,12 +16,12 @@
 #include "vault_fixture.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ops/browse/browse_cache.h"
@@ -453,6 +453,7 @@ static void test_writer_refused(void **state)
 
 typedef struct reader_arg {
     vault_browse_t *b;
+    atomic_int *stop;   /* set once the main thread is done */
     const char *base;
     const uint8_t *big;
     int seed;
@@ -465,10 +466,9 @@ static void *reader(void *p)
     test_fmt(path, sizeof path, "%s/big", a->base);
     uint8_t *buf = xmalloc(300000);
     uint64_t x = (uint64_t)a->seed * 2654435761u + 1;
-    time_t start = time(NULL);
-    /* At least 3 s: across the refreshes that the add in the main
-     * thread brings about. */
-    for (int i = 0; i < 40 || time(NULL) - start < 3; i++) {
+    /* Until the main thread has added a snapshot and let the list
+     * refresh (and the index load again) under these reads. */
+    for (int i = 0; i < 10 || !atomic_load(a->stop); i++) {
         vault_browse_file_t *file = NULL;
         assert_vault_ok(vault_browse_file_open(a->b, path, &file));
         x = x * 6364136223846793005u + 1442695040888963407u;
@@ -497,15 +497,19 @@ static void test_threads(void **state)
     snap_path(b, &s, base);
     pthread_t t[4];
     reader_arg a[4];
+    atomic_int stop = 0;
     for (int i = 0; i < 4; i++) {
-        a[i] = (reader_arg){b, base, s.big, i};
+        a[i] = (reader_arg){b, &stop, base, s.big, i};
         assert_int_equal(pthread_create(&t[i], NULL, reader, &a[i]), 0);
     }
     /* Meanwhile another handle adds a snapshot: the index is loaded
      * again under the readers. */
     add_from_other_handle(f, s.dir, "testhost");
+    sleep(2); /* a refresh is due meanwhile */
+    atomic_store(&stop, 1);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    sleep(1);
     names l;
     list(b, "/snapshots", &l);
     assert_int_equal(l.n, 2);
