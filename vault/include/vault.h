@@ -620,7 +620,10 @@ vault_extract(vault_t *vault, const char *id,
  * Unlike the other handles, one vault_browse_t may be used by several
  * threads at once (a FUSE loop's): every call below is thread-safe.  The
  * vault_t it was opened on must not be used by anything else meanwhile,
- * and outlives it.
+ * and outlives it.  A file read in order has its next chunks loaded
+ * ahead by two threads of the handle's own, started by the first read
+ * that wants them (not by vault_browse_open, so that a program may fork
+ * in between, as a FUSE server does) and ended by vault_browse_close.
  */
 typedef struct vault_browse vault_browse_t;
 typedef struct vault_browse_file vault_browse_file_t;

@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/pool.h"
 #include "ops/browse/browse_cache.h"
 #include "ops/snapshot_list.h"
 #include "repo/repo.h"
@@ -42,6 +44,12 @@
 #define BROWSE_NAME_MAX (BROWSE_TIME_MAX + 24) /* and "-N" */
 #define BROWSE_LINK_MAX (BROWSE_NAME_MAX + 32)
 #define BROWSE_TREE_CACHE_MIN ((size_t)4 << 20)
+/* Reading ahead: chunks of a file read in order that are loaded before
+ * they are asked for, by this many threads, at most this many at once,
+ * this many chunks past the one being read. */
+#define BROWSE_AHEAD_THREADS 2
+#define BROWSE_AHEAD_MAX 4
+#define BROWSE_AHEAD_CHUNKS 2
 
 /* One readable snapshot as the tree shows it. */
 typedef struct browse_snap {
@@ -78,6 +86,13 @@ struct vault_browse {
      * a FUSE server may never hear of the last releases (a lazy
      * unmount ends the session first). */
     vault_browse_file_t *open_files;
+    /* Reading ahead (read_ahead): the threads start at the first read
+     * that wants them, not at open, because a FUSE server forks in
+     * between (threads do not survive a fork).  Under lock: */
+    vlt_pool *ahead;    /* NULL until started (or if that failed) */
+    int ahead_tried;    /* 1 once starting was tried */
+    uint8_t inflight[BROWSE_AHEAD_MAX][CHUNK_ID_BYTES]; /* being loaded */
+    size_t n_inflight;
     /* Inode numbers are keyed hashes of paths (and, for hard links, of
      * what the tree records), under a key of this handle's own, so that
      * a snapshot cannot choose names that collide. */
@@ -99,6 +114,10 @@ struct vault_browse_file {
     uint8_t (*ids)[CHUNK_ID_BYTES];
     uint64_t *ends;         /* end offset of chunk i in the file */
     uint8_t *zero;          /* chunk i is a chunk of zeros (not loaded) */
+    /* Where the last read ended: a read that starts there (or at 0) is
+     * sequential and reads ahead.  A hint only: racing readers of one
+     * file may see each other's. */
+    _Atomic uint64_t next_offset;
 };
 
 static void handle_read(vault_browse_t *b)
@@ -432,6 +451,8 @@ void vault_browse_close(vault_browse_t *b)
         return;
     while (b->open_files)
         vault_browse_file_close(b->open_files);
+    /* The chunks being read ahead are loaded before the caches go. */
+    (void)vlt_pool_finish(b->ahead, 0, VAULT_OK);
     if (b->list)
         list_unref(b, b->list);
     vlt_browse_cache_destroy(&b->trees);
@@ -1237,7 +1258,38 @@ static vault_error file_open_path(vault_browse_t *b, const char *path,
     return VAULT_OK;
 }
 
-/* Chunk i of f, verified, held in the blob cache (blob_put after). */
+/* Loads and verifies data chunk id of want bytes into *out (the caller
+ * caches it). */
+static vault_error chunk_load(vault_browse_t *b,
+                              const uint8_t id[CHUNK_ID_BYTES], size_t want,
+                              browse_blob **out)
+{
+    browse_blob *bl = calloc(1, sizeof *bl);
+    if (!bl)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc =
+        vlt_repo_load_blob(b->v, id, BLOB_DATA, &bl->data, &bl->len);
+    if (rc == VAULT_OK && bl->len != want)
+        rc = vlt_fail(VAULT_E_CORRUPT,
+                      "a chunk holds %zu bytes, the index says %zu",
+                      bl->len, want);
+    if (rc != VAULT_OK) {
+        blob_value_free(bl);
+        return rc;
+    }
+    *out = bl;
+    return VAULT_OK;
+}
+
+static size_t chunk_len(const vault_browse_file_t *f, uint32_t i)
+{
+    return (size_t)(f->ends[i] - (i ? f->ends[i - 1] : 0));
+}
+
+/* Chunk i of f, verified, held in the blob cache (blob_put after).  A
+ * chunk being read ahead is loaded again rather than waited for: the
+ * loader needs index_lock, which this reader holds and a refresh may be
+ * waiting for. */
 static vault_error blob_get(vault_browse_file_t *f, uint32_t i,
                             const browse_blob **out)
 {
@@ -1247,23 +1299,86 @@ static vault_error blob_get(vault_browse_file_t *f, uint32_t i,
         *out = bl;
         return VAULT_OK;
     }
-    size_t want = (size_t)(f->ends[i] - (i ? f->ends[i - 1] : 0));
-    bl = calloc(1, sizeof *bl);
-    if (!bl)
-        return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    vault_error rc =
-        vlt_repo_load_blob(b->v, f->ids[i], BLOB_DATA, &bl->data, &bl->len);
-    if (rc == VAULT_OK && bl->len != want)
-        rc = vlt_fail(VAULT_E_CORRUPT,
-                      "chunk %u holds %zu bytes, the index says %zu", i,
-                      bl->len, want);
-    if (rc != VAULT_OK) {
-        blob_value_free(bl);
+    vault_error rc = chunk_load(b, f->ids[i], chunk_len(f, i), &bl);
+    if (rc != VAULT_OK)
         return vlt_fail_context(rc, "%s", f->path);
-    }
     if (!(*out = vlt_browse_cache_add(&b->blobs, f->ids[i], bl, bl->len)))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     return VAULT_OK;
+}
+
+/* One chunk to read ahead. */
+typedef struct ahead_job {
+    uint8_t id[CHUNK_ID_BYTES];
+    size_t len;
+} ahead_job;
+
+static void ahead_run(void *ctx, void *state, void *job)
+{
+    (void)state;
+    vault_browse_t *b = ctx;
+    ahead_job *j = job;
+    browse_blob *bl = NULL;
+    handle_read(b);
+    /* A failure is left for the read that needs the chunk to report. */
+    if (chunk_load(b, j->id, j->len, &bl) == VAULT_OK &&
+        vlt_browse_cache_add(&b->blobs, j->id, bl, bl->len))
+        vlt_browse_cache_put(&b->blobs, j->id);
+    handle_done(b);
+    pthread_mutex_lock(&b->lock);
+    for (size_t k = 0; k < b->n_inflight; k++)
+        if (memcmp(b->inflight[k], j->id, CHUNK_ID_BYTES) == 0) {
+            memmove(b->inflight[k], b->inflight[--b->n_inflight],
+                    CHUNK_ID_BYTES);
+            break;
+        }
+    pthread_mutex_unlock(&b->lock);
+    free(j);
+}
+
+/* Starts loading chunk i of f unless it is zeros, cached, being loaded,
+ * or too many are (best effort: nothing here fails a read). */
+static void read_ahead(vault_browse_file_t *f, uint32_t i)
+{
+    vault_browse_t *b = f->b;
+    if (f->zero[i])
+        return;
+    if (vlt_browse_cache_get(&b->blobs, f->ids[i])) {
+        vlt_browse_cache_put(&b->blobs, f->ids[i]);
+        return;
+    }
+    ahead_job *j = malloc(sizeof *j);
+    if (!j)
+        return;
+    memcpy(j->id, f->ids[i], CHUNK_ID_BYTES);
+    j->len = chunk_len(f, i);
+    pthread_mutex_lock(&b->lock);
+    int go = b->n_inflight < BROWSE_AHEAD_MAX;
+    for (size_t k = 0; go && k < b->n_inflight; k++)
+        go = memcmp(b->inflight[k], j->id, CHUNK_ID_BYTES) != 0;
+    if (go && !b->ahead_tried) {
+        b->ahead_tried = 1;
+        vlt_pool_config cfg = {.threads = BROWSE_AHEAD_THREADS,
+                               .queue_max = BROWSE_AHEAD_MAX,
+                               .run = ahead_run,
+                               .ctx = b};
+        if (vlt_pool_create(&cfg, &b->ahead) != VAULT_OK)
+            b->ahead = NULL; /* reads go on without */
+    }
+    go = go && b->ahead;
+    if (go)
+        memcpy(b->inflight[b->n_inflight++], j->id, CHUNK_ID_BYTES);
+    pthread_mutex_unlock(&b->lock);
+    /* The queue holds at most BROWSE_AHEAD_MAX jobs, as many as may be
+     * in flight: submitting never waits. */
+    if (!go || vlt_pool_submit(b->ahead, j, 0) != VAULT_OK) {
+        if (go) {
+            pthread_mutex_lock(&b->lock);
+            b->n_inflight--;
+            pthread_mutex_unlock(&b->lock);
+        }
+        free(j);
+    }
 }
 
 static vault_error file_read(vault_browse_file_t *f, uint64_t offset,
@@ -1284,7 +1399,10 @@ static vault_error file_read(vault_browse_file_t *f, uint64_t offset,
             hi = mid;
     }
     uint8_t *out = buf;
+    int sequential = offset == 0 || offset == atomic_load(&f->next_offset);
+    uint32_t last = lo;
     for (uint32_t i = lo; i < f->n && *got < size; i++) {
+        last = i;
         uint64_t start = i ? f->ends[i - 1] : 0;
         uint64_t at = offset + *got;
         size_t from = (size_t)(at - start);
@@ -1305,6 +1423,10 @@ static vault_error file_read(vault_browse_file_t *f, uint64_t offset,
         }
         *got += n;
     }
+    atomic_store(&f->next_offset, offset + *got);
+    for (uint32_t k = 1; sequential && k <= BROWSE_AHEAD_CHUNKS; k++)
+        if (last + k < f->n)
+            read_ahead(f, last + k);
     return VAULT_OK;
 }
 
