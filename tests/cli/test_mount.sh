@@ -9,7 +9,8 @@
 # mount is read-only; unmounting while a process holds a file open,
 # Ctrl-C, and a stale mountpoint left by a killed server; a damaged chunk
 # fails the reads of its file with EIO and a message naming it, while
-# other files read; a writer member is refused.
+# other files read; a remote vault (rest:, `rclone serve restic`) mounts
+# the same; a writer member is refused.
 #
 # Needs /dev/fuse and fusermount3 (Debian's fuse3), and a vault built
 # with libfuse3; skips (77) without them, unless VAULT_TEST_REQUIRE_SERVERS
@@ -268,6 +269,22 @@ cmp -s victim.out <(head -c "$(stat -c %s victim.out)" tsrc/victim.bin) ||
 grep -q "victim.bin" tmnt.err || fail "no message names the damaged file: $(cat tmnt.err)"
 pass
 stop_mount tmnt
+
+# --- a remote vault, through the same code -------------------------------------
+if command -v rclone >/dev/null; then
+    start_rclone "$WORK/vault"
+    start_mount rmnt "rest:http://127.0.0.1:$RCLONE_PORT/" -i id.txt
+    cmp "$SRC/random.bin" "rmnt/latest$SRC/random.bin" ||
+        fail "random.bin read from the remote vault differs"
+    [ "$(ls rmnt/snapshots | wc -l)" -eq 2 ] || fail "the remote mount lists $(ls rmnt/snapshots)"
+    treecmp "$SRC/dir" "rmnt/latest$SRC/dir"
+    stop_mount rmnt
+    stop_rclone
+elif [ "${VAULT_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
+    fail "rclone is not installed: the remote mount is not tested"
+else
+    note "rclone is not installed: the remote mount is not tested"
+fi
 
 # --- a writer member cannot mount --------------------------------------------------
 new_identity w.txt

@@ -48,8 +48,8 @@
  * they are asked for, by this many threads, at most this many at once,
  * this many chunks past the one being read. */
 #define BROWSE_AHEAD_THREADS 2
-#define BROWSE_AHEAD_MAX 4
-#define BROWSE_AHEAD_CHUNKS 2
+#define BROWSE_AHEAD_MAX 8
+#define BROWSE_AHEAD_CHUNKS 4
 
 /* One readable snapshot as the tree shows it. */
 typedef struct browse_snap {
@@ -93,6 +93,7 @@ struct vault_browse {
     int ahead_tried;    /* 1 once starting was tried */
     uint8_t inflight[BROWSE_AHEAD_MAX][CHUNK_ID_BYTES]; /* being loaded */
     size_t n_inflight;
+    pthread_cond_t landed; /* a chunk left inflight */
     /* Inode numbers are keyed hashes of paths (and, for hard links, of
      * what the tree records), under a key of this handle's own, so that
      * a snapshot cannot choose names that collide. */
@@ -428,6 +429,7 @@ vault_error vault_browse_open(vault_t *v, const vault_browse_options *options,
     vlt_browse_cache_init(&b->blobs, cache, blob_value_free);
     pthread_mutex_init(&b->lock, NULL);
     pthread_mutex_init(&b->refresh_lock, NULL);
+    pthread_cond_init(&b->landed, NULL);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(
@@ -460,6 +462,7 @@ void vault_browse_close(vault_browse_t *b)
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->refresh_lock);
     pthread_rwlock_destroy(&b->index_lock);
+    pthread_cond_destroy(&b->landed);
     free(b);
 }
 
@@ -1286,15 +1289,55 @@ static size_t chunk_len(const vault_browse_file_t *f, uint32_t i)
     return (size_t)(f->ends[i] - (i ? f->ends[i - 1] : 0));
 }
 
+/* Whether chunk id is being read ahead (under lock). */
+static int inflight_has(const vault_browse_t *b,
+                        const uint8_t id[CHUNK_ID_BYTES])
+{
+    for (size_t k = 0; k < b->n_inflight; k++)
+        if (memcmp(b->inflight[k], id, CHUNK_ID_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* Takes chunk id out of inflight and wakes its waiters. */
+static void inflight_remove(vault_browse_t *b,
+                            const uint8_t id[CHUNK_ID_BYTES])
+{
+    pthread_mutex_lock(&b->lock);
+    for (size_t k = 0; k < b->n_inflight; k++)
+        if (memcmp(b->inflight[k], id, CHUNK_ID_BYTES) == 0) {
+            memmove(b->inflight[k], b->inflight[--b->n_inflight],
+                    CHUNK_ID_BYTES);
+            break;
+        }
+    pthread_cond_broadcast(&b->landed);
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* Chunk i of f, verified, held in the blob cache (blob_put after).  A
- * chunk being read ahead is loaded again rather than waited for: the
- * loader needs index_lock, which this reader holds and a refresh may be
- * waiting for. */
+ * chunk being read ahead is waited for, without index_lock meanwhile:
+ * its loader needs that lock, which a refresh may be waiting to take
+ * for writing (this read holds nothing from the index across the
+ * wait: the file has its own chunk list). */
 static vault_error blob_get(vault_browse_file_t *f, uint32_t i,
                             const browse_blob **out)
 {
     vault_browse_t *b = f->b;
     browse_blob *bl = vlt_browse_cache_get(&b->blobs, f->ids[i]);
+    if (!bl) {
+        pthread_mutex_lock(&b->lock);
+        int wait = inflight_has(b, f->ids[i]);
+        if (wait) {
+            handle_done(b);
+            while (inflight_has(b, f->ids[i]))
+                pthread_cond_wait(&b->landed, &b->lock);
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (wait) {
+            handle_read(b);
+            bl = vlt_browse_cache_get(&b->blobs, f->ids[i]);
+        }
+    }
     if (bl) {
         *out = bl;
         return VAULT_OK;
@@ -1325,14 +1368,7 @@ static void ahead_run(void *ctx, void *state, void *job)
         vlt_browse_cache_add(&b->blobs, j->id, bl, bl->len))
         vlt_browse_cache_put(&b->blobs, j->id);
     handle_done(b);
-    pthread_mutex_lock(&b->lock);
-    for (size_t k = 0; k < b->n_inflight; k++)
-        if (memcmp(b->inflight[k], j->id, CHUNK_ID_BYTES) == 0) {
-            memmove(b->inflight[k], b->inflight[--b->n_inflight],
-                    CHUNK_ID_BYTES);
-            break;
-        }
-    pthread_mutex_unlock(&b->lock);
+    inflight_remove(b, j->id);
     free(j);
 }
 
@@ -1353,9 +1389,7 @@ static void read_ahead(vault_browse_file_t *f, uint32_t i)
     memcpy(j->id, f->ids[i], CHUNK_ID_BYTES);
     j->len = chunk_len(f, i);
     pthread_mutex_lock(&b->lock);
-    int go = b->n_inflight < BROWSE_AHEAD_MAX;
-    for (size_t k = 0; go && k < b->n_inflight; k++)
-        go = memcmp(b->inflight[k], j->id, CHUNK_ID_BYTES) != 0;
+    int go = b->n_inflight < BROWSE_AHEAD_MAX && !inflight_has(b, j->id);
     if (go && !b->ahead_tried) {
         b->ahead_tried = 1;
         vlt_pool_config cfg = {.threads = BROWSE_AHEAD_THREADS,
@@ -1372,11 +1406,8 @@ static void read_ahead(vault_browse_file_t *f, uint32_t i)
     /* The queue holds at most BROWSE_AHEAD_MAX jobs, as many as may be
      * in flight: submitting never waits. */
     if (!go || vlt_pool_submit(b->ahead, j, 0) != VAULT_OK) {
-        if (go) {
-            pthread_mutex_lock(&b->lock);
-            b->n_inflight--;
-            pthread_mutex_unlock(&b->lock);
-        }
+        if (go) /* not queued after all */
+            inflight_remove(b, j->id);
         free(j);
     }
 }
