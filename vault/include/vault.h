@@ -608,7 +608,9 @@ vault_extract(vault_t *vault, const char *id,
  *                           "-1", "-2", ... appended when several share a
  *                           second (ordered by time, then ID)
  *   /ids/<short id>         symlink to ../snapshots/<time>
- *   /latest                 symlink to snapshots/<time> of the newest
+ *   /latest                 symlink to snapshots/<time> of what "latest"
+ *                           names (vault_snapshot_resolve): the newest
+ *                           the member wrote, else an owner's, else any
  *   /tags/<tag>/<time>      symlink to ../../snapshots/<time>
  *   /hosts/<host>/<time>    the same, by hostname
  *

@@ -69,13 +69,14 @@ static void make_snapshot(fx *f, src *s, vault_add_result *r)
     fx_add(f, s->dir, 0, r);
 }
 
-/* Adds dir as a new snapshot through a second handle, as another
- * process would: new packs and a new index segment the browsing
+/* Adds dir as a new snapshot through a second handle opened as who, as
+ * another process would: new packs and a new index segment the browsing
  * handle's index does not list. */
-static void add_from_other_handle(fx *f, const char *dir, const char *host)
+static void add_from_other_handle(fx *f, const vault_identity_t *who,
+                                  const char *dir, const char *host)
 {
     vault_t *other = NULL;
-    assert_vault_ok(vault_open(f->vault, f->id, &other));
+    assert_vault_ok(vault_open(f->vault, who, &other));
     const char *paths[] = {dir};
     vault_add_options o;
     vault_add_options_init(&o);
@@ -368,7 +369,7 @@ static void test_new_snapshot_appears(void **state)
     char p[PATH_MAX];
     test_fmt(p, sizeof p, "%s/fresh", s.dir);
     test_write_file(p, "fresh content\n", 14);
-    add_from_other_handle(f, s.dir, "otherhost");
+    add_from_other_handle(f, f->id, s.dir, "otherhost");
     sleep(2);
     list(b, "/snapshots", &l);
     assert_int_equal(l.n, 2);
@@ -451,6 +452,35 @@ static void test_writer_refused(void **state)
     vault_identity_free(w);
 }
 
+static void test_latest_is_own(void **state)
+{
+    fx *f = *state;
+    src s;
+    vault_add_result r;
+    make_snapshot(f, &s, &r);
+    /* A reader adds a snapshot after the owner's. */
+    vault_identity_t *rd = NULL;
+    assert_vault_ok(vault_identity_generate(&rd));
+    assert_vault_ok(
+        vault_share(f->v, vault_identity_recipient(rd), VAULT_ROLE_READER));
+    add_from_other_handle(f, rd, s.dir, "readerhost");
+    vault_identity_free(rd);
+    vault_browse_t *b = open_browse(f, 0, 0);
+    names l;
+    list(b, "/snapshots", &l);
+    assert_int_equal(l.n, 2);
+    char got[PATH_MAX], want[PATH_MAX];
+    assert_vault_ok(vault_browse_readlink(b, "/latest", got, sizeof got, NULL));
+    /* The owner's own, older one, as vault_snapshot_resolve says. */
+    char id[65];
+    assert_vault_ok(vault_snapshot_resolve(f->v, "latest", id));
+    assert_string_equal(id, r.snapshot_id);
+    test_fmt(want, sizeof want, "snapshots/%s", l.v[0]);
+    assert_string_equal(got, want);
+    vault_browse_close(b);
+    free(s.big);
+}
+
 typedef struct reader_arg {
     vault_browse_t *b;
     atomic_int *stop;   /* set once the main thread is done */
@@ -504,7 +534,7 @@ static void test_threads(void **state)
     }
     /* Meanwhile another handle adds a snapshot: the index is loaded
      * again under the readers. */
-    add_from_other_handle(f, s.dir, "testhost");
+    add_from_other_handle(f, f->id, s.dir, "testhost");
     sleep(2); /* a refresh is due meanwhile */
     atomic_store(&stop, 1);
     for (int i = 0; i < 4; i++)
@@ -579,6 +609,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_chunk, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_writer_refused, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_latest_is_own, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
         cmocka_unit_test(test_cache),

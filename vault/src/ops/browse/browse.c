@@ -62,12 +62,19 @@ typedef struct browse_snap {
     char *hostname;
     char **tags;
     uint32_t n_tags;
+    /* Whose it is, for latest: 2 this member's, 1 a current owner's,
+     * 0 another's (as vault_snapshot_resolve ranks them). */
+    int rank;
 } browse_snap;
 
 /* The snapshots at one listing, oldest first; never changed once made. */
 typedef struct browse_list {
     browse_snap *snaps;
     size_t n;
+    /* What /latest points to: the newest snapshot of the highest rank,
+     * so that another member's snapshot, whatever time it claims, does
+     * not displace the member's own; NULL if there are none. */
+    const browse_snap *latest;
     unsigned refs; /* the browse handle's, and each resolver's (lock) */
 } browse_list;
 
@@ -194,6 +201,11 @@ static vault_error snap_load(vault_browse_t *b, browse_snap *s, int *shown)
     s->time_sec = rec.time_sec;
     s->time_nsec = rec.time_nsec;
     memcpy(s->tree, rec.tree, CHUNK_ID_BYTES);
+    if (memcmp(rec.author, b->v->keys->sign_pk, SIGN_PUBLIC_BYTES) == 0)
+        s->rank = 2;
+    else if (vlt_membership_standing(b->v->members, rec.author) ==
+             AUTHOR_OWNER)
+        s->rank = 1;
     s->hostname = rec.hostname;
     s->tags = rec.tags;
     s->n_tags = rec.n_tags;
@@ -305,6 +317,9 @@ static vault_error list_make(vault_browse_t *b, const browse_list *old,
     }
     qsort(l->snaps, l->n, sizeof *l->snaps, snap_cmp);
     list_name(l);
+    for (size_t i = 0; i < l->n; i++) /* oldest first: the last wins */
+        if (!l->latest || l->snaps[i].rank >= l->latest->rank)
+            l->latest = &l->snaps[i];
     *out = l;
     return VAULT_OK;
 }
@@ -697,11 +712,13 @@ static vault_error resolve_virtual(const char *path, const char **rest,
     size_t i = 0;
     while (i < VAULT_ARRAY_SIZE(top) && strcmp(comp, top[i].name) != 0)
         i++;
-    if (i == VAULT_ARRAY_SIZE(top) || (top[i].kind == KIND_LINK && !r->snap))
+    if (i == VAULT_ARRAY_SIZE(top) || (top[i].kind == KIND_LINK && !l->latest))
         return not_found(path);
     r->kind = top[i].kind;
-    if (r->kind == KIND_LINK)
+    if (r->kind == KIND_LINK) {
+        r->snap = l->latest;
         snprintf(r->link, sizeof r->link, "snapshots/%s", r->snap->name);
+    }
     else if (step(&p, comp, r)) {
         switch (r->kind) {
         case KIND_SNAPSHOTS:
@@ -1012,10 +1029,11 @@ static vault_error list_root(vault_browse_t *b, const resolved *r,
                       .snap = r->snap,
                       .ino = ino_child(b, r->ino, names[i])};
         if (strcmp(names[i], "latest") == 0) {
-            if (!r->snap)
+            if (!r->list->latest)
                 continue;
             e.kind = KIND_LINK;
-            snprintf(e.link, sizeof e.link, "snapshots/%s", r->snap->name);
+            e.snap = r->list->latest;
+            snprintf(e.link, sizeof e.link, "snapshots/%s", e.snap->name);
         }
         vault_browse_stat st;
         stat_resolved(b, &e, &st);
