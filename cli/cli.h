@@ -200,6 +200,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
 /* "owner", "reader", "writer" -> role; -1 if none of them. */
 int cli_parse_role(const char *text, vault_role *role);
 /* age's recipients-file format: appends the lines to *list; -1 on error. */

@@ -10,13 +10,18 @@
 # without it).  ceph-mon, ceph-osd, radosgw and ceph-common
 # run the one-node Ceph RADOS Gateway the S3 tests start
 # (tests/servers/ceph_rgw.sh); about 95 packages, so VAULT_DEPS_S3=0 leaves
-# them out.  Run as root or with sudo available.
+# them out.  libfuse3-dev builds `vault mount` and fuse3 brings
+# fusermount3, which mounts and unmounts it (tests/cli/test_mount.sh);
+# VAULT_DEPS_BENCH=1 adds restic, which tests/bench/mount.sh compares
+# with too.  Run as root or
+# with sudo available.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
           libarchive-dev libcurl4-openssl-dev libssh-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd rclone openssl curl
-          scdoc man-db groff-base bash-completion dpkg-dev libarchive-tools)
+          scdoc man-db groff-base bash-completion dpkg-dev libarchive-tools
+          libfuse3-dev fuse3)
 if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then
   packages+=(ceph-mon ceph-osd radosgw ceph-common curl)
 fi

@@ -8,7 +8,7 @@ _vault()
     _init_completion || return
 
     local commands="keygen init add ls extract dump diff find stats tag share members unshare rekey
-        forget prune unlock check copy help"
+        forget prune unlock check copy mount help"
     if [[ $cword -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
         return
@@ -45,6 +45,7 @@ _vault()
         prune) opts="--grace --max-unused -n --dry-run -i --identity" ;;
         unlock) opts="--remove-all -n --dry-run -i --identity" ;;
         copy) opts="-i --identity" ;;
+        mount) opts="-i --identity -f --foreground --allow-other --cache-size" ;;
         check) opts="-i --identity --read-data --read-data-subset --seed
                      --json" ;;
         help)

@@ -1,7 +1,7 @@
 # fish completion for vault(1).  Installed as
 # share/fish/vendor_completions.d/vault.fish.
 
-set -l commands keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy help
+set -l commands keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy mount help
 
 complete -c vault -f
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a keygen -d 'create an identity (an age X25519 key)'
@@ -23,21 +23,22 @@ complete -c vault -n "not __fish_seen_subcommand_from $commands" -a prune -d 'fr
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a unlock -d 'remove stale add markers'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a check -d 'verify the vault and name what any damage affects'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a copy -d 'copy snapshots into another vault'
+complete -c vault -n "not __fish_seen_subcommand_from $commands" -a mount -d 'browse the snapshots as read-only folders (FUSE)'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -a help -d 'show the help, or a command\'s'
 complete -c vault -n "not __fish_seen_subcommand_from $commands" -l version -d 'print the version'
 complete -c vault -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Vaults and paths are files for every command but help.
-complete -c vault -n "__fish_seen_subcommand_from add ls extract dump init share members unshare rekey forget prune unlock check copy" -F
+complete -c vault -n "__fish_seen_subcommand_from add ls extract dump init share members unshare rekey forget prune unlock check copy mount" -F
 
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s o -l output -r -F -d 'write the identity to FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -l passphrase -d 'protect the file with a passphrase'
-complete -c vault -n "__fish_seen_subcommand_from keygen init copy" -l passphrase-file -r -F -d 'read the passphrase from FILE'
+complete -c vault -n "__fish_seen_subcommand_from keygen init copy mount" -l passphrase-file -r -F -d 'read the passphrase from FILE'
 complete -c vault -n "__fish_seen_subcommand_from keygen" -s y -d 'print the public key of an identity'
-complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -s i -l identity -r -F -d 'identity file'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l connections -x -d 'transfers at once'
-complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l cacert -r -F -d 'trust this CA certificate too'
-complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy" -l no-cache -d 'no local cache of a remote vault'
+complete -c vault -n "__fish_seen_subcommand_from keygen init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy mount" -s i -l identity -r -F -d 'identity file'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy mount" -l connections -x -d 'transfers at once'
+complete -c vault -n "__fish_seen_subcommand_from init add ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy mount" -l cacert -r -F -d 'trust this CA certificate too'
+complete -c vault -n "__fish_seen_subcommand_from init ls extract dump diff find stats tag share members unshare rekey forget prune unlock check copy mount" -l no-cache -d 'no local cache of a remote vault'
 complete -c vault -n "__fish_seen_subcommand_from init" -s r -l recipient -x -d 'the owner\'s public key'
 
 complete -c vault -n "__fish_seen_subcommand_from add" -s t -l tag -x -d 'tag the snapshot'
@@ -107,3 +108,7 @@ complete -c vault -n "__fish_seen_subcommand_from extract" -s e -l exclude -x -d
 complete -c vault -n "__fish_seen_subcommand_from extract" -l iexclude -x -d 'the same, case ignored'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l include -x -d 'restore only what PATTERN matches'
 complete -c vault -n "__fish_seen_subcommand_from extract" -l iinclude -x -d 'the same, case ignored'
+
+complete -c vault -n "__fish_seen_subcommand_from mount" -s f -l foreground -d 'stay in the foreground'
+complete -c vault -n "__fish_seen_subcommand_from mount" -l allow-other -d 'let other local users in too'
+complete -c vault -n "__fish_seen_subcommand_from mount" -l cache-size -x -d 'file content kept in memory'

@@ -893,6 +893,135 @@ vault_stats(vault_t *vault, const char *const *refs, size_t n,
             vault_stats_fn fn, void *ctx, vault_stats_info *total);
 
 /* ---------------------------------------------------------------------------
+ * Browsing: the readable snapshots as one read-only tree of folders, for
+ * `vault mount` (FUSE) and other file browsers.  Paths are absolute in
+ * that tree:
+ *
+ *   /snapshots/<time>/...   each snapshot's files as add recorded them;
+ *                           <time> is its local time, 2026-12-01T21:32:05,
+ *                           "-1", "-2", ... appended when several share a
+ *                           second (ordered by time, then ID)
+ *   /ids/<short id>         symlink to ../snapshots/<time>
+ *   /latest                 symlink to snapshots/<time> of what "latest"
+ *                           names (vault_snapshot_resolve): the newest
+ *                           the member wrote, else an owner's, else any
+ *   /tags/<tag>/<time>      symlink to ../../snapshots/<time>
+ *   /hosts/<host>/<time>    the same, by hostname
+ *
+ * A tag or hostname that cannot be one file name ("", ".", "..", or with
+ * a '/') is left out of tags/ and hosts/.  The list of snapshots is read
+ * again when "/" or "/snapshots" is listed or stat'ed, at most every
+ * refresh_seconds, so snapshots added meanwhile appear.
+ *
+ * Unlike the other handles, one vault_browse_t may be used by several
+ * threads at once (a FUSE loop's): every call below is thread-safe.  The
+ * vault_t it was opened on must not be used by anything else meanwhile,
+ * and outlives it.  A file read in order has its next chunks loaded
+ * ahead by two threads of the handle's own, started by the first read
+ * that wants them (not by vault_browse_open, so that a program may fork
+ * in between, as a FUSE server does) and ended by vault_browse_close.
+ */
+typedef struct vault_browse vault_browse_t;
+typedef struct vault_browse_file vault_browse_file_t;
+
+#define VAULT_BROWSE_CACHE_DEFAULT ((size_t)64 << 20)
+#define VAULT_BROWSE_REFRESH_DEFAULT 5 /* seconds */
+
+typedef struct vault_browse_options {
+    /* Verified file content kept for reads to come (a sequential reader
+     * asks for the same chunk many times); 0: VAULT_BROWSE_CACHE_DEFAULT.
+     * Decoded directories get a quarter of it besides (at least 4 MiB). */
+    size_t cache_bytes;
+    unsigned refresh_seconds; /* 0: VAULT_BROWSE_REFRESH_DEFAULT */
+} vault_browse_options;
+
+/* Sets every field to its default: zero. */
+VAULT_API void vault_browse_options_init(vault_browse_options *options);
+
+/* Loads the index and lists the snapshots.  Needs read access: a writer
+ * member gets VAULT_E_PERMISSION saying it cannot read.  options may be
+ * NULL. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_open(vault_t *vault, const vault_browse_options *options,
+                  vault_browse_t **out);
+/* Frees it, and closes the files still open on it (a FUSE server may
+ * not hear of every release: a lazy unmount ends the session first). */
+VAULT_API void vault_browse_close(vault_browse_t *browse);
+
+typedef struct vault_browse_stat {
+    vault_file_type type;
+    uint32_t mode;   /* permission bits (& 07777) */
+    uint32_t uid, gid;
+    uint32_t nlink;  /* as recorded for files; 1 for folders */
+    uint64_t size;   /* files: content bytes; symlinks: target length */
+    uint64_t blocks; /* 512-byte units holding data: chunks of zeros (the
+                        holes of a sparse file) count none */
+    uint64_t rdev;   /* devices */
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+    /* A number for st_ino, the same for every call on one handle: the
+     * hard links of one file in one snapshot share it, other entries
+     * differ (a keyed 64-bit hash of the path; 1 is "/"). */
+    uint64_t ino;
+} vault_browse_stat;
+
+/* What path is.  VAULT_E_NOT_FOUND if nothing is there (also below a
+ * file: the detail says which). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_stat_path(vault_browse_t *browse, const char *path,
+                       vault_browse_stat *st);
+
+/* Told each entry of a folder, by name; non-zero stops the listing.  name
+ * and st live during the call. */
+typedef int (*vault_browse_list_fn)(void *ctx, const char *name,
+                                    const vault_browse_stat *st);
+/* The entries of folder path ("." and ".." not included), sorted by
+ * name (bytewise), from entry number start (0: the first) on, so that a
+ * caller that lists a buffer at a time goes on where it stopped (the
+ * entries before start cost nothing).  VAULT_E_INVALID if path is not a
+ * folder. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_list(vault_browse_t *browse, const char *path, size_t start,
+                  vault_browse_list_fn fn, void *ctx);
+
+/* The target of symlink path into buf, NUL-terminated, cut to size - 1
+ * bytes; *len (may be NULL) its whole length.  VAULT_E_INVALID if path is
+ * not a symlink. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_readlink(vault_browse_t *browse, const char *path, char *buf,
+                      size_t size, size_t *len);
+
+/* listxattr(2)'s answer for path: the names of its extended attributes,
+ * each NUL-terminated, one after the other.  *len is the whole list's
+ * length; up to size bytes of it go to buf (size 0: only the length). */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_xattr_list(vault_browse_t *browse, const char *path, char *buf,
+                        size_t size, size_t *len);
+/* getxattr(2)'s: the value of attribute name, *len its length, up to
+ * size bytes of it into buf.  VAULT_E_NOT_FOUND if path has no such
+ * attribute. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_xattr_get(vault_browse_t *browse, const char *path,
+                       const char *name, void *buf, size_t size,
+                       size_t *len);
+
+/* Opens file path for reading; VAULT_E_INVALID if it is not a regular
+ * file.  An open file stays readable while the snapshot list changes. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_file_open(vault_browse_t *browse, const char *path,
+                       vault_browse_file_t **out);
+/* Reads up to size bytes at offset into buf, *got how many (0 at the
+ * end): the chunks that range covers are loaded, verified and kept in
+ * the cache; nothing else.  Several threads may read one file at once.
+ * A chunk that fails to load or verify fails the read (VAULT_E_CORRUPT
+ * or the storage's error, the detail naming the file): never wrong
+ * bytes. */
+VAULT_API VAULT_NODISCARD vault_error
+vault_browse_file_read(vault_browse_file_t *file, uint64_t offset,
+                       void *buf, size_t size, size_t *got);
+VAULT_API void vault_browse_file_close(vault_browse_file_t *file);
+
+/* ---------------------------------------------------------------------------
  * Checking.  vault_check verifies the vault as far as the member's secrets
  * allow (format spec "Checking"), reports every problem with the snapshots
  * and files it affects, and goes on with the rest.

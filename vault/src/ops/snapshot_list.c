@@ -19,7 +19,7 @@ vault_error vault_snapshot_count(vault_t *v, size_t *n)
     return rc;
 }
 
-static vault_error need_read(const vault_t *v)
+vault_error vlt_snapshot_need_read(const vault_t *v)
 {
     if (!vlt_keyring_can_read(v->keys))
         return vlt_fail(VAULT_E_PERMISSION,
@@ -133,7 +133,7 @@ vault_error vault_snapshots(vault_t *v, vault_snapshot_info **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    vault_error rc = need_read(v);
+    vault_error rc = vlt_snapshot_need_read(v);
     if (rc != VAULT_OK)
         return rc;
     char(*names)[65];
@@ -314,7 +314,7 @@ vault_error vault_snapshot_resolve_filtered(vault_t *v, const char *ref,
                                             const vault_snapshot_filter *f,
                                             char id[65])
 {
-    vault_error rc = need_read(v);
+    vault_error rc = vlt_snapshot_need_read(v);
     if (rc != VAULT_OK)
         return rc;
     if (!ref || !ref[0])

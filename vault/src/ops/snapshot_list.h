@@ -34,4 +34,8 @@ vault_error vlt_snapshot_find(vault_t *v, const char *ref, const char *path,
                               struct vlt_tree_found **out);
 void vlt_tree_found_free(struct vlt_tree_found *at);
 
+/* VAULT_E_PERMISSION, naming the member, unless it can read snapshots
+ * (a writer cannot). */
+vault_error vlt_snapshot_need_read(const vault_t *v);
+
 #endif
