@@ -103,7 +103,7 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
 
     /* Body: full 64-column lines, then one shorter (maybe empty) line.  A
      * full line is 48 bytes; each line decodes on its own. */
-    uint8_t body[AGE_WRAPPED_KEY_BYTES];
+    uint8_t body[AGE_SSH_RSA_BODY_MAX];
     size_t body_len = 0;
     for (;;) {
         eol = line_end(f, len, p);
@@ -182,18 +182,36 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
             return vlt_fail(VAULT_E_AGE_HEADER,
                             "ssh-ed25519 stanza: share is not canonical "
                             "base64 of 32 bytes");
+    } else if (arg_is(a.arg[0], a.arg_len[0], "ssh-rsa")) {
+        s.kind = AGE_KIND_SSH_RSA;
+        if (a.n != 2)
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "ssh-rsa stanza: %zu arguments, not 1", a.n - 1);
+        size_t got;
+        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.tag,
+                              sizeof s.tag, &got) != VAULT_OK ||
+            got != sizeof s.tag)
+            return vlt_fail(VAULT_E_AGE_HEADER,
+                            "ssh-rsa stanza: tag is not canonical base64 "
+                            "of 4 bytes");
+        /* The body is as long as the recipient's modulus: one longer than
+         * our largest is for a key we cannot hold. */
+        if (body_len > AGE_SSH_RSA_BODY_MAX)
+            return VAULT_OK;
     } else {
         return VAULT_OK; /* not ours: skip */
     }
-    /* Checked before any decryption (partitioning oracles). */
-    if (body_len != AGE_WRAPPED_KEY_BYTES)
+    /* Checked before any decryption (partitioning oracles); an ssh-rsa
+     * body is checked against the key's size when a tag matches. */
+    if (s.kind != AGE_KIND_SSH_RSA && body_len != AGE_WRAPPED_KEY_BYTES)
         return vlt_fail(VAULT_E_AGE_HEADER,
                         "%s stanza: body is %zu bytes, not %d",
                         s.kind == AGE_KIND_X25519   ? "X25519"
                         : s.kind == AGE_KIND_SCRYPT ? "scrypt"
                                                     : "ssh-ed25519",
                         body_len, AGE_WRAPPED_KEY_BYTES);
-    memcpy(s.body, body, sizeof s.body);
+    memcpy(s.body, body, body_len);
+    s.body_len = body_len;
 
     if (h->n_known == SIZE_MAX / sizeof *h->stanzas)
         return vlt_fail(VAULT_E_NOMEM, "age header: too many stanzas");
