@@ -180,17 +180,8 @@ static void recipient_of_key(const identity_key *key, age_recipient *out)
 static int same_recipient(const char *text, const age_recipient *key)
 {
     age_recipient r;
-    if (vlt_age_parse_recipient(text, strlen(text), &r) != VAULT_OK ||
-        r.kind != key->kind)
-        return 0;
-    if (r.kind == AGE_KIND_SSH_ED25519)
-        return memcmp(r.ssh_public_key, key->ssh_public_key,
-                      AGE_ED25519_PUBLIC_KEY_BYTES) == 0;
-    if (r.kind == AGE_KIND_SSH_RSA)
-        return r.ssh_rsa_wire_len == key->ssh_rsa_wire_len &&
-               memcmp(r.ssh_rsa_wire, key->ssh_rsa_wire,
-                      r.ssh_rsa_wire_len) == 0;
-    return memcmp(r.public_key, key->public_key, AGE_X25519_KEY_BYTES) == 0;
+    return vlt_age_parse_recipient(text, strlen(text), &r) == VAULT_OK &&
+           vlt_age_same_recipient(&r, key);
 }
 
 /* The current member whose recipient is key, or NULL. */

@@ -134,6 +134,9 @@ vault_error vlt_age_decode_identity(const char *text, size_t len,
 vault_error vlt_age_parse_recipient(const char *text, size_t len,
                                     age_recipient *out);
 
+/* Do two parsed recipients name the same key?  (Comments are not kept.) */
+int vlt_age_same_recipient(const age_recipient *a, const age_recipient *b);
+
 /* --- OpenSSH Ed25519 keys (age_ssh.c) -------------------------------------*/
 
 /* The wire encoding of an Ed25519 public key, and its stanza tag

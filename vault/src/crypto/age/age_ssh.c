@@ -335,6 +335,26 @@ vault_error vlt_age_parse_recipient(const char *text, size_t len,
     return VAULT_OK;
 }
 
+int vlt_age_same_recipient(const age_recipient *a, const age_recipient *b)
+{
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case AGE_KIND_X25519:
+        return memcmp(a->public_key, b->public_key, AGE_X25519_KEY_BYTES) == 0;
+    case AGE_KIND_SSH_ED25519:
+        return memcmp(a->ssh_public_key, b->ssh_public_key,
+                      AGE_ED25519_PUBLIC_KEY_BYTES) == 0;
+    case AGE_KIND_SSH_RSA:
+        return a->ssh_rsa_wire_len == b->ssh_rsa_wire_len &&
+               a->ssh_rsa_wire_len <= sizeof a->ssh_rsa_wire &&
+               memcmp(a->ssh_rsa_wire, b->ssh_rsa_wire,
+                      a->ssh_rsa_wire_len) == 0;
+    default:
+        return 0;
+    }
+}
+
 /* --- private keys -----------------------------------------------------------*/
 
 static int is_space(uint8_t c)
