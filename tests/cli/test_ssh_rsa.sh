@@ -23,7 +23,10 @@ ok add V src -i alice.txt --tag one
 # --- share with ssh-rsa lines; the members read ---------------------------
 ok share V "$(cat carol.pub)" -i alice.txt
 grep -q "shared with ssh-rsa " out.txt || die "share said: $(cat out.txt)"
-ok share V "$(cat dan.pub)" -i alice.txt
+# dan through a recipients file (-R), as age -R reads it
+{ echo '# dan'; cat dan.pub; } >dan.txt
+ok share V -R dan.txt -i alice.txt
+grep -q "shared with ssh-rsa " out.txt || die "share -R said: $(cat out.txt)"
 for who in carol dan; do
     ok ls V latest -R -i "$who"
     grep -q 'docs/a.txt' out.txt || die "$who cannot list: $(cat out.txt)"
