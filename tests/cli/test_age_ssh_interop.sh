@@ -35,16 +35,24 @@ head -1 k | grep -q -- '-----BEGIN OPENSSH PRIVATE KEY-----' ||
     die "ssh-keygen did not write an OpenSSH private key"
 
 # --- ours -> age, age -> ours, every size ---------------------------------------
+# both_ways KEY N STANZA: in.N encrypted by us to KEY.pub opens with
+# age -d -i KEY (ours.N.age, or ours.KEY.N.age for other keys than k), and
+# age's file (age.N.age / age.KEY.N.age) opens with ours.
+both_ways() {
+    local key=$1 n=$2 stanza=$3 name=$2
+    [ "$key" = k ] || name="$key.$n"
+    "$AGETOOL" encrypt -R "$key.pub" < "in.$n" > "ours.$name.age"
+    head -2 "ours.$name.age" | grep -q "^-> $stanza " ||
+        die "our file has no $stanza stanza"
+    age -d -i "$key" "ours.$name.age" > "out.a.$name"
+    same "in.$n" "out.a.$name" "age -d -i $key decrypting ours ($n bytes)"
+    age -R "$key.pub" -o "age.$name.age" "in.$n"
+    "$AGETOOL" decrypt -i "$key" < "age.$name.age" > "out.o.$name"
+    same "in.$n" "out.o.$name" "ours decrypting age -R $key.pub ($n bytes)"
+}
 for n in 0 1 1000 65535 65536 65537 200000; do
     head -c "$n" /dev/urandom > "in.$n"
-    "$AGETOOL" encrypt -R k.pub < "in.$n" > "ours.$n.age"
-    head -2 "ours.$n.age" | grep -q '^-> ssh-ed25519 ' ||
-        die "our file has no ssh-ed25519 stanza"
-    age -d -i k "ours.$n.age" > "out.a.$n"
-    same "in.$n" "out.a.$n" "age -d -i k decrypting ours ($n bytes)"
-    age -R k.pub -o "age.$n.age" "in.$n"
-    "$AGETOOL" decrypt -i k < "age.$n.age" > "out.o.$n"
-    same "in.$n" "out.o.$n" "ours decrypting age -R k.pub ($n bytes)"
+    both_ways k "$n" ssh-ed25519
 done
 
 # The recipient as a string (-r), with and without the comment.
@@ -123,14 +131,9 @@ pass
 # --- ssh-rsa (issue #12, item 7) ------------------------------------------------
 for key in rsa rsa4096; do
     for n in 0 65537; do
-        "$AGETOOL" encrypt -R "$key.pub" < "in.$n" > "ours.$key.$n.age"
+        both_ways "$key" "$n" ssh-rsa
         head -2 "ours.$key.$n.age" | grep -q '^-> ssh-rsa [A-Za-z0-9+/]\{6\}$' ||
-            die "our file has no ssh-rsa stanza"
-        age -d -i "$key" "ours.$key.$n.age" > "out.$key.a.$n"
-        same "in.$n" "out.$key.a.$n" "age -d -i $key decrypting ours ($n bytes)"
-        age -R "$key.pub" -o "age.$key.$n.age" "in.$n"
-        "$AGETOOL" decrypt -i "$key" < "age.$key.$n.age" > "out.$key.o.$n"
-        same "in.$n" "out.$key.o.$n" "ours decrypting age -R $key.pub ($n bytes)"
+            die "our ssh-rsa stanza has no 6-character tag alone"
     done
 done
 # Our tag is age's: the same 6 characters after "-> ssh-rsa".
