@@ -444,14 +444,17 @@ static size_t key_blob(uint8_t *blob, size_t cap)
 /* Writes blob as a private key file (one base64 line) and parses it. */
 static vault_error parse_blob_file(const uint8_t *blob, size_t len)
 {
-    char *text = malloc(2 * len + 200);
+    size_t cap = 2 * len + 200;
+    char *text = malloc(cap);
     assert_non_null(text);
-    size_t n = (size_t)sprintf(text, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    size_t n = (size_t)snprintf(text, cap,
+                                "-----BEGIN OPENSSH PRIVATE KEY-----\n");
     vlt_age_base64_encode(blob, len, text + n);
     n += age_base64_len(len);
     while (n % 4 != 0) /* the BEGIN line is 36 bytes: a multiple of 4 */
         text[n++] = '=';
-    n += (size_t)sprintf(text + n, "\n-----END OPENSSH PRIVATE KEY-----\n");
+    n += (size_t)snprintf(text + n, cap - n,
+                          "\n-----END OPENSSH PRIVATE KEY-----\n");
     vault_identity_t *id = NULL;
     vault_error rc = vault_identity_parse((uint8_t *)text, n, NULL, &id);
     vault_identity_free(id);
