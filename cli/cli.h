@@ -206,7 +206,7 @@ int cli_parse_role(const char *text, vault_role *role);
 /* age's recipients-file format: appends the lines to *list; -1 on error. */
 int cli_read_recipients_file(const char *path, char ***list, size_t *n);
 /* Appends copies of argv[0..argc) and drops the comment of every
- * "ssh-ed25519 KEY comment" line in *list (members are named without
+ * "ssh-ed25519 KEY comment" or "ssh-rsa KEY comment" line in *list (members are named without
  * it); -1 on error (printed). */
 int cli_add_recipients(char ***list, size_t *n, int argc, char **argv);
 void cli_free_recipients(char **list, size_t n);

@@ -75,7 +75,8 @@ int cli_add_recipients(char ***list, size_t *n, int argc, char **argv)
         *list = grown;
         (*n)++;
     }
-    /* "ssh-ed25519 AAAA... comment" names the member without its comment */
+    /* "ssh-ed25519 AAAA... comment" (or ssh-rsa) names the member without
+     * its comment */
     for (size_t i = 0; i < *n; i++) {
         char *r = (*list)[i];
         char *sp = strncmp(r, "ssh-", 4) == 0 ? strchr(r, ' ') : NULL;

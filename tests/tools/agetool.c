@@ -77,6 +77,18 @@ static int write_all(const uint8_t *data, size_t len)
     return fflush(stdout) != 0;
 }
 
+/* The RSA keys that identities point to, freed by free_identities. */
+static age_ssh_rsa_key rsa_keys[MAX_KEYS];
+
+static void free_identities(age_identity *ids)
+{
+    for (size_t i = 0; i < MAX_KEYS; i++)
+        vlt_age_ssh_rsa_key_clear(&rsa_keys[i]);
+    if (ids)
+        sodium_memzero(ids, MAX_KEYS * sizeof *ids);
+    free(ids);
+}
+
 /* Appends the keys of an identity file to ids. */
 static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
                            size_t *n_ids)
@@ -87,13 +99,13 @@ static int load_identities(const uint8_t *text, size_t len, age_identity *ids,
             return 1;
         }
         memset(&ids[*n_ids], 0, sizeof ids[*n_ids]);
-        ids[*n_ids].kind = AGE_KIND_SSH_ED25519;
         /* a protected key: the passphrase from $AGETOOL_PASSPHRASE */
-        vault_error rc = vlt_age_ssh_parse_private_key(
-            text, len, getenv("AGETOOL_PASSPHRASE"),
-            ids[*n_ids].ssh_secret_key);
+        vault_error rc = vlt_age_ssh_parse_identity(
+            text, len, getenv("AGETOOL_PASSPHRASE"), &ids[*n_ids].kind,
+            ids[*n_ids].ssh_secret_key, &rsa_keys[*n_ids]);
         if (rc != VAULT_OK)
             return fail(rc, "identity file");
+        ids[*n_ids].ssh_rsa = &rsa_keys[*n_ids];
         (*n_ids)++;
         return 0;
     }
@@ -200,9 +212,7 @@ static int cmd_pubkey(void)
             printf("%s\n", rc);
         }
     }
-    if (ids)
-        sodium_memzero(ids, MAX_KEYS * sizeof *ids);
-    free(ids);
+    free_identities(ids);
     sodium_memzero(text, len);
     free(text);
     return bad || fflush(stdout) != 0;
@@ -324,9 +334,7 @@ static int cmd_decrypt(int argc, char **argv)
             vlt_age_free_plaintext(pt, pt_len);
         }
     }
-    if (ids)
-        sodium_memzero(ids, MAX_KEYS * sizeof *ids);
-    free(ids);
+    free_identities(ids);
     return bad;
 }
 

@@ -168,12 +168,14 @@ VAULT_API int vault_interrupt_requested(void);
 
 /* ---------------------------------------------------------------------------
  * Identities (age X25519 secret keys, "AGE-SECRET-KEY-1...", or OpenSSH
- * Ed25519 private keys) and their public keys ("age1..." or an
- * "ssh-ed25519 AAAA..." line).
+ * Ed25519 or RSA private keys) and their public keys ("age1..." or an
+ * "ssh-ed25519 AAAA..." or "ssh-rsa AAAA..." line).
  */
 typedef struct vault_identity vault_identity_t;
 
-#define VAULT_RECIPIENT_MAX 128 /* buffer size for any recipient string */
+/* Buffer size for any recipient string: an ssh-rsa line of a 4096-bit key
+ * is 724 characters, a member's recipient at most 1024. */
+#define VAULT_RECIPIENT_MAX 1025
 
 /* A new random X25519 identity. */
 VAULT_API VAULT_NODISCARD vault_error
@@ -186,11 +188,14 @@ vault_identity_generate(vault_identity_t **out);
  * encrypted file without a passphrase, returns VAULT_E_NEED_PASSPHRASE so the
  * caller can ask for one; with a wrong one, VAULT_E_BAD_PASSPHRASE.
  *
- * An unencrypted OpenSSH private key file ("-----BEGIN OPENSSH PRIVATE
- * KEY-----", as `ssh-keygen -t ed25519 -N ''` writes) holding one
- * ssh-ed25519 key is accepted too, as age's ssh-ed25519 identity; the
- * passphrase is then ignored.  A passphrase-protected OpenSSH key is
- * VAULT_E_UNSUPPORTED; other key types or a malformed file VAULT_E_BAD_KEY.
+ * An OpenSSH private key file ("-----BEGIN OPENSSH PRIVATE KEY-----", as
+ * `ssh-keygen -t ed25519` writes) holding one ssh-ed25519 key, or one
+ * ssh-rsa key of 2048 to 4096 bits, is accepted too, as age's ssh-ed25519
+ * and ssh-rsa identities.  A passphrase-protected one without passphrase
+ * is VAULT_E_NEED_PASSPHRASE, with a wrong one VAULT_E_BAD_PASSPHRASE; a
+ * protected ssh-rsa key is VAULT_E_UNSUPPORTED with libssh 0.10, which
+ * cannot hand it over; other key types or a malformed file
+ * VAULT_E_BAD_KEY.
  */
 VAULT_API VAULT_NODISCARD vault_error
 vault_identity_load(const char *path, const char *passphrase,

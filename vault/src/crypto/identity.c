@@ -9,7 +9,8 @@
  * stanza whose payload is such a text, as `age -p` writes and `age -d -i`
  * reads.  An unencrypted OpenSSH private key file holding one ssh-ed25519
  * key is an identity too, as for `age -d -i ~/.ssh/id_ed25519`,
- * passphrase-protected or not (ssh-keygen's default); it can be read but
+ * passphrase-protected or not (ssh-keygen's default), and so is one
+ * holding an ssh-rsa key of 2048 to 4096 bits; it can be read but
  * not saved.
  */
 #include <errno.h>
@@ -47,6 +48,8 @@ void vault_identity_free(vault_identity_t *id)
 {
     if (!id)
         return;
+    for (size_t i = 0; i < id->n_keys; i++)
+        vlt_age_ssh_rsa_key_clear(&id->keys[i].rsa);
     sodium_free(id->keys); /* wipes */
     free(id);
 }
@@ -58,6 +61,14 @@ static vault_error identity_finish(vault_identity_t *id)
         char line[AGE_SSH_RECIPIENT_STRLEN + 1];
         vlt_age_ssh_encode_public_key(id->keys[0].ssh_secret_key + 32, line);
         memcpy(id->recipient, line, sizeof line);
+        return VAULT_OK;
+    }
+    if (id->keys[0].kind == AGE_KIND_SSH_RSA) {
+        _Static_assert(AGE_SSH_RSA_RECIPIENT_STRLEN < VAULT_RECIPIENT_MAX,
+                       "an RSA recipient fits the identity's buffer");
+        vlt_age_ssh_rsa_encode_public_key(id->keys[0].rsa.wire,
+                                          id->keys[0].rsa.wire_len,
+                                          id->recipient);
         return VAULT_OK;
     }
     uint8_t pk[AGE_X25519_KEY_BYTES];
@@ -158,7 +169,7 @@ static int looks_like_age_file(const uint8_t *data, size_t len)
             memcmp(data + i, armored, sizeof armored - 1) == 0);
 }
 
-/* An OpenSSH private key file: one ssh-ed25519 key. */
+/* An OpenSSH private key file: one ssh-ed25519 or ssh-rsa key. */
 static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
                                       const char *passphrase,
                                       vault_identity_t **out)
@@ -167,9 +178,9 @@ static vault_error parse_ssh_identity(const uint8_t *data, size_t len,
     vault_error rc = identity_alloc(1, &id);
     if (rc != VAULT_OK)
         return rc;
-    id->keys[0].kind = AGE_KIND_SSH_ED25519;
-    rc = vlt_age_ssh_parse_private_key(data, len, passphrase,
-                                       id->keys[0].ssh_secret_key);
+    rc = vlt_age_ssh_parse_identity(data, len, passphrase, &id->keys[0].kind,
+                                    id->keys[0].ssh_secret_key,
+                                    &id->keys[0].rsa);
     if (rc != VAULT_OK) {
         vault_identity_free(id);
         return rc;

@@ -25,10 +25,9 @@
 static vault_error member_recipient(const char *member, age_recipient *out)
 {
     memset(out, 0, sizeof *out);
+    /* The parser's detail says why (e.g. an RSA key too short). */
     if (vlt_age_parse_recipient(member, strlen(member), out) != VAULT_OK)
-        return vlt_fail(VAULT_E_BAD_KEY,
-                        "%s: not a recipient (age1... or ssh-ed25519 ...)",
-                        member);
+        return vlt_fail_context(VAULT_E_BAD_KEY, "%s", member);
     return VAULT_OK;
 }
 
@@ -74,10 +73,7 @@ static int same_key(const char *a, const char *b)
     if (member_recipient(a, &x) != VAULT_OK ||
         member_recipient(b, &y) != VAULT_OK)
         return strcmp(a, b) == 0;
-    return x.kind == y.kind &&
-           memcmp(x.public_key, y.public_key, sizeof x.public_key) == 0 &&
-           memcmp(x.ssh_public_key, y.ssh_public_key,
-                  sizeof x.ssh_public_key) == 0;
+    return vlt_age_same_recipient(&x, &y);
 }
 
 /* The index of the current member with recipient's key, or -1. */

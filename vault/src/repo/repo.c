@@ -161,15 +161,18 @@ typedef struct opened_envelope {
     int accepted;
 } opened_envelope;
 
-/* Public key of an identity key, as a recipient (X25519 or ssh-ed25519). */
+/* Public key of an identity key, as a recipient (X25519 or ssh-*). */
 static void recipient_of_key(const identity_key *key, age_recipient *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = key->kind;
-    if (key->kind == AGE_KIND_SSH_ED25519)
+    if (key->kind == AGE_KIND_SSH_ED25519) {
         memcpy(out->ssh_public_key, key->ssh_secret_key + 32,
                AGE_ED25519_PUBLIC_KEY_BYTES);
-    else
+    } else if (key->kind == AGE_KIND_SSH_RSA) {
+        memcpy(out->ssh_rsa_wire, key->rsa.wire, key->rsa.wire_len);
+        out->ssh_rsa_wire_len = key->rsa.wire_len;
+    } else
         crypto_scalarmult_base(out->public_key, key->secret_key);
 }
 
@@ -177,13 +180,8 @@ static void recipient_of_key(const identity_key *key, age_recipient *out)
 static int same_recipient(const char *text, const age_recipient *key)
 {
     age_recipient r;
-    if (vlt_age_parse_recipient(text, strlen(text), &r) != VAULT_OK ||
-        r.kind != key->kind)
-        return 0;
-    if (r.kind == AGE_KIND_SSH_ED25519)
-        return memcmp(r.ssh_public_key, key->ssh_public_key,
-                      AGE_ED25519_PUBLIC_KEY_BYTES) == 0;
-    return memcmp(r.public_key, key->public_key, AGE_X25519_KEY_BYTES) == 0;
+    return vlt_age_parse_recipient(text, strlen(text), &r) == VAULT_OK &&
+           vlt_age_same_recipient(&r, key);
 }
 
 /* The current member whose recipient is key, or NULL. */
@@ -249,9 +247,10 @@ static vault_error open_envelopes(vault_t *v, const vault_identity_t *id,
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     for (size_t i = 0; i < id->n_keys; i++) {
         memset(&ids[i], 0, sizeof ids[i]);
-        ids[i].kind = id->keys[i].kind; /* X25519 or an ssh-ed25519 key */
+        ids[i].kind = id->keys[i].kind; /* X25519 or an ssh key */
         memcpy(ids[i].secret_key, id->keys[i].secret_key, 32);
         memcpy(ids[i].ssh_secret_key, id->keys[i].ssh_secret_key, 64);
+        ids[i].ssh_rsa = &id->keys[i].rsa; /* borrowed from id */
     }
     size_t damaged = 0, n = 0;
     char first_damage[256] = "";

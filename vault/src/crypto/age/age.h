@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 #include "vault.h"
 
 #define AGE_FILE_KEY_BYTES 16
@@ -47,12 +49,32 @@
 #define AGE_SSH_TAG_BYTES 4
 /* "ssh-ed25519 " + padded base64 of the wire key (68 characters) */
 #define AGE_SSH_RECIPIENT_STRLEN 80
+/* ssh-rsa: moduli of 2048 (age's minimum) to 4096 bits, so that a public
+ * key line fits a member's recipient (RECIPIENT_MAX, 1024 bytes).  The
+ * wire key is string "ssh-rsa" || mpint e || mpint n, e at most 4 bytes:
+ * 4 + 7 + 4 + 5 + 4 + 513 bytes at most. */
+#define AGE_SSH_RSA_MIN_BITS 2048
+#define AGE_SSH_RSA_MAX_BITS 4096
+#define AGE_SSH_RSA_WIRE_MAX 537
+#define AGE_SSH_RSA_BODY_MAX (AGE_SSH_RSA_MAX_BITS / 8) /* OAEP output */
+/* "ssh-rsa " + padded base64 of the longest wire key */
+#define AGE_SSH_RSA_RECIPIENT_STRLEN (8 + 4 * ((AGE_SSH_RSA_WIRE_MAX + 2) / 3))
 
 typedef enum age_stanza_kind {
     AGE_KIND_X25519 = 1,
     AGE_KIND_SCRYPT = 2,
-    AGE_KIND_SSH_ED25519 = 3 /* an OpenSSH Ed25519 key (agessh) */
+    AGE_KIND_SSH_ED25519 = 3, /* an OpenSSH Ed25519 key (agessh) */
+    AGE_KIND_SSH_RSA = 4      /* an OpenSSH RSA key (agessh) */
 } age_stanza_kind;
+
+/* An OpenSSH RSA private key: OpenSSL's key and the SSH wire encoding of
+ * its public half (for the tag and the recipient line).  pkey is owned by
+ * whoever filled the struct and freed with vlt_age_ssh_rsa_key_clear. */
+typedef struct age_ssh_rsa_key {
+    EVP_PKEY *pkey;
+    uint8_t wire[AGE_SSH_RSA_WIRE_MAX];
+    size_t wire_len;
+} age_ssh_rsa_key;
 
 /* Someone a file is encrypted to. */
 typedef struct age_recipient {
@@ -63,6 +85,9 @@ typedef struct age_recipient {
     int scrypt_log2n; /* scrypt: work factor, 0 means the default */
     /* ssh-ed25519: the recipient's Ed25519 public key */
     uint8_t ssh_public_key[AGE_ED25519_PUBLIC_KEY_BYTES];
+    /* ssh-rsa: the SSH wire encoding of the recipient's public key */
+    uint8_t ssh_rsa_wire[AGE_SSH_RSA_WIRE_MAX];
+    size_t ssh_rsa_wire_len;
 } age_recipient;
 
 /* Someone who tries to open a file. */
@@ -74,6 +99,8 @@ typedef struct age_identity {
     int max_scrypt_log2n; /* scrypt: refuse more work; 0 means 22 */
     /* ssh-ed25519: libsodium's Ed25519 secret key (seed || public key) */
     uint8_t ssh_secret_key[AGE_ED25519_SECRET_KEY_BYTES];
+    /* ssh-rsa: the key, borrowed (the identity's owner frees it) */
+    const age_ssh_rsa_key *ssh_rsa;
 } age_identity;
 
 /* --- keys ---------------------------------------------------------------*/
@@ -98,13 +125,17 @@ vault_error vlt_age_decode_recipient(const char *text, size_t len,
 vault_error vlt_age_decode_identity(const char *text, size_t len,
                                     uint8_t secret_key[AGE_X25519_KEY_BYTES]);
 
-/* Either kind of recipient string: an "age1..." X25519 recipient, or an
- * OpenSSH "ssh-ed25519 AAAA... [comment]" public key line.  Fills *out
- * (zeroed first) with kind AGE_KIND_X25519 or AGE_KIND_SSH_ED25519;
+/* Any kind of recipient string: an "age1..." X25519 recipient, or an
+ * OpenSSH "ssh-ed25519 AAAA... [comment]" or "ssh-rsa AAAA... [comment]"
+ * public key line.  Fills *out (zeroed first) with kind AGE_KIND_X25519,
+ * AGE_KIND_SSH_ED25519 or AGE_KIND_SSH_RSA;
  * VAULT_E_BAD_KEY (with a detail) for anything else, including Ed25519
  * keys that are not a valid point of the prime-order group. */
 vault_error vlt_age_parse_recipient(const char *text, size_t len,
                                     age_recipient *out);
+
+/* Do two parsed recipients name the same key?  (Comments are not kept.) */
+int vlt_age_same_recipient(const age_recipient *a, const age_recipient *b);
 
 /* --- OpenSSH Ed25519 keys (age_ssh.c) -------------------------------------*/
 
@@ -147,6 +178,45 @@ int vlt_age_ssh_is_private_key(const uint8_t *data, size_t len);
 vault_error vlt_age_ssh_parse_private_key(
     const uint8_t *data, size_t len, const char *passphrase,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
+
+/* Any OpenSSH private key we use: as vlt_age_ssh_parse_private_key, but
+ * an ssh-rsa key is accepted too.  *kind says which; for Ed25519 the key
+ * is in ed25519_secret_key, for RSA in *rsa (the caller frees it with
+ * vlt_age_ssh_rsa_key_clear).  On failure nothing is left to free. */
+vault_error vlt_age_ssh_parse_identity(
+    const uint8_t *data, size_t len, const char *passphrase,
+    age_stanza_kind *kind,
+    uint8_t ed25519_secret_key[AGE_ED25519_SECRET_KEY_BYTES],
+    age_ssh_rsa_key *rsa);
+
+/* --- OpenSSH RSA keys (age_ssh_rsa.c) ---------------------------------------*/
+
+/* Checks the SSH wire encoding of an ssh-rsa public key: canonical
+ * positive mpints, e odd, 3 <= e < 2^32, n odd of AGE_SSH_RSA_MIN_BITS to
+ * AGE_SSH_RSA_MAX_BITS bits, nothing after.  VAULT_E_BAD_KEY naming what
+ * otherwise. */
+vault_error vlt_age_ssh_rsa_check_wire(const uint8_t *wire, size_t len,
+                                       const char *what);
+/* The stanza tag of a wire key: SHA-256 of it, first 4 bytes. */
+void vlt_age_ssh_rsa_tag(const uint8_t *wire, size_t len,
+                         uint8_t tag[AGE_SSH_TAG_BYTES]);
+/* "ssh-rsa " and the padded base64 wire key, no comment, NUL-ended; out
+ * holds AGE_SSH_RSA_RECIPIENT_STRLEN + 1 bytes. */
+void vlt_age_ssh_rsa_encode_public_key(const uint8_t *wire, size_t len,
+                                       char *out);
+/* Frees the key and wipes the struct. */
+void vlt_age_ssh_rsa_key_clear(age_ssh_rsa_key *key);
+/* RSA-OAEP (SHA-256, MGF1-SHA-256, label "age-encryption.org/v1/ssh-rsa")
+ * of the file key to a checked wire key; body holds AGE_SSH_RSA_BODY_MAX
+ * bytes, *body_len is the modulus size. */
+vault_error vlt_age_ssh_rsa_wrap(const uint8_t *wire, size_t wire_len,
+                                 const uint8_t file_key[AGE_FILE_KEY_BYTES],
+                                 uint8_t *body, size_t *body_len);
+/* The inverse with the private key: VAULT_OK, or VAULT_E_AGE_NO_MATCH
+ * for a body that does not decrypt to a 16-byte key. */
+vault_error vlt_age_ssh_rsa_unwrap(const age_ssh_rsa_key *key,
+                                   const uint8_t *body, size_t body_len,
+                                   uint8_t file_key[AGE_FILE_KEY_BYTES]);
 
 /* --- files --------------------------------------------------------------*/
 

@@ -64,6 +64,20 @@ typedef struct stanza_args {
     size_t n;                          /* all arguments */
 } stanza_args;
 
+/* Decodes argument i, canonical base64 of exactly n bytes, into out. */
+static vault_error decode_arg(const stanza_args *a, size_t i, uint8_t *out,
+                              size_t n, const char *stanza, const char *field)
+{
+    size_t got;
+    if (vlt_age_base64_decode((const char *)a->arg[i], a->arg_len[i], out, n,
+                              &got) != VAULT_OK ||
+        got != n)
+        return vlt_fail(VAULT_E_AGE_HEADER,
+                        "%s stanza: %s is not canonical base64 of %zu bytes",
+                        stanza, field, n);
+    return VAULT_OK;
+}
+
 /* Parses the stanza starting at *pos ("-> ..."), appending it to h if it is
  * of a known type, and advances *pos past its body. */
 static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
@@ -103,7 +117,7 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
 
     /* Body: full 64-column lines, then one shorter (maybe empty) line.  A
      * full line is 48 bytes; each line decodes on its own. */
-    uint8_t body[AGE_WRAPPED_KEY_BYTES];
+    uint8_t body[AGE_SSH_RSA_BODY_MAX];
     size_t body_len = 0;
     for (;;) {
         eol = line_end(f, len, p);
@@ -140,26 +154,18 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
         if (a.n != 2)
             return vlt_fail(VAULT_E_AGE_HEADER,
                             "X25519 stanza: %zu arguments, not 2", a.n);
-        size_t got;
-        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.share,
-                              sizeof s.share, &got) != VAULT_OK ||
-            got != sizeof s.share)
-            return vlt_fail(VAULT_E_AGE_HEADER,
-                            "X25519 stanza: share is not canonical base64 "
-                            "of 32 bytes");
+        if (decode_arg(&a, 1, s.share, sizeof s.share, "X25519",
+                       "share") != VAULT_OK)
+            return VAULT_E_AGE_HEADER;
     } else if (arg_is(a.arg[0], a.arg_len[0], "scrypt")) {
         s.kind = AGE_KIND_SCRYPT;
         h->has_scrypt = 1;
         if (a.n != 3)
             return vlt_fail(VAULT_E_AGE_HEADER,
                             "scrypt stanza: %zu arguments, not 3", a.n);
-        size_t got;
-        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.salt,
-                              sizeof s.salt, &got) != VAULT_OK ||
-            got != sizeof s.salt)
-            return vlt_fail(VAULT_E_AGE_HEADER,
-                            "scrypt stanza: salt is not canonical base64 "
-                            "of 16 bytes");
+        if (decode_arg(&a, 1, s.salt, sizeof s.salt, "scrypt",
+                       "salt") != VAULT_OK)
+            return VAULT_E_AGE_HEADER;
         vault_error rc = parse_log2n(a.arg[2], a.arg_len[2], &s.log2n);
         if (rc != VAULT_OK)
             return rc;
@@ -169,31 +175,37 @@ static vault_error parse_stanza(const uint8_t *f, size_t len, size_t *pos,
             return vlt_fail(VAULT_E_AGE_HEADER,
                             "ssh-ed25519 stanza: %zu arguments, not 2",
                             a.n - 1);
-        size_t got;
-        if (vlt_age_base64_decode((const char *)a.arg[1], a.arg_len[1], s.tag,
-                              sizeof s.tag, &got) != VAULT_OK ||
-            got != sizeof s.tag)
+        if (decode_arg(&a, 1, s.tag, sizeof s.tag, "ssh-ed25519", "tag") !=
+                VAULT_OK ||
+            decode_arg(&a, 2, s.share, sizeof s.share, "ssh-ed25519",
+                       "share") != VAULT_OK)
+            return VAULT_E_AGE_HEADER;
+    } else if (arg_is(a.arg[0], a.arg_len[0], "ssh-rsa")) {
+        s.kind = AGE_KIND_SSH_RSA;
+        if (a.n != 2)
             return vlt_fail(VAULT_E_AGE_HEADER,
-                            "ssh-ed25519 stanza: tag is not canonical "
-                            "base64 of 4 bytes");
-        if (vlt_age_base64_decode((const char *)a.arg[2], a.arg_len[2], s.share,
-                              sizeof s.share, &got) != VAULT_OK ||
-            got != sizeof s.share)
-            return vlt_fail(VAULT_E_AGE_HEADER,
-                            "ssh-ed25519 stanza: share is not canonical "
-                            "base64 of 32 bytes");
+                            "ssh-rsa stanza: %zu arguments, not 1", a.n - 1);
+        if (decode_arg(&a, 1, s.tag, sizeof s.tag, "ssh-rsa",
+                       "tag") != VAULT_OK)
+            return VAULT_E_AGE_HEADER;
+        /* The body is as long as the recipient's modulus: one longer than
+         * our largest is for a key we cannot hold. */
+        if (body_len > AGE_SSH_RSA_BODY_MAX)
+            return VAULT_OK;
     } else {
         return VAULT_OK; /* not ours: skip */
     }
-    /* Checked before any decryption (partitioning oracles). */
-    if (body_len != AGE_WRAPPED_KEY_BYTES)
+    /* Checked before any decryption (partitioning oracles); an ssh-rsa
+     * body is checked against the key's size when a tag matches. */
+    if (s.kind != AGE_KIND_SSH_RSA && body_len != AGE_WRAPPED_KEY_BYTES)
         return vlt_fail(VAULT_E_AGE_HEADER,
                         "%s stanza: body is %zu bytes, not %d",
                         s.kind == AGE_KIND_X25519   ? "X25519"
                         : s.kind == AGE_KIND_SCRYPT ? "scrypt"
                                                     : "ssh-ed25519",
                         body_len, AGE_WRAPPED_KEY_BYTES);
-    memcpy(s.body, body, sizeof s.body);
+    memcpy(s.body, body, body_len);
+    s.body_len = body_len;
 
     if (h->n_known == SIZE_MAX / sizeof *h->stanzas)
         return vlt_fail(VAULT_E_NOMEM, "age header: too many stanzas");

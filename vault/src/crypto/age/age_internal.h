@@ -29,18 +29,22 @@
 #define AGE_TAG_BYTES crypto_aead_chacha20poly1305_ietf_ABYTES
 #define AGE_CHUNK_CT_BYTES (AGE_CHUNK_BYTES + AGE_TAG_BYTES)
 #define AGE_SCRYPT_DEFAULT_MAX_LOG2N 22 /* age_identity: 0 means this */
-/* Longest stanza we write: "-> ssh-ed25519 " tag SP share LF body LF,
- * 15 + 6 + 1 + 43 + 1 + 43 + 1 = 110 bytes. */
-#define AGE_STANZA_MAX 128
+/* Longest stanza we write: ssh-rsa with a 4096-bit key, "-> ssh-rsa "
+ * tag LF, then 512 bytes of body in 64-column lines:
+ * 11 + 6 + 1 + 10 * 65 + 43 + 1 = 712 bytes. */
+#define AGE_STANZA_MAX 768
 
 /* A recipient stanza we understand; unknown ones are only counted. */
 typedef struct age_stanza {
     age_stanza_kind kind; /* X25519, scrypt or ssh-ed25519 */
     uint8_t share[AGE_X25519_KEY_BYTES];  /* X25519, ssh: ephemeral share */
-    uint8_t tag[AGE_SSH_TAG_BYTES];       /* ssh-ed25519: whose key */
+    uint8_t tag[AGE_SSH_TAG_BYTES];       /* ssh-*: whose key */
     uint8_t salt[AGE_SCRYPT_SALT_BYTES];  /* scrypt: the salt */
     int log2n;                            /* scrypt: log2 of N, 1..30 */
-    uint8_t body[AGE_WRAPPED_KEY_BYTES];  /* the wrapped file key */
+    /* the wrapped file key: AGE_WRAPPED_KEY_BYTES, or for ssh-rsa the
+     * RSA-OAEP ciphertext (body_len bytes) */
+    uint8_t body[AGE_SSH_RSA_BODY_MAX];
+    size_t body_len;
 } age_stanza;
 
 /* A parsed header; every pointer points into the file. */
@@ -82,5 +86,29 @@ vault_error vlt_age_wrap_file_key(const age_recipient *r,
                                   char *buf, size_t *n);
 /* Appends s, without its NUL, to buf at *n. */
 void vlt_age_put_str(char *buf, size_t *n, const char *s);
+
+/* --- OpenSSH keys (age_ssh.c, age_ssh_rsa.c) -------------------------------*/
+
+/* A cursor over decoded SSH data. */
+typedef struct age_ssh_reader {
+    const uint8_t *p; /* next unread byte */
+    size_t left;      /* bytes left */
+} age_ssh_reader;
+
+/* uint32 (big endian) and string (uint32 length, bytes) of RFC 4251;
+ * 0 when truncated. */
+int vlt_age_ssh_read_u32(age_ssh_reader *r, uint32_t *v);
+int vlt_age_ssh_read_string(age_ssh_reader *r, const uint8_t **s,
+                            size_t *len);
+/* Reads the RSA numbers of a private section (after the key type),
+ * checks them against the outer public key and builds out's key. */
+vault_error vlt_age_ssh_rsa_parse_private(age_ssh_reader *r,
+                                          const uint8_t *outer_wire,
+                                          size_t outer_len,
+                                          age_ssh_rsa_key *out);
+
+/* The RSA key of an unencrypted PEM private key (as libssh writes an
+ * opened protected key), with its wire encoding built and checked. */
+vault_error vlt_age_ssh_rsa_from_pem(const char *pem, age_ssh_rsa_key *out);
 
 #endif /* VAULT_AGE_INTERNAL_H */

@@ -58,10 +58,11 @@
 #include <libssh/libssh.h>
 #include <sodium.h>
 
-#include "crypto/age/age.h"
+#include "crypto/age/age_internal.h"
 #include "common/internal.h"
 
 #define SSH_ED25519_TYPE "ssh-ed25519"
+#define SSH_RSA_TYPE "ssh-rsa"
 #define SSH_ED25519_INFO "age-encryption.org/v1/ssh-ed25519"
 #define SSH_MAGIC "openssh-key-v1" /* followed by a NUL */
 #define SSH_BLOCK_NONE 8           /* cipher "none": block size 8 */
@@ -119,13 +120,9 @@ void vlt_age_ssh_tweak(const uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES],
 
 /* --- readers ----------------------------------------------------------------*/
 
-/* A cursor over a decoded blob. */
-typedef struct ssh_reader {
-    const uint8_t *p; /* next unread byte */
-    size_t left;      /* bytes left */
-} ssh_reader;
+typedef age_ssh_reader ssh_reader;
 
-static int read_u32(ssh_reader *r, uint32_t *v)
+int vlt_age_ssh_read_u32(ssh_reader *r, uint32_t *v)
 {
     if (r->left < 4)
         return 0;
@@ -136,10 +133,10 @@ static int read_u32(ssh_reader *r, uint32_t *v)
 }
 
 /* An SSH string: uint32 length, then that many bytes. */
-static int read_string(ssh_reader *r, const uint8_t **s, size_t *len)
+int vlt_age_ssh_read_string(ssh_reader *r, const uint8_t **s, size_t *len)
 {
     uint32_t n;
-    if (!read_u32(r, &n) || n > r->left)
+    if (!vlt_age_ssh_read_u32(r, &n) || n > r->left)
         return 0;
     *s = r->p;
     *len = n;
@@ -162,7 +159,7 @@ static vault_error parse_wire_key(const uint8_t *blob, size_t blob_len,
     ssh_reader r = {blob, blob_len};
     const uint8_t *type, *key;
     size_t type_len, key_len;
-    if (!read_string(&r, &type, &type_len))
+    if (!vlt_age_ssh_read_string(&r, &type, &type_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated key type", what);
     if (!bytes_are(type, type_len, SSH_ED25519_TYPE)) {
         int printable = type_len > 0 && type_len <= 64;
@@ -171,12 +168,12 @@ static vault_error parse_wire_key(const uint8_t *blob, size_t blob_len,
         if (printable)
             return vlt_fail(VAULT_E_BAD_KEY,
                             "%s: %.*s keys are not supported, only "
-                            "ssh-ed25519",
+                            "ssh-ed25519 and ssh-rsa",
                             what, (int)type_len, (const char *)type);
         return vlt_fail(VAULT_E_BAD_KEY, "%s: not an ssh-ed25519 key",
                         what);
     }
-    if (!read_string(&r, &key, &key_len) ||
+    if (!vlt_age_ssh_read_string(&r, &key, &key_len) ||
         key_len != AGE_ED25519_PUBLIC_KEY_BYTES || r.left != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: malformed ssh-ed25519 public key", what);
@@ -222,9 +219,11 @@ static int is_wsp(char c)
     return c == ' ' || c == '\t';
 }
 
-vault_error vlt_age_ssh_parse_public_key(
-    const char *text, size_t len,
-    uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES])
+/* Splits a public key line "type" 1*WSP base64 [1*WSP comment]: checks
+ * the type word and the comment, decodes the key into wire (cap bytes). */
+static vault_error decode_public_line(const char *text, size_t len,
+                                      const char *type, uint8_t *wire,
+                                      size_t cap, size_t *wire_len)
 {
     const char *what = "ssh public key";
     if (!text)
@@ -232,25 +231,18 @@ vault_error vlt_age_ssh_parse_public_key(
     size_t type_end = 0;
     while (type_end < len && !is_wsp(text[type_end]))
         type_end++;
-    if (type_end != sizeof SSH_ED25519_TYPE - 1 ||
-        memcmp(text, SSH_ED25519_TYPE, type_end) != 0)
+    if (type_end != strlen(type) || memcmp(text, type, type_end) != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
-                        "%s: not an ssh-ed25519 key (\"ssh-ed25519 "
-                        "AAAA...\")", what);
+                        "%s: not an %s key (\"%s AAAA...\")", what, type,
+                        type);
     size_t p = type_end;
     while (p < len && is_wsp(text[p]))
         p++;
     size_t b64 = p;
     while (p < len && !is_wsp(text[p]))
         p++;
-    uint8_t wire[AGE_SSH_WIRE_BYTES];
-    size_t got = 0;
-    if (p == b64 ||
-        !decode_padded(text + b64, p - b64, wire, sizeof wire, &got))
+    if (p == b64 || !decode_padded(text + b64, p - b64, wire, cap, wire_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: malformed base64 key", what);
-    vault_error rc = parse_wire_key(wire, got, what, public_key);
-    if (rc != VAULT_OK)
-        return rc;
     /* The rest: white space and a comment, on this one line. */
     for (; p < len; p++) {
         unsigned char c = (unsigned char)text[p];
@@ -258,6 +250,43 @@ vault_error vlt_age_ssh_parse_public_key(
             return vlt_fail(VAULT_E_BAD_KEY,
                             "%s: control character after the key", what);
     }
+    return VAULT_OK;
+}
+
+static vault_error parse_rsa_public_key(const char *text, size_t len,
+                                        age_recipient *out)
+{
+    vault_error rc = decode_public_line(text, len, SSH_RSA_TYPE,
+                                        out->ssh_rsa_wire,
+                                        sizeof out->ssh_rsa_wire,
+                                        &out->ssh_rsa_wire_len);
+    if (rc != VAULT_OK) {
+        /* too long for the buffer: name the real reason */
+        if (len > AGE_SSH_RSA_RECIPIENT_STRLEN)
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "ssh public key: RSA keys above %d bits are "
+                            "not supported", AGE_SSH_RSA_MAX_BITS);
+        return rc;
+    }
+    return vlt_age_ssh_rsa_check_wire(out->ssh_rsa_wire,
+                                      out->ssh_rsa_wire_len,
+                                      "ssh public key");
+}
+
+vault_error vlt_age_ssh_parse_public_key(
+    const char *text, size_t len,
+    uint8_t public_key[AGE_ED25519_PUBLIC_KEY_BYTES])
+{
+    const char *what = "ssh public key";
+    uint8_t wire[AGE_SSH_WIRE_BYTES];
+    size_t got = 0;
+    vault_error rc = decode_public_line(text, len, SSH_ED25519_TYPE, wire,
+                                        sizeof wire, &got);
+    if (rc != VAULT_OK)
+        return rc;
+    rc = parse_wire_key(wire, got, what, public_key);
+    if (rc != VAULT_OK)
+        return rc;
     /* The key must be a point we can convert to X25519 (no low-order or
      * non-canonical encodings). */
     uint8_t x[AGE_X25519_KEY_BYTES];
@@ -276,6 +305,17 @@ vault_error vlt_age_parse_recipient(const char *text, size_t len,
     if (!text)
         return vlt_fail(VAULT_E_BAD_KEY, "recipient: NULL");
     static const char ssh_prefix[] = "ssh-";
+    static const char rsa_prefix[] = SSH_RSA_TYPE " ";
+    static const char rsa_prefix_tab[] = SSH_RSA_TYPE "\t";
+    if (len >= sizeof rsa_prefix - 1 &&
+        (memcmp(text, rsa_prefix, sizeof rsa_prefix - 1) == 0 ||
+         memcmp(text, rsa_prefix_tab, sizeof rsa_prefix_tab - 1) == 0)) {
+        out->kind = AGE_KIND_SSH_RSA;
+        vault_error rc = parse_rsa_public_key(text, len, out);
+        if (rc != VAULT_OK)
+            memset(out, 0, sizeof *out);
+        return rc;
+    }
     if (len >= sizeof ssh_prefix - 1 &&
         memcmp(text, ssh_prefix, sizeof ssh_prefix - 1) == 0) {
         out->kind = AGE_KIND_SSH_ED25519;
@@ -289,9 +329,30 @@ vault_error vlt_age_parse_recipient(const char *text, size_t len,
     if (vlt_age_decode_recipient(text, len, out->public_key) != VAULT_OK) {
         memset(out, 0, sizeof *out);
         return vlt_fail(VAULT_E_BAD_KEY,
-                        "not a recipient (age1... or ssh-ed25519 ...)");
+                        "not a recipient (age1..., ssh-ed25519 ... or "
+                        "ssh-rsa ...)");
     }
     return VAULT_OK;
+}
+
+int vlt_age_same_recipient(const age_recipient *a, const age_recipient *b)
+{
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case AGE_KIND_X25519:
+        return memcmp(a->public_key, b->public_key, AGE_X25519_KEY_BYTES) == 0;
+    case AGE_KIND_SSH_ED25519:
+        return memcmp(a->ssh_public_key, b->ssh_public_key,
+                      AGE_ED25519_PUBLIC_KEY_BYTES) == 0;
+    case AGE_KIND_SSH_RSA:
+        return a->ssh_rsa_wire_len == b->ssh_rsa_wire_len &&
+               a->ssh_rsa_wire_len <= sizeof a->ssh_rsa_wire &&
+               memcmp(a->ssh_rsa_wire, b->ssh_rsa_wire,
+                      a->ssh_rsa_wire_len) == 0;
+    default:
+        return 0;
+    }
 }
 
 /* --- private keys -----------------------------------------------------------*/
@@ -365,12 +426,48 @@ static vault_error unframe(const uint8_t *data, size_t len, char *b64,
     return VAULT_OK;
 }
 
+/* Where a parsed private key goes: an Ed25519 secret key, or (if rsa is
+ * not NULL) an RSA key. */
+typedef struct ssh_private_out {
+    age_stanza_kind kind; /* what was found */
+    uint8_t *secret_key;  /* AGE_ED25519_SECRET_KEY_BYTES */
+    age_ssh_rsa_key *rsa; /* NULL: RSA keys are refused */
+} ssh_private_out;
+
+/* Checks the padding after the last field of a private section. */
+static vault_error check_padding(const ssh_reader *r)
+{
+    for (size_t i = 0; i < r->left; i++)
+        if (r->p[i] != (uint8_t)(i + 1))
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "OpenSSH private key: malformed padding");
+    return VAULT_OK;
+}
+
+/* The RSA key of a private section, after its key type. */
+static vault_error parse_rsa_private(ssh_reader *r, const uint8_t *pub,
+                                     size_t pub_len, age_ssh_rsa_key *rsa)
+{
+    const uint8_t *comment;
+    size_t comment_len;
+    vault_error rc = vlt_age_ssh_rsa_parse_private(r, pub, pub_len, rsa);
+    if (rc == VAULT_OK &&
+        !vlt_age_ssh_read_string(r, &comment, &comment_len))
+        rc = vlt_fail(VAULT_E_BAD_KEY, "OpenSSH private key: truncated");
+    if (rc == VAULT_OK)
+        rc = check_padding(r);
+    if (rc != VAULT_OK)
+        vlt_age_ssh_rsa_key_clear(rsa);
+    return rc;
+}
+
 /* Parses the private section (see the top of the file). */
 static vault_error parse_private_section(
     const uint8_t *sec, size_t sec_len,
-    const uint8_t outer_pk[AGE_ED25519_PUBLIC_KEY_BYTES],
-    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+    const uint8_t outer_pk[AGE_ED25519_PUBLIC_KEY_BYTES], const uint8_t *pub,
+    size_t pub_len, ssh_private_out *out)
 {
+    uint8_t *secret_key = out->secret_key;
     const char *what = "OpenSSH private key";
     ssh_reader r = {sec, sec_len};
     if (sec_len < SSH_BLOCK_NONE || sec_len % SSH_BLOCK_NONE != 0)
@@ -378,21 +475,27 @@ static vault_error parse_private_section(
                         "%s: private section is %zu bytes, not a multiple "
                         "of %d", what, sec_len, SSH_BLOCK_NONE);
     uint32_t check1, check2;
-    if (!read_u32(&r, &check1) || !read_u32(&r, &check2))
+    if (!vlt_age_ssh_read_u32(&r, &check1) || !vlt_age_ssh_read_u32(&r, &check2))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (check1 != check2)
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: check integers differ (damaged key)", what);
     const uint8_t *type, *pk, *sk, *comment;
     size_t type_len, pk_len, sk_len, comment_len;
-    if (!read_string(&r, &type, &type_len))
+    if (!vlt_age_ssh_read_string(&r, &type, &type_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
+    if (out->kind == AGE_KIND_SSH_RSA) {
+        if (!bytes_are(type, type_len, SSH_RSA_TYPE))
+            return vlt_fail(VAULT_E_BAD_KEY,
+                            "%s: private key is not ssh-rsa", what);
+        return parse_rsa_private(&r, pub, pub_len, out->rsa);
+    }
     if (!bytes_are(type, type_len, SSH_ED25519_TYPE))
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: private key is not ssh-ed25519", what);
-    if (!read_string(&r, &pk, &pk_len) ||
-        !read_string(&r, &sk, &sk_len) ||
-        !read_string(&r, &comment, &comment_len))
+    if (!vlt_age_ssh_read_string(&r, &pk, &pk_len) ||
+        !vlt_age_ssh_read_string(&r, &sk, &sk_len) ||
+        !vlt_age_ssh_read_string(&r, &comment, &comment_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     (void)comment;
     if (pk_len != AGE_ED25519_PUBLIC_KEY_BYTES ||
@@ -404,10 +507,9 @@ static vault_error parse_private_section(
         sodium_memcmp(sk + 32, pk, AGE_ED25519_PUBLIC_KEY_BYTES) != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: public and private parts disagree", what);
-    for (size_t i = 0; i < r.left; i++)
-        if (r.p[i] != (uint8_t)(i + 1))
-            return vlt_fail(VAULT_E_BAD_KEY, "%s: malformed padding",
-                            what);
+    vault_error rc = check_padding(&r);
+    if (rc != VAULT_OK)
+        return rc;
     /* The seed must give the stored public key, or we would encrypt to one
      * key and decrypt with another. */
     uint8_t check_pk[crypto_sign_PUBLICKEYBYTES];
@@ -428,7 +530,7 @@ static vault_error parse_private_section(
 
 /* Parses the decoded openssh-key-v1 blob. */
 static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
-                              uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+                              ssh_private_out *out)
 {
     const char *what = "OpenSSH private key";
     if (blob_len < sizeof SSH_MAGIC ||
@@ -438,14 +540,14 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     ssh_reader r = {blob + sizeof SSH_MAGIC, blob_len - sizeof SSH_MAGIC};
     const uint8_t *cipher, *kdf, *kdf_options, *pub, *sec;
     size_t cipher_len, kdf_len, kdf_options_len, pub_len, sec_len;
-    if (!read_string(&r, &cipher, &cipher_len))
+    if (!vlt_age_ssh_read_string(&r, &cipher, &cipher_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(cipher, cipher_len, "none"))
         return vlt_fail(VAULT_E_NEED_PASSPHRASE, "%s", encrypted_detail);
     uint32_t n_keys;
-    if (!read_string(&r, &kdf, &kdf_len) ||
-        !read_string(&r, &kdf_options, &kdf_options_len) ||
-        !read_u32(&r, &n_keys))
+    if (!vlt_age_ssh_read_string(&r, &kdf, &kdf_len) ||
+        !vlt_age_ssh_read_string(&r, &kdf_options, &kdf_options_len) ||
+        !vlt_age_ssh_read_u32(&r, &n_keys))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (!bytes_are(kdf, kdf_len, "none") || kdf_options_len != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
@@ -453,29 +555,39 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     if (n_keys != 1)
         return vlt_fail(VAULT_E_BAD_KEY, "%s: holds %lu keys, not 1", what,
                         (unsigned long)n_keys);
-    if (!read_string(&r, &pub, &pub_len))
+    if (!vlt_age_ssh_read_string(&r, &pub, &pub_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
-    uint8_t pk[AGE_ED25519_PUBLIC_KEY_BYTES];
-    vault_error rc = parse_wire_key(pub, pub_len, what, pk);
+    uint8_t pk[AGE_ED25519_PUBLIC_KEY_BYTES] = {0};
+    ssh_reader type_reader = {pub, pub_len};
+    const uint8_t *type;
+    size_t type_len;
+    vault_error rc = VAULT_OK;
+    if (out->rsa && vlt_age_ssh_read_string(&type_reader, &type, &type_len) &&
+        bytes_are(type, type_len, SSH_RSA_TYPE)) {
+        out->kind = AGE_KIND_SSH_RSA;
+        rc = vlt_age_ssh_rsa_check_wire(pub, pub_len, what);
+    } else {
+        out->kind = AGE_KIND_SSH_ED25519;
+        rc = parse_wire_key(pub, pub_len, what, pk);
+    }
     if (rc != VAULT_OK)
         return rc;
-    if (!read_string(&r, &sec, &sec_len))
+    if (!vlt_age_ssh_read_string(&r, &sec, &sec_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
     if (r.left != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: data after the private section", what);
-    return parse_private_section(sec, sec_len, pk, secret_key);
+    return parse_private_section(sec, sec_len, pk, pub, pub_len, out);
 }
 
-static vault_error parse_plain_key(
-    const uint8_t *data, size_t len,
-    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES]);
+static vault_error parse_plain_key(const uint8_t *data, size_t len,
+                                   ssh_private_out *out);
 
 /* The protected key data opened with passphrase by libssh, then parsed
  * as an unencrypted one. */
-static vault_error parse_protected_key(
-    const uint8_t *data, size_t len, const char *passphrase,
-    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+static vault_error parse_protected_key(const uint8_t *data, size_t len,
+                                       const char *passphrase,
+                                       ssh_private_out *out)
 {
     char *text = malloc(len + 1);
     if (!text)
@@ -493,18 +605,35 @@ static vault_error parse_protected_key(
                         "is damaged)");
     vault_error rc = VAULT_OK;
     char *plain = NULL;
-    if (ssh_key_type(key) != SSH_KEYTYPE_ED25519)
+    enum ssh_keytypes_e type = ssh_key_type(key);
+    if (type != SSH_KEYTYPE_ED25519 && (type != SSH_KEYTYPE_RSA || !out->rsa))
         rc = vlt_fail(VAULT_E_BAD_KEY,
-                      "OpenSSH private key: a %s key, not ssh-ed25519",
-                      ssh_key_type_to_char(ssh_key_type(key)));
+                      "OpenSSH private key: a %s key, not %s",
+                      ssh_key_type_to_char(type),
+                      out->rsa ? "ssh-ed25519 or ssh-rsa" : "ssh-ed25519");
     else if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &plain) !=
                  SSH_OK ||
              !plain)
-        rc = vlt_fail(VAULT_E_NOMEM, "OpenSSH private key: libssh could "
-                                     "not write it out");
-    if (rc == VAULT_OK)
-        rc = parse_plain_key((const uint8_t *)plain, strlen(plain),
-                             secret_key);
+        /* libssh 0.10 builds an OpenSSL key without the CRT exponents
+         * from an openssh-key-v1 RSA key, which OpenSSL then refuses to
+         * write out: the passphrase was right, but we get no key. */
+        rc = type == SSH_KEYTYPE_RSA
+                 ? vlt_fail(VAULT_E_UNSUPPORTED,
+                            "OpenSSH private key: this libssh cannot hand "
+                            "over a passphrase-protected ssh-rsa key; "
+                            "remove its passphrase (ssh-keygen -p) or use "
+                            "an ssh-ed25519 key")
+                 : vlt_fail(VAULT_E_NOMEM, "OpenSSH private key: libssh "
+                                           "could not write it out");
+    /* libssh writes ssh-ed25519 keys as openssh-key-v1 text, and RSA keys
+     * as openssh-key-v1 or (0.10) PEM, for OpenSSL to read. */
+    if (rc == VAULT_OK && type == SSH_KEYTYPE_RSA &&
+        !vlt_age_ssh_is_private_key((const uint8_t *)plain, strlen(plain))) {
+        rc = vlt_age_ssh_rsa_from_pem(plain, out->rsa);
+        out->kind = AGE_KIND_SSH_RSA;
+    } else if (rc == VAULT_OK) {
+        rc = parse_plain_key((const uint8_t *)plain, strlen(plain), out);
+    }
     if (plain) {
         sodium_memzero(plain, strlen(plain));
         ssh_string_free_char(plain);
@@ -513,20 +642,40 @@ static vault_error parse_protected_key(
     return rc;
 }
 
+static vault_error parse_any_key(const uint8_t *data, size_t len,
+                                 const char *passphrase, ssh_private_out *out)
+{
+    vault_error rc = parse_plain_key(data, len, out);
+    if (rc == VAULT_E_NEED_PASSPHRASE && passphrase)
+        rc = parse_protected_key(data, len, passphrase, out);
+    return rc;
+}
+
 vault_error vlt_age_ssh_parse_private_key(
     const uint8_t *data, size_t len, const char *passphrase,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
 {
-    vault_error rc = parse_plain_key(data, len, secret_key);
-    if (rc == VAULT_E_NEED_PASSPHRASE && passphrase)
-        rc = parse_protected_key(data, len, passphrase, secret_key);
+    ssh_private_out out = {AGE_KIND_SSH_ED25519, secret_key, NULL};
+    return parse_any_key(data, len, passphrase, &out);
+}
+
+vault_error vlt_age_ssh_parse_identity(
+    const uint8_t *data, size_t len, const char *passphrase,
+    age_stanza_kind *kind,
+    uint8_t ed25519_secret_key[AGE_ED25519_SECRET_KEY_BYTES],
+    age_ssh_rsa_key *rsa)
+{
+    memset(rsa, 0, sizeof *rsa);
+    ssh_private_out out = {AGE_KIND_SSH_ED25519, ed25519_secret_key, rsa};
+    vault_error rc = parse_any_key(data, len, passphrase, &out);
+    *kind = rc == VAULT_OK ? out.kind : AGE_KIND_SSH_ED25519;
     return rc;
 }
 
-static vault_error parse_plain_key(
-    const uint8_t *data, size_t len,
-    uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
+static vault_error parse_plain_key(const uint8_t *data, size_t len,
+                                   ssh_private_out *out)
 {
+    uint8_t *secret_key = out->secret_key;
     sodium_memzero(secret_key, AGE_ED25519_SECRET_KEY_BYTES);
     if (!data && len)
         return vlt_fail(VAULT_E_INVALID, "ssh private key: NULL");
@@ -544,7 +693,7 @@ static vault_error parse_plain_key(
         rc = vlt_fail(VAULT_E_BAD_KEY,
                       "OpenSSH private key: malformed base64");
     if (rc == VAULT_OK)
-        rc = parse_blob(blob, blob_len, secret_key);
+        rc = parse_blob(blob, blob_len, out);
     if (rc != VAULT_OK)
         sodium_memzero(secret_key, AGE_ED25519_SECRET_KEY_BYTES);
     if (b64) {

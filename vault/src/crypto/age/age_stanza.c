@@ -40,8 +40,8 @@ static vault_error unwrap_x25519(const age_identity *id,
     vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared, AGE_X25519_INFO,
                         wrap_key, sizeof wrap_key);
     int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
-        file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
-        wrap_key);
+        file_key, NULL, NULL, s->body, AGE_WRAPPED_KEY_BYTES, NULL, 0,
+        zero_nonce, wrap_key);
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(wrap_key, sizeof wrap_key);
     return bad ? VAULT_E_AGE_NO_MATCH : VAULT_OK;
@@ -106,8 +106,8 @@ static vault_error unwrap_ssh_ed25519(const ssh_unwrapper *u,
     vlt_age_hkdf_sha256(salt, sizeof salt, shared, sizeof shared,
                         AGE_SSH_ED25519_INFO, wrap_key, sizeof wrap_key);
     int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
-        file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
-        wrap_key);
+        file_key, NULL, NULL, s->body, AGE_WRAPPED_KEY_BYTES, NULL, 0,
+        zero_nonce, wrap_key);
     sodium_memzero(dh, sizeof dh);
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(wrap_key, sizeof wrap_key);
@@ -148,8 +148,8 @@ static vault_error unwrap_scrypt(const age_identity *id, const age_stanza *s,
     if (rc != VAULT_OK)
         return rc;
     int bad = crypto_aead_chacha20poly1305_ietf_decrypt(
-        file_key, NULL, NULL, s->body, sizeof s->body, NULL, 0, zero_nonce,
-        wrap_key);
+        file_key, NULL, NULL, s->body, AGE_WRAPPED_KEY_BYTES, NULL, 0,
+        zero_nonce, wrap_key);
     sodium_memzero(wrap_key, sizeof wrap_key);
     return bad ? VAULT_E_AGE_NO_MATCH : VAULT_OK;
 }
@@ -163,6 +163,7 @@ vault_error vlt_age_find_file_key(const age_identity *ids, size_t n_ids,
         const age_identity *id = &ids[i];
         uint8_t our_public[AGE_X25519_KEY_BYTES];
         ssh_unwrapper ssh;
+        uint8_t rsa_tag[AGE_SSH_TAG_BYTES];
         if (id->kind == AGE_KIND_X25519) {
             vault_error rc = vlt_age_x25519_public(id->secret_key, our_public);
             if (rc != VAULT_OK)
@@ -172,6 +173,12 @@ vault_error vlt_age_find_file_key(const age_identity *ids, size_t n_ids,
             vault_error rc = ssh_unwrapper_init(id, i + 1, &ssh);
             if (rc != VAULT_OK)
                 return rc;
+        } else if (id->kind == AGE_KIND_SSH_RSA) {
+            if (!id->ssh_rsa || !id->ssh_rsa->pkey)
+                return vlt_fail(VAULT_E_INVALID,
+                                "identity %zu: no RSA key", i + 1);
+            vlt_age_ssh_rsa_tag(id->ssh_rsa->wire, id->ssh_rsa->wire_len,
+                                rsa_tag);
         } else if (id->kind == AGE_KIND_SCRYPT) {
             if (!id->passphrase && id->passphrase_len)
                 return vlt_fail(VAULT_E_INVALID,
@@ -191,6 +198,12 @@ vault_error vlt_age_find_file_key(const age_identity *ids, size_t n_ids,
                 rc = unwrap_x25519(id, our_public, s, file_key);
             else if (s->kind == AGE_KIND_SSH_ED25519)
                 rc = unwrap_ssh_ed25519(&ssh, s, file_key);
+            else if (s->kind == AGE_KIND_SSH_RSA)
+                /* the tag is public: a plain comparison will do */
+                rc = memcmp(s->tag, rsa_tag, sizeof rsa_tag) != 0
+                         ? VAULT_E_AGE_NO_MATCH
+                         : vlt_age_ssh_rsa_unwrap(id->ssh_rsa, s->body,
+                                                  s->body_len, file_key);
             else
                 rc = unwrap_scrypt(id, s, file_key);
         }
@@ -255,6 +268,14 @@ vault_error vlt_age_check_recipients(const age_recipient *r, size_t n)
             break;
         case AGE_KIND_SSH_ED25519:
             break;
+        case AGE_KIND_SSH_RSA: {
+            vault_error rc = vlt_age_ssh_rsa_check_wire(
+                r[i].ssh_rsa_wire, r[i].ssh_rsa_wire_len,
+                "vlt_age_encrypt: ssh-rsa recipient");
+            if (rc != VAULT_OK)
+                return rc;
+            break;
+        }
         default:
             return vlt_fail(VAULT_E_INVALID,
                             "vlt_age_encrypt: recipient %zu has unknown kind %d",
@@ -308,6 +329,22 @@ vault_error vlt_age_wrap_file_key(const age_recipient *r,
 {
     uint8_t body[AGE_WRAPPED_KEY_BYTES];
     uint8_t wrap_key[32];
+    if (r->kind == AGE_KIND_SSH_RSA) {
+        uint8_t rsa_body[AGE_SSH_RSA_BODY_MAX], tag[AGE_SSH_TAG_BYTES];
+        size_t rsa_len;
+        vault_error rc = vlt_age_ssh_rsa_wrap(r->ssh_rsa_wire,
+                                              r->ssh_rsa_wire_len, file_key,
+                                              rsa_body, &rsa_len);
+        if (rc != VAULT_OK)
+            return rc;
+        vlt_age_ssh_rsa_tag(r->ssh_rsa_wire, r->ssh_rsa_wire_len, tag);
+        vlt_age_put_str(buf, n, "-> ssh-rsa ");
+        vlt_age_base64_encode(tag, sizeof tag, buf + *n);
+        *n += age_base64_len(sizeof tag);
+        buf[(*n)++] = '\n';
+        put_body(buf, n, rsa_body, rsa_len);
+        return VAULT_OK;
+    }
     if (r->kind == AGE_KIND_SSH_ED25519) {
         uint8_t share[32], tag[AGE_SSH_TAG_BYTES];
         vault_error rc = ssh_ed25519_wrap_key(r, share, tag, wrap_key);
