@@ -65,11 +65,27 @@ os.execv(sys.argv[1], sys.argv[1:])' "$VAULT" mount "$@" "$mnt" --foreground \
     die "vault mount did not serve $mnt within 30 s: $(cat "$mnt.err")"
 }
 
+# wait_exit PID WHAT: waits for PID (a job of this shell) to end, at most
+# 60 s (then it is killed and the test fails); returns its status.
+wait_exit() {
+    local i
+    for i in $(seq 1 600); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+        die "$2 did not exit within 60 s"
+    fi
+    wait "$1"
+}
+
 # stop_mount MNT: fusermount3 -u, and the server must exit 0, cleanly.
 stop_mount() {
     fusermount3 -u "$1" || die "fusermount3 -u $1 failed"
     local st=0
-    wait "$MOUNT_PID" || st=$?
+    wait_exit "$MOUNT_PID" "vault mount" || st=$?
     check_sane "$st" "$1.err" "vault mount"
     [ "$st" -eq 0 ] || die "vault mount exited $st after unmount: $(cat "$1.err")"
     ! mountpoint -q "$1" || die "$1 is still mounted"
@@ -189,25 +205,30 @@ done
 pass
 
 # --- unmounting while a file is held open ---------------------------------------------
-mkfifo go
-"$PYTHON" - "$M/random.bin" "$SRC/random.bin" go >holder.out 2>&1 <<'EOF' &
+mkfifo go ready
+"$PYTHON" - "$M/random.bin" "$SRC/random.bin" go ready >holder.out 2>&1 <<'EOF' &
 import hashlib, sys
 f = open(sys.argv[1], "rb")          # held open across the unmount
+with open(sys.argv[4], "w") as r:    # tell the test it is open
+    r.write("open\n")
 open(sys.argv[3]).read()             # wait for the go
 got = hashlib.sha256(f.read()).hexdigest()
 want = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
 print("same" if got == want else "differs")
 EOF
 holder=$!
-sleep 0.5
+# Bounded waits on the FIFOs: a holder that failed never opens them.
+timeout 60 cat ready >/dev/null ||
+    die "the process to hold a file open did not open it: $(cat holder.out)"
 fusermount3 -u mnt 2>/dev/null && fail "fusermount3 -u succeeded while a file was open"
 mountpoint -q mnt || fail "the refused unmount unmounted"
 fusermount3 -u -z mnt || fail "fusermount3 -u -z (lazy) failed"
-echo go >go
-wait "$holder" || fail "the process holding a file open failed: $(cat holder.out)"
+timeout 60 sh -c 'echo go >go' || fail "the holder does not wait for its go"
+wait_exit "$holder" "the process holding a file open" ||
+    fail "the process holding a file open failed: $(cat holder.out)"
 [ "$(cat holder.out)" = same ] || fail "the held file read wrong after the lazy unmount: $(cat holder.out)"
 st=0
-wait "$MOUNT_PID" || st=$?
+wait_exit "$MOUNT_PID" "vault mount, after the lazy unmount and the close," || st=$?
 check_sane "$st" mnt.err "vault mount"
 [ "$st" -eq 0 ] || fail "vault mount exited $st after the lazy unmount: $(cat mnt.err)"
 ! mountpoint -q mnt || fail "mnt is still mounted"
@@ -217,7 +238,7 @@ pass
 start_mount mnt vault -i id.txt
 kill -INT "$MOUNT_PID"
 st=0
-wait "$MOUNT_PID" || st=$?
+wait_exit "$MOUNT_PID" "vault mount, after SIGINT," || st=$?
 [ "$st" -eq 0 ] || fail "vault mount exited $st on SIGINT: $(cat mnt.err)"
 ! mountpoint -q mnt || fail "SIGINT left mnt mounted"
 pass
