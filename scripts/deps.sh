@@ -3,7 +3,6 @@
 # only those that are missing.  scdoc builds the man pages, man-db and
 # groff-base render them in the tests, bash-completion runs the completion
 # test, dpkg-dev lets `cpack -G DEB` find the package's dependencies;
-# libssh reads passphrase-protected OpenSSH keys (bcrypt_pbkdf);
 # rclone, openssl and curl run the remote storage tests (a real `rclone
 # serve restic`, a test CA); libarchive-tools (bsdtar) makes the zip and
 # pax archives `add --tar` imports in tests/cli/test_add_tar.sh (skipped
@@ -18,7 +17,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
-          libarchive-dev libcurl4-openssl-dev libssh-dev zlib1g-dev libcmocka-dev age openssh-client
+          libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd rclone openssl curl
           scdoc man-db groff-base bash-completion dpkg-dev libarchive-tools
           libfuse3-dev fuse3)

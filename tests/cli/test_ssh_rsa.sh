@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # OpenSSH RSA keys as members and owners (issue #12, item 7): share with an
 # "ssh-rsa AAAA... comment" line, the member lists and extracts with its
-# private key, an RSA owner, unshare, and the keys refused (under 2048
-# bits, a protected RSA key libssh cannot hand over).
+# private key (also one protected by a passphrase, ssh-keygen's default),
+# an RSA owner, unshare, and the keys refused (under 2048 bits).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -41,12 +41,13 @@ grep -q "ssh-rsa " out.txt || die "members: $(cat out.txt)"
 expect_fail 1 "1024-bit RSA key" share V "$(cat small.pub)" -i alice.txt
 expect_fail 1 "1024-bit RSA key" ls V -i small
 # A protected RSA key: its passphrase is needed; a wrong one is said so;
-# with the right one libssh 0.10 cannot hand the key over (it is no
-# member either way: prot was never shared).
+# with the right one it is a member once shared.
 expect_fail 1 "passphrase" ls V -i prot </dev/null
 expect_fail 1 "passphrase" ls V -i prot --passphrase-file wrong.txt
-v ls V -i prot --passphrase-file pass.txt
-grep -q -E "cannot hand over|not a member" err.txt || die "protected RSA: $(cat err.txt)"
+expect_fail 1 "not a member" ls V -i prot --passphrase-file pass.txt
+ok share V "$(cat prot.pub)" -i alice.txt
+ok ls V latest -R -i prot --passphrase-file pass.txt
+grep -q 'docs/a.txt' out.txt || die "the protected RSA member cannot list: $(cat out.txt)"
 pass
 
 # --- an RSA owner -------------------------------------------------------------

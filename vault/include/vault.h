@@ -192,10 +192,10 @@ vault_identity_generate(vault_identity_t **out);
  * `ssh-keygen -t ed25519` writes) holding one ssh-ed25519 key, or one
  * ssh-rsa key of 2048 to 4096 bits, is accepted too, as age's ssh-ed25519
  * and ssh-rsa identities.  A passphrase-protected one without passphrase
- * is VAULT_E_NEED_PASSPHRASE, with a wrong one VAULT_E_BAD_PASSPHRASE; a
- * protected ssh-rsa key is VAULT_E_UNSUPPORTED with libssh 0.10, which
- * cannot hand it over; other key types or a malformed file
- * VAULT_E_BAD_KEY.
+ * is VAULT_E_NEED_PASSPHRASE, with a wrong one VAULT_E_BAD_PASSPHRASE
+ * (OpenSSH's bcrypt key derivation and an AES cipher, ssh-keygen's
+ * default; its AEAD ciphers are VAULT_E_UNSUPPORTED); other key types or
+ * a malformed file VAULT_E_BAD_KEY.
  */
 VAULT_API VAULT_NODISCARD vault_error
 vault_identity_load(const char *path, const char *passphrase,

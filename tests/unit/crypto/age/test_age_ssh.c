@@ -551,13 +551,15 @@ typedef struct key_spec {
     int bad_padding;        /* a padding byte off by one */
     int unaligned;          /* one padding byte too many */
     int trailing;           /* a byte after the private section */
+    uint32_t bcrypt_rounds; /* non-zero: real bcrypt options (a 16-byte
+                               salt and these rounds), not zeros */
 } key_spec;
 
 static key_spec good_spec(void)
 {
     key_spec s = {"openssh-key-v1", "none", "none", 0, 1, "ssh-ed25519", 32,
                   0x11223344, 0x11223344, "ssh-ed25519", 32, 64, 0, 0, 0,
-                  "test key", 0, 0, 0};
+                  "test key", 0, 0, 0, 0};
     return s;
 }
 
@@ -605,7 +607,14 @@ static void build_blob(const key_spec *s, buf *out)
     put(out, s->magic, 15);
     put_cstring(out, s->cipher);
     put_cstring(out, s->kdf);
-    put_string(out, zeros, s->kdf_options_len);
+    if (s->bcrypt_rounds) {
+        buf opts = {{0}, 0};
+        put_string(&opts, "saltsaltsaltsalt", 16);
+        put_u32(&opts, s->bcrypt_rounds);
+        put_string(out, opts.data, opts.n);
+    } else {
+        put_string(out, zeros, s->kdf_options_len);
+    }
     put_u32(out, s->n_keys);
     buf pub = {{0}, 0};
     put_cstring(&pub, s->pub_type);
@@ -740,7 +749,9 @@ static void test_private_key_negative(void **state)
     CASE(magic, "openssh-key-v2", VAULT_E_BAD_KEY);
     CASE(magic, "OPENSSH-KEY-V1", VAULT_E_BAD_KEY);
     CASE(cipher, "aes256-ctr", VAULT_E_NEED_PASSPHRASE);
-    CASE(cipher, "chacha20-poly1305@openssh.com", VAULT_E_NEED_PASSPHRASE);
+    /* OpenSSH's AEAD ciphers: said before a passphrase is asked for */
+    CASE(cipher, "chacha20-poly1305@openssh.com", VAULT_E_UNSUPPORTED);
+    CASE(cipher, "aes256-gcm@openssh.com", VAULT_E_UNSUPPORTED);
     CASE(kdf, "bcrypt", VAULT_E_BAD_KEY);
     CASE(kdf_options_len, 4, VAULT_E_BAD_KEY);
     CASE(n_keys, 0, VAULT_E_BAD_KEY);
@@ -774,7 +785,8 @@ static void test_private_key_negative(void **state)
                           strlen(protected_key), NULL, sk),
                       VAULT_E_NEED_PASSPHRASE);
     assert_string_equal(vault_last_error(), encrypted_detail);
-    /* With its passphrase it opens (libssh), to the key it holds. */
+    /* With its passphrase it opens (bcrypt_pbkdf, aes256-ctr), to the key
+     * it holds. */
     assert_vault_code(vlt_age_ssh_parse_private_key(
                           (const uint8_t *)protected_key,
                           strlen(protected_key), "not it", sk),
@@ -789,6 +801,39 @@ static void test_private_key_negative(void **state)
     /* the public key in the file's clear part: bytes 0xd4 0x88 0x7c ... */
     static const uint8_t protected_pk_start[4] = {0xd4, 0x88, 0x7c, 0x16};
     assert_memory_equal(sk + 32, protected_pk_start, 4);
+
+    /* With a passphrase: the kdf's options are checked before any
+     * work (rounds capped), and the check integers tell a wrong one. */
+    struct {
+        uint32_t rounds;
+        const char *kdf;
+        vault_error code;
+    } protected_cases[] = {
+        {0, "bcrypt", VAULT_E_BAD_KEY},          /* zeros: no salt */
+        {100000, "bcrypt", VAULT_E_UNSUPPORTED}, /* hours of work */
+        {2, "none", VAULT_E_BAD_KEY},            /* a cipher, no kdf */
+        {2, "bcrypt", VAULT_E_BAD_PASSPHRASE},   /* garbage decrypts */
+    };
+    for (size_t i = 0; i < sizeof protected_cases / sizeof *protected_cases;
+         i++) {
+        s = good_spec();
+        s.cipher = "aes256-ctr";
+        s.kdf = protected_cases[i].kdf;
+        s.bcrypt_rounds = protected_cases[i].rounds;
+        s.kdf_options_len = 24;
+        buf pb;
+        build_blob(&s, &pb);
+        char *text = pem(pb.data, pb.n);
+        memset(sk, 0xaa, sizeof sk);
+        vault_error rc = vlt_age_ssh_parse_private_key(
+            (const uint8_t *)text, strlen(text), "a passphrase", sk);
+        free(text);
+        if (rc != protected_cases[i].code)
+            fail_msg("protected case %zu: expected %s, got %s: %s", i,
+                     vault_strerror(protected_cases[i].code),
+                     vault_strerror(rc), vault_last_error());
+        assert_true(sodium_is_zero(sk, sizeof sk));
+    }
 
     /* Every truncation of the blob (re-framed) is malformed. */
     buf b;

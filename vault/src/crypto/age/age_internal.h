@@ -107,8 +107,4 @@ vault_error vlt_age_ssh_rsa_parse_private(age_ssh_reader *r,
                                           size_t outer_len,
                                           age_ssh_rsa_key *out);
 
-/* The RSA key of an unencrypted PEM private key (as libssh writes an
- * opened protected key), with its wire encoding built and checked. */
-vault_error vlt_age_ssh_rsa_from_pem(const char *pem, age_ssh_rsa_key *out);
-
 #endif /* VAULT_AGE_INTERNAL_H */

@@ -45,20 +45,25 @@
  *     padding                           bytes 1, 2, 3, ... to the block size
  *
  * A passphrase-protected key (ciphername other than "none", kdf bcrypt) is
- * VAULT_E_NEED_PASSPHRASE without a passphrase.  With one, libssh opens
- * it (bcrypt_pbkdf and the cipher: OpenSSH's own scheme, which libssh
- * implements and keeps up with; no Blowfish of ours) and writes it back
- * unencrypted in memory, and that text is parsed as above, with the same
- * checks.  Everything else that deviates is VAULT_E_BAD_KEY; every length
- * is checked before it is used.
+ * VAULT_E_NEED_PASSPHRASE without a passphrase.  With one, key and IV come
+ * from bcrypt_pbkdf (crypto/bcrypt_pbkdf.c) of the passphrase, the salt
+ * and the rounds of its kdf options, the private section is decrypted
+ * with its cipher (aes128/192/256-ctr, aes128/256-cbc: libcrypto; the
+ * AEAD ciphers of OpenSSH are refused, naming ssh-keygen -p), and its two
+ * check integers must agree (else: a wrong passphrase); then it is parsed
+ * as above, with the same checks.  Rounds are capped (a hostile file could
+ * ask for hours of work).  Everything else that deviates is
+ * VAULT_E_BAD_KEY; every length is checked before it is used.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libssh/libssh.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "crypto/age/age_internal.h"
+#include "crypto/bcrypt_pbkdf.h"
 #include "common/internal.h"
 
 #define SSH_ED25519_TYPE "ssh-ed25519"
@@ -432,6 +437,7 @@ typedef struct ssh_private_out {
     age_stanza_kind kind; /* what was found */
     uint8_t *secret_key;  /* AGE_ED25519_SECRET_KEY_BYTES */
     age_ssh_rsa_key *rsa; /* NULL: RSA keys are refused */
+    const char *passphrase; /* for a protected key; NULL: none given */
 } ssh_private_out;
 
 /* Checks the padding after the last field of a private section. */
@@ -528,6 +534,106 @@ static vault_error parse_private_section(
     return VAULT_OK;
 }
 
+/* Passphrases ask for at most this many bcrypt rounds (ssh-keygen's
+ * default is 16; -a 100 is "very slow"): a file asking more is refused,
+ * not hours of work. */
+#define SSH_KDF_ROUNDS_MAX 1024
+
+/* The ciphers a protected key may use, as libcrypto names them. */
+static const EVP_CIPHER *section_cipher(const uint8_t *name, size_t len)
+{
+    if (bytes_are(name, len, "aes256-ctr"))
+        return EVP_aes_256_ctr();
+    if (bytes_are(name, len, "aes192-ctr"))
+        return EVP_aes_192_ctr();
+    if (bytes_are(name, len, "aes128-ctr"))
+        return EVP_aes_128_ctr();
+    if (bytes_are(name, len, "aes256-cbc"))
+        return EVP_aes_256_cbc();
+    if (bytes_are(name, len, "aes128-cbc"))
+        return EVP_aes_128_cbc();
+    return NULL;
+}
+
+/* OpenSSH's AEAD ciphers (chacha20-poly1305@openssh.com, aes-gcm) put a
+ * tag after the section; ssh-keygen can re-protect a key with its
+ * default cipher. */
+static vault_error unsupported_cipher(const uint8_t *name, size_t len)
+{
+    /* the name is the file's: shown as printable ASCII only */
+    char shown[65];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < sizeof shown - 1; i++)
+        shown[n++] = name[i] >= 0x20 && name[i] < 0x7f ? (char)name[i] : '?';
+    shown[n] = '\0';
+    return vlt_fail(VAULT_E_UNSUPPORTED,
+                    "OpenSSH private key: protected with the cipher %s, "
+                    "which vault does not read; ssh-keygen -p -Z aes256-ctr "
+                    "-f KEY changes it",
+                    shown);
+}
+
+/* The private section sec of a protected key, decrypted into plain
+ * (sec_len bytes); VAULT_E_BAD_PASSPHRASE when its check integers do not
+ * agree. */
+static vault_error decrypt_section(const uint8_t *cipher_name,
+                                   size_t cipher_len, const uint8_t *kdf,
+                                   size_t kdf_len, const uint8_t *options,
+                                   size_t options_len,
+                                   const char *passphrase, const uint8_t *sec,
+                                   size_t sec_len, uint8_t *plain)
+{
+    const char *what = "OpenSSH private key";
+    const EVP_CIPHER *cipher = section_cipher(cipher_name, cipher_len);
+    if (!cipher)
+        return unsupported_cipher(cipher_name, cipher_len);
+    ssh_reader r = {options, options_len};
+    const uint8_t *salt;
+    size_t salt_len;
+    uint32_t rounds;
+    if (!bytes_are(kdf, kdf_len, "bcrypt") ||
+        !vlt_age_ssh_read_string(&r, &salt, &salt_len) ||
+        !vlt_age_ssh_read_u32(&r, &rounds) || r.left != 0 || salt_len == 0)
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: a cipher without bcrypt key derivation", what);
+    if (rounds == 0 || rounds > SSH_KDF_ROUNDS_MAX)
+        return vlt_fail(VAULT_E_UNSUPPORTED,
+                        "%s: asks for %lu bcrypt rounds (at most %d)", what,
+                        (unsigned long)rounds, SSH_KDF_ROUNDS_MAX);
+    int key_len = EVP_CIPHER_get_key_length(cipher);
+    int iv_len = EVP_CIPHER_get_iv_length(cipher);
+    int block = EVP_CIPHER_get_block_size(cipher);
+    size_t step = block > 8 ? (size_t)block : 8;
+    if (sec_len == 0 || sec_len % step != 0 || sec_len > INT32_MAX)
+        return vlt_fail(VAULT_E_BAD_KEY,
+                        "%s: private section not a whole number of blocks",
+                        what);
+    uint8_t key_iv[64];
+    if (vlt_bcrypt_pbkdf(passphrase, strlen(passphrase), salt, salt_len,
+                         key_iv, (size_t)(key_len + iv_len), rounds) != 0)
+        return vlt_fail(VAULT_E_BAD_KEY, "%s: bad key derivation options",
+                        what);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, done = 0;
+    int ok = ctx &&
+             EVP_DecryptInit_ex2(ctx, cipher, key_iv, key_iv + key_len,
+                                 NULL) == 1 &&
+             EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+             EVP_DecryptUpdate(ctx, plain, &n, sec, (int)sec_len) == 1 &&
+             EVP_DecryptFinal_ex(ctx, plain + n, &done) == 1 &&
+             (size_t)(n + done) == sec_len;
+    EVP_CIPHER_CTX_free(ctx);
+    sodium_memzero(key_iv, sizeof key_iv);
+    if (!ok)
+        return vlt_fail(VAULT_E_NOMEM, "%s: libcrypto could not decrypt it",
+                        what);
+    /* The check integers: equal when the passphrase was right. */
+    if (sec_len < 8 || memcmp(plain, plain + 4, 4) != 0)
+        return vlt_fail(VAULT_E_BAD_PASSPHRASE,
+                        "%s: wrong passphrase", what);
+    return VAULT_OK;
+}
+
 /* Parses the decoded openssh-key-v1 blob. */
 static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
                               ssh_private_out *out)
@@ -542,14 +648,19 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     size_t cipher_len, kdf_len, kdf_options_len, pub_len, sec_len;
     if (!vlt_age_ssh_read_string(&r, &cipher, &cipher_len))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
-    if (!bytes_are(cipher, cipher_len, "none"))
+    int encrypted = !bytes_are(cipher, cipher_len, "none");
+    /* A cipher we cannot use is said before a passphrase is asked for. */
+    if (encrypted && !section_cipher(cipher, cipher_len))
+        return unsupported_cipher(cipher, cipher_len);
+    if (encrypted && !out->passphrase)
         return vlt_fail(VAULT_E_NEED_PASSPHRASE, "%s", encrypted_detail);
     uint32_t n_keys;
     if (!vlt_age_ssh_read_string(&r, &kdf, &kdf_len) ||
         !vlt_age_ssh_read_string(&r, &kdf_options, &kdf_options_len) ||
         !vlt_age_ssh_read_u32(&r, &n_keys))
         return vlt_fail(VAULT_E_BAD_KEY, "%s: truncated", what);
-    if (!bytes_are(kdf, kdf_len, "none") || kdf_options_len != 0)
+    if (!encrypted &&
+        (!bytes_are(kdf, kdf_len, "none") || kdf_options_len != 0))
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: a key derivation without a cipher", what);
     if (n_keys != 1)
@@ -577,85 +688,36 @@ static vault_error parse_blob(const uint8_t *blob, size_t blob_len,
     if (r.left != 0)
         return vlt_fail(VAULT_E_BAD_KEY,
                         "%s: data after the private section", what);
-    return parse_private_section(sec, sec_len, pk, pub, pub_len, out);
-}
-
-static vault_error parse_plain_key(const uint8_t *data, size_t len,
-                                   ssh_private_out *out);
-
-/* The protected key data opened with passphrase by libssh, then parsed
- * as an unencrypted one. */
-static vault_error parse_protected_key(const uint8_t *data, size_t len,
-                                       const char *passphrase,
-                                       ssh_private_out *out)
-{
-    char *text = malloc(len + 1);
-    if (!text)
-        return vlt_fail(VAULT_E_NOMEM, "ssh private key: out of memory");
-    memcpy(text, data, len);
-    text[len] = '\0';
-    ssh_key key = NULL;
-    int imported =
-        ssh_pki_import_privkey_base64(text, passphrase, NULL, NULL, &key);
-    sodium_memzero(text, len);
-    free(text);
-    if (imported != SSH_OK || !key)
-        return vlt_fail(VAULT_E_BAD_PASSPHRASE,
-                        "OpenSSH private key: wrong passphrase (or the key "
-                        "is damaged)");
-    vault_error rc = VAULT_OK;
-    char *plain = NULL;
-    enum ssh_keytypes_e type = ssh_key_type(key);
-    if (type != SSH_KEYTYPE_ED25519 && (type != SSH_KEYTYPE_RSA || !out->rsa))
-        rc = vlt_fail(VAULT_E_BAD_KEY,
-                      "OpenSSH private key: a %s key, not %s",
-                      ssh_key_type_to_char(type),
-                      out->rsa ? "ssh-ed25519 or ssh-rsa" : "ssh-ed25519");
-    else if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &plain) !=
-                 SSH_OK ||
-             !plain)
-        /* libssh 0.10 builds an OpenSSL key without the CRT exponents
-         * from an openssh-key-v1 RSA key, which OpenSSL then refuses to
-         * write out: the passphrase was right, but we get no key. */
-        rc = type == SSH_KEYTYPE_RSA
-                 ? vlt_fail(VAULT_E_UNSUPPORTED,
-                            "OpenSSH private key: this libssh cannot hand "
-                            "over a passphrase-protected ssh-rsa key; "
-                            "remove its passphrase (ssh-keygen -p) or use "
-                            "an ssh-ed25519 key")
-                 : vlt_fail(VAULT_E_NOMEM, "OpenSSH private key: libssh "
-                                           "could not write it out");
-    /* libssh writes ssh-ed25519 keys as openssh-key-v1 text, and RSA keys
-     * as openssh-key-v1 or (0.10) PEM, for OpenSSL to read. */
-    if (rc == VAULT_OK && type == SSH_KEYTYPE_RSA &&
-        !vlt_age_ssh_is_private_key((const uint8_t *)plain, strlen(plain))) {
-        rc = vlt_age_ssh_rsa_from_pem(plain, out->rsa);
-        out->kind = AGE_KIND_SSH_RSA;
-    } else if (rc == VAULT_OK) {
-        rc = parse_plain_key((const uint8_t *)plain, strlen(plain), out);
-    }
-    if (plain) {
-        sodium_memzero(plain, strlen(plain));
-        ssh_string_free_char(plain);
-    }
-    ssh_key_free(key);
+    if (!encrypted)
+        return parse_private_section(sec, sec_len, pk, pub, pub_len, out);
+    uint8_t *plain = malloc(sec_len ? sec_len : 1);
+    if (!plain)
+        return vlt_fail(VAULT_E_NOMEM, "%s: out of memory", what);
+    rc = decrypt_section(cipher, cipher_len, kdf, kdf_len, kdf_options,
+                         kdf_options_len, out->passphrase, sec, sec_len,
+                         plain);
+    if (rc == VAULT_OK)
+        rc = parse_private_section(plain, sec_len, pk, pub, pub_len, out);
+    sodium_memzero(plain, sec_len);
+    free(plain);
     return rc;
 }
+
+static vault_error parse_key_file(const uint8_t *data, size_t len,
+                                  ssh_private_out *out);
 
 static vault_error parse_any_key(const uint8_t *data, size_t len,
                                  const char *passphrase, ssh_private_out *out)
 {
-    vault_error rc = parse_plain_key(data, len, out);
-    if (rc == VAULT_E_NEED_PASSPHRASE && passphrase)
-        rc = parse_protected_key(data, len, passphrase, out);
-    return rc;
+    out->passphrase = passphrase;
+    return parse_key_file(data, len, out);
 }
 
 vault_error vlt_age_ssh_parse_private_key(
     const uint8_t *data, size_t len, const char *passphrase,
     uint8_t secret_key[AGE_ED25519_SECRET_KEY_BYTES])
 {
-    ssh_private_out out = {AGE_KIND_SSH_ED25519, secret_key, NULL};
+    ssh_private_out out = {AGE_KIND_SSH_ED25519, secret_key, NULL, NULL};
     return parse_any_key(data, len, passphrase, &out);
 }
 
@@ -666,14 +728,15 @@ vault_error vlt_age_ssh_parse_identity(
     age_ssh_rsa_key *rsa)
 {
     memset(rsa, 0, sizeof *rsa);
-    ssh_private_out out = {AGE_KIND_SSH_ED25519, ed25519_secret_key, rsa};
+    ssh_private_out out = {AGE_KIND_SSH_ED25519, ed25519_secret_key, rsa,
+                           NULL};
     vault_error rc = parse_any_key(data, len, passphrase, &out);
     *kind = rc == VAULT_OK ? out.kind : AGE_KIND_SSH_ED25519;
     return rc;
 }
 
-static vault_error parse_plain_key(const uint8_t *data, size_t len,
-                                   ssh_private_out *out)
+static vault_error parse_key_file(const uint8_t *data, size_t len,
+                                  ssh_private_out *out)
 {
     uint8_t *secret_key = out->secret_key;
     sodium_memzero(secret_key, AGE_ED25519_SECRET_KEY_BYTES);

@@ -30,7 +30,6 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <sodium.h>
 
@@ -352,79 +351,4 @@ vault_error vlt_age_ssh_rsa_parse_private(age_ssh_reader *r,
     return VAULT_OK;
 }
 
-/* Appends an SSH mpint of a positive BIGNUM to wire at *n (room checked). */
-static int put_mpint(const BIGNUM *bn, uint8_t *wire, size_t *n)
-{
-    int bytes = BN_num_bytes(bn);
-    if (bytes <= 0 || (size_t)bytes + 9 > AGE_SSH_RSA_WIRE_MAX - *n)
-        return 0;
-    uint8_t first;
-    BN_bn2binpad(bn, wire + *n + 5, bytes);
-    first = wire[*n + 5];
-    size_t len = (size_t)bytes + (first & 0x80 ? 1 : 0);
-    wire[*n] = (uint8_t)(len >> 24);
-    wire[*n + 1] = (uint8_t)(len >> 16);
-    wire[*n + 2] = (uint8_t)(len >> 8);
-    wire[*n + 3] = (uint8_t)len;
-    if (first & 0x80) {
-        wire[*n + 4] = 0;
-    } else {
-        memmove(wire + *n + 4, wire + *n + 5, (size_t)bytes);
-    }
-    *n += 4 + len;
-    return 1;
-}
 
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf, (void)size, (void)rwflag, (void)u;
-    return 0; /* never prompt: the text is not encrypted */
-}
-
-vault_error vlt_age_ssh_rsa_from_pem(const char *pem, age_ssh_rsa_key *out)
-{
-    const char *what = "OpenSSH private key";
-    memset(out, 0, sizeof *out);
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
-                                                   NULL)
-                         : NULL;
-    BIO_free(bio);
-    BIGNUM *n = NULL, *e = NULL;
-    int ok = pkey && EVP_PKEY_is_a(pkey, "RSA") &&
-             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) &&
-             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e);
-    size_t len = 0;
-    if (ok) {
-        static const uint8_t type[] = {0, 0, 0, 7, 's', 's', 'h',
-                                       '-', 'r', 's', 'a'};
-        memcpy(out->wire, type, sizeof type);
-        len = sizeof type;
-        ok = put_mpint(e, out->wire, &len) && put_mpint(n, out->wire, &len);
-    }
-    BN_free(n);
-    BN_free(e);
-    if (!ok) {
-        EVP_PKEY_free(pkey);
-        memset(out, 0, sizeof *out);
-        return vlt_fail(VAULT_E_BAD_KEY,
-                        "%s: libssh's RSA key is unreadable, or larger than "
-                        "%d bits", what, AGE_SSH_RSA_MAX_BITS);
-    }
-    vault_error rc = vlt_age_ssh_rsa_check_wire(out->wire, len, what);
-    EVP_PKEY_CTX *check = rc == VAULT_OK
-                              ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)
-                              : NULL;
-    if (rc == VAULT_OK && (!check || EVP_PKEY_pairwise_check(check) != 1))
-        rc = vlt_fail(VAULT_E_BAD_KEY,
-                      "%s: the RSA numbers are not one key pair", what);
-    EVP_PKEY_CTX_free(check);
-    if (rc != VAULT_OK) {
-        EVP_PKEY_free(pkey);
-        memset(out, 0, sizeof *out);
-        return rc;
-    }
-    out->pkey = pkey;
-    out->wire_len = len;
-    return VAULT_OK;
-}
