@@ -134,6 +134,9 @@ const char *cli_unreadable_reason(const vault_snapshot_info *s);
 /* If s is damaged, says so on stderr, naming it (its damage does). */
 void cli_warn_damaged(const vault_snapshot_info *s);
 const char *cli_size(uint64_t bytes, char buf[32]);
+/* "1048576", "64M", "1G": bytes (k, m, g, t: powers of 1024); 0 when
+ * malformed, 0, or too large. */
+uint64_t cli_parse_size(const char *text);
 /* "1 file", "2 files": n and the word, singular or plural, in one of 8
  * buffers that later calls reuse. */
 const char *cli_count(uint64_t n, const char *one, const char *many);

@@ -374,3 +374,29 @@ int cli_make_parents(const char *file)
     free(dir);
     return status;
 }
+
+/* A size with an optional k/K, m/M, g/G or t/T suffix (powers of 1024),
+ * as restic's --exclude-larger-than takes it ("64M", "1G"); 0 if
+ * malformed or 0. */
+uint64_t cli_parse_size(const char *text)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-')
+        return 0;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    default: return 0;
+    }
+    if (*end && end[1])
+        return 0;
+    if (shift && n > (UINT64_MAX >> shift))
+        return 0;
+    return (uint64_t)n << shift;
+}

@@ -51,31 +51,6 @@ static void list_item(void *ctx, const char *path, int type, uint64_t size,
     putchar('\n');
 }
 
-/* A size with an optional k/K, m/M, g/G or t/T suffix (powers of 1024),
- * as restic's --exclude-larger-than takes it; 0 if malformed or 0. */
-static uint64_t parse_size(const char *text)
-{
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno || end == text || text[0] == '-')
-        return 0;
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    case 't': case 'T': shift = 40; break;
-    default: return 0;
-    }
-    if (*end && end[1])
-        return 0;
-    if (shift && n > (UINT64_MAX >> shift))
-        return 0;
-    return (uint64_t)n << shift;
-}
-
 /* The lists cmd_add collects, in the order of its lists[]. */
 enum { L_TAGS, L_EXCLUDES, L_IEXCLUDES, L_EXCLUDE_FILES, L_IEXCLUDE_FILES,
        L_IF_PRESENT, L_FILES_FROM, L_FILES_VERBATIM, L_FILES_RAW };
@@ -244,7 +219,7 @@ int cmd_add(int argc, char **argv)
         case 'R': list = &files_raw; break;
         case 'C': o.exclude_caches = 1; break;
         case 'L':
-            if (!(o.exclude_larger_than = parse_size(optarg)))
+            if (!(o.exclude_larger_than = cli_parse_size(optarg)))
                 rc_usage = cli_usage("add", "--exclude-larger-than takes a "
                                      "size above 0, with k, M, G or T");
             break;

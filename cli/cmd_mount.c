@@ -235,26 +235,6 @@ static const struct fuse_operations mount_ops = {
     .listxattr = mount_listxattr,
 };
 
-/* "64M", "1G", "512K", "1048576": bytes; 0 if it is none of those. */
-static size_t parse_size(const char *text)
-{
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno || end == text || text[0] == '-')
-        return 0;
-    unsigned shift = 0;
-    switch (*end) {
-    case 'K': case 'k': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
-    default: break;
-    }
-    if (*end || n > (SIZE_MAX >> shift))
-        return 0;
-    return (size_t)(n << shift);
-}
-
 /* Refuses a mountpoint that is not a folder, explaining the one a
  * killed mount left behind. */
 static int check_mountpoint(const char *mountpoint)
@@ -383,7 +363,7 @@ int cmd_mount(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     vault_browse_options bo;
     vault_browse_options_init(&bo);
-    if (cache_text && !(bo.cache_bytes = parse_size(cache_text)))
+    if (cache_text && !(bo.cache_bytes = (size_t)cli_parse_size(cache_text)))
         return cli_usage("mount",
                          "--cache-size: '%s' is not a size (like 64M)",
                          cache_text);
