@@ -249,6 +249,12 @@ static vault_error rest_load(backend *be, backend_kind kind, const char *name,
  * handler is merely slow to see that its upload broke (the network was
  * down) is given longer than a TCP keepalive round to notice. */
 #define STALE_PARTIAL_SECONDS 20.0
+/* A complete object seen after a broken upload counts once it has stayed
+ * so this long: a server that writes in place may have the whole body on
+ * disk and still fail that upload's last step and remove it (seen under
+ * load with rclone); a second look after the handler has had time to
+ * finish tells. */
+#define SETTLED_FULL_SECONDS 2.0
 
 typedef enum settled { SETTLED_ABSENT, SETTLED_STORED } settled;
 
@@ -276,11 +282,16 @@ static vault_error await_settled(backend *be, backend_kind kind,
         }
         if (rc != VAULT_OK)
             return rc;
-        if (size == len) {
+        double now = vlt_monotonic_seconds();
+        if (size == len && last_size == len &&
+            now - last_change >= SETTLED_FULL_SECONDS) {
             *out = SETTLED_STORED;
             return VAULT_OK;
         }
-        double now = vlt_monotonic_seconds();
+        if (size == len && last_size == len) {
+            vlt_sleep_seconds(SETTLED_FULL_SECONDS - (now - last_change));
+            continue; /* look again once it has stayed */
+        }
         if (size != last_size) {
             last_size = size;
             last_change = now;
