@@ -51,7 +51,7 @@ static vault_error find_run(vault_t *v, const vault_find_options *o,
     finder f = {.patterns = patterns, .fn = fn, .ctx = ctx};
     for (size_t i = 0; rc == VAULT_OK && i < n && !f.stopped; i++) {
         snapshot_record rec;
-        rc = vlt_snapshot_open_ref(v, ids[i], &rec);
+        rc = vlt_snapshot_open_id(v, ids[i], &rec);
         if (rc != VAULT_OK)
             break;
         f.snapshot = ids[i];

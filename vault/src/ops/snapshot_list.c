@@ -341,15 +341,22 @@ vault_error vault_snapshot_resolve(vault_t *v, const char *ref, char id[65])
     return vault_snapshot_resolve_filtered(v, ref, NULL, id);
 }
 
+vault_error vlt_snapshot_open_id(vault_t *v, const char id[65],
+                                 snapshot_record *rec)
+{
+    vault_error rc = vlt_repo_load_index(v);
+    if (rc == VAULT_OK)
+        rc = vlt_repo_snapshot_load(v, id, rec);
+    return rc;
+}
+
 vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
                                   snapshot_record *rec)
 {
     char id[65];
     vault_error rc = vault_snapshot_resolve(v, ref, id);
     if (rc == VAULT_OK)
-        rc = vlt_repo_load_index(v);
-    if (rc == VAULT_OK)
-        rc = vlt_repo_snapshot_load(v, id, rec);
+        rc = vlt_snapshot_open_id(v, id, rec);
     return rc;
 }
 

@@ -15,6 +15,11 @@
  * (the caller clears it). */
 vault_error vlt_snapshot_open_ref(vault_t *v, const char *ref,
                                   snapshot_record *rec);
+/* The same for a full ID already resolved (vlt_snapshot_select): no
+ * listing of snapshots/ again, which on remote storage is a round trip
+ * per snapshot. */
+vault_error vlt_snapshot_open_id(vault_t *v, const char id[65],
+                                 snapshot_record *rec);
 
 /* The snapshots refs[0..n) name (as vault_snapshot_resolve_filtered),
  * or with n 0 every readable one f lets through (NULL: all), oldest

@@ -103,7 +103,7 @@ static vault_error stats_node(void *ctx, const vlt_tree_walk_at *at,
 static vault_error stats_one(sizer *z, const char *id)
 {
     snapshot_record rec;
-    vault_error rc = vlt_snapshot_open_ref(z->v, id, &rec);
+    vault_error rc = vlt_snapshot_open_id(z->v, id, &rec);
     if (rc != VAULT_OK)
         return rc;
     vlt_idset_free(&z->seen);
