@@ -268,6 +268,10 @@ int cmd_add(int argc, char **argv)
             rc_usage = cli_usage("add", "--%s needs a value", name);
         }
     }
+    /* the storage option, before or after the command's name (main.c):
+     * for add it also means no files cache */
+    if (cli_storage.no_cache)
+        o.cache_dir = "";
     if (rc_usage < 0)
         rc_usage = add_run(argc - optind, argv + optind, &o, identity,
                            passphrase_file, json, verbose, from_stdin,

@@ -477,7 +477,8 @@ static void print_help(FILE *out)
            "  --cacert FILE      trust this PEM CA too for https (the system's\n"
            "                     CAs always count; nothing is ever unverified)\n"
            "  --no-cache         no local cache of remote index, snapshots\n"
-           "                     and trees (for add: no files cache either)\n"
+           "                     and trees, nor of the index's lookup file\n"
+           "                     (for add: no files cache either)\n"
            "\n"
            "output options (with any command):\n"
            "  --quiet            no progress line\n"
@@ -787,9 +788,9 @@ static int take_storage_options(int *argc, char **argv)
             cli_output.progress = 1;
             continue;
         } else if (strcmp(a, "--no-cache") == 0) {
+            /* add's own --no-cache (no files cache) follows from this
+             * one wherever it stands (cmd_add.c) */
             cli_storage.no_cache = 1;
-            if (strcmp(command, "add") == 0)
-                argv[out++] = argv[in];
             continue;
         } else {
             argv[out++] = argv[in];

@@ -183,8 +183,8 @@ static void check_internals(vault_t *v, const char *path)
         fail_msg("%s: %zu lock object(s) do not open", path, unreadable);
 
     check_ok(vlt_repo_load_index(v), "index");
-    for (size_t i = 0; i < v->index.n_slots; i++) {
-        const index_slot *s = &v->index.slots[i];
+    for (size_t i = 0; i < vlt_index_n_slots_all(&v->index); i++) {
+        const index_slot *s = vlt_index_slot_at(&v->index, i);
         if (s->pack == INDEX_PENDING)
             fail_msg("%s: a pending entry in a freshly loaded index", path);
         pack_entry e;

@@ -361,27 +361,29 @@ static void test_tree_packs_cached_data_packs_not(void **state)
         uint32_t pack;
         assert_vault_ok(vlt_hex_decode(names[i], 64, id, 32));
         assert_true(vlt_index_pack_find(&v->index, id, &pack));
-        for (size_t s = 0; s < v->index.n_slots; s++) {
+        for (size_t s = 0; s < vlt_index_n_slots_all(&v->index); s++) {
             pack_entry e;
-            if (v->index.slots[s].pack != pack)
+            const index_slot *slot = vlt_index_slot_at(&v->index, s);
+            if (slot->pack != pack)
                 continue;
-            vlt_index_slot_entry(&v->index, &v->index.slots[s], &e);
+            vlt_index_slot_entry(&v->index, slot, &e);
             assert_int_equal(e.type, BLOB_TREE);
         }
     }
     /* Every pack holding data stays out: at least big.bin's. */
     size_t data_packs = 0;
-    for (size_t p = 0; p < v->index.n_packs; p++) {
+    for (size_t p = 0; p < vlt_index_n_packs(&v->index); p++) {
         int has_data = 0;
-        for (size_t s = 0; s < v->index.n_slots; s++) {
+        for (size_t s = 0; s < vlt_index_n_slots_all(&v->index); s++) {
             pack_entry e;
-            vlt_index_slot_entry(&v->index, &v->index.slots[s], &e);
-            has_data |= v->index.slots[s].pack == p && e.type == BLOB_DATA;
+            const index_slot *slot = vlt_index_slot_at(&v->index, s);
+            vlt_index_slot_entry(&v->index, slot, &e);
+            has_data |= slot->pack == p && e.type == BLOB_DATA;
         }
         data_packs += has_data;
     }
     assert_true(data_packs >= 1);
-    assert_int_equal(n + data_packs, v->index.n_packs);
+    assert_int_equal(n + data_packs, vlt_index_n_packs(&v->index));
     assert_true(files_in(objects, "index", names, 64) >= 1);
     assert_true(files_in(objects, "snapshots", names, 64) >= 1);
     assert_true(files_in(objects, "keys", names, 64) >= 2);

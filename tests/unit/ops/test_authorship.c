@@ -134,18 +134,20 @@ static void index_ids(fx *f, id_list *l)
     vlt_repo_forget_index(f->v);
     assert_vault_ok(vlt_repo_load_index(f->v));
     vault_index *ix = &f->v->index;
-    l->ids = calloc(ix->n_slots ? ix->n_slots : 1, 32);
-    l->types = calloc(ix->n_slots ? ix->n_slots : 1, 1);
+    size_t n_slots = vlt_index_n_slots_all(ix);
+    l->ids = calloc(n_slots ? n_slots : 1, 32);
+    l->types = calloc(n_slots ? n_slots : 1, 1);
     assert_non_null(l->ids);
     assert_non_null(l->types);
     l->n = 0;
-    for (size_t i = 0; i < ix->n_slots; i++) {
+    for (size_t i = 0; i < n_slots; i++) {
         pack_entry e;
-        vlt_index_slot_entry(ix, &ix->slots[i], &e);
+        const index_slot *s = vlt_index_slot_at(ix, i);
+        vlt_index_slot_entry(ix, s, &e);
         memcpy(l->ids[l->n], e.id, 32);
         l->types[l->n++] = e.type;
         if (e.type == BLOB_DATA)
-            memcpy(l->pack, ix->packs[ix->slots[i].pack], 32);
+            memcpy(l->pack, vlt_index_pack_id(ix, s->pack), 32);
     }
 }
 
@@ -277,7 +279,7 @@ static void test_readers_fall_back(void **state)
     assert_int_equal(vlt_index_copies(&f->v->index, ids.ids[0], c,
                                       INDEX_MAX_COPIES),
                      2);
-    assert_memory_equal(f->v->index.packs[c[0]->pack], bogus, 32);
+    assert_memory_equal(vlt_index_pack_id(&f->v->index, c[0]->pack), bogus, 32);
 
     /* Every file still extracts, each failed copy reported by name. */
     expect_extracts(f, r.snapshot_id, src, "fallback");
@@ -399,7 +401,7 @@ static void test_prune_keeps_verified_copy(void **state)
     pack_entry e;
     int found = 0;
     for (size_t i = 0; i < n; i++)
-        if (memcmp(f->v->index.packs[c[i]->pack], real, 32) == 0) {
+        if (memcmp(vlt_index_pack_id(&f->v->index, c[i]->pack), real, 32) == 0) {
             vlt_index_slot_entry(&f->v->index, c[i], &e);
             found = 1;
         }

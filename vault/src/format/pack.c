@@ -400,6 +400,7 @@ void vlt_index_init(vault_index *ix)
 
 void vlt_index_free(vault_index *ix)
 {
+    free(ix->base_condemned);
     free(ix->slots);
     free(ix->table);
     free(ix->alts);
@@ -502,10 +503,101 @@ static uint32_t *alt_head(const vault_index *ix,
     }
 }
 
+static uint64_t bloom_hash(const uint8_t seed[16],
+                           const uint8_t id[CHUNK_ID_BYTES])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, id, CHUNK_ID_BYTES, seed);
+    return load_le64(h);
+}
+
+/* Double hashing: probe i is bit (h + i * step) mod bits. */
+#define BLOOM_STEP(h) ((((h) >> 32) | ((h) << 32)) | 1)
+
+int vlt_index_bloom_test(const index_base *b, const uint8_t id[CHUNK_ID_BYTES])
+{
+    if (!b->bloom_bits)
+        return 1;
+    uint64_t h = bloom_hash(b->bloom_seed, id), step = BLOOM_STEP(h);
+    for (unsigned i = 0; i < b->bloom_k; i++, h += step) {
+        uint64_t bit = h % b->bloom_bits;
+        if (!(b->bloom[bit / 8] & (1u << (bit % 8))))
+            return 0;
+    }
+    return 1;
+}
+
+void vlt_index_bloom_set(uint8_t *bloom, uint64_t bits, unsigned k,
+                         const uint8_t seed[16],
+                         const uint8_t id[CHUNK_ID_BYTES])
+{
+    uint64_t h = bloom_hash(seed, id), step = BLOOM_STEP(h);
+    for (unsigned i = 0; i < k; i++, h += step) {
+        uint64_t bit = h % bits;
+        bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+}
+
+static uint64_t id_prefix(const uint8_t *id)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | id[i];
+    return v;
+}
+
+/* The first fence entry whose prefix is above key (strict) or at least
+ * key (not strict). */
+static size_t fence_search(const index_base *b, uint64_t key, int strict)
+{
+    size_t lo = 0, hi = b->n_fence;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t f = load_le64(b->fence + 8 * mid);
+        if (f < key || (strict && f == key))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The base's copies of id (adjacent): the first in *first, how many
+ * returned.  The fence narrows the search to the slots between two
+ * fence entries (one page for IDs that are hashes; a member listing
+ * many IDs of one prefix only widens its own range). */
+static size_t base_copies(const index_base *b, const uint8_t id[CHUNK_ID_BYTES],
+                          const index_slot **first)
+{
+    if (!b->n_slots || !vlt_index_bloom_test(b, id))
+        return 0;
+    uint64_t key = id_prefix(id);
+    size_t f = fence_search(b, key, 0), g = fence_search(b, key, 1);
+    size_t lo = f ? (f - 1) * INDEX_FENCE_STEP : 0;
+    size_t hi = g * INDEX_FENCE_STEP < b->n_slots ? g * INDEX_FENCE_STEP
+                                                  : b->n_slots;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(b->slots[mid].id, id, CHUNK_ID_BYTES) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t n = 0;
+    while (lo + n < b->n_slots && n < INDEX_MAX_COPIES &&
+           memcmp(b->slots[lo + n].id, id, CHUNK_ID_BYTES) == 0)
+        n++;
+    *first = &b->slots[lo];
+    return n;
+}
+
 const index_slot *vlt_index_find(const vault_index *ix,
                                  const uint8_t id[CHUNK_ID_BYTES])
 {
-    return slot_find(ix, id);
+    if (!ix->base.n_slots)
+        return slot_find(ix, id);
+    const index_slot *best;
+    return vlt_index_copies(ix, id, &best, 1) ? best : NULL;
 }
 
 /* The slot numbers of every copy of the ID whose best copy is first,
@@ -524,22 +616,74 @@ static size_t copy_slots(const vault_index *ix, const index_slot *first,
     return n;
 }
 
+/* A stable sort of copies by rank, highest first (at most
+ * 2 × INDEX_MAX_COPIES: insertion). */
+static void copies_rank_sort(const vault_index *ix, const index_slot **all,
+                             size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        const index_slot *t = all[i];
+        int r = vlt_index_copy_rank(ix, t);
+        size_t j = i;
+        for (; j > 0 && vlt_index_copy_rank(ix, all[j - 1]) < r; j--)
+            all[j] = all[j - 1];
+        all[j] = t;
+    }
+}
+
 size_t vlt_index_copies(const vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                         const index_slot **out, size_t max)
 {
+    const index_slot *all[2 * INDEX_MAX_COPIES];
+    const index_slot *base;
+    size_t n_base = base_copies(&ix->base, id, &base), n = n_base;
+    for (size_t i = 0; i < n_base; i++)
+        all[i] = &base[i];
     const index_slot *first = slot_find(ix, id);
-    if (!first)
-        return 0;
-    uint32_t slots[INDEX_MAX_COPIES];
-    size_t n = copy_slots(ix, first, slots);
+    if (first) {
+        uint32_t slots[INDEX_MAX_COPIES];
+        size_t more = copy_slots(ix, first, slots);
+        for (size_t i = 0; i < more; i++)
+            all[n++] = &ix->slots[slots[i]];
+    }
+    /* The in-memory copies are in rank order already.  The base's come
+     * first (loaded earlier; within a rank in the order loaded), and the
+     * rank, which condemned packs change, orders them all. */
+    if (n_base)
+        copies_rank_sort(ix, all, n);
+    if (n > INDEX_MAX_COPIES)
+        n = INDEX_MAX_COPIES;
     for (size_t i = 0; i < n && i < max; i++)
-        out[i] = &ix->slots[slots[i]];
+        out[i] = all[i];
     return n;
+}
+
+/* The base's pack number of pack_id (binary search: its packs are
+ * sorted), or 0. */
+static int base_pack_find(const index_base *b, const uint8_t pack_id[32],
+                          uint32_t *number)
+{
+    size_t lo = 0, hi = b->n_packs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(b->packs[mid], pack_id, 32);
+        if (c == 0) {
+            *number = (uint32_t)mid;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
 
 int vlt_index_pack_find(const vault_index *ix, const uint8_t pack_id[32],
                         uint32_t *number)
 {
+    if (base_pack_find(&ix->base, pack_id, number))
+        return 1;
     if (!ix->pack_table_size)
         return 0;
     size_t mask = ix->pack_table_size - 1;
@@ -548,7 +692,7 @@ int vlt_index_pack_find(const vault_index *ix, const uint8_t pack_id[32],
         if (!v)
             return 0;
         if (memcmp(ix->packs[v - 1], pack_id, 32) == 0) {
-            *number = v - 1;
+            *number = (uint32_t)ix->base.n_packs + v - 1;
             return 1;
         }
     }
@@ -559,7 +703,7 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
 {
     if (vlt_index_pack_find(ix, pack_id, number))
         return VAULT_OK;
-    if (ix->n_packs >= UINT32_MAX - 1)
+    if (ix->base.n_packs + ix->n_packs >= UINT32_MAX - 1)
         return vlt_fail(VAULT_E_NOMEM, "index: too many packs");
     vault_error rc = table_grow(&ix->pack_table, &ix->pack_table_size,
                                 ix->n_packs + 1, pack_key_of, ix);
@@ -576,8 +720,40 @@ static vault_error pack_number(vault_index *ix, const uint8_t *pack_id,
     ix->pack_condemned[ix->n_packs] = 0;
     table_put(ix->pack_table, ix->pack_table_size, pack_id,
               (uint32_t)ix->n_packs + 1);
-    *number = (uint32_t)ix->n_packs++;
+    *number = (uint32_t)(ix->base.n_packs + ix->n_packs++);
     return VAULT_OK;
+}
+
+size_t vlt_index_n_packs(const vault_index *ix)
+{
+    return ix->base.n_packs + ix->n_packs;
+}
+
+const uint8_t *vlt_index_pack_id(const vault_index *ix, uint32_t p)
+{
+    if (p < ix->base.n_packs)
+        return ix->base.packs[p];
+    return ix->packs[p - ix->base.n_packs];
+}
+
+size_t vlt_index_n_slots_all(const vault_index *ix)
+{
+    return ix->base.n_slots + ix->n_slots;
+}
+
+const index_slot *vlt_index_slot_at(const vault_index *ix, size_t i)
+{
+    if (i < ix->base.n_slots)
+        return &ix->base.slots[i];
+    return &ix->slots[i - ix->base.n_slots];
+}
+
+/* Whether pack number p is condemned by a prune mark. */
+static int pack_condemned(const vault_index *ix, uint32_t p)
+{
+    if (p < ix->base.n_packs)
+        return ix->base_condemned && ix->base_condemned[p];
+    return ix->pack_condemned[p - ix->base.n_packs];
 }
 
 #define SLOT_COPY_FLAGS (SLOT_TRUSTED | SLOT_OWN)
@@ -593,9 +769,24 @@ static void slot_fill(index_slot *s, uint32_t pack, const pack_entry *e,
                  (s->raw_len & SLOT_ALTS);
 }
 
+void vlt_index_slot_make(index_slot *s, const uint8_t id[CHUNK_ID_BYTES],
+                         uint32_t pack, const pack_entry *e, uint32_t flags)
+{
+    memset(s, 0, sizeof *s);
+    memcpy(s->id, id, CHUNK_ID_BYTES);
+    slot_fill(s, pack, e, flags);
+}
+
+int vlt_index_slot_same_place(const index_slot *a, const index_slot *b)
+{
+    return a->pack == b->pack && a->offset == b->offset &&
+           a->length_type == b->length_type &&
+           (a->raw_len & SLOT_RAW_MASK) == (b->raw_len & SLOT_RAW_MASK);
+}
+
 int vlt_index_slot_condemned(const vault_index *ix, const index_slot *s)
 {
-    return s->pack != INDEX_PENDING && ix->pack_condemned[s->pack];
+    return s->pack != INDEX_PENDING && pack_condemned(ix, s->pack);
 }
 
 int vlt_index_slot_trusted(const index_slot *s)
@@ -612,7 +803,7 @@ int vlt_index_slot_dedup(const vault_index *ix, const index_slot *s)
 {
     if (s->pack == INDEX_PENDING)
         return 1;
-    return (s->raw_len & SLOT_COPY_FLAGS) && !ix->pack_condemned[s->pack];
+    return (s->raw_len & SLOT_COPY_FLAGS) && !pack_condemned(ix, s->pack);
 }
 
 int vlt_index_dedup_find(const vault_index *ix,
@@ -628,7 +819,7 @@ int vlt_index_dedup_find(const vault_index *ix,
 
 /* Order of copies: trusted first, then not condemned (a pending copy is
  * not), then the opener's own. */
-static int copy_rank(const vault_index *ix, const index_slot *s)
+int vlt_index_copy_rank(const vault_index *ix, const index_slot *s)
 {
     return ((s->raw_len & SLOT_TRUSTED) ? 4 : 0) +
            (vlt_index_slot_condemned(ix, s) ? 0 : 2) +
@@ -647,9 +838,9 @@ static void copies_sort(vault_index *ix, const uint32_t *slots, size_t n)
     /* insertion sort, stable: at most INDEX_MAX_COPIES */
     for (size_t i = 1; i < n; i++) {
         index_slot t = c[i];
-        int r = copy_rank(ix, &t);
+        int r = vlt_index_copy_rank(ix, &t);
         size_t j = i;
-        for (; j > 0 && copy_rank(ix, &c[j - 1]) < r; j--)
+        for (; j > 0 && vlt_index_copy_rank(ix, &c[j - 1]) < r; j--)
             c[j] = c[j - 1];
         c[j] = t;
     }
@@ -708,7 +899,7 @@ static vault_error copy_append(vault_index *ix, uint32_t *slots, size_t n,
             t.pack = INDEX_PENDING;
             t.raw_len = (flags & SLOT_COPY_FLAGS);
         }
-        if (copy_rank(ix, &t) > copy_rank(ix, &ix->slots[slots[n - 1]])) {
+        if (vlt_index_copy_rank(ix, &t) > vlt_index_copy_rank(ix, &ix->slots[slots[n - 1]])) {
             ix->slots[slots[n - 1]] = t;
             copies_sort(ix, slots, n);
         }
@@ -753,9 +944,7 @@ static int same_place(const index_slot *s, uint32_t pack, const pack_entry *e)
 {
     index_slot t = *s;
     slot_fill(&t, pack, e, 0);
-    return s->pack == pack && s->offset == t.offset &&
-           s->length_type == t.length_type &&
-           (s->raw_len & SLOT_RAW_MASK) == (t.raw_len & SLOT_RAW_MASK);
+    return vlt_index_slot_same_place(s, &t);
 }
 
 vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
@@ -768,6 +957,18 @@ vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
         vault_error rc = pack_number(ix, pack_id, &pack);
         if (rc != VAULT_OK)
             return rc;
+    }
+    /* The base cannot change: a request is not stored when a base copy
+     * serves, and a copy the base holds already (with these flags) is
+     * not added again. */
+    const index_slot *base;
+    size_t n_base = base_copies(&ix->base, id, &base);
+    for (size_t i = 0; i < n_base; i++) {
+        if (pack == INDEX_PENDING ? vlt_index_slot_dedup(ix, &base[i])
+                                  : same_place(&base[i], pack, e) &&
+                                        (flags & ~base[i].raw_len &
+                                         SLOT_COPY_FLAGS) == 0)
+            return VAULT_OK;
     }
     index_slot *found = slot_find(ix, id);
     if (!found) {
@@ -826,9 +1027,26 @@ vault_error vlt_index_condemn_pack(vault_index *ix, const uint8_t pack_id[32])
 {
     uint32_t number;
     vault_error rc = pack_number(ix, pack_id, &number);
-    if (rc == VAULT_OK)
-        ix->pack_condemned[number] = 1;
-    return rc;
+    if (rc != VAULT_OK)
+        return rc;
+    if (number >= ix->base.n_packs) {
+        ix->pack_condemned[number - ix->base.n_packs] = 1;
+        return VAULT_OK;
+    }
+    if (!ix->base_condemned &&
+        !(ix->base_condemned = calloc(ix->base.n_packs, 1)))
+        return vlt_fail(VAULT_E_NOMEM, "index: out of memory");
+    ix->base_condemned[number] = 1;
+    return VAULT_OK;
+}
+
+vault_error vlt_index_attach_base(vault_index *ix, const index_base *base)
+{
+    if (ix->n_packs || ix->n_slots)
+        return vlt_fail(VAULT_E_INTERNAL,
+                        "index: a base goes under an empty index");
+    ix->base = *base;
+    return VAULT_OK;
 }
 
 static void index_key(const keyring *k, uint32_t epoch,
@@ -1033,10 +1251,23 @@ vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k,
 {
     name_list names;
     vault_error rc = vlt_backend_list_names(be, BACKEND_INDEX, &names);
-    for (size_t i = 0; rc == VAULT_OK && i < names.n; i++) {
-        index_loader l = {ix, names.names[i], {0}, author_of, author_ctx, 0,
+    if (rc == VAULT_OK)
+        rc = vlt_index_load_names(ix, be, k, &names, author_of, author_ctx,
+                                  report, report_ctx);
+    free(names.names);
+    return rc;
+}
+
+vault_error vlt_index_load_names(vault_index *ix, backend *be, const keyring *k,
+                                 const name_list *names,
+                                 index_author_fn author_of, void *author_ctx,
+                                 index_report_fn report, void *report_ctx)
+{
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; rc == VAULT_OK && i < names->n; i++) {
+        index_loader l = {ix, names->names[i], {0}, author_of, author_ctx, 0,
                           0};
-        rc = vlt_index_segment_read(be, k, names.names[i], index_add_entry,
+        rc = vlt_index_segment_read(be, k, names->names[i], index_add_entry,
                                     &l, &l.info);
         if (rc == VAULT_E_NOT_FOUND) {
             /* replaced by a prune since the listing: its successor holds
@@ -1049,13 +1280,12 @@ vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k,
              * segment calls back for no entry, a forged one stops at its
              * first), and the rest of the index still serves. */
             if (report)
-                report(report_ctx, names.names[i], vault_last_error());
+                report(report_ctx, names->names[i], vault_last_error());
             rc = VAULT_OK;
             continue;
         }
         if (rc == VAULT_OK && !l.info.skipped)
             ix->n_segments++;
     }
-    free(names.names);
     return rc;
 }

@@ -144,7 +144,35 @@ typedef struct index_alt {
     uint32_t next;
 } index_alt;
 
+/* The bulk of a large index, kept in a file of the client's cache and
+ * mapped read-only (repo/index_cache.c): slots sorted by chunk ID (the
+ * copies of one ID adjacent, at most INDEX_MAX_COPIES), packs sorted by
+ * ID.  A slot's pack number below n_packs is packs[number]; the packs of
+ * the in-memory part are numbered after them.  The fence holds the first
+ * 8 bytes (big-endian) of every INDEX_FENCE_STEP-th slot's ID, so that a
+ * lookup touches one page of slots; the Bloom filter (bloom_bits bits,
+ * bloom_k probes keyed by bloom_seed) answers most lookups of IDs that
+ * are absent (new data in an add) without touching slots at all. */
+#define INDEX_FENCE_STEP 64
+typedef struct index_base {
+    const index_slot *slots;
+    size_t n_slots;
+    const uint8_t (*packs)[32];
+    const uint8_t *pack_has_data; /* per pack: holds a data blob */
+    size_t n_packs;
+    const uint8_t *fence; /* n_fence little-endian u64 */
+    size_t n_fence;
+    const uint8_t *bloom;
+    uint64_t bloom_bits;
+    unsigned bloom_k;
+    uint8_t bloom_seed[16];
+} index_base;
+
 typedef struct vault_index {
+    index_base base;          /* empty unless attached */
+    uint8_t *base_condemned;  /* per base pack, when one is condemned */
+    /* the in-memory part: entries of segments the base does not cover,
+     * and what this handle stores */
     index_slot *slots;
     size_t n_slots, cap_slots;
     uint32_t *table; /* slot number + 1; 0 empty; power-of-two size */
@@ -162,7 +190,25 @@ typedef struct vault_index {
 } vault_index;
 
 void vlt_index_init(vault_index *ix);
+/* Frees the in-memory part; the base's mapping belongs to its owner. */
 void vlt_index_free(vault_index *ix);
+/* Puts base under an empty index (before any pack is numbered). */
+vault_error vlt_index_attach_base(vault_index *ix, const index_base *base);
+/* The base's Bloom filter: whether id may be in it (0: surely not), and
+ * setting id's bits (the builder, repo/index_cache.c). */
+int vlt_index_bloom_test(const index_base *b, const uint8_t id[CHUNK_ID_BYTES]);
+void vlt_index_bloom_set(uint8_t *bloom, uint64_t bits, unsigned k,
+                         const uint8_t seed[16],
+                         const uint8_t id[CHUNK_ID_BYTES]);
+/* Packs the index numbers (base and in-memory), and pack number p's ID. */
+size_t vlt_index_n_packs(const vault_index *ix);
+const uint8_t *vlt_index_pack_id(const vault_index *ix, uint32_t p);
+/* Every copy the index holds, base first: slot i of n_slots_all. */
+size_t vlt_index_n_slots_all(const vault_index *ix);
+const index_slot *vlt_index_slot_at(const vault_index *ix, size_t i);
+/* Order of copies: higher first (trusted, then not condemned, then the
+ * opener's own). */
+int vlt_index_copy_rank(const vault_index *ix, const index_slot *s);
 
 /* What reading one index segment found out besides its entries. */
 typedef struct index_segment_info {
@@ -188,6 +234,12 @@ typedef int (*index_author_fn)(void *ctx,
 vault_error vlt_index_load(vault_index *ix, backend *be, const keyring *k,
                            index_author_fn author_of, void *author_ctx,
                            index_report_fn report, void *report_ctx);
+/* The same over the segments named in names only (the listing is the
+ * caller's). */
+vault_error vlt_index_load_names(vault_index *ix, backend *be, const keyring *k,
+                                 const name_list *names,
+                                 index_author_fn author_of, void *author_ctx,
+                                 index_report_fn report, void *report_ctx);
 /* One entry of an index segment: e is a blob of pack pack_id. */
 typedef vault_error (*index_entry_fn)(void *ctx, const uint8_t pack_id[32],
                                       const pack_entry *e);
@@ -220,6 +272,11 @@ vault_error vlt_index_add(vault_index *ix, const uint8_t id[CHUNK_ID_BYTES],
                           uint32_t flags, int *inserted);
 void vlt_index_slot_entry(const vault_index *ix, const index_slot *s,
                           pack_entry *e);
+/* A slot of copy e of id in pack number pack, with SLOT_TRUSTED/SLOT_OWN
+ * flags; and whether two slots say the same place (flags aside). */
+void vlt_index_slot_make(index_slot *s, const uint8_t id[CHUNK_ID_BYTES],
+                         uint32_t pack, const pack_entry *e, uint32_t flags);
+int vlt_index_slot_same_place(const index_slot *a, const index_slot *b);
 /* The number (into ix->packs) of a pack the index knows: 1, or 0. */
 int vlt_index_pack_find(const vault_index *ix, const uint8_t pack_id[32],
                         uint32_t *number);

@@ -132,9 +132,10 @@ static vault_error stats_run(vault_t *v, const char *const *refs, size_t n,
         if (rc == VAULT_OK && fn && fn(ctx, &one))
             break;
     }
-    for (size_t i = 0; rc == VAULT_OK && i < v->index.n_slots; i++) {
+    size_t n_slots = vlt_index_n_slots_all(&v->index);
+    for (size_t i = 0; rc == VAULT_OK && i < n_slots; i++) {
         pack_entry e;
-        vlt_index_slot_entry(&v->index, &v->index.slots[i], &e);
+        vlt_index_slot_entry(&v->index, vlt_index_slot_at(&v->index, i), &e);
         total->vault_bytes += e.length;
     }
     vlt_idset_free(&z.seen);

@@ -14,12 +14,16 @@
 #include "format/chunker.h"
 #include "format/locks.h"
 #include "repo/blob_load.h"
+#include "repo/client_cache.h"
+#include "repo/index_cache.h"
 #include "repo/repo.h"
 
 void vlt_repo_forget_index(vault_t *v)
 {
     vlt_index_free(&v->index);
     vlt_index_init(&v->index);
+    vlt_index_cache_close(v->index_cache);
+    v->index_cache = NULL;
     v->index_loaded = 0;
     if (v->pack_keys)
         sodium_free(v->pack_keys);
@@ -77,25 +81,84 @@ int vlt_repo_lock_honoured(vault_t *v, const lock_record *l)
  * keeps them: listing a snapshot then reads no pack from storage. */
 static vault_error note_tree_packs(vault_t *v)
 {
-    if (!vlt_backend_is_cache(v->be) || v->index.n_packs == 0)
+    const vault_index *ix = &v->index;
+    size_t n_packs = vlt_index_n_packs(ix);
+    if (!vlt_backend_is_cache(v->be) || n_packs == 0)
         return VAULT_OK;
-    uint8_t *has_data = calloc(v->index.n_packs, 1);
+    uint8_t *has_data = calloc(n_packs, 1);
     if (!has_data)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    /* Every copy is a slot (the alternatives too). */
-    for (size_t i = 0; i < v->index.n_slots; i++) {
-        const index_slot *s = &v->index.slots[i];
+    /* the base knows its packs' contents; of the rest every copy is a
+     * slot (the alternatives too) */
+    if (ix->base.n_packs)
+        memcpy(has_data, ix->base.pack_has_data, ix->base.n_packs);
+    for (size_t i = 0; i < ix->n_slots; i++) {
+        const index_slot *s = &ix->slots[i];
         pack_entry e;
-        if (s->pack == INDEX_PENDING || s->pack >= v->index.n_packs)
+        if (s->pack == INDEX_PENDING || s->pack >= n_packs)
             continue;
-        vlt_index_slot_entry(&v->index, s, &e);
+        vlt_index_slot_entry(ix, s, &e);
         if (e.type != BLOB_TREE)
             has_data[s->pack] = 1;
     }
-    for (size_t p = 0; p < v->index.n_packs; p++)
+    for (size_t p = 0; p < n_packs; p++)
         if (!has_data[p])
-            vlt_backend_cache_note_tree_pack(v->be, v->index.packs[p]);
+            vlt_backend_cache_note_tree_pack(v->be,
+                                             vlt_index_pack_id(ix, (uint32_t)p));
     free(has_data);
+    return VAULT_OK;
+}
+
+/* More segments than this outside the index cache (beyond an eighth of
+ * those it covers) and it is built again: each is read at every open. */
+#define INDEX_CACHE_UNCOVERED_MAX 32
+
+/* Maps the index cache under v's index, building it first when there is
+ * none that serves; *todo becomes the segments it does not cover (all of
+ * names when there is no cache). */
+static vault_error index_cache_attach(vault_t *v, const name_list *names,
+                                      name_list *todo)
+{
+    char path[PATH_MAX], file[32];
+    const uint8_t *pk = v->keys->sign_pk;
+    if (!v->keys->has_sign_key)
+        return VAULT_OK;
+    /* one file per member: the trust it records is the member's own */
+    snprintf(file, sizeof file, "index-%02x%02x%02x%02x%02x%02x%02x%02x",
+             pk[0], pk[1], pk[2], pk[3], pk[4], pk[5], pk[6], pk[7]);
+    if (!vlt_cache_vault_file(v->cache_dir, v->keys, file, path, sizeof path))
+        return VAULT_OK;
+    index_cache *c = NULL;
+    name_list uncovered = {0};
+    vault_error rc = VAULT_OK;
+    for (int attempt = 0; rc == VAULT_OK && attempt < 2 && !c; attempt++) {
+        if (attempt)
+            rc = vlt_index_cache_build(path, v->be, v->keys, names,
+                                       index_author_flags, v);
+        if (rc == VAULT_OK)
+            rc = vlt_index_cache_open(path, v->keys, index_author_flags, v,
+                                      &c);
+        int stale = 0;
+        if (rc == VAULT_OK && c)
+            rc = vlt_index_cache_diff(c, names, &uncovered, &stale);
+        if (rc == VAULT_OK && c && attempt == 0 &&
+            (stale || uncovered.n > INDEX_CACHE_UNCOVERED_MAX +
+                                        vlt_index_cache_segments(c) / 8)) {
+            vlt_index_cache_close(c);
+            c = NULL;
+            free(uncovered.names);
+            memset(&uncovered, 0, sizeof uncovered);
+        }
+    }
+    if (rc == VAULT_OK && c)
+        rc = vlt_index_attach_base(&v->index, vlt_index_cache_base(c));
+    if (rc != VAULT_OK || !c) {
+        vlt_index_cache_close(c);
+        free(uncovered.names);
+        return rc;
+    }
+    v->index_cache = c;
+    *todo = uncovered;
     return VAULT_OK;
 }
 
@@ -106,11 +169,17 @@ vault_error vlt_repo_load_index(vault_t *v)
     /* Packs that a prune has condemned first, so that their entries give
      * way to copies elsewhere (format spec "Pruning without locks").
      * Only an owner's prune mark counts: a writer cannot condemn packs
-     * (format.md §15-15a). */
-    lock_record *locks;
-    size_t n_locks;
+     * (format.md §15-15a).  The index cache goes under the index before
+     * packs are numbered. */
+    lock_record *locks = NULL;
+    size_t n_locks = 0;
+    name_list names = {0}, todo = {0};
     vlt_backend_list_ahead(v->be, BACKEND_INDEX); /* beside the locks' */
     vault_error rc = vlt_locks_load(v, &locks, &n_locks, NULL);
+    if (rc == VAULT_OK)
+        rc = vlt_backend_list_names(v->be, BACKEND_INDEX, &names);
+    if (rc == VAULT_OK)
+        rc = index_cache_attach(v, &names, &todo);
     for (size_t i = 0; rc == VAULT_OK && i < n_locks; i++) {
         if (!vlt_repo_lock_honoured(v, &locks[i]))
             continue;
@@ -119,14 +188,16 @@ vault_error vlt_repo_load_index(vault_t *v)
     }
     vlt_locks_free(locks, n_locks);
     if (rc == VAULT_OK)
-        rc = vlt_index_load(&v->index, v->be, v->keys, index_author_flags, v,
-                            index_report, v);
+        rc = vlt_index_load_names(&v->index, v->be, v->keys,
+                                  v->index_cache ? &todo : &names,
+                                  index_author_flags, v, index_report, v);
+    free(names.names);
+    free(todo.names);
     if (rc == VAULT_OK)
         rc = note_tree_packs(v);
     if (rc != VAULT_OK) {
         vlt_backend_list_ahead_drop(v->be); /* if the index was not listed */
-        vlt_index_free(&v->index);
-        vlt_index_init(&v->index);
+        vlt_repo_forget_index(v);
         return rc;
     }
     v->index_loaded = 1;
@@ -204,9 +275,9 @@ static vault_error pack_open(vault_t *v, const char *name,
  * held). */
 static vault_error pack_keys_grow(vault_t *v)
 {
-    if (v->pack_keys_size >= v->index.n_packs)
+    if (v->pack_keys_size >= vlt_index_n_packs(&v->index))
         return VAULT_OK;
-    size_t n = v->index.n_packs;
+    size_t n = vlt_index_n_packs(&v->index);
     uint8_t(*keys)[SECRET_BYTES] = sodium_allocarray(n, SECRET_BYTES);
     uint8_t *state = calloc(n, 1);
     if (!keys || !state) {
@@ -305,7 +376,7 @@ static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
     *out = NULL;
     char id_hex[65], name[65];
     vlt_hex_encode(e->id, CHUNK_ID_BYTES, id_hex);
-    vlt_hex_encode(v->index.packs[pack], 32, name);
+    vlt_hex_encode(vlt_index_pack_id(&v->index, pack), 32, name);
     if (e->type != type)
         return vlt_fail(VAULT_E_CORRUPT,
                         "data/%.2s/%s (blob %.16s): wrong type", name, name,
@@ -567,7 +638,7 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
             end = (uint64_t)e->offset + e->length;
     }
     char name[65];
-    vlt_hex_encode(v->index.packs[pack], 32, name);
+    vlt_hex_encode(vlt_index_pack_id(&v->index, pack), 32, name);
     uint8_t key[SECRET_BYTES];
     uint8_t *buf = NULL;
     size_t len = 0;

@@ -21,6 +21,7 @@
 #include "crypto/identity.h"
 #include "repo/blob_load.h"
 #include "repo/client_cache.h"
+#include "repo/index_cache.h"
 #include "repo/repo.h"
 
 const char *vault_role_name(vault_role role)
@@ -610,6 +611,14 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
      * trees may come from the local cache. */
     if (rc == VAULT_OK)
         rc = use_cache(v, options, vault_id);
+    if (rc == VAULT_OK && !(options && options->no_cache)) {
+        char base[PATH_MAX];
+        const char *dir = options && options->cache_dir
+                              ? options->cache_dir
+                              : vlt_cache_dir_default(base, sizeof base);
+        if (dir && *dir && !(v->cache_dir = strdup(dir)))
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
     if (rc == VAULT_OK)
         rc = open_member(v, id, vault_id, config, config_len);
     if (rc == VAULT_OK)
@@ -680,6 +689,8 @@ void vault_close(vault_t *v)
     vlt_keyring_free(v->keys);
     vlt_membership_free(v->members);
     vlt_index_free(&v->index);
+    vlt_index_cache_close(v->index_cache);
+    free(v->cache_dir);
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);

@@ -37,6 +37,10 @@ struct vault {
     char *location; /* as given to open, for messages and caches */
     vault_index index;
     int index_loaded;
+    /* The client's cache folder (NULL: none, --no-cache) and the index
+     * file mapped under index (repo/index_cache.h), if any. */
+    char *cache_dir;
+    struct index_cache *index_cache;
     /* The add marker this handle wrote and has not taken down yet ("":
      * none): loading the locks skips it, this handle knows what it
      * says. */

@@ -273,7 +273,7 @@ static uint32_t copy_pack(const pstate *s, const index_slot *c)
 {
     uint32_t n;
     if (c->pack == INDEX_PENDING ||
-        !vlt_idset_find(&s->pack_ids, s->v->index.packs[c->pack], &n) ||
+        !vlt_idset_find(&s->pack_ids, vlt_index_pack_id(&s->v->index, c->pack), &n) ||
         !s->packs[n].present)
         return NONE;
     return n;
