@@ -208,7 +208,7 @@ NOTES=()
 backup() { # TOOL REPO ARCHIVE LABEL PATH
   local tool=$1 repo=$2 arch=$3 label=$4 path=$5
   case $tool in
-    vault)  run_timed "$label" env XDG_CACHE_HOME="$VAULT_CACHE" \
+    vault)  run_timed "$label" env XDG_CACHE_HOME="$VAULT_CACHE" VAULT_TIMINGS=1 \
               "$VAULT_BIN" add "$repo" "$path" -i "$VAULT_ID" --json ;;
     restic) run_timed "$label" restic -r "$repo" --cache-dir "$RESTIC_CACHE" \
               backup "$path" ;;
@@ -233,7 +233,7 @@ restore() { # TOOL REPO ARCHIVE LABEL DEST
   local tool=$1 repo=$2 arch=$3 label=$4 dest=$5
   retire "$dest"; mkdir -p "$dest"
   case $tool in
-    vault)  run_timed "$label" env XDG_CACHE_HOME="$VAULT_CACHE" \
+    vault)  run_timed "$label" env XDG_CACHE_HOME="$VAULT_CACHE" VAULT_TIMINGS=1 \
               "$VAULT_BIN" extract "$repo" latest -C "$dest" -i "$VAULT_ID" ;;
     restic) run_timed "$label" restic -r "$repo" --cache-dir "$RESTIC_CACHE" \
               restore latest --target "$dest" ;;
@@ -491,6 +491,21 @@ report() {
       echo "| $p | ${R_T[vault.$p]# } | ${R_T[restic.$p]# } | ${R_T[borg.$p]# } |"
     done
   fi
+  local p label
+  for p in 1 2 3; do
+    label=vault-p$p-r$BENCH_RUNS
+    [ -s "$W/logs/$label.log.err" ] && grep -q '^timings: ' "$W/logs/$label.log.err" || continue
+    echo
+    case $p in
+      1) echo "Where vault's CPU time went, phase 1 (first add), last run (VAULT_TIMINGS=1):" ;;
+      2) echo "Where vault's CPU time went, phase 2 (unchanged re-add), last run:" ;;
+      3) echo "Where vault's CPU time went, phase 3 (extract), last run:" ;;
+    esac
+    echo
+    grep '^timings: ' "$W/logs/$label.log.err" | sed 's/^timings: //' |
+      awk -F' \\| ' 'NR == 1 { print "| " $1 " | " $2 " | " $3 " | " $4 " |"; print "|---|--:|--:|--:|"; next }
+                     { print "| " $1 " | " $2 " | " $3 " | " $4 " |" }'
+  done
   if [ -n "$PRIMITIVES" ]; then
     echo
     echo "Primitives on this machine, one core, 256 MiB each (tests/bench/hash_speed.c):"

@@ -249,6 +249,20 @@ vault_recipient_check(const char *text);
 typedef void (*vault_warning_fn)(const char *message, void *ctx);
 VAULT_API void vault_set_warning_handler(vault_warning_fn fn, void *ctx);
 
+/* A profile: from vault_phase_timing_enable on, the library sums the CPU
+ * time (all threads) it spends in each phase of its work (chunking,
+ * chunk IDs, compression, sealing, storage, reading and writing files);
+ * vault_phase_times gives the phases that ran, at most max to out, and
+ * returns how many ran.  Off by default (then it costs nothing to speak
+ * of). */
+typedef struct vault_phase_time {
+    const char *name;   /* e.g. "compress (zstd)" */
+    double cpu_seconds; /* summed over threads */
+    uint64_t calls;
+} vault_phase_time;
+VAULT_API void vault_phase_timing_enable(void);
+VAULT_API size_t vault_phase_times(vault_phase_time *out, size_t max);
+
 /* ---------------------------------------------------------------------------
  * Vaults.  A vault is a directory of immutable objects (format-spec/).
  */

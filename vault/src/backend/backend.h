@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/interrupt.h"
+#include "common/phase_timer.h"
 #include "vault.h"
 
 #define VAULT_NAME_HEX 64 /* characters in an object name */
@@ -136,7 +137,12 @@ static inline vault_error backend_save(backend *be, backend_kind kind,
                                        size_t len)
 {
     vault_error rc = vlt_interrupt_check();
-    return rc != VAULT_OK ? rc : be->ops->save(be, kind, name, data, len);
+    if (rc != VAULT_OK)
+        return rc;
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->save(be, kind, name, data, len);
+    vlt_phase_stop(VLT_PHASE_STORE, timer);
+    return rc;
 }
 static inline vault_error backend_load(backend *be, backend_kind kind,
                                        const char *name, uint64_t offset,
@@ -149,7 +155,10 @@ static inline vault_error backend_load(backend *be, backend_kind kind,
         *out_len = 0;
         return rc;
     }
-    return be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
+    vlt_phase_stop(VLT_PHASE_LOAD, timer);
+    return rc;
 }
 static inline vault_error backend_stat(backend *be, backend_kind kind,
                                        const char *name, uint64_t *size)

@@ -38,6 +38,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "common/phase_timer.h"
 #include "crypto/aead.h"
 #include "crypto/digest.h"
 #include "format/authored.h"
@@ -55,7 +56,9 @@ void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
                           size_t len, uint8_t id[CHUNK_ID_BYTES])
 {
     uint8_t t = (uint8_t)type;
+    uint64_t timer = vlt_phase_start();
     vlt_hmac_sha256(k->chunk_id_key, SECRET_BYTES, &t, 1, data, len, id);
+    vlt_phase_stop(VLT_PHASE_CHUNK_ID, timer);
 }
 
 void vlt_object_name(const uint8_t *data, size_t len, char name[65])
@@ -169,9 +172,11 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, (uint8_t)type, id);
     uint8_t *nonce = pw->buf + pw->len;
+    uint64_t timer = vlt_phase_start();
     randombytes_buf(nonce, AEAD_NONCE);
     vlt_aead_seal(nonce + AEAD_NONCE, stored, stored_len, ad, sizeof ad, nonce,
                   pw->key);
+    vlt_phase_stop(VLT_PHASE_SEAL, timer);
     pack_entry *e = &pw->entries[pw->n_entries++];
     memcpy(e->id, id, CHUNK_ID_BYTES);
     e->type = (uint8_t)type;
@@ -209,7 +214,9 @@ vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
     store_le32(pw->buf + pw->len, (uint32_t)trailer);
     pw->len += 4;
 
+    uint64_t timer = vlt_phase_start();
     vlt_sha256(pw->buf, pw->len, pack_id);
+    vlt_phase_stop(VLT_PHASE_NAME, timer);
     pw->len_saved = pw->len;
     sodium_memzero(pw->key, sizeof pw->key);
     return VAULT_OK;
@@ -270,6 +277,7 @@ vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
     uint8_t *stored = malloc(stored_len ? stored_len : 1);
     if (!stored)
         return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+    uint64_t timer = vlt_phase_start(); /* the ID check counts apart */
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, e->type, e->id);
     if (vlt_aead_open(stored, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
@@ -296,6 +304,7 @@ vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
             return vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
         }
     }
+    vlt_phase_stop(VLT_PHASE_OPEN, timer);
     uint8_t id[CHUNK_ID_BYTES];
     vlt_chunk_id_compute(k, (blob_type)e->type, raw, e->raw_len, id);
     if (sodium_memcmp(id, e->id, CHUNK_ID_BYTES) != 0) {

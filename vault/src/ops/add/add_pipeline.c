@@ -16,6 +16,7 @@
 
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/phase_timer.h"
 #include "common/interrupt.h"
 #include "ops/add/add_internal.h"
 
@@ -240,8 +241,10 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
             w->cbuf = nb;
             w->cbuf_cap = bound;
         }
+        uint64_t timer = vlt_phase_start();
         size_t n = ZSTD_compressCCtx(w->cctx, w->cbuf, w->cbuf_cap, j->data,
                                      j->len, a->level);
+        vlt_phase_stop(VLT_PHASE_COMPRESS, timer);
         /* Keep it only if it shrinks: raw costs no CPU later. */
         if (!ZSTD_isError(n) && n < j->len) {
             stored = w->cbuf;
@@ -340,6 +343,7 @@ static void worker_run(void *ctx, void *state, void *arg)
     if (!failed && ok) {
         int is_new[BATCH_JOBS];
         vault_error rc = VAULT_OK;
+        uint64_t timer = vlt_phase_start(); /* the wait for the lock too */
         pthread_mutex_lock(&a->index_lock);
         for (size_t i = 0; i < b->n && rc == VAULT_OK; i++) {
             job *j = &b->jobs[i];
@@ -352,6 +356,7 @@ static void worker_run(void *ctx, void *state, void *arg)
             }
         }
         pthread_mutex_unlock(&a->index_lock);
+        vlt_phase_stop(VLT_PHASE_INDEX, timer);
         for (size_t i = 0; i < b->n && rc == VAULT_OK; i++)
             if (is_new[i])
                 rc = store_job(a, w, &b->jobs[i]);

@@ -13,6 +13,7 @@
 #include "common/array.h"
 #include "common/idset.h"
 #include "common/internal.h"
+#include "common/phase_timer.h"
 #include "common/interrupt.h"
 #include "crypto/digest.h"
 #include "ops/add/add_internal.h"
@@ -79,8 +80,10 @@ static vault_error add_file(adder *a, const add_item *it, tree_node *n,
     uint64_t total = 0;
     vault_error rc = VAULT_OK;
     while (rc == VAULT_OK) {
+        uint64_t timer = vlt_phase_start();
         size_t cut = vlt_chunker_next(&a->chunker, a->buf + start,
                                       end - start, eof);
+        vlt_phase_stop(VLT_PHASE_CHUNK, timer);
         if (cut == 0) {
             if (eof)
                 break; /* all consumed */

@@ -28,6 +28,7 @@
 
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/phase_timer.h"
 #include "common/pool.h"
 #include "ops/add/add_filter.h"
 #include "ops/add/add_source.h"
@@ -350,7 +351,18 @@ static void frame_free(fs_frame *f)
 /* Enters the directory at s->path (s->cur_len): reads its entries,
  * sorts and stats them.  One that cannot be opened is reported and
  * walked as empty. */
+static vault_error dir_read(fs_source *s);
+
 static vault_error dir_enter(fs_source *s)
+{
+    uint64_t timer = vlt_phase_start();
+    vault_error rc = dir_read(s);
+    vlt_phase_stop(VLT_PHASE_WALK, timer);
+    return rc;
+}
+
+/* dir_enter's work. */
+static vault_error dir_read(fs_source *s)
 {
     if (VLT_ARRAY_GROW(&s->stack, &s->cap, s->depth + 1) != 0)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -578,9 +590,21 @@ static vault_error fs_next(void *ctx, add_item *it)
     return item_set(s, it, e->name, &e->st);
 }
 
+static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
+                                 size_t *got);
+
 static vault_error fs_read(void *ctx, uint8_t *buf, size_t cap, size_t *got)
 {
-    fs_source *s = ctx;
+    uint64_t timer = vlt_phase_start();
+    vault_error rc = fs_read_timed(ctx, buf, cap, got);
+    vlt_phase_stop(VLT_PHASE_READ, timer);
+    return rc;
+}
+
+/* fs_read's work. */
+static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
+                                 size_t *got)
+{
     *got = 0;
     if (s->cur_fd < 0) {
         int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;

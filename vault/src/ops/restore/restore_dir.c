@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/phase_timer.h"
 #include "common/pool.h"
 #include "ops/restore/restore_internal.h"
 
@@ -138,6 +139,7 @@ static int needs_chown(const restorer *r, const tree_node *n,
 static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
                       const gid_t *fresh_gid, char *what, size_t what_size)
 {
+    uint64_t timer = vlt_phase_start();
     int err = 0;
 #define META_FAIL(...)                                                       \
     do {                                                                     \
@@ -165,6 +167,7 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
     if (futimens(fd, ts) != 0)
         META_FAIL("set mtime");
 #undef META_FAIL
+    vlt_phase_stop(VLT_PHASE_CREATE, timer);
     return err;
 }
 
@@ -211,7 +214,11 @@ static int make_temp(restorer *r, int dirfd, const char *name,
         uint64_t seq = atomic_fetch_add(&r->temp_seq, 1);
         snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%016llx", (int)keep,
                  name, (unsigned long long)(r->temp_base + seq));
+        uint64_t timer = vlt_phase_start();
         int ret = create(dirfd, tmp, arg);
+        int e = errno;
+        vlt_phase_stop(VLT_PHASE_CREATE, timer);
+        errno = e;
         if (ret >= 0 || errno != EEXIST)
             return ret;
     }
@@ -253,8 +260,23 @@ static int create_link(int dirfd, const char *tmp, const void *arg)
 /* Moves the finished temporary tmp to name.  Only with overwrite is an
  * existing entry replaced, and rename() never replaces a directory with a
  * non-directory nor follows a symlink that is there. */
+static int place_entry(const restorer *r, int dirfd, const char *tmp,
+                       const char *name);
+
 static int place(const restorer *r, int dirfd, const char *tmp,
                  const char *name)
+{
+    uint64_t timer = vlt_phase_start();
+    int ret = place_entry(r, dirfd, tmp, name);
+    int e = errno;
+    vlt_phase_stop(VLT_PHASE_CREATE, timer);
+    errno = e;
+    return ret;
+}
+
+/* place()'s work. */
+static int place_entry(const restorer *r, int dirfd, const char *tmp,
+                       const char *name)
 {
     if (r->opt->overwrite)
         return renameat(dirfd, tmp, dirfd, name);
@@ -451,17 +473,20 @@ typedef struct fs_out {
 
 static vault_error write_all_fd(int fd, const uint8_t *data, size_t len)
 {
-    while (len > 0) {
+    uint64_t timer = vlt_phase_start();
+    vault_error rc = VAULT_OK;
+    while (len > 0 && rc == VAULT_OK) {
         ssize_t w = write(fd, data, len);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return vlt_fail_errno(errno, "write");
+            if (errno != EINTR)
+                rc = vlt_fail_errno(errno, "write");
+            continue;
         }
         data += w;
         len -= (size_t)w;
     }
-    return VAULT_OK;
+    vlt_phase_stop(VLT_PHASE_WRITE, timer);
+    return rc;
 }
 
 /* The file system's block: runs of zeros this long become holes. */
