@@ -202,7 +202,9 @@ static void rewrite(cache_fx *f, void (*fn)(uint8_t *p, size_t *len))
     free(q);
 }
 
-#define HEADER (8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+/* magic, then the first block's nonce and sealed length */
+#define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define HEADER (8 + NONCE + 4)
 #define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 static void flip_tag(uint8_t *p, size_t *len)
@@ -258,26 +260,32 @@ static void test_cache_damaged_ignored(void **state)
     }
 }
 
-/* The key and additional data the cache is sealed with (filecache.c). */
+#define AD_BYTES (8 + VAULT_ID_BYTES + SECRET_BYTES + 9)
+
+/* The key and additional data the cache's one block (its first and last)
+ * is sealed with (filecache.c). */
 static void cache_key_ad(const keyring *k, uint8_t key[SECRET_BYTES],
-                         uint8_t ad[8 + VAULT_ID_BYTES + SECRET_BYTES])
+                         uint8_t ad[AD_BYTES])
 {
     vlt_kdf(key, k->sign_seed, "files cache v2");
-    memcpy(ad, "VFCACHE3", 8);
+    memcpy(ad, "VFCACHE4", 8);
     memcpy(ad + 8, k->vault_id, VAULT_ID_BYTES);
     vlt_kdf(ad + 8 + VAULT_ID_BYTES, k->dedup_secret, "files cache");
+    store_le64(ad + 8 + VAULT_ID_BYTES + SECRET_BYTES, 0); /* block 0 */
+    ad[AD_BYTES - 1] = 1;                                  /* the last */
 }
 
-/* Writes records as the cache file, sealed right for k. */
+/* Writes records as the cache file, one block sealed right for k. */
 static void write_sealed(const char *file, const keyring *k,
                          const uint8_t *records, size_t len)
 {
-    uint8_t key[SECRET_BYTES], ad[8 + VAULT_ID_BYTES + SECRET_BYTES];
+    uint8_t key[SECRET_BYTES], ad[AD_BYTES];
     cache_key_ad(k, key, ad);
     uint8_t *q = malloc(HEADER + len + TAG);
     assert_non_null(q);
-    memcpy(q, "VFCACHE3", 8);
-    randombytes_buf(q + 8, HEADER - 8);
+    memcpy(q, "VFCACHE4", 8);
+    randombytes_buf(q + 8, NONCE);
+    store_le32(q + 8 + NONCE, (uint32_t)(len + TAG));
     crypto_aead_xchacha20poly1305_ietf_encrypt(q + HEADER, NULL, records,
                                                len, ad, sizeof ad, NULL,
                                                q + 8, key);
@@ -294,7 +302,7 @@ static void test_cache_bad_record_ignored(void **state)
     save_three(f);
     size_t len;
     uint8_t *p = test_read_file(f->file, &len);
-    uint8_t key[SECRET_BYTES], ad[8 + VAULT_ID_BYTES + SECRET_BYTES];
+    uint8_t key[SECRET_BYTES], ad[AD_BYTES];
     cache_key_ad(f->k, key, ad);
     size_t plain_len = len - HEADER - TAG;
     uint8_t *plain = malloc(plain_len);
@@ -352,6 +360,102 @@ static void test_cache_sealed(void **state)
     uint8_t inode[8];
     store_le64(inode, KEY_A.inode);
     assert_false(contains(p, len, inode, 8));
+    free(p);
+}
+
+/* Many files: the cache is in blocks, every record is found again in
+ * any order of lookups (blocks opened again as needed), and blocks moved,
+ * dropped or cut off make the whole cache ignored. */
+#define MANY 5000
+static void many_path(char *buf, size_t size, int i)
+{
+    test_fmt(buf, size, "/data/dir%03d/file-%05d.txt", i % 97, i);
+}
+
+static int finds_all(cache_fx *f)
+{
+    filecache *c = NULL;
+    assert_vault_ok(vlt_filecache_open(f->dir, f->k, &c));
+    int found = 0;
+    for (int j = 0; j < MANY; j++) {
+        int i = (int)(((uint64_t)j * 7919) % MANY); /* not in order */
+        char path[64];
+        many_path(path, sizeof path, i);
+        filecache_key key = KEY_A;
+        key.inode = (uint64_t)i;
+        uint32_t n = 0;
+        int xattrs;
+        const uint8_t *ids = vlt_filecache_lookup(c, path, &key, &n, &xattrs);
+        if (!ids)
+            continue;
+        uint8_t want[3 * CHUNK_ID_BYTES];
+        ids_for(want, 3, (uint8_t)i);
+        assert_int_equal(n, 3);
+        assert_memory_equal(ids, want, sizeof want);
+        found++;
+    }
+    vlt_filecache_free(c);
+    return found;
+}
+
+/* The file's blocks: offset and size of each (magic first). */
+static size_t blocks_of(const uint8_t *p, size_t len, size_t at[], size_t sz[],
+                        size_t max)
+{
+    size_t n = 0;
+    for (size_t off = 8; off < len && n < max;) {
+        size_t size = HEADER - 8 + load_le32(p + off + NONCE);
+        at[n] = off;
+        sz[n++] = size;
+        off += size;
+    }
+    return n;
+}
+
+static void test_cache_blocks(void **state)
+{
+    cache_fx *f = *state;
+    filecache *c = NULL;
+    assert_vault_ok(vlt_filecache_open(f->dir, f->k, &c));
+    for (int i = 0; i < MANY; i++) {
+        char path[64];
+        uint8_t ids[3 * CHUNK_ID_BYTES];
+        many_path(path, sizeof path, i);
+        ids_for(ids, 3, (uint8_t)i);
+        filecache_key key = KEY_A;
+        key.inode = (uint64_t)i;
+        assert_vault_ok(vlt_filecache_record(c, path, &key, ids, 3, 0));
+    }
+    assert_vault_ok(vlt_filecache_save(c));
+    vlt_filecache_free(c);
+    assert_int_equal(finds_all(f), MANY);
+
+    size_t len;
+    uint8_t *p = test_read_file(f->file, &len);
+    size_t at[64], sz[64];
+    size_t n = blocks_of(p, len, at, sz, 64);
+    assert_true(n >= 8); /* about 64 KiB each */
+    uint8_t *q = malloc(len);
+    assert_non_null(q);
+    /* blocks 1 and 2 swapped */
+    memcpy(q, p, at[1]);
+    memcpy(q + at[1], p + at[2], sz[2]);
+    memcpy(q + at[1] + sz[2], p + at[1], sz[1]);
+    memcpy(q + at[3], p + at[3], len - at[3]);
+    test_write_file(f->file, q, len);
+    assert_int_equal(finds_all(f), 0);
+    /* block 1 left out */
+    memcpy(q, p, at[1]);
+    memcpy(q + at[1], p + at[2], len - at[2]);
+    test_write_file(f->file, q, len - sz[1]);
+    assert_int_equal(finds_all(f), 0);
+    /* the last block cut off: the one before is not marked last */
+    test_write_file(f->file, p, at[n - 1]);
+    assert_int_equal(finds_all(f), 0);
+    /* whole again */
+    test_write_file(f->file, p, len);
+    assert_int_equal(finds_all(f), MANY);
+    free(q);
     free(p);
 }
 
@@ -455,6 +559,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_other_vault, cache_setup,
                                         cache_teardown),
         cmocka_unit_test_setup_teardown(test_cache_disabled, cache_setup,
+                                        cache_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_blocks, cache_setup,
                                         cache_teardown),
     };
     return cmocka_run_group_tests_name("files cache", tests, NULL, NULL) ? 1

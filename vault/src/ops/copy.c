@@ -239,7 +239,7 @@ static vault_error already_copied(vault_t *src, vault_t *dst,
 /* add's source: the snapshot source opened before (its top-level count
  * is needed for the options). */
 static vault_error hand_source(void *ctx, const vault_add_options *o,
-                               const filecache *cache, add_report_fn report,
+                               filecache *cache, add_report_fn report,
                                void *report_ctx, add_source *out)
 {
     (void)o;

@@ -1,10 +1,12 @@
 /*
  * filecache.c - the local files cache (see filecache.h).
  *
- * File layout: "VFCACHE3" | nonce (24) | sealed records
+ * File layout: "VFCACHE4" | block*, the last block marked as such
+ *   block  = nonce (24) | sealed_len u32 | sealed
  *   sealed = XChaCha20-Poly1305(key = KDF(this member's signing seed,
- *            "files cache v2"), nonce, additional data = "VFCACHE3" |
- *            vault ID | KDF(dedup secret, "files cache"), record*)
+ *            "files cache v2"), nonce, additional data = "VFCACHE4" |
+ *            vault ID | KDF(dedup secret, "files cache") | block number
+ *            u64 | last u8, record*), records of at most about 64 KiB
  *   record = path_len u32 | path | size u64 | inode u64 | device u64 |
  *            mtime_sec i64 | mtime_nsec u32 | ctime_sec i64 |
  *            ctime_nsec u32 | flags u32 | n u32 | n × chunk ID
@@ -13,15 +15,23 @@
  * content: only this member's own key (not D, which every member holds)
  * opens it.  The additional data ties it to the vault and to the dedup
  * secret the chunk IDs were made with.  Older layouts (VFCACHE1, the
- * clear VFCACHE2) and caches of another member are ignored: the next add
- * starts afresh.
+ * clear VFCACHE2, the single-block VFCACHE3) and caches of another member
+ * are ignored: the next add starts afresh.
+ *
+ * In blocks, so that neither run holds the cache: a load opens every
+ * block once to check it and learn where each record is (12 bytes a
+ * file in memory), a lookup opens the record's block again (the last
+ * few are kept: lookups come in about the order records were written),
+ * and this run's records go to a new file a block at a time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -30,24 +40,56 @@
 #include "common/array.h"
 #include "common/internal.h"
 
-#define CACHE_MAGIC "VFCACHE3"
-#define CACHE_HEADER (8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+#define CACHE_MAGIC "VFCACHE4"
+#define CACHE_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define CACHE_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define BLOCK_HEADER (CACHE_NONCE + 4)
 #define CACHE_AD_BYTES (8 + VAULT_ID_BYTES + SECRET_BYTES)
 #define CACHE_MAX_BYTES (1ull << 32)
 #define RECORD_FIXED 56 /* size .. n */
 #define FLAG_XATTRS 1u
+/* A block is sealed once its records pass this many bytes: memory holds
+ * one block being written and BLOCKS_KEPT read ones, not the cache. */
+#define BLOCK_TARGET (64u * 1024)
+#define BLOCKS_KEPT 4
+
+/* Where a record of the old file is: its block, its offset there, and
+ * 32 bits of its path's hash (to skip most blocks a probe meets). */
+typedef struct slot {
+    uint32_t hash;
+    uint32_t block; /* + 1; 0 empty */
+    uint32_t offset;
+} slot;
+
+/* A block of the old file read and opened, for lookups. */
+typedef struct kept_block {
+    uint32_t block; /* + 1; 0 none */
+    uint8_t *plain;
+    size_t len;
+    uint64_t used; /* for least recently used out */
+} kept_block;
 
 struct filecache {
     char *path;               /* the cache file; NULL: disabled */
     uint8_t key[SECRET_BYTES]; /* this member's own */
     uint8_t ad[CACHE_AD_BYTES]; /* ties it to the vault and D */
-    uint8_t *old;             /* the records of the loaded file */
-    size_t old_len;
-    uint32_t *table;          /* offsets + 1 of old records; pow2 size */
-    size_t table_size;
-    uint8_t *fresh;           /* records of this run */
+    /* the old file: kept open, its blocks opened as lookups need them */
+    int fd;
+    uint64_t *block_at; /* file offset of each block */
+    uint32_t *block_len; /* sealed length of each */
+    size_t n_blocks;
+    slot *table; /* pow2 size, at most half full */
+    size_t table_size, n_table;
+    kept_block kept[BLOCKS_KEPT];
+    uint64_t clock;
+    /* this run's records: the block being filled, and the file the full
+     * ones went to */
+    uint8_t *fresh;
     size_t fresh_len, fresh_cap;
+    uint64_t fresh_blocks;
+    int out_fd;
+    char *out_path;
+    int out_failed;
 };
 
 static size_t str_hash(const char *s, size_t len)
@@ -71,53 +113,157 @@ static size_t record_len(const uint8_t *p, size_t avail)
     return total <= avail ? (size_t)total : 0;
 }
 
+/* The additional data of block index: the cache's, the block's number and
+ * whether it is the last (so that blocks cannot be moved, dropped or cut
+ * off the end). */
+static void block_ad(filecache *c, uint64_t index, int last,
+                     uint8_t ad[CACHE_AD_BYTES + 9])
+{
+    memcpy(ad, c->ad, CACHE_AD_BYTES);
+    store_le64(ad + CACHE_AD_BYTES, index);
+    ad[CACHE_AD_BYTES + 8] = (uint8_t)(last != 0);
+}
+
+static int read_at(int fd, uint8_t *buf, size_t len, uint64_t at)
+{
+    while (len) {
+        ssize_t got = pread(fd, buf, len, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return 0;
+        buf += got;
+        len -= (size_t)got;
+        at += (uint64_t)got;
+    }
+    return 1;
+}
+
+/* Reads and opens block index of the old file into *plain (malloc'ed,
+ * *len bytes); 0 if it does not open (then nothing is allocated). */
+static int block_open(filecache *c, size_t index, int last,
+                      uint8_t **plain, size_t *len)
+{
+    size_t sealed = c->block_len[index];
+    uint8_t *buf = malloc(BLOCK_HEADER + sealed);
+    uint8_t ad[CACHE_AD_BYTES + 9];
+    unsigned long long plain_len;
+    block_ad(c, index, last, ad);
+    if (!buf || !read_at(c->fd, buf, BLOCK_HEADER + sealed,
+                         c->block_at[index]) ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(
+            buf + BLOCK_HEADER, &plain_len, NULL, buf + BLOCK_HEADER, sealed,
+            ad, sizeof ad, buf, c->key) != 0) {
+        free(buf);
+        return 0;
+    }
+    memmove(buf, buf + BLOCK_HEADER, (size_t)plain_len);
+    *plain = buf;
+    *len = (size_t)plain_len;
+    return 1;
+}
+
+static int table_put(filecache *c, uint32_t hash, uint32_t block,
+                     uint32_t offset)
+{
+    if ((c->n_table + 1) * 2 > c->table_size) {
+        size_t size = c->table_size ? c->table_size * 2 : 1024;
+        slot *t = calloc(size, sizeof *t);
+        if (!t)
+            return 0;
+        for (size_t i = 0; i < c->table_size; i++) {
+            if (!c->table[i].block)
+                continue;
+            size_t h = c->table[i].hash & (size - 1);
+            while (t[h].block)
+                h = (h + 1) & (size - 1);
+            t[h] = c->table[i];
+        }
+        free(c->table);
+        c->table = t;
+        c->table_size = size;
+    }
+    size_t h = hash & (c->table_size - 1);
+    while (c->table[h].block)
+        h = (h + 1) & (c->table_size - 1);
+    c->table[h] = (slot){hash, block + 1, offset};
+    c->n_table++;
+    return 1;
+}
+
+static void drop_old(filecache *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->block_at);
+    free(c->block_len);
+    free(c->table);
+    c->block_at = NULL;
+    c->block_len = NULL;
+    c->table = NULL;
+    c->n_blocks = c->table_size = c->n_table = 0;
+    for (size_t i = 0; i < BLOCKS_KEPT; i++) {
+        free(c->kept[i].plain);
+        memset(&c->kept[i], 0, sizeof c->kept[i]);
+    }
+}
+
+/* Reads the old file through once: every block must open and hold whole
+ * records, the last one marked so; the table learns where each record
+ * is.  Anything wrong and the whole cache is ignored. */
 static void load_old(filecache *c)
 {
-    uint8_t *data;
-    size_t len;
-    if (vlt_read_file(c->path, CACHE_MAX_BYTES, &data, &len) != VAULT_OK)
+    c->fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (c->fd < 0)
         return; /* no cache yet, or unreadable: start afresh */
-    if (len < CACHE_HEADER + CACHE_TAG || memcmp(data, CACHE_MAGIC, 8) != 0)
+    struct stat st;
+    uint8_t magic[8];
+    if (fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > CACHE_MAX_BYTES ||
+        !read_at(c->fd, magic, 8, 0) || memcmp(magic, CACHE_MAGIC, 8) != 0)
         goto drop;
-    size_t sealed_len = len - CACHE_HEADER, body_end = sealed_len - CACHE_TAG;
-    unsigned long long plain_len;
-    /* In place, then moved to the front: the cache is the largest thing a
-     * re-add holds, so it is never held twice. */
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            data + CACHE_HEADER, &plain_len, NULL, data + CACHE_HEADER,
-            sealed_len, c->ad, sizeof c->ad, data + 8, c->key) != 0 ||
-        plain_len != body_end)
-        goto drop; /* damaged, or another member's or vault's */
-    memmove(data, data + CACHE_HEADER, body_end);
-    size_t count = 0;
-    for (size_t off = 0; off < body_end; count++) {
-        size_t n = record_len(data + off, body_end - off);
-        if (!n)
+    size_t cap_blocks = 0, cap_lens = 0;
+    int last_seen = 0;
+    for (uint64_t at = 8; at < (uint64_t)st.st_size;) {
+        uint8_t head[BLOCK_HEADER];
+        if (last_seen || (uint64_t)st.st_size - at < BLOCK_HEADER ||
+            !read_at(c->fd, head, BLOCK_HEADER, at))
             goto drop;
-        off += n;
+        uint32_t sealed = load_le32(head + CACHE_NONCE);
+        if (sealed < CACHE_TAG ||
+            sealed > (uint64_t)st.st_size - at - BLOCK_HEADER ||
+            VLT_ARRAY_GROW(&c->block_at, &cap_blocks, c->n_blocks + 1) != 0 ||
+            VLT_ARRAY_GROW(&c->block_len, &cap_lens, c->n_blocks + 1) != 0)
+            goto drop;
+        c->block_at[c->n_blocks] = at;
+        c->block_len[c->n_blocks] = sealed;
+        at += BLOCK_HEADER + sealed;
+        last_seen = at == (uint64_t)st.st_size;
+        uint8_t *plain;
+        size_t len;
+        if (!block_open(c, c->n_blocks, last_seen, &plain, &len))
+            goto drop; /* damaged, reordered, or another member's */
+        int ok = 1;
+        for (size_t off = 0; ok && off < len;) {
+            size_t n = record_len(plain + off, len - off);
+            size_t plen = n ? load_le32(plain + off) : 0;
+            ok = n && table_put(c,
+                                (uint32_t)str_hash((const char *)plain + off +
+                                                       4,
+                                                   plen),
+                                (uint32_t)c->n_blocks, (uint32_t)off);
+            off += n;
+        }
+        free(plain);
+        if (!ok)
+            goto drop;
+        c->n_blocks++;
     }
-    size_t size = 16;
-    while (size < count * 2)
-        size *= 2;
-    c->table = calloc(size, sizeof *c->table);
-    if (!c->table || body_end > UINT32_MAX)
-        goto drop;
-    c->table_size = size;
-    for (size_t off = 0; off < body_end;) {
-        size_t plen = load_le32(data + off);
-        size_t h = str_hash((const char *)data + off + 4, plen) & (size - 1);
-        while (c->table[h])
-            h = (h + 1) & (size - 1);
-        c->table[h] = (uint32_t)off + 1;
-        off += record_len(data + off, body_end - off);
-    }
-    c->old = data;
-    c->old_len = body_end;
-    return;
+    if (last_seen)
+        return;
 drop:
-    free(c->table);
-    c->table = NULL;
-    free(data);
+    drop_old(c);
 }
 
 vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **out)
@@ -126,6 +272,7 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
     filecache *c = calloc(1, sizeof *c);
     if (!c)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    c->fd = c->out_fd = -1;
     /* Without a signing key of its own, a member has no secret that the
      * other members lack: no cache then, rather than one they can read. */
     if (k->has_sign_key) {
@@ -143,19 +290,49 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
     return VAULT_OK;
 }
 
-const uint8_t *vlt_filecache_lookup(const filecache *c, const char *path,
+/* Block b of the old file, opened (kept for the next lookups), or NULL. */
+static const kept_block *block_get(filecache *c, uint32_t b)
+{
+    kept_block *victim = &c->kept[0];
+    for (size_t i = 0; i < BLOCKS_KEPT; i++) {
+        if (c->kept[i].block == b + 1) {
+            c->kept[i].used = ++c->clock;
+            return &c->kept[i];
+        }
+        if (c->kept[i].used < victim->used)
+            victim = &c->kept[i];
+    }
+    uint8_t *plain;
+    size_t len;
+    if (!block_open(c, b, b + 1 == c->n_blocks, &plain, &len))
+        return NULL; /* changed since it was loaded: a miss */
+    free(victim->plain);
+    *victim = (kept_block){b + 1, plain, len, ++c->clock};
+    return victim;
+}
+
+const uint8_t *vlt_filecache_lookup(filecache *c, const char *path,
                                     const filecache_key *key, uint32_t *n_ids,
                                     int *has_xattrs)
 {
     if (!c->table)
         return NULL;
     size_t plen = strlen(path), mask = c->table_size - 1;
-    for (size_t h = str_hash(path, plen) & mask;; h = (h + 1) & mask) {
-        uint32_t v = c->table[h];
-        if (!v)
+    uint32_t hash = (uint32_t)str_hash(path, plen);
+    for (size_t h = hash & mask;; h = (h + 1) & mask) {
+        const slot *s = &c->table[h];
+        if (!s->block)
             return NULL;
-        const uint8_t *p = c->old + v - 1;
-        if (load_le32(p) != plen || memcmp(p + 4, path, plen) != 0)
+        if (s->hash != hash)
+            continue;
+        const kept_block *kb = block_get(c, s->block - 1);
+        if (!kb)
+            return NULL;
+        /* bounds were checked when the file was loaded, and the block
+         * authenticated again now */
+        const uint8_t *p = kb->plain + s->offset;
+        if (s->offset >= kb->len || !record_len(p, kb->len - s->offset) ||
+            load_le32(p) != plen || memcmp(p + 4, path, plen) != 0)
             continue;
         p += 4 + plen;
         if (load_le64(p) != key->size || load_le64(p + 8) != key->inode ||
@@ -171,6 +348,42 @@ const uint8_t *vlt_filecache_lookup(const filecache *c, const char *path,
     }
 }
 
+/* Seals the records gathered (fresh) as the next block of the new file,
+ * which is made at the first block. */
+static void block_flush(filecache *c, int last)
+{
+    if (c->out_failed)
+        return;
+    if (c->out_fd < 0) {
+        size_t n = strlen(c->path) + 16;
+        if (!(c->out_path = malloc(n))) {
+            c->out_failed = 1;
+            return;
+        }
+        snprintf(c->out_path, n, "%s.tmp-XXXXXX", c->path);
+        c->out_fd = mkstemp(c->out_path);
+        if (c->out_fd < 0 || fchmod(c->out_fd, 0600) != 0 ||
+            vlt_write_all(c->out_fd, (const uint8_t *)CACHE_MAGIC, 8) != 0) {
+            c->out_failed = 1;
+            return;
+        }
+    }
+    /* fresh has room for the block's header in front and its tag */
+    size_t body = c->fresh_len - BLOCK_HEADER;
+    uint8_t ad[CACHE_AD_BYTES + 9];
+    block_ad(c, c->fresh_blocks, last, ad);
+    randombytes_buf(c->fresh, CACHE_NONCE);
+    store_le32(c->fresh + CACHE_NONCE, (uint32_t)(body + CACHE_TAG));
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        c->fresh + BLOCK_HEADER, NULL, c->fresh + BLOCK_HEADER, body, ad,
+        sizeof ad, NULL, c->fresh, c->key);
+    if (vlt_write_all(c->out_fd, c->fresh,
+                      BLOCK_HEADER + body + CACHE_TAG) != 0)
+        c->out_failed = 1;
+    c->fresh_blocks++;
+    c->fresh_len = BLOCK_HEADER;
+}
+
 vault_error vlt_filecache_record(filecache *c, const char *path,
                                  const filecache_key *key,
                                  const uint8_t *ids, uint32_t n_ids,
@@ -183,13 +396,14 @@ vault_error vlt_filecache_record(filecache *c, const char *path,
     if (plen == 0 || plen > PATH_MAX)
         return VAULT_OK;
     if (!c->fresh_len)
-        c->fresh_len = CACHE_HEADER; /* room to seal the file in place */
+        c->fresh_len = BLOCK_HEADER; /* room to seal the block in place */
+    else if (c->fresh_len - BLOCK_HEADER + need > BLOCK_TARGET)
+        block_flush(c, 0);
     /* and room for the tag after the last record */
     if (c->fresh_cap < c->fresh_len + need + CACHE_TAG) {
-        /* the first buffer is 64 KiB */
         size_t want = c->fresh_len + need + CACHE_TAG;
-        if (want < (1u << 16))
-            want = 1u << 16;
+        if (want < BLOCK_HEADER + BLOCK_TARGET + CACHE_TAG)
+            want = BLOCK_HEADER + BLOCK_TARGET + CACHE_TAG;
         if (vlt_array_reserve(&c->fresh, &c->fresh_cap, want, 1) != 0)
             return vlt_fail(VAULT_E_NOMEM, "files cache: out of memory");
     }
@@ -212,25 +426,36 @@ vault_error vlt_filecache_record(filecache *c, const char *path,
     return VAULT_OK;
 }
 
+static void out_discard(filecache *c)
+{
+    if (c->out_fd >= 0) {
+        close(c->out_fd);
+        unlink(c->out_path);
+    }
+    c->out_fd = -1;
+    free(c->out_path);
+    c->out_path = NULL;
+}
+
 vault_error vlt_filecache_save(filecache *c)
 {
     if (!c->path || !c->fresh)
         return VAULT_OK;
-    /* Sealed in place (fresh has room for the header in front and the
-     * tag behind), so a large cache is not held twice; the records are
-     * not needed after this. */
-    uint8_t *file = c->fresh;
-    size_t body = c->fresh_len - CACHE_HEADER;
-    memcpy(file, CACHE_MAGIC, 8);
-    randombytes_buf(file + 8, CACHE_HEADER - 8);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        file + CACHE_HEADER, NULL, file + CACHE_HEADER, body, c->ad,
-        sizeof c->ad, NULL, file + 8, c->key);
-    vault_error rc = vlt_write_file_atomic(
-        c->path, file, CACHE_HEADER + body + CACHE_TAG, 0600, 0);
+    block_flush(c, 1);
+    vault_error rc = VAULT_OK;
+    if (c->out_failed || fdatasync(c->out_fd) != 0 ||
+        rename(c->out_path, c->path) != 0)
+        rc = vlt_fail_errno(errno ? errno : EIO, "files cache: %s", c->path);
+    else {
+        close(c->out_fd);
+        c->out_fd = -1;
+    }
+    out_discard(c);
     free(c->fresh);
     c->fresh = NULL;
     c->fresh_len = c->fresh_cap = 0;
+    c->fresh_blocks = 0;
+    c->out_failed = 0;
     return rc;
 }
 
@@ -238,9 +463,9 @@ void vlt_filecache_free(filecache *c)
 {
     if (!c)
         return;
+    drop_old(c);
+    out_discard(c);
     free(c->path);
-    free(c->old);
-    free(c->table);
     free(c->fresh);
     sodium_memzero(c->key, sizeof c->key);
     free(c);

@@ -34,8 +34,9 @@ typedef struct filecache filecache;
 vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **out);
 /* The cached chunk IDs (n_ids × 32 bytes) for path if its key matches
  * exactly, else NULL; on a match *has_xattrs tells whether it had
- * extended attributes. */
-const uint8_t *vlt_filecache_lookup(const filecache *c, const char *path,
+ * extended attributes.  The IDs stay valid until the next lookup (they
+ * are in a block of the file opened for it); one thread only. */
+const uint8_t *vlt_filecache_lookup(filecache *c, const char *path,
                                     const filecache_key *key, uint32_t *n_ids,
                                     int *has_xattrs);
 /* Records path for the next run (thread-unsafe; the walker calls it). */

@@ -119,7 +119,7 @@ typedef void (*add_report_fn)(void *ctx, const char *path,
  * not read ahead.  vlt_add_source_fs_close frees what open made, also
  * after an open that failed. */
 vault_error vlt_add_source_fs_open(const vault_add_options *o,
-                                   const filecache *cache,
+                                   filecache *cache,
                                    add_report_fn report, void *report_ctx,
                                    add_source *out);
 void vlt_add_source_fs_close(add_source *src);
@@ -191,7 +191,7 @@ int vlt_copy_withholds_xattr(const node_xattr *x);
  * original's; the bytes read and added are the run's own). */
 typedef struct add_origin {
     vault_error (*open)(void *ctx, const vault_add_options *o,
-                        const filecache *cache, add_report_fn report,
+                        filecache *cache, add_report_fn report,
                         void *report_ctx, add_source *out);
     void (*close)(add_source *src);
     void *ctx;

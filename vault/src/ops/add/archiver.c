@@ -112,7 +112,7 @@ static vault_error record_origin(snapshot_record *rec,
 }
 
 static vault_error open_fs(void *ctx, const vault_add_options *o,
-                           const filecache *cache, add_report_fn report,
+                           filecache *cache, add_report_fn report,
                            void *report_ctx, add_source *out)
 {
     (void)ctx;
@@ -180,7 +180,7 @@ static void scan_stop(scanner *sc)
 }
 
 static vault_error open_stream(void *ctx, const vault_add_options *o,
-                               const filecache *cache, add_report_fn report,
+                               filecache *cache, add_report_fn report,
                                void *report_ctx, add_source *out)
 {
     (void)ctx;

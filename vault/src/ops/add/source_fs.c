@@ -74,7 +74,7 @@ struct fs_source {
     const vault_add_options *o;
     add_filter filter;      /* what is left out */
     int warned;             /* about patterns that matched nothing */
-    const filecache *cache; /* files it has are not read ahead */
+    filecache *cache; /* files it has are not read ahead */
     add_report_fn report;
     void *report_ctx;
     size_t next_path;       /* the o->paths entry to walk next */
@@ -690,7 +690,7 @@ static vault_error fs_parent(void *ctx, const char *path, const char *name,
 }
 
 /* The source of both opens below. */
-static vault_error fs_open(const vault_add_options *o, const filecache *cache,
+static vault_error fs_open(const vault_add_options *o, filecache *cache,
                            add_report_fn report_fn, void *report_ctx,
                            int scan_only, add_source *out)
 {
@@ -715,7 +715,7 @@ static vault_error fs_open(const vault_add_options *o, const filecache *cache,
 }
 
 vault_error vlt_add_source_fs_open(const vault_add_options *o,
-                                   const filecache *cache,
+                                   filecache *cache,
                                    add_report_fn report_fn, void *report_ctx,
                                    add_source *out)
 {
