@@ -28,6 +28,7 @@
  *   sig = Sign(author, "vault/v2 index", body)
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -597,6 +598,10 @@ static size_t base_copies(const index_base *b, const uint8_t id[CHUNK_ID_BYTES],
            memcmp(b->slots[lo + n].id, id, CHUNK_ID_BYTES) == 0)
         n++;
     *first = &b->slots[lo];
+    if (b->trim && (atomic_fetch_add_explicit(b->lookups, 1,
+                                              memory_order_relaxed) %
+                    INDEX_BASE_TRIM_EVERY) == INDEX_BASE_TRIM_EVERY - 1)
+        b->trim(b->trim_ctx);
     return n;
 }
 

@@ -7,6 +7,7 @@
 #define VAULT_PACK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -166,7 +167,14 @@ typedef struct index_base {
     uint64_t bloom_bits;
     unsigned bloom_k;
     uint8_t bloom_seed[16];
+    /* Called every INDEX_BASE_TRIM_EVERY lookups that reached the slots
+     * (NULL: never): the owner lets go of the pages they touched, so that
+     * a walk over a million files does not keep the index resident. */
+    void (*trim)(void *ctx);
+    void *trim_ctx;
+    _Atomic uint64_t *lookups;
 } index_base;
+#define INDEX_BASE_TRIM_EVERY 4096
 
 typedef struct vault_index {
     index_base base;          /* empty unless attached */

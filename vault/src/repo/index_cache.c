@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ typedef struct cache_layout {
 struct index_cache {
     uint8_t *map;
     size_t map_len;
+    _Atomic uint64_t lookups;
     cache_header h;
     cache_layout l;
     index_base base;
@@ -228,6 +230,18 @@ static int cache_file_valid(int fd, const keyring *k, cache_header *h,
     return sodium_memcmp(want, mac, sizeof mac) == 0;
 }
 
+/* Drops the slots' pages from this process's memory: they stay in the
+ * page cache, and a lookup that needs one again maps it again.  A walk
+ * that looks up every chunk of a large snapshot (extract, check) would
+ * otherwise keep every page it met resident, the index's size. */
+static void cache_trim(void *ctx)
+{
+    index_cache *c = ctx;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t from = (size_t)c->l.slots & ~(page - 1);
+    madvise(c->map + from, (size_t)c->l.has_data - from, MADV_DONTNEED);
+}
+
 vault_error vlt_index_cache_open(const char *path, const keyring *k,
                                  index_author_fn author_of, void *author_ctx,
                                  index_cache **out)
@@ -285,6 +299,9 @@ vault_error vlt_index_cache_open(const char *path, const keyring *k,
     b->bloom_bits = c->h.bloom_bits;
     b->bloom_k = c->h.bloom_k;
     memcpy(b->bloom_seed, c->h.bloom_seed, 16);
+    b->trim = cache_trim;
+    b->trim_ctx = c;
+    b->lookups = &c->lookups;
     *out = c;
     return VAULT_OK;
 }
