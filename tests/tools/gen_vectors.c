@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -641,6 +642,15 @@ static void write_forged(void)
     write_file("forged/expected.txt", text, (size_t)n);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -650,6 +660,16 @@ int main(int argc, char **argv)
     out_dir = argv[1];
     if (mkdir(out_dir, 0755) != 0) {
         fprintf(stderr, "gen_vectors: %s: %s\n", out_dir, strerror(errno));
+        return 1;
+    }
+    /* The client's caches (files, index) of a run before, or of one beside
+     * this (the vault IDs are the same every time), must not steer what
+     * this run writes: a cache folder of its own, inside OUTDIR, removed
+     * at the end. */
+    char cache_dir[4096];
+    snprintf(cache_dir, sizeof cache_dir, "%s/.cache", out_dir);
+    if (mkdir(cache_dir, 0700) != 0 || setenv("XDG_CACHE_HOME", cache_dir, 1)) {
+        fprintf(stderr, "gen_vectors: %s: %s\n", cache_dir, strerror(errno));
         return 1;
     }
     randombytes_set_implementation(&det_rng);
@@ -822,5 +842,11 @@ int main(int argc, char **argv)
     free(facts.wendy);
     vault_identity_free(owner);
     vault_identity_free(stranger);
+    /* the vectors are what OUTDIR holds: the caches go */
+    if (nftw(cache_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        fprintf(stderr, "gen_vectors: removing %s: %s\n", cache_dir,
+                strerror(errno));
+        return 1;
+    }
     return 0;
 }

@@ -762,6 +762,20 @@ const index_slot *vlt_index_slot_at(const vault_index *ix, size_t i)
     return &ix->slots[i - ix->base.n_slots];
 }
 
+void vlt_index_release(const vault_index *ix)
+{
+    if (ix->base.trim)
+        ix->base.trim(ix->base.trim_ctx);
+}
+
+size_t vlt_index_slot_number(const vault_index *ix, const index_slot *s)
+{
+    if (ix->base.n_slots && s >= ix->base.slots &&
+        s < ix->base.slots + ix->base.n_slots)
+        return (size_t)(s - ix->base.slots);
+    return ix->base.n_slots + (size_t)(s - ix->slots);
+}
+
 /* Whether pack number p is condemned by a prune mark. */
 static int pack_condemned(const vault_index *ix, uint32_t p)
 {

@@ -169,12 +169,14 @@ typedef struct index_base {
     uint8_t bloom_seed[16];
     /* Called every INDEX_BASE_TRIM_EVERY lookups that reached the slots
      * (NULL: never): the owner lets go of the pages they touched, so that
-     * a walk over a million files does not keep the index resident. */
+     * a walk over a million files does not keep the index resident.  Often:
+     * the page cache may hold the file in large folios, and a fault then
+     * maps a whole folio (up to 2 MiB here) for the one slot it needs. */
     void (*trim)(void *ctx);
     void *trim_ctx;
     _Atomic uint64_t *lookups;
 } index_base;
-#define INDEX_BASE_TRIM_EVERY 4096
+#define INDEX_BASE_TRIM_EVERY 64
 
 typedef struct vault_index {
     index_base base;          /* empty unless attached */
@@ -214,6 +216,13 @@ const uint8_t *vlt_index_pack_id(const vault_index *ix, uint32_t p);
 /* Every copy the index holds, base first: slot i of n_slots_all. */
 size_t vlt_index_n_slots_all(const vault_index *ix);
 const index_slot *vlt_index_slot_at(const vault_index *ix, size_t i);
+/* Lets go of the base's pages this process touched (they stay in the
+ * page cache): a pass over every slot calls it now and then, so that it
+ * does not make the whole base resident. */
+void vlt_index_release(const vault_index *ix);
+#define INDEX_RELEASE_EVERY 65536
+/* The number i of a slot of ix (vlt_index_slot_at(ix, i) == s). */
+size_t vlt_index_slot_number(const vault_index *ix, const index_slot *s);
 /* Order of copies: higher first (trusted, then not condemned, then the
  * opener's own). */
 int vlt_index_copy_rank(const vault_index *ix, const index_slot *s);

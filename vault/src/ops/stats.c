@@ -134,6 +134,8 @@ static vault_error stats_run(vault_t *v, const char *const *refs, size_t n,
     }
     size_t n_slots = vlt_index_n_slots_all(&v->index);
     for (size_t i = 0; rc == VAULT_OK && i < n_slots; i++) {
+        if (i % INDEX_RELEASE_EVERY == INDEX_RELEASE_EVERY - 1)
+            vlt_index_release(&v->index);
         pack_entry e;
         vlt_index_slot_entry(&v->index, vlt_index_slot_at(&v->index, i), &e);
         total->vault_bytes += e.length;

@@ -214,6 +214,13 @@ static int read_exact(int fd, void *buf, size_t len, uint64_t at)
 static int cache_file_valid(int fd, const keyring *k, cache_header *h,
                             cache_layout *l)
 {
+    /* The page cache in small pages: the file may be there in large
+     * folios (from its writing, or a sequential read), and a lookup's
+     * fault maps a whole folio, up to 2 MiB, for the one slot it needs.
+     * Dropped first (clean pages only), then read through once without
+     * readahead, so that what is cached is in base pages. */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     uint8_t header[CACHE_HEADER_BYTES], mac[CACHE_MAC_BYTES], want[32],
         body[32];
     struct stat st;
@@ -756,7 +763,14 @@ static vault_error build_write(builder *b, out_file *o, cache_header *h)
     if (!order || !renumber || !m.has_data || !m.bloom)
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK) {
-        randombytes_buf(m.seed, sizeof m.seed);
+        /* Keyed by this member's secret, so that a member who lists IDs
+         * of its choosing cannot aim them at the filter's bits; derived,
+         * not drawn, so that building a cache takes nothing from the
+         * random stream (the test vectors pin it). */
+        uint8_t seed[SECRET_BYTES];
+        vlt_kdf(seed, b->k->sign_seed, "index cache bloom");
+        memcpy(m.seed, seed, sizeof m.seed);
+        sodium_memzero(seed, sizeof seed);
         for (size_t i = 0; i < n_packs; i++)
             order[i] = (uint32_t)i;
         qsort_r(order, n_packs, sizeof *order, pack_id_order, &b->packs);

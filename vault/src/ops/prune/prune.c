@@ -47,8 +47,11 @@
  * repacked until the unused bytes left are at most max_unused percent of
  * what stays (default 5).
  *
- * Memory: the referenced chunk IDs and every index entry are held in
- * memory (about 100 bytes per blob).
+ * Memory: a byte per index entry marks what the snapshots reference and
+ * which copy counts (prune_internal.h, slot_bits); the entries themselves
+ * are the handle's index's (mapped from the index cache when there is
+ * one), and the chosen copies are grouped by pack (4 bytes each) only
+ * when blobs are to be copied.
  *
  * This file runs the steps and reports; prune_plan.c reads the vault and
  * decides each pack's verdict, prune_copy.c copies blobs into new packs,

@@ -90,14 +90,14 @@ void vlt_prune_copier_free(copier *c)
 
 /* Copies one blob (authenticated and checked against its chunk ID on the
  * way) from an existing pack into the pack being written. */
-static vault_error copier_add(copier *c, const ppack *from,
+static vault_error copier_add(copier *c, const char *from,
                               const uint8_t key[SECRET_BYTES],
                               const pack_entry *e)
 {
     vault_t *v = c->v;
     uint8_t *blob, *raw = NULL;
     size_t len;
-    vault_error rc = backend_load(v->be, BACKEND_DATA, from->name, e->offset,
+    vault_error rc = backend_load(v->be, BACKEND_DATA, from, e->offset,
                                   e->length, e->length, &blob, &len);
     if (rc != VAULT_OK)
         return rc;
@@ -139,23 +139,27 @@ static vault_error copier_add(copier *c, const ppack *from,
     return rc;
 }
 
-/* The blobs of pack n whose counted copy it holds (r->val == n) and that
- * no earlier call copied (flag 2): copied, or with dry_run only counted.
- * *blobs and *bytes count them. */
+/* The blobs of pack n whose counted copy it holds and that no earlier
+ * call copied: copied, or with dry_run only counted.  *blobs and *bytes
+ * count them. */
 vault_error vlt_prune_copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
                                   uint64_t *blobs, uint64_t *bytes)
 {
-    ppack *p = &s->packs[n];
+    char name[65];
+    vlt_prune_pack_name(s, n, name);
     uint8_t key[SECRET_BYTES];
     int have_key = 0;
-    vault_error rc = VAULT_OK;
-    for (uint32_t i = 0; i < p->n_entries && rc == VAULT_OK; i++) {
-        const pack_entry *e = &p->entries[i];
-        uint32_t r;
-        if (!vlt_idset_find(&s->refs, e->id, &r) || s->ref_pack[r] != n ||
-            s->ref_flag[r] == 2)
+    vault_error rc = vlt_prune_chosen_by_pack(s);
+    for (uint32_t i = s->pack_first ? s->pack_first[n] : 0;
+         rc == VAULT_OK && i < s->pack_first[n + 1]; i++) {
+        uint32_t slot = s->chosen_slots[i];
+        if (s->slot_bits[slot] & REF_COPIED)
             continue;
-        s->ref_flag[r] = 2;
+        s->slot_bits[slot] |= REF_COPIED;
+        pack_entry entry;
+        vlt_index_slot_entry(&s->v->index,
+                             vlt_index_slot_at(&s->v->index, slot), &entry);
+        const pack_entry *e = &entry;
         (*blobs)++;
         *bytes += e->length;
         if (dry_run)
@@ -163,7 +167,7 @@ vault_error vlt_prune_copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
         if (!have_key) {
             uint8_t *header;
             size_t len;
-            rc = backend_load(s->v->be, BACKEND_DATA, p->name, 0,
+            rc = backend_load(s->v->be, BACKEND_DATA, name, 0,
                               PACK_HEADER_BYTES, PACK_HEADER_BYTES, &header,
                               &len);
             if (rc == VAULT_OK) {
@@ -173,12 +177,12 @@ vault_error vlt_prune_copy_needed(pstate *s, copier *c, uint32_t n, int dry_run,
             have_key = rc == VAULT_OK;
         }
         if (rc == VAULT_OK)
-            rc = copier_add(c, p, key, e);
+            rc = copier_add(c, name, key, e);
     }
     sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK && rc != VAULT_E_NOMEM)
         rc = vlt_fail_context(rc, "prune: copying from data/%.2s/%s",
-                              p->name, p->name);
+                              name, name);
     return rc;
 }
 

@@ -16,12 +16,14 @@
 #include "repo/repo.h"
 
 #define NONE UINT32_MAX
+#define REF_SEEN 1u
+#define REF_CHOSEN 2u
+#define REF_COPIED 4u
 
 /* --- what prune knows of the vault (prune_plan.c) ----------------------- */
 
+/* A pack (its ID is pack_ids' entry of its number: not kept twice). */
 typedef struct ppack {
-    uint8_t id[32];
-    char name[65];
     uint64_t size;      /* bytes in data/ */
     uint8_t present;    /* listed in data/ */
     uint8_t indexed;    /* listed by an index segment */
@@ -30,10 +32,7 @@ typedef struct ppack {
     uint8_t verdict;    /* phase 1: VERDICT_* */
     uint8_t pinned;     /* holds a copy of a blob none of whose copies
                            verified: kept whatever it holds */
-    uint32_t first_seg; /* the segment whose entries for it are kept */
-    pack_entry *entries;
-    uint32_t n_entries;
-    size_t cap_entries;
+    uint32_t first_seg; /* the first segment that lists it */
     uint64_t used_bytes, unused_bytes; /* sealed blob bytes */
     uint32_t used_blobs;
 } ppack;
@@ -55,14 +54,32 @@ typedef struct pstate {
     vlt_idset pack_ids; /* numbered as packs */
     pseg *segs;
     size_t n_segs;
-    vlt_idset refs; /* the blobs snapshots reference, trees and chunks */
-    uint32_t *ref_pack; /* by number in refs: the pack counted, or NONE */
-    uint8_t *ref_flag;  /* by number in refs: counted (1), copied (2) */
-    size_t cap_ref_pack, cap_ref_flag;
+    /* What the snapshots reference, as bits by index slot number
+     * (vlt_index_slot_number of the handle's index): REF_SEEN on
+     * the best copy of every blob a snapshot references (the walk's
+     * seen-set too), REF_CHOSEN on the copy that counts, REF_COPIED once
+     * copied into a new pack.  A byte per index entry, not a set of IDs:
+     * the marking costs the same for ten million blobs however many
+     * snapshots and files reference them. */
+    uint8_t *slot_bits;
+    size_t n_slot_bits;
+    /* Referenced blobs in no index entry (those found so far). */
+    vlt_idset missing;
+    /* The chosen copies by pack, for copying (built when first needed):
+     * chosen_slots[pack_first[p] .. pack_first[p + 1]) are pack p's. */
+    uint32_t *pack_first;
+    uint32_t *chosen_slots;
     uint64_t n_snapshots;
     lock_record *locks;
     size_t n_locks, unreadable;
 } pstate;
+
+/* The name (hex ID) of pack number n. */
+static inline void vlt_prune_pack_name(const pstate *s, uint32_t n,
+                                       char name[65])
+{
+    vlt_hex_encode(vlt_idset_id(&s->pack_ids, n), 32, name);
+}
 
 /* Frees what s holds and empties it; s->v, s->now and s->cache_dir
  * stay. */
@@ -75,6 +92,9 @@ vault_error vlt_prune_pack_get(pstate *s, const uint8_t id[32],
 vault_error vlt_prune_load_packs(pstate *s);
 /* Reads the vault afresh: locks, snapshots, packs, index, references. */
 vault_error vlt_prune_state_load(pstate *s);
+/* Groups the chosen copies by pack (pack_first, chosen_slots), once per
+ * load. */
+vault_error vlt_prune_chosen_by_pack(pstate *s);
 /* Decides every pack's verdict and fills the vault's numbers in r;
  * returns the number of packs to condemn. */
 vault_error vlt_prune_plan_mark(pstate *s, int max_unused, size_t *n_condemn,

@@ -13,16 +13,15 @@
 
 void vlt_prune_state_clear(pstate *s)
 {
-    for (size_t i = 0; i < s->n_packs; i++)
-        free(s->packs[i].entries);
     free(s->packs);
     for (size_t i = 0; i < s->n_segs; i++)
         free(s->segs[i].packs);
     free(s->segs);
     vlt_idset_free(&s->pack_ids);
-    vlt_idset_free(&s->refs);
-    free(s->ref_pack);
-    free(s->ref_flag);
+    free(s->slot_bits);
+    vlt_idset_free(&s->missing);
+    free(s->pack_first);
+    free(s->chosen_slots);
     vlt_locks_free(s->locks, s->n_locks);
     vault_t *v = s->v;
     int64_t now = s->now;
@@ -49,8 +48,6 @@ vault_error vlt_prune_pack_get(pstate *s, const uint8_t id[32], uint32_t *out)
     assert(inserted && n == s->n_packs);
     ppack *p = &s->packs[s->n_packs];
     memset(p, 0, sizeof *p);
-    memcpy(p->id, id, 32);
-    vlt_hex_encode(id, 32, p->name);
     p->first_seg = NONE;
     *out = (uint32_t)s->n_packs++;
     return VAULT_OK;
@@ -86,8 +83,8 @@ vault_error vlt_prune_load_packs(pstate *s)
     return rc != VAULT_OK ? rc : c.rc;
 }
 
-/* index/: which packs each segment lists, and every pack's entries (from
- * the first segment that lists it). */
+/* index/: which packs each segment lists (their entries are the
+ * handle's index's). */
 typedef struct seg_ctx {
     pstate *s;
     uint32_t seg;
@@ -114,15 +111,7 @@ static vault_error seg_entry(void *ctx, const uint8_t pack_id[32],
         if (p->first_seg == NONE)
             p->first_seg = c->seg;
     }
-    if (p->first_seg != c->seg)
-        return VAULT_OK; /* listed again: the first listing counts */
-    if (p->n_entries >= NONE / 2)
-        return vlt_fail(VAULT_E_CORRUPT, "prune: pack %s: too many "
-                                         "entries",
-                        p->name);
-    if (VLT_ARRAY_GROW(&p->entries, &p->cap_entries, p->n_entries + 1) != 0)
-        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-    p->entries[p->n_entries++] = *e;
+    (void)e;
     return VAULT_OK;
 }
 
@@ -178,21 +167,23 @@ static void apply_marks(pstate *s, vault_error *rc)
     }
 }
 
-/* Adds a referenced blob (no pack counted yet); *inserted says whether
- * it is new. */
+/* Marks a referenced blob on its best copy; *inserted says whether it
+ * was not marked yet.  A blob with no index entry is noted as missing
+ * (and counts as new: a missing tree is then walked, and its load fails
+ * with the message a damaged tree gets). */
 static vault_error ref_put(pstate *s, const uint8_t id[32], int *inserted)
 {
-    size_t n = s->refs.n;
-    if (VLT_ARRAY_GROW(&s->ref_pack, &s->cap_ref_pack, n + 1) != 0 ||
-        VLT_ARRAY_GROW(&s->ref_flag, &s->cap_ref_flag, n + 1) != 0)
-        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
-    uint32_t number;
-    vault_error rc = vlt_idset_put(&s->refs, id, &number, inserted);
-    if (rc == VAULT_OK && *inserted) {
-        s->ref_pack[number] = NONE;
-        s->ref_flag[number] = 0;
+    const index_slot *best = vlt_index_find(&s->v->index, id);
+    if (!best) {
+        uint32_t number;
+        *inserted = 1;
+        return vlt_idset_put(&s->missing, id, &number, inserted);
     }
-    return rc;
+    size_t n = vlt_index_slot_number(&s->v->index, best);
+    *inserted = n < s->n_slot_bits && !(s->slot_bits[n] & REF_SEEN);
+    if (*inserted)
+        s->slot_bits[n] |= REF_SEEN;
+    return VAULT_OK;
 }
 
 /* What load_refs' walk is about. */
@@ -238,6 +229,9 @@ static vault_error refs_damaged(void *ctx, const vlt_tree_walk_at *at,
 static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
 {
     vault_t *v = s->v;
+    s->n_slot_bits = vlt_index_n_slots_all(&v->index);
+    if (!(s->slot_bits = calloc(s->n_slot_bits ? s->n_slot_bits : 1, 1)))
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
     refs_walk rw = {.s = s};
     vlt_tree_walk walk = {.v = v, .ctx = &rw, .node = refs_node,
                           .damaged = refs_damaged};
@@ -267,30 +261,42 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
     return rc;
 }
 
-/* The prune number of the pack of an index copy, if that pack is in
- * data/; NONE otherwise. */
-static uint32_t copy_pack(const pstate *s, const index_slot *c)
+/* The prune number of the pack of an index copy (NONE: a pending copy,
+ * or a pack prune does not know), and whether that pack is in data/. */
+static uint32_t slot_pack(const pstate *s, const index_slot *c)
 {
     uint32_t n;
     if (c->pack == INDEX_PENDING ||
-        !vlt_idset_find(&s->pack_ids, vlt_index_pack_id(&s->v->index, c->pack), &n) ||
-        !s->packs[n].present)
+        !vlt_idset_find(&s->pack_ids,
+                        vlt_index_pack_id(&s->v->index, c->pack), &n))
         return NONE;
     return n;
 }
 
-/* The copy of referenced blob r that counts (see the top of prune.c):
+static uint32_t copy_pack(const pstate *s, const index_slot *c)
+{
+    uint32_t n = slot_pack(s, c);
+    return n != NONE && s->packs[n].present ? n : NONE;
+}
+
+static void choose(pstate *s, const index_slot *c)
+{
+    size_t n = vlt_index_slot_number(&s->v->index, c);
+    if (n < s->n_slot_bits)
+        s->slot_bits[n] |= REF_CHOSEN;
+}
+
+/* The copy of referenced blob id that counts (see the top of prune.c):
  * among the copies in packs present in data/, best first by the index's
  * order (trusted, then not condemned, then the opener's own).  When its
  * copies are in more than one pack, the one kept is opened and its chunk
  * ID checked before the others can be condemned for it: a copy that
  * fails gives way to the next, and if none verifies, every pack holding
  * one is kept (pinned) and the blob reported. */
-static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
-                               size_t *unverified)
+static vault_error choose_copy(pstate *s, const uint8_t *id, size_t *missing,
+                               size_t *unverified, char first[65])
 {
     vault_t *v = s->v;
-    const uint8_t *id = vlt_idset_id(&s->refs, r);
     const index_slot *c[INDEX_MAX_COPIES];
     size_t n = vlt_index_copies(&v->index, id, c, INDEX_MAX_COPIES);
     if (n > INDEX_MAX_COPIES)
@@ -308,11 +314,12 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
         cand_pack[k++] = p;
     }
     if (!k) {
-        ++*missing;
+        if (!(*missing)++)
+            vlt_hex_encode(id, CHUNK_ID_BYTES, first);
         return VAULT_OK;
     }
     if (!several) {
-        s->ref_pack[r] = cand_pack[0];
+        choose(s, cand[0]);
         return VAULT_OK;
     }
     char hex[65];
@@ -326,7 +333,7 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
                                             &data, &len);
         free(data);
         if (rc == VAULT_OK) {
-            s->ref_pack[r] = cand_pack[i];
+            choose(s, cand[i]);
             return VAULT_OK;
         }
         if (vlt_error_stops(rc))
@@ -336,7 +343,7 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
     /* None verifies: nothing holding a copy may go. */
     for (size_t i = 0; i < k; i++)
         s->packs[cand_pack[i]].pinned = 1;
-    s->ref_pack[r] = cand_pack[0];
+    choose(s, cand[0]);
     ++*unverified;
     vlt_warn("prune: blob %.16s: no copy of it verifies; every pack "
                   "holding one is kept (run `vault check`)",
@@ -344,20 +351,25 @@ static vault_error choose_copy(pstate *s, size_t r, size_t *missing,
     return VAULT_OK;
 }
 
-/* For every referenced blob, the pack whose copy counts; then each
- * pack's used and unused bytes. */
+/* For every referenced blob, the copy that counts; then each pack's used
+ * and unused bytes, over every index entry (one pass: the chosen copy of
+ * a blob is used, every other entry unused). */
 static vault_error choose_copies(pstate *s)
 {
-    size_t missing = 0, unverified = 0;
+    const vault_index *ix = &s->v->index;
+    size_t missing = s->missing.n, unverified = 0;
     char first[65] = "";
-    for (size_t r = 0; r < s->refs.n; r++) {
-        s->ref_flag[r] = 0;
-        size_t before = missing;
-        vault_error rc = choose_copy(s, r, &missing, &unverified);
+    if (missing)
+        vlt_hex_encode(vlt_idset_id(&s->missing, 0), 32, first);
+    for (size_t i = 0; i < s->n_slot_bits; i++) {
+        if (i % INDEX_RELEASE_EVERY == INDEX_RELEASE_EVERY - 1)
+            vlt_index_release(ix);
+        if (!(s->slot_bits[i] & REF_SEEN))
+            continue;
+        vault_error rc = choose_copy(s, vlt_index_slot_at(ix, i)->id,
+                                     &missing, &unverified, first);
         if (rc != VAULT_OK)
             return rc;
-        if (missing > before && before == 0)
-            vlt_hex_encode(vlt_idset_id(&s->refs, r), 32, first);
     }
     if (missing)
         return vlt_fail(VAULT_E_CORRUPT,
@@ -366,20 +378,64 @@ static vault_error choose_copies(pstate *s)
                         "`vault check`",
                         missing, missing == 1 ? "" : "s",
                         missing == 1 ? "is" : "are", first);
-    for (uint32_t n = 0; n < s->n_packs; n++) {
+    for (size_t i = 0; i < s->n_slot_bits; i++) {
+        if (i % INDEX_RELEASE_EVERY == INDEX_RELEASE_EVERY - 1)
+            vlt_index_release(ix);
+        const index_slot *c = vlt_index_slot_at(ix, i);
+        uint32_t n = slot_pack(s, c);
+        if (n == NONE)
+            continue;
+        pack_entry e;
+        vlt_index_slot_entry(ix, c, &e);
         ppack *p = &s->packs[n];
-        for (uint32_t i = 0; i < p->n_entries; i++) {
-            uint32_t r;
-            if (vlt_idset_find(&s->refs, p->entries[i].id, &r) &&
-                s->ref_pack[r] == n && !s->ref_flag[r]) {
-                s->ref_flag[r] = 1; /* counted once, even if listed twice */
-                p->used_bytes += p->entries[i].length;
-                p->used_blobs++;
-            } else {
-                p->unused_bytes += p->entries[i].length;
-            }
+        if (s->slot_bits[i] & REF_CHOSEN) {
+            p->used_bytes += e.length;
+            p->used_blobs++;
+        } else {
+            p->unused_bytes += e.length;
         }
     }
+    return VAULT_OK;
+}
+
+vault_error vlt_prune_chosen_by_pack(pstate *s)
+{
+    if (s->pack_first)
+        return VAULT_OK;
+    size_t chosen = 0;
+    for (size_t i = 0; i < s->n_slot_bits; i++)
+        chosen += (s->slot_bits[i] & REF_CHOSEN) != 0;
+    s->pack_first = calloc(s->n_packs + 1, sizeof *s->pack_first);
+    s->chosen_slots = malloc((chosen ? chosen : 1) * sizeof *s->chosen_slots);
+    if (!s->pack_first || !s->chosen_slots || s->n_slot_bits > UINT32_MAX) {
+        free(s->pack_first);
+        free(s->chosen_slots);
+        s->pack_first = s->chosen_slots = NULL;
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    }
+    /* a counting sort by pack: counts, their running sums, the slots */
+    const vault_index *ix = &s->v->index;
+    for (size_t i = 0; i < s->n_slot_bits; i++) {
+        uint32_t n = (s->slot_bits[i] & REF_CHOSEN)
+                         ? slot_pack(s, vlt_index_slot_at(ix, i))
+                         : NONE;
+        if (n != NONE)
+            s->pack_first[n + 1]++;
+    }
+    vlt_index_release(ix);
+    for (size_t p = 0; p < s->n_packs; p++)
+        s->pack_first[p + 1] += s->pack_first[p];
+    for (size_t i = 0; i < s->n_slot_bits; i++) {
+        uint32_t n = (s->slot_bits[i] & REF_CHOSEN)
+                         ? slot_pack(s, vlt_index_slot_at(ix, i))
+                         : NONE;
+        if (n != NONE)
+            s->chosen_slots[s->pack_first[n]++] = (uint32_t)i;
+    }
+    /* the fill moved each start to the next pack's: back by one pack */
+    for (size_t p = s->n_packs; p > 0; p--)
+        s->pack_first[p] = s->pack_first[p - 1];
+    s->pack_first[0] = 0;
     return VAULT_OK;
 }
 

@@ -126,7 +126,7 @@ vault_error vlt_prune_write_mark(pstate *s, size_t n_condemn, int dry_run,
     for (uint32_t n = 0; n < s->n_packs; n++)
         if (s->packs[n].verdict != VERDICT_KEEP)
             memcpy(mark_rec.packs + 32 * (size_t)mark_rec.n_packs++,
-                   s->packs[n].id, 32);
+                   vlt_idset_id(&s->pack_ids, n), 32);
     assert(mark_rec.n_packs == n_condemn);
     rc = vlt_lock_write(s->v, &mark_rec);
     free(mark_rec.packs);
@@ -273,7 +273,9 @@ vault_error vlt_prune_sweep(pstate *s, const char (*marks)[65], size_t n_marks,
         if (!p->sweeping)
             continue;
         if (!dry_run) {
-            rc = backend_remove(s->v->be, BACKEND_DATA, p->name);
+            char name[65];
+            vlt_prune_pack_name(s, n, name);
+            rc = backend_remove(s->v->be, BACKEND_DATA, name);
             if (rc == VAULT_E_NOT_FOUND) {
                 rc = VAULT_OK;
                 continue; /* deleted by an earlier, interrupted sweep */
