@@ -28,6 +28,7 @@
 #include "common/internal.h"
 #include "format/pack.h"
 #include "repo/repo.h"
+#include "tool_open.h"
 
 /* The chunk size a fake entry claims: restic's average, and what the
  * issue's "10^7 chunks = 10 TiB" assumes. */
@@ -134,17 +135,10 @@ int main(int argc, char **argv)
                         "number from 1 to 127\n", argv[4]);
         return usage();
     }
-    if (sodium_init() < 0)
-        return 1;
-    vault_identity_t *id = NULL;
-    vault_error rc = vault_identity_load(argv[2], NULL, &id);
-    if (rc != VAULT_OK)
-        return fail(argv[2], rc);
     vault_t *v = NULL;
-    rc = vault_open(argv[1], id, &v);
-    vault_identity_free(id);
-    if (rc != VAULT_OK)
-        return fail(argv[1], rc);
+    if (tool_open_vault("fill_index", argv[1], argv[2], &v) != 0)
+        return 1;
+    vault_error rc = VAULT_OK;
 
     fill_segment seg;
     memset(&seg, 0, sizeof seg);
