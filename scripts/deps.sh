@@ -12,7 +12,8 @@
 # them out.  libfuse3-dev builds `vault mount` and fuse3 brings
 # fusermount3, which mounts and unmounts it (tests/cli/test_mount.sh);
 # VAULT_DEPS_BENCH=1 adds restic, which tests/bench/mount.sh compares
-# with too.  Run as root or
+# with too, and gnuplot-nox, which draws tests/bench/scale.sh's plot of
+# time and memory against the vault's size.  Run as root or
 # with sudo available.
 set -euo pipefail
 
@@ -25,7 +26,7 @@ if [ "${VAULT_DEPS_S3:-1}" = 1 ]; then
   packages+=(ceph-mon ceph-osd radosgw ceph-common curl)
 fi
 if [ "${VAULT_DEPS_BENCH:-0}" = 1 ]; then
-  packages+=(restic borgbackup time)
+  packages+=(restic borgbackup time gnuplot-nox)
 fi
 if [ "${VAULT_DEPS_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-14-dev)

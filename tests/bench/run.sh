@@ -63,8 +63,7 @@ BENCH_REPORT=${BENCH_REPORT:-}
 TOOLS=(vault restic borg)
 GTIME=/usr/bin/time
 
-say() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf '\nBENCH FAILED: %s\n' "$*" >&2; exit 1; }
+. "$here/bench_lib.sh"
 
 # ---------------------------------------------------------------- checks
 [ -x "$GTIME" ] || die "GNU time is missing at $GTIME (apt-get install time)"
@@ -141,54 +140,8 @@ export XDG_CONFIG_HOME=$W/vault/config # known_vaults: each run inits anew
 VAULT_ID=$W/vault/id.txt
 
 # ---------------------------------------------------------------- helpers
-cache_mode=warm
-drop_caches() {
-  [ "$BENCH_DROP_CACHES" = 1 ] || return 0
-  sync
-  if echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
-    cache_mode=cold
-  else
-    cache_mode=warm
-    BENCH_DROP_CACHES=0
-    say "cannot drop the page cache; timings are warm-cache"
-  fi
-}
-
-# Untimed tool command; stops the benchmark if it fails.
-run_plain() { # LABEL CMD...
-  local label=$1; shift
-  local log=$W/logs/$label.log rc=0
-  "$@" >"$log" 2>&1 || rc=$?
-  if [ $rc -ne 0 ]; then
-    printf '\nBENCH FAILED: %s (exit %s)\n  command: %s\n  output (last 30 lines of %s):\n' \
-      "$label" "$rc" "$*" "$log" >&2
-    tail -n 30 "$log" | sed 's/^/    /' >&2
-    exit 1
-  fi
-}
-
-# Timed tool command: sets LAST_T (wall s), LAST_C (user+sys CPU s) and
-# LAST_M (peak RSS, KiB).
-LAST_T=0 LAST_C=0 LAST_M=0
-run_timed() { # LABEL CMD...
-  local label=$1; shift
-  local log=$W/logs/$label.log tf=$W/logs/$label.time rc=0
-  drop_caches
-  "$GTIME" -f '%e %M %U %S' -o "$tf" "$@" >"$log" 2>"$log.err" || rc=$?
-  if [ $rc -ne 0 ]; then
-    printf '\nBENCH FAILED: %s (exit %s)\n  command: %s\n  stderr (last 30 lines):\n' \
-      "$label" "$rc" "$*" >&2
-    tail -n 30 "$log.err" | sed 's/^/    /' >&2
-    printf '  stdout (last 10 lines):\n' >&2
-    tail -n 10 "$log" | sed 's/^/    /' >&2
-    exit 1
-  fi
-  local u sy
-  read -r LAST_T LAST_M u sy < <(tail -n 1 "$tf")
-  LAST_C=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
-}
-
-dusb() { du -sb "$1" | cut -f1; }
+# say, die, drop_caches, run_plain, run_timed, dusb, ratio, verdict, fmt_*:
+# bench_lib.sh.
 
 # Trees we are done with are moved aside and only deleted at the end:
 # deleting tens of thousands of files just before a timed step makes the
@@ -400,7 +353,6 @@ run_once() { # RUN
 }
 
 # Contention on this machine while we run: CPU pressure (PSI) and load.
-psi_some() { awk '/^some/ { sub("total=", "", $5); print $5 }' /proc/pressure/cpu 2>/dev/null || echo ""; }
 psi0=$(psi_some) t0=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$BENCH_RUNS"); do run_once "$run"; done
@@ -424,15 +376,6 @@ fn=$(json_field "$VAULT_P2_JSON" files)
 NOTES+=("vault unchanged re-add (last run): ${fu:-?} of ${fn:-?} files unchanged, ${br:-?} bytes read")
 
 # ---------------------------------------------------------------- report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-verdict() { # RATIO TARGET
-  [ "$2" = "" ] && { echo ""; return; }
-  [ "$1" = n/a ] && { echo "n/a"; return; }
-  awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t ? "met" : "**missed**") }'
-}
-fmt_s() { printf '%.2f' "$1"; }
-fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-fmt_bmib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 
 report() {

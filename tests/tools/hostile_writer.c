@@ -46,6 +46,7 @@
 #include "format/locks.h"
 #include "format/membership_record.h"
 #include "repo/repo.h"
+#include "tool_open.h"
 
 static int fail(const char *what, vault_error rc)
 {
@@ -513,17 +514,9 @@ int main(int argc, char **argv)
 {
     if (argc < 4)
         return usage();
-    if (sodium_init() < 0)
-        return 1;
-    vault_identity_t *id = NULL;
-    vault_error rc = vault_identity_load(argv[2], NULL, &id);
-    if (rc != VAULT_OK)
-        return fail(argv[2], rc);
     vault_t *v = NULL;
-    rc = vault_open(argv[1], id, &v);
-    vault_identity_free(id);
-    if (rc != VAULT_OK)
-        return fail(argv[1], rc);
+    if (tool_open_vault("hostile_writer", argv[1], argv[2], &v) != 0)
+        return 1;
     const char *attack = argv[3];
     int n = argc - 4;
     char **a = argv + 4;
