@@ -594,6 +594,8 @@ typedef struct out_file {
 
 static void out_write(out_file *o, const void *data, size_t len)
 {
+    if (!len)
+        return; /* data may be NULL then */
     const uint8_t *p = data;
     crypto_generichash_update(&o->body, p, len);
     while (len && !o->failed) {
@@ -776,7 +778,8 @@ static vault_error build_write(builder *b, out_file *o, cache_header *h)
         qsort_r(order, n_packs, sizeof *order, pack_id_order, &b->packs);
         for (size_t i = 0; i < n_packs; i++)
             renumber[order[i]] = (uint32_t)i;
-        qsort(b->covered, b->n_covered, 32, id_order);
+        if (b->n_covered)
+            qsort(b->covered, b->n_covered, 32, id_order);
         out_write(o, b->covered, b->n_covered * 32);
         out_write(o, b->authors, b->n_authors * CACHE_AUTHOR_BYTES);
         out_pad8(o, b->n_covered * 32 + b->n_authors * CACHE_AUTHOR_BYTES);
