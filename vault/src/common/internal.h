@@ -79,6 +79,9 @@ vault_error vlt_read_file(const char *path, size_t max_len, uint8_t **out,
 /* Writes all len bytes to fd (retrying short writes and EINTR): 0, or
  * -1 with errno set. */
 int vlt_write_all(int fd, const uint8_t *data, size_t len);
+/* Reads exactly len bytes at offset at (retrying short reads and EINTR):
+ * 0, or -1 (errno set on an error; a file that ends first is -1 too). */
+int vlt_pread_all(int fd, void *buf, size_t len, uint64_t at);
 
 /* Writes a new file atomically: a temporary name in the same directory,
  * write, fsync, link/rename to path, fsync the directory.  With

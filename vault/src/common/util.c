@@ -107,6 +107,22 @@ int vlt_write_all(int fd, const uint8_t *data, size_t len)
     return 0;
 }
 
+int vlt_pread_all(int fd, void *buf, size_t len, uint64_t at)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1; /* an error, or the file ends first */
+        p += n;
+        len -= (size_t)n;
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* fsync of the directory holding path, so a rename into it is durable. */
 static int fsync_parent(const char *path)
 {

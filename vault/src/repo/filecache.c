@@ -124,20 +124,6 @@ static void block_ad(filecache *c, uint64_t index, int last,
     ad[CACHE_AD_BYTES + 8] = (uint8_t)(last != 0);
 }
 
-static int read_at(int fd, uint8_t *buf, size_t len, uint64_t at)
-{
-    while (len) {
-        ssize_t got = pread(fd, buf, len, (off_t)at);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return 0;
-        buf += got;
-        len -= (size_t)got;
-        at += (uint64_t)got;
-    }
-    return 1;
-}
 
 /* Reads and opens block index of the old file into *plain (malloc'ed,
  * *len bytes); 0 if it does not open (then nothing is allocated). */
@@ -149,8 +135,8 @@ static int block_open(filecache *c, size_t index, int last,
     uint8_t ad[CACHE_AD_BYTES + 9];
     unsigned long long plain_len;
     block_ad(c, index, last, ad);
-    if (!buf || !read_at(c->fd, buf, BLOCK_HEADER + sealed,
-                         c->block_at[index]) ||
+    if (!buf || vlt_pread_all(c->fd, buf, BLOCK_HEADER + sealed,
+                              c->block_at[index]) != 0 ||
         crypto_aead_xchacha20poly1305_ietf_decrypt(
             buf + BLOCK_HEADER, &plain_len, NULL, buf + BLOCK_HEADER, sealed,
             ad, sizeof ad, buf, c->key) != 0) {
@@ -221,14 +207,14 @@ static void load_old(filecache *c)
     uint8_t magic[8];
     if (fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         (uint64_t)st.st_size > CACHE_MAX_BYTES ||
-        !read_at(c->fd, magic, 8, 0) || memcmp(magic, CACHE_MAGIC, 8) != 0)
+        vlt_pread_all(c->fd, magic, 8, 0) != 0 || memcmp(magic, CACHE_MAGIC, 8) != 0)
         goto drop;
     size_t cap_blocks = 0, cap_lens = 0;
     int last_seen = 0;
     for (uint64_t at = 8; at < (uint64_t)st.st_size;) {
         uint8_t head[BLOCK_HEADER];
         if (last_seen || (uint64_t)st.st_size - at < BLOCK_HEADER ||
-            !read_at(c->fd, head, BLOCK_HEADER, at))
+            vlt_pread_all(c->fd, head, BLOCK_HEADER, at) != 0)
             goto drop;
         uint32_t sealed = load_le32(head + CACHE_NONCE);
         if (sealed < CACHE_TAG ||

@@ -193,21 +193,6 @@ static int body_hash_read(int fd, const cache_layout *l, uint8_t out[32])
     return ok;
 }
 
-static int read_exact(int fd, void *buf, size_t len, uint64_t at)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t got = pread(fd, p, len, (off_t)at);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return 0;
-        p += got;
-        len -= (size_t)got;
-        at += (uint64_t)got;
-    }
-    return 1;
-}
 
 /* Whether fd holds a whole cache file made by member k for its keys now:
  * fills h and l. */
@@ -225,12 +210,12 @@ static int cache_file_valid(int fd, const keyring *k, cache_header *h,
         body[32];
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        !read_exact(fd, header, sizeof header, 0) ||
+        vlt_pread_all(fd, header, sizeof header, 0) != 0 ||
         !header_decode(header, h, l) || (uint64_t)st.st_size != l->total ||
         l->total > SIZE_MAX ||
         memcmp(h->member, k->sign_pk, SIGN_PUBLIC_BYTES) != 0 ||
         h->n_epochs != k->n_epochs ||
-        !read_exact(fd, mac, sizeof mac, l->mac) ||
+        vlt_pread_all(fd, mac, sizeof mac, l->mac) != 0 ||
         !body_hash_read(fd, l, body))
         return 0;
     cache_mac(k, header, body, want);
@@ -428,20 +413,6 @@ static int slot_order(const void *a, const void *b)
     return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len) {
-        ssize_t put = write(fd, p, len);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put <= 0)
-            return 0;
-        p += put;
-        len -= (size_t)put;
-    }
-    return 1;
-}
 
 /* A file for the builder's own use, gone when closed. */
 static int temp_file(const char *dir)
@@ -467,7 +438,8 @@ static vault_error run_flush(builder *b)
     if (VLT_ARRAY_GROW(&b->runs, &b->cap_runs, b->n_runs + 1) != 0)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     int fd = temp_file(b->dir);
-    if (fd < 0 || !write_all(fd, b->buf, b->n_buf * sizeof *b->buf)) {
+    if (fd < 0 ||
+        vlt_write_all(fd, (const uint8_t *)b->buf, b->n_buf * sizeof *b->buf)) {
         if (fd >= 0)
             close(fd);
         b->local_failed = 1;
@@ -572,7 +544,7 @@ static const run_slot *cursor_head(cursor *c, int *failed)
     if (c->fd < 0 || !c->left)
         return NULL;
     size_t n = c->left < CURSOR_SLOTS ? (size_t)c->left : CURSOR_SLOTS;
-    if (!read_exact(c->fd, c->buf, n * sizeof *c->buf, c->at)) {
+    if (vlt_pread_all(c->fd, c->buf, n * sizeof *c->buf, c->at) != 0) {
         *failed = 1;
         return NULL;
     }
@@ -605,7 +577,7 @@ static void out_write(out_file *o, const void *data, size_t len)
         p += n;
         len -= n;
         if (o->len == OUT_BUFFER) {
-            o->failed = !write_all(o->fd, o->buf, o->len);
+            o->failed = vlt_write_all(o->fd, o->buf, o->len);
             o->len = 0;
         }
     }
@@ -857,7 +829,7 @@ vault_error vlt_index_cache_build(const char *path, backend *be,
     if (rc == VAULT_OK) {
         crypto_generichash_init(&o.body, NULL, 0, 32);
         /* the header is known last: its place is kept */
-        o.failed = !write_all(o.fd, header, sizeof header);
+        o.failed = vlt_write_all(o.fd, header, sizeof header);
         rc = build_write(&b, &o, &h);
     }
     if (rc == VAULT_OK) {
@@ -866,8 +838,8 @@ vault_error vlt_index_cache_build(const char *path, backend *be,
         header_encode(header, &h);
         cache_mac(k, header, body, mac);
         if (!o.failed && o.len)
-            o.failed = !write_all(o.fd, o.buf, o.len);
-        if (o.failed || !write_all(o.fd, mac, sizeof mac) ||
+            o.failed = vlt_write_all(o.fd, o.buf, o.len);
+        if (o.failed || vlt_write_all(o.fd, mac, sizeof mac) ||
             pwrite(o.fd, header, sizeof header, 0) != (ssize_t)sizeof header ||
             close(o.fd) != 0 || rename(tmp, path) != 0) {
             b.local_failed = 1;
