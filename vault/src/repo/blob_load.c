@@ -110,8 +110,11 @@ static vault_error note_tree_packs(vault_t *v)
 }
 
 /* More segments than this outside the index cache (beyond an eighth of
- * those it covers) and it is built again: each is read at every open. */
-#define INDEX_CACHE_UNCOVERED_MAX 32
+ * those it covers) and it is built again: each is read at every open, and
+ * its entries held in memory (a segment lists up to 50,000: a vault of a
+ * million files added at once is 22 segments that a cache built when the
+ * vault was empty does not cover). */
+#define INDEX_CACHE_UNCOVERED_MAX 4
 
 /* Maps the index cache under v's index, building it first when there is
  * none that serves; *todo becomes the segments it does not cover (all of
