@@ -149,7 +149,7 @@ static vault_error affects_id(checker *c, affects *a,
                               const uint8_t id[CHUNK_ID_BYTES])
 {
     uint32_t n;
-    if (!vlt_idset_find(&c->refs, id, &n))
+    if (!vlt_check_node_find(c, id, &n))
         return VAULT_OK; /* no snapshot this member reads refers to it */
     const char *comps[AFFECTS_DEPTH];
     return vlt_check_affects_node(c, a, n, comps, 0);
@@ -370,7 +370,7 @@ static void checker_free(checker *c)
 {
     vlt_index_free(&c->ix);
     vlt_idset_free(&c->packset);
-    vlt_idset_free(&c->refs);
+    vlt_idset_free(&c->missing_refs);
     for (size_t i = 0; i < c->n_packs; i++) {
         free(c->packs[i].entries);
         free(c->packs[i].bad);

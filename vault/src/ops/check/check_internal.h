@@ -29,9 +29,13 @@
 #define WHAT_MAX 900     /* bytes of findings text kept per pack */
 #define MISSING_LISTED 4 /* blob IDs named in the "not indexed" problem */
 
-/* A tree or chunk that the snapshots reference; numbered as in refs. */
+/* A tree or chunk that the snapshots reference.  Numbered by the slot of
+ * its best copy in the checker's index (ix), or, when no segment lists
+ * it, after those: ix's slot count + its number in missing_refs.  The
+ * index already holds every indexed ID, so the references cost a node
+ * each and no second copy of the IDs. */
 typedef struct node {
-    uint8_t type;        /* blob_type it is referenced as */
+    uint8_t type;        /* blob_type it is referenced as; 0: not */
     uint32_t first_edge; /* its edges, linked through edge.next */
 } node;
 
@@ -75,9 +79,9 @@ typedef struct checker {
     uint8_t (*keys)[SECRET_BYTES]; /* pack keys, sodium_malloc'ed */
     uint64_t segments_skipped;
 
-    vlt_idset refs; /* referenced chunk IDs, numbered as nodes */
-    node *nodes;
-    size_t cap_nodes;
+    vlt_idset missing_refs; /* referenced IDs no segment lists */
+    node *nodes;            /* see node */
+    size_t n_nodes, cap_nodes;
     edge *edges;
     size_t n_edges, cap_edges;
     char *names; /* NUL-terminated entry names, back to back */
@@ -123,6 +127,14 @@ static inline int fatal(vault_error rc)
 #define grow(array_ptr, cap, need)                                            \
     (VLT_ARRAY_GROW((array_ptr), (cap), (need)) != 0 ? nomem() : VAULT_OK)
 
+
+/* --- references (check_snapshots.c) -------------------------------------- */
+
+/* The node of a referenced ID (0: no snapshot this member reads refers to
+ * it), and the ID of node n. */
+int vlt_check_node_find(const checker *c, const uint8_t id[CHUNK_ID_BYTES],
+                        uint32_t *n);
+const uint8_t *vlt_check_node_id(const checker *c, uint32_t n);
 
 /* --- reporting (check.c) ------------------------------------------------- */
 

@@ -26,15 +26,57 @@ static pack_rec *pack_of_slot(checker *c, const index_slot *s)
 
 /* --- 5: snapshots and trees ----------------------------------------------- */
 
+int vlt_check_node_find(const checker *c, const uint8_t id[CHUNK_ID_BYTES],
+                        uint32_t *n)
+{
+    const index_slot *s = vlt_index_find(&c->ix, id);
+    if (s) {
+        *n = (uint32_t)vlt_index_slot_number(&c->ix, s);
+        return *n < c->n_nodes && c->nodes[*n].type != 0;
+    }
+    uint32_t k;
+    if (!vlt_idset_find(&c->missing_refs, id, &k))
+        return 0;
+    *n = (uint32_t)c->ix.n_slots + k;
+    return 1;
+}
+
+const uint8_t *vlt_check_node_id(const checker *c, uint32_t n)
+{
+    if (n < c->ix.n_slots)
+        return vlt_index_slot_at(&c->ix, n)->id;
+    return vlt_idset_id(&c->missing_refs, n - c->ix.n_slots);
+}
+
 static vault_error node_get(checker *c, const uint8_t id[CHUNK_ID_BYTES],
                             uint8_t type, uint32_t *number, int *inserted)
 {
-    vault_error rc = vlt_idset_put(&c->refs, id, number, inserted);
-    if (rc != VAULT_OK || !*inserted)
-        return rc;
-    rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
-    if (rc != VAULT_OK)
-        return rc;
+    /* the index is whole before the walk: a node per slot up front */
+    if (!c->nodes && c->ix.n_slots) {
+        if (!(c->nodes = calloc(c->ix.n_slots, sizeof *c->nodes)))
+            return nomem();
+        c->n_nodes = c->cap_nodes = c->ix.n_slots;
+    }
+    const index_slot *s = vlt_index_find(&c->ix, id);
+    if (s) {
+        *number = (uint32_t)vlt_index_slot_number(&c->ix, s);
+        *inserted = c->nodes[*number].type == 0;
+    } else {
+        uint32_t k;
+        vault_error rc = vlt_idset_put(&c->missing_refs, id, &k, inserted);
+        if (rc != VAULT_OK)
+            return rc;
+        if (c->ix.n_slots + (size_t)k >= NO_EDGE)
+            return nomem();
+        *number = (uint32_t)(c->ix.n_slots + k);
+        rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
+        if (rc != VAULT_OK)
+            return rc;
+        if (*number >= c->n_nodes)
+            c->n_nodes = (size_t)*number + 1;
+    }
+    if (!*inserted)
+        return VAULT_OK;
     c->nodes[*number].type = type;
     c->nodes[*number].first_edge = NO_EDGE;
     return VAULT_OK;
@@ -214,7 +256,7 @@ static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
     (void)t;
     (void)dir_state;
     checker *c = ctx;
-    int found = vlt_idset_find(&c->refs, at->id, &c->walk_tree);
+    int found = vlt_check_node_find(c, at->id, &c->walk_tree);
     assert(found); /* every tree walked was a node first */
     (void)found;
     c->r->trees++;
@@ -331,16 +373,16 @@ vault_error vlt_check_references(checker *c)
     affects missing = {0};
     char what[512] = "";
     size_t n_missing = 0, n_found = 0, used = 0;
-    uint8_t *found = calloc(c->refs.n ? c->refs.n : 1, 1);
+    uint8_t *found = calloc(c->n_nodes ? c->n_nodes : 1, 1);
     if (!found)
         return nomem();
-    for (size_t n = 0; n < c->refs.n; n++)
-        if (!vlt_index_find(&c->ix, vlt_idset_id(&c->refs, n)))
-            n_missing++;
+    n_missing = c->missing_refs.n;
     vault_error rc = vlt_check_scan_strays(c, n_missing > 0, found);
     n_missing = 0;
-    for (size_t n = 0; n < c->refs.n && rc == VAULT_OK; n++) {
-        const uint8_t *id = vlt_idset_id(&c->refs, n);
+    for (size_t n = 0; n < c->n_nodes && rc == VAULT_OK; n++) {
+        if (!c->nodes[n].type)
+            continue; /* an indexed blob no snapshot refers to */
+        const uint8_t *id = vlt_check_node_id(c, (uint32_t)n);
         const char *kind = c->nodes[n].type == BLOB_TREE ? "tree" : "data";
         char hex[65];
         vlt_hex_encode(id, CHUNK_ID_BYTES, hex);

@@ -451,8 +451,8 @@ vault_error vlt_check_scan_strays(checker *c, int look, uint8_t *found)
             return rc;
         for (size_t j = 0; rc == VAULT_OK && j < n; j++) {
             uint32_t num;
-            if (vlt_idset_find(&c->refs, es[j].id, &num) &&
-                !vlt_index_find(&c->ix, es[j].id)) {
+            if (!vlt_index_find(&c->ix, es[j].id) &&
+                vlt_check_node_find(c, es[j].id, &num)) {
                 u->holds++;
                 found[num] = 1;
             }
