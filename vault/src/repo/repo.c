@@ -548,7 +548,13 @@ static int handle_locks_init(vault_t *v)
 vault_error vlt_repo_open_backend(backend *be, const char *location,
                                   const vault_identity_t *id, vault_t **out)
 {
-    return vlt_repo_open_backend_with(be, location, NULL, id, out);
+    /* A backend the tests or tools made (in memory, failing on purpose):
+     * it is no place of the user's, and its vault IDs repeat between runs,
+     * so nothing of it goes to the client's cache folder. */
+    vault_storage_options options;
+    vault_storage_options_init(&options);
+    options.cache_dir = "";
+    return vlt_repo_open_backend_with(be, location, &options, id, out);
 }
 
 /* Puts the local cache (backend_cache.c) in front of v's backend, under

@@ -89,8 +89,9 @@ vault_error vlt_envelope_save(backend *be, const envelope_payload *p,
 vault_error vlt_repo_reload_membership(vault_t *v);
 
 /* vault_init and vault_open on any backend (tests use the memory and
- * fault-injecting ones).  vlt_repo_open_backend takes ownership of be, also
- * on failure; vlt_repo_init_backend does not. */
+ * fault-injecting ones), with no client cache folder (no index cache).
+ * vlt_repo_open_backend takes ownership of be, also on failure;
+ * vlt_repo_init_backend does not. */
 vault_error vlt_repo_init_backend(backend *be, const char *owner,
                                   char fingerprint[VAULT_FINGERPRINT_CHARS + 1]);
 vault_error vlt_repo_open_backend(backend *be, const char *location,
