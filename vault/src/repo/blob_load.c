@@ -20,6 +20,8 @@
 
 void vlt_repo_forget_index(vault_t *v)
 {
+    /* what was loaded ahead names packs by their number in this index */
+    vlt_repo_prefetch_drop(v);
     vlt_index_free(&v->index);
     vlt_index_init(&v->index);
     vlt_index_cache_close(v->index_cache);
@@ -372,6 +374,31 @@ static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return VAULT_OK;
 }
 
+/* Opens entry e of pack number pack from its sealed bytes (blob, len):
+ * authenticated, decompressed, its chunk ID checked, into *out.  The
+ * pack's key is known by then (its trailer verified) unless the caches
+ * were dropped meanwhile; then the pack is opened again. */
+static vault_error entry_open(vault_t *v, uint32_t pack, const pack_entry *e,
+                             const uint8_t *blob, size_t len, uint8_t **out)
+{
+    *out = NULL;
+    char id_hex[65], name[65];
+    vlt_hex_encode(e->id, CHUNK_ID_BYTES, id_hex);
+    vlt_hex_encode(vlt_index_pack_id(&v->index, pack), 32, name);
+    uint8_t key[SECRET_BYTES];
+    vault_error rc = pack_key_get(v, pack, name, key);
+    if (rc == VAULT_OK) {
+        ZSTD_DCtx *dctx = dctx_take(v);
+        rc = vlt_blob_open(v->keys, key, e, blob, len, dctx, out);
+        dctx_give_back(v, dctx);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc != VAULT_OK)
+        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
+                                name, id_hex);
+    return VAULT_OK;
+}
+
 /* The verified plaintext of entry e of pack number pack. */
 static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
                               blob_type type, uint8_t **out, size_t *len)
@@ -392,18 +419,16 @@ static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
     size_t blob_len;
     rc = backend_load(v->be, BACKEND_DATA, name, e->offset, e->length,
                       e->length, &blob, &blob_len);
-    if (rc == VAULT_OK) {
-        ZSTD_DCtx *dctx = dctx_take(v);
-        rc = vlt_blob_open(v->keys, key, e, blob, blob_len, dctx, out);
-        dctx_give_back(v, dctx);
-        free(blob);
-    }
     sodium_memzero(key, sizeof key);
-    if (rc != VAULT_OK)
-        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
-                                name, id_hex);
-    *len = e->raw_len;
-    return VAULT_OK;
+    if (rc == VAULT_OK) {
+        rc = entry_open(v, pack, e, blob, blob_len, out);
+        free(blob);
+        if (rc == VAULT_OK)
+            *len = e->raw_len;
+        return rc;
+    }
+    return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name, name,
+                            id_hex);
 }
 
 vault_error vlt_repo_load_copy(vault_t *v, const index_slot *s,
@@ -450,8 +475,16 @@ typedef struct prefetched {
     uint8_t loading;
     const void *plan; /* the plan that reserved it (only that one loads
                          it: another may reserve it after a cancel) */
+    /* Its sealed bytes (e.length of them) as the pack holds them, opened
+     * (authenticated, decompressed, chunk ID checked) by the load that
+     * takes it: held sealed, a window of small text files takes a third
+     * of the memory, and the opening is spread over the users' threads.
+     * NULL until loaded, and when the load failed. */
     uint8_t *data;
-    size_t len;
+    size_t len;       /* its plaintext length */
+    uint32_t pack;    /* where it was loaded from */
+    pack_entry e;
+    size_t held;      /* bytes counted in prefetched_bytes (e.length) */
     /* the load failed, and the blob has no other copy: its load's answer
      * is this failure (detail malloc'ed), as it would have been without
      * the prefetch */
@@ -597,6 +630,8 @@ typedef struct window_blob {
     size_t len;      /* its plaintext length */
     uint8_t *plain;  /* loaded; NULL: zero chunk or not (yet) loaded */
     int how;         /* WINDOW_* */
+    int sealed;      /* plain holds the blob's e.length sealed bytes,
+                        not opened yet (a prefetch: see prefetched) */
 } window_blob;
 #define WINDOW_MERGE 0 /* to be loaded in a merged range */
 #define WINDOW_ZERO 1  /* a chunk of zeros: not loaded */
@@ -628,10 +663,14 @@ static void window_sort(uint32_t *order, size_t n, const window_blob *w)
 
 /* Loads the range of pack number pack covering the blobs order[0 .. n)
  * (sorted by offset) and opens each; a blob that fails is left to be
- * loaded alone.  Only running out of memory is an error. */
+ * loaded alone.  Only running out of memory is an error.  keep_sealed:
+ * each blob's sealed bytes are kept instead (b->sealed), to be opened
+ * when used - a prefetch holds them so, a third of the plaintext's size
+ * for text; the pack's key is then not needed yet, so the range loads
+ * while the pack is being opened (prefetch_open_packs). */
 static vault_error window_load_range(vault_t *v, window_blob *w,
                                      const uint32_t *order, size_t n,
-                                     ZSTD_DCtx *dctx)
+                                     ZSTD_DCtx *dctx, int keep_sealed)
 {
     uint32_t pack = w[order[0]].pack;
     uint64_t start = w[order[0]].e.offset, end = start;
@@ -645,7 +684,8 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
     uint8_t key[SECRET_BYTES];
     uint8_t *buf = NULL;
     size_t len = 0;
-    vault_error rc = pack_key_get(v, pack, name, key);
+    vault_error rc = keep_sealed ? VAULT_OK
+                                 : pack_key_get(v, pack, name, key);
     if (rc == VAULT_OK) {
         rc = backend_load(v->be, BACKEND_DATA, name, start,
                           (size_t)(end - start), (size_t)(end - start), &buf,
@@ -656,7 +696,17 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
     if (rc == VAULT_OK && len != end - start)
         rc = vlt_fail(VAULT_E_CORRUPT, "data/%.2s/%s: short load", name,
                       name);
-    for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
+    for (size_t i = 0; rc == VAULT_OK && keep_sealed && i < n; i++) {
+        window_blob *b = &w[order[i]];
+        b->plain = malloc(b->e.length ? b->e.length : 1);
+        if (!b->plain) {
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(b->plain, buf + (b->e.offset - start), b->e.length);
+        b->sealed = 1;
+    }
+    for (size_t i = 0; rc == VAULT_OK && !keep_sealed && i < n; i++) {
         window_blob *b = &w[order[i]];
         vault_error one = vlt_blob_open(v->keys, key, &b->e,
                                         buf + (b->e.offset - start),
@@ -767,7 +817,7 @@ static prefetched *prefetched_find(const vault_t *v,
 static void prefetched_remove(vault_t *v, prefetched *p)
 {
     size_t i = (size_t)(p - v->prefetched);
-    v->prefetched_bytes -= p->len;
+    v->prefetched_bytes -= p->held;
     memmove(p, p + 1, (v->n_prefetched - i - 1) * sizeof *p);
     v->n_prefetched--;
 }
@@ -783,6 +833,9 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
 {
     int found = 0;
     char *detail = NULL;
+    uint8_t *sealed = NULL;
+    uint32_t pack = 0;
+    pack_entry e;
     *failed = VAULT_OK;
     pthread_mutex_lock(&v->prefetch_lock);
     prefetched *p;
@@ -798,14 +851,16 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         detail = p->detail ? strdup(p->detail) : NULL;
         if (p->failed != VAULT_OK) {
             found = 1;
-        } else if ((*out = malloc(p->len ? p->len : 1)) != NULL) {
-            memcpy(*out, p->data, p->len);
-            *len = p->len;
+        } else if ((sealed = malloc(p->held ? p->held : 1)) != NULL) {
+            memcpy(sealed, p->data, p->held);
+            pack = p->pack;
+            e = p->e;
             found = 1;
         }
     } else if (p) {
-        *out = p->data;
-        *len = p->len;
+        sealed = p->data;
+        pack = p->pack;
+        e = p->e;
         *failed = p->failed;
         detail = p->detail;
         prefetched_remove(v, p);
@@ -815,6 +870,17 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (*failed != VAULT_OK)
         *failed = vlt_fail(*failed, "%s", detail ? detail : "load failed");
     free(detail);
+    if (sealed) {
+        vault_error rc = entry_open(v, pack, &e, sealed, e.length, out);
+        free(sealed);
+        if (rc == VAULT_OK) {
+            *len = e.raw_len;
+        } else if (vlt_error_stops(rc)) {
+            *failed = rc;
+        } else {
+            found = 0; /* loaded again alone: other copies, its error */
+        }
+    }
     return found;
 }
 
@@ -843,19 +909,25 @@ static int prefetched_room(vault_t *v, size_t len)
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                tree *out)
 {
-    uint8_t *copy = NULL;
-    size_t len = 0;
+    uint8_t *copy = NULL, *plain = NULL;
+    uint32_t pack = 0;
+    pack_entry e;
     pthread_mutex_lock(&v->prefetch_lock);
     const prefetched *p = prefetched_find(v, id, BLOB_TREE);
-    if (p && p->data && (copy = malloc(p->len ? p->len : 1)) != NULL) {
-        memcpy(copy, p->data, p->len);
-        len = p->len;
+    if (p && p->data && (copy = malloc(p->held ? p->held : 1)) != NULL) {
+        memcpy(copy, p->data, p->held);
+        pack = p->pack;
+        e = p->e;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
     if (!copy)
         return VAULT_E_NOT_FOUND;
-    vault_error rc = vlt_tree_decode(copy, len, out);
+    vault_error rc = entry_open(v, pack, &e, copy, e.length, &plain);
     free(copy);
+    if (rc != VAULT_OK)
+        return VAULT_E_NOT_FOUND; /* its user loads it and reports */
+    rc = vlt_tree_decode(plain, e.raw_len, out);
+    free(plain);
     return rc;
 }
 
@@ -878,6 +950,11 @@ typedef struct prefetch_job {
     size_t count;
     vault_error rc; /* the range's failure, for blobs with one copy */
     char *detail;   /* its detail, malloc'ed */
+    /* Not a range: opens pack number pack (its blobs' users need its key,
+     * and its ranges load meanwhile).  A failure is left for those users
+     * to meet again and report. */
+    int open_only;
+    uint32_t pack;
 } prefetch_job;
 
 static void prefetch_run(void *ctx, void *state, void *arg)
@@ -885,11 +962,19 @@ static void prefetch_run(void *ctx, void *state, void *arg)
     (void)ctx;
     (void)state;
     prefetch_job *j = arg;
+    if (j->open_only) {
+        char name[65];
+        vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->pack), 32, name);
+        uint8_t key[SECRET_BYTES];
+        (void)pack_key_get(j->v, j->pack, name, key);
+        sodium_memzero(key, sizeof key);
+        return;
+    }
     ZSTD_DCtx *dctx = dctx_take(j->v);
     /* A failure leaves its blobs unloaded: those with other copies are
      * loaded again by their users (trying those); the others get this
      * failure, as their own load would have. */
-    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx);
+    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx, 1);
     if (j->rc != VAULT_OK)
         j->detail = strdup(vault_last_error());
     dctx_give_back(j->v, dctx);
@@ -914,7 +999,7 @@ static void plan_free(vlt_prefetch_plan *p)
     if (p->w)
         for (size_t i = 0; i < p->n; i++)
             free(p->w[i].plain);
-    for (size_t r = 0; p->jobs && r < p->n_ranges; r++)
+    for (size_t r = 0; p->jobs && r < 2 * p->n; r++)
         free(p->jobs[r].detail);
     free(p->w);
     free(p->order);
@@ -929,8 +1014,8 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
 {
     if (n == 0)
         return NULL;
-    if (n > BLOBS_WINDOW_COUNT)
-        n = BLOBS_WINDOW_COUNT;
+    if (n > REPO_PREFETCH_PLAN_BLOBS)
+        n = REPO_PREFETCH_PLAN_BLOBS;
     vlt_prefetch_plan *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -940,7 +1025,7 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     p->w = calloc(n, sizeof *p->w);
     p->order = calloc(n, sizeof *p->order);
     p->starts = calloc(n + 1, sizeof *p->starts);
-    p->jobs = calloc(n, sizeof *p->jobs);
+    p->jobs = calloc(2 * n, sizeof *p->jobs); /* ranges, packs to open */
     if (!p->w || !p->order || !p->starts || !p->jobs) {
         plan_free(p);
         return NULL;
@@ -962,11 +1047,12 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
             w[i].how = WINDOW_ALONE;
             continue;
         }
-        if (want + w[i].len > room || !prefetched_room(v, w[i].len)) {
+        size_t cost = w[i].e.length; /* held sealed */
+        if (want + cost > room || !prefetched_room(v, cost)) {
             wn = i;
             break;
         }
-        want += w[i].len;
+        want += cost;
         prefetched *e = &v->prefetched[v->n_prefetched++];
         memset(e, 0, sizeof *e);
         memcpy(e->id, ids[i], CHUNK_ID_BYTES);
@@ -975,7 +1061,10 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
         e->plan = p;
         e->uses = 1;
         e->len = w[i].len;
-        v->prefetched_bytes += w[i].len;
+        e->pack = w[i].pack;
+        e->e = w[i].e;
+        e->held = cost;
+        v->prefetched_bytes += cost;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
     for (size_t i = wn; i < n; i++)
@@ -1012,6 +1101,28 @@ void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
         plan_mark_loading(p, 0);
 }
 
+/* Queues, at the head of p's jobs, the opening of each pack of its
+ * ranges that is not open yet: an open is a stat and a load or two in
+ * turn, made once here while the ranges load, where each range would
+ * otherwise make it before its own load.  Returns the jobs queued. */
+static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
+{
+    vault_t *v = p->v;
+    size_t n = 0;
+    pthread_mutex_lock(&v->pack_key_lock);
+    int ready = pack_keys_grow(v) == VAULT_OK;
+    for (size_t r = 0; ready && r < p->n_ranges; r++) {
+        uint32_t pack = p->w[p->order[p->starts[r]]].pack;
+        /* ranges are in pack order: a pack's come together */
+        if (v->pack_key_state[pack] == 0 &&
+            (n == 0 || p->jobs[n - 1].pack != pack))
+            p->jobs[n++] = (prefetch_job){.v = v, .open_only = 1,
+                                          .pack = pack};
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return n;
+}
+
 void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
 {
     if (!p)
@@ -1019,23 +1130,26 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
     vault_t *v = p->v;
     plan_mark_loading(p, 1);
     p->n_ranges = window_ranges(p->w, p->n, p->order, p->starts);
+    size_t n_opens = prefetch_open_jobs(p);
+    prefetch_job *ranges = p->jobs + n_opens;
     for (size_t r = 0; r < p->n_ranges; r++)
-        p->jobs[r] = (prefetch_job){v, p->w, p->order + p->starts[r],
-                                    p->starts[r + 1] - p->starts[r],
-                                    VAULT_OK, NULL};
-    /* the ranges at once, as many as the storage takes */
+        ranges[r] = (prefetch_job){.v = v,
+                                   .w = p->w,
+                                   .order = p->order + p->starts[r],
+                                   .count = p->starts[r + 1] - p->starts[r]};
+    /* the opens and ranges at once, as many as the storage takes */
+    size_t n_jobs = n_opens + p->n_ranges;
     unsigned conns = backend_connections(v->be);
     vlt_pool *pool = NULL;
-    if (p->n_ranges > 1 && conns > 1) {
-        vlt_pool_config cfg = {.threads = conns < p->n_ranges
-                                              ? conns
-                                              : (unsigned)p->n_ranges,
-                               .queue_max = p->n_ranges,
+    if (n_jobs > 1 && conns > 1) {
+        vlt_pool_config cfg = {.threads = conns < n_jobs ? conns
+                                                         : (unsigned)n_jobs,
+                               .queue_max = n_jobs,
                                .run = prefetch_run};
         if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
             pool = NULL;
     }
-    for (size_t r = 0; r < p->n_ranges; r++) {
+    for (size_t r = 0; r < n_jobs; r++) {
         if (!pool || vlt_pool_submit(pool, &p->jobs[r], 1) != VAULT_OK)
             prefetch_run(NULL, NULL, &p->jobs[r]);
     }
@@ -1044,7 +1158,7 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
      * or has other copies: its user loads it again) */
     pthread_mutex_lock(&v->prefetch_lock);
     for (size_t r = 0; r < p->n_ranges; r++) {
-        const prefetch_job *j = &p->jobs[r];
+        const prefetch_job *j = &ranges[r];
         for (size_t k = 0; k < j->count; k++) {
             window_blob *b = &p->w[j->order[k]];
             prefetched *e = prefetched_find(v, b->e.id, p->type);
@@ -1114,7 +1228,7 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                          : 0;
         for (size_t r = 0; rc == VAULT_OK && r < n_ranges; r++)
             rc = window_load_range(v, w, order + starts[r],
-                                   starts[r + 1] - starts[r], dctx);
+                                   starts[r + 1] - starts[r], dctx, 0);
         /* handed on in order */
         for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
             window_blob *b = &w[i];

@@ -35,8 +35,15 @@
 #include "repo/blob_load.h"
 #include "repo/tree_walk.h"
 
-/* Plaintext of small files loaded ahead per window. */
-#define RESTORE_WINDOW_BYTES (4u * 1024 * 1024)
+/* Small files' plaintext loaded ahead per window, and their chunks.  A
+ * window's chunks are held as stored until their files take them (at
+ * most this many bytes, a third of it for text).  Windows this large
+ * read the packs that add wrote side by side in few ranges each (add
+ * fills two or three packs at once, so consecutive files lie in
+ * different packs): about one request per pack and window, where
+ * windows of 4 MiB cut each pack into a dozen. */
+#define RESTORE_WINDOW_BYTES (12u * 1024 * 1024)
+#define RESTORE_WINDOW_BLOBS REPO_PREFETCH_PLAN_BLOBS
 
 /* Windows planned ahead of the restore walk (not reached by it yet). */
 #define AHEAD_WINDOWS 2
@@ -163,14 +170,14 @@ static void load(restorer *r, restore_ahead *a, void *plan)
 static uint64_t plan_window(restorer *r, restore_ahead *a)
 {
     const restore_source *src = r->src;
-    uint8_t(*ids)[CHUNK_ID_BYTES] = malloc(BLOBS_WINDOW_COUNT * sizeof *ids);
+    uint8_t(*ids)[CHUNK_ID_BYTES] = malloc(RESTORE_WINDOW_BLOBS * sizeof *ids);
     if (!ids) {
         a->done = 1;
         return UINT64_MAX;
     }
     size_t n = 0;
     uint64_t bytes = 0, first = UINT64_MAX;
-    while (n < BLOBS_WINDOW_COUNT && bytes < RESTORE_WINDOW_BYTES) {
+    while (n < RESTORE_WINDOW_BLOBS && bytes < RESTORE_WINDOW_BYTES) {
         if (a->at == a->n_pending) {
             if (a->done || !advance(r, a)) {
                 a->done = 1;
@@ -190,6 +197,7 @@ static uint64_t plan_window(restorer *r, restore_ahead *a)
             a->at++;
             continue;
         }
+
         if (n > 0 && bytes + len > RESTORE_WINDOW_BYTES)
             break;
         memcpy(ids[n++], id, CHUNK_ID_BYTES);
