@@ -303,30 +303,79 @@ static vault_error pack_keys_grow(vault_t *v)
     return VAULT_OK;
 }
 
-/* Copies the key of pack into key (the caller wipes it).  The lock is
- * never held across I/O: threads that need a pack nobody has opened yet
- * each open it (rare, and cheaper than making the others wait a round
- * trip behind a lock); the first to finish keeps the key. */
-static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
-                                uint8_t key[SECRET_BYTES])
+/* Copies the key of pack into key if it is known: 1, else 0; or an
+ * error (out of memory). */
+static vault_error pack_key_known(vault_t *v, uint32_t pack,
+                                  uint8_t key[SECRET_BYTES], int *known)
 {
     pthread_mutex_lock(&v->pack_key_lock);
     vault_error rc = pack_keys_grow(v);
-    int known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
-    if (known)
+    *known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
+    if (*known)
         memcpy(key, v->pack_keys[pack], SECRET_BYTES);
     pthread_mutex_unlock(&v->pack_key_lock);
+    return rc;
+}
+
+/* Whether pack is in v->opening; its place there in *at (prefetch_lock
+ * held). */
+static int opening_find(const vault_t *v, uint32_t pack, size_t *at)
+{
+    for (size_t i = 0; i < v->n_opening; i++)
+        if (v->opening[i] == pack) {
+            *at = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* Copies the key of pack into key (the caller wipes it).  No lock is
+ * held across I/O: one thread opens a pack nobody has opened yet, those
+ * that need it meanwhile wait for it (without a lock held: a prefetch's
+ * ranges load while its packs open) and then read its key - or, if its
+ * open failed, open it themselves and meet the failure for their own
+ * report. */
+static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
+                                uint8_t key[SECRET_BYTES])
+{
+    int known;
+    vault_error rc = pack_key_known(v, pack, key, &known);
     if (rc != VAULT_OK || known)
         return rc;
+    size_t at;
+    int mine = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    if (opening_find(v, pack, &at)) {
+        while (opening_find(v, pack, &at))
+            pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
+    } else if (v->n_opening < REPO_OPENING_MAX) {
+        v->opening[v->n_opening++] = pack;
+        mine = 1;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (!mine) {
+        rc = pack_key_known(v, pack, key, &known);
+        if (rc != VAULT_OK || known)
+            return rc;
+    }
     rc = pack_open(v, name, key);
+    if (rc == VAULT_OK) {
+        pthread_mutex_lock(&v->pack_key_lock);
+        if (v->pack_key_state[pack] == 0) {
+            memcpy(v->pack_keys[pack], key, SECRET_BYTES);
+            v->pack_key_state[pack] = 1;
+        }
+        pthread_mutex_unlock(&v->pack_key_lock);
+    }
+    if (mine) {
+        pthread_mutex_lock(&v->prefetch_lock);
+        if (opening_find(v, pack, &at))
+            v->opening[at] = v->opening[--v->n_opening];
+        pthread_cond_broadcast(&v->prefetch_done);
+        pthread_mutex_unlock(&v->prefetch_lock);
+    }
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "data/%.2s/%s", name, name);
-    pthread_mutex_lock(&v->pack_key_lock);
-    if (v->pack_key_state[pack] == 0) {
-        memcpy(v->pack_keys[pack], key, SECRET_BYTES);
-        v->pack_key_state[pack] = 1;
-    }
-    pthread_mutex_unlock(&v->pack_key_lock);
     return VAULT_OK;
 }
 

@@ -28,6 +28,7 @@
 /* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
 #define REPO_PREFETCH_BLOBS 4096
+#define REPO_OPENING_MAX 32
 
 struct vault {
     backend *be;
@@ -60,6 +61,11 @@ struct vault {
      * blob out. */
     struct prefetched *prefetched;
     size_t n_prefetched, cap_prefetched, prefetched_bytes;
+    /* Packs some thread is opening (blob_load.c, pack_key_get): the
+     * others wait for it rather than open them again (prefetch_lock,
+     * prefetch_done).  Past REPO_OPENING_MAX, threads open on their own. */
+    uint32_t opening[REPO_OPENING_MAX];
+    size_t n_opening;
     /* Restore's threads load blobs through one handle at once (repo.c);
      * these guard what that shares.  pack_key_lock: pack_keys and
      * pack_key_state (never held across I/O: a pack's first users each
