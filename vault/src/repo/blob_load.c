@@ -1,6 +1,7 @@
 /*
  * blob_load.c - reading blobs through an open vault handle (blob_load.h).
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sodium.h>
 
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "common/pool.h"
 #include "format/chunker.h"
@@ -850,24 +852,92 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
 
+/* Where entry (id, type) of the prefetched ones starts probing in
+ * v->prefetched_table.  Keyed SipHash (vlt_id_hash): IDs come from the
+ * vault, and a writer could pick colliding ones for a plain prefix. */
+static size_t prefetched_home(const uint8_t id[CHUNK_ID_BYTES], int type)
+{
+    return (vlt_id_hash(id) ^ (size_t)type) & (REPO_PREFETCH_TABLE - 1);
+}
+
+/* The slot of v->prefetched_table holding entry i (prefetch_lock
+ * held; it is there). */
+static size_t prefetched_slot(const vault_t *v, size_t i)
+{
+    size_t s = prefetched_home(v->prefetched[i].id, v->prefetched[i].type);
+    while (v->prefetched_table[s] != i + 1)
+        s = (s + 1) & (REPO_PREFETCH_TABLE - 1);
+    return s;
+}
+
 /* The prefetched entry of id and type, or NULL (prefetch_lock held). */
 static prefetched *prefetched_find(const vault_t *v,
                                    const uint8_t id[CHUNK_ID_BYTES],
                                    blob_type type)
 {
-    for (size_t i = v->n_prefetched; i-- > 0;)
-        if (v->prefetched[i].type == type &&
-            memcmp(v->prefetched[i].id, id, CHUNK_ID_BYTES) == 0)
-            return &v->prefetched[i];
+    if (!v->prefetched_table)
+        return NULL;
+    for (size_t s = prefetched_home(id, type); v->prefetched_table[s];
+         s = (s + 1) & (REPO_PREFETCH_TABLE - 1)) {
+        prefetched *p = &v->prefetched[v->prefetched_table[s] - 1];
+        if (p->type == type && memcmp(p->id, id, CHUNK_ID_BYTES) == 0)
+            return p;
+    }
     return NULL;
 }
 
-/* Removes entry p (prefetch_lock held); its data is the caller's. */
+/* A new entry for (id, type), zeroed but for those, or NULL when out of
+ * memory (prefetch_lock held; the caller made room). */
+static prefetched *prefetched_add(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                  blob_type type)
+{
+    if (!v->prefetched_table &&
+        !(v->prefetched_table = calloc(REPO_PREFETCH_TABLE,
+                                       sizeof *v->prefetched_table)))
+        return NULL;
+    if (VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
+                       v->n_prefetched + 1) != 0)
+        return NULL;
+    /* at most REPO_PREFETCH_BLOBS entries: the table stays a quarter full */
+    assert(v->n_prefetched < REPO_PREFETCH_BLOBS);
+    prefetched *p = &v->prefetched[v->n_prefetched++];
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, CHUNK_ID_BYTES);
+    p->type = (uint8_t)type;
+    size_t s = prefetched_home(id, type);
+    while (v->prefetched_table[s])
+        s = (s + 1) & (REPO_PREFETCH_TABLE - 1);
+    v->prefetched_table[s] = (uint32_t)v->n_prefetched;
+    return p;
+}
+
+/* Removes entry p (prefetch_lock held); its data is the caller's.  The
+ * last entry takes its place. */
 static void prefetched_remove(vault_t *v, prefetched *p)
 {
-    size_t i = (size_t)(p - v->prefetched);
+    const size_t mask = REPO_PREFETCH_TABLE - 1;
+    size_t i = (size_t)(p - v->prefetched), last = v->n_prefetched - 1;
     v->prefetched_bytes -= p->held;
-    memmove(p, p + 1, (v->n_prefetched - i - 1) * sizeof *p);
+    /* out of the table, moving back the entries after it in its run that
+     * could not take its slot (linear probing without tombstones) */
+    size_t hole = prefetched_slot(v, i);
+    for (size_t s = (hole + 1) & mask; v->prefetched_table[s];
+         s = (s + 1) & mask) {
+        const prefetched *q = &v->prefetched[v->prefetched_table[s] - 1];
+        size_t home = prefetched_home(q->id, q->type);
+        /* q stays if its home lies cyclically in (hole, s] */
+        int stays = hole < s ? home > hole && home <= s
+                             : home > hole || home <= s;
+        if (!stays) {
+            v->prefetched_table[hole] = v->prefetched_table[s];
+            hole = s;
+        }
+    }
+    v->prefetched_table[hole] = 0;
+    if (i != last) {
+        v->prefetched_table[prefetched_slot(v, last)] = (uint32_t)(i + 1);
+        v->prefetched[i] = v->prefetched[last];
+    }
     v->n_prefetched--;
 }
 
@@ -933,8 +1003,8 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return found;
 }
 
-/* Makes room for one more entry of len bytes by dropping the oldest
- * loaded ones (prefetch_lock held): 1, or 0 if it cannot be had. */
+/* Makes room for one more entry of len bytes by dropping loaded ones
+ * (prefetch_lock held): 1, or 0 if it cannot be had. */
 static int prefetched_room(vault_t *v, size_t len)
 {
     for (size_t i = 0; i < v->n_prefetched &&
@@ -950,9 +1020,7 @@ static int prefetched_room(vault_t *v, size_t len)
         prefetched_remove(v, p);
     }
     return v->prefetched_bytes + len <= REPO_PREFETCH_BYTES &&
-           v->n_prefetched < REPO_PREFETCH_BLOBS &&
-           VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
-                          v->n_prefetched + 1) == 0;
+           v->n_prefetched < REPO_PREFETCH_BLOBS;
 }
 
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
@@ -987,6 +1055,8 @@ void vlt_repo_prefetch_drop(vault_t *v)
         free(v->prefetched[i].detail);
     }
     free(v->prefetched);
+    free(v->prefetched_table);
+    v->prefetched_table = NULL;
     v->prefetched = NULL;
     v->n_prefetched = v->cap_prefetched = v->prefetched_bytes = 0;
 }
@@ -1101,11 +1171,12 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
             wn = i;
             break;
         }
+        prefetched *e = prefetched_add(v, ids[i], type);
+        if (!e) {
+            wn = i;
+            break;
+        }
         want += cost;
-        prefetched *e = &v->prefetched[v->n_prefetched++];
-        memset(e, 0, sizeof *e);
-        memcpy(e->id, ids[i], CHUNK_ID_BYTES);
-        e->type = (uint8_t)type;
         e->loading = PREFETCH_RESERVED;
         e->plan = p;
         e->uses = 1;

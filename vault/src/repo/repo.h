@@ -29,6 +29,7 @@
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
 #define REPO_PREFETCH_BLOBS 4096
 #define REPO_OPENING_MAX 32
+#define REPO_PREFETCH_TABLE (4 * REPO_PREFETCH_BLOBS) /* a power of two */
 
 struct vault {
     backend *be;
@@ -56,11 +57,14 @@ struct vault {
     int zero_known;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
-    /* Verified plaintexts loaded ahead of use (vlt_repo_prefetch),
-     * oldest first, at most REPO_PREFETCH_BYTES in all; a load takes its
-     * blob out. */
+    /* Blobs loaded ahead of use (vlt_repo_prefetch), as stored, in no
+     * order, at most REPO_PREFETCH_BYTES in all; a load takes its blob
+     * out. */
     struct prefetched *prefetched;
     size_t n_prefetched, cap_prefetched, prefetched_bytes;
+    /* Finds them by ID (blob_load.c): open addressing, entry number + 1,
+     * 0 empty; REPO_PREFETCH_TABLE slots, made on first use. */
+    uint32_t *prefetched_table;
     /* Packs some thread is opening (blob_load.c, pack_key_get): the
      * others wait for it rather than open them again (prefetch_lock,
      * prefetch_done).  Past REPO_OPENING_MAX, threads open on their own. */
