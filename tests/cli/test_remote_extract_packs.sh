@@ -11,19 +11,12 @@
 #     chunks were there, names them and the pack, and every other file is
 #     restored identical;
 #   - a pack missing: the same, naming it.
-# Skipped (77) without rclone or in a build without rest: locations.
+# Skipped (77) without rclone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_remote.sh"
 
-proxied_vault
-if [ "$RC" -ne 0 ]; then
-    grep -q -i -E 'scheme|not a vault|no such' err.txt &&
-        skip "this vault has no rest: locations: $(head -n 1 err.txt)"
-    die "init $LOC failed: $(cat err.txt)"
-fi
-pass
-stop_proxy
+proxied_vault_ok
 
 # ---- the snapshot -------------------------------------------------------------
 # 30 folders of 30 files: text (compressible) and random bytes, each from
@@ -98,32 +91,30 @@ restored_or_named() {
     NAMED=$named
 }
 
+# broken_extract WHAT NAME: extract with pack NAME damaged or missing
+# (WHAT) fails (status 3), names the pack, and names every file it does
+# not restore identical.
+broken_extract() {
+    rm -rf xout "$XDG_CACHE_HOME"
+    start_proxy "$1"
+    v extract "$LOC" latest -C xout -i id.txt
+    stop_proxy
+    [ "$RC" -eq 3 ] || fail "extract with pack $2 $1 exited $RC, expected 3: $(head -n 3 err.txt)"
+    grep -q -F "data/${2:0:2}/$2" err.txt || fail "the $1 pack is not named: $(head -n 3 err.txt)"
+    restored_or_named "$1 pack"
+    note "pack $1: $NAMED files named, the others identical"
+}
+
 big=$(find store/v/data -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
 name=$(basename "$big")
 cp "$big" "$WORK/pack.orig"
 size=$(stat -c %s "$big")
 printf '\377\377\377\377\377\377\377\377' |
     dd of="$big" bs=1 seek=$((size / 2)) conv=notrunc status=none
-rm -rf xout "$XDG_CACHE_HOME"
-start_proxy damaged
-v extract "$LOC" latest -C xout -i id.txt
-stop_proxy
-[ "$RC" -eq 3 ] || fail "extract with pack $name damaged exited $RC, expected 3: $(head -n 3 err.txt)"
-grep -q -F "data/${name:0:2}/$name" err.txt || fail "the damaged pack is not named: $(head -n 3 err.txt)"
-restored_or_named "damaged pack"
-note "pack damaged in its middle: $NAMED files named, the others identical"
-
+broken_extract damaged "$name"
+rm "$big"
+broken_extract missing "$name"
 cp "$WORK/pack.orig" "$big"
-mv "$big" "$WORK/pack.away"
-rm -rf xout "$XDG_CACHE_HOME"
-start_proxy missing
-v extract "$LOC" latest -C xout -i id.txt
-stop_proxy
-[ "$RC" -eq 3 ] || fail "extract with pack $name missing exited $RC, expected 3: $(head -n 3 err.txt)"
-grep -q -F "$name" err.txt || fail "the missing pack is not named: $(head -n 3 err.txt)"
-restored_or_named "missing pack"
-note "pack missing: $NAMED files named, the others identical"
-mv "$WORK/pack.away" "$big"
 
 start_proxy final
 ok check "$LOC" --read-data -i id.txt
