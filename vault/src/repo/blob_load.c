@@ -1074,7 +1074,38 @@ typedef struct prefetch_job {
      * to meet again and report. */
     int open_only;
     uint32_t pack;
+    const void *plan; /* whose places a range fills */
+    blob_type type;
 } prefetch_job;
+
+/* Fills the places of range j's blobs as soon as it is loaded, so that
+ * their files go on while the plan's other ranges load: with the
+ * sealed blobs, or its failure (for blobs with no other copy), or gives
+ * them up (their users load them alone). */
+static void prefetch_fill(prefetch_job *j)
+{
+    vault_t *v = j->v;
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t k = 0; k < j->count; k++) {
+        window_blob *b = &j->w[j->order[k]];
+        prefetched *e = prefetched_find(v, b->e.id, j->type);
+        if (!e || e->loading != PREFETCH_LOADING || e->plan != j->plan)
+            continue;
+        e->loading = 0;
+        if (b->plain) {
+            e->data = b->plain;
+            b->plain = NULL;
+        } else if (j->rc != VAULT_OK && !vlt_error_stops(j->rc) &&
+                   vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
+            e->failed = j->rc;
+            e->detail = j->detail ? strdup(j->detail) : NULL;
+        } else {
+            prefetched_remove(v, e);
+        }
+    }
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+}
 
 static void prefetch_run(void *ctx, void *state, void *arg)
 {
@@ -1097,6 +1128,7 @@ static void prefetch_run(void *ctx, void *state, void *arg)
     if (j->rc != VAULT_OK)
         j->detail = strdup(vault_last_error());
     dctx_give_back(j->v, dctx);
+    prefetch_fill(j);
 }
 
 /* A prefetch whose places are taken (vlt_repo_prefetch_plan) and whose
@@ -1256,7 +1288,9 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
         ranges[r] = (prefetch_job){.v = v,
                                    .w = p->w,
                                    .order = p->order + p->starts[r],
-                                   .count = p->starts[r + 1] - p->starts[r]};
+                                   .count = p->starts[r + 1] - p->starts[r],
+                                   .plan = p,
+                                   .type = p->type};
     /* the opens and ranges at once, as many as the storage takes */
     size_t n_jobs = n_opens + p->n_ranges;
     unsigned conns = backend_connections(v->be);
@@ -1274,31 +1308,6 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
             prefetch_run(NULL, NULL, &p->jobs[r]);
     }
     (void)vlt_pool_finish(pool, 1, VAULT_OK);
-    /* the places filled, failed, or given up (a blob that failed alone
-     * or has other copies: its user loads it again) */
-    pthread_mutex_lock(&v->prefetch_lock);
-    for (size_t r = 0; r < p->n_ranges; r++) {
-        const prefetch_job *j = &ranges[r];
-        for (size_t k = 0; k < j->count; k++) {
-            window_blob *b = &p->w[j->order[k]];
-            prefetched *e = prefetched_find(v, b->e.id, p->type);
-            if (!e || e->loading != PREFETCH_LOADING || e->plan != p)
-                continue;
-            e->loading = 0;
-            if (b->plain) {
-                e->data = b->plain;
-                b->plain = NULL;
-            } else if (j->rc != VAULT_OK && !vlt_error_stops(j->rc) &&
-                       vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
-                e->failed = j->rc;
-                e->detail = j->detail ? strdup(j->detail) : NULL;
-            } else {
-                prefetched_remove(v, e);
-            }
-        }
-    }
-    pthread_cond_broadcast(&v->prefetch_done);
-    pthread_mutex_unlock(&v->prefetch_lock);
     plan_free(p);
 }
 
