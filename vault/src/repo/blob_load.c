@@ -219,6 +219,29 @@ vault_error vlt_repo_load_index(vault_t *v)
 #define PACK_OPEN_WHOLE (256u * 1024)
 #define PACK_OPEN_TAIL (64u * 1024)
 
+/* A pack's header, loaded on a thread of its own while the stat and the
+ * tail's load run (remote storage): an open then waits two round trips,
+ * not three. */
+typedef struct header_load {
+    vault_t *v;
+    const char *name;
+    uint8_t *buf;     /* PACK_HEADER_BYTES, malloc'ed; NULL on failure */
+    size_t len;
+    vault_error rc;
+    char detail[512]; /* the failure's detail (details are per thread) */
+} header_load;
+
+static void *header_load_run(void *arg)
+{
+    header_load *h = arg;
+    h->rc = backend_load(h->v->be, BACKEND_DATA, h->name, 0,
+                         PACK_HEADER_BYTES, PACK_HEADER_BYTES, &h->buf,
+                         &h->len);
+    if (h->rc != VAULT_OK)
+        snprintf(h->detail, sizeof h->detail, "%s", vault_last_error());
+    return NULL;
+}
+
 /* Reads pack name's header and trailer in as few loads as its size
  * allows (one stat and one or two loads), derives its key into key and
  * authenticates the trailer: the pack's length, its trailer length and
@@ -226,28 +249,42 @@ vault_error vlt_repo_load_index(vault_t *v)
 static vault_error pack_open(vault_t *v, const char *name,
                             uint8_t key[SECRET_BYTES])
 {
-    uint64_t size;
-    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
-    if (rc != VAULT_OK)
-        return rc;
-    if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
+    header_load h = {.v = v, .name = name};
+    pthread_t header_thread;
+    int ahead = !v->be->is_local &&
+                pthread_create(&header_thread, NULL, header_load_run, &h) == 0;
+    uint64_t size = 0;
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
-    size_t len, tail_len;
-    uint64_t tail_at;
-    if (size <= PACK_OPEN_WHOLE) {
+    size_t len, tail_len = 0;
+    uint64_t tail_at = 0;
+    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    if (rc == VAULT_OK &&
+        (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES))
+        rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
+    if (rc == VAULT_OK && size <= PACK_OPEN_WHOLE) {
         rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
                           (size_t)size, &tail, &tail_len);
         header = tail;
-        tail_at = 0;
-    } else {
-        rc = backend_load(v->be, BACKEND_DATA, name, 0, PACK_HEADER_BYTES,
-                          PACK_HEADER_BYTES, &header, &len);
+    } else if (rc == VAULT_OK) {
+        if (!ahead)
+            rc = backend_load(v->be, BACKEND_DATA, name, 0,
+                              PACK_HEADER_BYTES, PACK_HEADER_BYTES, &header,
+                              &len);
         tail_at = size - PACK_OPEN_TAIL;
         if (rc == VAULT_OK)
             rc = backend_load(v->be, BACKEND_DATA, name, tail_at,
                               PACK_OPEN_TAIL, PACK_OPEN_TAIL, &tail,
                               &tail_len);
+    }
+    if (ahead) {
+        pthread_join(header_thread, NULL);
+        if (rc == VAULT_OK && !header) {
+            header = h.buf; /* a whole pack has its own */
+            h.buf = NULL;
+            if (h.rc != VAULT_OK)
+                rc = vlt_fail(h.rc, "%s", h.detail);
+        }
+        free(h.buf);
     }
     if (rc == VAULT_OK)
         rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
