@@ -48,7 +48,7 @@
  * even when nothing compresses (else loaded chunks would be dropped
  * before use). */
 #define RESTORE_WINDOW_BYTES (10u * 1024 * 1024)
-#define RESTORE_WINDOW_BLOBS REPO_PREFETCH_PLAN_BLOBS
+#define RESTORE_WINDOW_BLOBS 1024
 
 /* Windows planned ahead of the restore walk (not reached by it yet). */
 #define AHEAD_WINDOWS 2
@@ -56,6 +56,10 @@ _Static_assert((AHEAD_WINDOWS + 1) * ((uint64_t)RESTORE_WINDOW_BYTES +
                                       RESTORE_WINDOW_BLOBS * BLOB_OVERHEAD) <=
                    REPO_PREFETCH_BYTES,
                "the windows in use fit what the vault holds loaded ahead");
+_Static_assert((AHEAD_WINDOWS + 1) * RESTORE_WINDOW_BLOBS <=
+                       REPO_PREFETCH_BLOBS &&
+                   RESTORE_WINDOW_BLOBS <= REPO_PREFETCH_PLAN_BLOBS,
+               "as many chunks as the vault holds loaded ahead");
 /* Windows loading at once: while one waits for its last range, the next
  * one's ranges are on their way. */
 #define AHEAD_LOADERS 2
