@@ -220,8 +220,8 @@ vault_error vlt_repo_load_index(vault_t *v)
 #define PACK_OPEN_TAIL (64u * 1024)
 
 /* A pack's header, loaded on a thread of its own while the stat and the
- * tail's load run (remote storage): an open then waits two round trips,
- * not three. */
+ * tail's load run (a large pack on remote storage, opened ahead of a
+ * prefetch's ranges): an open then waits two round trips, not three. */
 typedef struct header_load {
     vault_t *v;
     const char *name;
@@ -245,13 +245,15 @@ static void *header_load_run(void *arg)
 /* Reads pack name's header and trailer in as few loads as its size
  * allows (one stat and one or two loads), derives its key into key and
  * authenticates the trailer: the pack's length, its trailer length and
- * its own index must all be as sealed. */
-static vault_error pack_open(vault_t *v, const char *name,
+ * its own index must all be as sealed.  large: the pack is known to be
+ * larger than PACK_OPEN_WHOLE (its header is then loaded at once, beside
+ * the stat; else only once the size says it is needed). */
+static vault_error pack_open(vault_t *v, const char *name, int large,
                             uint8_t key[SECRET_BYTES])
 {
     header_load h = {.v = v, .name = name};
     pthread_t header_thread;
-    int ahead = !v->be->is_local &&
+    int ahead = large && !v->be->is_local &&
                 pthread_create(&header_thread, NULL, header_load_run, &h) == 0;
     uint64_t size = 0;
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
@@ -373,9 +375,9 @@ static int opening_find(const vault_t *v, uint32_t pack, size_t *at)
  * that need it meanwhile wait for it (without a lock held: a prefetch's
  * ranges load while its packs open) and then read its key - or, if its
  * open failed, open it themselves and meet the failure for their own
- * report. */
-static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
-                                uint8_t key[SECRET_BYTES])
+ * report.  large: as for pack_open. */
+static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
+                                 int large, uint8_t key[SECRET_BYTES])
 {
     int known;
     vault_error rc = pack_key_known(v, pack, key, &known);
@@ -397,7 +399,7 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
         if (rc != VAULT_OK || known)
             return rc;
     }
-    rc = pack_open(v, name, key);
+    rc = pack_open(v, name, large, key);
     if (rc == VAULT_OK) {
         pthread_mutex_lock(&v->pack_key_lock);
         if (v->pack_key_state[pack] == 0) {
@@ -416,6 +418,12 @@ static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "data/%.2s/%s", name, name);
     return VAULT_OK;
+}
+
+static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
+                                uint8_t key[SECRET_BYTES])
+{
+    return pack_key_open(v, pack, name, 0, key);
 }
 
 /* An idle decompression context of v's, or a new one; NULL if none can
@@ -1111,6 +1119,7 @@ typedef struct prefetch_job {
      * to meet again and report. */
     int open_only;
     uint32_t pack;
+    int large; /* its blobs reach past PACK_OPEN_WHOLE (see pack_open) */
     const void *plan; /* whose places a range fills */
     blob_type type;
 } prefetch_job;
@@ -1153,9 +1162,20 @@ static void prefetch_run(void *ctx, void *state, void *arg)
         char name[65];
         vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->pack), 32, name);
         uint8_t key[SECRET_BYTES];
-        (void)pack_key_get(j->v, j->pack, name, key);
+        (void)pack_key_open(j->v, j->pack, name, j->large, key);
         sodium_memzero(key, sizeof key);
         return;
+    }
+    if (j->type == BLOB_TREE) {
+        /* Trees are in packs of their own, which the local cache keeps:
+         * their pack opened first (or by the opener, waited for) puts a
+         * good copy there once, which the range then reads. */
+        char name[65];
+        vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->w[j->order[0]].pack),
+                       32, name);
+        uint8_t key[SECRET_BYTES];
+        (void)pack_key_get(j->v, j->w[j->order[0]].pack, name, key);
+        sodium_memzero(key, sizeof key);
     }
     ZSTD_DCtx *dctx = dctx_take(j->v);
     /* A failure leaves its blobs unloaded: those with other copies are
@@ -1302,11 +1322,15 @@ static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
     int ready = pack_keys_grow(v) == VAULT_OK;
     for (size_t r = 0; ready && r < p->n_ranges; r++) {
         uint32_t pack = p->w[p->order[p->starts[r]]].pack;
+        const pack_entry *last = &p->w[p->order[p->starts[r + 1] - 1]].e;
+        int large = (uint64_t)last->offset + last->length > PACK_OPEN_WHOLE;
         /* ranges are in pack order: a pack's come together */
         if (v->pack_key_state[pack] == 0 &&
             (n == 0 || p->jobs[n - 1].pack != pack))
             p->jobs[n++] = (prefetch_job){.v = v, .open_only = 1,
                                           .pack = pack};
+        if (n > 0 && p->jobs[n - 1].pack == pack)
+            p->jobs[n - 1].large |= large;
     }
     pthread_mutex_unlock(&v->pack_key_lock);
     return n;
