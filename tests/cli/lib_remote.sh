@@ -105,3 +105,11 @@ proxied_vault() {
     LOC=rest:http://127.0.0.1:$PROXY_PORT/v/
     v init "$LOC" -i id.txt
 }
+
+# proxied_vault_ok: proxied_vault, which must succeed.
+proxied_vault_ok() {
+    proxied_vault
+    [ "$RC" -eq 0 ] || die "init $LOC failed: $(cat "$WORK/err.txt")"
+    pass
+    stop_proxy
+}

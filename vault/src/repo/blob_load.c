@@ -1,6 +1,7 @@
 /*
  * blob_load.c - reading blobs through an open vault handle (blob_load.h).
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sodium.h>
 
 #include "common/array.h"
+#include "common/idset.h"
 #include "common/internal.h"
 #include "common/pool.h"
 #include "format/chunker.h"
@@ -20,6 +22,8 @@
 
 void vlt_repo_forget_index(vault_t *v)
 {
+    /* what was loaded ahead names packs by their number in this index */
+    vlt_repo_prefetch_drop(v);
     vlt_index_free(&v->index);
     vlt_index_init(&v->index);
     vlt_index_cache_close(v->index_cache);
@@ -215,35 +219,74 @@ vault_error vlt_repo_load_index(vault_t *v)
 #define PACK_OPEN_WHOLE (256u * 1024)
 #define PACK_OPEN_TAIL (64u * 1024)
 
+/* A pack's header, loaded on a thread of its own while the stat and the
+ * tail's load run (a large pack on remote storage, opened ahead of a
+ * prefetch's ranges): an open then waits two round trips, not three. */
+typedef struct header_load {
+    vault_t *v;
+    const char *name;
+    uint8_t *buf;     /* PACK_HEADER_BYTES, malloc'ed; NULL on failure */
+    size_t len;
+    vault_error rc;
+    char detail[512]; /* the failure's detail (details are per thread) */
+} header_load;
+
+static void *header_load_run(void *arg)
+{
+    header_load *h = arg;
+    h->rc = backend_load(h->v->be, BACKEND_DATA, h->name, 0,
+                         PACK_HEADER_BYTES, PACK_HEADER_BYTES, &h->buf,
+                         &h->len);
+    if (h->rc != VAULT_OK)
+        snprintf(h->detail, sizeof h->detail, "%s", vault_last_error());
+    return NULL;
+}
+
 /* Reads pack name's header and trailer in as few loads as its size
  * allows (one stat and one or two loads), derives its key into key and
  * authenticates the trailer: the pack's length, its trailer length and
- * its own index must all be as sealed. */
-static vault_error pack_open(vault_t *v, const char *name,
+ * its own index must all be as sealed.  large: the pack is known to be
+ * larger than PACK_OPEN_WHOLE (its header is then loaded at once, beside
+ * the stat; else only once the size says it is needed). */
+static vault_error pack_open(vault_t *v, const char *name, int large,
                             uint8_t key[SECRET_BYTES])
 {
-    uint64_t size;
-    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
-    if (rc != VAULT_OK)
-        return rc;
-    if (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES)
-        return vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
+    header_load h = {.v = v, .name = name};
+    pthread_t header_thread;
+    int ahead = large && !v->be->is_local &&
+                pthread_create(&header_thread, NULL, header_load_run, &h) == 0;
+    uint64_t size = 0;
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
-    size_t len, tail_len;
-    uint64_t tail_at;
-    if (size <= PACK_OPEN_WHOLE) {
+    size_t len, tail_len = 0;
+    uint64_t tail_at = 0;
+    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    if (rc == VAULT_OK &&
+        (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES))
+        rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
+    if (rc == VAULT_OK && size <= PACK_OPEN_WHOLE) {
         rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
                           (size_t)size, &tail, &tail_len);
         header = tail;
-        tail_at = 0;
-    } else {
-        rc = backend_load(v->be, BACKEND_DATA, name, 0, PACK_HEADER_BYTES,
-                          PACK_HEADER_BYTES, &header, &len);
+    } else if (rc == VAULT_OK) {
+        if (!ahead)
+            rc = backend_load(v->be, BACKEND_DATA, name, 0,
+                              PACK_HEADER_BYTES, PACK_HEADER_BYTES, &header,
+                              &len);
         tail_at = size - PACK_OPEN_TAIL;
         if (rc == VAULT_OK)
             rc = backend_load(v->be, BACKEND_DATA, name, tail_at,
                               PACK_OPEN_TAIL, PACK_OPEN_TAIL, &tail,
                               &tail_len);
+    }
+    if (ahead) {
+        pthread_join(header_thread, NULL);
+        if (rc == VAULT_OK && !header) {
+            header = h.buf; /* a whole pack has its own */
+            h.buf = NULL;
+            if (h.rc != VAULT_OK)
+                rc = vlt_fail(h.rc, "%s", h.detail);
+        }
+        free(h.buf);
     }
     if (rc == VAULT_OK)
         rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
@@ -301,31 +344,86 @@ static vault_error pack_keys_grow(vault_t *v)
     return VAULT_OK;
 }
 
-/* Copies the key of pack into key (the caller wipes it).  The lock is
- * never held across I/O: threads that need a pack nobody has opened yet
- * each open it (rare, and cheaper than making the others wait a round
- * trip behind a lock); the first to finish keeps the key. */
-static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
-                                uint8_t key[SECRET_BYTES])
+/* Copies the key of pack into key if it is known: 1, else 0; or an
+ * error (out of memory). */
+static vault_error pack_key_known(vault_t *v, uint32_t pack,
+                                  uint8_t key[SECRET_BYTES], int *known)
 {
     pthread_mutex_lock(&v->pack_key_lock);
     vault_error rc = pack_keys_grow(v);
-    int known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
-    if (known)
+    *known = rc == VAULT_OK && v->pack_key_state[pack] == 1;
+    if (*known)
         memcpy(key, v->pack_keys[pack], SECRET_BYTES);
     pthread_mutex_unlock(&v->pack_key_lock);
+    return rc;
+}
+
+/* Whether pack is in v->opening; its place there in *at (prefetch_lock
+ * held). */
+static int opening_find(const vault_t *v, uint32_t pack, size_t *at)
+{
+    for (size_t i = 0; i < v->n_opening; i++)
+        if (v->opening[i] == pack) {
+            *at = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* Copies the key of pack into key (the caller wipes it).  No lock is
+ * held across I/O: one thread opens a pack nobody has opened yet, those
+ * that need it meanwhile wait for it (without a lock held: a prefetch's
+ * ranges load while its packs open) and then read its key - or, if its
+ * open failed, open it themselves and meet the failure for their own
+ * report.  large: as for pack_open. */
+static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
+                                 int large, uint8_t key[SECRET_BYTES])
+{
+    int known;
+    vault_error rc = pack_key_known(v, pack, key, &known);
     if (rc != VAULT_OK || known)
         return rc;
-    rc = pack_open(v, name, key);
+    size_t at;
+    int mine = 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    if (opening_find(v, pack, &at)) {
+        while (opening_find(v, pack, &at))
+            pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
+    } else if (v->n_opening < REPO_OPENING_MAX) {
+        v->opening[v->n_opening++] = pack;
+        mine = 1;
+    }
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (!mine) {
+        rc = pack_key_known(v, pack, key, &known);
+        if (rc != VAULT_OK || known)
+            return rc;
+    }
+    rc = pack_open(v, name, large, key);
+    if (rc == VAULT_OK) {
+        pthread_mutex_lock(&v->pack_key_lock);
+        if (v->pack_key_state[pack] == 0) {
+            memcpy(v->pack_keys[pack], key, SECRET_BYTES);
+            v->pack_key_state[pack] = 1;
+        }
+        pthread_mutex_unlock(&v->pack_key_lock);
+    }
+    if (mine) {
+        pthread_mutex_lock(&v->prefetch_lock);
+        if (opening_find(v, pack, &at))
+            v->opening[at] = v->opening[--v->n_opening];
+        pthread_cond_broadcast(&v->prefetch_done);
+        pthread_mutex_unlock(&v->prefetch_lock);
+    }
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "data/%.2s/%s", name, name);
-    pthread_mutex_lock(&v->pack_key_lock);
-    if (v->pack_key_state[pack] == 0) {
-        memcpy(v->pack_keys[pack], key, SECRET_BYTES);
-        v->pack_key_state[pack] = 1;
-    }
-    pthread_mutex_unlock(&v->pack_key_lock);
     return VAULT_OK;
+}
+
+static vault_error pack_key_get(vault_t *v, uint32_t pack, const char *name,
+                                uint8_t key[SECRET_BYTES])
+{
+    return pack_key_open(v, pack, name, 0, key);
 }
 
 /* An idle decompression context of v's, or a new one; NULL if none can
@@ -372,6 +470,31 @@ static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return VAULT_OK;
 }
 
+/* Opens entry e of pack number pack from its sealed bytes (blob, len):
+ * authenticated, decompressed, its chunk ID checked, into *out.  The
+ * pack's key is known by then (its trailer verified) unless the caches
+ * were dropped meanwhile; then the pack is opened again. */
+static vault_error entry_open(vault_t *v, uint32_t pack, const pack_entry *e,
+                             const uint8_t *blob, size_t len, uint8_t **out)
+{
+    *out = NULL;
+    char id_hex[65], name[65];
+    vlt_hex_encode(e->id, CHUNK_ID_BYTES, id_hex);
+    vlt_hex_encode(vlt_index_pack_id(&v->index, pack), 32, name);
+    uint8_t key[SECRET_BYTES];
+    vault_error rc = pack_key_get(v, pack, name, key);
+    if (rc == VAULT_OK) {
+        ZSTD_DCtx *dctx = dctx_take(v);
+        rc = vlt_blob_open(v->keys, key, e, blob, len, dctx, out);
+        dctx_give_back(v, dctx);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc != VAULT_OK)
+        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
+                                name, id_hex);
+    return VAULT_OK;
+}
+
 /* The verified plaintext of entry e of pack number pack. */
 static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
                               blob_type type, uint8_t **out, size_t *len)
@@ -392,18 +515,16 @@ static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
     size_t blob_len;
     rc = backend_load(v->be, BACKEND_DATA, name, e->offset, e->length,
                       e->length, &blob, &blob_len);
-    if (rc == VAULT_OK) {
-        ZSTD_DCtx *dctx = dctx_take(v);
-        rc = vlt_blob_open(v->keys, key, e, blob, blob_len, dctx, out);
-        dctx_give_back(v, dctx);
-        free(blob);
-    }
     sodium_memzero(key, sizeof key);
-    if (rc != VAULT_OK)
-        return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name,
-                                name, id_hex);
-    *len = e->raw_len;
-    return VAULT_OK;
+    if (rc == VAULT_OK) {
+        rc = entry_open(v, pack, e, blob, blob_len, out);
+        free(blob);
+        if (rc == VAULT_OK)
+            *len = e->raw_len;
+        return rc;
+    }
+    return vlt_fail_context(rc, "data/%.2s/%s (blob %.16s)", name, name,
+                            id_hex);
 }
 
 vault_error vlt_repo_load_copy(vault_t *v, const index_slot *s,
@@ -450,8 +571,16 @@ typedef struct prefetched {
     uint8_t loading;
     const void *plan; /* the plan that reserved it (only that one loads
                          it: another may reserve it after a cancel) */
+    /* Its sealed bytes (e.length of them) as the pack holds them, opened
+     * (authenticated, decompressed, chunk ID checked) by the load that
+     * takes it: held sealed, a window of small text files takes a third
+     * of the memory, and the opening is spread over the users' threads.
+     * NULL until loaded, and when the load failed. */
     uint8_t *data;
-    size_t len;
+    size_t len;       /* its plaintext length */
+    uint32_t pack;    /* where it was loaded from */
+    pack_entry e;
+    size_t held;      /* bytes counted in prefetched_bytes (e.length) */
     /* the load failed, and the blob has no other copy: its load's answer
      * is this failure (detail malloc'ed), as it would have been without
      * the prefetch */
@@ -597,6 +726,8 @@ typedef struct window_blob {
     size_t len;      /* its plaintext length */
     uint8_t *plain;  /* loaded; NULL: zero chunk or not (yet) loaded */
     int how;         /* WINDOW_* */
+    int sealed;      /* plain holds the blob's e.length sealed bytes,
+                        not opened yet (a prefetch: see prefetched) */
 } window_blob;
 #define WINDOW_MERGE 0 /* to be loaded in a merged range */
 #define WINDOW_ZERO 1  /* a chunk of zeros: not loaded */
@@ -628,10 +759,14 @@ static void window_sort(uint32_t *order, size_t n, const window_blob *w)
 
 /* Loads the range of pack number pack covering the blobs order[0 .. n)
  * (sorted by offset) and opens each; a blob that fails is left to be
- * loaded alone.  Only running out of memory is an error. */
+ * loaded alone.  Only running out of memory is an error.  keep_sealed:
+ * each blob's sealed bytes are kept instead (b->sealed), to be opened
+ * when used - a prefetch holds them so, a third of the plaintext's size
+ * for text; the pack's key is then not needed yet, so the range loads
+ * while the pack is being opened (prefetch_open_packs). */
 static vault_error window_load_range(vault_t *v, window_blob *w,
                                      const uint32_t *order, size_t n,
-                                     ZSTD_DCtx *dctx)
+                                     ZSTD_DCtx *dctx, int keep_sealed)
 {
     uint32_t pack = w[order[0]].pack;
     uint64_t start = w[order[0]].e.offset, end = start;
@@ -645,7 +780,8 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
     uint8_t key[SECRET_BYTES];
     uint8_t *buf = NULL;
     size_t len = 0;
-    vault_error rc = pack_key_get(v, pack, name, key);
+    vault_error rc = keep_sealed ? VAULT_OK
+                                 : pack_key_get(v, pack, name, key);
     if (rc == VAULT_OK) {
         rc = backend_load(v->be, BACKEND_DATA, name, start,
                           (size_t)(end - start), (size_t)(end - start), &buf,
@@ -656,7 +792,17 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
     if (rc == VAULT_OK && len != end - start)
         rc = vlt_fail(VAULT_E_CORRUPT, "data/%.2s/%s: short load", name,
                       name);
-    for (size_t i = 0; rc == VAULT_OK && i < n; i++) {
+    for (size_t i = 0; rc == VAULT_OK && keep_sealed && i < n; i++) {
+        window_blob *b = &w[order[i]];
+        b->plain = malloc(b->e.length ? b->e.length : 1);
+        if (!b->plain) {
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(b->plain, buf + (b->e.offset - start), b->e.length);
+        b->sealed = 1;
+    }
+    for (size_t i = 0; rc == VAULT_OK && !keep_sealed && i < n; i++) {
         window_blob *b = &w[order[i]];
         vault_error one = vlt_blob_open(v->keys, key, &b->e,
                                         buf + (b->e.offset - start),
@@ -751,24 +897,92 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
 
+/* Where entry (id, type) of the prefetched ones starts probing in
+ * v->prefetched_table.  Keyed SipHash (vlt_id_hash): IDs come from the
+ * vault, and a writer could pick colliding ones for a plain prefix. */
+static size_t prefetched_home(const uint8_t id[CHUNK_ID_BYTES], int type)
+{
+    return (vlt_id_hash(id) ^ (size_t)type) & (REPO_PREFETCH_TABLE - 1);
+}
+
+/* The slot of v->prefetched_table holding entry i (prefetch_lock
+ * held; it is there). */
+static size_t prefetched_slot(const vault_t *v, size_t i)
+{
+    size_t s = prefetched_home(v->prefetched[i].id, v->prefetched[i].type);
+    while (v->prefetched_table[s] != i + 1)
+        s = (s + 1) & (REPO_PREFETCH_TABLE - 1);
+    return s;
+}
+
 /* The prefetched entry of id and type, or NULL (prefetch_lock held). */
 static prefetched *prefetched_find(const vault_t *v,
                                    const uint8_t id[CHUNK_ID_BYTES],
                                    blob_type type)
 {
-    for (size_t i = v->n_prefetched; i-- > 0;)
-        if (v->prefetched[i].type == type &&
-            memcmp(v->prefetched[i].id, id, CHUNK_ID_BYTES) == 0)
-            return &v->prefetched[i];
+    if (!v->prefetched_table)
+        return NULL;
+    for (size_t s = prefetched_home(id, type); v->prefetched_table[s];
+         s = (s + 1) & (REPO_PREFETCH_TABLE - 1)) {
+        prefetched *p = &v->prefetched[v->prefetched_table[s] - 1];
+        if (p->type == type && memcmp(p->id, id, CHUNK_ID_BYTES) == 0)
+            return p;
+    }
     return NULL;
 }
 
-/* Removes entry p (prefetch_lock held); its data is the caller's. */
+/* A new entry for (id, type), zeroed but for those, or NULL when out of
+ * memory (prefetch_lock held; the caller made room). */
+static prefetched *prefetched_add(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                  blob_type type)
+{
+    if (!v->prefetched_table &&
+        !(v->prefetched_table = calloc(REPO_PREFETCH_TABLE,
+                                       sizeof *v->prefetched_table)))
+        return NULL;
+    if (VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
+                       v->n_prefetched + 1) != 0)
+        return NULL;
+    /* at most REPO_PREFETCH_BLOBS entries: the table stays a quarter full */
+    assert(v->n_prefetched < REPO_PREFETCH_BLOBS);
+    prefetched *p = &v->prefetched[v->n_prefetched++];
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, CHUNK_ID_BYTES);
+    p->type = (uint8_t)type;
+    size_t s = prefetched_home(id, type);
+    while (v->prefetched_table[s])
+        s = (s + 1) & (REPO_PREFETCH_TABLE - 1);
+    v->prefetched_table[s] = (uint32_t)v->n_prefetched;
+    return p;
+}
+
+/* Removes entry p (prefetch_lock held); its data is the caller's.  The
+ * last entry takes its place. */
 static void prefetched_remove(vault_t *v, prefetched *p)
 {
-    size_t i = (size_t)(p - v->prefetched);
-    v->prefetched_bytes -= p->len;
-    memmove(p, p + 1, (v->n_prefetched - i - 1) * sizeof *p);
+    const size_t mask = REPO_PREFETCH_TABLE - 1;
+    size_t i = (size_t)(p - v->prefetched), last = v->n_prefetched - 1;
+    v->prefetched_bytes -= p->held;
+    /* out of the table, moving back the entries after it in its run that
+     * could not take its slot (linear probing without tombstones) */
+    size_t hole = prefetched_slot(v, i);
+    for (size_t s = (hole + 1) & mask; v->prefetched_table[s];
+         s = (s + 1) & mask) {
+        const prefetched *q = &v->prefetched[v->prefetched_table[s] - 1];
+        size_t home = prefetched_home(q->id, q->type);
+        /* q stays if its home lies cyclically in (hole, s] */
+        int stays = hole < s ? home > hole && home <= s
+                             : home > hole || home <= s;
+        if (!stays) {
+            v->prefetched_table[hole] = v->prefetched_table[s];
+            hole = s;
+        }
+    }
+    v->prefetched_table[hole] = 0;
+    if (i != last) {
+        v->prefetched_table[prefetched_slot(v, last)] = (uint32_t)(i + 1);
+        v->prefetched[i] = v->prefetched[last];
+    }
     v->n_prefetched--;
 }
 
@@ -783,6 +997,9 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
 {
     int found = 0;
     char *detail = NULL;
+    uint8_t *sealed = NULL;
+    uint32_t pack = 0;
+    pack_entry e;
     *failed = VAULT_OK;
     pthread_mutex_lock(&v->prefetch_lock);
     prefetched *p;
@@ -798,14 +1015,16 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
         detail = p->detail ? strdup(p->detail) : NULL;
         if (p->failed != VAULT_OK) {
             found = 1;
-        } else if ((*out = malloc(p->len ? p->len : 1)) != NULL) {
-            memcpy(*out, p->data, p->len);
-            *len = p->len;
+        } else if ((sealed = malloc(p->held ? p->held : 1)) != NULL) {
+            memcpy(sealed, p->data, p->held);
+            pack = p->pack;
+            e = p->e;
             found = 1;
         }
     } else if (p) {
-        *out = p->data;
-        *len = p->len;
+        sealed = p->data;
+        pack = p->pack;
+        e = p->e;
         *failed = p->failed;
         detail = p->detail;
         prefetched_remove(v, p);
@@ -815,11 +1034,22 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (*failed != VAULT_OK)
         *failed = vlt_fail(*failed, "%s", detail ? detail : "load failed");
     free(detail);
+    if (sealed) {
+        vault_error rc = entry_open(v, pack, &e, sealed, e.length, out);
+        free(sealed);
+        if (rc == VAULT_OK) {
+            *len = e.raw_len;
+        } else if (vlt_error_stops(rc)) {
+            *failed = rc;
+        } else {
+            found = 0; /* loaded again alone: other copies, its error */
+        }
+    }
     return found;
 }
 
-/* Makes room for one more entry of len bytes by dropping the oldest
- * loaded ones (prefetch_lock held): 1, or 0 if it cannot be had. */
+/* Makes room for one more entry of len bytes by dropping loaded ones
+ * (prefetch_lock held): 1, or 0 if it cannot be had. */
 static int prefetched_room(vault_t *v, size_t len)
 {
     for (size_t i = 0; i < v->n_prefetched &&
@@ -835,27 +1065,31 @@ static int prefetched_room(vault_t *v, size_t len)
         prefetched_remove(v, p);
     }
     return v->prefetched_bytes + len <= REPO_PREFETCH_BYTES &&
-           v->n_prefetched < REPO_PREFETCH_BLOBS &&
-           VLT_ARRAY_GROW(&v->prefetched, &v->cap_prefetched,
-                          v->n_prefetched + 1) == 0;
+           v->n_prefetched < REPO_PREFETCH_BLOBS;
 }
 
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                tree *out)
 {
-    uint8_t *copy = NULL;
-    size_t len = 0;
+    uint8_t *copy = NULL, *plain = NULL;
+    uint32_t pack = 0;
+    pack_entry e;
     pthread_mutex_lock(&v->prefetch_lock);
     const prefetched *p = prefetched_find(v, id, BLOB_TREE);
-    if (p && p->data && (copy = malloc(p->len ? p->len : 1)) != NULL) {
-        memcpy(copy, p->data, p->len);
-        len = p->len;
+    if (p && p->data && (copy = malloc(p->held ? p->held : 1)) != NULL) {
+        memcpy(copy, p->data, p->held);
+        pack = p->pack;
+        e = p->e;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
     if (!copy)
         return VAULT_E_NOT_FOUND;
-    vault_error rc = vlt_tree_decode(copy, len, out);
+    vault_error rc = entry_open(v, pack, &e, copy, e.length, &plain);
     free(copy);
+    if (rc != VAULT_OK)
+        return VAULT_E_NOT_FOUND; /* its user loads it and reports */
+    rc = vlt_tree_decode(plain, e.raw_len, out);
+    free(plain);
     return rc;
 }
 
@@ -866,6 +1100,8 @@ void vlt_repo_prefetch_drop(vault_t *v)
         free(v->prefetched[i].detail);
     }
     free(v->prefetched);
+    free(v->prefetched_table);
+    v->prefetched_table = NULL;
     v->prefetched = NULL;
     v->n_prefetched = v->cap_prefetched = v->prefetched_bytes = 0;
 }
@@ -878,21 +1114,78 @@ typedef struct prefetch_job {
     size_t count;
     vault_error rc; /* the range's failure, for blobs with one copy */
     char *detail;   /* its detail, malloc'ed */
+    /* Not a range: opens pack number pack (its blobs' users need its key,
+     * and its ranges load meanwhile).  A failure is left for those users
+     * to meet again and report. */
+    int open_only;
+    uint32_t pack;
+    int large; /* its blobs reach past PACK_OPEN_WHOLE (see pack_open) */
+    const void *plan; /* whose places a range fills */
+    blob_type type;
 } prefetch_job;
+
+/* Fills the places of range j's blobs as soon as it is loaded, so that
+ * their files go on while the plan's other ranges load: with the
+ * sealed blobs, or its failure (for blobs with no other copy), or gives
+ * them up (their users load them alone). */
+static void prefetch_fill(prefetch_job *j)
+{
+    vault_t *v = j->v;
+    pthread_mutex_lock(&v->prefetch_lock);
+    for (size_t k = 0; k < j->count; k++) {
+        window_blob *b = &j->w[j->order[k]];
+        prefetched *e = prefetched_find(v, b->e.id, j->type);
+        if (!e || e->loading != PREFETCH_LOADING || e->plan != j->plan)
+            continue;
+        e->loading = 0;
+        if (b->plain) {
+            e->data = b->plain;
+            b->plain = NULL;
+        } else if (j->rc != VAULT_OK && !vlt_error_stops(j->rc) &&
+                   vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
+            e->failed = j->rc;
+            e->detail = j->detail ? strdup(j->detail) : NULL;
+        } else {
+            prefetched_remove(v, e);
+        }
+    }
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+}
 
 static void prefetch_run(void *ctx, void *state, void *arg)
 {
     (void)ctx;
     (void)state;
     prefetch_job *j = arg;
+    if (j->open_only) {
+        char name[65];
+        vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->pack), 32, name);
+        uint8_t key[SECRET_BYTES];
+        (void)pack_key_open(j->v, j->pack, name, j->large, key);
+        sodium_memzero(key, sizeof key);
+        return;
+    }
+    if (j->type == BLOB_TREE) {
+        /* Trees are in packs of their own, which the local cache keeps:
+         * their pack opened first (or by the opener, waited for) puts a
+         * good copy there once, which the range then reads. */
+        char name[65];
+        vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->w[j->order[0]].pack),
+                       32, name);
+        uint8_t key[SECRET_BYTES];
+        (void)pack_key_get(j->v, j->w[j->order[0]].pack, name, key);
+        sodium_memzero(key, sizeof key);
+    }
     ZSTD_DCtx *dctx = dctx_take(j->v);
     /* A failure leaves its blobs unloaded: those with other copies are
      * loaded again by their users (trying those); the others get this
      * failure, as their own load would have. */
-    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx);
+    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx, 1);
     if (j->rc != VAULT_OK)
         j->detail = strdup(vault_last_error());
     dctx_give_back(j->v, dctx);
+    prefetch_fill(j);
 }
 
 /* A prefetch whose places are taken (vlt_repo_prefetch_plan) and whose
@@ -914,7 +1207,7 @@ static void plan_free(vlt_prefetch_plan *p)
     if (p->w)
         for (size_t i = 0; i < p->n; i++)
             free(p->w[i].plain);
-    for (size_t r = 0; p->jobs && r < p->n_ranges; r++)
+    for (size_t r = 0; p->jobs && r < 2 * p->n; r++)
         free(p->jobs[r].detail);
     free(p->w);
     free(p->order);
@@ -929,8 +1222,8 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
 {
     if (n == 0)
         return NULL;
-    if (n > BLOBS_WINDOW_COUNT)
-        n = BLOBS_WINDOW_COUNT;
+    if (n > REPO_PREFETCH_PLAN_BLOBS)
+        n = REPO_PREFETCH_PLAN_BLOBS;
     vlt_prefetch_plan *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -940,7 +1233,7 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     p->w = calloc(n, sizeof *p->w);
     p->order = calloc(n, sizeof *p->order);
     p->starts = calloc(n + 1, sizeof *p->starts);
-    p->jobs = calloc(n, sizeof *p->jobs);
+    p->jobs = calloc(2 * n, sizeof *p->jobs); /* ranges, packs to open */
     if (!p->w || !p->order || !p->starts || !p->jobs) {
         plan_free(p);
         return NULL;
@@ -962,20 +1255,25 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
             w[i].how = WINDOW_ALONE;
             continue;
         }
-        if (want + w[i].len > room || !prefetched_room(v, w[i].len)) {
+        size_t cost = w[i].e.length; /* held sealed */
+        if (want + cost > room || !prefetched_room(v, cost)) {
             wn = i;
             break;
         }
-        want += w[i].len;
-        prefetched *e = &v->prefetched[v->n_prefetched++];
-        memset(e, 0, sizeof *e);
-        memcpy(e->id, ids[i], CHUNK_ID_BYTES);
-        e->type = (uint8_t)type;
+        prefetched *e = prefetched_add(v, ids[i], type);
+        if (!e) {
+            wn = i;
+            break;
+        }
+        want += cost;
         e->loading = PREFETCH_RESERVED;
         e->plan = p;
         e->uses = 1;
         e->len = w[i].len;
-        v->prefetched_bytes += w[i].len;
+        e->pack = w[i].pack;
+        e->e = w[i].e;
+        e->held = cost;
+        v->prefetched_bytes += cost;
     }
     pthread_mutex_unlock(&v->prefetch_lock);
     for (size_t i = wn; i < n; i++)
@@ -1012,6 +1310,32 @@ void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
         plan_mark_loading(p, 0);
 }
 
+/* Queues, at the head of p's jobs, the opening of each pack of its
+ * ranges that is not open yet: an open is a stat and a load or two in
+ * turn, made once here while the ranges load, where each range would
+ * otherwise make it before its own load.  Returns the jobs queued. */
+static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
+{
+    vault_t *v = p->v;
+    size_t n = 0;
+    pthread_mutex_lock(&v->pack_key_lock);
+    int ready = pack_keys_grow(v) == VAULT_OK;
+    for (size_t r = 0; ready && r < p->n_ranges; r++) {
+        uint32_t pack = p->w[p->order[p->starts[r]]].pack;
+        const pack_entry *last = &p->w[p->order[p->starts[r + 1] - 1]].e;
+        int large = (uint64_t)last->offset + last->length > PACK_OPEN_WHOLE;
+        /* ranges are in pack order: a pack's come together */
+        if (v->pack_key_state[pack] == 0 &&
+            (n == 0 || p->jobs[n - 1].pack != pack))
+            p->jobs[n++] = (prefetch_job){.v = v, .open_only = 1,
+                                          .pack = pack};
+        if (n > 0 && p->jobs[n - 1].pack == pack)
+            p->jobs[n - 1].large |= large;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return n;
+}
+
 void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
 {
     if (!p)
@@ -1019,52 +1343,32 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
     vault_t *v = p->v;
     plan_mark_loading(p, 1);
     p->n_ranges = window_ranges(p->w, p->n, p->order, p->starts);
+    size_t n_opens = prefetch_open_jobs(p);
+    prefetch_job *ranges = p->jobs + n_opens;
     for (size_t r = 0; r < p->n_ranges; r++)
-        p->jobs[r] = (prefetch_job){v, p->w, p->order + p->starts[r],
-                                    p->starts[r + 1] - p->starts[r],
-                                    VAULT_OK, NULL};
-    /* the ranges at once, as many as the storage takes */
+        ranges[r] = (prefetch_job){.v = v,
+                                   .w = p->w,
+                                   .order = p->order + p->starts[r],
+                                   .count = p->starts[r + 1] - p->starts[r],
+                                   .plan = p,
+                                   .type = p->type};
+    /* the opens and ranges at once, as many as the storage takes */
+    size_t n_jobs = n_opens + p->n_ranges;
     unsigned conns = backend_connections(v->be);
     vlt_pool *pool = NULL;
-    if (p->n_ranges > 1 && conns > 1) {
-        vlt_pool_config cfg = {.threads = conns < p->n_ranges
-                                              ? conns
-                                              : (unsigned)p->n_ranges,
-                               .queue_max = p->n_ranges,
+    if (n_jobs > 1 && conns > 1) {
+        vlt_pool_config cfg = {.threads = conns < n_jobs ? conns
+                                                         : (unsigned)n_jobs,
+                               .queue_max = n_jobs,
                                .run = prefetch_run};
         if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
             pool = NULL;
     }
-    for (size_t r = 0; r < p->n_ranges; r++) {
+    for (size_t r = 0; r < n_jobs; r++) {
         if (!pool || vlt_pool_submit(pool, &p->jobs[r], 1) != VAULT_OK)
             prefetch_run(NULL, NULL, &p->jobs[r]);
     }
     (void)vlt_pool_finish(pool, 1, VAULT_OK);
-    /* the places filled, failed, or given up (a blob that failed alone
-     * or has other copies: its user loads it again) */
-    pthread_mutex_lock(&v->prefetch_lock);
-    for (size_t r = 0; r < p->n_ranges; r++) {
-        const prefetch_job *j = &p->jobs[r];
-        for (size_t k = 0; k < j->count; k++) {
-            window_blob *b = &p->w[j->order[k]];
-            prefetched *e = prefetched_find(v, b->e.id, p->type);
-            if (!e || e->loading != PREFETCH_LOADING || e->plan != p)
-                continue;
-            e->loading = 0;
-            if (b->plain) {
-                e->data = b->plain;
-                b->plain = NULL;
-            } else if (j->rc != VAULT_OK && !vlt_error_stops(j->rc) &&
-                       vlt_index_copies(&v->index, b->e.id, NULL, 0) < 2) {
-                e->failed = j->rc;
-                e->detail = j->detail ? strdup(j->detail) : NULL;
-            } else {
-                prefetched_remove(v, e);
-            }
-        }
-    }
-    pthread_cond_broadcast(&v->prefetch_done);
-    pthread_mutex_unlock(&v->prefetch_lock);
     plan_free(p);
 }
 
@@ -1114,7 +1418,7 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                          : 0;
         for (size_t r = 0; rc == VAULT_OK && r < n_ranges; r++)
             rc = window_load_range(v, w, order + starts[r],
-                                   starts[r + 1] - starts[r], dctx);
+                                   starts[r + 1] - starts[r], dctx, 0);
         /* handed on in order */
         for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
             window_blob *b = &w[i];

@@ -66,10 +66,12 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                 size_t n, blob_type type, blob_sink_fn fn,
                                 void *ctx);
 /* Loads blobs ahead of their use (a walk's next trees, the small files
- * of a directory): up to REPO_PREFETCH_BYTES / 2 of those not held yet,
+ * of a directory): up to REPO_PREFETCH_PLAN_BLOBS blobs and
+ * REPO_PREFETCH_BYTES / 2 bytes as stored of those not held yet,
  * in merged ranges (as vlt_repo_load_blobs), up to backend_connections
- * ranges at once; each verified plaintext is kept in the handle (the
- * oldest dropped past REPO_PREFETCH_BYTES) until a load of it takes it,
+ * ranges at once; each blob is kept in the handle as stored (the oldest
+ * dropped past REPO_PREFETCH_BYTES) until a load of it takes it, which
+ * authenticates and opens it,
  * or as many loads as it was asked for (a chunk that several files share).
  * Best effort: a blob that fails is left for its own load to report. */
 void vlt_repo_prefetch(vault_t *v, const uint8_t (*ids)[CHUNK_ID_BYTES],
@@ -99,6 +101,9 @@ void vlt_repo_prefetch_drop(vault_t *v);
 #define BLOBS_MERGE_MAX (8u * 1024 * 1024)
 #define BLOBS_WINDOW_RAW (16u * 1024 * 1024)
 #define BLOBS_WINDOW_COUNT 512
+
+/* Blobs one prefetch plan takes at most (a window of small files). */
+#define REPO_PREFETCH_PLAN_BLOBS 2048
 
 /* The plaintext length of data chunk id, from the index alone, and
  * whether it is the chunk a long run of zero bytes is cut into (restore

@@ -28,6 +28,8 @@
 /* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
 #define REPO_PREFETCH_BLOBS 4096
+#define REPO_OPENING_MAX 32
+#define REPO_PREFETCH_TABLE (4 * REPO_PREFETCH_BLOBS) /* a power of two */
 
 struct vault {
     backend *be;
@@ -55,11 +57,19 @@ struct vault {
     int zero_known;
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
-    /* Verified plaintexts loaded ahead of use (vlt_repo_prefetch),
-     * oldest first, at most REPO_PREFETCH_BYTES in all; a load takes its
-     * blob out. */
+    /* Blobs loaded ahead of use (vlt_repo_prefetch), as stored, in no
+     * order, at most REPO_PREFETCH_BYTES in all; a load takes its blob
+     * out. */
     struct prefetched *prefetched;
     size_t n_prefetched, cap_prefetched, prefetched_bytes;
+    /* Finds them by ID (blob_load.c): open addressing, entry number + 1,
+     * 0 empty; REPO_PREFETCH_TABLE slots, made on first use. */
+    uint32_t *prefetched_table;
+    /* Packs some thread is opening (blob_load.c, pack_key_get): the
+     * others wait for it rather than open them again (prefetch_lock,
+     * prefetch_done).  Past REPO_OPENING_MAX, threads open on their own. */
+    uint32_t opening[REPO_OPENING_MAX];
+    size_t n_opening;
     /* Restore's threads load blobs through one handle at once (repo.c);
      * these guard what that shares.  pack_key_lock: pack_keys and
      * pack_key_state (never held across I/O: a pack's first users each

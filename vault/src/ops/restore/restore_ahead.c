@@ -8,9 +8,10 @@
  * a link with latency.  Here a second walk runs ahead of the restore
  * walk, in the same depth-first order, and gathers the chunks of the
  * small files of as many directories as fill a window (RESTORE_WINDOW_
- * BYTES of plaintext, at most BLOBS_WINDOW_COUNT chunks); the source
+ * BYTES of plaintext, at most RESTORE_WINDOW_BLOBS chunks); the source
  * loads a window in ranges merged by pack (many files a request, several
- * requests at once).  Windows are planned so that two lie ahead of the
+ * requests at once, the packs it opens meanwhile) and holds the chunks
+ * as stored until their files take them.  Windows are planned so that two lie ahead of the
  * restore walk (their first directories not reached yet).  Threads of
  * their own load the windows, two at once, while the walk goes on and
  * the workers write the files of the earlier ones; a file whose chunks are
@@ -33,13 +34,32 @@
 #include "common/pool.h"
 #include "ops/restore/restore_internal.h"
 #include "repo/blob_load.h"
+#include "repo/repo.h"
 #include "repo/tree_walk.h"
 
-/* Plaintext of small files loaded ahead per window. */
-#define RESTORE_WINDOW_BYTES (4u * 1024 * 1024)
+/* Small files' plaintext loaded ahead per window, and their chunks.  A
+ * window's chunks are held as stored until their files take them (at
+ * most this many bytes and BLOB_OVERHEAD per chunk, under half of it
+ * for text).  Windows this large read the packs that add wrote side by
+ * side in few ranges each (add fills two or three packs at once, so
+ * consecutive files lie in different packs): a request or two per pack
+ * and window, where windows of 4 MiB cut each pack into a dozen.  The
+ * windows ahead and the one the files take from fit REPO_PREFETCH_BYTES
+ * even when nothing compresses (else loaded chunks would be dropped
+ * before use). */
+#define RESTORE_WINDOW_BYTES (10u * 1024 * 1024)
+#define RESTORE_WINDOW_BLOBS 1024
 
 /* Windows planned ahead of the restore walk (not reached by it yet). */
 #define AHEAD_WINDOWS 2
+_Static_assert((AHEAD_WINDOWS + 1) * ((uint64_t)RESTORE_WINDOW_BYTES +
+                                      RESTORE_WINDOW_BLOBS * BLOB_OVERHEAD) <=
+                   REPO_PREFETCH_BYTES,
+               "the windows in use fit what the vault holds loaded ahead");
+_Static_assert((AHEAD_WINDOWS + 1) * RESTORE_WINDOW_BLOBS <=
+                       REPO_PREFETCH_BLOBS &&
+                   RESTORE_WINDOW_BLOBS <= REPO_PREFETCH_PLAN_BLOBS,
+               "as many chunks as the vault holds loaded ahead");
 /* Windows loading at once: while one waits for its last range, the next
  * one's ranges are on their way. */
 #define AHEAD_LOADERS 2
@@ -163,14 +183,14 @@ static void load(restorer *r, restore_ahead *a, void *plan)
 static uint64_t plan_window(restorer *r, restore_ahead *a)
 {
     const restore_source *src = r->src;
-    uint8_t(*ids)[CHUNK_ID_BYTES] = malloc(BLOBS_WINDOW_COUNT * sizeof *ids);
+    uint8_t(*ids)[CHUNK_ID_BYTES] = malloc(RESTORE_WINDOW_BLOBS * sizeof *ids);
     if (!ids) {
         a->done = 1;
         return UINT64_MAX;
     }
     size_t n = 0;
     uint64_t bytes = 0, first = UINT64_MAX;
-    while (n < BLOBS_WINDOW_COUNT && bytes < RESTORE_WINDOW_BYTES) {
+    while (n < RESTORE_WINDOW_BLOBS && bytes < RESTORE_WINDOW_BYTES) {
         if (a->at == a->n_pending) {
             if (a->done || !advance(r, a)) {
                 a->done = 1;
@@ -190,6 +210,7 @@ static uint64_t plan_window(restorer *r, restore_ahead *a)
             a->at++;
             continue;
         }
+
         if (n > 0 && bytes + len > RESTORE_WINDOW_BYTES)
             break;
         memcpy(ids[n++], id, CHUNK_ID_BYTES);
