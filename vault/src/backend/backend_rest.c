@@ -53,7 +53,21 @@ typedef struct rest_backend {
     char (*saving)[BACKEND_LABEL_MAX];
     size_t n_saving, saving_cap;
     int saving_ready;
+    /* Objects counted as stored after a broken upload, looked at again
+     * before anything that names them is saved (recheck_uncertain):
+     * their bytes are kept until then.  Guarded by saving_lock. */
+    struct uncertain *uncertain;
+    size_t n_uncertain, cap_uncertain;
 } rest_backend;
+
+/* An object a broken upload may yet lose (see SETTLED_FULL_SECONDS). */
+typedef struct uncertain {
+    backend_kind kind;
+    char name[65];
+    uint8_t *data;
+    size_t len;
+    double since; /* when it was counted as stored */
+} uncertain;
 
 static rest_backend *rest_of(backend *be)
 {
@@ -307,6 +321,73 @@ static vault_error await_settled(backend *be, backend_kind kind,
     }
 }
 
+/* Before an object that may name others is saved (an index segment names
+ * packs, a snapshot trees), every object counted as stored after a
+ * broken upload is looked at again, at least RECHECK_SECONDS after: the
+ * handler of the broken send may have removed it after all (rclone under
+ * load did, more than SETTLED_FULL_SECONDS late).  One that is gone or
+ * short is sent again, from the bytes kept.  So the vault never names an
+ * object a broken upload lost. */
+#define RECHECK_SECONDS 5.0
+
+static vault_error send_settled(backend *be, backend_kind kind,
+                                const char *name, const uint8_t *data,
+                                size_t len);
+
+static void uncertain_free(uncertain *u)
+{
+    free(u->data);
+    u->data = NULL;
+}
+
+/* Takes the oldest uncertain object off the list into *out; 0: none. */
+static int uncertain_take(rest_backend *r, uncertain *out)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    int have = r->n_uncertain > 0;
+    if (have) {
+        *out = r->uncertain[0];
+        memmove(r->uncertain, r->uncertain + 1,
+                --r->n_uncertain * sizeof *r->uncertain);
+    }
+    pthread_mutex_unlock(&r->saving_lock);
+    return have;
+}
+
+static vault_error recheck_uncertain(backend *be)
+{
+    rest_backend *r = rest_of(be);
+    uncertain u;
+    vault_error rc = VAULT_OK;
+    while (rc == VAULT_OK && uncertain_take(r, &u)) {
+        double wait = u.since + RECHECK_SECONDS - vlt_monotonic_seconds();
+        if (wait > 0)
+            vlt_sleep_seconds(wait);
+        uint64_t size;
+        rc = rest_stat(be, u.kind, u.name, &size);
+        if (rc == VAULT_OK && size == u.len) {
+            uncertain_free(&u);
+            continue;
+        }
+        if (rc != VAULT_OK && rc != VAULT_E_NOT_FOUND) {
+            uncertain_free(&u);
+            break;
+        }
+        char label[BACKEND_LABEL_MAX];
+        vlt_backend_label(u.kind, u.name, label);
+        vlt_warn("%s: %s: the broken upload's object is gone after all; "
+                 "sending it again",
+                 r->display, label);
+        if (rc == VAULT_OK) /* short: let its handler end first */
+            vlt_sleep_seconds(RECHECK_SECONDS);
+        /* sent again, replacing what is there (and, if that breaks too,
+         * listed again and looked at in its turn) */
+        rc = send_settled(be, u.kind, u.name, u.data, u.len);
+        uncertain_free(&u);
+    }
+    return rc;
+}
+
 /* Whether the config stored is data (the config has no content name, so
  * its size alone does not tell). */
 static vault_error config_is(backend *be, const uint8_t *data, size_t len)
@@ -345,6 +426,20 @@ static vault_error save_claimed(backend *be, backend_kind kind,
                         label);
     if (rc != VAULT_E_NOT_FOUND)
         return rc;
+    return send_settled(be, kind, name, data, len);
+}
+
+/* The sends of a save, until one is known to have stored the object. */
+static vault_error send_settled(backend *be, backend_kind kind,
+                                const char *name, const uint8_t *data,
+                                size_t len)
+{
+    vault_error rc;
+    rest_backend *r = rest_of(be);
+    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
+    object_path(kind, name, path);
+    vlt_backend_label(kind, name, label);
+    uint64_t size;
     /* A server may write in place and remove the object when an upload
      * of it fails (rclone's local, sftp and ftp remotes).  Sent again
      * while the failed send's handler still runs, the object is stored
@@ -393,9 +488,30 @@ static vault_error save_claimed(backend *be, backend_kind kind,
             snprintf(why, sizeof why, "%s", vault_last_error());
             return vlt_fail(wait_rc, "%s (after: %s)", why, detail);
         }
-        if (state == SETTLED_STORED)
-            return kind == BACKEND_CONFIG ? config_is(be, data, len)
-                                          : VAULT_OK;
+        if (state == SETTLED_STORED && kind == BACKEND_CONFIG)
+            return config_is(be, data, len);
+        if (state == SETTLED_STORED) {
+            /* kept, to be looked at again before anything names it */
+            uint8_t *copy = malloc(len ? len : 1);
+            if (!copy)
+                return vlt_fail(VAULT_E_NOMEM, "out of memory");
+            if (len)
+                memcpy(copy, data, len);
+            uncertain u = {.kind = kind, .data = copy, .len = len,
+                           .since = vlt_monotonic_seconds()};
+            snprintf(u.name, sizeof u.name, "%s", name);
+            pthread_mutex_lock(&r->saving_lock);
+            int failed = VLT_ARRAY_GROW(&r->uncertain, &r->cap_uncertain,
+                                        r->n_uncertain + 1);
+            if (!failed)
+                r->uncertain[r->n_uncertain++] = u;
+            pthread_mutex_unlock(&r->saving_lock);
+            if (failed) {
+                free(copy);
+                return vlt_fail(VAULT_E_NOMEM, "out of memory");
+            }
+            return VAULT_OK;
+        }
         if (!vlt_retry_wait(&rs, 0))
             return vlt_fail(rc, "%s (retries spent)", detail);
     }
@@ -440,6 +556,12 @@ static vault_error rest_save(backend *be, backend_kind kind, const char *name,
     if (rc != VAULT_OK)
         return rc;
     rest_backend *r = rest_of(be);
+    /* an object that names others comes after them for sure */
+    if (kind == BACKEND_INDEX || kind == BACKEND_SNAPSHOTS) {
+        rc = recheck_uncertain(be);
+        if (rc != VAULT_OK)
+            return rc;
+    }
     char label[BACKEND_LABEL_MAX];
     vlt_backend_label(kind, name, label);
     if (claim(r, label))
@@ -709,6 +831,9 @@ static void rest_close(backend *be)
         pthread_cond_destroy(&r->saving_done);
     }
     free(r->saving);
+    for (size_t i = 0; i < r->n_uncertain; i++)
+        uncertain_free(&r->uncertain[i]);
+    free(r->uncertain);
     free(r->display);
     free(r);
 }
