@@ -410,20 +410,18 @@ static vault_error save_claimed(backend *be, backend_kind kind,
                                 const char *name, const uint8_t *data,
                                 size_t len)
 {
-    vault_error rc;
-    rest_backend *r = rest_of(be);
-    char path[BACKEND_LABEL_MAX], label[BACKEND_LABEL_MAX];
-    object_path(kind, name, path);
-    vlt_backend_label(kind, name, label);
     /* The protocol has no "create only": a POST replaces.  Asking first
      * keeps save's promise never to replace (two clients saving the same
      * name at once may both pass, which for a content-addressed name
      * writes the same bytes twice). */
     uint64_t size;
-    rc = rest_stat(be, kind, name, &size);
-    if (rc == VAULT_OK)
-        return vlt_fail(VAULT_E_EXISTS, "%s %s: already exists", r->display,
-                        label);
+    vault_error rc = rest_stat(be, kind, name, &size);
+    if (rc == VAULT_OK) {
+        char label[BACKEND_LABEL_MAX];
+        vlt_backend_label(kind, name, label);
+        return vlt_fail(VAULT_E_EXISTS, "%s %s: already exists",
+                        rest_of(be)->display, label);
+    }
     if (rc != VAULT_E_NOT_FOUND)
         return rc;
     return send_settled(be, kind, name, data, len);
