@@ -122,7 +122,7 @@ vault_error vlt_pack_read_index(const keyring *k, const uint8_t *pack, size_t le
  * (a raw length is at most BLOB_MAX_RAW, 2^26). */
 typedef struct index_slot {
     uint8_t id[CHUNK_ID_BYTES];
-    uint32_t pack;    /* into index.packs; INDEX_PENDING while stored */
+    uint32_t pack;    /* vlt_index_pack_id; INDEX_PENDING while stored */
     uint32_t offset;
     uint32_t length_type; /* length | type << 28 | zstd << 30 */
     uint32_t raw_len;     /* raw length | SLOT_* flags */

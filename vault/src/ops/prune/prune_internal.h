@@ -63,6 +63,10 @@ typedef struct pstate {
      * snapshots and files reference them. */
     uint8_t *slot_bits;
     size_t n_slot_bits;
+    /* Prune's number of each pack the index numbers (NONE: one prune
+     * does not know), so that a pass over every entry hashes no pack ID. */
+    uint32_t *pack_of_index;
+    size_t n_pack_of_index;
     /* Referenced blobs in no index entry (those found so far). */
     vlt_idset missing;
     /* The chosen copies by pack, for copying (built when first needed):

@@ -19,6 +19,7 @@ void vlt_prune_state_clear(pstate *s)
     free(s->segs);
     vlt_idset_free(&s->pack_ids);
     free(s->slot_bits);
+    free(s->pack_of_index);
     vlt_idset_free(&s->missing);
     free(s->pack_first);
     free(s->chosen_slots);
@@ -232,6 +233,16 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
     s->n_slot_bits = vlt_index_n_slots_all(&v->index);
     if (!(s->slot_bits = calloc(s->n_slot_bits ? s->n_slot_bits : 1, 1)))
         return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    s->n_pack_of_index = vlt_index_n_packs(&v->index);
+    s->pack_of_index = malloc((s->n_pack_of_index ? s->n_pack_of_index : 1) *
+                              sizeof *s->pack_of_index);
+    if (!s->pack_of_index)
+        return vlt_fail(VAULT_E_NOMEM, "prune: out of memory");
+    for (size_t p = 0; p < s->n_pack_of_index; p++)
+        if (!vlt_idset_find(&s->pack_ids,
+                            vlt_index_pack_id(&v->index, (uint32_t)p),
+                            &s->pack_of_index[p]))
+            s->pack_of_index[p] = NONE;
     refs_walk rw = {.s = s};
     vlt_tree_walk walk = {.v = v, .ctx = &rw, .node = refs_node,
                           .damaged = refs_damaged};
@@ -265,12 +276,7 @@ static vault_error load_refs(pstate *s, char (*snaps)[65], size_t n_snaps)
  * or a pack prune does not know), and whether that pack is in data/. */
 static uint32_t slot_pack(const pstate *s, const index_slot *c)
 {
-    uint32_t n;
-    if (c->pack == INDEX_PENDING ||
-        !vlt_idset_find(&s->pack_ids,
-                        vlt_index_pack_id(&s->v->index, c->pack), &n))
-        return NONE;
-    return n;
+    return c->pack < s->n_pack_of_index ? s->pack_of_index[c->pack] : NONE;
 }
 
 static uint32_t copy_pack(const pstate *s, const index_slot *c)
