@@ -63,3 +63,13 @@ grep -q 'many/m13: exists and differs' err.txt || fail "an mtime change was not 
 
 ok extract v latest -C out -i id.txt --overwrite
 treecmp "$WORK/src" "$snap_src"
+
+# Files in directories the extraction makes are created under their own
+# names with the snapshot's mode when the umask leaves it whole (no
+# fchmod), else given it afterwards: every mode comes back under any
+# umask, the read-only and set-uid ones included.
+for mask in 000 077 022; do
+    (umask "$mask" && "$VAULT" extract v latest -C "out-umask-$mask" -i id.txt \
+        >out.txt 2>err.txt) || fail "extract under umask $mask: $(cat err.txt)"
+    treecmp "$WORK/src" "out-umask-$mask$WORK/src"
+done

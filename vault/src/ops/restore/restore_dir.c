@@ -10,12 +10,24 @@
  *              (post-order: children do not disturb the mtime, and a mode
  *              without owner-write cannot block them; with workers, set
  *              when its last file is placed - see open_dir)
+ *   file in a  created under its own name (O_EXCL | O_NOFOLLOW open),
+ *   new dir    content and metadata applied, removed again if a chunk
+ *              fails.  The directory was made by this restore, mode 0700
+ *              until its metadata comes, so nothing else is in it and
+ *              nobody else can enter it; a temporary and a rename would
+ *              double the file system's work per file (measured: 50 us
+ *              against 25 us a small file on ext4).
  *   other      created under "<name>.vault-tmp-<16 hex>" (O_EXCL open,
  *              symlinkat, mknodat or linkat), content and metadata applied
  *              to the temporary, then renameat into place: with
  *              RENAME_NOREPLACE unless overwriting.  rename() replaces a
  *              symlink itself, never what it points to, and never replaces
- *              a directory.  A file whose chunks fail never gets its name.
+ *              a directory.
+ *
+ * Either way a file whose chunks fail never keeps its name.  Only a hard
+ * stop (SIGKILL, power loss) can leave a partial file under its name in
+ * a new directory; its size and mtime then differ from the snapshot's,
+ * so a later extract reports it instead of taking it as done.
  *
  * Without restore_owner (or when not root) files belong to whoever
  * restores, so set-uid/set-gid bits are dropped from non-directories and
@@ -69,6 +81,8 @@ struct open_dir {
                                 the walker leaves (its nodes never move,
                                 so jobs point into them meanwhile) */
     int fd;                  /* the target's stays open (restorer's) */
+    int fresh;               /* made by this restore: files go straight
+                                under their names */
     size_t refs;             /* under the pool's lock (vlt_restore_lock) */
     char *path;              /* relative to the target, for reports */
     gid_t gid;               /* the group new entries in it get */
@@ -120,6 +134,17 @@ static void mtime_of(const tree_node *n, struct timespec ts[2])
     ts[1].tv_nsec = (long)n->mtime_nsec;
 }
 
+/* Whether a new file can be created with n's mode, sparing the fchmod:
+ * the umask must leave it whole, and it must keep owner-write (user.*
+ * xattrs are set after creation and need it) and no set-id bit (a chown
+ * would clear it). */
+static int mode_at_creation(const restorer *r, const tree_node *n)
+{
+    mode_t m = mode_of(r, n);
+    return r->umask_known && !(m & ~(mode_t)0777) && (m & S_IWUSR) &&
+           !(m & r->umask_bits);
+}
+
 /* Whether n needs a chown: with owners, unless it is an entry just made
  * in the directory being restored that already has n's owner and group. */
 static int needs_chown(const restorer *r, const tree_node *n,
@@ -137,7 +162,8 @@ static int needs_chown(const restorer *r, const tree_node *n,
  * Returns 0, or the errno of the first failure with what[] naming the
  * step; the remaining steps are still tried. */
 static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
-                      const gid_t *fresh_gid, char *what, size_t what_size)
+                      const gid_t *fresh_gid, int mode_done, char *what,
+                      size_t what_size)
 {
     uint64_t timer = vlt_phase_start();
     int err = 0;
@@ -160,7 +186,7 @@ static int fs_meta_fd(const restorer *r, int fd, const tree_node *n,
         if (fsetxattr(fd, x->name, x->value, x->value_len, 0) != 0)
             META_FAIL("set xattr %s", x->name);
     }
-    if (fchmod(fd, mode_of(r, n)) != 0)
+    if (!mode_done && fchmod(fd, mode_of(r, n)) != 0)
         META_FAIL("set mode %04o", (unsigned)mode_of(r, n));
     struct timespec ts[2];
     mtime_of(n, ts);
@@ -225,11 +251,12 @@ static int make_temp(restorer *r, int dirfd, const char *name,
     return -1;
 }
 
-static int create_file(int dirfd, const char *tmp, const void *arg)
+/* arg: the mode_t to create it with. */
+static int create_file(int dirfd, const char *name, const void *arg)
 {
-    (void)arg;
-    return openat(dirfd, tmp,
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return openat(dirfd, name,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  *(const mode_t *)arg);
 }
 
 static int create_symlink(int dirfd, const char *tmp, const void *arg)
@@ -541,18 +568,31 @@ static vault_error fs_sink(restorer *r, void *ctx, const uint8_t *data,
     return VAULT_OK;
 }
 
-/* Restores file n (not a later hardlink) in dirfd, reporting failures
- * as path's; on any thread.  *placed: it got its name.  The return
- * value is for fatal errors. */
-static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
-                                   const char *path, gid_t dir_gid,
-                                   int *placed)
+/* Restores file n (not a later hardlink) in dirfd (fresh: a directory
+ * this restore made), reporting failures as path's; on any thread.
+ * *placed: it got its name.  The return value is for fatal errors. */
+static vault_error fs_file_content(restorer *r, int dirfd, int fresh,
+                                   const tree_node *n, const char *path,
+                                   gid_t dir_gid, int *placed)
 {
     *placed = 0;
+    int mode_done = mode_at_creation(r, n);
+    mode_t create_mode = mode_done ? mode_of(r, n) : 0600;
     char tmp[NAME_MAX + 1];
-    fs_out out = {make_temp(r, dirfd, n->name, tmp, create_file, NULL), 0};
+    const char *name = fresh ? n->name : tmp;
+    fs_out out = {-1, 0};
+    if (fresh) {
+        uint64_t timer = vlt_phase_start();
+        out.fd = create_file(dirfd, n->name, &create_mode);
+        int e = errno;
+        vlt_phase_stop(VLT_PHASE_CREATE, timer);
+        errno = e;
+    } else {
+        out.fd = make_temp(r, dirfd, n->name, tmp, create_file, &create_mode);
+    }
     if (out.fd < 0) {
-        vlt_restore_report_errno_at(r, path, errno, "create a temporary file");
+        vlt_restore_report_errno_at(r, path, errno,
+                                    fresh ? "create" : "create a temporary file");
         return VAULT_OK;
     }
     uint64_t done;
@@ -563,17 +603,18 @@ static vault_error fs_file_content(restorer *r, int dirfd, const tree_node *n,
     char what[TREE_XATTR_NAME_MAX + 32];
     int meta_err = 0;
     if (rc == VAULT_OK)
-        meta_err = fs_meta_fd(r, out.fd, n, &dir_gid, what, sizeof what);
+        meta_err = fs_meta_fd(r, out.fd, n, &dir_gid, mode_done, what,
+                              sizeof what);
     if (close(out.fd) != 0 && rc == VAULT_OK)
         rc = vlt_fail_errno(errno, "close");
     if (rc != VAULT_OK) {
-        unlinkat(dirfd, tmp, 0);
+        unlinkat(dirfd, name, 0);
         if (vlt_error_stops(rc))
             return rc;
         vlt_restore_report(r, path, rc, vault_last_error());
         return VAULT_OK;
     }
-    if (!place_or_report(r, dirfd, tmp, n->name, path))
+    if (!fresh && !place_or_report(r, dirfd, tmp, n->name, path))
         return VAULT_OK;
     *placed = 1;
     count_file(r, n->size);
@@ -591,7 +632,7 @@ static void dir_finish(restorer *r, open_dir *d)
     if (d->node) {
         int fatal = r->pool && vlt_pool_failed(r->pool);
         char what[TREE_XATTR_NAME_MAX + 32];
-        int e = fatal ? 0 : fs_meta_fd(r, d->fd, d->node, NULL, what,
+        int e = fatal ? 0 : fs_meta_fd(r, d->fd, d->node, NULL, 0, what,
                                        sizeof what);
         if (e)
             vlt_restore_report_errno_at(r, d->path, e, what);
@@ -625,7 +666,8 @@ static void dir_release(restorer *r, open_dir *d)
  * on its parent (the walker's directory; NULL for the target); its tree
  * comes when the walker leaves it (fs_dir_leave).  NULL: out of
  * memory. */
-static open_dir *dir_open(restorer *r, int fd, const tree_node *n, gid_t gid)
+static open_dir *dir_open(restorer *r, int fd, int fresh, const tree_node *n,
+                          gid_t gid)
 {
     open_dir *d = malloc(sizeof *d);
     char *path = strdup(r->path);
@@ -634,7 +676,7 @@ static open_dir *dir_open(restorer *r, int fd, const tree_node *n, gid_t gid)
         free(path);
         return NULL;
     }
-    *d = (open_dir){r->dir, n, {0}, fd, 1, path, gid};
+    *d = (open_dir){r->dir, n, {0}, fd, fresh, 1, path, gid};
     vlt_restore_lock(r);
     if (d->parent)
         d->parent->refs++;
@@ -656,8 +698,9 @@ static void job_run(void *ctx, void *state, void *job)
     int placed;
     vault_error rc = vlt_pool_failed(r->pool)
                          ? VAULT_OK
-                         : fs_file_content(r, j->dir->fd, j->n, j->path,
-                                           j->dir_gid, &placed);
+                         : fs_file_content(r, j->dir->fd, j->dir->fresh,
+                                           j->n, j->path, j->dir_gid,
+                                           &placed);
     if (rc != VAULT_OK)
         vlt_pool_fail(r->pool, rc);
     /* Before the job counts as finished: whoever waits for all jobs may
@@ -722,7 +765,8 @@ static vault_error fs_file(restorer *r, const tree_node *n)
         fs_hardlink(r, dirfd, n, first);
         return VAULT_OK;
     }
-    int there = already_there(r, dirfd, n, NULL);
+    /* nothing can be in the way in a directory this restore made */
+    int there = r->dir->fresh ? 0 : already_there(r, dirfd, n, NULL);
     if (there < 0)
         return VAULT_OK; /* reported */
     if (there > 0) /* later links to it are links to this one */
@@ -730,8 +774,8 @@ static vault_error fs_file(restorer *r, const tree_node *n)
     if (r->pool && n->nlink < 2)
         return jobs_submit(r, n);
     int placed;
-    vault_error rc = fs_file_content(r, dirfd, n, r->path, r->dir_gid,
-                                     &placed);
+    vault_error rc = fs_file_content(r, dirfd, r->dir->fresh, n, r->path,
+                                     r->dir_gid, &placed);
     if (rc != VAULT_OK || !placed)
         return rc;
     return vlt_restore_links_add(r, n);
@@ -769,7 +813,8 @@ static vault_error fs_special(restorer *r, const tree_node *n)
  * into.  An existing directory is merged; anything else in the way - a
  * symlink included, which is never followed - is replaced only with
  * overwrite.  -1: reported. */
-static int fs_open_dir(restorer *r, int dirfd, const char *name)
+static int fs_open_dir(restorer *r, int dirfd, const char *name,
+                       int *fresh)
 {
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int created = mkdirat(dirfd, name, 0700) == 0;
@@ -801,6 +846,7 @@ static int fs_open_dir(restorer *r, int dirfd, const char *name)
         (void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* mode set later */
     if (!created)
         remove_stale_temps(r, fd);
+    *fresh = created;
     return fd;
 }
 
@@ -823,14 +869,16 @@ static gid_t dir_new_gid(const restorer *r, int fd)
 static vault_error fs_dir_enter(restorer *r, const tree_node *n, void **made)
 {
     int fd = r->target_fd;
+    int fresh = r->target_fresh;
     if (n) {
-        fd = fs_open_dir(r, r->dir->fd, n->name);
+        fd = fs_open_dir(r, r->dir->fd, n->name, &fresh);
         if (fd < 0)
             return VAULT_OK; /* reported */
     } else {
         workers_start(r, r->opt->workers);
     }
-    open_dir *d = dir_open(r, fd, n, n ? dir_new_gid(r, fd) : r->dir_gid);
+    open_dir *d = dir_open(r, fd, fresh, n,
+                           n ? dir_new_gid(r, fd) : r->dir_gid);
     if (!d) {
         if (n)
             close(fd);
@@ -871,6 +919,26 @@ static vault_error fs_dir_leave(restorer *r, tree *t, void *made,
 
 /* ---- the target --------------------------------------------------------- */
 
+/* The process's umask, from /proc (Linux 4.7): umask() would have to set
+ * it to read it, racing other threads of the caller.  -1: not known. */
+static int read_umask(mode_t *out)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return -1;
+    char line[256];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        unsigned mask;
+        if (sscanf(line, "Umask: %o", &mask) == 1 && mask <= 0777) {
+            *out = (mode_t)mask;
+            found = 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 static vault_error fs_open(restorer *r)
 {
     const restore_options *opt = r->opt;
@@ -882,7 +950,9 @@ static vault_error fs_open(restorer *r)
         return vlt_fail_errno(errno, "%s", opt->target_dir);
     if (!created)
         remove_stale_temps(r, r->target_fd);
+    r->target_fresh = created;
     r->dir_gid = dir_new_gid(r, r->target_fd);
+    r->umask_known = read_umask(&r->umask_bits) == 0;
     return VAULT_OK;
 }
 

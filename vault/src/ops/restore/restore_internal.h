@@ -100,6 +100,7 @@ struct restorer {
     const restore_sink *sink;  /* the directory or the tar stream */
     /* directory mode (restore_dir.c) */
     int target_fd;      /* the target; else -1 */
+    int target_fresh;   /* made by this restore (open_dir.fresh) */
     int own;            /* chown items: restore_owner and running as root */
     int drop;           /* opt->drop_privileges */
     atomic_uint_least64_t withheld; /* stats->withheld, from any thread */
@@ -107,6 +108,8 @@ struct restorer {
     gid_t egid;         /* and their group (without set-gid) */
     gid_t dir_gid;      /* the group new entries in the directory being
                            restored get (its own with set-gid, else egid) */
+    mode_t umask_bits;  /* the process's umask, read at open */
+    int umask_known;    /* else every file gets an fchmod */
     uint64_t temp_base; /* random per restore: temporary names are */
     atomic_uint_least64_t temp_seq; /* temp_base + temp_seq++, so
                            unguessable and fresh without asking for
