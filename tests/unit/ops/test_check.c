@@ -675,6 +675,79 @@ static void test_many_paths(void **state)
     assert_int_equal(strncmp(line + 9 + 2 * LEVELS, "/f\n", 3), 0);
 }
 
+/* A hostile member can index a blob as data that a snapshot names as a
+ * tree, and the other way round: one problem for all of them, naming the
+ * first few and every path they reach. */
+static void test_mistyped_blobs(void **state)
+{
+    fx *f = *state;
+    pack_writer pw;
+    memset(&pw, 0, sizeof pw);
+    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
+    uint8_t data_id[CHUNK_ID_BYTES], tree_id[CHUNK_ID_BYTES];
+    uint8_t root_id[CHUNK_ID_BYTES];
+    uint8_t bytes[] = "some bytes";
+    vlt_chunk_id_compute(f->v->keys, BLOB_DATA, bytes, sizeof bytes, data_id);
+    assert_vault_ok(vlt_pack_writer_add(&pw, BLOB_DATA, data_id, 0, bytes,
+                                        sizeof bytes, sizeof bytes));
+    char fname[] = "f", dname[] = "d", inner[] = "inner", empty[] = "";
+    tree_node leaf;
+    memset(&leaf, 0, sizeof leaf);
+    leaf.type = NODE_FILE;
+    leaf.name = inner;
+    leaf.mode = 0644;
+    leaf.user = leaf.group = empty;
+    leaf.nlink = 1;
+    put_tree(f->v, &pw, &leaf, 1, tree_id);
+    tree_node top[2];
+    memset(top, 0, sizeof top);
+    top[0].type = NODE_DIR; /* names the data blob as its tree */
+    top[0].name = dname;
+    top[0].mode = 0755;
+    top[0].user = top[0].group = empty;
+    top[0].nlink = 1;
+    memcpy(top[0].subtree, data_id, CHUNK_ID_BYTES);
+    top[1] = leaf; /* names the tree blob as its content */
+    top[1].name = fname;
+    top[1].size = 1;
+    uint8_t (*content)[CHUNK_ID_BYTES] = &tree_id;
+    top[1].content = content;
+    top[1].n_content = 1;
+    put_tree(f->v, &pw, top, 2, root_id);
+    uint8_t pack_id[32];
+    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
+    size_t starts[2] = {0, pw.n_entries};
+    assert_vault_ok(vlt_index_segment_save(f->v->be, f->v->keys, pack_id, 1,
+                                           starts, pw.entries));
+    vlt_pack_writer_free(&pw);
+    char host[] = "host", user[] = "user", path[] = "/x";
+    char *paths[] = {path};
+    snapshot_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.time_sec = 1700000000;
+    memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
+    rec.hostname = host;
+    rec.username = user;
+    rec.paths = paths;
+    rec.n_paths = 1;
+    char snap[65];
+    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, snap));
+
+    recorder r_;
+    vault_check_result r;
+    assert_vault_code(run_check(f->v, 1, 0, &r_, &r), VAULT_E_CORRUPT);
+    assert_int_equal(r.problems, 1);
+    const seen *s = find_object(&r_, "index");
+    assert_non_null(strstr(s->what, "2 referenced blobs are indexed as "
+                                    "another type"));
+    assert_non_null(strstr(s->what, "referenced as tree, indexed as data"));
+    assert_non_null(strstr(s->what, "referenced as data, indexed as a tree"));
+    assert_true(affects(s, snap, "/d"));
+    assert_true(affects(s, snap, "/f"));
+    assert_int_equal(s->n_affects, 2);
+    assert_false(s->truncated);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +761,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_and_envelope, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mistyped_blobs, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

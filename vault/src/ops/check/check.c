@@ -17,19 +17,21 @@
  *      entries; a pack that no segment lists is a warning ("unindexed"),
  *      which interrupted adds leave behind;
  *   5. snapshots/: each loads (writers: its name verifies); readers then
- *      read every tree reachable from the roots, each once, and record
- *      for every tree and chunk the places it is reached from (a parent
- *      tree and an entry name, or a snapshot's root): the reverse edges
- *      from which a problem's affected paths are found;
+ *      read every tree reachable from the roots, each once, and note
+ *      every tree and chunk referenced (a byte per index slot);
  *   6. every referenced tree and chunk is in the index with its type;
  *   7. with read_data (or a random subset of packs): each pack is read
  *      whole, its SHA-256 must be its name and, for readers, its trailer
  *      must authenticate, its own index must agree with the segments and
  *      every blob must decrypt and match its chunk ID.
  *
- * Problems with packs are collected until the end, so that each pack is
- * reported once, with everything found in it and everything it affects:
- * all files with a blob in it when the pack as a whole is unusable
+ * Problems that affect files (packs, references) are collected until the
+ * end: one more walk of the snapshots, depth first with paths, then names
+ * the files each affects, walking trees with nothing affected below them
+ * once.  No graph of the trees is kept, so check's memory does not grow
+ * with the files in the snapshots.  Each pack is reported once, with
+ * everything found in it and everything it affects: all files with a
+ * blob in it when the pack as a whole is unusable
  * (missing, too short, header or trailer damaged), else those with a blob
  * that failed.  A blob stored twice (concurrent adds, or a hostile
  * member's claim) is read from its first copy that works, as reads fall
@@ -82,11 +84,8 @@ void vlt_check_affects_free(affects *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Adds (snapshot, path) with the path made of comps[depth-1] ... comps[0]
- * (no components: the root, "/"; path NULL: the snapshot itself). */
 vault_error vlt_check_affects_add(affects *a, const char *snapshot,
-                                  const char *const *comps, size_t depth,
-                                  int whole_snapshot)
+                                  const char *path)
 {
     if (a->n >= AFFECTS_MAX) {
         a->truncated = 1;
@@ -95,64 +94,54 @@ vault_error vlt_check_affects_add(affects *a, const char *snapshot,
     vault_error rc = grow(&a->refs, &a->cap, a->n + 1);
     if (rc != VAULT_OK)
         return rc;
-    char *path = NULL;
-    if (!whole_snapshot) {
-        size_t len = 1;
-        for (size_t i = 0; i < depth; i++)
-            len += strlen(comps[i]) + 1;
-        if (!(path = malloc(len + 1)))
-            return nomem();
-        char *p = path;
-        if (depth == 0)
-            *p++ = '/';
-        for (size_t i = depth; i-- > 0;) {
-            size_t n = strlen(comps[i]);
-            *p++ = '/';
-            memcpy(p, comps[i], n);
-            p += n;
-        }
-        *p = '\0';
-    }
+    char *copy = NULL;
+    if (path && !(copy = strdup(path[0] ? path : "/")))
+        return nomem();
     a->refs[a->n].snapshot = snapshot;
-    a->refs[a->n].path = path;
+    a->refs[a->n].path = copy;
     a->n++;
     return VAULT_OK;
 }
 
-/* Every (snapshot, path) at which node is reached, walking edges up. */
-vault_error vlt_check_affects_node(checker *c, affects *a, uint32_t n,
-                                   const char **comps, size_t depth)
+vault_error vlt_check_defer(checker *c, int warning, const char *object,
+                            const char *what, uint32_t *id)
 {
-    for (uint32_t e = c->nodes[n].first_edge; e != NO_EDGE;
-         e = c->edges[e].next) {
-        if (++a->steps > AFFECTS_STEPS) {
-            a->truncated = 1;
-            return VAULT_OK;
-        }
-        const edge *ed = &c->edges[e];
-        vault_error rc = VAULT_OK;
-        if (ed->parent == ROOT_PARENT)
-            rc = vlt_check_affects_add(a, c->snaps[ed->name], comps, depth, 0);
-        else if (depth >= AFFECTS_DEPTH)
-            a->truncated = 1;
-        else {
-            comps[depth] = c->names + ed->name;
-            rc = vlt_check_affects_node(c, a, ed->parent, comps, depth + 1);
-        }
-        if (rc != VAULT_OK)
-            return rc;
+    if (c->n_pending >= UINT32_MAX)
+        return nomem();
+    vault_error rc = grow(&c->pending, &c->cap_pending, c->n_pending + 1);
+    if (rc != VAULT_OK)
+        return rc;
+    pending_problem *p = &c->pending[c->n_pending];
+    memset(p, 0, sizeof *p);
+    p->warning = warning;
+    p->object = strdup(object);
+    p->what = strdup(what);
+    if (!p->object || !p->what) {
+        free(p->object);
+        free(p->what);
+        return nomem();
     }
+    *id = (uint32_t)c->n_pending++;
     return VAULT_OK;
 }
 
-static vault_error affects_id(checker *c, affects *a,
-                              const uint8_t id[CHUNK_ID_BYTES])
+vault_error vlt_check_defer_target(checker *c, uint32_t id, uint32_t node)
+{
+    vault_error rc = grow(&c->targets, &c->cap_targets, c->n_targets + 1);
+    if (rc == VAULT_OK)
+        c->targets[c->n_targets++] = (problem_target){node, id};
+    return rc;
+}
+
+/* Problem id's targets: id's copies of chunk id, when a snapshot this
+ * member reads refers to it. */
+static vault_error target_id(checker *c, uint32_t problem,
+                             const uint8_t id[CHUNK_ID_BYTES])
 {
     uint32_t n;
     if (!vlt_check_node_find(c, id, &n))
         return VAULT_OK; /* no snapshot this member reads refers to it */
-    const char *comps[AFFECTS_DEPTH];
-    return vlt_check_affects_node(c, a, n, comps, 0);
+    return vlt_check_defer_target(c, problem, n);
 }
 
 /* Hands one problem (or warning) to the caller and counts it. */
@@ -197,6 +186,16 @@ void vlt_check_emit_last(checker *c, const char *object, affects *a)
     snprintf(what, sizeof what, "%s",
              vlt_check_after_label(vault_last_error(), object));
     vlt_check_emit(c, 0, object, what, a);
+}
+
+vault_error vlt_check_emit_pending(checker *c)
+{
+    vault_error rc = c->n_targets ? vlt_check_affects_walk(c) : VAULT_OK;
+    for (size_t i = 0; i < c->n_pending && rc == VAULT_OK; i++) {
+        pending_problem *p = &c->pending[i];
+        vlt_check_emit(c, p->warning, p->object, p->what, &p->a);
+    }
+    return rc;
 }
 
 /* --- pack findings -------------------------------------------------------- */
@@ -326,7 +325,7 @@ static int pack_name_cmp(const void *a, const void *b)
     return strcmp((*x)->name, (*y)->name);
 }
 
-static vault_error report_packs(checker *c)
+static vault_error queue_pack_problems(checker *c)
 {
     /* By name, so that reports come out in a stable order. */
     pack_rec **order = malloc((c->n_packs ? c->n_packs : 1) * sizeof *order);
@@ -340,25 +339,22 @@ static vault_error report_packs(checker *c)
         pack_rec *p = order[i];
         if (!p->n_findings)
             continue;
-        affects a = {0};
+        char what[WHAT_MAX + 64];
+        snprintf(what, sizeof what, "%s", p->what);
+        if (p->dropped)
+            snprintf(what + strlen(what), sizeof what - strlen(what),
+                     "; and %zu more", p->dropped);
+        uint32_t problem;
+        rc = vlt_check_defer(c, 0, p->label, what, &problem);
         if (p->whole) {
             for (size_t j = 0; j < p->n_entries && rc == VAULT_OK; j++)
                 if (read_from(c, p, p->entries[j].id))
-                    rc = affects_id(c, &a, p->entries[j].id);
+                    rc = target_id(c, problem, p->entries[j].id);
         } else {
             for (size_t j = 0; j < p->n_bad && rc == VAULT_OK; j++)
                 if (read_from(c, p, p->bad[j]))
-                    rc = affects_id(c, &a, p->bad[j]);
+                    rc = target_id(c, problem, p->bad[j]);
         }
-        if (rc == VAULT_OK) {
-            char what[WHAT_MAX + 64];
-            snprintf(what, sizeof what, "%s", p->what);
-            if (p->dropped)
-                snprintf(what + strlen(what), sizeof what - strlen(what),
-                         "; and %zu more", p->dropped);
-            vlt_check_emit(c, 0, p->label, what, &a);
-        }
-        vlt_check_affects_free(&a);
     }
     free(order);
     return rc;
@@ -379,10 +375,17 @@ static void checker_free(checker *c)
     if (c->keys)
         sodium_free(c->keys);
     free(c->nodes);
-    free(c->edges);
-    free(c->names);
     free(c->snaps);
+    free(c->snap_roots);
+    free(c->snap_has_root);
     free(c->roots);
+    for (size_t i = 0; i < c->n_pending; i++) {
+        free(c->pending[i].object);
+        free(c->pending[i].what);
+        vlt_check_affects_free(&c->pending[i].a);
+    }
+    free(c->pending);
+    free(c->targets);
     free(c->strays);
 }
 
@@ -459,7 +462,9 @@ static vault_error check_run(vault_t *v, const vault_check_options *options,
         (options->read_data || options->read_data_percent > 0))
         rc = vlt_check_read_packs(&c);
     if (rc == VAULT_OK)
-        rc = report_packs(&c);
+        rc = queue_pack_problems(&c);
+    if (rc == VAULT_OK)
+        rc = vlt_check_emit_pending(&c);
     if (rc == VAULT_OK)
         report_strays(&c);
     describe_skipped(&c);

@@ -19,33 +19,47 @@
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
 
-#define NO_EDGE UINT32_MAX
-#define ROOT_PARENT UINT32_MAX /* an edge from a snapshot to its root */
 /* Bounds on listing what a problem affects: a hostile tree that names
  * itself twice would otherwise make the paths grow without end. */
-#define AFFECTS_MAX 10000
-#define AFFECTS_STEPS 1000000
-#define AFFECTS_DEPTH 512
+#define AFFECTS_MAX 10000      /* paths listed per problem */
+#define AFFECTS_STEPS 1000000  /* entries walked again (a tree reached by
+                                  more than one path) per affects walk */
 #define WHAT_MAX 900     /* bytes of findings text kept per pack */
 #define MISSING_LISTED 4 /* blob IDs named in the "not indexed" problem */
 
-/* A tree or chunk that the snapshots reference.  Numbered by the slot of
- * its best copy in the checker's index (ix), or, when no segment lists
- * it, after those: ix's slot count + its number in missing_refs.  The
- * index already holds every indexed ID, so the references cost a node
- * each and no second copy of the IDs. */
-typedef struct node {
-    uint8_t type;        /* blob_type it is referenced as; 0: not */
-    uint32_t first_edge; /* its edges, linked through edge.next */
-} node;
+/* What one problem affects, while it is being gathered. */
+typedef struct affects {
+    vault_check_ref *refs;
+    size_t n, cap;
+    int truncated;
+} affects;
 
-/* One place a node is reached from. */
-typedef struct edge {
-    uint32_t parent; /* node of the tree naming it; ROOT_PARENT: a root */
-    uint32_t name;   /* offset of the entry name in names; for a root,
-                        the snapshot number */
-    uint32_t next;   /* the node's next edge, NO_EDGE at the end */
-} edge;
+/* A tree or chunk that the snapshots reference is a node, numbered by the
+ * slot of its best copy in the checker's index (ix), or, when no segment
+ * lists it, after those: ix's slot count + its number in missing_refs.
+ * The index already holds every indexed ID, so a node costs one byte
+ * (nodes[]): the blob type it is referenced as (0: not referenced), and
+ * the affects walk's flags. */
+#define NODE_TYPE_MASK 0x0f
+#define NODE_TARGET 0x80 /* a pending problem names it */
+#define NODE_CLEAN 0x40  /* no target below this tree */
+#define NODE_WALKED 0x20 /* entered by the affects walk before */
+
+/* A problem whose affected paths are found at the end, by one walk of
+ * every snapshot (vlt_check_affects_walk), so that check keeps no graph
+ * of the trees: memory does not grow with the files in the snapshots. */
+typedef struct pending_problem {
+    int warning;
+    char *object;
+    char *what;
+    affects a; /* gathered by the walk */
+} pending_problem;
+
+/* A node whose paths a pending problem lists. */
+typedef struct problem_target {
+    uint32_t node;
+    uint32_t problem; /* in checker.pending */
+} problem_target;
 
 /* A pack the index lists, and what was found wrong with it. */
 typedef struct pack_rec {
@@ -80,17 +94,18 @@ typedef struct checker {
     uint64_t segments_skipped;
 
     vlt_idset missing_refs; /* referenced IDs no segment lists */
-    node *nodes;            /* see node */
+    uint8_t *nodes;         /* see NODE_TYPE_MASK */
     size_t n_nodes, cap_nodes;
-    edge *edges;
-    size_t n_edges, cap_edges;
-    char *names; /* NUL-terminated entry names, back to back */
-    size_t names_len, names_cap;
     char (*snaps)[9]; /* short IDs by snapshot number */
     size_t n_snaps;
-    uint8_t (*roots)[CHUNK_ID_BYTES]; /* the snapshots' root trees */
+    uint8_t (*snap_roots)[CHUNK_ID_BYTES]; /* by snapshot number */
+    uint8_t *snap_has_root; /* it loaded, and this member reads it */
+    uint8_t (*roots)[CHUNK_ID_BYTES]; /* the distinct root trees */
     size_t n_roots, cap_roots;
-    uint32_t walk_tree; /* node of the tree being walked */
+    pending_problem *pending; /* in the order they were found */
+    size_t n_pending, cap_pending;
+    problem_target *targets;
+    size_t n_targets, cap_targets;
     struct stray *strays; /* packs no segment lists, by name */
     size_t n_strays, cap_strays;
 } checker;
@@ -103,13 +118,6 @@ typedef struct stray {
     char detail[256]; /* why, if damaged */
 } stray;
 
-/* What one problem affects, while it is being gathered. */
-typedef struct affects {
-    vault_check_ref *refs;
-    size_t n, cap;
-    size_t steps;
-    int truncated;
-} affects;
 
 /* Every step's "out of memory". */
 static inline vault_error nomem(void)
@@ -144,16 +152,27 @@ const char *vlt_check_after_label(const char *detail, const char *label);
 /* Frees what a gathers and zeroes it for reuse. */
 void vlt_check_affects_free(affects *a);
 
-/* Adds (snapshot, path) with the path made of comps[depth-1] ... comps[0]
- * (no components: the root, "/"; whole_snapshot: the snapshot itself). */
+/* Adds (snapshot, path): path as a walk names it ("/a/b"; "": the root,
+ * listed as "/"), or NULL for the snapshot itself. */
 vault_error vlt_check_affects_add(affects *a, const char *snapshot,
-                                  const char *const *comps, size_t depth,
-                                  int whole_snapshot);
+                                  const char *path);
 
-/* Every (snapshot, path) at which node n is reached, walking edges up;
- * comps has room for AFFECTS_DEPTH components, depth of them in use. */
-vault_error vlt_check_affects_node(checker *c, affects *a, uint32_t n,
-                                   const char **comps, size_t depth);
+/* Queues a problem whose affected paths are the places its targets
+ * (vlt_check_defer_target) are reached from; *id: its number.  Problems
+ * are handed over in the order they were queued, at the end
+ * (vlt_check_emit_pending). */
+vault_error vlt_check_defer(checker *c, int warning, const char *object,
+                            const char *what, uint32_t *id);
+vault_error vlt_check_defer_target(checker *c, uint32_t id, uint32_t node);
+
+/* Finds what each pending problem affects (vlt_check_affects_walk) and
+ * hands them over in order. */
+vault_error vlt_check_emit_pending(checker *c);
+
+/* Walks every snapshot this member reads, depth first with paths, and
+ * adds each place a target is reached from to its problems' affects.
+ * Trees with no target below are walked once (NODE_CLEAN). */
+vault_error vlt_check_affects_walk(checker *c);
 
 /* Hands one problem (warning: a warning) to the caller and counts it; a
  * may be NULL, and is freed. */
@@ -199,7 +218,8 @@ vault_error vlt_check_scan_strays(checker *c, int look, uint8_t *found);
 
 /* --- 5, 6: snapshots, trees, references (check_snapshots.c) ------------- */
 
-/* Loads the snapshots and walks their trees, recording the edges. */
+/* Loads the snapshots and walks their trees, each once, noting what they
+ * reference. */
 vault_error vlt_check_snapshots(checker *c);
 /* Every referenced tree and chunk is indexed, with its type. */
 vault_error vlt_check_references(checker *c);

@@ -1,7 +1,8 @@
 /*
  * check_snapshots.c - `check` steps 5 and 6 (check.c): the snapshots, a
- * walk over their trees that records where each tree and chunk is reached
- * from, and that everything referenced is indexed.
+ * walk over their trees that notes each tree and chunk they reference,
+ * and that everything referenced is indexed; and at the end the walk
+ * that finds the paths pending problems affect.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -32,7 +33,7 @@ int vlt_check_node_find(const checker *c, const uint8_t id[CHUNK_ID_BYTES],
     const index_slot *s = vlt_index_find(&c->ix, id);
     if (s) {
         *n = (uint32_t)vlt_index_slot_number(&c->ix, s);
-        return *n < c->n_nodes && c->nodes[*n].type != 0;
+        return *n < c->n_nodes && (c->nodes[*n] & NODE_TYPE_MASK) != 0;
     }
     uint32_t k;
     if (!vlt_idset_find(&c->missing_refs, id, &k))
@@ -60,58 +61,25 @@ static vault_error node_get(checker *c, const uint8_t id[CHUNK_ID_BYTES],
     const index_slot *s = vlt_index_find(&c->ix, id);
     if (s) {
         *number = (uint32_t)vlt_index_slot_number(&c->ix, s);
-        *inserted = c->nodes[*number].type == 0;
+        *inserted = (c->nodes[*number] & NODE_TYPE_MASK) == 0;
     } else {
         uint32_t k;
         vault_error rc = vlt_idset_put(&c->missing_refs, id, &k, inserted);
         if (rc != VAULT_OK)
             return rc;
-        if (c->ix.n_slots + (size_t)k >= NO_EDGE)
+        if (c->ix.n_slots + (size_t)k >= UINT32_MAX)
             return nomem();
         *number = (uint32_t)(c->ix.n_slots + k);
         rc = grow(&c->nodes, &c->cap_nodes, (size_t)*number + 1);
         if (rc != VAULT_OK)
             return rc;
-        if (*number >= c->n_nodes)
+        if (*number >= c->n_nodes) {
+            memset(c->nodes + c->n_nodes, 0, (size_t)*number + 1 - c->n_nodes);
             c->n_nodes = (size_t)*number + 1;
+        }
     }
-    if (!*inserted)
-        return VAULT_OK;
-    c->nodes[*number].type = type;
-    c->nodes[*number].first_edge = NO_EDGE;
-    return VAULT_OK;
-}
-
-static vault_error edge_add(checker *c, uint32_t n, uint32_t parent,
-                            uint32_t name)
-{
-    /* A file naming the same chunk again adds the same edge again: its
-     * edges for this file are the newest, so comparing the first will do. */
-    uint32_t head = c->nodes[n].first_edge;
-    if (head != NO_EDGE && c->edges[head].parent == parent &&
-        c->edges[head].name == name)
-        return VAULT_OK;
-    if (c->n_edges >= NO_EDGE - 1)
-        return nomem();
-    vault_error rc = grow(&c->edges, &c->cap_edges, c->n_edges + 1);
-    if (rc != VAULT_OK)
-        return rc;
-    c->edges[c->n_edges] = (edge){parent, name, head};
-    c->nodes[n].first_edge = (uint32_t)c->n_edges++;
-    return VAULT_OK;
-}
-
-static vault_error name_put(checker *c, const char *name, uint32_t *offset)
-{
-    size_t n = strlen(name) + 1;
-    if (c->names_len + n > UINT32_MAX)
-        return nomem();
-    vault_error rc = grow(&c->names, &c->names_cap, c->names_len + n);
-    if (rc != VAULT_OK)
-        return rc;
-    memcpy(c->names + c->names_len, name, n);
-    *offset = (uint32_t)c->names_len;
-    c->names_len += n;
+    if (*inserted)
+        c->nodes[*number] = type;
     return VAULT_OK;
 }
 
@@ -253,44 +221,34 @@ static vault_error walk_damaged(void *ctx, const vlt_tree_walk_at *at,
 static vault_error walk_enter(void *ctx, const vlt_tree_walk_at *at, tree *t,
                               void **dir_state)
 {
+    (void)at;
     (void)t;
     (void)dir_state;
     checker *c = ctx;
-    int found = vlt_check_node_find(c, at->id, &c->walk_tree);
-    assert(found); /* every tree walked was a node first */
-    (void)found;
     c->r->trees++;
     return VAULT_OK;
 }
 
-/* Adds edges from the tree being walked to what its entry names; its
- * subtree is walked the first time it is named. */
+/* Notes what the entry names; its subtree is walked the first time it is
+ * named. */
 static vault_error walk_node(void *ctx, const vlt_tree_walk_at *at,
                              const tree_node *tn, vlt_tree_walk_action *action)
 {
     (void)at;
     checker *c = ctx;
-    uint32_t n = c->walk_tree;
     *action = VLT_TREE_WALK_SKIP;
-    if (tn->type != NODE_DIR && (tn->type != NODE_FILE || !tn->n_content))
-        return VAULT_OK;
-    uint32_t name = 0, child = 0;
+    uint32_t child;
     int inserted;
-    vault_error rc = name_put(c, tn->name, &name);
-    if (rc == VAULT_OK && tn->type == NODE_DIR) {
+    vault_error rc = VAULT_OK;
+    if (tn->type == NODE_DIR) {
         rc = node_get(c, tn->subtree, BLOB_TREE, &child, &inserted);
-        if (rc == VAULT_OK)
-            rc = edge_add(c, child, n, name);
         if (rc == VAULT_OK && inserted)
             *action = VLT_TREE_WALK_CONTINUE;
     }
     for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
                          j < tn->n_content;
-         j++) {
+         j++)
         rc = node_get(c, tn->content[j], BLOB_DATA, &child, &inserted);
-        if (rc == VAULT_OK)
-            rc = edge_add(c, child, n, name);
-    }
     return rc;
 }
 
@@ -307,7 +265,9 @@ vault_error vlt_check_snapshots(checker *c)
         return rc;
     qsort(names.names, names.n, sizeof *names.names, name_cmp);
     c->snaps = calloc(names.n ? names.n : 1, sizeof *c->snaps);
-    if (!c->snaps) {
+    c->snap_roots = calloc(names.n ? names.n : 1, sizeof *c->snap_roots);
+    c->snap_has_root = calloc(names.n ? names.n : 1, 1);
+    if (!c->snaps || !c->snap_roots || !c->snap_has_root) {
         free(names.names);
         return nomem();
     }
@@ -337,7 +297,7 @@ vault_error vlt_check_snapshots(checker *c)
             char label[BACKEND_LABEL_MAX];
             vlt_backend_label(BACKEND_SNAPSHOTS, name, label);
             affects a = {0};
-            rc = vlt_check_affects_add(&a, c->snaps[i], NULL, 0, 1);
+            rc = vlt_check_affects_add(&a, c->snaps[i], NULL);
             if (rc == VAULT_OK)
                 vlt_check_emit_last(c, label, &a);
             vlt_check_affects_free(&a);
@@ -348,8 +308,8 @@ vault_error vlt_check_snapshots(checker *c)
             uint32_t n;
             int inserted;
             rc = node_get(c, rec.tree, BLOB_TREE, &n, &inserted);
-            if (rc == VAULT_OK)
-                rc = edge_add(c, n, ROOT_PARENT, (uint32_t)i);
+            memcpy(c->snap_roots[i], rec.tree, CHUNK_ID_BYTES);
+            c->snap_has_root[i] = 1;
             if (rc == VAULT_OK && inserted)
                 rc = root_add(c, rec.tree);
             vlt_snapshot_clear(&rec);
@@ -368,52 +328,87 @@ vault_error vlt_check_snapshots(checker *c)
 
 /* --- 6: everything referenced is indexed --------------------------------- */
 
+/* One problem for the referenced blobs of a kind (no index segment lists
+ * them; or indexed with another type than referenced), naming the first
+ * few: a hostile member's index can make them many, and each would
+ * otherwise be a problem kept until the end. */
+typedef struct ref_problem {
+    uint32_t *nodes;
+    size_t n, cap;
+    char listed[512];
+    size_t used;
+} ref_problem;
+
+static vault_error ref_problem_add(ref_problem *p, uint32_t node,
+                                   const char *fmt, ...) VAULT_PRINTF(3, 4);
+static vault_error ref_problem_add(ref_problem *p, uint32_t node,
+                                   const char *fmt, ...)
+{
+    if (p->n < MISSING_LISTED && p->used < sizeof p->listed) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (p->used)
+            p->used += (size_t)snprintf(p->listed + p->used,
+                                        sizeof p->listed - p->used, ", ");
+        if (p->used < sizeof p->listed)
+            p->used += (size_t)vsnprintf(p->listed + p->used,
+                                         sizeof p->listed - p->used, fmt, ap);
+        va_end(ap);
+    }
+    vault_error rc = grow(&p->nodes, &p->cap, p->n + 1);
+    if (rc == VAULT_OK)
+        p->nodes[p->n++] = node;
+    return rc;
+}
+
+static vault_error ref_problem_queue(checker *c, const ref_problem *p,
+                                     const char *what)
+{
+    uint32_t id;
+    vault_error rc = vlt_check_defer(c, 0, "index", what, &id);
+    for (size_t i = 0; i < p->n && rc == VAULT_OK; i++)
+        rc = vlt_check_defer_target(c, id, p->nodes[i]);
+    return rc;
+}
+
 vault_error vlt_check_references(checker *c)
 {
-    affects missing = {0};
-    char what[512] = "";
-    size_t n_missing = 0, n_found = 0, used = 0;
+    ref_problem missing = {0}, mistyped = {0};
+    size_t n_found = 0;
     uint8_t *found = calloc(c->n_nodes ? c->n_nodes : 1, 1);
     if (!found)
         return nomem();
-    n_missing = c->missing_refs.n;
-    vault_error rc = vlt_check_scan_strays(c, n_missing > 0, found);
-    n_missing = 0;
+    vault_error rc = vlt_check_scan_strays(c, c->missing_refs.n > 0, found);
     for (size_t n = 0; n < c->n_nodes && rc == VAULT_OK; n++) {
-        if (!c->nodes[n].type)
+        uint8_t type = c->nodes[n] & NODE_TYPE_MASK;
+        if (!type)
             continue; /* an indexed blob no snapshot refers to */
         const uint8_t *id = vlt_check_node_id(c, (uint32_t)n);
-        const char *kind = c->nodes[n].type == BLOB_TREE ? "tree" : "data";
+        const char *kind = type == BLOB_TREE ? "tree" : "data";
         char hex[65];
         vlt_hex_encode(id, CHUNK_ID_BYTES, hex);
         const index_slot *s = vlt_index_find(&c->ix, id);
         if (!s) {
             n_found += found[n];
-            if (n_missing++ < MISSING_LISTED)
-                used += (size_t)snprintf(what + used, sizeof what - used,
-                                         "%s%s %.16s", used ? ", " : "",
-                                         kind, hex);
-            const char *comps[AFFECTS_DEPTH];
-            rc = vlt_check_affects_node(c, &missing, (uint32_t)n, comps, 0);
+            rc = ref_problem_add(&missing, (uint32_t)n, "%s %.16s", kind, hex);
             continue;
         }
         pack_entry e;
         vlt_index_slot_entry(&c->ix, s, &e);
-        if (e.type != c->nodes[n].type) {
-            char msg[200];
-            snprintf(msg, sizeof msg,
-                     "blob %.16s is indexed as %s but referenced as %s",
-                     hex, e.type == BLOB_TREE ? "a tree" : "data",
-                     c->nodes[n].type == BLOB_TREE ? "a tree" : "data");
-            affects a = {0};
-            const char *comps[AFFECTS_DEPTH];
-            rc = vlt_check_affects_node(c, &a, (uint32_t)n, comps, 0);
-            if (rc == VAULT_OK)
-                vlt_check_emit(c, 0, "index", msg, &a);
-            vlt_check_affects_free(&a);
-        }
+        if (e.type != type)
+            rc = ref_problem_add(&mistyped, (uint32_t)n,
+                                 "%.16s referenced as %s, indexed as %s", hex,
+                                 kind, e.type == BLOB_TREE ? "a tree" : "data");
     }
-    if (rc == VAULT_OK && n_missing) {
+    if (rc == VAULT_OK && mistyped.n) {
+        char msg[800];
+        snprintf(msg, sizeof msg,
+                 "%zu referenced blob%s indexed as another type (%s%s)",
+                 mistyped.n, mistyped.n == 1 ? " is" : "s are",
+                 mistyped.listed, mistyped.n > MISSING_LISTED ? ", ..." : "");
+        rc = ref_problem_queue(c, &mistyped, msg);
+    }
+    if (rc == VAULT_OK && missing.n) {
         char msg[800], also[160] = "";
         if (n_found)
             snprintf(also, sizeof also,
@@ -421,11 +416,188 @@ vault_error vlt_check_references(checker *c)
                      n_found, n_found == 1 ? "is" : "are");
         snprintf(msg, sizeof msg,
                  "%zu referenced blob%s in no index segment (%s%s)%s",
-                 n_missing, n_missing == 1 ? " is" : "s are", what,
-                 n_missing > MISSING_LISTED ? ", ..." : "", also);
-        vlt_check_emit(c, 0, "index", msg, &missing);
+                 missing.n, missing.n == 1 ? " is" : "s are", missing.listed,
+                 missing.n > MISSING_LISTED ? ", ..." : "", also);
+        rc = ref_problem_queue(c, &missing, msg);
     }
-    vlt_check_affects_free(&missing);
+    free(missing.nodes);
+    free(mistyped.nodes);
     free(found);
+    return rc;
+}
+
+/* --- at the end: the paths pending problems affect ----------------------- */
+
+/* A directory the affects walk is in. */
+typedef struct affects_level {
+    uint32_t node;  /* its tree's */
+    uint64_t hits;  /* affects_walk.hits when it was entered */
+    uint64_t cuts;  /* and .cuts */
+    int again;      /* entered before: its entries count as steps */
+} affects_level;
+
+typedef struct affects_walk {
+    checker *c;
+    const char *snapshot; /* short ID of the snapshot walked */
+    uint64_t hits;        /* targets met */
+    uint64_t cuts;        /* directories that could not be looked into */
+    uint64_t steps;       /* entries walked again */
+    int truncated;        /* steps ran out */
+    affects_level levels[VLT_TREE_WALK_MAX_DEPTH + 1];
+} affects_walk;
+
+static int target_cmp(const void *x, const void *y)
+{
+    const problem_target *a = x, *b = y;
+    if (a->node != b->node)
+        return a->node < b->node ? -1 : 1;
+    return (a->problem > b->problem) - (a->problem < b->problem);
+}
+
+/* Node n (a target) is reached at path: each problem naming it gets it. */
+static vault_error affects_hit(affects_walk *w, uint32_t n, const char *path)
+{
+    checker *c = w->c;
+    size_t lo = 0, hi = c->n_targets;
+    while (lo < hi) { /* the first target of n */
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->targets[mid].node < n)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    w->hits++;
+    vault_error rc = VAULT_OK;
+    for (size_t i = lo; i < c->n_targets && c->targets[i].node == n &&
+                        rc == VAULT_OK;
+         i++)
+        rc = vlt_check_affects_add(&c->pending[c->targets[i].problem].a,
+                                   w->snapshot, path);
+    return rc;
+}
+
+/* The flags of the node of a referenced ID (0: not one). */
+static uint8_t *node_flags(checker *c, const uint8_t id[CHUNK_ID_BYTES],
+                           uint32_t *n)
+{
+    return vlt_check_node_find(c, id, n) ? &c->nodes[*n] : NULL;
+}
+
+static vault_error affects_enter(void *ctx, const vlt_tree_walk_at *at,
+                                 tree *t, void **dir_state)
+{
+    (void)t;
+    (void)dir_state;
+    affects_walk *w = ctx;
+    uint32_t n = 0;
+    uint8_t *flags = node_flags(w->c, at->id, &n);
+    assert(flags && at->depth <= VLT_TREE_WALK_MAX_DEPTH);
+    w->levels[at->depth] =
+        (affects_level){n, w->hits, w->cuts, (*flags & NODE_WALKED) != 0};
+    *flags |= NODE_WALKED;
+    return VAULT_OK;
+}
+
+/* A directory without a target below it is clean: not walked again. */
+static vault_error affects_leave(void *ctx, const vlt_tree_walk_at *at,
+                                 tree *t, void *dir_state)
+{
+    (void)t;
+    (void)dir_state;
+    affects_walk *w = ctx;
+    const affects_level *l = &w->levels[at->depth];
+    if (!at->stopping && l->hits == w->hits && l->cuts == w->cuts)
+        w->c->nodes[l->node] |= NODE_CLEAN;
+    return VAULT_OK;
+}
+
+static vault_error affects_node(void *ctx, const vlt_tree_walk_at *at,
+                                const tree_node *tn,
+                                vlt_tree_walk_action *action)
+{
+    affects_walk *w = ctx;
+    *action = VLT_TREE_WALK_SKIP;
+    if (w->levels[at->depth].again && ++w->steps > AFFECTS_STEPS) {
+        w->truncated = 1;
+        *action = VLT_TREE_WALK_STOP;
+        return VAULT_OK;
+    }
+    uint32_t n;
+    uint8_t *flags;
+    vault_error rc = VAULT_OK;
+    if (tn->type == NODE_DIR && (flags = node_flags(w->c, tn->subtree, &n))) {
+        if (*flags & NODE_TARGET)
+            rc = affects_hit(w, n, at->path);
+        if (!(*flags & NODE_CLEAN))
+            *action = VLT_TREE_WALK_CONTINUE;
+    }
+    for (uint32_t j = 0; rc == VAULT_OK && tn->type == NODE_FILE &&
+                         j < tn->n_content;
+         j++) {
+        flags = node_flags(w->c, tn->content[j], &n);
+        if (flags && (*flags & NODE_TARGET))
+            rc = affects_hit(w, n, at->path);
+    }
+    return rc;
+}
+
+/* Loads a tree as step 5 did (any finding is already queued). */
+static vault_error affects_load(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                                tree *t)
+{
+    const affects_walk *w = ctx;
+    return walk_load(w->c, id, t);
+}
+
+/* A directory that cannot be loaded was reported where its pack or the
+ * index is; one too deep or too large to look into cuts the lists. */
+static vault_error affects_damaged(void *ctx, const vlt_tree_walk_at *at,
+                                   vault_error rc)
+{
+    (void)at;
+    affects_walk *w = ctx;
+    if (fatal(rc))
+        return rc;
+    if (rc == VAULT_E_UNSUPPORTED) {
+        w->cuts++;
+        w->truncated = 1;
+    }
+    return VAULT_OK;
+}
+
+vault_error vlt_check_affects_walk(checker *c)
+{
+    qsort(c->targets, c->n_targets, sizeof *c->targets, target_cmp);
+    for (size_t i = 0; i < c->n_nodes; i++)
+        c->nodes[i] &= NODE_TYPE_MASK;
+    for (size_t i = 0; i < c->n_targets; i++)
+        c->nodes[c->targets[i].node] |= NODE_TARGET;
+    affects_walk *w = calloc(1, sizeof *w);
+    if (!w)
+        return nomem();
+    w->c = c;
+    vlt_tree_walk walk = {.ctx = w, .load = affects_load, .enter = affects_enter,
+                          .node = affects_node, .leave = affects_leave,
+                          .damaged = affects_damaged,
+                          .max_depth = VLT_TREE_WALK_MAX_DEPTH,
+                          .max_memory = vlt_repo_tree_memory_limit(c->v)};
+    vault_error rc = VAULT_OK;
+    for (size_t i = 0; i < c->n_snaps && rc == VAULT_OK && !w->truncated;
+         i++) {
+        uint32_t n;
+        uint8_t *flags;
+        if (!c->snap_has_root[i] ||
+            !(flags = node_flags(c, c->snap_roots[i], &n)))
+            continue;
+        w->snapshot = c->snaps[i];
+        if (*flags & NODE_TARGET)
+            rc = affects_hit(w, n, "");
+        if (rc == VAULT_OK && !(*flags & NODE_CLEAN))
+            rc = vlt_tree_walk_paths(&walk, c->snap_roots[i], "");
+    }
+    if (w->truncated)
+        for (size_t i = 0; i < c->n_pending; i++)
+            c->pending[i].a.truncated = 1;
+    free(w);
     return rc;
 }
