@@ -598,6 +598,50 @@ static void put_tree(vault_t *v, pack_writer *pw, tree_node *nodes,
     free(buf);
 }
 
+static void pack_begin(vault_t *v, pack_writer *pw)
+{
+    memset(pw, 0, sizeof *pw);
+    assert_vault_ok(vlt_pack_writer_begin(pw, v->keys));
+}
+
+/* A tree entry of type named name, with no owner names. */
+static tree_node entry(node_type type, char *name, uint32_t mode)
+{
+    static char empty[] = "";
+    tree_node n;
+    memset(&n, 0, sizeof n);
+    n.type = type;
+    n.name = name;
+    n.mode = mode;
+    n.user = n.group = empty;
+    n.nlink = 1;
+    return n;
+}
+
+/* Finishes pw, lists it in a segment of its own and saves a snapshot of
+ * tree root (snap: its name). */
+static void commit_snapshot(vault_t *v, pack_writer *pw,
+                            const uint8_t root[CHUNK_ID_BYTES], char snap[65])
+{
+    uint8_t pack_id[32];
+    assert_vault_ok(vlt_pack_writer_finish(pw, v->be, pack_id));
+    size_t starts[2] = {0, pw->n_entries};
+    assert_vault_ok(vlt_index_segment_save(v->be, v->keys, pack_id, 1, starts,
+                                           pw->entries));
+    vlt_pack_writer_free(pw);
+    char host[] = "host", user[] = "user", path[] = "/x";
+    char *paths[] = {path};
+    snapshot_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.time_sec = 1700000000;
+    memcpy(rec.tree, root, CHUNK_ID_BYTES);
+    rec.hostname = host;
+    rec.username = user;
+    rec.paths = paths;
+    rec.n_paths = 1;
+    assert_vault_ok(vlt_repo_snapshot_save(v, &rec, snap));
+}
+
 /* Identical directories share one tree, so the paths to a chunk can
  * double with each level: 2^24 here.  Each tree is read once, and the
  * list of what a problem affects stops at its bound (marked truncated)
@@ -606,54 +650,26 @@ static void test_many_paths(void **state)
 {
     fx *f = *state;
     pack_writer pw;
-    memset(&pw, 0, sizeof pw);
-    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
+    pack_begin(f->v, &pw);
     uint8_t lost[CHUNK_ID_BYTES], id[CHUNK_ID_BYTES];
     randombytes_buf(lost, sizeof lost); /* a chunk stored nowhere */
-    char fname[] = "f", a[] = "a", b[] = "b", empty[] = "";
-    tree_node leaf;
-    memset(&leaf, 0, sizeof leaf);
-    leaf.type = NODE_FILE;
-    leaf.name = fname;
-    leaf.mode = 0644;
-    leaf.user = leaf.group = empty;
+    char fname[] = "f", a[] = "a", b[] = "b";
+    tree_node leaf = entry(NODE_FILE, fname, 0644);
     leaf.size = 1;
-    leaf.nlink = 1;
     leaf.content = &lost;
     leaf.n_content = 1;
     put_tree(f->v, &pw, &leaf, 1, id);
     enum { LEVELS = 24 };
     for (int level = 0; level < LEVELS; level++) {
         tree_node dirs[2];
-        memset(dirs, 0, sizeof dirs);
         for (int i = 0; i < 2; i++) {
-            dirs[i].type = NODE_DIR;
-            dirs[i].name = i ? b : a;
-            dirs[i].mode = 0755;
-            dirs[i].user = dirs[i].group = empty;
-            dirs[i].nlink = 1;
+            dirs[i] = entry(NODE_DIR, i ? b : a, 0755);
             memcpy(dirs[i].subtree, id, CHUNK_ID_BYTES);
         }
         put_tree(f->v, &pw, dirs, 2, id);
     }
-    uint8_t pack_id[32];
-    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
-    size_t starts[2] = {0, pw.n_entries};
-    assert_vault_ok(vlt_index_segment_save(f->v->be, f->v->keys, pack_id, 1,
-                                       starts, pw.entries));
-    vlt_pack_writer_free(&pw);
-    char host[] = "host", user[] = "user", path[] = "/x";
-    char *paths[] = {path};
-    snapshot_record rec;
-    memset(&rec, 0, sizeof rec);
-    rec.time_sec = 1700000000;
-    memcpy(rec.tree, id, CHUNK_ID_BYTES);
-    rec.hostname = host;
-    rec.username = user;
-    rec.paths = paths;
-    rec.n_paths = 1;
     char snap[65];
-    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, snap));
+    commit_snapshot(f->v, &pw, id, snap);
 
     recorder r_;
     vault_check_result r;
@@ -682,56 +698,27 @@ static void test_mistyped_blobs(void **state)
 {
     fx *f = *state;
     pack_writer pw;
-    memset(&pw, 0, sizeof pw);
-    assert_vault_ok(vlt_pack_writer_begin(&pw, f->v->keys));
+    pack_begin(f->v, &pw);
     uint8_t data_id[CHUNK_ID_BYTES], tree_id[CHUNK_ID_BYTES];
     uint8_t root_id[CHUNK_ID_BYTES];
     uint8_t bytes[] = "some bytes";
     vlt_chunk_id_compute(f->v->keys, BLOB_DATA, bytes, sizeof bytes, data_id);
     assert_vault_ok(vlt_pack_writer_add(&pw, BLOB_DATA, data_id, 0, bytes,
                                         sizeof bytes, sizeof bytes));
-    char fname[] = "f", dname[] = "d", inner[] = "inner", empty[] = "";
-    tree_node leaf;
-    memset(&leaf, 0, sizeof leaf);
-    leaf.type = NODE_FILE;
-    leaf.name = inner;
-    leaf.mode = 0644;
-    leaf.user = leaf.group = empty;
-    leaf.nlink = 1;
+    char fname[] = "f", dname[] = "d", inner[] = "inner";
+    tree_node leaf = entry(NODE_FILE, inner, 0644);
     put_tree(f->v, &pw, &leaf, 1, tree_id);
     tree_node top[2];
-    memset(top, 0, sizeof top);
-    top[0].type = NODE_DIR; /* names the data blob as its tree */
-    top[0].name = dname;
-    top[0].mode = 0755;
-    top[0].user = top[0].group = empty;
-    top[0].nlink = 1;
+    top[0] = entry(NODE_DIR, dname, 0755); /* the data blob as its tree */
     memcpy(top[0].subtree, data_id, CHUNK_ID_BYTES);
-    top[1] = leaf; /* names the tree blob as its content */
-    top[1].name = fname;
+    top[1] = entry(NODE_FILE, fname, 0644); /* the tree blob as content */
     top[1].size = 1;
     uint8_t (*content)[CHUNK_ID_BYTES] = &tree_id;
     top[1].content = content;
     top[1].n_content = 1;
     put_tree(f->v, &pw, top, 2, root_id);
-    uint8_t pack_id[32];
-    assert_vault_ok(vlt_pack_writer_finish(&pw, f->v->be, pack_id));
-    size_t starts[2] = {0, pw.n_entries};
-    assert_vault_ok(vlt_index_segment_save(f->v->be, f->v->keys, pack_id, 1,
-                                           starts, pw.entries));
-    vlt_pack_writer_free(&pw);
-    char host[] = "host", user[] = "user", path[] = "/x";
-    char *paths[] = {path};
-    snapshot_record rec;
-    memset(&rec, 0, sizeof rec);
-    rec.time_sec = 1700000000;
-    memcpy(rec.tree, root_id, CHUNK_ID_BYTES);
-    rec.hostname = host;
-    rec.username = user;
-    rec.paths = paths;
-    rec.n_paths = 1;
     char snap[65];
-    assert_vault_ok(vlt_repo_snapshot_save(f->v, &rec, snap));
+    commit_snapshot(f->v, &pw, root_id, snap);
 
     recorder r_;
     vault_check_result r;
