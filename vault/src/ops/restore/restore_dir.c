@@ -225,6 +225,18 @@ static int fs_meta_at(const restorer *r, int dirfd, const char *name,
 
 typedef int (*temp_create)(int dirfd, const char *tmp, const void *arg);
 
+/* create(dirfd, name, arg), its time counted as creating (errno kept). */
+static int timed_create(temp_create create, int dirfd, const char *name,
+                        const void *arg)
+{
+    uint64_t timer = vlt_phase_start();
+    int ret = create(dirfd, name, arg);
+    int e = errno;
+    vlt_phase_stop(VLT_PHASE_CREATE, timer);
+    errno = e;
+    return ret;
+}
+
 /* Creates an entry with create() under a fresh temporary name next to
  * name (kept in tmp).  Returns what create returned (a descriptor or 0),
  * or -1 with errno. */
@@ -240,11 +252,7 @@ static int make_temp(restorer *r, int dirfd, const char *name,
         uint64_t seq = atomic_fetch_add(&r->temp_seq, 1);
         snprintf(tmp, NAME_MAX + 1, "%.*s" TEMP_TAG "%016llx", (int)keep,
                  name, (unsigned long long)(r->temp_base + seq));
-        uint64_t timer = vlt_phase_start();
-        int ret = create(dirfd, tmp, arg);
-        int e = errno;
-        vlt_phase_stop(VLT_PHASE_CREATE, timer);
-        errno = e;
+        int ret = timed_create(create, dirfd, tmp, arg);
         if (ret >= 0 || errno != EEXIST)
             return ret;
     }
@@ -580,16 +588,10 @@ static vault_error fs_file_content(restorer *r, int dirfd, int fresh,
     mode_t create_mode = mode_done ? mode_of(r, n) : 0600;
     char tmp[NAME_MAX + 1];
     const char *name = fresh ? n->name : tmp;
-    fs_out out = {-1, 0};
-    if (fresh) {
-        uint64_t timer = vlt_phase_start();
-        out.fd = create_file(dirfd, n->name, &create_mode);
-        int e = errno;
-        vlt_phase_stop(VLT_PHASE_CREATE, timer);
-        errno = e;
-    } else {
-        out.fd = make_temp(r, dirfd, n->name, tmp, create_file, &create_mode);
-    }
+    fs_out out = {
+        fresh ? timed_create(create_file, dirfd, n->name, &create_mode)
+              : make_temp(r, dirfd, n->name, tmp, create_file, &create_mode),
+        0};
     if (out.fd < 0) {
         vlt_restore_report_errno_at(r, path, errno,
                                     fresh ? "create" : "create a temporary file");
