@@ -267,18 +267,16 @@ vault_error vlt_pack_key_from_header(const keyring *k, const uint8_t *header,
     return vlt_seal_key_open(ep, "vault/v1 pack", header + 12, key);
 }
 
-vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
-                          const pack_entry *e, const uint8_t *blob, size_t len,
-                          ZSTD_DCtx *dctx, uint8_t **out)
+/* vlt_blob_open's decryption and decompression into *raw (e->raw_len
+ * bytes, malloc'ed), without the chunk ID check. */
+static vault_error blob_unseal(const uint8_t key[SECRET_BYTES],
+                               const pack_entry *e, const uint8_t *blob,
+                               size_t len, ZSTD_DCtx *dctx, uint8_t **raw)
 {
-    *out = NULL;
-    if (len != e->length || len < BLOB_OVERHEAD)
-        return vlt_fail(VAULT_E_CORRUPT, "blob: wrong length");
     size_t stored_len = len - BLOB_OVERHEAD;
     uint8_t *stored = malloc(stored_len ? stored_len : 1);
     if (!stored)
         return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
-    uint64_t timer = vlt_phase_start(); /* the ID check counts apart */
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, e->type, e->id);
     if (vlt_aead_open(stored, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
@@ -286,26 +284,43 @@ vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
         free(stored);
         return vlt_fail(VAULT_E_CORRUPT, "blob: authentication failed");
     }
-    uint8_t *raw = stored;
-    if (e->flags & BLOB_FLAG_ZSTD) {
-        raw = malloc(e->raw_len ? e->raw_len : 1);
-        if (!raw) {
-            free(stored);
-            return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
-        }
-        size_t n = dctx ? ZSTD_decompressDCtx(dctx, raw, e->raw_len, stored,
-                                              stored_len)
-                        : ZSTD_decompress(raw, e->raw_len, stored, stored_len);
-        free(stored);
-        if (ZSTD_isError(n) || n != e->raw_len) {
-            free(raw);
-            if (ZSTD_isError(n) &&
-                ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
-                return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
-            return vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
-        }
+    if (!(e->flags & BLOB_FLAG_ZSTD)) {
+        *raw = stored;
+        return VAULT_OK;
     }
+    uint8_t *plain = malloc(e->raw_len ? e->raw_len : 1);
+    if (!plain) {
+        free(stored);
+        return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+    }
+    size_t n = dctx ? ZSTD_decompressDCtx(dctx, plain, e->raw_len, stored,
+                                          stored_len)
+                    : ZSTD_decompress(plain, e->raw_len, stored, stored_len);
+    free(stored);
+    if (ZSTD_isError(n) || n != e->raw_len) {
+        free(plain);
+        if (ZSTD_isError(n) &&
+            ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+            return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+        return vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
+    }
+    *raw = plain;
+    return VAULT_OK;
+}
+
+vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                          const pack_entry *e, const uint8_t *blob, size_t len,
+                          ZSTD_DCtx *dctx, uint8_t **out)
+{
+    *out = NULL;
+    if (len != e->length || len < BLOB_OVERHEAD)
+        return vlt_fail(VAULT_E_CORRUPT, "blob: wrong length");
+    uint8_t *raw = NULL;
+    uint64_t timer = vlt_phase_start(); /* the ID check counts apart */
+    vault_error rc = blob_unseal(key, e, blob, len, dctx, &raw);
     vlt_phase_stop(VLT_PHASE_OPEN, timer);
+    if (rc != VAULT_OK)
+        return rc;
     uint8_t id[CHUNK_ID_BYTES];
     vlt_chunk_id_compute(k, (blob_type)e->type, raw, e->raw_len, id);
     if (sodium_memcmp(id, e->id, CHUNK_ID_BYTES) != 0) {
