@@ -180,13 +180,10 @@ static int body_hash_read(int fd, const cache_layout *l, uint8_t out[32])
     while (ok && at < l->mac) {
         size_t want = l->mac - at < OUT_BUFFER ? (size_t)(l->mac - at)
                                                 : OUT_BUFFER;
-        ssize_t got = pread(fd, buf, want, (off_t)at);
-        if (got <= 0) {
-            ok = got < 0 && errno == EINTR;
-            continue;
-        }
-        crypto_generichash_update(&st, buf, (size_t)got);
-        at += (uint64_t)got;
+        ok = vlt_pread_all(fd, buf, want, at) == 0;
+        if (ok)
+            crypto_generichash_update(&st, buf, want);
+        at += want;
     }
     crypto_generichash_final(&st, out, 32);
     free(buf);
@@ -839,13 +836,23 @@ vault_error vlt_index_cache_build(const char *path, backend *be,
         cache_mac(k, header, body, mac);
         if (!o.failed && o.len)
             o.failed = vlt_write_all(o.fd, o.buf, o.len);
-        if (o.failed || vlt_write_all(o.fd, mac, sizeof mac) ||
-            pwrite(o.fd, header, sizeof header, 0) != (ssize_t)sizeof header ||
-            close(o.fd) != 0 || rename(tmp, path) != 0) {
-            b.local_failed = 1;
-            rc = vlt_fail_errno(errno ? errno : EIO, "index cache: %s", path);
+        int failed =
+            o.failed || vlt_write_all(o.fd, mac, sizeof mac) ||
+            pwrite(o.fd, header, sizeof header, 0) != (ssize_t)sizeof header;
+        int e = failed ? (errno ? errno : EIO) : 0;
+        if (close(o.fd) != 0 && !failed) {
+            failed = 1;
+            e = errno;
         }
         o.fd = -1;
+        if (!failed && rename(tmp, path) != 0) {
+            failed = 1;
+            e = errno;
+        }
+        if (failed) {
+            b.local_failed = 1;
+            rc = vlt_fail_errno(e, "index cache: %s", path);
+        }
     }
     if (o.fd >= 0)
         close(o.fd);
