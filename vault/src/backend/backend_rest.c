@@ -58,6 +58,10 @@ typedef struct rest_backend {
      * their bytes are kept until then.  Guarded by saving_lock. */
     struct uncertain *uncertain;
     size_t n_uncertain, cap_uncertain;
+    /* Held through a whole recheck_uncertain: a second saver of an index
+     * segment or snapshot must wait until every object taken off the list
+     * is settled, not find the list empty while one is being resent. */
+    pthread_mutex_t recheck_lock;
 } rest_backend;
 
 /* An object a broken upload may yet lose (see SETTLED_FULL_SECONDS). */
@@ -354,7 +358,35 @@ static int uncertain_take(rest_backend *r, uncertain *out)
     return have;
 }
 
+/* Puts u back at the head of the list, unsettled (its check failed):
+ * the next save that names objects looks at it again. */
+static void uncertain_return(rest_backend *r, uncertain *u)
+{
+    pthread_mutex_lock(&r->saving_lock);
+    if (VLT_ARRAY_GROW(&r->uncertain, &r->cap_uncertain, r->n_uncertain + 1) ==
+        0) {
+        memmove(r->uncertain + 1, r->uncertain,
+                r->n_uncertain++ * sizeof *r->uncertain);
+        r->uncertain[0] = *u;
+        u->data = NULL;
+    }
+    pthread_mutex_unlock(&r->saving_lock);
+    uncertain_free(u);
+}
+
+static vault_error recheck_pass(backend *be);
+
 static vault_error recheck_uncertain(backend *be)
+{
+    rest_backend *r = rest_of(be);
+    pthread_mutex_lock(&r->recheck_lock);
+    vault_error rc = recheck_pass(be);
+    pthread_mutex_unlock(&r->recheck_lock);
+    return rc;
+}
+
+/* recheck_uncertain's work, under recheck_lock. */
+static vault_error recheck_pass(backend *be)
 {
     rest_backend *r = rest_of(be);
     uncertain u;
@@ -370,7 +402,7 @@ static vault_error recheck_uncertain(backend *be)
             continue;
         }
         if (rc != VAULT_OK && rc != VAULT_E_NOT_FOUND) {
-            uncertain_free(&u);
+            uncertain_return(r, &u);
             break;
         }
         char label[BACKEND_LABEL_MAX];
@@ -383,6 +415,8 @@ static vault_error recheck_uncertain(backend *be)
         /* sent again, replacing what is there (and, if that breaks too,
          * listed again and looked at in its turn) */
         rc = send_settled(be, u.kind, u.name, u.data, u.len);
+        if (rc != VAULT_OK)
+            uncertain_return(r, &u);
         uncertain_free(&u);
     }
     return rc;
@@ -827,6 +861,7 @@ static void rest_close(backend *be)
     if (r->saving_ready) {
         pthread_mutex_destroy(&r->saving_lock);
         pthread_cond_destroy(&r->saving_done);
+        pthread_mutex_destroy(&r->recheck_lock);
     }
     free(r->saving);
     for (size_t i = 0; i < r->n_uncertain; i++)
@@ -899,6 +934,10 @@ vault_error vlt_backend_rest_connect(const rest_target *t,
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     else if (pthread_cond_init(&r->saving_done, NULL) != 0)
         pthread_mutex_destroy(&r->saving_lock),
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    else if (pthread_mutex_init(&r->recheck_lock, NULL) != 0)
+        pthread_mutex_destroy(&r->saving_lock),
+            pthread_cond_destroy(&r->saving_done),
             rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     else
         r->saving_ready = 1;
