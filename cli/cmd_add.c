@@ -170,7 +170,6 @@ int cmd_add(int argc, char **argv)
         {"one-file-system", no_argument, NULL, 'x'},
         {"compression", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 'T'},
-        {"no-cache", no_argument, NULL, 'N'},
         {"host", required_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"passphrase-file", required_argument, NULL, 'F'},
@@ -254,7 +253,6 @@ int cmd_add(int argc, char **argv)
             o.threads = (int)n;
             break;
         }
-        case 'N': o.cache_dir = ""; break;
         case 'H': o.hostname = optarg; break;
         case 'j': json = cli_output.json = 1; break;
         case 'F': passphrase_file = optarg; break;

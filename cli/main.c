@@ -728,14 +728,14 @@ static unsigned parse_connections(const char *text)
 }
 
 /* Takes the storage options out of argv (anywhere before "--"), so that
- * they go with any command, before or after its name: --connections N, --cacert FILE, --no-cache
- * (for add it stays, and keeps its meaning there too: no files cache).
- * Their variables count when the flag is absent.  -1 after a usage
- * error. */
+ * they go with any command, before or after its name: --connections N,
+ * --cacert FILE, --no-cache (for add it also means no files cache:
+ * cmd_add.c reads cli_storage.no_cache).  Their variables count when the
+ * flag is absent.  -1 after a usage error. */
 static int take_storage_options(int *argc, char **argv)
 {
     /* The command: the first word that is no storage option (nor the
-     * value of one), for messages and add's --no-cache. */
+     * value of one), for messages. */
     const char *command = "vault";
     for (int i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--connections") == 0 ||
