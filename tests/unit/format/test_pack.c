@@ -244,6 +244,35 @@ static void test_blob_open_refusals(void **state)
     sodium_memzero(fkey, sizeof fkey);
 }
 
+/* With timing on, a blob that fails to open still ends its phase: the
+ * next open on the thread is counted (it was not, the thread's timer
+ * depth left raised by the failure). */
+static void test_blob_open_failure_timed(void **state)
+{
+    pack_fx *f = *state;
+    uint8_t key[SECRET_BYTES], *out = NULL;
+    assert_vault_ok(
+        vlt_pack_key_from_header(f->k, f->pack, PACK_HEADER_BYTES, key));
+    vault_phase_timing_enable();
+    pack_entry e = f->entries[1];
+    e.raw_len--; /* decompression fails */
+    assert_vault_code(open_entry(f, key, &e, &out), VAULT_E_CORRUPT);
+    uint8_t wrong[SECRET_BYTES];
+    memcpy(wrong, key, sizeof wrong);
+    wrong[0] ^= 1; /* authentication fails */
+    assert_vault_code(open_entry(f, wrong, &f->entries[0], &out),
+                      VAULT_E_CORRUPT);
+    assert_vault_ok(open_entry(f, key, &f->entries[0], &out));
+    free(out);
+    vault_phase_time times[32];
+    size_t n = vault_phase_times(times, 32);
+    uint64_t opens = 0;
+    for (size_t i = 0; i < n && i < 32; i++)
+        if (strncmp(times[i].name, "open blobs", 10) == 0)
+            opens = times[i].calls;
+    assert_int_equal(opens, 3);
+}
+
 static void test_pack_headers(void **state)
 {
     pack_fx *f = *state;
@@ -837,6 +866,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pack_roundtrip, pack_setup,
                                         pack_teardown),
+        cmocka_unit_test_setup_teardown(test_blob_open_failure_timed,
+                                        pack_setup, pack_teardown),
         cmocka_unit_test_setup_teardown(test_blob_open_refusals, pack_setup,
                                         pack_teardown),
         cmocka_unit_test_setup_teardown(test_pack_headers, pack_setup,
