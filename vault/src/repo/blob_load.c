@@ -589,6 +589,8 @@ typedef struct prefetched {
     /* Loads still to take it: a chunk that several files of a window
      * share (identical files) is loaded once and handed to each. */
     unsigned uses;
+    uint64_t added; /* vault.prefetched_added when added: the oldest
+                       loaded entries make room first */
 } prefetched;
 static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                            blob_type type, uint8_t **out, size_t *len,
@@ -949,6 +951,7 @@ static prefetched *prefetched_add(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     memset(p, 0, sizeof *p);
     memcpy(p->id, id, CHUNK_ID_BYTES);
     p->type = (uint8_t)type;
+    p->added = v->prefetched_added++;
     size_t s = prefetched_home(id, type);
     while (v->prefetched_table[s])
         s = (s + 1) & (REPO_PREFETCH_TABLE - 1);
@@ -1048,24 +1051,27 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return found;
 }
 
-/* Makes room for one more entry of len bytes by dropping loaded ones
- * (prefetch_lock held): 1, or 0 if it cannot be had. */
+/* Makes room for one more entry of len bytes by dropping loaded ones,
+ * oldest first (prefetch_lock held): 1, or 0 if it cannot be had.  A
+ * scan per entry dropped: there are at most REPO_PREFETCH_BLOBS, and
+ * the newest are the current window's, not used yet. */
 static int prefetched_room(vault_t *v, size_t len)
 {
-    for (size_t i = 0; i < v->n_prefetched &&
-                       (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
-                        v->n_prefetched >= REPO_PREFETCH_BLOBS);) {
-        prefetched *p = &v->prefetched[i];
-        if (p->loading) {
-            i++;
-            continue;
+    while (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
+           v->n_prefetched >= REPO_PREFETCH_BLOBS) {
+        prefetched *oldest = NULL;
+        for (size_t i = 0; i < v->n_prefetched; i++) {
+            prefetched *p = &v->prefetched[i];
+            if (!p->loading && (!oldest || p->added < oldest->added))
+                oldest = p;
         }
-        free(p->data);
-        free(p->detail);
-        prefetched_remove(v, p);
+        if (!oldest)
+            return 0;
+        free(oldest->data);
+        free(oldest->detail);
+        prefetched_remove(v, oldest);
     }
-    return v->prefetched_bytes + len <= REPO_PREFETCH_BYTES &&
-           v->n_prefetched < REPO_PREFETCH_BLOBS;
+    return 1;
 }
 
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],

@@ -62,6 +62,7 @@ struct vault {
      * out. */
     struct prefetched *prefetched;
     size_t n_prefetched, cap_prefetched, prefetched_bytes;
+    uint64_t prefetched_added; /* entries ever added: their age order */
     /* Finds them by ID (blob_load.c): open addressing, entry number + 1,
      * 0 empty; REPO_PREFETCH_TABLE slots, made on first use. */
     uint32_t *prefetched_table;
