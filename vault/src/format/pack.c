@@ -539,7 +539,8 @@ static uint64_t bloom_hash(const uint8_t seed[16],
 /* Double hashing: probe i is bit (h + i * step) mod bits. */
 #define BLOOM_STEP(h) ((((h) >> 32) | ((h) << 32)) | 1)
 
-int vlt_index_bloom_test(const index_base *b, const uint8_t id[CHUNK_ID_BYTES])
+/* Whether id may be in base b (0: surely not). */
+static int bloom_test(const index_base *b, const uint8_t id[CHUNK_ID_BYTES])
 {
     if (!b->bloom_bits)
         return 1;
@@ -563,7 +564,7 @@ void vlt_index_bloom_set(uint8_t *bloom, uint64_t bits, unsigned k,
     }
 }
 
-static uint64_t id_prefix(const uint8_t *id)
+uint64_t vlt_index_fence_key(const uint8_t id[CHUNK_ID_BYTES])
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -594,9 +595,9 @@ static size_t fence_search(const index_base *b, uint64_t key, int strict)
 static size_t base_copies(const index_base *b, const uint8_t id[CHUNK_ID_BYTES],
                           const index_slot **first)
 {
-    if (!b->n_slots || !vlt_index_bloom_test(b, id))
+    if (!b->n_slots || !bloom_test(b, id))
         return 0;
-    uint64_t key = id_prefix(id);
+    uint64_t key = vlt_index_fence_key(id);
     size_t f = fence_search(b, key, 0), g = fence_search(b, key, 1);
     size_t lo = f ? (f - 1) * INDEX_FENCE_STEP : 0;
     size_t hi = g * INDEX_FENCE_STEP < b->n_slots ? g * INDEX_FENCE_STEP
@@ -647,16 +648,25 @@ static size_t copy_slots(const vault_index *ix, const index_slot *first,
 
 /* A stable sort of copies by rank, highest first (at most
  * 2 × INDEX_MAX_COPIES: insertion). */
+static int copy_rank(const vault_index *ix, const index_slot *s);
+
+/* Sorts an ID's copies by rank, higher first, stably (insertion sort: at
+ * most 2 * INDEX_MAX_COPIES), each rank worked out once. */
 static void copies_rank_sort(const vault_index *ix, const index_slot **all,
                              size_t n)
 {
-    for (size_t i = 1; i < n; i++) {
+    int rank[2 * INDEX_MAX_COPIES];
+    assert(n <= 2 * INDEX_MAX_COPIES);
+    for (size_t i = 0; i < n; i++) {
         const index_slot *t = all[i];
-        int r = vlt_index_copy_rank(ix, t);
+        int r = copy_rank(ix, t);
         size_t j = i;
-        for (; j > 0 && vlt_index_copy_rank(ix, all[j - 1]) < r; j--)
+        for (; j > 0 && rank[j - 1] < r; j--) {
             all[j] = all[j - 1];
+            rank[j] = rank[j - 1];
+        }
         all[j] = t;
+        rank[j] = r;
     }
 }
 
@@ -862,7 +872,7 @@ int vlt_index_dedup_find(const vault_index *ix,
 
 /* Order of copies: trusted first, then not condemned (a pending copy is
  * not), then the opener's own. */
-int vlt_index_copy_rank(const vault_index *ix, const index_slot *s)
+static int copy_rank(const vault_index *ix, const index_slot *s)
 {
     return ((s->raw_len & SLOT_TRUSTED) ? 4 : 0) +
            (vlt_index_slot_condemned(ix, s) ? 0 : 2) +
@@ -874,21 +884,15 @@ int vlt_index_copy_rank(const vault_index *ix, const index_slot *s)
 static void copies_sort(vault_index *ix, const uint32_t *slots, size_t n)
 {
     index_slot c[INDEX_MAX_COPIES];
+    const index_slot *order[INDEX_MAX_COPIES];
     for (size_t i = 0; i < n; i++) {
         c[i] = ix->slots[slots[i]];
         c[i].raw_len &= ~SLOT_ALTS;
+        order[i] = &c[i];
     }
-    /* insertion sort, stable: at most INDEX_MAX_COPIES */
-    for (size_t i = 1; i < n; i++) {
-        index_slot t = c[i];
-        int r = vlt_index_copy_rank(ix, &t);
-        size_t j = i;
-        for (; j > 0 && vlt_index_copy_rank(ix, &c[j - 1]) < r; j--)
-            c[j] = c[j - 1];
-        c[j] = t;
-    }
+    copies_rank_sort(ix, order, n);
     for (size_t i = 0; i < n; i++)
-        ix->slots[slots[i]] = c[i];
+        ix->slots[slots[i]] = *order[i];
     if (n > 1)
         ix->slots[slots[0]].raw_len |= SLOT_ALTS;
 }
@@ -942,7 +946,7 @@ static vault_error copy_append(vault_index *ix, uint32_t *slots, size_t n,
             t.pack = INDEX_PENDING;
             t.raw_len = (flags & SLOT_COPY_FLAGS);
         }
-        if (vlt_index_copy_rank(ix, &t) > vlt_index_copy_rank(ix, &ix->slots[slots[n - 1]])) {
+        if (copy_rank(ix, &t) > copy_rank(ix, &ix->slots[slots[n - 1]])) {
             ix->slots[slots[n - 1]] = t;
             copies_sort(ix, slots, n);
         }

@@ -207,9 +207,10 @@ void vlt_index_init(vault_index *ix);
 void vlt_index_free(vault_index *ix);
 /* Puts base under an empty index (before any pack is numbered). */
 vault_error vlt_index_attach_base(vault_index *ix, const index_base *base);
-/* The base's Bloom filter: whether id may be in it (0: surely not), and
- * setting id's bits (the builder, repo/index_cache.c). */
-int vlt_index_bloom_test(const index_base *b, const uint8_t id[CHUNK_ID_BYTES]);
+/* Setting id's bits in a base's Bloom filter (the builder,
+ * repo/index_cache.c), and id's key in the base's fence (its first 8
+ * bytes, big-endian): the builder and the lookups must agree on both. */
+uint64_t vlt_index_fence_key(const uint8_t id[CHUNK_ID_BYTES]);
 void vlt_index_bloom_set(uint8_t *bloom, uint64_t bits, unsigned k,
                          const uint8_t seed[16],
                          const uint8_t id[CHUNK_ID_BYTES]);
@@ -226,9 +227,6 @@ void vlt_index_release(const vault_index *ix);
 #define INDEX_RELEASE_EVERY 65536
 /* The number i of a slot of ix (vlt_index_slot_at(ix, i) == s). */
 size_t vlt_index_slot_number(const vault_index *ix, const index_slot *s);
-/* Order of copies: higher first (trusted, then not condemned, then the
- * opener's own). */
-int vlt_index_copy_rank(const vault_index *ix, const index_slot *s);
 
 /* What reading one index segment found out besides its entries. */
 typedef struct index_segment_info {

@@ -328,22 +328,21 @@ vault_error vlt_index_cache_diff(const index_cache *c, const name_list *names,
     for (size_t i = 0; i < names->n; i++) {
         uint8_t id[32];
         size_t lo = 0, hi = c->h.n_segments;
-        if (name_decode(names->names[i], id)) {
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int cmp = memcmp(covered + 32 * mid, id, 32);
-                if (cmp == 0) {
-                    lo = hi = mid;
-                    found++;
-                    break;
-                }
-                if (cmp < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo < c->h.n_segments && memcmp(covered + 32 * lo, id, 32) == 0)
-                continue;
+        int hit = 0;
+        if (!name_decode(names->names[i], id))
+            lo = hi; /* not a segment name: never covered */
+        while (!hit && lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int cmp = memcmp(covered + 32 * mid, id, 32);
+            hit = cmp == 0;
+            if (cmp < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (hit) {
+            found++;
+            continue;
         }
         if (vlt_name_list_add(uncovered, names->names[i]) != 0) {
             free(uncovered->names);
@@ -646,10 +645,8 @@ static vault_error group_emit(merge_out *m, group *g)
             if (VLT_ARRAY_GROW(&m->fence, &m->cap_fence,
                                (m->n_fence + 1) * 8) != 0)
                 return vlt_fail(VAULT_E_NOMEM, "out of memory");
-            uint64_t prefix = 0;
-            for (int j = 0; j < 8; j++)
-                prefix = prefix << 8 | s->id[j];
-            store_le64(m->fence + 8 * m->n_fence++, prefix);
+            store_le64(m->fence + 8 * m->n_fence++,
+                       vlt_index_fence_key(s->id));
         }
         if (((s->length_type >> 28) & 3) != BLOB_TREE)
             m->has_data[s->pack] = 1;
