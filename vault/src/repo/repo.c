@@ -558,18 +558,14 @@ vault_error vlt_repo_open_backend(backend *be, const char *location,
 }
 
 /* Puts the local cache (backend_cache.c) in front of v's backend, under
- * <cache dir>/<vault ID hex>/objects, unless the options say no_cache or
- * the backend is on this machine already. */
-static vault_error use_cache(vault_t *v, const vault_storage_options *options,
-                             const uint8_t vault_id[VAULT_ID_BYTES])
+ * <v->cache_dir>/<vault ID hex>/objects, unless there is no cache folder
+ * (no_cache) or the backend is on this machine already. */
+static vault_error use_cache(vault_t *v, const uint8_t vault_id[VAULT_ID_BYTES])
 {
-    if ((options && options->no_cache) || v->be->is_local)
-        return VAULT_OK;
-    char base[PATH_MAX], dir[PATH_MAX];
-    const char *cache_dir = options && options->cache_dir
-                                ? options->cache_dir
-                                : vlt_cache_dir_default(base, sizeof base);
-    if (!vlt_cache_vault_path(cache_dir, vault_id, "objects", dir, sizeof dir))
+    char dir[PATH_MAX];
+    if (!v->cache_dir || v->be->is_local ||
+        !vlt_cache_vault_path(v->cache_dir, vault_id, "objects", dir,
+                              sizeof dir))
         return VAULT_OK; /* no folder to keep it in */
     backend *cached = NULL;
     vault_error rc = vlt_backend_cache_open(v->be, dir, 0, &cached);
@@ -615,8 +611,6 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
         rc = vlt_fail_context(rc, "%s", location);
     /* The vault is named: from here on its envelopes, records, index and
      * trees may come from the local cache. */
-    if (rc == VAULT_OK)
-        rc = use_cache(v, options, vault_id);
     if (rc == VAULT_OK && !(options && options->no_cache)) {
         char base[PATH_MAX];
         const char *dir = options && options->cache_dir
@@ -625,6 +619,8 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
         if (dir && *dir && !(v->cache_dir = strdup(dir)))
             rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
+    if (rc == VAULT_OK)
+        rc = use_cache(v, vault_id);
     if (rc == VAULT_OK)
         rc = open_member(v, id, vault_id, config, config_len);
     if (rc == VAULT_OK)
