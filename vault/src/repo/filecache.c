@@ -19,8 +19,9 @@
  * are ignored: the next add starts afresh.
  *
  * In blocks, so that neither run holds the cache: a load opens every
- * block once to check it and learn where each record is (12 bytes a
- * file in memory), a lookup opens the record's block again (the last
+ * block once to check it and learn where each record is (a 12-byte slot
+ * a file in a table at most half full: 24 to 48 bytes a file in memory),
+ * a lookup opens the record's block again (the last
  * few are kept: lookups come in about the order records were written),
  * and this run's records go to a new file a block at a time.
  */
@@ -89,7 +90,7 @@ struct filecache {
     uint64_t fresh_blocks;
     int out_fd;
     char *out_path;
-    int out_failed;
+    int out_errno; /* the first failure writing the new file; 0: none */
 };
 
 static size_t str_hash(const char *s, size_t len)
@@ -338,19 +339,19 @@ const uint8_t *vlt_filecache_lookup(filecache *c, const char *path,
  * which is made at the first block. */
 static void block_flush(filecache *c, int last)
 {
-    if (c->out_failed)
+    if (c->out_errno)
         return;
     if (c->out_fd < 0) {
         size_t n = strlen(c->path) + 16;
         if (!(c->out_path = malloc(n))) {
-            c->out_failed = 1;
+            c->out_errno = ENOMEM;
             return;
         }
         snprintf(c->out_path, n, "%s.tmp-XXXXXX", c->path);
         c->out_fd = mkstemp(c->out_path);
         if (c->out_fd < 0 || fchmod(c->out_fd, 0600) != 0 ||
             vlt_write_all(c->out_fd, (const uint8_t *)CACHE_MAGIC, 8) != 0) {
-            c->out_failed = 1;
+            c->out_errno = errno ? errno : EIO;
             return;
         }
     }
@@ -365,7 +366,7 @@ static void block_flush(filecache *c, int last)
         sizeof ad, NULL, c->fresh, c->key);
     if (vlt_write_all(c->out_fd, c->fresh,
                       BLOCK_HEADER + body + CACHE_TAG) != 0)
-        c->out_failed = 1;
+        c->out_errno = errno ? errno : EIO;
     c->fresh_blocks++;
     c->fresh_len = BLOCK_HEADER;
 }
@@ -428,20 +429,25 @@ vault_error vlt_filecache_save(filecache *c)
     if (!c->path || !c->fresh)
         return VAULT_OK;
     block_flush(c, 1);
-    vault_error rc = VAULT_OK;
-    if (c->out_failed || fdatasync(c->out_fd) != 0 ||
-        rename(c->out_path, c->path) != 0)
-        rc = vlt_fail_errno(errno ? errno : EIO, "files cache: %s", c->path);
-    else {
-        close(c->out_fd);
+    int e = c->out_errno;
+    if (!e && fdatasync(c->out_fd) != 0)
+        e = errno;
+    if (!e) {
+        int fd = c->out_fd;
         c->out_fd = -1;
+        if (close(fd) != 0 || rename(c->out_path, c->path) != 0) {
+            e = errno;
+            unlink(c->out_path);
+        }
     }
+    vault_error rc = e ? vlt_fail_errno(e, "files cache: %s", c->path)
+                       : VAULT_OK;
     out_discard(c);
     free(c->fresh);
     c->fresh = NULL;
     c->fresh_len = c->fresh_cap = 0;
     c->fresh_blocks = 0;
-    c->out_failed = 0;
+    c->out_errno = 0;
     return rc;
 }
 
