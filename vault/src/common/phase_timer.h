@@ -3,8 +3,8 @@
  * hashing, compressing, sealing, storage, file system), summed over all
  * threads, when a caller turned it on (vault_phase_timing_enable): a
  * profile that explains where an add or an extract spends its time
- * without an external profiler.  Off, a phase costs one relaxed atomic
- * load.  Private.
+ * without an external profiler.  Off, a phase costs two relaxed atomic
+ * loads (start and stop).  Private.
  */
 #ifndef VAULT_PHASE_TIMER_H
 #define VAULT_PHASE_TIMER_H

@@ -577,7 +577,6 @@ typedef struct prefetched {
      * of the memory, and the opening is spread over the users' threads.
      * NULL until loaded, and when the load failed. */
     uint8_t *data;
-    size_t len;       /* its plaintext length */
     uint32_t pack;    /* where it was loaded from */
     pack_entry e;
     size_t held;      /* bytes counted in prefetched_bytes (e.length) */
@@ -728,8 +727,6 @@ typedef struct window_blob {
     size_t len;      /* its plaintext length */
     uint8_t *plain;  /* loaded; NULL: zero chunk or not (yet) loaded */
     int how;         /* WINDOW_* */
-    int sealed;      /* plain holds the blob's e.length sealed bytes,
-                        not opened yet (a prefetch: see prefetched) */
 } window_blob;
 #define WINDOW_MERGE 0 /* to be loaded in a merged range */
 #define WINDOW_ZERO 1  /* a chunk of zeros: not loaded */
@@ -762,8 +759,8 @@ static void window_sort(uint32_t *order, size_t n, const window_blob *w)
 /* Loads the range of pack number pack covering the blobs order[0 .. n)
  * (sorted by offset) and opens each; a blob that fails is left to be
  * loaded alone.  Only running out of memory is an error.  keep_sealed:
- * each blob's sealed bytes are kept instead (b->sealed), to be opened
- * when used - a prefetch holds them so, a third of the plaintext's size
+ * each blob's sealed bytes (e.length) are kept in plain instead, to be
+ * opened when used - a prefetch holds them so, a third of the plaintext's size
  * for text; the pack's key is then not needed yet, so the range loads
  * while the pack is being opened (prefetch_open_packs). */
 static vault_error window_load_range(vault_t *v, window_blob *w,
@@ -802,7 +799,6 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
             break;
         }
         memcpy(b->plain, buf + (b->e.offset - start), b->e.length);
-        b->sealed = 1;
     }
     for (size_t i = 0; rc == VAULT_OK && !keep_sealed && i < n; i++) {
         window_blob *b = &w[order[i]];
@@ -1275,7 +1271,6 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
         e->loading = PREFETCH_RESERVED;
         e->plan = p;
         e->uses = 1;
-        e->len = w[i].len;
         e->pack = w[i].pack;
         e->e = w[i].e;
         e->held = cost;

@@ -343,7 +343,7 @@ static void worker_run(void *ctx, void *state, void *arg)
     if (!failed && ok) {
         int is_new[BATCH_JOBS];
         vault_error rc = VAULT_OK;
-        uint64_t timer = vlt_phase_start(); /* the wait for the lock too */
+        uint64_t timer = vlt_phase_start(); /* CPU only: not the wait */
         pthread_mutex_lock(&a->index_lock);
         for (size_t i = 0; i < b->n && rc == VAULT_OK; i++) {
             job *j = &b->jobs[i];
