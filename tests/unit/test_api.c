@@ -244,7 +244,7 @@ static void add_compression_zero_is_default_level(void **state)
     fx *f = *state;
     const size_t len = 64 * 1024;
     uint8_t *dflt = make_text(len, 1), *off = make_text(len, 2),
-            *fast = make_text(len, 3);
+            *fast = make_text(len, 3), *best = make_text(len, 5);
     size_t at_default = zstd_size(dflt, len, VAULT_COMPRESSION_DEFAULT_LEVEL);
     /* The data tells the levels apart, or the test proves nothing. */
     assert_int_not_equal(at_default, zstd_size(dflt, len, 1));
@@ -273,6 +273,16 @@ static void add_compression_zero_is_default_level(void **state)
     assert_true(e.flags & BLOB_FLAG_ZSTD);
     assert_int_equal(e.length, zstd_size(fast, len, 1) + BLOB_OVERHEAD);
 
+    /* A level whose context is too large to allocate up front
+     * (add_pipeline.c, COMPRESSOR_STATIC_MAX) still compresses at it. */
+    vault_add_options_init(&o);
+    o.compression = VAULT_COMPRESSION_MAX_LEVEL;
+    add_file(f, &o, "best", best, len, &r);
+    e = stored_entry(f, best, len);
+    assert_true(e.flags & BLOB_FLAG_ZSTD);
+    assert_int_equal(e.length, zstd_size(best, len, VAULT_COMPRESSION_MAX_LEVEL) +
+                                   BLOB_OVERHEAD);
+
     /* Neither "off" nor a level: refused. */
     const char *paths[] = {f->src};
     vault_add_options_init(&o);
@@ -286,6 +296,7 @@ static void add_compression_zero_is_default_level(void **state)
     free(dflt);
     free(off);
     free(fast);
+    free(best);
 }
 
 /* Zero-filled extract options name no output: refused, and tar_fd is
