@@ -18,7 +18,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsodium-dev libssl-dev libzstd-dev
-          libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev age openssh-client
+          libarchive-dev libcurl4-openssl-dev liburing-dev zlib1g-dev libcmocka-dev age openssh-client
           python3 attr xxd rclone openssl curl
           scdoc man-db groff-base bash-completion dpkg-dev libarchive-tools
           libfuse3-dev fuse3)

