@@ -3,7 +3,9 @@
  * tests (after SQLite's test_vfs.c and curl's torture mode).
  *
  * Every save, load, stat, list and remove takes the next number from an
- * atomic counter, starting at 1.  Operation fail_at (and, if sticky, every
+ * atomic counter, starting at 1, and so does each stage_begin,
+ * stage_write and stage_commit where the inner backend writes in pieces
+ * (a failed commit drops the temporary, as the inner one's would).  Operation fail_at (and, if sticky, every
  * later one) fails with fail_code before the inner backend is called, so
  * a failed save stores nothing and a failed remove removes nothing: the
  * state the caller sees is exactly the state of a backend that refused.
@@ -158,6 +160,68 @@ static void faulty_close(backend *be)
     free(fb);
 }
 
+/* The inner backend's stage, and whose operations it counts. */
+struct backend_stage {
+    faulty_backend *fb;
+    backend_stage *inner;
+};
+
+static vault_error faulty_stage_begin(backend *be, backend_kind kind,
+                                      backend_stage **out)
+{
+    faulty_backend *fb = faulty_of(be);
+    *out = NULL;
+    uint64_t n;
+    vault_error rc = faulty_tick(fb, "stage_begin", &n);
+    if (rc != VAULT_OK)
+        return rc;
+    backend_stage *st = malloc(sizeof *st);
+    if (!st)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    st->fb = fb;
+    rc = backend_stage_begin(fb->inner, kind, &st->inner);
+    if (rc != VAULT_OK) {
+        free(st);
+        return faulty_done(fb, n, rc);
+    }
+    *out = st;
+    return faulty_done(fb, n, rc);
+}
+
+static vault_error faulty_stage_write(backend_stage *st, const uint8_t *data,
+                                      size_t len)
+{
+    uint64_t n;
+    vault_error rc = faulty_tick(st->fb, "stage_write", &n);
+    if (rc != VAULT_OK)
+        return rc;
+    return faulty_done(st->fb, n,
+                       backend_stage_write(st->fb->inner, st->inner, data,
+                                           len));
+}
+
+static void faulty_stage_abort(backend_stage *st)
+{
+    if (!st)
+        return;
+    backend_stage_abort(st->fb->inner, st->inner);
+    free(st);
+}
+
+static vault_error faulty_stage_commit(backend_stage *st, const char *name)
+{
+    faulty_backend *fb = st->fb;
+    uint64_t n;
+    vault_error rc = faulty_tick(fb, "stage_commit", &n);
+    if (rc != VAULT_OK) {
+        faulty_stage_abort(st);
+        return rc;
+    }
+    backend_stage *inner = st->inner;
+    free(st);
+    return faulty_done(fb, n, backend_stage_commit(fb->inner, inner, name));
+}
+
 static const backend_ops faulty_ops = {
     .save = faulty_save,
     .load = faulty_load,
@@ -166,6 +230,21 @@ static const backend_ops faulty_ops = {
     .remove = faulty_remove,
     .close = faulty_close,
     .clean = faulty_clean,
+};
+
+/* For an inner backend that writes in pieces. */
+static const backend_ops faulty_stage_ops = {
+    .save = faulty_save,
+    .load = faulty_load,
+    .stat = faulty_stat,
+    .list = faulty_list,
+    .remove = faulty_remove,
+    .close = faulty_close,
+    .clean = faulty_clean,
+    .stage_begin = faulty_stage_begin,
+    .stage_write = faulty_stage_write,
+    .stage_commit = faulty_stage_commit,
+    .stage_abort = faulty_stage_abort,
 };
 
 vault_error vlt_backend_faulty_open(backend *inner, uint64_t fail_at,
@@ -185,7 +264,7 @@ vault_error vlt_backend_faulty_open(backend *inner, uint64_t fail_at,
         backend_close(inner);
         return vlt_fail(VAULT_E_NOMEM, "faulty backend: out of memory");
     }
-    fb->base.ops = &faulty_ops;
+    fb->base.ops = backend_can_stage(inner) ? &faulty_stage_ops : &faulty_ops;
     fb->base.is_local = inner->is_local;
     fb->base.connections = inner->connections;
     fb->inner = inner;
@@ -212,7 +291,7 @@ vault_error vlt_backend_faulty_open_kill(backend *inner, uint64_t kill_at,
 
 uint64_t vlt_backend_faulty_count(const backend *be)
 {
-    assert(be && be->ops == &faulty_ops);
+    assert(be && (be->ops == &faulty_ops || be->ops == &faulty_stage_ops));
     const faulty_backend *fb = (const faulty_backend *)be;
     return atomic_load(&fb->ops);
 }

@@ -3,7 +3,8 @@
  * it stores in (backend_conformance.h says how to run it): save and load
  * every kind, ranges and size limits, missing objects, saving twice, stat,
  * list (also stopped, re-entered, and past a 1000-key page), remove,
- * refused names and kinds, empty and big objects, concurrent saves.
+ * refused names and kinds, empty and big objects, concurrent saves,
+ * objects written in pieces where the backend offers it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -905,6 +906,67 @@ static int conformance_teardown(void **state)
     return 0;
 }
 
+/* Objects written in pieces (backend_ops.stage_*), where the backend
+ * offers it: the pieces make one object under the name it is committed
+ * to, never replacing one; an aborted or refused stage leaves nothing,
+ * not even a temporary for clean to find; stages run side by side. */
+static void test_staged(void **state)
+{
+    fixture *fx = *state;
+    if (!backend_can_stage(fx->be))
+        return; /* optional: such a backend holds objects whole */
+    save_config(fx->be);
+    size_t len = 3u << 20;
+    uint8_t *data = make_data(len, 7);
+    char name[VAULT_NAME_HEX + 1], other[VAULT_NAME_HEX + 1];
+    name_for(40, name);
+    name_for(41, other);
+
+    backend_stage *st, *st2;
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_non_null(st);
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st2));
+    assert_vault_ok(backend_stage_write(fx->be, st, data, 1000));
+    assert_vault_ok(backend_stage_write(fx->be, st2, data, 10));
+    assert_vault_ok(backend_stage_write(fx->be, st, data + 1000, 0));
+    assert_vault_ok(backend_stage_write(fx->be, st, data + 1000, len - 1000));
+    uint64_t size;
+    assert_vault_code(backend_stat(fx->be, BACKEND_DATA, name, &size),
+                      VAULT_E_NOT_FOUND); /* nothing before the commit */
+    assert_vault_ok(backend_stage_commit(fx->be, st, name));
+    assert_object(fx->be, BACKEND_DATA, name, data, len);
+    assert_vault_ok(backend_stat(fx->be, BACKEND_DATA, name, &size));
+    assert_int_equal(size, len);
+    /* the second, committed to the first's name: refused, first intact */
+    assert_vault_code(backend_stage_commit(fx->be, st2, name), VAULT_E_EXISTS);
+    assert_detail_has(name);
+    assert_object(fx->be, BACKEND_DATA, name, data, len);
+
+    /* aborted, and refused for a bad name: nothing stored, nothing left */
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_vault_ok(backend_stage_write(fx->be, st, data, 100));
+    backend_stage_abort(fx->be, st);
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_vault_ok(backend_stage_write(fx->be, st, data, 100));
+    assert_vault_code(backend_stage_commit(fx->be, st, "not-a-name"),
+                      VAULT_E_INVALID);
+    assert_vault_code(backend_stat(fx->be, BACKEND_DATA, other, &size),
+                      VAULT_E_NOT_FOUND);
+    collected *c = collect(fx->be, BACKEND_DATA);
+    assert_int_equal(c->calls, 1);
+    assert_string_equal(c->names[0], name);
+    free(c);
+    uint64_t removed = 1;
+    assert_vault_ok(backend_clean(fx->be, 0, &removed));
+    assert_int_equal(removed, 0);
+
+    /* an empty object */
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_vault_ok(backend_stage_commit(fx->be, st, other));
+    assert_object(fx->be, BACKEND_DATA, other, NULL, 0);
+    free(data);
+}
+
 #define CONFORMANCE_TEST(f)                                                   \
     cmocka_unit_test_prestate_setup_teardown(f, conformance_setup,            \
                                              conformance_teardown,            \
@@ -930,6 +992,7 @@ int backend_conformance_run(const backend_conformance *target)
         CONFORMANCE_TEST(test_big_object),
         CONFORMANCE_TEST(test_concurrent_saves),
         CONFORMANCE_TEST(test_concurrent_same_name),
+        CONFORMANCE_TEST(test_staged),
     };
     char group[128];
     snprintf(group, sizeof group, "conformance: %s", target->name);

@@ -37,6 +37,17 @@ static vault_error faulty_open(void *ctx, backend **out)
     return vlt_backend_faulty_open(inner, 0, VAULT_E_IO, 0, out);
 }
 
+/* A local backend (which writes objects in pieces) behind a wrapper
+ * that never fails: the stage operations pass through. */
+static vault_error faulty_local_open(void *ctx, backend **out)
+{
+    backend *inner;
+    vault_error rc = local_target_open(ctx, &inner);
+    if (rc != VAULT_OK)
+        return rc;
+    return vlt_backend_faulty_open(inner, 0, VAULT_E_IO, 0, out);
+}
+
 /* The objects a script starts from, in the inner backend. */
 static char name_a[VAULT_NAME_HEX + 1], name_b[VAULT_NAME_HEX + 1],
     name_c[VAULT_NAME_HEX + 1], name_x[VAULT_NAME_HEX + 1],
@@ -275,6 +286,47 @@ static void test_faulty_sticky(void **state)
     }
 }
 
+/* Over a local backend, stage_begin, each stage_write and stage_commit
+ * count as operations; a fault at any of them stores nothing and leaves
+ * no temporary behind once the stage is aborted (as add's pack writer
+ * does). */
+static void test_faulty_stage_ops(void **state)
+{
+    (void)state;
+    char name[VAULT_NAME_HEX + 1];
+    name_for(77, name);
+    const uint8_t piece[] = "piece";
+    for (uint64_t n = 1; n <= 4; n++) { /* begin, write, write, commit */
+        local_target lt = {0};
+        backend *local, *be;
+        assert_vault_ok(local_target_open(&lt, &local));
+        assert_vault_ok(vlt_backend_faulty_open(local, n, VAULT_E_IO, 0, &be));
+        assert_true(backend_can_stage(be));
+        backend_stage *st = NULL;
+        vault_error rc = backend_stage_begin(be, BACKEND_DATA, &st);
+        for (int w = 0; w < 2 && rc == VAULT_OK; w++)
+            rc = backend_stage_write(be, st, piece, sizeof piece);
+        if (rc == VAULT_OK) {
+            rc = backend_stage_commit(be, st, name);
+            st = NULL; /* the commit frees it, also when it fails */
+        }
+        backend_stage_abort(be, st);
+        assert_vault_code(rc, VAULT_E_IO);
+        char want[64];
+        snprintf(want, sizeof want, "injected fault at operation %llu",
+                 (unsigned long long)n);
+        assert_detail_has(want);
+        assert_int_equal(vlt_backend_faulty_count(be), n);
+        uint64_t size, removed = 1;
+        assert_vault_code(backend_stat(be, BACKEND_DATA, name, &size),
+                          VAULT_E_NOT_FOUND);
+        assert_vault_ok(backend_clean(be, 0, &removed));
+        assert_int_equal(removed, 0);
+        backend_close(be);
+        local_target_cleanup(&lt);
+    }
+}
+
 static void test_faulty_open_errors(void **state)
 {
     (void)state;
@@ -381,9 +433,18 @@ int main(void)
         cmocka_unit_test(test_faulty_each_op),
         cmocka_unit_test(test_faulty_sticky),
         cmocka_unit_test(test_faulty_open_errors),
+        cmocka_unit_test(test_faulty_stage_ops),
         cmocka_unit_test(test_faulty_kill),
     };
+    local_target lt = {0};
+    const backend_conformance local = {
+        .name = "faulty(local)",
+        .open = faulty_local_open,
+        .cleanup = local_target_cleanup,
+        .ctx = &lt,
+    };
     int failures = backend_conformance_run(&target);
+    failures += backend_conformance_run(&local);
     failures += cmocka_run_group_tests_name("faulty backend", tests,
                                             setup_names, NULL);
     return failures ? 1 : 0;

@@ -488,6 +488,49 @@ static void test_local_missing_folders(void **state)
     assert_detail_has("data/cd: cannot create folder");
 }
 
+/* Writing in pieces where folders went missing: data/ is made again
+ * for the temporary, the shard for the commit; where neither can be, a
+ * clear error and no temporary left. */
+static void test_local_staged_folders(void **state)
+{
+    fixture *fx = *state;
+    char name[VAULT_NAME_HEX + 1], other[VAULT_NAME_HEX + 1], path[PATH_MAX];
+    name_with_prefix("ab", 1, name);
+    name_with_prefix("cd", 2, other);
+    save_config(fx->be);
+    assert_int_equal(test_run("rm -r '%s/data'", fx->vault), 0);
+    backend_stage *st;
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_vault_ok(backend_stage_write(fx->be, st, (const uint8_t *)"d", 1));
+    assert_vault_ok(backend_stage_commit(fx->be, st, name));
+    assert_object(fx->be, BACKEND_DATA, name, (const uint8_t *)"d", 1);
+    path_in(path, fx->vault, "data/ab");
+    assert_int_equal(mode_of(path) & 07777, 0700);
+    char label[BACKEND_LABEL_MAX];
+    vlt_backend_label(BACKEND_DATA, name, label);
+    path_in(path, fx->vault, label);
+    assert_int_equal(mode_of(path) & 07777, 0444);
+
+    /* A shard that cannot be made (a dangling symlink holds its name). */
+    path_in(path, fx->vault, "data/cd");
+    assert_int_equal(symlink("nowhere", path), 0);
+    assert_vault_ok(backend_stage_begin(fx->be, BACKEND_DATA, &st));
+    assert_vault_code(backend_stage_commit(fx->be, st, other), VAULT_E_IO);
+    assert_detail_has("data/cd: cannot create folder");
+    uint64_t removed = 1;
+    assert_vault_ok(backend_clean(fx->be, 0, &removed));
+    assert_int_equal(removed, 0);
+
+    /* data/ cannot hold a temporary (a file under its name). */
+    assert_int_equal(test_run("rm -r '%s/data'", fx->vault), 0);
+    path_in(path, fx->vault, "data");
+    test_write_file(path, "not a folder", 12);
+    assert_vault_code(backend_stage_begin(fx->be, BACKEND_DATA, &st),
+                      VAULT_E_IO);
+    assert_null(st);
+    assert_detail_has("data: cannot create a temporary");
+}
+
 static void test_local_folder_is_file(void **state)
 {
     fixture *fx = *state;
@@ -609,6 +652,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_local_sharding,
                                         setup_local, teardown),
         cmocka_unit_test_setup_teardown(test_local_modes,
+                                        setup_local, teardown),
+        cmocka_unit_test_setup_teardown(test_local_staged_folders,
                                         setup_local, teardown),
         cmocka_unit_test_setup_teardown(test_local_missing_folders,
                                         setup_local, teardown),

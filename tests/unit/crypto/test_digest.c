@@ -89,6 +89,35 @@ static void test_same_as_libsodium(void **state)
     free(buf);
 }
 
+/* A message hashed in pieces (a pack written as it is made) gets the
+ * one-shot digest, wherever the pieces end; a context can be used again
+ * after final. */
+static void test_stream_same_as_one_shot(void **state)
+{
+    (void)state;
+    size_t len = (1u << 20) + 77;
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    randombytes_buf(buf, len);
+    uint8_t whole[SHA256_BYTES], pieces[SHA256_BYTES];
+    vlt_sha256(buf, len, whole);
+    static const size_t steps[] = {1, 63, 64, 65, 4096, 1u << 20, (1u << 20) + 77};
+    vlt_sha256_stream st;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        vlt_sha256_init(&st);
+        for (size_t off = 0; off < len; off += steps[i])
+            vlt_sha256_update(&st, buf + off,
+                              len - off < steps[i] ? len - off : steps[i]);
+        vlt_sha256_final(&st, pieces);
+        assert_memory_equal(whole, pieces, SHA256_BYTES);
+    }
+    vlt_sha256_init(&st);
+    vlt_sha256_final(&st, pieces);
+    vlt_sha256((const uint8_t *)"", 0, whole);
+    assert_memory_equal(whole, pieces, SHA256_BYTES);
+    free(buf);
+}
+
 /* The add pipeline hashes chunks on several threads: the first calls
  * race to fetch the algorithms, and no context is shared. */
 typedef struct thread_job {
@@ -147,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_hmac_sha256_vectors),
         cmocka_unit_test(test_same_as_libsodium),
+        cmocka_unit_test(test_stream_same_as_one_shot),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests_name("digest", tests, NULL, NULL) ? 1 : 0;

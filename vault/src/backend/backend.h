@@ -74,6 +74,10 @@ typedef struct backend backend;
  * is handed back in list's *stopped.  name lives only during the call. */
 typedef int (*backend_list_fn)(void *ctx, const char *name, uint64_t size);
 
+/* A new object being written piece by piece (stage_begin); its type is
+ * each backend's own. */
+typedef struct backend_stage backend_stage;
+
 typedef struct backend_ops {
     /* Stores a new object atomically and durably (for the local backend:
      * temporary file, fsync, link into place, directory fsync).
@@ -114,6 +118,21 @@ typedef struct backend_ops {
      * --append-only).  Asked before forget, prune, unshare and rekey
      * change anything.  NULL: deletes are allowed. */
     vault_error (*check_deletable)(backend *be);
+    /* Optional (NULL: a caller holds an object whole in memory and
+     * saves it).  A new object of kind written in pieces, for one larger
+     * than is worth holding in memory (a pack of data on a local disk):
+     * stage_begin makes a temporary in the storage, stage_write appends
+     * to it, stage_commit makes it durable and gives it its name as save
+     * would (VAULT_E_EXISTS if the object exists already; the temporary
+     * is gone either way), stage_abort drops it.  commit and abort free
+     * the stage; a failed write leaves it to one of them.  A temporary
+     * left by a crash is one clean removes. */
+    vault_error (*stage_begin)(backend *be, backend_kind kind,
+                               backend_stage **out);
+    vault_error (*stage_write)(backend_stage *st, const uint8_t *data,
+                               size_t len);
+    vault_error (*stage_commit)(backend_stage *st, const char *name);
+    void (*stage_abort)(backend_stage *st);
 } backend_ops;
 
 struct backend {
@@ -159,6 +178,53 @@ static inline vault_error backend_load(backend *be, backend_kind kind,
     rc = be->ops->load(be, kind, name, offset, len, max_len, out, out_len);
     vlt_phase_stop(VLT_PHASE_LOAD, timer);
     return rc;
+}
+/* The stage operations (backend_ops) with save's interrupt check and
+ * phase timing; stage_begin only where the backend has them. */
+static inline int backend_can_stage(const backend *be)
+{
+    return be->ops->stage_begin != NULL;
+}
+static inline vault_error backend_stage_begin(backend *be, backend_kind kind,
+                                              backend_stage **out)
+{
+    *out = NULL;
+    vault_error rc = vlt_interrupt_check();
+    if (rc != VAULT_OK)
+        return rc;
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->stage_begin(be, kind, out);
+    vlt_phase_stop(VLT_PHASE_STORE, timer);
+    return rc;
+}
+static inline vault_error backend_stage_write(backend *be, backend_stage *st,
+                                              const uint8_t *data, size_t len)
+{
+    vault_error rc = vlt_interrupt_check();
+    if (rc != VAULT_OK)
+        return rc;
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->stage_write(st, data, len);
+    vlt_phase_stop(VLT_PHASE_STORE, timer);
+    return rc;
+}
+static inline vault_error backend_stage_commit(backend *be, backend_stage *st,
+                                               const char *name)
+{
+    vault_error rc = vlt_interrupt_check();
+    if (rc != VAULT_OK) {
+        be->ops->stage_abort(st);
+        return rc;
+    }
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->stage_commit(st, name);
+    vlt_phase_stop(VLT_PHASE_STORE, timer);
+    return rc;
+}
+static inline void backend_stage_abort(backend *be, backend_stage *st)
+{
+    if (st)
+        be->ops->stage_abort(st);
 }
 static inline vault_error backend_stat(backend *be, backend_kind kind,
                                        const char *name, uint64_t *size)

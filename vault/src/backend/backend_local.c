@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "backend/backend.h"
 #include "common/internal.h"
 
@@ -525,6 +527,121 @@ static vault_error local_clean(backend *be, uint64_t older_than,
     return rc;
 }
 
+/* ---- objects written in pieces (backend_ops.stage_*) -------------------
+ * The temporary is a ".tmp-<random>" in the kind's folder (data/): its
+ * shard is known only from its name, at the end.  Committing is save's
+ * sequence: fsync, link() into place (never replacing), unlink, fsync of
+ * the folder it went into. */
+struct backend_stage {
+    local_backend *lb;
+    backend_kind kind;
+    int fd;
+    char tmp[PATH_MAX];
+};
+
+static vault_error local_stage_begin(backend *be, backend_kind kind,
+                                     backend_stage **out)
+{
+    local_backend *lb = local_of(be);
+    *out = NULL;
+    backend_stage *st = malloc(sizeof *st);
+    if (!st)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    st->lb = lb;
+    st->kind = kind;
+    char dir[PATH_MAX];
+    path_join(dir, lb->root, vlt_backend_kind_name(kind));
+    uint8_t rnd[8];
+    char rnd_hex[17];
+    randombytes_buf(rnd, sizeof rnd);
+    vlt_hex_encode(rnd, sizeof rnd, rnd_hex);
+    int n = snprintf(st->tmp, sizeof st->tmp, "%s/.tmp-%s", dir, rnd_hex);
+    if (n < 0 || (size_t)n >= sizeof st->tmp) {
+        free(st);
+        return vlt_fail(VAULT_E_INVALID, "%s: path too long", dir);
+    }
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    st->fd = open(st->tmp, flags, LOCAL_OBJECT_MODE);
+    if (st->fd < 0 && errno == ENOENT &&
+        make_folder(dir) == VAULT_OK && sync_dir(lb->root) == VAULT_OK)
+        st->fd = open(st->tmp, flags, LOCAL_OBJECT_MODE); /* folder dropped */
+    if (st->fd < 0 || fchmod(st->fd, LOCAL_OBJECT_MODE) != 0) {
+        int e = errno;
+        if (st->fd >= 0) {
+            close(st->fd);
+            unlink(st->tmp);
+        }
+        free(st);
+        return vlt_fail_errno(e, "%s: cannot create a temporary", dir);
+    }
+    *out = st;
+    return VAULT_OK;
+}
+
+static vault_error local_stage_write(backend_stage *st, const uint8_t *data,
+                                     size_t len)
+{
+    if (vlt_write_all(st->fd, data, len) != 0)
+        return vlt_fail_errno(errno, "%s: cannot write", st->tmp);
+    return VAULT_OK;
+}
+
+static void local_stage_abort(backend_stage *st)
+{
+    if (!st)
+        return;
+    if (st->fd >= 0)
+        close(st->fd);
+    unlink(st->tmp);
+    free(st);
+}
+
+static vault_error local_stage_commit(backend_stage *st, const char *name)
+{
+    local_backend *lb = st->lb;
+    backend_kind kind = st->kind; /* st is freed before the end */
+    vault_error rc = vlt_backend_check(kind, name);
+    if (rc != VAULT_OK) {
+        local_stage_abort(st);
+        return rc;
+    }
+    int fd = st->fd;
+    st->fd = -1;
+    int synced = fsync(fd) == 0;
+    int e = errno;
+    /* closed once, whatever happened: another thread may get the number */
+    if (close(fd) != 0 && synced) {
+        synced = 0;
+        e = errno;
+    }
+    if (!synced) {
+        rc = vlt_fail_errno(e, "%s: cannot write", st->tmp);
+        local_stage_abort(st);
+        return rc;
+    }
+    char path[PATH_MAX];
+    object_path(lb, st->kind, name, path);
+    int linked = link(st->tmp, path);
+    if (linked != 0 && errno == ENOENT) {
+        /* the shard folder, dropped by a copy or sync tool: made again */
+        if ((rc = make_object_folder(lb, st->kind, name)) != VAULT_OK) {
+            local_stage_abort(st);
+            return rc;
+        }
+        linked = link(st->tmp, path);
+    }
+    e = errno;
+    local_stage_abort(st); /* the temporary goes: linked, or refused */
+    if (linked != 0) {
+        if (e == EEXIST)
+            return vlt_fail(VAULT_E_EXISTS, "%s: already exists", path);
+        return vlt_fail_errno(e, "%s: cannot save", path);
+    }
+    char dir[PATH_MAX];
+    object_folder(lb, kind, name, dir);
+    return sync_dir(dir);
+}
+
 static const backend_ops local_ops = {
     .save = local_save,
     .load = local_load,
@@ -533,6 +650,10 @@ static const backend_ops local_ops = {
     .remove = local_remove,
     .close = local_close,
     .clean = local_clean,
+    .stage_begin = local_stage_begin,
+    .stage_write = local_stage_write,
+    .stage_commit = local_stage_commit,
+    .stage_abort = local_stage_abort,
 };
 
 /* The directory holding path, for syncing after root is made in it. */

@@ -37,6 +37,41 @@ void vlt_sha256(const uint8_t *data, size_t len, uint8_t out[SHA256_BYTES])
     crypto_hash_sha256(out, data, len);
 }
 
+void vlt_sha256_init(vlt_sha256_stream *s)
+{
+    pthread_once(&fetch_once, fetch_algorithms);
+    EVP_MD_CTX *c = sha256_md ? EVP_MD_CTX_new() : NULL;
+    if (c && EVP_DigestInit_ex(c, sha256_md, NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    s->md_ctx = c;
+    if (!c) /* the whole message goes to libsodium: same function */
+        crypto_hash_sha256_init(&s->fallback);
+}
+
+void vlt_sha256_update(vlt_sha256_stream *s, const uint8_t *data, size_t len)
+{
+    /* EVP_DigestUpdate of SHA-256 fails only for a context that was
+     * never initialised. */
+    if (s->md_ctx)
+        (void)EVP_DigestUpdate(s->md_ctx, data, len);
+    else
+        crypto_hash_sha256_update(&s->fallback, data, len);
+}
+
+void vlt_sha256_final(vlt_sha256_stream *s, uint8_t out[SHA256_BYTES])
+{
+    if (s->md_ctx) {
+        unsigned n = 0;
+        (void)EVP_DigestFinal_ex(s->md_ctx, out, &n);
+        EVP_MD_CTX_free(s->md_ctx);
+        s->md_ctx = NULL;
+    } else {
+        crypto_hash_sha256_final(&s->fallback, out);
+    }
+}
+
 static int hmac_libcrypto(const uint8_t *key, size_t key_len,
                           const uint8_t *prefix, size_t prefix_len,
                           const uint8_t *data, size_t len,

@@ -127,21 +127,48 @@ int vlt_pack_entry_decode(const uint8_t *p, pack_entry *e)
 
 /* ---------------------------------------------------------------------- */
 
+/* The end of what buf holds: where the next bytes go. */
+static uint8_t *pw_end(pack_writer *pw)
+{
+    return pw->buf + (pw->len - pw->flushed);
+}
+
 static vault_error pw_reserve(pack_writer *pw, size_t more)
 {
-    if (pw->cap - pw->len >= more)
+    size_t held = pw->len - pw->flushed;
+    if (pw->cap - held >= more)
         return VAULT_OK;
-    /* A pack's usual size at once: it rarely grows after that. */
-    size_t need = pw->len + more;
-    if (need < PACK_TARGET_BYTES + (1u << 20))
-        need = PACK_TARGET_BYTES + (1u << 20);
-    if (need < pw->len || vlt_array_reserve(&pw->buf, &pw->cap, need, 1) != 0)
+    /* A pack's usual size at once (or what a staged one holds before it
+     * writes): it rarely grows after that. */
+    size_t need = held + more;
+    size_t usual = pw->stage ? 2 * PACK_STAGE_FLUSH
+                             : PACK_TARGET_BYTES + (1u << 20);
+    if (need < usual)
+        need = usual;
+    if (need < held || vlt_array_reserve(&pw->buf, &pw->cap, need, 1) != 0)
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
+    return VAULT_OK;
+}
+
+/* A staged pack: what buf holds goes to the stage (and into the name). */
+static vault_error pw_flush(pack_writer *pw)
+{
+    size_t held = pw->len - pw->flushed;
+    if (!pw->stage || held == 0)
+        return VAULT_OK;
+    vault_error rc = backend_stage_write(pw->be, pw->stage, pw->buf, held);
+    if (rc != VAULT_OK)
+        return rc;
+    uint64_t timer = vlt_phase_start();
+    vlt_sha256_update(&pw->name, pw->buf, held);
+    vlt_phase_stop(VLT_PHASE_NAME, timer);
+    pw->flushed = pw->len;
     return VAULT_OK;
 }
 
 vault_error vlt_pack_writer_begin(pack_writer *pw, const keyring *k)
 {
+    pw->flushed = 0;
     vault_error rc = pw_reserve(pw, PACK_HEADER_BYTES);
     if (rc != VAULT_OK)
         return rc;
@@ -152,8 +179,42 @@ vault_error vlt_pack_writer_begin(pack_writer *pw, const keyring *k)
     rc = vlt_seal_key_new(ep, "vault/v1 pack", pw->buf + 12, pw->key);
     if (rc != VAULT_OK)
         return rc;
+    memcpy(pw->header, pw->buf, PACK_HEADER_BYTES);
     pw->len = PACK_HEADER_BYTES;
     pw->n_entries = 0;
+    return VAULT_OK;
+}
+
+/* Drops a staged pack not taken (never sealed, or a failure since). */
+static void pw_drop_stage(pack_writer *pw)
+{
+    if (pw->naming) {
+        uint8_t unused[SHA256_BYTES];
+        vlt_sha256_final(&pw->name, unused); /* frees its context */
+        pw->naming = 0;
+    }
+    if (pw->stage) {
+        backend_stage_abort(pw->be, pw->stage);
+        pw->stage = NULL;
+    }
+}
+
+vault_error vlt_pack_writer_begin_staged(pack_writer *pw, const keyring *k,
+                                         backend *be)
+{
+    pw_drop_stage(pw);
+    vault_error rc = backend_stage_begin(be, BACKEND_DATA, &pw->stage);
+    if (rc != VAULT_OK)
+        return rc;
+    pw->be = be;
+    rc = vlt_pack_writer_begin(pw, k);
+    if (rc != VAULT_OK) {
+        backend_stage_abort(be, pw->stage);
+        pw->stage = NULL;
+        return rc;
+    }
+    vlt_sha256_init(&pw->name);
+    pw->naming = 1;
     return VAULT_OK;
 }
 
@@ -172,7 +233,7 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
         return vlt_fail(VAULT_E_NOMEM, "pack: out of memory");
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, (uint8_t)type, id);
-    uint8_t *nonce = pw->buf + pw->len;
+    uint8_t *nonce = pw_end(pw);
     uint64_t timer = vlt_phase_start();
     randombytes_buf(nonce, AEAD_NONCE);
     vlt_aead_seal(nonce + AEAD_NONCE, stored, stored_len, ad, sizeof ad, nonce,
@@ -186,6 +247,8 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     e->length = (uint32_t)need;
     e->raw_len = raw_len;
     pw->len += need;
+    if (pw->stage && pw->len - pw->flushed >= PACK_STAGE_FLUSH)
+        return pw_flush(pw);
     return VAULT_OK;
 }
 
@@ -205,19 +268,27 @@ vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
                               &pw->entries[i]);
     uint8_t ad[sizeof PACK_INDEX_AD_LABEL - 1 + PACK_HEADER_BYTES];
     memcpy(ad, PACK_INDEX_AD_LABEL, sizeof PACK_INDEX_AD_LABEL - 1);
-    memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->buf, PACK_HEADER_BYTES);
-    uint8_t *nonce = pw->buf + pw->len;
+    memcpy(ad + sizeof PACK_INDEX_AD_LABEL - 1, pw->header, PACK_HEADER_BYTES);
+    uint8_t *nonce = pw_end(pw);
     randombytes_buf(nonce, AEAD_NONCE);
     vlt_aead_seal(nonce + AEAD_NONCE, plain, body, ad, sizeof ad, nonce,
                   pw->key);
     free(plain);
     pw->len += trailer;
-    store_le32(pw->buf + pw->len, (uint32_t)trailer);
+    store_le32(pw_end(pw), (uint32_t)trailer);
     pw->len += 4;
 
-    uint64_t timer = vlt_phase_start();
-    vlt_sha256(pw->buf, pw->len, pack_id);
-    vlt_phase_stop(VLT_PHASE_NAME, timer);
+    if (pw->stage) {
+        rc = pw_flush(pw);
+        if (rc != VAULT_OK)
+            return rc; /* the stage goes with the writer (free) */
+        vlt_sha256_final(&pw->name, pack_id);
+        pw->naming = 0;
+    } else {
+        uint64_t timer = vlt_phase_start();
+        vlt_sha256(pw->buf, pw->len, pack_id);
+        vlt_phase_stop(VLT_PHASE_NAME, timer);
+    }
     pw->len_saved = pw->len;
     sodium_memzero(pw->key, sizeof pw->key);
     return VAULT_OK;
@@ -234,18 +305,36 @@ vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
     return rc;
 }
 
+vault_error vlt_pack_commit(backend *be, backend_stage *stage,
+                            const uint8_t pack_id[32])
+{
+    char name[65];
+    vlt_hex_encode(pack_id, 32, name);
+    vault_error rc = backend_stage_commit(be, stage, name);
+    if (rc == VAULT_E_EXISTS)
+        rc = VAULT_OK; /* identical bytes: someone saved it already */
+    return rc;
+}
+
 vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
                                    uint8_t pack_id[32])
 {
     vault_error rc = vlt_pack_writer_seal(pw, pack_id);
-    if (rc == VAULT_OK)
+    if (rc == VAULT_OK && pw->stage) {
+        backend_stage *stage = pw->stage;
+        pw->stage = NULL;
+        rc = vlt_pack_commit(pw->be, stage, pack_id);
+    } else if (rc == VAULT_OK) {
         rc = vlt_pack_save(be, pack_id, pw->buf, pw->len);
+    }
     pw->len = 0;
+    pw->flushed = 0;
     return rc;
 }
 
 void vlt_pack_writer_free(pack_writer *pw)
 {
+    pw_drop_stage(pw);
     free(pw->buf);
     free(pw->entries);
     sodium_memzero(pw->key, sizeof pw->key);

@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "backend/backend.h"
+#include "crypto/digest.h"
 #include "crypto/keys.h"
 #include "format/authored.h"
 #include "format/tree.h"
@@ -58,16 +59,32 @@ void vlt_chunk_id_compute(const keyring *k, blob_type type, const uint8_t *data,
 
 /* --- writing ------------------------------------------------------------*/
 typedef struct pack_writer {
-    uint8_t *buf;
-    size_t len, cap;
+    uint8_t *buf;  /* the pack's bytes from flushed on (all, in memory) */
+    size_t len, cap; /* len: the pack's length so far */
     uint32_t epoch;
     uint8_t key[SECRET_BYTES];
+    uint8_t header[PACK_HEADER_BYTES]; /* the index's associated data */
     pack_entry *entries;
     size_t n_entries, cap_entries;
     size_t len_saved; /* bytes of the last pack finished */
+    /* Written to storage as it is made (begin_staged), else NULL: the
+     * first flushed bytes went to stage already, hashed into name. */
+    backend *be;
+    backend_stage *stage;
+    size_t flushed;
+    vlt_sha256_stream name;
+    int naming; /* name begun and not yet final */
 } pack_writer;
 
 vault_error vlt_pack_writer_begin(pack_writer *pw, const keyring *k);
+/* As begin, for a pack written to be's storage as it is made (a new
+ * object in pieces, backend_ops.stage_begin): the writer then holds about
+ * PACK_STAGE_FLUSH bytes instead of the whole pack.  be must be able to
+ * (backend_can_stage).  Once sealed, pw->stage is the pack, to be
+ * committed under its name (vlt_pack_commit) by whoever takes it. */
+#define PACK_STAGE_FLUSH (1u << 20)
+vault_error vlt_pack_writer_begin_staged(pack_writer *pw, const keyring *k,
+                                         backend *be);
 /* Seals stored (compressed or raw) bytes as one blob. */
 vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
                                 const uint8_t id[CHUNK_ID_BYTES], uint8_t flags,
@@ -81,12 +98,18 @@ vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
  * (add's uploader threads): appends the sealed pack index and names the
  * pack (*pack_id).  The whole pack is then pw->buf[0 .. pw->len) (and
  * len_saved): the caller may take the buffer (setting buf NULL, len and
- * cap 0) or reset len to 0 before the next begin. */
+ * cap 0) or reset len to 0 before the next begin.  A staged pack is then
+ * pw->stage, written whole, pw->len bytes: the caller takes it (setting
+ * stage NULL) and resets len to 0. */
 vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32]);
 /* Saves a sealed pack under its name; one that exists already (the same
  * bytes) counts as saved. */
 vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
                           const uint8_t *data, size_t len);
+/* The same for a staged pack (taken from a sealed writer's stage, which
+ * this frees). */
+vault_error vlt_pack_commit(backend *be, backend_stage *stage,
+                            const uint8_t pack_id[32]);
 void vlt_pack_writer_free(pack_writer *pw);
 
 /* --- reading ------------------------------------------------------------*/

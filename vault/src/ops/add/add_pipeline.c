@@ -81,6 +81,8 @@ static void done_free(done_packs *d)
 typedef struct upload {
     uint8_t pack_id[32];
     uint8_t *data;       /* the whole pack, the upload's to free */
+    backend_stage *stage; /* or: written to the storage, to commit */
+    backend *be;         /* the stage's */
     size_t len;
     pack_entry *entries; /* where its blobs are, the upload's to free */
     size_t n_entries;
@@ -90,6 +92,7 @@ static void upload_free(upload *u)
 {
     if (!u)
         return;
+    backend_stage_abort(u->be, u->stage); /* not committed: dropped */
     free(u->data);
     free(u->entries);
     free(u);
@@ -149,7 +152,14 @@ static void upload_run(void *ctx, void *state, void *arg)
     adder *a = ctx;
     upload *u = arg;
     if (!vlt_pool_failed(a->uploader)) {
-        vault_error rc = vlt_pack_save(a->v->be, u->pack_id, u->data, u->len);
+        vault_error rc;
+        if (u->stage) {
+            backend_stage *stage = u->stage;
+            u->stage = NULL; /* freed by the commit, whatever it says */
+            rc = vlt_pack_commit(u->be, stage, u->pack_id);
+        } else {
+            rc = vlt_pack_save(a->v->be, u->pack_id, u->data, u->len);
+        }
         if (rc == VAULT_OK) {
             free(u->data); /* the memory goes back before the bookkeeping */
             u->data = NULL;
@@ -188,10 +198,17 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
         vlt_backend_cache_note_tree_pack(a->v->be, u->pack_id);
     memcpy(u->entries, pw->entries, pw->n_entries * sizeof *pw->entries);
     u->n_entries = pw->n_entries;
-    u->data = pw->buf;
     u->len = pw->len;
-    pw->buf = NULL;
-    pw->len = pw->cap = 0;
+    if (pw->stage) { /* written already: the buffer stays for the next */
+        u->stage = pw->stage;
+        u->be = pw->be;
+        pw->stage = NULL;
+        pw->len = 0;
+    } else {
+        u->data = pw->buf;
+        pw->buf = NULL;
+        pw->len = pw->cap = 0;
+    }
     pw->n_entries = 0;
     rc = vlt_pool_submit(a->uploader, u, 0);
     if (rc != VAULT_OK)
@@ -265,7 +282,14 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
     int which = j->type == BLOB_TREE ? PACK_OF_TREES : PACK_OF_DATA;
     pack_writer *pw = &w->pw[which];
     if (!w->open_pack[which]) {
-        rc = vlt_pack_writer_begin(pw, a->v->keys);
+        /* Data packs on storage that takes objects in pieces (a local
+         * disk) are written as they are made: a worker then holds about
+         * PACK_STAGE_FLUSH bytes of its pack, not 16 MiB, and the
+         * uploaders none.  Trees stay whole: the cache keeps their packs. */
+        if (which == PACK_OF_DATA && backend_can_stage(a->v->be))
+            rc = vlt_pack_writer_begin_staged(pw, a->v->keys, a->v->be);
+        else
+            rc = vlt_pack_writer_begin(pw, a->v->keys);
         w->open_pack[which] = rc == VAULT_OK;
     }
     if (rc == VAULT_OK)
@@ -564,7 +588,9 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
     a->own_flags = vlt_repo_own_flags(a->v);
     /* The uploaders: as many as the storage takes transfers at once, and
      * one sealed pack waiting for them, so that at most connections + 1
-     * packs are held besides the workers' own (the memory bound). */
+     * packs are held besides the workers' own (the memory bound).  Where
+     * packs are written as they are made (a local disk), an upload holds
+     * no bytes: it is the fsync and the link into place. */
     unsigned conns = backend_connections(a->v->be);
     vlt_pool_config up = {.threads = conns,
                           .queue_max = 1,
@@ -574,8 +600,12 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
     if (urc != VAULT_OK)
         return urc;
     vlt_pool_config cfg = {.threads = n_workers,
-                           /* the memory bound: batches in flight */
-                           .queue_max = 2 * (size_t)n_workers + 2,
+                           /* the memory bound: batches in flight (up
+                            * to BATCH_BYTES and a chunk each); one more
+                            * than the workers keeps them busy.  Twice as
+                            * deep held 15 MiB more (heaptrack, /usr/share
+                            * copy), and add was not faster with it. */
+                           .queue_max = (size_t)n_workers + 1,
                            .run = worker_run,
                            .thread_start = worker_start,
                            .thread_stop = worker_stop,

@@ -24,7 +24,10 @@
 #include "ops/add/add_internal.h"
 #include "repo/client_cache.h"
 
-#define READ_BLOCK (8u * 1024 * 1024)
+/* What one read asks for.  With 1 MiB instead of 8 the read buffer (this
+ * and a chunk) is 7 MiB smaller, and add was not slower (cold /usr/share
+ * copy). */
+#define READ_BLOCK (1u * 1024 * 1024)
 
 /* The source's reports: counted, and passed on to the caller. */
 static void source_report(void *ctx, const char *path, const char *detail)
