@@ -1392,13 +1392,15 @@ vault_error vlt_repo_load_blobs(vault_t *v,
     vault_error rc = w && order && starts
                          ? VAULT_OK
                          : vlt_fail(VAULT_E_NOMEM, "out of memory");
+    uint64_t window_raw =
+        v->be->is_local ? BLOBS_WINDOW_RAW_LOCAL : BLOBS_WINDOW_RAW;
     for (size_t at = 0; rc == VAULT_OK && at < n;) {
         /* the window: as many blobs as fit its bounds, at least one */
         size_t wn = n - at < cap ? n - at : cap;
         window_locate(v, ids + at, wn, type, w);
         uint64_t raw = 0;
         for (size_t i = 0; i < wn; i++) {
-            if (i > 0 && raw + w[i].len > BLOBS_WINDOW_RAW) {
+            if (i > 0 && raw + w[i].len > window_raw) {
                 wn = i;
                 break;
             }
