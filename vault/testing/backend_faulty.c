@@ -33,6 +33,7 @@ typedef enum faulty_mode {
 
 typedef struct faulty_backend {
     backend base;              /* first: the ops dispatch on it */
+    backend_ops table;         /* faulty_ops, less what inner cannot do */
     backend *inner;            /* the wrapped backend, owned */
     uint64_t fail_at;          /* the first operation to fail; 0: none */
     vault_error fail_code;     /* what a failing operation returns */
@@ -230,17 +231,6 @@ static const backend_ops faulty_ops = {
     .remove = faulty_remove,
     .close = faulty_close,
     .clean = faulty_clean,
-};
-
-/* For an inner backend that writes in pieces. */
-static const backend_ops faulty_stage_ops = {
-    .save = faulty_save,
-    .load = faulty_load,
-    .stat = faulty_stat,
-    .list = faulty_list,
-    .remove = faulty_remove,
-    .close = faulty_close,
-    .clean = faulty_clean,
     .stage_begin = faulty_stage_begin,
     .stage_write = faulty_stage_write,
     .stage_commit = faulty_stage_commit,
@@ -264,7 +254,10 @@ vault_error vlt_backend_faulty_open(backend *inner, uint64_t fail_at,
         backend_close(inner);
         return vlt_fail(VAULT_E_NOMEM, "faulty backend: out of memory");
     }
-    fb->base.ops = backend_can_stage(inner) ? &faulty_stage_ops : &faulty_ops;
+    fb->table = faulty_ops;
+    if (!backend_can_stage(inner)) /* then neither can the wrapper */
+        fb->table.stage_begin = NULL;
+    fb->base.ops = &fb->table;
     fb->base.is_local = inner->is_local;
     fb->base.connections = inner->connections;
     fb->inner = inner;
@@ -291,7 +284,7 @@ vault_error vlt_backend_faulty_open_kill(backend *inner, uint64_t kill_at,
 
 uint64_t vlt_backend_faulty_count(const backend *be)
 {
-    assert(be && (be->ops == &faulty_ops || be->ops == &faulty_stage_ops));
+    assert(be && be->ops->close == faulty_close);
     const faulty_backend *fb = (const faulty_backend *)be;
     return atomic_load(&fb->ops);
 }

@@ -215,15 +215,10 @@ static filecache_key key_from_stat(const struct stat *st)
 
 /* ---- reading ahead ------------------------------------------------------ */
 
-/* Opens entry e of the directory at s->path (path_len) and asks the
- * kernel to start reading it, so that its bytes come in while the
- * pipeline is busy with the files before it.  Only files the files cache
- * cannot skip. */
-static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
+/* Whether the files cache knows entry e of the directory at
+ * s->path[0..path_len) unchanged: then the add reads nothing of it. */
+static int cache_skips(fs_source *s, size_t path_len, const dir_entry *e)
 {
-    if (!e->ok || !S_ISREG(e->st.st_mode) || e->st.st_size == 0 ||
-        e->fd >= 0 || dfd < 0)
-        return;
     size_t nlen = strlen(e->name);
     s->path[path_len] = '/';
     memcpy(s->path + path_len + 1, e->name, nlen + 1);
@@ -233,7 +228,19 @@ static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
     int hit = vlt_filecache_lookup(s->cache, s->path, &key, &n_ids,
                                    &has_xattrs) != NULL;
     s->path[path_len] = '\0';
-    if (hit)
+    return hit;
+}
+
+/* Opens entry e of the directory at s->path (path_len) and asks the
+ * kernel to start reading it, so that its bytes come in while the
+ * pipeline is busy with the files before it.  Only files the files cache
+ * cannot skip. */
+static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
+{
+    if (!e->ok || !S_ISREG(e->st.st_mode) || e->st.st_size == 0 ||
+        e->fd >= 0 || dfd < 0)
+        return;
+    if (cache_skips(s, path_len, e))
         return;
     /* O_NONBLOCK: should it have become a FIFO since the stat. */
     int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
@@ -391,16 +398,8 @@ static void ahead_submit(fs_source *s, int dfd, size_t path_len,
 {
     if (e->fd >= 0 || e->ahead != AHEAD_NONE || dfd < 0)
         return;
-    size_t nlen = strlen(e->name);
-    s->path[path_len] = '/';
-    memcpy(s->path + path_len + 1, e->name, nlen + 1);
-    filecache_key key = key_from_stat(&e->st);
-    uint32_t n_ids;
-    int has_xattrs;
-    int hit = vlt_filecache_lookup(s->cache, s->path, &key, &n_ids,
-                                   &has_xattrs) != NULL;
-    s->path[path_len] = '\0';
-    if (hit || !(e->data = malloc((size_t)e->st.st_size)))
+    if (cache_skips(s, path_len, e) ||
+        !(e->data = malloc((size_t)e->st.st_size)))
         return; /* without the buffer, the walk reads it */
     s->ahead_bytes += (size_t)e->st.st_size;
     e->dir_fd = dfd;
