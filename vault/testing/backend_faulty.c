@@ -5,10 +5,11 @@
  * Every save, load, stat, list and remove takes the next number from an
  * atomic counter, starting at 1, and so does each stage_begin,
  * stage_write and stage_commit where the inner backend writes in pieces
- * (a failed commit drops the temporary, as the inner one's would).  Operation fail_at (and, if sticky, every
- * later one) fails with fail_code before the inner backend is called, so
- * a failed save stores nothing and a failed remove removes nothing: the
- * state the caller sees is exactly the state of a backend that refused.
+ * (a failed commit drops the temporary, as the inner one's would).
+ * Operation fail_at (and, if sticky, every later one) fails with
+ * fail_code before the inner backend is called, so a failed save stores
+ * nothing and a failed remove removes nothing: the state the caller sees
+ * is exactly the state of a backend that refused.
  *
  * In kill mode (vlt_backend_faulty_open_kill) operation fail_at does not fail:
  * it raise(SIGKILL)s the process, before the inner backend is called or

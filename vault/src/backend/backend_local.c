@@ -41,8 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "backend/backend.h"
 #include "common/internal.h"
 
@@ -551,12 +549,11 @@ static vault_error local_stage_begin(backend *be, backend_kind kind,
     st->kind = kind;
     char dir[PATH_MAX];
     path_join(dir, lb->root, vlt_backend_kind_name(kind));
-    uint8_t rnd[8];
-    char rnd_hex[17];
-    randombytes_buf(rnd, sizeof rnd);
-    vlt_hex_encode(rnd, sizeof rnd, rnd_hex);
-    int n = snprintf(st->tmp, sizeof st->tmp, "%s/.tmp-%s", dir, rnd_hex);
-    if (n < 0 || (size_t)n >= sizeof st->tmp) {
+    size_t dir_len = strlen(dir);
+    dir[dir_len] = '/'; /* the temporary's folder, "/" included */
+    int fits = vlt_temp_path(st->tmp, sizeof st->tmp, dir, dir_len + 1) == 0;
+    dir[dir_len] = '\0';
+    if (!fits) {
         free(st);
         return vlt_fail(VAULT_E_INVALID, "%s: path too long", dir);
     }
@@ -620,11 +617,11 @@ static vault_error local_stage_commit(backend_stage *st, const char *name)
         return rc;
     }
     char path[PATH_MAX];
-    object_path(lb, st->kind, name, path);
+    object_path(lb, kind, name, path);
     int linked = link(st->tmp, path);
     if (linked != 0 && errno == ENOENT) {
         /* the shard folder, dropped by a copy or sync tool: made again */
-        if ((rc = make_object_folder(lb, st->kind, name)) != VAULT_OK) {
+        if ((rc = make_object_folder(lb, kind, name)) != VAULT_OK) {
             local_stage_abort(st);
             return rc;
         }

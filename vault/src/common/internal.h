@@ -83,6 +83,12 @@ int vlt_write_all(int fd, const uint8_t *data, size_t len);
  * 0, or -1 (errno set on an error; a file that ends first is -1 too). */
 int vlt_pread_all(int fd, void *buf, size_t len, uint64_t at);
 
+/* A fresh temporary's name in a folder: the first dir_len bytes of dir
+ * (ending in '/', or none: the current folder), then ".tmp-" and 16
+ * random hex digits.  Readers skip such names (not 64 hex) and clean
+ * removes stale ones by the prefix.  -1 if it does not fit in cap. */
+int vlt_temp_path(char *out, size_t cap, const char *dir, size_t dir_len);
+
 /* Writes a new file atomically: a temporary name in the same directory,
  * write, fsync, link/rename to path, fsync the directory.  With
  * exclusive, fails with VAULT_E_EXISTS if path exists (no replacement

@@ -149,22 +149,26 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
-                                  size_t len, unsigned mode, int exclusive)
+int vlt_temp_path(char *out, size_t cap, const char *dir, size_t dir_len)
 {
-    char tmp[PATH_MAX];
     uint8_t rnd[8];
     char rnd_hex[17];
     randombytes_buf(rnd, sizeof rnd);
     vlt_hex_encode(rnd, sizeof rnd, rnd_hex);
+    int n = snprintf(out, cap, "%.*s.tmp-%s", (int)dir_len, dir, rnd_hex);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+vault_error vlt_write_file_atomic(const char *path, const uint8_t *data,
+                                  size_t len, unsigned mode, int exclusive)
+{
+    char tmp[PATH_MAX];
     /* The temporary lives beside the target: rename is atomic only within
      * one file system, and a crash leaves a ".tmp-" file that readers skip
      * because it is not a 64-hex name. */
     const char *slash = strrchr(path, '/');
     size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    int n = snprintf(tmp, sizeof tmp, "%.*s.tmp-%s", (int)dir_len, path,
-                     rnd_hex);
-    if (n < 0 || (size_t)n >= sizeof tmp)
+    if (vlt_temp_path(tmp, sizeof tmp, path, dir_len) != 0)
         return vlt_fail(VAULT_E_INVALID, "%s: path too long", path);
 
     /* Errors name path: the temporary is ours, the caller knows path. */

@@ -209,8 +209,7 @@ vault_error vlt_pack_writer_begin_staged(pack_writer *pw, const keyring *k,
     pw->be = be;
     rc = vlt_pack_writer_begin(pw, k);
     if (rc != VAULT_OK) {
-        backend_stage_abort(be, pw->stage);
-        pw->stage = NULL;
+        pw_drop_stage(pw);
         return rc;
     }
     vlt_sha256_init(&pw->name);
@@ -735,8 +734,6 @@ static size_t copy_slots(const vault_index *ix, const index_slot *first,
     return n;
 }
 
-/* A stable sort of copies by rank, highest first (at most
- * 2 × INDEX_MAX_COPIES: insertion). */
 static int copy_rank(const vault_index *ix, const index_slot *s);
 
 /* Sorts an ID's copies by rank, higher first, stably (insertion sort: at

@@ -57,11 +57,10 @@ typedef vault_error (*blob_sink_fn)(void *ctx, const uint8_t *data,
 /* The verified plaintexts of n blobs of type, handed to fn in order: what
  * vlt_repo_load_blob gives one by one, in fewer round trips.  The blobs
  * of a window (up to BLOBS_WINDOW_RAW plaintext bytes, _LOCAL on a local
- * backend) are grouped by
- * pack and sorted by offset, and ranges closer than BLOBS_MERGE_GAP are
- * read in one load of at most BLOBS_MERGE_MAX bytes.  A blob that fails
- * there is loaded again alone (vlt_repo_load_blob: other copies, and its
- * error). */
+ * backend) are grouped by pack and sorted by offset, and ranges closer
+ * than BLOBS_MERGE_GAP are read in one load of at most BLOBS_MERGE_MAX
+ * bytes.  A blob that fails there is loaded again alone
+ * (vlt_repo_load_blob: other copies, and its error). */
 vault_error vlt_repo_load_blobs(vault_t *v,
                                 const uint8_t (*ids)[CHUNK_ID_BYTES],
                                 size_t n, blob_type type, blob_sink_fn fn,

@@ -82,17 +82,16 @@ typedef struct upload {
     uint8_t pack_id[32];
     uint8_t *data;       /* the whole pack, the upload's to free */
     backend_stage *stage; /* or: written to the storage, to commit */
-    backend *be;         /* the stage's */
     size_t len;
     pack_entry *entries; /* where its blobs are, the upload's to free */
     size_t n_entries;
 } upload;
 
-static void upload_free(upload *u)
+static void upload_free(adder *a, upload *u)
 {
     if (!u)
         return;
-    backend_stage_abort(u->be, u->stage); /* not committed: dropped */
+    backend_stage_abort(a->v->be, u->stage); /* not committed: dropped */
     free(u->data);
     free(u->entries);
     free(u);
@@ -156,7 +155,7 @@ static void upload_run(void *ctx, void *state, void *arg)
         if (u->stage) {
             backend_stage *stage = u->stage;
             u->stage = NULL; /* freed by the commit, whatever it says */
-            rc = vlt_pack_commit(u->be, stage, u->pack_id);
+            rc = vlt_pack_commit(a->v->be, stage, u->pack_id);
         } else {
             rc = vlt_pack_save(a->v->be, u->pack_id, u->data, u->len);
         }
@@ -168,7 +167,7 @@ static void upload_run(void *ctx, void *state, void *arg)
         if (rc != VAULT_OK)
             vlt_pool_fail(a->uploader, rc);
     }
-    upload_free(u);
+    upload_free(a, u);
 }
 
 /* A worker's two open packs: data, and trees (below). */
@@ -189,7 +188,7 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc != VAULT_OK) {
         pw->len = 0;
-        upload_free(u);
+        upload_free(a, u);
         return rc;
     }
     /* A pack of trees is read by the next listing: the local cache keeps
@@ -200,8 +199,7 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
     u->n_entries = pw->n_entries;
     u->len = pw->len;
     if (pw->stage) { /* written already: the buffer stays for the next */
-        u->stage = pw->stage;
-        u->be = pw->be;
+        u->stage = pw->stage; /* pw->be is a->v->be */
         pw->stage = NULL;
         pw->len = 0;
     } else {
@@ -212,7 +210,7 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
     pw->n_entries = 0;
     rc = vlt_pool_submit(a->uploader, u, 0);
     if (rc != VAULT_OK)
-        upload_free(u);
+        upload_free(a, u);
     return rc;
 }
 

@@ -420,13 +420,9 @@ static void read_ahead(fs_source *s, fs_frame *f, size_t i)
     while (f->ahead < f->n_ents) {
         dir_entry *e = &f->ents[f->ahead];
         size_t distance = f->ahead - i;
-        if (!s->ring_ok) {
-            if (distance > PREFETCH_FILES)
-                break;
-            prefetch(s, f->dfd, f->path_len, e);
-        } else if (e->ok && S_ISDIR(e->st.st_mode)) {
+        if (s->ring_ok && e->ok && S_ISDIR(e->st.st_mode)) {
             break;
-        } else if (ahead_fits(s, e)) {
+        } else if (ahead_fits(s, e)) { /* never without a ring */
             if (distance > AHEAD_FILES)
                 break;
             ahead_submit(s, f->dfd, f->path_len, e);
@@ -838,29 +834,14 @@ static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
                                  size_t *got)
 {
     *got = 0;
-    if (s->cur_data) {
-        /* Read ahead whole; should the file have grown since, the rest
-         * comes from where that read ended. */
-        size_t left = s->cur_data_len - s->cur_data_used;
-        if (left > 0) {
-            size_t n = left < cap ? left : cap;
-            memcpy(buf, s->cur_data + s->cur_data_used, n);
-            s->cur_data_used += n;
-            *got = n;
-            return VAULT_OK;
-        }
-        for (;;) {
-            ssize_t n = pread(s->cur_fd, buf, cap, (off_t)s->cur_data_used);
-            if (n >= 0) {
-                s->cur_data_used += (size_t)n;
-                *got = (size_t)n;
-                return VAULT_OK;
-            }
-            if (errno != EINTR) {
-                report(s, s->path, "read failed: %s", strerror(errno));
-                return VAULT_E_PARTIAL;
-            }
-        }
+    if (s->cur_data && s->cur_data_used < s->cur_data_len) {
+        /* read ahead whole (through the ring) */
+        size_t n = s->cur_data_len - s->cur_data_used;
+        n = n < cap ? n : cap;
+        memcpy(buf, s->cur_data + s->cur_data_used, n);
+        s->cur_data_used += n;
+        *got = n;
+        return VAULT_OK;
     }
     if (s->cur_fd < 0) {
         int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
@@ -873,8 +854,15 @@ static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
         }
     }
     for (;;) {
-        ssize_t n = read(s->cur_fd, buf, cap);
+        /* After a read through the ring the descriptor's offset is still
+         * 0: should the file have grown since, on from where that read
+         * ended. */
+        ssize_t n = s->cur_data ? pread(s->cur_fd, buf, cap,
+                                        (off_t)s->cur_data_used)
+                                : read(s->cur_fd, buf, cap);
         if (n >= 0) {
+            if (s->cur_data)
+                s->cur_data_used += (size_t)n;
             *got = (size_t)n;
             return VAULT_OK;
         }
