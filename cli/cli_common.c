@@ -263,19 +263,29 @@ void cli_put_text(FILE *f, const char *text, int keep_newlines)
      * that the escape cannot be forged by a name. */
     const unsigned char *s = (const unsigned char *)(text ? text : "");
     while (*s) {
-        size_t len = printable_utf8_length(s);
-        if (len) {
-            fwrite(s, 1, len, f);
-            s += len;
-        } else if (*s == '\\') {
+        /* One write for each run of printable characters: ls -R prints
+         * every name of a snapshot through here. */
+        const unsigned char *run = s;
+        for (;;) {
+            if (*s >= 0x20 && *s < 0x7f && *s != '\\')
+                s++;
+            else if (*s >= 0x80 && printable_utf8_length(s))
+                s += printable_utf8_length(s);
+            else
+                break;
+        }
+        if (s > run) {
+            fwrite(run, 1, (size_t)(s - run), f);
+            continue;
+        }
+        if (*s == '\\') {
             fputs("\\\\", f);
             s++;
-        } else if ((*s < 0x20 && !(keep_newlines && *s == '\n')) ||
-                   *s >= 0x7f) {
-            fprintf(f, "\\x%02x", *s);
+        } else if (keep_newlines && *s == '\n') {
+            fputc('\n', f);
             s++;
         } else {
-            fputc(*s, f);
+            fprintf(f, "\\x%02x", *s);
             s++;
         }
     }

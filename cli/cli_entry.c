@@ -77,7 +77,8 @@ void cli_print_entry(cli_entry_format *c, const vault_file_info *f)
             printf(" -> %s", cli_text(f->target));
         putchar('\n');
     } else {
-        puts(cli_text(f->path));
+        cli_put_text(stdout, f->path, 0);
+        putchar('\n');
     }
 }
 
