@@ -108,6 +108,7 @@ struct fs_source {
     int enter_walk;         /* 0: keep it empty (a mount point) */
     int cur_dfd;            /* the item is at cur_at relative to this */
     const char *cur_at;
+    struct stat cur_st;     /* as the walk found it */
     int cur_fd;             /* its content, opened (ahead), or -1 */
     uint8_t *cur_data;      /* its first bytes, read ahead, or NULL */
     size_t cur_data_len;    /* how many */
@@ -231,6 +232,36 @@ static int cache_skips(fs_source *s, size_t path_len, const dir_entry *e)
     return hit;
 }
 
+/* Opens regular file name (relative to dfd) for reading, if it is still
+ * the file the walk stat'ed as st.  A local user may have put a FIFO, a
+ * device or another file in its place since: O_NONBLOCK keeps the open
+ * of a FIFO from waiting for a writer (which would stall the add), and
+ * fstat checks type, device and inode before a byte is read.  Returns
+ * the descriptor (blocking again), or -1: *replaced says whether it was
+ * no longer that file (else errno says why the open failed). */
+static int open_as_stated(int dfd, const char *name, const struct stat *st,
+                          int *replaced)
+{
+    *replaced = 0;
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+    int fd = openat(dfd, name, flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+        fd = openat(dfd, name, flags);
+    if (fd < 0)
+        return -1;
+    struct stat now;
+    if (fstat(fd, &now) != 0 || !S_ISREG(now.st_mode) ||
+        now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+        close(fd);
+        *replaced = 1;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 /* Opens entry e of the directory at s->path (path_len) and asks the
  * kernel to start reading it, so that its bytes come in while the
  * pipeline is busy with the files before it.  Only files the files cache
@@ -242,22 +273,10 @@ static void prefetch(fs_source *s, int dfd, size_t path_len, dir_entry *e)
         return;
     if (cache_skips(s, path_len, e))
         return;
-    /* O_NONBLOCK: should it have become a FIFO since the stat. */
-    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-    int fd = openat(dfd, e->name, flags | O_NOATIME);
-    if (fd < 0 && errno == EPERM)
-        fd = openat(dfd, e->name, flags);
+    int replaced;
+    int fd = open_as_stated(dfd, e->name, &e->st, &replaced);
     if (fd < 0)
         return; /* read opens it again and reports */
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_ino != e->st.st_ino || st.st_dev != e->st.st_dev) {
-        close(fd);
-        return;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     off_t len = e->st.st_size < (off_t)PREFETCH_BYTES ? e->st.st_size
                                                       : (off_t)PREFETCH_BYTES;
     (void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
@@ -645,6 +664,7 @@ static vault_error dir_read(fs_source *s)
 static vault_error item_set(fs_source *s, add_item *it, const char *name,
                             const struct stat *st)
 {
+    s->cur_st = *st;
     it->kind = ADD_ITEM_NODE;
     it->path = s->path;
     it->key = key_from_stat(st);
@@ -844,12 +864,15 @@ static vault_error fs_read_timed(fs_source *s, uint8_t *buf, size_t cap,
         return VAULT_OK;
     }
     if (s->cur_fd < 0) {
-        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-        s->cur_fd = openat(s->cur_dfd, s->cur_at, flags | O_NOATIME);
-        if (s->cur_fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
-            s->cur_fd = openat(s->cur_dfd, s->cur_at, flags);
+        int replaced;
+        s->cur_fd = open_as_stated(s->cur_dfd, s->cur_at, &s->cur_st,
+                                   &replaced);
         if (s->cur_fd < 0) {
-            report(s, s->path, "cannot open: %s", strerror(errno));
+            if (replaced)
+                report(s, s->path, "replaced while it was backed up "
+                                   "(not the regular file found)");
+            else
+                report(s, s->path, "cannot open: %s", strerror(errno));
             return VAULT_E_PARTIAL;
         }
     }
