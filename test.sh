@@ -27,7 +27,7 @@ for variant in release asan; do
 done
 
 # ThreadSanitizer: only what runs threads, to keep CI short.
-threaded=(test_pool test_progress test_add test_restore test_backend_ahead test_browse vault_cli agetool)
+threaded=(test_pool test_lazy_lib test_progress test_add test_restore test_backend_ahead test_browse vault_cli agetool)
 echo "== tsan build of the threaded parts (at ${SECONDS} s)" >&2
 cmake -S . -B build-test-tsan -DVAULT_WERROR=ON -DVAULT_TSAN=ON \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -35,5 +35,5 @@ cmake --build build-test-tsan -j"$jobs" --target "${threaded[@]}" >/dev/null
 echo "== tsan tests (at ${SECONDS} s)" >&2
 (cd build-test-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
    ctest --output-on-failure -j"$jobs" --timeout 900 \
-     -R '^(test_pool|test_progress|test_add|test_restore|test_backend_ahead|test_browse|cli_test_roundtrip|cli_test_progress|cli_test_mount)$')
+     -R '^(test_pool|test_lazy_lib|test_progress|test_add|test_restore|test_backend_ahead|test_browse|cli_test_roundtrip|cli_test_progress|cli_test_mount)$')
 echo "all tests passed in ${SECONDS} s" >&2

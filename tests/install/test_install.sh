@@ -41,6 +41,11 @@ nm -D --defined-only "$libdir/libvault.so" | grep -q ' T vault_add$'
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 version=$(pkg-config --modversion libvault)
+# libcurl and libarchive are opened on first use, not linked: a program
+# linking libvault.a does not link them either.
+if pkg-config --print-requires-private libvault | grep -E 'libcurl|libarchive'; then
+  echo "libvault.pc requires what libvault opens on first use"; exit 1
+fi
 [ "$version" = "$("$prefix/bin/vault" --version | awk '{print $2}')" ]
 
 example=$VAULT_SOURCE_DIR/tests/example/backup_example.c

@@ -41,6 +41,7 @@
 #include <sodium.h>
 
 #include "backend/backend.h"
+#include "backend/http.h"
 #include "backend/rest.h"
 #include "common/internal.h"
 
@@ -329,6 +330,11 @@ vault_error vlt_backend_rclone_open(const char *remote_path,
                         "%s: an rclone location is rclone:REMOTE:PATH "
                         "(a remote of `rclone config`, or a path)",
                         display);
+    /* Without libcurl nothing could talk to the server: said before one
+     * is started. */
+    vault_error rc = vlt_http_init();
+    if (rc != VAULT_OK)
+        return rc;
     rclone_child *c = calloc(1, sizeof *c);
     if (!c)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -342,7 +348,7 @@ vault_error vlt_backend_rclone_open(const char *remote_path,
     sodium_memzero(random, sizeof random);
 
     unsigned port = 0;
-    vault_error rc = child_start(c, remote_path, display, user, pass);
+    rc = child_start(c, remote_path, display, user, pass);
     if (rc == VAULT_OK)
         rc = wait_for_address(c, display, &port);
     if (rc == VAULT_OK) {

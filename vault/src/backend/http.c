@@ -1,5 +1,6 @@
 /*
- * http.c - requests to an HTTP(S) object store through libcurl (http.h).
+ * http.c - requests to an HTTP(S) object store through libcurl (http.h),
+ * opened on the first client (curl_lib.h).
  *
  * A client keeps up to `connections` easy handles.  An easy handle keeps
  * its connection alive between requests, so a handle taken from the idle
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend/curl_lib.h" /* libcurl's calls go through its table */
 #include "backend/http.h"
 #include "common/internal.h"
 #include "common/interrupt.h"
@@ -70,13 +72,24 @@ static char *dup_or_null(const char *s, int *failed)
     return d;
 }
 
-vault_error vlt_http_client_new(const http_config *config, http_client **out)
+vault_error vlt_http_init(void)
 {
-    *out = NULL;
+    vault_error rc = vlt_curl_load();
+    if (rc != VAULT_OK)
+        return rc;
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_result != CURLE_OK)
         return vlt_fail(VAULT_E_INTERNAL, "libcurl failed to initialise: %s",
                         curl_easy_strerror(curl_init_result));
+    return VAULT_OK;
+}
+
+vault_error vlt_http_client_new(const http_config *config, http_client **out)
+{
+    *out = NULL;
+    vault_error rc = vlt_http_init();
+    if (rc != VAULT_OK)
+        return rc;
     if (!config || !config->base_url)
         return vlt_fail(VAULT_E_INVALID, "http: missing base URL");
     http_client *c = calloc(1, sizeof *c);

@@ -50,6 +50,12 @@ typedef struct http_config {
                               else 120 s */
 } http_config;
 
+/* Loads and initialises libcurl, once per process: VAULT_E_UNSUPPORTED
+ * naming it where it cannot be loaded (a vault that needs no remote
+ * storage never loads it).  vlt_http_client_new starts with this; a
+ * caller may ask first, before work that would be wasted without it. */
+vault_error vlt_http_init(void);
+
 vault_error vlt_http_client_new(const http_config *config, http_client **out);
 void vlt_http_client_free(http_client *c);
 /* Connections the client runs at once (the uploader queue's size). */

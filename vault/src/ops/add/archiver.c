@@ -22,6 +22,7 @@
 #include "format/locks.h"
 #include "ops/add/add_filter.h"
 #include "ops/add/add_internal.h"
+#include "ops/archive_lib.h"
 #include "repo/client_cache.h"
 
 /* What one read asks for.  With 1 MiB instead of 8 the read buffer (this
@@ -215,6 +216,14 @@ static vault_error add_stream(vault_t *v, const vault_add_options *o,
     if (!(o->tar ? o->tar : o->stdin_filename)[0])
         return vlt_fail(VAULT_E_INVALID, "add: an empty %s",
                         o->tar ? "archive name" : "file name");
+    /* An archive is read by libarchive, loaded on first use: without it
+     * the add stops here, before its marker goes up and the index is
+     * read (the archive's open would only say so then). */
+    if (o->tar) {
+        vault_error rc = vlt_archive_load();
+        if (rc != VAULT_OK)
+            return rc;
+    }
     /* The path the snapshot records: the stdin file's (its item's), or
      * the archive's as an absolute path ("-" as is). */
     char abs[PATH_MAX + 1];

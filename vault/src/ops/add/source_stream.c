@@ -29,6 +29,7 @@
 
 #include "common/internal.h"
 #include "ops/add/add_source.h"
+#include "ops/archive_lib.h" /* libarchive's calls go through its table */
 
 /* libarchive's reads: big enough to keep a pipe or disk busy. */
 #define STREAM_BLOCK (64u * 1024)
@@ -448,7 +449,12 @@ vault_error vlt_add_source_tar_open(const vault_add_options *o,
     stream_source *s = stream_new(
         out, (add_source){tar_next, tar_read, tar_xattrs, stream_parent, NULL},
         report, report_ctx);
-    if (!s || !(s->ar = archive_read_new()))
+    if (!s)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    vault_error rc = vlt_archive_load();
+    if (rc != VAULT_OK)
+        return rc;
+    if (!(s->ar = archive_read_new()))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     /* Archive formats only: not format_all, whose mtree reader would
      * read the local files a hostile "archive" names. */

@@ -23,6 +23,7 @@
 
 #include "format/chunker.h"
 #include "common/internal.h"
+#include "ops/archive_lib.h" /* libarchive's calls go through its table */
 #include "ops/restore/restore_internal.h"
 
 static vault_error tar_fatal(restorer *r, const char *what)
@@ -283,6 +284,9 @@ static vault_error tar_dir_leave(restorer *r, tree *t, void *made,
 
 static vault_error tar_open(restorer *r)
 {
+    vault_error rc = vlt_archive_load();
+    if (rc != VAULT_OK)
+        return rc;
     r->ar = archive_write_new();
     if (!r->ar)
         return vlt_restore_nomem();
