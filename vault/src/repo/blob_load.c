@@ -1124,6 +1124,7 @@ typedef struct prefetch_job {
     int large; /* its blobs reach past PACK_OPEN_WHOLE (see pack_open) */
     const void *plan; /* whose places a range fills */
     blob_type type;
+    size_t *pending; /* its prefetch's jobs not yet run (loaders' lock) */
 } prefetch_job;
 
 /* Fills the places of range j's blobs as soon as it is loaded, so that
@@ -1337,6 +1338,46 @@ static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
     return n;
 }
 
+/* A job of the handle's loaders: run, then counted off for the
+ * prefetch that waits for it. */
+static void loader_run(void *ctx, void *state, void *arg)
+{
+    vault_t *v = ctx;
+    prefetch_job *j = arg;
+    prefetch_run(NULL, state, j);
+    vlt_pool_lock(v->loaders);
+    (*j->pending)--;
+    vlt_pool_wake(v->loaders);
+    vlt_pool_unlock(v->loaders);
+}
+
+/* The handle's loaders: made on a prefetch's first need and kept until
+ * vault_close, so that a walk prefetching the trees of each directory
+ * does not start and join threads for every one (ls -R of /usr/share:
+ * 230 pools, a tenth of its time).  As many as the storage takes
+ * requests at once.  NULL: none could start (the caller loads alone). */
+static vlt_pool *loaders(vault_t *v)
+{
+    pthread_mutex_lock(&v->prefetch_lock);
+    if (!v->loaders && !v->loaders_failed) {
+        unsigned conns = backend_connections(v->be);
+        vlt_pool_config cfg = {.threads = conns,
+                               .queue_max = 4 * (size_t)conns,
+                               .run = loader_run,
+                               .ctx = v};
+        v->loaders_failed = vlt_pool_create(&cfg, &v->loaders) != VAULT_OK;
+    }
+    vlt_pool *pool = v->loaders;
+    pthread_mutex_unlock(&v->prefetch_lock);
+    return pool;
+}
+
+void vlt_repo_loaders_stop(vault_t *v)
+{
+    (void)vlt_pool_finish(v->loaders, 0, VAULT_OK);
+    v->loaders = NULL;
+}
+
 void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
 {
     if (!p)
@@ -1353,23 +1394,26 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
                                    .count = p->starts[r + 1] - p->starts[r],
                                    .plan = p,
                                    .type = p->type};
-    /* the opens and ranges at once, as many as the storage takes */
-    size_t n_jobs = n_opens + p->n_ranges;
-    unsigned conns = backend_connections(v->be);
-    vlt_pool *pool = NULL;
-    if (n_jobs > 1 && conns > 1) {
-        vlt_pool_config cfg = {.threads = conns < n_jobs ? conns
-                                                         : (unsigned)n_jobs,
-                               .queue_max = n_jobs,
-                               .run = prefetch_run};
-        if (vlt_pool_create(&cfg, &pool) != VAULT_OK)
-            pool = NULL;
-    }
+    /* the opens and ranges at once, as many as the storage takes; this
+     * thread helps while it waits */
+    size_t n_jobs = n_opens + p->n_ranges, pending = 0;
+    vlt_pool *pool = n_jobs > 1 && backend_connections(v->be) > 1
+                         ? loaders(v)
+                         : NULL;
     for (size_t r = 0; r < n_jobs; r++) {
-        if (!pool || vlt_pool_submit(pool, &p->jobs[r], 1) != VAULT_OK)
+        p->jobs[r].pending = &pending;
+        int queued = 0;
+        if (pool) {
+            vlt_pool_lock(pool);
+            queued = vlt_pool_submit_locked(pool, &p->jobs[r], 1) == VAULT_OK;
+            pending += queued;
+            vlt_pool_unlock(pool);
+        }
+        if (!queued)
             prefetch_run(NULL, NULL, &p->jobs[r]);
     }
-    (void)vlt_pool_finish(pool, 1, VAULT_OK);
+    if (pool)
+        vlt_pool_wait(pool, &pending, 0, 1);
     plan_free(p);
 }
 

@@ -97,6 +97,9 @@ vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                tree *out);
 /* Frees the blobs loaded ahead (vault_close). */
 void vlt_repo_prefetch_drop(vault_t *v);
+/* Stops the handle's loaders (the threads prefetches run on), if any,
+ * once their jobs are done: for vault_close, before what they use goes. */
+void vlt_repo_loaders_stop(vault_t *v);
 #define BLOBS_MERGE_GAP (64u * 1024)
 #define BLOBS_MERGE_MAX (8u * 1024 * 1024)
 #define BLOBS_WINDOW_RAW (16u * 1024 * 1024)

@@ -687,6 +687,7 @@ void vault_close(vault_t *v)
 {
     if (!v)
         return;
+    vlt_repo_loaders_stop(v); /* their jobs use all that follows */
     backend_close(v->be);
     vlt_keyring_free(v->keys);
     vlt_membership_free(v->members);

@@ -83,6 +83,10 @@ struct vault {
     pthread_mutex_t zero_lock;
     pthread_mutex_t prefetch_lock;
     pthread_cond_t prefetch_done; /* a prefetch filled its places */
+    /* Threads loading prefetches (blob_load.c, loaders): made on first
+     * need under prefetch_lock, stopped by vault_close. */
+    struct vlt_pool *loaders;
+    int loaders_failed;
     int locks_ready; /* the locks are initialised (vault_close destroys) */
     size_t tree_memory_limit; /* vault_set_tree_memory_limit; 0: default */
     vlt_progress progress; /* vault_set_progress */
