@@ -41,21 +41,26 @@ static int run(int seal, uint8_t *out, const uint8_t *in, size_t len,
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return 0;
-    int n = 0, ok =
+    int n = 0, ready =
         EVP_CipherInit_ex2(ctx, chacha_poly, subkey, ietf, seal, NULL) == 1;
-    if (ok && !seal)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
-    if (ok && ad_len)
-        ok = EVP_CipherUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1;
-    if (ok && len)
-        ok = EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1;
+    if (ready && !seal)
+        ready = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
+    if (ready && ad_len)
+        ready = EVP_CipherUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1;
+    int ok = ready && (!len || EVP_CipherUpdate(ctx, out, &n, in,
+                                                (int)len) == 1);
     int final = ok && EVP_CipherFinal_ex(ctx, out + len, &n) == 1;
     if (final && seal)
         final = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
     EVP_CIPHER_CTX_free(ctx);
+    if (!ready)
+        return 0; /* libcrypto could not run: the fallback decides */
+    /* Once the data went through, in place the input may be partly
+     * overwritten, so no fallback may run on it: a failure here is
+     * final (-1, as for a tag that does not verify). */
     if (!ok)
-        return 0;   /* libcrypto could not run: the fallback decides */
-    return final ? 1 : -1; /* -1: a tag that does not verify */
+        return in == out ? -1 : 0;
+    return final ? 1 : -1;
 }
 
 void vlt_aead_seal(uint8_t *out, const uint8_t *plain, size_t len,

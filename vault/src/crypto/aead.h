@@ -29,9 +29,10 @@ void vlt_aead_seal(uint8_t *out, const uint8_t *plain, size_t len,
                    const uint8_t nonce[VLT_AEAD_NONCE_BYTES],
                    const uint8_t key[VLT_AEAD_KEY_BYTES]);
 
-/* plain (len - VLT_AEAD_TAG_BYTES bytes) = the plaintext of sealed (a
- * ciphertext and its tag, len bytes) if the tag verifies: 0; else -1,
- * and plain holds nothing of it (zeroed). */
+/* plain (len - VLT_AEAD_TAG_BYTES bytes; may be sealed itself, to
+ * decrypt in place) = the plaintext of sealed (a ciphertext and its tag,
+ * len bytes) if the tag verifies: 0; else -1, and plain holds nothing
+ * of it (zeroed). */
 int vlt_aead_open(uint8_t *plain, const uint8_t *sealed, size_t len,
                   const uint8_t *ad, size_t ad_len,
                   const uint8_t nonce[VLT_AEAD_NONCE_BYTES],

@@ -356,56 +356,72 @@ vault_error vlt_pack_key_from_header(const keyring *k, const uint8_t *header,
 }
 
 /* vlt_blob_open's decryption and decompression into *raw (e->raw_len
- * bytes, malloc'ed), without the chunk ID check. */
+ * bytes, malloc'ed), without the chunk ID check.  owned: NULL, or blob
+ * itself, malloc'ed and taken (freed, or returned as *raw): it is then
+ * decrypted in place, which saves a buffer of the blob's size per blob
+ * (allocating and first touching those were a tenth of extract's CPU
+ * time). */
 static vault_error blob_unseal(const uint8_t key[SECRET_BYTES],
                                const pack_entry *e, const uint8_t *blob,
-                               size_t len, ZSTD_DCtx *dctx, uint8_t **raw)
+                               uint8_t *owned, size_t len, ZSTD_DCtx *dctx,
+                               uint8_t **raw)
 {
     size_t stored_len = len - BLOB_OVERHEAD;
-    uint8_t *stored = malloc(stored_len ? stored_len : 1);
+    uint8_t *stored = owned ? owned + AEAD_NONCE
+                            : malloc(stored_len ? stored_len : 1);
     if (!stored)
         return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
     uint8_t ad[BLOB_AD_BYTES];
     blob_ad(ad, e->type, e->id);
+    vault_error rc = VAULT_OK;
+    uint8_t *plain = NULL;
     if (vlt_aead_open(stored, blob + AEAD_NONCE, len - AEAD_NONCE, ad,
                       sizeof ad, blob, key) != 0) {
-        free(stored);
-        return vlt_fail(VAULT_E_CORRUPT, "blob: authentication failed");
-    }
-    if (!(e->flags & BLOB_FLAG_ZSTD)) {
-        *raw = stored;
+        rc = vlt_fail(VAULT_E_CORRUPT, "blob: authentication failed");
+    } else if (!(e->flags & BLOB_FLAG_ZSTD)) {
+        if (!owned) {
+            *raw = stored;
+            return VAULT_OK;
+        }
+        memmove(owned, stored, stored_len);
+        *raw = owned;
         return VAULT_OK;
-    }
-    uint8_t *plain = malloc(e->raw_len ? e->raw_len : 1);
-    if (!plain) {
-        free(stored);
-        return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
-    }
-    size_t n = dctx ? ZSTD_decompressDCtx(dctx, plain, e->raw_len, stored,
-                                          stored_len)
-                    : ZSTD_decompress(plain, e->raw_len, stored, stored_len);
-    free(stored);
-    if (ZSTD_isError(n) || n != e->raw_len) {
-        free(plain);
+    } else if ((plain = malloc(e->raw_len ? e->raw_len : 1)) == NULL) {
+        rc = vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+    } else {
+        size_t n = dctx ? ZSTD_decompressDCtx(dctx, plain, e->raw_len,
+                                              stored, stored_len)
+                        : ZSTD_decompress(plain, e->raw_len, stored,
+                                          stored_len);
         if (ZSTD_isError(n) &&
             ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
-            return vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
-        return vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
+            rc = vlt_fail(VAULT_E_NOMEM, "blob: out of memory");
+        else if (ZSTD_isError(n) || n != e->raw_len)
+            rc = vlt_fail(VAULT_E_CORRUPT, "blob: bad compressed data");
+    }
+    free(owned ? owned : stored);
+    if (rc != VAULT_OK) {
+        free(plain);
+        return rc;
     }
     *raw = plain;
     return VAULT_OK;
 }
 
-vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
-                          const pack_entry *e, const uint8_t *blob, size_t len,
-                          ZSTD_DCtx *dctx, uint8_t **out)
+/* vlt_blob_open and vlt_blob_open_owned. */
+static vault_error blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                             const pack_entry *e, const uint8_t *blob,
+                             uint8_t *owned, size_t len, ZSTD_DCtx *dctx,
+                             uint8_t **out)
 {
     *out = NULL;
-    if (len != e->length || len < BLOB_OVERHEAD)
+    if (len != e->length || len < BLOB_OVERHEAD) {
+        free(owned);
         return vlt_fail(VAULT_E_CORRUPT, "blob: wrong length");
+    }
     uint8_t *raw = NULL;
     uint64_t timer = vlt_phase_start(); /* the ID check counts apart */
-    vault_error rc = blob_unseal(key, e, blob, len, dctx, &raw);
+    vault_error rc = blob_unseal(key, e, blob, owned, len, dctx, &raw);
     vlt_phase_stop(VLT_PHASE_OPEN, timer);
     if (rc != VAULT_OK)
         return rc;
@@ -418,6 +434,21 @@ vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
     }
     *out = raw;
     return VAULT_OK;
+}
+
+vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
+                          const pack_entry *e, const uint8_t *blob, size_t len,
+                          ZSTD_DCtx *dctx, uint8_t **out)
+{
+    return blob_open(k, key, e, blob, NULL, len, dctx, out);
+}
+
+vault_error vlt_blob_open_owned(const keyring *k,
+                                const uint8_t key[SECRET_BYTES],
+                                const pack_entry *e, uint8_t *blob,
+                                size_t len, ZSTD_DCtx *dctx, uint8_t **out)
+{
+    return blob_open(k, key, e, blob, blob, len, dctx, out);
 }
 
 vault_error vlt_pack_check_trailer(const uint8_t key[SECRET_BYTES],

@@ -124,6 +124,13 @@ vault_error vlt_pack_key_from_header(const keyring *k, const uint8_t *header,
 vault_error vlt_blob_open(const keyring *k, const uint8_t key[SECRET_BYTES],
                           const pack_entry *e, const uint8_t *blob, size_t len,
                           ZSTD_DCtx *dctx, uint8_t **out);
+/* vlt_blob_open of a blob the caller has no more use for: blob is
+ * malloc'ed and taken (freed, or returned as *out), and decrypted in
+ * place, which spares a copy of it. */
+vault_error vlt_blob_open_owned(const keyring *k,
+                                const uint8_t key[SECRET_BYTES],
+                                const pack_entry *e, uint8_t *blob,
+                                size_t len, ZSTD_DCtx *dctx, uint8_t **out);
 /* Authenticates a pack's trailer (its sealed own index) against the
  * header: readers check it once per pack so that no byte of a pack goes
  * unauthenticated. */

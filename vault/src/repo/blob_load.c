@@ -470,12 +470,13 @@ static vault_error blob_locate(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return VAULT_OK;
 }
 
-/* Opens entry e of pack number pack from its sealed bytes (blob, len):
+/* Opens entry e of pack number pack from its sealed bytes (blob, len,
+ * malloc'ed; taken: opened in place, see vlt_blob_open_owned):
  * authenticated, decompressed, its chunk ID checked, into *out.  The
  * pack's key is known by then (its trailer verified) unless the caches
  * were dropped meanwhile; then the pack is opened again. */
 static vault_error entry_open(vault_t *v, uint32_t pack, const pack_entry *e,
-                             const uint8_t *blob, size_t len, uint8_t **out)
+                             uint8_t *blob, size_t len, uint8_t **out)
 {
     *out = NULL;
     char id_hex[65], name[65];
@@ -485,8 +486,10 @@ static vault_error entry_open(vault_t *v, uint32_t pack, const pack_entry *e,
     vault_error rc = pack_key_get(v, pack, name, key);
     if (rc == VAULT_OK) {
         ZSTD_DCtx *dctx = dctx_take(v);
-        rc = vlt_blob_open(v->keys, key, e, blob, len, dctx, out);
+        rc = vlt_blob_open_owned(v->keys, key, e, blob, len, dctx, out);
         dctx_give_back(v, dctx);
+    } else {
+        free(blob);
     }
     sodium_memzero(key, sizeof key);
     if (rc != VAULT_OK)
@@ -518,7 +521,6 @@ static vault_error load_entry(vault_t *v, uint32_t pack, const pack_entry *e,
     sodium_memzero(key, sizeof key);
     if (rc == VAULT_OK) {
         rc = entry_open(v, pack, e, blob, blob_len, out);
-        free(blob);
         if (rc == VAULT_OK)
             *len = e->raw_len;
         return rc;
@@ -1035,7 +1037,6 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     free(detail);
     if (sealed) {
         vault_error rc = entry_open(v, pack, &e, sealed, e.length, out);
-        free(sealed);
         if (rc == VAULT_OK) {
             *len = e.raw_len;
         } else if (vlt_error_stops(rc)) {
@@ -1087,7 +1088,6 @@ vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (!copy)
         return VAULT_E_NOT_FOUND;
     vault_error rc = entry_open(v, pack, &e, copy, e.length, &plain);
-    free(copy);
     if (rc != VAULT_OK)
         return VAULT_E_NOT_FOUND; /* its user loads it and reports */
     rc = vlt_tree_decode(plain, e.raw_len, out);
