@@ -219,10 +219,14 @@ int cmd_extract(int argc, char **argv)
             cli_error("%s: cannot replace: %s", tar, strerror(errno));
             written = 0;
         }
+        /* A tar that failed is never left behind, however far it got
+         * (interrupted, storage gone, libarchive missing): one this run
+         * made (O_EXCL), or the file beside it; what was at tar before
+         * (--overwrite) stays. */
         if (tar_tmp && (!done || !written))
             unlink(tar_tmp);
-        else if (!tar_tmp && rc == VAULT_E_INTERRUPTED)
-            unlink(tar); /* made by this run (O_EXCL), and half written */
+        else if (!tar_tmp && !done)
+            unlink(tar);
         free(tar_tmp);
         if (done && !written)
             return EXIT_FAILURE_;

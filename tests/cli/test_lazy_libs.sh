@@ -68,6 +68,7 @@ expect_fail 1 "$tar_error" add va -i id.txt --tar in.tar
     fail "the add --tar that failed changed the vault"
 pass
 expect_fail 1 "$tar_error" extract va -i id.txt latest --tar out.tar
+[ ! -e out.tar ] || fail "the extract --tar that failed left out.tar behind"
 expect_fail 1 "$tar_error" dump va -i id.txt latest:/
 
 # --- (d) the same with the libraries -----------------------------------------
