@@ -66,7 +66,19 @@
 #define TEMP_TAG ".vault-tmp-"
 #define TEMP_RANDOM_BYTES 8
 
-/* Files waiting in the queue at most: the walker helps when it is full. */
+/* A job is a run of files of one directory, up to JOB_FILES of them and
+ * JOB_BYTES of content (a larger file is a job of its own).  Jobs of one
+ * file each had both workers creating files in the same directory at
+ * once, where each create waits for the directory's lock (the kernel
+ * spun on it for 2% of extract's CPU time, and slept on it besides); a
+ * run of a small directory's files goes to one worker. */
+#define JOB_FILES 16
+#define JOB_BYTES (128 * 1024)
+/* Jobs waiting in the queue at most: the walker helps when it is full.
+ * 64 directories of a file each let the walker run ahead of files that
+ * wait for their loads; the content queued is about a window's
+ * (restore_ahead.c) at most, so what is loaded ahead of the walker is
+ * not dropped to make room before the files queued take it. */
 #define RESTORE_QUEUE_MAX 64
 
 /* A directory being restored (directory mode).  Its files' jobs use its
@@ -93,12 +105,16 @@ struct open_dir {
 };
 typedef struct open_dir open_dir;
 
-/* A file for a worker to restore (directory mode with workers). */
+/* Files for a worker to restore (directory mode with workers). */
 typedef struct file_job {
-    open_dir *dir;       /* its directory, held by the job */
-    const tree_node *n;  /* in dir's tree */
-    char *path;          /* relative to the target, for reports */
+    open_dir *dir;       /* their directory, held by the job once queued */
     gid_t dir_gid;       /* what restorer.dir_gid was */
+    size_t n;
+    uint64_t bytes;      /* their content */
+    struct {
+        const tree_node *n; /* in dir's tree */
+        char *path;         /* relative to the target, for reports */
+    } files[JOB_FILES];
 } file_job;
 
 /* Counts a restored file. */
@@ -693,6 +709,13 @@ static open_dir *dir_open(restorer *r, int fd, int fresh, const tree_node *n,
 
 /* ---- workers ------------------------------------------------------------ */
 
+static void job_free(file_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        free(j->files[i].path);
+    free(j);
+}
+
 /* Runs job j (a worker, or the walker helping; not holding the lock) and
  * frees it.  After a fatal error the rest are only counted off: the
  * restore is over. */
@@ -701,19 +724,21 @@ static void job_run(void *ctx, void *state, void *job)
     (void)state;
     restorer *r = ctx;
     file_job *j = job;
-    int placed;
-    vault_error rc = vlt_pool_failed(r->pool)
-                         ? VAULT_OK
-                         : fs_file_content(r, j->dir->fd, j->dir->fresh,
-                                           j->n, j->path, j->dir_gid,
-                                           &placed);
-    if (rc != VAULT_OK)
-        vlt_pool_fail(r->pool, rc);
+    for (size_t i = 0; i < j->n; i++) {
+        int placed;
+        vault_error rc = vlt_pool_failed(r->pool)
+                             ? VAULT_OK
+                             : fs_file_content(r, j->dir->fd, j->dir->fresh,
+                                               j->files[i].n,
+                                               j->files[i].path, j->dir_gid,
+                                               &placed);
+        if (rc != VAULT_OK)
+            vlt_pool_fail(r->pool, rc);
+    }
     /* Before the job counts as finished: whoever waits for all jobs may
      * then rely on every directory being finished too. */
     dir_release(r, j->dir);
-    free(j->path);
-    free(j);
+    job_free(j);
 }
 
 /* The fatal error a job met, raised on this thread, or VAULT_OK. */
@@ -722,29 +747,54 @@ static vault_error jobs_fatal(restorer *r)
     return r->pool ? vlt_pool_raise(r->pool) : VAULT_OK;
 }
 
-/* Queues file n (the current item, in the walker's directory); the
- * walker runs jobs itself while the queue is full. */
-static vault_error jobs_submit(restorer *r, const tree_node *n)
+/* Queues the files gathered (r->batch); the walker runs jobs itself
+ * while the queue is full.  Called before the walker's directory
+ * changes, so a job's files are all in one directory. */
+static vault_error jobs_flush(restorer *r)
 {
-    file_job *j = malloc(sizeof *j);
-    char *path = strdup(r->path);
-    if (!j || !path) {
-        free(j);
-        free(path);
-        return vlt_restore_nomem();
-    }
-    *j = (file_job){r->dir, n, path, r->dir_gid};
+    file_job *j = r->batch;
+    if (!j)
+        return VAULT_OK;
+    r->batch = NULL;
     vlt_pool_lock(r->pool);
     vault_error rc = vlt_pool_submit_locked(r->pool, j, 1);
     if (rc == VAULT_OK)
-        r->dir->refs++; /* the job's, taken before any worker can run it */
+        j->dir->refs++; /* the job's, taken before any worker can run it */
     vlt_pool_unlock(r->pool);
     if (rc != VAULT_OK) {
-        free(j->path);
-        free(j);
+        job_free(j);
         return rc;
     }
-    return jobs_fatal(r);
+    return VAULT_OK;
+}
+
+/* Adds file n (the current item, in the walker's directory) to the files
+ * gathered for a job, queuing them when they are enough. */
+static vault_error jobs_submit(restorer *r, const tree_node *n)
+{
+    file_job *j = r->batch;
+    if (!j) {
+        j = malloc(sizeof *j);
+        if (!j)
+            return vlt_restore_nomem();
+        j->dir = r->dir;
+        j->dir_gid = r->dir_gid;
+        j->n = 0;
+        j->bytes = 0;
+        r->batch = j;
+    }
+    assert(j->dir == r->dir);
+    char *path = strdup(r->path);
+    if (!path)
+        return vlt_restore_nomem();
+    j->files[j->n].n = n;
+    j->files[j->n].path = path;
+    j->n++;
+    j->bytes += n->size;
+    vault_error rc = VAULT_OK;
+    if (j->n == JOB_FILES || j->bytes >= JOB_BYTES)
+        rc = jobs_flush(r);
+    return rc != VAULT_OK ? rc : jobs_fatal(r);
 }
 
 /* Starts up to want workers; fewer (even none) when threads cannot be
@@ -883,6 +933,9 @@ static vault_error fs_dir_enter(restorer *r, const tree_node *n, void **made)
 {
     int fd = r->target_fd;
     int fresh = r->target_fresh;
+    vault_error rc = jobs_flush(r); /* the parent's files gathered */
+    if (rc != VAULT_OK)
+        return rc;
     if (n) {
         fd = fs_open_dir(r, r->dir->fd, n->name, &fresh);
         if (fd < 0)
@@ -911,6 +964,8 @@ static vault_error fs_dir_leave(restorer *r, tree *t, void *made,
                                 int stopping)
 {
     open_dir *d = made;
+    /* its files gathered (stopping: only counted off by the workers) */
+    vault_error flushed = jobs_flush(r);
     int root = !d->parent;
     r->dir = d->parent;
     if (r->dir)
@@ -927,7 +982,9 @@ static vault_error fs_dir_leave(restorer *r, tree *t, void *made,
     dir_release(r, d);
     /* Stopping, the walk's own error is the one to keep (a raise would
      * replace its detail); the root's jobs are waited for in fs_walked. */
-    return root || stopping ? VAULT_OK : jobs_fatal(r);
+    if (root || stopping)
+        return VAULT_OK;
+    return flushed != VAULT_OK ? flushed : jobs_fatal(r);
 }
 
 /* ---- the target --------------------------------------------------------- */
@@ -971,6 +1028,9 @@ static vault_error fs_open(restorer *r)
 
 static vault_error fs_walked(restorer *r, vault_error rc)
 {
+    /* nothing is left gathered: each directory's leave queued its files,
+     * and a failed queuing freed them */
+    assert(!r->batch);
     /* Every job run, so every directory finished too. */
     rc = vlt_pool_finish(r->pool, 1, rc);
     r->pool = NULL;

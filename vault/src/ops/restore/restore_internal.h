@@ -120,6 +120,8 @@ struct restorer {
      * Without a pool the walker restores every file itself.  The pool's
      * lock also guards stats, reports and directories' references. */
     vlt_pool *pool;         /* the workers; NULL: none */
+    struct file_job *batch; /* files of the walker's directory gathered
+                               for a job, not queued yet; NULL: none */
     struct open_dir *dir;   /* the walker's directory */
     size_t open_dirs;       /* open_dir objects alive (under the lock) */
     /* tar mode (restore_tar.c) */
