@@ -32,6 +32,9 @@ void vlt_repo_forget_index(vault_t *v)
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);
+    free(v->pack_listings);
+    v->pack_listings = NULL;
+    v->n_pack_ends = 0;
     v->pack_keys = NULL;
     v->pack_key_state = NULL;
     v->pack_keys_size = 0;
@@ -248,8 +251,8 @@ static void *header_load_run(void *arg)
  * its own index must all be as sealed.  large: the pack is known to be
  * larger than PACK_OPEN_WHOLE (its header is then loaded at once, beside
  * the stat; else only once the size says it is needed). */
-static vault_error pack_open(vault_t *v, const char *name, int large,
-                            uint8_t key[SECRET_BYTES])
+static vault_error pack_open_sized(vault_t *v, const char *name, int large,
+                                  uint8_t key[SECRET_BYTES])
 {
     header_load h = {.v = v, .name = name};
     pthread_t header_thread;
@@ -259,7 +262,8 @@ static vault_error pack_open(vault_t *v, const char *name, int large,
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
     size_t len, tail_len = 0;
     uint64_t tail_at = 0;
-    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    vault_error rc;
+    rc = backend_stat(v->be, BACKEND_DATA, name, &size);
     if (rc == VAULT_OK &&
         (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES))
         rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
@@ -315,6 +319,126 @@ static vault_error pack_open(vault_t *v, const char *name, int large,
     if (rc != VAULT_OK)
         sodium_memzero(key, SECRET_BYTES);
     return rc;
+}
+
+/* What the index lists of pack number pack: where its last blob ends and
+ * how many blobs it has, from a table made in one pass over the index on
+ * first need (remote storage only: it spares each pack's open a round
+ * trip, pack_open).  0 when not known (local storage, a pack numbered
+ * since, no blob listed, out of memory). */
+static int pack_listed(vault_t *v, uint32_t pack, uint64_t *end,
+                       uint32_t *count)
+{
+    if (v->be->is_local)
+        return 0;
+    pthread_mutex_lock(&v->pack_key_lock);
+    if (v->n_pack_ends == 0) {
+        size_t n = vlt_index_n_packs(&v->index);
+        pack_listing *l = n ? calloc(n, sizeof *l) : NULL;
+        size_t all = vlt_index_n_slots_all(&v->index);
+        for (size_t i = 0; l && i < all; i++) {
+            const index_slot *s = vlt_index_slot_at(&v->index, i);
+            if (s->pack == INDEX_PENDING || s->pack >= n)
+                continue;
+            pack_entry e;
+            vlt_index_slot_entry(&v->index, s, &e);
+            uint64_t e_end = (uint64_t)e.offset + e.length;
+            if (e_end > l[s->pack].end)
+                l[s->pack].end = e_end;
+            l[s->pack].count++;
+            if ((i + 1) % INDEX_RELEASE_EVERY == 0)
+                vlt_index_release(&v->index);
+        }
+        if (l) {
+            vlt_index_release(&v->index);
+            v->pack_listings = l;
+            v->n_pack_ends = n;
+        }
+    }
+    int known = pack < v->n_pack_ends && v->pack_listings[pack].count > 0;
+    if (known) {
+        *end = v->pack_listings[pack].end;
+        *count = v->pack_listings[pack].count;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return known;
+}
+
+/* Trailers longer than this (packs of over 90,000 blobs) are not
+ * guessed: the size is asked. */
+#define PACK_LISTED_TRAILER_MAX (4u * 1024 * 1024)
+
+/* Opens pack name as the index lists it (its blobs end at end, count of
+ * them), without asking its size: a pack whose trailer indexes exactly
+ * those blobs ends where that trailer does, so its header and trailer
+ * load at once (one load of the whole for a small pack).  Not VAULT_OK
+ * when the pack is not so (the index lists fewer blobs than it holds,
+ * copies elsewhere, a server that lies): the caller then opens it by its
+ * size, which reports what is wrong.  Nothing here is trusted beyond
+ * what pack_open_sized trusts: the header gives the key, the trailer
+ * read must authenticate under it, and each blob is authenticated when
+ * opened. */
+static vault_error pack_open_listed(vault_t *v, const char *name,
+                                    uint64_t end, uint32_t count,
+                                    uint8_t key[SECRET_BYTES])
+{
+    uint64_t trailer = vlt_pack_trailer_bytes(count);
+    uint64_t size = end + trailer + 4;
+    if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
+        size > PACK_MAX_BYTES)
+        return VAULT_E_CORRUPT;
+    header_load h = {.v = v, .name = name};
+    uint8_t *header = NULL, *tail = NULL;
+    size_t tail_len = 0;
+    vault_error rc;
+    if (size <= PACK_OPEN_WHOLE) {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
+                          (size_t)size, &header, &tail_len);
+        tail = header;
+        end = 0; /* where tail starts */
+    } else {
+        pthread_t header_thread;
+        int ahead =
+            pthread_create(&header_thread, NULL, header_load_run, &h) == 0;
+        if (!ahead)
+            header_load_run(&h);
+        rc = backend_load(v->be, BACKEND_DATA, name, end,
+                          (size_t)(trailer + 4), (size_t)(trailer + 4), &tail,
+                          &tail_len);
+        if (ahead)
+            pthread_join(header_thread, NULL);
+        header = h.buf;
+        if (rc == VAULT_OK && h.rc != VAULT_OK)
+            rc = h.rc;
+    }
+    if (rc == VAULT_OK && (tail_len != size - end ||
+                           load_le32(tail + tail_len - 4) != trailer))
+        rc = VAULT_E_CORRUPT;
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK)
+        rc = vlt_pack_check_trailer(key, header, tail + (tail_len - 4 - trailer),
+                                    (size_t)trailer);
+    if (header != tail)
+        free(header);
+    free(tail);
+    if (rc != VAULT_OK)
+        sodium_memzero(key, SECRET_BYTES);
+    return rc;
+}
+
+/* Opens pack number pack (see pack_open_sized): as the index lists it
+ * when that is known, else, or when that fails, by its size. */
+static vault_error pack_open(vault_t *v, uint32_t pack, const char *name,
+                            int large, uint8_t key[SECRET_BYTES])
+{
+    uint64_t end;
+    uint32_t count;
+    if (pack_listed(v, pack, &end, &count) &&
+        pack_open_listed(v, name, end, count, key) == VAULT_OK)
+        return VAULT_OK;
+    return pack_open_sized(v, name, large, key);
 }
 
 /* Makes room for the keys of every pack the index knows (pack_key_lock
@@ -399,7 +523,7 @@ static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
         if (rc != VAULT_OK || known)
             return rc;
     }
-    rc = pack_open(v, name, large, key);
+    rc = pack_open(v, pack, name, large, key);
     if (rc == VAULT_OK) {
         pthread_mutex_lock(&v->pack_key_lock);
         if (v->pack_key_state[pack] == 0) {
@@ -715,6 +839,17 @@ vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     if (rc == VAULT_OK)
         *zero = e.raw_len == zero_len &&
                 sodium_memcmp(id, zero_id, CHUNK_ID_BYTES) == 0;
+    return rc;
+}
+
+vault_error vlt_repo_chunk_stored(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                  uint32_t *stored)
+{
+    const index_slot *s;
+    char id_hex[65];
+    pack_entry e;
+    vault_error rc = blob_locate(v, id, BLOB_DATA, &s, &e, id_hex);
+    *stored = rc == VAULT_OK ? e.length : 0;
     return rc;
 }
 
@@ -1068,6 +1203,15 @@ static int prefetched_room(vault_t *v, size_t len)
         prefetched_remove(v, oldest);
     }
     return 1;
+}
+
+int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs)
+{
+    pthread_mutex_lock(&v->prefetch_lock);
+    int fits = v->prefetched_bytes + bytes <= REPO_PREFETCH_BYTES &&
+               v->n_prefetched + blobs <= REPO_PREFETCH_BLOBS;
+    pthread_mutex_unlock(&v->prefetch_lock);
+    return fits;
 }
 
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
