@@ -1048,6 +1048,12 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
 
+/* Blobs held loaded ahead at most. */
+static size_t prefetch_blobs_max(const vault_t *v)
+{
+    return v->be->is_local ? REPO_PREFETCH_BLOBS_LOCAL : REPO_PREFETCH_BLOBS;
+}
+
 /* Where entry (id, type) of the prefetched ones starts probing in
  * v->prefetched_table.  Keyed SipHash (vlt_id_hash): IDs come from the
  * vault, and a writer could pick colliding ones for a plain prefix. */
@@ -1207,7 +1213,7 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
 static int prefetched_room(vault_t *v, size_t len)
 {
     while (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
-           v->n_prefetched >= REPO_PREFETCH_BLOBS) {
+           v->n_prefetched >= prefetch_blobs_max(v)) {
         prefetched *oldest = NULL;
         for (size_t i = 0; i < v->n_prefetched; i++) {
             prefetched *p = &v->prefetched[i];
@@ -1227,7 +1233,7 @@ int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs)
 {
     pthread_mutex_lock(&v->prefetch_lock);
     int fits = v->prefetched_bytes + bytes <= REPO_PREFETCH_BYTES &&
-               v->n_prefetched + blobs <= REPO_PREFETCH_BLOBS;
+               v->n_prefetched + blobs <= prefetch_blobs_max(v);
     pthread_mutex_unlock(&v->prefetch_lock);
     return fits;
 }
@@ -1399,8 +1405,10 @@ static void prefetch_run(void *ctx, void *state, void *arg)
         char name[65];
         vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->pack), 32, name);
         uint8_t key[SECRET_BYTES];
+        /* split opens are remote only; on this machine's disk a loader
+         * waits as before (which keeps fewer ranges in memory at once) */
         (void)pack_key_open(j->v, j->pack, name,
-                            PACK_OPEN_NOWAIT |
+                            (j->v->be->is_local ? 0 : PACK_OPEN_NOWAIT) |
                                 (j->large ? PACK_OPEN_LARGE : 0),
                             key);
         sodium_memzero(key, sizeof key);

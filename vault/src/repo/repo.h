@@ -28,6 +28,10 @@
 /* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
 #define REPO_PREFETCH_BLOBS 8192
+/* On this machine's disk, fewer: its windows are smaller (restore_ahead.c),
+ * and what is held past them is dropped sooner, each drop scanning the
+ * held entries for the oldest. */
+#define REPO_PREFETCH_BLOBS_LOCAL 4096
 #define REPO_OPENING_MAX 32
 #define REPO_PREFETCH_TABLE (4 * REPO_PREFETCH_BLOBS) /* a power of two */
 

@@ -59,7 +59,7 @@ _Static_assert((AHEAD_WINDOWS + 1) * ((uint64_t)RESTORE_WINDOW_BYTES +
                    REPO_PREFETCH_BYTES,
                "the windows in use fit what the vault holds loaded ahead");
 _Static_assert((AHEAD_WINDOWS + 1) * RESTORE_WINDOW_BLOBS <=
-                       REPO_PREFETCH_BLOBS &&
+                       REPO_PREFETCH_BLOBS_LOCAL &&
                    RESTORE_WINDOW_BLOBS <= REPO_PREFETCH_PLAN_BLOBS,
                "as many chunks as the vault holds loaded ahead");
 /* Windows loading at once: while one waits for its last range, the next
