@@ -8,6 +8,7 @@
 #     index says it is);
 #   - truncated answers and resets in the middle of those merged ranges
 #     are retried: the extract is identical;
+#   - bytes added after a pack's trailer are not read: identical;
 #   - a pack damaged in its middle: the extract fails for the files whose
 #     chunks were there, names them and the pack, and every other file is
 #     restored identical;
@@ -74,6 +75,24 @@ for kind in truncate reset; do
     [ "$faults" -ge 1 ] || fail "$kind: the proxy made no fault"
     note "$kind of $faults pack reads: retried, extract identical"
 done
+
+# ---- bytes after a pack's trailer -------------------------------------------------
+# A pack is opened where the index says its trailer is (no stat): bytes a
+# server adds after it are not read, every blob used still authenticates,
+# and the extract is identical.
+junked=$(find store/v/data -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
+cp "$junked" "$WORK/junked.orig"
+head -c 100 /dev/urandom >>"$junked"
+rm -rf xout "$XDG_CACHE_HOME"
+start_proxy junk
+ok extract "$LOC" latest -C xout -i id.txt
+stop_proxy
+treecmp src "xout$WORK/src"
+# (without a cache, tree packs are fetched whole for it, after a stat)
+! grep -q -E " HEAD /v/data/$(basename "$junked") " "$WORK/junk.log" ||
+    fail "a pack with bytes after its trailer was opened by its size"
+cp "$WORK/junked.orig" "$junked"
+note "100 bytes after a pack's trailer: not read, extract identical"
 
 # ---- a damaged pack, then a missing one ---------------------------------------------
 # restored_or_named: every file of src is restored identical or named in
