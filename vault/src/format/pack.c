@@ -251,10 +251,15 @@ vault_error vlt_pack_writer_add(pack_writer *pw, blob_type type,
     return VAULT_OK;
 }
 
+uint64_t vlt_pack_trailer_bytes(uint64_t n)
+{
+    return AEAD_NONCE + 4 + n * PACK_ENTRY_BYTES + AEAD_TAG;
+}
+
 vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32])
 {
     size_t body = 4 + pw->n_entries * PACK_ENTRY_BYTES;
-    size_t trailer = AEAD_NONCE + body + AEAD_TAG;
+    size_t trailer = (size_t)vlt_pack_trailer_bytes(pw->n_entries);
     vault_error rc = pw_reserve(pw, trailer + 4);
     if (rc != VAULT_OK)
         return rc;

@@ -32,6 +32,9 @@ void vlt_repo_forget_index(vault_t *v)
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);
+    free(v->pack_listings);
+    v->pack_listings = NULL;
+    v->n_pack_ends = 0;
     v->pack_keys = NULL;
     v->pack_key_state = NULL;
     v->pack_keys_size = 0;
@@ -248,8 +251,8 @@ static void *header_load_run(void *arg)
  * its own index must all be as sealed.  large: the pack is known to be
  * larger than PACK_OPEN_WHOLE (its header is then loaded at once, beside
  * the stat; else only once the size says it is needed). */
-static vault_error pack_open(vault_t *v, const char *name, int large,
-                            uint8_t key[SECRET_BYTES])
+static vault_error pack_open_sized(vault_t *v, const char *name, int large,
+                                  uint8_t key[SECRET_BYTES])
 {
     header_load h = {.v = v, .name = name};
     pthread_t header_thread;
@@ -259,7 +262,8 @@ static vault_error pack_open(vault_t *v, const char *name, int large,
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
     size_t len, tail_len = 0;
     uint64_t tail_at = 0;
-    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    vault_error rc;
+    rc = backend_stat(v->be, BACKEND_DATA, name, &size);
     if (rc == VAULT_OK &&
         (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES))
         rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
@@ -317,6 +321,126 @@ static vault_error pack_open(vault_t *v, const char *name, int large,
     return rc;
 }
 
+/* What the index lists of pack number pack: where its last blob ends and
+ * how many blobs it has, from a table made in one pass over the index on
+ * first need (remote storage only: it spares each pack's open a round
+ * trip, pack_open).  0 when not known (local storage, a pack numbered
+ * since, no blob listed, out of memory). */
+static int pack_listed(vault_t *v, uint32_t pack, uint64_t *end,
+                       uint32_t *count)
+{
+    if (v->be->is_local)
+        return 0;
+    pthread_mutex_lock(&v->pack_key_lock);
+    if (v->n_pack_ends == 0) {
+        size_t n = vlt_index_n_packs(&v->index);
+        pack_listing *l = n ? calloc(n, sizeof *l) : NULL;
+        size_t all = vlt_index_n_slots_all(&v->index);
+        for (size_t i = 0; l && i < all; i++) {
+            const index_slot *s = vlt_index_slot_at(&v->index, i);
+            if (s->pack == INDEX_PENDING || s->pack >= n)
+                continue;
+            pack_entry e;
+            vlt_index_slot_entry(&v->index, s, &e);
+            uint64_t e_end = (uint64_t)e.offset + e.length;
+            if (e_end > l[s->pack].end)
+                l[s->pack].end = e_end;
+            l[s->pack].count++;
+            if ((i + 1) % INDEX_RELEASE_EVERY == 0)
+                vlt_index_release(&v->index);
+        }
+        if (l) {
+            vlt_index_release(&v->index);
+            v->pack_listings = l;
+            v->n_pack_ends = n;
+        }
+    }
+    int known = pack < v->n_pack_ends && v->pack_listings[pack].count > 0;
+    if (known) {
+        *end = v->pack_listings[pack].end;
+        *count = v->pack_listings[pack].count;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+    return known;
+}
+
+/* Trailers longer than this (packs of over 90,000 blobs) are not
+ * guessed: the size is asked. */
+#define PACK_LISTED_TRAILER_MAX (4u * 1024 * 1024)
+
+/* Opens pack name as the index lists it (its blobs end at end, count of
+ * them), without asking its size: a pack whose trailer indexes exactly
+ * those blobs ends where that trailer does, so its header and trailer
+ * load at once (one load of the whole for a small pack).  Not VAULT_OK
+ * when the pack is not so (the index lists fewer blobs than it holds,
+ * copies elsewhere, a server that lies): the caller then opens it by its
+ * size, which reports what is wrong.  Nothing here is trusted beyond
+ * what pack_open_sized trusts: the header gives the key, the trailer
+ * read must authenticate under it, and each blob is authenticated when
+ * opened. */
+static vault_error pack_open_listed(vault_t *v, const char *name,
+                                    uint64_t end, uint32_t count,
+                                    uint8_t key[SECRET_BYTES])
+{
+    uint64_t trailer = vlt_pack_trailer_bytes(count);
+    uint64_t size = end + trailer + 4;
+    if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
+        size > PACK_MAX_BYTES)
+        return VAULT_E_CORRUPT;
+    header_load h = {.v = v, .name = name};
+    uint8_t *header = NULL, *tail = NULL;
+    size_t tail_len = 0;
+    vault_error rc;
+    if (size <= PACK_OPEN_WHOLE) {
+        rc = backend_load(v->be, BACKEND_DATA, name, 0, (size_t)size,
+                          (size_t)size, &header, &tail_len);
+        tail = header;
+        end = 0; /* where tail starts */
+    } else {
+        pthread_t header_thread;
+        int ahead =
+            pthread_create(&header_thread, NULL, header_load_run, &h) == 0;
+        if (!ahead)
+            header_load_run(&h);
+        rc = backend_load(v->be, BACKEND_DATA, name, end,
+                          (size_t)(trailer + 4), (size_t)(trailer + 4), &tail,
+                          &tail_len);
+        if (ahead)
+            pthread_join(header_thread, NULL);
+        header = h.buf;
+        if (rc == VAULT_OK && h.rc != VAULT_OK)
+            rc = h.rc;
+    }
+    if (rc == VAULT_OK && (tail_len != size - end ||
+                           load_le32(tail + tail_len - 4) != trailer))
+        rc = VAULT_E_CORRUPT;
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK)
+        rc = vlt_pack_check_trailer(key, header, tail + (tail_len - 4 - trailer),
+                                    (size_t)trailer);
+    if (header != tail)
+        free(header);
+    free(tail);
+    if (rc != VAULT_OK)
+        sodium_memzero(key, SECRET_BYTES);
+    return rc;
+}
+
+/* Opens pack number pack (see pack_open_sized): as the index lists it
+ * when that is known, else, or when that fails, by its size. */
+static vault_error pack_open(vault_t *v, uint32_t pack, const char *name,
+                            int large, uint8_t key[SECRET_BYTES])
+{
+    uint64_t end;
+    uint32_t count;
+    if (pack_listed(v, pack, &end, &count) &&
+        pack_open_listed(v, name, end, count, key) == VAULT_OK)
+        return VAULT_OK;
+    return pack_open_sized(v, name, large, key);
+}
+
 /* Makes room for the keys of every pack the index knows (pack_key_lock
  * held). */
 static vault_error pack_keys_grow(vault_t *v)
@@ -370,14 +494,21 @@ static int opening_find(const vault_t *v, uint32_t pack, size_t *at)
     return 0;
 }
 
+/* pack_key_open's how: the pack's blobs reach past PACK_OPEN_WHOLE (see
+ * pack_open); and, for a loader opening ahead, return at once when
+ * another thread is opening it: a loader never waits for another opener,
+ * whose loads may be jobs queued behind it (split_open). */
+#define PACK_OPEN_LARGE 1
+#define PACK_OPEN_NOWAIT 2
+
 /* Copies the key of pack into key (the caller wipes it).  No lock is
  * held across I/O: one thread opens a pack nobody has opened yet, those
  * that need it meanwhile wait for it (without a lock held: a prefetch's
  * ranges load while its packs open) and then read its key - or, if its
  * open failed, open it themselves and meet the failure for their own
- * report.  large: as for pack_open. */
+ * report.  how: PACK_OPEN_*. */
 static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
-                                 int large, uint8_t key[SECRET_BYTES])
+                                 int how, uint8_t key[SECRET_BYTES])
 {
     int known;
     vault_error rc = pack_key_known(v, pack, key, &known);
@@ -386,6 +517,12 @@ static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
     size_t at;
     int mine = 0;
     pthread_mutex_lock(&v->prefetch_lock);
+    int nowait = how & PACK_OPEN_NOWAIT;
+    int large = how & PACK_OPEN_LARGE;
+    if (nowait && opening_find(v, pack, &at)) {
+        pthread_mutex_unlock(&v->prefetch_lock);
+        return VAULT_E_NOT_FOUND;
+    }
     if (opening_find(v, pack, &at)) {
         while (opening_find(v, pack, &at))
             pthread_cond_wait(&v->prefetch_done, &v->prefetch_lock);
@@ -399,7 +536,7 @@ static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
         if (rc != VAULT_OK || known)
             return rc;
     }
-    rc = pack_open(v, name, large, key);
+    rc = pack_open(v, pack, name, large, key);
     if (rc == VAULT_OK) {
         pthread_mutex_lock(&v->pack_key_lock);
         if (v->pack_key_state[pack] == 0) {
@@ -720,6 +857,17 @@ vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
     return rc;
 }
 
+vault_error vlt_repo_chunk_stored(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                  uint32_t *stored)
+{
+    const index_slot *s;
+    char id_hex[65];
+    pack_entry e;
+    vault_error rc = blob_locate(v, id, BLOB_DATA, &s, &e, id_hex);
+    *stored = rc == VAULT_OK ? e.length : 0;
+    return rc;
+}
+
 /* --- many blobs at once ------------------------------------------------- */
 
 /* One blob of a window of vlt_repo_load_blobs. */
@@ -767,10 +915,13 @@ static void window_sort(uint32_t *order, size_t n, const window_blob *w)
  * while the pack is being opened (prefetch_open_packs). */
 static vault_error window_load_range(vault_t *v, window_blob *w,
                                      const uint32_t *order, size_t n,
-                                     ZSTD_DCtx *dctx, int keep_sealed)
+                                     ZSTD_DCtx *dctx, int keep_sealed,
+                                     uint8_t *header)
 {
     uint32_t pack = w[order[0]].pack;
     uint64_t start = w[order[0]].e.offset, end = start;
+    if (header)
+        start = 0; /* the pack's header too (split_open) */
     for (size_t i = 0; i < n; i++) {
         const pack_entry *e = &w[order[i]].e;
         if ((uint64_t)e->offset + e->length > end)
@@ -793,6 +944,8 @@ static vault_error window_load_range(vault_t *v, window_blob *w,
     if (rc == VAULT_OK && len != end - start)
         rc = vlt_fail(VAULT_E_CORRUPT, "data/%.2s/%s: short load", name,
                       name);
+    if (rc == VAULT_OK && header)
+        memcpy(header, buf, PACK_HEADER_BYTES);
     for (size_t i = 0; rc == VAULT_OK && keep_sealed && i < n; i++) {
         window_blob *b = &w[order[i]];
         b->plain = malloc(b->e.length ? b->e.length : 1);
@@ -896,6 +1049,12 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
+
+/* Blobs held loaded ahead at most. */
+static size_t prefetch_blobs_max(const vault_t *v)
+{
+    return v->be->is_local ? REPO_PREFETCH_BLOBS_LOCAL : REPO_PREFETCH_BLOBS;
+}
 
 /* Where entry (id, type) of the prefetched ones starts probing in
  * v->prefetched_table.  Keyed SipHash (vlt_id_hash): IDs come from the
@@ -1055,7 +1214,7 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
 static int prefetched_room(vault_t *v, size_t len)
 {
     while (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
-           v->n_prefetched >= REPO_PREFETCH_BLOBS) {
+           v->n_prefetched >= prefetch_blobs_max(v)) {
         prefetched *oldest = NULL;
         for (size_t i = 0; i < v->n_prefetched; i++) {
             prefetched *p = &v->prefetched[i];
@@ -1069,6 +1228,15 @@ static int prefetched_room(vault_t *v, size_t len)
         prefetched_remove(v, oldest);
     }
     return 1;
+}
+
+int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs)
+{
+    pthread_mutex_lock(&v->prefetch_lock);
+    int fits = v->prefetched_bytes + bytes <= REPO_PREFETCH_BYTES &&
+               v->n_prefetched + blobs <= prefetch_blobs_max(v);
+    pthread_mutex_unlock(&v->prefetch_lock);
+    return fits;
 }
 
 vault_error vlt_repo_peek_tree(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
@@ -1122,10 +1290,82 @@ typedef struct prefetch_job {
     int open_only;
     uint32_t pack;
     int large; /* its blobs reach past PACK_OPEN_WHOLE (see pack_open) */
+    /* A range from the pack's start, or (split_trailer) the load of its
+     * trailer: the two halves of a split open. */
+    struct split_open *split;
+    int split_trailer;
     const void *plan; /* whose places a range fills */
     blob_type type;
     size_t *pending; /* its prefetch's jobs not yet run (loaders' lock) */
 } prefetch_job;
+
+/* A pack opened by two loads of one prefetch, at once: its first range,
+ * read from the pack's start (the header is its first bytes), and its
+ * trailer, where the index says it ends (pack_open_listed).  Opening it
+ * apart would cost a load of the header more, on a link where each
+ * request holds one of few connections for a round trip.  The pack is
+ * in v->opening from the plan's start, so its users wait; whichever
+ * load finishes second verifies header and trailer as pack_open does and
+ * keeps the key, or, failing, leaves the pack for its users to open
+ * themselves (and report). */
+typedef struct split_open {
+    uint32_t pack;
+    uint64_t end;     /* where the index says its last blob ends */
+    uint32_t trailer; /* the trailer's length for the blobs it lists */
+    uint8_t header[PACK_HEADER_BYTES];
+    uint8_t *tail;    /* trailer and length; NULL: its load failed */
+    size_t tail_len;
+    int parts;        /* loads finished (prefetch_lock) */
+} split_open;
+
+static void split_part_done(vault_t *v, split_open *so)
+{
+    pthread_mutex_lock(&v->prefetch_lock);
+    int last = ++so->parts == 2;
+    pthread_mutex_unlock(&v->prefetch_lock);
+    if (!last)
+        return;
+    uint8_t key[SECRET_BYTES];
+    vault_error rc = so->tail && so->tail_len == (size_t)so->trailer + 4 &&
+                             load_le32(so->tail + so->trailer) == so->trailer
+                         ? VAULT_OK
+                         : VAULT_E_CORRUPT;
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, so->header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK)
+        rc = vlt_pack_check_trailer(key, so->header, so->tail, so->trailer);
+    if (rc == VAULT_OK) {
+        pthread_mutex_lock(&v->pack_key_lock);
+        if (so->pack < v->pack_keys_size &&
+            v->pack_key_state[so->pack] == 0) {
+            memcpy(v->pack_keys[so->pack], key, SECRET_BYTES);
+            v->pack_key_state[so->pack] = 1;
+        }
+        pthread_mutex_unlock(&v->pack_key_lock);
+    }
+    sodium_memzero(key, sizeof key);
+    free(so->tail);
+    so->tail = NULL;
+    size_t at;
+    pthread_mutex_lock(&v->prefetch_lock);
+    if (opening_find(v, so->pack, &at))
+        v->opening[at] = v->opening[--v->n_opening];
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+}
+
+static void split_trailer_run(prefetch_job *j)
+{
+    split_open *so = j->split;
+    char name[65];
+    vlt_hex_encode(vlt_index_pack_id(&j->v->index, so->pack), 32, name);
+    if (backend_load(j->v->be, BACKEND_DATA, name, so->end,
+                     (size_t)so->trailer + 4, (size_t)so->trailer + 4,
+                     &so->tail, &so->tail_len) != VAULT_OK)
+        so->tail = NULL;
+    split_part_done(j->v, so);
+}
 
 /* Fills the places of range j's blobs as soon as it is loaded, so that
  * their files go on while the plan's other ranges load: with the
@@ -1165,8 +1405,17 @@ static void prefetch_run(void *ctx, void *state, void *arg)
         char name[65];
         vlt_hex_encode(vlt_index_pack_id(&j->v->index, j->pack), 32, name);
         uint8_t key[SECRET_BYTES];
-        (void)pack_key_open(j->v, j->pack, name, j->large, key);
+        /* split opens are remote only; on this machine's disk a loader
+         * waits as before (which keeps fewer ranges in memory at once) */
+        (void)pack_key_open(j->v, j->pack, name,
+                            (j->v->be->is_local ? 0 : PACK_OPEN_NOWAIT) |
+                                (j->large ? PACK_OPEN_LARGE : 0),
+                            key);
         sodium_memzero(key, sizeof key);
+        return;
+    }
+    if (j->split && j->split_trailer) {
+        split_trailer_run(j);
         return;
     }
     if (j->type == BLOB_TREE) {
@@ -1184,10 +1433,18 @@ static void prefetch_run(void *ctx, void *state, void *arg)
     /* A failure leaves its blobs unloaded: those with other copies are
      * loaded again by their users (trying those); the others get this
      * failure, as their own load would have. */
-    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx, 1);
+    uint8_t header[PACK_HEADER_BYTES] = {0};
+    j->rc = window_load_range(j->v, j->w, j->order, j->count, dctx, 1,
+                              j->split ? header : NULL);
     if (j->rc != VAULT_OK)
         j->detail = strdup(vault_last_error());
     dctx_give_back(j->v, dctx);
+    if (j->split) {
+        /* a failed load leaves it zero: the open then fails, and the
+         * pack's users open it themselves */
+        memcpy(j->split->header, header, PACK_HEADER_BYTES);
+        split_part_done(j->v, j->split);
+    }
     prefetch_fill(j);
 }
 
@@ -1200,6 +1457,7 @@ struct vlt_prefetch_plan {
     uint32_t *order;  /* those to load, by pack and offset */
     uint32_t *starts; /* the ranges (window_ranges) */
     prefetch_job *jobs;
+    split_open *splits; /* per range at most */
     size_t n, n_ranges;
 };
 
@@ -1216,6 +1474,7 @@ static void plan_free(vlt_prefetch_plan *p)
     free(p->order);
     free(p->starts);
     free(p->jobs);
+    free(p->splits);
     free(p);
 }
 
@@ -1316,7 +1575,7 @@ void vlt_repo_prefetch_promise(vlt_prefetch_plan *p)
  * ranges that is not open yet: an open is a stat and a load or two in
  * turn, made once here while the ranges load, where each range would
  * otherwise make it before its own load.  Returns the jobs queued. */
-static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
+static size_t prefetch_open_jobs(vlt_prefetch_plan *p, size_t *first_range)
 {
     vault_t *v = p->v;
     size_t n = 0;
@@ -1328,14 +1587,63 @@ static size_t prefetch_open_jobs(vlt_prefetch_plan *p)
         int large = (uint64_t)last->offset + last->length > PACK_OPEN_WHOLE;
         /* ranges are in pack order: a pack's come together */
         if (v->pack_key_state[pack] == 0 &&
-            (n == 0 || p->jobs[n - 1].pack != pack))
+            (n == 0 || p->jobs[n - 1].pack != pack)) {
+            first_range[n] = r;
             p->jobs[n++] = (prefetch_job){.v = v, .open_only = 1,
                                           .pack = pack};
+        }
         if (n > 0 && p->jobs[n - 1].pack == pack)
             p->jobs[n - 1].large |= large;
     }
     pthread_mutex_unlock(&v->pack_key_lock);
     return n;
+}
+
+/* Turns the opens of packs whose first range starts at their first blob
+ * into split opens (split_open): data packs on remote storage that the
+ * index lists and nobody opens yet. */
+static void prefetch_split_opens(vlt_prefetch_plan *p, size_t n_opens,
+                                 const size_t *first_range,
+                                 prefetch_job *ranges)
+{
+    vault_t *v = p->v;
+    if (v->be->is_local || p->type != BLOB_DATA || n_opens == 0)
+        return;
+    p->splits = calloc(n_opens, sizeof *p->splits);
+    if (!p->splits)
+        return;
+    for (size_t i = 0; i < n_opens; i++) {
+        prefetch_job *o = &p->jobs[i];
+        prefetch_job *range = &ranges[first_range[i]];
+        const window_blob *first = &p->w[range->order[0]];
+        uint64_t end;
+        uint32_t count;
+        if (first->e.offset > PACK_HEADER_BYTES + BLOBS_MERGE_GAP ||
+            !pack_listed(v, o->pack, &end, &count))
+            continue;
+        uint64_t trailer = vlt_pack_trailer_bytes(count);
+        if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
+            end + trailer + 4 > PACK_MAX_BYTES)
+            continue;
+        size_t at;
+        int mine = 0;
+        pthread_mutex_lock(&v->prefetch_lock);
+        if (!opening_find(v, o->pack, &at) &&
+            v->n_opening < REPO_OPENING_MAX) {
+            v->opening[v->n_opening++] = o->pack;
+            mine = 1;
+        }
+        pthread_mutex_unlock(&v->prefetch_lock);
+        if (!mine)
+            continue;
+        split_open *so = &p->splits[i];
+        *so = (split_open){.pack = o->pack, .end = end,
+                           .trailer = (uint32_t)trailer};
+        o->open_only = 0;
+        o->split = so;
+        o->split_trailer = 1;
+        range->split = so;
+    }
 }
 
 /* A job of the handle's loaders: run, then counted off for the
@@ -1385,7 +1693,9 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
     vault_t *v = p->v;
     plan_mark_loading(p, 1);
     p->n_ranges = window_ranges(p->w, p->n, p->order, p->starts);
-    size_t n_opens = prefetch_open_jobs(p);
+    size_t *first_range = calloc(p->n_ranges ? p->n_ranges : 1,
+                                 sizeof *first_range);
+    size_t n_opens = first_range ? prefetch_open_jobs(p, first_range) : 0;
     prefetch_job *ranges = p->jobs + n_opens;
     for (size_t r = 0; r < p->n_ranges; r++)
         ranges[r] = (prefetch_job){.v = v,
@@ -1394,6 +1704,9 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p)
                                    .count = p->starts[r + 1] - p->starts[r],
                                    .plan = p,
                                    .type = p->type};
+    if (first_range)
+        prefetch_split_opens(p, n_opens, first_range, ranges);
+    free(first_range);
     /* the opens and ranges at once, as many as the storage takes; this
      * thread helps while it waits */
     size_t n_jobs = n_opens + p->n_ranges, pending = 0;
@@ -1465,7 +1778,7 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                          : 0;
         for (size_t r = 0; rc == VAULT_OK && r < n_ranges; r++)
             rc = window_load_range(v, w, order + starts[r],
-                                   starts[r + 1] - starts[r], dctx, 0);
+                                   starts[r + 1] - starts[r], dctx, 0, NULL);
         /* handed on in order */
         for (size_t i = 0; rc == VAULT_OK && i < wn; i++) {
             window_blob *b = &w[i];

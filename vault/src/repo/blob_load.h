@@ -90,6 +90,9 @@ void vlt_repo_prefetch_load(vlt_prefetch_plan *p);
  * for a caller whose thread that loads p never waits for those users
  * (restore's loaders).  p must then be loaded. */
 void vlt_repo_prefetch_promise(vlt_prefetch_plan *p);
+/* Whether blobs more blobs of bytes as stored fit beside those loaded
+ * ahead now, with none dropped. */
+int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs);
 /* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
  * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
  * it is not there (yet). */
@@ -118,5 +121,9 @@ void vlt_repo_loaders_stop(vault_t *v);
  * writes those as holes without loading them). */
 vault_error vlt_repo_chunk_size(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
                                 uint32_t *len, int *zero);
+/* The bytes data chunk id takes as stored (sealed, compressed), from the
+ * index alone: what holding it loaded ahead costs. */
+vault_error vlt_repo_chunk_stored(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
+                                  uint32_t *stored);
 
 #endif

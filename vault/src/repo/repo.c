@@ -697,6 +697,7 @@ void vault_close(vault_t *v)
     if (v->pack_keys)
         sodium_free(v->pack_keys);
     free(v->pack_key_state);
+    free(v->pack_listings);
     for (size_t i = 0; i < v->n_dctx; i++)
         ZSTD_freeDCtx(v->dctx[i]);
     vlt_repo_prefetch_drop(v);

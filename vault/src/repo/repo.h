@@ -27,9 +27,19 @@
 #define REPO_DCTX_KEEP 16
 /* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
-#define REPO_PREFETCH_BLOBS 4096
+#define REPO_PREFETCH_BLOBS 8192
+/* On this machine's disk, fewer: its windows are smaller (restore_ahead.c),
+ * and what is held past them is dropped sooner, each drop scanning the
+ * held entries for the oldest. */
+#define REPO_PREFETCH_BLOBS_LOCAL 4096
 #define REPO_OPENING_MAX 32
 #define REPO_PREFETCH_TABLE (4 * REPO_PREFETCH_BLOBS) /* a power of two */
+
+/* What the index lists of one pack (repo.h: vault.pack_listings). */
+typedef struct pack_listing {
+    uint64_t end;   /* where its last listed blob ends */
+    uint32_t count; /* its listed blobs */
+} pack_listing;
 
 struct vault {
     backend *be;
@@ -50,6 +60,12 @@ struct vault {
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
     uint8_t *pack_key_state;            /* 0 unknown, 1 ok */
     size_t pack_keys_size;
+    /* By pack number: what the index lists of the pack, so that a
+     * remote pack opens without asking its size (blob_load.c,
+     * pack_listed).  Made on first need for remote storage, under
+     * pack_key_lock; n_pack_ends 0 until then. */
+    struct pack_listing *pack_listings;
+    size_t n_pack_ends;
     ZSTD_DCtx *dctx[REPO_DCTX_KEEP]; /* idle ones, for vlt_repo_load_blob */
     size_t n_dctx;
     /* The chunk a long run of zero bytes is cut into (blob_load.c,

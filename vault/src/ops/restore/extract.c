@@ -33,6 +33,17 @@ static vault_error chunk_size(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
     return vlt_repo_chunk_size(ctx, id, len, zero);
 }
 
+static vault_error chunk_stored(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                                uint32_t *stored)
+{
+    return vlt_repo_chunk_stored(ctx, id, stored);
+}
+
+static int prefetch_fits(void *ctx, uint64_t bytes, size_t blobs)
+{
+    return vlt_repo_prefetch_fits(ctx, bytes, blobs);
+}
+
 static vault_error load_chunks(void *ctx, const uint8_t (*ids)[CHUNK_ID_BYTES],
                                size_t n,
                                vault_error (*fn)(void *fn_ctx,
@@ -197,7 +208,14 @@ static vault_error extract_run(vault_t *v, const char *ref,
         return rc;
     restore_source src = {load_tree,   load_chunk, chunk_size,    v,
                           load_chunks, prefetch,   prefetch_load, peek_tree,
-                          prefetch_promise};
+                          prefetch_promise, NULL, NULL};
+    /* Over a network a window's requests are round trips: windows are
+     * cut by what they hold as stored.  On this machine's disk they stay
+     * cut by plaintext, smaller, as memory was measured for them. */
+    if (!v->be->is_local) {
+        src.chunk_stored = chunk_stored;
+        src.prefetch_fits = prefetch_fits;
+    }
     restore_options ro = {
         .target_dir = o->target_dir,
         .tar_fd = o->tar ? o->tar_fd : -1,

@@ -65,6 +65,18 @@ typedef struct restore_source {
      * for a file will load; the files that need its chunks wait for it
      * rather than load them alone (restore_ahead.c's loaders). */
     void (*prefetch_promise)(void *ctx, void *plan);
+    /* Optional, with prefetch: the bytes chunk id takes as stored.  A
+     * source offers it when its chunks are far away (remote storage):
+     * windows ahead are then cut by what they hold as stored, not by
+     * their plaintext, so that each is as large as memory allows and
+     * reads a pack in fewer requests (restore_ahead.c). */
+    vault_error (*chunk_stored)(void *ctx, const uint8_t id[CHUNK_ID_BYTES],
+                                uint32_t *stored);
+    /* Optional, with chunk_stored: whether bytes as stored in blobs
+     * chunks more fit in what the source holds loaded ahead without
+     * dropping any.  Windows are then planned as long as they fit, by
+     * the loaders too, rather than a fixed few ahead of the walk. */
+    int (*prefetch_fits)(void *ctx, uint64_t bytes, size_t blobs);
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */

@@ -139,7 +139,9 @@ struct restorer {
     size_t n_inc;       /* 0: everything */
     /* loading ahead (restore_ahead.c) */
     restore_ahead *ahead; /* NULL: not loading ahead */
-    uint64_t walk_entered; /* directories the restore walk entered */
+    /* directories the restore walk entered (read by restore_ahead.c's
+     * loaders) */
+    atomic_uint_least64_t walk_entered;
 };
 
 /* ---- restore_ahead.c ---------------------------------------------------- */
