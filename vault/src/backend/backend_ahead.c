@@ -164,6 +164,13 @@ static vault_error ahead_save(backend *be, backend_kind kind,
     return backend_save(ahead_of(be)->inner, kind, name, data, len);
 }
 
+static vault_error ahead_save_new(backend *be, backend_kind kind,
+                                  const char *name, const uint8_t *data,
+                                  size_t len)
+{
+    return backend_save_new(ahead_of(be)->inner, kind, name, data, len);
+}
+
 static vault_error ahead_load(backend *be, backend_kind kind,
                               const char *name, uint64_t offset, size_t len,
                               size_t max_len, uint8_t **out, size_t *out_len)
@@ -206,6 +213,7 @@ static void ahead_close(backend *be)
 
 static const backend_ops ahead_ops = {
     .save = ahead_save,
+    .save_new = ahead_save_new,
     .load = ahead_load,
     .stat = ahead_stat,
     .list = ahead_list_kind,

@@ -505,12 +505,13 @@ static vault_error cache_stat(backend *be, backend_kind kind,
     return backend_stat(c->inner, kind, name, size);
 }
 
-static vault_error cache_save(backend *be, backend_kind kind,
-                              const char *name, const uint8_t *data,
-                              size_t len)
+static vault_error cache_save_as(backend *be, int fresh, backend_kind kind,
+                                 const char *name, const uint8_t *data,
+                                 size_t len)
 {
     cache_backend *c = cache_of(be);
-    vault_error rc = backend_save(c->inner, kind, name, data, len);
+    vault_error rc = fresh ? backend_save_new(c->inner, kind, name, data, len)
+                           : backend_save(c->inner, kind, name, data, len);
     /* What this client writes it reads next (its own index segment and
      * snapshot, the packs of trees an add noted as such).  Other packs
      * are not kept. */
@@ -518,6 +519,20 @@ static vault_error cache_save(backend *be, backend_kind kind,
         matches_name(data, len, name))
         (void)store(c, kind, name, data, len);
     return rc;
+}
+
+static vault_error cache_save(backend *be, backend_kind kind,
+                              const char *name, const uint8_t *data,
+                              size_t len)
+{
+    return cache_save_as(be, 0, kind, name, data, len);
+}
+
+static vault_error cache_save_new(backend *be, backend_kind kind,
+                                  const char *name, const uint8_t *data,
+                                  size_t len)
+{
+    return cache_save_as(be, 1, kind, name, data, len);
 }
 
 /* list's callback in front of the caller's: notes every name listed. */
@@ -618,6 +633,7 @@ static void cache_close(backend *be)
 
 static const backend_ops cache_ops = {
     .save = cache_save,
+    .save_new = cache_save_new,
     .load = cache_load,
     .stat = cache_stat,
     .list = cache_list,

@@ -173,7 +173,8 @@ vault_error vlt_lock_write(vault_t *v, lock_record *rec)
     free(plain);
     vlt_object_name(file, total, rec->name);
     memcpy(rec->author, k->sign_pk, SIGN_PUBLIC_BYTES);
-    rc = backend_save(v->be, BACKEND_LOCKS, rec->name, file, total);
+    /* sealed under the nonce just drawn: a name nobody has */
+    rc = backend_save_new(v->be, BACKEND_LOCKS, rec->name, file, total);
     free(file);
     return rc;
 }
