@@ -655,6 +655,13 @@ vault_error vault_open_at(const char *location,
         return rc;
     /* opening lists the members' keys after reading the config */
     vlt_backend_list_ahead(be, BACKEND_KEYS);
+    /* and a reader lists these next (vlt_repo_list_ahead_read): asked
+     * now, their answers come back with the config's */
+    if (options && options->reads_snapshots) {
+        vlt_backend_list_ahead(be, BACKEND_SNAPSHOTS);
+        vlt_backend_list_ahead(be, BACKEND_LOCKS);
+        vlt_backend_list_ahead(be, BACKEND_INDEX);
+    }
     /* The handle names its location in messages: never with a password. */
     /* "***" for each secret: at most twice as long. */
     size_t size = 2 * strlen(location) + 16;
