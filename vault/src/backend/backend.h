@@ -145,6 +145,12 @@ typedef struct backend_ops {
      * collision or storage inventing our bytes. */
     vault_error (*save_new)(backend *be, backend_kind kind, const char *name,
                             const uint8_t *data, size_t len);
+    /* Optional (NULL: remove, its VAULT_E_NOT_FOUND counted as done).
+     * Deletes an object if it is there; its absence is no error.  For a
+     * caller to whom both are the same (an add removing its own marker),
+     * so that a backend which must ask first to tell them apart (S3
+     * deletes a missing key without complaint) need not. */
+    vault_error (*discard)(backend *be, backend_kind kind, const char *name);
 } backend_ops;
 
 struct backend {
@@ -267,6 +273,14 @@ static inline vault_error backend_remove(backend *be, backend_kind kind,
                                          const char *name)
 {
     return be->ops->remove(be, kind, name);
+}
+static inline vault_error backend_discard(backend *be, backend_kind kind,
+                                          const char *name)
+{
+    if (be->ops->discard)
+        return be->ops->discard(be, kind, name);
+    vault_error rc = be->ops->remove(be, kind, name);
+    return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
 }
 static inline vault_error backend_clean(backend *be, uint64_t older_than,
                                         uint64_t *removed)

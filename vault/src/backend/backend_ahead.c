@@ -349,6 +349,14 @@ static vault_error ahead_remove(backend *be, backend_kind kind,
     return rc;
 }
 
+static vault_error ahead_discard(backend *be, backend_kind kind,
+                                 const char *name)
+{
+    vault_error rc = backend_discard(ahead_of(be)->inner, kind, name);
+    changing(be, kind);
+    return rc;
+}
+
 static vault_error ahead_clean(backend *be, uint64_t older_than,
                                uint64_t *removed)
 {
@@ -374,6 +382,7 @@ static void ahead_close(backend *be)
 static const backend_ops ahead_ops = {
     .save = ahead_save,
     .save_new = ahead_save_new,
+    .discard = ahead_discard,
     .load = ahead_load,
     .stat = ahead_stat,
     .list = ahead_list_kind,

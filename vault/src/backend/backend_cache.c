@@ -594,11 +594,12 @@ static vault_error cache_list(backend *be, backend_kind kind,
     return rc;
 }
 
-static vault_error cache_remove(backend *be, backend_kind kind,
-                                const char *name)
+static vault_error cache_remove_as(backend *be, int discard,
+                                   backend_kind kind, const char *name)
 {
     cache_backend *c = cache_of(be);
-    vault_error rc = backend_remove(c->inner, kind, name);
+    vault_error rc = discard ? backend_discard(c->inner, kind, name)
+                             : backend_remove(c->inner, kind, name);
     char path[PATH_MAX];
     /* Gone from storage (or never there): gone from here. */
     if ((rc == VAULT_OK || rc == VAULT_E_NOT_FOUND) && kind_cached(kind) &&
@@ -606,6 +607,18 @@ static vault_error cache_remove(backend *be, backend_kind kind,
         file_path(c, kind, name, path))
         drop_file(c, path);
     return rc;
+}
+
+static vault_error cache_remove(backend *be, backend_kind kind,
+                                const char *name)
+{
+    return cache_remove_as(be, 0, kind, name);
+}
+
+static vault_error cache_discard(backend *be, backend_kind kind,
+                                 const char *name)
+{
+    return cache_remove_as(be, 1, kind, name);
 }
 
 static vault_error cache_clean(backend *be, uint64_t older_than,
@@ -634,6 +647,7 @@ static void cache_close(backend *be)
 static const backend_ops cache_ops = {
     .save = cache_save,
     .save_new = cache_save_new,
+    .discard = cache_discard,
     .load = cache_load,
     .stat = cache_stat,
     .list = cache_list,

@@ -181,8 +181,8 @@ vault_error vlt_lock_write(vault_t *v, lock_record *rec)
 
 vault_error vlt_lock_remove(vault_t *v, const char *name)
 {
-    vault_error rc = backend_remove(v->be, BACKEND_LOCKS, name);
-    return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
+    /* gone already counts as removed: no need to tell them apart */
+    return backend_discard(v->be, BACKEND_LOCKS, name);
 }
 
 vault_error vlt_lock_parse(const keyring *k, const char *name,
