@@ -89,6 +89,8 @@ int cmd_diff(int argc, char **argv)
         return cli_usage("diff", "name the vault (or set VAULT_REPOSITORY)");
     if (argc != 2)
         return cli_usage("diff", "name two snapshots (IDs or latest)");
+    /* what it reads is listed with the config (vault.h) */
+    cli_storage.reads_snapshots = 1;
     vault_t *v = cli_open_vault(location, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;

@@ -48,6 +48,8 @@ int cmd_dump(int argc, char **argv)
         return cli_usage("dump", "name the file: SNAP:PATH (\"SNAP:/\" "
                                  "for the whole snapshot as tar)");
     }
+    /* what it reads is listed with the config (vault.h) */
+    cli_storage.reads_snapshots = 1;
     vault_t *v = cli_open_vault(location, identity, passphrase_file);
     if (!v) {
         free(ref);

@@ -168,6 +168,8 @@ int cmd_extract(int argc, char **argv)
     o.on_error = report_error;
     o.on_error_ctx = &differ_named;
 
+    /* what it reads is listed with the config (vault.h) */
+    cli_storage.reads_snapshots = 1;
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v) {
         free(ref);

@@ -108,6 +108,8 @@ int cmd_find(int argc, char **argv)
     o.snapshots = n_snapshots ? snapshots : NULL;
     o.n_snapshots = n_snapshots;
     o.filter = select.used ? &select.filter : NULL;
+    /* what it reads is listed with the config (vault.h) */
+    cli_storage.reads_snapshots = 1;
     vault_t *v = cli_open_vault(location, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;

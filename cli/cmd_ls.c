@@ -154,6 +154,9 @@ int cmd_ls(int argc, char **argv)
         if (status)
             return status;
     }
+    /* a snapshot's entries: what it reads is listed with the config
+     * (vault.h); the list of snapshots needs only its own listing */
+    cli_storage.reads_snapshots = argc > 0;
     vault_t *v = cli_open_vault(path, identity, passphrase_file);
     if (!v) {
         free(ref);

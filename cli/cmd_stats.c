@@ -77,6 +77,8 @@ int cmd_stats(int argc, char **argv)
     const char *location = cli_take_vault(&argc, &argv);
     if (!location)
         return cli_usage("stats", "name the vault (or set VAULT_REPOSITORY)");
+    /* what it reads is listed with the config (vault.h) */
+    cli_storage.reads_snapshots = 1;
     vault_t *v = cli_open_vault(location, identity, passphrase_file);
     if (!v)
         return EXIT_FAILURE_;

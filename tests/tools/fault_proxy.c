@@ -11,8 +11,9 @@
  *
  * Options:
  *   --latency MS         added one way in each direction (a round trip
- *                        grows by 2*MS; a new connection by one round trip
- *                        more, its handshake)
+ *                        grows by 2*MS; a new connection's first request
+ *                        leaves no earlier than one round trip after the
+ *                        connection was made, its handshake)
  *   --bandwidth B        bytes per second, per direction, shared by all
  *                        connections
  *   --fault N:KIND       the Nth request (1-based, counted over all
@@ -558,6 +559,7 @@ static int answer_status(int client, int status, int keep_alive)
 
 typedef struct connection {
     int client, server;
+    uint64_t accepted_ns; /* when the client connected (its handshake) */
     reader from_client, from_server;
     char head[HEAD_MAX];
     char request_line[1024];
@@ -599,9 +601,20 @@ static int serve_request(connection *c, int first)
         return answer_status(c->client, f.status, 1);
     }
 
-    /* The request travels to the server (and a new connection's handshake
-     * took one round trip before). */
-    sleep_ms(latency_ms + (first ? 2 * latency_ms : 0));
+    /* The request travels to the server, and a new connection's first
+     * request leaves no earlier than one round trip (the handshake)
+     * after the client connected: loopback connects at once, a link
+     * takes that long, whether the client connected just now or long
+     * before its first request (a client that connects ahead gains it,
+     * as it would on a real link). */
+    if (first) {
+        uint64_t handshake_done =
+            c->accepted_ns + 2 * (uint64_t)latency_ms * 1000000u;
+        uint64_t now = now_ns();
+        if (handshake_done > now)
+            sleep_ns(handshake_done - now);
+    }
+    sleep_ms(latency_ms);
     if (expect)
         header_remove(c->head, &head_len, "Expect");
     if (send_all(c->server, UP, c->head, head_len) < 0)
@@ -891,6 +904,7 @@ int main(int argc, char **argv)
             continue;
         }
         c->client = cfd;
+        c->accepted_ns = now_ns();
         if (pthread_create(&t, &attr, connection_main, c) != 0) {
             close(cfd);
             free(c);

@@ -315,6 +315,13 @@ typedef struct vault_storage_options {
     const char *cacert;   /* a PEM CA file trusted besides the system's */
     int no_cache;         /* 1: no local cache of index, snapshots, trees */
     const char *cache_dir; /* NULL: $XDG_CACHE_HOME/vault or ~/.cache/vault */
+    /* 1: the caller reads snapshots next (ls, extract, find, diff):
+     * vault_open_at of a remote vault lists snapshots, index and locks
+     * while it reads the config, in the same round trip, instead of
+     * after it.  Harmless for other calls (the answers go unused), but
+     * requests for nothing; an add never uses them (its listings must
+     * follow its marker). */
+    int reads_snapshots;
 } vault_storage_options;
 VAULT_API void vault_storage_options_init(vault_storage_options *options);
 

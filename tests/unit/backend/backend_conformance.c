@@ -608,6 +608,27 @@ static void test_remove(void **state)
     }
 }
 
+/* discard: removes what is there, and absence is no error. */
+static void test_discard(void **state)
+{
+    fixture *fx = *state;
+    char name[VAULT_NAME_HEX + 1], other[VAULT_NAME_HEX + 1];
+    name_for(410, name);
+    name_for(411, other);
+    assert_vault_ok(
+        backend_save(fx->be, BACKEND_LOCKS, name, (const uint8_t *)"a", 1));
+    assert_vault_ok(
+        backend_save(fx->be, BACKEND_LOCKS, other, (const uint8_t *)"b", 1));
+    assert_vault_ok(backend_discard(fx->be, BACKEND_LOCKS, name));
+    uint64_t size;
+    assert_vault_code(backend_stat(fx->be, BACKEND_LOCKS, name, &size),
+                      VAULT_E_NOT_FOUND);
+    assert_vault_ok(backend_discard(fx->be, BACKEND_LOCKS, name));
+    assert_object(fx->be, BACKEND_LOCKS, other, (const uint8_t *)"b", 1);
+    assert_vault_code(backend_discard(fx->be, BACKEND_LOCKS, "../x"),
+                      VAULT_E_INVALID);
+}
+
 static void test_invalid_names(void **state)
 {
     fixture *fx = *state;
@@ -987,6 +1008,7 @@ int backend_conformance_run(const backend_conformance *target)
         CONFORMANCE_TEST(test_list_many),
         CONFORMANCE_TEST(test_list_reentrant),
         CONFORMANCE_TEST(test_remove),
+        CONFORMANCE_TEST(test_discard),
         CONFORMANCE_TEST(test_invalid_names),
         CONFORMANCE_TEST(test_empty_object),
         CONFORMANCE_TEST(test_big_object),

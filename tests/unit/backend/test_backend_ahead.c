@@ -1,7 +1,9 @@
 /*
  * test_backend_ahead.c - listings asked for ahead (backend/backend_ahead.c):
  * the next list() of the kind takes the answer, once, with no request of
- * its own; listings started together are in flight together; an answer
+ * its own; the last listing of snapshots/ answers the next ones for a
+ * moment, until a snapshot is saved or removed or the answers dropped;
+ * listings started together are in flight together; an answer
  * dropped is asked for again; a listing that failed ahead is asked for
  * again (and its failure reported as list() reports it); the wrapper is
  * reached through the cache; every other operation passes through (the
@@ -66,11 +68,51 @@ static void test_taken_once(void **state)
     save_some(be, BACKEND_SNAPSHOTS, 3, 2);
     assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 5);
     assert_int_equal(lists(slow), 2);
-    /* another kind's listing is not the one asked ahead */
+    /* another kind's listing is not the one asked ahead (snapshots/ is
+     * answered by the listing just made: test_recent_snapshots) */
     vlt_backend_list_ahead(be, BACKEND_INDEX);
     assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 5);
     assert_int_equal(count_names(be, BACKEND_INDEX), 0);
+    assert_int_equal(lists(slow), 3);
+    backend_close(be);
+}
+
+/* The last listing of snapshots/ answers the next ones for a moment (a
+ * command resolves "latest", then its operation lists again), and is
+ * forgotten by a snapshot saved or removed through the wrapper and by a
+ * drop; other kinds are asked every time. */
+static void test_recent_snapshots(void **state)
+{
+    (void)state;
+    backend *slow;
+    backend *be = open_wrapped(0, &slow);
+    save_some(be, BACKEND_SNAPSHOTS, 0, 2);
+    save_some(be, BACKEND_INDEX, 0, 2);
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 2);
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 2);
+    assert_int_equal(lists(slow), 1);
+    /* nor is it asked ahead again */
+    vlt_backend_list_ahead(be, BACKEND_SNAPSHOTS);
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 2);
+    assert_int_equal(lists(slow), 1);
+    /* a save through the wrapper: asked again, and seen */
+    save_some(be, BACKEND_SNAPSHOTS, 2, 1);
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 3);
+    assert_int_equal(lists(slow), 2);
+    /* a removal */
+    char name[VAULT_NAME_HEX + 1];
+    name_for(0, name);
+    assert_vault_ok(backend_remove(be, BACKEND_SNAPSHOTS, name));
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 2);
+    assert_int_equal(lists(slow), 3);
+    /* a drop */
+    vlt_backend_list_ahead_drop(be);
+    assert_int_equal(count_names(be, BACKEND_SNAPSHOTS), 2);
     assert_int_equal(lists(slow), 4);
+    /* index/ is listed each time */
+    assert_int_equal(count_names(be, BACKEND_INDEX), 2);
+    assert_int_equal(count_names(be, BACKEND_INDEX), 2);
+    assert_int_equal(lists(slow), 6);
     backend_close(be);
 }
 
@@ -164,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taken_once),
+        cmocka_unit_test(test_recent_snapshots),
         cmocka_unit_test(test_dropped_is_asked_again),
         cmocka_unit_test(test_started_together_run_together),
         cmocka_unit_test(test_failed_ahead_is_asked_again),

@@ -133,6 +133,24 @@ typedef struct backend_ops {
                                size_t len);
     vault_error (*stage_commit)(backend_stage *st, const char *name);
     void (*stage_abort)(backend_stage *st);
+    /* Optional (NULL: save).  Save of an object whose bytes hold a
+     * random nonce this client just drew (every sealed object: packs,
+     * index segments, snapshots, locks, records and envelopes; format
+     * spec section 3.1 names them by the hash of those bytes), so that
+     * no object of that name can be in storage unless this process put
+     * it there.  A backend that must ask storage before a save to keep
+     * save's promise never to replace (REST: a POST replaces) may skip
+     * asking: a round trip on every save.  VAULT_E_EXISTS may then go
+     * unreported, which for such a name cannot happen short of a hash
+     * collision or storage inventing our bytes. */
+    vault_error (*save_new)(backend *be, backend_kind kind, const char *name,
+                            const uint8_t *data, size_t len);
+    /* Optional (NULL: remove, its VAULT_E_NOT_FOUND counted as done).
+     * Deletes an object if it is there; its absence is no error.  For a
+     * caller to whom both are the same (an add removing its own marker),
+     * so that a backend which must ask first to tell them apart (S3
+     * deletes a missing key without complaint) need not. */
+    vault_error (*discard)(backend *be, backend_kind kind, const char *name);
 } backend_ops;
 
 struct backend {
@@ -160,6 +178,20 @@ static inline vault_error backend_save(backend *be, backend_kind kind,
         return rc;
     uint64_t timer = vlt_phase_start();
     rc = be->ops->save(be, kind, name, data, len);
+    vlt_phase_stop(VLT_PHASE_STORE, timer);
+    return rc;
+}
+/* save_new (backend_ops) where the backend has it, else save. */
+static inline vault_error backend_save_new(backend *be, backend_kind kind,
+                                           const char *name,
+                                           const uint8_t *data, size_t len)
+{
+    vault_error rc = vlt_interrupt_check();
+    if (rc != VAULT_OK)
+        return rc;
+    uint64_t timer = vlt_phase_start();
+    rc = be->ops->save_new ? be->ops->save_new(be, kind, name, data, len)
+                           : be->ops->save(be, kind, name, data, len);
     vlt_phase_stop(VLT_PHASE_STORE, timer);
     return rc;
 }
@@ -241,6 +273,14 @@ static inline vault_error backend_remove(backend *be, backend_kind kind,
                                          const char *name)
 {
     return be->ops->remove(be, kind, name);
+}
+static inline vault_error backend_discard(backend *be, backend_kind kind,
+                                          const char *name)
+{
+    if (be->ops->discard)
+        return be->ops->discard(be, kind, name);
+    vault_error rc = be->ops->remove(be, kind, name);
+    return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
 }
 static inline vault_error backend_clean(backend *be, uint64_t older_than,
                                         uint64_t *removed)

@@ -15,6 +15,18 @@
  * it drops first).  A listing from a few hundred milliseconds earlier is
  * no different from one whose answer took that long to arrive.
  *
+ * The same reasoning lets a listing of snapshots/ serve twice: a command
+ * lists it to resolve what the user named ("latest", an ID prefix) and
+ * the operation it then runs (ls, extract, diff) lists it again to find
+ * the snapshot, a round trip in turn for the same answer.  So the last
+ * listing of snapshots/ is kept for REUSE_SECONDS after it arrived and
+ * answers the lists in that time; a save or removal of a snapshot
+ * through this backend, and a drop, forget it.  An answer listed ahead
+ * is refused as well once it is older than that (a command that waited
+ * on its user meanwhile asks again).  Only snapshots/: index/ and
+ * locks/ are listed once per operation, and an add's or a prune's must
+ * be made after its marker or mark is up (format spec section 15a).
+ *
  * Everything else passes through to the inner backend.
  */
 #include <pthread.h>
@@ -25,6 +37,12 @@
 #include "backend/backend.h"
 #include "common/array.h"
 #include "common/internal.h"
+#include "common/retry.h"
+
+/* How long a listing's answer counts as a picture of storage now: a few
+ * round trips of the slowest link a command waits on, far below how
+ * often anyone adds or forgets snapshots. */
+#define REUSE_SECONDS 2.0
 
 /* One object of a listing. */
 typedef struct listed {
@@ -41,12 +59,24 @@ typedef struct ahead_list {
     vault_error rc; /* the listing's answer */
     listed *objects;
     size_t n, cap;
+    double arrived; /* monotonic seconds when the answer was complete */
 } ahead_list;
+
+/* The last whole listing of snapshots/ (see the top of the file). */
+typedef struct recent_list {
+    int valid;
+    listed *objects;
+    size_t n;
+    double arrived;
+} recent_list;
 
 typedef struct ahead_backend {
     backend base;
     backend *inner;
     ahead_list lists[BACKEND_KIND_COUNT];
+    /* Guards recent: saves and removals come from upload threads too. */
+    pthread_mutex_t recent_lock;
+    recent_list recent;
 } ahead_backend;
 
 static const backend_ops ahead_ops;
@@ -77,7 +107,57 @@ static void *list_main(void *arg)
     l->rc = backend_list(l->inner, l->kind, collect, l, &stopped);
     if (l->rc == VAULT_OK && stopped) /* out of memory, or a name too */
         l->rc = VAULT_E_NOMEM;         /* long to keep: asked again */
+    l->arrived = vlt_monotonic_seconds();
     return NULL;
+}
+
+static int fresh(double arrived)
+{
+    return vlt_monotonic_seconds() - arrived <= REUSE_SECONDS;
+}
+
+static void recent_forget(ahead_backend *a)
+{
+    pthread_mutex_lock(&a->recent_lock);
+    free(a->recent.objects);
+    memset(&a->recent, 0, sizeof a->recent);
+    pthread_mutex_unlock(&a->recent_lock);
+}
+
+/* Keeps a whole listing of snapshots/ (objects, n: taken over) as the
+ * recent one. */
+static void recent_keep(ahead_backend *a, listed *objects, size_t n,
+                        double arrived)
+{
+    pthread_mutex_lock(&a->recent_lock);
+    free(a->recent.objects);
+    a->recent = (recent_list){.valid = 1, .objects = objects, .n = n,
+                              .arrived = arrived};
+    pthread_mutex_unlock(&a->recent_lock);
+}
+
+/* A copy of the recent listing of kind if there is one young enough:
+ * 1 with *objects (malloc'ed) and *n set. */
+static int recent_copy(ahead_backend *a, backend_kind kind, listed **objects,
+                       size_t *n)
+{
+    if (kind != BACKEND_SNAPSHOTS)
+        return 0;
+    int got = 0;
+    pthread_mutex_lock(&a->recent_lock);
+    if (a->recent.valid && fresh(a->recent.arrived)) {
+        size_t bytes = (a->recent.n ? a->recent.n : 1) * sizeof(listed);
+        *objects = malloc(bytes);
+        if (*objects) {
+            if (a->recent.n)
+                memcpy(*objects, a->recent.objects,
+                       a->recent.n * sizeof(listed));
+            *n = a->recent.n;
+            got = 1;
+        }
+    }
+    pthread_mutex_unlock(&a->recent_lock);
+    return got;
 }
 
 /* Waits for the listing; its answer stays in *l for the caller, who
@@ -107,6 +187,12 @@ void vlt_backend_list_ahead(backend *be, backend_kind kind)
     ahead_list *l = &a->lists[kind];
     if (l->started)
         return;
+    listed *objects;
+    size_t n;
+    if (recent_copy(a, kind, &objects, &n)) { /* the answer is here */
+        free(objects);
+        return;
+    }
     memset(l, 0, sizeof *l);
     l->inner = a->inner;
     l->kind = kind;
@@ -124,44 +210,121 @@ void vlt_backend_list_ahead_drop(backend *be)
     ahead_backend *a = ahead_of(be);
     for (size_t k = 0; k < BACKEND_KIND_COUNT; k++)
         drop(&a->lists[k]);
+    recent_forget(a);
 }
 
-static vault_error ahead_list_kind(backend *be, backend_kind kind,
-                                   backend_list_fn fn, void *ctx, int *stopped)
+/* Hands the objects of a listing to fn, as list() does; frees them, or
+ * keeps them as the recent listing of snapshots/ when whole. */
+static vault_error replay(ahead_backend *a, backend_kind kind, listed *objects,
+                          size_t n, double arrived, int keep,
+                          backend_list_fn fn, void *ctx, int *stopped)
 {
-    ahead_backend *a = ahead_of(be);
-    if ((unsigned)kind >= BACKEND_KIND_COUNT || !a->lists[kind].started)
-        return backend_list(a->inner, kind, fn, ctx, stopped);
-    ahead_list *slot = &a->lists[kind];
-    take(slot);
-    ahead_list l = *slot;
-    memset(slot, 0, sizeof *slot);
     if (stopped)
         *stopped = 0;
-    vault_error rc = l.rc;
-    if (rc != VAULT_OK) {
-        /* asked again: the failure is retried and reported as list()
-         * does it, on this thread (whose detail the caller reads) */
-        free(l.objects);
-        return backend_list(a->inner, kind, fn, ctx, stopped);
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        int stop = fn(ctx, l.objects[i].name, l.objects[i].size);
+    for (size_t i = 0; i < n; i++) {
+        int stop = fn(ctx, objects[i].name, objects[i].size);
         if (stop) {
             if (stopped)
                 *stopped = stop;
             break;
         }
     }
-    free(l.objects);
+    if (keep && kind == BACKEND_SNAPSHOTS)
+        recent_keep(a, objects, n, arrived);
+    else
+        free(objects);
     return VAULT_OK;
+}
+
+/* list()'s callback when the listing is asked now: the caller's, with
+ * every object noted for the recent listing. */
+typedef struct tee_ctx {
+    backend_list_fn fn;
+    void *ctx;
+    ahead_list l; /* what was listed */
+    int whole;    /* every object was noted */
+} tee_ctx;
+
+static int tee(void *ctx, const char *name, uint64_t size)
+{
+    tee_ctx *t = ctx;
+    if (t->whole && collect(&t->l, name, size) != 0)
+        t->whole = 0;
+    int stop = t->fn(t->ctx, name, size);
+    if (stop)
+        t->whole = 0;
+    return stop;
+}
+
+/* A listing of snapshots/ asked now, kept as the recent one when whole. */
+static vault_error list_keeping(ahead_backend *a, backend_kind kind,
+                                backend_list_fn fn, void *ctx, int *stopped)
+{
+    tee_ctx t = {.fn = fn, .ctx = ctx, .whole = 1};
+    vault_error rc = backend_list(a->inner, kind, tee, &t, stopped);
+    if (rc == VAULT_OK && t.whole)
+        recent_keep(a, t.l.objects, t.l.n, vlt_monotonic_seconds());
+    else
+        free(t.l.objects);
+    return rc;
+}
+
+static vault_error ahead_list_kind(backend *be, backend_kind kind,
+                                   backend_list_fn fn, void *ctx, int *stopped)
+{
+    ahead_backend *a = ahead_of(be);
+    if ((unsigned)kind >= BACKEND_KIND_COUNT)
+        return backend_list(a->inner, kind, fn, ctx, stopped);
+    listed *objects;
+    size_t n;
+    if (recent_copy(a, kind, &objects, &n))
+        return replay(a, kind, objects, n, 0, 0, fn, ctx, stopped);
+    if (!a->lists[kind].started)
+        return kind == BACKEND_SNAPSHOTS
+                   ? list_keeping(a, kind, fn, ctx, stopped)
+                   : backend_list(a->inner, kind, fn, ctx, stopped);
+    ahead_list *slot = &a->lists[kind];
+    take(slot);
+    ahead_list l = *slot;
+    memset(slot, 0, sizeof *slot);
+    if (l.rc != VAULT_OK || !fresh(l.arrived)) {
+        /* asked again: a failure is retried and reported as list() does
+         * it, on this thread (whose detail the caller reads); an answer
+         * that waited too long for its caller is out of date */
+        free(l.objects);
+        return kind == BACKEND_SNAPSHOTS
+                   ? list_keeping(a, kind, fn, ctx, stopped)
+                   : backend_list(a->inner, kind, fn, ctx, stopped);
+    }
+    return replay(a, kind, l.objects, l.n, l.arrived, 1, fn, ctx, stopped);
+}
+
+/* A listing kept from before a change of snapshots/ through this
+ * backend would not show it (forgotten once the change is made, so that
+ * a listing during it is not kept either). */
+static void changing(backend *be, backend_kind kind)
+{
+    if (kind == BACKEND_SNAPSHOTS)
+        recent_forget(ahead_of(be));
 }
 
 static vault_error ahead_save(backend *be, backend_kind kind,
                               const char *name, const uint8_t *data,
                               size_t len)
 {
-    return backend_save(ahead_of(be)->inner, kind, name, data, len);
+    vault_error rc = backend_save(ahead_of(be)->inner, kind, name, data, len);
+    changing(be, kind);
+    return rc;
+}
+
+static vault_error ahead_save_new(backend *be, backend_kind kind,
+                                  const char *name, const uint8_t *data,
+                                  size_t len)
+{
+    vault_error rc =
+        backend_save_new(ahead_of(be)->inner, kind, name, data, len);
+    changing(be, kind);
+    return rc;
 }
 
 static vault_error ahead_load(backend *be, backend_kind kind,
@@ -181,7 +344,17 @@ static vault_error ahead_stat(backend *be, backend_kind kind,
 static vault_error ahead_remove(backend *be, backend_kind kind,
                                 const char *name)
 {
-    return backend_remove(ahead_of(be)->inner, kind, name);
+    vault_error rc = backend_remove(ahead_of(be)->inner, kind, name);
+    changing(be, kind);
+    return rc;
+}
+
+static vault_error ahead_discard(backend *be, backend_kind kind,
+                                 const char *name)
+{
+    vault_error rc = backend_discard(ahead_of(be)->inner, kind, name);
+    changing(be, kind);
+    return rc;
 }
 
 static vault_error ahead_clean(backend *be, uint64_t older_than,
@@ -200,12 +373,16 @@ static void ahead_close(backend *be)
     ahead_backend *a = ahead_of(be);
     for (size_t k = 0; k < BACKEND_KIND_COUNT; k++)
         drop(&a->lists[k]);
+    recent_forget(a);
+    pthread_mutex_destroy(&a->recent_lock);
     backend_close(a->inner);
     free(a);
 }
 
 static const backend_ops ahead_ops = {
     .save = ahead_save,
+    .save_new = ahead_save_new,
+    .discard = ahead_discard,
     .load = ahead_load,
     .stat = ahead_stat,
     .list = ahead_list_kind,
@@ -223,6 +400,7 @@ vault_error vlt_backend_ahead_wrap(backend *inner, backend **out)
         backend_close(inner);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
+    pthread_mutex_init(&a->recent_lock, NULL);
     a->base.ops = &ahead_ops;
     a->base.connections = inner->connections;
     a->base.is_local = inner->is_local;

@@ -505,12 +505,13 @@ static vault_error cache_stat(backend *be, backend_kind kind,
     return backend_stat(c->inner, kind, name, size);
 }
 
-static vault_error cache_save(backend *be, backend_kind kind,
-                              const char *name, const uint8_t *data,
-                              size_t len)
+static vault_error cache_save_as(backend *be, int fresh, backend_kind kind,
+                                 const char *name, const uint8_t *data,
+                                 size_t len)
 {
     cache_backend *c = cache_of(be);
-    vault_error rc = backend_save(c->inner, kind, name, data, len);
+    vault_error rc = fresh ? backend_save_new(c->inner, kind, name, data, len)
+                           : backend_save(c->inner, kind, name, data, len);
     /* What this client writes it reads next (its own index segment and
      * snapshot, the packs of trees an add noted as such).  Other packs
      * are not kept. */
@@ -518,6 +519,20 @@ static vault_error cache_save(backend *be, backend_kind kind,
         matches_name(data, len, name))
         (void)store(c, kind, name, data, len);
     return rc;
+}
+
+static vault_error cache_save(backend *be, backend_kind kind,
+                              const char *name, const uint8_t *data,
+                              size_t len)
+{
+    return cache_save_as(be, 0, kind, name, data, len);
+}
+
+static vault_error cache_save_new(backend *be, backend_kind kind,
+                                  const char *name, const uint8_t *data,
+                                  size_t len)
+{
+    return cache_save_as(be, 1, kind, name, data, len);
 }
 
 /* list's callback in front of the caller's: notes every name listed. */
@@ -579,11 +594,12 @@ static vault_error cache_list(backend *be, backend_kind kind,
     return rc;
 }
 
-static vault_error cache_remove(backend *be, backend_kind kind,
-                                const char *name)
+static vault_error cache_remove_as(backend *be, int discard,
+                                   backend_kind kind, const char *name)
 {
     cache_backend *c = cache_of(be);
-    vault_error rc = backend_remove(c->inner, kind, name);
+    vault_error rc = discard ? backend_discard(c->inner, kind, name)
+                             : backend_remove(c->inner, kind, name);
     char path[PATH_MAX];
     /* Gone from storage (or never there): gone from here. */
     if ((rc == VAULT_OK || rc == VAULT_E_NOT_FOUND) && kind_cached(kind) &&
@@ -591,6 +607,18 @@ static vault_error cache_remove(backend *be, backend_kind kind,
         file_path(c, kind, name, path))
         drop_file(c, path);
     return rc;
+}
+
+static vault_error cache_remove(backend *be, backend_kind kind,
+                                const char *name)
+{
+    return cache_remove_as(be, 0, kind, name);
+}
+
+static vault_error cache_discard(backend *be, backend_kind kind,
+                                 const char *name)
+{
+    return cache_remove_as(be, 1, kind, name);
 }
 
 static vault_error cache_clean(backend *be, uint64_t older_than,
@@ -618,6 +646,8 @@ static void cache_close(backend *be)
 
 static const backend_ops cache_ops = {
     .save = cache_save,
+    .save_new = cache_save_new,
+    .discard = cache_discard,
     .load = cache_load,
     .stat = cache_stat,
     .list = cache_list,

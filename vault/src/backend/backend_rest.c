@@ -440,14 +440,21 @@ static vault_error config_is(backend *be, const uint8_t *data, size_t len)
 }
 
 /* Save, once this process saves the object nowhere else (rest_save). */
-static vault_error save_claimed(backend *be, backend_kind kind,
+static vault_error save_claimed(backend *be, int fresh, backend_kind kind,
                                 const char *name, const uint8_t *data,
                                 size_t len)
 {
     /* The protocol has no "create only": a POST replaces.  Asking first
      * keeps save's promise never to replace (two clients saving the same
      * name at once may both pass, which for a content-addressed name
-     * writes the same bytes twice). */
+     * writes the same bytes twice).  A fresh object (save_new: its bytes
+     * hold a nonce just drawn) cannot be there to replace, so the HEAD,
+     * a round trip before every pack, index segment, snapshot and add
+     * marker, is left out; what a replace could lose (restic#3834, a
+     * failed upload's object removed) is nothing for a name that did not
+     * exist. */
+    if (fresh)
+        return send_settled(be, kind, name, data, len);
     uint64_t size;
     vault_error rc = rest_stat(be, kind, name, &size);
     if (rc == VAULT_OK) {
@@ -581,8 +588,8 @@ static void release(rest_backend *r, const char *label)
     pthread_mutex_unlock(&r->saving_lock);
 }
 
-static vault_error rest_save(backend *be, backend_kind kind, const char *name,
-                             const uint8_t *data, size_t len)
+static vault_error save_as(backend *be, int fresh, backend_kind kind,
+                           const char *name, const uint8_t *data, size_t len)
 {
     vault_error rc = vlt_backend_check(kind, name);
     if (rc != VAULT_OK)
@@ -598,9 +605,23 @@ static vault_error rest_save(backend *be, backend_kind kind, const char *name,
     vlt_backend_label(kind, name, label);
     if (claim(r, label))
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
-    rc = save_claimed(be, kind, name, data, len);
+    rc = save_claimed(be, fresh, kind, name, data, len);
     release(r, label);
     return rc;
+}
+
+static vault_error rest_save(backend *be, backend_kind kind, const char *name,
+                             const uint8_t *data, size_t len)
+{
+    return save_as(be, 0, kind, name, data, len);
+}
+
+static vault_error rest_save_new(backend *be, backend_kind kind,
+                                 const char *name, const uint8_t *data,
+                                 size_t len)
+{
+    /* the config has a fixed name: it is never new in this sense */
+    return save_as(be, kind != BACKEND_CONFIG, kind, name, data, len);
 }
 
 /* A DELETE; a 404 counts as done when absent_ok (check_deletable's
@@ -873,6 +894,7 @@ static void rest_close(backend *be)
 
 static const backend_ops rest_ops = {
     .save = rest_save,
+    .save_new = rest_save_new,
     .load = rest_load,
     .stat = rest_stat,
     .list = rest_list,

@@ -494,13 +494,16 @@ static vault_error s3_load(backend *be, backend_kind kind, const char *name,
     return VAULT_OK;
 }
 
-static vault_error s3_remove(backend *be, backend_kind kind, const char *name)
+static vault_error remove_as(backend *be, int discard, backend_kind kind,
+                             const char *name)
 {
     s3_backend *s = s3_of(be);
     uint64_t size;
     /* S3 deletes a missing key without complaint; the contract says
-     * VAULT_E_NOT_FOUND (and checks the name). */
-    vault_error rc = s3_stat(be, kind, name, &size);
+     * VAULT_E_NOT_FOUND (and checks the name), which costs a stat, a
+     * round trip, unless the caller takes absence as done (discard). */
+    vault_error rc = discard ? vlt_backend_check(kind, name)
+                             : s3_stat(be, kind, name, &size);
     char label[BACKEND_LABEL_MAX], path[S3_PATH_MAX];
     if (rc == VAULT_OK)
         rc = object_where(s, kind, name, label, path);
@@ -515,6 +518,18 @@ static vault_error s3_remove(backend *be, backend_kind kind, const char *name)
         rc = answer_error(s, "DELETE", label, &r);
     vlt_http_response_free(&r);
     return rc;
+}
+
+static vault_error s3_remove(backend *be, backend_kind kind, const char *name)
+{
+    return remove_as(be, 0, kind, name);
+}
+
+static vault_error s3_discard(backend *be, backend_kind kind,
+                              const char *name)
+{
+    vault_error rc = remove_as(be, 1, kind, name);
+    return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
 }
 
 static void s3_close(backend *be)
@@ -532,6 +547,7 @@ static void s3_close(backend *be)
 
 static const backend_ops s3_ops = {
     .save = s3_save,
+    .discard = s3_discard,
     .load = s3_load,
     .stat = s3_stat,
     .list = s3_list,
@@ -728,9 +744,15 @@ vault_error vlt_backend_s3_open(const char *url,
         goto done;
     s->base.connections = vlt_http_connections(s->http);
 
+    /* Opening for the config's load (BACKEND_OPEN_UNCHECKED) asks
+     * nothing first: a missing bucket or config is that load's 404, a
+     * round trip before all others saved. */
     int has_config = 0;
-    rc = probe(s, &has_config);
-    if (create) {
+    if (create != BACKEND_OPEN_UNCHECKED)
+        rc = probe(s, &has_config);
+    if (create == BACKEND_OPEN_UNCHECKED) {
+        /* nothing asked */
+    } else if (create) {
         if (rc == VAULT_E_NOT_FOUND) {
             rc = make_bucket(s);
             has_config = 0;

@@ -20,6 +20,7 @@
 
 #include "backend/curl_lib.h" /* libcurl's calls go through its table */
 #include "backend/http.h"
+#include "backend/http_preconnect.h"
 #include "common/internal.h"
 #include "common/interrupt.h"
 #include "common/retry.h"
@@ -50,6 +51,8 @@ struct http_client {
     CURL **idle;      /* handles not in use */
     size_t n_idle;
     unsigned created; /* handles made so far, at most connections */
+    /* The connections opened ahead for the handles (NULL: none). */
+    http_preconnect *pre;
     /* For VAULT_HTTP_STATS (benchmarks): what went over the wire. */
     atomic_uint_fast64_t requests, retries, bytes_up, bytes_down;
 };
@@ -127,6 +130,10 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out)
     }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->idle_ready, NULL);
+    /* The handshakes happen while the caller reads its identity, loads
+     * its cache and waits on its first answers. */
+    if (!config->unix_socket)
+        c->pre = vlt_http_preconnect_start(c->base_url, c->connections);
     *out = c;
     return VAULT_OK;
 }
@@ -152,6 +159,7 @@ void vlt_http_client_free(http_client *c)
 {
     if (!c)
         return;
+    vlt_http_preconnect_free(c->pre);
     if (c->idle) {
         write_stats(c);
         for (size_t i = 0; i < c->n_idle; i++)
@@ -469,6 +477,31 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
     return vlt_interrupted() ? 1 : 0;
 }
 
+/* libcurl's socket for a new connection: one opened ahead if there is
+ * one to this address (http_preconnect.c), else a new one. */
+static curl_socket_t on_open_socket(void *ctx, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    http_client *c = ctx;
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        int fd = vlt_http_preconnect_take(c->pre, &a->addr, a->addrlen);
+        if (fd >= 0)
+            return fd;
+    }
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/* One opened ahead is connected already: libcurl must not connect it. */
+static int on_sockopt(void *ctx, curl_socket_t fd, curlsocktype purpose)
+{
+    http_client *c = ctx;
+    (void)purpose;
+    return vlt_http_preconnect_was_handed(c->pre, fd)
+               ? CURL_SOCKOPT_ALREADY_CONNECTED
+               : CURL_SOCKOPT_OK;
+}
+
 static vault_error set_options(http_client *c, CURL *h,
                                const http_request *req, transfer *t,
                                struct curl_slist **headers, char *url,
@@ -501,6 +534,12 @@ static vault_error set_options(http_client *c, CURL *h,
     SET(CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES);
     SET(CURLOPT_LOW_SPEED_TIME, HTTP_LOW_SPEED_SECONDS);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->pre) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, c);
+        SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+        SET(CURLOPT_SOCKOPTDATA, c);
+    }
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_HEADERFUNCTION, on_header);

@@ -186,7 +186,8 @@ vault_error vlt_backend_open(const char *location,
         vault_storage_options_init(&defaults);
         options = &defaults;
     }
-    /* Only REST can leave out its check of the config (rest_prepare). */
+    /* REST and S3 can leave out their check of the config (the local
+     * backend's costs no round trip). */
     int creating = create == 1;
     size_t scheme = scheme_length(location);
     if (scheme == 0)
@@ -199,7 +200,7 @@ vault_error vlt_backend_open(const char *location,
     else if (scheme == 6 && strncmp(location, "rclone", 6) == 0)
         rc = vlt_backend_rclone_open(rest, options, create, &remote);
     else if (scheme == 2 && strncmp(location, "s3", 2) == 0)
-        rc = vlt_backend_s3_open(rest, options, creating, &remote);
+        rc = vlt_backend_s3_open(rest, options, create, &remote);
     else
         return unknown_scheme(location, scheme);
     if (rc != VAULT_OK)

@@ -173,15 +173,16 @@ vault_error vlt_lock_write(vault_t *v, lock_record *rec)
     free(plain);
     vlt_object_name(file, total, rec->name);
     memcpy(rec->author, k->sign_pk, SIGN_PUBLIC_BYTES);
-    rc = backend_save(v->be, BACKEND_LOCKS, rec->name, file, total);
+    /* sealed under the nonce just drawn: a name nobody has */
+    rc = backend_save_new(v->be, BACKEND_LOCKS, rec->name, file, total);
     free(file);
     return rc;
 }
 
 vault_error vlt_lock_remove(vault_t *v, const char *name)
 {
-    vault_error rc = backend_remove(v->be, BACKEND_LOCKS, name);
-    return rc == VAULT_E_NOT_FOUND ? VAULT_OK : rc;
+    /* gone already counts as removed: no need to tell them apart */
+    return backend_discard(v->be, BACKEND_LOCKS, name);
 }
 
 vault_error vlt_lock_parse(const keyring *k, const char *name,

@@ -303,7 +303,9 @@ vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
 {
     char name[65];
     vlt_hex_encode(pack_id, 32, name);
-    vault_error rc = backend_save(be, BACKEND_DATA, name, data, len);
+    /* Every blob and the trailer are sealed under nonces just drawn
+     * (pack_writer): the name is new, storage need not be asked first. */
+    vault_error rc = backend_save_new(be, BACKEND_DATA, name, data, len);
     if (rc == VAULT_E_EXISTS)
         rc = VAULT_OK; /* identical bytes: someone saved it already */
     return rc;
@@ -1273,7 +1275,8 @@ vault_error vlt_index_segment_save(backend *be, const keyring *k,
     free(plain);
     char name[65];
     vlt_object_name(file, total, name);
-    rc = backend_save(be, BACKEND_INDEX, name, file, total);
+    /* sealed under the nonce just drawn: a name nobody has */
+    rc = backend_save_new(be, BACKEND_INDEX, name, file, total);
     free(file);
     return rc;
 }

@@ -102,8 +102,9 @@ vault_error vlt_pack_writer_finish(pack_writer *pw, backend *be,
  * pw->stage, written whole, pw->len bytes: the caller takes it (setting
  * stage NULL) and resets len to 0. */
 vault_error vlt_pack_writer_seal(pack_writer *pw, uint8_t pack_id[32]);
-/* Saves a sealed pack under its name; one that exists already (the same
- * bytes) counts as saved. */
+/* Saves a pack a pack_writer sealed (fresh nonces: a new name, so a
+ * backend need not ask storage first) under its name; one that exists
+ * already (the same bytes) counts as saved. */
 vault_error vlt_pack_save(backend *be, const uint8_t pack_id[32],
                           const uint8_t *data, size_t len);
 /* The same for a staged pack (taken from a sealed writer's stage, which

@@ -306,7 +306,8 @@ static vault_error seal_save(backend *be, const keyring *k,
             SNAPSHOT_HEADER_BYTES, NULL, file + 44, key);
         sodium_memzero(key, sizeof key);
         vlt_object_name(file, total, id_hex);
-        rc = backend_save(be, BACKEND_SNAPSHOTS, id_hex, file, total);
+        /* sealed under the nonce just drawn: a name nobody has */
+        rc = backend_save_new(be, BACKEND_SNAPSHOTS, id_hex, file, total);
     }
     free(file);
     return rc;

@@ -12,6 +12,9 @@
  * the write key) can write records but never one that counts.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +94,72 @@ void vlt_keys_objects_free(keys_object *objs, size_t n)
     free(objs);
 }
 
+/* The loads of the listed keys/ objects, run at once on remote storage:
+ * opening a vault needs every envelope and membership record, and one
+ * after the other each costs a round trip (two for a new vault's owner
+ * and founding record, one more per share).  Each load's outcome and
+ * detail are kept for the caller to judge in name order, as if it had
+ * loaded them itself. */
+typedef struct keys_fetch {
+    backend *be;
+    const name_list *names;
+    keys_object *objs;  /* by name index; data NULL until loaded */
+    vault_error *rcs;   /* each load's outcome */
+    char (*details)[256]; /* each failure's detail */
+    atomic_size_t next; /* the next name to load */
+} keys_fetch;
+
+static void keys_fetch_one(keys_fetch *f, size_t i)
+{
+    keys_object *o = &f->objs[i];
+    vault_error rc = backend_load(f->be, BACKEND_KEYS, f->names->names[i], 0,
+                                  0, MEMBERS_MAX_BYTES + 64, &o->data,
+                                  &o->len);
+    if (rc == VAULT_OK)
+        rc = vlt_object_check_name(BACKEND_KEYS, f->names->names[i], o->data,
+                                   o->len);
+    f->rcs[i] = rc;
+    if (rc != VAULT_OK)
+        snprintf(f->details[i], sizeof f->details[i], "%s",
+                 vault_last_error());
+}
+
+static void *keys_fetch_main(void *arg)
+{
+    keys_fetch *f = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&f->next, 1);
+        if (i >= f->names->n)
+            return NULL;
+        keys_fetch_one(f, i);
+    }
+}
+
+/* Loads every listed object into objs, on up to the backend's
+ * connections at once when storage is remote. */
+static void keys_fetch_all(backend *be, const name_list *names,
+                           keys_object *objs, vault_error *rcs,
+                           char (*details)[256])
+{
+    keys_fetch f = {.be = be, .names = names, .objs = objs, .rcs = rcs,
+                    .details = details};
+    atomic_init(&f.next, 0);
+    size_t threads = be->is_local ? 0 : backend_connections(be);
+    if (threads > names->n)
+        threads = names->n;
+    pthread_t tid[64];
+    if (threads > sizeof tid / sizeof tid[0])
+        threads = sizeof tid / sizeof tid[0];
+    size_t started = 0;
+    /* one load stays on this thread: a lone object needs no other */
+    while (started + 1 < threads &&
+           pthread_create(&tid[started], NULL, keys_fetch_main, &f) == 0)
+        started++;
+    keys_fetch_main(&f);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+}
+
 vault_error vlt_keys_objects_load(backend *be, keys_object **out, size_t *n_out)
 {
     *out = NULL;
@@ -99,26 +168,40 @@ vault_error vlt_keys_objects_load(backend *be, keys_object **out, size_t *n_out)
     vault_error rc = vlt_backend_list_names(be, BACKEND_KEYS, &names);
     if (rc != VAULT_OK)
         return rc;
-    keys_object *objs = calloc(names.n ? names.n : 1, sizeof *objs);
-    if (!objs) {
+    size_t count = names.n ? names.n : 1;
+    keys_object *objs = calloc(count, sizeof *objs);
+    keys_object *loaded = calloc(count, sizeof *loaded);
+    vault_error *rcs = calloc(count, sizeof *rcs);
+    char(*details)[256] = calloc(count, sizeof *details);
+    if (!objs || !loaded || !rcs || !details) {
+        free(objs);
+        free(loaded);
+        free(rcs);
+        free(details);
         free(names.names);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
+    keys_fetch_all(be, &names, loaded, rcs, details);
     size_t n = 0;
     for (size_t i = 0; i < names.n && rc == VAULT_OK; i++) {
         keys_object *o = &objs[n];
-        rc = backend_load(be, BACKEND_KEYS, names.names[i], 0, 0,
-                          MEMBERS_MAX_BYTES + 64, &o->data, &o->len);
-        if (rc == VAULT_OK)
-            rc = vlt_object_check_name(BACKEND_KEYS, names.names[i], o->data,
-                                       o->len);
+        *o = loaded[i];
+        loaded[i].data = NULL;
+        rc = rcs[i];
+        if (rc != VAULT_OK) /* the detail, as on the thread that failed */
+            rc = vlt_fail(rc, "%s", details[i]);
         if (rc == VAULT_E_NOT_FOUND) { /* removed since listed */
+            free(o->data);
+            o->data = NULL;
             rc = VAULT_OK;
             continue;
         }
         if (rc == VAULT_E_IO || vlt_error_stops(rc) ||
-            vault_error_is_transient(rc))
+            vault_error_is_transient(rc)) {
+            free(o->data);
+            o->data = NULL;
             break; /* the storage failed, not the object */
+        }
         if (rc != VAULT_OK) {
             vlt_warn("keys/%s: %s; ignored", names.names[i],
                      vault_last_error());
@@ -130,6 +213,11 @@ vault_error vlt_keys_objects_load(backend *be, keys_object **out, size_t *n_out)
         memcpy(o->name, names.names[i], 65);
         n++;
     }
+    for (size_t i = 0; i < names.n; i++)
+        free(loaded[i].data);
+    free(loaded);
+    free(rcs);
+    free(details);
     free(names.names);
     if (rc != VAULT_OK) {
         vlt_keys_objects_free(objs, n);

@@ -62,13 +62,11 @@ uint64_t vault_membership_seq(const vault_t *v)
     return v->members->seq;
 }
 
-/* The founder's grant envelope, then record 0 listing it; k's vault ID
- * becomes the one record 0 commits to. */
-static vault_error found(backend *be, keyring *k, const char *owner)
+/* The founder's grant envelope, then record 0 listing it, which commits
+ * to salt; k's vault ID is the one made of it (vlt_vault_id_of). */
+static vault_error found(backend *be, keyring *k, const char *owner,
+                         const uint8_t salt[32])
 {
-    uint8_t salt[32];
-    randombytes_buf(salt, sizeof salt);
-    vlt_vault_id_of(k->sign_pk, salt, k->vault_id);
     envelope_payload *p = NULL;
     char env_name[65];
     vault_error rc = vlt_envelope_payload_make(k, owner, k->sign_seed, 1, 0,
@@ -89,7 +87,7 @@ static vault_error found(backend *be, keyring *k, const char *owner)
     memcpy(founder.sign_pk, k->sign_pk, SIGN_PUBLIC_BYTES);
     membership_record r = {.seq = 0, .epoch = 0, .time = vlt_now(),
                            .members = &founder, .n_members = 1};
-    memcpy(r.previous, salt, sizeof salt);
+    memcpy(r.previous, salt, 32);
     memcpy(r.epoch_pk, k->epochs[0].read_pk, X25519_BYTES);
     vlt_write_key_id(k->epochs[0].write_key, r.write_key_id);
     vlt_dedup_id(k->dedup_secret, r.dedup_id);
@@ -99,8 +97,13 @@ static vault_error found(backend *be, keyring *k, const char *owner)
     return rc;
 }
 
-vault_error vlt_repo_init_backend(backend *be, const char *owner,
-                                  char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
+/* vlt_repo_init_backend, and with cache_dir (not NULL) for a remote *be:
+ * *be is wrapped in the local cache of the new vault (taking it over),
+ * so that the envelope and record 0 it saves are kept there as well,
+ * and the first open, which reads them, need not ask storage. */
+static vault_error init_vault(backend **be, const char *owner,
+                              char fingerprint[VAULT_FINGERPRINT_CHARS + 1],
+                              const char *cache_dir)
 {
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
@@ -109,19 +112,41 @@ vault_error vlt_repo_init_backend(backend *be, const char *owner,
     rc = vlt_keyring_generate(&k);
     if (rc != VAULT_OK)
         return rc;
+    /* The vault ID record 0 commits to, and the cache is named by. */
+    uint8_t salt[32];
+    randombytes_buf(salt, sizeof salt);
+    vlt_vault_id_of(k->sign_pk, salt, k->vault_id);
+    char dir[PATH_MAX];
+    if (cache_dir && !(*be)->is_local &&
+        vlt_cache_vault_path(cache_dir, k->vault_id, "objects", dir,
+                             sizeof dir)) {
+        backend *cached = NULL;
+        rc = vlt_backend_cache_open(*be, dir, 0, &cached);
+        *be = cached; /* the cache took the backend, also on failure */
+        if (rc != VAULT_OK) {
+            vlt_keyring_free(k);
+            return rc;
+        }
+    }
     /* The envelope and record 0 first, the config last: a directory with a
      * config is a vault, so an interrupted init leaves no half-made vault
      * behind. */
-    rc = found(be, k, owner);
+    rc = found(*be, k, owner, salt);
     if (rc == VAULT_OK) {
         uint8_t config[CONFIG_BYTES];
         vlt_config_encode(k, config);
-        rc = backend_save(be, BACKEND_CONFIG, "", config, sizeof config);
+        rc = backend_save(*be, BACKEND_CONFIG, "", config, sizeof config);
     }
     if (rc == VAULT_OK && fingerprint)
         fingerprint_of(k->vault_id, k->sign_pk, fingerprint);
     vlt_keyring_free(k);
     return rc;
+}
+
+vault_error vlt_repo_init_backend(backend *be, const char *owner,
+                                  char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
+{
+    return init_vault(&be, owner, fingerprint, NULL);
 }
 
 vault_error vault_init(const char *path, const char *owner)
@@ -149,7 +174,14 @@ vault_error vault_create_at(const char *location,
     rc = vlt_backend_open(location, options, 1, &be);
     if (rc != VAULT_OK)
         return rc;
-    rc = vlt_repo_init_backend(be, owner, fingerprint);
+    char base[PATH_MAX];
+    const char *cache_dir = NULL;
+    if (!(options && options->no_cache))
+        cache_dir = options && options->cache_dir
+                        ? options->cache_dir
+                        : vlt_cache_dir_default(base, sizeof base);
+    rc = init_vault(&be, owner, fingerprint,
+                    cache_dir && *cache_dir ? cache_dir : NULL);
     backend_close(be);
     return rc;
 }
@@ -655,6 +687,13 @@ vault_error vault_open_at(const char *location,
         return rc;
     /* opening lists the members' keys after reading the config */
     vlt_backend_list_ahead(be, BACKEND_KEYS);
+    /* and a reader lists these next (vlt_repo_list_ahead_read): asked
+     * now, their answers come back with the config's */
+    if (options && options->reads_snapshots) {
+        vlt_backend_list_ahead(be, BACKEND_SNAPSHOTS);
+        vlt_backend_list_ahead(be, BACKEND_LOCKS);
+        vlt_backend_list_ahead(be, BACKEND_INDEX);
+    }
     /* The handle names its location in messages: never with a password. */
     /* "***" for each secret: at most twice as long. */
     size_t size = 2 * strlen(location) + 16;

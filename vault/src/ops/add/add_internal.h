@@ -112,6 +112,12 @@ typedef struct adder {
     vlt_pool *pool;        /* the workers; its lock guards file_groups */
     vlt_pool *uploader;    /* saves sealed packs, lists them in segments */
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
+    /* Bytes of sealed packs handed to the uploaders and not yet saved
+     * (queued or on the wire), at most UPLOAD_HELD_MAX but for one pack
+     * (add_pipeline.c); guarded by index_lock, room signalled on
+     * upload_room. */
+    size_t upload_held;
+    pthread_cond_t upload_room;
     uint32_t own_flags;    /* of the copies this add stores (index_slot) */
     done_packs done;       /* packs saved, not yet in an index segment */
     upload_journal *journal; /* packs saved, for a next add if this one

@@ -85,12 +85,52 @@ typedef struct upload {
     size_t len;
     pack_entry *entries; /* where its blobs are, the upload's to free */
     size_t n_entries;
+    size_t held;         /* its bytes counted in adder.upload_held */
 } upload;
+
+/*
+ * The bytes of whole packs the uploaders may hold at once, queued or on
+ * the wire.  With one 16 MiB pack per connection (5) and one waiting,
+ * packs held for a slow link were most of an add's memory (98 MiB
+ * against restic's 89 over a 100 ms link): three full packs keep a
+ * 1 Gbit/s link with 100 ms of latency busy (a 16 MiB pack takes about
+ * 0.13 s on the wire plus a round trip), while the small first packs
+ * still go out on several connections at once.  A pack larger than the
+ * room left waits until the held bytes drop, or goes alone.
+ */
+#define UPLOAD_HELD_MAX ((size_t)3 * PACK_TARGET_BYTES)
+
+/* Waits for room for len bytes among the uploaders' packs, then counts
+ * them.  Stops waiting once the uploaders failed (the submit reports
+ * it). */
+static void upload_hold(adder *a, upload *u, size_t len)
+{
+    pthread_mutex_lock(&a->index_lock);
+    while (a->upload_held > 0 && a->upload_held + len > UPLOAD_HELD_MAX &&
+           !vlt_pool_failed(a->uploader))
+        pthread_cond_wait(&a->upload_room, &a->index_lock);
+    a->upload_held += len;
+    u->held = len;
+    pthread_mutex_unlock(&a->index_lock);
+}
+
+/* The pack's bytes are gone (saved, or dropped): room for another. */
+static void upload_release(adder *a, upload *u)
+{
+    if (!u->held)
+        return;
+    pthread_mutex_lock(&a->index_lock);
+    a->upload_held -= u->held;
+    u->held = 0;
+    pthread_cond_broadcast(&a->upload_room);
+    pthread_mutex_unlock(&a->index_lock);
+}
 
 static void upload_free(adder *a, upload *u)
 {
     if (!u)
         return;
+    upload_release(a, u);
     backend_stage_abort(a->v->be, u->stage); /* not committed: dropped */
     free(u->data);
     free(u->entries);
@@ -162,10 +202,16 @@ static void upload_run(void *ctx, void *state, void *arg)
         if (rc == VAULT_OK) {
             free(u->data); /* the memory goes back before the bookkeeping */
             u->data = NULL;
+            upload_release(a, u);
             rc = pack_saved(a, u); /* u->len stays: the pack's length */
         }
-        if (rc != VAULT_OK)
+        if (rc != VAULT_OK) {
             vlt_pool_fail(a->uploader, rc);
+            /* workers waiting for room stop waiting */
+            pthread_mutex_lock(&a->index_lock);
+            pthread_cond_broadcast(&a->upload_room);
+            pthread_mutex_unlock(&a->index_lock);
+        }
     }
     upload_free(a, u);
 }
@@ -208,6 +254,8 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
         pw->len = pw->cap = 0;
     }
     pw->n_entries = 0;
+    if (u->data) /* a staged pack is on the storage already */
+        upload_hold(a, u, u->len);
     rc = vlt_pool_submit(a->uploader, u, 0);
     if (rc != VAULT_OK)
         upload_free(a, u);
@@ -583,6 +631,9 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
 {
     if (pthread_mutex_init(&a->index_lock, NULL) != 0)
         return vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
+    /* destroyed with the lock by vlt_add_pipeline_free */
+    if (pthread_cond_init(&a->upload_room, NULL) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "cannot create a condition");
     a->own_flags = vlt_repo_own_flags(a->v);
     /* The uploaders: as many as the storage takes transfers at once, and
      * one sealed pack waiting for them, so that at most connections + 1
@@ -662,4 +713,5 @@ void vlt_add_pipeline_free(adder *a)
     assert(!a->pool && !a->uploader);
     done_free(&a->done);
     pthread_mutex_destroy(&a->index_lock);
+    pthread_cond_destroy(&a->upload_room);
 }

@@ -124,7 +124,8 @@ static vault_error open_fs(void *ctx, const vault_add_options *o,
 }
 
 /* The totals of a progress report: a walk of the same paths beside the
- * add's, only counting (restic's scanner).  It stats what the add will
+ * add's, only counting (restic's scanner), started before the add
+ * marker goes up.  It stats what the add will
  * stat, so its cost is the add's metadata reads once more, mostly from
  * the kernel's cache the add warms (or the scanner warms for it). */
 typedef struct scanner {
@@ -171,7 +172,15 @@ static void scan_start(scanner *sc, vault_t *v, const vault_add_options *o)
     memset(sc, 0, sizeof *sc);
     sc->progress = &v->progress;
     sc->o = o;
-    if (vlt_progress_on(&v->progress))
+    /* On remote storage it runs without a progress report too: the add
+     * marker and the listings after it are round trips in turn before
+     * the add walks a single folder, and the scanner's walk meanwhile
+     * brings the folders and inodes into the kernel's cache, so that an
+     * unchanged re-add then walks from memory (cold, that walk was most
+     * of the time between the index's listing and the snapshot's save:
+     * ~0.15 s of a 0.8 s re-add over a 100 ms link).  A local vault has
+     * no such wait to fill. */
+    if (vlt_progress_on(&v->progress) || !v->be->is_local)
         sc->started = pthread_create(&sc->thread, NULL, scan_run, sc) == 0;
 }
 
