@@ -111,6 +111,30 @@ grep -q 'waiting for the server to finish with it before sending it again' late.
 n=$(grep -c -F 'POST /v/data/' late.log || true)
 note "reset-late on a pack upload: $n pack uploads; extract and check pass"
 
+# ---- a broken upload whose handler starts after the resend ---------------------
+# reset-slow breaks the first pack upload before any of it reaches the
+# server, which gets the head and half the body only 800 ms later: the
+# object is absent when the client looks, its resend is stored, then the
+# late handler writes over it in place and removes it.  The resent pack
+# must be looked at again before an index segment names it (without
+# that, rclone lost the pack: the rare CI failure of this test).
+random_file src/docs/slow-1.bin 400000
+random_file src/docs/slow-2.bin 400000
+start_proxy late-handler --match "POST /v/data/" --stall-ms 1600 \
+    --fault 1:reset-slow
+add_ok late-handler
+cp err.txt late-handler.err
+stop_proxy
+faults=$(proxy_stat late-handler faults)
+[ "$faults" -eq 1 ] || fail "reset-slow: the proxy injected $faults faults, expected 1"
+grep -q 'gone after all; sending it again' late-handler.err ||
+    fail "reset-slow: the add did not look at the resent pack again: $(cat late-handler.err)"
+start_proxy late-handler-check
+v check "$LOC" --read-data -i id.txt
+stop_proxy
+[ "$RC" -eq 0 ] || fail "reset-slow: check --read-data: $(cat err.txt)"
+note "reset-slow on a pack upload: the resent pack was lost by the late handler, seen and sent again"
+
 # ---- every kind at a seeded random rate -----------------------------------------
 random_file src/docs/random-rate.bin 300000
 start_proxy random --fault-rate 0.08 --seed 7 --stall-ms 1500

@@ -34,7 +34,12 @@
  * Kinds: reset (forwards the request head and half its body, then resets
  * both connections), reset-late (the same, but the server's connection
  * is reset only --stall-ms later: a server that notices the broken upload
- * late, after the client's retry), stall (forwards the request, holds the answer for
+ * late, after the client's retry), reset-slow (a request with a known
+ * length: the client's connection is reset once half the body came,
+ * before anything reached the server; the head and that half reach it
+ * --stall-ms / 2 later and its connection is reset --stall-ms after
+ * that: a broken upload whose handler starts after the client's retry
+ * ended), stall (forwards the request, holds the answer for
  * --stall-ms, then closes), truncate (forwards the answer's head and half
  * its body, then closes), and a status code NNN (the proxy answers itself
  * with it and a short body, "Retry-After: 1" on 429 and 503, and the
@@ -69,6 +74,7 @@ enum fault_kind {
     FAULT_NONE = 0,
     FAULT_RESET,
     FAULT_RESET_LATE,
+    FAULT_RESET_SLOW,
     FAULT_STALL,
     FAULT_TRUNCATE,
     FAULT_STATUS
@@ -416,6 +422,29 @@ static int forward_body(reader *r, int fd, enum direction dir,
     }
 }
 
+/* Reads n bytes of a body into out (malloc'ed); -1 on EOF or error. */
+static int read_body_bytes(reader *r, uint64_t n, char **out)
+{
+    char *buf = malloc(n ? (size_t)n : 1);
+    if (!buf)
+        return -1;
+    uint64_t have = 0;
+    while (have < n) {
+        if (r->start == r->end && !fill(r)) {
+            free(buf);
+            return -1;
+        }
+        size_t part = r->end - r->start;
+        if (part > n - have)
+            part = (size_t)(n - have);
+        memcpy(buf + have, r->buf + r->start, part);
+        r->start += part;
+        have += part;
+    }
+    *out = buf;
+    return 0;
+}
+
 /* Reads and drops a body framed by f from r; 0 when done. */
 static int discard_body(reader *r, const framing *f)
 {
@@ -463,6 +492,8 @@ static int parse_fault(const char *text, fault *f)
         f->kind = FAULT_RESET;
     else if (strcmp(text, "reset-late") == 0)
         f->kind = FAULT_RESET_LATE;
+    else if (strcmp(text, "reset-slow") == 0)
+        f->kind = FAULT_RESET_SLOW;
     else if (strcmp(text, "stall") == 0)
         f->kind = FAULT_STALL;
     else if (strcmp(text, "truncate") == 0)
@@ -481,6 +512,7 @@ static const char *fault_name(const fault *f, char buf[8])
     switch (f->kind) {
     case FAULT_RESET: return "reset";
     case FAULT_RESET_LATE: return "reset-late";
+    case FAULT_RESET_SLOW: return "reset-slow";
     case FAULT_STALL: return "stall";
     case FAULT_TRUNCATE: return "truncate";
     case FAULT_STATUS: snprintf(buf, 8, "%d", f->status); return buf;
@@ -617,6 +649,25 @@ static int serve_request(connection *c, int first)
     sleep_ms(latency_ms);
     if (expect)
         header_remove(c->head, &head_len, "Expect");
+    if (f.kind == FAULT_RESET_SLOW && req.how == BODY_LENGTH) {
+        if (expect) {
+            sleep_ms(2 * latency_ms);
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (send_all(c->client, DOWN, cont, sizeof cont - 1) < 0)
+                return -1;
+        }
+        char *half;
+        if (read_body_bytes(&c->from_client, req.length / 2, &half) < 0)
+            return -1;
+        log_request(number, c->request_line, 0, &f);
+        reset_close(c->client);
+        c->client = -1;
+        sleep_ms(stall_ms / 2);
+        if (send_all(c->server, UP, c->head, head_len) == 0)
+            (void)send_all(c->server, UP, half, (size_t)(req.length / 2));
+        free(half);
+        return RESET_LATE;
+    }
     if (send_all(c->server, UP, c->head, head_len) < 0)
         return -1;
     if (expect) {
@@ -625,7 +676,8 @@ static int serve_request(connection *c, int first)
         if (send_all(c->client, DOWN, cont, sizeof cont - 1) < 0)
             return -1;
     }
-    if (f.kind == FAULT_RESET || f.kind == FAULT_RESET_LATE) {
+    if (f.kind == FAULT_RESET || f.kind == FAULT_RESET_LATE ||
+        f.kind == FAULT_RESET_SLOW) { /* reset-slow without a length */
         uint64_t half = req.how == BODY_LENGTH ? req.length / 2 : 0;
         if (req.how == BODY_CHUNKED)
             half = UINT64_MAX - 1; /* half of the first chunk */
@@ -703,7 +755,8 @@ static void *connection_main(void *arg)
     while ((end = serve_request(c, first)) == 0)
         first = 0;
     if (end == RESET || end == RESET_LATE) {
-        reset_close(c->client);
+        if (c->client >= 0) /* reset-slow closed it already */
+            reset_close(c->client);
         if (end == RESET_LATE)
             sleep_ms(stall_ms);
     } else {

@@ -395,13 +395,22 @@ static vault_error recheck_pass(backend *be)
         double wait = u.since + RECHECK_SECONDS - vlt_monotonic_seconds();
         if (wait > 0)
             vlt_sleep_seconds(wait);
-        uint64_t size;
-        rc = rest_stat(be, u.kind, u.name, &size);
-        if (rc == VAULT_OK && size == u.len) {
+        /* Loaded, not asked its size: rclone answers HEAD from a cache
+         * of what it listed, and went on answering 200 with the full
+         * size for an object its failed upload had removed. */
+        uint8_t *stored = NULL;
+        size_t stored_len = 0;
+        rc = rest_load(be, u.kind, u.name, 0, 0, u.len, &stored,
+                       &stored_len);
+        int same = rc == VAULT_OK && stored_len == u.len &&
+                   memcmp(stored, u.data, u.len) == 0;
+        free(stored);
+        if (same) {
             uncertain_free(&u);
             continue;
         }
-        if (rc != VAULT_OK && rc != VAULT_E_NOT_FOUND) {
+        if (rc != VAULT_OK && rc != VAULT_E_NOT_FOUND &&
+            rc != VAULT_E_CORRUPT) { /* corrupt: too long */
             uncertain_return(r, &u);
             break;
         }
@@ -410,7 +419,7 @@ static vault_error recheck_pass(backend *be)
         vlt_warn("%s: %s: the broken upload's object is gone after all; "
                  "sending it again",
                  r->display, label);
-        if (rc == VAULT_OK) /* short: let its handler end first */
+        if (rc != VAULT_E_NOT_FOUND) /* other bytes: let its handler end */
             vlt_sleep_seconds(RECHECK_SECONDS);
         /* sent again, replacing what is there (and, if that breaks too,
          * listed again and looked at in its turn) */
@@ -437,6 +446,33 @@ static vault_error config_is(backend *be, const uint8_t *data, size_t len)
     return same ? VAULT_OK
                 : vlt_fail(VAULT_E_EXISTS, "%s: config: another client "
                            "saved a different one", rest_of(be)->display);
+}
+
+/* Keeps object name (data, len bytes), stored after a broken upload, to
+ * be looked at again before anything names it (recheck_uncertain). */
+static vault_error uncertain_add(rest_backend *r, backend_kind kind,
+                                 const char *name, const uint8_t *data,
+                                 size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (len)
+        memcpy(copy, data, len);
+    uncertain u = {.kind = kind, .data = copy, .len = len,
+                   .since = vlt_monotonic_seconds()};
+    snprintf(u.name, sizeof u.name, "%s", name);
+    pthread_mutex_lock(&r->saving_lock);
+    int failed = VLT_ARRAY_GROW(&r->uncertain, &r->cap_uncertain,
+                                r->n_uncertain + 1);
+    if (!failed)
+        r->uncertain[r->n_uncertain++] = u;
+    pthread_mutex_unlock(&r->saving_lock);
+    if (failed) {
+        free(copy);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    return VAULT_OK;
 }
 
 /* Save, once this process saves the object nowhere else (rest_save). */
@@ -490,6 +526,7 @@ static vault_error send_settled(backend *be, backend_kind kind,
     retry_state rs;
     vlt_retry_start(&rs, &polling);
     static const uint8_t empty[1];
+    int broken = 0; /* an earlier send broke and was found absent */
     for (;;) {
         http_request req = {.method = "POST", .path = path,
                             .body = data ? data : empty, .body_len = len,
@@ -502,6 +539,8 @@ static vault_error send_settled(backend *be, backend_kind kind,
             rc = status_error(r, &req, &resp);
         long status = resp.status;
         vlt_http_response_free(&resp);
+        if (rc == VAULT_OK && broken && kind != BACKEND_CONFIG)
+            return uncertain_add(r, kind, name, data, len);
         if (rc == VAULT_OK)
             return VAULT_OK;
         char detail[512];
@@ -514,7 +553,8 @@ static vault_error send_settled(backend *be, backend_kind kind,
                 (rc == VAULT_E_NETWORK || rc == VAULT_E_TIMEOUT ||
                  rc == VAULT_E_BUSY || (rc == VAULT_E_IO && status >= 500)) &&
                 rest_stat(be, kind, name, &size) == VAULT_OK && size == len)
-                return VAULT_OK;
+                return uncertain_add(r, kind, name, data, len); /* a size
+                          may be what rclone listed before: loaded later */
             return vlt_fail(rc, "%s", detail);
         }
         vlt_warn("%s; waiting for the server to finish with it before "
@@ -529,28 +569,14 @@ static vault_error send_settled(backend *be, backend_kind kind,
         }
         if (state == SETTLED_STORED && kind == BACKEND_CONFIG)
             return config_is(be, data, len);
-        if (state == SETTLED_STORED) {
-            /* kept, to be looked at again before anything names it */
-            uint8_t *copy = malloc(len ? len : 1);
-            if (!copy)
-                return vlt_fail(VAULT_E_NOMEM, "out of memory");
-            if (len)
-                memcpy(copy, data, len);
-            uncertain u = {.kind = kind, .data = copy, .len = len,
-                           .since = vlt_monotonic_seconds()};
-            snprintf(u.name, sizeof u.name, "%s", name);
-            pthread_mutex_lock(&r->saving_lock);
-            int failed = VLT_ARRAY_GROW(&r->uncertain, &r->cap_uncertain,
-                                        r->n_uncertain + 1);
-            if (!failed)
-                r->uncertain[r->n_uncertain++] = u;
-            pthread_mutex_unlock(&r->saving_lock);
-            if (failed) {
-                free(copy);
-                return vlt_fail(VAULT_E_NOMEM, "out of memory");
-            }
-            return VAULT_OK;
-        }
+        if (state == SETTLED_STORED)
+            return uncertain_add(r, kind, name, data, len);
+        /* Absent: sent again.  Absent may only mean that the broken
+         * send's handler has not started writing yet (its request still
+         * on its way, or buffered by the server): it may then truncate
+         * and remove what the next send stores.  Whatever send succeeds
+         * from here is looked at again, as one seen complete is. */
+        broken = 1;
         if (!vlt_retry_wait(&rs, 0))
             return vlt_fail(rc, "%s (retries spent)", detail);
     }
