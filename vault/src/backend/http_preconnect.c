@@ -175,18 +175,22 @@ static void *pre_main(void *arg)
     pthread_mutex_unlock(&p->lock);
     freeaddrinfo(ai);
 
-    /* Only this thread moves a socket out of PRE_CONNECTING, so the fds
-     * of those are read without the lock. */
+    /* Only this thread moves a socket out of PRE_CONNECTING, so a
+     * socket seen connecting stays so until this thread moves it; the
+     * states are read under the lock all the same, as takers move ready
+     * ones to PRE_DONE meanwhile. */
     double deadline = vlt_monotonic_seconds() + PRE_CONNECT_SECONDS;
     for (;;) {
         struct pollfd pfd[PRE_MAX];
         unsigned which[PRE_MAX], n = 0;
+        pthread_mutex_lock(&p->lock);
         for (unsigned i = 0; i < p->n; i++)
             if (p->socks[i].state == PRE_CONNECTING) {
                 pfd[n] = (struct pollfd){.fd = p->socks[i].fd,
                                          .events = POLLOUT};
                 which[n++] = i;
             }
+        pthread_mutex_unlock(&p->lock);
         if (n == 0)
             break;
         int timed_out = vlt_monotonic_seconds() > deadline;
