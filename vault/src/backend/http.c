@@ -90,9 +90,6 @@ vault_error vlt_http_init(void)
 vault_error vlt_http_client_new(const http_config *config, http_client **out)
 {
     *out = NULL;
-    vault_error rc = vlt_http_init();
-    if (rc != VAULT_OK)
-        return rc;
     if (!config || !config->base_url)
         return vlt_fail(VAULT_E_INVALID, "http: missing base URL");
     http_client *c = calloc(1, sizeof *c);
@@ -130,10 +127,17 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out)
     }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->idle_ready, NULL);
-    /* The handshakes happen while the caller reads its identity, loads
-     * its cache and waits on its first answers. */
+    /* The handshakes happen while libcurl loads, the caller reads its
+     * identity and cache and waits on its first answers: started before
+     * libcurl (and OpenSSL's configuration) loads, as they need no part
+     * of it. */
     if (!config->unix_socket)
         c->pre = vlt_http_preconnect_start(c->base_url, c->connections);
+    vault_error rc = vlt_http_init();
+    if (rc != VAULT_OK) {
+        vlt_http_client_free(c);
+        return rc;
+    }
     *out = c;
     return VAULT_OK;
 }
