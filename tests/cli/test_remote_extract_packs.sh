@@ -6,6 +6,8 @@
 #     and one large file extracts identical in a few requests per pack,
 #     each pack opened once, without a stat (its trailer read where the
 #     index says it is);
+#   - over a link with a 60 ms round trip, vault sees the wait for its
+#     answers (VAULT_HTTP_STATS) and reads further ahead: identical;
 #   - truncated answers and resets in the middle of those merged ranges
 #     are retried: the extract is identical;
 #   - bytes added after a pack's trailer are not read: identical;
@@ -59,6 +61,25 @@ heads=$(requests plain HEAD)
 [ "$heads" -eq 0 ] || fail "$heads pack stats for $packs packs: packs are opened where the index says they end"
 [ "$gets" -le $((packs * 2)) ] || fail "$gets pack reads for $packs packs, expected at most $((packs * 2))"
 note "extract of $(find src -type f | wc -l) files from $packs packs: $gets pack reads, $heads pack stats, $(proxy_stat plain requests) requests in all"
+
+# ---- a far server -------------------------------------------------------------------
+# 30 ms each way: the shortest wait for an answer is a round trip or more,
+# and restore's windows grow (ops/restore/restore_ahead.c, far); on the
+# plain link above, the wait was short.
+wait_of() { awk '{for (i = 1; i < NF; i++) if ($i == "answer_wait_us") w = $(i + 1)} END {print w}' "$1"; }
+start_proxy near
+VAULT_HTTP_STATS="$WORK/near.http" ok ls "$LOC" latest -i id.txt
+stop_proxy
+near_wait=$(wait_of "$WORK/near.http")
+[ "$near_wait" -ge 0 ] || fail "no wait for an answer was seen: $(cat "$WORK/near.http")"
+rm -rf xout
+start_proxy far --latency 30
+VAULT_HTTP_STATS="$WORK/far.http" ok extract "$LOC" latest -C xout -i id.txt
+stop_proxy
+treecmp src "xout$WORK/src"
+far_wait=$(wait_of "$WORK/far.http")
+[ "$far_wait" -ge 60000 ] || fail "answers over a 60 ms round trip waited $far_wait us at least"
+note "far server: answers waited $far_wait us at least (plain link: $near_wait us), extract identical"
 
 # ---- faults in the middle of merged ranges --------------------------------------
 # Every other pack read is cut: the even ones truncated half way through

@@ -151,6 +151,11 @@ typedef struct backend_ops {
      * so that a backend which must ask first to tell them apart (S3
      * deletes a missing key without complaint) need not. */
     vault_error (*discard)(backend *be, backend_kind kind, const char *name);
+    /* Optional: the shortest wait seen for an answer, in seconds (a
+     * round trip and the server's time); absent or 0 where none was
+     * seen or answers cost none (a local disk).  Restore sizes its
+     * reads ahead by it (ops/restore/extract.c). */
+    double (*answer_wait)(backend *be);
 } backend_ops;
 
 struct backend {
@@ -293,6 +298,10 @@ static inline vault_error backend_check_deletable(backend *be)
 {
     return be->ops->check_deletable ? be->ops->check_deletable(be)
                                     : VAULT_OK;
+}
+static inline double backend_answer_wait(backend *be)
+{
+    return be->ops->answer_wait ? be->ops->answer_wait(be) : 0;
 }
 static inline unsigned backend_connections(const backend *be)
 {

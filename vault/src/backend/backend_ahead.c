@@ -379,6 +379,11 @@ static void ahead_close(backend *be)
     free(a);
 }
 
+static double ahead_answer_wait(backend *be)
+{
+    return backend_answer_wait(ahead_of(be)->inner);
+}
+
 static const backend_ops ahead_ops = {
     .save = ahead_save,
     .save_new = ahead_save_new,
@@ -390,6 +395,7 @@ static const backend_ops ahead_ops = {
     .close = ahead_close,
     .clean = ahead_clean,
     .check_deletable = ahead_check_deletable,
+    .answer_wait = ahead_answer_wait,
 };
 
 vault_error vlt_backend_ahead_wrap(backend *inner, backend **out)

@@ -644,6 +644,11 @@ static void cache_close(backend *be)
     free(c);
 }
 
+static double cache_answer_wait(backend *be)
+{
+    return backend_answer_wait(cache_of(be)->inner);
+}
+
 static const backend_ops cache_ops = {
     .save = cache_save,
     .save_new = cache_save_new,
@@ -655,6 +660,7 @@ static const backend_ops cache_ops = {
     .close = cache_close,
     .clean = cache_clean,
     .check_deletable = cache_check_deletable,
+    .answer_wait = cache_answer_wait,
 };
 
 backend *vlt_backend_cache_inner(backend *be)

@@ -918,6 +918,11 @@ static void rest_close(backend *be)
     free(r);
 }
 
+static double rest_answer_wait(backend *be)
+{
+    return vlt_http_answer_wait(rest_of(be)->http);
+}
+
 static const backend_ops rest_ops = {
     .save = rest_save,
     .save_new = rest_save_new,
@@ -927,6 +932,7 @@ static const backend_ops rest_ops = {
     .remove = rest_remove,
     .close = rest_close,
     .check_deletable = rest_check_deletable,
+    .answer_wait = rest_answer_wait,
 };
 
 /* Makes the folders on create (after making sure no vault is there), or

@@ -545,6 +545,11 @@ static void s3_close(backend *be)
     free(s);
 }
 
+static double s3_answer_wait(backend *be)
+{
+    return vlt_http_answer_wait(s3_of(be)->http);
+}
+
 static const backend_ops s3_ops = {
     .save = s3_save,
     .discard = s3_discard,
@@ -553,6 +558,7 @@ static const backend_ops s3_ops = {
     .list = s3_list,
     .remove = s3_remove,
     .close = s3_close,
+    .answer_wait = s3_answer_wait,
 };
 
 /* ---- opening --------------------------------------------------------------- */

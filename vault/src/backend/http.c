@@ -55,6 +55,9 @@ struct http_client {
     http_preconnect *pre;
     /* For VAULT_HTTP_STATS (benchmarks): what went over the wire. */
     atomic_uint_fast64_t requests, retries, bytes_up, bytes_down;
+    /* The shortest wait for an answer's first byte after the request
+     * went out, in microseconds (UINT64_MAX: none yet). */
+    atomic_uint_fast64_t answer_wait_us;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -125,6 +128,7 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out)
         vlt_http_client_free(c);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
+    atomic_init(&c->answer_wait_us, UINT64_MAX);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->idle_ready, NULL);
     /* The handshakes happen while libcurl loads, the caller reads its
@@ -142,8 +146,8 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out)
     return VAULT_OK;
 }
 
-/* VAULT_HTTP_STATS=FILE appends one line per client: what the benchmarks
- * report as requests and bytes sent. */
+/* VAULT_HTTP_STATS=FILE appends one line per client: what went over the
+ * wire, and the shortest wait for an answer (microseconds, -1: none). */
 static void write_stats(const http_client *c)
 {
     const char *path = getenv("VAULT_HTTP_STATS");
@@ -152,10 +156,14 @@ static void write_stats(const http_client *c)
     FILE *f = fopen(path, "a");
     if (!f)
         return;
-    fprintf(f, "requests %llu retries %llu bytes_up %llu bytes_down %llu\n",
+    uint_fast64_t wait = atomic_load(&c->answer_wait_us);
+    fprintf(f,
+            "requests %llu retries %llu bytes_up %llu bytes_down %llu "
+            "answer_wait_us %lld\n",
             (unsigned long long)c->requests, (unsigned long long)c->retries,
             (unsigned long long)c->bytes_up,
-            (unsigned long long)c->bytes_down);
+            (unsigned long long)c->bytes_down,
+            wait == UINT64_MAX ? -1LL : (long long)wait);
     fclose(f);
 }
 
@@ -187,6 +195,30 @@ void vlt_http_client_free(http_client *c)
 double vlt_http_retry_seconds(const http_client *c)
 {
     return c->retry_seconds;
+}
+
+double vlt_http_answer_wait(http_client *c)
+{
+    uint_fast64_t us = atomic_load(&c->answer_wait_us);
+    return us == UINT64_MAX ? 0 : (double)us / 1e6;
+}
+
+/* Keeps the shortest wait for an answer seen: a round trip and the
+ * server's time, which the small requests (listings) show best. */
+static void note_answer_wait(http_client *c, CURL *h)
+{
+    curl_off_t sent = 0, first = 0;
+    if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &sent) !=
+            CURLE_OK ||
+        curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &first) !=
+            CURLE_OK ||
+        first < sent)
+        return;
+    uint_fast64_t wait = (uint_fast64_t)(first - sent);
+    uint_fast64_t seen = atomic_load(&c->answer_wait_us);
+    while (wait < seen &&
+           !atomic_compare_exchange_weak(&c->answer_wait_us, &seen, wait))
+        ;
 }
 
 unsigned vlt_http_connections(const http_client *c)
@@ -681,6 +713,8 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc == CURLE_OK)
+        note_answer_wait(c, h);
     if (cc != CURLE_OK && status >= 400 && status <= 499 &&
         !transient_status(status)) {
         /* A refusal whose body was cut short (rclone 1.60 sends a 400

@@ -60,6 +60,10 @@ vault_error vlt_http_client_new(const http_config *config, http_client **out);
 void vlt_http_client_free(http_client *c);
 /* Connections the client runs at once (the uploader queue's size). */
 unsigned vlt_http_connections(const http_client *c);
+/* The shortest wait seen for an answer's first byte after a request went
+ * out, in seconds (a round trip and the server's time); 0 before the
+ * first answer. */
+double vlt_http_answer_wait(http_client *c);
 /* The total time a request may spend retrying. */
 double vlt_http_retry_seconds(const http_client *c);
 

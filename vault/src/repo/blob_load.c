@@ -1050,10 +1050,26 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
 
-/* Blobs held loaded ahead at most. */
+/* Blobs and plaintext bytes held loaded ahead at most. */
 static size_t prefetch_blobs_max(const vault_t *v)
 {
     return v->be->is_local ? REPO_PREFETCH_BLOBS_LOCAL : REPO_PREFETCH_BLOBS;
+}
+
+/* prefetch_lock held */
+static uint64_t prefetch_bytes_max(const vault_t *v)
+{
+    return v->prefetch_far ? REPO_PREFETCH_BYTES_FAR : REPO_PREFETCH_BYTES;
+}
+
+int vlt_repo_prefetch_far(vault_t *v)
+{
+    if (v->be->is_local || backend_answer_wait(v->be) < REPO_FAR_SECONDS)
+        return 0;
+    pthread_mutex_lock(&v->prefetch_lock);
+    v->prefetch_far = 1;
+    pthread_mutex_unlock(&v->prefetch_lock);
+    return 1;
 }
 
 /* Where entry (id, type) of the prefetched ones starts probing in
@@ -1213,7 +1229,7 @@ static int prefetched_take(vault_t *v, const uint8_t id[CHUNK_ID_BYTES],
  * the newest are the current window's, not used yet. */
 static int prefetched_room(vault_t *v, size_t len)
 {
-    while (v->prefetched_bytes + len > REPO_PREFETCH_BYTES ||
+    while (v->prefetched_bytes + len > prefetch_bytes_max(v) ||
            v->n_prefetched >= prefetch_blobs_max(v)) {
         prefetched *oldest = NULL;
         for (size_t i = 0; i < v->n_prefetched; i++) {
@@ -1233,7 +1249,7 @@ static int prefetched_room(vault_t *v, size_t len)
 int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs)
 {
     pthread_mutex_lock(&v->prefetch_lock);
-    int fits = v->prefetched_bytes + bytes <= REPO_PREFETCH_BYTES &&
+    int fits = v->prefetched_bytes + bytes <= prefetch_bytes_max(v) &&
                v->n_prefetched + blobs <= prefetch_blobs_max(v);
     pthread_mutex_unlock(&v->prefetch_lock);
     return fits;
@@ -1505,8 +1521,8 @@ vlt_prefetch_plan *vlt_repo_prefetch_plan(vault_t *v,
     /* only what nobody holds or loads yet, and what fits beside it: each
      * gets a place, reserved (then loading: its users wait for it), and
      * other prefetches leave it alone */
-    uint64_t room = REPO_PREFETCH_BYTES / 2, want = 0;
     pthread_mutex_lock(&v->prefetch_lock);
+    uint64_t room = prefetch_bytes_max(v) / 2, want = 0;
     size_t wn = n;
     for (size_t i = 0; i < n; i++) {
         if (w[i].how != WINDOW_MERGE)

@@ -67,10 +67,10 @@ vault_error vlt_repo_load_blobs(vault_t *v,
                                 void *ctx);
 /* Loads blobs ahead of their use (a walk's next trees, the small files
  * of a directory): up to REPO_PREFETCH_PLAN_BLOBS blobs and
- * REPO_PREFETCH_BYTES / 2 bytes as stored of those not held yet,
+ * REPO_PREFETCH_BYTES(_FAR) / 2 bytes as stored of those not held yet,
  * in merged ranges (as vlt_repo_load_blobs), up to backend_connections
  * ranges at once; each blob is kept in the handle as stored (the oldest
- * dropped past REPO_PREFETCH_BYTES) until a load of it takes it, which
+ * dropped past REPO_PREFETCH_BYTES(_FAR)) until a load of it takes it, which
  * authenticates and opens it,
  * or as many loads as it was asked for (a chunk that several files share).
  * Best effort: a blob that fails is left for its own load to report. */
@@ -93,6 +93,10 @@ void vlt_repo_prefetch_promise(vlt_prefetch_plan *p);
 /* Whether blobs more blobs of bytes as stored fit beside those loaded
  * ahead now, with none dropped. */
 int vlt_repo_prefetch_fits(vault_t *v, uint64_t bytes, size_t blobs);
+/* Lets the handle hold REPO_PREFETCH_BYTES_FAR loaded ahead if its
+ * storage answers in a round trip of REPO_FAR_SECONDS or more (as seen
+ * so far); returns whether it does. */
+int vlt_repo_prefetch_far(vault_t *v);
 /* Decodes tree id from the blobs loaded ahead, leaving it there (a walk
  * looks one level further ahead); VAULT_E_NOT_FOUND, with no detail, if
  * it is not there (yet). */

@@ -27,6 +27,13 @@
 #define REPO_DCTX_KEEP 16
 /* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
+/* On storage whose answers take a round trip of REPO_FAR_SECONDS or more
+ * (vlt_repo_prefetch_far), more bytes: restore's windows there are larger
+ * (restore_ahead.c), as each range costs a round trip.  Nearer, the
+ * windows arrive faster than files take them and would only fill more
+ * memory. */
+#define REPO_PREFETCH_BYTES_FAR (48u * 1024 * 1024)
+#define REPO_FAR_SECONDS 0.01
 #define REPO_PREFETCH_BLOBS 8192
 /* On this machine's disk, fewer: its windows are smaller (restore_ahead.c),
  * and what is held past them is dropped sooner, each drop scanning the
@@ -74,11 +81,12 @@ struct vault {
     uint32_t zero_len;
     uint8_t zero_id[CHUNK_ID_BYTES];
     /* Blobs loaded ahead of use (vlt_repo_prefetch), as stored, in no
-     * order, at most REPO_PREFETCH_BYTES in all; a load takes its blob
+     * order, at most REPO_PREFETCH_BYTES(_FAR) in all; a load takes its blob
      * out. */
     struct prefetched *prefetched;
     size_t n_prefetched, cap_prefetched, prefetched_bytes;
     uint64_t prefetched_added; /* entries ever added: their age order */
+    int prefetch_far; /* REPO_PREFETCH_BYTES_FAR apply (prefetch_lock) */
     /* Finds them by ID (blob_load.c): open addressing, entry number + 1,
      * 0 empty; REPO_PREFETCH_TABLE slots, made on first use. */
     uint32_t *prefetched_table;

@@ -383,7 +383,7 @@ static vault_error run(fake *f, const uint8_t root[CHUNK_ID_BYTES],
 {
     restore_source src = {fake_load_tree, fake_load_chunk,
                           f->know_zeros ? fake_chunk_size : NULL, f,
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     restore_options opt = {0};
     opt.target_dir = target;
     opt.tar_fd = a ? a->tar_fd : -1;

@@ -273,7 +273,7 @@ static void test_restore_rechecks_names(void **state)
     nodes[n].nlink = 1;
     fake_src s = {{nodes, n + 1}};
     restore_source src = {fake_load_tree, fake_load_chunk, NULL, &s, NULL,
-                          NULL, NULL, NULL, NULL, NULL, NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, 0};
 
     arena a;
     arena_open(f, &a, "recheck");

@@ -208,13 +208,14 @@ static vault_error extract_run(vault_t *v, const char *ref,
         return rc;
     restore_source src = {load_tree,   load_chunk, chunk_size,    v,
                           load_chunks, prefetch,   prefetch_load, peek_tree,
-                          prefetch_promise, NULL, NULL};
+                          prefetch_promise, NULL, NULL, 0};
     /* Over a network a window's requests are round trips: windows are
      * cut by what they hold as stored.  On this machine's disk they stay
      * cut by plaintext, smaller, as memory was measured for them. */
     if (!v->be->is_local) {
         src.chunk_stored = chunk_stored;
         src.prefetch_fits = prefetch_fits;
+        src.far = vlt_repo_prefetch_far(v);
     }
     restore_options ro = {
         .target_dir = o->target_dir,

@@ -77,6 +77,9 @@ typedef struct restore_source {
      * dropping any.  Windows are then planned as long as they fit, by
      * the loaders too, rather than a fixed few ahead of the walk. */
     int (*prefetch_fits)(void *ctx, uint64_t bytes, size_t blobs);
+    /* With chunk_stored: the chunks are a round trip of 10 ms or more
+     * away, and the source holds more of them ahead: windows grow. */
+    int far;
 } restore_source;
 
 /* Told about every item that failed; restoring goes on with the rest. */
