@@ -25,7 +25,8 @@
 /* Decompression contexts a handle keeps for reuse: one per thread that
  * loads blobs at once (restore's workers and walker) is enough. */
 #define REPO_DCTX_KEEP 16
-/* Plaintext bytes and blobs a handle keeps loaded ahead (blob_load.h). */
+/* Bytes (as stored: blobs are held sealed) and blobs a handle keeps
+ * loaded ahead (blob_load.h). */
 #define REPO_PREFETCH_BYTES (32u * 1024 * 1024)
 /* On storage whose answers take a round trip of REPO_FAR_SECONDS or more
  * (vlt_repo_prefetch_far), more bytes: restore's windows there are larger
