@@ -14,6 +14,8 @@
 #   - a pack damaged in its middle: the extract fails for the files whose
 #     chunks were there, names them and the pack, and every other file is
 #     restored identical;
+#   - a pack whose trailer is damaged: the same, after it was opened
+#     again by its size (the index's end did not authenticate);
 #   - a pack missing: the same, naming it.
 # Skipped (77) without rclone.
 set -euo pipefail
@@ -154,6 +156,15 @@ size=$(stat -c %s "$big")
 printf '\377\377\377\377\377\377\377\377' |
     dd of="$big" bs=1 seek=$((size / 2)) conv=notrunc status=none
 broken_extract damaged "$name"
+# Its trailer damaged: opened where the index says it ends, the trailer
+# does not authenticate; the pack is then opened again by its size (a
+# stat), which fails the same way, and that is what is reported.
+cp "$WORK/pack.orig" "$big"
+printf '\377\377\377\377\377\377\377\377' |
+    dd of="$big" bs=1 seek=$((size - 40)) conv=notrunc status=none
+broken_extract trailer-damaged "$name"
+grep -q -E " HEAD /v/data/$name " "$WORK/trailer-damaged.log" ||
+    fail "a pack whose trailer failed where the index says it is was not opened again by its size"
 rm "$big"
 broken_extract missing "$name"
 cp "$WORK/pack.orig" "$big"
