@@ -756,9 +756,7 @@ vault_error vlt_backend_s3_open(const char *url,
     int has_config = 0;
     if (create != BACKEND_OPEN_UNCHECKED)
         rc = probe(s, &has_config);
-    if (create == BACKEND_OPEN_UNCHECKED) {
-        /* nothing asked */
-    } else if (create) {
+    if (create == 1) {
         if (rc == VAULT_E_NOT_FOUND) {
             rc = make_bucket(s);
             has_config = 0;
@@ -766,7 +764,7 @@ vault_error vlt_backend_s3_open(const char *url,
         if (rc == VAULT_OK && has_config)
             rc = vlt_fail(VAULT_E_EXISTS, "%s: holds a vault already",
                           s->display);
-    } else if (rc == VAULT_OK && !has_config) {
+    } else if (create == 0 && rc == VAULT_OK && !has_config) {
         rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config object)",
                       s->display);
     }

@@ -122,12 +122,23 @@ static int proxy_configured(void)
     return 0;
 }
 
-static void set_state(http_preconnect *p, unsigned i, enum pre_state s)
+/* Socket i connected: takers may have it. */
+static void set_ready(http_preconnect *p, unsigned i)
 {
     pthread_mutex_lock(&p->lock);
-    p->socks[i].state = s;
-    if (s == PRE_READY)
-        p->socks[i].ready_at = vlt_monotonic_seconds();
+    p->socks[i].state = PRE_READY;
+    p->socks[i].ready_at = vlt_monotonic_seconds();
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Socket i failed or is given up: closed, and done. */
+static void drop(http_preconnect *p, unsigned i)
+{
+    pthread_mutex_lock(&p->lock);
+    close(p->socks[i].fd);
+    p->socks[i].fd = -1;
+    p->socks[i].state = PRE_DONE;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
 }
@@ -195,13 +206,8 @@ static void *pre_main(void *arg)
             break;
         int timed_out = vlt_monotonic_seconds() > deadline;
         if (atomic_load(&p->stop) || timed_out) {
-            for (unsigned k = 0; k < n; k++) {
-                pthread_mutex_lock(&p->lock);
-                close(p->socks[which[k]].fd);
-                p->socks[which[k]].fd = -1;
-                pthread_mutex_unlock(&p->lock);
-                set_state(p, which[k], PRE_DONE);
-            }
+            for (unsigned k = 0; k < n; k++)
+                drop(p, which[k]);
             break;
         }
         /* short waits: a client being freed stops it */
@@ -214,15 +220,10 @@ static void *pre_main(void *arg)
             socklen_t len = sizeof err;
             if (getsockopt(pfd[k].fd, SOL_SOCKET, SO_ERROR, &err, &len) ==
                     0 &&
-                err == 0) {
-                set_state(p, which[k], PRE_READY);
-            } else {
-                pthread_mutex_lock(&p->lock);
-                close(p->socks[which[k]].fd);
-                p->socks[which[k]].fd = -1;
-                pthread_mutex_unlock(&p->lock);
-                set_state(p, which[k], PRE_DONE);
-            }
+                err == 0)
+                set_ready(p, which[k]);
+            else
+                drop(p, which[k]);
         }
     }
     return NULL;

@@ -132,12 +132,12 @@ vault_error vlt_blob_open_owned(const keyring *k,
                                 const uint8_t key[SECRET_BYTES],
                                 const pack_entry *e, uint8_t *blob,
                                 size_t len, ZSTD_DCtx *dctx, uint8_t **out);
-/* Authenticates a pack's trailer (its sealed own index) against the
- * header: readers check it once per pack so that no byte of a pack goes
- * unauthenticated. */
 /* The length of the trailer of a pack of n blobs (without the 4 bytes of
  * its length that end the pack). */
 uint64_t vlt_pack_trailer_bytes(uint64_t n);
+/* Authenticates a pack's trailer (its sealed own index) against the
+ * header: readers check it once per pack so that no byte of a pack goes
+ * unauthenticated. */
 vault_error vlt_pack_check_trailer(const uint8_t key[SECRET_BYTES],
                                    const uint8_t header[PACK_HEADER_BYTES],
                                    const uint8_t *trailer, size_t trailer_len);

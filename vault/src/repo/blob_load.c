@@ -262,8 +262,7 @@ static vault_error pack_open_sized(vault_t *v, const char *name, int large,
     uint8_t *header = NULL, *tail = NULL, *rest = NULL;
     size_t len, tail_len = 0;
     uint64_t tail_at = 0;
-    vault_error rc;
-    rc = backend_stat(v->be, BACKEND_DATA, name, &size);
+    vault_error rc = backend_stat(v->be, BACKEND_DATA, name, &size);
     if (rc == VAULT_OK &&
         (size < PACK_HEADER_BYTES + 4 || size > PACK_MAX_BYTES))
         rc = vlt_fail(VAULT_E_CORRUPT, "pack: bad size");
@@ -368,6 +367,37 @@ static int pack_listed(vault_t *v, uint32_t pack, uint64_t *end,
  * guessed: the size is asked. */
 #define PACK_LISTED_TRAILER_MAX (4u * 1024 * 1024)
 
+/* The length of the trailer of a pack whose blobs end at end, count of
+ * them, as the index lists it; 0 when that guess is not to be made. */
+static uint64_t listed_trailer_bytes(uint64_t end, uint32_t count)
+{
+    uint64_t trailer = vlt_pack_trailer_bytes(count);
+    if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
+        end + trailer + 4 > PACK_MAX_BYTES)
+        return 0;
+    return trailer;
+}
+
+/* The key of a pack opened as the index lists it, into key (wiped on
+ * failure): tail (trailer + 4 bytes) must end in the trailer's length,
+ * and the trailer must authenticate under the header's key. */
+static vault_error listed_key(const vault_t *v,
+                              const uint8_t header[PACK_HEADER_BYTES],
+                              const uint8_t *tail, uint64_t trailer,
+                              uint8_t key[SECRET_BYTES])
+{
+    vault_error rc = load_le32(tail + trailer) == trailer ? VAULT_OK
+                                                          : VAULT_E_CORRUPT;
+    if (rc == VAULT_OK)
+        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
+                                      key);
+    if (rc == VAULT_OK)
+        rc = vlt_pack_check_trailer(key, header, tail, (size_t)trailer);
+    if (rc != VAULT_OK)
+        sodium_memzero(key, SECRET_BYTES);
+    return rc;
+}
+
 /* Opens pack name as the index lists it (its blobs end at end, count of
  * them), without asking its size: a pack whose trailer indexes exactly
  * those blobs ends where that trailer does, so its header and trailer
@@ -382,11 +412,10 @@ static vault_error pack_open_listed(vault_t *v, const char *name,
                                     uint64_t end, uint32_t count,
                                     uint8_t key[SECRET_BYTES])
 {
-    uint64_t trailer = vlt_pack_trailer_bytes(count);
-    uint64_t size = end + trailer + 4;
-    if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
-        size > PACK_MAX_BYTES)
+    uint64_t trailer = listed_trailer_bytes(end, count);
+    if (trailer == 0)
         return VAULT_E_CORRUPT;
+    uint64_t size = end + trailer + 4;
     header_load h = {.v = v, .name = name};
     uint8_t *header = NULL, *tail = NULL;
     size_t tail_len = 0;
@@ -411,20 +440,14 @@ static vault_error pack_open_listed(vault_t *v, const char *name,
         if (rc == VAULT_OK && h.rc != VAULT_OK)
             rc = h.rc;
     }
-    if (rc == VAULT_OK && (tail_len != size - end ||
-                           load_le32(tail + tail_len - 4) != trailer))
+    if (rc == VAULT_OK && tail_len != size - end)
         rc = VAULT_E_CORRUPT;
     if (rc == VAULT_OK)
-        rc = vlt_pack_key_from_header(v->keys, header, PACK_HEADER_BYTES,
-                                      key);
-    if (rc == VAULT_OK)
-        rc = vlt_pack_check_trailer(key, header, tail + (tail_len - 4 - trailer),
-                                    (size_t)trailer);
+        rc = listed_key(v, header, tail + (tail_len - 4 - trailer), trailer,
+                        key);
     if (header != tail)
         free(header);
     free(tail);
-    if (rc != VAULT_OK)
-        sodium_memzero(key, SECRET_BYTES);
     return rc;
 }
 
@@ -501,6 +524,29 @@ static int opening_find(const vault_t *v, uint32_t pack, size_t *at)
 #define PACK_OPEN_LARGE 1
 #define PACK_OPEN_NOWAIT 2
 
+/* Keeps key as pack's, unless one is kept already. */
+static void pack_key_keep(vault_t *v, uint32_t pack,
+                          const uint8_t key[SECRET_BYTES])
+{
+    pthread_mutex_lock(&v->pack_key_lock);
+    if (pack < v->pack_keys_size && v->pack_key_state[pack] == 0) {
+        memcpy(v->pack_keys[pack], key, SECRET_BYTES);
+        v->pack_key_state[pack] = 1;
+    }
+    pthread_mutex_unlock(&v->pack_key_lock);
+}
+
+/* pack is no longer being opened: its waiters look again. */
+static void opening_end(vault_t *v, uint32_t pack)
+{
+    size_t at;
+    pthread_mutex_lock(&v->prefetch_lock);
+    if (opening_find(v, pack, &at))
+        v->opening[at] = v->opening[--v->n_opening];
+    pthread_cond_broadcast(&v->prefetch_done);
+    pthread_mutex_unlock(&v->prefetch_lock);
+}
+
 /* Copies the key of pack into key (the caller wipes it).  No lock is
  * held across I/O: one thread opens a pack nobody has opened yet, those
  * that need it meanwhile wait for it (without a lock held: a prefetch's
@@ -537,21 +583,10 @@ static vault_error pack_key_open(vault_t *v, uint32_t pack, const char *name,
             return rc;
     }
     rc = pack_open(v, pack, name, large, key);
-    if (rc == VAULT_OK) {
-        pthread_mutex_lock(&v->pack_key_lock);
-        if (v->pack_key_state[pack] == 0) {
-            memcpy(v->pack_keys[pack], key, SECRET_BYTES);
-            v->pack_key_state[pack] = 1;
-        }
-        pthread_mutex_unlock(&v->pack_key_lock);
-    }
-    if (mine) {
-        pthread_mutex_lock(&v->prefetch_lock);
-        if (opening_find(v, pack, &at))
-            v->opening[at] = v->opening[--v->n_opening];
-        pthread_cond_broadcast(&v->prefetch_done);
-        pthread_mutex_unlock(&v->prefetch_lock);
-    }
+    if (rc == VAULT_OK)
+        pack_key_keep(v, pack, key);
+    if (mine)
+        opening_end(v, pack);
     if (rc != VAULT_OK)
         return vlt_fail_context(rc, "data/%.2s/%s", name, name);
     return VAULT_OK;
@@ -1050,7 +1085,7 @@ static size_t window_ranges(const window_blob *w, size_t wn, uint32_t *order,
 #define PREFETCH_LOADING 1
 #define PREFETCH_RESERVED 2
 
-/* Blobs and plaintext bytes held loaded ahead at most. */
+/* Blobs, and bytes as stored, held loaded ahead at most. */
 static size_t prefetch_blobs_max(const vault_t *v)
 {
     return v->be->is_local ? REPO_PREFETCH_BLOBS_LOCAL : REPO_PREFETCH_BLOBS;
@@ -1342,33 +1377,14 @@ static void split_part_done(vault_t *v, split_open *so)
     if (!last)
         return;
     uint8_t key[SECRET_BYTES];
-    vault_error rc = so->tail && so->tail_len == (size_t)so->trailer + 4 &&
-                             load_le32(so->tail + so->trailer) == so->trailer
-                         ? VAULT_OK
-                         : VAULT_E_CORRUPT;
-    if (rc == VAULT_OK)
-        rc = vlt_pack_key_from_header(v->keys, so->header, PACK_HEADER_BYTES,
-                                      key);
-    if (rc == VAULT_OK)
-        rc = vlt_pack_check_trailer(key, so->header, so->tail, so->trailer);
-    if (rc == VAULT_OK) {
-        pthread_mutex_lock(&v->pack_key_lock);
-        if (so->pack < v->pack_keys_size &&
-            v->pack_key_state[so->pack] == 0) {
-            memcpy(v->pack_keys[so->pack], key, SECRET_BYTES);
-            v->pack_key_state[so->pack] = 1;
-        }
-        pthread_mutex_unlock(&v->pack_key_lock);
+    if (so->tail && so->tail_len == (size_t)so->trailer + 4 &&
+        listed_key(v, so->header, so->tail, so->trailer, key) == VAULT_OK) {
+        pack_key_keep(v, so->pack, key);
+        sodium_memzero(key, sizeof key);
     }
-    sodium_memzero(key, sizeof key);
     free(so->tail);
     so->tail = NULL;
-    size_t at;
-    pthread_mutex_lock(&v->prefetch_lock);
-    if (opening_find(v, so->pack, &at))
-        v->opening[at] = v->opening[--v->n_opening];
-    pthread_cond_broadcast(&v->prefetch_done);
-    pthread_mutex_unlock(&v->prefetch_lock);
+    opening_end(v, so->pack);
 }
 
 static void split_trailer_run(prefetch_job *j)
@@ -1632,14 +1648,11 @@ static void prefetch_split_opens(vlt_prefetch_plan *p, size_t n_opens,
         prefetch_job *o = &p->jobs[i];
         prefetch_job *range = &ranges[first_range[i]];
         const window_blob *first = &p->w[range->order[0]];
-        uint64_t end;
+        uint64_t end, trailer;
         uint32_t count;
         if (first->e.offset > PACK_HEADER_BYTES + BLOBS_MERGE_GAP ||
-            !pack_listed(v, o->pack, &end, &count))
-            continue;
-        uint64_t trailer = vlt_pack_trailer_bytes(count);
-        if (end < PACK_HEADER_BYTES || trailer > PACK_LISTED_TRAILER_MAX ||
-            end + trailer + 4 > PACK_MAX_BYTES)
+            !pack_listed(v, o->pack, &end, &count) ||
+            (trailer = listed_trailer_bytes(end, count)) == 0)
             continue;
         size_t at;
         int mine = 0;

@@ -308,9 +308,8 @@ static uint64_t plan_window(restorer *r, restore_ahead *a)
         if (first == UINT64_MAX)
             first = a->entered;
     }
-    if (n > 0) {
+    if (n > 0)
         load(r, a, src->prefetch(src->ctx, ids, n, 0));
-    }
     free(ids);
     return first;
 }
