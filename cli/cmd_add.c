@@ -270,6 +270,8 @@ int cmd_add(int argc, char **argv)
      * for add it also means no files cache */
     if (cli_storage.no_cache)
         o.cache_dir = "";
+    /* the marker goes up with the config's read (vault.h) */
+    cli_storage.adds_next = !o.dry_run;
     if (rc_usage < 0)
         rc_usage = add_run(argc - optind, argv + optind, &o, identity,
                            passphrase_file, json, verbose, from_stdin,

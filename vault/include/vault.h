@@ -322,6 +322,13 @@ typedef struct vault_storage_options {
      * requests for nothing; an add never uses them (its listings must
      * follow its marker). */
     int reads_snapshots;
+    /* 1: the caller adds next (vault_add, not a dry run): vault_open_at
+     * of a remote vault puts the add's marker up in the round trip that
+     * reads the config, sealed with the keys this client's last open of
+     * the same location found, and keeps it for the add only if the open
+     * finds the same keys (format spec section 15a); else, and if no add
+     * follows, it is taken down again (by the add, or vault_close). */
+    int adds_next;
 } vault_storage_options;
 VAULT_API void vault_storage_options_init(vault_storage_options *options);
 

@@ -31,6 +31,9 @@ vault_error vlt_fail_context(vault_error code, const char *fmt, ...)
 /* Reports a problem the operation goes on past (vault_set_warning_handler):
  * the message names the object. */
 void vlt_warn(const char *fmt, ...) VAULT_PRINTF(1, 2);
+/* 1: this thread's warnings are dropped (work done twice, whose second
+ * run reports them), 0: they reach the handler again. */
+void vlt_warn_mute(int mute);
 
 /* Errors that stop a whole operation wherever they are met, where any
  * other failure would be one object's (reported, and the rest goes on):

@@ -14,6 +14,14 @@ static void *warning_ctx;
 /* Restore's threads warn too: one message at a time reaches the handler. */
 static pthread_mutex_t warning_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Per thread: a thread that mutes does not silence the others. */
+static _Thread_local int muted;
+
+void vlt_warn_mute(int mute)
+{
+    muted = mute;
+}
+
 void vault_set_warning_handler(vault_warning_fn fn, void *ctx)
 {
     warning_handler = fn;
@@ -22,7 +30,7 @@ void vault_set_warning_handler(vault_warning_fn fn, void *ctx)
 
 void vlt_warn(const char *fmt, ...)
 {
-    if (!warning_handler)
+    if (!warning_handler || muted)
         return;
     char msg[1024];
     va_list ap;

@@ -111,7 +111,9 @@ vault_error vlt_keyring_alloc(uint32_t n_epochs, keyring **out);
 /* Sets the derived keys (chunk ID, gear, config MAC) from dedup_secret. */
 void vlt_keyring_derive(keyring *k);
 
-/* Config: public parameters, authenticated with a dedup-derived key. */
+/* Config: public parameters, authenticated with a dedup-derived key.
+ * A config object longer than this is refused unread. */
+#define VAULT_CONFIG_MAX_BYTES 4096
 void vlt_config_encode(const keyring *k, uint8_t out[CONFIG_BYTES]);
 /* Parses the public part (no key needed). */
 vault_error vlt_config_parse(const uint8_t *data, size_t len,

@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -103,8 +104,14 @@ vault_error vlt_lock_decode(const uint8_t *data, size_t len, lock_record *out)
     return VAULT_OK;
 }
 
-void vlt_lock_set_process(lock_record *rec)
+void vlt_lock_add_marker_init(lock_record *rec)
 {
+    memset(rec, 0, sizeof *rec);
+    rec->kind = LOCK_ADD;
+    rec->time = vlt_now();
+    rec->pid = (uint32_t)getpid();
+    if (gethostname(rec->host, sizeof rec->host - 1) != 0)
+        rec->host[0] = '\0';
     vlt_process_id self;
     rec->has_process = vlt_process_self(&self);
     if (!rec->has_process)

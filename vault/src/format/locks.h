@@ -67,9 +67,9 @@ vault_error vlt_locks_load(vault_t *v, lock_record **out, size_t *n,
                            size_t *unreadable);
 void vlt_locks_free(lock_record *list, size_t n);
 
-/* Records this process in an add marker (if the system says which it
- * is: common/process.h). */
-void vlt_lock_set_process(lock_record *rec);
+/* A new add marker of this process, now: its host, its pid and (if the
+ * system says which process it is: common/process.h) its process. */
+void vlt_lock_add_marker_init(lock_record *rec);
 /* For an add marker with its process: whether that runs here, ended here
  * (its add crashed or was killed), or ran elsewhere - another machine,
  * container or boot, where only the marker's age tells.  Every other

@@ -1,7 +1,8 @@
 /*
  * client_cache.h - the client's own cache folder (never in the vault):
  * $XDG_CACHE_HOME/vault or ~/.cache/vault, one subfolder per vault (its
- * ID in hex).  The files cache (filecache.h) lives there, the local
+ * ID in hex), and the open records of remote locations in "locations"
+ * (marker_ahead.h).  The files cache (filecache.h) lives there, the local
  * cache of sealed objects (backend_cache.c) in its "objects" folder, and
  * so do the
  * add markers' sightings that keep a marker dated in the future from

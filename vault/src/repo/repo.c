@@ -22,6 +22,7 @@
 #include "repo/blob_load.h"
 #include "repo/client_cache.h"
 #include "repo/index_cache.h"
+#include "repo/marker_ahead.h"
 #include "repo/repo.h"
 
 const char *vault_role_name(vault_role role)
@@ -65,10 +66,10 @@ uint64_t vault_membership_seq(const vault_t *v)
 /* The founder's grant envelope, then record 0 listing it, which commits
  * to salt; k's vault ID is the one made of it (vlt_vault_id_of). */
 static vault_error found(backend *be, keyring *k, const char *owner,
-                         const uint8_t salt[32])
+                         const uint8_t salt[32], keys_object saved[2])
 {
     envelope_payload *p = NULL;
-    char env_name[65];
+    char *env_name = saved[0].name;
     vault_error rc = vlt_envelope_payload_make(k, owner, k->sign_seed, 1, 0,
                                                1, &p);
     if (rc == VAULT_OK)
@@ -92,7 +93,7 @@ static vault_error found(backend *be, keyring *k, const char *owner,
     vlt_write_key_id(k->epochs[0].write_key, r.write_key_id);
     vlt_dedup_id(k->dedup_secret, r.dedup_id);
     rc = vlt_membership_append(be, k->vault_id, k->epochs[0].write_key, &r,
-                               k->sign_sk, NULL);
+                               k->sign_sk, saved[1].name);
     free(recipient);
     return rc;
 }
@@ -100,10 +101,12 @@ static vault_error found(backend *be, keyring *k, const char *owner,
 /* vlt_repo_init_backend, and with cache_dir (not NULL) for a remote *be:
  * *be is wrapped in the local cache of the new vault (taking it over),
  * so that the envelope and record 0 it saves are kept there as well,
- * and the first open, which reads them, need not ask storage. */
+ * and the first open, which reads them, need not ask storage; and what
+ * that open will find is recorded for location (marker_ahead.h), so that
+ * a first add puts its marker up with the config's read. */
 static vault_error init_vault(backend **be, const char *owner,
                               char fingerprint[VAULT_FINGERPRINT_CHARS + 1],
-                              const char *cache_dir)
+                              const char *cache_dir, const char *location)
 {
     vault_error rc = vault_recipient_check(owner);
     if (rc != VAULT_OK)
@@ -131,11 +134,15 @@ static vault_error init_vault(backend **be, const char *owner,
     /* The envelope and record 0 first, the config last: a directory with a
      * config is a vault, so an interrupted init leaves no half-made vault
      * behind. */
-    rc = found(*be, k, owner, salt);
+    keys_object saved[2] = {{.name = ""}, {.name = ""}};
+    rc = found(*be, k, owner, salt, saved);
     if (rc == VAULT_OK) {
         uint8_t config[CONFIG_BYTES];
         vlt_config_encode(k, config);
         rc = backend_save(*be, BACKEND_CONFIG, "", config, sizeof config);
+        if (rc == VAULT_OK && cache_dir && location && !(*be)->is_local)
+            vlt_open_record_save(cache_dir, location, k->vault_id, config,
+                                 sizeof config, saved, 2);
     }
     if (rc == VAULT_OK && fingerprint)
         fingerprint_of(k->vault_id, k->sign_pk, fingerprint);
@@ -143,10 +150,22 @@ static vault_error init_vault(backend **be, const char *owner,
     return rc;
 }
 
+/* The location as messages and the client's records name it: never
+ * with a password (malloc'ed; NULL: out of memory). */
+static char *location_shown(const char *location)
+{
+    /* "***" for each secret: at most twice as long. */
+    size_t size = 2 * strlen(location) + 16;
+    char *shown = malloc(size);
+    if (shown)
+        vault_location_redact(location, shown, size);
+    return shown;
+}
+
 vault_error vlt_repo_init_backend(backend *be, const char *owner,
                                   char fingerprint[VAULT_FINGERPRINT_CHARS + 1])
 {
-    return init_vault(&be, owner, fingerprint, NULL);
+    return init_vault(&be, owner, fingerprint, NULL, NULL);
 }
 
 vault_error vault_init(const char *path, const char *owner)
@@ -180,8 +199,15 @@ vault_error vault_create_at(const char *location,
         cache_dir = options && options->cache_dir
                         ? options->cache_dir
                         : vlt_cache_dir_default(base, sizeof base);
+    /* records name a location as vault_open_at's messages do */
+    char *shown = location_shown(location);
+    if (!shown) {
+        backend_close(be);
+        return vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
     rc = init_vault(&be, owner, fingerprint,
-                    cache_dir && *cache_dir ? cache_dir : NULL);
+                    cache_dir && *cache_dir ? cache_dir : NULL, shown);
+    free(shown);
     backend_close(be);
     return rc;
 }
@@ -455,17 +481,17 @@ static vault_error merge_keyring(vault_t *v, const vault_identity_t *id,
 }
 
 /* format.md §5.4-5.5, opening: envelopes, then the log, then which
- * envelopes the log grants. */
-static vault_error open_member(vault_t *v, const vault_identity_t *id,
+ * envelopes the log grants; then the config is checked with the keys. */
+vault_error vlt_repo_open_keys(vault_t *v, const vault_identity_t *id,
                                const uint8_t vault_id[VAULT_ID_BYTES],
-                               const uint8_t *config, size_t config_len)
+                               const uint8_t *config, size_t config_len,
+                               const keys_object *objs, size_t n_objs)
 {
-    keys_object *objs = NULL;
-    size_t n_objs = 0, n_env = 0, n_cand = 0;
+    size_t n_env = 0, n_cand = 0;
     opened_envelope *env = NULL;
     envelope_epoch *cand = NULL;
-    vault_error rc = vlt_keys_objects_load(v->be, &objs, &n_objs);
-    if (rc == VAULT_OK && !(env = calloc(n_objs ? n_objs : 1, sizeof *env)))
+    vault_error rc = VAULT_OK;
+    if (!(env = calloc(n_objs ? n_objs : 1, sizeof *env)))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
     if (rc == VAULT_OK)
         rc = open_envelopes(v, id, objs, n_objs, env, &n_env);
@@ -494,7 +520,8 @@ static vault_error open_member(vault_t *v, const vault_identity_t *id,
     free(env);
     if (cand)
         sodium_free(cand);
-    vlt_keys_objects_free(objs, n_objs);
+    if (rc == VAULT_OK)
+        rc = vlt_config_verify(v->keys, config, config_len);
     return rc;
 }
 
@@ -628,11 +655,26 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
         rc = vlt_fail_errno(err, "open: locks");
     else if (!(v->location = strdup(location)))
         rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    /* The client's cache folder; its records name the vault only once
+     * the config does. */
+    if (rc == VAULT_OK && !(options && options->no_cache)) {
+        char base[PATH_MAX];
+        const char *dir = options && options->cache_dir
+                              ? options->cache_dir
+                              : vlt_cache_dir_default(base, sizeof base);
+        if (dir && *dir && !(v->cache_dir = strdup(dir)))
+            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    }
+    /* An add's marker goes up while the config is read (marker_ahead.h):
+     * kept only if the keys the open finds are those it was sealed with. */
+    marker_ahead *ahead = NULL;
+    if (rc == VAULT_OK && options && options->adds_next && !be->is_local)
+        ahead = vlt_marker_ahead_start(be, v->cache_dir, location, id);
     uint8_t *config = NULL;
     size_t config_len = 0;
     if (rc == VAULT_OK)
-        rc = backend_load(v->be, BACKEND_CONFIG, "", 0, 0, 4096, &config,
-                          &config_len);
+        rc = backend_load(v->be, BACKEND_CONFIG, "", 0, 0,
+                          VAULT_CONFIG_MAX_BYTES, &config, &config_len);
     if (rc == VAULT_E_NOT_FOUND)
         rc = vlt_fail(VAULT_E_NOT_FOUND, "%s: not a vault (no config)",
                       location);
@@ -643,20 +685,23 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
         rc = vlt_fail_context(rc, "%s", location);
     /* The vault is named: from here on its envelopes, records, index and
      * trees may come from the local cache. */
-    if (rc == VAULT_OK && !(options && options->no_cache)) {
-        char base[PATH_MAX];
-        const char *dir = options && options->cache_dir
-                              ? options->cache_dir
-                              : vlt_cache_dir_default(base, sizeof base);
-        if (dir && *dir && !(v->cache_dir = strdup(dir)))
-            rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
-    }
     if (rc == VAULT_OK)
         rc = use_cache(v, vault_id);
+    keys_object *objs = NULL;
+    size_t n_objs = 0;
     if (rc == VAULT_OK)
-        rc = open_member(v, id, vault_id, config, config_len);
+        rc = vlt_keys_objects_load(v->be, &objs, &n_objs);
     if (rc == VAULT_OK)
-        rc = vlt_config_verify(v->keys, config, config_len);
+        rc = vlt_repo_open_keys(v, id, vault_id, config, config_len, objs,
+                                n_objs);
+    /* What this open found, for the next add's marker (marker_ahead.h);
+     * and whether the one put up meanwhile was sealed with the same. */
+    if (rc == VAULT_OK && !v->be->is_local)
+        vlt_open_record_save(v->cache_dir, location, vault_id, config,
+                             config_len, objs, n_objs);
+    vlt_marker_ahead_finish(ahead, v, rc == VAULT_OK, config, config_len,
+                            objs, n_objs);
+    vlt_keys_objects_free(objs, n_objs);
     free(config);
     if (rc != VAULT_OK) {
         vault_close(v);
@@ -694,15 +739,11 @@ vault_error vault_open_at(const char *location,
         vlt_backend_list_ahead(be, BACKEND_LOCKS);
         vlt_backend_list_ahead(be, BACKEND_INDEX);
     }
-    /* The handle names its location in messages: never with a password. */
-    /* "***" for each secret: at most twice as long. */
-    size_t size = 2 * strlen(location) + 16;
-    char *shown = malloc(size);
+    char *shown = location_shown(location);
     if (!shown) {
         backend_close(be);
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
     }
-    vault_location_redact(location, shown, size);
     rc = vlt_repo_open_backend_with(be, shown, options, id, out);
     free(shown);
     return rc;
@@ -727,6 +768,8 @@ void vault_close(vault_t *v)
     if (!v)
         return;
     vlt_repo_loaders_stop(v); /* their jobs use all that follows */
+    if (v->be)
+        vlt_repo_marker_ahead_drop(v); /* asked for, and no add came */
     backend_close(v->be);
     vlt_keyring_free(v->keys);
     vlt_membership_free(v->members);

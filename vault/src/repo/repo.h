@@ -65,6 +65,9 @@ struct vault {
      * none): loading the locks skips it, this handle knows what it
      * says. */
     char own_marker[65];
+    /* The marker the open put up for the add that follows (marker_ahead.h),
+     * until that add takes it or vault_close takes it down; NULL: none. */
+    struct lock_record *ahead_marker;
     uint8_t (*pack_keys)[SECRET_BYTES]; /* by pack number, lazily */
     uint8_t *pack_key_state;            /* 0 unknown, 1 ok */
     size_t pack_keys_size;
@@ -145,6 +148,15 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
                                        const vault_storage_options *options,
                                        const vault_identity_t *identity,
                                        vault_t **out);
+
+/* Opens the member's keys from the objects of keys/ (envelopes and
+ * membership records, each checked against its name) and checks the
+ * config with them (format.md §5.5): v->keys, v->members and v->member
+ * set.  v->location names the vault in messages; nothing is loaded. */
+vault_error vlt_repo_open_keys(vault_t *v, const vault_identity_t *identity,
+                               const uint8_t vault_id[VAULT_ID_BYTES],
+                               const uint8_t *config, size_t config_len,
+                               const keys_object *objs, size_t n_objs);
 
 /* vlt_snapshot_save and vlt_snapshot_load (format/snapshot.h) on the
  * handle's backend and keys. */

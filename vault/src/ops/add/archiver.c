@@ -24,6 +24,7 @@
 #include "ops/add/add_internal.h"
 #include "ops/archive_lib.h"
 #include "repo/client_cache.h"
+#include "repo/marker_ahead.h"
 
 /* What one read asks for.  With 1 MiB instead of 8 the read buffer (this
  * and a chunk) is 7 MiB smaller, and add was not slower (cold /usr/share
@@ -313,16 +314,20 @@ vault_error vlt_add_run(vault_t *v, const vault_add_options *o,
     /* The add marker goes up before the index is read: a prune that
      * condemns packs after this point sees it and waits for this add
      * (format spec "Pruning without locks"). */
-    lock_record marker = {.kind = LOCK_ADD, .time = vlt_now(),
-                          .pid = (uint32_t)getpid()};
-    if (gethostname(marker.host, sizeof marker.host - 1) != 0)
-        marker.host[0] = '\0';
-    vlt_lock_set_process(&marker);
+    lock_record marker = {.kind = LOCK_ADD}; /* a dry run's: no name */
+    vault_error rc = VAULT_OK;
     /* what the marker must come before is listed after it */
     vlt_repo_list_ahead_done(v);
     /* A dry run writes nothing, and holds back no prune: it stores no
-     * blob a prune could take away. */
-    vault_error rc = o->dry_run ? VAULT_OK : vlt_lock_write(v, &marker);
+     * blob a prune could take away.  A marker the open put up already
+     * (vlt_repo_marker_ahead_take) is this add's; a dry run's open
+     * should not have asked for one, and it is taken down. */
+    if (o->dry_run)
+        vlt_repo_marker_ahead_drop(v);
+    else if (!vlt_repo_marker_ahead_take(v, &marker)) {
+        vlt_lock_add_marker_init(&marker);
+        rc = vlt_lock_write(v, &marker);
+    }
     if (rc != VAULT_OK)
         return rc;
     memcpy(v->own_marker, marker.name, sizeof v->own_marker);

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# test_marker_ahead.sh - an add's marker put up in the round trip that
+# reads the config (format spec section 15a, "Adds";
+# vault/src/repo/marker_ahead.h), against rclone through the fault
+# proxy's request log:
+#   - it is kept only when the open finds the keys it was sealed with:
+#     after another client changed keys/ (a share), or with an open record
+#     that is damaged or names another vault, the add still lands, the
+#     marker made ahead is taken down in the open's round trip, the add
+#     writes its own, and no marker is left;
+#   - whatever happens to the add (a dry run, an add refused after the
+#     open), no marker is left in locks/;
+#   - a prune after all that sweeps: nothing holds it back.
+# Skipped (77) without rclone.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_remote.sh"
+
+proxied_vault_ok
+
+# markers: lock objects in storage (not a save's temporaries).
+markers() {
+    find "$WORK/store/v/locks" -type f -regextype posix-extended \
+        -regex '.*/[0-9a-f]{64}' | wc -l
+}
+# count NAME REGEX: requests of proxy NAME whose line matches REGEX.
+count() {
+    grep -c -E "$2" "$WORK/$1.log" || true
+}
+show() { sort -n "$WORK/$1.log" | sed 's/^/    /' >&2; }
+# first_at NAME REGEX: when the first request of NAME matching REGEX came.
+first_at() {
+    grep -E "$2" "$WORK/$1.log" | sort -n | head -n 1 | cut -d' ' -f1
+}
+# The proxy delays each way by LATENCY: requests sent together arrive
+# within a few ms, a request sent after an answer a round trip later.
+LATENCY=50
+GAP=$LATENCY
+
+mkdir -p src/a
+for i in $(seq 1 10); do
+    seq "$i" "$((i * 300))" >"src/a/f$i.txt"
+done
+
+# ---- the marker goes up with the config, and is the add's ------------------
+start_proxy first --latency "$LATENCY"
+ok add "$LOC" "$WORK/src" -i id.txt
+stop_proxy
+[ "$(count first ' POST /v/locks/')" -eq 1 ] || { show first; fail "add: not one marker saved"; }
+config_at=$(first_at first ' GET /v/config ')
+marker_at=$(first_at first ' POST /v/locks/')
+[ $((marker_at - config_at)) -le "$GAP" ] ||
+    { show first; fail "add: the marker was not saved with the config's read"; }
+marker=$(grep -E ' POST /v/locks/' "$WORK/first.log" | sed 's|.*/locks/\([0-9a-f]*\).*|\1|')
+grep -q -E " DELETE /v/locks/$marker " "$WORK/first.log" ||
+    { show first; fail "add: its marker was not the one taken down at its end"; }
+[ "$(markers)" -eq 0 ] || fail "add left $(markers) marker(s)"
+pass
+
+# ---- keys/ changed by another client: made again -----------------------------
+age-keygen -o bob.txt 2>/dev/null
+bob=$(age-keygen -y bob.txt)
+start_proxy share
+XDG_CACHE_HOME=$WORK/cache-other ok share "$LOC" "$bob" -i id.txt
+stop_proxy
+echo changed >src/a/new.txt
+start_proxy changed --latency "$LATENCY"
+ok add "$LOC" "$WORK/src" -i id.txt
+stop_proxy
+# the first, sealed with what this client found before, went down in
+# the open's round trip; the second is the add's own
+[ "$(count changed ' POST /v/locks/')" -eq 2 ] ||
+    { show changed; fail "after a share by another client: not two markers saved"; }
+[ "$(count changed ' DELETE /v/locks/')" -eq 2 ] ||
+    { show changed; fail "after a share by another client: not both markers taken down"; }
+ahead=$(grep -E ' POST /v/locks/' "$WORK/changed.log" | sort -n | head -n 1 | sed 's|.*/locks/\([0-9a-f]*\).*|\1|')
+own=$(grep -E ' POST /v/locks/' "$WORK/changed.log" | sort -n | tail -n 1 | cut -d' ' -f1)
+gone=$(first_at changed " DELETE /v/locks/$ahead ")
+index_at=$(first_at changed ' GET /v/index/ ')
+[ -n "$gone" ] && [ "$gone" -lt "$index_at" ] ||
+    { show changed; fail "the marker made from old keys was not taken down before the add went on"; }
+[ "$index_at" -gt $((own + GAP)) ] ||
+    { show changed; fail "index/ listed before the add's own marker was up"; }
+[ "$(markers)" -eq 0 ] || fail "add after a share left $(markers) marker(s)"
+start_proxy listing
+ok ls "$LOC" latest -R -i id.txt
+stop_proxy
+grep -q 'new.txt' "$WORK/out.txt" || fail "the add after a share did not land"
+# this client's record now says what it found: the next add needs one marker
+start_proxy again
+ok add "$LOC" "$WORK/src" -i id.txt
+stop_proxy
+[ "$(count again ' POST /v/locks/')" -eq 1 ] ||
+    { show again; fail "the add after the record was brought up to date saved $(count again ' POST /v/locks/') markers"; }
+pass
+
+# ---- a damaged open record: no marker made from it -----------------------------
+record=$(find "$WORK/cache/vault/locations" -type f | head -n 1)
+[ -n "$record" ] || die "no open record in $WORK/cache/vault/locations"
+cp "$record" "$WORK/record.good"
+head -c 100 "$WORK/record.good" >"$record"
+start_proxy damaged
+ok add "$LOC" "$WORK/src" -i id.txt
+stop_proxy
+[ "$(count damaged ' POST /v/locks/')" -eq 1 ] ||
+    { show damaged; fail "with a damaged record: $(count damaged ' POST /v/locks/') markers saved"; }
+[ "$(markers)" -eq 0 ] || fail "add with a damaged record left $(markers) marker(s)"
+cmp -s "$record" "$WORK/record.good" || fail "the open did not write the record again"
+pass
+
+# ---- a record of another vault: its marker goes down again -------------------
+other_loc=rest:http://127.0.0.1:$RCLONE_PORT/other/
+ok init "$other_loc" -i id.txt
+other_record=$(find "$WORK/cache/vault/locations" -type f ! -name "$(basename "$record")" | head -n 1)
+[ -n "$other_record" ] || die "no open record of the other vault"
+cp "$other_record" "$record"
+start_proxy foreign
+ok add "$LOC" "$WORK/src" -i id.txt
+stop_proxy
+[ "$(count foreign ' POST /v/locks/')" -eq 2 ] ||
+    { show foreign; fail "with another vault's record: not two markers saved"; }
+[ "$(markers)" -eq 0 ] || fail "add with another vault's record left $(markers) marker(s)"
+cmp -s "$record" "$WORK/record.good" || fail "the open did not put this vault's record back"
+pass
+
+# ---- dry run, and an add refused after the open: nothing left ------------------
+start_proxy dry
+ok add "$LOC" "$WORK/src" -n -i id.txt
+stop_proxy
+[ "$(count dry ' /v/locks/[0-9a-f]')" -eq 0 ] || { show dry; fail "a dry run saved a marker"; }
+start_proxy refused
+expect_fail 1 'missing' add "$LOC" "$WORK/missing" -i id.txt
+stop_proxy
+# its open put a marker up; closing the vault took it down
+[ "$(count refused ' POST /v/locks/')" -eq 1 ] && [ "$(count refused ' DELETE /v/locks/')" -eq 1 ] ||
+    { show refused; fail "an add refused after its open: its marker not put up and taken down"; }
+[ "$(markers)" -eq 0 ] || { show refused; fail "an add refused after its open left $(markers) marker(s)"; }
+pass
+
+# ---- nothing holds a prune back ---------------------------------------------
+start_proxy rest
+ok forget "$LOC" --keep-last 1 -i id.txt
+ok prune "$LOC" -i id.txt
+ok check "$LOC" -i id.txt
+ok extract "$LOC" latest -C "$WORK/out" -i id.txt
+stop_proxy
+treecmp "$WORK/src" "$WORK/out$WORK/src"
+pass
+
+stop_rclone
