@@ -157,7 +157,7 @@ proxy_start() { # TARGET_PORT LINK [REQUEST_LOG]
   # in turn (fault_proxy --log).
   local -a log=()
   [ -z "${3:-}" ] || log=(--log "$3")
-  "$PROXY_BIN" --listen 127.0.0.1:0 --to "127.0.0.1:$1" \
+  "$PROXY_BIN" --listen "127.0.0.1:${PROXY_LISTEN_PORT:-0}" --to "127.0.0.1:$1" \
     --latency "$(link_delay "$2")" --bandwidth "$(link_rate "$2")" \
     --stats "$PROXY_STATS" "${log[@]}" >"$out" 2>"$W/logs/proxy.err" &
   PROXY_PID=$!
@@ -208,6 +208,10 @@ run_tool() { # TOOL SERVER LINK
   local port; port=$(server_port "$server")
   local -a vault=(env XDG_CACHE_HOME="$cache" "$VAULT_BIN")
   local -a restic=(restic --cache-dir "$cache")
+  # One port for all of a tool's steps: a repository's location stays
+  # the same from one backup to the next (vault keeps what it found at
+  # each location, and saves its add marker a round trip sooner for it).
+  PROXY_LISTEN_PORT=$(free_port)
   proxy_start "$port" direct
   local repo; repo=$(location "$tool" "$server" "$link")
   case $tool in
