@@ -278,6 +278,12 @@ interrupt_add() {
     kill -0 "$child" 2>/dev/null && fail "rclone $child outlived vault after SIG$signal to the $target" || pass
 }
 interrupt_add INT group
+# Ctrl-C reached vault alone (rclone has a process group of its own): the
+# stopped add saved what it had to through a server still there, and
+# took its marker down, with no retry against a closed port.
+grep -q -i "retrying\|couldn't connect" add-bg.err &&
+    fail "the add stopped by Ctrl-C retried against a server gone: $(head -c 600 add-bg.err)" || pass
+[ -z "$(ls "$RV/locks")" ] && pass || fail "the add stopped by Ctrl-C left its marker: $(ls "$RV/locks")"
 interrupt_add INT vault
 interrupt_add KILL vault
 [ -z "$(rclone_children)" ] && pass || fail "rclone still runs: $(rclone_children)"

@@ -18,11 +18,17 @@
  * read them, but could also read vault's identity.
  *
  * The child ends with vault: close() stops and reaps it; a vault killed
- * (even by SIGKILL) takes it along through PR_SET_PDEATHSIG; Ctrl-C
- * reaches it directly, since it stays in vault's process group.
- * PR_SET_PDEATHSIG fires when the *thread* that forked exits, so open
- * rclone locations from a thread that outlives the vault (the CLI's main
- * thread does).
+ * (even by SIGKILL) takes it along through PR_SET_PDEATHSIG.  It runs in
+ * a process group of its own, so that Ctrl-C at a terminal (sent to the
+ * whole foreground group) reaches vault alone: an add stopped so still
+ * saves the index of what it stored and takes its marker down, through
+ * a server still there, then closes it.  In vault's group it died at
+ * once, and the add's last saves waited out their retries (two minutes)
+ * against a closed port; restic keeps its rclone out of the terminal's
+ * signals too.  Its standard input is /dev/null, so it never needs the
+ * terminal.  PR_SET_PDEATHSIG fires when the *thread* that forked
+ * exits, so open rclone locations from a thread that outlives the vault
+ * (the CLI's main thread does).
  */
 #define _GNU_SOURCE /* pipe2, execvpe */
 #include <errno.h>
@@ -289,6 +295,8 @@ static vault_error child_start(rclone_child *c, const char *remote_path,
         /* The child: only async-signal-safe calls until exec. */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
             _exit(126); /* the parent is gone already */
+        if (setpgid(0, 0) != 0)
+            _exit(126);
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
             dup2(fds[1], 2) < 0)
