@@ -44,8 +44,14 @@ done
 
 # ---- the marker goes up with the config, and is the add's ------------------
 start_proxy first --latency "$LATENCY"
-ok add "$LOC" "$WORK/src" -i id.txt
+VAULT_HTTP_STATS=$WORK/first.http ok add "$LOC" "$WORK/src" -i id.txt
 stop_proxy
+# The shortest wait for an answer is the round trip (2 x LATENCY), which
+# sizes the add's upload backlog: the saves (whose transfer libcurl
+# counts as started when their body goes out) do not count.
+wait_us=$(awk '{for (i = 1; i < NF; i++) if ($i == "answer_wait_us") w = $(i + 1)} END {print w + 0}' "$WORK/first.http")
+[ "$wait_us" -ge $((2 * LATENCY * 900)) ] ||
+    fail "add: shortest answer wait $wait_us us, below the round trip of $((2 * LATENCY)) ms"
 [ "$(count first ' POST /v/locks/')" -eq 1 ] || { show first; fail "add: not one marker saved"; }
 config_at=$(first_at first ' GET /v/config ')
 marker_at=$(first_at first ' POST /v/locks/')

@@ -204,9 +204,14 @@ double vlt_http_answer_wait(http_client *c)
 }
 
 /* Keeps the shortest wait for an answer seen: a round trip and the
- * server's time, which the small requests (listings) show best. */
-static void note_answer_wait(http_client *c, CURL *h)
+ * server's time, which the small requests (listings) show best.  Only
+ * requests that send no body count: for a POST or PUT libcurl 7.88
+ * marks the transfer started when the body starts to go out, not when
+ * the answer comes (an add's saves gave waits of 1 us). */
+static void note_answer_wait(http_client *c, CURL *h, const char *method)
 {
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+        return;
     curl_off_t sent = 0, first = 0;
     if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &sent) !=
             CURLE_OK ||
@@ -714,7 +719,7 @@ static vault_error attempt(http_client *c, CURL *h, const http_request *req,
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_OK)
-        note_answer_wait(c, h);
+        note_answer_wait(c, h, req->method ? req->method : "GET");
     if (cc != CURLE_OK && status >= 400 && status <= 499 &&
         !transient_status(status)) {
         /* A refusal whose body was cut short (rclone 1.60 sends a 400
