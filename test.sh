@@ -12,7 +12,7 @@ jobs=$(nproc)
 # deps.sh installed rclone and Ceph: a remote test that finds a server
 # missing fails here instead of skipping.
 export VAULT_TEST_REQUIRE_SERVERS=1
-echo "the whole suite takes about 22 minutes on 2 cores: three builds," \
+echo "the whole suite takes about 14 minutes on 2 cores: three builds," \
      "each followed by its tests; each step is announced below" >&2
 for variant in release asan; do
   dir=build-test-$variant
