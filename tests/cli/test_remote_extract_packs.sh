@@ -80,7 +80,10 @@ VAULT_HTTP_STATS="$WORK/far.http" ok extract "$LOC" latest -C xout -i id.txt
 stop_proxy
 treecmp src "xout$WORK/src"
 far_wait=$(wait_of "$WORK/far.http")
-[ "$far_wait" -ge 60000 ] || fail "answers over a 60 ms round trip waited $far_wait us at least"
+# 90% of the round trip: libcurl's clock and the proxy's timers differ
+# by a fraction of a millisecond (59,582 us was seen once under ASan);
+# a near link's answers come in about 1 ms.
+[ "$far_wait" -ge 54000 ] || fail "answers over a 60 ms round trip waited $far_wait us at least"
 note "far server: answers waited $far_wait us at least (plain link: $near_wait us), extract identical"
 
 # ---- faults in the middle of merged ranges --------------------------------------
