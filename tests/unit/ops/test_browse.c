@@ -387,15 +387,18 @@ static void test_new_snapshot_appears(void **state)
     free(s.big);
 }
 
-/* Flips a byte in the middle of the largest pack under dir. */
+/* Flips a byte in the middle of the largest pack under dir: writes its
+ * complement (writing 0xff, as before, changed nothing where the byte
+ * was 0xff already: one run in 256 read the "damaged" file whole). */
 static void damage_largest_pack(const char *vault_dir)
 {
     char cmd[PATH_MAX * 2];
     test_fmt(cmd, sizeof cmd,
              "p=$(find '%s/data' -type f -printf '%%s %%p\\n' | sort -n | "
              "tail -n 1 | cut -d' ' -f2) && s=$(stat -c %%s \"$p\") && "
-             "printf '\\377' | dd of=\"$p\" bs=1 seek=$((s / 2)) "
-             "conv=notrunc status=none",
+             "b=$(od -An -tu1 -j $((s / 2)) -N 1 \"$p\") && "
+             "printf \"\\\\$(printf %%o $((255 - b)))\" | "
+             "dd of=\"$p\" bs=1 seek=$((s / 2)) conv=notrunc status=none",
              vault_dir);
     assert_int_equal(test_run("%s", cmd), 0);
 }
