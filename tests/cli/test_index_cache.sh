@@ -41,7 +41,11 @@ pass
 
 # (b) damaged: a byte in the middle flipped
 size=$(stat -c %s "$cache_file")
-printf '\xff' | dd of="$cache_file" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+# every bit of the byte flipped (a fixed value changes nothing where the
+# byte has it already)
+byte=$(od -An -tu1 -j $((size / 2)) -N1 "$cache_file" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 0xff)))" |
+    dd of="$cache_file" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
 before=$(du_bytes va)
 ok add va data/a -i owner.txt --json
 after=$(du_bytes va)
