@@ -8,6 +8,8 @@
 #     that is damaged or names another vault, the add still lands, the
 #     marker made ahead is taken down in the open's round trip, the add
 #     writes its own, and no marker is left;
+#   - a member removed since its last open: its add fails, and the marker
+#     sealed with what it found before is taken down;
 #   - whatever happens to the add (a dry run, an add refused after the
 #     open), no marker is left in locks/;
 #   - a prune after all that sweeps: nothing holds it back.
@@ -100,18 +102,25 @@ stop_proxy
     { show again; fail "the add after the record was brought up to date saved $(count again ' POST /v/locks/') markers"; }
 pass
 
+# add_with_record NAME POSTS WHAT: an add through proxy NAME saves POSTS
+# markers (1: none was made from the record; 2: the one made from it went
+# down again), leaves none, and puts this vault's record back.
+add_with_record() {
+    start_proxy "$1"
+    ok add "$LOC" "$WORK/src" -i id.txt
+    stop_proxy
+    [ "$(count "$1" ' POST /v/locks/')" -eq "$2" ] ||
+        { show "$1"; fail "with $3: $(count "$1" ' POST /v/locks/') markers saved, expected $2"; }
+    [ "$(markers)" -eq 0 ] || fail "add with $3 left $(markers) marker(s)"
+    cmp -s "$record" "$WORK/record.good" || fail "with $3: the open did not write this vault's record back"
+}
+
 # ---- a damaged open record: no marker made from it -----------------------------
 record=$(find "$WORK/cache/vault/locations" -type f | head -n 1)
 [ -n "$record" ] || die "no open record in $WORK/cache/vault/locations"
 cp "$record" "$WORK/record.good"
 head -c 100 "$WORK/record.good" >"$record"
-start_proxy damaged
-ok add "$LOC" "$WORK/src" -i id.txt
-stop_proxy
-[ "$(count damaged ' POST /v/locks/')" -eq 1 ] ||
-    { show damaged; fail "with a damaged record: $(count damaged ' POST /v/locks/') markers saved"; }
-[ "$(markers)" -eq 0 ] || fail "add with a damaged record left $(markers) marker(s)"
-cmp -s "$record" "$WORK/record.good" || fail "the open did not write the record again"
+add_with_record damaged 1 "a damaged record"
 pass
 
 # ---- a record of another vault: its marker goes down again -------------------
@@ -120,13 +129,26 @@ ok init "$other_loc" -i id.txt
 other_record=$(find "$WORK/cache/vault/locations" -type f ! -name "$(basename "$record")" | head -n 1)
 [ -n "$other_record" ] || die "no open record of the other vault"
 cp "$other_record" "$record"
-start_proxy foreign
-ok add "$LOC" "$WORK/src" -i id.txt
+add_with_record foreign 2 "another vault's record"
+pass
+
+# ---- a removed member: its marker goes down, its add fails -------------------
+# Wendy, a writer with a cache and record of her own, is unshared and the
+# keys rotated; her next add seals a marker with what she found before,
+# which the open then refuses: the marker goes down, nothing is left.
+new_identity wendy.txt
+wendy=$("$VAULT" keygen -y -i wendy.txt)
+start_proxy members
+ok share "$LOC" "$wendy" --role writer -i id.txt
+XDG_CACHE_HOME=$WORK/cache-wendy ok add "$LOC" "$WORK/src" -i wendy.txt
+ok unshare "$LOC" "$wendy" -i id.txt
 stop_proxy
-[ "$(count foreign ' POST /v/locks/')" -eq 2 ] ||
-    { show foreign; fail "with another vault's record: not two markers saved"; }
-[ "$(markers)" -eq 0 ] || fail "add with another vault's record left $(markers) marker(s)"
-cmp -s "$record" "$WORK/record.good" || fail "the open did not put this vault's record back"
+start_proxy removed
+XDG_CACHE_HOME=$WORK/cache-wendy expect_fail 1 'member|permission|not' add "$LOC" "$WORK/src" -i wendy.txt
+stop_proxy
+[ "$(count removed ' POST /v/locks/')" -eq 1 ] && [ "$(count removed ' DELETE /v/locks/')" -eq 1 ] ||
+    { show removed; fail "a removed member's add: its marker made from what it found before not saved and taken down"; }
+[ "$(markers)" -eq 0 ] || fail "a removed member's add left $(markers) marker(s)"
 pass
 
 # ---- dry run, and an add refused after the open: nothing left ------------------

@@ -163,35 +163,46 @@ static int record_load(const char *cache_dir, const char *location,
     return ok;
 }
 
+/* Writes r as location's record, unless known (the record as read
+ * before, NULL: read it now) says the same already. */
+static void record_keep(const char *cache_dir, const char *location,
+                        const open_record *r, const open_record *known)
+{
+    char path[PATH_MAX];
+    if (!record_path(cache_dir, location, path))
+        return;
+    open_record before = {0};
+    if (!known && record_load(cache_dir, location, &before))
+        known = &before;
+    int same = known && record_same(r, known);
+    record_clear(&before);
+    size_t at = RECORD_HEADER_BYTES + r->config_len;
+    size_t len = at + 4 + r->n_names * 32;
+    uint8_t *file = same ? NULL : malloc(len);
+    if (!file)
+        return;
+    memcpy(file, RECORD_MAGIC, 8);
+    memcpy(file + 8, r->vault_id, VAULT_ID_BYTES);
+    store_le32(file + 8 + VAULT_ID_BYTES, (uint32_t)r->config_len);
+    memcpy(file + RECORD_HEADER_BYTES, r->config, r->config_len);
+    store_le32(file + at, (uint32_t)r->n_names);
+    if (r->n_names)
+        memcpy(file + at + 4, r->names, r->n_names * 32);
+    /* A record that cannot be written only costs the next add its
+     * marker's round trip. */
+    (void)vlt_write_file_atomic(path, file, len, 0600, 0);
+    free(file);
+}
+
 void vlt_open_record_save(const char *cache_dir, const char *location,
                           const uint8_t vault_id[VAULT_ID_BYTES],
                           const uint8_t *config, size_t config_len,
                           const keys_object *objs, size_t n_objs)
 {
-    char path[PATH_MAX];
-    open_record now, before;
-    if (!record_path(cache_dir, location, path) ||
-        !record_make(vault_id, config, config_len, objs, n_objs, &now))
+    open_record now;
+    if (!record_make(vault_id, config, config_len, objs, n_objs, &now))
         return;
-    int same = record_load(cache_dir, location, &before) &&
-               record_same(&now, &before);
-    record_clear(&before);
-    size_t at = RECORD_HEADER_BYTES + now.config_len;
-    size_t len = at + 4 + now.n_names * 32;
-    uint8_t *file = same ? NULL : malloc(len);
-    if (file) {
-        memcpy(file, RECORD_MAGIC, 8);
-        memcpy(file + 8, now.vault_id, VAULT_ID_BYTES);
-        store_le32(file + 8 + VAULT_ID_BYTES, (uint32_t)now.config_len);
-        memcpy(file + RECORD_HEADER_BYTES, now.config, now.config_len);
-        store_le32(file + at, (uint32_t)now.n_names);
-        if (now.n_names)
-            memcpy(file + at + 4, now.names, now.n_names * 32);
-        /* A record that cannot be written only costs the next add its
-         * marker's round trip. */
-        (void)vlt_write_file_atomic(path, file, len, 0600, 0);
-        free(file);
-    }
+    record_keep(cache_dir, location, &now, NULL);
     record_clear(&now);
 }
 
@@ -292,19 +303,27 @@ void vlt_marker_ahead_finish(marker_ahead *ahead, vault_t *v, int opened,
                              const uint8_t *config, size_t config_len,
                              const keys_object *objs, size_t n_objs)
 {
-    if (!ahead)
-        return;
-    pthread_join(ahead->thread, NULL);
+    if (ahead)
+        pthread_join(ahead->thread, NULL);
+    /* What the open found, recorded for the next add (the record the
+     * thread read tells whether it changed: no second read). */
     open_record found;
-    int keep = ahead->saved && opened && v->keys &&
-               memcmp(ahead->marker.author, v->keys->sign_pk,
-                      SIGN_PUBLIC_BYTES) == 0 &&
+    int made = opened && !v->be->is_local &&
                record_make(v->keys->vault_id, config, config_len, objs,
                            n_objs, &found);
-    if (keep) {
-        keep = record_same(&found, &ahead->record);
-        record_clear(&found);
+    if (made)
+        record_keep(v->cache_dir, v->location, &found,
+                    ahead ? &ahead->record : NULL);
+    if (!ahead) {
+        if (made)
+            record_clear(&found);
+        return;
     }
+    int keep = made && ahead->saved && record_same(&found, &ahead->record) &&
+               memcmp(ahead->marker.author, v->keys->sign_pk,
+                      SIGN_PUBLIC_BYTES) == 0;
+    if (made)
+        record_clear(&found);
     if (keep && (v->ahead_marker = malloc(sizeof *v->ahead_marker)))
         *v->ahead_marker = ahead->marker;
     else if (ahead->sent && ahead->marker.name[0]) {

@@ -41,17 +41,20 @@ typedef struct marker_ahead marker_ahead;
 marker_ahead *vlt_marker_ahead_start(backend *be, const char *cache_dir,
                                      const char *location,
                                      const vault_identity_t *identity);
-/* Waits for the marker's save; hands it to v (v->ahead_marker) when
- * opened (the open succeeded) and config and objs are what it was made
+/* After an open of v (opened: it succeeded, reading config and objs):
+ * records what it found for v->location (remote storage only), unless
+ * the record says so already; then waits for the marker's save and hands
+ * it to v (v->ahead_marker) when config and objs are what it was made
  * from, else takes it down if it may have been saved.  Frees ahead
- * (NULL: nothing). */
+ * (NULL: only the record). */
 void vlt_marker_ahead_finish(marker_ahead *ahead, vault_t *v, int opened,
                              const uint8_t *config, size_t config_len,
                              const keys_object *objs, size_t n_objs);
 
-/* Records what an open of location found (vault_id, config, the objects
- * of keys/) in cache_dir, unless the record says so already.  Best
- * effort: without a record an add only writes its own marker. */
+/* Records what an open of location will find (vault_id, config, the
+ * objects of keys/) in cache_dir, unless the record says so already
+ * (init: what it saved).  Best effort: without a record an add only
+ * writes its own marker. */
 void vlt_open_record_save(const char *cache_dir, const char *location,
                           const uint8_t vault_id[VAULT_ID_BYTES],
                           const uint8_t *config, size_t config_len,

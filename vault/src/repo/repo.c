@@ -696,9 +696,6 @@ vault_error vlt_repo_open_backend_with(backend *be, const char *location,
                                 n_objs);
     /* What this open found, for the next add's marker (marker_ahead.h);
      * and whether the one put up meanwhile was sealed with the same. */
-    if (rc == VAULT_OK && !v->be->is_local)
-        vlt_open_record_save(v->cache_dir, location, vault_id, config,
-                             config_len, objs, n_objs);
     vlt_marker_ahead_finish(ahead, v, rc == VAULT_OK, config, config_len,
                             objs, n_objs);
     vlt_keys_objects_free(objs, n_objs);
