@@ -58,8 +58,10 @@ static void slow_wait(slow_backend *sb)
     pthread_mutex_unlock(&sb->mu);
 }
 
-/* Counts a request of op on kind as started; then its latency. */
-static void slow_begin(slow_backend *sb, backend_slow_op op, backend_kind kind)
+/* Counts a request of op on kind as started (a save of save_len
+ * bytes); then its latency. */
+static void slow_begin(slow_backend *sb, backend_slow_op op, backend_kind kind,
+                       uint64_t save_len)
 {
     pthread_mutex_lock(&sb->mu);
     if ((unsigned)kind < BACKEND_KIND_COUNT)
@@ -70,12 +72,16 @@ static void slow_begin(slow_backend *sb, backend_slow_op op, backend_kind kind)
         unsigned saves = ++sb->stats.saves_in_flight;
         if (saves > sb->stats.max_saves_in_flight)
             sb->stats.max_saves_in_flight = saves;
+        sb->stats.save_bytes_in_flight += save_len;
+        if (sb->stats.save_bytes_in_flight > sb->stats.max_save_bytes_in_flight)
+            sb->stats.max_save_bytes_in_flight = sb->stats.save_bytes_in_flight;
     }
     pthread_mutex_unlock(&sb->mu);
     slow_wait(sb);
 }
 
-/* Counts a request as done, with the bytes it moved. */
+/* Counts a request as done, with the bytes it moved (a save: all it
+ * was given, moved or not). */
 static void slow_end(slow_backend *sb, backend_slow_op op, backend_kind kind,
                      uint64_t bytes)
 {
@@ -83,8 +89,10 @@ static void slow_end(slow_backend *sb, backend_slow_op op, backend_kind kind,
     if ((unsigned)kind < BACKEND_KIND_COUNT)
         sb->stats.bytes[op][kind] += bytes;
     sb->in_flight--;
-    if (op == SLOW_SAVE)
+    if (op == SLOW_SAVE) {
         sb->stats.saves_in_flight--;
+        sb->stats.save_bytes_in_flight -= bytes;
+    }
     pthread_mutex_unlock(&sb->mu);
 }
 
@@ -92,7 +100,7 @@ static vault_error slow_save(backend *be, backend_kind kind, const char *name,
                              const uint8_t *data, size_t len)
 {
     slow_backend *sb = slow_of(be);
-    slow_begin(sb, SLOW_SAVE, kind);
+    slow_begin(sb, SLOW_SAVE, kind, len);
     vault_error rc = backend_save(sb->inner, kind, name, data, len);
     slow_end(sb, SLOW_SAVE, kind, len);
     return rc;
@@ -103,7 +111,7 @@ static vault_error slow_load(backend *be, backend_kind kind, const char *name,
                              uint8_t **out, size_t *out_len)
 {
     slow_backend *sb = slow_of(be);
-    slow_begin(sb, SLOW_LOAD, kind);
+    slow_begin(sb, SLOW_LOAD, kind, 0);
     vault_error rc = backend_load(sb->inner, kind, name, offset, len, max_len,
                                   out, out_len);
     slow_end(sb, SLOW_LOAD, kind, rc == VAULT_OK ? *out_len : 0);
@@ -114,7 +122,7 @@ static vault_error slow_stat(backend *be, backend_kind kind, const char *name,
                              uint64_t *size)
 {
     slow_backend *sb = slow_of(be);
-    slow_begin(sb, SLOW_STAT, kind);
+    slow_begin(sb, SLOW_STAT, kind, 0);
     vault_error rc = backend_stat(sb->inner, kind, name, size);
     slow_end(sb, SLOW_STAT, kind, 0);
     return rc;
@@ -126,7 +134,7 @@ static vault_error slow_list(backend *be, backend_kind kind,
     slow_backend *sb = slow_of(be);
     /* One request for the whole listing (a REST server answers it in
      * one response); fn may call the backend, which counts on its own. */
-    slow_begin(sb, SLOW_LIST, kind);
+    slow_begin(sb, SLOW_LIST, kind, 0);
     slow_end(sb, SLOW_LIST, kind, 0);
     return backend_list(sb->inner, kind, fn, ctx, stopped);
 }
@@ -135,7 +143,7 @@ static vault_error slow_remove(backend *be, backend_kind kind,
                                const char *name)
 {
     slow_backend *sb = slow_of(be);
-    slow_begin(sb, SLOW_REMOVE, kind);
+    slow_begin(sb, SLOW_REMOVE, kind, 0);
     vault_error rc = backend_remove(sb->inner, kind, name);
     slow_end(sb, SLOW_REMOVE, kind, 0);
     return rc;
@@ -217,8 +225,10 @@ void vlt_backend_slow_reset(backend *be)
     slow_backend *sb = slow_of(be);
     pthread_mutex_lock(&sb->mu);
     unsigned saves = sb->stats.saves_in_flight;
+    uint64_t save_bytes = sb->stats.save_bytes_in_flight;
     memset(&sb->stats, 0, sizeof sb->stats);
     sb->stats.saves_in_flight = saves;
+    sb->stats.save_bytes_in_flight = save_bytes;
     pthread_mutex_unlock(&sb->mu);
 }
 

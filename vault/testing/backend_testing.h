@@ -43,7 +43,8 @@ vault_error vlt_backend_faulty_open_kill(backend *inner, uint64_t kill_at,
  * stat, list and remove waits for one of `parallel` slots, sleeps
  * delay_us and only then reaches inner; its connections are `parallel`.
  * It counts requests and bytes (saved or loaded) per operation and
- * object kind, and the most requests (and saves) in flight at once.
+ * object kind, and the most requests (and saves, and their bytes) in
+ * flight at once.
  * Takes ownership of inner.  Thread-safe.
  */
 typedef enum backend_slow_op {
@@ -59,7 +60,9 @@ typedef struct backend_slow_stats {
     uint64_t bytes[SLOW_OP_COUNT][BACKEND_KIND_COUNT];
     unsigned max_in_flight;       /* requests at once, at most */
     unsigned max_saves_in_flight; /* saves at once, at most */
+    uint64_t max_save_bytes_in_flight; /* their bytes together, at most */
     unsigned saves_in_flight;     /* now (internal) */
+    uint64_t save_bytes_in_flight; /* now (internal) */
 } backend_slow_stats;
 vault_error vlt_backend_slow_open(backend *inner, uint64_t delay_us,
                                   unsigned parallel, backend **out);

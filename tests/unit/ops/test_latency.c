@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 
 #include "backend_testing.h"
+#include "format/chunker.h"
 #include "ops/snapshot_list.h"
 #include "repo/blob_load.h"
+#include "verify_util.h"
 
 /* The fixture's vault behind a slow backend: delay_us a request,
  * conns at once. */
@@ -412,9 +414,40 @@ static void test_add_saves_in_parallel(void **state)
     }
 }
 
+/* Over storage slower than the workers, the packs held for the uploads
+ * stay bounded: two (each past its target by at most one blob) counting
+ * the one being made, so the saves in flight never hold more.  Before,
+ * three could be saving while each worker held a pack of its own. */
+static void test_add_holds_two_packs(void **state)
+{
+    fx *f = *state;
+    char src[PATH_MAX];
+    make_source(f, 80u << 20, src);
+    backend *be;
+    vault_t *v = open_slow(f, 300000, 5, &be);
+    vault_close(f->v);
+    f->v = v;
+    vault_add_result r;
+    fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 4, &r);
+    backend_slow_stats s;
+    vlt_backend_slow_stats(be, &s);
+    print_message("%llu saves, at most %u at once holding %llu bytes\n",
+                  (unsigned long long)vlt_backend_slow_total(&s, SLOW_SAVE),
+                  s.max_saves_in_flight,
+                  (unsigned long long)s.max_save_bytes_in_flight);
+    assert_true(s.max_save_bytes_in_flight <=
+                2 * ((uint64_t)PACK_TARGET_BYTES + CHUNKER_MAX_SIZE));
+    assert_true(s.max_saves_in_flight >= 2); /* and still in parallel */
+    char scratch[PATH_MAX];
+    test_fmt(scratch, sizeof scratch, "%s/out", f->base);
+    vu_extract_same(f->vault, f->id, r.snapshot_id, src, scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_holds_two_packs, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_small_pack_opens_in_one_load,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_large_pack_opens_in_two_loads,

@@ -89,28 +89,70 @@ typedef struct upload {
 } upload;
 
 /*
- * The bytes of whole packs the uploaders may hold at once, queued or on
- * the wire.  With one 16 MiB pack per connection (5) and one waiting,
- * packs held for a slow link were most of an add's memory (98 MiB
- * against restic's 89 over a 100 ms link): three full packs keep a
- * 1 Gbit/s link with 100 ms of latency busy (a 16 MiB pack takes about
- * 0.13 s on the wire plus a round trip), while the small first packs
- * still go out on several connections at once.  A pack larger than the
- * room left waits until the held bytes drop, or goes alone.
+ * The bytes of whole packs held in memory at once for the uploaders:
+ * queued or on the wire, and the workers' shared data pack from the
+ * moment it is begun.  Packs held for a slow link used to be most of
+ * an add's memory (one 16 MiB pack per worker and up to three more for
+ * the uploaders: 88 MiB against restic's 89 at 100 Mbit/s).  Two keep
+ * the link busy: one on the wire, and the next sealed as it ends (at
+ * 100 Mbit/s a 16 MiB pack takes 1.3 s on the wire; the workers fill
+ * the next in a fraction of that).  Packs are counted whole from their
+ * begin (their target size) and at their length once sealed, which is
+ * past the target by up to one blob: with room for exactly two targets,
+ * the next pack waited for the one on the wire to end, and the link
+ * idled while it was made (add 11% slower at 100 Mbit/s).
  */
-#define UPLOAD_HELD_MAX ((size_t)3 * PACK_TARGET_BYTES)
+#define UPLOAD_HELD_MAX ((size_t)2 * (PACK_TARGET_BYTES + CHUNKER_MAX_SIZE))
 
-/* Waits for room for len bytes among the uploaders' packs, then counts
- * them.  Stops waiting once the uploaders failed (the submit reports
- * it). */
-static void upload_hold(adder *a, upload *u, size_t len)
+/* Waits for room for len more bytes among the packs held, or until the
+ * uploaders hold none (then one pack goes, whatever its size: waiting
+ * only on what the uploaders drain cannot deadlock), or failed (the
+ * submit reports it).  Takes index_lock. */
+static void room_wait_locked(adder *a, size_t len)
 {
-    pthread_mutex_lock(&a->index_lock);
-    while (a->upload_held > 0 && a->upload_held + len > UPLOAD_HELD_MAX &&
+    while (a->upload_held > 0 &&
+           a->upload_held + a->pack_reserved + len > UPLOAD_HELD_MAX &&
            !vlt_pool_failed(a->uploader))
         pthread_cond_wait(&a->upload_room, &a->index_lock);
+}
+
+/* A sealed pack goes to the uploaders: its bytes are counted until they
+ * are saved; reserved: what its begin counted already (reserve_pack),
+ * else it waits for room now. */
+static void upload_hold(adder *a, upload *u, size_t len, size_t reserved)
+{
+    pthread_mutex_lock(&a->index_lock);
+    if (reserved) {
+        assert(a->pack_reserved >= reserved);
+        a->pack_reserved -= reserved;
+    } else {
+        room_wait_locked(a, len);
+    }
     a->upload_held += len;
     u->held = len;
+    pthread_mutex_unlock(&a->index_lock);
+}
+
+/* Counts a shared data pack about to be begun (waiting for room); its
+ * seal hands the count over to the upload.  Returns the bytes counted. */
+static size_t reserve_pack(adder *a, size_t len)
+{
+    pthread_mutex_lock(&a->index_lock);
+    room_wait_locked(a, len);
+    a->pack_reserved += len;
+    pthread_mutex_unlock(&a->index_lock);
+    return len;
+}
+
+/* A reserved pack that will not be sealed after all (its worker failed). */
+static void reserve_drop(adder *a, size_t *reserved)
+{
+    if (!*reserved)
+        return;
+    pthread_mutex_lock(&a->index_lock);
+    a->pack_reserved -= *reserved;
+    *reserved = 0;
+    pthread_cond_broadcast(&a->upload_room);
     pthread_mutex_unlock(&a->index_lock);
 }
 
@@ -216,15 +258,14 @@ static void upload_run(void *ctx, void *state, void *arg)
     upload_free(a, u);
 }
 
-/* A worker's two open packs: data, and trees (below). */
-enum { PACK_OF_DATA = 0, PACK_OF_TREES = 1 };
-
-/* Seals the worker's pack and hands it to the uploaders (waiting while
- * they have as many as they may hold: the memory bound); the worker goes
- * on with a fresh buffer.  A failed upload is reported here, so that the
- * worker stops too. */
-static vault_error finish_pack(adder *a, pack_writer *pw, int which)
+/* Seals a pack and hands it to the uploaders (waiting while they have as
+ * many as they may hold: the memory bound); the worker goes on with a
+ * fresh buffer.  Called with the pack's slot locked: while a shared pack
+ * waits for room, no second one of its kind is begun.  A failed upload
+ * is reported here, so that the worker stops too. */
+static vault_error finish_pack(adder *a, pack_slot *slot, int which)
 {
+    pack_writer *pw = &slot->pw;
     upload *u = calloc(1, sizeof *u);
     if (!u)
         return vlt_fail(VAULT_E_NOMEM, "out of memory");
@@ -235,6 +276,7 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
     if (rc != VAULT_OK) {
         pw->len = 0;
         upload_free(a, u);
+        reserve_drop(a, &slot->reserved);
         return rc;
     }
     /* A pack of trees is read by the next listing: the local cache keeps
@@ -255,20 +297,24 @@ static vault_error finish_pack(adder *a, pack_writer *pw, int which)
     }
     pw->n_entries = 0;
     if (u->data) /* a staged pack is on the storage already */
-        upload_hold(a, u, u->len);
+        upload_hold(a, u, u->len, slot->reserved);
+    else
+        reserve_drop(a, &slot->reserved);
+    slot->reserved = 0;
     rc = vlt_pool_submit(a->uploader, u, 0);
     if (rc != VAULT_OK)
         upload_free(a, u);
     return rc;
 }
 
-/* A worker's own state: its packs under construction and compressor.
- * Trees go into packs of their own (format.md §9 allows it): they are
- * small and read by every listing, so a client's local cache keeps those
- * packs whole (backend_cache.c), and never the data packs. */
+/* A worker's own state: its packs under construction (unless the workers
+ * share them) and compressor.  Trees go into packs of their own
+ * (format.md §9 allows it): they are small and read by every listing, so
+ * a client's local cache keeps those packs whole (backend_cache.c), and
+ * never the data packs. */
 typedef struct worker_state {
-    pack_writer pw[2];   /* the packs under construction, by PACK_OF_* */
-    int open_pack[2];    /* pw[i] begun */
+    pack_slot own[2];    /* by PACK_OF_*, unless adder.packs_shared */
+    int own_ready;       /* own[] initialized */
     ZSTD_CCtx *cctx;
     void *cctx_space; /* cctx lives in it (static), or NULL */
     uint8_t *cbuf;    /* compressed blob */
@@ -326,17 +372,26 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
         return VAULT_OK;
     }
     int which = j->type == BLOB_TREE ? PACK_OF_TREES : PACK_OF_DATA;
-    pack_writer *pw = &w->pw[which];
-    if (!w->open_pack[which]) {
+    pack_slot *slot = a->packs_shared ? &a->shared[which] : &w->own[which];
+    pack_writer *pw = &slot->pw;
+    pthread_mutex_lock(&slot->lock);
+    if (!slot->open) {
         /* Data packs on storage that takes objects in pieces (a local
          * disk) are written as they are made: a worker then holds about
          * PACK_STAGE_FLUSH bytes of its pack, not 16 MiB, and the
-         * uploaders none.  Trees stay whole: the cache keeps their packs. */
-        if (which == PACK_OF_DATA && backend_can_stage(a->v->be))
+         * uploaders none.  Trees stay whole: the cache keeps their packs.
+         * A shared data pack is counted among the packs held from here
+         * (UPLOAD_HELD_MAX). */
+        if (which == PACK_OF_DATA && backend_can_stage(a->v->be)) {
             rc = vlt_pack_writer_begin_staged(pw, a->v->keys, a->v->be);
-        else
+        } else {
+            if (which == PACK_OF_DATA && a->packs_shared)
+                slot->reserved = reserve_pack(a, pack_target(a, which));
             rc = vlt_pack_writer_begin(pw, a->v->keys);
-        w->open_pack[which] = rc == VAULT_OK;
+        }
+        slot->open = rc == VAULT_OK;
+        if (rc != VAULT_OK)
+            reserve_drop(a, &slot->reserved);
     }
     if (rc == VAULT_OK)
         rc = vlt_pack_writer_add(pw, j->type, j->id, flags, stored,
@@ -344,9 +399,10 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
     if (rc == VAULT_OK && pw->len >= pack_target(a, which)) {
         if (which == PACK_OF_DATA)
             atomic_fetch_add(&a->data_packs_sealed, 1);
-        rc = finish_pack(a, pw, which);
-        w->open_pack[which] = 0;
+        rc = finish_pack(a, slot, which);
+        slot->open = 0;
     }
+    pthread_mutex_unlock(&slot->lock);
     return rc;
 }
 
@@ -388,6 +444,47 @@ static ZSTD_CCtx *compressor_create(int level, void **space)
     return c;
 }
 
+/* The locks of a pair of slots (own or shared); 0, or -1 (none left
+ * initialized). */
+static int slots_init(pack_slot slots[2])
+{
+    if (pthread_mutex_init(&slots[PACK_OF_DATA].lock, NULL) != 0)
+        return -1;
+    if (pthread_mutex_init(&slots[PACK_OF_TREES].lock, NULL) != 0) {
+        pthread_mutex_destroy(&slots[PACK_OF_DATA].lock);
+        return -1;
+    }
+    slots[PACK_OF_DATA].open = slots[PACK_OF_TREES].open = 0;
+    return 0;
+}
+
+/* Seals and hands over the packs begun in slots (no worker adds to them
+ * any more); the first failure. */
+static vault_error slots_finish(adder *a, pack_slot slots[2])
+{
+    vault_error rc = VAULT_OK;
+    for (int i = PACK_OF_DATA; i <= PACK_OF_TREES && rc == VAULT_OK; i++) {
+        pack_slot *slot = &slots[i];
+        pthread_mutex_lock(&slot->lock);
+        if (slot->open && slot->pw.n_entries > 0)
+            rc = finish_pack(a, slot, i);
+        reserve_drop(a, &slot->reserved); /* begun, nothing in it */
+        slot->open = 0;
+        pthread_mutex_unlock(&slot->lock);
+    }
+    return rc;
+}
+
+/* Drops what the slots hold (a pack not finished is not saved) and
+ * their locks (slots_init succeeded). */
+static void slots_free(pack_slot slots[2])
+{
+    for (int i = PACK_OF_DATA; i <= PACK_OF_TREES; i++) {
+        vlt_pack_writer_free(&slots[i].pw);
+        pthread_mutex_destroy(&slots[i].lock);
+    }
+}
+
 /* Starts a worker: its state, or NULL (the failure recorded; it then only
  * counts its jobs off). */
 static void *worker_start(void *ctx)
@@ -395,8 +492,13 @@ static void *worker_start(void *ctx)
     adder *a = ctx;
     worker_state *w = calloc(1, sizeof *w);
     vault_error rc = VAULT_OK;
-    if (!w)
-        rc = vlt_fail(VAULT_E_NOMEM, "out of memory");
+    if (!w) {
+        vlt_pool_fail(a->pool, vlt_fail(VAULT_E_NOMEM, "out of memory"));
+        return NULL;
+    }
+    w->own_ready = slots_init(w->own) == 0;
+    if (!w->own_ready)
+        rc = w->rc = vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
     else if (!(w->cctx = compressor_create(a->level, &w->cctx_space)))
         rc = w->rc = vlt_fail(VAULT_E_NOMEM, "zstd: out of memory");
     if (rc != VAULT_OK)
@@ -473,16 +575,15 @@ static void worker_stop(void *ctx, void *state)
     worker_state *w = state;
     if (!w)
         return;
-    for (int i = PACK_OF_DATA; i <= PACK_OF_TREES; i++) {
-        if (w->rc == VAULT_OK && w->open_pack[i] && w->pw[i].n_entries > 0) {
-            vault_error rc = finish_pack(a, &w->pw[i], i);
-            if (rc != VAULT_OK) {
-                w->rc = rc;
-                vlt_pool_fail(a->pool, rc);
-            }
+    if (w->rc == VAULT_OK && !a->packs_shared) {
+        vault_error rc = slots_finish(a, w->own);
+        if (rc != VAULT_OK) {
+            w->rc = rc;
+            vlt_pool_fail(a->pool, rc);
         }
-        vlt_pack_writer_free(&w->pw[i]);
     }
+    if (w->own_ready)
+        slots_free(w->own);
     if (w->cctx_space)
         free(w->cctx_space); /* a static context: its memory is all */
     else
@@ -634,12 +735,17 @@ vault_error vlt_add_pipeline_start(adder *a, unsigned n_workers)
     /* destroyed with the lock by vlt_add_pipeline_free */
     if (pthread_cond_init(&a->upload_room, NULL) != 0)
         return vlt_fail(VAULT_E_NOMEM, "cannot create a condition");
+    if (slots_init(a->shared) != 0)
+        return vlt_fail(VAULT_E_NOMEM, "cannot create a lock");
+    a->shared_ready = 1;
+    a->packs_shared = !backend_can_stage(a->v->be);
     a->own_flags = vlt_repo_own_flags(a->v);
     /* The uploaders: as many as the storage takes transfers at once, and
-     * one sealed pack waiting for them, so that at most connections + 1
-     * packs are held besides the workers' own (the memory bound).  Where
-     * packs are written as they are made (a local disk), an upload holds
-     * no bytes: it is the fsync and the link into place. */
+     * one sealed pack waiting for them; the packs held in memory for them
+     * are bounded by UPLOAD_HELD_MAX.  Where packs are written as they
+     * are made (a local disk), an upload holds no bytes: it is the fsync
+     * and the link into place, and each worker keeps packs of its own
+     * (no lock between them); else the workers share theirs. */
     unsigned conns = backend_connections(a->v->be);
     vlt_pool_config up = {.threads = conns,
                           .queue_max = 1,
@@ -679,10 +785,12 @@ vault_error vlt_add_pipeline_finish(adder *a, vault_error rc)
     batch_free(a->cur);
     a->cur = NULL;
     /* A worker's failure is the news: it is why the walker stopped.  The
-     * workers hand their last packs to the uploaders as they stop, so
-     * those finish after them. */
+     * workers hand their last packs to the uploaders as they stop (or,
+     * shared, once they all have), so those finish after them. */
     vault_error wrc = vlt_pool_finish(a->pool, 0, VAULT_OK);
     a->pool = NULL;
+    if (wrc == VAULT_OK && a->packs_shared)
+        wrc = slots_finish(a, a->shared);
     vault_error urc = vlt_pool_finish(a->uploader, 0, VAULT_OK);
     a->uploader = NULL;
     if (wrc != VAULT_OK)
@@ -712,6 +820,8 @@ void vlt_add_pipeline_free(adder *a)
 {
     assert(!a->pool && !a->uploader);
     done_free(&a->done);
+    if (a->shared_ready)
+        slots_free(a->shared);
     pthread_mutex_destroy(&a->index_lock);
     pthread_cond_destroy(&a->upload_room);
 }
