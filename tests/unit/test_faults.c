@@ -372,37 +372,56 @@ static void extract_every_fault(ffx *f, const fault *ft)
     codes seen;
     memset(&seen, 0, sizeof seen);
     for (uint64_t n = 0; n == 0 || n <= total; n++) {
-        vu_rm_rf(f->target);
-        if (mkdir(f->target, 0700) != 0)
-            fail_msg("mkdir %s: %s", f->target, strerror(errno));
-        vault_t *v;
         reports rep;
-        memset(&rep, 0, sizeof rep);
-        rep.says = ft->says;
         char detail[600] = "";
         const char *call = "open";
-        vault_error rc = open_faulty(f, ft, n, &v);
-        if (rc == VAULT_OK) {
-            vault_extract_options o;
-            memset(&o, 0, sizeof o);
-            o.target_dir = f->target;
-            o.on_error = on_extract_error;
-            o.on_error_ctx = &rep;
-            vault_extract_result res;
-            call = "extract";
-            rc = vault_extract(v, f->snap0, &o, &res);
-            snprintf(detail, sizeof detail, "%s", vault_last_error());
-            if (n == 0)
-                total = fault_count(ft, v);
-            vault_close(v);
-        } else {
-            snprintf(detail, sizeof detail, "%s", vault_last_error());
-        }
-        vu_leak_check(ft->label, n);
+        vault_error rc = VAULT_OK;
         char what[128];
         test_fmt(what, sizeof what, "extract, %s, fault at %" PRIu64, ft->label,
             n);
-        vu_target_clean(f->target, what);
+        /* Which operation is the nth varies with the threads' timing: a
+         * fault absorbed by a load ahead is tried twice more, and counts
+         * as absorbed only if it is every time (a failure the extract
+         * swallowed, say by retrying it, would be). */
+        for (int attempt = 0; attempt < 3; attempt++) {
+            vu_rm_rf(f->target);
+            if (mkdir(f->target, 0700) != 0)
+                fail_msg("mkdir %s: %s", f->target, strerror(errno));
+            vault_t *v;
+            memset(&rep, 0, sizeof rep);
+            rep.says = ft->says;
+            detail[0] = '\0';
+            call = "open";
+            rc = open_faulty(f, ft, n, &v);
+            if (rc == VAULT_OK) {
+                vault_extract_options o;
+                memset(&o, 0, sizeof o);
+                o.target_dir = f->target;
+                o.on_error = on_extract_error;
+                o.on_error_ctx = &rep;
+                vault_extract_result res;
+                call = "extract";
+                rc = vault_extract(v, f->snap0, &o, &res);
+                snprintf(detail, sizeof detail, "%s", vault_last_error());
+                if (n == 0)
+                    total = fault_count(ft, v);
+                vault_close(v);
+            } else {
+                snprintf(detail, sizeof detail, "%s", vault_last_error());
+            }
+            vu_leak_check(ft->label, n);
+            vu_target_clean(f->target, what);
+            if (n == 0 || rc != VAULT_OK)
+                break;
+            /* absorbed this time: what it restored must be whole */
+            if (rep.n)
+                fail_msg("%s: VAULT_OK although %zu items were reported: "
+                         "%s",
+                         what, rep.n, rep.first);
+            char got[PATH_MAX];
+            test_fmt(got, sizeof got, "%s%s", f->target, f->src0);
+            vu_same_tree(f->src0, got);
+        }
         if (n == 0) {
             if (rc != VAULT_OK || rep.n)
                 fail_msg("%s: %s: %s", what, vault_strerror(rc),
@@ -418,14 +437,7 @@ static void extract_every_fault(ffx *f, const fault *ft)
              * out to need (extract loads the small files of the next
              * folders on other threads, and which operation comes when
              * varies): allowed only if everything was restored, exactly,
-             * and nothing was reported. */
-            if (rep.n)
-                fail_msg("%s: VAULT_OK although %zu items were reported: "
-                         "%s",
-                         what, rep.n, rep.first);
-            char got[PATH_MAX];
-            test_fmt(got, sizeof got, "%s%s", f->target, f->src0);
-            vu_same_tree(f->src0, got);
+             * and nothing was reported (checked above, each time). */
             absorbed++;
             continue;
         }
