@@ -10,7 +10,10 @@
  *   ENOSPC       a wrapper of this file: save n fails as backend_local's
  *                does when the disk is full ("No space left on device",
  *                nothing stored); sticky too (the disk stays full) -
- *                loads, stats, lists and removes still work.
+ *                loads, stats, lists and removes still work;
+ *   EIO, packs whole  as EIO, over storage that takes a pack only whole
+ *                (as remote storage does), where add's workers share
+ *                their packs; the ENOSPC wrapper does not stage either.
  *
  * After a failed add: the call returned an error whose detail names the
  * injected fault; the vault, opened through a clean backend, passes
@@ -56,13 +59,17 @@ typedef struct fault {
     fault_kind kind;
     int sticky;
     const char *says;  /* what the detail must mention */
+    int whole;         /* EIO: the storage takes packs whole, as remote
+                        * storage does (no staging): add's workers share
+                        * their packs (ENOSPC's wrapper never stages) */
 } fault;
 
 static const fault faults[] = {
-    {"EIO", FAULT_EIO, 0, "injected fault at operation"},
-    {"EIO sticky", FAULT_EIO, 1, "injected fault at operation"},
-    {"ENOSPC", FAULT_ENOSPC, 0, "No space left on device"},
-    {"ENOSPC sticky", FAULT_ENOSPC, 1, "No space left on device"},
+    {"EIO", FAULT_EIO, 0, "injected fault at operation", 0},
+    {"EIO sticky", FAULT_EIO, 1, "injected fault at operation", 0},
+    {"ENOSPC", FAULT_ENOSPC, 0, "No space left on device", 0},
+    {"ENOSPC sticky", FAULT_ENOSPC, 1, "No space left on device", 0},
+    {"EIO, packs whole", FAULT_EIO, 0, "injected fault at operation", 1},
 };
 
 typedef struct ffx {
@@ -106,12 +113,25 @@ static vault_error full_save(void *ctx, backend *inner, backend_kind kind,
 
 /* ---- opening through a fault -------------------------------------------- */
 
+/* Saves as they come: a wrapper only to hide the local disk's staging. */
+static vault_error pass_save(void *ctx, backend *inner, backend_kind kind,
+                             const char *name, const uint8_t *data,
+                             size_t len)
+{
+    (void)ctx;
+    return backend_save(inner, kind, name, data, len);
+}
+
 /* Opens the vault through the fault at n (0: none). */
 static vault_error open_faulty(const ffx *f, const fault *ft, uint64_t n,
                                vault_t **v)
 {
     backend *local, *be;
     assert_vault_ok(vlt_backend_local_open(f->vault, 0, &local));
+    if (ft->whole) {
+        local = test_backend_wrap(local, 1, pass_save, 0);
+        assert_non_null(local);
+    }
     if (ft->kind == FAULT_EIO) {
         assert_vault_ok(
             vlt_backend_faulty_open(local, n, VAULT_E_IO, ft->sticky, &be));
@@ -342,6 +362,7 @@ static void test_add_faults(void **state)
     /* Several workers: a worker's failure must stop the walker, too. */
     add_every_fault(f, &faults[1], 3);
     add_every_fault(f, &faults[2], 3);
+    add_every_fault(f, &faults[4], 3);
 }
 
 /* ---- extract ------------------------------------------------------------ */
