@@ -376,6 +376,21 @@ static void test_extract_shared_chunk_loads_once(void **state)
     assert_true(extract <= walk + 4);
 }
 
+/* An add of src by 4 workers, uncompressed, into the fixture's vault
+ * reopened behind a slow backend (delay_us a request, conns at once);
+ * what that backend counted. */
+static void add_slow(fx *f, const char *src, uint64_t delay_us,
+                     unsigned conns, vault_add_result *r,
+                     backend_slow_stats *s)
+{
+    backend *be;
+    vault_t *v = open_slow(f, delay_us, conns, &be);
+    vault_close(f->v);
+    f->v = v;
+    fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 4, r);
+    vlt_backend_slow_stats(be, s);
+}
+
 /* With connections 4, several packs are saved at once, never more than
  * 4; with 1, one at a time. */
 static void test_add_saves_in_parallel(void **state)
@@ -386,14 +401,9 @@ static void test_add_saves_in_parallel(void **state)
     static const unsigned rounds[] = {4, 1};
     for (size_t round = 0; round < 2; round++) {
         unsigned conns = rounds[round];
-        backend *be;
-        vault_t *v = open_slow(f, 100000, conns, &be);
-        vault_close(f->v);
-        f->v = v;
         vault_add_result r;
-        fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 4, &r);
         backend_slow_stats s;
-        vlt_backend_slow_stats(be, &s);
+        add_slow(f, src, 100000, conns, &r, &s);
         print_message("connections %u: %llu saves, at most %u at once\n",
                       conns,
                       (unsigned long long)vlt_backend_slow_total(&s, SLOW_SAVE),
@@ -423,14 +433,9 @@ static void test_add_holds_two_packs(void **state)
     fx *f = *state;
     char src[PATH_MAX];
     make_source(f, 80u << 20, src);
-    backend *be;
-    vault_t *v = open_slow(f, 300000, 5, &be);
-    vault_close(f->v);
-    f->v = v;
     vault_add_result r;
-    fx_add_threads(f, src, VAULT_COMPRESSION_OFF, 4, &r);
     backend_slow_stats s;
-    vlt_backend_slow_stats(be, &s);
+    add_slow(f, src, 300000, 5, &r, &s);
     print_message("%llu saves, at most %u at once holding %llu bytes\n",
                   (unsigned long long)vlt_backend_slow_total(&s, SLOW_SAVE),
                   s.max_saves_in_flight,
