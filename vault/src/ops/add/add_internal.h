@@ -139,8 +139,9 @@ typedef struct adder {
      * size; add_pipeline.c); guarded by index_lock. */
     size_t pack_reserved;
     pthread_cond_t upload_room;
-    /* The packs the workers share (see pack_slot), or none: shared[]
-     * unused, each worker has its own. */
+    /* The packs the workers share (see pack_slot): where the storage
+     * cannot take a pack in pieces (!backend_can_stage); else shared[]
+     * is unused and each worker has its own, written as it is made. */
     int packs_shared;
     pack_slot shared[2]; /* by PACK_OF_* */
     int shared_ready;    /* shared[] initialized (its locks) */

@@ -107,7 +107,7 @@ typedef struct upload {
 /* Waits for room for len more bytes among the packs held, or until the
  * uploaders hold none (then one pack goes, whatever its size: waiting
  * only on what the uploaders drain cannot deadlock), or failed (the
- * submit reports it).  Takes index_lock. */
+ * submit reports it).  The caller holds index_lock. */
 static void room_wait_locked(adder *a, size_t len)
 {
     while (a->upload_held > 0 &&
@@ -382,10 +382,10 @@ static vault_error store_job(adder *a, worker_state *w, const job *j)
          * uploaders none.  Trees stay whole: the cache keeps their packs.
          * A shared data pack is counted among the packs held from here
          * (UPLOAD_HELD_MAX). */
-        if (which == PACK_OF_DATA && backend_can_stage(a->v->be)) {
+        if (which == PACK_OF_DATA && !a->packs_shared) {
             rc = vlt_pack_writer_begin_staged(pw, a->v->keys, a->v->be);
         } else {
-            if (which == PACK_OF_DATA && a->packs_shared)
+            if (which == PACK_OF_DATA)
                 slot->reserved = reserve_pack(a, pack_target(a, which));
             rc = vlt_pack_writer_begin(pw, a->v->keys);
         }
