@@ -51,6 +51,11 @@ struct marker_ahead {
     char *location;
     const vault_identity_t *identity; /* borrowed until finish */
     open_record record;
+    /* the record's keys/ objects, read from the cache before the open
+     * lists keys/: that listing deletes the cached objects storage no
+     * longer holds (after a share or unshare), which the thread would
+     * otherwise race */
+    keys_object *objs;
     /* the thread's outcome */
     int sent; /* a save was tried: the marker may be in storage */
     int saved;
@@ -247,21 +252,17 @@ static void *ahead_main(void *arg)
     /* The open that follows reports what is wrong in keys/ itself: said
      * here it would be said twice. */
     vlt_warn_mute(1);
-    keys_object *objs = NULL;
     vault_t *v = calloc(1, sizeof *v);
-    if (v && cached_keys_load(a->cache_dir, &a->record, &objs)) {
+    if (v) {
         v->location = a->location;
         if (vlt_repo_open_keys(v, a->identity, a->record.vault_id,
-                               a->record.config, a->record.config_len, objs,
-                               a->record.n_names) == VAULT_OK) {
+                               a->record.config, a->record.config_len,
+                               a->objs, a->record.n_names) == VAULT_OK) {
             v->be = a->be;
             vlt_lock_add_marker_init(&a->marker);
             a->sent = 1;
             a->saved = vlt_lock_write(v, &a->marker) == VAULT_OK;
         }
-        vlt_keys_objects_free(objs, a->record.n_names);
-    }
-    if (v) {
         vlt_keyring_free(v->keys);
         vlt_membership_free(v->members);
         free(v->member);
@@ -273,6 +274,8 @@ static void *ahead_main(void *arg)
 
 static void ahead_free(marker_ahead *a)
 {
+    if (a->objs)
+        vlt_keys_objects_free(a->objs, a->record.n_names);
     record_clear(&a->record);
     free(a->cache_dir);
     free(a->location);
@@ -292,6 +295,7 @@ marker_ahead *vlt_marker_ahead_start(backend *be, const char *cache_dir,
     a->location = strdup(location);
     if (!a->cache_dir || !a->location ||
         !record_load(cache_dir, location, &a->record) ||
+        !cached_keys_load(cache_dir, &a->record, &a->objs) ||
         pthread_create(&a->thread, NULL, ahead_main, a) != 0) {
         ahead_free(a);
         return NULL;
