@@ -277,6 +277,11 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
     return VAULT_OK;
 }
 
+size_t vlt_filecache_known(const filecache *c)
+{
+    return c ? c->n_table : 0;
+}
+
 /* Block b of the old file, opened (kept for the next lookups), or NULL. */
 static const kept_block *block_get(filecache *c, uint32_t b)
 {

@@ -39,6 +39,9 @@ vault_error vlt_filecache_open(const char *dir, const keyring *k, filecache **ou
 const uint8_t *vlt_filecache_lookup(filecache *c, const char *path,
                                     const filecache_key *key, uint32_t *n_ids,
                                     int *has_xattrs);
+/* How many files the cache knows from earlier runs (0: a first add from
+ * this machine, or no cache: every file will be read). */
+size_t vlt_filecache_known(const filecache *c);
 /* Records path for the next run (thread-unsafe; the walker calls it). */
 vault_error vlt_filecache_record(filecache *c, const char *path,
                                  const filecache_key *key,

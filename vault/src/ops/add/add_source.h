@@ -115,14 +115,21 @@ typedef void (*add_report_fn)(void *ctx, const char *path,
  * Walks o->paths (o->excludes, o->one_file_system apply): directories
  * read whole and sorted, entries stat'ed relative to their directory,
  * the next few files opened and read ahead, and helper threads stat'ing
- * ahead of the walk.  cache (may be NULL): files it knows unchanged are
- * not read ahead.  vlt_add_source_fs_close frees what open made, also
- * after an open that failed. */
+ * ahead of the walk; when cache knows no file (a first add; NULL: no
+ * cache), one more reading the files' data ahead, within a window of
+ * bytes past the files the walk has reached.  cache: files it knows
+ * unchanged are not read ahead.  vlt_add_source_fs_close frees what open
+ * made, also after an open that failed. */
 vault_error vlt_add_source_fs_open(const vault_add_options *o,
                                    filecache *cache,
                                    add_report_fn report, void *report_ctx,
                                    add_source *out);
 void vlt_add_source_fs_close(add_source *src);
+/* For tests: the data read-ahead's window for the sources opened next
+ * (0: the default), and how far into the walk's order (bytes of regular
+ * files) a source's read-ahead has asked for data so far. */
+void vlt_add_source_fs_set_window(uint64_t bytes);
+uint64_t vlt_add_source_fs_asked(const add_source *src);
 /* The same walk, only for counting what it holds (progress totals): no
  * content is opened or read ahead and nothing is reported.  Closed with
  * vlt_add_source_fs_close. */

@@ -10,7 +10,8 @@
  * come in meanwhile; small files are opened and read whole through
  * io_uring, many at once (see "small files through io_uring").  A pool of
  * helper threads stats the same tree ahead of the walk (see "metadata
- * read-ahead").
+ * read-ahead") and, on a first add, one more asks for the files' data
+ * ahead of it, across directories (see "data read-ahead").
  */
 #define _GNU_SOURCE /* O_NOATIME, getdents64 */
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -48,6 +50,9 @@
 /* Metadata read-ahead: threads, and how deep they go. */
 #define META_THREADS 4
 #define META_DEPTH_MAX 64
+/* Data read-ahead (see there): bytes asked for at most beyond those of
+ * the files the walk has reached. */
+#define DATA_AHEAD_WINDOW ((uint64_t)256 * 1024 * 1024)
 
 /* Where an entry's read through io_uring is. */
 enum {
@@ -84,7 +89,7 @@ typedef struct fs_frame {
 typedef struct fs_source fs_source;
 
 /* One metadata read-ahead job: top-level entries i % META_THREADS ==
- * shard of every path given. */
+ * shard of every path given; shard META_THREADS: the data read-ahead. */
 typedef struct meta_arg {
     fs_source *s;
     unsigned shard;
@@ -126,7 +131,17 @@ struct fs_source {
     /* metadata read-ahead */
     vlt_pool *meta;         /* NULL: none running */
     atomic_int meta_stop;   /* tells its jobs to stop */
-    meta_arg meta_args[META_THREADS];
+    meta_arg meta_args[META_THREADS + 1];
+    /* data read-ahead (a first add): the regular files' bytes the walk
+     * has reached; the job waits on window_moved when it is a window
+     * ahead */
+    int data_ahead;
+    uint64_t window;
+    atomic_uint_fast64_t data_reached;
+    atomic_uint_fast64_t data_asked; /* the job's place in the walk's order */
+    atomic_int window_waiting;
+    pthread_mutex_t window_lock;
+    pthread_cond_t window_moved;
 };
 
 static void report(fs_source *s, const char *path, const char *fmt, ...)
@@ -220,6 +235,8 @@ static filecache_key key_from_stat(const struct stat *st)
  * s->path[0..path_len) unchanged: then the add reads nothing of it. */
 static int cache_skips(fs_source *s, size_t path_len, const dir_entry *e)
 {
+    if (!s->cache) /* open's contract: NULL is no cache */
+        return 0;
     size_t nlen = strlen(e->name);
     s->path[path_len] = '/';
     memcpy(s->path + path_len + 1, e->name, nlen + 1);
@@ -463,7 +480,11 @@ static void read_ahead(fs_source *s, fs_frame *f, size_t i)
  * what they learn is thrown away (it changes nothing but the page cache).
  * The top level's entries are dealt out round-robin among META_THREADS
  * jobs, so that several inode and directory reads are in flight at once.
- * They allocate nothing and stop when the walk is done. */
+ * They allocate nothing and stop when the walk is done.
+ *
+ * On a first add (the files cache knows no file, so every one will be
+ * read) one more job reads the files' data ahead (see "data read-ahead"
+ * below).  They allocate nothing but that job's sorted names. */
 
 static void meta_walk(meta_arg *m, int dfd, size_t path_len, int depth)
 {
@@ -507,6 +528,165 @@ static void meta_walk(meta_arg *m, int dfd, size_t path_len, int depth)
     }
 }
 
+/* ---- data read-ahead ----------------------------------------------------
+ * The walk's own reads ahead (io_uring, prefetch) stop at the end of its
+ * directory, and /usr/share has 13 files per directory: each directory
+ * began with a wait on the disk with nothing in flight.  On a first add
+ * a job walks the tree in the walk's own order (each directory's entries
+ * sorted by name, a subdirectory's right after its entry) and asks the
+ * kernel for each regular file's data, at most DATA_AHEAD_WINDOW bytes
+ * past the files the walk has reached: it waits for the walk there, so
+ * a tree larger than the memory does not push what was read ahead out
+ * of the page cache before it is used.  Behind the walk it only counts.
+ * A cold first add of a /usr/share copy (58,648 files) took 4.5-6.4 s
+ * (median 5.0) against 6.4-7.9 s (median 6.8) without, alternating, 4
+ * runs each; with an unordered read-ahead the window cost half the gain.
+ * Files the walk leaves out for a tag (--exclude-caches) are read ahead
+ * all the same: at most a window's worth of reads, and a window smaller
+ * by as much from there on. */
+
+/* Waits while the file at byte `at` of the walk's order is past the
+ * window; 0 when the walk is over. */
+static int window_wait(fs_source *s, uint64_t at)
+{
+    if (at < atomic_load(&s->data_reached) + s->window)
+        return !atomic_load(&s->meta_stop);
+    pthread_mutex_lock(&s->window_lock);
+    atomic_store(&s->window_waiting, 1);
+    /* checked again after saying it waits: a walk that moved the window
+     * before saw nobody waiting, and woke nobody */
+    while (!atomic_load(&s->meta_stop) &&
+           at >= atomic_load(&s->data_reached) + s->window)
+        pthread_cond_wait(&s->window_moved, &s->window_lock);
+    atomic_store(&s->window_waiting, 0);
+    pthread_mutex_unlock(&s->window_lock);
+    return !atomic_load(&s->meta_stop);
+}
+
+/* The walk reached a regular file of len bytes: the window moves. */
+static void window_move(fs_source *s, uint64_t len)
+{
+    if (!s->data_ahead)
+        return;
+    atomic_fetch_add(&s->data_reached, len);
+    if (atomic_load(&s->window_waiting)) {
+        pthread_mutex_lock(&s->window_lock);
+        pthread_cond_broadcast(&s->window_moved);
+        pthread_mutex_unlock(&s->window_lock);
+    }
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The names in dfd (without . and ..), sorted: *names and the names are
+ * in one allocation, *block (to free); 0 if it cannot be read or held. */
+static int names_sorted(int dfd, void **block, char ***names, size_t *n)
+{
+    char *text = NULL;
+    size_t len = 0, cap = 0, count = 0;
+    char buf[8192];
+    for (;;) {
+        ssize_t got = getdents64(dfd, buf, sizeof buf);
+        if (got < 0) {
+            free(text);
+            return 0;
+        }
+        if (got == 0)
+            break;
+        for (ssize_t off = 0; off < got;) {
+            const struct dirent64 *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            size_t nlen = strlen(de->d_name) + 1;
+            if (VLT_ARRAY_GROW(&text, &cap, len + nlen) != 0) {
+                free(text);
+                return 0;
+            }
+            memcpy(text + len, de->d_name, nlen);
+            len += nlen;
+            count++;
+        }
+    }
+    /* the pointers after the text, aligned */
+    size_t at = (len + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+    char *all = realloc(text, at + (count ? count : 1) * sizeof(char *));
+    if (!all) {
+        free(text);
+        return 0;
+    }
+    char **list = (char **)(void *)(all + at);
+    for (size_t i = 0, off = 0; i < count; i++) {
+        list[i] = all + off;
+        off += strlen(all + off) + 1;
+    }
+    qsort(list, count, sizeof *list, name_cmp);
+    *block = all;
+    *names = list;
+    *n = count;
+    return 1;
+}
+
+/* The walk's order below dfd (m->path, path_len long), from byte *at. */
+static void data_walk(meta_arg *m, int dfd, size_t path_len, int depth,
+                      uint64_t *at)
+{
+    fs_source *s = m->s;
+    void *block;
+    char **names;
+    size_t n;
+    if (!names_sorted(dfd, &block, &names, &n))
+        return;
+    for (size_t i = 0; i < n && !atomic_load(&s->meta_stop); i++) {
+        const char *name = names[i];
+        struct stat st;
+        size_t nlen = strlen(name);
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            path_len + 1 + nlen > PATH_MAX)
+            continue;
+        int is_dir = S_ISDIR(st.st_mode);
+        if (is_dir ? depth >= META_DEPTH_MAX ||
+                         (s->o->one_file_system && st.st_dev != m->dev)
+                   : !S_ISREG(st.st_mode) || st.st_size == 0)
+            continue;
+        m->path[path_len] = '/';
+        memcpy(m->path + path_len + 1, name, nlen + 1);
+        if (vlt_add_filter_excludes(&s->filter, m->path, &st, 0))
+            continue;
+        if (is_dir) {
+            int sub = openat(dfd, name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                data_walk(m, sub, path_len + 1 + nlen, depth + 1, at);
+                close(sub);
+            }
+            continue;
+        }
+        uint64_t len = (uint64_t)st.st_size;
+        if (!window_wait(s, *at))
+            break;
+        /* Behind the walk: read already.  A large file's first part only
+         * (the walk reads the rest in order, with the kernel's own
+         * read-ahead); opened as the walk opens it, so that a FIFO or
+         * device put in its place is not touched. */
+        int replaced;
+        int fd = *at + len <= atomic_load(&s->data_reached)
+                     ? -1
+                     : open_as_stated(dfd, name, &st, &replaced);
+        if (fd >= 0) {
+            off_t ask = (off_t)(len < s->window / 4 ? len : s->window / 4);
+            (void)posix_fadvise(fd, 0, ask, POSIX_FADV_WILLNEED);
+            close(fd);
+        }
+        *at += len;
+        atomic_store(&s->data_asked, *at);
+    }
+    free(block);
+}
+
 /* A read-ahead job (pool run function). */
 static void meta_main(void *ctx, void *state, void *job)
 {
@@ -514,7 +694,9 @@ static void meta_main(void *ctx, void *state, void *job)
     (void)state;
     meta_arg *m = job;
     const vault_add_options *o = m->s->o;
-    for (size_t i = 0; i < o->n_paths; i++) {
+    uint64_t at = 0; /* the data job's place in the walk's order */
+    for (size_t i = 0; i < o->n_paths && !atomic_load(&m->s->meta_stop);
+         i++) {
         /* the walk's own path, which excludes are matched against */
         if (vlt_add_absolute_path(o->paths[i], m->path) != VAULT_OK)
             continue;
@@ -525,7 +707,11 @@ static void meta_main(void *ctx, void *state, void *job)
         struct stat st;
         if (fstat(dfd, &st) == 0) {
             m->dev = st.st_dev;
-            meta_walk(m, dfd, strcmp(m->path, "/") ? strlen(m->path) : 0, 0);
+            size_t len = strcmp(m->path, "/") ? strlen(m->path) : 0;
+            if (m->shard == META_THREADS)
+                data_walk(m, dfd, len, 0, &at);
+            else
+                meta_walk(m, dfd, len, 0);
         }
         close(dfd);
     }
@@ -535,15 +721,32 @@ static void meta_main(void *ctx, void *state, void *job)
 static void meta_start(fs_source *s)
 {
     atomic_init(&s->meta_stop, 0);
-    vlt_pool_config cfg = {.threads = META_THREADS,
-                           .queue_max = META_THREADS,
+    atomic_init(&s->data_reached, 0);
+    atomic_init(&s->data_asked, 0);
+    atomic_init(&s->window_waiting, 0);
+    s->meta = NULL;
+    if (pthread_mutex_init(&s->window_lock, NULL) != 0) {
+        s->data_ahead = 0;
+        return;
+    }
+    if (pthread_cond_init(&s->window_moved, NULL) != 0) {
+        pthread_mutex_destroy(&s->window_lock);
+        s->data_ahead = 0;
+        return;
+    }
+    unsigned jobs = META_THREADS + (s->data_ahead ? 1 : 0);
+    vlt_pool_config cfg = {.threads = jobs,
+                           .queue_max = jobs,
                            .run = meta_main,
                            .ctx = s};
     if (vlt_pool_create(&cfg, &s->meta) != VAULT_OK) {
         s->meta = NULL;
+        pthread_cond_destroy(&s->window_moved);
+        pthread_mutex_destroy(&s->window_lock);
+        s->data_ahead = 0;
         return;
     }
-    for (unsigned i = 0; i < META_THREADS; i++) {
+    for (unsigned i = 0; i < jobs; i++) {
         s->meta_args[i] = (meta_arg){.s = s, .shard = i};
         (void)vlt_pool_submit(s->meta, &s->meta_args[i], 0);
     }
@@ -554,8 +757,14 @@ static void meta_stop(fs_source *s)
     if (!s->meta)
         return;
     atomic_store(&s->meta_stop, 1);
+    pthread_mutex_lock(&s->window_lock); /* helpers waiting on the window */
+    pthread_cond_broadcast(&s->window_moved);
+    pthread_mutex_unlock(&s->window_lock);
     (void)vlt_pool_finish(s->meta, 0, VAULT_OK);
     s->meta = NULL;
+    pthread_cond_destroy(&s->window_moved);
+    pthread_mutex_destroy(&s->window_lock);
+    s->data_ahead = 0; /* the walk no longer moves the window */
 }
 
 /* ---- the walk ----------------------------------------------------------- */
@@ -665,6 +874,8 @@ static vault_error item_set(fs_source *s, add_item *it, const char *name,
                             const struct stat *st)
 {
     s->cur_st = *st;
+    if (S_ISREG(st->st_mode))
+        window_move(s, (uint64_t)st->st_size);
     it->kind = ADD_ITEM_NODE;
     it->path = s->path;
     it->key = key_from_stat(st);
@@ -956,6 +1167,20 @@ static vault_error fs_parent(void *ctx, const char *path, const char *name,
     return node_from_stat(node, name, &st);
 }
 
+/* vlt_add_source_fs_set_window's: 0, the default */
+static atomic_uint_fast64_t window_set;
+
+void vlt_add_source_fs_set_window(uint64_t bytes)
+{
+    atomic_store(&window_set, bytes);
+}
+
+uint64_t vlt_add_source_fs_asked(const add_source *src)
+{
+    fs_source *s = src->ctx;
+    return atomic_load(&s->data_asked);
+}
+
 /* The source of both opens below. */
 static vault_error fs_open(const vault_add_options *o, filecache *cache,
                            add_report_fn report_fn, void *report_ctx,
@@ -977,6 +1202,10 @@ static vault_error fs_open(const vault_add_options *o, filecache *cache,
     if (rc != VAULT_OK)
         return rc;
     if (!scan_only) {
+        /* every file will be read: its data is read ahead */
+        s->data_ahead = vlt_filecache_known(cache) == 0;
+        s->window = atomic_load(&window_set) ? atomic_load(&window_set)
+                                              : DATA_AHEAD_WINDOW;
         meta_start(s);
         /* Refused (ENOSYS, EPERM): prefetch() alone. */
         s->ring_ok = io_uring_queue_init(2 * AHEAD_FILES, &s->ring, 0) == 0;
