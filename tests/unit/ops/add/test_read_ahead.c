@@ -79,42 +79,31 @@ static void no_report(void *ctx, const char *path, const char *detail)
 
 static const char *const excludes[] = {"*.skip"};
 
-static void options_for(vault_add_options *o, const char *const *paths)
+/* The tree made and the options that walk it (the source keeps a
+ * pointer to them while it is open). */
+typedef struct walk_setup {
+    char dir[PATH_MAX];
+    const char *paths[1];
+    vault_add_options o;
+} walk_setup;
+
+static void setup(fx *f, walk_setup *ws)
 {
-    vault_add_options_init(o);
-    o->paths = paths;
-    o->n_paths = 1;
-    o->excludes = excludes;
-    o->n_excludes = 1;
+    make_tree(f, ws->dir);
+    ws->paths[0] = ws->dir;
+    vault_add_options_init(&ws->o);
+    ws->o.paths = ws->paths;
+    ws->o.n_paths = 1;
+    ws->o.excludes = excludes;
+    ws->o.n_excludes = 1;
 }
 
-/* The sizes of the regular files the walk of src reaches, in its order
- * (no read-ahead: a cache that knows files, see the last test, would
- * do; the window here is the default, and the walk is the same). */
+/* The sizes of the regular files a walk reached, in its order. */
 typedef struct walk_sizes {
     uint64_t size[64];
     size_t n;
     uint64_t total;
 } walk_sizes;
-
-static void walk_collect(add_source *src, walk_sizes *w)
-{
-    memset(w, 0, sizeof *w);
-    for (;;) {
-        add_item it;
-        assert_vault_ok(src->next(src->ctx, &it));
-        if (it.kind == ADD_ITEM_END)
-            break;
-        if (it.kind != ADD_ITEM_NODE)
-            continue;
-        if (it.node.type == NODE_FILE && it.node.size > 0) {
-            assert_true(w->n < 64);
-            w->size[w->n++] = it.node.size;
-            w->total += it.node.size;
-        }
-        vlt_tree_node_clear(&it.node);
-    }
-}
 
 /* Where the read-ahead stops with reached bytes reached: after the
  * first file that ends at or past reached + WINDOW, or at the end. */
@@ -140,55 +129,66 @@ static uint64_t asked_at_least(const add_source *src, uint64_t want)
     return asked;
 }
 
+/* Walks src to its end, the regular files' sizes into *seen.  expect
+ * (NULL: none) is an earlier walk of the same tree: the files come in
+ * its order, and at each the read-ahead has asked for exactly up to
+ * window_end. */
+static void walk(add_source *src, walk_sizes *seen, const walk_sizes *expect)
+{
+    memset(seen, 0, sizeof *seen);
+    for (;;) {
+        add_item it;
+        assert_vault_ok(src->next(src->ctx, &it));
+        if (it.kind == ADD_ITEM_END)
+            break;
+        if (it.kind != ADD_ITEM_NODE)
+            continue;
+        if (it.node.type == NODE_FILE && it.node.size > 0) {
+            assert_null(strstr(it.path, ".skip"));
+            assert_true(seen->n < 64);
+            seen->size[seen->n++] = it.node.size;
+            seen->total += it.node.size;
+        }
+        if (expect && it.node.type == NODE_FILE && it.node.size > 0) {
+            assert_true(seen->n <= expect->n);
+            assert_int_equal(it.node.size, expect->size[seen->n - 1]);
+            uint64_t want = window_end(expect, seen->total);
+            uint64_t asked = asked_at_least(src, want);
+            if (asked != want)
+                fail_msg("at %s (%llu bytes reached): %llu bytes asked for, "
+                         "expected %llu",
+                         it.path, (unsigned long long)seen->total,
+                         (unsigned long long)asked,
+                         (unsigned long long)want);
+        }
+        vlt_tree_node_clear(&it.node);
+    }
+}
+
 static void test_window_follows_the_walk(void **state)
 {
     fx *f = *state;
-    char src_dir[PATH_MAX];
-    make_tree(f, src_dir);
-    const char *paths[] = {src_dir};
-    vault_add_options o;
-    options_for(&o, paths);
+    walk_setup ws;
+    setup(f, &ws);
+    /* the walk's order and sizes, with the default window (the walk is
+     * the same with any) */
     add_source src;
-    assert_vault_ok(vlt_add_source_fs_open(&o, NULL, no_report, NULL, &src));
+    assert_vault_ok(vlt_add_source_fs_open(&ws.o, NULL, no_report, NULL, &src));
     walk_sizes w;
-    walk_collect(&src, &w);
+    walk(&src, &w, NULL);
     vlt_add_source_fs_close(&src);
     assert_int_equal(w.n, FILES_COUNTED);
     assert_true(w.total > 2 * WINDOW);
 
     vlt_add_source_fs_set_window(WINDOW);
-    assert_vault_ok(vlt_add_source_fs_open(&o, NULL, no_report, NULL, &src));
-    const uint64_t total = w.total;
+    assert_vault_ok(vlt_add_source_fs_open(&ws.o, NULL, no_report, NULL, &src));
     /* before the walk's first step: one window */
     assert_int_equal(asked_at_least(&src, window_end(&w, 0)),
                      window_end(&w, 0));
-    uint64_t reached = 0;
-    size_t files = 0;
-    for (;;) {
-        add_item it;
-        assert_vault_ok(src.next(src.ctx, &it));
-        if (it.kind == ADD_ITEM_END)
-            break;
-        if (it.kind == ADD_ITEM_NODE && it.node.type == NODE_FILE &&
-            it.node.size > 0) {
-            assert_null(strstr(it.path, ".skip"));
-            reached += it.node.size;
-            files++;
-            assert_int_equal(it.node.size, w.size[files - 1]);
-            uint64_t want = window_end(&w, reached);
-            uint64_t asked = asked_at_least(&src, want);
-            if (asked != want)
-                fail_msg("at %s (%llu bytes reached): %llu bytes asked for, "
-                         "expected %llu",
-                         it.path, (unsigned long long)reached,
-                         (unsigned long long)asked,
-                         (unsigned long long)want);
-        }
-        if (it.kind == ADD_ITEM_NODE)
-            vlt_tree_node_clear(&it.node);
-    }
-    assert_int_equal(files, FILES_COUNTED);
-    assert_int_equal(vlt_add_source_fs_asked(&src), total);
+    walk_sizes seen;
+    walk(&src, &seen, &w);
+    assert_int_equal(seen.n, FILES_COUNTED);
+    assert_int_equal(vlt_add_source_fs_asked(&src), w.total);
     vlt_add_source_fs_close(&src);
     vlt_add_source_fs_set_window(0);
 }
@@ -203,14 +203,11 @@ static double now_s(void)
 static void test_close_ends_a_waiting_read_ahead(void **state)
 {
     fx *f = *state;
-    char src_dir[PATH_MAX];
-    make_tree(f, src_dir);
-    const char *paths[] = {src_dir};
-    vault_add_options o;
-    options_for(&o, paths);
+    walk_setup ws;
+    setup(f, &ws);
     vlt_add_source_fs_set_window(WINDOW);
     add_source src;
-    assert_vault_ok(vlt_add_source_fs_open(&o, NULL, no_report, NULL, &src));
+    assert_vault_ok(vlt_add_source_fs_open(&ws.o, NULL, no_report, NULL, &src));
     /* a window asked for, and waiting for the walk, which never moves */
     uint64_t asked = asked_at_least(&src, WINDOW);
     assert_true(asked >= WINDOW && asked < WINDOW + FILE_BYTES);
@@ -225,8 +222,9 @@ static void test_close_ends_a_waiting_read_ahead(void **state)
 static void test_no_read_ahead_when_the_cache_knows_files(void **state)
 {
     fx *f = *state;
-    char src_dir[PATH_MAX], cache_dir[PATH_MAX];
-    make_tree(f, src_dir);
+    walk_setup ws;
+    setup(f, &ws);
+    char cache_dir[PATH_MAX];
     test_fmt(cache_dir, sizeof cache_dir, "%s/cache", f->base);
     make_dir(cache_dir);
     /* a files cache that knows one file from an earlier add */
@@ -241,24 +239,12 @@ static void test_no_read_ahead_when_the_cache_knows_files(void **state)
     assert_vault_ok(vlt_filecache_open(cache_dir, f->v->keys, &c));
     assert_int_equal(vlt_filecache_known(c), 1);
 
-    const char *paths[] = {src_dir};
-    vault_add_options o;
-    options_for(&o, paths);
     vlt_add_source_fs_set_window(WINDOW);
     add_source src;
-    assert_vault_ok(vlt_add_source_fs_open(&o, c, no_report, NULL, &src));
-    size_t files = 0;
-    for (;;) {
-        add_item it;
-        assert_vault_ok(src.next(src.ctx, &it));
-        if (it.kind == ADD_ITEM_END)
-            break;
-        if (it.kind == ADD_ITEM_NODE) {
-            files += it.node.type == NODE_FILE && it.node.size > 0;
-            vlt_tree_node_clear(&it.node);
-        }
-    }
-    assert_int_equal(files, FILES_COUNTED);
+    assert_vault_ok(vlt_add_source_fs_open(&ws.o, c, no_report, NULL, &src));
+    walk_sizes w;
+    walk(&src, &w, NULL);
+    assert_int_equal(w.n, FILES_COUNTED);
     usleep(20000);
     assert_int_equal(vlt_add_source_fs_asked(&src), 0);
     vlt_add_source_fs_close(&src);

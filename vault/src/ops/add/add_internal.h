@@ -19,12 +19,13 @@
  * compress, seal and pack only the new ones (one pack of data and one
  * of trees under construction: tree packs are what a local cache keeps;
  * per worker where packs are written as they are made, else one of each
- * the workers share, see pack_slot).  Before it encodes a directory's tree, the walker waits
- * for that group, so every ID is in.  Tree blobs the walker hashes
- * itself: their IDs go into the parent.  Finished packs go to uploader
- * threads (a second pool, sized by the backend's connections), which
- * save them first; index segments listing them follow; the snapshot, saved last, is the
- * commit point (format spec "Write ordering").
+ * the workers share, see pack_slot).  Before it encodes a directory's
+ * tree, the walker waits for that group, so every ID is in.  Tree blobs
+ * the walker hashes itself: their IDs go into the parent.  Finished
+ * packs go to uploader threads (a second pool, sized by the backend's
+ * connections), which save them first; index segments listing them
+ * follow; the snapshot, saved last, is the commit point (format spec
+ * "Write ordering").
  */
 #ifndef VAULT_ADD_INTERNAL_H
 #define VAULT_ADD_INTERNAL_H
@@ -132,8 +133,8 @@ typedef struct adder {
     pthread_mutex_t index_lock; /* v->index, done and r->blobs/bytes_added */
     /* Bytes of sealed packs handed to the uploaders and not yet saved
      * (queued or on the wire); with pack_reserved at most UPLOAD_HELD_MAX
-     * but for one pack (add_pipeline.c); guarded by index_lock, room signalled on
-     * upload_room. */
+     * but for one pack (add_pipeline.c); guarded by index_lock, room
+     * signalled on upload_room. */
     size_t upload_held;
     /* Bytes counted for the shared data pack being made (its target
      * size; add_pipeline.c); guarded by index_lock. */
